@@ -1,0 +1,36 @@
+# Finds every third-party library the appliance uses. All of them come from Debian 12's
+# packages; scripts/install-deps.sh installs them.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(TBB REQUIRED)
+find_package(absl REQUIRED)
+find_package(FlatBuffers REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(fmt REQUIRED)
+find_package(yaml-cpp REQUIRED)
+find_package(simdjson REQUIRED)
+find_package(nlohmann_json REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(OpenSSL REQUIRED)
+find_package(CLI11 REQUIRED)
+
+pkg_check_modules(HS REQUIRED IMPORTED_TARGET libhs)
+# cpp-httplib 0.11.4 ships no CMake config; its pkg-config flags switch on TLS support.
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+pkg_check_modules(PCAP REQUIRED IMPORTED_TARGET libpcap)
+pkg_check_modules(JEMALLOC IMPORTED_TARGET jemalloc)
+
+if(VIGIL_WITH_DPDK)
+  pkg_check_modules(DPDK IMPORTED_TARGET libdpdk)
+  if(NOT DPDK_FOUND)
+    message(WARNING "libdpdk not found: building without the DPDK source")
+    set(VIGIL_WITH_DPDK OFF)
+  endif()
+endif()
+
+if(VIGIL_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(VIGIL_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()

@@ -1,0 +1,48 @@
+// A fixed-capacity byte arena owned by one event. The buffer is allocated once when the
+// event slot is created and reused for every event that passes through the slot, so the
+// hot path never allocates. Views handed out stay valid until reset().
+#pragma once
+
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <string_view>
+
+namespace vigil {
+
+class Arena {
+ public:
+  explicit Arena(size_t capacity_bytes)
+      : buf_(std::make_unique<char[]>(capacity_bytes)), capacity_(capacity_bytes) {}
+
+  // Reserves `len` bytes; returns nullptr when the arena is full (the caller flags the
+  // event and keeps what it has).
+  char* alloc(size_t len) {
+    if (len > capacity_ - used_) return nullptr;
+    char* p = buf_.get() + used_;
+    used_ += len;
+    return p;
+  }
+
+  // Copies `text` into the arena. Returns an empty view when it does not fit.
+  std::string_view copy(std::string_view text) {
+    char* p = alloc(text.size());
+    if (p == nullptr) return {};
+    std::memcpy(p, text.data(), text.size());
+    return {p, text.size()};
+  }
+
+  // Gives back the tail of the most recent alloc() that the caller did not use.
+  void shrinkLast(char* start, size_t used_len) { used_ = static_cast<size_t>(start - buf_.get()) + used_len; }
+
+  void reset() { used_ = 0; }
+  size_t used() const { return used_; }
+  size_t capacity() const { return capacity_; }
+
+ private:
+  std::unique_ptr<char[]> buf_;
+  size_t capacity_;
+  size_t used_ = 0;
+};
+
+}  // namespace vigil

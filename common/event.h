@@ -1,0 +1,128 @@
+// The normalized event: one record parsed from any source and format, as every later
+// stage (intel, correlate, playbooks, cases) sees it.
+//
+// Ownership: every string_view in an Event points into the event's own arena (the raw
+// bytes are copied there first, and decoded values such as unescaped structured data
+// are appended after them) or into static storage. An Event is a reusable slot: the
+// pipeline creates a fixed number of them at start and calls reset() between uses, so
+// filling one allocates nothing.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "common/arena.h"
+#include "common/ip.h"
+
+namespace vigil {
+
+// Flags describe what happened to an event on the way in. They are bits so an event can
+// carry several (an oversize message that is also invalid UTF-8).
+enum EventFlag : uint32_t {
+  kFlagParseError = 1u << 0,        // no known format matched; the event is raw text
+  kFlagTruncated = 1u << 1,         // longer than the source's max message size
+  kFlagInvalidUtf8 = 1u << 2,       // invalid sequences were replaced by U+FFFD
+  kFlagTimestampInvalid = 1u << 3,  // timestamp unparseable; event time = receive time
+  kFlagMsgUtf8Bom = 1u << 4,        // MSG started with a BOM (stripped): MSG is UTF-8
+  kFlagNoHostname = 1u << 5,        // sender gave no HOSTNAME; host is the peer address
+  kFlagFieldsOverflow = 1u << 6,    // more fields than kMaxFields; the rest were dropped
+  kFlagArenaFull = 1u << 7,         // decoded values did not fit the arena
+  kFlagYearInferred = 1u << 8,      // RFC 3164 timestamp without year; year was chosen
+  kFlagHitsOverflow = 1u << 9,      // more indicator hits than kMaxHits
+  kFlagJsonPayload = 1u << 10,      // MSG (or the whole line) was a JSON object
+};
+
+enum class EventFormat : uint8_t { kUnknown, kRfc3164, kRfc5424, kJson, kRaw };
+
+std::string_view formatName(EventFormat f);
+
+enum class IndicatorType : uint8_t { kIpv4, kIpv6, kCidr, kDomain, kUrl, kMd5, kSha1, kSha256 };
+
+std::string_view indicatorTypeName(IndicatorType t);
+
+// One name/value pair. Names use the dotted paths of the source document for JSON
+// ("id.orig_h", "dns.rrname") and "sd.<SD-ID>.<PARAM>" for RFC 5424 structured data.
+struct Field {
+  std::string_view name;
+  std::string_view value;
+};
+
+// One indicator hit. `indicator` and `list` point into the indicator snapshot that
+// produced the hit, which outlives the event's trip through the pipeline.
+struct IndicatorHit {
+  std::string_view indicator;
+  std::string_view list;
+  IndicatorType type;
+  std::string_view field;  // event field that matched: "source.ip", "message", ...
+};
+
+struct Event {
+  static constexpr size_t kMaxFields = 96;
+  static constexpr size_t kMaxHits = 16;
+
+  explicit Event(size_t arena_bytes) : arena(arena_bytes) {}
+
+  // Clears every value so the slot can take the next event. Keeps the arena buffer.
+  void reset();
+
+  // Looks a field up by name. Canonical names (see docs/event.md) come first:
+  // "@timestamp", "event.created", "host.name", "process.name", "process.pid",
+  // "log.syslog.msgid", "log.syslog.facility.code", "log.syslog.severity.code",
+  // "message", "source.ip", "source.port", "destination.ip", "destination.port",
+  // "user.name", "event.action", "event.outcome", "tenant", then generic fields.
+  // Numbers and addresses are formatted into `scratch` when the caller needs text.
+  // Returns nullopt when the event has no such field.
+  std::optional<std::string_view> get(std::string_view name, std::array<char, 64>& scratch) const;
+
+  // Adds a generic field. Returns false (and sets kFlagFieldsOverflow) when full.
+  bool addField(std::string_view name, std::string_view value);
+
+  // Adds an indicator hit. Returns false (and sets kFlagHitsOverflow) when full.
+  bool addHit(const IndicatorHit& hit);
+
+  bool has(EventFlag f) const { return (flags & f) != 0; }
+
+  // --- where it came from
+  std::string_view raw;  // the bytes as received (after framing), in the arena
+  int64_t receive_ns = 0;
+  uint16_t source_id = 0;
+  std::optional<IpAddr> peer;  // sender address for network sources
+  std::string_view tenant;
+  EventFormat format = EventFormat::kUnknown;
+  uint32_t flags = 0;
+
+  // --- syslog header
+  int64_t timestamp_ns = 0;  // event time, UTC nanoseconds since the epoch
+  int16_t facility = -1;     // -1 when the message had no PRI
+  int16_t severity = -1;
+  std::string_view host;
+  std::string_view app;
+  std::string_view procid;
+  std::string_view msgid;
+  std::string_view structured_data;  // RFC 5424 SD as received, "-" when NILVALUE
+  std::string_view message;          // MSG, BOM stripped, invalid UTF-8 replaced
+
+  // --- extracted by known patterns (sshd, Zeek, Suricata, ...)
+  std::optional<IpAddr> src_ip;
+  std::optional<IpAddr> dst_ip;
+  uint16_t src_port = 0;  // 0 when unknown
+  uint16_t dst_port = 0;
+  std::string_view user;
+  std::string_view action;   // what happened, e.g. "ssh_login"
+  std::string_view outcome;  // "success", "failure" or empty
+
+  // --- generic fields, structured data and JSON members
+  std::array<Field, kMaxFields> fields;
+  size_t field_count = 0;
+
+  // --- intel results
+  std::array<IndicatorHit, kMaxHits> hits;
+  size_t hit_count = 0;
+
+  Arena arena;
+};
+
+}  // namespace vigil

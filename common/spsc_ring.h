@@ -1,0 +1,57 @@
+// A bounded single-producer single-consumer ring. One thread pushes, one thread pops;
+// neither ever blocks or takes a lock. Slots are constructed once and reused, so a
+// producer fills a slot in place (tryClaim / publish) without copying or allocating.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <vector>
+
+namespace vigil {
+
+template <typename T>
+class SpscRing {
+ public:
+  // `capacity` is rounded up to a power of two. `make` builds each slot once.
+  template <typename Make>
+  SpscRing(size_t capacity, Make make) {
+    size_t cap = 1;
+    while (cap < capacity) cap <<= 1;
+    mask_ = cap - 1;
+    slots_.reserve(cap);
+    for (size_t i = 0; i < cap; ++i) slots_.push_back(make());
+  }
+
+  // Producer: returns the next free slot, or nullptr when the ring is full.
+  T* tryClaim() {
+    size_t head = head_.load(std::memory_order_relaxed);
+    if (head - tail_.load(std::memory_order_acquire) > mask_) return nullptr;
+    return slots_[head & mask_].get();
+  }
+  // Producer: makes the slot from the last successful tryClaim() visible to the consumer.
+  void publish() { head_.store(head_.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
+
+  // Consumer: returns the oldest published slot, or nullptr when empty.
+  T* front() {
+    size_t tail = tail_.load(std::memory_order_relaxed);
+    if (tail == head_.load(std::memory_order_acquire)) return nullptr;
+    return slots_[tail & mask_].get();
+  }
+  // Consumer: releases the slot returned by front() back to the producer.
+  void pop() { tail_.store(tail_.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
+
+  size_t size() const {
+    return head_.load(std::memory_order_acquire) - tail_.load(std::memory_order_acquire);
+  }
+  size_t capacity() const { return mask_ + 1; }
+
+ private:
+  std::vector<std::unique_ptr<T>> slots_;
+  size_t mask_ = 0;
+  alignas(64) std::atomic<size_t> head_{0};
+  alignas(64) std::atomic<size_t> tail_{0};
+};
+
+}  // namespace vigil

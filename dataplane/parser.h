@@ -1,0 +1,34 @@
+// Parses one framed message into the normalized event.
+#pragma once
+
+#include <cstdint>
+
+#include "common/event.h"
+#include "common/metrics.h"
+#include "dataplane/source.h"
+
+namespace vigil::dataplane {
+
+struct ParseOptions {
+  Format format = Format::kAuto;
+  // Year inference for RFC 3164 timestamps uses the event's receive time; zone for
+  // timestamps that carry none (RFC 3164), as seconds east of UTC.
+  int32_t default_utc_offset_s = 0;
+};
+
+// Per-format results, counted by the caller's worker.
+struct ParseCounters {
+  Counter* parsed = nullptr;       // any known format
+  Counter* parse_errors = nullptr; // kept as raw events
+  Counter* truncated = nullptr;
+  Counter* invalid_utf8 = nullptr;
+};
+
+// Fills `event` from `event.raw` (already copied into the event's arena by the caller,
+// with receive_ns, peer, source_id and tenant set). Decoded values are written to the
+// event arena. Never allocates outside the arena and never fails: input that matches no
+// format becomes a raw event with kFlagParseError and message = the raw text.
+// Thread-safe: each worker passes its own event.
+void parseEvent(Event& event, const ParseOptions& options);
+
+}  // namespace vigil::dataplane

@@ -1,0 +1,37 @@
+// The run side of threat intelligence: an immutable indicator snapshot and the matcher
+// that checks one event against it. The snapshot is built by IndicatorSetBuilder
+// (intel/builder.h); workers share it read-only and each owns its own Scratch.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "common/event.h"
+
+namespace vigil::intel {
+
+class IndicatorSet;  // defined in intel/indicator_set.h
+
+// Per-worker memory for matching (Hyperscan scratch and buffers). Not thread-safe: one
+// worker uses one Scratch.
+class Scratch {
+ public:
+  explicit Scratch(const IndicatorSet& set);
+  ~Scratch();
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+
+  struct Impl;
+  Impl& impl() { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Checks the event's address fields against the address and prefix tables, and its
+// message (plus URL/domain fields) against the Hyperscan database; appends one
+// IndicatorHit per distinct indicator found. Returns the number of hits added.
+// Never allocates. Thread-safe for concurrent calls with different Scratch objects.
+size_t matchEvent(const IndicatorSet& set, Scratch& scratch, Event& event);
+
+}  // namespace vigil::intel
