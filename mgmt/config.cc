@@ -1,0 +1,337 @@
+#include "mgmt/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/ip.h"
+
+namespace vigil::mgmt {
+namespace {
+
+// Carries the file name through the recursive readers so every error can say where.
+struct Reader {
+  std::string origin;
+  std::string base_dir;
+
+  absl::Status error(const YAML::Node& node, const std::string& key, const std::string& what) const {
+    return absl::InvalidArgumentError(
+        absl::StrCat(origin, ":", node.Mark().line + 1, ": ", key, ": ", what));
+  }
+
+  absl::Status checkKeys(const YAML::Node& map, const std::string& where,
+                         const std::set<std::string>& allowed) const {
+    if (!map.IsMap()) return error(map, where, "must be a mapping");
+    for (const auto& kv : map) {
+      std::string key = kv.first.as<std::string>();
+      if (!allowed.count(key)) {
+        return error(kv.first, where.empty() ? key : where + "." + key,
+                     absl::StrCat("unknown key; accepted keys: ", absl::StrJoin(allowed, ", ")));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status readString(const YAML::Node& map, const std::string& where, const char* key,
+                          std::string& out) const {
+    YAML::Node n = map[key];
+    if (!n) return absl::OkStatus();
+    if (!n.IsScalar()) return error(n, where + "." + key, "must be a string");
+    out = n.as<std::string>();
+    return absl::OkStatus();
+  }
+
+  absl::Status readChoice(const YAML::Node& map, const std::string& where, const char* key,
+                          const std::set<std::string>& choices, std::string& out) const {
+    if (auto st = readString(map, where, key, out); !st.ok()) return st;
+    if (!choices.count(out)) {
+      return error(map[key] ? map[key] : map, where + "." + key,
+                   absl::StrCat("'", out, "' is not one of ", absl::StrJoin(choices, ", ")));
+    }
+    return absl::OkStatus();
+  }
+
+  template <typename T>
+  absl::Status readNumber(const YAML::Node& map, const std::string& where, const char* key,
+                          T min, T max, T& out) const {
+    YAML::Node n = map[key];
+    if (!n) return absl::OkStatus();
+    T value{};
+    bool ok = n.IsScalar();
+    if (ok) {
+      try {
+        value = n.as<T>();
+      } catch (const YAML::Exception&) {
+        ok = false;
+      }
+    }
+    if (!ok || value < min || value > max) {
+      return error(n, where + "." + key,
+                   absl::StrCat("'", n.IsScalar() ? n.Scalar() : std::string("(not a scalar)"),
+                                "' is not a number in [", min, ", ", max, "]"));
+    }
+    out = value;
+    return absl::OkStatus();
+  }
+
+  absl::Status readStringList(const YAML::Node& map, const std::string& where, const char* key,
+                              std::vector<std::string>& out) const {
+    YAML::Node n = map[key];
+    if (!n) return absl::OkStatus();
+    if (n.IsScalar()) {
+      out = {n.as<std::string>()};
+      return absl::OkStatus();
+    }
+    if (!n.IsSequence()) return error(n, where + "." + key, "must be a string or a list");
+    out.clear();
+    for (const auto& item : n) {
+      if (!item.IsScalar()) return error(item, where + "." + key, "list items must be strings");
+      out.push_back(item.as<std::string>());
+    }
+    return absl::OkStatus();
+  }
+
+  std::string resolve(const std::string& path) const {
+    if (path.empty() || std::filesystem::path(path).is_absolute()) return path;
+    return (std::filesystem::path(base_dir) / path).lexically_normal().string();
+  }
+
+  absl::Status readListen(const YAML::Node& map, const std::string& where, const char* key,
+                          std::string& out) const {
+    if (auto st = readString(map, where, key, out); !st.ok()) return st;
+    std::string host;
+    uint16_t port;
+    if (!out.empty() && !splitHostPort(out, host, port)) {
+      return error(map[key], where + "." + key,
+                   absl::StrCat("'", out, "' is not host:port (e.g. 127.0.0.1:5514, [::1]:5514)"));
+    }
+    if (!out.empty() && host != "localhost" && !parseIp(host)) {
+      return error(map[key], where + "." + key,
+                   absl::StrCat("'", host, "' is not an IP address or localhost"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status readSource(const YAML::Node& n, const std::string& where, SourceConfig& s) const {
+    static const std::set<std::string> kKeys = {
+        "name", "type", "tenant", "format", "max_message_bytes", "ring_capacity", "paths",
+        "path", "pace", "speed", "listen", "receive_buffer_bytes", "framing",
+        "max_connections", "idle_timeout_s", "eal_args", "udp_ports", "burst_size",
+        "mbuf_count"};
+    if (auto st = checkKeys(n, where, kKeys); !st.ok()) return st;
+    absl::Status st;
+    if (!(st = readString(n, where, "name", s.name)).ok()) return st;
+    if (s.name.empty()) return error(n, where + ".name", "missing; every source needs a name");
+    if (!(st = readChoice(n, where, "type", {"file", "udp", "tcp", "dpdk"}, s.type)).ok()) return st;
+    if (!(st = readString(n, where, "tenant", s.tenant)).ok()) return st;
+    if (!(st = readChoice(n, where, "format", {"auto", "rfc3164", "rfc5424", "json"}, s.format)).ok()) return st;
+    if (!(st = readNumber<size_t>(n, where, "max_message_bytes", 64, 16 << 20, s.max_message_bytes)).ok()) return st;
+    if (!(st = readNumber<size_t>(n, where, "ring_capacity", 16, 1 << 20, s.ring_capacity)).ok()) return st;
+    if (!(st = readStringList(n, where, "paths", s.paths)).ok()) return st;
+    if (n["path"]) {
+      std::vector<std::string> one;
+      if (!(st = readStringList(n, where, "path", one)).ok()) return st;
+      s.paths.insert(s.paths.end(), one.begin(), one.end());
+    }
+    for (auto& p : s.paths) p = resolve(p);
+    if (!(st = readChoice(n, where, "pace", {"fast", "event_time"}, s.pace)).ok()) return st;
+    if (!(st = readNumber<double>(n, where, "speed", 0.001, 1e6, s.speed)).ok()) return st;
+    if (!(st = readListen(n, where, "listen", s.listen)).ok()) return st;
+    if (!(st = readNumber<int>(n, where, "receive_buffer_bytes", 0, 1 << 30, s.receive_buffer_bytes)).ok()) return st;
+    if (!(st = readChoice(n, where, "framing", {"auto", "lf", "octet_counting"}, s.framing)).ok()) return st;
+    if (!(st = readNumber<size_t>(n, where, "max_connections", 1, 1 << 20, s.max_connections)).ok()) return st;
+    if (!(st = readNumber<int>(n, where, "idle_timeout_s", 1, 86400 * 7, s.idle_timeout_s)).ok()) return st;
+    if (!(st = readStringList(n, where, "eal_args", s.eal_args)).ok()) return st;
+    if (YAML::Node ports = n["udp_ports"]) {
+      if (!ports.IsSequence()) return error(ports, where + ".udp_ports", "must be a list of ports");
+      s.udp_ports.clear();
+      for (const auto& p : ports) {
+        int v = -1;
+        try {
+          v = p.as<int>();
+        } catch (const YAML::Exception&) {
+        }
+        if (v < 1 || v > 65535) {
+          return error(p, where + ".udp_ports",
+                       absl::StrCat("'", p.IsScalar() ? p.Scalar() : "?", "' is not a port in [1, 65535]"));
+        }
+        s.udp_ports.push_back(static_cast<uint16_t>(v));
+      }
+    }
+    if (!(st = readNumber<uint16_t>(n, where, "burst_size", 1, 512, s.burst_size)).ok()) return st;
+    if (!(st = readNumber<uint32_t>(n, where, "mbuf_count", 511, 1u << 22, s.mbuf_count)).ok()) return st;
+
+    if (s.type == "file" && s.paths.empty()) {
+      return error(n, where + ".paths", "missing; a file source needs at least one path");
+    }
+    if ((s.type == "udp" || s.type == "tcp") && s.listen.empty()) s.listen = "127.0.0.1:514";
+    if (s.type == "dpdk" && s.eal_args.empty()) {
+      return error(n, where + ".eal_args", "missing; a dpdk source needs EAL arguments (see docs/dpdk.md)");
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status readDaemon(const YAML::Node& root, DaemonConfig& c) const {
+    static const std::set<std::string> kTop = {"daemon", "pipeline", "sources", "intel",
+                                               "rules", "alerts", "api", "state_dir"};
+    if (auto st = checkKeys(root, "", kTop); !st.ok()) return st;
+    absl::Status st;
+
+    if (YAML::Node d = root["daemon"]) {
+      if (!(st = checkKeys(d, "daemon", {"log_level", "state_dir"})).ok()) return st;
+      if (!(st = readChoice(d, "daemon", "log_level",
+                            {"trace", "debug", "info", "warn", "error", "critical"}, c.log_level)).ok()) return st;
+      if (!(st = readString(d, "daemon", "state_dir", c.state_dir)).ok()) return st;
+    }
+    if (!(st = readString(root, "", "state_dir", c.state_dir)).ok()) return st;
+    c.state_dir = resolve(c.state_dir);
+
+    if (YAML::Node p = root["pipeline"]) {
+      if (!(st = checkKeys(p, "pipeline", {"workers", "shards", "batch_size", "max_keys_per_rule",
+                                           "default_utc_offset_s"})).ok()) return st;
+      if (!(st = readNumber<size_t>(p, "pipeline", "workers", 1, 256, c.workers)).ok()) return st;
+      if (!(st = readNumber<size_t>(p, "pipeline", "shards", 1, 64, c.shards)).ok()) return st;
+      if (!(st = readNumber<size_t>(p, "pipeline", "batch_size", 1, 4096, c.batch_size)).ok()) return st;
+      if (!(st = readNumber<size_t>(p, "pipeline", "max_keys_per_rule", 1, 100000000, c.max_keys_per_rule)).ok()) return st;
+      if (!(st = readNumber<int32_t>(p, "pipeline", "default_utc_offset_s", -14 * 3600, 14 * 3600, c.default_utc_offset_s)).ok()) return st;
+    }
+
+    if (YAML::Node s = root["sources"]) {
+      if (!s.IsSequence()) return error(s, "sources", "must be a list of sources");
+      std::set<std::string> names;
+      for (size_t i = 0; i < s.size(); ++i) {
+        SourceConfig src;
+        std::string where = absl::StrCat("sources[", i, "]");
+        if (!(st = readSource(s[i], where, src)).ok()) return st;
+        if (!names.insert(src.name).second) {
+          return error(s[i], where + ".name", absl::StrCat("'", src.name, "' is used by two sources"));
+        }
+        c.sources.push_back(std::move(src));
+      }
+    }
+
+    if (YAML::Node in = root["intel"]) {
+      if (!(st = checkKeys(in, "intel", {"lists"})).ok()) return st;
+      if (YAML::Node lists = in["lists"]) {
+        if (!lists.IsSequence()) return error(lists, "intel.lists", "must be a list of {name, path}");
+        for (size_t i = 0; i < lists.size(); ++i) {
+          std::string where = absl::StrCat("intel.lists[", i, "]");
+          if (!(st = checkKeys(lists[i], where, {"name", "path"})).ok()) return st;
+          IntelListConfig l;
+          if (!(st = readString(lists[i], where, "name", l.name)).ok()) return st;
+          if (!(st = readString(lists[i], where, "path", l.path)).ok()) return st;
+          if (l.path.empty()) return error(lists[i], where + ".path", "missing");
+          if (l.name.empty()) l.name = std::filesystem::path(l.path).stem().string();
+          l.path = resolve(l.path);
+          c.intel_lists.push_back(std::move(l));
+        }
+      }
+    }
+
+    if (YAML::Node r = root["rules"]) {
+      if (!(st = checkKeys(r, "rules", {"paths", "field_mapping"})).ok()) return st;
+      if (!(st = readStringList(r, "rules", "paths", c.rule_paths)).ok()) return st;
+      for (auto& p : c.rule_paths) p = resolve(p);
+      if (YAML::Node fm = r["field_mapping"]) {
+        if (!fm.IsMap()) return error(fm, "rules.field_mapping", "must map Sigma field names to event fields");
+        for (const auto& kv : fm) {
+          if (!kv.second.IsScalar()) {
+            return error(kv.second, "rules.field_mapping." + kv.first.as<std::string>(), "must be a field name");
+          }
+          c.field_mapping[kv.first.as<std::string>()] = kv.second.as<std::string>();
+        }
+      }
+    }
+
+    if (YAML::Node a = root["alerts"]) {
+      if (!(st = checkKeys(a, "alerts", {"output"})).ok()) return st;
+      if (!(st = readString(a, "alerts", "output", c.alerts_output)).ok()) return st;
+      if (c.alerts_output != "stdout") c.alerts_output = resolve(c.alerts_output);
+    }
+
+    if (YAML::Node api = root["api"]) {
+      if (!(st = checkKeys(api, "api", {"enabled", "listen", "case_db"})).ok()) return st;
+      if (YAML::Node e = api["enabled"]) {
+        try {
+          c.api_enabled = e.as<bool>();
+        } catch (const YAML::Exception&) {
+          return error(e, "api.enabled", absl::StrCat("'", e.Scalar(), "' is not true or false"));
+        }
+      }
+      if (!(st = readListen(api, "api", "listen", c.api_listen)).ok()) return st;
+      if (!(st = readString(api, "api", "case_db", c.case_db)).ok()) return st;
+    }
+    c.case_db = c.case_db.empty() ? (std::filesystem::path(c.state_dir) / "cases.db").string()
+                                  : resolve(c.case_db);
+    return absl::OkStatus();
+  }
+};
+
+}  // namespace
+
+bool splitHostPort(const std::string& text, std::string& host, uint16_t& port) {
+  size_t colon;
+  if (!text.empty() && text.front() == '[') {
+    size_t close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') return false;
+    host = text.substr(1, close - 1);
+    colon = close + 1;
+  } else {
+    colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0) return false;
+    host = text.substr(0, colon);
+    if (host.find(':') != std::string::npos) return false;  // IPv6 needs brackets
+  }
+  std::string digits = text.substr(colon + 1);
+  if (digits.empty() || digits.size() > 5) return false;
+  unsigned value = 0;
+  for (char ch : digits) {
+    if (ch < '0' || ch > '9') return false;
+    value = value * 10 + static_cast<unsigned>(ch - '0');
+  }
+  if (value > 65535) return false;
+  port = static_cast<uint16_t>(value);
+  return true;
+}
+
+absl::StatusOr<DaemonConfig> parseConfig(const std::string& yaml_text, const std::string& origin,
+                                         const std::string& base_dir) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(origin, ":", e.mark.line + 1, ": invalid YAML: ", e.msg));
+  }
+  DaemonConfig config;
+  config.config_path = origin;
+  if (!root || root.IsNull()) {
+    return absl::InvalidArgumentError(absl::StrCat(origin, ": empty configuration"));
+  }
+  Reader reader{origin, base_dir};
+  try {
+    if (auto st = reader.readDaemon(root, config); !st.ok()) return st;
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(origin, ":", e.mark.line + 1, ": ", e.msg));
+  }
+  return config;
+}
+
+absl::StatusOr<DaemonConfig> loadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot read config file ", path,
+                                            ": check the path given to --config"));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string base = std::filesystem::absolute(path).parent_path().string();
+  return parseConfig(text.str(), path, base);
+}
+
+}  // namespace vigil::mgmt

@@ -1,0 +1,83 @@
+// The daemon's YAML configuration: what vigild reads with --config, validated in full
+// before any listener opens. See docs/configuration.md for every key.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace vigil::mgmt {
+
+struct SourceConfig {
+  std::string name;
+  std::string type;  // file, udp, tcp, dpdk
+  std::string tenant = "default";
+  std::string format = "auto";  // auto, rfc3164, rfc5424, json
+  size_t max_message_bytes = 64 * 1024;
+  size_t ring_capacity = 4096;  // messages buffered between the source and the pipeline
+
+  // file
+  std::vector<std::string> paths;  // resolved against the config file's folder
+  std::string pace = "fast";       // fast, event_time
+  double speed = 1.0;              // event_time only: 10 = ten times faster than recorded
+
+  // udp, tcp
+  std::string listen;              // host:port; default 127.0.0.1:514
+  int receive_buffer_bytes = 0;    // SO_RCVBUF; 0 keeps the kernel default
+
+  // tcp
+  std::string framing = "auto";    // auto, lf, octet_counting
+  size_t max_connections = 1024;
+  int idle_timeout_s = 300;
+
+  // dpdk
+  std::vector<std::string> eal_args;
+  std::vector<uint16_t> udp_ports = {514};
+  uint16_t burst_size = 32;
+  uint32_t mbuf_count = 8191;
+};
+
+struct IntelListConfig {
+  std::string name;
+  std::string path;
+};
+
+struct DaemonConfig {
+  std::string config_path;  // the file this was read from
+  std::string log_level = "info";
+
+  // pipeline
+  size_t workers = 2;        // TBB threads for parse and match
+  size_t shards = 4;         // correlation shards (serial pipeline filters)
+  size_t batch_size = 64;    // events per pipeline token
+  size_t max_keys_per_rule = 100000;
+  int32_t default_utc_offset_s = 0;  // zone for timestamps that carry none (RFC 3164)
+
+  std::vector<SourceConfig> sources;
+  std::vector<IntelListConfig> intel_lists;
+  std::vector<std::string> rule_paths;  // files or folders of Sigma YAML
+  std::map<std::string, std::string> field_mapping;  // Sigma field -> event field
+
+  std::string alerts_output;  // "stdout", a file path, or empty for none
+  std::string state_dir = "/var/lib/vigil";
+  std::string case_db;        // default: <state_dir>/cases.db
+  bool api_enabled = true;
+  std::string api_listen = "127.0.0.1:8080";
+};
+
+// Reads and validates `path`. Errors name the file, line, key, the bad value and what is
+// accepted, e.g. "vigil.yaml:12: sources[0].type: 'tpc' is not one of file, udp, tcp, dpdk".
+absl::StatusOr<DaemonConfig> loadConfig(const std::string& path);
+
+// Same for YAML text; relative paths are resolved against `base_dir`.
+absl::StatusOr<DaemonConfig> parseConfig(const std::string& yaml_text, const std::string& origin,
+                                         const std::string& base_dir);
+
+// Splits "host:port" or "[v6]:port". Returns false when malformed or the port is not 0..65535.
+bool splitHostPort(const std::string& text, std::string& host, uint16_t& port);
+
+}  // namespace vigil::mgmt

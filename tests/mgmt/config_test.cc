@@ -1,0 +1,94 @@
+#include "mgmt/config.h"
+
+#include <gtest/gtest.h>
+
+namespace vigil::mgmt {
+namespace {
+
+absl::StatusOr<DaemonConfig> parse(const std::string& yaml) {
+  return parseConfig(yaml, "test.yaml", "/etc/vigil");
+}
+
+// A complete config fills every section and resolves relative paths.
+TEST(ConfigTest, ParsesFullConfig) {
+  auto c = parse(R"(
+daemon: {log_level: debug}
+state_dir: state
+pipeline: {workers: 3, shards: 2}
+sources:
+  - {name: replay, type: file, paths: [a.log, /abs/b.log], tenant: t1}
+  - {name: udp, type: udp, listen: "127.0.0.1:5514"}
+  - {name: tcp, type: tcp, listen: "[::1]:6514", framing: octet_counting}
+intel:
+  lists: [{name: watch, path: intel/w.txt}]
+rules:
+  paths: rules
+  field_mapping: {src_ip: source.ip}
+alerts: {output: stdout}
+api: {listen: "127.0.0.1:0"}
+)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->log_level, "debug");
+  EXPECT_EQ(c->workers, 3u);
+  ASSERT_EQ(c->sources.size(), 3u);
+  EXPECT_EQ(c->sources[0].paths[0], "/etc/vigil/a.log");
+  EXPECT_EQ(c->sources[0].paths[1], "/abs/b.log");
+  EXPECT_EQ(c->sources[0].tenant, "t1");
+  EXPECT_EQ(c->sources[2].framing, "octet_counting");
+  EXPECT_EQ(c->intel_lists[0].path, "/etc/vigil/intel/w.txt");
+  EXPECT_EQ(c->rule_paths[0], "/etc/vigil/rules");
+  EXPECT_EQ(c->field_mapping.at("src_ip"), "source.ip");
+  EXPECT_EQ(c->case_db, "/etc/vigil/state/cases.db");
+}
+
+// Listeners default to loopback when no address is given.
+TEST(ConfigTest, ListenDefaultsToLoopback) {
+  auto c = parse("sources: [{name: u, type: udp}]\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->sources[0].listen, "127.0.0.1:514");
+}
+
+// Each bad value is rejected with the line, the key, the value and what is accepted.
+TEST(ConfigTest, ErrorsNameKeyValueAndChoices) {
+  struct Case {
+    const char* yaml;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {"sources:\n  - {name: x, type: tpc}\n",
+       "test.yaml:2: sources[0].type: 'tpc' is not one of dpdk, file, tcp, udp"},
+      {"sources:\n  - {name: x, type: udp, listen: nowhere}\n",
+       "sources[0].listen: 'nowhere' is not host:port"},
+      {"sources:\n  - {name: x, type: udp, listen: '127.0.0.1:70000'}\n",
+       "'127.0.0.1:70000' is not host:port"},
+      {"pipeline: {workers: lots}\n", "pipeline.workers: 'lots' is not a number in [1, 256]"},
+      {"pipeline: {workers: 0}\n", "pipeline.workers: '0' is not a number in [1, 256]"},
+      {"sources:\n  - {name: f, type: file}\n", "sources[0].paths: missing"},
+      {"sources: [{name: a, type: udp}, {name: a, type: tcp}]\n", "'a' is used by two sources"},
+      {"daemon: {log_level: loud}\n", "'loud' is not one of"},
+      {"apii: {}\n", "apii: unknown key; accepted keys:"},
+      {"sources: [{name: x, type: udp, lisen: '127.0.0.1:1'}]\n", "sources[0].lisen: unknown key"},
+      {"sources: [\n", "test.yaml:2: invalid YAML"},
+  };
+  for (const Case& c : cases) {
+    auto result = parse(c.yaml);
+    ASSERT_FALSE(result.ok()) << c.yaml;
+    EXPECT_NE(std::string(result.status().message()).find(c.expected), std::string::npos)
+        << "yaml: " << c.yaml << "\nerror: " << result.status().message();
+  }
+}
+
+// host:port splitting accepts bracketed IPv6 and rejects unbracketed IPv6.
+TEST(ConfigTest, SplitHostPort) {
+  std::string host;
+  uint16_t port = 0;
+  ASSERT_TRUE(splitHostPort("[::1]:514", host, port));
+  EXPECT_EQ(host, "::1");
+  EXPECT_EQ(port, 514);
+  EXPECT_FALSE(splitHostPort("::1:514", host, port));
+  EXPECT_FALSE(splitHostPort(":514", host, port));
+  EXPECT_FALSE(splitHostPort("127.0.0.1:", host, port));
+}
+
+}  // namespace
+}  // namespace vigil::mgmt
