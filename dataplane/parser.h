@@ -31,4 +31,9 @@ struct ParseCounters {
 // Thread-safe: each worker passes its own event.
 void parseEvent(Event& event, const ParseOptions& options);
 
+// Bumps the counters in `counters` (null members are skipped) for one event that
+// parseEvent() filled: parsed or parse_errors, plus truncated and invalid_utf8 from the
+// event's flags. Never allocates. Thread-safe when each worker has its own counters.
+void countParseResult(const Event& event, const ParseCounters& counters);
+
 }  // namespace vigil::dataplane

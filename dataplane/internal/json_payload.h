@@ -1,0 +1,27 @@
+// Flattens a JSON object into event fields with simdjson's On-Demand API.
+#pragma once
+
+#include <string_view>
+
+#include "common/event.h"
+
+namespace vigil::dataplane::internal {
+
+// Returns the JSON object text inside a syslog MSG: `msg` itself when it starts with
+// '{', or the text after an "@cee:" cookie (with or without a space). Returns an empty
+// view when `msg` is no JSON candidate.
+std::string_view jsonCandidate(std::string_view msg);
+
+// Parses `text` as exactly one JSON object and adds each member as a field: nested
+// objects as dotted names ("id.orig_h"), array elements as "name.0", "name.1"; numbers
+// as their exact JSON text, booleans as "true"/"false"; null members are skipped.
+// `text` must outlive the event (it is event.raw or a view into the arena), because
+// names and values without escapes are views into it; decoded strings go to the arena.
+// Returns false, with the event's fields and arena as they were before, when `text` is
+// not a single valid JSON object (concatenated documents, invalid syntax or UTF-8).
+// Sets kFlagJsonPayload on success. Allocates only from the arena after the calling
+// thread's first messages: the parser and its padded input buffer are thread_local and
+// grow to the largest message seen.
+bool flattenJson(std::string_view text, Event& event);
+
+}  // namespace vigil::dataplane::internal

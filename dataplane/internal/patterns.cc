@@ -1,0 +1,303 @@
+#include "dataplane/internal/patterns.h"
+
+#include <array>
+#include <cstring>
+
+#include "common/ip.h"
+#include "common/time.h"
+
+namespace vigil::dataplane::internal {
+namespace {
+
+bool startsWith(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+bool eat(std::string_view& text, std::string_view prefix) {
+  if (!startsWith(text, prefix)) return false;
+  text.remove_prefix(prefix.size());
+  return true;
+}
+
+void dropSuffix(std::string_view& text, std::string_view suffix) {
+  if (text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix) {
+    text.remove_suffix(suffix.size());
+  }
+}
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    char y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// A decimal port in 1..65535, or 0.
+uint16_t parsePort(std::string_view text) {
+  if (text.empty() || text.size() > 5) return 0;
+  uint32_t value = 0;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return 0;
+    value = value * 10 + static_cast<uint32_t>(c - '0');
+  }
+  return value <= 65535 ? static_cast<uint16_t>(value) : 0;
+}
+
+void setSource(Event& event, std::string_view addr, std::string_view port) {
+  if (const auto ip = parseIp(addr)) event.src_ip = ip;
+  if (const uint16_t p = parsePort(port)) event.src_port = p;
+}
+
+void setOutcome(Event& event, std::string_view action, std::string_view outcome) {
+  event.action = action;
+  event.outcome = outcome;
+}
+
+// Splits "[USER ]ADDR[ port N]" after the trailing "[preauth]" and "ssh2" are removed.
+// The address is the last token, so a user name with spaces stays whole.
+void readUserAddrPort(std::string_view text, std::string_view& user, std::string_view& addr,
+                      std::string_view& port) {
+  dropSuffix(text, " [preauth]");
+  dropSuffix(text, " ssh2");
+  const size_t port_at = text.rfind(" port ");
+  if (port_at != std::string_view::npos) {
+    port = text.substr(port_at + 6);
+    text = text.substr(0, port_at);
+  }
+  const size_t space = text.rfind(' ');
+  if (space == std::string_view::npos) {
+    addr = text;
+    return;
+  }
+  addr = text.substr(space + 1);
+  user = text.substr(0, space);
+}
+
+// "U from ADDR port N ssh2": the user is everything before the last " from ".
+bool readUserFrom(std::string_view text, Event& event) {
+  const size_t from = text.rfind(" from ");
+  if (from == std::string_view::npos) return false;
+  std::string_view user, addr, port;
+  readUserAddrPort(text.substr(from + 6), user, addr, port);
+  event.user = text.substr(0, from);
+  setSource(event, addr, port);
+  return true;
+}
+
+// "[authenticating user U |invalid user U |user U ]ADDR port N [preauth]".
+void readPeerWithOptionalUser(std::string_view text, Event& event) {
+  std::string_view user, addr, port;
+  readUserAddrPort(text, user, addr, port);
+  if (!eat(user, "authenticating user ") && !eat(user, "invalid user ")) eat(user, "user ");
+  event.user = user;
+  setSource(event, addr, port);
+}
+
+// pam_unix "authentication failure; logname= uid=0 ... rhost=ADDR  user=U".
+bool readPamFailure(std::string_view msg, Event& event) {
+  const size_t at = msg.find("authentication failure;");
+  if (at == std::string_view::npos) return false;
+  std::string_view rest = msg.substr(at);
+  const auto valueOf = [&rest](std::string_view key) -> std::string_view {
+    size_t pos = rest.find(key);
+    while (pos != std::string_view::npos && pos > 0 && rest[pos - 1] != ' ') {
+      pos = rest.find(key, pos + 1);  // "ruser=" must not match "user="
+    }
+    if (pos == std::string_view::npos) return {};
+    const std::string_view value = rest.substr(pos + key.size());
+    return value.substr(0, value.find(' '));
+  };
+  if (const auto ip = parseIp(valueOf("rhost="))) event.src_ip = ip;
+  event.user = valueOf("user=");
+  setOutcome(event, "pam_auth_failure", "failure");
+  return true;
+}
+
+bool isKey(std::string_view key, std::initializer_list<std::string_view> names) {
+  for (const std::string_view name : names) {
+    if (equalsIgnoreCase(key, name)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool applySshdPatterns(Event& event) {
+  if (!startsWith(event.app, "sshd")) return false;
+  std::string_view msg = event.message;
+  if (eat(msg, "Failed ")) {
+    const size_t for_at = msg.find(" for ");
+    if (for_at == std::string_view::npos) return false;
+    msg.remove_prefix(for_at + 5);
+    eat(msg, "invalid user ");
+    if (!readUserFrom(msg, event)) return false;
+    setOutcome(event, "ssh_login", "failure");
+    return true;
+  }
+  if (eat(msg, "Accepted ")) {
+    const size_t for_at = msg.find(" for ");
+    if (for_at == std::string_view::npos) return false;
+    if (!readUserFrom(msg.substr(for_at + 5), event)) return false;
+    setOutcome(event, "ssh_login", "success");
+    return true;
+  }
+  if (eat(msg, "Invalid user ")) {
+    if (!readUserFrom(msg, event)) return false;
+    setOutcome(event, "ssh_invalid_user", "failure");
+    return true;
+  }
+  if (eat(msg, "error: maximum authentication attempts exceeded for ")) {
+    eat(msg, "invalid user ");
+    if (!readUserFrom(msg, event)) return false;
+    setOutcome(event, "ssh_max_auth_attempts", "failure");
+    return true;
+  }
+  if (eat(msg, "Connection closed by ")) {
+    readPeerWithOptionalUser(msg, event);
+    setOutcome(event, "ssh_connection_closed", "");
+    return true;
+  }
+  if (eat(msg, "Disconnected from ")) {
+    readPeerWithOptionalUser(msg, event);
+    setOutcome(event, "ssh_disconnect", "");
+    return true;
+  }
+  if (eat(msg, "Received disconnect from ")) {
+    // "ADDR port N:11: reason" or, from older releases, "ADDR: 11: reason".
+    const size_t port_at = msg.find(" port ");
+    const size_t colon = port_at == std::string_view::npos ? msg.find(": ") : msg.find(':', port_at);
+    std::string_view user, addr, port;
+    readUserAddrPort(msg.substr(0, colon), user, addr, port);
+    setSource(event, addr, port);
+    setOutcome(event, "ssh_disconnect", "");
+    return true;
+  }
+  return readPamFailure(msg, event);
+}
+
+void applyKeyValuePatterns(Event& event) {
+  std::string_view text = event.message;
+  while (!text.empty()) {
+    const size_t space = text.find(' ');
+    const std::string_view token = text.substr(0, space);
+    text = space == std::string_view::npos ? std::string_view{} : text.substr(space + 1);
+    const size_t eq = token.find('=');
+    if (eq == std::string_view::npos || eq == 0) continue;
+    const std::string_view key = token.substr(0, eq);
+    std::string_view value = token.substr(eq + 1);
+    while (!value.empty() && (value.back() == ',' || value.back() == ';')) value.remove_suffix(1);
+    if (value.empty()) continue;
+    if (!event.src_ip && isKey(key, {"src", "srcip", "src_ip"})) {
+      event.src_ip = parseIp(value);
+    } else if (!event.dst_ip && isKey(key, {"dst", "dstip", "dst_ip"})) {
+      event.dst_ip = parseIp(value);
+    } else if (event.src_port == 0 && isKey(key, {"spt", "sport", "src_port"})) {
+      event.src_port = parsePort(value);
+    } else if (event.dst_port == 0 && isKey(key, {"dpt", "dport", "dst_port"})) {
+      event.dst_port = parsePort(value);
+    } else if (event.user.empty() && isKey(key, {"user", "usrname", "suser"})) {
+      event.user = value;
+    }
+  }
+}
+
+std::optional<int64_t> parseJsonTime(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  if (text.find('-') == std::string_view::npos || text.find('-') == 0) {
+    // Epoch seconds, with the fraction read digit by digit to keep nanoseconds exact.
+    int64_t seconds = 0;
+    int64_t fraction_ns = 0;
+    size_t pos = 0;
+    if (text.size() > 18) return std::nullopt;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      seconds = seconds * 10 + (text[pos++] - '0');
+    }
+    if (pos == 0) return std::nullopt;
+    if (pos < text.size() && text[pos] == '.') {
+      ++pos;
+      int64_t scale = 100'000'000;
+      while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+        fraction_ns += (text[pos++] - '0') * scale;
+        scale /= 10;
+      }
+    }
+    if (pos != text.size()) return std::nullopt;
+    return seconds * kNanosPerSecond + fraction_ns;
+  }
+  if (const auto ns = parseRfc3339(text)) return ns;
+  // "2011-08-12T14:52:57.716360+0200": insert the colon RFC 3339 requires.
+  if (text.size() < 6 || text.size() > 60) return std::nullopt;
+  const char sign = text[text.size() - 5];
+  if (sign != '+' && sign != '-') return std::nullopt;
+  std::array<char, 64> buf{};
+  std::memcpy(buf.data(), text.data(), text.size() - 2);
+  buf[text.size() - 2] = ':';
+  std::memcpy(buf.data() + text.size() - 1, text.data() + text.size() - 2, 2);
+  return parseRfc3339(std::string_view(buf.data(), text.size() + 1));
+}
+
+void applyJsonPatterns(Event& event) {
+  std::string_view src, dst, src_port, dst_port, user, cookie, time;
+  std::string_view zeek_path, auth_success, rdp_result, event_type, signature;
+  bool zeek = false;
+  for (size_t i = 0; i < event.field_count; ++i) {
+    const std::string_view name = event.fields[i].name;
+    const std::string_view value = event.fields[i].value;
+    if (name == "id.orig_h") {
+      src = value;
+      zeek = true;
+    } else if (name == "_path") {
+      zeek_path = value;
+      zeek = true;
+    } else if (src.empty() && (name == "src_ip" || name == "source.ip" || name == "srcip")) {
+      src = value;
+    } else if (name == "id.resp_h" || name == "dest_ip" || name == "dst_ip" ||
+               name == "destination.ip") {
+      dst = value;
+    } else if (name == "id.orig_p" || name == "src_port" || name == "source.port") {
+      src_port = value;
+    } else if (name == "id.resp_p" || name == "dest_port" || name == "dst_port" ||
+               name == "destination.port") {
+      dst_port = value;
+    } else if (name == "user" || name == "user.name" || name == "username") {
+      user = value;
+    } else if (name == "cookie") {
+      cookie = value;
+    } else if (time.empty() && (name == "ts" || name == "timestamp" || name == "@timestamp")) {
+      time = value;
+    } else if (name == "auth_success") {
+      auth_success = value;
+    } else if (name == "result") {
+      rdp_result = value;
+    } else if (name == "event_type") {
+      event_type = value;
+    } else if (name == "alert.signature") {
+      signature = value;
+    }
+  }
+
+  if (const auto ip = parseIp(src)) event.src_ip = ip;
+  if (const auto ip = parseIp(dst)) event.dst_ip = ip;
+  if (const uint16_t port = parsePort(src_port)) event.src_port = port;
+  if (const uint16_t port = parsePort(dst_port)) event.dst_port = port;
+  // Windows event log exporters write "N\A" (or "-") when an event has no user.
+  if (!user.empty() && user != "N\\A" && user != "-") event.user = user;
+  if (const auto ns = parseJsonTime(time)) event.timestamp_ns = *ns;
+
+  if (zeek && zeek_path == "ssh") {
+    if (auth_success == "true") setOutcome(event, "ssh_login", "success");
+    if (auth_success == "false") setOutcome(event, "ssh_login", "failure");
+  } else if (zeek && zeek_path == "rdp") {
+    setOutcome(event, "rdp_connection", rdp_result == "Success" ? "success" : "");
+    if (!cookie.empty()) event.user = cookie;
+  } else if (!event_type.empty() && !signature.empty()) {
+    event.action = signature;
+  }
+}
+
+}  // namespace vigil::dataplane::internal

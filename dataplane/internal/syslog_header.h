@@ -1,0 +1,35 @@
+// Pieces shared by the RFC 3164 and RFC 5424 parsers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "common/event.h"
+
+namespace vigil::dataplane::internal {
+
+// The PRI part "<N>" at the start of a message, N in 0..191 without leading zeros
+// (except "<0>"), as RFC 5424 section 6.2.1 allows.
+struct Pri {
+  int16_t facility = 0;
+  int16_t severity = 0;
+  size_t length = 0;  // bytes consumed, including both angle brackets
+};
+
+// Parses the PRI at the start of `text`. Returns nullopt when there is none or when it
+// is out of range.
+std::optional<Pri> parsePri(std::string_view text);
+
+// Sets facility and severity from `pri`.
+void applyPri(const Pri& pri, Event& event);
+
+// Copies `text` into the event arena after repairing invalid UTF-8 (see repairUtf8).
+// Returns `text` itself, without a copy, when `raw_is_utf8` says it is already valid.
+std::string_view decodeText(std::string_view text, bool raw_is_utf8, Event& event);
+
+// Removes a leading UTF-8 BOM from `msg` and records it with kFlagMsgUtf8Bom.
+std::string_view stripBom(std::string_view msg, Event& event);
+
+}  // namespace vigil::dataplane::internal
