@@ -1,0 +1,29 @@
+// Helpers for handing std::string_view to Abseil. Debian 12's Abseil 20220623 is built
+// with ABSL_OPTION_USE_STD_STRING_VIEW 0, so absl::string_view is its own class and does
+// not convert from std::string_view implicitly.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace vigil::intel::internal {
+
+inline absl::string_view av(std::string_view s) { return {s.data(), s.size()}; }
+inline std::string_view sv(absl::string_view s) { return {s.data(), s.size()}; }
+
+// Splits `text` at every byte in `separators`, dropping empty pieces when `skip_empty`.
+inline std::vector<std::string_view> splitAny(std::string_view text, std::string_view separators,
+                                              bool skip_empty) {
+  std::vector<std::string_view> pieces;
+  while (true) {
+    size_t end = text.find_first_of(separators);
+    std::string_view piece = text.substr(0, end);
+    if (!piece.empty() || !skip_empty) pieces.push_back(piece);
+    if (end == std::string_view::npos) return pieces;
+    text.remove_prefix(end + 1);
+  }
+}
+
+}  // namespace vigil::intel::internal

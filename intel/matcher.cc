@@ -1,0 +1,177 @@
+#include "intel/matcher.h"
+
+#include <hs.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+
+#include "absl/strings/ascii.h"
+#include "intel/indicator_set.h"
+
+namespace vigil::intel {
+
+struct Scratch::Impl {
+  const IndicatorSet* set = nullptr;
+  hs_scratch_t* hs = nullptr;
+  // Indicator ids already reported for the current event. An event holds at most
+  // kMaxHits hits, so no more ids are ever needed.
+  std::array<uint32_t, Event::kMaxHits> seen{};
+  size_t seen_count = 0;
+};
+
+namespace {
+
+// Longest text parseIp() can accept: "[" + 45-byte IPv6 + "]:" + 5-digit port.
+constexpr size_t kMaxAddressText = 53;
+
+bool isLabelChar(char c) { return absl::ascii_isalnum(c) || c == '-'; }
+
+// A domain hit counts only at label boundaries. Before: anything but a label character
+// (a '.' means a subdomain). After: neither a label character nor a '.' that starts
+// another label, so "bad.example.org" is no hit for "bad.example" but a root dot is fine.
+bool domainBoundary(std::string_view text, size_t start, size_t end) {
+  if (start > 0 && isLabelChar(text[start - 1])) return false;
+  if (end < text.size()) {
+    if (isLabelChar(text[end])) return false;
+    if (text[end] == '.' && end + 1 < text.size() && isLabelChar(text[end + 1])) return false;
+  }
+  return true;
+}
+
+bool hashBoundary(std::string_view text, size_t start, size_t end) {
+  if (start > 0 && absl::ascii_isxdigit(text[start - 1])) return false;
+  return end >= text.size() || !absl::ascii_isxdigit(text[end]);
+}
+
+bool contains(std::string_view outer, std::string_view inner) {
+  return !outer.empty() && inner.data() >= outer.data() &&
+         inner.data() + inner.size() <= outer.data() + outer.size();
+}
+
+[[noreturn]] void fatal(const char* what) {
+  std::fprintf(stderr, "vigil intel matcher: %s\n", what);
+  std::abort();
+}
+
+// State of one matchEvent() call, shared with the Hyperscan callback.
+class EventMatcher {
+ public:
+  EventMatcher(const IndicatorSet& set, Scratch::Impl& scratch, Event& event)
+      : set_(set), scratch_(scratch), event_(event) {}
+
+  bool full() const { return full_; }
+  size_t added() const { return added_; }
+
+  void matchAddress(const IpAddr& addr, std::string_view field) {
+    if (std::optional<uint32_t> id = set_.lookupAddress(addr)) report(*id, field);
+  }
+
+  // Scans `text` once. With `attribute_fields`, a hit inside a generic field value
+  // that points into `text` is reported under that field's name.
+  void scan(std::string_view text, std::string_view field, bool attribute_fields) {
+    if (text.empty() || full_) return;
+    text_ = text;
+    field_ = field;
+    attribute_fields_ = attribute_fields;
+    hs_scan(set_.database(), text.data(), static_cast<unsigned>(text.size()), 0, scratch_.hs,
+            &EventMatcher::onMatch, this);
+  }
+
+ private:
+  static int onMatch(unsigned id, unsigned long long /*from*/, unsigned long long to,
+                     unsigned /*flags*/, void* context) {
+    auto* self = static_cast<EventMatcher*>(context);
+    const Indicator& indicator = self->set_.indicator(id);
+    auto end = static_cast<size_t>(to);
+    size_t start = end - indicator.text.size();
+    bool boundary_ok = true;
+    if (indicator.type == IndicatorType::kDomain) {
+      boundary_ok = domainBoundary(self->text_, start, end);
+    } else if (indicator.type != IndicatorType::kUrl) {
+      boundary_ok = hashBoundary(self->text_, start, end);
+    }
+    if (boundary_ok) self->report(id, self->fieldAt(start, end));
+    return self->full_ ? 1 : 0;  // non-zero stops the scan
+  }
+
+  std::string_view fieldAt(size_t start, size_t end) const {
+    if (!attribute_fields_) return field_;
+    std::string_view hit = text_.substr(start, end - start);
+    for (size_t i = 0; i < event_.field_count; ++i) {
+      if (contains(event_.fields[i].value, hit)) return event_.fields[i].name;
+    }
+    return field_;
+  }
+
+  void report(uint32_t id, std::string_view field) {
+    for (size_t i = 0; i < scratch_.seen_count; ++i) {
+      if (scratch_.seen[i] == id) return;
+    }
+    const Indicator& indicator = set_.indicator(id);
+    if (!event_.addHit(IndicatorHit{indicator.text, indicator.lists, indicator.type, field})) {
+      full_ = true;
+      return;
+    }
+    if (scratch_.seen_count < scratch_.seen.size()) scratch_.seen[scratch_.seen_count++] = id;
+    ++added_;
+    if (event_.hit_count == Event::kMaxHits) full_ = true;
+  }
+
+  const IndicatorSet& set_;
+  Scratch::Impl& scratch_;
+  Event& event_;
+  std::string_view text_;
+  std::string_view field_;
+  bool attribute_fields_ = false;
+  bool full_ = false;
+  size_t added_ = 0;
+};
+
+// True when `value` may be an address in a spelling parseIp() accepts; saves the copy
+// and inet_pton() call for the common field that is plainly text.
+bool mayBeAddress(std::string_view value) {
+  if (value.size() < 2 || value.size() > kMaxAddressText) return false;
+  char c = value.front();
+  return absl::ascii_isxdigit(c) || c == ':' || c == '[';
+}
+
+}  // namespace
+
+Scratch::Scratch(const IndicatorSet& set) : impl_(std::make_unique<Impl>()) {
+  impl_->set = &set;
+  if (set.database() == nullptr) return;
+  hs_error_t rc = hs_alloc_scratch(set.database(), &impl_->hs);
+  if (rc == HS_NOMEM) throw std::bad_alloc();
+  if (rc != HS_SUCCESS) fatal("hs_alloc_scratch failed on a database this module compiled");
+}
+
+Scratch::~Scratch() { hs_free_scratch(impl_->hs); }
+
+size_t matchEvent(const IndicatorSet& set, Scratch& scratch, Event& event) {
+  Scratch::Impl& impl = scratch.impl();
+  if (impl.set != &set) fatal("matchEvent() got a Scratch created for another IndicatorSet");
+  impl.seen_count = 0;
+  EventMatcher matcher(set, impl, event);
+
+  if (event.src_ip) matcher.matchAddress(*event.src_ip, "source.ip");
+  if (event.dst_ip) matcher.matchAddress(*event.dst_ip, "destination.ip");
+  for (size_t i = 0; i < event.field_count && !matcher.full(); ++i) {
+    const Field& field = event.fields[i];
+    if (!mayBeAddress(field.value)) continue;
+    if (std::optional<IpAddr> addr = parseIp(field.value)) matcher.matchAddress(*addr, field.name);
+  }
+
+  if (set.database() == nullptr) return matcher.added();
+  matcher.scan(event.message, "message", /*attribute_fields=*/true);
+  // JSON events may carry decoded values outside the message; scan those separately.
+  for (size_t i = 0; i < event.field_count && !matcher.full(); ++i) {
+    const Field& field = event.fields[i];
+    if (contains(event.message, field.value)) continue;
+    matcher.scan(field.value, field.name, /*attribute_fields=*/false);
+  }
+  return matcher.added();
+}
+
+}  // namespace vigil::intel
