@@ -33,6 +33,22 @@ class SpscRing {
   // Producer: makes the slot from the last successful tryClaim() visible to the consumer.
   void publish() { head_.store(head_.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
 
+  // Producer: the number of slots that can be filled before the ring is full. The consumer
+  // may free more at any time, so the true number is at least this.
+  size_t freeSlots() const {
+    size_t used = head_.load(std::memory_order_relaxed) - tail_.load(std::memory_order_acquire);
+    return capacity() - used;
+  }
+  // Producer: returns the slot `offset` places after the one tryClaim() would return, for
+  // filling a batch in place. Requires offset < freeSlots().
+  T* claimAhead(size_t offset) {
+    return slots_[(head_.load(std::memory_order_relaxed) + offset) & mask_].get();
+  }
+  // Producer: makes the next `n` claimed slots visible to the consumer at once.
+  void publish(size_t n) {
+    head_.store(head_.load(std::memory_order_relaxed) + n, std::memory_order_release);
+  }
+
   // Consumer: returns the oldest published slot, or nullptr when empty.
   T* front() {
     size_t tail = tail_.load(std::memory_order_relaxed);

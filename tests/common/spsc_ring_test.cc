@@ -44,5 +44,25 @@ TEST(SpscRingTest, FullRingRejectsClaim) {
   EXPECT_NE(ring.tryClaim(), nullptr);
 }
 
+// A batch filled through claimAhead() and published at once arrives in order.
+TEST(SpscRingTest, BatchClaimPublishesInOrder) {
+  SpscRing<int> ring(8, [] { return std::make_unique<int>(0); });
+  ASSERT_NE(ring.tryClaim(), nullptr);
+  ring.publish();
+  ring.pop();
+  ASSERT_EQ(ring.freeSlots(), 8u);
+  for (size_t i = 0; i < 5; ++i) *ring.claimAhead(i) = static_cast<int>(i) + 10;
+  ring.publish(5);
+  EXPECT_EQ(ring.size(), 5u);
+  EXPECT_EQ(ring.freeSlots(), 3u);
+  for (int i = 0; i < 5; ++i) {
+    int* slot = ring.front();
+    ASSERT_NE(slot, nullptr);
+    EXPECT_EQ(*slot, i + 10);
+    ring.pop();
+  }
+  EXPECT_EQ(ring.front(), nullptr);
+}
+
 }  // namespace
 }  // namespace vigil
