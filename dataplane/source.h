@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "common/ip.h"
+#include "common/metrics.h"
 #include "common/spsc_ring.h"
 
 namespace vigil::dataplane {
@@ -54,5 +55,39 @@ class Source {
   virtual const std::string& tenant() const = 0;
   virtual RawRing& ring() = 0;
 };
+
+// The counters every kernel source keeps, labelled {source=NAME}. Each message offered to
+// a source ends in exactly one of `received` or a `dropped_*` counter.
+struct SourceCounters {
+  Counter* received = nullptr;            // vigil_source_received_total: frames published
+  Counter* bytes = nullptr;               // vigil_source_bytes_total: bytes published
+  Counter* truncated = nullptr;           // vigil_source_truncated_total: published, cut
+  Counter* dropped_queue_full = nullptr;  // vigil_source_dropped_total{reason=queue_full}
+  Counter* dropped_empty = nullptr;       // {reason=empty}: empty lines skipped
+  Counter* dropped_kernel = nullptr;      // {reason=kernel}: socket buffer overflow
+  Counter* dropped_shutdown = nullptr;    // {reason=shutdown}: partial frame at stop()
+  Counter* framing_errors = nullptr;      // vigil_source_framing_errors_total
+};
+
+// Registers (or finds) the counters above for `source_name`. Control plane only; the
+// counters live as long as `registry`.
+SourceCounters registerSourceCounters(MetricsRegistry& registry, const std::string& source_name);
+
+// Bounds on the options every kernel source shares.
+inline constexpr size_t kMinMessageBytes = 16;
+inline constexpr size_t kMaxMessageBytesLimit = 16 * 1024 * 1024;
+inline constexpr size_t kMaxRingCapacity = size_t{1} << 20;
+
+// Checks the options every kernel source shares: a non-empty name, max_message_bytes in
+// [kMinMessageBytes, kMaxMessageBytesLimit] and ring_capacity in [1, kMaxRingCapacity].
+// Returns false with `error` naming the source, the bad value and the accepted range.
+// NOTE: the ring takes ring_capacity * max_message_bytes bytes, and no limit applies to
+// that product.
+bool validateSourceLimits(const std::string& name, size_t max_message_bytes, size_t ring_capacity,
+                          std::string& error);
+
+// Returns the ring a source owns: `capacity` slots (rounded up to a power of two) with a
+// `max_message_bytes` buffer each, all allocated here.
+std::unique_ptr<RawRing> makeRawRing(size_t capacity, size_t max_message_bytes);
 
 }  // namespace vigil::dataplane

@@ -1,0 +1,299 @@
+#include "dataplane/file_source.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "common/log.h"
+#include "common/time.h"
+#include "dataplane/internal/socket_util.h"
+
+namespace vigil::dataplane {
+namespace {
+
+constexpr size_t kMinReadBuffer = 4096;
+// Sleeps are cut into slices this long so stop() is honoured promptly.
+constexpr int64_t kSleepSliceNs = 20'000'000;
+constexpr int64_t kRingFullWaitNs = 200'000;
+// RFC 3164 stamps have no year; 2000 is a leap year, so "Feb 29" stays valid.
+constexpr int64_t kNominalYear = 2000;
+constexpr int64_t kNanosPerDay = 86400 * kNanosPerSecond;
+// Epoch seconds beyond this (year 2262) overflow int64 nanoseconds.
+constexpr uint64_t kMaxEpochSeconds = 9'223'372'035;
+
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
+std::string_view skipPri(std::string_view s) {
+  if (s.empty() || s[0] != '<') return s;
+  size_t close = s.find('>');
+  if (close == std::string_view::npos || close < 2 || close > 4) return s;
+  for (size_t i = 1; i < close; ++i) {
+    if (!isDigit(s[i])) return s;
+  }
+  return s.substr(close + 1);
+}
+
+// Parses RFC 3339, also accepting a "+hhmm" offset without the colon (Suricata writes it).
+std::optional<int64_t> parseTimestamp(std::string_view text) {
+  constexpr size_t kMaxStamp = 64;
+  size_t n = text.size();
+  if (n >= 5 && n < kMaxStamp && (text[n - 5] == '+' || text[n - 5] == '-') &&
+      isDigit(text[n - 4]) && isDigit(text[n - 1]) && text.find('T') != std::string_view::npos) {
+    char buf[kMaxStamp + 1];
+    std::memcpy(buf, text.data(), n - 2);
+    buf[n - 2] = ':';
+    std::memcpy(buf + n - 1, text.data() + n - 2, 2);
+    return parseRfc3339(std::string_view(buf, n + 1));
+  }
+  return parseRfc3339(text);
+}
+
+std::optional<int64_t> sniffRfc3164(std::string_view s) {
+  static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  // "Mmm dd hh:mm:ss" or "Mmm  d hh:mm:ss": 15 characters.
+  if (s.size() < 15 || s[3] != ' ' || s[9] != ':' || s[12] != ':') return std::nullopt;
+  unsigned month = 0;
+  for (unsigned i = 0; i < 12; ++i) {
+    if (s.substr(0, 3) == kMonths[i]) month = i + 1;
+  }
+  if (month == 0 || !isDigit(s[5]) || !(isDigit(s[4]) || s[4] == ' ')) return std::nullopt;
+  for (size_t i : {7u, 8u, 10u, 11u, 13u, 14u}) {
+    if (!isDigit(s[i])) return std::nullopt;
+  }
+  auto two = [&](size_t i) { return (s[i] == ' ' ? 0 : s[i] - '0') * 10 + (s[i + 1] - '0'); };
+  int day = two(4);
+  int hour = two(7);
+  int minute = two(10);
+  int second = two(13);
+  if (day < 1 || day > static_cast<int>(daysInMonth(kNominalYear, month)) || hour > 23 ||
+      minute > 59 || second > 60) {
+    return std::nullopt;
+  }
+  int64_t days = daysFromCivil(kNominalYear, month, static_cast<unsigned>(day));
+  return days * kNanosPerDay + (hour * 3600 + minute * 60 + second) * kNanosPerSecond;
+}
+
+std::optional<int64_t> sniffJsonMember(std::string_view line, std::string_view key) {
+  size_t at = line.find(key);
+  if (at == std::string_view::npos) return std::nullopt;
+  std::string_view rest = line.substr(at + key.size());
+  size_t pos = rest.find_first_not_of(" \t");
+  if (pos == std::string_view::npos || rest[pos] != ':') return std::nullopt;
+  pos = rest.find_first_not_of(" \t", pos + 1);
+  if (pos == std::string_view::npos) return std::nullopt;
+  if (rest[pos] == '"') {
+    size_t close = rest.find('"', pos + 1);
+    if (close == std::string_view::npos) return std::nullopt;
+    return parseTimestamp(rest.substr(pos + 1, close - pos - 1));
+  }
+  // Epoch seconds with an optional fraction, as Zeek writes "ts". Parsed as integers so
+  // the nanoseconds are exact.
+  std::string_view number = rest.substr(pos);
+  uint64_t seconds = 0;
+  auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), seconds);
+  if (ec != std::errc() || seconds > kMaxEpochSeconds) return std::nullopt;
+  int64_t ns = static_cast<int64_t>(seconds) * kNanosPerSecond;
+  if (end < number.data() + number.size() && *end == '.') {
+    int64_t scale = kNanosPerSecond / 10;
+    for (++end; end < number.data() + number.size() && isDigit(*end); ++end) {
+      ns += (*end - '0') * scale;
+      scale /= 10;
+    }
+  }
+  return ns;
+}
+
+}  // namespace
+
+std::optional<int64_t> sniffEventTime(std::string_view line) {
+  if (!line.empty() && line[0] == '{') {
+    for (std::string_view key : {"\"@timestamp\"", "\"timestamp\"", "\"ts\""}) {
+      if (auto t = sniffJsonMember(line, key)) return t;
+    }
+    return std::nullopt;
+  }
+  std::string_view s = skipPri(line);
+  if (s.size() >= 2 && s[0] == '1' && s[1] == ' ') {
+    // RFC 5424: "<PRI>1 TIMESTAMP HOSTNAME ..."
+    std::string_view stamp = s.substr(2, s.find(' ', 2) - 2);
+    return parseTimestamp(stamp);
+  }
+  while (!s.empty() && s[0] == ' ') s.remove_prefix(1);
+  if (auto t = sniffRfc3164(s)) return t;
+  if (s.size() >= 19 && isDigit(s[0]) && s[4] == '-') {
+    // "2024-05-01T10:00:00Z ..." or "2024-05-01 10:00:00 ..."
+    size_t end = s.find(' ', 11);
+    return parseTimestamp(s.substr(0, end));
+  }
+  return std::nullopt;
+}
+
+std::unique_ptr<FileSource> FileSource::create(FileSourceOptions options, MetricsRegistry& metrics,
+                                               std::string& error, Clock& clock) {
+  if (!validateSourceLimits(options.name, options.max_message_bytes, options.ring_capacity,
+                            error)) {
+    return nullptr;
+  }
+  const std::string prefix = "source " + options.name + ": ";
+  if (options.paths.empty()) {
+    error = prefix + "no files to replay; set at least one path";
+    return nullptr;
+  }
+  if (!(options.speed > 0) || !std::isfinite(options.speed)) {
+    error = prefix + "speed=" + std::to_string(options.speed) +
+            " is invalid; use a finite factor > 0 (1.0 replays in real time)";
+    return nullptr;
+  }
+  if (options.read_buffer_bytes < kMinReadBuffer) {
+    error = prefix + "read_buffer_bytes=" + std::to_string(options.read_buffer_bytes) +
+            " is below " + std::to_string(kMinReadBuffer);
+    return nullptr;
+  }
+  return std::unique_ptr<FileSource>(new FileSource(std::move(options), metrics, clock));
+}
+
+FileSource::FileSource(FileSourceOptions options, MetricsRegistry& metrics, Clock& clock)
+    : options_(std::move(options)),
+      clock_(clock),
+      counters_(registerSourceCounters(metrics, options_.name)),
+      ring_(makeRawRing(options_.ring_capacity, options_.max_message_bytes)),
+      framer_(FramingOptions{FramingMode::kLf, options_.max_message_bytes,
+                             std::max(options_.max_message_bytes, kDefaultMaxOctetCount), false,
+                             true}),
+      read_buffer_(std::make_unique<char[]>(options_.read_buffer_bytes)) {}
+
+FileSource::~FileSource() { stop(); }
+
+bool FileSource::start(std::string& error) {
+  if (started_) {
+    error = "source " + options_.name + " was already started; create a new source instead";
+    return false;
+  }
+  for (const std::string& path : options_.paths) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      error =
+          "source " + options_.name + ": cannot open " + path + ": " + internal::errnoText(errno);
+      closeFiles();
+      return false;
+    }
+    fds_.push_back(fd);
+  }
+  started_ = true;
+  stop_.store(false);
+  thread_ = std::thread([this] { run(); });
+  VIGIL_LOG_INFO("source started source={} kind=file files={} pace={} speed={}", options_.name,
+                 options_.paths.size(), options_.pace == Pace::kFast ? "fast" : "event_time",
+                 options_.speed);
+  return true;
+}
+
+void FileSource::stop() {
+  if (!thread_.joinable()) return;
+  stop_.store(true);
+  thread_.join();
+  closeFiles();
+  VIGIL_LOG_INFO("source stopped source={} received={} empty_lines={} truncated={} finished={}",
+                 options_.name, counters_.received->value(), counters_.dropped_empty->value(),
+                 counters_.truncated->value(), finished());
+}
+
+void FileSource::closeFiles() {
+  for (int fd : fds_) ::close(fd);
+  fds_.clear();
+}
+
+void FileSource::run() {
+  for (size_t i = 0; i < fds_.size(); ++i) {
+    if (!replayFile(i)) return;
+  }
+  finished_.store(true, std::memory_order_release);
+  VIGIL_LOG_INFO("source finished replay source={} received={}", options_.name,
+                 counters_.received->value());
+}
+
+// Returns false when stop() interrupted the replay.
+bool FileSource::replayFile(size_t index) {
+  framer_.reset();
+  while (!stop_.load(std::memory_order_relaxed)) {
+    ssize_t n = ::read(fds_[index], read_buffer_.get(), options_.read_buffer_bytes);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      VIGIL_LOG_ERROR("read failed, skipping rest of file source={} path={} error={}",
+                      options_.name, options_.paths[index], internal::errnoText(errno));
+      break;
+    }
+    if (n == 0) break;
+    std::string_view chunk(read_buffer_.get(), static_cast<size_t>(n));
+    while (!chunk.empty()) {
+      Frame frame;
+      FeedResult r = framer_.feed(chunk, frame);
+      chunk.remove_prefix(r.consumed);
+      if (!handle(r.status, frame)) return false;
+    }
+  }
+  // A last line without LF still counts as a line.
+  Frame frame;
+  FrameStatus status = framer_.finish(frame);
+  return handle(status, frame) && !stop_.load(std::memory_order_relaxed);
+}
+
+bool FileSource::handle(FrameStatus status, const Frame& frame) {
+  if (status == FrameStatus::kEmpty) counters_.dropped_empty->add();
+  if (status != FrameStatus::kFrame) return true;
+  return publishLine(frame);
+}
+
+// Waits for the event time (paced mode) and for a free slot, then publishes. Returns false
+// when stop() interrupted the wait.
+bool FileSource::publishLine(const Frame& frame) {
+  if (options_.pace == Pace::kEventTime && !waitForEventTime(frame.data)) return false;
+  RawMessage* slot = ring_->tryClaim();
+  while (slot == nullptr) {
+    if (stop_.load(std::memory_order_relaxed)) return false;
+    std::this_thread::sleep_for(std::chrono::nanoseconds(kRingFullWaitNs));
+    slot = ring_->tryClaim();
+  }
+  std::memcpy(slot->data.get(), frame.data.data(), frame.data.size());
+  slot->len = frame.data.size();
+  slot->truncated = frame.truncated;
+  slot->receive_ns = clock_.nowNs();
+  slot->peer.reset();
+  slot->source_id = options_.id;
+  ring_->publish();
+  counters_.received->add();
+  counters_.bytes->add(frame.data.size());
+  if (frame.truncated) counters_.truncated->add();
+  return true;
+}
+
+bool FileSource::waitForEventTime(std::string_view line) {
+  std::optional<int64_t> event_ns = sniffEventTime(line);
+  if (!event_ns) return true;
+  if (!anchor_event_ns_) {
+    anchor_event_ns_ = event_ns;
+    anchor_monotonic_ns_ = monotonicNs();
+    return true;
+  }
+  double gap_ns = static_cast<double>(*event_ns - *anchor_event_ns_) / options_.speed;
+  if (gap_ns <= 0) return true;
+  return sleepUntil(anchor_monotonic_ns_ + static_cast<int64_t>(gap_ns));
+}
+
+bool FileSource::sleepUntil(int64_t deadline_ns) {
+  for (int64_t now = monotonicNs(); now < deadline_ns; now = monotonicNs()) {
+    if (stop_.load(std::memory_order_relaxed)) return false;
+    std::this_thread::sleep_for(
+        std::chrono::nanoseconds(std::min(deadline_ns - now, kSleepSliceNs)));
+  }
+  return true;
+}
+
+}  // namespace vigil::dataplane

@@ -1,0 +1,112 @@
+// A Source that replays files. Each file is read in order and split into LF-framed lines
+// (a trailing CR is stripped). Lines are published to the ring as fast as the consumer
+// takes them, or paced by the event times in the lines. The source is finite, so
+// finished() turns true after the last line of the last file is published.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/metrics.h"
+#include "dataplane/framing.h"
+#include "dataplane/source.h"
+
+namespace vigil::dataplane {
+
+enum class Pace : uint8_t {
+  kFast,       // publish as soon as the ring has room
+  kEventTime,  // keep the gaps between event times, divided by `speed`
+};
+
+struct FileSourceOptions {
+  std::string name = "file0";  // `source` label of every metric, and the name in logs
+  uint16_t id = 0;             // RawMessage::source_id
+  std::string tenant;
+  Format format = Format::kAuto;
+  std::vector<std::string> paths;  // replayed in this order
+  Pace pace = Pace::kFast;
+  // Event-time pacing only: 2.0 replays twice as fast as the events happened. Must be > 0.
+  double speed = 1.0;
+  // Longer lines are cut to this size and flagged truncated.
+  size_t max_message_bytes = kDefaultMaxMessageBytes;
+  size_t ring_capacity = 1024;         // RawMessage slots, rounded up to a power of two
+  size_t read_buffer_bytes = 1 << 20;  // read() size
+};
+
+// Finds the event time of one line without a full parse, for event-time pacing. It
+// recognises the RFC 5424 TIMESTAMP and the RFC 3164 "Mmm dd hh:mm:ss" stamp, each after
+// an optional PRI. In JSON lines it reads "@timestamp" or "timestamp" (RFC 3339 strings,
+// "+hhmm" offsets accepted) and "ts" (epoch seconds or RFC 3339). A line may also start
+// with an RFC 3339 time. RFC 3164 stamps carry no year and are placed in a fixed leap
+// year, so pacing across a year boundary sees time going backwards and does not wait.
+// Returns UTC nanoseconds, or nullopt when no time was found. Never allocates.
+std::optional<int64_t> sniffEventTime(std::string_view line);
+
+// Counters: the shared SourceCounters; empty lines are counted as dropped{reason=empty}.
+// The source never drops for a full ring: it waits for the consumer.
+//
+// Pacing: the first line with an event time anchors the replay. A later line with event
+// time T is published no earlier than anchor_wall + (T - anchor_event) / speed. Lines
+// without an event time, and lines whose time lies in the past, are published at once.
+//
+// Threads: start() and stop() from one control thread; the replay thread is the ring's
+// only producer.
+class FileSource final : public Source {
+ public:
+  // Validates `options` and allocates the ring. Returns nullptr with `error` naming the
+  // bad value. `metrics` and `clock` must outlive the source.
+  static std::unique_ptr<FileSource> create(FileSourceOptions options, MetricsRegistry& metrics,
+                                            std::string& error,
+                                            Clock& clock = RealClock::instance());
+  ~FileSource() override;
+
+  // Opens every file, then starts the replay thread. Fails with the path and the errno
+  // text when a file cannot be opened, or when the source already ran.
+  bool start(std::string& error) override;
+  // Stops the replay early if it is still running and closes the files.
+  void stop() override;
+  bool finished() const override { return finished_.load(std::memory_order_acquire); }
+
+  const std::string& name() const override { return options_.name; }
+  uint16_t id() const override { return options_.id; }
+  Format format() const override { return options_.format; }
+  const std::string& tenant() const override { return options_.tenant; }
+  RawRing& ring() override { return *ring_; }
+
+  const SourceCounters& counters() const { return counters_; }
+
+ private:
+  FileSource(FileSourceOptions options, MetricsRegistry& metrics, Clock& clock);
+
+  void run();
+  bool replayFile(size_t index);
+  bool handle(FrameStatus status, const Frame& frame);
+  bool publishLine(const Frame& frame);
+  bool waitForEventTime(std::string_view line);
+  bool sleepUntil(int64_t deadline_ns);
+  void closeFiles();
+
+  FileSourceOptions options_;
+  Clock& clock_;
+  SourceCounters counters_;
+  std::unique_ptr<RawRing> ring_;
+  Framer framer_;
+  std::unique_ptr<char[]> read_buffer_;
+
+  std::vector<int> fds_;
+  std::optional<int64_t> anchor_event_ns_;  // event time of the first timed line
+  int64_t anchor_monotonic_ns_ = 0;
+  bool started_ = false;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> finished_{false};
+  std::thread thread_;
+};
+
+}  // namespace vigil::dataplane

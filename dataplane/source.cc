@@ -1,0 +1,58 @@
+#include "dataplane/source.h"
+
+namespace vigil::dataplane {
+namespace {
+
+constexpr char kDroppedName[] = "vigil_source_dropped_total";
+constexpr char kDroppedHelp[] = "Messages a source discarded, by reason";
+
+}  // namespace
+
+SourceCounters registerSourceCounters(MetricsRegistry& registry, const std::string& source_name) {
+  const Labels source{{"source", source_name}};
+  auto dropped = [&](const char* reason) {
+    return &registry.counter(kDroppedName, kDroppedHelp,
+                             {{"reason", reason}, {"source", source_name}});
+  };
+  SourceCounters c;
+  c.received = &registry.counter("vigil_source_received_total",
+                                 "Messages a source published to its ring", source);
+  c.bytes = &registry.counter("vigil_source_bytes_total",
+                              "Bytes of the messages a source published", source);
+  c.truncated = &registry.counter("vigil_source_truncated_total",
+                                  "Published messages cut to max_message_bytes", source);
+  c.dropped_queue_full = dropped("queue_full");
+  c.dropped_empty = dropped("empty");
+  c.dropped_kernel = dropped("kernel");
+  c.dropped_shutdown = dropped("shutdown");
+  c.framing_errors = &registry.counter("vigil_source_framing_errors_total",
+                                       "Invalid octet counts; each closes its connection", source);
+  return c;
+}
+
+bool validateSourceLimits(const std::string& name, size_t max_message_bytes, size_t ring_capacity,
+                          std::string& error) {
+  if (name.empty()) {
+    error = "source name is empty; give every source a unique name";
+    return false;
+  }
+  if (max_message_bytes < kMinMessageBytes || max_message_bytes > kMaxMessageBytesLimit) {
+    error = "source " + name + ": max_message_bytes=" + std::to_string(max_message_bytes) +
+            " is outside [" + std::to_string(kMinMessageBytes) + ", " +
+            std::to_string(kMaxMessageBytesLimit) + "]";
+    return false;
+  }
+  if (ring_capacity < 1 || ring_capacity > kMaxRingCapacity) {
+    error = "source " + name + ": ring_capacity=" + std::to_string(ring_capacity) +
+            " is outside [1, " + std::to_string(kMaxRingCapacity) + "]";
+    return false;
+  }
+  return true;
+}
+
+std::unique_ptr<RawRing> makeRawRing(size_t capacity, size_t max_message_bytes) {
+  return std::make_unique<RawRing>(
+      capacity, [max_message_bytes] { return std::make_unique<RawMessage>(max_message_bytes); });
+}
+
+}  // namespace vigil::dataplane

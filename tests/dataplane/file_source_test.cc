@@ -1,0 +1,214 @@
+#include "dataplane/file_source.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/metrics.h"
+#include "common/time.h"
+
+namespace vigil::dataplane {
+namespace {
+
+namespace fs = std::filesystem;
+
+class FileSourceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("vigil_file_source_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string writeFile(const std::string& name, const std::string& content) {
+    fs::path path = dir_ / name;
+    std::ofstream(path, std::ios::binary) << content;
+    return path.string();
+  }
+
+  // Pops messages until the source is finished and the ring is empty, or 10 s pass.
+  // `pause_every` > 0 sleeps 1 ms after every that many messages (a slow consumer).
+  std::vector<std::string> drain(FileSource& source, size_t pause_every = 0) {
+    std::vector<std::string> out;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (RawMessage* m = source.ring().front()) {
+        out.emplace_back(m->view());
+        truncated_.push_back(m->truncated);
+        source.ring().pop();
+        if (pause_every > 0 && out.size() % pause_every == 0) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+      } else if (source.finished()) {
+        if (source.ring().front() == nullptr) break;
+      } else {
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+      }
+    }
+    return out;
+  }
+
+  fs::path dir_;
+  MetricsRegistry metrics_;
+  std::vector<bool> truncated_;
+};
+
+// Several files replay in order; CR is stripped, empty lines are counted, and the last
+// line without LF is kept.
+TEST_F(FileSourceTest, ReplaysFilesInOrder) {
+  FileSourceOptions options;
+  options.paths = {writeFile("a.log", "<1>a1\r\n\n<1>a2\n"), writeFile("b.log", "<1>b1\n<1>b2")};
+  std::string error;
+  auto source = FileSource::create(options, metrics_, error);
+  ASSERT_NE(source, nullptr) << error;
+  ASSERT_TRUE(source->start(error)) << error;
+  std::vector<std::string> got = drain(*source);
+  source->stop();
+
+  EXPECT_EQ(got, (std::vector<std::string>{"<1>a1", "<1>a2", "<1>b1", "<1>b2"}));
+  EXPECT_TRUE(source->finished());
+  EXPECT_EQ(source->counters().received->value(), 4u);
+  EXPECT_EQ(source->counters().dropped_empty->value(), 1u);
+  EXPECT_EQ(source->counters().bytes->value(), 20u);
+}
+
+// A missing file fails start() with the path and the errno text.
+TEST_F(FileSourceTest, MissingFileFailsStart) {
+  FileSourceOptions options;
+  options.paths = {writeFile("ok.log", "<1>x\n"), (dir_ / "missing.log").string()};
+  std::string error;
+  auto source = FileSource::create(options, metrics_, error);
+  ASSERT_NE(source, nullptr) << error;
+  EXPECT_FALSE(source->start(error));
+  EXPECT_NE(error.find("missing.log"), std::string::npos) << error;
+  EXPECT_NE(error.find("No such file"), std::string::npos) << error;
+  EXPECT_FALSE(source->finished());
+}
+
+// Invalid options are rejected with the bad value named.
+TEST_F(FileSourceTest, InvalidOptionsRejected) {
+  std::string error;
+  FileSourceOptions no_paths;
+  EXPECT_EQ(FileSource::create(no_paths, metrics_, error), nullptr);
+  EXPECT_NE(error.find("no files"), std::string::npos) << error;
+
+  FileSourceOptions bad_speed;
+  bad_speed.paths = {"x.log"};
+  bad_speed.speed = 0;
+  EXPECT_EQ(FileSource::create(bad_speed, metrics_, error), nullptr);
+  EXPECT_NE(error.find("speed=0"), std::string::npos) << error;
+
+  FileSourceOptions bad_ring;
+  bad_ring.paths = {"x.log"};
+  bad_ring.ring_capacity = 0;
+  EXPECT_EQ(FileSource::create(bad_ring, metrics_, error), nullptr);
+  EXPECT_NE(error.find("ring_capacity=0"), std::string::npos) << error;
+}
+
+// With a small ring and a slow consumer, the source waits and loses nothing.
+TEST_F(FileSourceTest, FullRingWaitsNeverDrops) {
+  std::string content;
+  constexpr int kLines = 500;
+  for (int i = 0; i < kLines; ++i) content += "<1>line " + std::to_string(i) + "\n";
+  FileSourceOptions options;
+  options.paths = {writeFile("many.log", content)};
+  options.ring_capacity = 4;
+  std::string error;
+  auto source = FileSource::create(options, metrics_, error);
+  ASSERT_NE(source, nullptr) << error;
+  ASSERT_TRUE(source->start(error)) << error;
+  std::vector<std::string> got = drain(*source, 50);
+  source->stop();
+
+  ASSERT_EQ(got.size(), static_cast<size_t>(kLines));
+  for (int i = 0; i < kLines; ++i) EXPECT_EQ(got[i], "<1>line " + std::to_string(i));
+  EXPECT_EQ(source->counters().dropped_queue_full->value(), 0u);
+}
+
+// Lines longer than max_message_bytes are cut and flagged.
+TEST_F(FileSourceTest, LongLineTruncated) {
+  FileSourceOptions options;
+  options.max_message_bytes = 32;
+  options.paths = {writeFile("long.log", std::string(100, 'q') + "\n<1>short\n")};
+  std::string error;
+  auto source = FileSource::create(options, metrics_, error);
+  ASSERT_NE(source, nullptr) << error;
+  ASSERT_TRUE(source->start(error)) << error;
+  std::vector<std::string> got = drain(*source);
+  source->stop();
+
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0], std::string(32, 'q'));
+  EXPECT_TRUE(truncated_[0]);
+  EXPECT_EQ(got[1], "<1>short");
+  EXPECT_FALSE(truncated_[1]);
+  EXPECT_EQ(source->counters().truncated->value(), 1u);
+}
+
+// Event-time pacing keeps the gaps divided by the speed factor: 3 s of events at speed 5
+// take at least 0.6 s, and the order is kept.
+TEST_F(FileSourceTest, PacedReplayHonoursGaps) {
+  FileSourceOptions options;
+  options.pace = Pace::kEventTime;
+  options.speed = 5.0;
+  options.paths = {
+      writeFile("p1.log",
+                "<14>1 2024-05-01T10:00:00Z h a - - - first\n"
+                "<14>1 2024-05-01T10:00:01.500Z h a - - - second\n"),
+      writeFile("p2.log", "no timestamp here\n<14>1 2024-05-01T10:00:03Z h a - - - third\n")};
+  std::string error;
+  auto source = FileSource::create(options, metrics_, error);
+  ASSERT_NE(source, nullptr) << error;
+  auto begin = std::chrono::steady_clock::now();
+  ASSERT_TRUE(source->start(error)) << error;
+  std::vector<std::string> got = drain(*source);
+  auto elapsed = std::chrono::steady_clock::now() - begin;
+  source->stop();
+
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_NE(got[0].find("first"), std::string::npos);
+  EXPECT_NE(got[1].find("second"), std::string::npos);
+  EXPECT_EQ(got[2], "no timestamp here");
+  EXPECT_NE(got[3].find("third"), std::string::npos);
+  EXPECT_GE(elapsed, std::chrono::milliseconds(600));
+}
+
+// The sniffer finds the event time in each supported layout.
+TEST(SniffEventTimeTest, KnownLayouts) {
+  const int64_t t = *parseRfc3339("2024-05-01T10:00:00Z");
+  EXPECT_EQ(sniffEventTime("<14>1 2024-05-01T10:00:00Z host app - - - msg"), t);
+  EXPECT_EQ(sniffEventTime("{\"@timestamp\": \"2024-05-01T10:00:00Z\", \"a\": 1}"), t);
+  EXPECT_EQ(sniffEventTime("{\"timestamp\":\"2024-05-01T12:00:00.000000+0200\"}"), t);
+  EXPECT_EQ(sniffEventTime("{\"ts\":1714557600.25,\"uid\":\"C1\"}"), t + 250'000'000);
+  EXPECT_EQ(sniffEventTime("2024-05-01T10:00:00Z host message"), t);
+  EXPECT_EQ(sniffEventTime("2024-05-01 10:00:00 host message"), t);
+
+  // RFC 3164 has no year: only differences matter.
+  auto a = sniffEventTime("<34>Oct 11 22:14:15 host su: x");
+  auto b = sniffEventTime("Oct 11 22:14:20 host su: x");
+  auto c = sniffEventTime("<34> Nov  1 00:00:00 host su: x");
+  ASSERT_TRUE(a && b && c);
+  EXPECT_EQ(*b - *a, 5 * kNanosPerSecond);
+  EXPECT_GT(*c, *b);
+}
+
+// Lines without a recognisable time give nullopt.
+TEST(SniffEventTimeTest, NoTime) {
+  EXPECT_FALSE(sniffEventTime(""));
+  EXPECT_FALSE(sniffEventTime("hello world"));
+  EXPECT_FALSE(sniffEventTime("<14>1 - host app - - - nil timestamp"));
+  EXPECT_FALSE(sniffEventTime("<34>Foo 11 22:14:15 host"));
+  EXPECT_FALSE(sniffEventTime("{\"msg\":\"x\"}"));
+}
+
+}  // namespace
+}  // namespace vigil::dataplane
