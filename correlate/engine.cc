@@ -1,0 +1,266 @@
+#include "correlate/engine.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <functional>
+#include <new>
+
+#include "correlate/internal/evaluate.h"
+#include "correlate/internal/regex_table.h"
+#include "correlate/internal/text.h"
+#include "correlate/internal/window_table.h"
+
+namespace vigil::correlate {
+namespace {
+
+constexpr size_t kMaxMatchesPerEvent = 64;
+
+int64_t eventTime(const Event& event) {
+  return event.timestamp_ns != 0 ? event.timestamp_ns : event.receive_ns;
+}
+
+std::string ruleLabel(const std::string& id, const std::string& title) {
+  return id.empty() ? title : id;
+}
+
+// Writes the group key of `event` for `rule` into `buffer`: the tenant, then each
+// group-by value, separated by '\x1f'. An absent field counts as the empty value.
+// Returns the key and sets `truncated` when it did not fit.
+std::string_view buildKey(const CorrelationRule& rule, const Event& event,
+                          std::array<char, kMaxGroupKeyBytes>& buffer, bool& truncated) {
+  size_t used = 0;
+  truncated = false;
+  auto put = [&](std::string_view text) {
+    size_t n = std::min(text.size(), buffer.size() - used);
+    if (n < text.size()) truncated = true;
+    std::memcpy(buffer.data() + used, text.data(), n);
+    used += n;
+  };
+  put(event.tenant);
+  std::array<char, 64> scratch;
+  for (size_t i = 0; i < rule.group_fields.size(); ++i) {
+    put("\x1f");
+    std::optional<std::string_view> value = event.get(rule.group_fields[i], scratch);
+    if (!value) value = event.get(rule.group_by[i], scratch);  // same fallback as detections
+    if (value) put(*value);
+  }
+  return {buffer.data(), used};
+}
+
+}  // namespace
+
+struct DetectScratch::Impl {
+  hs_scratch_t* scratch = nullptr;
+};
+
+DetectScratch::DetectScratch(const RuleSet& rules) : impl_(std::make_unique<Impl>()) {
+  // Running out of memory for a scratch at startup leaves nothing sensible to do.
+  if (!rules.regexes->allocScratch(&impl_->scratch)) throw std::bad_alloc();
+}
+
+DetectScratch::~DetectScratch() {
+  if (impl_->scratch != nullptr) hs_free_scratch(impl_->scratch);
+}
+
+struct Engine::Counters {
+  std::vector<Counter*> detection_matches;  // per detection rule
+  std::vector<Counter*> detection_alerts;
+  std::vector<Counter*> correlation_alerts;  // per correlation rule
+  std::vector<Counter*> evictions;
+  Counter* late_events = nullptr;
+  Counter* key_truncated = nullptr;
+  Counter* matches_dropped = nullptr;
+  Gauge* keys = nullptr;
+  mutable std::atomic<uint64_t> alert_sequence{0};
+};
+
+// The correlation state one shard owns: one WindowTable per correlation rule.
+class Engine::Shard {
+ public:
+  std::vector<internal::WindowTable> tables;
+};
+
+Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
+               MetricsRegistry* metrics)
+    : rules_(std::move(rules)), options_(options), counters_(std::make_unique<Counters>()) {
+  if (options_.shards == 0) options_.shards = 1;
+  if (options_.max_keys == 0) options_.max_keys = 1;
+  if (options_.clock == nullptr) options_.clock = &RealClock::instance();
+  if (metrics == nullptr) {
+    own_metrics_ = std::make_unique<MetricsRegistry>();
+    metrics = own_metrics_.get();
+  }
+
+  Counters& c = *counters_;
+  for (const DetectionRule& rule : rules_->detections) {
+    Labels labels = {{"rule", ruleLabel(rule.id, rule.title)}};
+    c.detection_matches.push_back(&metrics->counter(
+        "vigil_detection_matches_total", "Events that matched a detection rule", labels));
+    labels.emplace_back("kind", "detection");
+    c.detection_alerts.push_back(
+        &metrics->counter("vigil_alerts_total", "Alerts raised, per rule", labels));
+  }
+  for (const CorrelationRule& rule : rules_->correlations) {
+    Labels labels = {{"rule", ruleLabel(rule.id, rule.title)}};
+    c.evictions.push_back(&metrics->counter(
+        "vigil_correlation_evictions_total",
+        "Groups dropped from a full correlation table (least recently updated first)", labels));
+    labels.emplace_back("kind", "correlation");
+    c.correlation_alerts.push_back(
+        &metrics->counter("vigil_alerts_total", "Alerts raised, per rule", labels));
+  }
+  c.late_events = &metrics->counter(
+      "vigil_correlation_late_events_total",
+      "Events dropped by a correlation because they were older than the group's window");
+  c.key_truncated = &metrics->counter(
+      "vigil_correlation_group_key_truncated_total",
+      "Group keys cut to the maximum key length (groups sharing the prefix merge)");
+  c.matches_dropped =
+      &metrics->counter("vigil_detection_matches_dropped_total",
+                        "Detection matches beyond the per-event buffer, not evaluated further");
+  c.keys = &metrics->gauge("vigil_correlation_keys", "Correlation groups held in memory");
+
+  correlations_for_.resize(rules_->detections.size());
+  for (uint32_t i = 0; i < rules_->correlations.size(); ++i) {
+    for (uint32_t detection : rules_->correlations[i].detections) {
+      correlations_for_[detection].push_back(i);
+    }
+  }
+
+  size_t groups_per_shard = (options_.max_keys + options_.shards - 1) / options_.shards;
+  for (size_t s = 0; s < options_.shards; ++s) {
+    auto shard = std::make_unique<Shard>();
+    shard->tables.reserve(rules_->correlations.size());
+    for (size_t i = 0; i < rules_->correlations.size(); ++i) {
+      internal::WindowCounters window_counters{c.evictions[i], c.late_events, c.keys};
+      shard->tables.emplace_back(rules_->correlations[i], groups_per_shard, options_.evidence_bytes,
+                                 window_counters);
+    }
+    shards_.push_back(std::move(shard));
+  }
+}
+
+Engine::~Engine() = default;
+
+size_t Engine::detect(const Event& event, DetectScratch& scratch, std::span<uint32_t> out) const {
+  size_t found = 0;
+  const RegexTable& regexes = *rules_->regexes;
+  for (uint32_t i = 0; i < rules_->detections.size(); ++i) {
+    if (!internal::matchesRule(rules_->detections[i], event, regexes, scratch.impl().scratch)) {
+      continue;
+    }
+    counters_->detection_matches[i]->add();
+    if (found == out.size()) {
+      counters_->matches_dropped->add();
+      continue;
+    }
+    out[found++] = i;
+  }
+  return found;
+}
+
+std::span<const uint32_t> Engine::correlationsFor(uint32_t detection) const {
+  return correlations_for_[detection];
+}
+
+Alert Engine::detectionAlert(uint32_t detection, const Event& event) const {
+  const DetectionRule& rule = rules_->detections[detection];
+  Alert alert;
+  alert.rule_id = ruleLabel(rule.id, rule.title);
+  alert.id = internal::concat(alert.rule_id, "-", counters_->alert_sequence.fetch_add(1) + 1);
+  alert.rule_title = rule.title;
+  alert.level = rule.level;
+  alert.tags = rule.tags;
+  alert.tenant = std::string(event.tenant);
+  alert.first_event_ns = alert.last_event_ns = eventTime(event);
+  alert.detect_ns = options_.clock->nowNs();
+  alert.event_count = 1;
+  alert.evidence.emplace_back(event.raw.substr(0, options_.evidence_bytes));
+  for (size_t i = 0; i < event.hit_count; ++i) {
+    const IndicatorHit& hit = event.hits[i];
+    alert.indicator_hits.push_back(internal::concat(hit.list, ":", hit.indicator, "@", hit.field));
+  }
+  counters_->detection_alerts[detection]->add();
+  return alert;
+}
+
+uint32_t Engine::shardOf(uint32_t correlation, const Event& event) const {
+  if (shards_.size() == 1) return 0;
+  std::array<char, kMaxGroupKeyBytes> buffer;
+  bool truncated = false;
+  std::string_view key = buildKey(rules_->correlations[correlation], event, buffer, truncated);
+  size_t hash = std::hash<std::string_view>()(key) ^ (correlation * 0x9E3779B97F4A7C15ull);
+  return static_cast<uint32_t>(hash % shards_.size());
+}
+
+bool Engine::updateCorrelation(uint32_t shard, uint32_t correlation, const Event& event,
+                               Alert& alert) {
+  const CorrelationRule& rule = rules_->correlations[correlation];
+  std::array<char, kMaxGroupKeyBytes> buffer;
+  bool truncated = false;
+  std::string_view key = buildKey(rule, event, buffer, truncated);
+  if (truncated) counters_->key_truncated->add();
+  internal::WindowTable& table = shards_[shard]->tables[correlation];
+  if (!table.add(key, eventTime(event), event, alert)) return false;
+
+  alert.rule_id = ruleLabel(rule.id, rule.title);
+  alert.id = internal::concat(alert.rule_id, "-", counters_->alert_sequence.fetch_add(1) + 1);
+  alert.rule_title = rule.title;
+  alert.level = rule.level;
+  if (alert.level.empty() && !rule.detections.empty()) {
+    alert.level = rules_->detections[rule.detections[0]].level;
+  }
+  alert.tags = rule.tags;
+  alert.detect_ns = options_.clock->nowNs();
+  counters_->correlation_alerts[correlation]->add();
+  return true;
+}
+
+void Engine::process(const Event& event, DetectScratch& scratch, std::vector<Alert>& out) {
+  std::array<uint32_t, kMaxMatchesPerEvent> matches;
+  size_t count = detect(event, scratch, matches);
+  for (size_t i = 0; i < count; ++i) {
+    if (rules_->detections[matches[i]].generates_alerts) {
+      out.push_back(detectionAlert(matches[i], event));
+    }
+    for (uint32_t correlation : correlationsFor(matches[i])) {
+      Alert alert;
+      if (updateCorrelation(shardOf(correlation, event), correlation, event, alert)) {
+        out.push_back(std::move(alert));
+      }
+    }
+  }
+}
+
+absl::Status Engine::injectMatch(std::string_view rule_id_or_name, const Event& event,
+                                 std::vector<Alert>& out) {
+  for (uint32_t i = 0; i < rules_->detections.size(); ++i) {
+    const DetectionRule& rule = rules_->detections[i];
+    if (rule.id != rule_id_or_name && rule.name != rule_id_or_name) continue;
+    counters_->detection_matches[i]->add();
+    if (rule.generates_alerts) out.push_back(detectionAlert(i, event));
+    for (uint32_t correlation : correlationsFor(i)) {
+      Alert alert;
+      if (updateCorrelation(shardOf(correlation, event), correlation, event, alert)) {
+        out.push_back(std::move(alert));
+      }
+    }
+    return absl::OkStatus();
+  }
+  return absl::NotFoundError(
+      internal::concat("no detection rule has id or name '", rule_id_or_name, "'"));
+}
+
+int64_t Engine::keyCount() const {
+  int64_t total = 0;
+  for (const auto& shard : shards_) {
+    for (const internal::WindowTable& table : shard->tables) {
+      total += static_cast<int64_t>(table.groupCount());
+    }
+  }
+  return total;
+}
+
+}  // namespace vigil::correlate

@@ -1,0 +1,122 @@
+// The correlation engine without the pipeline around it: evaluates events against the
+// detection rules and keeps the event_count windows. Usable single-threaded from tests
+// and offline tools; the pipeline calls the same pieces from its stages.
+//
+// Threads: detect() is const and may run on any number of threads, each with its own
+// DetectScratch. Correlation state is split into shards; updateCorrelation() for one
+// shard must only ever run on one thread at a time (the pipeline gives each shard its
+// own serial stage), so the state needs no locks.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/clock.h"
+#include "common/event.h"
+#include "common/metrics.h"
+#include "correlate/alert.h"
+#include "correlate/rules.h"
+
+namespace vigil::correlate {
+
+struct EngineOptions {
+  // Groups kept per correlation rule, over all shards. When a shard is full, the group
+  // updated least recently is evicted (counted in vigil_correlation_evictions_total).
+  size_t max_keys = 4096;
+  // Number of correlation shards (the pipeline runs one serial stage per shard).
+  size_t shards = 1;
+  // Bytes of raw text kept per evidence event; longer events are cut at this size.
+  size_t evidence_bytes = 512;
+  // Source of Alert::detect_ns; null means RealClock::instance(). Not owned.
+  const Clock* clock = nullptr;
+};
+
+// Longest group key (tenant plus group-by values). Longer keys are cut, so two groups
+// that agree on the first kMaxGroupKeyBytes bytes share one window; counted in
+// vigil_correlation_group_key_truncated_total.
+inline constexpr size_t kMaxGroupKeyBytes = 1024;
+
+// Per-thread memory for detect(): Hyperscan scratch for `re` values. One thread uses one
+// DetectScratch; create it for the rule set the engine runs.
+class DetectScratch {
+ public:
+  explicit DetectScratch(const RuleSet& rules);
+  ~DetectScratch();
+  DetectScratch(const DetectScratch&) = delete;
+  DetectScratch& operator=(const DetectScratch&) = delete;
+
+  struct Impl;
+  Impl& impl() { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+class Engine {
+ public:
+  // Builds the engine and preallocates every correlation window: per rule and shard,
+  // ceil(max_keys / shards) groups, each with min_count timestamps and up to
+  // Alert::kMaxEvidence evidence buffers of evidence_bytes. Registers its counters in
+  // `metrics`, or in a private registry when `metrics` is null.
+  Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
+         MetricsRegistry* metrics = nullptr);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  const RuleSet& rules() const { return *rules_; }
+  const EngineOptions& options() const { return options_; }
+
+  // Evaluates `event` against every detection rule and writes the indices of the rules
+  // that match to `out` (at most out.size(); further matches are counted in
+  // vigil_detection_matches_dropped_total). Counts each match per rule. Returns the
+  // number written. Never allocates; thread-safe with one scratch per thread.
+  size_t detect(const Event& event, DetectScratch& scratch, std::span<uint32_t> out) const;
+
+  // The correlation rules that count matches of detection rule `detection`.
+  std::span<const uint32_t> correlationsFor(uint32_t detection) const;
+
+  // Builds the alert that detection rule `detection` raises for one matching event, and
+  // counts it. Allocates (alerts are rare). Thread-safe.
+  Alert detectionAlert(uint32_t detection, const Event& event) const;
+
+  // Returns the shard that owns (correlation, group of `event`). Never allocates.
+  uint32_t shardOf(uint32_t correlation, const Event& event) const;
+
+  // Adds `event` to the window of its group in correlation rule `correlation`, which
+  // must live in `shard` (see shardOf). When the window reaches the rule's count, fills
+  // `alert`, restarts the group's window empty and returns true. Allocates only when an
+  // alert is raised. Call for one shard from one thread at a time.
+  bool updateCorrelation(uint32_t shard, uint32_t correlation, const Event& event, Alert& alert);
+
+  // Single-threaded convenience for tests and tools: runs detect(), raises detection
+  // alerts and feeds every matching correlation, appending alerts to `out`.
+  void process(const Event& event, DetectScratch& scratch, std::vector<Alert>& out);
+
+  // Same as the correlation half of process(), for an event already known to match
+  // detection rule `detection` (replays that carry the rule label). Returns NotFound
+  // for an unknown rule id or name.
+  absl::Status injectMatch(std::string_view rule_id_or_name, const Event& event,
+                           std::vector<Alert>& out);
+
+  // Groups currently held, over all rules and shards.
+  int64_t keyCount() const;
+
+ private:
+  struct Counters;
+  class Shard;
+
+  std::shared_ptr<const RuleSet> rules_;
+  EngineOptions options_;
+  std::unique_ptr<MetricsRegistry> own_metrics_;
+  std::unique_ptr<Counters> counters_;
+  std::vector<std::vector<uint32_t>> correlations_for_;  // detection -> correlations
+  std::vector<std::unique_ptr<Shard>> shards_;
+};
+
+}  // namespace vigil::correlate

@@ -1,0 +1,45 @@
+// Hyperscan databases for the `re` values of a rule set, one block-mode database per
+// value, and the per-worker scratch that scanning them needs.
+#pragma once
+
+#include <hs.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace vigil::correlate {
+
+class RegexTable {
+ public:
+  RegexTable() = default;
+  ~RegexTable();
+  RegexTable(const RegexTable&) = delete;
+  RegexTable& operator=(const RegexTable&) = delete;
+
+  // Compiles `expression` with Sigma's `re` sub-modifiers (`i` caseless, `m` multi-line,
+  // `s` dot matches newline). Returns the new index, or InvalidArgument with Hyperscan's
+  // message for constructs it does not support (back-references, look-around).
+  absl::StatusOr<uint32_t> add(std::string_view expression, bool caseless, bool multiline,
+                               bool dotall);
+
+  // Drops databases added after the first `count` (undoes a rule that failed to load).
+  void truncate(size_t count);
+  size_t size() const { return databases_.size(); }
+
+  // Grows `scratch` (which may be null) to fit every database. Returns false on
+  // allocation failure.
+  bool allocScratch(hs_scratch_t** scratch) const;
+
+  // Returns true when expression `index` matches anywhere in `text`. `scratch` belongs to
+  // the calling thread. Never allocates.
+  bool matches(uint32_t index, std::string_view text, hs_scratch_t* scratch) const;
+
+ private:
+  std::vector<hs_database_t*> databases_;
+};
+
+}  // namespace vigil::correlate

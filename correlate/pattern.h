@@ -1,0 +1,51 @@
+// Sigma string values compiled into wildcard patterns. A pattern is a token list (literal
+// byte, `*`, `?`, dash class) built once at rule load; matching walks the text in place and
+// never allocates.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vigil::correlate {
+
+// How the Sigma modifiers anchor a value: no modifier means the whole field must match.
+enum class PatternAnchor : uint8_t { kExact, kContains, kStartsWith, kEndsWith };
+
+class SigmaPattern {
+ public:
+  SigmaPattern() = default;
+
+  // Compiles one Sigma value. Sigma escaping applies: `\*` and `\?` are a literal `*` and
+  // `?`, `\\` is one backslash, and a backslash before any other character is literal.
+  // The anchor adds its wildcards after escaping, so a value that ends in a backslash
+  // keeps it literal ('\Desktop\' with contains is the substring `\Desktop\`).
+  // `cased` = false folds ASCII letters for case-insensitive matching. `windash` makes
+  // every `-` and `/` match any of `-`, `/`, en dash, em dash and horizontal bar.
+  static SigmaPattern compile(std::string_view value, PatternAnchor anchor, bool cased,
+                              bool windash);
+
+  // Compiles `literal` as an exact, case-sensitive byte string with no wildcards (used for
+  // values that modifiers such as base64 produced).
+  static SigmaPattern literal(std::string_view literal, PatternAnchor anchor);
+
+  // Returns true when `text` matches. `?` consumes one UTF-8 character. Never allocates.
+  bool matches(std::string_view text) const;
+
+  // The pattern in Sigma notation, with wildcards and escapes, for error messages and
+  // tests.
+  std::string toString() const;
+
+ private:
+  enum class Token : uint8_t { kByte, kStar, kOne, kDash };
+
+  void push(Token kind, char byte);
+  bool matchesFrom(size_t token, std::string_view text) const;
+
+  std::vector<Token> tokens_;
+  std::string bytes_;  // the byte of each kByte token; unused for the others
+  bool cased_ = false;
+};
+
+}  // namespace vigil::correlate

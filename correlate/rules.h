@@ -1,0 +1,170 @@
+// Sigma rules as the engine runs them: detection rules (selections plus a condition) and
+// event_count correlation rules, loaded from YAML with yaml-cpp. Loading is all or
+// nothing per rule: a rule that uses anything unsupported is rejected with its file,
+// title/id and the reason, and no part of it is kept.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/ip.h"
+#include "correlate/condition.h"
+#include "correlate/pattern.h"
+
+namespace vigil::correlate {
+
+// Maps Sigma field names to Event field names (the names Event::get accepts). Names
+// without an entry are looked up unchanged, which reaches the event's generic fields.
+// When a mapped name is absent from an event, matching falls back to the generic field
+// that carries the Sigma name itself.
+class FieldMapping {
+ public:
+  // The built-in entries: src_ip/SourceIp/SourceIP -> source.ip, dst_ip/DestinationIp ->
+  // destination.ip, user/User -> user.name, host/Computer/ComputerName -> host.name,
+  // message -> message, and the other canonical names in docs/rules.md.
+  static FieldMapping defaults();
+
+  // Adds or replaces one entry.
+  void set(std::string sigma_name, std::string event_name);
+  // Returns the Event name for `sigma_name` (itself when unmapped).
+  std::string_view resolve(std::string_view sigma_name) const;
+
+ private:
+  absl::flat_hash_map<std::string, std::string> names_;
+};
+
+// One test of a field value. Values of one field are ORed unless the field carries `|all`.
+struct ValueTest {
+  enum class Op : uint8_t {
+    kPattern,  // wildcard string match (default, contains, startswith, endswith, ...)
+    kRegex,    // `re`: Hyperscan expression `regex` in the rule set's regex table
+    kCidr,     // `cidr`: the value parses as an address inside `prefix`
+    kExists,   // `exists`: presence of the field equals `expect_exists`
+    kNull,     // YAML null: the field is absent or empty
+    kLess,     // `lt`, `lte`, `gt`, `gte` compare the value as a number
+    kLessEqual,
+    kGreater,
+    kGreaterEqual,
+    kFieldRef,  // `fieldref`: equals the value of the field `ref_field`
+  };
+  Op op = Op::kPattern;
+  SigmaPattern pattern;
+  uint32_t regex = 0;
+  IpPrefix prefix;
+  double number = 0;
+  bool expect_exists = true;
+  std::string ref_field;        // Event name of the referenced field
+  std::string ref_sigma_field;  // the referenced field as the rule names it
+};
+
+// One field with its value tests, after modifiers and the field mapping were applied.
+struct FieldTest {
+  enum class Source : uint8_t {
+    kEvent,      // Event::get(event_name)
+    kIntelList,  // `intel.list`: list name of any indicator hit on the event
+    kIntelType,  // `intel.type`: indicator type name of any hit ("ipv4", "domain", ...)
+    kKeyword,    // keyword list: the message, or the raw text when the message is empty
+  };
+  Source source = Source::kEvent;
+  std::string sigma_name;
+  std::string event_name;
+  bool all = false;  // `|all`: every value must match
+  std::vector<ValueTest> values;
+};
+
+// A named selection: a map of fields (AND) or a list of such maps (OR).
+struct Selection {
+  std::string name;
+  std::vector<std::vector<FieldTest>> alternatives;
+};
+
+struct DetectionRule {
+  std::string origin;  // file (or the caller's label) and document number
+  std::string id;
+  std::string name;  // Sigma `name`, used by correlation references
+  std::string title;
+  std::string level;
+  std::string status;
+  std::vector<std::string> tags;
+  std::vector<std::pair<std::string, std::string>> logsource;
+  std::vector<Selection> selections;
+  std::vector<std::string> selection_names;
+  Condition condition;
+  // Filled by RuleLoader::finish(): whether the rule raises an alert per matching event.
+  // True unless a correlation references it without `generate: true`.
+  bool generates_alerts = true;
+};
+
+struct CorrelationRule {
+  std::string origin;
+  std::string id;
+  std::string name;
+  std::string title;
+  std::string level;
+  std::vector<std::string> tags;
+  std::vector<std::string> rule_refs;     // as written: ids or names
+  std::vector<uint32_t> detections;       // resolved indices into RuleSet::detections
+  std::vector<std::string> group_by;      // Sigma names, as written
+  std::vector<std::string> group_fields;  // Event names after the field mapping
+  int64_t timespan_ns = 0;
+  // The window fires when the count satisfies `count >= threshold` (gte) or
+  // `count > threshold` (gt); min_count() is the number of events that takes.
+  bool strictly_greater = false;
+  uint64_t threshold = 0;
+  bool generate = false;
+
+  uint64_t minCount() const { return strictly_greater ? threshold + 1 : threshold; }
+};
+
+class RegexTable;  // Hyperscan databases of the `re` values (defined in internal/)
+
+// A finished, immutable rule set. Shared read-only by every worker.
+struct RuleSet {
+  RuleSet();
+  ~RuleSet();
+  RuleSet(RuleSet&&) noexcept;
+  RuleSet& operator=(RuleSet&&) noexcept;
+
+  std::vector<DetectionRule> detections;
+  std::vector<CorrelationRule> correlations;
+  std::unique_ptr<RegexTable> regexes;
+};
+
+// Largest accepted event_count threshold. Each (rule, group) keeps a ring of this many
+// timestamps at most, so the bound caps the state memory of one group.
+inline constexpr uint64_t kMaxCorrelationThreshold = 10000;
+
+// Collects rules from YAML files or text, then resolves the correlation references.
+class RuleLoader {
+ public:
+  explicit RuleLoader(FieldMapping mapping = FieldMapping::defaults());
+  ~RuleLoader();
+
+  // Parses every YAML document in `yaml` (documents are separated by `---`). `origin`
+  // names the text in error messages (a file path). On error nothing from `yaml` is kept
+  // and the status names origin, document number, rule title/id and the reason.
+  absl::Status addText(std::string_view yaml, std::string_view origin);
+  // Reads `path` and calls addText(). NotFound when the file cannot be read.
+  absl::Status addFile(const std::string& path);
+
+  // Resolves `correlation.rules` against the rules added so far (by id, then by name),
+  // marks which detections raise their own alerts and returns the rule set. Rejects
+  // references that name no loaded detection rule, and references to correlation rules
+  // (chained correlations are not supported yet). The loader is empty afterwards.
+  absl::StatusOr<RuleSet> finish();
+
+ private:
+  FieldMapping mapping_;
+  RuleSet pending_;
+};
+
+// Parses a Sigma timespan ("30s", "5m", "1h", "2d") into nanoseconds.
+absl::StatusOr<int64_t> parseTimespan(std::string_view text);
+
+}  // namespace vigil::correlate

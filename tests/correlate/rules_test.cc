@@ -1,0 +1,381 @@
+#include "correlate/rules.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <array>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "correlate/engine.h"
+#include "correlate/test_events.h"
+#include "gtest/gtest.h"
+
+namespace vigil::correlate {
+namespace {
+
+using testing::fillEvent;
+using testing::loadRuleSet;
+using testing::readFile;
+using testing::readJsonDocuments;
+using testing::sharedPath;
+
+std::string loadError(const std::string& yaml) {
+  RuleLoader loader;
+  absl::Status status = loader.addText(yaml, "bad.yml");
+  if (status.ok()) {
+    absl::StatusOr<RuleSet> rules = loader.finish();
+    status = rules.status();
+  }
+  return std::string(status.message());
+}
+
+// Returns the detection rule indices that match each event of `events_path`.
+std::vector<bool> matchEach(const RuleSet& rules, const std::string& events_path) {
+  std::vector<bool> matched;
+  auto shared = std::make_shared<RuleSet>();
+  DetectScratch scratch(rules);
+  Event event(1 << 16);
+  Engine engine(std::shared_ptr<const RuleSet>(&rules, [](const RuleSet*) {}), {});
+  for (const nlohmann::json& document : readJsonDocuments(events_path)) {
+    fillEvent(event, document);
+    std::array<uint32_t, 8> out;
+    matched.push_back(engine.detect(event, scratch, out) > 0);
+  }
+  return matched;
+}
+
+// A full detection rule loads with its header, selections and condition.
+TEST(RuleLoaderTest, LoadsDetectionRule) {
+  auto rules = loadRuleSet(R"(
+title: Suspicious tool
+id: 11111111-0000-4000-8000-000000000001
+name: susp_tool
+level: high
+tags: [attack.execution, attack.t1059]
+logsource: {product: windows, category: process_creation}
+detection:
+  sel_img:
+    Image|endswith: ['\tool.exe', '\other.exe']
+  sel_cli:
+    - CommandLine|contains|all: [' -a ', ' -b ']
+    - CommandLine|re: '^x+y$'
+  keywords: [evil, 'bad*thing']
+  filter:
+    User: null
+  condition: 1 of sel_* and not filter or keywords
+)");
+  ASSERT_EQ(rules->detections.size(), 1u);
+  const DetectionRule& rule = rules->detections[0];
+  EXPECT_EQ(rule.title, "Suspicious tool");
+  EXPECT_EQ(rule.name, "susp_tool");
+  EXPECT_EQ(rule.level, "high");
+  EXPECT_EQ(rule.tags.size(), 2u);
+  EXPECT_EQ(rule.logsource.size(), 2u);
+  ASSERT_EQ(rule.selections.size(), 4u);
+  EXPECT_EQ(rule.selections[1].alternatives.size(), 2u);
+  EXPECT_EQ(rule.selections[2].alternatives[0][0].source, FieldTest::Source::kKeyword);
+  EXPECT_EQ(rule.selections[3].alternatives[0][0].event_name, "user.name");
+  EXPECT_EQ(rule.condition.toString(rule.selection_names),
+            "(((sel_img or sel_cli) and not filter) or keywords)");
+  EXPECT_TRUE(rule.generates_alerts);
+}
+
+// Every unsupported or invalid construct is rejected with origin, rule and reason.
+TEST(RuleLoaderTest, RejectsWithReason) {
+  const std::string head = "title: T\nid: abc\ndetection:\n";
+  struct Case {
+    std::string body;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"  sel: {a|utf16le: x}\n  condition: sel",
+       "bad.yml document 1 rule 'T' (id abc): selection 'sel' field 'a|utf16le': modifier "
+       "'utf16le' is not supported yet"},
+      {"  sel: {a|bogus: x}\n  condition: sel", "unknown modifier 'bogus'"},
+      {"  sel: {a|cidr: 300.1.1.1/8}\n  condition: sel",
+       "invalid CIDR prefix '300.1.1.1/8'; expected ADDRESS/LENGTH such as 192.0.2.0/24"},
+      {"  sel: {a|gt: ten}\n  condition: sel", "'gt' needs a number, not 'ten'"},
+      {"  sel: {a|exists: maybe}\n  condition: sel", "exists takes true or false, not 'maybe'"},
+      {"  sel: {a|re: '(a)\\1'}\n  condition: sel", "is not supported by Hyperscan"},
+      {"  sel: {a|contains|re: x}\n  condition: sel",
+       "contains/startswith/endswith cannot be combined with 're'"},
+      {"  sel: {a|contains|endswith: x}\n  condition: sel",
+       "more than one of contains/startswith/endswith"},
+      {"  sel: {a: {b: c}}\n  condition: sel", "a map is not a valid field value"},
+      {"  sel: [{a: b}, keyword]\n  condition: sel", "cannot mix maps and keywords"},
+      {"  sel: {a: b}\n  condition: sel | count() > 5", "aggregation expressions"},
+      {"  sel: {a: b}\n  timeframe: 5m\n  condition: sel", "'timeframe' belongs to the deprecated"},
+      {"  sel: {a: b}", "'detection.condition' is missing"},
+      {"  sel: {a: b}\n  condition: other", "unknown selection at 'other'"},
+  };
+  for (const Case& c : cases) {
+    std::string error = loadError(head + c.body + "\n");
+    EXPECT_NE(error.find(c.message), std::string::npos) << "got: " << error;
+    EXPECT_NE(error.find("bad.yml document 1 rule 'T' (id abc)"), std::string::npos) << error;
+  }
+  EXPECT_NE(loadError("id: x\ndetection: {s: {a: b}, condition: s}\n").find("'title' is missing"),
+            std::string::npos);
+  EXPECT_NE(loadError("title: [unclosed\n").find("bad.yml: invalid YAML at line"),
+            std::string::npos);
+}
+
+// A failing document leaves nothing from its text behind.
+TEST(RuleLoaderTest, FailedTextLoadsNothing) {
+  RuleLoader loader;
+  ASSERT_TRUE(loader.addText("title: A\ndetection: {s: {a: b}, condition: s}\n", "a.yml").ok());
+  absl::Status status = loader.addText(
+      "title: B\ndetection: {s: {a: b}, condition: s}\n---\ntitle: C\ndetection: {condition: "
+      "s}\n",
+      "b.yml");
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(std::string(status.message()).find("b.yml document 2 rule 'C'"), std::string::npos)
+      << status;
+  absl::StatusOr<RuleSet> rules = loader.finish();
+  ASSERT_TRUE(rules.ok()) << rules.status();
+  ASSERT_EQ(rules->detections.size(), 1u);
+  EXPECT_EQ(rules->detections[0].title, "A");
+}
+
+// Correlations load from a multi-document file and resolve references by id and name.
+TEST(RuleLoaderTest, LoadsCorrelation) {
+  auto rules = loadRuleSet(R"(
+title: Many failures
+id: c1
+level: high
+correlation:
+  type: event_count
+  rules: [failed_login, d2]
+  group-by: [src_ip, User]
+  timespan: 5m
+  condition: {gt: 3}
+---
+title: Failed login
+name: failed_login
+detection: {sel: {outcome: failure}, condition: sel}
+---
+title: Other failure
+id: d2
+detection: {sel: {outcome: error}, condition: sel}
+---
+title: Unreferenced
+detection: {sel: {outcome: x}, condition: sel}
+)");
+  ASSERT_EQ(rules->correlations.size(), 1u);
+  const CorrelationRule& rule = rules->correlations[0];
+  EXPECT_EQ(rule.timespan_ns, 300'000'000'000);
+  EXPECT_TRUE(rule.strictly_greater);
+  EXPECT_EQ(rule.minCount(), 4u);
+  EXPECT_EQ(rule.detections, (std::vector<uint32_t>{0, 1}));
+  EXPECT_EQ(rule.group_fields, (std::vector<std::string>{"source.ip", "user.name"}));
+  EXPECT_FALSE(rules->detections[0].generates_alerts);
+  EXPECT_FALSE(rules->detections[1].generates_alerts);
+  EXPECT_TRUE(rules->detections[2].generates_alerts);
+}
+
+// `generate: true` keeps per-event alerts for the referenced rules.
+TEST(RuleLoaderTest, GenerateKeepsDetectionAlerts) {
+  auto rules = loadRuleSet(R"(
+title: Corr
+correlation: {type: event_count, rules: [d], group-by: [host], timespan: 1h,
+              condition: {gte: 2}, generate: true}
+---
+title: D
+name: d
+detection: {sel: {a: b}, condition: sel}
+)");
+  ASSERT_EQ(rules->detections.size(), 1u);
+  EXPECT_TRUE(rules->detections[0].generates_alerts);
+}
+
+// Unsupported correlation features are rejected with the reason.
+TEST(RuleLoaderTest, RejectsCorrelationWithReason) {
+  const std::string tail = "\n---\ntitle: D\nname: d\ndetection: {sel: {a: b}, condition: sel}\n";
+  auto correlation = [&](const std::string& body) {
+    return loadError("title: C\nid: c\ncorrelation:\n" + body + tail);
+  };
+  EXPECT_NE(correlation("  type: value_count\n  rules: [d]\n  timespan: 1h")
+                .find("correlation type 'value_count' is not supported yet; only event_count is"),
+            std::string::npos);
+  EXPECT_NE(correlation("  type: event_count\n  rules: [d]\n  timespan: 1h\n  condition: {lte: 2}")
+                .find("condition 'lte' is not supported yet for event_count"),
+            std::string::npos);
+  EXPECT_NE(correlation("  type: event_count\n  rules: [d]\n  timespan: 1h\n  condition: "
+                        "{gt: 1, lte: 5}")
+                .find("ranges in 'correlation.condition' are not supported yet"),
+            std::string::npos);
+  EXPECT_NE(correlation("  type: event_count\n  rules: [d]\n  timespan: 90x\n  condition: {gte: 2}")
+                .find("invalid timespan '90x'"),
+            std::string::npos);
+  EXPECT_NE(correlation("  type: event_count\n  rules: [d]\n  timespan: 1h\n  condition: {gte: 0}")
+                .find("must be a whole number that needs 1 to 10000 events"),
+            std::string::npos);
+  EXPECT_NE(correlation("  type: event_count\n  rules: [nope]\n  timespan: 1h\n  condition: "
+                        "{gte: 2}")
+                .find("correlation.rules entry 'nope' matches no loaded detection rule"),
+            std::string::npos);
+  EXPECT_NE(correlation("  type: event_count\n  rules: [c]\n  timespan: 1h\n  condition: {gte: 2}")
+                .find("chained correlations are not supported yet"),
+            std::string::npos);
+}
+
+// Timespans take s, m, h and d.
+TEST(RuleLoaderTest, ParsesTimespan) {
+  EXPECT_EQ(*parseTimespan("30s"), 30'000'000'000);
+  EXPECT_EQ(*parseTimespan("90m"), 5400'000'000'000);
+  EXPECT_EQ(*parseTimespan("2h"), 7200'000'000'000);
+  EXPECT_EQ(*parseTimespan("1d"), 86400'000'000'000);
+  EXPECT_FALSE(parseTimespan("1w").ok());
+  EXPECT_FALSE(parseTimespan("-1s").ok());
+  EXPECT_FALSE(parseTimespan("s").ok());
+  EXPECT_FALSE(parseTimespan("1H").ok());
+}
+
+// br20: a trailing backslash before the contains wildcard stays literal.
+TEST(RuleLoaderTest, EdgeBr20) {
+  RuleLoader loader;
+  ASSERT_TRUE(loader.addFile(sharedPath("edge/br20-sigma-trailing-backslash-contains.yml")).ok());
+  absl::StatusOr<RuleSet> rules = loader.finish();
+  ASSERT_TRUE(rules.ok()) << rules.status();
+  std::vector<bool> matched =
+      matchEach(*rules, sharedPath("edge/br20-sigma-trailing-backslash-contains.events.jsonl"));
+  EXPECT_EQ(matched, (std::vector<bool>{true, false, false, true, false, true}));
+}
+
+// Value modifiers: cidr, numbers, exists, null, fieldref, base64offset, intel fields.
+TEST(RuleLoaderTest, ModifiersMatch) {
+  auto rules = loadRuleSet(R"(
+title: cidr
+detection: {sel: {src_ip|cidr: [192.0.2.0/24, '2001:db8::/32']}, condition: sel}
+---
+title: number
+detection: {sel: {bytes|gte: 100, bytes|lt: 200}, condition: sel}
+---
+title: exists
+detection: {sel: {proxy|exists: false, host|exists: true}, condition: sel}
+---
+title: null_value
+detection: {sel: {user: null}, condition: sel}
+---
+title: fieldref
+detection: {sel: {a|fieldref: b}, condition: sel}
+---
+title: base64offset
+detection: {sel: {blob|base64offset|contains: 'http://'}, condition: sel}
+---
+title: intel
+detection: {sel: {intel.list: 'abuse*', intel.type: ipv4}, condition: sel}
+)");
+  ASSERT_EQ(rules->detections.size(), 7u);
+  auto matching = [&](const nlohmann::json& document, bool add_hit = false) {
+    DetectScratch scratch(*rules);
+    Engine engine(rules, {});
+    Event event(1 << 14);
+    fillEvent(event, document);
+    if (add_hit) {
+      event.addHit({"192.0.2.9", "abuse_ch", IndicatorType::kIpv4, "source.ip"});
+    }
+    std::array<uint32_t, 8> out;
+    size_t n = engine.detect(event, scratch, out);
+    std::vector<std::string> titles;
+    for (size_t i = 0; i < n; ++i) titles.push_back(rules->detections[out[i]].title);
+    return titles;
+  };
+  using Titles = std::vector<std::string>;
+  EXPECT_EQ(matching({{"src_ip", "192.0.2.77"}, {"user", "alice"}}), Titles{"cidr"});
+  EXPECT_EQ(matching({{"src_ip", "2001:db8::5"}, {"user", "alice"}}), Titles{"cidr"});
+  EXPECT_EQ(matching({{"src_ip", "198.51.100.1"}, {"user", "alice"}}), Titles{});
+  EXPECT_EQ(matching({{"bytes", 150}, {"user", "a"}}), Titles{"number"});
+  EXPECT_EQ(matching({{"bytes", 200}, {"user", "a"}}), Titles{});
+  EXPECT_EQ(matching({{"host", "h1"}, {"user", "a"}}), Titles{"exists"});
+  EXPECT_EQ(matching({{"host", "h1"}, {"proxy", "p"}, {"user", "a"}}), Titles{});
+  EXPECT_EQ(matching({{"other", "x"}}), Titles{"null_value"});
+  EXPECT_EQ(matching({{"a", "same"}, {"b", "same"}, {"user", "u"}}), Titles{"fieldref"});
+  EXPECT_EQ(matching({{"a", "same"}, {"b", "diff"}, {"user", "u"}}), Titles{});
+  // "GET http://x" is R0VUIGh0dHA6Ly94 in Base64.
+  EXPECT_EQ(matching({{"blob", "R0VUIGh0dHA6Ly94"}, {"user", "u"}}), Titles{"base64offset"});
+  EXPECT_EQ(matching({{"user", "u"}}, true), Titles{"intel"});
+}
+
+// Every rule in the SigmaHQ folders loads or is rejected with a reason; prints the report.
+TEST(RuleLoaderTest, CorpusSupportReport) {
+  size_t supported = 0;
+  std::vector<std::pair<std::string, std::string>> unsupported;
+  std::map<std::string, size_t> reasons;
+  const std::filesystem::path root = sharedPath("sigma");
+  for (const auto& folder : {"rules", "rules-emerging-threats", "rules-threat-hunting",
+                             "legacy-correlation", "spec-tests/rules", "spec-tests/correlation"}) {
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(root / folder)) {
+      if (entry.path().extension() != ".yml") continue;
+      RuleLoader loader;
+      absl::Status status = loader.addFile(entry.path().string());
+      if (status.ok()) status = loader.finish().status();
+      if (status.ok()) {
+        ++supported;
+        continue;
+      }
+      std::string message(status.message());
+      EXPECT_FALSE(message.empty()) << entry.path();
+      unsupported.emplace_back(entry.path().string(), message);
+      // Group by the reason text after the rule description.
+      size_t colon = message.find("): ");
+      std::string reason = colon == std::string::npos ? message : message.substr(colon + 3);
+      size_t quote = reason.find(": ");
+      reasons[reason.substr(
+          0, std::min(reason.size(), quote == std::string::npos ? 80 : quote + 40))]++;
+    }
+  }
+  size_t total = supported + unsupported.size();
+  std::printf("sigma corpus: %zu of %zu rule files supported (%.1f %%)\n", supported, total,
+              100.0 * static_cast<double>(supported) / static_cast<double>(total));
+  for (const auto& [reason, count] : reasons) std::printf("  %4zu  %s\n", count, reason.c_str());
+  ASSERT_GT(total, 500u);
+  // Floor measured on the corpus: 95 % of the files loaded when this test was written.
+  EXPECT_GE(static_cast<double>(supported), 0.90 * static_cast<double>(total));
+}
+
+// Each regression folder's rule matches the Windows events recorded for it.
+TEST(RuleLoaderTest, RegressionFolders) {
+  // Index the SigmaHQ rules by id.
+  std::map<std::string, std::string> rule_files;
+  const std::filesystem::path root = sharedPath("sigma");
+  for (const auto& folder : {"rules", "rules-emerging-threats", "rules-threat-hunting"}) {
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(root / folder)) {
+      if (entry.path().extension() != ".yml") continue;
+      YAML::Node document = YAML::LoadFile(entry.path().string());
+      if (document["id"]) rule_files[document["id"].as<std::string>()] = entry.path().string();
+    }
+  }
+  size_t checked = 0;
+  size_t skipped = 0;
+  for (const auto& folder : std::filesystem::directory_iterator(root / "regression")) {
+    YAML::Node info = YAML::LoadFile((folder.path() / "info.yml").string());
+    std::string id = info["rule_metadata"][0]["id"].as<std::string>();
+    ASSERT_TRUE(rule_files.count(id)) << folder.path();
+    RuleLoader loader;
+    absl::Status status = loader.addFile(rule_files[id]);
+    absl::StatusOr<RuleSet> rules = status.ok() ? loader.finish() : absl::StatusOr<RuleSet>(status);
+    if (!rules.ok()) {
+      ++skipped;  // unsupported rules are counted in CorpusSupportReport
+      continue;
+    }
+    for (const auto& file : std::filesystem::directory_iterator(folder.path())) {
+      if (file.path().extension() != ".json") continue;
+      std::vector<bool> matched = matchEach(*rules, file.path().string());
+      size_t hits = static_cast<size_t>(std::count(matched.begin(), matched.end(), true));
+      size_t expected = info["regression_tests_info"][0]["match_count"]
+                            ? info["regression_tests_info"][0]["match_count"].as<size_t>()
+                            : 1;
+      EXPECT_GE(hits, std::min<size_t>(expected, matched.size()))
+          << file.path() << " rule " << rule_files[id];
+      ++checked;
+    }
+  }
+  std::printf("sigma regression: %zu event files checked, %zu folders skipped (rule unsupported)\n",
+              checked, skipped);
+  EXPECT_GT(checked, 100u);
+}
+
+}  // namespace
+}  // namespace vigil::correlate
