@@ -66,7 +66,11 @@ void readUserAddrPort(std::string_view text, std::string_view& user, std::string
   dropSuffix(text, " ssh2");
   const size_t port_at = text.rfind(" port ");
   if (port_at != std::string_view::npos) {
+    // The port is the run of digits after " port " ("22 ssh2: ED25519 SHA256:...").
     port = text.substr(port_at + 6);
+    size_t digits = 0;
+    while (digits < port.size() && port[digits] >= '0' && port[digits] <= '9') ++digits;
+    port = port.substr(0, digits);
     text = text.substr(0, port_at);
   }
   const size_t space = text.rfind(' ');
