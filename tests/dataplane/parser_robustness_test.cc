@@ -1,0 +1,245 @@
+// Format detection, forced formats, fallbacks and messages cut at every byte.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "parser_test_util.h"
+
+namespace vigil::dataplane {
+namespace {
+
+using testing::get;
+using testing::ParsedEvent;
+using testing::timeOf;
+
+const std::vector<std::string>& sampleLines() {
+  static const std::vector<std::string> lines = {
+      R"(<165>1 2003-10-11T22:14:15.003Z host.example.com evntslog 77 ID47 )"
+      R"([exampleSDID@32473 iut="3" eventSource="App\"x\]" eventID="1011"][meta a="b"] )"
+      "\xEF\xBB\xBF" R"(@cee: {"user":"alice","n":[1,{"k":"v\u00e9"}]})",
+      "<34>Oct 11 22:14:15 mymachine sshd[42]: Failed password for invalid user bob from "
+      "192.0.2.7 port 50022 ssh2",
+      R"({"_path":"ssh","ts":"2018-03-24T17:16:39.739898Z","id.orig_h":"10.0.0.227",)"
+      R"("id.orig_p":59849,"auth_success":false,"s":"a\"b"})",
+      "<13>Oct 11 22:14:19 host.example.com app: overlong \xC0\xAF and \xE2\x80 cut",
+  };
+  return lines;
+}
+
+// Every prefix of each sample parses without crashing, keeps raw as given and yields
+// a message that is valid UTF-8 and lies inside the arena.
+TEST(ParserRobustnessTest, TruncationAtEveryByte) {
+  ParsedEvent slot;
+  for (const auto& line : sampleLines()) {
+    for (size_t len = 0; len <= line.size(); ++len) {
+      const std::string_view cut(line.data(), len);
+      Event& e = slot.parse(cut);
+      ASSERT_EQ(e.raw, cut);
+      ASSERT_NE(e.format, EventFormat::kUnknown);
+      ASSERT_LE(e.field_count, Event::kMaxFields);
+      if (e.has(kFlagParseError)) {
+        ASSERT_EQ(e.format, EventFormat::kRaw) << cut;
+        ASSERT_EQ(e.timestamp_ns, e.receive_ns) << cut;
+      }
+    }
+  }
+}
+
+// A line that is no known format becomes a raw event at the receive time.
+TEST(ParserRobustnessTest, UnparseableIsRaw) {
+  ParsedEvent slot;
+  Event& e = slot.parse("just some text without a header");
+  EXPECT_EQ(e.format, EventFormat::kRaw);
+  EXPECT_TRUE(e.has(kFlagParseError));
+  EXPECT_EQ(e.message, "just some text without a header");
+  EXPECT_EQ(e.timestamp_ns, e.receive_ns);
+  EXPECT_EQ(e.facility, -1);
+}
+
+// An empty line is kept as an empty raw event.
+TEST(ParserRobustnessTest, EmptyLine) {
+  ParsedEvent slot;
+  Event& e = slot.parse("");
+  EXPECT_EQ(e.format, EventFormat::kRaw);
+  EXPECT_TRUE(e.has(kFlagParseError));
+  EXPECT_EQ(e.message, "");
+}
+
+// Forced formats parse only that format; anything else is raw with a parse error.
+TEST(ParserRobustnessTest, ForcedFormats) {
+  ParsedEvent slot;
+  const std::string_view bsd = "<13>Oct 11 22:14:15 h app: text";
+  const std::string_view ietf = "<13>1 2024-01-01T00:00:00Z h app - - - text";
+  const std::string_view json = R"({"a":1})";
+
+  ParseOptions rfc5424;
+  rfc5424.format = Format::kRfc5424;
+  EXPECT_EQ(slot.parse(ietf, rfc5424).format, EventFormat::kRfc5424);
+  EXPECT_TRUE(slot.parse(bsd, rfc5424).has(kFlagParseError));
+  EXPECT_TRUE(slot.parse(json, rfc5424).has(kFlagParseError));
+
+  ParseOptions rfc3164;
+  rfc3164.format = Format::kRfc3164;
+  EXPECT_EQ(slot.parse(bsd, rfc3164).format, EventFormat::kRfc3164);
+  EXPECT_TRUE(slot.parse(json, rfc3164).has(kFlagParseError));
+
+  ParseOptions as_json;
+  as_json.format = Format::kJson;
+  EXPECT_EQ(slot.parse(json, as_json).format, EventFormat::kJson);
+  Event& e = slot.parse(bsd, as_json);
+  EXPECT_EQ(e.format, EventFormat::kRaw);
+  EXPECT_TRUE(e.has(kFlagParseError));
+  EXPECT_EQ(e.message, bsd);
+}
+
+// Concatenated or invalid JSON in MSG stays text, with no fields left behind.
+TEST(ParserRobustnessTest, BadJsonStaysText) {
+  ParsedEvent slot;
+  const char* payloads[] = {R"({"a":1}{"b":2})", R"({"a":1} {"b":2})", R"({"a":)",
+                            R"({"a":1,})", R"({"a":tru})"};
+  for (const char* payload : payloads) {
+    const std::string line = std::string("<13>Oct 11 22:14:15 h app: ") + payload;
+    Event& e = slot.parse(line);
+    EXPECT_EQ(e.format, EventFormat::kRfc3164) << payload;
+    EXPECT_FALSE(e.has(kFlagJsonPayload)) << payload;
+    EXPECT_EQ(e.field_count, 0u) << payload;
+  }
+  // Invalid UTF-8 is repaired before the JSON parse, so the payload still flattens.
+  Event& repaired = slot.parse("<13>Oct 11 22:14:15 h app: {\"a\":\"\xC3\"}");  // {"a":"<C3>"}
+  EXPECT_TRUE(repaired.has(kFlagJsonPayload));
+  EXPECT_TRUE(repaired.has(kFlagInvalidUtf8));
+  EXPECT_EQ(get(repaired, "a"), "\xEF\xBF\xBD");
+  // A bare line that is broken JSON falls back to raw.
+  Event& bare = slot.parse(R"({"a":1}{"b":2})");
+  EXPECT_EQ(bare.format, EventFormat::kRaw);
+  EXPECT_TRUE(bare.has(kFlagParseError));
+}
+
+// "@cee:" with or without a space, and nested names joined with dots.
+TEST(ParserRobustnessTest, CeeCookieAndNesting) {
+  ParsedEvent slot;
+  for (const char* cookie : {"@cee:", "@cee: "}) {
+    const std::string line =
+        std::string("<13>Oct 11 22:14:15 h app: ") + cookie + R"({"a":{"b":[true,{"c":"d"}]}})";
+    Event& e = slot.parse(line);
+    EXPECT_TRUE(e.has(kFlagJsonPayload)) << cookie;
+    EXPECT_EQ(get(e, "a.b.0"), "true");
+    EXPECT_EQ(get(e, "a.b.1.c"), "d");
+  }
+}
+
+// More members than Event::kMaxFields set kFlagFieldsOverflow and keep the first ones.
+TEST(ParserRobustnessTest, FieldsOverflow) {
+  std::string json = "{";
+  for (size_t i = 0; i < Event::kMaxFields + 10; ++i) {
+    if (i != 0) json += ",";
+    json += "\"k" + std::to_string(i) + "\":" + std::to_string(i);
+  }
+  json += "}";
+  ParsedEvent slot;
+  Event& e = slot.parse(json);
+  EXPECT_EQ(e.format, EventFormat::kJson);
+  EXPECT_TRUE(e.has(kFlagFieldsOverflow));
+  EXPECT_EQ(e.field_count, Event::kMaxFields);
+  EXPECT_EQ(get(e, "k0"), "0");
+}
+
+// A full arena keeps the event and flags it instead of writing past the end.
+TEST(ParserRobustnessTest, ArenaFull) {
+  const std::string line = "<13>Oct 11 22:14:15 h app: bad \xFF\xFF\xFF\xFF bytes";
+  Event event(line.size() + 4);
+  event.raw = event.arena.copy(line);
+  event.receive_ns = timeOf("2024-06-01T00:00:00Z");
+  parseEvent(event, {});
+  EXPECT_TRUE(event.has(kFlagArenaFull));
+  EXPECT_EQ(event.message, "bad ");
+  EXPECT_EQ(event.raw, line);
+}
+
+// Deeply nested JSON is kept as text instead of recursing without bound.
+TEST(ParserRobustnessTest, DeepJsonStaysText) {
+  const std::string json = std::string(200, '[').insert(0, "{\"a\":") + std::string(200, ']') + "}";
+  ParsedEvent slot;
+  Event& e = slot.parse(json);
+  EXPECT_EQ(e.format, EventFormat::kRaw);
+  EXPECT_EQ(e.field_count, 0u);
+}
+
+// RFC 3164 variants: no timestamp after PRI, ISO timestamp, zone and year after the
+// time, default offset, "last message repeated" and Cisco's '*'.
+TEST(ParserRobustnessTest, Rfc3164Variants) {
+  ParsedEvent slot;
+  const int64_t received = timeOf("2024-06-01T00:00:00Z");
+
+  Event& no_time = slot.parse("<13>hello world", {}, received);
+  EXPECT_EQ(no_time.format, EventFormat::kRfc3164);
+  EXPECT_TRUE(no_time.has(kFlagTimestampInvalid));
+  EXPECT_EQ(no_time.message, "hello world");
+
+  Event& iso = slot.parse("<13>2024-05-31T23:00:00.5+02:00 h app[1]: m", {}, received);
+  EXPECT_EQ(iso.timestamp_ns, timeOf("2024-05-31T21:00:00.5Z"));
+  EXPECT_FALSE(iso.has(kFlagYearInferred));
+  EXPECT_EQ(iso.host, "h");
+  EXPECT_EQ(iso.procid, "1");
+
+  Event& zone = slot.parse("<13>May 31 23:00:00 2023 UTC h app: m", {}, received);
+  EXPECT_EQ(zone.timestamp_ns, timeOf("2023-05-31T23:00:00Z"));
+  EXPECT_EQ(zone.host, "h");
+
+  ParseOptions cest;
+  cest.default_utc_offset_s = 7200;
+  Event& local = slot.parse("<13>May 31 23:00:00 h app: m", cest, received);
+  EXPECT_EQ(local.timestamp_ns, timeOf("2024-05-31T21:00:00Z"));
+
+  Event& repeated = slot.parse("<13>May 31 23:00:00 h last message repeated 3 times", {}, received);
+  EXPECT_EQ(repeated.host, "h");
+  EXPECT_EQ(repeated.app, "");
+  EXPECT_EQ(repeated.message, "last message repeated 3 times");
+
+  Event& cisco = slot.parse("<189>*Mar  1 18:46:11.123: %SYS-5-CONFIG_I: Configured", {}, received);
+  EXPECT_EQ(cisco.format, EventFormat::kRfc3164);
+  EXPECT_EQ(cisco.timestamp_ns, timeOf("2024-03-01T18:46:11.123Z"));
+  EXPECT_EQ(cisco.app, "%SYS-5-CONFIG_I");
+  EXPECT_EQ(cisco.message, "Configured");
+}
+
+// Out-of-range PRI values are not PRI.
+TEST(ParserRobustnessTest, InvalidPri) {
+  ParsedEvent slot;
+  for (const char* line : {"<192>Oct 11 22:14:15 h a: m", "<013>Oct 11 22:14:15 h a: m",
+                           "<>Oct 11 22:14:15 h a: m", "<1234>x"}) {
+    Event& e = slot.parse(line);
+    EXPECT_EQ(e.facility, -1) << line;
+  }
+}
+
+// RFC 5424 NILVALUEs: timestamp -> receive time, other header fields empty.
+TEST(ParserRobustnessTest, Rfc5424Nil) {
+  ParsedEvent slot;
+  Event& e = slot.parse("<14>1 - - - - - -");
+  EXPECT_EQ(e.format, EventFormat::kRfc5424);
+  EXPECT_EQ(e.timestamp_ns, e.receive_ns);
+  EXPECT_EQ(e.host, "");
+  EXPECT_EQ(e.app, "");
+  EXPECT_EQ(e.structured_data, "-");
+  EXPECT_EQ(e.message, "");
+}
+
+// countParseResult() bumps the matching counters.
+TEST(ParserRobustnessTest, CountersFollowFlags) {
+  Counter parsed, errors, truncated, invalid;
+  const ParseCounters counters{&parsed, &errors, &truncated, &invalid};
+  ParsedEvent slot;
+  countParseResult(slot.parse("<13>Oct 11 22:14:15 h a: \xFF"), counters);
+  Event& raw = slot.parse("garbage");
+  raw.flags |= kFlagTruncated;
+  countParseResult(raw, counters);
+  EXPECT_EQ(parsed.value(), 1u);
+  EXPECT_EQ(errors.value(), 1u);
+  EXPECT_EQ(truncated.value(), 1u);
+  EXPECT_EQ(invalid.value(), 1u);
+}
+
+}  // namespace
+}  // namespace vigil::dataplane
