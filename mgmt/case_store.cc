@@ -1,0 +1,555 @@
+#include "mgmt/case_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "mgmt/internal/case_schema.h"
+#include "mgmt/internal/sqlite_statement.h"
+#include "nlohmann/json.hpp"
+
+namespace vigil::mgmt {
+namespace {
+
+using internal::SqliteStatement;
+
+constexpr std::array<absl::string_view, 5> kSeverityNames = {"informational", "low", "medium",
+                                                             "high", "critical"};
+constexpr std::array<absl::string_view, 4> kStatusNames = {"new", "in_progress", "resolved",
+                                                           "closed"};
+constexpr std::array<absl::string_view, 8> kSortNames = {
+    "detected", "-detected", "severity", "-severity", "updated", "-updated", "id", "-id"};
+
+// ORDER BY clauses by CaseSort value. Ties fall back to the case id so pages are stable.
+constexpr std::array<const char*, 8> kSortSql = {
+    "detect_ns ASC, id ASC",
+    "detect_ns DESC, id DESC",
+    "severity ASC, detect_ns ASC, id ASC",
+    "severity DESC, detect_ns DESC, id DESC",
+    "updated_ns ASC, id ASC",
+    "updated_ns DESC, id DESC",
+    "id ASC",
+    "id DESC",
+};
+
+constexpr const char* kCaseColumns =
+    "id, title, severity, status, resolution, assignee, tenant, rule_id, group_key, "
+    "first_event_ns, detect_ns, updated_ns, alert_count";
+
+constexpr const char* kFilterSql =
+    " WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR status = ?2)"
+    " AND (?3 IS NULL OR severity = ?3)";
+
+template <typename Enum, size_t N>
+absl::StatusOr<Enum> parseName(absl::string_view what, absl::string_view name,
+                               const std::array<absl::string_view, N>& names) {
+  for (size_t i = 0; i < N; ++i) {
+    if (names[i] == name) return static_cast<Enum>(i);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, "=", name, " is not valid; use one of ", absl::StrJoin(names, ", ")));
+}
+
+// Canonical text of an alert's group: a JSON object with sorted keys, so the same group
+// always produces the same key whatever order the rule listed its fields in.
+std::string groupKey(const correlate::Alert& alert) {
+  nlohmann::json group = nlohmann::json::object();
+  for (const auto& [field, value] : alert.group) group[field] = value;
+  return group.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// "<rule title>: field=value, field=value", or just the title for an ungrouped rule.
+std::string caseTitle(const correlate::Alert& alert) {
+  std::string title = alert.rule_title.empty() ? alert.rule_id : alert.rule_title;
+  if (alert.group.empty()) return title;
+  std::vector<std::string> parts;
+  parts.reserve(alert.group.size());
+  for (const auto& [field, value] : alert.group) parts.push_back(absl::StrCat(field, "=", value));
+  return absl::StrCat(title, ": ", absl::StrJoin(parts, ", "));
+}
+
+// Resets a statement when the scope ends, so an early error return never leaves it
+// half-stepped (which would hold a read lock open).
+class ResetOnExit {
+ public:
+  explicit ResetOnExit(SqliteStatement& statement) : statement_(statement) {}
+  ~ResetOnExit() { statement_.reset(); }
+  ResetOnExit(const ResetOnExit&) = delete;
+  ResetOnExit& operator=(const ResetOnExit&) = delete;
+
+ private:
+  SqliteStatement& statement_;
+};
+
+Case readCase(const SqliteStatement& row) {
+  Case c;
+  c.id = row.columnInt(0);
+  c.title = row.columnText(1);
+  c.severity = static_cast<Severity>(row.columnInt(2));
+  c.status = parseCaseStatus(row.columnText(3)).value_or(CaseStatus::kNew);
+  c.resolution = row.columnText(4);
+  c.assignee = row.columnText(5);
+  c.tenant = row.columnText(6);
+  c.rule_id = row.columnText(7);
+  c.group_key = row.columnText(8);
+  c.first_event_ns = row.columnInt(9);
+  c.detect_ns = row.columnInt(10);
+  c.updated_ns = row.columnInt(11);
+  c.alert_count = row.columnInt(12);
+  return c;
+}
+
+// Binds the three filter parameters shared by the list and count statements.
+void bindFilter(SqliteStatement& statement, const CaseFilter& filter) {
+  if (filter.tenant) statement.bindText(1, *filter.tenant);
+  if (filter.status) statement.bindText(2, caseStatusName(*filter.status));
+  if (filter.severity) statement.bindInt(3, static_cast<int64_t>(*filter.severity));
+}
+
+}  // namespace
+
+absl::string_view severityName(Severity severity) {
+  return kSeverityNames[static_cast<size_t>(severity)];
+}
+
+absl::string_view caseStatusName(CaseStatus status) {
+  return kStatusNames[static_cast<size_t>(status)];
+}
+
+absl::string_view caseSortName(CaseSort sort) { return kSortNames[static_cast<size_t>(sort)]; }
+
+absl::StatusOr<Severity> parseSeverity(absl::string_view name) {
+  return parseName<Severity>("severity", absl::AsciiStrToLower(name), kSeverityNames);
+}
+
+absl::StatusOr<CaseStatus> parseCaseStatus(absl::string_view name) {
+  return parseName<CaseStatus>("status", name, kStatusNames);
+}
+
+absl::StatusOr<CaseSort> parseCaseSort(absl::string_view name) {
+  return parseName<CaseSort>("sort", name, kSortNames);
+}
+
+// ---------------------------------------------------------------------------------------
+// Prepared statements
+
+struct CaseStore::Statements {
+  SqliteStatement begin_read;
+  SqliteStatement begin_write;
+  SqliteStatement commit;
+  SqliteStatement rollback;
+  SqliteStatement find_open;
+  SqliteStatement insert_case;
+  SqliteStatement update_case;
+  SqliteStatement insert_alert;
+  SqliteStatement insert_evidence;
+  SqliteStatement count_cases;
+  std::array<SqliteStatement, kSortSql.size()> list_cases;
+  SqliteStatement get_case;
+  SqliteStatement get_alerts;
+  SqliteStatement get_evidence;
+};
+
+absl::Status CaseStore::prepareStatements() {
+  auto stmts = std::make_unique<Statements>();
+  struct Entry {
+    SqliteStatement* target;
+    const char* name;
+    std::string sql;
+  };
+  std::vector<Entry> entries = {
+      {&stmts->begin_read, "begin_read", "BEGIN DEFERRED"},
+      {&stmts->begin_write, "begin_write", "BEGIN IMMEDIATE"},
+      {&stmts->commit, "commit", "COMMIT"},
+      {&stmts->rollback, "rollback", "ROLLBACK"},
+      {&stmts->find_open, "find_open",
+       "SELECT id FROM cases WHERE tenant = ?1 AND rule_id = ?2 AND group_key = ?3"
+       " AND status IN ('new', 'in_progress')"},
+      {&stmts->insert_case, "insert_case",
+       "INSERT INTO cases (title, severity, status, tenant, rule_id, group_key,"
+       " first_event_ns, detect_ns, updated_ns, alert_count)"
+       " VALUES (?1, ?2, 'new', ?3, ?4, ?5, ?6, ?7, ?8, 1)"},
+      {&stmts->update_case, "update_case",
+       "UPDATE cases SET severity = MAX(severity, ?2), first_event_ns = MIN(first_event_ns, ?3),"
+       " updated_ns = ?4, alert_count = alert_count + 1 WHERE id = ?1"},
+      {&stmts->insert_alert, "insert_alert",
+       "INSERT INTO alerts (case_id, alert_id, rule_id, level, tenant, group_json,"
+       " first_event_ns, last_event_ns, detect_ns, event_count, json)"
+       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+      {&stmts->insert_evidence, "insert_evidence",
+       "INSERT INTO evidence (case_id, alert_id, position, raw) VALUES (?1, ?2, ?3, ?4)"},
+      {&stmts->count_cases, "count_cases", absl::StrCat("SELECT COUNT(*) FROM cases", kFilterSql)},
+      {&stmts->get_case, "get_case",
+       absl::StrCat("SELECT ", kCaseColumns, " FROM cases WHERE id = ?1")},
+      {&stmts->get_alerts, "get_alerts",
+       "SELECT id, case_id, alert_id, rule_id, level, tenant, group_json, first_event_ns,"
+       " last_event_ns, detect_ns, event_count, json FROM alerts WHERE case_id = ?1 ORDER BY id"},
+      {&stmts->get_evidence, "get_evidence",
+       "SELECT alert_id, position, raw FROM evidence WHERE case_id = ?1"
+       " ORDER BY alert_id, position"},
+  };
+  for (size_t i = 0; i < kSortSql.size(); ++i) {
+    entries.push_back({&stmts->list_cases[i], "list_cases",
+                       absl::StrCat("SELECT ", kCaseColumns, " FROM cases", kFilterSql,
+                                    " ORDER BY ", kSortSql[i], " LIMIT ?4 OFFSET ?5")});
+  }
+  for (Entry& entry : entries) {
+    absl::StatusOr<SqliteStatement> statement =
+        SqliteStatement::prepare(db_, entry.name, entry.sql);
+    if (!statement.ok()) return statement.status();
+    *entry.target = std::move(*statement);
+  }
+  stmts_ = std::move(stmts);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------
+// Open and migrate
+
+CaseStore::CaseStore(std::string path, sqlite3* db, CaseStoreOptions options)
+    : path_(std::move(path)), db_(db), options_(options) {
+  if (options_.clock == nullptr) options_.clock = &RealClock::instance();
+}
+
+CaseStore::~CaseStore() {
+  stmts_.reset();  // statements must be finalized before the connection closes
+  sqlite3_close_v2(db_);
+}
+
+int CaseStore::latestSchemaVersion() { return static_cast<int>(internal::kMigrations.size()); }
+
+absl::StatusOr<std::unique_ptr<CaseStore>> CaseStore::open(const std::string& path,
+                                                           CaseStoreOptions options) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close_v2(db);
+    return absl::UnavailableError(absl::StrCat("cannot open case store ", path, ": ", message,
+                                               "; check that the folder exists and is writable"));
+  }
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, options.busy_timeout_ms);
+  std::unique_ptr<CaseStore> store(new CaseStore(path, db, options));
+
+  // journal_mode returns the mode actually set, which stays "memory" or "delete" on file
+  // systems without shared memory; the store needs WAL for readers beside the writer.
+  if (absl::Status s = store->exec("PRAGMA journal_mode=WAL"); !s.ok()) return s;
+  {
+    absl::StatusOr<SqliteStatement> mode =
+        SqliteStatement::prepare(db, "journal_mode", "PRAGMA journal_mode");
+    if (!mode.ok()) return mode.status();
+    absl::StatusOr<bool> row = mode->step();
+    if (!row.ok()) return row.status();
+    std::string current = *row ? mode->columnText(0) : "";
+    if (current != "wal") {
+      return absl::FailedPreconditionError(
+          absl::StrCat("case store ", path, " is in journal_mode=", current,
+                       " and cannot switch to wal; put the database on a local file system"));
+    }
+  }
+  for (const char* pragma : {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+    if (absl::Status s = store->exec(pragma); !s.ok()) return s;
+  }
+  if (absl::Status s = store->migrate(); !s.ok()) return s;
+  if (absl::Status s = store->prepareStatements(); !s.ok()) return s;
+  return store;
+}
+
+absl::Status CaseStore::exec(const char* sql) {
+  char* error = nullptr;
+  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &error);
+  if (rc == SQLITE_OK) return absl::OkStatus();
+  std::string message = error != nullptr ? error : sqlite3_errstr(rc);
+  sqlite3_free(error);
+  // Name the statement by its first line, which is enough to find it in the source.
+  absl::string_view head(sql);
+  head.remove_prefix(std::min(head.size(), head.find_first_not_of('\n')));
+  head = head.substr(0, head.find('\n'));
+  return absl::InternalError(
+      absl::StrCat("sqlite statement '", head, "' failed on ", path_, ": ", message));
+}
+
+absl::Status CaseStore::migrate() {
+  if (absl::Status s = exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<SqliteStatement> read = SqliteStatement::prepare(
+      db_, "read_schema_version", "SELECT MAX(version) FROM schema_version");
+  if (!read.ok()) return read.status();
+  absl::StatusOr<bool> row = read->step();
+  if (!row.ok()) return row.status();
+  int version = *row ? static_cast<int>(read->columnInt(0)) : 0;
+  read->reset();
+
+  int latest = latestSchemaVersion();
+  if (version > latest) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "case store ", path_, " has schema version ", version, " but this build knows only up to ",
+        latest, "; run a newer vigild or restore a matching backup"));
+  }
+  for (int next = version + 1; next <= latest; ++next) {
+    if (absl::Status s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+    absl::Status applied = exec(internal::kMigrations[static_cast<size_t>(next - 1)]);
+    if (applied.ok()) {
+      std::string bump = absl::StrCat(
+          "DELETE FROM schema_version; INSERT INTO schema_version "
+          "(version) VALUES (",
+          next, ")");
+      applied = exec(bump.c_str());
+    }
+    if (!applied.ok()) {
+      exec("ROLLBACK").IgnoreError();
+      return absl::InternalError(
+          absl::StrCat("migration to schema version ", next, " failed: ", applied.message()));
+    }
+    if (absl::Status s = exec("COMMIT"); !s.ok()) return s;
+  }
+  schema_version_ = latest;
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------
+// Ingest
+
+absl::StatusOr<IngestResult> CaseStore::ingestAlert(const correlate::Alert& alert) {
+  absl::StatusOr<std::vector<IngestResult>> results = ingestAlerts({&alert, 1});
+  if (!results.ok()) return results.status();
+  return results->front();
+}
+
+absl::StatusOr<std::vector<IngestResult>> CaseStore::ingestAlerts(
+    absl::Span<const correlate::Alert> alerts) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<IngestResult> results;
+  results.reserve(alerts.size());
+  {
+    ResetOnExit reset(stmts_->begin_write);
+    if (absl::Status s = stmts_->begin_write.run(); !s.ok()) return s;
+  }
+  for (const correlate::Alert& alert : alerts) {
+    absl::StatusOr<IngestResult> result = ingestOne(alert);
+    if (!result.ok()) {
+      ResetOnExit reset(stmts_->rollback);
+      stmts_->rollback.run().IgnoreError();
+      return result.status();
+    }
+    results.push_back(*result);
+  }
+  ResetOnExit reset(stmts_->commit);
+  if (absl::Status s = stmts_->commit.run(); !s.ok()) {
+    // A failed COMMIT can leave the transaction open; end it so the next batch can begin.
+    if (!sqlite3_get_autocommit(db_)) {
+      ResetOnExit reset_rollback(stmts_->rollback);
+      stmts_->rollback.run().IgnoreError();
+    }
+    return s;
+  }
+  return results;
+}
+
+absl::StatusOr<IngestResult> CaseStore::ingestOne(const correlate::Alert& alert) {
+  absl::StatusOr<Severity> severity = parseSeverity(alert.level);
+  if (!severity.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("alert ", alert.id, " of rule ", alert.rule_id, ": level=", alert.level,
+                     " is not a Sigma level; use informational, low, medium, high or critical"));
+  }
+  const std::string key = groupKey(alert);
+  const int64_t now_ns = options_.clock->nowNs();
+  IngestResult result;
+
+  {
+    SqliteStatement& find = stmts_->find_open;
+    ResetOnExit reset(find);
+    find.bindText(1, alert.tenant);
+    find.bindText(2, alert.rule_id);
+    find.bindText(3, key);
+    absl::StatusOr<bool> row = find.step();
+    if (!row.ok()) return row.status();
+    if (*row) result.case_id = find.columnInt(0);
+  }
+
+  if (result.case_id == 0) {
+    SqliteStatement& insert = stmts_->insert_case;
+    ResetOnExit reset(insert);
+    insert.bindText(1, caseTitle(alert));
+    insert.bindInt(2, static_cast<int64_t>(*severity));
+    insert.bindText(3, alert.tenant);
+    insert.bindText(4, alert.rule_id);
+    insert.bindText(5, key);
+    insert.bindInt(6, alert.first_event_ns);
+    insert.bindInt(7, alert.detect_ns);
+    insert.bindInt(8, now_ns);
+    if (absl::Status s = insert.run(); !s.ok()) return s;
+    result.case_id = sqlite3_last_insert_rowid(db_);
+    result.opened_case = true;
+  } else {
+    SqliteStatement& update = stmts_->update_case;
+    ResetOnExit reset(update);
+    update.bindInt(1, result.case_id);
+    update.bindInt(2, static_cast<int64_t>(*severity));
+    update.bindInt(3, alert.first_event_ns);
+    update.bindInt(4, now_ns);
+    if (absl::Status s = update.run(); !s.ok()) return s;
+  }
+
+  int64_t alert_row = 0;
+  {
+    SqliteStatement& insert = stmts_->insert_alert;
+    ResetOnExit reset(insert);
+    insert.bindInt(1, result.case_id);
+    insert.bindText(2, alert.id);
+    insert.bindText(3, alert.rule_id);
+    insert.bindText(4, severityName(*severity));
+    insert.bindText(5, alert.tenant);
+    insert.bindText(6, key);
+    insert.bindInt(7, alert.first_event_ns);
+    insert.bindInt(8, alert.last_event_ns);
+    insert.bindInt(9, alert.detect_ns);
+    insert.bindInt(10, static_cast<int64_t>(alert.event_count));
+    insert.bindText(11, correlate::alertToJson(alert));
+    if (absl::Status s = insert.run(); !s.ok()) return s;
+    alert_row = sqlite3_last_insert_rowid(db_);
+  }
+
+  SqliteStatement& evidence = stmts_->insert_evidence;
+  for (size_t i = 0; i < alert.evidence.size(); ++i) {
+    ResetOnExit reset(evidence);
+    evidence.bindInt(1, result.case_id);
+    evidence.bindInt(2, alert_row);
+    evidence.bindInt(3, static_cast<int64_t>(i));
+    evidence.bindText(4, alert.evidence[i]);
+    if (absl::Status s = evidence.run(); !s.ok()) return s;
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------
+// Queries
+
+absl::StatusOr<CasePage> CaseStore::listCases(const CaseFilter& filter) {
+  if (filter.limit < 1 || filter.limit > CaseFilter::kMaxLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limit=", filter.limit, " is out of range; use 1..", CaseFilter::kMaxLimit));
+  }
+  if (filter.offset < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("offset=", filter.offset, " is negative; use 0 or more"));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  // One read transaction so the total and the page come from the same snapshot.
+  {
+    ResetOnExit reset(stmts_->begin_read);
+    if (absl::Status s = stmts_->begin_read.run(); !s.ok()) return s;
+  }
+  auto end_read = [this] {
+    ResetOnExit reset(stmts_->commit);
+    return stmts_->commit.run();
+  };
+
+  CasePage page;
+  {
+    SqliteStatement& count = stmts_->count_cases;
+    ResetOnExit reset(count);
+    bindFilter(count, filter);
+    absl::StatusOr<bool> row = count.step();
+    if (!row.ok()) {
+      end_read().IgnoreError();
+      return row.status();
+    }
+    page.total = count.columnInt(0);
+  }
+  {
+    SqliteStatement& list = stmts_->list_cases[static_cast<size_t>(filter.sort)];
+    ResetOnExit reset(list);
+    bindFilter(list, filter);
+    list.bindInt(4, filter.limit);
+    list.bindInt(5, filter.offset);
+    while (true) {
+      absl::StatusOr<bool> row = list.step();
+      if (!row.ok()) {
+        end_read().IgnoreError();
+        return row.status();
+      }
+      if (!*row) break;
+      page.items.push_back(readCase(list));
+    }
+  }
+  if (absl::Status s = end_read(); !s.ok()) return s;
+  return page;
+}
+
+absl::StatusOr<CaseDetail> CaseStore::getCase(int64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  {
+    ResetOnExit reset(stmts_->begin_read);
+    if (absl::Status s = stmts_->begin_read.run(); !s.ok()) return s;
+  }
+  auto end_read = [this] {
+    ResetOnExit reset(stmts_->commit);
+    return stmts_->commit.run();
+  };
+  auto fail = [&](absl::Status status) {
+    end_read().IgnoreError();
+    return status;
+  };
+
+  CaseDetail detail;
+  {
+    SqliteStatement& get = stmts_->get_case;
+    ResetOnExit reset(get);
+    get.bindInt(1, id);
+    absl::StatusOr<bool> row = get.step();
+    if (!row.ok()) return fail(row.status());
+    if (!*row) return fail(absl::NotFoundError(absl::StrCat("case ", id, " not found")));
+    detail.info = readCase(get);
+  }
+  {
+    SqliteStatement& alerts = stmts_->get_alerts;
+    ResetOnExit reset(alerts);
+    alerts.bindInt(1, id);
+    while (true) {
+      absl::StatusOr<bool> row = alerts.step();
+      if (!row.ok()) return fail(row.status());
+      if (!*row) break;
+      StoredAlert a;
+      a.id = alerts.columnInt(0);
+      a.case_id = alerts.columnInt(1);
+      a.alert_id = alerts.columnText(2);
+      a.rule_id = alerts.columnText(3);
+      a.level = alerts.columnText(4);
+      a.tenant = alerts.columnText(5);
+      a.group_json = alerts.columnText(6);
+      a.first_event_ns = alerts.columnInt(7);
+      a.last_event_ns = alerts.columnInt(8);
+      a.detect_ns = alerts.columnInt(9);
+      a.event_count = alerts.columnInt(10);
+      a.json = alerts.columnText(11);
+      detail.alerts.push_back(std::move(a));
+    }
+  }
+  {
+    SqliteStatement& evidence = stmts_->get_evidence;
+    ResetOnExit reset(evidence);
+    evidence.bindInt(1, id);
+    while (true) {
+      absl::StatusOr<bool> row = evidence.step();
+      if (!row.ok()) return fail(row.status());
+      if (!*row) break;
+      detail.evidence.push_back(
+          {evidence.columnInt(0), static_cast<int>(evidence.columnInt(1)), evidence.columnText(2)});
+    }
+  }
+  if (absl::Status s = end_read(); !s.ok()) return s;
+  return detail;
+}
+
+}  // namespace vigil::mgmt
