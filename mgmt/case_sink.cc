@@ -1,0 +1,143 @@
+#include "mgmt/case_sink.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "common/log.h"
+
+namespace vigil::mgmt {
+namespace {
+
+constexpr const char* kDroppedName = "vigil_case_sink_dropped_total";
+constexpr const char* kDroppedHelp = "Alerts the case sink gave up on, by reason.";
+
+}  // namespace
+
+CaseSink::CaseSink(CaseStore& store, MetricsRegistry& metrics, CaseSinkOptions options)
+    : store_(store),
+      options_(options),
+      stored_(metrics.counter("vigil_alerts_stored_total", "Alerts written to the case store.")),
+      opened_(metrics.counter("vigil_cases_opened_total", "Cases opened by stored alerts.")),
+      errors_(
+          metrics.counter("vigil_case_store_errors_total", "Failed case store write attempts.")),
+      waits_(metrics.counter("vigil_case_sink_waits_total",
+                             "Alerts that waited for room in the full case sink queue.")),
+      dropped_invalid_(metrics.counter(kDroppedName, kDroppedHelp, {{"reason", "invalid_alert"}})),
+      dropped_write_failed_(
+          metrics.counter(kDroppedName, kDroppedHelp, {{"reason", "write_failed"}})),
+      queue_depth_(metrics.gauge("vigil_case_sink_queue_depth",
+                                 "Alerts queued for the case store writer.")) {
+  options_.queue_capacity = std::max<size_t>(options_.queue_capacity, 1);
+  options_.max_batch = std::max<size_t>(options_.max_batch, 1);
+  options_.max_attempts = std::max(options_.max_attempts, 1);
+  writer_ = std::thread([this] { runWriter(); });
+}
+
+CaseSink::~CaseSink() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  not_empty_.notify_all();
+  writer_.join();
+}
+
+void CaseSink::onAlert(const correlate::Alert& alert) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (queue_.size() >= options_.queue_capacity) {
+    waits_.add();
+    not_full_.wait(lock, [this] { return queue_.size() < options_.queue_capacity; });
+  }
+  queue_.push_back(alert);
+  ++enqueued_;
+  queue_depth_.set(static_cast<int64_t>(queue_.size()));
+  lock.unlock();
+  not_empty_.notify_one();
+}
+
+void CaseSink::flush() {
+  std::unique_lock<std::mutex> lock(mu_);
+  const uint64_t target = enqueued_;
+  done_.wait(lock, [&] { return finished_ >= target; });
+}
+
+size_t CaseSink::queueDepth() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size();
+}
+
+void CaseSink::runWriter() {
+  std::vector<correlate::Alert> batch;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      not_empty_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping and drained
+      size_t n = std::min(queue_.size(), options_.max_batch);
+      batch.clear();
+      for (size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      queue_depth_.set(static_cast<int64_t>(queue_.size()));
+    }
+    not_full_.notify_all();
+
+    writeBatch(batch);
+
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      finished_ += batch.size();
+    }
+    done_.notify_all();
+  }
+}
+
+void CaseSink::writeBatch(const std::vector<correlate::Alert>& batch) {
+  absl::StatusOr<std::vector<IngestResult>> results = store_.ingestAlerts(batch);
+  if (results.ok()) {
+    for (const IngestResult& result : *results) countStored(result);
+    return;
+  }
+  // The transaction rolled back as a whole. Store the alerts one by one so a single bad
+  // alert cannot hold back the rest of its batch.
+  errors_.add();
+  VIGIL_LOG_ERROR("case store batch write failed alerts={} first_alert={} error={}", batch.size(),
+                  batch.front().id, results.status().ToString());
+  for (const correlate::Alert& alert : batch) writeWithRetries(alert);
+}
+
+void CaseSink::writeWithRetries(const correlate::Alert& alert) {
+  std::chrono::milliseconds backoff = options_.retry_backoff;
+  for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
+    absl::StatusOr<IngestResult> result = store_.ingestAlert(alert);
+    if (result.ok()) {
+      countStored(*result);
+      return;
+    }
+    errors_.add();
+    if (absl::IsInvalidArgument(result.status())) {
+      dropped_invalid_.add();
+      VIGIL_LOG_ERROR("case store rejected alert, dropping it alert={} error={}", alert.id,
+                      result.status().ToString());
+      return;
+    }
+    if (attempt == options_.max_attempts) {
+      dropped_write_failed_.add();
+      VIGIL_LOG_ERROR("case store write failed, dropping alert alert={} attempts={} error={}",
+                      alert.id, attempt, result.status().ToString());
+      return;
+    }
+    VIGIL_LOG_WARN("case store write failed, retrying alert={} attempt={} retry_in_ms={} error={}",
+                   alert.id, attempt, backoff.count(), result.status().ToString());
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+void CaseSink::countStored(const IngestResult& result) {
+  stored_.add();
+  if (result.opened_case) opened_.add();
+}
+
+}  // namespace vigil::mgmt
