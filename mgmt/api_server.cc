@@ -1,0 +1,333 @@
+#include "mgmt/api_server.h"
+
+#include <httplib.h>
+#include <sys/socket.h>
+
+#include <exception>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "mgmt/internal/api_errors.h"
+#include "mgmt/internal/case_json.h"
+#include "mgmt/internal/case_routes.h"
+#include "mgmt/internal/router.h"
+
+namespace vigil::mgmt {
+namespace {
+
+constexpr std::chrono::seconds kStartTimeout{5};
+
+struct ListenAddress {
+  std::string host;
+  int port = 0;
+};
+
+// Accepts "host:port" and "[v6-address]:port".
+absl::StatusOr<ListenAddress> parseListen(absl::string_view listen) {
+  auto invalid = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("listen=", listen, " is invalid: ", why,
+                                                   "; use host:port such as 127.0.0.1:8080 "
+                                                   "or [::1]:8080"));
+  };
+  size_t colon = listen.rfind(':');
+  if (colon == absl::string_view::npos) return invalid("no port");
+  ListenAddress address;
+  absl::string_view host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != absl::string_view::npos) {
+    return invalid("an IPv6 address needs brackets");
+  }
+  if (host.empty()) return invalid("no host");
+  address.host = std::string(host);
+  if (!absl::SimpleAtoi(listen.substr(colon + 1), &address.port) || address.port < 0 ||
+      address.port > 65535) {
+    return invalid("the port is not a number in 0..65535");
+  }
+  return address;
+}
+
+// Code names for errors that cpp-httplib raises itself before a handler runs.
+absl::string_view httpErrorCode(int status) {
+  switch (status) {
+    case 400:
+      return "invalid_argument";
+    case 404:
+      return "not_found";
+    case 408:
+      return "request_timeout";
+    case 413:
+      return "payload_too_large";
+    case 414:
+      return "uri_too_long";
+    case 416:
+      return "range_not_satisfiable";
+    default:
+      return status >= 500 ? "internal" : "bad_request";
+  }
+}
+
+ApiRequest toApiRequest(const httplib::Request& req) {
+  ApiRequest request;
+  request.method = req.method;
+  request.path = req.path;
+  request.query.insert(req.params.begin(), req.params.end());
+  request.headers.insert(req.headers.begin(), req.headers.end());
+  request.body = req.body;
+  return request;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Errors: the only place that maps status codes to HTTP.
+
+int httpStatusFor(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk:
+      return 200;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+      return 400;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kFailedPrecondition:
+      return 409;
+    case absl::StatusCode::kResourceExhausted:
+      return 429;
+    case absl::StatusCode::kUnimplemented:
+      return 501;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    case absl::StatusCode::kDeadlineExceeded:
+      return 504;
+    default:
+      return 500;
+  }
+}
+
+ApiResponse errorResponse(const absl::Status& status) {
+  return internal::errorResponse(httpStatusFor(status.code()),
+                                 internal::errorCodeName(status.code()), status.message());
+}
+
+namespace internal {
+
+std::string errorCodeName(absl::StatusCode code) {
+  return absl::AsciiStrToLower(absl::StatusCodeToString(code));
+}
+
+std::string errorBody(absl::string_view code, absl::string_view message) {
+  nlohmann::json body = {
+      {"error", {{"code", std::string(code)}, {"message", std::string(message)}}}};
+  return dumpJson(body);
+}
+
+ApiResponse errorResponse(int http_status, absl::string_view code, absl::string_view message) {
+  ApiResponse response;
+  response.status = http_status;
+  response.body = errorBody(code, message);
+  return response;
+}
+
+}  // namespace internal
+
+std::string ApiRequest::pathParam(absl::string_view name) const {
+  auto it = path_params.find(std::string(name));
+  return it == path_params.end() ? std::string() : it->second;
+}
+
+// ---------------------------------------------------------------------------------------
+// Server
+
+class ApiServer::Impl {
+ public:
+  Impl(CaseStore& store, MetricsRegistry& metrics, ApiServerOptions options)
+      : store_(store), metrics_(metrics), options_(std::move(options)) {}
+
+  void addBuiltinRoutes();
+  void configureServer();
+  void serve(const httplib::Request& req, httplib::Response& res);
+  void countAndLog(const ApiRequest& request, const ApiResponse& response);
+
+  CaseStore& store_;
+  MetricsRegistry& metrics_;
+  ApiServerOptions options_;
+  internal::Router router_;
+  httplib::Server server_;
+  std::thread thread_;
+  std::string bound_;
+  bool running_ = false;
+};
+
+void ApiServer::Impl::addBuiltinRoutes() {
+  router_.add("GET", "/healthz", [](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
+    ApiResponse response;
+    response.body = R"({"status":"ok"})";
+    return response;
+  });
+  router_.add("GET", "/metrics", [this](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
+    ApiResponse response;
+    response.content_type = "text/plain; version=0.0.4";
+    response.body = metrics_.renderPrometheus();
+    return response;
+  });
+  router_.add("GET", "/api/v1/cases", [this](const ApiRequest& request) {
+    return internal::listCasesHandler(store_, request);
+  });
+  router_.add("GET", "/api/v1/cases/{id}", [this](const ApiRequest& request) {
+    return internal::getCaseHandler(store_, request);
+  });
+}
+
+void ApiServer::Impl::configureServer() {
+  // Every method goes through the router, which decides between 404 and 405.
+  auto handler = [this](const httplib::Request& req, httplib::Response& res) { serve(req, res); };
+  server_.Get(".*", handler);
+  server_.Post(".*", handler);
+  server_.Put(".*", handler);
+  server_.Patch(".*", handler);
+  server_.Delete(".*", handler);
+  server_.Options(".*", handler);
+
+  // cpp-httplib 0.11.4's default_socket_options() also sets SO_REUSEPORT, which lets a second
+  // vigild bind the same port and silently share its connections. Keep only SO_REUSEADDR,
+  // so a restart can bind while old connections sit in TIME_WAIT.
+  server_.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+  server_.set_read_timeout(options_.read_timeout);
+  server_.set_write_timeout(options_.write_timeout);
+  server_.set_payload_max_length(options_.max_payload_bytes);
+
+  // cpp-httplib answers some requests itself (413 for a large body, 400 for a malformed
+  // request line). It calls this for every status >= 400, including ours, which already
+  // carry a body.
+  httplib::Server::HandlerWithResponse error_handler = [](const httplib::Request& req,
+                                                          httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    std::string message = absl::StrCat("HTTP ", res.status, " on ", req.method, " ", req.path);
+    if (res.status == 413) message += "; send a smaller request body";
+    VIGIL_LOG_INFO("api request failed method={} path={} status={}", req.method, req.path,
+                   res.status);
+    res.set_content(internal::errorBody(httpErrorCode(res.status), message), "application/json");
+    return httplib::Server::HandlerResponse::Handled;
+  };
+  server_.set_error_handler(std::move(error_handler));
+  server_.set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown exception";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        VIGIL_LOG_ERROR("api request threw method={} path={} error={}", req.method, req.path, what);
+        res.status = 500;
+        res.set_content(internal::errorBody("internal", "internal error; see the vigild log"),
+                        "application/json");
+      });
+}
+
+void ApiServer::Impl::serve(const httplib::Request& req, httplib::Response& res) {
+  ApiRequest request = toApiRequest(req);
+  ApiResponse response = router_.dispatch(request);
+  countAndLog(request, response);
+  res.status = response.status;
+  for (const auto& [name, value] : response.headers) res.set_header(name, value);
+  res.set_content(std::move(response.body), response.content_type);
+}
+
+void ApiServer::Impl::countAndLog(const ApiRequest& request, const ApiResponse& response) {
+  metrics_
+      .counter("vigil_api_requests_total", "API requests served, by HTTP status.",
+               {{"status", std::to_string(response.status)}})
+      .add();
+  if (response.status < 400) return;
+  // The query is left out of the log line because later endpoints may take tokens there.
+  if (response.status >= 500) {
+    VIGIL_LOG_ERROR("api request failed method={} path={} status={} body={}", request.method,
+                    request.path, response.status, response.body);
+  } else {
+    VIGIL_LOG_INFO("api request rejected method={} path={} status={} body={}", request.method,
+                   request.path, response.status, response.body);
+  }
+}
+
+ApiServer::ApiServer(CaseStore& store, MetricsRegistry& metrics, ApiServerOptions options)
+    : impl_(std::make_unique<Impl>(store, metrics, std::move(options))) {
+  impl_->addBuiltinRoutes();
+  impl_->configureServer();
+}
+
+ApiServer::~ApiServer() { stop(); }
+
+void ApiServer::addRoute(absl::string_view method, absl::string_view pattern, ApiHandler handler) {
+  impl_->router_.add(method, pattern, std::move(handler));
+}
+
+absl::Status ApiServer::start() {
+  if (impl_->running_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("api server already listens on ", address(), "; call stop() first"));
+  }
+  absl::StatusOr<ListenAddress> listen = parseListen(impl_->options_.listen);
+  if (!listen.ok()) return listen.status();
+
+  httplib::Server& server = impl_->server_;
+  int port = listen->port;
+  if (port == 0) {
+    port = server.bind_to_any_port(listen->host);
+  } else if (!server.bind_to_port(listen->host, port)) {
+    port = -1;
+  }
+  if (port <= 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot bind api server to listen=", impl_->options_.listen,
+                     "; the port may be in use or the address may not "
+                     "belong to this host"));
+  }
+  port_ = port;
+  impl_->bound_ = listen->host.find(':') == std::string::npos
+                      ? absl::StrCat(listen->host, ":", port)
+                      : absl::StrCat("[", listen->host, "]:", port);
+  impl_->thread_ = std::thread([&server] { server.listen_after_bind(); });
+  impl_->running_ = true;
+
+  // cpp-httplib 0.11.4 has no wait_until_ready(); is_running() turns true once the accept
+  // loop runs.
+  auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
+  while (!server.is_running()) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      stop();
+      return absl::UnavailableError(
+          absl::StrCat("api server on ", impl_->bound_, " did not start within 5 s"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  VIGIL_LOG_INFO("api server started addr={}", impl_->bound_);
+  return absl::OkStatus();
+}
+
+void ApiServer::stop() {
+  if (!impl_->running_) return;
+  impl_->server_.stop();
+  if (impl_->thread_.joinable()) impl_->thread_.join();
+  impl_->running_ = false;
+  VIGIL_LOG_INFO("api server stopped addr={}", impl_->bound_);
+}
+
+std::string ApiServer::address() const { return impl_->bound_; }
+
+}  // namespace vigil::mgmt

@@ -1,0 +1,74 @@
+#include "mgmt/internal/router.h"
+
+#include <exception>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/log.h"
+#include "mgmt/internal/api_errors.h"
+
+namespace vigil::mgmt::internal {
+
+void Router::add(absl::string_view method, absl::string_view pattern, ApiHandler handler) {
+  routes_.push_back({std::string(method), splitPath(pattern), std::move(handler)});
+}
+
+std::vector<std::string> Router::splitPath(absl::string_view path) {
+  return absl::StrSplit(path, '/', absl::SkipEmpty());
+}
+
+bool Router::matchSegments(const Route& route, const std::vector<std::string>& path,
+                           std::map<std::string, std::string>& params) {
+  if (route.segments.size() != path.size()) return false;
+  std::map<std::string, std::string> found;
+  for (size_t i = 0; i < path.size(); ++i) {
+    const std::string& segment = route.segments[i];
+    bool is_param = segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+    if (is_param) {
+      found[segment.substr(1, segment.size() - 2)] = path[i];
+    } else if (segment != path[i]) {
+      return false;
+    }
+  }
+  params = std::move(found);
+  return true;
+}
+
+ApiResponse Router::dispatch(ApiRequest& request) const {
+  const std::vector<std::string> path = splitPath(request.path);
+  const std::string method = request.method == "HEAD" ? "GET" : request.method;
+  std::vector<std::string> allowed;
+  for (const Route& route : routes_) {
+    std::map<std::string, std::string> params;
+    if (!matchSegments(route, path, params)) continue;
+    if (route.method != method) {
+      allowed.push_back(route.method);
+      continue;
+    }
+    request.path_params = std::move(params);
+    try {
+      absl::StatusOr<ApiResponse> response = route.handler(request);
+      if (!response.ok()) return mgmt::errorResponse(response.status());
+      return *std::move(response);
+    } catch (const std::exception& e) {
+      VIGIL_LOG_ERROR("api handler threw method={} path={} error={}", request.method, request.path,
+                      e.what());
+      return mgmt::errorResponse(absl::InternalError(
+          absl::StrCat("internal error while serving ", request.method, " ", request.path)));
+    }
+  }
+  if (!allowed.empty()) {
+    std::string allow = absl::StrJoin(allowed, ", ");
+    ApiResponse response = errorResponse(
+        405, "method_not_allowed",
+        absl::StrCat(request.method, " is not allowed on ", request.path, "; use ", allow));
+    response.headers.emplace_back("Allow", allow);
+    return response;
+  }
+  return mgmt::errorResponse(absl::NotFoundError(
+      absl::StrCat("no endpoint at ", request.path, "; the API lives under /api/v1/")));
+}
+
+}  // namespace vigil::mgmt::internal

@@ -1,0 +1,258 @@
+#include "mgmt/api_server.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "mgmt_test_util.h"
+
+namespace vigil::mgmt {
+namespace {
+
+using testing::kSecond;
+using testing::kT0;
+using testing::makeAlert;
+
+class ApiServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<CaseStore>> store = CaseStore::open(dir_.file("cases.db"));
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+
+    correlate::Alert ssh = makeAlert("ssh", "high", "acme", {{"source.ip", "10.0.0.5"}}, kT0);
+    ssh.rule_title = "SSH brute force";
+    ssh.evidence = {"Failed password for root from 10.0.0.5", "bad byte \xff"};
+    ASSERT_TRUE(store_->ingestAlert(ssh).ok());
+    ASSERT_TRUE(store_
+                    ->ingestAlert(makeAlert("ssh", "high", "acme", {{"source.ip", "10.0.0.5"}},
+                                            kT0 + kSecond))
+                    .ok());
+    ASSERT_TRUE(store_->ingestAlert(makeAlert("dns", "low", "globex", {}, kT0 + 2 * kSecond)).ok());
+
+    ApiServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.max_payload_bytes = 1024;
+    server_ = std::make_unique<ApiServer>(*store_, metrics_, options);
+    server_->addRoute("POST", "/api/v1/echo/{word}", [](const ApiRequest& request) {
+      ApiResponse response;
+      response.content_type = "text/plain";
+      response.body = request.pathParam("word") + ":" + request.body;
+      return absl::StatusOr<ApiResponse>(response);
+    });
+    absl::Status started = server_->start();
+    ASSERT_TRUE(started.ok()) << started;
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+  }
+
+  void TearDown() override {
+    if (server_) server_->stop();
+  }
+
+  // GETs `path` and parses the JSON body; fails the test when there is no response.
+  nlohmann::json getJson(const std::string& path, int expected_status) {
+    httplib::Result result = client_->Get(path);
+    EXPECT_TRUE(result) << path << ": " << httplib::to_string(result.error());
+    if (!result) return {};
+    EXPECT_EQ(result->status, expected_status) << path << ": " << result->body;
+    EXPECT_EQ(result->get_header_value("Content-Type"), "application/json") << path;
+    nlohmann::json body = nlohmann::json::parse(result->body, nullptr, false);
+    EXPECT_FALSE(body.is_discarded()) << path << ": " << result->body;
+    return body;
+  }
+
+  testing::TempDir dir_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<CaseStore> store_;
+  std::unique_ptr<ApiServer> server_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+// /healthz returns {"status":"ok"}.
+TEST_F(ApiServerTest, Healthz) {
+  nlohmann::json body = getJson("/healthz", 200);
+  EXPECT_EQ(body, nlohmann::json({{"status", "ok"}}));
+}
+
+// /metrics serves Prometheus text with the 0.0.4 content type.
+TEST_F(ApiServerTest, MetricsText) {
+  getJson("/healthz", 200);
+  httplib::Result result = client_->Get("/metrics");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200);
+  EXPECT_EQ(result->get_header_value("Content-Type"), "text/plain; version=0.0.4");
+  EXPECT_NE(result->body.find("# TYPE vigil_api_requests_total counter"), std::string::npos);
+  EXPECT_NE(result->body.find("vigil_api_requests_total{status=\"200\"}"), std::string::npos);
+}
+
+// The list returns items, total, limit and offset; newest case first by default.
+TEST_F(ApiServerTest, ListCases) {
+  nlohmann::json body = getJson("/api/v1/cases", 200);
+  EXPECT_EQ(body["total"], 2);
+  EXPECT_EQ(body["limit"], 50);
+  EXPECT_EQ(body["offset"], 0);
+  ASSERT_EQ(body["items"].size(), 2u);
+  const nlohmann::json& newest = body["items"][0];
+  EXPECT_EQ(newest["rule_id"], "dns");
+  EXPECT_EQ(newest["severity"], "low");
+  EXPECT_EQ(newest["status"], "new");
+  EXPECT_EQ(newest["detected"], "2026-01-01T00:00:02Z");
+  const nlohmann::json& ssh = body["items"][1];
+  EXPECT_EQ(ssh["title"], "SSH brute force: source.ip=10.0.0.5");
+  EXPECT_EQ(ssh["alert_count"], 2);
+  EXPECT_EQ(ssh["group"], nlohmann::json({{"source.ip", "10.0.0.5"}}));
+}
+
+// Query parameters filter, page and sort the list.
+TEST_F(ApiServerTest, ListCasesQuery) {
+  nlohmann::json acme = getJson("/api/v1/cases?tenant=acme", 200);
+  EXPECT_EQ(acme["total"], 1);
+  EXPECT_EQ(acme["items"][0]["tenant"], "acme");
+
+  nlohmann::json high = getJson("/api/v1/cases?severity=high&status=new", 200);
+  EXPECT_EQ(high["total"], 1);
+
+  nlohmann::json page = getJson("/api/v1/cases?limit=1&offset=1&sort=detected", 200);
+  EXPECT_EQ(page["total"], 2);
+  EXPECT_EQ(page["limit"], 1);
+  EXPECT_EQ(page["offset"], 1);
+  ASSERT_EQ(page["items"].size(), 1u);
+  EXPECT_EQ(page["items"][0]["rule_id"], "dns");
+}
+
+// A case comes with its alerts and evidence; invalid UTF-8 is replaced, not fatal.
+TEST_F(ApiServerTest, ShowCase) {
+  nlohmann::json list = getJson("/api/v1/cases?tenant=acme", 200);
+  int64_t id = list["items"][0]["id"];
+  nlohmann::json body = getJson("/api/v1/cases/" + std::to_string(id), 200);
+  EXPECT_EQ(body["id"], id);
+  ASSERT_EQ(body["alerts"].size(), 2u);
+  EXPECT_EQ(body["alerts"][0]["level"], "high");
+  EXPECT_EQ(body["alerts"][0]["rule_title"], "SSH brute force");
+  EXPECT_EQ(body["alerts"][0]["indicator_hits"][0], "bad-ips:203.0.113.7@source.ip");
+  ASSERT_EQ(body["evidence"].size(), 4u);
+  EXPECT_EQ(body["evidence"][0]["raw"], "Failed password for root from 10.0.0.5");
+  EXPECT_EQ(body["evidence"][1]["raw"], "bad byte \xEF\xBF\xBD");
+  EXPECT_EQ(body["evidence"][1]["position"], 1);
+}
+
+// Unknown case ids and unknown paths are 404 with a JSON error.
+TEST_F(ApiServerTest, NotFoundIsJson) {
+  nlohmann::json missing = getJson("/api/v1/cases/999", 404);
+  EXPECT_EQ(missing["error"]["code"], "not_found");
+  EXPECT_EQ(missing["error"]["message"], "case 999 not found");
+
+  nlohmann::json no_route = getJson("/api/v2/everything", 404);
+  EXPECT_EQ(no_route["error"]["code"], "not_found");
+  EXPECT_NE(no_route["error"]["message"].get<std::string>().find("/api/v2/everything"),
+            std::string::npos);
+}
+
+// Bad query values are 400 with the value and the accepted range in the message.
+TEST_F(ApiServerTest, BadQueryIs400) {
+  nlohmann::json abc = getJson("/api/v1/cases?limit=abc", 400);
+  EXPECT_EQ(abc["error"]["code"], "invalid_argument");
+  EXPECT_EQ(abc["error"]["message"], "limit=abc is not an integer; use 1..500");
+
+  nlohmann::json big = getJson("/api/v1/cases?limit=501", 400);
+  EXPECT_EQ(big["error"]["message"], "limit=501 is out of range; use 1..500");
+
+  nlohmann::json offset = getJson("/api/v1/cases?offset=-1", 400);
+  EXPECT_EQ(offset["error"]["code"], "invalid_argument");
+
+  nlohmann::json status = getJson("/api/v1/cases?status=open", 400);
+  EXPECT_NE(status["error"]["message"].get<std::string>().find("in_progress"), std::string::npos);
+
+  nlohmann::json unknown = getJson("/api/v1/cases?limt=5", 400);
+  EXPECT_NE(unknown["error"]["message"].get<std::string>().find("limt"), std::string::npos);
+
+  nlohmann::json twice = getJson("/api/v1/cases?tenant=a&tenant=b", 400);
+  EXPECT_NE(twice["error"]["message"].get<std::string>().find("2 times"), std::string::npos);
+
+  nlohmann::json bad_id = getJson("/api/v1/cases/abc", 400);
+  EXPECT_EQ(bad_id["error"]["message"],
+            "case id abc is not a positive integer; use an id from /api/v1/cases");
+}
+
+// A known path with the wrong method is 405 with an Allow header.
+TEST_F(ApiServerTest, WrongMethodIs405) {
+  httplib::Result result = client_->Delete("/api/v1/cases/1");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 405);
+  EXPECT_EQ(result->get_header_value("Allow"), "GET");
+  nlohmann::json body = nlohmann::json::parse(result->body, nullptr, false);
+  EXPECT_EQ(body["error"]["code"], "method_not_allowed");
+}
+
+// Routes added with addRoute get path parameters and the request body.
+TEST_F(ApiServerTest, AddedRouteIsServed) {
+  httplib::Result result = client_->Post("/api/v1/echo/hello", "world", "text/plain");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200);
+  EXPECT_EQ(result->body, "hello:world");
+}
+
+// A body over max_payload_bytes is rejected with 413 and a JSON error.
+TEST_F(ApiServerTest, LargePayloadIs413) {
+  httplib::Result result = client_->Post("/api/v1/echo/big", std::string(4096, 'x'), "text/plain");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 413);
+  nlohmann::json body = nlohmann::json::parse(result->body, nullptr, false);
+  ASSERT_FALSE(body.is_discarded()) << result->body;
+  EXPECT_EQ(body["error"]["code"], "payload_too_large");
+}
+
+// A second server on a taken port fails with Unavailable naming the address.
+TEST_F(ApiServerTest, PortInUseIsReported) {
+  ApiServerOptions options;
+  options.listen = server_->address();
+  ApiServer second(*store_, metrics_, options);
+  absl::Status status = second.start();
+  EXPECT_TRUE(absl::IsUnavailable(status)) << status;
+  EXPECT_NE(status.message().find(server_->address()), absl::string_view::npos);
+}
+
+// Malformed listen addresses are rejected before binding.
+TEST_F(ApiServerTest, BadListenAddress) {
+  for (const char* listen : {"localhost", "127.0.0.1:http", "::1:80", ":8080", "1.2.3.4:70000"}) {
+    ApiServerOptions options;
+    options.listen = listen;
+    ApiServer bad(*store_, metrics_, options);
+    absl::Status status = bad.start();
+    EXPECT_TRUE(absl::IsInvalidArgument(status)) << listen << ": " << status;
+    EXPECT_NE(status.message().find(listen), absl::string_view::npos) << status;
+  }
+}
+
+// IPv6 loopback works with the bracket form.
+TEST_F(ApiServerTest, ListensOnIpv6Loopback) {
+  ApiServerOptions options;
+  options.listen = "[::1]:0";
+  ApiServer v6(*store_, metrics_, options);
+  absl::Status status = v6.start();
+  if (!status.ok()) GTEST_SKIP() << "no IPv6 loopback here: " << status;
+  httplib::Client client("::1", v6.port());
+  httplib::Result result = client.Get("/healthz");
+  ASSERT_TRUE(result) << httplib::to_string(result.error());
+  EXPECT_EQ(result->status, 200);
+  EXPECT_EQ(v6.address(), "[::1]:" + std::to_string(v6.port()));
+}
+
+// Each absl code maps to its HTTP status.
+TEST(HttpStatusTest, Mapping) {
+  EXPECT_EQ(httpStatusFor(absl::StatusCode::kInvalidArgument), 400);
+  EXPECT_EQ(httpStatusFor(absl::StatusCode::kNotFound), 404);
+  EXPECT_EQ(httpStatusFor(absl::StatusCode::kFailedPrecondition), 409);
+  EXPECT_EQ(httpStatusFor(absl::StatusCode::kResourceExhausted), 429);
+  EXPECT_EQ(httpStatusFor(absl::StatusCode::kUnavailable), 503);
+  EXPECT_EQ(httpStatusFor(absl::StatusCode::kInternal), 500);
+  EXPECT_EQ(httpStatusFor(absl::StatusCode::kDataLoss), 500);
+  ApiResponse response = errorResponse(absl::UnavailableError("store is busy"));
+  EXPECT_EQ(response.status, 503);
+  EXPECT_EQ(response.body, R"({"error":{"code":"unavailable","message":"store is busy"}})");
+}
+
+}  // namespace
+}  // namespace vigil::mgmt
