@@ -1,0 +1,31 @@
+// vigilctl: command-line client for the vigild REST API.
+//   vigilctl [--api URL] cases list [--tenant T] [--status S] [--limit N] [--json]
+//   vigilctl [--api URL] cases show ID [--json]
+// Each command group lives in its own vigilctl_<group>.cc and registers itself here.
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+
+#include "mgmt/cmd/vigilctl_client.h"
+
+int main(int argc, char** argv) {
+  vigil::ctl::GlobalOptions options;
+  if (const char* env = std::getenv("VIGIL_API"); env != nullptr && *env != '\0') {
+    options.api_url = env;
+  }
+
+  CLI::App app{"vigilctl: inspect and manage a running vigild through its REST API"};
+  app.require_subcommand(1);
+  // Let global options such as --api follow the subcommand too.
+  app.fallthrough();
+  app.add_option("--api", options.api_url,
+                 "base URL of the vigild API (default: $VIGIL_API or http://127.0.0.1:8080)");
+
+  vigil::ctl::registerCasesCommands(app, options);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return 0;
+}

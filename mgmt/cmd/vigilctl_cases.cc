@@ -1,0 +1,163 @@
+// "vigilctl cases list" and "vigilctl cases show".
+#include <algorithm>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "mgmt/cmd/vigilctl_client.h"
+
+namespace vigil::ctl {
+namespace {
+
+struct ListOptions {
+  std::string tenant;
+  std::string status;
+  std::string severity;
+  std::string sort;
+  int limit = 50;
+  int64_t offset = 0;
+  bool json = false;
+};
+
+struct ShowOptions {
+  int64_t id = 0;
+  bool json = false;
+};
+
+// Returns member `key` of `j` as display text: strings unquoted, other values as JSON.
+std::string field(const nlohmann::json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key)) return "";
+  const nlohmann::json& value = j[key];
+  if (value.is_string()) return printable(value.get<std::string>());
+  return printable(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+// Prints rows as columns padded to their widest cell; the last column is not padded.
+void printTable(const std::vector<std::vector<std::string>>& rows, const std::string& indent) {
+  if (rows.empty()) return;
+  std::vector<size_t> widths(rows.front().size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line = indent;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line.append(widths[i] - row[i].size() + 2, ' ');
+    }
+    std::cout << line << "\n";
+  }
+}
+
+nlohmann::json fetchOrFail(const GlobalOptions& global, const std::string& path,
+                           const QueryParams& params) {
+  absl::StatusOr<nlohmann::json> body = getJson(global.api_url, path, params);
+  if (!body.ok()) fail(body.status().message());
+  return *std::move(body);
+}
+
+void listCases(const GlobalOptions& global, const ListOptions& options) {
+  QueryParams params = {{"limit", std::to_string(options.limit)}};
+  if (options.offset != 0) params.emplace_back("offset", std::to_string(options.offset));
+  if (!options.tenant.empty()) params.emplace_back("tenant", options.tenant);
+  if (!options.status.empty()) params.emplace_back("status", options.status);
+  if (!options.severity.empty()) params.emplace_back("severity", options.severity);
+  if (!options.sort.empty()) params.emplace_back("sort", options.sort);
+  nlohmann::json body = fetchOrFail(global, "/api/v1/cases", params);
+  if (options.json) {
+    std::cout << body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return;
+  }
+
+  const nlohmann::json& items = body.contains("items") ? body["items"] : nlohmann::json::array();
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "SEVERITY", "STATUS", "TENANT", "ALERTS", "DETECTED", "TITLE"}};
+  for (const nlohmann::json& item : items) {
+    rows.push_back({field(item, "id"), field(item, "severity"), field(item, "status"),
+                    field(item, "tenant"), field(item, "alert_count"), field(item, "detected"),
+                    field(item, "title")});
+  }
+  printTable(rows, "");
+  std::cout << items.size() << " of " << field(body, "total") << " cases shown (offset "
+            << field(body, "offset") << ")\n";
+}
+
+void printCase(const nlohmann::json& c) {
+  std::cout << "Case " << field(c, "id") << ": " << field(c, "title") << "\n";
+  std::vector<std::vector<std::string>> rows = {
+      {"severity", field(c, "severity")},     {"status", field(c, "status")},
+      {"tenant", field(c, "tenant")},         {"rule", field(c, "rule_id")},
+      {"group", field(c, "group")},           {"first event", field(c, "first_event")},
+      {"detected", field(c, "detected")},     {"updated", field(c, "updated")},
+      {"alerts", field(c, "alert_count")},    {"assignee", field(c, "assignee")},
+      {"resolution", field(c, "resolution")},
+  };
+  for (auto& row : rows) {
+    if (row[1].empty()) row[1] = "-";
+  }
+  printTable(rows, "  ");
+}
+
+void showCase(const GlobalOptions& global, const ShowOptions& options) {
+  nlohmann::json body = fetchOrFail(global, absl::StrCat("/api/v1/cases/", options.id), {});
+  if (options.json) {
+    std::cout << body.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return;
+  }
+  printCase(body);
+
+  const nlohmann::json& alerts = body.contains("alerts") ? body["alerts"] : nlohmann::json::array();
+  std::cout << "\nAlerts (" << alerts.size() << ")\n";
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "ALERT ID", "LEVEL", "EVENTS", "FIRST EVENT", "LAST EVENT", "DETECTED"}};
+  for (const nlohmann::json& alert : alerts) {
+    rows.push_back({field(alert, "id"), field(alert, "alert_id"), field(alert, "level"),
+                    field(alert, "event_count"), field(alert, "first_event"),
+                    field(alert, "last_event"), field(alert, "detected")});
+  }
+  printTable(rows, "  ");
+
+  const nlohmann::json& evidence =
+      body.contains("evidence") ? body["evidence"] : nlohmann::json::array();
+  std::cout << "\nEvidence (" << evidence.size() << ")\n";
+  for (const nlohmann::json& item : evidence) {
+    std::cout << "  [alert " << field(item, "alert") << " #" << field(item, "position") << "] "
+              << field(item, "raw") << "\n";
+  }
+}
+
+}  // namespace
+
+void registerCasesCommands(CLI::App& app, const GlobalOptions& options) {
+  CLI::App* cases = app.add_subcommand("cases", "list and show cases in the case store");
+  cases->require_subcommand(1);
+
+  auto list_options = std::make_shared<ListOptions>();
+  CLI::App* list = cases->add_subcommand("list", "print one page of cases, newest first");
+  list->add_option("--tenant", list_options->tenant, "only cases of this tenant");
+  list->add_option("--status", list_options->status,
+                   "only cases in this status: new, in_progress, resolved or closed");
+  list->add_option("--severity", list_options->severity,
+                   "only cases of this severity: informational, low, medium, high or critical");
+  list->add_option("--sort", list_options->sort,
+                   "order: detected, -detected (default), severity, -severity, updated, "
+                   "-updated, id or -id");
+  list->add_option("--limit", list_options->limit, "maximum number of cases to print, 1..500")
+      ->check(CLI::Range(1, 500));
+  list->add_option("--offset", list_options->offset, "number of cases to skip")
+      ->check(CLI::NonNegativeNumber);
+  list->add_flag("--json", list_options->json, "print the API response as JSON");
+  list->callback([&options, list_options] { listCases(options, *list_options); });
+
+  auto show_options = std::make_shared<ShowOptions>();
+  CLI::App* show = cases->add_subcommand("show", "print one case with its alerts and evidence");
+  show->add_option("id", show_options->id, "case id, as printed by 'cases list'")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  show->add_flag("--json", show_options->json, "print the API response as JSON");
+  show->callback([&options, show_options] { showCase(options, *show_options); });
+}
+
+}  // namespace vigil::ctl

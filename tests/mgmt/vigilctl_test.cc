@@ -1,0 +1,218 @@
+// Runs the built vigilctl binary against a real ApiServer on loopback.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "mgmt/api_server.h"
+#include "mgmt_test_util.h"
+
+namespace vigil::mgmt {
+namespace {
+
+using testing::kSecond;
+using testing::kT0;
+using testing::makeAlert;
+
+constexpr const char* kVigilctl = VIGIL_BINARY_DIR "/mgmt/vigilctl";
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Returns a loopback port that nothing listens on (bound once, then closed).
+int closedPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+class VigilctlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(std::filesystem::exists(kVigilctl))
+        << kVigilctl << " is missing; build the vigilctl target before these tests";
+    absl::StatusOr<std::unique_ptr<CaseStore>> store = CaseStore::open(dir_.file("cases.db"));
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+
+    correlate::Alert ssh = makeAlert("ssh", "high", "acme", {{"source.ip", "10.0.0.5"}}, kT0);
+    ssh.rule_title = "SSH brute force";
+    // Evidence with a terminal escape sequence: ESC [ 2 J (clear screen).
+    ssh.evidence = {"Failed password for root", "evil \x1b[2J line"};
+    ASSERT_TRUE(store_->ingestAlert(ssh).ok());
+    ASSERT_TRUE(store_
+                    ->ingestAlert(makeAlert("ssh", "high", "acme", {{"source.ip", "10.0.0.5"}},
+                                            kT0 + kSecond))
+                    .ok());
+    ASSERT_TRUE(store_->ingestAlert(makeAlert("dns", "low", "globex", {}, kT0 + 2 * kSecond)).ok());
+
+    ApiServerOptions options;
+    options.listen = "127.0.0.1:0";
+    server_ = std::make_unique<ApiServer>(*store_, metrics_, options);
+    absl::Status started = server_->start();
+    ASSERT_TRUE(started.ok()) << started;
+    api_ = "http://" + server_->address();
+  }
+
+  // Runs vigilctl with `args` (already shell-quoted where needed) and `env` prefix.
+  RunResult run(const std::string& args, const std::string& env = "env -u VIGIL_API") {
+    const std::string err_path = dir_.file("stderr.txt");
+    const std::string command = env + " " + kVigilctl + " " + args + " 2>" + err_path;
+    RunResult result;
+    FILE* pipe = popen(command.c_str(), "r");
+    if (pipe == nullptr) {
+      ADD_FAILURE() << "popen failed for " << command;
+      return result;
+    }
+    char buffer[4096];
+    size_t n = 0;
+    while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.out.append(buffer, n);
+    int status = pclose(pipe);
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::ifstream err(err_path);
+    std::stringstream text;
+    text << err.rdbuf();
+    result.err = text.str();
+    return result;
+  }
+
+  testing::TempDir dir_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<CaseStore> store_;
+  std::unique_ptr<ApiServer> server_;
+  std::string api_;
+};
+
+// "cases list" prints a header row and one row per case, newest first.
+TEST_F(VigilctlTest, ListPrintsTable) {
+  RunResult r = run("--api " + api_ + " cases list");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string header, first, second, footer;
+  std::getline(lines, header);
+  std::getline(lines, first);
+  std::getline(lines, second);
+  std::getline(lines, footer);
+  EXPECT_EQ(header.rfind("ID  SEVERITY  STATUS  TENANT  ALERTS  DETECTED", 0), 0u) << header;
+  EXPECT_NE(header.find("TITLE"), std::string::npos);
+  EXPECT_NE(first.find("globex"), std::string::npos) << first;
+  EXPECT_NE(second.find("SSH brute force: source.ip=10.0.0.5"), std::string::npos) << second;
+  EXPECT_NE(second.find("2026-01-01T00:00:00Z"), std::string::npos) << second;
+  EXPECT_EQ(footer, "2 of 2 cases shown (offset 0)");
+}
+
+// --tenant and --status are passed to the API as filters.
+TEST_F(VigilctlTest, ListFilters) {
+  RunResult r = run("--api " + api_ + " cases list --tenant acme --status new");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("acme"), std::string::npos);
+  EXPECT_EQ(r.out.find("globex"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1 of 1 cases shown"), std::string::npos) << r.out;
+}
+
+// --json prints the API response, which parses back to the same totals.
+TEST_F(VigilctlTest, ListJson) {
+  RunResult r = run("--api " + api_ + " cases list --limit 1 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json body = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(body.is_discarded()) << r.out;
+  EXPECT_EQ(body["total"], 2);
+  EXPECT_EQ(body["limit"], 1);
+  EXPECT_EQ(body["items"].size(), 1u);
+}
+
+// "cases show" prints the case fields, its alerts and its evidence with escapes made visible.
+TEST_F(VigilctlTest, ShowPrintsCase) {
+  nlohmann::json list = nlohmann::json::parse(run("--api " + api_ + " cases list --json").out);
+  std::string id = std::to_string(list["items"][1]["id"].get<int64_t>());
+  RunResult r = run("--api " + api_ + " cases show " + id);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("Case " + id + ": SSH brute force: source.ip=10.0.0.5\n", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("severity"), std::string::npos);
+  EXPECT_NE(r.out.find("Alerts (2)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Evidence (4)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Failed password for root"), std::string::npos);
+  EXPECT_NE(r.out.find("evil \\x1b[2J line"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find('\x1b'), std::string::npos);
+}
+
+// "cases show --json" prints the case with alerts and evidence arrays.
+TEST_F(VigilctlTest, ShowJson) {
+  nlohmann::json list = nlohmann::json::parse(run("--api " + api_ + " cases list --json").out);
+  std::string id = std::to_string(list["items"][1]["id"].get<int64_t>());
+  RunResult r = run("--api " + api_ + " cases show " + id + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json body = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(body.is_discarded()) << r.out;
+  EXPECT_EQ(body["alerts"].size(), 2u);
+  EXPECT_EQ(body["evidence"].size(), 4u);
+}
+
+// An unknown case exits 1 and passes on the API's message.
+TEST_F(VigilctlTest, ShowUnknownCase) {
+  RunResult r = run("--api " + api_ + " cases show 999");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("HTTP 404: case 999 not found"), std::string::npos) << r.err;
+}
+
+// A refused connection names the URL and suggests --api and checking vigild.
+TEST_F(VigilctlTest, ConnectionErrorNamesUrl) {
+  std::string dead = "http://127.0.0.1:" + std::to_string(closedPort());
+  RunResult r = run("--api " + dead + " cases list");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("GET " + dead + "/api/v1/cases"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--api"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("vigild is running"), std::string::npos) << r.err;
+}
+
+// VIGIL_API sets the URL, and --api also works after the subcommand.
+TEST_F(VigilctlTest, ApiUrlFromEnvAndAfterSubcommand) {
+  RunResult from_env = run("cases list", "env VIGIL_API=" + api_);
+  EXPECT_EQ(from_env.exit_code, 0) << from_env.err;
+  EXPECT_NE(from_env.out.find("2 of 2 cases shown"), std::string::npos) << from_env.out;
+
+  RunResult after = run("cases list --api " + api_);
+  EXPECT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_NE(after.out.find("2 of 2 cases shown"), std::string::npos) << after.out;
+}
+
+// Bad arguments are rejected by vigilctl before any request is sent.
+TEST_F(VigilctlTest, BadArgumentsAreRejected) {
+  RunResult limit = run("--api " + api_ + " cases list --limit 0");
+  EXPECT_NE(limit.exit_code, 0);
+  EXPECT_NE(limit.err.find("--limit"), std::string::npos) << limit.err;
+
+  RunResult id = run("--api " + api_ + " cases show abc");
+  EXPECT_NE(id.exit_code, 0);
+
+  RunResult none = run("--api " + api_);
+  EXPECT_NE(none.exit_code, 0);
+}
+
+// A server-side rejection (bad status value) is printed with the API's reason.
+TEST_F(VigilctlTest, ServerRejectionIsPrinted) {
+  RunResult r = run("--api " + api_ + " cases list --status open");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("status=open is not valid"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace vigil::mgmt
