@@ -10,8 +10,8 @@
 //   b.emitABC(Opcode::kReturn, 0, 0, 0);
 //   absl::StatusOr<std::vector<uint8_t>> bytes = b.finish();
 //
-// The builder checks only what it must to encode (field widths, labels); everything else
-// is the verifier's job, so tests can build invalid programs on purpose. Control plane
+// The builder checks only what encoding needs (field widths and labels). Everything else is
+// the verifier's job, so tests can build invalid programs on purpose. Control plane
 // only: every call may allocate. Not thread-safe.
 #pragma once
 

@@ -13,8 +13,8 @@
 //   +-----------------------------+--------------+--------------+
 //
 // A, B and C are register numbers (R[0] .. R[255]), a host import index or a small
-// immediate; Bx is a constant index or an absolute jump target (a pc, counted in
-// instructions); sBx is a two's complement immediate. Fields an opcode does not use
+// immediate. Bx is a constant index or an absolute jump target (a pc, counted in
+// instructions), and sBx is a two's complement immediate. Fields an opcode does not use
 // must be zero, so every valid program has exactly one encoding.
 #pragma once
 
@@ -26,7 +26,7 @@ namespace vigil::playbook_vm {
 
 enum class Format : uint8_t { kABC, kABx, kAsBx };
 
-// What one instruction field holds; the verifier's range rule follows from it.
+// Contents of one instruction field. The verifier's range rule for the field follows from it.
 enum class OperandKind : uint8_t {
   kNone,       // unused, must be zero
   kRegRead,    // register that must hold a value on every path to this pc

@@ -23,9 +23,9 @@ namespace vigil::playbook_vm {
 inline constexpr uint32_t kFormatVersion = 1;
 inline constexpr std::string_view kModuleMagic = "VGPB";  // FlatBuffers file identifier
 
-// Load-time limits. Jump targets and constant indexes are 16-bit fields and registers 8-bit
-// fields, so the encoding itself caps code at 65536 instructions; the lower code limit
-// keeps the verifier's per-pc dataflow state at most 16384 x 256 bytes (4 MiB).
+// Load-time limits. Jump targets and constant indexes are 16-bit fields and registers are
+// 8-bit fields, so the encoding itself caps code at 65536 instructions. The lower code
+// limit keeps the verifier's per-pc dataflow state at most 16384 x 256 bytes (4 MiB).
 inline constexpr uint32_t kMaxCodeSize = 16384;        // instructions
 inline constexpr uint32_t kMaxConstants = 65536;       // constant pool entries
 inline constexpr uint32_t kMaxRegisters = 256;         // declared registers
@@ -42,9 +42,9 @@ class HostCall;
 // through `call` fails it with RunError::kMemoryLimit whatever status is returned.
 using HostFunction = std::function<absl::Status(HostCall& call, Value& result)>;
 
-// Host functions by name, with their arity. Built on the control plane before any program
-// is loaded; a registry must outlive every Program loaded against it and must not change
-// while those programs run (add() is not thread-safe, lookups are read-only).
+// Host functions by name, with their arity, built on the control plane before any program
+// is loaded. A registry must outlive every Program loaded against it. add() is not
+// thread-safe, so call it only before those programs run; lookups are read-only.
 class HostRegistry {
  public:
   struct Entry {
@@ -114,9 +114,9 @@ class Program {
 
 // Loads a module produced by ProgramBuilder::finish() (or any writer of module.fbs).
 // Checks, in order: the magic (file identifier "VGPB"), the FlatBuffers verifier, the
-// format version (read only after the FlatBuffers verifier because an unverified read
-// may go out of bounds), the container limits, host import resolution against `host`
-// (name found, arity equal), and the bytecode verifier (verifier.h). Returns
+// format version, the container limits, host import resolution against `host` (name
+// found, arity equal) and the bytecode verifier (verifier.h). The version is read only
+// after the FlatBuffers verifier, because an unverified read may go out of bounds. Returns
 // InvalidArgument naming the failed check; NotFound when an import is not registered.
 // Allocates; control plane only. `host` must outlive the returned Program.
 absl::StatusOr<std::unique_ptr<Program>> loadProgram(absl::Span<const uint8_t> bytes,

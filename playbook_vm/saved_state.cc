@@ -1,9 +1,10 @@
 // Vm::saveState() and Vm::resume(): the suspended-run format.
 //
-// Layout, little-endian: "VGRS", u32 version (1), 32 bytes program SHA-256, u16 name
-// length and name, u32 pc of the YIELD, u8 its destination register, u64 steps, u16
-// register count, u32 list count N, N lists (u32 size, then that many values), then one
-// value per register. A value is a u8 ValueType followed by: nothing (null), u8 (bool),
+// Layout, little-endian:
+//   "VGRS", u32 version (1), 32 bytes program SHA-256, u16 name length, name,
+//   u32 pc of the YIELD, u8 its destination register, u64 steps, u16 register count,
+//   u32 list count N, N lists (u32 size, then that many values), one value per register.
+// A value is a u8 ValueType followed by: nothing (null), u8 (bool),
 // i64 (int), IEEE 754 binary64 (double), u32 length and bytes (string) or u32 list index
 // (list). Lists are written once and referenced by index, so sharing and cycles survive.
 #include <cstring>

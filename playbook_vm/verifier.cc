@@ -41,11 +41,18 @@ bool wide(const OpcodeInfo& info) { return info.format != Format::kABC; }
 
 constexpr std::string_view kFieldNames[3] = {"A", "B", "C"};
 
+// Returns field `field` (0 = A, 1 = B or Bx, 2 = C) of `ins`.
+uint32_t fieldValue(const Instruction& ins, int field) {
+  if (field == 0) return ins.a;
+  if (field == 2) return ins.c;
+  return wide(*ins.info) ? ins.bx : ins.b;
+}
+
 // Checks one field against its operand kind (the range rules of the opcode table).
 absl::Status checkField(const BytecodeView& p, const Instruction& ins, int field) {
   const OpcodeInfo& info = *ins.info;
   OperandKind kind = info.kinds[field];
-  uint32_t value = field == 0 ? ins.a : field == 1 ? (wide(info) ? ins.bx : ins.b) : ins.c;
+  uint32_t value = fieldValue(ins, field);
   std::string_view name = field == 1 && wide(info) ? "Bx" : kFieldNames[field];
   auto range = [&](uint32_t limit, std::string_view what) -> absl::Status {
     if (value < limit) return absl::OkStatus();
@@ -181,7 +188,7 @@ class Dataflow {
   absl::Status checkReads(const Instruction& ins, const uint8_t* in) {
     const OpcodeInfo& info = *ins.info;
     for (int f = 0; f < 3; ++f) {
-      uint32_t reg = f == 0 ? ins.a : f == 1 ? ins.b : ins.c;
+      uint32_t reg = fieldValue(ins, f);
       OperandKind kind = info.kinds[f];
       if (kind == OperandKind::kRegRead || kind == OperandKind::kIterBase) {
         if (absl::Status s = checkRead(ins, in, reg, info.accepts[f], kFieldNames[f]);
@@ -259,7 +266,7 @@ class Dataflow {
     }
     if (info.flags & kTerminal) return absl::OkStatus();
     if (ins.op == Opcode::kForNext) {
-      out[ins.a + 2u] = kTAny;  // the body sees the element; the exit edge does not
+      out[ins.a + 2u] = kTAny;  // only the loop body gets a new element, not the exit edge
     }
     return successor(ins, ins.pc + 1, out.data());
   }

@@ -1,5 +1,5 @@
-// The bytecode verifier. loadProgram() runs it on every module before anything runs; it is
-// public so tests and fuzz targets can reach it without a container around the code.
+// The bytecode verifier. loadProgram() runs it on every module before anything runs. It is
+// public so that tests and fuzz targets can call it on bare code without a module.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +27,7 @@ enum class VerifyRule : uint8_t {
 
 std::string_view verifyRuleName(VerifyRule rule);
 
-// What the verifier needs to know about a program besides its code.
+// A program as the verifier reads it: code, constants, import arities, register count.
 struct BytecodeView {
   absl::Span<const uint32_t> code;
   absl::Span<const Value> constants;

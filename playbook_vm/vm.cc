@@ -175,7 +175,7 @@ void RunState::begin(const Program& p, const Budget& budget, void* run_context) 
   memory_limit = budget.max_memory_bytes;
   if (heap_capacity < budget.max_memory_bytes) {
     // Grow once to the largest limit seen; later runs with smaller limits reuse it.
-    heap = std::make_unique<uint64_t[]>((size_t{budget.max_memory_bytes} + 7) / 8);
+    heap = std::make_unique_for_overwrite<uint64_t[]>((size_t{budget.max_memory_bytes} + 7) / 8);
     heap_capacity = budget.max_memory_bytes;
   }
   heap_used = 0;

@@ -94,7 +94,7 @@ namespace internal {
 struct RunState;
 }
 
-// What a host function sees of the run that called it.
+// The calling run, as a host function gets it: arguments, context and the run heap.
 class HostCall {
  public:
   absl::Span<const Value> args() const { return args_; }
