@@ -63,6 +63,27 @@ void appendListName(std::string& lists, std::string_view name) {
   absl::StrAppend(&lists, lists.empty() ? "" : ",", av(name));
 }
 
+// Writes `text` as a Hyperscan expression that matches exactly that text: letters and
+// digits stay, every other byte becomes \xHH.
+//
+// The literal API (hs_compile_lit_multi) is not used because Hyperscan 5.4.0 loses
+// matches in literal mode: a literal with a long run of one byte, compiled together with
+// any other literal, is never reported, and hs_scan() fails. The regular-expression API
+// finds the same literals. Upstream report: https://github.com/intel/hyperscan/issues/353
+// (the differential test in tests/intel found the same fault with random hashes).
+std::string literalExpression(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (absl::ascii_isalnum(c)) {
+      out += c;
+    } else {
+      absl::StrAppend(&out, "\\x", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 IndicatorSetBuilder::IndicatorSetBuilder(BuilderOptions options) : options_(options) {}
@@ -179,7 +200,6 @@ absl::StatusOr<std::shared_ptr<const IndicatorSet>> IndicatorSetBuilder::build()
   stats.duplicate_lines = duplicate_lines_;
 
   std::vector<const char*> patterns;
-  std::vector<size_t> lengths;
   std::vector<unsigned> ids;
   set->indicators_.reserve(entries_.size());
   for (Entry& entry : entries_) {
@@ -207,10 +227,11 @@ absl::StatusOr<std::shared_ptr<const IndicatorSet>> IndicatorSetBuilder::build()
             [](const auto& a, const auto& b) { return a.len > b.len; });
   stats.prefix_lengths = set->prefixes_.size();
 
-  // Patterns point into the set's own strings, which no longer move.
+  std::vector<std::string> expressions;
+  expressions.reserve(ids.size());
   for (unsigned id : ids) {
-    patterns.push_back(set->indicators_[id].text.data());
-    lengths.push_back(set->indicators_[id].text.size());
+    expressions.push_back(literalExpression(set->indicators_[id].text));
+    patterns.push_back(expressions.back().c_str());
   }
   stats.pattern_count = ids.size();
   if (ids.empty()) return set;
@@ -221,9 +242,9 @@ absl::StatusOr<std::shared_ptr<const IndicatorSet>> IndicatorSetBuilder::build()
   absl::Time start = absl::Now();
   hs_database_t* db = nullptr;
   hs_compile_error_t* error = nullptr;
-  hs_error_t rc = hs_compile_lit_multi(patterns.data(), flags.data(), ids.data(), lengths.data(),
-                                       static_cast<unsigned>(ids.size()), HS_MODE_BLOCK, nullptr,
-                                       &db, &error);
+  hs_error_t rc = hs_compile_multi(patterns.data(), flags.data(), ids.data(),
+                                   static_cast<unsigned>(ids.size()), HS_MODE_BLOCK, nullptr, &db,
+                                   &error);
   stats.hs_compile_time = absl::Now() - start;
   if (rc != HS_SUCCESS) {
     std::string message = absl::StrCat("Hyperscan rejected the indicator patterns: ",

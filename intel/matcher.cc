@@ -19,6 +19,7 @@ struct Scratch::Impl {
   // kMaxHits hits, so no more ids are ever needed.
   std::array<uint32_t, Event::kMaxHits> seen{};
   size_t seen_count = 0;
+  uint64_t scan_errors = 0;
 };
 
 namespace {
@@ -75,8 +76,9 @@ class EventMatcher {
     text_ = text;
     field_ = field;
     attribute_fields_ = attribute_fields;
-    hs_scan(set_.database(), text.data(), static_cast<unsigned>(text.size()), 0, scratch_.hs,
-            &EventMatcher::onMatch, this);
+    hs_error_t rc = hs_scan(set_.database(), text.data(), static_cast<unsigned>(text.size()), 0,
+                            scratch_.hs, &EventMatcher::onMatch, this);
+    if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) ++scratch_.scan_errors;
   }
 
  private:
@@ -110,13 +112,14 @@ class EventMatcher {
       if (scratch_.seen[i] == id) return;
     }
     const Indicator& indicator = set_.indicator(id);
+    // A full event takes no more hits; addHit() then sets kFlagHitsOverflow, which tells
+    // the caller that hits were lost, and the scan stops.
     if (!event_.addHit(IndicatorHit{indicator.text, indicator.lists, indicator.type, field})) {
       full_ = true;
       return;
     }
     if (scratch_.seen_count < scratch_.seen.size()) scratch_.seen[scratch_.seen_count++] = id;
     ++added_;
-    if (event_.hit_count == Event::kMaxHits) full_ = true;
   }
 
   const IndicatorSet& set_;
@@ -148,6 +151,8 @@ Scratch::Scratch(const IndicatorSet& set) : impl_(std::make_unique<Impl>()) {
 }
 
 Scratch::~Scratch() { hs_free_scratch(impl_->hs); }
+
+uint64_t Scratch::scanErrors() const { return impl_->scan_errors; }
 
 size_t matchEvent(const IndicatorSet& set, Scratch& scratch, Event& event) {
   Scratch::Impl& impl = scratch.impl();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "common/event.h"
@@ -20,6 +21,11 @@ class Scratch {
   ~Scratch();
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
+
+  // Number of Hyperscan scans that failed with this Scratch (hs_scan() returned an error
+  // other than HS_SCAN_TERMINATED). Hits found before a failure are kept; later ones in
+  // that text are lost, so the worker exports this as a drop counter.
+  uint64_t scanErrors() const;
 
   struct Impl;
   Impl& impl() { return *impl_; }

@@ -15,7 +15,9 @@ namespace vigil::intel::internal {
 // Maximum lengths accepted for one indicator, in bytes.
 inline constexpr size_t kMaxDomainLength = 253;
 inline constexpr size_t kMaxLabelLength = 63;
-inline constexpr size_t kMaxUrlLength = 4096;
+// Escaped for Hyperscan, a URL may grow to 4 bytes per byte; Hyperscan 5.4 rejects
+// expressions longer than 16000 characters.
+inline constexpr size_t kMaxUrlLength = 2048;
 
 struct ParsedIndicator {
   IndicatorType type = IndicatorType::kIpv4;

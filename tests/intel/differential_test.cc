@@ -1,0 +1,332 @@
+// Differential test: the Hyperscan matcher against a naive matcher written here (linear
+// scans over every indicator, substring search with the same boundary rules) on seeded
+// random indicator sets and events. Both must report the same hits.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "intel/builder.h"
+#include "intel/indicator_set.h"
+#include "intel/matcher.h"
+
+namespace vigil::intel {
+namespace {
+
+constexpr int kSets = 25;
+constexpr int kEventsPerSet = 400;
+
+using Hit = std::tuple<std::string, IndicatorType, std::string, std::string>;  // text, type, field, list
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool labelByte(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-'; }
+bool hexByte(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
+
+// The boundary rules restated from the module's contract, independent of its code.
+bool naiveBoundary(const std::string& text, size_t pos, size_t len, IndicatorType type) {
+  char before = pos == 0 ? '\0' : text[pos - 1];
+  size_t end = pos + len;
+  char after = end < text.size() ? text[end] : '\0';
+  char after2 = end + 1 < text.size() ? text[end + 1] : '\0';
+  switch (type) {
+    case IndicatorType::kDomain:
+      if (pos > 0 && labelByte(before)) return false;
+      if (end < text.size() && labelByte(after)) return false;
+      if (after == '.' && end + 1 < text.size() && labelByte(after2)) return false;
+      return true;
+    case IndicatorType::kMd5:
+    case IndicatorType::kSha1:
+    case IndicatorType::kSha256:
+      return !(pos > 0 && hexByte(before)) && !(end < text.size() && hexByte(after));
+    default:
+      return true;
+  }
+}
+
+class NaiveMatcher {
+ public:
+  explicit NaiveMatcher(const IndicatorSet& set) : set_(set) {}
+
+  std::vector<Hit> match(const Event& event) {
+    hits_.clear();
+    seen_.clear();
+    if (event.src_ip) address(*event.src_ip, "source.ip");
+    if (event.dst_ip) address(*event.dst_ip, "destination.ip");
+    for (size_t i = 0; i < event.field_count; ++i) {
+      if (auto a = parseIp(event.fields[i].value)) address(*a, event.fields[i].name);
+    }
+    text(event, event.message, "message", true);
+    for (size_t i = 0; i < event.field_count; ++i) {
+      if (!inside(event.message, event.fields[i].value)) {
+        text(event, event.fields[i].value, event.fields[i].name, false);
+      }
+    }
+    return hits_;
+  }
+
+ private:
+  static bool inside(std::string_view outer, std::string_view inner) {
+    return !outer.empty() && inner.data() >= outer.data() &&
+           inner.data() + inner.size() <= outer.data() + outer.size();
+  }
+
+  void add(uint32_t id, std::string_view field) {
+    if (std::find(seen_.begin(), seen_.end(), id) != seen_.end()) return;
+    seen_.push_back(id);
+    const Indicator& ind = set_.indicator(id);
+    hits_.emplace_back(ind.text, ind.type, std::string(field), ind.lists);
+  }
+
+  void address(const IpAddr& addr, std::string_view field) {
+    int best = -1;
+    int best_len = -1;
+    for (uint32_t id = 0; id < set_.size(); ++id) {
+      const Indicator& ind = set_.indicator(id);
+      if (ind.type == IndicatorType::kIpv4 || ind.type == IndicatorType::kIpv6) {
+        if (*parseIp(ind.text) == addr) {
+          best = static_cast<int>(id);
+          best_len = 129;
+        }
+      } else if (ind.type == IndicatorType::kCidr) {
+        IpPrefix p = *parsePrefix(ind.text);
+        bool contained = true;
+        for (int bit = 0; bit < p.len; ++bit) {
+          int mask = 0x80 >> (bit % 8);
+          if ((p.addr.bytes[bit / 8] & mask) != (addr.bytes[bit / 8] & mask)) contained = false;
+        }
+        if (contained && p.len > best_len) {
+          best = static_cast<int>(id);
+          best_len = p.len;
+        }
+      }
+    }
+    if (best >= 0) add(static_cast<uint32_t>(best), field);
+  }
+
+  void text(const Event& event, std::string_view value, std::string_view field, bool attribute) {
+    std::string haystack = lower(value);
+    // (end offset, id, start) of the first occurrence of each indicator passing the rules.
+    std::vector<std::tuple<size_t, uint32_t, size_t>> found;
+    for (uint32_t id = 0; id < set_.size(); ++id) {
+      const Indicator& ind = set_.indicator(id);
+      if (ind.type == IndicatorType::kIpv4 || ind.type == IndicatorType::kIpv6 ||
+          ind.type == IndicatorType::kCidr) {
+        continue;
+      }
+      std::string needle = lower(ind.text);
+      for (size_t pos = haystack.find(needle); pos != std::string::npos;
+           pos = haystack.find(needle, pos + 1)) {
+        if (naiveBoundary(haystack, pos, needle.size(), ind.type)) {
+          found.emplace_back(pos + needle.size(), id, pos);
+          break;
+        }
+      }
+    }
+    std::sort(found.begin(), found.end());
+    for (const auto& [end, id, start] : found) {
+      std::string_view name = field;
+      if (attribute) {
+        std::string_view hit = value.substr(start, end - start);
+        for (size_t i = 0; i < event.field_count; ++i) {
+          if (inside(event.fields[i].value, hit)) {
+            name = event.fields[i].name;
+            break;
+          }
+        }
+      }
+      add(id, name);
+    }
+  }
+
+  const IndicatorSet& set_;
+  std::vector<Hit> hits_;
+  std::vector<uint32_t> seen_;
+};
+
+class Generator {
+ public:
+  explicit Generator(uint32_t seed) : rng_(seed) {}
+
+  size_t below(size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng_); }
+  template <typename T>
+  const T& pick(const std::vector<T>& v) { return v[below(v.size())]; }
+
+  std::string domain() {
+    static const std::vector<std::string> labels = {"a", "b", "bad", "evil", "x-y", "c2", "ab"};
+    static const std::vector<std::string> tlds = {"ex", "example", "com"};
+    std::string out;
+    size_t n = 1 + below(3);
+    for (size_t i = 0; i < n; ++i) out += pick(labels) + ".";
+    return out + pick(tlds);
+  }
+
+  std::string hex(size_t len) {
+    static const char kDigits[] = "0123456789abcdef";
+    std::string out;
+    for (size_t i = 0; i < len; ++i) out += kDigits[below(16)];
+    return out;
+  }
+
+  std::string hash() {
+    static const std::vector<size_t> lengths = {32, 40, 64};
+    // A small alphabet makes hashes that overlap one another.
+    std::string out = hex(pick(lengths));
+    if (below(2) == 0) std::replace_if(out.begin(), out.end(), [](char c) { return c > '1'; }, '0');
+    return out;
+  }
+
+  std::string url() {
+    static const std::vector<std::string> paths = {"", "/", "/a", "/A/b", "/x.php?q=1"};
+    static const std::vector<std::string> schemes = {"http", "https", "HTTP"};
+    return pick(schemes) + "://" + domain() + pick(paths);
+  }
+
+  std::string address() {
+    switch (below(4)) {
+      case 0: return "10.0." + std::to_string(below(4)) + "." + std::to_string(below(6));
+      case 1: return "::ffff:10.0." + std::to_string(below(4)) + "." + std::to_string(below(6));
+      case 2: return "2001:db8:" + std::to_string(below(3)) + "::" + std::to_string(below(4));
+      default: return "192.0.2." + std::to_string(below(4));
+    }
+  }
+
+  std::string cidr() {
+    switch (below(4)) {
+      case 0: return "10.0." + std::to_string(below(4)) + ".0/24";
+      case 1: return "10.0.0.0/" + std::to_string(14 + below(4));
+      case 2: return "2001:db8:" + std::to_string(below(3)) + "::/48";
+      default: return "2001:db8::/32";
+    }
+  }
+
+  std::string listText() {
+    std::string out;
+    for (int i = 0; i < 12; ++i) out += domain() + "\n";
+    for (int i = 0; i < 4; ++i) out += hash() + "\n";
+    for (int i = 0; i < 4; ++i) out += url() + "\n";
+    for (int i = 0; i < 6; ++i) out += address() + "\n";
+    for (int i = 0; i < 3; ++i) out += cidr() + "\n";
+    return out;
+  }
+
+  std::string randomCase(std::string s) {
+    for (char& c : s) {
+      if (below(4) == 0) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+    return s;
+  }
+
+  // A message of pieces from the set, near-misses and filler, joined by separators that
+  // sit on both sides of every boundary rule.
+  std::string message(const IndicatorSet& set) {
+    static const std::vector<std::string> separators = {" ", ".", "-", "/", ":", "a", "0", "",
+                                                        "@", "=", "\"", ". ", ".x", "F"};
+    std::string out;
+    size_t pieces = 2 + below(6);
+    for (size_t i = 0; i < pieces; ++i) {
+      out += pick(separators);
+      switch (below(5)) {
+        case 0:
+        case 1:
+          if (set.size() > 0) out += randomCase(set.indicator(static_cast<uint32_t>(below(set.size()))).text);
+          break;
+        case 2: out += domain(); break;
+        case 3: out += hash(); break;
+        default: out += "word"; break;
+      }
+    }
+    return out + pick(separators);
+  }
+
+  void fillEvent(const IndicatorSet& set, Event& event) {
+    event.reset();
+    std::string text = message(set);
+    event.raw = event.arena.copy(text);
+    event.message = event.raw;
+    if (below(2) == 0) event.src_ip = parseIp(address());
+    if (below(3) == 0) event.dst_ip = parseIp(address());
+    if (below(3) == 0) event.addField("src", event.arena.copy(address()));
+    if (below(2) == 0) event.addField("decoded", event.arena.copy(message(set)));
+    if (below(2) == 0 && !event.message.empty()) {
+      size_t start = below(event.message.size());
+      size_t len = below(event.message.size() - start + 1);
+      event.addField("inmsg", event.message.substr(start, len));
+    }
+  }
+
+ private:
+  std::mt19937 rng_;
+};
+
+std::string describe(const Event& event, const std::vector<Hit>& got,
+                     const std::vector<Hit>& want) {
+  std::string out = "fields:";
+  for (size_t i = 0; i < event.field_count; ++i) {
+    out += " " + std::string(event.fields[i].name) + "=[" + std::string(event.fields[i].value) + "]";
+  }
+  auto list = [](const std::vector<Hit>& hits) {
+    std::string text;
+    for (const Hit& h : hits) text += " " + std::get<0>(h) + "@" + std::get<2>(h);
+    return text;
+  };
+  return out + "\nmatcher:" + list(got) + "\nnaive:" + list(want);
+}
+
+// Both matchers report the same hits, with the same fields, for every random event.
+TEST(DifferentialTest, MatchesNaiveMatcher) {
+  size_t compared = 0;
+  size_t total_hits = 0;
+  Event event(16384);
+  for (int seed = 1; seed <= kSets; ++seed) {
+    Generator gen(static_cast<uint32_t>(seed));
+    IndicatorSetBuilder builder;
+    absl::StatusOr<LoadReport> report = builder.addListText("random", gen.listText(), "random");
+    ASSERT_TRUE(report.ok()) << report.status();
+    ASSERT_EQ(report->rejected, 0u) << report->rejections[0].reason;
+    absl::StatusOr<std::shared_ptr<const IndicatorSet>> set = builder.build();
+    ASSERT_TRUE(set.ok()) << set.status();
+    Scratch scratch(**set);
+    NaiveMatcher naive(**set);
+
+    for (int i = 0; i < kEventsPerSet; ++i) {
+      gen.fillEvent(**set, event);
+      std::vector<Hit> want = naive.match(event);
+      size_t added = matchEvent(**set, scratch, event);
+      SCOPED_TRACE(::testing::Message() << "seed " << seed << " event " << i << ": "
+                                        << event.message);
+      if (want.size() > Event::kMaxHits) {
+        EXPECT_EQ(added, Event::kMaxHits);
+        EXPECT_TRUE(event.has(kFlagHitsOverflow));
+        continue;
+      }
+      std::vector<Hit> got;
+      for (size_t h = 0; h < event.hit_count; ++h) {
+        const IndicatorHit& hit = event.hits[h];
+        got.emplace_back(std::string(hit.indicator), hit.type, std::string(hit.field),
+                         std::string(hit.list));
+      }
+      std::sort(want.begin(), want.end());
+      std::sort(got.begin(), got.end());
+      ASSERT_EQ(got, want) << describe(event, got, want);
+      ASSERT_EQ(added, want.size());
+      ++compared;
+      total_hits += want.size();
+    }
+    EXPECT_EQ(scratch.scanErrors(), 0u);
+  }
+  // The generator must produce hits and misses; a run with no hits proves nothing.
+  EXPECT_GT(compared, static_cast<size_t>(kSets * kEventsPerSet * 9 / 10));
+  EXPECT_GT(total_hits, compared);
+}
+
+}  // namespace
+}  // namespace vigil::intel

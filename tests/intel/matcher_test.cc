@@ -1,0 +1,311 @@
+// The run side: address and prefix lookups, Hyperscan hits with boundary checks, one
+// hit per distinct indicator, field names in hits, and the edge cases br13 and br15.
+#include "intel/matcher.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "dataplane/parser.h"
+#include "intel/builder.h"
+#include "intel/indicator_set.h"
+#include "intel/json_event.h"
+
+namespace vigil::intel {
+namespace {
+
+constexpr size_t kArenaBytes = 8192;
+const std::string kEdgeDir = std::string(VIGIL_SHARED_DIR) + "/corpus/edge/";
+
+std::shared_ptr<const IndicatorSet> buildSet(std::string_view text) {
+  IndicatorSetBuilder builder;
+  absl::StatusOr<LoadReport> report = builder.addListText("test", text, "test.txt");
+  EXPECT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->rejected, 0u) << report->rejections[0].reason;
+  absl::StatusOr<std::shared_ptr<const IndicatorSet>> set = builder.build();
+  EXPECT_TRUE(set.ok()) << set.status();
+  return *set;
+}
+
+std::shared_ptr<const IndicatorSet> buildSetFromFile(const std::string& path) {
+  IndicatorSetBuilder builder;
+  absl::StatusOr<LoadReport> report = builder.addListFile("edge", path);
+  EXPECT_TRUE(report.ok()) << report.status();
+  absl::StatusOr<std::shared_ptr<const IndicatorSet>> set = builder.build();
+  EXPECT_TRUE(set.ok()) << set.status();
+  return *set;
+}
+
+std::vector<std::string> readLines(const std::string& path) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in) << path;
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+// Sets the message of `event` (copied into the arena).
+void setMessage(Event& event, std::string_view text) {
+  event.reset();
+  event.raw = event.arena.copy(text);
+  event.message = event.raw;
+}
+
+std::vector<std::string> hitTexts(const Event& event) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < event.hit_count; ++i) out.emplace_back(event.hits[i].indicator);
+  return out;
+}
+
+class MatcherTest : public ::testing::Test {
+ protected:
+  // Matches a message-only event against `set` and returns the hit texts.
+  std::vector<std::string> matchMessage(const IndicatorSet& set, std::string_view message) {
+    Scratch scratch(set);
+    setMessage(event_, message);
+    size_t added = matchEvent(set, scratch, event_);
+    EXPECT_EQ(added, event_.hit_count);
+    return hitTexts(event_);
+  }
+
+  Event event_{kArenaBytes};
+};
+
+using Hits = std::vector<std::string>;
+
+// br13: domain IOCs hit the domain and its subdomains at label boundaries only.
+TEST_F(MatcherTest, Br13DomainBoundaries) {
+  auto set = buildSetFromFile(kEdgeDir + "br13-domain-ioc-boundaries.intel");
+  Scratch scratch(*set);
+  const std::set<int> must_match = {1, 3, 5, 6, 8};
+  std::vector<std::string> lines = readLines(kEdgeDir + "br13-domain-ioc-boundaries.events.jsonl");
+  ASSERT_EQ(lines.size(), 8u);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    int id = static_cast<int>(i) + 1;
+    SCOPED_TRACE(lines[i]);
+    ASSERT_TRUE(testing::JsonFlattener::fill(lines[i], event_));
+    size_t added = matchEvent(*set, scratch, event_);
+    if (must_match.count(id) == 0) {
+      EXPECT_EQ(added, 0u);
+      continue;
+    }
+    ASSERT_EQ(added, 1u);
+    const IndicatorHit& hit = event_.hits[0];
+    EXPECT_EQ(hit.type, IndicatorType::kDomain);
+    EXPECT_EQ(hit.list, "edge");
+    std::string_view expected_indicator = id == 5 || id == 6 ? "evil.example.com" : "bad.example";
+    std::string_view expected_field = id <= 4 ? "dns.rrname" : id <= 7 ? "http.hostname" : "url";
+    EXPECT_EQ(hit.indicator, expected_indicator);
+    EXPECT_EQ(hit.field, expected_field);
+  }
+}
+
+// br15: IPv4-mapped IPv6 source addresses in any spelling hit IPv4 indicators and CIDRs.
+TEST_F(MatcherTest, Br15MappedAddresses) {
+  auto set = buildSetFromFile(kEdgeDir + "br15-ipv4-mapped-ipv6.intel");
+  Scratch scratch(*set);
+  const std::map<int, std::string> expected = {{1, "192.0.2.10"},      {2, "192.0.2.10"},
+                                               {3, "198.51.100.0/24"}, {4, "198.51.100.0/24"},
+                                               {6, "2001:db8:1::/48"}, {7, "2001:db8:1::/48"}};
+  std::vector<std::string> lines = readLines(kEdgeDir + "br15-ipv4-mapped-ipv6.events.jsonl");
+  ASSERT_EQ(lines.size(), 8u);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    int id = static_cast<int>(i) + 1;
+    SCOPED_TRACE(lines[i]);
+    ASSERT_TRUE(testing::JsonFlattener::fill(lines[i], event_));
+    std::array<char, 64> scratch_text;
+    std::optional<std::string_view> src = event_.get("src_ip", scratch_text);
+    ASSERT_TRUE(src.has_value());
+    event_.src_ip = parseIp(*src);
+    ASSERT_TRUE(event_.src_ip.has_value());
+    size_t added = matchEvent(*set, scratch, event_);
+    auto want = expected.find(id);
+    if (want == expected.end()) {
+      EXPECT_EQ(added, 0u);
+      continue;
+    }
+    // The generic "src_ip" field holds the same address; it must not add a second hit.
+    ASSERT_EQ(added, 1u);
+    EXPECT_EQ(event_.hits[0].indicator, want->second);
+    EXPECT_EQ(event_.hits[0].field, "source.ip");
+  }
+}
+
+// br13 and br15 give the same results when the events come from the dataplane parser.
+TEST_F(MatcherTest, EdgeCasesThroughParser) {
+  struct Case {
+    std::string intel;
+    std::string events;
+    std::set<int> must_match;
+  };
+  const Case cases[] = {
+      {"br13-domain-ioc-boundaries.intel", "br13-domain-ioc-boundaries.events.jsonl",
+       {1, 3, 5, 6, 8}},
+      {"br15-ipv4-mapped-ipv6.intel", "br15-ipv4-mapped-ipv6.events.jsonl", {1, 2, 3, 4, 6, 7}},
+  };
+  for (const Case& c : cases) {
+    auto set = buildSetFromFile(kEdgeDir + c.intel);
+    Scratch scratch(*set);
+    std::vector<std::string> lines = readLines(kEdgeDir + c.events);
+    for (size_t i = 0; i < lines.size(); ++i) {
+      SCOPED_TRACE(lines[i]);
+      event_.reset();
+      event_.raw = event_.arena.copy(lines[i]);
+      dataplane::parseEvent(event_, dataplane::ParseOptions{});
+      size_t added = matchEvent(*set, scratch, event_);
+      EXPECT_EQ(added, c.must_match.count(static_cast<int>(i) + 1));
+    }
+  }
+}
+
+// An address inside several CIDRs hits only the longest prefix; an exact address wins.
+TEST_F(MatcherTest, LongestPrefixWins) {
+  auto set = buildSet("10.0.0.0/8\n10.1.0.0/16\n10.1.2.0/24\n10.1.2.3\n2001:db8::/32\n"
+                      "2001:db8:5::/48\n");
+  auto lookup = [&](std::string_view text) -> std::string {
+    std::optional<uint32_t> id = set->lookupAddress(*parseIp(text));
+    return id ? set->indicator(*id).text : "";
+  };
+  EXPECT_EQ(lookup("10.1.2.3"), "10.1.2.3");
+  EXPECT_EQ(lookup("10.1.2.4"), "10.1.2.0/24");
+  EXPECT_EQ(lookup("10.1.3.4"), "10.1.0.0/16");
+  EXPECT_EQ(lookup("10.200.3.4"), "10.0.0.0/8");
+  EXPECT_EQ(lookup("11.0.0.1"), "");
+  EXPECT_EQ(lookup("2001:db8:5::1"), "2001:db8:5::/48");
+  EXPECT_EQ(lookup("2001:db8:6::1"), "2001:db8::/32");
+  EXPECT_EQ(lookup("::ffff:10.1.2.9"), "10.1.2.0/24");
+  EXPECT_EQ(lookup("::10.1.2.9"), "");  // IPv4-compatible, not mapped: a different address
+}
+
+// Source, destination and address-valued generic fields are checked, each named in its hit.
+TEST_F(MatcherTest, AddressFields) {
+  auto set = buildSet("192.0.2.1\n198.51.100.0/24\n2001:db8::7\n");
+  Scratch scratch(*set);
+  event_.reset();
+  event_.src_ip = parseIp("::ffff:192.0.2.1");
+  event_.dst_ip = parseIp("198.51.100.200");
+  ASSERT_TRUE(event_.addField("id.resp_h", "[2001:DB8::7]:443"));
+  ASSERT_TRUE(event_.addField("id.orig_h", "192.0.2.1"));  // same indicator as source.ip
+  ASSERT_EQ(matchEvent(*set, scratch, event_), 3u);
+  EXPECT_EQ(event_.hits[0].field, "source.ip");
+  EXPECT_EQ(event_.hits[0].type, IndicatorType::kIpv4);
+  EXPECT_EQ(event_.hits[1].field, "destination.ip");
+  EXPECT_EQ(event_.hits[1].indicator, "198.51.100.0/24");
+  EXPECT_EQ(event_.hits[2].field, "id.resp_h");
+  EXPECT_EQ(event_.hits[2].indicator, "2001:db8::7");
+}
+
+// A hash hits only between non-hex neighbours, so an MD5 inside a SHA-256 is no hit.
+TEST_F(MatcherTest, HashBoundary) {
+  const std::string md5 = "d41d8cd98f00b204e9800998ecf8427e";
+  auto set = buildSet(md5 + "\n");
+  EXPECT_EQ(matchMessage(*set, "md5=" + md5 + " size=0"), Hits{md5});
+  EXPECT_EQ(matchMessage(*set, "MD5:" + std::string("D41D8CD98F00B204E9800998ECF8427E")), Hits{md5});
+  EXPECT_EQ(matchMessage(*set, md5), Hits{md5});
+  EXPECT_EQ(matchMessage(*set, "sha256=" + md5 + "0123456789abcdef0123456789abcdef"), Hits{});
+  EXPECT_EQ(matchMessage(*set, "x=a" + md5), Hits{});
+  EXPECT_EQ(matchMessage(*set, "x=" + md5 + "F"), Hits{});
+  EXPECT_EQ(matchMessage(*set, "x=g" + md5 + "g"), Hits{md5});
+}
+
+// A literal with a long run of one byte, next to another pattern, still hits. Hyperscan
+// 5.4.0 misses it (and hs_scan() fails) when the database is compiled in literal mode.
+TEST_F(MatcherTest, RepetitiveHashNextToOtherPattern) {
+  const std::string hash = "1100010000010110000000000000100000000000000000000000000000000000";
+  auto set = buildSet(hash + "\nhttps://ab.x-y.example\n");
+  Scratch scratch(*set);
+  setMessage(event_, "sha256=" + hash + " url=https://ab.x-y.example");
+  EXPECT_EQ(matchEvent(*set, scratch, event_), 2u);
+  EXPECT_EQ(hitTexts(event_), (Hits{hash, "https://ab.x-y.example"}));
+  EXPECT_EQ(scratch.scanErrors(), 0u);
+}
+
+// A normalized URL indicator hits in text regardless of case.
+TEST_F(MatcherTest, UrlMatchesCaseless) {
+  auto set = buildSet("HTTP://Bad.Example:80/Drop/Payload.exe\n");
+  const Hits want = {"http://bad.example/Drop/Payload.exe"};
+  EXPECT_EQ(matchMessage(*set, "GET http://bad.example/Drop/Payload.exe 200"), want);
+  EXPECT_EQ(matchMessage(*set, "url=HTTP://BAD.EXAMPLE/drop/payload.exe?x=1"), want);
+  EXPECT_EQ(matchMessage(*set, "url=http://bad.example:80/Drop/Payload.exe"), Hits{});
+}
+
+// Domain boundaries: subdomains and a root dot hit; longer labels and parent names do not.
+TEST_F(MatcherTest, DomainBoundary) {
+  auto set = buildSet("bad.example\n");
+  const Hits hit = {"bad.example"};
+  EXPECT_EQ(matchMessage(*set, "query www.BAD.example. A"), hit);
+  EXPECT_EQ(matchMessage(*set, "bad.example"), hit);
+  EXPECT_EQ(matchMessage(*set, "x@bad.example:25"), hit);
+  EXPECT_EQ(matchMessage(*set, "bad.example.."), hit);
+  EXPECT_EQ(matchMessage(*set, "notbad.example"), Hits{});
+  EXPECT_EQ(matchMessage(*set, "bad.example.org"), Hits{});
+  EXPECT_EQ(matchMessage(*set, "bad.example-cdn.org"), Hits{});
+  EXPECT_EQ(matchMessage(*set, "bad.examples"), Hits{});
+  // The first occurrence fails the boundary check, the second passes.
+  EXPECT_EQ(matchMessage(*set, "notbad.example then bad.example"), hit);
+}
+
+// An indicator found several times and in several fields is reported once.
+TEST_F(MatcherTest, OneHitPerIndicator) {
+  auto set = buildSet("bad.example\n");
+  Scratch scratch(*set);
+  setMessage(event_, "bad.example bad.example www.bad.example");
+  // A decoded copy outside the message is scanned separately and must not add a hit.
+  std::string_view copy = event_.arena.copy("host=bad.example");
+  ASSERT_TRUE(event_.addField("decoded", copy));
+  EXPECT_EQ(matchEvent(*set, scratch, event_), 1u);
+  EXPECT_EQ(event_.hits[0].field, "message");
+  // Matching the next event starts with a clean slate.
+  setMessage(event_, "other.example");
+  ASSERT_TRUE(event_.addField("decoded", event_.arena.copy("bad.example")));
+  EXPECT_EQ(matchEvent(*set, scratch, event_), 1u);
+  EXPECT_EQ(event_.hits[0].field, "decoded");
+}
+
+// More distinct hits than Event::kMaxHits fill the event, set the overflow flag and stop.
+TEST_F(MatcherTest, HitsOverflow) {
+  std::string list;
+  std::string message;
+  for (int i = 0; i < 20; ++i) {
+    list += "host" + std::to_string(i) + ".example\n";
+    message += "host" + std::to_string(i) + ".example ";
+  }
+  auto set = buildSet(list);
+  Scratch scratch(*set);
+  setMessage(event_, message);
+  EXPECT_EQ(matchEvent(*set, scratch, event_), Event::kMaxHits);
+  EXPECT_EQ(event_.hit_count, Event::kMaxHits);
+  EXPECT_TRUE(event_.has(kFlagHitsOverflow));
+}
+
+// A set without patterns or without indicators matches nothing and needs no database.
+TEST_F(MatcherTest, EmptySets) {
+  auto empty = buildSet("");
+  EXPECT_EQ(empty->size(), 0u);
+  EXPECT_EQ(matchMessage(*empty, "bad.example 192.0.2.1"), Hits{});
+  auto addresses = buildSet("192.0.2.1\n");
+  EXPECT_EQ(matchMessage(*addresses, "bad.example 192.0.2.1"), Hits{});
+}
+
+// Hits name every list that contains the indicator.
+TEST_F(MatcherTest, HitNamesLists) {
+  IndicatorSetBuilder builder;
+  ASSERT_TRUE(builder.addListText("urlhaus", "bad.example\n", "a").ok());
+  ASSERT_TRUE(builder.addListText("local", "0.0.0.0 bad.example\n", "b").ok());
+  absl::StatusOr<std::shared_ptr<const IndicatorSet>> set = builder.build();
+  ASSERT_TRUE(set.ok());
+  Scratch scratch(**set);
+  setMessage(event_, "resolved bad.example");
+  ASSERT_EQ(matchEvent(**set, scratch, event_), 1u);
+  EXPECT_EQ(event_.hits[0].list, "urlhaus,local");
+}
+
+}  // namespace
+}  // namespace vigil::intel
