@@ -1,0 +1,262 @@
+#include "correlate/pipeline.h"
+
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/parallel_pipeline.h>
+
+#include <algorithm>
+#include <array>
+#include <functional>
+#include <thread>
+
+#include "common/log.h"
+#include "intel/indicator_set.h"
+#include "intel/matcher.h"
+
+namespace vigil::correlate {
+namespace {
+
+constexpr size_t kMaxMatchesPerEvent = 32;
+
+}  // namespace
+
+// One (correlation rule, event) update, routed to the shard that owns the group.
+struct WorkItem {
+  uint32_t event = 0;
+  uint32_t correlation = 0;
+  uint32_t shard = 0;
+};
+
+struct Pipeline::Batch {
+  std::vector<std::unique_ptr<Event>> events;  // created once, reset per use
+  std::vector<dataplane::Format> formats;      // the source format of each event
+  size_t count = 0;
+  std::vector<WorkItem> work;  // fixed capacity; work_count are in use
+  size_t work_count = 0;
+  std::vector<Alert> alerts;  // cleared after delivery; keeps its capacity
+};
+
+struct Pipeline::Counters {
+  Counter* events_in = nullptr;
+  Counter* oversize = nullptr;
+  Counter* indicator_hits = nullptr;
+  Counter* updates_dropped = nullptr;
+  Counter* alerts_delivered = nullptr;
+  dataplane::ParseCounters parse;
+};
+
+// Per-thread matcher memory: an intel Scratch (when there is an indicator set) and a
+// DetectScratch. Created on a thread's first batch and kept for the pipeline's life.
+struct ThreadState {
+  std::unique_ptr<intel::Scratch> intel_scratch;
+  std::unique_ptr<DetectScratch> detect_scratch;
+};
+
+struct Pipeline::ThreadStates {
+  explicit ThreadStates(std::function<std::unique_ptr<ThreadState>()> make) : states(make) {}
+  tbb::enumerable_thread_specific<std::unique_ptr<ThreadState>> states;
+};
+
+Pipeline::Pipeline(std::vector<dataplane::Source*> sources,
+                   std::shared_ptr<const intel::IndicatorSet> intel, Engine& engine,
+                   std::vector<AlertSink*> sinks, MetricsRegistry& metrics, PipelineOptions options)
+    : sources_(std::move(sources)),
+      intel_(std::move(intel)),
+      engine_(engine),
+      sinks_(std::move(sinks)),
+      options_(options),
+      counters_(std::make_unique<Counters>()) {
+  options_.batch_size = std::max<size_t>(options_.batch_size, 1);
+  options_.batches = std::max<size_t>(options_.batches, 1);
+
+  Counters& c = *counters_;
+  c.events_in = &metrics.counter("vigil_pipeline_events_total",
+                                 "Messages taken from the source rings into the pipeline");
+  c.oversize =
+      &metrics.counter("vigil_pipeline_oversize_dropped_total",
+                       "Messages dropped because they exceed the pipeline's max_message_bytes");
+  c.indicator_hits =
+      &metrics.counter("vigil_indicator_hits_total", "Indicator hits added to events");
+  c.updates_dropped =
+      &metrics.counter("vigil_correlation_updates_dropped_total",
+                       "Correlation updates dropped because an event exceeded the per-event limit");
+  c.alerts_delivered =
+      &metrics.counter("vigil_alerts_delivered_total", "Alerts handed to the alert sinks");
+  c.parse.parsed = &metrics.counter("vigil_events_parsed_total", "Events in a known format");
+  c.parse.parse_errors =
+      &metrics.counter("vigil_parse_errors_total", "Events in no known format, kept as raw");
+  c.parse.truncated =
+      &metrics.counter("vigil_events_truncated_total", "Events cut at the source's size limit");
+  c.parse.invalid_utf8 = &metrics.counter("vigil_events_invalid_utf8_total",
+                                          "Events with invalid UTF-8 that was replaced");
+
+  const size_t arena_bytes = options_.max_message_bytes * 2 + options_.arena_headroom_bytes;
+  for (size_t b = 0; b < options_.batches; ++b) {
+    auto batch = std::make_unique<Batch>();
+    for (size_t i = 0; i < options_.batch_size; ++i) {
+      batch->events.push_back(std::make_unique<Event>(arena_bytes));
+    }
+    batch->formats.resize(options_.batch_size);
+    batch->work.resize(options_.batch_size * options_.max_correlation_updates_per_event);
+    batches_.push_back(std::move(batch));
+  }
+
+  const RuleSet& rules = engine_.rules();
+  const intel::IndicatorSet* set = intel_.get();
+  thread_states_ = std::make_unique<ThreadStates>([&rules, set] {
+    auto state = std::make_unique<ThreadState>();
+    if (set != nullptr) state->intel_scratch = std::make_unique<intel::Scratch>(*set);
+    state->detect_scratch = std::make_unique<DetectScratch>(rules);
+    return state;
+  });
+}
+
+Pipeline::~Pipeline() = default;
+
+bool Pipeline::allSourcesDone() const {
+  for (dataplane::Source* source : sources_) {
+    // finished() first: a source publishes its last message before it reports finished.
+    if (!source->finished() || source->ring().size() != 0) return false;
+  }
+  return true;
+}
+
+// Takes up to batch_size messages, one per source in turn, so a busy source cannot
+// starve the others. Returns false when the ring set was empty.
+bool Pipeline::fillBatch(Batch& batch) {
+  batch.count = 0;
+  batch.work_count = 0;
+  size_t empty_in_a_row = 0;
+  while (batch.count < options_.batch_size && empty_in_a_row < sources_.size()) {
+    dataplane::Source& source = *sources_[next_source_];
+    next_source_ = (next_source_ + 1) % sources_.size();
+    dataplane::RawMessage* message = source.ring().front();
+    if (message == nullptr) {
+      ++empty_in_a_row;
+      continue;
+    }
+    empty_in_a_row = 0;
+    counters_->events_in->add();
+    if (message->len > options_.max_message_bytes) {
+      counters_->oversize->add();
+      source.ring().pop();
+      continue;
+    }
+    Event& event = *batch.events[batch.count];
+    event.reset();
+    event.arena.reset();
+    event.raw = event.arena.copy(message->view());
+    event.receive_ns = message->receive_ns;
+    event.peer = message->peer;
+    event.source_id = message->source_id != 0 ? message->source_id : source.id();
+    event.tenant = source.tenant();
+    if (message->truncated) event.flags |= kFlagTruncated;
+    batch.formats[batch.count] = source.format();
+    ++batch.count;
+    source.ring().pop();
+  }
+  return batch.count > 0;
+}
+
+void Pipeline::analyzeBatch(Batch& batch) {
+  ThreadState& state = *thread_states_->states.local();
+  dataplane::ParseOptions parse_options;
+  parse_options.default_utc_offset_s = options_.default_utc_offset_s;
+  const size_t max_updates = options_.max_correlation_updates_per_event;
+  std::array<uint32_t, kMaxMatchesPerEvent> matches;
+
+  for (size_t i = 0; i < batch.count; ++i) {
+    Event& event = *batch.events[i];
+    parse_options.format = batch.formats[i];
+    dataplane::parseEvent(event, parse_options);
+    dataplane::countParseResult(event, counters_->parse);
+    if (intel_ != nullptr) {
+      counters_->indicator_hits->add(intel::matchEvent(*intel_, *state.intel_scratch, event));
+    }
+
+    size_t count = engine_.detect(event, *state.detect_scratch, matches);
+    size_t updates = 0;
+    for (size_t m = 0; m < count; ++m) {
+      uint32_t detection = matches[m];
+      if (engine_.rules().detections[detection].generates_alerts) {
+        batch.alerts.push_back(engine_.detectionAlert(detection, event));
+      }
+      for (uint32_t correlation : engine_.correlationsFor(detection)) {
+        if (updates == max_updates || batch.work_count == batch.work.size()) {
+          counters_->updates_dropped->add();
+          continue;
+        }
+        ++updates;
+        batch.work[batch.work_count++] = {static_cast<uint32_t>(i), correlation,
+                                          engine_.shardOf(correlation, event)};
+      }
+    }
+  }
+}
+
+void Pipeline::correlateBatch(Batch& batch, uint32_t shard) {
+  for (size_t w = 0; w < batch.work_count; ++w) {
+    const WorkItem& item = batch.work[w];
+    if (item.shard != shard) continue;
+    Alert alert;
+    if (engine_.updateCorrelation(shard, item.correlation, *batch.events[item.event], alert)) {
+      batch.alerts.push_back(std::move(alert));
+    }
+  }
+}
+
+void Pipeline::deliverBatch(Batch& batch) {
+  for (const Alert& alert : batch.alerts) {
+    for (AlertSink* sink : sinks_) sink->onAlert(alert);
+  }
+  counters_->alerts_delivered->add(batch.alerts.size());
+  batch.alerts.clear();
+}
+
+void Pipeline::run() {
+  const size_t shards = engine_.options().shards;
+  VIGIL_LOG_INFO("pipeline started sources={} batches={} batch_size={} shards={} rules={}",
+                 sources_.size(), batches_.size(), options_.batch_size, shards,
+                 engine_.rules().detections.size() + engine_.rules().correlations.size());
+
+  // Batches are reused in order: with as many tokens as batches and in-order serial
+  // first and last stages, batch k has left the pipeline before batch k + batches enters.
+  auto input = tbb::make_filter<void, Batch*>(
+      tbb::filter_mode::serial_in_order, [this](tbb::flow_control& control) -> Batch* {
+        Batch& batch = *batches_[next_batch_ % batches_.size()];
+        std::chrono::microseconds idle = options_.idle_min;
+        while (true) {
+          if (stop_.load(std::memory_order_relaxed) || sources_.empty()) break;
+          if (fillBatch(batch)) {
+            ++next_batch_;
+            return &batch;
+          }
+          if (allSourcesDone()) break;
+          std::this_thread::sleep_for(idle);
+          idle = std::min(idle * 2, options_.idle_max);
+        }
+        control.stop();
+        return nullptr;
+      });
+  auto analyze = tbb::make_filter<Batch*, Batch*>(tbb::filter_mode::parallel, [this](Batch* b) {
+    analyzeBatch(*b);
+    return b;
+  });
+  tbb::filter<void, Batch*> chain = input & analyze;
+  for (uint32_t shard = 0; shard < shards; ++shard) {
+    chain = chain & tbb::make_filter<Batch*, Batch*>(tbb::filter_mode::serial_in_order,
+                                                     [this, shard](Batch* b) {
+                                                       correlateBatch(*b, shard);
+                                                       return b;
+                                                     });
+  }
+  auto deliver = tbb::make_filter<Batch*, void>(tbb::filter_mode::serial_in_order,
+                                                [this](Batch* b) { deliverBatch(*b); });
+  tbb::parallel_pipeline(batches_.size(), chain & deliver);
+
+  for (AlertSink* sink : sinks_) sink->flush();
+  VIGIL_LOG_INFO("pipeline stopped events={} alerts={} stop_requested={}",
+                 counters_->events_in->value(), counters_->alerts_delivered->value(),
+                 stop_.load(std::memory_order_relaxed));
+}
+
+}  // namespace vigil::correlate

@@ -1,0 +1,90 @@
+// The TBB pipeline that runs the appliance's per-event work:
+//   1. input (serial, in order): take messages round-robin from the sources' rings and
+//      copy them into the events of a batch;
+//   2. parse, match indicators, evaluate detections (parallel);
+//   3..3+K-1. one serial stage per correlation shard, each updating only its shard's
+//      windows, so correlation state is owned by one stage and needs no locks;
+//   last. hand the batch's alerts to the sinks (serial, in order).
+// Batches and their event slots are created once; the per-event path allocates only
+// when an alert is raised.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "common/metrics.h"
+#include "correlate/alert.h"
+#include "correlate/engine.h"
+#include "dataplane/parser.h"
+#include "dataplane/source.h"
+
+namespace vigil::intel {
+class IndicatorSet;
+}
+
+namespace vigil::correlate {
+
+struct PipelineOptions {
+  size_t batch_size = 256;  // events per batch
+  size_t batches = 8;       // batches in flight (the TBB token count)
+  // Largest message the sources deliver; each event arena is twice this plus headroom,
+  // because decoded values are appended after the raw bytes.
+  size_t max_message_bytes = 8192;
+  size_t arena_headroom_bytes = 4096;
+  // (correlation rule, event) updates one event may cause; more are dropped and counted.
+  size_t max_correlation_updates_per_event = 16;
+  // Time zone for RFC 3164 timestamps, seconds east of UTC.
+  int32_t default_utc_offset_s = 0;
+  // Wait between polls of empty rings: starts at idle_min and doubles up to idle_max.
+  std::chrono::microseconds idle_min{50};
+  std::chrono::microseconds idle_max{2000};
+};
+
+class Pipeline {
+ public:
+  // `sources`, `engine` and `sinks` are not owned and must outlive run(). `intel` may be
+  // null (no indicator matching). The engine's shard count sets the number of
+  // correlation stages. Counters are registered in `metrics`.
+  Pipeline(std::vector<dataplane::Source*> sources,
+           std::shared_ptr<const intel::IndicatorSet> intel, Engine& engine,
+           std::vector<AlertSink*> sinks, MetricsRegistry& metrics, PipelineOptions options = {});
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Runs until every source is finished() and its ring is drained, or until
+  // requestStop(); then calls flush() on every sink. Blocks the calling thread and uses
+  // the TBB worker threads. Messages still in the rings after a stop stay there.
+  void run();
+
+  // Asks run() to return after the batches in flight. Thread-safe.
+  void requestStop() { stop_.store(true, std::memory_order_relaxed); }
+
+ private:
+  struct Batch;
+  struct Counters;
+  struct ThreadStates;
+
+  bool fillBatch(Batch& batch);
+  bool allSourcesDone() const;
+  void analyzeBatch(Batch& batch);
+  void correlateBatch(Batch& batch, uint32_t shard);
+  void deliverBatch(Batch& batch);
+
+  std::vector<dataplane::Source*> sources_;
+  std::shared_ptr<const intel::IndicatorSet> intel_;
+  Engine& engine_;
+  std::vector<AlertSink*> sinks_;
+  PipelineOptions options_;
+  std::unique_ptr<Counters> counters_;
+  std::vector<std::unique_ptr<Batch>> batches_;
+  std::unique_ptr<ThreadStates> thread_states_;
+  size_t next_source_ = 0;
+  uint64_t next_batch_ = 0;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace vigil::correlate

@@ -1,0 +1,238 @@
+#include "correlate/engine.h"
+
+#include <string>
+#include <vector>
+
+#include "common/metrics.h"
+#include "common/time.h"
+#include "correlate/test_events.h"
+#include "gtest/gtest.h"
+
+namespace vigil::correlate {
+namespace {
+
+using testing::fillEvent;
+using testing::loadRuleSet;
+using testing::readFile;
+using testing::readJsonDocuments;
+using testing::sharedPath;
+
+// A detection rule that selects the br16 events by their `rule` label.
+constexpr char kSshFailedRule[] = R"(
+title: SSH login failed
+name: ssh_failed
+level: low
+detection: {sel: {rule: ssh_failed}, condition: sel}
+)";
+
+std::string countRule(const std::string& condition, const std::string& timespan) {
+  return std::string(kSshFailedRule) + "---\n" +
+         "title: Burst\nid: burst\nlevel: high\ntags: [attack.t1110]\ncorrelation:\n"
+         "  type: event_count\n  rules: [ssh_failed]\n  group-by: [src_ip]\n"
+         "  timespan: " +
+         timespan + "\n  condition: " + condition + "\n";
+}
+
+struct Fixture {
+  explicit Fixture(const std::string& yaml, EngineOptions options = {})
+      : rules(loadRuleSet(yaml)), engine(rules, options, &metrics), scratch(*rules) {}
+
+  // Feeds one event {"ts": "2024-05-01T10:00:SS", src_ip, rule: ssh_failed}.
+  std::vector<Alert> feed(int second, const std::string& src_ip, std::string_view tenant = "") {
+    char ts[32];
+    std::snprintf(ts, sizeof(ts), "2024-05-01T10:%02d:%02dZ", second / 60, second % 60);
+    fillEvent(event, {{"ts", ts}, {"src_ip", src_ip}, {"rule", "ssh_failed"}}, tenant);
+    std::vector<Alert> out;
+    engine.process(event, scratch, out);
+    return out;
+  }
+
+  std::shared_ptr<const RuleSet> rules;
+  MetricsRegistry metrics;
+  Engine engine;
+  DetectScratch scratch;
+  Event event{1 << 14};
+};
+
+int64_t at(const std::string& rfc3339) { return *parseRfc3339(rfc3339); }
+
+// br16: after an alert the group's window restarts empty: alerts at :10 and :30 only.
+TEST(EngineTest, EdgeBr16WindowReset) {
+  std::string yaml = std::string(kSshFailedRule) + "---\n" +
+                     readFile(sharedPath("edge/br16-frequency-window-reset.yml"));
+  Fixture f(yaml);
+  std::vector<Alert> alerts;
+  for (const nlohmann::json& document :
+       readJsonDocuments(sharedPath("edge/br16-frequency-window-reset.events.jsonl"))) {
+    fillEvent(f.event, document);
+    f.engine.process(f.event, f.scratch, alerts);
+  }
+  ASSERT_EQ(alerts.size(), 2u);
+  EXPECT_EQ(alerts[0].first_event_ns, at("2024-05-01T10:00:00Z"));
+  EXPECT_EQ(alerts[0].last_event_ns, at("2024-05-01T10:00:10Z"));
+  EXPECT_EQ(alerts[1].first_event_ns, at("2024-05-01T10:00:20Z"));
+  EXPECT_EQ(alerts[1].last_event_ns, at("2024-05-01T10:00:30Z"));
+  for (const Alert& alert : alerts) {
+    EXPECT_EQ(alert.event_count, 2u);
+    ASSERT_EQ(alert.group.size(), 1u);
+    EXPECT_EQ(alert.group[0], (std::pair<std::string, std::string>{"src_ip", "192.0.2.50"}));
+    EXPECT_EQ(alert.rule_title, "Two failed SSH logins from the same source within 60s");
+    EXPECT_EQ(alert.evidence.size(), 2u);
+  }
+  EXPECT_EQ(f.metrics.sum("vigil_alerts_total", {{"kind", "correlation"}}), 2u);
+  EXPECT_EQ(f.metrics.sum("vigil_detection_matches_total"), 6u);
+  // The rule feeds a correlation without `generate`, so it raises no alerts of its own.
+  EXPECT_EQ(f.metrics.sum("vigil_alerts_total", {{"kind", "detection"}}), 0u);
+}
+
+// An event exactly `timespan` after the first still shares its window.
+TEST(EngineTest, WindowIncludesBothEdges) {
+  Fixture f(countRule("{gte: 2}", "60s"));
+  EXPECT_TRUE(f.feed(0, "192.0.2.1").empty());
+  std::vector<Alert> alerts = f.feed(60, "192.0.2.1");
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].last_event_ns - alerts[0].first_event_ns, 60'000'000'000);
+}
+
+// One second past the window edge, the first event has left the window.
+TEST(EngineTest, WindowSlidesPastEdge) {
+  Fixture f(countRule("{gte: 2}", "60s"));
+  EXPECT_TRUE(f.feed(0, "192.0.2.1").empty());
+  EXPECT_TRUE(f.feed(61, "192.0.2.1").empty());
+  std::vector<Alert> alerts = f.feed(100, "192.0.2.1");
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].first_event_ns, at("2024-05-01T10:01:01Z"));
+}
+
+// `gt: 2` needs three events, and the window restarts after each alert.
+TEST(EngineTest, GreaterThanResets) {
+  Fixture f(countRule("{gt: 2}", "1h"));
+  int alerts = 0;
+  for (int second = 0; second < 9; ++second) {
+    alerts += static_cast<int>(f.feed(second, "192.0.2.1").size());
+  }
+  EXPECT_EQ(alerts, 3);
+}
+
+// Groups are separate per group-by value and per tenant.
+TEST(EngineTest, GroupsByValueAndTenant) {
+  Fixture f(countRule("{gte: 2}", "60s"));
+  EXPECT_TRUE(f.feed(0, "192.0.2.1", "a").empty());
+  EXPECT_TRUE(f.feed(1, "192.0.2.1", "b").empty());
+  EXPECT_TRUE(f.feed(2, "192.0.2.2", "a").empty());
+  std::vector<Alert> alerts = f.feed(3, "192.0.2.1", "b");
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].tenant, "b");
+  EXPECT_EQ(f.engine.keyCount(), 3);
+  EXPECT_EQ(f.metrics.gauge("vigil_correlation_keys", "").value(), 3);
+}
+
+// A full table evicts the least recently updated group and counts the eviction.
+TEST(EngineTest, MaxKeysEvictsOldest) {
+  EngineOptions options;
+  options.max_keys = 2;
+  Fixture f(countRule("{gte: 2}", "1h"), options);
+  EXPECT_TRUE(f.feed(0, "192.0.2.1").empty());
+  EXPECT_TRUE(f.feed(1, "192.0.2.2").empty());
+  EXPECT_TRUE(f.feed(2, "192.0.2.1").size() == 1);  // .1 fires; .2 is now least recent
+  EXPECT_TRUE(f.feed(3, "192.0.2.3").empty());      // evicts .2
+  EXPECT_EQ(f.metrics.sum("vigil_correlation_evictions_total"), 1u);
+  EXPECT_TRUE(f.feed(4, "192.0.2.2").empty());  // .2 starts again from one event
+  EXPECT_EQ(f.metrics.sum("vigil_correlation_evictions_total"), 2u);
+  EXPECT_EQ(f.engine.keyCount(), 2);
+}
+
+// An event older than the group's window is dropped and counted, not counted in.
+TEST(EngineTest, LateEventCounted) {
+  Fixture f(countRule("{gte: 2}", "10s"));
+  EXPECT_TRUE(f.feed(100, "192.0.2.1").empty());
+  EXPECT_TRUE(f.feed(50, "192.0.2.1").empty());
+  EXPECT_EQ(f.metrics.sum("vigil_correlation_late_events_total"), 1u);
+}
+
+// Rules outside any correlation raise one alert per event, with evidence and hits.
+TEST(EngineTest, DetectionAlertCarriesEvidence) {
+  Fixture f(R"(
+title: Bad source
+id: d-1
+level: high
+tags: [attack.initial_access]
+detection: {sel: {intel.list: blocklist}, condition: sel}
+)");
+  fillEvent(f.event, {{"ts", "2024-05-01T10:00:00Z"}, {"src_ip", "192.0.2.9"}}, "t1");
+  f.event.addHit({"192.0.2.9", "blocklist", IndicatorType::kIpv4, "source.ip"});
+  std::vector<Alert> alerts;
+  f.engine.process(f.event, f.scratch, alerts);
+  ASSERT_EQ(alerts.size(), 1u);
+  const Alert& alert = alerts[0];
+  EXPECT_EQ(alert.rule_id, "d-1");
+  EXPECT_EQ(alert.id, "d-1-1");
+  EXPECT_EQ(alert.level, "high");
+  EXPECT_EQ(alert.tags, (std::vector<std::string>{"attack.initial_access"}));
+  EXPECT_EQ(alert.tenant, "t1");
+  EXPECT_EQ(alert.event_count, 1u);
+  EXPECT_EQ(alert.first_event_ns, at("2024-05-01T10:00:00Z"));
+  ASSERT_EQ(alert.evidence.size(), 1u);
+  EXPECT_EQ(alert.evidence[0], f.event.raw);
+  EXPECT_EQ(alert.indicator_hits, (std::vector<std::string>{"blocklist:192.0.2.9@source.ip"}));
+}
+
+// Correlation alerts keep the hits of their evidence events, without duplicates.
+TEST(EngineTest, CorrelationAlertCollectsHits) {
+  Fixture f(countRule("{gte: 2}", "60s"));
+  std::vector<Alert> alerts;
+  for (int i = 0; i < 2; ++i) {
+    fillEvent(f.event,
+              {{"ts", "2024-05-01T10:00:00Z"}, {"src_ip", "192.0.2.9"}, {"rule", "ssh_failed"}});
+    f.event.addHit({"192.0.2.9", "blocklist", IndicatorType::kIpv4, "source.ip"});
+    f.engine.process(f.event, f.scratch, alerts);
+  }
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].indicator_hits, (std::vector<std::string>{"blocklist:192.0.2.9@source.ip"}));
+  EXPECT_EQ(alerts[0].level, "high");
+  EXPECT_EQ(alerts[0].tags, (std::vector<std::string>{"attack.t1110"}));
+}
+
+// Evidence holds at most Alert::kMaxEvidence events, the most recent ones.
+TEST(EngineTest, EvidenceIsBounded) {
+  Fixture f(countRule("{gte: 40}", "1h"));
+  std::vector<Alert> alerts;
+  for (int second = 0; second < 40; ++second) {
+    std::vector<Alert> out = f.feed(second, "192.0.2.1");
+    alerts.insert(alerts.end(), out.begin(), out.end());
+  }
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].event_count, 40u);
+  ASSERT_EQ(alerts[0].evidence.size(), Alert::kMaxEvidence);
+  EXPECT_NE(alerts[0].evidence.back().find("10:00:39"), std::string::npos);
+}
+
+// injectMatch feeds a labelled event straight into the correlations of a rule.
+TEST(EngineTest, InjectMatchByName) {
+  Fixture f(countRule("{gte: 2}", "60s"));
+  fillEvent(f.event, {{"ts", "2024-05-01T10:00:00Z"}, {"src_ip", "192.0.2.1"}});
+  std::vector<Alert> alerts;
+  ASSERT_TRUE(f.engine.injectMatch("ssh_failed", f.event, alerts).ok());
+  ASSERT_TRUE(f.engine.injectMatch("ssh_failed", f.event, alerts).ok());
+  EXPECT_EQ(alerts.size(), 1u);
+  absl::Status missing = f.engine.injectMatch("nope", f.event, alerts);
+  EXPECT_EQ(missing.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(missing.message(), "no detection rule has id or name 'nope'");
+}
+
+// With several shards every group still lands in exactly one shard.
+TEST(EngineTest, ShardsKeepGroupsApart) {
+  EngineOptions options;
+  options.shards = 4;
+  Fixture f(countRule("{gte: 2}", "60s"), options);
+  int alerts = 0;
+  for (int i = 0; i < 20; ++i) {
+    std::string ip = "192.0.2." + std::to_string(i);
+    alerts += static_cast<int>(f.feed(0, ip).size());
+    alerts += static_cast<int>(f.feed(1, ip).size());
+  }
+  EXPECT_EQ(alerts, 20);
+}
+
+}  // namespace
+}  // namespace vigil::correlate

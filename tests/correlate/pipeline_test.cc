@@ -1,0 +1,199 @@
+#include "correlate/pipeline.h"
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/metrics.h"
+#include "common/time.h"
+#include "correlate/test_events.h"
+#include "gtest/gtest.h"
+#include "intel/builder.h"
+
+namespace vigil::correlate {
+namespace {
+
+// A finite source that publishes `lines` into its ring from its own thread, waiting
+// whenever the ring is full, and reports finished() after the last one.
+class VectorSource final : public dataplane::Source {
+ public:
+  VectorSource(uint16_t id, std::string tenant, std::vector<std::string> lines)
+      : id_(id),
+        name_("vector" + std::to_string(id)),
+        tenant_(std::move(tenant)),
+        lines_(std::move(lines)),
+        ring_(8, [] { return std::make_unique<dataplane::RawMessage>(kCapacity); }) {}
+  ~VectorSource() override { stop(); }
+
+  bool start(std::string&) override {
+    thread_ = std::thread([this] {
+      for (const std::string& line : lines_) {
+        dataplane::RawMessage* slot = nullptr;
+        while ((slot = ring_.tryClaim()) == nullptr) {
+          if (stop_.load()) return;
+          std::this_thread::yield();
+        }
+        slot->len = std::min(line.size(), kCapacity);
+        slot->truncated = line.size() > kCapacity;
+        std::memcpy(slot->data.get(), line.data(), slot->len);
+        slot->receive_ns = *parseRfc3339("2024-05-01T10:00:00Z");
+        slot->source_id = id_;
+        ring_.publish();
+      }
+      finished_.store(true);
+    });
+    return true;
+  }
+  void stop() override {
+    stop_.store(true);
+    if (thread_.joinable()) thread_.join();
+  }
+  bool finished() const override { return finished_.load(); }
+  const std::string& name() const override { return name_; }
+  uint16_t id() const override { return id_; }
+  dataplane::Format format() const override { return dataplane::Format::kAuto; }
+  const std::string& tenant() const override { return tenant_; }
+  dataplane::RawRing& ring() override { return ring_; }
+
+  static constexpr size_t kCapacity = 512;
+
+ private:
+  uint16_t id_;
+  std::string name_;
+  std::string tenant_;
+  std::vector<std::string> lines_;
+  dataplane::RawRing ring_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> finished_{false};
+};
+
+// Keeps every alert; the pipeline calls it from its last serial stage only.
+class CollectingSink final : public AlertSink {
+ public:
+  void onAlert(const Alert& alert) override { alerts.push_back(alert); }
+  void flush() override { ++flushes; }
+  std::vector<Alert> alerts;
+  int flushes = 0;
+};
+
+constexpr char kRules[] = R"(
+title: SSH login failed
+id: ssh-failed
+name: ssh_failed
+level: low
+detection:
+  sel:
+    process.name: sshd
+    message|contains: 'Failed password'
+  condition: sel
+---
+title: SSH brute force
+id: ssh-brute
+level: high
+correlation:
+  type: event_count
+  rules: [ssh_failed]
+  group-by: [src_ip]
+  timespan: 60s
+  condition: {gte: 3}
+---
+title: Blocklisted source
+id: blocklisted
+level: medium
+detection: {sel: {intel.list: blocklist}, condition: sel}
+)";
+
+std::string sshdLine(int second, const std::string& ip) {
+  char line[200];
+  std::snprintf(line, sizeof(line),
+                "<38>1 2024-05-01T10:00:%02dZ host1 sshd 411 - - Failed password for alice "
+                "from %s port 52011 ssh2",
+                second, ip.c_str());
+  return line;
+}
+
+// End to end: two sources through parse, intel, detection and two correlation shards.
+TEST(PipelineTest, AlertsAndCounters) {
+  intel::IndicatorSetBuilder builder;
+  ASSERT_TRUE(builder.addListText("blocklist", "192.0.2.50\n", "test").ok());
+  absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>> set = builder.build();
+  ASSERT_TRUE(set.ok()) << set.status();
+
+  std::vector<std::string> first;
+  for (int second = 0; second < 5; ++second) first.push_back(sshdLine(second, "192.0.2.50"));
+  first.push_back("not a syslog line at all");
+  std::vector<std::string> second_lines = {sshdLine(10, "198.51.100.7"),
+                                           sshdLine(11, "198.51.100.7")};
+  VectorSource a(1, "t1", first);
+  VectorSource b(2, "t2", second_lines);
+
+  MetricsRegistry metrics;
+  EngineOptions engine_options;
+  engine_options.shards = 2;
+  Engine engine(testing::loadRuleSet(kRules), engine_options, &metrics);
+  CollectingSink sink;
+  PipelineOptions options;
+  options.batch_size = 3;
+  options.batches = 4;
+  options.max_message_bytes = VectorSource::kCapacity;
+  Pipeline pipeline({&a, &b}, *set, engine, {&sink}, metrics, options);
+
+  std::string error;
+  ASSERT_TRUE(a.start(error));
+  ASSERT_TRUE(b.start(error));
+  pipeline.run();
+
+  EXPECT_EQ(metrics.sum("vigil_pipeline_events_total"), 8u);
+  EXPECT_EQ(metrics.sum("vigil_events_parsed_total") + metrics.sum("vigil_parse_errors_total"), 8u);
+  EXPECT_EQ(metrics.sum("vigil_indicator_hits_total"), 5u);
+  EXPECT_EQ(metrics.sum("vigil_detection_matches_total", {{"rule", "ssh-failed"}}), 7u);
+  EXPECT_EQ(metrics.sum("vigil_detection_matches_total", {{"rule", "blocklisted"}}), 5u);
+  EXPECT_EQ(metrics.sum("vigil_alerts_total", {{"rule", "ssh-brute"}}), 1u);
+  EXPECT_EQ(metrics.sum("vigil_alerts_total", {{"rule", "ssh-failed"}}), 0u);
+  EXPECT_EQ(metrics.sum("vigil_alerts_delivered_total"), 6u);
+  EXPECT_EQ(sink.flushes, 1);
+
+  ASSERT_EQ(sink.alerts.size(), 6u);
+  int brute = 0;
+  for (const Alert& alert : sink.alerts) {
+    EXPECT_EQ(alert.tenant, "t1");
+    if (alert.rule_id != "ssh-brute") {
+      EXPECT_EQ(alert.rule_id, "blocklisted");
+      EXPECT_EQ(alert.indicator_hits.size(), 1u);
+      continue;
+    }
+    ++brute;
+    EXPECT_EQ(alert.event_count, 3u);
+    EXPECT_EQ(alert.first_event_ns, *parseRfc3339("2024-05-01T10:00:00Z"));
+    EXPECT_EQ(alert.last_event_ns, *parseRfc3339("2024-05-01T10:00:02Z"));
+    ASSERT_EQ(alert.group.size(), 1u);
+    EXPECT_EQ(alert.group[0].second, "192.0.2.50");
+    ASSERT_EQ(alert.evidence.size(), 3u);
+    EXPECT_EQ(alert.evidence[0], first[0]);
+    EXPECT_EQ(alert.indicator_hits.size(), 1u);
+  }
+  EXPECT_EQ(brute, 1);
+}
+
+// requestStop() ends run() even while a source never finishes.
+TEST(PipelineTest, StopEndsUnfinishedSource) {
+  VectorSource idle(1, "", {});
+  MetricsRegistry metrics;
+  Engine engine(testing::loadRuleSet(kRules), {}, &metrics);
+  CollectingSink sink;
+  Pipeline pipeline({&idle}, nullptr, engine, {&sink}, metrics);
+  // The source is never started, so finished() stays false.
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    pipeline.requestStop();
+  });
+  pipeline.run();
+  stopper.join();
+  EXPECT_EQ(sink.flushes, 1);
+  EXPECT_TRUE(sink.alerts.empty());
+}
+
+}  // namespace
+}  // namespace vigil::correlate
