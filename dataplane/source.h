@@ -57,7 +57,8 @@ class Source {
 };
 
 // The counters every kernel source keeps, labelled {source=NAME}. Each message offered to
-// a source ends in exactly one of `received` or a `dropped_*` counter.
+// a source ends in exactly one of `received` or a `dropped_*` counter, except that a TCP
+// stream with an invalid octet count ends in `framing_errors` and is closed.
 struct SourceCounters {
   Counter* received = nullptr;            // vigil_source_received_total: frames published
   Counter* bytes = nullptr;               // vigil_source_bytes_total: bytes published
