@@ -11,17 +11,17 @@
 namespace vigil::correlate {
 
 struct Alert {
-  std::string id;          // unique per process run: "<rule_id>-<sequence>"
-  std::string rule_id;     // the Sigma rule's id (or title when it has no id)
+  std::string id;       // unique per process run: "<rule_id>-<sequence>"
+  std::string rule_id;  // the Sigma rule's id (or title when it has no id)
   std::string rule_title;
-  std::string level;       // Sigma level: informational, low, medium, high, critical
+  std::string level;  // Sigma level: informational, low, medium, high, critical
   std::string tenant;
   std::vector<std::pair<std::string, std::string>> group;  // group-by field -> value
   std::vector<std::string> tags;
   int64_t first_event_ns = 0;  // event time of the first event that contributed
   int64_t last_event_ns = 0;
-  int64_t detect_ns = 0;       // wall-clock time the alert was raised
-  uint64_t event_count = 0;    // events that contributed
+  int64_t detect_ns = 0;     // wall-clock time the alert was raised
+  uint64_t event_count = 0;  // events that contributed
   // Evidence: the raw text of the contributing events (at most Alert::kMaxEvidence; the
   // rest are counted in event_count only) and the indicator hits they carried.
   static constexpr size_t kMaxEvidence = 16;

@@ -54,10 +54,10 @@ class ConditionParser {
     return internal::equalsIgnoreCase(token_, keyword);
   }
 
-  absl::Status error(std::string_view what) const {
+  absl::Status error(std::string_view reason) const {
     std::string shown =
         token_.empty() ? std::string("end of condition") : internal::concat("'", token_, "'");
-    return absl::InvalidArgumentError(internal::concat("condition '", text_, "': ", what, " at ",
+    return absl::InvalidArgumentError(internal::concat("condition '", text_, "': ", reason, " at ",
                                                        shown, " (offset ", token_start_, ")"));
   }
 

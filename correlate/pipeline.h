@@ -1,11 +1,11 @@
-// The TBB pipeline that runs the appliance's per-event work:
-//   1. input (serial, in order): take messages round-robin from the sources' rings and
-//      copy them into the events of a batch;
-//   2. parse, match indicators, evaluate detections (parallel);
-//   3..3+K-1. one serial stage per correlation shard, each updating only its shard's
-//      windows, so correlation state is owned by one stage and needs no locks;
-//   last. hand the batch's alerts to the sinks (serial, in order).
-// Batches and their event slots are created once; the per-event path allocates only
+// The TBB pipeline that runs the appliance's per-event work, in these stages:
+//   - input (serial, in order): takes messages round-robin from the sources' rings and
+//     copies them into the events of a batch.
+//   - analyze (parallel): parses, matches indicators and evaluates detections.
+//   - one serial stage per correlation shard: updates only that shard's windows, so one
+//     stage owns each shard's state and no locks are needed.
+//   - deliver (serial, in order): hands the batch's alerts to the sinks.
+// Batches and their event slots are created once. The per-event path allocates only
 // when an alert is raised.
 #pragma once
 

@@ -21,9 +21,9 @@ struct Modifiers {
   std::string kind;
 };
 
-absl::Status invalid(std::string_view selection, std::string_view key, std::string_view what) {
+absl::Status invalid(std::string_view selection, std::string_view key, std::string_view reason) {
   return absl::InvalidArgumentError(
-      concat("selection '", selection, "' field '", key, "': ", what));
+      concat("selection '", selection, "' field '", key, "': ", reason));
 }
 
 absl::StatusOr<Modifiers> parseModifiers(std::string_view selection, std::string_view key,
@@ -47,7 +47,9 @@ absl::StatusOr<Modifiers> parseModifiers(std::string_view selection, std::string
       if (mods.kind != "re") {
         return invalid(selection, key, concat("modifier '", name, "' must follow 're'"));
       }
-      (name == "i" ? mods.re_caseless : name == "m" ? mods.re_multiline : mods.re_dotall) = true;
+      if (name == "i") mods.re_caseless = true;
+      if (name == "m") mods.re_multiline = true;
+      if (name == "s") mods.re_dotall = true;
     } else if (name == "re" || name == "cidr" || name == "exists" || name == "lt" ||
                name == "lte" || name == "gt" || name == "gte" || name == "fieldref" ||
                name == "base64" || name == "base64offset") {

@@ -193,7 +193,7 @@ TEST(EngineTest, CorrelationAlertCollectsHits) {
   EXPECT_EQ(alerts[0].tags, (std::vector<std::string>{"attack.t1110"}));
 }
 
-// Evidence holds at most Alert::kMaxEvidence events, the most recent ones.
+// Evidence keeps at most Alert::kMaxEvidence events, the most recent ones.
 TEST(EngineTest, EvidenceIsBounded) {
   Fixture f(countRule("{gte: 40}", "1h"));
   std::vector<Alert> alerts;

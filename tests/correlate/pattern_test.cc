@@ -9,7 +9,7 @@ namespace vigil::correlate {
 namespace {
 
 struct PatternCase {
-  std::string value;  // Sigma value as the YAML string holds it
+  std::string value;  // Sigma value as written in the YAML string
   PatternAnchor anchor;
   std::string text;
   bool expected;
