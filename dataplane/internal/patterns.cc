@@ -5,6 +5,7 @@
 
 #include "common/ip.h"
 #include "common/time.h"
+#include "dataplane/internal/syslog_header.h"
 
 namespace vigil::dataplane::internal {
 namespace {
@@ -217,11 +218,12 @@ std::optional<int64_t> parseJsonTime(std::string_view text) {
     int64_t seconds = 0;
     int64_t fraction_ns = 0;
     size_t pos = 0;
-    if (text.size() > 18) return std::nullopt;
     while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      if (pos == 10) return std::nullopt;  // 10 digits reach year 2286; more overflow
       seconds = seconds * 10 + (text[pos++] - '0');
     }
-    if (pos == 0) return std::nullopt;
+    // Seconds past 9e9 (year 2255) would overflow int64_t nanoseconds.
+    if (pos == 0 || seconds >= 9'000'000'000) return std::nullopt;
     if (pos < text.size() && text[pos] == '.') {
       ++pos;
       int64_t scale = 100'000'000;
@@ -233,7 +235,7 @@ std::optional<int64_t> parseJsonTime(std::string_view text) {
     if (pos != text.size()) return std::nullopt;
     return seconds * kNanosPerSecond + fraction_ns;
   }
-  if (const auto ns = parseRfc3339(text)) return ns;
+  if (const auto ns = parseTimestamp(text)) return ns;
   // "2011-08-12T14:52:57.716360+0200": insert the colon RFC 3339 requires.
   if (text.size() < 6 || text.size() > 60) return std::nullopt;
   const char sign = text[text.size() - 5];
@@ -242,7 +244,7 @@ std::optional<int64_t> parseJsonTime(std::string_view text) {
   std::memcpy(buf.data(), text.data(), text.size() - 2);
   buf[text.size() - 2] = ':';
   std::memcpy(buf.data() + text.size() - 1, text.data() + text.size() - 2, 2);
-  return parseRfc3339(std::string_view(buf.data(), text.size() + 1));
+  return parseTimestamp(std::string_view(buf.data(), text.size() + 1));
 }
 
 void applyJsonPatterns(Event& event) {

@@ -61,6 +61,7 @@ bool atTokenEnd(std::string_view text, size_t pos) { return pos >= text.size() |
 bool readYear(std::string_view text, size_t pos, int64_t& year) {
   int value = 0;
   if (!readFixedDigits(text, pos, 4, value) || !atTokenEnd(text, pos + 4)) return false;
+  if (value < kMinYear || value > kMaxYear) return false;
   year = value;
   return true;
 }
@@ -183,7 +184,7 @@ bool readIsoTimestamp(std::string_view text, size_t& pos, int32_t default_offset
   if (pos + 19 > text.size() || !isDigit(text[pos]) || text[pos + 4] != '-') return false;
   const size_t end = text.find(' ', pos);
   const std::string_view token = text.substr(pos, end == std::string_view::npos ? text.size() - pos : end - pos);
-  const auto parsed = parseRfc3339(token);
+  const auto parsed = parseTimestamp(token);
   if (!parsed) return false;
   const char last = token.back();
   const bool has_zone = last == 'Z' || last == 'z' || token.find_first_of("+-", 19) != std::string_view::npos;

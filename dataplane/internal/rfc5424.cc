@@ -2,7 +2,6 @@
 
 #include <cstring>
 
-#include "common/time.h"
 #include "dataplane/internal/syslog_header.h"
 
 namespace vigil::dataplane::internal {
@@ -148,7 +147,7 @@ bool parseRfc5424(Event& event, bool raw_is_utf8, std::string_view& msg) {
 
   event.timestamp_ns = event.receive_ns;
   if (timestamp != "-") {
-    const auto ns = parseRfc3339(timestamp);
+    const auto ns = parseTimestamp(timestamp);
     if (ns) {
       event.timestamp_ns = *ns;
     } else {

@@ -1,5 +1,6 @@
 #include "dataplane/internal/syslog_header.h"
 
+#include "common/time.h"
 #include "dataplane/internal/utf8.h"
 
 namespace vigil::dataplane::internal {
@@ -31,6 +32,17 @@ void applyPri(const Pri& pri, Event& event) {
 std::string_view decodeText(std::string_view text, bool raw_is_utf8, Event& event) {
   if (raw_is_utf8) return text;
   return repairUtf8(text, event.arena, event.flags);
+}
+
+std::optional<int64_t> parseTimestamp(std::string_view text) {
+  if (text.size() < 4) return std::nullopt;
+  int64_t year = 0;
+  for (size_t i = 0; i < 4; ++i) {
+    if (text[i] < '0' || text[i] > '9') return std::nullopt;
+    year = year * 10 + (text[i] - '0');
+  }
+  if (year < kMinYear || year > kMaxYear) return std::nullopt;
+  return parseRfc3339(text);
 }
 
 std::string_view stripBom(std::string_view msg, Event& event) {

@@ -29,6 +29,15 @@ void applyPri(const Pri& pri, Event& event);
 // Returns `text` itself, without a copy, when `raw_is_utf8` says it is already valid.
 std::string_view decodeText(std::string_view text, bool raw_is_utf8, Event& event);
 
+// Years an int64_t nanosecond timestamp can hold without overflow (1678-2261), kept a
+// little inside the true limits.
+constexpr int64_t kMinYear = 1678;
+constexpr int64_t kMaxYear = 2261;
+
+// parseRfc3339() restricted to kMinYear..kMaxYear, because common/time.cc overflows
+// (undefined behavior) on years outside the int64_t nanosecond range.
+std::optional<int64_t> parseTimestamp(std::string_view text);
+
 // Removes a leading UTF-8 BOM from `msg` and records it with kFlagMsgUtf8Bom.
 std::string_view stripBom(std::string_view msg, Event& event);
 

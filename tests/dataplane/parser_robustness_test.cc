@@ -226,6 +226,25 @@ TEST(ParserRobustnessTest, Rfc5424Nil) {
   EXPECT_EQ(e.message, "");
 }
 
+// Years outside the int64_t nanosecond range are invalid timestamps, not overflows.
+TEST(ParserRobustnessTest, FarFutureYear) {
+  ParsedEvent slot;
+  Event& ietf = slot.parse("<14>1 3024-05-01T10:00:00Z h a - - - m");
+  EXPECT_EQ(ietf.format, EventFormat::kRfc5424);
+  EXPECT_TRUE(ietf.has(kFlagTimestampInvalid));
+  EXPECT_EQ(ietf.timestamp_ns, ietf.receive_ns);
+
+  Event& json = slot.parse(R"({"ts":99999999999.5,"id.orig_h":"192.0.2.1"})");
+  EXPECT_EQ(json.format, EventFormat::kJson);
+  EXPECT_EQ(json.timestamp_ns, json.receive_ns);
+
+  Event& bsd = slot.parse("<13>May 31 9999 23:00:00 h app: m");
+  EXPECT_EQ(bsd.format, EventFormat::kRfc3164);
+  // Year 9999 makes the timestamp invalid, so everything after PRI is MSG.
+  EXPECT_TRUE(bsd.has(kFlagTimestampInvalid));
+  EXPECT_EQ(bsd.message, "May 31 9999 23:00:00 h app: m");
+}
+
 // countParseResult() bumps the matching counters.
 TEST(ParserRobustnessTest, CountersFollowFlags) {
   Counter parsed, errors, truncated, invalid;

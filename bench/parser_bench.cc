@@ -1,0 +1,117 @@
+// Parser throughput per format: BM_Parse_<Format> parses generated lines in a loop and
+// reports events and bytes per second. BM_Parse_Json reads Zeek and Suricata lines from
+// the shared corpus at run time. Each case fails (SkipWithError) when the lines do not
+// parse as the expected format, so a broken parser cannot post a fast number.
+#include <benchmark/benchmark.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "common/event.h"
+#include "common/ip.h"
+#include "dataplane/parser.h"
+
+namespace {
+
+using vigil::Event;
+using vigil::EventFormat;
+
+constexpr int64_t kReceiveNs = 1'717'200'000'000'000'000;  // 2024-06-01T00:00:00Z
+constexpr size_t kLineCount = 512;
+
+std::vector<std::string> rfc3164Lines() {
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < kLineCount; ++i) {
+    const std::string n = std::to_string(i);
+    if (i % 2 == 0) {
+      lines.push_back("<38>May " + std::to_string(1 + i % 28) + " 10:0" + std::to_string(i % 10) +
+                      ":00 bastion" + n + " sshd[" + n + "]: Failed password for invalid user u" +
+                      n + " from 192.0.2." + std::to_string(i % 250) + " port " +
+                      std::to_string(1024 + i) + " ssh2");
+    } else {
+      lines.push_back("<134>May 31 23:59:" + std::to_string(10 + i % 50) + " fw" + n +
+                      ".example.com filterlog[555]: 5,,,1000000103,igb0,match,block,in,4,0x0,,64,"
+                      "0,0,DF,6,tcp,60,198.51.100.7,192.0.2.20 src=192.0.2." +
+                      std::to_string(i % 250));
+    }
+  }
+  return lines;
+}
+
+std::vector<std::string> rfc5424Lines() {
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < kLineCount; ++i) {
+    const std::string n = std::to_string(i);
+    lines.push_back("<165>1 2024-05-31T22:14:15." + n + "Z host" + n +
+                    ".example.com evntslog " + n + " ID47 [exampleSDID@32473 iut=\"3\" "
+                    "eventSource=\"Appli\\\"cation\" eventID=\"" + n + "\"][meta seq=\"" + n +
+                    "\"] \xEF\xBB\xBF" "An application event log entry number " + n);
+  }
+  return lines;
+}
+
+std::vector<std::string> readCorpus(const std::string& relative, size_t max_lines) {
+  std::ifstream in(std::string(VIGIL_SHARED_DIR) + "/corpus/" + relative);
+  std::vector<std::string> lines;
+  std::string line;
+  while (lines.size() < max_lines && std::getline(in, line)) lines.push_back(line);
+  return lines;
+}
+
+std::vector<std::string> jsonLines() {
+  auto lines = readCorpus("json/zeek/wrccdc-json/rdp.json", kLineCount / 2);
+  const auto eve = readCorpus("json/suricata/suricata8-docker-capture-shared.json", kLineCount / 2);
+  lines.insert(lines.end(), eve.begin(), eve.end());
+  return lines;
+}
+
+void runParse(benchmark::State& state, const std::vector<std::string>& lines,
+              EventFormat expected) {
+  if (lines.empty()) {
+    state.SkipWithError("no input lines (is VIGIL_SHARED_DIR readable?)");
+    return;
+  }
+  Event event(64 * 1024);
+  const vigil::dataplane::ParseOptions options;
+  const auto peer = vigil::parseIp("192.0.2.1");
+  size_t index = 0;
+  int64_t bytes = 0;
+  int64_t wrong_format = 0;
+  for (auto _ : state) {
+    const std::string& line = lines[index];
+    index = index + 1 == lines.size() ? 0 : index + 1;
+    event.reset();
+    event.raw = event.arena.copy(line);
+    event.receive_ns = kReceiveNs;
+    event.peer = peer;
+    vigil::dataplane::parseEvent(event, options);
+    benchmark::DoNotOptimize(event.message.data());
+    wrong_format += event.format != expected;
+    bytes += static_cast<int64_t>(line.size());
+  }
+  if (wrong_format != 0) {
+    state.SkipWithError("some lines did not parse as the expected format");
+    return;
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.SetBytesProcessed(bytes);
+  state.counters["events_parsed"] = static_cast<double>(state.iterations());
+}
+
+void BM_Parse_Rfc3164(benchmark::State& state) {
+  runParse(state, rfc3164Lines(), EventFormat::kRfc3164);
+}
+BENCHMARK(BM_Parse_Rfc3164);
+
+void BM_Parse_Rfc5424(benchmark::State& state) {
+  runParse(state, rfc5424Lines(), EventFormat::kRfc5424);
+}
+BENCHMARK(BM_Parse_Rfc5424);
+
+void BM_Parse_Json(benchmark::State& state) { runParse(state, jsonLines(), EventFormat::kJson); }
+BENCHMARK(BM_Parse_Json);
+
+}  // namespace
+
+BENCHMARK_MAIN();
