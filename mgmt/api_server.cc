@@ -210,9 +210,9 @@ void ApiServer::Impl::configureServer() {
   server_.set_write_timeout(options_.write_timeout);
   server_.set_payload_max_length(options_.max_payload_bytes);
 
-  // cpp-httplib answers some requests itself (413 for a large body, 400 for a malformed
-  // request line). It calls this for every status >= 400, including ours, which already
-  // carry a body.
+  // cpp-httplib rejects some requests itself (413 for a large body, 400 for a malformed
+  // request line) and leaves their body empty. It calls this handler for every status >= 400,
+  // including responses from the router, which already carry a body.
   httplib::Server::HandlerWithResponse error_handler = [](const httplib::Request& req,
                                                           httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
@@ -226,14 +226,15 @@ void ApiServer::Impl::configureServer() {
   server_.set_error_handler(std::move(error_handler));
   server_.set_exception_handler(
       [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unknown exception";
+        std::string error_text = "unknown exception";
         try {
           std::rethrow_exception(ep);
         } catch (const std::exception& e) {
-          what = e.what();
+          error_text = e.what();
         } catch (...) {
         }
-        VIGIL_LOG_ERROR("api request threw method={} path={} error={}", req.method, req.path, what);
+        VIGIL_LOG_ERROR("api request threw method={} path={} error={}", req.method, req.path,
+                        error_text);
         res.status = 500;
         res.set_content(internal::errorBody("internal", "internal error; see the vigild log"),
                         "application/json");

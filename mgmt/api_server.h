@@ -19,7 +19,8 @@
 
 namespace vigil::mgmt {
 
-// One HTTP request as a route handler sees it. Header and query names are as sent.
+// One HTTP request, as passed to a route handler. Header and query names keep the case
+// the client sent.
 struct ApiRequest {
   std::string method;  // "GET", "POST", ...; HEAD requests are routed as GET
   std::string path;    // without the query string

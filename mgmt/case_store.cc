@@ -238,8 +238,8 @@ absl::StatusOr<std::unique_ptr<CaseStore>> CaseStore::open(const std::string& pa
   sqlite3_busy_timeout(db, options.busy_timeout_ms);
   std::unique_ptr<CaseStore> store(new CaseStore(path, db, options));
 
-  // journal_mode returns the mode actually set, which stays "memory" or "delete" on file
-  // systems without shared memory; the store needs WAL for readers beside the writer.
+  // The pragma returns the mode actually set. It stays "delete" on file systems without
+  // shared memory, and the store needs WAL so readers can run beside the writer.
   if (absl::Status s = store->exec("PRAGMA journal_mode=WAL"); !s.ok()) return s;
   {
     absl::StatusOr<SqliteStatement> mode =

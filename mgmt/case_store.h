@@ -1,6 +1,6 @@
 // The case store: a SQLite database that turns correlated alerts into cases an analyst can
 // work on. Alerts for the same (tenant, rule id, group key) join the one open case for that
-// key; a new case opens once the previous one is resolved or closed.
+// key. Once that case is resolved or closed, the next such alert opens a new one.
 #pragma once
 
 #include <cstdint>
@@ -113,7 +113,7 @@ struct CasePage {
   int64_t total = 0;  // cases matching the filter, ignoring limit and offset
 };
 
-// What ingestAlert did with one alert.
+// Outcome of storing one alert.
 struct IngestResult {
   int64_t case_id = 0;
   bool opened_case = false;  // true when the alert opened a new case

@@ -7,8 +7,8 @@
 namespace vigil::mgmt::internal {
 namespace {
 
-// Group keys and group columns are JSON objects written by the store; a value that does
-// not parse (a hand-edited database) is shown as the raw string rather than failing.
+// Group keys and group columns are JSON objects written by the store. A value that does
+// not parse, as in a hand-edited database, is shown as the raw string instead of failing.
 nlohmann::json parseStoredJson(const std::string& text) {
   nlohmann::json parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) return text;

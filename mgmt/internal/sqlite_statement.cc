@@ -6,10 +6,10 @@
 
 namespace vigil::mgmt::internal {
 
-absl::Status sqliteError(sqlite3* db, absl::string_view what) {
+absl::Status sqliteError(sqlite3* db, absl::string_view operation) {
   const char* file = sqlite3_db_filename(db, "main");
   int code = sqlite3_extended_errcode(db);
-  std::string message = absl::StrCat("sqlite ", what, " failed on ",
+  std::string message = absl::StrCat("sqlite ", operation, " failed on ",
                                      (file != nullptr && *file != '\0') ? file : ":memory:", ": ",
                                      sqlite3_errmsg(db), " (code ", code, ")");
   // Busy and locked databases clear up on their own, so callers may retry them.

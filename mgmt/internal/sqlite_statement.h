@@ -49,7 +49,7 @@ class SqliteStatement {
   std::string name_;
 };
 
-// Builds an Internal error "sqlite <what> failed on <path>: <sqlite message> (code N)".
-absl::Status sqliteError(sqlite3* db, absl::string_view what);
+// Builds an Internal error "sqlite <operation> failed on <path>: <sqlite message> (code N)".
+absl::Status sqliteError(sqlite3* db, absl::string_view operation);
 
 }  // namespace vigil::mgmt::internal

@@ -70,10 +70,13 @@ class ApiServerTest : public ::testing::Test {
   std::unique_ptr<httplib::Client> client_;
 };
 
-// /healthz returns {"status":"ok"}.
+// /healthz returns {"status":"ok"}, and HEAD is routed like GET.
 TEST_F(ApiServerTest, Healthz) {
   nlohmann::json body = getJson("/healthz", 200);
   EXPECT_EQ(body, nlohmann::json({{"status", "ok"}}));
+  httplib::Result head = client_->Head("/healthz");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
 }
 
 // /metrics serves Prometheus text with the 0.0.4 content type.
