@@ -14,7 +14,7 @@ namespace {
 
 using internal::decodeText;
 
-// Where the event stood before parsing, so a failed attempt can be undone completely.
+// Arena top and flags before parsing, kept so a failed attempt can be undone completely.
 struct ParseMark {
   char* arena_top;
   uint32_t flags;

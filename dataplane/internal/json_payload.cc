@@ -116,7 +116,11 @@ class Flattener {
       index /= 10;
     } while (index != 0);
     for (size_t i = 0; i < len / 2; ++i) std::swap(digits[i], digits[len - 1 - i]);
-    return joinName(prefix, std::string_view(digits, len));
+    const std::string_view index_text(digits, len);
+    // With an empty prefix (an array under the key "") joinName() would return the
+    // stack buffer itself.
+    if (prefix.empty()) return copyToArena(index_text);
+    return joinName(prefix, index_text);
   }
 
   bool flattenArray(od::array array, std::string_view prefix, size_t depth) {

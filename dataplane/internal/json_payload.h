@@ -12,9 +12,10 @@ namespace vigil::dataplane::internal {
 // view when `msg` is no JSON candidate.
 std::string_view jsonCandidate(std::string_view msg);
 
-// Parses `text` as exactly one JSON object and adds each member as a field: nested
-// objects as dotted names ("id.orig_h"), array elements as "name.0", "name.1"; numbers
-// as their exact JSON text, booleans as "true"/"false"; null members are skipped.
+// Parses `text` as exactly one JSON object and adds each member as a field. Nested
+// objects get dotted names ("id.orig_h") and array elements "name.0", "name.1". Numbers
+// keep their exact JSON text, booleans become "true" or "false", and null members are
+// skipped.
 // `text` must outlive the event (it is event.raw or a view into the arena), because
 // names and values without escapes are views into it; decoded strings go to the arena.
 // Returns false, with the event's fields and arena as they were before, when `text` is

@@ -130,6 +130,29 @@ bool isKey(std::string_view key, std::initializer_list<std::string_view> names) 
   return false;
 }
 
+// Epoch seconds, with the fraction read digit by digit to keep nanoseconds exact.
+std::optional<int64_t> parseEpochSeconds(std::string_view text) {
+  int64_t seconds = 0;
+  int64_t fraction_ns = 0;
+  size_t pos = 0;
+  while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+    if (pos == 10) return std::nullopt;  // more digits would overflow `seconds` below
+    seconds = seconds * 10 + (text[pos++] - '0');
+  }
+  // Seconds past 9e9 (year 2255) would overflow int64_t nanoseconds.
+  if (pos == 0 || seconds >= 9'000'000'000) return std::nullopt;
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    int64_t scale = 100'000'000;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      fraction_ns += (text[pos++] - '0') * scale;
+      scale /= 10;
+    }
+  }
+  if (pos != text.size()) return std::nullopt;
+  return seconds * kNanosPerSecond + fraction_ns;
+}
+
 }  // namespace
 
 bool applySshdPatterns(Event& event) {
@@ -213,28 +236,7 @@ void applyKeyValuePatterns(Event& event) {
 
 std::optional<int64_t> parseJsonTime(std::string_view text) {
   if (text.empty()) return std::nullopt;
-  if (text.find('-') == std::string_view::npos || text.find('-') == 0) {
-    // Epoch seconds, with the fraction read digit by digit to keep nanoseconds exact.
-    int64_t seconds = 0;
-    int64_t fraction_ns = 0;
-    size_t pos = 0;
-    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
-      if (pos == 10) return std::nullopt;  // 10 digits reach year 2286; more overflow
-      seconds = seconds * 10 + (text[pos++] - '0');
-    }
-    // Seconds past 9e9 (year 2255) would overflow int64_t nanoseconds.
-    if (pos == 0 || seconds >= 9'000'000'000) return std::nullopt;
-    if (pos < text.size() && text[pos] == '.') {
-      ++pos;
-      int64_t scale = 100'000'000;
-      while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
-        fraction_ns += (text[pos++] - '0') * scale;
-        scale /= 10;
-      }
-    }
-    if (pos != text.size()) return std::nullopt;
-    return seconds * kNanosPerSecond + fraction_ns;
-  }
+  if (text.find('-') == std::string_view::npos) return parseEpochSeconds(text);
   if (const auto ns = parseTimestamp(text)) return ns;
   // "2011-08-12T14:52:57.716360+0200": insert the colon RFC 3339 requires.
   if (text.size() < 6 || text.size() > 60) return std::nullopt;

@@ -15,8 +15,9 @@ namespace vigil::dataplane::internal {
 // is options.default_utc_offset_s. Then comes HOSTNAME (absent when the first token
 // contains '=' or ends in ':', see hostname rules in rfc3164.cc) and TAG with an
 // optional "[pid]". Stores the undecoded MSG in `msg`.
-// A line without PRI is RFC 3164 only when it starts with a valid timestamp; a line with
-// PRI but no timestamp gets the receive time, kFlagTimestampInvalid and the rest as MSG.
+// A line without PRI is RFC 3164 only when it starts with a valid timestamp. A line with
+// PRI but no timestamp gets the receive time and kFlagTimestampInvalid, and the rest of
+// the line is MSG.
 // Returns false when the line is not RFC 3164. Allocates only from the event arena.
 bool parseRfc3164(Event& event, const ParseOptions& options, bool raw_is_utf8,
                   std::string_view& msg);

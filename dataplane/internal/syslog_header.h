@@ -26,7 +26,7 @@ std::optional<Pri> parsePri(std::string_view text);
 void applyPri(const Pri& pri, Event& event);
 
 // Copies `text` into the event arena after repairing invalid UTF-8 (see repairUtf8).
-// Returns `text` itself, without a copy, when `raw_is_utf8` says it is already valid.
+// Returns `text` itself, without a copy, when `raw_is_utf8` is true (the whole raw line is valid).
 std::string_view decodeText(std::string_view text, bool raw_is_utf8, Event& event);
 
 // Years an int64_t nanosecond timestamp can hold without overflow (1678-2261), kept a

@@ -129,6 +129,15 @@ TEST(ParserRobustnessTest, CeeCookieAndNesting) {
   }
 }
 
+// An array under the empty key gets names "0", "1" that live in the arena.
+TEST(ParserRobustnessTest, ArrayUnderEmptyKey) {
+  ParsedEvent slot;
+  Event& e = slot.parse(R"({"":[7,{"b":"c"}]})");
+  EXPECT_EQ(e.format, EventFormat::kJson);
+  EXPECT_EQ(get(e, "0"), "7");
+  EXPECT_EQ(get(e, "1.b"), "c");
+}
+
 // More members than Event::kMaxFields set kFlagFieldsOverflow and keep the first ones.
 TEST(ParserRobustnessTest, FieldsOverflow) {
   std::string json = "{";

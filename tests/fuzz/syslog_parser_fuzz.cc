@@ -1,7 +1,7 @@
 // Fuzzes parseEvent() over every input format. The first byte picks the forced format
-// (0 = auto); the rest is one framed message. Besides not crashing, each result must
-// keep raw as received, stay inside the field limit, carry a known format and, for a
-// parse error, carry the receive time; a decoded message must be valid UTF-8.
+// (0 = auto), and the rest is one framed message. Besides not crashing, each result
+// must keep raw as received, stay inside the field limit and carry a known format. A
+// parse error must carry the receive time, and the decoded message must be valid UTF-8.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
