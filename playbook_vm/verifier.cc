@@ -127,6 +127,9 @@ absl::Status checkLimits(const BytecodeView& p) {
 
 // The dataflow pass: a worklist over pcs with one register-state vector per pc, joined
 // by union, so it reaches a fixpoint after at most 7 widenings per register and pc.
+// NOTE: each widening re-queues the pc at O(registers) cost, so a crafted program near
+// the limits (16384 pcs, 256 registers) could need about 16384 x 1792 x 256 steps. No
+// input of that shape has been timed.
 class Dataflow {
  public:
   explicit Dataflow(const BytecodeView& p)
