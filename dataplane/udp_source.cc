@@ -97,10 +97,12 @@ bool UdpSource::start(std::string& error) {
   bound_port_ = internal::localPort(fd_);
   started_ = true;
   stop_.store(false);
-  thread_ = std::thread([this] { run(); });
+  // Log before the thread starts. The first log call sets up spdlog's registry, and doing
+  // that on one thread keeps ThreadSanitizer runs free of reports from inside spdlog.
   VIGIL_LOG_INFO("source started source={} kind=udp listen={} port={} ring={} max_message={}",
                  options_.name, options_.listen, bound_port_, ring_->capacity(),
                  options_.max_message_bytes);
+  thread_ = std::thread([this] { run(); });
   return true;
 }
 

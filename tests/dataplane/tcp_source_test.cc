@@ -229,6 +229,13 @@ TEST_F(TcpSourceTest, BackpressureLosesNothing) {
     }
     client.send(batch);
   });
+  // Let the ring fill up first so the source has to stop reading.
+  auto deadline = steady_clock::now() + milliseconds(5000);
+  while (source_->ring().size() < source_->ring().capacity() && steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  EXPECT_EQ(source_->ring().size(), source_->ring().capacity());
+  std::this_thread::sleep_for(milliseconds(50));
   std::vector<Received> got =
       collect(kMessages, milliseconds(30000), std::chrono::microseconds(20));
   sender.join();
