@@ -69,7 +69,9 @@ struct DpdkSource::Impl {
   Counter& bytes;
   Counter& truncated;
   Counter& queue_full;
-  std::array<Counter*, kFrameVerdictCount> drops{};  // [kAccepted] stays null
+  // One counter per drop reason. The kAccepted entry stays null, because `received`
+  // counts accepted frames.
+  std::array<Counter*, kFrameVerdictCount> drops{};
   Gauge& port_ipackets;
   Gauge& port_imissed;
   Gauge& port_rx_nombuf;
