@@ -110,9 +110,9 @@ struct Reader {
       return error(map[key], where + "." + key,
                    absl::StrCat("'", out, "' is not host:port (e.g. 127.0.0.1:5514, [::1]:5514)"));
     }
-    if (!out.empty() && host != "localhost" && !parseIp(host)) {
+    if (!out.empty() && !parseIp(host)) {
       return error(map[key], where + "." + key,
-                   absl::StrCat("'", host, "' is not an IP address or localhost"));
+                   absl::StrCat("'", host, "' is not a numeric IP address (e.g. 127.0.0.1, ::1)"));
     }
     return absl::OkStatus();
   }

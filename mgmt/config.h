@@ -54,7 +54,7 @@ struct DaemonConfig {
   size_t workers = 2;        // TBB threads for parse and match
   size_t shards = 4;         // correlation shards (serial pipeline filters)
   size_t batch_size = 64;    // events per pipeline token
-  size_t max_keys_per_rule = 100000;
+  size_t max_keys_per_rule = 4096;
   int32_t default_utc_offset_s = 0;  // zone for timestamps that carry none (RFC 3164)
 
   std::vector<SourceConfig> sources;

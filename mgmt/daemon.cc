@@ -1,0 +1,446 @@
+#include "mgmt/daemon.h"
+
+#include <signal.h>
+#include <time.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <system_error>
+
+#include <nlohmann/json.hpp>
+#include <tbb/task_arena.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "correlate/engine.h"
+#include "correlate/pipeline.h"
+#include "correlate/rules.h"
+#include "dataplane/dpdk_source.h"
+#include "dataplane/file_source.h"
+#include "dataplane/tcp_source.h"
+#include "dataplane/udp_source.h"
+#include "intel/builder.h"
+#include "intel/indicator_set.h"
+#include "mgmt/alert_writer.h"
+#include "mgmt/api_server.h"
+#include "mgmt/case_sink.h"
+#include "mgmt/case_store.h"
+
+namespace vigil::mgmt {
+namespace {
+
+// Rejected indicator lines logged per list; the rest are counted only.
+constexpr size_t kLoggedRejectionsPerList = 20;
+
+dataplane::Format parseFormat(const std::string& name) {
+  if (name == "rfc3164") return dataplane::Format::kRfc3164;
+  if (name == "rfc5424") return dataplane::Format::kRfc5424;
+  if (name == "json") return dataplane::Format::kJson;
+  return dataplane::Format::kAuto;
+}
+
+dataplane::FramingMode parseFraming(const std::string& name) {
+  if (name == "lf") return dataplane::FramingMode::kLf;
+  if (name == "octet_counting") return dataplane::FramingMode::kOctetCounting;
+  return dataplane::FramingMode::kAuto;
+}
+
+// Rule files: a file as given, or every *.yml / *.yaml in a folder, in name order so that
+// rule indices (and so the alert order within one event) do not depend on the file system.
+absl::StatusOr<std::vector<std::string>> expandRulePaths(const std::vector<std::string>& paths) {
+  std::vector<std::string> files;
+  for (const std::string& path : paths) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+      std::vector<std::string> found;
+      for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
+        std::string ext = entry.path().extension().string();
+        if (entry.is_regular_file() && (ext == ".yml" || ext == ".yaml")) {
+          found.push_back(entry.path().string());
+        }
+      }
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (std::filesystem::is_regular_file(path, ec)) {
+      files.push_back(path);
+    } else {
+      return absl::NotFoundError(absl::StrCat("rules.paths: ", path,
+                                              " is neither a rule file nor a folder"));
+    }
+  }
+  return files;
+}
+
+std::string withThousands(uint64_t value) {
+  std::string digits = std::to_string(value);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return out;
+}
+
+}  // namespace
+
+Daemon::Daemon(DaemonConfig config, DaemonOptions options)
+    : config_(std::move(config)), options_(std::move(options)) {}
+
+Daemon::~Daemon() { stop(); }
+
+absl::Status Daemon::loadIntel() {
+  intel::IndicatorSetBuilder builder;
+  for (const IntelListConfig& list : config_.intel_lists) {
+    auto report = builder.addListFile(list.name, list.path);
+    if (!report.ok()) {
+      return absl::Status(report.status().code(),
+                          absl::StrCat("intel.lists ", list.name, ": ", report.status().message()));
+    }
+    metrics_.counter("vigil_intel_indicators_loaded_total", "Indicators accepted from a list",
+                     {{"list", list.name}})
+        .add(report->loaded);
+    metrics_.counter("vigil_intel_lines_rejected_total", "Indicator lines rejected",
+                     {{"list", list.name}})
+        .add(report->rejected);
+    VIGIL_LOG_INFO("indicator list loaded list={} path={} loaded={} duplicates={} rejected={}",
+                   list.name, list.path, report->loaded, report->duplicates, report->rejected);
+    size_t shown = std::min(report->rejections.size(), kLoggedRejectionsPerList);
+    for (size_t i = 0; i < shown; ++i) {
+      const intel::Rejection& r = report->rejections[i];
+      VIGIL_LOG_WARN("indicator rejected list={} at={} reason=\"{}\" text=\"{}\"", list.name,
+                     r.location, r.reason, r.text);
+    }
+    if (report->rejected > shown) {
+      VIGIL_LOG_WARN("indicator rejections not logged list={} count={}", list.name,
+                     report->rejected - shown);
+    }
+  }
+  int64_t begin = monotonicNs();
+  auto set = builder.build();
+  if (!set.ok()) return set.status();
+  intel_ = *set;
+  const intel::IndicatorSetStats& stats = intel_->stats();
+  size_t total = 0;
+  for (size_t n : stats.count_by_type) total += n;
+  metrics_.gauge("vigil_intel_indicators", "Indicators in the active snapshot").set(
+      static_cast<int64_t>(total));
+  VIGIL_LOG_INFO("indicator snapshot built indicators={} hyperscan_patterns={} "
+                 "hyperscan_bytes={} build_ms={}",
+                 total, stats.pattern_count, stats.hs_database_bytes,
+                 (monotonicNs() - begin) / 1'000'000);
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::loadRules() {
+  correlate::FieldMapping mapping = correlate::FieldMapping::defaults();
+  for (const auto& [sigma, event] : config_.field_mapping) mapping.set(sigma, event);
+  correlate::RuleLoader loader(std::move(mapping));
+  auto files = expandRulePaths(config_.rule_paths);
+  if (!files.ok()) return files.status();
+  for (const std::string& file : *files) {
+    if (auto st = loader.addFile(file); !st.ok()) return st;
+  }
+  auto rules = loader.finish();
+  if (!rules.ok()) return rules.status();
+  auto shared = std::make_shared<const correlate::RuleSet>(std::move(*rules));
+  VIGIL_LOG_INFO("rules loaded files={} detections={} correlations={}", files->size(),
+                 shared->detections.size(), shared->correlations.size());
+
+  correlate::EngineOptions options;
+  options.max_keys = config_.max_keys_per_rule;
+  options.shards = config_.shards;
+  engine_ = std::make_unique<correlate::Engine>(std::move(shared), options, &metrics_);
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::createSources() {
+  for (size_t i = 0; i < config_.sources.size(); ++i) {
+    const SourceConfig& sc = config_.sources[i];
+    auto id = static_cast<uint16_t>(i);
+    std::string error;
+    std::unique_ptr<dataplane::Source> source;
+    if (sc.type == "file") {
+      dataplane::FileSourceOptions o;
+      o.name = sc.name;
+      o.id = id;
+      o.tenant = sc.tenant;
+      o.format = parseFormat(sc.format);
+      o.paths = sc.paths;
+      o.pace = sc.pace == "event_time" ? dataplane::Pace::kEventTime : dataplane::Pace::kFast;
+      o.speed = sc.speed;
+      o.max_message_bytes = sc.max_message_bytes;
+      o.ring_capacity = sc.ring_capacity;
+      source = dataplane::FileSource::create(std::move(o), metrics_, error);
+      has_finite_sources_ = true;
+    } else if (sc.type == "udp") {
+      dataplane::UdpSourceOptions o;
+      o.name = sc.name;
+      o.id = id;
+      o.tenant = sc.tenant;
+      o.format = parseFormat(sc.format);
+      o.listen = sc.listen;
+      o.max_message_bytes = sc.max_message_bytes;
+      o.ring_capacity = sc.ring_capacity;
+      o.rcvbuf_bytes = sc.receive_buffer_bytes;
+      source = dataplane::UdpSource::create(std::move(o), metrics_, error);
+    } else if (sc.type == "tcp") {
+      dataplane::TcpSourceOptions o;
+      o.name = sc.name;
+      o.id = id;
+      o.tenant = sc.tenant;
+      o.format = parseFormat(sc.format);
+      o.listen = sc.listen;
+      o.max_message_bytes = sc.max_message_bytes;
+      o.ring_capacity = sc.ring_capacity;
+      o.framing = parseFraming(sc.framing);
+      o.max_connections = sc.max_connections;
+      o.idle_timeout_ms = int64_t{sc.idle_timeout_s} * 1000;
+      o.rcvbuf_bytes = sc.receive_buffer_bytes;
+      source = dataplane::TcpSource::create(std::move(o), metrics_, error);
+    } else if (sc.type == "dpdk") {
+      dataplane::DpdkSourceOptions o;
+      o.name = sc.name;
+      o.id = id;
+      o.tenant = sc.tenant;
+      o.format = parseFormat(sc.format);
+      o.eal_args = sc.eal_args;
+      o.udp_ports = sc.udp_ports;
+      o.burst_size = sc.burst_size;
+      o.mbuf_pool_size = sc.mbuf_count;
+      o.max_message_bytes = sc.max_message_bytes;
+      o.ring_capacity = sc.ring_capacity;
+      if (dataplane::DpdkSource::validateOptions(o, error)) {
+        source = std::make_unique<dataplane::DpdkSource>(std::move(o), metrics_);
+      }
+    }
+    if (source == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("sources[", i, "] ", sc.name, ": ", error));
+    }
+    sources_.push_back(std::move(source));
+    source_types_.push_back(sc.type);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::startApi() {
+  ApiServerOptions options;
+  options.listen = config_.api_listen;
+  api_ = std::make_unique<ApiServer>(*store_, metrics_, options);
+  api_->addRoute("GET", "/api/v1/status", [this](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
+    nlohmann::json sources = nlohmann::json::array();
+    for (size_t i = 0; i < sources_.size(); ++i) {
+      sources.push_back({{"name", sources_[i]->name()},
+                         {"type", source_types_[i]},
+                         {"tenant", sources_[i]->tenant()},
+                         {"finished", sources_[i]->finished()},
+                         {"queued", sources_[i]->ring().size()}});
+    }
+    nlohmann::json body = {{"version", VIGIL_VERSION},
+                           {"uptime_s", (monotonicNs() - start_ns_) / 1'000'000'000},
+                           {"replay_done", replayDone()},
+                           {"sources", sources}};
+    ApiResponse response;
+    response.body = body.dump();
+    return response;
+  });
+  if (auto st = api_->start(); !st.ok()) return st;
+  VIGIL_LOG_INFO("api listening addr={}", api_->address());
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::start() {
+  start_ns_ = monotonicNs();
+  VIGIL_LOG_INFO("vigild starting version={} config={} sources={} workers={} shards={}",
+                 VIGIL_VERSION, config_.config_path, config_.sources.size(), config_.workers,
+                 config_.shards);
+
+  if (auto st = loadIntel(); !st.ok()) return st;
+  if (auto st = loadRules(); !st.ok()) return st;
+  if (auto st = createSources(); !st.ok()) return st;
+
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(config_.case_db).parent_path(), ec);
+  if (ec) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot create the folder of api.case_db ", config_.case_db, ": ", ec.message()));
+  }
+  auto store = CaseStore::open(config_.case_db);
+  if (!store.ok()) return store.status();
+  store_ = std::move(*store);
+  case_sink_ = std::make_unique<CaseSink>(*store_, metrics_);
+  std::vector<correlate::AlertSink*> sinks = {case_sink_.get()};
+  if (!config_.alerts_output.empty()) {
+    auto writer = JsonLinesAlertWriter::open(config_.alerts_output, metrics_);
+    if (!writer.ok()) return writer.status();
+    alert_writer_ = std::move(*writer);
+    sinks.push_back(alert_writer_.get());
+  }
+
+  correlate::PipelineOptions popts;
+  popts.batch_size = config_.batch_size;
+  popts.default_utc_offset_s = config_.default_utc_offset_s;
+  popts.max_message_bytes = 0;
+  for (const SourceConfig& sc : config_.sources) {
+    popts.max_message_bytes = std::max(popts.max_message_bytes, sc.max_message_bytes);
+  }
+  if (popts.max_message_bytes == 0) popts.max_message_bytes = dataplane::kDefaultMaxMessageBytes;
+  std::vector<dataplane::Source*> raw_sources;
+  for (auto& s : sources_) raw_sources.push_back(s.get());
+  pipeline_ = std::make_unique<correlate::Pipeline>(raw_sources, intel_, *engine_, sinks,
+                                                    metrics_, popts);
+
+  // Everything is built and validated; only now do sockets open.
+  for (size_t i = 0; i < sources_.size(); ++i) {
+    std::string error;
+    if (sources_[i]->start(error)) {
+      VIGIL_LOG_INFO("source started source={} type={} tenant={}", sources_[i]->name(),
+                     source_types_[i], sources_[i]->tenant());
+      continue;
+    }
+    if (source_types_[i] == "dpdk") {
+      // The kernel sources still work without DPDK (no NIC, no hugepages, no driver).
+      VIGIL_LOG_WARN("dpdk source not started, running on kernel sources source={} error=\"{}\"",
+                     sources_[i]->name(), error);
+      metrics_.counter("vigil_sources_failed_total", "Sources that could not start",
+                       {{"source", sources_[i]->name()}})
+          .add();
+      continue;
+    }
+    stop();
+    return absl::UnavailableError(
+        absl::StrCat("source ", sources_[i]->name(), " could not start: ", error));
+  }
+
+  if (config_.api_enabled) {
+    if (auto st = startApi(); !st.ok()) {
+      stop();
+      return st;
+    }
+  }
+
+  // The arena caps the pipeline at pipeline.workers threads, whatever the machine has.
+  pipeline_thread_ = std::thread([this] {
+    tbb::task_arena arena(static_cast<int>(config_.workers));
+    arena.execute([this] { pipeline_->run(); });
+    pipeline_returned_.store(true, std::memory_order_release);
+  });
+  return absl::OkStatus();
+}
+
+bool Daemon::checkReplayDone() {
+  if (replay_done_.load(std::memory_order_acquire) || !has_finite_sources_) return false;
+  for (size_t i = 0; i < sources_.size(); ++i) {
+    if (source_types_[i] != "file") continue;
+    if (!sources_[i]->finished() || sources_[i]->ring().size() != 0) return false;
+  }
+  // Every message taken from a ring has been through the whole pipeline.
+  if (metrics_.sum("vigil_pipeline_events_total") !=
+      metrics_.sum("vigil_pipeline_events_done_total")) {
+    return false;
+  }
+  case_sink_->flush();
+  if (alert_writer_) alert_writer_->flush();
+  replay_done_.store(true, std::memory_order_release);
+  VIGIL_LOG_INFO("replay done events={} alerts={}", metrics_.sum("vigil_source_received_total"),
+                 metrics_.sum("vigil_alerts_delivered_total"));
+  writeSummary();
+  return true;
+}
+
+void Daemon::run() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  timespec tick{0, 50'000'000};
+  while (true) {
+    int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig == SIGINT || sig == SIGTERM) {
+      VIGIL_LOG_INFO("signal received signal={}", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      break;
+    }
+    checkReplayDone();
+    if (options_.exit_when_done && replayDone()) break;
+    if (pipeline_returned_.load(std::memory_order_acquire) && !options_.exit_when_done &&
+        !config_.api_enabled) {
+      break;  // nothing left to serve
+    }
+  }
+  stop();
+}
+
+void Daemon::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& source : sources_) source->stop();
+  if (pipeline_) pipeline_->requestStop();
+  if (pipeline_thread_.joinable()) pipeline_thread_.join();
+  if (case_sink_) case_sink_->flush();
+  if (alert_writer_) alert_writer_->flush();
+  if (api_) api_->stop();
+  if (start_ns_ != 0) {
+    VIGIL_LOG_INFO("vigild stopped uptime_s={:.1f} events={} parsed={} parse_errors={} "
+                   "indicator_hits={} alerts={} cases_opened={}",
+                   static_cast<double>(monotonicNs() - start_ns_) / 1e9,
+                   metrics_.sum("vigil_source_received_total"),
+                   metrics_.sum("vigil_events_parsed_total"),
+                   metrics_.sum("vigil_parse_errors_total"),
+                   metrics_.sum("vigil_indicator_hits_total"),
+                   metrics_.sum("vigil_alerts_delivered_total"),
+                   metrics_.sum("vigil_cases_opened_total"));
+    writeSummary();
+  }
+}
+
+std::string Daemon::summary() const {
+  auto line = [](std::string_view label, uint64_t value) {
+    return absl::StrFormat("  %-22s %12s\n", label, withThousands(value));
+  };
+  std::string out = "Vigil summary\n";
+  for (size_t i = 0; i < sources_.size(); ++i) {
+    std::string label = absl::StrCat("source ", sources_[i]->name());
+    out += line(label, metrics_.sum("vigil_source_received_total",
+                                    {{"source", sources_[i]->name()}}));
+  }
+  out += line("events read", metrics_.sum("vigil_source_received_total"));
+  out += line("dropped at sources", metrics_.sum("vigil_source_dropped_total"));
+  out += line("parsed", metrics_.sum("vigil_events_parsed_total"));
+  out += line("parse errors (kept)", metrics_.sum("vigil_parse_errors_total"));
+  out += line("truncated", metrics_.sum("vigil_events_truncated_total"));
+  out += line("indicator hits", metrics_.sum("vigil_indicator_hits_total"));
+  out += line("alerts", metrics_.sum("vigil_alerts_delivered_total"));
+  out += line("cases opened", metrics_.sum("vigil_cases_opened_total"));
+  if (store_) {
+    CaseFilter all;
+    all.limit = 1;
+    if (auto page = store_->listCases(all); page.ok()) {
+      out += line("cases in store", static_cast<uint64_t>(page->total));
+    }
+  }
+  out += "Where to look:\n";
+  if (config_.api_enabled) {
+    std::string api = absl::StrCat("http://", config_.api_listen);
+    out += absl::StrCat("  cases      vigilctl --api ", api, " cases list\n");
+    out += absl::StrCat("             curl ", api, "/api/v1/cases\n");
+    out += absl::StrCat("  counters   curl ", api, "/metrics\n");
+  }
+  out += absl::StrCat("  case store ", config_.case_db, "\n");
+  if (!config_.alerts_output.empty()) {
+    out += absl::StrCat("  alerts     ", config_.alerts_output, "\n");
+  }
+  return out;
+}
+
+void Daemon::writeSummary() const {
+  if (options_.summary_file.empty()) return;
+  std::ofstream out(options_.summary_file, std::ios::trunc);
+  out << summary();
+  if (!out) {
+    VIGIL_LOG_WARN("cannot write summary path={}", options_.summary_file);
+  }
+}
+
+}  // namespace vigil::mgmt

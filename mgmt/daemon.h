@@ -1,0 +1,102 @@
+// The daemon's wiring: builds every component from a validated DaemonConfig, starts them
+// in dependency order, and stops them in reverse. vigild's main() is a thin shell around
+// this class; the integration tests drive the built vigild binary instead.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/metrics.h"
+#include "mgmt/config.h"
+
+namespace vigil::correlate {
+class Engine;
+class Pipeline;
+}  // namespace vigil::correlate
+namespace vigil::dataplane {
+class Source;
+}
+namespace vigil::intel {
+class IndicatorSet;
+}
+
+namespace vigil::mgmt {
+
+class ApiServer;
+class CaseSink;
+class CaseStore;
+class JsonLinesAlertWriter;
+
+struct DaemonOptions {
+  // Stop once every file source has been replayed and its alerts are stored.
+  bool exit_when_done = false;
+  // Where to write the summary when the replay is done and at shutdown; empty for none.
+  std::string summary_file;
+};
+
+class Daemon {
+ public:
+  Daemon(DaemonConfig config, DaemonOptions options);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Loads indicators and rules, opens the case store, creates every source (validating
+  // its options), then starts the sources, the pipeline thread and the API. Nothing
+  // listens until everything has been built, so a bad rule file or source option fails
+  // before any socket opens. Errors name the file, value or address involved.
+  absl::Status start();
+
+  // Blocks until SIGINT or SIGTERM, or until the replay is done when exit_when_done is
+  // set; then stops everything and writes the summary. The caller must have blocked
+  // those signals in every thread (vigild's main does it before start()).
+  void run();
+
+  // Stops the sources, drains the pipeline, flushes the sinks and stops the API.
+  // Safe to call more than once.
+  void stop();
+
+  // True once every finite source has finished, the pipeline has processed all it
+  // published, and the alerts are stored.
+  bool replayDone() const { return replay_done_.load(std::memory_order_acquire); }
+
+  // A readable summary of what the appliance did: events, parse results, indicator hits,
+  // alerts, cases, and where to look at them.
+  std::string summary() const;
+
+  MetricsRegistry& metrics() { return metrics_; }
+
+ private:
+  absl::Status loadIntel();
+  absl::Status loadRules();
+  absl::Status createSources();
+  absl::Status startApi();
+  bool checkReplayDone();
+  void writeSummary() const;
+
+  DaemonConfig config_;
+  DaemonOptions options_;
+  MetricsRegistry metrics_;
+  int64_t start_ns_ = 0;
+
+  std::shared_ptr<const intel::IndicatorSet> intel_;
+  std::unique_ptr<correlate::Engine> engine_;
+  std::unique_ptr<CaseStore> store_;
+  std::unique_ptr<CaseSink> case_sink_;
+  std::unique_ptr<JsonLinesAlertWriter> alert_writer_;
+  std::vector<std::unique_ptr<dataplane::Source>> sources_;
+  std::vector<std::string> source_types_;
+  std::unique_ptr<correlate::Pipeline> pipeline_;
+  std::unique_ptr<ApiServer> api_;
+  std::thread pipeline_thread_;
+  std::atomic<bool> pipeline_returned_{false};
+  std::atomic<bool> replay_done_{false};
+  bool has_finite_sources_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace vigil::mgmt
