@@ -112,6 +112,8 @@ bool readTime(std::string_view text, size_t& pos, BsdTimestamp& ts) {
 
 // Reads "Mmm dd [yyyy] hh:mm:ss[.frac][:] [yyyy] [zone]" at `pos`. On success `pos` is at
 // the space after the timestamp or at the end of the line.
+// NOTE: numeric months ("03/07 19:06:53") and zone names other than UTC/GMT/Z are not
+// accepted; such lines fall back to the ISO form or to "no timestamp".
 bool readBsdTimestamp(std::string_view text, size_t& pos, BsdTimestamp& ts) {
   size_t p = pos;
   ts.month = readMonth(text, p);
