@@ -74,7 +74,43 @@ SigmaPattern SigmaPattern::compile(std::string_view value, PatternAnchor anchor,
   if (anchor == PatternAnchor::kContains || anchor == PatternAnchor::kStartsWith) {
     pattern.push(Token::kStar, 0);
   }
+  pattern.classify();
   return pattern;
+}
+
+void SigmaPattern::classify() {
+  size_t first = 0;
+  size_t last = tokens_.size();
+  bool leading_star = first < last && tokens_[first] == Token::kStar;
+  if (leading_star) ++first;
+  bool trailing_star = first < last && tokens_[last - 1] == Token::kStar;
+  if (trailing_star) --last;
+  literal_.clear();
+  for (size_t i = first; i < last; ++i) {
+    if (tokens_[i] != Token::kByte) {
+      shape_ = Shape::kGeneral;
+      literal_.clear();
+      return;
+    }
+    literal_ += bytes_[i];
+  }
+  if (leading_star && trailing_star) {
+    shape_ = Shape::kInfix;
+  } else if (leading_star) {
+    shape_ = Shape::kSuffix;
+  } else if (trailing_star) {
+    shape_ = Shape::kPrefix;
+  } else {
+    shape_ = Shape::kEquals;
+  }
+}
+
+bool SigmaPattern::equalsAt(std::string_view text, size_t pos) const {
+  for (size_t i = 0; i < literal_.size(); ++i) {
+    char c = cased_ ? text[pos + i] : foldAscii(text[pos + i]);
+    if (c != literal_[i]) return false;
+  }
+  return true;
 }
 
 SigmaPattern SigmaPattern::literal(std::string_view literal, PatternAnchor anchor) {
@@ -87,10 +123,28 @@ SigmaPattern SigmaPattern::literal(std::string_view literal, PatternAnchor ancho
   if (anchor == PatternAnchor::kContains || anchor == PatternAnchor::kStartsWith) {
     pattern.push(Token::kStar, 0);
   }
+  pattern.classify();
   return pattern;
 }
 
 bool SigmaPattern::matches(std::string_view text) const {
+  const size_t n = literal_.size();
+  switch (shape_) {
+    case Shape::kEquals:
+      return text.size() == n && equalsAt(text, 0);
+    case Shape::kPrefix:
+      return text.size() >= n && equalsAt(text, 0);
+    case Shape::kSuffix:
+      return text.size() >= n && equalsAt(text, text.size() - n);
+    case Shape::kInfix:
+      for (size_t pos = 0; pos + n <= text.size(); ++pos) {
+        if (equalsAt(text, pos)) return true;
+      }
+      return false;
+    case Shape::kGeneral:
+      break;
+  }
+
   // Greedy matching with one backtrack point: each non-star token matches at most one
   // way at a given text position, so retrying only from the last star is complete.
   const size_t count = tokens_.size();

@@ -1,6 +1,6 @@
 // Sigma string values compiled into wildcard patterns. A pattern is a token list (literal
-// byte, `*`, `?`, dash class) built once at rule load; matching walks the text in place and
-// never allocates.
+// byte, `*`, `?`, dash class) built once at rule load. Matching walks the text in place
+// and never allocates.
 #pragma once
 
 #include <cstdint>
@@ -10,7 +10,8 @@
 
 namespace vigil::correlate {
 
-// How the Sigma modifiers anchor a value: no modifier means the whole field must match.
+// Anchor that a Sigma modifier adds to a value. kExact (no modifier) matches the whole
+// field.
 enum class PatternAnchor : uint8_t { kExact, kContains, kStartsWith, kEndsWith };
 
 class SigmaPattern {
@@ -39,13 +40,20 @@ class SigmaPattern {
 
  private:
   enum class Token : uint8_t { kByte, kStar, kOne, kDash };
+  // Shape of the token list. Most Sigma values are one literal with optional stars at
+  // the ends, which match by a direct comparison instead of the general walk.
+  enum class Shape : uint8_t { kGeneral, kEquals, kPrefix, kSuffix, kInfix };
 
   void push(Token kind, char byte);
+  void classify();
+  bool equalsAt(std::string_view text, size_t pos) const;
   bool matchesFrom(size_t token, std::string_view text) const;
 
   std::vector<Token> tokens_;
   std::string bytes_;  // the byte of each kByte token; unused for the others
   bool cased_ = false;
+  Shape shape_ = Shape::kGeneral;
+  std::string literal_;  // the literal of the non-general shapes, folded unless cased_
 };
 
 }  // namespace vigil::correlate
