@@ -74,6 +74,11 @@ class Reference {
       : program_(program), max_steps_(max_steps), max_memory_(max_memory),
         regs_(program.registerCount()) {}
 
+  // Lists may contain themselves, so shared_ptr alone would leak the cycles.
+  ~Reference() {
+    for (const auto& list : lists_) list->items.clear();
+  }
+
   RefOutcome run(uint32_t pc) {
     for (;;) {
       uint32_t w = program_.code()[pc];
@@ -145,7 +150,8 @@ class Reference {
         }
         case Opcode::kNewList:
           if (!charge(16)) return fail(pc, RunError::kMemoryLimit);
-          ra = std::make_shared<RefList>();
+          lists_.push_back(std::make_shared<RefList>());
+          ra = lists_.back();
           break;
         case Opcode::kAppend: {
           auto* list = std::get_if<std::shared_ptr<RefList>>(&ra);
@@ -311,6 +317,7 @@ class Reference {
   uint64_t memory_ = 0;
   uint8_t yield_register_ = 0;
   std::vector<RefValue> regs_;
+  std::vector<std::shared_ptr<RefList>> lists_;  // every list created, to break cycles
 };
 
 // Compares a VM value with a reference value, descending at most `depth` list levels
