@@ -34,21 +34,21 @@ absl::Status checkListName(std::string_view name) {
               return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '-';
             });
   if (ok) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat("invalid list name '", av(name), "'; use 1 to ", kMaxListNameLength,
-                   " characters from [A-Za-z0-9._-]"));
+  return absl::InvalidArgumentError(absl::StrCat("invalid list name '", av(name), "'; use 1 to ",
+                                                 kMaxListNameLength,
+                                                 " characters from [A-Za-z0-9._-]"));
 }
 
 absl::Status checkOptions(const BuilderOptions& options) {
   if (options.min_ipv4_prefix_len < 1 || options.min_ipv4_prefix_len > 32) {
-    return absl::InvalidArgumentError(absl::StrCat("BuilderOptions::min_ipv4_prefix_len=",
-                                                   options.min_ipv4_prefix_len,
-                                                   " is outside [1, 32]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("BuilderOptions::min_ipv4_prefix_len=", options.min_ipv4_prefix_len,
+                     " is outside [1, 32]"));
   }
   if (options.min_ipv6_prefix_len < 1 || options.min_ipv6_prefix_len > 128) {
-    return absl::InvalidArgumentError(absl::StrCat("BuilderOptions::min_ipv6_prefix_len=",
-                                                   options.min_ipv6_prefix_len,
-                                                   " is outside [1, 128]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("BuilderOptions::min_ipv6_prefix_len=", options.min_ipv6_prefix_len,
+                     " is outside [1, 128]"));
   }
   return absl::OkStatus();
 }
@@ -103,8 +103,8 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addListFile(std::string_view nam
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     int err = errno;
-    std::string message = absl::StrCat("cannot open intel list '", av(name), "' at ", path, ": ",
-                                       std::strerror(err));
+    std::string message =
+        absl::StrCat("cannot open intel list '", av(name), "' at ", path, ": ", std::strerror(err));
     if (err == EACCES) return absl::PermissionDeniedError(message);
     return absl::NotFoundError(message);
   }
@@ -163,10 +163,9 @@ void IndicatorSetBuilder::addLine(std::string_view list, std::string_view line,
   }
 }
 
-void IndicatorSetBuilder::addIndicator(std::string_view list, Entry entry,
-                                       LoadReport& report) {
-  std::string key = absl::StrCat(std::string(1, static_cast<char>(entry.indicator.type)),
-                                 entry.indicator.text);
+void IndicatorSetBuilder::addIndicator(std::string_view list, Entry entry, LoadReport& report) {
+  std::string key =
+      absl::StrCat(std::string(1, static_cast<char>(entry.indicator.type)), entry.indicator.text);
   auto [it, inserted] = index_.try_emplace(std::move(key), static_cast<uint32_t>(entries_.size()));
   if (!inserted) {
     appendListName(entries_[it->second].indicator.lists, list);
@@ -242,9 +241,9 @@ absl::StatusOr<std::shared_ptr<const IndicatorSet>> IndicatorSetBuilder::build()
   absl::Time start = absl::Now();
   hs_database_t* db = nullptr;
   hs_compile_error_t* error = nullptr;
-  hs_error_t rc = hs_compile_multi(patterns.data(), flags.data(), ids.data(),
-                                   static_cast<unsigned>(ids.size()), HS_MODE_BLOCK, nullptr, &db,
-                                   &error);
+  hs_error_t rc =
+      hs_compile_multi(patterns.data(), flags.data(), ids.data(), static_cast<unsigned>(ids.size()),
+                       HS_MODE_BLOCK, nullptr, &db, &error);
   stats.hs_compile_time = absl::Now() - start;
   if (rc != HS_SUCCESS) {
     std::string message = absl::StrCat("Hyperscan rejected the indicator patterns: ",

@@ -50,9 +50,9 @@ struct Rejection {
 // The result of loading one list.
 struct LoadReport {
   std::string list;
-  size_t loaded = 0;      // indicators new to the builder
-  size_t duplicates = 0;  // accepted indicators that an earlier line already gave
-  size_t rejected = 0;    // every rejected line, kept or not
+  size_t loaded = 0;                  // indicators new to the builder
+  size_t duplicates = 0;              // accepted indicators that an earlier line already gave
+  size_t rejected = 0;                // every rejected line, kept or not
   std::vector<Rejection> rejections;  // the first max_kept_rejections of them
 };
 

@@ -13,8 +13,7 @@ IpAddr maskTo(const IpAddr& addr, unsigned len) {
   unsigned full_bytes = len / 8;
   std::memcpy(out.bytes.data(), addr.bytes.data(), full_bytes);
   if (full_bytes < 16 && len % 8 != 0) {
-    out.bytes[full_bytes] =
-        static_cast<uint8_t>(addr.bytes[full_bytes] & (0xffu << (8 - len % 8)));
+    out.bytes[full_bytes] = static_cast<uint8_t>(addr.bytes[full_bytes] & (0xffu << (8 - len % 8)));
   }
   return out;
 }

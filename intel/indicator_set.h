@@ -1,5 +1,5 @@
 // The immutable indicator snapshot that the matcher runs against. IndicatorSetBuilder
-// (intel/builder.h) creates it; after build() nothing in it changes, so any number of
+// (intel/builder.h) creates it. Nothing in it changes after build(), so any number of
 // workers may read it at once without locks, each with its own Scratch.
 #pragma once
 
@@ -39,7 +39,7 @@ struct IndicatorSetStats {
   size_t pattern_count = 0;               // indicators compiled into Hyperscan
   size_t hs_database_bytes = 0;           // 0 when there are no patterns
   absl::Duration hs_compile_time = absl::ZeroDuration();
-  size_t prefix_lengths = 0;  // distinct CIDR lengths, each one hash probe per lookup
+  size_t prefix_lengths = 0;   // distinct CIDR lengths, each one hash probe per lookup
   size_t duplicate_lines = 0;  // accepted lines whose indicator was already loaded
 
   size_t count(IndicatorType type) const { return count_by_type[static_cast<size_t>(type)]; }

@@ -15,7 +15,7 @@ namespace vigil::intel {
 struct Scratch::Impl {
   const IndicatorSet* set = nullptr;
   hs_scratch_t* hs = nullptr;
-  // Indicator ids already reported for the current event. An event holds at most
+  // Indicator ids already reported for the current event. An event has room for at most
   // kMaxHits hits, so no more ids are ever needed.
   std::array<uint32_t, Event::kMaxHits> seen{};
   size_t seen_count = 0;
@@ -24,7 +24,7 @@ struct Scratch::Impl {
 
 namespace {
 
-// Longest text parseIp() can accept: "[" + 45-byte IPv6 + "]:" + 5-digit port.
+// Maximum length of a text parseIp() accepts: "[" + 45-byte IPv6 + "]:" + 5-digit port.
 constexpr size_t kMaxAddressText = 53;
 
 bool isLabelChar(char c) { return absl::ascii_isalnum(c) || c == '-'; }
@@ -112,8 +112,8 @@ class EventMatcher {
       if (scratch_.seen[i] == id) return;
     }
     const Indicator& indicator = set_.indicator(id);
-    // A full event takes no more hits; addHit() then sets kFlagHitsOverflow, which tells
-    // the caller that hits were lost, and the scan stops.
+    // A full event takes no more hits. addHit() then sets kFlagHitsOverflow, so the caller
+    // sees that hits were lost, and the scan stops.
     if (!event_.addHit(IndicatorHit{indicator.text, indicator.lists, indicator.type, field})) {
       full_ = true;
       return;
@@ -132,8 +132,8 @@ class EventMatcher {
   size_t added_ = 0;
 };
 
-// True when `value` may be an address in a spelling parseIp() accepts; saves the copy
-// and inet_pton() call for the common field that is plainly text.
+// True when `value` may be an address in a spelling parseIp() accepts. The check saves
+// the copy and inet_pton() call for the common field that is plainly text.
 bool mayBeAddress(std::string_view value) {
   if (value.size() < 2 || value.size() > kMaxAddressText) return false;
   char c = value.front();

@@ -182,8 +182,8 @@ absl::StatusOr<ParsedIndicator> parseUrl(std::string_view token) {
     port = host_port.substr(colon + 1);
   }
   uint32_t port_number = 0;
-  if (!port.empty() && (!allDigits(port) || !absl::SimpleAtoi(av(port), &port_number) ||
-                        port_number > 65535)) {
+  if (!port.empty() &&
+      (!allDigits(port) || !absl::SimpleAtoi(av(port), &port_number) || port_number > 65535)) {
     return invalid("invalid port in URL", token, "a port is a number from 0 to 65535");
   }
   absl::StatusOr<std::string> normal_host = normalizeUrlHost(host, token);
@@ -227,16 +227,17 @@ absl::StatusOr<ListLine> splitListLine(std::string_view line) {
     tokens.pop_back();
     return ListLine{std::move(tokens), false};
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unexpected text '", av(tokens[1]), "' after the indicator; a line holds one indicator, "
-      "optionally followed by a count, ' # comment' or ';description'"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unexpected text '", av(tokens[1]),
+                   "' after the indicator; a line contains one indicator, "
+                   "optionally followed by a count, ' # comment' or ';description'"));
 }
 
 absl::StatusOr<ParsedIndicator> parseIndicator(std::string_view token,
                                                const BuilderOptions& options) {
   if (token.size() > kMaxUrlLength) {
-    return absl::InvalidArgumentError(absl::StrCat("indicator of ", token.size(),
-                                                   " bytes; the maximum is ", kMaxUrlLength));
+    return absl::InvalidArgumentError(
+        absl::StrCat("indicator of ", token.size(), " bytes; the maximum is ", kMaxUrlLength));
   }
   if (token.find("://") != std::string_view::npos) return parseUrl(token);
   if (token.find('/') != std::string_view::npos) return parseCidr(token, options);
@@ -265,10 +266,14 @@ absl::StatusOr<ParsedIndicator> parseIndicator(std::string_view token,
 
   if (allHex(token)) {
     switch (token.size()) {
-      case 32: return ParsedIndicator{IndicatorType::kMd5, absl::AsciiStrToLower(av(token)), {}};
-      case 40: return ParsedIndicator{IndicatorType::kSha1, absl::AsciiStrToLower(av(token)), {}};
-      case 64: return ParsedIndicator{IndicatorType::kSha256, absl::AsciiStrToLower(av(token)), {}};
-      default: break;
+      case 32:
+        return ParsedIndicator{IndicatorType::kMd5, absl::AsciiStrToLower(av(token)), {}};
+      case 40:
+        return ParsedIndicator{IndicatorType::kSha1, absl::AsciiStrToLower(av(token)), {}};
+      case 64:
+        return ParsedIndicator{IndicatorType::kSha256, absl::AsciiStrToLower(av(token)), {}};
+      default:
+        break;
     }
     if (token.size() >= 16) {
       return invalid(absl::StrCat("hex string of ", token.size(), " digits"), token,

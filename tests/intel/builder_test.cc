@@ -28,9 +28,8 @@ Loaded load(std::string_view text, BuilderOptions options = {}) {
 // Returns the one indicator loaded from `line`, or fails the test.
 Indicator only(std::string_view line) {
   Loaded loaded = load(line);
-  EXPECT_EQ(loaded.report.rejected, 0u) << (loaded.report.rejections.empty()
-                                                ? ""
-                                                : loaded.report.rejections[0].reason);
+  EXPECT_EQ(loaded.report.rejected, 0u)
+      << (loaded.report.rejections.empty() ? "" : loaded.report.rejections[0].reason);
   if (loaded.set == nullptr || loaded.set->size() != 1) {
     ADD_FAILURE() << "expected one indicator from '" << line << "'";
     return {};
@@ -88,8 +87,7 @@ TEST(BuilderTest, ExtraColumns) {
   EXPECT_EQ(only("http://bad.example/a;b=1").text, "http://bad.example/a;b=1");
   EXPECT_NE(rejectReason("bad.example evil.example").find("unexpected text 'evil.example'"),
             std::string::npos);
-  EXPECT_NE(rejectReason(";only a description").find("no indicator before ';'"),
-            std::string::npos);
+  EXPECT_NE(rejectReason(";only a description").find("no indicator before ';'"), std::string::npos);
 }
 
 // Each type is detected and normalized.
@@ -108,12 +106,11 @@ TEST(BuilderTest, DetectsAndNormalizesTypes) {
       {"2001:DB8:1::/48", IndicatorType::kCidr, "2001:db8:1::/48"},
       {"WWW.Bad.Example.", IndicatorType::kDomain, "www.bad.example"},
       {"xn--80ak6aa92e.com", IndicatorType::kDomain, "xn--80ak6aa92e.com"},
-      {"D41D8CD98F00B204E9800998ECF8427E", IndicatorType::kMd5,
-       "d41d8cd98f00b204e9800998ecf8427e"},
+      {"D41D8CD98F00B204E9800998ECF8427E", IndicatorType::kMd5, "d41d8cd98f00b204e9800998ecf8427e"},
       {"DA39A3EE5E6B4B0D3255BFEF95601890AFD80709", IndicatorType::kSha1,
        "da39a3ee5e6b4b0d3255bfef95601890afd80709"},
-      {"E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
-       IndicatorType::kSha256, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+      {"E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855", IndicatorType::kSha256,
+       "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.line);
@@ -145,15 +142,17 @@ TEST(BuilderTest, RejectsInvalidDomains) {
   EXPECT_NE(rejectReason(long_label + ".example").find("label of 64 bytes"), std::string::npos);
   EXPECT_NE(rejectReason(long_name).find("domain name of 312 bytes"), std::string::npos);
   EXPECT_NE(rejectReason("bad_name.example").find("invalid character '_'"), std::string::npos);
-  EXPECT_NE(rejectReason("b\xc3\xa4" "d.example").find("non-ASCII"), std::string::npos);
+  EXPECT_NE(rejectReason("b\xc3\xa4"
+                         "d.example")
+                .find("non-ASCII"),
+            std::string::npos);
   EXPECT_NE(rejectReason("localhost").find("name without a dot"), std::string::npos);
   EXPECT_NE(rejectReason("word").find("name without a dot"), std::string::npos);
   EXPECT_NE(rejectReason("a..example").find("empty label"), std::string::npos);
   EXPECT_NE(rejectReason("-bad.example").find("starting or ending with '-'"), std::string::npos);
   EXPECT_NE(rejectReason("1.2.3.256").find("invalid IPv4 address"), std::string::npos);
   EXPECT_NE(rejectReason("foo.localhost").find("local host name"), std::string::npos);
-  EXPECT_NE(rejectReason("0123456789abcdef01").find("hex string of 18 digits"),
-            std::string::npos);
+  EXPECT_NE(rejectReason("0123456789abcdef01").find("hex string of 18 digits"), std::string::npos);
 }
 
 // Addresses with ports or brackets are rejected: the port would be dropped silently.
@@ -209,7 +208,8 @@ TEST(BuilderTest, KeepsFirstRejections) {
 // A duplicate is stored once, names every list it came from and is counted.
 TEST(BuilderTest, DuplicatesKeepListNames) {
   IndicatorSetBuilder builder;
-  absl::StatusOr<LoadReport> first = builder.addListText("alpha", "bad.example\nBAD.example.\n", "a");
+  absl::StatusOr<LoadReport> first =
+      builder.addListText("alpha", "bad.example\nBAD.example.\n", "a");
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->loaded, 1u);
   EXPECT_EQ(first->duplicates, 1u);
@@ -249,8 +249,9 @@ TEST(BuilderTest, ControlErrors) {
 
 // Stats count each type, and the database exists only when there are patterns.
 TEST(BuilderTest, Stats) {
-  Loaded loaded = load("192.0.2.1\n2001:db8::1\n10.1.0.0/16\n10.2.3.0/24\n10.4.0.0/16\n"
-                       "bad.example\nhttp://bad.example/x\nd41d8cd98f00b204e9800998ecf8427e\n");
+  Loaded loaded = load(
+      "192.0.2.1\n2001:db8::1\n10.1.0.0/16\n10.2.3.0/24\n10.4.0.0/16\n"
+      "bad.example\nhttp://bad.example/x\nd41d8cd98f00b204e9800998ecf8427e\n");
   const IndicatorSetStats& stats = loaded.set->stats();
   EXPECT_EQ(stats.count(IndicatorType::kIpv4), 1u);
   EXPECT_EQ(stats.count(IndicatorType::kIpv6), 1u);

@@ -20,7 +20,8 @@ namespace {
 constexpr int kSets = 25;
 constexpr int kEventsPerSet = 400;
 
-using Hit = std::tuple<std::string, IndicatorType, std::string, std::string>;  // text, type, field, list
+using Hit =
+    std::tuple<std::string, IndicatorType, std::string, std::string>;  // text, type, field, list
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -158,7 +159,9 @@ class Generator {
 
   size_t below(size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng_); }
   template <typename T>
-  const T& pick(const std::vector<T>& v) { return v[below(v.size())]; }
+  const T& pick(const std::vector<T>& v) {
+    return v[below(v.size())];
+  }
 
   std::string domain() {
     static const std::vector<std::string> labels = {"a", "b", "bad", "evil", "x-y", "c2", "ab"};
@@ -180,7 +183,9 @@ class Generator {
     static const std::vector<size_t> lengths = {32, 40, 64};
     // A small alphabet makes hashes that overlap one another.
     std::string out = hex(pick(lengths));
-    if (below(2) == 0) std::replace_if(out.begin(), out.end(), [](char c) { return c > '1'; }, '0');
+    if (below(2) == 0)
+      std::replace_if(
+          out.begin(), out.end(), [](char c) { return c > '1'; }, '0');
     return out;
   }
 
@@ -192,19 +197,27 @@ class Generator {
 
   std::string address() {
     switch (below(4)) {
-      case 0: return "10.0." + std::to_string(below(4)) + "." + std::to_string(below(6));
-      case 1: return "::ffff:10.0." + std::to_string(below(4)) + "." + std::to_string(below(6));
-      case 2: return "2001:db8:" + std::to_string(below(3)) + "::" + std::to_string(below(4));
-      default: return "192.0.2." + std::to_string(below(4));
+      case 0:
+        return "10.0." + std::to_string(below(4)) + "." + std::to_string(below(6));
+      case 1:
+        return "::ffff:10.0." + std::to_string(below(4)) + "." + std::to_string(below(6));
+      case 2:
+        return "2001:db8:" + std::to_string(below(3)) + "::" + std::to_string(below(4));
+      default:
+        return "192.0.2." + std::to_string(below(4));
     }
   }
 
   std::string cidr() {
     switch (below(4)) {
-      case 0: return "10.0." + std::to_string(below(4)) + ".0/24";
-      case 1: return "10.0.0.0/" + std::to_string(14 + below(4));
-      case 2: return "2001:db8:" + std::to_string(below(3)) + "::/48";
-      default: return "2001:db8::/32";
+      case 0:
+        return "10.0." + std::to_string(below(4)) + ".0/24";
+      case 1:
+        return "10.0.0.0/" + std::to_string(14 + below(4));
+      case 2:
+        return "2001:db8:" + std::to_string(below(3)) + "::/48";
+      default:
+        return "2001:db8::/32";
     }
   }
 
@@ -228,8 +241,8 @@ class Generator {
   // A message of pieces from the set, near-misses and filler, joined by separators that
   // sit on both sides of every boundary rule.
   std::string message(const IndicatorSet& set) {
-    static const std::vector<std::string> separators = {" ", ".", "-", "/", ":", "a", "0", "",
-                                                        "@", "=", "\"", ". ", ".x", "F"};
+    static const std::vector<std::string> separators = {" ", ".", "-", "/",  ":",  "a",  "0",
+                                                        "",  "@", "=", "\"", ". ", ".x", "F"};
     std::string out;
     size_t pieces = 2 + below(6);
     for (size_t i = 0; i < pieces; ++i) {
@@ -237,11 +250,18 @@ class Generator {
       switch (below(5)) {
         case 0:
         case 1:
-          if (set.size() > 0) out += randomCase(set.indicator(static_cast<uint32_t>(below(set.size()))).text);
+          if (set.size() > 0)
+            out += randomCase(set.indicator(static_cast<uint32_t>(below(set.size()))).text);
           break;
-        case 2: out += domain(); break;
-        case 3: out += hash(); break;
-        default: out += "word"; break;
+        case 2:
+          out += domain();
+          break;
+        case 3:
+          out += hash();
+          break;
+        default:
+          out += "word";
+          break;
       }
     }
     return out + pick(separators);
@@ -271,7 +291,8 @@ std::string describe(const Event& event, const std::vector<Hit>& got,
                      const std::vector<Hit>& want) {
   std::string out = "fields:";
   for (size_t i = 0; i < event.field_count; ++i) {
-    out += " " + std::string(event.fields[i].name) + "=[" + std::string(event.fields[i].value) + "]";
+    out +=
+        " " + std::string(event.fields[i].name) + "=[" + std::string(event.fields[i].value) + "]";
   }
   auto list = [](const std::vector<Hit>& hits) {
     std::string text;
@@ -301,8 +322,8 @@ TEST(DifferentialTest, MatchesNaiveMatcher) {
       gen.fillEvent(**set, event);
       std::vector<Hit> want = naive.match(event);
       size_t added = matchEvent(**set, scratch, event);
-      SCOPED_TRACE(::testing::Message() << "seed " << seed << " event " << i << ": "
-                                        << event.message);
+      SCOPED_TRACE(::testing::Message()
+                   << "seed " << seed << " event " << i << ": " << event.message);
       if (want.size() > Event::kMaxHits) {
         EXPECT_EQ(added, Event::kMaxHits);
         EXPECT_TRUE(event.has(kFlagHitsOverflow));

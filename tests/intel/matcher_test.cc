@@ -101,7 +101,12 @@ TEST_F(MatcherTest, Br13DomainBoundaries) {
     EXPECT_EQ(hit.type, IndicatorType::kDomain);
     EXPECT_EQ(hit.list, "edge");
     std::string_view expected_indicator = id == 5 || id == 6 ? "evil.example.com" : "bad.example";
-    std::string_view expected_field = id <= 4 ? "dns.rrname" : id <= 7 ? "http.hostname" : "url";
+    std::string_view expected_field = "url";
+    if (id <= 4) {
+      expected_field = "dns.rrname";
+    } else if (id <= 7) {
+      expected_field = "http.hostname";
+    }
     EXPECT_EQ(hit.indicator, expected_indicator);
     EXPECT_EQ(hit.field, expected_field);
   }
@@ -131,7 +136,7 @@ TEST_F(MatcherTest, Br15MappedAddresses) {
       EXPECT_EQ(added, 0u);
       continue;
     }
-    // The generic "src_ip" field holds the same address; it must not add a second hit.
+    // The generic "src_ip" field contains the same address; it must not add a second hit.
     ASSERT_EQ(added, 1u);
     EXPECT_EQ(event_.hits[0].indicator, want->second);
     EXPECT_EQ(event_.hits[0].field, "source.ip");
@@ -146,7 +151,8 @@ TEST_F(MatcherTest, EdgeCasesThroughParser) {
     std::set<int> must_match;
   };
   const Case cases[] = {
-      {"br13-domain-ioc-boundaries.intel", "br13-domain-ioc-boundaries.events.jsonl",
+      {"br13-domain-ioc-boundaries.intel",
+       "br13-domain-ioc-boundaries.events.jsonl",
        {1, 3, 5, 6, 8}},
       {"br15-ipv4-mapped-ipv6.intel", "br15-ipv4-mapped-ipv6.events.jsonl", {1, 2, 3, 4, 6, 7}},
   };
@@ -167,8 +173,9 @@ TEST_F(MatcherTest, EdgeCasesThroughParser) {
 
 // An address inside several CIDRs hits only the longest prefix; an exact address wins.
 TEST_F(MatcherTest, LongestPrefixWins) {
-  auto set = buildSet("10.0.0.0/8\n10.1.0.0/16\n10.1.2.0/24\n10.1.2.3\n2001:db8::/32\n"
-                      "2001:db8:5::/48\n");
+  auto set = buildSet(
+      "10.0.0.0/8\n10.1.0.0/16\n10.1.2.0/24\n10.1.2.3\n2001:db8::/32\n"
+      "2001:db8:5::/48\n");
   auto lookup = [&](std::string_view text) -> std::string {
     std::optional<uint32_t> id = set->lookupAddress(*parseIp(text));
     return id ? set->indicator(*id).text : "";
@@ -207,7 +214,8 @@ TEST_F(MatcherTest, HashBoundary) {
   const std::string md5 = "d41d8cd98f00b204e9800998ecf8427e";
   auto set = buildSet(md5 + "\n");
   EXPECT_EQ(matchMessage(*set, "md5=" + md5 + " size=0"), Hits{md5});
-  EXPECT_EQ(matchMessage(*set, "MD5:" + std::string("D41D8CD98F00B204E9800998ECF8427E")), Hits{md5});
+  EXPECT_EQ(matchMessage(*set, "MD5:" + std::string("D41D8CD98F00B204E9800998ECF8427E")),
+            Hits{md5});
   EXPECT_EQ(matchMessage(*set, md5), Hits{md5});
   EXPECT_EQ(matchMessage(*set, "sha256=" + md5 + "0123456789abcdef0123456789abcdef"), Hits{});
   EXPECT_EQ(matchMessage(*set, "x=a" + md5), Hits{});

@@ -23,7 +23,7 @@ struct ListExpectation {
 };
 
 // Why each file's rejects are expected:
-//   - signature-base-filename-iocs.txt holds regular expressions, not indicators;
+//   - signature-base-filename-iocs.txt contains regular expressions, not indicators;
 //   - urlhaus-splunk-online.csv is a CSV table, not one indicator per line;
 //   - the hosts file maps "localhost" and a few names with '_' or a query string.
 const std::map<std::string, ListExpectation> kExpectations = {
