@@ -44,7 +44,9 @@ WindowTable::WindowTable(const CorrelationRule& rule, size_t max_groups, size_t 
   free_.reserve(max_groups);
   for (size_t i = max_groups; i > 0; --i) free_.push_back(static_cast<uint32_t>(i - 1));
   for (Group& group : groups_) group.key.reserve(64);
-  index_.reserve(max_groups);
+  // Twice the groups keeps the index at most half full, so the tombstones left by
+  // evictions are cleaned in place instead of by growing the table.
+  index_.reserve(max_groups * 2);
 }
 
 void WindowTable::unlink(uint32_t slot) {
@@ -154,9 +156,9 @@ void WindowTable::fillAlert(uint32_t slot, Alert& alert) const {
   }
 
   // Evidence of the most recent events still in the window, oldest first.
-  uint64_t kept = std::min<uint64_t>(group.count, evidence_size_);
-  for (uint64_t seq = group.head_seq + group.count - kept; seq < group.head_seq + group.count;
-       ++seq) {
+  uint64_t evidence_count = std::min<uint64_t>(group.count, evidence_size_);
+  for (uint64_t seq = group.head_seq + group.count - evidence_count;
+       seq < group.head_seq + group.count; ++seq) {
     size_t entry = static_cast<size_t>(slot) * evidence_size_ + seq % evidence_size_;
     const char* base = evidence_.data() + entry * (evidence_bytes_ + kHitBytes);
     alert.evidence.emplace_back(base, evidence_length_[entry * 2]);
