@@ -1,7 +1,7 @@
 #include "playbook_vm/builder.h"
 
-#include "playbook_vm/internal/str_cat.h"
 #include "flatbuffers/flatbuffers.h"
+#include "playbook_vm/internal/str_cat.h"
 #include "playbook_vm/module_generated.h"
 #include "playbook_vm/program.h"
 
@@ -46,7 +46,7 @@ uint32_t ProgramBuilder::importHost(std::string_view name, uint32_t arity) {
     if (imports_[i].name != name) continue;
     if (imports_[i].arity != arity) {
       fail(internal::strCat("host function ", name, " imported with arity ", imports_[i].arity,
-                        " and again with arity ", arity));
+                            " and again with arity ", arity));
     }
     return i;
   }
@@ -94,10 +94,17 @@ void ProgramBuilder::noteOperands(Opcode op, uint32_t a, uint32_t b, uint32_t c)
   for (int f = 0; f < 3; ++f) {
     switch (info.kinds[f]) {
       case OperandKind::kRegRead:
-      case OperandKind::kRegWrite: noteRegister(fields[f]); break;
-      case OperandKind::kIterBase: noteRegister(fields[f] + 2); break;
-      case OperandKind::kCallBase: noteRegister(fields[f] + c); break;
-      default: break;
+      case OperandKind::kRegWrite:
+        noteRegister(fields[f]);
+        break;
+      case OperandKind::kIterBase:
+        noteRegister(fields[f] + 2);
+        break;
+      case OperandKind::kCallBase:
+        noteRegister(fields[f] + c);
+        break;
+      default:
+        break;
     }
   }
 }
@@ -105,7 +112,7 @@ void ProgramBuilder::noteOperands(Opcode op, uint32_t a, uint32_t b, uint32_t c)
 void ProgramBuilder::emitABC(Opcode op, uint32_t a, uint32_t b, uint32_t c) {
   if (a > 255 || b > 255 || c > 255) {
     fail(internal::strCat("pc ", pc(), " ", opcodeInfo(op).mnemonic, ": operand above 255 (A=", a,
-                      " B=", b, " C=", c, ")"));
+                          " B=", b, " C=", c, ")"));
   }
   noteOperands(op, a, b, c);
   markLocation();
@@ -115,7 +122,7 @@ void ProgramBuilder::emitABC(Opcode op, uint32_t a, uint32_t b, uint32_t c) {
 void ProgramBuilder::emitABx(Opcode op, uint32_t a, uint32_t bx) {
   if (a > 255 || bx > 0xffff) {
     fail(internal::strCat("pc ", pc(), " ", opcodeInfo(op).mnemonic, ": A=", a, " or Bx=", bx,
-                      " does not fit (A <= 255, Bx <= 65535)"));
+                          " does not fit (A <= 255, Bx <= 65535)"));
   }
   noteOperands(op, a, 0, 0);
   markLocation();
@@ -125,7 +132,7 @@ void ProgramBuilder::emitABx(Opcode op, uint32_t a, uint32_t bx) {
 void ProgramBuilder::emitAsBx(Opcode op, uint32_t a, int32_t sbx) {
   if (a > 255 || sbx < INT16_MIN || sbx > INT16_MAX) {
     fail(internal::strCat("pc ", pc(), " ", opcodeInfo(op).mnemonic, ": A=", a, " or sBx=", sbx,
-                      " does not fit (A <= 255, sBx in -32768..32767)"));
+                          " does not fit (A <= 255, sBx in -32768..32767)"));
   }
   noteOperands(op, a, 0, 0);
   markLocation();
@@ -145,11 +152,13 @@ void ProgramBuilder::emitRaw(uint32_t word) {
 absl::StatusOr<std::vector<uint8_t>> ProgramBuilder::finish() {
   for (const Fixup& fixup : fixups_) {
     if (fixup.label >= label_pcs_.size() || label_pcs_[fixup.label] < 0) {
-      fail(internal::strCat("pc ", fixup.pc, ": jump to label ", fixup.label, ", which is never bound"));
+      fail(internal::strCat("pc ", fixup.pc, ": jump to label ", fixup.label,
+                            ", which is never bound"));
       continue;
     }
     int64_t target = label_pcs_[fixup.label];
-    if (target > 0xffff) fail(internal::strCat("pc ", fixup.pc, ": jump target ", target, " > 65535"));
+    if (target > 0xffff)
+      fail(internal::strCat("pc ", fixup.pc, ": jump target ", target, " > 65535"));
     code_[fixup.pc] = (code_[fixup.pc] & 0xffff) | (static_cast<uint32_t>(target) << 16);
   }
   fixups_.clear();
@@ -161,8 +170,8 @@ absl::StatusOr<std::vector<uint8_t>> ProgramBuilder::finish() {
     auto text = c.kind == static_cast<uint8_t>(fb::ConstantKind::String)
                     ? fbb.CreateString(c.string_value)
                     : flatbuffers::Offset<flatbuffers::String>();
-    constants.push_back(fb::CreateConstant(fbb, static_cast<fb::ConstantKind>(c.kind),
-                                           c.bool_value, c.int_value, c.double_value, text));
+    constants.push_back(fb::CreateConstant(fbb, static_cast<fb::ConstantKind>(c.kind), c.bool_value,
+                                           c.int_value, c.double_value, text));
   }
   std::vector<flatbuffers::Offset<fb::HostImport>> imports;
   for (const Import& import : imports_) {

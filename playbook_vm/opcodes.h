@@ -86,8 +86,13 @@ struct OpcodeInfo {
 namespace internal {
 inline constexpr std::array<OpcodeInfo, kOpcodeCount> kOpcodeTable = {{
 #define VIGIL_OPCODE(name, mnemonic, format, ka, kb, kc, ta, tb, tc, result, flags, text) \
-  {mnemonic, Format::format, {OperandKind::ka, OperandKind::kb, OperandKind::kc},         \
-   {TypeMask(ta), TypeMask(tb), TypeMask(tc)}, TypeMask(result), uint8_t(flags), text},
+  {mnemonic,                                                                              \
+   Format::format,                                                                        \
+   {OperandKind::ka, OperandKind::kb, OperandKind::kc},                                   \
+   {TypeMask(ta), TypeMask(tb), TypeMask(tc)},                                            \
+   TypeMask(result),                                                                      \
+   uint8_t(flags),                                                                        \
+   text},
 #include "playbook_vm/opcodes.def"
 #undef VIGIL_OPCODE
 }};

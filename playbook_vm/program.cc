@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "playbook_vm/internal/str_cat.h"
 #include "flatbuffers/flatbuffers.h"
+#include "playbook_vm/internal/str_cat.h"
 #include "playbook_vm/module_generated.h"
 #include "playbook_vm/verifier.h"
 
@@ -19,10 +19,14 @@ absl::Status invalid(std::string_view detail) {
 absl::StatusOr<Value> decodeConstant(const fb::Constant* c, size_t index) {
   if (c == nullptr) return invalid(internal::strCat("constant ", index, " is missing"));
   switch (c->kind()) {
-    case fb::ConstantKind::Null: return Value::null();
-    case fb::ConstantKind::Bool: return Value::boolean(c->bool_value());
-    case fb::ConstantKind::Int: return Value::integer(c->int_value());
-    case fb::ConstantKind::Double: return Value::real(c->double_value());
+    case fb::ConstantKind::Null:
+      return Value::null();
+    case fb::ConstantKind::Bool:
+      return Value::boolean(c->bool_value());
+    case fb::ConstantKind::Int:
+      return Value::integer(c->int_value());
+    case fb::ConstantKind::Double:
+      return Value::real(c->double_value());
     case fb::ConstantKind::String: {
       const flatbuffers::String* s = c->string_value();
       if (s == nullptr) {
@@ -30,19 +34,19 @@ absl::StatusOr<Value> decodeConstant(const fb::Constant* c, size_t index) {
       }
       if (s->size() > kMaxStringConstant) {
         return invalid(internal::strCat("string constant ", index, " is ", s->size(),
-                                    " bytes, above the limit of ", kMaxStringConstant));
+                                        " bytes, above the limit of ", kMaxStringConstant));
       }
       return Value::string(std::string_view(s->data(), s->size()));
     }
   }
   return invalid(internal::strCat("constant ", index, " has unknown kind ",
-                              static_cast<int>(c->kind()), " (valid: 0..4)"));
+                                  static_cast<int>(c->kind()), " (valid: 0..4)"));
 }
 
 absl::Status checkName(std::string_view what, const flatbuffers::String* name) {
   if (name->size() == 0 || name->size() > kMaxNameLength) {
-    return invalid(internal::strCat(what, " name length ", name->size(), " is outside 1..",
-                                kMaxNameLength));
+    return invalid(
+        internal::strCat(what, " name length ", name->size(), " is outside 1..", kMaxNameLength));
   }
   return absl::OkStatus();
 }
@@ -51,19 +55,19 @@ absl::Status checkName(std::string_view what, const flatbuffers::String* name) {
 
 absl::Status HostRegistry::add(std::string_view name, uint32_t arity, HostFunction function) {
   if (name.empty() || name.size() > kMaxNameLength) {
-    return absl::InvalidArgumentError(internal::strCat("host function name '", name,
-                                                   "' must be 1..", kMaxNameLength, " bytes"));
+    return absl::InvalidArgumentError(
+        internal::strCat("host function name '", name, "' must be 1..", kMaxNameLength, " bytes"));
   }
   if (arity > kMaxHostArity) {
     return absl::InvalidArgumentError(internal::strCat("host function ", name, ": arity ", arity,
-                                                   " is above the limit of ", kMaxHostArity));
+                                                       " is above the limit of ", kMaxHostArity));
   }
   if (!function) {
     return absl::InvalidArgumentError(internal::strCat("host function ", name, " is empty"));
   }
   if (find(name) != nullptr) {
-    return absl::InvalidArgumentError(internal::strCat("host function ", name,
-                                                   " is already registered"));
+    return absl::InvalidArgumentError(
+        internal::strCat("host function ", name, " is already registered"));
   }
   entries_.push_back(std::make_unique<Entry>(
       Entry{std::string(name), static_cast<uint8_t>(arity), std::move(function)}));
@@ -79,10 +83,9 @@ const HostRegistry::Entry* HostRegistry::find(std::string_view name) const {
 
 SourceLocation Program::locate(uint32_t pc) const {
   // The last entry whose pc is <= `pc` covers it.
-  auto it = std::upper_bound(source_map_.begin(), source_map_.end(), pc,
-                             [](uint32_t value, const SourceLocation& loc) {
-                               return value < loc.pc;
-                             });
+  auto it =
+      std::upper_bound(source_map_.begin(), source_map_.end(), pc,
+                       [](uint32_t value, const SourceLocation& loc) { return value < loc.pc; });
   if (it == source_map_.begin()) return {pc, 0, 0};
   --it;
   return {pc, it->line, it->column};
@@ -94,7 +97,7 @@ absl::StatusOr<std::unique_ptr<Program>> loadProgram(absl::Span<const uint8_t> b
   if (bytes.size() < 8 ||
       std::memcmp(bytes.data() + 4, kModuleMagic.data(), kModuleMagic.size()) != 0) {
     return invalid(internal::strCat("magic (bytes 4..7) is not \"", kModuleMagic,
-                                "\"; this is not a compiled playbook module"));
+                                    "\"; this is not a compiled playbook module"));
   }
 
   // 2. FlatBuffers verifier. The Program's own copy is verified and read, so the string
@@ -112,8 +115,8 @@ absl::StatusOr<std::unique_ptr<Program>> loadProgram(absl::Span<const uint8_t> b
   // 3. Format version.
   if (header->format_version() != kFormatVersion) {
     return invalid(internal::strCat("format version ", header->format_version(),
-                                " is not supported (this build reads version ",
-                                kFormatVersion, "); recompile the playbook"));
+                                    " is not supported (this build reads version ", kFormatVersion,
+                                    "); recompile the playbook"));
   }
 
   // 4. Container fields and limits.
@@ -121,8 +124,8 @@ absl::StatusOr<std::unique_ptr<Program>> loadProgram(absl::Span<const uint8_t> b
   program->name_ = header->name()->str();
   if (header->source_sha256() == nullptr || header->source_sha256()->size() != 32) {
     return invalid(internal::strCat("program ", program->name_,
-                                ": source_sha256 must be 32 bytes, got ",
-                                header->source_sha256() ? header->source_sha256()->size() : 0));
+                                    ": source_sha256 must be 32 bytes, got ",
+                                    header->source_sha256() ? header->source_sha256()->size() : 0));
   }
   std::memcpy(program->source_sha256_.data(), header->source_sha256()->data(), 32);
   program->register_count_ = module->register_count();
@@ -132,7 +135,7 @@ absl::StatusOr<std::unique_ptr<Program>> loadProgram(absl::Span<const uint8_t> b
   if (module->constants() != nullptr) {
     if (module->constants()->size() > kMaxConstants) {
       return invalid(internal::strCat("constant count ", module->constants()->size(),
-                                  " is above the limit of ", kMaxConstants));
+                                      " is above the limit of ", kMaxConstants));
     }
     for (flatbuffers::uoffset_t i = 0; i < module->constants()->size(); ++i) {
       absl::StatusOr<Value> value = decodeConstant(module->constants()->Get(i), i);
@@ -146,7 +149,7 @@ absl::StatusOr<std::unique_ptr<Program>> loadProgram(absl::Span<const uint8_t> b
       if (loc->pc() >= program->code_.size() ||
           (!program->source_map_.empty() && loc->pc() <= previous)) {
         return invalid(internal::strCat("source map entry for pc ", loc->pc(),
-                                    " is out of order or outside the code"));
+                                        " is out of order or outside the code"));
       }
       previous = loc->pc();
       program->source_map_.push_back({loc->pc(), loc->line(), loc->column()});
@@ -158,7 +161,7 @@ absl::StatusOr<std::unique_ptr<Program>> loadProgram(absl::Span<const uint8_t> b
   if (module->host_imports() != nullptr) {
     if (module->host_imports()->size() > kMaxHostImports) {
       return invalid(internal::strCat("host import count ", module->host_imports()->size(),
-                                  " is above the limit of ", kMaxHostImports));
+                                      " is above the limit of ", kMaxHostImports));
     }
     for (const fb::HostImport* import : *module->host_imports()) {
       if (absl::Status s = checkName("host import", import->name()); !s.ok()) return s;
@@ -166,13 +169,13 @@ absl::StatusOr<std::unique_ptr<Program>> loadProgram(absl::Span<const uint8_t> b
       const HostRegistry::Entry* entry = host.find(name);
       if (entry == nullptr) {
         return absl::NotFoundError(internal::strCat("playbook module ", program->name_,
-                                                ": host function ", name,
-                                                " is not registered by this host"));
+                                                    ": host function ", name,
+                                                    " is not registered by this host"));
       }
       if (entry->arity != import->arity()) {
         return invalid(internal::strCat("host function ", name, " is imported with arity ",
-                                    import->arity(), " but registered with arity ",
-                                    entry->arity));
+                                        import->arity(), " but registered with arity ",
+                                        entry->arity));
       }
       program->imports_.push_back({std::string(name), import->arity(), entry});
       arities.push_back(import->arity());

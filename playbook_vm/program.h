@@ -26,13 +26,13 @@ inline constexpr std::string_view kModuleMagic = "VGPB";  // FlatBuffers file id
 // Load-time limits. Jump targets and constant indexes are 16-bit fields and registers are
 // 8-bit fields, so the encoding itself caps code at 65536 instructions. The lower code
 // limit keeps the verifier's per-pc dataflow state at most 16384 x 256 bytes (4 MiB).
-inline constexpr uint32_t kMaxCodeSize = 16384;        // instructions
-inline constexpr uint32_t kMaxConstants = 65536;       // constant pool entries
-inline constexpr uint32_t kMaxRegisters = 256;         // declared registers
-inline constexpr uint32_t kMaxHostImports = 256;       // host functions per module
+inline constexpr uint32_t kMaxCodeSize = 16384;          // instructions
+inline constexpr uint32_t kMaxConstants = 65536;         // constant pool entries
+inline constexpr uint32_t kMaxRegisters = 256;           // declared registers
+inline constexpr uint32_t kMaxHostImports = 256;         // host functions per module
 inline constexpr uint32_t kMaxStringConstant = 1 << 20;  // bytes per string constant
-inline constexpr uint32_t kMaxNameLength = 256;        // program and import names, bytes
-inline constexpr uint32_t kMaxHostArity = 16;          // arguments per host function
+inline constexpr uint32_t kMaxNameLength = 256;          // program and import names, bytes
+inline constexpr uint32_t kMaxHostArity = 16;            // arguments per host function
 
 class HostCall;
 
@@ -99,7 +99,6 @@ class Program {
  private:
   friend absl::StatusOr<std::unique_ptr<Program>> loadProgram(absl::Span<const uint8_t>,
                                                               const HostRegistry&);
-  friend class ProgramTestPeer;
 
   std::vector<uint8_t> bytes_;
   std::string name_;

@@ -13,8 +13,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "playbook_vm/internal/str_cat.h"
 #include "playbook_vm/internal/run_state.h"
+#include "playbook_vm/internal/str_cat.h"
 #include "playbook_vm/vm.h"
 
 namespace vigil::playbook_vm {
@@ -53,15 +53,24 @@ class StateWriter {
   void writeValue(const Value& v) {
     put<uint8_t>(out_, static_cast<uint8_t>(v.type()));
     switch (v.type()) {
-      case ValueType::kNull: break;
-      case ValueType::kBool: put<uint8_t>(out_, v.asBool() ? 1 : 0); break;
-      case ValueType::kInt: put<int64_t>(out_, v.asInt()); break;
-      case ValueType::kDouble: put<double>(out_, v.asDouble()); break;
+      case ValueType::kNull:
+        break;
+      case ValueType::kBool:
+        put<uint8_t>(out_, v.asBool() ? 1 : 0);
+        break;
+      case ValueType::kInt:
+        put<int64_t>(out_, v.asInt());
+        break;
+      case ValueType::kDouble:
+        put<double>(out_, v.asDouble());
+        break;
       case ValueType::kString:
         put<uint32_t>(out_, static_cast<uint32_t>(v.asString().size()));
         out_.append(v.asString());
         break;
-      case ValueType::kList: put<uint32_t>(out_, ids_.at(v.asList())); break;
+      case ValueType::kList:
+        put<uint32_t>(out_, ids_.at(v.asList()));
+        break;
     }
   }
 
@@ -150,10 +159,18 @@ class StateRestorer {
   RunError readValue(Value& out) {
     uint8_t tag = in_.get<uint8_t>();
     switch (static_cast<ValueType>(tag)) {
-      case ValueType::kNull: out = Value(); break;
-      case ValueType::kBool: out = Value::boolean(in_.get<uint8_t>() != 0); break;
-      case ValueType::kInt: out = Value::integer(in_.get<int64_t>()); break;
-      case ValueType::kDouble: out = Value::real(in_.get<double>()); break;
+      case ValueType::kNull:
+        out = Value();
+        break;
+      case ValueType::kBool:
+        out = Value::boolean(in_.get<uint8_t>() != 0);
+        break;
+      case ValueType::kInt:
+        out = Value::integer(in_.get<int64_t>());
+        break;
+      case ValueType::kDouble:
+        out = Value::real(in_.get<double>());
+        break;
       case ValueType::kString: {
         std::string_view text = in_.bytes(in_.get<uint32_t>());
         if (in_.ok() && !st_.newString(text, out)) return RunError::kMemoryLimit;
@@ -161,11 +178,14 @@ class StateRestorer {
       }
       case ValueType::kList: {
         uint32_t id = in_.get<uint32_t>();
-        if (in_.ok() && id >= lists_.size()) in_.fail(internal::strCat("list index ", id, " is invalid"));
+        if (in_.ok() && id >= lists_.size())
+          in_.fail(internal::strCat("list index ", id, " is invalid"));
         if (in_.ok()) out = Value::list(lists_[id]);
         break;
       }
-      default: in_.fail(internal::strCat("value type ", tag, " is invalid")); break;
+      default:
+        in_.fail(internal::strCat("value type ", tag, " is invalid"));
+        break;
     }
     return in_.ok() ? RunError::kNone : RunError::kInvalidState;
   }
@@ -179,8 +199,8 @@ class StateRestorer {
 RunResult failedResume(const Program& program, RunError error, std::string_view detail) {
   RunResult result;
   result.error = error;
-  result.message = internal::strCat("playbook '", program.name(), "': resume failed: ",
-                                runErrorName(error), ": ", detail);
+  result.message = internal::strCat("playbook '", program.name(),
+                                    "': resume failed: ", runErrorName(error), ": ", detail);
   return result;
 }
 
@@ -229,16 +249,17 @@ RunResult Vm::resume(const Program& program, const HostRegistry& host, const Bud
   }
   std::string_view sha = in.bytes(32);
   std::string_view name = in.bytes(in.get<uint16_t>());
-  if (in.ok() && (std::memcmp(sha.data(), program.sourceSha256().data(), 32) != 0 ||
-                  name != program.name())) {
+  if (in.ok() &&
+      (std::memcmp(sha.data(), program.sourceSha256().data(), 32) != 0 || name != program.name())) {
     in.fail(internal::strCat("state belongs to program '", name, "', not this one"));
   }
   uint32_t pc = in.get<uint32_t>();
   uint8_t dest = in.get<uint8_t>();
   uint64_t steps = in.get<uint64_t>();
   uint16_t registers = in.get<uint16_t>();
-  if (in.ok() && (pc >= program.code().size() ||
-                  program.code()[pc] != encodeABC(Opcode::kYield, dest, fieldB(program.code()[pc]), 0))) {
+  if (in.ok() &&
+      (pc >= program.code().size() ||
+       program.code()[pc] != encodeABC(Opcode::kYield, dest, fieldB(program.code()[pc]), 0))) {
     in.fail(internal::strCat("pc ", pc, " is not a YIELD into R[", dest, "]"));
   }
   if (in.ok() && registers != program.registerCount()) {

@@ -25,14 +25,13 @@ struct Instruction {
 
 Instruction decode(uint32_t pc, uint32_t word) {
   Opcode op = static_cast<Opcode>(opcodeField(word));
-  return {pc, word, op, &opcodeInfo(op), fieldA(word), fieldB(word), fieldC(word),
-          fieldBx(word)};
+  return {pc, word, op, &opcodeInfo(op), fieldA(word), fieldB(word), fieldC(word), fieldBx(word)};
 }
 
 absl::Status fail(const Instruction& ins, VerifyRule rule, std::string_view detail) {
   return absl::InvalidArgumentError(internal::strCat("bytecode verifier: pc ", ins.pc, " ",
-                                                 ins.info->mnemonic, ": rule ",
-                                                 verifyRuleName(rule), ": ", detail));
+                                                     ins.info->mnemonic, ": rule ",
+                                                     verifyRuleName(rule), ": ", detail));
 }
 
 TypeMask constantType(const Value& v) { return TypeMask(1u << static_cast<uint8_t>(v.type())); }
@@ -58,7 +57,7 @@ absl::Status checkField(const BytecodeView& p, const Instruction& ins, int field
     if (value < limit) return absl::OkStatus();
     return fail(ins, VerifyRule::kOperandRange,
                 internal::strCat("operand ", name, " = ", value, " is not a valid ", what,
-                             " (the program has ", limit, ")"));
+                                 " (the program has ", limit, ")"));
   };
   switch (kind) {
     case OperandKind::kNone:
@@ -76,7 +75,7 @@ absl::Status checkField(const BytecodeView& p, const Instruction& ins, int field
       if (value < p.code.size()) return absl::OkStatus();
       return fail(ins, VerifyRule::kJumpTarget,
                   internal::strCat("jump target ", value, " is outside the code (size ",
-                               p.code.size(), ")"));
+                                   p.code.size(), ")"));
     case OperandKind::kBoolImm:
       if (value <= 1) return absl::OkStatus();
       return fail(ins, VerifyRule::kOperandRange,
@@ -88,18 +87,18 @@ absl::Status checkField(const BytecodeView& p, const Instruction& ins, int field
       if (value == arity) return absl::OkStatus();
       return fail(ins, VerifyRule::kHostArity,
                   internal::strCat("passes ", value, " arguments to host import ", ins.b,
-                               ", which declares arity ", arity));
+                                   ", which declares arity ", arity));
     }
     case OperandKind::kIterBase:
       if (value + 2 < p.register_count) return absl::OkStatus();
       return fail(ins, VerifyRule::kOperandRange,
                   internal::strCat("loop registers R[", value, "]..R[", value + 2,
-                               "] exceed the register count ", p.register_count));
+                                   "] exceed the register count ", p.register_count));
     case OperandKind::kCallBase:
       if (value + ins.c < p.register_count) return absl::OkStatus();
       return fail(ins, VerifyRule::kOperandRange,
                   internal::strCat("call registers R[", value, "]..R[", value + ins.c,
-                               "] exceed the register count ", p.register_count));
+                                   "] exceed the register count ", p.register_count));
   }
   return absl::OkStatus();
 }
@@ -107,7 +106,7 @@ absl::Status checkField(const BytecodeView& p, const Instruction& ins, int field
 absl::Status checkLimits(const BytecodeView& p) {
   auto over = [](std::string_view what, size_t value, std::string_view bound) {
     return absl::InvalidArgumentError(internal::strCat("bytecode verifier: rule limits: ", what,
-                                                   " is ", value, ", must be ", bound));
+                                                       " is ", value, ", must be ", bound));
   };
   if (p.code.empty() || p.code.size() > kMaxCodeSize) {
     return over("code size", p.code.size(), internal::strCat("1..", kMaxCodeSize));
@@ -171,19 +170,19 @@ class Dataflow {
     }
   }
 
-  absl::Status checkRead(const Instruction& ins, const uint8_t* in, uint32_t reg,
-                         TypeMask accepts, std::string_view operand) {
+  absl::Status checkRead(const Instruction& ins, const uint8_t* in, uint32_t reg, TypeMask accepts,
+                         std::string_view operand) {
     uint8_t state = in[reg];
     if (state & kMaybeUndefined) {
       return fail(ins, VerifyRule::kRegisterDefined,
                   internal::strCat("operand ", operand, " reads R[", reg,
-                               "] before it is written on some path"));
+                                   "] before it is written on some path"));
     }
     if ((state & accepts) == 0) {
       return fail(ins, VerifyRule::kTypeConsistent,
                   internal::strCat("operand ", operand, " is R[", reg, "] holding ",
-                               typeMaskToString(state), ", but ", ins.info->mnemonic,
-                               " accepts ", typeMaskToString(accepts)));
+                                   typeMaskToString(state), ", but ", ins.info->mnemonic,
+                                   " accepts ", typeMaskToString(accepts)));
     }
     return absl::OkStatus();
   }
@@ -194,8 +193,7 @@ class Dataflow {
       uint32_t reg = fieldValue(ins, f);
       OperandKind kind = info.kinds[f];
       if (kind == OperandKind::kRegRead || kind == OperandKind::kIterBase) {
-        if (absl::Status s = checkRead(ins, in, reg, info.accepts[f], kFieldNames[f]);
-            !s.ok()) {
+        if (absl::Status s = checkRead(ins, in, reg, info.accepts[f], kFieldNames[f]); !s.ok()) {
           return s;
         }
       }
@@ -217,7 +215,7 @@ class Dataflow {
       if ((b_num && c_str) || (b_str && c_num)) {
         return fail(ins, VerifyRule::kTypeConsistent,
                     internal::strCat("compares ", typeMaskToString(b), " with ",
-                                 typeMaskToString(c), "; both must be numbers or strings"));
+                                     typeMaskToString(c), "; both must be numbers or strings"));
       }
     }
     return absl::OkStatus();
@@ -286,22 +284,30 @@ class Dataflow {
 
 std::string_view verifyRuleName(VerifyRule rule) {
   switch (rule) {
-    case VerifyRule::kLimits: return "limits";
-    case VerifyRule::kOpcodeValid: return "opcode-valid";
-    case VerifyRule::kOperandRange: return "operand-range";
-    case VerifyRule::kUnusedField: return "unused-field";
-    case VerifyRule::kJumpTarget: return "jump-target";
-    case VerifyRule::kFallsOffEnd: return "falls-off-end";
-    case VerifyRule::kRegisterDefined: return "register-defined";
-    case VerifyRule::kTypeConsistent: return "type-consistent";
-    case VerifyRule::kHostArity: return "host-arity";
+    case VerifyRule::kLimits:
+      return "limits";
+    case VerifyRule::kOpcodeValid:
+      return "opcode-valid";
+    case VerifyRule::kOperandRange:
+      return "operand-range";
+    case VerifyRule::kUnusedField:
+      return "unused-field";
+    case VerifyRule::kJumpTarget:
+      return "jump-target";
+    case VerifyRule::kFallsOffEnd:
+      return "falls-off-end";
+    case VerifyRule::kRegisterDefined:
+      return "register-defined";
+    case VerifyRule::kTypeConsistent:
+      return "type-consistent";
+    case VerifyRule::kHostArity:
+      return "host-arity";
   }
   return "unknown";
 }
 
 std::string typeMaskToString(uint8_t mask) {
-  static constexpr std::string_view kNames[] = {"null", "bool", "int", "double", "string",
-                                                "list"};
+  static constexpr std::string_view kNames[] = {"null", "bool", "int", "double", "string", "list"};
   std::string text;
   for (int i = 0; i < 6; ++i) {
     if ((mask & (1u << i)) == 0) continue;
@@ -316,10 +322,9 @@ absl::Status verifyBytecode(const BytecodeView& program) {
   for (uint32_t pc = 0; pc < program.code.size(); ++pc) {
     uint32_t word = program.code[pc];
     if (!isValidOpcode(opcodeField(word))) {
-      return absl::InvalidArgumentError(
-          internal::strCat("bytecode verifier: pc ", pc, " opcode ", opcodeField(word),
-                       ": rule opcode-valid: no such opcode (valid: 0..", kOpcodeCount - 1,
-                       ")"));
+      return absl::InvalidArgumentError(internal::strCat(
+          "bytecode verifier: pc ", pc, " opcode ", opcodeField(word),
+          ": rule opcode-valid: no such opcode (valid: 0..", kOpcodeCount - 1, ")"));
     }
     Instruction ins = decode(pc, word);
     int fields = wide(*ins.info) ? 2 : 3;

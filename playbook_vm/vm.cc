@@ -4,8 +4,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "playbook_vm/internal/str_cat.h"
 #include "playbook_vm/internal/run_state.h"
+#include "playbook_vm/internal/str_cat.h"
 #include "playbook_vm/verifier.h"
 
 namespace vigil::playbook_vm {
@@ -15,10 +15,18 @@ constexpr std::string_view kFieldNames[3] = {"A", "B", "C"};
 
 void appendValue(std::string& out, const Value& value, int depth) {
   switch (value.type()) {
-    case ValueType::kNull: out += "null"; return;
-    case ValueType::kBool: out += value.asBool() ? "true" : "false"; return;
-    case ValueType::kInt: absl::StrAppend(&out, value.asInt()); return;
-    case ValueType::kDouble: absl::StrAppend(&out, value.asDouble()); return;
+    case ValueType::kNull:
+      out += "null";
+      return;
+    case ValueType::kBool:
+      out += value.asBool() ? "true" : "false";
+      return;
+    case ValueType::kInt:
+      absl::StrAppend(&out, value.asInt());
+      return;
+    case ValueType::kDouble:
+      absl::StrAppend(&out, value.asDouble());
+      return;
     case ValueType::kString:
       out += '"';
       out.append(value.asString());
@@ -45,12 +53,18 @@ void appendValue(std::string& out, const Value& value, int depth) {
 
 std::string_view valueTypeName(ValueType type) {
   switch (type) {
-    case ValueType::kNull: return "null";
-    case ValueType::kBool: return "bool";
-    case ValueType::kInt: return "int";
-    case ValueType::kDouble: return "double";
-    case ValueType::kString: return "string";
-    case ValueType::kList: return "list";
+    case ValueType::kNull:
+      return "null";
+    case ValueType::kBool:
+      return "bool";
+    case ValueType::kInt:
+      return "int";
+    case ValueType::kDouble:
+      return "double";
+    case ValueType::kString:
+      return "string";
+    case ValueType::kList:
+      return "list";
   }
   return "unknown";
 }
@@ -62,11 +76,16 @@ bool valuesEqual(const Value& a, const Value& b) {
   }
   if (a.type() != b.type()) return false;
   switch (a.type()) {
-    case ValueType::kNull: return true;
-    case ValueType::kBool: return a.asBool() == b.asBool();
-    case ValueType::kString: return a.asString() == b.asString();
-    case ValueType::kList: return a.asList() == b.asList();
-    default: return false;
+    case ValueType::kNull:
+      return true;
+    case ValueType::kBool:
+      return a.asBool() == b.asBool();
+    case ValueType::kString:
+      return a.asString() == b.asString();
+    case ValueType::kList:
+      return a.asList() == b.asList();
+    default:
+      return false;
   }
 }
 
@@ -78,17 +97,28 @@ std::string valueToString(const Value& value) {
 
 std::string_view runErrorName(RunError error) {
   switch (error) {
-    case RunError::kNone: return "none";
-    case RunError::kBudgetExhausted: return "budget-exhausted";
-    case RunError::kMemoryLimit: return "memory-limit";
-    case RunError::kTypeError: return "type-error";
-    case RunError::kDivisionByZero: return "division-by-zero";
-    case RunError::kIntegerOverflow: return "integer-overflow";
-    case RunError::kIndexOutOfRange: return "index-out-of-range";
-    case RunError::kListTooLong: return "list-too-long";
-    case RunError::kHostError: return "host-error";
-    case RunError::kHostMismatch: return "host-mismatch";
-    case RunError::kInvalidState: return "invalid-state";
+    case RunError::kNone:
+      return "none";
+    case RunError::kBudgetExhausted:
+      return "budget-exhausted";
+    case RunError::kMemoryLimit:
+      return "memory-limit";
+    case RunError::kTypeError:
+      return "type-error";
+    case RunError::kDivisionByZero:
+      return "division-by-zero";
+    case RunError::kIntegerOverflow:
+      return "integer-overflow";
+    case RunError::kIndexOutOfRange:
+      return "index-out-of-range";
+    case RunError::kListTooLong:
+      return "list-too-long";
+    case RunError::kHostError:
+      return "host-error";
+    case RunError::kHostMismatch:
+      return "host-mismatch";
+    case RunError::kInvalidState:
+      return "invalid-state";
   }
   return "unknown";
 }
@@ -142,7 +172,7 @@ void raiseTypeError(RunState& state, uint32_t pc, int field, const Value& actual
   if (op == Opcode::kLt || op == Opcode::kLe) accepts = kTOrdered;
   raiseError(state, pc, RunError::kTypeError,
              internal::strCat("operand ", kFieldNames[field], " is ", valueTypeName(actual.type()),
-                          ", expected ", typeMaskToString(accepts)));
+                              ", expected ", typeMaskToString(accepts)));
   if (op == Opcode::kLt || op == Opcode::kLe) {
     state.detail += " (both numbers or both strings)";
   }
@@ -155,8 +185,9 @@ bool callHost(RunState& state, uint32_t pc, uint8_t a, uint8_t import) {
   state.host_allocation_failed = false;
   absl::Status status = target.entry->function(call, result);
   if (state.host_allocation_failed) {
-    raiseError(state, pc, RunError::kMemoryLimit,
-               internal::strCat("host function ", target.name, " reached the run heap memory limit"));
+    raiseError(
+        state, pc, RunError::kMemoryLimit,
+        internal::strCat("host function ", target.name, " reached the run heap memory limit"));
     return false;
   }
   if (!status.ok()) {
@@ -202,9 +233,9 @@ RunResult hostMismatch(const Program& program) {
   RunResult result;
   result.error = RunError::kHostMismatch;
   result.message = internal::strCat("playbook '", program.name(),
-                                "': run with a host registry other than the one it was "
-                                "loaded against; pass the same HostRegistry to loadProgram "
-                                "and run");
+                                    "': run with a host registry other than the one it was "
+                                    "loaded against; pass the same HostRegistry to loadProgram "
+                                    "and run");
   return result;
 }
 
@@ -238,8 +269,8 @@ RunResult Vm::execute(const Program& program, uint32_t start_pc) {
     std::string_view mnemonic =
         opcodeInfo(static_cast<Opcode>(opcodeField(program.code()[st.pc]))).mnemonic;
     result.message = internal::strCat("playbook '", program.name(), "' pc ", st.pc, " (line ",
-                                  where.line, ":", where.column, ") ", mnemonic, ": ",
-                                  runErrorName(st.error), ": ", st.detail);
+                                      where.line, ":", where.column, ") ", mnemonic, ": ",
+                                      runErrorName(st.error), ": ", st.detail);
   }
   return result;
 }

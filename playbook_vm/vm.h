@@ -59,16 +59,16 @@ enum class RunStatus : uint8_t { kReturned, kSuspended, kFailed };
 
 enum class RunError : uint8_t {
   kNone,
-  kBudgetExhausted,   // more steps than Budget::max_steps
-  kMemoryLimit,       // run heap would exceed Budget::max_memory_bytes
-  kTypeError,         // operand of a type the opcode rejects
-  kDivisionByZero,    // DIV or MOD of ints by zero
-  kIntegerOverflow,   // int64 ADD, SUB, MUL or DIV overflowed
-  kIndexOutOfRange,   // INDEX outside the list, or a for-each cursor below zero
-  kListTooLong,       // APPEND beyond kMaxListLength
-  kHostError,         // a host function returned a non-OK status
-  kHostMismatch,      // run with a registry other than the one the program was loaded with
-  kInvalidState,      // resume() with state that is corrupt or not from this program
+  kBudgetExhausted,  // more steps than Budget::max_steps
+  kMemoryLimit,      // run heap would exceed Budget::max_memory_bytes
+  kTypeError,        // operand of a type the opcode rejects
+  kDivisionByZero,   // DIV or MOD of ints by zero
+  kIntegerOverflow,  // int64 ADD, SUB, MUL or DIV overflowed
+  kIndexOutOfRange,  // INDEX outside the list, or a for-each cursor below zero
+  kListTooLong,      // APPEND beyond kMaxListLength
+  kHostError,        // a host function returned a non-OK status
+  kHostMismatch,     // run with a registry other than the one the program was loaded with
+  kInvalidState,     // resume() with state that is corrupt or not from this program
 };
 
 std::string_view runErrorName(RunError error);
@@ -79,11 +79,11 @@ struct RunResult {
   // kReturned: the RET operand. kSuspended: the YIELD operand handed to the host.
   // Valid until the next run(), resume() or saveState() on this Vm.
   Value value;
-  uint32_t pc = 0;      // pc of the RET, YIELD or failing instruction
-  uint32_t line = 0;    // source line of `pc` (0 when the source map has none)
+  uint32_t pc = 0;    // pc of the RET, YIELD or failing instruction
+  uint32_t line = 0;  // source line of `pc` (0 when the source map has none)
   uint32_t column = 0;
-  uint64_t steps = 0;          // instructions executed, including earlier resumed parts
-  uint32_t memory_bytes = 0;   // run-heap bytes charged
+  uint64_t steps = 0;         // instructions executed, including earlier resumed parts
+  uint32_t memory_bytes = 0;  // run-heap bytes charged
   // kFailed only: "playbook 'NAME' pc 7 (line 3:5) ADD: integer-overflow: ..."
   std::string message;
 
@@ -112,8 +112,7 @@ class HostCall {
 
  private:
   friend struct internal::RunState;
-  HostCall(internal::RunState& state, absl::Span<const Value> args)
-      : state_(state), args_(args) {}
+  HostCall(internal::RunState& state, absl::Span<const Value> args) : state_(state), args_(args) {}
 
   internal::RunState& state_;
   absl::Span<const Value> args_;
@@ -143,8 +142,7 @@ class Vm {
   // total. Corrupt state, state from another program (by SHA-256 and name) or a list
   // `resume_value` fail with kInvalidState.
   RunResult resume(const Program& program, const HostRegistry& host, const Budget& budget,
-                   std::string_view saved_state, Value resume_value,
-                   void* context = nullptr);
+                   std::string_view saved_state, Value resume_value, void* context = nullptr);
 
   Dispatch dispatch() const { return dispatch_; }
 

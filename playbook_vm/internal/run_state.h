@@ -70,7 +70,8 @@ struct RunState {
       uint32_t capacity = list.capacity == 0 ? 4 : list.capacity * 2;
       auto* items = static_cast<Value*>(allocate(capacity * uint32_t{sizeof(Value)}));
       if (items == nullptr) return RunError::kMemoryLimit;
-      if (list.size != 0) std::memcpy(static_cast<void*>(items), list.items, list.size * sizeof(Value));
+      if (list.size != 0)
+        std::memcpy(static_cast<void*>(items), list.items, list.size * sizeof(Value));
       list.items = items;
       list.capacity = capacity;
     }

@@ -38,9 +38,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     int64_t payload;
     std::memcpy(&payload, c + 1, 8);
     switch (c[0] % 5) {
-      case 0: b.addNull(); break;
-      case 1: b.addBool(payload & 1); break;
-      case 2: b.addInt(payload); break;
+      case 0:
+        b.addNull();
+        break;
+      case 1:
+        b.addBool(payload & 1);
+        break;
+      case 2:
+        b.addInt(payload);
+        break;
       case 3: {
         double d;
         std::memcpy(&d, c + 1, 8);

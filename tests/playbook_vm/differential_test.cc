@@ -71,7 +71,9 @@ RefValue refPick(const RefValue& a, const RefValue& b) {
 class Reference {
  public:
   Reference(const Program& program, uint64_t max_steps, uint64_t max_memory)
-      : program_(program), max_steps_(max_steps), max_memory_(max_memory),
+      : program_(program),
+        max_steps_(max_steps),
+        max_memory_(max_memory),
         regs_(program.registerCount()) {}
 
   // Lists may contain themselves, so shared_ptr alone would leak the cycles.
@@ -92,11 +94,21 @@ class Reference {
       const RefValue& rb = regs_[b];
       const RefValue& rc = regs_[c];
       switch (op) {
-        case Opcode::kLoadK: ra = constant(bx); break;
-        case Opcode::kLoadNull: ra = std::monostate(); break;
-        case Opcode::kLoadBool: ra = b != 0; break;
-        case Opcode::kLoadInt: ra = int64_t{fieldSBx(w)}; break;
-        case Opcode::kMove: ra = RefValue(rb); break;
+        case Opcode::kLoadK:
+          ra = constant(bx);
+          break;
+        case Opcode::kLoadNull:
+          ra = std::monostate();
+          break;
+        case Opcode::kLoadBool:
+          ra = b != 0;
+          break;
+        case Opcode::kLoadInt:
+          ra = int64_t{fieldSBx(w)};
+          break;
+        case Opcode::kMove:
+          ra = RefValue(rb);
+          break;
         case Opcode::kAdd:
         case Opcode::kSub:
         case Opcode::kMul:
@@ -114,8 +126,12 @@ class Reference {
           ra = *y == -1 ? int64_t{0} : *x % *y;
           break;
         }
-        case Opcode::kEq: ra = refEqual(rb, rc); break;
-        case Opcode::kNe: ra = !refEqual(rb, rc); break;
+        case Opcode::kEq:
+          ra = refEqual(rb, rc);
+          break;
+        case Opcode::kNe:
+          ra = !refEqual(rb, rc);
+          break;
         case Opcode::kLt:
         case Opcode::kLe: {
           bool le = op == Opcode::kLe;
@@ -193,7 +209,9 @@ class Reference {
           ra = found;
           break;
         }
-        case Opcode::kJmp: pc = bx; continue;
+        case Opcode::kJmp:
+          pc = bx;
+          continue;
         case Opcode::kJmpIf:
         case Opcode::kJmpIfNot: {
           auto* x = std::get_if<bool>(&ra);
@@ -226,13 +244,16 @@ class Reference {
           regs_[a + 1] = i + 1;
           break;
         }
-        case Opcode::kCall: ra = refPick(regs_[a + 1], regs_[a + 2]); break;
+        case Opcode::kCall:
+          ra = refPick(regs_[a + 1], regs_[a + 2]);
+          break;
         case Opcode::kYield: {
           RefOutcome out = finish(pc, RunStatus::kSuspended, rb);
           yield_register_ = a;
           return out;
         }
-        case Opcode::kReturn: return finish(pc, RunStatus::kReturned, ra);
+        case Opcode::kReturn:
+          return finish(pc, RunStatus::kReturned, ra);
       }
       ++pc;
     }
@@ -249,11 +270,16 @@ class Reference {
   RefValue constant(uint16_t index) const {
     const Value& k = program_.constants()[index];
     switch (k.type()) {
-      case ValueType::kBool: return k.asBool();
-      case ValueType::kInt: return k.asInt();
-      case ValueType::kDouble: return k.asDouble();
-      case ValueType::kString: return std::string(k.asString());
-      default: return std::monostate();
+      case ValueType::kBool:
+        return k.asBool();
+      case ValueType::kInt:
+        return k.asInt();
+      case ValueType::kDouble:
+        return k.asDouble();
+      case ValueType::kString:
+        return std::string(k.asString());
+      default:
+        return std::monostate();
     }
   }
 
@@ -264,9 +290,15 @@ class Reference {
       int64_t r = 0;
       bool overflow = false;
       switch (op) {
-        case Opcode::kAdd: overflow = __builtin_add_overflow(*x, *y, &r); break;
-        case Opcode::kSub: overflow = __builtin_sub_overflow(*x, *y, &r); break;
-        case Opcode::kMul: overflow = __builtin_mul_overflow(*x, *y, &r); break;
+        case Opcode::kAdd:
+          overflow = __builtin_add_overflow(*x, *y, &r);
+          break;
+        case Opcode::kSub:
+          overflow = __builtin_sub_overflow(*x, *y, &r);
+          break;
+        case Opcode::kMul:
+          overflow = __builtin_mul_overflow(*x, *y, &r);
+          break;
         default:
           if (*y == 0) return RunError::kDivisionByZero;
           if (*x == INT64_MIN && *y == -1) return RunError::kIntegerOverflow;
@@ -279,10 +311,18 @@ class Reference {
     if (!isNum(b) || !isNum(c)) return RunError::kTypeError;
     double p = num(b), q = num(c);
     switch (op) {
-      case Opcode::kAdd: out = p + q; break;
-      case Opcode::kSub: out = p - q; break;
-      case Opcode::kMul: out = p * q; break;
-      default: out = p / q; break;
+      case Opcode::kAdd:
+        out = p + q;
+        break;
+      case Opcode::kSub:
+        out = p - q;
+        break;
+      case Opcode::kMul:
+        out = p * q;
+        break;
+      default:
+        out = p / q;
+        break;
     }
     return RunError::kNone;
   }
@@ -384,7 +424,9 @@ class Generator {
         b.bind(back_targets.back());
       }
       switch (below(12)) {
-        case 0: forwardBranch(b); break;
+        case 0:
+          forwardBranch(b);
+          break;
         case 1:
           if (!back_targets.empty()) {
             compare(b);
@@ -392,8 +434,12 @@ class Generator {
             break;
           }
           [[fallthrough]];
-        case 2: forEach(b); break;
-        default: randomOp(b); break;
+        case 2:
+          forEach(b);
+          break;
+        default:
+          randomOp(b);
+          break;
       }
     }
     if (below(3) == 0) b.emitABC(Opcode::kYield, below(8), below(12), 0);
@@ -425,12 +471,24 @@ class Generator {
   }
   void loadAny(ProgramBuilder& b, uint32_t r) {
     switch (below(6)) {
-      case 0: loadInt(b, r); break;
-      case 1: loadDouble(b, r); break;
-      case 2: loadString(b, r); break;
-      case 3: b.emitABC(Opcode::kLoadBool, r, below(2), 0); break;
-      case 4: b.emitABC(Opcode::kNewList, r, 0, 0); break;
-      default: b.emitABC(Opcode::kLoadNull, r, 0, 0); break;
+      case 0:
+        loadInt(b, r);
+        break;
+      case 1:
+        loadDouble(b, r);
+        break;
+      case 2:
+        loadString(b, r);
+        break;
+      case 3:
+        b.emitABC(Opcode::kLoadBool, r, below(2), 0);
+        break;
+      case 4:
+        b.emitABC(Opcode::kNewList, r, 0, 0);
+        break;
+      default:
+        b.emitABC(Opcode::kLoadNull, r, 0, 0);
+        break;
     }
   }
 
@@ -458,16 +516,26 @@ class Generator {
   }
 
   void chaosOp(ProgramBuilder& b) {
-    static constexpr Opcode kBinary[] = {Opcode::kAdd, Opcode::kSub, Opcode::kMul, Opcode::kDiv,
-                                         Opcode::kMod, Opcode::kEq,  Opcode::kLt,  Opcode::kConcat,
-                                         Opcode::kIndex, Opcode::kIn};
+    static constexpr Opcode kBinary[] = {
+        Opcode::kAdd, Opcode::kSub, Opcode::kMul,    Opcode::kDiv,   Opcode::kMod,
+        Opcode::kEq,  Opcode::kLt,  Opcode::kConcat, Opcode::kIndex, Opcode::kIn};
     uint32_t dest = below(kRegisters);
     switch (below(5)) {
-      case 0: b.emitABC(kBinary[below(std::size(kBinary))], dest, below(12), below(12)); break;
-      case 1: b.emitABC(Opcode::kMove, dest, below(kRegisters), 0); break;
-      case 2: b.emitABC(Opcode::kCall, below(kRegisters - 2), pick_, 2); break;
-      case 3: b.emitABC(below(2) ? Opcode::kLen : Opcode::kNot, dest, below(12), 0); break;
-      default: loadAny(b, dest); break;
+      case 0:
+        b.emitABC(kBinary[below(std::size(kBinary))], dest, below(12), below(12));
+        break;
+      case 1:
+        b.emitABC(Opcode::kMove, dest, below(kRegisters), 0);
+        break;
+      case 2:
+        b.emitABC(Opcode::kCall, below(kRegisters - 2), pick_, 2);
+        break;
+      case 3:
+        b.emitABC(below(2) ? Opcode::kLen : Opcode::kNot, dest, below(12), 0);
+        break;
+      default:
+        loadAny(b, dest);
+        break;
     }
   }
 
@@ -477,11 +545,21 @@ class Generator {
     if (below(8) == 0) return chaosOp(b);
     switch (below(11)) {
       case 0:
-      case 1: b.emitABC(kIntOps[below(5)], intReg(), intReg(), intReg()); break;
-      case 2: b.emitABC(kIntOps[below(4)], 3, numReg(), numReg()); break;
-      case 3: b.emitABC(Opcode::kConcat, strReg(), strReg(), strReg()); break;
-      case 4: b.emitABC(Opcode::kAppend, below(2) ? 6 : kLoopBase, below(kRegisters), 0); break;
-      case 5: b.emitABC(Opcode::kLen, intReg(), below(2) ? strReg() : 6, 0); break;
+      case 1:
+        b.emitABC(kIntOps[below(5)], intReg(), intReg(), intReg());
+        break;
+      case 2:
+        b.emitABC(kIntOps[below(4)], 3, numReg(), numReg());
+        break;
+      case 3:
+        b.emitABC(Opcode::kConcat, strReg(), strReg(), strReg());
+        break;
+      case 4:
+        b.emitABC(Opcode::kAppend, below(2) ? 6 : kLoopBase, below(kRegisters), 0);
+        break;
+      case 5:
+        b.emitABC(Opcode::kLen, intReg(), below(2) ? strReg() : 6, 0);
+        break;
       case 6:
         if (below(3) == 0) {
           b.emitABC(Opcode::kIndex, 11, 6, intReg());
@@ -489,10 +567,18 @@ class Generator {
           b.emitABC(Opcode::kIn, 7, below(kRegisters), 6);
         }
         break;
-      case 7: compare(b); break;
-      case 8: b.emitABC(Opcode::kNot, 7, 7, 0); break;
-      case 9: loadInt(b, intReg()); break;
-      default: b.emitABC(Opcode::kCall, 9, pick_, 2); break;
+      case 7:
+        compare(b);
+        break;
+      case 8:
+        b.emitABC(Opcode::kNot, 7, 7, 0);
+        break;
+      case 9:
+        loadInt(b, intReg());
+        break;
+      default:
+        b.emitABC(Opcode::kCall, 9, pick_, 2);
+        break;
     }
   }
 

@@ -14,7 +14,7 @@ namespace vigil::playbook_vm::testing {
 
 // Finishes `builder` and loads the bytes against `host`.
 inline absl::StatusOr<std::unique_ptr<Program>> buildAndLoad(ProgramBuilder& builder,
-                                                              const HostRegistry& host) {
+                                                             const HostRegistry& host) {
   absl::StatusOr<std::vector<uint8_t>> bytes = builder.finish();
   if (!bytes.ok()) return bytes.status();
   return loadProgram(*bytes, host);

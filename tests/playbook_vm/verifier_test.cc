@@ -15,8 +15,8 @@
 namespace vigil::playbook_vm {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::buildAndLoad;
+using ::testing::HasSubstr;
 using testing::loadError;
 
 class VerifierTest : public ::testing::Test {
@@ -137,8 +137,9 @@ TEST_F(VerifierTest, RejectsOperandOutOfRange) {
   reg.setRegisterCount(2);
   reg.emitABC(Opcode::kLoadNull, 2, 0, 0);
   reg.emitABC(Opcode::kReturn, 0, 0, 0);
-  EXPECT_THAT(loadError(reg, host_),
-              HasSubstr("pc 0 LOADNULL: rule operand-range: operand A = 2 is not a valid register"));
+  EXPECT_THAT(
+      loadError(reg, host_),
+      HasSubstr("pc 0 LOADNULL: rule operand-range: operand A = 2 is not a valid register"));
 
   ProgramBuilder constant("constant");
   constant.addInt(1);
@@ -159,7 +160,8 @@ TEST_F(VerifierTest, RejectsOperandOutOfRange) {
   loop.emitABC(Opcode::kNewList, 0, 0, 0);
   loop.emitABC(Opcode::kForPrep, 0, 0, 0);
   loop.emitABC(Opcode::kReturn, 0, 0, 0);
-  EXPECT_THAT(loadError(loop, host_), HasSubstr("pc 1 FORPREP: rule operand-range: loop registers"));
+  EXPECT_THAT(loadError(loop, host_),
+              HasSubstr("pc 1 FORPREP: rule operand-range: loop registers"));
 }
 
 // Rule unused-field: a non-zero field the opcode does not use.

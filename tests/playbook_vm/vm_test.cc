@@ -109,8 +109,9 @@ TEST_P(VmTest, ArithmeticErrorsNameLine) {
   EXPECT_EQ(r.pc, 2u);
   EXPECT_EQ(r.line, 5u);
   EXPECT_EQ(r.column, 3u);
-  EXPECT_EQ(r.message, "playbook 'overflow' pc 2 (line 5:3) ADD: integer-overflow: int64 "
-                       "addition overflowed");
+  EXPECT_EQ(r.message,
+            "playbook 'overflow' pc 2 (line 5:3) ADD: integer-overflow: int64 "
+            "addition overflowed");
 
   ProgramBuilder z("zero");
   z.emitAsBx(Opcode::kLoadInt, 0, 1);
@@ -283,8 +284,9 @@ TEST_P(VmTest, BudgetExhausted) {
   EXPECT_EQ(r.error, RunError::kBudgetExhausted);
   EXPECT_EQ(r.pc, 1u);
   EXPECT_EQ(r.steps, 1001u);
-  EXPECT_EQ(r.message, "playbook 'spin' pc 1 (line 7:2) JMP: budget-exhausted: step budget "
-                       "exhausted");
+  EXPECT_EQ(r.message,
+            "playbook 'spin' pc 1 (line 7:2) JMP: budget-exhausted: step budget "
+            "exhausted");
 }
 
 // Appending in a loop stops with kMemoryLimit; the charged bytes never pass the limit.
