@@ -44,8 +44,9 @@ WindowTable::WindowTable(const CorrelationRule& rule, size_t max_groups, size_t 
   free_.reserve(max_groups);
   for (size_t i = max_groups; i > 0; --i) free_.push_back(static_cast<uint32_t>(i - 1));
   for (Group& group : groups_) group.key.reserve(64);
-  // Twice the groups keeps the index at most half full, so the tombstones left by
-  // evictions are cleaned in place instead of by growing the table.
+  // Twice the groups keeps the index at most half full, so Abseil (20220623) cleans the
+  // tombstones left by evictions in place instead of growing the table. Tables of 16
+  // slots or fewer are the exception: Abseil always rehashes those into a new array.
   index_.reserve(max_groups * 2);
 }
 
