@@ -37,6 +37,7 @@ struct Pipeline::Batch {
 
 struct Pipeline::Counters {
   Counter* events_in = nullptr;
+  Counter* events_done = nullptr;
   Counter* oversize = nullptr;
   Counter* indicator_hits = nullptr;
   Counter* updates_dropped = nullptr;
@@ -71,6 +72,8 @@ Pipeline::Pipeline(std::vector<dataplane::Source*> sources,
   Counters& c = *counters_;
   c.events_in = &metrics.counter("vigil_pipeline_events_total",
                                  "Messages taken from the source rings into the pipeline");
+  c.events_done = &metrics.counter("vigil_pipeline_events_done_total",
+                                   "Events that have left the pipeline's last stage");
   c.oversize =
       &metrics.counter("vigil_pipeline_oversize_dropped_total",
                        "Messages dropped because they exceed the pipeline's max_message_bytes");
@@ -210,6 +213,7 @@ void Pipeline::deliverBatch(Batch& batch) {
   }
   counters_->alerts_delivered->add(batch.alerts.size());
   batch.alerts.clear();
+  counters_->events_done->add(batch.count);
 }
 
 void Pipeline::run() {

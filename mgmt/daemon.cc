@@ -336,9 +336,11 @@ bool Daemon::checkReplayDone() {
     if (source_types_[i] != "file") continue;
     if (!sources_[i]->finished() || sources_[i]->ring().size() != 0) return false;
   }
-  // Every message taken from a ring has been through the whole pipeline.
+  // Every message taken from a ring has been through the whole pipeline or was dropped
+  // there as oversize.
   if (metrics_.sum("vigil_pipeline_events_total") !=
-      metrics_.sum("vigil_pipeline_events_done_total")) {
+      metrics_.sum("vigil_pipeline_events_done_total") +
+          metrics_.sum("vigil_pipeline_oversize_dropped_total")) {
     return false;
   }
   case_sink_->flush();
