@@ -1,5 +1,6 @@
 #include "dataplane/parser.h"
 
+#include <array>
 #include <string_view>
 
 #include "dataplane/internal/json_payload.h"
@@ -43,9 +44,13 @@ void finishMessage(Event& event, std::string_view msg, bool raw_is_utf8) {
   const std::string_view json = internal::jsonCandidate(event.message);
   if (!json.empty() && internal::flattenJson(json, event)) {
     internal::applyJsonPatterns(event);
+    std::array<char, 64> scratch;
+    if (auto text = event.get("msg", scratch)) internal::applyWindowsLogonPatterns(event, *text);
     return;
   }
-  if (!internal::applySshdPatterns(event)) internal::applyKeyValuePatterns(event);
+  if (internal::applySshdPatterns(event)) return;
+  if (internal::applyWindowsLogonPatterns(event, event.message)) return;
+  internal::applyKeyValuePatterns(event);
 }
 
 void makeRaw(Event& event, const ParseMark& mark, bool raw_is_utf8) {

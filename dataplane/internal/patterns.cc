@@ -208,6 +208,52 @@ bool applySshdPatterns(Event& event) {
   return readPamFailure(msg, event);
 }
 
+namespace {
+
+// Returns the value after `label` in Windows event text: the label is followed by spaces,
+// tabs or line breaks (the JSON form keeps the event's "\t\t" and "\r\n"), and the value
+// runs to the next such character. Empty when the label is missing or the value is "-".
+std::string_view windowsValue(std::string_view text, std::string_view label) {
+  size_t at = text.find(label);
+  if (at == std::string_view::npos) return {};
+  std::string_view rest = text.substr(at + label.size());
+  constexpr std::string_view kSpace = " \t\r\n";
+  size_t begin = rest.find_first_not_of(kSpace);
+  if (begin == std::string_view::npos) return {};
+  rest = rest.substr(begin);
+  std::string_view value = rest.substr(0, rest.find_first_of(kSpace));
+  return value == "-" ? std::string_view{} : value;
+}
+
+}  // namespace
+
+bool applyWindowsLogonPatterns(Event& event, std::string_view text) {
+  std::string_view outcome;
+  std::string_view account_section;
+  if (startsWith(text, "An account failed to log on.")) {
+    outcome = "failure";
+    account_section = "Account For Which Logon Failed:";
+  } else if (startsWith(text, "An account was successfully logged on.")) {
+    outcome = "success";
+    account_section = "New Logon:";
+  } else {
+    return false;
+  }
+  setOutcome(event, "windows_logon", outcome);
+  // The Subject section comes first and names the caller (often "-"); the account that
+  // logged on is the Account Name after the section header.
+  size_t section = text.find(account_section);
+  if (section != std::string_view::npos) {
+    std::string_view user = windowsValue(text.substr(section), "Account Name:");
+    if (!user.empty()) event.user = user;
+  }
+  setSource(event, windowsValue(text, "Source Network Address:"),
+            windowsValue(text, "Source Port:"));
+  std::string_view logon_type = windowsValue(text, "Logon Type:");
+  if (!logon_type.empty()) event.addField("windows.logon_type", logon_type);
+  return true;
+}
+
 void applyKeyValuePatterns(Event& event) {
   std::string_view text = event.message;
   while (!text.empty()) {

@@ -15,6 +15,13 @@ namespace vigil::dataplane::internal {
 // "maximum authentication attempts exceeded". Returns true when a pattern matched.
 bool applySshdPatterns(Event& event);
 
+// Windows Security logon events rendered as text (EvntSLog, NXLog and Snare forward the
+// event's message, as MSG or as the "msg" member of a JSON payload), given as `text`: 4625 "An account failed to log on." and 4624 "An account was
+// successfully logged on." set action windows_logon with outcome failure or success, the
+// target account as user, "Source Network Address" and "Source Port" as the source, and
+// the field windows.logon_type. Returns true when a pattern matched.
+bool applyWindowsLogonPatterns(Event& event, std::string_view text);
+
 // key=value pairs in free text: src, dst, spt, dpt and user (with their usual spellings,
 // any letter case). Sets only values that are still unset.
 void applyKeyValuePatterns(Event& event);

@@ -261,7 +261,10 @@ TEST(ParserPatternsTest, EvntSLogCee) {
     if (line.find(R"("user": "NT AUTHORITY\\SYSTEM")") != std::string::npos) {
       EXPECT_EQ(e.user, "NT AUTHORITY\\SYSTEM");
     }
-    if (line.find(R"("user": "N\\A")") != std::string::npos) {
+    // Logon events name their target account instead (WindowsLogonText checks those).
+    const bool logon = line.find("logged on.") != std::string::npos ||
+                       line.find("failed to log on.") != std::string::npos;
+    if (line.find(R"("user": "N\\A")") != std::string::npos && !logon) {
       EXPECT_EQ(e.user, "");
     }
   }
@@ -306,6 +309,53 @@ TEST(ParserPatternsTest, ZeekEpochTs) {
   Event& e = slot.parse(R"({"ts":1521911799.739898,"uid":"C1","id.orig_h":"192.0.2.1"})");
   EXPECT_EQ(e.timestamp_ns, int64_t{1521911799739898000});
   EXPECT_EQ(get(e, "ts"), "1521911799.739898");
+}
+
+}  // namespace
+}  // namespace vigil::dataplane
+
+namespace vigil::dataplane {
+namespace {
+
+// Windows 4625/4624 text from the WRCCDC EvntSLog file: every failed and successful logon
+// gets action windows_logon, the target account (not the "-" subject) and the source.
+TEST(ParserPatternsTest, WindowsLogonText) {
+  const auto lines = testing::readLines("syslog/wrccdc/evntslog-rfc5424-cee-shared.log");
+  testing::ParsedEvent slot;
+  size_t failures = 0;
+  size_t successes = 0;
+  size_t json_successes = 0;
+  for (const auto& line : lines) {
+    Event& e = slot.parse(line);
+    if (line.find("An account failed to log on.") != std::string::npos) {
+      ++failures;
+      EXPECT_EQ(e.action, "windows_logon");
+      EXPECT_EQ(e.outcome, "failure");
+      EXPECT_EQ(testing::get(e, "source.ip"), "10.150.0.20") << line.substr(0, 300);
+      EXPECT_TRUE(e.user == "administrator" || e.user == "Administrator") << e.user;
+      EXPECT_EQ(testing::get(e, "windows.logon_type"), "3");
+    } else if (line.find("An account was successfully logged on.") != std::string::npos) {
+      ++successes;
+      EXPECT_EQ(e.action, "windows_logon");
+      EXPECT_EQ(e.outcome, "success");
+      EXPECT_FALSE(e.user.empty()) << line.substr(0, 300);
+      EXPECT_NE(e.user, "-");
+      if (line.find("@cee:") != std::string::npos) ++json_successes;
+    }
+  }
+  EXPECT_EQ(failures, 8u);
+  EXPECT_GT(successes, 0u);
+  EXPECT_GT(json_successes, 0u);
+
+  // "-" as the source address leaves the source unset; the Guest logon names Guest.
+  Event& local = slot.parse(
+      "<133>1 2018-03-24T09:06:26-07:00 dc EvntSLog - - - An account was successfully logged "
+      "on. Subject: Security ID: S-1-0-0 Account Name: - Logon Type: 3 New Logon: Security ID: "
+      "S-1-5-21-1-501 Account Name: Guest Account Domain: JERRY Network Information: "
+      "Source Network Address: - Source Port: -");
+  EXPECT_EQ(local.user, "Guest");
+  EXPECT_FALSE(local.src_ip.has_value());
+  EXPECT_EQ(local.src_port, 0);
 }
 
 }  // namespace
