@@ -1,0 +1,42 @@
+// Starts the built vigild as a child process for integration tests, with its stderr in a
+// file, and stops it with SIGTERM (or SIGKILL when it does not stop in time).
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace vigil::testing {
+
+// Returns a TCP or UDP port on 127.0.0.1 that was free a moment ago.
+int freePort(int type);
+
+// Writes `text` to a new file in a fresh temporary folder and returns the folder.
+std::string makeTempDir(const std::string& prefix);
+void writeFile(const std::string& path, const std::string& text);
+std::string readFile(const std::string& path);
+
+class DaemonProcess {
+ public:
+  // Runs VIGIL_BINARY_DIR/mgmt/vigild with `args`; stderr goes to `log_path`.
+  DaemonProcess(std::vector<std::string> args, std::string log_path);
+  ~DaemonProcess();
+
+  // Waits for the process to exit within `timeout`; returns its exit status, or -1 on
+  // timeout (the process is left running).
+  int waitExit(std::chrono::milliseconds timeout);
+  // Sends SIGTERM and waits; returns the exit status (SIGKILL after 10 s gives -1).
+  int stop();
+  bool running();
+  std::string log() const { return readFile(log_path_); }
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = -1;
+  std::string log_path_;
+};
+
+}  // namespace vigil::testing

@@ -1,0 +1,288 @@
+// End-to-end tests of the built vigild: real listeners on loopback, real rules and
+// indicators, the case store and the REST API.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "daemon_process.h"
+
+namespace vigil::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+void sendUdp(int port, const std::string& message) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sendto(fd, message.data(), message.size(), 0, reinterpret_cast<sockaddr*>(&addr),
+         sizeof(addr));
+  close(fd);
+}
+
+bool sendTcp(int port, const std::string& stream) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return false;
+  }
+  size_t sent = 0;
+  while (sent < stream.size()) {
+    ssize_t n = send(fd, stream.data() + sent, stream.size() - sent, 0);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  close(fd);
+  return sent == stream.size();
+}
+
+// Polls `fn` every 50 ms until it returns true or `timeout` passes.
+template <typename Fn>
+bool eventually(Fn fn, milliseconds timeout = seconds(20)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (fn()) return true;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return fn();
+}
+
+// Reads one counter (summed over its label sets) from Prometheus text.
+double metricSum(const std::string& text, const std::string& name) {
+  double total = 0;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name, 0) != 0) continue;
+    char next = line.size() > name.size() ? line[name.size()] : '\0';
+    if (next != ' ' && next != '{') continue;
+    total += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return total;
+}
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = makeTempDir("vigil-it");
+    udp_port_ = freePort(SOCK_DGRAM);
+    tcp_port_ = freePort(SOCK_STREAM);
+    api_port_ = freePort(SOCK_STREAM);
+    writeFile(dir_ + "/watch.txt",
+              "# test indicators\n203.0.113.66\nevil.example\nnot an indicator\n");
+    writeFile(dir_ + "/rules.yml", R"(title: SSH password failure
+name: ssh_failed
+id: 11111111-0000-4000-8000-000000000001
+logsource: {product: linux, service: sshd}
+detection:
+  selection:
+    event.action: ssh_login
+    event.outcome: failure
+  condition: selection
+level: low
+---
+title: SSH brute force
+id: 11111111-0000-4000-8000-000000000002
+correlation:
+  type: event_count
+  rules: [ssh_failed]
+  group-by: [source.ip]
+  timespan: 60s
+  condition: {gte: 3}
+level: high
+---
+title: Watchlist hit
+id: 11111111-0000-4000-8000-000000000003
+logsource: {category: any}
+detection:
+  selection:
+    intel.list: watch
+  condition: selection
+level: medium
+)");
+    writeFile(dir_ + "/vigil.yaml", "state_dir: " + dir_ + "/state\n" +
+                                        "sources:\n"
+                                        "  - {name: udp, type: udp, tenant: acme, listen: '127.0.0.1:" +
+                                        std::to_string(udp_port_) +
+                                        "'}\n"
+                                        "  - {name: tcp, type: tcp, tenant: acme, listen: '127.0.0.1:" +
+                                        std::to_string(tcp_port_) +
+                                        "', max_message_bytes: 512}\n"
+                                        "intel:\n  lists: [{name: watch, path: watch.txt}]\n"
+                                        "rules:\n  paths: [rules.yml]\n"
+                                        "alerts: {output: alerts.jsonl}\n"
+                                        "api: {listen: '127.0.0.1:" +
+                                        std::to_string(api_port_) + "'}\n");
+  }
+
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<DaemonProcess> startDaemon() {
+    auto d = std::make_unique<DaemonProcess>(
+        std::vector<std::string>{"--config", dir_ + "/vigil.yaml"}, dir_ + "/vigild.log");
+    httplib::Client client("127.0.0.1", api_port_);
+    bool up = eventually([&] {
+      auto res = client.Get("/healthz");
+      return res && res->status == 200;
+    });
+    EXPECT_TRUE(up) << d->log();
+    return d;
+  }
+
+  nlohmann::json getJson(const std::string& path) {
+    httplib::Client client("127.0.0.1", api_port_);
+    auto res = client.Get(path.c_str());
+    if (!res || res->status != 200) return nullptr;
+    return nlohmann::json::parse(res->body);
+  }
+
+  std::string metrics() {
+    httplib::Client client("127.0.0.1", api_port_);
+    auto res = client.Get("/metrics");
+    return res ? res->body : "";
+  }
+
+  std::string dir_;
+  int udp_port_ = 0;
+  int tcp_port_ = 0;
+  int api_port_ = 0;
+};
+
+// Failed sshd logins over UDP and TCP raise the brute-force alert, open one case that the
+// API serves with its evidence, and every event shows up in the counters.
+TEST_F(DaemonTest, SyslogOverUdpAndTcpOpensCase) {
+  auto daemon = startDaemon();
+  ASSERT_TRUE(daemon->running());
+
+  const std::string fail =
+      "<38>Oct 11 22:14:15 web1 sshd[4242]: Failed password for root from 198.51.100.7 "
+      "port 40022 ssh2";
+  sendUdp(udp_port_, fail);
+  sendUdp(udp_port_, fail);
+  // The third failure arrives over TCP with octet counting, then a watchlisted address
+  // over LF framing, then a line the parser cannot read.
+  std::string framed = std::to_string(fail.size()) + " " + fail;
+  ASSERT_TRUE(sendTcp(tcp_port_, framed));
+  ASSERT_TRUE(sendTcp(tcp_port_,
+                      "<38>Oct 11 22:14:20 web1 sshd[4243]: Accepted password for bob from "
+                      "203.0.113.66 port 51000 ssh2\n\x01\x02 garbage\n"));
+
+  nlohmann::json cases;
+  ASSERT_TRUE(eventually([&] {
+    cases = getJson("/api/v1/cases?tenant=acme");
+    return cases != nullptr && cases["total"] == 2;
+  })) << cases.dump() << daemon->log();
+
+  nlohmann::json brute;
+  for (const auto& c : cases["items"]) {
+    if (c["rule_id"] == "11111111-0000-4000-8000-000000000002") brute = c;
+  }
+  ASSERT_FALSE(brute.is_null()) << cases.dump();
+  EXPECT_EQ(brute["severity"], "high");
+  EXPECT_EQ(brute["status"], "new");
+  EXPECT_EQ(brute["tenant"], "acme");
+  EXPECT_EQ(brute["group"]["source.ip"], "198.51.100.7");
+
+  nlohmann::json detail = getJson("/api/v1/cases/" + std::to_string(brute["id"].get<int64_t>()));
+  ASSERT_FALSE(detail.is_null());
+  ASSERT_EQ(detail["alerts"].size(), 1u) << detail.dump();
+  EXPECT_EQ(detail["alerts"][0]["event_count"], 3);
+  ASSERT_EQ(detail["evidence"].size(), 3u) << detail.dump();
+  EXPECT_NE(detail["evidence"][0]["raw"].get<std::string>().find("Failed password"),
+            std::string::npos);
+
+  std::string m = metrics();
+  EXPECT_EQ(metricSum(m, "vigil_source_received_total"), 5) << m;
+  EXPECT_EQ(metricSum(m, "vigil_events_parsed_total") + metricSum(m, "vigil_parse_errors_total"),
+            5);
+  EXPECT_EQ(metricSum(m, "vigil_parse_errors_total"), 1);
+  EXPECT_EQ(metricSum(m, "vigil_indicator_hits_total"), 1);
+  EXPECT_EQ(metricSum(m, "vigil_alerts_delivered_total"), 2);
+  EXPECT_EQ(metricSum(m, "vigil_cases_opened_total"), 2);
+  EXPECT_EQ(metricSum(m, "vigil_source_dropped_total"), 0);
+
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+  std::string alerts = readFile(dir_ + "/alerts.jsonl");
+  EXPECT_NE(alerts.find("SSH brute force"), std::string::npos) << alerts;
+}
+
+// Cases survive a restart of the daemon: the store is reopened, not recreated.
+TEST_F(DaemonTest, CasesSurviveRestart) {
+  {
+    auto daemon = startDaemon();
+    sendUdp(udp_port_, "<38>Oct 11 22:14:20 web1 sshd[1]: Accepted password for bob from "
+                       "203.0.113.66 port 51000 ssh2");
+    ASSERT_TRUE(eventually([&] {
+      auto c = getJson("/api/v1/cases");
+      return c != nullptr && c["total"] == 1;
+    })) << daemon->log();
+    EXPECT_EQ(daemon->stop(), 0);
+  }
+  auto daemon = startDaemon();
+  auto c = getJson("/api/v1/cases");
+  ASSERT_FALSE(c.is_null());
+  EXPECT_EQ(c["total"], 1);
+}
+
+// An oversize TCP message becomes one truncated event, not several.
+TEST_F(DaemonTest, OversizeMessageIsTruncatedNotSplit) {
+  auto daemon = startDaemon();
+  std::string big = "<13>Oct 11 22:14:15 host app: " + std::string(2000, 'x') + "\n";
+  ASSERT_TRUE(sendTcp(tcp_port_, big + "<13>Oct 11 22:14:16 host app: after\n"));
+  ASSERT_TRUE(eventually([&] {
+    return metricSum(metrics(), "vigil_source_received_total") == 2;
+  })) << metrics();
+  std::string m = metrics();
+  EXPECT_EQ(metricSum(m, "vigil_source_truncated_total"), 1);
+  ASSERT_TRUE(eventually([&] { return metricSum(metrics(), "vigil_events_truncated_total") == 1; }));
+}
+
+// A malformed config names the key and value, exits with status 2, and opens no listener.
+TEST_F(DaemonTest, BadConfigExitsBeforeListening) {
+  writeFile(dir_ + "/bad.yaml", "sources:\n  - {name: u, type: udp, listen: '127.0.0.1:" +
+                                    std::to_string(udp_port_) +
+                                    "'}\n  - {name: t, type: tcp, framing: newline}\n"
+                                    "api: {listen: '127.0.0.1:" + std::to_string(api_port_) + "'}\n");
+  DaemonProcess d({"--config", dir_ + "/bad.yaml"}, dir_ + "/bad.log");
+  EXPECT_EQ(d.waitExit(seconds(10)), 2);
+  EXPECT_NE(d.log().find("sources[1].framing: 'newline' is not one of auto, lf, octet_counting"),
+            std::string::npos)
+      << d.log();
+  EXPECT_TRUE(std::filesystem::exists(dir_) && !std::filesystem::exists(dir_ + "/state"));
+}
+
+// A rule file that does not parse stops the daemon before any listener opens.
+TEST_F(DaemonTest, BadRuleFileExitsBeforeListening) {
+  writeFile(dir_ + "/rules.yml", "title: broken\ndetection:\n  sel: {a: 1}\n  condition: sel and\n");
+  DaemonProcess d({"--config", dir_ + "/vigil.yaml"}, dir_ + "/bad.log");
+  EXPECT_EQ(d.waitExit(seconds(20)), 2) << d.log();
+  EXPECT_NE(d.log().find("rules.yml"), std::string::npos) << d.log();
+  // The UDP port is still free: nothing was bound.
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(udp_port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  close(fd);
+}
+
+}  // namespace
+}  // namespace vigil::testing
