@@ -1,0 +1,174 @@
+// A Source that accepts syslog over TLS (RFC 5425). One thread serves every connection
+// through epoll and drives each TLS handshake as a non-blocking state machine, so a slow
+// client never blocks the others. After the handshake each connection has its own Framer:
+// RFC 5425 mandates octet counting, and framing kAuto also accepts LF-framed senders, as
+// TcpSource does. Like TcpSource it never drops: when the ring is full the source stops
+// reading from the connections that have data waiting.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/metrics.h"
+#include "dataplane/framing.h"
+#include "dataplane/source.h"
+
+namespace vigil::dataplane {
+
+// Whether the server requests a client certificate and what it does without one.
+enum class VerifyClient : uint8_t {
+  kNone,      // no certificate is requested
+  kOptional,  // requested; a client without one is accepted, an invalid one is rejected
+  kRequired,  // requested; a client without a valid one is rejected
+};
+
+// Returns "none", "optional" or "required".
+std::string_view verifyClientName(VerifyClient mode);
+
+struct TlsSourceOptions {
+  std::string name = "tls0";  // `source` label of every metric, and the name in logs
+  uint16_t id = 0;            // RawMessage::source_id
+  std::string tenant;
+  Format format = Format::kAuto;
+  // IPV4:PORT or [IPV6]:PORT, numeric only. Port 0 binds an ephemeral port (boundPort()).
+  // 6514 is the port IANA assigned to syslog over TLS.
+  std::string listen = "127.0.0.1:6514";
+  std::string certificate_file;  // PEM: the server certificate, then any intermediates
+  std::string private_key_file;  // PEM, unencrypted
+  std::string ca_file;           // PEM CA certificates for client verification
+  VerifyClient verify_client = VerifyClient::kNone;  // kOptional and kRequired need ca_file
+  // Per-connection limit: a longer frame is cut to this size and flagged truncated, and
+  // the rest of that frame is discarded.
+  size_t max_message_bytes = kDefaultMaxMessageBytes;
+  size_t ring_capacity = 1024;  // RawMessage slots, rounded up to a power of two
+  // kAuto picks the framing per connection from its first decrypted byte.
+  FramingMode framing = FramingMode::kAuto;
+  bool nul_terminates = false;  // LF framing: NUL also ends a message
+  // An octet count above this is a framing error that closes the connection.
+  size_t max_octet_count = kDefaultMaxOctetCount;
+  size_t max_connections = 256;  // further connections are accepted and closed at once
+  // Closes a connection silent this long, and a handshake not finished this long after
+  // the TCP accept. 0 disables both.
+  int64_t idle_timeout_ms = 300000;
+  size_t read_buffer_bytes = 16384;  // per-connection SSL_read() buffer
+  int rcvbuf_bytes = 0;              // SO_RCVBUF per connection; 0 keeps the kernel default
+};
+
+// Counters: the shared SourceCounters and TcpSource's connection counters under the same
+// names (vigil_source_connections_accepted_total, _rejected_total, _idle_closed_total,
+// _closed_total and the gauge vigil_source_connections_active). Accepted counts TCP
+// accepts, so it includes failed handshakes. vigil_source_tls_handshake_failures_total
+// counts connections closed before the handshake finished: a protocol error, a rejected
+// client certificate, or the idle timeout.
+//
+// Memory: each connection allocates read_buffer_bytes + max_message_bytes plus OpenSSL's
+// per-connection state when it is accepted; nothing is allocated per message by this
+// class (OpenSSL keeps its record buffers per connection).
+//
+// Threads: start() and stop() from one control thread; the epoll thread is the ring's
+// only producer and the only user of the connections' SSL objects while it runs.
+//
+// Signals: OpenSSL writes to the sockets with write(), which raises SIGPIPE when the peer
+// has gone. start() therefore sets SIGPIPE to SIG_IGN when it is still SIG_DFL.
+class TlsSource final : public Source {
+ public:
+  // Validates `options`, loads the certificate, key and CA files, and allocates the ring.
+  // Returns nullptr with `error` naming the bad value or file and the OpenSSL error.
+  // `metrics` and `clock` must outlive the source. Does not open the socket.
+  static std::unique_ptr<TlsSource> create(TlsSourceOptions options, MetricsRegistry& metrics,
+                                           std::string& error,
+                                           Clock& clock = RealClock::instance());
+  ~TlsSource() override;
+
+  // Binds and listens, then starts the epoll thread. Fails with the address and the errno
+  // text, or when the source already ran.
+  bool start(std::string& error) override;
+  // Stops the thread, frames the bytes still buffered per connection, closes every
+  // connection and the listener.
+  void stop() override;
+  bool finished() const override { return false; }
+
+  const std::string& name() const override { return options_.name; }
+  uint16_t id() const override { return options_.id; }
+  Format format() const override { return options_.format; }
+  const std::string& tenant() const override { return options_.tenant; }
+  RawRing& ring() override { return *ring_; }
+
+  // The bound port after a successful start(), else 0.
+  uint16_t boundPort() const { return bound_port_; }
+  const SourceCounters& counters() const { return counters_; }
+  uint64_t handshakeFailures() const { return handshake_failures_->value(); }
+
+ private:
+  struct Connection;
+  struct ContextDeleter {
+    void operator()(void* ctx) const;
+  };
+
+  TlsSource(TlsSourceOptions options, const sockaddr_storage& addr, socklen_t addr_len,
+            void* ssl_ctx, MetricsRegistry& metrics, Clock& clock);
+
+  void run();
+  void acceptConnections();
+  void onEvent(Connection& conn);
+  void continueHandshake(Connection& conn);
+  void onHandshakeFailure(Connection& conn, std::string_view reason);
+  void onReadable(Connection& conn);
+  bool processBuffered(Connection& conn);
+  bool flushAtEof(Connection& conn);
+  void publish(RawMessage& slot, const Frame& frame, const Connection& conn);
+  void onFramingError(Connection& conn);
+  void pause(Connection& conn);
+  void resumePaused();
+  void serveReady();
+  void closeIdle(int64_t now_ns);
+  void closeConnection(Connection& conn);
+  void removeClosed();
+  void drainOnStop(Connection& conn);
+  bool watch(Connection& conn, int op);
+
+  TlsSourceOptions options_;
+  sockaddr_storage listen_addr_{};
+  socklen_t listen_addr_len_ = 0;
+  std::unique_ptr<void, ContextDeleter> ssl_ctx_;  // SSL_CTX, kept opaque to callers
+  Clock& clock_;
+  SourceCounters counters_;
+  Counter* accepted_;
+  Counter* rejected_;
+  Counter* idle_closed_;
+  Counter* closed_;
+  Counter* handshake_failures_;
+  Gauge* active_;
+  std::unique_ptr<RawRing> ring_;
+
+  std::vector<std::unique_ptr<Connection>> connections_;
+  std::vector<Connection*> paused_;  // removed from epoll until the ring has room
+  std::vector<Connection*> resume_scratch_;
+  // Connections with decrypted bytes left inside OpenSSL after their read budget. The
+  // socket may not become readable again for them, so the loop serves them without
+  // waiting for epoll.
+  std::vector<Connection*> ready_;
+  std::vector<Connection*> ready_scratch_;
+  bool any_closed_ = false;
+
+  int listen_fd_ = -1;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;  // eventfd that stop() writes to end epoll_wait()
+  uint16_t bound_port_ = 0;
+  bool started_ = false;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> framing_error_logs_{0};
+  std::atomic<uint64_t> handshake_logs_{0};
+  std::atomic<uint64_t> error_logs_{0};
+  std::thread thread_;
+};
+
+}  // namespace vigil::dataplane
