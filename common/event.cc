@@ -30,6 +30,8 @@ std::string_view formatName(EventFormat f) {
     case EventFormat::kRfc5424: return "rfc5424";
     case EventFormat::kJson: return "json";
     case EventFormat::kRaw: return "raw";
+    case EventFormat::kCef: return "cef";
+    case EventFormat::kLeef: return "leef";
     case EventFormat::kUnknown: break;
   }
   return "unknown";

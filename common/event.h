@@ -35,7 +35,7 @@ enum EventFlag : uint32_t {
   kFlagJsonPayload = 1u << 10,      // MSG (or the whole line) was a JSON object
 };
 
-enum class EventFormat : uint8_t { kUnknown, kRfc3164, kRfc5424, kJson, kRaw };
+enum class EventFormat : uint8_t { kUnknown, kRfc3164, kRfc5424, kJson, kRaw, kCef, kLeef };
 
 std::string_view formatName(EventFormat f);
 

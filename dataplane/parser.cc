@@ -3,7 +3,11 @@
 #include <array>
 #include <string_view>
 
+#include "common/ip.h"
+#include "dataplane/internal/cef.h"
+#include "dataplane/internal/device_time.h"
 #include "dataplane/internal/json_payload.h"
+#include "dataplane/internal/leef.h"
 #include "dataplane/internal/patterns.h"
 #include "dataplane/internal/rfc3164.h"
 #include "dataplane/internal/rfc5424.h"
@@ -62,20 +66,89 @@ void makeRaw(Event& event, const ParseMark& mark, bool raw_is_utf8) {
   internal::applyKeyValuePatterns(event);
 }
 
-bool tryRfc5424(Event& event, bool raw_is_utf8) {
+// Parses `text` as CEF or LEEF when it starts with "CEF:" or "LEEF:".
+bool tryVendorFormat(Event& event, std::string_view text, const ParseOptions& options,
+                     bool raw_is_utf8) {
+  if (internal::looksLikeCef(text)) return internal::parseCef(text, options, raw_is_utf8, event);
+  if (internal::looksLikeLeef(text)) return internal::parseLeef(text, options, raw_is_utf8, event);
+  return false;
+}
+
+bool tryRfc5424(Event& event, const ParseOptions& options, bool raw_is_utf8) {
   std::string_view msg;
   if (!internal::parseRfc5424(event, raw_is_utf8, msg)) return false;
   event.format = EventFormat::kRfc5424;
+  msg = internal::stripBom(msg, event);
+  if (tryVendorFormat(event, msg, options, raw_is_utf8)) return true;
   finishMessage(event, msg, raw_is_utf8);
   return true;
+}
+
+// The RFC 3164 parser reads "CEF:0|..." after the hostname as the tag "CEF" followed by
+// MSG "0|...". Returns the record with its "CEF:" or "LEEF:" put back, or empty.
+std::string_view vendorRecordAfterTag(const Event& event, std::string_view msg) {
+  if (!event.procid.empty()) return {};
+  for (std::string_view tag : {std::string_view("CEF"), std::string_view("LEEF")}) {
+    const size_t prefix = tag.size() + 1;
+    if (event.app != tag || msg.data() < event.raw.data() + prefix) continue;
+    const std::string_view record(msg.data() - prefix, msg.size() + prefix);
+    if (record.substr(tag.size(), 1) == ":") return record;
+  }
+  return {};
 }
 
 bool tryRfc3164(Event& event, const ParseOptions& options, bool raw_is_utf8) {
   std::string_view msg;
   if (!internal::parseRfc3164(event, options, raw_is_utf8, msg)) return false;
   event.format = EventFormat::kRfc3164;
+  const std::string_view record = vendorRecordAfterTag(event, msg);
+  if (!record.empty() && tryVendorFormat(event, record, options, raw_is_utf8)) {
+    event.app = {};
+    return true;
+  }
+  if (tryVendorFormat(event, msg, options, raw_is_utf8)) return true;
   finishMessage(event, msg, raw_is_utf8);
   return true;
+}
+
+// Host name for a record that carries none: the peer address as text.
+void setHostFromPeer(Event& event) {
+  event.flags |= kFlagNoHostname;
+  if (!event.peer) return;
+  char* out = event.arena.alloc(64);
+  if (out == nullptr) {
+    event.flags |= kFlagArenaFull;
+    return;
+  }
+  const size_t len = formatIp(*event.peer, out, 64);
+  event.arena.shrinkLast(out, len);
+  event.host = {out, len};
+}
+
+// A CEF or LEEF record as the whole line, stamped with the receive time unless the
+// record carries a device time.
+bool tryBareVendorFormat(Event& event, const ParseOptions& options, bool raw_is_utf8) {
+  event.timestamp_ns = event.receive_ns;
+  if (!tryVendorFormat(event, event.raw, options, raw_is_utf8)) return false;
+  if (event.host.empty()) setHostFromPeer(event);
+  return true;
+}
+
+// "1493738863000 host CEF:..." (epoch seconds or milliseconds, then the host name), as
+// some collectors prefix the records they forward.
+bool tryEpochPrefixedVendorFormat(Event& event, const ParseOptions& options, bool raw_is_utf8) {
+  const std::string_view raw = event.raw;
+  const size_t time_end = raw.find(' ');
+  if (time_end != 10 && time_end != 13) return false;
+  const size_t host_end = raw.find(' ', time_end + 1);
+  if (host_end == std::string_view::npos || host_end == time_end + 1) return false;
+  const std::string_view record = raw.substr(host_end + 1);
+  if (!internal::looksLikeCef(record) && !internal::looksLikeLeef(record)) return false;
+  const auto ns = internal::parseDeviceTime(raw.substr(0, time_end), 0);
+  if (!ns) return false;
+  event.timestamp_ns = *ns;
+  event.host = decodeText(raw.substr(time_end + 1, host_end - time_end - 1), raw_is_utf8, event);
+  return tryVendorFormat(event, record, options, raw_is_utf8);
 }
 
 std::string_view skipSpaces(std::string_view text) {
@@ -97,8 +170,10 @@ bool tryJson(Event& event) {
 
 bool parseAuto(Event& event, const ParseOptions& options, bool raw_is_utf8) {
   const std::string_view raw = event.raw;
-  if (internal::looksLikeRfc5424(raw)) return tryRfc5424(event, raw_is_utf8);
+  if (internal::looksLikeRfc5424(raw)) return tryRfc5424(event, options, raw_is_utf8);
   if (internal::parsePri(raw)) return tryRfc3164(event, options, raw_is_utf8);
+  if (tryBareVendorFormat(event, options, raw_is_utf8)) return true;
+  if (tryEpochPrefixedVendorFormat(event, options, raw_is_utf8)) return true;
   if (tryJson(event)) return true;
   return tryRfc3164(event, options, raw_is_utf8);
 }
@@ -114,13 +189,19 @@ void parseEvent(Event& event, const ParseOptions& options) {
       parsed = parseAuto(event, options, raw_is_utf8);
       break;
     case Format::kRfc5424:
-      parsed = tryRfc5424(event, raw_is_utf8);
+      parsed = tryRfc5424(event, options, raw_is_utf8);
       break;
     case Format::kRfc3164:
       parsed = tryRfc3164(event, options, raw_is_utf8);
       break;
     case Format::kJson:
       parsed = tryJson(event);
+      break;
+    case Format::kCef:
+      parsed = parseAuto(event, options, raw_is_utf8) && event.format == EventFormat::kCef;
+      break;
+    case Format::kLeef:
+      parsed = parseAuto(event, options, raw_is_utf8) && event.format == EventFormat::kLeef;
       break;
   }
   if (!parsed) makeRaw(event, mark, raw_is_utf8);

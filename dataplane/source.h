@@ -16,7 +16,7 @@
 
 namespace vigil::dataplane {
 
-enum class Format : uint8_t { kAuto, kRfc3164, kRfc5424, kJson };
+enum class Format : uint8_t { kAuto, kRfc3164, kRfc5424, kJson, kCef, kLeef };
 
 struct RawMessage {
   explicit RawMessage(size_t capacity_bytes)
