@@ -1,5 +1,6 @@
 // Parser throughput per format: BM_Parse_<Format> parses generated lines in a loop and
-// reports events and bytes per second. BM_Parse_Json reads Zeek and Suricata lines from
+// reports events and bytes per second. BM_Parse_Cef (CEF inside RFC 3164) and
+// BM_Parse_Leef (LEEF 2.0 with a devTimeFormat) use generated lines too. BM_Parse_Json reads Zeek and Suricata lines from
 // the shared corpus at run time. Each case fails (SkipWithError) when the lines do not
 // parse as the expected format, so a broken parser cannot post a fast number.
 #include <benchmark/benchmark.h>
@@ -66,6 +67,32 @@ std::vector<std::string> jsonLines() {
   return lines;
 }
 
+std::vector<std::string> cefLines() {
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < kLineCount; ++i) {
+    const std::string n = std::to_string(i);
+    lines.push_back("<134>May 31 23:59:" + std::to_string(10 + i % 50) + " fw" + n +
+                    " CEF:0|Example\\|Corp|Firewall|1.0|" + n + "|Connection denied|5|src=192.0.2." +
+                    std::to_string(i % 250) + " dst=198.51.100.7 spt=" + std::to_string(1024 + i) +
+                    " dpt=443 suser=alice act=deny cs1Label=rule cs1=block all\\=" + n +
+                    " msg=denied by rule " + n + " rt=1717199999" + std::to_string(100 + i % 900));
+  }
+  return lines;
+}
+
+std::vector<std::string> leefLines() {
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < kLineCount; ++i) {
+    const std::string n = std::to_string(i);
+    lines.push_back("LEEF:2.0|Example|Sensor|1.0|" + n + "|^|src=192.0.2." +
+                    std::to_string(i % 250) + "^dst=198.51.100.7^srcPort=" +
+                    std::to_string(1024 + i) + "^dstPort=443^usrName=alice^cat=auth^devTime=May 31 "
+                    "2024 23:59:" + std::to_string(10 + i % 50) +
+                    "^devTimeFormat=MMM dd yyyy HH:mm:ss^msg=login " + n);
+  }
+  return lines;
+}
+
 void runParse(benchmark::State& state, const std::vector<std::string>& lines,
               EventFormat expected) {
   if (lines.empty()) {
@@ -111,6 +138,12 @@ BENCHMARK(BM_Parse_Rfc5424);
 
 void BM_Parse_Json(benchmark::State& state) { runParse(state, jsonLines(), EventFormat::kJson); }
 BENCHMARK(BM_Parse_Json);
+
+void BM_Parse_Cef(benchmark::State& state) { runParse(state, cefLines(), EventFormat::kCef); }
+BENCHMARK(BM_Parse_Cef);
+
+void BM_Parse_Leef(benchmark::State& state) { runParse(state, leefLines(), EventFormat::kLeef); }
+BENCHMARK(BM_Parse_Leef);
 
 }  // namespace
 

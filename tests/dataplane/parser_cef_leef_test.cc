@@ -441,5 +441,32 @@ TEST(DeviceTimeTest, DefaultFormats) {
   EXPECT_FALSE(parseDeviceTime("3/30/2022 10:55:34 AM", 0));
 }
 
+// Every prefix of the edge-case lines parses: CEF or LEEF, or a raw event with the
+// receive time, and never more fields than the limit.
+TEST(CefLeefTest, TruncatedLinesParse) {
+  std::vector<std::string> lines = readLines("edge/br09-cef-escaped-pipe-in-header.log");
+  for (const char* name : {"edge/br10-cef-extension-escapes.log",
+                           "edge/br12-leef2-delimiter-variants.log"}) {
+    const auto more = readLines(name);
+    lines.insert(lines.end(), more.begin(), more.end());
+  }
+  ASSERT_EQ(lines.size(), 10u);
+  const int64_t receive_ns = timeOf("2024-06-01T00:00:00Z");
+  ParsedEvent slot;
+  for (const std::string& line : lines) {
+    for (size_t cut = 0; cut <= line.size(); ++cut) {
+      const std::string prefix = line.substr(0, cut);
+      Event& e = slot.parse(prefix, {}, receive_ns);
+      ASSERT_LE(e.field_count, Event::kMaxFields) << prefix;
+      if (e.has(kFlagParseError)) {
+        ASSERT_EQ(e.format, EventFormat::kRaw) << prefix;
+        ASSERT_EQ(e.timestamp_ns, receive_ns) << prefix;
+      } else {
+        ASSERT_TRUE(e.format == EventFormat::kCef || e.format == EventFormat::kLeef) << prefix;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace vigil::dataplane

@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static vigil::Event event(kArenaBytes);
   if (size == 0) return 0;
   vigil::dataplane::ParseOptions options;
-  options.format = static_cast<vigil::dataplane::Format>(data[0] % 4);
+  options.format = static_cast<vigil::dataplane::Format>(data[0] % 6);
   options.default_utc_offset_s = (data[0] & 0x80) != 0 ? 3600 : 0;
   const std::string_view input(reinterpret_cast<const char*>(data + 1), size - 1);
   if (input.size() > kArenaBytes / 2) return 0;
