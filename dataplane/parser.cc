@@ -148,7 +148,9 @@ bool tryEpochPrefixedVendorFormat(Event& event, const ParseOptions& options, boo
   if (!ns) return false;
   event.timestamp_ns = *ns;
   event.host = decodeText(raw.substr(time_end + 1, host_end - time_end - 1), raw_is_utf8, event);
-  return tryVendorFormat(event, record, options, raw_is_utf8);
+  if (tryVendorFormat(event, record, options, raw_is_utf8)) return true;
+  event.host = {};
+  return false;
 }
 
 std::string_view skipSpaces(std::string_view text) {
