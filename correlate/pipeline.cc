@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <functional>
+#include <optional>
 #include <thread>
 
 #include "common/log.h"
@@ -16,6 +17,17 @@ namespace vigil::correlate {
 namespace {
 
 constexpr size_t kMaxMatchesPerEvent = 32;
+
+bool prefixContains(const IpPrefix& prefix, const IpAddr& addr) {
+  size_t full_bytes = prefix.len / 8;
+  for (size_t i = 0; i < full_bytes; ++i) {
+    if (addr.bytes[i] != prefix.addr.bytes[i]) return false;
+  }
+  unsigned rest = prefix.len % 8;
+  if (rest == 0) return true;
+  auto mask = static_cast<uint8_t>(0xFFu << (8 - rest));
+  return (addr.bytes[full_bytes] & mask) == (prefix.addr.bytes[full_bytes] & mask);
+}
 
 }  // namespace
 
@@ -29,6 +41,7 @@ struct WorkItem {
 struct Pipeline::Batch {
   std::vector<std::unique_ptr<Event>> events;  // created once, reset per use
   std::vector<dataplane::Format> formats;      // the source format of each event
+  std::vector<Counter*> tenant_events;         // the source tenant's counter of each event
   size_t count = 0;
   std::vector<WorkItem> work;  // fixed capacity; work_count are in use
   size_t work_count = 0;
@@ -43,6 +56,8 @@ struct Pipeline::Counters {
   Counter* updates_dropped = nullptr;
   Counter* alerts_delivered = nullptr;
   dataplane::ParseCounters parse;
+  std::vector<Counter*> source_tenant_events;  // by index in sources_
+  std::vector<Counter*> rule_tenant_events;    // by index in options_.tenant_rules
 };
 
 // Per-thread matcher memory: an intel Scratch (when there is an indicator set) and a
@@ -92,6 +107,19 @@ Pipeline::Pipeline(std::vector<dataplane::Source*> sources,
   c.parse.invalid_utf8 = &metrics.counter("vigil_events_invalid_utf8_total",
                                           "Events with invalid UTF-8 that was replaced");
 
+  auto tenantCounter = [&metrics](std::string_view tenant) {
+    return &metrics.counter("vigil_tenant_events_total",
+                            "Events analyzed, by the tenant they were assigned",
+                            {{"tenant", std::string(tenant)}});
+  };
+  tenantCounter("default");
+  for (dataplane::Source* source : sources_) {
+    c.source_tenant_events.push_back(tenantCounter(source->tenant()));
+  }
+  for (const TenantRule& rule : options_.tenant_rules) {
+    c.rule_tenant_events.push_back(tenantCounter(rule.tenant));
+  }
+
   const size_t arena_bytes = options_.max_message_bytes * 2 + options_.arena_headroom_bytes;
   for (size_t b = 0; b < options_.batches; ++b) {
     auto batch = std::make_unique<Batch>();
@@ -99,6 +127,7 @@ Pipeline::Pipeline(std::vector<dataplane::Source*> sources,
       batch->events.push_back(std::make_unique<Event>(arena_bytes));
     }
     batch->formats.resize(options_.batch_size);
+    batch->tenant_events.resize(options_.batch_size);
     batch->work.resize(options_.batch_size * options_.max_correlation_updates_per_event);
     batches_.push_back(std::move(batch));
   }
@@ -130,7 +159,8 @@ bool Pipeline::fillBatch(Batch& batch) {
   batch.work_count = 0;
   size_t empty_in_a_row = 0;
   while (batch.count < options_.batch_size && empty_in_a_row < sources_.size()) {
-    dataplane::Source& source = *sources_[next_source_];
+    const size_t source_index = next_source_;
+    dataplane::Source& source = *sources_[source_index];
     next_source_ = (next_source_ + 1) % sources_.size();
     dataplane::RawMessage* message = source.ring().front();
     if (message == nullptr) {
@@ -154,6 +184,7 @@ bool Pipeline::fillBatch(Batch& batch) {
     event.tenant = source.tenant();
     if (message->truncated) event.flags |= kFlagTruncated;
     batch.formats[batch.count] = source.format();
+    batch.tenant_events[batch.count] = counters_->source_tenant_events[source_index];
     ++batch.count;
     source.ring().pop();
   }
@@ -172,6 +203,9 @@ void Pipeline::analyzeBatch(Batch& batch) {
     parse_options.format = batch.formats[i];
     dataplane::parseEvent(event, parse_options);
     dataplane::countParseResult(event, counters_->parse);
+    Counter* tenant_events = batch.tenant_events[i];
+    assignTenant(event, tenant_events);
+    tenant_events->add();
     if (intel_ != nullptr) {
       counters_->indicator_hits->add(intel::matchEvent(*intel_, *state.intel_scratch, event));
     }
@@ -192,6 +226,39 @@ void Pipeline::analyzeBatch(Batch& batch) {
         batch.work[batch.work_count++] = {static_cast<uint32_t>(i), correlation,
                                           engine_.shardOf(correlation, event)};
       }
+    }
+  }
+}
+
+// Applies the first matching tenant rule. Field values are compared as Event::get()
+// returns them, so numbers and addresses compare in their canonical text.
+void Pipeline::assignTenant(Event& event, Counter*& tenant_events) const {
+  std::array<char, 64> scratch;
+  for (size_t r = 0; r < options_.tenant_rules.size(); ++r) {
+    const TenantRule& rule = options_.tenant_rules[r];
+    bool matched = false;
+    switch (rule.match) {
+      case TenantRule::Match::kPeerCidr:
+        matched = event.peer.has_value() && prefixContains(rule.prefix, *event.peer);
+        break;
+      case TenantRule::Match::kFieldEquals: {
+        std::optional<std::string_view> value = event.get(rule.field, scratch);
+        matched = value.has_value() && *value == rule.value;
+        break;
+      }
+      case TenantRule::Match::kFieldSuffix: {
+        std::optional<std::string_view> value = event.get(rule.field, scratch);
+        matched = value.has_value() && value->ends_with(rule.value);
+        break;
+      }
+      case TenantRule::Match::kVlan:
+        // NOTE: no source records a VLAN id on the event yet, so VLAN rules never match.
+        break;
+    }
+    if (matched) {
+      event.tenant = rule.tenant;
+      tenant_events = counters_->rule_tenant_events[r];
+      return;
     }
   }
 }

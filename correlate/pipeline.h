@@ -13,8 +13,10 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <string_view>
 #include <vector>
 
+#include "common/ip.h"
 #include "common/metrics.h"
 #include "correlate/alert.h"
 #include "correlate/engine.h"
@@ -26,6 +28,23 @@ class IndicatorSet;
 }
 
 namespace vigil::correlate {
+
+// One tenant assignment rule, applied after parsing. The views must point into storage
+// that outlives the pipeline (the daemon's configuration).
+struct TenantRule {
+  enum class Match : uint8_t {
+    kPeerCidr,     // the sender's address is inside `prefix`
+    kFieldEquals,  // Event::get(field) == value
+    kFieldSuffix,  // Event::get(field) ends with value
+    kVlan,         // the frame's VLAN id; events carry none yet, so this never matches
+  };
+  Match match = Match::kPeerCidr;
+  IpPrefix prefix;
+  std::string_view field;
+  std::string_view value;
+  uint16_t vlan = 0;
+  std::string_view tenant;
+};
 
 struct PipelineOptions {
   size_t batch_size = 256;  // events per batch
@@ -41,13 +60,16 @@ struct PipelineOptions {
   // Wait between polls of empty rings: starts at idle_min and doubles up to idle_max.
   std::chrono::microseconds idle_min{50};
   std::chrono::microseconds idle_max{2000};
+  // Tried in order on every parsed event; the first match replaces the source's tenant.
+  std::vector<TenantRule> tenant_rules;
 };
 
 class Pipeline {
  public:
   // `sources`, `engine` and `sinks` are not owned and must outlive run(). `intel` may be
   // null (no indicator matching). The engine's shard count sets the number of
-  // correlation stages. Counters are registered in `metrics`.
+  // correlation stages. Counters are registered in `metrics`, among them
+  // vigil_tenant_events_total for "default", every source's tenant and every rule's tenant.
   Pipeline(std::vector<dataplane::Source*> sources,
            std::shared_ptr<const intel::IndicatorSet> intel, Engine& engine,
            std::vector<AlertSink*> sinks, MetricsRegistry& metrics, PipelineOptions options = {});
@@ -71,6 +93,7 @@ class Pipeline {
   bool fillBatch(Batch& batch);
   bool allSourcesDone() const;
   void analyzeBatch(Batch& batch);
+  void assignTenant(Event& event, Counter*& tenant_events) const;
   void correlateBatch(Batch& batch, uint32_t shard);
   void deliverBatch(Batch& batch);
 

@@ -176,9 +176,56 @@ struct Reader {
     return absl::OkStatus();
   }
 
+  absl::Status readTenantRule(const YAML::Node& n, const std::string& where,
+                              TenantRuleConfig& rule) const {
+    if (auto st = checkKeys(n, where, {"tenant", "cidr", "field", "equals", "suffix", "vlan"});
+        !st.ok()) {
+      return st;
+    }
+    absl::Status st;
+    if (!(st = readString(n, where, "tenant", rule.tenant)).ok()) return st;
+    if (rule.tenant.empty()) {
+      return error(n, where + ".tenant", "missing; every rule needs a tenant");
+    }
+    const int kinds = (n["cidr"] ? 1 : 0) + (n["field"] ? 1 : 0) + (n["vlan"] ? 1 : 0);
+    if (kinds != 1) {
+      return error(n, where, "needs exactly one of cidr, field or vlan");
+    }
+    if (n["cidr"]) {
+      if (!(st = readString(n, where, "cidr", rule.cidr)).ok()) return st;
+      if (!parsePrefix(rule.cidr)) {
+        return error(n["cidr"], where + ".cidr",
+                     absl::StrCat("'", rule.cidr,
+                                  "' is not an address prefix (e.g. 192.0.2.0/24, 2001:db8::/32)"));
+      }
+    }
+    if (n["field"]) {
+      if (!(st = readString(n, where, "field", rule.field)).ok()) return st;
+      if (rule.field.empty()) {
+        return error(n["field"], where + ".field", "must name an event field");
+      }
+      if ((n["equals"] ? 1 : 0) + (n["suffix"] ? 1 : 0) != 1) {
+        return error(n, where, "a field rule needs exactly one of equals or suffix");
+      }
+      if (!(st = readString(n, where, "equals", rule.equals)).ok()) return st;
+      if (!(st = readString(n, where, "suffix", rule.suffix)).ok()) return st;
+      if (n["suffix"] && rule.suffix.empty()) {
+        return error(n["suffix"], where + ".suffix",
+                     "must not be empty, because an empty suffix matches every event");
+      }
+    } else if (n["equals"] || n["suffix"]) {
+      return error(n, where, "equals and suffix apply only to a field rule");
+    }
+    if (n["vlan"]) {
+      if (!(st = readNumber<int>(n, where, "vlan", 1, 4094, rule.vlan)).ok()) return st;
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status readDaemon(const YAML::Node& root, DaemonConfig& c) const {
     static const std::set<std::string> kTop = {"daemon", "pipeline", "sources", "intel",
-                                               "rules", "alerts", "api", "state_dir"};
+                                               "rules", "alerts", "api", "state_dir",
+                                               "tenants"};
     if (auto st = checkKeys(root, "", kTop); !st.ok()) return st;
     absl::Status st;
 
@@ -212,6 +259,17 @@ struct Reader {
           return error(s[i], where + ".name", absl::StrCat("'", src.name, "' is used by two sources"));
         }
         c.sources.push_back(std::move(src));
+      }
+    }
+
+    if (YAML::Node t = root["tenants"]) {
+      if (!t.IsSequence()) {
+        return error(t, "tenants", "must be a list of {cidr|field|vlan, tenant} rules");
+      }
+      for (size_t i = 0; i < t.size(); ++i) {
+        TenantRuleConfig rule;
+        if (!(st = readTenantRule(t[i], absl::StrCat("tenants[", i, "]"), rule)).ok()) return st;
+        c.tenant_rules.push_back(std::move(rule));
       }
     }
 

@@ -41,6 +41,18 @@ struct SourceConfig {
   uint32_t mbuf_count = 8191;
 };
 
+// One `tenants:` rule. Exactly one of cidr, field or vlan is set; a field rule has exactly
+// one of equals or suffix. Rules are tried in order after parsing and the first match
+// sets the event's tenant; events that match none keep their source's tenant.
+struct TenantRuleConfig {
+  std::string tenant;
+  std::string cidr;  // the peer's address is inside this prefix, e.g. 192.0.2.0/24
+  std::string field;  // an Event::get name such as host.name
+  std::string equals;
+  std::string suffix;
+  int vlan = -1;  // 1..4094; only DPDK can see VLAN tags, other events never match
+};
+
 struct IntelListConfig {
   std::string name;
   std::string path;
@@ -58,6 +70,7 @@ struct DaemonConfig {
   int32_t default_utc_offset_s = 0;  // zone for timestamps that carry none (RFC 3164)
 
   std::vector<SourceConfig> sources;
+  std::vector<TenantRuleConfig> tenant_rules;
   std::vector<IntelListConfig> intel_lists;
   std::vector<std::string> rule_paths;  // files or folders of Sigma YAML
   std::map<std::string, std::string> field_mapping;  // Sigma field -> event field

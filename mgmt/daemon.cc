@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/clock.h"
+#include "common/ip.h"
 #include "common/log.h"
 #include "correlate/engine.h"
 #include "correlate/pipeline.h"
@@ -72,6 +73,30 @@ absl::StatusOr<std::vector<std::string>> expandRulePaths(const std::vector<std::
     }
   }
   return files;
+}
+
+// Converts the validated `tenants:` rules. The views point into `rules`, which the daemon
+// keeps (in config_) for as long as the pipeline exists.
+std::vector<correlate::TenantRule> tenantRules(const std::vector<TenantRuleConfig>& rules) {
+  std::vector<correlate::TenantRule> out;
+  for (const TenantRuleConfig& rc : rules) {
+    correlate::TenantRule rule;
+    rule.tenant = rc.tenant;
+    if (!rc.cidr.empty()) {
+      rule.match = correlate::TenantRule::Match::kPeerCidr;
+      rule.prefix = *parsePrefix(rc.cidr);  // loadConfig() rejected invalid prefixes
+    } else if (!rc.field.empty()) {
+      rule.match = rc.suffix.empty() ? correlate::TenantRule::Match::kFieldEquals
+                                     : correlate::TenantRule::Match::kFieldSuffix;
+      rule.field = rc.field;
+      rule.value = rc.suffix.empty() ? std::string_view(rc.equals) : std::string_view(rc.suffix);
+    } else {
+      rule.match = correlate::TenantRule::Match::kVlan;
+      rule.vlan = static_cast<uint16_t>(rc.vlan);
+    }
+    out.push_back(rule);
+  }
+  return out;
 }
 
 std::string withThousands(uint64_t value) {
@@ -287,6 +312,7 @@ absl::Status Daemon::start() {
     popts.max_message_bytes = std::max(popts.max_message_bytes, sc.max_message_bytes);
   }
   if (popts.max_message_bytes == 0) popts.max_message_bytes = dataplane::kDefaultMaxMessageBytes;
+  popts.tenant_rules = tenantRules(config_.tenant_rules);
   std::vector<dataplane::Source*> raw_sources;
   for (auto& s : sources_) raw_sources.push_back(s.get());
   pipeline_ = std::make_unique<correlate::Pipeline>(raw_sources, intel_, *engine_, sinks,

@@ -1,10 +1,13 @@
 #include "correlate/pipeline.h"
 
+#include <algorithm>
 #include <atomic>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/ip.h"
 #include "common/metrics.h"
 #include "common/time.h"
 #include "correlate/test_events.h"
@@ -26,6 +29,9 @@ class VectorSource final : public dataplane::Source {
         ring_(8, [] { return std::make_unique<dataplane::RawMessage>(kCapacity); }) {}
   ~VectorSource() override { stop(); }
 
+  // Sets the sender address stamped on every message; call before start().
+  void setPeer(std::string_view address) { peer_ = parseIp(address); }
+
   bool start(std::string&) override {
     thread_ = std::thread([this] {
       for (const std::string& line : lines_) {
@@ -39,6 +45,7 @@ class VectorSource final : public dataplane::Source {
         std::memcpy(slot->data.get(), line.data(), slot->len);
         slot->receive_ns = *parseRfc3339("2024-05-01T10:00:00Z");
         slot->source_id = id_;
+        slot->peer = peer_;
         ring_.publish();
       }
       finished_.store(true);
@@ -63,6 +70,7 @@ class VectorSource final : public dataplane::Source {
   std::string name_;
   std::string tenant_;
   std::vector<std::string> lines_;
+  std::optional<IpAddr> peer_;
   dataplane::RawRing ring_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
@@ -105,12 +113,12 @@ level: medium
 detection: {sel: {intel.list: blocklist}, condition: sel}
 )";
 
-std::string sshdLine(int second, const std::string& ip) {
-  char line[200];
+std::string sshdLine(int second, const std::string& ip, const std::string& host = "host1") {
+  char line[300];
   std::snprintf(line, sizeof(line),
-                "<38>1 2024-05-01T10:00:%02dZ host1 sshd 411 - - Failed password for alice "
+                "<38>1 2024-05-01T10:00:%02dZ %s sshd 411 - - Failed password for alice "
                 "from %s port 52011 ssh2",
-                second, ip.c_str());
+                second, host.c_str(), ip.c_str());
   return line;
 }
 
@@ -175,6 +183,67 @@ TEST(PipelineTest, AlertsAndCounters) {
     EXPECT_EQ(alert.indicator_hits.size(), 1u);
   }
   EXPECT_EQ(brute, 1);
+}
+
+// Tenant rules move events from two peers and two hosts into their tenants, the alerts
+// carry those tenants, and every event is counted under exactly one tenant.
+TEST(PipelineTest, TenantRulesAssignTenants) {
+  std::vector<std::string> from_acme;
+  for (int second = 0; second < 3; ++second) from_acme.push_back(sshdLine(second, "203.0.113.9"));
+  std::vector<std::string> from_relay;
+  for (int second = 0; second < 3; ++second) {
+    from_relay.push_back(sshdLine(second, "203.0.113.9", "web1.globex.example"));
+  }
+  from_relay.push_back(sshdLine(5, "203.0.113.9", "globex.example.net"));
+  VectorSource a(1, "t1", from_acme);
+  a.setPeer("192.0.2.10");
+  VectorSource b(2, "t2", from_relay);
+  b.setPeer("198.51.100.3");
+
+  MetricsRegistry metrics;
+  Engine engine(testing::loadRuleSet(kRules), EngineOptions{}, &metrics);
+  CollectingSink sink;
+  PipelineOptions options;
+  options.batch_size = 2;
+  options.max_message_bytes = VectorSource::kCapacity;
+  TenantRule by_peer;
+  by_peer.match = TenantRule::Match::kPeerCidr;
+  by_peer.prefix = *parsePrefix("192.0.2.0/24");
+  by_peer.tenant = "acme";
+  TenantRule by_host;
+  by_host.match = TenantRule::Match::kFieldSuffix;
+  by_host.field = "host.name";
+  by_host.value = ".globex.example";
+  by_host.tenant = "globex";
+  TenantRule by_vlan;
+  by_vlan.match = TenantRule::Match::kVlan;
+  by_vlan.vlan = 7;
+  by_vlan.tenant = "lab";
+  options.tenant_rules = {by_vlan, by_peer, by_host};
+  Pipeline pipeline({&a, &b}, nullptr, engine, {&sink}, metrics, options);
+
+  std::string error;
+  ASSERT_TRUE(a.start(error));
+  ASSERT_TRUE(b.start(error));
+  pipeline.run();
+
+  EXPECT_EQ(metrics.sum("vigil_tenant_events_total", {{"tenant", "acme"}}), 3u);
+  EXPECT_EQ(metrics.sum("vigil_tenant_events_total", {{"tenant", "globex"}}), 3u);
+  EXPECT_EQ(metrics.sum("vigil_tenant_events_total", {{"tenant", "t2"}}), 1u);
+  EXPECT_EQ(metrics.sum("vigil_tenant_events_total", {{"tenant", "t1"}}), 0u);
+  EXPECT_EQ(metrics.sum("vigil_tenant_events_total", {{"tenant", "lab"}}), 0u);
+  EXPECT_EQ(metrics.sum("vigil_tenant_events_total"), 7u);
+  // Registered up front, so /metrics shows every configured tenant even at zero.
+  std::string text = metrics.renderPrometheus();
+  EXPECT_NE(text.find("vigil_tenant_events_total{tenant=\"default\"} 0"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("vigil_tenant_events_total{tenant=\"lab\"} 0"), std::string::npos);
+
+  // The same source address in two tenants gives two groups, so two brute-force alerts.
+  ASSERT_EQ(sink.alerts.size(), 2u);
+  std::vector<std::string> tenants = {sink.alerts[0].tenant, sink.alerts[1].tenant};
+  std::sort(tenants.begin(), tenants.end());
+  EXPECT_EQ(tenants, (std::vector<std::string>{"acme", "globex"}));
 }
 
 // requestStop() ends run() even while a source never finishes.

@@ -78,6 +78,61 @@ TEST(ConfigTest, ErrorsNameKeyValueAndChoices) {
   }
 }
 
+// Tenant rules keep their order and each kind of match is read into its own member.
+TEST(ConfigTest, ParsesTenantRules) {
+  auto c = parse(R"(
+tenants:
+  - {cidr: 192.0.2.0/24, tenant: acme}
+  - {field: host.name, suffix: ".globex.example", tenant: globex}
+  - {field: app, equals: sshd, tenant: ops}
+  - {vlan: 100, tenant: lab}
+)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->tenant_rules.size(), 4u);
+  EXPECT_EQ(c->tenant_rules[0].cidr, "192.0.2.0/24");
+  EXPECT_EQ(c->tenant_rules[0].tenant, "acme");
+  EXPECT_EQ(c->tenant_rules[1].field, "host.name");
+  EXPECT_EQ(c->tenant_rules[1].suffix, ".globex.example");
+  EXPECT_TRUE(c->tenant_rules[1].equals.empty());
+  EXPECT_EQ(c->tenant_rules[2].equals, "sshd");
+  EXPECT_EQ(c->tenant_rules[3].vlan, 100);
+  EXPECT_EQ(c->tenant_rules[3].tenant, "lab");
+}
+
+// Each malformed tenant rule is rejected with its line, key and value.
+TEST(ConfigTest, TenantRuleErrors) {
+  struct Case {
+    const char* yaml;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {"tenants: {cidr: 10.0.0.0/8}\n", "tenants: must be a list"},
+      {"tenants:\n  - {cidr: 10.0.0.0/8}\n", "test.yaml:2: tenants[0].tenant: missing"},
+      {"tenants:\n  - {cidr: 10.0.0.0/33, tenant: a}\n",
+       "test.yaml:2: tenants[0].cidr: '10.0.0.0/33' is not an address prefix"},
+      {"tenants:\n  - {tenant: a}\n", "tenants[0]: needs exactly one of cidr, field or vlan"},
+      {"tenants:\n  - {cidr: 10.0.0.0/8, vlan: 3, tenant: a}\n",
+       "tenants[0]: needs exactly one of cidr, field or vlan"},
+      {"tenants:\n  - {field: host.name, tenant: a}\n",
+       "tenants[0]: a field rule needs exactly one of equals or suffix"},
+      {"tenants:\n  - {field: host.name, equals: x, suffix: y, tenant: a}\n",
+       "a field rule needs exactly one of equals or suffix"},
+      {"tenants:\n  - {field: host.name, suffix: '', tenant: a}\n",
+       "tenants[0].suffix: must not be empty"},
+      {"tenants:\n  - {cidr: 10.0.0.0/8, equals: x, tenant: a}\n",
+       "equals and suffix apply only to a field rule"},
+      {"tenants:\n  - {vlan: 4095, tenant: a}\n",
+       "tenants[0].vlan: '4095' is not a number in [1, 4094]"},
+      {"tenants:\n  - {vlan: 7, tenant: a, sufix: x}\n", "tenants[0].sufix: unknown key"},
+  };
+  for (const Case& c : cases) {
+    auto result = parse(c.yaml);
+    ASSERT_FALSE(result.ok()) << c.yaml;
+    EXPECT_NE(std::string(result.status().message()).find(c.expected), std::string::npos)
+        << "yaml: " << c.yaml << "\nerror: " << result.status().message();
+  }
+}
+
 // host:port splitting accepts bracketed IPv6 and rejects unbracketed IPv6.
 TEST(ConfigTest, SplitHostPort) {
   std::string host;
