@@ -1,6 +1,7 @@
 // vigilctl: command-line client for the vigild REST API.
 //   vigilctl [--api URL] cases list [--tenant T] [--status S] [--limit N] [--json]
 //   vigilctl [--api URL] cases show ID [--json]
+//   vigilctl parse [--format F] [--framing F] [--tenant T] FILE
 // Each command group lives in its own vigilctl_<group>.cc and registers itself here.
 #include <CLI/CLI.hpp>
 #include <cstdlib>
@@ -13,7 +14,9 @@ int main(int argc, char** argv) {
     options.api_url = env;
   }
 
-  CLI::App app{"vigilctl: inspect and manage a running vigild through its REST API"};
+  CLI::App app{
+      "vigilctl: inspect and manage a running vigild through its REST API, and parse log "
+      "files offline"};
   app.require_subcommand(1);
   // Let global options such as --api follow the subcommand too.
   app.fallthrough();
@@ -21,6 +24,7 @@ int main(int argc, char** argv) {
                  "base URL of the vigild API (default: $VIGIL_API or http://127.0.0.1:8080)");
 
   vigil::ctl::registerCasesCommands(app, options);
+  vigil::ctl::registerParseCommands(app);
 
   try {
     app.parse(argc, argv);

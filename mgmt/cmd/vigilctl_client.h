@@ -39,4 +39,7 @@ std::string printable(absl::string_view text);
 // Registers "vigilctl cases list|show".
 void registerCasesCommands(CLI::App& app, const GlobalOptions& options);
 
+// Registers "vigilctl parse", which works offline and never contacts the API.
+void registerParseCommands(CLI::App& app);
+
 }  // namespace vigil::ctl

@@ -1,0 +1,223 @@
+// "vigilctl parse": runs the pipeline's parser over a file offline and prints each event
+// as one JSON line, so a new log format can be checked without starting vigild.
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/clock.h"
+#include "common/event.h"
+#include "common/metrics.h"
+#include "dataplane/framing.h"
+#include "dataplane/parser.h"
+#include "mgmt/cmd/vigilctl_client.h"
+
+namespace vigil::ctl {
+namespace {
+
+struct ParseCommandOptions {
+  std::string format = "auto";
+  std::string framing = "lf";
+  std::string tenant = "default";
+  size_t max_message_bytes = dataplane::kDefaultMaxMessageBytes;
+  std::string path;
+};
+
+// The Event::get() names of the canonical fields, in the order docs/event.md lists them.
+constexpr std::string_view kCanonicalFields[] = {
+    "@timestamp",
+    "event.created",
+    "host.name",
+    "process.name",
+    "process.pid",
+    "log.syslog.msgid",
+    "log.syslog.facility.code",
+    "log.syslog.severity.code",
+    "message",
+    "source.ip",
+    "source.port",
+    "destination.ip",
+    "destination.port",
+    "user.name",
+    "event.action",
+    "event.outcome",
+    "tenant",
+};
+
+struct FlagName {
+  EventFlag flag;
+  const char* name;
+};
+
+constexpr FlagName kFlagNames[] = {
+    {kFlagParseError, "parse_error"},         {kFlagTruncated, "truncated"},
+    {kFlagInvalidUtf8, "invalid_utf8"},       {kFlagTimestampInvalid, "timestamp_invalid"},
+    {kFlagMsgUtf8Bom, "msg_utf8_bom"},        {kFlagNoHostname, "no_hostname"},
+    {kFlagFieldsOverflow, "fields_overflow"}, {kFlagArenaFull, "arena_full"},
+    {kFlagYearInferred, "year_inferred"},     {kFlagHitsOverflow, "hits_overflow"},
+    {kFlagJsonPayload, "json_payload"},
+};
+
+dataplane::Format formatFromName(const std::string& name) {
+  if (name == "rfc3164") return dataplane::Format::kRfc3164;
+  if (name == "rfc5424") return dataplane::Format::kRfc5424;
+  if (name == "json") return dataplane::Format::kJson;
+  return dataplane::Format::kAuto;
+}
+
+dataplane::FramingMode framingFromName(const std::string& name) {
+  if (name == "octet_counting") return dataplane::FramingMode::kOctetCounting;
+  if (name == "auto") return dataplane::FramingMode::kAuto;
+  return dataplane::FramingMode::kLf;
+}
+
+nlohmann::json eventToJson(const Event& event) {
+  nlohmann::json out = nlohmann::json::object();
+  std::array<char, 64> scratch;
+  for (std::string_view name : kCanonicalFields) {
+    std::optional<std::string_view> value = event.get(name, scratch);
+    if (value) out[std::string(name)] = std::string(*value);
+  }
+  nlohmann::json fields = nlohmann::json::array();
+  for (size_t i = 0; i < event.field_count; ++i) {
+    fields.push_back({{"name", std::string(event.fields[i].name)},
+                      {"value", std::string(event.fields[i].value)}});
+  }
+  out["fields"] = std::move(fields);
+  nlohmann::json flags = nlohmann::json::array();
+  for (const FlagName& f : kFlagNames) {
+    if (event.has(f.flag)) flags.push_back(f.name);
+  }
+  out["flags"] = std::move(flags);
+  out["format"] = std::string(formatName(event.format));
+  if (!event.structured_data.empty()) out["structured_data"] = std::string(event.structured_data);
+  out["raw"] = std::string(event.raw);
+  return out;
+}
+
+// Parses one framed message the way the pipeline's analyze stage does and prints it.
+class EventPrinter {
+ public:
+  EventPrinter(const ParseCommandOptions& options, MetricsRegistry& metrics)
+      : event_(options.max_message_bytes * 2 + 4096), tenant_(options.tenant) {
+    parse_options_.format = formatFromName(options.format);
+    counters_.parsed = &metrics.counter("vigil_events_parsed_total", "");
+    counters_.parse_errors = &metrics.counter("vigil_parse_errors_total", "");
+    counters_.truncated = &metrics.counter("vigil_events_truncated_total", "");
+    counters_.invalid_utf8 = &metrics.counter("vigil_events_invalid_utf8_total", "");
+  }
+
+  void print(const dataplane::Frame& frame) {
+    event_.reset();
+    event_.arena.reset();
+    event_.raw = event_.arena.copy(frame.data);
+    event_.receive_ns = RealClock::instance().nowNs();
+    event_.tenant = tenant_;
+    if (frame.truncated) event_.flags |= kFlagTruncated;
+    dataplane::parseEvent(event_, parse_options_);
+    dataplane::countParseResult(event_, counters_);
+    // JSON text cannot contain invalid UTF-8, so such bytes in `raw` are printed as U+FFFD.
+    // The invalid_utf8 flag marks the events whose bytes differ from the output.
+    std::cout << eventToJson(event_).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+              << "\n";
+    ++events_;
+  }
+
+  size_t events() const { return events_; }
+
+ private:
+  Event event_;
+  std::string tenant_;
+  dataplane::ParseOptions parse_options_;
+  dataplane::ParseCounters counters_;
+  size_t events_ = 0;
+};
+
+void checkChoice(const char* option, const std::string& value,
+                 std::initializer_list<const char*> choices) {
+  for (const char* choice : choices) {
+    if (value == choice) return;
+  }
+  fail(absl::StrCat(option, " '", value, "' is invalid; use one of ", absl::StrJoin(choices, ", ")),
+       2);
+}
+
+void runParse(const ParseCommandOptions& options) {
+  checkChoice("--format", options.format, {"auto", "rfc3164", "rfc5424", "json"});
+  checkChoice("--framing", options.framing, {"lf", "octet_counting", "auto"});
+  if (options.tenant.empty()) fail("--tenant must not be empty", 2);
+
+  std::ifstream in(options.path, std::ios::binary);
+  if (!in) {
+    fail(absl::StrCat("cannot read ", options.path, ": ", std::strerror(errno),
+                      "; check the file name"));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string data = buffer.str();
+
+  MetricsRegistry metrics;
+  EventPrinter printer(options, metrics);
+  dataplane::FramingOptions framing;
+  framing.mode = framingFromName(options.framing);
+  framing.max_message_bytes = options.max_message_bytes;
+  dataplane::Framer framer(framing);
+
+  auto framingError = [&](size_t offset) {
+    fail(absl::StrCat(options.path, ": framing error near byte ", offset, ": ",
+                      std::string(dataplane::framingErrorText(framer.error())), " (",
+                      printer.events(), " events printed before it); check --framing"));
+  };
+  std::string_view rest = data;
+  dataplane::Frame frame;
+  while (!rest.empty()) {
+    dataplane::FeedResult result = framer.feed(rest, frame);
+    rest.remove_prefix(result.consumed);
+    if (result.status == dataplane::FrameStatus::kFrame) {
+      printer.print(frame);
+    } else if (result.status == dataplane::FrameStatus::kError) {
+      framingError(data.size() - rest.size());
+    }
+  }
+  dataplane::FrameStatus last = framer.finish(frame);
+  if (last == dataplane::FrameStatus::kFrame) printer.print(frame);
+  if (last == dataplane::FrameStatus::kError) framingError(data.size());
+
+  std::cerr << "vigilctl: " << printer.events() << " events, "
+            << metrics.sum("vigil_events_parsed_total") << " parsed, "
+            << metrics.sum("vigil_parse_errors_total") << " parse errors, "
+            << metrics.sum("vigil_events_truncated_total") << " truncated, "
+            << metrics.sum("vigil_events_invalid_utf8_total") << " with invalid UTF-8\n";
+}
+
+}  // namespace
+
+void registerParseCommands(CLI::App& app) {
+  auto options = std::make_shared<ParseCommandOptions>();
+  CLI::App* parse = app.add_subcommand(
+      "parse",
+      "parse a log file offline with the pipeline's parser; print one JSON line per event");
+  parse->add_option("--format", options->format,
+                    "message format: auto (detected per message, the default), rfc3164, "
+                    "rfc5424 or json");
+  parse->add_option("--framing", options->framing,
+                    "how messages are split: lf (one per line, the default), octet_counting "
+                    "(RFC 6587) or auto (picked by the first byte)");
+  parse->add_option("--tenant", options->tenant,
+                    "tenant written into every event (default: default)");
+  parse
+      ->add_option("--max-message-bytes", options->max_message_bytes,
+                   "longer messages are cut and flagged truncated, in bytes (default: 65536)")
+      ->check(CLI::Range(size_t{64}, size_t{16} << 20));
+  parse->add_option("file", options->path, "the file to parse")->required();
+  parse->callback([options] { runParse(*options); });
+}
+
+}  // namespace vigil::ctl

@@ -1,0 +1,177 @@
+// Runs the built "vigilctl parse" over the shared edge-case corpus and checks its JSON lines.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace vigil::mgmt {
+namespace {
+
+constexpr const char* kVigilctl = VIGIL_BINARY_DIR "/mgmt/vigilctl";
+constexpr const char* kEdge = VIGIL_SHARED_DIR "/corpus/edge/";
+
+struct ParseRun {
+  int exit_code = -1;
+  std::vector<std::string> lines;
+  std::string err;
+};
+
+class VigilctlParseTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(std::filesystem::exists(kVigilctl))
+        << kVigilctl << " is missing; build the vigilctl target before these tests";
+    dir_ = std::filesystem::temp_directory_path() /
+           ("vigilctl-parse-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // Runs "vigilctl parse ARGS" and splits its standard output into lines.
+  ParseRun run(const std::string& args) {
+    const std::string err_path = (dir_ / "stderr.txt").string();
+    const std::string command = std::string(kVigilctl) + " parse " + args + " 2>" + err_path;
+    ParseRun result;
+    FILE* pipe = popen(command.c_str(), "r");
+    EXPECT_NE(pipe, nullptr) << command;
+    if (pipe == nullptr) return result;
+    std::string out;
+    char buffer[4096];
+    size_t n;
+    while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, n);
+    int status = pclose(pipe);
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::istringstream lines(out);
+    std::string line;
+    while (std::getline(lines, line)) result.lines.push_back(line);
+    std::ifstream err(err_path);
+    std::stringstream text;
+    text << err.rdbuf();
+    result.err = text.str();
+    return result;
+  }
+
+  std::filesystem::path dir_;
+};
+
+bool hasFlag(const nlohmann::json& event, const std::string& flag) {
+  for (const auto& f : event["flags"]) {
+    if (f == flag) return true;
+  }
+  return false;
+}
+
+// br06 is one RFC 6587 stream: octet framing gives its 4 messages, embedded LF included.
+TEST_F(VigilctlParseTest, OctetCountingStream) {
+  ParseRun r = run(std::string("--framing octet_counting ") + kEdge +
+                   "br06-rfc6587-octet-counting.bin");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.lines.size(), 4u) << r.err;
+  const size_t lengths[] = {43, 111, 95, 71};
+  for (size_t i = 0; i < r.lines.size(); ++i) {
+    nlohmann::json event = nlohmann::json::parse(r.lines[i]);
+    EXPECT_EQ(event["raw"].get<std::string>().size(), lengths[i]) << r.lines[i];
+  }
+  nlohmann::json first = nlohmann::json::parse(r.lines[0]);
+  EXPECT_EQ(first["format"], "rfc3164");
+  EXPECT_EQ(first["host.name"], "localhost");
+  EXPECT_EQ(first["message"], "hello!");
+  nlohmann::json second = nlohmann::json::parse(r.lines[1]);
+  EXPECT_EQ(second["format"], "rfc5424");
+  EXPECT_NE(second["message"].get<std::string>().find('\n'), std::string::npos);
+  EXPECT_NE(r.err.find("4 events"), std::string::npos) << r.err;
+}
+
+// br08 keeps all 5 lines, and lines 2 to 5, which hold invalid sequences, are flagged.
+TEST_F(VigilctlParseTest, InvalidUtf8Flagged) {
+  ParseRun r = run(std::string(kEdge) + "br08-invalid-utf8.log");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.lines.size(), 5u) << r.err;
+  std::vector<bool> flagged;
+  for (const std::string& line : r.lines) {
+    flagged.push_back(hasFlag(nlohmann::json::parse(line), "invalid_utf8"));
+  }
+  EXPECT_FALSE(flagged[0]) << r.lines[0];
+  for (size_t i = 1; i < flagged.size(); ++i) EXPECT_TRUE(flagged[i]) << r.lines[i];
+  nlohmann::json first = nlohmann::json::parse(r.lines[0]);
+  EXPECT_NE(first["message"].get<std::string>().find("caf\xc3\xa9"), std::string::npos);
+  // Fields still extract from the Latin-1 line.
+  nlohmann::json latin1 = nlohmann::json::parse(r.lines[3]);
+  EXPECT_EQ(latin1["source.ip"], "192.0.2.5") << r.lines[3];
+  EXPECT_NE(r.err.find("4 with invalid UTF-8"), std::string::npos) << r.err;
+}
+
+// Every line is a JSON object with the canonical fields, generic fields, flags and tenant.
+TEST_F(VigilctlParseTest, JsonLinesCarryEveryPart) {
+  const std::string path = (dir_ / "mixed.log").string();
+  std::ofstream(path) << "<165>1 2024-05-01T10:00:00Z host1 sshd 411 ID47 "
+                         "[origin ip=\"192.0.2.1\"] Failed password for alice from "
+                         "198.51.100.7 port 52011 ssh2\n"
+                         "\n"
+                         "not syslog at all\n";
+  ParseRun r = run("--tenant acme " + path);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.lines.size(), 2u) << r.err;
+  nlohmann::json event = nlohmann::json::parse(r.lines[0]);
+  ASSERT_TRUE(event.is_object());
+  EXPECT_EQ(event["@timestamp"], "2024-05-01T10:00:00Z");
+  EXPECT_EQ(event["host.name"], "host1");
+  EXPECT_EQ(event["process.name"], "sshd");
+  EXPECT_EQ(event["process.pid"], "411");
+  EXPECT_EQ(event["log.syslog.msgid"], "ID47");
+  EXPECT_EQ(event["log.syslog.facility.code"], "20");
+  EXPECT_EQ(event["log.syslog.severity.code"], "5");
+  EXPECT_EQ(event["source.ip"], "198.51.100.7");
+  EXPECT_EQ(event["source.port"], "52011");
+  EXPECT_EQ(event["user.name"], "alice");
+  EXPECT_EQ(event["event.action"], "ssh_login");
+  EXPECT_EQ(event["event.outcome"], "failure");
+  EXPECT_EQ(event["tenant"], "acme");
+  EXPECT_EQ(event["format"], "rfc5424");
+  ASSERT_TRUE(event["fields"].is_array());
+  ASSERT_FALSE(event["fields"].empty());
+  EXPECT_EQ(event["fields"][0]["name"], "sd.origin.ip");
+  EXPECT_EQ(event["fields"][0]["value"], "192.0.2.1");
+  EXPECT_TRUE(event["flags"].empty()) << r.lines[0];
+
+  nlohmann::json raw = nlohmann::json::parse(r.lines[1]);
+  EXPECT_EQ(raw["format"], "raw");
+  EXPECT_TRUE(hasFlag(raw, "parse_error"));
+  EXPECT_EQ(raw["raw"], "not syslog at all");
+  EXPECT_NE(r.err.find("2 events, 1 parsed, 1 parse errors"), std::string::npos) << r.err;
+}
+
+// An unknown --format is rejected with exit status 2 and a message listing the choices.
+TEST_F(VigilctlParseTest, BadFormatExitsTwo) {
+  ParseRun r = run(std::string("--format syslog ") + kEdge + "br08-invalid-utf8.log");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(r.lines.empty());
+  EXPECT_NE(r.err.find("--format 'syslog' is invalid; use one of auto, rfc3164, rfc5424, json"),
+            std::string::npos)
+      << r.err;
+}
+
+// A missing file and a corrupt octet count are reported with the file name.
+TEST_F(VigilctlParseTest, UnreadableInputFails) {
+  ParseRun missing = run((dir_ / "nope.log").string());
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("cannot read"), std::string::npos) << missing.err;
+
+  const std::string path = (dir_ / "bad.bin").string();
+  std::ofstream(path) << "5 hello" << "x7 oops";
+  ParseRun bad = run("--framing octet_counting " + path);
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(bad.lines.size(), 1u);
+  EXPECT_NE(bad.err.find("framing error"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace vigil::mgmt
