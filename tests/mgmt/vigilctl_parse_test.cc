@@ -71,8 +71,8 @@ bool hasFlag(const nlohmann::json& event, const std::string& flag) {
 
 // br06 is one RFC 6587 stream: octet framing gives its 4 messages, embedded LF included.
 TEST_F(VigilctlParseTest, OctetCountingStream) {
-  ParseRun r = run(std::string("--framing octet_counting ") + kEdge +
-                   "br06-rfc6587-octet-counting.bin");
+  ParseRun r =
+      run(std::string("--framing octet_counting ") + kEdge + "br06-rfc6587-octet-counting.bin");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_EQ(r.lines.size(), 4u) << r.err;
   const size_t lengths[] = {43, 111, 95, 71};
@@ -166,7 +166,8 @@ TEST_F(VigilctlParseTest, UnreadableInputFails) {
   EXPECT_NE(missing.err.find("cannot read"), std::string::npos) << missing.err;
 
   const std::string path = (dir_ / "bad.bin").string();
-  std::ofstream(path) << "5 hello" << "x7 oops";
+  std::ofstream(path) << "5 hello"
+                      << "x7 oops";
   ParseRun bad = run("--framing octet_counting " + path);
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_EQ(bad.lines.size(), 1u);
