@@ -105,7 +105,13 @@ std::string formatSockaddr(const sockaddr_storage& addr) {
   if (addr.ss_family == AF_INET6) {
     const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&addr);
     inet_ntop(AF_INET6, &sin6->sin6_addr, buf, sizeof(buf));
-    return "[" + std::string(buf) + "]:" + std::to_string(ntohs(sin6->sin6_port));
+    // Appending instead of "[" + std::string(buf) avoids GCC 12's false -Wrestrict at -O3
+    // (GCC bug 105329), which breaks the release build with warnings as errors.
+    std::string out = "[";
+    out += buf;
+    out += "]:";
+    out += std::to_string(ntohs(sin6->sin6_port));
+    return out;
   }
   return "unknown-family";
 }
