@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -117,17 +119,59 @@ struct Reader {
     return absl::OkStatus();
   }
 
+  // Reads a PEM file path, resolves it and checks that the daemon can read the file.
+  absl::Status readReadableFile(const YAML::Node& map, const std::string& where, const char* key,
+                                std::string& out) const {
+    if (auto st = readString(map, where, key, out); !st.ok()) return st;
+    if (out.empty()) return absl::OkStatus();
+    out = resolve(out);
+    if (::access(out.c_str(), R_OK) != 0) {
+      return error(map[key], where + "." + key,
+                   absl::StrCat("'", out, "' is not a readable file; check the path and its "
+                                "permissions"));
+    }
+    return absl::OkStatus();
+  }
+
+  // Reads the TLS keys of a source. For type tls, certificate and private_key are required,
+  // and verify_client other than none needs ca_file.
+  absl::Status readTls(const YAML::Node& n, const std::string& where, SourceConfig& s) const {
+    absl::Status st;
+    if (!(st = readReadableFile(n, where, "certificate", s.certificate)).ok()) return st;
+    if (!(st = readReadableFile(n, where, "private_key", s.private_key)).ok()) return st;
+    if (!(st = readReadableFile(n, where, "ca_file", s.ca_file)).ok()) return st;
+    if (!(st = readChoice(n, where, "verify_client", {"none", "optional", "required"},
+                          s.verify_client)).ok()) {
+      return st;
+    }
+    if (s.type != "tls") return absl::OkStatus();
+    if (s.certificate.empty()) {
+      return error(n, where + ".certificate",
+                   "missing; a tls source needs the PEM file of its certificate chain");
+    }
+    if (s.private_key.empty()) {
+      return error(n, where + ".private_key",
+                   "missing; a tls source needs the PEM file of its private key");
+    }
+    if (s.verify_client != "none" && s.ca_file.empty()) {
+      return error(n, where + ".ca_file",
+                   absl::StrCat("missing; verify_client: ", s.verify_client,
+                                " needs the PEM file of the CAs that sign client certificates"));
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status readSource(const YAML::Node& n, const std::string& where, SourceConfig& s) const {
     static const std::set<std::string> kKeys = {
         "name", "type", "tenant", "format", "max_message_bytes", "ring_capacity", "paths",
         "path", "pace", "speed", "listen", "receive_buffer_bytes", "framing",
         "max_connections", "idle_timeout_s", "eal_args", "udp_ports", "burst_size",
-        "mbuf_count"};
+        "mbuf_count", "certificate", "private_key", "ca_file", "verify_client"};
     if (auto st = checkKeys(n, where, kKeys); !st.ok()) return st;
     absl::Status st;
     if (!(st = readString(n, where, "name", s.name)).ok()) return st;
     if (s.name.empty()) return error(n, where + ".name", "missing; every source needs a name");
-    if (!(st = readChoice(n, where, "type", {"file", "udp", "tcp", "dpdk"}, s.type)).ok()) return st;
+    if (!(st = readChoice(n, where, "type", {"file", "udp", "tcp", "tls", "dpdk"}, s.type)).ok()) return st;
     if (!(st = readString(n, where, "tenant", s.tenant)).ok()) return st;
     if (!(st = readChoice(n, where, "format", {"auto", "rfc3164", "rfc5424", "json"}, s.format)).ok()) return st;
     if (!(st = readNumber<size_t>(n, where, "max_message_bytes", 64, 16 << 20, s.max_message_bytes)).ok()) return st;
@@ -165,11 +209,14 @@ struct Reader {
     }
     if (!(st = readNumber<uint16_t>(n, where, "burst_size", 1, 512, s.burst_size)).ok()) return st;
     if (!(st = readNumber<uint32_t>(n, where, "mbuf_count", 511, 1u << 22, s.mbuf_count)).ok()) return st;
+    if (!(st = readTls(n, where, s)).ok()) return st;
 
     if (s.type == "file" && s.paths.empty()) {
       return error(n, where + ".paths", "missing; a file source needs at least one path");
     }
     if ((s.type == "udp" || s.type == "tcp") && s.listen.empty()) s.listen = "127.0.0.1:514";
+    // 6514 is the port IANA assigned to syslog over TLS (RFC 5425).
+    if (s.type == "tls" && s.listen.empty()) s.listen = "127.0.0.1:6514";
     if (s.type == "dpdk" && s.eal_args.empty()) {
       return error(n, where + ".eal_args", "missing; a dpdk source needs EAL arguments (see docs/dpdk.md)");
     }

@@ -14,7 +14,7 @@ namespace vigil::mgmt {
 
 struct SourceConfig {
   std::string name;
-  std::string type;  // file, udp, tcp, dpdk
+  std::string type;  // file, udp, tcp, tls, dpdk
   std::string tenant = "default";
   std::string format = "auto";  // auto, rfc3164, rfc5424, json
   size_t max_message_bytes = 64 * 1024;
@@ -25,14 +25,20 @@ struct SourceConfig {
   std::string pace = "fast";       // fast, event_time
   double speed = 1.0;              // event_time only: 10 = ten times faster than recorded
 
-  // udp, tcp
-  std::string listen;              // host:port; default 127.0.0.1:514
+  // udp, tcp, tls
+  std::string listen;              // host:port; default 127.0.0.1:514 (tls: 127.0.0.1:6514)
   int receive_buffer_bytes = 0;    // SO_RCVBUF; 0 keeps the kernel default
 
-  // tcp
+  // tcp, tls
   std::string framing = "auto";    // auto, lf, octet_counting
   size_t max_connections = 1024;
   int idle_timeout_s = 300;
+
+  // tls: PEM files, resolved against the config file's folder and checked to be readable
+  std::string certificate;         // the server certificate chain
+  std::string private_key;         // unencrypted
+  std::string ca_file;             // CAs for client certificates; needed unless verify_client=none
+  std::string verify_client = "none";  // none, optional, required
 
   // dpdk
   std::vector<std::string> eal_args;
@@ -83,7 +89,7 @@ struct DaemonConfig {
 };
 
 // Reads and validates `path`. Errors name the file, line, key, the bad value and what is
-// accepted, e.g. "vigil.yaml:12: sources[0].type: 'tpc' is not one of file, udp, tcp, dpdk".
+// accepted, e.g. "vigil.yaml:12: sources[0].type: 'tpc' is not one of dpdk, file, tcp, tls, udp".
 absl::StatusOr<DaemonConfig> loadConfig(const std::string& path);
 
 // Same for YAML text; relative paths are resolved against `base_dir`.

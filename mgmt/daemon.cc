@@ -22,6 +22,7 @@
 #include "dataplane/dpdk_source.h"
 #include "dataplane/file_source.h"
 #include "dataplane/tcp_source.h"
+#include "dataplane/tls_source.h"
 #include "dataplane/udp_source.h"
 #include "intel/builder.h"
 #include "intel/indicator_set.h"
@@ -47,6 +48,12 @@ dataplane::FramingMode parseFraming(const std::string& name) {
   if (name == "lf") return dataplane::FramingMode::kLf;
   if (name == "octet_counting") return dataplane::FramingMode::kOctetCounting;
   return dataplane::FramingMode::kAuto;
+}
+
+dataplane::VerifyClient parseVerifyClient(const std::string& name) {
+  if (name == "optional") return dataplane::VerifyClient::kOptional;
+  if (name == "required") return dataplane::VerifyClient::kRequired;
+  return dataplane::VerifyClient::kNone;
 }
 
 // Rule files: a file as given, or every *.yml / *.yaml in a folder, in name order so that
@@ -225,6 +232,24 @@ absl::Status Daemon::createSources() {
       o.idle_timeout_ms = int64_t{sc.idle_timeout_s} * 1000;
       o.rcvbuf_bytes = sc.receive_buffer_bytes;
       source = dataplane::TcpSource::create(std::move(o), metrics_, error);
+    } else if (sc.type == "tls") {
+      dataplane::TlsSourceOptions o;
+      o.name = sc.name;
+      o.id = id;
+      o.tenant = sc.tenant;
+      o.format = parseFormat(sc.format);
+      o.listen = sc.listen;
+      o.certificate_file = sc.certificate;
+      o.private_key_file = sc.private_key;
+      o.ca_file = sc.ca_file;
+      o.verify_client = parseVerifyClient(sc.verify_client);
+      o.max_message_bytes = sc.max_message_bytes;
+      o.ring_capacity = sc.ring_capacity;
+      o.framing = parseFraming(sc.framing);
+      o.max_connections = sc.max_connections;
+      o.idle_timeout_ms = int64_t{sc.idle_timeout_s} * 1000;
+      o.rcvbuf_bytes = sc.receive_buffer_bytes;
+      source = dataplane::TlsSource::create(std::move(o), metrics_, error);
     } else if (sc.type == "dpdk") {
       dataplane::DpdkSourceOptions o;
       o.name = sc.name;

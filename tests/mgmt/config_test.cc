@@ -56,7 +56,7 @@ TEST(ConfigTest, ErrorsNameKeyValueAndChoices) {
   };
   const Case cases[] = {
       {"sources:\n  - {name: x, type: tpc}\n",
-       "test.yaml:2: sources[0].type: 'tpc' is not one of dpdk, file, tcp, udp"},
+       "test.yaml:2: sources[0].type: 'tpc' is not one of dpdk, file, tcp, tls, udp"},
       {"sources:\n  - {name: x, type: udp, listen: nowhere}\n",
        "sources[0].listen: 'nowhere' is not host:port"},
       {"sources:\n  - {name: x, type: udp, listen: '127.0.0.1:70000'}\n",
