@@ -2,12 +2,15 @@
 
 #include <array>
 #include <cstddef>
+#include <limits>
 
 #include "common/time.h"
 #include "dataplane/internal/syslog_header.h"
 
 namespace vigil::dataplane::internal {
 namespace {
+
+constexpr int64_t kMaxNanos = std::numeric_limits<int64_t>::max();
 
 constexpr std::array<std::string_view, 12> kMonths = {"jan", "feb", "mar", "apr", "may", "jun",
                                                       "jul", "aug", "sep", "oct", "nov", "dec"};
@@ -152,6 +155,9 @@ std::optional<int64_t> parseEpoch(std::string_view text) {
     if (!isDigit(c)) return std::nullopt;
     value = value * 10 + (c - '0');
   }
+  // Thirteen digits of milliseconds or ten of seconds can exceed int64_t nanoseconds.
+  const int64_t max_value = text.size() == 13 ? kMaxNanos / 1'000'000 : kMaxNanos / kNanosPerSecond;
+  if (value > max_value) return std::nullopt;
   return text.size() == 13 ? value * 1'000'000 : value * kNanosPerSecond;
 }
 

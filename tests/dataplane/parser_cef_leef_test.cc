@@ -431,7 +431,8 @@ TEST(DeviceTimeTest, JavaPatterns) {
   EXPECT_FALSE(parseWithJavaPattern("2024-01-02", "yyyy-MM-dd EEE", 0));
 }
 
-// Device times without a pattern: epoch seconds and milliseconds, the default, RFC 3339.
+// Device times without a pattern: epoch seconds and milliseconds (rejected past the
+// int64_t nanosecond range), the default, RFC 3339.
 TEST(DeviceTimeTest, DefaultFormats) {
   using internal::parseDeviceTime;
   EXPECT_EQ(parseDeviceTime("1388577600000", 0), timeOf("2014-01-01T12:00:00Z"));
@@ -439,6 +440,9 @@ TEST(DeviceTimeTest, DefaultFormats) {
   EXPECT_EQ(parseDeviceTime("Mar 30 2022 10:55:34.688", 0), timeOf("2022-03-30T10:55:34.688Z"));
   EXPECT_EQ(parseDeviceTime("2022-03-30T10:55:34Z", 0), timeOf("2022-03-30T10:55:34Z"));
   EXPECT_FALSE(parseDeviceTime("3/30/2022 10:55:34 AM", 0));
+  EXPECT_FALSE(parseDeviceTime("9341738863000", 0));
+  EXPECT_FALSE(parseDeviceTime("9999999999", 0));
+  EXPECT_EQ(parseDeviceTime("9223372036", 0), int64_t{9223372036} * 1'000'000'000);
 }
 
 // Every prefix of the edge-case lines parses: CEF or LEEF, or a raw event with the
