@@ -532,11 +532,18 @@ void TlsSource::onReadable(Connection& conn) {
       // A reset, a peer that closed without close_notify, or a corrupt record. Senders
       // often just close, so the frame still buffered is published like a clean end.
       conn.tls_failed = true;
-      bool quiet_close = err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 &&
-                         (errno == 0 || errno == ECONNRESET);
+      // OpenSSL 3 reports a close without close_notify as SSL_R_UNEXPECTED_EOF_WHILE_READING.
+      bool quiet_close =
+          (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 &&
+           (errno == 0 || errno == ECONNRESET)) ||
+          (err == SSL_ERROR_SSL &&
+           ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING);
       std::string reason = takeOpenSslError(err == SSL_ERROR_SYSCALL ? internal::errnoText(errno)
                                                                      : "TLS protocol error");
-      if (!quiet_close && shouldLogPow2(error_logs_)) {
+      if (quiet_close) {
+        VIGIL_LOG_DEBUG("TLS peer closed without close_notify source={} peer={}", options_.name,
+                        conn.peer_text);
+      } else if (shouldLogPow2(error_logs_)) {
         VIGIL_LOG_WARN("TLS read failed source={} peer={} error=\"{}\"", options_.name,
                        conn.peer_text, reason);
       }

@@ -81,12 +81,20 @@ class TestPki {
 
 // A blocking TLS 1.2+ client on 127.0.0.1:port that verifies the server against ca.pem.
 // With `certificate` set it presents that certificate ("client" or "server" file stem).
+// A nonzero `max_version` (e.g. TLS1_1_VERSION) caps the protocol versions it offers.
 class TlsClient {
  public:
-  TlsClient(uint16_t port, const std::string& certificate = "") {
+  TlsClient(uint16_t port, const std::string& certificate = "", int max_version = 0) {
     const TestPki& pki = TestPki::get();
     ctx_ = SSL_CTX_new(TLS_client_method());
-    SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
+    if (max_version != 0) {
+      // Security level 0 lets this client offer versions older than TLS 1.2.
+      SSL_CTX_set_security_level(ctx_, 0);
+      SSL_CTX_set_min_proto_version(ctx_, TLS1_VERSION);
+      SSL_CTX_set_max_proto_version(ctx_, max_version);
+    } else {
+      SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
+    }
     SSL_CTX_load_verify_locations(ctx_, pki.path("ca.pem").c_str(), nullptr);
     SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
     if (!certificate.empty()) {
@@ -315,6 +323,15 @@ TEST_F(TlsSourceTest, PlainTcpClientRejected) {
   EXPECT_EQ(handshakeFailures(), 1u);
   EXPECT_EQ(source_->counters().received->value(), 0u);
   EXPECT_EQ(source_->ring().size(), 0u);
+}
+
+// A client limited to TLS 1.1 fails the handshake, because the server requires TLS 1.2.
+TEST_F(TlsSourceTest, Tls11ClientRejected) {
+  startSource(options());
+  TlsClient old_client(source_->boundPort(), "", TLS1_1_VERSION);
+  EXPECT_FALSE(old_client.connected());
+  EXPECT_TRUE(waitFor(handshakeCounter(), 1));
+  EXPECT_EQ(source_->counters().received->value(), 0u);
 }
 
 // A TCP client that never starts the handshake is closed after idle_timeout_ms and
