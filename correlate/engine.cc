@@ -8,6 +8,7 @@
 #include <new>
 
 #include "correlate/internal/evaluate.h"
+#include "correlate/internal/group_key.h"
 #include "correlate/internal/regex_table.h"
 #include "correlate/internal/text.h"
 #include "correlate/internal/window_table.h"
@@ -26,27 +27,20 @@ std::string ruleLabel(const std::string& id, const std::string& title) {
 }
 
 // Writes the group key of `event` for `rule` into `buffer`: the tenant, then each
-// group-by value, separated by '\x1f'. An absent field counts as the empty value.
+// group-by value, encoded by GroupKeyWriter. An absent field counts as the empty value.
 // Returns the key and sets `truncated` when it did not fit.
 std::string_view buildKey(const CorrelationRule& rule, const Event& event,
                           std::array<char, kMaxGroupKeyBytes>& buffer, bool& truncated) {
-  size_t used = 0;
-  truncated = false;
-  auto put = [&](std::string_view text) {
-    size_t n = std::min(text.size(), buffer.size() - used);
-    if (n < text.size()) truncated = true;
-    std::memcpy(buffer.data() + used, text.data(), n);
-    used += n;
-  };
-  put(event.tenant);
+  internal::GroupKeyWriter writer(buffer);
+  writer.addPart(event.tenant);
   std::array<char, 64> scratch;
   for (size_t i = 0; i < rule.group_fields.size(); ++i) {
-    put("\x1f");
     std::optional<std::string_view> value = event.get(rule.group_fields[i], scratch);
     if (!value) value = event.get(rule.group_by[i], scratch);  // same fallback as detections
-    if (value) put(*value);
+    writer.addPart(value.value_or(std::string_view()));
   }
-  return {buffer.data(), used};
+  truncated = writer.truncated();
+  return writer.key();
 }
 
 }  // namespace
@@ -209,9 +203,6 @@ bool Engine::updateCorrelation(uint32_t shard, uint32_t correlation, const Event
   alert.id = internal::concat(alert.rule_id, "-", counters_->alert_sequence.fetch_add(1) + 1);
   alert.rule_title = rule.title;
   alert.level = rule.level;
-  if (alert.level.empty() && !rule.detections.empty()) {
-    alert.level = rules_->detections[rule.detections[0]].level;
-  }
   alert.tags = rule.tags;
   alert.detect_ns = options_.clock->nowNs();
   counters_->correlation_alerts[correlation]->add();

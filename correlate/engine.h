@@ -36,9 +36,11 @@ struct EngineOptions {
   const Clock* clock = nullptr;
 };
 
-// Maximum length of a group key (tenant plus group-by values). Longer keys are cut, so
-// two groups that agree on the first kMaxGroupKeyBytes bytes share one window. Cuts are
-// counted in vigil_correlation_group_key_truncated_total.
+// Maximum length of an encoded group key: the tenant and the group-by values, each
+// preceded by its length (1 byte per 7 bits of length). Longer keys are cut, so two
+// groups whose keys agree on the first kMaxGroupKeyBytes bytes share one window, and the
+// alert shows the cut values. Cuts are counted in
+// vigil_correlation_group_key_truncated_total.
 inline constexpr size_t kMaxGroupKeyBytes = 1024;
 
 // Per-thread memory for detect(): Hyperscan scratch for `re` values. One thread uses one

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "correlate/internal/group_key.h"
+
 namespace vigil::correlate::internal {
 namespace {
 
@@ -146,14 +148,11 @@ void WindowTable::fillAlert(uint32_t slot, Alert& alert) const {
     alert.last_event_ns = std::max(alert.last_event_ns, timeAt(slot, seq));
   }
 
-  // The key is the tenant and the group-by values, each separated by '\x1f'.
-  std::string_view key = group.key;
-  size_t cut = key.find('\x1f');
-  alert.tenant = std::string(key.substr(0, cut));
+  // The key holds the tenant and then the group-by values (see group_key.h).
+  GroupKeyReader key(group.key);
+  alert.tenant = std::string(key.nextPart());
   for (const std::string& field : rule_.group_by) {
-    key = cut == std::string_view::npos ? std::string_view() : key.substr(cut + 1);
-    cut = key.find('\x1f');
-    alert.group.emplace_back(field, std::string(key.substr(0, cut)));
+    alert.group.emplace_back(field, std::string(key.nextPart()));
   }
 
   // Evidence of the most recent events still in the window, oldest first.

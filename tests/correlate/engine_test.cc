@@ -220,6 +220,120 @@ TEST(EngineTest, InjectMatchByName) {
   EXPECT_EQ(missing.message(), "no detection rule has id or name 'nope'");
 }
 
+// Separator bytes, NUL bytes and empty strings inside a group-by value stay in that
+// value: they neither forge other group values nor merge groups that differ.
+TEST(EngineTest, GroupValuesCannotForgeOthers) {
+  auto rules = loadRuleSet(std::string(kSshFailedRule) + R"(---
+title: Injection
+id: injection
+correlation:
+  type: event_count
+  rules: [ssh_failed]
+  group-by: [message, source.ip, user.name]
+  timespan: 60s
+  condition: {gte: 1}
+)");
+  MetricsRegistry metrics;
+  Engine engine(rules, {}, &metrics);
+  DetectScratch scratch(*rules);
+  Event event{1 << 14};
+  using Group = std::vector<std::pair<std::string, std::string>>;
+  auto groupOf = [&](const std::string& message, const std::string& src_ip,
+                     const std::string& user) -> Group {
+    nlohmann::json document = {{"ts", "2024-05-01T10:00:00Z"}, {"rule", "ssh_failed"}};
+    if (!src_ip.empty()) document["src_ip"] = src_ip;
+    if (!user.empty()) document["user"] = user;
+    fillEvent(event, document);
+    event.message = event.arena.copy(message);
+    std::vector<Alert> out;
+    engine.process(event, scratch, out);
+    if (out.size() != 1) return {};
+    return out[0].group;
+  };
+
+  constexpr char kSeparator = '\x1f';
+  const std::string forged = std::string("inj0") + kSeparator + "6.6.6.6" + kSeparator + "mallory";
+  EXPECT_EQ(groupOf(forged, "", ""),
+            (Group{{"message", forged}, {"source.ip", ""}, {"user.name", ""}}));
+
+  const std::string with_nul("a\0b\x1f\0", 5);
+  EXPECT_EQ(groupOf(with_nul, "192.0.2.1", "alice"),
+            (Group{{"message", with_nul}, {"source.ip", "192.0.2.1"}, {"user.name", "alice"}}));
+
+  const std::string prefix_like("\x01x", 2);
+  EXPECT_EQ(groupOf(prefix_like, "", "bob"),
+            (Group{{"message", prefix_like}, {"source.ip", ""}, {"user.name", "bob"}}));
+
+  EXPECT_EQ(groupOf("", "", ""), (Group{{"message", ""}, {"source.ip", ""}, {"user.name", ""}}));
+}
+
+// Two value tuples whose old separator-joined keys were equal now count apart.
+TEST(EngineTest, SeparatorInValueKeepsGroupsApart) {
+  auto rules = loadRuleSet(std::string(kSshFailedRule) + R"(---
+title: Pairs
+id: pairs
+correlation:
+  type: event_count
+  rules: [ssh_failed]
+  group-by: [message, user.name]
+  timespan: 60s
+  condition: {gte: 2}
+)");
+  MetricsRegistry metrics;
+  Engine engine(rules, {}, &metrics);
+  DetectScratch scratch(*rules);
+  Event event{1 << 14};
+  auto feed = [&](const std::string& message, const std::string& user) {
+    nlohmann::json document = {{"ts", "2024-05-01T10:00:00Z"}, {"rule", "ssh_failed"}};
+    if (!user.empty()) document["user"] = user;
+    fillEvent(event, document);
+    event.message = event.arena.copy(message);
+    std::vector<Alert> out;
+    engine.process(event, scratch, out);
+    return out.size();
+  };
+  // ("a\x1f", "b") and ("a", "\x1fb") both joined to "a\x1f\x1fb" with a separator byte.
+  EXPECT_EQ(feed("a\x1f", "b"), 0u);
+  EXPECT_EQ(feed("a", std::string(1, '\x1f') + "b"), 0u);
+  EXPECT_EQ(engine.keyCount(), 2);
+  EXPECT_EQ(feed("a\x1f", "b"), 1u);
+}
+
+// Keys longer than kMaxGroupKeyBytes are cut and counted, and groups that agree up to
+// the cut share one window.
+TEST(EngineTest, LongGroupKeyCutAndCounted) {
+  auto rules = loadRuleSet(std::string(kSshFailedRule) + R"(---
+title: Long
+id: long
+correlation:
+  type: event_count
+  rules: [ssh_failed]
+  group-by: [message, user.name]
+  timespan: 60s
+  condition: {gte: 2}
+)");
+  MetricsRegistry metrics;
+  Engine engine(rules, {}, &metrics);
+  DetectScratch scratch(*rules);
+  Event event{1 << 14};
+  const std::string shared(2 * kMaxGroupKeyBytes, 'x');
+  auto feed = [&](const std::string& message, const std::string& user) {
+    fillEvent(event, {{"ts", "2024-05-01T10:00:00Z"}, {"rule", "ssh_failed"}, {"user", user}});
+    event.message = event.arena.copy(message);
+    std::vector<Alert> out;
+    engine.process(event, scratch, out);
+    return out;
+  };
+  EXPECT_TRUE(feed(shared + "1", "alice").empty());
+  std::vector<Alert> alerts = feed(shared + "2", "bob");
+  ASSERT_EQ(alerts.size(), 1u);
+  ASSERT_EQ(alerts[0].group.size(), 2u);
+  EXPECT_LT(alerts[0].group[0].second.size(), kMaxGroupKeyBytes);
+  EXPECT_EQ(alerts[0].group[0].second, shared.substr(0, alerts[0].group[0].second.size()));
+  EXPECT_EQ(alerts[0].group[1].second, "");
+  EXPECT_EQ(metrics.sum("vigil_correlation_group_key_truncated_total"), 2u);
+}
+
 // With several shards every group still lands in exactly one shard.
 TEST(EngineTest, ShardsKeepGroupsApart) {
   EngineOptions options;
