@@ -89,7 +89,7 @@ struct DetectionRule {
   std::string id;
   std::string name;  // Sigma `name`, used by correlation references
   std::string title;
-  std::string level;
+  std::string level;  // Sigma level in lower case; "medium" when the rule has none
   std::string status;
   std::vector<std::string> tags;
   std::vector<std::pair<std::string, std::string>> logsource;
@@ -106,7 +106,7 @@ struct CorrelationRule {
   std::string id;
   std::string name;
   std::string title;
-  std::string level;
+  std::string level;  // Sigma level in lower case; "medium" when the rule has none
   std::vector<std::string> tags;
   std::vector<std::string> rule_refs;     // as written: ids or names
   std::vector<uint32_t> detections;       // resolved indices into RuleSet::detections

@@ -304,6 +304,25 @@ absl::StatusOr<std::string> readString(const YAML::Node& document, const char* k
   return node.Scalar();
 }
 
+// Checks a Sigma `level` and stores it in lower case. A rule without a level gets
+// "medium", so every alert carries a level that the case store accepts.
+absl::Status normalizeLevel(std::string& level) {
+  if (level.empty()) {
+    level = "medium";
+    return absl::OkStatus();
+  }
+  static constexpr std::string_view kLevels[] = {"informational", "low", "medium", "high",
+                                                 "critical"};
+  for (std::string_view known : kLevels) {
+    if (equalsIgnoreCase(level, known)) {
+      level = std::string(known);
+      return absl::OkStatus();
+    }
+  }
+  return absl::InvalidArgumentError(concat(
+      "invalid level '", level, "'; expected one of informational, low, medium, high, critical"));
+}
+
 }  // namespace
 
 absl::Status readHeader(const YAML::Node& document, std::string& title, std::string& id,
@@ -323,7 +342,7 @@ absl::Status readHeader(const YAML::Node& document, std::string& title, std::str
     }
   }
   if (title.empty()) return absl::InvalidArgumentError("'title' is missing");
-  return absl::OkStatus();
+  return normalizeLevel(level);
 }
 
 absl::StatusOr<DetectionRule> loadDetection(const YAML::Node& document, const FieldMapping& mapping,

@@ -11,7 +11,9 @@
 namespace vigil::correlate::internal {
 
 // Reads the common header fields (title, id, name, level, status, tags) into the rule
-// fields given. Returns InvalidArgument when a field has the wrong YAML type.
+// fields given. Stores `level` in lower case, and "medium" when the rule has none.
+// Returns InvalidArgument when a field has the wrong YAML type, the title is missing or
+// the level is not one of informational, low, medium, high, critical.
 absl::Status readHeader(const YAML::Node& document, std::string& title, std::string& id,
                         std::string& name, std::string& level, std::vector<std::string>& tags);
 

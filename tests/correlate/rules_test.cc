@@ -220,6 +220,63 @@ TEST(RuleLoaderTest, RejectsCorrelationWithReason) {
             std::string::npos);
 }
 
+// The five Sigma levels load in any letter case and are stored in lower case.
+TEST(RuleLoaderTest, LevelStoredLowerCase) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"informational", "informational"}, {"Low", "low"}, {"MEDIUM", "medium"}, {"high", "high"},
+      {"CriTical", "critical"},
+  };
+  for (const auto& [written, stored] : cases) {
+    auto rules =
+        loadRuleSet("title: T\nlevel: " + written + "\ndetection: {sel: {a: b}, condition: sel}\n");
+    ASSERT_EQ(rules->detections.size(), 1u) << written;
+    EXPECT_EQ(rules->detections[0].level, stored) << written;
+  }
+}
+
+// A detection or correlation rule without a level gets "medium".
+TEST(RuleLoaderTest, MissingLevelIsMedium) {
+  auto rules = loadRuleSet(R"(
+title: D
+name: d
+detection: {sel: {a: b}, condition: sel}
+---
+title: C
+correlation:
+  type: event_count
+  rules: [d]
+  timespan: 1h
+  condition: {gte: 2}
+)");
+  ASSERT_EQ(rules->detections.size(), 1u);
+  ASSERT_EQ(rules->correlations.size(), 1u);
+  EXPECT_EQ(rules->detections[0].level, "medium");
+  EXPECT_EQ(rules->correlations[0].level, "medium");
+}
+
+// An unknown level rejects the rule, naming the file, the rule and the accepted values.
+TEST(RuleLoaderTest, RejectsUnknownLevel) {
+  const std::string accepted = "expected one of informational, low, medium, high, critical";
+  std::string detection =
+      loadError("title: T\nid: abc\nlevel: extreme\ndetection: {sel: {a: b}, condition: sel}\n");
+  EXPECT_NE(detection.find("bad.yml document 1 rule 'T' (id abc)"), std::string::npos) << detection;
+  EXPECT_NE(detection.find("invalid level 'extreme'"), std::string::npos) << detection;
+  EXPECT_NE(detection.find(accepted), std::string::npos) << detection;
+
+  std::string correlation = loadError(
+      "title: D\nname: d\ndetection: {sel: {a: b}, condition: sel}\n---\n"
+      "title: C\nid: c\nlevel: severe\ncorrelation:\n  type: event_count\n  rules: [d]\n"
+      "  timespan: 1h\n  condition: {gte: 2}\n");
+  EXPECT_NE(correlation.find("bad.yml document 2 rule 'C' (id c)"), std::string::npos)
+      << correlation;
+  EXPECT_NE(correlation.find("invalid level 'severe'"), std::string::npos) << correlation;
+  EXPECT_NE(correlation.find(accepted), std::string::npos) << correlation;
+
+  std::string list =
+      loadError("title: T\nlevel: [high]\ndetection: {sel: {a: b}, condition: sel}\n");
+  EXPECT_NE(list.find("'level' must be a string"), std::string::npos) << list;
+}
+
 // Timespans take s, m, h and d.
 TEST(RuleLoaderTest, ParsesTimespan) {
   EXPECT_EQ(*parseTimespan("30s"), 30'000'000'000);
