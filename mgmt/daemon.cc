@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <system_error>
@@ -36,6 +37,9 @@ namespace {
 
 // Rejected indicator lines logged per list; the rest are counted only.
 constexpr size_t kLoggedRejectionsPerList = 20;
+
+// How long stop() lets the pipeline finish the messages already in the source rings.
+constexpr int64_t kDrainTimeoutNs = 10'000'000'000;
 
 dataplane::Format parseFormat(const std::string& name) {
   if (name == "rfc3164") return dataplane::Format::kRfc3164;
@@ -126,6 +130,11 @@ Daemon::~Daemon() { stop(); }
 absl::Status Daemon::loadIntel() {
   intel::IndicatorSetBuilder builder;
   for (const IntelListConfig& list : config_.intel_lists) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(list.path, ec)) {
+      return absl::NotFoundError(absl::StrCat("intel.lists ", list.name, ": ", list.path,
+                                              " is not a readable file; give the path of a list"));
+    }
     auto report = builder.addListFile(list.name, list.path);
     if (!report.ok()) {
       return absl::Status(report.status().code(),
@@ -269,6 +278,7 @@ absl::Status Daemon::createSources() {
     if (source == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat("sources[", i, "] ", sc.name, ": ", error));
     }
+    VIGIL_LOG_INFO("source configured source={} type={} tenant={}", sc.name, sc.type, sc.tenant);
     sources_.push_back(std::move(source));
     source_types_.push_back(sc.type);
   }
@@ -301,15 +311,19 @@ absl::Status Daemon::startApi() {
   return absl::OkStatus();
 }
 
+absl::Status Daemon::validate() {
+  if (auto st = loadIntel(); !st.ok()) return st;
+  if (auto st = loadRules(); !st.ok()) return st;
+  return createSources();
+}
+
 absl::Status Daemon::start() {
   start_ns_ = monotonicNs();
   VIGIL_LOG_INFO("vigild starting version={} config={} sources={} workers={} shards={}",
                  VIGIL_VERSION, config_.config_path, config_.sources.size(), config_.workers,
                  config_.shards);
 
-  if (auto st = loadIntel(); !st.ok()) return st;
-  if (auto st = loadRules(); !st.ok()) return st;
-  if (auto st = createSources(); !st.ok()) return st;
+  if (auto st = validate(); !st.ok()) return st;
 
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(config_.case_db).parent_path(), ec);
@@ -346,11 +360,7 @@ absl::Status Daemon::start() {
   // Everything is built and validated; only now do sockets open.
   for (size_t i = 0; i < sources_.size(); ++i) {
     std::string error;
-    if (sources_[i]->start(error)) {
-      VIGIL_LOG_INFO("source started source={} type={} tenant={}", sources_[i]->name(),
-                     source_types_[i], sources_[i]->tenant());
-      continue;
-    }
+    if (sources_[i]->start(error)) continue;
     if (source_types_[i] == "dpdk") {
       // The kernel sources still work without DPDK (no NIC, no hugepages, no driver).
       VIGIL_LOG_WARN("dpdk source not started, running on kernel sources source={} error=\"{}\"",
@@ -425,12 +435,42 @@ void Daemon::run() {
   stop();
 }
 
+bool Daemon::pipelineDrained() const {
+  for (const auto& source : sources_) {
+    if (source->ring().size() != 0) return false;
+  }
+  return metrics_.sum("vigil_pipeline_events_total") ==
+         metrics_.sum("vigil_pipeline_events_done_total") +
+             metrics_.sum("vigil_pipeline_oversize_dropped_total");
+}
+
 void Daemon::stop() {
   if (stopped_) return;
   stopped_ = true;
   for (auto& source : sources_) source->stop();
+
+  // Messages the sources already accepted are still in their rings: let the pipeline
+  // finish them before it stops, for at most kDrainTimeout.
+  if (pipeline_thread_.joinable() && !pipeline_returned_.load(std::memory_order_acquire)) {
+    const int64_t deadline = monotonicNs() + kDrainTimeoutNs;
+    while (!pipelineDrained() && monotonicNs() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
   if (pipeline_) pipeline_->requestStop();
   if (pipeline_thread_.joinable()) pipeline_thread_.join();
+
+  // Whatever is left after the deadline is counted, never dropped silently.
+  for (auto& source : sources_) {
+    size_t left = source->ring().size();
+    if (left == 0) continue;
+    metrics_
+        .counter("vigil_source_dropped_total", "Messages dropped at the source, by reason",
+                 {{"reason", "shutdown"}, {"source", source->name()}})
+        .add(left);
+    VIGIL_LOG_WARN("messages not processed before shutdown source={} count={}", source->name(),
+                   left);
+  }
   if (case_sink_) case_sink_->flush();
   if (alert_writer_) alert_writer_->flush();
   if (api_) api_->stop();

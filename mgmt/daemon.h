@@ -45,7 +45,11 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  // Loads indicators and rules, opens the case store, creates every source (validating
+  // Loads indicators and rules and creates every source (validating its options) without
+  // opening anything: what `vigild --check-config` runs. Errors name the file or value.
+  absl::Status validate();
+
+  // Runs validate(), opens the case store, creates every source (validating
   // its options), then starts the sources, the pipeline thread and the API. Nothing
   // listens until everything has been built, so a bad rule file or source option fails
   // before any socket opens. Errors name the file, value or address involved.
@@ -56,7 +60,9 @@ class Daemon {
   // those signals in every thread (vigild's main does it before start()).
   void run();
 
-  // Stops the sources, drains the pipeline, flushes the sinks and stops the API.
+  // Stops the sources, lets the pipeline finish what they had accepted (at most 10 s;
+  // anything left is counted as dropped{reason=shutdown}), flushes the sinks and stops
+  // the API.
   // Safe to call more than once.
   void stop();
 
@@ -76,6 +82,7 @@ class Daemon {
   absl::Status createSources();
   absl::Status startApi();
   bool checkReplayDone();
+  bool pipelineDrained() const;
   void writeSummary() const;
 
   DaemonConfig config_;

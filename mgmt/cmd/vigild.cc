@@ -39,9 +39,18 @@ int main(int argc, char** argv) {
   if (!log_level.empty()) config->log_level = log_level;
   vigil::initLogging(config->log_level);
   if (check_only) {
+    // Loads the indicator lists and rules and builds every source, so a config that
+    // passes here also gets past start-up validation.
+    size_t sources = config->sources.size();
+    size_t lists = config->intel_lists.size();
+    size_t rule_paths = config->rule_paths.size();
+    vigil::mgmt::Daemon checker(std::move(*config), options);
+    if (auto st = checker.validate(); !st.ok()) {
+      std::fprintf(stderr, "vigild: invalid configuration: %s\n", std::string(st.message()).c_str());
+      return 2;
+    }
     std::printf("%s: configuration is valid (%zu sources, %zu indicator lists, %zu rule paths)\n",
-                config_path.c_str(), config->sources.size(), config->intel_lists.size(),
-                config->rule_paths.size());
+                config_path.c_str(), sources, lists, rule_paths);
     return 0;
   }
 

@@ -254,6 +254,40 @@ TEST_F(DaemonTest, OversizeMessageIsTruncatedNotSplit) {
   ASSERT_TRUE(eventually([&] { return metricSum(metrics(), "vigil_events_truncated_total") == 1; }));
 }
 
+// SIGTERM while messages wait in the source rings: the daemon finishes them before it
+// exits, so every message it read is parsed or kept as a parse error.
+TEST_F(DaemonTest, StopFinishesQueuedMessages) {
+  auto daemon = std::make_unique<DaemonProcess>(
+      std::vector<std::string>{"--config", dir_ + "/vigil.yaml", "--summary-file",
+                               dir_ + "/summary.txt"},
+      dir_ + "/vigild.log");
+  httplib::Client client("127.0.0.1", api_port_);
+  ASSERT_TRUE(eventually([&] {
+    auto res = client.Get("/healthz");
+    return res && res->status == 200;
+  })) << daemon->log();
+  std::string burst;
+  for (int i = 0; i < 20000; ++i) {
+    burst += "<13>Oct 11 22:14:15 host app: message " + std::to_string(i) + "\n";
+  }
+  ASSERT_TRUE(sendTcp(tcp_port_, burst));
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+
+  std::string summary = readFile(dir_ + "/summary.txt");
+  auto value = [&](const std::string& label) {
+    size_t at = summary.find("  " + label + " ");
+    if (at == std::string::npos) return -1L;
+    std::string digits;
+    for (size_t i = at + label.size() + 2; i < summary.size() && summary[i] != '\n'; ++i) {
+      if (summary[i] >= '0' && summary[i] <= '9') digits.push_back(summary[i]);
+    }
+    return digits.empty() ? -1L : std::stol(digits);
+  };
+  long read = value("events read");
+  EXPECT_GT(read, 0) << summary;
+  EXPECT_EQ(read, value("parsed") + value("parse errors (kept)")) << summary;
+}
+
 // A malformed config names the key and value, exits with status 2, and opens no listener.
 TEST_F(DaemonTest, BadConfigExitsBeforeListening) {
   writeFile(dir_ + "/bad.yaml", "sources:\n  - {name: u, type: udp, listen: '127.0.0.1:" +
