@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -29,8 +30,14 @@ struct Reader {
   absl::Status checkKeys(const YAML::Node& map, const std::string& where,
                          const std::set<std::string>& allowed) const {
     if (!map.IsMap()) return error(map, where, "must be a mapping");
+    std::set<std::string> seen;
     for (const auto& kv : map) {
       std::string key = kv.first.as<std::string>();
+      if (!seen.insert(key).second) {
+        // yaml-cpp keeps the first of two equal keys; say so instead of ignoring the second.
+        return error(kv.first, where.empty() ? key : where + "." + key,
+                     "given twice; remove one of the two entries");
+      }
       if (!allowed.count(key)) {
         return error(kv.first, where.empty() ? key : where + "." + key,
                      absl::StrCat("unknown key; accepted keys: ", absl::StrJoin(allowed, ", ")));
@@ -161,6 +168,32 @@ struct Reader {
     return absl::OkStatus();
   }
 
+  // Rejects keys that belong to another source type, such as `framing` on a udp source,
+  // which would otherwise be accepted and silently do nothing.
+  absl::Status checkTypeKeys(const YAML::Node& n, const std::string& where,
+                             const std::string& type) const {
+    static const std::map<std::string, std::set<std::string>> kTypeKeys = {
+        {"file", {"paths", "path", "pace", "speed"}},
+        {"udp", {"listen", "receive_buffer_bytes"}},
+        {"tcp", {"listen", "receive_buffer_bytes", "framing", "max_connections", "idle_timeout_s"}},
+        {"tls", {"listen", "receive_buffer_bytes", "framing", "max_connections", "idle_timeout_s",
+                 "certificate", "private_key", "ca_file", "verify_client"}},
+        {"dpdk", {"eal_args", "udp_ports", "burst_size", "mbuf_count"}},
+    };
+    static const std::set<std::string> kCommon = {"name", "type", "tenant", "format",
+                                                  "max_message_bytes", "ring_capacity"};
+    auto allowed = kTypeKeys.find(type);
+    if (allowed == kTypeKeys.end()) return absl::OkStatus();  // readChoice reports the type
+    for (const auto& kv : n) {
+      std::string key = kv.first.as<std::string>();
+      if (kCommon.count(key) || allowed->second.count(key)) continue;
+      return error(kv.first, where + "." + key,
+                   absl::StrCat("does not apply to a ", type, " source; keys for ", type,
+                                " sources: ", absl::StrJoin(allowed->second, ", ")));
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status readSource(const YAML::Node& n, const std::string& where, SourceConfig& s) const {
     static const std::set<std::string> kKeys = {
         "name", "type", "tenant", "format", "max_message_bytes", "ring_capacity", "paths",
@@ -170,6 +203,9 @@ struct Reader {
     if (auto st = checkKeys(n, where, kKeys); !st.ok()) return st;
     absl::Status st;
     if (!(st = readString(n, where, "name", s.name)).ok()) return st;
+    if (YAML::Node type = n["type"]; type && type.IsScalar()) {
+      if (auto st2 = checkTypeKeys(n, where, type.Scalar()); !st2.ok()) return st2;
+    }
     if (s.name.empty()) return error(n, where + ".name", "missing; every source needs a name");
     if (!(st = readChoice(n, where, "type", {"file", "udp", "tcp", "tls", "dpdk"}, s.type)).ok()) return st;
     if (!(st = readString(n, where, "tenant", s.tenant)).ok()) return st;
@@ -215,6 +251,13 @@ struct Reader {
       return error(n, where + ".paths", "missing; a file source needs at least one path");
     }
     if ((s.type == "udp" || s.type == "tcp") && s.listen.empty()) s.listen = "127.0.0.1:514";
+    std::string host;
+    uint16_t port = 0;
+    if (!s.listen.empty() && splitHostPort(s.listen, host, port) && port == 0) {
+      return error(n["listen"], where + ".listen",
+                   absl::StrCat("'", s.listen, "' has port 0, which binds a random port that "
+                                "no sender knows; give a port in [1, 65535]"));
+    }
     // 6514 is the port IANA assigned to syslog over TLS (RFC 5425).
     if (s.type == "tls" && s.listen.empty()) s.listen = "127.0.0.1:6514";
     if (s.type == "dpdk" && s.eal_args.empty()) {
@@ -298,12 +341,22 @@ struct Reader {
     if (YAML::Node s = root["sources"]) {
       if (!s.IsSequence()) return error(s, "sources", "must be a list of sources");
       std::set<std::string> names;
+      std::set<std::string> listens;
       for (size_t i = 0; i < s.size(); ++i) {
         SourceConfig src;
         std::string where = absl::StrCat("sources[", i, "]");
         if (!(st = readSource(s[i], where, src)).ok()) return st;
         if (!names.insert(src.name).second) {
           return error(s[i], where + ".name", absl::StrCat("'", src.name, "' is used by two sources"));
+        }
+        // UDP and TCP may share a port number; two stream sources or two UDP sources cannot.
+        if (!src.listen.empty()) {
+          std::string protocol = src.type == "udp" ? "udp" : "stream";
+          if (!listens.insert(protocol + " " + src.listen).second) {
+            return error(s[i], where + ".listen",
+                         absl::StrCat("'", src.listen, "' is already used by another ", src.type,
+                                      " source; give each listener its own address or port"));
+          }
         }
         c.sources.push_back(std::move(src));
       }
@@ -428,6 +481,11 @@ absl::StatusOr<DaemonConfig> parseConfig(const std::string& yaml_text, const std
 }
 
 absl::StatusOr<DaemonConfig> loadConfig(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config path ", path, " is a directory; give the YAML file, e.g. ", path, "/vigil.yaml"));
+  }
   std::ifstream in(path);
   if (!in) {
     return absl::NotFoundError(absl::StrCat("cannot read config file ", path,

@@ -145,5 +145,44 @@ TEST(ConfigTest, SplitHostPort) {
   EXPECT_FALSE(splitHostPort("127.0.0.1:", host, port));
 }
 
+// Mistakes that YAML accepts but would silently do the wrong thing are rejected: a key
+// given twice, a key of another source type, port 0 and two listeners on one address.
+TEST(ConfigTest, RejectsSilentMistakes) {
+  struct Case {
+    const char* yaml;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {"api: {listen: '127.0.0.1:1'}\napi: {listen: '127.0.0.1:2'}\n", "test.yaml:2: api: given twice"},
+      {"sources:\n  - {name: u, type: udp, framing: octet_counting}\n",
+       "sources[0].framing: does not apply to a udp source; keys for udp sources: listen, "
+       "receive_buffer_bytes"},
+      {"sources:\n  - {name: f, type: file, paths: [a], listen: '127.0.0.1:5'}\n",
+       "sources[0].listen: does not apply to a file source"},
+      {"sources:\n  - {name: u, type: udp, listen: '127.0.0.1:0'}\n", "has port 0"},
+      {"sources:\n  - {name: a, type: tcp, listen: '127.0.0.1:5514'}\n"
+       "  - {name: b, type: tcp, listen: '127.0.0.1:5514'}\n",
+       "sources[1].listen: '127.0.0.1:5514' is already used by another tcp source"},
+  };
+  for (const Case& c : cases) {
+    auto result = parse(c.yaml);
+    ASSERT_FALSE(result.ok()) << c.yaml;
+    EXPECT_NE(std::string(result.status().message()).find(c.expected), std::string::npos)
+        << "yaml: " << c.yaml << "\nerror: " << result.status().message();
+  }
+  // UDP and TCP on the same port is the usual syslog setup and stays valid.
+  auto both = parse("sources:\n  - {name: u, type: udp, listen: '127.0.0.1:5514'}\n"
+                    "  - {name: t, type: tcp, listen: '127.0.0.1:5514'}\n");
+  EXPECT_TRUE(both.ok()) << both.status();
+}
+
+// A folder given as the config file is named as such.
+TEST(ConfigTest, DirectoryIsNotAConfig) {
+  auto result = loadConfig("/tmp");
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(std::string(result.status().message()).find("/tmp is a directory"), std::string::npos)
+      << result.status();
+}
+
 }  // namespace
 }  // namespace vigil::mgmt
