@@ -47,6 +47,14 @@ void JsonLinesAlertWriter::onAlert(const correlate::Alert& alert) {
                         std::strerror(errno));
     return;
   }
+  // One flush per alert: alerts are rare, and a reader tailing the file must never see
+  // a partial JSON line.
+  if (std::fflush(file_) != 0) {
+    errors_.add();
+    VIGIL_LOG_WARN_POW2("alert flush failed target={} alert={} error={}", target_, alert.id,
+                        std::strerror(errno));
+    return;
+  }
   written_.add();
 }
 

@@ -18,7 +18,8 @@ api=http://127.0.0.1:8080
 
 rm -rf "$state"
 mkdir -p "$state"
-"$bin/vigild" --config "$config" --summary-file "$state/summary.txt" 2>"$state/vigild.log" &
+"$bin/vigild" --config "$config" --summary-file "$state/summary.txt" \
+  >"$state/vigild.out" 2>"$state/vigild.log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
 
@@ -29,7 +30,7 @@ for _ in $(seq 1 600); do
     cat "$state/vigild.log" >&2
     exit 1
   fi
-  if curl -sf "$api/healthz" 2>/dev/null | grep -q '"replay_done":true'; then break; fi
+  if curl -sf "$api/api/v1/status" 2>/dev/null | grep -q '"replay_done":true'; then break; fi
   sleep 0.1
 done
 
@@ -55,3 +56,5 @@ wait "$pid" || true
 trap - EXIT
 echo
 cat "$state/summary.txt"
+echo "vigild has stopped; the cases stay in $state/cases.db."
+echo "To keep it serving the API after the replay: VIGIL_DEMO_KEEP=1 scripts/demo.sh"

@@ -51,12 +51,12 @@ TEST(DemoTest, ReplayFindsRealActivity) {
   EXPECT_EQ(summaryValue(summary, "parsed"), 2422) << summary;
   EXPECT_EQ(summaryValue(summary, "parse errors \\(kept\\)"), 0) << summary;
   EXPECT_GT(summaryValue(summary, "indicator hits"), 600) << summary;
-  EXPECT_EQ(summaryValue(summary, "cases in store"), 5) << summary;
+  EXPECT_EQ(summaryValue(summary, "cases in store"), 6) << summary;
   std::string alerts = readFile(dir + "/alerts.jsonl");
   for (const char* title : {"Repeated failed Windows logons from one source",
                             "Guest account used for a network logon", "RDP sweep from one source",
                             "Repeated SSH authentication failures from one source",
-                            "Event from an address on the analyst watchlist"}) {
+                            "Watchlisted address active"}) {
     EXPECT_NE(alerts.find(title), std::string::npos) << title;
   }
   std::filesystem::remove_all(dir);
