@@ -240,7 +240,7 @@ TlsSource::TlsSource(TlsSourceOptions options, const sockaddr_storage& addr, soc
   rejected_ = &metrics.counter("vigil_source_connections_rejected_total",
                                "TCP connections closed at once because of max_connections", labels);
   idle_closed_ = &metrics.counter("vigil_source_connections_idle_closed_total",
-                                  "TCP connections closed after idle_timeout_ms", labels);
+                                  "TCP connections closed after the idle timeout", labels);
   closed_ = &metrics.counter("vigil_source_connections_closed_total",
                              "Served TCP connections that ended, for any reason", labels);
   handshake_failures_ =
