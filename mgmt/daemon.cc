@@ -197,6 +197,35 @@ absl::Status Daemon::loadRules() {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Fills the options every source type shares.
+template <typename Options>
+Options commonSourceOptions(const SourceConfig& sc, uint16_t id) {
+  Options o;
+  o.name = sc.name;
+  o.id = id;
+  o.tenant = sc.tenant;
+  o.format = parseFormat(sc.format);
+  o.max_message_bytes = sc.max_message_bytes;
+  o.ring_capacity = sc.ring_capacity;
+  return o;
+}
+
+// Fills the options TCP and TLS listeners share.
+template <typename Options>
+Options streamSourceOptions(const SourceConfig& sc, uint16_t id) {
+  auto o = commonSourceOptions<Options>(sc, id);
+  o.listen = sc.listen;
+  o.framing = parseFraming(sc.framing);
+  o.max_connections = sc.max_connections;
+  o.idle_timeout_ms = int64_t{sc.idle_timeout_s} * 1000;
+  o.rcvbuf_bytes = sc.receive_buffer_bytes;
+  return o;
+}
+
+}  // namespace
+
 absl::Status Daemon::createSources() {
   for (size_t i = 0; i < config_.sources.size(); ++i) {
     const SourceConfig& sc = config_.sources[i];
@@ -204,73 +233,33 @@ absl::Status Daemon::createSources() {
     std::string error;
     std::unique_ptr<dataplane::Source> source;
     if (sc.type == "file") {
-      dataplane::FileSourceOptions o;
-      o.name = sc.name;
-      o.id = id;
-      o.tenant = sc.tenant;
-      o.format = parseFormat(sc.format);
+      auto o = commonSourceOptions<dataplane::FileSourceOptions>(sc, id);
       o.paths = sc.paths;
       o.pace = sc.pace == "event_time" ? dataplane::Pace::kEventTime : dataplane::Pace::kFast;
       o.speed = sc.speed;
-      o.max_message_bytes = sc.max_message_bytes;
-      o.ring_capacity = sc.ring_capacity;
       source = dataplane::FileSource::create(std::move(o), metrics_, error);
       has_finite_sources_ = true;
     } else if (sc.type == "udp") {
-      dataplane::UdpSourceOptions o;
-      o.name = sc.name;
-      o.id = id;
-      o.tenant = sc.tenant;
-      o.format = parseFormat(sc.format);
+      auto o = commonSourceOptions<dataplane::UdpSourceOptions>(sc, id);
       o.listen = sc.listen;
-      o.max_message_bytes = sc.max_message_bytes;
-      o.ring_capacity = sc.ring_capacity;
       o.rcvbuf_bytes = sc.receive_buffer_bytes;
       source = dataplane::UdpSource::create(std::move(o), metrics_, error);
     } else if (sc.type == "tcp") {
-      dataplane::TcpSourceOptions o;
-      o.name = sc.name;
-      o.id = id;
-      o.tenant = sc.tenant;
-      o.format = parseFormat(sc.format);
-      o.listen = sc.listen;
-      o.max_message_bytes = sc.max_message_bytes;
-      o.ring_capacity = sc.ring_capacity;
-      o.framing = parseFraming(sc.framing);
-      o.max_connections = sc.max_connections;
-      o.idle_timeout_ms = int64_t{sc.idle_timeout_s} * 1000;
-      o.rcvbuf_bytes = sc.receive_buffer_bytes;
+      auto o = streamSourceOptions<dataplane::TcpSourceOptions>(sc, id);
       source = dataplane::TcpSource::create(std::move(o), metrics_, error);
     } else if (sc.type == "tls") {
-      dataplane::TlsSourceOptions o;
-      o.name = sc.name;
-      o.id = id;
-      o.tenant = sc.tenant;
-      o.format = parseFormat(sc.format);
-      o.listen = sc.listen;
+      auto o = streamSourceOptions<dataplane::TlsSourceOptions>(sc, id);
       o.certificate_file = sc.certificate;
       o.private_key_file = sc.private_key;
       o.ca_file = sc.ca_file;
       o.verify_client = parseVerifyClient(sc.verify_client);
-      o.max_message_bytes = sc.max_message_bytes;
-      o.ring_capacity = sc.ring_capacity;
-      o.framing = parseFraming(sc.framing);
-      o.max_connections = sc.max_connections;
-      o.idle_timeout_ms = int64_t{sc.idle_timeout_s} * 1000;
-      o.rcvbuf_bytes = sc.receive_buffer_bytes;
       source = dataplane::TlsSource::create(std::move(o), metrics_, error);
     } else if (sc.type == "dpdk") {
-      dataplane::DpdkSourceOptions o;
-      o.name = sc.name;
-      o.id = id;
-      o.tenant = sc.tenant;
-      o.format = parseFormat(sc.format);
+      auto o = commonSourceOptions<dataplane::DpdkSourceOptions>(sc, id);
       o.eal_args = sc.eal_args;
       o.udp_ports = sc.udp_ports;
       o.burst_size = sc.burst_size;
       o.mbuf_pool_size = sc.mbuf_count;
-      o.max_message_bytes = sc.max_message_bytes;
-      o.ring_capacity = sc.ring_capacity;
       if (dataplane::DpdkSource::validateOptions(o, error)) {
         source = std::make_unique<dataplane::DpdkSource>(std::move(o), metrics_);
       }

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <iostream>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,26 @@
 
 namespace vigil::ctl {
 namespace {
+
+// An integer of at least `min`, with a message that names the value and the bound;
+// CLI11's PositiveNumber prints the largest double as its upper bound.
+CLI::Validator integerAtLeast(int64_t min, const std::string& what) {
+  return CLI::Validator(
+      [min, what](std::string& value) -> std::string {
+        size_t used = 0;
+        long long parsed = 0;
+        try {
+          parsed = std::stoll(value, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != value.size() || parsed < min) {
+          return absl::StrCat("'", value, "' is not a valid ", what, "; give an integer >= ", min);
+        }
+        return std::string();
+      },
+      absl::StrCat("INT>=", min));
+}
 
 struct ListOptions {
   std::string tenant;
@@ -147,7 +168,7 @@ void registerCasesCommands(CLI::App& app, const GlobalOptions& options) {
   list->add_option("--limit", list_options->limit, "maximum number of cases to print, 1..500")
       ->check(CLI::Range(1, 500));
   list->add_option("--offset", list_options->offset, "number of cases to skip")
-      ->check(CLI::NonNegativeNumber);
+      ->check(integerAtLeast(0, "offset"));
   list->add_flag("--json", list_options->json, "print the API response as JSON");
   list->callback([&options, list_options] { listCases(options, *list_options); });
 
@@ -155,7 +176,7 @@ void registerCasesCommands(CLI::App& app, const GlobalOptions& options) {
   CLI::App* show = cases->add_subcommand("show", "print one case with its alerts and evidence");
   show->add_option("id", show_options->id, "case id, as printed by 'cases list'")
       ->required()
-      ->check(CLI::PositiveNumber);
+      ->check(integerAtLeast(1, "case id"));
   show->add_flag("--json", show_options->json, "print the API response as JSON");
   show->callback([&options, show_options] { showCase(options, *show_options); });
 }

@@ -202,6 +202,16 @@ TEST_F(VigilctlTest, BadArgumentsAreRejected) {
 
   RunResult id = run("--api " + api_ + " cases show abc");
   EXPECT_NE(id.exit_code, 0);
+  EXPECT_NE(id.err.find("'abc' is not a valid case id; give an integer >= 1"), std::string::npos)
+      << id.err;
+
+  RunResult zero = run("--api " + api_ + " cases show 0");
+  EXPECT_NE(zero.exit_code, 0);
+  EXPECT_NE(zero.err.find("'0' is not a valid case id"), std::string::npos) << zero.err;
+
+  RunResult offset = run("--api " + api_ + " cases list --offset -1");
+  EXPECT_NE(offset.exit_code, 0);
+  EXPECT_EQ(offset.err.find("179769"), std::string::npos) << offset.err;
 
   RunResult none = run("--api " + api_);
   EXPECT_NE(none.exit_code, 0);
