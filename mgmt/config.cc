@@ -17,7 +17,7 @@
 namespace vigil::mgmt {
 namespace {
 
-// Carries the file name through the recursive readers so every error can say where.
+// Carries the file name through the recursive readers so every error names its location.
 struct Reader {
   std::string origin;
   std::string base_dir;
@@ -34,7 +34,7 @@ struct Reader {
     for (const auto& kv : map) {
       std::string key = kv.first.as<std::string>();
       if (!seen.insert(key).second) {
-        // yaml-cpp keeps the first of two equal keys; say so instead of ignoring the second.
+        // yaml-cpp keeps the first of two equal keys, so a repeated key is an error, not ignored.
         return error(kv.first, where.empty() ? key : where + "." + key,
                      "given twice; remove one of the two entries");
       }

@@ -438,8 +438,8 @@ void Daemon::stop() {
   stopped_ = true;
   for (auto& source : sources_) source->stop();
 
-  // Messages the sources already accepted are still in their rings: let the pipeline
-  // finish them before it stops, for at most kDrainTimeout.
+  // Messages the sources already accepted may still be in their rings, so the pipeline
+  // gets up to kDrainTimeoutNs to finish them before it stops.
   if (pipeline_thread_.joinable() && !pipeline_returned_.load(std::memory_order_acquire)) {
     const int64_t deadline = monotonicNs() + kDrainTimeoutNs;
     while (!pipelineDrained() && monotonicNs() < deadline) {

@@ -34,7 +34,7 @@ class JsonLinesAlertWriter;
 struct DaemonOptions {
   // Stop once every file source has been replayed and its alerts are stored.
   bool exit_when_done = false;
-  // Where to write the summary when the replay is done and at shutdown; empty for none.
+  // Summary file, written when the replay is done and at shutdown; empty for none.
   std::string summary_file;
 };
 
