@@ -19,7 +19,7 @@ class RealClock final : public Clock {
   static RealClock& instance();
 };
 
-// A clock that moves only when a test says so.
+// A clock that moves only when a test calls setNs() or advanceNs().
 class SimulatedClock final : public Clock {
  public:
   explicit SimulatedClock(int64_t start_ns = 0) : now_ns_(start_ns) {}

@@ -1,5 +1,5 @@
 // The normalized event: one record parsed from any source and format, as every later
-// stage (intel, correlate, playbooks, cases) sees it.
+// stage (intel, correlate, playbooks, cases) reads it.
 //
 // Ownership: every string_view in an Event points into the event's own arena (the raw
 // bytes are copied there first, and decoded values such as unescaped structured data

@@ -554,6 +554,8 @@ void TlsSource::onReadable(Connection& conn) {
 
 // Frames the buffered bytes into the ring. Returns true when the buffer is empty and the
 // connection stays open and readable; false when it was paused or closed.
+// NOTE: processBuffered() through resumePaused() repeat TcpSource's framing, publish,
+// pause and resume steps; a fix to one of them must be made in tcp_source.cc as well.
 bool TlsSource::processBuffered(Connection& conn) {
   while (conn.begin < conn.end) {
     RawMessage* slot = ring_->tryClaim();

@@ -148,7 +148,7 @@ void WindowTable::fillAlert(uint32_t slot, Alert& alert) const {
     alert.last_event_ns = std::max(alert.last_event_ns, timeAt(slot, seq));
   }
 
-  // The key holds the tenant and then the group-by values (see group_key.h).
+  // The key contains the tenant and then the group-by values (see group_key.h).
   GroupKeyReader key(group.key);
   alert.tenant = std::string(key.nextPart());
   for (const std::string& field : rule_.group_by) {

@@ -47,7 +47,8 @@ TEST(ConditionTest, Evaluate) {
   absl::StatusOr<Condition> condition = parseCondition("sel_a and not sel_b or sel_c", kNames);
   ASSERT_TRUE(condition.ok()) << condition.status();
   auto run = [&](bool a, bool b, bool c) {
-    return condition->evaluate([&](uint32_t i) { return i == 0 ? a : i == 1 ? b : c; });
+    const bool values[] = {a, b, c};
+    return condition->evaluate([&](uint32_t i) { return values[i]; });
   };
   EXPECT_TRUE(run(true, false, false));
   EXPECT_FALSE(run(true, true, false));

@@ -196,7 +196,9 @@ TEST(SniffEventTimeTest, KnownLayouts) {
   auto a = sniffEventTime("<34>Oct 11 22:14:15 host su: x");
   auto b = sniffEventTime("Oct 11 22:14:20 host su: x");
   auto c = sniffEventTime("<34> Nov  1 00:00:00 host su: x");
-  ASSERT_TRUE(a && b && c);
+  ASSERT_TRUE(a.has_value());
+  ASSERT_TRUE(b.has_value());
+  ASSERT_TRUE(c.has_value());
   EXPECT_EQ(*b - *a, 5 * kNanosPerSecond);
   EXPECT_GT(*c, *b);
 }

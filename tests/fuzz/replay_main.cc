@@ -1,6 +1,6 @@
 // Replays every file under the given folders through LLVMFuzzerTestOneInput once, in
 // sorted order, so ctest catches a regression on any seed or saved crash input without a
-// fuzzing engine. Exits non-zero when a folder is missing or holds no input.
+// fuzzing engine. Exits non-zero when a folder is missing or contains no input.
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
