@@ -55,6 +55,7 @@ void Event::reset() {
   raw = {};
   receive_ns = 0;
   source_id = 0;
+  vlan = 0;
   peer.reset();
   tenant = {};
   format = EventFormat::kUnknown;

@@ -89,6 +89,7 @@ struct Event {
   std::string_view raw;  // the bytes as received (after framing), in the arena
   int64_t receive_ns = 0;
   uint16_t source_id = 0;
+  uint16_t vlan = 0;           // innermost VLAN id of the frame (DPDK only); 0 = untagged
   std::optional<IpAddr> peer;  // sender address for network sources
   std::string_view tenant;
   EventFormat format = EventFormat::kUnknown;

@@ -180,6 +180,7 @@ bool Pipeline::fillBatch(Batch& batch) {
     event.raw = event.arena.copy(message->view());
     event.receive_ns = message->receive_ns;
     event.peer = message->peer;
+    event.vlan = message->vlan;
     event.source_id = message->source_id != 0 ? message->source_id : source.id();
     event.tenant = source.tenant();
     if (message->truncated) event.flags |= kFlagTruncated;
@@ -252,7 +253,7 @@ void Pipeline::assignTenant(Event& event, Counter*& tenant_events) const {
         break;
       }
       case TenantRule::Match::kVlan:
-        // NOTE: no source records a VLAN id on the event yet, so VLAN rules never match.
+        matched = event.vlan != 0 && event.vlan == rule.vlan;
         break;
     }
     if (matched) {

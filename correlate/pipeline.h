@@ -36,7 +36,7 @@ struct TenantRule {
     kPeerCidr,     // the sender's address is inside `prefix`
     kFieldEquals,  // Event::get(field) == value
     kFieldSuffix,  // Event::get(field) ends with value
-    kVlan,         // the frame's VLAN id; events carry none yet, so this never matches
+    kVlan,         // the frame's innermost VLAN id (only DPDK sources see tags)
   };
   Match match = Match::kPeerCidr;
   IpPrefix prefix;

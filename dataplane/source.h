@@ -29,6 +29,7 @@ struct RawMessage {
   int64_t receive_ns = 0;    // when the source read it (or the replay's receive stamp)
   std::optional<IpAddr> peer;
   uint16_t source_id = 0;
+  uint16_t vlan = 0;  // innermost 802.1Q VLAN id of the frame (DPDK only); 0 = untagged
 
   std::string_view view() const { return {data.get(), len}; }
 };
