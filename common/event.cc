@@ -1,6 +1,7 @@
 #include "common/event.h"
 
 #include <charconv>
+#include <cstring>
 
 #include "common/time.h"
 
@@ -17,9 +18,68 @@ std::string_view writeIp(const IpAddr& addr, std::array<char, 64>& scratch) {
   return {scratch.data(), formatIp(addr, scratch.data(), scratch.size())};
 }
 
+std::string_view writeTime(int64_t ns, std::array<char, 64>& scratch) {
+  return {scratch.data(), formatRfc3339(ns, scratch.data(), scratch.size())};
+}
+
 std::optional<std::string_view> nonEmpty(std::string_view v) {
   if (v.empty()) return std::nullopt;
   return v;
+}
+
+constexpr std::array<std::string_view, 18> kCanonicalNames = {
+    "",
+    "@timestamp",
+    "event.created",
+    "host.name",
+    "process.name",
+    "process.pid",
+    "log.syslog.msgid",
+    "log.syslog.facility.code",
+    "log.syslog.severity.code",
+    "message",
+    "source.ip",
+    "source.port",
+    "destination.ip",
+    "destination.port",
+    "user.name",
+    "event.action",
+    "event.outcome",
+    "tenant",
+};
+
+// Picks the only canonical name that `name` can be, from its length and (where two or
+// three names share a length) one character that differs between them. That pair is a
+// perfect hash of the 17 names, so one comparison confirms or rejects the candidate.
+CanonicalField canonicalCandidate(std::string_view name) {
+  using C = CanonicalField;
+  switch (name.size()) {
+    case 6: return C::kTenant;
+    case 7: return C::kMessage;
+    case 9:
+      if (name[0] == 'h') return C::kHostName;
+      if (name[0] == 's') return C::kSourceIp;
+      return C::kUserName;
+    case 10: return C::kTimestamp;
+    case 11: return name[0] == 'p' ? C::kProcessPid : C::kSourcePort;
+    case 12: return name[0] == 'p' ? C::kProcessName : C::kAction;
+    case 13: return name[6] == 'c' ? C::kCreated : C::kOutcome;
+    case 14: return C::kDestinationIp;
+    case 16: return name[0] == 'l' ? C::kMsgid : C::kDestinationPort;
+    case 24: return name[11] == 'f' ? C::kFacility : C::kSeverity;
+    default: return C::kNone;
+  }
+}
+
+CanonicalField canonicalId(std::string_view name) {
+  CanonicalField candidate = canonicalCandidate(name);
+  if (kCanonicalNames[static_cast<size_t>(candidate)] != name) return CanonicalField::kNone;
+  return candidate;
+}
+
+uint64_t mixWord(uint64_t h, uint64_t word) {
+  h = (h ^ word) * 0xbf58476d1ce4e5b9ull;
+  return h ^ (h >> 31);
 }
 
 }  // namespace
@@ -51,6 +111,33 @@ std::string_view indicatorTypeName(IndicatorType t) {
   return "unknown";
 }
 
+uint32_t Event::fieldHash(std::string_view name) {
+  // Eight bytes per step with a multiply-xorshift mix (the constants of splitmix64), so
+  // the short dotted names of events take two or three steps.
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ name.size();
+  size_t i = 0;
+  for (; i + 8 <= name.size(); i += 8) {
+    uint64_t word;
+    std::memcpy(&word, name.data() + i, 8);
+    h = mixWord(h, word);
+  }
+  if (i < name.size()) {
+    uint64_t word = 0;
+    std::memcpy(&word, name.data() + i, name.size() - i);
+    h = mixWord(h, word);
+  }
+  h *= 0x94d049bb133111ebull;
+  return static_cast<uint32_t>(h ^ (h >> 32));
+}
+
+FieldRef Event::resolve(std::string_view name) {
+  FieldRef ref;
+  ref.name = name;
+  ref.canonical = canonicalId(name);
+  if (ref.canonical == CanonicalField::kNone) ref.hash = fieldHash(name);
+  return ref;
+}
+
 void Event::reset() {
   raw = {};
   receive_ns = 0;
@@ -69,6 +156,10 @@ void Event::reset() {
   src_port = dst_port = 0;
   user = action = outcome = {};
   field_count = 0;
+  if (indexed_count_ != 0) {
+    field_slots_.fill(0);
+    indexed_count_ = 0;
+  }
   hit_count = 0;
   arena.reset();
 }
@@ -78,8 +169,32 @@ bool Event::addField(std::string_view name, std::string_view value) {
     flags |= kFlagFieldsOverflow;
     return false;
   }
-  fields[field_count++] = Field{name, value};
+  // A parser that dropped fields (lowered field_count) left index entries for them.
+  if (indexed_count_ != field_count) rebuildFieldIndex();
+  fields[field_count] = Field{name, value};
+  field_hashes_[field_count] = fieldHash(name);
+  indexField(field_count);
+  ++field_count;
+  indexed_count_ = field_count;
   return true;
+}
+
+// Inserts fields[index] unless an earlier field has the same name, so the first wins.
+void Event::indexField(size_t index) {
+  const uint32_t hash = field_hashes_[index];
+  size_t slot = hash & (kFieldSlots - 1);
+  while (field_slots_[slot] != 0) {
+    const size_t other = field_slots_[slot] - 1u;
+    if (field_hashes_[other] == hash && fields[other].name == fields[index].name) return;
+    slot = (slot + 1) & (kFieldSlots - 1);
+  }
+  field_slots_[slot] = static_cast<uint8_t>(index + 1);
+}
+
+void Event::rebuildFieldIndex() {
+  field_slots_.fill(0);
+  for (size_t i = 0; i < field_count; ++i) indexField(i);
+  indexed_count_ = field_count;
 }
 
 bool Event::addHit(const IndicatorHit& hit) {
@@ -93,47 +208,67 @@ bool Event::addHit(const IndicatorHit& hit) {
 
 std::optional<std::string_view> Event::get(std::string_view name,
                                            std::array<char, 64>& scratch) const {
-  if (name == "message") return message;
-  if (name == "host.name") return nonEmpty(host);
-  if (name == "process.name") return nonEmpty(app);
-  if (name == "process.pid") return nonEmpty(procid);
-  if (name == "log.syslog.msgid") return nonEmpty(msgid);
-  if (name == "user.name") return nonEmpty(user);
-  if (name == "event.action") return nonEmpty(action);
-  if (name == "event.outcome") return nonEmpty(outcome);
-  if (name == "tenant") return nonEmpty(tenant);
-  if (name == "source.ip") {
-    if (!src_ip) return std::nullopt;
-    return writeIp(*src_ip, scratch);
+  CanonicalField id = canonicalId(name);
+  if (id != CanonicalField::kNone) return getCanonical(id, scratch);
+  if (field_count == 0) return std::nullopt;
+  return getGeneric(name, fieldHash(name));
+}
+
+std::optional<std::string_view> Event::get(const FieldRef& ref,
+                                           std::array<char, 64>& scratch) const {
+  if (ref.canonical != CanonicalField::kNone) return getCanonical(ref.canonical, scratch);
+  return getGeneric(ref.name, ref.hash);
+}
+
+std::optional<std::string_view> Event::getGeneric(std::string_view name, uint32_t hash) const {
+  // The table is never full (kMaxFields < kFieldSlots), so the probe reaches an empty
+  // slot. Entries at or past field_count belong to fields a parser dropped.
+  size_t slot = hash & (kFieldSlots - 1);
+  while (field_slots_[slot] != 0) {
+    const size_t index = field_slots_[slot] - 1u;
+    if (index < field_count && field_hashes_[index] == hash && fields[index].name == name) {
+      return fields[index].value;
+    }
+    slot = (slot + 1) & (kFieldSlots - 1);
   }
-  if (name == "destination.ip") {
-    if (!dst_ip) return std::nullopt;
-    return writeIp(*dst_ip, scratch);
-  }
-  if (name == "source.port") {
-    if (src_port == 0) return std::nullopt;
-    return writeInt(src_port, scratch);
-  }
-  if (name == "destination.port") {
-    if (dst_port == 0) return std::nullopt;
-    return writeInt(dst_port, scratch);
-  }
-  if (name == "log.syslog.facility.code") {
-    if (facility < 0) return std::nullopt;
-    return writeInt(facility, scratch);
-  }
-  if (name == "log.syslog.severity.code") {
-    if (severity < 0) return std::nullopt;
-    return writeInt(severity, scratch);
-  }
-  if (name == "@timestamp") {
-    return std::string_view(scratch.data(), formatRfc3339(timestamp_ns, scratch.data(), scratch.size()));
-  }
-  if (name == "event.created") {
-    return std::string_view(scratch.data(), formatRfc3339(receive_ns, scratch.data(), scratch.size()));
-  }
-  for (size_t i = 0; i < field_count; ++i) {
-    if (fields[i].name == name) return fields[i].value;
+  return std::nullopt;
+}
+
+std::optional<std::string_view> Event::getCanonical(CanonicalField id,
+                                                    std::array<char, 64>& scratch) const {
+  switch (id) {
+    case CanonicalField::kMessage: return message;
+    case CanonicalField::kHostName: return nonEmpty(host);
+    case CanonicalField::kProcessName: return nonEmpty(app);
+    case CanonicalField::kProcessPid: return nonEmpty(procid);
+    case CanonicalField::kMsgid: return nonEmpty(msgid);
+    case CanonicalField::kUserName: return nonEmpty(user);
+    case CanonicalField::kAction: return nonEmpty(action);
+    case CanonicalField::kOutcome: return nonEmpty(outcome);
+    case CanonicalField::kTenant: return nonEmpty(tenant);
+    case CanonicalField::kSourceIp:
+      if (!src_ip) return std::nullopt;
+      return writeIp(*src_ip, scratch);
+    case CanonicalField::kDestinationIp:
+      if (!dst_ip) return std::nullopt;
+      return writeIp(*dst_ip, scratch);
+    case CanonicalField::kSourcePort:
+      if (src_port == 0) return std::nullopt;
+      return writeInt(src_port, scratch);
+    case CanonicalField::kDestinationPort:
+      if (dst_port == 0) return std::nullopt;
+      return writeInt(dst_port, scratch);
+    case CanonicalField::kFacility:
+      if (facility < 0) return std::nullopt;
+      return writeInt(facility, scratch);
+    case CanonicalField::kSeverity:
+      if (severity < 0) return std::nullopt;
+      return writeInt(severity, scratch);
+    case CanonicalField::kTimestamp:
+      return writeTime(timestamp_ns, scratch);
+    case CanonicalField::kCreated:
+      return writeTime(receive_ns, scratch);
+    case CanonicalField::kNone: break;
   }
   return std::nullopt;
 }

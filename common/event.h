@@ -59,6 +59,36 @@ struct IndicatorHit {
   std::string_view field;  // event field that matched: "source.ip", "message", ...
 };
 
+// The members that Event::get() reaches by a canonical name. kNone marks a generic field.
+enum class CanonicalField : uint8_t {
+  kNone,
+  kTimestamp,        // "@timestamp"
+  kCreated,          // "event.created"
+  kHostName,         // "host.name"
+  kProcessName,      // "process.name"
+  kProcessPid,       // "process.pid"
+  kMsgid,            // "log.syslog.msgid"
+  kFacility,         // "log.syslog.facility.code"
+  kSeverity,         // "log.syslog.severity.code"
+  kMessage,          // "message"
+  kSourceIp,         // "source.ip"
+  kSourcePort,       // "source.port"
+  kDestinationIp,    // "destination.ip"
+  kDestinationPort,  // "destination.port"
+  kUserName,         // "user.name"
+  kAction,           // "event.action"
+  kOutcome,          // "event.outcome"
+  kTenant,           // "tenant"
+};
+
+// A field name resolved once (at rule load) for repeated Event::get() calls. `name` is
+// not owned: it must outlive the FieldRef, because generic lookups compare against it.
+struct FieldRef {
+  std::string_view name;
+  CanonicalField canonical = CanonicalField::kNone;
+  uint32_t hash = 0;  // Event::fieldHash(name); used only when canonical is kNone
+};
+
 struct Event {
   static constexpr size_t kMaxFields = 96;
   static constexpr size_t kMaxHits = 16;
@@ -72,12 +102,25 @@ struct Event {
   // "@timestamp", "event.created", "host.name", "process.name", "process.pid",
   // "log.syslog.msgid", "log.syslog.facility.code", "log.syslog.severity.code",
   // "message", "source.ip", "source.port", "destination.ip", "destination.port",
-  // "user.name", "event.action", "event.outcome", "tenant", then generic fields.
-  // Numbers and addresses are formatted into `scratch` when the caller needs text.
-  // Returns nullopt when the event has no such field.
+  // "user.name", "event.action", "event.outcome", "tenant", then generic fields, where
+  // the first field added under a name wins. Numbers and addresses are formatted into
+  // `scratch` when the caller needs text. Returns nullopt when the event has no such
+  // field. Constant time in the number of fields; allocates nothing.
   std::optional<std::string_view> get(std::string_view name, std::array<char, 64>& scratch) const;
 
-  // Adds a generic field. Returns false (and sets kFlagFieldsOverflow) when full.
+  // Same lookup for a name resolved earlier by resolve(); skips the name dispatch.
+  std::optional<std::string_view> get(const FieldRef& ref, std::array<char, 64>& scratch) const;
+
+  // Resolves `name` to a canonical member or to its generic-field hash. The returned ref
+  // points at `name`'s bytes.
+  static FieldRef resolve(std::string_view name);
+
+  // Returns the hash that the generic-field index uses for `name`. Public for tests.
+  static uint32_t fieldHash(std::string_view name);
+
+  // Adds a generic field and indexes its name. Returns false (and sets
+  // kFlagFieldsOverflow) when full. Parsers may lower field_count to drop fields they
+  // added; the index skips entries at or past field_count, so that stays valid.
   bool addField(std::string_view name, std::string_view value);
 
   // Adds an indicator hit. Returns false (and sets kFlagHitsOverflow) when full.
@@ -124,6 +167,23 @@ struct Event {
   size_t hit_count = 0;
 
   Arena arena;
+
+ private:
+  // Open-addressing index of the generic fields, with linear probing. A slot holds a
+  // field's index + 1, or 0 when empty, so 256 slots for at most 96 fields stay under
+  // 40% full. The index covers fields[0, indexed_count_).
+  static constexpr size_t kFieldSlots = 256;
+  static_assert(kMaxFields < kFieldSlots && kMaxFields <= 255, "slot values are uint8_t");
+
+  std::optional<std::string_view> getCanonical(CanonicalField id,
+                                               std::array<char, 64>& scratch) const;
+  std::optional<std::string_view> getGeneric(std::string_view name, uint32_t hash) const;
+  void indexField(size_t index);
+  void rebuildFieldIndex();
+
+  std::array<uint8_t, kFieldSlots> field_slots_{};
+  std::array<uint32_t, kMaxFields> field_hashes_{};
+  size_t indexed_count_ = 0;
 };
 
 }  // namespace vigil

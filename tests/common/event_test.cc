@@ -1,0 +1,253 @@
+#include "common/event.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace vigil {
+namespace {
+
+constexpr size_t kArenaBytes = 4096;
+constexpr uint32_t kSlotMask = 255;  // Event indexes generic fields in 256 slots
+
+std::optional<std::string> lookup(const Event& event, std::string_view name) {
+  std::array<char, 64> scratch;
+  std::optional<std::string_view> value = event.get(name, scratch);
+  if (!value) return std::nullopt;
+  return std::string(*value);
+}
+
+std::optional<std::string> lookupRef(const Event& event, std::string_view name) {
+  std::array<char, 64> scratch;
+  FieldRef ref = Event::resolve(name);
+  std::optional<std::string_view> value = event.get(ref, scratch);
+  if (!value) return std::nullopt;
+  return std::string(*value);
+}
+
+// Returns `count` names "f<number>" whose hash lands in slot `slot` of the index.
+std::vector<std::string> namesInSlot(uint32_t slot, size_t count) {
+  std::vector<std::string> names;
+  for (int i = 0; names.size() < count; ++i) {
+    std::string name = "f" + std::to_string(i);
+    if ((Event::fieldHash(name) & kSlotMask) == slot) names.push_back(name);
+  }
+  return names;
+}
+
+// Returns two different names with the same 32-bit hash, found by a birthday search.
+std::pair<std::string, std::string> fullHashCollision() {
+  std::unordered_map<uint32_t, std::string> seen;
+  for (int i = 0;; ++i) {
+    std::string name = "attr." + std::to_string(i);
+    auto [it, inserted] = seen.emplace(Event::fieldHash(name), name);
+    if (!inserted) return {it->second, name};
+  }
+}
+
+Event filledEvent() {
+  Event e(kArenaBytes);
+  e.timestamp_ns = 1'700'000'000'000'000'000;
+  e.receive_ns = 1'700'000'001'000'000'000;
+  e.host = "web1";
+  e.app = "sshd";
+  e.procid = "42";
+  e.msgid = "ID7";
+  e.facility = 4;
+  e.severity = 6;
+  e.message = "hello";
+  e.src_ip = parseIp("198.51.100.7");
+  e.src_port = 40000;
+  e.dst_ip = parseIp("2001:db8::1");
+  e.dst_port = 22;
+  e.user = "bob";
+  e.action = "ssh_login";
+  e.outcome = "success";
+  e.tenant = "acme";
+  return e;
+}
+
+// Every canonical name reaches its member, by name and through a FieldRef.
+TEST(EventGet, CanonicalNames) {
+  Event e = filledEvent();
+  const std::vector<std::pair<std::string, std::string>> expected = {
+      {"@timestamp", "2023-11-14T22:13:20Z"},
+      {"event.created", "2023-11-14T22:13:21Z"},
+      {"host.name", "web1"},
+      {"process.name", "sshd"},
+      {"process.pid", "42"},
+      {"log.syslog.msgid", "ID7"},
+      {"log.syslog.facility.code", "4"},
+      {"log.syslog.severity.code", "6"},
+      {"message", "hello"},
+      {"source.ip", "198.51.100.7"},
+      {"source.port", "40000"},
+      {"destination.ip", "2001:db8::1"},
+      {"destination.port", "22"},
+      {"user.name", "bob"},
+      {"event.action", "ssh_login"},
+      {"event.outcome", "success"},
+      {"tenant", "acme"},
+  };
+  for (const auto& [name, value] : expected) {
+    EXPECT_NE(Event::resolve(name).canonical, CanonicalField::kNone) << name;
+    EXPECT_EQ(lookup(e, name), value) << name;
+    EXPECT_EQ(lookupRef(e, name), value) << name;
+  }
+}
+
+// Unset canonical members read as absent, except the message and the two times.
+TEST(EventGet, CanonicalUnset) {
+  Event e(kArenaBytes);
+  for (std::string_view name : {"host.name", "process.pid", "source.ip", "source.port",
+                                "log.syslog.facility.code", "user.name", "tenant"}) {
+    EXPECT_EQ(lookup(e, name), std::nullopt) << name;
+  }
+  EXPECT_EQ(lookup(e, "message"), "");
+  EXPECT_EQ(lookup(e, "@timestamp"), "1970-01-01T00:00:00Z");
+}
+
+// Names that share a canonical name's length and distinguishing letter stay generic.
+TEST(EventGet, NearCanonicalNamesAreGeneric) {
+  Event e = filledEvent();
+  const std::vector<std::string> near = {
+      "host.namx", "sourceXip", "user_name", "@timestamq", "process.pie", "source.porT",
+      "process.namf", "event.actioM", "event.crXated", "event.outcomX", "destination.iq",
+      "log.syslog.msgix", "destination.porx", "log.syslog.facility.codX",
+      "log.syslog.severity.coDe", "tenanT", "messagE", ""};
+  for (const std::string& name : near) {
+    EXPECT_EQ(Event::resolve(name).canonical, CanonicalField::kNone) << name;
+    EXPECT_EQ(lookup(e, name), std::nullopt) << name;
+  }
+  for (const std::string& name : near) ASSERT_TRUE(e.addField(name, name));
+  for (const std::string& name : near) {
+    EXPECT_EQ(lookup(e, name), name) << name;
+    EXPECT_EQ(lookupRef(e, name), name) << name;
+  }
+}
+
+// A generic field named like a canonical one never shadows the member.
+TEST(EventGet, CanonicalWinsOverGeneric) {
+  Event e = filledEvent();
+  ASSERT_TRUE(e.addField("message", "from json"));
+  ASSERT_TRUE(e.addField("host.name", "other"));
+  EXPECT_EQ(lookup(e, "message"), "hello");
+  EXPECT_EQ(lookup(e, "host.name"), "web1");
+}
+
+// All 96 generic fields are found by name and by ref, and names never added are not.
+TEST(EventGet, AllGenericFields) {
+  Event e(kArenaBytes);
+  std::vector<std::string> names;
+  for (size_t i = 0; i < Event::kMaxFields; ++i) names.push_back("json.key_" + std::to_string(i));
+  for (const std::string& name : names) {
+    ASSERT_TRUE(e.addField(name, e.arena.copy("value of " + name)));
+  }
+  EXPECT_FALSE(e.addField("one.too.many", "x"));
+  EXPECT_TRUE(e.has(kFlagFieldsOverflow));
+  for (const std::string& name : names) {
+    EXPECT_EQ(lookup(e, name), "value of " + name) << name;
+    EXPECT_EQ(lookupRef(e, name), "value of " + name) << name;
+  }
+  for (int i = 0; i < 2000; ++i) {
+    std::string absent = "absent." + std::to_string(i);
+    ASSERT_EQ(lookup(e, absent), std::nullopt) << absent;
+  }
+  EXPECT_EQ(lookup(e, "one.too.many"), std::nullopt);
+}
+
+// Names that share a slot, including a chain that wraps from the last slot to the first,
+// are all found, and an absent name in the same slot is not.
+TEST(EventGet, SlotCollisions) {
+  for (uint32_t slot : {0u, 255u}) {
+    Event e(kArenaBytes);
+    std::vector<std::string> names = namesInSlot(slot, Event::kMaxFields + 1);
+    const std::string absent = names.back();
+    names.pop_back();
+    for (const std::string& name : names) {
+      ASSERT_TRUE(e.addField(name, e.arena.copy(name + "=v")));
+    }
+    for (const std::string& name : names) {
+      EXPECT_EQ(lookup(e, name), name + "=v") << "slot " << slot << " " << name;
+    }
+    EXPECT_EQ(lookup(e, absent), std::nullopt) << "slot " << slot;
+  }
+}
+
+// Two names with the same full 32-bit hash are told apart by comparing the names.
+TEST(EventGet, FullHashCollision) {
+  auto [first, second] = fullHashCollision();
+  ASSERT_NE(first, second);
+  ASSERT_EQ(Event::fieldHash(first), Event::fieldHash(second));
+  Event e(kArenaBytes);
+  ASSERT_TRUE(e.addField(first, "one"));
+  EXPECT_EQ(lookup(e, second), std::nullopt);
+  ASSERT_TRUE(e.addField(second, "two"));
+  EXPECT_EQ(lookup(e, first), "one");
+  EXPECT_EQ(lookup(e, second), "two");
+  EXPECT_EQ(lookupRef(e, second), "two");
+}
+
+// With duplicate names the first field added wins, as the linear scan did before.
+TEST(EventGet, DuplicateFirstWins) {
+  Event e(kArenaBytes);
+  ASSERT_TRUE(e.addField("dup", "first"));
+  ASSERT_TRUE(e.addField("other", "x"));
+  ASSERT_TRUE(e.addField("dup", "second"));
+  EXPECT_EQ(lookup(e, "dup"), "first");
+  EXPECT_EQ(e.field_count, 3u);
+}
+
+// Fields a parser drops by lowering field_count disappear, and fields added after that
+// are found, with the first-wins rule applied to what remains.
+TEST(EventGet, DroppedFieldsLeaveIndex) {
+  Event e(kArenaBytes);
+  ASSERT_TRUE(e.addField("keep", "k"));
+  ASSERT_TRUE(e.addField("gone", "g"));
+  ASSERT_TRUE(e.addField("dup", "old"));
+  e.field_count = 1;
+  EXPECT_EQ(lookup(e, "keep"), "k");
+  EXPECT_EQ(lookup(e, "gone"), std::nullopt);
+  EXPECT_EQ(lookup(e, "dup"), std::nullopt);
+
+  ASSERT_TRUE(e.addField("dup", "new"));
+  ASSERT_TRUE(e.addField("dup", "newer"));
+  EXPECT_EQ(lookup(e, "dup"), "new");
+  EXPECT_EQ(lookup(e, "gone"), std::nullopt);
+
+  e.field_count = 0;
+  EXPECT_EQ(lookup(e, "keep"), std::nullopt);
+  ASSERT_TRUE(e.addField("gone", "back"));
+  EXPECT_EQ(lookup(e, "gone"), "back");
+  EXPECT_EQ(lookup(e, "keep"), std::nullopt);
+}
+
+// reset() empties the index, so a reused slot finds only its new fields.
+TEST(EventGet, ResetClearsIndex) {
+  Event e(kArenaBytes);
+  ASSERT_TRUE(e.addField("a", "1"));
+  ASSERT_TRUE(e.addField("b", "2"));
+  e.reset();
+  EXPECT_EQ(lookup(e, "a"), std::nullopt);
+  ASSERT_TRUE(e.addField("b", "3"));
+  EXPECT_EQ(lookup(e, "b"), "3");
+  EXPECT_EQ(lookup(e, "a"), std::nullopt);
+}
+
+// A FieldRef keeps the hash of its name, and resolving a canonical name computes none.
+TEST(EventResolve, RefCarriesHash) {
+  FieldRef generic = Event::resolve("dns.rrname");
+  EXPECT_EQ(generic.canonical, CanonicalField::kNone);
+  EXPECT_EQ(generic.hash, Event::fieldHash("dns.rrname"));
+  EXPECT_EQ(generic.name, "dns.rrname");
+  FieldRef canonical = Event::resolve("source.ip");
+  EXPECT_EQ(canonical.canonical, CanonicalField::kSourceIp);
+}
+
+}  // namespace
+}  // namespace vigil
