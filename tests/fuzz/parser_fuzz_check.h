@@ -1,0 +1,71 @@
+// Shared body of the parser fuzz targets: parses one framed message with a forced format
+// and aborts when a result breaks an invariant the pipeline relies on. ASan and UBSan
+// catch memory and arithmetic faults; these checks catch wrong results that look valid.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+#include "common/event.h"
+#include "common/ip.h"
+#include "dataplane/parser.h"
+#include "simdjson.h"
+
+namespace vigil::fuzz {
+
+inline constexpr size_t kParserArenaBytes = 64 * 1024;
+inline constexpr int64_t kParserReceiveNs = 1'717'200'000'000'000'000;  // 2024-06-01T00:00Z
+
+inline void require(bool condition) {
+  if (!condition) std::abort();
+}
+
+// True when `part` lies inside the bytes of `whole` (empty views are always inside).
+inline bool inside(std::string_view part, const char* begin, size_t size) {
+  if (part.empty()) return true;
+  return part.data() >= begin && part.data() + part.size() <= begin + size;
+}
+
+// Parses `input` as one message in `format`. Invariants: raw stays as received, the
+// header views point into the event's arena (no view into freed or foreign memory), counts stay inside their limits, the format is
+// known, a parse error keeps the receive time as event time, and the message is valid
+// UTF-8 whenever the arena had room to repair it.
+inline void parseAndCheck(dataplane::Format format, int32_t utc_offset_s,
+                          std::string_view input) {
+  static Event event(kParserArenaBytes);
+  if (input.size() > kParserArenaBytes / 2) return;
+  dataplane::ParseOptions options;
+  options.format = format;
+  options.default_utc_offset_s = utc_offset_s;
+
+  event.reset();
+  event.raw = event.arena.copy(input);
+  event.receive_ns = kParserReceiveNs;
+  event.peer = parseIp("192.0.2.1");
+  dataplane::parseEvent(event, options);
+
+  require(event.raw == input);
+  require(event.field_count <= Event::kMaxFields);
+  require(event.hit_count == 0);
+  require(event.format != EventFormat::kUnknown);
+  if (event.has(kFlagParseError)) {
+    require(event.format == EventFormat::kRaw);
+    require(event.timestamp_ns == kParserReceiveNs);
+  }
+  // raw was the first copy after reset(), so it starts the arena.
+  const char* arena = event.raw.data();
+  const size_t arena_size = event.arena.capacity();
+  if (!input.empty()) {
+    for (std::string_view part : {event.message, event.host, event.app, event.procid,
+                                  event.msgid, event.structured_data}) {
+      require(inside(part, arena, arena_size));
+    }
+  }
+  if (!event.has(kFlagArenaFull)) {
+    require(simdjson::validate_utf8(event.message.data(), event.message.size()));
+  }
+}
+
+}  // namespace vigil::fuzz
