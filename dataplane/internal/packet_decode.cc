@@ -15,6 +15,7 @@ constexpr uint16_t kEtherTypeIpv4 = 0x0800;
 constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
 constexpr uint16_t kEtherTypeVlan = 0x8100;  // IEEE 802.1Q customer tag
 constexpr uint16_t kEtherTypeQinQ = 0x88a8;  // IEEE 802.1ad service tag
+constexpr uint16_t kVlanIdMask = 0x0fff;     // the TCI's low 12 bits; the top 4 are PCP and DEI
 
 constexpr uint8_t kProtocolUdp = 17;
 constexpr uint8_t kIpv6NextHeaderFragment = 44;
@@ -50,13 +51,14 @@ FrameVerdict decodeIpv4(std::span<const uint8_t> packet, const UdpPortSet& ports
   if ((ip[0] >> 4) != 4) return FrameVerdict::kBadIpHeader;
   const size_t header_len = static_cast<size_t>(ip[0] & 0x0f) * 4;
   if (header_len < kIpv4MinHeaderBytes) return FrameVerdict::kBadIpHeader;
+  out.l3_bytes = static_cast<uint16_t>(header_len);
   if (packet.size() < header_len) return FrameVerdict::kTruncatedFrame;
   const size_t total_len = loadBe16(ip + 2);
   if (total_len < header_len) return FrameVerdict::kBadIpHeader;
   if (packet.size() < total_len) return FrameVerdict::kTruncatedFrame;
 
-  // A fragment is dropped whatever it carries: reassembly is out of scope, and a first
-  // fragment's UDP length would not match the bytes present.
+  // A fragment is reported whatever it carries, because a first fragment's UDP length
+  // would not match the bytes present. The caller reassembles it or drops it.
   const uint16_t fragment = loadBe16(ip + 6);
   if ((fragment & (kIpv4MoreFragments | kIpv4OffsetMask)) != 0) {
     return FrameVerdict::kIpFragment;
@@ -78,6 +80,7 @@ FrameVerdict decodeIpv6(std::span<const uint8_t> packet, const UdpPortSet& ports
   if (packet.size() < kIpv6HeaderBytes) return FrameVerdict::kTruncatedFrame;
   const uint8_t* ip = packet.data();
   if ((ip[0] >> 4) != 6) return FrameVerdict::kBadIpHeader;
+  out.l3_bytes = static_cast<uint16_t>(kIpv6HeaderBytes);
   const size_t payload_len = loadBe16(ip + 4);
   if (packet.size() - kIpv6HeaderBytes < payload_len) return FrameVerdict::kTruncatedFrame;
 
@@ -119,6 +122,7 @@ std::string_view frameVerdictName(FrameVerdict verdict) {
 
 FrameVerdict decodeFrame(std::span<const uint8_t> frame, const UdpPortSet& ports,
                          UdpDatagram& out) {
+  out = UdpDatagram{};
   if (frame.size() < kEthernetHeaderBytes) return FrameVerdict::kTruncatedFrame;
   size_t offset = kEthernetHeaderBytes;
   uint16_t ether_type = loadBe16(frame.data() + 12);
@@ -127,15 +131,20 @@ FrameVerdict decodeFrame(std::span<const uint8_t> frame, const UdpPortSet& ports
   // every pass consumes 4 bytes of a finite frame.
   while (ether_type == kEtherTypeVlan || ether_type == kEtherTypeQinQ) {
     if (frame.size() - offset < kVlanTagBytes) return FrameVerdict::kTruncatedFrame;
+    // The last tag read is the innermost one (the customer tag of a QinQ frame).
+    out.vlan = loadBe16(frame.data() + offset) & kVlanIdMask;
     ether_type = loadBe16(frame.data() + offset + 2);
     offset += kVlanTagBytes;
   }
 
+  out.l2_bytes = static_cast<uint16_t>(offset);
   const std::span<const uint8_t> packet = frame.subspan(offset);
   switch (ether_type) {
     case kEtherTypeIpv4:
+      out.ip_version = 4;
       return decodeIpv4(packet, ports, out);
     case kEtherTypeIpv6:
+      out.ip_version = 6;
       return decodeIpv6(packet, ports, out);
     default:
       return FrameVerdict::kNonIp;

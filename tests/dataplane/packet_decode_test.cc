@@ -139,6 +139,58 @@ TEST(PacketDecodeTest, QinQTagsSkipped) {
   EXPECT_EQ(d.source, *parseIp("192.0.2.1"));
 }
 
+// An untagged frame reports VLAN 0, the 14-byte Ethernet header and the IPv4 header length.
+TEST(PacketDecodeTest, UntaggedLayersReported) {
+  UdpDatagram d;
+  ASSERT_EQ(decode(kIpv4Udp, d), FrameVerdict::kAccepted);
+  EXPECT_EQ(d.vlan, 0);
+  EXPECT_EQ(d.l2_bytes, 14);
+  EXPECT_EQ(d.ip_version, 4);
+  EXPECT_EQ(d.l3_bytes, 20);
+}
+
+// One 802.1Q tag gives its VLAN id and moves the IP header 4 bytes further.
+TEST(PacketDecodeTest, VlanIdReported) {
+  UdpDatagram d;
+  ASSERT_EQ(decode(kVlanIpv4Udp, d), FrameVerdict::kAccepted);
+  EXPECT_EQ(d.vlan, 100);
+  EXPECT_EQ(d.l2_bytes, 18);
+}
+
+// For QinQ the inner (customer) VLAN id is reported, not the service tag's 200.
+TEST(PacketDecodeTest, QinQReportsInnerVlan) {
+  UdpDatagram d;
+  ASSERT_EQ(decode(kQinQIpv4Udp, d), FrameVerdict::kAccepted);
+  EXPECT_EQ(d.vlan, 100);
+  EXPECT_EQ(d.l2_bytes, 22);
+}
+
+// The priority and DEI bits of the TCI are not part of the VLAN id.
+TEST(PacketDecodeTest, VlanIdIgnoresPriorityBits) {
+  UdpDatagram d;
+  ASSERT_EQ(decode(withByte(kVlanIpv4Udp, 14, 0xf0), d), FrameVerdict::kAccepted);
+  EXPECT_EQ(d.vlan, 100);
+}
+
+// A fragment still reports where its IP header starts and how long it is, and a second
+// decode into the same output clears the previous frame's VLAN.
+TEST(PacketDecodeTest, FragmentReportsLayers) {
+  UdpDatagram d;
+  ASSERT_EQ(decode(kVlanIpv4Udp, d), FrameVerdict::kAccepted);
+  ASSERT_EQ(decode(withByte(kIpv4OptionsUdp, 20, 0x20), d), FrameVerdict::kIpFragment);
+  EXPECT_EQ(d.vlan, 0);
+  EXPECT_EQ(d.l2_bytes, 14);
+  EXPECT_EQ(d.ip_version, 4);
+  EXPECT_EQ(d.l3_bytes, 24);
+}
+
+// ARP is not IP, so no IP version is reported.
+TEST(PacketDecodeTest, ArpReportsNoIpVersion) {
+  UdpDatagram d;
+  ASSERT_EQ(decode(kArp, d), FrameVerdict::kNonIp);
+  EXPECT_EQ(d.ip_version, 0);
+}
+
 // IPv6/UDP yields the payload and the full 128-bit source address.
 TEST(PacketDecodeTest, Ipv6UdpAccepted) {
   UdpDatagram d;
