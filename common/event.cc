@@ -107,6 +107,9 @@ std::string_view indicatorTypeName(IndicatorType t) {
     case IndicatorType::kMd5: return "md5";
     case IndicatorType::kSha1: return "sha1";
     case IndicatorType::kSha256: return "sha256";
+    case IndicatorType::kEmail: return "email";
+    case IndicatorType::kFilename: return "filename";
+    case IndicatorType::kRegex: return "regex";
   }
   return "unknown";
 }

@@ -39,7 +39,19 @@ enum class EventFormat : uint8_t { kUnknown, kRfc3164, kRfc5424, kJson, kRaw, kC
 
 std::string_view formatName(EventFormat f);
 
-enum class IndicatorType : uint8_t { kIpv4, kIpv6, kCidr, kDomain, kUrl, kMd5, kSha1, kSha256 };
+enum class IndicatorType : uint8_t {
+  kIpv4,
+  kIpv6,
+  kCidr,
+  kDomain,
+  kUrl,
+  kMd5,
+  kSha1,
+  kSha256,
+  kEmail,     // mailbox address, compared case-insensitively
+  kFilename,  // file name without a directory, compared case-insensitively
+  kRegex,     // Hyperscan expression over the message and chosen fields
+};
 
 std::string_view indicatorTypeName(IndicatorType t);
 
@@ -57,6 +69,8 @@ struct IndicatorHit {
   std::string_view list;
   IndicatorType type;
   std::string_view field;  // event field that matched: "source.ip", "message", ...
+  uint32_t indicator_id = 0;  // index of the indicator in its snapshot (sightings, metadata)
+  uint8_t score = 0;          // reputation 0..100 at snapshot build time; 0 = not scored
 };
 
 // The members that Event::get() reaches by a canonical name. kNone marks a generic field.
