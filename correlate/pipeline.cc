@@ -5,10 +5,15 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <functional>
+#include <limits>
+#include <map>
 #include <optional>
+#include <string>
 #include <thread>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "intel/indicator_set.h"
 #include "intel/matcher.h"
@@ -29,7 +34,27 @@ bool prefixContains(const IpPrefix& prefix, const IpAddr& addr) {
   return (addr.bytes[full_bytes] & mask) == (prefix.addr.bytes[full_bytes] & mask);
 }
 
+constexpr double kNanosPerSecond = 1e9;
+// Keeps next_ns_ + interval far below INT64_MAX for any rate and burst.
+constexpr double kMaxToleranceNs = 0x1p62;
+
 }  // namespace
+
+QuotaBucket::QuotaBucket(double events_per_second, double burst) {
+  const double interval = std::clamp(kNanosPerSecond / events_per_second, 1.0, kMaxToleranceNs);
+  interval_ns_ = std::llround(interval);
+  tolerance_ns_ = std::llround(std::min(std::max(burst, 1.0) * interval, kMaxToleranceNs));
+}
+
+bool QuotaBucket::tryTake(int64_t now_ns) {
+  int64_t next = next_ns_.load(std::memory_order_relaxed);
+  while (true) {
+    // An idle bucket restarts at now, so unused time never adds more than `burst` tokens.
+    const int64_t after = std::max(next, now_ns) + interval_ns_;
+    if (after - now_ns > tolerance_ns_) return false;
+    if (next_ns_.compare_exchange_weak(next, after, std::memory_order_relaxed)) return true;
+  }
+}
 
 // One (correlation rule, event) update, routed to the shard that owns the group.
 struct WorkItem {
@@ -41,13 +66,22 @@ struct WorkItem {
 struct Pipeline::Batch {
   std::vector<std::unique_ptr<Event>> events;  // created once, reset per use
   std::vector<dataplane::Format> formats;      // the source format of each event
-  std::vector<Counter*> tenant_events;         // the source tenant's counter of each event
+  std::vector<uint32_t> sources;               // index in sources_ of each event
   size_t count = 0;
   std::vector<WorkItem> work;  // fixed capacity; work_count are in use
   size_t work_count = 0;
   std::vector<Alert> alerts;  // cleared after delivery; keeps its capacity
 };
 
+// Post-parse counters of one (source, tenant) pair.
+struct Pipeline::FlowCounters {
+  dataplane::ParseCounters parse;
+  Counter* delivered = nullptr;      // passed on to matching and correlation
+  Counter* dropped_quota = nullptr;  // over the tenant's quota, not correlated
+};
+
+// Tenants are numbered at construction. Everything per tenant or per (source, tenant) is
+// a vector indexed by those numbers, so the analyze stage never looks a name up.
 struct Pipeline::Counters {
   Counter* events_in = nullptr;
   Counter* events_done = nullptr;
@@ -55,9 +89,13 @@ struct Pipeline::Counters {
   Counter* indicator_hits = nullptr;
   Counter* updates_dropped = nullptr;
   Counter* alerts_delivered = nullptr;
-  dataplane::ParseCounters parse;
-  std::vector<Counter*> source_tenant_events;  // by index in sources_
-  std::vector<Counter*> rule_tenant_events;    // by index in options_.tenant_rules
+  std::vector<std::string> tenant_names;                 // by tenant number
+  std::vector<Counter*> tenant_events;                   // by tenant number
+  std::vector<std::unique_ptr<QuotaBucket>> quotas;      // by tenant number; null = none
+  std::vector<FlowCounters> flows;                       // [source * tenants + tenant]
+  std::vector<uint32_t> source_tenant;                   // by index in sources_
+  std::vector<uint32_t> rule_tenant;                     // by index in tenant_rules
+  std::vector<FieldRef> rule_fields;                     // by index in tenant_rules
 };
 
 // Per-thread matcher memory: an intel Scratch (when there is an indicator set) and a
@@ -84,41 +122,7 @@ Pipeline::Pipeline(std::vector<dataplane::Source*> sources,
   options_.batch_size = std::max<size_t>(options_.batch_size, 1);
   options_.batches = std::max<size_t>(options_.batches, 1);
 
-  Counters& c = *counters_;
-  c.events_in = &metrics.counter("vigil_pipeline_events_total",
-                                 "Messages taken from the source rings into the pipeline");
-  c.events_done = &metrics.counter("vigil_pipeline_events_done_total",
-                                   "Events that have left the pipeline's last stage");
-  c.oversize =
-      &metrics.counter("vigil_pipeline_oversize_dropped_total",
-                       "Messages dropped because they exceed the pipeline's max_message_bytes");
-  c.indicator_hits =
-      &metrics.counter("vigil_indicator_hits_total", "Indicator hits added to events");
-  c.updates_dropped =
-      &metrics.counter("vigil_correlation_updates_dropped_total",
-                       "Correlation updates dropped because an event exceeded the per-event limit");
-  c.alerts_delivered =
-      &metrics.counter("vigil_alerts_delivered_total", "Alerts handed to the alert sinks");
-  c.parse.parsed = &metrics.counter("vigil_events_parsed_total", "Events in a known format");
-  c.parse.parse_errors =
-      &metrics.counter("vigil_parse_errors_total", "Events in no known format, kept as raw");
-  c.parse.truncated =
-      &metrics.counter("vigil_events_truncated_total", "Events cut at the source's size limit");
-  c.parse.invalid_utf8 = &metrics.counter("vigil_events_invalid_utf8_total",
-                                          "Events with invalid UTF-8 that was replaced");
-
-  auto tenantCounter = [&metrics](std::string_view tenant) {
-    return &metrics.counter("vigil_tenant_events_total",
-                            "Events analyzed, by the tenant they were assigned",
-                            {{"tenant", std::string(tenant)}});
-  };
-  tenantCounter("default");
-  for (dataplane::Source* source : sources_) {
-    c.source_tenant_events.push_back(tenantCounter(source->tenant()));
-  }
-  for (const TenantRule& rule : options_.tenant_rules) {
-    c.rule_tenant_events.push_back(tenantCounter(rule.tenant));
-  }
+  registerCounters(metrics);
 
   const size_t arena_bytes = options_.max_message_bytes * 2 + options_.arena_headroom_bytes;
   for (size_t b = 0; b < options_.batches; ++b) {
@@ -127,7 +131,7 @@ Pipeline::Pipeline(std::vector<dataplane::Source*> sources,
       batch->events.push_back(std::make_unique<Event>(arena_bytes));
     }
     batch->formats.resize(options_.batch_size);
-    batch->tenant_events.resize(options_.batch_size);
+    batch->sources.resize(options_.batch_size);
     batch->work.resize(options_.batch_size * options_.max_correlation_updates_per_event);
     batches_.push_back(std::move(batch));
   }
@@ -143,6 +147,74 @@ Pipeline::Pipeline(std::vector<dataplane::Source*> sources,
 }
 
 Pipeline::~Pipeline() = default;
+
+void Pipeline::registerCounters(MetricsRegistry& metrics) {
+  Counters& c = *counters_;
+  c.events_in = &metrics.counter("vigil_pipeline_events_total",
+                                 "Messages taken from the source rings into the pipeline");
+  c.events_done = &metrics.counter("vigil_pipeline_events_done_total",
+                                   "Events that have left the pipeline's last stage");
+  c.oversize =
+      &metrics.counter("vigil_pipeline_oversize_dropped_total",
+                       "Messages dropped because they exceed the pipeline's max_message_bytes");
+  c.indicator_hits =
+      &metrics.counter("vigil_indicator_hits_total", "Indicator hits added to events");
+  c.updates_dropped =
+      &metrics.counter("vigil_correlation_updates_dropped_total",
+                       "Correlation updates dropped because an event exceeded the per-event limit");
+  c.alerts_delivered =
+      &metrics.counter("vigil_alerts_delivered_total", "Alerts handed to the alert sinks");
+
+  // Number the tenants: "default" first, then in order of first appearance.
+  std::map<std::string, uint32_t, std::less<>> numbers;
+  auto number = [&](std::string_view tenant) {
+    auto [it, inserted] =
+        numbers.emplace(std::string(tenant), static_cast<uint32_t>(c.tenant_names.size()));
+    if (inserted) c.tenant_names.push_back(it->first);
+    return it->second;
+  };
+  number("default");
+  for (dataplane::Source* source : sources_) c.source_tenant.push_back(number(source->tenant()));
+  for (const TenantRule& rule : options_.tenant_rules) {
+    c.rule_tenant.push_back(number(rule.tenant));
+    c.rule_fields.push_back(Event::resolve(rule.field));
+  }
+  for (const TenantQuota& quota : options_.tenant_quotas) number(quota.tenant);
+
+  const size_t tenants = c.tenant_names.size();
+  c.quotas.resize(tenants);
+  for (const TenantQuota& quota : options_.tenant_quotas) {
+    c.quotas[number(quota.tenant)] =
+        std::make_unique<QuotaBucket>(quota.max_events_per_second, quota.burst);
+  }
+  for (const std::string& tenant : c.tenant_names) {
+    c.tenant_events.push_back(&metrics.counter("vigil_tenant_events_total",
+                                               "Events analyzed, by the tenant they were assigned",
+                                               {{"tenant", tenant}}));
+  }
+  for (dataplane::Source* source : sources_) {
+    for (const std::string& tenant : c.tenant_names) {
+      const Labels labels{{"source", source->name()}, {"tenant", tenant}};
+      FlowCounters flow;
+      flow.parse.parsed =
+          &metrics.counter("vigil_events_parsed_total", "Events in a known format", labels);
+      flow.parse.parse_errors = &metrics.counter("vigil_parse_errors_total",
+                                                 "Events in no known format, kept as raw", labels);
+      flow.parse.truncated = &metrics.counter("vigil_events_truncated_total",
+                                              "Events cut at the source's size limit", labels);
+      flow.parse.invalid_utf8 = &metrics.counter(
+          "vigil_events_invalid_utf8_total", "Events with invalid UTF-8 that was replaced", labels);
+      flow.delivered = &metrics.counter("vigil_events_delivered_total",
+                                        "Events passed on to indicator matching and correlation",
+                                        labels);
+      Labels dropped_labels = labels;
+      dropped_labels.emplace_back("reason", "tenant_quota");
+      flow.dropped_quota = &metrics.counter(
+          "vigil_events_dropped_total", "Parsed events not correlated, by reason", dropped_labels);
+      c.flows.push_back(flow);
+    }
+  }
+}
 
 bool Pipeline::allSourcesDone() const {
   for (dataplane::Source* source : sources_) {
@@ -185,7 +257,7 @@ bool Pipeline::fillBatch(Batch& batch) {
     event.tenant = source.tenant();
     if (message->truncated) event.flags |= kFlagTruncated;
     batch.formats[batch.count] = source.format();
-    batch.tenant_events[batch.count] = counters_->source_tenant_events[source_index];
+    batch.sources[batch.count] = static_cast<uint32_t>(source_index);
     ++batch.count;
     source.ring().pop();
   }
@@ -198,15 +270,25 @@ void Pipeline::analyzeBatch(Batch& batch) {
   parse_options.default_utc_offset_s = options_.default_utc_offset_s;
   const size_t max_updates = options_.max_correlation_updates_per_event;
   std::array<uint32_t, kMaxMatchesPerEvent> matches;
+  const Counters& c = *counters_;
+  const size_t tenants = c.tenant_names.size();
+  const int64_t now_ns = monotonicNs();  // one reading per batch for the quota buckets
 
   for (size_t i = 0; i < batch.count; ++i) {
     Event& event = *batch.events[i];
     parse_options.format = batch.formats[i];
     dataplane::parseEvent(event, parse_options);
-    dataplane::countParseResult(event, counters_->parse);
-    Counter* tenant_events = batch.tenant_events[i];
-    assignTenant(event, tenant_events);
-    tenant_events->add();
+    const uint32_t source = batch.sources[i];
+    const uint32_t tenant = assignTenant(event, c.source_tenant[source]);
+    const FlowCounters& flow = c.flows[source * tenants + tenant];
+    dataplane::countParseResult(event, flow.parse);
+    c.tenant_events[tenant]->add();
+    QuotaBucket* quota = c.quotas[tenant].get();
+    if (quota != nullptr && !quota->tryTake(now_ns)) {
+      flow.dropped_quota->add();
+      continue;
+    }
+    flow.delivered->add();
     if (intel_ != nullptr) {
       counters_->indicator_hits->add(intel::matchEvent(*intel_, *state.intel_scratch, event));
     }
@@ -231,9 +313,10 @@ void Pipeline::analyzeBatch(Batch& batch) {
   }
 }
 
-// Applies the first matching tenant rule. Field values are compared as Event::get()
-// returns them, so numbers and addresses compare in their canonical text.
-void Pipeline::assignTenant(Event& event, Counter*& tenant_events) const {
+// Applies the first matching tenant rule and returns the event's tenant number, which is
+// `source_tenant` when no rule matches. Field values are compared as Event::get() returns
+// them, so numbers and addresses compare in their canonical text.
+uint32_t Pipeline::assignTenant(Event& event, uint32_t source_tenant) const {
   std::array<char, 64> scratch;
   for (size_t r = 0; r < options_.tenant_rules.size(); ++r) {
     const TenantRule& rule = options_.tenant_rules[r];
@@ -243,12 +326,12 @@ void Pipeline::assignTenant(Event& event, Counter*& tenant_events) const {
         matched = event.peer.has_value() && prefixContains(rule.prefix, *event.peer);
         break;
       case TenantRule::Match::kFieldEquals: {
-        std::optional<std::string_view> value = event.get(rule.field, scratch);
+        std::optional<std::string_view> value = event.get(counters_->rule_fields[r], scratch);
         matched = value.has_value() && *value == rule.value;
         break;
       }
       case TenantRule::Match::kFieldSuffix: {
-        std::optional<std::string_view> value = event.get(rule.field, scratch);
+        std::optional<std::string_view> value = event.get(counters_->rule_fields[r], scratch);
         matched = value.has_value() && value->ends_with(rule.value);
         break;
       }
@@ -258,10 +341,10 @@ void Pipeline::assignTenant(Event& event, Counter*& tenant_events) const {
     }
     if (matched) {
       event.tenant = rule.tenant;
-      tenant_events = counters_->rule_tenant_events[r];
-      return;
+      return counters_->rule_tenant[r];
     }
   }
+  return source_tenant;
 }
 
 void Pipeline::correlateBatch(Batch& batch, uint32_t shard) {

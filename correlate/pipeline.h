@@ -46,6 +46,30 @@ struct TenantRule {
   std::string_view tenant;
 };
 
+// A per-tenant rate limit, checked in the analyze stage right after the tenant rules.
+// `tenant` must point into storage that outlives the pipeline.
+struct TenantQuota {
+  std::string_view tenant;
+  double max_events_per_second = 0;  // sustained rate; fractions such as 0.5 are allowed
+  double burst = 1;                  // events admitted at once after an idle period, >= 1
+};
+
+// A lock-free token bucket in its GCRA form (generic cell rate algorithm). One atomic holds
+// the theoretical arrival time of the next event, and tryTake() advances it by one
+// interval per admitted event. Every analyze thread shares it, and it never allocates.
+class QuotaBucket {
+ public:
+  QuotaBucket(double events_per_second, double burst);
+
+  // Admits one event at monotonic time `now_ns` if the bucket has a token. Thread-safe.
+  bool tryTake(int64_t now_ns);
+
+ private:
+  int64_t interval_ns_;   // time one token takes to refill
+  int64_t tolerance_ns_;  // burst * interval_ns_: how far ahead of now the bucket may run
+  std::atomic<int64_t> next_ns_{0};
+};
+
 struct PipelineOptions {
   size_t batch_size = 256;  // events per batch
   size_t batches = 8;       // batches in flight (the TBB token count)
@@ -62,14 +86,20 @@ struct PipelineOptions {
   std::chrono::microseconds idle_max{2000};
   // Tried in order on every parsed event; the first match replaces the source's tenant.
   std::vector<TenantRule> tenant_rules;
+  // At most one per tenant. Events over their tenant's quota are counted as
+  // vigil_events_dropped_total{reason="tenant_quota"} and not matched or correlated.
+  std::vector<TenantQuota> tenant_quotas;
 };
 
 class Pipeline {
  public:
   // `sources`, `engine` and `sinks` are not owned and must outlive run(). `intel` may be
   // null (no indicator matching). The engine's shard count sets the number of
-  // correlation stages. Counters are registered in `metrics`, among them
-  // vigil_tenant_events_total for "default", every source's tenant and every rule's tenant.
+  // correlation stages. Counters are registered in `metrics` for "default", every
+  // source's tenant, every rule's tenant and every quota's tenant: vigil_tenant_events_total
+  // {tenant}, and per {source, tenant} vigil_events_parsed_total, vigil_parse_errors_total,
+  // vigil_events_truncated_total, vigil_events_invalid_utf8_total,
+  // vigil_events_delivered_total and vigil_events_dropped_total{reason="tenant_quota"}.
   Pipeline(std::vector<dataplane::Source*> sources,
            std::shared_ptr<const intel::IndicatorSet> intel, Engine& engine,
            std::vector<AlertSink*> sinks, MetricsRegistry& metrics, PipelineOptions options = {});
@@ -88,12 +118,14 @@ class Pipeline {
  private:
   struct Batch;
   struct Counters;
+  struct FlowCounters;
   struct ThreadStates;
 
   bool fillBatch(Batch& batch);
   bool allSourcesDone() const;
   void analyzeBatch(Batch& batch);
-  void assignTenant(Event& event, Counter*& tenant_events) const;
+  uint32_t assignTenant(Event& event, uint32_t source_tenant) const;
+  void registerCounters(MetricsRegistry& metrics);
   void correlateBatch(Batch& batch, uint32_t shard);
   void deliverBatch(Batch& batch);
 
