@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <fstream>
@@ -16,6 +17,10 @@
 
 namespace vigil::mgmt {
 namespace {
+
+// Quota rates: one event per 1000 s up to 100 million events per second.
+constexpr double kMinQuotaRate = 0.001;
+constexpr double kMaxQuotaRate = 1e8;
 
 // Carries the file name through the recursive readers so every error names its location.
 struct Reader {
@@ -209,7 +214,8 @@ struct Reader {
     if (s.name.empty()) return error(n, where + ".name", "missing; every source needs a name");
     if (!(st = readChoice(n, where, "type", {"file", "udp", "tcp", "tls", "dpdk"}, s.type)).ok()) return st;
     if (!(st = readString(n, where, "tenant", s.tenant)).ok()) return st;
-    if (!(st = readChoice(n, where, "format", {"auto", "rfc3164", "rfc5424", "json"}, s.format)).ok()) return st;
+    const std::set<std::string> formats(formatNames().begin(), formatNames().end());
+    if (!(st = readChoice(n, where, "format", formats, s.format)).ok()) return st;
     if (!(st = readNumber<size_t>(n, where, "max_message_bytes", 64, 16 << 20, s.max_message_bytes)).ok()) return st;
     if (!(st = readNumber<size_t>(n, where, "ring_capacity", 16, 1 << 20, s.ring_capacity)).ok()) return st;
     if (!(st = readStringList(n, where, "paths", s.paths)).ok()) return st;
@@ -312,10 +318,35 @@ struct Reader {
     return absl::OkStatus();
   }
 
+  absl::Status readTenantQuota(const YAML::Node& n, const std::string& where,
+                               TenantQuotaConfig& quota) const {
+    if (auto st = checkKeys(n, where, {"tenant", "max_events_per_second", "burst"}); !st.ok()) {
+      return st;
+    }
+    absl::Status st;
+    if (!(st = readString(n, where, "tenant", quota.tenant)).ok()) return st;
+    if (quota.tenant.empty()) {
+      return error(n, where + ".tenant", "missing; every quota names the tenant it limits");
+    }
+    if (!n["max_events_per_second"]) {
+      return error(n, where + ".max_events_per_second",
+                   "missing; give the sustained rate in events per second, e.g. 5000");
+    }
+    if (!(st = readNumber<double>(n, where, "max_events_per_second", kMinQuotaRate, kMaxQuotaRate,
+                                  quota.max_events_per_second)).ok()) {
+      return st;
+    }
+    if (!(st = readNumber<double>(n, where, "burst", 1, kMaxQuotaRate, quota.burst)).ok()) {
+      return st;
+    }
+    if (quota.burst == 0) quota.burst = std::max(1.0, quota.max_events_per_second);
+    return absl::OkStatus();
+  }
+
   absl::Status readDaemon(const YAML::Node& root, DaemonConfig& c) const {
     static const std::set<std::string> kTop = {"daemon", "pipeline", "sources", "intel",
                                                "rules", "alerts", "api", "state_dir",
-                                               "tenants"};
+                                               "tenants", "tenant_quotas"};
     if (auto st = checkKeys(root, "", kTop); !st.ok()) return st;
     absl::Status st;
 
@@ -370,6 +401,24 @@ struct Reader {
         TenantRuleConfig rule;
         if (!(st = readTenantRule(t[i], absl::StrCat("tenants[", i, "]"), rule)).ok()) return st;
         c.tenant_rules.push_back(std::move(rule));
+      }
+    }
+
+    if (YAML::Node q = root["tenant_quotas"]) {
+      if (!q.IsSequence()) {
+        return error(q, "tenant_quotas",
+                     "must be a list of {tenant, max_events_per_second, burst} entries");
+      }
+      std::set<std::string> tenants;
+      for (size_t i = 0; i < q.size(); ++i) {
+        TenantQuotaConfig quota;
+        std::string where = absl::StrCat("tenant_quotas[", i, "]");
+        if (!(st = readTenantQuota(q[i], where, quota)).ok()) return st;
+        if (!tenants.insert(quota.tenant).second) {
+          return error(q[i], where + ".tenant",
+                       absl::StrCat("'", quota.tenant, "' already has a quota; keep one entry"));
+        }
+        c.tenant_quotas.push_back(std::move(quota));
       }
     }
 
@@ -455,6 +504,22 @@ bool splitHostPort(const std::string& text, std::string& host, uint16_t& port) {
   if (value > 65535) return false;
   port = static_cast<uint16_t>(value);
   return true;
+}
+
+const std::vector<std::string>& formatNames() {
+  static const std::vector<std::string> kNames = {"auto", "rfc3164", "rfc5424",
+                                                  "json", "cef",     "leef"};
+  return kNames;
+}
+
+std::optional<dataplane::Format> formatFromName(std::string_view name) {
+  if (name == "auto") return dataplane::Format::kAuto;
+  if (name == "rfc3164") return dataplane::Format::kRfc3164;
+  if (name == "rfc5424") return dataplane::Format::kRfc5424;
+  if (name == "json") return dataplane::Format::kJson;
+  if (name == "cef") return dataplane::Format::kCef;
+  if (name == "leef") return dataplane::Format::kLeef;
+  return std::nullopt;
 }
 
 absl::StatusOr<DaemonConfig> parseConfig(const std::string& yaml_text, const std::string& origin,

@@ -5,18 +5,28 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "dataplane/source.h"
 
 namespace vigil::mgmt {
+
+// The names a source's `format:` key and `vigilctl parse --format` accept, in the order
+// that help and error texts list them.
+const std::vector<std::string>& formatNames();
+
+// Maps a name from formatNames() to its dataplane::Format. Returns nullopt for any other.
+std::optional<dataplane::Format> formatFromName(std::string_view name);
 
 struct SourceConfig {
   std::string name;
   std::string type;  // file, udp, tcp, tls, dpdk
   std::string tenant = "default";
-  std::string format = "auto";  // auto, rfc3164, rfc5424, json
+  std::string format = "auto";  // auto, rfc3164, rfc5424, json, cef, leef
   size_t max_message_bytes = 64 * 1024;
   size_t ring_capacity = 4096;  // messages buffered between the source and the pipeline
 
@@ -59,6 +69,14 @@ struct TenantRuleConfig {
   int vlan = -1;  // 1..4094; only DPDK can see VLAN tags, other events never match
 };
 
+// One `tenant_quotas:` entry: a token bucket on the events of `tenant`, checked after the
+// tenant rules. Events over the quota are counted and not correlated.
+struct TenantQuotaConfig {
+  std::string tenant;
+  double max_events_per_second = 0;  // refill rate; fractions allowed
+  double burst = 0;  // bucket size in events; 0 means one second's worth (at least 1)
+};
+
 struct IntelListConfig {
   std::string name;
   std::string path;
@@ -77,6 +95,7 @@ struct DaemonConfig {
 
   std::vector<SourceConfig> sources;
   std::vector<TenantRuleConfig> tenant_rules;
+  std::vector<TenantQuotaConfig> tenant_quotas;
   std::vector<IntelListConfig> intel_lists;
   std::vector<std::string> rule_paths;  // files or folders of Sigma YAML
   std::map<std::string, std::string> field_mapping;  // Sigma field -> event field

@@ -41,11 +41,9 @@ constexpr size_t kLoggedRejectionsPerList = 20;
 // How long stop() lets the pipeline finish the messages already in the source rings.
 constexpr int64_t kDrainTimeoutNs = 10'000'000'000;
 
+// loadConfig() accepted only names from formatNames().
 dataplane::Format parseFormat(const std::string& name) {
-  if (name == "rfc3164") return dataplane::Format::kRfc3164;
-  if (name == "rfc5424") return dataplane::Format::kRfc5424;
-  if (name == "json") return dataplane::Format::kJson;
-  return dataplane::Format::kAuto;
+  return formatFromName(name).value_or(dataplane::Format::kAuto);
 }
 
 dataplane::FramingMode parseFraming(const std::string& name) {
@@ -341,6 +339,9 @@ absl::Status Daemon::start() {
   }
   if (popts.max_message_bytes == 0) popts.max_message_bytes = dataplane::kDefaultMaxMessageBytes;
   popts.tenant_rules = tenantRules(config_.tenant_rules);
+  for (const TenantQuotaConfig& quota : config_.tenant_quotas) {
+    popts.tenant_quotas.push_back({quota.tenant, quota.max_events_per_second, quota.burst});
+  }
   std::vector<dataplane::Source*> raw_sources;
   for (auto& s : sources_) raw_sources.push_back(s.get());
   pipeline_ = std::make_unique<correlate::Pipeline>(raw_sources, intel_, *engine_, sinks,

@@ -18,6 +18,7 @@
 #include "dataplane/framing.h"
 #include "dataplane/parser.h"
 #include "mgmt/cmd/vigilctl_client.h"
+#include "mgmt/config.h"
 
 namespace vigil::ctl {
 namespace {
@@ -65,13 +66,6 @@ constexpr FlagName kFlagNames[] = {
     {kFlagJsonPayload, "json_payload"},
 };
 
-dataplane::Format formatFromName(const std::string& name) {
-  if (name == "rfc3164") return dataplane::Format::kRfc3164;
-  if (name == "rfc5424") return dataplane::Format::kRfc5424;
-  if (name == "json") return dataplane::Format::kJson;
-  return dataplane::Format::kAuto;
-}
-
 dataplane::FramingMode framingFromName(const std::string& name) {
   if (name == "octet_counting") return dataplane::FramingMode::kOctetCounting;
   if (name == "auto") return dataplane::FramingMode::kAuto;
@@ -107,7 +101,9 @@ class EventPrinter {
  public:
   EventPrinter(const ParseCommandOptions& options, MetricsRegistry& metrics)
       : event_(options.max_message_bytes * 2 + 4096), tenant_(options.tenant) {
-    parse_options_.format = formatFromName(options.format);
+    // runParse() rejected names that formatFromName() does not know.
+    parse_options_.format =
+        mgmt::formatFromName(options.format).value_or(dataplane::Format::kAuto);
     counters_.parsed = &metrics.counter("vigil_events_parsed_total", "");
     counters_.parse_errors = &metrics.counter("vigil_parse_errors_total", "");
     counters_.truncated = &metrics.counter("vigil_events_truncated_total", "");
@@ -150,7 +146,11 @@ void checkChoice(const char* option, const std::string& value,
 }
 
 void runParse(const ParseCommandOptions& options) {
-  checkChoice("--format", options.format, {"auto", "rfc3164", "rfc5424", "json"});
+  if (!mgmt::formatFromName(options.format)) {
+    fail(absl::StrCat("--format '", options.format, "' is invalid; use one of ",
+                      absl::StrJoin(mgmt::formatNames(), ", ")),
+         2);
+  }
   checkChoice("--framing", options.framing, {"lf", "octet_counting", "auto"});
   if (options.tenant.empty()) fail("--tenant must not be empty", 2);
 
@@ -206,7 +206,7 @@ void registerParseCommands(CLI::App& app) {
       "parse a log file offline with the pipeline's parser; print one JSON line per event");
   parse->add_option("--format", options->format,
                     "message format: auto (detected per message, the default), rfc3164, "
-                    "rfc5424 or json");
+                    "rfc5424, json, cef or leef");
   parse->add_option("--framing", options->framing,
                     "how messages are split: lf (one per line, the default), octet_counting "
                     "(RFC 6587) or auto (picked by the first byte)");

@@ -159,6 +159,34 @@ TEST_F(VigilctlParseTest, BadFormatExitsTwo) {
       << r.err;
 }
 
+// --format cef and --format leef parse only records of that format; other lines are raw.
+TEST_F(VigilctlParseTest, CefAndLeefFormats) {
+  const std::string path = (dir_ / "vendor.log").string();
+  std::ofstream(path) << "CEF:0|Acme|Firewall|1.0|100|Blocked|5|src=192.0.2.7\n"
+                         "LEEF:2.0|Acme|Proxy|2.1|Denied|^|src=192.0.2.8^dst=198.51.100.3\n"
+                         "<14>Oct 11 22:14:15 web1 app[7]: plain text\n";
+  const std::vector<std::pair<std::string, size_t>> formats = {{"cef", 0}, {"leef", 1}};
+  for (const auto& [format, record] : formats) {
+    ParseRun r = run("--format " + format + " " + path);
+    ASSERT_EQ(r.exit_code, 0) << format << ": " << r.err;
+    ASSERT_EQ(r.lines.size(), 3u) << format << ": " << r.err;
+    for (size_t i = 0; i < r.lines.size(); ++i) {
+      nlohmann::json event = nlohmann::json::parse(r.lines[i]);
+      if (i == record) {
+        EXPECT_EQ(event["format"], format) << r.lines[i];
+        EXPECT_FALSE(hasFlag(event, "parse_error")) << r.lines[i];
+      } else {
+        EXPECT_EQ(event["format"], "raw") << format << ": " << r.lines[i];
+        EXPECT_TRUE(hasFlag(event, "parse_error")) << format << ": " << r.lines[i];
+      }
+    }
+    EXPECT_NE(r.err.find("3 events, 1 parsed, 2 parse errors"), std::string::npos) << r.err;
+  }
+  ParseRun bad = run("--format syslog " + path);
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("rfc5424, json, cef, leef"), std::string::npos) << bad.err;
+}
+
 // A missing file and a corrupt octet count are reported with the file name.
 TEST_F(VigilctlParseTest, UnreadableInputFails) {
   ParseRun missing = run((dir_ / "nope.log").string());
