@@ -110,6 +110,93 @@ struct Reader {
     return absl::OkStatus();
   }
 
+  absl::Status readBool(const YAML::Node& map, const std::string& where, const char* key,
+                        bool& out) const {
+    YAML::Node n = map[key];
+    if (!n) return absl::OkStatus();
+    bool ok = n.IsScalar();
+    if (ok) {
+      try {
+        out = n.as<bool>();
+      } catch (const YAML::Exception&) {
+        ok = false;
+      }
+    }
+    if (!ok) {
+      return error(n, where + "." + key,
+                   absl::StrCat("'", n.IsScalar() ? n.Scalar() : std::string("(not a scalar)"),
+                                "' is not true or false"));
+    }
+    return absl::OkStatus();
+  }
+
+  // Reads a list of integers in [min, max], such as CPU numbers.
+  absl::Status readUint16List(const YAML::Node& map, const std::string& where, const char* key,
+                              int min, int max, std::vector<uint16_t>& out) const {
+    YAML::Node n = map[key];
+    if (!n) return absl::OkStatus();
+    if (!n.IsSequence()) {
+      return error(n, where + "." + key, absl::StrCat("must be a list of numbers in [", min, ", ",
+                                                      max, "], e.g. [2, 3]"));
+    }
+    out.clear();
+    for (const auto& item : n) {
+      int value = -1;
+      bool ok = item.IsScalar();
+      if (ok) {
+        try {
+          value = item.as<int>();
+        } catch (const YAML::Exception&) {
+          ok = false;
+        }
+      }
+      if (!ok || value < min || value > max) {
+        return error(item, where + "." + key,
+                     absl::StrCat("'", item.IsScalar() ? item.Scalar() : "?",
+                                  "' is not a number in [", min, ", ", max, "]"));
+      }
+      out.push_back(static_cast<uint16_t>(value));
+    }
+    return absl::OkStatus();
+  }
+
+  // Reads the keys only a dpdk source has. DpdkSource::validateOptions() checks the
+  // relations between them (the mbuf count against the queues) when sources are created.
+  absl::Status readDpdk(const YAML::Node& n, const std::string& where, SourceConfig& s) const {
+    absl::Status st;
+    if (!(st = readString(n, where, "port", s.port)).ok()) return st;
+    if (!(st = readNumber<uint16_t>(n, where, "rx_queues", 1, 64, s.rx_queues)).ok()) return st;
+    if (!(st = readUint16List(n, where, "lcores", 0, 1023, s.lcores)).ok()) return st;
+    if (!s.lcores.empty() && s.lcores.size() != s.rx_queues) {
+      return error(n["lcores"], where + ".lcores",
+                   absl::StrCat("lists ", s.lcores.size(), " CPUs but rx_queues is ",
+                                s.rx_queues, "; give one CPU per RX queue, or leave lcores out"));
+    }
+    if (!(st = readNumber<uint16_t>(n, where, "rx_descriptors", 32, 16384, s.rx_descriptors)).ok()) {
+      return st;
+    }
+    if (!(st = readNumber<uint32_t>(n, where, "idle_sleep_us", 0, 100000, s.idle_sleep_us)).ok()) {
+      return st;
+    }
+    if (!(st = readBool(n, where, "reassemble_fragments", s.reassemble_fragments)).ok()) return st;
+    if (!(st = readNumber<uint32_t>(n, where, "fragment_max_flows", 1, 65536,
+                                    s.fragment_max_flows)).ok()) {
+      return st;
+    }
+    if (!(st = readNumber<uint32_t>(n, where, "fragment_timeout_ms", 1, 60000,
+                                    s.fragment_timeout_ms)).ok()) {
+      return st;
+    }
+    if (!(st = readChoice(n, where, "exception", {"drop", "kernel"}, s.exception)).ok()) return st;
+    if (!(st = readString(n, where, "exception_port", s.exception_port)).ok()) return st;
+    if (s.type == "dpdk" && s.exception == "kernel" && s.exception_port.empty()) {
+      return error(n["exception"], where + ".exception_port",
+                   "missing; exception: kernel needs the net_tap device to send frames to, "
+                   "e.g. exception_port: net_tap0 with --vdev=net_tap0,iface=vigil0 in eal_args");
+    }
+    return absl::OkStatus();
+  }
+
   std::string resolve(const std::string& path) const {
     if (path.empty() || std::filesystem::path(path).is_absolute()) return path;
     return (std::filesystem::path(base_dir) / path).lexically_normal().string();
@@ -183,7 +270,9 @@ struct Reader {
         {"tcp", {"listen", "receive_buffer_bytes", "framing", "max_connections", "idle_timeout_s"}},
         {"tls", {"listen", "receive_buffer_bytes", "framing", "max_connections", "idle_timeout_s",
                  "certificate", "private_key", "ca_file", "verify_client"}},
-        {"dpdk", {"eal_args", "udp_ports", "burst_size", "mbuf_count"}},
+        {"dpdk", {"eal_args", "port", "udp_ports", "burst_size", "mbuf_count", "rx_queues",
+                  "lcores", "rx_descriptors", "idle_sleep_us", "reassemble_fragments",
+                  "fragment_max_flows", "fragment_timeout_ms", "exception", "exception_port"}},
     };
     static const std::set<std::string> kCommon = {"name", "type", "tenant", "format",
                                                   "max_message_bytes", "ring_capacity"};
@@ -204,7 +293,9 @@ struct Reader {
         "name", "type", "tenant", "format", "max_message_bytes", "ring_capacity", "paths",
         "path", "pace", "speed", "listen", "receive_buffer_bytes", "framing",
         "max_connections", "idle_timeout_s", "eal_args", "udp_ports", "burst_size",
-        "mbuf_count", "certificate", "private_key", "ca_file", "verify_client"};
+        "mbuf_count", "certificate", "private_key", "ca_file", "verify_client", "port",
+        "rx_queues", "lcores", "rx_descriptors", "idle_sleep_us", "reassemble_fragments",
+        "fragment_max_flows", "fragment_timeout_ms", "exception", "exception_port"};
     if (auto st = checkKeys(n, where, kKeys); !st.ok()) return st;
     absl::Status st;
     if (!(st = readString(n, where, "name", s.name)).ok()) return st;
@@ -251,6 +342,7 @@ struct Reader {
     }
     if (!(st = readNumber<uint16_t>(n, where, "burst_size", 1, 512, s.burst_size)).ok()) return st;
     if (!(st = readNumber<uint32_t>(n, where, "mbuf_count", 511, 1u << 22, s.mbuf_count)).ok()) return st;
+    if (!(st = readDpdk(n, where, s)).ok()) return st;
     if (!(st = readTls(n, where, s)).ok()) return st;
 
     if (s.type == "file" && s.paths.empty()) {

@@ -50,11 +50,21 @@ struct SourceConfig {
   std::string ca_file;             // CAs for client certificates; needed unless verify_client=none
   std::string verify_client = "none";  // none, optional, required
 
-  // dpdk
+  // dpdk (see docs/dpdk.md)
   std::vector<std::string> eal_args;
+  std::string port;                 // port id or EAL device name; empty takes the first port
   std::vector<uint16_t> udp_ports = {514};
   uint16_t burst_size = 32;
-  uint32_t mbuf_count = 8191;
+  uint32_t mbuf_count = 8191;       // mbufs in the pool shared by all RX queues
+  uint16_t rx_queues = 1;           // one RX thread and one ring per queue
+  std::vector<uint16_t> lcores;     // CPU of each RX thread; empty leaves them unpinned
+  uint16_t rx_descriptors = 1024;   // RX ring size per queue
+  uint32_t idle_sleep_us = 20;      // pause after an empty burst; 0 polls without pause
+  bool reassemble_fragments = false;
+  uint32_t fragment_max_flows = 1024;   // datagrams reassembled at once, per queue
+  uint32_t fragment_timeout_ms = 2000;  // incomplete datagrams are dropped after this
+  std::string exception = "drop";   // drop, kernel
+  std::string exception_port;       // net_tap device name, required with exception: kernel
 };
 
 // One `tenants:` rule. Exactly one of cidr, field or vlan is set; a field rule has exactly

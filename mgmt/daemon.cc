@@ -230,6 +230,8 @@ absl::Status Daemon::createSources() {
     auto id = static_cast<uint16_t>(i);
     std::string error;
     std::unique_ptr<dataplane::Source> source;
+    // Queue views of a dpdk source with rx_queues > 1, drained by the pipeline like sources.
+    std::vector<std::unique_ptr<dataplane::Source>> dpdk_queues;
     if (sc.type == "file") {
       auto o = commonSourceOptions<dataplane::FileSourceOptions>(sc, id);
       o.paths = sc.paths;
@@ -255,11 +257,26 @@ absl::Status Daemon::createSources() {
     } else if (sc.type == "dpdk") {
       auto o = commonSourceOptions<dataplane::DpdkSourceOptions>(sc, id);
       o.eal_args = sc.eal_args;
+      o.port = sc.port;
       o.udp_ports = sc.udp_ports;
       o.burst_size = sc.burst_size;
       o.mbuf_pool_size = sc.mbuf_count;
+      o.rx_queues = sc.rx_queues;
+      o.lcores = sc.lcores;
+      o.rx_descriptors = sc.rx_descriptors;
+      o.idle_sleep_us = sc.idle_sleep_us;
+      o.reassemble_fragments = sc.reassemble_fragments;
+      o.fragment_max_flows = sc.fragment_max_flows;
+      o.fragment_timeout_ms = sc.fragment_timeout_ms;
+      o.exception = sc.exception == "kernel" ? dataplane::ExceptionPath::kKernel
+                                             : dataplane::ExceptionPath::kDrop;
+      o.exception_port = sc.exception_port;
       if (dataplane::DpdkSource::validateOptions(o, error)) {
-        source = std::make_unique<dataplane::DpdkSource>(std::move(o), metrics_);
+        auto dpdk = std::make_unique<dataplane::DpdkSource>(std::move(o), metrics_);
+        for (uint16_t q = 1; q < dpdk->rxQueueCount(); ++q) {
+          dpdk_queues.push_back(dpdk->queueSource(q));
+        }
+        source = std::move(dpdk);
       }
     }
     if (source == nullptr) {
@@ -268,6 +285,10 @@ absl::Status Daemon::createSources() {
     VIGIL_LOG_INFO("source configured source={} type={} tenant={}", sc.name, sc.type, sc.tenant);
     sources_.push_back(std::move(source));
     source_types_.push_back(sc.type);
+    for (auto& queue : dpdk_queues) {
+      sources_.push_back(std::move(queue));
+      source_types_.push_back(sc.type);
+    }
   }
   return absl::OkStatus();
 }
