@@ -1,6 +1,7 @@
 #include "dataplane/internal/utf8.h"
 
 #include <cstddef>
+#include <cstring>
 
 #include "common/event.h"
 #include "simdjson.h"
@@ -57,7 +58,31 @@ size_t validPrefixLength(std::string_view text) {
 
 }  // namespace
 
-bool isValidUtf8(std::string_view text) { return simdjson::validate_utf8(text.data(), text.size()); }
+bool isValidUtf8(std::string_view text) {
+  // Most log lines are pure ASCII, and for a line of a few hundred bytes the library call
+  // costs more than checking the high bit of 16 bytes per step here. Validation resumes in
+  // simdjson at the first 16-byte block with a high bit: every byte before it is ASCII, so
+  // a multi-byte sequence cannot start earlier.
+  constexpr uint64_t kHighBits = 0x8080808080808080ull;
+  const char* data = text.data();
+  const size_t size = text.size();
+  size_t pos = 0;
+  for (; pos + 16 <= size; pos += 16) {
+    uint64_t low = 0;
+    uint64_t high = 0;
+    std::memcpy(&low, data + pos, 8);
+    std::memcpy(&high, data + pos + 8, 8);
+    if (((low | high) & kHighBits) != 0) {
+      return simdjson::validate_utf8(data + pos, size - pos);
+    }
+  }
+  for (; pos < size; ++pos) {
+    if (static_cast<unsigned char>(data[pos]) >= 0x80) {
+      return simdjson::validate_utf8(data + pos, size - pos);
+    }
+  }
+  return true;
+}
 
 std::string_view repairUtf8(std::string_view text, Arena& arena, uint32_t& flags) {
   if (isValidUtf8(text)) return text;

@@ -1,0 +1,169 @@
+// The parser's fast paths against the slower code they replace: dotted IPv4 against
+// vigil::parseIp() and formatIp(), the ASCII check against simdjson's UTF-8 validator,
+// and the RFC 3164 year shortcut against the nearest-of-three-years rule.
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <array>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/ip.h"
+#include "common/time.h"
+#include "dataplane/internal/utf8.h"
+#include "dataplane/internal/vendor_fields.h"
+#include "parser_test_util.h"
+
+namespace vigil::dataplane {
+namespace {
+
+using internal::formatAddress;
+using internal::isValidUtf8;
+using internal::parseAddress;
+using testing::ParsedEvent;
+using testing::timeOf;
+
+// Hand-picked addresses and near misses give the same result as parseIp().
+TEST(ParserFastPathsTest, AddressTable) {
+  const std::vector<std::string> cases = {"0.0.0.0",
+                                          "192.0.2.1",
+                                          "255.255.255.255",
+                                          "256.1.1.1",
+                                          "1.2.3",
+                                          "1.2.3.4.5",
+                                          "01.2.3.4",
+                                          "1.2.3.00",
+                                          "1.2.3.0",
+                                          "1..2.3",
+                                          ".1.2.3",
+                                          "1.2.3.",
+                                          "1.2.3.4:80",
+                                          "[::1]:443",
+                                          "::ffff:192.0.2.1",
+                                          "2001:db8::1",
+                                          "2001",
+                                          "1.2.3.-4",
+                                          "1.2.3.4 ",
+                                          " 1.2.3.4",
+                                          "",
+                                          std::string("1.2.3.4\0junk", 12),
+                                          "9999999999",
+                                          "1.2.3.4444",
+                                          std::string(70, '1'),
+                                          "1.2.3.4/24",
+                                          "a.b.c.d"};
+  for (const std::string& text : cases) {
+    EXPECT_EQ(parseAddress(text), parseIp(text)) << "'" << text << "'";
+  }
+}
+
+// Random strings of digits, dots and address punctuation give the same result as
+// parseIp(), so the dotted-quad rules match glibc's inet_pton() byte for byte.
+TEST(ParserFastPathsTest, AddressRandom) {
+  constexpr std::string_view kAlphabet = "0123456789....:[]af";
+  std::mt19937 rng(12345);
+  std::uniform_int_distribution<size_t> length(0, 18);
+  std::uniform_int_distribution<size_t> pick(0, kAlphabet.size() - 1);
+  size_t valid = 0;
+  for (int i = 0; i < 200000; ++i) {
+    std::string text;
+    const size_t len = length(rng);
+    for (size_t j = 0; j < len; ++j) text += kAlphabet[pick(rng)];
+    const auto expected = parseIp(text);
+    ASSERT_EQ(parseAddress(text), expected) << "'" << text << "'";
+    valid += expected.has_value();
+  }
+  EXPECT_GT(valid, 0u);
+}
+
+// formatAddress() writes the same text as formatIp(), and 0 when the buffer is short.
+TEST(ParserFastPathsTest, FormatMatchesFormatIp) {
+  std::mt19937 rng(7);
+  std::array<char, 64> fast{};
+  std::array<char, 64> slow{};
+  for (int i = 0; i < 20000; ++i) {
+    const IpAddr addr = IpAddr::fromV4(static_cast<uint32_t>(rng()));
+    const size_t len = formatAddress(addr, fast.data(), fast.size());
+    ASSERT_EQ(len, formatIp(addr, slow.data(), slow.size()));
+    ASSERT_EQ(std::string_view(fast.data(), len), std::string_view(slow.data(), len));
+  }
+  const IpAddr v6 = *parseIp("2001:db8::1");
+  const size_t v6_len = formatAddress(v6, fast.data(), fast.size());
+  EXPECT_EQ(std::string_view(fast.data(), v6_len), "2001:db8::1");
+  const IpAddr wide = *parseIp("255.255.255.255");
+  EXPECT_EQ(formatAddress(wide, fast.data(), 15), 0u);
+  EXPECT_EQ(formatAddress(wide, fast.data(), 16), 15u);
+}
+
+// The 16-byte ASCII check agrees with simdjson on random text, wherever in the text a
+// non-ASCII byte falls.
+TEST(ParserFastPathsTest, Utf8MatchesSimdjson) {
+  std::mt19937 rng(99);
+  std::uniform_int_distribution<size_t> length(0, 70);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_int_distribution<int> percent(0, 99);
+  size_t invalid = 0;
+  for (int i = 0; i < 100000; ++i) {
+    std::string text(length(rng), 'a');
+    for (char& c : text) {
+      const int b = byte(rng);
+      c = static_cast<char>(percent(rng) < 97 ? b & 0x7F : b);
+    }
+    const bool expected = simdjson::validate_utf8(text.data(), text.size());
+    ASSERT_EQ(isValidUtf8(text), expected) << i;
+    invalid += !expected;
+  }
+  EXPECT_GT(invalid, 0u);
+  EXPECT_TRUE(isValidUtf8("0123456789abcdef\xC3\xA9"));
+  EXPECT_FALSE(isValidUtf8("0123456789abcdef\xC3"));
+  EXPECT_FALSE(isValidUtf8("0123456789abcde\xC3"));
+}
+
+// Nearest of the previous, current and next year, or nullopt beyond 184 days: the rule
+// that the parser's shortcut must reproduce.
+std::optional<int64_t> nearestYear(unsigned month, unsigned day, int64_t receive_ns) {
+  const int64_t receive_year = civilFromDays(receive_ns / kNanosPerSecond / 86400).year;
+  std::optional<int64_t> best;
+  for (int64_t year = receive_year - 1; year <= receive_year + 1; ++year) {
+    if (day > daysInMonth(year, month)) continue;
+    const int64_t ns = (daysFromCivil(year, month, day) * 86400 + 12 * 3600) * kNanosPerSecond;
+    if (!best || std::llabs(ns - receive_ns) < std::llabs(*best - receive_ns)) best = ns;
+  }
+  if (!best || std::llabs(*best - receive_ns) > 184 * 86400 * kNanosPerSecond) return {};
+  return best;
+}
+
+// For receive times spread over four years (leap year included) and dates spread over
+// the year, the inferred year is the one the nearest-of-three rule picks.
+TEST(ParserFastPathsTest, YearInferenceMatchesRule) {
+  constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  ParsedEvent slot;
+  const int64_t start = timeOf("2022-01-01T00:00:00Z");
+  size_t checked = 0;
+  for (int64_t day = 0; day < 4 * 366; day += 5) {
+    const int64_t receive_ns = start + (day * 86400 + 3600) * kNanosPerSecond;
+    for (unsigned month = 1; month <= 12; ++month) {
+      for (unsigned mday : {1u, 2u, 15u, 28u, 29u, 30u, 31u}) {
+        if (mday > daysInMonth(2024, month)) continue;
+        const std::string line = std::string("<13>") + kMonths[month - 1] + " " +
+                                 std::to_string(mday) + " 12:00:00 host app: m";
+        Event& e = slot.parse(line, {}, receive_ns);
+        const auto expected = nearestYear(month, mday, receive_ns);
+        if (expected) {
+          ASSERT_FALSE(e.has(kFlagTimestampInvalid)) << line << " at day " << day;
+          ASSERT_EQ(e.timestamp_ns, *expected) << line << " at day " << day;
+        } else {
+          ASSERT_TRUE(e.has(kFlagTimestampInvalid)) << line << " at day " << day;
+        }
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 20000u);
+}
+
+}  // namespace
+}  // namespace vigil::dataplane
