@@ -1,5 +1,6 @@
 #include "dataplane/internal/json_payload.h"
 
+#include <array>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -38,6 +39,14 @@ ThreadState& threadState() {
 bool stringLength(const char* content, const char* end, size_t& len, bool& escaped) {
   len = 0;
   escaped = false;
+  // Fast path: the first quote closes the string when no backslash comes before it.
+  const std::string_view rest(content, static_cast<size_t>(end - content));
+  const size_t quote = rest.find('"');
+  if (quote != std::string_view::npos &&
+      rest.substr(0, quote).find('\\') == std::string_view::npos) {
+    len = quote;
+    return true;
+  }
   while (content + len < end && content[len] != '"') {
     if (content[len] == '\\') {
       escaped = true;
@@ -47,6 +56,17 @@ bool stringLength(const char* content, const char* end, size_t& len, bool& escap
   }
   return content + len < end;
 }
+
+// Characters of a JSON number: digits, sign, decimal point and exponent.
+constexpr std::array<bool, 256> kNumberChars = [] {
+  std::array<bool, 256> table{};
+  for (const char c : std::string_view("0123456789+-.eE")) {
+    table[static_cast<unsigned char>(c)] = true;
+  }
+  return table;
+}();
+
+bool isNumberChar(char c) { return kNumberChars[static_cast<unsigned char>(c)]; }
 
 class Flattener {
  public:
@@ -190,10 +210,7 @@ class Flattener {
   bool addNumber(od::value& value, std::string_view name) {
     const std::string_view token = value.raw_json_token();
     size_t len = 0;
-    while (len < token.size() && std::strchr("0123456789+-.eE", token[len]) != nullptr &&
-           token[len] != '\0') {
-      ++len;
-    }
+    while (len < token.size() && isNumberChar(token[len])) ++len;
     double parsed = 0;
     if (value.get_double().get(parsed) != simdjson::SUCCESS) return false;
     event_.addField(name, inText(token.data(), len));

@@ -6,6 +6,7 @@
 #include "common/ip.h"
 #include "common/time.h"
 #include "dataplane/internal/syslog_header.h"
+#include "dataplane/internal/vendor_fields.h"
 
 namespace vigil::dataplane::internal {
 namespace {
@@ -39,7 +40,7 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
 }
 
 // A decimal port in 1..65535, or 0.
-uint16_t parsePort(std::string_view text) {
+uint16_t portOrZero(std::string_view text) {
   if (text.empty() || text.size() > 5) return 0;
   uint32_t value = 0;
   for (const char c : text) {
@@ -50,8 +51,8 @@ uint16_t parsePort(std::string_view text) {
 }
 
 void setSource(Event& event, std::string_view addr, std::string_view port) {
-  if (const auto ip = parseIp(addr)) event.src_ip = ip;
-  if (const uint16_t p = parsePort(port)) event.src_port = p;
+  if (const auto ip = parseAddress(addr)) event.src_ip = ip;
+  if (const uint16_t p = portOrZero(port)) event.src_port = p;
 }
 
 void setOutcome(Event& event, std::string_view action, std::string_view outcome) {
@@ -117,7 +118,7 @@ bool readPamFailure(std::string_view msg, Event& event) {
     const std::string_view value = rest.substr(pos + key.size());
     return value.substr(0, value.find(' '));
   };
-  if (const auto ip = parseIp(valueOf("rhost="))) event.src_ip = ip;
+  if (const auto ip = parseAddress(valueOf("rhost="))) event.src_ip = ip;
   event.user = valueOf("user=");
   setOutcome(event, "pam_auth_failure", "failure");
   return true;
@@ -254,29 +255,47 @@ bool applyWindowsLogonPatterns(Event& event, std::string_view text) {
   return true;
 }
 
+namespace {
+
+// Stores one key=value pair from free text when its key is a known spelling of an
+// address, port or user that the event does not have yet.
+void applyKeyValue(Event& event, std::string_view key, std::string_view value) {
+  if (key.size() > 8) return;  // longer than every known key
+  if (!event.src_ip && isKey(key, {"src", "srcip", "src_ip"})) {
+    event.src_ip = parseAddress(value);
+  } else if (!event.dst_ip && isKey(key, {"dst", "dstip", "dst_ip"})) {
+    event.dst_ip = parseAddress(value);
+  } else if (event.src_port == 0 && isKey(key, {"spt", "sport", "src_port"})) {
+    event.src_port = portOrZero(value);
+  } else if (event.dst_port == 0 && isKey(key, {"dpt", "dport", "dst_port"})) {
+    event.dst_port = portOrZero(value);
+  } else if (event.user.empty() && isKey(key, {"user", "usrname", "suser"})) {
+    event.user = value;
+  }
+}
+
+}  // namespace
+
 void applyKeyValuePatterns(Event& event) {
-  std::string_view text = event.message;
-  while (!text.empty()) {
-    const size_t space = text.find(' ');
-    const std::string_view token = text.substr(0, space);
-    text = space == std::string_view::npos ? std::string_view{} : text.substr(space + 1);
-    const size_t eq = token.find('=');
-    if (eq == std::string_view::npos || eq == 0) continue;
-    const std::string_view key = token.substr(0, eq);
-    std::string_view value = token.substr(eq + 1);
+  // Tokens are split at spaces and only a token with '=' (not first) is a pair, so the
+  // scan jumps from one '=' to the next and finds the token around it.
+  const std::string_view text = event.message;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t eq = text.find('=', pos);
+    if (eq == std::string_view::npos) return;
+    const size_t space_before = eq == 0 ? std::string_view::npos : text.rfind(' ', eq - 1);
+    const size_t start =
+        space_before == std::string_view::npos || space_before < pos ? pos : space_before + 1;
+    const size_t space_after = text.find(' ', eq);
+    const size_t end = space_after == std::string_view::npos ? text.size() : space_after;
+    pos = end + 1;
+    if (eq == start) continue;
+    const std::string_view key = text.substr(start, eq - start);
+    std::string_view value = text.substr(eq + 1, end - eq - 1);
     while (!value.empty() && (value.back() == ',' || value.back() == ';')) value.remove_suffix(1);
     if (value.empty()) continue;
-    if (!event.src_ip && isKey(key, {"src", "srcip", "src_ip"})) {
-      event.src_ip = parseIp(value);
-    } else if (!event.dst_ip && isKey(key, {"dst", "dstip", "dst_ip"})) {
-      event.dst_ip = parseIp(value);
-    } else if (event.src_port == 0 && isKey(key, {"spt", "sport", "src_port"})) {
-      event.src_port = parsePort(value);
-    } else if (event.dst_port == 0 && isKey(key, {"dpt", "dport", "dst_port"})) {
-      event.dst_port = parsePort(value);
-    } else if (event.user.empty() && isKey(key, {"user", "usrname", "suser"})) {
-      event.user = value;
-    }
+    applyKeyValue(event, key, value);
   }
 }
 
@@ -335,10 +354,10 @@ void applyJsonPatterns(Event& event) {
     }
   }
 
-  if (const auto ip = parseIp(src)) event.src_ip = ip;
-  if (const auto ip = parseIp(dst)) event.dst_ip = ip;
-  if (const uint16_t port = parsePort(src_port)) event.src_port = port;
-  if (const uint16_t port = parsePort(dst_port)) event.dst_port = port;
+  if (const auto ip = parseAddress(src)) event.src_ip = ip;
+  if (const auto ip = parseAddress(dst)) event.dst_ip = ip;
+  if (const uint16_t port = portOrZero(src_port)) event.src_port = port;
+  if (const uint16_t port = portOrZero(dst_port)) event.dst_port = port;
   // Windows event log exporters write "N\A" (or "-") when an event has no user.
   if (!user.empty() && user != "N\\A" && user != "-") event.user = user;
   if (const auto ns = parseJsonTime(time)) event.timestamp_ns = *ns;

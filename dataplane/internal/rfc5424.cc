@@ -1,5 +1,6 @@
 #include "dataplane/internal/rfc5424.h"
 
+#include <array>
 #include <cstring>
 
 #include "dataplane/internal/syslog_header.h"
@@ -20,11 +21,15 @@ bool readToken(std::string_view line, size_t& pos, std::string_view& token) {
 std::string_view nilToEmpty(std::string_view token) { return token == "-" ? std::string_view{} : token; }
 
 // SD-NAME characters: printable US-ASCII except '=', SP, ']' and '"'.
-bool isSdNameChar(char c) { return c > 32 && c < 127 && c != '=' && c != ']' && c != '"'; }
+constexpr std::array<bool, 256> kSdNameChars = [] {
+  std::array<bool, 256> table{};
+  for (int c = 33; c < 127; ++c) table[static_cast<size_t>(c)] = c != '=' && c != ']' && c != '"';
+  return table;
+}();
 
 size_t readSdName(std::string_view line, size_t pos) {
   size_t end = pos;
-  while (end < line.size() && isSdNameChar(line[end])) ++end;
+  while (end < line.size() && kSdNameChars[static_cast<unsigned char>(line[end])]) ++end;
   return end;
 }
 
@@ -61,7 +66,12 @@ std::string_view buildFieldName(std::string_view id, std::string_view param, Are
 bool readParamValue(std::string_view line, size_t& pos, Event& event, bool raw_is_utf8,
                     std::string_view& value) {
   bool escaped = false;
-  size_t end = pos;
+  size_t end = line.find('"', pos);
+  if (end == std::string_view::npos) return false;
+  // Without a backslash before the first quote, that quote closes the value. Otherwise
+  // walk the value byte by byte, because an escaped quote does not close it.
+  const size_t backslash = line.substr(0, end).find('\\', pos);
+  end = backslash == std::string_view::npos ? end : pos;
   while (end < line.size() && line[end] != '"') {
     if (line[end] == '\\' && end + 1 < line.size() && isSdEscape(line[end + 1])) {
       escaped = true;
