@@ -1,11 +1,13 @@
 #include "dataplane/internal/rfc3164.h"
 
 #include <cstdlib>
+#include <limits>
 #include <optional>
 
 #include "common/ip.h"
 #include "common/time.h"
 #include "dataplane/internal/syslog_header.h"
+#include "dataplane/internal/vendor_fields.h"
 
 namespace vigil::dataplane::internal {
 namespace {
@@ -15,6 +17,7 @@ constexpr int64_t kSecondsPerDay = 86400;
 // year is at most half a year (plus a day) from the receive time. A farther result only
 // happens for Feb 29, and then the timestamp is treated as invalid.
 constexpr int64_t kMaxYearInferenceDistanceNs = 184 * kSecondsPerDay * kNanosPerSecond;
+constexpr int64_t kSameYearDistanceNs = 182 * kSecondsPerDay * kNanosPerSecond;
 // Upper bound for a TAG (RFC 3164 allows 32; RFC 5424 APP-NAME allows 48).
 constexpr size_t kMaxTagLength = 48;
 
@@ -31,8 +34,6 @@ struct BsdTimestamp {
 
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
 bool readFixedDigits(std::string_view text, size_t pos, size_t count, int& value) {
   if (pos + count > text.size()) return false;
   value = 0;
@@ -45,12 +46,19 @@ bool readFixedDigits(std::string_view text, size_t pos, size_t count, int& value
 
 // Month names in any letter case ("Mar", "MAR", "mar"). Returns 1..12 or 0.
 unsigned readMonth(std::string_view text, size_t pos) {
-  static constexpr std::string_view kMonths[] = {"jan", "feb", "mar", "apr", "may", "jun",
-                                                 "jul", "aug", "sep", "oct", "nov", "dec"};
+  // The three bytes are lower-cased with | 0x20 and packed into one integer. Only a
+  // letter in either case becomes a lower-case letter that way, so a match is exact.
+  static constexpr uint32_t kMonths[] = {
+      0x6a616e, 0x666562, 0x6d6172, 0x617072, 0x6d6179, 0x6a756e,  // jan feb mar apr may jun
+      0x6a756c, 0x617567, 0x736570, 0x6f6374, 0x6e6f76, 0x646563,  // jul aug sep oct nov dec
+  };
   if (pos + 3 > text.size()) return 0;
-  const char name[3] = {lower(text[pos]), lower(text[pos + 1]), lower(text[pos + 2])};
+  const auto byte = [&](size_t i) {
+    return static_cast<uint32_t>(static_cast<unsigned char>(text[pos + i]));
+  };
+  const uint32_t key = ((byte(0) << 16) | (byte(1) << 8) | byte(2)) | 0x202020;
   for (unsigned i = 0; i < 12; ++i) {
-    if (std::string_view(name, 3) == kMonths[i]) return i + 1;
+    if (key == kMonths[i]) return i + 1;
   }
   return 0;
 }
@@ -154,6 +162,18 @@ int64_t toEpochNs(const BsdTimestamp& ts, int64_t year, int32_t offset_s) {
 
 int64_t floorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
+// Year of `local_day` (days since 1970-01-01). Consecutive events nearly always arrive
+// on the same day, so each thread keeps the last answer and converts once per day.
+int64_t yearOfDay(int64_t local_day) {
+  thread_local int64_t cached_day = std::numeric_limits<int64_t>::min();
+  thread_local int64_t cached_year = 0;
+  if (local_day != cached_day) {
+    cached_year = civilFromDays(local_day).year;
+    cached_day = local_day;
+  }
+  return cached_year;
+}
+
 // Resolves the timestamp to UTC nanoseconds, inferring a missing year from the receive
 // time. Returns nullopt when the date exists in none of the candidate years.
 std::optional<int64_t> resolveTimestamp(const BsdTimestamp& ts, int64_t receive_ns,
@@ -164,7 +184,13 @@ std::optional<int64_t> resolveTimestamp(const BsdTimestamp& ts, int64_t receive_
   }
   event.flags |= kFlagYearInferred;
   const int64_t local_s = floorDiv(receive_ns, kNanosPerSecond) + offset_s;
-  const int64_t receive_year = civilFromDays(floorDiv(local_s, kSecondsPerDay)).year;
+  const int64_t receive_year = yearOfDay(floorDiv(local_s, kSecondsPerDay));
+  // The same date in the previous or next year lies at least 365 days from this one, so
+  // a result less than 182 days from the receive time is the nearest of the three.
+  if (ts.day <= daysInMonth(receive_year, ts.month)) {
+    const int64_t ns = toEpochNs(ts, receive_year, offset_s);
+    if (std::llabs(ns - receive_ns) < kSameYearDistanceNs) return ns;
+  }
   std::optional<int64_t> best;
   int64_t best_distance = 0;
   for (int64_t year = receive_year - 1; year <= receive_year + 1; ++year) {
@@ -243,7 +269,7 @@ void setHostFromPeer(Event& event) {
     event.flags |= kFlagArenaFull;
     return;
   }
-  const size_t len = formatIp(*event.peer, out, 64);
+  const size_t len = formatAddress(*event.peer, out, 64);
   event.arena.shrinkLast(out, len);
   event.host = {out, len};
 }
