@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 
 #include "dataplane/internal/device_time.h"
 #include "dataplane/internal/syslog_header.h"
@@ -25,10 +27,17 @@ struct Header {
   std::string_view extension;
 };
 
-bool isKeyChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '.' || c == '-';
-}
+// Extension key characters: letters, digits, '_', '.' and '-'.
+constexpr std::array<bool, 256> kKeyChars = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 256; ++c) {
+    table[static_cast<size_t>(c)] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                    (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+  }
+  return table;
+}();
+
+bool isKeyChar(char c) { return kKeyChars[static_cast<unsigned char>(c)]; }
 
 // Length of the key at text[pos] when a `key=` starts there, else 0.
 size_t keyLengthAt(std::string_view text, size_t pos) {
@@ -59,9 +68,16 @@ bool isEscapeAt(std::string_view text, size_t pos, std::string_view escaped) {
 // Splits the header at unescaped '|'. The severity field may end the text.
 bool splitHeader(std::string_view text, Header& header) {
   size_t pos = kPrefix.size();
+  // Position of the next backslash at or after `pos`. Up to it a plain search for '|'
+  // finds the end of a field; a field that contains it is walked byte by byte.
+  size_t backslash = text.find('\\', pos);
   for (size_t i = 0; i < kHeaderFields; ++i) {
-    size_t end = pos;
-    while (end < text.size() && text[end] != '|') end += isEscapeAt(text, end, "|\\") ? 2 : 1;
+    size_t end = std::min(text.find('|', pos), text.size());
+    if (backslash < end) {
+      end = pos;
+      while (end < text.size() && text[end] != '|') end += isEscapeAt(text, end, "|\\") ? 2 : 1;
+      backslash = text.find('\\', std::min(end, text.size()));
+    }
     const bool last = i + 1 == kHeaderFields;
     if (end == text.size() && !last) return false;
     header.fields[i] = text.substr(pos, end - pos);
@@ -115,7 +131,15 @@ std::string_view trimSpaces(std::string_view text) {
 }
 
 // End of the value that starts at `pos`: the space before the next `key=`, or the end.
-size_t valueEnd(std::string_view text, size_t pos) {
+// `has_backslash` is false when `text` has no backslash, so no escape can hide a space.
+size_t valueEnd(std::string_view text, size_t pos, bool has_backslash) {
+  if (!has_backslash) {
+    for (size_t space = text.find(' ', pos); space != std::string_view::npos;
+         space = text.find(' ', space + 1)) {
+      if (keyLengthAt(text, space + 1) > 0) return space;
+    }
+    return text.size();
+  }
   while (pos < text.size()) {
     if (isEscapeAt(text, pos, kExtensionEscapes)) {
       pos += 2;
@@ -127,18 +151,169 @@ size_t valueEnd(std::string_view text, size_t pos) {
   return text.size();
 }
 
-void addExtensions(std::string_view extension, Event& event) {
+// Extension keys that fill the normalized event.
+enum class WellKnownKey : uint8_t {
+  kNone,
+  kSrc,
+  kDst,
+  kSpt,
+  kDpt,
+  kSuser,
+  kDuser,
+  kAct,
+  kOutcome,
+  kMsg,
+  kDvchost,
+  kRt,
+  kEnd
+};
+
+// An extension key with its field name as static text, so a frequent key needs no copy
+// of its name into the arena, and the event member it fills.
+struct KnownKey {
+  std::string_view key;
+  std::string_view field_name;
+  WellKnownKey role;
+};
+
+constexpr KnownKey kKnownKeys[] = {
+    {"src", "cef.src", WellKnownKey::kSrc},
+    {"dst", "cef.dst", WellKnownKey::kDst},
+    {"spt", "cef.spt", WellKnownKey::kSpt},
+    {"dpt", "cef.dpt", WellKnownKey::kDpt},
+    {"suser", "cef.suser", WellKnownKey::kSuser},
+    {"duser", "cef.duser", WellKnownKey::kDuser},
+    {"act", "cef.act", WellKnownKey::kAct},
+    {"outcome", "cef.outcome", WellKnownKey::kOutcome},
+    {"msg", "cef.msg", WellKnownKey::kMsg},
+    {"dvchost", "cef.dvchost", WellKnownKey::kDvchost},
+    {"rt", "cef.rt", WellKnownKey::kRt},
+    {"end", "cef.end", WellKnownKey::kEnd},
+    {"cat", "cef.cat", WellKnownKey::kNone},
+    {"cnt", "cef.cnt", WellKnownKey::kNone},
+    {"dhost", "cef.dhost", WellKnownKey::kNone},
+    {"shost", "cef.shost", WellKnownKey::kNone},
+    {"dvc", "cef.dvc", WellKnownKey::kNone},
+    {"proto", "cef.proto", WellKnownKey::kNone},
+    {"request", "cef.request", WellKnownKey::kNone},
+    {"externalId", "cef.externalId", WellKnownKey::kNone},
+    {"cs1", "cef.cs1", WellKnownKey::kNone},
+    {"cs2", "cef.cs2", WellKnownKey::kNone},
+    {"cs3", "cef.cs3", WellKnownKey::kNone},
+    {"cs4", "cef.cs4", WellKnownKey::kNone},
+    {"cs5", "cef.cs5", WellKnownKey::kNone},
+    {"cs6", "cef.cs6", WellKnownKey::kNone},
+    {"cs1Label", "cef.cs1Label", WellKnownKey::kNone},
+    {"cs2Label", "cef.cs2Label", WellKnownKey::kNone},
+    {"cs3Label", "cef.cs3Label", WellKnownKey::kNone},
+    {"cs4Label", "cef.cs4Label", WellKnownKey::kNone},
+    {"cs5Label", "cef.cs5Label", WellKnownKey::kNone},
+    {"cs6Label", "cef.cs6Label", WellKnownKey::kNone},
+};
+
+const KnownKey* findKnownKey(std::string_view key) {
+  if (key.empty()) return nullptr;
+  for (const KnownKey& known : kKnownKeys) {
+    // Length and first byte rule out most entries without a memcmp() call.
+    if (known.key.size() == key.size() && known.key[0] == key[0] && known.key == key) {
+      return &known;
+    }
+  }
+  return nullptr;
+}
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const char x = (a[i] >= 'A' && a[i] <= 'Z') ? static_cast<char>(a[i] + 32) : a[i];
+    if (x != b[i]) return false;
+  }
+  return true;
+}
+
+// Event members filled from well-known keys. Later pairs override earlier ones, except
+// that duser fills the user only while no suser came before it.
+struct WellKnownValues {
+  std::optional<int64_t> rt;
+  std::optional<int64_t> end_time;
+  bool have_suser = false;
+};
+
+void applyWellKnownKey(WellKnownKey role, std::string_view value, const ParseOptions& options,
+                       WellKnownValues& seen, Event& event) {
+  switch (role) {
+    case WellKnownKey::kNone:
+      break;
+    case WellKnownKey::kSrc:
+      setAddress(event.src_ip, value);
+      break;
+    case WellKnownKey::kDst:
+      setAddress(event.dst_ip, value);
+      break;
+    case WellKnownKey::kSpt:
+      event.src_port = parsePort(value).value_or(event.src_port);
+      break;
+    case WellKnownKey::kDpt:
+      event.dst_port = parsePort(value).value_or(event.dst_port);
+      break;
+    case WellKnownKey::kSuser:
+      if (value.empty()) break;
+      event.user = value;
+      seen.have_suser = true;
+      break;
+    case WellKnownKey::kDuser:
+      if (!value.empty() && !seen.have_suser) event.user = value;
+      break;
+    case WellKnownKey::kAct:
+      event.action = value;
+      break;
+    case WellKnownKey::kOutcome:
+      if (equalsIgnoreCase(value, "success")) event.outcome = "success";
+      if (equalsIgnoreCase(value, "failure")) event.outcome = "failure";
+      break;
+    case WellKnownKey::kMsg:
+      if (!value.empty()) event.message = value;
+      break;
+    case WellKnownKey::kDvchost:
+      if (event.host.empty()) event.host = value;
+      break;
+    case WellKnownKey::kRt:
+      seen.rt = parseDeviceTime(value, options.default_utc_offset_s);
+      break;
+    case WellKnownKey::kEnd:
+      seen.end_time = parseDeviceTime(value, options.default_utc_offset_s);
+      break;
+  }
+}
+
+// Adds every extension pair as a field and applies the well-known keys in the same
+// pass. A pair that does not fit the event (kFlagFieldsOverflow, kFlagArenaFull) is
+// dropped and fills nothing.
+void addExtensions(std::string_view extension, const ParseOptions& options, Event& event) {
+  const bool has_backslash = extension.find('\\') != std::string_view::npos;
+  WellKnownValues seen;
   size_t pos = 0;
   while (pos < extension.size()) {
     const size_t key_len = keyLengthAt(extension, pos);
     if (key_len == 0) break;  // only possible at the start, which parseCef() checked
     const std::string_view key = extension.substr(pos, key_len);
     const size_t value_start = pos + key_len + 1;
-    const size_t end = std::min(valueEnd(extension, value_start), extension.size());
+    const size_t end = std::min(valueEnd(extension, value_start, has_backslash), extension.size());
     std::string_view value = extension.substr(value_start, end - value_start);
     while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
-    addPrefixedField(event, "cef.", key, unescape(value, event, decodeExtensionEscape));
+    if (has_backslash) value = unescape(value, event, decodeExtensionEscape);
     pos = end + 1;
+    const KnownKey* known = findKnownKey(key);
+    if (known == nullptr) {
+      addPrefixedField(event, "cef.", key, value);
+    } else if (event.addField(known->field_name, value)) {
+      applyWellKnownKey(known->role, value, options, seen, event);
+    }
+  }
+  if (seen.rt) {
+    event.timestamp_ns = *seen.rt;
+  } else if (seen.end_time) {
+    event.timestamp_ns = *seen.end_time;
   }
 }
 
@@ -160,59 +335,6 @@ void addLabelledFields(Event& event, size_t first) {
     if (name.substr(name.size() - kSuffix.size()) != kSuffix) continue;
     const auto value = findField(event, first, name.substr(0, name.size() - kSuffix.size()));
     if (value) addPrefixedField(event, "cef.label.", label, *value);
-  }
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const char x = (a[i] >= 'A' && a[i] <= 'Z') ? static_cast<char>(a[i] + 32) : a[i];
-    if (x != b[i]) return false;
-  }
-  return true;
-}
-
-void applyWellKnownKeys(Event& event, size_t first, const ParseOptions& options) {
-  std::optional<int64_t> rt;
-  std::optional<int64_t> end_time;
-  bool have_suser = false;
-  for (size_t i = first; i < event.field_count; ++i) {
-    std::string_view key = event.fields[i].name;
-    if (key.substr(0, 4) != "cef.") continue;
-    key.remove_prefix(4);
-    const std::string_view value = event.fields[i].value;
-    if (key == "src") {
-      setAddress(event.src_ip, value);
-    } else if (key == "dst") {
-      setAddress(event.dst_ip, value);
-    } else if (key == "spt") {
-      event.src_port = parsePort(value).value_or(event.src_port);
-    } else if (key == "dpt") {
-      event.dst_port = parsePort(value).value_or(event.dst_port);
-    } else if (key == "suser" && !value.empty()) {
-      event.user = value;
-      have_suser = true;
-    } else if (key == "duser" && !value.empty() && !have_suser) {
-      event.user = value;
-    } else if (key == "act") {
-      event.action = value;
-    } else if (key == "outcome") {
-      if (equalsIgnoreCase(value, "success")) event.outcome = "success";
-      if (equalsIgnoreCase(value, "failure")) event.outcome = "failure";
-    } else if (key == "msg" && !value.empty()) {
-      event.message = value;
-    } else if (key == "dvchost" && event.host.empty()) {
-      event.host = value;
-    } else if (key == "rt") {
-      rt = parseDeviceTime(value, options.default_utc_offset_s);
-    } else if (key == "end") {
-      end_time = parseDeviceTime(value, options.default_utc_offset_s);
-    }
-  }
-  if (rt) {
-    event.timestamp_ns = *rt;
-  } else if (end_time) {
-    event.timestamp_ns = *end_time;
   }
 }
 
@@ -238,9 +360,8 @@ bool parseCef(std::string_view text, const ParseOptions& options, bool raw_is_ut
   for (size_t i = 0; i < kHeaderFields; ++i) {
     event.addField(kHeaderNames[i], unescape(header.fields[i], event, decodeHeaderEscape));
   }
-  addExtensions(trimSpaces(header.extension), event);
+  addExtensions(trimSpaces(header.extension), options, event);
   addLabelledFields(event, first);
-  applyWellKnownKeys(event, first, options);
   return true;
 }
 

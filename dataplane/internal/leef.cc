@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 
 #include "dataplane/internal/device_time.h"
@@ -79,7 +80,99 @@ bool splitHeader(std::string_view text, Header& header) {
   return true;
 }
 
-void addAttributes(const Header& header, Event& event) {
+// Attribute keys that fill the normalized event.
+enum class WellKnownKey : uint8_t {
+  kNone,
+  kSrc,
+  kDst,
+  kSrcPort,
+  kDstPort,
+  kUsrName,
+  kMsg,
+  kDevTime,
+  kDevTimeFormat
+};
+
+// An attribute key with its field name as static text, so a frequent key needs no copy
+// of its name into the arena, and the event member it fills.
+struct KnownKey {
+  std::string_view key;
+  std::string_view field_name;
+  WellKnownKey role;
+};
+
+constexpr KnownKey kKnownKeys[] = {
+    {"src", "leef.src", WellKnownKey::kSrc},
+    {"dst", "leef.dst", WellKnownKey::kDst},
+    {"srcPort", "leef.srcPort", WellKnownKey::kSrcPort},
+    {"dstPort", "leef.dstPort", WellKnownKey::kDstPort},
+    {"usrName", "leef.usrName", WellKnownKey::kUsrName},
+    {"msg", "leef.msg", WellKnownKey::kMsg},
+    {"devTime", "leef.devTime", WellKnownKey::kDevTime},
+    {"devTimeFormat", "leef.devTimeFormat", WellKnownKey::kDevTimeFormat},
+    {"cat", "leef.cat", WellKnownKey::kNone},
+    {"sev", "leef.sev", WellKnownKey::kNone},
+    {"proto", "leef.proto", WellKnownKey::kNone},
+    {"identSrc", "leef.identSrc", WellKnownKey::kNone},
+    {"identHostName", "leef.identHostName", WellKnownKey::kNone},
+    {"policy", "leef.policy", WellKnownKey::kNone},
+    {"action", "leef.action", WellKnownKey::kNone},
+};
+
+const KnownKey* findKnownKey(std::string_view key) {
+  if (key.empty()) return nullptr;
+  for (const KnownKey& known : kKnownKeys) {
+    // Length and first byte rule out most entries without a memcmp() call.
+    if (known.key.size() == key.size() && known.key[0] == key[0] && known.key == key) {
+      return &known;
+    }
+  }
+  return nullptr;
+}
+
+// devTime and devTimeFormat as found; the last pair of each wins.
+struct DeviceTimeText {
+  std::optional<std::string_view> time;
+  std::optional<std::string_view> format;
+};
+
+void applyWellKnownKey(WellKnownKey role, std::string_view value, DeviceTimeText& dev_time,
+                       Event& event) {
+  switch (role) {
+    case WellKnownKey::kNone:
+      break;
+    case WellKnownKey::kSrc:
+      setAddress(event.src_ip, value);
+      break;
+    case WellKnownKey::kDst:
+      setAddress(event.dst_ip, value);
+      break;
+    case WellKnownKey::kSrcPort:
+      event.src_port = parsePort(value).value_or(event.src_port);
+      break;
+    case WellKnownKey::kDstPort:
+      event.dst_port = parsePort(value).value_or(event.dst_port);
+      break;
+    case WellKnownKey::kUsrName:
+      if (!value.empty()) event.user = value;
+      break;
+    case WellKnownKey::kMsg:
+      if (!value.empty()) event.message = value;
+      break;
+    case WellKnownKey::kDevTime:
+      dev_time.time = value;
+      break;
+    case WellKnownKey::kDevTimeFormat:
+      dev_time.format = value;
+      break;
+  }
+}
+
+// Adds every attribute as a field and applies the well-known keys in the same pass. An
+// attribute that does not fit the event (kFlagFieldsOverflow, kFlagArenaFull) is
+// dropped and fills nothing.
+void addAttributes(const Header& header, const ParseOptions& options, Event& event) {
+  DeviceTimeText dev_time;
   std::string_view rest = header.attributes;
   while (!rest.empty()) {
     const size_t end = rest.find(header.delimiter);
@@ -87,41 +180,20 @@ void addAttributes(const Header& header, Event& event) {
     rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
     const size_t eq = piece.find('=');
     if (eq == 0 || eq == std::string_view::npos) continue;
-    addPrefixedField(event, "leef.", piece.substr(0, eq), piece.substr(eq + 1));
-  }
-}
-
-void applyWellKnownKeys(Event& event, size_t first, const ParseOptions& options) {
-  std::optional<std::string_view> dev_time;
-  std::optional<std::string_view> dev_time_format;
-  for (size_t i = first; i < event.field_count; ++i) {
-    std::string_view key = event.fields[i].name;
-    if (key.substr(0, 5) != "leef.") continue;
-    key.remove_prefix(5);
-    const std::string_view value = event.fields[i].value;
-    if (key == "src") {
-      setAddress(event.src_ip, value);
-    } else if (key == "dst") {
-      setAddress(event.dst_ip, value);
-    } else if (key == "srcPort") {
-      event.src_port = parsePort(value).value_or(event.src_port);
-    } else if (key == "dstPort") {
-      event.dst_port = parsePort(value).value_or(event.dst_port);
-    } else if (key == "usrName" && !value.empty()) {
-      event.user = value;
-    } else if (key == "msg" && !value.empty()) {
-      event.message = value;
-    } else if (key == "devTime") {
-      dev_time = value;
-    } else if (key == "devTimeFormat") {
-      dev_time_format = value;
+    const std::string_view key = piece.substr(0, eq);
+    const std::string_view value = piece.substr(eq + 1);
+    const KnownKey* known = findKnownKey(key);
+    if (known == nullptr) {
+      addPrefixedField(event, "leef.", key, value);
+    } else if (event.addField(known->field_name, value)) {
+      applyWellKnownKey(known->role, value, dev_time, event);
     }
   }
-  if (!dev_time) return;
+  if (!dev_time.time) return;
   const std::optional<int64_t> ns =
-      dev_time_format
-          ? parseWithJavaPattern(*dev_time, *dev_time_format, options.default_utc_offset_s)
-          : parseDeviceTime(*dev_time, options.default_utc_offset_s);
+      dev_time.format
+          ? parseWithJavaPattern(*dev_time.time, *dev_time.format, options.default_utc_offset_s)
+          : parseDeviceTime(*dev_time.time, options.default_utc_offset_s);
   if (ns) event.timestamp_ns = *ns;
 }
 
@@ -141,10 +213,8 @@ bool parseLeef(std::string_view text, const ParseOptions& options, bool raw_is_u
 
   event.format = EventFormat::kLeef;
   event.message = decoded;
-  const size_t first = event.field_count;
   for (size_t i = 0; i < kHeaderFields; ++i) event.addField(kHeaderNames[i], header.fields[i]);
-  addAttributes(header, event);
-  applyWellKnownKeys(event, first, options);
+  addAttributes(header, options, event);
   return true;
 }
 
