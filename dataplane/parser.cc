@@ -13,6 +13,7 @@
 #include "dataplane/internal/rfc5424.h"
 #include "dataplane/internal/syslog_header.h"
 #include "dataplane/internal/utf8.h"
+#include "dataplane/internal/vendor_fields.h"
 
 namespace vigil::dataplane {
 namespace {
@@ -120,7 +121,7 @@ void setHostFromPeer(Event& event) {
     event.flags |= kFlagArenaFull;
     return;
   }
-  const size_t len = formatIp(*event.peer, out, 64);
+  const size_t len = internal::formatAddress(*event.peer, out, 64);
   event.arena.shrinkLast(out, len);
   event.host = {out, len};
 }
@@ -214,6 +215,9 @@ void countParseResult(const Event& event, const ParseCounters& counters) {
   if (outcome != nullptr) outcome->add();
   if (counters.truncated != nullptr && event.has(kFlagTruncated)) counters.truncated->add();
   if (counters.invalid_utf8 != nullptr && event.has(kFlagInvalidUtf8)) counters.invalid_utf8->add();
+  if (counters.missing_pri != nullptr && event.facility >= 0 && !internal::parsePri(event.raw)) {
+    counters.missing_pri->add();
+  }
 }
 
 }  // namespace vigil::dataplane

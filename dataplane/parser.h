@@ -22,6 +22,8 @@ struct ParseCounters {
   Counter* parse_errors = nullptr; // kept as raw events
   Counter* truncated = nullptr;
   Counter* invalid_utf8 = nullptr;
+  // RFC 3164 events without PRI, which got facility 1 and severity 5 (PRI 13).
+  Counter* missing_pri = nullptr;
 };
 
 // Fills `event` from `event.raw` (already copied into the event's arena by the caller,
@@ -33,7 +35,8 @@ void parseEvent(Event& event, const ParseOptions& options);
 
 // Bumps the counters in `counters` (null members are skipped) for one event that
 // parseEvent() filled: parsed or parse_errors, plus truncated and invalid_utf8 from the
-// event's flags. Never allocates. Thread-safe when each worker has its own counters.
+// event's flags, and missing_pri when the event has a facility but its raw text starts
+// with no PRI. Never allocates. Thread-safe when each worker has its own counters.
 void countParseResult(const Event& event, const ParseCounters& counters);
 
 }  // namespace vigil::dataplane

@@ -143,8 +143,16 @@ bool readBsdTimestamp(std::string_view text, size_t& pos, BsdTimestamp& ts) {
   if (!readTime(text, p, ts)) return false;
   if (p < text.size() && text[p] == ':') ++p;
   if (!atTokenEnd(text, p)) return false;
-  if (ts.year < 0 && p < text.size() && readYear(text, p + 1, ts.year)) p += 5;
+  // A 4-digit token after the time is the year only when a zone follows it ("23:00:00
+  // 2023 UTC"). Otherwise it is the HOSTNAME, as rsyslog reads "22:18:24 2009  host".
+  int64_t year = 0;
   int32_t offset_s = 0;
+  size_t after_year = p + 6;
+  if (ts.year < 0 && p < text.size() && readYear(text, p + 1, year) && after_year < text.size() &&
+      readZone(text, after_year, offset_s)) {
+    ts.year = year;
+    p += 5;
+  }
   size_t zone_pos = p + 1;
   if (p < text.size() && readZone(text, zone_pos, offset_s)) {
     ts.utc_offset_s = offset_s;
@@ -294,7 +302,10 @@ void parseHostAndTag(std::string_view rest, bool raw_is_utf8, Event& event, std:
   }
   event.host = decodeText(token, raw_is_utf8, event);
   const std::string_view after_host = afterFirstSpace(rest);
-  if (!readTag(after_host, raw_is_utf8, event, msg)) msg = after_host;
+  if (readTag(after_host, raw_is_utf8, event, msg)) return;
+  // A second space after HOSTNAME leaves an empty TAG. As after a TAG, the one space
+  // that follows it is no part of MSG.
+  msg = after_host.substr(!after_host.empty() && after_host.front() == ' ' ? 1 : 0);
 }
 
 }  // namespace
@@ -336,6 +347,12 @@ bool parseRfc3164(Event& event, const ParseOptions& options, bool raw_is_utf8,
     setHostFromPeer(event);
     msg = line.substr(pos);
     return true;
+  }
+  if (!pri) {
+    // RFC 3164 section 4.3.3: a relay that receives a message without PRI gives it PRI
+    // 13 (user.notice). ParseCounters::missing_pri counts such events.
+    event.facility = kMissingPriFacility;
+    event.severity = kMissingPriSeverity;
   }
   event.timestamp_ns = ns;
   const std::string_view rest = pos < line.size() ? line.substr(pos + 1) : std::string_view{};

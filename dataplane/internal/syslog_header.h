@@ -18,6 +18,11 @@ struct Pri {
   size_t length = 0;  // bytes consumed, including both angle brackets
 };
 
+// Facility and severity given to an RFC 3164 message without PRI: PRI 13, user.notice,
+// which RFC 3164 section 4.3.3 requires of a relay.
+constexpr int16_t kMissingPriFacility = 1;
+constexpr int16_t kMissingPriSeverity = 5;
+
 // Parses the PRI at the start of `text`. Returns nullopt when there is none or when it
 // is out of range.
 std::optional<Pri> parsePri(std::string_view text);

@@ -269,5 +269,47 @@ TEST(ParserRobustnessTest, CountersFollowFlags) {
   EXPECT_EQ(invalid.value(), 1u);
 }
 
+// An RFC 3164 line without PRI gets PRI 13 (user.notice), and missing_pri counts it.
+TEST(ParserRobustnessTest, MissingPriIsUserNotice) {
+  Counter parsed, errors, truncated, invalid, missing_pri;
+  const ParseCounters counters{&parsed, &errors, &truncated, &invalid, &missing_pri};
+  ParsedEvent slot;
+  Event& bare = slot.parse("Feb 18 16:01:59 serverX app: hello");
+  EXPECT_EQ(bare.format, EventFormat::kRfc3164);
+  EXPECT_EQ(bare.facility, 1);
+  EXPECT_EQ(bare.severity, 5);
+  countParseResult(bare, counters);
+  EXPECT_EQ(missing_pri.value(), 1u);
+
+  Event& with_pri = slot.parse("<13>Feb 18 16:01:59 serverX app: hello");
+  countParseResult(with_pri, counters);
+  Event& json = slot.parse("{\"a\": 1}");
+  EXPECT_EQ(json.facility, -1);
+  countParseResult(json, counters);
+  EXPECT_EQ(missing_pri.value(), 1u);
+  EXPECT_EQ(parsed.value(), 3u);
+}
+
+// A 4-digit token after the time is the year only when a zone follows. Otherwise it is
+// the HOSTNAME, and a second space after it leaves an empty TAG.
+TEST(ParserRobustnessTest, YearAfterTimeNeedsZone) {
+  ParsedEvent slot;
+  const int64_t received = timeOf("2024-06-01T00:00:00Z");
+  Event& zoned = slot.parse("<13>May 31 23:00:00 2023 +02:00 h app: m", {}, received);
+  EXPECT_EQ(zoned.timestamp_ns, timeOf("2023-05-31T21:00:00Z"));
+  EXPECT_EQ(zoned.host, "h");
+
+  Event& host = slot.parse("<13>May 31 23:00:00 2023 app: m", {}, received);
+  EXPECT_EQ(host.timestamp_ns, timeOf("2024-05-31T23:00:00Z"));
+  EXPECT_EQ(host.host, "2023");
+  EXPECT_EQ(host.app, "app");
+  EXPECT_EQ(host.message, "m");
+
+  Event& empty_tag = slot.parse("<13>May 31 23:00:00 2023  text [x] y", {}, received);
+  EXPECT_EQ(empty_tag.host, "2023");
+  EXPECT_EQ(empty_tag.app, "");
+  EXPECT_EQ(empty_tag.message, "text [x] y");
+}
+
 }  // namespace
 }  // namespace vigil::dataplane
