@@ -27,6 +27,13 @@ SourceCounters registerSourceCounters(MetricsRegistry& registry, const std::stri
   c.dropped_shutdown = dropped("shutdown");
   c.framing_errors = &registry.counter("vigil_source_framing_errors_total",
                                        "Invalid octet counts; each closes its connection", source);
+  auto discarded = [&](const char* reason) {
+    return &registry.counter("vigil_source_discarded_bytes_total",
+                             "Bytes read from a connection and never framed, by reason",
+                             {{"reason", reason}, {"source", source_name}});
+  };
+  c.discarded_bytes_rejected = discarded("rejected_connection");
+  c.discarded_bytes_framing = discarded("framing_error");
   return c;
 }
 

@@ -59,7 +59,9 @@ class Source {
 
 // The counters every kernel source keeps, labelled {source=NAME}. Each message offered to
 // a source ends in exactly one of `received` or a `dropped_*` counter, except that a TCP
-// stream with an invalid octet count ends in `framing_errors` and is closed.
+// stream with an invalid octet count ends in `framing_errors` and is closed. The bytes
+// such a stream still had, and those a connection over max_connections sent before it
+// was closed, are counted in `discarded_bytes_*`.
 struct SourceCounters {
   Counter* received = nullptr;            // vigil_source_received_total: frames published
   Counter* bytes = nullptr;               // vigil_source_bytes_total: bytes published
@@ -69,6 +71,9 @@ struct SourceCounters {
   Counter* dropped_kernel = nullptr;      // {reason=kernel}: socket buffer overflow
   Counter* dropped_shutdown = nullptr;    // {reason=shutdown}: partial frame at stop()
   Counter* framing_errors = nullptr;      // vigil_source_framing_errors_total
+  // vigil_source_discarded_bytes_total: bytes read from a connection and never framed.
+  Counter* discarded_bytes_rejected = nullptr;  // {reason=rejected_connection}
+  Counter* discarded_bytes_framing = nullptr;   // {reason=framing_error}
 };
 
 // Registers (or finds) the counters above for `source_name`. Control plane only; the

@@ -23,6 +23,9 @@ constexpr int kPausedPollMs = 1;
 // read() calls per readiness report before the loop serves other connections.
 constexpr int kReadsPerWake = 8;
 constexpr size_t kMinReadBuffer = 512;
+// Upper bound on the bytes read from a connection that is being closed, so one closing
+// peer cannot hold the source thread.
+constexpr size_t kMaxDiscardBytes = 1 << 20;
 constexpr int64_t kNanosPerMilli = 1'000'000;
 
 }  // namespace
@@ -249,6 +252,9 @@ void TcpSource::acceptConnections() {
         VIGIL_LOG_WARN("connection rejected, max_connections reached source={} peer={} max={}",
                        options_.name, internal::formatSockaddr(addr), options_.max_connections);
       }
+      // NOTE: only bytes that arrived before this accept are counted. Bytes the peer sends
+      // after the close are refused by the kernel and never reach the source.
+      counters_.discarded_bytes_rejected->add(internal::discardReadable(fd, kMaxDiscardBytes));
       ::close(fd);
       continue;
     }
@@ -370,6 +376,11 @@ void TcpSource::publish(RawMessage& slot, const Frame& frame, const Connection& 
 
 void TcpSource::onFramingError(Connection& conn) {
   counters_.framing_errors->add();
+  // The rest of the read buffer and whatever waits in the socket will never be framed.
+  const size_t unframed = conn.end - conn.begin;
+  conn.begin = conn.end;
+  counters_.discarded_bytes_framing->add(unframed +
+                                         internal::discardReadable(conn.fd, kMaxDiscardBytes));
   // The connection closes right after this, so a connection logs at most once. Across
   // connections the source logs on power-of-two counts only.
   if (shouldLogPow2(framing_error_logs_)) {
@@ -440,6 +451,7 @@ void TcpSource::drainOnStop(Connection& conn) {
     conn.begin += r.consumed;
     if (r.status == FrameStatus::kError) {
       counters_.framing_errors->add();
+      counters_.discarded_bytes_framing->add(conn.end - conn.begin);
       break;
     }
     if (r.status == FrameStatus::kEmpty) counters_.dropped_empty->add();

@@ -28,6 +28,9 @@ constexpr int kPausedPollMs = 1;
 // SSL_read() calls per readiness report before the loop serves other connections.
 constexpr int kReadsPerWake = 8;
 constexpr size_t kMinReadBuffer = 512;
+// Upper bound on the bytes read from a connection that is being closed, so one closing
+// peer cannot hold the source thread.
+constexpr size_t kMaxDiscardBytes = 1 << 20;
 constexpr int64_t kNanosPerMilli = 1'000'000;
 
 // Returns the oldest error on this thread's OpenSSL error queue as text and clears the
@@ -394,6 +397,9 @@ void TlsSource::acceptConnections() {
         VIGIL_LOG_WARN("connection rejected, max_connections reached source={} peer={} max={}",
                        options_.name, internal::formatSockaddr(addr), options_.max_connections);
       }
+      // NOTE: only bytes that arrived before this accept are counted. Bytes the peer sends
+      // after the close are refused by the kernel and never reach the source.
+      counters_.discarded_bytes_rejected->add(internal::discardReadable(fd, kMaxDiscardBytes));
       ::close(fd);
       continue;
     }
@@ -619,6 +625,10 @@ void TlsSource::publish(RawMessage& slot, const Frame& frame, const Connection& 
 
 void TlsSource::onFramingError(Connection& conn) {
   counters_.framing_errors->add();
+  // The rest of the decrypted buffer will never be framed. Records still encrypted in the
+  // socket are not decrypted, so their bytes are not counted.
+  counters_.discarded_bytes_framing->add(conn.end - conn.begin);
+  conn.begin = conn.end;
   // The connection closes right after this, so a connection logs at most once. Across
   // connections the source logs on power-of-two counts only.
   if (shouldLogPow2(framing_error_logs_)) {
@@ -722,6 +732,7 @@ void TlsSource::drainOnStop(Connection& conn) {
     conn.begin += r.consumed;
     if (r.status == FrameStatus::kError) {
       counters_.framing_errors->add();
+      counters_.discarded_bytes_framing->add(conn.end - conn.begin);
       break;
     }
     if (r.status == FrameStatus::kEmpty) counters_.dropped_empty->add();

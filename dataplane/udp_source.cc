@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "common/log.h"
 #include "dataplane/internal/socket_util.h"
@@ -175,9 +176,18 @@ int UdpSource::receiveIntoRing(size_t count) {
   int64_t now_ns = clock_.nowNs();
   uint64_t bytes = 0;
   uint64_t truncated = 0;
+  size_t kept = 0;
   for (int i = 0; i < n; ++i) {
     const mmsghdr& header = headers_[static_cast<size_t>(i)];
-    RawMessage* slot = ring_->claimAhead(static_cast<size_t>(i));
+    countKernelDrops(header.msg_hdr);
+    // An empty datagram is dropped as `empty`, like an empty line on a stream source.
+    if (header.msg_len == 0) continue;
+    RawMessage* slot = ring_->claimAhead(kept);
+    if (kept != static_cast<size_t>(i)) {
+      // Close the gap an empty datagram left: the bytes sit in slot i's buffer, so the
+      // buffers swap instead of being copied.
+      std::swap(slot->data, ring_->claimAhead(static_cast<size_t>(i))->data);
+    }
     slot->len = std::min<size_t>(header.msg_len, slot->capacity);
     slot->truncated = (header.msg_hdr.msg_flags & MSG_TRUNC) != 0;
     slot->receive_ns = now_ns;
@@ -185,12 +195,13 @@ int UdpSource::receiveIntoRing(size_t count) {
     slot->source_id = options_.id;
     bytes += slot->len;
     truncated += slot->truncated ? 1 : 0;
-    countKernelDrops(header.msg_hdr);
+    ++kept;
   }
-  ring_->publish(static_cast<size_t>(n));
-  counters_.received->add(static_cast<uint64_t>(n));
+  ring_->publish(kept);
+  counters_.received->add(kept);
   counters_.bytes->add(bytes);
   if (truncated > 0) counters_.truncated->add(truncated);
+  if (kept < static_cast<size_t>(n)) counters_.dropped_empty->add(static_cast<size_t>(n) - kept);
   return n;
 }
 

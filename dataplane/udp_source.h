@@ -34,8 +34,9 @@ struct UdpSourceOptions {
   int rcvbuf_bytes = 0;         // SO_RCVBUF request in bytes; 0 keeps the kernel default
 };
 
-// Counters: the shared SourceCounters. A datagram that arrives while the ring is full is
-// read and dropped (reason queue_full). Datagrams the kernel dropped because the socket
+// Counters: the shared SourceCounters. An empty datagram is dropped (reason empty), as an
+// empty line is on file and stream sources. A datagram that arrives while the ring is
+// full is read and dropped (reason queue_full). Datagrams the kernel dropped because the socket
 // buffer was full are counted as reason kernel (read through SO_RXQ_OVFL, so the count is
 // updated only when a later datagram arrives).
 //

@@ -3,9 +3,11 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -137,6 +139,19 @@ void WakeFd::wake() {
 void WakeFd::drain() {
   uint64_t value = 0;
   [[maybe_unused]] ssize_t n = ::read(fd_, &value, sizeof(value));
+}
+
+size_t discardReadable(int fd, size_t max_bytes) {
+  char buffer[4096];
+  size_t total = 0;
+  while (total < max_bytes) {
+    const size_t want = std::min(sizeof(buffer), max_bytes - total);
+    ssize_t n = ::recv(fd, buffer, want, MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    total += static_cast<size_t>(n);
+  }
+  return total;
 }
 
 }  // namespace vigil::dataplane::internal

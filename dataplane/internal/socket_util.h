@@ -43,6 +43,11 @@ std::string formatSockaddr(const sockaddr_storage& addr);
 // strerror text for `err`, thread-safe.
 std::string errnoText(int err);
 
+// Reads and throws away what is waiting on the non-blocking socket `fd`, up to
+// `max_bytes`, through a stack buffer. Returns the number of bytes read; stops at
+// EAGAIN, end of stream or an error. Allocates nothing.
+size_t discardReadable(int fd, size_t max_bytes);
+
 // An eventfd that a control thread writes to wake a source thread out of poll/epoll.
 class WakeFd {
  public:

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <iterator>
@@ -16,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/metrics.h"
 
 namespace vigil::dataplane {
@@ -66,6 +68,25 @@ class TcpClient {
  private:
   int fd_;
   bool connected_ = false;
+};
+
+// A real clock that can hold the source thread: while closed, nowNs() (which the source
+// calls after each read()) waits until open() is called.
+class GateClock final : public Clock {
+ public:
+  int64_t nowNs() const override {
+    waiting_.store(true);
+    while (closed_.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    waiting_.store(false);
+    return RealClock::instance().nowNs();
+  }
+  void close() { closed_.store(true); }
+  void open() { closed_.store(false); }
+  bool waiting() const { return waiting_.load(); }
+
+ private:
+  std::atomic<bool> closed_{false};
+  mutable std::atomic<bool> waiting_{false};
 };
 
 struct Received {
@@ -265,6 +286,42 @@ TEST_F(TcpSourceTest, MaxConnections) {
   EXPECT_FALSE(a.closedByPeer(milliseconds(50)));
 }
 
+// The bytes a rejected connection sent before the source accepted it are counted as
+// discarded. The source thread is held while the client connects and sends, so every
+// byte is waiting when the source accepts and rejects the connection.
+TEST_F(TcpSourceTest, RejectedConnectionBytesCounted) {
+  GateClock clock;
+  TcpSourceOptions options;
+  options.listen = "127.0.0.1:0";
+  options.max_connections = 1;
+  std::string error;
+  source_ = TcpSource::create(options, metrics_, error, clock);
+  ASSERT_NE(source_, nullptr) << error;
+  ASSERT_TRUE(source_->start(error)) << error;
+  TcpClient served(source_->boundPort());
+  ASSERT_TRUE(served.send("<13>served\n"));
+  ASSERT_EQ(collect(1).size(), 1u);
+
+  clock.close();
+  ASSERT_TRUE(served.send("<13>holds the thread\n"));
+  auto deadline = steady_clock::now() + milliseconds(5000);
+  while (!clock.waiting() && steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  ASSERT_TRUE(clock.waiting());
+  TcpClient rejected(source_->boundPort());
+  const std::string sent = "<13>never framed 1\n<13>never framed 2\n";
+  ASSERT_TRUE(rejected.send(sent));
+  std::this_thread::sleep_for(milliseconds(20));
+  clock.open();
+
+  EXPECT_TRUE(rejected.closedByPeer(milliseconds(5000)));
+  EXPECT_EQ(connectionCounter("rejected"), 1u);
+  EXPECT_EQ(source_->counters().discarded_bytes_rejected->value(), sent.size());
+  EXPECT_EQ(collect(1).size(), 1u);
+  EXPECT_EQ(source_->counters().received->value(), 2u);
+}
+
 // A connection that stays silent past idle_timeout_ms is closed and counted; a partial
 // message it left is published.
 TEST_F(TcpSourceTest, IdleTimeoutCloses) {
@@ -291,6 +348,8 @@ TEST_F(TcpSourceTest, InvalidOctetCountCloses) {
   ASSERT_TRUE(bad.send("12x <13>garbage"));
   EXPECT_TRUE(bad.closedByPeer(milliseconds(5000)));
   EXPECT_TRUE(waitCounter(*source_->counters().framing_errors, 1));
+  // The framer consumed "12x"; the other 12 bytes were read and never framed.
+  EXPECT_EQ(source_->counters().discarded_bytes_framing->value(), 12u);
   ASSERT_TRUE(good.send("<13>still fine\n"));
   std::vector<Received> got = collect(1);
   ASSERT_EQ(got.size(), 1u);

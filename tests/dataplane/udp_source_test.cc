@@ -128,6 +128,38 @@ TEST_F(UdpSourceTest, OversizeDatagramTruncated) {
   EXPECT_EQ(source->counters().truncated->value(), 1u);
 }
 
+// Empty datagrams are dropped as `empty`, and the datagrams between them still arrive in
+// order, each with its own bytes.
+TEST_F(UdpSourceTest, EmptyDatagramsDropped) {
+  UdpSourceOptions options;
+  options.batch_size = 8;
+  auto source = startSource(options);
+  ASSERT_NE(source, nullptr);
+  UdpClient client(source->boundPort());
+  const std::vector<std::string> sent = {"", "<13>a", "", "", "<13>bb", "<13>ccc", "", "<13>d"};
+  for (int round = 0; round < 3; ++round) {
+    for (const std::string& datagram : sent) ASSERT_TRUE(client.send(datagram));
+  }
+  std::vector<std::string> texts;
+  waitFor(source->ring(), 12, texts);
+  const SourceCounters& c = source->counters();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (c.dropped_empty->value() < 12 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  source->stop();
+  ASSERT_EQ(texts.size(), 12u);
+  for (size_t i = 0; i < texts.size(); i += 4) {
+    EXPECT_EQ(texts[i], "<13>a") << i;
+    EXPECT_EQ(texts[i + 1], "<13>bb") << i;
+    EXPECT_EQ(texts[i + 2], "<13>ccc") << i;
+    EXPECT_EQ(texts[i + 3], "<13>d") << i;
+  }
+  EXPECT_EQ(c.received->value(), 12u);
+  EXPECT_EQ(c.dropped_empty->value(), 12u);
+  EXPECT_EQ(c.bytes->value(), 3u * (5 + 6 + 7 + 5));
+}
+
 // Without a consumer the ring fills, further datagrams are dropped as queue_full, and
 // every datagram sent is either received or counted as dropped.
 TEST_F(UdpSourceTest, FullRingDropsAndCounts) {
