@@ -1,8 +1,9 @@
 // The kernel exception path of DpdkSource: frames that are not syslog go to a net_tap
-// port, and what the kernel sends on the tap interface goes out of the port. Each test
-// first moves its own process into a new network namespace, so the tap interface never
-// appears on the host. Creating the namespace and the tap needs root (CAP_NET_ADMIN); the
-// tests skip without it.
+// port, and what the kernel sends on the tap interface goes out of the port. Also
+// net_af_packet on a veth pair, the way to use a NIC without binding it. Each test
+// first moves its own process into a new network namespace, so no interface it creates
+// appears on the host. Creating the namespace and the interfaces needs root
+// (CAP_NET_ADMIN); the tests skip without it.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/if_packet.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -166,6 +168,33 @@ TEST_F(DpdkExceptionTest, KernelFramesLeaveThroughPort) {
   for (const Frame& sent : readPcap(tx_pcap_path_)) found = found || sent == frame;
   EXPECT_TRUE(found) << "the frame sent on " << kTapInterface << " is not in " << tx_pcap_path_;
   EXPECT_EQ(counter("vigil_dpdk_kernel_tx_dropped_total"), 0u);
+}
+
+// net_af_packet, the no-bind alternative to vfio-pci, receives syslog sent over a veth
+// pair inside the test's namespace, on two queues (qpairs=2) filled by the kernel.
+TEST_F(DpdkExceptionTest, AfPacketReceivesFromVeth) {
+  ASSERT_EQ(std::system("ip link add vigilveth0 type veth peer name vigilveth1 && "
+                        "ip link set vigilveth0 up && ip link set vigilveth1 up"),
+            0);
+  DpdkSourceOptions o = options("", {}, "--vdev=net_af_packet0,iface=vigilveth0,qpairs=2");
+  o.rx_queues = 2;
+  DpdkSource source(o, metrics_, clock_);
+  std::string error;
+  ASSERT_TRUE(source.start(error)) << error;
+  constexpr int kDatagrams = 20;
+  for (int i = 0; i < kDatagrams; ++i) {
+    const IpAddr peer = *parseIp("192.0.2." + std::to_string(i + 1));
+    ASSERT_TRUE(sendOnInterface("vigilveth1",
+                                ipv4Frame(peer, 17, udp(514, "<13>veth " + std::to_string(i)))))
+        << std::strerror(errno);
+  }
+  ASSERT_TRUE(waitFor([&] { return received() >= kDatagrams; })) << "received=" << received();
+  source.stop();
+
+  // The kernel may also send its own frames (IPv6 neighbor discovery) over the pair.
+  EXPECT_EQ(received(), static_cast<uint64_t>(kDatagrams));
+  EXPECT_EQ(source.queueRing(0).size() + source.queueRing(1).size(),
+            static_cast<size_t>(kDatagrams));
 }
 
 // An exception_port that EAL did not create is rejected with its name.
