@@ -1,14 +1,17 @@
-// Event accounting of the built vigild: a known mix of valid, unparseable, oversize and
-// empty messages goes in through a file, UDP and TCP, and /metrics must account for every
-// one of them. docs/architecture.md lists the identities checked here.
+// Event accounting of the built vigild: a known mix of valid, unparseable, oversize, empty
+// and over-quota messages goes in through a file, UDP, TCP and TLS, and /metrics must
+// account for every one of them. docs/architecture.md lists the identities checked here.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -25,6 +28,9 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr size_t kMaxMessageBytes = 256;
+// The `limited` tenant's bucket: a refill of one event per 1000 s, so during the test
+// exactly kQuotaBurst of its events are admitted and the rest are dropped.
+constexpr int kQuotaBurst = 3;
 
 sockaddr_in loopback(int port) {
   sockaddr_in addr{};
@@ -62,6 +68,28 @@ void sendStream(int port, const std::string& stream) {
     sent += static_cast<size_t>(n);
   }
   close(fd);
+}
+
+// Writes a self-signed certificate for 127.0.0.1 and its key into `dir` with the openssl
+// command. Returns false when the command fails (its output is in dir/openssl.log).
+bool makeCertificate(const std::string& dir) {
+  const std::string command =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+      "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout " +
+      dir + "/server.key -out " + dir + "/server.pem >" + dir + "/openssl.log 2>&1";
+  return std::system(command.c_str()) == 0;
+}
+
+// Sends `stream` over TLS through "openssl s_client", which closes the connection with
+// close_notify at the end of its input. Returns the client's exit status.
+int sendTlsStream(int port, const std::string& stream, const std::string& dir) {
+  const std::string command = "openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
+                              " -quiet -no_ign_eof >" + dir + "/s_client.log 2>&1";
+  FILE* client = popen(command.c_str(), "w");
+  if (client == nullptr) return -1;
+  fwrite(stream.data(), 1, stream.size(), client);
+  int status = pclose(client);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 // One series of the Prometheus text: name{labels} value.
@@ -129,9 +157,11 @@ struct Mix {
   int globex = 0;    // valid RFC 3164, host db.globex.example: the globex field rule
   int garbage = 0;   // no known format: a parse error, kept as a raw event
   int oversize = 0;  // valid but longer than max_message_bytes: truncated
-  int empty = 0;     // empty line (dropped as empty) or empty datagram (received)
+  int empty = 0;     // empty line or empty datagram: dropped as empty by the source
+  int limited = 0;   // valid RFC 3164, host burst.example: the `limited` tenant's quota
 
-  int offered() const { return web + globex + garbage + oversize + empty; }
+  int offered() const { return web + globex + garbage + oversize + empty + limited; }
+  int received() const { return offered() - empty; }
 };
 
 std::vector<std::string> messages(const Mix& mix) {
@@ -151,6 +181,9 @@ std::vector<std::string> messages(const Mix& mix) {
     out.push_back("<14>Oct 11 22:14:17 web1 app[7]: " + std::string(kMaxMessageBytes * 2, 'x'));
   }
   for (int i = 0; i < mix.empty; ++i) out.push_back("");
+  for (int i = 0; i < mix.limited; ++i) {
+    out.push_back("<14>Oct 11 22:14:18 burst.example app[9]: burst " + std::to_string(i));
+  }
   return out;
 }
 
@@ -166,6 +199,7 @@ class AccountingTest : public ::testing::Test {
     dir_ = makeTempDir("vigil-acct");
     udp_port_ = freePort(SOCK_DGRAM);
     tcp_port_ = freePort(SOCK_STREAM);
+    tls_port_ = freePort(SOCK_STREAM);
     api_port_ = freePort(SOCK_STREAM);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
@@ -179,15 +213,19 @@ class AccountingTest : public ::testing::Test {
   std::string dir_;
   int udp_port_ = 0;
   int tcp_port_ = 0;
+  int tls_port_ = 0;
   int api_port_ = 0;
 };
 
 // Every offered message is received or dropped by its source, every received one is
-// parsed or a parse error, and each lands in exactly one tenant.
+// parsed or a parse error, each lands in exactly one tenant, and each analyzed event is
+// delivered to correlation or dropped by its tenant's quota.
 TEST_F(AccountingTest, CountersAccountForEveryMessage) {
-  const Mix file_mix{.web = 5, .globex = 3, .garbage = 2, .oversize = 2, .empty = 3};
-  const Mix udp_mix{.web = 6, .globex = 2, .garbage = 3, .oversize = 2, .empty = 1};
-  const Mix tcp_mix{.web = 4, .globex = 4, .garbage = 2, .oversize = 3, .empty = 2};
+  const Mix file_mix{.web = 5, .globex = 3, .garbage = 2, .oversize = 2, .empty = 3, .limited = 2};
+  const Mix udp_mix{.web = 6, .globex = 2, .garbage = 3, .oversize = 2, .empty = 1, .limited = 2};
+  const Mix tcp_mix{.web = 4, .globex = 4, .garbage = 2, .oversize = 3, .empty = 2, .limited = 2};
+  const Mix tls_mix{.web = 3, .globex = 2, .garbage = 2, .oversize = 2, .empty = 2, .limited = 2};
+  ASSERT_TRUE(makeCertificate(dir_)) << readFile(dir_ + "/openssl.log");
   writeFile(dir_ + "/replay.log", lines(file_mix));
   const std::string bytes = std::to_string(kMaxMessageBytes);
   writeFile(dir_ + "/vigil.yaml",
@@ -204,10 +242,18 @@ TEST_F(AccountingTest, CountersAccountForEveryMessage) {
                 "  - {name: tcp, type: tcp, framing: lf, listen: '127.0.0.1:" +
                 std::to_string(tcp_port_) + "', max_message_bytes: " + bytes +
                 "}\n"
+                "  - {name: tls, type: tls, framing: lf, listen: '127.0.0.1:" +
+                std::to_string(tls_port_) + "', max_message_bytes: " + bytes +
+                ", certificate: server.pem, private_key: server.key}\n"
                 "tenants:\n"
+                "  - {field: host.name, equals: burst.example, tenant: limited}\n"
                 "  - {field: host.name, suffix: .globex.example, tenant: globex}\n"
                 "  - {cidr: 127.0.0.0/8, tenant: loopback}\n"
                 "  - {vlan: 12, tenant: lab}\n"
+                "tenant_quotas:\n"
+                "  - {tenant: limited, max_events_per_second: 0.001, burst: " +
+                std::to_string(kQuotaBurst) +
+                "}\n"
                 "api: {listen: '127.0.0.1:" +
                 std::to_string(api_port_) + "'}\n");
 
@@ -224,9 +270,10 @@ TEST_F(AccountingTest, CountersAccountForEveryMessage) {
 
   sendDatagrams(udp_port_, messages(udp_mix));
   sendStream(tcp_port_, lines(tcp_mix));
+  EXPECT_EQ(sendTlsStream(tls_port_, lines(tls_mix), dir_), 0) << readFile(dir_ + "/s_client.log");
 
-  const std::map<std::string, int> offered = {
-      {"replay", file_mix.offered()}, {"udp", udp_mix.offered()}, {"tcp", tcp_mix.offered()}};
+  const std::map<std::string, Mix> mixes = {
+      {"replay", file_mix}, {"udp", udp_mix}, {"tcp", tcp_mix}, {"tls", tls_mix}};
   // Waits until the sources have seen every message and the pipeline has finished them.
   std::vector<Series> m;
   deadline = std::chrono::steady_clock::now() + seconds(20);
@@ -234,10 +281,10 @@ TEST_F(AccountingTest, CountersAccountForEveryMessage) {
   while (!settled && std::chrono::steady_clock::now() < deadline) {
     m = metrics();
     settled = true;
-    for (const auto& [source, count] : offered) {
+    for (const auto& [source, mix] : mixes) {
       settled = settled && sum(m, "vigil_source_received_total", {{"source", source}}) +
                                    sum(m, "vigil_source_dropped_total", {{"source", source}}) ==
-                               static_cast<uint64_t>(count);
+                               static_cast<uint64_t>(mix.offered());
     }
     settled = settled &&
               sum(m, "vigil_pipeline_events_total") ==
@@ -248,54 +295,100 @@ TEST_F(AccountingTest, CountersAccountForEveryMessage) {
   }
   ASSERT_TRUE(settled) << daemon.log();
 
-  // Per source: received + dropped == offered, with the drops where they are expected.
-  for (const auto& [source, count] : offered) {
-    EXPECT_EQ(sum(m, "vigil_source_received_total", {{"source", source}}) +
-                  sum(m, "vigil_source_dropped_total", {{"source", source}}),
-              static_cast<uint64_t>(count))
+  // Per source: received + dropped == offered, and the only drops are the empty messages.
+  uint64_t expected_received = 0;
+  for (const auto& [source, mix] : mixes) {
+    EXPECT_EQ(sum(m, "vigil_source_received_total", {{"source", source}}),
+              static_cast<uint64_t>(mix.received()))
         << source;
+    EXPECT_EQ(sum(m, "vigil_source_dropped_total", {{"source", source}, {"reason", "empty"}}),
+              static_cast<uint64_t>(mix.empty))
+        << source;
+    EXPECT_EQ(sum(m, "vigil_source_dropped_total", {{"source", source}}),
+              static_cast<uint64_t>(mix.empty))
+        << source;
+    EXPECT_EQ(sum(m, "vigil_source_truncated_total", {{"source", source}}),
+              static_cast<uint64_t>(mix.oversize))
+        << source;
+    EXPECT_EQ(sum(m, "vigil_source_discarded_bytes_total", {{"source", source}}), 0u) << source;
+    expected_received += static_cast<uint64_t>(mix.received());
   }
-  EXPECT_EQ(sum(m, "vigil_source_dropped_total", {{"source", "replay"}, {"reason", "empty"}}),
-            static_cast<uint64_t>(file_mix.empty));
-  EXPECT_EQ(sum(m, "vigil_source_dropped_total", {{"source", "tcp"}, {"reason", "empty"}}),
-            static_cast<uint64_t>(tcp_mix.empty));
-  // An empty datagram is still a message: UDP has no framing that could drop it.
-  EXPECT_EQ(sum(m, "vigil_source_dropped_total", {{"source", "udp"}}), 0u);
-  EXPECT_EQ(sum(m, "vigil_source_received_total", {{"source", "udp"}}),
-            static_cast<uint64_t>(udp_mix.offered()));
 
   // Pipeline: everything received was analyzed, and parsed + parse_errors == received.
   const uint64_t received = sum(m, "vigil_source_received_total");
-  const uint64_t expected_received = static_cast<uint64_t>(
-      file_mix.offered() - file_mix.empty + udp_mix.offered() + tcp_mix.offered() - tcp_mix.empty);
   EXPECT_EQ(received, expected_received);
   EXPECT_EQ(sum(m, "vigil_pipeline_events_total"), received);
   EXPECT_EQ(sum(m, "vigil_pipeline_oversize_dropped_total"), 0u);
   EXPECT_EQ(sum(m, "vigil_pipeline_events_done_total"), received);
   EXPECT_EQ(sum(m, "vigil_events_parsed_total") + sum(m, "vigil_parse_errors_total"), received);
-  EXPECT_GE(sum(m, "vigil_parse_errors_total"),
-            static_cast<uint64_t>(file_mix.garbage + udp_mix.garbage + tcp_mix.garbage));
 
-  // Truncation is counted once at the source and again on the event flag.
-  const auto oversize =
-      static_cast<uint64_t>(file_mix.oversize + udp_mix.oversize + tcp_mix.oversize);
-  EXPECT_EQ(sum(m, "vigil_source_truncated_total"), oversize);
-  EXPECT_EQ(sum(m, "vigil_events_truncated_total"), oversize);
+  // Per source, over all tenants: the post-parse counters add up to what the source
+  // received, the garbage lines are parse errors, and the oversize ones are truncated.
+  for (const auto& [source, mix] : mixes) {
+    const std::map<std::string, std::string> of_source = {{"source", source}};
+    const uint64_t analyzed = sum(m, "vigil_events_parsed_total", of_source) +
+                              sum(m, "vigil_parse_errors_total", of_source);
+    EXPECT_EQ(analyzed, static_cast<uint64_t>(mix.received())) << source;
+    EXPECT_EQ(sum(m, "vigil_parse_errors_total", of_source), static_cast<uint64_t>(mix.garbage))
+        << source;
+    EXPECT_EQ(sum(m, "vigil_events_truncated_total", of_source),
+              static_cast<uint64_t>(mix.oversize))
+        << source;
+    EXPECT_EQ(sum(m, "vigil_events_delivered_total", of_source) +
+                  sum(m, "vigil_events_dropped_total", of_source),
+              analyzed)
+        << source;
+  }
 
-  // Tenants: the field rule comes first, then the CIDR rule catches the network sources,
+  // Per (source, tenant): delivered + dropped by quota == parsed + parse errors.
+  for (const auto& [source, mix] : mixes) {
+    for (const char* tenant : {"default", "replay", "globex", "loopback", "lab", "limited"}) {
+      const std::map<std::string, std::string> flow = {{"source", source}, {"tenant", tenant}};
+      EXPECT_EQ(
+          sum(m, "vigil_events_delivered_total", flow) + sum(m, "vigil_events_dropped_total", flow),
+          sum(m, "vigil_events_parsed_total", flow) + sum(m, "vigil_parse_errors_total", flow))
+          << source << " " << tenant;
+      EXPECT_TRUE(hasSeries(m, "vigil_events_dropped_total",
+                            {{"reason", "tenant_quota"}, {"source", source}, {"tenant", tenant}}))
+          << source << " " << tenant;
+    }
+  }
+
+  // Tenants: the field rules come first, then the CIDR rule catches the network sources,
   // and the file source's other events keep its own tenant.
+  int limited = 0;
+  int globex = 0;
+  for (const auto& [source, mix] : mixes) {
+    limited += mix.limited;
+    globex += mix.globex;
+  }
   EXPECT_EQ(sum(m, "vigil_tenant_events_total"), received);
+  EXPECT_EQ(sum(m, "vigil_tenant_events_total", {{"tenant", "limited"}}),
+            static_cast<uint64_t>(limited));
   EXPECT_EQ(sum(m, "vigil_tenant_events_total", {{"tenant", "globex"}}),
-            static_cast<uint64_t>(file_mix.globex + udp_mix.globex + tcp_mix.globex));
+            static_cast<uint64_t>(globex));
   EXPECT_EQ(sum(m, "vigil_tenant_events_total", {{"tenant", "replay"}}),
-            static_cast<uint64_t>(file_mix.offered() - file_mix.empty - file_mix.globex));
-  EXPECT_EQ(sum(m, "vigil_tenant_events_total", {{"tenant", "loopback"}}),
-            static_cast<uint64_t>(udp_mix.offered() - udp_mix.globex + tcp_mix.offered() -
-                                  tcp_mix.empty - tcp_mix.globex));
+            static_cast<uint64_t>(file_mix.received() - file_mix.globex - file_mix.limited));
+  uint64_t loopback = 0;
+  for (const Mix& mix : {udp_mix, tcp_mix, tls_mix}) {
+    loopback += static_cast<uint64_t>(mix.received() - mix.globex - mix.limited);
+  }
+  EXPECT_EQ(sum(m, "vigil_tenant_events_total", {{"tenant", "loopback"}}), loopback);
   EXPECT_EQ(sum(m, "vigil_tenant_events_total", {{"tenant", "lab"}}), 0u);
   // Every configured tenant is exported from the start, even without events.
   EXPECT_TRUE(hasSeries(m, "vigil_tenant_events_total", {{"tenant", "default"}}));
   EXPECT_TRUE(hasSeries(m, "vigil_tenant_events_total", {{"tenant", "lab"}}));
+
+  // Quota: the `limited` tenant gets exactly its burst through, the rest of its events are
+  // dropped, and no other tenant loses an event.
+  EXPECT_EQ(sum(m, "vigil_events_delivered_total", {{"tenant", "limited"}}),
+            static_cast<uint64_t>(kQuotaBurst));
+  EXPECT_EQ(
+      sum(m, "vigil_events_dropped_total", {{"tenant", "limited"}, {"reason", "tenant_quota"}}),
+      static_cast<uint64_t>(limited - kQuotaBurst));
+  EXPECT_EQ(sum(m, "vigil_events_dropped_total"), static_cast<uint64_t>(limited - kQuotaBurst));
+  EXPECT_EQ(sum(m, "vigil_events_delivered_total"),
+            received - static_cast<uint64_t>(limited - kQuotaBurst));
 
   EXPECT_EQ(daemon.stop(), 0) << daemon.log();
 }
