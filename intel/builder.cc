@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -14,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "intel/internal/list_syntax.h"
 #include "intel/internal/text.h"
+#include "intel/internal/warninglist.h"
 
 namespace vigil::intel {
 namespace {
@@ -53,14 +55,23 @@ absl::Status checkOptions(const BuilderOptions& options) {
   return absl::OkStatus();
 }
 
-void appendListName(std::string& lists, std::string_view name) {
+// Appends `name` to the comma-separated `lists` unless it is there; returns true when
+// it was added.
+bool appendListName(std::string& lists, std::string_view name) {
   size_t start = 0;
   while (start <= lists.size()) {
     size_t end = std::min(lists.find(',', start), lists.size());
-    if (std::string_view(lists).substr(start, end - start) == name) return;
+    if (std::string_view(lists).substr(start, end - start) == name) return false;
     start = end + 1;
   }
   absl::StrAppend(&lists, lists.empty() ? "" : ",", av(name));
+  return true;
+}
+
+absl::Time earliestKnown(absl::Time a, absl::Time b) {
+  if (a == absl::InfinitePast()) return b;
+  if (b == absl::InfinitePast()) return a;
+  return std::min(a, b);
 }
 
 // Writes `text` as a Hyperscan expression that matches exactly that text: letters and
@@ -86,7 +97,10 @@ std::string literalExpression(std::string_view text) {
 
 }  // namespace
 
-IndicatorSetBuilder::IndicatorSetBuilder(BuilderOptions options) : options_(options) {}
+IndicatorSetBuilder::IndicatorSetBuilder(BuilderOptions options)
+    : options_(options), now_(options.now == absl::InfinitePast() ? absl::Now() : options.now) {}
+
+IndicatorSetBuilder::~IndicatorSetBuilder() = default;
 
 absl::Status IndicatorSetBuilder::checkReady(std::string_view name) const {
   if (built_) {
@@ -99,6 +113,13 @@ absl::Status IndicatorSetBuilder::checkReady(std::string_view name) const {
 
 absl::StatusOr<LoadReport> IndicatorSetBuilder::addListFile(std::string_view name,
                                                             const std::string& path) {
+  absl::StatusOr<std::string> text = readFile(name, path);
+  if (!text.ok()) return text.status();
+  return addListText(name, *text, path);
+}
+
+absl::StatusOr<std::string> IndicatorSetBuilder::readFile(std::string_view name,
+                                                          const std::string& path) const {
   if (absl::Status s = checkReady(name); !s.ok()) return s;
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -113,7 +134,7 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addListFile(std::string_view nam
   if (in.bad()) {
     return absl::DataLossError(absl::StrCat("read error in intel list ", path));
   }
-  return addListText(name, text.str(), path);
+  return text.str();
 }
 
 absl::StatusOr<LoadReport> IndicatorSetBuilder::addListText(std::string_view name,
@@ -158,24 +179,89 @@ void IndicatorSetBuilder::addLine(std::string_view list, std::string_view line,
              line, report);
       continue;
     }
-    Entry entry{Indicator{std::move(parsed->text), parsed->type, {}, location}, parsed->prefix};
-    addIndicator(list, std::move(entry), report);
+    Entry entry;
+    entry.indicator.text = std::move(parsed->text);
+    entry.indicator.type = parsed->type;
+    entry.indicator.origin = location;
+    entry.prefix = parsed->prefix;
+    addEntry(list, std::move(entry), IndicatorMeta{}, report);
   }
 }
 
-void IndicatorSetBuilder::addIndicator(std::string_view list, Entry entry, LoadReport& report) {
+void IndicatorSetBuilder::addIndicator(std::string_view name, std::optional<IndicatorType> type,
+                                       std::string_view value, const IndicatorMeta& meta,
+                                       const std::string& location, LoadReport& report) {
+  absl::StatusOr<internal::ParsedIndicator> parsed =
+      type ? internal::parseTypedIndicator(*type, value, options_)
+           : internal::parseIndicator(internal::sv(absl::StripAsciiWhitespace(av(value))),
+                                      options_);
+  if (!parsed.ok()) {
+    reject(location, std::string(parsed.status().message()), value, report);
+    return;
+  }
+  Entry entry;
+  entry.indicator.text = std::move(parsed->text);
+  entry.indicator.type = parsed->type;
+  entry.indicator.origin = location;
+  entry.prefix = parsed->prefix;
+  addEntry(name, std::move(entry), meta, report);
+}
+
+void IndicatorSetBuilder::addEntry(std::string_view list, Entry entry, const IndicatorMeta& meta,
+                                   LoadReport& report) {
+  if (meta.valid_until < now_) {
+    ++report.expired;
+    return;
+  }
   std::string key =
       absl::StrCat(std::string(1, static_cast<char>(entry.indicator.type)), entry.indicator.text);
   auto [it, inserted] = index_.try_emplace(std::move(key), static_cast<uint32_t>(entries_.size()));
+  uint8_t confidence = std::min<uint8_t>(meta.confidence.value_or(options_.default_confidence), 100);
   if (!inserted) {
-    appendListName(entries_[it->second].indicator.lists, list);
+    Indicator& known = entries_[it->second].indicator;
+    if (appendListName(known.lists, list)) ++known.feed_count;
+    known.confidence = std::max(known.confidence, confidence);
+    for (const std::string& tag : meta.tags) {
+      if (std::find(known.tags.begin(), known.tags.end(), tag) == known.tags.end()) {
+        known.tags.push_back(tag);
+      }
+    }
+    known.first_seen = earliestKnown(known.first_seen, meta.first_seen);
+    known.last_seen = std::max(known.last_seen, meta.last_seen);
+    known.valid_from = earliestKnown(known.valid_from, meta.valid_from);
+    known.valid_until = std::max(known.valid_until, meta.valid_until);
     ++report.duplicates;
     ++duplicate_lines_;
     return;
   }
-  entry.indicator.lists = std::string(list);
+  Indicator& fresh = entry.indicator;
+  fresh.lists = std::string(list);
+  fresh.confidence = confidence;
+  fresh.tags = meta.tags;
+  fresh.first_seen = meta.first_seen;
+  fresh.last_seen = meta.last_seen;
+  fresh.valid_from = meta.valid_from;
+  fresh.valid_until = meta.valid_until;
+  fresh.feed_count = 1;
+  ++report.loaded_by_type[static_cast<size_t>(fresh.type)];
   entries_.push_back(std::move(entry));
   ++report.loaded;
+}
+
+uint8_t IndicatorSetBuilder::scoreOf(const Indicator& indicator) const {
+  // Each feed is taken as an independent report that is right with probability
+  // confidence * decay; the score is the chance that at least one of them is right.
+  double p = indicator.confidence / 100.0;
+  absl::Time seen = indicator.last_seen;
+  if (seen == absl::InfinitePast()) seen = indicator.first_seen;
+  if (seen == absl::InfinitePast()) seen = indicator.valid_from;
+  if (options_.score_half_life > absl::ZeroDuration() && seen != absl::InfinitePast() &&
+      seen < now_) {
+    double half_lives = absl::FDivDuration(now_ - seen, options_.score_half_life);
+    p *= std::exp2(-half_lives);
+  }
+  double score = 100.0 * (1.0 - std::pow(1.0 - p, std::max<uint32_t>(indicator.feed_count, 1)));
+  return static_cast<uint8_t>(std::clamp(std::lround(score), 1L, 100L));
 }
 
 void IndicatorSetBuilder::reject(const std::string& location, std::string reason,
@@ -198,14 +284,14 @@ absl::StatusOr<std::shared_ptr<const IndicatorSet>> IndicatorSetBuilder::build()
   IndicatorSetStats& stats = set->stats_;
   stats.duplicate_lines = duplicate_lines_;
 
-  std::vector<const char*> patterns;
   std::vector<unsigned> ids;
   set->indicators_.reserve(entries_.size());
   for (Entry& entry : entries_) {
+    if (suppressed(entry, stats)) continue;
     auto id = static_cast<uint32_t>(set->indicators_.size());
     IndicatorType type = entry.indicator.type;
+    entry.indicator.score = scoreOf(entry.indicator);
     ++stats.count_by_type[static_cast<size_t>(type)];
-    set->indicators_.push_back(std::move(entry.indicator));
     if (type == IndicatorType::kCidr) {
       auto table = std::find_if(set->prefixes_.begin(), set->prefixes_.end(),
                                 [&](const auto& t) { return t.len == entry.prefix.len; });
@@ -216,48 +302,70 @@ absl::StatusOr<std::shared_ptr<const IndicatorSet>> IndicatorSetBuilder::build()
       table->networks.emplace(entry.prefix.addr, id);
     } else if (isIpType(type)) {
       set->addresses_.emplace(entry.prefix.addr, id);
+    } else if (type == IndicatorType::kFilename) {
+      set->filenames_.emplace(entry.indicator.text, id);
     } else {
       ids.push_back(id);
     }
+    set->indicators_.push_back(std::move(entry.indicator));
   }
   entries_.clear();
   index_.clear();
   std::sort(set->prefixes_.begin(), set->prefixes_.end(),
             [](const auto& a, const auto& b) { return a.len > b.len; });
   stats.prefix_lengths = set->prefixes_.size();
-
-  std::vector<std::string> expressions;
-  expressions.reserve(ids.size());
-  for (unsigned id : ids) {
-    expressions.push_back(literalExpression(set->indicators_[id].text));
-    patterns.push_back(expressions.back().c_str());
-  }
-  stats.pattern_count = ids.size();
   if (ids.empty()) return set;
+  if (absl::Status s = compileDatabase(*set, ids); !s.ok()) return s;
+  return set;
+}
 
-  // Every pattern is caseless: domains and hashes are case-insensitive, and URLs are
-  // matched without case so that "HTTP://Bad.Example/x" in a log still hits.
-  std::vector<unsigned> flags(ids.size(), HS_FLAG_CASELESS);
+absl::Status IndicatorSetBuilder::compileDatabase(IndicatorSet& set, std::vector<unsigned> ids) {
+  IndicatorSetStats& stats = set.stats_;
   absl::Time start = absl::Now();
-  hs_database_t* db = nullptr;
-  hs_compile_error_t* error = nullptr;
-  hs_error_t rc =
-      hs_compile_multi(patterns.data(), flags.data(), ids.data(), static_cast<unsigned>(ids.size()),
-                       HS_MODE_BLOCK, nullptr, &db, &error);
-  stats.hs_compile_time = absl::Now() - start;
-  if (rc != HS_SUCCESS) {
+  // Each regex was checked alone when it was added, but a few expressions pass
+  // hs_expression_info() and still fail to compile. Such an expression is dropped and
+  // counted, and the rest compile again; any other failure is an error.
+  while (!ids.empty()) {
+    std::vector<std::string> expressions;
+    std::vector<const char*> patterns;
+    std::vector<unsigned> flags;
+    expressions.reserve(ids.size());
+    for (unsigned id : ids) {
+      const Indicator& indicator = set.indicators_[id];
+      bool regex = indicator.type == IndicatorType::kRegex;
+      expressions.push_back(regex ? indicator.text : literalExpression(indicator.text));
+      patterns.push_back(expressions.back().c_str());
+      // Domains, hashes and emails are case-insensitive, and URLs are matched without
+      // case so that "HTTP://Bad.Example/x" in a log still hits.
+      flags.push_back(regex ? internal::kRegexFlags : HS_FLAG_CASELESS);
+    }
+    hs_database_t* db = nullptr;
+    hs_compile_error_t* error = nullptr;
+    hs_error_t rc = hs_compile_multi(patterns.data(), flags.data(), ids.data(),
+                                     static_cast<unsigned>(ids.size()), HS_MODE_BLOCK, nullptr,
+                                     &db, &error);
+    if (rc == HS_SUCCESS) {
+      stats.hs_compile_time = absl::Now() - start;
+      stats.pattern_count = ids.size();
+      set.database_.reset(db);
+      if (hs_database_size(db, &stats.hs_database_bytes) != HS_SUCCESS) {
+        stats.hs_database_bytes = 0;
+      }
+      return absl::OkStatus();
+    }
     std::string message = absl::StrCat("Hyperscan rejected the indicator patterns: ",
                                        error != nullptr ? error->message : "unknown error");
-    if (error != nullptr && error->expression >= 0) {
-      const Indicator& bad = set->indicators_[ids[static_cast<size_t>(error->expression)]];
-      absl::StrAppend(&message, " (indicator '", bad.text, "' from ", bad.origin, ")");
-    }
+    int bad_index = error != nullptr ? error->expression : -1;
     hs_free_compile_error(error);
-    return absl::InternalError(message);
+    if (bad_index < 0) return absl::InternalError(message);
+    const Indicator& bad = set.indicators_[ids[static_cast<size_t>(bad_index)]];
+    absl::StrAppend(&message, " (indicator '", bad.text, "' from ", bad.origin, ")");
+    if (bad.type != IndicatorType::kRegex) return absl::InternalError(message);
+    ++stats.rejected_regexes;
+    --stats.count_by_type[static_cast<size_t>(IndicatorType::kRegex)];
+    ids.erase(ids.begin() + bad_index);
   }
-  set->database_.reset(db);
-  if (hs_database_size(db, &stats.hs_database_bytes) != HS_SUCCESS) stats.hs_database_bytes = 0;
-  return set;
+  return absl::OkStatus();
 }
 
 }  // namespace vigil::intel

@@ -16,6 +16,10 @@
 //
 // Duplicates: an indicator (same type and normalized text) is stored once. Its `lists`
 // names every list it came from, and each repeated line counts in `duplicates`.
+//
+// The CSV, MISP and STIX 2.1 loaders (addCsvText(), addMispText(), addStixText() and
+// their file variants) are described in docs/intel.md. Every loader ends in
+// addIndicator(), which also takes the metadata of each value.
 #pragma once
 
 #include <cstddef>
@@ -25,19 +29,74 @@
 #include <string_view>
 #include <vector>
 
+#include <array>
+#include <map>
+#include <optional>
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "intel/indicator_set.h"
 
 namespace vigil::intel {
+namespace internal {
+struct Warninglist;  // intel/internal/warninglist.h
+}  // namespace internal
 
 struct BuilderOptions {
   // CIDRs shorter than these are rejected as over-broad. /0 is always rejected, and so
   // is an IPv6 prefix that contains the whole IPv4-mapped range (::ffff:0:0/96).
   uint8_t min_ipv4_prefix_len = 8;   // 1..32
-  uint8_t min_ipv6_prefix_len = 16;  // 1..128
+  uint8_t min_ipv6_prefix_len = 32;  // 1..128
   // Rejections kept with their text per list; later ones are only counted.
   size_t max_kept_rejections = 1000;
+  // The builder's "now": indicators whose valid_until is before it are dropped as
+  // expired, and scores decay by the time since last seen. InfinitePast means the
+  // wall clock when the builder is created. Tests set a fixed time.
+  absl::Time now = absl::InfinitePast();
+  // Confidence (0..100) of values whose feed gives none.
+  uint8_t default_confidence = 50;
+  // Age after which an indicator's confidence counts half in its score; zero turns
+  // decay off. Age runs from last_seen, else first_seen, else valid_from.
+  absl::Duration score_half_life = absl::Hours(24 * 30);
+};
+
+// What a feed says about one value besides the value itself.
+struct IndicatorMeta {
+  std::optional<uint8_t> confidence;  // 0..100; BuilderOptions::default_confidence if unset
+  std::vector<std::string> tags;
+  absl::Time first_seen = absl::InfinitePast();
+  absl::Time last_seen = absl::InfinitePast();
+  absl::Time valid_from = absl::InfinitePast();
+  absl::Time valid_until = absl::InfiniteFuture();
+};
+
+// A CSV column chosen by header name (when `name` is set) or by 0-based index.
+struct CsvColumn {
+  std::string name;
+  int index = -1;  // -1 = column not used
+
+  bool used() const { return !name.empty() || index >= 0; }
+};
+
+// Layout of one CSV feed. Fields follow RFC 4180: a field in double quotes may contain
+// the delimiter, line breaks and doubled quotes ("").
+struct CsvOptions {
+  char delimiter = ',';
+  bool header = true;           // the first record (after comments) names the columns
+  char comment = '#';           // lines starting with it are skipped; '\0' = none
+  CsvColumn value;              // required
+  CsvColumn type;               // optional: a type name ("ipv4", "domain", "md5", ...)
+  std::optional<IndicatorType> fixed_type;  // used when `type` is not set; else detected
+  CsvColumn confidence;         // optional, an integer 0..100
+  CsvColumn first_seen;         // optional, RFC 3339
+  CsvColumn last_seen;          // optional, RFC 3339
+  CsvColumn tags;               // optional
+  // Optional path column for feeds that split URLs into host and path (URLhaus's Splunk
+  // lookup). A record with a non-empty path gives the URL "http://" + value + path;
+  // NOTE: such feeds give no scheme, so https URLs in logs do not match these.
+  CsvColumn url_path;
+  char tag_separator = '|';     // separates several tags in the tags column
 };
 
 // One rejected line.
@@ -54,6 +113,23 @@ struct LoadReport {
   size_t duplicates = 0;              // accepted indicators that an earlier line already gave
   size_t rejected = 0;                // every rejected line, kept or not
   std::vector<Rejection> rejections;  // the first max_kept_rejections of them
+  // New indicators per type (they sum to `loaded`).
+  std::array<size_t, kIndicatorTypeCount> loaded_by_type{};
+  // Values dropped because valid_until was before BuilderOptions::now.
+  size_t expired = 0;
+  // MISP attributes with to_ids false: context, not for detection.
+  size_t not_for_detection = 0;
+  // MISP attribute types with no indicator type, with their counts.
+  std::map<std::string, size_t> unknown_types;
+};
+
+// The result of loading one MISP warninglist (values that must never alert).
+struct WarninglistReport {
+  std::string list;  // the warninglist's "name"
+  std::string type;  // string, hostname, cidr, substring or regex
+  size_t entries = 0;
+  size_t rejected = 0;
+  std::vector<Rejection> rejections;
 };
 
 // Collects indicators from lists and builds a snapshot. Not thread-safe; use one builder
@@ -61,6 +137,7 @@ struct LoadReport {
 class IndicatorSetBuilder {
  public:
   explicit IndicatorSetBuilder(BuilderOptions options = {});
+  ~IndicatorSetBuilder();
 
   // Reads the list file at `path` under the list name `name` ([A-Za-z0-9._-], 1 to 64
   // characters). Errors: InvalidArgument for a bad name or options, NotFound or
@@ -73,9 +150,67 @@ class IndicatorSetBuilder {
   absl::StatusOr<LoadReport> addListText(std::string_view name, std::string_view text,
                                          std::string_view origin);
 
-  // Compiles everything added so far into a snapshot: address and prefix tables, and a
-  // Hyperscan block-mode database of the domain, URL and hash indicators. An empty
-  // builder gives an empty set. Errors: Internal when Hyperscan rejects the patterns,
+  // Reads a list of regular expressions, one per line as LOKI writes them
+  // ("REGEX;SCORE" or "REGEX;SCORE;FALSE_POSITIVE_REGEX", SCORE 0..100 as the confidence,
+  // '#' comments). The false-positive regex is not used. Each expression is
+  // checked with Hyperscan; the ones it rejects are reported with its error text.
+  absl::StatusOr<LoadReport> addRegexListFile(std::string_view name, const std::string& path);
+  absl::StatusOr<LoadReport> addRegexListText(std::string_view name, std::string_view text,
+                                              std::string_view origin);
+
+  // Reads a CSV feed laid out as `options` says. Errors: as addListFile(), plus
+  // InvalidArgument when a column is missing from the header or no value column is set.
+  absl::StatusOr<LoadReport> addCsvFile(std::string_view name, const std::string& path,
+                                        const CsvOptions& options);
+  absl::StatusOr<LoadReport> addCsvText(std::string_view name, std::string_view text,
+                                        std::string_view origin, const CsvOptions& options);
+
+  // Reads MISP JSON: one event ({"Event": ...}), a REST collection ({"response": [...]}
+  // of events, or {"response": {"Attribute": [...]}}), or a bare event body. Attributes
+  // in objects count too. Errors: InvalidArgument when the text is not JSON of one of
+  // these shapes.
+  absl::StatusOr<LoadReport> addMispFile(std::string_view name, const std::string& path);
+  absl::StatusOr<LoadReport> addMispText(std::string_view name, std::string_view text,
+                                         std::string_view origin);
+  // Reads a MISP feed folder: manifest.json and one <uuid>.json per event it lists. An
+  // event file that is missing or broken is one rejection; other files are ignored.
+  absl::StatusOr<LoadReport> addMispFeedFolder(std::string_view name, const std::string& dir);
+
+  // Reads a STIX 2.x bundle (or a JSON array of STIX objects) and loads each indicator
+  // whose pattern reduces to single values (see docs/intel.md). Other patterns are
+  // rejected whole with the reason. Errors: InvalidArgument for text that is not JSON.
+  absl::StatusOr<LoadReport> addStixFile(std::string_view name, const std::string& path);
+  absl::StatusOr<LoadReport> addStixText(std::string_view name, std::string_view text,
+                                         std::string_view origin);
+
+  // Reads one MISP warninglist (misp-warninglists format). build() leaves out every
+  // indicator whose value is on a list and counts it in
+  // IndicatorSetStats::suppressed_by_warninglist. Errors: as addMispFile(), and
+  // InvalidArgument for an unknown list type.
+  absl::StatusOr<WarninglistReport> addWarninglistFile(const std::string& path);
+  absl::StatusOr<WarninglistReport> addWarninglistText(std::string_view text,
+                                                       std::string_view origin);
+
+  // Adds one value from feed `name`. `type` is the type the feed declares, or nullopt to
+  // detect it as in plain lists. Email, file name and regex values need a declared
+  // type. The value is normalized, checked and merged with an earlier indicator of the
+  // same type and text; a rejected value goes into `report` with `location`.
+  void addIndicator(std::string_view name, std::optional<IndicatorType> type,
+                    std::string_view value, const IndicatorMeta& meta,
+                    const std::string& location, LoadReport& report);
+
+  // Counts one rejected record in `report` and keeps its location, reason and text
+  // (cut to 256 bytes) while fewer than max_kept_rejections are kept.
+  void reject(const std::string& location, std::string reason, std::string_view line,
+              LoadReport& report) const;
+
+  // The time used for expiry and score decay (BuilderOptions::now or the creation time).
+  absl::Time now() const { return now_; }
+
+  // Compiles everything added so far into a snapshot: address and prefix tables, a file
+  // name set, and a Hyperscan block-mode database of the domain, URL, hash, email and
+  // regex indicators. Scores each indicator and leaves out those on a warninglist. An
+  // empty builder gives an empty set. Errors: Internal when Hyperscan rejects the patterns,
   // FailedPrecondition when called twice (the builder hands its indicators over).
   absl::StatusOr<std::shared_ptr<const IndicatorSet>> build();
 
@@ -86,14 +221,19 @@ class IndicatorSetBuilder {
   };
 
   absl::Status checkReady(std::string_view name) const;
+  absl::StatusOr<std::string> readFile(std::string_view name, const std::string& path) const;
   void addLine(std::string_view list, std::string_view line, const std::string& location,
                LoadReport& report);
-  void addIndicator(std::string_view list, Entry entry, LoadReport& report);
-  void reject(const std::string& location, std::string reason, std::string_view line,
-              LoadReport& report) const;
+  void addEntry(std::string_view list, Entry entry, const IndicatorMeta& meta,
+                LoadReport& report);
+  bool suppressed(const Entry& entry, IndicatorSetStats& stats) const;
+  uint8_t scoreOf(const Indicator& indicator) const;
+  static absl::Status compileDatabase(IndicatorSet& set, std::vector<unsigned> ids);
 
   BuilderOptions options_;
+  absl::Time now_;
   bool built_ = false;
+  std::vector<std::unique_ptr<internal::Warninglist>> warninglists_;
   std::vector<Entry> entries_;
   // Key: one byte of IndicatorType followed by the normalized text.
   absl::flat_hash_map<std::string, uint32_t> index_;

@@ -33,4 +33,10 @@ std::optional<uint32_t> IndicatorSet::lookupAddress(const IpAddr& addr) const {
   return std::nullopt;
 }
 
+std::optional<uint32_t> IndicatorSet::lookupFilename(std::string_view key) const {
+  auto it = filenames_.find(absl::string_view(key.data(), key.size()));
+  if (it == filenames_.end()) return std::nullopt;
+  return it->second;
+}
+
 }  // namespace vigil::intel

@@ -9,7 +9,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include <map>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
@@ -20,27 +23,51 @@ struct hs_database;  // Hyperscan's database type (hs_database_t in <hs.h>)
 
 namespace vigil::intel {
 
-// One indicator of compromise as loaded from a list.
+// Number of IndicatorType values, for arrays indexed by type.
+inline constexpr size_t kIndicatorTypeCount = static_cast<size_t>(IndicatorType::kRegex) + 1;
+
+// One indicator of compromise as loaded from one or more feeds.
 struct Indicator {
   // Normalized text: canonical address or "ADDR/LEN" for IP types, lower-case domain
   // without a trailing dot, URL with lower-case scheme and host and no default port,
-  // lower-case hex for hashes. Hyperscan patterns and IndicatorHit::indicator use it.
+  // lower-case hex for hashes, lower-case address for email and file names, the
+  // expression as written for regexes. Domains with non-ASCII labels are in their
+  // punycode (xn--) form. Hyperscan patterns and IndicatorHit::indicator use it.
   std::string text;
   IndicatorType type = IndicatorType::kIpv4;
   // Names of every list that contains the indicator, comma-separated, in load order.
   std::string lists;
-  // "file:line" of the first line that produced the indicator.
+  // "file:line" (or "file:object") of the first record that produced the indicator.
   std::string origin;
+
+  // Metadata merged over every feed that carried the indicator: the highest
+  // confidence, the union of tags, the earliest first_seen and valid_from, and the
+  // latest last_seen and valid_until. Unknown times are InfinitePast (first_seen,
+  // last_seen, valid_from) or InfiniteFuture (valid_until).
+  uint8_t confidence = 0;  // 0..100
+  std::vector<std::string> tags;
+  absl::Time first_seen = absl::InfinitePast();
+  absl::Time last_seen = absl::InfinitePast();
+  absl::Time valid_from = absl::InfinitePast();
+  absl::Time valid_until = absl::InfiniteFuture();
+  uint32_t feed_count = 0;  // distinct feeds that carried the indicator
+  // Reputation 1..100 computed by build(); see BuilderOptions::score_half_life.
+  uint8_t score = 0;
 };
 
 // Figures about one snapshot, fixed at build time.
 struct IndicatorSetStats {
-  std::array<size_t, 8> count_by_type{};  // indexed by static_cast<size_t>(IndicatorType)
+  // Indexed by static_cast<size_t>(IndicatorType).
+  std::array<size_t, kIndicatorTypeCount> count_by_type{};
   size_t pattern_count = 0;               // indicators compiled into Hyperscan
   size_t hs_database_bytes = 0;           // 0 when there are no patterns
   absl::Duration hs_compile_time = absl::ZeroDuration();
   size_t prefix_lengths = 0;   // distinct CIDR lengths, each one hash probe per lookup
   size_t duplicate_lines = 0;  // accepted lines whose indicator was already loaded
+  // Indicators left out because a warninglist contains their value, per list name.
+  std::map<std::string, size_t> suppressed_by_warninglist;
+  // Regular expressions left out because Hyperscan rejected them at compile time.
+  size_t rejected_regexes = 0;
 
   size_t count(IndicatorType type) const { return count_by_type[static_cast<size_t>(type)]; }
 };
@@ -63,8 +90,13 @@ class IndicatorSet {
   // Thread-safe.
   std::optional<uint32_t> lookupAddress(const IpAddr& addr) const;
 
+  // Finds the file name indicator equal to `key`, a lower-case name without a
+  // directory (the caller lower-cases it). Never allocates. Thread-safe.
+  std::optional<uint32_t> lookupFilename(std::string_view key) const;
+  bool hasFilenames() const { return !filenames_.empty(); }
+
   // The compiled Hyperscan block-mode database, or nullptr when the set has no domain,
-  // URL or hash indicators. Owned by the set.
+  // URL, hash, email or regex indicators. Owned by the set.
   const hs_database* database() const { return database_.get(); }
 
  private:
@@ -84,6 +116,7 @@ class IndicatorSet {
   std::vector<Indicator> indicators_;
   absl::flat_hash_map<IpAddr, uint32_t> addresses_;
   std::vector<PrefixTable> prefixes_;  // longest prefix first
+  absl::flat_hash_map<std::string, uint32_t> filenames_;
   std::unique_ptr<hs_database, DatabaseDeleter> database_;
   IndicatorSetStats stats_;
 };

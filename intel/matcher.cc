@@ -32,8 +32,7 @@ bool isLabelChar(char c) { return absl::ascii_isalnum(c) || c == '-'; }
 // A domain hit counts only at label boundaries. Before: anything but a label character
 // (a '.' means a subdomain). After: neither a label character nor a '.' that starts
 // another label, so "bad.example.org" is no hit for "bad.example" but a root dot is fine.
-bool domainBoundary(std::string_view text, size_t start, size_t end) {
-  if (start > 0 && isLabelChar(text[start - 1])) return false;
+bool domainEnds(std::string_view text, size_t end) {
   if (end < text.size()) {
     if (isLabelChar(text[end])) return false;
     if (text[end] == '.' && end + 1 < text.size() && isLabelChar(text[end + 1])) return false;
@@ -41,9 +40,37 @@ bool domainBoundary(std::string_view text, size_t start, size_t end) {
   return true;
 }
 
+bool domainBoundary(std::string_view text, size_t start, size_t end) {
+  if (start > 0 && isLabelChar(text[start - 1])) return false;
+  return domainEnds(text, end);
+}
+
 bool hashBoundary(std::string_view text, size_t start, size_t end) {
   if (start > 0 && absl::ascii_isxdigit(text[start - 1])) return false;
   return end >= text.size() || !absl::ascii_isxdigit(text[end]);
+}
+
+// An email hit needs a byte before it that cannot be in a local part, and after it the
+// same rule as a domain.
+bool emailBoundary(std::string_view text, size_t start, size_t end) {
+  if (start > 0) {
+    char c = text[start - 1];
+    if (absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-') {
+      return false;
+    }
+  }
+  return domainEnds(text, end);
+}
+
+// True for field names whose values are file names or paths ("file.name",
+// "process.executable", "TargetFilename", "Image").
+bool isFileField(std::string_view name) {
+  static constexpr std::string_view kParts[] = {"file", "path", "image", "process", "File",
+                                                "Path", "Image", "Process"};
+  for (std::string_view part : kParts) {
+    if (name.find(part) != std::string_view::npos) return true;
+  }
+  return false;
 }
 
 bool contains(std::string_view outer, std::string_view inner) {
@@ -69,6 +96,18 @@ class EventMatcher {
     if (std::optional<uint32_t> id = set_.lookupAddress(addr)) report(*id, field);
   }
 
+  // Looks the last path component of `value` up among the file name indicators.
+  void matchFilename(std::string_view value, std::string_view field) {
+    size_t slash = value.find_last_of("/\\");
+    if (slash != std::string_view::npos) value.remove_prefix(slash + 1);
+    std::array<char, 256> lower;
+    if (value.empty() || value.size() > lower.size()) return;
+    for (size_t i = 0; i < value.size(); ++i) lower[i] = absl::ascii_tolower(value[i]);
+    if (std::optional<uint32_t> id = set_.lookupFilename({lower.data(), value.size()})) {
+      report(*id, field);
+    }
+  }
+
   // Scans `text` once. With `attribute_fields`, a hit inside a generic field value
   // that points into `text` is reported under that field's name.
   void scan(std::string_view text, std::string_view field, bool attribute_fields) {
@@ -87,12 +126,25 @@ class EventMatcher {
     auto* self = static_cast<EventMatcher*>(context);
     const Indicator& indicator = self->set_.indicator(id);
     auto end = static_cast<size_t>(to);
-    size_t start = end - indicator.text.size();
+    // A regex hit has no known start without HS_FLAG_SOM_LEFTMOST; its last byte
+    // decides the field.
+    size_t start = indicator.type == IndicatorType::kRegex ? (end > 0 ? end - 1 : 0)
+                                                           : end - indicator.text.size();
     bool boundary_ok = true;
-    if (indicator.type == IndicatorType::kDomain) {
-      boundary_ok = domainBoundary(self->text_, start, end);
-    } else if (indicator.type != IndicatorType::kUrl) {
-      boundary_ok = hashBoundary(self->text_, start, end);
+    switch (indicator.type) {
+      case IndicatorType::kDomain:
+        boundary_ok = domainBoundary(self->text_, start, end);
+        break;
+      case IndicatorType::kEmail:
+        boundary_ok = emailBoundary(self->text_, start, end);
+        break;
+      case IndicatorType::kMd5:
+      case IndicatorType::kSha1:
+      case IndicatorType::kSha256:
+        boundary_ok = hashBoundary(self->text_, start, end);
+        break;
+      default:
+        break;
     }
     if (boundary_ok) self->report(id, self->fieldAt(start, end));
     return self->full_ ? 1 : 0;  // non-zero stops the scan
@@ -114,7 +166,8 @@ class EventMatcher {
     const Indicator& indicator = set_.indicator(id);
     // A full event takes no more hits. addHit() then sets kFlagHitsOverflow, so the caller
     // sees that hits were lost, and the scan stops.
-    if (!event_.addHit(IndicatorHit{indicator.text, indicator.lists, indicator.type, field})) {
+    if (!event_.addHit(IndicatorHit{indicator.text, indicator.lists, indicator.type, field, id,
+                                    indicator.score})) {
       full_ = true;
       return;
     }
@@ -166,6 +219,13 @@ size_t matchEvent(const IndicatorSet& set, Scratch& scratch, Event& event) {
     const Field& field = event.fields[i];
     if (!mayBeAddress(field.value)) continue;
     if (std::optional<IpAddr> addr = parseIp(field.value)) matcher.matchAddress(*addr, field.name);
+  }
+  if (set.hasFilenames()) {
+    if (!event.app.empty()) matcher.matchFilename(event.app, "process.name");
+    for (size_t i = 0; i < event.field_count && !matcher.full(); ++i) {
+      const Field& field = event.fields[i];
+      if (isFileField(field.name)) matcher.matchFilename(field.value, field.name);
+    }
   }
 
   if (set.database() == nullptr) return matcher.added();

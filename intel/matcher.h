@@ -34,9 +34,11 @@ class Scratch {
   std::unique_ptr<Impl> impl_;
 };
 
-// Checks the event's address fields against the address and prefix tables, and its
-// message (plus URL/domain fields) against the Hyperscan database; appends one
-// IndicatorHit per distinct indicator found. Returns the number of hits added.
+// Checks the event's address fields against the address and prefix tables, file fields
+// (names with "file", "path", "image" or "process", and event.app) against the file
+// name set, and its message and other field values against the Hyperscan database of
+// domains, URLs, hashes, emails and regexes. Appends one IndicatorHit per distinct
+// indicator found, with its indicator_id and score. Returns the number of hits added.
 // Never allocates. Thread-safe for concurrent calls with different Scratch objects.
 size_t matchEvent(const IndicatorSet& set, Scratch& scratch, Event& event);
 

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "intel/internal/punycode.h"
 #include "intel/internal/text.h"
 
 namespace vigil::intel::internal {
@@ -71,7 +73,9 @@ absl::StatusOr<ParsedIndicator> parseCidr(std::string_view token, const BuilderO
     if (v4_len < options.min_ipv4_prefix_len) {
       return invalid("over-broad CIDR", token,
                      absl::StrCat("IPv4 prefixes shorter than /", options.min_ipv4_prefix_len,
-                                  " are rejected (BuilderOptions::min_ipv4_prefix_len)"));
+                                  " are rejected; list the /", options.min_ipv4_prefix_len,
+                                  " networks it covers, or lower "
+                                  "BuilderOptions::min_ipv4_prefix_len"));
     }
     out.text = absl::StrCat(formatIp(p->addr), "/", v4_len);
     return out;
@@ -84,7 +88,9 @@ absl::StatusOr<ParsedIndicator> parseCidr(std::string_view token, const BuilderO
   if (p->len < options.min_ipv6_prefix_len) {
     return invalid("over-broad CIDR", token,
                    absl::StrCat("IPv6 prefixes shorter than /", options.min_ipv6_prefix_len,
-                                " are rejected (BuilderOptions::min_ipv6_prefix_len)"));
+                                " are rejected; list the /", options.min_ipv6_prefix_len,
+                                " networks it covers, or lower "
+                                "BuilderOptions::min_ipv6_prefix_len"));
   }
   out.text = absl::StrCat(formatIp(p->addr), "/", p->len);
   return out;
@@ -94,11 +100,17 @@ absl::StatusOr<ParsedIndicator> parseCidr(std::string_view token, const BuilderO
 // `allow_underscore` is for URL hosts, where underscores occur in real names.
 absl::StatusOr<std::string> normalizeDomain(std::string_view token, bool allow_underscore) {
   std::string name = absl::AsciiStrToLower(av(token));
-  for (char c : name) {
-    auto byte = static_cast<unsigned char>(c);
-    if (byte >= 0x80) {
-      return invalid("non-ASCII domain name", token, "write it in punycode (xn--) form");
+  bool ascii = std::all_of(name.begin(), name.end(),
+                           [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  if (!ascii) {
+    std::optional<std::string> converted = toAsciiDomain(name);
+    if (!converted) {
+      return invalid("domain name with invalid UTF-8", token,
+                     "write it in UTF-8 or in punycode (xn--) form");
     }
+    name = std::move(*converted);
+  }
+  for (char c : name) {
     bool ok = absl::ascii_isalnum(c) || c == '-' || c == '.' || (allow_underscore && c == '_');
     if (!ok) {
       return invalid(absl::StrCat("invalid character '", std::string(1, c), "' in"), token,
@@ -132,6 +144,40 @@ absl::StatusOr<std::string> normalizeDomain(std::string_view token, bool allow_u
     return invalid("local host name", token, "it names this machine, not a remote host");
   }
   return name;
+}
+
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// RFC 3986 section 6.2.2: decodes percent-escapes of unreserved characters
+// (ALPHA / DIGIT / "-" / "." / "_" / "~") and writes the hex digits of the remaining
+// escapes in upper case, so equivalent spellings of a path give one indicator.
+std::string normalizePercentEncoding(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    int high = i + 2 < text.size() && text[i] == '%' ? hexValue(text[i + 1]) : -1;
+    int low = high >= 0 ? hexValue(text[i + 2]) : -1;
+    if (low < 0) {
+      out += text[i];
+      continue;
+    }
+    auto decoded = static_cast<char>(high * 16 + low);
+    if (absl::ascii_isalnum(decoded) || decoded == '-' || decoded == '.' || decoded == '_' ||
+        decoded == '~') {
+      out += decoded;
+    } else {
+      out += '%';
+      out += absl::ascii_toupper(text[i + 1]);
+      out += absl::ascii_toupper(text[i + 2]);
+    }
+    i += 2;
+  }
+  return out;
 }
 
 uint16_t defaultPort(std::string_view scheme) {
@@ -191,7 +237,7 @@ absl::StatusOr<ParsedIndicator> parseUrl(std::string_view token) {
 
   std::string text = absl::StrCat(scheme, "://", av(userinfo), *normal_host);
   if (!port.empty() && port_number != defaultPort(scheme)) absl::StrAppend(&text, ":", av(port));
-  absl::StrAppend(&text, av(tail));
+  absl::StrAppend(&text, normalizePercentEncoding(tail));
   return ParsedIndicator{IndicatorType::kUrl, std::move(text), {}};
 }
 
@@ -283,6 +329,110 @@ absl::StatusOr<ParsedIndicator> parseIndicator(std::string_view token,
   absl::StatusOr<std::string> domain = normalizeDomain(token, /*allow_underscore=*/false);
   if (!domain.ok()) return domain.status();
   return ParsedIndicator{IndicatorType::kDomain, std::move(*domain), {}};
+}
+
+absl::StatusOr<ParsedIndicator> parseEmail(std::string_view token) {
+  size_t at = token.rfind('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 == token.size()) {
+    return invalid("invalid email address", token, "expected LOCAL@DOMAIN");
+  }
+  std::string_view local = token.substr(0, at);
+  for (char c : local) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte == 0x7f || c == '@' || c == '<' || c == '>' || c == ',') {
+      return invalid("invalid character in email address", token,
+                     "the local part has no spaces, control characters or '@<>,'");
+    }
+  }
+  absl::StatusOr<std::string> domain = normalizeDomain(token.substr(at + 1), false);
+  if (!domain.ok()) return domain.status();
+  return ParsedIndicator{IndicatorType::kEmail,
+                         absl::StrCat(absl::AsciiStrToLower(av(local)), "@", *domain), {}};
+}
+
+absl::StatusOr<ParsedIndicator> parseFilename(std::string_view token) {
+  token = trim(token);
+  if (token.empty()) return invalid("empty file name", token, "");
+  if (token.size() > kMaxFilenameLength) {
+    return invalid(absl::StrCat("file name of ", token.size(), " bytes"), token,
+                   absl::StrCat("the maximum is ", kMaxFilenameLength));
+  }
+  if (token.find_first_of("/\\") != std::string_view::npos) {
+    return invalid("file name with a directory", token,
+                   "give the name alone; use a regex indicator to match paths");
+  }
+  for (char c : token) {
+    if (static_cast<unsigned char>(c) < 0x20) {
+      return invalid("control character in file name", token, "");
+    }
+  }
+  return ParsedIndicator{IndicatorType::kFilename, absl::AsciiStrToLower(av(token)), {}};
+}
+
+absl::StatusOr<ParsedIndicator> parseRegex(std::string_view token) {
+  if (token.empty()) return invalid("empty regular expression", token, "");
+  if (token.size() > kMaxRegexLength) {
+    return invalid(absl::StrCat("regular expression of ", token.size(), " bytes"), token,
+                   absl::StrCat("the maximum is ", kMaxRegexLength));
+  }
+  std::string expression(token);
+  hs_expr_info_t* info = nullptr;
+  hs_compile_error_t* error = nullptr;
+  hs_error_t rc = hs_expression_info(expression.c_str(), kRegexFlags, &info, &error);
+  if (rc != HS_SUCCESS) {
+    std::string message = error != nullptr ? error->message : "unknown error";
+    hs_free_compile_error(error);
+    return invalid("regular expression", token,
+                   absl::StrCat("Hyperscan rejected it: ", message));
+  }
+  bool matches_empty = info->min_width == 0;
+  std::free(info);
+  if (matches_empty) {
+    return invalid("regular expression", token,
+                   "it can match an empty string, which would hit every event");
+  }
+  return ParsedIndicator{IndicatorType::kRegex, std::move(expression), {}};
+}
+
+std::optional<IndicatorType> parseIndicatorTypeName(std::string_view name) {
+  std::string lower = absl::AsciiStrToLower(av(trim(name)));
+  for (size_t i = 0; i < kIndicatorTypeCount; ++i) {
+    auto type = static_cast<IndicatorType>(i);
+    if (indicatorTypeName(type) == lower) return type;
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<ParsedIndicator> parseTypedIndicator(IndicatorType type, std::string_view token,
+                                                    const BuilderOptions& options) {
+  switch (type) {
+    case IndicatorType::kEmail:
+      return parseEmail(trim(token));
+    case IndicatorType::kFilename:
+      return parseFilename(token);
+    case IndicatorType::kRegex:
+      return parseRegex(token);
+    default:
+      break;
+  }
+  token = trim(token);
+  size_t hex_digits = type == IndicatorType::kMd5    ? 32
+                      : type == IndicatorType::kSha1 ? 40
+                      : type == IndicatorType::kSha256 ? 64
+                                                       : 0;
+  if (hex_digits != 0 && (token.size() != hex_digits || !allHex(token))) {
+    return invalid(absl::StrCat("invalid ", av(indicatorTypeName(type))), token,
+                   absl::StrCat("expected ", hex_digits, " hex digits"));
+  }
+  absl::StatusOr<ParsedIndicator> parsed = parseIndicator(token, options);
+  if (!parsed.ok()) return parsed;
+  bool declared_ip = type == IndicatorType::kIpv4 || type == IndicatorType::kIpv6 ||
+                     type == IndicatorType::kCidr;
+  bool parsed_ip = parsed->type == IndicatorType::kIpv4 ||
+                   parsed->type == IndicatorType::kIpv6 || parsed->type == IndicatorType::kCidr;
+  if (parsed->type == type || (declared_ip && parsed_ip)) return parsed;
+  return invalid(absl::StrCat("value declared as ", av(indicatorTypeName(type))), token,
+                 absl::StrCat("it reads as a ", av(indicatorTypeName(parsed->type))));
 }
 
 }  // namespace vigil::intel::internal

@@ -142,9 +142,9 @@ TEST(BuilderTest, RejectsInvalidDomains) {
   EXPECT_NE(rejectReason(long_label + ".example").find("label of 64 bytes"), std::string::npos);
   EXPECT_NE(rejectReason(long_name).find("domain name of 312 bytes"), std::string::npos);
   EXPECT_NE(rejectReason("bad_name.example").find("invalid character '_'"), std::string::npos);
-  EXPECT_NE(rejectReason("b\xc3\xa4"
+  EXPECT_NE(rejectReason("b\xc3"
                          "d.example")
-                .find("non-ASCII"),
+                .find("invalid UTF-8"),
             std::string::npos);
   EXPECT_NE(rejectReason("localhost").find("name without a dot"), std::string::npos);
   EXPECT_NE(rejectReason("word").find("name without a dot"), std::string::npos);
@@ -168,16 +168,18 @@ TEST(BuilderTest, RejectsOverBroadCidrs) {
   EXPECT_NE(rejectReason("0.0.0.0/0").find("every IPv4 address"), std::string::npos);
   EXPECT_NE(rejectReason("::/0").find("every address"), std::string::npos);
   EXPECT_NE(rejectReason("10.0.0.0/7").find("shorter than /8"), std::string::npos);
-  EXPECT_NE(rejectReason("2001::/15").find("shorter than /16"), std::string::npos);
+  EXPECT_NE(rejectReason("2001::/31").find("shorter than /32"), std::string::npos);
   EXPECT_NE(rejectReason("::/80").find("IPv4-mapped"), std::string::npos);
   EXPECT_EQ(rejectReason("10.0.0.0/8"), "");
-  EXPECT_EQ(rejectReason("2001::/16"), "");
+  EXPECT_EQ(rejectReason("2001::/32"), "");
+  EXPECT_NE(rejectReason("10.0.0.0/7").find("or lower BuilderOptions::min_ipv4_prefix_len"),
+            std::string::npos);
 
   BuilderOptions strict;
   strict.min_ipv4_prefix_len = 16;
-  strict.min_ipv6_prefix_len = 32;
+  strict.min_ipv6_prefix_len = 48;
   EXPECT_NE(rejectReason("10.0.0.0/8", strict).find("shorter than /16"), std::string::npos);
-  EXPECT_NE(rejectReason("2001:db8::/31", strict).find("shorter than /32"), std::string::npos);
+  EXPECT_NE(rejectReason("2001:db8::/47", strict).find("shorter than /48"), std::string::npos);
   EXPECT_NE(rejectReason("0.0.0.0/0", BuilderOptions{1, 1, 10}).find("every IPv4"),
             std::string::npos);
 }

@@ -1,0 +1,261 @@
+// CSV feeds (IndicatorSetBuilder::addCsvText) and LOKI regex lists
+// (IndicatorSetBuilder::addRegexListText).
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/time.h"
+#include "intel/builder.h"
+#include "intel/internal/list_syntax.h"
+#include "intel/internal/text.h"
+
+namespace vigil::intel {
+namespace {
+
+using internal::av;
+
+struct CsvRecord {
+  std::vector<std::string> fields;
+  size_t line = 0;  // line where the record starts, 1-based
+};
+
+// Splits `text` into RFC 4180 records. A quoted field may hold the delimiter, CR/LF and
+// doubled quotes; a quote inside an unquoted field is kept as text. Lines that start
+// with `comment` outside a record are skipped. Returns the error of an unterminated
+// quoted field in `error`, with its line.
+std::vector<CsvRecord> splitCsv(std::string_view text, char delimiter, char comment,
+                                std::string& error) {
+  std::vector<CsvRecord> records;
+  size_t line = 1;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (comment != '\0' && text[i] == comment) {
+      size_t end = text.find('\n', i);
+      i = end == std::string_view::npos ? text.size() : end + 1;
+      ++line;
+      continue;
+    }
+    CsvRecord record;
+    record.line = line;
+    std::string field;
+    bool at_field_start = true;
+    bool quoted = false;
+    bool done = false;
+    while (!done) {
+      if (i >= text.size()) {
+        if (quoted) {
+          error = absl::StrCat("line ", record.line, ": quoted field is not closed");
+          return records;
+        }
+        done = true;
+        break;
+      }
+      char c = text[i++];
+      if (quoted) {
+        if (c == '"' && i < text.size() && text[i] == '"') {
+          field += '"';
+          ++i;
+        } else if (c == '"') {
+          quoted = false;
+        } else {
+          if (c == '\n') ++line;
+          field += c;
+        }
+        continue;
+      }
+      if (c == '"' && at_field_start) {
+        quoted = true;
+        at_field_start = false;
+      } else if (c == delimiter) {
+        record.fields.push_back(std::move(field));
+        field.clear();
+        at_field_start = true;
+      } else if (c == '\n') {
+        ++line;
+        done = true;
+      } else if (c != '\r') {
+        field += c;
+        at_field_start = false;
+      }
+    }
+    record.fields.push_back(std::move(field));
+    bool blank = record.fields.size() == 1 &&
+                 absl::StripAsciiWhitespace(av(record.fields[0])).empty();
+    if (!blank) records.push_back(std::move(record));
+  }
+  return records;
+}
+
+// Resolves a column to its index; -1 when unused.
+absl::StatusOr<int> columnIndex(const CsvColumn& column, const std::vector<std::string>* header,
+                                std::string_view what) {
+  if (!column.used()) return -1;
+  if (column.name.empty()) return column.index;
+  if (header == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "CSV ", av(what), " column '", column.name,
+        "' is given by name but the feed has no header row; give its index instead"));
+  }
+  for (size_t i = 0; i < header->size(); ++i) {
+    if (absl::StripAsciiWhitespace(av((*header)[i])) == column.name) return static_cast<int>(i);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("CSV ", av(what), " column '", column.name, "' is not in the header row"));
+}
+
+const std::string* fieldAt(const CsvRecord& record, int index) {
+  if (index < 0 || static_cast<size_t>(index) >= record.fields.size()) return nullptr;
+  return &record.fields[static_cast<size_t>(index)];
+}
+
+absl::Time parseTime(const std::string* text) {
+  if (text == nullptr || text->empty()) return absl::InfinitePast();
+  std::optional<int64_t> ns = parseRfc3339(*text);
+  return ns ? absl::FromUnixNanos(*ns) : absl::InfinitePast();
+}
+
+}  // namespace
+
+absl::StatusOr<LoadReport> IndicatorSetBuilder::addCsvFile(std::string_view name,
+                                                           const std::string& path,
+                                                           const CsvOptions& options) {
+  absl::StatusOr<std::string> text = readFile(name, path);
+  if (!text.ok()) return text.status();
+  return addCsvText(name, *text, path, options);
+}
+
+absl::StatusOr<LoadReport> IndicatorSetBuilder::addCsvText(std::string_view name,
+                                                           std::string_view text,
+                                                           std::string_view origin,
+                                                           const CsvOptions& options) {
+  if (absl::Status s = checkReady(name); !s.ok()) return s;
+  if (!options.value.used()) {
+    return absl::InvalidArgumentError(
+        "CsvOptions::value is not set; name the column that holds the indicator");
+  }
+  LoadReport report;
+  report.list = std::string(name);
+  std::string error;
+  std::vector<CsvRecord> records = splitCsv(text, options.delimiter, options.comment, error);
+  const std::vector<std::string>* header =
+      options.header && !records.empty() ? &records.front().fields : nullptr;
+
+  absl::StatusOr<int> value_col = columnIndex(options.value, header, "value");
+  absl::StatusOr<int> type_col = columnIndex(options.type, header, "type");
+  absl::StatusOr<int> confidence_col = columnIndex(options.confidence, header, "confidence");
+  absl::StatusOr<int> first_col = columnIndex(options.first_seen, header, "first_seen");
+  absl::StatusOr<int> last_col = columnIndex(options.last_seen, header, "last_seen");
+  absl::StatusOr<int> tags_col = columnIndex(options.tags, header, "tags");
+  absl::StatusOr<int> path_col = columnIndex(options.url_path, header, "url_path");
+  for (const absl::StatusOr<int>* col :
+       {&value_col, &type_col, &confidence_col, &first_col, &last_col, &tags_col, &path_col}) {
+    if (!col->ok()) return col->status();
+  }
+
+  for (size_t r = header != nullptr ? 1 : 0; r < records.size(); ++r) {
+    const CsvRecord& record = records[r];
+    std::string location = absl::StrCat(av(origin), ":", record.line);
+    const std::string* value = fieldAt(record, *value_col);
+    if (value == nullptr || absl::StripAsciiWhitespace(av(*value)).empty()) {
+      reject(location, absl::StrCat("record has no value in column ", *value_col), "", report);
+      continue;
+    }
+    std::optional<IndicatorType> type = options.fixed_type;
+    if (const std::string* type_text = fieldAt(record, *type_col)) {
+      type = internal::parseIndicatorTypeName(*type_text);
+      if (!type) {
+        reject(location,
+               absl::StrCat("unknown indicator type '", *type_text,
+                            "'; expected ipv4, ipv6, cidr, domain, url, md5, sha1, sha256, "
+                            "email, filename or regex"),
+               *value, report);
+        continue;
+      }
+    }
+    IndicatorMeta meta;
+    if (const std::string* confidence = fieldAt(record, *confidence_col)) {
+      int number = 0;
+      if (!absl::SimpleAtoi(av(*confidence), &number) || number < 0 || number > 100) {
+        reject(location,
+               absl::StrCat("invalid confidence '", *confidence, "'; expected 0 to 100"),
+               *value, report);
+        continue;
+      }
+      meta.confidence = static_cast<uint8_t>(number);
+    }
+    meta.first_seen = parseTime(fieldAt(record, *first_col));
+    meta.last_seen = parseTime(fieldAt(record, *last_col));
+    if (const std::string* tags = fieldAt(record, *tags_col)) {
+      for (std::string_view tag : internal::splitAny(*tags, {&options.tag_separator, 1}, true)) {
+        meta.tags.emplace_back(internal::sv(absl::StripAsciiWhitespace(av(tag))));
+      }
+    }
+    const std::string* path = fieldAt(record, *path_col);
+    if (path != nullptr && !path->empty()) {
+      std::string url = absl::StrCat("http://", *value, *path);
+      addIndicator(name, IndicatorType::kUrl, url, meta, location, report);
+      continue;
+    }
+    addIndicator(name, type, *value, meta, location, report);
+  }
+  if (!error.empty()) reject(absl::StrCat(av(origin), ":", error), "quoted field is not closed",
+                             "", report);
+  return report;
+}
+
+absl::StatusOr<LoadReport> IndicatorSetBuilder::addRegexListFile(std::string_view name,
+                                                                 const std::string& path) {
+  absl::StatusOr<std::string> text = readFile(name, path);
+  if (!text.ok()) return text.status();
+  return addRegexListText(name, *text, path);
+}
+
+absl::StatusOr<LoadReport> IndicatorSetBuilder::addRegexListText(std::string_view name,
+                                                                 std::string_view text,
+                                                                 std::string_view origin) {
+  if (absl::Status s = checkReady(name); !s.ok()) return s;
+  LoadReport report;
+  report.list = std::string(name);
+  size_t line_number = 0;
+  for (std::string_view line : internal::splitAny(text, "\n", /*skip_empty=*/false)) {
+    ++line_number;
+    line = internal::sv(absl::StripAsciiWhitespace(av(line)));
+    if (line.empty() || line.front() == '#') continue;
+    std::string location = absl::StrCat(av(origin), ":", line_number);
+    IndicatorMeta meta;
+    // LOKI lines are REGEX;SCORE or REGEX;SCORE;FALSE_POSITIVE_REGEX, and a regex may
+    // contain ';' itself: the score is the first ';' followed by only digits up to the
+    // next ';' or the end.
+    // NOTE: the false-positive regex is not applied; such IOCs alert on every match.
+    std::string_view expression = line;
+    std::string_view score_text;
+    for (size_t i = line.find(';'); i != std::string_view::npos; i = line.find(';', i + 1)) {
+      std::string_view rest = line.substr(i + 1);
+      std::string_view candidate = rest.substr(0, rest.find(';'));
+      if (!candidate.empty() && candidate.size() <= 3 &&
+          candidate.find_first_not_of("0123456789") == std::string_view::npos) {
+        expression = line.substr(0, i);
+        score_text = candidate;
+        break;
+      }
+    }
+    if (!score_text.empty()) {
+      int score = 0;
+      if (!absl::SimpleAtoi(av(score_text), &score) || score > 100) {
+        reject(location,
+               absl::StrCat("invalid score '", av(score_text),
+                            "' after ';'; expected REGEX;SCORE with SCORE 0 to 100"),
+               line, report);
+        continue;
+      }
+      meta.confidence = static_cast<uint8_t>(score);
+    }
+    addIndicator(name, IndicatorType::kRegex, expression, meta, location, report);
+  }
+  return report;
+}
+
+}  // namespace vigil::intel

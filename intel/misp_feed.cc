@@ -1,0 +1,266 @@
+// MISP JSON: events, REST collections and feed folders (IndicatorSetBuilder::addMisp*).
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/time.h"
+#include "intel/builder.h"
+#include "intel/internal/misp_types.h"
+#include "intel/internal/text.h"
+
+namespace vigil::intel {
+namespace {
+
+using internal::av;
+using json = nlohmann::json;
+
+std::string stringMember(const json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end()) return "";
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_number_integer()) return std::to_string(it->get<int64_t>());
+  return "";
+}
+
+// MISP writes times as Unix seconds in a string ("1603642920") or as ISO 8601.
+absl::Time parseMispTime(const std::string& text) {
+  if (text.empty()) return absl::InfinitePast();
+  int64_t seconds = 0;
+  if (absl::SimpleAtoi(av(text), &seconds)) return absl::FromUnixSeconds(seconds);
+  std::optional<int64_t> ns = parseRfc3339(text);
+  return ns ? absl::FromUnixNanos(*ns) : absl::InfinitePast();
+}
+
+void appendTags(const json& holder, std::vector<std::string>& tags) {
+  auto it = holder.find("Tag");
+  if (it == holder.end() || !it->is_array()) return;
+  for (const json& tag : *it) {
+    std::string name = tag.is_object() ? stringMember(tag, "name") : "";
+    if (!name.empty()) tags.push_back(std::move(name));
+  }
+}
+
+// The osint:certainty="N" tag (MISP's OSINT taxonomy) is the closest thing MISP has to
+// a confidence value.
+std::optional<uint8_t> certaintyOf(const std::vector<std::string>& tags) {
+  constexpr std::string_view kPrefix = "osint:certainty=\"";
+  for (const std::string& tag : tags) {
+    if (tag.rfind(kPrefix, 0) != 0) continue;
+    int value = 0;
+    std::string_view number = std::string_view(tag).substr(kPrefix.size());
+    number = number.substr(0, number.find('"'));
+    if (absl::SimpleAtoi(av(number), &value) && value >= 0 && value <= 100) {
+      return static_cast<uint8_t>(value);
+    }
+  }
+  return std::nullopt;
+}
+
+bool toIds(const json& attribute) {
+  auto it = attribute.find("to_ids");
+  if (it == attribute.end()) return true;  // MISP's REST default for a new attribute
+  if (it->is_boolean()) return it->get<bool>();
+  if (it->is_string()) return it->get<std::string>() == "1" || it->get<std::string>() == "true";
+  if (it->is_number()) return it->get<int>() != 0;
+  return true;
+}
+
+class MispReader {
+ public:
+  MispReader(IndicatorSetBuilder& builder, std::string_view name, std::string_view origin,
+             LoadReport& report)
+      : builder_(builder), name_(name), origin_(origin), report_(report) {}
+
+  // Reads any of the accepted document shapes; false when `doc` is none of them.
+  bool readDocument(const json& doc) {
+    if (doc.is_object() && doc.contains("response")) {
+      const json& response = doc["response"];
+      if (response.is_array()) {
+        for (size_t i = 0; i < response.size(); ++i) {
+          readResponseEntry(response[i], absl::StrCat("response[", i, "]"));
+        }
+        return true;
+      }
+      if (response.is_object()) {
+        readEvent(response, "response");
+        return true;
+      }
+      return false;
+    }
+    if (doc.is_object() && doc.contains("Event")) {
+      readEvent(doc["Event"], "Event");
+      return true;
+    }
+    if (doc.is_object() && (doc.contains("Attribute") || doc.contains("Object"))) {
+      readEvent(doc, "event");
+      return true;
+    }
+    return false;
+  }
+
+ private:
+  // One entry of a REST search result: {"Event": ...}, {"Object": {...}} (the object
+  // search) or a bare event body.
+  void readResponseEntry(const json& entry, const std::string& path) {
+    if (!entry.is_object()) return;
+    if (entry.contains("Event")) {
+      readEvent(entry["Event"], absl::StrCat(path, ".Event"));
+      return;
+    }
+    auto object = entry.find("Object");
+    if (object != entry.end() && object->is_object()) {
+      std::vector<std::string> tags;
+      appendTags(*object, tags);
+      readAttributes(*object, tags, absl::StrCat(path, ".Object"));
+      return;
+    }
+    readEvent(entry, path);
+  }
+
+  void readEvent(const json& event, const std::string& path) {
+    if (!event.is_object()) return;
+    std::vector<std::string> event_tags;
+    appendTags(event, event_tags);
+    readAttributes(event, event_tags, path);
+    auto objects = event.find("Object");
+    if (objects == event.end() || !objects->is_array()) return;
+    for (size_t i = 0; i < objects->size(); ++i) {
+      readAttributes((*objects)[i], event_tags, absl::StrCat(path, ".Object[", i, "]"));
+    }
+  }
+
+  void readAttributes(const json& holder, const std::vector<std::string>& event_tags,
+                      const std::string& path) {
+    auto attributes = holder.find("Attribute");
+    if (attributes == holder.end() || !attributes->is_array()) return;
+    for (size_t i = 0; i < attributes->size(); ++i) {
+      const json& attribute = (*attributes)[i];
+      if (!attribute.is_object()) continue;
+      readAttribute(attribute, event_tags,
+                    absl::StrCat(av(origin_), ":", path, ".Attribute[", i, "]"));
+    }
+  }
+
+  void readAttribute(const json& attribute, const std::vector<std::string>& event_tags,
+                     const std::string& location) {
+    std::string type = stringMember(attribute, "type");
+    std::string value = stringMember(attribute, "value");
+    auto parts = internal::mispTypeParts(type);
+    if (!parts) {
+      ++report_.unknown_types[type.empty() ? "(none)" : type];
+      return;
+    }
+    if (!toIds(attribute)) {
+      ++report_.not_for_detection;
+      return;
+    }
+    IndicatorMeta meta;
+    meta.tags = event_tags;
+    appendTags(attribute, meta.tags);
+    meta.confidence = certaintyOf(meta.tags);
+    absl::Time stamp = parseMispTime(stringMember(attribute, "timestamp"));
+    meta.first_seen = parseMispTime(stringMember(attribute, "first_seen"));
+    meta.last_seen = parseMispTime(stringMember(attribute, "last_seen"));
+    if (meta.first_seen == absl::InfinitePast()) meta.first_seen = stamp;
+    if (meta.last_seen == absl::InfinitePast()) meta.last_seen = stamp;
+
+    std::vector<std::string> values = absl::StrSplit(value, '|');
+    if (values.size() != parts->size()) {
+      builder_.reject(location,
+                      absl::StrCat("MISP ", type, " value has ", values.size(),
+                                   " parts separated by '|'; expected ", parts->size()),
+                      value, report_);
+      return;
+    }
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (!(*parts)[i]) continue;
+      builder_.addIndicator(name_, (*parts)[i], values[i], meta, location, report_);
+    }
+  }
+
+  IndicatorSetBuilder& builder_;
+  std::string_view name_;
+  std::string_view origin_;
+  LoadReport& report_;
+};
+
+}  // namespace
+
+absl::StatusOr<LoadReport> IndicatorSetBuilder::addMispFile(std::string_view name,
+                                                            const std::string& path) {
+  absl::StatusOr<std::string> text = readFile(name, path);
+  if (!text.ok()) return text.status();
+  return addMispText(name, *text, path);
+}
+
+absl::StatusOr<LoadReport> IndicatorSetBuilder::addMispText(std::string_view name,
+                                                            std::string_view text,
+                                                            std::string_view origin) {
+  if (absl::Status s = checkReady(name); !s.ok()) return s;
+  json doc = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) {
+    return absl::InvalidArgumentError(absl::StrCat("MISP file ", av(origin), " is not valid JSON"));
+  }
+  LoadReport report;
+  report.list = std::string(name);
+  MispReader reader(*this, name, origin, report);
+  if (!reader.readDocument(doc)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "MISP file ", av(origin),
+        " has no \"Event\", \"response\", \"Attribute\" or \"Object\" member; expected a MISP "
+        "event or a REST search result"));
+  }
+  return report;
+}
+
+absl::StatusOr<LoadReport> IndicatorSetBuilder::addMispFeedFolder(std::string_view name,
+                                                                  const std::string& dir) {
+  std::filesystem::path folder(dir);
+  std::string manifest_path = (folder / "manifest.json").string();
+  absl::StatusOr<std::string> manifest_text = readFile(name, manifest_path);
+  if (!manifest_text.ok()) return manifest_text.status();
+  json manifest = json::parse(*manifest_text, nullptr, /*allow_exceptions=*/false);
+  if (manifest.is_discarded() || !manifest.is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "MISP feed manifest ", manifest_path, " is not a JSON object keyed by event uuid"));
+  }
+  LoadReport report;
+  report.list = std::string(name);
+  for (const auto& [uuid, info] : manifest.items()) {
+    std::string event_path = (folder / (uuid + ".json")).string();
+    // A uuid that is no plain file name must not reach outside the folder.
+    if (uuid.find_first_of("/\\") != std::string::npos || uuid.empty() || uuid[0] == '.') {
+      reject(manifest_path, absl::StrCat("manifest key '", uuid, "' is not an event uuid"), "",
+             report);
+      continue;
+    }
+    absl::StatusOr<LoadReport> event = addMispFile(name, event_path);
+    if (!event.ok()) {
+      reject(event_path, std::string(event.status().message()), "", report);
+      continue;
+    }
+    report.loaded += event->loaded;
+    report.duplicates += event->duplicates;
+    report.rejected += event->rejected;
+    report.expired += event->expired;
+    report.not_for_detection += event->not_for_detection;
+    for (size_t t = 0; t < kIndicatorTypeCount; ++t) {
+      report.loaded_by_type[t] += event->loaded_by_type[t];
+    }
+    for (const auto& [type, count] : event->unknown_types) report.unknown_types[type] += count;
+    for (Rejection& r : event->rejections) {
+      if (report.rejections.size() < options_.max_kept_rejections) {
+        report.rejections.push_back(std::move(r));
+      }
+    }
+  }
+  return report;
+}
+
+}  // namespace vigil::intel

@@ -1,0 +1,136 @@
+// STIX 2.x bundles (IndicatorSetBuilder::addStixText): indicator objects whose pattern
+// reduces to single values (intel/stix_pattern.h).
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/time.h"
+#include "intel/builder.h"
+#include "intel/internal/list_syntax.h"
+#include "intel/internal/text.h"
+#include "intel/stix_pattern.h"
+
+namespace vigil::intel {
+namespace {
+
+using internal::av;
+using json = nlohmann::json;
+
+std::string stringMember(const json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+absl::Time timeMember(const json& object, const char* key, absl::Time unknown) {
+  std::string text = stringMember(object, key);
+  if (text.empty()) return unknown;
+  std::optional<int64_t> ns = parseRfc3339(text);
+  return ns ? absl::FromUnixNanos(*ns) : unknown;
+}
+
+}  // namespace
+
+absl::StatusOr<LoadReport> IndicatorSetBuilder::addStixFile(std::string_view name,
+                                                            const std::string& path) {
+  absl::StatusOr<std::string> text = readFile(name, path);
+  if (!text.ok()) return text.status();
+  return addStixText(name, *text, path);
+}
+
+absl::StatusOr<LoadReport> IndicatorSetBuilder::addStixText(std::string_view name,
+                                                            std::string_view text,
+                                                            std::string_view origin) {
+  if (absl::Status s = checkReady(name); !s.ok()) return s;
+  json doc = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) {
+    return absl::InvalidArgumentError(absl::StrCat("STIX file ", av(origin), " is not valid JSON"));
+  }
+  const json* objects = nullptr;
+  if (doc.is_array()) {
+    objects = &doc;
+  } else if (doc.is_object() && doc.value("type", "") == "bundle" && doc.contains("objects") &&
+             doc["objects"].is_array()) {
+    objects = &doc["objects"];
+  } else if (doc.is_object() && doc.value("type", "") == "bundle") {
+    objects = nullptr;  // an empty bundle may leave out "objects"
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("STIX file ", av(origin),
+                     " is neither a bundle ({\"type\": \"bundle\", \"objects\": [...]}) nor a "
+                     "JSON array of STIX objects"));
+  }
+  LoadReport report;
+  report.list = std::string(name);
+  if (objects == nullptr) return report;
+
+  for (size_t i = 0; i < objects->size(); ++i) {
+    const json& object = (*objects)[i];
+    if (!object.is_object() || object.value("type", "") != "indicator") continue;
+    std::string id = stringMember(object, "id");
+    std::string location =
+        absl::StrCat(av(origin), ":", id.empty() ? absl::StrCat("objects[", i, "]") : id);
+    std::string pattern = stringMember(object, "pattern");
+    // STIX 2.0 indicators have no pattern_type; their patterns are STIX patterns.
+    std::string pattern_type = stringMember(object, "pattern_type");
+    if (!pattern_type.empty() && pattern_type != "stix") {
+      reject(location,
+             absl::StrCat("pattern_type '", pattern_type, "' is not supported; only stix"),
+             pattern, report);
+      continue;
+    }
+    if (object.value("revoked", false)) {
+      reject(location, "indicator is revoked", pattern, report);
+      continue;
+    }
+    absl::StatusOr<std::unique_ptr<stix::Node>> tree = stix::parsePattern(pattern);
+    if (!tree.ok()) {
+      reject(location, std::string(tree.status().message()), pattern, report);
+      continue;
+    }
+    absl::StatusOr<std::vector<stix::PatternValue>> values = stix::patternValues(**tree);
+    if (!values.ok()) {
+      reject(location, std::string(values.status().message()), pattern, report);
+      continue;
+    }
+    // Check every value before adding any, so a pattern loads whole or not at all.
+    std::string bad;
+    for (const stix::PatternValue& value : *values) {
+      absl::StatusOr<internal::ParsedIndicator> parsed =
+          internal::parseTypedIndicator(value.type, value.value, options_);
+      if (!parsed.ok()) {
+        bad = std::string(parsed.status().message());
+        break;
+      }
+    }
+    if (!bad.empty()) {
+      reject(location, bad, pattern, report);
+      continue;
+    }
+
+    IndicatorMeta meta;
+    auto confidence = object.find("confidence");
+    if (confidence != object.end() && confidence->is_number_integer()) {
+      int64_t number = confidence->get<int64_t>();
+      if (number >= 0 && number <= 100) meta.confidence = static_cast<uint8_t>(number);
+    }
+    auto labels = object.find("labels");
+    if (labels != object.end() && labels->is_array()) {
+      for (const json& label : *labels) {
+        if (label.is_string()) meta.tags.push_back(label.get<std::string>());
+      }
+    }
+    meta.first_seen = timeMember(object, "created", absl::InfinitePast());
+    meta.last_seen = timeMember(object, "modified", absl::InfinitePast());
+    meta.valid_from = timeMember(object, "valid_from", absl::InfinitePast());
+    meta.valid_until = timeMember(object, "valid_until", absl::InfiniteFuture());
+    for (const stix::PatternValue& value : *values) {
+      addIndicator(name, value.type, value.value, meta, location, report);
+    }
+  }
+  return report;
+}
+
+}  // namespace vigil::intel

@@ -1,0 +1,467 @@
+// CSV, MISP and STIX feeds and MISP warninglists, on hand-made inputs and on every feed
+// of the shared corpus.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "intel/builder.h"
+#include "intel/indicator_set.h"
+
+namespace vigil::intel {
+namespace {
+
+const std::string kIntelDir = std::string(VIGIL_SHARED_DIR) + "/corpus/intel";
+const absl::Time kNow = absl::FromUnixSeconds(1'760'000'000);  // 2025-10-09
+
+BuilderOptions fixedNow() {
+  BuilderOptions options;
+  options.now = kNow;
+  return options;
+}
+
+size_t loadedOf(const LoadReport& report, IndicatorType type) {
+  return report.loaded_by_type[static_cast<size_t>(type)];
+}
+
+std::string reasons(const LoadReport& report) {
+  std::string out;
+  for (const Rejection& r : report.rejections) out += r.location + ": " + r.reason + "\n";
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// CSV
+
+// Quoted fields may hold the delimiter, doubled quotes and line breaks.
+TEST(CsvFeedTest, QuotedFields) {
+  IndicatorSetBuilder builder(fixedNow());
+  CsvOptions options;
+  options.value.name = "ioc";
+  options.tags.name = "tags";
+  absl::StatusOr<LoadReport> report = builder.addCsvText(
+      "csv",
+      "# comment\n"
+      "\"note\",ioc,tags\n"
+      "\"a, \"\"quoted\"\"\nnote\",bad.example,c2|tlp:white\r\n"
+      "plain,198.51.100.7,\n"
+      "\n"
+      "x,,y\n",
+      "t.csv", options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->loaded, 2u) << reasons(*report);
+  ASSERT_EQ(report->rejected, 1u);
+  EXPECT_EQ(report->rejections[0].location, "t.csv:7");
+  std::shared_ptr<const IndicatorSet> set = *builder.build();
+  ASSERT_EQ(set->size(), 2u);
+  EXPECT_EQ(set->indicator(0).text, "bad.example");
+  EXPECT_EQ(set->indicator(0).origin, "t.csv:3");
+  EXPECT_EQ(set->indicator(0).tags, (std::vector<std::string>{"c2", "tlp:white"}));
+  EXPECT_EQ(set->indicator(1).origin, "t.csv:5");
+}
+
+// Columns by index, a type column, confidence and first_seen, another delimiter.
+TEST(CsvFeedTest, ColumnsByIndex) {
+  IndicatorSetBuilder builder(fixedNow());
+  CsvOptions options;
+  options.header = false;
+  options.delimiter = ';';
+  options.value.index = 1;
+  options.type.index = 0;
+  options.confidence.index = 2;
+  options.first_seen.index = 3;
+  absl::StatusOr<LoadReport> report = builder.addCsvText(
+      "csv",
+      "email;Phish@Bad.Example;90;2025-01-02T03:04:05Z\n"
+      "sha256;nothex;10;\n"
+      "colour;red;10;\n"
+      "domain;ok.example;101;\n",
+      "t.csv", options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->loaded, 1u);
+  ASSERT_EQ(report->rejected, 3u);
+  EXPECT_NE(report->rejections[0].reason.find("invalid sha256 'nothex'; expected 64 hex digits"), std::string::npos);
+  EXPECT_NE(report->rejections[1].reason.find("unknown indicator type 'colour'"),
+            std::string::npos);
+  EXPECT_NE(report->rejections[2].reason.find("invalid confidence '101'"), std::string::npos);
+  std::shared_ptr<const IndicatorSet> set = *builder.build();
+  ASSERT_EQ(set->size(), 1u);
+  EXPECT_EQ(set->indicator(0).type, IndicatorType::kEmail);
+  EXPECT_EQ(set->indicator(0).confidence, 90);
+  EXPECT_EQ(set->indicator(0).first_seen, absl::FromUnixSeconds(1735787045));
+}
+
+// A column name missing from the header fails the load with the name.
+TEST(CsvFeedTest, MissingColumn) {
+  IndicatorSetBuilder builder(fixedNow());
+  CsvOptions options;
+  options.value.name = "indicator";
+  absl::StatusOr<LoadReport> report = builder.addCsvText("csv", "a,b\n1,2\n", "t.csv", options);
+  ASSERT_FALSE(report.ok());
+  EXPECT_NE(report.status().message().find("'indicator' is not in the header row"),
+            std::string::npos);
+  CsvOptions unset;
+  EXPECT_FALSE(builder.addCsvText("csv", "a\n", "t.csv", unset).ok());
+}
+
+// An unterminated quoted field is one rejection with its line.
+TEST(CsvFeedTest, UnclosedQuote) {
+  IndicatorSetBuilder builder(fixedNow());
+  CsvOptions options;
+  options.value.index = 0;
+  options.header = false;
+  absl::StatusOr<LoadReport> report =
+      builder.addCsvText("csv", "ok.example\n\"bad.example\n", "t.csv", options);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->loaded, 1u);
+  ASSERT_EQ(report->rejected, 1u);
+  EXPECT_EQ(report->rejections[0].location, "t.csv:line 2: quoted field is not closed");
+}
+
+// URLhaus's Splunk lookup: hosts alone, or host + path as URLs, with the updated time.
+TEST(CsvFeedTest, UrlhausSplunk) {
+  IndicatorSetBuilder builder(fixedNow());
+  CsvOptions options;
+  options.value.name = "host";
+  options.url_path.name = "path";
+  options.first_seen.name = "updated";
+  absl::StatusOr<LoadReport> report =
+      builder.addCsvFile("urlhaus", kIntelDir + "/lists/urlhaus-splunk-online.csv", options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->rejected, 0u) << reasons(*report);
+  EXPECT_EQ(loadedOf(*report, IndicatorType::kIpv4), 2234u);
+  EXPECT_EQ(loadedOf(*report, IndicatorType::kDomain), 619u);
+  EXPECT_EQ(loadedOf(*report, IndicatorType::kUrl) + report->duplicates, 3510u);
+  std::shared_ptr<const IndicatorSet> set = *builder.build();
+  const Indicator& first = set->indicator(0);
+  EXPECT_EQ(first.text, "0022a601.pphost.net");
+  EXPECT_EQ(first.first_seen, absl::FromUnixSeconds(1752927088));  // 2025-07-19T12:11:28Z
+}
+
+// ---------------------------------------------------------------------------------------
+// Regex lists
+
+// LOKI's filename IOCs are regexes with a score; each compiles or is rejected.
+TEST(RegexListTest, SignatureBaseFilenames) {
+  IndicatorSetBuilder builder(fixedNow());
+  absl::StatusOr<LoadReport> report = builder.addRegexListFile(
+      "loki-names", kIntelDir + "/lists/signature-base-filename-iocs.txt");
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_GT(report->loaded, 1000u);
+  for (const Rejection& r : report->rejections) {
+    bool known = r.reason.find("Hyperscan rejected it") != std::string::npos ||
+                 r.reason.find("empty string") != std::string::npos ||
+                 r.reason.find("invalid score") != std::string::npos;
+    EXPECT_TRUE(known) << r.location << ": " << r.reason;
+  }
+  absl::StatusOr<std::shared_ptr<const IndicatorSet>> set = builder.build();
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ((*set)->stats().count(IndicatorType::kRegex) + (*set)->stats().rejected_regexes,
+            report->loaded);
+  EXPECT_GT((*set)->stats().hs_database_bytes, 0u);
+}
+
+// ---------------------------------------------------------------------------------------
+// MISP
+
+// Attribute types map to indicator types; to_ids false and unknown types are counted.
+TEST(MispFeedTest, AttributeTypes) {
+  IndicatorSetBuilder builder(fixedNow());
+  absl::StatusOr<LoadReport> report = builder.addMispText("misp", R"({"Event": {
+    "Tag": [{"name": "tlp:green"}],
+    "Attribute": [
+      {"type": "ip-dst|port", "value": "198.51.100.7|443", "to_ids": true},
+      {"type": "domain|ip", "value": "bad.example|203.0.113.5", "to_ids": true},
+      {"type": "filename|sha256", "to_ids": true, "value":
+       "evil.exe|ef537f25c895bfa782526529a9b63d97aa631564d5d789c2b765448c8635fb6c"},
+      {"type": "email-src", "value": "x@bad.example", "to_ids": true,
+       "Tag": [{"name": "osint:certainty=\"93\""}], "timestamp": "1603642920"},
+      {"type": "regexp", "value": "gate[0-9]+\\.php", "to_ids": true},
+      {"type": "url", "value": "http://bad.example/a", "to_ids": false},
+      {"type": "AS", "value": "AS174", "to_ids": true},
+      {"type": "AS", "value": "AS175", "to_ids": true},
+      {"type": "ip-src|port", "value": "198.51.100.9", "to_ids": true}
+    ],
+    "Object": [{"Attribute": [{"type": "md5", "value": "8764605c6f388c89096b534d33565802"}]}]
+  }})",
+                                                          "e.json");
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->loaded, 8u) << reasons(*report);
+  EXPECT_EQ(loadedOf(*report, IndicatorType::kIpv4), 2u);
+  EXPECT_EQ(loadedOf(*report, IndicatorType::kFilename), 1u);
+  EXPECT_EQ(loadedOf(*report, IndicatorType::kEmail), 1u);
+  EXPECT_EQ(loadedOf(*report, IndicatorType::kRegex), 1u);
+  EXPECT_EQ(loadedOf(*report, IndicatorType::kMd5), 1u);
+  EXPECT_EQ(report->not_for_detection, 1u);
+  EXPECT_EQ(report->unknown_types.at("AS"), 2u);
+  ASSERT_EQ(report->rejected, 1u);
+  EXPECT_NE(report->rejections[0].reason.find("has 1 parts separated by '|'; expected 2"),
+            std::string::npos);
+  EXPECT_EQ(report->rejections[0].location, "e.json:Event.Attribute[8]");
+
+  std::shared_ptr<const IndicatorSet> set = *builder.build();
+  for (uint32_t i = 0; i < set->size(); ++i) {
+    const Indicator& indicator = set->indicator(i);
+    if (indicator.type != IndicatorType::kEmail) continue;
+    EXPECT_EQ(indicator.confidence, 93);
+    EXPECT_EQ(indicator.tags,
+              (std::vector<std::string>{"tlp:green", "osint:certainty=\"93\""}));
+    EXPECT_EQ(indicator.first_seen, absl::FromUnixSeconds(1603642920));
+  }
+}
+
+// The corpus feed folder loads the events that manifest.json lists.
+TEST(MispFeedTest, FeedFolder) {
+  IndicatorSetBuilder builder(fixedNow());
+  absl::StatusOr<LoadReport> report =
+      builder.addMispFeedFolder("circl", kIntelDir + "/misp/feed");
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->rejected, 0u) << reasons(*report);
+  EXPECT_EQ(report->loaded, 28u);
+  EXPECT_EQ(report->duplicates, 2u);
+  EXPECT_EQ(report->not_for_detection, 12u);
+  EXPECT_EQ(loadedOf(*report, IndicatorType::kDomain), 4u);
+  EXPECT_EQ(loadedOf(*report, IndicatorType::kFilename), 3u);
+  EXPECT_EQ(loadedOf(*report, IndicatorType::kMd5), 12u);
+  EXPECT_EQ(loadedOf(*report, IndicatorType::kSha1), 4u);
+  EXPECT_EQ(loadedOf(*report, IndicatorType::kSha256), 4u);
+  EXPECT_EQ(loadedOf(*report, IndicatorType::kUrl), 1u);
+  EXPECT_EQ(report->unknown_types.at("ssdeep"), 3u);
+}
+
+// A missing feed folder is an error; a manifest entry without its file is a rejection.
+TEST(MispFeedTest, FeedFolderErrors) {
+  IndicatorSetBuilder builder(fixedNow());
+  EXPECT_EQ(builder.addMispFeedFolder("f", "/nonexistent/feed").status().code(),
+            absl::StatusCode::kNotFound);
+  std::filesystem::path dir = std::filesystem::temp_directory_path() / "vigil_misp_feed_test";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "manifest.json") << R"({"missing-uuid": {}, "../escape": {}})";
+  absl::StatusOr<LoadReport> report = builder.addMispFeedFolder("f", dir.string());
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->rejected, 2u);
+  EXPECT_NE(reasons(*report).find("is not an event uuid"), std::string::npos);
+  EXPECT_NE(reasons(*report).find("cannot open"), std::string::npos);
+}
+
+// Every MISP JSON file of the corpus loads; the collections give their known values.
+TEST(MispFeedTest, CorpusCollections) {
+  for (const char* file : {"misp-stix-test_attributes_collection_1.json",
+                           "misp-stix-test_events_collection_1.json",
+                           "misp-stix-test_objects_collection_1.json"}) {
+    IndicatorSetBuilder builder(fixedNow());
+    absl::StatusOr<LoadReport> report =
+        builder.addMispFile("misp", kIntelDir + "/misp/" + file);
+    ASSERT_TRUE(report.ok()) << file << ": " << report.status();
+    EXPECT_EQ(report->rejected, 0u) << file << "\n" << reasons(*report);
+    EXPECT_GT(report->loaded + report->not_for_detection + report->unknown_types.size(), 0u)
+        << file;
+  }
+  IndicatorSetBuilder builder(fixedNow());
+  absl::StatusOr<LoadReport> attributes =
+      builder.addMispFile("misp", kIntelDir + "/misp/misp-stix-test_attributes_collection_1.json");
+  ASSERT_TRUE(attributes.ok());
+  EXPECT_EQ(attributes->loaded, 1u);
+  EXPECT_EQ(attributes->unknown_types.at("AS"), 1u);
+}
+
+// Text that is not MISP JSON fails with the reason.
+TEST(MispFeedTest, RejectsNonMisp) {
+  IndicatorSetBuilder builder(fixedNow());
+  EXPECT_NE(builder.addMispText("m", "{not json", "x").status().message().find("not valid JSON"),
+            std::string::npos);
+  EXPECT_NE(builder.addMispText("m", R"({"a": 1})", "x").status().message().find("no \"Event\""),
+            std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------
+// Warninglists
+
+// Each list type suppresses the values it names, counted per list.
+TEST(WarninglistTest, SuppressesPerType) {
+  IndicatorSetBuilder builder(fixedNow());
+  auto add = [&](const char* text) {
+    absl::StatusOr<WarninglistReport> report = builder.addWarninglistText(text, "w.json");
+    EXPECT_TRUE(report.ok()) << report.status();
+  };
+  add(R"({"name": "cidrs", "type": "cidr", "list": ["10.0.0.0/8", "2001:db8::/32", "192.0.2.1"],
+          "matching_attributes": ["ip-src", "ip-dst"]})");
+  add(R"({"name": "hosts", "type": "hostname", "list": ["cdn.example", ".parked.example"],
+          "matching_attributes": ["domain", "hostname", "url"]})");
+  add(R"({"name": "strings", "type": "string", "list": ["D41D8CD98F00B204E9800998ECF8427E"],
+          "matching_attributes": ["md5"]})");
+  add(R"({"name": "subs", "type": "substring", "list": ["sinkhole"]})");
+  add(R"({"name": "regexes", "type": "regex", "list": ["^test[0-9]+\\.example$"]})");
+  LoadReport report;
+  for (const char* value :
+       {"10.1.2.3", "10.9.0.0/16", "2001:db8::5", "192.0.2.1", "192.0.2.2", "cdn.example",
+        "a.cdn.example", "parked.example", "x.parked.example", "http://a.cdn.example/p",
+        "d41d8cd98f00b204e9800998ecf8427e", "sinkhole.bad.example", "test42.example",
+        "bad.example"}) {
+    builder.addIndicator("feed", std::nullopt, value, {}, "t:1", report);
+  }
+  ASSERT_EQ(report.loaded, 14u) << reasons(report);
+  std::shared_ptr<const IndicatorSet> set = *builder.build();
+  const std::map<std::string, size_t>& counts = set->stats().suppressed_by_warninglist;
+  EXPECT_EQ(counts.at("cidrs"), 4u);
+  EXPECT_EQ(counts.at("hosts"), 4u);
+  EXPECT_EQ(counts.at("strings"), 1u);
+  EXPECT_EQ(counts.at("subs"), 1u);
+  EXPECT_EQ(counts.at("regexes"), 1u);
+  ASSERT_EQ(set->size(), 3u);
+  EXPECT_EQ(set->indicator(0).text, "192.0.2.2");
+  EXPECT_EQ(set->indicator(1).text, "parked.example");
+  EXPECT_EQ(set->indicator(2).text, "bad.example");
+}
+
+// Invalid lists fail; invalid entries are rejections.
+TEST(WarninglistTest, InvalidLists) {
+  IndicatorSetBuilder builder(fixedNow());
+  EXPECT_NE(builder.addWarninglistText(R"({"type": "glob", "list": []})", "w.json")
+                .status()
+                .message()
+                .find("unknown type 'glob'"),
+            std::string::npos);
+  EXPECT_FALSE(builder.addWarninglistText(R"({"type": "cidr"})", "w.json").ok());
+  absl::StatusOr<WarninglistReport> report = builder.addWarninglistText(
+      R"({"name": "n", "type": "cidr", "list": ["10.0.0.0/8", "nonsense", 5]})", "w.json");
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->entries, 1u);
+  ASSERT_EQ(report->rejected, 2u);
+  EXPECT_EQ(report->rejections[0].location, "w.json:list[1]");
+}
+
+// Every corpus warninglist loads, and they suppress RFC 1918 and public DNS entries.
+TEST(WarninglistTest, CorpusLists) {
+  IndicatorSetBuilder builder(fixedNow());
+  for (const auto& entry :
+       std::filesystem::directory_iterator(kIntelDir + "/misp-warninglists")) {
+    absl::StatusOr<WarninglistReport> report = builder.addWarninglistFile(entry.path().string());
+    ASSERT_TRUE(report.ok()) << entry.path() << ": " << report.status();
+    EXPECT_GT(report->entries, 0u) << entry.path();
+    EXPECT_EQ(report->rejected, 0u) << entry.path();
+  }
+  LoadReport report;
+  for (const char* value : {"10.0.0.1", "8.8.8.8", "dns.google", "bit.ly", "x.bad.example"}) {
+    builder.addIndicator("feed", std::nullopt, value, {}, "t:1", report);
+  }
+  std::shared_ptr<const IndicatorSet> set = *builder.build();
+  ASSERT_EQ(set->size(), 1u);
+  EXPECT_EQ(set->indicator(0).text, "x.bad.example");
+}
+
+// ---------------------------------------------------------------------------------------
+// STIX
+
+// An indicator's metadata comes from the object; expired indicators are counted.
+TEST(StixFeedTest, Metadata) {
+  IndicatorSetBuilder builder(fixedNow());
+  absl::StatusOr<LoadReport> report = builder.addStixText("stix", R"({"type": "bundle",
+    "objects": [
+      {"type": "indicator", "id": "indicator--1", "pattern_type": "stix",
+       "pattern": "[domain-name:value = 'bad.example'] OR [ipv4-addr:value = '198.51.100.0/24']",
+       "valid_from": "2025-01-01T00:00:00Z", "valid_until": "2030-01-01T00:00:00Z",
+       "confidence": 85, "labels": ["c2"], "created": "2025-01-01T00:00:00Z",
+       "modified": "2025-02-01T00:00:00Z"},
+      {"type": "indicator", "id": "indicator--2", "pattern_type": "stix",
+       "pattern": "[url:value = 'http://old.example/']", "valid_until": "2020-01-01T00:00:00Z"},
+      {"type": "indicator", "id": "indicator--3", "pattern_type": "sigma", "pattern": "x"},
+      {"type": "indicator", "id": "indicator--4", "pattern_type": "stix",
+       "pattern": "[domain-name:value = 'ok.example' OR domain-name:value = 'bad_name']"},
+      {"type": "malware", "id": "malware--1"}
+    ]})",
+                                                          "b.json");
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->loaded, 2u);
+  EXPECT_EQ(report->expired, 1u);
+  ASSERT_EQ(report->rejected, 2u);
+  EXPECT_EQ(report->rejections[0].location, "b.json:indicator--3");
+  EXPECT_NE(report->rejections[0].reason.find("pattern_type 'sigma'"), std::string::npos);
+  // The valid value of indicator--4 is not loaded either: a pattern loads whole.
+  EXPECT_EQ(report->rejections[1].location, "b.json:indicator--4");
+  std::shared_ptr<const IndicatorSet> set = *builder.build();
+  ASSERT_EQ(set->size(), 2u);
+  const Indicator& domain = set->indicator(0);
+  EXPECT_EQ(domain.confidence, 85);
+  EXPECT_EQ(domain.tags, std::vector<std::string>{"c2"});
+  EXPECT_EQ(domain.valid_until, absl::FromUnixSeconds(1893456000));
+  EXPECT_EQ(domain.last_seen, absl::FromUnixSeconds(1738368000));
+  EXPECT_EQ(set->indicator(1).type, IndicatorType::kCidr);
+}
+
+// Per corpus file: indicators loaded and patterns rejected (with the reason kind).
+struct StixExpectation {
+  size_t loaded;
+  size_t rejected;
+};
+
+// Every bundle in the corpus loads; each rejection is a pattern that is not runnable.
+TEST(StixFeedTest, CorpusBundles) {
+  const std::map<std::string, StixExpectation> expected = {
+      {"misp-stix-test_attributes_collection_stix21.json", {2, 1}},
+      {"misp-stix-test_event1_stix21.json", {1, 0}},
+      {"misp-stix-test_events_collection_stix21.json", {2, 1}},
+      {"misp-stix-test_objects_collection_stix21.json", {1, 2}},
+      {"oasis-apt1.json", {10, 2}},
+      {"oasis-doc-indicator-for-malicious-url.json", {1, 0}},
+      {"oasis-doc-malware-indicator-for-file-hash.json", {1, 0}},
+      {"oasis-doc-sighting-of-an-indicator.json", {1, 0}},
+      {"oasis-doc-using-granular-markings.json", {1, 0}},
+      {"oasis-indicator-for-c2-ip-address.json", {1, 0}},
+      {"oasis-indicator-to-campaign-relationship.json", {1, 0}},
+      {"oasis-indicators-for-C2-with-COA.json", {2, 0}},
+      {"oasis-infrastructure.json", {0, 0}},
+      {"oasis-malicious-email-indicator-with-attachment.json", {0, 2}},
+      {"oasis-viz-test.json", {1, 3}},
+  };
+  for (const auto& [file, want] : expected) {
+    IndicatorSetBuilder builder(fixedNow());
+    absl::StatusOr<LoadReport> report = builder.addStixFile("stix", kIntelDir + "/stix/" + file);
+    ASSERT_TRUE(report.ok()) << file << ": " << report.status();
+    EXPECT_EQ(report->loaded, want.loaded) << file << "\n" << reasons(*report);
+    EXPECT_EQ(report->rejected, want.rejected) << file << "\n" << reasons(*report);
+    for (const Rejection& r : report->rejections) {
+      EXPECT_NE(r.reason.find("only single values joined by OR"), std::string::npos)
+          << file << ": " << r.reason;
+    }
+    EXPECT_TRUE(builder.build().ok()) << file;
+  }
+}
+
+// The MISP-to-STIX mapping examples: every STIX array loads as a collection of objects.
+TEST(StixFeedTest, MispMappingExamples) {
+  std::ifstream in(kIntelDir + "/stix/misp-attributes-to-stix21-mapping.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  nlohmann::json mapping = nlohmann::json::parse(text.str());
+  IndicatorSetBuilder builder(fixedNow());
+  size_t loaded = 0;
+  size_t rejected = 0;
+  for (const auto& [misp_type, example] : mapping.items()) {
+    // Most examples give an array of objects; a few give one object.
+    nlohmann::json objects = example["STIX"];
+    if (objects.is_object()) objects = nlohmann::json::array({objects});
+    absl::StatusOr<LoadReport> report = builder.addStixText("mapping", objects.dump(), misp_type);
+    ASSERT_TRUE(report.ok()) << misp_type << ": " << report.status();
+    loaded += report->loaded;
+    rejected += report->rejected;
+    if (misp_type == "domain" || misp_type == "md5" || misp_type == "url" ||
+        misp_type == "email-src" || misp_type == "filename") {
+      EXPECT_EQ(report->loaded + report->duplicates, 1u) << misp_type << "\n" << reasons(*report);
+    }
+    // MISP writes addresses as network-traffic refs joined by AND.
+    if (misp_type == "ip-dst") {
+      EXPECT_EQ(report->rejected, 1u) << misp_type;
+    }
+  }
+  EXPECT_GT(loaded, 10u);
+  EXPECT_GT(rejected, 0u);
+  EXPECT_TRUE(builder.build().ok());
+}
+
+}  // namespace
+}  // namespace vigil::intel
