@@ -11,6 +11,7 @@
 #include "correlate/internal/detection_loader.h"
 #include "correlate/internal/regex_table.h"
 #include "correlate/internal/text.h"
+#include "correlate/internal/yaml_documents.h"
 
 namespace vigil::correlate {
 namespace {
@@ -191,12 +192,15 @@ RuleLoader::RuleLoader(FieldMapping mapping) : mapping_(std::move(mapping)) {}
 RuleLoader::~RuleLoader() = default;
 
 absl::Status RuleLoader::addText(std::string_view yaml, std::string_view origin) {
+  // Each document is loaded alone: see yaml_documents.h for the LoadAll hang this avoids.
   std::vector<YAML::Node> documents;
-  try {
-    documents = YAML::LoadAll(std::string(yaml));
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        internal::concat(origin, ": invalid YAML at line ", e.mark.line + 1, ": ", e.msg));
+  for (const internal::YamlDocumentText& part : internal::splitYamlDocuments(yaml)) {
+    try {
+      documents.push_back(YAML::Load(part.text));
+    } catch (const YAML::Exception& e) {
+      return absl::InvalidArgumentError(
+          internal::concat(origin, ": invalid YAML at line ", e.mark.line + 1, ": ", e.msg));
+    }
   }
   const size_t detections_before = pending_.detections.size();
   const size_t correlations_before = pending_.correlations.size();

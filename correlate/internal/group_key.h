@@ -38,6 +38,9 @@ class GroupKeyWriter {
   void write(std::string_view text) {
     size_t n = std::min(text.size(), buffer_.size() - used_);
     if (n < text.size()) truncated_ = true;
+    // A missing group-by field arrives as a default string_view, whose data() is null,
+    // and memcpy with a null source is undefined even for zero bytes.
+    if (n == 0) return;
     std::memcpy(buffer_.data() + used_, text.data(), n);
     used_ += n;
   }
