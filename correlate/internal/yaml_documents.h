@@ -2,8 +2,8 @@
 //
 // yaml-cpp 0.7.0 (Debian 12) loops forever in YAML::LoadAll on some invalid streams, for
 // example a bare "," (jbeder/yaml-cpp issue #1040, fixed upstream by pull request #1319
-// in 2024), and each
-// pass allocates, so a pushed rule file could hang the loader and exhaust memory.
+// in 2024), and each pass allocates, so a pushed rule file could hang the loader and
+// exhaust memory.
 // YAML::Load on one document does not loop, so the loader splits the stream itself and
 // loads each document alone.
 #pragma once
