@@ -1,6 +1,7 @@
 // Feeds arbitrary bytes to decodeFrame() as an Ethernet frame, once with only port 514
 // accepted and once with every port. Aborts when an accepted payload does not lie inside
-// the input, or when its size disagrees with the UDP header it came from.
+// the input or after the headers, when its size disagrees with the UDP header it came
+// from, or when the VLAN id or header offsets are out of range.
 #include <cstdint>
 #include <cstdlib>
 #include <span>
@@ -16,7 +17,22 @@ using vigil::dataplane::internal::UdpPortSet;
 
 void checkDecode(std::span<const uint8_t> frame, const UdpPortSet& ports) {
   UdpDatagram datagram;
-  if (decodeFrame(frame, ports, datagram) != FrameVerdict::kAccepted) return;
+  const FrameVerdict verdict = decodeFrame(frame, ports, datagram);
+  // The layer fields hold for every verdict, because reassembly reads them from fragments.
+  if (datagram.vlan > 0x0fff) std::abort();
+  if (datagram.l2_bytes > frame.size()) std::abort();
+  if (datagram.ip_version != 0 && datagram.ip_version != 4 && datagram.ip_version != 6) {
+    std::abort();
+  }
+  if (datagram.ip_version == 0 && datagram.l3_bytes != 0) std::abort();
+  if (verdict == FrameVerdict::kIpFragment && datagram.ip_version == 4 &&
+      datagram.l2_bytes + size_t{datagram.l3_bytes} > frame.size()) {
+    std::abort();
+  }
+  if (verdict != FrameVerdict::kAccepted) return;
+  if (datagram.payload.data() < frame.data() + datagram.l2_bytes + datagram.l3_bytes + 8) {
+    std::abort();
+  }
   const uint8_t* begin = frame.data();
   const uint8_t* end = begin + frame.size();
   const uint8_t* payload = datagram.payload.data();
