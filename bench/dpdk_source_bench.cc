@@ -1,9 +1,9 @@
 // Speed of DpdkSource on net_pcap ports that replay a pcap file of syslog datagrams
 // without end (infinite_rx=1).
 //
-// BM_DpdkToEvent runs on one core what the parse stage sees: rte_eth_rx_burst, frame
+// BM_DpdkToEvent runs the whole path to a parsed event on one core: rte_eth_rx_burst, frame
 // decode and the copy into the ring (DpdkSource::pollOnce), then parseEvent into a reused
-// Event. items_per_second is events per second.
+// Event, as the pipeline's parse stage does. items_per_second is events per second.
 //
 // BM_DpdkSource_PcapReplay runs the source's own RX thread, and the benchmark thread takes
 // messages off the ring. items_per_second is the rate at which payloads reach the
@@ -186,6 +186,7 @@ void BM_DpdkToEvent(benchmark::State& state) {
   int64_t events = 0;
   int64_t parsed = 0;
   int64_t bytes = 0;
+
   const uint64_t allocations_before = g_allocations.load(std::memory_order_relaxed);
   for (auto _ : state) {
     b.polled->pollOnce(0);
@@ -204,6 +205,7 @@ void BM_DpdkToEvent(benchmark::State& state) {
     }
   }
   const uint64_t allocations = g_allocations.load(std::memory_order_relaxed) - allocations_before;
+
   state.SetItemsProcessed(events);
   state.SetBytesProcessed(bytes);
   state.counters["allocs_per_item"] =

@@ -36,6 +36,8 @@ constexpr size_t kMaxRingSlots = size_t{1} << 20;
 constexpr char kDroppedName[] = "vigil_source_dropped_total";
 constexpr char kDroppedHelp[] = "Messages a source discarded, by reason";
 constexpr int64_t kPortStatsIntervalNs = 1'000'000'000;
+static_assert(DpdkSource::kMaxBurst <= internal::kMaxRxBurst,
+              "an RX queue's burst arrays must hold the largest burst_size");
 
 // The queue views handed to the pipeline for queues 1 .. rx_queues - 1.
 class QueueView final : public Source {
@@ -512,6 +514,7 @@ bool DpdkSource::Impl::setupExceptionPort(std::string& error) {
             " queues but rx_queues=" + std::to_string(queue_count) + " needs one each";
     return false;
   }
+
   rte_eth_conf conf;
   std::memset(&conf, 0, sizeof(conf));
   rc = rte_eth_dev_configure(exception_port_id, queue_count, queue_count, &conf);
@@ -520,6 +523,7 @@ bool DpdkSource::Impl::setupExceptionPort(std::string& error) {
     return false;
   }
   exception_configured = true;
+
   const int socket = rte_eth_dev_socket_id(exception_port_id);
   for (uint16_t q = 0; q < queue_count; ++q) {
     rc = rte_eth_rx_queue_setup(exception_port_id, q, kExceptionDescriptors,
@@ -534,6 +538,7 @@ bool DpdkSource::Impl::setupExceptionPort(std::string& error) {
       return false;
     }
   }
+
   rc = rte_eth_dev_start(exception_port_id);
   if (rc != 0) {
     error = dpdkError(options.name, "rte_eth_dev_start (exception_port)", rc);
@@ -611,8 +616,8 @@ void DpdkSource::Impl::refreshPortStats() {
   port_ierrors.set(static_cast<int64_t>(stats.ierrors));
 }
 
-// The thread of one RX queue: pin it when lcores says so, register it with EAL, then poll
-// until stop() asks it to end. Queue 0's thread also refreshes the port gauges.
+// The thread of one RX queue: pin it when lcores is set, register it with EAL, then poll
+// until stop() sets the stop flag. Queue 0's thread also refreshes the port gauges.
 void DpdkSource::Impl::runQueue(uint16_t queue) {
   if (!options.lcores.empty()) {
     cpu_set_t cpus;

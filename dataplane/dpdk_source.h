@@ -15,8 +15,8 @@
 
 namespace vigil::dataplane {
 
-// What happens to frames that are valid but not syslog for this source (ARP, TCP, ICMP,
-// UDP to other ports).
+// Handling of frames that are valid but not syslog for this source (ARP, TCP, ICMP, UDP to
+// other ports).
 enum class ExceptionPath : uint8_t {
   kDrop,    // count them under vigil_source_dropped_total{reason=...} and free them
   kKernel,  // send them to `exception_port` (a net_tap device), and send what the kernel
@@ -139,8 +139,8 @@ class DpdkSource final : public Source {
   // driver decides which queue gets a frame. Valid after a successful start().
   uint64_t rssHashFunctions() const;
   // Polls one burst on `queue` from the calling thread, when start_rx_threads is false.
-  // Returns the frames read. One thread per queue; the thread is registered with EAL on
-  // its first call.
+  // Returns the frames read. Each queue needs its own polling thread, which is registered
+  // with EAL on its first call.
   uint16_t pollOnce(uint16_t queue);
 
  private:

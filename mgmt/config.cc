@@ -165,6 +165,7 @@ struct Reader {
   absl::Status readDpdk(const YAML::Node& n, const std::string& where, SourceConfig& s) const {
     absl::Status st;
     if (!(st = readString(n, where, "port", s.port)).ok()) return st;
+
     if (!(st = readNumber<uint16_t>(n, where, "rx_queues", 1, 64, s.rx_queues)).ok()) return st;
     if (!(st = readUint16List(n, where, "lcores", 0, 1023, s.lcores)).ok()) return st;
     if (!s.lcores.empty() && s.lcores.size() != s.rx_queues) {
@@ -178,6 +179,7 @@ struct Reader {
     if (!(st = readNumber<uint32_t>(n, where, "idle_sleep_us", 0, 100000, s.idle_sleep_us)).ok()) {
       return st;
     }
+
     if (!(st = readBool(n, where, "reassemble_fragments", s.reassemble_fragments)).ok()) return st;
     if (!(st = readNumber<uint32_t>(n, where, "fragment_max_flows", 1, 65536,
                                     s.fragment_max_flows)).ok()) {
@@ -187,6 +189,7 @@ struct Reader {
                                     s.fragment_timeout_ms)).ok()) {
       return st;
     }
+
     if (!(st = readChoice(n, where, "exception", {"drop", "kernel"}, s.exception)).ok()) return st;
     if (!(st = readString(n, where, "exception_port", s.exception_port)).ok()) return st;
     if (s.type == "dpdk" && s.exception == "kernel" && s.exception_port.empty()) {

@@ -206,12 +206,12 @@ void RxQueue::dispatch(rte_mbuf* m, FrameVerdict verdict, const UdpDatagram& dat
 void RxQueue::reassemble(rte_mbuf* m, const UdpDatagram& datagram, int64_t receive_ns,
                          uint64_t tsc, BurstTally& tally) {
   ++tally.fragments;
-  auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, datagram.l2_bytes);
-  const uint16_t total_length = rte_be_to_cpu_16(ip->total_length);
   // The table chains fragments segment by segment, and a fragment without payload would
   // only be dropped inside it. A fragment in several segments means a jumbo frame, which
-  // IP fragmentation for a 1500-byte MTU never produces.
-  if (m->nb_segs != 1 || total_length <= datagram.l3_bytes) {
+  // IP fragmentation for a 1500-byte MTU never produces. The single-segment check comes
+  // first, so the IP header read below lies inside the first segment.
+  auto* ip = rte_pktmbuf_mtod_offset(m, rte_ipv4_hdr*, datagram.l2_bytes);
+  if (m->nb_segs != 1 || rte_be_to_cpu_16(ip->total_length) <= datagram.l3_bytes) {
     ++tally.fragment_drops[static_cast<size_t>(FragmentDrop::kInvalid)];
     (*to_free_)[free_count_++] = m;
     return;

@@ -24,7 +24,8 @@ namespace vigil::dataplane::internal {
 // Largest burst a queue polls, and so the size of its per-burst arrays.
 inline constexpr uint16_t kMaxRxBurst = 512;
 
-// Why the fragment table gave up on a fragment. Each has its own `reason` label.
+// Reason a fragment was dropped by or before the fragment table. Each has its own
+// `reason` label.
 enum class FragmentDrop : uint8_t { kTableFull, kTimeout, kInvalid, kShutdown };
 inline constexpr size_t kFragmentDropCount = 4;
 

@@ -1,5 +1,5 @@
-// vigild with a dpdk source on net_pcap ports (no hugepages, no NIC): VLAN-tagged frames
-// get the tenant of their `tenants:` rule through two RX queues and IPv4 reassembly, and a
+// vigild with a dpdk source on net_pcap ports (no hugepages, no NIC). VLAN-tagged frames
+// get the tenant of their `tenants:` rule through two RX queues and IPv4 reassembly. A
 // dpdk source whose EAL cannot start leaves the kernel sources running.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

@@ -108,8 +108,8 @@ class DpdkExceptionTest : public DpdkSourceTest {
 };
 
 // ARP, TCP, ICMP and UDP to another port reach the tap interface, counted as exception_tx
-// and seen in the interface's RX counter; the syslog datagram still reaches the ring, and
-// a truncated frame is still dropped.
+// and in the interface's RX counter. The syslog datagram still reaches the ring, and a
+// truncated frame is still dropped.
 TEST_F(DpdkExceptionTest, NonSyslogFramesReachKernel) {
   PcapWriter pcap(pcap_path_);
   ASSERT_TRUE(pcap.ok()) << pcap_path_;

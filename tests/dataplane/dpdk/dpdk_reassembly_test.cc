@@ -40,7 +40,7 @@ std::string syslogText(const std::string& tag, size_t bytes) {
 }
 
 // A datagram in 2 fragments (last one first) and one in 3 (order 3, 1, 2) are reassembled
-// and published with their full payloads; an incomplete one times out and is counted.
+// and published with their full payloads. An incomplete one times out and is counted.
 TEST_F(DpdkReassemblyTest, OutOfOrderFragmentsReassembled) {
   const IpAddr peer_a = *parseIp("192.0.2.10");
   const IpAddr peer_b = *parseIp("192.0.2.11");
@@ -145,7 +145,7 @@ TEST_F(DpdkReassemblyTest, TableFullCounted) {
   EXPECT_EQ(reassembled(), 0u);
 }
 
-// A repeated first fragment frees the whole flow (both copies) as fragment_invalid; the
+// A repeated first fragment frees the whole flow (both copies) as fragment_invalid. The
 // second fragment then starts a new flow that times out.
 TEST_F(DpdkReassemblyTest, DuplicateFragmentInvalid) {
   const std::vector<Frame> a =
@@ -191,7 +191,7 @@ TEST_F(DpdkReassemblyTest, StopCountsHeldFragments) {
   EXPECT_TRUE(fragmentsSettled());
 }
 
-// A fragment with no payload bytes is dropped as fragment_invalid before the table sees it.
+// A fragment with no payload bytes is dropped as fragment_invalid before it reaches the table.
 TEST_F(DpdkReassemblyTest, EmptyFragmentInvalid) {
   PcapWriter pcap(pcap_path_);
   ASSERT_TRUE(pcap.ok()) << pcap_path_;
