@@ -16,6 +16,24 @@ std::string_view fragmentDropName(FragmentDrop reason) {
   return "fragment_unknown";
 }
 
+// Counters one burst adds up locally and flushes once, so the per-packet path does no
+// atomic operations.
+struct RxQueue::BurstTally {
+  std::array<uint32_t, kFrameVerdictCount> verdicts{};
+  std::array<uint32_t, kFragmentDropCount> fragment_drops{};
+  uint32_t frames = 0;
+  uint32_t queue_full = 0;
+  uint32_t truncated = 0;
+  uint64_t bytes = 0;
+  uint32_t fragments = 0;
+  uint32_t reassembled = 0;
+  uint32_t fragments_merged = 0;
+  uint32_t exception_tx = 0;
+  uint32_t exception_dropped = 0;
+  uint32_t kernel_tx = 0;
+  uint32_t kernel_tx_dropped = 0;
+};
+
 }  // namespace vigil::dataplane::internal
 
 #if VIGIL_WITH_DPDK
@@ -62,24 +80,6 @@ bool isForKernel(FrameVerdict verdict) {
 }
 
 }  // namespace
-
-// Counters one burst adds up locally and flushes once, so the per-packet path does no
-// atomic operations.
-struct RxQueue::BurstTally {
-  std::array<uint32_t, kFrameVerdictCount> verdicts{};
-  std::array<uint32_t, kFragmentDropCount> fragment_drops{};
-  uint32_t frames = 0;
-  uint32_t queue_full = 0;
-  uint32_t truncated = 0;
-  uint64_t bytes = 0;
-  uint32_t fragments = 0;
-  uint32_t reassembled = 0;
-  uint32_t fragments_merged = 0;
-  uint32_t exception_tx = 0;
-  uint32_t exception_dropped = 0;
-  uint32_t kernel_tx = 0;
-  uint32_t kernel_tx_dropped = 0;
-};
 
 RxQueue::RxQueue(const RxQueueConfig& config, const UdpPortSet& ports, RawRing& ring,
                  const DpdkCounters& counters, Counter& queue_frames, Clock& clock)
