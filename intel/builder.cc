@@ -249,8 +249,8 @@ void IndicatorSetBuilder::addEntry(std::string_view list, Entry entry, const Ind
 }
 
 uint8_t IndicatorSetBuilder::scoreOf(const Indicator& indicator) const {
-  // Each feed is taken as an independent report that is right with probability
-  // confidence * decay; the score is the chance that at least one of them is right.
+  // Each feed counts as an independent report that is right with probability
+  // confidence * decay. The score is the chance that at least one of them is right.
   double p = indicator.confidence / 100.0;
   absl::Time seen = indicator.last_seen;
   if (seen == absl::InfinitePast()) seen = indicator.first_seen;

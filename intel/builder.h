@@ -61,7 +61,7 @@ struct BuilderOptions {
   absl::Duration score_half_life = absl::Hours(24 * 30);
 };
 
-// What a feed says about one value besides the value itself.
+// Metadata that a feed gives for one value, besides the value itself.
 struct IndicatorMeta {
   std::optional<uint8_t> confidence;  // 0..100; BuilderOptions::default_confidence if unset
   std::vector<std::string> tags;
@@ -158,7 +158,7 @@ class IndicatorSetBuilder {
   absl::StatusOr<LoadReport> addRegexListText(std::string_view name, std::string_view text,
                                               std::string_view origin);
 
-  // Reads a CSV feed laid out as `options` says. Errors: as addListFile(), plus
+  // Reads a CSV feed laid out as `options` describes. Errors: as addListFile(), plus
   // InvalidArgument when a column is missing from the header or no value column is set.
   absl::StatusOr<LoadReport> addCsvFile(std::string_view name, const std::string& path,
                                         const CsvOptions& options);

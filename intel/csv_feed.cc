@@ -134,7 +134,7 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addCsvText(std::string_view name
   if (absl::Status s = checkReady(name); !s.ok()) return s;
   if (!options.value.used()) {
     return absl::InvalidArgumentError(
-        "CsvOptions::value is not set; name the column that holds the indicator");
+        "missing CsvOptions::value; set it to the column that contains the indicator");
   }
   LoadReport report;
   report.list = std::string(name);

@@ -34,9 +34,9 @@ class Scratch {
   std::unique_ptr<Impl> impl_;
 };
 
-// Checks the event's address fields against the address and prefix tables, file fields
-// (names with "file", "path", "image" or "process", and event.app) against the file
-// name set, and its message and other field values against the Hyperscan database of
+// Checks the event's address fields against the address and prefix tables. File fields
+// (names with "file", "path", "image" or "process", and event.app) go to the file name
+// set. The message and other field values are scanned with the Hyperscan database of
 // domains, URLs, hashes, emails and regexes. Appends one IndicatorHit per distinct
 // indicator found, with its indicator_id and score. Returns the number of hits added.
 // Never allocates. Thread-safe for concurrent calls with different Scratch objects.

@@ -77,7 +77,7 @@ class MispReader {
              LoadReport& report)
       : builder_(builder), name_(name), origin_(origin), report_(report) {}
 
-  // Reads any of the accepted document shapes; false when `doc` is none of them.
+  // Reads any of the accepted document shapes. Returns false when `doc` has none of them.
   bool readDocument(const json& doc) {
     if (doc.is_object() && doc.contains("response")) {
       const json& response = doc["response"];

@@ -45,9 +45,9 @@ struct Token {
 bool isIdentStart(char c) { return absl::ascii_isalpha(c) || c == '_'; }
 bool isIdentChar(char c) { return absl::ascii_isalnum(c) || c == '_' || c == '-'; }
 
-absl::Status syntaxError(size_t offset, std::string_view what) {
+absl::Status syntaxError(size_t offset, std::string_view problem) {
   return absl::InvalidArgumentError(
-      absl::StrCat("invalid STIX pattern at offset ", offset, ": ", av(what)));
+      absl::StrCat("invalid STIX pattern at offset ", offset, ": ", av(problem)));
 }
 
 // Reads a quoted literal starting at text[i] == '\''. STIX strings escape only \' and \\.
@@ -156,9 +156,9 @@ class Parser {
   bool keyword(std::string_view word, size_t ahead = 0) const {
     return peek(ahead).kind == Tok::kIdent && peek(ahead).text == word;
   }
-  absl::Status expected(std::string_view what) const {
+  absl::Status expected(std::string_view wanted) const {
     std::string got = peek().kind == Tok::kEnd ? "the end" : absl::StrCat("'", peek().text, "'");
-    return syntaxError(peek().offset, absl::StrCat("expected ", av(what), ", got ", got));
+    return syntaxError(peek().offset, absl::StrCat("expected ", av(wanted), ", got ", got));
   }
   absl::Status checkDepth(int depth) const {
     if (depth <= kMaxDepth) return absl::OkStatus();
@@ -394,9 +394,9 @@ class Parser {
 // ---------------------------------------------------------------------------------------
 // Reduction to indicator values
 
-absl::Status notRunnable(std::string_view what) {
+absl::Status notRunnable(std::string_view part) {
   return absl::UnimplementedError(
-      absl::StrCat(av(what), "; only single values joined by OR load as indicators"));
+      absl::StrCat(av(part), "; only single values joined by OR load as indicators"));
 }
 
 absl::StatusOr<IndicatorType> valueType(const Comparison& c) {

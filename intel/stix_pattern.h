@@ -2,9 +2,9 @@
 // ("[ipv4-addr:value = '198.51.100.1'] OR [domain-name:value = 'bad.example']") into a
 // tree, and the reduction of a tree to single indicator values for the matcher.
 //
-// The grammar follows STIX 2.1 section 9: observation expressions joined by AND, OR and
-// FOLLOWEDBY, with WITHIN, REPEATS and START/STOP qualifiers; inside brackets,
-// comparisons joined by AND and OR. Parsing checks syntax only; it does not check that
+// The grammar follows STIX 2.1 section 9. Observation expressions are joined by AND, OR
+// and FOLLOWEDBY and take WITHIN, REPEATS and START/STOP qualifiers. Inside brackets,
+// comparisons are joined by AND and OR. Parsing checks syntax only; it does not check that
 // an object type or property exists.
 #pragma once
 

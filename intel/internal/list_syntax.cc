@@ -153,9 +153,9 @@ int hexValue(char c) {
   return -1;
 }
 
-// RFC 3986 section 6.2.2: decodes percent-escapes of unreserved characters
-// (ALPHA / DIGIT / "-" / "." / "_" / "~") and writes the hex digits of the remaining
-// escapes in upper case, so equivalent spellings of a path give one indicator.
+// Decodes percent-escapes of unreserved characters (ALPHA / DIGIT / "-" / "." / "_" /
+// "~") and writes the hex digits of other escapes in upper case (RFC 3986 section
+// 6.2.2). Equivalent spellings of a path then give one indicator.
 std::string normalizePercentEncoding(std::string_view text) {
   std::string out;
   out.reserve(text.size());

@@ -2,11 +2,17 @@
 //   vigilctl [--api URL] cases list [--tenant T] [--status S] [--limit N] [--json]
 //   vigilctl [--api URL] cases show ID [--json]
 //   vigilctl parse [--format F] [--framing F] [--tenant T] FILE
+//   vigilctl intel load [--format list|regex|csv|misp|stix] FEED...
 // Each command group lives in its own vigilctl_<group>.cc and registers itself here.
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 
 #include "mgmt/cmd/vigilctl_client.h"
+
+namespace vigil::ctl {
+// Registers "vigilctl intel load" (mgmt/cmd/vigilctl_intel.cc), which works offline.
+void registerIntelCommands(CLI::App& app);
+}  // namespace vigil::ctl
 
 int main(int argc, char** argv) {
   vigil::ctl::GlobalOptions options;
@@ -25,6 +31,7 @@ int main(int argc, char** argv) {
 
   vigil::ctl::registerCasesCommands(app, options);
   vigil::ctl::registerParseCommands(app);
+  vigil::ctl::registerIntelCommands(app);
 
   try {
     app.parse(argc, argv);

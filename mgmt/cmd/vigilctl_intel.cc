@@ -1,0 +1,230 @@
+// "vigilctl intel load": loads threat-intel feeds offline with the builder that vigild
+// uses and prints, as JSON lines, what each feed gave per type, every rejection with its
+// position and reason, and the figures of the snapshot that would be built.
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "intel/builder.h"
+#include "intel/indicator_set.h"
+#include "mgmt/cmd/vigilctl_client.h"
+
+namespace vigil::ctl {
+namespace {
+
+using json = nlohmann::json;
+
+struct IntelLoadOptions {
+  std::string format = "list";
+  std::string name;
+  std::vector<std::string> warninglists;
+  std::vector<std::string> feeds;
+  std::string csv_value;
+  std::string csv_type;
+  std::string csv_fixed_type;
+  std::string csv_confidence;
+  std::string csv_first_seen;
+  std::string csv_tags;
+  std::string csv_url_path;
+  char csv_delimiter = ',';
+  bool csv_no_header = false;
+  int min_ipv4_prefix = 8;
+  int min_ipv6_prefix = 32;
+};
+
+// A CSV column option is a header name, or "#N" for the 0-based column N.
+intel::CsvColumn csvColumn(const std::string& text) {
+  intel::CsvColumn column;
+  if (text.size() > 1 && text[0] == '#') {
+    column.index = std::stoi(text.substr(1));
+  } else {
+    column.name = text;
+  }
+  return column;
+}
+
+// The feed name: --name, else the file or folder name with characters outside
+// [A-Za-z0-9._-] replaced by '_', cut to 64 characters.
+std::string feedName(const IntelLoadOptions& options, const std::string& path) {
+  if (!options.name.empty()) return options.name;
+  std::string name = std::filesystem::path(path).filename().string();
+  if (name.empty()) name = std::filesystem::path(path).parent_path().filename().string();
+  for (char& c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) c = '_';
+  }
+  if (name.empty()) name = "feed";
+  return name.substr(0, 64);
+}
+
+json typeCounts(const std::array<size_t, intel::kIndicatorTypeCount>& counts) {
+  json out = json::object();
+  for (size_t t = 0; t < counts.size(); ++t) {
+    if (counts[t] != 0) out[std::string(indicatorTypeName(static_cast<IndicatorType>(t)))] = counts[t];
+  }
+  return out;
+}
+
+void printRejections(const std::string& feed, const std::vector<intel::Rejection>& rejections) {
+  for (const intel::Rejection& r : rejections) {
+    std::cout << json{{"kind", "rejection"}, {"feed", feed}, {"location", r.location},
+                      {"reason", r.reason}, {"text", r.text}}
+                     .dump(-1, ' ', false, json::error_handler_t::replace)
+              << "\n";
+  }
+}
+
+absl::StatusOr<intel::LoadReport> loadFeed(intel::IndicatorSetBuilder& builder,
+                                           const IntelLoadOptions& options,
+                                           const std::string& name, const std::string& path) {
+  if (options.format == "list") return builder.addListFile(name, path);
+  if (options.format == "regex") return builder.addRegexListFile(name, path);
+  if (options.format == "stix") return builder.addStixFile(name, path);
+  if (options.format == "misp") {
+    if (std::filesystem::is_directory(path)) return builder.addMispFeedFolder(name, path);
+    return builder.addMispFile(name, path);
+  }
+  intel::CsvOptions csv;
+  csv.delimiter = options.csv_delimiter;
+  csv.header = !options.csv_no_header;
+  csv.value = csvColumn(options.csv_value);
+  if (!options.csv_type.empty()) csv.type = csvColumn(options.csv_type);
+  if (!options.csv_confidence.empty()) csv.confidence = csvColumn(options.csv_confidence);
+  if (!options.csv_first_seen.empty()) csv.first_seen = csvColumn(options.csv_first_seen);
+  if (!options.csv_tags.empty()) csv.tags = csvColumn(options.csv_tags);
+  if (!options.csv_url_path.empty()) csv.url_path = csvColumn(options.csv_url_path);
+  if (!options.csv_fixed_type.empty()) {
+    for (size_t t = 0; t < intel::kIndicatorTypeCount; ++t) {
+      if (indicatorTypeName(static_cast<IndicatorType>(t)) == options.csv_fixed_type) {
+        csv.fixed_type = static_cast<IndicatorType>(t);
+      }
+    }
+    if (!csv.fixed_type) {
+      fail(absl::StrCat("invalid --csv-fixed-type '", options.csv_fixed_type,
+                        "'; use ipv4, ipv6, cidr, domain, url, md5, sha1, sha256, email, "
+                        "filename or regex"),
+           2);
+    }
+  }
+  return builder.addCsvFile(name, path, csv);
+}
+
+void runIntelLoad(const IntelLoadOptions& options) {
+  if (options.format == "csv" && options.csv_value.empty()) {
+    fail("--format csv needs --csv-value (a header name, or #N for column N)", 2);
+  }
+  intel::BuilderOptions builder_options;
+  builder_options.min_ipv4_prefix_len = static_cast<uint8_t>(options.min_ipv4_prefix);
+  builder_options.min_ipv6_prefix_len = static_cast<uint8_t>(options.min_ipv6_prefix);
+  intel::IndicatorSetBuilder builder(builder_options);
+  bool failed = false;
+
+  for (const std::string& path : options.warninglists) {
+    absl::StatusOr<intel::WarninglistReport> report = builder.addWarninglistFile(path);
+    if (!report.ok()) {
+      std::cerr << "vigilctl: " << report.status().message() << "\n";
+      failed = true;
+      continue;
+    }
+    printRejections(report->list, report->rejections);
+    std::cout << json{{"kind", "warninglist"}, {"list", report->list}, {"path", path},
+                      {"type", report->type}, {"entries", report->entries},
+                      {"rejected", report->rejected}}
+                     .dump(-1, ' ', false, json::error_handler_t::replace)
+              << "\n";
+  }
+
+  for (const std::string& path : options.feeds) {
+    std::string name = feedName(options, path);
+    absl::StatusOr<intel::LoadReport> report = loadFeed(builder, options, name, path);
+    if (!report.ok()) {
+      std::cerr << "vigilctl: " << report.status().message() << "\n";
+      failed = true;
+      continue;
+    }
+    printRejections(name, report->rejections);
+    json line = {{"kind", "feed"},
+                 {"feed", name},
+                 {"path", path},
+                 {"format", options.format},
+                 {"loaded", report->loaded},
+                 {"loaded_by_type", typeCounts(report->loaded_by_type)},
+                 {"duplicates", report->duplicates},
+                 {"rejected", report->rejected},
+                 {"expired", report->expired},
+                 {"not_for_detection", report->not_for_detection},
+                 {"unknown_types", report->unknown_types}};
+    std::cout << line.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+  }
+
+  absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>> set = builder.build();
+  if (!set.ok()) fail(absl::StrCat("building the snapshot failed: ", set.status().message()));
+  const intel::IndicatorSetStats& stats = (*set)->stats();
+  std::cout << json{{"kind", "snapshot"},
+                    {"indicators", (*set)->size()},
+                    {"by_type", typeCounts(stats.count_by_type)},
+                    {"suppressed_by_warninglist", stats.suppressed_by_warninglist},
+                    {"rejected_regexes", stats.rejected_regexes},
+                    {"hyperscan_patterns", stats.pattern_count},
+                    {"hyperscan_database_bytes", stats.hs_database_bytes}}
+                   .dump(-1, ' ', false, json::error_handler_t::replace)
+            << "\n";
+  if (failed) fail("at least one feed or warninglist could not be read", 1);
+}
+
+}  // namespace
+
+void registerIntelCommands(CLI::App& app) {
+  auto options = std::make_shared<IntelLoadOptions>();
+  CLI::App* intel = app.add_subcommand("intel", "work with threat-intel feeds offline");
+  intel->require_subcommand(1);
+  CLI::App* load = intel->add_subcommand(
+      "load",
+      "load feeds as vigild would and print per-feed counts, rejections and snapshot figures "
+      "as JSON lines; exit 1 when a feed cannot be read");
+  load->add_option("--format", options->format,
+                   "feed format: list (plain indicator list, the default), regex (REGEX;SCORE "
+                   "lines), csv, misp (event JSON or a feed folder) or stix (2.x bundle)")
+      ->check(CLI::IsMember({"list", "regex", "csv", "misp", "stix"}));
+  load->add_option("--name", options->name,
+                   "feed name for every FEED (default: the file name)");
+  load->add_option("--warninglist", options->warninglists,
+                   "MISP warninglist JSON file whose values are left out; may repeat");
+
+  load->add_option("--csv-value", options->csv_value,
+                   "CSV column of the indicator: a header name or #N (0-based)");
+  load->add_option("--csv-type", options->csv_type,
+                   "CSV column with the indicator type name (default: detected)");
+  load->add_option("--csv-fixed-type", options->csv_fixed_type,
+                   "indicator type of every CSV value, such as domain or sha256");
+  load->add_option("--csv-confidence", options->csv_confidence,
+                   "CSV column with a confidence 0 to 100");
+  load->add_option("--csv-first-seen", options->csv_first_seen,
+                   "CSV column with an RFC 3339 first-seen time");
+  load->add_option("--csv-tags", options->csv_tags, "CSV column with tags separated by '|'");
+  load->add_option("--csv-url-path", options->csv_url_path,
+                   "CSV column with a URL path; a non-empty path makes the record the URL "
+                   "http://VALUE+PATH");
+  load->add_option("--csv-delimiter", options->csv_delimiter, "CSV field delimiter (default ,)");
+  load->add_flag("--csv-no-header", options->csv_no_header,
+                 "the CSV has no header row; name columns as #N");
+
+  load->add_option("--min-ipv4-prefix", options->min_ipv4_prefix,
+                   "shortest IPv4 CIDR accepted, in bits (default 8)")
+      ->check(CLI::Range(1, 32));
+  load->add_option("--min-ipv6-prefix", options->min_ipv6_prefix,
+                   "shortest IPv6 CIDR accepted, in bits (default 32)")
+      ->check(CLI::Range(1, 128));
+
+  load->add_option("feed", options->feeds, "feed files (or MISP feed folders)")->required();
+  load->callback([options] { runIntelLoad(*options); });
+}
+
+}  // namespace vigil::ctl
