@@ -143,6 +143,33 @@ TEST_F(DpdkExceptionTest, NonSyslogFramesReachKernel) {
   EXPECT_EQ(source.ring().front()->view(), "<13>syslog");
 }
 
+// A datagram to another UDP port that arrives in fragments is reassembled first and then
+// sent to the kernel whole, as one frame.
+TEST_F(DpdkExceptionTest, ReassembledNonSyslogReachesKernel) {
+  PcapWriter pcap(pcap_path_);
+  ASSERT_TRUE(pcap.ok()) << pcap_path_;
+  const std::vector<Frame> parts =
+      ipv4Fragments(*parseIp("192.0.2.30"), udp(53, std::string(400, 'q')), 208, 31);
+  ASSERT_EQ(parts.size(), 2u);
+  pcap.add(parts[1]);
+  pcap.add(parts[0]);
+  pcap.close();
+
+  DpdkSourceOptions o = kernelPath();
+  o.reassemble_fragments = true;
+  DpdkSource source(o, metrics_, clock_);
+  std::string error;
+  ASSERT_TRUE(source.start(error)) << error;
+  ASSERT_TRUE(waitFor([&] { return counter("vigil_dpdk_exception_tx_total") >= 1; }));
+  const int64_t tap_rx = interfaceRxPackets(kTapInterface);
+  source.stop();
+
+  EXPECT_EQ(counter("vigil_dpdk_ip_reassembled_total"), 1u);
+  EXPECT_EQ(counter("vigil_dpdk_exception_tx_total"), 1u);
+  EXPECT_EQ(tap_rx, 1);
+  EXPECT_EQ(received(), 0u);
+}
+
 // A frame the kernel sends on the tap interface leaves through the port (here net_pcap's
 // tx_pcap file), counted as kernel_tx.
 TEST_F(DpdkExceptionTest, KernelFramesLeaveThroughPort) {

@@ -2,6 +2,8 @@
 // the port supports, and the queue views the daemon hands to the pipeline.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -12,6 +14,22 @@ namespace vigil::dataplane {
 namespace {
 
 using namespace vigil::dataplane::testing;  // NOLINT(build/namespaces): test helpers
+
+// Threads of this process whose CPU affinity is exactly `cpu_list` ("0", "0-1"), from
+// Cpus_allowed_list in /proc/self/task/*/status.
+int threadsPinnedTo(const std::string& cpu_list) {
+  int pinned = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream status(task.path() / "status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("Cpus_allowed_list:", 0) != 0) continue;
+      const std::string value = line.substr(line.find_first_not_of(" \t", 18));
+      pinned += value == cpu_list ? 1 : 0;
+    }
+  }
+  return pinned;
+}
 
 // Writes `count` syslog datagrams tagged with `tag` to `path`.
 void writeDatagrams(const std::string& path, const std::string& tag, int count) {
@@ -85,7 +103,8 @@ TEST_F(DpdkQueuesTest, TooManyQueuesRejected) {
 }
 
 // net_null reports RSS support, so 4 queues get RSS with the requested IP and UDP hash
-// functions masked by the port's flow_type_rss_offloads, and every queue's thread polls.
+// functions masked by the port's flow_type_rss_offloads. Every queue's thread polls, pinned
+// to the CPU that lcores gives it.
 TEST_F(DpdkQueuesTest, NullPortRssOverQueues) {
   DpdkSourceOptions o = options("", {}, "--vdev=net_null0");
   o.rx_queues = 4;
@@ -98,6 +117,9 @@ TEST_F(DpdkQueuesTest, NullPortRssOverQueues) {
   ASSERT_TRUE(waitFor([&] {
     return queueFrames(0) > 0 && queueFrames(1) > 0 && queueFrames(2) > 0 && queueFrames(3) > 0;
   })) << queueFrames(0) << " " << queueFrames(1) << " " << queueFrames(2) << " " << queueFrames(3);
+  // lcores pins every RX thread to CPU 0. The thread that called rte_eal_init had its
+  // affinity restored, so only EAL's own threads could add to the count.
+  EXPECT_GE(threadsPinnedTo("0"), 4);
   source.stop();
 
   // net_null offers every function requested, so all of them are configured. In DPDK
