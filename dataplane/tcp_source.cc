@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "dataplane/internal/socket_util.h"
+#include "dataplane/internal/stream_buffer.h"
 
 namespace vigil::dataplane {
 namespace {
@@ -34,22 +35,13 @@ struct TcpSource::Connection {
   Connection(int socket_fd, const sockaddr_storage& addr, const FramingOptions& framing,
              size_t buffer_bytes)
       : fd(socket_fd),
-        peer(internal::ipFromSockaddr(addr)),
         peer_text(internal::formatSockaddr(addr)),
-        framer(framing),
-        buffer(std::make_unique<char[]>(buffer_bytes)),
-        capacity(buffer_bytes) {}
+        stream(framing, buffer_bytes, internal::ipFromSockaddr(addr)) {}
 
   int fd;
-  std::optional<IpAddr> peer;
   std::string peer_text;  // "ADDR:PORT" for logs
-  Framer framer;
-  std::unique_ptr<char[]> buffer;
-  size_t capacity;
-  size_t begin = 0;  // bytes [begin, end) of `buffer` are read but not yet framed
-  size_t end = 0;
+  internal::StreamBuffer stream;
   int64_t last_activity_ns = 0;  // monotonic
-  int64_t receive_ns = 0;        // wall clock of the last read(), stamped on its messages
   bool paused = false;           // out of epoll until the ring has room
   bool eof = false;              // the peer closed; buffered bytes are still to be framed
   bool closed = false;
@@ -292,12 +284,12 @@ void TcpSource::onReadable(Connection& conn) {
     if (!processBuffered(conn)) return;
     // Level-triggered epoll reports the socket again if data is left.
     if (reads == kReadsPerWake) return;
-    ssize_t n = ::read(conn.fd, conn.buffer.get(), conn.capacity);
+    ssize_t n = ::read(conn.fd, conn.stream.data.get(), conn.stream.capacity);
     if (n > 0) {
-      conn.begin = 0;
-      conn.end = static_cast<size_t>(n);
+      conn.stream.begin = 0;
+      conn.stream.end = static_cast<size_t>(n);
       conn.last_activity_ns = monotonicNs();
-      conn.receive_ns = clock_.nowNs();
+      conn.stream.receive_ns = clock_.nowNs();
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
@@ -314,27 +306,16 @@ void TcpSource::onReadable(Connection& conn) {
 // Frames the buffered bytes into the ring. Returns true when the buffer is empty and the
 // connection stays open and readable; false when it was paused or closed.
 bool TcpSource::processBuffered(Connection& conn) {
-  while (conn.begin < conn.end) {
-    RawMessage* slot = ring_->tryClaim();
-    if (slot == nullptr) {
+  switch (internal::frameBuffered(conn.stream, *ring_, counters_, options_.id)) {
+    case internal::StreamStep::kRingFull:
       pause(conn);
       return false;
-    }
-    Frame frame;
-    FeedResult r = conn.framer.feed(
-        std::string_view(conn.buffer.get() + conn.begin, conn.end - conn.begin), frame);
-    conn.begin += r.consumed;
-    if (r.status == FrameStatus::kFrame) {
-      publish(*slot, frame, conn);
-    } else if (r.status == FrameStatus::kEmpty) {
-      counters_.dropped_empty->add();
-    } else if (r.status == FrameStatus::kError) {
+    case internal::StreamStep::kFramingError:
       onFramingError(conn);
       return false;
-    }
+    case internal::StreamStep::kDone:
+      break;
   }
-  conn.begin = 0;
-  conn.end = 0;
   if (conn.eof) return flushAtEof(conn);
   return true;
 }
@@ -342,50 +323,32 @@ bool TcpSource::processBuffered(Connection& conn) {
 // Publishes the frame still buffered when the peer closed, then closes the connection.
 // Returns false: the connection is closed, or paused until a slot frees.
 bool TcpSource::flushAtEof(Connection& conn) {
-  RawMessage* slot = ring_->tryClaim();
-  if (slot == nullptr) {
-    pause(conn);
-    return false;
-  }
-  Frame frame;
-  FrameStatus status = conn.framer.finish(frame);
-  if (status == FrameStatus::kFrame) {
-    publish(*slot, frame, conn);
-  } else if (status == FrameStatus::kEmpty) {
-    counters_.dropped_empty->add();
-  } else if (status == FrameStatus::kError) {
-    onFramingError(conn);
-    return false;
+  switch (internal::finishAtEof(conn.stream, *ring_, counters_, options_.id)) {
+    case internal::StreamStep::kRingFull:
+      pause(conn);
+      return false;
+    case internal::StreamStep::kFramingError:
+      onFramingError(conn);
+      return false;
+    case internal::StreamStep::kDone:
+      break;
   }
   closeConnection(conn);
   return false;
 }
 
-void TcpSource::publish(RawMessage& slot, const Frame& frame, const Connection& conn) {
-  std::memcpy(slot.data.get(), frame.data.data(), frame.data.size());
-  slot.len = frame.data.size();
-  slot.truncated = frame.truncated;
-  slot.receive_ns = conn.receive_ns;
-  slot.peer = conn.peer;
-  slot.source_id = options_.id;
-  ring_->publish();
-  counters_.received->add();
-  counters_.bytes->add(slot.len);
-  if (frame.truncated) counters_.truncated->add();
-}
-
 void TcpSource::onFramingError(Connection& conn) {
   counters_.framing_errors->add();
   // The rest of the read buffer and whatever waits in the socket will never be framed.
-  const size_t unframed = conn.end - conn.begin;
-  conn.begin = conn.end;
+  const size_t unframed = conn.stream.end - conn.stream.begin;
+  conn.stream.begin = conn.stream.end;
   counters_.discarded_bytes_framing->add(unframed +
                                          internal::discardReadable(conn.fd, kMaxDiscardBytes));
   // The connection closes right after this, so a connection logs at most once. Across
   // connections the source logs on power-of-two counts only.
   if (shouldLogPow2(framing_error_logs_)) {
     VIGIL_LOG_WARN("framing error, closing connection source={} peer={} error=\"{}\" total={}",
-                   options_.name, conn.peer_text, framingErrorText(conn.framer.error()),
+                   options_.name, conn.peer_text, framingErrorText(conn.stream.framer.error()),
                    counters_.framing_errors->value());
   }
   closeConnection(conn);
@@ -444,35 +407,7 @@ void TcpSource::removeClosed() {
 // Frames every byte still held for `conn`, publishing where the ring has room and counting
 // the rest as dropped{reason=shutdown}.
 void TcpSource::drainOnStop(Connection& conn) {
-  while (conn.begin < conn.end) {
-    Frame frame;
-    FeedResult r = conn.framer.feed(
-        std::string_view(conn.buffer.get() + conn.begin, conn.end - conn.begin), frame);
-    conn.begin += r.consumed;
-    if (r.status == FrameStatus::kError) {
-      counters_.framing_errors->add();
-      counters_.discarded_bytes_framing->add(conn.end - conn.begin);
-      break;
-    }
-    if (r.status == FrameStatus::kEmpty) counters_.dropped_empty->add();
-    if (r.status != FrameStatus::kFrame) continue;
-    if (RawMessage* slot = ring_->tryClaim()) {
-      publish(*slot, frame, conn);
-    } else {
-      counters_.dropped_shutdown->add();
-    }
-  }
-  conn.begin = conn.end = 0;
-  Frame frame;
-  FrameStatus status = conn.framer.finish(frame);
-  if (status == FrameStatus::kEmpty) counters_.dropped_empty->add();
-  if (status == FrameStatus::kError) counters_.framing_errors->add();
-  if (status != FrameStatus::kFrame) return;
-  if (RawMessage* slot = ring_->tryClaim()) {
-    publish(*slot, frame, conn);
-  } else {
-    counters_.dropped_shutdown->add();
-  }
+  internal::drainStream(conn.stream, *ring_, counters_, options_.id);
 }
 
 }  // namespace vigil::dataplane

@@ -92,7 +92,6 @@ class TcpSource final : public Source {
   void onReadable(Connection& conn);
   bool processBuffered(Connection& conn);
   bool flushAtEof(Connection& conn);
-  void publish(RawMessage& slot, const Frame& frame, const Connection& conn);
   void onFramingError(Connection& conn);
   void pause(Connection& conn);
   void resumePaused();

@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "dataplane/internal/socket_util.h"
+#include "dataplane/internal/stream_buffer.h"
 
 namespace vigil::dataplane {
 namespace {
@@ -136,27 +137,18 @@ struct TlsSource::Connection {
              const FramingOptions& framing, size_t buffer_bytes)
       : fd(socket_fd),
         ssl(tls),
-        peer(internal::ipFromSockaddr(addr)),
         peer_text(internal::formatSockaddr(addr)),
-        framer(framing),
-        buffer(std::make_unique<char[]>(buffer_bytes)),
-        capacity(buffer_bytes) {}
+        stream(framing, buffer_bytes, internal::ipFromSockaddr(addr)) {}
   ~Connection() { SSL_free(ssl); }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
   int fd;
   SSL* ssl;  // owned
-  std::optional<IpAddr> peer;
   std::string peer_text;  // "ADDR:PORT" for logs
-  Framer framer;
-  std::unique_ptr<char[]> buffer;
-  size_t capacity;
-  size_t begin = 0;  // bytes [begin, end) of `buffer` are decrypted but not yet framed
-  size_t end = 0;
-  int64_t accepted_ns = 0;       // monotonic; the handshake deadline counts from here
-  int64_t last_activity_ns = 0;  // monotonic
-  int64_t receive_ns = 0;        // wall clock of the last SSL_read(), stamped on its messages
+  internal::StreamBuffer stream;  // decrypted bytes and their framer
+  int64_t accepted_ns = 0;        // monotonic; the handshake deadline counts from here
+  int64_t last_activity_ns = 0;   // monotonic
   bool handshaking = true;
   bool want_write = false;  // OpenSSL waits for the socket to become writable
   bool tls_failed = false;  // a fatal TLS error happened, so no close_notify may be sent
@@ -517,12 +509,12 @@ void TlsSource::onReadable(Connection& conn) {
       return;
     }
     ERR_clear_error();
-    int n = SSL_read(conn.ssl, conn.buffer.get(), static_cast<int>(conn.capacity));
+    int n = SSL_read(conn.ssl, conn.stream.data.get(), static_cast<int>(conn.stream.capacity));
     if (n > 0) {
-      conn.begin = 0;
-      conn.end = static_cast<size_t>(n);
+      conn.stream.begin = 0;
+      conn.stream.end = static_cast<size_t>(n);
       conn.last_activity_ns = monotonicNs();
-      conn.receive_ns = clock_.nowNs();
+      conn.stream.receive_ns = clock_.nowNs();
       continue;
     }
     int err = SSL_get_error(conn.ssl, n);
@@ -560,30 +552,17 @@ void TlsSource::onReadable(Connection& conn) {
 
 // Frames the buffered bytes into the ring. Returns true when the buffer is empty and the
 // connection stays open and readable; false when it was paused or closed.
-// NOTE: processBuffered() through resumePaused() repeat TcpSource's framing, publish,
-// pause and resume steps; a fix to one of them must be made in tcp_source.cc as well.
 bool TlsSource::processBuffered(Connection& conn) {
-  while (conn.begin < conn.end) {
-    RawMessage* slot = ring_->tryClaim();
-    if (slot == nullptr) {
+  switch (internal::frameBuffered(conn.stream, *ring_, counters_, options_.id)) {
+    case internal::StreamStep::kRingFull:
       pause(conn);
       return false;
-    }
-    Frame frame;
-    FeedResult r = conn.framer.feed(
-        std::string_view(conn.buffer.get() + conn.begin, conn.end - conn.begin), frame);
-    conn.begin += r.consumed;
-    if (r.status == FrameStatus::kFrame) {
-      publish(*slot, frame, conn);
-    } else if (r.status == FrameStatus::kEmpty) {
-      counters_.dropped_empty->add();
-    } else if (r.status == FrameStatus::kError) {
+    case internal::StreamStep::kFramingError:
       onFramingError(conn);
       return false;
-    }
+    case internal::StreamStep::kDone:
+      break;
   }
-  conn.begin = 0;
-  conn.end = 0;
   if (conn.eof) return flushAtEof(conn);
   return true;
 }
@@ -591,49 +570,31 @@ bool TlsSource::processBuffered(Connection& conn) {
 // Publishes the frame still buffered when the peer closed, then closes the connection.
 // Returns false: the connection is closed, or paused until a slot frees.
 bool TlsSource::flushAtEof(Connection& conn) {
-  RawMessage* slot = ring_->tryClaim();
-  if (slot == nullptr) {
-    pause(conn);
-    return false;
-  }
-  Frame frame;
-  FrameStatus status = conn.framer.finish(frame);
-  if (status == FrameStatus::kFrame) {
-    publish(*slot, frame, conn);
-  } else if (status == FrameStatus::kEmpty) {
-    counters_.dropped_empty->add();
-  } else if (status == FrameStatus::kError) {
-    onFramingError(conn);
-    return false;
+  switch (internal::finishAtEof(conn.stream, *ring_, counters_, options_.id)) {
+    case internal::StreamStep::kRingFull:
+      pause(conn);
+      return false;
+    case internal::StreamStep::kFramingError:
+      onFramingError(conn);
+      return false;
+    case internal::StreamStep::kDone:
+      break;
   }
   closeConnection(conn);
   return false;
-}
-
-void TlsSource::publish(RawMessage& slot, const Frame& frame, const Connection& conn) {
-  std::memcpy(slot.data.get(), frame.data.data(), frame.data.size());
-  slot.len = frame.data.size();
-  slot.truncated = frame.truncated;
-  slot.receive_ns = conn.receive_ns;
-  slot.peer = conn.peer;
-  slot.source_id = options_.id;
-  ring_->publish();
-  counters_.received->add();
-  counters_.bytes->add(slot.len);
-  if (frame.truncated) counters_.truncated->add();
 }
 
 void TlsSource::onFramingError(Connection& conn) {
   counters_.framing_errors->add();
   // The rest of the decrypted buffer will never be framed. Records still encrypted in the
   // socket are not decrypted, so their bytes are not counted.
-  counters_.discarded_bytes_framing->add(conn.end - conn.begin);
-  conn.begin = conn.end;
+  counters_.discarded_bytes_framing->add(conn.stream.end - conn.stream.begin);
+  conn.stream.begin = conn.stream.end;
   // The connection closes right after this, so a connection logs at most once. Across
   // connections the source logs on power-of-two counts only.
   if (shouldLogPow2(framing_error_logs_)) {
     VIGIL_LOG_WARN("framing error, closing connection source={} peer={} error=\"{}\" total={}",
-                   options_.name, conn.peer_text, framingErrorText(conn.framer.error()),
+                   options_.name, conn.peer_text, framingErrorText(conn.stream.framer.error()),
                    counters_.framing_errors->value());
   }
   closeConnection(conn);
@@ -725,35 +686,7 @@ void TlsSource::removeClosed() {
 // the rest as dropped{reason=shutdown}.
 // NOTE: records OpenSSL has read but SSL_read() has not returned yet are not framed here.
 void TlsSource::drainOnStop(Connection& conn) {
-  while (conn.begin < conn.end) {
-    Frame frame;
-    FeedResult r = conn.framer.feed(
-        std::string_view(conn.buffer.get() + conn.begin, conn.end - conn.begin), frame);
-    conn.begin += r.consumed;
-    if (r.status == FrameStatus::kError) {
-      counters_.framing_errors->add();
-      counters_.discarded_bytes_framing->add(conn.end - conn.begin);
-      break;
-    }
-    if (r.status == FrameStatus::kEmpty) counters_.dropped_empty->add();
-    if (r.status != FrameStatus::kFrame) continue;
-    if (RawMessage* slot = ring_->tryClaim()) {
-      publish(*slot, frame, conn);
-    } else {
-      counters_.dropped_shutdown->add();
-    }
-  }
-  conn.begin = conn.end = 0;
-  Frame frame;
-  FrameStatus status = conn.framer.finish(frame);
-  if (status == FrameStatus::kEmpty) counters_.dropped_empty->add();
-  if (status == FrameStatus::kError) counters_.framing_errors->add();
-  if (status != FrameStatus::kFrame) return;
-  if (RawMessage* slot = ring_->tryClaim()) {
-    publish(*slot, frame, conn);
-  } else {
-    counters_.dropped_shutdown->add();
-  }
+  internal::drainStream(conn.stream, *ring_, counters_, options_.id);
 }
 
 }  // namespace vigil::dataplane

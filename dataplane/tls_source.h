@@ -124,7 +124,6 @@ class TlsSource final : public Source {
   void onReadable(Connection& conn);
   bool processBuffered(Connection& conn);
   bool flushAtEof(Connection& conn);
-  void publish(RawMessage& slot, const Frame& frame, const Connection& conn);
   void onFramingError(Connection& conn);
   void pause(Connection& conn);
   void resumePaused();

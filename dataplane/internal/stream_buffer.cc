@@ -1,0 +1,93 @@
+#include "dataplane/internal/stream_buffer.h"
+
+#include <cstring>
+
+namespace vigil::dataplane::internal {
+namespace {
+
+void publish(RawMessage& slot, const Frame& frame, const StreamBuffer& stream, RawRing& ring,
+             const SourceCounters& counters, uint16_t source_id) {
+  std::memcpy(slot.data.get(), frame.data.data(), frame.data.size());
+  slot.len = frame.data.size();
+  slot.truncated = frame.truncated;
+  slot.receive_ns = stream.receive_ns;
+  slot.peer = stream.peer;
+  slot.source_id = source_id;
+  ring.publish();
+  counters.received->add();
+  counters.bytes->add(slot.len);
+  if (frame.truncated) counters.truncated->add();
+}
+
+void publishOrDrop(const Frame& frame, const StreamBuffer& stream, RawRing& ring,
+                   const SourceCounters& counters, uint16_t source_id) {
+  if (RawMessage* slot = ring.tryClaim()) {
+    publish(*slot, frame, stream, ring, counters, source_id);
+  } else {
+    counters.dropped_shutdown->add();
+  }
+}
+
+}  // namespace
+
+StreamStep frameBuffered(StreamBuffer& stream, RawRing& ring, const SourceCounters& counters,
+                         uint16_t source_id) {
+  while (stream.begin < stream.end) {
+    // A slot is claimed first, so a frame is only cut from the buffer when it can be kept.
+    RawMessage* slot = ring.tryClaim();
+    if (slot == nullptr) return StreamStep::kRingFull;
+    Frame frame;
+    FeedResult r = stream.framer.feed(stream.unframed(), frame);
+    stream.begin += r.consumed;
+    if (r.status == FrameStatus::kFrame) {
+      publish(*slot, frame, stream, ring, counters, source_id);
+    } else if (r.status == FrameStatus::kEmpty) {
+      counters.dropped_empty->add();
+    } else if (r.status == FrameStatus::kError) {
+      return StreamStep::kFramingError;
+    }
+  }
+  stream.begin = 0;
+  stream.end = 0;
+  return StreamStep::kDone;
+}
+
+StreamStep finishAtEof(StreamBuffer& stream, RawRing& ring, const SourceCounters& counters,
+                       uint16_t source_id) {
+  RawMessage* slot = ring.tryClaim();
+  if (slot == nullptr) return StreamStep::kRingFull;
+  Frame frame;
+  FrameStatus status = stream.framer.finish(frame);
+  if (status == FrameStatus::kFrame) {
+    publish(*slot, frame, stream, ring, counters, source_id);
+  } else if (status == FrameStatus::kEmpty) {
+    counters.dropped_empty->add();
+  } else if (status == FrameStatus::kError) {
+    return StreamStep::kFramingError;
+  }
+  return StreamStep::kDone;
+}
+
+void drainStream(StreamBuffer& stream, RawRing& ring, const SourceCounters& counters,
+                 uint16_t source_id) {
+  while (stream.begin < stream.end) {
+    Frame frame;
+    FeedResult r = stream.framer.feed(stream.unframed(), frame);
+    stream.begin += r.consumed;
+    if (r.status == FrameStatus::kError) {
+      counters.framing_errors->add();
+      counters.discarded_bytes_framing->add(stream.end - stream.begin);
+      break;
+    }
+    if (r.status == FrameStatus::kEmpty) counters.dropped_empty->add();
+    if (r.status == FrameStatus::kFrame) publishOrDrop(frame, stream, ring, counters, source_id);
+  }
+  stream.begin = stream.end = 0;
+  Frame frame;
+  FrameStatus status = stream.framer.finish(frame);
+  if (status == FrameStatus::kEmpty) counters.dropped_empty->add();
+  if (status == FrameStatus::kError) counters.framing_errors->add();
+  if (status == FrameStatus::kFrame) publishOrDrop(frame, stream, ring, counters, source_id);
+}
+
+}  // namespace vigil::dataplane::internal

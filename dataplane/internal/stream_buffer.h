@@ -1,0 +1,61 @@
+// Framing shared by the stream sources (TcpSource, TlsSource): the bytes a connection has
+// read but not yet framed, and the steps that turn them into ring messages. The sources
+// keep their own socket, TLS, epoll and timeout handling and call these steps.
+// NOTE: the max_connections rejection, the idle timeout and the epoll pause and resume
+// steps are still written out in both tcp_source.cc and tls_source.cc.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "common/ip.h"
+#include "dataplane/framing.h"
+#include "dataplane/source.h"
+
+namespace vigil::dataplane::internal {
+
+// One connection's read buffer and framer. Allocated once per connection.
+struct StreamBuffer {
+  StreamBuffer(const FramingOptions& framing, size_t capacity_bytes, std::optional<IpAddr> from)
+      : framer(framing),
+        data(std::make_unique<char[]>(capacity_bytes)),
+        capacity(capacity_bytes),
+        peer(from) {}
+
+  std::string_view unframed() const { return {data.get() + begin, end - begin}; }
+
+  Framer framer;
+  std::unique_ptr<char[]> data;
+  size_t capacity;
+  size_t begin = 0;  // bytes [begin, end) of `data` are read but not yet framed
+  size_t end = 0;
+  std::optional<IpAddr> peer;
+  int64_t receive_ns = 0;  // wall clock of the last read, stamped on its messages
+};
+
+// How far a framing step got.
+enum class StreamStep : uint8_t {
+  kDone,          // every byte was framed (or the final frame published)
+  kRingFull,      // stopped because the ring is full; nothing was lost, call again later
+  kFramingError,  // the framer failed; the caller counts it and closes the connection
+};
+
+// Publishes the frames in `stream`'s unframed bytes to `ring`, counting empty frames as
+// dropped{reason=empty}. On kFramingError the bytes after the error stay in the buffer.
+StreamStep frameBuffered(StreamBuffer& stream, RawRing& ring, const SourceCounters& counters,
+                         uint16_t source_id);
+
+// Publishes the frame still held by the framer when the peer closed the stream.
+StreamStep finishAtEof(StreamBuffer& stream, RawRing& ring, const SourceCounters& counters,
+                       uint16_t source_id);
+
+// Frames every byte still held at stop() or idle close, publishing where the ring has room
+// and counting the rest as dropped{reason=shutdown}. A framing error is counted in
+// framing_errors, and the bytes after it in discarded_bytes_framing.
+void drainStream(StreamBuffer& stream, RawRing& ring, const SourceCounters& counters,
+                 uint16_t source_id);
+
+}  // namespace vigil::dataplane::internal
