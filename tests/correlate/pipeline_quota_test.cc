@@ -124,8 +124,8 @@ size_t alertsOf(const std::vector<Alert>& alerts, const std::string& tenant,
   return n;
 }
 
-// A tenant with a burst of 2 gets only 2 of its 5 failed logins correlated, so no brute
-// force alert; the same 5 lines in a tenant without a quota raise one.
+// A tenant with a burst of 2 gets only 2 of its 5 failed logins correlated, so it raises no
+// brute-force alert. The same 5 lines in a tenant without a quota raise one.
 TEST(PipelineQuota, OverQuotaEventsNotCorrelated) {
   LineSource limited(1, "limited", failedLogins(5));
   LineSource open(2, "open", failedLogins(5));
