@@ -24,9 +24,6 @@ constexpr int kPausedPollMs = 1;
 // read() calls per readiness report before the loop serves other connections.
 constexpr int kReadsPerWake = 8;
 constexpr size_t kMinReadBuffer = 512;
-// Upper bound on the bytes read from a connection that is being closed, so one closing
-// peer cannot hold the source thread.
-constexpr size_t kMaxDiscardBytes = 1 << 20;
 constexpr int64_t kNanosPerMilli = 1'000'000;
 
 }  // namespace
@@ -239,15 +236,8 @@ void TcpSource::acceptConnections() {
     }
     size_t open = connections_.size();
     if (open >= options_.max_connections) {
-      rejected_->add();
-      if (shouldLogPow2(error_logs_)) {
-        VIGIL_LOG_WARN("connection rejected, max_connections reached source={} peer={} max={}",
-                       options_.name, internal::formatSockaddr(addr), options_.max_connections);
-      }
-      // NOTE: only bytes that arrived before this accept are counted. Bytes the peer sends
-      // after the close are refused by the kernel and never reach the source.
-      counters_.discarded_bytes_rejected->add(internal::discardReadable(fd, kMaxDiscardBytes));
-      ::close(fd);
+      internal::rejectConnection(fd, addr, options_.name, options_.max_connections, *rejected_,
+                                 counters_, error_logs_);
       continue;
     }
     if (options_.rcvbuf_bytes > 0) {
@@ -342,8 +332,8 @@ void TcpSource::onFramingError(Connection& conn) {
   // The rest of the read buffer and whatever waits in the socket will never be framed.
   const size_t unframed = conn.stream.end - conn.stream.begin;
   conn.stream.begin = conn.stream.end;
-  counters_.discarded_bytes_framing->add(unframed +
-                                         internal::discardReadable(conn.fd, kMaxDiscardBytes));
+  counters_.discarded_bytes_framing->add(
+      unframed + internal::discardReadable(conn.fd, internal::kMaxDiscardBytes));
   // The connection closes right after this, so a connection logs at most once. Across
   // connections the source logs on power-of-two counts only.
   if (shouldLogPow2(framing_error_logs_)) {

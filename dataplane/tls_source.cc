@@ -29,9 +29,6 @@ constexpr int kPausedPollMs = 1;
 // SSL_read() calls per readiness report before the loop serves other connections.
 constexpr int kReadsPerWake = 8;
 constexpr size_t kMinReadBuffer = 512;
-// Upper bound on the bytes read from a connection that is being closed, so one closing
-// peer cannot hold the source thread.
-constexpr size_t kMaxDiscardBytes = 1 << 20;
 constexpr int64_t kNanosPerMilli = 1'000'000;
 
 // Returns the oldest error on this thread's OpenSSL error queue as text and clears the
@@ -384,15 +381,8 @@ void TlsSource::acceptConnections() {
       return;
     }
     if (connections_.size() >= options_.max_connections) {
-      rejected_->add();
-      if (shouldLogPow2(error_logs_)) {
-        VIGIL_LOG_WARN("connection rejected, max_connections reached source={} peer={} max={}",
-                       options_.name, internal::formatSockaddr(addr), options_.max_connections);
-      }
-      // NOTE: only bytes that arrived before this accept are counted. Bytes the peer sends
-      // after the close are refused by the kernel and never reach the source.
-      counters_.discarded_bytes_rejected->add(internal::discardReadable(fd, kMaxDiscardBytes));
-      ::close(fd);
+      internal::rejectConnection(fd, addr, options_.name, options_.max_connections, *rejected_,
+                                 counters_, error_logs_);
       continue;
     }
     if (options_.rcvbuf_bytes > 0) {

@@ -1,6 +1,11 @@
 #include "dataplane/internal/stream_buffer.h"
 
+#include <unistd.h>
+
 #include <cstring>
+
+#include "common/log.h"
+#include "dataplane/internal/socket_util.h"
 
 namespace vigil::dataplane::internal {
 namespace {
@@ -88,6 +93,20 @@ void drainStream(StreamBuffer& stream, RawRing& ring, const SourceCounters& coun
   if (status == FrameStatus::kEmpty) counters.dropped_empty->add();
   if (status == FrameStatus::kError) counters.framing_errors->add();
   if (status == FrameStatus::kFrame) publishOrDrop(frame, stream, ring, counters, source_id);
+}
+
+void rejectConnection(int fd, const sockaddr_storage& addr, const std::string& source_name,
+                      size_t max_connections, Counter& rejected, const SourceCounters& counters,
+                      std::atomic<uint64_t>& log_hits) {
+  rejected.add();
+  if (shouldLogPow2(log_hits)) {
+    VIGIL_LOG_WARN("connection rejected, max_connections reached source={} peer={} max={}",
+                   source_name, formatSockaddr(addr), max_connections);
+  }
+  // NOTE: only bytes that arrived before the accept are counted. Bytes the peer sends
+  // after the close are refused by the kernel and never reach the source.
+  counters.discarded_bytes_rejected->add(discardReadable(fd, kMaxDiscardBytes));
+  ::close(fd);
 }
 
 }  // namespace vigil::dataplane::internal

@@ -1,14 +1,18 @@
 // Framing shared by the stream sources (TcpSource, TlsSource): the bytes a connection has
 // read but not yet framed, and the steps that turn them into ring messages. The sources
 // keep their own socket, TLS, epoll and timeout handling and call these steps.
-// NOTE: the max_connections rejection, the idle timeout and the epoll pause and resume
-// steps are still written out in both tcp_source.cc and tls_source.cc.
+// NOTE: the idle timeout and the epoll pause and resume steps are still written out in
+// both tcp_source.cc and tls_source.cc.
 #pragma once
 
+#include <sys/socket.h>
+
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "common/ip.h"
@@ -16,6 +20,10 @@
 #include "dataplane/source.h"
 
 namespace vigil::dataplane::internal {
+
+// Upper bound on the bytes read from a connection that is being closed, so one closing
+// peer cannot hold the source thread.
+inline constexpr size_t kMaxDiscardBytes = 1 << 20;
 
 // One connection's read buffer and framer. Allocated once per connection.
 struct StreamBuffer {
@@ -57,5 +65,12 @@ StreamStep finishAtEof(StreamBuffer& stream, RawRing& ring, const SourceCounters
 // framing_errors, and the bytes after it in discarded_bytes_framing.
 void drainStream(StreamBuffer& stream, RawRing& ring, const SourceCounters& counters,
                  uint16_t source_id);
+
+// Closes `fd`, a connection accepted over max_connections. Counts it in `rejected`, counts
+// the bytes it had already sent in discarded_bytes_rejected, and logs on power-of-two
+// counts of `log_hits`.
+void rejectConnection(int fd, const sockaddr_storage& addr, const std::string& source_name,
+                      size_t max_connections, Counter& rejected, const SourceCounters& counters,
+                      std::atomic<uint64_t>& log_hits);
 
 }  // namespace vigil::dataplane::internal
