@@ -196,7 +196,8 @@ void registerIntelCommands(CLI::App& app) {
   load->add_option("--name", options->name,
                    "feed name for every FEED (default: the file name)");
   load->add_option("--warninglist", options->warninglists,
-                   "MISP warninglist JSON file whose values are left out; may repeat");
+                   "MISP warninglist JSON file whose values are left out; may repeat")
+      ->allow_extra_args(false);
 
   load->add_option("--csv-value", options->csv_value,
                    "CSV column of the indicator: a header name or #N (0-based)");
