@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "intel/builder.h"
 #include "intel/indicator_set.h"
@@ -42,7 +43,10 @@ struct IntelLoadOptions {
 intel::CsvColumn csvColumn(const std::string& text) {
   intel::CsvColumn column;
   if (text.size() > 1 && text[0] == '#') {
-    column.index = std::stoi(text.substr(1));
+    if (!absl::SimpleAtoi(text.substr(1), &column.index) || column.index < 0) {
+      fail(absl::StrCat("invalid CSV column '", text, "'; use a header name or #N with N >= 0"),
+           2);
+    }
   } else {
     column.name = text;
   }
