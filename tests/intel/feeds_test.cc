@@ -10,6 +10,7 @@
 
 #include "intel/builder.h"
 #include "intel/indicator_set.h"
+#include "intel/matcher.h"
 
 namespace vigil::intel {
 namespace {
@@ -162,6 +163,29 @@ TEST(RegexListTest, SignatureBaseFilenames) {
   EXPECT_EQ((*set)->stats().count(IndicatorType::kRegex) + (*set)->stats().rejected_regexes,
             report->loaded);
   EXPECT_GT((*set)->stats().hs_database_bytes, 0u);
+
+  // The score column is the confidence, also before a false-positive regex column.
+  const IndicatorSet& regexes = **set;
+  std::optional<uint32_t> usbclass;
+  std::optional<uint32_t> whatsapp;
+  for (uint32_t i = 0; i < regexes.size(); ++i) {
+    if (regexes.indicator(i).text == "\\\\usbclass\\.sys") usbclass = i;
+    if (regexes.indicator(i).text == "\\\\whatsapp\\.exe") whatsapp = i;
+  }
+  ASSERT_TRUE(usbclass.has_value());
+  ASSERT_TRUE(whatsapp.has_value());
+  EXPECT_EQ(regexes.indicator(*usbclass).confidence, 80);
+  EXPECT_EQ(regexes.indicator(*whatsapp).confidence, 55);
+
+  Scratch scratch(regexes);
+  Event event(4096);
+  event.addField("file.path", "C:\\Windows\\System32\\USBCLASS.SYS");
+  matchEvent(regexes, scratch, event);
+  bool found = false;
+  for (size_t i = 0; i < event.hit_count; ++i) {
+    found = found || event.hits[i].indicator_id == *usbclass;
+  }
+  EXPECT_TRUE(found);
 }
 
 // ---------------------------------------------------------------------------------------
