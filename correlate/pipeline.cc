@@ -204,6 +204,9 @@ void Pipeline::registerCounters(MetricsRegistry& metrics) {
                                               "Events cut at the source's size limit", labels);
       flow.parse.invalid_utf8 = &metrics.counter(
           "vigil_events_invalid_utf8_total", "Events with invalid UTF-8 that was replaced", labels);
+      flow.parse.missing_pri = &metrics.counter(
+          "vigil_events_missing_pri_total",
+          "RFC 3164 events without PRI, given PRI 13 (user.notice)", labels);
       flow.delivered = &metrics.counter("vigil_events_delivered_total",
                                         "Events passed on to indicator matching and correlation",
                                         labels);

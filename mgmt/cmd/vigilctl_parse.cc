@@ -108,6 +108,7 @@ class EventPrinter {
     counters_.parse_errors = &metrics.counter("vigil_parse_errors_total", "");
     counters_.truncated = &metrics.counter("vigil_events_truncated_total", "");
     counters_.invalid_utf8 = &metrics.counter("vigil_events_invalid_utf8_total", "");
+    counters_.missing_pri = &metrics.counter("vigil_events_missing_pri_total", "");
   }
 
   void print(const dataplane::Frame& frame) {
@@ -194,7 +195,8 @@ void runParse(const ParseCommandOptions& options) {
             << metrics.sum("vigil_events_parsed_total") << " parsed, "
             << metrics.sum("vigil_parse_errors_total") << " parse errors, "
             << metrics.sum("vigil_events_truncated_total") << " truncated, "
-            << metrics.sum("vigil_events_invalid_utf8_total") << " with invalid UTF-8\n";
+            << metrics.sum("vigil_events_invalid_utf8_total") << " with invalid UTF-8, "
+            << metrics.sum("vigil_events_missing_pri_total") << " without PRI\n";
 }
 
 }  // namespace
