@@ -101,11 +101,12 @@ absl::StatusOr<std::vector<Token>> lex(std::string_view text) {
     }
     if (c == '=' || c == '!' || c == '<' || c == '>') {
       token.kind = Tok::kOperator;
-      token.text = std::string(1, c);
-      ++i;
-      if (i < text.size() && text[i] == '=') token.text += text[i++];
-      if (token.text == "!") return syntaxError(token.offset, "'!' must be followed by '='");
-      if (token.text == "==") token.text = "=";
+      bool has_equals = i + 1 < text.size() && text[i + 1] == '=';
+      if (c == '!' && !has_equals) return syntaxError(i, "'!' must be followed by '='");
+      // "==" is another spelling of "=".
+      size_t length = has_equals && c != '=' ? 2 : 1;
+      token.text = std::string(text.substr(i, length));
+      i += has_equals ? 2 : 1;
     } else if (c == '\'') {
       token.kind = Tok::kString;
       if (absl::Status s = readQuoted(text, i, token.text); !s.ok()) return s;
