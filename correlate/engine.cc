@@ -26,21 +26,59 @@ std::string ruleLabel(const std::string& id, const std::string& title) {
   return id.empty() ? title : id;
 }
 
-// Writes the group key of `event` for `rule` into `buffer`: the tenant, then each
-// group-by value, encoded by GroupKeyWriter. An absent field counts as the empty value.
-// Returns the key and sets `truncated` when it did not fit.
-std::string_view buildKey(const CorrelationRule& rule, const Event& event,
+// Reads one field the way detections do: the Event name, then the Sigma name when the
+// mapping changed it and the event has no such member.
+std::optional<std::string_view> readField(const GroupField& field, const Event& event,
+                                          std::array<char, 64>& scratch) {
+  std::optional<std::string_view> value = event.get(field.event.ref(), scratch);
+  if (!value && field.event.name() != field.sigma.name())
+    value = event.get(field.sigma.ref(), scratch);
+  return value;
+}
+
+// Writes the group key of `event` for `rule`, as matched by the referenced rule at
+// `position`, into `buffer`: the tenant, then each group-by value, encoded by
+// GroupKeyWriter. An absent field counts as the empty value. Returns the key and sets
+// `truncated` when it did not fit.
+std::string_view buildKey(const CorrelationRule& rule, uint32_t position, const Event& event,
                           std::array<char, kMaxGroupKeyBytes>& buffer, bool& truncated) {
   internal::GroupKeyWriter writer(buffer);
   writer.addPart(event.tenant);
   std::array<char, 64> scratch;
-  for (size_t i = 0; i < rule.group_fields.size(); ++i) {
-    std::optional<std::string_view> value = event.get(rule.group_fields[i], scratch);
-    if (!value) value = event.get(rule.group_by[i], scratch);  // same fallback as detections
-    writer.addPart(value.value_or(std::string_view()));
+  for (const GroupField& field : rule.group_by_rule[position]) {
+    writer.addPart(readField(field, event, scratch).value_or(std::string_view()));
   }
   truncated = writer.truncated();
   return writer.key();
+}
+
+// Hashes the value_count field values of `event` (FNV-1a over each value's length and
+// bytes). Returns nullopt when one of the fields is absent.
+std::optional<uint64_t> hashValues(const CorrelationRule& rule, const Event& event) {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  auto mix = [&](const void* data, size_t size) {
+    const auto* bytes = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < size; ++i) {
+      hash ^= bytes[i];
+      hash *= 0x100000001b3ull;
+    }
+  };
+  std::array<char, 64> scratch;
+  for (const GroupField& field : rule.value_refs) {
+    std::optional<std::string_view> value = readField(field, event, scratch);
+    if (!value) return std::nullopt;
+    uint64_t size = value->size();
+    mix(&size, sizeof(size));
+    mix(value->data(), value->size());
+  }
+  return hash;
+}
+
+// Returns where detection rule `detection` sits in `rule.detections`, or nullopt.
+std::optional<uint32_t> positionOf(const CorrelationRule& rule, uint32_t detection) {
+  auto it = std::find(rule.detections.begin(), rule.detections.end(), detection);
+  if (it == rule.detections.end()) return std::nullopt;
+  return static_cast<uint32_t>(it - rule.detections.begin());
 }
 
 }  // namespace
@@ -66,14 +104,19 @@ struct Engine::Counters {
   Counter* late_events = nullptr;
   Counter* key_truncated = nullptr;
   Counter* matches_dropped = nullptr;
+  Counter* value_missing = nullptr;
+  Counter* not_referenced = nullptr;
   Gauge* keys = nullptr;
   mutable std::atomic<uint64_t> alert_sequence{0};
 };
 
-// The correlation state one shard owns: one WindowTable per correlation rule.
+// The correlation state one shard owns: one WindowTable per correlation rule, and the
+// scratch that the overloads without a detection index use to find which referenced
+// rules an event matches.
 class Engine::Shard {
  public:
   std::vector<internal::WindowTable> tables;
+  std::unique_ptr<DetectScratch> scratch;
 };
 
 Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
@@ -114,6 +157,12 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
   c.matches_dropped =
       &metrics->counter("vigil_detection_matches_dropped_total",
                         "Detection matches beyond the per-event buffer, not evaluated further");
+  c.value_missing = &metrics->counter(
+      "vigil_correlation_value_missing_total",
+      "Events a value_count correlation skipped because they lack the counted field");
+  c.not_referenced = &metrics->counter(
+      "vigil_correlation_not_referenced_total",
+      "Correlation updates for a detection rule that the correlation does not reference");
   c.keys = &metrics->gauge("vigil_correlation_keys", "Correlation groups held in memory");
 
   correlations_for_.resize(rules_->detections.size());
@@ -124,14 +173,16 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
   }
 
   size_t groups_per_shard = (options_.max_keys + options_.shards - 1) / options_.shards;
+  size_t evidence_per_shard = (options_.evidence_events + options_.shards - 1) / options_.shards;
   for (size_t s = 0; s < options_.shards; ++s) {
     auto shard = std::make_unique<Shard>();
     shard->tables.reserve(rules_->correlations.size());
     for (size_t i = 0; i < rules_->correlations.size(); ++i) {
       internal::WindowCounters window_counters{c.evictions[i], c.late_events, c.keys};
-      shard->tables.emplace_back(rules_->correlations[i], groups_per_shard, options_.evidence_bytes,
-                                 window_counters);
+      shard->tables.emplace_back(rules_->correlations[i], groups_per_shard, evidence_per_shard,
+                                 options_.evidence_bytes, window_counters);
     }
+    shard->scratch = std::make_unique<DetectScratch>(*rules_);
     shards_.push_back(std::move(shard));
   }
 }
@@ -181,10 +232,16 @@ Alert Engine::detectionAlert(uint32_t detection, const Event& event) const {
 }
 
 uint32_t Engine::shardOf(uint32_t correlation, const Event& event) const {
+  return shardOf(correlation, rules_->correlations[correlation].detections.front(), event);
+}
+
+uint32_t Engine::shardOf(uint32_t correlation, uint32_t detection, const Event& event) const {
   if (shards_.size() == 1) return 0;
+  const CorrelationRule& rule = rules_->correlations[correlation];
   std::array<char, kMaxGroupKeyBytes> buffer;
   bool truncated = false;
-  std::string_view key = buildKey(rules_->correlations[correlation], event, buffer, truncated);
+  std::string_view key =
+      buildKey(rule, positionOf(rule, detection).value_or(0), event, buffer, truncated);
   size_t hash = std::hash<std::string_view>()(key) ^ (correlation * 0x9E3779B97F4A7C15ull);
   return static_cast<uint32_t>(hash % shards_.size());
 }
@@ -192,12 +249,45 @@ uint32_t Engine::shardOf(uint32_t correlation, const Event& event) const {
 bool Engine::updateCorrelation(uint32_t shard, uint32_t correlation, const Event& event,
                                Alert& alert) {
   const CorrelationRule& rule = rules_->correlations[correlation];
+  if (rule.detections.size() == 1) {
+    return updateCorrelation(shard, correlation, rule.detections.front(), event, alert);
+  }
+  // Several referenced rules: find the ones this event matches. event_count takes the
+  // first (the caller calls once per matching rule). The other types apply every match,
+  // which is idempotent, so the repeated calls for one event change nothing further.
+  const RegexTable& regexes = *rules_->regexes;
+  hs_scratch_t* scratch = shards_[shard]->scratch->impl().scratch;
+  for (uint32_t detection : rule.detections) {
+    if (!internal::matchesRule(rules_->detections[detection], event, regexes, scratch)) continue;
+    if (updateCorrelation(shard, correlation, detection, event, alert)) return true;
+    if (rule.type == CorrelationType::kEventCount) return false;
+  }
+  return false;
+}
+
+bool Engine::updateCorrelation(uint32_t shard, uint32_t correlation, uint32_t detection,
+                               const Event& event, Alert& alert) {
+  const CorrelationRule& rule = rules_->correlations[correlation];
+  std::optional<uint32_t> position = positionOf(rule, detection);
+  if (!position) {
+    counters_->not_referenced->add();
+    return false;
+  }
+  internal::WindowInput input{eventTime(event), *position, 0};
+  if (rule.type == CorrelationType::kValueCount) {
+    std::optional<uint64_t> hash = hashValues(rule, event);
+    if (!hash) {
+      counters_->value_missing->add();
+      return false;
+    }
+    input.value_hash = *hash;
+  }
   std::array<char, kMaxGroupKeyBytes> buffer;
   bool truncated = false;
-  std::string_view key = buildKey(rule, event, buffer, truncated);
+  std::string_view key = buildKey(rule, *position, event, buffer, truncated);
   if (truncated) counters_->key_truncated->add();
   internal::WindowTable& table = shards_[shard]->tables[correlation];
-  if (!table.add(key, eventTime(event), event, alert)) return false;
+  if (!table.add(key, input, event, alert)) return false;
 
   alert.rule_id = ruleLabel(rule.id, rule.title);
   alert.id = internal::concat(alert.rule_id, "-", counters_->alert_sequence.fetch_add(1) + 1);
@@ -218,7 +308,8 @@ void Engine::process(const Event& event, DetectScratch& scratch, std::vector<Ale
     }
     for (uint32_t correlation : correlationsFor(matches[i])) {
       Alert alert;
-      if (updateCorrelation(shardOf(correlation, event), correlation, event, alert)) {
+      if (updateCorrelation(shardOf(correlation, matches[i], event), correlation, matches[i], event,
+                            alert)) {
         out.push_back(std::move(alert));
       }
     }
@@ -234,7 +325,7 @@ absl::Status Engine::injectMatch(std::string_view rule_id_or_name, const Event& 
     if (rule.generates_alerts) out.push_back(detectionAlert(i, event));
     for (uint32_t correlation : correlationsFor(i)) {
       Alert alert;
-      if (updateCorrelation(shardOf(correlation, event), correlation, event, alert)) {
+      if (updateCorrelation(shardOf(correlation, i, event), correlation, i, event, alert)) {
         out.push_back(std::move(alert));
       }
     }
@@ -242,6 +333,17 @@ absl::Status Engine::injectMatch(std::string_view rule_id_or_name, const Event& 
   }
   return absl::NotFoundError(
       internal::concat("no detection rule has id or name '", rule_id_or_name, "'"));
+}
+
+std::vector<Engine::StateSize> Engine::stateSizes() const {
+  std::vector<StateSize> sizes;
+  for (uint32_t i = 0; i < rules_->correlations.size(); ++i) {
+    const internal::WindowTable& table = shards_.front()->tables[i];
+    size_t pool = 0;
+    for (const auto& shard : shards_) pool += shard->tables[i].evidencePoolBytes();
+    sizes.push_back({i, table.bytesPerGroup(), pool});
+  }
+  return sizes;
 }
 
 int64_t Engine::keyCount() const {

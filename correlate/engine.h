@@ -1,5 +1,5 @@
 // The correlation engine without the pipeline around it: evaluates events against the
-// detection rules and keeps the event_count windows. Usable single-threaded from tests
+// detection rules and keeps the correlation windows. Usable single-threaded from tests
 // and offline tools; the pipeline calls the same pieces from its stages.
 //
 // Threads: detect() is const and may run on any number of threads, each with its own
@@ -32,6 +32,10 @@ struct EngineOptions {
   size_t shards = 1;
   // Bytes of raw text kept per evidence event; longer events are cut at this size.
   size_t evidence_bytes = 512;
+  // Evidence events kept per correlation rule, over all shards, in a pool that the rule's
+  // groups share: the newest events win, so an alert shows those of its events (at most
+  // Alert::kMaxEvidence) that are still in the pool, and always the event that raised it.
+  size_t evidence_events = 1024;
   // Source of Alert::detect_ns; null means RealClock::instance(). Not owned.
   const Clock* clock = nullptr;
 };
@@ -62,9 +66,9 @@ class DetectScratch {
 class Engine {
  public:
   // Builds the engine and preallocates every correlation window: per rule and shard,
-  // ceil(max_keys / shards) groups, each with min_count timestamps and up to
-  // Alert::kMaxEvidence evidence buffers of evidence_bytes. Registers its counters in
-  // `metrics`, or in a private registry when `metrics` is null.
+  // ceil(max_keys / shards) groups with their window state (see stateSizes()), and an
+  // evidence pool of ceil(evidence_events / shards) events of evidence_bytes. Registers its
+  // counters in `metrics`, or in a private registry when `metrics` is null.
   Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
          MetricsRegistry* metrics = nullptr);
   ~Engine();
@@ -90,13 +94,28 @@ class Engine {
   // counts it. Allocates (alerts are rare). Thread-safe.
   Alert detectionAlert(uint32_t detection, const Event& event) const;
 
-  // Returns the shard that owns (correlation, group of `event`). Never allocates.
-  uint32_t shardOf(uint32_t correlation, const Event& event) const;
+  // Returns the shard that owns (correlation, group of `event` as matched by detection
+  // rule `detection`). The group key depends on the detection rule only when the
+  // correlation has `aliases`. Never allocates.
+  uint32_t shardOf(uint32_t correlation, uint32_t detection, const Event& event) const;
 
-  // Adds `event` to the window of its group in correlation rule `correlation`, which
-  // must live in `shard` (see shardOf). When the window reaches the rule's count, fills
-  // `alert`, restarts the group's window empty and returns true. Allocates only when an
-  // alert is raised. Call for one shard from one thread at a time.
+  // Adds `event`, a match of detection rule `detection`, to the window of its group in
+  // correlation rule `correlation`, which must live in `shard` (see shardOf). When the
+  // rule's condition holds, fills `alert`, restarts the group's window empty and returns
+  // true. A detection rule that the correlation does not reference is counted in
+  // vigil_correlation_not_referenced_total, and a value_count event without the counted
+  // field in vigil_correlation_value_missing_total. Allocates only when an alert is
+  // raised. Call for one shard from one thread at a time.
+  bool updateCorrelation(uint32_t shard, uint32_t correlation, uint32_t detection,
+                         const Event& event, Alert& alert);
+
+  // The same two calls without the detection rule, for callers that do not carry it.
+  // updateCorrelation() then evaluates the referenced rules again to find the ones that
+  // `event` matches, with a scratch the shard owns. NOTE: with `aliases`, shardOf() here
+  // uses the group-by fields of the first referenced rule, so events of one group may
+  // reach different shards; run such rule sets with one shard or use the overloads
+  // that take the detection rule.
+  uint32_t shardOf(uint32_t correlation, const Event& event) const;
   bool updateCorrelation(uint32_t shard, uint32_t correlation, const Event& event, Alert& alert);
 
   // Single-threaded convenience for tests and tools: runs detect(), raises detection
@@ -111,6 +130,16 @@ class Engine {
 
   // Groups currently held, over all rules and shards.
   int64_t keyCount() const;
+
+  // Memory of one correlation rule's state: bytes per group slot (the slot, its key
+  // reserve, its window state and its share of the index), and the evidence pool bytes
+  // over all shards. The slots are preallocated, so this is also what an idle slot costs.
+  struct StateSize {
+    uint32_t correlation = 0;
+    size_t bytes_per_group = 0;
+    size_t evidence_pool_bytes = 0;
+  };
+  std::vector<StateSize> stateSizes() const;
 
  private:
   struct Counters;

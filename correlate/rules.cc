@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <optional>
@@ -47,39 +48,145 @@ absl::Status readGenerate(const YAML::Node& node, bool& generate) {
   return absl::OkStatus();
 }
 
-// Reads `condition: {gte: N}` or `{gt: N}` of an event_count correlation.
-absl::Status readCountCondition(const YAML::Node& node, CorrelationRule& rule) {
+// Parses a condition bound: a whole number >= 0.
+std::optional<uint64_t> readCount(const YAML::Node& node) {
+  const std::string text = node.IsScalar() ? node.Scalar() : "";
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// Reads `condition.field` of a value_count correlation: one field name or a list.
+absl::Status readValueField(const YAML::Node& node, CorrelationRule& rule) {
+  absl::Status status = readStringList(node, "condition.field", rule.value_fields);
+  if (!status.ok()) return status;
+  if (rule.value_fields.empty()) {
+    return absl::InvalidArgumentError("'condition.field' must name at least one field");
+  }
+  return absl::OkStatus();
+}
+
+// Checks min_count against what the type can reach: 1 to kMaxCorrelationThreshold for the
+// count types, 1 to the number of referenced rules for temporal, and all of them for
+// temporal_ordered.
+absl::Status checkMinCount(const CorrelationRule& rule) {
+  const uint64_t rules = rule.rule_refs.size();
+  switch (rule.type) {
+    case CorrelationType::kEventCount:
+    case CorrelationType::kValueCount:
+      if (rule.min_count >= 1 && rule.min_count <= kMaxCorrelationThreshold) break;
+      return absl::InvalidArgumentError(
+          internal::concat("condition needs a count of ", rule.min_count, "; it must need 1 to ",
+                           kMaxCorrelationThreshold,
+                           (rule.type == CorrelationType::kEventCount ? " events" : " values")));
+    case CorrelationType::kTemporal:
+      if (rule.min_count >= 1 && rule.min_count <= rules) break;
+      return absl::InvalidArgumentError(
+          internal::concat("condition needs ", rule.min_count, " of the ", rules,
+                           " referenced rules; it must need 1 to ", rules));
+    case CorrelationType::kTemporalOrdered:
+      if (rule.min_count == rules) break;
+      return absl::InvalidArgumentError(internal::concat(
+          "temporal_ordered needs every referenced rule in order; its condition may only be "
+          "{gte: ",
+          rules, "} or be left out"));
+  }
+  return absl::OkStatus();
+}
+
+// Reads `correlation.condition`: a map of gt/gte bounds (several are ANDed, which keeps
+// the largest), plus `field` for value_count. temporal types may leave it out, which
+// means every referenced rule. Stores the bound in rule.min_count.
+absl::Status readCondition(const YAML::Node& node, CorrelationRule& rule) {
+  const bool temporal =
+      rule.type == CorrelationType::kTemporal || rule.type == CorrelationType::kTemporalOrdered;
+  rule.min_count = temporal ? rule.rule_refs.size() : 0;
+  if ((!node || node.IsNull()) && temporal) return absl::OkStatus();
   if (!node || !node.IsMap() || node.size() == 0) {
     return absl::InvalidArgumentError("'correlation.condition' must be a map such as {gte: 10}");
   }
-  if (node.size() > 1) {
-    return absl::InvalidArgumentError(
-        "ranges in 'correlation.condition' are not supported yet; use one of gte or gt");
+  bool has_bound = false;
+  uint64_t min_count = 0;
+  for (const auto& entry : node) {
+    const std::string op = entry.first.Scalar();
+    if (op == "field") {
+      if (rule.type != CorrelationType::kValueCount) {
+        return absl::InvalidArgumentError(
+            internal::concat("'condition.field' is only valid for value_count, not ",
+                             correlationTypeName(rule.type)));
+      }
+      absl::Status status = readValueField(entry.second, rule);
+      if (!status.ok()) return status;
+      continue;
+    }
+    if (op == "lt" || op == "lte" || op == "eq" || op == "neq") {
+      // A count only grows while a window is open, so an upper bound can only be decided
+      // when the window closes. That needs a timer on event time, which the engine lacks.
+      return absl::InvalidArgumentError(internal::concat(
+          "condition '", op,
+          "' is not supported yet, because an upper bound on the count "
+          "can only be checked when the window closes, and the engine has no event-time "
+          "timer; use gte or gt"));
+    }
+    if (op != "gte" && op != "gt") {
+      return absl::InvalidArgumentError(
+          internal::concat("unknown condition operator '", op, "'; expected gte, gt",
+                           (rule.type == CorrelationType::kValueCount ? " or field" : "")));
+    }
+    std::optional<uint64_t> value = readCount(entry.second);
+    if (!value || *value > kMaxCorrelationThreshold) {
+      std::string text = entry.second.IsScalar() ? entry.second.Scalar() : "";
+      return absl::InvalidArgumentError(internal::concat("condition ", op, ": '", text,
+                                                         "' must be a whole number from 0 to ",
+                                                         kMaxCorrelationThreshold));
+    }
+    has_bound = true;
+    min_count = std::max(min_count, op == "gt" ? *value + 1 : *value);
   }
-  const auto entry = *node.begin();
-  const std::string op = entry.first.Scalar();
-  if (op == "lt" || op == "lte" || op == "eq" || op == "neq") {
+  if (rule.type == CorrelationType::kValueCount && rule.value_fields.empty()) {
     return absl::InvalidArgumentError(
-        internal::concat("condition '", op,
-                         "' is not supported yet for event_count, because an alert on a "
-                         "low count needs the window to close first; use gte or gt"));
+        "value_count needs 'condition.field', the field whose distinct values are counted");
   }
-  if (op != "gte" && op != "gt") {
+  if (!has_bound && !temporal) {
+    return absl::InvalidArgumentError("'correlation.condition' needs gte or gt");
+  }
+  if (has_bound) rule.min_count = min_count;
+  return checkMinCount(rule);
+}
+
+// Reads `aliases: {alias: {rule: field, ...}, ...}`.
+absl::Status readAliases(const YAML::Node& node, CorrelationRule& rule) {
+  if (!node || node.IsNull()) return absl::OkStatus();
+  if (!node.IsMap()) {
     return absl::InvalidArgumentError(
-        internal::concat("unknown condition operator '", op, "'; expected gte or gt"));
+        "'correlation.aliases' must map each alias to a map of rule name -> field");
   }
-  const std::string text = entry.second.IsScalar() ? entry.second.Scalar() : "";
-  uint64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  rule.strictly_greater = op == "gt";
-  rule.threshold = value;
-  if (ec != std::errc() || end != text.data() + text.size() || rule.minCount() < 1 ||
-      rule.minCount() > kMaxCorrelationThreshold) {
-    return absl::InvalidArgumentError(internal::concat("condition ", op, ": '", text,
-                                                       "' must be a whole number that needs 1 to ",
-                                                       kMaxCorrelationThreshold, " events"));
+  for (const auto& alias : node) {
+    const std::string name = alias.first.Scalar();
+    if (!alias.second.IsMap() || alias.second.size() == 0) {
+      return absl::InvalidArgumentError(internal::concat(
+          "alias '", name, "' must be a map of rule name -> field, such as {rule_a: source.ip}"));
+    }
+    std::vector<std::pair<std::string, std::string>> fields;
+    for (const auto& entry : alias.second) {
+      if (!entry.second.IsScalar()) {
+        return absl::InvalidArgumentError(internal::concat(
+            "alias '", name, "' rule '", entry.first.Scalar(), "' must name one field"));
+      }
+      fields.emplace_back(entry.first.Scalar(), entry.second.Scalar());
+    }
+    rule.aliases.emplace_back(name, std::move(fields));
   }
   return absl::OkStatus();
+}
+
+std::optional<CorrelationType> parseCorrelationType(std::string_view type) {
+  if (type == "event_count") return CorrelationType::kEventCount;
+  if (type == "value_count") return CorrelationType::kValueCount;
+  if (type == "temporal") return CorrelationType::kTemporal;
+  if (type == "temporal_ordered") return CorrelationType::kTemporalOrdered;
+  return std::nullopt;
 }
 
 absl::StatusOr<CorrelationRule> loadCorrelation(const YAML::Node& document,
@@ -92,21 +199,31 @@ absl::StatusOr<CorrelationRule> loadCorrelation(const YAML::Node& document,
   if (!correlation.IsMap()) return absl::InvalidArgumentError("'correlation' must be a map");
 
   const std::string type = correlation["type"] ? correlation["type"].as<std::string>("") : "";
-  if (type != "event_count") {
-    return absl::InvalidArgumentError(internal::concat(
-        "correlation type '", type, "' is not supported yet; only event_count is"));
+  std::optional<CorrelationType> parsed = parseCorrelationType(type);
+  if (!parsed) {
+    return absl::InvalidArgumentError(
+        internal::concat("correlation type '", type,
+                         "' is not supported yet; expected event_count, value_count, temporal "
+                         "or temporal_ordered"));
   }
-  if (correlation["aliases"]) {
-    return absl::InvalidArgumentError("correlation 'aliases' are not supported yet");
-  }
+  rule.type = *parsed;
   absl::Status status = readStringList(correlation["rules"], "correlation.rules", rule.rule_refs);
   if (!status.ok()) return status;
   if (rule.rule_refs.empty()) return absl::InvalidArgumentError("'correlation.rules' is missing");
+  const bool temporal =
+      rule.type == CorrelationType::kTemporal || rule.type == CorrelationType::kTemporalOrdered;
+  if (temporal && rule.rule_refs.size() > kMaxTemporalRules) {
+    return absl::InvalidArgumentError(
+        internal::concat(correlationTypeName(rule.type), " references ", rule.rule_refs.size(),
+                         " rules; at most ", kMaxTemporalRules, " are supported"));
+  }
   status = readStringList(correlation["group-by"], "correlation.group-by", rule.group_by);
   if (!status.ok()) return status;
   for (const std::string& field : rule.group_by) {
     rule.group_fields.emplace_back(mapping.resolve(field));
   }
+  status = readAliases(correlation["aliases"], rule);
+  if (!status.ok()) return status;
 
   const YAML::Node timespan = correlation["timespan"];
   if (!timespan || !timespan.IsScalar()) {
@@ -116,7 +233,7 @@ absl::StatusOr<CorrelationRule> loadCorrelation(const YAML::Node& document,
   if (!span.ok()) return span.status();
   rule.timespan_ns = *span;
 
-  status = readCountCondition(correlation["condition"], rule);
+  status = readCondition(correlation["condition"], rule);
   if (!status.ok()) return status;
   // pySigma reads `generate` inside the correlation section; the specification lists it
   // beside `level`. Accept both.
@@ -125,6 +242,65 @@ absl::StatusOr<CorrelationRule> loadCorrelation(const YAML::Node& document,
   status = readGenerate(document["generate"], rule.generate);
   if (!status.ok()) return status;
   return rule;
+}
+
+// Fills rule.group_by_rule and rule.value_refs once the references are resolved. An alias
+// maps a group-by name per referenced rule (matched by the reference as written, or by
+// the rule's id or name); a rule the alias does not list reads the alias name itself.
+absl::Status resolveFields(CorrelationRule& rule, const std::vector<DetectionRule>& detections,
+                           const FieldMapping& mapping) {
+  const bool temporal =
+      rule.type == CorrelationType::kTemporal || rule.type == CorrelationType::kTemporalOrdered;
+  for (size_t i = 0; temporal && i < rule.detections.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (rule.detections[i] != rule.detections[j]) continue;
+      return absl::InvalidArgumentError(
+          internal::concat("correlation.rules entries '", rule.rule_refs[j], "' and '",
+                           rule.rule_refs[i], "' name the same rule; a ",
+                           correlationTypeName(rule.type), " correlation needs distinct rules"));
+    }
+  }
+  auto groupField = [&](const std::string& sigma_name) {
+    return GroupField{ResolvedName(sigma_name),
+                      ResolvedName(std::string(mapping.resolve(sigma_name)))};
+  };
+  for (const auto& [alias, fields] : rule.aliases) {
+    if (std::find(rule.group_by.begin(), rule.group_by.end(), alias) == rule.group_by.end()) {
+      return absl::InvalidArgumentError(
+          internal::concat("alias '", alias, "' is not used in correlation.group-by"));
+    }
+    for (const auto& [ref, field] : fields) {
+      bool known = false;
+      for (size_t i = 0; i < rule.detections.size(); ++i) {
+        const DetectionRule& target = detections[rule.detections[i]];
+        known = known || ref == rule.rule_refs[i] || ref == target.id || ref == target.name;
+      }
+      if (!known) {
+        return absl::InvalidArgumentError(internal::concat("alias '", alias, "' names rule '", ref,
+                                                           "', which is not in correlation.rules"));
+      }
+    }
+  }
+
+  rule.group_by_rule.clear();
+  for (size_t i = 0; i < rule.detections.size(); ++i) {
+    const DetectionRule& target = detections[rule.detections[i]];
+    std::vector<GroupField> fields;
+    for (const std::string& name : rule.group_by) {
+      std::string source = name;
+      for (const auto& [alias, targets] : rule.aliases) {
+        if (alias != name) continue;
+        for (const auto& [ref, field] : targets) {
+          if (ref == rule.rule_refs[i] || ref == target.id || ref == target.name) source = field;
+        }
+      }
+      fields.push_back(groupField(source));
+    }
+    rule.group_by_rule.push_back(std::move(fields));
+  }
+  rule.value_refs.clear();
+  for (const std::string& name : rule.value_fields) rule.value_refs.push_back(groupField(name));
+  return absl::OkStatus();
 }
 
 std::string describe(std::string_view origin, size_t document, const YAML::Node& node) {
@@ -136,6 +312,20 @@ std::string describe(std::string_view origin, size_t document, const YAML::Node&
 }
 
 }  // namespace
+
+std::string_view correlationTypeName(CorrelationType type) {
+  switch (type) {
+    case CorrelationType::kEventCount:
+      return "event_count";
+    case CorrelationType::kValueCount:
+      return "value_count";
+    case CorrelationType::kTemporal:
+      return "temporal";
+    case CorrelationType::kTemporalOrdered:
+      return "temporal_ordered";
+  }
+  return "unknown";
+}
 
 // ---------------------------------------------------------------------------------------
 // FieldMapping
@@ -298,6 +488,11 @@ absl::StatusOr<RuleSet> RuleLoader::finish() {
       rule.detections.push_back(*target);
       referenced[*target] = true;
       if (rule.generate) generated[*target] = true;
+    }
+    absl::Status fields = resolveFields(rule, rules.detections, mapping_);
+    if (!fields.ok()) {
+      return absl::InvalidArgumentError(
+          internal::concat(rule.origin, " rule '", rule.title, "': ", fields.message()));
     }
   }
   for (size_t i = 0; i < rules.detections.size(); ++i) {

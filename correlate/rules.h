@@ -1,5 +1,6 @@
 // Sigma rules as the engine runs them: detection rules (selections plus a condition) and
-// event_count correlation rules, loaded from YAML with yaml-cpp. Loading is all or
+// correlation rules (event_count, value_count, temporal, temporal_ordered), loaded from
+// YAML with yaml-cpp. Loading is all or
 // nothing per rule: a rule that uses anything unsupported is rejected with its file,
 // title/id and the reason, and no part of it is kept.
 #pragma once
@@ -13,6 +14,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/event.h"
 #include "common/ip.h"
 #include "correlate/condition.h"
 #include "correlate/pattern.h"
@@ -39,6 +41,37 @@ class FieldMapping {
   absl::flat_hash_map<std::string, std::string> names_;
 };
 
+// A field name together with its Event::resolve() result. Copies and moves resolve the
+// name again, because the FieldRef points at the name's own bytes (which move with a
+// short string).
+class ResolvedName {
+ public:
+  ResolvedName() = default;
+  explicit ResolvedName(std::string name) : name_(std::move(name)), ref_(Event::resolve(name_)) {}
+  ResolvedName(const ResolvedName& other) : ResolvedName(other.name_) {}
+  ResolvedName(ResolvedName&& other) noexcept : ResolvedName(std::move(other.name_)) {}
+  ResolvedName& operator=(const ResolvedName& other) {
+    if (this != &other) assign(other.name_);
+    return *this;
+  }
+  ResolvedName& operator=(ResolvedName&& other) noexcept {
+    if (this != &other) assign(std::move(other.name_));
+    return *this;
+  }
+
+  const std::string& name() const { return name_; }
+  const FieldRef& ref() const { return ref_; }
+
+ private:
+  void assign(std::string name) {
+    name_ = std::move(name);
+    ref_ = Event::resolve(name_);
+  }
+
+  std::string name_;
+  FieldRef ref_;
+};
+
 // One test of a field value. Values of one field are ORed unless the field carries `|all`.
 struct ValueTest {
   enum class Op : uint8_t {
@@ -61,6 +94,8 @@ struct ValueTest {
   bool expect_exists = true;
   std::string ref_field;        // Event name of the referenced field
   std::string ref_sigma_field;  // the referenced field as the rule names it
+  ResolvedName ref_event;       // ref_field, resolved for Event::get
+  ResolvedName ref_sigma;       // ref_sigma_field, resolved for Event::get
 };
 
 // One field with its value tests, after modifiers and the field mapping were applied.
@@ -76,6 +111,8 @@ struct FieldTest {
   std::string event_name;
   bool all = false;  // `|all`: every value must match
   std::vector<ValueTest> values;
+  ResolvedName event_ref;  // event_name, resolved for Event::get
+  ResolvedName sigma_ref;  // sigma_name, resolved for Event::get
 };
 
 // A named selection: a map of fields (AND) or a list of such maps (OR).
@@ -101,6 +138,23 @@ struct DetectionRule {
   bool generates_alerts = true;
 };
 
+enum class CorrelationType : uint8_t {
+  kEventCount,       // matching events per group
+  kValueCount,       // distinct values of `condition.field` per group
+  kTemporal,         // distinct referenced rules matched per group, in any order
+  kTemporalOrdered,  // every referenced rule matched in the order listed
+};
+
+// Returns the Sigma name of `type` ("event_count", ...).
+std::string_view correlationTypeName(CorrelationType type);
+
+// One group-by field as read from one referenced rule's events: the Sigma name (the
+// alias target when `aliases` maps it) and its Event name after the field mapping.
+struct GroupField {
+  ResolvedName sigma;
+  ResolvedName event;
+};
+
 struct CorrelationRule {
   std::string origin;
   std::string id;
@@ -108,18 +162,26 @@ struct CorrelationRule {
   std::string title;
   std::string level;  // Sigma level in lower case; "medium" when the rule has none
   std::vector<std::string> tags;
+  CorrelationType type = CorrelationType::kEventCount;
   std::vector<std::string> rule_refs;     // as written: ids or names
   std::vector<uint32_t> detections;       // resolved indices into RuleSet::detections
-  std::vector<std::string> group_by;      // Sigma names, as written
+  std::vector<std::string> group_by;      // Sigma names (or alias names), as written
   std::vector<std::string> group_fields;  // Event names after the field mapping
+  // `aliases`: alias name -> (rule reference as written -> Sigma field name).
+  std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> aliases;
+  // Filled by RuleLoader::finish(): per entry of `detections`, the group-by fields to read
+  // from that rule's events (aliases applied), in group_by order.
+  std::vector<std::vector<GroupField>> group_by_rule;
+  // value_count: the fields whose value tuple is counted (`condition.field`).
+  std::vector<std::string> value_fields;  // Sigma names, as written
+  std::vector<GroupField> value_refs;
   int64_t timespan_ns = 0;
-  // The window fires when the count satisfies `count >= threshold` (gte) or
-  // `count > threshold` (gt); min_count() is the number of events that takes.
-  bool strictly_greater = false;
-  uint64_t threshold = 0;
+  // The condition holds when min_count <= count. Upper bounds (lt, lte, eq) are rejected
+  // at load: see readCondition in rules.cc.
+  uint64_t min_count = 0;
   bool generate = false;
 
-  uint64_t minCount() const { return strictly_greater ? threshold + 1 : threshold; }
+  uint64_t minCount() const { return min_count; }
 };
 
 class RegexTable;  // Hyperscan databases of the `re` values (defined in internal/)
@@ -136,9 +198,13 @@ struct RuleSet {
   std::unique_ptr<RegexTable> regexes;
 };
 
-// Largest accepted event_count threshold. Each (rule, group) keeps a ring of this many
-// timestamps at most, so the bound caps the state memory of one group.
+// Largest accepted minimum count of an event_count or value_count condition. Each
+// (rule, group) keeps this many timestamps (event_count) or value hashes (value_count)
+// at most, so the bound caps the state memory of one group.
 inline constexpr uint64_t kMaxCorrelationThreshold = 10000;
+
+// Largest number of rules a temporal or temporal_ordered correlation may reference.
+inline constexpr size_t kMaxTemporalRules = 32;
 
 // Collects rules from YAML files or text, then resolves the correlation references.
 class RuleLoader {
@@ -154,9 +220,10 @@ class RuleLoader {
   absl::Status addFile(const std::string& path);
 
   // Resolves `correlation.rules` against the rules added so far (by id, then by name),
-  // marks which detections raise their own alerts and returns the rule set. Rejects
-  // references that name no loaded detection rule, and references to correlation rules
-  // (chained correlations are not supported yet). The loader is empty afterwards.
+  // applies `aliases`, marks which detections raise their own alerts and returns the
+  // rule set. Rejects references that name no loaded detection rule, references to
+  // correlation rules (chained correlations are not supported yet) and aliases that name
+  // a rule outside `correlation.rules`. The loader is empty afterwards.
   absl::StatusOr<RuleSet> finish();
 
  private:

@@ -179,6 +179,8 @@ absl::Status addValue(const YAML::Node& node, const Modifiers& mods, std::string
     test.op = ValueTest::Op::kFieldRef;
     test.ref_field = std::string(mapping.resolve(text));
     test.ref_sigma_field = text;
+    test.ref_event = ResolvedName(test.ref_field);
+    test.ref_sigma = ResolvedName(test.ref_sigma_field);
   } else if (mods.kind == "base64") {
     test.pattern = SigmaPattern::literal(base64Encode(text), mods.anchor);
   } else {  // base64offset
@@ -224,6 +226,8 @@ absl::StatusOr<FieldTest> loadField(std::string_view selection, const std::strin
     field.source = FieldTest::Source::kIntelType;
   } else {
     field.event_name = std::string(mapping.resolve(name));
+    field.event_ref = ResolvedName(field.event_name);
+    field.sigma_ref = ResolvedName(field.sigma_name);
   }
 
   if (values.IsSequence()) {

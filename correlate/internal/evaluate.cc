@@ -57,9 +57,9 @@ bool matchValue(const ValueTest& test, std::string_view value, const MatchContex
     }
     case ValueTest::Op::kFieldRef: {
       std::array<char, 64> buffer;
-      std::optional<std::string_view> other = context.event.get(test.ref_field, buffer);
+      std::optional<std::string_view> other = context.event.get(test.ref_event.ref(), buffer);
       if (!other && test.ref_field != test.ref_sigma_field) {
-        other = context.event.get(test.ref_sigma_field, buffer);
+        other = context.event.get(test.ref_sigma.ref(), buffer);
       }
       return other && *other == value;
     }
@@ -98,11 +98,11 @@ bool matchField(const FieldTest& field, const MatchContext& context) {
   std::optional<std::string_view> value;
   std::array<char, 64> buffer;
   if (field.source == FieldTest::Source::kEvent) {
-    value = context.event.get(field.event_name, buffer);
+    value = context.event.get(field.event_ref.ref(), buffer);
     // A mapped name falls back to the generic field of the Sigma name, so "User" still
     // reaches a JSON member called User when the parser did not fill user.name.
     if (!value && field.event_name != field.sigma_name) {
-      value = context.event.get(field.sigma_name, buffer);
+      value = context.event.get(field.sigma_ref.ref(), buffer);
     }
   } else if (field.source == FieldTest::Source::kKeyword) {
     value = context.event.message.empty() ? context.event.raw : context.event.message;

@@ -1,5 +1,5 @@
-// Matching of one event against one detection rule: field lookup through Event::get,
-// value tests, selections and the condition. Never allocates.
+// Matching of one event against one detection rule: field lookup through Event::get with
+// names resolved at load, value tests, selections and the condition. Never allocates.
 #pragma once
 
 #include <hs.h>

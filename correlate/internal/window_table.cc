@@ -30,26 +30,52 @@ size_t writeHits(const Event& event, char* out, size_t capacity) {
   return used;
 }
 
+constexpr int64_t kNoTime = INT64_MIN;
+
+size_t stateWords(const CorrelationRule& rule) {
+  switch (rule.type) {
+    case CorrelationType::kEventCount:
+      return rule.min_count;
+    case CorrelationType::kValueCount:
+      return 2 * rule.min_count;
+    case CorrelationType::kTemporal:
+      return rule.detections.size();
+    case CorrelationType::kTemporalOrdered:
+      return 2 * rule.detections.size();
+  }
+  return 0;
+}
+
 }  // namespace
 
-WindowTable::WindowTable(const CorrelationRule& rule, size_t max_groups, size_t evidence_bytes,
-                         WindowCounters counters)
+WindowTable::WindowTable(const CorrelationRule& rule, size_t max_groups, size_t evidence_events,
+                         size_t evidence_bytes, WindowCounters counters)
     : rule_(rule),
-      ring_size_(rule.minCount()),
-      evidence_size_(std::min<size_t>(ring_size_, Alert::kMaxEvidence)),
+      state_words_(stateWords(rule)),
       evidence_bytes_(evidence_bytes),
       counters_(counters),
       groups_(max_groups),
-      times_(max_groups * ring_size_),
-      evidence_(max_groups * evidence_size_ * (evidence_bytes + kHitBytes)),
-      evidence_length_(max_groups * evidence_size_ * 2) {
+      slab_(max_groups * state_words_, kNoTime),
+      evidence_(std::max<size_t>(evidence_events, 1)),
+      evidence_text_(evidence_.size() * (evidence_bytes + kHitBytes)) {
   free_.reserve(max_groups);
   for (size_t i = max_groups; i > 0; --i) free_.push_back(static_cast<uint32_t>(i - 1));
-  for (Group& group : groups_) group.key.reserve(64);
+  for (Group& group : groups_) group.key.reserve(kKeyReserveBytes);
   // Twice the groups keeps the index at most half full, so Abseil (20220623) cleans the
   // tombstones left by evictions in place instead of growing the table. Tables of 16
   // slots or fewer are the exception: Abseil always rehashes those into a new array.
   index_.reserve(max_groups * 2);
+}
+
+size_t WindowTable::bytesPerGroup() const {
+  size_t index_bytes = index_.capacity() * (sizeof(std::pair<std::string_view, uint32_t>) + 1) /
+                       std::max<size_t>(groups_.size(), 1);
+  return sizeof(Group) + kKeyReserveBytes + state_words_ * sizeof(int64_t) + sizeof(uint32_t) +
+         index_bytes;  // the uint32_t is the slot's free-list entry
+}
+
+size_t WindowTable::evidencePoolBytes() const {
+  return evidence_.size() * sizeof(Evidence) + evidence_text_.size();
 }
 
 void WindowTable::unlink(uint32_t slot) {
@@ -89,64 +115,207 @@ uint32_t WindowTable::findOrCreate(std::string_view key) {
   free_.pop_back();
   Group& group = groups_[slot];
   group.key.assign(key);
-  group.count = 0;
-  group.head_seq = 0;
+  group.first_seq = group.next_seq = 0;
   group.newest_ns = 0;
+  group.generation = ++generations_;
+  group.newest_evidence = kNone;
+  restart(slot);
   index_.emplace(std::string_view(group.key), slot);
   linkNewest(slot);
   counters_.keys->add(1);
   return slot;
 }
 
-void WindowTable::storeEvidence(uint32_t slot, uint64_t seq, const Event& event) {
-  size_t entry = static_cast<size_t>(slot) * evidence_size_ + seq % evidence_size_;
-  char* base = evidence_.data() + entry * (evidence_bytes_ + kHitBytes);
-  size_t raw_length = std::min(event.raw.size(), evidence_bytes_);
-  std::memcpy(base, event.raw.data(), raw_length);
-  evidence_length_[entry * 2] = static_cast<uint32_t>(raw_length);
-  evidence_length_[entry * 2 + 1] =
-      static_cast<uint32_t>(writeHits(event, base + evidence_bytes_, kHitBytes));
+void WindowTable::restart(uint32_t slot) {
+  Group& group = groups_[slot];
+  group.first_seq = group.next_seq;
+  group.count = 0;
+  int64_t* words = state(slot);
+  std::fill(words, words + state_words_, kNoTime);
 }
 
-bool WindowTable::add(std::string_view key, int64_t event_ns, const Event& event, Alert& alert) {
+bool WindowTable::windowActive(const Group& group) const {
+  return group.next_seq > group.first_seq;
+}
+
+void WindowTable::storeEvidence(uint32_t slot, const Event& event) {
+  Group& group = groups_[slot];
+  uint32_t entry = next_evidence_;
+  next_evidence_ = static_cast<uint32_t>((next_evidence_ + 1) % evidence_.size());
+  char* base = evidence_text_.data() + static_cast<size_t>(entry) * (evidence_bytes_ + kHitBytes);
+  size_t raw_length = std::min(event.raw.size(), evidence_bytes_);
+  if (raw_length > 0) std::memcpy(base, event.raw.data(), raw_length);
+  Evidence& evidence = evidence_[entry];
+  evidence.slot = slot;
+  evidence.generation = group.generation;
+  evidence.seq = group.next_seq;
+  evidence.previous = group.newest_evidence;
+  evidence.raw_length = static_cast<uint32_t>(raw_length);
+  evidence.hit_length = static_cast<uint32_t>(writeHits(event, base + evidence_bytes_, kHitBytes));
+  group.newest_evidence = entry;
+}
+
+bool WindowTable::add(std::string_view key, const WindowInput& input, const Event& event,
+                      Alert& alert) {
   uint32_t slot = findOrCreate(key);
   Group& group = groups_[slot];
-  const int64_t span = rule_.timespan_ns;
-  if (group.count > 0 && event_ns < group.newest_ns - span) {
+  if (windowActive(group) && input.event_ns < group.newest_ns - rule_.timespan_ns) {
     // Older than every window this group can still form: it can never count.
     counters_.late_events->add();
     return false;
   }
-  group.newest_ns = group.count == 0 ? event_ns : std::max(group.newest_ns, event_ns);
+  group.newest_ns =
+      windowActive(group) ? std::max(group.newest_ns, input.event_ns) : input.event_ns;
+  storeEvidence(slot, event);
+  ++group.next_seq;
 
-  // Both edges are inside the window: an event exactly `span` older than the newest
-  // still counts. NOTE: the ring is kept in arrival order, so an out-of-order event is
-  // pruned only once every event before it has left the window.
-  while (group.count > 0 && timeAt(slot, group.head_seq) < group.newest_ns - span) {
-    ++group.head_seq;
-    --group.count;
+  switch (rule_.type) {
+    case CorrelationType::kEventCount:
+      return addEventCount(slot, input.event_ns, alert);
+    case CorrelationType::kValueCount:
+      return addValueCount(slot, input, alert);
+    case CorrelationType::kTemporal:
+      return addTemporal(slot, input, alert);
+    case CorrelationType::kTemporalOrdered:
+      return addTemporalOrdered(slot, input, alert);
   }
-  uint64_t seq = group.head_seq + group.count;
-  timeAt(slot, seq) = event_ns;
-  storeEvidence(slot, seq, event);
-  ++group.count;
-  if (group.count < ring_size_) return false;
+  return false;
+}
 
+// Both edges are inside the window: an event exactly `timespan` older than the newest
+// still counts. NOTE: the ring is kept in arrival order, so an out-of-order event is
+// pruned only once every event before it has left the window.
+bool WindowTable::addEventCount(uint32_t slot, int64_t event_ns, Alert& alert) {
+  Group& group = groups_[slot];
+  int64_t* times = state(slot);
+  const size_t ring = state_words_;
+  const int64_t oldest_allowed = group.newest_ns - rule_.timespan_ns;
+  const uint64_t seq = group.next_seq - 1;
+  while (group.first_seq < seq && times[group.first_seq % ring] < oldest_allowed) {
+    ++group.first_seq;
+  }
+  times[seq % ring] = event_ns;
+  const uint64_t count = group.next_seq - group.first_seq;
+  if (count < rule_.min_count) return false;
+
+  alert.event_count = count;
+  alert.first_event_ns = alert.last_event_ns = event_ns;
+  for (uint64_t s = group.first_seq; s < group.next_seq; ++s) {
+    alert.first_event_ns = std::min(alert.first_event_ns, times[s % ring]);
+    alert.last_event_ns = std::max(alert.last_event_ns, times[s % ring]);
+  }
   fillAlert(slot, alert);
-  group.head_seq += group.count;
-  group.count = 0;
+  restart(slot);
+  return true;
+}
+
+// State: `count` pairs of (value hash, newest time the value was seen).
+bool WindowTable::addValueCount(uint32_t slot, const WindowInput& input, Alert& alert) {
+  Group& group = groups_[slot];
+  int64_t* pairs = state(slot);
+  const int64_t oldest_allowed = group.newest_ns - rule_.timespan_ns;
+  const auto hash = static_cast<int64_t>(input.value_hash);
+
+  // Drop values whose newest sighting left the window, keeping the rest packed.
+  uint32_t kept = 0;
+  bool found = false;
+  for (uint32_t i = 0; i < group.count; ++i) {
+    int64_t value = pairs[2 * i];
+    int64_t seen_ns = pairs[2 * i + 1];
+    if (value == hash) {
+      seen_ns = std::max(seen_ns, input.event_ns);
+      found = true;
+    }
+    if (seen_ns < oldest_allowed) continue;
+    pairs[2 * kept] = value;
+    pairs[2 * kept + 1] = seen_ns;
+    ++kept;
+  }
+  group.count = kept;
+  if (!found && input.event_ns >= oldest_allowed) {
+    pairs[2 * group.count] = hash;
+    pairs[2 * group.count + 1] = input.event_ns;
+    ++group.count;
+  }
+  if (group.count < rule_.min_count) return false;
+
+  alert.event_count = group.next_seq - group.first_seq;
+  alert.first_event_ns = alert.last_event_ns = input.event_ns;
+  for (uint32_t i = 0; i < group.count; ++i) {
+    alert.first_event_ns = std::min(alert.first_event_ns, pairs[2 * i + 1]);
+    alert.last_event_ns = std::max(alert.last_event_ns, pairs[2 * i + 1]);
+  }
+  fillAlert(slot, alert);
+  restart(slot);
+  return true;
+}
+
+// State: per referenced rule, the newest time it matched (kNoTime when it has not).
+bool WindowTable::addTemporal(uint32_t slot, const WindowInput& input, Alert& alert) {
+  Group& group = groups_[slot];
+  int64_t* times = state(slot);
+  times[input.position] = std::max(times[input.position], input.event_ns);
+
+  const int64_t oldest_allowed = group.newest_ns - rule_.timespan_ns;
+  uint32_t present = 0;
+  int64_t first_ns = INT64_MAX;
+  for (size_t r = 0; r < state_words_; ++r) {
+    if (times[r] == kNoTime || times[r] < oldest_allowed) continue;
+    ++present;
+    first_ns = std::min(first_ns, times[r]);
+  }
+  group.count = present;
+  if (present < rule_.min_count) return false;
+
+  alert.event_count = present;
+  alert.first_event_ns = first_ns;
+  alert.last_event_ns = group.newest_ns;
+  fillAlert(slot, alert);
+  restart(slot);
+  return true;
+}
+
+// State: per step i, start[i] and end[i] of the chain that has matched steps 0..i with
+// the latest start (the latest start leaves the most room for the remaining steps).
+// NOTE: order is checked as events arrive. An event that arrives after a later step's
+// event but carries an earlier time does not complete that step retroactively.
+bool WindowTable::addTemporalOrdered(uint32_t slot, const WindowInput& input, Alert& alert) {
+  Group& group = groups_[slot];
+  int64_t* steps = state(slot);
+  const size_t step = input.position;
+  const int64_t t = input.event_ns;
+  int64_t& start = steps[2 * step];
+  int64_t& end = steps[2 * step + 1];
+
+  int64_t candidate = kNoTime;
+  if (step == 0) {
+    candidate = t;
+  } else {
+    const int64_t previous_start = steps[2 * (step - 1)];
+    const int64_t previous_end = steps[2 * (step - 1) + 1];
+    // Equal times count as ordered: the earlier step's event arrived first.
+    if (previous_start != kNoTime && previous_end <= t && t - previous_start <= rule_.timespan_ns) {
+      candidate = previous_start;
+    }
+  }
+  if (candidate == kNoTime) return false;
+  if (start == kNoTime) ++group.count;
+  if (start == kNoTime || candidate > start || (candidate == start && t < end)) {
+    start = candidate;
+    end = t;
+  }
+  if (step + 1 < rule_.detections.size()) return false;
+
+  alert.event_count = rule_.detections.size();
+  alert.first_event_ns = start;
+  alert.last_event_ns = end;
+  fillAlert(slot, alert);
+  restart(slot);
   return true;
 }
 
 void WindowTable::fillAlert(uint32_t slot, Alert& alert) const {
   const Group& group = groups_[slot];
-  alert.event_count = group.count;
-  alert.first_event_ns = timeAt(slot, group.head_seq);
-  alert.last_event_ns = alert.first_event_ns;
-  for (uint64_t seq = group.head_seq; seq < group.head_seq + group.count; ++seq) {
-    alert.first_event_ns = std::min(alert.first_event_ns, timeAt(slot, seq));
-    alert.last_event_ns = std::max(alert.last_event_ns, timeAt(slot, seq));
-  }
 
   // The key contains the tenant and then the group-by values (see group_key.h).
   GroupKeyReader key(group.key);
@@ -155,14 +324,26 @@ void WindowTable::fillAlert(uint32_t slot, Alert& alert) const {
     alert.group.emplace_back(field, std::string(key.nextPart()));
   }
 
-  // Evidence of the most recent events still in the window, oldest first.
-  uint64_t evidence_count = std::min<uint64_t>(group.count, evidence_size_);
-  for (uint64_t seq = group.head_seq + group.count - evidence_count;
-       seq < group.head_seq + group.count; ++seq) {
-    size_t entry = static_cast<size_t>(slot) * evidence_size_ + seq % evidence_size_;
-    const char* base = evidence_.data() + entry * (evidence_bytes_ + kHitBytes);
-    alert.evidence.emplace_back(base, evidence_length_[entry * 2]);
-    std::string_view hits(base + evidence_bytes_, evidence_length_[entry * 2 + 1]);
+  // Evidence: the group's most recent events of this window that the shared pool still
+  // holds (the newest always is), walked newest first and reported oldest first.
+  std::vector<uint32_t> entries;
+  uint64_t next_seq = group.next_seq;
+  for (uint32_t e = group.newest_evidence; e != kNone && entries.size() < Alert::kMaxEvidence;) {
+    const Evidence& evidence = evidence_[e];
+    if (evidence.slot != slot || evidence.generation != group.generation ||
+        evidence.seq >= next_seq || evidence.seq < group.first_seq) {
+      break;
+    }
+    entries.push_back(e);
+    next_seq = evidence.seq;
+    e = evidence.previous;
+  }
+  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+    const Evidence& evidence = evidence_[*it];
+    const char* base =
+        evidence_text_.data() + static_cast<size_t>(*it) * (evidence_bytes_ + kHitBytes);
+    alert.evidence.emplace_back(base, evidence.raw_length);
+    std::string_view hits(base + evidence_bytes_, evidence.hit_length);
     while (!hits.empty()) {
       size_t end = hits.find('\n');
       std::string line(hits.substr(0, end));

@@ -165,7 +165,7 @@ detection: {sel: {outcome: x}, condition: sel}
   ASSERT_EQ(rules->correlations.size(), 1u);
   const CorrelationRule& rule = rules->correlations[0];
   EXPECT_EQ(rule.timespan_ns, 300'000'000'000);
-  EXPECT_TRUE(rule.strictly_greater);
+  EXPECT_EQ(rule.type, CorrelationType::kEventCount);
   EXPECT_EQ(rule.minCount(), 4u);
   EXPECT_EQ(rule.detections, (std::vector<uint32_t>{0, 1}));
   EXPECT_EQ(rule.group_fields, (std::vector<std::string>{"source.ip", "user.name"}));
@@ -195,21 +195,22 @@ TEST(RuleLoaderTest, RejectsCorrelationWithReason) {
   auto correlation = [&](const std::string& body) {
     return loadError("title: C\nid: c\ncorrelation:\n" + body + tail);
   };
-  EXPECT_NE(correlation("  type: value_count\n  rules: [d]\n  timespan: 1h")
-                .find("correlation type 'value_count' is not supported yet; only event_count is"),
+  EXPECT_NE(correlation("  type: value_sum\n  rules: [d]\n  timespan: 1h")
+                .find("correlation type 'value_sum' is not supported yet; expected event_count, "
+                      "value_count, temporal or temporal_ordered"),
             std::string::npos);
   EXPECT_NE(correlation("  type: event_count\n  rules: [d]\n  timespan: 1h\n  condition: {lte: 2}")
-                .find("condition 'lte' is not supported yet for event_count"),
+                .find("condition 'lte' is not supported yet, because an upper bound"),
             std::string::npos);
   EXPECT_NE(correlation("  type: event_count\n  rules: [d]\n  timespan: 1h\n  condition: "
-                        "{gt: 1, lte: 5}")
-                .find("ranges in 'correlation.condition' are not supported yet"),
+                        "{gt: 1, lt: 5}")
+                .find("condition 'lt' is not supported yet"),
             std::string::npos);
   EXPECT_NE(correlation("  type: event_count\n  rules: [d]\n  timespan: 90x\n  condition: {gte: 2}")
                 .find("invalid timespan '90x'"),
             std::string::npos);
   EXPECT_NE(correlation("  type: event_count\n  rules: [d]\n  timespan: 1h\n  condition: {gte: 0}")
-                .find("must be a whole number that needs 1 to 10000 events"),
+                .find("condition needs a count of 0; it must need 1 to 10000 events"),
             std::string::npos);
   EXPECT_NE(correlation("  type: event_count\n  rules: [nope]\n  timespan: 1h\n  condition: "
                         "{gte: 2}")

@@ -1,0 +1,420 @@
+// The correlation types beyond event_count (value_count, temporal, temporal_ordered),
+// condition ranges, aliases, generate, and the spec-test correlation files.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "common/metrics.h"
+#include "correlate/engine.h"
+#include "correlate/test_events.h"
+#include "gtest/gtest.h"
+
+namespace vigil::correlate {
+namespace {
+
+using testing::fillEvent;
+using testing::loadRuleSet;
+using testing::readFile;
+using testing::sharedPath;
+
+// Detection rules a, b and c select events by their `rule` member.
+constexpr char kRulesAbc[] = R"(
+title: A
+name: a
+detection: {sel: {rule: a}, condition: sel}
+---
+title: B
+name: b
+detection: {sel: {rule: b}, condition: sel}
+---
+title: C
+name: c
+detection: {sel: {rule: c}, condition: sel}
+)";
+
+std::string loadError(const std::string& yaml) {
+  RuleLoader loader;
+  absl::Status status = loader.addText(yaml, "bad.yml");
+  if (status.ok()) status = loader.finish().status();
+  return std::string(status.message());
+}
+
+struct Fixture {
+  explicit Fixture(const std::string& yaml, EngineOptions options = {})
+      : rules(loadRuleSet(yaml)), engine(rules, options, &metrics), scratch(*rules) {}
+
+  // Feeds one event at 10:MM:SS (`second` from 10:00:00) with the given members.
+  std::vector<Alert> feed(int second, nlohmann::json document) {
+    char ts[32];
+    std::snprintf(ts, sizeof(ts), "2024-05-01T10:%02d:%02dZ", second / 60, second % 60);
+    document["ts"] = ts;
+    fillEvent(event, document);
+    std::vector<Alert> out;
+    engine.process(event, scratch, out);
+    return out;
+  }
+
+  // Feeds the event and returns only the alerts of correlation rules.
+  std::vector<Alert> feedCorrelation(int second, nlohmann::json document) {
+    std::vector<Alert> correlation;
+    for (Alert& alert : feed(second, std::move(document))) {
+      if (alert.rule_id.rfind("corr", 0) == 0) correlation.push_back(std::move(alert));
+    }
+    return correlation;
+  }
+
+  std::shared_ptr<const RuleSet> rules;
+  MetricsRegistry metrics;
+  Engine engine;
+  DetectScratch scratch;
+  Event event{1 << 14};
+};
+
+std::string correlation(const std::string& body) {
+  return std::string(kRulesAbc) + "---\ntitle: Corr\nid: corr\ncorrelation:\n" + body;
+}
+
+// Several lower bounds in one condition are ANDed: {gt: 2, gte: 4} needs four events.
+TEST(ConditionTest, RangeTakesLargestBound) {
+  Fixture f(
+      correlation("  type: event_count\n  rules: [a]\n  group-by: [host]\n"
+                  "  timespan: 1m\n  condition: {gt: 2, gte: 4}\n"));
+  ASSERT_EQ(f.rules->correlations[0].min_count, 4u);
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(f.feedCorrelation(i, {{"rule", "a"}}).empty());
+  std::vector<Alert> alerts = f.feedCorrelation(3, {{"rule", "a"}});
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].event_count, 4u);
+}
+
+// Upper bounds and malformed conditions are rejected with the reason, for every type.
+TEST(ConditionTest, RejectsWithReason) {
+  for (const char* type : {"event_count", "value_count", "temporal"}) {
+    std::string field = std::string(type) == "value_count" ? "field: user, " : "";
+    for (const char* op : {"lt", "lte", "eq", "neq"}) {
+      std::string error = loadError(correlation(std::string("  type: ") + type +
+                                                "\n  rules: [a, b]\n  timespan: 1m\n"
+                                                "  condition: {" +
+                                                field + "gte: 1, " + op + ": 5}\n"));
+      EXPECT_NE(error.find(std::string("condition '") + op + "' is not supported yet"),
+                std::string::npos)
+          << type << " " << op << ": " << error;
+    }
+  }
+  EXPECT_NE(loadError(correlation("  type: event_count\n  rules: [a]\n  timespan: 1m\n"
+                                  "  condition: {gte: many}\n"))
+                .find("condition gte: 'many' must be a whole number from 0 to 10000"),
+            std::string::npos);
+  EXPECT_NE(loadError(correlation("  type: event_count\n  rules: [a]\n  timespan: 1m\n"
+                                  "  condition: {field: user, gte: 2}\n"))
+                .find("'condition.field' is only valid for value_count, not event_count"),
+            std::string::npos);
+  EXPECT_NE(loadError(correlation("  type: value_count\n  rules: [a]\n  timespan: 1m\n"
+                                  "  condition: {gte: 2}\n"))
+                .find("value_count needs 'condition.field'"),
+            std::string::npos);
+  EXPECT_NE(loadError(correlation("  type: temporal\n  rules: [a, b]\n  timespan: 1m\n"
+                                  "  condition: {gte: 3}\n"))
+                .find("condition needs 3 of the 2 referenced rules; it must need 1 to 2"),
+            std::string::npos);
+  EXPECT_NE(loadError(correlation("  type: temporal_ordered\n  rules: [a, b]\n  timespan: 1m\n"
+                                  "  condition: {gte: 1}\n"))
+                .find("temporal_ordered needs every referenced rule in order"),
+            std::string::npos);
+  EXPECT_NE(loadError(correlation("  type: temporal\n  rules: [a, a]\n  timespan: 1m\n"))
+                .find("name the same rule; a temporal correlation needs distinct rules"),
+            std::string::npos);
+}
+
+// value_count fires when the distinct values in the window reach the bound, per group.
+TEST(ValueCountTest, CountsDistinctValues) {
+  Fixture f(
+      correlation("  type: value_count\n  rules: [a]\n  group-by: [host]\n"
+                  "  timespan: 1m\n  condition: {field: User, gte: 3}\n"));
+  EXPECT_TRUE(f.feedCorrelation(0, {{"rule", "a"}, {"host", "h1"}, {"User", "u1"}}).empty());
+  EXPECT_TRUE(f.feedCorrelation(1, {{"rule", "a"}, {"host", "h1"}, {"User", "u1"}}).empty());
+  EXPECT_TRUE(f.feedCorrelation(2, {{"rule", "a"}, {"host", "h2"}, {"User", "u2"}}).empty());
+  EXPECT_TRUE(f.feedCorrelation(3, {{"rule", "a"}, {"host", "h1"}, {"User", "u2"}}).empty());
+  std::vector<Alert> alerts = f.feedCorrelation(4, {{"rule", "a"}, {"host", "h1"}, {"User", "u3"}});
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].group, (std::vector<std::pair<std::string, std::string>>{{"host", "h1"}}));
+  EXPECT_EQ(alerts[0].event_count, 4u);
+  EXPECT_EQ(alerts[0].evidence.size(), 4u);
+  EXPECT_EQ(alerts[0].first_event_ns, *parseRfc3339("2024-05-01T10:00:01Z"));
+  EXPECT_EQ(alerts[0].last_event_ns, *parseRfc3339("2024-05-01T10:00:04Z"));
+  // The window restarted empty: two more values are not enough.
+  EXPECT_TRUE(f.feedCorrelation(5, {{"rule", "a"}, {"host", "h1"}, {"User", "u4"}}).empty());
+  EXPECT_TRUE(f.feedCorrelation(6, {{"rule", "a"}, {"host", "h1"}, {"User", "u5"}}).empty());
+}
+
+// A value whose newest sighting left the window no longer counts.
+TEST(ValueCountTest, ValuesLeaveWindow) {
+  Fixture f(
+      correlation("  type: value_count\n  rules: [a]\n  group-by: [host]\n"
+                  "  timespan: 1m\n  condition: {field: User, gt: 1}\n"));
+  EXPECT_TRUE(f.feedCorrelation(0, {{"rule", "a"}, {"User", "u1"}}).empty());
+  EXPECT_TRUE(f.feedCorrelation(61, {{"rule", "a"}, {"User", "u2"}}).empty());
+  EXPECT_EQ(f.feedCorrelation(121, {{"rule", "a"}, {"User", "u3"}}).size(), 1u);
+}
+
+// Events without the counted field are skipped and counted.
+TEST(ValueCountTest, MissingFieldCounted) {
+  Fixture f(
+      correlation("  type: value_count\n  rules: [a]\n  timespan: 1m\n"
+                  "  condition: {field: User, gte: 1}\n"));
+  EXPECT_TRUE(f.feedCorrelation(0, {{"rule", "a"}}).empty());
+  EXPECT_EQ(f.metrics.counter("vigil_correlation_value_missing_total", "").value(), 1u);
+  EXPECT_EQ(f.feedCorrelation(1, {{"rule", "a"}, {"User", "u"}}).size(), 1u);
+}
+
+// A list in `field` counts distinct value tuples.
+TEST(ValueCountTest, FieldListCountsTuples) {
+  Fixture f(
+      correlation("  type: value_count\n  rules: [a]\n  timespan: 1m\n"
+                  "  condition: {field: [User, Domain], gte: 3}\n"));
+  EXPECT_TRUE(f.feedCorrelation(0, {{"rule", "a"}, {"User", "u"}, {"Domain", "d1"}}).empty());
+  EXPECT_TRUE(f.feedCorrelation(1, {{"rule", "a"}, {"User", "u"}, {"Domain", "d2"}}).empty());
+  EXPECT_TRUE(f.feedCorrelation(2, {{"rule", "a"}, {"User", "u"}, {"Domain", "d1"}}).empty());
+  EXPECT_EQ(f.feedCorrelation(3, {{"rule", "a"}, {"User", "v"}, {"Domain", "d1"}}).size(), 1u);
+}
+
+// temporal fires once every referenced rule matched within the timespan, in any order.
+TEST(TemporalTest, AnyOrderWithinTimespan) {
+  Fixture f(
+      correlation("  type: temporal\n  rules: [a, b, c]\n  group-by: [host]\n"
+                  "  timespan: 1m\n"));
+  EXPECT_TRUE(f.feedCorrelation(0, {{"rule", "c"}, {"host", "h1"}}).empty());
+  EXPECT_TRUE(f.feedCorrelation(10, {{"rule", "a"}, {"host", "h1"}}).empty());
+  EXPECT_TRUE(f.feedCorrelation(20, {{"rule", "b"}, {"host", "h2"}}).empty());
+  std::vector<Alert> alerts = f.feedCorrelation(60, {{"rule", "b"}, {"host", "h1"}});
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].event_count, 3u);
+  EXPECT_EQ(alerts[0].first_event_ns, *parseRfc3339("2024-05-01T10:00:00Z"));
+  EXPECT_EQ(alerts[0].last_event_ns, *parseRfc3339("2024-05-01T10:01:00Z"));
+  // The window restarted: h1 needs all three again.
+  EXPECT_TRUE(f.feedCorrelation(61, {{"rule", "a"}, {"host", "h1"}}).empty());
+  EXPECT_TRUE(f.feedCorrelation(62, {{"rule", "b"}, {"host", "h1"}}).empty());
+}
+
+// A rule match older than the timespan before the newest match does not count.
+TEST(TemporalTest, MatchLeavesWindow) {
+  Fixture f(correlation("  type: temporal\n  rules: [a, b]\n  timespan: 1m\n"));
+  EXPECT_TRUE(f.feedCorrelation(0, {{"rule", "a"}}).empty());
+  EXPECT_TRUE(f.feedCorrelation(61, {{"rule", "b"}}).empty());
+  EXPECT_EQ(f.feedCorrelation(62, {{"rule", "a"}}).size(), 1u);
+}
+
+// A temporal condition may ask for fewer than all rules.
+TEST(TemporalTest, ConditionCountsRules) {
+  Fixture f(
+      correlation("  type: temporal\n  rules: [a, b, c]\n  timespan: 1m\n"
+                  "  condition: {gte: 2}\n"));
+  EXPECT_TRUE(f.feedCorrelation(0, {{"rule", "a"}}).empty());
+  EXPECT_TRUE(f.feedCorrelation(1, {{"rule", "a"}}).empty());
+  std::vector<Alert> alerts = f.feedCorrelation(2, {{"rule", "c"}});
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].event_count, 2u);
+}
+
+// temporal_ordered needs the listed order by event time; ties go by arrival.
+TEST(TemporalOrderedTest, NeedsListedOrder) {
+  Fixture f(
+      correlation("  type: temporal_ordered\n  rules: [a, b, c]\n  group-by: [host]\n"
+                  "  timespan: 1m\n"));
+  EXPECT_TRUE(f.feedCorrelation(0, {{"rule", "b"}, {"host", "h1"}}).empty());
+  EXPECT_TRUE(f.feedCorrelation(1, {{"rule", "c"}, {"host", "h1"}}).empty());
+  EXPECT_TRUE(f.feedCorrelation(2, {{"rule", "a"}, {"host", "h1"}}).empty());
+  EXPECT_TRUE(f.feedCorrelation(2, {{"rule", "b"}, {"host", "h1"}}).empty());
+  std::vector<Alert> alerts = f.feedCorrelation(30, {{"rule", "c"}, {"host", "h1"}});
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].first_event_ns, *parseRfc3339("2024-05-01T10:00:02Z"));
+  EXPECT_EQ(alerts[0].last_event_ns, *parseRfc3339("2024-05-01T10:00:30Z"));
+  EXPECT_EQ(alerts[0].event_count, 3u);
+}
+
+// An event that arrives late with an earlier time than the step before it does not
+// follow that step, and a chain longer than the timespan does not fire.
+TEST(TemporalOrderedTest, RejectsEarlierTimeAndLongChain) {
+  Fixture f(correlation("  type: temporal_ordered\n  rules: [a, b]\n  timespan: 1m\n"));
+  EXPECT_TRUE(f.feedCorrelation(10, {{"rule", "a"}}).empty());
+  EXPECT_TRUE(f.feedCorrelation(5, {{"rule", "b"}}).empty());
+  EXPECT_TRUE(f.feedCorrelation(71, {{"rule", "b"}}).empty());
+  // A later start keeps the chain alive: a at 20, b at 80 is exactly one minute.
+  EXPECT_TRUE(f.feedCorrelation(20, {{"rule", "a"}}).empty());
+  EXPECT_EQ(f.feedCorrelation(80, {{"rule", "b"}}).size(), 1u);
+}
+
+// The aliases example of the specification: one address is the destination in one rule's
+// events and the source in the other's.
+TEST(AliasTest, GroupsAcrossFields) {
+  Fixture f(R"(
+title: Internal error
+name: internal_error
+detection: {sel: {status: '500'}, condition: sel}
+---
+title: New connection
+name: new_network_connection
+detection: {sel: {event.category: network}, condition: sel}
+---
+title: Corr
+id: corr
+correlation:
+  type: temporal
+  rules: [internal_error, new_network_connection]
+  group-by: [internal_ip, remote_ip]
+  timespan: 10s
+  aliases:
+    internal_ip: {internal_error: destination.ip, new_network_connection: source.ip}
+    remote_ip: {internal_error: source.ip, new_network_connection: destination.ip}
+)");
+  EXPECT_TRUE(
+      f.feedCorrelation(0, {{"status", "500"}, {"dst_ip", "10.0.0.1"}, {"src_ip", "192.0.2.9"}})
+          .empty());
+  // Same addresses in the same roles of the other rule's fields, but swapped: no match.
+  EXPECT_TRUE(
+      f.feedCorrelation(
+           1, {{"event.category", "network"}, {"src_ip", "192.0.2.9"}, {"dst_ip", "10.0.0.1"}})
+          .empty());
+  std::vector<Alert> alerts = f.feedCorrelation(
+      2, {{"event.category", "network"}, {"src_ip", "10.0.0.1"}, {"dst_ip", "192.0.2.9"}});
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].group, (std::vector<std::pair<std::string, std::string>>{
+                                 {"internal_ip", "10.0.0.1"}, {"remote_ip", "192.0.2.9"}}));
+}
+
+// An alias must be used in group-by and may only name referenced rules.
+TEST(AliasTest, RejectsUnknownNames) {
+  EXPECT_NE(loadError(correlation("  type: temporal\n  rules: [a, b]\n  group-by: [ip]\n"
+                                  "  timespan: 1m\n  aliases: {ip: {a: source.ip, z: x}}\n"))
+                .find("alias 'ip' names rule 'z', which is not in correlation.rules"),
+            std::string::npos);
+  EXPECT_NE(loadError(correlation("  type: temporal\n  rules: [a, b]\n  group-by: [host]\n"
+                                  "  timespan: 1m\n  aliases: {ip: {a: source.ip}}\n"))
+                .find("alias 'ip' is not used in correlation.group-by"),
+            std::string::npos);
+}
+
+// `generate: true` keeps the referenced rules' own alerts; without it only the
+// correlation alerts.
+TEST(GenerateTest, ControlsDetectionAlerts) {
+  for (bool generate : {false, true}) {
+    Fixture f(correlation(std::string("  type: temporal\n  rules: [a, b]\n  timespan: 1m\n") +
+                          "  generate: " + (generate ? "true" : "false") + "\n"));
+    EXPECT_EQ(f.feed(0, {{"rule", "a"}}).size(), generate ? 1u : 0u);
+    EXPECT_EQ(f.feed(1, {{"rule", "b"}}).size(), generate ? 2u : 1u);
+    EXPECT_EQ(f.feed(2, {{"rule", "c"}}).size(), 1u);  // c is not referenced
+  }
+}
+
+// The overloads without the detection rule find the matching rules themselves, so the
+// pipeline's calls drive temporal correlations too.
+TEST(TemporalTest, OverloadWithoutDetection) {
+  Fixture f(correlation("  type: temporal_ordered\n  rules: [a, b]\n  timespan: 1m\n"));
+  Alert alert;
+  fillEvent(f.event, {{"ts", "2024-05-01T10:00:00Z"}, {"rule", "a"}});
+  EXPECT_FALSE(f.engine.updateCorrelation(f.engine.shardOf(0, f.event), 0, f.event, alert));
+  fillEvent(f.event, {{"ts", "2024-05-01T10:00:05Z"}, {"rule", "b"}});
+  EXPECT_TRUE(f.engine.updateCorrelation(f.engine.shardOf(0, f.event), 0, f.event, alert));
+  EXPECT_EQ(alert.rule_id, "corr");
+}
+
+// A detection rule that the correlation does not reference changes nothing and is counted.
+TEST(TemporalTest, UnreferencedDetectionCounted) {
+  Fixture f(correlation("  type: temporal\n  rules: [a, b]\n  timespan: 1m\n"));
+  Alert alert;
+  fillEvent(f.event, {{"ts", "2024-05-01T10:00:00Z"}, {"rule", "c"}});
+  EXPECT_FALSE(f.engine.updateCorrelation(0, 0, 2, f.event, alert));
+  EXPECT_EQ(f.metrics.counter("vigil_correlation_not_referenced_total", "").value(), 1u);
+}
+
+// The spec-test files load next to the detection rules they reference, and raise their
+// alerts at the count their condition gives.
+TEST(SpecTest, CorrelationFilesRaiseAlerts) {
+  const std::string dir = sharedPath("sigma/spec-tests/correlation/");
+  const std::string failed_login =
+      "title: Failed login\nid: 5638f7c0-ac70-491d-8465-2a65075e0d86\n"
+      "detection: {sel: {rule: failed}, condition: sel}\n---\n";
+
+  // event_count: 100 failed logins on one ComputerName within the hour.
+  Fixture count(failed_login + readFile(dir + "event_count.yml"));
+  for (int i = 0; i < 99; ++i) {
+    EXPECT_TRUE(count.feed(i, {{"rule", "failed"}, {"ComputerName", "pc1"}}).empty());
+  }
+  EXPECT_TRUE(count.feed(99, {{"rule", "failed"}, {"ComputerName", "pc2"}}).empty());
+  EXPECT_EQ(count.feed(100, {{"rule", "failed"}, {"ComputerName", "pc1"}}).size(), 1u);
+
+  // value_count: 100 distinct users per (ComputerName, WorkstationName) in a day.
+  Fixture values(failed_login + readFile(dir + "value_count.yml"));
+  for (int i = 0; i < 100; ++i) {
+    std::vector<Alert> alerts = values.feed(i, {{"rule", "failed"},
+                                                {"ComputerName", "pc1"},
+                                                {"WorkstationName", "ws1"},
+                                                {"User", "user" + std::to_string(i % 99)}});
+    EXPECT_TRUE(alerts.empty()) << i;
+  }
+  std::vector<Alert> alerts = values.feed(
+      100,
+      {{"rule", "failed"}, {"ComputerName", "pc1"}, {"WorkstationName", "ws1"}, {"User", "x"}});
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].rule_id, "0e95725d-7320-415d-80f7-004da920fc12");
+
+  // temporal: recon_cmd_a, _b and _c on one ComputerName by one User within 5 minutes.
+  std::string recon;
+  for (const char* name : {"a", "b", "c"}) {
+    recon += std::string("title: Recon ") + name + "\nname: recon_cmd_" + name +
+             "\ndetection: {sel: {rule: " + name + "}, condition: sel}\n---\n";
+  }
+  Fixture temporal(recon + readFile(dir + "temporal.yml"));
+  nlohmann::json where = {{"ComputerName", "pc1"}, {"User", "alice"}};
+  auto with = [&](const char* rule) {
+    nlohmann::json document = where;
+    document["rule"] = rule;
+    return document;
+  };
+  EXPECT_TRUE(temporal.feed(0, with("b")).empty());
+  EXPECT_TRUE(temporal.feed(200, with("c")).empty());
+  EXPECT_TRUE(temporal.feed(400, with("a")).empty());  // b at 0 left the 5 minute window
+  EXPECT_EQ(temporal.feed(401, with("b")).size(), 1u);
+}
+
+// The value types that need sums or averages are still rejected with the reason.
+TEST(SpecTest, ValueAggregatesRejected) {
+  const std::string dir = sharedPath("sigma/spec-tests/correlation/");
+  for (const char* file : {"value_sum.yml", "value_avg.yml"}) {
+    RuleLoader loader;
+    absl::Status status = loader.addFile(dir + file);
+    EXPECT_NE(status.message().find("is not supported yet; expected event_count"),
+              std::string_view::npos)
+        << file << ": " << status;
+  }
+}
+
+// Per-group state stays small for every type; prints the bytes per group and rule.
+TEST(StateSizeTest, BytesPerGroup) {
+  Fixture f(
+      correlation("  type: event_count\n  rules: [a]\n  timespan: 1m\n"
+                  "  condition: {gte: 5}\n---\ntitle: V\nid: corr_v\ncorrelation:\n"
+                  "  type: value_count\n  rules: [a]\n  timespan: 1m\n"
+                  "  condition: {field: User, gte: 5}\n---\ntitle: T\nid: corr_t\n"
+                  "correlation:\n  type: temporal\n  rules: [a, b, c]\n  timespan: 1m\n"
+                  "---\ntitle: O\nid: corr_o\ncorrelation:\n  type: temporal_ordered\n"
+                  "  rules: [a, b, c]\n  timespan: 1m\n"));
+  std::vector<Engine::StateSize> sizes = f.engine.stateSizes();
+  ASSERT_EQ(sizes.size(), 4u);
+  const size_t words[] = {5, 10, 3, 6};  // window state in 8-byte words, per rule above
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const CorrelationRule& rule = f.rules->correlations[i];
+    std::printf("%-16s min_count %llu: %zu bytes per group, evidence pool %zu bytes\n",
+                std::string(correlationTypeName(rule.type)).c_str(),
+                static_cast<unsigned long long>(rule.min_count), sizes[i].bytes_per_group,
+                sizes[i].evidence_pool_bytes);
+    // Slot, key reserve and index share are the same for every type; only the window
+    // state differs.
+    EXPECT_EQ(sizes[i].bytes_per_group - words[i] * 8, sizes[0].bytes_per_group - words[0] * 8);
+    // The bound was measured with the default max_keys: about 100 bytes of hash index, a
+    // 64-byte key reserve, the 80-byte slot and up to 80 bytes of window state.
+    EXPECT_LE(sizes[i].bytes_per_group, 340u);
+  }
+}
+
+}  // namespace
+}  // namespace vigil::correlate
