@@ -110,6 +110,124 @@ struct Reader {
     return absl::OkStatus();
   }
 
+  // Reads `intel:`: lists with their formats, warninglists and the builder's limits.
+  absl::Status readIntel(const YAML::Node& in, DaemonConfig& c) const {
+    absl::Status st;
+    if (!(st = checkKeys(in, "intel", {"lists", "warninglists", "min_ipv4_prefix_len",
+                                       "min_ipv6_prefix_len", "default_confidence",
+                                       "score_half_life_days"}))
+             .ok()) {
+      return st;
+    }
+    if (!(st = readNumber<int>(in, "intel", "min_ipv4_prefix_len", 1, 32,
+                               c.intel_min_ipv4_prefix_len))
+             .ok()) {
+      return st;
+    }
+    if (!(st = readNumber<int>(in, "intel", "min_ipv6_prefix_len", 1, 128,
+                               c.intel_min_ipv6_prefix_len))
+             .ok()) {
+      return st;
+    }
+    if (!(st = readNumber<int>(in, "intel", "default_confidence", 0, 100,
+                               c.intel_default_confidence))
+             .ok()) {
+      return st;
+    }
+    if (!(st = readNumber<int>(in, "intel", "score_half_life_days", 0, 36500,
+                               c.intel_score_half_life_days))
+             .ok()) {
+      return st;
+    }
+    if (!(st = readStringList(in, "intel", "warninglists", c.intel_warninglists)).ok()) return st;
+    for (auto& p : c.intel_warninglists) p = resolve(p);
+    YAML::Node lists = in["lists"];
+    if (!lists) return absl::OkStatus();
+    if (!lists.IsSequence()) {
+      return error(lists, "intel.lists", "must be a list of {name, path, format}");
+    }
+    std::set<std::string> names;
+    for (size_t i = 0; i < lists.size(); ++i) {
+      std::string where = absl::StrCat("intel.lists[", i, "]");
+      IntelListConfig l;
+      if (!(st = readIntelList(lists[i], where, l)).ok()) return st;
+      if (!names.insert(l.name).second) {
+        return error(lists[i], where + ".name",
+                     absl::StrCat("'", l.name, "' is used by an earlier list; give each list "
+                                  "its own name"));
+      }
+      c.intel_lists.push_back(std::move(l));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status readIntelList(const YAML::Node& n, const std::string& where,
+                             IntelListConfig& l) const {
+    absl::Status st;
+    if (!(st = checkKeys(n, where, {"name", "path", "format", "csv"})).ok()) return st;
+    if (!(st = readString(n, where, "name", l.name)).ok()) return st;
+    if (!(st = readString(n, where, "path", l.path)).ok()) return st;
+    if (l.path.empty()) return error(n, where + ".path", "missing; give the feed's file or folder");
+    if (!(st = readChoice(n, where, "format", {"list", "regex", "csv", "misp", "misp_feed", "stix"},
+                          l.format))
+             .ok()) {
+      return st;
+    }
+    if (l.name.empty()) l.name = std::filesystem::path(l.path).stem().string();
+    l.path = resolve(l.path);
+    YAML::Node csv = n["csv"];
+    if (csv && l.format != "csv") {
+      return error(csv, where + ".csv", absl::StrCat("applies only to format csv, not '",
+                                                     l.format, "'"));
+    }
+    if (l.format != "csv") return absl::OkStatus();
+    if (!csv || !csv.IsMap()) {
+      return error(csv ? csv : n, where + ".csv",
+                   "missing; format csv needs at least {value_column: NAME_OR_INDEX}");
+    }
+    const std::string cw = where + ".csv";
+    if (!(st = checkKeys(csv, cw, {"value_column", "type_column", "type", "confidence_column",
+                                   "first_seen_column", "last_seen_column", "tags_column",
+                                   "url_path_column", "delimiter", "header"}))
+             .ok()) {
+      return st;
+    }
+    IntelCsvConfig& o = l.csv;
+    for (auto [key, out] : {std::pair{"value_column", &o.value_column},
+                            std::pair{"type_column", &o.type_column},
+                            std::pair{"confidence_column", &o.confidence_column},
+                            std::pair{"first_seen_column", &o.first_seen_column},
+                            std::pair{"last_seen_column", &o.last_seen_column},
+                            std::pair{"tags_column", &o.tags_column},
+                            std::pair{"url_path_column", &o.url_path_column}}) {
+      if (!(st = readString(csv, cw, key, *out)).ok()) return st;
+    }
+    if (o.value_column.empty()) {
+      return error(csv, cw + ".value_column",
+                   "missing; name the header of the value column or give its 0-based index");
+    }
+    if (csv["type"]) {
+      if (!(st = readChoice(csv, cw, "type",
+                            {"ipv4", "ipv6", "cidr", "domain", "url", "md5", "sha1", "sha256",
+                             "email", "filename", "regex"},
+                            o.type))
+               .ok()) {
+        return st;
+      }
+    }
+    std::string delimiter = ",";
+    if (!(st = readString(csv, cw, "delimiter", delimiter)).ok()) return st;
+    if (delimiter == "\\t") delimiter = "\t";
+    if (delimiter.size() != 1 || delimiter == "\"" || delimiter == "\n") {
+      return error(csv["delimiter"], cw + ".delimiter",
+                   absl::StrCat("'", delimiter, "' is not one character other than a quote or "
+                                "a line break; for tabs write \"\\t\""));
+    }
+    o.delimiter = delimiter[0];
+    if (!(st = readBool(csv, cw, "header", o.header)).ok()) return st;
+    return absl::OkStatus();
+  }
+
   absl::Status readBool(const YAML::Node& map, const std::string& where, const char* key,
                         bool& out) const {
     YAML::Node n = map[key];
@@ -518,21 +636,7 @@ struct Reader {
     }
 
     if (YAML::Node in = root["intel"]) {
-      if (!(st = checkKeys(in, "intel", {"lists"})).ok()) return st;
-      if (YAML::Node lists = in["lists"]) {
-        if (!lists.IsSequence()) return error(lists, "intel.lists", "must be a list of {name, path}");
-        for (size_t i = 0; i < lists.size(); ++i) {
-          std::string where = absl::StrCat("intel.lists[", i, "]");
-          if (!(st = checkKeys(lists[i], where, {"name", "path"})).ok()) return st;
-          IntelListConfig l;
-          if (!(st = readString(lists[i], where, "name", l.name)).ok()) return st;
-          if (!(st = readString(lists[i], where, "path", l.path)).ok()) return st;
-          if (l.path.empty()) return error(lists[i], where + ".path", "missing");
-          if (l.name.empty()) l.name = std::filesystem::path(l.path).stem().string();
-          l.path = resolve(l.path);
-          c.intel_lists.push_back(std::move(l));
-        }
-      }
+      if (!(st = readIntel(in, c)).ok()) return st;
     }
 
     if (YAML::Node r = root["rules"]) {

@@ -87,9 +87,27 @@ struct TenantQuotaConfig {
   double burst = 0;  // bucket size in events; 0 means one second's worth (at least 1)
 };
 
+// Column layout of a CSV feed. Each column is a header name, or a 0-based index when it
+// is all digits; empty means the column is not used.
+struct IntelCsvConfig {
+  std::string value_column;  // required for format csv
+  std::string type_column;
+  std::string type;  // fixed indicator type when there is no type column; empty = detect
+  std::string confidence_column;
+  std::string first_seen_column;
+  std::string last_seen_column;
+  std::string tags_column;
+  std::string url_path_column;
+  char delimiter = ',';
+  bool header = true;
+};
+
+// One `intel.lists` entry: a feed file (or a MISP feed folder) and its format.
 struct IntelListConfig {
   std::string name;
   std::string path;
+  std::string format = "list";  // list, regex, csv, misp, misp_feed, stix
+  IntelCsvConfig csv;
 };
 
 struct DaemonConfig {
@@ -107,6 +125,11 @@ struct DaemonConfig {
   std::vector<TenantRuleConfig> tenant_rules;
   std::vector<TenantQuotaConfig> tenant_quotas;
   std::vector<IntelListConfig> intel_lists;
+  std::vector<std::string> intel_warninglists;  // MISP warninglist files or folders of them
+  int intel_min_ipv4_prefix_len = 8;   // shorter IPv4 CIDRs are rejected as over-broad
+  int intel_min_ipv6_prefix_len = 32;  // shorter IPv6 CIDRs are rejected as over-broad
+  int intel_default_confidence = 50;   // 0..100, for values whose feed gives none
+  int intel_score_half_life_days = 30;  // age at which confidence counts half; 0 = no decay
   std::vector<std::string> rule_paths;  // files or folders of Sigma YAML
   std::map<std::string, std::string> field_mapping;  // Sigma field -> event field
 

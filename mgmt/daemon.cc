@@ -125,15 +125,102 @@ Daemon::Daemon(DaemonConfig config, DaemonOptions options)
 
 Daemon::~Daemon() { stop(); }
 
-absl::Status Daemon::loadIntel() {
-  intel::IndicatorSetBuilder builder;
-  for (const IntelListConfig& list : config_.intel_lists) {
+namespace {
+
+// Reads a CSV column given as a header name or, when all digits, a 0-based index.
+intel::CsvColumn csvColumn(const std::string& text) {
+  intel::CsvColumn column;
+  if (text.empty()) return column;
+  if (std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '9'; }) &&
+      text.size() <= 6) {
+    column.index = std::stoi(text);
+  } else {
+    column.name = text;
+  }
+  return column;
+}
+
+intel::CsvOptions csvOptions(const IntelCsvConfig& config) {
+  intel::CsvOptions options;
+  options.delimiter = config.delimiter;
+  options.header = config.header;
+  options.value = csvColumn(config.value_column);
+  options.type = csvColumn(config.type_column);
+  options.confidence = csvColumn(config.confidence_column);
+  options.first_seen = csvColumn(config.first_seen_column);
+  options.last_seen = csvColumn(config.last_seen_column);
+  options.tags = csvColumn(config.tags_column);
+  options.url_path = csvColumn(config.url_path_column);
+  for (size_t t = 0; t < intel::kIndicatorTypeCount; ++t) {
+    const auto type = static_cast<IndicatorType>(t);
+    if (!config.type.empty() && indicatorTypeName(type) == config.type) options.fixed_type = type;
+  }
+  return options;
+}
+
+// Loads one configured feed in its format.
+absl::StatusOr<intel::LoadReport> loadFeed(intel::IndicatorSetBuilder& builder,
+                                           const IntelListConfig& list) {
+  std::error_code ec;
+  const bool folder = list.format == "misp_feed";
+  const bool readable = folder ? std::filesystem::is_directory(list.path, ec)
+                               : std::filesystem::is_regular_file(list.path, ec);
+  if (!readable) {
+    return absl::NotFoundError(absl::StrCat(
+        list.path, folder ? " is not a folder; give the MISP feed folder that holds manifest.json"
+                          : " is not a readable file; give the path of the feed file"));
+  }
+  if (list.format == "regex") return builder.addRegexListFile(list.name, list.path);
+  if (list.format == "csv") return builder.addCsvFile(list.name, list.path, csvOptions(list.csv));
+  if (list.format == "misp") return builder.addMispFile(list.name, list.path);
+  if (folder) return builder.addMispFeedFolder(list.name, list.path);
+  if (list.format == "stix") return builder.addStixFile(list.name, list.path);
+  return builder.addListFile(list.name, list.path);
+}
+
+// The warninglist files named in config: files as given, folders as their *.json files.
+std::vector<std::string> warninglistFiles(const std::vector<std::string>& paths) {
+  std::vector<std::string> files;
+  for (const std::string& path : paths) {
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(list.path, ec)) {
-      return absl::NotFoundError(absl::StrCat("intel.lists ", list.name, ": ", list.path,
-                                              " is not a readable file; give the path of a list"));
+    if (!std::filesystem::is_directory(path, ec)) {
+      files.push_back(path);
+      continue;
     }
-    auto report = builder.addListFile(list.name, list.path);
+    std::vector<std::string> in_folder;
+    for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
+      if (entry.is_regular_file() && entry.path().extension() == ".json") {
+        in_folder.push_back(entry.path().string());
+      }
+    }
+    std::sort(in_folder.begin(), in_folder.end());
+    files.insert(files.end(), in_folder.begin(), in_folder.end());
+  }
+  return files;
+}
+
+}  // namespace
+
+absl::Status Daemon::loadIntel() {
+  intel::BuilderOptions builder_options;
+  builder_options.min_ipv4_prefix_len = static_cast<uint8_t>(config_.intel_min_ipv4_prefix_len);
+  builder_options.min_ipv6_prefix_len = static_cast<uint8_t>(config_.intel_min_ipv6_prefix_len);
+  builder_options.default_confidence = static_cast<uint8_t>(config_.intel_default_confidence);
+  builder_options.score_half_life = absl::Hours(24) * config_.intel_score_half_life_days;
+  intel::IndicatorSetBuilder builder(builder_options);
+
+  for (const std::string& file : warninglistFiles(config_.intel_warninglists)) {
+    auto report = builder.addWarninglistFile(file);
+    if (!report.ok()) {
+      return absl::Status(report.status().code(),
+                          absl::StrCat("intel.warninglists ", file, ": ", report.status().message()));
+    }
+    VIGIL_LOG_INFO("warninglist loaded list=\"{}\" type={} path={} entries={} rejected={}",
+                   report->list, report->type, file, report->entries, report->rejected);
+  }
+
+  for (const IntelListConfig& list : config_.intel_lists) {
+    auto report = loadFeed(builder, list);
     if (!report.ok()) {
       return absl::Status(report.status().code(),
                           absl::StrCat("intel.lists ", list.name, ": ", report.status().message()));
@@ -144,8 +231,15 @@ absl::Status Daemon::loadIntel() {
     metrics_.counter("vigil_intel_lines_rejected_total", "Indicator lines rejected",
                      {{"list", list.name}})
         .add(report->rejected);
-    VIGIL_LOG_INFO("indicator list loaded list={} path={} loaded={} duplicates={} rejected={}",
-                   list.name, list.path, report->loaded, report->duplicates, report->rejected);
+    metrics_.counter("vigil_intel_indicators_expired_total",
+                     "Indicators left out because their valid_until had passed",
+                     {{"list", list.name}})
+        .add(report->expired);
+    VIGIL_LOG_INFO("indicator list loaded list={} format={} path={} loaded={} duplicates={} "
+                   "rejected={} expired={} not_for_detection={} unknown_types={}",
+                   list.name, list.format, list.path, report->loaded, report->duplicates,
+                   report->rejected, report->expired, report->not_for_detection,
+                   report->unknown_types.size());
     size_t shown = std::min(report->rejections.size(), kLoggedRejectionsPerList);
     for (size_t i = 0; i < shown; ++i) {
       const intel::Rejection& r = report->rejections[i];
