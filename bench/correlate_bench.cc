@@ -1,5 +1,5 @@
 // Speed of the correlation engine: detection over the SigmaHQ rules that load, and
-// event_count window updates.
+// window updates of each correlation type.
 #include <benchmark/benchmark.h>
 
 #include <filesystem>
@@ -105,6 +105,61 @@ detection: {sel: {a: b}, condition: sel}
   if (state.iterations() > 20 * groups && alerts == 0) state.SkipWithError("no alerts raised");
 }
 BENCHMARK(BM_Correlate_EventCount)->Arg(16)->Arg(4096);
+
+// One correlation rule of each type over detection rules a and b, grouped by src_ip.
+constexpr const char* kTypeRules[] = {
+    "{type: value_count, rules: [a], group-by: [src_ip], timespan: 60s,"
+    " condition: {field: User, gte: 10}}",
+    "{type: temporal, rules: [a, b], group-by: [src_ip], timespan: 60s}",
+    "{type: temporal_ordered, rules: [a, b], group-by: [src_ip], timespan: 60s}",
+};
+
+// Window updates for the rule kTypeRules[range(0)] over `range(1)` distinct source
+// addresses. Events alternate between rules a and b; value_count sees ten users in turn.
+void BM_Correlate_Type(benchmark::State& state) {
+  RuleLoader loader;
+  std::string yaml = std::string("title: Corr\ncorrelation: ") + kTypeRules[state.range(0)] +
+                     "\n---\ntitle: A\nname: a\ndetection: {sel: {x: a}, condition: sel}\n"
+                     "---\ntitle: B\nname: b\ndetection: {sel: {x: b}, condition: sel}\n";
+  absl::Status status = loader.addText(yaml, "bench");
+  absl::StatusOr<RuleSet> loaded = loader.finish();
+  if (!status.ok() || !loaded.ok()) {
+    state.SkipWithError("rules did not load");
+    return;
+  }
+  auto rules = std::make_shared<RuleSet>(std::move(*loaded));
+  vigil::correlate::EngineOptions options;
+  options.max_keys = 4096;
+  Engine engine(rules, options);
+  const auto groups = static_cast<uint32_t>(state.range(1));
+  const bool single_rule = rules->correlations[0].detections.size() == 1;
+  static constexpr const char* kUsers[] = {"u0", "u1", "u2", "u3", "u4",
+                                           "u5", "u6", "u7", "u8", "u9"};
+  Event event(1024);
+  Alert alert;
+  uint64_t alerts = 0;
+  uint32_t i = 0;
+  for (auto _ : state) {
+    event.reset();
+    event.arena.reset();
+    event.raw = event.arena.copy("event");
+    event.addField("User", kUsers[(i / groups) % 10]);
+    event.src_ip = vigil::IpAddr::fromV4(0xC0000200u + (i % groups));  // 192.0.2.0 + n
+    event.timestamp_ns = static_cast<int64_t>(i) * 1'000'000;
+    uint32_t detection = single_rule ? 0 : (i / groups) % 2;
+    ++i;
+    if (engine.updateCorrelation(0, 0, detection, event, alert)) {
+      ++alerts;
+      alert = Alert();
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["alerts"] = static_cast<double>(alerts);
+  state.counters["bytes_per_group"] =
+      static_cast<double>(engine.stateSizes().front().bytes_per_group);
+  if (state.iterations() > 20 * groups && alerts == 0) state.SkipWithError("no alerts raised");
+}
+BENCHMARK(BM_Correlate_Type)->ArgsProduct({{0, 1, 2}, {16, 4096}});
 
 }  // namespace
 
