@@ -33,8 +33,9 @@ struct EngineOptions {
   // Bytes of raw text kept per evidence event; longer events are cut at this size.
   size_t evidence_bytes = 512;
   // Evidence events kept per correlation rule, over all shards, in a pool that the rule's
-  // groups share: the newest events win, so an alert shows those of its events (at most
-  // Alert::kMaxEvidence) that are still in the pool, and always the event that raised it.
+  // groups share. Newer events overwrite older ones. An alert shows those of its events
+  // that are still in the pool (at most Alert::kMaxEvidence), and always the event that
+  // raised it.
   size_t evidence_events = 1024;
   // Source of Alert::detect_ns; null means RealClock::instance(). Not owned.
   const Clock* clock = nullptr;
@@ -113,7 +114,7 @@ class Engine {
   // updateCorrelation() then evaluates the referenced rules again to find the ones that
   // `event` matches, with a scratch the shard owns. NOTE: with `aliases`, shardOf() here
   // uses the group-by fields of the first referenced rule, so events of one group may
-  // reach different shards; run such rule sets with one shard or use the overloads
+  // reach different shards. Run such rule sets with one shard, or use the overloads
   // that take the detection rule.
   uint32_t shardOf(uint32_t correlation, const Event& event) const;
   bool updateCorrelation(uint32_t shard, uint32_t correlation, const Event& event, Alert& alert);

@@ -245,8 +245,8 @@ absl::StatusOr<CorrelationRule> loadCorrelation(const YAML::Node& document,
 }
 
 // Fills rule.group_by_rule and rule.value_refs once the references are resolved. An alias
-// maps a group-by name per referenced rule (matched by the reference as written, or by
-// the rule's id or name); a rule the alias does not list reads the alias name itself.
+// maps a group-by name per referenced rule, matched by the reference as written or by the
+// rule's id or name. A rule the alias does not list reads the alias name itself.
 absl::Status resolveFields(CorrelationRule& rule, const std::vector<DetectionRule>& detections,
                            const FieldMapping& mapping) {
   const bool temporal =

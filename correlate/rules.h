@@ -177,7 +177,7 @@ struct CorrelationRule {
   std::vector<GroupField> value_refs;
   int64_t timespan_ns = 0;
   // The condition holds when min_count <= count. Upper bounds (lt, lte, eq) are rejected
-  // at load: see readCondition in rules.cc.
+  // at load, because they can only be decided when a window closes.
   uint64_t min_count = 0;
   bool generate = false;
 

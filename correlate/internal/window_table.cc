@@ -325,7 +325,8 @@ void WindowTable::fillAlert(uint32_t slot, Alert& alert) const {
   }
 
   // Evidence: the group's most recent events of this window that the shared pool still
-  // holds (the newest always is), walked newest first and reported oldest first.
+  // contains (the newest always is there). The walk goes newest first, and the alert
+  // lists them oldest first.
   std::vector<uint32_t> entries;
   uint64_t next_seq = group.next_seq;
   for (uint32_t e = group.newest_evidence; e != kNone && entries.size() < Alert::kMaxEvidence;) {

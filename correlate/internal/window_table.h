@@ -1,6 +1,6 @@
-// The state of one correlation rule in one shard: a fixed number of group slots, a slab
-// of per-type window state for each slot, a pool of evidence shared by the slots, an
-// index from group key to slot, and a least-recently-updated list for eviction.
+// The state of one correlation rule in one shard. It has a fixed number of group slots,
+// a slab of per-type window state for each slot, a pool of evidence shared by the slots,
+// an index from group key to slot, and a least-recently-updated list for eviction.
 // Everything is allocated in the constructor; add() allocates only when it raises an
 // alert, or when a group key is longer than any key its slot held before.
 //
@@ -34,9 +34,9 @@ struct WindowCounters {
   Gauge* keys = nullptr;
 };
 
-// What one event brings to a window: its event time, which referenced rule matched it
-// (the index into CorrelationRule::detections), and for value_count the hash of its
-// value tuple.
+// The part of one event that a window uses: its event time, the referenced rule that
+// matched it (an index into CorrelationRule::detections), and for value_count the hash
+// of its value tuple.
 struct WindowInput {
   int64_t event_ns = 0;
   uint32_t position = 0;

@@ -215,7 +215,7 @@ TEST(TemporalTest, ConditionCountsRules) {
   EXPECT_EQ(alerts[0].event_count, 2u);
 }
 
-// temporal_ordered needs the listed order by event time; ties go by arrival.
+// temporal_ordered needs the listed order by event time, and ties go by arrival.
 TEST(TemporalOrderedTest, NeedsListedOrder) {
   Fixture f(
       correlation("  type: temporal_ordered\n  rules: [a, b, c]\n  group-by: [host]\n"
@@ -293,8 +293,8 @@ TEST(AliasTest, RejectsUnknownNames) {
             std::string::npos);
 }
 
-// `generate: true` keeps the referenced rules' own alerts; without it only the
-// correlation alerts.
+// `generate: true` keeps the referenced rules' own alerts. Without it, only the
+// correlation alerts remain.
 TEST(GenerateTest, ControlsDetectionAlerts) {
   for (bool generate : {false, true}) {
     Fixture f(correlation(std::string("  type: temporal\n  rules: [a, b]\n  timespan: 1m\n") +
