@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
-#include <map>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -83,6 +85,10 @@ struct Reader {
       } catch (const YAML::Exception&) {
         ok = false;
       }
+    }
+    if constexpr (std::is_floating_point_v<T>) {
+      // NaN compares false with both bounds, so it needs its own check.
+      if (ok && !std::isfinite(value)) ok = false;
     }
     if (!ok || value < min || value > max) {
       return error(n, where + "." + key,

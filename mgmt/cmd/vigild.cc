@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
   bool check_only = false;
   app.add_option("-c,--config", config_path, "YAML configuration file")->required();
   app.add_option("--log-level", log_level,
-                 "Override daemon.log_level: trace, debug, info, warn, error, critical");
+                 "Override daemon.log_level: trace, debug, info, warn, error, critical")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical"}));
   app.add_flag("--exit-when-done", options.exit_when_done,
                "Exit once every file source is replayed and its alerts are stored");
   app.add_option("--summary-file", options.summary_file,

@@ -305,6 +305,18 @@ TEST_F(DaemonTest, BadConfigExitsBeforeListening) {
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/state"));
 }
 
+// A mistyped --log-level is rejected: spdlog would read an unknown level as "off" and
+// hide every later error, including the one that explains a failed start.
+TEST_F(DaemonTest, UnknownLogLevelRejected) {
+  DaemonProcess d({"--config", dir_ + "/vigil.yaml", "--log-level", "bogus"}, dir_ + "/bad.log");
+  const int status = d.waitExit(seconds(10));
+  EXPECT_NE(status, 0);
+  EXPECT_NE(status, -1);
+  EXPECT_NE(d.log().find("--log-level: bogus not in {trace,debug,info,warn,error,critical}"),
+            std::string::npos)
+      << d.log();
+}
+
 // A rule file that does not parse stops the daemon before any listener opens.
 TEST_F(DaemonTest, BadRuleFileExitsBeforeListening) {
   writeFile(dir_ + "/rules.yml", "title: broken\ndetection:\n  sel: {a: 1}\n  condition: sel and\n");

@@ -75,6 +75,13 @@ TEST(ConfigQuota, Errors) {
       {"tenant_quotas: [{tenant: a, max_events_per_second: 5}, "
        "{tenant: a, max_events_per_second: 6}]\n",
        "tenant_quotas[1].tenant: 'a' already has a quota"},
+      // NaN compares false with both bounds; it must still be rejected.
+      {"tenant_quotas: [{tenant: a, max_events_per_second: .nan}]\n",
+       "max_events_per_second: '.nan' is not a number in [0.001, 1e+08]"},
+      {"tenant_quotas: [{tenant: a, max_events_per_second: 10, burst: .nan}]\n",
+       "tenant_quotas[0].burst: '.nan' is not a number in [1, 1e+08]"},
+      {"tenant_quotas: [{tenant: a, max_events_per_second: .inf}]\n",
+       "max_events_per_second: '.inf' is not a number"},
   };
   for (const auto& [yaml, expected] : cases) {
     auto c = parse(yaml);
