@@ -70,14 +70,65 @@ void Framer::reset() {
   length_ = 0;
   length_digits_ = 0;
   remaining_ = 0;
+  error_bytes_ = 0;
+  probe_len_ = 0;
+  probe_length_ = 0;
+  probe_digits_ = 0;
+  probe_space_ = false;
 }
 
 FeedResult Framer::feed(std::string_view input, Frame& frame) {
   if (state_ == State::kError) return {FrameStatus::kError, 0};
-  if (mode_ == FramingMode::kAuto) {
-    if (input.empty()) return {FrameStatus::kNeedMore, 0};
-    mode_ = isDigit(input[0]) ? FramingMode::kOctetCounting : FramingMode::kLf;
+  if (mode_ == FramingMode::kAuto) return feedAuto(input, frame);
+  return feedDetected(input, frame);
+}
+
+// Classifies one more byte of the stream's first bytes. The prefix "LEN SP" is at most
+// kProbeBytes long, so the byte after it always decides.
+Framer::Detect Framer::detectStep(char c) {
+  if (probe_space_) return c == '<' ? Detect::kOctetCounting : Detect::kLf;
+  if (c == ' ') {
+    if (probe_digits_ == 0) return Detect::kLf;
+    probe_space_ = true;
+    return Detect::kUndecided;
   }
+  if (!isDigit(c) || (probe_digits_ == 0 && c == '0') || probe_digits_ == kMaxLengthDigits) {
+    return Detect::kLf;
+  }
+  probe_length_ = probe_length_ * 10 + static_cast<uint64_t>(c - '0');
+  ++probe_digits_;
+  return probe_length_ > options_.max_octet_count ? Detect::kLf : Detect::kUndecided;
+}
+
+FeedResult Framer::feedAuto(std::string_view input, Frame& frame) {
+  Detect detect = Detect::kUndecided;
+  size_t scanned = 0;
+  for (; scanned < input.size(); ++scanned) {
+    detect = detectStep(input[scanned]);
+    if (detect != Detect::kUndecided) break;
+  }
+  if (detect == Detect::kUndecided) {
+    std::memcpy(probe_ + probe_len_, input.data(), input.size());
+    probe_len_ += input.size();
+    return {FrameStatus::kNeedMore, input.size()};
+  }
+  mode_ = detect == Detect::kOctetCounting ? FramingMode::kOctetCounting : FramingMode::kLf;
+  if (probe_len_ > 0) {
+    // Replay the prefix kept from earlier feeds. It is digits and at most one SP, so it
+    // holds no terminator and no whole frame, and the framer only buffers it.
+    std::string_view kept(probe_, probe_len_);
+    probe_len_ = 0;
+    while (!kept.empty()) {
+      Frame unused;
+      FeedResult r = feedDetected(kept, unused);
+      if (r.consumed == 0) break;
+      kept.remove_prefix(r.consumed);
+    }
+  }
+  return feedDetected(input, frame);
+}
+
+FeedResult Framer::feedDetected(std::string_view input, Frame& frame) {
   if (mode_ == FramingMode::kLf) return feedLine(input, frame);
 
   size_t pos = 0;
@@ -100,8 +151,9 @@ FeedResult Framer::feed(std::string_view input, Frame& frame) {
   return r;
 }
 
-FeedResult Framer::fail(FramingError error, size_t consumed) {
+FeedResult Framer::fail(FramingError error, size_t consumed, size_t error_bytes) {
   error_ = error;
+  error_bytes_ = error_bytes;
   state_ = State::kError;
   pending_len_ = 0;
   discarded_ = 0;
@@ -112,19 +164,27 @@ FeedResult Framer::feedLength(std::string_view input) {
   for (size_t i = 0; i < input.size(); ++i) {
     char c = input[i];
     if (c == ' ') {
-      if (length_digits_ == 0) return fail(FramingError::kNonDigitInLength, i + 1);
+      if (length_digits_ == 0) return fail(FramingError::kNonDigitInLength, i + 1, 1);
       state_ = State::kBody;
       remaining_ = length_;
       pending_len_ = 0;
       discarded_ = 0;
       return {FrameStatus::kNeedMore, i + 1};
     }
-    if (!isDigit(c)) return fail(FramingError::kNonDigitInLength, i + 1);
-    if (length_digits_ == 0 && c == '0') return fail(FramingError::kLeadingZero, i + 1);
-    if (length_digits_ == kMaxLengthDigits) return fail(FramingError::kLengthTooLong, i + 1);
+    // The bad frame's bytes: the digits of LEN so far plus this one.
+    const size_t error_bytes = length_digits_ + 1;
+    if (!isDigit(c)) return fail(FramingError::kNonDigitInLength, i + 1, error_bytes);
+    if (length_digits_ == 0 && c == '0') {
+      return fail(FramingError::kLeadingZero, i + 1, error_bytes);
+    }
+    if (length_digits_ == kMaxLengthDigits) {
+      return fail(FramingError::kLengthTooLong, i + 1, error_bytes);
+    }
     length_ = length_ * 10 + static_cast<uint64_t>(c - '0');
     ++length_digits_;
-    if (length_ > options_.max_octet_count) return fail(FramingError::kLengthOverLimit, i + 1);
+    if (length_ > options_.max_octet_count) {
+      return fail(FramingError::kLengthOverLimit, i + 1, error_bytes);
+    }
   }
   return {FrameStatus::kNeedMore, input.size()};
 }
@@ -204,12 +264,20 @@ Frame Framer::takePending(bool truncated) {
 
 FrameStatus Framer::finish(Frame& frame) {
   FrameStatus status = FrameStatus::kNeedMore;
+  if (mode_ == FramingMode::kAuto && probe_len_ > 0) {
+    // The stream ended before its first bytes could be octet counting: it is one
+    // unterminated LF-framed line.
+    mode_ = FramingMode::kLf;
+    keep(std::string_view(probe_, probe_len_));
+    probe_len_ = 0;
+  }
   if (state_ == State::kError) {
     status = FrameStatus::kNeedMore;
   } else if (mode_ == FramingMode::kLf) {
     if (pending_len_ > 0 || discarded_ > 0) status = takeLine(frame);
   } else if (state_ == State::kLength) {
     error_ = FramingError::kIncompleteFrame;
+    error_bytes_ = length_digits_;
     status = FrameStatus::kError;
   } else if (state_ == State::kBody) {
     if (pending_len_ > 0) {
@@ -217,12 +285,17 @@ FrameStatus Framer::finish(Frame& frame) {
       status = FrameStatus::kFrame;
     } else {
       error_ = FramingError::kIncompleteFrame;
+      error_bytes_ = length_digits_ + 1;  // LEN and its SP
       status = FrameStatus::kError;
     }
   }
-  FramingError error = error_;
+  const FramingError error = error_;
+  const size_t error_bytes = error_bytes_;
   reset();
-  error_ = status == FrameStatus::kError ? error : FramingError::kNone;
+  if (status == FrameStatus::kError) {
+    error_ = error;
+    error_bytes_ = error_bytes;
+  }
   return status;
 }
 

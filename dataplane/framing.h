@@ -3,8 +3,10 @@
 //   octet counting  "LEN SP MSG", LEN is 1-9 decimal digits without a leading zero and
 //                   counts the octets of MSG only;
 //   non-transparent MSG ends at LF (and at NUL when enabled); a trailing CR is stripped.
-// In auto mode the first byte of the stream picks the framing: a digit selects octet
-// counting, anything else LF framing. The choice then holds for the whole stream.
+// In auto mode the first bytes of the stream pick the framing: octet counting when they are
+// a valid LEN within max_octet_count, one SP and '<' (the PRI that starts every syslog
+// message), else LF framing. So LF lines that start with a digit, such as an epoch time
+// or an RFC 3339 date, stay LF framed. The choice then holds for the whole stream.
 #pragma once
 
 #include <cstddef>
@@ -81,8 +83,9 @@ class Framer {
 
   // Ends the stream and resets the framer. Returns kFrame for a message still buffered: an
   // LF-framed message without its terminator, or a partial octet-counted message (flagged
-  // truncated). Returns kEmpty for a buffered lone CR, and kError (kIncompleteFrame) when
-  // the stream stopped inside LEN or right after it. Otherwise, and after an earlier
+  // truncated), or in auto mode the undecided first bytes as an LF-framed line. Returns
+  // kEmpty for a buffered lone CR, and kError (kIncompleteFrame) when the stream stopped
+  // inside LEN or right after it. Otherwise, and after an earlier
   // kError, returns kNeedMore. `frame` stays valid until the next call.
   FrameStatus finish(Frame& frame);
 
@@ -90,18 +93,27 @@ class Framer {
   void reset();
 
   // The framing in use: the configured one, or the detected one in auto mode (kAuto until
-  // the first byte arrives).
+  // enough bytes arrived to decide).
   FramingMode mode() const { return mode_; }
   FramingError error() const { return error_; }
+  // Bytes of the failed frame that the framer consumed before it reported the error: the
+  // bad octet count, including the byte that made it invalid. 0 when there is no error.
+  size_t errorBytes() const { return error_bytes_; }
   const FramingOptions& options() const { return options_; }
 
  private:
   enum class State : uint8_t { kStart, kLength, kBody, kLine, kError };
 
+  // Outcome of auto detection over the bytes seen so far.
+  enum class Detect : uint8_t { kUndecided, kOctetCounting, kLf };
+
+  FeedResult feedAuto(std::string_view input, Frame& frame);
+  FeedResult feedDetected(std::string_view input, Frame& frame);
+  Detect detectStep(char c);
   FeedResult feedLength(std::string_view input);
   FeedResult feedBody(std::string_view input, Frame& frame);
   FeedResult feedLine(std::string_view input, Frame& frame);
-  FeedResult fail(FramingError error, size_t consumed);
+  FeedResult fail(FramingError error, size_t consumed, size_t error_bytes);
   void keep(std::string_view bytes);
   FrameStatus takeLine(Frame& frame);
   Frame takePending(bool truncated);
@@ -117,6 +129,15 @@ class Framer {
   uint64_t length_ = 0;  // octet counting: LEN being parsed
   unsigned length_digits_ = 0;
   uint64_t remaining_ = 0;  // octet counting: MSG bytes still to read
+  size_t error_bytes_ = 0;
+  // Auto detection: the undecided prefix ("LEN" or "LEN SP") kept across feeds, and the
+  // value and digit count of LEN parsed so far.
+  static constexpr size_t kProbeBytes = 10;
+  char probe_[kProbeBytes] = {};
+  size_t probe_len_ = 0;
+  uint64_t probe_length_ = 0;
+  unsigned probe_digits_ = 0;
+  bool probe_space_ = false;
 };
 
 }  // namespace vigil::dataplane

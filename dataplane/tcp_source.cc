@@ -329,8 +329,9 @@ bool TcpSource::flushAtEof(Connection& conn) {
 
 void TcpSource::onFramingError(Connection& conn) {
   counters_.framing_errors->add();
-  // The rest of the read buffer and whatever waits in the socket will never be framed.
-  const size_t unframed = conn.stream.end - conn.stream.begin;
+  // The bad octet count, the rest of the read buffer and whatever waits in the socket
+  // will never be framed.
+  const size_t unframed = conn.stream.framer.errorBytes() + conn.stream.end - conn.stream.begin;
   conn.stream.begin = conn.stream.end;
   counters_.discarded_bytes_framing->add(
       unframed + internal::discardReadable(conn.fd, internal::kMaxDiscardBytes));

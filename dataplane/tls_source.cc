@@ -576,9 +576,10 @@ bool TlsSource::flushAtEof(Connection& conn) {
 
 void TlsSource::onFramingError(Connection& conn) {
   counters_.framing_errors->add();
-  // The rest of the decrypted buffer will never be framed. Records still encrypted in the
-  // socket are not decrypted, so their bytes are not counted.
-  counters_.discarded_bytes_framing->add(conn.stream.end - conn.stream.begin);
+  // The bad octet count and the rest of the decrypted buffer will never be framed. Records
+  // still encrypted in the socket are not decrypted, so their bytes are not counted.
+  counters_.discarded_bytes_framing->add(conn.stream.framer.errorBytes() + conn.stream.end -
+                                         conn.stream.begin);
   conn.stream.begin = conn.stream.end;
   // The connection closes right after this, so a connection logs at most once. Across
   // connections the source logs on power-of-two counts only.

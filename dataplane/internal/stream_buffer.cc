@@ -81,7 +81,8 @@ void drainStream(StreamBuffer& stream, RawRing& ring, const SourceCounters& coun
     stream.begin += r.consumed;
     if (r.status == FrameStatus::kError) {
       counters.framing_errors->add();
-      counters.discarded_bytes_framing->add(stream.end - stream.begin);
+      counters.discarded_bytes_framing->add(stream.framer.errorBytes() + stream.end -
+                                            stream.begin);
       break;
     }
     if (r.status == FrameStatus::kEmpty) counters.dropped_empty->add();
@@ -91,7 +92,10 @@ void drainStream(StreamBuffer& stream, RawRing& ring, const SourceCounters& coun
   Frame frame;
   FrameStatus status = stream.framer.finish(frame);
   if (status == FrameStatus::kEmpty) counters.dropped_empty->add();
-  if (status == FrameStatus::kError) counters.framing_errors->add();
+  if (status == FrameStatus::kError) {
+    counters.framing_errors->add();
+    counters.discarded_bytes_framing->add(stream.framer.errorBytes());
+  }
   if (status == FrameStatus::kFrame) publishOrDrop(frame, stream, ring, counters, source_id);
 }
 

@@ -62,7 +62,7 @@ StreamStep finishAtEof(StreamBuffer& stream, RawRing& ring, const SourceCounters
 
 // Frames every byte still held at stop() or idle close, publishing where the ring has room
 // and counting the rest as dropped{reason=shutdown}. A framing error is counted in
-// framing_errors, and the bytes after it in discarded_bytes_framing.
+// framing_errors, and the bad octet count and the bytes after it in discarded_bytes_framing.
 void drainStream(StreamBuffer& stream, RawRing& ring, const SourceCounters& counters,
                  uint16_t source_id);
 

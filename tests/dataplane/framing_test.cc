@@ -108,15 +108,68 @@ TEST(FramerTest, OctetSampleRandomChunks) {
   }
 }
 
-// The first byte picks the framing: a digit means octet counting, anything else LF.
+// "LEN SP <" picks octet counting, anything else LF, and the mode stays kAuto until the
+// first bytes decide.
 TEST(FramerTest, AutoDetectsMode) {
   Framer octet(FramingOptions{});
   Frame frame;
-  octet.feed("5 hello", frame);
+  octet.feed("5 <1>a", frame);
   EXPECT_EQ(octet.mode(), FramingMode::kOctetCounting);
   Framer lf(FramingOptions{});
   lf.feed("<13>hello\n", frame);
   EXPECT_EQ(lf.mode(), FramingMode::kLf);
+  Framer undecided(FramingOptions{});
+  EXPECT_EQ(undecided.feed("12 ", frame).consumed, 3u);
+  EXPECT_EQ(undecided.mode(), FramingMode::kAuto);
+  undecided.feed("<", frame);
+  EXPECT_EQ(undecided.mode(), FramingMode::kOctetCounting);
+}
+
+// LF lines that start with digits (an epoch time, an RFC 3339 date) stay LF framed under
+// auto, whole or fed one byte at a time.
+TEST(FramerTest, AutoLfLinesStartingWithDigits) {
+  const std::vector<std::string> lines = {
+      "1700000000 fw1.example.com CEF:0|Vendor|FW|1.0|100|Blocked|5|src=10.0.0.1",
+      "2024-01-01T00:00:00Z host app: started",
+  };
+  for (const std::string& line : lines) {
+    const std::string input = line + "\n" + line + "\n";
+    for (size_t chunk : {input.size(), size_t{1}, size_t{3}}) {
+      SCOPED_TRACE(line + " chunk " + std::to_string(chunk));
+      Framer framer(FramingOptions{});
+      Collected got = feedAll(framer, splitEvery(input, chunk));
+      EXPECT_EQ(got.errors, 0u);
+      ASSERT_EQ(got.frames.size(), 2u);
+      EXPECT_EQ(got.frames[0], line);
+      EXPECT_EQ(got.frames[1], line);
+    }
+  }
+}
+
+// Prefixes that are not a valid "LEN SP <" select LF framing under auto: a leading zero,
+// 10 digits, a count over max_octet_count, two spaces, no '<' after the space.
+TEST(FramerTest, AutoNearMissesAreLf) {
+  FramingOptions options;
+  options.max_octet_count = 1000;
+  for (const std::string line : {"05 <1>a", "1234567890 <1>a", "2000 <1>a", "5  <1>a",
+                                 "5 hello", "12"}) {
+    SCOPED_TRACE(line);
+    Framer framer(options);
+    Collected got = feedAll(framer, splitEvery(line + "\n", 1));
+    EXPECT_EQ(got.errors, 0u);
+    ASSERT_EQ(got.frames.size(), 1u);
+    EXPECT_EQ(got.frames[0], line);
+  }
+}
+
+// A stream that ends before its first bytes decide is one unterminated LF line.
+TEST(FramerTest, AutoUndecidedAtEndIsLine) {
+  Framer framer(FramingOptions{});
+  Frame frame;
+  EXPECT_EQ(framer.feed("42 ", frame).status, FrameStatus::kNeedMore);
+  ASSERT_EQ(framer.finish(frame), FrameStatus::kFrame);
+  EXPECT_EQ(frame.data, "42 ");
+  EXPECT_FALSE(frame.truncated);
 }
 
 // LF framing strips one CR, reports empty lines and emits an unterminated last line.
@@ -212,37 +265,42 @@ TEST(FramerTest, OctetOversizeTruncated) {
 // CR and LF between octet-counted frames are skipped, not framing errors.
 TEST(FramerTest, OctetSkipsLfBetweenFrames) {
   Framer framer(FramingOptions{});
-  Collected got = feedAll(framer, {"3 abc\n3 def\r\n"});
+  Collected got = feedAll(framer, {"6 <1>abc\n6 <1>def\r\n"});
   ASSERT_EQ(got.frames.size(), 2u);
-  EXPECT_EQ(got.frames[0], "abc");
-  EXPECT_EQ(got.frames[1], "def");
+  EXPECT_EQ(got.frames[0], "<1>abc");
+  EXPECT_EQ(got.frames[1], "<1>def");
   EXPECT_EQ(got.errors, 0u);
 }
 
-// Each kind of invalid octet count is reported, and the framer stays failed.
+// Each kind of invalid octet count is reported with the bytes of the bad count, and the
+// framer stays failed.
 TEST(FramerTest, InvalidOctetCounts) {
   struct Case {
     std::string input;
     size_t max_octet_count;
     FramingError error;
+    size_t error_bytes;  // the bad count up to and including the byte that failed it
   };
   const std::vector<Case> cases = {
-      {"12a hello", 1000, FramingError::kNonDigitInLength},
-      {"1234567890 x", 999999999, FramingError::kLengthTooLong},
-      {"0 x", 1000, FramingError::kLeadingZero},
-      {"05 hello", 1000, FramingError::kLeadingZero},
-      {"2000 x", 1000, FramingError::kLengthOverLimit},
-      {"3 abc<1>x\n", 1000, FramingError::kNonDigitInLength},
+      {"12a hello", 1000, FramingError::kNonDigitInLength, 3},
+      {"1234567890 x", 999999999, FramingError::kLengthTooLong, 10},
+      {"0 x", 1000, FramingError::kLeadingZero, 1},
+      {"05 hello", 1000, FramingError::kLeadingZero, 1},
+      {"2000 x", 1000, FramingError::kLengthOverLimit, 4},
+      {"3 abc<1>x\n", 1000, FramingError::kNonDigitInLength, 1},
+      {" 5 hello", 1000, FramingError::kNonDigitInLength, 1},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.input);
     FramingOptions options;
+    options.mode = FramingMode::kOctetCounting;
     options.max_message_bytes = 100;
     options.max_octet_count = c.max_octet_count;
     Framer framer(options);
     Collected got = feedAll(framer, {c.input});
     EXPECT_EQ(got.errors, 1u);
     EXPECT_EQ(framer.error(), c.error);
+    EXPECT_EQ(framer.errorBytes(), c.error_bytes);
     Frame frame;
     FeedResult again = framer.feed("5 hello", frame);
     EXPECT_EQ(again.status, FrameStatus::kError);
@@ -262,11 +320,20 @@ TEST(FramerTest, ForcedOctetRejectsSpace) {
 
 // The stream ending inside LEN is an error; ending inside MSG emits a truncated message.
 TEST(FramerTest, OctetStreamEnds) {
-  Framer in_length(FramingOptions{});
+  FramingOptions forced;
+  forced.mode = FramingMode::kOctetCounting;
+  Framer in_length(forced);
   Frame frame;
   EXPECT_EQ(in_length.feed("12", frame).status, FrameStatus::kNeedMore);
   EXPECT_EQ(in_length.finish(frame), FrameStatus::kError);
   EXPECT_EQ(in_length.error(), FramingError::kIncompleteFrame);
+  EXPECT_EQ(in_length.errorBytes(), 2u);
+
+  Framer second_length(FramingOptions{});
+  EXPECT_EQ(second_length.feed("4 <1>a", frame).status, FrameStatus::kFrame);
+  EXPECT_EQ(second_length.feed("12", frame).status, FrameStatus::kNeedMore);
+  EXPECT_EQ(second_length.finish(frame), FrameStatus::kError);
+  EXPECT_EQ(second_length.error(), FramingError::kIncompleteFrame);
 
   Framer in_body(FramingOptions{});
   EXPECT_EQ(in_body.feed("10 <1>ab", frame).status, FrameStatus::kNeedMore);
@@ -277,7 +344,7 @@ TEST(FramerTest, OctetStreamEnds) {
 
 // A message inside one feed is returned as a view of the input, without a copy.
 TEST(FramerTest, WholeFrameIsZeroCopy) {
-  const std::string input = "5 hello";
+  const std::string input = "5 <1>hi";
   Framer framer(FramingOptions{});
   Frame frame;
   FeedResult r = framer.feed(input, frame);

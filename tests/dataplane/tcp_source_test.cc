@@ -345,16 +345,34 @@ TEST_F(TcpSourceTest, InvalidOctetCountCloses) {
   startSource(TcpSourceOptions{});
   TcpClient bad(source_->boundPort());
   TcpClient good(source_->boundPort());
-  ASSERT_TRUE(bad.send("12x <13>garbage"));
+  const std::string first = "9 <13>first";
+  const std::string rest = "12x <13>garbage";
+  ASSERT_TRUE(bad.send(first + rest));
   EXPECT_TRUE(bad.closedByPeer(milliseconds(5000)));
   EXPECT_TRUE(waitCounter(*source_->counters().framing_errors, 1));
-  // The framer consumed "12x"; the other 12 bytes were read and never framed.
-  EXPECT_EQ(source_->counters().discarded_bytes_framing->value(), 12u);
+  // Every byte after the first frame is discarded: the bad count "12x" and what follows.
+  EXPECT_EQ(source_->counters().discarded_bytes_framing->value(), rest.size());
   ASSERT_TRUE(good.send("<13>still fine\n"));
-  std::vector<Received> got = collect(1);
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].text, "<13>still fine");
-  EXPECT_EQ(source_->counters().received->value(), 1u);
+  std::vector<Received> got = collect(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].text, "<13>first");
+  EXPECT_EQ(got[1].text, "<13>still fine");
+  EXPECT_EQ(source_->counters().received->value(), 2u);
+}
+
+// Under auto framing, LF lines that start with digits are published, not rejected as bad
+// octet counts.
+TEST_F(TcpSourceTest, AutoLfDigitLines) {
+  startSource(TcpSourceOptions{});
+  TcpClient client(source_->boundPort());
+  const std::string epoch = "1700000000 fw1.example.com CEF:0|Vendor|FW|1.0|100|Blocked|5|";
+  const std::string dated = "2024-01-01T00:00:00Z host app: started";
+  ASSERT_TRUE(client.send(epoch + "\n" + dated + "\n"));
+  std::vector<Received> got = collect(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].text, epoch);
+  EXPECT_EQ(got[1].text, dated);
+  EXPECT_EQ(source_->counters().framing_errors->value(), 0u);
 }
 
 // An LF-framed message without a trailing LF is published when the peer closes.
