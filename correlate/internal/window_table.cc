@@ -61,15 +61,45 @@ WindowTable::WindowTable(const CorrelationRule& rule, size_t max_groups, size_t 
   free_.reserve(max_groups);
   for (size_t i = max_groups; i > 0; --i) free_.push_back(static_cast<uint32_t>(i - 1));
   for (Group& group : groups_) group.key.reserve(kKeyReserveBytes);
-  // Twice the groups keeps the index at most half full, so Abseil (20220623) cleans the
-  // tombstones left by evictions in place instead of growing the table. Tables of 16
-  // slots or fewer are the exception: Abseil always rehashes those into a new array.
-  index_.reserve(max_groups * 2);
+  size_t index_size = 4;
+  while (index_size < max_groups * 2) index_size *= 2;
+  index_.assign(index_size, 0);
+  index_mask_ = index_size - 1;
+}
+
+uint32_t WindowTable::findSlot(std::string_view key, uint32_t hash) const {
+  for (size_t i = hash & index_mask_; index_[i] != 0; i = (i + 1) & index_mask_) {
+    const Group& group = groups_[index_[i] - 1];
+    if (group.key_hash == hash && group.key == key) return index_[i] - 1;
+  }
+  return kNone;
+}
+
+void WindowTable::insertSlot(uint32_t slot) {
+  size_t i = groups_[slot].key_hash & index_mask_;
+  while (index_[i] != 0) i = (i + 1) & index_mask_;
+  index_[i] = slot + 1;
+  ++group_count_;
+}
+
+void WindowTable::eraseSlot(uint32_t slot) {
+  size_t hole = groups_[slot].key_hash & index_mask_;
+  while (index_[hole] != slot + 1) hole = (hole + 1) & index_mask_;
+  // Backward-shift deletion: move each later entry of the probe run into the hole unless
+  // its home position lies cyclically in (hole, j], where it is still reachable.
+  for (size_t j = (hole + 1) & index_mask_; index_[j] != 0; j = (j + 1) & index_mask_) {
+    size_t home = groups_[index_[j] - 1].key_hash & index_mask_;
+    bool reachable = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+    if (reachable) continue;
+    index_[hole] = index_[j];
+    hole = j;
+  }
+  index_[hole] = 0;
+  --group_count_;
 }
 
 size_t WindowTable::bytesPerGroup() const {
-  size_t index_bytes = index_.capacity() * (sizeof(std::pair<std::string_view, uint32_t>) + 1) /
-                       std::max<size_t>(groups_.size(), 1);
+  size_t index_bytes = index_.size() * sizeof(uint32_t) / std::max<size_t>(groups_.size(), 1);
   return sizeof(Group) + kKeyReserveBytes + state_words_ * sizeof(int64_t) + sizeof(uint32_t) +
          index_bytes;  // the uint32_t is the slot's free-list entry
 }
@@ -97,16 +127,17 @@ void WindowTable::linkNewest(uint32_t slot) {
 }
 
 uint32_t WindowTable::findOrCreate(std::string_view key) {
-  if (auto it = index_.find(key); it != index_.end()) {
-    unlink(it->second);
-    linkNewest(it->second);
-    return it->second;
+  const auto hash = static_cast<uint32_t>(std::hash<std::string_view>()(key));
+  if (uint32_t found = findSlot(key, hash); found != kNone) {
+    unlink(found);
+    linkNewest(found);
+    return found;
   }
   if (free_.empty()) {
     // Full: drop the group that was updated least recently.
     uint32_t victim = oldest_;
     unlink(victim);
-    index_.erase(std::string_view(groups_[victim].key));
+    eraseSlot(victim);
     free_.push_back(victim);
     counters_.evictions->add();
     counters_.keys->add(-1);
@@ -115,12 +146,13 @@ uint32_t WindowTable::findOrCreate(std::string_view key) {
   free_.pop_back();
   Group& group = groups_[slot];
   group.key.assign(key);
+  group.key_hash = hash;
   group.first_seq = group.next_seq = 0;
   group.newest_ns = 0;
   group.generation = ++generations_;
   group.newest_evidence = kNone;
   restart(slot);
-  index_.emplace(std::string_view(group.key), slot);
+  insertSlot(slot);
   linkNewest(slot);
   counters_.keys->add(1);
   return slot;

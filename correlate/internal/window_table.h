@@ -1,6 +1,7 @@
 // The state of one correlation rule in one shard. It has a fixed number of group slots,
 // a slab of per-type window state for each slot, a pool of evidence shared by the slots,
-// an index from group key to slot, and a least-recently-updated list for eviction.
+// an open-addressing index from group key to slot, and a least-recently-updated list for
+// eviction.
 // Everything is allocated in the constructor; add() allocates only when it raises an
 // alert, or when a group key is longer than any key its slot held before.
 //
@@ -20,7 +21,6 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "common/event.h"
 #include "common/metrics.h"
 #include "correlate/alert.h"
@@ -55,7 +55,7 @@ class WindowTable {
   // the group's window then restarts empty.
   bool add(std::string_view key, const WindowInput& input, const Event& event, Alert& alert);
 
-  size_t groupCount() const { return index_.size(); }
+  size_t groupCount() const { return group_count_; }
 
   // Bytes held per group slot: the slot, its key reserve, its window state and its share
   // of the index (evidence excluded; see evidencePoolBytes()).
@@ -74,6 +74,7 @@ class WindowTable {
     uint64_t next_seq = 0;   // sequence number the next event of this group gets
     int64_t newest_ns = 0;   // newest event time seen by the current window
     uint32_t count = 0;      // value_count: values held; temporal types: rules recorded
+    uint32_t key_hash = 0;   // low 32 bits of std::hash of the key
     uint32_t generation = 0;
     uint32_t newest_evidence = kNone;  // pool entry of the group's latest event
     uint32_t older = kNone;            // least-recently-updated list
@@ -91,6 +92,9 @@ class WindowTable {
   };
 
   uint32_t findOrCreate(std::string_view key);
+  uint32_t findSlot(std::string_view key, uint32_t hash) const;
+  void insertSlot(uint32_t slot);
+  void eraseSlot(uint32_t slot);
   void unlink(uint32_t slot);
   void linkNewest(uint32_t slot);
   void storeEvidence(uint32_t slot, const Event& event);
@@ -117,9 +121,11 @@ class WindowTable {
   uint32_t next_evidence_ = 0;
   uint32_t generations_ = 0;
   std::vector<uint32_t> free_;
-  absl::flat_hash_map<std::string_view, uint32_t, std::hash<std::string_view>,
-                      std::equal_to<std::string_view>>
-      index_;
+  // Linear probing over a power-of-two table of slot + 1 (0 = empty), at most half full.
+  // Erasing shifts the following entries back, so the table never holds tombstones.
+  std::vector<uint32_t> index_;
+  size_t index_mask_ = 0;
+  size_t group_count_ = 0;
   uint32_t oldest_ = kNone;
   uint32_t newest_ = kNone;
 };
