@@ -1,5 +1,6 @@
 // The correlation types beyond event_count (value_count, temporal, temporal_ordered),
 // condition ranges, aliases, generate, and the spec-test correlation files.
+#include <array>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -409,6 +410,24 @@ TEST(StateSizeTest, IndexSurvivesEvictionChurn) {
   }
   EXPECT_GT(f.metrics.counter("vigil_correlation_evictions_total", "", {{"rule", "corr"}}).value(),
             400u);
+}
+
+// Resolved field names stay valid when rules are copied and moved, including short
+// names that live inside the string object itself.
+TEST(ResolvedNameTest, SurvivesCopyAndMove) {
+  auto loaded = loadRuleSet("title: D\ndetection: {sel: {x: a, User: bob}, condition: sel}\n");
+  ASSERT_EQ(loaded->detections.size(), 1u);
+  auto rules = std::make_shared<RuleSet>();
+  for (int i = 0; i < 20; ++i) rules->detections.push_back(loaded->detections[0]);  // regrows
+  loaded.reset();
+  Engine engine(rules, {});
+  DetectScratch scratch(*rules);
+  Event event(1 << 12);
+  fillEvent(event, {{"x", "a"}, {"User", "bob"}});
+  std::array<uint32_t, 32> matches;
+  EXPECT_EQ(engine.detect(event, scratch, matches), 20u);
+  fillEvent(event, {{"x", "a"}, {"User", "eve"}});
+  EXPECT_EQ(engine.detect(event, scratch, matches), 0u);
 }
 
 // Per-group state stays small for every type; prints the bytes per group and rule.
