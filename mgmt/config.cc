@@ -570,7 +570,13 @@ struct Reader {
     absl::Status st;
 
     if (YAML::Node d = root["daemon"]) {
-      if (!(st = checkKeys(d, "daemon", {"log_level", "state_dir"})).ok()) return st;
+      if (!(st = checkKeys(d, "daemon", {"log_level", "state_dir", "drain_timeout_s"})).ok()) {
+        return st;
+      }
+      if (!(st = readNumber<int>(d, "daemon", "drain_timeout_s", 0, 3600, c.drain_timeout_s))
+               .ok()) {
+        return st;
+      }
       if (!(st = readChoice(d, "daemon", "log_level",
                             {"trace", "debug", "info", "warn", "error", "critical"}, c.log_level)).ok()) return st;
       if (!(st = readString(d, "daemon", "state_dir", c.state_dir)).ok()) return st;

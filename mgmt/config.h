@@ -113,6 +113,9 @@ struct IntelListConfig {
 struct DaemonConfig {
   std::string config_path;  // the file this was read from
   std::string log_level = "info";
+  // On SIGTERM, how long the pipeline may keep working on messages the sources already
+  // accepted; what is left after it is counted as vigil_pipeline_dropped_total{shutdown}.
+  int drain_timeout_s = 10;
 
   // pipeline
   size_t workers = 2;        // TBB threads for parse and match

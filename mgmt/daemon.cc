@@ -39,7 +39,6 @@ namespace {
 constexpr size_t kLoggedRejectionsPerList = 20;
 
 // How long stop() lets the pipeline finish the messages already in the source rings.
-constexpr int64_t kDrainTimeoutNs = 10'000'000'000;
 
 // loadConfig() accepted only names from formatNames().
 dataplane::Format parseFormat(const std::string& name) {
@@ -555,9 +554,10 @@ void Daemon::stop() {
   for (auto& source : sources_) source->stop();
 
   // Messages the sources already accepted may still be in their rings, so the pipeline
-  // gets up to kDrainTimeoutNs to finish them before it stops.
+  // gets up to daemon.drain_timeout_s to finish them before it stops.
   if (pipeline_thread_.joinable() && !pipeline_returned_.load(std::memory_order_acquire)) {
-    const int64_t deadline = monotonicNs() + kDrainTimeoutNs;
+    const int64_t deadline =
+        monotonicNs() + static_cast<int64_t>(config_.drain_timeout_s) * 1'000'000'000;
     while (!pipelineDrained() && monotonicNs() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
@@ -565,12 +565,15 @@ void Daemon::stop() {
   if (pipeline_) pipeline_->requestStop();
   if (pipeline_thread_.joinable()) pipeline_thread_.join();
 
-  // Whatever is left after the deadline is counted, never dropped silently.
+  // Whatever is left after the deadline is counted, never dropped silently. These
+  // messages were already counted as received by their source, so they get a pipeline
+  // counter of their own rather than a second count at the source.
   for (auto& source : sources_) {
     size_t left = source->ring().size();
     if (left == 0) continue;
     metrics_
-        .counter("vigil_source_dropped_total", "Messages dropped at the source, by reason",
+        .counter("vigil_pipeline_dropped_total",
+                 "Received messages the pipeline did not process, by reason",
                  {{"reason", "shutdown"}, {"source", source->name()}})
         .add(left);
     VIGIL_LOG_WARN("messages not processed before shutdown source={} count={}", source->name(),
@@ -605,6 +608,7 @@ std::string Daemon::summary() const {
   }
   out += line("events read", metrics_.sum("vigil_source_received_total"));
   out += line("dropped at sources", metrics_.sum("vigil_source_dropped_total"));
+  out += line("left at shutdown", metrics_.sum("vigil_pipeline_dropped_total"));
   out += line("parsed", metrics_.sum("vigil_events_parsed_total"));
   out += line("parse errors (kept)", metrics_.sum("vigil_parse_errors_total"));
   out += line("truncated", metrics_.sum("vigil_events_truncated_total"));
