@@ -69,7 +69,7 @@ struct SourceCounters {
   Counter* dropped_queue_full = nullptr;  // vigil_source_dropped_total{reason=queue_full}
   Counter* dropped_empty = nullptr;       // {reason=empty}: empty lines skipped
   Counter* dropped_kernel = nullptr;      // {reason=kernel}: socket buffer overflow
-  Counter* dropped_shutdown = nullptr;    // {reason=shutdown}: partial frame at stop()
+  Counter* dropped_shutdown = nullptr;    // {reason=shutdown}: no ring slot at stop()
   Counter* framing_errors = nullptr;      // vigil_source_framing_errors_total
   // vigil_source_discarded_bytes_total: bytes read from a connection and never framed.
   Counter* discarded_bytes_rejected = nullptr;  // {reason=rejected_connection}

@@ -395,10 +395,17 @@ void TcpSource::removeClosed() {
   any_closed_ = false;
 }
 
-// Frames every byte still held for `conn`, publishing where the ring has room and counting
-// the rest as dropped{reason=shutdown}.
+// Frames every byte still held for `conn`, then what waits in its socket's receive queue
+// (bytes the kernel has already acknowledged), at most one receive buffer's worth.
+// Publishes where the ring has room and counts the rest as dropped{reason=shutdown}.
 void TcpSource::drainOnStop(Connection& conn) {
-  internal::drainStream(conn.stream, *ring_, counters_, options_.id);
+  const size_t budget = internal::receiveBufferBytes(conn.fd, internal::kMaxDiscardBytes);
+  internal::drainStream(conn.stream, *ring_, counters_, options_.id, budget,
+                        [&](char* buffer, size_t capacity) {
+                          size_t n = internal::readWaiting(conn.fd, buffer, capacity);
+                          if (n > 0) conn.stream.receive_ns = clock_.nowNs();
+                          return n;
+                        });
 }
 
 }  // namespace vigil::dataplane

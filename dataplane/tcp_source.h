@@ -46,7 +46,8 @@ struct TcpSourceOptions {
 // Counters: the shared SourceCounters (framing_errors counts invalid octet counts, each of
 // which closes its connection) plus vigil_source_connections_accepted_total,
 // _rejected_total (over max_connections), _idle_closed_total, _closed_total and the
-// gauge vigil_source_connections_active. A partial frame still buffered at stop() is
+// gauge vigil_source_connections_active. At stop() the bytes still buffered and those
+// waiting in each socket (up to its SO_RCVBUF size) are framed, and each message is
 // published when the ring has room, else counted as dropped{reason=shutdown}.
 //
 // Memory: each connection allocates read_buffer_bytes + max_message_bytes when it is

@@ -673,11 +673,28 @@ void TlsSource::removeClosed() {
   any_closed_ = false;
 }
 
-// Frames every byte still held for `conn`, publishing where the ring has room and counting
-// the rest as dropped{reason=shutdown}.
-// NOTE: records OpenSSL has read but SSL_read() has not returned yet are not framed here.
+// Frames every byte still held for `conn`, then the records still waiting in OpenSSL and
+// in the socket, decrypted through SSL_read() until it would block, at most one receive
+// buffer's worth. Publishes where the ring has room and counts the rest as
+// dropped{reason=shutdown}. A connection still in its handshake has no records to read.
 void TlsSource::drainOnStop(Connection& conn) {
-  internal::drainStream(conn.stream, *ring_, counters_, options_.id);
+  if (conn.handshaking || conn.tls_failed) {
+    internal::drainStream(conn.stream, *ring_, counters_, options_.id, 0, nullptr);
+    return;
+  }
+  const size_t budget = internal::receiveBufferBytes(conn.fd, internal::kMaxDiscardBytes);
+  internal::drainStream(conn.stream, *ring_, counters_, options_.id, budget,
+                        [&](char* buffer, size_t capacity) -> size_t {
+                          ERR_clear_error();
+                          int n = SSL_read(conn.ssl, buffer, static_cast<int>(capacity));
+                          if (n <= 0) {
+                            // WANT_READ, a close or an error all end the drain.
+                            ERR_clear_error();
+                            return 0;
+                          }
+                          conn.stream.receive_ns = clock_.nowNs();
+                          return static_cast<size_t>(n);
+                        });
 }
 
 }  // namespace vigil::dataplane

@@ -113,13 +113,16 @@ void UdpSource::stop() {
   uint64_t one = 1;
   [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
   thread_.join();
+  drainOnStop();
   ::close(fd_);
   ::close(wake_fd_);
   fd_ = -1;
   wake_fd_ = -1;
-  VIGIL_LOG_INFO("source stopped source={} received={} dropped_queue_full={} dropped_kernel={}",
-                 options_.name, counters_.received->value(), counters_.dropped_queue_full->value(),
-                 counters_.dropped_kernel->value());
+  VIGIL_LOG_INFO(
+      "source stopped source={} received={} dropped_queue_full={} dropped_kernel={} "
+      "dropped_shutdown={}",
+      options_.name, counters_.received->value(), counters_.dropped_queue_full->value(),
+      counters_.dropped_kernel->value(), counters_.dropped_shutdown->value());
 }
 
 void UdpSource::run() {
@@ -142,7 +145,7 @@ void UdpSource::run() {
 
 int UdpSource::receiveBatch() {
   size_t free_slots = ring_->freeSlots();
-  if (free_slots == 0) return receiveAndDrop();
+  if (free_slots == 0) return receiveAndDrop(*counters_.dropped_queue_full);
   return receiveIntoRing(std::min(free_slots, options_.batch_size));
 }
 
@@ -205,7 +208,23 @@ int UdpSource::receiveIntoRing(size_t count) {
   return n;
 }
 
-int UdpSource::receiveAndDrop() {
+// Reads the datagrams the kernel still queues for the socket, so the ones it has accepted
+// end in received or dropped{reason=shutdown} instead of vanishing at close().
+void UdpSource::drainOnStop() {
+  // Each queued datagram takes more than one byte of the receive buffer, so this bound
+  // ends the drain even while a sender keeps sending.
+  const size_t max_datagrams = internal::receiveBufferBytes(fd_, size_t{1} << 20);
+  size_t read = 0;
+  while (read < max_datagrams) {
+    const size_t free_slots = ring_->freeSlots();
+    const int n = free_slots > 0 ? receiveIntoRing(std::min(free_slots, options_.batch_size))
+                                 : receiveAndDrop(*counters_.dropped_shutdown);
+    if (n <= 0) break;
+    read += static_cast<size_t>(n);
+  }
+}
+
+int UdpSource::receiveAndDrop(Counter& dropped) {
   for (size_t i = 0; i < options_.batch_size; ++i) {
     prepareHeader(i, drop_buffer_, sizeof(drop_buffer_));
   }
@@ -213,8 +232,8 @@ int UdpSource::receiveAndDrop() {
                      nullptr);
   if (n <= 0) return 0;
   for (int i = 0; i < n; ++i) countKernelDrops(headers_[static_cast<size_t>(i)].msg_hdr);
-  counters_.dropped_queue_full->add(static_cast<uint64_t>(n));
-  if (shouldLogPow2(drop_logs_)) {
+  dropped.add(static_cast<uint64_t>(n));
+  if (&dropped == counters_.dropped_queue_full && shouldLogPow2(drop_logs_)) {
     VIGIL_LOG_WARN("ring full, datagrams dropped source={} dropped_queue_full={}", options_.name,
                    counters_.dropped_queue_full->value());
   }

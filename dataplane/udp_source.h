@@ -38,7 +38,9 @@ struct UdpSourceOptions {
 // empty line is on file and stream sources. A datagram that arrives while the ring is
 // full is read and dropped (reason queue_full). Datagrams the kernel dropped because the socket
 // buffer was full are counted as reason kernel (read through SO_RXQ_OVFL, so the count is
-// updated only when a later datagram arrives).
+// updated only when a later datagram arrives). stop() reads the datagrams still queued
+// in the socket until EAGAIN and publishes them while the ring has room. The rest are
+// counted as reason shutdown.
 //
 // Threads: start() and stop() from one control thread; the receive thread is the ring's
 // only producer.
@@ -77,7 +79,9 @@ class UdpSource final : public Source {
   // Reads one batch. Returns the number of datagrams read, 0 when the socket is empty.
   int receiveBatch();
   int receiveIntoRing(size_t count);
-  int receiveAndDrop();
+  // Reads one batch into a scratch buffer and counts it in `dropped`. Returns the count.
+  int receiveAndDrop(Counter& dropped);
+  void drainOnStop();
   void prepareHeader(size_t i, char* buffer, size_t buffer_len);
   void countKernelDrops(const msghdr& header);
 

@@ -154,4 +154,19 @@ size_t discardReadable(int fd, size_t max_bytes) {
   return total;
 }
 
+size_t readWaiting(int fd, char* buffer, size_t capacity) {
+  while (true) {
+    ssize_t n = ::recv(fd, buffer, capacity, MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    return n > 0 ? static_cast<size_t>(n) : 0;
+  }
+}
+
+size_t receiveBufferBytes(int fd, size_t fallback) {
+  int bytes = 0;
+  socklen_t len = sizeof(bytes);
+  if (::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, &len) != 0 || bytes <= 0) return fallback;
+  return static_cast<size_t>(bytes);
+}
+
 }  // namespace vigil::dataplane::internal

@@ -48,6 +48,14 @@ std::string errnoText(int err);
 // EAGAIN, end of stream or an error. Allocates nothing.
 size_t discardReadable(int fd, size_t max_bytes);
 
+// Reads what is waiting on socket `fd` into `buffer` without blocking. Returns the number
+// of bytes read, or 0 at EAGAIN, end of stream or an error.
+size_t readWaiting(int fd, char* buffer, size_t capacity);
+
+// The socket's receive buffer size in bytes as getsockopt(SO_RCVBUF) reports it (Linux
+// doubles the requested value), or `fallback` when the call fails.
+size_t receiveBufferBytes(int fd, size_t fallback);
+
 // An eventfd that a control thread writes to wake a source thread out of poll/epoll.
 class WakeFd {
  public:

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/log.h"
@@ -73,8 +74,13 @@ StreamStep finishAtEof(StreamBuffer& stream, RawRing& ring, const SourceCounters
   return StreamStep::kDone;
 }
 
-void drainStream(StreamBuffer& stream, RawRing& ring, const SourceCounters& counters,
-                 uint16_t source_id) {
+namespace {
+
+// Frames the buffered bytes for drainStream(). Returns false after a framing error, which
+// it counts.
+bool drainBuffered(StreamBuffer& stream, RawRing& ring, const SourceCounters& counters,
+                   uint16_t source_id) {
+  bool ok = true;
   while (stream.begin < stream.end) {
     Frame frame;
     FeedResult r = stream.framer.feed(stream.unframed(), frame);
@@ -83,12 +89,36 @@ void drainStream(StreamBuffer& stream, RawRing& ring, const SourceCounters& coun
       counters.framing_errors->add();
       counters.discarded_bytes_framing->add(stream.framer.errorBytes() + stream.end -
                                             stream.begin);
+      ok = false;
       break;
     }
     if (r.status == FrameStatus::kEmpty) counters.dropped_empty->add();
     if (r.status == FrameStatus::kFrame) publishOrDrop(frame, stream, ring, counters, source_id);
   }
   stream.begin = stream.end = 0;
+  return ok;
+}
+
+}  // namespace
+
+void drainStream(StreamBuffer& stream, RawRing& ring, const SourceCounters& counters,
+                 uint16_t source_id, size_t max_read_bytes, const ReadMore& read_more) {
+  bool ok = drainBuffered(stream, ring, counters, source_id);
+  size_t read_total = 0;
+  while (read_total < max_read_bytes) {
+    const size_t n =
+        read_more(stream.data.get(), std::min(stream.capacity, max_read_bytes - read_total));
+    if (n == 0) break;
+    read_total += n;
+    if (!ok) {
+      // The stream cannot be framed after an error, so the rest is only counted.
+      counters.discarded_bytes_framing->add(n);
+      continue;
+    }
+    stream.begin = 0;
+    stream.end = n;
+    ok = drainBuffered(stream, ring, counters, source_id);
+  }
   Frame frame;
   FrameStatus status = stream.framer.finish(frame);
   if (status == FrameStatus::kEmpty) counters.dropped_empty->add();

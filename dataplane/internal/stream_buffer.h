@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,11 +61,16 @@ StreamStep frameBuffered(StreamBuffer& stream, RawRing& ring, const SourceCounte
 StreamStep finishAtEof(StreamBuffer& stream, RawRing& ring, const SourceCounters& counters,
                        uint16_t source_id);
 
-// Frames every byte still held at stop() or idle close, publishing where the ring has room
-// and counting the rest as dropped{reason=shutdown}. A framing error is counted in
-// framing_errors, and the bad octet count and the bytes after it in discarded_bytes_framing.
+// Reads bytes a closing connection still has (the socket's receive queue, or decrypted TLS
+// records) into `buffer`. Returns the count, or 0 when nothing more is readable now.
+using ReadMore = std::function<size_t(char* buffer, size_t capacity)>;
+
+// Frames every byte still held at stop() or idle close, then up to `max_read_bytes` more
+// from `read_more`, publishing where the ring has room and counting the rest as
+// dropped{reason=shutdown}. A framing error is counted in framing_errors, and the bad
+// octet count and every byte after it (up to the same bound) in discarded_bytes_framing.
 void drainStream(StreamBuffer& stream, RawRing& ring, const SourceCounters& counters,
-                 uint16_t source_id);
+                 uint16_t source_id, size_t max_read_bytes, const ReadMore& read_more);
 
 // Closes `fd`, a connection accepted over max_connections. Counts it in `rejected`, counts
 // the bytes it had already sent in discarded_bytes_rejected, and logs on power-of-two

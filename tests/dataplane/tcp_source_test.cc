@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <linux/sockios.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -63,6 +65,18 @@ class TcpClient {
   void close() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
+  }
+
+  // True when the peer's kernel acknowledged every byte sent within `timeout`.
+  bool allAcked(milliseconds timeout) {
+    auto deadline = steady_clock::now() + timeout;
+    while (steady_clock::now() < deadline) {
+      int unacked = 0;
+      if (::ioctl(fd_, SIOCOUTQ, &unacked) != 0) return false;
+      if (unacked == 0) return true;
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+    return false;
   }
 
  private:
@@ -373,6 +387,29 @@ TEST_F(TcpSourceTest, AutoLfDigitLines) {
   EXPECT_EQ(got[0].text, epoch);
   EXPECT_EQ(got[1].text, dated);
   EXPECT_EQ(source_->counters().framing_errors->value(), 0u);
+}
+
+// Bytes the kernel acknowledged but the source never read (the ring is full, so the
+// connection is paused) are framed at stop(): every message ends in received or
+// dropped{reason=shutdown}.
+TEST_F(TcpSourceTest, StopDrainsSocketQueue) {
+  TcpSourceOptions options;
+  options.ring_capacity = 16;
+  options.read_buffer_bytes = 512;
+  startSource(options);
+  TcpClient client(source_->boundPort());
+  constexpr size_t kSent = 400;
+  std::string stream;
+  for (size_t i = 0; i < kSent; ++i) stream += "<13>message number " + std::to_string(i) + "\n";
+  ASSERT_TRUE(client.send(stream));
+  ASSERT_TRUE(client.allAcked(milliseconds(5000)));
+  EXPECT_TRUE(waitCounter(*source_->counters().received, 16));
+  source_->stop();
+
+  const SourceCounters& c = source_->counters();
+  EXPECT_EQ(c.received->value(), 16u);
+  EXPECT_EQ(c.received->value() + c.dropped_shutdown->value(), kSent);
+  EXPECT_EQ(c.framing_errors->value(), 0u);
 }
 
 // An LF-framed message without a trailing LF is published when the peer closes.

@@ -6,7 +6,9 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <linux/sockios.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -147,6 +149,18 @@ class TlsClient {
     return n <= 0 && !(err == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK));
   }
 
+  // True when the peer's kernel acknowledged every byte sent within two seconds.
+  bool allAcked() {
+    const auto deadline = steady_clock::now() + std::chrono::seconds(2);
+    while (steady_clock::now() < deadline) {
+      int unacked = 0;
+      if (::ioctl(fd_, SIOCOUTQ, &unacked) != 0) return false;
+      if (unacked == 0) return true;
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+    return false;
+  }
+
   // Sends close_notify and closes the socket.
   void close() {
     if (ssl_ != nullptr) {
@@ -266,6 +280,30 @@ class TlsSourceTest : public ::testing::Test {
   MetricsRegistry metrics_;
   std::unique_ptr<TlsSource> source_;
 };
+
+// Records the kernel acknowledged but the source never decrypted (the ring is full, so the
+// connection is paused) are framed at stop(): every message ends in received or
+// dropped{reason=shutdown}.
+TEST_F(TlsSourceTest, StopDrainsSocketQueue) {
+  TlsSourceOptions o = options();
+  o.ring_capacity = 16;
+  o.read_buffer_bytes = 512;
+  startSource(std::move(o));
+  TlsClient client(source_->boundPort());
+  ASSERT_TRUE(client.connected());
+  constexpr size_t kSent = 400;
+  std::string stream;
+  for (size_t i = 0; i < kSent; ++i) stream += "<13>message number " + std::to_string(i) + "\n";
+  ASSERT_TRUE(client.send(stream));
+  ASSERT_TRUE(client.allAcked());
+  EXPECT_TRUE(waitFor(*source_->counters().received, 16));
+  source_->stop();
+
+  const SourceCounters& c = source_->counters();
+  EXPECT_EQ(c.received->value(), 16u);
+  EXPECT_EQ(c.received->value() + c.dropped_shutdown->value(), kSent);
+  EXPECT_EQ(c.framing_errors->value(), 0u);
+}
 
 // Both framings arrive on separate connections of one kAuto listener.
 TEST_F(TlsSourceTest, BothFramingsArrive) {

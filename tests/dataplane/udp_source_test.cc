@@ -6,11 +6,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/metrics.h"
 
 namespace vigil::dataplane {
@@ -53,12 +55,31 @@ std::vector<RawMessage*> waitFor(RawRing& ring, size_t count, std::vector<std::s
   return out;
 }
 
+// A real clock that can hold the receive thread: while closed, nowNs() (which the source
+// calls after each recvmmsg()) waits until open() is called.
+class GateClock final : public Clock {
+ public:
+  int64_t nowNs() const override {
+    waiting_.store(true);
+    while (closed_.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    return RealClock::instance().nowNs();
+  }
+  void close() { closed_.store(true); }
+  void open() { closed_.store(false); }
+  bool waiting() const { return waiting_.load(); }
+
+ private:
+  std::atomic<bool> closed_{false};
+  mutable std::atomic<bool> waiting_{false};
+};
+
 class UdpSourceTest : public ::testing::Test {
  protected:
-  std::unique_ptr<UdpSource> startSource(UdpSourceOptions options) {
+  std::unique_ptr<UdpSource> startSource(UdpSourceOptions options,
+                                         Clock& clock = RealClock::instance()) {
     options.listen = "127.0.0.1:0";
     std::string error;
-    auto source = UdpSource::create(options, metrics_, error);
+    auto source = UdpSource::create(options, metrics_, error, clock);
     EXPECT_NE(source, nullptr) << error;
     if (source == nullptr) return nullptr;
     EXPECT_TRUE(source->start(error)) << error;
@@ -244,6 +265,41 @@ TEST_F(UdpSourceTest, Ipv6Loopback) {
   EXPECT_EQ(texts[0], msg);
   ASSERT_TRUE(got[0]->peer.has_value());
   EXPECT_EQ(formatIp(*got[0]->peer), "::1");
+}
+
+// Datagrams still queued in the socket at stop() are read and counted: every datagram
+// sent ends in received or a dropped counter, and some of them end in reason shutdown.
+TEST_F(UdpSourceTest, StopDrainsSocketQueue) {
+  GateClock clock;
+  UdpSourceOptions options;
+  options.ring_capacity = 16;
+  options.batch_size = 1;
+  options.rcvbuf_bytes = 1 << 20;
+  auto source = startSource(options, clock);
+  ASSERT_NE(source, nullptr);
+  clock.close();
+  UdpClient client(source->boundPort());
+  constexpr size_t kSent = 150;
+  ASSERT_TRUE(client.send("<13>msg 0"));
+  // The receive thread now waits inside nowNs(), so the other datagrams stay queued.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!clock.waiting() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(clock.waiting());
+  for (size_t i = 1; i < kSent; ++i) ASSERT_TRUE(client.send("<13>msg " + std::to_string(i)));
+  std::thread stopper([&] { source->stop(); });
+  // Give stop() time to raise the stop flag before the thread resumes.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  clock.open();
+  stopper.join();
+
+  const SourceCounters& c = source->counters();
+  EXPECT_EQ(c.received->value(), 16u);
+  EXPECT_GT(c.dropped_shutdown->value(), 0u);
+  EXPECT_EQ(c.received->value() + c.dropped_queue_full->value() + c.dropped_shutdown->value() +
+                c.dropped_kernel->value(),
+            kSent);
 }
 
 }  // namespace
