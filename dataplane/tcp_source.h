@@ -45,10 +45,13 @@ struct TcpSourceOptions {
 
 // Counters: the shared SourceCounters (framing_errors counts invalid octet counts, each of
 // which closes its connection) plus vigil_source_connections_accepted_total,
-// _rejected_total (over max_connections), _idle_closed_total, _closed_total and the
-// gauge vigil_source_connections_active. At stop() the bytes still buffered and those
-// waiting in each socket (up to its SO_RCVBUF size) are framed, and each message is
-// published when the ring has room, else counted as dropped{reason=shutdown}.
+// _rejected_total (over max_connections), _idle_closed_total, _closed_total, the
+// gauge vigil_source_connections_active, and vigil_source_accept_errors_total{reason}
+// (emfile, enfile, other). At the descriptor limit (EMFILE, ENFILE) the listener is left
+// unwatched for a back-off of 100 ms doubling to 1 s, and connections wait in the backlog.
+// At stop() the bytes still buffered and those waiting in each socket (up to its SO_RCVBUF
+// size) are framed, and each message is published when the ring has room, else counted as
+// dropped{reason=shutdown}.
 //
 // Memory: each connection allocates read_buffer_bytes + max_message_bytes when it is
 // accepted; nothing is allocated per message.
@@ -90,6 +93,8 @@ class TcpSource final : public Source {
 
   void run();
   void acceptConnections();
+  void onAcceptError(int err);
+  void resumeAccepting(int64_t now_ns);
   void onReadable(Connection& conn);
   bool processBuffered(Connection& conn);
   bool flushAtEof(Connection& conn);
@@ -112,12 +117,20 @@ class TcpSource final : public Source {
   Counter* idle_closed_;
   Counter* closed_;
   Gauge* active_;
+  Counter* accept_emfile_;
+  Counter* accept_enfile_;
+  Counter* accept_other_;
   std::unique_ptr<RawRing> ring_;
 
   std::vector<std::unique_ptr<Connection>> connections_;
   std::vector<Connection*> paused_;  // removed from epoll until the ring has room
   std::vector<Connection*> resume_scratch_;
   bool any_closed_ = false;
+  // Accept back-off at the descriptor limit: while accept_paused_, the listener is out of
+  // epoll until accept_resume_ns_ (monotonic). A successful accept() resets the back-off.
+  bool accept_paused_ = false;
+  int64_t accept_backoff_ms_ = 0;
+  int64_t accept_resume_ns_ = 0;
 
   int listen_fd_ = -1;
   int epoll_fd_ = -1;
@@ -127,6 +140,7 @@ class TcpSource final : public Source {
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> framing_error_logs_{0};
   std::atomic<uint64_t> error_logs_{0};
+  std::atomic<uint64_t> accept_error_logs_{0};
   std::thread thread_;
 };
 

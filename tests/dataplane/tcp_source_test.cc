@@ -6,7 +6,9 @@
 #include <netinet/tcp.h>
 #include <linux/sockios.h>
 #include <poll.h>
+#include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -410,6 +412,61 @@ TEST_F(TcpSourceTest, StopDrainsSocketQueue) {
   EXPECT_EQ(c.received->value(), 16u);
   EXPECT_EQ(c.received->value() + c.dropped_shutdown->value(), kSent);
   EXPECT_EQ(c.framing_errors->value(), 0u);
+}
+
+// At the descriptor limit accept() fails with EMFILE: the source counts it, backs off
+// instead of retrying in a tight loop, and accepts the waiting connection once
+// descriptors are free again.
+TEST_F(TcpSourceTest, AcceptBacksOffAtFdLimit) {
+  startSource(TcpSourceOptions{});
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit lowered = saved;
+  lowered.rlim_cur = std::min<rlim_t>(saved.rlim_cur, 512);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  std::vector<int> fillers;
+  // Restores the limit and frees the descriptors on every exit from this test.
+  struct Restore {
+    rlimit& limit;
+    std::vector<int>& fds;
+    ~Restore() {
+      for (int fd : fds) ::close(fd);
+      fds.clear();
+      ::setrlimit(RLIMIT_NOFILE, &limit);
+    }
+  } restore{saved, fillers};
+  while (true) {
+    int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) break;
+    fillers.push_back(fd);
+  }
+  ASSERT_FALSE(fillers.empty());
+  // The client takes the last free descriptor, so the source has none left for accept().
+  ::close(fillers.back());
+  fillers.pop_back();
+  auto client = std::make_unique<TcpClient>(source_->boundPort());
+  const bool connected = client->connected();
+
+  Counter& emfile = metrics_.counter("vigil_source_accept_errors_total", "",
+                                     {{"source", "tcp0"}, {"reason", "emfile"}});
+  const bool failed = waitCounter(emfile, 1);
+  std::this_thread::sleep_for(milliseconds(500));
+  const uint64_t errors_in_500ms = emfile.value();
+  for (int fd : fillers) ::close(fd);
+  fillers.clear();
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+  ASSERT_TRUE(connected);
+  ASSERT_TRUE(failed);
+  // A back-off of 100, 200 and 400 ms allows about four attempts in 500 ms, and a retry
+  // on every wake-up would count far more.
+  EXPECT_LE(errors_in_500ms, 6u);
+  EXPECT_EQ(connectionCounter("accepted"), 0u);
+  ASSERT_TRUE(client->send("<13>after the limit\n"));
+  std::vector<Received> got = collect(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].text, "<13>after the limit");
+  EXPECT_EQ(connectionCounter("accepted"), 1u);
 }
 
 // An LF-framed message without a trailing LF is published when the peer closes.
