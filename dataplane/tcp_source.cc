@@ -25,9 +25,6 @@ constexpr int kPausedPollMs = 1;
 constexpr int kReadsPerWake = 8;
 constexpr size_t kMinReadBuffer = 512;
 constexpr int64_t kNanosPerMilli = 1'000'000;
-// Back-off after accept() fails with EMFILE or ENFILE: the first pause, and its cap.
-constexpr int64_t kAcceptBackoffMinMs = 100;
-constexpr int64_t kAcceptBackoffMaxMs = 1000;
 
 }  // namespace
 
@@ -106,14 +103,8 @@ TcpSource::TcpSource(TcpSourceOptions options, const sockaddr_storage& addr, soc
   closed_ = &metrics.counter("vigil_source_connections_closed_total",
                              "Served TCP connections that ended, for any reason", labels);
   active_ = &metrics.gauge("vigil_source_connections_active", "Open TCP connections", labels);
-  auto accept_errors = [&](const char* reason) {
-    return &metrics.counter("vigil_source_accept_errors_total",
-                            "accept() calls that failed, other than EAGAIN and EINTR",
-                            {{"source", options_.name}, {"reason", reason}});
-  };
-  accept_emfile_ = accept_errors("emfile");
-  accept_enfile_ = accept_errors("enfile");
-  accept_other_ = accept_errors("other");
+  accept_backoff_ =
+      std::make_unique<internal::AcceptBackoff>(metrics, options_.name, &listen_fd_);
   connections_.reserve(options_.max_connections);
   paused_.reserve(options_.max_connections);
   resume_scratch_.reserve(options_.max_connections);
@@ -198,10 +189,7 @@ void TcpSource::run() {
   int64_t next_idle_check_ns = monotonicNs();
   while (!stop_.load(std::memory_order_relaxed)) {
     int timeout_ms = paused_.empty() ? kIdlePollMs : kPausedPollMs;
-    if (accept_paused_) {
-      const int64_t wait_ms = (accept_resume_ns_ - monotonicNs()) / kNanosPerMilli + 1;
-      timeout_ms = static_cast<int>(std::clamp<int64_t>(wait_ms, 0, timeout_ms));
-    }
+    timeout_ms = accept_backoff_->clampTimeout(timeout_ms);
     int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, timeout_ms);
     if (n < 0 && errno != EINTR && shouldLogPow2(error_logs_)) {
       VIGIL_LOG_ERROR("epoll_wait failed source={} error={}", options_.name,
@@ -221,7 +209,7 @@ void TcpSource::run() {
     }
     if (!paused_.empty()) resumePaused();
     int64_t now_ns = monotonicNs();
-    if (accept_paused_ && now_ns >= accept_resume_ns_) resumeAccepting(now_ns);
+    accept_backoff_->resumeIfDue(epoll_fd_, listen_fd_);
     if (options_.idle_timeout_ms > 0 && now_ns >= next_idle_check_ns) {
       closeIdle(now_ns);
       next_idle_check_ns = now_ns + kIdlePollMs * kNanosPerMilli;
@@ -243,10 +231,13 @@ void TcpSource::acceptConnections() {
                        SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) onAcceptError(errno);
+      // At the descriptor limit this also takes the listener out of epoll for a back-off.
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        accept_backoff_->onError(errno, epoll_fd_, listen_fd_);
+      }
       return;
     }
-    accept_backoff_ms_ = 0;
+    accept_backoff_->onAccepted();
     size_t open = connections_.size();
     if (open >= options_.max_connections) {
       internal::rejectConnection(fd, addr, options_.name, options_.max_connections, *rejected_,
@@ -268,48 +259,6 @@ void TcpSource::acceptConnections() {
     VIGIL_LOG_DEBUG("connection accepted source={} peer={}", options_.name, conn->peer_text);
     connections_.push_back(std::move(conn));
   }
-}
-
-// Counts a failed accept(). At the descriptor limit the listener stays readable, so it
-// leaves epoll for a back-off instead of waking the loop again at once.
-void TcpSource::onAcceptError(int err) {
-  const bool fd_limit = err == EMFILE || err == ENFILE;
-  Counter* counter = accept_other_;
-  if (err == EMFILE) counter = accept_emfile_;
-  if (err == ENFILE) counter = accept_enfile_;
-  counter->add();
-  if (fd_limit) {
-    accept_backoff_ms_ = accept_backoff_ms_ == 0
-                             ? kAcceptBackoffMinMs
-                             : std::min(accept_backoff_ms_ * 2, kAcceptBackoffMaxMs);
-    accept_resume_ns_ = monotonicNs() + accept_backoff_ms_ * kNanosPerMilli;
-    if (!accept_paused_) {
-      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, listen_fd_, nullptr);
-      accept_paused_ = true;
-    }
-  }
-  if (shouldLogPow2(accept_error_logs_)) {
-    VIGIL_LOG_ERROR("accept failed source={} error={} retry_in_ms={} total={}", options_.name,
-                    internal::errnoText(err), fd_limit ? accept_backoff_ms_ : 0,
-                    counter->value());
-  }
-}
-
-// Watches the listener again after an accept back-off. The next failure doubles the
-// back-off; a successful accept() resets it.
-void TcpSource::resumeAccepting(int64_t now_ns) {
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.ptr = &listen_fd_;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev) != 0) {
-    if (shouldLogPow2(error_logs_)) {
-      VIGIL_LOG_ERROR("epoll_ctl failed for the listener source={} error={}", options_.name,
-                      internal::errnoText(errno));
-    }
-    accept_resume_ns_ = now_ns + kAcceptBackoffMaxMs * kNanosPerMilli;
-    return;
-  }
-  accept_paused_ = false;
 }
 
 bool TcpSource::watch(Connection& conn) {

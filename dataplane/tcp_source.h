@@ -20,6 +20,9 @@
 #include "dataplane/source.h"
 
 namespace vigil::dataplane {
+namespace internal {
+class AcceptBackoff;
+}  // namespace internal
 
 struct TcpSourceOptions {
   std::string name = "tcp0";  // `source` label of every metric, and the name in logs
@@ -93,8 +96,6 @@ class TcpSource final : public Source {
 
   void run();
   void acceptConnections();
-  void onAcceptError(int err);
-  void resumeAccepting(int64_t now_ns);
   void onReadable(Connection& conn);
   bool processBuffered(Connection& conn);
   bool flushAtEof(Connection& conn);
@@ -117,20 +118,13 @@ class TcpSource final : public Source {
   Counter* idle_closed_;
   Counter* closed_;
   Gauge* active_;
-  Counter* accept_emfile_;
-  Counter* accept_enfile_;
-  Counter* accept_other_;
   std::unique_ptr<RawRing> ring_;
+  std::unique_ptr<internal::AcceptBackoff> accept_backoff_;
 
   std::vector<std::unique_ptr<Connection>> connections_;
   std::vector<Connection*> paused_;  // removed from epoll until the ring has room
   std::vector<Connection*> resume_scratch_;
   bool any_closed_ = false;
-  // Accept back-off at the descriptor limit: while accept_paused_, the listener is out of
-  // epoll until accept_resume_ns_ (monotonic). A successful accept() resets the back-off.
-  bool accept_paused_ = false;
-  int64_t accept_backoff_ms_ = 0;
-  int64_t accept_resume_ns_ = 0;
 
   int listen_fd_ = -1;
   int epoll_fd_ = -1;
@@ -140,7 +134,6 @@ class TcpSource final : public Source {
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> framing_error_logs_{0};
   std::atomic<uint64_t> error_logs_{0};
-  std::atomic<uint64_t> accept_error_logs_{0};
   std::thread thread_;
 };
 

@@ -239,6 +239,8 @@ TlsSource::TlsSource(TlsSourceOptions options, const sockaddr_storage& addr, soc
       &metrics.counter("vigil_source_tls_handshake_failures_total",
                        "TLS connections closed before the handshake finished", labels);
   active_ = &metrics.gauge("vigil_source_connections_active", "Open TCP connections", labels);
+  accept_backoff_ =
+      std::make_unique<internal::AcceptBackoff>(metrics, options_.name, &listen_fd_);
   connections_.reserve(options_.max_connections);
   paused_.reserve(options_.max_connections);
   resume_scratch_.reserve(options_.max_connections);
@@ -331,6 +333,7 @@ void TlsSource::run() {
     int timeout_ms = kIdlePollMs;
     if (!paused_.empty()) timeout_ms = kPausedPollMs;
     if (!ready_.empty()) timeout_ms = 0;
+    timeout_ms = accept_backoff_->clampTimeout(timeout_ms);
     int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, timeout_ms);
     if (n < 0 && errno != EINTR && shouldLogPow2(error_logs_)) {
       VIGIL_LOG_ERROR("epoll_wait failed source={} error={}", options_.name,
@@ -350,6 +353,7 @@ void TlsSource::run() {
     }
     if (!ready_.empty()) serveReady();
     if (!paused_.empty()) resumePaused();
+    accept_backoff_->resumeIfDue(epoll_fd_, listen_fd_);
     int64_t now_ns = monotonicNs();
     if (options_.idle_timeout_ms > 0 && now_ns >= next_idle_check_ns) {
       closeIdle(now_ns);
@@ -372,14 +376,14 @@ void TlsSource::acceptConnections() {
     int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len,
                        SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && shouldLogPow2(error_logs_)) {
-        // NOTE: at the descriptor limit (EMFILE) the listener stays readable, so this loop
-        // retries every wake-up until a connection closes.
-        VIGIL_LOG_ERROR("accept failed source={} error={}", options_.name,
-                        internal::errnoText(errno));
+      if (errno == EINTR) continue;
+      // At the descriptor limit this also takes the listener out of epoll for a back-off.
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        accept_backoff_->onError(errno, epoll_fd_, listen_fd_);
       }
       return;
     }
+    accept_backoff_->onAccepted();
     if (connections_.size() >= options_.max_connections) {
       internal::rejectConnection(fd, addr, options_.name, options_.max_connections, *rejected_,
                                  counters_, error_logs_);

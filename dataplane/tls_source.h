@@ -22,6 +22,9 @@
 #include "dataplane/source.h"
 
 namespace vigil::dataplane {
+namespace internal {
+class AcceptBackoff;
+}  // namespace internal
 
 // Whether the server requests a client certificate and what it does without one.
 enum class VerifyClient : uint8_t {
@@ -146,6 +149,7 @@ class TlsSource final : public Source {
   Counter* closed_;
   Counter* handshake_failures_;
   Gauge* active_;
+  std::unique_ptr<internal::AcceptBackoff> accept_backoff_;
   std::unique_ptr<RawRing> ring_;
 
   std::vector<std::unique_ptr<Connection>> connections_;

@@ -1,15 +1,22 @@
 #include "dataplane/internal/stream_buffer.h"
 
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "dataplane/internal/socket_util.h"
 
 namespace vigil::dataplane::internal {
 namespace {
+
+constexpr int64_t kNanosPerMilli = 1'000'000;
+constexpr int64_t kAcceptBackoffMinMs = 100;
+constexpr int64_t kAcceptBackoffMaxMs = 1000;
 
 void publish(RawMessage& slot, const Frame& frame, const StreamBuffer& stream, RawRing& ring,
              const SourceCounters& counters, uint16_t source_id) {
@@ -141,6 +148,64 @@ void rejectConnection(int fd, const sockaddr_storage& addr, const std::string& s
   // after the close are refused by the kernel and never reach the source.
   counters.discarded_bytes_rejected->add(discardReadable(fd, kMaxDiscardBytes));
   ::close(fd);
+}
+
+AcceptBackoff::AcceptBackoff(MetricsRegistry& metrics, const std::string& source_name,
+                             void* listen_tag)
+    : source_name_(source_name), listen_tag_(listen_tag) {
+  auto counter = [&](const char* reason) {
+    return &metrics.counter("vigil_source_accept_errors_total",
+                            "accept() calls that failed, other than EAGAIN and EINTR",
+                            {{"source", source_name}, {"reason", reason}});
+  };
+  emfile_ = counter("emfile");
+  enfile_ = counter("enfile");
+  other_ = counter("other");
+}
+
+void AcceptBackoff::onError(int err, int epoll_fd, int listen_fd) {
+  const bool fd_limit = err == EMFILE || err == ENFILE;
+  Counter* counter = other_;
+  if (err == EMFILE) counter = emfile_;
+  if (err == ENFILE) counter = enfile_;
+  counter->add();
+  if (fd_limit) {
+    backoff_ms_ = backoff_ms_ == 0 ? kAcceptBackoffMinMs
+                                   : std::min(backoff_ms_ * 2, kAcceptBackoffMaxMs);
+    resume_ns_ = monotonicNs() + backoff_ms_ * kNanosPerMilli;
+    if (!paused_) {
+      ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, listen_fd, nullptr);
+      paused_ = true;
+    }
+  }
+  if (shouldLogPow2(log_hits_)) {
+    VIGIL_LOG_ERROR("accept failed source={} error={} retry_in_ms={} total={}", source_name_,
+                    errnoText(err), fd_limit ? backoff_ms_ : 0, counter->value());
+  }
+}
+
+int AcceptBackoff::clampTimeout(int timeout_ms) const {
+  if (!paused_) return timeout_ms;
+  const int64_t wait_ms = (resume_ns_ - monotonicNs()) / kNanosPerMilli + 1;
+  return static_cast<int>(std::clamp<int64_t>(wait_ms, 0, timeout_ms));
+}
+
+void AcceptBackoff::resumeIfDue(int epoll_fd, int listen_fd) {
+  if (!paused_) return;
+  const int64_t now_ns = monotonicNs();
+  if (now_ns < resume_ns_) return;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = listen_tag_;
+  if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, listen_fd, &ev) != 0) {
+    if (shouldLogPow2(log_hits_)) {
+      VIGIL_LOG_ERROR("epoll_ctl failed for the listener source={} error={}", source_name_,
+                      errnoText(errno));
+    }
+    resume_ns_ = now_ns + kAcceptBackoffMaxMs * kNanosPerMilli;
+    return;
+  }
+  paused_ = false;
 }
 
 }  // namespace vigil::dataplane::internal

@@ -79,4 +79,36 @@ void rejectConnection(int fd, const sockaddr_storage& addr, const std::string& s
                       size_t max_connections, Counter& rejected, const SourceCounters& counters,
                       std::atomic<uint64_t>& log_hits);
 
+// Accept back-off at the descriptor limit for the stream sources' listeners. When accept()
+// fails with EMFILE or ENFILE the listener stays readable, so it leaves epoll for 100 ms,
+// doubling to 1 s while the failures last. New connections wait in the kernel's backlog
+// meanwhile. Counts vigil_source_accept_errors_total{source,reason=emfile|enfile|other}.
+// Used by the source's epoll thread only.
+class AcceptBackoff {
+ public:
+  // Registers the counters. `listen_tag` is the listener's epoll_event.data.ptr.
+  AcceptBackoff(MetricsRegistry& metrics, const std::string& source_name, void* listen_tag);
+
+  // Counts a failed accept() with errno `err` and logs it at power-of-two counts. At the
+  // descriptor limit it removes `listen_fd` from `epoll_fd` for the back-off.
+  void onError(int err, int epoll_fd, int listen_fd);
+  // Resets the back-off after a successful accept().
+  void onAccepted() { backoff_ms_ = 0; }
+  // Returns `timeout_ms`, shortened so epoll_wait() returns when the back-off ends.
+  int clampTimeout(int timeout_ms) const;
+  // Watches `listen_fd` again once the back-off has passed.
+  void resumeIfDue(int epoll_fd, int listen_fd);
+
+ private:
+  std::string source_name_;
+  void* listen_tag_;
+  Counter* emfile_;
+  Counter* enfile_;
+  Counter* other_;
+  bool paused_ = false;
+  int64_t backoff_ms_ = 0;
+  int64_t resume_ns_ = 0;  // monotonic
+  std::atomic<uint64_t> log_hits_{0};
+};
+
 }  // namespace vigil::dataplane::internal

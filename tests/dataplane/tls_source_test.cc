@@ -7,11 +7,14 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <linux/sockios.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -303,6 +306,58 @@ TEST_F(TlsSourceTest, StopDrainsSocketQueue) {
   EXPECT_EQ(c.received->value(), 16u);
   EXPECT_EQ(c.received->value() + c.dropped_shutdown->value(), kSent);
   EXPECT_EQ(c.framing_errors->value(), 0u);
+}
+
+// At the descriptor limit accept() fails with EMFILE: the source counts it, backs off
+// instead of retrying in a tight loop, and accepts the waiting connection once
+// descriptors are free again.
+TEST_F(TlsSourceTest, AcceptBacksOffAtFdLimit) {
+  startSource(options());
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit lowered = saved;
+  lowered.rlim_cur = std::min<rlim_t>(saved.rlim_cur, 512);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  std::vector<int> fillers;
+  // Restores the limit and frees the descriptors on every exit from this test.
+  struct Restore {
+    rlimit& limit;
+    std::vector<int>& fds;
+    ~Restore() {
+      for (int fd : fds) ::close(fd);
+      fds.clear();
+      ::setrlimit(RLIMIT_NOFILE, &limit);
+    }
+  } restore{saved, fillers};
+  while (true) {
+    int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) break;
+    fillers.push_back(fd);
+  }
+  ASSERT_FALSE(fillers.empty());
+  // The client takes the last free descriptor, so the source has none left for accept().
+  ::close(fillers.back());
+  fillers.pop_back();
+  PlainClient client(source_->boundPort());
+  const bool connected = client.connected();
+
+  Counter& emfile = metrics_.counter("vigil_source_accept_errors_total", "",
+                                     {{"source", "tls_test"}, {"reason", "emfile"}});
+  const bool failed = waitFor(emfile, 1);
+  std::this_thread::sleep_for(milliseconds(500));
+  const uint64_t errors_in_500ms = emfile.value();
+  for (int fd : fillers) ::close(fd);
+  fillers.clear();
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+  ASSERT_TRUE(connected);
+  ASSERT_TRUE(failed);
+  // A back-off of 100, 200 and 400 ms allows about four attempts in 500 ms, and a retry
+  // on every wake-up would count far more.
+  EXPECT_LE(errors_in_500ms, 6u);
+  Counter& accepted = metrics_.counter("vigil_source_connections_accepted_total", "",
+                                       {{"source", "tls_test"}});
+  EXPECT_TRUE(waitFor(accepted, 1));
 }
 
 // Both framings arrive on separate connections of one kAuto listener.
