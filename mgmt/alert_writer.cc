@@ -1,67 +1,159 @@
 #include "mgmt/alert_writer.h"
 
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 
 namespace vigil::mgmt {
 
+namespace {
+
+constexpr auto kWaitLimit = std::chrono::seconds(2);
+
+}  // namespace
+
+// Shared by the writer object and its thread, so a thread left blocked in fwrite at
+// shutdown never touches freed memory.
+struct JsonLinesAlertWriter::State {
+  State(std::FILE* file_in, bool owned_in, std::string target_in, MetricsRegistry& metrics,
+        size_t max_queued_in)
+      : file(file_in),
+        owned(owned_in),
+        target(std::move(target_in)),
+        max_queued(max_queued_in),
+        written(metrics.counter("vigil_alerts_written_total", "Alerts written as JSON lines")),
+        errors(metrics.counter("vigil_alert_write_errors_total",
+                               "Alerts that could not be written as JSON lines")),
+        dropped(metrics.counter("vigil_alerts_output_dropped_total",
+                                "Alerts left out of the JSON lines output because its queue "
+                                "was full or shutdown could not wait for it")) {}
+
+  // Writes queued lines until stop is set and the queue is empty.
+  void run() {
+    std::unique_lock lock(mutex);
+    while (true) {
+      ready.wait(lock, [&] { return stop || !queue.empty(); });
+      if (queue.empty()) break;  // stop was requested and nothing is left
+      std::string line = std::move(queue.front());
+      queue.pop_front();
+      busy = true;
+      lock.unlock();
+      writeLine(line);
+      lock.lock();
+      busy = false;
+      if (queue.empty()) idle.notify_all();
+    }
+    finished = true;
+    idle.notify_all();
+  }
+
+  void writeLine(const std::string& line) {
+    if (std::fwrite(line.data(), 1, line.size(), file) != line.size()) {
+      errors.add();
+      VIGIL_LOG_WARN_POW2("alert write failed target={} error={}", target, std::strerror(errno));
+      return;
+    }
+    // One flush per alert: a reader tailing the file must never see a partial JSON line.
+    if (std::fflush(file) != 0) {
+      errors.add();
+      VIGIL_LOG_WARN_POW2("alert flush failed target={} error={}", target, std::strerror(errno));
+      return;
+    }
+    written.add();
+  }
+
+  std::FILE* file;
+  bool owned;
+  std::string target;
+  size_t max_queued;
+  Counter& written;
+  Counter& errors;
+  Counter& dropped;
+
+  std::mutex mutex;
+  std::condition_variable ready;  // a line was queued, or stop was set
+  std::condition_variable idle;   // the queue emptied, or the thread finished
+  std::deque<std::string> queue;
+  bool busy = false;      // the thread is inside writeLine()
+  bool stop = false;
+  bool finished = false;  // run() returned
+  std::thread thread;
+};
+
 absl::StatusOr<std::unique_ptr<JsonLinesAlertWriter>> JsonLinesAlertWriter::open(
-    const std::string& target, MetricsRegistry& metrics) {
-  if (target == "stdout") {
-    return std::unique_ptr<JsonLinesAlertWriter>(
-        new JsonLinesAlertWriter(stdout, false, target, metrics));
+    const std::string& target, MetricsRegistry& metrics, size_t max_queued) {
+  std::FILE* file = stdout;
+  const bool owned = target != "stdout";
+  if (owned) {
+    file = std::fopen(target.c_str(), "a");
+    if (file == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot open alerts.output ", target, ": ", std::strerror(errno),
+                       "; check that the folder exists and is writable"));
+    }
   }
-  std::FILE* file = std::fopen(target.c_str(), "a");
-  if (file == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot open alerts.output ", target, ": ", std::strerror(errno),
-                     "; check that the folder exists and is writable"));
-  }
-  return std::unique_ptr<JsonLinesAlertWriter>(
-      new JsonLinesAlertWriter(file, true, target, metrics));
+  auto state = std::make_shared<State>(file, owned, target, metrics, std::max<size_t>(1, max_queued));
+  state->thread = std::thread([state] { state->run(); });
+  return std::unique_ptr<JsonLinesAlertWriter>(new JsonLinesAlertWriter(std::move(state)));
 }
 
-JsonLinesAlertWriter::JsonLinesAlertWriter(std::FILE* file, bool owned, std::string target,
-                                           MetricsRegistry& metrics)
-    : file_(file),
-      owned_(owned),
-      target_(std::move(target)),
-      written_(metrics.counter("vigil_alerts_written_total", "Alerts written as JSON lines")),
-      errors_(metrics.counter("vigil_alert_write_errors_total",
-                              "Alerts that could not be written as JSON lines")) {}
+JsonLinesAlertWriter::JsonLinesAlertWriter(std::shared_ptr<State> state)
+    : state_(std::move(state)) {}
 
 JsonLinesAlertWriter::~JsonLinesAlertWriter() {
-  flush();
-  if (owned_) std::fclose(file_);
+  State& s = *state_;
+  std::unique_lock lock(s.mutex);
+  s.stop = true;
+  s.ready.notify_all();
+  const bool done = s.idle.wait_for(lock, kWaitLimit, [&] { return s.finished; });
+  if (done) {
+    lock.unlock();
+    s.thread.join();
+    if (s.owned) std::fclose(s.file);
+    return;
+  }
+  // The output is blocked inside fwrite. Count what will never be written and leave the
+  // thread (and an owned file) to the process exit.
+  const size_t left = s.queue.size();
+  s.dropped.add(left);
+  s.queue.clear();
+  lock.unlock();
+  VIGIL_LOG_ERROR("alert output blocked at shutdown target={} alerts_not_written={}", s.target,
+                  left);
+  s.thread.detach();
 }
 
 void JsonLinesAlertWriter::onAlert(const correlate::Alert& alert) {
   std::string line = correlate::alertToJson(alert);
   line.push_back('\n');
-  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size()) {
-    errors_.add();
-    VIGIL_LOG_WARN_POW2("alert write failed target={} alert={} error={}", target_, alert.id,
-                        std::strerror(errno));
-    return;
+  State& s = *state_;
+  {
+    std::lock_guard lock(s.mutex);
+    if (s.queue.size() < s.max_queued) {
+      s.queue.push_back(std::move(line));
+      s.ready.notify_one();
+      return;
+    }
   }
-  // One flush per alert: alerts are rare, and a reader tailing the file must never see
-  // a partial JSON line.
-  if (std::fflush(file_) != 0) {
-    errors_.add();
-    VIGIL_LOG_WARN_POW2("alert flush failed target={} alert={} error={}", target_, alert.id,
-                        std::strerror(errno));
-    return;
-  }
-  written_.add();
+  s.dropped.add();
+  VIGIL_LOG_WARN_POW2("alert output queue full target={} alert={} queued={}", s.target, alert.id,
+                      s.max_queued);
 }
 
 void JsonLinesAlertWriter::flush() {
-  if (std::fflush(file_) != 0) {
-    errors_.add();
-    VIGIL_LOG_WARN_POW2("alert flush failed target={} error={}", target_, std::strerror(errno));
+  State& s = *state_;
+  std::unique_lock lock(s.mutex);
+  const bool drained =
+      s.idle.wait_for(lock, kWaitLimit, [&] { return s.finished || (s.queue.empty() && !s.busy); });
+  if (!drained) {
+    VIGIL_LOG_WARN("alert output not drained target={} queued={}", s.target, s.queue.size());
   }
 }
 
