@@ -60,6 +60,7 @@ bool QuotaBucket::tryTake(int64_t now_ns) {
 struct WorkItem {
   uint32_t event = 0;
   uint32_t correlation = 0;
+  uint32_t detection = 0;  // the detection rule whose match feeds the correlation
   uint32_t shard = 0;
 };
 
@@ -309,8 +310,10 @@ void Pipeline::analyzeBatch(Batch& batch) {
           continue;
         }
         ++updates;
-        batch.work[batch.work_count++] = {static_cast<uint32_t>(i), correlation,
-                                          engine_.shardOf(correlation, event)};
+        // The detection rule picks the group-by fields when the correlation has aliases,
+        // so it decides the shard and is passed on to the update.
+        batch.work[batch.work_count++] = {static_cast<uint32_t>(i), correlation, detection,
+                                          engine_.shardOf(correlation, detection, event)};
       }
     }
   }
@@ -355,7 +358,8 @@ void Pipeline::correlateBatch(Batch& batch, uint32_t shard) {
     const WorkItem& item = batch.work[w];
     if (item.shard != shard) continue;
     Alert alert;
-    if (engine_.updateCorrelation(shard, item.correlation, *batch.events[item.event], alert)) {
+    if (engine_.updateCorrelation(shard, item.correlation, item.detection,
+                                  *batch.events[item.event], alert)) {
       batch.alerts.push_back(std::move(alert));
     }
   }

@@ -185,6 +185,83 @@ TEST(PipelineTest, AlertsAndCounters) {
   EXPECT_EQ(brute, 1);
 }
 
+constexpr char kAliasRules[] = R"(
+title: SSH login failed
+id: ssh-failed
+name: ssh_failed
+level: low
+detection:
+  sel:
+    process.name: sshd
+    message|contains: 'Failed password'
+  condition: sel
+---
+title: Flow towards the address
+id: flow-in
+name: flow_in
+level: low
+detection:
+  sel:
+    event_type: flow
+  condition: sel
+---
+title: Failed SSH then a flow back to the same address
+id: ssh-then-flow
+level: high
+correlation:
+  type: temporal
+  rules: [ssh_failed, flow_in]
+  aliases:
+    ip:
+      ssh_failed: source.ip
+      flow_in: destination.ip
+  group-by: [ip]
+  timespan: 60s
+)";
+
+// With aliases, one group is built from different fields per rule. Every event of the
+// group must reach the same shard, so the temporal rule fires once per address even with
+// many shards.
+TEST(PipelineTest, AliasesMeetInOneShard) {
+  std::vector<std::string> lines;
+  const std::vector<std::string> addresses = {"192.0.2.50", "198.51.100.7", "203.0.113.9",
+                                              "192.0.2.77", "198.51.100.99", "203.0.113.200"};
+  for (size_t n = 0; n < addresses.size(); ++n) {
+    lines.push_back(sshdLine(static_cast<int>(n), addresses[n]));
+    lines.push_back(R"({"timestamp": "2024-05-01T10:00:30Z", "event_type": "flow", )"
+                    R"("src_ip": "10.9.9.9", "src_port": 22, "dest_ip": ")" +
+                    addresses[n] + R"(", "dest_port": 52011, "proto": "TCP"})");
+  }
+  VectorSource source(1, "t1", lines);
+
+  MetricsRegistry metrics;
+  EngineOptions engine_options;
+  engine_options.shards = 8;
+  Engine engine(testing::loadRuleSet(kAliasRules), engine_options, &metrics);
+  CollectingSink sink;
+  PipelineOptions options;
+  options.batch_size = 4;
+  options.max_message_bytes = VectorSource::kCapacity;
+  Pipeline pipeline({&source}, nullptr, engine, {&sink}, metrics, options);
+  std::string error;
+  ASSERT_TRUE(source.start(error));
+  pipeline.run();
+
+  EXPECT_EQ(metrics.sum("vigil_detection_matches_total", {{"rule", "flow-in"}}), addresses.size());
+  EXPECT_EQ(metrics.sum("vigil_detection_matches_total", {{"rule", "ssh-failed"}}),
+            addresses.size());
+  std::vector<std::string> grouped;
+  for (const Alert& alert : sink.alerts) {
+    if (alert.rule_id != "ssh-then-flow") continue;
+    ASSERT_EQ(alert.group.size(), 1u);
+    grouped.push_back(alert.group[0].second);
+  }
+  std::sort(grouped.begin(), grouped.end());
+  std::vector<std::string> expected = addresses;
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(grouped, expected);
+}
+
 // Tenant rules move events from two peers and two hosts into their tenants, the alerts
 // carry those tenants, and every event is counted under exactly one tenant.
 TEST(PipelineTest, TenantRulesAssignTenants) {
