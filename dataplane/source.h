@@ -19,8 +19,10 @@ namespace vigil::dataplane {
 enum class Format : uint8_t { kAuto, kRfc3164, kRfc5424, kJson, kCef, kLeef };
 
 struct RawMessage {
+  // The buffer is left uninitialized, so the pages of a large ring are only touched (and
+  // resident) once messages fill them; make_unique<char[]> would zero every byte up front.
   explicit RawMessage(size_t capacity_bytes)
-      : data(std::make_unique<char[]>(capacity_bytes)), capacity(capacity_bytes) {}
+      : data(new char[capacity_bytes]), capacity(capacity_bytes) {}
 
   std::unique_ptr<char[]> data;
   size_t capacity;

@@ -1,5 +1,8 @@
 #include "mgmt/alert_writer.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -19,12 +22,12 @@ constexpr auto kWaitLimit = std::chrono::seconds(2);
 
 }  // namespace
 
-// Shared by the writer object and its thread, so a thread left blocked in fwrite at
+// Shared by the writer object and its thread, so a thread left blocked in write(2) at
 // shutdown never touches freed memory.
 struct JsonLinesAlertWriter::State {
-  State(std::FILE* file_in, bool owned_in, std::string target_in, MetricsRegistry& metrics,
+  State(int fd_in, bool owned_in, std::string target_in, MetricsRegistry& metrics,
         size_t max_queued_in)
-      : file(file_in),
+      : fd(fd_in),
         owned(owned_in),
         target(std::move(target_in)),
         max_queued(max_queued_in),
@@ -54,22 +57,26 @@ struct JsonLinesAlertWriter::State {
     idle.notify_all();
   }
 
+  // Writes one line with write(2), looping over partial writes. The output is not a
+  // stdio stream on purpose: exit() flushes every open FILE under its lock, so a FILE held
+  // by a thread blocked in fwrite would hang the process at exit.
   void writeLine(const std::string& line) {
-    if (std::fwrite(line.data(), 1, line.size(), file) != line.size()) {
-      errors.add();
-      VIGIL_LOG_WARN_POW2("alert write failed target={} error={}", target, std::strerror(errno));
-      return;
-    }
-    // One flush per alert: a reader tailing the file must never see a partial JSON line.
-    if (std::fflush(file) != 0) {
-      errors.add();
-      VIGIL_LOG_WARN_POW2("alert flush failed target={} error={}", target, std::strerror(errno));
-      return;
+    size_t done = 0;
+    while (done < line.size()) {
+      ssize_t n = ::write(fd, line.data() + done, line.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        errors.add();
+        VIGIL_LOG_WARN_POW2("alert write failed target={} error={}", target,
+                            std::strerror(errno));
+        return;
+      }
+      done += static_cast<size_t>(n);
     }
     written.add();
   }
 
-  std::FILE* file;
+  int fd;
   bool owned;
   std::string target;
   size_t max_queued;
@@ -89,17 +96,17 @@ struct JsonLinesAlertWriter::State {
 
 absl::StatusOr<std::unique_ptr<JsonLinesAlertWriter>> JsonLinesAlertWriter::open(
     const std::string& target, MetricsRegistry& metrics, size_t max_queued) {
-  std::FILE* file = stdout;
+  int fd = STDOUT_FILENO;
   const bool owned = target != "stdout";
   if (owned) {
-    file = std::fopen(target.c_str(), "a");
-    if (file == nullptr) {
+    fd = ::open(target.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
       return absl::FailedPreconditionError(
           absl::StrCat("cannot open alerts.output ", target, ": ", std::strerror(errno),
                        "; check that the folder exists and is writable"));
     }
   }
-  auto state = std::make_shared<State>(file, owned, target, metrics, std::max<size_t>(1, max_queued));
+  auto state = std::make_shared<State>(fd, owned, target, metrics, std::max<size_t>(1, max_queued));
   state->thread = std::thread([state] { state->run(); });
   return std::unique_ptr<JsonLinesAlertWriter>(new JsonLinesAlertWriter(std::move(state)));
 }
@@ -116,11 +123,11 @@ JsonLinesAlertWriter::~JsonLinesAlertWriter() {
   if (done) {
     lock.unlock();
     s.thread.join();
-    if (s.owned) std::fclose(s.file);
+    if (s.owned) ::close(s.fd);
     return;
   }
-  // The output is blocked inside fwrite. Count what will never be written and leave the
-  // thread (and an owned file) to the process exit.
+  // The output is blocked inside write(2). Count what will never be written and leave
+  // the thread (and an owned descriptor) to the process exit.
   const size_t left = s.queue.size();
   s.dropped.add(left);
   s.queue.clear();

@@ -1,7 +1,6 @@
 // An AlertSink that writes each alert as one JSON line to stdout or a file.
 #pragma once
 
-#include <cstdio>
 #include <memory>
 #include <string>
 
@@ -27,7 +26,7 @@ class JsonLinesAlertWriter final : public correlate::AlertSink {
   static absl::StatusOr<std::unique_ptr<JsonLinesAlertWriter>> open(
       const std::string& target, MetricsRegistry& metrics, size_t max_queued = kDefaultMaxQueued);
   // Waits up to 2 s for the queue to drain. When the output is still blocked then, the
-  // writer thread is left behind (it cannot be interrupted inside fwrite), and what is
+  // writer thread is left behind (it cannot be interrupted inside write), and what is
   // still queued is counted as dropped.
   ~JsonLinesAlertWriter() override;
 
