@@ -1,5 +1,6 @@
 #include "common/time.h"
 
+#include <cstdint>
 #include <cstdio>
 
 namespace vigil {
@@ -102,6 +103,10 @@ std::optional<int64_t> parseRfc3339(std::string_view text) {
 
   int64_t days = daysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
+  // int64 nanoseconds reach from 1677-09-21 to 2262-04-11; a time outside that range
+  // (year 2999, say) has no representation, so it is invalid rather than wrapped.
+  constexpr int64_t kMaxSecs = INT64_MAX / kNanosPerSecond - 1;
+  if (secs > kMaxSecs || secs < -kMaxSecs) return std::nullopt;
   return secs * kNanosPerSecond + frac_ns;
 }
 

@@ -24,6 +24,18 @@ TEST(TimeTest, RejectsInvalidDates) {
   EXPECT_FALSE(parseRfc3339("yesterday").has_value());
 }
 
+// Times outside int64 nanoseconds (before 1677-09-21, after 2262-04-11) are invalid
+// instead of overflowing; a fuzzer found year 4040 in a MISP feed wrapping around.
+TEST(TimeTest, RejectsUnrepresentableYears) {
+  EXPECT_TRUE(parseRfc3339("2262-04-10T00:00:00Z").has_value());
+  EXPECT_FALSE(parseRfc3339("2263-01-01T00:00:00Z").has_value());
+  EXPECT_FALSE(parseRfc3339("4040-01-01T00:00:00Z").has_value());
+  EXPECT_FALSE(parseRfc3339("9999-12-31T23:59:59Z").has_value());
+  EXPECT_TRUE(parseRfc3339("1678-01-01T00:00:00Z").has_value());
+  EXPECT_FALSE(parseRfc3339("1600-01-01T00:00:00Z").has_value());
+  EXPECT_FALSE(parseRfc3339("0000-01-01T00:00:00Z").has_value());
+}
+
 // Civil date conversion round-trips across leap years and the epoch.
 TEST(TimeTest, CivilRoundTrip) {
   for (int64_t days : {-719468LL, -1LL, 0LL, 11016LL, 19782LL, 2932896LL}) {
