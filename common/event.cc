@@ -114,6 +114,10 @@ std::string_view indicatorTypeName(IndicatorType t) {
   return "unknown";
 }
 
+std::span<const std::string_view> Event::canonicalNames() {
+  return std::span<const std::string_view>(kCanonicalNames).subspan(1);  // [0] is kNone's ""
+}
+
 uint32_t Event::fieldHash(std::string_view name) {
   // Eight bytes per step with a multiply-xorshift mix (the constants of splitmix64), so
   // the short dotted names of events take two or three steps.

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 
 #include "common/arena.h"
@@ -128,6 +129,9 @@ struct Event {
   // Resolves `name` to a canonical member or to its generic-field hash. The returned ref
   // points at `name`'s bytes.
   static FieldRef resolve(std::string_view name);
+
+  // The canonical field names, in the order of docs/event.md ("@timestamp" ... "tenant").
+  static std::span<const std::string_view> canonicalNames();
 
   // Returns the hash that the generic-field index uses for `name`. Public for tests.
   static uint32_t fieldHash(std::string_view name);

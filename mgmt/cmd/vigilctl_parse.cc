@@ -31,27 +31,6 @@ struct ParseCommandOptions {
   std::string path;
 };
 
-// The Event::get() names of the canonical fields, in the order docs/event.md lists them.
-constexpr std::string_view kCanonicalFields[] = {
-    "@timestamp",
-    "event.created",
-    "host.name",
-    "process.name",
-    "process.pid",
-    "log.syslog.msgid",
-    "log.syslog.facility.code",
-    "log.syslog.severity.code",
-    "message",
-    "source.ip",
-    "source.port",
-    "destination.ip",
-    "destination.port",
-    "user.name",
-    "event.action",
-    "event.outcome",
-    "tenant",
-};
-
 struct FlagName {
   EventFlag flag;
   const char* name;
@@ -75,7 +54,7 @@ dataplane::FramingMode framingFromName(const std::string& name) {
 nlohmann::json eventToJson(const Event& event) {
   nlohmann::json out = nlohmann::json::object();
   std::array<char, 64> scratch;
-  for (std::string_view name : kCanonicalFields) {
+  for (std::string_view name : Event::canonicalNames()) {
     std::optional<std::string_view> value = event.get(name, scratch);
     if (value) out[std::string(name)] = std::string(*value);
   }
