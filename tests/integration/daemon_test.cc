@@ -170,6 +170,28 @@ level: medium
     return res ? res->body : "";
   }
 
+  // Starts vigild on `config` with a summary file, sends 20,000 lines over TCP and sends
+  // SIGTERM once the source has read at least 1,000 of them, so the rings are likely not
+  // empty when the daemon stops.
+  void stopDuringBurst(const std::string& config) {
+    DaemonProcess daemon({"--config", config, "--summary-file", dir_ + "/summary.txt"},
+                         dir_ + "/vigild.log");
+    httplib::Client client("127.0.0.1", api_port_);
+    ASSERT_TRUE(eventually([&] {
+      auto res = client.Get("/healthz");
+      return res && res->status == 200;
+    })) << daemon.log();
+    std::string burst;
+    for (int i = 0; i < 20000; ++i) {
+      burst += "<13>Oct 11 22:14:15 host app: message " + std::to_string(i) + "\n";
+    }
+    ASSERT_TRUE(sendTcp(tcp_port_, burst));
+    ASSERT_TRUE(eventually(
+        [&] { return metricSum(metrics(), "vigil_source_received_total") >= 1000; }))
+        << metrics();
+    EXPECT_EQ(daemon.stop(), 0) << daemon.log();
+  }
+
   std::string dir_;
   int udp_port_ = 0;
   int tcp_port_ = 0;
@@ -268,24 +290,7 @@ TEST_F(DaemonTest, OversizeMessageIsTruncatedNotSplit) {
 // SIGTERM while messages wait in the source rings: the daemon finishes them before it
 // exits, so every message it read is parsed or kept as a parse error.
 TEST_F(DaemonTest, StopFinishesQueuedMessages) {
-  auto daemon = std::make_unique<DaemonProcess>(
-      std::vector<std::string>{"--config", dir_ + "/vigil.yaml", "--summary-file",
-                               dir_ + "/summary.txt"},
-      dir_ + "/vigild.log");
-  httplib::Client client("127.0.0.1", api_port_);
-  ASSERT_TRUE(eventually([&] {
-    auto res = client.Get("/healthz");
-    return res && res->status == 200;
-  })) << daemon->log();
-  std::string burst;
-  for (int i = 0; i < 20000; ++i) {
-    burst += "<13>Oct 11 22:14:15 host app: message " + std::to_string(i) + "\n";
-  }
-  ASSERT_TRUE(sendTcp(tcp_port_, burst));
-  // Stop once the source has read part of the burst, so the rings are likely not empty.
-  ASSERT_TRUE(eventually([&] { return metricSum(metrics(), "vigil_source_received_total") >= 1000; }))
-      << metrics();
-  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+  ASSERT_NO_FATAL_FAILURE(stopDuringBurst(dir_ + "/vigil.yaml"));
 
   std::string summary = readFile(dir_ + "/summary.txt");
   long read = summaryValue(summary, "events read");
@@ -300,23 +305,7 @@ TEST_F(DaemonTest, StopFinishesQueuedMessages) {
 TEST_F(DaemonTest, StopWithoutDrainCountsLeftOnce) {
   writeFile(dir_ + "/nodrain.yaml",
             readFile(dir_ + "/vigil.yaml") + "daemon: {drain_timeout_s: 0}\n");
-  auto daemon = std::make_unique<DaemonProcess>(
-      std::vector<std::string>{"--config", dir_ + "/nodrain.yaml", "--summary-file",
-                               dir_ + "/summary.txt"},
-      dir_ + "/vigild.log");
-  httplib::Client client("127.0.0.1", api_port_);
-  ASSERT_TRUE(eventually([&] {
-    auto res = client.Get("/healthz");
-    return res && res->status == 200;
-  })) << daemon->log();
-  std::string burst;
-  for (int i = 0; i < 20000; ++i) {
-    burst += "<13>Oct 11 22:14:15 host app: message " + std::to_string(i) + "\n";
-  }
-  ASSERT_TRUE(sendTcp(tcp_port_, burst));
-  ASSERT_TRUE(eventually([&] { return metricSum(metrics(), "vigil_source_received_total") >= 1000; }))
-      << metrics();
-  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+  ASSERT_NO_FATAL_FAILURE(stopDuringBurst(dir_ + "/nodrain.yaml"));
 
   std::string summary = readFile(dir_ + "/summary.txt");
   const long read = summaryValue(summary, "events read");
