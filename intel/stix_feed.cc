@@ -51,10 +51,10 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addStixText(std::string_view nam
   const json* objects = nullptr;
   if (doc.is_array()) {
     objects = &doc;
-  } else if (doc.is_object() && doc.value("type", "") == "bundle" && doc.contains("objects") &&
+  } else if (doc.is_object() && stringMember(doc, "type") == "bundle" && doc.contains("objects") &&
              doc["objects"].is_array()) {
     objects = &doc["objects"];
-  } else if (doc.is_object() && doc.value("type", "") == "bundle") {
+  } else if (doc.is_object() && stringMember(doc, "type") == "bundle") {
     objects = nullptr;  // an empty bundle may leave out "objects"
   } else {
     return absl::InvalidArgumentError(
@@ -68,7 +68,7 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addStixText(std::string_view nam
 
   for (size_t i = 0; i < objects->size(); ++i) {
     const json& object = (*objects)[i];
-    if (!object.is_object() || object.value("type", "") != "indicator") continue;
+    if (!object.is_object() || stringMember(object, "type") != "indicator") continue;
     std::string id = stringMember(object, "id");
     std::string location =
         absl::StrCat(av(origin), ":", id.empty() ? absl::StrCat("objects[", i, "]") : id);
@@ -81,7 +81,9 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addStixText(std::string_view nam
              pattern, report);
       continue;
     }
-    if (object.value("revoked", false)) {
+    // json::value() throws when the member has another type, so check the type first.
+    const auto revoked = object.find("revoked");
+    if (revoked != object.end() && revoked->is_boolean() && revoked->get<bool>()) {
       reject(location, "indicator is revoked", pattern, report);
       continue;
     }

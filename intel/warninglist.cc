@@ -154,8 +154,16 @@ absl::StatusOr<WarninglistReport> IndicatorSetBuilder::addWarninglistText(
         absl::StrCat("warninglist ", av(origin), " is not a JSON object"));
   }
   auto list = std::make_unique<internal::Warninglist>();
-  list->name = doc.value("name", std::string(origin));
-  list->type = doc.value("type", std::string("string"));
+  // json::value() throws when the member is not a string, so read through find().
+  const auto name = doc.find("name");
+  list->name = name != doc.end() && name->is_string() ? name->get<std::string>()
+                                                       : std::string(origin);
+  const auto type = doc.find("type");
+  if (type == doc.end()) {
+    list->type = "string";
+  } else {
+    list->type = type->is_string() ? type->get<std::string>() : type->dump();  // rejected below
+  }
   if (list->type != "string" && list->type != "hostname" && list->type != "cidr" &&
       list->type != "substring" && list->type != "regex") {
     return absl::InvalidArgumentError(

@@ -417,6 +417,32 @@ TEST(StixFeedTest, Metadata) {
   EXPECT_EQ(set->indicator(1).type, IndicatorType::kCidr);
 }
 
+// Members of the wrong JSON type are read as absent instead of throwing: a fuzzer found
+// "revoked": "yes" aborting the loader through nlohmann's type_error.
+TEST(StixFeedTest, WrongMemberTypes) {
+  IndicatorSetBuilder builder(fixedNow());
+  absl::StatusOr<LoadReport> report = builder.addStixText("stix", R"({"type": "bundle",
+    "objects": [
+      {"type": "indicator", "id": "indicator--1", "pattern_type": "stix", "revoked": "yes",
+       "pattern": "[domain-name:value = 'bad.example']"},
+      {"type": "indicator", "id": "indicator--2", "pattern_type": "stix", "revoked": true,
+       "pattern": "[domain-name:value = 'gone.example']"},
+      {"type": 7, "id": "indicator--3", "pattern": "[domain-name:value = 'x.example']"}
+    ]})",
+                                                          "b.json");
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->loaded, 1u);
+  ASSERT_EQ(report->rejected, 1u);
+  EXPECT_EQ(report->rejections[0].reason, "indicator is revoked");
+
+  absl::StatusOr<LoadReport> not_bundle = builder.addStixText("s2", R"({"type": 1})", "c.json");
+  EXPECT_FALSE(not_bundle.ok());
+  absl::StatusOr<WarninglistReport> list =
+      builder.addWarninglistText(R"({"name": 5, "type": 3, "list": ["a.example"]})", "w.json");
+  ASSERT_FALSE(list.ok());
+  EXPECT_NE(list.status().message().find("3"), std::string::npos) << list.status();
+}
+
 // Per corpus file: indicators loaded and patterns rejected (with the reason kind).
 struct StixExpectation {
   size_t loaded;
