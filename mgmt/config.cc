@@ -432,6 +432,10 @@ struct Reader {
     if (s.name.empty()) return error(n, where + ".name", "missing; every source needs a name");
     if (!(st = readChoice(n, where, "type", {"file", "udp", "tcp", "tls", "dpdk"}, s.type)).ok()) return st;
     if (!(st = readString(n, where, "tenant", s.tenant)).ok()) return st;
+    if (n["tenant"] && s.tenant.empty()) {
+      return error(n["tenant"], where + ".tenant",
+                   "is empty; name a tenant, or leave the key out for the default tenant");
+    }
     const std::set<std::string> formats(formatNames().begin(), formatNames().end());
     if (!(st = readChoice(n, where, "format", formats, s.format)).ok()) return st;
     if (!(st = readNumber<size_t>(n, where, "max_message_bytes", 64, 16 << 20, s.max_message_bytes)).ok()) return st;

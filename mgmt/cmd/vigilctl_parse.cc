@@ -2,6 +2,7 @@
 // as one JSON line, so a new log format can be checked without starting vigild.
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -134,6 +135,10 @@ void runParse(const ParseCommandOptions& options) {
   checkChoice("--framing", options.framing, {"lf", "octet_counting", "auto"});
   if (options.tenant.empty()) fail("--tenant must not be empty", 2);
 
+  std::error_code ec;
+  if (std::filesystem::is_directory(options.path, ec)) {
+    fail(absl::StrCat("cannot read ", options.path, ": it is a folder; give one log file"));
+  }
   std::ifstream in(options.path, std::ios::binary);
   if (!in) {
     fail(absl::StrCat("cannot read ", options.path, ": ", std::strerror(errno),

@@ -124,6 +124,8 @@ TEST(ConfigTest, TenantRuleErrors) {
       {"tenants:\n  - {vlan: 4095, tenant: a}\n",
        "tenants[0].vlan: '4095' is not a number in [1, 4094]"},
       {"tenants:\n  - {vlan: 7, tenant: a, sufix: x}\n", "tenants[0].sufix: unknown key"},
+      {"sources:\n  - {name: u, type: udp, tenant: ''}\n",
+       "test.yaml:2: sources[0].tenant: is empty; name a tenant"},
   };
   for (const Case& c : cases) {
     auto result = parse(c.yaml);

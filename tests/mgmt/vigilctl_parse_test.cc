@@ -193,6 +193,11 @@ TEST_F(VigilctlParseTest, UnreadableInputFails) {
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_NE(missing.err.find("cannot read"), std::string::npos) << missing.err;
 
+  // A folder is not read as an empty file.
+  ParseRun folder = run(dir_.string());
+  EXPECT_EQ(folder.exit_code, 1);
+  EXPECT_NE(folder.err.find("it is a folder"), std::string::npos) << folder.err;
+
   const std::string path = (dir_ / "bad.bin").string();
   std::ofstream(path) << "5 hello"
                       << "x7 oops";
