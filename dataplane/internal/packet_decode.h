@@ -55,7 +55,7 @@ struct UdpDatagram {
 // Ethernet II, any number of 802.1Q (0x8100) and 802.1ad (0x88a8) tags, IPv4 (options
 // skipped by IHL) or IPv6 (fixed header only, so no extension header is skipped), then UDP.
 // Bytes after the length the IP header gives (Ethernet padding) are ignored, and IP and
-// UDP checksums are not checked. Resets `out` first, then fills it as UdpDatagram says.
+// UDP checksums are not checked. Resets `out` first, then fills it as UdpDatagram describes.
 // Never reads outside `frame`, never allocates, and is safe to call from any thread.
 FrameVerdict decodeFrame(std::span<const uint8_t> frame, const UdpPortSet& ports, UdpDatagram& out);
 

@@ -171,7 +171,7 @@ int64_t toEpochNs(const BsdTimestamp& ts, int64_t year, int32_t offset_s) {
 int64_t floorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
 // Year of `local_day` (days since 1970-01-01). Consecutive events nearly always arrive
-// on the same day, so each thread keeps the last answer and converts once per day.
+// on the same day, so each thread keeps the last result and converts once per day.
 int64_t yearOfDay(int64_t local_day) {
   thread_local int64_t cached_day = std::numeric_limits<int64_t>::min();
   thread_local int64_t cached_year = 0;

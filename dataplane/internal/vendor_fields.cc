@@ -40,7 +40,7 @@ void setAddress(std::optional<IpAddr>& target, std::string_view text) {
 std::optional<IpAddr> parseAddress(std::string_view text) {
   // Dotted IPv4 under the rules of glibc's inet_pton(AF_INET), which parseIp() calls:
   // exactly four parts, each 0..255 without a leading zero. Any text this loop does not
-  // accept goes to parseIp(), which gives the same answer for a bad dotted quad and also
+  // accept goes to parseIp(), which gives the same result for a bad dotted quad and also
   // reads IPv6, brackets and ports.
   if (text.empty() || text.size() >= 64) return parseIp(text);
   uint32_t address = 0;

@@ -179,7 +179,7 @@ TEST(EventGet, SlotCollisions) {
   }
 }
 
-// Two names with the same full 32-bit hash are told apart by comparing the names.
+// Two names with the same full 32-bit hash are distinguished by comparing the names.
 TEST(EventGet, FullHashCollision) {
   auto [first, second] = fullHashCollision();
   ASSERT_NE(first, second);

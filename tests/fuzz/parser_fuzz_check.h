@@ -28,10 +28,11 @@ inline bool inside(std::string_view part, const char* begin, size_t size) {
   return part.data() >= begin && part.data() + part.size() <= begin + size;
 }
 
-// Parses `input` as one message in `format`. Invariants: raw stays as received, the
-// header views point into the event's arena (no view into freed or foreign memory), counts stay inside their limits, the format is
-// known, a parse error keeps the receive time as event time, and the message is valid
-// UTF-8 whenever the arena had room to repair it.
+// Parses `input` as one message in `format` and aborts when an invariant breaks. Raw stays
+// as received, and the header views point into the event's arena, never into freed or
+// foreign memory. Counts stay inside their limits and the format is known. A parse error
+// keeps the receive time as event time. The message is valid UTF-8 whenever the arena had
+// room to repair it.
 inline void parseAndCheck(dataplane::Format format, int32_t utc_offset_s,
                           std::string_view input) {
   static Event event(kParserArenaBytes);

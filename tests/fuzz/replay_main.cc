@@ -3,8 +3,8 @@
 //
 //   replay DIR...              every file under each folder is one input
 //   replay --lines PATH ...    every line of PATH (a file, or each file under a folder) is
-//                              one input, without its line end; for the shared corpus,
-//                              whose files hold many messages each
+//                              one input, without its line end. This suits the shared
+//                              corpus, whose files contain many messages each.
 //
 // Folders and files may be mixed with --lines in any order; --lines applies to the one
 // path after it. Exits non-zero when a path is missing or nothing was replayed.

@@ -315,7 +315,7 @@ TEST_F(DaemonTest, StopWithoutDrainCountsLeftOnce) {
   EXPECT_EQ(read, summaryValue(summary, "parsed") + summaryValue(summary, "parse errors (kept)") +
                       left)
       << summary;
-  // The source may also drop, as shutdown, lines it read but could not publish; those
+  // The source may also drop lines it read but could not publish, as shutdown. Those
   // were never received, so read + dropped stays within what was sent.
   EXPECT_LE(read + summaryValue(summary, "dropped at sources"), 20000) << summary;
 }

@@ -50,7 +50,7 @@ TEST(AlertWriterTest, FileGetsEveryLine) {
   std::filesystem::remove(path);
 }
 
-// With a pipe nobody reads, onAlert() keeps returning, the overflow is counted as
+// With a pipe that no process reads, onAlert() keeps returning, the overflow is counted as
 // dropped, and destroying the writer returns instead of waiting on the pipe forever.
 TEST(AlertWriterTest, BlockedReaderNeverBlocksCaller) {
   int fds[2];
