@@ -34,6 +34,7 @@ struct SourceConfig {
   std::vector<std::string> paths;  // resolved against the config file's folder
   std::string pace = "fast";       // fast, event_time
   double speed = 1.0;              // event_time only: 10 = ten times faster than recorded
+  double max_pace_wait_s = 60.0;   // event_time only: a longer jump re-anchors the replay
 
   // udp, tcp, tls
   std::string listen;              // host:port; default 127.0.0.1:514 (tls: 127.0.0.1:6514)
