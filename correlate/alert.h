@@ -27,6 +27,11 @@ struct Alert {
   static constexpr size_t kMaxEvidence = 16;
   std::vector<std::string> evidence;
   std::vector<std::string> indicator_hits;  // "list:indicator@field"
+  // Set only on the alerts of a detection rule with `suppress`: the rule's index and the
+  // key (tenant, then the suppress group-by values) that Engine::admitAlert() checks in a
+  // serial stage. Not serialized.
+  uint32_t suppress_rule = UINT32_MAX;
+  std::string suppress_key;
 };
 
 // Serializes an alert as one JSON object (no newline).

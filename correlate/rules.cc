@@ -91,6 +91,8 @@ absl::Status checkMinCount(const CorrelationRule& rule) {
           "temporal_ordered needs every referenced rule in order; its condition may only be "
           "{gte: ",
           rules, "} or be left out"));
+    case CorrelationType::kAbsence:
+      break;  // readCondition() rejects any condition
   }
   return absl::OkStatus();
 }
@@ -99,6 +101,13 @@ absl::Status checkMinCount(const CorrelationRule& rule) {
 // the largest), plus `field` for value_count. temporal types may leave it out, which
 // means every referenced rule. Stores the bound in rule.min_count.
 absl::Status readCondition(const YAML::Node& node, CorrelationRule& rule) {
+  if (rule.type == CorrelationType::kAbsence) {
+    rule.min_count = 1;
+    if (!node || node.IsNull()) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        "an absence correlation takes no 'condition': it fires when the second rule did not "
+        "follow the first within the timespan");
+  }
   const bool temporal =
       rule.type == CorrelationType::kTemporal || rule.type == CorrelationType::kTemporalOrdered;
   rule.min_count = temporal ? rule.rule_refs.size() : 0;
@@ -186,7 +195,39 @@ std::optional<CorrelationType> parseCorrelationType(std::string_view type) {
   if (type == "value_count") return CorrelationType::kValueCount;
   if (type == "temporal") return CorrelationType::kTemporal;
   if (type == "temporal_ordered") return CorrelationType::kTemporalOrdered;
+  if (type == "absence") return CorrelationType::kAbsence;
   return std::nullopt;
+}
+
+// Reads `suppress`: a timespan ("10m") or a map {timespan: 10m, group-by: [field, ...]}.
+absl::Status readSuppress(const YAML::Node& node, int64_t& suppress_ns,
+                          std::vector<std::string>& group_by) {
+  if (!node || node.IsNull()) return absl::OkStatus();
+  // Node::operator= writes through to the referenced node, so pick the timespan node
+  // with reset(), which rebinds.
+  YAML::Node timespan;
+  timespan.reset(node);
+  if (node.IsMap()) {
+    for (const auto& entry : node) {
+      const std::string key = entry.first.Scalar();
+      if (key != "timespan" && key != "group-by") {
+        return absl::InvalidArgumentError(internal::concat(
+            "unknown key 'suppress.", key, "'; expected timespan or group-by"));
+      }
+    }
+    timespan.reset(node["timespan"]);
+    absl::Status status = readStringList(node["group-by"], "suppress.group-by", group_by);
+    if (!status.ok()) return status;
+  }
+  if (!timespan || !timespan.IsScalar()) {
+    return absl::InvalidArgumentError(
+        "'suppress' must be a timespan such as 10m or a map such as {timespan: 10m, "
+        "group-by: [src_ip]}");
+  }
+  absl::StatusOr<int64_t> span = parseTimespan(timespan.Scalar());
+  if (!span.ok()) return absl::InvalidArgumentError(internal::concat("suppress: ", span.status().message()));
+  suppress_ns = *span;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<CorrelationRule> loadCorrelation(const YAML::Node& document,
@@ -203,8 +244,8 @@ absl::StatusOr<CorrelationRule> loadCorrelation(const YAML::Node& document,
   if (!parsed) {
     return absl::InvalidArgumentError(
         internal::concat("correlation type '", type,
-                         "' is not supported yet; expected event_count, value_count, temporal "
-                         "or temporal_ordered"));
+                         "' is not supported yet; expected event_count, value_count, temporal, "
+                         "temporal_ordered or absence"));
   }
   rule.type = *parsed;
   absl::Status status = readStringList(correlation["rules"], "correlation.rules", rule.rule_refs);
@@ -216,6 +257,12 @@ absl::StatusOr<CorrelationRule> loadCorrelation(const YAML::Node& document,
     return absl::InvalidArgumentError(
         internal::concat(correlationTypeName(rule.type), " references ", rule.rule_refs.size(),
                          " rules; at most ", kMaxTemporalRules, " are supported"));
+  }
+  if (rule.type == CorrelationType::kAbsence && rule.rule_refs.size() != 2) {
+    return absl::InvalidArgumentError(internal::concat(
+        "absence references ", rule.rule_refs.size(),
+        " rules; it needs exactly two: the rule that starts the window, then the rule "
+        "expected to follow"));
   }
   status = readStringList(correlation["group-by"], "correlation.group-by", rule.group_by);
   if (!status.ok()) return status;
@@ -241,6 +288,14 @@ absl::StatusOr<CorrelationRule> loadCorrelation(const YAML::Node& document,
   if (!status.ok()) return status;
   status = readGenerate(document["generate"], rule.generate);
   if (!status.ok()) return status;
+  std::vector<std::string> suppress_by;
+  status = readSuppress(document["suppress"], rule.suppress_ns, suppress_by);
+  if (!status.ok()) return status;
+  if (!suppress_by.empty()) {
+    return absl::InvalidArgumentError(
+        "'suppress.group-by' is only valid on detection rules; a correlation suppresses per "
+        "correlation group");
+  }
   return rule;
 }
 
@@ -249,9 +304,10 @@ absl::StatusOr<CorrelationRule> loadCorrelation(const YAML::Node& document,
 // rule's id or name. A rule the alias does not list reads the alias name itself.
 absl::Status resolveFields(CorrelationRule& rule, const std::vector<DetectionRule>& detections,
                            const FieldMapping& mapping) {
-  const bool temporal =
-      rule.type == CorrelationType::kTemporal || rule.type == CorrelationType::kTemporalOrdered;
-  for (size_t i = 0; temporal && i < rule.detections.size(); ++i) {
+  const bool distinct = rule.type == CorrelationType::kTemporal ||
+                        rule.type == CorrelationType::kTemporalOrdered ||
+                        rule.type == CorrelationType::kAbsence;
+  for (size_t i = 0; distinct && i < rule.detections.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
       if (rule.detections[i] != rule.detections[j]) continue;
       return absl::InvalidArgumentError(
@@ -323,6 +379,8 @@ std::string_view correlationTypeName(CorrelationType type) {
       return "temporal";
     case CorrelationType::kTemporalOrdered:
       return "temporal_ordered";
+    case CorrelationType::kAbsence:
+      return "absence";
   }
   return "unknown";
 }
@@ -420,6 +478,13 @@ absl::Status RuleLoader::addText(std::string_view yaml, std::string_view origin)
         absl::StatusOr<DetectionRule> rule =
             internal::loadDetection(document, mapping_, *pending_.regexes);
         if (!rule.ok()) return fail(rule.status());
+        absl::Status suppress =
+            readSuppress(document["suppress"], rule->suppress_ns, rule->suppress_by);
+        if (!suppress.ok()) return fail(suppress);
+        for (const std::string& field : rule->suppress_by) {
+          rule->suppress_fields.push_back(
+              GroupField{ResolvedName(field), ResolvedName(std::string(mapping_.resolve(field)))});
+        }
         rule->origin = internal::concat(origin, " document ", i + 1);
         pending_.detections.push_back(std::move(*rule));
       } else if (document["filter"]) {

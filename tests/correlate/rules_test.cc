@@ -197,7 +197,7 @@ TEST(RuleLoaderTest, RejectsCorrelationWithReason) {
   };
   EXPECT_NE(correlation("  type: value_sum\n  rules: [d]\n  timespan: 1h")
                 .find("correlation type 'value_sum' is not supported yet; expected event_count, "
-                      "value_count, temporal or temporal_ordered"),
+                      "value_count, temporal, temporal_ordered or absence"),
             std::string::npos);
   EXPECT_NE(correlation("  type: event_count\n  rules: [d]\n  timespan: 1h\n  condition: {lte: 2}")
                 .find("condition 'lte' is not supported yet, because an upper bound"),
