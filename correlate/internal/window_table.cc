@@ -1,6 +1,7 @@
 #include "correlate/internal/window_table.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "correlate/internal/group_key.h"
@@ -69,6 +70,11 @@ WindowTable::WindowTable(const CorrelationRule& rule, size_t max_groups, size_t 
     free_head_ = static_cast<uint32_t>(i - 1);
   }
   index_.assign(std::max<size_t>(4, max_groups * 10 / 7 + 1), 0);
+  // An index entry is slot + 1 in the low slot_bits_ bits and a tag of the key's hash
+  // in the rest. max_groups is below 2^27 (the config allows 10^8 keys), so at least
+  // 5 bits are left for the tag.
+  slot_bits_ = static_cast<uint32_t>(std::bit_width(max_groups + 1));
+  slot_mask_ = slot_bits_ >= 32 ? UINT32_MAX : (1u << slot_bits_) - 1;
   if (rule.type == CorrelationType::kAbsence) {
     heap_.reserve(max_groups);
     heap_pos_.assign(max_groups, kNone);
@@ -76,27 +82,32 @@ WindowTable::WindowTable(const CorrelationRule& rule, size_t max_groups, size_t 
 }
 
 uint32_t WindowTable::findSlot(std::string_view key, uint32_t hash) const {
+  const uint32_t tag = tagOf(hash);
   for (size_t i = home(hash); index_[i] != 0; i = nextIndex(i)) {
-    const Group& group = groups_[index_[i] - 1];
-    if (group.key_hash == hash && keyOf(group) == key) return index_[i] - 1;
+    // The tag filters out almost every other key without reading its slot.
+    if ((index_[i] >> slot_bits_) != tag) continue;
+    const uint32_t slot = (index_[i] & slot_mask_) - 1;
+    const Group& group = groups_[slot];
+    if (group.key_hash == hash && keyOf(group) == key) return slot;
   }
   return kNone;
 }
 
 void WindowTable::insertSlot(uint32_t slot) {
-  size_t i = home(groups_[slot].key_hash);
+  const uint32_t hash = groups_[slot].key_hash;
+  size_t i = home(hash);
   while (index_[i] != 0) i = nextIndex(i);
-  index_[i] = slot + 1;
+  index_[i] = (slot + 1) | (tagOf(hash) << slot_bits_);
   ++group_count_;
 }
 
 void WindowTable::eraseSlot(uint32_t slot) {
   size_t hole = home(groups_[slot].key_hash);
-  while (index_[hole] != slot + 1) hole = nextIndex(hole);
+  while ((index_[hole] & slot_mask_) != slot + 1) hole = nextIndex(hole);
   // Backward-shift deletion: move each later entry of the probe run into the hole unless
   // its home position lies cyclically in (hole, j], where it is still reachable.
   for (size_t j = nextIndex(hole); index_[j] != 0; j = nextIndex(j)) {
-    size_t entry_home = home(groups_[index_[j] - 1].key_hash);
+    size_t entry_home = home(groups_[(index_[j] & slot_mask_) - 1].key_hash);
     bool reachable =
         hole <= j ? (hole < entry_home && entry_home <= j) : (hole < entry_home || entry_home <= j);
     if (reachable) continue;

@@ -144,6 +144,11 @@ class WindowTable {
     return static_cast<size_t>((static_cast<uint64_t>(hash) * index_.size()) >> 32);
   }
   size_t nextIndex(size_t i) const { return i + 1 == index_.size() ? 0 : i + 1; }
+  // The low bits of the hash that fit above the slot number in an index entry. home()
+  // uses the high bits, so the tag adds information.
+  uint32_t tagOf(uint32_t hash) const {
+    return slot_bits_ >= 32 ? 0 : hash & ((1u << (32 - slot_bits_)) - 1);
+  }
   void insertSlot(uint32_t slot);
   void eraseSlot(uint32_t slot);
   void unlink(uint32_t slot);
@@ -186,10 +191,13 @@ class WindowTable {
   uint32_t next_evidence_ = 0;
   uint32_t generations_ = 0;
   uint32_t free_head_ = kNone;  // unused slots, linked through Group::older
-  // Linear probing over a table of slot + 1 (0 = empty), at most 70 % full, whose size
-  // need not be a power of two: a hash's home is (hash * size) >> 32. Erasing shifts the
-  // following entries back, so the table never holds tombstones.
+  // Linear probing over a table of entries (slot + 1 and a hash tag, 0 = empty), at most
+  // 70 % full, whose size need not be a power of two: a hash's home is
+  // (hash * size) >> 32. Erasing shifts the following entries back, so the table never
+  // holds tombstones.
   std::vector<uint32_t> index_;
+  uint32_t slot_bits_ = 0;
+  uint32_t slot_mask_ = 0;
   size_t group_count_ = 0;
   size_t max_tenant_groups_ = 0;
   KeyArena keys_;
