@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <new>
@@ -73,6 +75,19 @@ std::optional<uint64_t> hashValues(const CorrelationRule& rule, const Event& eve
     mix(value->data(), value->size());
   }
   return hash;
+}
+
+// Reads `field` of `event` as a finite number, or nullopt when it is absent or not one.
+std::optional<double> readNumber(const GroupField& field, const Event& event) {
+  std::array<char, 64> scratch;
+  std::optional<std::string_view> text = readField(field, event, scratch);
+  if (!text || text->empty()) return std::nullopt;
+  double value = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (ec != std::errc() || end != text->data() + text->size() || !std::isfinite(value)) {
+    return std::nullopt;
+  }
+  return value;
 }
 
 // Returns where detection rule `detection` sits in `rule.detections`, or nullopt.
@@ -223,7 +238,8 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
                         "Detection matches beyond the per-event buffer, not evaluated further");
   c.value_missing = &metrics->counter(
       "vigil_correlation_value_missing_total",
-      "Events a value_count correlation skipped because they lack the counted field");
+      "Events a value_count, value_sum or value_avg correlation skipped because the counted "
+      "field is absent (or, for the sums, not a number)");
   c.not_referenced = &metrics->counter(
       "vigil_correlation_not_referenced_total",
       "Correlation updates for a detection rule that the correlation does not reference");
@@ -389,15 +405,19 @@ bool Engine::updateCorrelation(uint32_t shard, uint32_t correlation, const Event
   if (rule.detections.size() == 1) {
     return updateCorrelation(shard, correlation, rule.detections.front(), event, alert);
   }
-  // Several referenced rules: find the ones this event matches. event_count takes the
-  // first (the caller calls once per matching rule). The other types apply every match,
-  // which is idempotent, so the repeated calls for one event change nothing further.
+  // Several referenced rules: find the ones this event matches. event_count, value_sum
+  // and value_avg take the first (the caller calls once per matching rule). The other
+  // types apply every match, which is idempotent, so the repeated calls for one event
+  // change nothing further.
   const RegexTable& regexes = *rules_->regexes;
   hs_scratch_t* scratch = shards_[shard]->scratch->impl().scratch;
   for (uint32_t detection : rule.detections) {
     if (!internal::matchesRule(rules_->detections[detection], event, regexes, scratch)) continue;
     if (updateCorrelation(shard, correlation, detection, event, alert)) return true;
-    if (rule.type == CorrelationType::kEventCount) return false;
+    if (rule.type == CorrelationType::kEventCount || rule.type == CorrelationType::kValueSum ||
+        rule.type == CorrelationType::kValueAvg) {
+      return false;
+    }
   }
   return false;
 }
@@ -411,6 +431,14 @@ bool Engine::updateCorrelation(uint32_t shard, uint32_t correlation, uint32_t de
     return false;
   }
   internal::WindowInput input{eventTime(event), *position, 0, shards_[shard]->watermark_ns};
+  if (rule.type == CorrelationType::kValueSum || rule.type == CorrelationType::kValueAvg) {
+    std::optional<double> number = readNumber(rule.value_refs.front(), event);
+    if (!number) {
+      counters_->value_missing->add();
+      return false;
+    }
+    input.number = *number;
+  }
   if (rule.type == CorrelationType::kValueCount) {
     std::optional<uint64_t> hash = hashValues(rule, event);
     if (!hash) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -92,8 +93,62 @@ absl::Status checkMinCount(const CorrelationRule& rule) {
           "{gte: ",
           rules, "} or be left out"));
     case CorrelationType::kAbsence:
-      break;  // readCondition() rejects any condition
+    case CorrelationType::kValueSum:
+    case CorrelationType::kValueAvg:
+      break;  // readCondition() checked these
   }
+  return absl::OkStatus();
+}
+
+// Reads the condition of value_sum and value_avg: `field` (one numeric field) and gt/gte
+// bounds on the sum or average, which may be any finite number.
+absl::Status readValueCondition(const YAML::Node& node, CorrelationRule& rule) {
+  const std::string_view type = correlationTypeName(rule.type);
+  if (!node || !node.IsMap()) {
+    return absl::InvalidArgumentError(internal::concat(
+        type, " needs 'correlation.condition' such as {field: bytes_sent, gt: 1000000}"));
+  }
+  bool has_bound = false;
+  for (const auto& entry : node) {
+    const std::string op = entry.first.Scalar();
+    if (op == "field") {
+      absl::Status status = readValueField(entry.second, rule);
+      if (!status.ok()) return status;
+      if (rule.value_fields.size() != 1) {
+        return absl::InvalidArgumentError(
+            internal::concat(type, " needs exactly one 'condition.field'"));
+      }
+      continue;
+    }
+    if (op != "gte" && op != "gt") {
+      return absl::InvalidArgumentError(internal::concat(
+          "condition '", op, "' is not supported for ", type, "; expected field, gte or gt"));
+    }
+    const std::string text = entry.second.IsScalar() ? entry.second.Scalar() : "";
+    double value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
+        !std::isfinite(value)) {
+      return absl::InvalidArgumentError(
+          internal::concat("condition ", op, ": '", text, "' must be a number"));
+    }
+    const bool inclusive = op == "gte";
+    // Keep the strictest bound: the larger value, and gt over gte at the same value.
+    if (!has_bound || value > rule.min_value ||
+        (value == rule.min_value && !inclusive)) {
+      rule.min_value = value;
+      rule.min_value_inclusive = inclusive;
+    }
+    has_bound = true;
+  }
+  if (rule.value_fields.empty()) {
+    return absl::InvalidArgumentError(internal::concat(
+        type, " needs 'condition.field', the numeric field whose values are aggregated"));
+  }
+  if (!has_bound) {
+    return absl::InvalidArgumentError(internal::concat(type, " needs a gte or gt bound"));
+  }
+  rule.min_count = 1;
   return absl::OkStatus();
 }
 
@@ -107,6 +162,9 @@ absl::Status readCondition(const YAML::Node& node, CorrelationRule& rule) {
     return absl::InvalidArgumentError(
         "an absence correlation takes no 'condition': it fires when the second rule did not "
         "follow the first within the timespan");
+  }
+  if (rule.type == CorrelationType::kValueSum || rule.type == CorrelationType::kValueAvg) {
+    return readValueCondition(node, rule);
   }
   const bool temporal =
       rule.type == CorrelationType::kTemporal || rule.type == CorrelationType::kTemporalOrdered;
@@ -135,8 +193,8 @@ absl::Status readCondition(const YAML::Node& node, CorrelationRule& rule) {
       return absl::InvalidArgumentError(internal::concat(
           "condition '", op,
           "' is not supported yet, because an upper bound on the count "
-          "can only be checked when the window closes, and the engine has no event-time "
-          "timer; use gte or gt"));
+          "can only be checked when the window closes, and only absence windows close on "
+          "the watermark; use gte or gt"));
     }
     if (op != "gte" && op != "gt") {
       return absl::InvalidArgumentError(
@@ -196,6 +254,8 @@ std::optional<CorrelationType> parseCorrelationType(std::string_view type) {
   if (type == "temporal") return CorrelationType::kTemporal;
   if (type == "temporal_ordered") return CorrelationType::kTemporalOrdered;
   if (type == "absence") return CorrelationType::kAbsence;
+  if (type == "value_sum") return CorrelationType::kValueSum;
+  if (type == "value_avg") return CorrelationType::kValueAvg;
   return std::nullopt;
 }
 
@@ -244,8 +304,8 @@ absl::StatusOr<CorrelationRule> loadCorrelation(const YAML::Node& document,
   if (!parsed) {
     return absl::InvalidArgumentError(
         internal::concat("correlation type '", type,
-                         "' is not supported yet; expected event_count, value_count, temporal, "
-                         "temporal_ordered or absence"));
+                         "' is not supported yet; expected event_count, value_count, value_sum, "
+                         "value_avg, temporal, temporal_ordered or absence"));
   }
   rule.type = *parsed;
   absl::Status status = readStringList(correlation["rules"], "correlation.rules", rule.rule_refs);
@@ -381,6 +441,10 @@ std::string_view correlationTypeName(CorrelationType type) {
       return "temporal_ordered";
     case CorrelationType::kAbsence:
       return "absence";
+    case CorrelationType::kValueSum:
+      return "value_sum";
+    case CorrelationType::kValueAvg:
+      return "value_avg";
   }
   return "unknown";
 }

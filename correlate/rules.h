@@ -156,6 +156,8 @@ enum class CorrelationType : uint8_t {
   kTemporal,         // distinct referenced rules matched per group, in any order
   kTemporalOrdered,  // every referenced rule matched in the order listed
   kAbsence,          // the first referenced rule matched and the second did not follow
+  kValueSum,         // sum of the numeric `condition.field` values per group
+  kValueAvg,         // average of the numeric `condition.field` values per group
 };
 
 // Returns the Sigma name of `type` ("event_count", ...).
@@ -185,6 +187,10 @@ struct CorrelationRule {
   // The condition holds when min_count <= count. Upper bounds (lt, lte, eq) are rejected
   // at load, because they can only be decided when a window closes.
   uint64_t min_count = 0;
+  // value_sum and value_avg: the condition holds when the metric is above min_value, or
+  // equal to it when min_value_inclusive (gte). Several bounds keep the strictest.
+  double min_value = 0;
+  bool min_value_inclusive = true;
   bool generate = false;
   // Alerts of one group raised within this much event time of the group's last alert
   // are suppressed (counted, not delivered). 0 turns suppression off.

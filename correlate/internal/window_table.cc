@@ -45,6 +45,9 @@ size_t windowWords(const CorrelationRule& rule) {
       return 2 * rule.detections.size();
     case CorrelationType::kAbsence:
       return 3;
+    case CorrelationType::kValueSum:
+    case CorrelationType::kValueAvg:
+      return 3 * kAggregateEntries;
   }
   return 0;
 }
@@ -301,6 +304,9 @@ bool WindowTable::add(std::string_view key, const WindowInput& input, const Even
       return addTemporal(slot, input, alert);
     case CorrelationType::kTemporalOrdered:
       return addTemporalOrdered(slot, input, alert);
+    case CorrelationType::kValueSum:
+    case CorrelationType::kValueAvg:
+      return addValueAggregate(slot, input, alert);
     case CorrelationType::kAbsence:
       break;  // handled above
   }
@@ -434,6 +440,58 @@ bool WindowTable::addTemporalOrdered(uint32_t slot, const WindowInput& input, Al
   alert.event_count = rule_.detections.size();
   alert.first_event_ns = start;
   alert.last_event_ns = end;
+  fillAlert(slot, alert);
+  restart(slot);
+  return admit(slot, alert);
+}
+
+// State: group.count entries of (newest event time, sum as the bits of a double, events),
+// oldest first.
+bool WindowTable::addValueAggregate(uint32_t slot, const WindowInput& input, Alert& alert) {
+  Group& group = groups_[slot];
+  int64_t* entries = state(slot);
+  const int64_t oldest_allowed = group.newest_ns - rule_.timespan_ns;
+  auto sumOf = [&](uint32_t i) { return std::bit_cast<double>(entries[3 * i + 1]); };
+
+  // Drop entries whose newest event left the window, keeping the rest packed in order.
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < group.count; ++i) {
+    if (entries[3 * i] < oldest_allowed) continue;
+    std::copy(entries + 3 * i, entries + 3 * i + 3, entries + 3 * kept);
+    ++kept;
+  }
+  group.count = kept;
+  if (group.count == kAggregateEntries) {
+    // Merge the two oldest entries into one that leaves with the newer of them.
+    entries[0] = std::max(entries[0], entries[3]);
+    entries[1] = std::bit_cast<int64_t>(sumOf(0) + sumOf(1));
+    entries[2] += entries[5];
+    std::copy(entries + 6, entries + 3 * kAggregateEntries, entries + 3);
+    --group.count;
+  }
+  int64_t* added = entries + 3 * group.count;
+  added[0] = input.event_ns;
+  added[1] = std::bit_cast<int64_t>(input.number);
+  added[2] = 1;
+  ++group.count;
+
+  double sum = 0;
+  int64_t events = 0;
+  int64_t first_ns = input.event_ns;
+  for (uint32_t i = 0; i < group.count; ++i) {
+    sum += sumOf(i);
+    events += entries[3 * i + 2];
+    first_ns = std::min(first_ns, entries[3 * i]);
+  }
+  const double metric = rule_.type == CorrelationType::kValueSum ? sum : sum / static_cast<double>(events);
+  const bool holds =
+      rule_.min_value_inclusive ? metric >= rule_.min_value : metric > rule_.min_value;
+  if (!holds) return false;
+
+  alert.event_count = static_cast<uint64_t>(events);
+  alert.first_event_ns = first_ns;
+  alert.last_event_ns = group.newest_ns;
+  alert.metric = metric;
   fillAlert(slot, alert);
   restart(slot);
   return admit(slot, alert);

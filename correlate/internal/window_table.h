@@ -19,6 +19,10 @@
 //   the newest time the second rule matched (three words). A group with an open window
 //   sits in a timer heap ordered by deadline (start + timespan), which expire() pops
 //   once the watermark passes the deadline.
+// - value_sum, value_avg: up to kAggregateEntries entries of (newest event time, sum of
+//   values, events), three words each. Each event gets its own entry while one is free.
+//   When all are taken, the two oldest merge and the merged entry leaves the window with
+//   its newer event, so the window may count older values for a little longer.
 // A rule with `suppress` adds one word: the last event time of the group's last
 // delivered alert.
 #pragma once
@@ -57,7 +61,11 @@ struct WindowInput {
   // The shard's watermark: its newest event time minus the allowed lateness. Only
   // absence windows use it; an event older than it is late (counted and dropped).
   int64_t watermark_ns = INT64_MIN;
+  double number = 0;  // value_sum and value_avg: the event's value
 };
+
+// Entries of a value_sum or value_avg window (see the file comment).
+inline constexpr size_t kAggregateEntries = 8;
 
 class WindowTable {
  public:
@@ -162,6 +170,7 @@ class WindowTable {
   bool addTemporal(uint32_t slot, const WindowInput& input, Alert& alert);
   bool addTemporalOrdered(uint32_t slot, const WindowInput& input, Alert& alert);
   bool addAbsence(uint32_t slot, const WindowInput& input);
+  bool addValueAggregate(uint32_t slot, const WindowInput& input, Alert& alert);
   // Returns true when the alert may be delivered, and records it; false (and counts it)
   // when the group alerted within `suppress` of this alert's last event time.
   bool admit(uint32_t slot, const Alert& alert);
