@@ -291,7 +291,18 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
   c.state_bytes->add(static_cast<int64_t>(stateBytes()));
 }
 
-Engine::~Engine() = default;
+Engine::~Engine() {
+  // The gauges outlive the engine in a shared registry, so take back what it added.
+  int64_t pending = 0;
+  for (const auto& shard : shards_) {
+    for (const internal::WindowTable& table : shard->tables) {
+      pending += static_cast<int64_t>(table.pendingTimers());
+    }
+  }
+  counters_->keys->add(-keyCount());
+  counters_->pending_timers->add(-pending);
+  counters_->state_bytes->add(-static_cast<int64_t>(stateBytes()));
+}
 
 size_t Engine::detect(const Event& event, DetectScratch& scratch, std::span<uint32_t> out) const {
   size_t found = 0;

@@ -151,6 +151,28 @@ TEST(StateBytesTest, GaugeFollowsArena) {
   EXPECT_EQ(sizes[0].key_bytes, 64u * 512);
 }
 
+// An engine takes its groups and state bytes back out of the shared gauges when it is
+// destroyed, so a replacement engine starts the gauges from what it holds itself.
+TEST(StateBytesTest, DestructionReturnsGauges) {
+  MetricsRegistry metrics;
+  auto rules = loadRuleSet(kCountRule);
+  {
+    Engine engine(rules, {}, &metrics);
+    DetectScratch scratch(*rules);
+    Event event(1 << 12);
+    std::vector<Alert> out;
+    for (int i = 0; i < 10; ++i) {
+      fillEvent(event, {{"ts", "2024-05-01T10:00:00Z"}, {"rule", "a"},
+                        {"host", "h" + std::to_string(i)}});
+      engine.process(event, scratch, out);
+    }
+    EXPECT_EQ(metrics.gauge("vigil_correlation_keys", "").value(), 10);
+    EXPECT_GT(metrics.gauge("vigil_correlation_state_bytes", "").value(), 0);
+  }
+  EXPECT_EQ(metrics.gauge("vigil_correlation_keys", "").value(), 0);
+  EXPECT_EQ(metrics.gauge("vigil_correlation_state_bytes", "").value(), 0);
+}
+
 // `suppress` keeps its last-alert word apart from the window state of every type: each
 // type fires twice in a row, and only the first alert is delivered.
 TEST(SuppressTest, EveryCorrelationType) {
