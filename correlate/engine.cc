@@ -169,8 +169,9 @@ class Engine::Suppressor {
   }
 
  private:
-  // Drops the keys whose period ended before `expired_before`; when none did, drops the
-  // key with the oldest alert (counted, since its next alert will not be suppressed).
+  // Drops the keys whose period ended before `expired_before`. If the table is still
+  // full, drops the key with the oldest alert and counts it, because that key's next
+  // alert will not be suppressed.
   void makeRoom(absl::flat_hash_map<std::string, int64_t>& table, int64_t expired_before) {
     absl::erase_if(table, [&](const auto& entry) { return entry.second < expired_before; });
     if (table.size() < max_keys_) return;

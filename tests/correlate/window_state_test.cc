@@ -152,7 +152,7 @@ TEST(StateBytesTest, GaugeFollowsArena) {
 }
 
 // An engine takes its groups and state bytes back out of the shared gauges when it is
-// destroyed, so a replacement engine starts the gauges from what it holds itself.
+// destroyed, so a replacement engine starts the gauges from its own state.
 TEST(StateBytesTest, DestructionReturnsGauges) {
   MetricsRegistry metrics;
   auto rules = loadRuleSet(kCountRule);
