@@ -591,12 +591,15 @@ struct Reader {
 
     if (YAML::Node p = root["pipeline"]) {
       if (!(st = checkKeys(p, "pipeline", {"workers", "shards", "batch_size", "max_keys_per_rule",
-                                           "default_utc_offset_s"})).ok()) return st;
+                                           "default_utc_offset_s", "allowed_lateness_s",
+                                           "max_keys_per_tenant"})).ok()) return st;
       if (!(st = readNumber<size_t>(p, "pipeline", "workers", 1, 256, c.workers)).ok()) return st;
       if (!(st = readNumber<size_t>(p, "pipeline", "shards", 1, 64, c.shards)).ok()) return st;
       if (!(st = readNumber<size_t>(p, "pipeline", "batch_size", 1, 4096, c.batch_size)).ok()) return st;
       if (!(st = readNumber<size_t>(p, "pipeline", "max_keys_per_rule", 1, 100000000, c.max_keys_per_rule)).ok()) return st;
       if (!(st = readNumber<int32_t>(p, "pipeline", "default_utc_offset_s", -14 * 3600, 14 * 3600, c.default_utc_offset_s)).ok()) return st;
+      if (!(st = readNumber<int>(p, "pipeline", "allowed_lateness_s", 0, 86400, c.allowed_lateness_s)).ok()) return st;
+      if (!(st = readNumber<size_t>(p, "pipeline", "max_keys_per_tenant", 0, 100000000, c.max_keys_per_tenant)).ok()) return st;
     }
 
     if (YAML::Node s = root["sources"]) {

@@ -295,7 +295,9 @@ absl::Status Daemon::loadRules() {
 
   correlate::EngineOptions options;
   options.max_keys = config_.max_keys_per_rule;
+  options.max_keys_per_tenant = config_.max_keys_per_tenant;
   options.shards = config_.shards;
+  options.allowed_lateness_ns = int64_t{config_.allowed_lateness_s} * 1'000'000'000;
   engine_ = std::make_unique<correlate::Engine>(std::move(shared), options, &metrics_);
   return absl::OkStatus();
 }
