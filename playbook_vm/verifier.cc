@@ -147,8 +147,14 @@ class Dataflow {
       queued_[pc] = false;
       Instruction ins = decode(pc, p_.code[pc]);
       const uint8_t* in = &states_[size_t{pc} * n_];
-      if (absl::Status s = checkReads(ins, in); !s.ok()) return s;
       if (absl::Status s = flow(ins, in, out); !s.ok()) return s;
+    }
+    // Reads are checked only at the fixpoint. A state seen earlier may still lack the
+    // types of paths not yet merged, and the type rule would reject it falsely.
+    for (uint32_t pc = 0; pc < p_.code.size(); ++pc) {
+      if (!reached_[pc]) continue;
+      Instruction ins = decode(pc, p_.code[pc]);
+      if (absl::Status s = checkReads(ins, &states_[size_t{pc} * n_]); !s.ok()) return s;
     }
     return absl::OkStatus();
   }
