@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <cstdint>
 #include <cstdlib>
 #include <utility>
 
@@ -27,9 +28,12 @@ struct Token {
   Tok kind = Tok::kEnd;
   uint32_t offset = 0;
   std::string text;  // operator or name spelling, or the decoded string literal
-  int64_t int_value = 0;
+  uint64_t magnitude = 0;  // an integer literal's value without sign
   double double_value = 0;
 };
+
+// The magnitude of INT64_MIN, the only integer literal above INT64_MAX (after '-').
+constexpr uint64_t kMinIntMagnitude = uint64_t{1} << 63;
 
 bool isNameStart(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
 bool isNameChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
@@ -100,9 +104,11 @@ class Tokenizer {
       out.double_value = std::strtod(std::string(digits).c_str(), nullptr);
       return true;
     }
+    // Read as unsigned, so the parser can fold -9223372036854775808.
     out.kind = Tok::kInt;
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out.int_value);
-    if (ec != std::errc() || end != digits.data() + digits.size()) {
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out.magnitude);
+    if (ec != std::errc() || end != digits.data() + digits.size() ||
+        out.magnitude > kMinIntMagnitude) {
       error = {static_cast<uint32_t>(start),
                strCat("integer ", digits, " does not fit in 64 bits")};
       return false;
@@ -206,7 +212,7 @@ class Parser {
       case Tok::kString:
         return strCat("\"", t.text, "\"");
       case Tok::kInt:
-        return strCat(t.int_value);
+        return strCat(t.magnitude);
       case Tok::kDouble:
         return strCat(t.double_value);
       default:
@@ -321,12 +327,20 @@ class Parser {
     uint32_t offset = current_.offset;
     if (depth > kMaxDepth) return fail(offset, "too many nested '-'");
     if (!advance()) return nullptr;
-    // Fold a minus before a number literal, so -9223372036854775808 is representable.
+    // A minus before the literal 9223372036854775808 gives INT64_MIN, which no positive
+    // literal can hold.
+    if (current_.kind == Tok::kInt && current_.magnitude == kMinIntMagnitude) {
+      auto literal = makeNode(ExprKind::kInt, offset);
+      literal->int_value = INT64_MIN;
+      if (!advance()) return nullptr;
+      return literal;
+    }
+    // Fold a minus into a number literal.
     if (current_.kind == Tok::kInt || current_.kind == Tok::kDouble) {
       auto literal = parsePostfix(depth);
       if (literal == nullptr) return nullptr;
       if (literal->kind == ExprKind::kInt) {
-        literal->int_value = static_cast<int64_t>(0ull - static_cast<uint64_t>(literal->int_value));
+        literal->int_value = -literal->int_value;
         literal->offset = offset;
         return literal;
       }
@@ -409,8 +423,11 @@ class Parser {
       case Tok::kEnd:
         return fail(t.offset, "expression ends early; an operand is missing");
       case Tok::kInt:
+        if (t.magnitude > uint64_t{INT64_MAX}) {
+          return fail(t.offset, strCat("integer ", t.magnitude, " does not fit in 64 bits"));
+        }
         node = makeNode(ExprKind::kInt, t.offset);
-        node->int_value = t.int_value;
+        node->int_value = static_cast<int64_t>(t.magnitude);
         break;
       case Tok::kDouble:
         node = makeNode(ExprKind::kDouble, t.offset);
