@@ -72,7 +72,7 @@ inline constexpr uint32_t kMaxTriggerValues = 1024;  // per trigger list
 // Alert severities as triggers compare them, lowest first.
 enum class Severity : uint8_t { kInformational, kLow, kMedium, kHigh, kCritical };
 
-// The alerts a playbook answers (module.fbs table Trigger). An empty list matches any
+// The alerts that start a playbook (module.fbs table Trigger). An empty list matches any
 // value; has_trigger is false for a module that carries none.
 struct Trigger {
   bool has_trigger = false;

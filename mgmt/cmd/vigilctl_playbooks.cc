@@ -104,11 +104,11 @@ void runDisasm(const PlaybookCommandOptions& options) {
   std::cout << pb::disassemble(*loadPlaybook(options.input));
 }
 
-nlohmann::json parseJson(const std::string& text, const std::string& what) {
+nlohmann::json parseJson(const std::string& text, const std::string& source_name) {
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
-    fail(absl::StrCat(what, " is not valid JSON: ", e.what()), 2);
+    fail(absl::StrCat(source_name, " is not valid JSON: ", e.what()), 2);
   }
 }
 

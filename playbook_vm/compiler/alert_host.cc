@@ -41,7 +41,7 @@ const json* lookupPath(const json& root, std::string_view path) {
   }
 }
 
-bool toValue(const json& j, HostCall& call, Value& out, int depth) {
+bool toValue(const json& j, HostCall& call, Value& out, int depth, bool copy_strings = false) {
   switch (j.type()) {
     case json::value_t::null:
     case json::value_t::discarded:
@@ -65,7 +65,7 @@ bool toValue(const json& j, HostCall& call, Value& out, int depth) {
       return true;
     case json::value_t::string: {
       const std::string& text = j.get_ref<const std::string&>();
-      if (text.size() > kMaxStringConstant) {
+      if (copy_strings || text.size() > kMaxStringConstant) {
         std::optional<Value> copy = call.newString(std::string_view(text).substr(0, kMaxStringConstant));
         if (!copy) return false;
         out = *copy;
@@ -80,7 +80,7 @@ bool toValue(const json& j, HostCall& call, Value& out, int depth) {
       if (depth < kMaxJsonDepth) {
         for (const json& item : j) {
           Value element;
-          if (!toValue(item, call, element, depth + 1)) return false;
+          if (!toValue(item, call, element, depth + 1, copy_strings)) return false;
           if (!call.append(*list, element)) return false;
         }
       }
@@ -205,6 +205,39 @@ absl::Status performAction(HostCall& call, Value& result) {
 bool jsonToValue(const nlohmann::json& j, HostCall& call, Value& out) {
   return toValue(j, call, out, 0);
 }
+
+bool jsonToHeapValue(const nlohmann::json& j, HostCall& call, Value& out) {
+  return toValue(j, call, out, 0, /*copy_strings=*/true);
+}
+
+namespace {
+
+json toJson(const Value& value, int depth) {
+  switch (value.type()) {
+    case ValueType::kNull:
+      return nullptr;
+    case ValueType::kBool:
+      return value.asBool();
+    case ValueType::kInt:
+      return value.asInt();
+    case ValueType::kDouble:
+      return value.asDouble();
+    case ValueType::kString:
+      return std::string(value.asString());
+    case ValueType::kList: {
+      if (depth >= kMaxJsonDepth) return nullptr;
+      json array = json::array();
+      const List& list = *value.asList();
+      for (uint32_t i = 0; i < list.size; ++i) array.push_back(toJson(list.items[i], depth + 1));
+      return array;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+nlohmann::json valueToJson(const Value& value) { return toJson(value, 0); }
 
 absl::Status registerAlertHost(HostRegistry& registry) {
   const struct {

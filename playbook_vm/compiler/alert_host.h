@@ -2,8 +2,8 @@
 // alert as JSON and handing actions to a connector, plus trigger matching and a
 // recording connector for dry runs.
 //
-// The VM still knows nothing about alerts: these are ordinary host functions, and a
-// run's alert, connector and indicator lookup travel in the run's context pointer.
+// The VM itself has no notion of alerts. These are ordinary host functions, and a run's
+// alert, connector and indicator lookup travel in the run's context pointer.
 #pragma once
 
 #include <functional>
@@ -79,5 +79,12 @@ class RecordingConnector : public ActionConnector {
 // run-heap lists (8 levels deep at most) and objects as their JSON text. Returns false
 // when the run heap is full.
 bool jsonToValue(const nlohmann::json& json, HostCall& call, Value& out);
+
+// As jsonToValue(), but copies every string into the run heap, for JSON that does not
+// outlive the run (a connector's response).
+bool jsonToHeapValue(const nlohmann::json& json, HostCall& call, Value& out);
+
+// Converts a Value to JSON: lists to arrays (8 levels deep, deeper ones as null).
+nlohmann::json valueToJson(const Value& value);
 
 }  // namespace vigil::playbook_vm::compiler

@@ -360,14 +360,88 @@ class Compiler {
     for (auto scope = scopes_.rbegin(); scope != scopes_.rend(); ++scope) {
       auto it = scope->find(name);
       if (it != scope->end()) {
-        it->second.type.mask |= type.mask;
-        if (it->second.type.handle != type.handle) it->second.type.handle = Type::Handle::kNone;
+        it->second.type = type;
         return it->second.reg;
       }
     }
     uint32_t reg = allocate(1, pos);
     scopes_.back()[name] = Variable{reg, type};
     return reg;
+  }
+
+  // Variable types are tracked per path, like the verifier's dataflow, so the compiler
+  // never assumes a wider type than the verifier will (it would then miss an error the
+  // verifier rejects). A branch starts from the types before it; where paths join, the
+  // types are the union. A path that ended in stop: takes no part in the join.
+  struct TypeState {
+    std::map<std::string, Type> types;
+    bool ended = false;
+  };
+
+  TypeState saveTypes() const {
+    TypeState state;
+    for (const auto& scope : scopes_) {
+      for (const auto& [name, var] : scope) state.types[name] = var.type;
+    }
+    state.ended = path_ended_;
+    return state;
+  }
+
+  void restoreTypes(const TypeState& state) {
+    for (auto& scope : scopes_) {
+      for (auto& [name, var] : scope) {
+        auto it = state.types.find(name);
+        if (it != state.types.end()) var.type = it->second;
+      }
+    }
+    path_ended_ = state.ended;
+  }
+
+  // Joins the current path with `other` (another path reaching the same point).
+  void joinTypes(const TypeState& other) {
+    if (other.ended) return;
+    if (path_ended_) {
+      restoreTypes(other);
+      return;
+    }
+    for (auto& scope : scopes_) {
+      for (auto& [name, var] : scope) {
+        auto it = other.types.find(name);
+        if (it == other.types.end()) continue;
+        var.type.mask |= it->second.mask;
+        if (var.type.handle != it->second.handle) var.type.handle = Type::Handle::kNone;
+      }
+    }
+  }
+
+  // The variable an action or approval writes with output:. Its register is reserved
+  // before the step's temporaries, but a new variable is declared only where it is
+  // written, so the step's own expressions cannot read it before then.
+  struct OutputSlot {
+    bool used = false;
+    std::string name;
+    uint32_t reg = 0;
+  };
+
+  OutputSlot reserveOutput(const YAML::Node& node) {
+    OutputSlot slot;
+    if (!node) return slot;
+    slot.used = true;
+    slot.name = variableName(node, "output:");
+    const Variable* existing = lookup(slot.name);
+    slot.reg = existing != nullptr ? existing->reg : allocate(1, positionOf(node));
+    return slot;
+  }
+
+  void assignOutput(const OutputSlot& slot, Type type) {
+    for (auto scope = scopes_.rbegin(); scope != scopes_.rend(); ++scope) {
+      auto it = scope->find(slot.name);
+      if (it != scope->end()) {
+        it->second.type = type;
+        return;
+      }
+    }
+    scopes_.back()[slot.name] = Variable{slot.reg, type};
   }
 
   uint32_t import(std::string_view name, uint32_t arity) {
@@ -703,10 +777,15 @@ class Compiler {
                   : op == "/" ? Opcode::kDiv
                               : Opcode::kMod;
     builder_->emitABC(code, dst, lhs, rhs);
+    // The same narrowing as the verifier's, so both agree on the result.
     TypeMask mask = 0;
+    if (code == Opcode::kMod) return {kTInt};
     if ((lt.mask & kTInt) && (rt.mask & kTInt)) mask |= kTInt;
-    if ((lt.mask & kTDouble) || (rt.mask & kTDouble)) mask |= kTDouble;
-    return {mask == 0 ? kTNumber : mask};
+    if (((lt.mask & kTDouble) && (rt.mask & kTNumber)) ||
+        ((rt.mask & kTDouble) && (lt.mask & kTNumber))) {
+      mask |= kTDouble;
+    }
+    return {mask};
   }
 
   // --- values: expressions and text templates -----------------------------------------
@@ -873,11 +952,15 @@ class Compiler {
     ProgramBuilder::Label otherwise = builder_->newLabel();
     ProgramBuilder::Label done = builder_->newLabel();
     builder_->emitJump(Opcode::kJmpIfNot, cond, otherwise);
+    TypeState before = saveTypes();
     compileBlock(step["then"], depth);
+    TypeState after_then = saveTypes();
+    restoreTypes(before);
     if (step["else"]) builder_->emitJump(Opcode::kJmp, 0, done);
     builder_->bind(otherwise);
     if (step["else"]) compileBlock(step["else"], depth);
     builder_->bind(done);
+    joinTypes(after_then);
   }
 
   void compileForEach(const YAML::Node& step, uint32_t depth) {
@@ -918,10 +1001,14 @@ class Compiler {
     builder_->emitABC(Opcode::kAdd, count, count, one);
     Type element{kTAny};
     if (list_type.handle == Type::Handle::kEventList) element = {kTInt, Type::Handle::kEvent};
+    TypeState before = saveTypes();
     scopes_.emplace_back();
     scopes_.back()[name] = Variable{base + 2, element};
     compileBlock(step["do"], depth);
     scopes_.pop_back();
+    // The loop runs zero or more times, and a stop: in the body ends only that path.
+    path_ended_ = false;
+    joinTypes(before);
     builder_->setLocation(pos.line, pos.column);
     builder_->emitJump(Opcode::kJmp, 0, top);
     builder_->bind(done);
@@ -969,7 +1056,7 @@ class Compiler {
   void compileLog(const YAML::Node& step) {
     checkKeys(step, "log step", {"log", "name"});
     Pos pos = positionOf(step["log"]);
-    if (!step["log"].IsScalar()) failAt(pos, "log: must be a text");
+    if (!step["log"].IsScalar()) failAt(pos, "log: must be a text, not a list or mapping");
     uint32_t call = allocate(2, pos);
     compileTemplate(step["log"], call + 1);
     builder_->setLocation(pos.line, pos.column);
@@ -983,6 +1070,7 @@ class Compiler {
     compileValue(step["stop"], reason);
     builder_->setLocation(pos.line, pos.column);
     builder_->emitABC(Opcode::kReturn, reason, 0, 0);
+    path_ended_ = true;
   }
 
   void compileApproval(const YAML::Node& step, uint32_t depth) {
@@ -1013,6 +1101,8 @@ class Compiler {
                   "when the deadline passes");
     }
 
+    // The output register comes first, so the temporaries above it end with the step.
+    OutputSlot output = reserveOutput(step["output"]);
     uint32_t request = temp(pos), prompt = temp(pos), seconds = temp(pos);
     uint32_t answer = temp(pos), expected = temp(pos), is_match = temp(pos);
     compileTemplate(step["wait_for_approval"], prompt);
@@ -1020,10 +1110,9 @@ class Compiler {
     yieldRequest(request, kYieldApproval, prompt, seconds, pos);
     builder_->setLocation(pos.line, pos.column);
     builder_->emitABC(Opcode::kYield, answer, request, 0);
-    if (step["output"]) {
-      std::string name = variableName(step["output"], "output:");
-      uint32_t reg = define(name, {kTString}, positionOf(step["output"]));
-      builder_->emitABC(Opcode::kMove, reg, answer, 0);
+    if (output.used) {
+      assignOutput(output, {kTAny});
+      builder_->emitABC(Opcode::kMove, output.reg, answer, 0);
     }
 
     ProgramBuilder::Label approve = builder_->newLabel(), reject = builder_->newLabel();
@@ -1038,15 +1127,22 @@ class Compiler {
                                                                         : timed_out);
     builder_->emitJump(Opcode::kJmp, 0, reject);
 
+    TypeState before = saveTypes();
     builder_->bind(approve);
     if (step["on_approve"]) compileBlock(step["on_approve"], depth);
     builder_->emitJump(Opcode::kJmp, 0, done);
+    TypeState after_approve = saveTypes();
+    restoreTypes(before);
     builder_->bind(timed_out);
     if (step["on_timeout"]) compileBlock(step["on_timeout"], depth);
     builder_->emitJump(Opcode::kJmp, 0, done);
+    TypeState after_timeout = saveTypes();
+    restoreTypes(before);
     builder_->bind(reject);
     if (step["on_reject"]) compileBlock(step["on_reject"], depth);
     builder_->bind(done);
+    joinTypes(after_approve);
+    if (step["on_timeout"]) joinTypes(after_timeout);
   }
 
   static bool isActionName(std::string_view name) {
@@ -1077,14 +1173,9 @@ class Compiler {
       factor = retry["factor"] ? integerField(retry["factor"], "retry factor", 1, 10) : 2;
     }
 
-    // The output variable is null unless the action succeeds, so code after an
-    // on_error handler may read it.
-    uint32_t output = 0;
-    if (step["output"]) {
-      std::string name = variableName(step["output"], "output:");
-      output = define(name, {kTAny}, positionOf(step["output"]));
-      builder_->emitABC(Opcode::kLoadNull, output, 0, 0);
-    }
+    // The output variable is null when the action failed, so code after an on_error
+    // handler may read it.
+    OutputSlot output = reserveOutput(step["output"]);
     // Registers: the TRYCALL block (result, name, params, ok flag), then retry state.
     uint32_t call = allocate(4, pos);
     uint32_t attempt = temp(pos), limit = temp(pos), wait = temp(pos), scale = temp(pos);
@@ -1115,7 +1206,12 @@ class Compiler {
       builder_->emitABC(Opcode::kMul, wait, wait, scale);
       builder_->emitJump(Opcode::kJmp, 0, top);
     }
+    TypeState at_call = saveTypes();
     builder_->bind(failed);
+    if (output.used) {
+      assignOutput(output, {kTNull});
+      builder_->emitABC(Opcode::kLoadNull, output.reg, 0, 0);
+    }
     if (YAML::Node handler = step["on_error"]) {
       scopes_.emplace_back();
       uint32_t error = allocate(1, pos);
@@ -1132,9 +1228,15 @@ class Compiler {
       builder_->emitABC(Opcode::kCall, call, import(kHostFail, 1), 1);
     }
     builder_->emitJump(Opcode::kJmp, 0, done);
+    TypeState after_handler = saveTypes();
+    restoreTypes(at_call);
     builder_->bind(succeeded);
-    if (step["output"]) builder_->emitABC(Opcode::kMove, output, call, 0);
+    if (output.used) {
+      assignOutput(output, {kTAny});
+      builder_->emitABC(Opcode::kMove, output.reg, call, 0);
+    }
     builder_->bind(done);
+    joinTypes(after_handler);
   }
 
   // Builds the parameter list [name1, value1, name2, value2, ...] of an action.
@@ -1164,6 +1266,7 @@ class Compiler {
   std::vector<std::map<std::string, Variable>> scopes_;
   uint32_t register_top_ = 0;
   uint32_t max_register_ = 0;
+  bool path_ended_ = false;  // the current path ended in stop: (the code after it is dead)
 };
 
 absl::Status positioned(std::string_view file, Pos pos, std::string_view message) {

@@ -6,8 +6,8 @@
 //
 // Every error is InvalidArgument with the message "FILE:LINE:COLUMN: what is wrong and
 // what would be accepted". Line and column are 1-based. Inside an expression the column
-// is the YAML scalar's column plus the offset within the expression (one more for a
-// quoted scalar); see the note on block scalars in docs/playbooks.md.
+// is the YAML scalar's column plus the offset within the expression, plus one for a
+// quoted scalar. docs/playbooks.md notes where that can be off.
 #pragma once
 
 #include <cstdint>

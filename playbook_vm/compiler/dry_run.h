@@ -1,4 +1,4 @@
-// Dry runs: run a loaded playbook against one alert with a RecordingConnector, answer
+// Dry runs: run a loaded playbook against one alert with a RecordingConnector, resume
 // every suspension (approvals, delays, retry back-offs) at once, and write a transcript
 // of each step taken. vigilctl, the tests and the fuzz target share it.
 #pragma once
@@ -22,7 +22,7 @@ struct DryRunOptions {
   // Indicator values that intel() reports as known.
   std::vector<std::string> indicators;
   Budget budget;
-  // Suspensions answered before the dry run gives up (a retry loop yields once per retry).
+  // Suspensions resumed before the dry run gives up (a retry loop yields once per retry).
   uint32_t max_suspensions = 1000;
   Dispatch dispatch = kDefaultDispatch;
 };
@@ -38,7 +38,7 @@ struct DryRunReport {
 
 // Runs `program` (loaded against a registry with registerAlertHost()) on `alert`.
 // Each step goes to `out` (may be null) as a line, and to the report. Runs even when
-// the trigger does not match, and says so. Allocates; any thread, one call per Vm.
+// the trigger does not match, and reports that in the first line. Allocates; any thread, one call per Vm.
 DryRunReport dryRun(const Program& program, const HostRegistry& host, const nlohmann::json& alert,
                     const DryRunOptions& options, std::ostream* out);
 

@@ -151,7 +151,7 @@ TEST_F(VigilctlPlaybooksTest, DryRunOptionsSteerBranches) {
   EXPECT_THAT(r.out, Not(HasSubstr("edr.isolate_host(")));
 }
 
-// An alert that does not match the trigger is still run, and the output says so.
+// An alert that does not match the trigger is still run, and the output reports the mismatch.
 TEST_F(VigilctlPlaybooksTest, DryRunReportsTriggerMismatch) {
   std::string alert = write("other.json", R"({"rule_id": "other", "severity": "low"})");
   CommandRun r = run("run --dry-run " + kSamples + "brute_force.yml " + alert);

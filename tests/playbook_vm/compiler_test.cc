@@ -304,6 +304,70 @@ TEST_F(CompilerTest, TriggerIsCompiled) {
   EXPECT_NE((*program)->sourceSha256(), (std::array<uint8_t, 32>{}));
 }
 
+// Variable types follow each path, so a retyped variable is checked as its new type and
+// a branch that ends in stop: does not widen the types after it.
+TEST_F(CompilerTest, VariableTypesFollowPaths) {
+  EXPECT_THAT(error("vars: {l: \"${[1]}\"}\n"
+                    "steps:\n"
+                    "  - set: {l: 'str(1)'}\n"
+                    "  - stop: l < 1\n"),
+              HasSubstr("t.yml:6:13: type error: '<' compares string with int"));
+  EXPECT_EQ(error("vars: {l: \"${[1]}\"}\n"
+                  "steps:\n"
+                  "  - if: alert.flag == true\n"
+                  "    then:\n"
+                  "      - set: {l: \"text\"}\n"
+                  "      - stop: l\n"
+                  "  - stop: len(l) + 1\n"),
+            "");
+  // Joined after an if without stop, l may be a list or a string, and both suit len().
+  DryRunReport r = run(
+      "vars: {l: \"${[1]}\"}\n"
+      "steps:\n"
+      "  - if: alert.flag == true\n"
+      "    then: [{set: {l: \"text\"}}]\n"
+      "  - stop: len(l)\n",
+      {{"flag", true}});
+  ASSERT_EQ(r.status, RunStatus::kReturned) << r.message;
+  EXPECT_EQ(r.result, "4");
+}
+
+// An action's parameters read the output variable's old value; a failed action leaves
+// it null; a new output variable is not readable in its own step.
+TEST_F(CompilerTest, OutputVariableTiming) {
+  DryRunOptions options;
+  options.results["a.b"] = "new";
+  DryRunReport r = run(
+      "vars: {v: 1}\n"
+      "steps:\n"
+      "  - action: a.b\n"
+      "    with: {old: v}\n"
+      "    output: v\n"
+      "  - stop: v\n",
+      {}, options);
+  ASSERT_EQ(r.status, RunStatus::kReturned) << r.message;
+  EXPECT_EQ(r.result, "\"new\"");
+  EXPECT_THAT(r.actions, ElementsAre("a.b(old=1)"));
+
+  options.results["a.b"] = {{"error", "down"}};
+  r = run(
+      "vars: {v: 1}\n"
+      "steps:\n"
+      "  - action: a.b\n"
+      "    output: v\n"
+      "    on_error: [{log: \"failed\"}]\n"
+      "  - stop: v\n",
+      {}, options);
+  ASSERT_EQ(r.status, RunStatus::kReturned) << r.message;
+  EXPECT_EQ(r.result, "null");
+
+  EXPECT_THAT(error("steps:\n"
+                    "  - action: a.b\n"
+                    "    with: {x: fresh}\n"
+                    "    output: fresh\n"),
+              HasSubstr("t.yml:5:15: undefined variable 'fresh'"));
+}
+
 // Runtime errors carry the expression's line and column.
 TEST_F(CompilerTest, RuntimeErrorsNamePosition) {
   DryRunReport r = run("steps:\n  - set: {x: alert.n + 1}\n", {{"n", "text"}});
