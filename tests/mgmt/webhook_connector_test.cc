@@ -120,7 +120,7 @@ TEST_F(WebhookConnectorTest, TextBodyIsText) {
             "\"accepted\"");
 }
 
-// An HTTP error status fails the action; retries repeat it and on_error sees the message.
+// An HTTP error status fails the action, and on_error receives the message.
 TEST_F(WebhookConnectorTest, HttpErrorReachesOnError) {
   auto connector = WebhookConnector::create(optionsFor(url()));
   ASSERT_TRUE(connector.ok());
