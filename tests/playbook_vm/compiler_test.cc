@@ -433,6 +433,31 @@ const ErrorCase kErrorCases[] = {
     {"BadVariableName", "steps:\n  - set: {alert: 1}\n", "t.yml:4:11: invalid variable name 'alert' for set:"},
     {"DuplicateVar", "vars: {a: 1}\nvars2: {}\nsteps: [{stop: 1}]\n", "t.yml:4:1: unknown field 'vars2'"},
     {"MappingValue", "steps:\n  - set: {x: {y: 1}}\n", "t.yml:4:14: a value must be an expression, a quoted text or a list"},
+    {"EmptyCondition", "steps:\n  - if: ''\n    then: []\n", "t.yml:4:10: if: must be an expression"},
+    {"NoThen", "steps:\n  - if: true\n", "t.yml:4:5: if step has no then: list"},
+    {"ForEachNoIn", "steps:\n  - for_each: x\n    limit: 1\n    do: []\n", "t.yml:4:5: for_each step has no in: list expression"},
+    {"ForEachHides", "vars: {x: 1}\nsteps:\n  - for_each: x\n    in: '[1]'\n    limit: 1\n    do: []\n", "t.yml:5:15: for_each variable 'x' hides a variable of the same name"},
+    {"RetryNotMap", "steps:\n  - action: a.b\n    retry: 3\n", "t.yml:5:12: retry: must be a mapping of attempts, backoff, factor"},
+    {"RetryFactor", "steps:\n  - action: a.b\n    retry: {attempts: 2, factor: 11}\n", "t.yml:5:34: invalid retry factor '11'; use an integer from 1 to 10"},
+    {"ApprovalBoth", "steps:\n  - wait_for_approval: \"ok?\"\n    timeout: 1m\n    default: approve\n    on_timeout: []\n", "t.yml:6:14: give either default: or on_timeout:, not both"},
+    {"ApprovalPromptList", "steps:\n  - wait_for_approval: [a]\n    timeout: 1m\n    default: approve\n", "t.yml:4:24: wait_for_approval: must be the prompt text"},
+    {"NotWithoutIn", "steps:\n  - stop: 1 not 2\n", "t.yml:4:17: syntax error: expected 'in' after 'not' in a comparison"},
+    {"TrailingToken", "steps:\n  - stop: 1 2\n", "t.yml:4:13: syntax error: unexpected '2' after the end of the expression"},
+    {"BadNumber", "steps:\n  - stop: 1x\n", "t.yml:4:11: syntax error: invalid number '1x'"},
+    {"CallOnField", "steps:\n  - stop: a.b(1)\n", "t.yml:4:14: syntax error: only a function name can be called"},
+    {"IndexNotList", "vars: {x: 1}\nsteps:\n  - stop: x[0]\n", "t.yml:5:11: type error: indexing with [ ] needs list, but it is int"},
+    {"IndexNotInt", "steps:\n  - stop: '${[1][true]}'\n", "t.yml:4:18: type error: an index needs int, but it is bool"},
+    {"LenType", "steps:\n  - stop: len(1)\n", "t.yml:4:15: type error: len() needs string|list, but it is int"},
+    {"StrOfList", "steps:\n  - stop: str(alert.events)\n", "t.yml:4:15: type error: str() needs null|bool|int|double|string, but it is list"},
+    {"NegateText", "steps:\n  - stop: -'a'\n", "t.yml:4:12: type error: unary '-' needs int|double, but it is string"},
+    {"TextPlusList", "vars: {s: \"x\"}\nsteps:\n  - stop: s + alert.events\n", "t.yml:5:15: type error: text building with '+' needs null|bool|int|double|string, but it is list"},
+    {"ContainsArity", "steps:\n  - stop: contains(1)\n", "t.yml:4:11: contains() takes 2 arguments, got 1"},
+    {"SetNotMap", "steps:\n  - set: 5\n", "t.yml:4:10: set: must map variable names to values"},
+    {"VarsNotMap", "vars: [1]\nsteps: [{stop: 1}]\n", "t.yml:3:7: vars: must map variable names to values"},
+    {"WithNotMap", "steps:\n  - action: a.b\n    with: [1]\n", "t.yml:5:11: with: must map parameter names to values"},
+    {"StepNotMap", "steps:\n  - just text\n", "t.yml:4:5: a step is a mapping with one of: action, if"},
+    {"LogList", "steps:\n  - log: [a]\n", "t.yml:4:10: log: must be a text, not a list or mapping"},
+    {"VariableDefinedTwice", "vars: {a: 1, a: 2}\nsteps: [{stop: a}]\n", "t.yml:3:14: variable 'a' is defined twice"},
     {"ParamName", "steps:\n  - action: a.b\n    with: {\"bad name\": 1}\n", "t.yml:5:13: invalid parameter name 'bad name'"},
 };
 
@@ -459,6 +484,25 @@ TEST_F(CompilerTest, HeaderErrors) {
   EXPECT_THAT(message("name: x\ntrigger: {}\nsteps: []\n"),
               HasSubstr("h.yml:3:8: steps: must be a non-empty list"));
   EXPECT_THAT(message(std::string(kMaxSourceBytes + 1, ' ')), HasSubstr("the limit is"));
+  EXPECT_THAT(message("name: x\ntrigger: {tags: [[a]]}\nsteps: [{stop: 1}]\n"),
+              HasSubstr("h.yml:2:18: each entry of trigger tags must be a string of 1 to 256 "
+                        "bytes"));
+
+  // More variables than registers.
+  std::string vars = "name: x\ntrigger: {}\nvars:\n";
+  for (int i = 0; i < 300; ++i) vars += "  v" + std::to_string(i) + ": 1\n";
+  EXPECT_THAT(message(vars + "steps: [{stop: 1}]\n"),
+              HasSubstr("h.yml:260:9: the playbook needs more than 256 registers here"));
+
+  // Blocks nested deeper than kMaxNesting.
+  std::string nested = "name: x\ntrigger: {}\nsteps:\n";
+  std::string pad = "  ";
+  for (int i = 0; i < 40; ++i) {
+    nested += pad + "- if: true\n" + pad + "  then:\n";
+    pad += "    ";
+  }
+  nested += pad + "- stop: 1\n";
+  EXPECT_THAT(message(nested), HasSubstr("steps nest deeper than 32 levels"));
 }
 
 // The expression parser alone: offsets of syntax errors.
