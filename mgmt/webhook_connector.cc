@@ -21,8 +21,7 @@ std::string absl_str(std::string_view text) { return std::string(text); }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<WebhookConnector>> WebhookConnector::create(
-    WebhookOptions options) {
+absl::StatusOr<std::unique_ptr<WebhookConnector>> WebhookConnector::create(WebhookOptions options) {
   const std::string& url = options.url;
   size_t scheme_end = url.find("://");
   std::string scheme = scheme_end == std::string::npos ? "" : url.substr(0, scheme_end);
@@ -32,9 +31,8 @@ absl::StatusOr<std::unique_ptr<WebhookConnector>> WebhookConnector::create(
   }
   size_t host_start = scheme_end + 3;
   size_t path_start = url.find('/', host_start);
-  std::string authority = url.substr(host_start, path_start == std::string::npos
-                                                     ? std::string::npos
-                                                     : path_start - host_start);
+  std::string authority = url.substr(
+      host_start, path_start == std::string::npos ? std::string::npos : path_start - host_start);
   std::string path = path_start == std::string::npos ? "/" : url.substr(path_start);
   std::string host = authority;
   int port = scheme == "https" ? 443 : 80;
@@ -53,8 +51,8 @@ absl::StatusOr<std::unique_ptr<WebhookConnector>> WebhookConnector::create(
   }
   if (options.timeout < std::chrono::milliseconds(1) ||
       options.timeout > std::chrono::minutes(10)) {
-    return absl::InvalidArgumentError(absl::StrCat("webhook timeout ", options.timeout.count(),
-                                                   " ms is outside 1 ms to 10 min"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("webhook timeout ", options.timeout.count(), " ms is outside 1 ms to 10 min"));
   }
   std::string origin = absl::StrCat(scheme, "://", host, ":", port);
   return std::unique_ptr<WebhookConnector>(
@@ -86,13 +84,12 @@ absl::Status WebhookConnector::perform(std::string_view action, const pb::List& 
     body["params"][absl_str(key.asString())] = pb::compiler::valueToJson(params.items[i + 1]);
   }
   httplib::Headers headers(options_.headers.begin(), options_.headers.end());
-  httplib::Result response =
-      client_->Post(path_.c_str(), headers, body.dump(), "application/json");
+  httplib::Result response = client_->Post(path_.c_str(), headers, body.dump(), "application/json");
 
   auto failed = [&](std::string message) {
     failures_.fetch_add(1, std::memory_order_relaxed);
-    VIGIL_LOG_WARN("webhook action failed action={} url={}{} error={}", absl_str(action),
-                   origin_, path_, message);
+    VIGIL_LOG_WARN("webhook action failed action={} url={}{} error={}", absl_str(action), origin_,
+                   path_, message);
     return absl::UnavailableError(message);
   };
   if (!response) {
@@ -100,9 +97,8 @@ absl::Status WebhookConnector::perform(std::string_view action, const pb::List& 
                                httplib::to_string(response.error())));
   }
   if (response->status < 200 || response->status > 299) {
-    return failed(absl::StrCat("webhook POST ", origin_, path_, " returned HTTP ",
-                               response->status, ": ",
-                               response->body.substr(0, kLoggedBodyBytes)));
+    return failed(absl::StrCat("webhook POST ", origin_, path_, " returned HTTP ", response->status,
+                               ": ", response->body.substr(0, kLoggedBodyBytes)));
   }
   if (response->body.empty()) return absl::OkStatus();
   json parsed = json::parse(response->body, nullptr, /*allow_exceptions=*/false);

@@ -25,7 +25,7 @@ class Client;
 namespace vigil::mgmt {
 
 struct WebhookOptions {
-  std::string url;  // http://host[:port][/path] or https://...
+  std::string url;                          // http://host[:port][/path] or https://...
   std::chrono::milliseconds timeout{5000};  // connect, send and receive, each
   std::vector<std::pair<std::string, std::string>> headers;
 };

@@ -2,7 +2,6 @@
 // bytecode, and dry-runs them against an alert file with recording connectors. All
 // three work offline; none contacts the API or a connector.
 #include <CLI/CLI.hpp>
-
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -119,7 +118,8 @@ void runDryRun(const PlaybookCommandOptions& options) {
   if (options.approval != "approved" && options.approval != "rejected" &&
       options.approval != "timeout") {
     fail(absl::StrCat("invalid --approval '", options.approval,
-                      "'; use approved, rejected or timeout"), 2);
+                      "'; use approved, rejected or timeout"),
+         2);
   }
   std::unique_ptr<pb::Program> program = loadPlaybook(options.input);
   nlohmann::json alert = parseJson(readFile(options.alert), options.alert);
@@ -139,7 +139,8 @@ void runDryRun(const PlaybookCommandOptions& options) {
     size_t equals = entry.find('=');
     if (equals == std::string::npos || equals == 0) {
       fail(absl::StrCat("invalid --result '", entry, "'; use ACTION=JSON, as in ",
-                        "ticket.create='\"INC-1\"' or edr.isolate_host='{\"error\":\"down\"}'"), 2);
+                        "ticket.create='\"INC-1\"' or edr.isolate_host='{\"error\":\"down\"}'"),
+           2);
     }
     run.results[entry.substr(0, equals)] =
         parseJson(entry.substr(equals + 1), absl::StrCat("--result ", entry.substr(0, equals)));
@@ -165,8 +166,7 @@ void registerPlaybookCommands(CLI::App& app) {
 
   CLI::App* disasm = playbooks->add_subcommand(
       "disasm", "print the bytecode of a module, or of a playbook after compiling it");
-  disasm->add_option("input", options->input, "a module (.vgpb) or a playbook (.yml)")
-      ->required();
+  disasm->add_option("input", options->input, "a module (.vgpb) or a playbook (.yml)")->required();
   disasm->callback([options] { runDisasm(*options); });
 
   CLI::App* run = playbooks->add_subcommand(

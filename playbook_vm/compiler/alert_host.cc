@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <utility>
 
-#include "playbook_vm/internal/str_cat.h"
 #include "playbook_vm/compiler/compiler.h"
+#include "playbook_vm/internal/str_cat.h"
 
 namespace vigil::playbook_vm::compiler {
 namespace {
@@ -13,9 +13,7 @@ using json = nlohmann::json;
 
 constexpr int kMaxJsonDepth = 8;
 
-AlertRunContext& context(HostCall& call) {
-  return *static_cast<AlertRunContext*>(call.context());
-}
+AlertRunContext& context(HostCall& call) { return *static_cast<AlertRunContext*>(call.context()); }
 
 absl::Status missingContext(std::string_view function) {
   return absl::FailedPreconditionError(
@@ -66,7 +64,8 @@ bool toValue(const json& j, HostCall& call, Value& out, int depth, bool copy_str
     case json::value_t::string: {
       const std::string& text = j.get_ref<const std::string&>();
       if (copy_strings || text.size() > kMaxStringConstant) {
-        std::optional<Value> copy = call.newString(std::string_view(text).substr(0, kMaxStringConstant));
+        std::optional<Value> copy =
+            call.newString(std::string_view(text).substr(0, kMaxStringConstant));
         if (!copy) return false;
         out = *copy;
         return true;
@@ -99,7 +98,8 @@ bool toValue(const json& j, HostCall& call, Value& out, int depth, bool copy_str
 }
 
 absl::Status heapFull(std::string_view function) {
-  return absl::ResourceExhaustedError(internal::strCat(function, ": run heap memory limit reached"));
+  return absl::ResourceExhaustedError(
+      internal::strCat(function, ": run heap memory limit reached"));
 }
 
 absl::Status alertField(HostCall& call, Value& result) {
@@ -164,9 +164,9 @@ absl::Status textContains(HostCall& call, Value& result) {
   const Value& text = call.args()[0];
   const Value& part = call.args()[1];
   if (!text.isString() || !part.isString()) {
-    return absl::InvalidArgumentError(
-        internal::strCat("contains() needs two strings, got ", valueTypeName(text.type()), " and ",
-                     valueTypeName(part.type())));
+    return absl::InvalidArgumentError(internal::strCat("contains() needs two strings, got ",
+                                                       valueTypeName(text.type()), " and ",
+                                                       valueTypeName(part.type())));
   }
   result = Value::boolean(text.asString().find(part.asString()) != std::string_view::npos);
   return absl::OkStatus();
@@ -245,10 +245,10 @@ absl::Status registerAlertHost(HostRegistry& registry) {
     uint32_t arity;
     HostFunction function;
   } kFunctions[] = {
-      {kHostAlertField, 1, alertField},     {kHostAlertEvents, 0, alertEventHandles},
-      {kHostEventField, 2, eventField},     {kHostIntelMatch, 1, intelMatch},
-      {kHostContains, 2, textContains},     {kHostAction, 2, performAction},
-      {kHostLog, 1, logLine},               {kHostFail, 1, failRun},
+      {kHostAlertField, 1, alertField}, {kHostAlertEvents, 0, alertEventHandles},
+      {kHostEventField, 2, eventField}, {kHostIntelMatch, 1, intelMatch},
+      {kHostContains, 2, textContains}, {kHostAction, 2, performAction},
+      {kHostLog, 1, logLine},           {kHostFail, 1, failRun},
   };
   for (const auto& f : kFunctions) {
     if (absl::Status s = registry.add(f.name, f.arity, f.function); !s.ok()) return s;
@@ -295,8 +295,7 @@ std::string describeAction(std::string_view action, const List& params) {
   std::string text = internal::strCat(action, "(");
   for (uint32_t i = 0; i + 1 < params.size; i += 2) {
     if (i != 0) text += ", ";
-    text += internal::strCat(messageText(params.items[i]), "=",
-                             valueToString(params.items[i + 1]));
+    text += internal::strCat(messageText(params.items[i]), "=", valueToString(params.items[i + 1]));
   }
   text += ")";
   return text;

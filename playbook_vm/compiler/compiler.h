@@ -38,10 +38,10 @@ inline constexpr std::string_view kYieldApproval = "approval";
 inline constexpr std::string_view kYieldDelay = "delay";
 
 // Limits the compiler enforces on the language.
-inline constexpr int64_t kMaxLoopLimit = 10000;    // for_each limit:
-inline constexpr int64_t kMaxRetryAttempts = 10;   // retry attempts:
+inline constexpr int64_t kMaxLoopLimit = 10000;   // for_each limit:
+inline constexpr int64_t kMaxRetryAttempts = 10;  // retry attempts:
 inline constexpr int64_t kMaxDurationSeconds = 7 * 24 * 3600;
-inline constexpr uint32_t kMaxNesting = 32;        // nested step blocks
+inline constexpr uint32_t kMaxNesting = 32;  // nested step blocks
 inline constexpr size_t kMaxSourceBytes = 1 << 20;
 
 struct CompiledPlaybook {

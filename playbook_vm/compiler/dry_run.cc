@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <sstream>
 
-#include "playbook_vm/internal/str_cat.h"
 #include "playbook_vm/compiler/compiler.h"
+#include "playbook_vm/internal/str_cat.h"
 
 namespace vigil::playbook_vm::compiler {
 namespace {
@@ -44,22 +44,22 @@ class TranscriptBuffer : public std::stringbuf {
 // Describes a YIELD request and picks the resume value for it.
 Value answer(const Value& request, const DryRunOptions& options, std::string& line) {
   const List* list = request.isList() ? request.asList() : nullptr;
-  std::string_view kind =
-      list != nullptr && list->size == 3 && list->items[0].isString() ? list->items[0].asString()
-                                                                       : "";
+  std::string_view kind = list != nullptr && list->size == 3 && list->items[0].isString()
+                              ? list->items[0].asString()
+                              : "";
   if (kind == kYieldApproval) {
     line = internal::strCat("  wait_for_approval ", valueToString(list->items[1]), " timeout ",
-                        valueToString(list->items[2]), "s -> ", options.approval);
+                            valueToString(list->items[2]), "s -> ", options.approval);
     return Value::string(options.approval);
   }
   if (kind == kYieldDelay) {
     line = internal::strCat("  delay ", valueToString(list->items[1]), "s (",
-                        list->items[2].isString() ? list->items[2].asString() : "delay",
-                        ") -> skipped");
+                            list->items[2].isString() ? list->items[2].asString() : "delay",
+                            ") -> skipped");
     return Value::null();
   }
   line = internal::strCat("  suspended with unknown request ", valueToString(request),
-                      " -> resumed with null");
+                          " -> resumed with null");
   return Value::null();
 }
 
@@ -83,9 +83,7 @@ DryRunReport dryRun(const Program& program, const HostRegistry& host, const nloh
   context.intel = [indicators](std::string_view value) {
     return std::find(indicators.begin(), indicators.end(), value) != indicators.end();
   };
-  context.log = [&lines](std::string_view message) {
-    lines << "  log " << message << std::endl;
-  };
+  context.log = [&lines](std::string_view message) { lines << "  log " << message << std::endl; };
 
   Vm vm(options.dispatch);
   RunResult result = vm.run(program, host, options.budget, &context);
@@ -105,13 +103,12 @@ DryRunReport dryRun(const Program& program, const HostRegistry& host, const nloh
     report.message = result.message;
     lines << "  failed: " << result.message << std::endl;
   } else if (result.status == RunStatus::kSuspended) {
-    report.message = internal::strCat("still suspended after ", options.max_suspensions,
-                                  " suspensions");
+    report.message =
+        internal::strCat("still suspended after ", options.max_suspensions, " suspensions");
     lines << "  stopped: " << report.message << std::endl;
   } else {
     report.result = valueToString(result.value);
-    lines << "  returned " << report.result << " after " << result.steps << " steps"
-          << std::endl;
+    lines << "  returned " << report.result << " after " << result.steps << " steps" << std::endl;
   }
   return report;
 }

@@ -30,15 +30,16 @@ struct DryRunOptions {
 struct DryRunReport {
   bool trigger_matched = false;
   RunStatus status = RunStatus::kFailed;
-  std::string message;  // the VM's error message when status is kFailed
-  std::string result;   // valueToString() of the returned value
-  std::vector<std::string> actions;  // RecordingConnector::calls()
+  std::string message;                  // the VM's error message when status is kFailed
+  std::string result;                   // valueToString() of the returned value
+  std::vector<std::string> actions;     // RecordingConnector::calls()
   std::vector<std::string> transcript;  // every line written to `out`
 };
 
 // Runs `program` (loaded against a registry with registerAlertHost()) on `alert`.
 // Each step goes to `out` (may be null) as a line, and to the report. Runs even when
-// the trigger does not match, and reports that in the first line. Allocates; any thread, one call per Vm.
+// the trigger does not match, and reports that in the first line. Allocates; any thread, one call
+// per Vm.
 DryRunReport dryRun(const Program& program, const HostRegistry& host, const nlohmann::json& alert,
                     const DryRunOptions& options, std::ostream* out);
 

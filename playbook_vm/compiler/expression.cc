@@ -27,7 +27,7 @@ enum class Tok : uint8_t {
 struct Token {
   Tok kind = Tok::kEnd;
   uint32_t offset = 0;
-  std::string text;  // operator or name spelling, or the decoded string literal
+  std::string text;        // operator or name spelling, or the decoded string literal
   uint64_t magnitude = 0;  // an integer literal's value without sign
   double double_value = 0;
 };
@@ -77,8 +77,8 @@ class Tokenizer {
     size_t start = pos_;
     while (pos_ < text_.size() && isNameChar(text_[pos_])) ++pos_;
     out.text = std::string(text_.substr(start, pos_ - start));
-    bool word_operator = out.text == "and" || out.text == "or" || out.text == "not" ||
-                         out.text == "in";
+    bool word_operator =
+        out.text == "and" || out.text == "or" || out.text == "not" || out.text == "in";
     out.kind = word_operator ? Tok::kOperator : Tok::kName;
     return true;
   }
@@ -142,7 +142,7 @@ class Tokenizer {
         default:
           error = {static_cast<uint32_t>(pos_ - 2),
                    strCat("unknown escape '\\", std::string(1, escaped),
-                                "' in string; use \\\\, \\', \\\", \\n or \\t")};
+                          "' in string; use \\\\, \\', \\\", \\n or \\t")};
           return false;
       }
     }
@@ -198,8 +198,8 @@ class Parser {
     auto expr = parseOr(0);
     if (expr == nullptr) return nullptr;
     if (current_.kind != Tok::kEnd) {
-      return fail(current_.offset, strCat("unexpected '", spelling(current_),
-                                                "' after the end of the expression"));
+      return fail(current_.offset,
+                  strCat("unexpected '", spelling(current_), "' after the end of the expression"));
     }
     return expr;
   }
@@ -246,7 +246,7 @@ class Parser {
   std::unique_ptr<Expr> parseOr(int depth) {
     if (depth > kMaxDepth) {
       return fail(current_.offset, strCat("expression nests deeper than ", kMaxDepth,
-                                                " levels; split it with set:"));
+                                          " levels; split it with set:"));
     }
     auto lhs = parseAnd(depth);
     while (lhs != nullptr && isOperator("or")) {
@@ -370,8 +370,8 @@ class Parser {
       if (isOperator(".")) {
         if (!advance()) return nullptr;
         if (current_.kind != Tok::kName) {
-          return fail(current_.offset, strCat("expected a field name after '.', found '",
-                                                    spelling(current_), "'"));
+          return fail(current_.offset,
+                      strCat("expected a field name after '.', found '", spelling(current_), "'"));
         }
         auto node = makeNode(ExprKind::kField, expr->offset);
         node->text = current_.text;

@@ -60,7 +60,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   absl::StatusOr<std::unique_ptr<pb::Program>> program = pb::loadProgram(compiled->module, host());
-  if (!program.ok()) die("compiled playbook failed to load", std::string(program.status().message()));
+  if (!program.ok())
+    die("compiled playbook failed to load", std::string(program.status().message()));
 
   pbc::DryRunOptions options;
   static constexpr const char* kAnswers[] = {"approved", "rejected", "timeout"};

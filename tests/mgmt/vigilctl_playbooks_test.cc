@@ -41,8 +41,7 @@ class VigilctlPlaybooksTest : public ::testing::Test {
   // Runs "vigilctl playbooks ARGS" and captures both streams.
   CommandRun run(const std::string& args) {
     const std::string err_path = (dir_ / "stderr.txt").string();
-    const std::string command =
-        std::string(kVigilctl) + " playbooks " + args + " 2>" + err_path;
+    const std::string command = std::string(kVigilctl) + " playbooks " + args + " 2>" + err_path;
     CommandRun result;
     FILE* pipe = popen(command.c_str(), "r");
     EXPECT_NE(pipe, nullptr) << command;
@@ -125,8 +124,8 @@ TEST_F(VigilctlPlaybooksTest, DisasmRejectsCorruptModule) {
 
 // The dry run prints every connector call with its parameters and result.
 TEST_F(VigilctlPlaybooksTest, DryRunPrintsSteps) {
-  CommandRun r = run("run --dry-run --result 'siem.search_logins=[\"admin\",\"svc\"]' " +
-                     kSamples + "brute_force.yml " + kSamples + "alerts/brute_force.json");
+  CommandRun r = run("run --dry-run --result 'siem.search_logins=[\"admin\",\"svc\"]' " + kSamples +
+                     "brute_force.yml " + kSamples + "alerts/brute_force.json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("playbook brute-force-response: trigger matches the alert"));
   EXPECT_THAT(r.out, HasSubstr("  action firewall.block_ip(ip=\"203.0.113.77\", "));
@@ -138,9 +137,10 @@ TEST_F(VigilctlPlaybooksTest, DryRunPrintsSteps) {
 // Failing results, rejected approvals and indicators steer the phishing playbook.
 TEST_F(VigilctlPlaybooksTest, DryRunOptionsSteerBranches) {
   std::string results = write("results.json", R"({"intel.query": {"error": "timeout"}})");
-  CommandRun r = run("run --dry-run --approval rejected --indicator invoice-portal.example "
-                     "--results " + results + " " + kSamples + "phishing.yml " + kSamples +
-                     "alerts/phishing.json");
+  CommandRun r =
+      run("run --dry-run --approval rejected --indicator invoice-portal.example "
+          "--results " +
+          results + " " + kSamples + "phishing.yml " + kSamples + "alerts/phishing.json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("intel.query(indicators=[\"invoice-portal.example\", "));
   EXPECT_THAT(r.out, HasSubstr("-> error: timeout"));

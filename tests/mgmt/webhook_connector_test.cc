@@ -62,8 +62,8 @@ class WebhookConnectorTest : public ::testing::Test {
 
   // Compiles `steps` and runs them with `connector`; returns the rendered result or error.
   std::string runPlaybook(const std::string& steps, pbc::ActionConnector& connector) {
-    auto program = pbc::compileAndLoad("name: hook\ntrigger: {}\nsteps:\n" + steps, "hook.yml",
-                                       host_);
+    auto program =
+        pbc::compileAndLoad("name: hook\ntrigger: {}\nsteps:\n" + steps, "hook.yml", host_);
     EXPECT_TRUE(program.ok()) << program.status();
     if (!program.ok()) return "";
     nlohmann::json alert = {{"host", "ws-9"}};

@@ -135,51 +135,51 @@ TEST_F(CompilerTest, IndicatorLookupAndContains) {
 
 // vars:, set: and if/else, with variables scoped to their block.
 TEST_F(CompilerTest, VariablesAndBranches) {
-  DryRunReport r = run(
-      "vars:\n"
-      "  level: alert.level\n"
-      "  label: \"none\"\n"
-      "steps:\n"
-      "  - if: level > 5\n"
-      "    then:\n"
-      "      - set: {label: \"high\"}\n"
-      "    else:\n"
-      "      - set:\n"
-      "          label: \"low\"\n"
-      "          inner: 1\n"
-      "  - stop: label\n",
-      {{"level", 7}});
+  DryRunReport r =
+      run("vars:\n"
+          "  level: alert.level\n"
+          "  label: \"none\"\n"
+          "steps:\n"
+          "  - if: level > 5\n"
+          "    then:\n"
+          "      - set: {label: \"high\"}\n"
+          "    else:\n"
+          "      - set:\n"
+          "          label: \"low\"\n"
+          "          inner: 1\n"
+          "  - stop: label\n",
+          {{"level", 7}});
   ASSERT_EQ(r.status, RunStatus::kReturned) << r.message;
   EXPECT_EQ(r.result, "\"high\"");
 }
 
 // for_each visits every element up to its limit.
 TEST_F(CompilerTest, ForEachWithLimit) {
-  DryRunReport r = run(
-      "vars: {total: 0, seen: 0}\n"
-      "steps:\n"
-      "  - for_each: x\n"
-      "    in: '[1, 2, 3, 4, 5]'\n"
-      "    limit: 3\n"
-      "    do:\n"
-      "      - set: {total: total + x, seen: seen + 1}\n"
-      "  - stop: '${total}/${seen}'\n");
+  DryRunReport r =
+      run("vars: {total: 0, seen: 0}\n"
+          "steps:\n"
+          "  - for_each: x\n"
+          "    in: '[1, 2, 3, 4, 5]'\n"
+          "    limit: 3\n"
+          "    do:\n"
+          "      - set: {total: total + x, seen: seen + 1}\n"
+          "  - stop: '${total}/${seen}'\n");
   ASSERT_EQ(r.status, RunStatus::kReturned) << r.message;
   EXPECT_EQ(r.result, "\"6/3\"");
 }
 
 // for_each over alert.events gives event handles with fields.
 TEST_F(CompilerTest, ForEachOverEvents) {
-  DryRunReport r = run(
-      "vars: {users: \"\"}\n"
-      "steps:\n"
-      "  - for_each: e\n"
-      "    in: alert.events\n"
-      "    limit: 10\n"
-      "    do:\n"
-      "      - set: {users: users + e.user}\n"
-      "  - stop: users\n",
-      {{"events", {{{"user", "a"}}, {{"user", "b"}}}}});
+  DryRunReport r =
+      run("vars: {users: \"\"}\n"
+          "steps:\n"
+          "  - for_each: e\n"
+          "    in: alert.events\n"
+          "    limit: 10\n"
+          "    do:\n"
+          "      - set: {users: users + e.user}\n"
+          "  - stop: users\n",
+          {{"events", {{{"user", "a"}}, {{"user", "b"}}}}});
   ASSERT_EQ(r.status, RunStatus::kReturned) << r.message;
   EXPECT_EQ(r.result, "\"ab\"");
 }
@@ -188,13 +188,13 @@ TEST_F(CompilerTest, ForEachOverEvents) {
 TEST_F(CompilerTest, ActionOutputAndLog) {
   DryRunOptions options;
   options.results["ticket.create"] = "T-7";
-  DryRunReport r = run(
-      "steps:\n"
-      "  - action: ticket.create\n"
-      "    with: {title: \"x ${alert.id}\", prio: 2, tags: [\"a\", alert.id]}\n"
-      "    output: ticket\n"
-      "  - log: \"created ${ticket}\"\n",
-      {{"id", 9}}, options);
+  DryRunReport r =
+      run("steps:\n"
+          "  - action: ticket.create\n"
+          "    with: {title: \"x ${alert.id}\", prio: 2, tags: [\"a\", alert.id]}\n"
+          "    output: ticket\n"
+          "  - log: \"created ${ticket}\"\n",
+          {{"id", 9}}, options);
   ASSERT_EQ(r.status, RunStatus::kReturned) << r.message;
   EXPECT_THAT(r.actions, ElementsAre("ticket.create(title=\"x 9\", prio=2, tags=[\"a\", 9])"));
   EXPECT_THAT(r.transcript, ::testing::Contains("  log created T-7"));
@@ -204,13 +204,13 @@ TEST_F(CompilerTest, ActionOutputAndLog) {
 TEST_F(CompilerTest, RetryThenOnError) {
   DryRunOptions options;
   options.results["edr.isolate"] = {{"error", "EDR timeout"}};
-  DryRunReport r = run(
-      "steps:\n"
-      "  - action: edr.isolate\n"
-      "    retry: {attempts: 3, backoff: 1m, factor: 3}\n"
-      "    on_error:\n"
-      "      - stop: \"handled: ${error}\"\n",
-      {}, options);
+  DryRunReport r =
+      run("steps:\n"
+          "  - action: edr.isolate\n"
+          "    retry: {attempts: 3, backoff: 1m, factor: 3}\n"
+          "    on_error:\n"
+          "      - stop: \"handled: ${error}\"\n",
+          {}, options);
   ASSERT_EQ(r.status, RunStatus::kReturned) << r.message;
   EXPECT_EQ(r.result, "\"handled: EDR timeout\"");
   EXPECT_EQ(r.actions.size(), 3u);
@@ -248,18 +248,19 @@ TEST_F(CompilerTest, ApprovalBranches) {
     DryRunReport r = run(body, {}, options);
     ASSERT_EQ(r.status, RunStatus::kReturned) << r.message;
     EXPECT_EQ(r.result, expected);
-    EXPECT_THAT(r.transcript, ::testing::Contains(HasSubstr("wait_for_approval \"go?\" timeout 7200s")));
+    EXPECT_THAT(r.transcript,
+                ::testing::Contains(HasSubstr("wait_for_approval \"go?\" timeout 7200s")));
   }
   DryRunOptions options;
   options.approval = "timeout";
-  DryRunReport r = run(
-      "steps:\n"
-      "  - wait_for_approval: \"go?\"\n"
-      "    timeout: 30\n"
-      "    default: reject\n"
-      "    on_approve: [{stop: \"yes\"}]\n"
-      "    on_reject: [{stop: \"no\"}]\n",
-      {}, options);
+  DryRunReport r =
+      run("steps:\n"
+          "  - wait_for_approval: \"go?\"\n"
+          "    timeout: 30\n"
+          "    default: reject\n"
+          "    on_approve: [{stop: \"yes\"}]\n"
+          "    on_reject: [{stop: \"no\"}]\n",
+          {}, options);
   ASSERT_EQ(r.status, RunStatus::kReturned) << r.message;
   EXPECT_EQ(r.result, "\"no\"");
 }
@@ -321,13 +322,13 @@ TEST_F(CompilerTest, VariableTypesFollowPaths) {
                   "  - stop: len(l) + 1\n"),
             "");
   // Joined after an if without stop, l may be a list or a string, and both suit len().
-  DryRunReport r = run(
-      "vars: {l: \"${[1]}\"}\n"
-      "steps:\n"
-      "  - if: alert.flag == true\n"
-      "    then: [{set: {l: \"text\"}}]\n"
-      "  - stop: len(l)\n",
-      {{"flag", true}});
+  DryRunReport r =
+      run("vars: {l: \"${[1]}\"}\n"
+          "steps:\n"
+          "  - if: alert.flag == true\n"
+          "    then: [{set: {l: \"text\"}}]\n"
+          "  - stop: len(l)\n",
+          {{"flag", true}});
   ASSERT_EQ(r.status, RunStatus::kReturned) << r.message;
   EXPECT_EQ(r.result, "4");
 }
@@ -337,27 +338,27 @@ TEST_F(CompilerTest, VariableTypesFollowPaths) {
 TEST_F(CompilerTest, OutputVariableTiming) {
   DryRunOptions options;
   options.results["a.b"] = "new";
-  DryRunReport r = run(
-      "vars: {v: 1}\n"
-      "steps:\n"
-      "  - action: a.b\n"
-      "    with: {old: v}\n"
-      "    output: v\n"
-      "  - stop: v\n",
-      {}, options);
+  DryRunReport r =
+      run("vars: {v: 1}\n"
+          "steps:\n"
+          "  - action: a.b\n"
+          "    with: {old: v}\n"
+          "    output: v\n"
+          "  - stop: v\n",
+          {}, options);
   ASSERT_EQ(r.status, RunStatus::kReturned) << r.message;
   EXPECT_EQ(r.result, "\"new\"");
   EXPECT_THAT(r.actions, ElementsAre("a.b(old=1)"));
 
   options.results["a.b"] = {{"error", "down"}};
-  r = run(
-      "vars: {v: 1}\n"
-      "steps:\n"
-      "  - action: a.b\n"
-      "    output: v\n"
-      "    on_error: [{log: \"failed\"}]\n"
-      "  - stop: v\n",
-      {}, options);
+  r =
+      run("vars: {v: 1}\n"
+          "steps:\n"
+          "  - action: a.b\n"
+          "    output: v\n"
+          "    on_error: [{log: \"failed\"}]\n"
+          "  - stop: v\n",
+          {}, options);
   ASSERT_EQ(r.status, RunStatus::kReturned) << r.message;
   EXPECT_EQ(r.result, "null");
 
@@ -386,8 +387,7 @@ struct ErrorCase {
 
 void PrintTo(const ErrorCase& c, std::ostream* os) { *os << c.name; }
 
-class CompilerErrorTest : public CompilerTest,
-                          public ::testing::WithParamInterface<ErrorCase> {};
+class CompilerErrorTest : public CompilerTest, public ::testing::WithParamInterface<ErrorCase> {};
 
 TEST_P(CompilerErrorTest, ReportsPosition) {
   EXPECT_THAT(error(GetParam().body), HasSubstr(GetParam().expected));
@@ -396,69 +396,126 @@ TEST_P(CompilerErrorTest, ReportsPosition) {
 const ErrorCase kErrorCases[] = {
     {"BadYaml", "steps: [a, b\n", "t.yml:4:1: invalid YAML: end of sequence flow not found"},
     {"NotAMapping", "", "t.yml:1:1: the playbook has no steps"},
-    {"UnknownTopField", "stepz: []\n", "t.yml:3:1: unknown field 'stepz' in playbook; expected one of: name, description, trigger, vars, steps"},
+    {"UnknownTopField", "stepz: []\n",
+     "t.yml:3:1: unknown field 'stepz' in playbook; expected one of: name, description, trigger, "
+     "vars, steps"},
     {"UnknownStepField", "steps:\n  - if: true\n    then: []\n    otherwise: []\n",
      "t.yml:6:5: unknown field 'otherwise' in if step; expected one of: if, then, else, name"},
-    {"UnknownStep", "steps:\n  - shout: x\n", "t.yml:4:5: unknown step; a step has one of: action, if"},
-    {"TwoKinds", "steps:\n  - log: \"a\"\n    delay: 1s\n", "t.yml:4:11: a step has one kind, but this one has both 'delay' and 'log'"},
+    {"UnknownStep", "steps:\n  - shout: x\n",
+     "t.yml:4:5: unknown step; a step has one of: action, if"},
+    {"TwoKinds", "steps:\n  - log: \"a\"\n    delay: 1s\n",
+     "t.yml:4:11: a step has one kind, but this one has both 'delay' and 'log'"},
     {"UndefinedVariable", "steps:\n  - stop: 1 + nope\n", "t.yml:4:15: undefined variable 'nope'"},
     {"ScopeEndsWithBlock", "steps:\n  - if: true\n    then:\n      - set: {x: 1}\n  - stop: x\n",
      "t.yml:7:11: undefined variable 'x'"},
-    {"TypeErrorArithmetic", "steps:\n  - stop: true - 1\n", "t.yml:4:11: type error: '-' needs int|double, but it is bool"},
-    {"TypeErrorCondition", "steps:\n  - if: 1 + 2\n    then: []\n", "t.yml:4:9: type error: if: needs bool, but it is int"},
-    {"TypeErrorCompare", "steps:\n  - stop: 1 < 'a'\n", "t.yml:4:13: type error: '<' compares int with string"},
-    {"TypeErrorIn", "steps:\n  - stop: 1 in 2\n", "t.yml:4:16: type error: the right side of 'in' needs list, but it is int"},
+    {"TypeErrorArithmetic", "steps:\n  - stop: true - 1\n",
+     "t.yml:4:11: type error: '-' needs int|double, but it is bool"},
+    {"TypeErrorCondition", "steps:\n  - if: 1 + 2\n    then: []\n",
+     "t.yml:4:9: type error: if: needs bool, but it is int"},
+    {"TypeErrorCompare", "steps:\n  - stop: 1 < 'a'\n",
+     "t.yml:4:13: type error: '<' compares int with string"},
+    {"TypeErrorIn", "steps:\n  - stop: 1 in 2\n",
+     "t.yml:4:16: type error: the right side of 'in' needs list, but it is int"},
     {"TypeErrorNot", "steps:\n  - stop: not 'x'\n", "t.yml:4:15: type error: 'not' needs bool"},
-    {"TypeErrorTextList", "steps:\n  - log: \"a ${[1]}\"\n", "t.yml:4:15: type error: inserting into text needs"},
-    {"TypeErrorForEach", "steps:\n  - for_each: x\n    in: 5\n    limit: 2\n    do: []\n", "t.yml:5:9: type error: for_each in: needs list, but it is int"},
-    {"UnboundedLoop", "steps:\n  - for_each: x\n    in: '[1]'\n    do: []\n", "t.yml:4:15: unbounded loop: for_each 'x' has no limit:"},
-    {"WhileLoop", "steps:\n  - while: true\n", "t.yml:4:5: unbounded loop: the only loop is for_each with a limit:"},
-    {"LoopLimitRange", "steps:\n  - for_each: x\n    in: '[1]'\n    limit: 0\n    do: []\n", "t.yml:6:12: invalid for_each limit '0'; use an integer from 1 to 10000"},
-    {"SyntaxError", "steps:\n  - stop: (1 + 2\n", "t.yml:4:17: syntax error: expected ')' to close the parenthesis, found 'end of expression'"},
-    {"SyntaxAssign", "steps:\n  - if: a = 1\n    then: []\n", "t.yml:4:11: syntax error: unexpected '='; compare with '=='"},
-    {"SyntaxChain", "steps:\n  - stop: 1 < 2 < 3\n", "t.yml:4:17: syntax error: comparisons do not chain"},
-    {"SyntaxQuotedColumn", "steps:\n  - stop: \"${1 +}\"\n", "t.yml:4:17: syntax error: expression ends early"},
-    {"UnclosedString", "steps:\n  - if: \"'abc\"\n    then: []\n", "t.yml:4:10: syntax error: string is not closed"},
+    {"TypeErrorTextList", "steps:\n  - log: \"a ${[1]}\"\n",
+     "t.yml:4:15: type error: inserting into text needs"},
+    {"TypeErrorForEach", "steps:\n  - for_each: x\n    in: 5\n    limit: 2\n    do: []\n",
+     "t.yml:5:9: type error: for_each in: needs list, but it is int"},
+    {"UnboundedLoop", "steps:\n  - for_each: x\n    in: '[1]'\n    do: []\n",
+     "t.yml:4:15: unbounded loop: for_each 'x' has no limit:"},
+    {"WhileLoop", "steps:\n  - while: true\n",
+     "t.yml:4:5: unbounded loop: the only loop is for_each with a limit:"},
+    {"LoopLimitRange", "steps:\n  - for_each: x\n    in: '[1]'\n    limit: 0\n    do: []\n",
+     "t.yml:6:12: invalid for_each limit '0'; use an integer from 1 to 10000"},
+    {"SyntaxError", "steps:\n  - stop: (1 + 2\n",
+     "t.yml:4:17: syntax error: expected ')' to close the parenthesis, found 'end of expression'"},
+    {"SyntaxAssign", "steps:\n  - if: a = 1\n    then: []\n",
+     "t.yml:4:11: syntax error: unexpected '='; compare with '=='"},
+    {"SyntaxChain", "steps:\n  - stop: 1 < 2 < 3\n",
+     "t.yml:4:17: syntax error: comparisons do not chain"},
+    {"SyntaxQuotedColumn", "steps:\n  - stop: \"${1 +}\"\n",
+     "t.yml:4:17: syntax error: expression ends early"},
+    {"UnclosedString", "steps:\n  - if: \"'abc\"\n    then: []\n",
+     "t.yml:4:10: syntax error: string is not closed"},
     {"UnclosedTemplate", "steps:\n  - log: \"a ${b\"\n", "t.yml:4:13: '${' is not closed"},
-    {"UnknownFunction", "steps:\n  - stop: lower('A')\n", "t.yml:4:11: unknown function 'lower'; available: len, str, intel, contains"},
+    {"UnknownFunction", "steps:\n  - stop: lower('A')\n",
+     "t.yml:4:11: unknown function 'lower'; available: len, str, intel, contains"},
     {"FunctionArity", "steps:\n  - stop: len()\n", "t.yml:4:11: len() takes 1 argument, got 0"},
     {"BareAlert", "steps:\n  - stop: alert\n", "t.yml:4:11: 'alert' is not a value"},
-    {"FieldOnNonEvent", "vars: {x: 1}\nsteps:\n  - stop: x.y\n", "t.yml:5:11: field access '.y' needs alert or an event"},
-    {"BadDuration", "steps:\n  - delay: 5 minutes\n", "t.yml:4:12: invalid duration '5 minutes' for delay"},
-    {"ApprovalNoTimeout", "steps:\n  - wait_for_approval: \"ok?\"\n    default: approve\n", "t.yml:4:25: wait_for_approval has no timeout:"},
-    {"ApprovalNoDefault", "steps:\n  - wait_for_approval: \"ok?\"\n    timeout: 1m\n", "t.yml:4:25: wait_for_approval needs on_timeout: steps or default: approve|reject"},
-    {"ApprovalBadDefault", "steps:\n  - wait_for_approval: \"ok?\"\n    timeout: 1m\n    default: maybe\n", "t.yml:6:14: invalid default 'maybe'; use approve or reject"},
-    {"BadActionName", "steps:\n  - action: Edr/Isolate\n", "t.yml:4:13: invalid action name 'Edr/Isolate'"},
-    {"RetryAttempts", "steps:\n  - action: a.b\n    retry: {attempts: 50}\n", "t.yml:5:23: invalid retry attempts '50'; use an integer from 1 to 10"},
-    {"BadVariableName", "steps:\n  - set: {alert: 1}\n", "t.yml:4:11: invalid variable name 'alert' for set:"},
-    {"DuplicateVar", "vars: {a: 1}\nvars2: {}\nsteps: [{stop: 1}]\n", "t.yml:4:1: unknown field 'vars2'"},
-    {"MappingValue", "steps:\n  - set: {x: {y: 1}}\n", "t.yml:4:14: a value must be an expression, a quoted text or a list"},
-    {"EmptyCondition", "steps:\n  - if: ''\n    then: []\n", "t.yml:4:10: if: must be an expression"},
+    {"FieldOnNonEvent", "vars: {x: 1}\nsteps:\n  - stop: x.y\n",
+     "t.yml:5:11: field access '.y' needs alert or an event"},
+    {"BadDuration", "steps:\n  - delay: 5 minutes\n",
+     "t.yml:4:12: invalid duration '5 minutes' for delay"},
+    {"ApprovalNoTimeout", "steps:\n  - wait_for_approval: \"ok?\"\n    default: approve\n",
+     "t.yml:4:25: wait_for_approval has no timeout:"},
+    {"ApprovalNoDefault", "steps:\n  - wait_for_approval: \"ok?\"\n    timeout: 1m\n",
+     "t.yml:4:25: wait_for_approval needs on_timeout: steps or default: approve|reject"},
+    {"ApprovalBadDefault",
+     "steps:\n  - wait_for_approval: \"ok?\"\n    timeout: 1m\n    default: maybe\n",
+     "t.yml:6:14: invalid default 'maybe'; use approve or reject"},
+    {"BadActionName", "steps:\n  - action: Edr/Isolate\n",
+     "t.yml:4:13: invalid action name 'Edr/Isolate'"},
+    {"RetryAttempts", "steps:\n  - action: a.b\n    retry: {attempts: 50}\n",
+     "t.yml:5:23: invalid retry attempts '50'; use an integer from 1 to 10"},
+    {"BadVariableName", "steps:\n  - set: {alert: 1}\n",
+     "t.yml:4:11: invalid variable name 'alert' for set:"},
+    {"DuplicateVar", "vars: {a: 1}\nvars2: {}\nsteps: [{stop: 1}]\n",
+     "t.yml:4:1: unknown field 'vars2'"},
+    {"MappingValue", "steps:\n  - set: {x: {y: 1}}\n",
+     "t.yml:4:14: a value must be an expression, a quoted text or a list"},
+    {"EmptyCondition", "steps:\n  - if: ''\n    then: []\n",
+     "t.yml:4:10: if: must be an expression"},
     {"NoThen", "steps:\n  - if: true\n", "t.yml:4:5: if step has no then: list"},
-    {"ForEachNoIn", "steps:\n  - for_each: x\n    limit: 1\n    do: []\n", "t.yml:4:5: for_each step has no in: list expression"},
-    {"ForEachHides", "vars: {x: 1}\nsteps:\n  - for_each: x\n    in: '[1]'\n    limit: 1\n    do: []\n", "t.yml:5:15: for_each variable 'x' hides a variable of the same name"},
-    {"RetryNotMap", "steps:\n  - action: a.b\n    retry: 3\n", "t.yml:5:12: retry: must be a mapping of attempts, backoff, factor"},
-    {"RetryFactor", "steps:\n  - action: a.b\n    retry: {attempts: 2, factor: 11}\n", "t.yml:5:34: invalid retry factor '11'; use an integer from 1 to 10"},
-    {"ApprovalBoth", "steps:\n  - wait_for_approval: \"ok?\"\n    timeout: 1m\n    default: approve\n    on_timeout: []\n", "t.yml:6:14: give either default: or on_timeout:, not both"},
-    {"ApprovalPromptList", "steps:\n  - wait_for_approval: [a]\n    timeout: 1m\n    default: approve\n", "t.yml:4:24: wait_for_approval: must be the prompt text"},
-    {"NotWithoutIn", "steps:\n  - stop: 1 not 2\n", "t.yml:4:17: syntax error: expected 'in' after 'not' in a comparison"},
-    {"TrailingToken", "steps:\n  - stop: 1 2\n", "t.yml:4:13: syntax error: unexpected '2' after the end of the expression"},
+    {"ForEachNoIn", "steps:\n  - for_each: x\n    limit: 1\n    do: []\n",
+     "t.yml:4:5: for_each step has no in: list expression"},
+    {"ForEachHides",
+     "vars: {x: 1}\nsteps:\n  - for_each: x\n    in: '[1]'\n    limit: 1\n    do: []\n",
+     "t.yml:5:15: for_each variable 'x' hides a variable of the same name"},
+    {"RetryNotMap", "steps:\n  - action: a.b\n    retry: 3\n",
+     "t.yml:5:12: retry: must be a mapping of attempts, backoff, factor"},
+    {"RetryFactor", "steps:\n  - action: a.b\n    retry: {attempts: 2, factor: 11}\n",
+     "t.yml:5:34: invalid retry factor '11'; use an integer from 1 to 10"},
+    {"ApprovalBoth",
+     "steps:\n  - wait_for_approval: \"ok?\"\n    timeout: 1m\n    default: approve\n    "
+     "on_timeout: []\n",
+     "t.yml:6:14: give either default: or on_timeout:, not both"},
+    {"ApprovalPromptList",
+     "steps:\n  - wait_for_approval: [a]\n    timeout: 1m\n    default: approve\n",
+     "t.yml:4:24: wait_for_approval: must be the prompt text"},
+    {"NotWithoutIn", "steps:\n  - stop: 1 not 2\n",
+     "t.yml:4:17: syntax error: expected 'in' after 'not' in a comparison"},
+    {"TrailingToken", "steps:\n  - stop: 1 2\n",
+     "t.yml:4:13: syntax error: unexpected '2' after the end of the expression"},
     {"BadNumber", "steps:\n  - stop: 1x\n", "t.yml:4:11: syntax error: invalid number '1x'"},
-    {"CallOnField", "steps:\n  - stop: a.b(1)\n", "t.yml:4:14: syntax error: only a function name can be called"},
-    {"IndexNotList", "vars: {x: 1}\nsteps:\n  - stop: x[0]\n", "t.yml:5:11: type error: indexing with [ ] needs list, but it is int"},
-    {"IndexNotInt", "steps:\n  - stop: '${[1][true]}'\n", "t.yml:4:18: type error: an index needs int, but it is bool"},
-    {"LenType", "steps:\n  - stop: len(1)\n", "t.yml:4:15: type error: len() needs string|list, but it is int"},
-    {"StrOfList", "steps:\n  - stop: str(alert.events)\n", "t.yml:4:15: type error: str() needs null|bool|int|double|string, but it is list"},
-    {"NegateText", "steps:\n  - stop: -'a'\n", "t.yml:4:12: type error: unary '-' needs int|double, but it is string"},
-    {"TextPlusList", "vars: {s: \"x\"}\nsteps:\n  - stop: s + alert.events\n", "t.yml:5:15: type error: text building with '+' needs null|bool|int|double|string, but it is list"},
-    {"ContainsArity", "steps:\n  - stop: contains(1)\n", "t.yml:4:11: contains() takes 2 arguments, got 1"},
+    {"CallOnField", "steps:\n  - stop: a.b(1)\n",
+     "t.yml:4:14: syntax error: only a function name can be called"},
+    {"IndexNotList", "vars: {x: 1}\nsteps:\n  - stop: x[0]\n",
+     "t.yml:5:11: type error: indexing with [ ] needs list, but it is int"},
+    {"IndexNotInt", "steps:\n  - stop: '${[1][true]}'\n",
+     "t.yml:4:18: type error: an index needs int, but it is bool"},
+    {"LenType", "steps:\n  - stop: len(1)\n",
+     "t.yml:4:15: type error: len() needs string|list, but it is int"},
+    {"StrOfList", "steps:\n  - stop: str(alert.events)\n",
+     "t.yml:4:15: type error: str() needs null|bool|int|double|string, but it is list"},
+    {"NegateText", "steps:\n  - stop: -'a'\n",
+     "t.yml:4:12: type error: unary '-' needs int|double, but it is string"},
+    {"TextPlusList", "vars: {s: \"x\"}\nsteps:\n  - stop: s + alert.events\n",
+     "t.yml:5:15: type error: text building with '+' needs null|bool|int|double|string, but it is "
+     "list"},
+    {"ContainsArity", "steps:\n  - stop: contains(1)\n",
+     "t.yml:4:11: contains() takes 2 arguments, got 1"},
     {"SetNotMap", "steps:\n  - set: 5\n", "t.yml:4:10: set: must map variable names to values"},
-    {"VarsNotMap", "vars: [1]\nsteps: [{stop: 1}]\n", "t.yml:3:7: vars: must map variable names to values"},
-    {"WithNotMap", "steps:\n  - action: a.b\n    with: [1]\n", "t.yml:5:11: with: must map parameter names to values"},
-    {"StepNotMap", "steps:\n  - just text\n", "t.yml:4:5: a step is a mapping with one of: action, if"},
+    {"VarsNotMap", "vars: [1]\nsteps: [{stop: 1}]\n",
+     "t.yml:3:7: vars: must map variable names to values"},
+    {"WithNotMap", "steps:\n  - action: a.b\n    with: [1]\n",
+     "t.yml:5:11: with: must map parameter names to values"},
+    {"StepNotMap", "steps:\n  - just text\n",
+     "t.yml:4:5: a step is a mapping with one of: action, if"},
     {"LogList", "steps:\n  - log: [a]\n", "t.yml:4:10: log: must be a text, not a list or mapping"},
-    {"VariableDefinedTwice", "vars: {a: 1, a: 2}\nsteps: [{stop: a}]\n", "t.yml:3:14: variable 'a' is defined twice"},
-    {"ParamName", "steps:\n  - action: a.b\n    with: {\"bad name\": 1}\n", "t.yml:5:13: invalid parameter name 'bad name'"},
+    {"VariableDefinedTwice", "vars: {a: 1, a: 2}\nsteps: [{stop: a}]\n",
+     "t.yml:3:14: variable 'a' is defined twice"},
+    {"ParamName", "steps:\n  - action: a.b\n    with: {\"bad name\": 1}\n",
+     "t.yml:5:13: invalid parameter name 'bad name'"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Errors, CompilerErrorTest, ::testing::ValuesIn(kErrorCases),

@@ -30,17 +30,35 @@ class PlaybookGenerator {
   int below(int n) { return static_cast<int>(rng_() % static_cast<uint64_t>(n)); }
 
   std::string expression(int depth) {
-    static const char* kLeaves[] = {
-        "1", "2.5", "-3", "'x'", "true", "false", "null", "alert.user", "alert.count",
-        "alert.tags", "len(alert.events)", "a", "b", "s", "l", "flag", "[1, 2]",
-        "alert.events[0].user", "str(a)", "intel(alert.url)", "contains(s, 'x')"};
-    static const char* kOperators[] = {"+",  "-",  "*", "/",   "%",  "==",    "!=", "<",
-                                       "<=", ">",  ">=", "and", "or", "in",   "not in"};
+    static const char* kLeaves[] = {"1",
+                                    "2.5",
+                                    "-3",
+                                    "'x'",
+                                    "true",
+                                    "false",
+                                    "null",
+                                    "alert.user",
+                                    "alert.count",
+                                    "alert.tags",
+                                    "len(alert.events)",
+                                    "a",
+                                    "b",
+                                    "s",
+                                    "l",
+                                    "flag",
+                                    "[1, 2]",
+                                    "alert.events[0].user",
+                                    "str(a)",
+                                    "intel(alert.url)",
+                                    "contains(s, 'x')"};
+    static const char* kOperators[] = {"+",  "-", "*",  "/",   "%",  "==", "!=",    "<",
+                                       "<=", ">", ">=", "and", "or", "in", "not in"};
     if (depth > 1 || below(100) < 45) return kLeaves[below(std::size(kLeaves))];
     int shape = below(10);
     if (shape == 0) return absl::StrCat("not (", expression(depth + 1), ")");
     if (shape == 1) return absl::StrCat("-(", expression(depth + 1), ")");
-    if (shape == 2) return absl::StrCat("[", expression(depth + 1), ", ", expression(depth + 1), "]");
+    if (shape == 2)
+      return absl::StrCat("[", expression(depth + 1), ", ", expression(depth + 1), "]");
     return absl::StrCat("(", expression(depth + 1), " ", kOperators[below(std::size(kOperators))],
                         " ", expression(depth + 1), ")");
   }
@@ -75,8 +93,8 @@ class PlaybookGenerator {
         case 2: {
           static const char* kLists[] = {"alert.events", "alert.tags", "l", "'${[1, 2, 3]}'"};
           out += pad + "- for_each: " + (below(2) ? "x" : "e") + "\n" + pad +
-                 "  in: " + kLists[below(4)] + "\n" + pad + "  limit: " +
-                 std::to_string(below(4) + 1) + "\n" + pad + "  do:\n";
+                 "  in: " + kLists[below(4)] + "\n" + pad +
+                 "  limit: " + std::to_string(below(4) + 1) + "\n" + pad + "  do:\n";
           steps(out, indent + 4, depth + 1);
           break;
         }
@@ -92,14 +110,13 @@ class PlaybookGenerator {
           steps(out, indent + 4, depth + 1);
           break;
         case 4: {
-          static const char* kActions[] = {"intel.query", "edr.isolate_host",
-                                           "siem.search_logins", "ticket.create"};
-          out += pad + "- action: " + kActions[below(4)] + "\n" + pad + "  with: {v: " +
-                 quoted(expression(0)) + ", t: \"n=${a}\"}\n";
+          static const char* kActions[] = {"intel.query", "edr.isolate_host", "siem.search_logins",
+                                           "ticket.create"};
+          out += pad + "- action: " + kActions[below(4)] + "\n" + pad +
+                 "  with: {v: " + quoted(expression(0)) + ", t: \"n=${a}\"}\n";
           if (below(2) == 0) out += pad + "  output: " + variable() + "\n";
           if (below(2) == 0) {
-            out += pad + "  retry: {attempts: " + std::to_string(below(3) + 1) +
-                   ", backoff: 1s}\n";
+            out += pad + "  retry: {attempts: " + std::to_string(below(3) + 1) + ", backoff: 1s}\n";
           }
           if (below(2) == 0) {
             out += pad + "  on_error:\n";

@@ -76,10 +76,8 @@ TEST_F(SamplePlaybooksTest, PhishingBranches) {
   ASSERT_EQ(report.status, RunStatus::kReturned) << report.message;
   ASSERT_EQ(report.actions.size(), 5u);  // three intel attempts, ticket, chat
   EXPECT_THAT(report.actions[3], HasSubstr("ticket.create("));
-  EXPECT_THAT(report.transcript,
-              ::testing::Contains(HasSubstr("delay 10s (retry intel.query)")));
-  EXPECT_THAT(report.transcript,
-              ::testing::Contains(HasSubstr("delay 20s (retry intel.query)")));
+  EXPECT_THAT(report.transcript, ::testing::Contains(HasSubstr("delay 10s (retry intel.query)")));
+  EXPECT_THAT(report.transcript, ::testing::Contains(HasSubstr("delay 20s (retry intel.query)")));
   EXPECT_THAT(report.transcript,
               ::testing::Contains(HasSubstr("log intel query failed (intel service unavailable)")));
 
@@ -87,7 +85,8 @@ TEST_F(SamplePlaybooksTest, PhishingBranches) {
   options.approval = "rejected";
   report = dryRun(*program, host_, alert("phishing.json"), options, nullptr);
   ASSERT_EQ(report.status, RunStatus::kReturned) << report.message;
-  EXPECT_THAT(report.transcript, ::testing::Contains(HasSubstr("log isolation of ws-0142 was rejected")));
+  EXPECT_THAT(report.transcript,
+              ::testing::Contains(HasSubstr("log isolation of ws-0142 was rejected")));
 
   options.approval = "timeout";  // default: approve
   report = dryRun(*program, host_, alert("phishing.json"), options, nullptr);
