@@ -88,8 +88,8 @@ absl::Status WebhookConnector::perform(std::string_view action, const pb::List& 
 
   auto failed = [&](std::string message) {
     failures_.fetch_add(1, std::memory_order_relaxed);
-    VIGIL_LOG_WARN("webhook action failed action={} url={}{} error={}", absl_str(action), origin_,
-                   path_, message);
+    VIGIL_LOG_WARN_POW2("webhook action failed action={} url={}{} error={}", absl_str(action),
+                        origin_, path_, message);
     return absl::UnavailableError(message);
   };
   if (!response) {
