@@ -17,7 +17,7 @@ namespace pb = playbook_vm;
 
 constexpr size_t kLoggedBodyBytes = 200;
 
-std::string absl_str(std::string_view text) { return std::string(text); }
+std::string ownedString(std::string_view text) { return std::string(text); }
 
 }  // namespace
 
@@ -77,18 +77,18 @@ WebhookConnector::~WebhookConnector() = default;
 absl::Status WebhookConnector::perform(std::string_view action, const pb::List& params,
                                        pb::HostCall& call, pb::Value& result) {
   calls_.fetch_add(1, std::memory_order_relaxed);
-  json body = {{"action", absl_str(action)}, {"params", json::object()}};
+  json body = {{"action", ownedString(action)}, {"params", json::object()}};
   for (uint32_t i = 0; i + 1 < params.size; i += 2) {
     const pb::Value& key = params.items[i];
     if (!key.isString()) continue;
-    body["params"][absl_str(key.asString())] = pb::compiler::valueToJson(params.items[i + 1]);
+    body["params"][ownedString(key.asString())] = pb::compiler::valueToJson(params.items[i + 1]);
   }
   httplib::Headers headers(options_.headers.begin(), options_.headers.end());
   httplib::Result response = client_->Post(path_.c_str(), headers, body.dump(), "application/json");
 
   auto failed = [&](std::string message) {
     failures_.fetch_add(1, std::memory_order_relaxed);
-    VIGIL_LOG_WARN_POW2("webhook action failed action={} url={}{} error={}", absl_str(action),
+    VIGIL_LOG_WARN_POW2("webhook action failed action={} url={}{} error={}", ownedString(action),
                         origin_, path_, message);
     return absl::UnavailableError(message);
   };
