@@ -106,9 +106,10 @@ class Pipeline {
            std::shared_ptr<const intel::IndicatorSet> intel, Engine& engine,
            std::vector<AlertSink*> sinks, MetricsRegistry& metrics, PipelineOptions options = {});
   // Same, with indicator snapshots that may be replaced while the pipeline runs. `intel`
-  // is not owned, must outlive run() and have at least options.batches reader slots: each
-  // batch reads one snapshot from the analyze stage until it has been delivered, so every
-  // event is matched against exactly one snapshot. May be null.
+  // is not owned and must outlive run(); it may be null. Each batch reads one snapshot
+  // from the analyze stage until it has been delivered, so every event is matched against
+  // exactly one snapshot. A store with fewer reader slots than options.batches lowers the
+  // batch count to the slot count and logs a warning.
   Pipeline(std::vector<dataplane::Source*> sources, intel::SnapshotStore* intel, Engine& engine,
            std::vector<AlertSink*> sinks, MetricsRegistry& metrics, PipelineOptions options = {});
   ~Pipeline();

@@ -123,7 +123,7 @@ class EventMatcher {
   }
 
   // Looks up every host name in `text` and its parent domains among the domain
-  // indicators. A host name is a run of letters, digits, '-' and '.'; a candidate starts
+  // indicators. A host name is a run of letters, digits, '-' and '.'. A candidate starts
   // at the run's start or after a '.', and ends at the run's end or before a '.' that no
   // label follows, which is the boundary rule of domainBoundary(). With
   // `attribute_fields`, hits are reported as scan() reports them.
