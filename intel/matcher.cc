@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
@@ -20,7 +21,8 @@ struct Scratch::Impl {
   // kMaxHits hits, so no more ids are ever needed.
   std::array<uint32_t, Event::kMaxHits> seen{};
   size_t seen_count = 0;
-  uint64_t scan_errors = 0;
+  // Written only by the owning worker; atomic so that exports may read it meanwhile.
+  std::atomic<uint64_t> scan_errors{0};
 };
 
 namespace {
@@ -153,7 +155,9 @@ class EventMatcher {
     attribute_fields_ = attribute_fields;
     hs_error_t rc = hs_scan(set_.database(), text.data(), static_cast<unsigned>(text.size()), 0,
                             scratch_.hs, &EventMatcher::onMatch, this);
-    if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) ++scratch_.scan_errors;
+    if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) {
+      scratch_.scan_errors.fetch_add(1, std::memory_order_relaxed);
+    }
   }
 
  private:
@@ -278,7 +282,9 @@ Scratch::Scratch(const IndicatorSet& set) : impl_(std::make_unique<Impl>()) {
 
 Scratch::~Scratch() { hs_free_scratch(impl_->hs); }
 
-uint64_t Scratch::scanErrors() const { return impl_->scan_errors; }
+uint64_t Scratch::scanErrors() const {
+  return impl_->scan_errors.load(std::memory_order_relaxed);
+}
 
 size_t matchEvent(const IndicatorSet& set, Scratch& scratch, Event& event) {
   Scratch::Impl& impl = scratch.impl();

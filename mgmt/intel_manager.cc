@@ -169,6 +169,15 @@ IntelManager::IntelManager(const DaemonConfig& config, MetricsRegistry& metrics,
       &metrics_.gauge("vigil_intel_snapshot_generation", "Publishes of the active snapshot");
   pending_ = &metrics_.gauge("vigil_intel_snapshots_pending",
                              "Replaced snapshots that a worker may still be using");
+  metrics_.gaugeFunction("vigil_intel_scan_errors",
+                         "Failed Hyperscan scans in the active snapshot; their later hits "
+                         "were lost",
+                         {}, [this] {
+                           std::shared_ptr<const intel::Snapshot> snapshot = store_.current();
+                           return snapshot == nullptr
+                                      ? int64_t{0}
+                                      : static_cast<int64_t>(snapshot->scanErrors());
+                         });
   metrics_.gaugeFunction("vigil_intel_sightings", "Indicator hits recorded in the active snapshot",
                          {}, [this] {
                            std::shared_ptr<const intel::Snapshot> snapshot = store_.current();

@@ -190,6 +190,11 @@ TEST_F(IntelManagerTest, LoadsEveryCorpusFeed) {
   EXPECT_FALSE(stats.suppressed_by_warninglist.empty());
   EXPECT_GT(metrics_.sum("vigil_intel_lines_rejected_total"), 0u);
   EXPECT_EQ(metrics_.sum("vigil_intel_reloads_total", {{"result", "ok"}}), 1u);
+  const std::string exported = metrics_.renderPrometheus();
+  EXPECT_NE(exported.find("vigil_intel_scan_errors 0\n"), std::string::npos) << exported;
+  EXPECT_NE(exported.find(absl::StrCat("vigil_intel_indicators ", snapshot->size(), "\n")),
+            std::string::npos)
+      << exported;
 
   DaemonConfig mapping_config;
   mapping_config.intel_lists = {fileList("mapping", kCorpus + "stix/" + mapping, "stix")};
