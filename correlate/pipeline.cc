@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "intel/indicator_set.h"
 #include "intel/matcher.h"
+#include "intel/snapshot.h"
 
 namespace vigil::correlate {
 namespace {
@@ -65,6 +66,8 @@ struct WorkItem {
 };
 
 struct Pipeline::Batch {
+  size_t slot = 0;  // index in batches_, also the batch's reader slot in the snapshot store
+  const intel::Snapshot* snapshot = nullptr;  // acquired in analyze, released in deliver
   std::vector<std::unique_ptr<Event>> events;  // created once, reset per use
   std::vector<dataplane::Format> formats;      // the source format of each event
   std::vector<uint32_t> sources;               // index in sources_ of each event
@@ -99,10 +102,9 @@ struct Pipeline::Counters {
   std::vector<FieldRef> rule_fields;                     // by index in tenant_rules
 };
 
-// Per-thread matcher memory: an intel Scratch (when there is an indicator set) and a
-// DetectScratch. Created on a thread's first batch and kept for the pipeline's life.
+// Per-thread detection memory, created on a thread's first batch and kept for the
+// pipeline's life. The intel scratch belongs to the snapshot, one per batch slot.
 struct ThreadState {
-  std::unique_ptr<intel::Scratch> intel_scratch;
   std::unique_ptr<DetectScratch> detect_scratch;
 };
 
@@ -111,11 +113,32 @@ struct Pipeline::ThreadStates {
   tbb::enumerable_thread_specific<std::unique_ptr<ThreadState>> states;
 };
 
+namespace {
+
+std::unique_ptr<intel::SnapshotStore> storeWith(std::shared_ptr<const intel::IndicatorSet> set,
+                                                size_t batches) {
+  if (set == nullptr) return nullptr;
+  auto store = std::make_unique<intel::SnapshotStore>(std::max<size_t>(batches, 1));
+  store->publish(std::move(set));
+  return store;
+}
+
+}  // namespace
+
 Pipeline::Pipeline(std::vector<dataplane::Source*> sources,
                    std::shared_ptr<const intel::IndicatorSet> intel, Engine& engine,
                    std::vector<AlertSink*> sinks, MetricsRegistry& metrics, PipelineOptions options)
+    : Pipeline(std::move(sources), static_cast<intel::SnapshotStore*>(nullptr), engine,
+               std::move(sinks), metrics, options) {
+  own_store_ = storeWith(std::move(intel), options_.batches);
+  intel_ = own_store_.get();
+}
+
+Pipeline::Pipeline(std::vector<dataplane::Source*> sources, intel::SnapshotStore* intel,
+                   Engine& engine, std::vector<AlertSink*> sinks, MetricsRegistry& metrics,
+                   PipelineOptions options)
     : sources_(std::move(sources)),
-      intel_(std::move(intel)),
+      intel_(intel),
       engine_(engine),
       sinks_(std::move(sinks)),
       options_(options),
@@ -126,8 +149,15 @@ Pipeline::Pipeline(std::vector<dataplane::Source*> sources,
   registerCounters(metrics);
 
   const size_t arena_bytes = options_.max_message_bytes * 2 + options_.arena_headroom_bytes;
+  if (intel_ != nullptr && intel_->readers() < options_.batches) {
+    VIGIL_LOG_WARN("pipeline batches lowered to the snapshot store's reader slots batches={} "
+                   "reader_slots={}",
+                   options_.batches, intel_->readers());
+    options_.batches = intel_->readers();
+  }
   for (size_t b = 0; b < options_.batches; ++b) {
     auto batch = std::make_unique<Batch>();
+    batch->slot = b;
     for (size_t i = 0; i < options_.batch_size; ++i) {
       batch->events.push_back(std::make_unique<Event>(arena_bytes));
     }
@@ -138,10 +168,8 @@ Pipeline::Pipeline(std::vector<dataplane::Source*> sources,
   }
 
   const RuleSet& rules = engine_.rules();
-  const intel::IndicatorSet* set = intel_.get();
-  thread_states_ = std::make_unique<ThreadStates>([&rules, set] {
+  thread_states_ = std::make_unique<ThreadStates>([&rules] {
     auto state = std::make_unique<ThreadState>();
-    if (set != nullptr) state->intel_scratch = std::make_unique<intel::Scratch>(*set);
     state->detect_scratch = std::make_unique<DetectScratch>(rules);
     return state;
   });
@@ -277,6 +305,11 @@ void Pipeline::analyzeBatch(Batch& batch) {
   const Counters& c = *counters_;
   const size_t tenants = c.tenant_names.size();
   const int64_t now_ns = monotonicNs();  // one reading per batch for the quota buckets
+  // One snapshot for the whole batch, held until deliverBatch() releases it.
+  const intel::Snapshot* snapshot =
+      intel_ != nullptr ? intel_->acquire(batch.slot) : nullptr;
+  batch.snapshot = snapshot;
+  const int64_t wall_ns = snapshot != nullptr ? RealClock::instance().nowNs() : 0;
 
   for (size_t i = 0; i < batch.count; ++i) {
     Event& event = *batch.events[i];
@@ -293,8 +326,8 @@ void Pipeline::analyzeBatch(Batch& batch) {
       continue;
     }
     flow.delivered->add();
-    if (intel_ != nullptr) {
-      counters_->indicator_hits->add(intel::matchEvent(*intel_, *state.intel_scratch, event));
+    if (snapshot != nullptr) {
+      counters_->indicator_hits->add(snapshot->match(batch.slot, event, wall_ns));
     }
 
     size_t count = engine_.detect(event, *state.detect_scratch, matches);
@@ -380,6 +413,9 @@ void Pipeline::deliverBatch(Batch& batch) {
   }
   counters_->alerts_delivered->add(delivered);
   batch.alerts.clear();
+  // Alerts copied the hit strings, so the batch no longer needs its snapshot.
+  if (intel_ != nullptr) intel_->release(batch.slot);
+  batch.snapshot = nullptr;
   counters_->events_done->add(batch.count);
 }
 

@@ -25,7 +25,9 @@
 
 namespace vigil::intel {
 class IndicatorSet;
-}
+class Snapshot;
+class SnapshotStore;
+}  // namespace vigil::intel
 
 namespace vigil::correlate {
 
@@ -103,6 +105,13 @@ class Pipeline {
   Pipeline(std::vector<dataplane::Source*> sources,
            std::shared_ptr<const intel::IndicatorSet> intel, Engine& engine,
            std::vector<AlertSink*> sinks, MetricsRegistry& metrics, PipelineOptions options = {});
+  // Same, with indicator snapshots that may be replaced while the pipeline runs. `intel`
+  // is not owned and must outlive run(); it may be null. Each batch reads one snapshot
+  // from the analyze stage until it has been delivered, so every event is matched against
+  // exactly one snapshot. A store with fewer reader slots than options.batches lowers the
+  // batch count to the slot count and logs a warning.
+  Pipeline(std::vector<dataplane::Source*> sources, intel::SnapshotStore* intel, Engine& engine,
+           std::vector<AlertSink*> sinks, MetricsRegistry& metrics, PipelineOptions options = {});
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
@@ -130,7 +139,8 @@ class Pipeline {
   void deliverBatch(Batch& batch);
 
   std::vector<dataplane::Source*> sources_;
-  std::shared_ptr<const intel::IndicatorSet> intel_;
+  std::unique_ptr<intel::SnapshotStore> own_store_;  // for the IndicatorSet constructor
+  intel::SnapshotStore* intel_ = nullptr;
   Engine& engine_;
   std::vector<AlertSink*> sinks_;
   PipelineOptions options_;

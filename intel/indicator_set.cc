@@ -39,4 +39,10 @@ std::optional<uint32_t> IndicatorSet::lookupFilename(std::string_view key) const
   return it->second;
 }
 
+std::optional<uint32_t> IndicatorSet::lookupDomain(std::string_view key) const {
+  auto it = domains_.find(absl::string_view(key.data(), key.size()));
+  if (it == domains_.end()) return std::nullopt;
+  return it->second;
+}
+
 }  // namespace vigil::intel

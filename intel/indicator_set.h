@@ -95,8 +95,13 @@ class IndicatorSet {
   std::optional<uint32_t> lookupFilename(std::string_view key) const;
   bool hasFilenames() const { return !filenames_.empty(); }
 
-  // The compiled Hyperscan block-mode database, or nullptr when the set has no domain,
-  // URL, hash, email or regex indicators. Owned by the set.
+  // Finds the domain indicator equal to `key`, a lower-case name without a trailing dot.
+  // Never allocates. Thread-safe.
+  std::optional<uint32_t> lookupDomain(std::string_view key) const;
+  bool hasDomains() const { return !domains_.empty(); }
+
+  // The compiled Hyperscan block-mode database, or nullptr when the set has no URL, hash,
+  // email or regex indicators. Owned by the set.
   const hs_database* database() const { return database_.get(); }
 
  private:
@@ -117,6 +122,7 @@ class IndicatorSet {
   absl::flat_hash_map<IpAddr, uint32_t> addresses_;
   std::vector<PrefixTable> prefixes_;  // longest prefix first
   absl::flat_hash_map<std::string, uint32_t> filenames_;
+  absl::flat_hash_map<std::string, uint32_t> domains_;
   std::unique_ptr<hs_database, DatabaseDeleter> database_;
   IndicatorSetStats stats_;
 };

@@ -2,7 +2,9 @@
 
 #include <hs.h>
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
@@ -19,15 +21,29 @@ struct Scratch::Impl {
   // kMaxHits hits, so no more ids are ever needed.
   std::array<uint32_t, Event::kMaxHits> seen{};
   size_t seen_count = 0;
-  uint64_t scan_errors = 0;
+  // Written only by the owning worker; atomic so that exports may read it meanwhile.
+  std::atomic<uint64_t> scan_errors{0};
 };
 
 namespace {
 
 // Maximum length of a text parseIp() accepts: "[" + 45-byte IPv6 + "]:" + 5-digit port.
 constexpr size_t kMaxAddressText = 53;
+// Longest host-name run looked up whole. The builder rejects domains over 253 bytes, so
+// a domain at the end of a longer run lies within its last 256 bytes.
+constexpr size_t kMaxDomainBytes = 256;
 
 bool isLabelChar(char c) { return absl::ascii_isalnum(c) || c == '-'; }
+
+// Bytes of a host name (letters, digits, '-' and '.'), as a table for the per-byte scan.
+constexpr std::array<bool, 256> kHostChars = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 256; ++c) {
+    table[static_cast<size_t>(c)] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                    (c >= '0' && c <= '9') || c == '-' || c == '.';
+  }
+  return table;
+}();
 
 // A domain hit counts only at label boundaries. Before: anything but a label character
 // (a '.' means a subdomain). After: neither a label character nor a '.' that starts
@@ -108,6 +124,28 @@ class EventMatcher {
     }
   }
 
+  // Looks up every host name in `text` and its parent domains among the domain
+  // indicators. A host name is a run of letters, digits, '-' and '.'. A candidate starts
+  // at the run's start or after a '.', and ends at the run's end or before a '.' that no
+  // label follows, which is the boundary rule of domainBoundary(). With
+  // `attribute_fields`, hits are reported as scan() reports them.
+  void matchDomains(std::string_view text, std::string_view field, bool attribute_fields) {
+    text_ = text;
+    field_ = field;
+    attribute_fields_ = attribute_fields;
+    size_t i = 0;
+    while (i < text.size() && !full_) {
+      if (!isHostChar(text[i])) {
+        ++i;
+        continue;
+      }
+      const size_t begin = i;
+      bool dotted = false;
+      while (i < text.size() && isHostChar(text[i])) dotted |= text[i++] == '.';
+      if (dotted) matchHostRun(begin, i);
+    }
+  }
+
   // Scans `text` once. With `attribute_fields`, a hit inside a generic field value
   // that points into `text` is reported under that field's name.
   void scan(std::string_view text, std::string_view field, bool attribute_fields) {
@@ -117,7 +155,9 @@ class EventMatcher {
     attribute_fields_ = attribute_fields;
     hs_error_t rc = hs_scan(set_.database(), text.data(), static_cast<unsigned>(text.size()), 0,
                             scratch_.hs, &EventMatcher::onMatch, this);
-    if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) ++scratch_.scan_errors;
+    if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) {
+      scratch_.scan_errors.fetch_add(1, std::memory_order_relaxed);
+    }
   }
 
  private:
@@ -148,6 +188,43 @@ class EventMatcher {
     }
     if (boundary_ok) self->report(id, self->fieldAt(start, end));
     return self->full_ ? 1 : 0;  // non-zero stops the scan
+  }
+
+  static bool isHostChar(char c) { return kHostChars[static_cast<unsigned char>(c)]; }
+
+  // Looks up the candidates of one host-name run text_[begin, end).
+  void matchHostRun(size_t begin, size_t end) {
+    std::array<char, kMaxDomainBytes> lower;
+    // A longer run is looked up in its last kMaxDomainBytes only, where every domain that
+    // ends at the run's end starts. Its first byte starts a name only after a '.'.
+    bool first_starts = true;
+    if (end - begin > lower.size()) {
+      begin = end - lower.size();
+      first_starts = text_[begin - 1] == '.';
+    }
+    const size_t len = end - begin;
+    for (size_t k = 0; k < len; ++k) lower[k] = absl::ascii_tolower(text_[begin + k]);
+    const std::string_view run(lower.data(), len);
+    for (size_t stop = len; stop > 0 && !full_; --stop) {
+      // An end needs the run's end or a '.' with no label after it.
+      if (stop < len && !(run[stop] == '.' && (stop + 1 == len || run[stop + 1] == '.'))) {
+        continue;
+      }
+      const size_t last_dot = run.rfind('.', stop - 1);
+      if (last_dot == std::string_view::npos || last_dot + 1 == stop) continue;
+      // A name whose last label is all digits is an address, never a domain indicator.
+      const std::string_view tld = run.substr(last_dot + 1, stop - last_dot - 1);
+      if (std::all_of(tld.begin(), tld.end(), absl::ascii_isdigit)) continue;
+      size_t start = 0;
+      if (!first_starts) start = run.find('.') + 1;  // the run has a '.' before last_dot
+      while (start <= last_dot && !full_) {
+        std::optional<uint32_t> id = set_.lookupDomain(run.substr(start, stop - start));
+        if (id) report(*id, fieldAt(begin + start, begin + stop));
+        const size_t dot = run.find('.', start);
+        if (dot >= last_dot) break;
+        start = dot + 1;
+      }
+    }
   }
 
   std::string_view fieldAt(size_t start, size_t end) const {
@@ -205,7 +282,9 @@ Scratch::Scratch(const IndicatorSet& set) : impl_(std::make_unique<Impl>()) {
 
 Scratch::~Scratch() { hs_free_scratch(impl_->hs); }
 
-uint64_t Scratch::scanErrors() const { return impl_->scan_errors; }
+uint64_t Scratch::scanErrors() const {
+  return impl_->scan_errors.load(std::memory_order_relaxed);
+}
 
 size_t matchEvent(const IndicatorSet& set, Scratch& scratch, Event& event) {
   Scratch::Impl& impl = scratch.impl();
@@ -225,6 +304,15 @@ size_t matchEvent(const IndicatorSet& set, Scratch& scratch, Event& event) {
     for (size_t i = 0; i < event.field_count && !matcher.full(); ++i) {
       const Field& field = event.fields[i];
       if (isFileField(field.name)) matcher.matchFilename(field.value, field.name);
+    }
+  }
+
+  if (set.hasDomains()) {
+    matcher.matchDomains(event.message, "message", /*attribute_fields=*/true);
+    for (size_t i = 0; i < event.field_count && !matcher.full(); ++i) {
+      const Field& field = event.fields[i];
+      if (contains(event.message, field.value)) continue;
+      matcher.matchDomains(field.value, field.name, /*attribute_fields=*/false);
     }
   }
 

@@ -24,7 +24,8 @@ class Scratch {
 
   // Number of Hyperscan scans that failed with this Scratch (hs_scan() returned an error
   // other than HS_SCAN_TERMINATED). Hits found before a failure are kept; later ones in
-  // that text are lost, so the worker exports this as a drop counter.
+  // that text are lost, so the worker exports this as a drop counter. Any thread may
+  // read it.
   uint64_t scanErrors() const;
 
   struct Impl;

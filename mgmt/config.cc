@@ -13,6 +13,7 @@
 #include <sstream>
 #include <type_traits>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/ip.h"
@@ -121,7 +122,7 @@ struct Reader {
     absl::Status st;
     if (!(st = checkKeys(in, "intel", {"lists", "warninglists", "min_ipv4_prefix_len",
                                        "min_ipv6_prefix_len", "default_confidence",
-                                       "score_half_life_days"}))
+                                       "score_half_life_days", "refresh_s", "fetch_timeout_s"}))
              .ok()) {
       return st;
     }
@@ -142,6 +143,13 @@ struct Reader {
     }
     if (!(st = readNumber<int>(in, "intel", "score_half_life_days", 0, 36500,
                                c.intel_score_half_life_days))
+             .ok()) {
+      return st;
+    }
+    if (!(st = readNumber<int>(in, "intel", "refresh_s", 0, 7 * 86400, c.intel_refresh_s)).ok()) {
+      return st;
+    }
+    if (!(st = readNumber<int>(in, "intel", "fetch_timeout_s", 1, 3600, c.intel_fetch_timeout_s))
              .ok()) {
       return st;
     }
@@ -170,17 +178,34 @@ struct Reader {
   absl::Status readIntelList(const YAML::Node& n, const std::string& where,
                              IntelListConfig& l) const {
     absl::Status st;
-    if (!(st = checkKeys(n, where, {"name", "path", "format", "csv"})).ok()) return st;
+    if (!(st = checkKeys(n, where, {"name", "path", "url", "format", "csv"})).ok()) return st;
     if (!(st = readString(n, where, "name", l.name)).ok()) return st;
     if (!(st = readString(n, where, "path", l.path)).ok()) return st;
-    if (l.path.empty()) return error(n, where + ".path", "missing; give the feed's file or folder");
+    if (!(st = readString(n, where, "url", l.url)).ok()) return st;
+    if (l.path.empty() && l.url.empty()) {
+      return error(n, where + ".path",
+                   "missing; give the feed's file or folder, or a url (http:// or https://)");
+    }
+    if (!l.path.empty() && !l.url.empty()) {
+      return error(n, where + ".url", "given together with path; give only one of them");
+    }
+    if (!l.url.empty() && !absl::StartsWith(l.url, "http://") &&
+        !absl::StartsWith(l.url, "https://")) {
+      return error(n, where + ".url", absl::StrCat("'", l.url, "' is not an http:// or https:// URL"));
+    }
     if (!(st = readChoice(n, where, "format", {"list", "regex", "csv", "misp", "misp_feed", "stix"},
                           l.format))
              .ok()) {
       return st;
     }
-    if (l.name.empty()) l.name = std::filesystem::path(l.path).stem().string();
-    l.path = resolve(l.path);
+    if (!l.url.empty() && l.format == "misp_feed") {
+      return error(n, where + ".url", "format misp_feed needs a local folder; use path");
+    }
+    if (l.name.empty()) {
+      if (!l.url.empty()) return error(n, where + ".name", "missing; a url feed needs a name");
+      l.name = std::filesystem::path(l.path).stem().string();
+    }
+    if (!l.path.empty()) l.path = resolve(l.path);
     YAML::Node csv = n["csv"];
     if (csv && l.format != "csv") {
       return error(csv, where + ".csv", absl::StrCat("applies only to format csv, not '",

@@ -107,6 +107,7 @@ struct IntelCsvConfig {
 struct IntelListConfig {
   std::string name;
   std::string path;
+  std::string url;              // http(s) URL fetched instead of `path`; one of them is set
   std::string format = "list";  // list, regex, csv, misp, misp_feed, stix
   IntelCsvConfig csv;
 };
@@ -136,6 +137,8 @@ struct DaemonConfig {
   int intel_min_ipv6_prefix_len = 32;  // shorter IPv6 CIDRs are rejected as over-broad
   int intel_default_confidence = 50;   // 0..100, for values whose feed gives none
   int intel_score_half_life_days = 30;  // age at which confidence counts half; 0 = no decay
+  int intel_refresh_s = 0;        // full rebuild (files re-read, URLs fetched) period; 0 = none
+  int intel_fetch_timeout_s = 30;  // connect and read timeout of each feed download
   std::vector<std::string> rule_paths;  // files or folders of Sigma YAML
   std::map<std::string, std::string> field_mapping;  // Sigma field -> event field
 

@@ -25,18 +25,16 @@
 #include "dataplane/tcp_source.h"
 #include "dataplane/tls_source.h"
 #include "dataplane/udp_source.h"
-#include "intel/builder.h"
 #include "intel/indicator_set.h"
+#include "intel/snapshot.h"
 #include "mgmt/alert_writer.h"
 #include "mgmt/api_server.h"
 #include "mgmt/case_sink.h"
 #include "mgmt/case_store.h"
+#include "mgmt/intel_manager.h"
 
 namespace vigil::mgmt {
 namespace {
-
-// Rejected indicator lines logged per list; the rest are counted only.
-constexpr size_t kLoggedRejectionsPerList = 20;
 
 // How long stop() lets the pipeline finish the messages already in the source rings.
 
@@ -129,6 +127,28 @@ std::string withThousands(uint64_t value) {
   return out;
 }
 
+// Every indicator of `snapshot` with at least one hit, most hits first.
+nlohmann::json sightingsJson(const intel::Snapshot& snapshot) {
+  std::vector<uint32_t> hit;
+  for (uint32_t id = 0; id < snapshot.size(); ++id) {
+    if (snapshot.hitCount(id) > 0) hit.push_back(id);
+  }
+  std::sort(hit.begin(), hit.end(), [&](uint32_t a, uint32_t b) {
+    return snapshot.hitCount(a) > snapshot.hitCount(b);
+  });
+  nlohmann::json indicators = nlohmann::json::array();
+  for (uint32_t id : hit) {
+    const intel::Indicator& indicator = snapshot.indicator(id);
+    indicators.push_back({{"indicator", indicator.text},
+                          {"type", indicatorTypeName(indicator.type)},
+                          {"lists", indicator.lists},
+                          {"score", indicator.score},
+                          {"hits", snapshot.hitCount(id)},
+                          {"last_hit_ns", snapshot.lastHitNs(id)}});
+  }
+  return {{"generation", snapshot.generation()}, {"indicators", indicators}};
+}
+
 }  // namespace
 
 Daemon::Daemon(DaemonConfig config, DaemonOptions options)
@@ -136,146 +156,9 @@ Daemon::Daemon(DaemonConfig config, DaemonOptions options)
 
 Daemon::~Daemon() { stop(); }
 
-namespace {
-
-// Reads a CSV column given as a header name or, when all digits, a 0-based index.
-intel::CsvColumn csvColumn(const std::string& text) {
-  intel::CsvColumn column;
-  if (text.empty()) return column;
-  if (std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '9'; }) &&
-      text.size() <= 6) {
-    column.index = std::stoi(text);
-  } else {
-    column.name = text;
-  }
-  return column;
-}
-
-intel::CsvOptions csvOptions(const IntelCsvConfig& config) {
-  intel::CsvOptions options;
-  options.delimiter = config.delimiter;
-  options.header = config.header;
-  options.value = csvColumn(config.value_column);
-  options.type = csvColumn(config.type_column);
-  options.confidence = csvColumn(config.confidence_column);
-  options.first_seen = csvColumn(config.first_seen_column);
-  options.last_seen = csvColumn(config.last_seen_column);
-  options.tags = csvColumn(config.tags_column);
-  options.url_path = csvColumn(config.url_path_column);
-  for (size_t t = 0; t < intel::kIndicatorTypeCount; ++t) {
-    const auto type = static_cast<IndicatorType>(t);
-    if (!config.type.empty() && indicatorTypeName(type) == config.type) options.fixed_type = type;
-  }
-  return options;
-}
-
-// Loads one configured feed in its format.
-absl::StatusOr<intel::LoadReport> loadFeed(intel::IndicatorSetBuilder& builder,
-                                           const IntelListConfig& list) {
-  std::error_code ec;
-  const bool folder = list.format == "misp_feed";
-  const bool readable = folder ? std::filesystem::is_directory(list.path, ec)
-                               : std::filesystem::is_regular_file(list.path, ec);
-  if (!readable) {
-    return absl::NotFoundError(absl::StrCat(
-        list.path, folder ? " is not a folder; give the MISP feed folder that holds manifest.json"
-                          : " is not a readable file; give the path of the feed file"));
-  }
-  if (list.format == "regex") return builder.addRegexListFile(list.name, list.path);
-  if (list.format == "csv") return builder.addCsvFile(list.name, list.path, csvOptions(list.csv));
-  if (list.format == "misp") return builder.addMispFile(list.name, list.path);
-  if (folder) return builder.addMispFeedFolder(list.name, list.path);
-  if (list.format == "stix") return builder.addStixFile(list.name, list.path);
-  return builder.addListFile(list.name, list.path);
-}
-
-// The warninglist files named in config: files as given, folders as their *.json files.
-std::vector<std::string> warninglistFiles(const std::vector<std::string>& paths) {
-  std::vector<std::string> files;
-  for (const std::string& path : paths) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(path, ec)) {
-      files.push_back(path);
-      continue;
-    }
-    std::vector<std::string> in_folder;
-    for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
-      if (entry.is_regular_file() && entry.path().extension() == ".json") {
-        in_folder.push_back(entry.path().string());
-      }
-    }
-    std::sort(in_folder.begin(), in_folder.end());
-    files.insert(files.end(), in_folder.begin(), in_folder.end());
-  }
-  return files;
-}
-
-}  // namespace
-
 absl::Status Daemon::loadIntel() {
-  intel::BuilderOptions builder_options;
-  builder_options.min_ipv4_prefix_len = static_cast<uint8_t>(config_.intel_min_ipv4_prefix_len);
-  builder_options.min_ipv6_prefix_len = static_cast<uint8_t>(config_.intel_min_ipv6_prefix_len);
-  builder_options.default_confidence = static_cast<uint8_t>(config_.intel_default_confidence);
-  builder_options.score_half_life = absl::Hours(24) * config_.intel_score_half_life_days;
-  intel::IndicatorSetBuilder builder(builder_options);
-
-  for (const std::string& file : warninglistFiles(config_.intel_warninglists)) {
-    auto report = builder.addWarninglistFile(file);
-    if (!report.ok()) {
-      return absl::Status(report.status().code(),
-                          absl::StrCat("intel.warninglists ", file, ": ", report.status().message()));
-    }
-    VIGIL_LOG_INFO("warninglist loaded list=\"{}\" type={} path={} entries={} rejected={}",
-                   report->list, report->type, file, report->entries, report->rejected);
-  }
-
-  for (const IntelListConfig& list : config_.intel_lists) {
-    auto report = loadFeed(builder, list);
-    if (!report.ok()) {
-      return absl::Status(report.status().code(),
-                          absl::StrCat("intel.lists ", list.name, ": ", report.status().message()));
-    }
-    metrics_.counter("vigil_intel_indicators_loaded_total", "Indicators accepted from a list",
-                     {{"list", list.name}})
-        .add(report->loaded);
-    metrics_.counter("vigil_intel_lines_rejected_total", "Indicator lines rejected",
-                     {{"list", list.name}})
-        .add(report->rejected);
-    metrics_.counter("vigil_intel_indicators_expired_total",
-                     "Indicators left out because their valid_until had passed",
-                     {{"list", list.name}})
-        .add(report->expired);
-    VIGIL_LOG_INFO("indicator list loaded list={} format={} path={} loaded={} duplicates={} "
-                   "rejected={} expired={} not_for_detection={} unknown_types={}",
-                   list.name, list.format, list.path, report->loaded, report->duplicates,
-                   report->rejected, report->expired, report->not_for_detection,
-                   report->unknown_types.size());
-    size_t shown = std::min(report->rejections.size(), kLoggedRejectionsPerList);
-    for (size_t i = 0; i < shown; ++i) {
-      const intel::Rejection& r = report->rejections[i];
-      VIGIL_LOG_WARN("indicator rejected list={} at={} reason=\"{}\" text=\"{}\"", list.name,
-                     r.location, r.reason, r.text);
-    }
-    if (report->rejected > shown) {
-      VIGIL_LOG_WARN("indicator rejections not logged list={} count={}", list.name,
-                     report->rejected - shown);
-    }
-  }
-  int64_t begin = monotonicNs();
-  auto set = builder.build();
-  if (!set.ok()) return set.status();
-  intel_ = *set;
-  const intel::IndicatorSetStats& stats = intel_->stats();
-  size_t total = 0;
-  for (size_t n : stats.count_by_type) total += n;
-  metrics_.gauge("vigil_intel_indicators", "Indicators in the active snapshot").set(
-      static_cast<int64_t>(total));
-  VIGIL_LOG_INFO("indicator snapshot built indicators={} hyperscan_patterns={} "
-                 "hyperscan_bytes={} build_ms={}",
-                 total, stats.pattern_count, stats.hs_database_bytes,
-                 (monotonicNs() - begin) / 1'000'000);
-  return absl::OkStatus();
+  intel_ = std::make_unique<IntelManager>(config_, metrics_, correlate::PipelineOptions{}.batches);
+  return intel_->loadInitial();
 }
 
 absl::Status Daemon::loadRules() {
@@ -422,9 +305,50 @@ absl::Status Daemon::startApi() {
     response.body = body.dump();
     return response;
   });
+  addIntelRoutes();
   if (auto st = api_->start(); !st.ok()) return st;
   VIGIL_LOG_INFO("api listening addr={}", api_->address());
   return absl::OkStatus();
+}
+
+// Routes of the threat-intel manager: the sightings dump, a rebuild request and analyst
+// indicators published as a delta.
+void Daemon::addIntelRoutes() {
+  api_->addRoute("GET", "/api/v1/intel/sightings",
+                 [this](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
+                   std::shared_ptr<const intel::Snapshot> snapshot = intel_->store().current();
+                   if (snapshot == nullptr) {
+                     return absl::UnavailableError("no indicator snapshot is published yet");
+                   }
+                   ApiResponse response;
+                   response.body = sightingsJson(*snapshot).dump();
+                   return response;
+                 });
+  api_->addRoute("POST", "/api/v1/intel/reload",
+                 [this](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
+                   intel_->requestReload("api");
+                   ApiResponse response;
+                   response.status = 202;
+                   response.body = R"({"reload":"requested"})";
+                   return response;
+                 });
+  api_->addRoute("POST", "/api/v1/intel/indicators",
+                 [this](const ApiRequest& request) -> absl::StatusOr<ApiResponse> {
+                   absl::StatusOr<intel::LoadReport> report = intel_->addIndicators(request.body);
+                   if (!report.ok()) return report.status();
+                   nlohmann::json rejections = nlohmann::json::array();
+                   for (const intel::Rejection& r : report->rejections) {
+                     rejections.push_back(
+                         {{"location", r.location}, {"reason", r.reason}, {"text", r.text}});
+                   }
+                   nlohmann::json body = {{"loaded", report->loaded},
+                                          {"duplicates", report->duplicates},
+                                          {"rejected", report->rejected},
+                                          {"rejections", rejections}};
+                   ApiResponse response;
+                   response.body = body.dump();
+                   return response;
+                 });
 }
 
 absl::Status Daemon::validate() {
@@ -473,8 +397,8 @@ absl::Status Daemon::start() {
   }
   std::vector<dataplane::Source*> raw_sources;
   for (auto& s : sources_) raw_sources.push_back(s.get());
-  pipeline_ = std::make_unique<correlate::Pipeline>(raw_sources, intel_, *engine_, sinks,
-                                                    metrics_, popts);
+  pipeline_ = std::make_unique<correlate::Pipeline>(raw_sources, &intel_->store(), *engine_,
+                                                    sinks, metrics_, popts);
 
   // Everything is built and validated; only now do sockets open.
   for (size_t i = 0; i < sources_.size(); ++i) {
@@ -507,6 +431,7 @@ absl::Status Daemon::start() {
     arena.execute([this] { pipeline_->run(); });
     pipeline_returned_.store(true, std::memory_order_release);
   });
+  intel_->start();
   return absl::OkStatus();
 }
 
@@ -537,9 +462,15 @@ void Daemon::run() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   timespec tick{0, 50'000'000};
   while (true) {
     int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig == SIGHUP) {
+      VIGIL_LOG_INFO("signal received signal=SIGHUP action=\"rebuild indicator snapshot\"");
+      if (intel_) intel_->requestReload("SIGHUP");
+      continue;
+    }
     if (sig == SIGINT || sig == SIGTERM) {
       VIGIL_LOG_INFO("signal received signal={}", sig == SIGINT ? "SIGINT" : "SIGTERM");
       break;
@@ -579,6 +510,7 @@ void Daemon::stop() {
   }
   if (pipeline_) pipeline_->requestStop();
   if (pipeline_thread_.joinable()) pipeline_thread_.join();
+  if (intel_) intel_->stop();
 
   // Whatever is left after the deadline is counted, never dropped silently. These
   // messages were already counted as received by their source, so they get a pipeline

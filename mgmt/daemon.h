@@ -20,15 +20,12 @@ class Pipeline;
 namespace vigil::dataplane {
 class Source;
 }
-namespace vigil::intel {
-class IndicatorSet;
-}
-
 namespace vigil::mgmt {
 
 class ApiServer;
 class CaseSink;
 class CaseStore;
+class IntelManager;
 class JsonLinesAlertWriter;
 
 struct DaemonOptions {
@@ -56,8 +53,9 @@ class Daemon {
   absl::Status start();
 
   // Blocks until SIGINT or SIGTERM, or until the replay is done when exit_when_done is
-  // set; then stops everything and writes the summary. The caller must have blocked
-  // those signals in every thread (vigild's main does it before start()).
+  // set; then stops everything and writes the summary. SIGHUP asks for a rebuild of the
+  // indicator snapshot. The caller must have blocked those signals in every thread
+  // (vigild's main does it before start()).
   void run();
 
   // Stops the sources, lets the pipeline finish what they had accepted (at most 10 s;
@@ -75,12 +73,15 @@ class Daemon {
   std::string summary() const;
 
   MetricsRegistry& metrics() { return metrics_; }
+  // The threat-intel manager; null before validate().
+  IntelManager* intel() { return intel_.get(); }
 
  private:
   absl::Status loadIntel();
   absl::Status loadRules();
   absl::Status createSources();
   absl::Status startApi();
+  void addIntelRoutes();
   bool checkReplayDone();
   bool pipelineDrained() const;
   void writeSummary() const;
@@ -90,7 +91,7 @@ class Daemon {
   MetricsRegistry metrics_;
   int64_t start_ns_ = 0;
 
-  std::shared_ptr<const intel::IndicatorSet> intel_;
+  std::unique_ptr<IntelManager> intel_;
   std::unique_ptr<correlate::Engine> engine_;
   std::unique_ptr<CaseStore> store_;
   std::unique_ptr<CaseSink> case_sink_;

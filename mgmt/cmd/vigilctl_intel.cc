@@ -1,9 +1,12 @@
 // "vigilctl intel load": loads threat-intel feeds offline with the builder that vigild
 // uses and prints, as JSON lines, what each feed gave per type, every rejection with its
 // position and reason, and the figures of the snapshot that would be built.
+// "vigilctl intel check": loads feeds the same way, parses each line of an events file as
+// the pipeline does and prints each event's indicator matches as a JSON line.
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -12,8 +15,11 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/event.h"
+#include "dataplane/parser.h"
 #include "intel/builder.h"
 #include "intel/indicator_set.h"
+#include "intel/matcher.h"
 #include "mgmt/cmd/vigilctl_client.h"
 
 namespace vigil::ctl {
@@ -37,7 +43,11 @@ struct IntelLoadOptions {
   bool csv_no_header = false;
   int min_ipv4_prefix = 8;
   int min_ipv6_prefix = 32;
+  std::string events;  // intel check: the events file (one JSON object or log line per line)
 };
+
+// Largest event line "intel check" reads, as the daemon's default max_message_bytes.
+constexpr size_t kMaxEventBytes = 8192;
 
 // A CSV column option is a header name, or "#N" for the 0-based column N.
 intel::CsvColumn csvColumn(const std::string& text) {
@@ -120,7 +130,11 @@ absl::StatusOr<intel::LoadReport> loadFeed(intel::IndicatorSetBuilder& builder,
   return builder.addCsvFile(name, path, csv);
 }
 
-void runIntelLoad(const IntelLoadOptions& options) {
+// Loads the warninglists and feeds of `options`, prints their reports as "intel load"
+// does (with `quiet`, only a count of rejections on stderr), and builds the snapshot. Exits 1 when the
+// snapshot cannot be built. Sets `failed` when a feed or warninglist could not be read.
+std::shared_ptr<const intel::IndicatorSet> loadFeeds(const IntelLoadOptions& options,
+                                                     bool quiet, bool& failed) {
   if (options.format == "csv" && options.csv_value.empty()) {
     fail("--format csv needs --csv-value (a header name, or #N for column N)", 2);
   }
@@ -128,7 +142,6 @@ void runIntelLoad(const IntelLoadOptions& options) {
   builder_options.min_ipv4_prefix_len = static_cast<uint8_t>(options.min_ipv4_prefix);
   builder_options.min_ipv6_prefix_len = static_cast<uint8_t>(options.min_ipv6_prefix);
   intel::IndicatorSetBuilder builder(builder_options);
-  bool failed = false;
 
   for (const std::string& path : options.warninglists) {
     absl::StatusOr<intel::WarninglistReport> report = builder.addWarninglistFile(path);
@@ -137,6 +150,7 @@ void runIntelLoad(const IntelLoadOptions& options) {
       failed = true;
       continue;
     }
+    if (quiet) continue;
     printRejections(report->list, report->rejections);
     std::cout << json{{"kind", "warninglist"}, {"list", report->list}, {"path", path},
                       {"type", report->type}, {"entries", report->entries},
@@ -151,6 +165,13 @@ void runIntelLoad(const IntelLoadOptions& options) {
     if (!report.ok()) {
       std::cerr << "vigilctl: " << report.status().message() << "\n";
       failed = true;
+      continue;
+    }
+    if (quiet) {
+      if (report->rejected > 0) {
+        std::cerr << "vigilctl: " << name << ": " << report->rejected
+                  << " records rejected; run vigilctl intel load for the reasons\n";
+      }
       continue;
     }
     printRejections(name, report->rejections);
@@ -170,9 +191,15 @@ void runIntelLoad(const IntelLoadOptions& options) {
 
   absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>> set = builder.build();
   if (!set.ok()) fail(absl::StrCat("building the snapshot failed: ", set.status().message()));
-  const intel::IndicatorSetStats& stats = (*set)->stats();
+  return *set;
+}
+
+void runIntelLoad(const IntelLoadOptions& options) {
+  bool failed = false;
+  std::shared_ptr<const intel::IndicatorSet> set = loadFeeds(options, /*quiet=*/false, failed);
+  const intel::IndicatorSetStats& stats = set->stats();
   std::cout << json{{"kind", "snapshot"},
-                    {"indicators", (*set)->size()},
+                    {"indicators", set->size()},
                     {"by_type", typeCounts(stats.count_by_type)},
                     {"suppressed_by_warninglist", stats.suppressed_by_warninglist},
                     {"rejected_regexes", stats.rejected_regexes},
@@ -181,6 +208,93 @@ void runIntelLoad(const IntelLoadOptions& options) {
                    .dump(-1, ' ', false, json::error_handler_t::replace)
             << "\n";
   if (failed) fail("at least one feed or warninglist could not be read", 1);
+}
+
+json matchesToJson(const Event& event) {
+  json matches = json::array();
+  for (size_t i = 0; i < event.hit_count; ++i) {
+    const IndicatorHit& hit = event.hits[i];
+    matches.push_back({{"indicator", std::string(hit.indicator)},
+                       {"type", std::string(indicatorTypeName(hit.type))},
+                       {"lists", std::string(hit.list)},
+                       {"field", std::string(hit.field)},
+                       {"score", hit.score},
+                       {"indicator_id", hit.indicator_id}});
+  }
+  return matches;
+}
+
+// Prints one line per event of the events file: {"line": N, "matches": [...]}, with
+// "hits_overflow": true when the event had more hits than it can hold.
+void runIntelCheck(const IntelLoadOptions& options) {
+  bool failed = false;
+  std::shared_ptr<const intel::IndicatorSet> set = loadFeeds(options, /*quiet=*/true, failed);
+  if (failed) fail("at least one feed or warninglist could not be read", 1);
+  std::ifstream in(options.events, std::ios::binary);
+  if (!in) fail(absl::StrCat("cannot read the events file ", options.events), 1);
+
+  intel::Scratch scratch(*set);
+  Event event(kMaxEventBytes * 2 + 4096);
+  dataplane::ParseOptions parse_options;
+  size_t line_number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    json out = {{"line", line_number}};
+    if (line.size() > kMaxEventBytes) {
+      out["error"] = absl::StrCat("event longer than ", kMaxEventBytes, " bytes; not matched");
+      std::cout << out.dump() << "\n";
+      continue;
+    }
+    event.reset();
+    event.arena.reset();
+    event.raw = event.arena.copy(line);
+    dataplane::parseEvent(event, parse_options);
+    intel::matchEvent(*set, scratch, event);
+    out["matches"] = matchesToJson(event);
+    if (event.has(kFlagHitsOverflow)) out["hits_overflow"] = true;
+    std::cout << out.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+  }
+}
+
+// Adds the options "intel load" and "intel check" share: format, names, warninglists,
+// CSV columns and prefix limits.
+void addFeedOptions(CLI::App* command, IntelLoadOptions& options) {
+  command->add_option("--format", options.format,
+                      "feed format: list (plain indicator list, the default), regex (REGEX;SCORE "
+                      "lines), csv, misp (event JSON or a feed folder) or stix (2.x bundle)")
+      ->check(CLI::IsMember({"list", "regex", "csv", "misp", "stix"}));
+  command->add_option("--name", options.name, "feed name for every FEED (default: the file name)");
+  command->add_option("--warninglist", options.warninglists,
+                      "MISP warninglist JSON file whose values are left out; may repeat")
+      ->allow_extra_args(false);
+
+  command->add_option("--csv-value", options.csv_value,
+                      "CSV column of the indicator: a header name or #N (0-based)");
+  command->add_option("--csv-type", options.csv_type,
+                      "CSV column with the indicator type name (default: detected)");
+  command->add_option("--csv-fixed-type", options.csv_fixed_type,
+                      "indicator type of every CSV value, such as domain or sha256");
+  command->add_option("--csv-confidence", options.csv_confidence,
+                      "CSV column with a confidence 0 to 100");
+  command->add_option("--csv-first-seen", options.csv_first_seen,
+                      "CSV column with an RFC 3339 first-seen time");
+  command->add_option("--csv-tags", options.csv_tags, "CSV column with tags separated by '|'");
+  command->add_option("--csv-url-path", options.csv_url_path,
+                      "CSV column with a URL path; a non-empty path makes the record the URL "
+                      "http://VALUE+PATH");
+  command->add_option("--csv-delimiter", options.csv_delimiter,
+                      "CSV field delimiter (default ,)");
+  command->add_flag("--csv-no-header", options.csv_no_header,
+                    "the CSV has no header row; name columns as #N");
+
+  command->add_option("--min-ipv4-prefix", options.min_ipv4_prefix,
+                      "shortest IPv4 CIDR accepted, in bits (default 8)")
+      ->check(CLI::Range(1, 32));
+  command->add_option("--min-ipv6-prefix", options.min_ipv6_prefix,
+                      "shortest IPv6 CIDR accepted, in bits (default 32)")
+      ->check(CLI::Range(1, 128));
 }
 
 }  // namespace
@@ -193,43 +307,24 @@ void registerIntelCommands(CLI::App& app) {
       "load",
       "load feeds as vigild would and print per-feed counts, rejections and snapshot figures "
       "as JSON lines; exit 1 when a feed cannot be read");
-  load->add_option("--format", options->format,
-                   "feed format: list (plain indicator list, the default), regex (REGEX;SCORE "
-                   "lines), csv, misp (event JSON or a feed folder) or stix (2.x bundle)")
-      ->check(CLI::IsMember({"list", "regex", "csv", "misp", "stix"}));
-  load->add_option("--name", options->name,
-                   "feed name for every FEED (default: the file name)");
-  load->add_option("--warninglist", options->warninglists,
-                   "MISP warninglist JSON file whose values are left out; may repeat")
-      ->allow_extra_args(false);
-
-  load->add_option("--csv-value", options->csv_value,
-                   "CSV column of the indicator: a header name or #N (0-based)");
-  load->add_option("--csv-type", options->csv_type,
-                   "CSV column with the indicator type name (default: detected)");
-  load->add_option("--csv-fixed-type", options->csv_fixed_type,
-                   "indicator type of every CSV value, such as domain or sha256");
-  load->add_option("--csv-confidence", options->csv_confidence,
-                   "CSV column with a confidence 0 to 100");
-  load->add_option("--csv-first-seen", options->csv_first_seen,
-                   "CSV column with an RFC 3339 first-seen time");
-  load->add_option("--csv-tags", options->csv_tags, "CSV column with tags separated by '|'");
-  load->add_option("--csv-url-path", options->csv_url_path,
-                   "CSV column with a URL path; a non-empty path makes the record the URL "
-                   "http://VALUE+PATH");
-  load->add_option("--csv-delimiter", options->csv_delimiter, "CSV field delimiter (default ,)");
-  load->add_flag("--csv-no-header", options->csv_no_header,
-                 "the CSV has no header row; name columns as #N");
-
-  load->add_option("--min-ipv4-prefix", options->min_ipv4_prefix,
-                   "shortest IPv4 CIDR accepted, in bits (default 8)")
-      ->check(CLI::Range(1, 32));
-  load->add_option("--min-ipv6-prefix", options->min_ipv6_prefix,
-                   "shortest IPv6 CIDR accepted, in bits (default 32)")
-      ->check(CLI::Range(1, 128));
-
+  addFeedOptions(load, *options);
   load->add_option("feed", options->feeds, "feed files (or MISP feed folders)")->required();
   load->callback([options] { runIntelLoad(*options); });
+
+  auto check_options = std::make_shared<IntelLoadOptions>();
+  CLI::App* check = intel->add_subcommand(
+      "check",
+      "load feeds as vigild would, parse each line of EVENTS as the pipeline does and print "
+      "each event's indicator matches as a JSON line; exit 1 when a feed or EVENTS cannot "
+      "be read");
+  addFeedOptions(check, *check_options);
+  check->add_option("--feed", check_options->feeds, "feed file (or MISP feed folder); may repeat")
+      ->required()
+      ->allow_extra_args(false);
+  check->add_option("events", check_options->events,
+                    "events file: one log line or JSON object per line")
+      ->required();
+  check->callback([check_options] { runIntelCheck(*check_options); });
 }
 
 }  // namespace vigil::ctl

@@ -55,11 +55,13 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  // Block the stop signals in every thread; Daemon::run() takes them with sigtimedwait.
+  // Block the stop and reload signals in every thread; Daemon::run() takes them with
+  // sigtimedwait.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 

@@ -101,4 +101,8 @@ int DaemonProcess::stop() {
 
 bool DaemonProcess::running() { return waitExit(std::chrono::milliseconds(0)) == -1; }
 
+void DaemonProcess::signal(int signal) {
+  if (pid_ > 0 && status_ == -1) kill(pid_, signal);
+}
+
 }  // namespace vigil::testing

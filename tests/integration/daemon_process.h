@@ -31,6 +31,8 @@ class DaemonProcess {
   // Sends SIGTERM and waits; returns the exit status (SIGKILL after 10 s gives -1).
   int stop();
   bool running();
+  // Sends `signal` (SIGHUP, for instance) to the running process.
+  void signal(int signal);
   std::string log() const { return readFile(log_path_); }
 
  private:

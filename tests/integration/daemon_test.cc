@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -254,6 +255,47 @@ TEST_F(DaemonTest, SyslogOverUdpAndTcpOpensCase) {
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
   std::string alerts = readFile(dir_ + "/alerts.jsonl");
   EXPECT_NE(alerts.find("SSH brute force"), std::string::npos) << alerts;
+}
+
+// SIGHUP rebuilds the indicator snapshot from the changed list, analyst indicators go
+// live through the API at once, and the sightings dump counts their hits.
+TEST_F(DaemonTest, SighupAndAnalystIndicators) {
+  auto daemon = startDaemon();
+  ASSERT_TRUE(daemon->running());
+  writeFile(dir_ + "/watch.txt", "198.51.100.99\n");
+  daemon->signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    return metricSum(metrics(), "vigil_intel_snapshot_generation") == 2;
+  })) << daemon->log();
+  EXPECT_NE(daemon->log().find("indicator snapshot published generation=2 reason=SIGHUP"),
+            std::string::npos)
+      << daemon->log();
+
+  httplib::Client client("127.0.0.1", api_port_);
+  auto added = client.Post("/api/v1/intel/indicators", "analyst.example\n", "text/plain");
+  ASSERT_TRUE(added);
+  ASSERT_EQ(added->status, 200) << added->body;
+  EXPECT_EQ(nlohmann::json::parse(added->body)["loaded"], 1);
+
+  sendUdp(udp_port_, "<38>Oct 11 22:14:20 web1 sshd[4243]: Accepted password for bob from "
+                     "198.51.100.99 port 51000 ssh2");
+  sendUdp(udp_port_, "<38>Oct 11 22:14:21 web1 app: lookup analyst.example from "
+                     "203.0.113.66");
+  nlohmann::json sightings;
+  ASSERT_TRUE(eventually([&] {
+    sightings = getJson("/api/v1/intel/sightings");
+    return sightings != nullptr && sightings["indicators"].size() == 2;
+  })) << sightings.dump() << daemon->log();
+  std::set<std::string> seen;
+  for (const auto& indicator : sightings["indicators"]) {
+    seen.insert(indicator["indicator"].get<std::string>());
+    EXPECT_EQ(indicator["hits"], 1);
+    EXPECT_GT(indicator["last_hit_ns"].get<int64_t>(), 0);
+  }
+  // 203.0.113.66 left the list with the rebuild, so it gives no hit.
+  EXPECT_EQ(seen, (std::set<std::string>{"198.51.100.99", "analyst.example"}));
+  EXPECT_EQ(metricSum(metrics(), "vigil_intel_reloads_total"), 2);
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 }
 
 // Cases survive a restart of the daemon: the store is reopened, not recreated.

@@ -1,0 +1,446 @@
+#include "mgmt/intel_manager.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <httplib.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "intel/builder.h"
+#include "intel/indicator_set.h"
+
+namespace vigil::mgmt {
+namespace {
+
+// Reads a CSV column given as a header name or, when all digits, a 0-based index.
+intel::CsvColumn csvColumn(const std::string& text) {
+  intel::CsvColumn column;
+  if (text.empty()) return column;
+  if (std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '9'; }) &&
+      text.size() <= 6) {
+    column.index = std::stoi(text);
+  } else {
+    column.name = text;
+  }
+  return column;
+}
+
+intel::CsvOptions csvOptions(const IntelCsvConfig& config) {
+  intel::CsvOptions options;
+  options.delimiter = config.delimiter;
+  options.header = config.header;
+  options.value = csvColumn(config.value_column);
+  options.type = csvColumn(config.type_column);
+  options.confidence = csvColumn(config.confidence_column);
+  options.first_seen = csvColumn(config.first_seen_column);
+  options.last_seen = csvColumn(config.last_seen_column);
+  options.tags = csvColumn(config.tags_column);
+  options.url_path = csvColumn(config.url_path_column);
+  for (size_t t = 0; t < intel::kIndicatorTypeCount; ++t) {
+    const auto type = static_cast<IndicatorType>(t);
+    if (!config.type.empty() && indicatorTypeName(type) == config.type) options.fixed_type = type;
+  }
+  return options;
+}
+
+// Loads one configured feed in its format.
+absl::StatusOr<intel::LoadReport> loadFeed(intel::IndicatorSetBuilder& builder,
+                                           const IntelListConfig& list) {
+  std::error_code ec;
+  const bool folder = list.format == "misp_feed";
+  const bool readable = folder ? std::filesystem::is_directory(list.path, ec)
+                               : std::filesystem::is_regular_file(list.path, ec);
+  if (!readable) {
+    return absl::NotFoundError(absl::StrCat(
+        list.path, folder ? " is not a folder; give the MISP feed folder that holds manifest.json"
+                          : " is not a readable file; give the path of the feed file"));
+  }
+  if (list.format == "regex") return builder.addRegexListFile(list.name, list.path);
+  if (list.format == "csv") return builder.addCsvFile(list.name, list.path, csvOptions(list.csv));
+  if (list.format == "misp") return builder.addMispFile(list.name, list.path);
+  if (folder) return builder.addMispFeedFolder(list.name, list.path);
+  if (list.format == "stix") return builder.addStixFile(list.name, list.path);
+  return builder.addListFile(list.name, list.path);
+}
+
+// The warninglist files named in config: files as given, folders as their *.json files.
+std::vector<std::string> warninglistFiles(const std::vector<std::string>& paths) {
+  std::vector<std::string> files;
+  for (const std::string& path : paths) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(path, ec)) {
+      files.push_back(path);
+      continue;
+    }
+    std::vector<std::string> in_folder;
+    for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
+      if (entry.is_regular_file() && entry.path().extension() == ".json") {
+        in_folder.push_back(entry.path().string());
+      }
+    }
+    std::sort(in_folder.begin(), in_folder.end());
+    files.insert(files.end(), in_folder.begin(), in_folder.end());
+  }
+  return files;
+}
+
+// Rejected indicator lines logged per list; the rest are counted only.
+constexpr size_t kLoggedRejectionsPerList = 20;
+// Rejections kept per list in FeedStatus.
+constexpr size_t kKeptRejections = 100;
+// Largest feed body fetched over HTTP.
+constexpr size_t kMaxFeedBytes = size_t{512} << 20;
+// How often the manager's thread frees retired snapshots while some are pending.
+constexpr auto kReclaimPoll = std::chrono::milliseconds(20);
+
+// Loads one feed body that was fetched from a URL, in the list's format.
+absl::StatusOr<intel::LoadReport> loadFeedText(intel::IndicatorSetBuilder& builder,
+                                               const IntelListConfig& list,
+                                               const std::string& body) {
+  if (list.format == "regex") return builder.addRegexListText(list.name, body, list.url);
+  if (list.format == "csv") {
+    return builder.addCsvText(list.name, body, list.url, csvOptions(list.csv));
+  }
+  if (list.format == "misp") return builder.addMispText(list.name, body, list.url);
+  if (list.format == "stix") return builder.addStixText(list.name, body, list.url);
+  return builder.addListText(list.name, body, list.url);
+}
+
+size_t indicatorCount(const intel::Snapshot& snapshot) { return snapshot.size(); }
+
+}  // namespace
+
+absl::StatusOr<std::string> fetchUrl(const std::string& url, int timeout_s, size_t max_bytes) {
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == std::string::npos ||
+      (!absl::StartsWith(url, "http://") && !absl::StartsWith(url, "https://"))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("feed URL ", url, " is not http:// or https://"));
+  }
+  const size_t path_start = url.find('/', scheme_end + 3);
+  const std::string origin = url.substr(0, path_start);
+  const std::string path = path_start == std::string::npos ? "/" : url.substr(path_start);
+
+  httplib::Client client(origin);
+  client.set_connection_timeout(timeout_s, 0);
+  client.set_read_timeout(timeout_s, 0);
+  client.set_follow_location(true);
+  std::string body;
+  bool too_large = false;
+  httplib::Result result = client.Get(path, [&](const char* data, size_t len) {
+    if (body.size() + len > max_bytes) {
+      too_large = true;
+      return false;
+    }
+    body.append(data, len);
+    return true;
+  });
+  if (too_large) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("feed URL ", url, " returned more than ", max_bytes, " bytes"));
+  }
+  if (!result) {
+    return absl::UnavailableError(
+        absl::StrCat("fetching ", url, " failed: ", httplib::to_string(result.error())));
+  }
+  if (result->status != 200) {
+    return absl::UnavailableError(
+        absl::StrCat("fetching ", url, " returned HTTP status ", result->status));
+  }
+  return body;
+}
+
+IntelManager::IntelManager(const DaemonConfig& config, MetricsRegistry& metrics, size_t readers)
+    : config_(config), metrics_(metrics), store_(readers) {
+  reloads_ok_ = &metrics_.counter("vigil_intel_reloads_total",
+                                  "Indicator snapshot rebuilds, by result", {{"result", "ok"}});
+  reloads_failed_ = &metrics_.counter("vigil_intel_reloads_total",
+                                      "Indicator snapshot rebuilds, by result",
+                                      {{"result", "failed"}});
+  indicators_ = &metrics_.gauge("vigil_intel_indicators", "Indicators in the active snapshot");
+  generation_ =
+      &metrics_.gauge("vigil_intel_snapshot_generation", "Publishes of the active snapshot");
+  pending_ = &metrics_.gauge("vigil_intel_snapshots_pending",
+                             "Replaced snapshots that a worker may still be using");
+  metrics_.gaugeFunction("vigil_intel_scan_errors",
+                         "Failed Hyperscan scans in the active snapshot; their later hits "
+                         "were lost",
+                         {}, [this] {
+                           std::shared_ptr<const intel::Snapshot> snapshot = store_.current();
+                           return snapshot == nullptr
+                                      ? int64_t{0}
+                                      : static_cast<int64_t>(snapshot->scanErrors());
+                         });
+  metrics_.gaugeFunction("vigil_intel_sightings", "Indicator hits recorded in the active snapshot",
+                         {}, [this] {
+                           std::shared_ptr<const intel::Snapshot> snapshot = store_.current();
+                           if (snapshot == nullptr) return int64_t{0};
+                           uint64_t total = 0;
+                           for (uint32_t id = 0; id < snapshot->size(); ++id) {
+                             total += snapshot->hitCount(id);
+                           }
+                           return static_cast<int64_t>(total);
+                         });
+}
+
+IntelManager::~IntelManager() { stop(); }
+
+absl::Status IntelManager::addWarninglists(intel::IndicatorSetBuilder& builder) {
+  for (const std::string& file : warninglistFiles(config_.intel_warninglists)) {
+    auto report = builder.addWarninglistFile(file);
+    if (!report.ok()) {
+      return absl::Status(report.status().code(),
+                          absl::StrCat("intel.warninglists ", file, ": ", report.status().message()));
+    }
+    VIGIL_LOG_INFO("warninglist loaded list=\"{}\" type={} path={} entries={} rejected={}",
+                   report->list, report->type, file, report->entries, report->rejected);
+  }
+  return absl::OkStatus();
+}
+
+// Fetches one URL feed into last_good_. A failed fetch is counted and logged and leaves
+// the last good body (if any) in place.
+absl::Status IntelManager::addUrlFeed(const IntelListConfig& list) {
+  absl::StatusOr<std::string> body = fetchUrl(list.url, config_.intel_fetch_timeout_s,
+                                              kMaxFeedBytes);
+  if (body.ok()) {
+    metrics_.counter("vigil_intel_fetches_total", "Feed downloads, by list and result",
+                     {{"list", list.name}, {"result", "ok"}})
+        .add();
+    VIGIL_LOG_INFO("feed fetched list={} url={} bytes={}", list.name, list.url, body->size());
+    last_good_[list.name] = std::move(*body);
+    fetch_errors_.erase(list.name);
+  } else {
+    metrics_.counter("vigil_intel_fetches_total", "Feed downloads, by list and result",
+                     {{"list", list.name}, {"result", "failed"}})
+        .add();
+    const bool kept = last_good_.count(list.name) != 0;
+    fetch_errors_[list.name] = std::string(body.status().message());
+    VIGIL_LOG_WARN("feed fetch failed list={} error=\"{}\" using={}", list.name,
+                   std::string(body.status().message()), kept ? "last good copy" : "nothing (left out)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status IntelManager::addFeeds(intel::IndicatorSetBuilder& builder, bool initial) {
+  std::vector<FeedStatus> statuses;
+  // The statuses are published however the loop ends.
+  struct Publish {
+    IntelManager& manager;
+    std::vector<FeedStatus>& statuses;
+    ~Publish() {
+      std::lock_guard lock(manager.status_mutex_);
+      manager.feed_status_ = std::move(statuses);
+    }
+  } publish{*this, statuses};
+
+  for (const IntelListConfig& list : config_.intel_lists) {
+    FeedStatus& status = statuses.emplace_back();
+    status.name = list.name;
+    status.source = list.url.empty() ? list.path : list.url;
+    absl::StatusOr<intel::LoadReport> report;
+    if (!list.url.empty()) {
+      if (auto st = addUrlFeed(list); !st.ok()) return st;
+      if (auto error = fetch_errors_.find(list.name); error != fetch_errors_.end()) {
+        status.fetch_error = error->second;
+      }
+      auto it = last_good_.find(list.name);
+      if (it == last_good_.end()) continue;
+      report = loadFeedText(builder, list, it->second);
+    } else {
+      report = loadFeed(builder, list);
+    }
+    if (!report.ok()) {
+      return absl::Status(report.status().code(),
+                          absl::StrCat("intel.lists ", list.name, ": ", report.status().message()));
+    }
+    status.loaded = true;
+    status.indicators = report->loaded;
+    status.duplicates = report->duplicates;
+    status.rejected = report->rejected;
+    status.expired = report->expired;
+    status.rejections.assign(
+        report->rejections.begin(),
+        report->rejections.begin() +
+            static_cast<std::ptrdiff_t>(std::min(report->rejections.size(), kKeptRejections)));
+    metrics_.counter("vigil_intel_indicators_loaded_total", "Indicators accepted from a list",
+                     {{"list", list.name}})
+        .add(report->loaded);
+    metrics_.counter("vigil_intel_lines_rejected_total", "Indicator lines rejected",
+                     {{"list", list.name}})
+        .add(report->rejected);
+    metrics_.counter("vigil_intel_indicators_expired_total",
+                     "Indicators left out because their valid_until had passed",
+                     {{"list", list.name}})
+        .add(report->expired);
+    VIGIL_LOG_INFO("indicator list loaded list={} format={} source={} loaded={} duplicates={} "
+                   "rejected={} expired={} not_for_detection={} unknown_types={}",
+                   list.name, list.format, list.url.empty() ? list.path : list.url, report->loaded,
+                   report->duplicates, report->rejected, report->expired,
+                   report->not_for_detection, report->unknown_types.size());
+    // Every rejection is logged at start; a reload repeats only the counts.
+    const size_t shown = initial ? std::min(report->rejections.size(), kLoggedRejectionsPerList)
+                                 : 0;
+    for (size_t i = 0; i < shown; ++i) {
+      const intel::Rejection& r = report->rejections[i];
+      VIGIL_LOG_WARN("indicator rejected list={} at={} reason=\"{}\" text=\"{}\"", list.name,
+                     r.location, r.reason, r.text);
+    }
+    if (report->rejected > shown) {
+      VIGIL_LOG_WARN("indicator rejections not logged list={} count={}", list.name,
+                     report->rejected - shown);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> IntelManager::rebuild(const std::string& reason) {
+  std::lock_guard lock(build_mutex_);
+  const int64_t begin = monotonicNs();
+  intel::BuilderOptions builder_options;
+  builder_options.min_ipv4_prefix_len = static_cast<uint8_t>(config_.intel_min_ipv4_prefix_len);
+  builder_options.min_ipv6_prefix_len = static_cast<uint8_t>(config_.intel_min_ipv6_prefix_len);
+  builder_options.default_confidence = static_cast<uint8_t>(config_.intel_default_confidence);
+  builder_options.score_half_life = absl::Hours(24) * config_.intel_score_half_life_days;
+  intel::IndicatorSetBuilder builder(builder_options);
+
+  const bool initial = store_.current() == nullptr;
+  absl::Status st = addWarninglists(builder);
+  if (st.ok()) st = addFeeds(builder, initial);
+  if (st.ok() && !analyst_text_.empty()) {
+    st = builder.addListText("analyst", analyst_text_, "analyst").status();
+  }
+  absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>> set =
+      st.ok() ? builder.build() : absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>>(st);
+  if (!set.ok()) {
+    reloads_failed_->add();
+    VIGIL_LOG_ERROR("indicator snapshot rebuild failed reason={} error=\"{}\" kept_generation={}",
+                    reason, std::string(set.status().message()), store_.stats().published);
+    return set.status();
+  }
+  const intel::IndicatorSetStats& stats = (*set)->stats();
+  const uint64_t generation = store_.publish(*set);
+  reloads_ok_->add();
+  std::shared_ptr<const intel::Snapshot> snapshot = store_.current();
+  VIGIL_LOG_INFO("indicator snapshot published generation={} reason={} indicators={} "
+                 "ipv4={} ipv6={} cidr={} domain={} url={} hashes={} regex={} "
+                 "hyperscan_patterns={} hyperscan_bytes={} suppressed_lists={} build_ms={}",
+                 generation, reason, indicatorCount(*snapshot),
+                 stats.count(IndicatorType::kIpv4), stats.count(IndicatorType::kIpv6),
+                 stats.count(IndicatorType::kCidr), stats.count(IndicatorType::kDomain),
+                 stats.count(IndicatorType::kUrl),
+                 stats.count(IndicatorType::kMd5) + stats.count(IndicatorType::kSha1) +
+                     stats.count(IndicatorType::kSha256),
+                 stats.count(IndicatorType::kRegex), stats.pattern_count,
+                 stats.hs_database_bytes, stats.suppressed_by_warninglist.size(),
+                 (monotonicNs() - begin) / 1'000'000);
+  updateGauges();
+  return generation;
+}
+
+absl::StatusOr<intel::LoadReport> IntelManager::addIndicators(const std::string& text) {
+  std::lock_guard lock(build_mutex_);
+  // Only the new lines are reported; the delta set holds every analyst line so far.
+  intel::IndicatorSetBuilder check;
+  absl::StatusOr<intel::LoadReport> report = check.addListText("analyst", text, "analyst");
+  if (!report.ok()) return report.status();
+
+  std::string all = absl::StrCat(analyst_text_, text, "\n");
+  intel::IndicatorSetBuilder builder;
+  if (auto st = builder.addListText("analyst", all, "analyst").status(); !st.ok()) return st;
+  absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>> set = builder.build();
+  if (!set.ok()) return set.status();
+  std::optional<uint64_t> generation = store_.publishDelta(*set);
+  if (!generation.has_value()) {
+    return absl::FailedPreconditionError(
+        "no indicator snapshot is published yet; add analyst indicators after start");
+  }
+  analyst_text_ = std::move(all);
+  VIGIL_LOG_INFO("analyst indicators published generation={} added={} rejected={} "
+                 "delta_indicators={}",
+                 *generation, report->loaded, report->rejected, (*set)->size());
+  updateGauges();
+  return report;
+}
+
+std::vector<FeedStatus> IntelManager::feedStatus() const {
+  std::lock_guard lock(status_mutex_);
+  return feed_status_;
+}
+
+absl::Status IntelManager::loadInitial() { return rebuild("start").status(); }
+
+void IntelManager::updateGauges() {
+  std::shared_ptr<const intel::Snapshot> snapshot = store_.current();
+  if (snapshot != nullptr) {
+    indicators_->set(static_cast<int64_t>(snapshot->size()));
+    generation_->set(static_cast<int64_t>(snapshot->generation()));
+  }
+  pending_->set(static_cast<int64_t>(store_.stats().pending));
+}
+
+void IntelManager::start() {
+  if (thread_.joinable()) return;
+  thread_ = std::thread([this] { run(); });
+  VIGIL_LOG_INFO("intel manager started refresh_s={} url_feeds={}", config_.intel_refresh_s,
+                 std::count_if(config_.intel_lists.begin(), config_.intel_lists.end(),
+                               [](const IntelListConfig& l) { return !l.url.empty(); }));
+}
+
+void IntelManager::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) {
+    thread_.join();
+    VIGIL_LOG_INFO("intel manager stopped generation={} reclaimed={}", store_.stats().published,
+                   store_.stats().reclaimed);
+  }
+}
+
+void IntelManager::requestReload(std::string reason) {
+  {
+    std::lock_guard lock(mutex_);
+    reload_reason_ = std::move(reason);
+  }
+  wake_.notify_all();
+}
+
+void IntelManager::run() {
+  using Clock = std::chrono::steady_clock;
+  const auto refresh = std::chrono::seconds(config_.intel_refresh_s);
+  Clock::time_point next_refresh = Clock::now() + refresh;
+  while (true) {
+    std::string reason;
+    {
+      std::unique_lock lock(mutex_);
+      const bool pending = store_.stats().pending != 0;
+      Clock::time_point until =
+          pending ? Clock::now() + kReclaimPoll : Clock::now() + std::chrono::hours(1);
+      if (config_.intel_refresh_s > 0) until = std::min(until, next_refresh);
+      wake_.wait_until(lock, until, [this] { return stopping_ || !reload_reason_.empty(); });
+      if (stopping_) break;
+      reason = std::move(reload_reason_);
+      reload_reason_.clear();
+    }
+    if (reason.empty() && config_.intel_refresh_s > 0 && Clock::now() >= next_refresh) {
+      reason = "schedule";
+    }
+    if (!reason.empty()) {
+      if (reason == "schedule") next_refresh = Clock::now() + refresh;
+      (void)rebuild(reason);  // logged and counted inside
+    }
+    if (store_.reclaim() > 0) updateGauges();
+  }
+}
+
+}  // namespace vigil::mgmt

@@ -1,0 +1,120 @@
+// The daemon's threat-intel manager: loads every configured feed (files, and URLs fetched
+// over HTTP or HTTPS), builds indicator snapshots on its own thread and publishes them in
+// an intel::SnapshotStore that the pipeline's workers read without waiting.
+//
+// A full rebuild runs at start, on requestReload() (vigild calls it on SIGHUP) and every
+// intel.refresh_s seconds. A failed rebuild keeps the current snapshot. A failed fetch
+// keeps that feed's last good body, so one unreachable server does not drop its
+// indicators; a feed that was never fetched is left out until a fetch succeeds.
+// Analyst indicators added with addIndicators() are published at once as a small delta
+// and are part of every later full build.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/metrics.h"
+#include "intel/builder.h"
+#include "intel/snapshot.h"
+#include "mgmt/config.h"
+
+namespace vigil::mgmt {
+
+// Fetches the body of an http:// or https:// URL. Errors name the URL and the HTTP status
+// or transport error. Bodies larger than `max_bytes` fail with ResourceExhausted.
+// Blocks for at most about `timeout_s` per connect and per read.
+absl::StatusOr<std::string> fetchUrl(const std::string& url, int timeout_s, size_t max_bytes);
+
+// What the latest full build did with one configured list.
+struct FeedStatus {
+  std::string name;
+  std::string source;  // path or URL
+  bool loaded = false;  // false when a URL feed has no good body yet
+  size_t indicators = 0;
+  size_t duplicates = 0;
+  size_t rejected = 0;
+  size_t expired = 0;
+  std::vector<intel::Rejection> rejections;  // the first ones, with location and reason
+  std::string fetch_error;  // the latest fetch error of a URL feed; empty after a success
+};
+
+class IntelManager {
+ public:
+  // `config` and `metrics` must outlive the manager. `readers` is the number of reader
+  // slots of the snapshot store (the pipeline's batch count).
+  IntelManager(const DaemonConfig& config, MetricsRegistry& metrics, size_t readers);
+  ~IntelManager();
+  IntelManager(const IntelManager&) = delete;
+  IntelManager& operator=(const IntelManager&) = delete;
+
+  // Builds and publishes the first snapshot on the calling thread. Errors: a feed file
+  // that cannot be read, a warninglist that fails to load, a build failure. A URL feed
+  // that cannot be fetched is logged and counted, not an error.
+  absl::Status loadInitial();
+
+  // Starts the thread that rebuilds on requestReload() and on the refresh schedule and
+  // frees retired snapshots. Call after loadInitial().
+  void start();
+  // Stops and joins that thread. Safe to call more than once.
+  void stop();
+
+  // Asks for a full rebuild on the manager's thread. Never blocks. Thread-safe.
+  void requestReload(std::string reason);
+
+  // Adds analyst indicators (plain-list text, one per line) under the list name
+  // "analyst" and publishes them as a delta next to the current base. Blocks while the
+  // small delta set compiles. Returns the load report; rejected lines do not fail.
+  // Thread-safe.
+  absl::StatusOr<intel::LoadReport> addIndicators(const std::string& text);
+
+  // Runs one full rebuild now on the calling thread (what the manager's thread runs).
+  // Returns the published generation, or the error that kept the current snapshot.
+  absl::StatusOr<uint64_t> rebuild(const std::string& reason);
+
+  intel::SnapshotStore& store() { return store_; }
+
+  // Per-list results of the latest full build that got as far as loading (also a failed
+  // one). Thread-safe.
+  std::vector<FeedStatus> feedStatus() const;
+
+ private:
+  absl::Status addFeeds(intel::IndicatorSetBuilder& builder, bool initial);
+  absl::Status addWarninglists(intel::IndicatorSetBuilder& builder);
+  absl::Status addUrlFeed(const IntelListConfig& list);
+  void run();
+  void updateGauges();
+
+  const DaemonConfig& config_;
+  MetricsRegistry& metrics_;
+  intel::SnapshotStore store_;
+
+  std::mutex build_mutex_;  // one rebuild or delta at a time
+  std::map<std::string, std::string> last_good_;  // URL feed name -> last fetched body
+  std::string analyst_text_;                      // every analyst line added so far
+  std::map<std::string, std::string> fetch_errors_;  // URL feed name -> latest fetch error
+  mutable std::mutex status_mutex_;
+  std::vector<FeedStatus> feed_status_;
+
+  std::mutex mutex_;  // guards the reload request and stop flag
+  std::condition_variable wake_;
+  std::string reload_reason_;  // empty when no reload is requested
+  bool stopping_ = false;
+  std::thread thread_;
+
+  Counter* reloads_ok_ = nullptr;
+  Counter* reloads_failed_ = nullptr;
+  Gauge* indicators_ = nullptr;
+  Gauge* generation_ = nullptr;
+  Gauge* pending_ = nullptr;
+};
+
+}  // namespace vigil::mgmt

@@ -1,0 +1,162 @@
+// Runs the built "vigilctl intel check" over feeds and events written by the test and
+// checks each event's JSON line of matches.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace vigil::mgmt {
+namespace {
+
+constexpr const char* kVigilctl = VIGIL_BINARY_DIR "/mgmt/vigilctl";
+
+struct CheckRun {
+  int exit_code = -1;
+  std::vector<std::string> lines;
+  std::string err;
+};
+
+class VigilctlIntelCheckTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(std::filesystem::exists(kVigilctl))
+        << kVigilctl << " is missing; build the vigilctl target before these tests";
+    dir_ = std::filesystem::temp_directory_path() /
+           ("vigilctl-intel-check-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string write(const std::string& name, const std::string& text) {
+    const std::string path = (dir_ / name).string();
+    std::ofstream(path, std::ios::binary) << text;
+    return path;
+  }
+
+  // Runs "vigilctl intel check ARGS" and splits its standard output into lines.
+  CheckRun run(const std::string& args) {
+    const std::string err_path = (dir_ / "stderr.txt").string();
+    const std::string command =
+        std::string(kVigilctl) + " intel check " + args + " 2>" + err_path;
+    CheckRun result;
+    FILE* pipe = popen(command.c_str(), "r");
+    EXPECT_NE(pipe, nullptr) << command;
+    if (pipe == nullptr) return result;
+    std::string out;
+    char buffer[4096];
+    size_t n;
+    while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, n);
+    int status = pclose(pipe);
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) result.lines.push_back(line);
+    std::ifstream err(err_path);
+    std::stringstream text;
+    text << err.rdbuf();
+    result.err = text.str();
+    return result;
+  }
+
+  std::filesystem::path dir_;
+};
+
+std::set<std::string> matchedIndicators(const nlohmann::json& line) {
+  std::set<std::string> out;
+  for (const auto& match : line["matches"]) out.insert(match["indicator"].get<std::string>());
+  return out;
+}
+
+// Each event gets one line with its line number and matches from both feeds; blank
+// lines are skipped and an event without matches gets an empty array.
+TEST_F(VigilctlIntelCheckTest, PrintsMatchesPerEvent) {
+  const std::string domains = write("domains.txt", "bad.example\nevil.example\n");
+  const std::string addresses = write("addresses.txt", "203.0.113.7\n10.20.0.0/16\n");
+  const std::string events = write(
+      "events.jsonl",
+      "{\"message\": \"lookup of bad.example\", \"src\": \"203.0.113.7\"}\n"
+      "\n"
+      "{\"message\": \"nothing to see\"}\n"
+      "<13>May  1 10:00:00 host1 app: beacon to www.evil.example\n"
+      "{\"message\": \"flow\", \"dst\": \"10.20.3.4\"}\n");
+  CheckRun r = run("--feed " + domains + " --feed " + addresses + " " + events);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.lines.size(), 4u) << r.err;
+
+  nlohmann::json first = nlohmann::json::parse(r.lines[0]);
+  EXPECT_EQ(first["line"], 1);
+  EXPECT_EQ(matchedIndicators(first), (std::set<std::string>{"bad.example", "203.0.113.7"}));
+  for (const auto& match : first["matches"]) {
+    if (match["indicator"] == "203.0.113.7") {
+      EXPECT_EQ(match["type"], "ipv4");
+      EXPECT_EQ(match["lists"], "addresses.txt");
+      EXPECT_EQ(match["field"], "src");
+    } else {
+      EXPECT_EQ(match["type"], "domain");
+      EXPECT_EQ(match["lists"], "domains.txt");
+    }
+    EXPECT_GE(match["score"].get<int>(), 1);
+  }
+
+  nlohmann::json second = nlohmann::json::parse(r.lines[1]);
+  EXPECT_EQ(second["line"], 3);
+  EXPECT_TRUE(second["matches"].empty());
+
+  nlohmann::json third = nlohmann::json::parse(r.lines[2]);
+  EXPECT_EQ(third["line"], 4);
+  EXPECT_EQ(matchedIndicators(third), (std::set<std::string>{"evil.example"}));
+
+  nlohmann::json fourth = nlohmann::json::parse(r.lines[3]);
+  EXPECT_EQ(fourth["line"], 5);
+  EXPECT_EQ(matchedIndicators(fourth), (std::set<std::string>{"10.20.0.0/16"}));
+}
+
+// A warninglist leaves its values out of the matches.
+TEST_F(VigilctlIntelCheckTest, WarninglistSuppresses) {
+  const std::string feed = write("feed.txt", "bad.example\ngood.example\n");
+  const std::string warninglist = write(
+      "allow.json",
+      R"({"name": "allow", "type": "hostname", "list": ["good.example"], "version": 1})");
+  const std::string events =
+      write("events.jsonl", "{\"message\": \"bad.example and good.example\"}\n");
+  CheckRun r = run("--warninglist " + warninglist + " --feed " + feed + " " + events);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.lines.size(), 1u);
+  EXPECT_EQ(matchedIndicators(nlohmann::json::parse(r.lines[0])),
+            (std::set<std::string>{"bad.example"}));
+}
+
+// A feed or events file that cannot be read fails with status 1 and says which.
+TEST_F(VigilctlIntelCheckTest, MissingFilesFail) {
+  const std::string feed = write("feed.txt", "bad.example\n");
+  const std::string events = write("events.jsonl", "{\"message\": \"x\"}\n");
+
+  CheckRun no_feed = run("--feed " + (dir_ / "absent.txt").string() + " " + events);
+  EXPECT_EQ(no_feed.exit_code, 1);
+  EXPECT_NE(no_feed.err.find("absent.txt"), std::string::npos) << no_feed.err;
+  EXPECT_TRUE(no_feed.lines.empty());
+
+  CheckRun no_events = run("--feed " + feed + " " + (dir_ / "absent.jsonl").string());
+  EXPECT_EQ(no_events.exit_code, 1);
+  EXPECT_NE(no_events.err.find("absent.jsonl"), std::string::npos) << no_events.err;
+}
+
+// Without --feed the command line is rejected before anything is read.
+TEST_F(VigilctlIntelCheckTest, FeedIsRequired) {
+  const std::string events = write("events.jsonl", "{\"message\": \"x\"}\n");
+  CheckRun r = run(events);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--feed"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.lines.empty());
+}
+
+}  // namespace
+}  // namespace vigil::mgmt
