@@ -51,7 +51,10 @@ std::string assembleCheckpoint(std::span<const std::string> shard_parts,
   writer.u32(static_cast<uint32_t>(shard_parts.size()));
   for (const std::string& part : shard_parts) body.append(part);
   body.append(suppression_part);
+  return checkpointFile(body);
+}
 
+std::string checkpointFile(std::string_view body) {
   std::string file(kCheckpointMagic);
   internal::ByteWriter header(file);
   header.u32(kCheckpointVersion);

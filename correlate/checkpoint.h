@@ -33,6 +33,10 @@ inline constexpr size_t kCheckpointHeaderBytes = 8 + 4 + 4 + 8;
 std::string assembleCheckpoint(std::span<const std::string> shard_parts,
                                std::string_view suppression_part);
 
+// Returns a checkpoint file around `body`: the header with magic, version, checksum and
+// length, then the body.
+std::string checkpointFile(std::string_view body);
+
 // Checks the header and checksum of `file` and returns its body. InvalidArgument names
 // what is wrong (magic, version, length or checksum).
 absl::StatusOr<std::string_view> checkpointBody(std::string_view file);

@@ -15,6 +15,7 @@
 #include "correlate/checkpoint.h"
 #include "correlate/engine.h"
 #include "correlate/test_events.h"
+#include "fuzz/checkpoint_fuzz_rules.h"
 #include "gtest/gtest.h"
 
 namespace vigil::correlate {
@@ -341,6 +342,23 @@ TEST(CheckpointTest, WriteFileAtomically) {
   EXPECT_FALSE(missing.ok());
   EXPECT_NE(std::string(missing.message()).find("cannot create"), std::string::npos);
   std::filesystem::remove_all(dir);
+}
+
+// The fuzz target's seeds that hold a whole checkpoint restore into its rule set, so the
+// fuzzer starts from files that reach every record type.
+TEST(CheckpointTest, FuzzSeedsRestore) {
+  auto rules = loadRuleSet(kCheckpointFuzzRules);
+  const std::string corpus = std::string(VIGIL_SOURCE_DIR) + "/tests/fuzz/checkpoint_fuzz_corpus/";
+  for (const char* name : {"file_1_shards.bin", "file_2_shards.bin"}) {
+    const std::string seed = testing::readFile(corpus + name);
+    ASSERT_FALSE(seed.empty()) << name;
+    Runner after(rules, 2);
+    absl::StatusOr<Engine::RestoreSummary> summary = after.engine.restore(seed.substr(1));
+    ASSERT_TRUE(summary.ok()) << name << ": " << summary.status();
+    EXPECT_EQ(summary->rules_restored, rules->correlations.size()) << name;
+    EXPECT_GT(summary->groups, 0u) << name;
+    EXPECT_GT(summary->suppress_keys, 0u) << name;
+  }
 }
 
 }  // namespace
