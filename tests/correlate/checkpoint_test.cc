@@ -167,7 +167,7 @@ std::map<std::string, size_t> countByRule(const std::vector<AlertFields>& alerts
 }
 
 // Feeds half the stream to one engine, restores its checkpoint into a new one with
-// `to_shards` shards and feeds it the rest; the second half's alerts must equal those
+// `to_shards` shards and feeds it the rest. The second half's alerts must equal those
 // of an engine that saw everything.
 void expectSameAsUninterrupted(size_t from_shards, size_t to_shards) {
   auto rules = loadRuleSet(allRules());
@@ -311,8 +311,8 @@ TEST(CheckpointTest, GroupNotFittingRuleRejected) {
   std::vector<std::string> parts(1);
   before.engine.saveShard(0, parts[0]);
   // The first rule (corr_count, min 4) gets a group holding 9 events: sequence numbers
-  // 0 and 9. The first group record starts after watermark, newest (16), rule count (4),
-  // label, hash and group count.
+  // 0 and 9. The first group record follows the newest time and watermark (16 bytes),
+  // the rule count (4), the label, the hash and the group count.
   const size_t label_end = 16 + 4 + 4 + std::string("corr_count").size();
   const size_t group_start = label_end + 8 + 4;
   const size_t key_length = static_cast<uint8_t>(parts[0][group_start]);
