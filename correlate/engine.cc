@@ -10,6 +10,7 @@
 #include <new>
 
 #include "absl/container/flat_hash_map.h"
+#include "correlate/internal/engine_parts.h"
 #include "correlate/internal/evaluate.h"
 #include "correlate/internal/group_key.h"
 #include "correlate/internal/regex_table.h"
@@ -112,83 +113,6 @@ DetectScratch::~DetectScratch() {
   if (impl_->scratch != nullptr) hs_free_scratch(impl_->scratch);
 }
 
-struct Engine::Counters {
-  std::vector<Counter*> detection_matches;  // per detection rule
-  std::vector<Counter*> detection_alerts;
-  std::vector<Counter*> correlation_alerts;  // per correlation rule
-  std::vector<Counter*> evictions;
-  std::vector<Counter*> tenant_evictions;
-  Counter* late_events = nullptr;
-  Counter* key_truncated = nullptr;
-  Counter* matches_dropped = nullptr;
-  Counter* value_missing = nullptr;
-  Counter* not_referenced = nullptr;
-  std::vector<Counter*> detection_suppressed;    // per detection rule
-  std::vector<Counter*> correlation_suppressed;  // per correlation rule
-  Counter* suppress_evictions = nullptr;
-  Gauge* keys = nullptr;
-  Gauge* pending_timers = nullptr;
-  Gauge* state_bytes = nullptr;
-  mutable std::atomic<uint64_t> alert_sequence{0};
-};
-
-// The correlation state one shard owns: one WindowTable per correlation rule, and the
-// scratch that the overloads without a detection index use to find which referenced
-// rules an event matches.
-class Engine::Shard {
- public:
-  std::vector<internal::WindowTable> tables;
-  std::unique_ptr<DetectScratch> scratch;
-  int64_t newest_ns = INT64_MIN;  // newest event time the shard has seen
-  int64_t watermark_ns = INT64_MIN;
-};
-
-// Per detection rule with `suppress`: the event time of the last delivered alert of each
-// key. Used from one serial stage only.
-class Engine::Suppressor {
- public:
-  Suppressor(const RuleSet& rules, size_t max_keys, const Counters& counters)
-      : rules_(rules), max_keys_(max_keys), counters_(counters), tables_(rules.detections.size()) {}
-
-  bool admit(uint32_t detection, std::string_view key, int64_t event_ns) {
-    const int64_t period = rules_.detections[detection].suppress_ns;
-    absl::flat_hash_map<std::string, int64_t>& table = tables_[detection];
-    // Debian's Abseil has its own string_view, which heterogeneous lookup needs.
-    auto it = table.find(absl::string_view(key.data(), key.size()));
-    if (it != table.end()) {
-      if (event_ns >= it->second && event_ns - it->second < period) {
-        counters_.detection_suppressed[detection]->add();
-        return false;
-      }
-      it->second = std::max(it->second, event_ns);
-      return true;
-    }
-    if (table.size() >= max_keys_) makeRoom(table, event_ns - period);
-    table.emplace(std::string(key), event_ns);
-    return true;
-  }
-
- private:
-  // Drops the keys whose period ended before `expired_before`. If the table is still
-  // full, drops the key with the oldest alert and counts it, because that key's next
-  // alert will not be suppressed.
-  void makeRoom(absl::flat_hash_map<std::string, int64_t>& table, int64_t expired_before) {
-    absl::erase_if(table, [&](const auto& entry) { return entry.second < expired_before; });
-    if (table.size() < max_keys_) return;
-    auto oldest = table.begin();
-    for (auto it = table.begin(); it != table.end(); ++it) {
-      if (it->second < oldest->second) oldest = it;
-    }
-    table.erase(oldest);
-    counters_.suppress_evictions->add();
-  }
-
-  const RuleSet& rules_;
-  size_t max_keys_;
-  const Counters& counters_;
-  std::vector<absl::flat_hash_map<std::string, int64_t>> tables_;
-};
-
 Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
                MetricsRegistry* metrics)
     : rules_(std::move(rules)), options_(options), counters_(std::make_unique<Counters>()) {
@@ -253,6 +177,19 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
   c.state_bytes = &metrics->gauge(
       "vigil_correlation_state_bytes",
       "Memory of the correlation window state: group slots, keys, index and evidence pools");
+
+  c.checkpoint_rejected = &metrics->counter(
+      "vigil_checkpoint_rejected_total",
+      "Correlation checkpoints not restored because they were corrupt, cut short or of "
+      "another version");
+  const char* rules_help = "Rules of a restored checkpoint, by outcome: restored, changed "
+                           "(definition hash differs, started fresh) or removed";
+  c.checkpoint_restored =
+      &metrics->counter("vigil_checkpoint_rules_total", rules_help, {{"outcome", "restored"}});
+  c.checkpoint_changed =
+      &metrics->counter("vigil_checkpoint_rules_total", rules_help, {{"outcome", "changed"}});
+  c.checkpoint_removed =
+      &metrics->counter("vigil_checkpoint_rules_total", rules_help, {{"outcome", "removed"}});
 
   correlations_for_.resize(rules_->detections.size());
   for (uint32_t i = 0; i < rules_->correlations.size(); ++i) {
@@ -407,6 +344,11 @@ uint32_t Engine::shardOf(uint32_t correlation, uint32_t detection, const Event& 
   bool truncated = false;
   std::string_view key =
       buildKey(rule, positionOf(rule, detection).value_or(0), event, buffer, truncated);
+  return shardOfKey(correlation, key);
+}
+
+uint32_t Engine::shardOfKey(uint32_t correlation, std::string_view key) const {
+  if (shards_.size() == 1) return 0;
   size_t hash = std::hash<std::string_view>()(key) ^ (correlation * 0x9E3779B97F4A7C15ull);
   return static_cast<uint32_t>(hash % shards_.size());
 }

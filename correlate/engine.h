@@ -12,10 +12,12 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "common/event.h"
 #include "common/metrics.h"
@@ -176,6 +178,30 @@ class Engine {
   };
   std::vector<StateSize> stateSizes() const;
 
+  // Checkpoints (file layout in correlate/checkpoint.h). saveShard() appends the state
+  // of `shard`: its watermark and, per correlation rule, the rule's label, definition
+  // hash and groups. Call it from the thread that owns the shard (its serial stage).
+  void saveShard(uint32_t shard, std::string& out) const;
+  // Appends the suppression keys of the detection rules with `suppress`. Call it from
+  // the thread that calls admitAlert() (the deliver stage).
+  void saveSuppression(std::string& out) const;
+  // Returns a whole checkpoint file. Only while no other thread uses the engine.
+  std::string checkpoint() const;
+
+  struct RestoreSummary {
+    size_t rules_restored = 0;  // state restored (label and definition hash match)
+    size_t rules_changed = 0;   // same label, other definition: started fresh
+    size_t rules_removed = 0;   // saved but no longer loaded
+    size_t groups = 0;          // correlation groups restored
+    size_t suppress_keys = 0;   // suppression keys of detection rules restored
+  };
+  // Restores a checkpoint into this engine, which must not have seen events yet. Rules
+  // are matched by label (id, else title); a rule whose definition hash differs starts
+  // fresh. Groups move to the shard that owns them under this engine's shard count.
+  // Returns InvalidArgument (and counts it in vigil_checkpoint_rejected_total) for a
+  // corrupt, cut or other-version file, and then changes nothing.
+  absl::StatusOr<RestoreSummary> restore(std::string_view bytes);
+
  private:
   struct Counters;
   class Shard;
@@ -183,6 +209,8 @@ class Engine {
 
   // Fills the rule part of a correlation alert and counts it.
   void finishAlert(uint32_t correlation, Alert& alert) const;
+  // Returns the shard of a stored group key, as shardOf() computes it.
+  uint32_t shardOfKey(uint32_t correlation, std::string_view key) const;
 
   std::shared_ptr<const RuleSet> rules_;
   EngineOptions options_;

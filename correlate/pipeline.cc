@@ -9,12 +9,14 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "correlate/checkpoint.h"
 #include "intel/indicator_set.h"
 #include "intel/matcher.h"
 #include "intel/snapshot.h"
@@ -75,6 +77,7 @@ struct Pipeline::Batch {
   std::vector<WorkItem> work;  // fixed capacity; work_count are in use
   size_t work_count = 0;
   std::vector<Alert> alerts;  // cleared after delivery; keeps its capacity
+  bool checkpoint = false;    // each stage saves its state after this batch
 };
 
 // Post-parse counters of one (source, tenant) pair.
@@ -147,6 +150,7 @@ Pipeline::Pipeline(std::vector<dataplane::Source*> sources, intel::SnapshotStore
   options_.batches = std::max<size_t>(options_.batches, 1);
 
   registerCounters(metrics);
+  checkpoint_parts_.resize(engine_.options().shards);
 
   const size_t arena_bytes = options_.max_message_bytes * 2 + options_.arena_headroom_bytes;
   if (intel_ != nullptr && intel_->readers() < options_.batches) {
@@ -402,6 +406,26 @@ void Pipeline::correlateBatch(Batch& batch, uint32_t shard) {
       }
     }
   }
+  // The shard's state after this batch: the stages of the other shards keep running.
+  if (batch.checkpoint) {
+    checkpoint_parts_[shard].clear();
+    engine_.saveShard(shard, checkpoint_parts_[shard]);
+  }
+}
+
+void Pipeline::finishCheckpoint() {
+  std::string suppression;
+  engine_.saveSuppression(suppression);
+  std::string file = assembleCheckpoint(checkpoint_parts_, suppression);
+  std::lock_guard<std::mutex> lock(checkpoint_mutex_);
+  checkpoint_ready_ = std::move(file);
+}
+
+std::optional<std::string> Pipeline::takeCheckpoint() {
+  std::lock_guard<std::mutex> lock(checkpoint_mutex_);
+  std::optional<std::string> file = std::move(checkpoint_ready_);
+  checkpoint_ready_.reset();
+  return file;
 }
 
 void Pipeline::deliverBatch(Batch& batch) {
@@ -417,6 +441,7 @@ void Pipeline::deliverBatch(Batch& batch) {
   if (intel_ != nullptr) intel_->release(batch.slot);
   batch.snapshot = nullptr;
   counters_->events_done->add(batch.count);
+  if (batch.checkpoint) finishCheckpoint();
 }
 
 void Pipeline::run() {
@@ -434,6 +459,7 @@ void Pipeline::run() {
         while (true) {
           if (stop_.load(std::memory_order_relaxed) || sources_.empty()) break;
           if (fillBatch(batch)) {
+            batch.checkpoint = checkpoint_requested_.exchange(false, std::memory_order_acq_rel);
             ++next_batch_;
             return &batch;
           }

@@ -13,6 +13,9 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -124,6 +127,15 @@ class Pipeline {
   // Asks run() to return after the batches in flight. Thread-safe.
   void requestStop() { stop_.store(true, std::memory_order_relaxed); }
 
+  // Asks for a checkpoint of the engine after the next batch that enters. Each shard's
+  // stage saves its own state when that batch passes it, the deliver stage adds the
+  // suppression keys, and takeCheckpoint() then returns the file. Only the stage that
+  // is saving waits, for the time its own state takes to encode. Thread-safe. NOTE: while
+  // no events arrive, no batch enters and the request waits.
+  void requestCheckpoint() { checkpoint_requested_.store(true, std::memory_order_release); }
+  // Returns the latest finished checkpoint file once, or nullopt. Thread-safe.
+  std::optional<std::string> takeCheckpoint();
+
  private:
   struct Batch;
   struct Counters;
@@ -137,6 +149,7 @@ class Pipeline {
   void registerCounters(MetricsRegistry& metrics);
   void correlateBatch(Batch& batch, uint32_t shard);
   void deliverBatch(Batch& batch);
+  void finishCheckpoint();
 
   std::vector<dataplane::Source*> sources_;
   std::unique_ptr<intel::SnapshotStore> own_store_;  // for the IndicatorSet constructor
@@ -150,6 +163,10 @@ class Pipeline {
   size_t next_source_ = 0;
   uint64_t next_batch_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> checkpoint_requested_{false};
+  std::vector<std::string> checkpoint_parts_;  // one per shard, written by its stage
+  std::mutex checkpoint_mutex_;
+  std::optional<std::string> checkpoint_ready_;
 };
 
 }  // namespace vigil::correlate

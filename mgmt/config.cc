@@ -617,7 +617,8 @@ struct Reader {
     if (YAML::Node p = root["pipeline"]) {
       if (!(st = checkKeys(p, "pipeline", {"workers", "shards", "batch_size", "max_keys_per_rule",
                                            "default_utc_offset_s", "allowed_lateness_s",
-                                           "max_keys_per_tenant"})).ok()) return st;
+                                           "max_keys_per_tenant", "checkpoint_interval_s"})).ok()) return st;
+      if (!(st = readNumber<int>(p, "pipeline", "checkpoint_interval_s", 0, 86400, c.checkpoint_interval_s)).ok()) return st;
       if (!(st = readNumber<size_t>(p, "pipeline", "workers", 1, 256, c.workers)).ok()) return st;
       if (!(st = readNumber<size_t>(p, "pipeline", "shards", 1, 64, c.shards)).ok()) return st;
       if (!(st = readNumber<size_t>(p, "pipeline", "batch_size", 1, 4096, c.batch_size)).ok()) return st;

@@ -126,6 +126,8 @@ struct DaemonConfig {
   size_t max_keys_per_rule = 4096;
   size_t max_keys_per_tenant = 0;  // per rule and tenant; 0 = only max_keys_per_rule
   int32_t default_utc_offset_s = 0;  // zone for timestamps that carry none (RFC 3164)
+  // Seconds between correlation checkpoints in <state_dir>; 0 saves only at shutdown.
+  int checkpoint_interval_s = 60;
   int allowed_lateness_s = 0;  // how far out of order events may reach absence windows
 
   std::vector<SourceConfig> sources;

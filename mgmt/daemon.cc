@@ -182,6 +182,7 @@ absl::Status Daemon::loadRules() {
   options.shards = config_.shards;
   options.allowed_lateness_ns = int64_t{config_.allowed_lateness_s} * 1'000'000'000;
   engine_ = std::make_unique<correlate::Engine>(std::move(shared), options, &metrics_);
+  restoreCheckpoint();
   return absl::OkStatus();
 }
 
@@ -464,7 +465,18 @@ void Daemon::run() {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
   timespec tick{0, 50'000'000};
+  const int64_t checkpoint_interval_ns = int64_t{config_.checkpoint_interval_s} * 1'000'000'000;
+  int64_t next_checkpoint_ns = monotonicNs() + checkpoint_interval_ns;
   while (true) {
+    if (checkpoint_interval_ns > 0 && pipeline_ && monotonicNs() >= next_checkpoint_ns) {
+      pipeline_->requestCheckpoint();
+      next_checkpoint_ns = monotonicNs() + checkpoint_interval_ns;
+    }
+    if (pipeline_) {
+      if (std::optional<std::string> file = pipeline_->takeCheckpoint()) {
+        writeCheckpoint(*file, "periodic");
+      }
+    }
     int sig = sigtimedwait(&signals, nullptr, &tick);
     if (sig == SIGHUP) {
       VIGIL_LOG_INFO("signal received signal=SIGHUP action=\"rebuild indicator snapshot\"");
@@ -511,6 +523,8 @@ void Daemon::stop() {
   if (pipeline_) pipeline_->requestStop();
   if (pipeline_thread_.joinable()) pipeline_thread_.join();
   if (intel_) intel_->stop();
+  // The pipeline has stopped, so the whole engine can be read from this thread.
+  if (pipeline_ && engine_) writeCheckpoint(engine_->checkpoint(), "shutdown");
 
   // Whatever is left after the deadline is counted, never dropped silently. These
   // messages were already counted as received by their source, so they get a pipeline

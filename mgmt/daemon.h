@@ -79,6 +79,10 @@ class Daemon {
  private:
   absl::Status loadIntel();
   absl::Status loadRules();
+  // Correlation checkpoints in <state_dir>/correlation.ckpt (see daemon_checkpoint.cc).
+  std::string checkpointPath() const;
+  void restoreCheckpoint();
+  void writeCheckpoint(const std::string& file, std::string_view when);
   absl::Status createSources();
   absl::Status startApi();
   void addIntelRoutes();

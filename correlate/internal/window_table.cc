@@ -670,4 +670,76 @@ void WindowTable::fillAlert(uint32_t slot, Alert& alert) const {
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// Checkpoints
+
+void WindowTable::save(ByteWriter& out) const {
+  out.u32(static_cast<uint32_t>(group_count_));
+  for (uint32_t slot = oldest_; slot != kNone; slot = groups_[slot].newer) {
+    const Group& group = groups_[slot];
+    out.text(keyOf(group));
+    out.u64(group.first_seq);
+    out.u64(group.next_seq);
+    out.i64(group.newest_ns);
+    out.u32(group.count);
+    out.u32(static_cast<uint32_t>(state_words_));
+    const int64_t* words = slab_.data() + static_cast<size_t>(slot) * state_words_;
+    for (size_t i = 0; i < state_words_; ++i) out.i64(words[i]);
+  }
+}
+
+bool WindowTable::readGroup(ByteReader& in, SavedGroup& group) {
+  uint32_t words = 0;
+  in.text(group.key);
+  in.u64(group.first_seq);
+  in.u64(group.next_seq);
+  in.i64(group.newest_ns);
+  in.u32(group.count);
+  in.u32(words);
+  // Each word takes 8 bytes, so a count larger than what is left is a cut record.
+  if (!in.ok() || words > in.remaining() / sizeof(int64_t)) return false;
+  group.words.resize(words);
+  for (int64_t& word : group.words) in.i64(word);
+  return in.ok();
+}
+
+bool WindowTable::acceptsGroup(const SavedGroup& group) const {
+  if (group.words.size() != state_words_ || group.key.size() > KeyArena::kMaxKeyBytes) {
+    return false;
+  }
+  if (group.first_seq > group.next_seq) return false;
+  const uint64_t held = group.next_seq - group.first_seq;
+  switch (rule_.type) {
+    case CorrelationType::kEventCount:
+      return held < window_words_;  // the window restarts when it reaches min_count
+    case CorrelationType::kValueCount:
+      return group.count < rule_.min_count;
+    case CorrelationType::kTemporal:
+    case CorrelationType::kTemporalOrdered:
+      return group.count <= rule_.detections.size();
+    case CorrelationType::kValueSum:
+    case CorrelationType::kValueAvg:
+      return group.count <= kAggregateEntries;
+    case CorrelationType::kAbsence: {
+      // An open window's deadline must not overflow.
+      const int64_t start = group.words[0];
+      return start == kNoTime || start <= INT64_MAX - rule_.timespan_ns;
+    }
+  }
+  return false;
+}
+
+void WindowTable::restoreGroup(const SavedGroup& saved) {
+  const uint32_t slot = findOrCreate(saved.key);
+  if (!heap_pos_.empty()) heapRemove(slot);
+  Group& group = groups_[slot];
+  group.first_seq = saved.first_seq;
+  group.next_seq = saved.next_seq;
+  group.newest_ns = saved.newest_ns;
+  group.count = saved.count;
+  group.newest_evidence = kNone;
+  std::copy(saved.words.begin(), saved.words.end(), state(slot));
+  if (rule_.type == CorrelationType::kAbsence && state(slot)[0] != kNoTime) heapPush(slot);
+}
+
 }  // namespace vigil::correlate::internal

@@ -37,6 +37,7 @@
 #include "common/event.h"
 #include "common/metrics.h"
 #include "correlate/alert.h"
+#include "correlate/internal/checkpoint_codec.h"
 #include "correlate/internal/key_arena.h"
 #include "correlate/rules.h"
 
@@ -89,6 +90,18 @@ class WindowTable {
   size_t pendingTimers() const { return heap_.size(); }
 
   size_t groupCount() const { return group_count_; }
+
+  // Appends every group, least recently updated first, as a count and then one record
+  // per group (key, sequence numbers, newest time, count, state words). Evidence is not
+  // saved. Does not change the table.
+  void save(ByteWriter& out) const;
+  // Reads one group record written by save(). Returns false when the record is cut short.
+  static bool readGroup(ByteReader& in, SavedGroup& group);
+  // Returns true when `group` is a state this rule's windows can hold.
+  bool acceptsGroup(const SavedGroup& group) const;
+  // Adds `group` as the newest group (evicting as add() does when the table is full) and
+  // starts its absence timer if it has an open window. `group` must pass acceptsGroup().
+  void restoreGroup(const SavedGroup& group);
 
   // Bytes held per group slot: the slot, its window state, its timer heap entry and its
   // share of the index. Keys (keyBytes()) and evidence (evidencePoolBytes()) are extra.

@@ -221,6 +221,62 @@ TEST(PipelineTest, AbsenceAlertsIndependentOfBatching) {
   }
 }
 
+// A checkpoint taken by the shard stages after the first batch, restored into a new
+// engine that processes the rest, gives the alerts of one uninterrupted run.
+TEST(PipelineTest, CheckpointAfterBatchRestores) {
+  constexpr size_t kBatch = 7;
+  const std::vector<std::string> lines = absenceLines();
+  auto rules = testing::loadRuleSet(kAbsenceRules);
+  auto feed = [&](Engine& engine, size_t begin, size_t end, std::vector<std::string>& out) {
+    DetectScratch scratch(*rules);
+    Event event(1 << 14);
+    std::vector<Alert> alerts;
+    for (size_t i = begin; i < end; ++i) {
+      event.reset();
+      event.raw = event.arena.copy(lines[i]);
+      dataplane::ParseOptions parse_options;
+      dataplane::parseEvent(event, parse_options);
+      engine.process(event, scratch, alerts);
+    }
+    for (const Alert& alert : alerts) out.push_back(describeAlert(alert));
+  };
+  std::vector<std::string> expected;
+  {
+    Engine engine(rules, {});
+    feed(engine, 0, lines.size(), expected);
+  }
+
+  // The pipeline runs only the first batch, marked for a checkpoint.
+  std::vector<std::string> first(lines.begin(), lines.begin() + kBatch);
+  VectorSource source(1, "", first);
+  MetricsRegistry metrics;
+  EngineOptions engine_options;
+  engine_options.shards = 3;
+  Engine engine(rules, engine_options, &metrics);
+  CollectingSink sink;
+  PipelineOptions options;
+  options.batch_size = kBatch;
+  options.max_message_bytes = VectorSource::kCapacity;
+  Pipeline pipeline({&source}, nullptr, engine, {&sink}, metrics, options);
+  std::string error;
+  ASSERT_TRUE(source.start(error));
+  EXPECT_FALSE(pipeline.takeCheckpoint().has_value());
+  pipeline.requestCheckpoint();
+  pipeline.run();
+  std::optional<std::string> file = pipeline.takeCheckpoint();
+  ASSERT_TRUE(file.has_value());
+  EXPECT_FALSE(pipeline.takeCheckpoint().has_value());
+
+  std::vector<std::string> seen;
+  for (const Alert& alert : sink.alerts) seen.push_back(describeAlert(alert));
+  Engine restored(rules, engine_options);
+  ASSERT_TRUE(restored.restore(*file).ok());
+  feed(restored, kBatch, lines.size(), seen);
+  std::sort(expected.begin(), expected.end());
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, expected);
+}
+
 // End to end: two sources through parse, intel, detection and two correlation shards.
 TEST(PipelineTest, AlertsAndCounters) {
   intel::IndicatorSetBuilder builder;

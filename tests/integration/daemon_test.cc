@@ -444,3 +444,89 @@ TEST_F(DaemonTest, BadRuleFileExitsBeforeListening) {
 
 }  // namespace
 }  // namespace vigil::testing
+
+namespace vigil::testing {
+namespace {
+
+// Sends `count` failed sshd logins from each of the addresses 198.51.100.1..`hosts`.
+void sendFailures(int port, int hosts, int count) {
+  std::string stream;
+  for (int i = 0; i < count; ++i) {
+    for (int host = 1; host <= hosts; ++host) {
+      stream += "<38>Oct 11 22:14:15 web1 sshd[4242]: Failed password for root from 198.51.100." +
+                std::to_string(host) + " port 40022 ssh2\n";
+    }
+  }
+  ASSERT_TRUE(sendTcp(port, stream));
+}
+
+// vigild stopped with SIGTERM between the second and third failure of each address
+// keeps its brute-force windows in the checkpoint, so after a restart it raises as many
+// alerts as a daemon that ran through.
+TEST_F(DaemonTest, CheckpointKeepsWindowsOverRestart) {
+  constexpr int kHosts = 5;
+  auto correlationAlerts = [&] {
+    double total = 0;
+    std::istringstream in(metrics());
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("vigil_alerts_total{", 0) == 0 &&
+          line.find("kind=\"correlation\"") != std::string::npos) {
+        total += std::stod(line.substr(line.rfind(' ') + 1));
+      }
+    }
+    return total;
+  };
+  auto received = [&](double at_least) {
+    return eventually([&] { return metricSum(metrics(), "vigil_events_parsed_total") >= at_least; });
+  };
+
+  // Uninterrupted: all three failures per address in one run.
+  double uninterrupted = 0;
+  {
+    auto daemon = startDaemon();
+    sendFailures(tcp_port_, kHosts, 3);
+    ASSERT_TRUE(received(3 * kHosts)) << metrics();
+    ASSERT_TRUE(eventually([&] { return correlationAlerts() >= kHosts; })) << metrics();
+    uninterrupted = correlationAlerts();
+    EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+  }
+  EXPECT_EQ(uninterrupted, kHosts);
+  std::filesystem::remove_all(dir_ + "/state");
+
+  // Interrupted: two failures, SIGTERM, restart, the third failure.
+  {
+    auto daemon = startDaemon();
+    sendFailures(tcp_port_, kHosts, 2);
+    ASSERT_TRUE(received(2 * kHosts)) << metrics();
+    EXPECT_EQ(correlationAlerts(), 0);
+    EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+  }
+  ASSERT_TRUE(std::filesystem::exists(dir_ + "/state/correlation.ckpt"));
+  {
+    auto daemon = startDaemon();
+    EXPECT_NE(daemon->log().find("correlation checkpoint restored"), std::string::npos)
+        << daemon->log();
+    sendFailures(tcp_port_, kHosts, 1);
+    ASSERT_TRUE(received(kHosts)) << metrics();
+    EXPECT_TRUE(eventually([&] { return correlationAlerts() >= uninterrupted; })) << metrics();
+    EXPECT_EQ(correlationAlerts(), uninterrupted);
+    EXPECT_EQ(metricSum(metrics(), "vigil_checkpoint_rules_total"), 1);
+    EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+  }
+}
+
+// A corrupt checkpoint is logged, counted on /metrics and ignored.
+TEST_F(DaemonTest, CorruptCheckpointIgnored) {
+  std::filesystem::create_directories(dir_ + "/state");
+  writeFile(dir_ + "/state/correlation.ckpt", "VIGILCKP but not a checkpoint");
+  auto daemon = startDaemon();
+  ASSERT_TRUE(daemon->running());
+  EXPECT_EQ(metricSum(metrics(), "vigil_checkpoint_rejected_total"), 1) << metrics();
+  EXPECT_NE(daemon->log().find("correlation checkpoint ignored"), std::string::npos)
+      << daemon->log();
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+}
+
+}  // namespace
+}  // namespace vigil::testing
