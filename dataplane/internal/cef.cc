@@ -75,7 +75,7 @@ bool splitHeader(std::string_view text, Header& header) {
   size_t backslash = text.find('\\', pos);
   header.has_backslash = backslash != std::string_view::npos;
   for (size_t i = 0; i < kHeaderFields; ++i) {
-    size_t end = std::min(findByte(text, '|', pos), text.size());
+    size_t end = std::min(text.find('|', pos), text.size());
     if (backslash < end) {
       end = pos;
       while (end < text.size() && text[end] != '|') end += isEscapeAt(text, end, "|\\") ? 2 : 1;
@@ -137,8 +137,8 @@ std::string_view trimSpaces(std::string_view text) {
 // `has_backslash` is false when `text` has no backslash, so no escape can hide a space.
 size_t valueEnd(std::string_view text, size_t pos, bool has_backslash) {
   if (!has_backslash) {
-    for (size_t space = findByte(text, ' ', pos); space != std::string_view::npos;
-         space = findByte(text, ' ', space + 1)) {
+    for (size_t space = text.find(' ', pos); space != std::string_view::npos;
+         space = text.find(' ', space + 1)) {
       if (keyLengthAt(text, space + 1) > 0) return space;
     }
     return text.size();

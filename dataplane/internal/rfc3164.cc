@@ -229,10 +229,10 @@ bool readIsoTimestamp(std::string_view text, size_t& pos, int32_t default_offset
   return true;
 }
 
-std::string_view firstToken(std::string_view text) { return text.substr(0, findByte(text, ' ')); }
+std::string_view firstToken(std::string_view text) { return text.substr(0, text.find(' ')); }
 
 std::string_view afterFirstSpace(std::string_view text) {
-  const size_t space = findByte(text, ' ');
+  const size_t space = text.find(' ');
   return space == std::string_view::npos ? std::string_view{} : text.substr(space + 1);
 }
 
@@ -244,9 +244,7 @@ bool startsWith(std::string_view text, std::string_view prefix) {
 // alone) when `text` does not start with a tag; then all of `text` is MSG.
 bool readTag(std::string_view text, bool raw_is_utf8, Event& event, std::string_view& msg) {
   const std::string_view token = firstToken(text);
-  if (token.empty() || token[0] == '[' || findByte(token, '=') != std::string_view::npos) {
-    return false;
-  }
+  if (token.empty() || token[0] == '[' || token.find('=') != std::string_view::npos) return false;
   if (startsWith(text, "last message repeated")) return false;
   size_t end = 0;
   while (end < text.size() && text[end] != ':' && text[end] != '[' && text[end] != ' ') ++end;
@@ -255,7 +253,7 @@ bool readTag(std::string_view text, bool raw_is_utf8, Event& event, std::string_
   std::string_view procid;
   size_t pos = end;
   if (pos < text.size() && text[pos] == '[') {
-    const size_t close = findByte(text, ']', pos);
+    const size_t close = text.find(']', pos);
     if (close == std::string_view::npos || close > token.size()) return false;
     procid = text.substr(pos + 1, close - pos - 1);
     pos = close + 1;
@@ -288,9 +286,9 @@ void setHostFromPeer(Event& event) {
 // ("app:" or "app[pid]:"), which happens when the sender leaves the hostname out.
 bool isHostnameToken(std::string_view rest, std::string_view token) {
   if (token.empty()) return false;
-  if (findByte(token, '=') != std::string_view::npos) return false;
+  if (token.find('=') != std::string_view::npos) return false;
   if (token.back() == ':') return false;
-  if (findByte(token, '[') != std::string_view::npos) return false;
+  if (token.find('[') != std::string_view::npos) return false;
   if (startsWith(rest, "last message repeated")) return false;
   return true;
 }

@@ -43,16 +43,6 @@ constexpr int64_t kMaxYear = 2261;
 // (undefined behavior) on years outside the int64_t nanosecond range.
 std::optional<int64_t> parseTimestamp(std::string_view text);
 
-// Position of the first `c` in `text` at or after `pos`, or std::string_view::npos, as
-// text.find(c, pos) returns it. A plain loop: the header tokens and CEF fields it scans
-// are a few bytes long, shorter than what pays for a memchr() call.
-inline size_t findByte(std::string_view text, char c, size_t pos = 0) {
-  for (; pos < text.size(); ++pos) {
-    if (text[pos] == c) return pos;
-  }
-  return std::string_view::npos;
-}
-
 // Removes a leading UTF-8 BOM from `msg` and records it with kFlagMsgUtf8Bom.
 std::string_view stripBom(std::string_view msg, Event& event);
 
