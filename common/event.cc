@@ -171,23 +171,19 @@ void Event::reset() {
   arena.reset();
 }
 
-bool Event::addField(std::string_view name, std::string_view value) {
-  if (field_count == kMaxFields) {
-    flags |= kFlagFieldsOverflow;
-    return false;
+void Event::indexFields() const {
+  if (indexed_count_ == field_count) return;
+  // A parser lowered field_count after the last indexing, so start again.
+  if (indexed_count_ > field_count) invalidateFieldIndex();
+  for (size_t i = indexed_count_; i < field_count; ++i) {
+    field_hashes_[i] = fieldHash(fields[i].name);
+    indexField(i);
   }
-  // A parser that dropped fields (lowered field_count) left index entries for them.
-  if (indexed_count_ != field_count) rebuildFieldIndex();
-  fields[field_count] = Field{name, value};
-  field_hashes_[field_count] = fieldHash(name);
-  indexField(field_count);
-  ++field_count;
   indexed_count_ = field_count;
-  return true;
 }
 
 // Inserts fields[index] unless an earlier field has the same name, so the first wins.
-void Event::indexField(size_t index) {
+void Event::indexField(size_t index) const {
   const uint32_t hash = field_hashes_[index];
   size_t slot = hash & (kFieldSlots - 1);
   while (field_slots_[slot] != 0) {
@@ -196,12 +192,6 @@ void Event::indexField(size_t index) {
     slot = (slot + 1) & (kFieldSlots - 1);
   }
   field_slots_[slot] = static_cast<uint8_t>(index + 1);
-}
-
-void Event::rebuildFieldIndex() {
-  field_slots_.fill(0);
-  for (size_t i = 0; i < field_count; ++i) indexField(i);
-  indexed_count_ = field_count;
 }
 
 bool Event::addHit(const IndicatorHit& hit) {
@@ -228,12 +218,13 @@ std::optional<std::string_view> Event::get(const FieldRef& ref,
 }
 
 std::optional<std::string_view> Event::getGeneric(std::string_view name, uint32_t hash) const {
+  indexFields();
   // The table is never full (kMaxFields < kFieldSlots), so the probe reaches an empty
-  // slot. Entries at or past field_count belong to fields a parser dropped.
+  // slot.
   size_t slot = hash & (kFieldSlots - 1);
   while (field_slots_[slot] != 0) {
     const size_t index = field_slots_[slot] - 1u;
-    if (index < field_count && field_hashes_[index] == hash && fields[index].name == name) {
+    if (field_hashes_[index] == hash && fields[index].name == name) {
       return fields[index].value;
     }
     slot = (slot + 1) & (kFieldSlots - 1);

@@ -121,6 +121,10 @@ struct Event {
   // the first field added under a name wins. Numbers and addresses are formatted into
   // `scratch` when the caller needs text. Returns nullopt when the event has no such
   // field. Constant time in the number of fields; allocates nothing.
+  //
+  // The first generic lookup after fields were added indexes them (see indexFields()),
+  // so get() writes to the event. Call it from one thread at a time, or call
+  // indexFields() before sharing the event read-only between threads.
   std::optional<std::string_view> get(std::string_view name, std::array<char, 64>& scratch) const;
 
   // Same lookup for a name resolved earlier by resolve(); skips the name dispatch.
@@ -136,10 +140,25 @@ struct Event {
   // Returns the hash that the generic-field index uses for `name`. Public for tests.
   static uint32_t fieldHash(std::string_view name);
 
-  // Adds a generic field and indexes its name. Returns false (and sets
-  // kFlagFieldsOverflow) when full. Parsers may lower field_count to drop fields they
-  // added; the index skips entries at or past field_count, so that stays valid.
-  bool addField(std::string_view name, std::string_view value);
+  // Appends a generic field. Returns false (and sets kFlagFieldsOverflow) when full.
+  // The name is indexed later, by the first generic get() or by indexFields(), so an
+  // event that is never read by a generic name never pays for the index. Parsers may
+  // lower field_count to drop fields they added; the next lookup then rebuilds the index.
+  bool addField(std::string_view name, std::string_view value) {
+    if (field_count == kMaxFields) {
+      flags |= kFlagFieldsOverflow;
+      return false;
+    }
+    // Fields were dropped after the last indexing, so slots below indexed_count_ may now
+    // name other fields.
+    if (field_count < indexed_count_) invalidateFieldIndex();
+    fields[field_count++] = Field{name, value};
+    return true;
+  }
+
+  // Indexes the fields added since the last lookup. get() calls it when needed. Call it
+  // directly before several threads read the event at once. Allocates nothing.
+  void indexFields() const;
 
   // Adds an indicator hit. Returns false (and sets kFlagHitsOverflow) when full.
   bool addHit(const IndicatorHit& hit);
@@ -189,19 +208,23 @@ struct Event {
  private:
   // Open-addressing index of the generic fields, with linear probing. A slot holds a
   // field's index + 1, or 0 when empty, so 256 slots for at most 96 fields stay under
-  // 40% full. The index covers fields[0, indexed_count_).
+  // 40% full. The index covers fields[0, indexed_count_). It is a cache of `fields`
+  // that const lookups fill in, hence mutable.
   static constexpr size_t kFieldSlots = 256;
   static_assert(kMaxFields < kFieldSlots && kMaxFields <= 255, "slot values are uint8_t");
 
   std::optional<std::string_view> getCanonical(CanonicalField id,
                                                std::array<char, 64>& scratch) const;
   std::optional<std::string_view> getGeneric(std::string_view name, uint32_t hash) const;
-  void indexField(size_t index);
-  void rebuildFieldIndex();
+  void indexField(size_t index) const;
+  void invalidateFieldIndex() const {
+    field_slots_.fill(0);
+    indexed_count_ = 0;
+  }
 
-  std::array<uint8_t, kFieldSlots> field_slots_{};
-  std::array<uint32_t, kMaxFields> field_hashes_{};
-  size_t indexed_count_ = 0;
+  mutable std::array<uint8_t, kFieldSlots> field_slots_{};
+  mutable std::array<uint32_t, kMaxFields> field_hashes_{};
+  mutable size_t indexed_count_ = 0;
 };
 
 }  // namespace vigil

@@ -1,6 +1,6 @@
 #include "dataplane/parser.h"
 
-#include <array>
+#include <optional>
 #include <string_view>
 
 #include "common/ip.h"
@@ -42,6 +42,16 @@ void undoParse(Event& event, const ParseMark& mark) {
   event.field_count = 0;
 }
 
+// The value of the first field named `name`, as Event::get() would return it. A scan
+// instead of get(), so parsing does not build the field index that only later lookups
+// need.
+std::optional<std::string_view> firstField(const Event& event, std::string_view name) {
+  for (size_t i = 0; i < event.field_count; ++i) {
+    if (event.fields[i].name == name) return event.fields[i].value;
+  }
+  return std::nullopt;
+}
+
 // Decodes MSG, detects a JSON payload and runs the pattern extractors.
 void finishMessage(Event& event, std::string_view msg, bool raw_is_utf8) {
   msg = internal::stripBom(msg, event);
@@ -49,8 +59,7 @@ void finishMessage(Event& event, std::string_view msg, bool raw_is_utf8) {
   const std::string_view json = internal::jsonCandidate(event.message);
   if (!json.empty() && internal::flattenJson(json, event)) {
     internal::applyJsonPatterns(event);
-    std::array<char, 64> scratch;
-    if (auto text = event.get("msg", scratch)) internal::applyWindowsLogonPatterns(event, *text);
+    if (auto text = firstField(event, "msg")) internal::applyWindowsLogonPatterns(event, *text);
     return;
   }
   if (internal::applySshdPatterns(event)) return;

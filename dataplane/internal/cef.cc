@@ -25,6 +25,8 @@ constexpr std::array<std::string_view, kHeaderFields> kHeaderNames = {
 struct Header {
   std::array<std::string_view, kHeaderFields> fields;
   std::string_view extension;
+  // False when nothing after "CEF:" has a backslash, so no field needs unescaping.
+  bool has_backslash = true;
 };
 
 // Extension key characters: letters, digits, '_', '.' and '-'.
@@ -71,6 +73,7 @@ bool splitHeader(std::string_view text, Header& header) {
   // Position of the next backslash at or after `pos`. Up to it a plain search for '|'
   // finds the end of a field; a field that contains it is walked byte by byte.
   size_t backslash = text.find('\\', pos);
+  header.has_backslash = backslash != std::string_view::npos;
   for (size_t i = 0; i < kHeaderFields; ++i) {
     size_t end = std::min(text.find('|', pos), text.size());
     if (backslash < end) {
@@ -211,13 +214,37 @@ constexpr KnownKey kKnownKeys[] = {
     {"cs6Label", "cef.cs6Label", WellKnownKey::kNone},
 };
 
+constexpr size_t kKnownKeyCount = sizeof(kKnownKeys) / sizeof(kKnownKeys[0]);
+
+// Slot of a key in kKnownKeySlots, from its length and three of its bytes: the ones
+// that tell "cs1" from "cs2" and "cs1Label" from "cs2Label" are the third.
+constexpr size_t kKnownKeySlotCount = 128;
+constexpr size_t knownKeySlot(std::string_view key) {
+  const auto byte = [&key](size_t i) { return static_cast<size_t>(static_cast<uint8_t>(key[i])); };
+  const size_t third = key.size() > 2 ? byte(2) : 0;
+  return (key.size() * 61 + byte(0) * 31 + third * 7 + byte(key.size() - 1)) %
+         kKnownKeySlotCount;
+}
+
+// Open-addressing table over kKnownKeys with linear probing. A slot contains an entry's
+// index + 1, or 0 when empty. At 32 keys in 128 slots most lookups compare one key.
+constexpr std::array<uint8_t, kKnownKeySlotCount> kKnownKeySlots = [] {
+  std::array<uint8_t, kKnownKeySlotCount> slots{};
+  for (size_t i = 0; i < kKnownKeyCount; ++i) {
+    size_t slot = knownKeySlot(kKnownKeys[i].key);
+    while (slots[slot] != 0) slot = (slot + 1) % kKnownKeySlotCount;
+    slots[slot] = static_cast<uint8_t>(i + 1);
+  }
+  return slots;
+}();
+static_assert(kKnownKeyCount < kKnownKeySlotCount, "the table needs an empty slot");
+
 const KnownKey* findKnownKey(std::string_view key) {
   if (key.empty()) return nullptr;
-  for (const KnownKey& known : kKnownKeys) {
-    // Length and first byte rule out most entries without a memcmp() call.
-    if (known.key.size() == key.size() && known.key[0] == key[0] && known.key == key) {
-      return &known;
-    }
+  for (size_t slot = knownKeySlot(key); kKnownKeySlots[slot] != 0;
+       slot = (slot + 1) % kKnownKeySlotCount) {
+    const KnownKey& known = kKnownKeys[kKnownKeySlots[slot] - 1];
+    if (known.key == key) return &known;
   }
   return nullptr;
 }
@@ -288,9 +315,12 @@ void applyWellKnownKey(WellKnownKey role, std::string_view value, const ParseOpt
 
 // Adds every extension pair as a field and applies the well-known keys in the same
 // pass. A pair that does not fit the event (kFlagFieldsOverflow, kFlagArenaFull) is
-// dropped and fills nothing.
-void addExtensions(std::string_view extension, const ParseOptions& options, Event& event) {
-  const bool has_backslash = extension.find('\\') != std::string_view::npos;
+// dropped and fills nothing. `may_have_backslash` false (the header split found none)
+// skips the search for escapes.
+void addExtensions(std::string_view extension, bool may_have_backslash,
+                   const ParseOptions& options, Event& event) {
+  const bool has_backslash =
+      may_have_backslash && extension.find('\\') != std::string_view::npos;
   WellKnownValues seen;
   size_t pos = 0;
   while (pos < extension.size()) {
@@ -358,9 +388,11 @@ bool parseCef(std::string_view text, const ParseOptions& options, bool raw_is_ut
   event.message = decoded;
   const size_t first = event.field_count;
   for (size_t i = 0; i < kHeaderFields; ++i) {
-    event.addField(kHeaderNames[i], unescape(header.fields[i], event, decodeHeaderEscape));
+    const std::string_view field = header.fields[i];
+    event.addField(kHeaderNames[i],
+                   header.has_backslash ? unescape(field, event, decodeHeaderEscape) : field);
   }
-  addExtensions(trimSpaces(header.extension), options, event);
+  addExtensions(trimSpaces(header.extension), header.has_backslash, options, event);
   addLabelledFields(event, first);
   return true;
 }

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstring>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -10,7 +11,7 @@
 namespace vigil::dataplane::internal {
 namespace {
 
-namespace od = simdjson::ondemand;
+namespace dom = simdjson::dom;
 
 // Deeper nesting is rejected so a hostile document cannot exhaust the worker's stack;
 // the message then stays text.
@@ -18,14 +19,18 @@ constexpr size_t kMaxDepth = 32;
 // First size of the per-thread padded buffer and parser; both grow for larger messages.
 constexpr size_t kInitialCapacity = 64 * 1024;
 
+// The DOM parser, not On-Demand: libsimdjson picks the kernel for both of its stages at
+// run time (icelake or haswell where the CPU has them), while On-Demand code is compiled
+// into this file with the kernel that the build flags allow, which is `fallback` under
+// DPDK's -march=corei7.
 struct ThreadState {
   ThreadState() {
     buffer.resize(kInitialCapacity + simdjson::SIMDJSON_PADDING);
-    // If this allocation fails, iterate() allocates again and reports the failure.
+    // If this allocation fails, parse() allocates again and reports the failure.
     const simdjson::error_code error = parser.allocate(kInitialCapacity);
     (void)error;
   }
-  od::parser parser;
+  dom::parser parser;
   std::vector<char> buffer;
 };
 
@@ -34,28 +39,7 @@ ThreadState& threadState() {
   return state;
 }
 
-// Finds the closing quote of the JSON string whose content starts at `content` and
-// ends before `end`. Returns false when there is none.
-bool stringLength(const char* content, const char* end, size_t& len, bool& escaped) {
-  len = 0;
-  escaped = false;
-  // Fast path: the first quote closes the string when no backslash comes before it.
-  const std::string_view rest(content, static_cast<size_t>(end - content));
-  const size_t quote = rest.find('"');
-  if (quote != std::string_view::npos &&
-      rest.substr(0, quote).find('\\') == std::string_view::npos) {
-    len = quote;
-    return true;
-  }
-  while (content + len < end && content[len] != '"') {
-    if (content[len] == '\\') {
-      escaped = true;
-      ++len;
-    }
-    ++len;
-  }
-  return content + len < end;
-}
+bool isJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // Characters of a JSON number: digits, sign, decimal point and exponent.
 constexpr std::array<bool, 256> kNumberChars = [] {
@@ -68,42 +52,77 @@ constexpr std::array<bool, 256> kNumberChars = [] {
 
 bool isNumberChar(char c) { return kNumberChars[static_cast<unsigned char>(c)]; }
 
+// Walks the parsed document (the tape) and, in step with it, the structural indexes of
+// simdjson's stage 1: the offsets of every '{', '}', '[', ']', ':', ',' and of the first
+// byte of every scalar, in document order. The offsets give each name and value its
+// place in the caller's text, so values without escapes are views into it and numbers
+// keep their exact text. The document is valid JSON once parse() succeeded, so the two
+// sequences agree. Every step still checks its bounds and fails instead of reading past
+// the indexes.
 class Flattener {
  public:
-  Flattener(std::string_view text, const char* copy, Event& event)
-      : text_(text), copy_(copy), event_(event) {}
+  Flattener(std::string_view text, const char* copy, const uint32_t* structurals,
+            size_t structural_count, Event& event)
+      : text_(text),
+        copy_(copy),
+        structurals_(structurals),
+        structural_count_(structural_count),
+        event_(event) {}
 
-  bool flattenObject(od::object object, std::string_view prefix, size_t depth) {
+  // Flattens the object whose '{' is the next structural.
+  bool flattenObject(dom::object object, std::string_view prefix, size_t depth) {
     if (depth > kMaxDepth) return false;
-    for (auto member : object) {
-      od::field field;
-      if (std::move(member).get(field) != simdjson::SUCCESS) return false;
-      const std::string_view key = memberKey(field);
+    ++next_;  // '{'
+    bool empty = true;
+    for (const dom::key_value_pair member : object) {
+      empty = false;
+      const std::string_view key = memberKey(member.key);
       if (key.data() == nullptr) return false;
+      next_ += 2;  // the key and ':'
       const std::string_view name = joinName(prefix, key);
       if (name.data() == nullptr) return false;
-      if (!flattenValue(field.value(), name, depth)) return false;
+      if (!flattenValue(member.value, name, depth)) return false;
+      ++next_;  // ',' or '}'
     }
-    return true;
+    if (empty) ++next_;  // '}'
+    return next_ <= structural_count_;
   }
+
+  // True when every structural was visited: the text held one object and nothing else.
+  bool consumedAll() const { return next_ == structural_count_; }
 
  private:
-  const char* copyEnd() const { return copy_ + text_.size(); }
-
-  // Maps a view into the padded copy to the same bytes of the caller's text.
-  std::string_view inText(const char* start, size_t len) const {
-    return text_.substr(static_cast<size_t>(start - copy_), len);
+  // Offset of the structural `ahead` places after the current one, or nullopt.
+  std::optional<size_t> structuralAt(size_t ahead) const {
+    if (next_ + ahead >= structural_count_) return std::nullopt;
+    return structurals_[next_ + ahead];
   }
 
-  std::string_view memberKey(od::field& field) {
-    bool escaped = false;
-    size_t len = 0;
-    const char* raw = field.key().raw();
-    if (!stringLength(raw, copyEnd(), len, escaped)) return {};
-    if (!escaped) return inText(raw, len);
-    std::string_view key;
-    if (field.unescaped_key().get(key) != simdjson::SUCCESS) return {};
-    return copyToArena(key);
+  // Maps a view into the padded copy to the same bytes of the caller's text.
+  std::string_view inText(size_t offset, size_t len) const { return text_.substr(offset, len); }
+
+  // The raw content of the string whose opening quote is the current structural: it
+  // ends at the last quote before the next structural. Empty data() on a mismatch.
+  std::string_view rawString() const {
+    const auto open = structuralAt(0);
+    const auto after = structuralAt(1);
+    if (!open || !after || copy_[*open] != '"') return {};
+    size_t close = *after;
+    while (close > *open + 1 && isJsonSpace(copy_[close - 1])) --close;
+    if (close <= *open + 1 || copy_[close - 1] != '"') return {};
+    return inText(*open + 1, close - 1 - (*open + 1));
+  }
+
+  static bool hasEscape(std::string_view raw) {
+    return std::memchr(raw.data(), '\\', raw.size()) != nullptr;
+  }
+
+  // `decoded` is the key as the tape has it, in the parser's string buffer.
+  std::string_view memberKey(std::string_view decoded) {
+    const std::string_view raw = rawString();
+    if (raw.data() == nullptr) return {};
+    if (!hasEscape(raw)) return raw;
+    return copyToArena(decoded);
   }
 
   std::string_view copyToArena(std::string_view text) {
@@ -143,82 +162,79 @@ class Flattener {
     return joinName(prefix, index_text);
   }
 
-  bool flattenArray(od::array array, std::string_view prefix, size_t depth) {
+  // Flattens the array whose '[' is the next structural.
+  bool flattenArray(dom::array array, std::string_view prefix, size_t depth) {
     if (depth > kMaxDepth) return false;
+    ++next_;  // '['
     size_t index = 0;
-    for (auto element : array) {
-      od::value value;
-      if (std::move(element).get(value) != simdjson::SUCCESS) return false;
+    for (const dom::element element : array) {
       const std::string_view name = indexName(prefix, index++);
       if (name.data() == nullptr) return false;
-      if (!flattenValue(value, name, depth)) return false;
+      if (!flattenValue(element, name, depth)) return false;
+      ++next_;  // ',' or ']'
     }
-    return true;
+    if (index == 0) ++next_;  // ']'
+    return next_ <= structural_count_;
   }
 
-  bool flattenValue(od::value value, std::string_view name, size_t depth) {
-    od::json_type type;
-    if (value.type().get(type) != simdjson::SUCCESS) return false;
-    switch (type) {
-      case od::json_type::object: {
-        od::object object;
-        if (value.get_object().get(object) != simdjson::SUCCESS) return false;
-        return flattenObject(object, name, depth + 1);
-      }
-      case od::json_type::array: {
-        od::array array;
-        if (value.get_array().get(array) != simdjson::SUCCESS) return false;
-        return flattenArray(array, name, depth + 1);
-      }
-      case od::json_type::string:
+  // Flattens the value whose first structural is the current one, and leaves the walk
+  // on the structural after it.
+  bool flattenValue(dom::element value, std::string_view name, size_t depth) {
+    switch (value.type()) {
+      case dom::element_type::OBJECT:
+        return flattenObject(value.get_object().value_unsafe(), name, depth + 1);
+      case dom::element_type::ARRAY:
+        return flattenArray(value.get_array().value_unsafe(), name, depth + 1);
+      case dom::element_type::STRING:
         return addString(value, name);
-      case od::json_type::number:
-        return addNumber(value, name);
-      case od::json_type::boolean: {
-        bool flag = false;
-        if (value.get_bool().get(flag) != simdjson::SUCCESS) return false;
-        event_.addField(name, flag ? "true" : "false");
+      case dom::element_type::INT64:
+      case dom::element_type::UINT64:
+      case dom::element_type::DOUBLE:
+        return addNumber(name);
+      case dom::element_type::BOOL:
+        ++next_;
+        event_.addField(name, value.get_bool().value_unsafe() ? "true" : "false");
         return true;
-      }
-      case od::json_type::null: {
-        bool is_null = false;
-        return value.is_null().get(is_null) == simdjson::SUCCESS && is_null;
-      }
+      case dom::element_type::NULL_VALUE:
+        ++next_;
+        return true;
     }
     return false;
   }
 
-  bool addString(od::value& value, std::string_view name) {
-    const std::string_view token = value.raw_json_token();
-    bool escaped = false;
-    size_t len = 0;
-    if (!stringLength(token.data() + 1, copyEnd(), len, escaped)) return false;
-    if (!escaped) {
-      event_.addField(name, inText(token.data() + 1, len));
+  bool addString(dom::element value, std::string_view name) {
+    const std::string_view raw = rawString();
+    if (raw.data() == nullptr) return false;
+    ++next_;
+    if (!hasEscape(raw)) {
+      event_.addField(name, raw);
       return true;
     }
-    std::string_view decoded;
-    if (value.get_string().get(decoded) != simdjson::SUCCESS) return false;
-    const std::string_view copy = copyToArena(decoded);
+    const std::string_view copy = copyToArena(value.get_string().value_unsafe());
     if (copy.data() == nullptr) return false;
     event_.addField(name, copy);
     return true;
   }
 
-  // Keeps the number exactly as written ("1521911799.739898", "1e3"), after checking
+  // Keeps the number exactly as written ("1521911799.739898", "1e3"); parse() checked
   // that it is one.
-  bool addNumber(od::value& value, std::string_view name) {
-    const std::string_view token = value.raw_json_token();
+  bool addNumber(std::string_view name) {
+    const auto start = structuralAt(0);
+    const auto after = structuralAt(1);
+    if (!start || !after) return false;
     size_t len = 0;
-    while (len < token.size() && isNumberChar(token[len])) ++len;
-    double parsed = 0;
-    if (value.get_double().get(parsed) != simdjson::SUCCESS) return false;
-    event_.addField(name, inText(token.data(), len));
+    while (*start + len < *after && isNumberChar(copy_[*start + len])) ++len;
+    if (len == 0) return false;
+    ++next_;
+    event_.addField(name, inText(*start, len));
     return true;
   }
 
   std::string_view text_;
   const char* copy_;
+  const uint32_t* structurals_;
+  size_t structural_count_;
+  size_t next_ = 0;  // index of the current structural
   Event& event_;
 };
 
@@ -247,16 +263,15 @@ bool flattenJson(std::string_view text, Event& event) {
   const uint32_t flags_mark = event.flags;
 
   bool ok = false;
-  od::document doc;
-  od::object root;
-  if (state.parser.iterate(state.buffer.data(), text.size(), state.buffer.size()).get(doc) ==
-          simdjson::SUCCESS &&
-      doc.get_object().get(root) == simdjson::SUCCESS) {
-    Flattener flattener(text, state.buffer.data(), event);
-    ok = flattener.flattenObject(root, {}, 1);
-    // Anything after the object (a second document) makes the text no single object.
-    const char* trailing = nullptr;
-    if (ok && doc.current_location().get(trailing) == simdjson::SUCCESS) ok = false;
+  dom::object root;
+  if (state.parser.parse(state.buffer.data(), text.size(), false).get(root) ==
+      simdjson::SUCCESS) {
+    const auto& stage1 = *state.parser.implementation;
+    Flattener flattener(text, state.buffer.data(), stage1.structural_indexes.get(),
+                        stage1.n_structural_indexes, event);
+    // parse() rejects a second document after the object, and consumedAll() confirms
+    // that the walk and the structural indexes stayed in step.
+    ok = flattener.flattenObject(root, {}, 1) && flattener.consumedAll();
   }
   if (!ok) {
     event.arena.shrinkLast(arena_mark, 0);

@@ -1,4 +1,4 @@
-// Flattens a JSON object into event fields with simdjson's On-Demand API.
+// Flattens a JSON object into event fields with simdjson's DOM parser.
 #pragma once
 
 #include <string_view>

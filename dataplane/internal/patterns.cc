@@ -1,5 +1,7 @@
 #include "dataplane/internal/patterns.h"
 
+#include <string.h>  // memrchr(), a GNU extension
+
 #include <array>
 #include <cstring>
 
@@ -21,22 +23,40 @@ bool eat(std::string_view& text, std::string_view prefix) {
   return true;
 }
 
+// Position of the first `needle` (two bytes or more) at or after `from`, or npos, as
+// std::string_view::find() returns it. The needles of these patterns start with a space,
+// the most common byte of log text, so memchr() looks for their second byte instead.
+size_t findNeedle(std::string_view text, std::string_view needle, size_t from = 0) {
+  if (text.size() < needle.size()) return std::string_view::npos;
+  const size_t last = text.size() - needle.size();  // last possible start
+  for (size_t i = from; i <= last;) {
+    const void* hit = std::memchr(text.data() + i + 1, needle[1], last - i + 1);
+    if (hit == nullptr) break;
+    i = static_cast<size_t>(static_cast<const char*>(hit) - text.data()) - 1;
+    if (text.compare(i, needle.size(), needle) == 0) return i;
+    ++i;
+  }
+  return std::string_view::npos;
+}
+
+// Position of the last `needle` (two bytes or more), or npos, as rfind() returns it.
+size_t rfindNeedle(std::string_view text, std::string_view needle) {
+  if (text.size() < needle.size()) return std::string_view::npos;
+  size_t starts = text.size() - needle.size() + 1;  // candidates 0 .. starts - 1
+  while (starts > 0) {
+    const void* hit = memrchr(text.data() + 1, needle[1], starts);
+    if (hit == nullptr) break;
+    const size_t i = static_cast<size_t>(static_cast<const char*>(hit) - text.data()) - 1;
+    if (text.compare(i, needle.size(), needle) == 0) return i;
+    starts = i;
+  }
+  return std::string_view::npos;
+}
+
 void dropSuffix(std::string_view& text, std::string_view suffix) {
   if (text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix) {
     text.remove_suffix(suffix.size());
   }
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    char y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
 }
 
 // A decimal port in 1..65535, or 0.
@@ -66,7 +86,7 @@ void readUserAddrPort(std::string_view text, std::string_view& user, std::string
                       std::string_view& port) {
   dropSuffix(text, " [preauth]");
   dropSuffix(text, " ssh2");
-  const size_t port_at = text.rfind(" port ");
+  const size_t port_at = rfindNeedle(text, " port ");
   if (port_at != std::string_view::npos) {
     // The port is the run of digits after " port " ("22 ssh2: ED25519 SHA256:...").
     port = text.substr(port_at + 6);
@@ -86,7 +106,7 @@ void readUserAddrPort(std::string_view text, std::string_view& user, std::string
 
 // "U from ADDR port N ssh2": the user is everything before the last " from ".
 bool readUserFrom(std::string_view text, Event& event) {
-  const size_t from = text.rfind(" from ");
+  const size_t from = rfindNeedle(text, " from ");
   if (from == std::string_view::npos) return false;
   std::string_view user, addr, port;
   readUserAddrPort(text.substr(from + 6), user, addr, port);
@@ -124,13 +144,6 @@ bool readPamFailure(std::string_view msg, Event& event) {
   return true;
 }
 
-bool isKey(std::string_view key, std::initializer_list<std::string_view> names) {
-  for (const std::string_view name : names) {
-    if (equalsIgnoreCase(key, name)) return true;
-  }
-  return false;
-}
-
 // Epoch seconds, with the fraction read digit by digit to keep nanoseconds exact.
 std::optional<int64_t> parseEpochSeconds(std::string_view text) {
   int64_t seconds = 0;
@@ -160,7 +173,7 @@ bool applySshdPatterns(Event& event) {
   if (!startsWith(event.app, "sshd")) return false;
   std::string_view msg = event.message;
   if (eat(msg, "Failed ")) {
-    const size_t for_at = msg.find(" for ");
+    const size_t for_at = findNeedle(msg, " for ");
     if (for_at == std::string_view::npos) return false;
     msg.remove_prefix(for_at + 5);
     eat(msg, "invalid user ");
@@ -169,7 +182,7 @@ bool applySshdPatterns(Event& event) {
     return true;
   }
   if (eat(msg, "Accepted ")) {
-    const size_t for_at = msg.find(" for ");
+    const size_t for_at = findNeedle(msg, " for ");
     if (for_at == std::string_view::npos) return false;
     if (!readUserFrom(msg.substr(for_at + 5), event)) return false;
     setOutcome(event, "ssh_login", "success");
@@ -198,7 +211,7 @@ bool applySshdPatterns(Event& event) {
   }
   if (eat(msg, "Received disconnect from ")) {
     // "ADDR port N:11: reason" or, from older releases, "ADDR: 11: reason".
-    const size_t port_at = msg.find(" port ");
+    const size_t port_at = findNeedle(msg, " port ");
     const size_t colon = port_at == std::string_view::npos ? msg.find(": ") : msg.find(':', port_at);
     std::string_view user, addr, port;
     readUserAddrPort(msg.substr(0, colon), user, addr, port);
@@ -257,20 +270,76 @@ bool applyWindowsLogonPatterns(Event& event, std::string_view text) {
 
 namespace {
 
+// The event member that a key of free text names.
+enum class KeyRole : uint8_t { kNone, kSrcIp, kDstIp, kSrcPort, kDstPort, kUser };
+
+// The bytes of a key of up to eight bytes as one little-endian word, zero-padded.
+constexpr uint64_t packKey(std::string_view key) {
+  uint64_t word = 0;
+  for (size_t i = 0; i < key.size(); ++i) {
+    word |= static_cast<uint64_t>(static_cast<uint8_t>(key[i])) << (8 * i);
+  }
+  return word;
+}
+
+// Maps the known spellings of an address, port or user key, in any case, to their role:
+// src, srcip, src_ip; dst, dstip, dst_ip; spt, sport, src_port; dpt, dport, dst_port;
+// user, usrname, suser. The key is lowered and packed into a register word, so the
+// comparisons are integer compares; lowering it into a byte buffer and reading that back
+// stalled on store forwarding.
+KeyRole keyRole(std::string_view key) {
+  constexpr size_t kLongestKey = 8;
+  if (key.size() < 3 || key.size() > kLongestKey) return KeyRole::kNone;
+  uint64_t word = 0;
+  for (size_t i = 0; i < key.size(); ++i) {
+    uint8_t c = static_cast<uint8_t>(key[i]);
+    if (c >= 'A' && c <= 'Z') c = static_cast<uint8_t>(c - 'A' + 'a');
+    word |= static_cast<uint64_t>(c) << (8 * i);
+  }
+  // Names of different lengths pack to different words unless the key contains NUL bytes,
+  // so each case checks the length too.
+  struct Spelling {
+    uint64_t word;
+    size_t size;
+    KeyRole role;
+  };
+  static constexpr Spelling kSpellings[] = {
+      {packKey("src"), 3, KeyRole::kSrcIp},       {packKey("srcip"), 5, KeyRole::kSrcIp},
+      {packKey("src_ip"), 6, KeyRole::kSrcIp},    {packKey("dst"), 3, KeyRole::kDstIp},
+      {packKey("dstip"), 5, KeyRole::kDstIp},     {packKey("dst_ip"), 6, KeyRole::kDstIp},
+      {packKey("spt"), 3, KeyRole::kSrcPort},     {packKey("sport"), 5, KeyRole::kSrcPort},
+      {packKey("src_port"), 8, KeyRole::kSrcPort}, {packKey("dpt"), 3, KeyRole::kDstPort},
+      {packKey("dport"), 5, KeyRole::kDstPort},   {packKey("dst_port"), 8, KeyRole::kDstPort},
+      {packKey("user"), 4, KeyRole::kUser},       {packKey("usrname"), 7, KeyRole::kUser},
+      {packKey("suser"), 5, KeyRole::kUser},
+  };
+  for (const Spelling& spelling : kSpellings) {
+    if (spelling.word == word && spelling.size == key.size()) return spelling.role;
+  }
+  return KeyRole::kNone;
+}
+
 // Stores one key=value pair from free text when its key is a known spelling of an
 // address, port or user that the event does not have yet.
 void applyKeyValue(Event& event, std::string_view key, std::string_view value) {
-  if (key.size() > 8) return;  // longer than every known key
-  if (!event.src_ip && isKey(key, {"src", "srcip", "src_ip"})) {
-    event.src_ip = parseAddress(value);
-  } else if (!event.dst_ip && isKey(key, {"dst", "dstip", "dst_ip"})) {
-    event.dst_ip = parseAddress(value);
-  } else if (event.src_port == 0 && isKey(key, {"spt", "sport", "src_port"})) {
-    event.src_port = portOrZero(value);
-  } else if (event.dst_port == 0 && isKey(key, {"dpt", "dport", "dst_port"})) {
-    event.dst_port = portOrZero(value);
-  } else if (event.user.empty() && isKey(key, {"user", "usrname", "suser"})) {
-    event.user = value;
+  switch (keyRole(key)) {
+    case KeyRole::kSrcIp:
+      if (!event.src_ip) event.src_ip = parseAddress(value);
+      break;
+    case KeyRole::kDstIp:
+      if (!event.dst_ip) event.dst_ip = parseAddress(value);
+      break;
+    case KeyRole::kSrcPort:
+      if (event.src_port == 0) event.src_port = portOrZero(value);
+      break;
+    case KeyRole::kDstPort:
+      if (event.dst_port == 0) event.dst_port = portOrZero(value);
+      break;
+    case KeyRole::kUser:
+      if (event.user.empty()) event.user = value;
+      break;
+    case KeyRole::kNone:
+      break;
   }
 }
 

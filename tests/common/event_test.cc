@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -225,6 +227,60 @@ TEST(EventGet, DroppedFieldsLeaveIndex) {
   ASSERT_TRUE(e.addField("gone", "back"));
   EXPECT_EQ(lookup(e, "gone"), "back");
   EXPECT_EQ(lookup(e, "keep"), std::nullopt);
+}
+
+// A lookup indexes the fields added so far, and fields added after it are found too.
+TEST(EventGet, IndexFollowsLaterAdds) {
+  Event e(kArenaBytes);
+  ASSERT_TRUE(e.addField("a", "1"));
+  EXPECT_EQ(lookup(e, "a"), "1");
+  EXPECT_EQ(lookup(e, "b"), std::nullopt);
+  ASSERT_TRUE(e.addField("b", "2"));
+  ASSERT_TRUE(e.addField("a", "3"));
+  EXPECT_EQ(lookup(e, "b"), "2");
+  EXPECT_EQ(lookupRef(e, "b"), "2");
+  EXPECT_EQ(lookup(e, "a"), "1");
+}
+
+// Fields dropped after a lookup and replaced by new ones before the next lookup: the
+// slots of the dropped fields must not match the new names.
+TEST(EventGet, DropAfterLookupThenAdd) {
+  Event e(kArenaBytes);
+  ASSERT_TRUE(e.addField("keep", "k"));
+  ASSERT_TRUE(e.addField("gone", "g"));
+  ASSERT_TRUE(e.addField("also_gone", "h"));
+  EXPECT_EQ(lookup(e, "gone"), "g");
+  e.field_count = 1;
+  ASSERT_TRUE(e.addField("new", "n"));
+  ASSERT_TRUE(e.addField("gone", "again"));
+  ASSERT_TRUE(e.addField("third", "t"));
+  EXPECT_EQ(lookup(e, "gone"), "again");
+  EXPECT_EQ(lookup(e, "new"), "n");
+  EXPECT_EQ(lookup(e, "also_gone"), std::nullopt);
+  EXPECT_EQ(lookup(e, "third"), "t");
+  EXPECT_EQ(lookup(e, "keep"), "k");
+}
+
+// indexFields() leaves nothing for get() to build, so lookups after it write nothing
+// and threads may share the event read-only.
+TEST(EventGet, IndexFieldsThenSharedReads) {
+  Event e(kArenaBytes);
+  std::vector<std::string> names;
+  for (int i = 0; i < 40; ++i) names.push_back("field." + std::to_string(i));
+  for (const std::string& name : names) ASSERT_TRUE(e.addField(name, name));
+  e.indexFields();
+  const Event& shared = e;
+  std::vector<std::thread> readers;
+  std::atomic<int> found{0};
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&] {
+      for (const std::string& name : names) {
+        if (lookup(shared, name) == name) found.fetch_add(1);
+      }
+    });
+  }
+  for (std::thread& reader : readers) reader.join();
+  EXPECT_EQ(found.load(), 4 * 40);
 }
 
 // reset() empties the index, so a reused slot finds only its new fields.
