@@ -186,6 +186,23 @@ bool SigmaPattern::matches(std::string_view text) const {
   return p == count;
 }
 
+std::string SigmaPattern::requiredLiteral() const {
+  // Consecutive byte tokens match consecutive text bytes, so each run of them is a
+  // substring of every match. Stars, `?` and windash dashes end a run.
+  size_t best_start = 0;
+  size_t best_length = 0;
+  size_t start = 0;
+  for (size_t i = 0; i <= tokens_.size(); ++i) {
+    if (i < tokens_.size() && tokens_[i] == Token::kByte) continue;
+    if (i - start > best_length) {
+      best_start = start;
+      best_length = i - start;
+    }
+    start = i + 1;
+  }
+  return bytes_.substr(best_start, best_length);
+}
+
 std::string SigmaPattern::toString() const {
   std::string out;
   for (size_t i = 0; i < tokens_.size(); ++i) {
