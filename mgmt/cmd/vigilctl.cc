@@ -3,6 +3,7 @@
 //   vigilctl [--api URL] cases show ID [--json]
 //   vigilctl parse [--format F] [--framing F] [--tenant T] FILE
 //   vigilctl intel load [--format list|regex|csv|misp|stix] FEED...
+//   vigilctl rules test [--format F] [--tenant T] RULE.yml... EVENTS
 // Each command group lives in its own vigilctl_<group>.cc and registers itself here.
 #include <CLI/CLI.hpp>
 #include <cstdlib>
@@ -12,6 +13,8 @@
 namespace vigil::ctl {
 // Registers "vigilctl intel load" (mgmt/cmd/vigilctl_intel.cc), which works offline.
 void registerIntelCommands(CLI::App& app);
+// Registers "vigilctl rules test" (mgmt/cmd/vigilctl_rules.cc), which works offline.
+void registerRulesCommands(CLI::App& app);
 }  // namespace vigil::ctl
 
 int main(int argc, char** argv) {
@@ -32,6 +35,7 @@ int main(int argc, char** argv) {
   vigil::ctl::registerCasesCommands(app, options);
   vigil::ctl::registerParseCommands(app);
   vigil::ctl::registerIntelCommands(app);
+  vigil::ctl::registerRulesCommands(app);
 
   try {
     app.parse(argc, argv);
