@@ -54,6 +54,7 @@ class SigmaPattern {
   void push(Token kind, char byte);
   void classify();
   bool equalsAt(std::string_view text, size_t pos) const;
+  bool findInfix(std::string_view text) const;
   bool matchesFrom(size_t token, std::string_view text) const;
 
   std::vector<Token> tokens_;

@@ -203,6 +203,9 @@ TEST(PrefilterTest, CorpusMatchesFullEvaluation) {
   const internal::DetectionIndex& index = *rules->index;
   std::printf("prefilter: %zu of %zu rules prefiltered, %zu literals\n",
               index.prefilteredRuleCount(), rules->detections.size(), index.literalCount());
+  for (uint32_t i = 0; i < rules->detections.size(); ++i) {
+    if (!index.prefiltered(i)) std::printf("  always evaluated: %s\n", rules->detections[i].origin.c_str());
+  }
   EXPECT_GE(index.prefilteredRuleCount(), rules->detections.size() * 8 / 10);
 
   Differential differential(rules);
