@@ -343,7 +343,8 @@ bool DetectionIndex::scan(const Event& event, hs_scratch_t* scratch,
   };
   for (size_t i = 0; i < canonical_slots_.size(); ++i) {
     uint32_t slot = canonical_slots_[i];
-    std::optional<std::string_view> value = event.get(slots_[slot].name.ref(), prefilter.buffers[i]);
+    std::optional<std::string_view> value =
+        event.get(slots_[slot].name.ref(), prefilter.buffers[i]);
     if (value) add(*value, slot);
   }
   for (size_t i = 0; i < event.field_count; ++i) {
@@ -377,8 +378,8 @@ int DetectionIndex::onMatch(unsigned int id, unsigned long long /*from*/, unsign
   // The value the literal starts in; a literal that runs past its end spans two fields.
   const uint64_t start = to - literal.length;
   const uint64_t* begins = prefilter.begins.data();
-  size_t value = static_cast<size_t>(std::upper_bound(begins, begins + scan.values, start) -
-                                     begins) - 1;
+  size_t value =
+      static_cast<size_t>(std::upper_bound(begins, begins + scan.values, start) - begins) - 1;
   if (to > begins[value] + prefilter.lengths[value]) return 0;
   const uint32_t slot = prefilter.slots[value];
 
@@ -410,8 +411,8 @@ void assignLogSources(std::vector<DetectionRule>& rules,
   for (DetectionRule& rule : rules) {
     LogSource wanted = ruleLogSource(rule);
     rule.logsource_mask = 0;
-    rule.logsource_any = logsources.empty() ||
-                         (wanted.product.empty() && wanted.category.empty() && wanted.service.empty());
+    rule.logsource_any = logsources.empty() || (wanted.product.empty() && wanted.category.empty() &&
+                                                wanted.service.empty());
     for (size_t i = 0; i < logsources.size(); ++i) {
       if (logSourceCompatible(wanted, logsources[i].logsource)) {
         rule.logsource_mask |= uint64_t{1} << i;

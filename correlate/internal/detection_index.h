@@ -31,13 +31,13 @@ namespace vigil::correlate::internal {
 
 // Per-thread memory for DetectionIndex::scan(); sized by DetectionIndex::prepare().
 struct PrefilterScratch {
-  std::vector<const char*> data;      // the scanned field values
-  std::vector<unsigned int> lengths;  // their lengths
-  std::vector<uint64_t> begins;       // offset of each value in the vectored stream
-  std::vector<uint32_t> slots;        // slot of each value
+  std::vector<const char*> data;              // the scanned field values
+  std::vector<unsigned int> lengths;          // their lengths
+  std::vector<uint64_t> begins;               // offset of each value in the vectored stream
+  std::vector<uint32_t> slots;                // slot of each value
   std::vector<std::array<char, 64>> buffers;  // text of numeric canonical fields
-  std::vector<uint64_t> candidates;   // one bit per rule: evaluate it
-  std::vector<uint64_t> fired;        // one bit per rule: a literal of the rule counted
+  std::vector<uint64_t> candidates;           // one bit per rule: evaluate it
+  std::vector<uint64_t> fired;                // one bit per rule: a literal of the rule counted
 };
 
 class DetectionIndex {
@@ -101,9 +101,9 @@ class DetectionIndex {
   std::vector<uint32_t> canonical_slots_;
   uint32_t keyword_slot_ = UINT32_MAX;
 
-  std::vector<Literal> literals_;             // by Hyperscan id
-  std::vector<LiteralSlot> literal_slots_;    // per literal, sorted by slot
-  std::vector<uint32_t> literal_rules_;       // per literal slot
+  std::vector<Literal> literals_;           // by Hyperscan id
+  std::vector<LiteralSlot> literal_slots_;  // per literal, sorted by slot
+  std::vector<uint32_t> literal_rules_;     // per literal slot
 
   // Log source conditions: per definition, the fields and the values they must equal.
   struct LogSourceCondition {

@@ -84,9 +84,9 @@ bool setCanonical(Event& event, std::string_view name, std::string_view value) {
     return code.has_value();
   }
   const std::pair<std::string_view, std::string_view*> kText[] = {
-      {"host.name", &event.host},     {"process.name", &event.app},
-      {"process.pid", &event.procid}, {"log.syslog.msgid", &event.msgid},
-      {"message", &event.message},    {"user.name", &event.user},
+      {"host.name", &event.host},      {"process.name", &event.app},
+      {"process.pid", &event.procid},  {"log.syslog.msgid", &event.msgid},
+      {"message", &event.message},     {"user.name", &event.user},
       {"event.action", &event.action}, {"event.outcome", &event.outcome},
   };
   for (const auto& [text_name, member] : kText) {
@@ -183,9 +183,9 @@ class RuleTester {
 
   void printSummary(std::ostream& out, size_t rule_errors, size_t event_errors) const {
     out << "vigilctl: " << rules_->detections.size() << " detection rules, "
-        << rules_->correlations.size() << " correlation rules, " << rule_errors
-        << " rule errors; " << events_ << " events, " << event_errors << " invalid lines, "
-        << matches_ << " matches, " << alerts_ << " correlation alerts\n";
+        << rules_->correlations.size() << " correlation rules, " << rule_errors << " rule errors; "
+        << events_ << " events, " << event_errors << " invalid lines, " << matches_ << " matches, "
+        << alerts_ << " correlation alerts\n";
     for (const auto& [rule, count] : per_rule_) {
       out << "vigilctl:   " << count << "  " << rule << "\n";
     }
@@ -205,9 +205,8 @@ class RuleTester {
     const correlate::DetectionRule& rule = rules_->detections[detection];
     ++matches_;
     ++per_rule_[absl::StrCat(rule.id.empty() ? rule.title : rule.id, " (", rule.origin, ")")];
-    nlohmann::json match = {{"type", "match"},     {"line", number},
-                            {"rule_id", rule.id},  {"title", rule.title},
-                            {"level", rule.level}, {"origin", rule.origin}};
+    nlohmann::json match = {{"type", "match"},     {"line", number},      {"rule_id", rule.id},
+                            {"title", rule.title}, {"level", rule.level}, {"origin", rule.origin}};
     std::cout << match.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     for (uint32_t correlation : engine_.correlationsFor(detection)) {
       correlate::Alert alert;
@@ -219,8 +218,7 @@ class RuleTester {
       nlohmann::json printed = nlohmann::json::parse(correlate::alertToJson(alert));
       printed["type"] = "correlation_alert";
       printed["line"] = number;
-      std::cout << printed.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                << "\n";
+      std::cout << printed.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     }
   }
 
@@ -267,9 +265,10 @@ void runRulesTest(const RulesTestOptions& options) {
   }
   if (options.tenant.empty()) fail("--tenant must not be empty", 2);
   if (options.paths.size() < 2) {
-    fail("give at least one rule file and the events file: vigilctl rules test RULE.yml... "
-         "EVENTS",
-         2);
+    fail(
+        "give at least one rule file and the events file: vigilctl rules test RULE.yml... "
+        "EVENTS",
+        2);
   }
   const std::string& events_path = options.paths.back();
   std::vector<std::string> rule_paths(options.paths.begin(), options.paths.end() - 1);

@@ -30,8 +30,8 @@ using testing::sharedPath;
 std::shared_ptr<const RuleSet> loadCorpus(const FieldMapping& mapping = FieldMapping::defaults()) {
   const std::filesystem::path root = sharedPath("sigma");
   std::vector<std::string> files;
-  for (const char* folder : {"rules", "rules-emerging-threats", "rules-threat-hunting",
-                             "spec-tests/rules"}) {
+  for (const char* folder :
+       {"rules", "rules-emerging-threats", "rules-threat-hunting", "spec-tests/rules"}) {
     for (const auto& entry : std::filesystem::recursive_directory_iterator(root / folder)) {
       if (entry.path().extension() == ".yml") files.push_back(entry.path().string());
     }
@@ -204,7 +204,8 @@ TEST(PrefilterTest, CorpusMatchesFullEvaluation) {
   std::printf("prefilter: %zu of %zu rules prefiltered, %zu literals\n",
               index.prefilteredRuleCount(), rules->detections.size(), index.literalCount());
   for (uint32_t i = 0; i < rules->detections.size(); ++i) {
-    if (!index.prefiltered(i)) std::printf("  always evaluated: %s\n", rules->detections[i].origin.c_str());
+    if (!index.prefiltered(i))
+      std::printf("  always evaluated: %s\n", rules->detections[i].origin.c_str());
   }
   EXPECT_GE(index.prefilteredRuleCount(), rules->detections.size() * 8 / 10);
 
@@ -212,9 +213,8 @@ TEST(PrefilterTest, CorpusMatchesFullEvaluation) {
   Event event(1 << 16);
   size_t matches = 0;
   size_t events = 0;
-  for (const auto& folder :
-       std::filesystem::directory_iterator(std::filesystem::path(sharedPath("sigma")) /
-                                           "regression")) {
+  for (const auto& folder : std::filesystem::directory_iterator(
+           std::filesystem::path(sharedPath("sigma")) / "regression")) {
     for (const auto& file : std::filesystem::directory_iterator(folder.path())) {
       if (file.path().extension() != ".json") continue;
       for (const nlohmann::json& document : readJsonDocuments(file.path().string())) {
@@ -243,8 +243,8 @@ TEST(PrefilterTest, CorpusMatchesFullEvaluation) {
     matches += differential.check(event, "mixed event " + std::to_string(i));
     ++events;
   }
-  std::printf("prefilter differential: %zu events, %zu matches, %zu of %zu rules matched\n",
-              events, matches, differential.matchedRules(), rules->detections.size());
+  std::printf("prefilter differential: %zu events, %zu matches, %zu of %zu rules matched\n", events,
+              matches, differential.matchedRules(), rules->detections.size());
   // The generated events must make most rules match, or the comparison proves little.
   EXPECT_GE(differential.matchedRules(), rules->detections.size() * 3 / 4);
 }
@@ -343,7 +343,9 @@ detection: {a: {x|windash|contains: ' -enc '}, condition: a}
   fillEvent(event, {{"x", "a FOO b"}, {"y", "bar"}, {"message", "very evil"}});
   event.message = event.arena.copy("very evil");
   EXPECT_EQ(differential.check(event, "mixed"), 6u);
-  fillEvent(event, {{"x", "run \xE2\x80\x93" "enc AAA"}});
+  fillEvent(event, {{"x",
+                     "run \xE2\x80\x93"
+                     "enc AAA"}});
   EXPECT_EQ(differential.check(event, "windash"), 2u);
 }
 

@@ -174,8 +174,9 @@ TEST_F(VigilctlRulesTest, RuleErrorExitsNonZero) {
 // An event line that is not JSON is reported with file and line and counted.
 TEST_F(VigilctlRulesTest, InvalidEventLine) {
   std::string rules = write("ssh.yml", kRules);
-  std::string events = write("events.jsonl", "{\"message\": \"x\", \"raw\": \"x\", \"fields\": []}\n"
-                                             "not json\n");
+  std::string events = write("events.jsonl",
+                             "{\"message\": \"x\", \"raw\": \"x\", \"fields\": []}\n"
+                             "not json\n");
   CommandRun r = run("rules test " + rules + " " + events);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find(events + ":2: is not a JSON object"), std::string::npos) << r.err;
