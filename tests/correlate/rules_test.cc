@@ -389,6 +389,8 @@ TEST(RuleLoaderTest, CorpusSupportReport) {
   std::printf("sigma corpus: %zu of %zu rule files supported (%.1f %%)\n", supported, total,
               100.0 * static_cast<double>(supported) / static_cast<double>(total));
   for (const auto& [reason, count] : reasons) std::printf("  %4zu  %s\n", count, reason.c_str());
+  std::printf("unsupported rule files:\n");
+  for (const auto& [file, message] : unsupported) std::printf("  %s\n", message.c_str());
   ASSERT_GT(total, 500u);
   // Floor measured on the corpus: 95 % of the files loaded when this test was written.
   EXPECT_GE(static_cast<double>(supported), 0.90 * static_cast<double>(total));
