@@ -227,13 +227,15 @@ size_t Engine::detect(const Event& event, DetectScratch& scratch, std::span<uint
   internal::PrefilterScratch& prefilter = state.prefilter;
   const internal::DetectionIndex& index = *rules_->index;
   const size_t rule_count = rules_->detections.size();
+  const uint64_t logsources = index.eventLogSources(event);
   if (options_.prefilter && index.ruleCount() == rule_count) {
-    if (!index.scan(event, state.scratch, prefilter)) counters_->prefilter_errors->add();
+    if (!index.scan(event, logsources, state.scratch, prefilter)) {
+      counters_->prefilter_errors->add();
+    }
   } else {
     std::fill(prefilter.candidates.begin(), prefilter.candidates.end(), ~uint64_t{0});
     std::fill(prefilter.fired.begin(), prefilter.fired.end(), 0);
   }
-  const uint64_t logsources = index.eventLogSources(event);
 
   size_t found = 0;
   uint64_t skipped = 0;
@@ -248,6 +250,8 @@ size_t Engine::detect(const Event& event, DetectScratch& scratch, std::span<uint
         ++skipped;
         continue;
       }
+      // NOTE: these counters are shared by every worker, so the cache lines of rules that
+      // run on most events (those without a literal) move between the workers' cores.
       if ((prefilter.fired[word] >> (i % 64) & 1) != 0) counters_->prefilter_hits[i]->add();
       counters_->detection_evaluations[i]->add();
       const uint32_t logsource = internal::logSourceFor(rule, logsources);

@@ -13,6 +13,14 @@ namespace vigil::correlate::internal {
 struct DetectionIndex::Slot {
   ResolvedName name;     // the Event field name; unused for the keyword slot
   bool keyword = false;  // the message, or the raw text when the message is empty
+  // The log sources of the rules with literals in this slot: an event is scanned here
+  // only when one of those rules can run on it.
+  bool any_logsource = false;
+  uint64_t logsource_mask = 0;
+
+  bool applies(uint64_t event_logsources) const {
+    return any_logsource || (logsource_mask & event_logsources) != 0;
+  }
 };
 
 // One (literal, slot) pair and the rules that it makes candidates.
@@ -178,14 +186,19 @@ class DetectionIndex::Builder {
  public:
   explicit Builder(DetectionIndex& index) : index_(index) {}
 
-  void add(uint32_t rule, const Need& need) {
+  void add(uint32_t index, const DetectionRule& rule, const Need& need) {
+    auto tie = [&](auto& by_slot, uint32_t slot) {
+      by_slot[slot].push_back(index);
+      index_.slots_[slot].any_logsource |= rule.logsource_any;
+      index_.slots_[slot].logsource_mask |= rule.logsource_mask;
+    };
     for (const LiteralUse& use : need.uses) {
       auto& by_slot = literals_[{use.text, use.cased}];
       if (use.keyword) {
-        by_slot[keywordSlot()].push_back(rule);
+        tie(by_slot, keywordSlot());
         continue;
       }
-      for (const std::string& name : use.fields) by_slot[fieldSlot(name)].push_back(rule);
+      for (const std::string& name : use.fields) tie(by_slot, fieldSlot(name));
     }
   }
 
@@ -232,7 +245,7 @@ class DetectionIndex::Builder {
   uint32_t keywordSlot() {
     if (index_.keyword_slot_ == UINT32_MAX) {
       index_.keyword_slot_ = static_cast<uint32_t>(index_.slots_.size());
-      index_.slots_.push_back(Slot{ResolvedName(), true});
+      index_.slots_.push_back(Slot{ResolvedName(), true, false, 0});
     }
     return index_.keyword_slot_;
   }
@@ -240,7 +253,7 @@ class DetectionIndex::Builder {
   uint32_t fieldSlot(const std::string& name) {
     auto [it, added] = slot_ids_.emplace(name, static_cast<uint32_t>(index_.slots_.size()));
     if (!added) return it->second;
-    index_.slots_.push_back(Slot{ResolvedName(name), false});
+    index_.slots_.push_back(Slot{ResolvedName(name), false, false, 0});
     if (index_.slots_.back().name.ref().canonical != CanonicalField::kNone) {
       index_.canonical_slots_.push_back(it->second);
     } else {
@@ -277,7 +290,7 @@ absl::StatusOr<std::unique_ptr<DetectionIndex>> DetectionIndex::build(
       index->always_[i / 64] |= uint64_t{1} << (i % 64);
       continue;
     }
-    builder.add(i, *need);
+    builder.add(i, rules[i], *need);
     ++index->prefiltered_count_;
   }
   absl::Status status = builder.finish();
@@ -324,7 +337,7 @@ uint64_t DetectionIndex::eventLogSources(const Event& event) const {
   return found;
 }
 
-bool DetectionIndex::scan(const Event& event, hs_scratch_t* scratch,
+bool DetectionIndex::scan(const Event& event, uint64_t event_logsources, hs_scratch_t* scratch,
                           PrefilterScratch& prefilter) const {
   std::copy(always_.begin(), always_.end(), prefilter.candidates.begin());
   std::fill(prefilter.fired.begin(), prefilter.fired.end(), 0);
@@ -333,7 +346,7 @@ bool DetectionIndex::scan(const Event& event, hs_scratch_t* scratch,
   size_t count = 0;
   uint64_t offset = 0;
   auto add = [&](std::string_view value, uint32_t slot) {
-    if (value.empty()) return;
+    if (value.empty() || !slots_[slot].applies(event_logsources)) return;
     prefilter.data[count] = value.data();
     prefilter.lengths[count] = static_cast<unsigned int>(value.size());
     prefilter.begins[count] = offset;

@@ -73,10 +73,12 @@ class DetectionIndex {
 
   // Fills prefilter.candidates with the rules to evaluate for `event`: the rules that
   // are always evaluated and those with a literal in a field it is tied to, and sets the
-  // latter in prefilter.fired. `scratch` is the calling thread's Hyperscan scratch. Never
-  // allocates. Returns false when Hyperscan failed, in which case every rule is a
-  // candidate.
-  bool scan(const Event& event, hs_scratch_t* scratch, PrefilterScratch& prefilter) const;
+  // latter in prefilter.fired. Fields whose literals all belong to rules that cannot run
+  // on an event of `event_logsources` (see eventLogSources()) are not scanned.
+  // `scratch` is the calling thread's Hyperscan scratch. Never allocates. Returns false
+  // when Hyperscan failed, in which case every rule is a candidate.
+  bool scan(const Event& event, uint64_t event_logsources, hs_scratch_t* scratch,
+            PrefilterScratch& prefilter) const;
 
  private:
   struct Slot;

@@ -80,6 +80,7 @@ std::string sampleText(const SigmaPattern& pattern) {
 struct GeneratedEvent {
   std::vector<std::pair<std::string, std::string>> fields;
   std::string message;
+  uint32_t rule = 0;  // the rule whose values the event holds
 };
 
 // Builds one event per selection alternative of each rule, holding a matching text for
@@ -87,10 +88,12 @@ struct GeneratedEvent {
 // at random.
 std::vector<GeneratedEvent> generateEvents(const RuleSet& rules, std::mt19937& random) {
   std::vector<GeneratedEvent> events;
-  for (const DetectionRule& rule : rules.detections) {
+  for (uint32_t index = 0; index < rules.detections.size(); ++index) {
+    const DetectionRule& rule = rules.detections[index];
     for (const Selection& selection : rule.selections) {
       for (const std::vector<FieldTest>& alternative : selection.alternatives) {
         GeneratedEvent event;
+        event.rule = index;
         for (const FieldTest& field : alternative) {
           std::string text;
           for (const ValueTest& test : field.values) {
@@ -108,9 +111,13 @@ std::vector<GeneratedEvent> generateEvents(const RuleSet& rules, std::mt19937& r
           if (field.source == FieldTest::Source::kKeyword) {
             event.message += text;
           } else if (field.source == FieldTest::Source::kEvent) {
-            // Half the time under the Sigma name, so the mapping fallback is exercised.
-            bool sigma_name = random() % 2 == 0;
-            event.fields.emplace_back(sigma_name ? field.sigma_name : field.event_name, text);
+            // Under the mapped name, the Sigma name (the mapping fallback) or a name that
+            // a log source mapping gives the field, chosen at random.
+            std::vector<std::string> names = {field.event_name, field.sigma_name};
+            for (const auto& [definition, name] : field.logsource_refs) {
+              names.push_back(name.name());
+            }
+            event.fields.emplace_back(names[random() % names.size()], text);
           }
         }
         events.push_back(std::move(event));
@@ -247,6 +254,59 @@ TEST(PrefilterTest, CorpusMatchesFullEvaluation) {
               matches, differential.matchedRules(), rules->detections.size());
   // The generated events must make most rules match, or the comparison proves little.
   EXPECT_GE(differential.matchedRules(), rules->detections.size() * 3 / 4);
+}
+
+// Log source definitions for the corpus: an event belongs to one when its LogSource
+// field names it, and the process definition maps two fields to other names.
+FieldMapping corpusLogSources() {
+  FieldMapping mapping = FieldMapping::defaults();
+  const struct {
+    const char* tag;
+    LogSource logsource;
+  } kDefinitions[] = {
+      {"process", {"windows", "process_creation", ""}}, {"file", {"windows", "file_event", ""}},
+      {"script", {"windows", "ps_script", ""}},         {"security", {"windows", "", "security"}},
+      {"linux", {"linux", "process_creation", ""}},     {"proxy", {"", "proxy", ""}},
+  };
+  for (const auto& definition : kDefinitions) {
+    LogSourceDefinition added;
+    added.name = definition.tag;
+    added.logsource = definition.logsource;
+    added.conditions = {{"LogSource", definition.tag}};
+    if (std::string(definition.tag) == "process") {
+      added.field_mapping = {{"Image", "NewProcessName"}, {"CommandLine", "ProcessCommandLine"}};
+    }
+    EXPECT_TRUE(mapping.addLogSource(added).ok());
+  }
+  return mapping;
+}
+
+// With log source definitions, prefiltered detection (which also skips scanning fields
+// of rules that cannot run) still equals full evaluation.
+TEST(PrefilterTest, CorpusWithLogSourcesMatchesFullEvaluation) {
+  std::shared_ptr<const RuleSet> rules = loadCorpus(corpusLogSources());
+  ASSERT_GT(rules->detections.size(), 400u);
+  Differential differential(rules);
+  Event event(1 << 16);
+  std::mt19937 random(11);
+  std::vector<GeneratedEvent> generated = generateEvents(*rules, random);
+  const char* kTags[] = {"process", "file", "script", "security", "linux", "proxy", "none"};
+  size_t matches = 0;
+  for (size_t i = 0; i < generated.size(); ++i) {
+    // The first definition the event's rule runs on, and one at random.
+    const DetectionRule& rule = rules->detections[generated[i].rule];
+    const char* own =
+        rule.logsource_mask == 0 ? "none" : kTags[__builtin_ctzll(rule.logsource_mask)];
+    for (const char* tag : {own, kTags[random() % 7]}) {
+      GeneratedEvent tagged = generated[i];
+      tagged.fields.emplace_back("LogSource", tag);
+      fillGenerated(event, tagged);
+      matches += differential.check(event, "generated event " + std::to_string(i) + " " + tag);
+    }
+  }
+  std::printf("prefilter differential with log sources: %zu matches, %zu rules matched\n", matches,
+              differential.matchedRules());
+  EXPECT_GE(differential.matchedRules(), rules->detections.size() / 4);
 }
 
 // ---------------------------------------------------------------------------------------
