@@ -22,6 +22,8 @@ using vigil::Event;
 using vigil::correlate::Alert;
 using vigil::correlate::DetectScratch;
 using vigil::correlate::Engine;
+using vigil::correlate::FieldMapping;
+using vigil::correlate::LogSourceDefinition;
 using vigil::correlate::RuleLoader;
 using vigil::correlate::RuleSet;
 
@@ -73,7 +75,7 @@ BENCHMARK(BM_Detect_SigmaWindowsRules);
 
 // Every rule file of the corpus rule folders that loads on its own, sorted by path, with
 // rule ids seen earlier left out; at most `limit` rules.
-std::shared_ptr<const RuleSet> loadCorpusRules(size_t limit) {
+std::shared_ptr<const RuleSet> loadCorpusRules(size_t limit, const FieldMapping& mapping) {
   const std::string root = std::string(VIGIL_SHARED_DIR) + "/corpus/sigma/";
   std::vector<std::string> files;
   for (const char* folder : {"rules", "rules-emerging-threats", "rules-threat-hunting"}) {
@@ -82,7 +84,7 @@ std::shared_ptr<const RuleSet> loadCorpusRules(size_t limit) {
     }
   }
   std::sort(files.begin(), files.end());
-  RuleLoader all;
+  RuleLoader all(mapping);
   std::set<std::string> ids;
   size_t count = 0;
   for (const std::string& file : files) {
@@ -100,8 +102,8 @@ std::shared_ptr<const RuleSet> loadCorpusRules(size_t limit) {
 }
 
 // Loads one process_creation rule that matches some of the regression events.
-std::shared_ptr<const RuleSet> loadOneRule() {
-  RuleLoader loader;
+std::shared_ptr<const RuleSet> loadOneRule(const FieldMapping& mapping) {
+  RuleLoader loader(mapping);
   (void)loader.addFile(std::string(VIGIL_SHARED_DIR) +
                        "/corpus/sigma/rules/windows/process_creation/"
                        "proc_creation_win_findstr_lsass.yml");
@@ -154,12 +156,49 @@ std::vector<std::unique_ptr<Event>> loadRegressionEvents() {
   return events;
 }
 
+// Log source definitions for the Windows channels of the regression events: the Sysmon
+// event ids by category, and Security, Task Scheduler, Defender and WMI by service.
+FieldMapping windowsLogSources() {
+  FieldMapping mapping = FieldMapping::defaults();
+  const std::string sysmon = "Microsoft-Windows-Sysmon/Operational";
+  const std::pair<const char*, const char*> kSysmon[] = {
+      {"1", "process_creation"}, {"3", "network_connection"}, {"7", "image_load"},
+      {"10", "process_access"},  {"11", "file_event"},        {"12", "registry_event"},
+      {"13", "registry_set"},    {"17", "pipe_created"},
+  };
+  for (const auto& [id, category] : kSysmon) {
+    LogSourceDefinition definition;
+    definition.name = std::string("sysmon_") + category;
+    definition.logsource = {"windows", category, "sysmon"};
+    definition.conditions = {{"Channel", sysmon}, {"EventID", id}};
+    (void)mapping.addLogSource(definition);
+  }
+  const std::pair<const char*, const char*> kServices[] = {
+      {"Security", "security"},
+      {"Microsoft-Windows-TaskScheduler/Operational", "taskscheduler"},
+      {"Microsoft-Windows-Windows Defender/Operational", "windefend"},
+      {"Microsoft-Windows-WMI-Activity/Operational", "wmi"},
+  };
+  for (const auto& [channel, service] : kServices) {
+    LogSourceDefinition definition;
+    definition.name = service;
+    definition.logsource = {"windows", "", service};
+    definition.conditions = {{"Channel", channel}};
+    (void)mapping.addLogSource(definition);
+  }
+  return mapping;
+}
+
 // Detection of one recorded Windows event with range(0) rules loaded (1 or 500), with
-// the prefilter (range(1) = 1) or evaluating every rule (0).
+// the prefilter (range(1) = 1) or evaluating every rule (0), and with the Windows log
+// source definitions (range(2) = 1) or none (0).
 void BM_Detect_RuleCount(benchmark::State& state) {
   static const std::vector<std::unique_ptr<Event>> events = loadRegressionEvents();
-  auto rules = state.range(0) == 1 ? loadOneRule()
-                                   : loadCorpusRules(static_cast<size_t>(state.range(0)));
+  const FieldMapping mapping =
+      state.range(2) == 1 ? windowsLogSources() : FieldMapping::defaults();
+  auto rules = state.range(0) == 1
+                   ? loadOneRule(mapping)
+                   : loadCorpusRules(static_cast<size_t>(state.range(0)), mapping);
   vigil::correlate::EngineOptions options;
   options.prefilter = state.range(1) == 1;
   vigil::MetricsRegistry metrics;
@@ -184,7 +223,7 @@ void BM_Detect_RuleCount(benchmark::State& state) {
     state.SkipWithError("no matches");
   }
 }
-BENCHMARK(BM_Detect_RuleCount)->ArgsProduct({{1, 500}, {1, 0}});
+BENCHMARK(BM_Detect_RuleCount)->ArgsProduct({{1, 500}, {1, 0}, {0, 1}});
 
 // Window updates for one event_count rule over `range(0)` distinct source addresses.
 void BM_Correlate_EventCount(benchmark::State& state) {

@@ -114,7 +114,8 @@ std::optional<Need> better(std::optional<Need> a, std::optional<Need> b) {
   return b->score > a->score ? std::move(b) : std::move(a);
 }
 
-// Needs every part (an OR is true only when one of its parts is).
+// Unites the needs of all parts: an OR is true only when one of its parts is, so each
+// part must provide a literal.
 std::optional<Need> unite(std::vector<std::optional<Need>> parts) {
   Need all;
   for (size_t i = 0; i < parts.size(); ++i) {
