@@ -298,9 +298,19 @@ absl::StatusOr<std::unique_ptr<DetectionIndex>> DetectionIndex::build(
   if (!status.ok()) return status;
 
   for (const LogSourceDefinition& definition : logsources) {
-    std::vector<LogSourceCondition> conditions;
+    std::vector<uint32_t> conditions;
     for (const auto& [field, value] : definition.conditions) {
-      conditions.push_back(LogSourceCondition{ResolvedName(field), value});
+      std::vector<ResolvedName>& fields = index->condition_fields_;
+      auto known = std::find_if(fields.begin(), fields.end(),
+                                [&](const ResolvedName& name) { return name.name() == field; });
+      if (known == fields.end()) known = fields.insert(fields.end(), ResolvedName(field));
+      LogSourceCondition condition{static_cast<uint32_t>(known - fields.begin()), value};
+      std::vector<LogSourceCondition>& all = index->conditions_;
+      auto same = std::find_if(all.begin(), all.end(), [&](const LogSourceCondition& other) {
+        return other.field == condition.field && equalsIgnoreCase(other.value, value);
+      });
+      if (same == all.end()) same = all.insert(all.end(), std::move(condition));
+      conditions.push_back(static_cast<uint32_t>(same - all.begin()));
     }
     index->logsource_conditions_.push_back(std::move(conditions));
   }
@@ -322,13 +332,36 @@ bool DetectionIndex::prepare(hs_scratch_t** scratch, PrefilterScratch& prefilter
 }
 
 uint64_t DetectionIndex::eventLogSources(const Event& event) const {
-  uint64_t found = 0;
+  if (logsource_conditions_.empty()) return 0;
+  std::array<std::optional<std::string_view>, kCachedConditionFields> values;
+  std::array<std::array<char, 64>, kCachedConditionFields> buffers;
+  std::array<bool, kCachedConditionFields> read{};
   std::array<char, 64> buffer;
+  auto valueOf = [&](uint32_t field) {
+    if (field >= kCachedConditionFields) return event.get(condition_fields_[field].ref(), buffer);
+    if (!read[field]) {
+      values[field] = event.get(condition_fields_[field].ref(), buffers[field]);
+      read[field] = true;
+    }
+    return values[field];
+  };
+
+  // Per cached condition: 0 not tested yet, 1 holds, 2 does not hold.
+  std::array<uint8_t, kCachedConditions> results{};
+  auto holds = [&](uint32_t index) {
+    const LogSourceCondition& condition = conditions_[index];
+    if (index < kCachedConditions && results[index] != 0) return results[index] == 1;
+    std::optional<std::string_view> value = valueOf(condition.field);
+    bool result = value && equalsIgnoreCase(*value, condition.value);
+    if (index < kCachedConditions) results[index] = result ? 1 : 2;
+    return result;
+  };
+
+  uint64_t found = 0;
   for (size_t i = 0; i < logsource_conditions_.size(); ++i) {
     bool all = true;
-    for (const LogSourceCondition& condition : logsource_conditions_[i]) {
-      std::optional<std::string_view> value = event.get(condition.field.ref(), buffer);
-      if (!value || !equalsIgnoreCase(*value, condition.value)) {
+    for (uint32_t condition : logsource_conditions_[i]) {
+      if (!holds(condition)) {
         all = false;
         break;
       }

@@ -108,11 +108,19 @@ class DetectionIndex {
   std::vector<uint32_t> literal_rules_;     // per literal slot
 
   // Log source conditions: per definition, the fields and the values they must equal.
+  // Log source definitions share fields (Channel, EventID, ...) and whole conditions
+  // (the Sysmon channel), so per event each field is read once and each distinct
+  // condition tested once: the first kCachedConditionFields fields and
+  // kCachedConditions conditions through a cache.
+  static constexpr size_t kCachedConditionFields = 16;
+  static constexpr size_t kCachedConditions = 64;
   struct LogSourceCondition {
-    ResolvedName field;
+    uint32_t field = 0;  // into condition_fields_
     std::string value;
   };
-  std::vector<std::vector<LogSourceCondition>> logsource_conditions_;
+  std::vector<ResolvedName> condition_fields_;
+  std::vector<LogSourceCondition> conditions_;               // distinct conditions
+  std::vector<std::vector<uint32_t>> logsource_conditions_;  // per definition, into conditions_
 };
 
 // Returns the definition whose field mapping `rule` uses for an event that belongs to

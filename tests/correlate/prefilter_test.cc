@@ -571,6 +571,48 @@ detection: {k: [x], condition: k}
   EXPECT_EQ(rules->detections[4].logsource_mask, 0u);
 }
 
+// Definitions that share a condition (tested once per event) still differ by the rest.
+TEST(LogSourceTest, SharedConditions) {
+  FieldMapping mapping = FieldMapping::defaults();
+  const std::pair<const char*, const char*> kDefinitions[] = {
+      {"1", "process_creation"}, {"11", "file_event"}, {"13", "registry_set"}};
+  for (const auto& [id, category] : kDefinitions) {
+    LogSourceDefinition definition;
+    definition.logsource = {"windows", category, "sysmon"};
+    definition.conditions = {{"Channel", "Sysmon"}, {"EventID", id}};
+    ASSERT_TRUE(mapping.addLogSource(definition).ok());
+  }
+  auto rules = loadWith(mapping, R"(
+title: process
+id: process
+logsource: {product: windows, category: process_creation}
+detection: {k: [x], condition: k}
+---
+title: file
+id: file
+logsource: {product: windows, category: file_event}
+detection: {k: [x], condition: k}
+---
+title: sysmon
+id: sysmon
+logsource: {product: windows, service: sysmon}
+detection: {k: [x], condition: k}
+)");
+  Engine engine(rules, {});
+  DetectScratch scratch(*rules);
+  Event event(4096);
+  using Ids = std::vector<std::string>;
+  fillEvent(event, {{"Channel", "SYSMON"}, {"EventID", "11"}});
+  event.message = event.arena.copy("x");
+  EXPECT_EQ(matchingIds(engine, scratch, event), (Ids{"file", "sysmon"}));
+  fillEvent(event, {{"Channel", "Sysmon"}, {"EventID", "13"}});
+  event.message = event.arena.copy("x");
+  EXPECT_EQ(matchingIds(engine, scratch, event), (Ids{"sysmon"}));
+  fillEvent(event, {{"Channel", "Other"}, {"EventID", "1"}});
+  event.message = event.arena.copy("x");
+  EXPECT_EQ(matchingIds(engine, scratch, event), (Ids{}));
+}
+
 // Invalid definitions are rejected with the reason.
 TEST(LogSourceTest, RejectsInvalidDefinitions) {
   FieldMapping mapping;
