@@ -107,8 +107,7 @@ class DetectionIndex {
   std::vector<LiteralSlot> literal_slots_;  // per literal, sorted by slot
   std::vector<uint32_t> literal_rules_;     // per literal slot
 
-  // Log source conditions: per definition, the fields and the values they must equal.
-  // Log source definitions share fields (Channel, EventID, ...) and whole conditions
+  // Log source conditions. Definitions share fields (Channel, EventID, ...) and whole conditions
   // (the Sysmon channel), so per event each field is read once and each distinct
   // condition tested once: the first kCachedConditionFields fields and
   // kCachedConditions conditions through a cache.
