@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+
 #include "common/time.h"
 
 namespace vigil::correlate {
@@ -24,6 +26,7 @@ std::string alertToJson(const Alert& alert) {
       {"evidence", alert.evidence},
       {"indicator_hits", alert.indicator_hits},
   };
+  if (!std::isnan(alert.metric)) j["metric"] = alert.metric;
   // Evidence is raw input and may hold invalid UTF-8; replace rather than throw.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

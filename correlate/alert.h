@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,11 +23,18 @@ struct Alert {
   int64_t last_event_ns = 0;
   int64_t detect_ns = 0;     // wall-clock time the alert was raised
   uint64_t event_count = 0;  // events that contributed
+  // value_sum and value_avg: the sum or average that met the condition; NaN otherwise.
+  double metric = std::numeric_limits<double>::quiet_NaN();
   // Evidence: the raw text of the contributing events (at most Alert::kMaxEvidence; the
   // rest are counted in event_count only) and the indicator hits they carried.
   static constexpr size_t kMaxEvidence = 16;
   std::vector<std::string> evidence;
   std::vector<std::string> indicator_hits;  // "list:indicator@field"
+  // Set only on the alerts of a detection rule with `suppress`: the rule's index and the
+  // key (tenant, then the suppress group-by values) that Engine::admitAlert() checks in a
+  // serial stage. Not serialized.
+  uint32_t suppress_rule = UINT32_MAX;
+  std::string suppress_key;
 };
 
 // Serializes an alert as one JSON object (no newline).

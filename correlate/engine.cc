@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <new>
 
+#include "absl/container/flat_hash_map.h"
 #include "correlate/internal/detection_index.h"
 #include "correlate/internal/evaluate.h"
 #include "correlate/internal/group_key.h"
@@ -75,6 +78,19 @@ std::optional<uint64_t> hashValues(const CorrelationRule& rule, const Event& eve
   return hash;
 }
 
+// Reads `field` of `event` as a finite number, or nullopt when it is absent or not one.
+std::optional<double> readNumber(const GroupField& field, const Event& event) {
+  std::array<char, 64> scratch;
+  std::optional<std::string_view> text = readField(field, event, scratch);
+  if (!text || text->empty()) return std::nullopt;
+  double value = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (ec != std::errc() || end != text->data() + text->size() || !std::isfinite(value)) {
+    return std::nullopt;
+  }
+  return value;
+}
+
 // Returns where detection rule `detection` sits in `rule.detections`, or nullopt.
 std::optional<uint32_t> positionOf(const CorrelationRule& rule, uint32_t detection) {
   auto it = std::find(rule.detections.begin(), rule.detections.end(), detection);
@@ -115,14 +131,20 @@ struct Engine::Counters {
   std::vector<Counter*> detection_alerts;
   std::vector<Counter*> correlation_alerts;  // per correlation rule
   std::vector<Counter*> evictions;
+  std::vector<Counter*> tenant_evictions;
   Counter* late_events = nullptr;
   Counter* key_truncated = nullptr;
   Counter* matches_dropped = nullptr;
   Counter* value_missing = nullptr;
   Counter* not_referenced = nullptr;
+  std::vector<Counter*> detection_suppressed;    // per detection rule
+  std::vector<Counter*> correlation_suppressed;  // per correlation rule
+  Counter* suppress_evictions = nullptr;
   Counter* logsource_skipped = nullptr;
   Counter* prefilter_errors = nullptr;
   Gauge* keys = nullptr;
+  Gauge* pending_timers = nullptr;
+  Gauge* state_bytes = nullptr;
   mutable std::atomic<uint64_t> alert_sequence{0};
 };
 
@@ -133,6 +155,54 @@ class Engine::Shard {
  public:
   std::vector<internal::WindowTable> tables;
   std::unique_ptr<DetectScratch> scratch;
+  int64_t newest_ns = INT64_MIN;  // newest event time the shard has seen
+  int64_t watermark_ns = INT64_MIN;
+};
+
+// Per detection rule with `suppress`: the event time of the last delivered alert of each
+// key. Used from one serial stage only.
+class Engine::Suppressor {
+ public:
+  Suppressor(const RuleSet& rules, size_t max_keys, const Counters& counters)
+      : rules_(rules), max_keys_(max_keys), counters_(counters), tables_(rules.detections.size()) {}
+
+  bool admit(uint32_t detection, std::string_view key, int64_t event_ns) {
+    const int64_t period = rules_.detections[detection].suppress_ns;
+    absl::flat_hash_map<std::string, int64_t>& table = tables_[detection];
+    // Debian's Abseil has its own string_view, which heterogeneous lookup needs.
+    auto it = table.find(absl::string_view(key.data(), key.size()));
+    if (it != table.end()) {
+      if (event_ns >= it->second && event_ns - it->second < period) {
+        counters_.detection_suppressed[detection]->add();
+        return false;
+      }
+      it->second = std::max(it->second, event_ns);
+      return true;
+    }
+    if (table.size() >= max_keys_) makeRoom(table, event_ns - period);
+    table.emplace(std::string(key), event_ns);
+    return true;
+  }
+
+ private:
+  // Drops the keys whose period ended before `expired_before`. If the table is still
+  // full, drops the key with the oldest alert and counts it, because that key's next
+  // alert will not be suppressed.
+  void makeRoom(absl::flat_hash_map<std::string, int64_t>& table, int64_t expired_before) {
+    absl::erase_if(table, [&](const auto& entry) { return entry.second < expired_before; });
+    if (table.size() < max_keys_) return;
+    auto oldest = table.begin();
+    for (auto it = table.begin(); it != table.end(); ++it) {
+      if (it->second < oldest->second) oldest = it;
+    }
+    table.erase(oldest);
+    counters_.suppress_evictions->add();
+  }
+
+  const RuleSet& rules_;
+  size_t max_keys_;
+  const Counters& counters_;
+  std::vector<absl::flat_hash_map<std::string, int64_t>> tables_;
 };
 
 Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
@@ -165,15 +235,25 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
     labels.emplace_back("kind", "detection");
     c.detection_alerts.push_back(
         &metrics->counter("vigil_alerts_total", "Alerts raised, per rule", labels));
+    c.detection_suppressed.push_back(&metrics->counter(
+        "vigil_alerts_suppressed_total",
+        "Alerts held back by the rule's suppress option (same key within the period)", labels));
   }
   for (const CorrelationRule& rule : rules_->correlations) {
     Labels labels = {{"rule", ruleLabel(rule.id, rule.title)}};
     c.evictions.push_back(&metrics->counter(
         "vigil_correlation_evictions_total",
         "Groups dropped from a full correlation table (least recently updated first)", labels));
+    c.tenant_evictions.push_back(&metrics->counter(
+        "vigil_correlation_tenant_evictions_total",
+        "Groups dropped because their tenant held its maximum (its least recently updated first)",
+        labels));
     labels.emplace_back("kind", "correlation");
     c.correlation_alerts.push_back(
         &metrics->counter("vigil_alerts_total", "Alerts raised, per rule", labels));
+    c.correlation_suppressed.push_back(&metrics->counter(
+        "vigil_alerts_suppressed_total",
+        "Alerts held back by the rule's suppress option (same key within the period)", labels));
   }
   c.late_events = &metrics->counter(
       "vigil_correlation_late_events_total",
@@ -186,11 +266,20 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
                         "Detection matches beyond the per-event buffer, not evaluated further");
   c.value_missing = &metrics->counter(
       "vigil_correlation_value_missing_total",
-      "Events a value_count correlation skipped because they lack the counted field");
+      "Events a value_count, value_sum or value_avg correlation skipped because the counted "
+      "field is absent (or, for the sums, not a number)");
   c.not_referenced = &metrics->counter(
       "vigil_correlation_not_referenced_total",
       "Correlation updates for a detection rule that the correlation does not reference");
   c.keys = &metrics->gauge("vigil_correlation_keys", "Correlation groups held in memory");
+  c.suppress_evictions = &metrics->counter(
+      "vigil_suppress_evictions_total",
+      "Suppression keys dropped from a full table before their period ended");
+  c.pending_timers = &metrics->gauge("vigil_correlation_pending_timers",
+                                     "Absence windows waiting for the watermark to pass");
+  c.state_bytes = &metrics->gauge(
+      "vigil_correlation_state_bytes",
+      "Memory of the correlation window state: group slots, keys, index and evidence pools");
   c.logsource_skipped = &metrics->counter(
       "vigil_detection_logsource_skipped_total",
       "Detection rule evaluations skipped because the rule's logsource does not apply");
@@ -206,21 +295,48 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
   }
 
   size_t groups_per_shard = (options_.max_keys + options_.shards - 1) / options_.shards;
+  size_t tenant_groups_per_shard =
+      options_.max_keys_per_tenant == 0 || options_.max_keys_per_tenant >= options_.max_keys
+          ? 0
+          : (options_.max_keys_per_tenant + options_.shards - 1) / options_.shards;
   size_t evidence_per_shard = (options_.evidence_events + options_.shards - 1) / options_.shards;
   for (size_t s = 0; s < options_.shards; ++s) {
     auto shard = std::make_unique<Shard>();
     shard->tables.reserve(rules_->correlations.size());
     for (size_t i = 0; i < rules_->correlations.size(); ++i) {
-      internal::WindowCounters window_counters{c.evictions[i], c.late_events, c.keys};
-      shard->tables.emplace_back(rules_->correlations[i], groups_per_shard, evidence_per_shard,
+      internal::WindowCounters window_counters;
+      window_counters.evictions = c.evictions[i];
+      window_counters.late_events = c.late_events;
+      window_counters.suppressed = c.correlation_suppressed[i];
+      window_counters.tenant_evictions = c.tenant_evictions[i];
+      window_counters.keys = c.keys;
+      window_counters.state_bytes = c.state_bytes;
+      shard->tables.emplace_back(rules_->correlations[i], groups_per_shard,
+                                 tenant_groups_per_shard, evidence_per_shard,
                                  options_.evidence_bytes, window_counters);
     }
     shard->scratch = std::make_unique<DetectScratch>(*rules_);
     shards_.push_back(std::move(shard));
   }
+  for (uint32_t i = 0; i < rules_->correlations.size(); ++i) {
+    if (rules_->correlations[i].type == CorrelationType::kAbsence) absence_rules_.push_back(i);
+  }
+  suppressor_ = std::make_unique<Suppressor>(*rules_, options_.max_suppress_keys, c);
+  c.state_bytes->add(static_cast<int64_t>(stateBytes()));
 }
 
-Engine::~Engine() = default;
+Engine::~Engine() {
+  // The gauges outlive the engine in a shared registry, so take back what it added.
+  int64_t pending = 0;
+  for (const auto& shard : shards_) {
+    for (const internal::WindowTable& table : shard->tables) {
+      pending += static_cast<int64_t>(table.pendingTimers());
+    }
+  }
+  counters_->keys->add(-keyCount());
+  counters_->pending_timers->add(-pending);
+  counters_->state_bytes->add(-static_cast<int64_t>(stateBytes()));
+}
 
 size_t Engine::detect(const Event& event, DetectScratch& scratch, std::span<uint32_t> out) const {
   DetectScratch::Impl& state = scratch.impl();
@@ -299,7 +415,56 @@ Alert Engine::detectionAlert(uint32_t detection, const Event& event) const {
     alert.indicator_hits.push_back(internal::concat(hit.list, ":", hit.indicator, "@", hit.field));
   }
   counters_->detection_alerts[detection]->add();
+  if (rule.suppress_ns > 0) {
+    std::array<char, kMaxGroupKeyBytes> buffer;
+    internal::GroupKeyWriter writer(buffer);
+    writer.addPart(event.tenant);
+    std::array<char, 64> scratch;
+    for (const GroupField& field : rule.suppress_fields) {
+      writer.addPart(readField(field, event, scratch).value_or(std::string_view()));
+    }
+    if (writer.truncated()) counters_->key_truncated->add();
+    alert.suppress_rule = detection;
+    alert.suppress_key = std::string(writer.key());
+  }
   return alert;
+}
+
+bool Engine::admitAlert(const Alert& alert) {
+  if (alert.suppress_rule == UINT32_MAX) return true;
+  return suppressor_->admit(alert.suppress_rule, alert.suppress_key, alert.last_event_ns);
+}
+
+int64_t Engine::watermark(uint32_t shard) const { return shards_[shard]->watermark_ns; }
+
+void Engine::advanceTime(uint32_t shard, const Event& event, std::vector<Alert>& out) {
+  Shard& state = *shards_[shard];
+  const int64_t t = eventTime(event);
+  if (t <= state.newest_ns) return;
+  state.newest_ns = t;
+  // Saturates instead of wrapping for times near INT64_MIN.
+  state.watermark_ns = t < INT64_MIN + options_.allowed_lateness_ns
+                           ? INT64_MIN
+                           : std::max(state.watermark_ns, t - options_.allowed_lateness_ns);
+  for (uint32_t correlation : absence_rules_) {
+    internal::WindowTable& table = state.tables[correlation];
+    const size_t pending_before = table.pendingTimers();
+    const size_t fired = table.expire(state.watermark_ns, out);
+    for (size_t i = out.size() - fired; i < out.size(); ++i) finishAlert(correlation, out[i]);
+    counters_->pending_timers->add(static_cast<int64_t>(table.pendingTimers()) -
+                                   static_cast<int64_t>(pending_before));
+  }
+}
+
+void Engine::finishAlert(uint32_t correlation, Alert& alert) const {
+  const CorrelationRule& rule = rules_->correlations[correlation];
+  alert.rule_id = ruleLabel(rule.id, rule.title);
+  alert.id = internal::concat(alert.rule_id, "-", counters_->alert_sequence.fetch_add(1) + 1);
+  alert.rule_title = rule.title;
+  alert.level = rule.level;
+  alert.tags = rule.tags;
+  alert.detect_ns = options_.clock->nowNs();
+  counters_->correlation_alerts[correlation]->add();
 }
 
 uint32_t Engine::shardOf(uint32_t correlation, const Event& event) const {
@@ -323,15 +488,19 @@ bool Engine::updateCorrelation(uint32_t shard, uint32_t correlation, const Event
   if (rule.detections.size() == 1) {
     return updateCorrelation(shard, correlation, rule.detections.front(), event, alert);
   }
-  // Several referenced rules: find the ones this event matches. event_count takes the
-  // first (the caller calls once per matching rule). The other types apply every match,
-  // which is idempotent, so the repeated calls for one event change nothing further.
+  // Several referenced rules: find the ones this event matches. event_count, value_sum
+  // and value_avg take the first (the caller calls once per matching rule). The other
+  // types apply every match, which is idempotent, so the repeated calls for one event
+  // change nothing further.
   const RegexTable& regexes = *rules_->regexes;
   hs_scratch_t* scratch = shards_[shard]->scratch->impl().scratch;
   for (uint32_t detection : rule.detections) {
     if (!internal::matchesRule(rules_->detections[detection], event, regexes, scratch)) continue;
     if (updateCorrelation(shard, correlation, detection, event, alert)) return true;
-    if (rule.type == CorrelationType::kEventCount) return false;
+    if (rule.type == CorrelationType::kEventCount || rule.type == CorrelationType::kValueSum ||
+        rule.type == CorrelationType::kValueAvg) {
+      return false;
+    }
   }
   return false;
 }
@@ -344,7 +513,15 @@ bool Engine::updateCorrelation(uint32_t shard, uint32_t correlation, uint32_t de
     counters_->not_referenced->add();
     return false;
   }
-  internal::WindowInput input{eventTime(event), *position, 0};
+  internal::WindowInput input{eventTime(event), *position, 0, shards_[shard]->watermark_ns};
+  if (rule.type == CorrelationType::kValueSum || rule.type == CorrelationType::kValueAvg) {
+    std::optional<double> number = readNumber(rule.value_refs.front(), event);
+    if (!number) {
+      counters_->value_missing->add();
+      return false;
+    }
+    input.number = *number;
+  }
   if (rule.type == CorrelationType::kValueCount) {
     std::optional<uint64_t> hash = hashValues(rule, event);
     if (!hash) {
@@ -358,24 +535,25 @@ bool Engine::updateCorrelation(uint32_t shard, uint32_t correlation, uint32_t de
   std::string_view key = buildKey(rule, *position, event, buffer, truncated);
   if (truncated) counters_->key_truncated->add();
   internal::WindowTable& table = shards_[shard]->tables[correlation];
-  if (!table.add(key, input, event, alert)) return false;
-
-  alert.rule_id = ruleLabel(rule.id, rule.title);
-  alert.id = internal::concat(alert.rule_id, "-", counters_->alert_sequence.fetch_add(1) + 1);
-  alert.rule_title = rule.title;
-  alert.level = rule.level;
-  alert.tags = rule.tags;
-  alert.detect_ns = options_.clock->nowNs();
-  counters_->correlation_alerts[correlation]->add();
+  const size_t pending_before = table.pendingTimers();
+  const bool fired = table.add(key, input, event, alert);
+  if (table.pendingTimers() != pending_before) {
+    counters_->pending_timers->add(static_cast<int64_t>(table.pendingTimers()) -
+                                   static_cast<int64_t>(pending_before));
+  }
+  if (!fired) return false;
+  finishAlert(correlation, alert);
   return true;
 }
 
 void Engine::process(const Event& event, DetectScratch& scratch, std::vector<Alert>& out) {
+  for (uint32_t shard = 0; shard < shards_.size(); ++shard) advanceTime(shard, event, out);
   std::array<uint32_t, kMaxMatchesPerEvent> matches;
   size_t count = detect(event, scratch, matches);
   for (size_t i = 0; i < count; ++i) {
     if (rules_->detections[matches[i]].generates_alerts) {
-      out.push_back(detectionAlert(matches[i], event));
+      Alert alert = detectionAlert(matches[i], event);
+      if (admitAlert(alert)) out.push_back(std::move(alert));
     }
     for (uint32_t correlation : correlationsFor(matches[i])) {
       Alert alert;
@@ -393,7 +571,11 @@ absl::Status Engine::injectMatch(std::string_view rule_id_or_name, const Event& 
     const DetectionRule& rule = rules_->detections[i];
     if (rule.id != rule_id_or_name && rule.name != rule_id_or_name) continue;
     counters_->detection_matches[i]->add();
-    if (rule.generates_alerts) out.push_back(detectionAlert(i, event));
+    for (uint32_t shard = 0; shard < shards_.size(); ++shard) advanceTime(shard, event, out);
+    if (rule.generates_alerts) {
+      Alert alert = detectionAlert(i, event);
+      if (admitAlert(alert)) out.push_back(std::move(alert));
+    }
     for (uint32_t correlation : correlationsFor(i)) {
       Alert alert;
       if (updateCorrelation(shardOf(correlation, i, event), correlation, i, event, alert)) {
@@ -410,13 +592,23 @@ std::vector<Engine::StateSize> Engine::stateSizes() const {
   std::vector<StateSize> sizes;
   for (uint32_t i = 0; i < rules_->correlations.size(); ++i) {
     const internal::WindowTable& table = shards_.front()->tables[i];
-    size_t pool = 0;
-    for (const auto& shard : shards_) pool += shard->tables[i].evidencePoolBytes();
-    sizes.push_back({i, table.bytesPerGroup(), pool});
+    StateSize size{i, table.bytesPerGroup(), 0, 0, 0};
+    for (const auto& shard : shards_) {
+      size.evidence_pool_bytes += shard->tables[i].evidencePoolBytes();
+      size.key_bytes += shard->tables[i].keyBytes();
+      size.groups += shard->tables[i].groupCount();
+    }
+    sizes.push_back(size);
   }
   return sizes;
 }
 
+size_t Engine::stateBytes() const {
+  size_t total = 0;
+  for (const auto& shard : shards_) {
+    for (const internal::WindowTable& table : shard->tables) total += table.totalBytes();
+  }
+  return total;
 Engine::PrefilterStats Engine::prefilterStats() const {
   const internal::DetectionIndex& index = *rules_->index;
   return {rules_->detections.size(), index.prefilteredRuleCount(), index.literalCount()};

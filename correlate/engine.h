@@ -28,6 +28,10 @@ struct EngineOptions {
   // Groups kept per correlation rule, over all shards. When a shard is full, the group
   // updated least recently is evicted (counted in vigil_correlation_evictions_total).
   size_t max_keys = 4096;
+  // Groups one tenant may hold per correlation rule, over all shards; 0 means max_keys.
+  // A tenant at its limit evicts its own least recently updated group (counted in
+  // vigil_correlation_tenant_evictions_total), so one tenant cannot push out the others.
+  size_t max_keys_per_tenant = 0;
   // Number of correlation shards (the pipeline runs one serial stage per shard).
   size_t shards = 1;
   // Bytes of raw text kept per evidence event; longer events are cut at this size.
@@ -39,6 +43,14 @@ struct EngineOptions {
   size_t evidence_events = 1024;
   // Source of Alert::detect_ns; null means RealClock::instance(). Not owned.
   const Clock* clock = nullptr;
+  // How far behind a shard's newest event time an event may be and still reach an
+  // absence window. The shard's watermark is its newest event time minus this; absence
+  // windows close when the watermark passes their deadline, and absence events older than
+  // the watermark are late (vigil_correlation_late_events_total).
+  int64_t allowed_lateness_ns = 0;
+  // Keys kept per detection rule with `suppress` (each key holds the event time of its
+  // last delivered alert). When full, expired keys are dropped first, then the oldest.
+  size_t max_suppress_keys = 4096;
   // Evaluate only the rules whose prefilter literals occur in the event (see
   // docs/rules.md). False evaluates every rule, which gives the same matches more slowly;
   // tests and benchmarks compare the two.
@@ -128,6 +140,22 @@ class Engine {
   uint32_t shardOf(uint32_t correlation, const Event& event) const;
   bool updateCorrelation(uint32_t shard, uint32_t correlation, const Event& event, Alert& alert);
 
+  // Moves the watermark of `shard` to at least `event_ns` minus the allowed lateness and
+  // appends the alerts of the absence windows it closes to `out`. Call it with the time
+  // of every event, in arrival order, before the event's updates, so windows close on
+  // event time alone and a replay raises the same alerts as live traffic. Allocates only
+  // when an alert is raised. Call for one shard from one thread at a time.
+  void advanceTime(uint32_t shard, const Event& event, std::vector<Alert>& out);
+  // The shard's watermark (INT64_MIN before its first event).
+  int64_t watermark(uint32_t shard) const;
+
+  // Applies the `suppress` option of the detection rule that raised `alert`: returns
+  // false (and counts it in vigil_alerts_suppressed_total) when the same key alerted
+  // within the rule's suppress timespan of event time, else records it and returns true.
+  // Alerts without Alert::suppress_key always pass. Not thread-safe: call it from one
+  // serial stage (the pipeline's deliver stage).
+  bool admitAlert(const Alert& alert);
+
   // Single-threaded convenience for tests and tools: runs detect(), raises detection
   // alerts and feeds every matching correlation, appending alerts to `out`.
   void process(const Event& event, DetectScratch& scratch, std::vector<Alert>& out);
@@ -149,20 +177,30 @@ class Engine {
 
   // Groups currently held, over all rules and shards.
   int64_t keyCount() const;
+  // Bytes allocated for correlation state over all rules and shards (the value of
+  // vigil_correlation_state_bytes).
+  size_t stateBytes() const;
 
-  // Memory of one correlation rule's state: bytes per group slot (the slot, its key
-  // reserve, its window state and its share of the index), and the evidence pool bytes
-  // over all shards. The slots are preallocated, so this is also what an idle slot costs.
+  // Memory of one correlation rule's state: bytes per group slot (the slot, its window
+  // state, its timer entry and its share of the index), the evidence pool bytes and the
+  // key bytes in use over all shards. The slots are preallocated, so bytes_per_group is
+  // also what an idle slot costs; a group's key takes a block of 8 to 1024 bytes more.
   struct StateSize {
     uint32_t correlation = 0;
     size_t bytes_per_group = 0;
     size_t evidence_pool_bytes = 0;
+    size_t key_bytes = 0;  // key blocks in use, over all shards (8 to 1024 bytes per group)
+    size_t groups = 0;     // groups held, over all shards
   };
   std::vector<StateSize> stateSizes() const;
 
  private:
   struct Counters;
   class Shard;
+  class Suppressor;
+
+  // Fills the rule part of a correlation alert and counts it.
+  void finishAlert(uint32_t correlation, Alert& alert) const;
 
   std::shared_ptr<const RuleSet> rules_;
   EngineOptions options_;
@@ -170,6 +208,8 @@ class Engine {
   std::unique_ptr<Counters> counters_;
   std::vector<std::vector<uint32_t>> correlations_for_;  // detection -> correlations
   std::vector<std::unique_ptr<Shard>> shards_;
+  std::vector<uint32_t> absence_rules_;  // correlations of type absence
+  std::unique_ptr<Suppressor> suppressor_;
 };
 
 }  // namespace vigil::correlate

@@ -354,22 +354,31 @@ uint32_t Pipeline::assignTenant(Event& event, uint32_t source_tenant) const {
 }
 
 void Pipeline::correlateBatch(Batch& batch, uint32_t shard) {
-  for (size_t w = 0; w < batch.work_count; ++w) {
-    const WorkItem& item = batch.work[w];
-    if (item.shard != shard) continue;
-    Alert alert;
-    if (engine_.updateCorrelation(shard, item.correlation, item.detection,
-                                  *batch.events[item.event], alert)) {
-      batch.alerts.push_back(std::move(alert));
+  // Work items are in event order. Every event moves the shard's watermark before its own
+  // updates, so absence windows close at the same event whatever the batch boundaries.
+  size_t w = 0;
+  for (size_t i = 0; i < batch.count; ++i) {
+    engine_.advanceTime(shard, *batch.events[i], batch.alerts);
+    for (; w < batch.work_count && batch.work[w].event == i; ++w) {
+      const WorkItem& item = batch.work[w];
+      if (item.shard != shard) continue;
+      Alert alert;
+      if (engine_.updateCorrelation(shard, item.correlation, item.detection,
+                                    *batch.events[item.event], alert)) {
+        batch.alerts.push_back(std::move(alert));
+      }
     }
   }
 }
 
 void Pipeline::deliverBatch(Batch& batch) {
+  size_t delivered = 0;
   for (const Alert& alert : batch.alerts) {
+    if (!engine_.admitAlert(alert)) continue;  // suppressed and counted
     for (AlertSink* sink : sinks_) sink->onAlert(alert);
+    ++delivered;
   }
-  counters_->alerts_delivered->add(batch.alerts.size());
+  counters_->alerts_delivered->add(delivered);
   batch.alerts.clear();
   counters_->events_done->add(batch.count);
 }

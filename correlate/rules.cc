@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -92,7 +93,63 @@ absl::Status checkMinCount(const CorrelationRule& rule) {
           "temporal_ordered needs every referenced rule in order; its condition may only be "
           "{gte: ",
           rules, "} or be left out"));
+    case CorrelationType::kAbsence:
+    case CorrelationType::kValueSum:
+    case CorrelationType::kValueAvg:
+      break;  // readCondition() checked these
   }
+  return absl::OkStatus();
+}
+
+// Reads the condition of value_sum and value_avg: `field` (one numeric field) and gt/gte
+// bounds on the sum or average, which may be any finite number.
+absl::Status readValueCondition(const YAML::Node& node, CorrelationRule& rule) {
+  const std::string_view type = correlationTypeName(rule.type);
+  if (!node || !node.IsMap()) {
+    return absl::InvalidArgumentError(internal::concat(
+        type, " needs 'correlation.condition' such as {field: bytes_sent, gt: 1000000}"));
+  }
+  bool has_bound = false;
+  for (const auto& entry : node) {
+    const std::string op = entry.first.Scalar();
+    if (op == "field") {
+      absl::Status status = readValueField(entry.second, rule);
+      if (!status.ok()) return status;
+      if (rule.value_fields.size() != 1) {
+        return absl::InvalidArgumentError(
+            internal::concat(type, " needs exactly one 'condition.field'"));
+      }
+      continue;
+    }
+    if (op != "gte" && op != "gt") {
+      return absl::InvalidArgumentError(internal::concat(
+          "condition '", op, "' is not supported for ", type, "; expected field, gte or gt"));
+    }
+    const std::string text = entry.second.IsScalar() ? entry.second.Scalar() : "";
+    double value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
+        !std::isfinite(value)) {
+      return absl::InvalidArgumentError(
+          internal::concat("condition ", op, ": '", text, "' must be a number"));
+    }
+    const bool inclusive = op == "gte";
+    // Keep the strictest bound: the larger value, and gt over gte at the same value.
+    if (!has_bound || value > rule.min_value ||
+        (value == rule.min_value && !inclusive)) {
+      rule.min_value = value;
+      rule.min_value_inclusive = inclusive;
+    }
+    has_bound = true;
+  }
+  if (rule.value_fields.empty()) {
+    return absl::InvalidArgumentError(internal::concat(
+        type, " needs 'condition.field', the numeric field whose values are aggregated"));
+  }
+  if (!has_bound) {
+    return absl::InvalidArgumentError(internal::concat(type, " needs a gte or gt bound"));
+  }
+  rule.min_count = 1;
   return absl::OkStatus();
 }
 
@@ -100,6 +157,16 @@ absl::Status checkMinCount(const CorrelationRule& rule) {
 // the largest), plus `field` for value_count. temporal types may leave it out, which
 // means every referenced rule. Stores the bound in rule.min_count.
 absl::Status readCondition(const YAML::Node& node, CorrelationRule& rule) {
+  if (rule.type == CorrelationType::kAbsence) {
+    rule.min_count = 1;
+    if (!node || node.IsNull()) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        "an absence correlation takes no 'condition': it fires when the second rule did not "
+        "follow the first within the timespan");
+  }
+  if (rule.type == CorrelationType::kValueSum || rule.type == CorrelationType::kValueAvg) {
+    return readValueCondition(node, rule);
+  }
   const bool temporal =
       rule.type == CorrelationType::kTemporal || rule.type == CorrelationType::kTemporalOrdered;
   rule.min_count = temporal ? rule.rule_refs.size() : 0;
@@ -127,8 +194,8 @@ absl::Status readCondition(const YAML::Node& node, CorrelationRule& rule) {
       return absl::InvalidArgumentError(internal::concat(
           "condition '", op,
           "' is not supported yet, because an upper bound on the count "
-          "can only be checked when the window closes, and the engine has no event-time "
-          "timer; use gte or gt"));
+          "can only be checked when the window closes, and only absence windows close on "
+          "the watermark; use gte or gt"));
     }
     if (op != "gte" && op != "gt") {
       return absl::InvalidArgumentError(
@@ -187,7 +254,41 @@ std::optional<CorrelationType> parseCorrelationType(std::string_view type) {
   if (type == "value_count") return CorrelationType::kValueCount;
   if (type == "temporal") return CorrelationType::kTemporal;
   if (type == "temporal_ordered") return CorrelationType::kTemporalOrdered;
+  if (type == "absence") return CorrelationType::kAbsence;
+  if (type == "value_sum") return CorrelationType::kValueSum;
+  if (type == "value_avg") return CorrelationType::kValueAvg;
   return std::nullopt;
+}
+
+// Reads `suppress`: a timespan ("10m") or a map {timespan: 10m, group-by: [field, ...]}.
+absl::Status readSuppress(const YAML::Node& node, int64_t& suppress_ns,
+                          std::vector<std::string>& group_by) {
+  if (!node || node.IsNull()) return absl::OkStatus();
+  // Node::operator= writes through to the referenced node, so pick the timespan node
+  // with reset(), which rebinds.
+  YAML::Node timespan;
+  timespan.reset(node);
+  if (node.IsMap()) {
+    for (const auto& entry : node) {
+      const std::string key = entry.first.Scalar();
+      if (key != "timespan" && key != "group-by") {
+        return absl::InvalidArgumentError(internal::concat(
+            "unknown key 'suppress.", key, "'; expected timespan or group-by"));
+      }
+    }
+    timespan.reset(node["timespan"]);
+    absl::Status status = readStringList(node["group-by"], "suppress.group-by", group_by);
+    if (!status.ok()) return status;
+  }
+  if (!timespan || !timespan.IsScalar()) {
+    return absl::InvalidArgumentError(
+        "'suppress' must be a timespan such as 10m or a map such as {timespan: 10m, "
+        "group-by: [src_ip]}");
+  }
+  absl::StatusOr<int64_t> span = parseTimespan(timespan.Scalar());
+  if (!span.ok()) return absl::InvalidArgumentError(internal::concat("suppress: ", span.status().message()));
+  suppress_ns = *span;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<CorrelationRule> loadCorrelation(const YAML::Node& document,
@@ -204,8 +305,8 @@ absl::StatusOr<CorrelationRule> loadCorrelation(const YAML::Node& document,
   if (!parsed) {
     return absl::InvalidArgumentError(
         internal::concat("correlation type '", type,
-                         "' is not supported yet; expected event_count, value_count, temporal "
-                         "or temporal_ordered"));
+                         "' is not supported yet; expected event_count, value_count, value_sum, "
+                         "value_avg, temporal, temporal_ordered or absence"));
   }
   rule.type = *parsed;
   absl::Status status = readStringList(correlation["rules"], "correlation.rules", rule.rule_refs);
@@ -217,6 +318,12 @@ absl::StatusOr<CorrelationRule> loadCorrelation(const YAML::Node& document,
     return absl::InvalidArgumentError(
         internal::concat(correlationTypeName(rule.type), " references ", rule.rule_refs.size(),
                          " rules; at most ", kMaxTemporalRules, " are supported"));
+  }
+  if (rule.type == CorrelationType::kAbsence && rule.rule_refs.size() != 2) {
+    return absl::InvalidArgumentError(internal::concat(
+        "absence references ", rule.rule_refs.size(),
+        " rules; it needs exactly two: the rule that starts the window, then the rule "
+        "expected to follow"));
   }
   status = readStringList(correlation["group-by"], "correlation.group-by", rule.group_by);
   if (!status.ok()) return status;
@@ -242,6 +349,14 @@ absl::StatusOr<CorrelationRule> loadCorrelation(const YAML::Node& document,
   if (!status.ok()) return status;
   status = readGenerate(document["generate"], rule.generate);
   if (!status.ok()) return status;
+  std::vector<std::string> suppress_by;
+  status = readSuppress(document["suppress"], rule.suppress_ns, suppress_by);
+  if (!status.ok()) return status;
+  if (!suppress_by.empty()) {
+    return absl::InvalidArgumentError(
+        "'suppress.group-by' is only valid on detection rules; a correlation suppresses per "
+        "correlation group");
+  }
   return rule;
 }
 
@@ -250,9 +365,10 @@ absl::StatusOr<CorrelationRule> loadCorrelation(const YAML::Node& document,
 // rule's id or name. A rule the alias does not list reads the alias name itself.
 absl::Status resolveFields(CorrelationRule& rule, const std::vector<DetectionRule>& detections,
                            const FieldMapping& mapping) {
-  const bool temporal =
-      rule.type == CorrelationType::kTemporal || rule.type == CorrelationType::kTemporalOrdered;
-  for (size_t i = 0; temporal && i < rule.detections.size(); ++i) {
+  const bool distinct = rule.type == CorrelationType::kTemporal ||
+                        rule.type == CorrelationType::kTemporalOrdered ||
+                        rule.type == CorrelationType::kAbsence;
+  for (size_t i = 0; distinct && i < rule.detections.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
       if (rule.detections[i] != rule.detections[j]) continue;
       return absl::InvalidArgumentError(
@@ -327,6 +443,12 @@ std::string_view correlationTypeName(CorrelationType type) {
       return "temporal";
     case CorrelationType::kTemporalOrdered:
       return "temporal_ordered";
+    case CorrelationType::kAbsence:
+      return "absence";
+    case CorrelationType::kValueSum:
+      return "value_sum";
+    case CorrelationType::kValueAvg:
+      return "value_avg";
   }
   return "unknown";
 }
@@ -456,6 +578,13 @@ absl::Status RuleLoader::addText(std::string_view yaml, std::string_view origin)
         absl::StatusOr<DetectionRule> rule =
             internal::loadDetection(document, mapping_, *pending_.regexes);
         if (!rule.ok()) return fail(rule.status());
+        absl::Status suppress =
+            readSuppress(document["suppress"], rule->suppress_ns, rule->suppress_by);
+        if (!suppress.ok()) return fail(suppress);
+        for (const std::string& field : rule->suppress_by) {
+          rule->suppress_fields.push_back(
+              GroupField{ResolvedName(field), ResolvedName(std::string(mapping_.resolve(field)))});
+        }
         rule->origin = internal::concat(origin, " document ", i + 1);
         pending_.detections.push_back(std::move(*rule));
       } else if (document["filter"]) {

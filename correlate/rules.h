@@ -156,6 +156,13 @@ struct Selection {
   std::vector<std::vector<FieldTest>> alternatives;
 };
 
+// One group-by field as read from one referenced rule's events: the Sigma name (the
+// alias target when `aliases` maps it) and its Event name after the field mapping.
+struct GroupField {
+  ResolvedName sigma;
+  ResolvedName event;
+};
+
 struct DetectionRule {
   std::string origin;  // file (or the caller's label) and document number
   std::string id;
@@ -173,6 +180,11 @@ struct DetectionRule {
   std::vector<Selection> selections;
   std::vector<std::string> selection_names;
   Condition condition;
+  // `suppress`: alerts within this much event time of the last delivered alert of the
+  // same key (tenant and `suppress_fields` values) are suppressed. 0 turns it off.
+  int64_t suppress_ns = 0;
+  std::vector<std::string> suppress_by;  // Sigma names, as written
+  std::vector<GroupField> suppress_fields;
   // Filled by RuleLoader::finish(): whether the rule raises an alert per matching event.
   // True unless a correlation references it without `generate: true`.
   bool generates_alerts = true;
@@ -183,17 +195,13 @@ enum class CorrelationType : uint8_t {
   kValueCount,       // distinct values of `condition.field` per group
   kTemporal,         // distinct referenced rules matched per group, in any order
   kTemporalOrdered,  // every referenced rule matched in the order listed
+  kAbsence,          // the first referenced rule matched and the second did not follow
+  kValueSum,         // sum of the numeric `condition.field` values per group
+  kValueAvg,         // average of the numeric `condition.field` values per group
 };
 
 // Returns the Sigma name of `type` ("event_count", ...).
 std::string_view correlationTypeName(CorrelationType type);
-
-// One group-by field as read from one referenced rule's events: the Sigma name (the
-// alias target when `aliases` maps it) and its Event name after the field mapping.
-struct GroupField {
-  ResolvedName sigma;
-  ResolvedName event;
-};
 
 struct CorrelationRule {
   std::string origin;
@@ -219,7 +227,14 @@ struct CorrelationRule {
   // The condition holds when min_count <= count. Upper bounds (lt, lte, eq) are rejected
   // at load, because they can only be decided when a window closes.
   uint64_t min_count = 0;
+  // value_sum and value_avg: the condition holds when the metric is above min_value, or
+  // equal to it when min_value_inclusive (gte). Several bounds keep the strictest.
+  double min_value = 0;
+  bool min_value_inclusive = true;
   bool generate = false;
+  // Alerts of one group raised within this much event time of the group's last alert
+  // are suppressed (counted, not delivered). 0 turns suppression off.
+  int64_t suppress_ns = 0;
 
   uint64_t minCount() const { return min_count; }
 };

@@ -1,6 +1,7 @@
 #include "dataplane/file_source.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -146,6 +147,11 @@ std::unique_ptr<FileSource> FileSource::create(FileSourceOptions options, Metric
     error = prefix + "no files to replay; set at least one path";
     return nullptr;
   }
+  if (!(options.max_pace_wait_s > 0) || !std::isfinite(options.max_pace_wait_s)) {
+    error = prefix + "max_pace_wait_s=" + std::to_string(options.max_pace_wait_s) +
+            " is invalid; use a finite number of seconds > 0";
+    return nullptr;
+  }
   if (!(options.speed > 0) || !std::isfinite(options.speed)) {
     error = prefix + "speed=" + std::to_string(options.speed) +
             " is invalid; use a finite factor > 0 (1.0 replays in real time)";
@@ -155,6 +161,20 @@ std::unique_ptr<FileSource> FileSource::create(FileSourceOptions options, Metric
     error = prefix + "read_buffer_bytes=" + std::to_string(options.read_buffer_bytes) +
             " is below " + std::to_string(kMinReadBuffer);
     return nullptr;
+  }
+  // Checked here as well as in start(), so that a wrong path is a configuration error that
+  // --check-config reports. start() still catches a file removed in between.
+  for (const std::string& path : options.paths) {
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0 || ::access(path.c_str(), R_OK) != 0) {
+      error = prefix + "cannot read " + path + ": " + internal::errnoText(errno) +
+              "; fix the path or remove it from paths";
+      return nullptr;
+    }
+    if (S_ISDIR(info.st_mode)) {
+      error = prefix + path + " is a folder; list the files to replay in paths";
+      return nullptr;
+    }
   }
   return std::unique_ptr<FileSource>(new FileSource(std::move(options), metrics, clock));
 }
@@ -167,7 +187,10 @@ FileSource::FileSource(FileSourceOptions options, MetricsRegistry& metrics, Cloc
       framer_(FramingOptions{FramingMode::kLf, options_.max_message_bytes,
                              std::max(options_.max_message_bytes, kDefaultMaxOctetCount), false,
                              true}),
-      read_buffer_(std::make_unique<char[]>(options_.read_buffer_bytes)) {}
+      read_buffer_(std::make_unique<char[]>(options_.read_buffer_bytes)),
+      pace_jumps_(&metrics.counter("vigil_source_pace_jumps_total",
+                                   "Event-time replay re-anchors after a jump in event time",
+                                   {{"source", options_.name}})) {}
 
 FileSource::~FileSource() { stop(); }
 
@@ -279,7 +302,21 @@ bool FileSource::publishLine(const Frame& frame) {
 bool FileSource::waitForEventTime(std::string_view line) {
   std::optional<int64_t> event_ns = sniffEventTime(line);
   if (!event_ns) return true;
+  const int64_t previous_ns = previous_event_ns_;
+  previous_event_ns_ = *event_ns;
   if (!anchor_event_ns_) {
+    anchor_event_ns_ = event_ns;
+    anchor_monotonic_ns_ = monotonicNs();
+    return true;
+  }
+  // The difference is taken in double, so times at opposite ends of int64 cannot overflow.
+  const double jump_s = std::abs(static_cast<double>(*event_ns) - static_cast<double>(previous_ns)) /
+                        1e9 / options_.speed;
+  if (jump_s > options_.max_pace_wait_s) {
+    pace_jumps_->add();
+    VIGIL_LOG_WARN_POW2(
+        "event time jumped, replay re-anchored source={} jump_s={:.0f} max_pace_wait_s={}",
+        options_.name, jump_s, options_.max_pace_wait_s);
     anchor_event_ns_ = event_ns;
     anchor_monotonic_ns_ = monotonicNs();
     return true;

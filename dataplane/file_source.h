@@ -34,6 +34,10 @@ struct FileSourceOptions {
   Pace pace = Pace::kFast;
   // Event-time pacing only: 2.0 replays twice as fast as the events happened. Must be > 0.
   double speed = 1.0;
+  // Event-time pacing only: when the event time jumps so far from the previous timed line
+  // that the wait (after `speed`) would exceed this, forwards or backwards, the replay
+  // re-anchors on the new line and publishes it at once instead of stalling. Must be > 0.
+  double max_pace_wait_s = 60.0;
   // Longer lines are cut to this size and flagged truncated.
   size_t max_message_bytes = kDefaultMaxMessageBytes;
   size_t ring_capacity = 1024;         // RawMessage slots, rounded up to a power of two
@@ -55,6 +59,9 @@ std::optional<int64_t> sniffEventTime(std::string_view line);
 // Pacing: the first line with an event time anchors the replay. A later line with event
 // time T is published no earlier than anchor_wall + (T - anchor_event) / speed. Lines
 // without an event time, and lines whose time lies in the past, are published at once.
+// A jump from the previous timed line larger than max_pace_wait_s (after speed), such as a
+// line stamped years ahead, re-anchors the replay on that line. Each re-anchor is logged
+// and counted in vigil_source_pace_jumps_total.
 //
 // Threads: start() and stop() from one control thread; the replay thread is the ring's
 // only producer.
@@ -101,8 +108,10 @@ class FileSource final : public Source {
   std::unique_ptr<char[]> read_buffer_;
 
   std::vector<int> fds_;
-  std::optional<int64_t> anchor_event_ns_;  // event time of the first timed line
+  std::optional<int64_t> anchor_event_ns_;  // event time of the line pacing is anchored on
   int64_t anchor_monotonic_ns_ = 0;
+  int64_t previous_event_ns_ = 0;  // event time of the last timed line
+  Counter* pace_jumps_ = nullptr;   // vigil_source_pace_jumps_total
   bool started_ = false;
   std::atomic<bool> stop_{false};
   std::atomic<bool> finished_{false};

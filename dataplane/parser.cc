@@ -171,6 +171,16 @@ bool tryJson(Event& event) {
   return true;
 }
 
+// Senders often end a UDP datagram or an octet-counted frame with LF or CRLF. That is
+// transport framing, not message text (rsyslog drops it on reception by default), and
+// left in place it would hide an address or a value at the end of the line. LF-framed
+// streams and files never pass it on, so every source gives the same event.
+std::string_view withoutLineEnd(std::string_view raw) {
+  if (!raw.empty() && raw.back() == '\n') raw.remove_suffix(1);
+  if (!raw.empty() && raw.back() == '\r') raw.remove_suffix(1);
+  return raw;
+}
+
 bool parseAuto(Event& event, const ParseOptions& options, bool raw_is_utf8) {
   const std::string_view raw = event.raw;
   if (internal::looksLikeRfc5424(raw)) return tryRfc5424(event, options, raw_is_utf8);
@@ -184,6 +194,7 @@ bool parseAuto(Event& event, const ParseOptions& options, bool raw_is_utf8) {
 }  // namespace
 
 void parseEvent(Event& event, const ParseOptions& options) {
+  event.raw = withoutLineEnd(event.raw);
   const bool raw_is_utf8 = internal::isValidUtf8(event.raw);
   const ParseMark mark = markEvent(event);
   bool parsed = false;

@@ -29,7 +29,8 @@ struct ParseCounters {
 // Fills `event` from `event.raw` (already copied into the event's arena by the caller,
 // with receive_ns, peer, source_id and tenant set). Decoded values are written to the
 // event arena. Never allocates outside the arena and never fails: input that matches no
-// format becomes a raw event with kFlagParseError and message = the raw text.
+// format becomes a raw event with kFlagParseError and message = the raw text. One trailing
+// LF or CRLF is removed from `event.raw` first.
 // Thread-safe: each worker passes its own event.
 void parseEvent(Event& event, const ParseOptions& options);
 

@@ -644,7 +644,7 @@ void TlsSource::closeIdle(int64_t now_ns) {
       // cannot hold the slot forever.
       if (now_ns - conn->accepted_ns < limit_ns) continue;
       idle_closed_->add();
-      onHandshakeFailure(*conn, "handshake not finished within idle_timeout_ms");
+      onHandshakeFailure(*conn, "handshake not finished within the idle timeout (idle_timeout_s)");
       continue;
     }
     if (now_ns - conn->last_activity_ns < limit_ns) continue;

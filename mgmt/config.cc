@@ -456,7 +456,7 @@ struct Reader {
   absl::Status checkTypeKeys(const YAML::Node& n, const std::string& where,
                              const std::string& type) const {
     static const std::map<std::string, std::set<std::string>> kTypeKeys = {
-        {"file", {"paths", "path", "pace", "speed"}},
+        {"file", {"paths", "path", "pace", "speed", "max_pace_wait_s"}},
         {"udp", {"listen", "receive_buffer_bytes"}},
         {"tcp", {"listen", "receive_buffer_bytes", "framing", "max_connections", "idle_timeout_s"}},
         {"tls", {"listen", "receive_buffer_bytes", "framing", "max_connections", "idle_timeout_s",
@@ -482,7 +482,7 @@ struct Reader {
   absl::Status readSource(const YAML::Node& n, const std::string& where, SourceConfig& s) const {
     static const std::set<std::string> kKeys = {
         "name", "type", "tenant", "format", "max_message_bytes", "ring_capacity", "paths",
-        "path", "pace", "speed", "listen", "receive_buffer_bytes", "framing",
+        "path", "pace", "speed", "max_pace_wait_s", "listen", "receive_buffer_bytes", "framing",
         "max_connections", "idle_timeout_s", "eal_args", "udp_ports", "burst_size",
         "mbuf_count", "certificate", "private_key", "ca_file", "verify_client", "port",
         "rx_queues", "lcores", "rx_descriptors", "idle_sleep_us", "reassemble_fragments",
@@ -513,6 +513,7 @@ struct Reader {
     for (auto& p : s.paths) p = resolve(p);
     if (!(st = readChoice(n, where, "pace", {"fast", "event_time"}, s.pace)).ok()) return st;
     if (!(st = readNumber<double>(n, where, "speed", 0.001, 1e6, s.speed)).ok()) return st;
+    if (!(st = readNumber<double>(n, where, "max_pace_wait_s", 0.001, 1e9, s.max_pace_wait_s)).ok()) return st;
     if (!(st = readListen(n, where, "listen", s.listen)).ok()) return st;
     if (!(st = readNumber<int>(n, where, "receive_buffer_bytes", 0, 1 << 30, s.receive_buffer_bytes)).ok()) return st;
     if (!(st = readChoice(n, where, "framing", {"auto", "lf", "octet_counting"}, s.framing)).ok()) return st;
@@ -654,12 +655,15 @@ struct Reader {
 
     if (YAML::Node p = root["pipeline"]) {
       if (!(st = checkKeys(p, "pipeline", {"workers", "shards", "batch_size", "max_keys_per_rule",
-                                           "default_utc_offset_s"})).ok()) return st;
+                                           "default_utc_offset_s", "allowed_lateness_s",
+                                           "max_keys_per_tenant"})).ok()) return st;
       if (!(st = readNumber<size_t>(p, "pipeline", "workers", 1, 256, c.workers)).ok()) return st;
       if (!(st = readNumber<size_t>(p, "pipeline", "shards", 1, 64, c.shards)).ok()) return st;
       if (!(st = readNumber<size_t>(p, "pipeline", "batch_size", 1, 4096, c.batch_size)).ok()) return st;
       if (!(st = readNumber<size_t>(p, "pipeline", "max_keys_per_rule", 1, 100000000, c.max_keys_per_rule)).ok()) return st;
       if (!(st = readNumber<int32_t>(p, "pipeline", "default_utc_offset_s", -14 * 3600, 14 * 3600, c.default_utc_offset_s)).ok()) return st;
+      if (!(st = readNumber<int>(p, "pipeline", "allowed_lateness_s", 0, 86400, c.allowed_lateness_s)).ok()) return st;
+      if (!(st = readNumber<size_t>(p, "pipeline", "max_keys_per_tenant", 0, 100000000, c.max_keys_per_tenant)).ok()) return st;
     }
 
     if (YAML::Node s = root["sources"]) {

@@ -34,6 +34,7 @@ struct SourceConfig {
   std::vector<std::string> paths;  // resolved against the config file's folder
   std::string pace = "fast";       // fast, event_time
   double speed = 1.0;              // event_time only: 10 = ten times faster than recorded
+  double max_pace_wait_s = 60.0;   // event_time only: a longer jump re-anchors the replay
 
   // udp, tcp, tls
   std::string listen;              // host:port; default 127.0.0.1:514 (tls: 127.0.0.1:6514)
@@ -133,7 +134,9 @@ struct DaemonConfig {
   size_t shards = 4;         // correlation shards (serial pipeline filters)
   size_t batch_size = 64;    // events per pipeline token
   size_t max_keys_per_rule = 4096;
+  size_t max_keys_per_tenant = 0;  // per rule and tenant; 0 = only max_keys_per_rule
   int32_t default_utc_offset_s = 0;  // zone for timestamps that carry none (RFC 3164)
+  int allowed_lateness_s = 0;  // how far out of order events may reach absence windows
 
   std::vector<SourceConfig> sources;
   std::vector<TenantRuleConfig> tenant_rules;

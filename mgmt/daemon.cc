@@ -57,19 +57,31 @@ dataplane::VerifyClient parseVerifyClient(const std::string& name) {
   return dataplane::VerifyClient::kNone;
 }
 
-// Rule files: a file as given, or every *.yml / *.yaml in a folder, in name order so that
-// rule indices (and so the alert order within one event) do not depend on the file system.
+// Rule files: a file as given, or every *.yml / *.yaml below a folder (sub-folders too,
+// as in the SigmaHQ layout), in path order so that rule indices (and so the alert order
+// within one event) do not depend on the file system. A folder with no rule file is an
+// error, because it almost always means a wrong path.
 absl::StatusOr<std::vector<std::string>> expandRulePaths(const std::vector<std::string>& paths) {
   std::vector<std::string> files;
   for (const std::string& path : paths) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) {
       std::vector<std::string> found;
-      for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
-        std::string ext = entry.path().extension().string();
-        if (entry.is_regular_file() && (ext == ".yml" || ext == ".yaml")) {
-          found.push_back(entry.path().string());
+      std::filesystem::recursive_directory_iterator it(path, ec);
+      for (; !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+        std::string ext = it->path().extension().string();
+        if (it->is_regular_file() && (ext == ".yml" || ext == ".yaml")) {
+          found.push_back(it->path().string());
         }
+      }
+      if (ec) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("rules.paths: cannot read folder ", path, ": ", ec.message()));
+      }
+      if (found.empty()) {
+        return absl::NotFoundError(absl::StrCat(
+            "rules.paths: folder ", path,
+            " contains no *.yml or *.yaml file (sub-folders included); check the path"));
       }
       std::sort(found.begin(), found.end());
       files.insert(files.end(), found.begin(), found.end());
@@ -305,7 +317,9 @@ absl::Status Daemon::loadRules() {
 
   correlate::EngineOptions options;
   options.max_keys = config_.max_keys_per_rule;
+  options.max_keys_per_tenant = config_.max_keys_per_tenant;
   options.shards = config_.shards;
+  options.allowed_lateness_ns = int64_t{config_.allowed_lateness_s} * 1'000'000'000;
   engine_ = std::make_unique<correlate::Engine>(std::move(shared), options, &metrics_);
   correlate::Engine::PrefilterStats prefilter = engine_->prefilterStats();
   VIGIL_LOG_INFO("detection prefilter rules={} prefiltered={} literals={}", prefilter.rules,
@@ -355,6 +369,7 @@ absl::Status Daemon::createSources() {
       o.paths = sc.paths;
       o.pace = sc.pace == "event_time" ? dataplane::Pace::kEventTime : dataplane::Pace::kFast;
       o.speed = sc.speed;
+      o.max_pace_wait_s = sc.max_pace_wait_s;
       source = dataplane::FileSource::create(std::move(o), metrics_, error);
       has_finite_sources_ = true;
     } else if (sc.type == "udp") {
@@ -647,7 +662,7 @@ std::string Daemon::summary() const {
       out += line("cases in store", static_cast<uint64_t>(page->total));
     }
   }
-  out += "Where to look:\n";
+  out += "Where to look (the API answers while vigild runs):\n";
   if (config_.api_enabled) {
     std::string api = absl::StrCat("http://", config_.api_listen);
     out += absl::StrCat("  cases      vigilctl --api ", api, " cases list\n");

@@ -188,9 +188,17 @@ absl::StatusOr<std::vector<uint8_t>> ProgramBuilder::finish() {
   if (registers == 0 && any_register_) registers = max_register_seen_ + 1;
   auto header = fb::CreateHeader(fbb, format_version_, fbb.CreateVector(sha256_.data(), 32),
                                  fbb.CreateString(name_));
+  flatbuffers::Offset<fb::Trigger> trigger;
+  if (trigger_.has_trigger) {
+    trigger = fb::CreateTrigger(fbb, fbb.CreateVectorOfStrings(trigger_.rule_ids),
+                                fbb.CreateVectorOfStrings(trigger_.tags),
+                                static_cast<uint8_t>(trigger_.min_severity),
+                                fbb.CreateVectorOfStrings(trigger_.tenants));
+  }
   auto module = fb::CreateModule(fbb, header, static_cast<uint16_t>(std::min(registers, 65535u)),
                                  fbb.CreateVector(constants), fbb.CreateVector(code_),
-                                 fbb.CreateVectorOfStructs(locations), fbb.CreateVector(imports));
+                                 fbb.CreateVectorOfStructs(locations), fbb.CreateVector(imports),
+                                 trigger);
   fb::FinishModuleBuffer(fbb, module);
   return std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
 }

@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "playbook_vm/opcodes.h"
+#include "playbook_vm/program.h"
 
 namespace vigil::playbook_vm {
 
@@ -36,6 +37,8 @@ class ProgramBuilder {
   explicit ProgramBuilder(std::string name);
 
   void setSourceSha256(const std::array<uint8_t, 32>& sha256) { sha256_ = sha256; }
+  // Writes `trigger` into the module (only when trigger.has_trigger is set).
+  void setTrigger(Trigger trigger) { trigger_ = std::move(trigger); }
   // Declared register count. When never set, finish() uses 1 + the highest register that
   // an instruction emitted through the typed emitters names (raw words are not counted).
   void setRegisterCount(uint32_t count) { register_count_ = count; }
@@ -103,6 +106,7 @@ class ProgramBuilder {
 
   std::string name_;
   std::array<uint8_t, 32> sha256_{};
+  Trigger trigger_;
   uint32_t register_count_ = 0;
   uint32_t max_register_seen_ = 0;
   bool any_register_ = false;

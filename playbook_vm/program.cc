@@ -51,6 +51,38 @@ absl::Status checkName(std::string_view what, const flatbuffers::String* name) {
   return absl::OkStatus();
 }
 
+// Copies one trigger list, rejecting more than kMaxTriggerValues entries or empty or
+// over-long values.
+absl::Status readTriggerList(std::string_view what,
+                             const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>* in,
+                             std::vector<std::string>& out) {
+  if (in == nullptr) return absl::OkStatus();
+  if (in->size() > kMaxTriggerValues) {
+    return invalid(internal::strCat("trigger ", what, " has ", in->size(),
+                                    " entries, above the limit of ", kMaxTriggerValues));
+  }
+  for (const flatbuffers::String* value : *in) {
+    if (absl::Status s = checkName(internal::strCat("trigger ", what), value); !s.ok()) return s;
+    out.push_back(value->str());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status readTrigger(const fb::Trigger* in, Trigger& out) {
+  if (in == nullptr) return absl::OkStatus();
+  if (in->min_severity() > static_cast<uint8_t>(Severity::kCritical)) {
+    return invalid(internal::strCat("trigger min_severity ", in->min_severity(),
+                                    " is outside 0..4"));
+  }
+  out.has_trigger = true;
+  out.min_severity = static_cast<Severity>(in->min_severity());
+  if (absl::Status s = readTriggerList("rule_ids", in->rule_ids(), out.rule_ids); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = readTriggerList("tags", in->tags(), out.tags); !s.ok()) return s;
+  return readTriggerList("tenants", in->tenants(), out.tenants);
+}
+
 }  // namespace
 
 absl::Status HostRegistry::add(std::string_view name, uint32_t arity, HostFunction function) {
@@ -129,6 +161,7 @@ absl::StatusOr<std::unique_ptr<Program>> loadProgram(absl::Span<const uint8_t> b
   }
   std::memcpy(program->source_sha256_.data(), header->source_sha256()->data(), 32);
   program->register_count_ = module->register_count();
+  if (absl::Status s = readTrigger(module->trigger(), program->trigger_); !s.ok()) return s;
   if (module->code() != nullptr) {
     program->code_.assign(module->code()->begin(), module->code()->end());
   }

@@ -67,6 +67,21 @@ class HostRegistry {
   std::vector<std::unique_ptr<Entry>> entries_;
 };
 
+inline constexpr uint32_t kMaxTriggerValues = 1024;  // per trigger list
+
+// Alert severities as triggers compare them, lowest first.
+enum class Severity : uint8_t { kInformational, kLow, kMedium, kHigh, kCritical };
+
+// The alerts that start a playbook (module.fbs table Trigger). An empty list matches any
+// value; has_trigger is false for a module that carries none.
+struct Trigger {
+  bool has_trigger = false;
+  std::vector<std::string> rule_ids;
+  std::vector<std::string> tags;
+  Severity min_severity = Severity::kInformational;
+  std::vector<std::string> tenants;
+};
+
 struct SourceLocation {
   uint32_t pc;
   uint32_t line;
@@ -92,6 +107,7 @@ class Program {
   absl::Span<const HostImport> hostImports() const { return imports_; }
   absl::Span<const SourceLocation> sourceMap() const { return source_map_; }
   const HostRegistry* registry() const { return registry_; }
+  const Trigger& trigger() const { return trigger_; }
 
   // Returns the source position of `pc`, or {pc, 0, 0} when the source map has none.
   SourceLocation locate(uint32_t pc) const;
@@ -109,6 +125,7 @@ class Program {
   std::vector<HostImport> imports_;
   std::vector<SourceLocation> source_map_;
   const HostRegistry* registry_ = nullptr;
+  Trigger trigger_;
 };
 
 // Loads a module produced by ProgramBuilder::finish() (or any writer of module.fbs).

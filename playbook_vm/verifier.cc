@@ -94,11 +94,14 @@ absl::Status checkField(const BytecodeView& p, const Instruction& ins, int field
       return fail(ins, VerifyRule::kOperandRange,
                   internal::strCat("loop registers R[", value, "]..R[", value + 2,
                                    "] exceed the register count ", p.register_count));
-    case OperandKind::kCallBase:
-      if (value + ins.c < p.register_count) return absl::OkStatus();
+    case OperandKind::kCallBase: {
+      // TRYCALL also writes its success flag to R[A+C+1].
+      uint32_t last = value + ins.c + (ins.op == Opcode::kTryCall ? 1 : 0);
+      if (last < p.register_count) return absl::OkStatus();
       return fail(ins, VerifyRule::kOperandRange,
-                  internal::strCat("call registers R[", value, "]..R[", value + ins.c,
+                  internal::strCat("call registers R[", value, "]..R[", last,
                                    "] exceed the register count ", p.register_count));
+    }
   }
   return absl::OkStatus();
 }
@@ -144,8 +147,14 @@ class Dataflow {
       queued_[pc] = false;
       Instruction ins = decode(pc, p_.code[pc]);
       const uint8_t* in = &states_[size_t{pc} * n_];
-      if (absl::Status s = checkReads(ins, in); !s.ok()) return s;
       if (absl::Status s = flow(ins, in, out); !s.ok()) return s;
+    }
+    // Reads are checked only at the fixpoint. A state seen earlier may still lack the
+    // types of paths not yet merged, and the type rule would reject it falsely.
+    for (uint32_t pc = 0; pc < p_.code.size(); ++pc) {
+      if (!reached_[pc]) continue;
+      Instruction ins = decode(pc, p_.code[pc]);
+      if (absl::Status s = checkReads(ins, &states_[size_t{pc} * n_]); !s.ok()) return s;
     }
     return absl::OkStatus();
   }
@@ -201,7 +210,7 @@ class Dataflow {
     if (ins.op == Opcode::kForNext) {
       return checkRead(ins, in, ins.a + 1u, kTInt, "A+1 (loop cursor)");
     }
-    if (ins.op == Opcode::kCall) {
+    if (ins.op == Opcode::kCall || ins.op == Opcode::kTryCall) {
       for (uint32_t i = 1; i <= ins.c; ++i) {
         std::string operand = internal::strCat("argument ", i);
         if (absl::Status s = checkRead(ins, in, ins.a + i, kTAny, operand); !s.ok()) return s;
@@ -262,6 +271,7 @@ class Dataflow {
       out[ins.a] = resultType(ins, in);
     }
     if (ins.op == Opcode::kForPrep) out[ins.a + 1u] = kTInt;
+    if (ins.op == Opcode::kTryCall) out[ins.a + ins.c + 1u] = kTBool;
     if (info.flags & kBranch) {
       if (absl::Status s = successor(ins, ins.bx, out.data()); !s.ok()) return s;
     }

@@ -1,5 +1,6 @@
 #include "playbook_vm/vm.h"
 
+#include <charconv>
 #include <cstring>
 #include <string>
 
@@ -178,7 +179,7 @@ void raiseTypeError(RunState& state, uint32_t pc, int field, const Value& actual
   }
 }
 
-bool callHost(RunState& state, uint32_t pc, uint8_t a, uint8_t import) {
+bool callHost(RunState& state, uint32_t pc, uint8_t a, uint8_t import, bool protect) {
   const HostImport& target = state.program->hostImports()[import];
   HostCall call = state.makeCall(absl::Span<const Value>(&state.registers[a + 1u], target.arity));
   Value result;
@@ -190,12 +191,58 @@ bool callHost(RunState& state, uint32_t pc, uint8_t a, uint8_t import) {
         internal::strCat("host function ", target.name, " reached the run heap memory limit"));
     return false;
   }
+  if (!status.ok() && protect) {
+    Value message;
+    if (!state.newString(std::string_view(status.message().data(), status.message().size()),
+                           message)) {
+      raiseError(state, pc, RunError::kMemoryLimit,
+                 internal::strCat("host function ", target.name,
+                                  " failed and its message passes the run heap memory limit"));
+      return false;
+    }
+    state.registers[a] = message;
+    state.registers[a + target.arity + 1u] = Value::boolean(false);
+    return true;
+  }
   if (!status.ok()) {
     raiseError(state, pc, RunError::kHostError,
                internal::strCat("host function ", target.name, " failed: ", status.ToString()));
     return false;
   }
   state.registers[a] = result;
+  if (protect) state.registers[a + target.arity + 1u] = Value::boolean(true);
+  return true;
+}
+
+bool toText(RunState& state, uint32_t pc, const Value& value, Value& out) {
+  char buffer[32];
+  std::to_chars_result written{buffer, std::errc()};
+  switch (value.type()) {
+    case ValueType::kString:
+      out = value;
+      return true;
+    case ValueType::kNull:
+      out = Value::string("null");
+      return true;
+    case ValueType::kBool:
+      out = Value::string(value.asBool() ? "true" : "false");
+      return true;
+    case ValueType::kInt:
+      written = std::to_chars(buffer, buffer + sizeof(buffer), value.asInt());
+      break;
+    case ValueType::kDouble:
+      // Shortest text that reads back to the same double ("1.5", "1e+20", "nan", "inf").
+      written = std::to_chars(buffer, buffer + sizeof(buffer), value.asDouble());
+      break;
+    case ValueType::kList:
+      raiseTypeError(state, pc, 1, value);
+      return false;
+  }
+  std::string_view text(buffer, static_cast<size_t>(written.ptr - buffer));
+  if (!state.newString(text, out)) {
+    raiseError(state, pc, RunError::kMemoryLimit, "run heap memory limit reached");
+    return false;
+  }
   return true;
 }
 

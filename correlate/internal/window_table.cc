@@ -1,6 +1,7 @@
 #include "correlate/internal/window_table.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "correlate/internal/group_key.h"
@@ -32,7 +33,7 @@ size_t writeHits(const Event& event, char* out, size_t capacity) {
 
 constexpr int64_t kNoTime = INT64_MIN;
 
-size_t stateWords(const CorrelationRule& rule) {
+size_t windowWords(const CorrelationRule& rule) {
   switch (rule.type) {
     case CorrelationType::kEventCount:
       return rule.min_count;
@@ -42,54 +43,76 @@ size_t stateWords(const CorrelationRule& rule) {
       return rule.detections.size();
     case CorrelationType::kTemporalOrdered:
       return 2 * rule.detections.size();
+    case CorrelationType::kAbsence:
+      return 3;
+    case CorrelationType::kValueSum:
+    case CorrelationType::kValueAvg:
+      return 3 * kAggregateEntries;
   }
   return 0;
 }
 
 }  // namespace
 
-WindowTable::WindowTable(const CorrelationRule& rule, size_t max_groups, size_t evidence_events,
-                         size_t evidence_bytes, WindowCounters counters)
+WindowTable::WindowTable(const CorrelationRule& rule, size_t max_groups, size_t max_tenant_groups,
+                         size_t evidence_events, size_t evidence_bytes, WindowCounters counters)
     : rule_(rule),
-      state_words_(stateWords(rule)),
+      state_words_(windowWords(rule) + (rule.suppress_ns > 0 ? 1 : 0)),
+      window_words_(windowWords(rule)),
       evidence_bytes_(evidence_bytes),
       counters_(counters),
       groups_(max_groups),
       slab_(max_groups * state_words_, kNoTime),
       evidence_(std::max<size_t>(evidence_events, 1)),
-      evidence_text_(evidence_.size() * (evidence_bytes + kHitBytes)) {
-  free_.reserve(max_groups);
-  for (size_t i = max_groups; i > 0; --i) free_.push_back(static_cast<uint32_t>(i - 1));
-  for (Group& group : groups_) group.key.reserve(kKeyReserveBytes);
-  size_t index_size = 4;
-  while (index_size < max_groups * 2) index_size *= 2;
-  index_.assign(index_size, 0);
-  index_mask_ = index_size - 1;
+      evidence_text_(evidence_.size() * (evidence_bytes + kHitBytes)),
+      max_tenant_groups_(max_tenant_groups),
+      // 16 bytes per group fit a short tenant name and one address-sized value.
+      keys_(max_groups * 16) {
+  for (size_t i = max_groups; i > 0; --i) {
+    groups_[i - 1].older = free_head_;
+    free_head_ = static_cast<uint32_t>(i - 1);
+  }
+  index_.assign(std::max<size_t>(4, max_groups * 10 / 7 + 1), 0);
+  // An index entry is slot + 1 in the low slot_bits_ bits and a tag of the key's hash
+  // in the rest. max_groups is below 2^27 (the config allows 10^8 keys), so at least
+  // 5 bits are left for the tag.
+  slot_bits_ = static_cast<uint32_t>(std::bit_width(max_groups + 1));
+  slot_mask_ = slot_bits_ >= 32 ? UINT32_MAX : (1u << slot_bits_) - 1;
+  if (rule.type == CorrelationType::kAbsence) {
+    heap_.reserve(max_groups);
+    heap_pos_.assign(max_groups, kNone);
+  }
 }
 
 uint32_t WindowTable::findSlot(std::string_view key, uint32_t hash) const {
-  for (size_t i = hash & index_mask_; index_[i] != 0; i = (i + 1) & index_mask_) {
-    const Group& group = groups_[index_[i] - 1];
-    if (group.key_hash == hash && group.key == key) return index_[i] - 1;
+  const uint32_t tag = tagOf(hash);
+  for (size_t i = home(hash); index_[i] != 0; i = nextIndex(i)) {
+    // The tag filters out almost every other key without reading its slot.
+    if ((index_[i] >> slot_bits_) != tag) continue;
+    const uint32_t slot = (index_[i] & slot_mask_) - 1;
+    const Group& group = groups_[slot];
+    if (group.key_hash == hash && keyOf(group) == key) return slot;
   }
   return kNone;
 }
 
 void WindowTable::insertSlot(uint32_t slot) {
-  size_t i = groups_[slot].key_hash & index_mask_;
-  while (index_[i] != 0) i = (i + 1) & index_mask_;
-  index_[i] = slot + 1;
+  const uint32_t hash = groups_[slot].key_hash;
+  size_t i = home(hash);
+  while (index_[i] != 0) i = nextIndex(i);
+  index_[i] = (slot + 1) | (tagOf(hash) << slot_bits_);
   ++group_count_;
 }
 
 void WindowTable::eraseSlot(uint32_t slot) {
-  size_t hole = groups_[slot].key_hash & index_mask_;
-  while (index_[hole] != slot + 1) hole = (hole + 1) & index_mask_;
+  size_t hole = home(groups_[slot].key_hash);
+  while ((index_[hole] & slot_mask_) != slot + 1) hole = nextIndex(hole);
   // Backward-shift deletion: move each later entry of the probe run into the hole unless
   // its home position lies cyclically in (hole, j], where it is still reachable.
-  for (size_t j = (hole + 1) & index_mask_; index_[j] != 0; j = (j + 1) & index_mask_) {
-    size_t home = groups_[index_[j] - 1].key_hash & index_mask_;
-    bool reachable = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+  for (size_t j = nextIndex(hole); index_[j] != 0; j = nextIndex(j)) {
+    size_t entry_home = home(groups_[(index_[j] & slot_mask_) - 1].key_hash);
+    bool reachable =
+        hole <= j ? (hole < entry_home && entry_home <= j) : (hole < entry_home || entry_home <= j);
     if (reachable) continue;
     index_[hole] = index_[j];
     hole = j;
@@ -99,13 +122,22 @@ void WindowTable::eraseSlot(uint32_t slot) {
 }
 
 size_t WindowTable::bytesPerGroup() const {
-  size_t index_bytes = index_.size() * sizeof(uint32_t) / std::max<size_t>(groups_.size(), 1);
-  return sizeof(Group) + kKeyReserveBytes + state_words_ * sizeof(int64_t) + sizeof(uint32_t) +
-         index_bytes;  // the uint32_t is the slot's free-list entry
+  const size_t groups = std::max<size_t>(groups_.size(), 1);
+  size_t index_bytes = (index_.size() * sizeof(uint32_t) + groups - 1) / groups;
+  // Absence adds a timer heap entry and a heap position per slot.
+  size_t timer_bytes = heap_pos_.empty() ? 0 : 2 * sizeof(uint32_t);
+  return sizeof(Group) + state_words_ * sizeof(int64_t) + index_bytes + timer_bytes;
 }
 
 size_t WindowTable::evidencePoolBytes() const {
   return evidence_.size() * sizeof(Evidence) + evidence_text_.size();
+}
+
+size_t WindowTable::totalBytes() const {
+  return groups_.size() * sizeof(Group) + slab_.size() * sizeof(int64_t) +
+         index_.size() * sizeof(uint32_t) + heap_.capacity() * sizeof(uint32_t) +
+         heap_pos_.size() * sizeof(uint32_t) + keys_.capacityBytes() + evidencePoolBytes() +
+         tenants_.capacity() * sizeof(Tenant);
 }
 
 void WindowTable::unlink(uint32_t slot) {
@@ -115,6 +147,13 @@ void WindowTable::unlink(uint32_t slot) {
   if (oldest_ == slot) oldest_ = group.newer;
   if (newest_ == slot) newest_ = group.older;
   group.older = group.newer = kNone;
+
+  Tenant& tenant = tenants_[group.tenant];
+  if (group.tenant_older != kNone) groups_[group.tenant_older].tenant_newer = group.tenant_newer;
+  if (group.tenant_newer != kNone) groups_[group.tenant_newer].tenant_older = group.tenant_older;
+  if (tenant.oldest == slot) tenant.oldest = group.tenant_newer;
+  if (tenant.newest == slot) tenant.newest = group.tenant_older;
+  group.tenant_older = group.tenant_newer = kNone;
 }
 
 void WindowTable::linkNewest(uint32_t slot) {
@@ -124,6 +163,42 @@ void WindowTable::linkNewest(uint32_t slot) {
   if (newest_ != kNone) groups_[newest_].newer = slot;
   newest_ = slot;
   if (oldest_ == kNone) oldest_ = slot;
+
+  Tenant& tenant = tenants_[group.tenant];
+  group.tenant_older = tenant.newest;
+  group.tenant_newer = kNone;
+  if (tenant.newest != kNone) groups_[tenant.newest].tenant_newer = slot;
+  tenant.newest = slot;
+  if (tenant.oldest == kNone) tenant.oldest = slot;
+}
+
+uint16_t WindowTable::tenantOf(std::string_view key) {
+  std::string_view name = GroupKeyReader(key).nextPart();
+  // Debian's Abseil has its own string_view, which heterogeneous lookup needs.
+  auto it = tenant_ids_.find(absl::string_view(name.data(), name.size()));
+  if (it != tenant_ids_.end()) return it->second;
+  // NOTE: past kMaxTenants distinct tenants, the newer ones share the last entry and so
+  // share one per-tenant limit.
+  if (tenants_.size() == kMaxTenants) return static_cast<uint16_t>(kMaxTenants - 1);
+  const size_t capacity_before = tenants_.capacity();
+  tenants_.emplace_back();
+  counters_.state_bytes->add(
+      static_cast<int64_t>((tenants_.capacity() - capacity_before) * sizeof(Tenant)));
+  auto id = static_cast<uint16_t>(tenants_.size() - 1);
+  tenant_ids_.emplace(std::string(name), id);
+  return id;
+}
+
+void WindowTable::evict(uint32_t slot) {
+  if (!heap_pos_.empty() && heap_pos_[slot] != kNone) heapRemove(slot);
+  unlink(slot);
+  eraseSlot(slot);
+  Group& group = groups_[slot];
+  keys_.release(group.key_offset, group.key_length);
+  --tenants_[group.tenant].groups;
+  group.older = free_head_;
+  free_head_ = slot;
+  counters_.keys->add(-1);
 }
 
 uint32_t WindowTable::findOrCreate(std::string_view key) {
@@ -133,25 +208,34 @@ uint32_t WindowTable::findOrCreate(std::string_view key) {
     linkNewest(found);
     return found;
   }
-  if (free_.empty()) {
+  const uint16_t tenant = tenantOf(key);
+  if (max_tenant_groups_ > 0 && tenants_[tenant].groups >= max_tenant_groups_) {
+    // The tenant is at its limit: drop its own group that was updated least recently.
+    evict(tenants_[tenant].oldest);
+    counters_.tenant_evictions->add();
+  } else if (free_head_ == kNone) {
     // Full: drop the group that was updated least recently.
-    uint32_t victim = oldest_;
-    unlink(victim);
-    eraseSlot(victim);
-    free_.push_back(victim);
+    evict(oldest_);
     counters_.evictions->add();
-    counters_.keys->add(-1);
   }
-  uint32_t slot = free_.back();
-  free_.pop_back();
+  uint32_t slot = free_head_;
   Group& group = groups_[slot];
-  group.key.assign(key);
+  free_head_ = group.older;
+  const size_t arena_before = keys_.capacityBytes();
+  group.key_offset = keys_.store(key);
+  if (keys_.capacityBytes() != arena_before) {
+    counters_.state_bytes->add(static_cast<int64_t>(keys_.capacityBytes() - arena_before));
+  }
+  group.key_length = static_cast<uint16_t>(std::min(key.size(), KeyArena::kMaxKeyBytes));
+  group.tenant = tenant;
+  ++tenants_[tenant].groups;
   group.key_hash = hash;
   group.first_seq = group.next_seq = 0;
   group.newest_ns = 0;
   group.generation = ++generations_;
   group.newest_evidence = kNone;
   restart(slot);
+  std::fill(state(slot) + window_words_, state(slot) + state_words_, kNoTime);
   insertSlot(slot);
   linkNewest(slot);
   counters_.keys->add(1);
@@ -163,7 +247,7 @@ void WindowTable::restart(uint32_t slot) {
   group.first_seq = group.next_seq;
   group.count = 0;
   int64_t* words = state(slot);
-  std::fill(words, words + state_words_, kNoTime);
+  std::fill(words, words + window_words_, kNoTime);
 }
 
 bool WindowTable::windowActive(const Group& group) const {
@@ -189,6 +273,16 @@ void WindowTable::storeEvidence(uint32_t slot, const Event& event) {
 
 bool WindowTable::add(std::string_view key, const WindowInput& input, const Event& event,
                       Alert& alert) {
+  if (rule_.type == CorrelationType::kAbsence) {
+    if (input.event_ns < input.watermark_ns) {
+      // The windows this event could change may already have closed.
+      counters_.late_events->add();
+      return false;
+    }
+    uint32_t slot = findOrCreate(key);
+    if (input.position == 0) storeEvidence(slot, event);
+    return addAbsence(slot, input);
+  }
   uint32_t slot = findOrCreate(key);
   Group& group = groups_[slot];
   if (windowActive(group) && input.event_ns < group.newest_ns - rule_.timespan_ns) {
@@ -210,6 +304,11 @@ bool WindowTable::add(std::string_view key, const WindowInput& input, const Even
       return addTemporal(slot, input, alert);
     case CorrelationType::kTemporalOrdered:
       return addTemporalOrdered(slot, input, alert);
+    case CorrelationType::kValueSum:
+    case CorrelationType::kValueAvg:
+      return addValueAggregate(slot, input, alert);
+    case CorrelationType::kAbsence:
+      break;  // handled above
   }
   return false;
 }
@@ -220,7 +319,7 @@ bool WindowTable::add(std::string_view key, const WindowInput& input, const Even
 bool WindowTable::addEventCount(uint32_t slot, int64_t event_ns, Alert& alert) {
   Group& group = groups_[slot];
   int64_t* times = state(slot);
-  const size_t ring = state_words_;
+  const size_t ring = window_words_;
   const int64_t oldest_allowed = group.newest_ns - rule_.timespan_ns;
   const uint64_t seq = group.next_seq - 1;
   while (group.first_seq < seq && times[group.first_seq % ring] < oldest_allowed) {
@@ -238,7 +337,7 @@ bool WindowTable::addEventCount(uint32_t slot, int64_t event_ns, Alert& alert) {
   }
   fillAlert(slot, alert);
   restart(slot);
-  return true;
+  return admit(slot, alert);
 }
 
 // State: `count` pairs of (value hash, newest time the value was seen).
@@ -279,7 +378,7 @@ bool WindowTable::addValueCount(uint32_t slot, const WindowInput& input, Alert& 
   }
   fillAlert(slot, alert);
   restart(slot);
-  return true;
+  return admit(slot, alert);
 }
 
 // State: per referenced rule, the newest time it matched (kNoTime when it has not).
@@ -291,7 +390,7 @@ bool WindowTable::addTemporal(uint32_t slot, const WindowInput& input, Alert& al
   const int64_t oldest_allowed = group.newest_ns - rule_.timespan_ns;
   uint32_t present = 0;
   int64_t first_ns = INT64_MAX;
-  for (size_t r = 0; r < state_words_; ++r) {
+  for (size_t r = 0; r < window_words_; ++r) {
     if (times[r] == kNoTime || times[r] < oldest_allowed) continue;
     ++present;
     first_ns = std::min(first_ns, times[r]);
@@ -304,7 +403,7 @@ bool WindowTable::addTemporal(uint32_t slot, const WindowInput& input, Alert& al
   alert.last_event_ns = group.newest_ns;
   fillAlert(slot, alert);
   restart(slot);
-  return true;
+  return admit(slot, alert);
 }
 
 // State: per step i, start[i] and end[i] of the chain that has matched steps 0..i with
@@ -343,14 +442,196 @@ bool WindowTable::addTemporalOrdered(uint32_t slot, const WindowInput& input, Al
   alert.last_event_ns = end;
   fillAlert(slot, alert);
   restart(slot);
+  return admit(slot, alert);
+}
+
+// State: group.count entries of (newest event time, sum as the bits of a double, events),
+// oldest first.
+bool WindowTable::addValueAggregate(uint32_t slot, const WindowInput& input, Alert& alert) {
+  Group& group = groups_[slot];
+  int64_t* entries = state(slot);
+  const int64_t oldest_allowed = group.newest_ns - rule_.timespan_ns;
+  auto sumOf = [&](uint32_t i) { return std::bit_cast<double>(entries[3 * i + 1]); };
+
+  // Drop entries whose newest event left the window, keeping the rest packed in order.
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < group.count; ++i) {
+    if (entries[3 * i] < oldest_allowed) continue;
+    std::copy(entries + 3 * i, entries + 3 * i + 3, entries + 3 * kept);
+    ++kept;
+  }
+  group.count = kept;
+  if (group.count == kAggregateEntries) {
+    // Merge the two oldest entries into one that leaves with the newer of them.
+    entries[0] = std::max(entries[0], entries[3]);
+    entries[1] = std::bit_cast<int64_t>(sumOf(0) + sumOf(1));
+    entries[2] += entries[5];
+    std::copy(entries + 6, entries + 3 * kAggregateEntries, entries + 3);
+    --group.count;
+  }
+  int64_t* added = entries + 3 * group.count;
+  added[0] = input.event_ns;
+  added[1] = std::bit_cast<int64_t>(input.number);
+  added[2] = 1;
+  ++group.count;
+
+  double sum = 0;
+  int64_t events = 0;
+  int64_t first_ns = input.event_ns;
+  for (uint32_t i = 0; i < group.count; ++i) {
+    sum += sumOf(i);
+    events += entries[3 * i + 2];
+    first_ns = std::min(first_ns, entries[3 * i]);
+  }
+  const double metric = rule_.type == CorrelationType::kValueSum ? sum : sum / static_cast<double>(events);
+  const bool holds =
+      rule_.min_value_inclusive ? metric >= rule_.min_value : metric > rule_.min_value;
+  if (!holds) return false;
+
+  alert.event_count = static_cast<uint64_t>(events);
+  alert.first_event_ns = first_ns;
+  alert.last_event_ns = group.newest_ns;
+  alert.metric = metric;
+  fillAlert(slot, alert);
+  restart(slot);
+  return admit(slot, alert);
+}
+
+bool WindowTable::admit(uint32_t slot, const Alert& alert) {
+  if (rule_.suppress_ns <= 0) return true;
+  int64_t& last = state(slot)[window_words_];
+  if (last != kNoTime && alert.last_event_ns >= last &&
+      alert.last_event_ns - last < rule_.suppress_ns) {
+    counters_.suppressed->add();
+    return false;
+  }
+  last = std::max(last, alert.last_event_ns);
   return true;
+}
+
+// State: [0] start of the open window (the first rule's earliest match in it, kNoTime
+// when none is open), [1] the first rule's newest match in it, [2] the newest time the
+// second rule matched. Events of the first rule count in the window's sequence numbers,
+// so the alert's evidence and count are those events.
+bool WindowTable::addAbsence(uint32_t slot, const WindowInput& input) {
+  Group& group = groups_[slot];
+  int64_t* words = state(slot);
+  const int64_t t = input.event_ns;
+  if (input.position == 1) {
+    words[2] = std::max(words[2], t);
+    // A match inside [start, start + timespan] cancels the open window.
+    if (words[0] != kNoTime && t >= words[0] && t <= words[0] + rule_.timespan_ns) {
+      heapRemove(slot);
+      restart(slot);
+      words[2] = t;
+    }
+    return false;
+  }
+  ++group.next_seq;
+  if (words[0] == kNoTime) {
+    // A second-rule match that arrived earlier but lies inside the new window cancels it
+    // at once. NOTE: only the newest such match is kept, so with events out of order an
+    // earlier match can be missed when a later one already moved words[2] past the
+    // window.
+    if (words[2] != kNoTime && words[2] >= t && words[2] <= t + rule_.timespan_ns) {
+      group.first_seq = group.next_seq;
+      return false;
+    }
+    words[0] = words[1] = t;
+    group.count = 1;
+    heapPush(slot);
+    return false;
+  }
+  // NOTE: a match later than the open window's deadline (possible while the watermark
+  // lags by the allowed lateness) joins that window instead of opening a second one.
+  ++group.count;
+  words[1] = std::max(words[1], t);
+  if (t < words[0]) {
+    // An out-of-order match within the lateness opens the window earlier.
+    words[0] = t;
+    heapSiftUp(heap_pos_[slot]);
+  }
+  return false;
+}
+
+size_t WindowTable::expire(int64_t watermark_ns, std::vector<Alert>& out) {
+  size_t fired = 0;
+  while (!heap_.empty() && deadline(heap_.front()) < watermark_ns) {
+    uint32_t slot = heap_.front();
+    heapRemove(slot);
+    Group& group = groups_[slot];
+    const int64_t* words = state(slot);
+    Alert alert;
+    alert.event_count = group.next_seq - group.first_seq;
+    alert.first_event_ns = words[0];
+    alert.last_event_ns = words[1];
+    fillAlert(slot, alert);
+    int64_t newest_answer = words[2];
+    restart(slot);
+    state(slot)[2] = newest_answer;
+    group.count = 0;
+    if (!admit(slot, alert)) continue;
+    out.push_back(std::move(alert));
+    ++fired;
+  }
+  return fired;
+}
+
+void WindowTable::heapSwap(size_t a, size_t b) {
+  std::swap(heap_[a], heap_[b]);
+  heap_pos_[heap_[a]] = static_cast<uint32_t>(a);
+  heap_pos_[heap_[b]] = static_cast<uint32_t>(b);
+}
+
+void WindowTable::heapSiftUp(size_t i) {
+  while (i > 0) {
+    size_t parent = (i - 1) / 2;
+    if (deadline(heap_[parent]) <= deadline(heap_[i])) break;
+    heapSwap(i, parent);
+    i = parent;
+  }
+}
+
+void WindowTable::heapSiftDown(size_t i) {
+  while (true) {
+    size_t smallest = i;
+    for (size_t child : {2 * i + 1, 2 * i + 2}) {
+      if (child < heap_.size() && deadline(heap_[child]) < deadline(heap_[smallest])) {
+        smallest = child;
+      }
+    }
+    if (smallest == i) return;
+    heapSwap(i, smallest);
+    i = smallest;
+  }
+}
+
+void WindowTable::heapPush(uint32_t slot) {
+  heap_.push_back(slot);  // never grows past the reserve: one entry per slot at most
+  heap_pos_[slot] = static_cast<uint32_t>(heap_.size() - 1);
+  heapSiftUp(heap_.size() - 1);
+}
+
+void WindowTable::heapRemove(uint32_t slot) {
+  size_t i = heap_pos_[slot];
+  if (i == kNone) return;
+  size_t last = heap_.size() - 1;
+  if (i != last) heapSwap(i, last);
+  heap_.pop_back();
+  heap_pos_[slot] = kNone;
+  if (i < heap_.size()) {
+    // The entry moved into the hole may belong above or below it.
+    uint32_t moved = heap_[i];
+    heapSiftUp(i);
+    heapSiftDown(heap_pos_[moved]);
+  }
 }
 
 void WindowTable::fillAlert(uint32_t slot, Alert& alert) const {
   const Group& group = groups_[slot];
 
   // The key contains the tenant and then the group-by values (see group_key.h).
-  GroupKeyReader key(group.key);
+  GroupKeyReader key(keyOf(group));
   alert.tenant = std::string(key.nextPart());
   for (const std::string& field : rule_.group_by) {
     alert.group.emplace_back(field, std::string(key.nextPart()));

@@ -37,6 +37,8 @@ FrameVerdict decodeUdp(std::span<const uint8_t> ip_payload, const UdpPortSet& po
   }
   const uint16_t destination_port = loadBe16(udp + 2);
   if (!ports.test(destination_port)) return FrameVerdict::kPortNotAccepted;
+  // Dropped with the label the kernel UDP source gives an empty datagram.
+  if (udp_len == kUdpHeaderBytes) return FrameVerdict::kEmptyPayload;
 
   out.source_port = loadBe16(udp);
   out.destination_port = destination_port;
@@ -116,6 +118,8 @@ std::string_view frameVerdictName(FrameVerdict verdict) {
       return "bad_udp_header";
     case FrameVerdict::kPortNotAccepted:
       return "port_not_accepted";
+    case FrameVerdict::kEmptyPayload:
+      return "empty";
   }
   return "unknown";
 }

@@ -24,9 +24,10 @@ enum class FrameVerdict : uint8_t {
   kNonUdp,           // TCP, ICMP, or IPv6 with any extension header other than fragment
   kBadUdpHeader,     // UDP length < 8 or longer than the IP payload
   kPortNotAccepted,  // UDP to a destination port the source does not listen on
+  kEmptyPayload,     // UDP to an accepted port with no payload bytes
 };
 
-inline constexpr size_t kFrameVerdictCount = 8;
+inline constexpr size_t kFrameVerdictCount = 9;
 
 // Label for a drop reason ("ip_fragment", "non_udp", ...); "accepted" for kAccepted.
 std::string_view frameVerdictName(FrameVerdict verdict);

@@ -3,6 +3,7 @@
 //   vigilctl [--api URL] cases show ID [--json]
 //   vigilctl parse [--format F] [--framing F] [--tenant T] FILE
 //   vigilctl intel load [--format list|regex|csv|misp|stix] FEED...
+//   vigilctl playbooks compile|disasm|run --dry-run ...
 //   vigilctl rules test [--format F] [--tenant T] RULE.yml... EVENTS
 // Each command group lives in its own vigilctl_<group>.cc and registers itself here.
 #include <CLI/CLI.hpp>
@@ -13,6 +14,8 @@
 namespace vigil::ctl {
 // Registers "vigilctl intel load" (mgmt/cmd/vigilctl_intel.cc), which works offline.
 void registerIntelCommands(CLI::App& app);
+// Registers "vigilctl playbooks" (mgmt/cmd/vigilctl_playbooks.cc), which works offline.
+void registerPlaybookCommands(CLI::App& app);
 // Registers "vigilctl rules test" (mgmt/cmd/vigilctl_rules.cc), which works offline.
 void registerRulesCommands(CLI::App& app);
 }  // namespace vigil::ctl
@@ -35,6 +38,7 @@ int main(int argc, char** argv) {
   vigil::ctl::registerCasesCommands(app, options);
   vigil::ctl::registerParseCommands(app);
   vigil::ctl::registerIntelCommands(app);
+  vigil::ctl::registerPlaybookCommands(app);
   vigil::ctl::registerRulesCommands(app);
 
   try {

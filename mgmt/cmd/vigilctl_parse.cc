@@ -6,16 +6,19 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/clock.h"
 #include "common/event.h"
 #include "common/metrics.h"
+#include "common/time.h"
 #include "dataplane/framing.h"
 #include "dataplane/parser.h"
 #include "mgmt/cmd/vigilctl_client.h"
@@ -29,6 +32,7 @@ struct ParseCommandOptions {
   std::string framing = "lf";
   std::string tenant = "default";
   size_t max_message_bytes = dataplane::kDefaultMaxMessageBytes;
+  std::string receive_time;  // RFC 3339; empty: the current time for each event
   std::string path;
 };
 
@@ -73,6 +77,9 @@ nlohmann::json eventToJson(const Event& event) {
   out["format"] = std::string(formatName(event.format));
   if (!event.structured_data.empty()) out["structured_data"] = std::string(event.structured_data);
   out["raw"] = std::string(event.raw);
+  // JSON text cannot carry invalid UTF-8, so `raw` shows such bytes as U+FFFD and
+  // `raw_base64` holds the exact bytes.
+  if (event.has(kFlagInvalidUtf8)) out["raw_base64"] = absl::Base64Escape(absl::string_view(event.raw.data(), event.raw.size()));
   return out;
 }
 
@@ -80,7 +87,10 @@ nlohmann::json eventToJson(const Event& event) {
 class EventPrinter {
  public:
   EventPrinter(const ParseCommandOptions& options, MetricsRegistry& metrics)
-      : event_(options.max_message_bytes * 2 + 4096), tenant_(options.tenant) {
+      : event_(options.max_message_bytes * 2 + 4096),
+        tenant_(options.tenant),
+        // runParse() rejected a --receive-time that does not parse; empty gives nullopt.
+        receive_ns_(parseRfc3339(options.receive_time)) {
     // runParse() rejected names that formatFromName() does not know.
     parse_options_.format =
         mgmt::formatFromName(options.format).value_or(dataplane::Format::kAuto);
@@ -95,13 +105,11 @@ class EventPrinter {
     event_.reset();
     event_.arena.reset();
     event_.raw = event_.arena.copy(frame.data);
-    event_.receive_ns = RealClock::instance().nowNs();
+    event_.receive_ns = receive_ns_.value_or(RealClock::instance().nowNs());
     event_.tenant = tenant_;
     if (frame.truncated) event_.flags |= kFlagTruncated;
     dataplane::parseEvent(event_, parse_options_);
     dataplane::countParseResult(event_, counters_);
-    // JSON text cannot contain invalid UTF-8, so such bytes in `raw` are printed as U+FFFD.
-    // The invalid_utf8 flag marks the events whose bytes differ from the output.
     std::cout << eventToJson(event_).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
               << "\n";
     ++events_;
@@ -112,6 +120,7 @@ class EventPrinter {
  private:
   Event event_;
   std::string tenant_;
+  std::optional<int64_t> receive_ns_;
   dataplane::ParseOptions parse_options_;
   dataplane::ParseCounters counters_;
   size_t events_ = 0;
@@ -134,6 +143,11 @@ void runParse(const ParseCommandOptions& options) {
   }
   checkChoice("--framing", options.framing, {"lf", "octet_counting", "auto"});
   if (options.tenant.empty()) fail("--tenant must not be empty", 2);
+  if (!options.receive_time.empty() && !parseRfc3339(options.receive_time)) {
+    fail(absl::StrCat("--receive-time '", options.receive_time,
+                      "' is invalid; use an RFC 3339 time such as 2024-01-01T00:00:00Z"),
+         2);
+  }
 
   std::error_code ec;
   if (std::filesystem::is_directory(options.path, ec)) {
@@ -202,6 +216,9 @@ void registerParseCommands(CLI::App& app) {
       ->add_option("--max-message-bytes", options->max_message_bytes,
                    "longer messages are cut and flagged truncated, in bytes (default: 65536)")
       ->check(CLI::Range(size_t{64}, size_t{16} << 20));
+  parse->add_option("--receive-time", options->receive_time,
+                    "receive time given to every event, as RFC 3339 (default: the current "
+                    "time); RFC 3164 year inference and events without a time use it");
   parse->add_option("file", options->path, "the file to parse")->required();
   parse->callback([options] { runParse(*options); });
 }

@@ -97,8 +97,12 @@ void runComputedGoto(RunState& state, uint32_t pc);
 void raiseError(RunState& state, uint32_t pc, RunError error, std::string_view detail);
 // Records a kTypeError for operand `field` (0 = A, 1 = B, 2 = C) holding `actual`.
 void raiseTypeError(RunState& state, uint32_t pc, int field, const Value& actual);
-// Runs host import `import` for CALL at `pc` with its arguments in R[a+1..]; returns false
-// after recording a failure.
-bool callHost(RunState& state, uint32_t pc, uint8_t a, uint8_t import);
+// Runs host import `import` for CALL (protect = false) or TRYCALL (protect = true) at `pc`
+// with its arguments in R[a+1..]. TRYCALL turns a host error into its message in R[a] and
+// false in R[a+arity+1]. Returns false after recording a failure.
+bool callHost(RunState& state, uint32_t pc, uint8_t a, uint8_t import, bool protect);
+// TOSTR: writes the text of `value` to `out`, allocating for numbers. Returns false after
+// recording a type error (lists) or the memory limit.
+bool toText(RunState& state, uint32_t pc, const Value& value, Value& out);
 
 }  // namespace vigil::playbook_vm::internal

@@ -196,9 +196,10 @@ TEST(RuleLoaderTest, RejectsCorrelationWithReason) {
   auto correlation = [&](const std::string& body) {
     return loadError("title: C\nid: c\ncorrelation:\n" + body + tail);
   };
-  EXPECT_NE(correlation("  type: value_sum\n  rules: [d]\n  timespan: 1h")
-                .find("correlation type 'value_sum' is not supported yet; expected event_count, "
-                      "value_count, temporal or temporal_ordered"),
+  EXPECT_NE(correlation("  type: value_percentile\n  rules: [d]\n  timespan: 1h")
+                .find("correlation type 'value_percentile' is not supported yet; expected "
+                      "event_count, value_count, value_sum, value_avg, temporal, "
+                      "temporal_ordered or absence"),
             std::string::npos);
   EXPECT_NE(correlation("  type: event_count\n  rules: [d]\n  timespan: 1h\n  condition: {lte: 2}")
                 .find("condition 'lte' is not supported yet, because an upper bound"),

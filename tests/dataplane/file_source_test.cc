@@ -81,15 +81,35 @@ TEST_F(FileSourceTest, ReplaysFilesInOrder) {
   EXPECT_EQ(source->counters().bytes->value(), 20u);
 }
 
-// A missing file fails start() with the path and the errno text.
-TEST_F(FileSourceTest, MissingFileFailsStart) {
+// A missing file is rejected when the source is created, with the path and errno text.
+TEST_F(FileSourceTest, MissingFileRejectedAtCreate) {
   FileSourceOptions options;
   options.paths = {writeFile("ok.log", "<1>x\n"), (dir_ / "missing.log").string()};
   std::string error;
+  EXPECT_EQ(FileSource::create(options, metrics_, error), nullptr);
+  EXPECT_NE(error.find("missing.log"), std::string::npos) << error;
+  EXPECT_NE(error.find("No such file"), std::string::npos) << error;
+}
+
+// A folder in paths is rejected with a hint to list files.
+TEST_F(FileSourceTest, FolderRejectedAtCreate) {
+  FileSourceOptions options;
+  options.paths = {dir_.string()};
+  std::string error;
+  EXPECT_EQ(FileSource::create(options, metrics_, error), nullptr);
+  EXPECT_NE(error.find("is a folder"), std::string::npos) << error;
+}
+
+// A file removed between create() and start() fails start() with the path.
+TEST_F(FileSourceTest, FileRemovedBeforeStartFailsStart) {
+  FileSourceOptions options;
+  options.paths = {writeFile("ok.log", "<1>x\n"), writeFile("gone.log", "<1>y\n")};
+  std::string error;
   auto source = FileSource::create(options, metrics_, error);
   ASSERT_NE(source, nullptr) << error;
+  fs::remove(dir_ / "gone.log");
   EXPECT_FALSE(source->start(error));
-  EXPECT_NE(error.find("missing.log"), std::string::npos) << error;
+  EXPECT_NE(error.find("gone.log"), std::string::npos) << error;
   EXPECT_NE(error.find("No such file"), std::string::npos) << error;
   EXPECT_FALSE(source->finished());
 }
@@ -180,6 +200,41 @@ TEST_F(FileSourceTest, PacedReplayHonoursGaps) {
   EXPECT_EQ(got[2], "no timestamp here");
   EXPECT_NE(got[3].find("third"), std::string::npos);
   EXPECT_GE(elapsed, std::chrono::milliseconds(600));
+}
+
+// A line stamped ten years ahead re-anchors the replay instead of stalling it, and so
+// does the jump back; both jumps are counted and every line is published.
+TEST_F(FileSourceTest, PacedReplayReanchorsOnTimeJump) {
+  FileSourceOptions options;
+  options.pace = Pace::kEventTime;
+  options.paths = {writeFile("jump.log",
+                             "<14>1 2024-05-01T10:00:00Z h a - - - first\n"
+                             "<14>1 2034-05-01T10:00:00Z h a - - - future\n"
+                             "<14>1 2024-05-01T10:00:00.010Z h a - - - back\n")};
+  std::string error;
+  auto source = FileSource::create(options, metrics_, error);
+  ASSERT_NE(source, nullptr) << error;
+  ASSERT_TRUE(source->start(error)) << error;
+  std::vector<std::string> got = drain(*source);
+  const bool finished = source->finished();
+  source->stop();
+
+  EXPECT_TRUE(finished);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_NE(got[1].find("future"), std::string::npos);
+  EXPECT_NE(got[2].find("back"), std::string::npos);
+  EXPECT_EQ(metrics_.counter("vigil_source_pace_jumps_total", "", {{"source", "file0"}}).value(),
+            2u);
+}
+
+// A non-positive or infinite max_pace_wait_s is rejected with the value named.
+TEST_F(FileSourceTest, InvalidMaxPaceWaitRejected) {
+  FileSourceOptions options;
+  options.paths = {writeFile("a.log", "<1>x\n")};
+  options.max_pace_wait_s = 0;
+  std::string error;
+  EXPECT_EQ(FileSource::create(options, metrics_, error), nullptr);
+  EXPECT_NE(error.find("max_pace_wait_s=0"), std::string::npos) << error;
 }
 
 // The sniffer finds the event time in each supported layout.

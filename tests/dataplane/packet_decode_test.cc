@@ -217,14 +217,25 @@ TEST(PacketDecodeTest, EthernetPaddingIgnored) {
   EXPECT_EQ(payloadText(d), "<13>hello");
 }
 
-// A UDP datagram with no payload is accepted with an empty payload.
-TEST(PacketDecodeTest, EmptyPayloadAccepted) {
+// A UDP datagram with no payload is dropped as empty, as the kernel UDP source drops it.
+TEST(PacketDecodeTest, EmptyPayloadDropped) {
   Frame empty(kIpv4Udp.begin(), kIpv4Udp.begin() + 42);
   empty[17] = 28;  // IPv4 total length: 20 + 8
   empty[39] = 8;   // UDP length: header only
   UdpDatagram d;
-  ASSERT_EQ(decode(empty, d), FrameVerdict::kAccepted);
-  EXPECT_TRUE(d.payload.empty());
+  EXPECT_EQ(decode(empty, d), FrameVerdict::kEmptyPayload);
+  EXPECT_EQ(frameVerdictName(FrameVerdict::kEmptyPayload), "empty");
+}
+
+// An empty datagram to a port the source does not accept is still a port drop.
+TEST(PacketDecodeTest, EmptyPayloadWrongPort) {
+  Frame empty(kIpv4Udp.begin(), kIpv4Udp.begin() + 42);
+  empty[17] = 28;
+  empty[39] = 8;
+  empty[36] = 0x02;  // destination port 515
+  empty[37] = 0x03;
+  UdpDatagram d;
+  EXPECT_EQ(decode(empty, d), FrameVerdict::kPortNotAccepted);
 }
 
 // IPv4 with MF set, with a non-zero offset, or both is a fragment whatever it carries.

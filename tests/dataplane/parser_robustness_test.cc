@@ -311,5 +311,32 @@ TEST(ParserRobustnessTest, YearAfterTimeNeedsZone) {
   EXPECT_EQ(empty_tag.message, "text [x] y");
 }
 
+// A datagram or octet-counted frame that ends in LF or CRLF parses as the same line
+// without it, so an address at the end of the line is still found.
+TEST(ParserRobustnessTest, TrailingLineEndStripped) {
+  const std::vector<std::string> lines = {
+      "<13>1 2024-01-01T00:00:00Z h sshd 1 - - Invalid user bob from 203.0.113.9",
+      "<13>Oct 11 22:14:15 hC sshd[1]: Invalid user bob from 203.0.113.9",
+      "CEF:0|V|P|1|2|N|5|src=203.0.113.9",
+  };
+  for (const auto& line : lines) {
+    for (const std::string ending : {"\n", "\r\n"}) {
+      ParsedEvent slot;
+      Event& e = slot.parse(line + ending);
+      EXPECT_EQ(e.raw, line) << line;
+      EXPECT_EQ(get(e, "source.ip"), "203.0.113.9") << line;
+      EXPECT_FALSE(e.message.ends_with('\n')) << line;
+      EXPECT_FALSE(e.message.ends_with('\r')) << line;
+    }
+  }
+}
+
+// Only one line end goes: an inner or second LF is message text.
+TEST(ParserRobustnessTest, OnlyOneLineEndStripped) {
+  ParsedEvent slot;
+  Event& e = slot.parse("<13>Oct 11 22:14:15 h app: text\n\n");
+  EXPECT_EQ(e.raw, "<13>Oct 11 22:14:15 h app: text\n");
+}
+
 }  // namespace
 }  // namespace vigil::dataplane

@@ -346,6 +346,44 @@ TEST_F(DaemonTest, UnknownLogLevelRejected) {
       << d.log();
 }
 
+// Writes a copy of vigil.yaml whose rules.paths is `rule_path` and returns its path.
+std::string configWithRulePath(const std::string& dir, const std::string& rule_path) {
+  std::string text = readFile(dir + "/vigil.yaml");
+  const std::string from = "paths: [rules.yml]";
+  text.replace(text.find(from), from.size(), "paths: [" + rule_path + "]");
+  writeFile(dir + "/rules-folder.yaml", text);
+  return dir + "/rules-folder.yaml";
+}
+
+// A rules folder is searched below its sub-folders too, as SigmaHQ nests its rules.
+TEST_F(DaemonTest, RuleFolderSearchedRecursively) {
+  std::filesystem::create_directories(dir_ + "/rules/linux/sshd");
+  std::filesystem::copy_file(dir_ + "/rules.yml", dir_ + "/rules/linux/sshd/ssh.yml");
+  DaemonProcess d({"--check-config", "--config", configWithRulePath(dir_, "rules")},
+                  dir_ + "/check.log");
+  EXPECT_EQ(d.waitExit(seconds(20)), 0) << d.log();
+  EXPECT_NE(d.log().find("files=1 detections=2 correlations=1"), std::string::npos) << d.log();
+}
+
+// A rules folder without any rule file is a configuration error, not zero rules.
+TEST_F(DaemonTest, EmptyRuleFolderRejected) {
+  std::filesystem::create_directories(dir_ + "/empty/sub");
+  DaemonProcess d({"--check-config", "--config", configWithRulePath(dir_, "empty")},
+                  dir_ + "/check.log");
+  EXPECT_EQ(d.waitExit(seconds(20)), 2) << d.log();
+  EXPECT_NE(d.log().find("contains no *.yml or *.yaml file"), std::string::npos) << d.log();
+}
+
+// A file source whose file is missing fails --check-config with the path named.
+TEST_F(DaemonTest, MissingReplayFileRejectedByCheck) {
+  writeFile(dir_ + "/replay.yaml",
+            "sources:\n  - {name: replay, type: file, paths: [nowhere.log]}\n");
+  DaemonProcess d({"--check-config", "--config", dir_ + "/replay.yaml"}, dir_ + "/check.log");
+  EXPECT_EQ(d.waitExit(seconds(20)), 2) << d.log();
+  EXPECT_NE(d.log().find("nowhere.log"), std::string::npos) << d.log();
+  EXPECT_NE(d.log().find("No such file"), std::string::npos) << d.log();
+}
+
 // A rule file that does not parse stops the daemon before any listener opens.
 TEST_F(DaemonTest, BadRuleFileExitsBeforeListening) {
   writeFile(dir_ + "/rules.yml", "title: broken\ndetection:\n  sel: {a: 1}\n  condition: sel and\n");

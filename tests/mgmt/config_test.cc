@@ -41,6 +41,21 @@ api: {listen: "127.0.0.1:0"}
   EXPECT_EQ(c->case_db, "/etc/vigil/state/cases.db");
 }
 
+// The correlation state keys: lateness in seconds and the per-tenant key limit.
+TEST(ConfigTest, CorrelationStateKeys) {
+  auto c = parse("pipeline: {allowed_lateness_s: 30, max_keys_per_tenant: 500}\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->allowed_lateness_s, 30);
+  EXPECT_EQ(c->max_keys_per_tenant, 500u);
+  auto defaults = parse("pipeline: {workers: 1}\n");
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->allowed_lateness_s, 0);
+  EXPECT_EQ(defaults->max_keys_per_tenant, 0u);
+  auto late = parse("pipeline: {allowed_lateness_s: -1}\n");
+  ASSERT_FALSE(late.ok());
+  EXPECT_NE(std::string(late.status().message()).find("pipeline.allowed_lateness_s"),
+            std::string::npos)
+      << late.status();
 // rules.logsources entries keep their log source, conditions and field mapping.
 TEST(ConfigTest, ParsesRuleLogSources) {
   auto c = parse(R"(

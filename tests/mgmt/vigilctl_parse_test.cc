@@ -109,6 +109,36 @@ TEST_F(VigilctlParseTest, InvalidUtf8Flagged) {
   EXPECT_NE(r.err.find("4 with invalid UTF-8"), std::string::npos) << r.err;
 }
 
+// raw_base64 carries the exact bytes of a line with invalid UTF-8, which raw cannot.
+TEST_F(VigilctlParseTest, InvalidUtf8RawKeptAsBase64) {
+  const std::string path = (dir_ / "latin1.log").string();
+  std::ofstream(path, std::ios::binary) << "<13>Oct 11 22:14:15 h app: caf\xe9 \x80\n"
+                                        << "<13>Oct 11 22:14:15 h app: plain\n";
+  ParseRun r = run(path);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.lines.size(), 2u) << r.err;
+  nlohmann::json bad = nlohmann::json::parse(r.lines[0]);
+  // base64 of "<13>Oct 11 22:14:15 h app: caf\xe9 \x80"
+  EXPECT_EQ(bad["raw_base64"], "PDEzPk9jdCAxMSAyMjoxNDoxNSBoIGFwcDogY2Fm6SCA") << r.lines[0];
+  nlohmann::json good = nlohmann::json::parse(r.lines[1]);
+  EXPECT_FALSE(good.contains("raw_base64")) << r.lines[1];
+}
+
+// --receive-time fixes the year an RFC 3164 stamp is placed in, so output is repeatable.
+TEST_F(VigilctlParseTest, ReceiveTimeSetsInferredYear) {
+  const std::string path = (dir_ / "newyear.log").string();
+  std::ofstream(path) << "<13>Dec 31 23:59:58 h app: late\n<13>Jan  1 00:00:02 h app: early\n";
+  ParseRun r = run("--receive-time 2025-01-01T00:00:05Z " + path);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.lines.size(), 2u) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.lines[0])["@timestamp"], "2024-12-31T23:59:58Z") << r.lines[0];
+  EXPECT_EQ(nlohmann::json::parse(r.lines[1])["@timestamp"], "2025-01-01T00:00:02Z") << r.lines[1];
+
+  ParseRun bad = run("--receive-time yesterday " + path);
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--receive-time 'yesterday' is invalid"), std::string::npos) << bad.err;
+}
+
 // Every line is a JSON object with the canonical fields, generic fields, flags and tenant.
 TEST_F(VigilctlParseTest, JsonLinesCarryEveryPart) {
   const std::string path = (dir_ / "mixed.log").string();

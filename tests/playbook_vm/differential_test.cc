@@ -2,6 +2,7 @@
 // verifier, run on both dispatch loops of the VM and on the slow reference interpreter
 // below. All three must agree on status, error kind, pc, steps, run-heap bytes and result.
 // The reference shares only the instruction decoding (opcodes.h) with the VM.
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -67,6 +68,11 @@ RefValue refPick(const RefValue& a, const RefValue& b) {
   const bool* flag = std::get_if<bool>(&a);
   return flag != nullptr && *flag ? b : a;
 }
+
+// The second host function: check(a) returns a, and fails with kCheckMessage when a is null.
+constexpr std::string_view kCheckMessage = "check: argument is null";
+constexpr uint8_t kPickImport = 0;
+constexpr uint8_t kCheckImport = 1;
 
 class Reference {
  public:
@@ -245,8 +251,48 @@ class Reference {
           break;
         }
         case Opcode::kCall:
-          ra = refPick(regs_[a + 1], regs_[a + 2]);
+          if (b == kCheckImport && std::holds_alternative<std::monostate>(regs_[a + 1])) {
+            return fail(pc, RunError::kHostError);
+          }
+          ra = b == kPickImport ? refPick(regs_[a + 1], regs_[a + 2]) : RefValue(regs_[a + 1]);
           break;
+        case Opcode::kTryCall: {
+          uint32_t flag = a + c + 1u;
+          if (b == kCheckImport && std::holds_alternative<std::monostate>(regs_[a + 1])) {
+            if (!charge((kCheckMessage.size() + 7) / 8 * 8)) {
+              return fail(pc, RunError::kMemoryLimit);
+            }
+            ra = std::string(kCheckMessage);
+            regs_[flag] = false;
+            break;
+          }
+          ra = b == kPickImport ? refPick(regs_[a + 1], regs_[a + 2]) : RefValue(regs_[a + 1]);
+          regs_[flag] = true;
+          break;
+        }
+        case Opcode::kToStr: {
+          char text[32];
+          std::to_chars_result written{text, std::errc()};
+          if (std::holds_alternative<std::monostate>(rb)) {
+            ra = std::string("null");
+          } else if (auto* x = std::get_if<bool>(&rb)) {
+            ra = std::string(*x ? "true" : "false");
+          } else if (auto* s = std::get_if<std::string>(&rb)) {
+            ra = RefValue(*s);
+          } else if (auto* i = std::get_if<int64_t>(&rb)) {
+            written = std::to_chars(text, text + sizeof(text), *i);
+          } else if (auto* d = std::get_if<double>(&rb)) {
+            written = std::to_chars(text, text + sizeof(text), *d);
+          } else {
+            return fail(pc, RunError::kTypeError);
+          }
+          if (written.ptr != text) {
+            size_t length = static_cast<size_t>(written.ptr - text);
+            if (!charge((length + 7) / 8 * 8)) return fail(pc, RunError::kMemoryLimit);
+            ra = std::string(text, length);
+          }
+          break;
+        }
         case Opcode::kYield: {
           RefOutcome out = finish(pc, RunStatus::kSuspended, rb);
           yield_register_ = a;
@@ -414,6 +460,7 @@ class Generator {
     ProgramBuilder b(absl::StrCat("random-", seed));
     b.setRegisterCount(kRegisters);
     pick_ = b.importHost("pick", 2);
+    check_ = b.importHost("check", 1);
     for (uint32_t r = 0; r < kRegisters; ++r) initialize(b, r);
     std::vector<ProgramBuilder::Label> back_targets;
     int length = below(25) + 5;
@@ -520,7 +567,7 @@ class Generator {
         Opcode::kAdd, Opcode::kSub, Opcode::kMul,    Opcode::kDiv,   Opcode::kMod,
         Opcode::kEq,  Opcode::kLt,  Opcode::kConcat, Opcode::kIndex, Opcode::kIn};
     uint32_t dest = below(kRegisters);
-    switch (below(5)) {
+    switch (below(6)) {
       case 0:
         b.emitABC(kBinary[below(std::size(kBinary))], dest, below(12), below(12));
         break;
@@ -533,6 +580,13 @@ class Generator {
       case 3:
         b.emitABC(below(2) ? Opcode::kLen : Opcode::kNot, dest, below(12), 0);
         break;
+      case 4:
+        if (below(2) == 0) {
+          b.emitABC(Opcode::kToStr, dest, below(12), 0);
+        } else {
+          b.emitABC(Opcode::kTryCall, below(kRegisters - 2), check_, 1);
+        }
+        break;
       default:
         loadAny(b, dest);
         break;
@@ -543,7 +597,7 @@ class Generator {
     static constexpr Opcode kIntOps[] = {Opcode::kAdd, Opcode::kSub, Opcode::kMul, Opcode::kDiv,
                                          Opcode::kMod};
     if (below(8) == 0) return chaosOp(b);
-    switch (below(11)) {
+    switch (below(13)) {
       case 0:
       case 1:
         b.emitABC(kIntOps[below(5)], intReg(), intReg(), intReg());
@@ -576,6 +630,13 @@ class Generator {
       case 9:
         loadInt(b, intReg());
         break;
+      case 10:
+        b.emitABC(Opcode::kToStr, strReg(), below(2) ? intReg() : numReg(), 0);
+        break;
+      case 11:
+        // R9 receives the result or the message, R10 is the argument, R11 the flag.
+        b.emitABC(below(2) ? Opcode::kTryCall : Opcode::kCall, 9, check_, 1);
+        break;
       default:
         b.emitABC(Opcode::kCall, 9, pick_, 2);
         break;
@@ -603,6 +664,7 @@ class Generator {
 
   std::mt19937_64 rng_;
   uint32_t pick_ = 0;
+  uint32_t check_ = 0;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -615,6 +677,16 @@ class DifferentialTest : public ::testing::Test {
                          [](HostCall& call, Value& result) {
                            const Value& a = call.args()[0];
                            result = a.isBool() && a.asBool() ? call.args()[1] : a;
+                           return absl::OkStatus();
+                         })
+                    .ok());
+    ASSERT_TRUE(host_
+                    .add("check", 1,
+                         [](HostCall& call, Value& result) {
+                           if (call.args()[0].isNull()) {
+                             return absl::FailedPreconditionError(std::string(kCheckMessage));
+                           }
+                           result = call.args()[0];
                            return absl::OkStatus();
                          })
                     .ok());

@@ -262,6 +262,24 @@ TEST_F(VerifierTest, AcceptsJoinedNumericTypes) {
   EXPECT_EQ(loadError(b, host_), "");
 }
 
+// Regression: the type rule runs on the joined state. Here the worklist reaches the IN
+// first through the path where R0 is null, before the path that makes it a list.
+TEST_F(VerifierTest, ChecksTypesAfterAllPathsJoin) {
+  ProgramBuilder b("late-join");
+  auto make_list = b.newLabel();
+  auto join = b.newLabel();
+  b.emitABC(Opcode::kLoadNull, 0, 0, 0);
+  b.emitABC(Opcode::kLoadBool, 1, 1, 0);
+  b.emitJump(Opcode::kJmpIf, 1, make_list);
+  b.bind(join);
+  b.emitABC(Opcode::kIn, 2, 1, 0);
+  b.emitABC(Opcode::kReturn, 2, 0, 0);
+  b.bind(make_list);
+  b.emitABC(Opcode::kNewList, 0, 0, 0);
+  b.emitJump(Opcode::kJmp, 0, join);
+  EXPECT_EQ(loadError(b, host_), "");
+}
+
 // Rule host-arity: CALL's argument count must equal the import's arity.
 TEST_F(VerifierTest, RejectsCallWithWrongArgumentCount) {
   ProgramBuilder b("argc");

@@ -262,6 +262,83 @@ TEST_P(VmTest, HostErrorFailsRun) {
                                    "PERMISSION_DENIED: ticket system refused"));
 }
 
+// TRYCALL turns a host error into its message and a false flag, and the run goes on.
+TEST_P(VmTest, TryCallCatchesHostError) {
+  ProgramBuilder b("try-deny");
+  uint32_t deny = b.importHost("deny", 0);
+  uint32_t add3 = b.importHost("add3", 3);
+  b.emitABC(Opcode::kTryCall, 0, deny, 0);  // R0 = message, R1 = false
+  b.emitAsBx(Opcode::kLoadInt, 3, 1);
+  b.emitAsBx(Opcode::kLoadInt, 4, 2);
+  b.emitAsBx(Opcode::kLoadInt, 5, 3);
+  b.emitABC(Opcode::kTryCall, 2, add3, 3);  // R2 = 6, R6 = true
+  b.emitABC(Opcode::kNewList, 7, 0, 0);
+  b.emitABC(Opcode::kAppend, 7, 0, 0);
+  b.emitABC(Opcode::kAppend, 7, 1, 0);
+  b.emitABC(Opcode::kAppend, 7, 2, 0);
+  b.emitABC(Opcode::kAppend, 7, 6, 0);
+  b.emitABC(Opcode::kReturn, 7, 0, 0);
+  RunResult r = run(b);
+  ASSERT_EQ(r.status, RunStatus::kReturned) << r.message;
+  EXPECT_EQ(valueToString(r.value), "[\"ticket system refused\", false, 6, true]");
+}
+
+// TRYCALL needs a register for its flag after the arguments.
+TEST_P(VmTest, TryCallFlagRegisterChecked) {
+  ProgramBuilder b("try-range");
+  uint32_t deny = b.importHost("deny", 0);
+  b.setRegisterCount(1);
+  b.emitABC(Opcode::kTryCall, 0, deny, 0);
+  b.emitABC(Opcode::kReturn, 0, 0, 0);
+  auto bytes = b.finish();
+  ASSERT_TRUE(bytes.ok());
+  auto program = loadProgram(*bytes, host_);
+  ASSERT_FALSE(program.ok());
+  EXPECT_THAT(std::string(program.status().message()),
+              HasSubstr("call registers R[0]..R[1] exceed the register count 1"));
+}
+
+// TOSTR renders scalars; strings pass through and lists fail.
+TEST_P(VmTest, ToStrRendersScalars) {
+  ProgramBuilder b("tostr");
+  b.emitABC(Opcode::kNewList, 0, 0, 0);
+  b.emitABC(Opcode::kLoadNull, 1, 0, 0);
+  b.emitABC(Opcode::kLoadBool, 2, 1, 0);
+  b.emitAsBx(Opcode::kLoadInt, 3, -42);
+  b.emitABx(Opcode::kLoadK, 4, b.addDouble(1.5));
+  b.emitABx(Opcode::kLoadK, 5, b.addString("text"));
+  for (uint32_t reg = 1; reg <= 5; ++reg) {
+    b.emitABC(Opcode::kToStr, 6, reg, 0);
+    b.emitABC(Opcode::kAppend, 0, 6, 0);
+  }
+  // The verifier cannot type R7 (an element of R0), so the VM finds the list.
+  b.emitABC(Opcode::kAppend, 0, 0, 0);
+  b.emitAsBx(Opcode::kLoadInt, 8, 5);
+  b.emitABC(Opcode::kIndex, 7, 0, 8);
+  b.setLocation(9, 3);
+  b.emitABC(Opcode::kToStr, 6, 7, 0);
+  b.emitABC(Opcode::kReturn, 6, 0, 0);
+  RunResult r = run(b);
+  ASSERT_EQ(r.status, RunStatus::kFailed);
+  EXPECT_EQ(r.error, RunError::kTypeError);
+  EXPECT_THAT(r.message, HasSubstr("(line 9:3) TOSTR: type-error: operand B is list"));
+
+  ProgramBuilder ok("tostr-ok");
+  ok.emitABC(Opcode::kNewList, 0, 0, 0);
+  ok.emitAsBx(Opcode::kLoadInt, 3, -42);
+  ok.emitABx(Opcode::kLoadK, 4, ok.addDouble(1.5));
+  ok.emitABC(Opcode::kLoadBool, 2, 1, 0);
+  ok.emitABC(Opcode::kLoadNull, 1, 0, 0);
+  for (uint32_t reg = 1; reg <= 4; ++reg) {
+    ok.emitABC(Opcode::kToStr, 6, reg, 0);
+    ok.emitABC(Opcode::kAppend, 0, 6, 0);
+  }
+  ok.emitABC(Opcode::kReturn, 0, 0, 0);
+  r = run(ok);
+  ASSERT_EQ(r.status, RunStatus::kReturned) << r.message;
+  EXPECT_EQ(valueToString(r.value), "[\"null\", \"true\", \"-42\", \"1.5\"]");
+}
+
 // Running against another registry than the one used at load is rejected.
 TEST_P(VmTest, RegistryMismatch) {
   ProgramBuilder b("mismatch");

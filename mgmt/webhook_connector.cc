@@ -1,0 +1,119 @@
+#include "mgmt/webhook_connector.h"
+
+#include <httplib.h>
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+#include <string_view>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+
+namespace vigil::mgmt {
+namespace {
+
+using json = nlohmann::json;
+namespace pb = playbook_vm;
+
+constexpr size_t kLoggedBodyBytes = 200;
+
+std::string ownedString(std::string_view text) { return std::string(text); }
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<WebhookConnector>> WebhookConnector::create(WebhookOptions options) {
+  const std::string& url = options.url;
+  size_t scheme_end = url.find("://");
+  std::string scheme = scheme_end == std::string::npos ? "" : url.substr(0, scheme_end);
+  if (scheme != "http" && scheme != "https") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("webhook url '", url, "' must start with http:// or https://"));
+  }
+  size_t host_start = scheme_end + 3;
+  size_t path_start = url.find('/', host_start);
+  std::string authority = url.substr(
+      host_start, path_start == std::string::npos ? std::string::npos : path_start - host_start);
+  std::string path = path_start == std::string::npos ? "/" : url.substr(path_start);
+  std::string host = authority;
+  int port = scheme == "https" ? 443 : 80;
+  size_t colon = authority.rfind(':');
+  if (colon != std::string::npos && authority.find(']', colon) == std::string::npos) {
+    host = authority.substr(0, colon);
+    std::string_view digits = std::string_view(authority).substr(colon + 1);
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (ec != std::errc() || end != digits.data() + digits.size() || port < 1 || port > 65535) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("webhook url '", url, "' has an invalid port; use 1 to 65535"));
+    }
+  }
+  if (host.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("webhook url '", url, "' has no host"));
+  }
+  if (options.timeout < std::chrono::milliseconds(1) ||
+      options.timeout > std::chrono::minutes(10)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("webhook timeout ", options.timeout.count(), " ms is outside 1 ms to 10 min"));
+  }
+  std::string origin = absl::StrCat(scheme, "://", host, ":", port);
+  return std::unique_ptr<WebhookConnector>(
+      new WebhookConnector(std::move(options), std::move(origin), std::move(path)));
+}
+
+WebhookConnector::WebhookConnector(WebhookOptions options, std::string origin, std::string path)
+    : options_(std::move(options)),
+      origin_(std::move(origin)),
+      path_(std::move(path)),
+      client_(std::make_unique<httplib::Client>(origin_)) {
+  auto seconds = std::chrono::duration_cast<std::chrono::seconds>(options_.timeout);
+  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(options_.timeout - seconds);
+  client_->set_connection_timeout(seconds.count(), micros.count());
+  client_->set_read_timeout(seconds.count(), micros.count());
+  client_->set_write_timeout(seconds.count(), micros.count());
+  client_->set_keep_alive(true);
+}
+
+WebhookConnector::~WebhookConnector() = default;
+
+absl::Status WebhookConnector::perform(std::string_view action, const pb::List& params,
+                                       pb::HostCall& call, pb::Value& result) {
+  calls_.fetch_add(1, std::memory_order_relaxed);
+  json body = {{"action", ownedString(action)}, {"params", json::object()}};
+  for (uint32_t i = 0; i + 1 < params.size; i += 2) {
+    const pb::Value& key = params.items[i];
+    if (!key.isString()) continue;
+    body["params"][ownedString(key.asString())] = pb::compiler::valueToJson(params.items[i + 1]);
+  }
+  httplib::Headers headers(options_.headers.begin(), options_.headers.end());
+  httplib::Result response = client_->Post(path_.c_str(), headers, body.dump(), "application/json");
+
+  auto failed = [&](std::string message) {
+    failures_.fetch_add(1, std::memory_order_relaxed);
+    VIGIL_LOG_WARN_POW2("webhook action failed action={} url={}{} error={}", ownedString(action),
+                        origin_, path_, message);
+    return absl::UnavailableError(message);
+  };
+  if (!response) {
+    return failed(absl::StrCat("webhook POST ", origin_, path_, " failed: transport error ",
+                               httplib::to_string(response.error())));
+  }
+  if (response->status < 200 || response->status > 299) {
+    return failed(absl::StrCat("webhook POST ", origin_, path_, " returned HTTP ", response->status,
+                               ": ", response->body.substr(0, kLoggedBodyBytes)));
+  }
+  if (response->body.empty()) return absl::OkStatus();
+  json parsed = json::parse(response->body, nullptr, /*allow_exceptions=*/false);
+  bool ok = true;
+  if (parsed.is_discarded()) {
+    std::optional<pb::Value> text = call.newString(response->body);
+    ok = text.has_value();
+    if (ok) result = *text;
+  } else if (parsed.is_object() && parsed.contains("result")) {
+    ok = pb::compiler::jsonToHeapValue(parsed["result"], call, result);
+  } else {
+    ok = pb::compiler::jsonToHeapValue(parsed, call, result);
+  }
+  if (!ok) return failed("the webhook response does not fit in the run heap");
+  return absl::OkStatus();
+}
+
+}  // namespace vigil::mgmt

@@ -1,0 +1,59 @@
+// A playbook connector that performs every action as an HTTP POST to one webhook URL.
+//
+// Request body: {"action": "edr.isolate_host", "params": {"host": "ws-1", ...}}.
+// A 2xx response is the action's result: the "result" member of a JSON object body, else
+// the whole JSON body, else the body as text (null when empty). Any other status, a
+// transport error or a timeout fails the action, so the playbook's retry and on_error
+// handle it. Configured headers (tokens) are sent but never logged.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "playbook_vm/compiler/alert_host.h"
+
+namespace httplib {
+class Client;
+}
+
+namespace vigil::mgmt {
+
+struct WebhookOptions {
+  std::string url;                          // http://host[:port][/path] or https://...
+  std::chrono::milliseconds timeout{5000};  // connect, send and receive, each
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+class WebhookConnector : public playbook_vm::compiler::ActionConnector {
+ public:
+  // Checks the URL (scheme http or https, a host, a port in 1..65535) and the timeout
+  // (1 ms to 10 min). Returns InvalidArgument naming the bad value.
+  static absl::StatusOr<std::unique_ptr<WebhookConnector>> create(WebhookOptions options);
+  ~WebhookConnector() override;
+
+  // Blocks for the HTTP round trip, up to about three timeouts. One call at a time per
+  // connector: the HTTP client is not shared between threads.
+  absl::Status perform(std::string_view action, const playbook_vm::List& params,
+                       playbook_vm::HostCall& call, playbook_vm::Value& result) override;
+
+  uint64_t calls() const { return calls_.load(std::memory_order_relaxed); }
+  uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
+
+ private:
+  WebhookConnector(WebhookOptions options, std::string origin, std::string path);
+
+  WebhookOptions options_;
+  std::string origin_;  // scheme://host:port
+  std::string path_;
+  std::unique_ptr<httplib::Client> client_;
+  std::atomic<uint64_t> calls_{0};
+  std::atomic<uint64_t> failures_{0};
+};
+
+}  // namespace vigil::mgmt
