@@ -609,6 +609,8 @@ size_t Engine::stateBytes() const {
     for (const internal::WindowTable& table : shard->tables) total += table.totalBytes();
   }
   return total;
+}
+
 Engine::PrefilterStats Engine::prefilterStats() const {
   const internal::DetectionIndex& index = *rules_->index;
   return {rules_->detections.size(), index.prefilteredRuleCount(), index.literalCount()};
