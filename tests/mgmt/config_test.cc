@@ -56,6 +56,8 @@ TEST(ConfigTest, CorrelationStateKeys) {
   EXPECT_NE(std::string(late.status().message()).find("pipeline.allowed_lateness_s"),
             std::string::npos)
       << late.status();
+}
+
 // rules.logsources entries keep their log source, conditions and field mapping.
 TEST(ConfigTest, ParsesRuleLogSources) {
   auto c = parse(R"(
