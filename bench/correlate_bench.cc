@@ -4,11 +4,15 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "common/event.h"
+#include "common/metrics.h"
 #include "correlate/engine.h"
 #include "correlate/rules.h"
 
@@ -18,6 +22,8 @@ using vigil::Event;
 using vigil::correlate::Alert;
 using vigil::correlate::DetectScratch;
 using vigil::correlate::Engine;
+using vigil::correlate::FieldMapping;
+using vigil::correlate::LogSourceDefinition;
 using vigil::correlate::RuleLoader;
 using vigil::correlate::RuleSet;
 
@@ -66,6 +72,158 @@ void BM_Detect_SigmaWindowsRules(benchmark::State& state) {
   if (rules->detections.empty()) state.SkipWithError("no rules loaded");
 }
 BENCHMARK(BM_Detect_SigmaWindowsRules);
+
+// Every rule file of the corpus rule folders that loads on its own, sorted by path, with
+// rule ids seen earlier left out; at most `limit` rules.
+std::shared_ptr<const RuleSet> loadCorpusRules(size_t limit, const FieldMapping& mapping) {
+  const std::string root = std::string(VIGIL_SHARED_DIR) + "/corpus/sigma/";
+  std::vector<std::string> files;
+  for (const char* folder : {"rules", "rules-emerging-threats", "rules-threat-hunting"}) {
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(root + folder)) {
+      if (entry.path().extension() == ".yml") files.push_back(entry.path().string());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  RuleLoader all(mapping);
+  std::set<std::string> ids;
+  size_t count = 0;
+  for (const std::string& file : files) {
+    if (count == limit) break;
+    RuleLoader alone;
+    if (!alone.addFile(file).ok()) continue;
+    absl::StatusOr<RuleSet> rules = alone.finish();
+    if (!rules.ok() || rules->detections.size() != 1 || !rules->correlations.empty()) continue;
+    if (!ids.insert(rules->detections[0].id).second) continue;
+    if (all.addFile(file).ok()) ++count;
+  }
+  absl::StatusOr<RuleSet> rules = all.finish();
+  if (!rules.ok()) return std::make_shared<RuleSet>();
+  return std::make_shared<RuleSet>(std::move(*rules));
+}
+
+// Loads one process_creation rule that matches some of the regression events.
+std::shared_ptr<const RuleSet> loadOneRule(const FieldMapping& mapping) {
+  RuleLoader loader(mapping);
+  (void)loader.addFile(std::string(VIGIL_SHARED_DIR) +
+                       "/corpus/sigma/rules/windows/process_creation/"
+                       "proc_creation_win_findstr_lsass.yml");
+  absl::StatusOr<RuleSet> rules = loader.finish();
+  if (!rules.ok()) return std::make_shared<RuleSet>();
+  return std::make_shared<RuleSet>(std::move(*rules));
+}
+
+// Adds the leaves of a Windows event in JSON as generic fields named by their own key;
+// XML attributes become "<element>_<attribute>".
+void addLeaves(Event& event, const nlohmann::json& node, const std::string& name) {
+  if (node.is_object()) {
+    for (const auto& [key, value] : node.items()) {
+      if (key == "#attributes") {
+        for (const auto& [attribute, inner] : value.items()) {
+          addLeaves(event, inner, name + "_" + attribute);
+        }
+      } else {
+        addLeaves(event, value, key);
+      }
+    }
+    return;
+  }
+  if (node.is_null() || node.is_array()) return;
+  std::string text = node.is_string() ? node.get<std::string>() : node.dump();
+  event.addField(event.arena.copy(name), event.arena.copy(text));
+}
+
+// The recorded Windows events of the corpus regression folders (Sysmon, Security,
+// PowerShell and others), each filled into its own Event.
+std::vector<std::unique_ptr<Event>> loadRegressionEvents() {
+  std::vector<std::unique_ptr<Event>> events;
+  const std::string root = std::string(VIGIL_SHARED_DIR) + "/corpus/sigma/regression";
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
+    if (entry.path().extension() == ".json") files.push_back(entry.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  for (const std::string& file : files) {
+    std::ifstream in(file);
+    while (in >> std::ws && in.peek() != EOF) {
+      nlohmann::json document;
+      in >> document;
+      auto event = std::make_unique<Event>(1 << 16);
+      event->raw = event->arena.copy(document.dump());
+      addLeaves(*event, document, "");
+      events.push_back(std::move(event));
+    }
+  }
+  return events;
+}
+
+// Log source definitions for the Windows channels of the regression events: the Sysmon
+// event ids by category, and Security, Task Scheduler, Defender and WMI by service.
+FieldMapping windowsLogSources() {
+  FieldMapping mapping = FieldMapping::defaults();
+  const std::string sysmon = "Microsoft-Windows-Sysmon/Operational";
+  const std::pair<const char*, const char*> kSysmon[] = {
+      {"1", "process_creation"}, {"3", "network_connection"}, {"7", "image_load"},
+      {"10", "process_access"},  {"11", "file_event"},        {"12", "registry_event"},
+      {"13", "registry_set"},    {"17", "pipe_created"},
+  };
+  for (const auto& [id, category] : kSysmon) {
+    LogSourceDefinition definition;
+    definition.name = std::string("sysmon_") + category;
+    definition.logsource = {"windows", category, "sysmon"};
+    definition.conditions = {{"Channel", sysmon}, {"EventID", id}};
+    (void)mapping.addLogSource(definition);
+  }
+  const std::pair<const char*, const char*> kServices[] = {
+      {"Security", "security"},
+      {"Microsoft-Windows-TaskScheduler/Operational", "taskscheduler"},
+      {"Microsoft-Windows-Windows Defender/Operational", "windefend"},
+      {"Microsoft-Windows-WMI-Activity/Operational", "wmi"},
+  };
+  for (const auto& [channel, service] : kServices) {
+    LogSourceDefinition definition;
+    definition.name = service;
+    definition.logsource = {"windows", "", service};
+    definition.conditions = {{"Channel", channel}};
+    (void)mapping.addLogSource(definition);
+  }
+  return mapping;
+}
+
+// Detection of one recorded Windows event with range(0) rules loaded (1 or 500), with
+// the prefilter (range(1) = 1) or evaluating every rule (0), and with the Windows log
+// source definitions (range(2) = 1) or none (0).
+void BM_Detect_RuleCount(benchmark::State& state) {
+  static const std::vector<std::unique_ptr<Event>> events = loadRegressionEvents();
+  const FieldMapping mapping =
+      state.range(2) == 1 ? windowsLogSources() : FieldMapping::defaults();
+  auto rules = state.range(0) == 1
+                   ? loadOneRule(mapping)
+                   : loadCorpusRules(static_cast<size_t>(state.range(0)), mapping);
+  vigil::correlate::EngineOptions options;
+  options.prefilter = state.range(1) == 1;
+  vigil::MetricsRegistry metrics;
+  Engine engine(rules, options, &metrics);
+  DetectScratch scratch(*rules);
+  std::array<uint32_t, 64> matches;
+  size_t matched = 0;
+  size_t next = 0;
+  for (auto _ : state) {
+    matched += engine.detect(*events[next], scratch, matches);
+    next = next + 1 == events.size() ? 0 : next + 1;
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["rules"] = static_cast<double>(rules->detections.size());
+  state.counters["matches_per_event"] =
+      static_cast<double>(matched) / static_cast<double>(state.iterations());
+  state.counters["evaluations_per_event"] =
+      static_cast<double>(metrics.sum("vigil_detection_evaluations_total")) /
+      static_cast<double>(state.iterations());
+  if (events.empty() || rules->detections.empty()) state.SkipWithError("no events or rules");
+  if (static_cast<size_t>(state.iterations()) >= events.size() && matched == 0) {
+    state.SkipWithError("no matches");
+  }
+}
+BENCHMARK(BM_Detect_RuleCount)->ArgsProduct({{1, 500}, {1, 0}, {0, 1}});
 
 // Window updates for one event_count rule over `range(0)` distinct source addresses.
 void BM_Correlate_EventCount(benchmark::State& state) {

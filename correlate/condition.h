@@ -34,6 +34,9 @@ class Condition {
   std::string toString(const std::vector<std::string>& selection_names) const;
 
   const std::vector<Node>& nodes() const { return nodes_; }
+  // Child node indices: node n's children are children()[n.first_child ...].
+  const std::vector<uint32_t>& children() const { return children_; }
+  uint32_t root() const { return root_; }
 
  private:
   friend class ConditionParser;

@@ -10,6 +10,7 @@
 #include <new>
 
 #include "absl/container/flat_hash_map.h"
+#include "correlate/internal/detection_index.h"
 #include "correlate/internal/engine_parts.h"
 #include "correlate/internal/evaluate.h"
 #include "correlate/internal/group_key.h"
@@ -102,11 +103,20 @@ std::optional<uint32_t> positionOf(const CorrelationRule& rule, uint32_t detecti
 
 struct DetectScratch::Impl {
   hs_scratch_t* scratch = nullptr;
+  internal::PrefilterScratch prefilter;
+  uint64_t evaluations = 0;  // drives the sampling of rule evaluation times
 };
 
 DetectScratch::DetectScratch(const RuleSet& rules) : impl_(std::make_unique<Impl>()) {
   // Running out of memory for a scratch at startup leaves nothing sensible to do.
   if (!rules.regexes->allocScratch(&impl_->scratch)) throw std::bad_alloc();
+  if (!rules.index->prepare(&impl_->scratch, impl_->prefilter)) throw std::bad_alloc();
+  // Room for every rule even when the index was built for fewer (see RuleSet::index).
+  size_t words = (rules.detections.size() + 63) / 64;
+  if (impl_->prefilter.candidates.size() < words) {
+    impl_->prefilter.candidates.resize(words);
+    impl_->prefilter.fired.resize(words);
+  }
 }
 
 DetectScratch::~DetectScratch() {
@@ -129,6 +139,17 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
     Labels labels = {{"rule", ruleLabel(rule.id, rule.title)}};
     c.detection_matches.push_back(&metrics->counter(
         "vigil_detection_matches_total", "Events that matched a detection rule", labels));
+    c.detection_evaluations.push_back(
+        &metrics->counter("vigil_detection_evaluations_total",
+                          "Events a detection rule was evaluated against", labels));
+    c.prefilter_hits.push_back(&metrics->counter(
+        "vigil_detection_prefilter_hits_total",
+        "Events in which a literal of a prefiltered detection rule occurred", labels));
+    c.sampled_ns.push_back(&metrics->counter(
+        "vigil_detection_rule_sampled_ns_total",
+        "Nanoseconds spent in the sampled evaluations of a detection rule", labels));
+    c.samples.push_back(&metrics->counter("vigil_detection_rule_samples_total",
+                                          "Timed evaluations of a detection rule", labels));
     labels.emplace_back("kind", "detection");
     c.detection_alerts.push_back(
         &metrics->counter("vigil_alerts_total", "Alerts raised, per rule", labels));
@@ -177,6 +198,12 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
   c.state_bytes = &metrics->gauge(
       "vigil_correlation_state_bytes",
       "Memory of the correlation window state: group slots, keys, index and evidence pools");
+  c.logsource_skipped = &metrics->counter(
+      "vigil_detection_logsource_skipped_total",
+      "Detection rule evaluations skipped because the rule's logsource does not apply");
+  c.prefilter_errors =
+      &metrics->counter("vigil_detection_prefilter_errors_total",
+                        "Events whose prefilter scan failed, so every rule was evaluated");
 
   c.checkpoint_rejected = &metrics->counter(
       "vigil_checkpoint_rejected_total",
@@ -243,19 +270,57 @@ Engine::~Engine() {
 }
 
 size_t Engine::detect(const Event& event, DetectScratch& scratch, std::span<uint32_t> out) const {
-  size_t found = 0;
-  const RegexTable& regexes = *rules_->regexes;
-  for (uint32_t i = 0; i < rules_->detections.size(); ++i) {
-    if (!internal::matchesRule(rules_->detections[i], event, regexes, scratch.impl().scratch)) {
-      continue;
+  DetectScratch::Impl& state = scratch.impl();
+  internal::PrefilterScratch& prefilter = state.prefilter;
+  const internal::DetectionIndex& index = *rules_->index;
+  const size_t rule_count = rules_->detections.size();
+  const uint64_t logsources = index.eventLogSources(event);
+  if (options_.prefilter && index.ruleCount() == rule_count) {
+    if (!index.scan(event, logsources, state.scratch, prefilter)) {
+      counters_->prefilter_errors->add();
     }
-    counters_->detection_matches[i]->add();
-    if (found == out.size()) {
-      counters_->matches_dropped->add();
-      continue;
-    }
-    out[found++] = i;
+  } else {
+    std::fill(prefilter.candidates.begin(), prefilter.candidates.end(), ~uint64_t{0});
+    std::fill(prefilter.fired.begin(), prefilter.fired.end(), 0);
   }
+
+  size_t found = 0;
+  uint64_t skipped = 0;
+  const RegexTable& regexes = *rules_->regexes;
+  const size_t words = (rule_count + 63) / 64;
+  for (size_t word = 0; word < words; ++word) {
+    for (uint64_t bits = prefilter.candidates[word]; bits != 0; bits &= bits - 1) {
+      const auto i = static_cast<uint32_t>(word * 64 + static_cast<size_t>(__builtin_ctzll(bits)));
+      if (i >= rule_count) break;
+      const DetectionRule& rule = rules_->detections[i];
+      if (!internal::logSourceApplies(rule, logsources)) {
+        ++skipped;
+        continue;
+      }
+      // NOTE: these counters are shared by every worker, so the cache lines of rules that
+      // run on most events (those without a literal) move between the workers' cores.
+      if ((prefilter.fired[word] >> (i % 64) & 1) != 0) counters_->prefilter_hits[i]->add();
+      counters_->detection_evaluations[i]->add();
+      const uint32_t logsource = internal::logSourceFor(rule, logsources);
+      bool matched = false;
+      if (++state.evaluations % kRuleTimeSampleInterval == 0) {
+        int64_t begin = monotonicNs();
+        matched = internal::matchesRule(rule, event, regexes, state.scratch, logsource);
+        counters_->sampled_ns[i]->add(static_cast<uint64_t>(monotonicNs() - begin));
+        counters_->samples[i]->add();
+      } else {
+        matched = internal::matchesRule(rule, event, regexes, state.scratch, logsource);
+      }
+      if (!matched) continue;
+      counters_->detection_matches[i]->add();
+      if (found == out.size()) {
+        counters_->matches_dropped->add();
+        continue;
+      }
+      out[found++] = i;
+    }
+  }
+  if (skipped != 0) counters_->logsource_skipped->add(skipped);
   return found;
 }
 
@@ -480,6 +545,11 @@ size_t Engine::stateBytes() const {
     for (const internal::WindowTable& table : shard->tables) total += table.totalBytes();
   }
   return total;
+}
+
+Engine::PrefilterStats Engine::prefilterStats() const {
+  const internal::DetectionIndex& index = *rules_->index;
+  return {rules_->detections.size(), index.prefilteredRuleCount(), index.literalCount()};
 }
 
 int64_t Engine::keyCount() const {

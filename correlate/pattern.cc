@@ -1,6 +1,7 @@
 #include "correlate/pattern.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace vigil::correlate {
 namespace {
@@ -113,6 +114,31 @@ bool SigmaPattern::equalsAt(std::string_view text, size_t pos) const {
   return true;
 }
 
+bool SigmaPattern::findInfix(std::string_view text) const {
+  const size_t n = literal_.size();
+  if (n == 0) return true;
+  if (cased_) return text.find(literal_) != std::string_view::npos;
+  // Only positions that start with the first literal byte (in either case) can match.
+  // memchr finds them fast when that byte is not a letter, as in '\' or '.'.
+  const char first = literal_[0];
+  const bool letter = first >= 'a' && first <= 'z';
+  const char upper = letter ? static_cast<char>(first - 'a' + 'A') : first;
+  size_t pos = 0;
+  while (pos + n <= text.size()) {
+    if (!letter) {
+      const void* found = std::memchr(text.data() + pos, first, text.size() - n + 1 - pos);
+      if (found == nullptr) return false;
+      pos = static_cast<size_t>(static_cast<const char*>(found) - text.data());
+    } else if (text[pos] != first && text[pos] != upper) {
+      ++pos;
+      continue;
+    }
+    if (equalsAt(text, pos)) return true;
+    ++pos;
+  }
+  return false;
+}
+
 SigmaPattern SigmaPattern::literal(std::string_view literal, PatternAnchor anchor) {
   SigmaPattern pattern;
   pattern.cased_ = true;
@@ -137,10 +163,7 @@ bool SigmaPattern::matches(std::string_view text) const {
     case Shape::kSuffix:
       return text.size() >= n && equalsAt(text, text.size() - n);
     case Shape::kInfix:
-      for (size_t pos = 0; pos + n <= text.size(); ++pos) {
-        if (equalsAt(text, pos)) return true;
-      }
-      return false;
+      return findInfix(text);
     case Shape::kGeneral:
       break;
   }
@@ -184,6 +207,23 @@ bool SigmaPattern::matches(std::string_view text) const {
   }
   while (p < count && tokens_[p] == Token::kStar) ++p;
   return p == count;
+}
+
+std::string SigmaPattern::requiredLiteral() const {
+  // Consecutive byte tokens match consecutive text bytes, so each run of them is a
+  // substring of every match. Stars, `?` and windash dashes end a run.
+  size_t best_start = 0;
+  size_t best_length = 0;
+  size_t start = 0;
+  for (size_t i = 0; i <= tokens_.size(); ++i) {
+    if (i < tokens_.size() && tokens_[i] == Token::kByte) continue;
+    if (i - start > best_length) {
+      best_start = start;
+      best_length = i - start;
+    }
+    start = i + 1;
+  }
+  return bytes_.substr(best_start, best_length);
 }
 
 std::string SigmaPattern::toString() const {

@@ -38,6 +38,13 @@ class SigmaPattern {
   // tests.
   std::string toString() const;
 
+  // Returns the longest run of literal bytes that every matching text contains (folded to
+  // lower case unless cased()), or an empty string when the pattern has none. The
+  // detection prefilter looks for it. Allocates.
+  std::string requiredLiteral() const;
+  // Whether letters compare case-sensitively (`|cased`, or a literal() pattern).
+  bool cased() const { return cased_; }
+
  private:
   enum class Token : uint8_t { kByte, kStar, kOne, kDash };
   // Shape of the token list. Most Sigma values are one literal with optional stars at
@@ -47,6 +54,7 @@ class SigmaPattern {
   void push(Token kind, char byte);
   void classify();
   bool equalsAt(std::string_view text, size_t pos) const;
+  bool findInfix(std::string_view text) const;
   bool matchesFrom(size_t token, std::string_view text) const;
 
   std::vector<Token> tokens_;

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "absl/container/flat_hash_set.h"
+#include "correlate/internal/detection_index.h"
 #include "correlate/internal/detection_loader.h"
 #include "correlate/internal/regex_table.h"
 #include "correlate/internal/text.h"
@@ -419,11 +420,14 @@ absl::Status resolveFields(CorrelationRule& rule, const std::vector<DetectionRul
   return absl::OkStatus();
 }
 
-std::string describe(std::string_view origin, size_t document, const YAML::Node& node) {
+// Names a document in errors: "FILE:LINE: document N rule 'TITLE' (id ID)", where LINE is
+// the 1-based line the document starts on.
+std::string describe(std::string_view origin, size_t line, size_t document,
+                     const YAML::Node& node) {
   std::string title =
       node.IsMap() && node["title"] && node["title"].IsScalar() ? node["title"].Scalar() : "";
   std::string id = node.IsMap() && node["id"] && node["id"].IsScalar() ? node["id"].Scalar() : "";
-  return internal::concat(origin, " document ", document, " rule '", title, "' (id ",
+  return internal::concat(origin, ":", line, ": document ", document, " rule '", title, "' (id ",
                           id.empty() ? "none" : id, ")");
 }
 
@@ -492,10 +496,40 @@ std::string_view FieldMapping::resolve(std::string_view sigma_name) const {
   return it == names_.end() ? sigma_name : std::string_view(it->second);
 }
 
+absl::Status FieldMapping::addLogSource(LogSourceDefinition definition) {
+  const LogSource& logsource = definition.logsource;
+  if (logsource.product.empty() && logsource.category.empty() && logsource.service.empty()) {
+    return absl::InvalidArgumentError(internal::concat(
+        "log source '", definition.name, "' needs at least one of product, category, service"));
+  }
+  for (const auto& [field, value] : definition.conditions) {
+    if (field.empty()) {
+      return absl::InvalidArgumentError(
+          internal::concat("log source '", definition.name, "' has a condition without a field"));
+    }
+  }
+  for (const auto& [sigma_name, event_name] : definition.field_mapping) {
+    if (sigma_name.empty() || event_name.empty()) {
+      return absl::InvalidArgumentError(internal::concat(
+          "log source '", definition.name, "' maps '", sigma_name, "' to '", event_name,
+          "'; both names must be non-empty"));
+    }
+  }
+  if (logsources_.size() == kMaxLogSources) {
+    return absl::InvalidArgumentError(internal::concat("log source '", definition.name,
+                                                       "' is one too many; at most ",
+                                                       kMaxLogSources, " are supported"));
+  }
+  logsources_.push_back(std::move(definition));
+  return absl::OkStatus();
+}
+
 // ---------------------------------------------------------------------------------------
 // RuleSet and RuleLoader
 
-RuleSet::RuleSet() : regexes(std::make_unique<RegexTable>()) {}
+RuleSet::RuleSet()
+    : regexes(std::make_unique<RegexTable>()),
+      index(std::make_unique<internal::DetectionIndex>()) {}
 RuleSet::~RuleSet() = default;
 RuleSet::RuleSet(RuleSet&&) noexcept = default;
 RuleSet& RuleSet::operator=(RuleSet&&) noexcept = default;
@@ -506,12 +540,14 @@ RuleLoader::~RuleLoader() = default;
 absl::Status RuleLoader::addText(std::string_view yaml, std::string_view origin) {
   // Each document is loaded alone: see yaml_documents.h for the LoadAll hang this avoids.
   std::vector<YAML::Node> documents;
+  std::vector<size_t> first_lines;
   for (const internal::YamlDocumentText& part : internal::splitYamlDocuments(yaml)) {
+    first_lines.push_back(part.first_line + 1);
     try {
       documents.push_back(YAML::Load(part.text));
     } catch (const YAML::Exception& e) {
       return absl::InvalidArgumentError(
-          internal::concat(origin, ": invalid YAML at line ", e.mark.line + 1, ": ", e.msg));
+          internal::concat(origin, ":", e.mark.line + 1, ": invalid YAML: ", e.msg));
     }
   }
   const size_t detections_before = pending_.detections.size();
@@ -527,7 +563,7 @@ absl::Status RuleLoader::addText(std::string_view yaml, std::string_view origin)
   for (size_t i = 0; i < documents.size(); ++i) {
     const YAML::Node& document = documents[i];
     if (document.IsNull()) continue;  // an empty document between two `---`
-    std::string where = describe(origin, i + 1, document);
+    std::string where = describe(origin, first_lines[i], i + 1, document);
     auto fail = [&](const absl::Status& reason) {
       return rollBack(absl::InvalidArgumentError(internal::concat(where, ": ", reason.message())));
     };
@@ -627,6 +663,12 @@ absl::StatusOr<RuleSet> RuleLoader::finish() {
   for (size_t i = 0; i < rules.detections.size(); ++i) {
     rules.detections[i].generates_alerts = !referenced[i] || generated[i];
   }
+  rules.logsources = mapping_.logSources();
+  internal::assignLogSources(rules.detections, rules.logsources);
+  absl::StatusOr<std::unique_ptr<internal::DetectionIndex>> index =
+      internal::DetectionIndex::build(rules.detections, rules.logsources);
+  if (!index.ok()) return index.status();
+  rules.index = std::move(*index);
   return rules;
 }
 

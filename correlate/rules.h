@@ -21,10 +21,35 @@
 
 namespace vigil::correlate {
 
+// A Sigma `logsource`: product, category and service. An empty member is unset.
+struct LogSource {
+  std::string product;
+  std::string category;
+  std::string service;
+};
+
+// One kind of event that rules may select by `logsource`, as configured: which events
+// belong to it and how Sigma field names map to their fields.
+struct LogSourceDefinition {
+  std::string name;  // names the definition in messages and metrics
+  LogSource logsource;
+  // Event field (a name Event::get accepts) -> value. An event belongs to the definition
+  // when every listed field is present and equals its value, ignoring ASCII letter case.
+  // No entries: every event belongs to it.
+  std::vector<std::pair<std::string, std::string>> conditions;
+  // Sigma field name -> Event field name for events of this definition. Replaces the
+  // global entry of the same Sigma name.
+  std::vector<std::pair<std::string, std::string>> field_mapping;
+};
+
+// Largest number of log source definitions (the engine keeps one bit per definition).
+inline constexpr size_t kMaxLogSources = 64;
+
 // Maps Sigma field names to Event field names (the names Event::get accepts). Names
 // without an entry are looked up unchanged, which reaches the event's generic fields.
 // When a mapped name is absent from an event, matching falls back to the generic field
-// that carries the Sigma name itself.
+// that carries the Sigma name itself. Log source definitions add entries that apply only
+// to the events of that definition.
 class FieldMapping {
  public:
   // The built-in entries: src_ip/SourceIp/SourceIP -> source.ip, dst_ip/DestinationIp ->
@@ -37,8 +62,15 @@ class FieldMapping {
   // Returns the Event name for `sigma_name` (itself when unmapped).
   std::string_view resolve(std::string_view sigma_name) const;
 
+  // Adds a log source definition. Returns InvalidArgument when it sets none of product,
+  // category and service, when a condition or mapping entry has an empty name, or when
+  // kMaxLogSources definitions exist already.
+  absl::Status addLogSource(LogSourceDefinition definition);
+  const std::vector<LogSourceDefinition>& logSources() const { return logsources_; }
+
  private:
   absl::flat_hash_map<std::string, std::string> names_;
+  std::vector<LogSourceDefinition> logsources_;
 };
 
 // A field name together with its Event::resolve() result. Copies and moves resolve the
@@ -113,6 +145,9 @@ struct FieldTest {
   std::vector<ValueTest> values;
   ResolvedName event_ref;  // event_name, resolved for Event::get
   ResolvedName sigma_ref;  // sigma_name, resolved for Event::get
+  // Log source definitions whose field mapping maps sigma_name: definition index and the
+  // Event name read instead of event_name for events of that definition.
+  std::vector<std::pair<uint32_t, ResolvedName>> logsource_refs;
 };
 
 // A named selection: a map of fields (AND) or a list of such maps (OR).
@@ -137,6 +172,11 @@ struct DetectionRule {
   std::string status;
   std::vector<std::string> tags;
   std::vector<std::pair<std::string, std::string>> logsource;
+  // Filled by RuleLoader::finish() from the log source definitions. When logsource_any is
+  // set the rule runs on every event; otherwise only on events of a definition whose bit
+  // is set in logsource_mask (the definitions compatible with product/category/service).
+  bool logsource_any = true;
+  uint64_t logsource_mask = 0;
   std::vector<Selection> selections;
   std::vector<std::string> selection_names;
   Condition condition;
@@ -200,6 +240,9 @@ struct CorrelationRule {
 };
 
 class RegexTable;  // Hyperscan databases of the `re` values (defined in internal/)
+namespace internal {
+class DetectionIndex;  // literal prefilter and log source table (defined in internal/)
+}
 
 // A finished, immutable rule set. Shared read-only by every worker.
 struct RuleSet {
@@ -210,7 +253,11 @@ struct RuleSet {
 
   std::vector<DetectionRule> detections;
   std::vector<CorrelationRule> correlations;
+  std::vector<LogSourceDefinition> logsources;
   std::unique_ptr<RegexTable> regexes;
+  // Built by RuleLoader::finish() for `detections` as they were then. Engine::detect()
+  // evaluates every rule in turn when rules were added or removed afterwards.
+  std::unique_ptr<internal::DetectionIndex> index;
 };
 
 // Largest accepted minimum count of an event_count or value_count condition. Each

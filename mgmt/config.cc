@@ -117,6 +117,70 @@ struct Reader {
     return absl::OkStatus();
   }
 
+  // Reads a map of scalars (`conditions`, `field_mapping`) into pairs.
+  absl::Status readScalarMap(const YAML::Node& map, const std::string& where,
+                             std::vector<std::pair<std::string, std::string>>& out) const {
+    if (!map) return absl::OkStatus();
+    if (!map.IsMap()) return error(map, where, "must map names to values");
+    for (const auto& kv : map) {
+      std::string key = kv.first.as<std::string>();
+      if (key.empty()) return error(kv.first, where, "names must not be empty");
+      if (!kv.second.IsScalar() || kv.second.Scalar().empty()) {
+        return error(kv.second, where + "." + key, "must be a non-empty string");
+      }
+      out.emplace_back(key, kv.second.Scalar());
+    }
+    return absl::OkStatus();
+  }
+
+  // Reads `rules.logsources`: Sigma log sources, the events that belong to them and their
+  // field mappings.
+  absl::Status readLogSources(const YAML::Node& list, std::vector<LogSourceConfig>& out) const {
+    if (!list.IsSequence()) return error(list, "rules.logsources", "must be a list");
+    if (list.size() > 64) {
+      return error(list, "rules.logsources",
+                   absl::StrCat(list.size(), " entries; at most 64 are supported"));
+    }
+    std::set<std::string> names;
+    for (size_t i = 0; i < list.size(); ++i) {
+      const YAML::Node& entry = list[i];
+      std::string where = absl::StrCat("rules.logsources[", i, "]");
+      absl::Status st = checkKeys(entry, where,
+                                  {"name", "product", "category", "service", "conditions",
+                                   "field_mapping"});
+      if (!st.ok()) return st;
+      LogSourceConfig logsource;
+      for (auto [key, target] : {std::pair{"name", &logsource.name},
+                                 std::pair{"product", &logsource.product},
+                                 std::pair{"category", &logsource.category},
+                                 std::pair{"service", &logsource.service}}) {
+        if (!(st = readString(entry, where, key, *target)).ok()) return st;
+      }
+      if (logsource.product.empty() && logsource.category.empty() && logsource.service.empty()) {
+        return error(entry, where, "needs at least one of product, category, service");
+      }
+      if (logsource.name.empty()) {
+        logsource.name = absl::StrCat(logsource.product, "/", logsource.category, "/",
+                                      logsource.service);
+      }
+      if (!names.insert(logsource.name).second) {
+        return error(entry, where + ".name",
+                     absl::StrCat("'", logsource.name, "' is used twice; names must be unique"));
+      }
+      if (!(st = readScalarMap(entry["conditions"], where + ".conditions", logsource.conditions))
+               .ok()) {
+        return st;
+      }
+      if (!(st = readScalarMap(entry["field_mapping"], where + ".field_mapping",
+                               logsource.field_mapping))
+               .ok()) {
+        return st;
+      }
+      out.push_back(std::move(logsource));
+    }
+    return absl::OkStatus();
+  }
+
   // Reads `intel:`: lists with their formats, warninglists and the builder's limits.
   absl::Status readIntel(const YAML::Node& in, DaemonConfig& c) const {
     absl::Status st;
@@ -686,7 +750,7 @@ struct Reader {
     }
 
     if (YAML::Node r = root["rules"]) {
-      if (!(st = checkKeys(r, "rules", {"paths", "field_mapping"})).ok()) return st;
+      if (!(st = checkKeys(r, "rules", {"paths", "field_mapping", "logsources"})).ok()) return st;
       if (!(st = readStringList(r, "rules", "paths", c.rule_paths)).ok()) return st;
       for (auto& p : c.rule_paths) p = resolve(p);
       if (YAML::Node fm = r["field_mapping"]) {
@@ -697,6 +761,9 @@ struct Reader {
           }
           c.field_mapping[kv.first.as<std::string>()] = kv.second.as<std::string>();
         }
+      }
+      if (YAML::Node ls = r["logsources"]) {
+        if (!(st = readLogSources(ls, c.logsources)).ok()) return st;
       }
     }
 

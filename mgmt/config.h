@@ -112,6 +112,17 @@ struct IntelListConfig {
   IntelCsvConfig csv;
 };
 
+// One `rules.logsources` entry: which events are of this Sigma log source and how the
+// rules' field names map to their fields (see correlate::LogSourceDefinition).
+struct LogSourceConfig {
+  std::string name;
+  std::string product;
+  std::string category;
+  std::string service;
+  std::vector<std::pair<std::string, std::string>> conditions;     // event field -> value
+  std::vector<std::pair<std::string, std::string>> field_mapping;  // Sigma -> event field
+};
+
 struct DaemonConfig {
   std::string config_path;  // the file this was read from
   std::string log_level = "info";
@@ -143,6 +154,7 @@ struct DaemonConfig {
   int intel_fetch_timeout_s = 30;  // connect and read timeout of each feed download
   std::vector<std::string> rule_paths;  // files or folders of Sigma YAML
   std::map<std::string, std::string> field_mapping;  // Sigma field -> event field
+  std::vector<LogSourceConfig> logsources;
 
   std::string alerts_output;  // "stdout", a file path, or empty for none
   std::string state_dir = "/var/lib/vigil";

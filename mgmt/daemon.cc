@@ -164,6 +164,14 @@ absl::Status Daemon::loadIntel() {
 absl::Status Daemon::loadRules() {
   correlate::FieldMapping mapping = correlate::FieldMapping::defaults();
   for (const auto& [sigma, event] : config_.field_mapping) mapping.set(sigma, event);
+  for (const LogSourceConfig& logsource : config_.logsources) {
+    correlate::LogSourceDefinition definition{
+        logsource.name,
+        {logsource.product, logsource.category, logsource.service},
+        logsource.conditions,
+        logsource.field_mapping};
+    if (auto st = mapping.addLogSource(std::move(definition)); !st.ok()) return st;
+  }
   correlate::RuleLoader loader(std::move(mapping));
   auto files = expandRulePaths(config_.rule_paths);
   if (!files.ok()) return files.status();
@@ -173,8 +181,22 @@ absl::Status Daemon::loadRules() {
   auto rules = loader.finish();
   if (!rules.ok()) return rules.status();
   auto shared = std::make_shared<const correlate::RuleSet>(std::move(*rules));
-  VIGIL_LOG_INFO("rules loaded files={} detections={} correlations={}", files->size(),
-                 shared->detections.size(), shared->correlations.size());
+  VIGIL_LOG_INFO("rules loaded files={} detections={} correlations={} logsources={}",
+                 files->size(), shared->detections.size(), shared->correlations.size(),
+                 shared->logsources.size());
+  size_t unreachable = 0;
+  for (const correlate::DetectionRule& rule : shared->detections) {
+    if (!rule.logsource_any && rule.logsource_mask == 0) ++unreachable;
+  }
+  metrics_
+      .gauge("vigil_detection_rules_unreachable",
+             "Detection rules whose logsource no rules.logsources entry provides")
+      .set(static_cast<int64_t>(unreachable));
+  if (unreachable > 0) {
+    VIGIL_LOG_WARN("{} detection rules name a logsource that no rules.logsources entry "
+                   "provides; they never run",
+                   unreachable);
+  }
 
   correlate::EngineOptions options;
   options.max_keys = config_.max_keys_per_rule;
@@ -182,6 +204,9 @@ absl::Status Daemon::loadRules() {
   options.shards = config_.shards;
   options.allowed_lateness_ns = int64_t{config_.allowed_lateness_s} * 1'000'000'000;
   engine_ = std::make_unique<correlate::Engine>(std::move(shared), options, &metrics_);
+  correlate::Engine::PrefilterStats prefilter = engine_->prefilterStats();
+  VIGIL_LOG_INFO("detection prefilter rules={} prefiltered={} literals={}", prefilter.rules,
+                 prefilter.prefiltered_rules, prefilter.literals);
   restoreCheckpoint();
   return absl::OkStatus();
 }

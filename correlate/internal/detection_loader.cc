@@ -228,6 +228,12 @@ absl::StatusOr<FieldTest> loadField(std::string_view selection, const std::strin
     field.event_name = std::string(mapping.resolve(name));
     field.event_ref = ResolvedName(field.event_name);
     field.sigma_ref = ResolvedName(field.sigma_name);
+    const std::vector<LogSourceDefinition>& logsources = mapping.logSources();
+    for (uint32_t i = 0; i < logsources.size(); ++i) {
+      for (const auto& [sigma_name, event_name] : logsources[i].field_mapping) {
+        if (sigma_name == name) field.logsource_refs.emplace_back(i, ResolvedName(event_name));
+      }
+    }
   }
 
   if (values.IsSequence()) {

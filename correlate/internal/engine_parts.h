@@ -17,6 +17,10 @@ namespace vigil::correlate {
 
 struct Engine::Counters {
   std::vector<Counter*> detection_matches;  // per detection rule
+  std::vector<Counter*> detection_evaluations;
+  std::vector<Counter*> prefilter_hits;
+  std::vector<Counter*> sampled_ns;
+  std::vector<Counter*> samples;
   std::vector<Counter*> detection_alerts;
   std::vector<Counter*> correlation_alerts;  // per correlation rule
   std::vector<Counter*> evictions;
@@ -29,6 +33,8 @@ struct Engine::Counters {
   std::vector<Counter*> detection_suppressed;    // per detection rule
   std::vector<Counter*> correlation_suppressed;  // per correlation rule
   Counter* suppress_evictions = nullptr;
+  Counter* logsource_skipped = nullptr;
+  Counter* prefilter_errors = nullptr;
   Gauge* keys = nullptr;
   Gauge* pending_timers = nullptr;
   Gauge* state_bytes = nullptr;

@@ -12,7 +12,17 @@ struct MatchContext {
   const Event& event;
   const RegexTable& regexes;
   hs_scratch_t* scratch;
+  uint32_t logsource;
 };
+
+// The Event name that `field` reads: the log source definition's mapping when it has an
+// entry, else the global one.
+const ResolvedName& eventName(const FieldTest& field, uint32_t logsource) {
+  for (const auto& [definition, name] : field.logsource_refs) {
+    if (definition == logsource) return name;
+  }
+  return field.event_ref;
+}
 
 bool inPrefix(const IpAddr& addr, const IpPrefix& prefix) {
   size_t full_bytes = prefix.len / 8;
@@ -98,10 +108,11 @@ bool matchField(const FieldTest& field, const MatchContext& context) {
   std::optional<std::string_view> value;
   std::array<char, 64> buffer;
   if (field.source == FieldTest::Source::kEvent) {
-    value = context.event.get(field.event_ref.ref(), buffer);
+    const ResolvedName& name = eventName(field, context.logsource);
+    value = context.event.get(name.ref(), buffer);
     // A mapped name falls back to the generic field of the Sigma name, so "User" still
     // reaches a JSON member called User when the parser did not fill user.name.
-    if (!value && field.event_name != field.sigma_name) {
+    if (!value && name.name() != field.sigma_name) {
       value = context.event.get(field.sigma_ref.ref(), buffer);
     }
   } else if (field.source == FieldTest::Source::kKeyword) {
@@ -134,8 +145,8 @@ bool matchSelection(const Selection& selection, const MatchContext& context) {
 }  // namespace
 
 bool matchesRule(const DetectionRule& rule, const Event& event, const RegexTable& regexes,
-                 hs_scratch_t* scratch) {
-  MatchContext context{event, regexes, scratch};
+                 hs_scratch_t* scratch, uint32_t logsource) {
+  MatchContext context{event, regexes, scratch, logsource};
   return rule.condition.evaluate(
       [&](uint32_t selection) { return matchSelection(rule.selections[selection], context); });
 }

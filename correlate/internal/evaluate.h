@@ -12,7 +12,9 @@ namespace vigil::correlate::internal {
 
 // Returns true when `event` satisfies `rule`. `scratch` is the calling thread's
 // Hyperscan scratch for `regexes` (may be null when the rule set has no `re` values).
+// `logsource` is the log source definition whose field mapping applies (see
+// logSourceFor() in detection_index.h), or UINT32_MAX for the global mapping only.
 bool matchesRule(const DetectionRule& rule, const Event& event, const RegexTable& regexes,
-                 hs_scratch_t* scratch);
+                 hs_scratch_t* scratch, uint32_t logsource = UINT32_MAX);
 
 }  // namespace vigil::correlate::internal

@@ -4,6 +4,7 @@
 //   vigilctl parse [--format F] [--framing F] [--tenant T] FILE
 //   vigilctl intel load [--format list|regex|csv|misp|stix] FEED...
 //   vigilctl playbooks compile|disasm|run --dry-run ...
+//   vigilctl rules test [--format F] [--tenant T] RULE.yml... EVENTS
 // Each command group lives in its own vigilctl_<group>.cc and registers itself here.
 #include <CLI/CLI.hpp>
 #include <cstdlib>
@@ -15,6 +16,8 @@ namespace vigil::ctl {
 void registerIntelCommands(CLI::App& app);
 // Registers "vigilctl playbooks" (mgmt/cmd/vigilctl_playbooks.cc), which works offline.
 void registerPlaybookCommands(CLI::App& app);
+// Registers "vigilctl rules test" (mgmt/cmd/vigilctl_rules.cc), which works offline.
+void registerRulesCommands(CLI::App& app);
 }  // namespace vigil::ctl
 
 int main(int argc, char** argv) {
@@ -36,6 +39,7 @@ int main(int argc, char** argv) {
   vigil::ctl::registerParseCommands(app);
   vigil::ctl::registerIntelCommands(app);
   vigil::ctl::registerPlaybookCommands(app);
+  vigil::ctl::registerRulesCommands(app);
 
   try {
     app.parse(argc, argv);

@@ -1,8 +1,12 @@
 // Fuzzes the Sigma rule loader and the condition parser. The input is read as a rule
 // file. When it loads, its rules run against one fixed event, which exercises the
-// compiled patterns, regular expressions and conditions. The input is also parsed as a
-// bare condition over a fixed set of selection names.
+// compiled patterns, regular expressions and conditions, and detection with the
+// prefilter must return what evaluating every rule returns. The input is also parsed as
+// a bare condition over a fixed set of selection names.
+#include <algorithm>
+#include <array>
 #include <cstddef>
+#include <cstdlib>
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -47,5 +51,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   event.addField("rule", "ssh_failed");
   std::vector<vigil::correlate::Alert> alerts;
   for (int i = 0; i < 3; ++i) engine.process(event, scratch, alerts);
+
+  // The prefilter only skips rules that cannot match.
+  options.prefilter = false;
+  vigil::correlate::Engine every_rule(shared, options);
+  std::array<uint32_t, 64> fast;
+  std::array<uint32_t, 64> slow;
+  size_t fast_count = engine.detect(event, scratch, fast);
+  size_t slow_count = every_rule.detect(event, scratch, slow);
+  if (fast_count != slow_count || !std::equal(fast.begin(), fast.begin() + fast_count,
+                                              slow.begin())) {
+    std::abort();
+  }
   return 0;
 }

@@ -58,6 +58,56 @@ TEST(ConfigTest, CorrelationStateKeys) {
       << late.status();
 }
 
+// rules.logsources entries keep their log source, conditions and field mapping.
+TEST(ConfigTest, ParsesRuleLogSources) {
+  auto c = parse(R"(
+rules:
+  logsources:
+    - name: sysmon
+      product: windows
+      category: process_creation
+      conditions: {Channel: Microsoft-Windows-Sysmon/Operational, EventID: 1}
+    - service: auth
+      field_mapping: {User: user.name}
+)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->logsources.size(), 2u);
+  EXPECT_EQ(c->logsources[0].name, "sysmon");
+  EXPECT_EQ(c->logsources[0].product, "windows");
+  EXPECT_EQ(c->logsources[0].category, "process_creation");
+  ASSERT_EQ(c->logsources[0].conditions.size(), 2u);
+  EXPECT_EQ(c->logsources[0].conditions[1],
+            (std::pair<std::string, std::string>{"EventID", "1"}));
+  EXPECT_EQ(c->logsources[1].name, "//auth");
+  ASSERT_EQ(c->logsources[1].field_mapping.size(), 1u);
+  EXPECT_EQ(c->logsources[1].field_mapping[0].second, "user.name");
+}
+
+// Bad rules.logsources entries name the entry, the key and the fix.
+TEST(ConfigTest, RuleLogSourceErrors) {
+  struct Case {
+    const char* yaml;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {"rules:\n  logsources: {product: windows}\n", "rules.logsources: must be a list"},
+      {"rules:\n  logsources:\n    - {name: x}\n",
+       "rules.logsources[0]: needs at least one of product, category, service"},
+      {"rules:\n  logsources:\n    - {product: w, color: red}\n",
+       "rules.logsources[0].color: unknown key"},
+      {"rules:\n  logsources:\n    - {product: w, conditions: {EventID: [1, 2]}}\n",
+       "rules.logsources[0].conditions.EventID: must be a non-empty string"},
+      {"rules:\n  logsources:\n    - {name: a, product: w}\n    - {name: a, service: s}\n",
+       "rules.logsources[1].name: 'a' is used twice"},
+  };
+  for (const Case& c : cases) {
+    auto config = parse(c.yaml);
+    ASSERT_FALSE(config.ok()) << c.yaml;
+    EXPECT_NE(config.status().message().find(c.expected), std::string::npos)
+        << config.status().message();
+  }
+}
+
 // Listeners default to loopback when no address is given.
 TEST(ConfigTest, ListenDefaultsToLoopback) {
   auto c = parse("sources: [{name: u, type: udp}]\n");

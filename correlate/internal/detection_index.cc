@@ -1,0 +1,471 @@
+#include "correlate/internal/detection_index.h"
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <optional>
+#include <utility>
+
+#include "correlate/internal/text.h"
+
+namespace vigil::correlate::internal {
+
+struct DetectionIndex::Slot {
+  ResolvedName name;     // the Event field name; unused for the keyword slot
+  bool keyword = false;  // the message, or the raw text when the message is empty
+  // The log sources of the rules with literals in this slot: an event is scanned here
+  // only when one of those rules can run on it.
+  bool any_logsource = false;
+  uint64_t logsource_mask = 0;
+
+  bool applies(uint64_t event_logsources) const {
+    return any_logsource || (logsource_mask & event_logsources) != 0;
+  }
+};
+
+// One (literal, slot) pair and the rules that it makes candidates.
+struct DetectionIndex::LiteralSlot {
+  uint32_t slot = 0;
+  uint32_t first_rule = 0;  // into literal_rules_
+  uint32_t rule_count = 0;
+};
+
+struct DetectionIndex::Literal {
+  uint32_t length = 0;
+  uint32_t first_slot = 0;  // into literal_slots_
+  uint32_t slot_count = 0;
+};
+
+struct DetectionIndex::ScanContext {
+  const DetectionIndex* index;
+  PrefilterScratch* prefilter;
+  size_t values;
+};
+
+// ---------------------------------------------------------------------------------------
+// Build side: which literals a rule needs
+
+namespace {
+
+// A literal that must occur in one of the named fields (or the keyword text).
+struct LiteralUse {
+  std::string text;
+  bool cased = false;
+  bool keyword = false;
+  std::vector<std::string> fields;
+};
+
+// Literals of which at least one occurs whenever a condition part is true. `score` is
+// the shortest literal's length: longer literals fire less often on benign events.
+struct Need {
+  std::vector<LiteralUse> uses;
+  size_t score = 0;
+};
+
+// The fields a FieldTest may read: its Event name, the Sigma name it falls back to and
+// the names log source mappings give it.
+std::vector<std::string> fieldNames(const FieldTest& field) {
+  std::vector<std::string> names = {field.event_name};
+  if (field.sigma_name != field.event_name) names.push_back(field.sigma_name);
+  for (const auto& [definition, name] : field.logsource_refs) names.push_back(name.name());
+  return names;
+}
+
+std::optional<LiteralUse> valueLiteral(const FieldTest& field, const ValueTest& test) {
+  if (test.op != ValueTest::Op::kPattern) return std::nullopt;
+  std::string literal = test.pattern.requiredLiteral();
+  if (literal.empty()) return std::nullopt;
+  LiteralUse use;
+  use.text = std::move(literal);
+  use.cased = test.pattern.cased();
+  use.keyword = field.source == FieldTest::Source::kKeyword;
+  if (!use.keyword) use.fields = fieldNames(field);
+  return use;
+}
+
+// A field without `all` needs a literal from each of its values; with `all`, the longest
+// literal of any one value is enough, because every value must match.
+std::optional<Need> fieldNeed(const FieldTest& field) {
+  if (field.source != FieldTest::Source::kEvent && field.source != FieldTest::Source::kKeyword) {
+    return std::nullopt;
+  }
+  Need need;
+  for (const ValueTest& test : field.values) {
+    std::optional<LiteralUse> use = valueLiteral(field, test);
+    if (!use) {
+      if (field.all) continue;
+      return std::nullopt;
+    }
+    if (field.all) {
+      if (use->text.size() <= need.score) continue;
+      need.uses.clear();
+    }
+    need.score = need.uses.empty() ? use->text.size() : std::min(need.score, use->text.size());
+    need.uses.push_back(std::move(*use));
+  }
+  if (need.uses.empty()) return std::nullopt;
+  return need;
+}
+
+// The better of two needs: the one whose shortest literal is longer.
+std::optional<Need> better(std::optional<Need> a, std::optional<Need> b) {
+  if (!a) return b;
+  if (!b) return a;
+  return b->score > a->score ? std::move(b) : std::move(a);
+}
+
+// Unites the needs of all parts: an OR is true only when one of its parts is, so each
+// part must provide a literal.
+std::optional<Need> unite(std::vector<std::optional<Need>> parts) {
+  Need all;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (!parts[i]) return std::nullopt;
+    all.score = i == 0 ? parts[i]->score : std::min(all.score, parts[i]->score);
+    for (LiteralUse& use : parts[i]->uses) all.uses.push_back(std::move(use));
+  }
+  if (all.uses.empty()) return std::nullopt;
+  return all;
+}
+
+std::optional<Need> selectionNeed(const Selection& selection) {
+  std::vector<std::optional<Need>> alternatives;
+  for (const std::vector<FieldTest>& fields : selection.alternatives) {
+    std::optional<Need> best;
+    for (const FieldTest& field : fields) best = better(std::move(best), fieldNeed(field));
+    alternatives.push_back(std::move(best));
+  }
+  return unite(std::move(alternatives));
+}
+
+std::optional<Need> nodeNeed(const DetectionRule& rule, uint32_t index) {
+  const Condition& condition = rule.condition;
+  const Condition::Node& node = condition.nodes()[index];
+  auto child = [&](uint32_t i) { return condition.children()[node.first_child + i]; };
+  switch (node.kind) {
+    case Condition::Kind::kSelection:
+      return selectionNeed(rule.selections[node.selection]);
+    case Condition::Kind::kNot:
+      return std::nullopt;
+    case Condition::Kind::kAnd: {
+      std::optional<Need> best;
+      for (uint32_t i = 0; i < node.child_count; ++i) {
+        best = better(std::move(best), nodeNeed(rule, child(i)));
+      }
+      return best;
+    }
+    case Condition::Kind::kOr: {
+      std::vector<std::optional<Need>> parts;
+      for (uint32_t i = 0; i < node.child_count; ++i) parts.push_back(nodeNeed(rule, child(i)));
+      return unite(std::move(parts));
+    }
+  }
+  return std::nullopt;
+}
+
+bool logSourceCompatible(const LogSource& rule, const LogSource& definition) {
+  auto same = [](const std::string& wanted, const std::string& offered) {
+    return wanted.empty() || equalsIgnoreCase(wanted, offered);
+  };
+  return same(rule.product, definition.product) && same(rule.category, definition.category) &&
+         same(rule.service, definition.service);
+}
+
+LogSource ruleLogSource(const DetectionRule& rule) {
+  LogSource logsource;
+  for (const auto& [key, value] : rule.logsource) {
+    if (key == "product") logsource.product = value;
+    if (key == "category") logsource.category = value;
+    if (key == "service") logsource.service = value;
+  }
+  return logsource;
+}
+
+}  // namespace
+
+// Collects (literal, slot, rule) triples, then flattens them into the index tables.
+class DetectionIndex::Builder {
+ public:
+  explicit Builder(DetectionIndex& index) : index_(index) {}
+
+  void add(uint32_t index, const DetectionRule& rule, const Need& need) {
+    auto tie = [&](auto& by_slot, uint32_t slot) {
+      by_slot[slot].push_back(index);
+      index_.slots_[slot].any_logsource |= rule.logsource_any;
+      index_.slots_[slot].logsource_mask |= rule.logsource_mask;
+    };
+    for (const LiteralUse& use : need.uses) {
+      auto& by_slot = literals_[{use.text, use.cased}];
+      if (use.keyword) {
+        tie(by_slot, keywordSlot());
+        continue;
+      }
+      for (const std::string& name : use.fields) tie(by_slot, fieldSlot(name));
+    }
+  }
+
+  absl::Status finish() {
+    std::vector<const char*> texts;
+    std::vector<size_t> lengths;
+    std::vector<unsigned int> flags;
+    std::vector<unsigned int> ids;
+    for (auto& [key, by_slot] : literals_) {
+      Literal literal;
+      literal.length = static_cast<uint32_t>(key.first.size());
+      literal.first_slot = static_cast<uint32_t>(index_.literal_slots_.size());
+      for (auto& [slot, rules] : by_slot) {
+        std::sort(rules.begin(), rules.end());
+        rules.erase(std::unique(rules.begin(), rules.end()), rules.end());
+        LiteralSlot entry{slot, static_cast<uint32_t>(index_.literal_rules_.size()),
+                          static_cast<uint32_t>(rules.size())};
+        index_.literal_rules_.insert(index_.literal_rules_.end(), rules.begin(), rules.end());
+        index_.literal_slots_.push_back(entry);
+      }
+      literal.slot_count = static_cast<uint32_t>(by_slot.size());
+      ids.push_back(static_cast<unsigned int>(index_.literals_.size()));
+      index_.literals_.push_back(literal);
+      texts.push_back(key.first.data());
+      lengths.push_back(key.first.size());
+      flags.push_back(key.second ? 0u : static_cast<unsigned int>(HS_FLAG_CASELESS));
+    }
+    index_.literal_count_ = index_.literals_.size();
+    if (texts.empty()) return absl::OkStatus();
+
+    hs_compile_error_t* error = nullptr;
+    if (hs_compile_lit_multi(texts.data(), flags.data(), ids.data(), lengths.data(),
+                             static_cast<unsigned int>(texts.size()), HS_MODE_VECTORED, nullptr,
+                             &index_.database_, &error) != HS_SUCCESS) {
+      std::string message = error != nullptr ? error->message : "unknown error";
+      hs_free_compile_error(error);
+      return absl::InternalError(
+          concat("compiling the ", texts.size(), " prefilter literals failed: ", message));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  uint32_t keywordSlot() {
+    if (index_.keyword_slot_ == UINT32_MAX) {
+      index_.keyword_slot_ = static_cast<uint32_t>(index_.slots_.size());
+      index_.slots_.push_back(Slot{ResolvedName(), true, false, 0});
+    }
+    return index_.keyword_slot_;
+  }
+
+  uint32_t fieldSlot(const std::string& name) {
+    auto [it, added] = slot_ids_.emplace(name, static_cast<uint32_t>(index_.slots_.size()));
+    if (!added) return it->second;
+    index_.slots_.push_back(Slot{ResolvedName(name), false, false, 0});
+    if (index_.slots_.back().name.ref().canonical != CanonicalField::kNone) {
+      index_.canonical_slots_.push_back(it->second);
+    } else {
+      index_.generic_slots_.emplace(name, it->second);
+    }
+    return it->second;
+  }
+
+  DetectionIndex& index_;
+  std::map<std::string, uint32_t> slot_ids_;
+  // (text, cased) -> slot -> rules. Ordered maps keep the ids stable between builds.
+  std::map<std::pair<std::string, bool>, std::map<uint32_t, std::vector<uint32_t>>> literals_;
+};
+
+// ---------------------------------------------------------------------------------------
+// DetectionIndex
+
+DetectionIndex::DetectionIndex() = default;
+
+DetectionIndex::~DetectionIndex() {
+  if (database_ != nullptr) hs_free_database(database_);
+}
+
+absl::StatusOr<std::unique_ptr<DetectionIndex>> DetectionIndex::build(
+    const std::vector<DetectionRule>& rules, const std::vector<LogSourceDefinition>& logsources) {
+  auto index = std::make_unique<DetectionIndex>();
+  index->rule_count_ = rules.size();
+  index->always_.assign((rules.size() + 63) / 64, 0);
+  Builder builder(*index);
+  for (uint32_t i = 0; i < rules.size(); ++i) {
+    std::optional<Need> need;
+    if (!rules[i].condition.nodes().empty()) need = nodeNeed(rules[i], rules[i].condition.root());
+    if (!need) {
+      index->always_[i / 64] |= uint64_t{1} << (i % 64);
+      continue;
+    }
+    builder.add(i, rules[i], *need);
+    ++index->prefiltered_count_;
+  }
+  absl::Status status = builder.finish();
+  if (!status.ok()) return status;
+
+  for (const LogSourceDefinition& definition : logsources) {
+    std::vector<uint32_t> conditions;
+    for (const auto& [field, value] : definition.conditions) {
+      std::vector<ResolvedName>& fields = index->condition_fields_;
+      auto known = std::find_if(fields.begin(), fields.end(),
+                                [&](const ResolvedName& name) { return name.name() == field; });
+      if (known == fields.end()) known = fields.insert(fields.end(), ResolvedName(field));
+      LogSourceCondition condition{static_cast<uint32_t>(known - fields.begin()), value};
+      std::vector<LogSourceCondition>& all = index->conditions_;
+      auto same = std::find_if(all.begin(), all.end(), [&](const LogSourceCondition& other) {
+        return other.field == condition.field && equalsIgnoreCase(other.value, value);
+      });
+      if (same == all.end()) same = all.insert(all.end(), std::move(condition));
+      conditions.push_back(static_cast<uint32_t>(same - all.begin()));
+    }
+    index->logsource_conditions_.push_back(std::move(conditions));
+  }
+  return index;
+}
+
+bool DetectionIndex::prepare(hs_scratch_t** scratch, PrefilterScratch& prefilter) const {
+  if (database_ != nullptr && hs_alloc_scratch(database_, scratch) != HS_SUCCESS) return false;
+  // Every generic field, each canonical slot and the keyword text, at most.
+  size_t values = Event::kMaxFields + canonical_slots_.size() + 1;
+  prefilter.data.resize(values);
+  prefilter.lengths.resize(values);
+  prefilter.begins.resize(values);
+  prefilter.slots.resize(values);
+  prefilter.buffers.resize(canonical_slots_.size());
+  prefilter.candidates.resize(always_.size());
+  prefilter.fired.resize(always_.size());
+  return true;
+}
+
+uint64_t DetectionIndex::eventLogSources(const Event& event) const {
+  if (logsource_conditions_.empty()) return 0;
+  std::array<std::optional<std::string_view>, kCachedConditionFields> values;
+  std::array<std::array<char, 64>, kCachedConditionFields> buffers;
+  std::array<bool, kCachedConditionFields> read{};
+  std::array<char, 64> buffer;
+  auto valueOf = [&](uint32_t field) {
+    if (field >= kCachedConditionFields) return event.get(condition_fields_[field].ref(), buffer);
+    if (!read[field]) {
+      values[field] = event.get(condition_fields_[field].ref(), buffers[field]);
+      read[field] = true;
+    }
+    return values[field];
+  };
+
+  // Per cached condition: 0 not tested yet, 1 holds, 2 does not hold.
+  std::array<uint8_t, kCachedConditions> results{};
+  auto holds = [&](uint32_t index) {
+    const LogSourceCondition& condition = conditions_[index];
+    if (index < kCachedConditions && results[index] != 0) return results[index] == 1;
+    std::optional<std::string_view> value = valueOf(condition.field);
+    bool result = value && equalsIgnoreCase(*value, condition.value);
+    if (index < kCachedConditions) results[index] = result ? 1 : 2;
+    return result;
+  };
+
+  uint64_t found = 0;
+  for (size_t i = 0; i < logsource_conditions_.size(); ++i) {
+    bool all = true;
+    for (uint32_t condition : logsource_conditions_[i]) {
+      if (!holds(condition)) {
+        all = false;
+        break;
+      }
+    }
+    if (all) found |= uint64_t{1} << i;
+  }
+  return found;
+}
+
+bool DetectionIndex::scan(const Event& event, uint64_t event_logsources, hs_scratch_t* scratch,
+                          PrefilterScratch& prefilter) const {
+  std::copy(always_.begin(), always_.end(), prefilter.candidates.begin());
+  std::fill(prefilter.fired.begin(), prefilter.fired.end(), 0);
+  if (database_ == nullptr) return true;
+
+  size_t count = 0;
+  uint64_t offset = 0;
+  auto add = [&](std::string_view value, uint32_t slot) {
+    if (value.empty() || !slots_[slot].applies(event_logsources)) return;
+    prefilter.data[count] = value.data();
+    prefilter.lengths[count] = static_cast<unsigned int>(value.size());
+    prefilter.begins[count] = offset;
+    prefilter.slots[count] = slot;
+    offset += value.size();
+    ++count;
+  };
+  for (size_t i = 0; i < canonical_slots_.size(); ++i) {
+    uint32_t slot = canonical_slots_[i];
+    std::optional<std::string_view> value =
+        event.get(slots_[slot].name.ref(), prefilter.buffers[i]);
+    if (value) add(*value, slot);
+  }
+  for (size_t i = 0; i < event.field_count; ++i) {
+    const Field& field = event.fields[i];
+    auto it = generic_slots_.find(absl::string_view(field.name.data(), field.name.size()));
+    if (it != generic_slots_.end()) add(field.value, it->second);
+  }
+  if (keyword_slot_ != UINT32_MAX) {
+    add(event.message.empty() ? event.raw : event.message, keyword_slot_);
+  }
+  if (count == 0) return true;
+
+  ScanContext context{this, &prefilter, count};
+  hs_error_t result =
+      hs_scan_vector(database_, prefilter.data.data(), prefilter.lengths.data(),
+                     static_cast<unsigned int>(count), 0, scratch, onMatch, &context);
+  if (result != HS_SUCCESS) {
+    std::fill(prefilter.candidates.begin(), prefilter.candidates.end(), ~uint64_t{0});
+    return false;
+  }
+  return true;
+}
+
+int DetectionIndex::onMatch(unsigned int id, unsigned long long /*from*/, unsigned long long to,
+                            unsigned int /*flags*/, void* context) {
+  const auto& scan = *static_cast<const ScanContext*>(context);
+  const DetectionIndex& index = *scan.index;
+  PrefilterScratch& prefilter = *scan.prefilter;
+  const Literal& literal = index.literals_[id];
+
+  // The value the literal starts in; a literal that runs past its end spans two fields.
+  const uint64_t start = to - literal.length;
+  const uint64_t* begins = prefilter.begins.data();
+  size_t value =
+      static_cast<size_t>(std::upper_bound(begins, begins + scan.values, start) - begins) - 1;
+  if (to > begins[value] + prefilter.lengths[value]) return 0;
+  const uint32_t slot = prefilter.slots[value];
+
+  const LiteralSlot* first = index.literal_slots_.data() + literal.first_slot;
+  const LiteralSlot* last = first + literal.slot_count;
+  const LiteralSlot* entry = std::lower_bound(
+      first, last, slot, [](const LiteralSlot& a, uint32_t b) { return a.slot < b; });
+  if (entry == last || entry->slot != slot) return 0;
+  const uint32_t* rules = index.literal_rules_.data() + entry->first_rule;
+  for (uint32_t i = 0; i < entry->rule_count; ++i) {
+    uint64_t bit = uint64_t{1} << (rules[i] % 64);
+    prefilter.candidates[rules[i] / 64] |= bit;
+    prefilter.fired[rules[i] / 64] |= bit;
+  }
+  return 0;  // keep scanning: other literals may belong to other rules
+}
+
+// ---------------------------------------------------------------------------------------
+// Log sources
+
+uint32_t logSourceFor(const DetectionRule& rule, uint64_t event_logsources) {
+  uint64_t usable = rule.logsource_any ? event_logsources : event_logsources & rule.logsource_mask;
+  if (usable == 0) return DetectionIndex::kNoLogSource;
+  return static_cast<uint32_t>(__builtin_ctzll(usable));
+}
+
+void assignLogSources(std::vector<DetectionRule>& rules,
+                      const std::vector<LogSourceDefinition>& logsources) {
+  for (DetectionRule& rule : rules) {
+    LogSource wanted = ruleLogSource(rule);
+    rule.logsource_mask = 0;
+    rule.logsource_any = logsources.empty() || (wanted.product.empty() && wanted.category.empty() &&
+                                                wanted.service.empty());
+    for (size_t i = 0; i < logsources.size(); ++i) {
+      if (logSourceCompatible(wanted, logsources[i].logsource)) {
+        rule.logsource_mask |= uint64_t{1} << i;
+      }
+    }
+  }
+}
+
+}  // namespace vigil::correlate::internal

@@ -1,0 +1,140 @@
+// What Engine::detect() consults before it evaluates rules: the log source definitions an
+// event belongs to, and a Hyperscan literal prefilter shared by every detection rule.
+//
+// Prefilter: at build, each rule's condition is checked for whether it can only be true
+// when one of its string values matched. Such a rule contributes the longest literal
+// byte run of the values that make it true, each tied to the event field that value is
+// read from. Per event, the fields that any literal is tied to are scanned together in
+// one vectored Hyperscan call; a literal counts only when it lies inside a field it is
+// tied to. A prefiltered rule is evaluated when one of its literals counted; every other
+// rule (a `not`, `exists`, `null`, number, `cidr`, `re`, `fieldref` or indicator test
+// can be true without a literal) is always evaluated. The literals are necessary
+// substrings of a match, so skipping a rule never changes the result.
+#pragma once
+
+#include <hs.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "common/event.h"
+#include "correlate/rules.h"
+
+namespace vigil::correlate::internal {
+
+// Per-thread memory for DetectionIndex::scan(); sized by DetectionIndex::prepare().
+struct PrefilterScratch {
+  std::vector<const char*> data;              // the scanned field values
+  std::vector<unsigned int> lengths;          // their lengths
+  std::vector<uint64_t> begins;               // offset of each value in the vectored stream
+  std::vector<uint32_t> slots;                // slot of each value
+  std::vector<std::array<char, 64>> buffers;  // text of numeric canonical fields
+  std::vector<uint64_t> candidates;           // one bit per rule: evaluate it
+  std::vector<uint64_t> fired;                // one bit per rule: a literal of the rule counted
+};
+
+class DetectionIndex {
+ public:
+  // Sentinel for "the event belongs to no definition that the rule could use".
+  static constexpr uint32_t kNoLogSource = UINT32_MAX;
+
+  // An empty index for an empty rule set.
+  DetectionIndex();
+  ~DetectionIndex();
+  DetectionIndex(const DetectionIndex&) = delete;
+  DetectionIndex& operator=(const DetectionIndex&) = delete;
+
+  // Builds the prefilter for `rules` and the condition table of `logsources`. Returns
+  // Internal when Hyperscan cannot compile the literals. Allocates (control plane).
+  static absl::StatusOr<std::unique_ptr<DetectionIndex>> build(
+      const std::vector<DetectionRule>& rules, const std::vector<LogSourceDefinition>& logsources);
+
+  // Number of rules the index was built for.
+  size_t ruleCount() const { return rule_count_; }
+  // Rules evaluated only when a literal of theirs is found, and the distinct literals.
+  size_t prefilteredRuleCount() const { return prefiltered_count_; }
+  size_t literalCount() const { return literal_count_; }
+  bool prefiltered(uint32_t rule) const { return (always_[rule / 64] >> (rule % 64) & 1) == 0; }
+
+  // Grows `scratch` for the prefilter database and sizes `prefilter`. Returns false on
+  // allocation failure. Control plane.
+  bool prepare(hs_scratch_t** scratch, PrefilterScratch& prefilter) const;
+
+  // Returns the bit set of the definitions `event` belongs to (bit i: logsources[i]).
+  // Never allocates.
+  uint64_t eventLogSources(const Event& event) const;
+
+  // Fills prefilter.candidates with the rules to evaluate for `event`: the rules that
+  // are always evaluated and those with a literal in a field it is tied to, and sets the
+  // latter in prefilter.fired. Fields whose literals all belong to rules that cannot run
+  // on an event of `event_logsources` (see eventLogSources()) are not scanned.
+  // `scratch` is the calling thread's Hyperscan scratch. Never allocates. Returns false
+  // when Hyperscan failed, in which case every rule is a candidate.
+  bool scan(const Event& event, uint64_t event_logsources, hs_scratch_t* scratch,
+            PrefilterScratch& prefilter) const;
+
+ private:
+  struct Slot;
+  struct LiteralSlot;
+  struct Literal;
+  struct ScanContext;
+  class Builder;
+
+  static int onMatch(unsigned int id, unsigned long long from, unsigned long long to,
+                     unsigned int flags, void* context);
+
+  size_t rule_count_ = 0;
+  size_t prefiltered_count_ = 0;
+  size_t literal_count_ = 0;
+  std::vector<uint64_t> always_;  // one bit per rule: no prefilter, always evaluate
+  hs_database_t* database_ = nullptr;
+
+  // Slots are the field names that literals are tied to. Generic event fields find their
+  // slot by name; canonical fields and the keyword text are read per event.
+  std::vector<Slot> slots_;
+  absl::flat_hash_map<std::string, uint32_t> generic_slots_;
+  std::vector<uint32_t> canonical_slots_;
+  uint32_t keyword_slot_ = UINT32_MAX;
+
+  std::vector<Literal> literals_;           // by Hyperscan id
+  std::vector<LiteralSlot> literal_slots_;  // per literal, sorted by slot
+  std::vector<uint32_t> literal_rules_;     // per literal slot
+
+  // Log source conditions. Definitions share fields (Channel, EventID, ...) and whole conditions
+  // (the Sysmon channel), so per event each field is read once and each distinct
+  // condition tested once: the first kCachedConditionFields fields and
+  // kCachedConditions conditions through a cache.
+  static constexpr size_t kCachedConditionFields = 16;
+  static constexpr size_t kCachedConditions = 64;
+  struct LogSourceCondition {
+    uint32_t field = 0;  // into condition_fields_
+    std::string value;
+  };
+  std::vector<ResolvedName> condition_fields_;
+  std::vector<LogSourceCondition> conditions_;               // distinct conditions
+  std::vector<std::vector<uint32_t>> logsource_conditions_;  // per definition, into conditions_
+};
+
+// Returns the definition whose field mapping `rule` uses for an event that belongs to
+// `event_logsources`: the lowest definition the rule is allowed to run on, or
+// DetectionIndex::kNoLogSource. Never allocates.
+uint32_t logSourceFor(const DetectionRule& rule, uint64_t event_logsources);
+
+// Returns whether `rule` runs on an event that belongs to `event_logsources`.
+inline bool logSourceApplies(const DetectionRule& rule, uint64_t event_logsources) {
+  return rule.logsource_any || (rule.logsource_mask & event_logsources) != 0;
+}
+
+// Fills logsource_any and logsource_mask of every rule from its `logsource` and the
+// definitions. Without definitions every rule runs on every event.
+void assignLogSources(std::vector<DetectionRule>& rules,
+                      const std::vector<LogSourceDefinition>& logsources);
+
+}  // namespace vigil::correlate::internal

@@ -1,0 +1,635 @@
+// The detection prefilter and logsource selection: both only skip rules that cannot
+// match, so detect() returns what evaluating every rule returns.
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/metrics.h"
+#include "correlate/engine.h"
+#include "correlate/internal/detection_index.h"
+#include "correlate/test_events.h"
+#include "gtest/gtest.h"
+
+namespace vigil::correlate {
+namespace {
+
+using testing::fillEvent;
+using testing::loadRuleSet;
+using testing::readJsonDocuments;
+using testing::sharedPath;
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+// Loads every corpus rule file that loads on its own into one rule set, skipping files
+// whose rule ids were seen already.
+std::shared_ptr<const RuleSet> loadCorpus(const FieldMapping& mapping = FieldMapping::defaults()) {
+  const std::filesystem::path root = sharedPath("sigma");
+  std::vector<std::string> files;
+  for (const char* folder :
+       {"rules", "rules-emerging-threats", "rules-threat-hunting", "spec-tests/rules"}) {
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(root / folder)) {
+      if (entry.path().extension() == ".yml") files.push_back(entry.path().string());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  RuleLoader all(mapping);
+  std::set<std::string> ids;
+  for (const std::string& file : files) {
+    RuleLoader alone(mapping);
+    if (!alone.addFile(file).ok()) continue;
+    absl::StatusOr<RuleSet> rules = alone.finish();
+    if (!rules.ok() || !rules->correlations.empty()) continue;
+    bool duplicate = false;
+    for (const DetectionRule& rule : rules->detections) {
+      duplicate = duplicate || (!rule.id.empty() && ids.count(rule.id) > 0);
+    }
+    if (duplicate) continue;
+    for (const DetectionRule& rule : rules->detections) ids.insert(rule.id);
+    EXPECT_TRUE(all.addFile(file).ok()) << file;
+  }
+  absl::StatusOr<RuleSet> rules = all.finish();
+  EXPECT_TRUE(rules.ok()) << rules.status();
+  if (!rules.ok()) return std::make_shared<RuleSet>();
+  return std::make_shared<RuleSet>(std::move(*rules));
+}
+
+// Returns a text that `pattern` matches: wildcards become letters, escapes are undone.
+std::string sampleText(const SigmaPattern& pattern) {
+  std::string notation = pattern.toString();
+  std::string out;
+  for (size_t i = 0; i < notation.size(); ++i) {
+    if (notation[i] == '\\' && i + 1 < notation.size()) {
+      out += notation[++i];
+    } else if (notation[i] == '*') {
+      out += "x";
+    } else if (notation[i] == '?') {
+      out += "y";
+    } else {
+      out += notation[i];
+    }
+  }
+  return out;
+}
+
+// One generated event: field name -> value, and the keyword text.
+struct GeneratedEvent {
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::string message;
+  uint32_t rule = 0;  // the rule whose values the event holds
+};
+
+// Builds one event per selection alternative of each rule, holding a matching text for
+// every string test of that alternative. Texts of case-insensitive values are upper-cased
+// at random.
+std::vector<GeneratedEvent> generateEvents(const RuleSet& rules, std::mt19937& random) {
+  std::vector<GeneratedEvent> events;
+  for (uint32_t index = 0; index < rules.detections.size(); ++index) {
+    const DetectionRule& rule = rules.detections[index];
+    for (const Selection& selection : rule.selections) {
+      for (const std::vector<FieldTest>& alternative : selection.alternatives) {
+        GeneratedEvent event;
+        event.rule = index;
+        for (const FieldTest& field : alternative) {
+          std::string text;
+          for (const ValueTest& test : field.values) {
+            if (test.op != ValueTest::Op::kPattern) continue;
+            std::string sample = sampleText(test.pattern);
+            if (!test.pattern.cased() && random() % 2 == 0) {
+              for (char& c : sample) {
+                if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+              }
+            }
+            text += sample;
+            if (!field.all) break;
+            text += " ";
+          }
+          if (field.source == FieldTest::Source::kKeyword) {
+            event.message += text;
+          } else if (field.source == FieldTest::Source::kEvent) {
+            // Under the mapped name, the Sigma name (the mapping fallback) or a name that
+            // a log source mapping gives the field, chosen at random.
+            std::vector<std::string> names = {field.event_name, field.sigma_name};
+            for (const auto& [definition, name] : field.logsource_refs) {
+              names.push_back(name.name());
+            }
+            event.fields.emplace_back(names[random() % names.size()], text);
+          }
+        }
+        events.push_back(std::move(event));
+      }
+    }
+  }
+  return events;
+}
+
+void fillGenerated(Event& event, const GeneratedEvent& generated) {
+  event.reset();
+  event.arena.reset();
+  event.raw = event.arena.copy(generated.message.empty() ? "raw text" : generated.message);
+  if (!generated.message.empty()) event.message = event.raw;
+  for (const auto& [name, value] : generated.fields) {
+    if (name == "user.name") {
+      event.user = event.arena.copy(value);
+    } else if (name == "host.name") {
+      event.host = event.arena.copy(value);
+    } else if (name == "process.name") {
+      event.app = event.arena.copy(value);
+    } else {
+      event.addField(event.arena.copy(name), event.arena.copy(value));
+    }
+  }
+}
+
+// Runs detect() with and without the prefilter and compares the matches.
+class Differential {
+ public:
+  explicit Differential(std::shared_ptr<const RuleSet> rules)
+      : rules_(std::move(rules)),
+        fast_(rules_, {}, &metrics_),
+        slow_(rules_, slowOptions()),
+        fast_scratch_(*rules_),
+        slow_scratch_(*rules_) {}
+
+  // Returns the number of matches, after checking that both engines agree.
+  size_t check(const Event& event, const std::string& label) {
+    std::array<uint32_t, 256> fast;
+    std::array<uint32_t, 256> slow;
+    size_t fast_count = fast_.detect(event, fast_scratch_, fast);
+    size_t slow_count = slow_.detect(event, slow_scratch_, slow);
+    std::vector<uint32_t> a(fast.begin(), fast.begin() + static_cast<long>(fast_count));
+    std::vector<uint32_t> b(slow.begin(), slow.begin() + static_cast<long>(slow_count));
+    matched_rules_.insert(b.begin(), b.end());
+    EXPECT_EQ(a, b) << label;
+    if (a != b) {
+      for (uint32_t i : b) {
+        if (std::find(a.begin(), a.end(), i) == a.end()) {
+          ADD_FAILURE() << "prefilter missed " << rules_->detections[i].origin << " on " << label;
+        }
+      }
+    }
+    return slow_count;
+  }
+
+  MetricsRegistry& metrics() { return metrics_; }
+  // Distinct rules that matched at least one checked event.
+  size_t matchedRules() const { return matched_rules_.size(); }
+
+ private:
+  static EngineOptions slowOptions() {
+    EngineOptions options;
+    options.prefilter = false;
+    return options;
+  }
+
+  std::shared_ptr<const RuleSet> rules_;
+  MetricsRegistry metrics_;
+  Engine fast_;
+  Engine slow_;
+  DetectScratch fast_scratch_;
+  DetectScratch slow_scratch_;
+  std::set<uint32_t> matched_rules_;
+};
+
+uint64_t ruleCounter(MetricsRegistry& metrics, const std::string& name, const std::string& rule) {
+  return metrics.counter(name, "", {{"rule", rule}}).value();
+}
+
+// ---------------------------------------------------------------------------------------
+// Differential tests
+
+// Prefiltered detection equals full evaluation on the regression events and on events
+// generated from every corpus rule's values (with random letter case and field names).
+TEST(PrefilterTest, CorpusMatchesFullEvaluation) {
+  std::shared_ptr<const RuleSet> rules = loadCorpus();
+  ASSERT_GT(rules->detections.size(), 400u);
+  const internal::DetectionIndex& index = *rules->index;
+  std::printf("prefilter: %zu of %zu rules prefiltered, %zu literals\n",
+              index.prefilteredRuleCount(), rules->detections.size(), index.literalCount());
+  for (uint32_t i = 0; i < rules->detections.size(); ++i) {
+    if (!index.prefiltered(i))
+      std::printf("  always evaluated: %s\n", rules->detections[i].origin.c_str());
+  }
+  EXPECT_GE(index.prefilteredRuleCount(), rules->detections.size() * 8 / 10);
+
+  Differential differential(rules);
+  Event event(1 << 16);
+  size_t matches = 0;
+  size_t events = 0;
+  for (const auto& folder : std::filesystem::directory_iterator(
+           std::filesystem::path(sharedPath("sigma")) / "regression")) {
+    for (const auto& file : std::filesystem::directory_iterator(folder.path())) {
+      if (file.path().extension() != ".json") continue;
+      for (const nlohmann::json& document : readJsonDocuments(file.path().string())) {
+        fillEvent(event, document);
+        matches += differential.check(event, file.path().string());
+        ++events;
+      }
+    }
+  }
+  std::mt19937 random(7);
+  std::vector<GeneratedEvent> generated = generateEvents(*rules, random);
+  for (size_t i = 0; i < generated.size(); ++i) {
+    fillGenerated(event, generated[i]);
+    matches += differential.check(event, "generated event " + std::to_string(i));
+    ++events;
+  }
+  // Mixtures of three generated events, so several rules' literals share one event.
+  for (size_t i = 0; i < 2000; ++i) {
+    GeneratedEvent mixed;
+    for (int part = 0; part < 3; ++part) {
+      const GeneratedEvent& source = generated[random() % generated.size()];
+      mixed.fields.insert(mixed.fields.end(), source.fields.begin(), source.fields.end());
+      mixed.message += source.message;
+    }
+    fillGenerated(event, mixed);
+    matches += differential.check(event, "mixed event " + std::to_string(i));
+    ++events;
+  }
+  std::printf("prefilter differential: %zu events, %zu matches, %zu of %zu rules matched\n", events,
+              matches, differential.matchedRules(), rules->detections.size());
+  // The generated events must make most rules match, or the comparison proves little.
+  EXPECT_GE(differential.matchedRules(), rules->detections.size() * 3 / 4);
+}
+
+// Log source definitions for the corpus: an event belongs to one when its LogSource
+// field names it, and the process definition maps two fields to other names.
+FieldMapping corpusLogSources() {
+  FieldMapping mapping = FieldMapping::defaults();
+  const struct {
+    const char* tag;
+    LogSource logsource;
+  } kDefinitions[] = {
+      {"process", {"windows", "process_creation", ""}}, {"file", {"windows", "file_event", ""}},
+      {"script", {"windows", "ps_script", ""}},         {"security", {"windows", "", "security"}},
+      {"linux", {"linux", "process_creation", ""}},     {"proxy", {"", "proxy", ""}},
+  };
+  for (const auto& definition : kDefinitions) {
+    LogSourceDefinition added;
+    added.name = definition.tag;
+    added.logsource = definition.logsource;
+    added.conditions = {{"LogSource", definition.tag}};
+    if (std::string(definition.tag) == "process") {
+      added.field_mapping = {{"Image", "NewProcessName"}, {"CommandLine", "ProcessCommandLine"}};
+    }
+    EXPECT_TRUE(mapping.addLogSource(added).ok());
+  }
+  return mapping;
+}
+
+// With log source definitions, prefiltered detection (which also skips scanning fields
+// of rules that cannot run) still equals full evaluation.
+TEST(PrefilterTest, CorpusWithLogSourcesMatchesFullEvaluation) {
+  std::shared_ptr<const RuleSet> rules = loadCorpus(corpusLogSources());
+  ASSERT_GT(rules->detections.size(), 400u);
+  Differential differential(rules);
+  Event event(1 << 16);
+  std::mt19937 random(11);
+  std::vector<GeneratedEvent> generated = generateEvents(*rules, random);
+  const char* kTags[] = {"process", "file", "script", "security", "linux", "proxy", "none"};
+  size_t matches = 0;
+  for (size_t i = 0; i < generated.size(); ++i) {
+    // The first definition the event's rule runs on, and one at random.
+    const DetectionRule& rule = rules->detections[generated[i].rule];
+    const char* own =
+        rule.logsource_mask == 0 ? "none" : kTags[__builtin_ctzll(rule.logsource_mask)];
+    for (const char* tag : {own, kTags[random() % 7]}) {
+      GeneratedEvent tagged = generated[i];
+      tagged.fields.emplace_back("LogSource", tag);
+      fillGenerated(event, tagged);
+      matches += differential.check(event, "generated event " + std::to_string(i) + " " + tag);
+    }
+  }
+  std::printf("prefilter differential with log sources: %zu matches, %zu rules matched\n", matches,
+              differential.matchedRules());
+  EXPECT_GE(differential.matchedRules(), rules->detections.size() / 4);
+}
+
+// ---------------------------------------------------------------------------------------
+// Prefilter behaviour
+
+// A rule whose literal is absent is not evaluated; one whose literal is present is.
+TEST(PrefilterTest, SkipsRulesWithoutLiteral) {
+  auto rules = loadRuleSet(R"(
+title: tool
+id: tool
+detection: {sel: {Image|endswith: '\tool.exe'}, condition: sel}
+---
+title: negated
+id: negated
+detection: {sel: {Image|endswith: '\tool.exe'}, condition: not sel}
+)");
+  ASSERT_EQ(rules->detections.size(), 2u);
+  EXPECT_TRUE(rules->index->prefiltered(0));
+  EXPECT_FALSE(rules->index->prefiltered(1));
+  Differential differential(rules);
+  Event event(4096);
+  fillEvent(event, {{"Image", "C:\\Windows\\cmd.exe"}});
+  EXPECT_EQ(differential.check(event, "cmd"), 1u);
+  MetricsRegistry& metrics = differential.metrics();
+  EXPECT_EQ(ruleCounter(metrics, "vigil_detection_evaluations_total", "tool"), 0u);
+  EXPECT_EQ(ruleCounter(metrics, "vigil_detection_evaluations_total", "negated"), 1u);
+
+  fillEvent(event, {{"Image", "C:\\Temp\\TOOL.EXE"}});
+  EXPECT_EQ(differential.check(event, "tool"), 1u);
+  EXPECT_EQ(ruleCounter(metrics, "vigil_detection_evaluations_total", "tool"), 1u);
+  EXPECT_EQ(ruleCounter(metrics, "vigil_detection_prefilter_hits_total", "tool"), 1u);
+  EXPECT_EQ(ruleCounter(metrics, "vigil_detection_matches_total", "tool"), 1u);
+}
+
+// A literal that spans the end of one field and the start of the next does not count,
+// and a literal in a field the rule does not read does not count either.
+TEST(PrefilterTest, LiteralMustLieInsideItsField) {
+  auto rules = loadRuleSet(R"(
+title: bc
+id: bc
+detection: {sel: {a|contains: 'bc'}, condition: sel}
+)");
+  Differential differential(rules);
+  Event event(4096);
+  fillEvent(event, {{"a", "ab"}, {"b", "cd"}, {"c", "bc"}});
+  EXPECT_EQ(differential.check(event, "split"), 0u);
+  EXPECT_EQ(ruleCounter(differential.metrics(), "vigil_detection_prefilter_hits_total", "bc"), 0u);
+  fillEvent(event, {{"b", "cd"}, {"a", "abc"}});
+  EXPECT_EQ(differential.check(event, "inside"), 1u);
+}
+
+// Which rule shapes are prefiltered: OR needs a literal on every branch, AND on one,
+// `all` on one value, and value kinds without a literal rule a field out.
+TEST(PrefilterTest, ClassifiesConditions) {
+  auto rules = loadRuleSet(R"(
+title: or_both
+detection: {a: {x|contains: foo}, b: {y: bar}, condition: a or b}
+---
+title: or_one_open
+detection: {a: {x|contains: foo}, b: {y|exists: true}, condition: a or b}
+---
+title: and_one
+detection: {a: {x|contains: foo}, b: {y|cidr: 10.0.0.0/8}, condition: a and b}
+---
+title: all_one
+detection: {a: {x|contains|all: ['*', 'foo']}, condition: a}
+---
+title: list_with_wildcard
+detection: {a: {x: ['foo', '*']}, condition: a}
+---
+title: keywords
+detection: {k: [evil, bad], condition: k}
+---
+title: regex
+detection: {a: {x|re: 'fo+'}, condition: a}
+---
+title: empty_value
+detection: {a: {x: ''}, condition: a}
+---
+title: one_of_them
+detection: {a: {x: foo}, b: {y|startswith: bar}, condition: 1 of them}
+---
+title: windash
+detection: {a: {x|windash|contains: ' -enc '}, condition: a}
+)");
+  ASSERT_EQ(rules->detections.size(), 10u);
+  const internal::DetectionIndex& index = *rules->index;
+  std::vector<bool> expected = {true, false, true, true, false, true, false, false, true, true};
+  for (uint32_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(index.prefiltered(i), expected[i]) << rules->detections[i].title;
+  }
+  Differential differential(rules);
+  Event event(4096);
+  fillEvent(event, {{"x", "a FOO b"}, {"y", "bar"}, {"message", "very evil"}});
+  event.message = event.arena.copy("very evil");
+  EXPECT_EQ(differential.check(event, "mixed"), 6u);
+  fillEvent(event, {{"x",
+                     "run \xE2\x80\x93"
+                     "enc AAA"}});
+  EXPECT_EQ(differential.check(event, "windash"), 2u);
+}
+
+// Cased values only fire on the exact letter case; the evaluation decides either way.
+TEST(PrefilterTest, CasedLiteral) {
+  auto rules = loadRuleSet(R"(
+title: cased
+id: cased
+detection: {a: {x|cased|contains: MiXeD}, condition: a}
+)");
+  Differential differential(rules);
+  Event event(4096);
+  fillEvent(event, {{"x", "a mixed b"}});
+  EXPECT_EQ(differential.check(event, "lower"), 0u);
+  EXPECT_EQ(ruleCounter(differential.metrics(), "vigil_detection_evaluations_total", "cased"), 0u);
+  fillEvent(event, {{"x", "a MiXeD b"}});
+  EXPECT_EQ(differential.check(event, "exact"), 1u);
+}
+
+// Canonical fields (numbers formatted per event) and the keyword text on raw events.
+TEST(PrefilterTest, CanonicalFieldsAndRawKeywords) {
+  auto rules = loadRuleSet(R"(
+title: port
+detection: {a: {dst_port: 3389}, condition: a}
+---
+title: ip
+detection: {a: {src_ip|startswith: '192.0.2.'}, condition: a}
+---
+title: raw
+detection: {k: ['Failed password'], condition: k}
+)");
+  Differential differential(rules);
+  Event event(4096);
+  fillEvent(event, {{"src_ip", "192.0.2.7"}});
+  event.dst_port = 3389;
+  event.raw = event.arena.copy("sshd: Failed password for bob");
+  EXPECT_EQ(differential.check(event, "all three"), 3u);
+}
+
+// ---------------------------------------------------------------------------------------
+// Logsource selection
+
+FieldMapping windowsMapping() {
+  FieldMapping mapping = FieldMapping::defaults();
+  LogSourceDefinition sysmon;
+  sysmon.name = "sysmon_process";
+  sysmon.logsource = {"windows", "process_creation", "sysmon"};
+  sysmon.conditions = {{"Channel", "Microsoft-Windows-Sysmon/Operational"}, {"EventID", "1"}};
+  EXPECT_TRUE(mapping.addLogSource(sysmon).ok());
+  LogSourceDefinition security;
+  security.name = "security_process";
+  security.logsource = {"windows", "process_creation", "security"};
+  security.conditions = {{"Channel", "Security"}, {"EventID", "4688"}};
+  security.field_mapping = {{"Image", "NewProcessName"}, {"ParentImage", "ParentProcessName"}};
+  EXPECT_TRUE(mapping.addLogSource(security).ok());
+  LogSourceDefinition auth;
+  auth.name = "linux_auth";
+  auth.logsource = {"linux", "", "auth"};
+  auth.conditions = {{"process.name", "sshd"}};
+  EXPECT_TRUE(mapping.addLogSource(auth).ok());
+  return mapping;
+}
+
+constexpr char kLogSourceRules[] = R"(
+title: windows process
+id: win_proc
+logsource: {product: windows, category: process_creation}
+detection: {sel: {Image|endswith: '\whoami.exe'}, condition: sel}
+---
+title: linux auth
+id: linux_auth
+logsource: {product: linux, service: auth}
+detection: {k: ['whoami'], condition: k}
+---
+title: any source
+id: any
+detection: {k: ['whoami'], condition: k}
+)";
+
+std::shared_ptr<const RuleSet> loadWith(const FieldMapping& mapping, const std::string& yaml) {
+  RuleLoader loader(mapping);
+  EXPECT_TRUE(loader.addText(yaml, "test.yml").ok());
+  absl::StatusOr<RuleSet> rules = loader.finish();
+  EXPECT_TRUE(rules.ok()) << rules.status();
+  return std::make_shared<RuleSet>(std::move(*rules));
+}
+
+std::vector<std::string> matchingIds(Engine& engine, DetectScratch& scratch, const Event& event) {
+  std::array<uint32_t, 16> out;
+  size_t count = engine.detect(event, scratch, out);
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < count; ++i) ids.push_back(engine.rules().detections[out[i]].id);
+  return ids;
+}
+
+// Rules run only on events of a compatible definition, with that definition's field
+// mapping; a rule without logsource runs on every event.
+TEST(LogSourceTest, SelectsRulesAndMapsFields) {
+  auto rules = loadWith(windowsMapping(), kLogSourceRules);
+  MetricsRegistry metrics;
+  Engine engine(rules, {}, &metrics);
+  DetectScratch scratch(*rules);
+  Event event(4096);
+  using Ids = std::vector<std::string>;
+
+  fillEvent(event, {{"Channel", "Microsoft-Windows-Sysmon/Operational"},
+                    {"EventID", "1"},
+                    {"Image", "C:\\Windows\\System32\\whoami.exe"}});
+  event.message = event.arena.copy("whoami");
+  EXPECT_EQ(matchingIds(engine, scratch, event), (Ids{"win_proc", "any"}));
+  EXPECT_EQ(metrics.sum("vigil_detection_logsource_skipped_total"), 1u);
+
+  // Security 4688 names the image NewProcessName; the definition maps Image to it.
+  fillEvent(event, {{"Channel", "security"},
+                    {"EventID", "4688"},
+                    {"NewProcessName", "C:\\Windows\\System32\\whoami.exe"}});
+  event.message = event.arena.copy("whoami");
+  EXPECT_EQ(matchingIds(engine, scratch, event), (Ids{"win_proc", "any"}));
+
+  fillEvent(event, {{"Image", "C:\\Windows\\System32\\whoami.exe"}});
+  event.app = event.arena.copy("sshd");
+  event.message = event.arena.copy("whoami");
+  EXPECT_EQ(matchingIds(engine, scratch, event), (Ids{"linux_auth", "any"}));
+
+  // An event of no definition runs only the rule without logsource.
+  fillEvent(event, {{"Image", "C:\\Windows\\System32\\whoami.exe"}});
+  event.message = event.arena.copy("whoami");
+  EXPECT_EQ(matchingIds(engine, scratch, event), (Ids{"any"}));
+}
+
+// Without definitions, logsource is not used and every rule runs on every event.
+TEST(LogSourceTest, NoDefinitionsRunsEveryRule) {
+  auto rules = loadWith(FieldMapping::defaults(), kLogSourceRules);
+  Engine engine(rules, {});
+  DetectScratch scratch(*rules);
+  Event event(4096);
+  fillEvent(event, {{"Image", "C:\\Windows\\System32\\whoami.exe"}});
+  event.message = event.arena.copy("whoami");
+  EXPECT_EQ(matchingIds(engine, scratch, event),
+            (std::vector<std::string>{"win_proc", "linux_auth", "any"}));
+}
+
+// The masks follow product, category and service, ignoring letter case.
+TEST(LogSourceTest, RuleMasks) {
+  auto rules = loadWith(windowsMapping(), std::string(kLogSourceRules) + R"(
+---
+title: sysmon only
+id: sysmon
+logsource: {product: Windows, service: Sysmon}
+detection: {k: [x], condition: k}
+---
+title: macos
+id: macos
+logsource: {product: macos}
+detection: {k: [x], condition: k}
+)");
+  ASSERT_EQ(rules->detections.size(), 5u);
+  EXPECT_EQ(rules->detections[0].logsource_mask, 0b011u);
+  EXPECT_FALSE(rules->detections[0].logsource_any);
+  EXPECT_EQ(rules->detections[1].logsource_mask, 0b100u);
+  EXPECT_TRUE(rules->detections[2].logsource_any);
+  EXPECT_EQ(rules->detections[3].logsource_mask, 0b001u);
+  EXPECT_EQ(rules->detections[4].logsource_mask, 0u);
+}
+
+// Definitions that share a condition (tested once per event) still differ by the rest.
+TEST(LogSourceTest, SharedConditions) {
+  FieldMapping mapping = FieldMapping::defaults();
+  const std::pair<const char*, const char*> kDefinitions[] = {
+      {"1", "process_creation"}, {"11", "file_event"}, {"13", "registry_set"}};
+  for (const auto& [id, category] : kDefinitions) {
+    LogSourceDefinition definition;
+    definition.logsource = {"windows", category, "sysmon"};
+    definition.conditions = {{"Channel", "Sysmon"}, {"EventID", id}};
+    ASSERT_TRUE(mapping.addLogSource(definition).ok());
+  }
+  auto rules = loadWith(mapping, R"(
+title: process
+id: process
+logsource: {product: windows, category: process_creation}
+detection: {k: [x], condition: k}
+---
+title: file
+id: file
+logsource: {product: windows, category: file_event}
+detection: {k: [x], condition: k}
+---
+title: sysmon
+id: sysmon
+logsource: {product: windows, service: sysmon}
+detection: {k: [x], condition: k}
+)");
+  Engine engine(rules, {});
+  DetectScratch scratch(*rules);
+  Event event(4096);
+  using Ids = std::vector<std::string>;
+  fillEvent(event, {{"Channel", "SYSMON"}, {"EventID", "11"}});
+  event.message = event.arena.copy("x");
+  EXPECT_EQ(matchingIds(engine, scratch, event), (Ids{"file", "sysmon"}));
+  fillEvent(event, {{"Channel", "Sysmon"}, {"EventID", "13"}});
+  event.message = event.arena.copy("x");
+  EXPECT_EQ(matchingIds(engine, scratch, event), (Ids{"sysmon"}));
+  fillEvent(event, {{"Channel", "Other"}, {"EventID", "1"}});
+  event.message = event.arena.copy("x");
+  EXPECT_EQ(matchingIds(engine, scratch, event), (Ids{}));
+}
+
+// Invalid definitions are rejected with the reason.
+TEST(LogSourceTest, RejectsInvalidDefinitions) {
+  FieldMapping mapping;
+  LogSourceDefinition empty;
+  empty.name = "nothing";
+  absl::Status status = mapping.addLogSource(empty);
+  EXPECT_NE(status.message().find("needs at least one of product"), std::string::npos) << status;
+  LogSourceDefinition bad_condition;
+  bad_condition.logsource.product = "windows";
+  bad_condition.conditions = {{"", "x"}};
+  EXPECT_FALSE(mapping.addLogSource(bad_condition).ok());
+  LogSourceDefinition ok;
+  ok.logsource.product = "windows";
+  for (size_t i = 0; i < kMaxLogSources; ++i) EXPECT_TRUE(mapping.addLogSource(ok).ok());
+  status = mapping.addLogSource(ok);
+  EXPECT_NE(status.message().find("at most 64"), std::string::npos) << status;
+}
+
+}  // namespace
+}  // namespace vigil::correlate

@@ -1,0 +1,202 @@
+// Runs the built "vigilctl rules test" over rule and event files written by each test.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace vigil::mgmt {
+namespace {
+
+constexpr const char* kVigilctl = VIGIL_BINARY_DIR "/mgmt/vigilctl";
+
+struct CommandRun {
+  int exit_code = -1;
+  std::vector<nlohmann::json> lines;
+  std::string out;
+  std::string err;
+};
+
+// Three failed SSH logins from one address and one accepted login, in RFC 3164.
+constexpr char kSyslog[] =
+    "<38>May  1 10:00:01 host1 sshd[100]: Failed password for bob from 192.0.2.50 port 4000 "
+    "ssh2\n"
+    "<38>May  1 10:00:02 host1 sshd[100]: Failed password for bob from 192.0.2.50 port 4001 "
+    "ssh2\n"
+    "<38>May  1 10:00:03 host1 sshd[100]: Accepted password for bob from 192.0.2.50 port 4002 "
+    "ssh2\n"
+    "<38>May  1 10:00:04 host1 sshd[100]: Failed password for bob from 192.0.2.50 port 4003 "
+    "ssh2\n";
+
+constexpr char kRules[] = R"(title: SSH login failed
+id: ssh_failed
+name: ssh_failed
+level: low
+detection:
+  keywords: ['Failed password']
+  condition: keywords
+---
+title: SSH brute force
+id: ssh_burst
+level: high
+correlation:
+  type: event_count
+  rules: [ssh_failed]
+  group-by: [host]
+  timespan: 60s
+  condition: {gte: 3}
+  generate: true
+)";
+
+class VigilctlRulesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(std::filesystem::exists(kVigilctl))
+        << kVigilctl << " is missing; build the vigilctl target before these tests";
+    dir_ = std::filesystem::temp_directory_path() /
+           ("vigilctl-rules-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string write(const std::string& name, const std::string& text) {
+    std::filesystem::path path = dir_ / name;
+    std::ofstream(path, std::ios::binary) << text;
+    return path.string();
+  }
+
+  // Runs "vigilctl ARGS", keeping stdout (also parsed as JSON lines) and stderr.
+  CommandRun run(const std::string& args) {
+    const std::string err_path = (dir_ / "stderr.txt").string();
+    const std::string command = std::string(kVigilctl) + " " + args + " 2>" + err_path;
+    CommandRun result;
+    FILE* pipe = popen(command.c_str(), "r");
+    EXPECT_NE(pipe, nullptr) << command;
+    if (pipe == nullptr) return result;
+    char buffer[4096];
+    size_t n;
+    while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.out.append(buffer, n);
+    int status = pclose(pipe);
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::istringstream lines(result.out);
+    std::string line;
+    while (std::getline(lines, line)) {
+      nlohmann::json parsed = nlohmann::json::parse(line, nullptr, false);
+      EXPECT_FALSE(parsed.is_discarded()) << "not JSON: " << line;
+      result.lines.push_back(parsed);
+    }
+    std::ifstream err(err_path);
+    std::stringstream text;
+    text << err.rdbuf();
+    result.err = text.str();
+    return result;
+  }
+
+  // Checks the output of kRules over kSyslog: three matches, one alert after the third.
+  static void expectSshResults(const CommandRun& r) {
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ASSERT_EQ(r.lines.size(), 4u) << r.out;
+    const int match_lines[] = {1, 2, 4};
+    for (size_t i = 0; i < 3; ++i) {
+      EXPECT_EQ(r.lines[i]["type"], "match");
+      EXPECT_EQ(r.lines[i]["rule_id"], "ssh_failed");
+      EXPECT_EQ(r.lines[i]["line"], match_lines[i]);
+    }
+    EXPECT_EQ(r.lines[3]["type"], "correlation_alert");
+    EXPECT_EQ(r.lines[3]["rule_id"], "ssh_burst");
+    EXPECT_EQ(r.lines[3]["line"], 4);
+    EXPECT_EQ(r.lines[3]["event_count"], 3);
+    EXPECT_NE(r.err.find("3 matches, 1 correlation alerts"), std::string::npos) << r.err;
+  }
+
+  std::filesystem::path dir_;
+};
+
+// Raw log lines are parsed with --format and run through the rules.
+TEST_F(VigilctlRulesTest, RawLinesWithFormat) {
+  std::string rules = write("ssh.yml", kRules);
+  std::string log = write("auth.log", kSyslog);
+  expectSshResults(run("rules test --format rfc3164 " + rules + " " + log));
+}
+
+// The JSON lines that "vigilctl parse" prints give the same results.
+TEST_F(VigilctlRulesTest, ParseOutputGivesSameResults) {
+  std::string rules = write("ssh.yml", kRules);
+  std::string log = write("auth.log", kSyslog);
+  CommandRun parsed = run("parse --format rfc3164 " + log);
+  ASSERT_EQ(parsed.exit_code, 0) << parsed.err;
+  std::string events = write("events.jsonl", parsed.out);
+  expectSshResults(run("rules test " + rules + " " + events));
+}
+
+// Plain JSON documents (not parse output) are read by their leaf member names.
+TEST_F(VigilctlRulesTest, PlainJsonDocuments) {
+  std::string rules = write("proc.yml", R"(title: Whoami
+id: whoami
+detection:
+  sel: {Image|endswith: '\whoami.exe'}
+  condition: sel
+)");
+  std::string events = write(
+      "events.jsonl",
+      "{\"Event\": {\"EventData\": {\"Image\": \"C:\\\\Windows\\\\System32\\\\whoami.exe\"}}}\n"
+      "{\"Event\": {\"EventData\": {\"Image\": \"C:\\\\Windows\\\\System32\\\\cmd.exe\"}}}\n");
+  CommandRun r = run("rules test " + rules + " " + events);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.lines.size(), 1u) << r.out;
+  EXPECT_EQ(r.lines[0]["rule_id"], "whoami");
+  EXPECT_EQ(r.lines[0]["line"], 1);
+}
+
+// A rule error is reported with file and line, the other rules still run, and the exit
+// status is 1.
+TEST_F(VigilctlRulesTest, RuleErrorExitsNonZero) {
+  std::string good = write("ssh.yml", kRules);
+  std::string bad = write("bad.yml",
+                          "title: Good\ndetection: {s: {a: b}, condition: s}\n---\ntitle: Bad\n"
+                          "detection:\n  sel: {a|utf16le: x}\n  condition: sel\n");
+  std::string log = write("auth.log", kSyslog);
+  CommandRun r = run("rules test --format rfc3164 " + good + " " + bad + " " + log);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(bad + ":3: document 2 rule 'Bad'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("modifier 'utf16le' is not supported yet"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("1 rule errors"), std::string::npos) << r.err;
+  EXPECT_EQ(r.lines.size(), 4u) << r.out;
+}
+
+// An event line that is not JSON is reported with file and line and counted.
+TEST_F(VigilctlRulesTest, InvalidEventLine) {
+  std::string rules = write("ssh.yml", kRules);
+  std::string events = write("events.jsonl",
+                             "{\"message\": \"x\", \"raw\": \"x\", \"fields\": []}\n"
+                             "not json\n");
+  CommandRun r = run("rules test " + rules + " " + events);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(events + ":2: is not a JSON object"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("1 events, 1 invalid lines"), std::string::npos) << r.err;
+}
+
+// Usage errors exit with status 2 and name the expected input.
+TEST_F(VigilctlRulesTest, UsageErrors) {
+  std::string rules = write("ssh.yml", kRules);
+  CommandRun missing = run("rules test " + rules + " " + (dir_ / "none.jsonl").string());
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("check the file name"), std::string::npos) << missing.err;
+  CommandRun alone = run("rules test " + rules);
+  EXPECT_EQ(alone.exit_code, 2);
+  EXPECT_NE(alone.err.find("give at least one rule file and the events file"), std::string::npos)
+      << alone.err;
+  CommandRun format = run("rules test --format xml " + rules + " " + rules);
+  EXPECT_EQ(format.exit_code, 2);
+  EXPECT_NE(format.err.find("--format 'xml' is invalid"), std::string::npos) << format.err;
+}
+
+}  // namespace
+}  // namespace vigil::mgmt
