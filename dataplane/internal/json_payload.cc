@@ -264,8 +264,15 @@ bool flattenJson(std::string_view text, Event& event) {
 
   bool ok = false;
   dom::object root;
-  if (state.parser.parse(state.buffer.data(), text.size(), false).get(root) ==
-      simdjson::SUCCESS) {
+  const simdjson::error_code error =
+      state.parser.parse(state.buffer.data(), text.size(), false).get(root);
+  if (error == simdjson::NUMBER_ERROR || error == simdjson::NUMBER_OUT_OF_RANGE) {
+    // The DOM parser rejects the whole document over a number it cannot store, such as an
+    // integer beyond 64 bits. On-Demand keeps such a number as its text, as every other
+    // number is kept, and still rejects a number that is no valid JSON.
+    return flattenJsonOnDemand(text, event);
+  }
+  if (error == simdjson::SUCCESS) {
     const auto& stage1 = *state.parser.implementation;
     Flattener flattener(text, state.buffer.data(), stage1.structural_indexes.get(),
                         stage1.n_structural_indexes, event);

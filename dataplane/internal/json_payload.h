@@ -25,4 +25,8 @@ std::string_view jsonCandidate(std::string_view msg);
 // grow to the largest message seen.
 bool flattenJson(std::string_view text, Event& event);
 
+// flattenJson() with simdjson's On-Demand parser, which keeps integers beyond 64 bits as
+// their text where the DOM parser rejects the whole document. Same contract.
+bool flattenJsonOnDemand(std::string_view text, Event& event);
+
 }  // namespace vigil::dataplane::internal

@@ -25,6 +25,30 @@ TEST(ParserJsonNumbersTest, SixtyFourBitExact) {
   EXPECT_EQ(get(e, "small"), "7");
 }
 
+// Integers beyond 64 bits, which simdjson's DOM parser cannot store, keep their text and
+// the other members of the event, in bare JSON and in JSON inside syslog.
+TEST(ParserJsonNumbersTest, BeyondSixtyFourBitsKept) {
+  ParsedEvent slot;
+  const Event& e = slot.parse(
+      R"({"ts":"2024-05-01T10:00:00Z","big":18446744073709551616,)"
+      R"("neg":-9223372036854775809,"src_ip":"192.0.2.1","n":[99999999999999999999,2]})");
+  EXPECT_EQ(e.format, EventFormat::kJson);
+  EXPECT_FALSE(e.has(kFlagParseError));
+  EXPECT_EQ(get(e, "big"), "18446744073709551616");
+  EXPECT_EQ(get(e, "neg"), "-9223372036854775809");
+  EXPECT_EQ(get(e, "n.0"), "99999999999999999999");
+  EXPECT_EQ(get(e, "n.1"), "2");
+  EXPECT_EQ(get(e, "source.ip"), "192.0.2.1");
+  EXPECT_EQ(e.timestamp_ns, testing::timeOf("2024-05-01T10:00:00Z"));
+
+  ParsedEvent cee;
+  const Event& s = cee.parse(
+      R"(<13>1 2024-05-01T10:00:00Z h app - - - @cee: {"big":100000000000000000000,"user":"a"})");
+  EXPECT_TRUE(s.has(kFlagJsonPayload));
+  EXPECT_EQ(get(s, "big"), "100000000000000000000");
+  EXPECT_EQ(get(s, "user.name"), "a");
+}
+
 // Fractions and exponents stay as written rather than as a reformatted double.
 TEST(ParserJsonNumbersTest, FloatsKeepTheirText) {
   ParsedEvent slot;
