@@ -240,6 +240,10 @@ void Pipeline::registerCounters(MetricsRegistry& metrics) {
       flow.parse.missing_pri = &metrics.counter(
           "vigil_events_missing_pri_total",
           "RFC 3164 events without PRI, given PRI 13 (user.notice)", labels);
+      flow.parse.fields_overflow = &metrics.counter(
+          "vigil_events_fields_overflow_total",
+          "Events with more generic fields than an event holds; the rest were not stored",
+          labels);
       flow.delivered = &metrics.counter("vigil_events_delivered_total",
                                         "Events passed on to indicator matching and correlation",
                                         labels);

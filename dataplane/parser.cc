@@ -235,6 +235,9 @@ void countParseResult(const Event& event, const ParseCounters& counters) {
   if (outcome != nullptr) outcome->add();
   if (counters.truncated != nullptr && event.has(kFlagTruncated)) counters.truncated->add();
   if (counters.invalid_utf8 != nullptr && event.has(kFlagInvalidUtf8)) counters.invalid_utf8->add();
+  if (counters.fields_overflow != nullptr && event.has(kFlagFieldsOverflow)) {
+    counters.fields_overflow->add();
+  }
   if (counters.missing_pri != nullptr && event.facility >= 0 && !internal::parsePri(event.raw)) {
     counters.missing_pri->add();
   }

@@ -24,6 +24,8 @@ struct ParseCounters {
   Counter* invalid_utf8 = nullptr;
   // RFC 3164 events without PRI, which got facility 1 and severity 5 (PRI 13).
   Counter* missing_pri = nullptr;
+  // Events that had more generic fields than Event::kMaxFields; the rest were not stored.
+  Counter* fields_overflow = nullptr;
 };
 
 // Fills `event` from `event.raw` (already copied into the event's arena by the caller,

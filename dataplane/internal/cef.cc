@@ -258,12 +258,22 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
-// Event members filled from well-known keys. Later pairs override earlier ones, except
-// that duser fills the user only while no suser came before it.
+// Event members filled from well-known keys. The first pair of a key fills its member,
+// as Event::get() returns the first field of a name, and duser fills the user only while
+// no suser came before it.
 struct WellKnownValues {
   std::optional<int64_t> rt;
   std::optional<int64_t> end_time;
   bool have_suser = false;
+  uint32_t applied_roles = 0;  // bit per WellKnownKey already applied
+
+  // Returns true the first time `role` is seen, and marks it.
+  bool firstOf(WellKnownKey role) {
+    const uint32_t bit = 1u << static_cast<uint32_t>(role);
+    const bool first = (applied_roles & bit) == 0;
+    applied_roles |= bit;
+    return first;
+  }
 };
 
 void applyWellKnownKey(WellKnownKey role, std::string_view value, const ParseOptions& options,
@@ -314,8 +324,9 @@ void applyWellKnownKey(WellKnownKey role, std::string_view value, const ParseOpt
 }
 
 // Adds every extension pair as a field and applies the well-known keys in the same
-// pass. A pair that does not fit the event (kFlagFieldsOverflow, kFlagArenaFull) is
-// dropped and fills nothing. `may_have_backslash` false (the header split found none)
+// pass. A pair that does not fit the field table (kFlagFieldsOverflow) is not stored as
+// a field, but a well-known key still fills its member, so the event keeps its
+// addresses, user and action however many other keys come before them. `may_have_backslash` false (the header split found none)
 // skips the search for escapes.
 void addExtensions(std::string_view extension, bool may_have_backslash,
                    const ParseOptions& options, Event& event) {
@@ -336,8 +347,9 @@ void addExtensions(std::string_view extension, bool may_have_backslash,
     const KnownKey* known = findKnownKey(key);
     if (known == nullptr) {
       addPrefixedField(event, "cef.", key, value);
-    } else if (event.addField(known->field_name, value)) {
-      applyWellKnownKey(known->role, value, options, seen, event);
+    } else {
+      static_cast<void>(event.addField(known->field_name, value));
+      if (seen.firstOf(known->role)) applyWellKnownKey(known->role, value, options, seen, event);
     }
   }
   if (seen.rt) {

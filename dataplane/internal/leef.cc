@@ -130,7 +130,7 @@ const KnownKey* findKnownKey(std::string_view key) {
   return nullptr;
 }
 
-// devTime and devTimeFormat as found; the last pair of each wins.
+// devTime and devTimeFormat as found.
 struct DeviceTimeText {
   std::optional<std::string_view> time;
   std::optional<std::string_view> format;
@@ -168,11 +168,13 @@ void applyWellKnownKey(WellKnownKey role, std::string_view value, DeviceTimeText
   }
 }
 
-// Adds every attribute as a field and applies the well-known keys in the same pass. An
-// attribute that does not fit the event (kFlagFieldsOverflow, kFlagArenaFull) is
-// dropped and fills nothing.
+// Adds every attribute as a field and applies the well-known keys in the same pass. The
+// first attribute of a key fills its member, as Event::get() returns the first field of a
+// name. An attribute that does not fit the field table (kFlagFieldsOverflow) is not
+// stored as a field, but a well-known key still fills its member.
 void addAttributes(const Header& header, const ParseOptions& options, Event& event) {
   DeviceTimeText dev_time;
+  uint32_t applied_roles = 0;  // bit per WellKnownKey already applied
   std::string_view rest = header.attributes;
   while (!rest.empty()) {
     const size_t end = rest.find(header.delimiter);
@@ -185,8 +187,11 @@ void addAttributes(const Header& header, const ParseOptions& options, Event& eve
     const KnownKey* known = findKnownKey(key);
     if (known == nullptr) {
       addPrefixedField(event, "leef.", key, value);
-    } else if (event.addField(known->field_name, value)) {
-      applyWellKnownKey(known->role, value, dev_time, event);
+    } else {
+      static_cast<void>(event.addField(known->field_name, value));
+      const uint32_t bit = 1u << static_cast<uint32_t>(known->role);
+      if ((applied_roles & bit) == 0) applyWellKnownKey(known->role, value, dev_time, event);
+      applied_roles |= bit;
     }
   }
   if (!dev_time.time) return;

@@ -398,27 +398,28 @@ void applyJsonPatterns(Event& event) {
       zeek = true;
     } else if (src.empty() && (name == "src_ip" || name == "source.ip" || name == "srcip")) {
       src = value;
-    } else if (name == "id.resp_h" || name == "dest_ip" || name == "dst_ip" ||
-               name == "destination.ip") {
+    } else if (dst.empty() && (name == "id.resp_h" || name == "dest_ip" || name == "dst_ip" ||
+                               name == "destination.ip")) {
       dst = value;
-    } else if (name == "id.orig_p" || name == "src_port" || name == "source.port") {
+    } else if (src_port.empty() &&
+               (name == "id.orig_p" || name == "src_port" || name == "source.port")) {
       src_port = value;
-    } else if (name == "id.resp_p" || name == "dest_port" || name == "dst_port" ||
-               name == "destination.port") {
+    } else if (dst_port.empty() && (name == "id.resp_p" || name == "dest_port" ||
+                                    name == "dst_port" || name == "destination.port")) {
       dst_port = value;
-    } else if (name == "user" || name == "user.name" || name == "username") {
+    } else if (user.empty() && (name == "user" || name == "user.name" || name == "username")) {
       user = value;
-    } else if (name == "cookie") {
+    } else if (cookie.empty() && name == "cookie") {
       cookie = value;
     } else if (time.empty() && (name == "ts" || name == "timestamp" || name == "@timestamp")) {
       time = value;
-    } else if (name == "auth_success") {
+    } else if (auth_success.empty() && name == "auth_success") {
       auth_success = value;
-    } else if (name == "result") {
+    } else if (rdp_result.empty() && name == "result") {
       rdp_result = value;
-    } else if (name == "event_type") {
+    } else if (event_type.empty() && name == "event_type") {
       event_type = value;
-    } else if (name == "alert.signature") {
+    } else if (signature.empty() && name == "alert.signature") {
       signature = value;
     }
   }
@@ -429,7 +430,13 @@ void applyJsonPatterns(Event& event) {
   if (const uint16_t port = portOrZero(dst_port)) event.dst_port = port;
   // Windows event log exporters write "N\A" (or "-") when an event has no user.
   if (!user.empty() && user != "N\\A" && user != "-") event.user = user;
-  if (const auto ns = parseJsonTime(time)) event.timestamp_ns = *ns;
+  if (const auto ns = parseJsonTime(time)) {
+    event.timestamp_ns = *ns;
+  } else if (!time.empty() && event.format == EventFormat::kJson) {
+    // A bare JSON event keeps the receive time, flagged as RFC 3164 and RFC 5424 events
+    // with a bad stamp are. JSON inside syslog keeps the header's time, which is valid.
+    event.flags |= kFlagTimestampInvalid;
+  }
 
   if (zeek && zeek_path == "ssh") {
     if (auth_success == "true") setOutcome(event, "ssh_login", "success");

@@ -472,5 +472,46 @@ TEST(CefLeefTest, TruncatedLinesParse) {
   }
 }
 
+// A repeated key gives the member the first value, the same one get() returns.
+TEST(CefLeefTest, RepeatedKeyFirstWins) {
+  ParsedEvent slot;
+  Event& cef = slot.parse("CEF:0|V|P|1|2|N|5|src=192.0.2.1 src=192.0.2.99 suser=alice suser=bob");
+  EXPECT_EQ(get(cef, "source.ip"), "192.0.2.1");
+  EXPECT_EQ(get(cef, "cef.src"), "192.0.2.1");
+  EXPECT_EQ(get(cef, "user.name"), "alice");
+
+  ParsedEvent leef_slot;
+  Event& leef =
+      leef_slot.parse("LEEF:1.0|V|P|1|E|src=192.0.2.1\tsrc=192.0.2.99\tusrName=alice\tusrName=bob");
+  EXPECT_EQ(get(leef, "source.ip"), "192.0.2.1");
+  EXPECT_EQ(get(leef, "leef.src"), "192.0.2.1");
+  EXPECT_EQ(get(leef, "user.name"), "alice");
+}
+
+// Well-known keys after more than Event::kMaxFields other keys still fill their members.
+TEST(CefLeefTest, WellKnownKeysPastFieldLimit) {
+  std::string cef = "CEF:0|V|P|1|2|N|5|";
+  std::string leef = "LEEF:1.0|V|P|1|E|";
+  for (size_t i = 0; i < Event::kMaxFields + 4; ++i) {
+    cef += "k" + std::to_string(i) + "=v ";
+    leef += "k" + std::to_string(i) + "=v\t";
+  }
+  cef += "src=203.0.113.9 suser=alice act=blocked";
+  leef += "src=203.0.113.9\tusrName=alice";
+
+  ParsedEvent cef_slot;
+  Event& c = cef_slot.parse(cef);
+  EXPECT_TRUE(c.has(kFlagFieldsOverflow));
+  EXPECT_EQ(get(c, "source.ip"), "203.0.113.9");
+  EXPECT_EQ(get(c, "user.name"), "alice");
+  EXPECT_EQ(get(c, "event.action"), "blocked");
+
+  ParsedEvent leef_slot;
+  Event& l = leef_slot.parse(leef);
+  EXPECT_TRUE(l.has(kFlagFieldsOverflow));
+  EXPECT_EQ(get(l, "source.ip"), "203.0.113.9");
+  EXPECT_EQ(get(l, "user.name"), "alice");
+}
+
 }  // namespace
 }  // namespace vigil::dataplane

@@ -358,5 +358,31 @@ TEST(ParserPatternsTest, WindowsLogonText) {
   EXPECT_EQ(local.src_port, 0);
 }
 
+// A JSON key given twice fills its member from the first, as get() returns the first.
+TEST(ParserPatternsTest, JsonRepeatedKeyFirstWins) {
+  testing::ParsedEvent slot;
+  Event& e = slot.parse(
+      R"({"src_ip":"192.0.2.1","src_ip":"192.0.2.99","user":"a","user":"b","dest_port":22,"dest_port":23})");
+  EXPECT_EQ(testing::get(e, "source.ip"), "192.0.2.1");
+  EXPECT_EQ(testing::get(e, "user.name"), "a");
+  EXPECT_EQ(testing::get(e, "destination.port"), "22");
+}
+
+// A bare JSON event whose time member does not parse keeps the receive time, flagged.
+TEST(ParserPatternsTest, JsonBadTimeFlagged) {
+  testing::ParsedEvent slot;
+  const int64_t received = testing::timeOf("2024-06-01T00:00:00Z");
+  for (const char* line : {R"({"ts":"2024-13-45T99:99:99Z","a":1})",
+                           R"({"ts":99999999999999999999,"a":1})"}) {
+    Event& e = slot.parse(line);
+    EXPECT_EQ(e.format, EventFormat::kJson) << line;
+    EXPECT_TRUE(e.has(kFlagTimestampInvalid)) << line;
+    EXPECT_EQ(e.timestamp_ns, received) << line;
+  }
+  Event& good = slot.parse(R"({"ts":"2024-05-01T10:00:00Z","a":1})");
+  EXPECT_FALSE(good.has(kFlagTimestampInvalid));
+  EXPECT_EQ(good.timestamp_ns, testing::timeOf("2024-05-01T10:00:00Z"));
+}
+
 }  // namespace
 }  // namespace vigil::dataplane
