@@ -34,9 +34,9 @@ struct FileSourceOptions {
   Pace pace = Pace::kFast;
   // Event-time pacing only: 2.0 replays twice as fast as the events happened. Must be > 0.
   double speed = 1.0;
-  // Event-time pacing only: when the event time jumps so far from the previous timed line
-  // that the wait (after `speed`) would exceed this, forwards or backwards, the replay
-  // re-anchors on the new line and publishes it at once instead of stalling. Must be > 0.
+  // Event-time pacing only, in seconds of wall time. A jump in event time from the previous
+  // timed line, forwards or backwards, whose wait (after `speed`) would exceed this
+  // re-anchors the replay on the new line, which is published at once. Must be > 0.
   double max_pace_wait_s = 60.0;
   // Longer lines are cut to this size and flagged truncated.
   size_t max_message_bytes = kDefaultMaxMessageBytes;

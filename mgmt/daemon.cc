@@ -55,10 +55,10 @@ dataplane::VerifyClient parseVerifyClient(const std::string& name) {
   return dataplane::VerifyClient::kNone;
 }
 
-// Rule files: a file as given, or every *.yml / *.yaml below a folder (sub-folders too,
-// as in the SigmaHQ layout), in path order so that rule indices (and so the alert order
-// within one event) do not depend on the file system. A folder with no rule file is an
-// error, because it almost always means a wrong path.
+// Rule files: a file as given, or every *.yml / *.yaml below a folder, sub-folders
+// included as in the SigmaHQ layout. They are sorted by path so that rule indices, and so
+// the alert order within one event, do not depend on the file system. A folder with no
+// rule file is an error, because it almost always means a wrong path.
 absl::StatusOr<std::vector<std::string>> expandRulePaths(const std::vector<std::string>& paths) {
   std::vector<std::string> files;
   for (const std::string& path : paths) {
