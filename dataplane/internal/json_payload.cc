@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "dataplane/internal/json_names.h"
 #include "simdjson.h"
 
 namespace vigil::dataplane::internal {
@@ -126,40 +127,13 @@ class Flattener {
   }
 
   std::string_view copyToArena(std::string_view text) {
-    if (text.empty()) return std::string_view("", 0);
-    const std::string_view copy = event_.arena.copy(text);
-    if (copy.empty()) event_.flags |= kFlagArenaFull;
-    return copy.empty() ? std::string_view{} : copy;
+    return internal::copyToArena(event_, text);
   }
-
   std::string_view joinName(std::string_view prefix, std::string_view key) {
-    if (prefix.empty()) return key;
-    const size_t len = prefix.size() + 1 + key.size();
-    char* out = event_.arena.alloc(len);
-    if (out == nullptr) {
-      event_.flags |= kFlagArenaFull;
-      return {};
-    }
-    std::memcpy(out, prefix.data(), prefix.size());
-    out[prefix.size()] = '.';
-    std::memcpy(out + prefix.size() + 1, key.data(), key.size());
-    return {out, len};
+    return internal::joinName(event_, prefix, key);
   }
-
-  // Array elements are named "<prefix>.<index>".
   std::string_view indexName(std::string_view prefix, size_t index) {
-    char digits[24];
-    size_t len = 0;
-    do {
-      digits[len++] = static_cast<char>('0' + index % 10);
-      index /= 10;
-    } while (index != 0);
-    for (size_t i = 0; i < len / 2; ++i) std::swap(digits[i], digits[len - 1 - i]);
-    const std::string_view index_text(digits, len);
-    // With an empty prefix (an array under the key "") joinName() would return the
-    // stack buffer itself.
-    if (prefix.empty()) return copyToArena(index_text);
-    return joinName(prefix, index_text);
+    return internal::indexName(event_, prefix, index);
   }
 
   // Flattens the array whose '[' is the next structural.
