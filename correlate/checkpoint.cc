@@ -82,7 +82,7 @@ absl::StatusOr<std::string_view> checkpointBody(std::string_view file) {
   std::string_view body = file.substr(kCheckpointHeaderBytes);
   if (length != body.size()) {
     return absl::InvalidArgumentError(internal::concat(
-        "checkpoint is cut short or padded: header says ", length, " body bytes, file has ",
+        "checkpoint is truncated or padded: header gives ", length, " body bytes, file has ",
         body.size()));
   }
   if (internal::crc32c(body) != crc) {

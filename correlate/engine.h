@@ -50,7 +50,7 @@ struct EngineOptions {
   // windows close when the watermark passes their deadline, and absence events older than
   // the watermark are late (vigil_correlation_late_events_total).
   int64_t allowed_lateness_ns = 0;
-  // Keys kept per detection rule with `suppress` (each key holds the event time of its
+  // Keys kept per detection rule with `suppress` (each key stores the event time of its
   // last delivered alert). When full, expired keys are dropped first, then the oldest.
   size_t max_suppress_keys = 4096;
   // Evaluate only the rules whose prefilter literals occur in the event (see

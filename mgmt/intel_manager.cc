@@ -347,7 +347,7 @@ absl::StatusOr<uint64_t> IntelManager::rebuild(const std::string& reason) {
 
 absl::StatusOr<intel::LoadReport> IntelManager::addIndicators(const std::string& text) {
   std::lock_guard lock(build_mutex_);
-  // Only the new lines are reported; the delta set holds every analyst line so far.
+  // Only the new lines are reported; the delta set contains every analyst line so far.
   intel::IndicatorSetBuilder check;
   absl::StatusOr<intel::LoadReport> report = check.addListText("analyst", text, "analyst");
   if (!report.ok()) return report.status();

@@ -34,7 +34,7 @@ namespace vigil::mgmt {
 // Blocks for at most about `timeout_s` per connect and per read.
 absl::StatusOr<std::string> fetchUrl(const std::string& url, int timeout_s, size_t max_bytes);
 
-// What the latest full build did with one configured list.
+// Outcome of the latest full build for one configured list.
 struct FeedStatus {
   std::string name;
   std::string source;  // path or URL

@@ -161,7 +161,7 @@ TEST(AbsenceTest, ManyGroupsCloseInDeadlineOrder) {
   EXPECT_TRUE(f.feed(400, "other", "x").empty());
 }
 
-// Without newer events the watermark stands still: an idle stream raises nothing, however
+// Without newer events the watermark does not move: an idle stream raises nothing, however
 // much wall-clock time passes, and the window stays pending.
 TEST(AbsenceTest, IdleStreamKeepsWindowPending) {
   Fixture f(kAbsenceRules);
@@ -194,7 +194,7 @@ TEST(AbsenceTest, LatenessDelaysClosing) {
   EXPECT_EQ(f.counter("vigil_correlation_late_events_total"), 1u);
 }
 
-// A follow-up that arrives before its login (out of order, inside the lateness) answers
+// A follow-up that arrives before its login (out of order, inside the lateness) closes
 // the window the login opens.
 TEST(AbsenceTest, EarlierArrivingFollowUpAnswers) {
   EngineOptions options;

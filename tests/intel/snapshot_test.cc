@@ -52,7 +52,7 @@ TEST_F(SnapshotStoreTest, EmptyStoreHasNoSnapshot) {
   EXPECT_FALSE(store.publishDelta(buildSet("bad.example\n")).has_value());
 }
 
-// A reader that holds a slot keeps its snapshot; a new acquire sees the new one.
+// A reader with an acquired slot keeps its snapshot, and a new acquire returns the new one.
 TEST_F(SnapshotStoreTest, HeldSnapshotSurvivesPublish) {
   SnapshotStore store(2);
   EXPECT_EQ(store.publish(buildSet("one.example\n")), 1u);
@@ -61,7 +61,7 @@ TEST_F(SnapshotStoreTest, HeldSnapshotSurvivesPublish) {
   EXPECT_EQ(first->generation(), 1u);
 
   EXPECT_EQ(store.publish(buildSet("two.example\n")), 2u);
-  EXPECT_EQ(store.reclaim(), 0u);  // slot 0 still holds generation 1
+  EXPECT_EQ(store.reclaim(), 0u);  // slot 0 still has generation 1
   EXPECT_EQ(store.stats().pending, 1u);
   setMessage(event_, "query one.example and two.example");
   first->match(0, event_, 1);

@@ -127,7 +127,7 @@ class IntelManagerTest : public ::testing::Test {
 };
 
 // Every feed of the shared corpus loads in its format; rejected records are reported
-// with a location and a reason, and the snapshot holds indicators from each kind of feed.
+// with a location and a reason, and the snapshot contains indicators from each kind of feed.
 TEST_F(IntelManagerTest, LoadsEveryCorpusFeed) {
   config_.intel_warninglists = {kCorpus + "misp-warninglists"};
   for (const auto& entry : std::filesystem::directory_iterator(kCorpus + "lists")) {
