@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "common/metrics.h"
 #include "mgmt/case_store.h"
+#include "mgmt/principal.h"
 
 namespace vigil::mgmt {
 
@@ -28,6 +29,9 @@ struct ApiRequest {
   std::multimap<std::string, std::string> query;
   std::multimap<std::string, std::string> headers;
   std::string body;
+  // Filled by the authentication layer before the handler runs; unauthenticated (empty
+  // token_id) only on routes registered as public.
+  Principal principal;
 
   // Returns the path parameter `name`, or an empty string when the route has none.
   std::string pathParam(absl::string_view name) const;
