@@ -57,7 +57,7 @@ void ignoreSigpipeByDefault() {
 // Builds the server context: TLS 1.2 or later, the certificate chain and key, and client
 // verification. Returns nullptr with `error` naming the file or option.
 SSL_CTX* makeServerContext(const TlsSourceOptions& options, std::string& error) {
-  const std::string prefix = "source " + options.name + ": ";
+  const std::string prefix = options.name.empty() ? "" : "source " + options.name + ": ";
   ERR_clear_error();
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   if (ctx == nullptr) {
@@ -157,6 +157,13 @@ struct TlsSource::Connection {
 
 void TlsSource::ContextDeleter::operator()(void* ctx) const {
   SSL_CTX_free(static_cast<SSL_CTX*>(ctx));
+}
+
+std::string checkTlsFiles(const TlsSourceOptions& options) {
+  std::string error;
+  SSL_CTX* ctx = makeServerContext(options, error);
+  if (ctx != nullptr) SSL_CTX_free(ctx);
+  return error;
 }
 
 std::unique_ptr<TlsSource> TlsSource::create(TlsSourceOptions options, MetricsRegistry& metrics,

@@ -81,6 +81,12 @@ struct TlsSourceOptions {
 //
 // Signals: OpenSSL writes to the sockets with write(), which raises SIGPIPE when the peer
 // has gone. start() therefore sets SIGPIPE to SIG_IGN when it is still SIG_DFL.
+// Loads the certificate chain, private key and CA file of `options` into a throwaway
+// OpenSSL context, as create() does, so configuration checks can report a bad PEM file or
+// a key that does not match its certificate before anything starts. Returns an empty
+// string when all load, otherwise the error naming the file.
+std::string checkTlsFiles(const TlsSourceOptions& options);
+
 class TlsSource final : public Source {
  public:
   // Validates `options`, loads the certificate, key and CA files, and allocates the ring.

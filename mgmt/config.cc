@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/ip.h"
+#include "dataplane/tls_source.h"
 
 namespace vigil::mgmt {
 namespace {
@@ -472,6 +473,16 @@ struct Reader {
       return error(n, where + ".ca_file",
                    absl::StrCat("missing; verify_client: ", s.verify_client,
                                 " needs the PEM file of the CAs that sign client certificates"));
+    }
+    // Load the files as the source will, so a bad PEM file or a key that does not match
+    // its certificate is reported with this file and line rather than at start.
+    dataplane::TlsSourceOptions tls;
+    tls.name.clear();
+    tls.certificate_file = s.certificate;
+    tls.private_key_file = s.private_key;
+    tls.ca_file = s.ca_file;
+    if (std::string problem = dataplane::checkTlsFiles(tls); !problem.empty()) {
+      return error(n["certificate"], where, problem);
     }
     return absl::OkStatus();
   }

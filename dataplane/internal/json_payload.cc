@@ -212,6 +212,59 @@ class Flattener {
   Event& event_;
 };
 
+int hexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Reads the four hex digits of a \u escape at `p` (which points at the backslash).
+// Returns -1 when the escape is incomplete or not hex.
+int escapeCodeUnit(const char* p, const char* end) {
+  if (end - p < 6 || p[1] != 'u') return -1;
+  int value = 0;
+  for (int i = 2; i < 6; ++i) {
+    const int digit = hexValue(p[i]);
+    if (digit < 0) return -1;
+    value = value * 16 + digit;
+  }
+  return value;
+}
+
+// Rewrites every \u escape of an unpaired UTF-16 surrogate in [begin, end) to \uFFFD,
+// which has the same length, so structural offsets stay valid. simdjson rejects the
+// whole document over such an escape; JSON from Windows and JavaScript producers carries
+// them when a string was cut between the two halves of a pair. Returns true when it
+// rewrote at least one.
+bool replaceLoneSurrogates(char* begin, char* end) {
+  bool replaced = false;
+  for (char* p = begin; p < end; ++p) {
+    if (*p != '\\') continue;
+    if (end - p < 2) break;
+    if (p[1] != 'u') {
+      ++p;  // skip the escaped character, which may itself be a backslash
+      continue;
+    }
+    const int unit = escapeCodeUnit(p, end);
+    if (unit < 0) continue;  // malformed escape: leave it for the parser to reject
+    if (unit >= 0xD800 && unit <= 0xDBFF) {
+      const int low = escapeCodeUnit(p + 6, end);
+      if (low >= 0xDC00 && low <= 0xDFFF) {
+        p += 11;  // a valid pair
+        continue;
+      }
+    } else if (unit < 0xDC00 || unit > 0xDFFF) {
+      p += 5;
+      continue;
+    }
+    std::memcpy(p + 2, "FFFD", 4);
+    replaced = true;
+    p += 5;
+  }
+  return replaced;
+}
+
 }  // namespace
 
 std::string_view jsonCandidate(std::string_view msg) {
@@ -238,8 +291,15 @@ bool flattenJson(std::string_view text, Event& event) {
 
   bool ok = false;
   dom::object root;
-  const simdjson::error_code error =
+  simdjson::error_code error =
       state.parser.parse(state.buffer.data(), text.size(), false).get(root);
+  if (error == simdjson::STRING_ERROR &&
+      replaceLoneSurrogates(state.buffer.data(), state.buffer.data() + text.size())) {
+    // Strings with escapes are decoded from the parsed copy, so the repaired escapes
+    // come out as U+FFFD; the event is flagged as for any invalid UTF-8.
+    error = state.parser.parse(state.buffer.data(), text.size(), false).get(root);
+    if (error == simdjson::SUCCESS) event.flags |= kFlagInvalidUtf8;
+  }
   if (error == simdjson::NUMBER_ERROR || error == simdjson::NUMBER_OUT_OF_RANGE) {
     // The DOM parser rejects the whole document over a number it cannot store, such as an
     // integer beyond 64 bits. On-Demand keeps such a number as its text, as every other

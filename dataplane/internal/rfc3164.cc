@@ -303,6 +303,12 @@ void parseHostAndTag(std::string_view rest, bool raw_is_utf8, Event& event, std:
   event.host = decodeText(token, raw_is_utf8, event);
   const std::string_view after_host = afterFirstSpace(rest);
   if (readTag(after_host, raw_is_utf8, event, msg)) return;
+  // Cisco ASA and FTD put a lone colon where the TAG goes ("firepower : %FTD-4-...").
+  // The TAG is empty and the colon with its space is no part of MSG.
+  if (startsWith(after_host, ": ")) {
+    msg = after_host.substr(2);
+    return;
+  }
   // A second space after HOSTNAME leaves an empty TAG. As after a TAG, the one space
   // that follows it is no part of MSG.
   msg = after_host.substr(!after_host.empty() && after_host.front() == ' ' ? 1 : 0);

@@ -197,5 +197,18 @@ TEST(ParserEdgeTest, Br08InvalidUtf8) {
   }
 }
 
+// Cisco FTD and ASA write " : " where the TAG goes. The TAG stays empty and MSG starts at
+// the message id, so "%FTD-4-419002" patterns see the text the device wrote.
+TEST(ParserEdgeTest, CiscoLoneColonTag) {
+  const auto lines = readLines("syslog/tenzir/syslog-rfc3164.log");
+  ASSERT_GE(lines.size(), 12u);
+  ParsedEvent slot;
+  Event& e = slot.parse(lines[11]);
+  EXPECT_EQ(e.format, EventFormat::kRfc3164);
+  EXPECT_EQ(e.host, "firepower");
+  EXPECT_EQ(e.app, "");
+  EXPECT_TRUE(e.message.starts_with("%FTD-4-419002: Duplicate TCP SYN")) << e.message;
+}
+
 }  // namespace
 }  // namespace vigil::dataplane

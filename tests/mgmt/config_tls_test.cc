@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -12,17 +13,26 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A temporary folder with placeholder PEM files. The config reader checks only that the
-// files are readable; TlsSource parses them.
+// A temporary folder with a self-signed certificate and key made by the openssl command,
+// used as server certificate and CA alike, plus files that are not PEM at all. The config
+// reader loads the PEM files, so a broken one fails with the config file and line.
 class TlsConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string templ = (fs::temp_directory_path() / "vigil-tls-config-XXXXXX").string();
     ASSERT_NE(::mkdtemp(templ.data()), nullptr);
     dir_ = templ;
-    for (const char* name : {"server.pem", "server.key", "ca.pem"}) {
-      std::ofstream(dir_ / name) << "placeholder\n";
-    }
+    const std::string d = "'" + dir_.string() + "'";
+    auto makePair = [&](const std::string& stem) {
+      const std::string command =
+          "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+          "-subj /CN=" + stem + " -keyout " + d + "/" + stem + ".key -out " + d + "/" + stem +
+          ".pem >>" + d + "/openssl.log 2>&1";
+      return std::system(command.c_str()) == 0;
+    };
+    ASSERT_TRUE(makePair("server") && makePair("other")) << "openssl failed; see " << dir_;
+    fs::copy_file(dir_ / "server.pem", dir_ / "ca.pem");
+    std::ofstream(dir_ / "garbage.pem") << "placeholder\n";
   }
   void TearDown() override {
     std::error_code ignored;
@@ -95,6 +105,17 @@ TEST_F(TlsConfigTest, TlsErrorsNameKeyAndFile) {
       {"sources: [{name: s, type: tls, certificate: server.pem, private_key: server.key, "
        "verify_client: always}]\n",
        "sources[0].verify_client: 'always' is not one of none, optional, required"},
+      {"sources: [{name: s, type: tls, certificate: garbage.pem, private_key: server.key}]\n",
+       "test.yaml:1: sources[0]: certificate '" + path("garbage.pem") +
+           "' could not be loaded; give a readable PEM certificate chain"},
+      {"sources: [{name: s, type: tls, certificate: server.pem, private_key: garbage.pem}]\n",
+       "private_key '" + path("garbage.pem") + "' could not be loaded"},
+      {"sources: [{name: s, type: tls, certificate: server.pem, private_key: other.key}]\n",
+       "private_key '" + path("other.key") + "' does not match certificate '" +
+           path("server.pem") + "'"},
+      {"sources: [{name: s, type: tls, certificate: server.pem, private_key: server.key, "
+       "ca_file: garbage.pem, verify_client: required}]\n",
+       "ca_file '" + path("garbage.pem") + "' could not be loaded"},
   };
   for (const Case& c : cases) {
     auto result = parse(c.yaml);
