@@ -13,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "intel/internal/hs_cache.h"
 #include "intel/internal/list_syntax.h"
 #include "intel/internal/text.h"
 #include "intel/internal/warninglist.h"
@@ -323,38 +324,72 @@ absl::StatusOr<std::shared_ptr<const IndicatorSet>> IndicatorSetBuilder::build()
   return set;
 }
 
-absl::Status IndicatorSetBuilder::compileDatabase(IndicatorSet& set, std::vector<unsigned> ids) {
+absl::Status IndicatorSetBuilder::compileDatabase(IndicatorSet& set,
+                                                   std::vector<unsigned> ids) const {
   IndicatorSetStats& stats = set.stats_;
   absl::Time start = absl::Now();
+  std::vector<std::string> expressions;
+  std::vector<unsigned> flags;
+  expressions.reserve(ids.size());
+  flags.reserve(ids.size());
+  for (unsigned id : ids) {
+    const Indicator& indicator = set.indicators_[id];
+    bool regex = indicator.type == IndicatorType::kRegex;
+    expressions.push_back(regex ? indicator.text : literalExpression(indicator.text));
+    // Domains, hashes and emails are case-insensitive, and URLs are matched without
+    // case so that "HTTP://Bad.Example/x" in a log still hits.
+    flags.push_back(regex ? internal::kRegexFlags : HS_FLAG_CASELESS);
+  }
+  auto dropRejected = [&]() {
+    ++stats.rejected_regexes;
+    --stats.count_by_type[static_cast<size_t>(IndicatorType::kRegex)];
+  };
+  auto adopt = [&](hs_database_t* db, size_t patterns) {
+    stats.hs_compile_time = absl::Now() - start;
+    stats.pattern_count = patterns;
+    set.database_.reset(db);
+    if (hs_database_size(db, &stats.hs_database_bytes) != HS_SUCCESS) {
+      stats.hs_database_bytes = 0;
+    }
+  };
+
+  std::string cache_key;
+  if (!options_.hs_cache_dir.empty()) {
+    cache_key = internal::hsCacheKey(expressions, flags, ids);
+    internal::HsCacheEntry entry;
+    if (internal::hsCacheLoad(options_.hs_cache_dir, cache_key, entry, stats.hs_cache_error)) {
+      for (size_t i = 0; i < entry.rejected_ids.size(); ++i) dropRejected();
+      stats.hs_cache = "hit";
+      adopt(entry.database, ids.size() - entry.rejected_ids.size());
+      return absl::OkStatus();
+    }
+  }
+
   // Each regex was checked alone when it was added, but a few expressions pass
   // hs_expression_info() and still fail to compile. Such an expression is dropped and
   // counted, and the rest compile again; any other failure is an error.
+  std::vector<unsigned> rejected_ids;
   while (!ids.empty()) {
-    std::vector<std::string> expressions;
     std::vector<const char*> patterns;
-    std::vector<unsigned> flags;
-    expressions.reserve(ids.size());
-    for (unsigned id : ids) {
-      const Indicator& indicator = set.indicators_[id];
-      bool regex = indicator.type == IndicatorType::kRegex;
-      expressions.push_back(regex ? indicator.text : literalExpression(indicator.text));
-      patterns.push_back(expressions.back().c_str());
-      // Domains, hashes and emails are case-insensitive, and URLs are matched without
-      // case so that "HTTP://Bad.Example/x" in a log still hits.
-      flags.push_back(regex ? internal::kRegexFlags : HS_FLAG_CASELESS);
-    }
+    patterns.reserve(expressions.size());
+    for (const std::string& e : expressions) patterns.push_back(e.c_str());
     hs_database_t* db = nullptr;
     hs_compile_error_t* error = nullptr;
     hs_error_t rc = hs_compile_multi(patterns.data(), flags.data(), ids.data(),
                                      static_cast<unsigned>(ids.size()), HS_MODE_BLOCK, nullptr,
                                      &db, &error);
     if (rc == HS_SUCCESS) {
-      stats.hs_compile_time = absl::Now() - start;
-      stats.pattern_count = ids.size();
-      set.database_.reset(db);
-      if (hs_database_size(db, &stats.hs_database_bytes) != HS_SUCCESS) {
-        stats.hs_database_bytes = 0;
+      if (!cache_key.empty()) {
+        std::string cache_error;
+        if (internal::hsCacheStore(options_.hs_cache_dir, cache_key, db, rejected_ids,
+                                   options_.hs_cache_keep, cache_error)) {
+          stats.hs_cache = "miss";
+        } else {
+          stats.hs_cache = "error";
+          stats.hs_cache_error = std::move(cache_error);
+        }
       }
+      adopt(db, ids.size());
       return absl::OkStatus();
     }
     std::string message = absl::StrCat("Hyperscan rejected the indicator patterns: ",
@@ -365,9 +400,11 @@ absl::Status IndicatorSetBuilder::compileDatabase(IndicatorSet& set, std::vector
     const Indicator& bad = set.indicators_[ids[static_cast<size_t>(bad_index)]];
     absl::StrAppend(&message, " (indicator '", bad.text, "' from ", bad.origin, ")");
     if (bad.type != IndicatorType::kRegex) return absl::InternalError(message);
-    ++stats.rejected_regexes;
-    --stats.count_by_type[static_cast<size_t>(IndicatorType::kRegex)];
+    rejected_ids.push_back(ids[static_cast<size_t>(bad_index)]);
+    dropRejected();
     ids.erase(ids.begin() + bad_index);
+    expressions.erase(expressions.begin() + bad_index);
+    flags.erase(flags.begin() + bad_index);
   }
   return absl::OkStatus();
 }

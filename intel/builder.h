@@ -59,6 +59,10 @@ struct BuilderOptions {
   // Age after which an indicator's confidence counts half in its score; zero turns
   // decay off. Age runs from last_seen, else first_seen, else valid_from.
   absl::Duration score_half_life = absl::Hours(24 * 30);
+  // Folder of the compiled-database cache (see intel/internal/hs_cache.h); empty turns
+  // the cache off. `hs_cache_keep` is how many databases the folder keeps.
+  std::string hs_cache_dir = {};
+  size_t hs_cache_keep = 4;
 };
 
 // Metadata that a feed gives for one value, besides the value itself.
@@ -228,7 +232,7 @@ class IndicatorSetBuilder {
                 LoadReport& report);
   bool suppressed(const Entry& entry, IndicatorSetStats& stats) const;
   uint8_t scoreOf(const Indicator& indicator) const;
-  static absl::Status compileDatabase(IndicatorSet& set, std::vector<unsigned> ids);
+  absl::Status compileDatabase(IndicatorSet& set, std::vector<unsigned> ids) const;
 
   BuilderOptions options_;
   absl::Time now_;

@@ -61,7 +61,11 @@ struct IndicatorSetStats {
   std::array<size_t, kIndicatorTypeCount> count_by_type{};
   size_t pattern_count = 0;               // indicators compiled into Hyperscan
   size_t hs_database_bytes = 0;           // 0 when there are no patterns
-  absl::Duration hs_compile_time = absl::ZeroDuration();
+  absl::Duration hs_compile_time = absl::ZeroDuration();  // compile, or cache read on a hit
+  // What the compiled-database cache did for this build: "off", "hit", "miss" (compiled
+  // and stored) or "error" (compiled; `hs_cache_error` says why the cache failed).
+  std::string hs_cache = "off";
+  std::string hs_cache_error;
   size_t prefix_lengths = 0;   // distinct CIDR lengths, each one hash probe per lookup
   size_t duplicate_lines = 0;  // accepted lines whose indicator was already loaded
   // Indicators left out because a warninglist contains their value, per list name.

@@ -309,6 +309,10 @@ absl::StatusOr<uint64_t> IntelManager::rebuild(const std::string& reason) {
   builder_options.min_ipv6_prefix_len = static_cast<uint8_t>(config_.intel_min_ipv6_prefix_len);
   builder_options.default_confidence = static_cast<uint8_t>(config_.intel_default_confidence);
   builder_options.score_half_life = absl::Hours(24) * config_.intel_score_half_life_days;
+  if (!config_.state_dir.empty()) {
+    builder_options.hs_cache_dir =
+        (std::filesystem::path(config_.state_dir) / "hs-cache").string();
+  }
   intel::IndicatorSetBuilder builder(builder_options);
 
   const bool initial = store_.current() == nullptr;
@@ -326,12 +330,23 @@ absl::StatusOr<uint64_t> IntelManager::rebuild(const std::string& reason) {
     return set.status();
   }
   const intel::IndicatorSetStats& stats = (*set)->stats();
+  metrics_
+      .counter("vigil_intel_hs_cache_total",
+               "Snapshot builds by what the compiled-database cache did: hit, miss (compiled "
+               "and stored), error (compiled, cache not written) or off",
+               {{"outcome", stats.hs_cache}})
+      .add();
+  if (!stats.hs_cache_error.empty()) {
+    VIGIL_LOG_WARN("hyperscan cache problem reason={} error=\"{}\"", reason,
+                   stats.hs_cache_error);
+  }
   const uint64_t generation = store_.publish(*set);
   reloads_ok_->add();
   std::shared_ptr<const intel::Snapshot> snapshot = store_.current();
   VIGIL_LOG_INFO("indicator snapshot published generation={} reason={} indicators={} "
                  "ipv4={} ipv6={} cidr={} domain={} url={} hashes={} regex={} "
-                 "hyperscan_patterns={} hyperscan_bytes={} suppressed_lists={} build_ms={}",
+                 "hyperscan_patterns={} hyperscan_bytes={} hyperscan_cache={} hyperscan_ms={} "
+                 "suppressed_lists={} build_ms={}",
                  generation, reason, indicatorCount(*snapshot),
                  stats.count(IndicatorType::kIpv4), stats.count(IndicatorType::kIpv6),
                  stats.count(IndicatorType::kCidr), stats.count(IndicatorType::kDomain),
@@ -339,7 +354,9 @@ absl::StatusOr<uint64_t> IntelManager::rebuild(const std::string& reason) {
                  stats.count(IndicatorType::kMd5) + stats.count(IndicatorType::kSha1) +
                      stats.count(IndicatorType::kSha256),
                  stats.count(IndicatorType::kRegex), stats.pattern_count,
-                 stats.hs_database_bytes, stats.suppressed_by_warninglist.size(),
+                 stats.hs_database_bytes, stats.hs_cache,
+                 absl::ToInt64Milliseconds(stats.hs_compile_time),
+                 stats.suppressed_by_warninglist.size(),
                  (monotonicNs() - begin) / 1'000'000);
   updateGauges();
   return generation;
