@@ -30,7 +30,7 @@ export function h(tag, props = {}, ...children) {
 }
 
 // Appends `children` (see h()) to `parent`.
-export function append(parent, children) {
+export function append(parent, ...children) {
   for (const child of [children].flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     parent.append(child instanceof Node ? child : document.createTextNode(String(child)));
