@@ -50,7 +50,7 @@ export function select(props, options, selected) {
     h('option', { value, selected: value === (selected ?? '') }, label)));
 }
 
-// A paragraph that says an endpoint is missing on this vigild; `what` names the feature.
+// A paragraph stating that an endpoint is missing on this vigild; `what` names the feature.
 export function unavailableNotice(what, error) {
   return h('p', { class: 'notice unavailable', 'data-unavailable': what },
     `${what} is not available on this vigild: ${error.method} ${error.path} answered `,

@@ -210,7 +210,7 @@ class ConsoleBrowserTest : public ::testing::Test {
   }
 
   // Methods the API serves at `path`, read from the Allow header of the 405 that an
-  // OPTIONS request gets (the router answers 405 for a known path and 404 for an unknown
+  // OPTIONS request gets (the router returns 405 for a known path and 404 for an unknown
   // one). Nothing changes on the server.
   std::set<std::string> allowedMethods(const std::string& path) {
     auto res = api().Options(path);
@@ -325,7 +325,7 @@ class ConsoleBrowserTest : public ::testing::Test {
   StepLog steps_;
 };
 
-// An analyst signs in, works the queue and a case, and visits approvals and metrics; case
+// An analyst signs in, works the queue and a case, and visits approvals and metrics. Case
 // data with HTML in it shows up as text everywhere.
 TEST_F(ConsoleBrowserTest, AnalystWorksCase) {
   ASSERT_NO_FATAL_FAILURE(startDaemon());

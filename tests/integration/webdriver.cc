@@ -145,8 +145,8 @@ void WebDriver::stopProcess() {
     kill(-driver_pid_, SIGKILL);
     driver_pid_ = -1;
   }
-  // Chromium may have moved to a group of its own; its main process was reported by the
-  // session and is still ours to stop when the session did not close it.
+  // Chromium may have moved to a group of its own. The session reported its main process,
+  // which is still ours to stop when the session did not close it.
   if (browser_pid_ > 0) {
     kill(browser_pid_, SIGKILL);
     browser_pid_ = -1;
