@@ -14,6 +14,7 @@
 #include "mgmt/internal/api_errors.h"
 #include "mgmt/internal/case_json.h"
 #include "mgmt/internal/case_routes.h"
+#include "mgmt/internal/console_routes.h"
 #include "mgmt/internal/router.h"
 
 namespace vigil::mgmt {
@@ -187,6 +188,7 @@ void ApiServer::Impl::addBuiltinRoutes() {
   router_.add("GET", "/api/v1/cases/{id}", [this](const ApiRequest& request) {
     return internal::getCaseHandler(store_, request);
   });
+  internal::addConsoleRoutes(router_);
 }
 
 void ApiServer::Impl::configureServer() {

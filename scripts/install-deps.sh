@@ -12,6 +12,8 @@ packages=(
   libsqlite3-dev nlohmann-json3-dev libcpp-httplib-dev
   libspdlog-dev libfmt-dev libyaml-cpp-dev libpcap-dev libssl-dev
   libsimdjson-dev libcli11-dev iproute2 openssl python3
+  # Headless browser and WebDriver server for the web console's browser test.
+  chromium chromium-driver
 )
 
 missing=()
