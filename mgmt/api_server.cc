@@ -203,7 +203,7 @@ void ApiServer::Impl::addBuiltinRoutes() {
   });
 }
 
-// The store answers a one-row query, then the daemon's own check runs.
+// Queries one row of the case store, then runs the daemon's own check.
 absl::Status ApiServer::Impl::checkReady() const {
   CaseFilter probe;
   probe.limit = 1;

@@ -91,8 +91,8 @@ class ApiServer {
   // e.g. "/api/v1/cases/{id}". Call before start(); not thread-safe.
   void addRoute(absl::string_view method, absl::string_view pattern, ApiHandler handler);
 
-  // Sets what GET /readyz asks besides the case store. Without one, /readyz reports ready
-  // while the store answers. Call before start(); not thread-safe.
+  // Sets the check that GET /readyz runs after querying the case store. Without one,
+  // /readyz reports ready while the store responds. Call before start(); not thread-safe.
   void setReadinessCheck(ReadinessCheck check);
 
   // Returns every route, built-in ones first, in the order they were added.

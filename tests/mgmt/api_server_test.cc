@@ -259,7 +259,7 @@ TEST_F(ApiServerTest, StalledClientIsDisconnected) {
   std::optional<std::string> headers =
       sendPartialRequest(server.port(), "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n");
   ASSERT_TRUE(headers.has_value()) << "stalled headers kept their connection";
-  // Whatever the server sends before closing is a refusal, never the endpoint's answer.
+  // Whatever the server sends before closing is a rejection, never the endpoint's response.
   EXPECT_EQ(headers->find("200 OK"), std::string::npos) << *headers;
 
   std::optional<std::string> body = sendPartialRequest(

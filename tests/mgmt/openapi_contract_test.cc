@@ -1,5 +1,5 @@
 // Contract tests of the REST API against docs/openapi.yaml. A real Daemon replays a small
-// log into its case store and serves the API on loopback; each test sends real requests
+// log into its case store and serves the API on loopback. Each test sends real requests
 // and checks the status, content type, query and body of every exchange against the
 // document. The route test fails when a route of the server is missing from the
 // document or a documented operation has no route, so a new endpoint cannot ship
@@ -157,7 +157,7 @@ class ContractTest : public ::testing::Test {
   }
 
   // Sends `call`, checks the exchange against the document and records the operation as
-  // covered when the answer was a success. Returns the response body.
+  // covered when the response was a success. Returns the response body.
   std::string exercise(const Call& call) {
     httplib::Request request;
     request.method = call.method;
@@ -245,7 +245,7 @@ TEST_F(ContractTest, RoutesMatchDocument) {
   EXPECT_GE(routes.size(), 9u);
 }
 
-// Every documented operation answers a valid request with a documented success.
+// Every documented operation returns a documented success for a valid request.
 TEST_F(ContractTest, EveryOperationSucceedsAsDocumented) {
   const std::string id = std::to_string(caseIdWithAlerts());
   const std::vector<Call> calls = {
@@ -276,7 +276,8 @@ TEST_F(ContractTest, EveryOperationSucceedsAsDocumented) {
 // The replayed events show up in the bodies the schemas checked: a case with alerts and
 // evidence, a sighting and a rejected indicator line.
 TEST_F(ContractTest, SuccessBodiesCarryTheReplay) {
-  json detail = json::parse(exercise({"GET", "/api/v1/cases/" + std::to_string(caseIdWithAlerts()), 200}));
+  json detail =
+      json::parse(exercise({"GET", "/api/v1/cases/" + std::to_string(caseIdWithAlerts()), 200}));
   EXPECT_FALSE(detail["alerts"].empty());
   EXPECT_FALSE(detail["evidence"].empty());
   json sightings = json::parse(exercise({"GET", "/api/v1/intel/sightings", 200}));
@@ -322,7 +323,7 @@ TEST_F(ContractTest, ErrorsAreDocumented) {
   for (const Call& call : calls) exercise(call);
 }
 
-// The 405 answer names the allowed methods in Allow.
+// The 405 response names the allowed methods in Allow.
 TEST_F(ContractTest, MethodNotAllowedListsAllow) {
   httplib::Result result = client_->Delete("/api/v1/intel/indicators");
   ASSERT_TRUE(result);
@@ -334,8 +335,8 @@ TEST_F(ContractTest, MethodNotAllowedListsAllow) {
 TEST_F(ContractTest, DaemonReadiness) {
   EXPECT_TRUE(daemon_->readiness().ok()) << daemon_->readiness();
   exercise({"GET", "/readyz", 200});
-  absl::StatusOr<DaemonConfig> config =
-      parseConfig("state_dir: " + dir_.file("other") + "\n", dir_.file("other.yaml"), dir_.file(""));
+  absl::StatusOr<DaemonConfig> config = parseConfig("state_dir: " + dir_.file("other") + "\n",
+                                                    dir_.file("other.yaml"), dir_.file(""));
   ASSERT_TRUE(config.ok()) << config.status();
   Daemon idle(*std::move(config), DaemonOptions{});
   absl::Status not_started = idle.readiness();

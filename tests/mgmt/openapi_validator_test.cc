@@ -64,10 +64,11 @@ TEST_F(SchemaValidatorTest, NullNeedsNullable) {
 }
 
 TEST_F(SchemaValidatorTest, RequiredAndAdditionalProperties) {
-  const json closed = {{"type", "object"},
-                       {"required", {"id"}},
-                       {"additionalProperties", false},
-                       {"properties", {{"id", {{"type", "integer"}}}, {"name", {{"type", "string"}}}}}};
+  const json closed = {
+      {"type", "object"},
+      {"required", {"id"}},
+      {"additionalProperties", false},
+      {"properties", {{"id", {{"type", "integer"}}}, {"name", {{"type", "string"}}}}}};
   EXPECT_TRUE(ok(closed, {{"id", 1}}));
   EXPECT_TRUE(ok(closed, {{"id", 1}, {"name", "a"}}));
   std::vector<std::string> missing = check(closed, {{"name", "a"}});
@@ -95,8 +96,8 @@ TEST_F(SchemaValidatorTest, ItemsAreCheckedWithTheirIndex) {
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0], "/1: expected integer, got string \"two\"");
   EXPECT_FALSE(ok(list, {1, 2, 3, 4}));
-  EXPECT_FALSE(ok({{"type", "array"}, {"items", {{"type", "integer"}}}, {"minItems", 1}},
-                  json::array()));
+  EXPECT_FALSE(
+      ok({{"type", "array"}, {"items", {{"type", "integer"}}}, {"minItems", 1}}, json::array()));
 }
 
 TEST_F(SchemaValidatorTest, EnumMatchesExactly) {
@@ -192,11 +193,12 @@ TEST_F(SchemaValidatorTest, Int32Format) {
 }
 
 TEST_F(SchemaValidatorTest, MessagesNameTheNestedPointer) {
-  components_["Inner"] = {{"type", "object"},
-                          {"properties", {{"a/b", {{"type", "array"}, {"items", {{"type", "string"}}}}}}}};
-  std::vector<std::string> errors =
-      check({{"type", "object"}, {"properties", {{"outer", {{"$ref", "#/components/schemas/Inner"}}}}}},
-            {{"outer", {{"a/b", {"x", 7}}}}});
+  components_["Inner"] = {
+      {"type", "object"},
+      {"properties", {{"a/b", {{"type", "array"}, {"items", {{"type", "string"}}}}}}}};
+  std::vector<std::string> errors = check(
+      {{"type", "object"}, {"properties", {{"outer", {{"$ref", "#/components/schemas/Inner"}}}}}},
+      {{"outer", {{"a/b", {"x", 7}}}}});
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0], "/outer/a~1b/1: expected string, got integer 7");
 }
@@ -219,12 +221,12 @@ TEST_F(SchemaValidatorTest, CheckSchemaRejectsUnsupportedKeywords) {
   EXPECT_EQ(validator.checkSchema({{"$ref", "#/components/schemas/Nope"}}, "s").size(), 1u);
   EXPECT_EQ(validator.checkSchema({{"enum", json::array()}}, "s").size(), 1u);
   EXPECT_EQ(validator.checkSchema({{"type", "string"}, {"pattern", "("}}, "s").size(), 1u);
-  EXPECT_EQ(validator.checkSchema({{"type", "object"},
-                                   {"additionalProperties", false},
-                                   {"required", {"id"}}},
-                                  "s")
-                .size(),
-            1u);
+  EXPECT_EQ(
+      validator
+          .checkSchema({{"type", "object"}, {"additionalProperties", false}, {"required", {"id"}}},
+                       "s")
+          .size(),
+      1u);
   // Problems deep inside are found too.
   json misspelled_type = {{"type", "strin"}};
   json one_of = {{"oneOf", json::array({misspelled_type})}};
@@ -322,7 +324,7 @@ TEST(OpenApiDocumentTest, CheckResponse) {
   // Parameters on the content type are allowed when the document names none.
   EXPECT_TRUE(
       doc->checkResponse(thing, 200, "application/json; charset=utf-8", R"({"id":1})").empty());
-  // An answer to HEAD is checked for status and content type only.
+  // A response to HEAD is checked for status and content type only.
   EXPECT_TRUE(doc->checkResponse(thing, 200, "application/json", "", false).empty());
   EXPECT_EQ(doc->checkResponse(thing, 201, "application/json", "", false).size(), 1u);
   EXPECT_EQ(doc->checkResponse(thing, 200, "text/html", "", false).size(), 1u);

@@ -1,24 +1,17 @@
-// An OpenAPI 3.0 document loaded for tests, and a validator for the JSON Schema subset it
-// uses. The contract tests check real API responses with it; the fuzz target uses it to
-// tell documented statuses from undocumented ones.
-//
-// Supported schema keywords: $ref (to a JSON pointer inside the document), type (integer
-// accepts only numbers without a fraction or exponent), nullable, properties, required,
-// additionalProperties (true, false or a schema), items, minItems, maxItems, enum, oneOf,
-// anyOf, allOf, format (date-time is checked, int32/int64 ranges are checked, others are
-// rejected by checkSchema), minimum, maximum, exclusiveMinimum, exclusiveMaximum,
-// minLength, maxLength (in code points) and pattern (ECMAScript). Annotations such as
-// description and default are ignored. checkSchema() reports any other keyword, so the
-// document cannot rely on a rule that the validator would skip.
+// An OpenAPI 3.0 document loaded for tests. The contract tests check real API responses
+// with it, and the fuzz target uses it to tell documented statuses from undocumented ones.
+// Schemas are checked by SchemaValidator (schema_validator.h).
 #pragma once
 
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
+#include "tests/openapi/schema_validator.h"
 
 namespace vigil::openapi {
 
@@ -26,41 +19,6 @@ namespace vigil::openapi {
 // in the YAML 1.2 core schema; quoted scalars stay strings. InvalidArgument names the line
 // of a syntax error.
 absl::StatusOr<nlohmann::json> yamlToJson(const std::string& text);
-
-// Validates JSON values against schemas that live in `root` (the whole document), so
-// "$ref": "#/components/schemas/X" resolves. `root` must outlive the validator.
-class SchemaValidator {
- public:
-  explicit SchemaValidator(const nlohmann::json& root) : root_(root) {}
-
-  // Returns every violation as "<JSON pointer of the value>: <what is wrong>"; empty when
-  // `value` conforms to `schema`.
-  std::vector<std::string> validate(const nlohmann::json& schema,
-                                    const nlohmann::json& value) const;
-
-  // Returns the problems of `schema` itself: unsupported keywords or formats, malformed
-  // keyword values and $refs that do not resolve. `where` prefixes each message.
-  std::vector<std::string> checkSchema(const nlohmann::json& schema,
-                                       const std::string& where) const;
-
-  // Follows "$ref" chains from `node`; returns nullptr when a reference does not resolve.
-  const nlohmann::json* resolve(const nlohmann::json& node) const;
-
- private:
-  void validateAt(const nlohmann::json& schema, const nlohmann::json& value,
-                  const std::string& pointer, int depth, std::vector<std::string>& errors) const;
-  void validateObject(const nlohmann::json& schema, const nlohmann::json& value,
-                      const std::string& pointer, int depth,
-                      std::vector<std::string>& errors) const;
-  void validateCombinators(const nlohmann::json& schema, const nlohmann::json& value,
-                           const std::string& pointer, int depth,
-                           std::vector<std::string>& errors) const;
-  void checkSchemaAt(const nlohmann::json& schema, const std::string& where,
-                     std::vector<const nlohmann::json*>& visited,
-                     std::vector<std::string>& problems) const;
-
-  const nlohmann::json& root_;
-};
 
 // One operation of the document: "GET" and "/api/v1/cases/{id}".
 struct Operation {
@@ -83,8 +41,7 @@ class Document {
   // Returns the operation whose template matches the concrete `path` for `method`
   // (HEAD matches GET). A template segment "{name}" matches one non-empty segment;
   // templates with more literal segments win.
-  std::optional<Operation> findOperation(const std::string& method,
-                                         const std::string& path) const;
+  std::optional<Operation> findOperation(const std::string& method, const std::string& path) const;
 
   // Returns the operation's object (under paths/<path>/<method>).
   const nlohmann::json& operationNode(const Operation& operation) const;
@@ -98,10 +55,10 @@ class Document {
   // Checks a response to `operation`: `status` must be listed, `content_type` must match a
   // documented media type, and a JSON body must conform to that media type's schema.
   // Returns the violations; empty when the response matches. Pass check_body false for
-  // an answer to HEAD, which has the headers of GET but no body.
+  // a response to HEAD, which has the headers of GET but no body.
   std::vector<std::string> checkResponse(const Operation& operation, int status,
-                                         const std::string& content_type,
-                                         const std::string& body, bool check_body = true) const;
+                                         const std::string& content_type, const std::string& body,
+                                         bool check_body = true) const;
 
   // Checks a body sent to `operation` against its requestBody, as checkResponse does.
   std::vector<std::string> checkRequestBody(const Operation& operation,
