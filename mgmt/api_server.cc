@@ -160,9 +160,12 @@ class ApiServer::Impl {
   void serve(const httplib::Request& req, httplib::Response& res);
   void countAndLog(const ApiRequest& request, const ApiResponse& response);
 
+  absl::Status checkReady() const;
+
   CaseStore& store_;
   MetricsRegistry& metrics_;
   ApiServerOptions options_;
+  ReadinessCheck readiness_check_;
   internal::Router router_;
   httplib::Server server_;
   std::thread thread_;
@@ -174,6 +177,17 @@ void ApiServer::Impl::addBuiltinRoutes() {
   router_.add("GET", "/healthz", [](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
     ApiResponse response;
     response.body = R"({"status":"ok"})";
+    return response;
+  });
+  router_.add("GET", "/readyz", [this](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
+    ApiResponse response;
+    absl::Status ready = checkReady();
+    nlohmann::json body = {{"status", ready.ok() ? "ready" : "not_ready"}};
+    if (!ready.ok()) {
+      response.status = 503;
+      body["reason"] = std::string(ready.message());
+    }
+    response.body = internal::dumpJson(body);
     return response;
   });
   router_.add("GET", "/metrics", [this](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
@@ -189,6 +203,18 @@ void ApiServer::Impl::addBuiltinRoutes() {
     return internal::getCaseHandler(store_, request);
   });
   internal::addConsoleRoutes(router_);
+}
+
+// Queries one row of the case store, then runs the daemon's own check.
+absl::Status ApiServer::Impl::checkReady() const {
+  CaseFilter probe;
+  probe.limit = 1;
+  if (absl::StatusOr<CasePage> page = store_.listCases(probe); !page.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("case store ", store_.path(), " does not answer: ", page.status().message()));
+  }
+  if (readiness_check_) return readiness_check_();
+  return absl::OkStatus();
 }
 
 void ApiServer::Impl::configureServer() {
@@ -208,6 +234,9 @@ void ApiServer::Impl::configureServer() {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
+  // An idle connection, before its first request line or between keep-alive requests,
+  // gets the same limit as a stalled read.
+  server_.set_keep_alive_timeout(options_.read_timeout.count());
   server_.set_read_timeout(options_.read_timeout);
   server_.set_write_timeout(options_.write_timeout);
   server_.set_payload_max_length(options_.max_payload_bytes);
@@ -259,7 +288,9 @@ void ApiServer::Impl::countAndLog(const ApiRequest& request, const ApiResponse& 
       .add();
   if (response.status < 400) return;
   // The query is left out of the log line because later endpoints may take tokens there.
-  if (response.status >= 500) {
+  // A 503 from /readyz is a state the prober polls for, not a failure of the server.
+  const bool not_ready = response.status == 503 && request.path == "/readyz";
+  if (response.status >= 500 && !not_ready) {
     VIGIL_LOG_ERROR("api request failed method={} path={} status={} body={}", request.method,
                     request.path, response.status, response.body);
   } else {
@@ -279,6 +310,14 @@ ApiServer::~ApiServer() { stop(); }
 void ApiServer::addRoute(absl::string_view method, absl::string_view pattern, ApiHandler handler) {
   impl_->router_.add(method, pattern, std::move(handler));
 }
+
+void ApiServer::setReadinessCheck(ReadinessCheck check) {
+  impl_->readiness_check_ = std::move(check);
+}
+
+std::vector<RouteInfo> ApiServer::routes() const { return impl_->router_.routes(); }
+
+ApiResponse ApiServer::handle(ApiRequest request) const { return impl_->router_.dispatch(request); }
 
 absl::Status ApiServer::start() {
   if (impl_->running_) {

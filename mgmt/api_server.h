@@ -49,6 +49,15 @@ struct ApiResponse {
 // httpStatusFor() maps its code to.
 using ApiHandler = std::function<absl::StatusOr<ApiResponse>(const ApiRequest&)>;
 
+// A registered route: "GET" and "/api/v1/cases/{id}", as given to addRoute().
+struct RouteInfo {
+  std::string method;
+  std::string pattern;
+};
+
+// Returns OK when the daemon can serve, or Unavailable naming the part that is not ready.
+using ReadinessCheck = std::function<absl::Status()>;
+
 // Maps an absl status code to its HTTP status: InvalidArgument and OutOfRange 400,
 // Unauthenticated 401, PermissionDenied 403, NotFound 404, AlreadyExists and
 // FailedPrecondition 409, ResourceExhausted 429, Unimplemented 501, Unavailable 503,
@@ -61,7 +70,7 @@ ApiResponse errorResponse(const absl::Status& status);
 struct ApiServerOptions {
   // "host:port" or "[v6-address]:port". Port 0 picks a free port (see ApiServer::port()).
   std::string listen = "127.0.0.1:8080";
-  std::chrono::seconds read_timeout{5};   // per read of a request
+  std::chrono::seconds read_timeout{5};   // per read of a request, and idle keep-alive
   std::chrono::seconds write_timeout{5};  // per write of a response
   size_t max_payload_bytes = 1 << 20;     // larger request bodies get 413
 };
@@ -81,6 +90,17 @@ class ApiServer {
   // Adds a route. `pattern` is a path whose segments are literals or "{name}" parameters,
   // e.g. "/api/v1/cases/{id}". Call before start(); not thread-safe.
   void addRoute(absl::string_view method, absl::string_view pattern, ApiHandler handler);
+
+  // Sets the check that GET /readyz runs after querying the case store. Without one,
+  // /readyz reports ready while the store responds. Call before start(); not thread-safe.
+  void setReadinessCheck(ReadinessCheck check);
+
+  // Returns every route, built-in ones first, in the order they were added.
+  std::vector<RouteInfo> routes() const;
+
+  // Routes `request` as the server would, without the network, the request counter or the
+  // log line. Serves the contract tests and the fuzz target.
+  ApiResponse handle(ApiRequest request) const;
 
   // Binds the listen address and serves on a background thread. Returns once the server
   // accepts connections. InvalidArgument for a malformed listen address, Unavailable when

@@ -314,6 +314,7 @@ absl::Status Daemon::startApi() {
   ApiServerOptions options;
   options.listen = config_.api_listen;
   api_ = std::make_unique<ApiServer>(*store_, metrics_, options);
+  api_->setReadinessCheck([this] { return readiness(); });
   api_->addRoute("GET", "/api/v1/status", [this](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
     nlohmann::json sources = nlohmann::json::array();
     for (size_t i = 0; i < sources_.size(); ++i) {
@@ -454,6 +455,7 @@ absl::Status Daemon::start() {
   // The arena caps the pipeline at pipeline.workers threads, whatever the machine has.
   pipeline_thread_ = std::thread([this] {
     tbb::task_arena arena(static_cast<int>(config_.workers));
+    pipeline_started_.store(true, std::memory_order_release);
     arena.execute([this] { pipeline_->run(); });
     pipeline_returned_.store(true, std::memory_order_release);
   });
@@ -531,9 +533,26 @@ bool Daemon::pipelineDrained() const {
              metrics_.sum("vigil_pipeline_oversize_dropped_total");
 }
 
+absl::Status Daemon::readiness() const {
+  if (stopping_.load(std::memory_order_acquire)) {
+    return absl::UnavailableError("vigild is shutting down");
+  }
+  if (intel_ == nullptr || intel_->store().current() == nullptr) {
+    return absl::UnavailableError("no indicator snapshot is published yet");
+  }
+  if (engine_ == nullptr) return absl::UnavailableError("the detection rules are not loaded");
+  // A pipeline that has returned without stop() finished its finite sources. That is the
+  // normal end of a replay, and the cases stay readable, so it counts as ready.
+  if (!pipeline_started_.load(std::memory_order_acquire)) {
+    return absl::UnavailableError("the pipeline thread has not started yet");
+  }
+  return absl::OkStatus();
+}
+
 void Daemon::stop() {
   if (stopped_) return;
   stopped_ = true;
+  stopping_.store(true, std::memory_order_release);
   for (auto& source : sources_) source->stop();
 
   // Messages the sources already accepted may still be in their rings, so the pipeline

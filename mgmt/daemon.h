@@ -75,6 +75,13 @@ class Daemon {
   MetricsRegistry& metrics() { return metrics_; }
   // The threat-intel manager; null before validate().
   IntelManager* intel() { return intel_.get(); }
+  // The API server; null before start() and when api.enabled is false.
+  ApiServer* api() { return api_.get(); }
+
+  // OK when the API may send work here: indicators and rules are loaded, the pipeline
+  // thread has started and stop() has not begun. Otherwise Unavailable naming what is missing.
+  // GET /readyz reports it.
+  absl::Status readiness() const;
 
  private:
   absl::Status loadIntel();
@@ -105,7 +112,9 @@ class Daemon {
   std::unique_ptr<correlate::Pipeline> pipeline_;
   std::unique_ptr<ApiServer> api_;
   std::thread pipeline_thread_;
+  std::atomic<bool> pipeline_started_{false};
   std::atomic<bool> pipeline_returned_{false};
+  std::atomic<bool> stopping_{false};
   std::atomic<bool> replay_done_{false};
   bool has_finite_sources_ = false;
   bool stopped_ = false;

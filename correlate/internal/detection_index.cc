@@ -299,7 +299,11 @@ absl::StatusOr<std::unique_ptr<DetectionIndex>> DetectionIndex::build(
 
   for (const LogSourceDefinition& definition : logsources) {
     std::vector<uint32_t> conditions;
-    for (const auto& [field, value] : definition.conditions) {
+    for (const auto& entry : definition.conditions) {
+      // Named references, not a structured binding: clang 14 rejects lambdas that capture
+      // a binding, and the fuzz preset builds with clang.
+      const auto& field = entry.first;
+      const auto& value = entry.second;
       std::vector<ResolvedName>& fields = index->condition_fields_;
       auto known = std::find_if(fields.begin(), fields.end(),
                                 [&](const ResolvedName& name) { return name.name() == field; });

@@ -83,18 +83,30 @@ ApiResponse consoleAssetResponse(const ConsoleAsset& asset, const ApiRequest& re
 }
 
 void addConsoleRoutes(Router& router) {
+  const ConsoleAsset* index = nullptr;
   for (const ConsoleAsset& asset : consoleAssets()) {
-    ApiHandler handler = [&asset](const ApiRequest& request) -> absl::StatusOr<ApiResponse> {
-      return consoleAssetResponse(asset, request);
-    };
-    // NOTE: these routes must stay reachable without a token, because the browser loads
-    // the page before the analyst has signed in.
-    router.add("GET", absl::StrCat("/console/", asset.name), handler);
-    if (asset.name == kIndexName) {
-      router.add("GET", "/", handler);
-      router.add("GET", "/console", std::move(handler));
-    }
+    if (asset.name == kIndexName) index = &asset;
   }
+  // NOTE: these routes must stay reachable without a token, because the browser loads
+  // the page before the analyst has signed in.
+  if (index != nullptr) {
+    ApiHandler page = [index](const ApiRequest& request) -> absl::StatusOr<ApiResponse> {
+      return consoleAssetResponse(*index, request);
+    };
+    router.add("GET", "/", page);
+    router.add("GET", "/console", std::move(page));
+  }
+  // One route for every file: the name is looked up exactly in the embedded table, so
+  // no path reaches anything but an embedded file, and one operation documents them all.
+  router.add("GET", "/console/{file}",
+             [](const ApiRequest& request) -> absl::StatusOr<ApiResponse> {
+               const std::string name = request.pathParam("file");
+               for (const ConsoleAsset& asset : consoleAssets()) {
+                 if (asset.name == name) return consoleAssetResponse(asset, request);
+               }
+               return absl::NotFoundError(
+                   absl::StrCat("the console has no file '", name, "'; open / for the console"));
+             });
 }
 
 }  // namespace vigil::mgmt::internal

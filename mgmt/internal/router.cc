@@ -12,7 +12,15 @@
 namespace vigil::mgmt::internal {
 
 void Router::add(absl::string_view method, absl::string_view pattern, ApiHandler handler) {
-  routes_.push_back({std::string(method), splitPath(pattern), std::move(handler)});
+  routes_.push_back(
+      {std::string(method), std::string(pattern), splitPath(pattern), std::move(handler)});
+}
+
+std::vector<RouteInfo> Router::routes() const {
+  std::vector<RouteInfo> out;
+  out.reserve(routes_.size());
+  for (const Route& route : routes_) out.push_back({route.method, route.pattern});
+  return out;
 }
 
 std::vector<std::string> Router::splitPath(absl::string_view path) {

@@ -22,9 +22,13 @@ class Router {
   // and exceptions from handlers 500. Fills request.path_params on a match.
   ApiResponse dispatch(ApiRequest& request) const;
 
+  // Returns every registered route in the order added, with the pattern as given to add().
+  std::vector<RouteInfo> routes() const;
+
  private:
   struct Route {
     std::string method;
+    std::string pattern;
     std::vector<std::string> segments;
     ApiHandler handler;
   };

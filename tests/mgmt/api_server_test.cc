@@ -1,10 +1,18 @@
 #include "mgmt/api_server.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <thread>
 
 #include "mgmt_test_util.h"
 
@@ -205,6 +213,78 @@ TEST_F(ApiServerTest, LargePayloadIs413) {
   nlohmann::json body = nlohmann::json::parse(result->body, nullptr, false);
   ASSERT_FALSE(body.is_discarded()) << result->body;
   EXPECT_EQ(body["error"]["code"], "payload_too_large");
+}
+
+// Sends `partial` (a request cut short) to 127.0.0.1:`port` and reads until the server
+// closes the connection. Returns what the server sent, or nullopt when it kept the
+// connection open for 30 s, which is far beyond any read timeout the tests set.
+std::optional<std::string> sendPartialRequest(int port, const std::string& partial) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  timeval bound{30, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof(bound));
+  EXPECT_EQ(send(fd, partial.data(), partial.size(), 0), static_cast<ssize_t>(partial.size()));
+  std::string received;
+  char buffer[4096];
+  ssize_t n = 0;
+  while ((n = recv(fd, buffer, sizeof(buffer), 0)) > 0) received.append(buffer, n);
+  close(fd);
+  if (n < 0) return std::nullopt;
+  return received;
+}
+
+// A client that stalls in the middle of its request line, headers or body is disconnected
+// once read_timeout passes, while other clients are served meanwhile.
+TEST_F(ApiServerTest, StalledClientIsDisconnected) {
+  ApiServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.read_timeout = std::chrono::seconds(1);
+  ApiServer server(*store_, metrics_, options);
+  ASSERT_TRUE(server.start().ok());
+
+  std::thread stalled_line([&] {
+    std::optional<std::string> answer = sendPartialRequest(server.port(), "GET /heal");
+    ASSERT_TRUE(answer.has_value()) << "a stalled request line kept its connection";
+  });
+  httplib::Client other("127.0.0.1", server.port());
+  httplib::Result served = other.Get("/healthz");
+  ASSERT_TRUE(served);
+  EXPECT_EQ(served->status, 200);
+  stalled_line.join();
+
+  std::optional<std::string> headers =
+      sendPartialRequest(server.port(), "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+  ASSERT_TRUE(headers.has_value()) << "stalled headers kept their connection";
+  // Whatever the server sends before closing is a rejection, never the endpoint's response.
+  EXPECT_EQ(headers->find("200 OK"), std::string::npos) << *headers;
+
+  std::optional<std::string> body = sendPartialRequest(
+      server.port(),
+      "POST /api/v1/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nabc");
+  ASSERT_TRUE(body.has_value()) << "a stalled body kept its connection";
+  EXPECT_EQ(body->find("200 OK"), std::string::npos) << *body;
+  server.stop();
+}
+
+// A body whose declared Content-Length is over the limit gets 413 without being sent.
+TEST_F(ApiServerTest, DeclaredOversizeBodyIs413) {
+  ApiServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.read_timeout = std::chrono::seconds(1);
+  options.max_payload_bytes = 1024;
+  ApiServer server(*store_, metrics_, options);
+  ASSERT_TRUE(server.start().ok());
+  std::optional<std::string> answer = sendPartialRequest(
+      server.port(),
+      "POST /api/v1/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000\r\n"
+      "Connection: close\r\n\r\n");
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->rfind("HTTP/1.1 413", 0), 0u) << *answer;
+  EXPECT_NE(answer->find("payload_too_large"), std::string::npos) << *answer;
 }
 
 // A second server on a taken port fails with Unavailable naming the address.
