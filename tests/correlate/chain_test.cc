@@ -189,6 +189,45 @@ TEST(ChainTest, ShardCountDoesNotChangeAlerts) {
   EXPECT_EQ(runs[0], runs[2]);
 }
 
+// The chained example of the Sigma correlation specification ("Failed Logins Followed by
+// Successful Login"), read from the specification text: ten failed logins of one user
+// (an event_count correlation), then a successful login of that user.
+TEST(ChainTest, SpecificationExample) {
+  const std::string spec =
+      testing::readFile(testing::sharedPath("sigma/spec/sigma-correlation-rules-specification.md"));
+  const size_t section = spec.find("### Failed Logins Followed by Successful Login");
+  ASSERT_NE(section, std::string::npos);
+  const size_t begin = spec.find("```yml\n", section);
+  ASSERT_NE(begin, std::string::npos);
+  const size_t end = spec.find("```", begin + 7);
+  ASSERT_NE(end, std::string::npos);
+  const std::string yaml = spec.substr(begin + 7, end - begin - 7);
+  auto rules = loadRuleSet(yaml);
+  ASSERT_EQ(rules->correlations.size(), 2u);
+  MetricsRegistry metrics;
+  Engine engine(rules, {}, &metrics);
+  DetectScratch scratch(*rules);
+  Event event(1 << 14);
+  auto feed = [&](int second, const char* event_id, const char* user) {
+    char ts[32];
+    std::snprintf(ts, sizeof(ts), "2024-05-01T10:%02d:%02dZ", second / 60, second % 60);
+    fillEvent(event, {{"ts", ts}, {"EventID", event_id}, {"User", user}});
+    std::vector<Alert> out;
+    engine.process(event, scratch, out);
+    return out;
+  };
+  // A success before the failures does not count; bob fails only nine times.
+  EXPECT_TRUE(feed(0, "4624", "alice").empty());
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(feed(10 + i, "4625", "alice").empty()) << i;
+  for (int i = 0; i < 9; ++i) EXPECT_TRUE(feed(30 + i, "4625", "bob").empty()) << i;
+  EXPECT_TRUE(feed(50, "4624", "bob").empty());
+  std::vector<Alert> alerts = feed(60, "4624", "alice");
+  ASSERT_EQ(ruleIds(alerts), (std::vector<std::string>{"b180ead8-d58f-40b2-ae54-c8940995b9b6"}));
+  EXPECT_EQ(alerts[0].group, (std::vector<std::pair<std::string, std::string>>{{"User", "alice"}}));
+  EXPECT_EQ(alerts[0].level, "high");
+  EXPECT_EQ(alerts[0].event_count, 2u);
+}
+
 // Cycles are rejected with the rules on the cycle; so are chains deeper than the limit.
 TEST(ChainTest, CyclesAndDepthRejected) {
   const std::string detection = "title: D\nname: d\ndetection: {sel: {a: b}, condition: sel}\n";
