@@ -176,10 +176,10 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
   c.late_events = &metrics->counter(
       "vigil_correlation_late_events_total",
       "Events dropped by a correlation because they were older than the group's window");
-  c.sample_dropped = &metrics->counter(
-      "vigil_correlation_sample_dropped_total",
-      "Values a value_percentile window dropped because its sample was full (the "
-      "percentile is then computed over the newest values)");
+  c.sample_dropped =
+      &metrics->counter("vigil_correlation_sample_dropped_total",
+                        "Values a value_percentile window dropped because its sample was full (the "
+                        "percentile is then computed over the newest values)");
   c.key_truncated = &metrics->counter(
       "vigil_correlation_group_key_truncated_total",
       "Group keys cut to the maximum key length (groups sharing the prefix merge)");
@@ -249,10 +249,10 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
   }
   for (uint32_t i = 0; i < rules_->correlations.size(); ++i) {
     const uint32_t r = root(i);
-    const bool chained = !chained_into_[i].empty() ||
-                         std::any_of(rules_->correlations[i].chained.begin(),
-                                     rules_->correlations[i].chained.end(),
-                                     [](uint32_t inner) { return inner != kNoRule; });
+    const bool chained =
+        !chained_into_[i].empty() ||
+        std::any_of(rules_->correlations[i].chained.begin(), rules_->correlations[i].chained.end(),
+                    [](uint32_t inner) { return inner != kNoRule; });
     if (chained) pinned_shard_[i] = static_cast<uint32_t>(r % options_.shards);
   }
 
@@ -466,8 +466,8 @@ void Engine::route(uint32_t shard, uint32_t correlation, Alert& alert, std::vect
   }
 }
 
-void Engine::correlate(uint32_t shard, uint32_t correlation, uint32_t detection,
-                       const Event& event, std::vector<Alert>& out) {
+void Engine::correlate(uint32_t shard, uint32_t correlation, uint32_t detection, const Event& event,
+                       std::vector<Alert>& out) {
   Alert alert;
   if (updateCorrelation(shard, correlation, detection, event, alert)) {
     route(shard, correlation, alert, out);
@@ -544,8 +544,8 @@ bool Engine::updateCorrelation(uint32_t shard, uint32_t correlation, uint32_t de
   return updateAt(shard, correlation, *position, event, shards_[shard]->watermark_ns, alert);
 }
 
-bool Engine::updateAt(uint32_t shard, uint32_t correlation, uint32_t position,
-                      const Event& event, int64_t watermark_ns, Alert& alert) {
+bool Engine::updateAt(uint32_t shard, uint32_t correlation, uint32_t position, const Event& event,
+                      int64_t watermark_ns, Alert& alert) {
   const CorrelationRule& rule = rules_->correlations[correlation];
   internal::WindowInput input{eventTime(event), position, 0, watermark_ns};
   if (rule.type == CorrelationType::kValueSum || rule.type == CorrelationType::kValueAvg ||

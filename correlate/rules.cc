@@ -199,9 +199,9 @@ absl::Status readCondition(const YAML::Node& node, CorrelationRule& rule) {
   rule.min_count = temporal ? rule.rule_refs.size() : 0;
   if ((!node || node.IsNull()) && temporal) return absl::OkStatus();
   if (!node || !node.IsMap() || node.size() == 0) {
-    return absl::InvalidArgumentError(internal::concat(
-        "'correlation.condition' must be a map such as ",
-        metric ? "{field: bytes_sent, gt: 1000000}" : "{gte: 10}"));
+    return absl::InvalidArgumentError(
+        internal::concat("'correlation.condition' must be a map such as ",
+                         metric ? "{field: bytes_sent, gt: 1000000}" : "{gte: 10}"));
   }
   bool has_percentile = false;
   for (const auto& entry : node) {
@@ -234,13 +234,12 @@ absl::Status readCondition(const YAML::Node& node, CorrelationRule& rule) {
     }
     std::optional<ConditionBound::Op> op = parseBoundOp(key);
     if (!op) {
-      return absl::InvalidArgumentError(internal::concat(
-          "unknown condition operator '", key, "' for ", type, "; expected ",
-          temporal ? "gte or gt"
-                   : "gt, gte, lt, lte, eq or neq",
-          rule.type == CorrelationType::kValuePercentile ? ", field or percentile"
-          : takes_field                                  ? " or field"
-                                                         : ""));
+      return absl::InvalidArgumentError(
+          internal::concat("unknown condition operator '", key, "' for ", type, "; expected ",
+                           temporal ? "gte or gt" : "gt, gte, lt, lte, eq or neq",
+                           rule.type == CorrelationType::kValuePercentile ? ", field or percentile"
+                           : takes_field                                  ? " or field"
+                                                                          : ""));
     }
     if (temporal && *op != ConditionBound::Op::kGt && *op != ConditionBound::Op::kGte) {
       return absl::InvalidArgumentError(internal::concat(
@@ -257,9 +256,9 @@ absl::Status readCondition(const YAML::Node& node, CorrelationRule& rule) {
       std::optional<uint64_t> value = readCount(entry.second);
       if (!value || *value > kMaxCorrelationThreshold) {
         std::string text = entry.second.IsScalar() ? entry.second.Scalar() : "";
-        return absl::InvalidArgumentError(internal::concat(
-            "condition ", key, ": '", text, "' must be a whole number from 0 to ",
-            kMaxCorrelationThreshold));
+        return absl::InvalidArgumentError(internal::concat("condition ", key, ": '", text,
+                                                           "' must be a whole number from 0 to ",
+                                                           kMaxCorrelationThreshold));
       }
       bound.value = static_cast<double>(*value);
     }
@@ -267,10 +266,10 @@ absl::Status readCondition(const YAML::Node& node, CorrelationRule& rule) {
     if (*op != ConditionBound::Op::kGt && *op != ConditionBound::Op::kGte) rule.closes = true;
   }
   if (takes_field && rule.value_fields.empty()) {
-    return absl::InvalidArgumentError(internal::concat(
-        type, " needs 'condition.field', ",
-        metric ? "the numeric field whose values are aggregated"
-               : "the field whose distinct values are counted"));
+    return absl::InvalidArgumentError(
+        internal::concat(type, " needs 'condition.field', ",
+                         metric ? "the numeric field whose values are aggregated"
+                                : "the field whose distinct values are counted"));
   }
   if (rule.type == CorrelationType::kValuePercentile && !has_percentile) {
     return absl::InvalidArgumentError(
@@ -885,9 +884,9 @@ absl::StatusOr<RuleSet> RuleLoader::finish() {
             "' names the rule itself; a correlation cannot count its own alerts"));
       }
       if (!target && !chained) {
-        return absl::InvalidArgumentError(internal::concat(
-            rule.origin, " rule '", rule.title, "': correlation.rules entry '", ref,
-            "' matches no loaded detection or correlation rule id or name"));
+        return absl::InvalidArgumentError(
+            internal::concat(rule.origin, " rule '", rule.title, "': correlation.rules entry '",
+                             ref, "' matches no loaded detection or correlation rule id or name"));
       }
       rule.detections.push_back(target.value_or(kNoRule));
       rule.chained.push_back(chained.value_or(kNoRule));

@@ -310,7 +310,8 @@ char* WindowTable::claimEvidence(uint32_t slot, uint64_t seq, std::string_view r
   return base;
 }
 
-size_t WindowTable::groupEvidence(uint32_t slot, std::array<uint32_t, Alert::kMaxEvidence>& out) const {
+size_t WindowTable::groupEvidence(uint32_t slot,
+                                  std::array<uint32_t, Alert::kMaxEvidence>& out) const {
   const Group& group = groups_[slot];
   size_t found = 0;
   uint64_t next_seq = group.next_seq;
@@ -988,7 +989,8 @@ void WindowTable::restoreGroup(const SavedGroup& saved) {
     const size_t hits = std::min(entry.hits.size(), kHitBytes);
     // Whole lines only, as writeHits() keeps them.
     const size_t cut = entry.hits.substr(0, hits).rfind('\n');
-    const size_t length = hits == entry.hits.size() ? hits : (cut == std::string_view::npos ? 0 : cut + 1);
+    const size_t length =
+        hits == entry.hits.size() ? hits : (cut == std::string_view::npos ? 0 : cut + 1);
     if (length > 0) std::memcpy(base + evidence_bytes_, entry.hits.data(), length);
     evidence_[group.newest_evidence].hit_length = static_cast<uint32_t>(length);
   }

@@ -209,8 +209,8 @@ class WindowTable {
   // when the group alerted within `suppress` of this alert's last event time.
   bool admit(uint32_t slot, const Alert& alert);
 
-  // Timer heap of absence windows and windows that close: a binary min-heap of slots by deadline, with each
-  // slot's position in heap_pos_ (kNone when it has no timer).
+  // Timer heap of absence windows and windows that close: a binary min-heap of slots by deadline,
+  // with each slot's position in heap_pos_ (kNone when it has no timer).
   int64_t deadline(uint32_t slot) { return state(slot)[0] + rule_.timespan_ns; }
   void heapPush(uint32_t slot);
   void heapRemove(uint32_t slot);

@@ -116,15 +116,17 @@ TEST(ChainTest, BruteForceOnThreeHosts) {
   std::vector<Alert> alerts = f.bruteForce(120, "10.0.0.1", "h3");
   ASSERT_EQ(ruleIds(alerts), (std::vector<std::string>{"corr_spread"}));
   const Alert& alert = alerts[0];
-  EXPECT_EQ(alert.group, (std::vector<std::pair<std::string, std::string>>{{"src_ip", "10.0.0.1"}}));
+  EXPECT_EQ(alert.group,
+            (std::vector<std::pair<std::string, std::string>>{{"src_ip", "10.0.0.1"}}));
   EXPECT_EQ(alert.event_count, 3u);
   EXPECT_EQ(alert.level, "high");
   ASSERT_EQ(alert.evidence.size(), 3u);
   EXPECT_NE(alert.evidence[0].find("\"corr_bf\""), std::string::npos) << alert.evidence[0];
   EXPECT_NE(alert.evidence[2].find("\"h3\""), std::string::npos) << alert.evidence[2];
-  EXPECT_EQ(f.metrics.counter("vigil_alerts_total", "", {{"rule", "corr_bf"}, {"kind", "correlation"}})
-                .value(),
-            4u);
+  EXPECT_EQ(
+      f.metrics.counter("vigil_alerts_total", "", {{"rule", "corr_bf"}, {"kind", "correlation"}})
+          .value(),
+      4u);
 }
 
 // `generate: true` on the outer rule delivers the inner rule's alerts too.
@@ -244,9 +246,9 @@ title: Z
 id: z
 correlation: {type: event_count, rules: [x], group-by: [host], timespan: 1m, condition: {gte: 2}}
 )";
-  EXPECT_NE(loadError(cycle).find(
-                "correlation rules reference each other in a cycle: x -> y -> z -> x"),
-            std::string::npos)
+  EXPECT_NE(
+      loadError(cycle).find("correlation rules reference each other in a cycle: x -> y -> z -> x"),
+      std::string::npos)
       << loadError(cycle);
 
   std::string deep = detection;

@@ -1,5 +1,7 @@
 // Correlation checkpoints: a restored engine raises the same alerts as one that never
 // stopped, changed rules start fresh, and bad files are rejected and counted.
+#include "correlate/checkpoint.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,7 +15,6 @@
 #include <vector>
 
 #include "common/metrics.h"
-#include "correlate/checkpoint.h"
 #include "correlate/engine.h"
 #include "correlate/test_events.h"
 #include "fuzz/checkpoint_fuzz_rules.h"
@@ -113,13 +114,14 @@ std::string allRules() { return std::string(kDetections) + kCorrelations; }
 
 // The fields of an alert that a restart must not change (ids and detection time are left
 // out). Evidence is saved with the windows, so it is compared too.
-using AlertFields = std::tuple<std::string, std::string, std::vector<std::pair<std::string, std::string>>,
-                               uint64_t, int64_t, int64_t, double, std::vector<std::string>>;
+using AlertFields =
+    std::tuple<std::string, std::string, std::vector<std::pair<std::string, std::string>>, uint64_t,
+               int64_t, int64_t, double, std::vector<std::string>>;
 
 AlertFields fieldsOf(const Alert& alert) {
   // Alerts without a metric carry NaN, which never compares equal.
   const double metric = std::isnan(alert.metric) ? 0 : alert.metric;
-  return {alert.rule_id,       alert.tenant,        alert.group, alert.event_count,
+  return {alert.rule_id,        alert.tenant,        alert.group, alert.event_count,
           alert.first_event_ns, alert.last_event_ns, metric,      alert.evidence};
 }
 
@@ -246,9 +248,9 @@ void expectSameAsUninterrupted(size_t from_shards, size_t to_shards) {
 
   // Every rule alerts in the second half, so each type's restore is exercised.
   std::map<std::string, size_t> counts = countByRule(expected);
-  for (const char* rule : {"corr_count", "corr_values", "corr_temporal", "corr_ordered",
-                           "corr_absence", "corr_suppressed", "corr_sum", "corr_range",
-                           "corr_percentile", "corr_chain", "det_scan"}) {
+  for (const char* rule :
+       {"corr_count", "corr_values", "corr_temporal", "corr_ordered", "corr_absence",
+        "corr_suppressed", "corr_sum", "corr_range", "corr_percentile", "corr_chain", "det_scan"}) {
     EXPECT_GT(counts[rule], 0u) << rule;
   }
 

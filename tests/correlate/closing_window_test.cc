@@ -98,8 +98,9 @@ struct Fixture {
 // then, including h3, which saw no event after its first one; h2 reached three and does
 // not fire.
 TEST(ClosingWindowTest, LessThanFiresAtClose) {
-  Fixture f(correlation("  type: event_count\n  rules: [a]\n  group-by: [host]\n"
-                        "  timespan: 60s\n  condition: {lt: 3}\n"));
+  Fixture f(
+      correlation("  type: event_count\n  rules: [a]\n  group-by: [host]\n"
+                  "  timespan: 60s\n  condition: {lt: 3}\n"));
   ASSERT_TRUE(f.rules->correlations[0].closes);
   EXPECT_TRUE(f.feed(0, "a", "h1").empty());
   EXPECT_TRUE(f.feed(0, "a", "h2").empty());
@@ -126,8 +127,8 @@ TEST(ClosingWindowTest, RangeDecidedAtClose) {
   Fixture f(correlation("  type: event_count\n  rules: [a]\n  group-by: [host]\n"
                         "  timespan: 60s\n  condition: {gte: 3, lte: 5}\n"),
             options);
-  const std::vector<std::pair<std::string, int>> counts = {{"h2", 2}, {"h3", 3}, {"h5", 5},
-                                                           {"h6", 6}};
+  const std::vector<std::pair<std::string, int>> counts = {
+      {"h2", 2}, {"h3", 3}, {"h5", 5}, {"h6", 6}};
   for (const auto& [host, count] : counts) {
     for (int i = 0; i < count; ++i) {
       // Reaching three does not fire early: a later event could pass the upper bound.
@@ -141,16 +142,18 @@ TEST(ClosingWindowTest, RangeDecidedAtClose) {
 
 // eq and neq, and a new window after a closed one starts at the next event.
 TEST(ClosingWindowTest, EqualAndNotEqual) {
-  Fixture eq(correlation("  type: event_count\n  rules: [a]\n  group-by: [host]\n"
-                         "  timespan: 10s\n  condition: {eq: 2}\n"));
+  Fixture eq(
+      correlation("  type: event_count\n  rules: [a]\n  group-by: [host]\n"
+                  "  timespan: 10s\n  condition: {eq: 2}\n"));
   EXPECT_TRUE(eq.feed(0, "a", "h1").empty());
   EXPECT_TRUE(eq.feed(4, "a", "h1").empty());
   // 12 passes 0 + 10: the first window (2 events) fires, and the event opens a second.
   EXPECT_EQ(eq.seen(eq.feed(12, "a", "h1")), (std::vector<Seen>{{"h1", 2, 0, 4}}));
   EXPECT_TRUE(eq.feed(23, "tick", "x").empty());  // the second window held one event
 
-  Fixture neq(correlation("  type: event_count\n  rules: [a]\n  group-by: [host]\n"
-                          "  timespan: 10s\n  condition: {neq: 2}\n"));
+  Fixture neq(
+      correlation("  type: event_count\n  rules: [a]\n  group-by: [host]\n"
+                  "  timespan: 10s\n  condition: {neq: 2}\n"));
   EXPECT_TRUE(neq.feed(0, "a", "h1").empty());
   EXPECT_TRUE(neq.feed(4, "a", "h1").empty());
   EXPECT_TRUE(neq.feed(12, "a", "h1").empty());
@@ -159,8 +162,9 @@ TEST(ClosingWindowTest, EqualAndNotEqual) {
 
 // value_count with an upper bound: hosts where at most one user logged in.
 TEST(ClosingWindowTest, ValueCountUpperBound) {
-  Fixture f(correlation("  type: value_count\n  rules: [a]\n  group-by: [host]\n"
-                        "  timespan: 60s\n  condition: {field: User, lte: 1}\n"));
+  Fixture f(
+      correlation("  type: value_count\n  rules: [a]\n  group-by: [host]\n"
+                  "  timespan: 60s\n  condition: {field: User, lte: 1}\n"));
   EXPECT_TRUE(f.feed(0, "a", "h1", {{"User", "alice"}}).empty());
   EXPECT_TRUE(f.feed(0, "a", "h2", {{"User", "alice"}}).empty());
   EXPECT_TRUE(f.feed(1, "a", "h1", {{"User", "alice"}}).empty());
@@ -174,8 +178,9 @@ TEST(ClosingWindowTest, ValueCountUpperBound) {
 
 // value_sum and value_avg with upper bounds and ranges.
 TEST(ClosingWindowTest, MetricRanges) {
-  Fixture sum(correlation("  type: value_sum\n  rules: [a]\n  group-by: [host]\n"
-                          "  timespan: 60s\n  condition: {field: n, gt: 10, lte: 100}\n"));
+  Fixture sum(
+      correlation("  type: value_sum\n  rules: [a]\n  group-by: [host]\n"
+                  "  timespan: 60s\n  condition: {field: n, gt: 10, lte: 100}\n"));
   EXPECT_TRUE(sum.feed(0, "a", "h1", {{"n", "60"}}).empty());
   EXPECT_TRUE(sum.feed(0, "a", "h2", {{"n", "60"}}).empty());
   EXPECT_TRUE(sum.feed(0, "a", "h3", {{"n", "10"}}).empty());  // 10: below the range
@@ -186,8 +191,9 @@ TEST(ClosingWindowTest, MetricRanges) {
   ASSERT_EQ(alerts.size(), 1u);
   EXPECT_DOUBLE_EQ(alerts[0].metric, 100);
 
-  Fixture avg(correlation("  type: value_avg\n  rules: [a]\n  group-by: [host]\n"
-                          "  timespan: 60s\n  condition: {field: n, lt: 1.5}\n"));
+  Fixture avg(
+      correlation("  type: value_avg\n  rules: [a]\n  group-by: [host]\n"
+                  "  timespan: 60s\n  condition: {field: n, lt: 1.5}\n"));
   EXPECT_TRUE(avg.feed(0, "a", "h1", {{"n", "1"}}).empty());
   EXPECT_TRUE(avg.feed(0, "a", "h2", {{"n", "2"}}).empty());
   EXPECT_TRUE(avg.feed(1, "a", "h1", {{"n", "1.9"}}).empty());  // average 1.45
@@ -199,8 +205,9 @@ TEST(ClosingWindowTest, MetricRanges) {
 
 // A rule with lower bounds only still fires as soon as the count is reached.
 TEST(ClosingWindowTest, LowerBoundsStillFireAtOnce) {
-  Fixture f(correlation("  type: event_count\n  rules: [a]\n  group-by: [host]\n"
-                        "  timespan: 60s\n  condition: {gte: 2}\n"));
+  Fixture f(
+      correlation("  type: event_count\n  rules: [a]\n  group-by: [host]\n"
+                  "  timespan: 60s\n  condition: {gte: 2}\n"));
   EXPECT_FALSE(f.rules->correlations[0].closes);
   EXPECT_TRUE(f.feed(0, "a", "h1").empty());
   EXPECT_EQ(f.seen(f.feed(1, "a", "h1")), (std::vector<Seen>{{"h1", 2, 0, 1}}));
@@ -244,8 +251,8 @@ TEST(ClosingWindowTest, ShardCountDoesNotChangeAlerts) {
     for (int i = 0; i < 400; ++i) {
       state = state * 6364136223846793005ull + 1442695040888963407ull;
       const int second = i * 2 - static_cast<int>((state >> 40) % 4);
-      std::vector<Seen> seen = f.seen(
-          f.feed(std::max(second, 0), "a", "h" + std::to_string((state >> 33) % 9)));
+      std::vector<Seen> seen =
+          f.seen(f.feed(std::max(second, 0), "a", "h" + std::to_string((state >> 33) % 9)));
       all.insert(all.end(), seen.begin(), seen.end());
     }
     runs.push_back(all);
@@ -257,11 +264,12 @@ TEST(ClosingWindowTest, ShardCountDoesNotChangeAlerts) {
 
 // value_percentile over a sliding window fires as soon as the percentile passes the bound.
 TEST(PercentileTest, SlidingFiresWhenReached) {
-  Fixture f(correlation("  type: value_percentile\n  rules: [a]\n  group-by: [host]\n"
-                        "  timespan: 60s\n  condition: {field: ms, percentile: 50, gt: 100}\n"));
+  Fixture f(
+      correlation("  type: value_percentile\n  rules: [a]\n  group-by: [host]\n"
+                  "  timespan: 60s\n  condition: {field: ms, percentile: 50, gt: 100}\n"));
   EXPECT_EQ(f.feed(0, "a", "h1", {{"ms", "300"}}).size(), 1u);  // median 300
-  EXPECT_TRUE(f.feed(1, "a", "h1", {{"ms", "10"}}).empty());     // a new window: 10
-  EXPECT_TRUE(f.feed(2, "a", "h1", {{"ms", "500"}}).empty());  // {10, 500}: median rank 1 = 10
+  EXPECT_TRUE(f.feed(1, "a", "h1", {{"ms", "10"}}).empty());    // a new window: 10
+  EXPECT_TRUE(f.feed(2, "a", "h1", {{"ms", "500"}}).empty());   // {10, 500}: median rank 1 = 10
   std::vector<Alert> alerts = f.feed(3, "a", "h1", {{"ms", "200"}});  // {10, 200, 500}: 200
   ASSERT_EQ(alerts.size(), 1u);
   EXPECT_DOUBLE_EQ(alerts[0].metric, 200);
@@ -271,8 +279,9 @@ TEST(PercentileTest, SlidingFiresWhenReached) {
 // value_percentile with an upper bound is decided at close over the window's values; past
 // kPercentileSample values the oldest are dropped and counted.
 TEST(PercentileTest, ClosingSampleIsBounded) {
-  Fixture f(correlation("  type: value_percentile\n  rules: [a]\n  group-by: [host]\n"
-                        "  timespan: 60s\n  condition: {field: ms, percentile: 90, lte: 100}\n"));
+  Fixture f(
+      correlation("  type: value_percentile\n  rules: [a]\n  group-by: [host]\n"
+                  "  timespan: 60s\n  condition: {field: ms, percentile: 90, lte: 100}\n"));
   // h1: 10 values 10, 20, ..., 100; the 90th percentile (rank 9) is 90.
   for (int i = 1; i <= 10; ++i) {
     EXPECT_TRUE(f.feed(i, "a", "h1", {{"ms", std::to_string(i * 10)}}).empty());

@@ -202,8 +202,8 @@ TEST(RuleLoaderTest, RejectsCorrelationWithReason) {
                       "temporal, temporal_ordered or absence"),
             std::string::npos);
   // Bounds no count of 1 or more satisfies: a group exists only once it saw an event.
-  for (const char* condition : {"{lt: 1}", "{lte: 0}", "{eq: 0}", "{gt: 5, lt: 6}",
-                                "{gte: 3, lte: 3, neq: 3}"}) {
+  for (const char* condition :
+       {"{lt: 1}", "{lte: 0}", "{eq: 0}", "{gt: 5, lt: 6}", "{gte: 3, lte: 3, neq: 3}"}) {
     EXPECT_NE(correlation(std::string("  type: event_count\n  rules: [d]\n  timespan: 1h\n"
                                       "  condition: ") +
                           condition)
