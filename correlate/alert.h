@@ -23,7 +23,8 @@ struct Alert {
   int64_t last_event_ns = 0;
   int64_t detect_ns = 0;     // wall-clock time the alert was raised
   uint64_t event_count = 0;  // events that contributed
-  // value_sum and value_avg: the sum or average that met the condition; NaN otherwise.
+  // value_sum, value_avg and value_percentile: the sum, average or percentile that met
+  // the condition. value_count windows that close: the distinct values. NaN otherwise.
   double metric = std::numeric_limits<double>::quiet_NaN();
   // Evidence: the raw text of the contributing events (at most Alert::kMaxEvidence; the
   // rest are counted in event_count only) and the indicator hits they carried.

@@ -98,8 +98,14 @@ uint64_t correlationRuleHash(const RuleSet& rules, uint32_t correlation) {
   hash.addBytes(static_cast<uint64_t>(rule.type));
   hash.addBytes(rule.detections.size());
   for (size_t i = 0; i < rule.detections.size(); ++i) {
-    const DetectionRule& detection = rules.detections[rule.detections[i]];
-    hash.add(labelOf(detection.id, detection.title));
+    if (rule.chained[i] != kNoRule) {
+      const CorrelationRule& inner = rules.correlations[rule.chained[i]];
+      hash.add("correlation");
+      hash.add(labelOf(inner.id, inner.title));
+    } else {
+      const DetectionRule& detection = rules.detections[rule.detections[i]];
+      hash.add(labelOf(detection.id, detection.title));
+    }
     hash.addBytes(rule.group_by_rule[i].size());
     for (const GroupField& field : rule.group_by_rule[i]) hash.add(field.event.name());
   }
@@ -109,6 +115,13 @@ uint64_t correlationRuleHash(const RuleSet& rules, uint32_t correlation) {
   hash.addBytes(rule.min_count);
   hash.addBytes(std::bit_cast<uint64_t>(rule.min_value));
   hash.addBytes(rule.min_value_inclusive ? 1 : 0);
+  hash.addBytes(rule.bounds.size());
+  for (const ConditionBound& bound : rule.bounds) {
+    hash.addBytes(static_cast<uint64_t>(bound.op));
+    hash.addBytes(std::bit_cast<uint64_t>(bound.value));
+  }
+  hash.addBytes(rule.count_cap);
+  hash.addBytes(std::bit_cast<uint64_t>(rule.percentile));
   hash.addBytes(static_cast<uint64_t>(rule.suppress_ns));
   return hash.value();
 }

@@ -9,8 +9,10 @@
 //           then the part Engine::saveSuppression() wrote.
 // A shard part is its newest event time and watermark (i64 each), the number of
 // correlation rules (u32) and per rule: label (text), definition hash (u64), groups
-// (u32 count, then each group's key, first and next sequence number, newest time, count
-// and state words). Text is a u32 length and the bytes.
+// (u32 count, then each group's key, first and next sequence number, newest time, count,
+// state words, and its evidence: a u32 count, then per event its sequence number, raw
+// text and hit lines). Text is a u32 length and the bytes. Version 1 files (without
+// evidence) are rejected.
 #pragma once
 
 #include <cstdint>
@@ -25,7 +27,7 @@
 namespace vigil::correlate {
 
 inline constexpr std::string_view kCheckpointMagic = "VIGILCKP";
-inline constexpr uint32_t kCheckpointVersion = 1;
+inline constexpr uint32_t kCheckpointVersion = 2;
 inline constexpr size_t kCheckpointHeaderBytes = 8 + 4 + 4 + 8;
 
 // Builds a checkpoint file from the parts saveShard() wrote for each shard, in shard

@@ -176,6 +176,10 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
   c.late_events = &metrics->counter(
       "vigil_correlation_late_events_total",
       "Events dropped by a correlation because they were older than the group's window");
+  c.sample_dropped =
+      &metrics->counter("vigil_correlation_sample_dropped_total",
+                        "Values a value_percentile window dropped because its sample was full (the "
+                        "percentile is then computed over the newest values)");
   c.key_truncated = &metrics->counter(
       "vigil_correlation_group_key_truncated_total",
       "Group keys cut to the maximum key length (groups sharing the prefix merge)");
@@ -219,10 +223,37 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
       &metrics->counter("vigil_checkpoint_rules_total", rules_help, {{"outcome", "removed"}});
 
   correlations_for_.resize(rules_->detections.size());
+  chained_into_.resize(rules_->correlations.size());
+  pinned_shard_.assign(rules_->correlations.size(), kUnpinned);
+  // Chained correlations and the correlations they count form families, joined here with
+  // a union-find; each family lives in one shard (see pinned_shard_).
+  std::vector<uint32_t> family(rules_->correlations.size());
+  for (uint32_t i = 0; i < family.size(); ++i) family[i] = i;
+  auto root = [&](uint32_t i) {
+    while (family[i] != i) i = family[i] = family[family[i]];
+    return i;
+  };
   for (uint32_t i = 0; i < rules_->correlations.size(); ++i) {
-    for (uint32_t detection : rules_->correlations[i].detections) {
-      correlations_for_[detection].push_back(i);
+    const CorrelationRule& rule = rules_->correlations[i];
+    for (uint32_t position = 0; position < rule.detections.size(); ++position) {
+      if (rule.detections[position] != kNoRule) {
+        correlations_for_[rule.detections[position]].push_back(i);
+        continue;
+      }
+      const uint32_t inner = rule.chained[position];
+      chained_into_[inner].emplace_back(i, position);
+      const uint32_t a = root(inner);
+      const uint32_t b = root(i);
+      family[std::max(a, b)] = std::min(a, b);
     }
+  }
+  for (uint32_t i = 0; i < rules_->correlations.size(); ++i) {
+    const uint32_t r = root(i);
+    const bool chained =
+        !chained_into_[i].empty() ||
+        std::any_of(rules_->correlations[i].chained.begin(), rules_->correlations[i].chained.end(),
+                    [](uint32_t inner) { return inner != kNoRule; });
+    if (chained) pinned_shard_[i] = static_cast<uint32_t>(r % options_.shards);
   }
 
   size_t groups_per_shard = (options_.max_keys + options_.shards - 1) / options_.shards;
@@ -240,6 +271,7 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
       window_counters.late_events = c.late_events;
       window_counters.suppressed = c.correlation_suppressed[i];
       window_counters.tenant_evictions = c.tenant_evictions[i];
+      window_counters.sample_dropped = c.sample_dropped;
       window_counters.keys = c.keys;
       window_counters.state_bytes = c.state_bytes;
       shard->tables.emplace_back(rules_->correlations[i], groups_per_shard,
@@ -250,7 +282,8 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
     shards_.push_back(std::move(shard));
   }
   for (uint32_t i = 0; i < rules_->correlations.size(); ++i) {
-    if (rules_->correlations[i].type == CorrelationType::kAbsence) absence_rules_.push_back(i);
+    const CorrelationRule& rule = rules_->correlations[i];
+    if (rule.type == CorrelationType::kAbsence || rule.closes) timer_rules_.push_back(i);
   }
   suppressor_ = std::make_unique<Suppressor>(*rules_, options_.max_suppress_keys, c);
   c.state_bytes->add(static_cast<int64_t>(stateBytes()));
@@ -377,13 +410,67 @@ void Engine::advanceTime(uint32_t shard, const Event& event, std::vector<Alert>&
   state.watermark_ns = t < INT64_MIN + options_.allowed_lateness_ns
                            ? INT64_MIN
                            : std::max(state.watermark_ns, t - options_.allowed_lateness_ns);
-  for (uint32_t correlation : absence_rules_) {
+  for (uint32_t correlation : timer_rules_) {
     internal::WindowTable& table = state.tables[correlation];
+    if (table.pendingTimers() == 0) continue;
     const size_t pending_before = table.pendingTimers();
-    const size_t fired = table.expire(state.watermark_ns, out);
-    for (size_t i = out.size() - fired; i < out.size(); ++i) finishAlert(correlation, out[i]);
+    std::vector<Alert>& expired = state.expired;
+    expired.clear();
+    table.expire(state.watermark_ns, expired);
     counters_->pending_timers->add(static_cast<int64_t>(table.pendingTimers()) -
                                    static_cast<int64_t>(pending_before));
+    for (Alert& alert : expired) {
+      finishAlert(correlation, alert);
+      route(shard, correlation, alert, out);
+    }
+  }
+}
+
+void Engine::route(uint32_t shard, uint32_t correlation, Alert& alert, std::vector<Alert>& out) {
+  const CorrelationRule& rule = rules_->correlations[correlation];
+  if (chained_into_[correlation].empty()) {
+    if (rule.generates_alerts) out.push_back(std::move(alert));
+    return;
+  }
+  if (rule.generates_alerts) out.push_back(alert);
+  // The alert as an event for the correlations that chain this one: its tenant, the
+  // event time of its newest event, its group-by values as fields named like the
+  // group-by entries, and as raw text (the outer alert's evidence) the alert as JSON
+  // without evidence, hits or wall-clock times, so a replay gives the same text.
+  Alert summary;
+  summary.rule_id = alert.rule_id;
+  summary.rule_title = alert.rule_title;
+  summary.level = alert.level;
+  summary.tenant = alert.tenant;
+  summary.group = alert.group;
+  summary.first_event_ns = alert.first_event_ns;
+  summary.last_event_ns = alert.last_event_ns;
+  summary.event_count = alert.event_count;
+  summary.metric = alert.metric;
+  const std::string raw = alertToJson(summary);
+  size_t bytes = raw.size() + alert.tenant.size() + 64;
+  for (const auto& [name, value] : alert.group) bytes += name.size() + value.size() + 16;
+  Event event(bytes);
+  event.raw = event.arena.copy(raw);
+  event.tenant = event.arena.copy(alert.tenant);
+  event.timestamp_ns = alert.last_event_ns;
+  for (const auto& [name, value] : alert.group) {
+    event.addField(event.arena.copy(name), event.arena.copy(value));
+  }
+  for (const auto& [outer, position] : chained_into_[correlation]) {
+    Alert outer_alert;
+    // Inner alerts are never late for the outer window: they come out in watermark order.
+    if (updateAt(shard, outer, position, event, INT64_MIN, outer_alert)) {
+      route(shard, outer, outer_alert, out);
+    }
+  }
+}
+
+void Engine::correlate(uint32_t shard, uint32_t correlation, uint32_t detection, const Event& event,
+                       std::vector<Alert>& out) {
+  Alert alert;
+  if (updateCorrelation(shard, correlation, detection, event, alert)) {
+    route(shard, correlation, alert, out);
   }
 }
 
@@ -404,6 +491,7 @@ uint32_t Engine::shardOf(uint32_t correlation, const Event& event) const {
 
 uint32_t Engine::shardOf(uint32_t correlation, uint32_t detection, const Event& event) const {
   if (shards_.size() == 1) return 0;
+  if (pinned_shard_[correlation] != kUnpinned) return pinned_shard_[correlation];
   const CorrelationRule& rule = rules_->correlations[correlation];
   std::array<char, kMaxGroupKeyBytes> buffer;
   bool truncated = false;
@@ -414,6 +502,7 @@ uint32_t Engine::shardOf(uint32_t correlation, uint32_t detection, const Event& 
 
 uint32_t Engine::shardOfKey(uint32_t correlation, std::string_view key) const {
   if (shards_.size() == 1) return 0;
+  if (pinned_shard_[correlation] != kUnpinned) return pinned_shard_[correlation];
   size_t hash = std::hash<std::string_view>()(key) ^ (correlation * 0x9E3779B97F4A7C15ull);
   return static_cast<uint32_t>(hash % shards_.size());
 }
@@ -431,10 +520,12 @@ bool Engine::updateCorrelation(uint32_t shard, uint32_t correlation, const Event
   const RegexTable& regexes = *rules_->regexes;
   hs_scratch_t* scratch = shards_[shard]->scratch->impl().scratch;
   for (uint32_t detection : rule.detections) {
+    if (detection == kNoRule) continue;  // a chained correlation, fed by route()
     if (!internal::matchesRule(rules_->detections[detection], event, regexes, scratch)) continue;
     if (updateCorrelation(shard, correlation, detection, event, alert)) return true;
     if (rule.type == CorrelationType::kEventCount || rule.type == CorrelationType::kValueSum ||
-        rule.type == CorrelationType::kValueAvg) {
+        rule.type == CorrelationType::kValueAvg || rule.type == CorrelationType::kValuePercentile ||
+        rule.closes) {
       return false;
     }
   }
@@ -444,13 +535,21 @@ bool Engine::updateCorrelation(uint32_t shard, uint32_t correlation, const Event
 bool Engine::updateCorrelation(uint32_t shard, uint32_t correlation, uint32_t detection,
                                const Event& event, Alert& alert) {
   const CorrelationRule& rule = rules_->correlations[correlation];
-  std::optional<uint32_t> position = positionOf(rule, detection);
+  std::optional<uint32_t> position =
+      detection == kNoRule ? std::nullopt : positionOf(rule, detection);
   if (!position) {
     counters_->not_referenced->add();
     return false;
   }
-  internal::WindowInput input{eventTime(event), *position, 0, shards_[shard]->watermark_ns};
-  if (rule.type == CorrelationType::kValueSum || rule.type == CorrelationType::kValueAvg) {
+  return updateAt(shard, correlation, *position, event, shards_[shard]->watermark_ns, alert);
+}
+
+bool Engine::updateAt(uint32_t shard, uint32_t correlation, uint32_t position, const Event& event,
+                      int64_t watermark_ns, Alert& alert) {
+  const CorrelationRule& rule = rules_->correlations[correlation];
+  internal::WindowInput input{eventTime(event), position, 0, watermark_ns};
+  if (rule.type == CorrelationType::kValueSum || rule.type == CorrelationType::kValueAvg ||
+      rule.type == CorrelationType::kValuePercentile) {
     std::optional<double> number = readNumber(rule.value_refs.front(), event);
     if (!number) {
       counters_->value_missing->add();
@@ -468,7 +567,7 @@ bool Engine::updateCorrelation(uint32_t shard, uint32_t correlation, uint32_t de
   }
   std::array<char, kMaxGroupKeyBytes> buffer;
   bool truncated = false;
-  std::string_view key = buildKey(rule, *position, event, buffer, truncated);
+  std::string_view key = buildKey(rule, position, event, buffer, truncated);
   if (truncated) counters_->key_truncated->add();
   internal::WindowTable& table = shards_[shard]->tables[correlation];
   const size_t pending_before = table.pendingTimers();
@@ -492,11 +591,7 @@ void Engine::process(const Event& event, DetectScratch& scratch, std::vector<Ale
       if (admitAlert(alert)) out.push_back(std::move(alert));
     }
     for (uint32_t correlation : correlationsFor(matches[i])) {
-      Alert alert;
-      if (updateCorrelation(shardOf(correlation, matches[i], event), correlation, matches[i], event,
-                            alert)) {
-        out.push_back(std::move(alert));
-      }
+      correlate(shardOf(correlation, matches[i], event), correlation, matches[i], event, out);
     }
   }
 }
@@ -513,10 +608,7 @@ absl::Status Engine::injectMatch(std::string_view rule_id_or_name, const Event& 
       if (admitAlert(alert)) out.push_back(std::move(alert));
     }
     for (uint32_t correlation : correlationsFor(i)) {
-      Alert alert;
-      if (updateCorrelation(shardOf(correlation, i, event), correlation, i, event, alert)) {
-        out.push_back(std::move(alert));
-      }
+      correlate(shardOf(correlation, i, event), correlation, i, event, out);
     }
     return absl::OkStatus();
   }

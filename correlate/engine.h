@@ -133,6 +133,14 @@ class Engine {
   bool updateCorrelation(uint32_t shard, uint32_t correlation, uint32_t detection,
                          const Event& event, Alert& alert);
 
+  // updateCorrelation() and then delivery of the result: appends the rule's alert to `out`
+  // unless a chaining correlation without `generate: true` holds it back, and feeds it to
+  // the correlations that chain this rule (in the same shard: chained rules are pinned to
+  // one shard), appending their alerts too. Use this rather than updateCorrelation()
+  // when the rule set may chain correlations. Call for one shard from one thread at a time.
+  void correlate(uint32_t shard, uint32_t correlation, uint32_t detection, const Event& event,
+                 std::vector<Alert>& out);
+
   // The same two calls without the detection rule, for callers that do not carry it.
   // updateCorrelation() then evaluates the referenced rules again to find the ones that
   // `event` matches, with a scratch the shard owns. NOTE: with `aliases`, shardOf() here
@@ -143,7 +151,8 @@ class Engine {
   bool updateCorrelation(uint32_t shard, uint32_t correlation, const Event& event, Alert& alert);
 
   // Moves the watermark of `shard` to at least `event_ns` minus the allowed lateness and
-  // appends the alerts of the absence windows it closes to `out`. Call it with the time
+  // appends the alerts of the windows it closes (absence, and rules whose condition has an
+  // upper bound) to `out`, delivered as correlate() delivers them. Call it with the time
   // of every event, in arrival order, before the event's updates, so windows close on
   // event time alone and a replay raises the same alerts as live traffic. Allocates only
   // when an alert is raised. Call for one shard from one thread at a time.
@@ -229,6 +238,15 @@ class Engine {
   void finishAlert(uint32_t correlation, Alert& alert) const;
   // Returns the shard of a stored group key, as shardOf() computes it.
   uint32_t shardOfKey(uint32_t correlation, std::string_view key) const;
+  // Adds `event` at `position` of `correlation` (after the caller resolved it); events
+  // older than `watermark_ns` are late for windows that close on the watermark.
+  bool updateAt(uint32_t shard, uint32_t correlation, uint32_t position, const Event& event,
+                int64_t watermark_ns, Alert& alert);
+  // Delivers a finished correlation alert: to `out` when the rule generates alerts, and
+  // as an event to every correlation that chains the rule.
+  void route(uint32_t shard, uint32_t correlation, Alert& alert, std::vector<Alert>& out);
+
+  static constexpr uint32_t kUnpinned = UINT32_MAX;
 
   std::shared_ptr<const RuleSet> rules_;
   EngineOptions options_;
@@ -236,7 +254,13 @@ class Engine {
   std::unique_ptr<Counters> counters_;
   std::vector<std::vector<uint32_t>> correlations_for_;  // detection -> correlations
   std::vector<std::unique_ptr<Shard>> shards_;
-  std::vector<uint32_t> absence_rules_;  // correlations of type absence
+  std::vector<uint32_t> timer_rules_;  // absence correlations and those whose windows close
+  // Per correlation: the (correlation, position) pairs that chain it.
+  std::vector<std::vector<std::pair<uint32_t, uint32_t>>> chained_into_;
+  // Per correlation: the shard that holds all its groups when it takes part in a chain
+  // (so an inner alert reaches the outer rule on the same thread, at the same point of
+  // the event stream), else kUnpinned (the shard follows the group key).
+  std::vector<uint32_t> pinned_shard_;
   std::unique_ptr<Suppressor> suppressor_;
 };
 

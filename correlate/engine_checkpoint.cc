@@ -14,10 +14,9 @@
 namespace vigil::correlate {
 namespace {
 
-constexpr uint32_t kNoRule = UINT32_MAX;
-// Smallest encoded group: empty key (4), two sequence numbers, newest time, count and
-// word count. Bounds the group count a record may claim.
-constexpr size_t kMinGroupBytes = 4 + 8 + 8 + 8 + 4 + 4;
+// Smallest encoded group: empty key (4), two sequence numbers, newest time, count, word
+// count and evidence count. Bounds the group count a record may claim.
+constexpr size_t kMinGroupBytes = 4 + 8 + 8 + 8 + 4 + 4 + 4;
 
 std::string labelOf(const std::string& id, const std::string& title) {
   return id.empty() ? title : id;

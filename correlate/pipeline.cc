@@ -403,11 +403,8 @@ void Pipeline::correlateBatch(Batch& batch, uint32_t shard) {
     for (; w < batch.work_count && batch.work[w].event == i; ++w) {
       const WorkItem& item = batch.work[w];
       if (item.shard != shard) continue;
-      Alert alert;
-      if (engine_.updateCorrelation(shard, item.correlation, item.detection,
-                                    *batch.events[item.event], alert)) {
-        batch.alerts.push_back(std::move(alert));
-      }
+      engine_.correlate(shard, item.correlation, item.detection, *batch.events[item.event],
+                        batch.alerts);
     }
   }
   // The shard's state after this batch: the stages of the other shards keep running.

@@ -9,7 +9,6 @@
 #include <optional>
 #include <sstream>
 
-#include "absl/container/flat_hash_set.h"
 #include "correlate/internal/detection_index.h"
 #include "correlate/internal/detection_loader.h"
 #include "correlate/internal/regex_table.h"
@@ -69,9 +68,9 @@ absl::Status readValueField(const YAML::Node& node, CorrelationRule& rule) {
   return absl::OkStatus();
 }
 
-// Checks min_count against what the type can reach: 1 to kMaxCorrelationThreshold for the
-// count types, 1 to the number of referenced rules for temporal, and all of them for
-// temporal_ordered.
+// Checks min_count against what a sliding window can reach: 1 to
+// kMaxCorrelationThreshold for the count types, 1 to the number of referenced rules for
+// temporal, and all of them for temporal_ordered.
 absl::Status checkMinCount(const CorrelationRule& rule) {
   const uint64_t rules = rule.rule_refs.size();
   switch (rule.type) {
@@ -96,67 +95,96 @@ absl::Status checkMinCount(const CorrelationRule& rule) {
     case CorrelationType::kAbsence:
     case CorrelationType::kValueSum:
     case CorrelationType::kValueAvg:
+    case CorrelationType::kValuePercentile:
       break;  // readCondition() checked these
   }
   return absl::OkStatus();
 }
 
-// Reads the condition of value_sum and value_avg: `field` (one numeric field) and gt/gte
-// bounds on the sum or average, which may be any finite number.
-absl::Status readValueCondition(const YAML::Node& node, CorrelationRule& rule) {
-  const std::string_view type = correlationTypeName(rule.type);
-  if (!node || !node.IsMap()) {
-    return absl::InvalidArgumentError(internal::concat(
-        type, " needs 'correlation.condition' such as {field: bytes_sent, gt: 1000000}"));
+std::optional<ConditionBound::Op> parseBoundOp(std::string_view op) {
+  using Op = ConditionBound::Op;
+  if (op == "gt") return Op::kGt;
+  if (op == "gte") return Op::kGte;
+  if (op == "lt") return Op::kLt;
+  if (op == "lte") return Op::kLte;
+  if (op == "eq") return Op::kEq;
+  if (op == "neq") return Op::kNeq;
+  return std::nullopt;
+}
+
+bool isMetricType(CorrelationType type) {
+  return type == CorrelationType::kValueSum || type == CorrelationType::kValueAvg ||
+         type == CorrelationType::kValuePercentile;
+}
+
+// Reads a finite number for the condition entry `key`.
+absl::StatusOr<double> readNumber(const YAML::Node& node, std::string_view key) {
+  const std::string text = node.IsScalar() ? node.Scalar() : "";
+  double value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
+      !std::isfinite(value)) {
+    return absl::InvalidArgumentError(
+        internal::concat("condition ", key, ": '", text, "' must be a number"));
   }
-  bool has_bound = false;
-  for (const auto& entry : node) {
-    const std::string op = entry.first.Scalar();
-    if (op == "field") {
-      absl::Status status = readValueField(entry.second, rule);
-      if (!status.ok()) return status;
-      if (rule.value_fields.size() != 1) {
-        return absl::InvalidArgumentError(
-            internal::concat(type, " needs exactly one 'condition.field'"));
+  return value;
+}
+
+// Checks that some count of at least 1 satisfies the bounds of an event_count or
+// value_count condition that closes, and sets min_count (the smallest such count from the
+// lower bounds) and count_cap (the count up to which value_count must count exactly).
+absl::Status checkCountRange(CorrelationRule& rule) {
+  uint64_t low = 1;  // a group exists only once it saw an event
+  uint64_t high = UINT64_MAX;
+  uint64_t cap = 1;
+  for (const ConditionBound& bound : rule.bounds) {
+    const auto value = static_cast<uint64_t>(bound.value);
+    switch (bound.op) {
+      case ConditionBound::Op::kGt:
+        low = std::max(low, value + 1);
+        break;
+      case ConditionBound::Op::kGte:
+        low = std::max(low, value);
+        break;
+      case ConditionBound::Op::kLt:
+        high = value == 0 ? 0 : std::min(high, value - 1);
+        break;
+      case ConditionBound::Op::kLte:
+        high = std::min(high, value);
+        break;
+      case ConditionBound::Op::kEq:
+        low = std::max(low, value);
+        high = std::min(high, value);
+        break;
+      case ConditionBound::Op::kNeq:
+        break;
+    }
+    cap = std::max(cap, value + 1);
+  }
+  bool reachable = low <= high;
+  if (reachable && low == high) {
+    for (const ConditionBound& bound : rule.bounds) {
+      if (bound.op == ConditionBound::Op::kNeq && static_cast<uint64_t>(bound.value) == low) {
+        reachable = false;
       }
-      continue;
     }
-    if (op != "gte" && op != "gt") {
-      return absl::InvalidArgumentError(internal::concat(
-          "condition '", op, "' is not supported for ", type, "; expected field, gte or gt"));
-    }
-    const std::string text = entry.second.IsScalar() ? entry.second.Scalar() : "";
-    double value = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
-        !std::isfinite(value)) {
-      return absl::InvalidArgumentError(
-          internal::concat("condition ", op, ": '", text, "' must be a number"));
-    }
-    const bool inclusive = op == "gte";
-    // Keep the strictest bound: the larger value, and gt over gte at the same value.
-    if (!has_bound || value > rule.min_value ||
-        (value == rule.min_value && !inclusive)) {
-      rule.min_value = value;
-      rule.min_value_inclusive = inclusive;
-    }
-    has_bound = true;
   }
-  if (rule.value_fields.empty()) {
-    return absl::InvalidArgumentError(internal::concat(
-        type, " needs 'condition.field', the numeric field whose values are aggregated"));
+  if (!reachable) {
+    return absl::InvalidArgumentError(
+        "condition can never hold: no count of 1 or more satisfies all its bounds (a group "
+        "exists only once it saw an event, so its count is at least 1)");
   }
-  if (!has_bound) {
-    return absl::InvalidArgumentError(internal::concat(type, " needs a gte or gt bound"));
-  }
-  rule.min_count = 1;
+  rule.min_count = low;
+  rule.count_cap = std::max(cap, low);
   return absl::OkStatus();
 }
 
-// Reads `correlation.condition`: a map of gt/gte bounds (several are ANDed, which keeps
-// the largest), plus `field` for value_count. temporal types may leave it out, which
-// means every referenced rule. Stores the bound in rule.min_count.
+// Reads `correlation.condition`: a map of bounds (gt, gte, lt, lte, eq, neq; several are
+// ANDed), plus `field` for value_count and the metric types and `percentile` for
+// value_percentile. temporal types may leave it out, which means every referenced rule,
+// and take gt and gte only.
 absl::Status readCondition(const YAML::Node& node, CorrelationRule& rule) {
+  const std::string_view type = correlationTypeName(rule.type);
   if (rule.type == CorrelationType::kAbsence) {
     rule.min_count = 1;
     if (!node || node.IsNull()) return absl::OkStatus();
@@ -164,62 +192,119 @@ absl::Status readCondition(const YAML::Node& node, CorrelationRule& rule) {
         "an absence correlation takes no 'condition': it fires when the second rule did not "
         "follow the first within the timespan");
   }
-  if (rule.type == CorrelationType::kValueSum || rule.type == CorrelationType::kValueAvg) {
-    return readValueCondition(node, rule);
-  }
   const bool temporal =
       rule.type == CorrelationType::kTemporal || rule.type == CorrelationType::kTemporalOrdered;
+  const bool metric = isMetricType(rule.type);
+  const bool takes_field = metric || rule.type == CorrelationType::kValueCount;
   rule.min_count = temporal ? rule.rule_refs.size() : 0;
   if ((!node || node.IsNull()) && temporal) return absl::OkStatus();
   if (!node || !node.IsMap() || node.size() == 0) {
-    return absl::InvalidArgumentError("'correlation.condition' must be a map such as {gte: 10}");
+    return absl::InvalidArgumentError(
+        internal::concat("'correlation.condition' must be a map such as ",
+                         metric ? "{field: bytes_sent, gt: 1000000}" : "{gte: 10}"));
   }
-  bool has_bound = false;
-  uint64_t min_count = 0;
+  bool has_percentile = false;
   for (const auto& entry : node) {
-    const std::string op = entry.first.Scalar();
-    if (op == "field") {
-      if (rule.type != CorrelationType::kValueCount) {
-        return absl::InvalidArgumentError(
-            internal::concat("'condition.field' is only valid for value_count, not ",
-                             correlationTypeName(rule.type)));
+    const std::string key = entry.first.Scalar();
+    if (key == "field") {
+      if (!takes_field) {
+        return absl::InvalidArgumentError(internal::concat(
+            "'condition.field' is only valid for value_count, value_sum, value_avg and "
+            "value_percentile, not ",
+            type));
       }
       absl::Status status = readValueField(entry.second, rule);
       if (!status.ok()) return status;
+      if (metric && rule.value_fields.size() != 1) {
+        return absl::InvalidArgumentError(
+            internal::concat(type, " needs exactly one 'condition.field'"));
+      }
       continue;
     }
-    if (op == "lt" || op == "lte" || op == "eq" || op == "neq") {
-      // A count only grows while a window is open, so an upper bound can only be decided
-      // when the window closes. That needs a timer on event time, which the engine lacks.
-      return absl::InvalidArgumentError(internal::concat(
-          "condition '", op,
-          "' is not supported yet, because an upper bound on the count "
-          "can only be checked when the window closes, and only absence windows close on "
-          "the watermark; use gte or gt"));
+    if (key == "percentile" && rule.type == CorrelationType::kValuePercentile) {
+      absl::StatusOr<double> value = readNumber(entry.second, key);
+      if (!value.ok()) return value.status();
+      if (!(*value > 0 && *value <= 100)) {
+        return absl::InvalidArgumentError(internal::concat(
+            "condition percentile: '", entry.second.Scalar(), "' must be above 0 and at most 100"));
+      }
+      rule.percentile = *value;
+      has_percentile = true;
+      continue;
     }
-    if (op != "gte" && op != "gt") {
+    std::optional<ConditionBound::Op> op = parseBoundOp(key);
+    if (!op) {
       return absl::InvalidArgumentError(
-          internal::concat("unknown condition operator '", op, "'; expected gte, gt",
-                           (rule.type == CorrelationType::kValueCount ? " or field" : "")));
+          internal::concat("unknown condition operator '", key, "' for ", type, "; expected ",
+                           temporal ? "gte or gt" : "gt, gte, lt, lte, eq or neq",
+                           rule.type == CorrelationType::kValuePercentile ? ", field or percentile"
+                           : takes_field                                  ? " or field"
+                                                                          : ""));
     }
-    std::optional<uint64_t> value = readCount(entry.second);
-    if (!value || *value > kMaxCorrelationThreshold) {
-      std::string text = entry.second.IsScalar() ? entry.second.Scalar() : "";
-      return absl::InvalidArgumentError(internal::concat("condition ", op, ": '", text,
-                                                         "' must be a whole number from 0 to ",
-                                                         kMaxCorrelationThreshold));
+    if (temporal && *op != ConditionBound::Op::kGt && *op != ConditionBound::Op::kGte) {
+      return absl::InvalidArgumentError(internal::concat(
+          "condition '", key, "' is not defined for ", type,
+          ": the number of distinct rules seen only grows while the window is open; use gte "
+          "or gt"));
     }
-    has_bound = true;
-    min_count = std::max(min_count, op == "gt" ? *value + 1 : *value);
+    ConditionBound bound{*op, 0};
+    if (metric) {
+      absl::StatusOr<double> value = readNumber(entry.second, key);
+      if (!value.ok()) return value.status();
+      bound.value = *value;
+    } else {
+      std::optional<uint64_t> value = readCount(entry.second);
+      if (!value || *value > kMaxCorrelationThreshold) {
+        std::string text = entry.second.IsScalar() ? entry.second.Scalar() : "";
+        return absl::InvalidArgumentError(internal::concat("condition ", key, ": '", text,
+                                                           "' must be a whole number from 0 to ",
+                                                           kMaxCorrelationThreshold));
+      }
+      bound.value = static_cast<double>(*value);
+    }
+    rule.bounds.push_back(bound);
+    if (*op != ConditionBound::Op::kGt && *op != ConditionBound::Op::kGte) rule.closes = true;
   }
-  if (rule.type == CorrelationType::kValueCount && rule.value_fields.empty()) {
+  if (takes_field && rule.value_fields.empty()) {
     return absl::InvalidArgumentError(
-        "value_count needs 'condition.field', the field whose distinct values are counted");
+        internal::concat(type, " needs 'condition.field', ",
+                         metric ? "the numeric field whose values are aggregated"
+                                : "the field whose distinct values are counted"));
   }
-  if (!has_bound && !temporal) {
-    return absl::InvalidArgumentError("'correlation.condition' needs gte or gt");
+  if (rule.type == CorrelationType::kValuePercentile && !has_percentile) {
+    return absl::InvalidArgumentError(
+        "value_percentile needs 'condition.percentile', the percentile (above 0, at most "
+        "100) of condition.field that the bounds compare, such as {field: duration, "
+        "percentile: 95, gt: 300}");
   }
-  if (has_bound) rule.min_count = min_count;
+  if (rule.bounds.empty()) {
+    if (temporal) return absl::OkStatus();
+    return absl::InvalidArgumentError(internal::concat(
+        "'correlation.condition' needs at least one of gt, gte, lt, lte, eq, neq"));
+  }
+  if (metric) {
+    bool has_lower = false;
+    for (const ConditionBound& bound : rule.bounds) {
+      if (bound.op != ConditionBound::Op::kGt && bound.op != ConditionBound::Op::kGte) continue;
+      const bool inclusive = bound.op == ConditionBound::Op::kGte;
+      // Keep the strictest lower bound: the larger value, and gt over gte at one value.
+      if (!has_lower || bound.value > rule.min_value ||
+          (bound.value == rule.min_value && !inclusive)) {
+        rule.min_value = bound.value;
+        rule.min_value_inclusive = inclusive;
+      }
+      has_lower = true;
+    }
+    rule.min_count = 1;
+    return absl::OkStatus();
+  }
+  if (rule.closes) return checkCountRange(rule);
+  uint64_t min_count = 0;
+  for (const ConditionBound& bound : rule.bounds) {
+    const auto value = static_cast<uint64_t>(bound.value);
+    min_count = std::max(min_count, bound.op == ConditionBound::Op::kGt ? value + 1 : value);
+  }
+  rule.min_count = min_count;
   return checkMinCount(rule);
 }
 
@@ -257,6 +342,7 @@ std::optional<CorrelationType> parseCorrelationType(std::string_view type) {
   if (type == "absence") return CorrelationType::kAbsence;
   if (type == "value_sum") return CorrelationType::kValueSum;
   if (type == "value_avg") return CorrelationType::kValueAvg;
+  if (type == "value_percentile") return CorrelationType::kValuePercentile;
   return std::nullopt;
 }
 
@@ -305,8 +391,8 @@ absl::StatusOr<CorrelationRule> loadCorrelation(const YAML::Node& document,
   if (!parsed) {
     return absl::InvalidArgumentError(
         internal::concat("correlation type '", type,
-                         "' is not supported yet; expected event_count, value_count, value_sum, "
-                         "value_avg, temporal, temporal_ordered or absence"));
+                         "' is not supported; expected event_count, value_count, value_sum, "
+                         "value_avg, value_percentile, temporal, temporal_ordered or absence"));
   }
   rule.type = *parsed;
   absl::Status status = readStringList(correlation["rules"], "correlation.rules", rule.rule_refs);
@@ -360,17 +446,32 @@ absl::StatusOr<CorrelationRule> loadCorrelation(const YAML::Node& document,
   return rule;
 }
 
+// The id and name of the rule at `position` of `rule`: a detection rule, or a correlation
+// rule when the position is chained.
+std::pair<std::string_view, std::string_view> targetNames(
+    const CorrelationRule& rule, size_t position, const std::vector<DetectionRule>& detections,
+    const std::vector<CorrelationRule>& correlations) {
+  if (rule.chained[position] != kNoRule) {
+    const CorrelationRule& target = correlations[rule.chained[position]];
+    return {target.id, target.name};
+  }
+  const DetectionRule& target = detections[rule.detections[position]];
+  return {target.id, target.name};
+}
+
 // Fills rule.group_by_rule and rule.value_refs once the references are resolved. An alias
 // maps a group-by name per referenced rule, matched by the reference as written or by the
-// rule's id or name. A rule the alias does not list reads the alias name itself.
+// rule's id or name. A rule the alias does not list reads the alias name itself. A chained
+// correlation's alerts carry its group-by names as fields, so those are read unmapped.
 absl::Status resolveFields(CorrelationRule& rule, const std::vector<DetectionRule>& detections,
+                           const std::vector<CorrelationRule>& correlations,
                            const FieldMapping& mapping) {
   const bool distinct = rule.type == CorrelationType::kTemporal ||
                         rule.type == CorrelationType::kTemporalOrdered ||
                         rule.type == CorrelationType::kAbsence;
   for (size_t i = 0; distinct && i < rule.detections.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
-      if (rule.detections[i] != rule.detections[j]) continue;
+      if (rule.detections[i] != rule.detections[j] || rule.chained[i] != rule.chained[j]) continue;
       return absl::InvalidArgumentError(
           internal::concat("correlation.rules entries '", rule.rule_refs[j], "' and '",
                            rule.rule_refs[i], "' name the same rule; a ",
@@ -381,6 +482,11 @@ absl::Status resolveFields(CorrelationRule& rule, const std::vector<DetectionRul
     return GroupField{ResolvedName(sigma_name),
                       ResolvedName(std::string(mapping.resolve(sigma_name)))};
   };
+  auto matchesRef = [&](std::string_view ref, size_t position) {
+    auto [id, name] = targetNames(rule, position, detections, correlations);
+    return ref == rule.rule_refs[position] || (!id.empty() && ref == id) ||
+           (!name.empty() && ref == name);
+  };
   for (const auto& [alias, fields] : rule.aliases) {
     if (std::find(rule.group_by.begin(), rule.group_by.end(), alias) == rule.group_by.end()) {
       return absl::InvalidArgumentError(
@@ -388,10 +494,7 @@ absl::Status resolveFields(CorrelationRule& rule, const std::vector<DetectionRul
     }
     for (const auto& [ref, field] : fields) {
       bool known = false;
-      for (size_t i = 0; i < rule.detections.size(); ++i) {
-        const DetectionRule& target = detections[rule.detections[i]];
-        known = known || ref == rule.rule_refs[i] || ref == target.id || ref == target.name;
-      }
+      for (size_t i = 0; i < rule.detections.size(); ++i) known = known || matchesRef(ref, i);
       if (!known) {
         return absl::InvalidArgumentError(internal::concat("alias '", alias, "' names rule '", ref,
                                                            "', which is not in correlation.rules"));
@@ -401,22 +504,83 @@ absl::Status resolveFields(CorrelationRule& rule, const std::vector<DetectionRul
 
   rule.group_by_rule.clear();
   for (size_t i = 0; i < rule.detections.size(); ++i) {
-    const DetectionRule& target = detections[rule.detections[i]];
     std::vector<GroupField> fields;
     for (const std::string& name : rule.group_by) {
       std::string source = name;
       for (const auto& [alias, targets] : rule.aliases) {
         if (alias != name) continue;
         for (const auto& [ref, field] : targets) {
-          if (ref == rule.rule_refs[i] || ref == target.id || ref == target.name) source = field;
+          if (matchesRef(ref, i)) source = field;
         }
       }
-      fields.push_back(groupField(source));
+      if (rule.chained[i] != kNoRule) {
+        fields.push_back(GroupField{ResolvedName(source), ResolvedName(source)});
+      } else {
+        fields.push_back(groupField(source));
+      }
     }
     rule.group_by_rule.push_back(std::move(fields));
   }
   rule.value_refs.clear();
   for (const std::string& name : rule.value_fields) rule.value_refs.push_back(groupField(name));
+  return absl::OkStatus();
+}
+
+// Names a correlation rule in chain errors: its id, else its title.
+std::string chainLabel(const CorrelationRule& rule) {
+  return rule.id.empty() ? internal::concat("'", rule.title, "'") : rule.id;
+}
+
+// Rejects chains of correlations that form a cycle, naming the rules on it, and computes
+// each rule's chain_depth, rejecting depths above kMaxChainDepth.
+absl::Status checkChains(std::vector<CorrelationRule>& correlations) {
+  enum class Mark : uint8_t { kNew, kOnPath, kDone };
+  std::vector<Mark> marks(correlations.size(), Mark::kNew);
+  std::vector<uint32_t> path;
+  // Iterative depth-first walk: each frame is a rule and the next position to follow.
+  std::vector<std::pair<uint32_t, size_t>> stack;
+  for (uint32_t root = 0; root < correlations.size(); ++root) {
+    if (marks[root] != Mark::kNew) continue;
+    stack.emplace_back(root, 0);
+    marks[root] = Mark::kOnPath;
+    path.push_back(root);
+    while (!stack.empty()) {
+      auto& [current, next] = stack.back();
+      CorrelationRule& rule = correlations[current];
+      if (next == rule.chained.size()) {
+        uint32_t depth = 0;
+        for (uint32_t inner : rule.chained) {
+          if (inner != kNoRule) depth = std::max(depth, correlations[inner].chain_depth + 1);
+        }
+        rule.chain_depth = depth;
+        if (depth > kMaxChainDepth) {
+          return absl::InvalidArgumentError(internal::concat(
+              rule.origin, " rule '", rule.title, "': chains ", depth,
+              " levels of correlations; at most ", kMaxChainDepth, " are supported"));
+        }
+        marks[current] = Mark::kDone;
+        path.pop_back();
+        stack.pop_back();
+        continue;
+      }
+      const uint32_t inner = rule.chained[next++];
+      if (inner == kNoRule || marks[inner] == Mark::kDone) continue;
+      if (marks[inner] == Mark::kOnPath) {
+        std::string cycle;
+        auto start = std::find(path.begin(), path.end(), inner);
+        for (auto it = start; it != path.end(); ++it) {
+          cycle += internal::concat(chainLabel(correlations[*it]), " -> ");
+        }
+        cycle += chainLabel(correlations[inner]);
+        return absl::InvalidArgumentError(internal::concat(
+            correlations[inner].origin, ": correlation rules reference each other in a cycle: ",
+            cycle, "; remove one of these references"));
+      }
+      marks[inner] = Mark::kOnPath;
+      path.push_back(inner);
+      stack.emplace_back(inner, 0);
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -449,8 +613,56 @@ std::string_view correlationTypeName(CorrelationType type) {
       return "value_sum";
     case CorrelationType::kValueAvg:
       return "value_avg";
+    case CorrelationType::kValuePercentile:
+      return "value_percentile";
   }
   return "unknown";
+}
+
+std::string_view boundOpName(ConditionBound::Op op) {
+  switch (op) {
+    case ConditionBound::Op::kGt:
+      return "gt";
+    case ConditionBound::Op::kGte:
+      return "gte";
+    case ConditionBound::Op::kLt:
+      return "lt";
+    case ConditionBound::Op::kLte:
+      return "lte";
+    case ConditionBound::Op::kEq:
+      return "eq";
+    case ConditionBound::Op::kNeq:
+      return "neq";
+  }
+  return "unknown";
+}
+
+bool CorrelationRule::conditionHolds(double metric) const {
+  for (const ConditionBound& bound : bounds) {
+    bool holds = false;
+    switch (bound.op) {
+      case ConditionBound::Op::kGt:
+        holds = metric > bound.value;
+        break;
+      case ConditionBound::Op::kGte:
+        holds = metric >= bound.value;
+        break;
+      case ConditionBound::Op::kLt:
+        holds = metric < bound.value;
+        break;
+      case ConditionBound::Op::kLte:
+        holds = metric <= bound.value;
+        break;
+      case ConditionBound::Op::kEq:
+        holds = metric == bound.value;
+        break;
+      case ConditionBound::Op::kNeq:
+        holds = metric != bound.value;
+        break;
+    }
+    if (!holds) return false;
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -626,35 +838,70 @@ absl::StatusOr<RuleSet> RuleLoader::finish() {
     }
     if (!rule.name.empty()) by_name.emplace(rule.name, i);
   }
-  absl::flat_hash_set<std::string> correlation_refs;
-  for (const CorrelationRule& rule : rules.correlations) {
-    if (!rule.id.empty()) correlation_refs.insert(rule.id);
-    if (!rule.name.empty()) correlation_refs.insert(rule.name);
+  absl::flat_hash_map<std::string, uint32_t> correlation_by_id;
+  absl::flat_hash_map<std::string, uint32_t> correlation_by_name;
+  for (uint32_t i = 0; i < rules.correlations.size(); ++i) {
+    const CorrelationRule& rule = rules.correlations[i];
+    if (!rule.id.empty()) {
+      std::string_view used_by;
+      if (auto it = by_id.find(rule.id); it != by_id.end()) {
+        used_by = rules.detections[it->second].origin;
+      } else if (auto other = correlation_by_id.find(rule.id); other != correlation_by_id.end()) {
+        used_by = rules.correlations[other->second].origin;
+      }
+      if (!used_by.empty()) {
+        return absl::InvalidArgumentError(
+            internal::concat(rule.origin, ": rule id ", rule.id, " is already used by ", used_by));
+      }
+      correlation_by_id.emplace(rule.id, i);
+    }
+    if (!rule.name.empty()) correlation_by_name.emplace(rule.name, i);
   }
 
   std::vector<bool> referenced(rules.detections.size(), false);
   std::vector<bool> generated(rules.detections.size(), false);
-  for (CorrelationRule& rule : rules.correlations) {
+  std::vector<bool> chained_referenced(rules.correlations.size(), false);
+  std::vector<bool> chained_generated(rules.correlations.size(), false);
+  for (uint32_t c = 0; c < rules.correlations.size(); ++c) {
+    CorrelationRule& rule = rules.correlations[c];
+    rule.detections.clear();
+    rule.chained.clear();
     for (const std::string& ref : rule.rule_refs) {
       std::optional<uint32_t> target;
+      std::optional<uint32_t> chained;
       if (auto it = by_id.find(ref); it != by_id.end()) {
         target = it->second;
       } else if (auto named = by_name.find(ref); named != by_name.end()) {
         target = named->second;
+      } else if (auto cid = correlation_by_id.find(ref); cid != correlation_by_id.end()) {
+        chained = cid->second;
+      } else if (auto cname = correlation_by_name.find(ref); cname != correlation_by_name.end()) {
+        chained = cname->second;
       }
-      if (!target) {
-        std::string reason = correlation_refs.contains(ref)
-                                 ? "names a correlation rule; chained correlations are not "
-                                   "supported yet"
-                                 : "matches no loaded detection rule id or name";
+      if (chained && *chained == c) {
         return absl::InvalidArgumentError(internal::concat(
-            rule.origin, " rule '", rule.title, "': correlation.rules entry '", ref, "' ", reason));
+            rule.origin, " rule '", rule.title, "': correlation.rules entry '", ref,
+            "' names the rule itself; a correlation cannot count its own alerts"));
       }
-      rule.detections.push_back(*target);
-      referenced[*target] = true;
-      if (rule.generate) generated[*target] = true;
+      if (!target && !chained) {
+        return absl::InvalidArgumentError(
+            internal::concat(rule.origin, " rule '", rule.title, "': correlation.rules entry '",
+                             ref, "' matches no loaded detection or correlation rule id or name"));
+      }
+      rule.detections.push_back(target.value_or(kNoRule));
+      rule.chained.push_back(chained.value_or(kNoRule));
+      if (target) {
+        referenced[*target] = true;
+        if (rule.generate) generated[*target] = true;
+      } else {
+        chained_referenced[*chained] = true;
+        if (rule.generate) chained_generated[*chained] = true;
+      }
     }
-    absl::Status fields = resolveFields(rule, rules.detections, mapping_);
+  }
+  if (absl::Status chains = checkChains(rules.correlations); !chains.ok()) return chains;
+  for (CorrelationRule& rule : rules.correlations) {
+    absl::Status fields = resolveFields(rule, rules.detections, rules.correlations, mapping_);
     if (!fields.ok()) {
       return absl::InvalidArgumentError(
           internal::concat(rule.origin, " rule '", rule.title, "': ", fields.message()));
@@ -662,6 +909,9 @@ absl::StatusOr<RuleSet> RuleLoader::finish() {
   }
   for (size_t i = 0; i < rules.detections.size(); ++i) {
     rules.detections[i].generates_alerts = !referenced[i] || generated[i];
+  }
+  for (size_t i = 0; i < rules.correlations.size(); ++i) {
+    rules.correlations[i].generates_alerts = !chained_referenced[i] || chained_generated[i];
   }
   rules.logsources = mapping_.logSources();
   internal::assignLogSources(rules.detections, rules.logsources);

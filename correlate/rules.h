@@ -1,5 +1,6 @@
 // Sigma rules as the engine runs them: detection rules (selections plus a condition) and
-// correlation rules (event_count, value_count, temporal, temporal_ordered), loaded from
+// correlation rules (event_count, value_count, temporal, temporal_ordered, value_sum,
+// value_avg, value_percentile, absence, possibly chained), loaded from
 // YAML with yaml-cpp. Loading is all or
 // nothing per rule: a rule that uses anything unsupported is rejected with its file,
 // title/id and the reason, and no part of it is kept.
@@ -198,7 +199,23 @@ enum class CorrelationType : uint8_t {
   kAbsence,          // the first referenced rule matched and the second did not follow
   kValueSum,         // sum of the numeric `condition.field` values per group
   kValueAvg,         // average of the numeric `condition.field` values per group
+  kValuePercentile,  // a percentile of the numeric `condition.field` values per group
 };
+
+// One comparison of a correlation condition: the metric (count, sum, average or
+// percentile) compared with `value`. The comparisons of one condition are ANDed.
+struct ConditionBound {
+  enum class Op : uint8_t { kGt, kGte, kLt, kLte, kEq, kNeq };
+  Op op = Op::kGte;
+  double value = 0;
+};
+
+// Returns the Sigma name of `op` ("gt", ...).
+std::string_view boundOpName(ConditionBound::Op op);
+
+// Marks a position of CorrelationRule::detections or CorrelationRule::chained that
+// refers to the other kind of rule.
+inline constexpr uint32_t kNoRule = UINT32_MAX;
 
 // Returns the Sigma name of `type` ("event_count", ...).
 std::string_view correlationTypeName(CorrelationType type);
@@ -212,7 +229,16 @@ struct CorrelationRule {
   std::vector<std::string> tags;
   CorrelationType type = CorrelationType::kEventCount;
   std::vector<std::string> rule_refs;     // as written: ids or names
-  std::vector<uint32_t> detections;       // resolved indices into RuleSet::detections
+  // Per entry of rule_refs, resolved by RuleLoader::finish(): the index into
+  // RuleSet::detections, or kNoRule when the entry names a correlation rule.
+  std::vector<uint32_t> detections;
+  // Per entry of rule_refs: the index into RuleSet::correlations when the entry names a
+  // correlation rule (a chained correlation), else kNoRule. Alerts of that correlation
+  // reach this one as events whose fields are its group-by values.
+  std::vector<uint32_t> chained;
+  // Longest chain of correlations below this one: 0 when it references detection rules
+  // only. At most kMaxChainDepth.
+  uint32_t chain_depth = 0;
   std::vector<std::string> group_by;      // Sigma names (or alias names), as written
   std::vector<std::string> group_fields;  // Event names after the field mapping
   // `aliases`: alias name -> (rule reference as written -> Sigma field name).
@@ -224,19 +250,38 @@ struct CorrelationRule {
   std::vector<std::string> value_fields;  // Sigma names, as written
   std::vector<GroupField> value_refs;
   int64_t timespan_ns = 0;
-  // The condition holds when min_count <= count. Upper bounds (lt, lte, eq) are rejected
-  // at load, because they can only be decided when a window closes.
+  // The condition as written (ANDed). Empty for absence and for temporal types that
+  // leave the condition out.
+  std::vector<ConditionBound> bounds;
+  // True when the condition has an upper bound or an exclusion (lt, lte, eq, neq). Such
+  // a window is decided once, when it closes: it opens at the group's first event t0,
+  // holds the group's events of [t0, t0 + timespan], and closes when the shard's
+  // watermark passes t0 + timespan (see docs/rules.md). Otherwise the window slides and
+  // the rule fires as soon as the condition holds.
+  bool closes = false;
+  // The smallest count that satisfies the lower bounds (count types; 1 when there are
+  // none). Sliding event_count and value_count windows keep this many entries.
   uint64_t min_count = 0;
-  // value_sum and value_avg: the condition holds when the metric is above min_value, or
-  // equal to it when min_value_inclusive (gte). Several bounds keep the strictest.
+  // value_count windows that close: distinct values are counted exactly up to this many,
+  // which is one more than any bound needs to tell apart.
+  uint64_t count_cap = 0;
+  // value_sum, value_avg and value_percentile: the strictest lower bound, kept for
+  // callers that read it; the condition itself is `bounds`.
   double min_value = 0;
   bool min_value_inclusive = true;
+  // value_percentile: which percentile (0 < p <= 100) of the window's values is compared.
+  double percentile = 0;
   bool generate = false;
+  // Filled by RuleLoader::finish(): whether this rule's alerts are delivered. False when
+  // another correlation chains it without `generate: true`.
+  bool generates_alerts = true;
   // Alerts of one group raised within this much event time of the group's last alert
   // are suppressed (counted, not delivered). 0 turns suppression off.
   int64_t suppress_ns = 0;
 
   uint64_t minCount() const { return min_count; }
+  // Returns true when `metric` satisfies every bound.
+  bool conditionHolds(double metric) const;
 };
 
 class RegexTable;  // Hyperscan databases of the `re` values (defined in internal/)
@@ -268,6 +313,15 @@ inline constexpr uint64_t kMaxCorrelationThreshold = 10000;
 // Largest number of rules a temporal or temporal_ordered correlation may reference.
 inline constexpr size_t kMaxTemporalRules = 32;
 
+// Longest chain of correlations over correlations: a correlation may sit on at most this
+// many levels of correlations below it.
+inline constexpr uint32_t kMaxChainDepth = 4;
+
+// Values a value_percentile window holds. When a window has more, the oldest value is
+// dropped (counted in vigil_correlation_sample_dropped_total) and the percentile is
+// computed over the newest kPercentileSample values.
+inline constexpr size_t kPercentileSample = 64;
+
 // Collects rules from YAML files or text, then resolves the correlation references.
 class RuleLoader {
  public:
@@ -281,11 +335,12 @@ class RuleLoader {
   // Reads `path` and calls addText(). NotFound when the file cannot be read.
   absl::Status addFile(const std::string& path);
 
-  // Resolves `correlation.rules` against the rules added so far (by id, then by name),
-  // applies `aliases`, marks which detections raise their own alerts and returns the
-  // rule set. Rejects references that name no loaded detection rule, references to
-  // correlation rules (chained correlations are not supported yet) and aliases that name
-  // a rule outside `correlation.rules`. The loader is empty afterwards.
+  // Resolves `correlation.rules` against the rules added so far (detection rules by id,
+  // then by name, then correlation rules by id, then by name), applies `aliases`, marks
+  // which rules raise their own alerts and returns the rule set. Rejects references that
+  // name no loaded rule, chains that form a cycle (the message lists it) or are deeper
+  // than kMaxChainDepth, and aliases that name a rule outside `correlation.rules`. The
+  // loader is empty afterwards.
   absl::StatusOr<RuleSet> finish();
 
  private:

@@ -77,6 +77,14 @@ struct SavedGroup {
   int64_t newest_ns = 0;
   uint32_t count = 0;
   std::vector<int64_t> words;  // the window state, then the suppress word if the rule has one
+  // The group's evidence still in the pool, oldest first: the event's sequence number in
+  // the group, its raw text and its indicator hit lines.
+  struct Evidence {
+    uint64_t seq = 0;
+    std::string_view raw;
+    std::string_view hits;
+  };
+  std::vector<Evidence> evidence;
 };
 
 }  // namespace vigil::correlate::internal

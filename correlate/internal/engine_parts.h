@@ -26,6 +26,7 @@ struct Engine::Counters {
   std::vector<Counter*> evictions;
   std::vector<Counter*> tenant_evictions;
   Counter* late_events = nullptr;
+  Counter* sample_dropped = nullptr;
   Counter* key_truncated = nullptr;
   Counter* matches_dropped = nullptr;
   Counter* value_missing = nullptr;
@@ -54,6 +55,7 @@ class Engine::Shard {
   std::unique_ptr<DetectScratch> scratch;
   int64_t newest_ns = INT64_MIN;  // newest event time the shard has seen
   int64_t watermark_ns = INT64_MIN;
+  std::vector<Alert> expired;  // advanceTime(): alerts of the windows one rule closed
 };
 
 // Per detection rule with `suppress`: the event time of the last delivered alert of each

@@ -1,7 +1,9 @@
 #include "correlate/internal/window_table.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
+#include <cmath>
 #include <cstring>
 
 #include "correlate/internal/group_key.h"
@@ -33,7 +35,26 @@ size_t writeHits(const Event& event, char* out, size_t capacity) {
 
 constexpr int64_t kNoTime = INT64_MIN;
 
+// Words before the type's own state in a window that closes: the open window's start
+// t0 (kNoTime when none is open), and its oldest and newest event times.
+constexpr size_t kCloseHeader = 3;
+
 size_t windowWords(const CorrelationRule& rule) {
+  if (rule.closes) {
+    switch (rule.type) {
+      case CorrelationType::kEventCount:
+        return kCloseHeader;
+      case CorrelationType::kValueCount:
+        return kCloseHeader + rule.count_cap;
+      case CorrelationType::kValueSum:
+      case CorrelationType::kValueAvg:
+        return kCloseHeader + 2;
+      case CorrelationType::kValuePercentile:
+        return kCloseHeader + kPercentileSample;
+      default:
+        break;  // the loader accepts upper bounds on these types only
+    }
+  }
   switch (rule.type) {
     case CorrelationType::kEventCount:
       return rule.min_count;
@@ -48,8 +69,19 @@ size_t windowWords(const CorrelationRule& rule) {
     case CorrelationType::kValueSum:
     case CorrelationType::kValueAvg:
       return 3 * kAggregateEntries;
+    case CorrelationType::kValuePercentile:
+      return 2 * kPercentileSample;
   }
   return 0;
+}
+
+// Returns the nearest-rank `percentile` of values[0..count): the smallest value with at
+// least percentile % of the values at or below it. Reorders `values`.
+double nearestRank(double* values, size_t count, double percentile) {
+  auto rank = static_cast<size_t>(std::ceil(percentile / 100.0 * static_cast<double>(count)));
+  rank = std::clamp<size_t>(rank, 1, count);
+  std::nth_element(values, values + rank - 1, values + count);
+  return values[rank - 1];
 }
 
 }  // namespace
@@ -78,7 +110,7 @@ WindowTable::WindowTable(const CorrelationRule& rule, size_t max_groups, size_t 
   // 5 bits are left for the tag.
   slot_bits_ = static_cast<uint32_t>(std::bit_width(max_groups + 1));
   slot_mask_ = slot_bits_ >= 32 ? UINT32_MAX : (1u << slot_bits_) - 1;
-  if (rule.type == CorrelationType::kAbsence) {
+  if (rule.type == CorrelationType::kAbsence || rule.closes) {
     heap_.reserve(max_groups);
     heap_pos_.assign(max_groups, kNone);
   }
@@ -255,20 +287,45 @@ bool WindowTable::windowActive(const Group& group) const {
 }
 
 void WindowTable::storeEvidence(uint32_t slot, const Event& event) {
+  char* base = claimEvidence(slot, groups_[slot].next_seq, event.raw);
+  evidence_[groups_[slot].newest_evidence].hit_length =
+      static_cast<uint32_t>(writeHits(event, base + evidence_bytes_, kHitBytes));
+}
+
+char* WindowTable::claimEvidence(uint32_t slot, uint64_t seq, std::string_view raw) {
   Group& group = groups_[slot];
   uint32_t entry = next_evidence_;
   next_evidence_ = static_cast<uint32_t>((next_evidence_ + 1) % evidence_.size());
   char* base = evidence_text_.data() + static_cast<size_t>(entry) * (evidence_bytes_ + kHitBytes);
-  size_t raw_length = std::min(event.raw.size(), evidence_bytes_);
-  if (raw_length > 0) std::memcpy(base, event.raw.data(), raw_length);
+  size_t raw_length = std::min(raw.size(), evidence_bytes_);
+  if (raw_length > 0) std::memcpy(base, raw.data(), raw_length);
   Evidence& evidence = evidence_[entry];
   evidence.slot = slot;
   evidence.generation = group.generation;
-  evidence.seq = group.next_seq;
+  evidence.seq = seq;
   evidence.previous = group.newest_evidence;
   evidence.raw_length = static_cast<uint32_t>(raw_length);
-  evidence.hit_length = static_cast<uint32_t>(writeHits(event, base + evidence_bytes_, kHitBytes));
+  evidence.hit_length = 0;
   group.newest_evidence = entry;
+  return base;
+}
+
+size_t WindowTable::groupEvidence(uint32_t slot,
+                                  std::array<uint32_t, Alert::kMaxEvidence>& out) const {
+  const Group& group = groups_[slot];
+  size_t found = 0;
+  uint64_t next_seq = group.next_seq;
+  for (uint32_t e = group.newest_evidence; e != kNone && found < out.size();) {
+    const Evidence& evidence = evidence_[e];
+    if (evidence.slot != slot || evidence.generation != group.generation ||
+        evidence.seq >= next_seq || evidence.seq < group.first_seq) {
+      break;
+    }
+    out[found++] = e;
+    next_seq = evidence.seq;
+    e = evidence.previous;
+  }
+  return found;
 }
 
 bool WindowTable::add(std::string_view key, const WindowInput& input, const Event& event,
@@ -282,6 +339,14 @@ bool WindowTable::add(std::string_view key, const WindowInput& input, const Even
     uint32_t slot = findOrCreate(key);
     if (input.position == 0) storeEvidence(slot, event);
     return addAbsence(slot, input);
+  }
+  if (rule_.closes) {
+    if (input.event_ns < input.watermark_ns) {
+      // The window this event belongs to may already have closed.
+      counters_.late_events->add();
+      return false;
+    }
+    return addClosing(findOrCreate(key), input, event, alert);
   }
   uint32_t slot = findOrCreate(key);
   Group& group = groups_[slot];
@@ -307,10 +372,148 @@ bool WindowTable::add(std::string_view key, const WindowInput& input, const Even
     case CorrelationType::kValueSum:
     case CorrelationType::kValueAvg:
       return addValueAggregate(slot, input, alert);
+    case CorrelationType::kValuePercentile:
+      return addPercentile(slot, input, alert);
     case CorrelationType::kAbsence:
       break;  // handled above
   }
   return false;
+}
+
+// A window that closes: opens at the group's first event t0, holds the events that
+// arrive while it is open and are not later than t0 + timespan, and is decided by
+// closeWindow() when the watermark passes t0 + timespan (expire()) or when one of the
+// group's events later than that arrives first (possible while the watermark lags by the
+// allowed lateness). Returns true when that early close raised an alert.
+bool WindowTable::addClosing(uint32_t slot, const WindowInput& input, const Event& event,
+                             Alert& alert) {
+  int64_t* words = state(slot);
+  const int64_t t = input.event_ns;
+  bool fired = false;
+  if (words[0] != kNoTime && t - words[0] > rule_.timespan_ns) {
+    heapRemove(slot);
+    fired = closeWindow(slot, alert);
+  }
+  Group& group = groups_[slot];
+  if (words[0] == kNoTime) {
+    restart(slot);
+    words[0] = words[1] = words[2] = t;
+    if (rule_.type == CorrelationType::kValueSum || rule_.type == CorrelationType::kValueAvg) {
+      words[kCloseHeader] = std::bit_cast<int64_t>(0.0);
+      words[kCloseHeader + 1] = 0;
+    }
+    heapPush(slot);
+  }
+  words[1] = std::min(words[1], t);
+  words[2] = std::max(words[2], t);
+  group.newest_ns = words[2];
+  storeEvidence(slot, event);
+  const uint64_t index = group.next_seq - group.first_seq;  // this event's place in the window
+  ++group.next_seq;
+  int64_t* own = words + kCloseHeader;
+  switch (rule_.type) {
+    case CorrelationType::kValueCount: {
+      const auto hash = static_cast<int64_t>(input.value_hash);
+      if (group.count < rule_.count_cap &&
+          std::find(own, own + group.count, hash) == own + group.count) {
+        own[group.count++] = hash;
+      }
+      break;
+    }
+    case CorrelationType::kValueSum:
+    case CorrelationType::kValueAvg:
+      own[0] = std::bit_cast<int64_t>(std::bit_cast<double>(own[0]) + input.number);
+      ++own[1];
+      break;
+    case CorrelationType::kValuePercentile:
+      if (index >= kPercentileSample) counters_.sample_dropped->add();
+      own[index % kPercentileSample] = std::bit_cast<int64_t>(input.number);
+      group.count = static_cast<uint32_t>(std::min<uint64_t>(index + 1, kPercentileSample));
+      break;
+    default:
+      break;  // event_count: the sequence numbers count the events
+  }
+  return fired;
+}
+
+// Decides the open window of a rule whose windows close, fills `alert` when the condition
+// holds, and leaves the group without an open window. The caller removed its timer.
+bool WindowTable::closeWindow(uint32_t slot, Alert& alert) {
+  Group& group = groups_[slot];
+  const int64_t* words = state(slot);
+  const int64_t* own = words + kCloseHeader;
+  const uint64_t events = group.next_seq - group.first_seq;
+  double metric = static_cast<double>(events);
+  switch (rule_.type) {
+    case CorrelationType::kValueCount:
+      metric = group.count;
+      break;
+    case CorrelationType::kValueSum:
+      metric = std::bit_cast<double>(own[0]);
+      break;
+    case CorrelationType::kValueAvg:
+      metric = std::bit_cast<double>(own[0]) / static_cast<double>(std::max<int64_t>(own[1], 1));
+      break;
+    case CorrelationType::kValuePercentile: {
+      std::array<double, kPercentileSample> values;
+      for (uint32_t i = 0; i < group.count; ++i) values[i] = std::bit_cast<double>(own[i]);
+      metric = nearestRank(values.data(), group.count, rule_.percentile);
+      break;
+    }
+    default:
+      break;
+  }
+  bool fired = false;
+  if (events > 0 && rule_.conditionHolds(metric)) {
+    alert.event_count = events;
+    alert.first_event_ns = words[1];
+    alert.last_event_ns = words[2];
+    if (rule_.type != CorrelationType::kEventCount) alert.metric = metric;
+    fillAlert(slot, alert);
+    fired = admit(slot, alert);
+  }
+  restart(slot);
+  return fired;
+}
+
+// State: up to group.count entries of (event time, value as the bits of a double), oldest
+// arrival first. When all kPercentileSample are taken, the oldest is dropped and counted.
+bool WindowTable::addPercentile(uint32_t slot, const WindowInput& input, Alert& alert) {
+  Group& group = groups_[slot];
+  int64_t* entries = state(slot);
+  const int64_t oldest_allowed = group.newest_ns - rule_.timespan_ns;
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < group.count; ++i) {
+    if (entries[2 * i] < oldest_allowed) continue;
+    entries[2 * kept] = entries[2 * i];
+    entries[2 * kept + 1] = entries[2 * i + 1];
+    ++kept;
+  }
+  group.count = kept;
+  if (group.count == kPercentileSample) {
+    counters_.sample_dropped->add();
+    std::copy(entries + 2, entries + 2 * kPercentileSample, entries);
+    --group.count;
+  }
+  entries[2 * group.count] = input.event_ns;
+  entries[2 * group.count + 1] = std::bit_cast<int64_t>(input.number);
+  ++group.count;
+
+  std::array<double, kPercentileSample> values;
+  int64_t first_ns = input.event_ns;
+  for (uint32_t i = 0; i < group.count; ++i) {
+    values[i] = std::bit_cast<double>(entries[2 * i + 1]);
+    first_ns = std::min(first_ns, entries[2 * i]);
+  }
+  const double metric = nearestRank(values.data(), group.count, rule_.percentile);
+  if (!rule_.conditionHolds(metric)) return false;
+  alert.event_count = group.next_seq - group.first_seq;
+  alert.first_event_ns = first_ns;
+  alert.last_event_ns = group.newest_ns;
+  alert.metric = metric;
+  fillAlert(slot, alert);
+  restart(slot);
+  return admit(slot, alert);
 }
 
 // Both edges are inside the window: an event exactly `timespan` older than the newest
@@ -484,9 +687,7 @@ bool WindowTable::addValueAggregate(uint32_t slot, const WindowInput& input, Ale
     first_ns = std::min(first_ns, entries[3 * i]);
   }
   const double metric = rule_.type == CorrelationType::kValueSum ? sum : sum / static_cast<double>(events);
-  const bool holds =
-      rule_.min_value_inclusive ? metric >= rule_.min_value : metric > rule_.min_value;
-  if (!holds) return false;
+  if (!rule_.conditionHolds(metric)) return false;
 
   alert.event_count = static_cast<uint64_t>(events);
   alert.first_event_ns = first_ns;
@@ -559,6 +760,13 @@ size_t WindowTable::expire(int64_t watermark_ns, std::vector<Alert>& out) {
   while (!heap_.empty() && deadline(heap_.front()) < watermark_ns) {
     uint32_t slot = heap_.front();
     heapRemove(slot);
+    if (rule_.closes) {
+      Alert alert;
+      if (!closeWindow(slot, alert)) continue;
+      out.push_back(std::move(alert));
+      ++fired;
+      continue;
+    }
     Group& group = groups_[slot];
     const int64_t* words = state(slot);
     Alert alert;
@@ -640,22 +848,13 @@ void WindowTable::fillAlert(uint32_t slot, Alert& alert) const {
   // Evidence: the group's most recent events of this window that the shared pool still
   // contains (the newest always is there). The walk goes newest first, and the alert
   // lists them oldest first.
-  std::vector<uint32_t> entries;
-  uint64_t next_seq = group.next_seq;
-  for (uint32_t e = group.newest_evidence; e != kNone && entries.size() < Alert::kMaxEvidence;) {
-    const Evidence& evidence = evidence_[e];
-    if (evidence.slot != slot || evidence.generation != group.generation ||
-        evidence.seq >= next_seq || evidence.seq < group.first_seq) {
-      break;
-    }
-    entries.push_back(e);
-    next_seq = evidence.seq;
-    e = evidence.previous;
-  }
-  for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
-    const Evidence& evidence = evidence_[*it];
+  std::array<uint32_t, Alert::kMaxEvidence> entries;
+  const size_t found = groupEvidence(slot, entries);
+  for (size_t i = found; i > 0; --i) {
+    const uint32_t entry = entries[i - 1];
+    const Evidence& evidence = evidence_[entry];
     const char* base =
-        evidence_text_.data() + static_cast<size_t>(*it) * (evidence_bytes_ + kHitBytes);
+        evidence_text_.data() + static_cast<size_t>(entry) * (evidence_bytes_ + kHitBytes);
     alert.evidence.emplace_back(base, evidence.raw_length);
     std::string_view hits(base + evidence_bytes_, evidence.hit_length);
     while (!hits.empty()) {
@@ -685,6 +884,17 @@ void WindowTable::save(ByteWriter& out) const {
     out.u32(static_cast<uint32_t>(state_words_));
     const int64_t* words = slab_.data() + static_cast<size_t>(slot) * state_words_;
     for (size_t i = 0; i < state_words_; ++i) out.i64(words[i]);
+    std::array<uint32_t, Alert::kMaxEvidence> entries;
+    const size_t found = groupEvidence(slot, entries);
+    out.u32(static_cast<uint32_t>(found));
+    for (size_t i = found; i > 0; --i) {
+      const Evidence& evidence = evidence_[entries[i - 1]];
+      const char* base = evidence_text_.data() +
+                         static_cast<size_t>(entries[i - 1]) * (evidence_bytes_ + kHitBytes);
+      out.u64(evidence.seq);
+      out.text(std::string_view(base, evidence.raw_length));
+      out.text(std::string_view(base + evidence_bytes_, evidence.hit_length));
+    }
   }
 }
 
@@ -700,6 +910,16 @@ bool WindowTable::readGroup(ByteReader& in, SavedGroup& group) {
   if (!in.ok() || words > in.remaining() / sizeof(int64_t)) return false;
   group.words.resize(words);
   for (int64_t& word : group.words) in.i64(word);
+  uint32_t evidence = 0;
+  in.u32(evidence);
+  // Each entry takes at least 16 bytes (a sequence number and two lengths).
+  if (!in.ok() || evidence > Alert::kMaxEvidence || evidence > in.remaining() / 16) return false;
+  group.evidence.resize(evidence);
+  for (SavedGroup::Evidence& entry : group.evidence) {
+    in.u64(entry.seq);
+    in.text(entry.raw);
+    in.text(entry.hits);
+  }
   return in.ok();
 }
 
@@ -708,7 +928,29 @@ bool WindowTable::acceptsGroup(const SavedGroup& group) const {
     return false;
   }
   if (group.first_seq > group.next_seq) return false;
+  // Evidence belongs to the open window, oldest first.
+  uint64_t previous_seq = group.first_seq;
+  for (size_t i = 0; i < group.evidence.size(); ++i) {
+    const SavedGroup::Evidence& entry = group.evidence[i];
+    if (entry.seq < previous_seq || (i > 0 && entry.seq == previous_seq) ||
+        entry.seq > group.next_seq) {
+      return false;
+    }
+    previous_seq = entry.seq;
+  }
   const uint64_t held = group.next_seq - group.first_seq;
+  if (rule_.closes) {
+    const int64_t start = group.words[0];
+    if (start != kNoTime && start > INT64_MAX - rule_.timespan_ns) return false;
+    switch (rule_.type) {
+      case CorrelationType::kValueCount:
+        return group.count <= rule_.count_cap;
+      case CorrelationType::kValuePercentile:
+        return group.count <= kPercentileSample && group.count <= held;
+      default:
+        return true;
+    }
+  }
   switch (rule_.type) {
     case CorrelationType::kEventCount:
       return held < window_words_;  // the window restarts when it reaches min_count
@@ -720,6 +962,8 @@ bool WindowTable::acceptsGroup(const SavedGroup& group) const {
     case CorrelationType::kValueSum:
     case CorrelationType::kValueAvg:
       return group.count <= kAggregateEntries;
+    case CorrelationType::kValuePercentile:
+      return group.count <= kPercentileSample;
     case CorrelationType::kAbsence: {
       // An open window's deadline must not overflow.
       const int64_t start = group.words[0];
@@ -739,7 +983,20 @@ void WindowTable::restoreGroup(const SavedGroup& saved) {
   group.count = saved.count;
   group.newest_evidence = kNone;
   std::copy(saved.words.begin(), saved.words.end(), state(slot));
-  if (rule_.type == CorrelationType::kAbsence && state(slot)[0] != kNoTime) heapPush(slot);
+  // Evidence goes back into this table's pool; a smaller pool keeps the newest entries.
+  for (const SavedGroup::Evidence& entry : saved.evidence) {
+    char* base = claimEvidence(slot, entry.seq, entry.raw);
+    const size_t hits = std::min(entry.hits.size(), kHitBytes);
+    // Whole lines only, as writeHits() keeps them.
+    const size_t cut = entry.hits.substr(0, hits).rfind('\n');
+    const size_t length =
+        hits == entry.hits.size() ? hits : (cut == std::string_view::npos ? 0 : cut + 1);
+    if (length > 0) std::memcpy(base + evidence_bytes_, entry.hits.data(), length);
+    evidence_[group.newest_evidence].hit_length = static_cast<uint32_t>(length);
+  }
+  if ((rule_.type == CorrelationType::kAbsence || rule_.closes) && state(slot)[0] != kNoTime) {
+    heapPush(slot);
+  }
 }
 
 }  // namespace vigil::correlate::internal

@@ -23,10 +23,21 @@
 //   values, events), three words each. Each event gets its own entry while one is free.
 //   When all are taken, the two oldest merge and the merged entry leaves the window with
 //   its newer event, so the window may count older values for a little longer.
+// - value_percentile: up to kPercentileSample (event time, value) pairs, oldest arrival
+//   first; a full window drops its oldest value (counted) to take a new one.
+// A rule whose condition has an upper bound or an exclusion (CorrelationRule::closes)
+// keeps instead one window per group that closes on the watermark: its start t0, its
+// oldest and newest event time (three words), then
+// - event_count: nothing more (the sequence numbers count the events);
+// - value_count: up to count_cap distinct value hashes (count_cap words);
+// - value_sum, value_avg: the sum and the number of events (two words);
+// - value_percentile: a ring of the newest kPercentileSample values.
+// Such a group sits in the timer heap while its window is open, as absence groups do.
 // A rule with `suppress` adds one word: the last event time of the group's last
 // delivered alert.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -48,6 +59,7 @@ struct WindowCounters {
   Counter* late_events = nullptr;
   Counter* suppressed = nullptr;        // alerts held back by the rule's `suppress`
   Counter* tenant_evictions = nullptr;  // groups dropped for the per-tenant limit
+  Counter* sample_dropped = nullptr;    // value_percentile values dropped from a full sample
   Gauge* keys = nullptr;
   Gauge* state_bytes = nullptr;  // follows the key arena's growth
 };
@@ -81,19 +93,20 @@ class WindowTable {
   // the group's window then restarts empty.
   bool add(std::string_view key, const WindowInput& input, const Event& event, Alert& alert);
 
-  // Closes every absence window whose deadline (start + timespan) is older than
-  // `watermark_ns` and appends one alert per closed window to `out`, with the window part
+  // Closes every absence window, and every window of a rule that closes, whose deadline
+  // (start + timespan) is older than `watermark_ns`. Appends one alert per closed absence
+  // window and per closed window whose condition holds to `out`, with the window part
   // filled as add() does. Returns the number appended, which the caller completes with
-  // the rule part. Returns 0 for the other types.
+  // the rule part. Returns 0 for sliding windows.
   size_t expire(int64_t watermark_ns, std::vector<Alert>& out);
-  // Absence windows waiting for their deadline.
+  // Windows waiting for their deadline (absence, and rules whose windows close).
   size_t pendingTimers() const { return heap_.size(); }
 
   size_t groupCount() const { return group_count_; }
 
   // Appends every group, least recently updated first, as a count and then one record
-  // per group (key, sequence numbers, newest time, count, state words). Evidence is not
-  // saved. Does not change the table.
+  // per group (key, sequence numbers, newest time, count, state words, and the evidence
+  // of its window that the pool still holds). Does not change the table.
   void save(ByteWriter& out) const;
   // Reads one group record written by save(). Returns false when the record is cut short.
   static bool readGroup(ByteReader& in, SavedGroup& group);
@@ -175,6 +188,11 @@ class WindowTable {
   void unlink(uint32_t slot);
   void linkNewest(uint32_t slot);
   void storeEvidence(uint32_t slot, const Event& event);
+  // Takes the next pool entry for event `seq` of the group in `slot`, copies `raw` (cut to
+  // evidence_bytes_) and returns the entry's text; the caller writes the hit lines.
+  char* claimEvidence(uint32_t slot, uint64_t seq, std::string_view raw);
+  // The pool entries of the group's current window, newest first (at most kMaxEvidence).
+  size_t groupEvidence(uint32_t slot, std::array<uint32_t, Alert::kMaxEvidence>& out) const;
   void restart(uint32_t slot);
   bool windowActive(const Group& group) const;
 
@@ -184,12 +202,15 @@ class WindowTable {
   bool addTemporalOrdered(uint32_t slot, const WindowInput& input, Alert& alert);
   bool addAbsence(uint32_t slot, const WindowInput& input);
   bool addValueAggregate(uint32_t slot, const WindowInput& input, Alert& alert);
+  bool addPercentile(uint32_t slot, const WindowInput& input, Alert& alert);
+  bool addClosing(uint32_t slot, const WindowInput& input, const Event& event, Alert& alert);
+  bool closeWindow(uint32_t slot, Alert& alert);
   // Returns true when the alert may be delivered, and records it; false (and counts it)
   // when the group alerted within `suppress` of this alert's last event time.
   bool admit(uint32_t slot, const Alert& alert);
 
-  // Timer heap of absence windows: a binary min-heap of slots by deadline, with each
-  // slot's position in heap_pos_ (kNone when it has no timer).
+  // Timer heap of absence windows and windows that close: a binary min-heap of slots by deadline,
+  // with each slot's position in heap_pos_ (kNone when it has no timer).
   int64_t deadline(uint32_t slot) { return state(slot)[0] + rule_.timespan_ns; }
   void heapPush(uint32_t slot);
   void heapRemove(uint32_t slot);
@@ -227,8 +248,8 @@ class WindowTable {
   absl::flat_hash_map<std::string, uint16_t> tenant_ids_;
   uint32_t oldest_ = kNone;
   uint32_t newest_ = kNone;
-  std::vector<uint32_t> heap_;      // absence only; reserved to max_groups
-  std::vector<uint32_t> heap_pos_;  // absence only; per slot
+  std::vector<uint32_t> heap_;      // timers only; reserved to max_groups
+  std::vector<uint32_t> heap_pos_;  // timers only; per slot
 };
 
 }  // namespace vigil::correlate::internal

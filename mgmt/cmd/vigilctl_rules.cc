@@ -175,6 +175,11 @@ class RuleTester {
       if (!error.empty()) return error;
     }
     ++events_;
+    // Windows that close on the watermark (absence, upper bounds) are decided as the event
+    // times advance, before the event's own updates, as in the pipeline.
+    std::vector<correlate::Alert> closed;
+    engine_.advanceTime(0, event, closed);
+    for (const correlate::Alert& alert : closed) printAlert(alert, number);
     std::array<uint32_t, 256> found;
     size_t count = engine_.detect(event, scratch_, found);
     for (size_t i = 0; i < count; ++i) report(found[i], event, number);
@@ -208,18 +213,20 @@ class RuleTester {
     nlohmann::json match = {{"type", "match"},     {"line", number},      {"rule_id", rule.id},
                             {"title", rule.title}, {"level", rule.level}, {"origin", rule.origin}};
     std::cout << match.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    std::vector<correlate::Alert> alerts;
     for (uint32_t correlation : engine_.correlationsFor(detection)) {
-      correlate::Alert alert;
-      if (!engine_.updateCorrelation(engine_.shardOf(correlation, detection, event), correlation,
-                                     detection, event, alert)) {
-        continue;
-      }
-      ++alerts_;
-      nlohmann::json printed = nlohmann::json::parse(correlate::alertToJson(alert));
-      printed["type"] = "correlation_alert";
-      printed["line"] = number;
-      std::cout << printed.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+      engine_.correlate(engine_.shardOf(correlation, detection, event), correlation, detection,
+                        event, alerts);
     }
+    for (const correlate::Alert& alert : alerts) printAlert(alert, number);
+  }
+
+  void printAlert(const correlate::Alert& alert, size_t number) {
+    ++alerts_;
+    nlohmann::json printed = nlohmann::json::parse(correlate::alertToJson(alert));
+    printed["type"] = "correlation_alert";
+    printed["line"] = number;
+    std::cout << printed.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   }
 
   std::shared_ptr<const correlate::RuleSet> rules_;

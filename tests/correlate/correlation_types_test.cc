@@ -87,16 +87,16 @@ TEST(ConditionTest, RangeTakesLargestBound) {
   EXPECT_EQ(alerts[0].event_count, 4u);
 }
 
-// Upper bounds and malformed conditions are rejected with the reason, for every type.
+// Upper bounds are rejected for temporal types (their count only grows), and malformed
+// conditions are rejected with the reason.
 TEST(ConditionTest, RejectsWithReason) {
-  for (const char* type : {"event_count", "value_count", "temporal"}) {
-    std::string field = std::string(type) == "value_count" ? "field: user, " : "";
+  for (const char* type : {"temporal", "temporal_ordered"}) {
     for (const char* op : {"lt", "lte", "eq", "neq"}) {
       std::string error = loadError(correlation(std::string("  type: ") + type +
                                                 "\n  rules: [a, b]\n  timespan: 1m\n"
-                                                "  condition: {" +
-                                                field + "gte: 1, " + op + ": 5}\n"));
-      EXPECT_NE(error.find(std::string("condition '") + op + "' is not supported yet"),
+                                                "  condition: {gte: 1, " +
+                                                op + ": 5}\n"));
+      EXPECT_NE(error.find(std::string("condition '") + op + "' is not defined for " + type),
                 std::string::npos)
           << type << " " << op << ": " << error;
     }
@@ -107,7 +107,8 @@ TEST(ConditionTest, RejectsWithReason) {
             std::string::npos);
   EXPECT_NE(loadError(correlation("  type: event_count\n  rules: [a]\n  timespan: 1m\n"
                                   "  condition: {field: user, gte: 2}\n"))
-                .find("'condition.field' is only valid for value_count, not event_count"),
+                .find("'condition.field' is only valid for value_count, value_sum, value_avg and "
+                      "value_percentile, not event_count"),
             std::string::npos);
   EXPECT_NE(loadError(correlation("  type: value_count\n  rules: [a]\n  timespan: 1m\n"
                                   "  condition: {gte: 2}\n"))
@@ -478,8 +479,9 @@ TEST(ValueSumTest, LoadErrors) {
                 .find("value_avg needs exactly one 'condition.field'"),
             std::string::npos);
   EXPECT_NE(loadError(correlation("  type: value_sum\n  rules: [a]\n  timespan: 1m\n"
-                                  "  condition: {field: x, lt: 5}\n"))
-                .find("condition 'lt' is not supported for value_sum"),
+                                  "  condition: {field: x, below: 5}\n"))
+                .find("unknown condition operator 'below' for value_sum; expected gt, gte, lt, "
+                      "lte, eq or neq or field"),
             std::string::npos);
   EXPECT_NE(loadError(correlation("  type: value_sum\n  rules: [a]\n  timespan: 1m\n"
                                   "  condition: {field: x, gt: lots}\n"))
@@ -487,11 +489,15 @@ TEST(ValueSumTest, LoadErrors) {
             std::string::npos);
   EXPECT_NE(loadError(correlation("  type: value_sum\n  rules: [a]\n  timespan: 1m\n"
                                   "  condition: {field: x}\n"))
-                .find("value_sum needs a gte or gt bound"),
+                .find("'correlation.condition' needs at least one of gt, gte, lt, lte, eq, neq"),
             std::string::npos);
   EXPECT_NE(loadError(correlation("  type: value_percentile\n  rules: [a]\n  timespan: 1m\n"
                                   "  condition: {field: x, gt: 5}\n"))
-                .find("correlation type 'value_percentile' is not supported yet"),
+                .find("value_percentile needs 'condition.percentile'"),
+            std::string::npos);
+  EXPECT_NE(loadError(correlation("  type: value_percentile\n  rules: [a]\n  timespan: 1m\n"
+                                  "  condition: {field: x, percentile: 0, gt: 5}\n"))
+                .find("condition percentile: '0' must be above 0 and at most 100"),
             std::string::npos);
 }
 

@@ -196,18 +196,21 @@ TEST(RuleLoaderTest, RejectsCorrelationWithReason) {
   auto correlation = [&](const std::string& body) {
     return loadError("title: C\nid: c\ncorrelation:\n" + body + tail);
   };
-  EXPECT_NE(correlation("  type: value_percentile\n  rules: [d]\n  timespan: 1h")
-                .find("correlation type 'value_percentile' is not supported yet; expected "
-                      "event_count, value_count, value_sum, value_avg, temporal, "
-                      "temporal_ordered or absence"),
+  EXPECT_NE(correlation("  type: value_median\n  rules: [d]\n  timespan: 1h")
+                .find("correlation type 'value_median' is not supported; expected "
+                      "event_count, value_count, value_sum, value_avg, value_percentile, "
+                      "temporal, temporal_ordered or absence"),
             std::string::npos);
-  EXPECT_NE(correlation("  type: event_count\n  rules: [d]\n  timespan: 1h\n  condition: {lte: 2}")
-                .find("condition 'lte' is not supported yet, because an upper bound"),
-            std::string::npos);
-  EXPECT_NE(correlation("  type: event_count\n  rules: [d]\n  timespan: 1h\n  condition: "
-                        "{gt: 1, lt: 5}")
-                .find("condition 'lt' is not supported yet"),
-            std::string::npos);
+  // Bounds no count of 1 or more satisfies: a group exists only once it saw an event.
+  for (const char* condition :
+       {"{lt: 1}", "{lte: 0}", "{eq: 0}", "{gt: 5, lt: 6}", "{gte: 3, lte: 3, neq: 3}"}) {
+    EXPECT_NE(correlation(std::string("  type: event_count\n  rules: [d]\n  timespan: 1h\n"
+                                      "  condition: ") +
+                          condition)
+                  .find("condition can never hold"),
+              std::string::npos)
+        << condition;
+  }
   EXPECT_NE(correlation("  type: event_count\n  rules: [d]\n  timespan: 90x\n  condition: {gte: 2}")
                 .find("invalid timespan '90x'"),
             std::string::npos);
@@ -216,10 +219,11 @@ TEST(RuleLoaderTest, RejectsCorrelationWithReason) {
             std::string::npos);
   EXPECT_NE(correlation("  type: event_count\n  rules: [nope]\n  timespan: 1h\n  condition: "
                         "{gte: 2}")
-                .find("correlation.rules entry 'nope' matches no loaded detection rule"),
+                .find("correlation.rules entry 'nope' matches no loaded detection or correlation "
+                      "rule"),
             std::string::npos);
   EXPECT_NE(correlation("  type: event_count\n  rules: [c]\n  timespan: 1h\n  condition: {gte: 2}")
-                .find("chained correlations are not supported yet"),
+                .find("correlation.rules entry 'c' names the rule itself"),
             std::string::npos);
 }
 

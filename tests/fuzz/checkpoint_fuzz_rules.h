@@ -1,5 +1,6 @@
 // The rule set the checkpoint fuzz target restores into: one correlation of each type,
-// one with `suppress`, and a detection rule with `suppress`.
+// one with `suppress`, one whose window closes (an upper bound), a chained one, and a
+// detection rule with `suppress`.
 #pragma once
 
 inline constexpr char kCheckpointFuzzRules[] = R"(
@@ -40,4 +41,16 @@ correlation: {type: absence, rules: [a, b], group-by: [host], timespan: 3m}
 title: Sum
 id: corr_sum
 correlation: {type: value_avg, rules: [b], group-by: [host], timespan: 5m, condition: {field: Bytes, gte: 10}}
+---
+title: Range
+id: corr_range
+correlation: {type: event_count, rules: [b], group-by: [host], timespan: 2m, condition: {gte: 2, lte: 3}}
+---
+title: Percentile
+id: corr_percentile
+correlation: {type: value_percentile, rules: [b], group-by: [host], timespan: 5m, condition: {field: Bytes, percentile: 90, gt: 40}}
+---
+title: Chain
+id: corr_chain
+correlation: {type: event_count, rules: [corr_count], group-by: [host], timespan: 30m, condition: {gte: 2}, generate: true}
 )";

@@ -126,6 +126,41 @@ TEST_F(VigilctlRulesTest, RawLinesWithFormat) {
   expectSshResults(run("rules test --format rfc3164 " + rules + " " + log));
 }
 
+// A rule with an upper bound is decided when a later event moves the watermark past
+// its window, and the alert is printed at that event's line.
+TEST_F(VigilctlRulesTest, WindowClosesAtLaterEvent) {
+  std::string rules = write("rare.yml", R"(title: SSH login failed
+id: ssh_failed
+detection:
+  keywords: ['Failed password']
+  condition: keywords
+---
+title: Few SSH failures
+id: ssh_few
+correlation:
+  type: event_count
+  rules: [ssh_failed]
+  group-by: [host]
+  timespan: 60s
+  condition: {lt: 3}
+)");
+  std::string log = write(
+      "auth.log",
+      "<38>May  1 10:00:01 host1 sshd[100]: Failed password for bob from 192.0.2.50 port 4000 "
+      "ssh2\n"
+      "<38>May  1 10:02:00 host1 sshd[100]: Accepted password for bob from 192.0.2.50 port 4002 "
+      "ssh2\n");
+  CommandRun r = run("rules test --format rfc3164 " + rules + " " + log);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.lines.size(), 2u) << r.out;
+  EXPECT_EQ(r.lines[0]["type"], "match");
+  EXPECT_EQ(r.lines[0]["line"], 1);
+  EXPECT_EQ(r.lines[1]["type"], "correlation_alert");
+  EXPECT_EQ(r.lines[1]["rule_id"], "ssh_few");
+  EXPECT_EQ(r.lines[1]["line"], 2);
+  EXPECT_EQ(r.lines[1]["event_count"], 1);
+}
+
 // The JSON lines that "vigilctl parse" prints give the same results.
 TEST_F(VigilctlRulesTest, ParseOutputGivesSameResults) {
   std::string rules = write("ssh.yml", kRules);
