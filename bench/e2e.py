@@ -352,7 +352,19 @@ def main():
     p.add_argument("--start-timeout", type=float, default=300)
     p.add_argument("--drain-timeout", type=float, default=300)
     p.add_argument("--json", default="", help="write every result here as JSON lines")
+    p.add_argument("--udp-rate", type=float, default=0,
+                   help="UDP send rate; default half the TCP maximum of the same run")
+    p.add_argument("--smoke", action="store_true",
+                   help="CI mode: 20k events, small W4 indicator lists, file/tcp/udp, no "
+                        "latency runs; checks alert counts only")
     args = p.parse_args()
+    if args.smoke:
+        if args.events == 1_000_000:
+            args.events = 20_000
+        args.sources = "file,tcp,udp" if args.sources == "file,tcp,udp,pcap" else args.sources
+        args.latency_loads = ""
+        args.udp_rate = args.udp_rate or 20_000
+        args.anchor_cpu = ""
     args.vigild = f"{args.build}/mgmt/vigild"
     args.loadgen = f"{args.build}/bench/vigil_loadgen"
     args.linescan = f"{args.build}/bench/vigil_linescan"
@@ -373,6 +385,8 @@ def main():
                    "--events", str(args.events), "--out", data]
             if "pcap" in sources:
                 cmd.append("--pcap")
+            if args.smoke and wl == "W4":
+                cmd += ["--ip-indicators", "2000", "--domain-indicators", "2000"]
             subprocess.run(cmd, check=True)
         with open(f"{data}/truth.json") as f:
             truth = json.load(f)
@@ -390,12 +404,17 @@ def main():
         if jf:
             jf.write(json.dumps(rec) + "\n")
         for workers in [int(x) for x in args.workers.split(",") if x]:
+            tcp_max = None
             for source in sources:
                 if source == "pcap" and not os.path.exists(f"{data}/events.pcap"):
                     continue
-                runs = [(0.0, "")]
+                rate = 0.0
+                if source == "udp":
+                    rate = args.udp_rate or (0.5 * tcp_max if tcp_max else 100_000)
                 try:
-                    r = run_one(args, wl, data, truth, workers, source)
+                    r = run_one(args, wl, data, truth, workers, source, rate)
+                    if source == "tcp":
+                        tcp_max = r["events_per_s"]
                 except (RuntimeError, subprocess.CalledProcessError) as e:
                     log(f"   {source:5} w{workers}: ERROR {e}")
                     failed = True

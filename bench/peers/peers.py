@@ -141,7 +141,8 @@ def run_rsyslog(args, events, lines):
     render(f"{HERE}/rsyslog-parse.conf", f"{out}/rsyslog.conf", MODDIR=f"{root}/usr/lib/x86_64-linux-gnu/rsyslog",
            PORT=port, OUT=out)
     env = dict(os.environ, LD_LIBRARY_PATH=f"{root}/usr/lib/x86_64-linux-gnu")
-    cmd = ["taskset", "-c", args.cpu, rsyslogd, "-n", "-f", f"{out}/rsyslog.conf", "-i",
+    cmd = ["taskset", "-c", args.cpu, rsyslogd, "-n", "-M",
+           f"{root}/usr/lib/x86_64-linux-gnu/rsyslog", "-f", f"{out}/rsyslog.conf", "-i",
            f"{out}/pid"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(f"{out}/stderr", "w"),
                             env=env)
