@@ -99,6 +99,21 @@ def latency_percentiles(before, after):
     return out
 
 
+def log_interval(path):
+    """Seconds from vigild's "pipeline started" to its "replay done" log line, or None."""
+    import datetime
+    stamps = {}
+    with open(path) as f:
+        for line in f:
+            for key in ("pipeline started", "replay done"):
+                if key in line and key not in stamps:
+                    stamps[key] = datetime.datetime.strptime(
+                        line.split()[0], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+    if len(stamps) == 2:
+        return stamps["replay done"] - stamps["pipeline started"]
+    return None
+
+
 def alerts_by_rule(path):
     counts = collections.Counter()
     if os.path.exists(path):
@@ -278,6 +293,9 @@ def run_one(args, wl, data, truth, workers, source, rate=0.0, label=""):
         v.stop()
     received = msum(m, "vigil_source_received_total")
     wall = t1 - v.t0
+    if source == "file":
+        # The replay may start before the API answers; vigild's log has the exact span.
+        wall = log_interval(f"{run_dir}/vigild.log") or wall
     cpu = cpu1 - v.cpu0
     counts = alerts_by_rule(f"{run_dir}/alerts.jsonl")
     alerts = sum(counts.values())
@@ -365,6 +383,7 @@ def main():
         args.latency_loads = ""
         args.udp_rate = args.udp_rate or 20_000
         args.anchor_cpu = ""
+        args.workers = "2" if args.workers == "1,2" else args.workers
     args.vigild = f"{args.build}/mgmt/vigild"
     args.loadgen = f"{args.build}/bench/vigil_loadgen"
     args.linescan = f"{args.build}/bench/vigil_linescan"
