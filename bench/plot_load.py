@@ -44,18 +44,21 @@ def main():
     if not series:
         sys.exit(f"plot_load: no TCP runs in {sys.argv[1]}")
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for key, points in sorted(series.items()):
+    colors = plt.get_cmap("tab10")
+    for n, (key, points) in enumerate(sorted(series.items())):
+        color = colors(n % 10)
         points.sort()
         x = [p[0] / 1e3 for p in points]
-        ax1.plot(x, [p[1] / 1e3 for p in points], marker="o", label=key)
+        ax1.plot(x, [p[1] / 1e3 for p in points], marker="o", color=color, label=key)
         lat = [(p[0] / 1e3, p[3]) for p in points if p[3] is not None]
         if lat:
-            ax2.plot([a for a, _ in lat], [b / 1e3 for _, b in lat], marker="o", label=key + " p99")
+            ax2.plot([a for a, _ in lat], [b / 1e3 for _, b in lat], marker="o", color=color,
+                     label=key + " p99")
         lat50 = [(p[0] / 1e3, p[2]) for p in points if p[2] is not None]
         if lat50:
             ax2.plot([a for a, _ in lat50], [b / 1e3 for _, b in lat50], marker=".",
-                     linestyle="--", label=key + " p50")
-    ax1.set_xlabel("offered load (k events/s, TCP)")
+                     color=color, linestyle="--", label=key + " p50")
+    ax1.set_xlabel("offered load (k events/s, TCP; the last point is the unpaced run)")
     ax1.set_ylabel("throughput (k events/s)")
     ax1.set_title("vigild throughput against offered load")
     ax1.grid(True, alpha=0.3)
