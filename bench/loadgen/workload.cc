@@ -217,7 +217,7 @@ class Generator {
 
   void plan(std::vector<Pending>& pending, uint64_t span_ns, GroundTruth& truth);
   void emitAttack(const Pending& p, std::string& line, Facts& f);
-  void emitBackground(int64_t t, std::string& line, Facts& f, GroundTruth& truth);
+  void emitBackground(int64_t t, std::string& line, Facts& f);
 
   void sshLine(std::string& line, int64_t t, uint32_t tenant, std::string_view msg) {
     line = "<38>";
@@ -389,7 +389,7 @@ void Generator::emitAttack(const Pending& p, std::string& line, Facts& f) {
   }
 }
 
-void Generator::emitBackground(int64_t t, std::string& line, Facts& f, GroundTruth& truth) {
+void Generator::emitBackground(int64_t t, std::string& line, Facts& f) {
   const bool w1 = o_.workload == "W1";
   const uint32_t tenant = static_cast<uint32_t>(rng_.below(o_.tenants));
   f.tenant = tenant;
@@ -435,7 +435,6 @@ void Generator::emitBackground(int64_t t, std::string& line, Facts& f, GroundTru
               ipText(ip) + " port " + std::to_string(rng_.range(30000, 65000)) + " ssh2";
         f.kind = Kind::kSshFail;
         f.key = ip;
-        ++truth.ssh_failed;
       } else if (r < 75) {
         ip = internalIp();
         msg = "Accepted publickey for " + user(static_cast<uint32_t>(rng_.below(5000))) +
@@ -452,7 +451,6 @@ void Generator::emitBackground(int64_t t, std::string& line, Facts& f, GroundTru
       }
       sshLine(line, t, tenant, msg);
       f.time_ns = secondsOnly(t);
-      ++truth.lines_rfc3164;
       return;
     }
     case 1: {
@@ -570,7 +568,11 @@ void Generator::run(std::string& out, std::vector<Facts>& facts, GroundTruth& tr
       static_cast<uint64_t>(static_cast<double>(o_.events) / o_.event_rate * 1e9);
   std::vector<Pending> pending;
   plan(pending, span_ns, truth);
-  if (pending.size() > o_.events) pending.resize(0);  // tiny files: background only
+  if (pending.size() > o_.events) {
+    // A file too small for the planned attacks gets background events only.
+    pending.clear();
+    truth.bruteforce_bursts = truth.scans = truth.beacons = truth.privesc = 0;
+  }
   std::sort(pending.begin(), pending.end(),
             [](const Pending& a, const Pending& b) { return b > a; });
   const uint64_t background = o_.events - pending.size();
@@ -584,7 +586,7 @@ void Generator::run(std::string& out, std::vector<Facts>& facts, GroundTruth& tr
     out += '\n';
     if (pcap) appendPcapFrame(pcap_out, line, t);
     if (line.starts_with("<38>")) {
-      // counted where the line is made for background; attacks are RFC 3164 sshd too
+      ++truth.lines_rfc3164;
     } else if (line.starts_with("<134>1 ")) {
       ++truth.lines_cef;
     } else if (line.starts_with("<86>1 ")) {
@@ -596,6 +598,7 @@ void Generator::run(std::string& out, std::vector<Facts>& facts, GroundTruth& tr
       ++truth.lines_rfc5424;
     }
     if (f.ioc) ++truth.ioc_events;
+    if (f.kind == Kind::kSshFail) ++truth.ssh_failed;
     facts.push_back(f);
   };
   for (uint64_t i = 0; i < background; ++i) {
@@ -603,24 +606,16 @@ void Generator::run(std::string& out, std::vector<Facts>& facts, GroundTruth& tr
     while (next < pending.size() && pending[next].time_ns <= t) {
       Facts f;
       emitAttack(pending[next], line, f);
-      if (f.kind == Kind::kSshFail) {
-        ++truth.lines_rfc3164;
-        ++truth.ssh_failed;
-      }
       emit(pending[next].time_ns, f);
       ++next;
     }
     Facts f;
-    emitBackground(t, line, f, truth);
+    emitBackground(t, line, f);
     emit(t, f);
   }
   for (; next < pending.size(); ++next) {
     Facts f;
     emitAttack(pending[next], line, f);
-    if (f.kind == Kind::kSshFail) {
-      ++truth.lines_rfc3164;
-      ++truth.ssh_failed;
-    }
     emit(pending[next].time_ns, f);
   }
   truth.events = facts.size();
