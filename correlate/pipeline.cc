@@ -77,6 +77,9 @@ struct Pipeline::Batch {
   std::vector<WorkItem> work;  // fixed capacity; work_count are in use
   size_t work_count = 0;
   std::vector<Alert> alerts;  // cleared after delivery; keeps its capacity
+  // Receive time of the event that raised each alert, by index in `alerts`: the source
+  // of the receive-to-delivery latency counters.
+  std::vector<int64_t> alert_receive_ns;
   bool checkpoint = false;    // each stage saves its state after this batch
 };
 
@@ -96,6 +99,11 @@ struct Pipeline::Counters {
   Counter* indicator_hits = nullptr;
   Counter* updates_dropped = nullptr;
   Counter* alerts_delivered = nullptr;
+  // Alerts by latency from the raising event's receipt to delivery; bucket b counts the
+  // latencies in (kLatencyBoundsUs[b-1], kLatencyBoundsUs[b]] microseconds, the last
+  // bucket everything above.
+  std::vector<Counter*> alert_latency;
+  Counter* alert_latency_sum_us = nullptr;
   std::vector<std::string> tenant_names;                 // by tenant number
   std::vector<Counter*> tenant_events;                   // by tenant number
   std::vector<std::unique_ptr<QuotaBucket>> quotas;      // by tenant number; null = none
@@ -117,6 +125,17 @@ struct Pipeline::ThreadStates {
 };
 
 namespace {
+
+// Latency bucket bounds: 10^(k/10) microseconds for k = 10..80 (10 us to 100 s), so a
+// percentile read from the buckets is within 26 % of the true value.
+const std::vector<int64_t>& latencyBoundsUs() {
+  static const std::vector<int64_t> bounds = [] {
+    std::vector<int64_t> b;
+    for (int k = 10; k <= 80; ++k) b.push_back(std::llround(std::pow(10.0, k / 10.0)));
+    return b;
+  }();
+  return bounds;
+}
 
 std::unique_ptr<intel::SnapshotStore> storeWith(std::shared_ptr<const intel::IndicatorSet> set,
                                                 size_t batches) {
@@ -197,6 +216,18 @@ void Pipeline::registerCounters(MetricsRegistry& metrics) {
                        "Correlation updates dropped because an event exceeded the per-event limit");
   c.alerts_delivered =
       &metrics.counter("vigil_alerts_delivered_total", "Alerts handed to the alert sinks");
+  for (int64_t bound : latencyBoundsUs()) {
+    c.alert_latency.push_back(&metrics.counter(
+        "vigil_alert_latency_bucket_total",
+        "Delivered alerts by latency from receipt of the raising event to delivery to the "
+        "sinks: each bucket counts latencies above the next lower upper_us, up to its own",
+        {{"upper_us", std::to_string(bound)}}));
+  }
+  c.alert_latency.push_back(&metrics.counter("vigil_alert_latency_bucket_total", "",
+                                             {{"upper_us", "+Inf"}}));
+  c.alert_latency_sum_us =
+      &metrics.counter("vigil_alert_latency_sum_us_total",
+                       "Sum of the receipt-to-delivery latencies of delivered alerts, in us");
 
   // Number the tenants: "default" first, then in order of first appearance.
   std::map<std::string, uint32_t, std::less<>> numbers;
@@ -344,6 +375,8 @@ void Pipeline::analyzeBatch(Batch& batch) {
       uint32_t detection = matches[m];
       if (engine_.rules().detections[detection].generates_alerts) {
         batch.alerts.push_back(engine_.detectionAlert(detection, event));
+        batch.alert_receive_ns.resize(batch.alerts.size(), 0);
+        batch.alert_receive_ns.back() = event.receive_ns;
       }
       for (uint32_t correlation : engine_.correlationsFor(detection)) {
         if (updates == max_updates || batch.work_count == batch.work.size()) {
@@ -399,12 +432,20 @@ void Pipeline::correlateBatch(Batch& batch, uint32_t shard) {
   // updates, so absence windows close at the same event whatever the batch boundaries.
   size_t w = 0;
   for (size_t i = 0; i < batch.count; ++i) {
+    const size_t before = batch.alerts.size();
     engine_.advanceTime(shard, *batch.events[i], batch.alerts);
+    batch.alert_receive_ns.resize(batch.alerts.size(), 0);
+    for (size_t a = before; a < batch.alerts.size(); ++a) {
+      batch.alert_receive_ns[a] = batch.events[i]->receive_ns;
+    }
     for (; w < batch.work_count && batch.work[w].event == i; ++w) {
       const WorkItem& item = batch.work[w];
       if (item.shard != shard) continue;
+      batch.alert_receive_ns.resize(batch.alerts.size(), 0);
       engine_.correlate(shard, item.correlation, item.detection, *batch.events[item.event],
                         batch.alerts);
+      // A chained rule may raise several alerts for one event; all share its receive time.
+      batch.alert_receive_ns.resize(batch.alerts.size(), batch.events[item.event]->receive_ns);
     }
   }
   // The shard's state after this batch: the stages of the other shards keep running.
@@ -431,13 +472,26 @@ std::optional<std::string> Pipeline::takeCheckpoint() {
 
 void Pipeline::deliverBatch(Batch& batch) {
   size_t delivered = 0;
-  for (const Alert& alert : batch.alerts) {
+  const Counters& c = *counters_;
+  const std::vector<int64_t>& bounds = latencyBoundsUs();
+  batch.alert_receive_ns.resize(batch.alerts.size(), 0);
+  for (size_t a = 0; a < batch.alerts.size(); ++a) {
+    const Alert& alert = batch.alerts[a];
     if (!engine_.admitAlert(alert)) continue;  // suppressed and counted
     for (AlertSink* sink : sinks_) sink->onAlert(alert);
     ++delivered;
+    if (batch.alert_receive_ns[a] != 0) {
+      const int64_t us = std::max<int64_t>(
+          0, (RealClock::instance().nowNs() - batch.alert_receive_ns[a]) / 1000);
+      const size_t bucket = static_cast<size_t>(
+          std::lower_bound(bounds.begin(), bounds.end(), us) - bounds.begin());
+      c.alert_latency[bucket]->add();
+      c.alert_latency_sum_us->add(static_cast<uint64_t>(us));
+    }
   }
   counters_->alerts_delivered->add(delivered);
   batch.alerts.clear();
+  batch.alert_receive_ns.clear();
   // Alerts copied the hit strings, so the batch no longer needs its snapshot.
   if (intel_ != nullptr) intel_->release(batch.slot);
   batch.snapshot = nullptr;
