@@ -100,6 +100,8 @@ class AuditLog {
   // The text that record `seq` hashes: a JSON array of every field and prev_hash.
   static std::string canonicalRecord(const AuditRecord& record);
 
+  const std::string& path() const { return path_; }
+
  private:
   AuditLog(std::string path, sqlite3* db, const Clock* clock);
   absl::Status migrate();

@@ -395,10 +395,12 @@ AuthResult AuthStore::authenticate(absl::string_view authorization) {
   absl::StatusOr<SqliteStatement> select =
       prepare(db_, "auth_token",
               absl::StrCat("SELECT ", kTokenColumns, ", secret_sha256 FROM tokens WHERE id = ?1"));
-  absl::StatusOr<bool> row = select.status();
+  absl::StatusOr<bool> row = false;
   if (select.ok()) {
     select->bindText(1, id);
     row = select->step();
+  } else {
+    row = select.status();
   }
   if (!row.ok()) {
     return reject(AuthFailure::kStoreError, id,
