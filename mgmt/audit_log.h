@@ -29,7 +29,7 @@ struct sqlite3;
 
 namespace vigil::mgmt {
 
-// What the caller records; seq, time and the hashes are filled by append().
+// Fields the caller fills. append() adds seq, time and the hashes.
 struct AuditEntry {
   std::string subject;   // token name, or "" for an unauthenticated request
   std::string token_id;  // public token id, or "" when none parsed

@@ -55,7 +55,7 @@ struct IssuedToken {
   std::string token;  // "vgl_<id>_<secret>"; shown once, never stored
 };
 
-// Why a bearer token was rejected; the label of vigil_api_auth_failures_total.
+// Reason a bearer token was rejected, used as the label of vigil_api_auth_failures_total.
 // kStoreError means the token could not be checked (the database failed) and maps to 503.
 enum class AuthFailure {
   kNone,

@@ -1,6 +1,6 @@
-// "vigilctl tokens", "vigilctl tenants" and "vigilctl audit". Most talk to the API;
-// "tokens bootstrap" and "audit verify" open the files in the state folder directly, so
-// they work while vigild is stopped (or running: SQLite's WAL lets both open the files).
+// "vigilctl tokens", "vigilctl tenants" and "vigilctl audit". Most of these commands call
+// the API. "tokens bootstrap" and "audit verify" open the files in the state folder
+// directly, so they work whether vigild runs or not (SQLite's WAL lets both open them).
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
