@@ -385,6 +385,8 @@ TEST_F(DaemonTest, StopWithoutDrainCountsLeftOnce) {
 
 // A malformed config names the key and value, exits with status 2, and opens no listener.
 TEST_F(DaemonTest, BadConfigExitsBeforeListening) {
+  // SetUp minted a token into state/; start without it to see that vigild creates nothing.
+  std::filesystem::remove_all(dir_ + "/state");
   writeFile(dir_ + "/bad.yaml", "sources:\n  - {name: u, type: udp, listen: '127.0.0.1:" +
                                     std::to_string(udp_port_) +
                                     "'}\n  - {name: t, type: tcp, framing: newline}\n"
