@@ -298,7 +298,8 @@ void ApiServer::Impl::countAndLog(const ApiRequest& request, const ApiResponse& 
       .counter("vigil_api_requests_total", "API requests served, by HTTP status.",
                {{"status", std::to_string(response.status)}})
       .add();
-  if (response.status < 400) return;
+  // 401s are logged by the access check, rate limited, because anyone can cause them.
+  if (response.status < 400 || response.status == 401) return;
   // The query is left out of the log line because later endpoints may take tokens there.
   if (response.status >= 500) {
     VIGIL_LOG_ERROR("api request failed method={} path={} status={} body={}", request.method,
