@@ -11,7 +11,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "mgmt/internal/access_control.h"
 #include "mgmt/internal/api_errors.h"
+#include "mgmt/internal/auth_routes.h"
 #include "mgmt/internal/case_json.h"
 #include "mgmt/internal/case_routes.h"
 #include "mgmt/internal/console_routes.h"
@@ -153,9 +155,13 @@ std::string ApiRequest::pathParam(absl::string_view name) const {
 class ApiServer::Impl {
  public:
   Impl(CaseStore& store, MetricsRegistry& metrics, ApiServerOptions options)
-      : store_(store), metrics_(metrics), options_(std::move(options)) {}
+      : store_(store),
+        metrics_(metrics),
+        options_(std::move(options)),
+        access_(options_.auth, options_.audit, metrics) {}
 
   void addBuiltinRoutes();
+  void createServer();
   void configureServer();
   void serve(const httplib::Request& req, httplib::Response& res);
   void countAndLog(const ApiRequest& request, const ApiResponse& response);
@@ -166,36 +172,49 @@ class ApiServer::Impl {
   MetricsRegistry& metrics_;
   ApiServerOptions options_;
   ReadinessCheck readiness_check_;
+  internal::AccessControl access_;
   internal::Router router_;
-  httplib::Server server_;
+  // An httplib::SSLServer when options_.tls is enabled.
+  std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   std::string bound_;
   bool running_ = false;
 };
 
 void ApiServer::Impl::addBuiltinRoutes() {
-  router_.add("GET", "/healthz", [](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
-    ApiResponse response;
-    response.body = R"({"status":"ok"})";
-    return response;
-  });
-  router_.add("GET", "/readyz", [this](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
-    ApiResponse response;
-    absl::Status ready = checkReady();
-    nlohmann::json body = {{"status", ready.ok() ? "ready" : "not_ready"}};
-    if (!ready.ok()) {
-      response.status = 503;
-      body["reason"] = std::string(ready.message());
-    }
-    response.body = internal::dumpJson(body);
-    return response;
-  });
-  router_.add("GET", "/metrics", [this](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
-    ApiResponse response;
-    response.content_type = "text/plain; version=0.0.4";
-    response.body = metrics_.renderPrometheus();
-    return response;
-  });
+  router_.add(
+      "GET", "/healthz",
+      [](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
+        ApiResponse response;
+        response.body = R"({"status":"ok"})";
+        return response;
+      },
+      RouteAccess::kPublic);
+  router_.add(
+      "GET", "/readyz",
+      [this](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
+        ApiResponse response;
+        absl::Status ready = checkReady();
+        nlohmann::json body = {{"status", ready.ok() ? "ready" : "not_ready"}};
+        if (!ready.ok()) {
+          response.status = 503;
+          body["reason"] = std::string(ready.message());
+        }
+        response.body = internal::dumpJson(body);
+        return response;
+      },
+      RouteAccess::kPublic);
+  // The counters carry every tenant's labels, so only admins (or a local Prometheus when
+  // the config allows it) read them.
+  router_.add(
+      "GET", "/metrics",
+      [this](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
+        ApiResponse response;
+        response.content_type = "text/plain; version=0.0.4";
+        response.body = metrics_.renderPrometheus();
+        return response;
+      },
+      options_.metrics_public_on_loopback ? RouteAccess::kPublicOnLoopback : RouteAccess::kAdmin);
   router_.add("GET", "/api/v1/cases", [this](const ApiRequest& request) {
     return internal::listCasesHandler(store_, request);
   });
@@ -203,6 +222,9 @@ void ApiServer::Impl::addBuiltinRoutes() {
     return internal::getCaseHandler(store_, request);
   });
   internal::addConsoleRoutes(router_);
+  if (options_.auth != nullptr) {
+    internal::addAuthRoutes(router_, {*options_.auth, options_.audit, &store_});
+  }
 }
 
 // Queries one row of the case store, then runs the daemon's own check.
@@ -217,29 +239,45 @@ absl::Status ApiServer::Impl::checkReady() const {
   return absl::OkStatus();
 }
 
+void ApiServer::Impl::createServer() {
+  if (!options_.tls.enabled()) {
+    server_ = std::make_unique<httplib::Server>();
+    return;
+  }
+  const ApiTlsOptions& tls = options_.tls;
+  auto server = std::make_unique<httplib::SSLServer>(
+      tls.cert_file.c_str(), tls.key_file.c_str(),
+      tls.client_ca_file.empty() ? nullptr : tls.client_ca_file.c_str());
+  if (server->is_valid()) {
+    SSL_CTX_set_min_proto_version(server->ssl_context(), TLS1_2_VERSION);
+  }
+  server_ = std::move(server);
+}
+
 void ApiServer::Impl::configureServer() {
   // Every method goes through the router, which decides between 404 and 405.
   auto handler = [this](const httplib::Request& req, httplib::Response& res) { serve(req, res); };
-  server_.Get(".*", handler);
-  server_.Post(".*", handler);
-  server_.Put(".*", handler);
-  server_.Patch(".*", handler);
-  server_.Delete(".*", handler);
-  server_.Options(".*", handler);
+  httplib::Server& server = *server_;
+  server.Get(".*", handler);
+  server.Post(".*", handler);
+  server.Put(".*", handler);
+  server.Patch(".*", handler);
+  server.Delete(".*", handler);
+  server.Options(".*", handler);
 
   // cpp-httplib 0.11.4's default_socket_options() also sets SO_REUSEPORT, which lets a second
   // vigild bind the same port and silently share its connections. Keep only SO_REUSEADDR,
   // so a restart can bind while old connections sit in TIME_WAIT.
-  server_.set_socket_options([](socket_t sock) {
+  server.set_socket_options([](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
   // An idle connection, before its first request line or between keep-alive requests,
   // gets the same limit as a stalled read.
-  server_.set_keep_alive_timeout(options_.read_timeout.count());
-  server_.set_read_timeout(options_.read_timeout);
-  server_.set_write_timeout(options_.write_timeout);
-  server_.set_payload_max_length(options_.max_payload_bytes);
+  server.set_keep_alive_timeout(options_.read_timeout.count());
+  server.set_read_timeout(options_.read_timeout);
+  server.set_write_timeout(options_.write_timeout);
+  server.set_payload_max_length(options_.max_payload_bytes);
 
   // cpp-httplib rejects some requests itself (413 for a large body, 400 for a malformed
   // request line) and leaves their body empty. It calls this handler for every status >= 400,
@@ -254,8 +292,8 @@ void ApiServer::Impl::configureServer() {
     res.set_content(internal::errorBody(httpErrorCode(res.status), message), "application/json");
     return httplib::Server::HandlerResponse::Handled;
   };
-  server_.set_error_handler(std::move(error_handler));
-  server_.set_exception_handler(
+  server.set_error_handler(std::move(error_handler));
+  server.set_exception_handler(
       [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
         std::string error_text = "unknown exception";
         try {
@@ -274,7 +312,15 @@ void ApiServer::Impl::configureServer() {
 
 void ApiServer::Impl::serve(const httplib::Request& req, httplib::Response& res) {
   ApiRequest request = toApiRequest(req);
-  ApiResponse response = router_.dispatch(request);
+  request.principal.remote_addr = req.remote_addr;
+  const std::string authorization = req.get_header_value("Authorization");
+  internal::AccessState state;
+  ApiResponse response =
+      router_.dispatch(request, [&](ApiRequest& routed, RouteAccess access) {
+        return access_.check(routed, access, authorization, state);
+      });
+  // The record is on disk before cpp-httplib writes the first byte of the response.
+  access_.record(request, state, response);
   countAndLog(request, response);
   res.status = response.status;
   for (const auto& [name, value] : response.headers) res.set_header(name, value);
@@ -286,7 +332,8 @@ void ApiServer::Impl::countAndLog(const ApiRequest& request, const ApiResponse& 
       .counter("vigil_api_requests_total", "API requests served, by HTTP status.",
                {{"status", std::to_string(response.status)}})
       .add();
-  if (response.status < 400) return;
+  // 401s are logged by the access check, rate limited, because anyone can cause them.
+  if (response.status < 400 || response.status == 401) return;
   // The query is left out of the log line because later endpoints may take tokens there.
   // A 503 from /readyz is a state the prober polls for, not a failure of the server.
   const bool not_ready = response.status == 503 && request.path == "/readyz";
@@ -302,13 +349,15 @@ void ApiServer::Impl::countAndLog(const ApiRequest& request, const ApiResponse& 
 ApiServer::ApiServer(CaseStore& store, MetricsRegistry& metrics, ApiServerOptions options)
     : impl_(std::make_unique<Impl>(store, metrics, std::move(options))) {
   impl_->addBuiltinRoutes();
+  impl_->createServer();
   impl_->configureServer();
 }
 
 ApiServer::~ApiServer() { stop(); }
 
-void ApiServer::addRoute(absl::string_view method, absl::string_view pattern, ApiHandler handler) {
-  impl_->router_.add(method, pattern, std::move(handler));
+void ApiServer::addRoute(absl::string_view method, absl::string_view pattern, ApiHandler handler,
+                         RouteAccess access) {
+  impl_->router_.add(method, pattern, std::move(handler), access);
 }
 
 void ApiServer::setReadinessCheck(ReadinessCheck check) {
@@ -326,8 +375,15 @@ absl::Status ApiServer::start() {
   }
   absl::StatusOr<ListenAddress> listen = parseListen(impl_->options_.listen);
   if (!listen.ok()) return listen.status();
+  const ApiTlsOptions& tls = impl_->options_.tls;
+  if (!impl_->server_->is_valid()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "api.tls: cannot load cert_file=", tls.cert_file, " key_file=", tls.key_file,
+        tls.client_ca_file.empty() ? "" : absl::StrCat(" client_ca_file=", tls.client_ca_file),
+        "; check that they are readable PEM files and that the key matches the certificate"));
+  }
 
-  httplib::Server& server = impl_->server_;
+  httplib::Server& server = *impl_->server_;
   int port = listen->port;
   if (port == 0) {
     port = server.bind_to_any_port(listen->host);
@@ -358,13 +414,14 @@ absl::Status ApiServer::start() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  VIGIL_LOG_INFO("api server started addr={}", impl_->bound_);
+  VIGIL_LOG_INFO("api server started addr={} scheme={} client_certs={}", impl_->bound_,
+                 tls.enabled() ? "https" : "http", tls.client_ca_file.empty() ? "no" : "required");
   return absl::OkStatus();
 }
 
 void ApiServer::stop() {
   if (!impl_->running_) return;
-  impl_->server_.stop();
+  impl_->server_->stop();
   if (impl_->thread_.joinable()) impl_->thread_.join();
   impl_->running_ = false;
   VIGIL_LOG_INFO("api server stopped addr={}", impl_->bound_);

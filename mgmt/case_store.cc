@@ -43,7 +43,8 @@ constexpr const char* kCaseColumns =
 
 constexpr const char* kFilterSql =
     " WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR status = ?2)"
-    " AND (?3 IS NULL OR severity = ?3)";
+    " AND (?3 IS NULL OR severity = ?3)"
+    " AND (?6 IS NULL OR tenant IN (SELECT value FROM json_each(?6)))";
 
 template <typename Enum, size_t N>
 absl::StatusOr<Enum> parseName(absl::string_view what, absl::string_view name,
@@ -104,11 +105,13 @@ Case readCase(const SqliteStatement& row) {
   return c;
 }
 
-// Binds the three filter parameters shared by the list and count statements.
+// Binds the filter parameters shared by the list and count statements (?4 and ?5 are
+// the list's limit and offset, so the tenant scope is ?6).
 void bindFilter(SqliteStatement& statement, const CaseFilter& filter) {
   if (filter.tenant) statement.bindText(1, *filter.tenant);
   if (filter.status) statement.bindText(2, caseStatusName(*filter.status));
   if (filter.severity) statement.bindInt(3, static_cast<int64_t>(*filter.severity));
+  if (filter.tenant_scope) statement.bindText(6, nlohmann::json(*filter.tenant_scope).dump());
 }
 
 }  // namespace

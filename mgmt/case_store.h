@@ -101,6 +101,8 @@ struct CaseFilter {
   static constexpr int kMaxLimit = 500;
 
   std::optional<std::string> tenant;
+  // When set, only cases of these tenants (the caller's scope; empty = none at all).
+  std::optional<std::vector<std::string>> tenant_scope;
   std::optional<CaseStatus> status;
   std::optional<Severity> severity;
   int limit = kDefaultLimit;  // 1..kMaxLimit

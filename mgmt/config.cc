@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "common/ip.h"
 #include "dataplane/tls_source.h"
+#include "mgmt/internal/access_control.h"
 
 namespace vigil::mgmt {
 namespace {
@@ -449,6 +450,33 @@ struct Reader {
     return absl::OkStatus();
   }
 
+  // Reads api.tls: certificate and private_key together, client_ca_file optional.
+  absl::Status readApiTls(const YAML::Node& api, DaemonConfig& c) const {
+    YAML::Node tls = api["tls"];
+    if (!tls) return absl::OkStatus();
+    absl::Status st;
+    if (!tls.IsMap()) {
+      return error(tls, "api.tls", "must be a map with certificate, private_key, client_ca_file");
+    }
+    if (!(st = checkKeys(tls, "api.tls", {"certificate", "private_key", "client_ca_file"})).ok()) {
+      return st;
+    }
+    if (!(st = readReadableFile(tls, "api.tls", "certificate", c.api_tls_certificate)).ok()) {
+      return st;
+    }
+    if (!(st = readReadableFile(tls, "api.tls", "private_key", c.api_tls_private_key)).ok()) {
+      return st;
+    }
+    if (!(st = readReadableFile(tls, "api.tls", "client_ca_file", c.api_tls_client_ca_file)).ok()) {
+      return st;
+    }
+    if (c.api_tls_certificate.empty() || c.api_tls_private_key.empty()) {
+      return error(tls, "api.tls",
+                   "needs both certificate and private_key (PEM files) to serve HTTPS");
+    }
+    return absl::OkStatus();
+  }
+
   // Reads the TLS keys of a source. For type tls, certificate and private_key are required,
   // and verify_client other than none needs ca_file.
   absl::Status readTls(const YAML::Node& n, const std::string& where, SourceConfig& s) const {
@@ -785,7 +813,11 @@ struct Reader {
     }
 
     if (YAML::Node api = root["api"]) {
-      if (!(st = checkKeys(api, "api", {"enabled", "listen", "case_db"})).ok()) return st;
+      if (!(st = checkKeys(api, "api",
+                           {"enabled", "listen", "case_db", "tls", "metrics_public_on_loopback"}))
+               .ok()) {
+        return st;
+      }
       if (YAML::Node e = api["enabled"]) {
         try {
           c.api_enabled = e.as<bool>();
@@ -795,6 +827,28 @@ struct Reader {
       }
       if (!(st = readListen(api, "api", "listen", c.api_listen)).ok()) return st;
       if (!(st = readString(api, "api", "case_db", c.case_db)).ok()) return st;
+      if (!(st = readApiTls(api, c)).ok()) return st;
+      if (YAML::Node m = api["metrics_public_on_loopback"]) {
+        try {
+          c.api_metrics_public_on_loopback = m.as<bool>();
+        } catch (const YAML::Exception&) {
+          return error(m, "api.metrics_public_on_loopback",
+                       absl::StrCat("'", m.Scalar(), "' is not true or false"));
+        }
+      }
+    }
+    if (c.api_enabled && c.api_tls_certificate.empty()) {
+      std::string host;
+      uint16_t port = 0;
+      splitHostPort(c.api_listen, host, port);
+      if (!internal::isLoopbackAddress(host)) {
+        YAML::Node where = root["api"] && root["api"]["listen"] ? root["api"]["listen"] : root;
+        return error(where, "api.listen",
+                     absl::StrCat("'", c.api_listen,
+                                  "' is not a loopback address, and plain HTTP would send API "
+                                  "tokens in clear text; set api.tls.certificate and "
+                                  "api.tls.private_key, or listen on 127.0.0.1 or [::1]"));
+      }
     }
     c.case_db = c.case_db.empty() ? (std::filesystem::path(c.state_dir) / "cases.db").string()
                                   : resolve(c.case_db);

@@ -161,6 +161,12 @@ struct DaemonConfig {
   std::string case_db;        // default: <state_dir>/cases.db
   bool api_enabled = true;
   std::string api_listen = "127.0.0.1:8080";
+  // api.tls: PEM files, resolved against the config file's folder. Without a certificate
+  // the API speaks plain HTTP, which validation allows only on a loopback listen address.
+  std::string api_tls_certificate;
+  std::string api_tls_private_key;
+  std::string api_tls_client_ca_file;  // set: clients must present a certificate it signs
+  bool api_metrics_public_on_loopback = false;  // /metrics without a token from loopback
 };
 
 // Reads and validates `path`. Errors name the file, line, key, the bad value and what is

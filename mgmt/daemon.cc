@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <system_error>
 
 #include <nlohmann/json.hpp>
@@ -29,6 +30,8 @@
 #include "intel/snapshot.h"
 #include "mgmt/alert_writer.h"
 #include "mgmt/api_server.h"
+#include "mgmt/audit_log.h"
+#include "mgmt/auth_store.h"
 #include "mgmt/case_sink.h"
 #include "mgmt/case_store.h"
 #include "mgmt/intel_manager.h"
@@ -310,11 +313,56 @@ absl::Status Daemon::createSources() {
   return absl::OkStatus();
 }
 
+absl::Status Daemon::openAuth() {
+  std::error_code ec;
+  std::filesystem::create_directories(config_.state_dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create state_dir ", config_.state_dir, ": ", ec.message()));
+  }
+  auto auth = AuthStore::open(AuthStore::defaultPath(config_.state_dir));
+  if (!auth.ok()) return auth.status();
+  auth_ = std::move(*auth);
+  auto audit = AuditLog::open(AuditLog::defaultPath(config_.state_dir));
+  if (!audit.ok()) return audit.status();
+  audit_ = std::move(*audit);
+
+  std::set<std::string> tenants;
+  for (const SourceConfig& sc : config_.sources) tenants.insert(sc.tenant);
+  for (const TenantRuleConfig& rule : config_.tenant_rules) tenants.insert(rule.tenant);
+  for (const TenantQuotaConfig& quota : config_.tenant_quotas) tenants.insert(quota.tenant);
+  for (const std::string& tenant : tenants) {
+    // A tenant name the token store rejects still works for events; only tokens cannot
+    // be scoped to it, which the warning says.
+    if (absl::Status s = auth_->ensureTenant(tenant); !s.ok()) {
+      VIGIL_LOG_WARN("tenant not registered for API tokens tenant={} error={}", tenant,
+                     std::string(s.message()));
+    }
+  }
+  absl::StatusOr<bool> has_admin = auth_->hasActiveAdmin();
+  if (has_admin.ok() && !*has_admin) {
+    VIGIL_LOG_WARN(
+        "no active admin token in {}; create one with: vigilctl tokens bootstrap --state-dir {}",
+        auth_->path(), config_.state_dir);
+  }
+  VIGIL_LOG_INFO("api auth ready tokens={} audit={} tenants={}", auth_->path(), audit_->path(),
+                 tenants.size());
+  return absl::OkStatus();
+}
+
 absl::Status Daemon::startApi() {
+  if (auto st = openAuth(); !st.ok()) return st;
   ApiServerOptions options;
   options.listen = config_.api_listen;
+  options.tls.cert_file = config_.api_tls_certificate;
+  options.tls.key_file = config_.api_tls_private_key;
+  options.tls.client_ca_file = config_.api_tls_client_ca_file;
+  options.metrics_public_on_loopback = config_.api_metrics_public_on_loopback;
+  options.auth = auth_.get();
+  options.audit = audit_.get();
   api_ = std::make_unique<ApiServer>(*store_, metrics_, options);
   api_->setReadinessCheck([this] { return readiness(); });
+  // The status lists every source and its tenant, so only admins read it.
   api_->addRoute("GET", "/api/v1/status", [this](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
     nlohmann::json sources = nlohmann::json::array();
     for (size_t i = 0; i < sources_.size(); ++i) {
@@ -331,7 +379,7 @@ absl::Status Daemon::startApi() {
     ApiResponse response;
     response.body = body.dump();
     return response;
-  });
+  }, RouteAccess::kAdmin);
   addIntelRoutes();
   if (auto st = api_->start(); !st.ok()) return st;
   VIGIL_LOG_INFO("api listening addr={}", api_->address());
@@ -339,7 +387,8 @@ absl::Status Daemon::startApi() {
 }
 
 // Routes of the threat-intel manager: the sightings dump, a rebuild request and analyst
-// indicators published as a delta.
+// indicators published as a delta. Indicators and sightings are shared by every tenant,
+// so all three need an admin token.
 void Daemon::addIntelRoutes() {
   api_->addRoute("GET", "/api/v1/intel/sightings",
                  [this](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
@@ -350,7 +399,8 @@ void Daemon::addIntelRoutes() {
                    ApiResponse response;
                    response.body = sightingsJson(*snapshot).dump();
                    return response;
-                 });
+                 },
+                 RouteAccess::kAdmin);
   api_->addRoute("POST", "/api/v1/intel/reload",
                  [this](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
                    intel_->requestReload("api");
@@ -358,7 +408,8 @@ void Daemon::addIntelRoutes() {
                    response.status = 202;
                    response.body = R"({"reload":"requested"})";
                    return response;
-                 });
+                 },
+                 RouteAccess::kAdmin);
   api_->addRoute("POST", "/api/v1/intel/indicators",
                  [this](const ApiRequest& request) -> absl::StatusOr<ApiResponse> {
                    absl::StatusOr<intel::LoadReport> report = intel_->addIndicators(request.body);
@@ -375,7 +426,8 @@ void Daemon::addIntelRoutes() {
                    ApiResponse response;
                    response.body = body.dump();
                    return response;
-                 });
+                 },
+                 RouteAccess::kAdmin);
 }
 
 absl::Status Daemon::validate() {
@@ -629,10 +681,15 @@ std::string Daemon::summary() const {
   }
   out += "Where to look (the API answers while vigild runs):\n";
   if (config_.api_enabled) {
-    std::string api = absl::StrCat("http://", config_.api_listen);
-    out += absl::StrCat("  cases      vigilctl --api ", api, " cases list\n");
-    out += absl::StrCat("             curl ", api, "/api/v1/cases\n");
-    out += absl::StrCat("  counters   curl ", api, "/metrics\n");
+    std::string api = absl::StrCat(config_.api_tls_certificate.empty() ? "http://" : "https://",
+                                   config_.api_listen);
+    out += absl::StrCat("  cases      VIGIL_TOKEN=vgl_... vigilctl --api ", api, " cases list\n");
+    out += absl::StrCat("             curl -H \"Authorization: Bearer $VIGIL_TOKEN\" ", api,
+                        "/api/v1/cases\n");
+    out += absl::StrCat("  counters   curl -H \"Authorization: Bearer $VIGIL_TOKEN\" ", api,
+                        "/metrics\n");
+    out += absl::StrCat("  token      vigilctl tokens bootstrap --state-dir ", config_.state_dir,
+                        " (once)\n");
   }
   out += absl::StrCat("  case store ", config_.case_db, "\n");
   if (!config_.alerts_output.empty()) {

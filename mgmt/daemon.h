@@ -23,6 +23,8 @@ class Source;
 namespace vigil::mgmt {
 
 class ApiServer;
+class AuditLog;
+class AuthStore;
 class CaseSink;
 class CaseStore;
 class IntelManager;
@@ -85,6 +87,8 @@ class Daemon {
 
  private:
   absl::Status loadIntel();
+  // Opens <state_dir>/auth.db and audit.db and registers every tenant the config names.
+  absl::Status openAuth();
   absl::Status loadRules();
   // Correlation checkpoints in <state_dir>/correlation.ckpt (see daemon_checkpoint.cc).
   std::string checkpointPath() const;
@@ -110,6 +114,8 @@ class Daemon {
   std::vector<std::unique_ptr<dataplane::Source>> sources_;
   std::vector<std::string> source_types_;
   std::unique_ptr<correlate::Pipeline> pipeline_;
+  std::unique_ptr<AuthStore> auth_;
+  std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<ApiServer> api_;
   std::thread pipeline_thread_;
   std::atomic<bool> pipeline_started_{false};

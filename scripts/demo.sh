@@ -18,6 +18,9 @@ api=http://127.0.0.1:8080
 
 rm -rf "$state"
 mkdir -p "$state"
+# Every API call needs a token; mint the first admin token offline in the state folder.
+VIGIL_TOKEN=$("$bin/vigilctl" tokens bootstrap --state-dir "$state" --name demo-admin 2>/dev/null)
+export VIGIL_TOKEN
 "$bin/vigild" --config "$config" --summary-file "$state/summary.txt" \
   >"$state/vigild.out" 2>"$state/vigild.log" &
 pid=$!
@@ -30,7 +33,7 @@ for _ in $(seq 1 600); do
     cat "$state/vigild.log" >&2
     exit 1
   fi
-  if curl -sf "$api/api/v1/status" 2>/dev/null | grep -q '"replay_done":true'; then break; fi
+  if curl -sf -H "Authorization: Bearer $VIGIL_TOKEN" "$api/api/v1/status" 2>/dev/null | grep -q '"replay_done":true'; then break; fi
   sleep 0.1
 done
 
@@ -49,6 +52,7 @@ if [[ "${VIGIL_DEMO_KEEP:-0}" == "1" ]]; then
   trap - EXIT
   echo
   echo "vigild is still running (pid $pid) on $api; stop it with: kill $pid"
+  echo "admin token (shown once): export VIGIL_TOKEN=$VIGIL_TOKEN"
   exit 0
 fi
 kill -TERM "$pid"

@@ -1,4 +1,7 @@
 // vigilctl: command-line client for the vigild REST API.
+//   vigilctl [--api URL] [--token T] [--ca-cert FILE] <command> ...
+//   vigilctl tokens bootstrap --state-dir DIR | tokens create|list|revoke
+//   vigilctl tenants create|list|delete    vigilctl audit list | audit verify --state-dir DIR
 //   vigilctl [--api URL] cases list [--tenant T] [--status S] [--limit N] [--json]
 //   vigilctl [--api URL] cases show ID [--json]
 //   vigilctl parse [--format F] [--framing F] [--tenant T] FILE
@@ -25,6 +28,9 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("VIGIL_API"); env != nullptr && *env != '\0') {
     options.api_url = env;
   }
+  if (const char* env = std::getenv("VIGIL_TOKEN"); env != nullptr) options.token = env;
+  if (const char* env = std::getenv("VIGIL_CA_CERT"); env != nullptr) options.ca_cert = env;
+  vigil::ctl::useGlobalOptions(&options);
 
   CLI::App app{
       "vigilctl: inspect and manage a running vigild through its REST API, and parse log "
@@ -34,8 +40,15 @@ int main(int argc, char** argv) {
   app.fallthrough();
   app.add_option("--api", options.api_url,
                  "base URL of the vigild API (default: $VIGIL_API or http://127.0.0.1:8080)");
+  app.add_option("--token", options.token,
+                 "API token sent as 'Authorization: Bearer' (default: $VIGIL_TOKEN; prefer the "
+                 "variable, since other users can read command lines)");
+  app.add_option("--ca-cert", options.ca_cert,
+                 "PEM file of the CA that signed the API's https certificate "
+                 "(default: $VIGIL_CA_CERT, else the system CAs)");
 
   vigil::ctl::registerCasesCommands(app, options);
+  vigil::ctl::registerAuthCommands(app, options);
   vigil::ctl::registerParseCommands(app);
   vigil::ctl::registerIntelCommands(app);
   vigil::ctl::registerPlaybookCommands(app);

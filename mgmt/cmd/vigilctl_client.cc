@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 
@@ -24,42 +25,94 @@ std::string describeUrl(const std::string& api_url, const std::string& path,
   return url;
 }
 
-}  // namespace
+const GlobalOptions* global_options = nullptr;
 
-absl::StatusOr<nlohmann::json> getJson(const std::string& api_url, const std::string& path,
-                                       const QueryParams& params) {
-  const std::string url = describeUrl(api_url, path, params);
-  httplib::Client client(api_url);
-  if (!client.is_valid()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--api ", api_url, " is not a valid URL; use http://HOST:PORT such as ", kDefaultApiUrl));
+// A client for `api_url` with timeouts, the bearer token and the CA file applied.
+absl::StatusOr<std::unique_ptr<httplib::Client>> makeClient(const std::string& api_url) {
+  auto client = std::make_unique<httplib::Client>(api_url);
+  if (!client->is_valid()) {
+    return absl::InvalidArgumentError(absl::StrCat("--api ", api_url,
+                                                   " is not a valid URL; use http://HOST:PORT or "
+                                                   "https://HOST:PORT such as ",
+                                                   kDefaultApiUrl));
   }
-  client.set_connection_timeout(kConnectTimeoutSeconds);
-  client.set_read_timeout(kReadTimeoutSeconds);
+  client->set_connection_timeout(kConnectTimeoutSeconds);
+  client->set_read_timeout(kReadTimeoutSeconds);
+  if (global_options != nullptr) {
+    if (!global_options->token.empty()) client->set_bearer_token_auth(global_options->token);
+    if (!global_options->ca_cert.empty()) client->set_ca_cert_path(global_options->ca_cert);
+  }
+  return client;
+}
 
-  httplib::Params query(params.begin(), params.end());
-  httplib::Result result = client.Get(path, query, httplib::Headers{});
+// Turns a transport failure or a non-2xx response into a status; parses the body.
+absl::StatusOr<nlohmann::json> readResponse(const std::string& what, const httplib::Result& result) {
   if (!result) {
-    return absl::UnavailableError(
-        absl::StrCat("GET ", url, " failed: ", httplib::to_string(result.error()),
-                     " error; check that vigild is running, or pass --api URL (or set VIGIL_API)"));
+    std::string hint = "check that vigild is running, or pass --api URL (or set VIGIL_API)";
+    if (result.error() == httplib::Error::SSLServerVerification) {
+      hint = "pass the CA that signed the API certificate with --ca-cert FILE";
+    } else if (result.error() == httplib::Error::SSLConnection) {
+      hint = "check that the URL scheme (http or https) matches api.tls in the vigild config";
+    }
+    return absl::UnavailableError(absl::StrCat(
+        what, " failed: ", httplib::to_string(result.error()), " error; ", hint));
   }
-
   nlohmann::json body = nlohmann::json::parse(result->body, nullptr, /*allow_exceptions=*/false);
   if (result->status < 200 || result->status >= 300) {
     std::string message = absl::StrCat("HTTP ", result->status);
     if (body.is_object() && body.contains("error") && body["error"].is_object()) {
       absl::StrAppend(&message, ": ", body["error"].value("message", std::string()));
     }
-    return absl::Status(
-        result->status == 404 ? absl::StatusCode::kNotFound : absl::StatusCode::kUnknown,
-        absl::StrCat("GET ", url, " failed with ", message));
+    absl::StatusCode code = absl::StatusCode::kUnknown;
+    if (result->status == 404) code = absl::StatusCode::kNotFound;
+    if (result->status == 401) {
+      code = absl::StatusCode::kUnauthenticated;
+      absl::StrAppend(&message, " (pass --token or set VIGIL_TOKEN)");
+    }
+    if (result->status == 403) code = absl::StatusCode::kPermissionDenied;
+    return absl::Status(code, absl::StrCat(what, " failed with ", message));
   }
   if (body.is_discarded()) {
-    return absl::InternalError(absl::StrCat(
-        "GET ", url, " returned a body that is not JSON; is --api pointing at vigild?"));
+    return absl::InternalError(
+        absl::StrCat(what, " returned a body that is not JSON; is --api pointing at vigild?"));
   }
   return body;
+}
+
+}  // namespace
+
+void useGlobalOptions(const GlobalOptions* options) { global_options = options; }
+
+absl::StatusOr<nlohmann::json> getJson(const std::string& api_url, const std::string& path,
+                                       const QueryParams& params) {
+  const std::string url = describeUrl(api_url, path, params);
+  absl::StatusOr<std::unique_ptr<httplib::Client>> client = makeClient(api_url);
+  if (!client.ok()) return client.status();
+  httplib::Params query(params.begin(), params.end());
+  httplib::Result result = (*client)->Get(path, query, httplib::Headers{});
+  return readResponse(absl::StrCat("GET ", url), result);
+}
+
+absl::StatusOr<nlohmann::json> sendJson(const std::string& api_url, const std::string& method,
+                                        const std::string& path, const nlohmann::json& body) {
+  const std::string what = absl::StrCat(method, " ", api_url, path);
+  absl::StatusOr<std::unique_ptr<httplib::Client>> client = makeClient(api_url);
+  if (!client.ok()) return client.status();
+  const std::string text = body.is_null() ? std::string() : body.dump();
+  const char* type = "application/json";
+  httplib::Result result(nullptr, httplib::Error::Unknown);
+  if (method == "POST") {
+    result = (*client)->Post(path, text, type);
+  } else if (method == "PUT") {
+    result = (*client)->Put(path, text, type);
+  } else if (method == "PATCH") {
+    result = (*client)->Patch(path, text, type);
+  } else if (method == "DELETE") {
+    result = body.is_null() ? (*client)->Delete(path) : (*client)->Delete(path, text, type);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("unsupported method ", method));
+  }
+  return readResponse(what, result);
 }
 
 std::string printable(absl::string_view text) {

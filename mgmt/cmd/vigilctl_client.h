@@ -18,16 +18,28 @@ inline constexpr const char* kDefaultApiUrl = "http://127.0.0.1:8080";
 // Options every command reads. Filled by CLI11 before any command callback runs.
 struct GlobalOptions {
   std::string api_url = kDefaultApiUrl;
+  std::string token;    // API token (--token or $VIGIL_TOKEN); sent as a Bearer token
+  std::string ca_cert;  // PEM CA file that signs the API's certificate (--ca-cert), for https
 };
+
+// Makes every request of this process carry the token and CA of `options`, which must
+// outlive all requests. main() calls it once before parsing; the values are read at
+// request time, after CLI11 has filled them.
+void useGlobalOptions(const GlobalOptions* options);
 
 using QueryParams = std::vector<std::pair<std::string, std::string>>;
 
 // Sends GET `path` with `params` to the API at `api_url` and parses the JSON body.
 // Errors: Unavailable when the server cannot be reached (the message names the URL and
-// suggests --api), the API's own error message for non-2xx responses, and Internal for a
-// body that is not JSON.
+// suggests --api), Unauthenticated for 401 (suggests --token), the API's own error message
+// for other non-2xx responses, and Internal for a body that is not JSON.
 absl::StatusOr<nlohmann::json> getJson(const std::string& api_url, const std::string& path,
                                        const QueryParams& params = {});
+
+// Sends `method` (POST, PUT, PATCH, DELETE) with a JSON body (none when `body` is null)
+// and parses the JSON response, with the errors of getJson().
+absl::StatusOr<nlohmann::json> sendJson(const std::string& api_url, const std::string& method,
+                                        const std::string& path, const nlohmann::json& body);
 
 // Replaces control characters with \xNN so text from logs cannot drive the terminal.
 std::string printable(absl::string_view text);
@@ -41,5 +53,8 @@ void registerCasesCommands(CLI::App& app, const GlobalOptions& options);
 
 // Registers "vigilctl parse", which works offline and never contacts the API.
 void registerParseCommands(CLI::App& app);
+
+// Registers "vigilctl tokens", "vigilctl tenants" and "vigilctl audit" (vigilctl_tokens.cc).
+void registerAuthCommands(CLI::App& app, const GlobalOptions& options);
 
 }  // namespace vigil::ctl

@@ -91,6 +91,8 @@ absl::StatusOr<CaseFilter> parseCaseQuery(const ApiRequest& request) {
 absl::StatusOr<ApiResponse> listCasesHandler(CaseStore& store, const ApiRequest& request) {
   absl::StatusOr<CaseFilter> filter = parseCaseQuery(request);
   if (!filter.ok()) return filter.status();
+  // Tenant scoping happens in the query, so totals and pages never count other tenants.
+  if (!request.principal.allTenants()) filter->tenant_scope = request.principal.tenants;
   absl::StatusOr<CasePage> page = store.listCases(*filter);
   if (!page.ok()) return page.status();
 
@@ -120,6 +122,10 @@ absl::StatusOr<ApiResponse> getCaseHandler(CaseStore& store, const ApiRequest& r
   }
   absl::StatusOr<CaseDetail> detail = store.getCase(id);
   if (!detail.ok()) return detail.status();
+  // Another tenant's case answers exactly like a missing one, so ids do not leak.
+  if (!request.principal.canRead(detail->info.tenant)) {
+    return absl::NotFoundError(absl::StrCat("case ", id, " not found"));
+  }
   ApiResponse response;
   response.body = dumpJson(caseDetailToJson(*detail));
   return response;

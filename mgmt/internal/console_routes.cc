@@ -93,8 +93,8 @@ void addConsoleRoutes(Router& router) {
     ApiHandler page = [index](const ApiRequest& request) -> absl::StatusOr<ApiResponse> {
       return consoleAssetResponse(*index, request);
     };
-    router.add("GET", "/", page);
-    router.add("GET", "/console", std::move(page));
+    router.add("GET", "/", page, RouteAccess::kPublic);
+    router.add("GET", "/console", std::move(page), RouteAccess::kPublic);
   }
   // One route for every file: the name is looked up exactly in the embedded table, so
   // no path reaches anything but an embedded file, and one operation documents them all.
@@ -106,7 +106,8 @@ void addConsoleRoutes(Router& router) {
                }
                return absl::NotFoundError(
                    absl::StrCat("the console has no file '", name, "'; open / for the console"));
-             });
+             },
+             RouteAccess::kPublic);
 }
 
 }  // namespace vigil::mgmt::internal

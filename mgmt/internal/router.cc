@@ -11,15 +11,16 @@
 
 namespace vigil::mgmt::internal {
 
-void Router::add(absl::string_view method, absl::string_view pattern, ApiHandler handler) {
+void Router::add(absl::string_view method, absl::string_view pattern, ApiHandler handler,
+                 RouteAccess access) {
   routes_.push_back(
-      {std::string(method), std::string(pattern), splitPath(pattern), std::move(handler)});
+      {std::string(method), std::string(pattern), splitPath(pattern), std::move(handler), access});
 }
 
 std::vector<RouteInfo> Router::routes() const {
   std::vector<RouteInfo> out;
   out.reserve(routes_.size());
-  for (const Route& route : routes_) out.push_back({route.method, route.pattern});
+  for (const Route& route : routes_) out.push_back({route.method, route.pattern, route.access});
   return out;
 }
 
@@ -44,10 +45,13 @@ bool Router::matchSegments(const Route& route, const std::vector<std::string>& p
   return true;
 }
 
-ApiResponse Router::dispatch(ApiRequest& request) const {
+ApiResponse Router::dispatch(ApiRequest& request) const { return dispatch(request, nullptr); }
+
+ApiResponse Router::dispatch(ApiRequest& request, const Guard& guard) const {
   const std::vector<std::string> path = splitPath(request.path);
   const std::string method = request.method == "HEAD" ? "GET" : request.method;
   std::vector<std::string> allowed;
+  const Route* matched = nullptr;
   for (const Route& route : routes_) {
     std::map<std::string, std::string> params;
     if (!matchSegments(route, path, params)) continue;
@@ -56,6 +60,16 @@ ApiResponse Router::dispatch(ApiRequest& request) const {
       continue;
     }
     request.path_params = std::move(params);
+    matched = &route;
+    break;
+  }
+  if (guard) {
+    std::optional<ApiResponse> denied =
+        guard(request, matched != nullptr ? matched->access : RouteAccess::kToken);
+    if (denied) return *std::move(denied);
+  }
+  if (matched != nullptr) {
+    const Route& route = *matched;
     try {
       absl::StatusOr<ApiResponse> response = route.handler(request);
       if (!response.ok()) return mgmt::errorResponse(response.status());

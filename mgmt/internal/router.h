@@ -3,6 +3,8 @@
 // with the wrong method) are the same for every endpoint.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,16 +15,26 @@ namespace vigil::mgmt::internal {
 
 class Router {
  public:
+  // Runs before the handler with the access level of the matched route (kToken for an
+  // unknown path or a wrong method). A returned response is sent instead of running the
+  // handler; nullopt lets the request through.
+  using Guard = std::function<std::optional<ApiResponse>(ApiRequest&, RouteAccess)>;
+
   // Adds a route. Pattern segments are literals or "{name}", which matches one non-empty
   // segment and stores it in ApiRequest::path_params.
-  void add(absl::string_view method, absl::string_view pattern, ApiHandler handler);
+  void add(absl::string_view method, absl::string_view pattern, ApiHandler handler,
+           RouteAccess access = RouteAccess::kToken);
 
   // Runs the handler whose pattern and method match. Unknown paths get 404, known paths
   // with another method 405 with an Allow header, handler errors their mapped status,
   // and exceptions from handlers 500. Fills request.path_params on a match.
   ApiResponse dispatch(ApiRequest& request) const;
 
-  // Returns every registered route in the order added, with the pattern as given to add().
+  // Same, but calls `guard` first, so a request without valid credentials gets the guard's
+  // response (such as 401) even on an unknown path.
+  ApiResponse dispatch(ApiRequest& request, const Guard& guard) const;
+
+  // Every route in registration order.
   std::vector<RouteInfo> routes() const;
 
  private:
@@ -31,6 +43,7 @@ class Router {
     std::string pattern;
     std::vector<std::string> segments;
     ApiHandler handler;
+    RouteAccess access = RouteAccess::kToken;
   };
 
   static std::vector<std::string> splitPath(absl::string_view path);

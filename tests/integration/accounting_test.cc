@@ -255,7 +255,7 @@ TEST_F(AccountingTest, CountersAccountForEveryMessage) {
                 std::to_string(kQuotaBurst) +
                 "}\n"
                 "api: {listen: '127.0.0.1:" +
-                std::to_string(api_port_) + "'}\n");
+                std::to_string(api_port_) + "', metrics_public_on_loopback: true}\n");
 
   DaemonProcess daemon({"--config", dir_ + "/vigil.yaml"}, dir_ + "/vigild.log");
   httplib::Client client("127.0.0.1", api_port_);

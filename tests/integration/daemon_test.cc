@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon_process.h"
+#include "mgmt/auth_store.h"
 
 namespace vigil::testing {
 namespace {
@@ -142,6 +143,20 @@ level: medium
                                         "alerts: {output: alerts.jsonl}\n"
                                         "api: {listen: '127.0.0.1:" +
                                         std::to_string(api_port_) + "'}\n");
+    mintAdminToken();
+  }
+
+  // Writes an admin token into <dir_>/state/auth.db, as 'vigilctl tokens bootstrap' does.
+  void mintAdminToken() {
+    std::filesystem::create_directories(dir_ + "/state");
+    auto auth = mgmt::AuthStore::open(mgmt::AuthStore::defaultPath(dir_ + "/state"));
+    ASSERT_TRUE(auth.ok()) << auth.status();
+    mgmt::TokenRequest admin;
+    admin.name = "integration-admin";
+    admin.role = mgmt::Role::kAdmin;
+    auto issued = (*auth)->createToken(admin);
+    ASSERT_TRUE(issued.ok()) << issued.status();
+    token_ = issued->token;
   }
 
   void TearDown() override { std::filesystem::remove_all(dir_); }
@@ -150,6 +165,7 @@ level: medium
     auto d = std::make_unique<DaemonProcess>(
         std::vector<std::string>{"--config", dir_ + "/vigil.yaml"}, dir_ + "/vigild.log");
     httplib::Client client("127.0.0.1", api_port_);
+    client.set_bearer_token_auth(token_);
     bool up = eventually([&] {
       auto res = client.Get("/healthz");
       return res && res->status == 200;
@@ -160,6 +176,7 @@ level: medium
 
   nlohmann::json getJson(const std::string& path) {
     httplib::Client client("127.0.0.1", api_port_);
+    client.set_bearer_token_auth(token_);
     auto res = client.Get(path.c_str());
     if (!res || res->status != 200) return nullptr;
     return nlohmann::json::parse(res->body);
@@ -167,6 +184,7 @@ level: medium
 
   std::string metrics() {
     httplib::Client client("127.0.0.1", api_port_);
+    client.set_bearer_token_auth(token_);
     auto res = client.Get("/metrics");
     return res ? res->body : "";
   }
@@ -178,6 +196,7 @@ level: medium
     DaemonProcess daemon({"--config", config, "--summary-file", dir_ + "/summary.txt"},
                          dir_ + "/vigild.log");
     httplib::Client client("127.0.0.1", api_port_);
+    client.set_bearer_token_auth(token_);
     ASSERT_TRUE(eventually([&] {
       auto res = client.Get("/healthz");
       return res && res->status == 200;
@@ -194,6 +213,7 @@ level: medium
   }
 
   std::string dir_;
+  std::string token_;  // admin token minted in <dir_>/state/auth.db before vigild starts
   int udp_port_ = 0;
   int tcp_port_ = 0;
   int api_port_ = 0;
@@ -272,6 +292,7 @@ TEST_F(DaemonTest, SighupAndAnalystIndicators) {
       << daemon->log();
 
   httplib::Client client("127.0.0.1", api_port_);
+  client.set_bearer_token_auth(token_);
   auto added = client.Post("/api/v1/intel/indicators", "analyst.example\n", "text/plain");
   ASSERT_TRUE(added);
   ASSERT_EQ(added->status, 200) << added->body;
@@ -364,6 +385,8 @@ TEST_F(DaemonTest, StopWithoutDrainCountsLeftOnce) {
 
 // A malformed config names the key and value, exits with status 2, and opens no listener.
 TEST_F(DaemonTest, BadConfigExitsBeforeListening) {
+  // SetUp minted a token into state/; start without it to see that vigild creates nothing.
+  std::filesystem::remove_all(dir_ + "/state");
   writeFile(dir_ + "/bad.yaml", "sources:\n  - {name: u, type: udp, listen: '127.0.0.1:" +
                                     std::to_string(udp_port_) +
                                     "'}\n  - {name: t, type: tcp, framing: newline}\n"
@@ -493,6 +516,7 @@ TEST_F(DaemonTest, CheckpointKeepsWindowsOverRestart) {
   }
   EXPECT_EQ(uninterrupted, kHosts);
   std::filesystem::remove_all(dir_ + "/state");
+  mintAdminToken();
 
   // Interrupted: two failures, SIGTERM, restart, the third failure.
   {

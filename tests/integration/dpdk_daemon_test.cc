@@ -125,7 +125,7 @@ TEST_F(DpdkDaemonTest, VlanFramesGetRuleTenant) {
                 "tenants:\n"
                 "  - {vlan: 42, tenant: lab}\n"
                 "api: {listen: '127.0.0.1:" +
-                std::to_string(api_port_) + "'}\n");
+                std::to_string(api_port_) + "', metrics_public_on_loopback: true}\n");
 
   DaemonProcess daemon({"--config", dir_ + "/vigil.yaml"}, dir_ + "/vigild.log");
   std::string m;
@@ -160,7 +160,7 @@ TEST_F(DpdkDaemonTest, EalFailureKeepsKernelSources) {
                 std::to_string(udp_port) +
                 "'}\n"
                 "api: {listen: '127.0.0.1:" +
-                std::to_string(api_port_) + "'}\n");
+                std::to_string(api_port_) + "', metrics_public_on_loopback: true}\n");
 
   DaemonProcess daemon({"--config", dir_ + "/vigil.yaml"}, dir_ + "/vigild.log");
   ASSERT_TRUE(waitFor([&] { return !metrics().empty(); })) << daemon.log();

@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "auth_test_util.h"
 #include "mgmt_test_util.h"
 
 namespace vigil::mgmt {
@@ -40,9 +41,11 @@ class ApiServerTest : public ::testing::Test {
                     .ok());
     ASSERT_TRUE(store_->ingestAlert(makeAlert("dns", "low", "globex", {}, kT0 + 2 * kSecond)).ok());
 
+    auth_ = std::make_unique<testing::TestAuth>(dir_.file(""));
     ApiServerOptions options;
     options.listen = "127.0.0.1:0";
     options.max_payload_bytes = 1024;
+    auth_->apply(options);
     server_ = std::make_unique<ApiServer>(*store_, metrics_, options);
     server_->addRoute("POST", "/api/v1/echo/{word}", [](const ApiRequest& request) {
       ApiResponse response;
@@ -53,6 +56,7 @@ class ApiServerTest : public ::testing::Test {
     absl::Status started = server_->start();
     ASSERT_TRUE(started.ok()) << started;
     client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
+    client_->set_bearer_token_auth(auth_->adminToken());
   }
 
   void TearDown() override {
@@ -74,6 +78,7 @@ class ApiServerTest : public ::testing::Test {
   testing::TempDir dir_;
   MetricsRegistry metrics_;
   std::unique_ptr<CaseStore> store_;
+  std::unique_ptr<testing::TestAuth> auth_;
   std::unique_ptr<ApiServer> server_;
   std::unique_ptr<httplib::Client> client_;
 };

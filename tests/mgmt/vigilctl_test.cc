@@ -14,6 +14,7 @@
 #include <string>
 
 #include "mgmt/api_server.h"
+#include "auth_test_util.h"
 #include "mgmt_test_util.h"
 
 namespace vigil::mgmt {
@@ -64,18 +65,22 @@ class VigilctlTest : public ::testing::Test {
                     .ok());
     ASSERT_TRUE(store_->ingestAlert(makeAlert("dns", "low", "globex", {}, kT0 + 2 * kSecond)).ok());
 
+    auth_ = std::make_unique<testing::TestAuth>(dir_.file(""));
     ApiServerOptions options;
     options.listen = "127.0.0.1:0";
+    auth_->apply(options);
     server_ = std::make_unique<ApiServer>(*store_, metrics_, options);
     absl::Status started = server_->start();
     ASSERT_TRUE(started.ok()) << started;
     api_ = "http://" + server_->address();
   }
 
-  // Runs vigilctl with `args` (already shell-quoted where needed) and `env` prefix.
+  // Runs vigilctl with `args` (already shell-quoted where needed) and `env` prefix, with
+  // the admin token in VIGIL_TOKEN.
   RunResult run(const std::string& args, const std::string& env = "env -u VIGIL_API") {
     const std::string err_path = dir_.file("stderr.txt");
-    const std::string command = env + " " + kVigilctl + " " + args + " 2>" + err_path;
+    const std::string command = env + " VIGIL_TOKEN=" + auth_->adminToken() + " " + kVigilctl +
+                                " " + args + " 2>" + err_path;
     RunResult result;
     FILE* pipe = popen(command.c_str(), "r");
     if (pipe == nullptr) {
@@ -97,6 +102,7 @@ class VigilctlTest : public ::testing::Test {
   testing::TempDir dir_;
   MetricsRegistry metrics_;
   std::unique_ptr<CaseStore> store_;
+  std::unique_ptr<testing::TestAuth> auth_;
   std::unique_ptr<ApiServer> server_;
   std::string api_;
 };

@@ -1,0 +1,287 @@
+// Authentication, token management and auditing through a real ApiServer on loopback.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "auth_test_util.h"
+#include "mgmt/api_server.h"
+#include "mgmt_test_util.h"
+
+namespace vigil::mgmt {
+namespace {
+
+using testing::kSecond;
+using testing::kT0;
+using testing::makeAlert;
+
+struct Reply {
+  int status = 0;
+  nlohmann::json body;
+  std::string text;
+  std::string www_authenticate;
+};
+
+class ApiAuthTest : public ::testing::Test {
+ protected:
+  void SetUp() override { startServer(false); }
+
+  void startServer(bool metrics_public) {
+    if (server_) server_->stop();
+    server_.reset();
+    if (!store_) {
+      auto store = CaseStore::open(dir_.file("cases.db"));
+      ASSERT_TRUE(store.ok()) << store.status();
+      store_ = *std::move(store);
+      ASSERT_TRUE(store_->ingestAlert(makeAlert("ssh", "high", "acme", {}, kT0)).ok());
+      ASSERT_TRUE(store_->ingestAlert(makeAlert("dns", "low", "globex", {}, kT0 + kSecond)).ok());
+      auth_ = std::make_unique<testing::TestAuth>(dir_.file(""),
+                                                  std::vector<std::string>{"acme", "globex"});
+    }
+    ApiServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.metrics_public_on_loopback = metrics_public;
+    auth_->apply(options);
+    server_ = std::make_unique<ApiServer>(*store_, metrics_, options);
+    absl::Status started = server_->start();
+    ASSERT_TRUE(started.ok()) << started;
+  }
+
+  Reply call(const std::string& method, const std::string& path, const std::string& token,
+             const std::string& body = "") {
+    httplib::Client client("127.0.0.1", server_->port());
+    httplib::Headers headers;
+    if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+    httplib::Result result(nullptr, httplib::Error::Unknown);
+    if (method == "GET") result = client.Get(path, headers);
+    if (method == "POST") result = client.Post(path, headers, body, "application/json");
+    if (method == "DELETE") result = client.Delete(path, headers);
+    Reply reply;
+    EXPECT_TRUE(result) << method << " " << path;
+    if (!result) return reply;
+    reply.status = result->status;
+    reply.text = result->body;
+    reply.body = nlohmann::json::parse(result->body, nullptr, false);
+    reply.www_authenticate = result->get_header_value("WWW-Authenticate");
+    return reply;
+  }
+
+  const std::string& admin() const { return auth_->adminToken(); }
+
+  nlohmann::json auditItems() {
+    Reply r = call("GET", "/api/v1/audit?limit=1000", admin());
+    EXPECT_EQ(r.status, 200) << r.text;
+    return r.body["items"];
+  }
+
+  testing::TempDir dir_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<CaseStore> store_;
+  std::unique_ptr<testing::TestAuth> auth_;
+  std::unique_ptr<ApiServer> server_;
+};
+
+// No token, a malformed one and an unknown one are 401 JSON errors, counted by reason.
+TEST_F(ApiAuthTest, MissingOrBadTokenIs401) {
+  Reply none = call("GET", "/api/v1/cases", "");
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.body["error"]["code"], "unauthenticated");
+  EXPECT_EQ(none.www_authenticate, "Bearer realm=\"vigil\"");
+  EXPECT_EQ(call("GET", "/api/v1/cases", "not-a-token").status, 401);
+  std::string unknown = admin();
+  unknown[5] = unknown[5] == 'a' ? 'b' : 'a';
+  Reply bad = call("GET", "/api/v1/cases", unknown);
+  EXPECT_EQ(bad.status, 401);
+  EXPECT_EQ(bad.text.find(unknown.substr(21)), std::string::npos) << "secret echoed";
+  // Unknown paths need a token too, so route names do not leak to anonymous callers.
+  EXPECT_EQ(call("GET", "/api/v2/nothing", "").status, 401);
+
+  EXPECT_EQ(metrics_.sum("vigil_api_auth_failures_total"), 4u);
+  std::string text = metrics_.renderPrometheus();
+  EXPECT_NE(text.find("vigil_api_auth_failures_total{reason=\"missing\"} 2"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("vigil_api_auth_failures_total{reason=\"malformed\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("vigil_api_auth_failures_total{reason=\"unknown_token\"} 1"),
+            std::string::npos);
+}
+
+// /healthz is public; /metrics needs an admin token unless opened to loopback.
+TEST_F(ApiAuthTest, PublicRoutesAndMetrics) {
+  EXPECT_EQ(call("GET", "/healthz", "").status, 200);
+  EXPECT_EQ(call("GET", "/metrics", "").status, 401);
+  std::string analyst = auth_->mint(Role::kAnalyst, {"acme"}, "ana");
+  EXPECT_EQ(call("GET", "/metrics", analyst).status, 403);
+  EXPECT_EQ(call("GET", "/metrics", admin()).status, 200);
+  startServer(true);
+  EXPECT_EQ(call("GET", "/metrics", "").status, 200);
+}
+
+// Case lists and lookups are scoped to the token's tenants; another tenant's case is 404
+// with the same message as a missing one.
+TEST_F(ApiAuthTest, CasesAreScopedToTenants) {
+  std::string acme = auth_->mint(Role::kReadOnly, {"acme"}, "viewer");
+  Reply list = call("GET", "/api/v1/cases", acme);
+  ASSERT_EQ(list.status, 200) << list.text;
+  EXPECT_EQ(list.body["total"], 1);
+  EXPECT_EQ(list.body["items"][0]["tenant"], "acme");
+  EXPECT_EQ(call("GET", "/api/v1/cases?tenant=globex", acme).body["total"], 0);
+
+  Reply all = call("GET", "/api/v1/cases?tenant=globex", admin());
+  int64_t globex_id = all.body["items"][0]["id"];
+  Reply hidden = call("GET", "/api/v1/cases/" + std::to_string(globex_id), acme);
+  Reply missing = call("GET", "/api/v1/cases/999", acme);
+  EXPECT_EQ(hidden.status, 404);
+  EXPECT_EQ(hidden.body["error"]["message"],
+            "case " + std::to_string(globex_id) + " not found");
+  EXPECT_EQ(missing.status, 404);
+}
+
+// POST /api/v1/tokens returns the token once; GET never shows secrets; the new token works.
+TEST_F(ApiAuthTest, TokenLifecycle) {
+  Reply created = call("POST", "/api/v1/tokens", admin(),
+                       R"({"name": "ana", "role": "analyst", "tenants": ["acme"],
+                           "expires_in_s": 3600})");
+  ASSERT_EQ(created.status, 201) << created.text;
+  const std::string token = created.body["token"];
+  const std::string id = created.body["id"];
+  EXPECT_FALSE(created.body["expires"].is_null());
+
+  Reply who = call("GET", "/api/v1/whoami", token);
+  ASSERT_EQ(who.status, 200) << who.text;
+  EXPECT_EQ(who.body["subject"], "ana");
+  EXPECT_EQ(who.body["role"], "analyst");
+  EXPECT_EQ(who.body["tenants"], nlohmann::json({"acme"}));
+
+  Reply list = call("GET", "/api/v1/tokens", admin());
+  ASSERT_EQ(list.status, 200);
+  EXPECT_EQ(list.text.find(token.substr(21)), std::string::npos);
+  EXPECT_EQ(list.body["items"].size(), 2u);
+  for (const auto& item : list.body["items"]) EXPECT_FALSE(item.contains("token"));
+
+  Reply revoked = call("DELETE", "/api/v1/tokens/" + id, admin());
+  ASSERT_EQ(revoked.status, 200) << revoked.text;
+  EXPECT_FALSE(revoked.body["revoked"].is_null());
+  Reply after = call("GET", "/api/v1/whoami", token);
+  EXPECT_EQ(after.status, 401);
+  EXPECT_NE(after.body["error"]["message"].get<std::string>().find("revoked"), std::string::npos);
+}
+
+// Bad token requests are 400 with the field named.
+TEST_F(ApiAuthTest, BadTokenRequestsAre400) {
+  for (const char* body :
+       {"not json", "[]", R"({"name": "x"})", R"({"name": "x", "role": "root"})",
+        R"({"name": "x", "role": "analyst"})", R"({"name": "x", "role": "analyst",
+        "tenants": ["nope"]})", R"({"name": "x", "role": "analyst", "tenants": "acme"})",
+        R"({"name": "x", "role": "analyst", "tenants": ["acme"], "expires_in_s": -5})",
+        R"({"name": "x", "role": "analyst", "tenants": ["acme"], "colour": "red"})"}) {
+    Reply r = call("POST", "/api/v1/tokens", admin(), body);
+    EXPECT_EQ(r.status, 400) << body << " -> " << r.text;
+    EXPECT_EQ(r.body["error"]["code"], "invalid_argument") << body;
+  }
+}
+
+// Tenant admins mint and revoke tokens only inside their tenants and never admin tokens.
+TEST_F(ApiAuthTest, TenantAdminLimits) {
+  std::string ta = auth_->mint(Role::kTenantAdmin, {"acme"}, "acme-admin");
+  std::string globex_viewer = auth_->mint(Role::kReadOnly, {"globex"}, "globex-viewer");
+  (void)globex_viewer;
+  EXPECT_EQ(call("POST", "/api/v1/tokens", ta, R"({"name": "a", "role": "admin"})").status, 403);
+  EXPECT_EQ(call("POST", "/api/v1/tokens", ta,
+                 R"({"name": "a", "role": "analyst", "tenants": ["globex"]})")
+                .status,
+            403);
+  Reply own = call("POST", "/api/v1/tokens", ta,
+                   R"({"name": "a", "role": "analyst", "tenants": ["acme"]})");
+  ASSERT_EQ(own.status, 201) << own.text;
+
+  Reply list = call("GET", "/api/v1/tokens", ta);
+  ASSERT_EQ(list.status, 200);
+  for (const auto& item : list.body["items"]) {
+    EXPECT_NE(item["role"], "admin") << item.dump();
+    EXPECT_EQ(item["tenants"], nlohmann::json({"acme"})) << item.dump();
+  }
+  Reply all = call("GET", "/api/v1/tokens", admin());
+  std::string globex_id;
+  for (const auto& item : all.body["items"]) {
+    if (item["name"] == "globex-viewer") globex_id = item["id"];
+  }
+  ASSERT_FALSE(globex_id.empty());
+  EXPECT_EQ(call("DELETE", "/api/v1/tokens/" + globex_id, ta).status, 404);
+  EXPECT_EQ(call("DELETE", "/api/v1/tokens/" + own.body["id"].get<std::string>(), ta).status, 200);
+  EXPECT_EQ(call("POST", "/api/v1/tenants", ta, R"({"name": "initech"})").status, 403);
+}
+
+// Tenants: admins create and delete; a tenant with cases or active tokens stays (409).
+TEST_F(ApiAuthTest, TenantEndpoints) {
+  EXPECT_EQ(call("POST", "/api/v1/tenants", admin(), R"({"name": "initech"})").status, 201);
+  EXPECT_EQ(call("POST", "/api/v1/tenants", admin(), R"({"name": "initech"})").status, 409);
+  EXPECT_EQ(call("POST", "/api/v1/tenants", admin(), R"({"name": "bad name"})").status, 400);
+  std::string viewer = auth_->mint(Role::kReadOnly, {"acme"}, "viewer");
+  Reply seen = call("GET", "/api/v1/tenants", viewer);
+  ASSERT_EQ(seen.status, 200);
+  ASSERT_EQ(seen.body["items"].size(), 1u);
+  EXPECT_EQ(seen.body["items"][0]["name"], "acme");
+  EXPECT_EQ(call("GET", "/api/v1/tenants", admin()).body["items"].size(), 3u);
+
+  EXPECT_EQ(call("DELETE", "/api/v1/tenants/globex", admin()).status, 409);  // has a case
+  EXPECT_EQ(call("DELETE", "/api/v1/tenants/initech", admin()).status, 200);
+  EXPECT_EQ(call("DELETE", "/api/v1/tenants/initech", admin()).status, 404);
+}
+
+// Mutating calls and denied calls are in the audit log by the time the response arrives;
+// plain reads are not.
+TEST_F(ApiAuthTest, AuditRecordsWrittenBeforeResponse) {
+  std::string viewer = auth_->mint(Role::kReadOnly, {"acme"}, "viewer");
+  ASSERT_EQ(call("POST", "/api/v1/tenants", admin(), R"({"name": "initech"})").status, 201);
+  nlohmann::json items = auditItems();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0]["method"], "POST");
+  EXPECT_EQ(items[0]["path"], "/api/v1/tenants");
+  EXPECT_EQ(items[0]["subject"], "test-admin");
+  EXPECT_EQ(items[0]["target"], "tenant=initech");
+  EXPECT_EQ(items[0]["status"], 201);
+  EXPECT_EQ(items[0]["remote_addr"], "127.0.0.1");
+
+  ASSERT_EQ(call("GET", "/api/v1/cases", viewer).status, 200);
+  EXPECT_EQ(auditItems().size(), 1u);
+  ASSERT_EQ(call("GET", "/api/v1/tokens", viewer).status, 403);
+  ASSERT_EQ(call("GET", "/api/v1/cases", "").status, 401);
+  ASSERT_EQ(call("POST", "/api/v1/tenants", admin(), "{").status, 400);
+  items = auditItems();
+  ASSERT_EQ(items.size(), 4u);
+  EXPECT_EQ(items[1]["outcome"], "forbidden");
+  EXPECT_EQ(items[1]["subject"], "viewer");
+  EXPECT_EQ(items[2]["outcome"], "auth_failed");
+  EXPECT_EQ(items[2]["status"], 401);
+  EXPECT_EQ(items[3]["outcome"], "error");
+  EXPECT_EQ(items[3]["status"], 400);
+
+  auto report = AuditLog::verify(AuditLog::defaultPath(dir_.file("")));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok) << report->problem;
+}
+
+// A tenant admin reads only its tenants' audit records; analysts cannot read the log.
+TEST_F(ApiAuthTest, AuditListIsScoped) {
+  std::string acme_admin = auth_->mint(Role::kTenantAdmin, {"acme"}, "acme-admin");
+  std::string analyst = auth_->mint(Role::kAnalyst, {"acme"}, "ana");
+  ASSERT_EQ(call("POST", "/api/v1/tokens", admin(),
+                 R"({"name": "g", "role": "analyst", "tenants": ["globex"]})")
+                .status,
+            201);
+  ASSERT_EQ(call("POST", "/api/v1/tokens", acme_admin,
+                 R"({"name": "a", "role": "analyst", "tenants": ["acme"]})")
+                .status,
+            201);
+  Reply scoped = call("GET", "/api/v1/audit", acme_admin);
+  ASSERT_EQ(scoped.status, 200) << scoped.text;
+  ASSERT_EQ(scoped.body["items"].size(), 1u);
+  EXPECT_EQ(scoped.body["items"][0]["tenants"], nlohmann::json({"acme"}));
+  EXPECT_EQ(call("GET", "/api/v1/audit", analyst).status, 403);
+  EXPECT_EQ(call("GET", "/api/v1/audit?limit=0", admin()).status, 400);
+  EXPECT_EQ(call("GET", "/api/v1/audit?page=2", admin()).status, 400);
+}
+
+}  // namespace
+}  // namespace vigil::mgmt
