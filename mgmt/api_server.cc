@@ -181,12 +181,7 @@ void ApiServer::Impl::addBuiltinRoutes() {
     response.body = metrics_.renderPrometheus();
     return response;
   });
-  router_.add("GET", "/api/v1/cases", [this](const ApiRequest& request) {
-    return internal::listCasesHandler(store_, request);
-  });
-  router_.add("GET", "/api/v1/cases/{id}", [this](const ApiRequest& request) {
-    return internal::getCaseHandler(store_, request);
-  });
+  internal::addCaseRoutes(router_, store_);
 }
 
 void ApiServer::Impl::configureServer() {
@@ -243,6 +238,7 @@ void ApiServer::Impl::configureServer() {
 
 void ApiServer::Impl::serve(const httplib::Request& req, httplib::Response& res) {
   ApiRequest request = toApiRequest(req);
+  if (options_.test_principal) request.principal = *options_.test_principal;
   ApiResponse response = router_.dispatch(request);
   countAndLog(request, response);
   res.status = response.status;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -64,6 +65,10 @@ struct ApiServerOptions {
   std::chrono::seconds read_timeout{5};   // per read of a request
   std::chrono::seconds write_timeout{5};  // per write of a response
   size_t max_payload_bytes = 1 << 20;     // larger request bodies get 413
+  // Test-only: the principal every request runs as. Token authentication (issue 7 item 5)
+  // fills ApiRequest::principal per request and replaces this option. Until it lands,
+  // vigild sets an administrator here so the API keeps serving as it did without auth.
+  std::optional<Principal> test_principal;
 };
 
 class ApiServer {

