@@ -34,7 +34,7 @@ absl::StatusOr<JsonBody> JsonBody::parse(absl::string_view body,
     bool known = false;
     for (const char* name : allowed) known = known || key == name;
     if (!known) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown field ", quote(key),
+      return absl::InvalidArgumentError(absl::StrCat("unknown field ", key.substr(0, 60),
                                                      "; accepted fields: ",
                                                      absl::StrJoin(allowed, ", ")));
     }

@@ -34,6 +34,7 @@ class ApiServerTest : public ::testing::Test {
 
     ApiServerOptions options;
     options.listen = "127.0.0.1:0";
+    options.test_principal = testing::adminPrincipal();
     options.max_payload_bytes = 1024;
     server_ = std::make_unique<ApiServer>(*store_, metrics_, options);
     server_->addRoute("POST", "/api/v1/echo/{word}", [](const ApiRequest& request) {
@@ -184,7 +185,7 @@ TEST_F(ApiServerTest, WrongMethodIs405) {
   httplib::Result result = client_->Delete("/api/v1/cases/1");
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 405);
-  EXPECT_EQ(result->get_header_value("Allow"), "GET");
+  EXPECT_EQ(result->get_header_value("Allow"), "GET, PATCH");
   nlohmann::json body = nlohmann::json::parse(result->body, nullptr, false);
   EXPECT_EQ(body["error"]["code"], "method_not_allowed");
 }

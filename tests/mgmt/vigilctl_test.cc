@@ -66,6 +66,7 @@ class VigilctlTest : public ::testing::Test {
 
     ApiServerOptions options;
     options.listen = "127.0.0.1:0";
+    options.test_principal = testing::adminPrincipal();
     server_ = std::make_unique<ApiServer>(*store_, metrics_, options);
     absl::Status started = server_->start();
     ASSERT_TRUE(started.ok()) << started;
