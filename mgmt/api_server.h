@@ -65,9 +65,9 @@ struct ApiServerOptions {
   std::chrono::seconds read_timeout{5};   // per read of a request
   std::chrono::seconds write_timeout{5};  // per write of a response
   size_t max_payload_bytes = 1 << 20;     // larger request bodies get 413
-  // Test-only: the principal every request runs as. Token authentication (issue 7 item 5)
-  // fills ApiRequest::principal per request and replaces this option. Until it lands,
-  // vigild sets an administrator here so the API keeps serving as it did without auth.
+  // Test-only: the principal every request runs as. Token authentication will fill
+  // ApiRequest::principal per request and replace this option. Until then, vigild sets an
+  // administrator here so the API serves as it did before handlers checked tenants.
   std::optional<Principal> test_principal;
 };
 
