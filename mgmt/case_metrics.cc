@@ -86,9 +86,8 @@ std::vector<CaseMetricsGroup> aggregateCaseMetrics(absl::Span<const Case> cases,
   for (auto& [key, durations] : groups) {
     CaseMetricsGroup group;
     group.tenant = key.first;
-    group.severity = key.second == kAll
-                         ? "all"
-                         : std::string(severityName(static_cast<Severity>(key.second)));
+    group.severity =
+        key.second == kAll ? "all" : std::string(severityName(static_cast<Severity>(key.second)));
     group.cases = durations.cases;
     group.mttd = summarize(std::move(durations.mttd));
     group.mtta = summarize(std::move(durations.mtta));

@@ -19,8 +19,8 @@ namespace vigil::mgmt {
 namespace {
 
 using internal::kCaseColumns;
-using internal::ReadTransaction;
 using internal::readCase;
+using internal::ReadTransaction;
 using internal::ResetOnExit;
 using internal::SqliteStatement;
 
@@ -449,22 +449,21 @@ absl::StatusOr<IngestResult> CaseStore::ingestOne(const correlate::Alert& alert)
 
   const Actor correlator{"correlator", /*human=*/false};
   if (result.opened_case) {
-    if (absl::Status s = recordLocked(result.case_id, correlator, "created", "", "", "");
-        !s.ok()) {
+    if (absl::Status s = recordLocked(result.case_id, correlator, "created", "", "", ""); !s.ok()) {
       return s;
     }
   }
-  if (absl::Status s = recordLocked(result.case_id, correlator, "alert_added", "alert", "",
-                                    alert.id);
+  if (absl::Status s =
+          recordLocked(result.case_id, correlator, "alert_added", "alert", "", alert.id);
       !s.ok()) {
     return s;
   }
   return result;
 }
 
-absl::Status CaseStore::recordLocked(int64_t case_id, const Actor& actor,
-                                     absl::string_view action, absl::string_view field,
-                                     absl::string_view old_value, absl::string_view new_value) {
+absl::Status CaseStore::recordLocked(int64_t case_id, const Actor& actor, absl::string_view action,
+                                     absl::string_view field, absl::string_view old_value,
+                                     absl::string_view new_value) {
   const int64_t now_ns = options_.clock->nowNs();
   {
     SqliteStatement& insert = stmts_->insert_timeline;
@@ -589,8 +588,8 @@ absl::StatusOr<CasePage> CaseStore::listCases(const CaseFilter& filter) {
   absl::StatusOr<SqliteStatement> list = SqliteStatement::prepare(
       db_, "list_cases",
       absl::StrCat("SELECT ", kCaseColumns, " FROM cases", where.sql, " ORDER BY ",
-                   kSortSql[static_cast<size_t>(filter.sort)], " LIMIT ", filter.limit,
-                   " OFFSET ", filter.offset));
+                   kSortSql[static_cast<size_t>(filter.sort)], " LIMIT ", filter.limit, " OFFSET ",
+                   filter.offset));
   if (!list.ok()) return list.status();
   where.bind(*list);
   while (true) {

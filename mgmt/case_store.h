@@ -6,14 +6,13 @@
 // timeline. Every write is one transaction, durable (synchronous=FULL) when the call returns.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <array>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -33,7 +32,7 @@ enum class Severity { kInformational, kLow, kMedium, kHigh, kCritical };
 // Workflow state of a case. Only kNew and kInProgress cases take new alerts.
 enum class CaseStatus { kNew, kInProgress, kResolved, kClosed };
 
-// Why a case was resolved or closed.
+// Reason a case was resolved or closed.
 enum class Resolution { kTruePositive, kFalsePositive, kBenign, kDuplicate };
 
 // Sort orders for listCases. "Desc" variants put the newest or most severe first.
@@ -83,9 +82,9 @@ struct Case {
   std::string description;
   Severity severity = Severity::kMedium;
   CaseStatus status = CaseStatus::kNew;
-  std::string resolution;       // resolutionName(), empty until resolved or closed
-  std::string resolution_note;  // free text given with the resolution
-  std::string assignee;         // empty when unassigned
+  std::string resolution;         // resolutionName(), empty until resolved or closed
+  std::string resolution_note;    // free text given with the resolution
+  std::string assignee;           // empty when unassigned
   std::vector<std::string> tags;  // sorted, unique
   std::string tenant;
   std::string created_by;  // analyst who opened it by hand; empty for alert cases
@@ -95,9 +94,9 @@ struct Case {
   int64_t detect_ns = 0;       // detection time of the alert that opened the case
   int64_t updated_ns = 0;      // store clock time of the last change
   int64_t alert_count = 0;
-  int64_t ack_ns = 0;          // first timeline change by an analyst after the case opened
-  int64_t resolved_ns = 0;     // last move to resolved or closed; cleared on reopen
-  int64_t merged_into = 0;     // target case id when this case was merged away
+  int64_t ack_ns = 0;       // first timeline change by an analyst after the case opened
+  int64_t resolved_ns = 0;  // last move to resolved or closed; cleared on reopen
+  int64_t merged_into = 0;  // target case id when this case was merged away
 };
 
 // One alert as stored. `alert_id` is the pipeline's id, which is unique only within one
@@ -182,7 +181,7 @@ struct CaseDetail {
   std::vector<CaseNote> notes;      // oldest first
 };
 
-// Who makes a change: the principal's subject for API calls.
+// Author of a change: the principal's subject for API calls.
 struct Actor {
   std::string name;
   bool human = true;
@@ -233,7 +232,7 @@ struct CaseFilter {
   std::optional<Severity> severity;
   std::optional<std::string> assignee;  // "" matches unassigned cases
   std::optional<std::string> tag;
-  std::optional<std::string> text;  // substring of the title, letter case ignored
+  std::optional<std::string> text;          // substring of the title, letter case ignored
   std::optional<int64_t> detected_from_ns;  // detect_ns >= this
   std::optional<int64_t> detected_to_ns;    // detect_ns < this
   std::optional<int64_t> updated_from_ns;
@@ -379,8 +378,7 @@ class CaseStore {
   absl::Status touchLocked(int64_t case_id);
   absl::Status readWorkLocked(int64_t case_id, CaseDetail& detail);
   absl::Status setTagsLocked(int64_t case_id, const std::vector<std::string>& tags);
-  absl::StatusOr<std::string> writeEvidenceBlob(const std::string& sha256,
-                                                absl::string_view bytes);
+  absl::StatusOr<std::string> writeEvidenceBlob(const std::string& sha256, absl::string_view bytes);
   std::string path_;
   sqlite3* db_;
   CaseStoreOptions options_;

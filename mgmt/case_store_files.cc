@@ -32,8 +32,7 @@ std::string sha256Hex(absl::string_view bytes) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), length));
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), length));
 }
 
 absl::Status errnoError(absl::string_view what, const std::string& path) {
@@ -68,9 +67,9 @@ absl::StatusOr<std::string> CaseStore::writeEvidenceBlob(const std::string& sha2
     return absl::UnavailableError(
         absl::StrCat("cannot create evidence folder ", folder.string(), ": ", ec.message()));
   }
-  const std::string temp_path = (folder / absl::StrCat(".", sha256, ".", getpid(), ".",
-                                                      temp_sequence.fetch_add(1), ".tmp"))
-                                    .string();
+  const std::string temp_path =
+      (folder / absl::StrCat(".", sha256, ".", getpid(), ".", temp_sequence.fetch_add(1), ".tmp"))
+          .string();
   int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
   if (fd < 0) return errnoError("create", temp_path);
   size_t written = 0;
@@ -103,13 +102,13 @@ absl::StatusOr<std::string> CaseStore::writeEvidenceBlob(const std::string& sha2
 
 absl::StatusOr<EvidenceFile> CaseStore::addEvidenceFile(int64_t case_id, const std::string& name,
                                                         const std::string& content_type,
-                                                        absl::string_view bytes,
-                                                        const Actor& actor, bool* added) {
+                                                        absl::string_view bytes, const Actor& actor,
+                                                        bool* added) {
   if (added != nullptr) *added = false;
   if (static_cast<int64_t>(bytes.size()) > options_.max_evidence_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "evidence file ", name, " is ", bytes.size(), " bytes; the limit is ",
-        options_.max_evidence_bytes, " bytes (cases.evidence_max_bytes)"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("evidence file ", name, " is ", bytes.size(), " bytes; the limit is ",
+                     options_.max_evidence_bytes, " bytes (cases.evidence_max_bytes)"));
   }
   if (name.empty() || name.size() > 255 || name.find('\0') != std::string::npos) {
     return absl::InvalidArgumentError(
@@ -180,8 +179,7 @@ absl::StatusOr<EvidenceFile> CaseStore::addEvidenceFile(int64_t case_id, const s
   return file;
 }
 
-absl::StatusOr<std::string> CaseStore::readEvidenceFile(int64_t case_id,
-                                                        const std::string& sha256,
+absl::StatusOr<std::string> CaseStore::readEvidenceFile(int64_t case_id, const std::string& sha256,
                                                         EvidenceFile* meta) {
   EvidenceFile file;
   {
@@ -199,8 +197,13 @@ absl::StatusOr<std::string> CaseStore::readEvidenceFile(int64_t case_id,
       return absl::NotFoundError(
           absl::StrCat("case ", case_id, " holds no evidence file with sha256 ", sha256));
     }
-    file = {case_id,          sha256,           get->columnText(0), get->columnText(1),
-            get->columnInt(2), get->columnText(3), get->columnInt(4)};
+    file = {case_id,
+            sha256,
+            get->columnText(0),
+            get->columnText(1),
+            get->columnInt(2),
+            get->columnText(3),
+            get->columnInt(4)};
   }
   const std::string path =
       (std::filesystem::path(options_.evidence_dir) / sha256.substr(0, 2) / sha256).string();
@@ -213,8 +216,8 @@ absl::StatusOr<std::string> CaseStore::readEvidenceFile(int64_t case_id,
   bytes << in.rdbuf();
   std::string content = bytes.str();
   if (sha256Hex(content) != sha256) {
-    return absl::DataLossError(absl::StrCat("evidence file ", path,
-                                            " no longer matches its sha256; restore it"));
+    return absl::DataLossError(
+        absl::StrCat("evidence file ", path, " no longer matches its sha256; restore it"));
   }
   if (meta != nullptr) *meta = std::move(file);
   return content;

@@ -15,8 +15,8 @@ namespace vigil::mgmt {
 namespace {
 
 using internal::kCaseColumns;
-using internal::ReadTransaction;
 using internal::readCase;
+using internal::ReadTransaction;
 using internal::SqliteStatement;
 using internal::WriteTransaction;
 
@@ -32,8 +32,8 @@ absl::Status checkText(absl::string_view field, absl::string_view value, size_t 
     return absl::InvalidArgumentError(absl::StrCat(field, " is empty; give a non-empty string"));
   }
   if (value.size() > max_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(field, " is ", value.size(),
-                                                   " bytes long; the limit is ", max_bytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " is ", value.size(), " bytes long; the limit is ", max_bytes));
   }
   return absl::OkStatus();
 }
@@ -42,9 +42,9 @@ absl::Status checkText(absl::string_view field, absl::string_view value, size_t 
 absl::StatusOr<std::vector<std::string>> normalizeTags(std::vector<std::string> tags) {
   for (const std::string& tag : tags) {
     if (tag.empty() || tag.size() > kMaxTagBytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tag '", tag, "' is empty or longer than ", kMaxTagBytes, " bytes; give 1..",
-          kMaxTagBytes, " bytes"));
+      return absl::InvalidArgumentError(absl::StrCat("tag '", tag, "' is empty or longer than ",
+                                                     kMaxTagBytes, " bytes; give 1..", kMaxTagBytes,
+                                                     " bytes"));
     }
   }
   std::sort(tags.begin(), tags.end());
@@ -125,9 +125,8 @@ bool isOpen(CaseStatus status) {
 // Reads
 
 absl::StatusOr<Case> CaseStore::readCaseLocked(int64_t id) {
-  absl::StatusOr<SqliteStatement> get =
-      bound(db_, "read_case", absl::StrCat("SELECT ", kCaseColumns, " FROM cases WHERE id = ?"),
-            id);
+  absl::StatusOr<SqliteStatement> get = bound(
+      db_, "read_case", absl::StrCat("SELECT ", kCaseColumns, " FROM cases WHERE id = ?"), id);
   if (!get.ok()) return get.status();
   absl::StatusOr<bool> row = get->step();
   if (!row.ok()) return row.status();
@@ -136,11 +135,11 @@ absl::StatusOr<Case> CaseStore::readCaseLocked(int64_t id) {
 }
 
 absl::Status CaseStore::readWorkLocked(int64_t case_id, CaseDetail& detail) {
-  absl::StatusOr<SqliteStatement> files = bound(
-      db_, "read_files",
-      "SELECT case_id, sha256, name, content_type, size_bytes, added_by, added_ns"
-      " FROM case_files WHERE case_id = ? ORDER BY added_ns, sha256",
-      case_id);
+  absl::StatusOr<SqliteStatement> files =
+      bound(db_, "read_files",
+            "SELECT case_id, sha256, name, content_type, size_bytes, added_by, added_ns"
+            " FROM case_files WHERE case_id = ? ORDER BY added_ns, sha256",
+            case_id);
   if (!files.ok()) return files.status();
   while (true) {
     absl::StatusOr<bool> row = files->step();
@@ -150,10 +149,10 @@ absl::Status CaseStore::readWorkLocked(int64_t case_id, CaseDetail& detail) {
                             files->columnText(3), files->columnInt(4), files->columnText(5),
                             files->columnInt(6)});
   }
-  absl::StatusOr<SqliteStatement> tasks = bound(
-      db_, "read_tasks",
-      absl::StrCat("SELECT ", kTaskColumns, " FROM case_tasks WHERE case_id = ? ORDER BY id"),
-      case_id);
+  absl::StatusOr<SqliteStatement> tasks =
+      bound(db_, "read_tasks",
+            absl::StrCat("SELECT ", kTaskColumns, " FROM case_tasks WHERE case_id = ? ORDER BY id"),
+            case_id);
   if (!tasks.ok()) return tasks.status();
   while (true) {
     absl::StatusOr<bool> row = tasks->step();
@@ -161,10 +160,10 @@ absl::Status CaseStore::readWorkLocked(int64_t case_id, CaseDetail& detail) {
     if (!*row) break;
     detail.tasks.push_back(readTask(*tasks));
   }
-  absl::StatusOr<SqliteStatement> notes = bound(
-      db_, "read_notes",
-      absl::StrCat("SELECT ", kNoteColumns, " FROM case_notes WHERE case_id = ? ORDER BY id"),
-      case_id);
+  absl::StatusOr<SqliteStatement> notes =
+      bound(db_, "read_notes",
+            absl::StrCat("SELECT ", kNoteColumns, " FROM case_notes WHERE case_id = ? ORDER BY id"),
+            case_id);
   if (!notes.ok()) return notes.status();
   while (true) {
     absl::StatusOr<bool> row = notes->step();
@@ -180,11 +179,11 @@ absl::StatusOr<std::vector<TimelineEntry>> CaseStore::timeline(int64_t case_id) 
   ReadTransaction read(db_);
   if (!read.status().ok()) return read.status();
   if (absl::StatusOr<Case> c = readCaseLocked(case_id); !c.ok()) return c.status();
-  absl::StatusOr<SqliteStatement> list = bound(
-      db_, "read_timeline",
-      "SELECT id, case_id, at_ns, actor, human, action, field, old_value, new_value"
-      " FROM case_timeline WHERE case_id = ? ORDER BY id",
-      case_id);
+  absl::StatusOr<SqliteStatement> list =
+      bound(db_, "read_timeline",
+            "SELECT id, case_id, at_ns, actor, human, action, field, old_value, new_value"
+            " FROM case_timeline WHERE case_id = ? ORDER BY id",
+            case_id);
   if (!list.ok()) return list.status();
   std::vector<TimelineEntry> entries;
   while (true) {
@@ -238,9 +237,8 @@ absl::StatusOr<Case> CaseStore::createCase(const NewCase& fields, const Actor& a
                            " assignee, rule_id, group_key, first_event_ns, detect_ns, updated_ns,"
                            " alert_count, created_by)"
                            " VALUES (?, ?, ?, 'new', ?, ?, '', '{}', ?, ?, ?, 0, ?)",
-                           fields.title, fields.description,
-                           static_cast<int64_t>(fields.severity), fields.tenant, fields.assignee,
-                           now_ns, now_ns, now_ns, actor.name);
+                           fields.title, fields.description, static_cast<int64_t>(fields.severity),
+                           fields.tenant, fields.assignee, now_ns, now_ns, now_ns, actor.name);
       !s.ok()) {
     return s;
   }
@@ -260,10 +258,9 @@ absl::StatusOr<Case> CaseStore::updateCase(int64_t id, const CaseUpdate& update,
       return s;
     }
   }
-  for (const auto& [name, value] :
-       {std::pair<const char*, const std::optional<std::string>*>{"description",
-                                                                   &update.description},
-        {"resolution_note", &update.resolution_note}}) {
+  for (const auto& [name, value] : {std::pair<const char*, const std::optional<std::string>*>{
+                                        "description", &update.description},
+                                    {"resolution_note", &update.resolution_note}}) {
     if (*value) {
       if (absl::Status s = checkText(name, **value, kMaxTextBytes, false); !s.ok()) return s;
     }
@@ -320,13 +317,18 @@ absl::StatusOr<Case> CaseStore::updateCase(int64_t id, const CaseUpdate& update,
           "resolution applies only to a resolved or closed case; case ", id, " would be ",
           caseStatusName(next.status), "; also send status resolved or closed"));
     }
+    if (!was_open && old.merged_into != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("case ", id, " was merged into case ", old.merged_into,
+                       " and holds no alerts or work; reopen or work on case ", old.merged_into));
+    }
     if (!was_open) {
       // Reopen: an alert case must not collide with the open case that took over its key.
-      absl::StatusOr<SqliteStatement> other = bound(
-          db_, "find_open_other",
-          "SELECT id FROM cases WHERE tenant = ? AND rule_id = ? AND group_key = ?"
-          " AND status IN ('new', 'in_progress') AND rule_id <> '' AND id <> ?",
-          old.tenant, old.rule_id, old.group_key, id);
+      absl::StatusOr<SqliteStatement> other =
+          bound(db_, "find_open_other",
+                "SELECT id FROM cases WHERE tenant = ? AND rule_id = ? AND group_key = ?"
+                " AND status IN ('new', 'in_progress') AND rule_id <> '' AND id <> ?",
+                old.tenant, old.rule_id, old.group_key, id);
       if (!other.ok()) return other.status();
       absl::StatusOr<bool> row = other->step();
       if (!row.ok()) return row.status();
@@ -363,21 +365,21 @@ absl::StatusOr<Case> CaseStore::updateCase(int64_t id, const CaseUpdate& update,
   if (tags) compare("tags", absl::StrJoin(old.tags, ","), absl::StrJoin(*tags, ","));
   if (changes.empty()) return old;
 
-  absl::Status written = run(
-      db_, "update_case",
-      "UPDATE cases SET title = ?, description = ?, severity = ?, status = ?, resolution = ?,"
-      " resolution_note = ?, assignee = ?, resolved_ns = NULLIF(?, 0), updated_ns = ?"
-      " WHERE id = ?",
-      next.title, next.description, static_cast<int64_t>(next.severity),
-      std::string(caseStatusName(next.status)), next.resolution, next.resolution_note,
-      next.assignee, next.resolved_ns, now_ns, id);
+  absl::Status written =
+      run(db_, "update_case",
+          "UPDATE cases SET title = ?, description = ?, severity = ?, status = ?, resolution = ?,"
+          " resolution_note = ?, assignee = ?, resolved_ns = NULLIF(?, 0), updated_ns = ?"
+          " WHERE id = ?",
+          next.title, next.description, static_cast<int64_t>(next.severity),
+          std::string(caseStatusName(next.status)), next.resolution, next.resolution_note,
+          next.assignee, next.resolved_ns, now_ns, id);
   if (!written.ok()) return written;
   if (tags) {
     if (absl::Status s = setTagsLocked(id, *tags); !s.ok()) return s;
   }
   for (const Change& change : changes) {
-    if (absl::Status s = recordLocked(id, actor, "updated", change.field, change.old_value,
-                                      change.new_value);
+    if (absl::Status s =
+            recordLocked(id, actor, "updated", change.field, change.old_value, change.new_value);
         !s.ok()) {
       return s;
     }
@@ -407,10 +409,16 @@ absl::StatusOr<CaseTask> CaseStore::addTask(int64_t case_id, const std::string& 
       !s.ok()) {
     return s;
   }
-  CaseTask task{sqlite3_last_insert_rowid(db_), case_id, title, assignee, TaskStatus::kOpen,
-                actor.name, now_ns, now_ns};
-  if (absl::Status s = recordLocked(case_id, actor, "task_added", absl::StrCat("task ", task.id),
-                                    "", title);
+  CaseTask task{sqlite3_last_insert_rowid(db_),
+                case_id,
+                title,
+                assignee,
+                TaskStatus::kOpen,
+                actor.name,
+                now_ns,
+                now_ns};
+  if (absl::Status s =
+          recordLocked(case_id, actor, "task_added", absl::StrCat("task ", task.id), "", title);
       !s.ok()) {
     return s;
   }
@@ -434,10 +442,10 @@ absl::StatusOr<CaseTask> CaseStore::updateTask(int64_t case_id, int64_t task_id,
   std::lock_guard<std::mutex> lock(mu_);
   WriteTransaction txn(db_);
   if (!txn.status().ok()) return txn.status();
-  absl::StatusOr<SqliteStatement> get = bound(
-      db_, "read_task",
-      absl::StrCat("SELECT ", kTaskColumns, " FROM case_tasks WHERE id = ? AND case_id = ?"),
-      task_id, case_id);
+  absl::StatusOr<SqliteStatement> get =
+      bound(db_, "read_task",
+            absl::StrCat("SELECT ", kTaskColumns, " FROM case_tasks WHERE id = ? AND case_id = ?"),
+            task_id, case_id);
   if (!get.ok()) return get.status();
   absl::StatusOr<bool> row = get->step();
   if (!row.ok()) return row.status();
@@ -458,9 +466,9 @@ absl::StatusOr<CaseTask> CaseStore::updateTask(int64_t case_id, int64_t task_id,
     changes.push_back({"assignee", {old.assignee, next.assignee}});
   }
   if (old.status != next.status) {
-    changes.push_back({"status",
-                       {std::string(taskStatusName(old.status)),
-                        std::string(taskStatusName(next.status))}});
+    changes.push_back(
+        {"status",
+         {std::string(taskStatusName(old.status)), std::string(taskStatusName(next.status))}});
   }
   if (changes.empty()) return old;
   next.updated_ns = options_.clock->nowNs();
@@ -497,11 +505,11 @@ absl::StatusOr<CaseNote> CaseStore::addNote(int64_t case_id, const std::string& 
   if (!txn.status().ok()) return txn.status();
   if (absl::StatusOr<Case> c = readCaseLocked(case_id); !c.ok()) return c.status();
   note.created_ns = options_.clock->nowNs();
-  if (absl::Status s = run(db_, "insert_note",
-                           "INSERT INTO case_notes (case_id, author, body, mentions, created_ns)"
-                           " VALUES (?, ?, ?, ?, ?)",
-                           case_id, note.author, body, nlohmann::json(note.mentions).dump(),
-                           note.created_ns);
+  if (absl::Status s =
+          run(db_, "insert_note",
+              "INSERT INTO case_notes (case_id, author, body, mentions, created_ns)"
+              " VALUES (?, ?, ?, ?, ?)",
+              case_id, note.author, body, nlohmann::json(note.mentions).dump(), note.created_ns);
       !s.ok()) {
     return s;
   }
@@ -556,10 +564,10 @@ absl::StatusOr<Case> CaseStore::mergeCase(int64_t source, int64_t target, const 
   }
   for (const char* table : {"case_files", "case_tags"}) {
     // The target may already hold the same file or tag; keep its row.
-    if (absl::Status s = run(db_, "merge_move_unique",
-                             absl::StrCat("UPDATE OR IGNORE ", table,
-                                          " SET case_id = ? WHERE case_id = ?"),
-                             target, source);
+    if (absl::Status s =
+            run(db_, "merge_move_unique",
+                absl::StrCat("UPDATE OR IGNORE ", table, " SET case_id = ? WHERE case_id = ?"),
+                target, source);
         !s.ok()) {
       return s;
     }
@@ -569,27 +577,27 @@ absl::StatusOr<Case> CaseStore::mergeCase(int64_t source, int64_t target, const 
       return s;
     }
   }
-  if (absl::Status s = run(db_, "merge_target",
-                           "UPDATE cases SET alert_count = alert_count + ?,"
-                           " severity = MAX(severity, ?), first_event_ns = MIN(first_event_ns, ?),"
-                           " updated_ns = ? WHERE id = ?",
-                           from->alert_count, static_cast<int64_t>(from->severity),
-                           from->alert_count > 0 ? from->first_event_ns : into->first_event_ns,
-                           now_ns, target);
+  if (absl::Status s =
+          run(db_, "merge_target",
+              "UPDATE cases SET alert_count = alert_count + ?,"
+              " severity = MAX(severity, ?), first_event_ns = MIN(first_event_ns, ?),"
+              " updated_ns = ? WHERE id = ?",
+              from->alert_count, static_cast<int64_t>(from->severity),
+              from->alert_count > 0 ? from->first_event_ns : into->first_event_ns, now_ns, target);
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = run(db_, "merge_source",
-                           "UPDATE cases SET status = 'closed', resolution = 'duplicate',"
-                           " resolution_note = ?, resolved_ns = COALESCE(resolved_ns, ?),"
-                           " merged_into = ?, alert_count = 0, updated_ns = ? WHERE id = ?",
-                           absl::StrCat("merged into case ", target), now_ns, target, now_ns,
-                           source);
+  if (absl::Status s =
+          run(db_, "merge_source",
+              "UPDATE cases SET status = 'closed', resolution = 'duplicate',"
+              " resolution_note = ?, resolved_ns = COALESCE(resolved_ns, ?),"
+              " merged_into = ?, alert_count = 0, updated_ns = ? WHERE id = ?",
+              absl::StrCat("merged into case ", target), now_ns, target, now_ns, source);
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = recordLocked(source, actor, "merged_into", "case", "",
-                                    std::to_string(target));
+  if (absl::Status s =
+          recordLocked(source, actor, "merged_into", "case", "", std::to_string(target));
       !s.ok()) {
     return s;
   }
@@ -598,8 +606,8 @@ absl::StatusOr<Case> CaseStore::mergeCase(int64_t source, int64_t target, const 
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = recordLocked(target, actor, "merged_from", "case", "",
-                                    std::to_string(source));
+  if (absl::Status s =
+          recordLocked(target, actor, "merged_from", "case", "", std::to_string(source));
       !s.ok()) {
     return s;
   }

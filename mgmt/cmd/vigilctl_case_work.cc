@@ -32,8 +32,8 @@ void printJson(const nlohmann::json& body) {
 nlohmann::json sendOrFail(const GlobalOptions& global, const std::string& method,
                           const std::string& path, const nlohmann::json& body) {
   absl::StatusOr<nlohmann::json> reply =
-      sendJson(global.api_url, method, path, {}, body.dump(-1, ' ', false,
-                                                           nlohmann::json::error_handler_t::strict));
+      sendJson(global.api_url, method, path, {},
+               body.dump(-1, ' ', false, nlohmann::json::error_handler_t::strict));
   if (!reply.ok()) fail(reply.status().message());
   return *std::move(reply);
 }
@@ -98,9 +98,8 @@ struct UpdateOptions {
 nlohmann::json updateBody(const UpdateOptions& o) {
   nlohmann::json body = nlohmann::json::object();
   const std::pair<const char*, const std::string*> fields[] = {
-      {"title", &o.title},           {"description", &o.description},
-      {"severity", &o.severity},     {"status", &o.status},
-      {"resolution", &o.resolution}, {"resolution_note", &o.note},
+      {"title", &o.title},      {"description", &o.description}, {"severity", &o.severity},
+      {"status", &o.status},    {"resolution", &o.resolution},   {"resolution_note", &o.note},
       {"assignee", &o.assignee}};
   for (const auto& [name, value] : fields) {
     if (!value->empty()) body[name] = *value;
@@ -117,8 +116,8 @@ void runUpdate(const GlobalOptions& global, const UpdateOptions& o) {
 
 void registerUpdate(CLI::App& cases, const GlobalOptions& global) {
   auto o = std::make_shared<UpdateOptions>();
-  CLI::App* update = addCaseId(cases.add_subcommand("update", "change fields of a case"),
-                               o->target);
+  CLI::App* update =
+      addCaseId(cases.add_subcommand("update", "change fields of a case"), o->target);
   update->add_option("--title", o->title, "new title");
   update->add_option("--description", o->description, "new description");
   update->add_option("--severity", o->severity, kSeverities);
@@ -131,14 +130,14 @@ void registerUpdate(CLI::App& cases, const GlobalOptions& global) {
   update->callback([&global, o] { runUpdate(global, *o); });
 
   auto a = std::make_shared<UpdateOptions>();
-  CLI::App* assign = addCaseId(cases.add_subcommand("assign", "assign a case to an analyst"),
-                               a->target);
+  CLI::App* assign =
+      addCaseId(cases.add_subcommand("assign", "assign a case to an analyst"), a->target);
   assign->add_option("assignee", a->assignee, "analyst name")->required();
   assign->callback([&global, a] { runUpdate(global, *a); });
 
   auto s = std::make_shared<UpdateOptions>();
-  CLI::App* status = addCaseId(cases.add_subcommand("status", "move a case to another status"),
-                               s->target);
+  CLI::App* status =
+      addCaseId(cases.add_subcommand("status", "move a case to another status"), s->target);
   status->add_option("status", s->status, "new, in_progress, resolved or closed")->required();
   status->add_option("--resolution", s->resolution, kResolutions);
   status->add_option("--note", s->note, "text kept with the resolution");
@@ -146,8 +145,8 @@ void registerUpdate(CLI::App& cases, const GlobalOptions& global) {
 
   auto r = std::make_shared<UpdateOptions>();
   auto close = std::make_shared<bool>(false);
-  CLI::App* resolve = addCaseId(cases.add_subcommand("resolve", "resolve (or close) a case"),
-                                r->target);
+  CLI::App* resolve =
+      addCaseId(cases.add_subcommand("resolve", "resolve (or close) a case"), r->target);
   resolve->add_option("resolution", r->resolution, kResolutions)->required();
   resolve->add_option("--note", r->note, "text kept with the resolution");
   resolve->add_flag("--close", *close, "close the case instead of resolving it");
@@ -162,8 +161,8 @@ void registerUpdate(CLI::App& cases, const GlobalOptions& global) {
 
 void registerNoteAndTask(CLI::App& cases, const GlobalOptions& global) {
   auto n = std::make_shared<std::pair<CaseCommand, std::string>>();
-  CLI::App* note = addCaseId(cases.add_subcommand("note", "add a note; @name mentions an analyst"),
-                             n->first);
+  CLI::App* note =
+      addCaseId(cases.add_subcommand("note", "add a note; @name mentions an analyst"), n->first);
   note->add_option("text", n->second, "note text")->required();
   note->callback([&global, n] {
     nlohmann::json reply =
@@ -190,8 +189,8 @@ void registerNoteAndTask(CLI::App& cases, const GlobalOptions& global) {
   add->callback([&global, add_options] {
     nlohmann::json body = {{"title", add_options->title}};
     if (!add_options->assignee.empty()) body["assignee"] = add_options->assignee;
-    nlohmann::json reply = sendOrFail(global, "POST", casePath(add_options->target.id, "/tasks"),
-                                      body);
+    nlohmann::json reply =
+        sendOrFail(global, "POST", casePath(add_options->target.id, "/tasks"), body);
     if (add_options->target.json) return printJson(reply);
     std::cout << "task " << field(reply, "id") << " added: " << field(reply, "title") << "\n";
   });
@@ -238,8 +237,8 @@ void registerEvidence(CLI::App& cases, const GlobalOptions& global) {
     const std::string name =
         a->name.empty() ? std::string(CLI::detail::split(a->file, '/').back()) : a->name;
     absl::StatusOr<nlohmann::json> reply = sendJson(
-        global.api_url, "POST", casePath(a->target.id, "/evidence"), {{"name", name}},
-        bytes.str(), a->content_type.empty() ? "application/octet-stream" : a->content_type);
+        global.api_url, "POST", casePath(a->target.id, "/evidence"), {{"name", name}}, bytes.str(),
+        a->content_type.empty() ? "application/octet-stream" : a->content_type);
     if (!reply.ok()) fail(reply.status().message());
     if (a->target.json) return printJson(*reply);
     std::cout << "evidence " << field(*reply, "sha256") << " (" << field(*reply, "size_bytes")
@@ -271,8 +270,8 @@ void registerEvidence(CLI::App& cases, const GlobalOptions& global) {
 
 void registerHistory(CLI::App& cases, const GlobalOptions& global) {
   auto t = std::make_shared<CaseCommand>();
-  CLI::App* timeline = addCaseId(cases.add_subcommand("timeline", "print every change to a case"),
-                                 *t);
+  CLI::App* timeline =
+      addCaseId(cases.add_subcommand("timeline", "print every change to a case"), *t);
   timeline->callback([&global, t] {
     absl::StatusOr<nlohmann::json> reply = getJson(global.api_url, casePath(t->id, "/timeline"));
     if (!reply.ok()) fail(reply.status().message());
@@ -316,9 +315,9 @@ void registerHistory(CLI::App& cases, const GlobalOptions& global) {
     absl::StatusOr<nlohmann::json> reply = getJson(global.api_url, "/api/v1/metrics/cases", params);
     if (!reply.ok()) fail(reply.status().message());
     if (o->json) return printJson(*reply);
-    std::vector<std::vector<std::string>> rows = {
-        {"TENANT", "SEVERITY", "CASES", "MTTD P50", "MTTA P50", "MTTA P90", "MTTR P50", "MTTR P90",
-         "ACK BREACH", "RES BREACH"}};
+    std::vector<std::vector<std::string>> rows = {{"TENANT", "SEVERITY", "CASES", "MTTD P50",
+                                                   "MTTA P50", "MTTA P90", "MTTR P50", "MTTR P90",
+                                                   "ACK BREACH", "RES BREACH"}};
     for (const nlohmann::json& g : reply->value("groups", nlohmann::json::array())) {
       auto seconds = [&g](const char* metric, const char* key) {
         if (!g.contains(metric) || g[metric].value("count", 0) == 0) return std::string("-");

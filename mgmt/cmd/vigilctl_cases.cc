@@ -90,14 +90,22 @@ void listCases(const GlobalOptions& global, const ListOptions& options) {
 void printCase(const nlohmann::json& c) {
   std::cout << "Case " << field(c, "id") << ": " << field(c, "title") << "\n";
   std::vector<std::vector<std::string>> rows = {
-      {"severity", field(c, "severity")},     {"status", field(c, "status")},
-      {"tenant", field(c, "tenant")},         {"rule", field(c, "rule_id")},
-      {"group", field(c, "group")},           {"first event", field(c, "first_event")},
-      {"detected", field(c, "detected")},     {"updated", field(c, "updated")},
-      {"alerts", field(c, "alert_count")},    {"assignee", field(c, "assignee")},
-      {"resolution", field(c, "resolution")}, {"resolution note", field(c, "resolution_note")},
-      {"tags", field(c, "tags")},             {"acknowledged", field(c, "acknowledged")},
-      {"resolved", field(c, "resolved")},     {"merged into", field(c, "merged_into")},
+      {"severity", field(c, "severity")},
+      {"status", field(c, "status")},
+      {"tenant", field(c, "tenant")},
+      {"rule", field(c, "rule_id")},
+      {"group", field(c, "group")},
+      {"first event", field(c, "first_event")},
+      {"detected", field(c, "detected")},
+      {"updated", field(c, "updated")},
+      {"alerts", field(c, "alert_count")},
+      {"assignee", field(c, "assignee")},
+      {"resolution", field(c, "resolution")},
+      {"resolution note", field(c, "resolution_note")},
+      {"tags", field(c, "tags")},
+      {"acknowledged", field(c, "acknowledged")},
+      {"resolved", field(c, "resolved")},
+      {"merged into", field(c, "merged_into")},
   };
   if (c.contains("metrics") && c["metrics"].is_object()) {
     for (const char* key : {"mttd_s", "mtta_s", "mttr_s"}) {
@@ -106,14 +114,12 @@ void printCase(const nlohmann::json& c) {
   }
   if (c.contains("sla") && c["sla"].is_object()) {
     const nlohmann::json& sla = c["sla"];
-    rows.push_back({"sla acknowledge", absl::StrCat(field(sla, "acknowledge_due"),
-                                                    field(sla, "acknowledge_breached") == "true"
-                                                        ? " BREACHED"
-                                                        : "")});
-    rows.push_back({"sla resolve", absl::StrCat(field(sla, "resolve_due"),
-                                                field(sla, "resolve_breached") == "true"
-                                                    ? " BREACHED"
-                                                    : "")});
+    rows.push_back({"sla acknowledge",
+                    absl::StrCat(field(sla, "acknowledge_due"),
+                                 field(sla, "acknowledge_breached") == "true" ? " BREACHED" : "")});
+    rows.push_back(
+        {"sla resolve", absl::StrCat(field(sla, "resolve_due"),
+                                     field(sla, "resolve_breached") == "true" ? " BREACHED" : "")});
   }
   if (!field(c, "description").empty()) rows.push_back({"description", field(c, "description")});
   for (auto& row : rows) {
@@ -158,8 +164,8 @@ void showCase(const GlobalOptions& global, const ShowOptions& options) {
   std::cout << "\nFiles (" << files.size() << ")\n";
   rows = {{"SHA256", "BYTES", "NAME", "ADDED BY"}};
   for (const nlohmann::json& f : files) {
-    rows.push_back({field(f, "sha256"), field(f, "size_bytes"), field(f, "name"),
-                    field(f, "added_by")});
+    rows.push_back(
+        {field(f, "sha256"), field(f, "size_bytes"), field(f, "name"), field(f, "added_by")});
   }
   if (!files.empty()) printTable(rows, "  ");
   const nlohmann::json tasks = list("tasks");

@@ -68,8 +68,7 @@ absl::StatusOr<httplib::Result> sendRequest(const std::string& api_url, const st
 
 absl::StatusOr<nlohmann::json> sendJson(const std::string& api_url, const std::string& method,
                                         const std::string& path, const QueryParams& params,
-                                        const std::string& body,
-                                        const std::string& content_type) {
+                                        const std::string& body, const std::string& content_type) {
   absl::StatusOr<httplib::Result> result =
       sendRequest(api_url, method, path, params, body, content_type);
   if (!result.ok()) return result.status();

@@ -17,13 +17,12 @@ absl::StatusOr<int64_t> idParam(const ApiRequest& request, absl::string_view nam
   return id;
 }
 
-absl::StatusOr<int64_t> authorizeCase(CaseStore& store, const ApiRequest& request,
-                                      Access access) {
+absl::StatusOr<int64_t> authorizeCase(CaseStore& store, const ApiRequest& request, Access access) {
   const std::string text = request.pathParam("id");
   int64_t id = 0;
   if (!absl::SimpleAtoi(text, &id) || id < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "case id ", text, " is not a positive integer; use an id from /api/v1/cases"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("case id ", text, " is not a positive integer; use an id from /api/v1/cases"));
   }
   absl::StatusOr<std::string> tenant = store.caseTenant(id);
   if (!tenant.ok()) return tenant.status();

@@ -23,8 +23,7 @@ absl::StatusOr<int64_t> idParam(const ApiRequest& request, absl::string_view nam
 // NotFound when the case is missing or of a tenant the principal cannot read (the same
 // answer, so ids of other tenants stay hidden); PermissionDenied when `access` is kWork
 // and the principal may only read that tenant.
-absl::StatusOr<int64_t> authorizeCase(CaseStore& store, const ApiRequest& request,
-                                      Access access);
+absl::StatusOr<int64_t> authorizeCase(CaseStore& store, const ApiRequest& request, Access access);
 
 // PermissionDenied unless the principal may work on cases of `tenant`.
 absl::Status checkCanWork(const Principal& principal, const std::string& tenant);

@@ -119,16 +119,11 @@ nlohmann::json fileToJson(const EvidenceFile& file) {
 }
 
 nlohmann::json timelineEntryToJson(const TimelineEntry& entry) {
-  return {{"id", entry.id},
-          {"at", formatRfc3339(entry.at_ns)},
-          {"actor", entry.actor},
-          {"human", entry.human},
-          {"action", entry.action},
-          {"field", entry.field},
-          {"old", entry.old_value},
-          {"new", entry.new_value}};
+  return {{"id", entry.id},         {"at", formatRfc3339(entry.at_ns)},
+          {"actor", entry.actor},   {"human", entry.human},
+          {"action", entry.action}, {"field", entry.field},
+          {"old", entry.old_value}, {"new", entry.new_value}};
 }
-
 
 nlohmann::json metricsGroupToJson(const CaseMetricsGroup& group) {
   return {{"tenant", group.tenant},

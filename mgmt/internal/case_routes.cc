@@ -15,8 +15,8 @@ namespace vigil::mgmt::internal {
 namespace {
 
 constexpr std::array<absl::string_view, 13> kListParams = {
-    "tenant", "status",        "severity",    "assignee",     "tag",       "q",     "detected_from",
-    "detected_to", "updated_from", "updated_to", "limit", "offset", "sort"};
+    "tenant",      "status",       "severity",   "assignee", "tag",    "q",   "detected_from",
+    "detected_to", "updated_from", "updated_to", "limit",    "offset", "sort"};
 
 // Returns the single value of query parameter `name`, or nullopt when absent.
 absl::StatusOr<std::optional<std::string>> singleParam(const ApiRequest& request,
@@ -49,8 +49,8 @@ absl::StatusOr<std::optional<int64_t>> parseTimeParam(absl::string_view name,
   if (!value) return std::optional<int64_t>();
   std::optional<int64_t> ns = parseRfc3339(*value);
   if (!ns) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        name, "=", *value, " is not an RFC 3339 time; use e.g. 2026-01-31T00:00:00Z"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, "=", *value, " is not an RFC 3339 time; use e.g. 2026-01-31T00:00:00Z"));
   }
   return ns;
 }
@@ -80,11 +80,11 @@ absl::StatusOr<CaseFilter> parseCaseQuery(const ApiRequest& request) {
   filter.assignee = assignee;
   filter.tag = tag;
   filter.text = text;
-  const std::array<std::pair<const std::optional<std::string>*, std::optional<int64_t>*>, 4>
-      times = {{{&detected_from, &filter.detected_from_ns},
-                {&detected_to, &filter.detected_to_ns},
-                {&updated_from, &filter.updated_from_ns},
-                {&updated_to, &filter.updated_to_ns}}};
+  const std::array<std::pair<const std::optional<std::string>*, std::optional<int64_t>*>, 4> times =
+      {{{&detected_from, &filter.detected_from_ns},
+        {&detected_to, &filter.detected_to_ns},
+        {&updated_from, &filter.updated_from_ns},
+        {&updated_to, &filter.updated_to_ns}}};
   const std::array<absl::string_view, 4> time_names = {"detected_from", "detected_to",
                                                        "updated_from", "updated_to"};
   for (size_t i = 0; i < times.size(); ++i) {

@@ -95,8 +95,7 @@ absl::StatusOr<ApiResponse> createCaseHandler(CaseStore& store, const ApiRequest
   if (!created.ok()) return created.status();
   VIGIL_LOG_INFO("case created case={} tenant={} actor={}", created->id, created->tenant,
                  actorOf(request.principal).name);
-  ApiResponse response =
-      jsonResponse(caseToJson(*created, store.sla(), store.nowNs()), 201);
+  ApiResponse response = jsonResponse(caseToJson(*created, store.sla(), store.nowNs()), 201);
   response.headers.emplace_back("Location", absl::StrCat("/api/v1/cases/", created->id));
   return response;
 }
@@ -149,9 +148,9 @@ absl::StatusOr<ApiResponse> updateTaskHandler(CaseStore& store, const ApiRequest
   absl::StatusOr<JsonBody> body = JsonBody::parse(request.body, {"title", "assignee", "status"});
   if (!body.ok()) return body.status();
   TaskUpdate update;
-  for (absl::Status s : {body->readString("title", update.title),
-                         body->readString("assignee", update.assignee),
-                         readEnum<TaskStatus>(*body, "status", parseTaskStatus, update.status)}) {
+  for (absl::Status s :
+       {body->readString("title", update.title), body->readString("assignee", update.assignee),
+        readEnum<TaskStatus>(*body, "status", parseTaskStatus, update.status)}) {
     if (!s.ok()) return s;
   }
   absl::StatusOr<int64_t> task_id = idParam(request, "task", "task");
@@ -194,9 +193,9 @@ absl::StatusOr<ApiResponse> addEvidenceHandler(CaseStore& store, const ApiReques
     if (!body.ok()) return body.status();
     std::string encoded;
     std::optional<std::string> type;
-    for (absl::Status s : {body->requireString("name", name),
-                           body->requireString("content_base64", encoded),
-                           body->readString("content_type", type)}) {
+    for (absl::Status s :
+         {body->requireString("name", name), body->requireString("content_base64", encoded),
+          body->readString("content_type", type)}) {
       if (!s.ok()) return s;
     }
     if (!absl::Base64Unescape(encoded, &decoded)) {
@@ -247,9 +246,9 @@ absl::StatusOr<ApiResponse> getEvidenceHandler(CaseStore& store, const ApiReques
   // uploaded HTML or scripts in the console's origin.
   response.content_type = "application/octet-stream";
   response.body = *std::move(bytes);
-  response.headers.emplace_back("Content-Disposition",
-                                absl::StrCat("attachment; filename=\"", dispositionName(meta.name),
-                                             "\""));
+  response.headers.emplace_back(
+      "Content-Disposition",
+      absl::StrCat("attachment; filename=\"", dispositionName(meta.name), "\""));
   response.headers.emplace_back("X-Content-Type-Options", "nosniff");
   response.headers.emplace_back("X-Vigil-Content-Type", meta.content_type);
   return response;
@@ -328,10 +327,11 @@ absl::StatusOr<ApiResponse> caseMetricsHandler(CaseStore& store, const ApiReques
   auto bound = [](int64_t ns) {
     return ns == 0 ? nlohmann::json(nullptr) : nlohmann::json(formatRfc3339(ns));
   };
-  return jsonResponse({{"from", bound(from_ns)},
-                       {"to", bound(to_ns)},
-                       {"tenant", tenant.empty() ? nlohmann::json(nullptr) : nlohmann::json(tenant)},
-                       {"groups", std::move(groups)}});
+  return jsonResponse(
+      {{"from", bound(from_ns)},
+       {"to", bound(to_ns)},
+       {"tenant", tenant.empty() ? nlohmann::json(nullptr) : nlohmann::json(tenant)},
+       {"groups", std::move(groups)}});
 }
 
 // ---------------------------------------------------------------------------------------

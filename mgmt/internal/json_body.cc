@@ -23,28 +23,28 @@ absl::StatusOr<JsonBody> JsonBody::parse(absl::string_view body,
   try {
     parsed = nlohmann::json::parse(body.begin(), body.end());
   } catch (const nlohmann::json::parse_error& e) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "request body is not valid JSON at byte ", e.byte, "; send one JSON object"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("request body is not valid JSON at byte ", e.byte, "; send one JSON object"));
   }
   if (!parsed.is_object()) {
-    return absl::InvalidArgumentError(absl::StrCat("request body is a JSON ", parsed.type_name(),
-                                                   "; send one JSON object"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("request body is a JSON ", parsed.type_name(), "; send one JSON object"));
   }
   for (const auto& [key, value] : parsed.items()) {
     bool known = false;
     for (const char* name : allowed) known = known || key == name;
     if (!known) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown field ", key.substr(0, 60),
-                                                     "; accepted fields: ",
-                                                     absl::StrJoin(allowed, ", ")));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown field ", key.substr(0, 60),
+                       "; accepted fields: ", absl::StrJoin(allowed, ", ")));
     }
   }
   return JsonBody(std::move(parsed));
 }
 
 absl::Status JsonBody::wrongType(const char* name, const char* expected) const {
-  return absl::InvalidArgumentError(absl::StrCat("field ", name, " is ", quote(object_[name]),
-                                                 "; it must be ", expected));
+  return absl::InvalidArgumentError(
+      absl::StrCat("field ", name, " is ", quote(object_[name]), "; it must be ", expected));
 }
 
 absl::Status JsonBody::readString(const char* name, std::optional<std::string>& out) const {

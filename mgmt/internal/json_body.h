@@ -28,8 +28,7 @@ class JsonBody {
   // Each reader leaves `out` unset when the field is absent and fails with
   // InvalidArgument when it has another type. null counts as absent.
   absl::Status readString(const char* name, std::optional<std::string>& out) const;
-  absl::Status readStringList(const char* name,
-                              std::optional<std::vector<std::string>>& out) const;
+  absl::Status readStringList(const char* name, std::optional<std::vector<std::string>>& out) const;
   absl::Status readInt(const char* name, std::optional<int64_t>& out) const;
 
   // Like readString, but InvalidArgument when the field is absent.

@@ -82,15 +82,15 @@ TEST_F(CaseApiTest, AnalystSession) {
   clock_.advanceNs(30 * kSecond);
   send("PATCH", path, {{"assignee", "bob"}, {"status", "in_progress"}}, 200);
   nlohmann::json task = send("POST", path + "/tasks", {{"title", "Reset passwords"}}, 201);
-  send("PATCH", path + "/tasks/" + std::to_string(task["id"].get<int64_t>()),
-       {{"status", "done"}}, 200);
+  send("PATCH", path + "/tasks/" + std::to_string(task["id"].get<int64_t>()), {{"status", "done"}},
+       200);
   nlohmann::json note = send("POST", path + "/notes", {{"body", "@bob done, see logs"}}, 201);
   EXPECT_EQ(note["mentions"], nlohmann::json({"bob"}));
   EXPECT_EQ(note["author"], "admin");
 
   clock_.advanceNs(600 * kSecond);
-  nlohmann::json resolved = send(
-      "PATCH", path, {{"status", "resolved"}, {"resolution", "true_positive"}}, 200);
+  nlohmann::json resolved =
+      send("PATCH", path, {{"status", "resolved"}, {"resolution", "true_positive"}}, 200);
   EXPECT_DOUBLE_EQ(resolved["metrics"]["mtta_s"].get<double>(), 30);
   EXPECT_DOUBLE_EQ(resolved["metrics"]["mttr_s"].get<double>(), 630);
   EXPECT_EQ(resolved["sla"]["acknowledge_breached"], false);
@@ -103,9 +103,9 @@ TEST_F(CaseApiTest, AnalystSession) {
   nlohmann::json timeline = send("GET", path + "/timeline", nullptr, 200);
   std::vector<std::string> actions;
   for (const auto& e : timeline["items"]) actions.push_back(e["action"].get<std::string>());
-  EXPECT_EQ(actions, (std::vector<std::string>{"created", "updated", "updated", "task_added",
-                                               "task_updated", "note_added", "updated",
-                                               "updated"}));
+  EXPECT_EQ(actions,
+            (std::vector<std::string>{"created", "updated", "updated", "task_added", "task_updated",
+                                      "note_added", "updated", "updated"}));
 
   nlohmann::json list = send("GET", "/api/v1/cases?tag=auth&assignee=bob&q=STUFF", nullptr, 200);
   EXPECT_EQ(list["total"], 1);
@@ -126,9 +126,9 @@ TEST_F(CaseApiTest, EvidenceUploadAndDownload) {
   EXPECT_EQ(file["size_bytes"], 6);
   const std::string sha = file["sha256"];
 
-  nlohmann::json again = send("POST", path + "/evidence",
-                              {{"name", "copy.exe"}, {"content_base64", absl::Base64Escape(bytes)}},
-                              200);
+  nlohmann::json again =
+      send("POST", path + "/evidence",
+           {{"name", "copy.exe"}, {"content_base64", absl::Base64Escape(bytes)}}, 200);
   EXPECT_EQ(again["sha256"], sha);
   EXPECT_EQ(again["name"], "sample.exe");
 

@@ -56,8 +56,8 @@ TEST(CaseMetricsTest, PerCaseDurations) {
 // A target is breached when the action came late, or when it has not come and now is late.
 TEST(CaseMetricsTest, SlaBreaches) {
   const SlaPolicy sla = criticalSla();
-  Case on_time = makeCase("acme", Severity::kCritical, kT0, kT0, kT0 + 10 * kMinute,
-                          kT0 + 200 * kMinute);
+  Case on_time =
+      makeCase("acme", Severity::kCritical, kT0, kT0, kT0 + 10 * kMinute, kT0 + 200 * kMinute);
   CaseMetrics m = caseMetrics(on_time, sla, kT0 + 1000 * kMinute);
   EXPECT_EQ(m.acknowledge_due_ns, kT0 + 15 * kMinute);
   EXPECT_FALSE(m.acknowledge_breached);

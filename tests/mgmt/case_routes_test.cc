@@ -80,7 +80,8 @@ TEST_F(CaseRoutesTest, ListIsFilteredByTenant) {
 // Another tenant's case answers 404 on every case endpoint, exactly like a missing one.
 TEST_F(CaseRoutesTest, OtherTenantsCaseIsNotFound) {
   const std::string other = casePath(globex_case_);
-  for (const auto& [method, path, body] : std::vector<std::tuple<std::string, std::string, std::string>>{
+  for (const auto& [method, path, body] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
            {"GET", other, ""},
            {"PATCH", other, R"({"assignee":"x"})"},
            {"GET", other + "/timeline", ""},
@@ -169,8 +170,8 @@ TEST_F(CaseRoutesTest, BadInputIs4xx) {
     std::multimap<std::string, std::string> query;
     if (bad.expect == "detected_from=yesterday") query.emplace("detected_from", "yesterday");
     ApiResponse r = call(admin_, bad.method, bad.path, bad.body, query);
-    EXPECT_EQ(r.status, bad.status) << bad.method << " " << bad.path << " " << bad.body << " -> "
-                                    << r.body;
+    EXPECT_EQ(r.status, bad.status)
+        << bad.method << " " << bad.path << " " << bad.body << " -> " << r.body;
     if (!bad.expect.empty()) {
       EXPECT_NE(r.body.find(bad.expect), std::string::npos) << bad.body << " -> " << r.body;
     }
@@ -209,8 +210,8 @@ TEST_F(CaseRoutesTest, MetricsAreTenantScoped) {
   EXPECT_EQ(json(call(admin_, "GET", "/api/v1/metrics/cases"))["groups"].size(), 4u);
   EXPECT_EQ(call(admin_, "GET", "/api/v1/metrics/cases", "", {{"from", "x"}}).status, 400);
   EXPECT_EQ(call(admin_, "GET", "/api/v1/metrics/cases", "", {{"bogus", "1"}}).status, 400);
-  nlohmann::json later = json(call(admin_, "GET", "/api/v1/metrics/cases", "",
-                                   {{"from", "2026-01-02T00:00:00Z"}}));
+  nlohmann::json later =
+      json(call(admin_, "GET", "/api/v1/metrics/cases", "", {{"from", "2026-01-02T00:00:00Z"}}));
   EXPECT_TRUE(later["groups"].empty());
 }
 

@@ -278,8 +278,8 @@ TEST_F(CaseWorkTest, EvidenceFilesAreContentAddressed) {
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_EQ(*read, bytes);
   EXPECT_EQ(meta.name, "dump.bin");
-  EXPECT_TRUE(absl::IsNotFound(store_->readEvidenceFile(a.id, std::string(64, 'a'), nullptr)
-                                   .status()));
+  EXPECT_TRUE(
+      absl::IsNotFound(store_->readEvidenceFile(a.id, std::string(64, 'a'), nullptr).status()));
 
   // A blob changed on disk is reported, not served.
   std::ofstream(blob, std::ios::trunc) << "tampered";
@@ -294,8 +294,8 @@ TEST_F(CaseWorkTest, EvidenceSizeLimit) {
   ASSERT_TRUE(absl::IsResourceExhausted(s)) << s;
   EXPECT_NE(s.message().find("1025"), absl::string_view::npos);
   EXPECT_TRUE(store_->getCase(c.id)->files.empty());
-  EXPECT_TRUE(store_->addEvidenceFile(c.id, "ok", "", std::string(1024, 'x'), kAlice, nullptr)
-                  .ok());
+  EXPECT_TRUE(
+      store_->addEvidenceFile(c.id, "ok", "", std::string(1024, 'x'), kAlice, nullptr).ok());
 }
 
 // Merge moves alerts, evidence, files, notes, tasks and tags and closes the source.
@@ -335,8 +335,14 @@ TEST_F(CaseWorkTest, MergeMovesEverything) {
   EXPECT_EQ(timeline(dst->case_id).back().action, "merged_from");
 
   // A closed source cannot be merged again.
-  EXPECT_TRUE(absl::IsFailedPrecondition(
-      store_->mergeCase(src->case_id, dst->case_id, kAlice).status()));
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(store_->mergeCase(src->case_id, dst->case_id, kAlice).status()));
+  // Nor reopened, because its work now lives in the target.
+  CaseUpdate reopen;
+  reopen.status = CaseStatus::kInProgress;
+  absl::Status s = store_->updateCase(src->case_id, reopen, kAlice).status();
+  ASSERT_TRUE(absl::IsFailedPrecondition(s)) << s;
+  EXPECT_NE(s.message().find("merged into case"), absl::string_view::npos);
 }
 
 // Merges across tenants, into itself or into a resolved case are refused and change nothing.
@@ -437,9 +443,9 @@ TEST_F(CaseWorkTest, WritesAreVisibleToAnotherConnection) {
   ASSERT_TRUE(store_->addNote(c.id, "n", kAlice).ok());
   testing::RawDb raw(path_);
   EXPECT_EQ(raw.queryText("SELECT COUNT(*) FROM case_notes"), "1");
-  EXPECT_EQ(raw.queryText("SELECT COUNT(*) FROM case_timeline WHERE case_id = " +
-                          std::to_string(c.id)),
-            "2");
+  EXPECT_EQ(
+      raw.queryText("SELECT COUNT(*) FROM case_timeline WHERE case_id = " + std::to_string(c.id)),
+      "2");
 }
 
 }  // namespace
