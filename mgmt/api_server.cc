@@ -215,12 +215,7 @@ void ApiServer::Impl::addBuiltinRoutes() {
         return response;
       },
       options_.metrics_public_on_loopback ? RouteAccess::kPublicOnLoopback : RouteAccess::kAdmin);
-  router_.add("GET", "/api/v1/cases", [this](const ApiRequest& request) {
-    return internal::listCasesHandler(store_, request);
-  });
-  router_.add("GET", "/api/v1/cases/{id}", [this](const ApiRequest& request) {
-    return internal::getCaseHandler(store_, request);
-  });
+  internal::addCaseRoutes(router_, store_);
   internal::addConsoleRoutes(router_);
   if (options_.auth != nullptr) {
     internal::addAuthRoutes(router_, {*options_.auth, options_.audit, &store_});

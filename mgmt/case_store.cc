@@ -4,24 +4,33 @@
 
 #include <algorithm>
 #include <array>
+#include <filesystem>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "mgmt/internal/case_schema.h"
+#include "mgmt/internal/case_store_sql.h"
 #include "mgmt/internal/sqlite_statement.h"
 #include "nlohmann/json.hpp"
 
 namespace vigil::mgmt {
 namespace {
 
+using internal::kCaseColumns;
+using internal::readCase;
+using internal::ReadTransaction;
+using internal::ResetOnExit;
 using internal::SqliteStatement;
 
 constexpr std::array<absl::string_view, 5> kSeverityNames = {"informational", "low", "medium",
                                                              "high", "critical"};
 constexpr std::array<absl::string_view, 4> kStatusNames = {"new", "in_progress", "resolved",
                                                            "closed"};
+constexpr std::array<absl::string_view, 4> kResolutionNames = {"true_positive", "false_positive",
+                                                               "benign", "duplicate"};
+constexpr std::array<absl::string_view, 2> kTaskStatusNames = {"open", "done"};
 constexpr std::array<absl::string_view, 8> kSortNames = {
     "detected", "-detected", "severity", "-severity", "updated", "-updated", "id", "-id"};
 
@@ -36,15 +45,6 @@ constexpr std::array<const char*, 8> kSortSql = {
     "id ASC",
     "id DESC",
 };
-
-constexpr const char* kCaseColumns =
-    "id, title, severity, status, resolution, assignee, tenant, rule_id, group_key, "
-    "first_event_ns, detect_ns, updated_ns, alert_count";
-
-constexpr const char* kFilterSql =
-    " WHERE (?1 IS NULL OR tenant = ?1) AND (?2 IS NULL OR status = ?2)"
-    " AND (?3 IS NULL OR severity = ?3)"
-    " AND (?6 IS NULL OR tenant IN (SELECT value FROM json_each(?6)))";
 
 template <typename Enum, size_t N>
 absl::StatusOr<Enum> parseName(absl::string_view what, absl::string_view name,
@@ -74,46 +74,6 @@ std::string caseTitle(const correlate::Alert& alert) {
   return absl::StrCat(title, ": ", absl::StrJoin(parts, ", "));
 }
 
-// Resets a statement when the scope ends, so an early error return never leaves it
-// half-stepped (which would hold a read lock open).
-class ResetOnExit {
- public:
-  explicit ResetOnExit(SqliteStatement& statement) : statement_(statement) {}
-  ~ResetOnExit() { statement_.reset(); }
-  ResetOnExit(const ResetOnExit&) = delete;
-  ResetOnExit& operator=(const ResetOnExit&) = delete;
-
- private:
-  SqliteStatement& statement_;
-};
-
-Case readCase(const SqliteStatement& row) {
-  Case c;
-  c.id = row.columnInt(0);
-  c.title = row.columnText(1);
-  c.severity = static_cast<Severity>(row.columnInt(2));
-  c.status = parseCaseStatus(row.columnText(3)).value_or(CaseStatus::kNew);
-  c.resolution = row.columnText(4);
-  c.assignee = row.columnText(5);
-  c.tenant = row.columnText(6);
-  c.rule_id = row.columnText(7);
-  c.group_key = row.columnText(8);
-  c.first_event_ns = row.columnInt(9);
-  c.detect_ns = row.columnInt(10);
-  c.updated_ns = row.columnInt(11);
-  c.alert_count = row.columnInt(12);
-  return c;
-}
-
-// Binds the filter parameters shared by the list and count statements (?4 and ?5 are
-// the list's limit and offset, so the tenant scope is ?6).
-void bindFilter(SqliteStatement& statement, const CaseFilter& filter) {
-  if (filter.tenant) statement.bindText(1, *filter.tenant);
-  if (filter.status) statement.bindText(2, caseStatusName(*filter.status));
-  if (filter.severity) statement.bindInt(3, static_cast<int64_t>(*filter.severity));
-  if (filter.tenant_scope) statement.bindText(6, nlohmann::json(*filter.tenant_scope).dump());
-}
-
 }  // namespace
 
 absl::string_view severityName(Severity severity) {
@@ -138,6 +98,50 @@ absl::StatusOr<CaseSort> parseCaseSort(absl::string_view name) {
   return parseName<CaseSort>("sort", name, kSortNames);
 }
 
+absl::string_view resolutionName(Resolution resolution) {
+  return kResolutionNames[static_cast<size_t>(resolution)];
+}
+
+absl::StatusOr<Resolution> parseResolution(absl::string_view name) {
+  return parseName<Resolution>("resolution", name, kResolutionNames);
+}
+
+absl::string_view taskStatusName(TaskStatus status) {
+  return kTaskStatusNames[static_cast<size_t>(status)];
+}
+
+absl::StatusOr<TaskStatus> parseTaskStatus(absl::string_view name) {
+  return parseName<TaskStatus>("task status", name, kTaskStatusNames);
+}
+
+bool caseTransitionAllowed(CaseStatus from, CaseStatus to) {
+  if (from == to) return true;
+  if (to == CaseStatus::kInProgress &&
+      (from == CaseStatus::kResolved || from == CaseStatus::kClosed)) {
+    return true;  // reopen
+  }
+  return static_cast<int>(to) > static_cast<int>(from);
+}
+
+std::vector<std::string> parseMentions(absl::string_view text) {
+  auto is_name_char = [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  };
+  std::vector<std::string> names;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '@' || (i > 0 && is_name_char(text[i - 1]))) continue;
+    size_t end = i + 1;
+    while (end < text.size() && is_name_char(text[end])) ++end;
+    absl::string_view name = text.substr(i + 1, end - i - 1);
+    while (!name.empty() && name.back() == '.') name.remove_suffix(1);
+    if (!name.empty() && std::find(names.begin(), names.end(), name) == names.end()) {
+      names.emplace_back(name);
+    }
+    i = end - 1;
+  }
+  return names;
+}
+
 // ---------------------------------------------------------------------------------------
 // Prepared statements
 
@@ -151,8 +155,9 @@ struct CaseStore::Statements {
   SqliteStatement update_case;
   SqliteStatement insert_alert;
   SqliteStatement insert_evidence;
-  SqliteStatement count_cases;
-  std::array<SqliteStatement, kSortSql.size()> list_cases;
+  SqliteStatement insert_timeline;
+  SqliteStatement set_ack;
+  SqliteStatement touch_case;
   SqliteStatement get_case;
   SqliteStatement get_alerts;
   SqliteStatement get_evidence;
@@ -172,7 +177,7 @@ absl::Status CaseStore::prepareStatements() {
       {&stmts->rollback, "rollback", "ROLLBACK"},
       {&stmts->find_open, "find_open",
        "SELECT id FROM cases WHERE tenant = ?1 AND rule_id = ?2 AND group_key = ?3"
-       " AND status IN ('new', 'in_progress')"},
+       " AND status IN ('new', 'in_progress') AND rule_id <> ''"},
       {&stmts->insert_case, "insert_case",
        "INSERT INTO cases (title, severity, status, tenant, rule_id, group_key,"
        " first_event_ns, detect_ns, updated_ns, alert_count)"
@@ -186,7 +191,11 @@ absl::Status CaseStore::prepareStatements() {
        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
       {&stmts->insert_evidence, "insert_evidence",
        "INSERT INTO evidence (case_id, alert_id, position, raw) VALUES (?1, ?2, ?3, ?4)"},
-      {&stmts->count_cases, "count_cases", absl::StrCat("SELECT COUNT(*) FROM cases", kFilterSql)},
+      {&stmts->insert_timeline, "insert_timeline",
+       "INSERT INTO case_timeline (case_id, at_ns, actor, human, action, field, old_value,"
+       " new_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
+      {&stmts->set_ack, "set_ack", "UPDATE cases SET ack_ns = ?2 WHERE id = ?1 AND ack_ns IS NULL"},
+      {&stmts->touch_case, "touch_case", "UPDATE cases SET updated_ns = ?2 WHERE id = ?1"},
       {&stmts->get_case, "get_case",
        absl::StrCat("SELECT ", kCaseColumns, " FROM cases WHERE id = ?1")},
       {&stmts->get_alerts, "get_alerts",
@@ -196,11 +205,6 @@ absl::Status CaseStore::prepareStatements() {
        "SELECT alert_id, position, raw FROM evidence WHERE case_id = ?1"
        " ORDER BY alert_id, position"},
   };
-  for (size_t i = 0; i < kSortSql.size(); ++i) {
-    entries.push_back({&stmts->list_cases[i], "list_cases",
-                       absl::StrCat("SELECT ", kCaseColumns, " FROM cases", kFilterSql,
-                                    " ORDER BY ", kSortSql[i], " LIMIT ?4 OFFSET ?5")});
-  }
   for (Entry& entry : entries) {
     absl::StatusOr<SqliteStatement> statement =
         SqliteStatement::prepare(db_, entry.name, entry.sql);
@@ -215,8 +219,11 @@ absl::Status CaseStore::prepareStatements() {
 // Open and migrate
 
 CaseStore::CaseStore(std::string path, sqlite3* db, CaseStoreOptions options)
-    : path_(std::move(path)), db_(db), options_(options) {
+    : path_(std::move(path)), db_(db), options_(std::move(options)) {
   if (options_.clock == nullptr) options_.clock = &RealClock::instance();
+  if (options_.evidence_dir.empty()) {
+    options_.evidence_dir = (std::filesystem::path(path_).parent_path() / "evidence").string();
+  }
 }
 
 CaseStore::~CaseStore() {
@@ -239,7 +246,7 @@ absl::StatusOr<std::unique_ptr<CaseStore>> CaseStore::open(const std::string& pa
   }
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, options.busy_timeout_ms);
-  std::unique_ptr<CaseStore> store(new CaseStore(path, db, options));
+  std::unique_ptr<CaseStore> store(new CaseStore(path, db, std::move(options)));
 
   // The pragma returns the mode actually set. It stays "delete" on file systems without
   // shared memory, and the store needs WAL so readers can run beside the writer.
@@ -262,6 +269,13 @@ absl::StatusOr<std::unique_ptr<CaseStore>> CaseStore::open(const std::string& pa
   }
   if (absl::Status s = store->migrate(); !s.ok()) return s;
   if (absl::Status s = store->prepareStatements(); !s.ok()) return s;
+  std::error_code ec;
+  std::filesystem::create_directories(store->options_.evidence_dir, ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrCat("cannot create evidence folder ",
+                                               store->options_.evidence_dir, ": ", ec.message(),
+                                               "; check that its parent is writable"));
+  }
   return store;
 }
 
@@ -432,11 +446,119 @@ absl::StatusOr<IngestResult> CaseStore::ingestOne(const correlate::Alert& alert)
     evidence.bindText(4, alert.evidence[i]);
     if (absl::Status s = evidence.run(); !s.ok()) return s;
   }
+
+  const Actor correlator{"correlator", /*human=*/false};
+  if (result.opened_case) {
+    if (absl::Status s = recordLocked(result.case_id, correlator, "created", "", "", ""); !s.ok()) {
+      return s;
+    }
+  }
+  if (absl::Status s =
+          recordLocked(result.case_id, correlator, "alert_added", "alert", "", alert.id);
+      !s.ok()) {
+    return s;
+  }
   return result;
+}
+
+absl::Status CaseStore::recordLocked(int64_t case_id, const Actor& actor, absl::string_view action,
+                                     absl::string_view field, absl::string_view old_value,
+                                     absl::string_view new_value) {
+  const int64_t now_ns = options_.clock->nowNs();
+  {
+    SqliteStatement& insert = stmts_->insert_timeline;
+    ResetOnExit reset(insert);
+    insert.bindInt(1, case_id);
+    insert.bindInt(2, now_ns);
+    insert.bindText(3, actor.name);
+    insert.bindInt(4, actor.human ? 1 : 0);
+    insert.bindText(5, action);
+    insert.bindText(6, field);
+    insert.bindText(7, old_value);
+    insert.bindText(8, new_value);
+    if (absl::Status s = insert.run(); !s.ok()) return s;
+  }
+  // The first change an analyst makes after the case opened acknowledges it (MTTA).
+  if (!actor.human || action == "created") return absl::OkStatus();
+  SqliteStatement& ack = stmts_->set_ack;
+  ResetOnExit reset(ack);
+  ack.bindInt(1, case_id);
+  ack.bindInt(2, now_ns);
+  return ack.run();
+}
+
+absl::Status CaseStore::touchLocked(int64_t case_id) {
+  SqliteStatement& touch = stmts_->touch_case;
+  ResetOnExit reset(touch);
+  touch.bindInt(1, case_id);
+  touch.bindInt(2, options_.clock->nowNs());
+  return touch.run();
 }
 
 // ---------------------------------------------------------------------------------------
 // Queries
+
+namespace {
+
+// A WHERE clause built from a filter, with its values in bind order.
+struct WhereClause {
+  std::string sql;
+  std::vector<std::string> texts;  // bound as text unless is_int says otherwise
+  std::vector<int64_t> ints;
+  std::vector<bool> is_int;
+
+  void add(const std::string& condition) {
+    absl::StrAppend(&sql, sql.empty() ? " WHERE " : " AND ", condition);
+  }
+  void text(const std::string& condition, const std::string& value) {
+    add(condition);
+    texts.push_back(value);
+    ints.push_back(0);
+    is_int.push_back(false);
+  }
+  void integer(const std::string& condition, int64_t value) {
+    add(condition);
+    texts.emplace_back();
+    ints.push_back(value);
+    is_int.push_back(true);
+  }
+  void bind(SqliteStatement& statement) const {
+    for (size_t i = 0; i < is_int.size(); ++i) {
+      int index = static_cast<int>(i + 1);
+      if (is_int[i]) {
+        statement.bindInt(index, ints[i]);
+      } else {
+        statement.bindText(index, texts[i]);
+      }
+    }
+  }
+};
+
+// Tenants are passed as one JSON array so any number of them binds to a single parameter.
+void addTenantScope(WhereClause& where, const std::optional<std::vector<std::string>>& allowed) {
+  if (!allowed) return;
+  where.text("tenant IN (SELECT value FROM json_each(?))", nlohmann::json(*allowed).dump());
+}
+
+WhereClause whereFor(const CaseFilter& filter) {
+  WhereClause where;
+  addTenantScope(where, filter.allowed_tenants);
+  if (filter.tenant) where.text("tenant = ?", *filter.tenant);
+  if (filter.status) where.text("status = ?", std::string(caseStatusName(*filter.status)));
+  if (filter.severity) where.integer("severity = ?", static_cast<int64_t>(*filter.severity));
+  if (filter.assignee) where.text("assignee = ?", *filter.assignee);
+  if (filter.tag) {
+    where.text("id IN (SELECT case_id FROM case_tags WHERE tag = ?)", *filter.tag);
+  }
+  if (filter.text) where.text("instr(lower(title), lower(?)) > 0", *filter.text);
+  if (filter.detected_from_ns) where.integer("detect_ns >= ?", *filter.detected_from_ns);
+  if (filter.detected_to_ns) where.integer("detect_ns < ?", *filter.detected_to_ns);
+  if (filter.updated_from_ns) where.integer("updated_ns >= ?", *filter.updated_from_ns);
+  if (filter.updated_to_ns) where.integer("updated_ns < ?", *filter.updated_to_ns);
+  return where;
+}
+
+}  // namespace
 
 absl::StatusOr<CasePage> CaseStore::listCases(const CaseFilter& filter) {
   if (filter.limit < 1 || filter.limit > CaseFilter::kMaxLimit) {
@@ -447,47 +569,72 @@ absl::StatusOr<CasePage> CaseStore::listCases(const CaseFilter& filter) {
     return absl::InvalidArgumentError(
         absl::StrCat("offset=", filter.offset, " is negative; use 0 or more"));
   }
+  const WhereClause where = whereFor(filter);
   std::lock_guard<std::mutex> lock(mu_);
   // One read transaction so the total and the page come from the same snapshot.
-  {
-    ResetOnExit reset(stmts_->begin_read);
-    if (absl::Status s = stmts_->begin_read.run(); !s.ok()) return s;
-  }
-  auto end_read = [this] {
-    ResetOnExit reset(stmts_->commit);
-    return stmts_->commit.run();
-  };
+  ReadTransaction read(db_);
+  if (!read.status().ok()) return read.status();
 
   CasePage page;
   {
-    SqliteStatement& count = stmts_->count_cases;
-    ResetOnExit reset(count);
-    bindFilter(count, filter);
-    absl::StatusOr<bool> row = count.step();
-    if (!row.ok()) {
-      end_read().IgnoreError();
-      return row.status();
-    }
-    page.total = count.columnInt(0);
+    absl::StatusOr<SqliteStatement> count =
+        SqliteStatement::prepare(db_, "count_cases", "SELECT COUNT(*) FROM cases" + where.sql);
+    if (!count.ok()) return count.status();
+    where.bind(*count);
+    absl::StatusOr<bool> row = count->step();
+    if (!row.ok()) return row.status();
+    page.total = count->columnInt(0);
   }
-  {
-    SqliteStatement& list = stmts_->list_cases[static_cast<size_t>(filter.sort)];
-    ResetOnExit reset(list);
-    bindFilter(list, filter);
-    list.bindInt(4, filter.limit);
-    list.bindInt(5, filter.offset);
-    while (true) {
-      absl::StatusOr<bool> row = list.step();
-      if (!row.ok()) {
-        end_read().IgnoreError();
-        return row.status();
-      }
-      if (!*row) break;
-      page.items.push_back(readCase(list));
-    }
+  absl::StatusOr<SqliteStatement> list = SqliteStatement::prepare(
+      db_, "list_cases",
+      absl::StrCat("SELECT ", kCaseColumns, " FROM cases", where.sql, " ORDER BY ",
+                   kSortSql[static_cast<size_t>(filter.sort)], " LIMIT ", filter.limit, " OFFSET ",
+                   filter.offset));
+  if (!list.ok()) return list.status();
+  where.bind(*list);
+  while (true) {
+    absl::StatusOr<bool> row = list->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    page.items.push_back(readCase(*list));
   }
-  if (absl::Status s = end_read(); !s.ok()) return s;
   return page;
+}
+
+absl::StatusOr<std::vector<Case>> CaseStore::casesDetectedBetween(
+    const std::optional<std::vector<std::string>>& allowed_tenants, const std::string& tenant,
+    int64_t from_ns, int64_t to_ns) {
+  WhereClause where;
+  addTenantScope(where, allowed_tenants);
+  if (!tenant.empty()) where.text("tenant = ?", tenant);
+  if (from_ns != 0) where.integer("detect_ns >= ?", from_ns);
+  if (to_ns != 0) where.integer("detect_ns < ?", to_ns);
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<SqliteStatement> list = SqliteStatement::prepare(
+      db_, "cases_detected_between",
+      absl::StrCat("SELECT ", kCaseColumns, " FROM cases", where.sql, " ORDER BY id"));
+  if (!list.ok()) return list.status();
+  where.bind(*list);
+  std::vector<Case> cases;
+  while (true) {
+    absl::StatusOr<bool> row = list->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    cases.push_back(readCase(*list));
+  }
+  return cases;
+}
+
+absl::StatusOr<std::string> CaseStore::caseTenant(int64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<SqliteStatement> get =
+      SqliteStatement::prepare(db_, "case_tenant", "SELECT tenant FROM cases WHERE id = ?1");
+  if (!get.ok()) return get.status();
+  get->bindInt(1, id);
+  absl::StatusOr<bool> row = get->step();
+  if (!row.ok()) return row.status();
+  if (!*row) return absl::NotFoundError(absl::StrCat("case ", id, " not found"));
+  return get->columnText(0);
 }
 
 absl::StatusOr<CaseDetail> CaseStore::getCase(int64_t id) {
@@ -551,6 +698,7 @@ absl::StatusOr<CaseDetail> CaseStore::getCase(int64_t id) {
           {evidence.columnInt(0), static_cast<int>(evidence.columnInt(1)), evidence.columnText(2)});
     }
   }
+  if (absl::Status s = readWorkLocked(id, detail); !s.ok()) return fail(s);
   if (absl::Status s = end_read(); !s.ok()) return s;
   return detail;
 }

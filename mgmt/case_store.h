@@ -1,8 +1,12 @@
 // The case store: a SQLite database that turns correlated alerts into cases an analyst can
-// work on. Alerts for the same (tenant, rule id, group key) join the one open case for that
-// key. Once that case is resolved or closed, the next such alert opens a new one.
+// work on, and the system of record for the work done on them. Alerts for the same (tenant,
+// rule id, group key) join the one open case for that key. Once that case is resolved or
+// closed, the next such alert opens a new one. Analysts also open cases by hand, edit them,
+// add tasks, notes and files, and merge duplicates; every change lands in the case's
+// timeline. Every write is one transaction, durable (synchronous=FULL) when the call returns.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -28,6 +32,9 @@ enum class Severity { kInformational, kLow, kMedium, kHigh, kCritical };
 // Workflow state of a case. Only kNew and kInProgress cases take new alerts.
 enum class CaseStatus { kNew, kInProgress, kResolved, kClosed };
 
+// Reason a case was resolved or closed.
+enum class Resolution { kTruePositive, kFalsePositive, kBenign, kDuplicate };
+
 // Sort orders for listCases. "Desc" variants put the newest or most severe first.
 enum class CaseSort {
   kDetectedAsc,
@@ -43,27 +50,53 @@ enum class CaseSort {
 absl::string_view severityName(Severity severity);
 absl::string_view caseStatusName(CaseStatus status);
 absl::string_view caseSortName(CaseSort sort);
+absl::string_view resolutionName(Resolution resolution);
 
 // Parse the names above ("high", "in_progress", "-detected"). Sigma levels are accepted
 // in any letter case. Errors are InvalidArgument naming the value and the accepted names.
 absl::StatusOr<Severity> parseSeverity(absl::string_view name);
 absl::StatusOr<CaseStatus> parseCaseStatus(absl::string_view name);
 absl::StatusOr<CaseSort> parseCaseSort(absl::string_view name);
+absl::StatusOr<Resolution> parseResolution(absl::string_view name);
 
+// True when a case may move from `from` to `to`: forward along new, in_progress, resolved,
+// closed (steps may be skipped), or back to in_progress from resolved or closed (reopen).
+// Staying in the same status is allowed and changes nothing.
+bool caseTransitionAllowed(CaseStatus from, CaseStatus to);
+
+// SLA targets of one severity: how long after detection a case may wait for its first
+// analyst action and for its resolution. 0 means no target.
+struct SlaTarget {
+  int64_t acknowledge_ns = 0;
+  int64_t resolve_ns = 0;
+};
+
+// Targets indexed by Severity.
+using SlaPolicy = std::array<SlaTarget, 5>;
+
+// Times are UTC ns; 0 means "not yet" for ack_ns and resolved_ns and "none" for
+// merged_into. Cases opened by an analyst have an empty rule_id and group_key "{}".
 struct Case {
   int64_t id = 0;
   std::string title;
+  std::string description;
   Severity severity = Severity::kMedium;
   CaseStatus status = CaseStatus::kNew;
-  std::string resolution;  // empty until an analyst resolves the case
-  std::string assignee;    // empty when unassigned
+  std::string resolution;         // resolutionName(), empty until resolved or closed
+  std::string resolution_note;    // free text given with the resolution
+  std::string assignee;           // empty when unassigned
+  std::vector<std::string> tags;  // sorted, unique
   std::string tenant;
+  std::string created_by;  // analyst who opened it by hand; empty for alert cases
   std::string rule_id;
   std::string group_key;       // JSON object of the group-by fields, keys sorted
   int64_t first_event_ns = 0;  // earliest event time over all alerts, UTC ns
   int64_t detect_ns = 0;       // detection time of the alert that opened the case
   int64_t updated_ns = 0;      // store clock time of the last change
   int64_t alert_count = 0;
+  int64_t ack_ns = 0;       // first timeline change by an analyst after the case opened
+  int64_t resolved_ns = 0;  // last move to resolved or closed; cleared on reopen
+  int64_t merged_into = 0;  // target case id when this case was merged away
 };
 
 // One alert as stored. `alert_id` is the pipeline's id, which is unique only within one
@@ -90,21 +123,120 @@ struct Evidence {
   std::string raw;
 };
 
+enum class TaskStatus { kOpen, kDone };
+absl::string_view taskStatusName(TaskStatus status);  // "open", "done"
+absl::StatusOr<TaskStatus> parseTaskStatus(absl::string_view name);
+
+struct CaseTask {
+  int64_t id = 0;
+  int64_t case_id = 0;
+  std::string title;
+  std::string assignee;
+  TaskStatus status = TaskStatus::kOpen;
+  std::string created_by;
+  int64_t created_ns = 0;
+  int64_t updated_ns = 0;
+};
+
+struct CaseNote {
+  int64_t id = 0;
+  int64_t case_id = 0;
+  std::string author;
+  std::string body;
+  std::vector<std::string> mentions;  // "@name" tokens of the body, without "@", first-seen order
+  int64_t created_ns = 0;
+};
+
+// An uploaded file attached to a case. The bytes live once per SHA-256 in the evidence
+// folder, however many cases hold them.
+struct EvidenceFile {
+  int64_t case_id = 0;
+  std::string sha256;  // lowercase hex
+  std::string name;
+  std::string content_type;
+  int64_t size_bytes = 0;
+  std::string added_by;
+  int64_t added_ns = 0;
+};
+
+// One change to a case. `human` is false for changes the appliance made (alerts joining).
+struct TimelineEntry {
+  int64_t id = 0;
+  int64_t case_id = 0;
+  int64_t at_ns = 0;
+  std::string actor;
+  bool human = false;
+  std::string action;  // created, updated, alert_added, note_added, task_added, ...
+  std::string field;   // for "updated" and task changes: the field that changed
+  std::string old_value;
+  std::string new_value;
+};
+
 struct CaseDetail {
   Case info;
   std::vector<StoredAlert> alerts;  // in arrival order
   std::vector<Evidence> evidence;   // by alert, then position
+  std::vector<EvidenceFile> files;  // in upload order
+  std::vector<CaseTask> tasks;      // oldest first
+  std::vector<CaseNote> notes;      // oldest first
 };
+
+// Author of a change: the principal's subject for API calls.
+struct Actor {
+  std::string name;
+  bool human = true;
+};
+
+// Fields of a case opened by hand. Title and tenant are required.
+struct NewCase {
+  std::string title;
+  std::string description;
+  Severity severity = Severity::kMedium;
+  std::string tenant;
+  std::string assignee;
+  std::vector<std::string> tags;
+};
+
+// A partial update; only the fields that are set change. Moving to resolved or closed needs
+// a resolution, here or already on the case; reopening clears it.
+struct CaseUpdate {
+  std::optional<std::string> title;
+  std::optional<std::string> description;
+  std::optional<Severity> severity;
+  std::optional<CaseStatus> status;
+  std::optional<Resolution> resolution;
+  std::optional<std::string> resolution_note;
+  std::optional<std::string> assignee;
+  std::optional<std::vector<std::string>> tags;
+};
+
+struct TaskUpdate {
+  std::optional<std::string> title;
+  std::optional<std::string> assignee;
+  std::optional<TaskStatus> status;
+};
+
+// Returns the names mentioned in `text`: "@" followed by letters, digits, '.', '_' or '-',
+// at the start or after a character that is none of those (so "a@b.com" mentions no one).
+// Trailing dots are dropped; each name appears once.
+std::vector<std::string> parseMentions(absl::string_view text);
 
 struct CaseFilter {
   static constexpr int kDefaultLimit = 50;
   static constexpr int kMaxLimit = 500;
 
+  // Tenants the caller may read; nullopt means all (administrators). Applied in SQL.
+  std::optional<std::vector<std::string>> allowed_tenants;
   std::optional<std::string> tenant;
-  // When set, only cases of these tenants (the caller's scope; empty = none at all).
-  std::optional<std::vector<std::string>> tenant_scope;
   std::optional<CaseStatus> status;
   std::optional<Severity> severity;
+  std::optional<std::string> assignee;  // "" matches unassigned cases
+  std::optional<std::string> tag;
+  std::optional<std::string> text;          // substring of the title, letter case ignored
+  std::optional<int64_t> detected_from_ns;  // detect_ns >= this
+  std::optional<int64_t> detected_to_ns;    // detect_ns < this
+  std::optional<int64_t> updated_from_ns;
+  std::optional<int64_t> updated_to_ns;
   int limit = kDefaultLimit;  // 1..kMaxLimit
   int64_t offset = 0;         // >= 0
   CaseSort sort = CaseSort::kDetectedDesc;
@@ -127,6 +259,13 @@ struct CaseStoreOptions {
   int busy_timeout_ms = 5000;
   // Source of updated_ns; nullptr means RealClock. Not owned; must outlive the store.
   const Clock* clock = nullptr;
+  // Folder of uploaded evidence files, one per SHA-256; empty means "evidence" beside the
+  // database. Created on open.
+  std::string evidence_dir;
+  // Largest uploaded evidence file.
+  int64_t max_evidence_bytes = 8 << 20;
+  // SLA targets by severity, used for breach flags and metrics.
+  SlaPolicy sla{};
 };
 
 // Thread-safe: one mutex serializes every call on the connection, so the writer thread and
@@ -155,8 +294,65 @@ class CaseStore {
   // out of range.
   absl::StatusOr<CasePage> listCases(const CaseFilter& filter);
 
-  // Returns the case with its alerts and evidence. NotFound when no case has `id`.
+  // Returns the case with its alerts, evidence, files, tasks and notes. NotFound when no
+  // case has `id`.
   absl::StatusOr<CaseDetail> getCase(int64_t id);
+
+  // Returns the tenant of case `id`, so callers can check access before anything else.
+  // NotFound when no case has `id`.
+  absl::StatusOr<std::string> caseTenant(int64_t id);
+
+  // Every case whose detection falls in [from_ns, to_ns) (either bound may be 0 for open),
+  // limited to `allowed_tenants` (nullopt = all) and `tenant` (empty = any). For metrics.
+  absl::StatusOr<std::vector<Case>> casesDetectedBetween(
+      const std::optional<std::vector<std::string>>& allowed_tenants, const std::string& tenant,
+      int64_t from_ns, int64_t to_ns);
+
+  // ---- Analyst work. Each call is one write transaction with its timeline entries.
+  // InvalidArgument names a bad value; NotFound an unknown case or task; FailedPrecondition
+  // a transition or merge the case's state forbids.
+
+  // Opens a case by hand; records "created" in its timeline.
+  absl::StatusOr<Case> createCase(const NewCase& fields, const Actor& actor);
+
+  // Applies `update`, recording one timeline entry per field that changed. Returns the case
+  // as stored afterwards.
+  absl::StatusOr<Case> updateCase(int64_t id, const CaseUpdate& update, const Actor& actor);
+
+  absl::StatusOr<CaseTask> addTask(int64_t case_id, const std::string& title,
+                                   const std::string& assignee, const Actor& actor);
+  absl::StatusOr<CaseTask> updateTask(int64_t case_id, int64_t task_id, const TaskUpdate& update,
+                                      const Actor& actor);
+
+  // Adds a note by `actor`; its mentions come from parseMentions(body).
+  absl::StatusOr<CaseNote> addNote(int64_t case_id, const std::string& body, const Actor& actor);
+
+  // Stores `bytes` under their SHA-256 (written and fsynced before the row is committed)
+  // and attaches them to the case. A file the case already holds is returned unchanged
+  // with `*added` false. ResourceExhausted when larger than max_evidence_bytes.
+  absl::StatusOr<EvidenceFile> addEvidenceFile(int64_t case_id, const std::string& name,
+                                               const std::string& content_type,
+                                               absl::string_view bytes, const Actor& actor,
+                                               bool* added);
+
+  // Returns the bytes of file `sha256` of case `case_id`. NotFound when the case does not
+  // hold that file; DataLoss when the stored bytes no longer match their hash.
+  absl::StatusOr<std::string> readEvidenceFile(int64_t case_id, const std::string& sha256,
+                                               EvidenceFile* meta);
+
+  // Oldest first.
+  absl::StatusOr<std::vector<TimelineEntry>> timeline(int64_t case_id);
+
+  // Moves alerts, evidence, files, notes, tasks and tags of `source` into `target`, then
+  // closes `source` as a duplicate. Both cases must have the same tenant; the source must
+  // not be closed and the target must be new or in progress. Returns the target.
+  absl::StatusOr<Case> mergeCase(int64_t source, int64_t target, const Actor& actor);
+
+  const SlaPolicy& sla() const { return options_.sla; }
+  int64_t maxEvidenceBytes() const { return options_.max_evidence_bytes; }
+  const std::string& evidenceDir() const { return options_.evidence_dir; }
+  // The store's clock, for SLA checks of open cases.
+  int64_t nowNs() const { return options_.clock->nowNs(); }
 
   // Schema version of the open database (the latest migration applied).
   int schemaVersion() const { return schema_version_; }
@@ -174,6 +370,15 @@ class CaseStore {
   absl::StatusOr<IngestResult> ingestOne(const correlate::Alert& alert);
   absl::Status exec(const char* sql);
 
+  // Helpers of the analyst operations; the caller holds mu_ and a write transaction.
+  absl::StatusOr<Case> readCaseLocked(int64_t id);
+  absl::Status recordLocked(int64_t case_id, const Actor& actor, absl::string_view action,
+                            absl::string_view field, absl::string_view old_value,
+                            absl::string_view new_value);
+  absl::Status touchLocked(int64_t case_id);
+  absl::Status readWorkLocked(int64_t case_id, CaseDetail& detail);
+  absl::Status setTagsLocked(int64_t case_id, const std::vector<std::string>& tags);
+  absl::StatusOr<std::string> writeEvidenceBlob(const std::string& sha256, absl::string_view bytes);
   std::string path_;
   sqlite3* db_;
   CaseStoreOptions options_;

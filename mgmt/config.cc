@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "common/ip.h"
 #include "dataplane/tls_source.h"
 #include "mgmt/internal/access_control.h"
@@ -698,7 +699,7 @@ struct Reader {
   absl::Status readDaemon(const YAML::Node& root, DaemonConfig& c) const {
     static const std::set<std::string> kTop = {"daemon", "pipeline", "sources", "intel",
                                                "rules", "alerts", "api", "state_dir",
-                                               "tenants", "tenant_quotas"};
+                                               "tenants", "tenant_quotas", "cases"};
     if (auto st = checkKeys(root, "", kTop); !st.ok()) return st;
     absl::Status st;
 
@@ -852,6 +853,59 @@ struct Reader {
     }
     c.case_db = c.case_db.empty() ? (std::filesystem::path(c.state_dir) / "cases.db").string()
                                   : resolve(c.case_db);
+    if (!(st = readCases(root, c)).ok()) return st;
+    return absl::OkStatus();
+  }
+
+  // A duration such as "15m", "4h" or "1h30m" (absl::ParseDuration), positive.
+  absl::Status readDuration(const YAML::Node& map, const std::string& where, const char* key,
+                            int64_t& out_ns) const {
+    YAML::Node n = map[key];
+    if (!n) return absl::OkStatus();
+    absl::Duration d;
+    if (!n.IsScalar() || !absl::ParseDuration(n.Scalar(), &d) || d <= absl::ZeroDuration()) {
+      return error(n, where + "." + key,
+                   absl::StrCat("'", n.IsScalar() ? n.Scalar() : std::string("(not a scalar)"),
+                                "' is not a positive duration; use e.g. 15m, 4h or 1h30m"));
+    }
+    out_ns = absl::ToInt64Nanoseconds(d);
+    return absl::OkStatus();
+  }
+
+  // cases: {evidence_dir, evidence_max_bytes, sla: {<severity>: {acknowledge, resolve}}}
+  absl::Status readCases(const YAML::Node& root, DaemonConfig& c) const {
+    absl::Status st;
+    if (YAML::Node cases = root["cases"]) {
+      if (!(st = checkKeys(cases, "cases", {"evidence_dir", "evidence_max_bytes", "sla"})).ok()) {
+        return st;
+      }
+      if (!(st = readString(cases, "cases", "evidence_dir", c.evidence_dir)).ok()) return st;
+      if (!(st = readNumber<int64_t>(cases, "cases", "evidence_max_bytes", 1, int64_t{1} << 30,
+                                     c.evidence_max_bytes))
+               .ok()) {
+        return st;
+      }
+      if (YAML::Node sla = cases["sla"]) {
+        if (!(st = checkKeys(sla, "cases.sla",
+                             {"informational", "low", "medium", "high", "critical"}))
+                 .ok()) {
+          return st;
+        }
+        for (const auto& kv : sla) {
+          const std::string severity = kv.first.as<std::string>();
+          const std::string where = "cases.sla." + severity;
+          if (!(st = checkKeys(kv.second, where, {"acknowledge", "resolve"})).ok()) return st;
+          SlaTarget& target = c.sla[static_cast<size_t>(parseSeverity(severity).value())];
+          if (!(st = readDuration(kv.second, where, "acknowledge", target.acknowledge_ns)).ok()) {
+            return st;
+          }
+          if (!(st = readDuration(kv.second, where, "resolve", target.resolve_ns)).ok()) return st;
+        }
+      }
+    }
+    c.evidence_dir = c.evidence_dir.empty()
+                         ? (std::filesystem::path(c.state_dir) / "evidence").string()
+                         : resolve(c.evidence_dir);
     return absl::OkStatus();
   }
 };

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "dataplane/source.h"
+#include "mgmt/case_store.h"
 
 namespace vigil::mgmt {
 
@@ -167,6 +168,11 @@ struct DaemonConfig {
   std::string api_tls_private_key;
   std::string api_tls_client_ca_file;  // set: clients must present a certificate it signs
   bool api_metrics_public_on_loopback = false;  // /metrics without a token from loopback
+
+  // cases
+  std::string evidence_dir;                  // default: <state_dir>/evidence
+  int64_t evidence_max_bytes = 8 << 20;      // largest uploaded evidence file
+  SlaPolicy sla{};                           // by severity; 0 = no target
 };
 
 // Reads and validates `path`. Errors name the file, line, key, the bad value and what is

@@ -360,6 +360,9 @@ absl::Status Daemon::startApi() {
   options.metrics_public_on_loopback = config_.api_metrics_public_on_loopback;
   options.auth = auth_.get();
   options.audit = audit_.get();
+  // Base64 evidence uploads are 4/3 the file size; leave room for the JSON around them.
+  options.max_payload_bytes = std::max<size_t>(
+      options.max_payload_bytes, static_cast<size_t>(config_.evidence_max_bytes / 3 * 4 + 4096));
   api_ = std::make_unique<ApiServer>(*store_, metrics_, options);
   api_->setReadinessCheck([this] { return readiness(); });
   // The status lists every source and its tenant, so only admins read it.
@@ -450,7 +453,11 @@ absl::Status Daemon::start() {
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot create the folder of api.case_db ", config_.case_db, ": ", ec.message()));
   }
-  auto store = CaseStore::open(config_.case_db);
+  CaseStoreOptions store_options;
+  store_options.evidence_dir = config_.evidence_dir;
+  store_options.max_evidence_bytes = config_.evidence_max_bytes;
+  store_options.sla = config_.sla;
+  auto store = CaseStore::open(config_.case_db, store_options);
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
   case_sink_ = std::make_unique<CaseSink>(*store_, metrics_);

@@ -1,4 +1,5 @@
-// "vigilctl cases list" and "vigilctl cases show".
+// "vigilctl cases list" and "vigilctl cases show"; the commands that change cases are in
+// vigilctl_case_work.cc.
 #include <algorithm>
 #include <iostream>
 #include <memory>
@@ -10,6 +11,10 @@
 #include "mgmt/cmd/vigilctl_client.h"
 
 namespace vigil::ctl {
+
+// Registers the commands that change cases (mgmt/cmd/vigilctl_case_work.cc).
+void registerCaseWorkCommands(CLI::App& cases, const GlobalOptions& options);
+
 namespace {
 
 // An integer of at least `min`, with a message that names the value and the bound;
@@ -47,31 +52,6 @@ struct ShowOptions {
   bool json = false;
 };
 
-// Returns member `key` of `j` as display text: strings unquoted, other values as JSON.
-std::string field(const nlohmann::json& j, const char* key) {
-  if (!j.is_object() || !j.contains(key)) return "";
-  const nlohmann::json& value = j[key];
-  if (value.is_string()) return printable(value.get<std::string>());
-  return printable(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-}
-
-// Prints rows as columns padded to their widest cell; the last column is not padded.
-void printTable(const std::vector<std::vector<std::string>>& rows, const std::string& indent) {
-  if (rows.empty()) return;
-  std::vector<size_t> widths(rows.front().size(), 0);
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line = indent;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line.append(widths[i] - row[i].size() + 2, ' ');
-    }
-    std::cout << line << "\n";
-  }
-}
-
 nlohmann::json fetchOrFail(const GlobalOptions& global, const std::string& path,
                            const QueryParams& params) {
   absl::StatusOr<nlohmann::json> body = getJson(global.api_url, path, params);
@@ -105,21 +85,50 @@ void listCases(const GlobalOptions& global, const ListOptions& options) {
             << field(body, "offset") << ")\n";
 }
 
+}  // namespace
+
 void printCase(const nlohmann::json& c) {
   std::cout << "Case " << field(c, "id") << ": " << field(c, "title") << "\n";
   std::vector<std::vector<std::string>> rows = {
-      {"severity", field(c, "severity")},     {"status", field(c, "status")},
-      {"tenant", field(c, "tenant")},         {"rule", field(c, "rule_id")},
-      {"group", field(c, "group")},           {"first event", field(c, "first_event")},
-      {"detected", field(c, "detected")},     {"updated", field(c, "updated")},
-      {"alerts", field(c, "alert_count")},    {"assignee", field(c, "assignee")},
+      {"severity", field(c, "severity")},
+      {"status", field(c, "status")},
+      {"tenant", field(c, "tenant")},
+      {"rule", field(c, "rule_id")},
+      {"group", field(c, "group")},
+      {"first event", field(c, "first_event")},
+      {"detected", field(c, "detected")},
+      {"updated", field(c, "updated")},
+      {"alerts", field(c, "alert_count")},
+      {"assignee", field(c, "assignee")},
       {"resolution", field(c, "resolution")},
+      {"resolution note", field(c, "resolution_note")},
+      {"tags", field(c, "tags")},
+      {"acknowledged", field(c, "acknowledged")},
+      {"resolved", field(c, "resolved")},
+      {"merged into", field(c, "merged_into")},
   };
+  if (c.contains("metrics") && c["metrics"].is_object()) {
+    for (const char* key : {"mttd_s", "mtta_s", "mttr_s"}) {
+      rows.push_back({absl::StrCat(std::string(key, 4), " (s)"), field(c["metrics"], key)});
+    }
+  }
+  if (c.contains("sla") && c["sla"].is_object()) {
+    const nlohmann::json& sla = c["sla"];
+    rows.push_back({"sla acknowledge",
+                    absl::StrCat(field(sla, "acknowledge_due"),
+                                 field(sla, "acknowledge_breached") == "true" ? " BREACHED" : "")});
+    rows.push_back(
+        {"sla resolve", absl::StrCat(field(sla, "resolve_due"),
+                                     field(sla, "resolve_breached") == "true" ? " BREACHED" : "")});
+  }
+  if (!field(c, "description").empty()) rows.push_back({"description", field(c, "description")});
   for (auto& row : rows) {
-    if (row[1].empty()) row[1] = "-";
+    if (row[1].empty() || row[1] == "null" || row[1] == "[]") row[1] = "-";
   }
   printTable(rows, "  ");
 }
+
+namespace {
 
 void showCase(const GlobalOptions& global, const ShowOptions& options) {
   nlohmann::json body = fetchOrFail(global, absl::StrCat("/api/v1/cases/", options.id), {});
@@ -146,6 +155,31 @@ void showCase(const GlobalOptions& global, const ShowOptions& options) {
   for (const nlohmann::json& item : evidence) {
     std::cout << "  [alert " << field(item, "alert") << " #" << field(item, "position") << "] "
               << field(item, "raw") << "\n";
+  }
+
+  auto list = [&body](const char* key) {
+    return body.contains(key) && body[key].is_array() ? body[key] : nlohmann::json::array();
+  };
+  const nlohmann::json files = list("files");
+  std::cout << "\nFiles (" << files.size() << ")\n";
+  rows = {{"SHA256", "BYTES", "NAME", "ADDED BY"}};
+  for (const nlohmann::json& f : files) {
+    rows.push_back(
+        {field(f, "sha256"), field(f, "size_bytes"), field(f, "name"), field(f, "added_by")});
+  }
+  if (!files.empty()) printTable(rows, "  ");
+  const nlohmann::json tasks = list("tasks");
+  std::cout << "\nTasks (" << tasks.size() << ")\n";
+  rows = {{"ID", "STATUS", "ASSIGNEE", "TITLE"}};
+  for (const nlohmann::json& t : tasks) {
+    rows.push_back({field(t, "id"), field(t, "status"), field(t, "assignee"), field(t, "title")});
+  }
+  if (!tasks.empty()) printTable(rows, "  ");
+  const nlohmann::json notes = list("notes");
+  std::cout << "\nNotes (" << notes.size() << ")\n";
+  for (const nlohmann::json& n : notes) {
+    std::cout << "  " << field(n, "created") << " " << field(n, "author") << ": "
+              << field(n, "body") << "\n";
   }
 }
 
@@ -179,6 +213,8 @@ void registerCasesCommands(CLI::App& app, const GlobalOptions& options) {
       ->check(integerAtLeast(1, "case id"));
   show->add_flag("--json", show_options->json, "print the API response as JSON");
   show->callback([&options, show_options] { showCase(options, *show_options); });
+
+  registerCaseWorkCommands(*cases, options);
 }
 
 }  // namespace vigil::ctl

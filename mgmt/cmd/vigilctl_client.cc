@@ -6,6 +6,7 @@
 #include <iostream>
 #include <memory>
 
+#include <algorithm>
 #include "absl/strings/str_cat.h"
 
 namespace vigil::ctl {
@@ -115,6 +116,38 @@ absl::StatusOr<nlohmann::json> sendJson(const std::string& api_url, const std::s
   return readResponse(what, result);
 }
 
+absl::StatusOr<nlohmann::json> sendJson(const std::string& api_url, const std::string& method,
+                                        const std::string& path, const QueryParams& params,
+                                        const std::string& body, const std::string& content_type) {
+  const std::string what = absl::StrCat(method, " ", describeUrl(api_url, path, params));
+  absl::StatusOr<std::unique_ptr<httplib::Client>> client = makeClient(api_url);
+  if (!client.ok()) return client.status();
+  const std::string target =
+      httplib::append_query_params(path, httplib::Params(params.begin(), params.end()));
+  httplib::Result result(nullptr, httplib::Error::Unknown);
+  if (method == "GET") {
+    result = (*client)->Get(target);
+  } else if (method == "PATCH") {
+    result = (*client)->Patch(target, body, content_type.c_str());
+  } else if (method == "POST") {
+    result = (*client)->Post(target, body, content_type.c_str());
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("unsupported method ", method));
+  }
+  return readResponse(what, result);
+}
+
+absl::StatusOr<std::string> getBytes(const std::string& api_url, const std::string& path) {
+  const std::string what = absl::StrCat("GET ", api_url, path);
+  absl::StatusOr<std::unique_ptr<httplib::Client>> client = makeClient(api_url);
+  if (!client.ok()) return client.status();
+  httplib::Result result = (*client)->Get(path);
+  if (result && result->status >= 200 && result->status < 300) return result->body;
+  absl::StatusOr<nlohmann::json> error = readResponse(what, result);
+  if (!error.ok()) return error.status();
+  return absl::InternalError(absl::StrCat(what, " failed"));
+}
+
 std::string printable(absl::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -134,6 +167,31 @@ std::string printable(absl::string_view text) {
 void fail(absl::string_view message, int exit_code) {
   std::cerr << "vigilctl: " << message << "\n";
   throw CLI::RuntimeError(exit_code);
+}
+
+// Returns member `key` of `j` as display text: strings unquoted, other values as JSON.
+std::string field(const nlohmann::json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key)) return "";
+  const nlohmann::json& value = j[key];
+  if (value.is_string()) return printable(value.get<std::string>());
+  return printable(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+// Prints rows as columns padded to their widest cell; the last column is not padded.
+void printTable(const std::vector<std::vector<std::string>>& rows, const std::string& indent) {
+  if (rows.empty()) return;
+  std::vector<size_t> widths(rows.front().size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line = indent;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line.append(widths[i] - row[i].size() + 2, ' ');
+    }
+    std::cout << line << "\n";
+  }
 }
 
 }  // namespace vigil::ctl

@@ -41,8 +41,28 @@ absl::StatusOr<nlohmann::json> getJson(const std::string& api_url, const std::st
 absl::StatusOr<nlohmann::json> sendJson(const std::string& api_url, const std::string& method,
                                         const std::string& path, const nlohmann::json& body);
 
+// Sends `method` (POST, PATCH, ...) with `body` of `content_type` and parses the JSON
+// reply. Errors as for getJson; the message starts with the method.
+absl::StatusOr<nlohmann::json> sendJson(const std::string& api_url, const std::string& method,
+                                        const std::string& path, const QueryParams& params,
+                                        const std::string& body,
+                                        const std::string& content_type = "application/json");
+
+// GETs `path` and returns the raw body (for file downloads). Errors as for getJson.
+absl::StatusOr<std::string> getBytes(const std::string& api_url, const std::string& path);
+
 // Replaces control characters with \xNN so text from logs cannot drive the terminal.
 std::string printable(absl::string_view text);
+
+// Returns member `key` of `j` as display text: strings unquoted, other values as JSON,
+// control characters escaped; "" when absent.
+std::string field(const nlohmann::json& j, const char* key);
+
+// Prints rows as columns padded to their widest cell, each line starting with `indent`.
+void printTable(const std::vector<std::vector<std::string>>& rows, const std::string& indent);
+
+// Prints the fields of one case (as served by /api/v1/cases/{id}) as a two-column table.
+void printCase(const nlohmann::json& c);
 
 // Prints `message` as "vigilctl: <message>" on stderr and throws the CLI11 error that
 // makes main() return `exit_code`.

@@ -7,13 +7,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "common/time.h"
+#include "mgmt/internal/case_access.h"
 #include "mgmt/internal/case_json.h"
 
 namespace vigil::mgmt::internal {
 namespace {
 
-constexpr std::array<absl::string_view, 6> kListParams = {"tenant", "status", "severity",
-                                                          "limit",  "offset", "sort"};
+constexpr std::array<absl::string_view, 13> kListParams = {
+    "tenant",      "status",       "severity",   "assignee", "tag",    "q",   "detected_from",
+    "detected_to", "updated_from", "updated_to", "limit",    "offset", "sort"};
 
 // Returns the single value of query parameter `name`, or nullopt when absent.
 absl::StatusOr<std::optional<std::string>> singleParam(const ApiRequest& request,
@@ -27,32 +30,68 @@ absl::StatusOr<std::optional<std::string>> singleParam(const ApiRequest& request
   return std::optional<std::string>(first->second);
 }
 
-absl::Status checkKnownParams(const ApiRequest& request) {
+template <size_t N>
+absl::Status checkKnownParams(const ApiRequest& request,
+                              const std::array<absl::string_view, N>& known_params) {
   for (const auto& [name, value] : request.query) {
     bool known = false;
-    for (absl::string_view allowed : kListParams) known = known || name == allowed;
+    for (absl::string_view allowed : known_params) known = known || name == allowed;
     if (!known) {
       return absl::InvalidArgumentError(absl::StrCat("unknown query parameter ", name, "; use ",
-                                                     absl::StrJoin(kListParams, ", ")));
+                                                     absl::StrJoin(known_params, ", ")));
     }
   }
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::optional<int64_t>> parseTimeParam(absl::string_view name,
+                                                      const std::optional<std::string>& value) {
+  if (!value) return std::optional<int64_t>();
+  std::optional<int64_t> ns = parseRfc3339(*value);
+  if (!ns) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, "=", *value, " is not an RFC 3339 time; use e.g. 2026-01-31T00:00:00Z"));
+  }
+  return ns;
+}
+
+// The tenants a principal may read, for SQL; nullopt for administrators (all tenants).
+std::optional<std::vector<std::string>> readableTenants(const Principal& principal) {
+  if (principal.allTenants()) return std::nullopt;
+  return principal.tenants;
+}
+
 }  // namespace
 
 absl::StatusOr<CaseFilter> parseCaseQuery(const ApiRequest& request) {
-  if (absl::Status s = checkKnownParams(request); !s.ok()) return s;
+  if (absl::Status s = checkKnownParams(request, kListParams); !s.ok()) return s;
   CaseFilter filter;
+  filter.allowed_tenants = readableTenants(request.principal);
   std::array<std::optional<std::string>, kListParams.size()> values;
   for (size_t i = 0; i < kListParams.size(); ++i) {
     absl::StatusOr<std::optional<std::string>> value = singleParam(request, kListParams[i]);
     if (!value.ok()) return value.status();
     values[i] = *std::move(value);
   }
-  const auto& [tenant, status, severity, limit, offset, sort] = values;
+  const auto& [tenant, status, severity, assignee, tag, text, detected_from, detected_to,
+               updated_from, updated_to, limit, offset, sort] = values;
 
   filter.tenant = tenant;
+  filter.assignee = assignee;
+  filter.tag = tag;
+  filter.text = text;
+  const std::array<std::pair<const std::optional<std::string>*, std::optional<int64_t>*>, 4> times =
+      {{{&detected_from, &filter.detected_from_ns},
+        {&detected_to, &filter.detected_to_ns},
+        {&updated_from, &filter.updated_from_ns},
+        {&updated_to, &filter.updated_to_ns}}};
+  const std::array<absl::string_view, 4> time_names = {"detected_from", "detected_to",
+                                                       "updated_from", "updated_to"};
+  for (size_t i = 0; i < times.size(); ++i) {
+    absl::StatusOr<std::optional<int64_t>> parsed = parseTimeParam(time_names[i], *times[i].first);
+    if (!parsed.ok()) return parsed.status();
+    *times[i].second = *parsed;
+  }
   if (status) {
     absl::StatusOr<CaseStatus> parsed = parseCaseStatus(*status);
     if (!parsed.ok()) return parsed.status();
@@ -91,44 +130,28 @@ absl::StatusOr<CaseFilter> parseCaseQuery(const ApiRequest& request) {
 absl::StatusOr<ApiResponse> listCasesHandler(CaseStore& store, const ApiRequest& request) {
   absl::StatusOr<CaseFilter> filter = parseCaseQuery(request);
   if (!filter.ok()) return filter.status();
-  // Tenant scoping happens in the query, so totals and pages never count other tenants.
-  if (!request.principal.allTenants()) filter->tenant_scope = request.principal.tenants;
   absl::StatusOr<CasePage> page = store.listCases(*filter);
   if (!page.ok()) return page.status();
 
   nlohmann::json items = nlohmann::json::array();
-  for (const Case& c : page->items) items.push_back(caseToJson(c));
+  const int64_t now_ns = store.nowNs();
+  for (const Case& c : page->items) items.push_back(caseToJson(c, store.sla(), now_ns));
   nlohmann::json body = {
       {"items", std::move(items)},
       {"total", page->total},
       {"limit", filter->limit},
       {"offset", filter->offset},
   };
-  ApiResponse response;
-  response.body = dumpJson(body);
-  return response;
+  return jsonResponse(body);
 }
 
 absl::StatusOr<ApiResponse> getCaseHandler(CaseStore& store, const ApiRequest& request) {
-  if (!request.query.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown query parameter ", request.query.begin()->first, "; this endpoint takes none"));
-  }
-  const std::string id_text = request.pathParam("id");
-  int64_t id = 0;
-  if (!absl::SimpleAtoi(id_text, &id) || id < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "case id ", id_text, " is not a positive integer; use an id from /api/v1/cases"));
-  }
-  absl::StatusOr<CaseDetail> detail = store.getCase(id);
+  if (absl::Status s = checkNoQuery(request); !s.ok()) return s;
+  absl::StatusOr<int64_t> id = authorizeCase(store, request, Access::kRead);
+  if (!id.ok()) return id.status();
+  absl::StatusOr<CaseDetail> detail = store.getCase(*id);
   if (!detail.ok()) return detail.status();
-  // Another tenant's case answers exactly like a missing one, so ids do not leak.
-  if (!request.principal.canRead(detail->info.tenant)) {
-    return absl::NotFoundError(absl::StrCat("case ", id, " not found"));
-  }
-  ApiResponse response;
-  response.body = dumpJson(caseDetailToJson(*detail));
-  return response;
+  return jsonResponse(caseDetailToJson(*detail, store.sla(), store.nowNs()));
 }
 
 }  // namespace vigil::mgmt::internal

@@ -57,6 +57,76 @@ CREATE TABLE evidence (
 CREATE INDEX evidence_case ON evidence (case_id, alert_id, position);
 )sql";
 
-inline constexpr std::array<const char*, 1> kMigrations = {kMigrationV1};
+// Version 2 makes cases a system of record: fields an analyst edits, times for MTTA and
+// MTTR, tags, tasks, notes, uploaded files and a timeline of every change. Cases an analyst
+// opens by hand have an empty rule_id, so the one-open-case key now covers alert cases only.
+// ack_ns and resolved_ns are NULL until the first analyst action and the resolution.
+inline constexpr const char* kMigrationV2 = R"sql(
+ALTER TABLE cases ADD COLUMN description TEXT NOT NULL DEFAULT '';
+ALTER TABLE cases ADD COLUMN resolution_note TEXT NOT NULL DEFAULT '';
+ALTER TABLE cases ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE cases ADD COLUMN ack_ns INTEGER;
+ALTER TABLE cases ADD COLUMN resolved_ns INTEGER;
+ALTER TABLE cases ADD COLUMN merged_into INTEGER;
+DROP INDEX cases_open_key;
+CREATE UNIQUE INDEX cases_open_key ON cases (tenant, rule_id, group_key)
+  WHERE status IN ('new', 'in_progress') AND rule_id <> '';
+CREATE INDEX cases_updated ON cases (updated_ns, id);
+
+CREATE TABLE case_tags (
+  case_id INTEGER NOT NULL REFERENCES cases (id) ON DELETE CASCADE,
+  tag TEXT NOT NULL,
+  PRIMARY KEY (case_id, tag)
+);
+CREATE INDEX case_tags_tag ON case_tags (tag, case_id);
+
+CREATE TABLE case_tasks (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  case_id INTEGER NOT NULL REFERENCES cases (id) ON DELETE CASCADE,
+  title TEXT NOT NULL,
+  assignee TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL CHECK (status IN ('open', 'done')),
+  created_by TEXT NOT NULL,
+  created_ns INTEGER NOT NULL,
+  updated_ns INTEGER NOT NULL
+);
+CREATE INDEX case_tasks_case ON case_tasks (case_id, id);
+
+CREATE TABLE case_notes (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  case_id INTEGER NOT NULL REFERENCES cases (id) ON DELETE CASCADE,
+  author TEXT NOT NULL,
+  body TEXT NOT NULL,
+  mentions TEXT NOT NULL,
+  created_ns INTEGER NOT NULL
+);
+CREATE INDEX case_notes_case ON case_notes (case_id, id);
+
+CREATE TABLE case_files (
+  case_id INTEGER NOT NULL REFERENCES cases (id) ON DELETE CASCADE,
+  sha256 TEXT NOT NULL,
+  name TEXT NOT NULL,
+  content_type TEXT NOT NULL,
+  size_bytes INTEGER NOT NULL,
+  added_by TEXT NOT NULL,
+  added_ns INTEGER NOT NULL,
+  PRIMARY KEY (case_id, sha256)
+);
+
+CREATE TABLE case_timeline (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  case_id INTEGER NOT NULL REFERENCES cases (id) ON DELETE CASCADE,
+  at_ns INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  human INTEGER NOT NULL CHECK (human IN (0, 1)),
+  action TEXT NOT NULL,
+  field TEXT NOT NULL DEFAULT '',
+  old_value TEXT NOT NULL DEFAULT '',
+  new_value TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX case_timeline_case ON case_timeline (case_id, id);
+)sql";
+
+inline constexpr std::array<const char*, 2> kMigrations = {kMigrationV1, kMigrationV2};
 
 }  // namespace vigil::mgmt::internal

@@ -197,7 +197,7 @@ TEST_F(ApiServerTest, WrongMethodIs405) {
   httplib::Result result = client_->Delete("/api/v1/cases/1");
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 405);
-  EXPECT_EQ(result->get_header_value("Allow"), "GET");
+  EXPECT_EQ(result->get_header_value("Allow"), "GET, PATCH");
   nlohmann::json body = nlohmann::json::parse(result->body, nullptr, false);
   EXPECT_EQ(body["error"]["code"], "method_not_allowed");
 }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "correlate/alert.h"
+#include "mgmt/principal.h"
 
 namespace vigil::mgmt::testing {
 
@@ -43,6 +44,18 @@ inline correlate::Alert makeAlert(std::string rule_id, std::string level, std::s
   alert.indicator_hits = {"bad-ips:203.0.113.7@source.ip"};
   return alert;
 }
+
+// A principal for tests that run before token authentication fills one per request.
+inline Principal makePrincipal(std::string subject, Role role, std::vector<std::string> tenants) {
+  Principal p;
+  p.subject = subject;
+  p.token_id = "tok-" + subject;
+  p.role = role;
+  p.tenants = std::move(tenants);
+  return p;
+}
+
+inline Principal adminPrincipal() { return makePrincipal("admin", Role::kAdmin, {}); }
 
 // A fresh folder under the test temp dir, removed when the object goes away.
 class TempDir {

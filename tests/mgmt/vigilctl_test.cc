@@ -230,5 +230,89 @@ TEST_F(VigilctlTest, ServerRejectionIsPrinted) {
   EXPECT_NE(r.err.find("status=open is not valid"), std::string::npos) << r.err;
 }
 
+// The case work commands drive a case from creation to resolution, with human output.
+TEST_F(VigilctlTest, CaseWorkCommands) {
+  const std::string api = "--api " + api_ + " cases ";
+  RunResult created = run(api + "create --title 'Lost laptop' --tenant acme --severity high "
+                                "--tag device --json");
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  nlohmann::json c = nlohmann::json::parse(created.out);
+  const std::string id = std::to_string(c["id"].get<int64_t>());
+  EXPECT_EQ(c["tags"], nlohmann::json({"device"}));
+
+  RunResult assign = run(api + "assign " + id + " bob");
+  ASSERT_EQ(assign.exit_code, 0) << assign.err;
+  EXPECT_NE(assign.out.find("assignee"), std::string::npos);
+  EXPECT_NE(assign.out.find("bob"), std::string::npos) << assign.out;
+
+  RunResult note = run(api + "note " + id + " 'asked @carol to wipe it'");
+  ASSERT_EQ(note.exit_code, 0) << note.err;
+  EXPECT_NE(note.out.find("mentions [\"carol\"]"), std::string::npos) << note.out;
+
+  RunResult task = run(api + "task add " + id + " 'Wipe remotely' --assignee carol --json");
+  ASSERT_EQ(task.exit_code, 0) << task.err;
+  const std::string task_id = std::to_string(nlohmann::json::parse(task.out)["id"].get<int64_t>());
+  RunResult done = run(api + "task update " + id + " " + task_id + " --status done");
+  ASSERT_EQ(done.exit_code, 0) << done.err;
+  EXPECT_NE(done.out.find("is done"), std::string::npos) << done.out;
+
+  const std::string upload = dir_.file("photo.jpg");
+  std::ofstream(upload, std::ios::binary) << std::string("\xff\xd8\xff\0jpeg", 8);
+  RunResult added = run(api + "evidence add " + id + " " + upload + " --json");
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  nlohmann::json file = nlohmann::json::parse(added.out);
+  EXPECT_EQ(file["name"], "photo.jpg");
+  const std::string copy = dir_.file("copy.jpg");
+  RunResult got = run(api + "evidence get " + id + " " + file["sha256"].get<std::string>() +
+                      " -o " + copy);
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  std::ifstream in(copy, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(bytes, std::string("\xff\xd8\xff\0jpeg", 8));
+
+  RunResult bad = run(api + "resolve " + id + " maybe");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("resolution=maybe is not valid"), std::string::npos) << bad.err;
+  RunResult resolved = run(api + "resolve " + id + " true_positive --note 'device wiped'");
+  ASSERT_EQ(resolved.exit_code, 0) << resolved.err;
+  EXPECT_NE(resolved.out.find("true_positive"), std::string::npos) << resolved.out;
+
+  RunResult timeline = run(api + "timeline " + id);
+  ASSERT_EQ(timeline.exit_code, 0) << timeline.err;
+  EXPECT_EQ(timeline.out.rfind("AT", 0), 0u);
+  for (const char* action : {"created", "note_added", "task_updated", "evidence_added"}) {
+    EXPECT_NE(timeline.out.find(action), std::string::npos) << action << "\n" << timeline.out;
+  }
+
+  RunResult show = run(api + "show " + id);
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_NE(show.out.find("Tasks (1)"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("Files (1)"), std::string::npos);
+  EXPECT_NE(show.out.find("@carol"), std::string::npos);
+}
+
+// merge and metrics print summaries; merging into another tenant's case is refused.
+TEST_F(VigilctlTest, MergeAndMetrics) {
+  const std::string api = "--api " + api_ + " cases ";
+  RunResult across = run(api + "merge 1 --into 2");
+  EXPECT_EQ(across.exit_code, 1);
+  EXPECT_NE(across.err.find("merge only within one tenant"), std::string::npos) << across.err;
+  RunResult created = run(api + "create --title dup --tenant acme --json");
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  const std::string id = std::to_string(nlohmann::json::parse(created.out)["id"].get<int64_t>());
+  RunResult merged = run(api + "merge " + id + " --into 1");
+  ASSERT_EQ(merged.exit_code, 0) << merged.err;
+  EXPECT_NE(merged.out.find("merged into case 1"), std::string::npos) << merged.out;
+
+  RunResult metrics = run(api + "metrics --tenant acme");
+  ASSERT_EQ(metrics.exit_code, 0) << metrics.err;
+  EXPECT_EQ(metrics.out.rfind("TENANT", 0), 0u) << metrics.out;
+  EXPECT_NE(metrics.out.find("acme"), std::string::npos);
+  EXPECT_EQ(metrics.out.find("globex"), std::string::npos) << metrics.out;
+  RunResult json = run(api + "metrics --json --from 2026-01-01T00:00:00Z");
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_EQ(nlohmann::json::parse(json.out)["from"], "2026-01-01T00:00:00Z");
+}
+
 }  // namespace
 }  // namespace vigil::mgmt

@@ -1,0 +1,74 @@
+// SQL pieces shared by the case store's source files: the case column list and its reader,
+// statement scope guards and a write transaction. Callers hold the store's mutex.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "mgmt/case_store.h"
+#include "mgmt/internal/sqlite_statement.h"
+
+namespace vigil::mgmt::internal {
+
+// Columns that readCase() expects, in order. The last one is the case's tags as a JSON
+// array, sorted.
+extern const char* const kCaseColumns;
+
+// Reads a row selected with kCaseColumns.
+Case readCase(const SqliteStatement& row);
+
+// Resets a statement when the scope ends, so an early error return never leaves it
+// half-stepped (which would hold a read lock open).
+class ResetOnExit {
+ public:
+  explicit ResetOnExit(SqliteStatement& statement) : statement_(statement) {}
+  ~ResetOnExit() { statement_.reset(); }
+  ResetOnExit(const ResetOnExit&) = delete;
+  ResetOnExit& operator=(const ResetOnExit&) = delete;
+
+ private:
+  SqliteStatement& statement_;
+};
+
+// BEGIN IMMEDIATE on construction (check status()); ROLLBACK on destruction unless
+// commit() succeeded. A failed COMMIT is rolled back too, so the connection is never left
+// inside a transaction.
+class WriteTransaction {
+ public:
+  explicit WriteTransaction(sqlite3* db);
+  ~WriteTransaction();
+  WriteTransaction(const WriteTransaction&) = delete;
+  WriteTransaction& operator=(const WriteTransaction&) = delete;
+
+  const absl::Status& status() const { return begin_status_; }
+  absl::Status commit();
+
+ private:
+  sqlite3* db_;
+  absl::Status begin_status_;
+  bool open_ = false;
+};
+
+// BEGIN DEFERRED; ends with COMMIT (reads only) when the scope ends.
+class ReadTransaction {
+ public:
+  explicit ReadTransaction(sqlite3* db);
+  ~ReadTransaction();
+  ReadTransaction(const ReadTransaction&) = delete;
+  ReadTransaction& operator=(const ReadTransaction&) = delete;
+
+  const absl::Status& status() const { return begin_status_; }
+
+ private:
+  sqlite3* db_;
+  absl::Status begin_status_;
+};
+
+// Runs a statement that returns no rows.
+absl::Status execSql(sqlite3* db, const char* name, const std::string& sql);
+
+}  // namespace vigil::mgmt::internal
