@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -155,6 +156,25 @@ class CaseStore {
 
   // Returns the case with its alerts and evidence. NotFound when no case has `id`.
   absl::StatusOr<CaseDetail> getCase(int64_t id);
+
+  // --- Case operations of playbook runs (mgmt/case_connector.h) ---
+
+  // Opens a case that no alert opened: rule_id "playbook:<name>" and a group key unique to
+  // `origin`, so it never takes alerts. Returns its id.
+  absl::StatusOr<int64_t> createCase(absl::string_view title, Severity severity,
+                                     absl::string_view tenant, absl::string_view rule_id,
+                                     absl::string_view origin);
+  // Adds a note by `author`. NotFound when no case has `id`.
+  absl::Status addCaseNote(int64_t id, absl::string_view author, absl::string_view text);
+  // Adds tags (existing ones are kept once). NotFound when no case has `id`.
+  absl::Status addCaseTags(int64_t id, absl::Span<const std::string> tags);
+  absl::Status setCaseSeverity(int64_t id, Severity severity);
+  // Notes of a case, oldest first, as (author, text).
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> caseNotes(int64_t id);
+  absl::StatusOr<std::vector<std::string>> caseTags(int64_t id);
+  // The case that holds the newest stored alert with `alert_id` of `tenant`, if any.
+  absl::StatusOr<std::optional<int64_t>> findCaseOfAlert(absl::string_view tenant,
+                                                         absl::string_view alert_id);
 
   // Schema version of the open database (the latest migration applied).
   int schemaVersion() const { return schema_version_; }

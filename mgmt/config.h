@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "dataplane/source.h"
+#include "mgmt/playbook_config.h"
 
 namespace vigil::mgmt {
 
@@ -161,6 +162,8 @@ struct DaemonConfig {
   std::string case_db;        // default: <state_dir>/cases.db
   bool api_enabled = true;
   std::string api_listen = "127.0.0.1:8080";
+
+  PlaybookRunnerConfig playbooks;  // `playbooks:`; disabled when the section is absent
 };
 
 // Reads and validates `path`. Errors name the file, line, key, the bad value and what is

@@ -57,6 +57,23 @@ CREATE TABLE evidence (
 CREATE INDEX evidence_case ON evidence (case_id, alert_id, position);
 )sql";
 
-inline constexpr std::array<const char*, 1> kMigrations = {kMigrationV1};
+// Notes and tags that playbook runs add to cases (mgmt/case_store_playbook.cc).
+inline constexpr const char* kMigrationV2 = R"sql(
+CREATE TABLE case_notes (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  case_id INTEGER NOT NULL REFERENCES cases (id) ON DELETE CASCADE,
+  author TEXT NOT NULL,
+  text TEXT NOT NULL,
+  created_ns INTEGER NOT NULL
+);
+CREATE INDEX case_notes_case ON case_notes (case_id, id);
+CREATE TABLE case_tags (
+  case_id INTEGER NOT NULL REFERENCES cases (id) ON DELETE CASCADE,
+  tag TEXT NOT NULL,
+  PRIMARY KEY (case_id, tag)
+);
+)sql";
+
+inline constexpr std::array<const char*, 2> kMigrations = {kMigrationV1, kMigrationV2};
 
 }  // namespace vigil::mgmt::internal
