@@ -1,6 +1,7 @@
 // vigilctl: command-line client for the vigild REST API.
 //   vigilctl [--api URL] cases list [--tenant T] [--status S] [--limit N] [--json]
 //   vigilctl [--api URL] cases show ID [--json]
+//   vigilctl [--api URL] runs list|show ID|approvals|approve ID|deny ID [--json]
 //   vigilctl parse [--format F] [--framing F] [--tenant T] FILE
 //   vigilctl intel load [--format list|regex|csv|misp|stix] FEED...
 //   vigilctl playbooks compile|disasm|run --dry-run ...
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
                  "base URL of the vigild API (default: $VIGIL_API or http://127.0.0.1:8080)");
 
   vigil::ctl::registerCasesCommands(app, options);
+  vigil::ctl::registerRunsCommands(app, options);
   vigil::ctl::registerParseCommands(app);
   vigil::ctl::registerIntelCommands(app);
   vigil::ctl::registerPlaybookCommands(app);

@@ -62,6 +62,40 @@ absl::StatusOr<nlohmann::json> getJson(const std::string& api_url, const std::st
   return body;
 }
 
+absl::StatusOr<nlohmann::json> postJson(const std::string& api_url, const std::string& path,
+                                        const nlohmann::json& body) {
+  const std::string url = absl::StrCat(api_url, path);
+  httplib::Client client(api_url);
+  if (!client.is_valid()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--api ", api_url, " is not a valid URL; use http://HOST:PORT such as ", kDefaultApiUrl));
+  }
+  client.set_connection_timeout(kConnectTimeoutSeconds);
+  client.set_read_timeout(kReadTimeoutSeconds);
+  httplib::Result result = client.Post(path, body.dump(), "application/json");
+  if (!result) {
+    return absl::UnavailableError(
+        absl::StrCat("POST ", url, " failed: ", httplib::to_string(result.error()),
+                     " error; check that vigild is running, or pass --api URL (or set VIGIL_API)"));
+  }
+  nlohmann::json answer = nlohmann::json::parse(result->body, nullptr, /*allow_exceptions=*/false);
+  if (result->status < 200 || result->status >= 300) {
+    std::string message = absl::StrCat("HTTP ", result->status);
+    if (answer.is_object() && answer.contains("error") && answer["error"].is_object()) {
+      absl::StrAppend(&message, ": ", answer["error"].value("message", std::string()));
+    }
+    absl::StatusCode code = result->status == 404   ? absl::StatusCode::kNotFound
+                            : result->status == 409 ? absl::StatusCode::kFailedPrecondition
+                                                    : absl::StatusCode::kUnknown;
+    return absl::Status(code, absl::StrCat("POST ", url, " failed with ", message));
+  }
+  if (answer.is_discarded()) {
+    return absl::InternalError(absl::StrCat(
+        "POST ", url, " returned a body that is not JSON; is --api pointing at vigild?"));
+  }
+  return answer;
+}
+
 std::string printable(absl::string_view text) {
   std::string out;
   out.reserve(text.size());

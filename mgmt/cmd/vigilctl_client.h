@@ -29,6 +29,11 @@ using QueryParams = std::vector<std::pair<std::string, std::string>>;
 absl::StatusOr<nlohmann::json> getJson(const std::string& api_url, const std::string& path,
                                        const QueryParams& params = {});
 
+// Sends POST `path` with the JSON `body` and parses the JSON answer. Errors as getJson(),
+// plus FailedPrecondition for a 409 answer.
+absl::StatusOr<nlohmann::json> postJson(const std::string& api_url, const std::string& path,
+                                        const nlohmann::json& body);
+
 // Replaces control characters with \xNN so text from logs cannot drive the terminal.
 std::string printable(absl::string_view text);
 
@@ -38,6 +43,9 @@ std::string printable(absl::string_view text);
 
 // Registers "vigilctl cases list|show".
 void registerCasesCommands(CLI::App& app, const GlobalOptions& options);
+
+// Registers "vigilctl runs list|show|approvals|approve|deny".
+void registerRunsCommands(CLI::App& app, const GlobalOptions& options);
 
 // Registers "vigilctl parse", which works offline and never contacts the API.
 void registerParseCommands(CLI::App& app);
