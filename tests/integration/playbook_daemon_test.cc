@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <httplib.h>
@@ -35,6 +37,20 @@ void sendUdp(int port, const std::string& message) {
   sendto(fd, message.data(), message.size(), 0, reinterpret_cast<sockaddr*>(&addr),
          sizeof(addr));
   close(fd);
+}
+
+// Runs the built vigilctl with `args`; returns its exit status and stdout plus stderr.
+std::pair<int, std::string> vigilctl(const std::string& args) {
+  const std::string command =
+      std::string("env -u VIGIL_API ") + VIGIL_BINARY_DIR + "/mgmt/vigilctl " + args + " 2>&1";
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return {-1, "popen failed"};
+  char buffer[4096];
+  size_t n = 0;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, n);
+  int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
 template <typename Fn>
@@ -183,10 +199,14 @@ TEST_F(PlaybookDaemonTest, ApprovalSurvivesRestart) {
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 400);
   EXPECT_EQ(json::parse(bad->body)["error"]["code"], "invalid_argument");
-  auto ok = client.Post(("/api/v1/runs/" + std::to_string(id) + "/approve").c_str(),
-                        R"({"comment": "known attacker"})", "application/json");
-  ASSERT_TRUE(ok);
-  ASSERT_EQ(ok->status, 200) << ok->body;
+  const std::string api = "--api http://127.0.0.1:" + std::to_string(api_port_);
+  auto [listed, listing] = vigilctl(api + " runs approvals");
+  EXPECT_EQ(listed, 0) << listing;
+  EXPECT_NE(listing.find("Block 198.51.100.7?"), std::string::npos) << listing;
+  auto [approved, said] =
+      vigilctl(api + " runs approve " + std::to_string(id) + " -m 'known attacker'");
+  ASSERT_EQ(approved, 0) << said;
+  EXPECT_NE(said.find("approved by local"), std::string::npos) << said;
 
   json run;
   ASSERT_TRUE(eventually([&] {
@@ -207,6 +227,13 @@ TEST_F(PlaybookDaemonTest, ApprovalSurvivesRestart) {
                            "application/json");
   ASSERT_TRUE(again);
   EXPECT_EQ(again->status, 409);
+  auto [shown, detail] = vigilctl(api + " runs show " + std::to_string(id));
+  EXPECT_EQ(shown, 0) << detail;
+  EXPECT_NE(detail.find("succeeded"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("firewall.block_ip via fw"), std::string::npos) << detail;
+  auto [denied, refused] = vigilctl(api + " runs deny " + std::to_string(id));
+  EXPECT_EQ(denied, 1) << refused;
+  EXPECT_NE(refused.find("not waiting_approval"), std::string::npos) << refused;
   auto metrics = client.Get("/metrics");
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->body.find("vigil_playbook_runs_finished_total"), std::string::npos);
