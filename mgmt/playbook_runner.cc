@@ -332,6 +332,15 @@ void PlaybookRunner::stop() {
     VIGIL_LOG_WARN("playbook runs not started before shutdown count={}", left);
   }
   idle_.notify_all();
+  if (started_) {
+    VIGIL_LOG_INFO("playbook runner stopped runs_started={} runs_failed={} waiting={} "
+                   "queue_dropped={} connector_errors={}",
+                   metrics_.sum("vigil_playbook_runs_started_total"),
+                   metrics_.sum("vigil_playbook_runs_finished_total", {{"state", "failed"}}),
+                   waiting_approval_.value() + delayed_.value(),
+                   metrics_.sum("vigil_playbook_queue_dropped_total"),
+                   metrics_.sum("vigil_playbook_connector_calls_total", {{"outcome", "error"}}));
+  }
 }
 
 // ---------------------------------------------------------------------------------------

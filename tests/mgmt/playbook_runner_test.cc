@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "mgmt/case_store.h"
+#include "mgmt/intel_manager.h"
 #include "mgmt/internal/run_routes.h"
 #include "mgmt_test_util.h"
 
@@ -103,11 +104,11 @@ class PlaybookRunnerTest : public ::testing::Test {
     config_.actions.push_back({pattern, connector});
   }
 
-  void startRunner() {
+  void startRunner(intel::SnapshotStore* intel = nullptr) {
     auto runner = PlaybookRunner::create(config_, metrics_);
     ASSERT_TRUE(runner.ok()) << runner.status();
     runner_ = std::move(*runner);
-    ASSERT_TRUE(runner_->start(cases_.get(), nullptr).ok());
+    ASSERT_TRUE(runner_->start(cases_.get(), intel).ok());
   }
 
   correlate::Alert alert(const std::string& tenant = "acme") {
@@ -559,6 +560,43 @@ TEST_F(PlaybookRunnerTest, RunRoutesFilterByTenant) {
   response = internal::decideRunHandler(*runner_, deny, acme, false);
   ASSERT_TRUE(response.ok()) << response.status();
   waitForState(acme_id, RunState::kDenied);
+}
+
+// The intel connector and intel() read the live indicator snapshot: an address by CIDR,
+// a domain through its parent, and an unknown value.
+TEST_F(PlaybookRunnerTest, IntelLookupsUseLiveSnapshot) {
+  std::ofstream(dir_.file("watch.txt")) << "203.0.113.0/24\nevil.example\n";
+  DaemonConfig daemon;
+  IntelListConfig list;
+  list.name = "watch";
+  list.path = dir_.file("watch.txt");
+  daemon.intel_lists.push_back(list);
+  IntelManager intel(daemon, metrics_, 1);
+  ASSERT_TRUE(intel.loadInitial().ok());
+  addPlaybook("intel", R"(name: intel
+trigger: {rule_ids: [r1]}
+steps:
+  - action: intel.query
+    with: {indicators: [alert.src_ip, "login.evil.example", "example.org"]}
+    output: verdicts
+  - action: intel.lookup
+    with: {indicator: alert.src_ip, detail: true}
+    output: detail
+  - stop: [verdicts, intel(alert.src_ip), intel('example.org'), detail]
+)");
+  ConnectorConfig c;
+  c.name = "ti";
+  c.type = "intel";
+  addConnector(c);
+  route("intel.*", "ti");
+  startRunner(&intel.store());
+  runner_->onAlert(alert());
+  runner_->flush();
+  RunRecord run = onlyRun();
+  ASSERT_EQ(run.state, RunState::kSucceeded) << run.error;
+  EXPECT_THAT(run.result, HasSubstr(R"([["malicious", "malicious", "unknown"], true, false, )"));
+  EXPECT_THAT(run.result, HasSubstr("watch"));
+  EXPECT_THAT(run.result, HasSubstr("203.0.113.0/24"));
 }
 
 // Startup validation: a playbook that does not compile names its file, line and column;
