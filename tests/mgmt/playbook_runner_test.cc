@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -366,8 +367,8 @@ TEST_F(PlaybookRunnerTest, WaitingRunSurvivesRestart) {
   EXPECT_THAT(readAll(dir_.file("block.nft")), HasSubstr("203.0.113.9"));
 }
 
-// A full queue counts the alert as dropped and returns at once.
-TEST_F(PlaybookRunnerTest, FullQueueCountsDrops) {
+// A stopped runner counts an alert's run as dropped{reason="shutdown"} and returns at once.
+TEST_F(PlaybookRunnerTest, StoppedRunnerCountsDrops) {
   addPlaybook("approve", approvalPlaybook("1h", "reject"));
   config_.queue_capacity = 1;
   config_.workers = 1;
@@ -375,6 +376,59 @@ TEST_F(PlaybookRunnerTest, FullQueueCountsDrops) {
   runner_->stop();  // no worker takes jobs now
   runner_->onAlert(alert());
   EXPECT_EQ(metrics_.sum("vigil_playbook_queue_dropped_total", {{"reason", "shutdown"}}), 1u);
+}
+
+// With the only worker busy and the queue full, the next alert's run is counted as
+// dropped{reason="full"} and onAlert() returns; the queued one still runs.
+TEST_F(PlaybookRunnerTest, FullQueueDropsAndCounts) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  int requests = 0;
+  httplib::Server slow;
+  slow.Post("/hook", [&](const httplib::Request&, httplib::Response& res) {
+    std::unique_lock<std::mutex> lock(mu);
+    ++requests;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+    res.set_content(R"({"result": "ok"})", "application/json");
+  });
+  slow.set_keep_alive_max_count(1);
+  int port = slow.bind_to_any_port("127.0.0.1");
+  std::thread server([&] { slow.listen_after_bind(); });
+  addPlaybook("slow", R"(name: slow
+trigger: {rule_ids: [r1]}
+steps:
+  - action: edr.isolate_host
+    with: {host: alert.host}
+)");
+  addConnector(webhook("edr", "http://127.0.0.1:" + std::to_string(port) + "/hook"));
+  route("*", "edr");
+  config_.queue_capacity = 1;
+  config_.workers = 1;
+  startRunner();
+
+  runner_->onAlert(alert());  // taken by the worker, which blocks in the webhook call
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return requests == 1; }));
+  }
+  runner_->onAlert(alert());  // waits in the queue
+  runner_->onAlert(alert());  // finds the queue full
+  EXPECT_EQ(metrics_.sum("vigil_playbook_queue_dropped_total", {{"reason", "full"}}), 1u);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  runner_->flush();
+  auto page = runner_->store()->list(RunFilter{});
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->total, 2);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_runs_finished_total", {{"state", "succeeded"}}), 2u);
+  runner_->stop();
+  slow.stop();
+  server.join();
 }
 
 // Case operations: open a case, note, tag, severity; a case of another tenant is refused.
