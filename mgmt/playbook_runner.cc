@@ -25,6 +25,10 @@ namespace pb = playbook_vm;
 using json = nlohmann::json;
 
 constexpr int64_t kSecondNs = 1'000'000'000;
+// The pipeline calls flush() at shutdown. Connector timeouts bound each queued run, but a
+// full queue against a dead endpoint could take hours, so flush gives up after this and
+// stop() counts what is left.
+constexpr std::chrono::seconds kFlushTimeout{10};
 // Upper bounds of the first-action latency histogram, in microseconds.
 constexpr int64_t kLatencyBucketsUs[] = {10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000,
                                          500000, 1000000};
@@ -406,7 +410,14 @@ void PlaybookRunner::enqueueResume(int64_t run_id) {
 
 void PlaybookRunner::flush() {
   std::unique_lock<std::mutex> lock(mu_);
-  idle_.wait(lock, [this] { return (queue_.empty() && busy_ == 0) || stopping_; });
+  bool drained = idle_.wait_for(lock, kFlushTimeout, [this] {
+    return (queue_.empty() && busy_ == 0) || stopping_;
+  });
+  if (!drained) {
+    VIGIL_LOG_WARN("playbook runs still queued after flush waited {} s queued={} running={}",
+                   std::chrono::duration_cast<std::chrono::seconds>(kFlushTimeout).count(),
+                   queue_.size(), busy_);
+  }
 }
 
 // ---------------------------------------------------------------------------------------

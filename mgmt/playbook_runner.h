@@ -89,7 +89,8 @@ class PlaybookRunner final : public correlate::AlertSink {
   // enqueue_wait_ms for room; after that the job is counted as dropped{reason="full"}.
   void onAlert(const correlate::Alert& alert) override;
 
-  // Blocks until every queued job has run to its end or its next suspension.
+  // Blocks until every queued job has run to its end or its next suspension, or for at
+  // most 10 s (then logs what is left; stop() counts queued alerts as dropped).
   void flush() override;
 
   // Approves (or denies) a run waiting for approval and hands it to a worker with
