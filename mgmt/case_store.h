@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -353,6 +354,26 @@ class CaseStore {
   const std::string& evidenceDir() const { return options_.evidence_dir; }
   // The store's clock, for SLA checks of open cases.
   int64_t nowNs() const { return options_.clock->nowNs(); }
+
+  // --- Case operations of playbook runs (mgmt/case_connector.h), on the calls above.
+  // Their timeline entries name a non-human actor, so they never count as acknowledgement.
+
+  // Opens a case by hand for playbook `rule_id` ("playbook:<name>"), with `origin` in its
+  // description; the timeline names `rule_id` as a non-human actor. Returns its id.
+  absl::StatusOr<int64_t> createPlaybookCase(absl::string_view title, Severity severity,
+                                     absl::string_view tenant, absl::string_view rule_id,
+                                     absl::string_view origin);
+  // Adds a note by `author`. NotFound when no case has `id`.
+  absl::Status addCaseNote(int64_t id, absl::string_view author, absl::string_view text);
+  // Adds tags (existing ones are kept once). NotFound when no case has `id`.
+  absl::Status addCaseTags(int64_t id, absl::Span<const std::string> tags);
+  absl::Status setCaseSeverity(int64_t id, Severity severity);
+  // Notes of a case, oldest first, as (author, text).
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> caseNotes(int64_t id);
+  absl::StatusOr<std::vector<std::string>> caseTags(int64_t id);
+  // The case that holds the newest stored alert with `alert_id` of `tenant`, if any.
+  absl::StatusOr<std::optional<int64_t>> findCaseOfAlert(absl::string_view tenant,
+                                                         absl::string_view alert_id);
 
   // Schema version of the open database (the latest migration applied).
   int schemaVersion() const { return schema_version_; }

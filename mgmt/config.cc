@@ -699,7 +699,8 @@ struct Reader {
   absl::Status readDaemon(const YAML::Node& root, DaemonConfig& c) const {
     static const std::set<std::string> kTop = {"daemon", "pipeline", "sources", "intel",
                                                "rules", "alerts", "api", "state_dir",
-                                               "tenants", "tenant_quotas", "cases"};
+                                               "tenants", "tenant_quotas", "cases",
+                                               "playbooks"};
     if (auto st = checkKeys(root, "", kTop); !st.ok()) return st;
     absl::Status st;
 
@@ -854,6 +855,11 @@ struct Reader {
     c.case_db = c.case_db.empty() ? (std::filesystem::path(c.state_dir) / "cases.db").string()
                                   : resolve(c.case_db);
     if (!(st = readCases(root, c)).ok()) return st;
+    if (YAML::Node pb = root["playbooks"]) {
+      if (!(st = parsePlaybookConfig(pb, origin, base_dir, c.state_dir, c.playbooks)).ok()) {
+        return st;
+      }
+    }
     return absl::OkStatus();
   }
 

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "dataplane/source.h"
 #include "mgmt/case_store.h"
+#include "mgmt/playbook_config.h"
 
 namespace vigil::mgmt {
 
@@ -173,6 +174,8 @@ struct DaemonConfig {
   std::string evidence_dir;                  // default: <state_dir>/evidence
   int64_t evidence_max_bytes = 8 << 20;      // largest uploaded evidence file
   SlaPolicy sla{};                           // by severity; 0 = no target
+
+  PlaybookRunnerConfig playbooks;  // `playbooks:`; disabled when the section is absent
 };
 
 // Reads and validates `path`. Errors name the file, line, key, the bad value and what is

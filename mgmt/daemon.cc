@@ -35,6 +35,7 @@
 #include "mgmt/case_sink.h"
 #include "mgmt/case_store.h"
 #include "mgmt/intel_manager.h"
+#include "mgmt/playbook_runner.h"
 
 namespace vigil::mgmt {
 namespace {
@@ -384,6 +385,9 @@ absl::Status Daemon::startApi() {
     return response;
   }, RouteAccess::kAdmin);
   addIntelRoutes();
+  // The API has no authentication layer yet, so run routes serve loopback callers as a
+  // local administrator.
+  if (runner_) runner_->addRoutes(*api_, /*trust_unauthenticated=*/false);
   if (auto st = api_->start(); !st.ok()) return st;
   VIGIL_LOG_INFO("api listening addr={}", api_->address());
   return absl::OkStatus();
@@ -436,6 +440,11 @@ void Daemon::addIntelRoutes() {
 absl::Status Daemon::validate() {
   if (auto st = loadIntel(); !st.ok()) return st;
   if (auto st = loadRules(); !st.ok()) return st;
+  if (config_.playbooks.enabled) {
+    auto runner = PlaybookRunner::create(config_.playbooks, metrics_);
+    if (!runner.ok()) return runner.status();
+    runner_ = std::move(*runner);
+  }
   return createSources();
 }
 
@@ -467,6 +476,10 @@ absl::Status Daemon::start() {
     if (!writer.ok()) return writer.status();
     alert_writer_ = std::move(*writer);
     sinks.push_back(alert_writer_.get());
+  }
+  if (runner_) {
+    if (auto st = runner_->start(store_.get(), &intel_->store()); !st.ok()) return st;
+    sinks.push_back(runner_.get());
   }
 
   correlate::PipelineOptions popts;
@@ -646,6 +659,7 @@ void Daemon::stop() {
   if (case_sink_) case_sink_->flush();
   if (alert_writer_) alert_writer_->flush();
   if (api_) api_->stop();
+  if (runner_) runner_->stop();
   if (start_ns_ != 0) {
     VIGIL_LOG_INFO("vigild stopped uptime_s={:.1f} events={} parsed={} parse_errors={} "
                    "indicator_hits={} alerts={} cases_opened={}",

@@ -29,6 +29,7 @@ class CaseSink;
 class CaseStore;
 class IntelManager;
 class JsonLinesAlertWriter;
+class PlaybookRunner;
 
 struct DaemonOptions {
   // Stop once every file source has been replayed and its alerts are stored.
@@ -111,6 +112,7 @@ class Daemon {
   std::unique_ptr<CaseStore> store_;
   std::unique_ptr<CaseSink> case_sink_;
   std::unique_ptr<JsonLinesAlertWriter> alert_writer_;
+  std::unique_ptr<PlaybookRunner> runner_;  // null without a `playbooks:` section
   std::vector<std::unique_ptr<dataplane::Source>> sources_;
   std::vector<std::string> source_types_;
   std::unique_ptr<correlate::Pipeline> pipeline_;

@@ -83,8 +83,22 @@ absl::Status WebhookConnector::perform(std::string_view action, const pb::List& 
     if (!key.isString()) continue;
     body["params"][ownedString(key.asString())] = pb::compiler::valueToJson(params.items[i + 1]);
   }
+  if (options_.body == WebhookBody::kNotify) {
+    const json& p = body["params"];
+    auto text = [&](const char* key) {
+      auto it = p.find(key);
+      if (it == p.end() || it->is_null()) return std::string();
+      return it->is_string() ? it->get<std::string>() : it->dump();
+    };
+    std::string message = text("text").empty() ? text("message") : text("text");
+    if (message.empty()) message = pb::compiler::describeAction(action, params);
+    body["text"] = message;
+    body["channel"] = text("channel").empty() ? options_.channel : text("channel");
+  }
   httplib::Headers headers(options_.headers.begin(), options_.headers.end());
-  httplib::Result response = client_->Post(path_.c_str(), headers, body.dump(), "application/json");
+  httplib::Result response =
+      client_->Post(path_.c_str(), headers,
+                    body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 
   auto failed = [&](std::string message) {
     failures_.fetch_add(1, std::memory_order_relaxed);

@@ -24,10 +24,17 @@ class Client;
 
 namespace vigil::mgmt {
 
+// kAction posts {"action", "params"}. kNotify posts a chat message, {"channel", "text",
+// "action", "params"}, with text from the `text` or `message` parameter and channel from
+// the `channel` parameter or WebhookOptions::channel.
+enum class WebhookBody { kAction, kNotify };
+
 struct WebhookOptions {
   std::string url;                          // http://host[:port][/path] or https://...
   std::chrono::milliseconds timeout{5000};  // connect, send and receive, each
   std::vector<std::pair<std::string, std::string>> headers;
+  WebhookBody body = WebhookBody::kAction;
+  std::string channel;  // kNotify: channel when the action gives none
 };
 
 class WebhookConnector : public playbook_vm::compiler::ActionConnector {

@@ -4,6 +4,7 @@
 //   vigilctl tenants create|list|delete    vigilctl audit list | audit verify --state-dir DIR
 //   vigilctl [--api URL] cases list [--tenant T] [--status S] [--limit N] [--json]
 //   vigilctl [--api URL] cases show ID [--json]
+//   vigilctl [--api URL] runs list|show ID|approvals|approve ID|deny ID [--json]
 //   vigilctl parse [--format F] [--framing F] [--tenant T] FILE
 //   vigilctl intel load [--format list|regex|csv|misp|stix] FEED...
 //   vigilctl playbooks compile|disasm|run --dry-run ...
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
 
   vigil::ctl::registerCasesCommands(app, options);
   vigil::ctl::registerAuthCommands(app, options);
+  vigil::ctl::registerRunsCommands(app, options);
   vigil::ctl::registerParseCommands(app);
   vigil::ctl::registerIntelCommands(app);
   vigil::ctl::registerPlaybookCommands(app);

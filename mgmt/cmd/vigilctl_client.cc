@@ -71,6 +71,7 @@ absl::StatusOr<nlohmann::json> readResponse(const std::string& what, const httpl
       absl::StrAppend(&message, " (pass --token or set VIGIL_TOKEN)");
     }
     if (result->status == 403) code = absl::StatusCode::kPermissionDenied;
+    if (result->status == 409) code = absl::StatusCode::kFailedPrecondition;
     return absl::Status(code, absl::StrCat(what, " failed with ", message));
   }
   if (body.is_discarded()) {
@@ -146,6 +147,11 @@ absl::StatusOr<std::string> getBytes(const std::string& api_url, const std::stri
   absl::StatusOr<nlohmann::json> error = readResponse(what, result);
   if (!error.ok()) return error.status();
   return absl::InternalError(absl::StrCat(what, " failed"));
+absl::StatusOr<nlohmann::json> postJson(const std::string& api_url, const std::string& path,
+                                        const nlohmann::json& body) {
+  return sendJson(api_url, "POST", path, body);
+}
+
 }
 
 std::string printable(absl::string_view text) {

@@ -51,6 +51,11 @@ absl::StatusOr<nlohmann::json> sendJson(const std::string& api_url, const std::s
 // GETs `path` and returns the raw body (for file downloads). Errors as for getJson.
 absl::StatusOr<std::string> getBytes(const std::string& api_url, const std::string& path);
 
+// Sends POST `path` with the JSON `body` and parses the JSON answer. Errors as getJson(),
+// plus FailedPrecondition for a 409 answer.
+absl::StatusOr<nlohmann::json> postJson(const std::string& api_url, const std::string& path,
+                                        const nlohmann::json& body);
+
 // Replaces control characters with \xNN so text from logs cannot drive the terminal.
 std::string printable(absl::string_view text);
 
@@ -70,6 +75,9 @@ void printCase(const nlohmann::json& c);
 
 // Registers "vigilctl cases list|show".
 void registerCasesCommands(CLI::App& app, const GlobalOptions& options);
+
+// Registers "vigilctl runs list|show|approvals|approve|deny".
+void registerRunsCommands(CLI::App& app, const GlobalOptions& options);
 
 // Registers "vigilctl parse", which works offline and never contacts the API.
 void registerParseCommands(CLI::App& app);

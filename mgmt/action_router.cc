@@ -1,0 +1,117 @@
+#include "mgmt/action_router.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/clock.h"
+#include "common/log.h"
+
+namespace vigil::mgmt {
+namespace {
+
+namespace pb = playbook_vm;
+
+constexpr size_t kMaxStepText = 4096;  // bytes of a result or parameter text kept in a step
+
+std::string clip(std::string text) {
+  if (text.size() > kMaxStepText) {
+    text.resize(kMaxStepText);
+    text += "...";
+  }
+  return text;
+}
+
+}  // namespace
+
+RunContext& runContext(pb::HostCall& call) {
+  auto* base = static_cast<pb::compiler::AlertRunContext*>(call.context());
+  return *static_cast<RunContext*>(base);
+}
+
+nlohmann::json paramsToJson(const pb::List& params) {
+  nlohmann::json out = nlohmann::json::object();
+  for (uint32_t i = 0; i + 1 < params.size; i += 2) {
+    const pb::Value& key = params.items[i];
+    if (!key.isString()) continue;
+    out[std::string(key.asString())] = pb::compiler::valueToJson(params.items[i + 1]);
+  }
+  return out;
+}
+
+ActionRouter::ActionRouter(std::vector<NamedConnector> connectors, std::vector<ActionRoute> routes,
+                           MetricsRegistry& metrics)
+    : connectors_(std::move(connectors)),
+      routes_(std::move(routes)),
+      unrouted_(metrics.counter("vigil_playbook_actions_unrouted_total",
+                                "Playbook actions that no playbooks.actions route matched")) {
+  for (NamedConnector& c : connectors_) {
+    const char* help = "Connector calls made by playbook actions, by connector and outcome";
+    c.ok = &metrics.counter("vigil_playbook_connector_calls_total", help,
+                            {{"connector", c.name}, {"outcome", "ok"}});
+    c.failed = &metrics.counter("vigil_playbook_connector_calls_total", help,
+                                {{"connector", c.name}, {"outcome", "error"}});
+  }
+}
+
+NamedConnector* ActionRouter::route(std::string_view action) {
+  const ActionRoute* best = nullptr;
+  size_t best_rank = 0;  // 3 exact, 2 + prefix length for prefixes, 1 for "*"
+  for (const ActionRoute& r : routes_) {
+    size_t rank = 0;
+    if (r.pattern == action) {
+      rank = SIZE_MAX;
+    } else if (r.pattern == "*") {
+      rank = 1;
+    } else if (r.pattern.size() > 2 && r.pattern.compare(r.pattern.size() - 2, 2, ".*") == 0) {
+      std::string_view prefix(r.pattern.data(), r.pattern.size() - 1);  // keeps the dot
+      if (action.substr(0, prefix.size()) == prefix) rank = 2 + prefix.size();
+    }
+    if (rank > best_rank) {
+      best_rank = rank;
+      best = &r;
+    }
+  }
+  if (best == nullptr) return nullptr;
+  for (NamedConnector& c : connectors_) {
+    if (c.name == best->connector) return &c;
+  }
+  return nullptr;
+}
+
+absl::Status ActionRouter::perform(std::string_view action, const pb::List& params,
+                                   pb::HostCall& call, pb::Value& result) {
+  RunContext& ctx = runContext(call);
+  RunStep step;
+  step.kind = "action";
+  step.name = std::string(action);
+  step.detail = clip(paramsToJson(params).dump(-1, ' ', false,
+                                               nlohmann::json::error_handler_t::replace));
+  step.started_ns = RealClock::instance().nowNs();
+  const int64_t start = monotonicNs();
+  if (ctx.trigger_mono_ns != 0 && !ctx.first_action_latency_ns) {
+    ctx.first_action_latency_ns = start - ctx.trigger_mono_ns;
+  }
+
+  NamedConnector* target = route(action);
+  absl::Status status;
+  if (target == nullptr) {
+    unrouted_.add();
+    status = absl::FailedPreconditionError(
+        absl::StrCat("no connector handles action ", std::string(action),
+                     "; route it under playbooks.actions in the configuration"));
+  } else {
+    std::lock_guard<std::mutex> lock(*target->mu);
+    status = target->connector->perform(action, params, call, result);
+    (status.ok() ? target->ok : target->failed)->add();
+  }
+  step.duration_ns = monotonicNs() - start;
+  step.outcome = status.ok() ? "ok" : "error";
+  step.message = clip(status.ok() ? pb::valueToString(result) : std::string(status.message()));
+  if (target != nullptr) step.name = absl::StrCat(std::string(action), " via ", target->name);
+  if (!status.ok()) {
+    VIGIL_LOG_WARN_POW2("playbook action failed run={} playbook={} action={} error={}", ctx.run_id,
+                        ctx.playbook, std::string(action), std::string(status.message()));
+  }
+  ctx.steps.push_back(std::move(step));
+  return status;
+}
+
+}  // namespace vigil::mgmt

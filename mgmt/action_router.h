@@ -1,0 +1,84 @@
+// The connector side of playbook runs inside vigild: the per-run context connectors see,
+// and the ActionRouter that sends each action to the connector `playbooks.actions` names,
+// times the call, counts it and records it in the run's step log.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/metrics.h"
+#include "mgmt/playbook_config.h"
+#include "mgmt/run_store.h"
+#include "nlohmann/json.hpp"
+#include "playbook_vm/compiler/alert_host.h"
+
+namespace vigil::mgmt {
+
+// What a connector knows about the run that calls it. Passed to the VM as the
+// AlertRunContext base, so the alert host functions read the same object.
+struct RunContext : playbook_vm::compiler::AlertRunContext {
+  int64_t run_id = 0;
+  std::string playbook;
+  std::string tenant;
+  std::string alert_id;
+  std::string rule_id;
+  int64_t case_id = 0;  // case opened by an earlier case action of this run; 0 for none
+  // Steps taken since the last time the runner persisted them.
+  std::vector<RunStep> steps;
+  // Monotonic time the alert reached the runner; 0 once the first action was timed.
+  int64_t trigger_mono_ns = 0;
+  // Filled by the router when it times the first action of the run.
+  std::optional<int64_t> first_action_latency_ns;
+};
+
+// The RunContext of the run making `call`.
+RunContext& runContext(playbook_vm::HostCall& call);
+
+// The action's parameters [k1, v1, k2, v2, ...] as a JSON object.
+nlohmann::json paramsToJson(const playbook_vm::List& params);
+
+// One named connector: its configuration and the implementation.
+struct NamedConnector {
+  std::string name;
+  std::string type;
+  std::unique_ptr<playbook_vm::compiler::ActionConnector> connector;
+  // Serializes calls: connectors hold one client each (HTTP client, socket, file).
+  std::unique_ptr<std::mutex> mu = std::make_unique<std::mutex>();
+  Counter* ok = nullptr;
+  Counter* failed = nullptr;
+};
+
+// Counters (in the registry given to the constructor):
+//   vigil_playbook_connector_calls_total{connector, outcome=ok|error}
+//   vigil_playbook_actions_unrouted_total   actions no route matched (the step fails)
+class ActionRouter final : public playbook_vm::compiler::ActionConnector {
+ public:
+  ActionRouter(std::vector<NamedConnector> connectors, std::vector<ActionRoute> routes,
+               MetricsRegistry& metrics);
+
+  // Finds the connector for `action`: exact name, then the longest "prefix.*", then "*".
+  // Returns nullptr when none matches.
+  NamedConnector* route(std::string_view action);
+
+  // Performs `action` on its connector, recording a step in the RunContext. A failure of
+  // the connector is returned as the action's failure. Thread-safe; blocks for the
+  // connector's I/O.
+  absl::Status perform(std::string_view action, const playbook_vm::List& params,
+                       playbook_vm::HostCall& call, playbook_vm::Value& result) override;
+
+  size_t connectorCount() const { return connectors_.size(); }
+
+ private:
+  std::vector<NamedConnector> connectors_;
+  std::vector<ActionRoute> routes_;
+  Counter& unrouted_;
+};
+
+}  // namespace vigil::mgmt

@@ -1,0 +1,236 @@
+#include "mgmt/case_connector.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "common/event.h"
+#include "common/ip.h"
+#include "intel/indicator_set.h"
+#include "intel/snapshot.h"
+#include "mgmt/action_router.h"
+
+namespace vigil::mgmt {
+namespace {
+
+namespace pb = playbook_vm;
+using json = nlohmann::json;
+
+std::string_view verbOf(std::string_view action) {
+  size_t dot = action.rfind('.');
+  return dot == std::string_view::npos ? action : action.substr(dot + 1);
+}
+
+std::string text(const json& params, const char* key) {
+  auto it = params.find(key);
+  if (it == params.end() || it->is_null()) return "";
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+absl::StatusOr<Severity> severityParam(const json& params, Severity fallback) {
+  auto it = params.find("severity");
+  if (it == params.end() || it->is_null()) return fallback;
+  if (it->is_number_integer() && it->get<int64_t>() >= 0 && it->get<int64_t>() <= 4) {
+    return static_cast<Severity>(it->get<int64_t>());
+  }
+  return parseSeverity(it->is_string() ? it->get<std::string>() : it->dump());
+}
+
+absl::Status heapFull() { return absl::ResourceExhaustedError("run heap memory limit reached"); }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Case operations
+
+CaseConnector::CaseConnector(const ConnectorConfig& config, CaseStore& store)
+    : config_(config), store_(store) {}
+
+absl::StatusOr<int64_t> CaseConnector::targetCase(const json& params, pb::HostCall& call) {
+  RunContext& ctx = runContext(call);
+  int64_t id = 0;
+  auto it = params.find("case_id");
+  if (it != params.end() && !it->is_null()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("case_id ", it->dump(), " is not a positive integer"));
+    }
+    id = it->get<int64_t>();
+  } else if (ctx.case_id != 0) {
+    id = ctx.case_id;
+  } else {
+    absl::StatusOr<std::optional<int64_t>> found = store_.findCaseOfAlert(ctx.tenant, ctx.alert_id);
+    if (!found.ok()) return found.status();
+    if (!*found) {
+      return absl::NotFoundError(absl::StrCat(
+          "alert ", ctx.alert_id, " of tenant ", ctx.tenant,
+          " is in no case yet; give case_id or open a case first with a case open action"));
+    }
+    id = **found;
+  }
+  absl::StatusOr<CaseDetail> detail = store_.getCase(id);
+  if (!detail.ok()) return detail.status();
+  // A playbook of one tenant never reaches another tenant's cases; the message does not
+  // say whether the case exists.
+  if (detail->info.tenant != ctx.tenant) {
+    return absl::NotFoundError(absl::StrCat("case ", id, " is not a case of tenant ", ctx.tenant));
+  }
+  return id;
+}
+
+absl::Status CaseConnector::perform(std::string_view action, const pb::List& list,
+                                    pb::HostCall& call, pb::Value& result) {
+  RunContext& ctx = runContext(call);
+  json params = paramsToJson(list);
+  std::string_view verb = verbOf(action);
+  const std::string author = absl::StrCat(config_.author, " (", ctx.playbook, " run ", ctx.run_id, ")");
+
+  if (verb == "open" || verb == "create") {
+    std::string title = text(params, "title");
+    if (title.empty()) title = absl::StrCat(ctx.playbook, ": alert ", ctx.alert_id);
+    absl::StatusOr<Severity> severity = severityParam(params, Severity::kMedium);
+    if (!severity.ok()) return severity.status();
+    absl::StatusOr<int64_t> id =
+        store_.createPlaybookCase(title, *severity, ctx.tenant, absl::StrCat("playbook:", ctx.playbook),
+                          absl::StrCat("run-", ctx.run_id, "-", ctx.steps.size()));
+    if (!id.ok()) return id.status();
+    ctx.case_id = *id;
+    std::string note = text(params, "note");
+    if (!note.empty()) {
+      if (absl::Status st = store_.addCaseNote(*id, author, note); !st.ok()) return st;
+    }
+    result = pb::Value::integer(*id);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> id = targetCase(params, call);
+  if (!id.ok()) return id.status();
+  absl::Status st;
+  if (verb == "add_note" || verb == "annotate" || verb == "note") {
+    std::string note = text(params, "text");
+    if (note.empty()) note = text(params, "note");
+    if (note.empty()) return absl::InvalidArgumentError(absl::StrCat(std::string(action), ": needs text:"));
+    st = store_.addCaseNote(*id, author, note);
+  } else if (verb == "add_tag" || verb == "tag") {
+    std::vector<std::string> tags;
+    if (params.contains("tags") && params["tags"].is_array()) {
+      for (const json& t : params["tags"]) {
+        if (t.is_string() && !t.get<std::string>().empty()) tags.push_back(t.get<std::string>());
+      }
+    }
+    if (!text(params, "tag").empty()) tags.push_back(text(params, "tag"));
+    if (tags.empty()) return absl::InvalidArgumentError(absl::StrCat(std::string(action), ": needs tag: or tags:"));
+    st = store_.addCaseTags(*id, tags);
+  } else if (verb == "set_severity") {
+    if (!params.contains("severity")) {
+      return absl::InvalidArgumentError(absl::StrCat(std::string(action), ": needs severity:"));
+    }
+    absl::StatusOr<Severity> severity = severityParam(params, Severity::kMedium);
+    if (!severity.ok()) return severity.status();
+    st = store_.setCaseSeverity(*id, *severity);
+  } else if (verb == "escalate") {
+    absl::StatusOr<Severity> severity = severityParam(params, Severity::kHigh);
+    if (!severity.ok()) return severity.status();
+    std::string summary = text(params, "summary");
+    if (summary.empty()) summary = absl::StrCat("escalated by playbook ", ctx.playbook);
+    if (!text(params, "tier").empty()) absl::StrAppend(&summary, " (tier ", text(params, "tier"), ")");
+    st = store_.addCaseNote(*id, author, summary);
+    if (st.ok()) st = store_.addCaseTags(*id, {std::string("escalated")});
+    if (st.ok()) st = store_.setCaseSeverity(*id, *severity);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "case connector ", config_.name, " does not know action ", std::string(action),
+        "; use a name ending in open, add_note, add_tag, set_severity or escalate"));
+  }
+  if (!st.ok()) return st;
+  result = pb::Value::integer(*id);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------
+// Intel lookups
+
+namespace {
+
+const intel::Indicator* findInSet(const intel::IndicatorSet& set, std::string_view value) {
+  if (std::optional<IpAddr> ip = parseIp(value)) {
+    if (std::optional<uint32_t> id = set.lookupAddress(*ip)) return &set.indicator(*id);
+    return nullptr;
+  }
+  std::string lower = absl::AsciiStrToLower(std::string(value));
+  while (!lower.empty() && lower.back() == '.') lower.pop_back();
+  if (set.hasDomains()) {
+    std::string_view domain = lower;
+    while (!domain.empty()) {
+      if (std::optional<uint32_t> id = set.lookupDomain(domain)) return &set.indicator(*id);
+      size_t dot = domain.find('.');
+      if (dot == std::string_view::npos) break;
+      domain.remove_prefix(dot + 1);
+    }
+  }
+  if (set.hasFilenames()) {
+    if (std::optional<uint32_t> id = set.lookupFilename(lower)) return &set.indicator(*id);
+  }
+  for (uint32_t id = 0; id < set.size(); ++id) {
+    const intel::Indicator& indicator = set.indicator(id);
+    if (indicator.text == value || indicator.text == lower) return &indicator;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+const intel::Indicator* findIndicator(const intel::Snapshot& snapshot, std::string_view value) {
+  if (value.empty()) return nullptr;
+  if (const intel::IndicatorSet* delta = snapshot.delta()) {
+    if (const intel::Indicator* found = findInSet(*delta, value)) return found;
+  }
+  return findInSet(snapshot.base(), value);
+}
+
+IntelConnector::IntelConnector(const ConnectorConfig& config, intel::SnapshotStore& store)
+    : config_(config), store_(store) {}
+
+absl::Status IntelConnector::perform(std::string_view action, const pb::List& list,
+                                     pb::HostCall& call, pb::Value& result) {
+  std::string_view verb = verbOf(action);
+  if (verb != "lookup" && verb != "query" && verb != "check") {
+    return absl::InvalidArgumentError(absl::StrCat("intel connector ", config_.name,
+                                                   " does not know action ", std::string(action),
+                                                   "; use a name ending in lookup or query"));
+  }
+  json params = paramsToJson(list);
+  json values = json::array();
+  bool single = false;
+  if (params.contains("indicators") && params["indicators"].is_array()) {
+    values = params["indicators"];
+  } else if (!text(params, "indicator").empty() || !text(params, "value").empty()) {
+    values.push_back(!text(params, "indicator").empty() ? text(params, "indicator")
+                                                         : text(params, "value"));
+    single = true;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat(std::string(action), ": needs indicator: VALUE or indicators: [VALUES]"));
+  }
+  std::shared_ptr<const intel::Snapshot> snapshot = store_.current();
+  if (snapshot == nullptr) return absl::UnavailableError("no indicator snapshot is loaded yet");
+  const bool detail = params.value("detail", json(false)) == json(true);
+  json out = json::array();
+  for (const json& v : values) {
+    const intel::Indicator* found =
+        v.is_string() ? findIndicator(*snapshot, v.get<std::string>()) : nullptr;
+    if (!detail) {
+      out.push_back(found != nullptr ? "malicious" : "unknown");
+    } else if (found == nullptr) {
+      out.push_back(nullptr);
+    } else {
+      out.push_back({{"value", found->text},
+                     {"type", std::string(indicatorTypeName(found->type))},
+                     {"lists", found->lists},
+                     {"score", found->score},
+                     {"tags", found->tags}});
+    }
+  }
+  if (!pb::compiler::jsonToHeapValue(single ? out[0] : out, call, result)) return heapFull();
+  return absl::OkStatus();
+}
+
+}  // namespace vigil::mgmt

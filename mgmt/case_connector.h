@@ -1,0 +1,69 @@
+// Playbook connectors that work inside the appliance: case operations on the case store,
+// and indicator lookups in the live threat-intel snapshot.
+//
+// Case actions (by the last part of the name):
+//   open / create        title, severity, note -> opens a case of the run's tenant; returns its id
+//   add_note / annotate  text [, case_id]      -> adds a note by the connector's author
+//   add_tag / tag        tag or tags [, case_id]
+//   set_severity         severity [, case_id]
+//   escalate             summary [, severity (default high)] [, case_id] -> note, tag, severity
+// Without case_id an action works on the case this run opened, else on the case that
+// holds the triggering alert. A case of another tenant is never touched.
+//
+// Intel actions (lookup, query, check): `indicator`, `value` or `indicators` (a list) ->
+// for each value "malicious" when the live snapshot holds it, else "unknown"; with
+// `detail: true`, the indicator as JSON text {"value", "type", "lists", "score", "tags"}
+// or null. A single value returns one entry, a list returns a list. A run also sees the
+// snapshot through the playbook expression intel(x).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "mgmt/case_store.h"
+#include "mgmt/playbook_config.h"
+#include "playbook_vm/compiler/alert_host.h"
+
+namespace vigil::intel {
+class SnapshotStore;
+struct Indicator;
+class Snapshot;
+}  // namespace vigil::intel
+
+namespace vigil::mgmt {
+
+class CaseConnector final : public playbook_vm::compiler::ActionConnector {
+ public:
+  // `store` is not owned and must outlive the connector.
+  CaseConnector(const ConnectorConfig& config, CaseStore& store);
+
+  absl::Status perform(std::string_view action, const playbook_vm::List& params,
+                       playbook_vm::HostCall& call, playbook_vm::Value& result) override;
+
+ private:
+  absl::StatusOr<int64_t> targetCase(const nlohmann::json& params, playbook_vm::HostCall& call);
+
+  ConnectorConfig config_;
+  CaseStore& store_;
+};
+
+// Finds `value` in the snapshot: addresses (exact or by CIDR), domains (and their parent
+// domains), file names, then any other indicator by its normalized text. Returns nullptr
+// when nothing matches. Thread-safe; allocates.
+const intel::Indicator* findIndicator(const intel::Snapshot& snapshot, std::string_view value);
+
+class IntelConnector final : public playbook_vm::compiler::ActionConnector {
+ public:
+  // `store` is not owned and must outlive the connector.
+  IntelConnector(const ConnectorConfig& config, intel::SnapshotStore& store);
+
+  absl::Status perform(std::string_view action, const playbook_vm::List& params,
+                       playbook_vm::HostCall& call, playbook_vm::Value& result) override;
+
+ private:
+  ConnectorConfig config_;
+  intel::SnapshotStore& store_;
+};
+
+}  // namespace vigil::mgmt

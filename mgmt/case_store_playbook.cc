@@ -1,0 +1,82 @@
+// Case operations of playbook runs, built on the analyst calls of case_store_work.cc so
+// that every change a playbook makes lands in the case timeline like an analyst's.
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "mgmt/case_store.h"
+#include "mgmt/internal/sqlite_statement.h"
+
+namespace vigil::mgmt {
+namespace {
+
+Actor playbookActor(absl::string_view name) { return Actor{std::string(name), /*human=*/false}; }
+
+}  // namespace
+
+absl::StatusOr<int64_t> CaseStore::createPlaybookCase(absl::string_view title, Severity severity,
+                                                      absl::string_view tenant,
+                                                      absl::string_view rule_id,
+                                                      absl::string_view origin) {
+  NewCase fields;
+  fields.title = std::string(title);
+  fields.severity = severity;
+  fields.tenant = std::string(tenant);
+  fields.description = absl::StrCat("Opened by ", rule_id, " (", origin, ").");
+  absl::StatusOr<Case> created = createCase(fields, playbookActor(rule_id));
+  if (!created.ok()) return created.status();
+  return created->id;
+}
+
+absl::Status CaseStore::addCaseNote(int64_t id, absl::string_view author, absl::string_view text) {
+  return addNote(id, std::string(text), playbookActor(author)).status();
+}
+
+absl::Status CaseStore::addCaseTags(int64_t id, absl::Span<const std::string> tags) {
+  absl::StatusOr<std::vector<std::string>> existing = caseTags(id);
+  if (!existing.ok()) return existing.status();
+  std::set<std::string> merged(existing->begin(), existing->end());
+  const size_t before = merged.size();
+  merged.insert(tags.begin(), tags.end());
+  if (merged.size() == before) return absl::OkStatus();
+  CaseUpdate update;
+  update.tags = std::vector<std::string>(merged.begin(), merged.end());
+  return updateCase(id, update, playbookActor("playbook")).status();
+}
+
+absl::Status CaseStore::setCaseSeverity(int64_t id, Severity severity) {
+  CaseUpdate update;
+  update.severity = severity;
+  return updateCase(id, update, playbookActor("playbook")).status();
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> CaseStore::caseNotes(int64_t id) {
+  absl::StatusOr<CaseDetail> detail = getCase(id);
+  if (!detail.ok()) return detail.status();
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const CaseNote& note : detail->notes) out.emplace_back(note.author, note.body);
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> CaseStore::caseTags(int64_t id) {
+  absl::StatusOr<CaseDetail> detail = getCase(id);
+  if (!detail.ok()) return detail.status();
+  return detail->tags;
+}
+
+absl::StatusOr<std::optional<int64_t>> CaseStore::findCaseOfAlert(absl::string_view tenant,
+                                                                  absl::string_view alert_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<internal::SqliteStatement> s = internal::SqliteStatement::prepare(
+      db_, "find_case_of_alert",
+      "SELECT case_id FROM alerts WHERE tenant = ? AND alert_id = ? ORDER BY id DESC LIMIT 1");
+  if (!s.ok()) return s.status();
+  s->bindText(1, tenant);
+  s->bindText(2, alert_id);
+  absl::StatusOr<bool> row = s->step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<int64_t>();
+  return std::optional<int64_t>(s->columnInt(0));
+}
+
+}  // namespace vigil::mgmt

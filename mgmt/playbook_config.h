@@ -1,0 +1,82 @@
+// The `playbooks:` section of the daemon configuration: which playbook files vigild runs,
+// the runner's queue and budgets, the connectors that perform actions and the table that
+// routes each action name to a connector. docs/playbooks.md describes every key.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace YAML {
+class Node;
+}
+
+namespace vigil::mgmt {
+
+// One `playbooks.connectors` entry. Which fields apply depends on `type`.
+struct ConnectorConfig {
+  std::string name;
+  std::string type;  // webhook, notify, syslog, blocklist, case, intel
+  int line = 0;      // line of the entry in the config file, for later errors
+
+  // webhook, notify
+  std::string url;
+  int timeout_ms = 5000;
+  // Header values are resolved at load: a literal, {env: NAME} or {file: PATH}. They are
+  // secrets (tokens) and never logged.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string channel;  // notify: the default channel when the action gives none
+
+  // syslog
+  std::string address;  // host:port of the collector
+  std::string transport = "udp";  // udp, tcp
+  std::string format = "rfc5424";  // rfc5424, cef
+  std::string app_name = "vigil";
+
+  // blocklist
+  std::string path;                        // the nftables file the firewall loads
+  std::string table = "inet vigil";        // family and table of the sets
+  std::string set = "blocklist";           // set names: <set>_v4 and <set>_v6
+  int64_t default_duration_s = 0;          // 0: entries never expire
+  size_t max_entries = 65536;
+  std::vector<std::string> apply_command;  // argv run after each rewrite; empty for none
+
+  // case
+  std::string author = "playbook";  // author of notes the connector adds
+};
+
+// One `playbooks.actions` entry: an action name ("firewall.block_ip"), a prefix
+// ("case.*") or "*", and the connector that performs the matching actions. The most
+// specific pattern wins: exact name, then the longest prefix, then "*".
+struct ActionRoute {
+  std::string pattern;
+  std::string connector;
+};
+
+struct PlaybookRunnerConfig {
+  bool enabled = false;            // true when the section is present with paths
+  std::vector<std::string> paths;  // playbook files or folders (*.yml, *.yaml), resolved
+  std::string db;                  // default <state_dir>/runs.db
+  size_t workers = 1;              // threads that run playbooks
+  size_t queue_capacity = 1024;    // alerts waiting for a worker
+  // How long the pipeline waits for room in a full queue before the alert's runs are
+  // counted as dropped (vigil_playbook_queue_dropped_total{reason="full"}).
+  int enqueue_wait_ms = 0;
+  uint64_t max_steps = 1'000'000;        // VM instruction budget per run segment
+  uint32_t max_memory_bytes = 1u << 20;  // VM run heap per run
+  std::vector<ConnectorConfig> connectors;
+  std::vector<ActionRoute> actions;
+};
+
+// Reads the `playbooks:` node into `out`. Relative paths resolve against `base_dir`;
+// `state_dir` gives the default database path. Errors are InvalidArgument of the form
+// "vigil.yaml:41: playbooks.connectors.fw.type: 'nft' is not one of ...".
+absl::Status parsePlaybookConfig(const YAML::Node& node, const std::string& origin,
+                                 const std::string& base_dir, const std::string& state_dir,
+                                 PlaybookRunnerConfig& out);
+
+}  // namespace vigil::mgmt

@@ -1,0 +1,775 @@
+#include "mgmt/playbook_runner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "intel/snapshot.h"
+#include "mgmt/blocklist_connector.h"
+#include "mgmt/case_connector.h"
+#include "mgmt/case_store.h"
+#include "mgmt/syslog_connector.h"
+#include "mgmt/webhook_connector.h"
+#include "playbook_vm/compiler/compiler.h"
+
+namespace vigil::mgmt {
+namespace {
+
+namespace pb = playbook_vm;
+using json = nlohmann::json;
+
+constexpr int64_t kSecondNs = 1'000'000'000;
+// The pipeline calls flush() at shutdown. Connector timeouts bound each queued run, but a
+// full queue against a dead endpoint could take hours, so flush gives up after this and
+// stop() counts what is left.
+constexpr std::chrono::seconds kFlushTimeout{10};
+// Upper bounds of the first-action latency histogram, in microseconds.
+constexpr int64_t kLatencyBucketsUs[] = {10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000,
+                                         500000, 1000000};
+
+absl::StatusOr<std::vector<std::string>> expandPaths(const std::vector<std::string>& paths) {
+  std::vector<std::string> files;
+  for (const std::string& path : paths) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+      std::vector<std::string> found;
+      for (std::filesystem::recursive_directory_iterator it(path, ec), end; !ec && it != end;
+           it.increment(ec)) {
+        std::string ext = it->path().extension().string();
+        if (it->is_regular_file() && (ext == ".yml" || ext == ".yaml")) {
+          found.push_back(it->path().string());
+        }
+      }
+      if (ec) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("playbooks.paths: cannot read folder ", path, ": ", ec.message()));
+      }
+      if (found.empty()) {
+        return absl::NotFoundError(absl::StrCat("playbooks.paths: folder ", path,
+                                                " holds no *.yml or *.yaml playbook"));
+      }
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (std::filesystem::is_regular_file(path, ec)) {
+      files.push_back(path);
+    } else {
+      return absl::NotFoundError(
+          absl::StrCat("playbooks.paths: ", path, " is neither a playbook file nor a folder"));
+    }
+  }
+  return files;
+}
+
+// The alert as playbooks read it: the JSON of correlate::alertToJson, plus "severity" (the
+// Sigma level), every group-by field at the top level (alert.src_ip) and "events", one
+// {"raw": TEXT} per evidence line.
+json alertForPlaybook(const correlate::Alert& alert) {
+  json j = json::parse(correlate::alertToJson(alert), nullptr, false);
+  if (!j.is_object()) j = json::object();
+  j["severity"] = alert.level;
+  for (const auto& [field, value] : alert.group) {
+    if (!j.contains(field)) j[field] = value;
+  }
+  json events = json::array();
+  for (const std::string& raw : alert.evidence) events.push_back({{"raw", raw}});
+  j["events"] = std::move(events);
+  return j;
+}
+
+std::string dumpJson(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string listText(const pb::List* list, uint32_t index) {
+  if (list == nullptr || index >= list->size) return "";
+  const pb::Value& v = list->items[index];
+  return v.isString() ? std::string(v.asString()) : pb::valueToString(v);
+}
+
+double listNumber(const pb::List* list, uint32_t index) {
+  if (list == nullptr || index >= list->size) return 0;
+  const pb::Value& v = list->items[index];
+  if (v.isInt()) return static_cast<double>(v.asInt());
+  if (v.isDouble()) return v.asDouble();
+  return 0;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Construction and loading
+
+PlaybookRunner::PlaybookRunner(const PlaybookRunnerConfig& config, MetricsRegistry& metrics,
+                               const Clock* clock)
+    : config_(config),
+      metrics_(metrics),
+      clock_(clock != nullptr ? clock : &RealClock::instance()),
+      dropped_full_(metrics.counter("vigil_playbook_queue_dropped_total",
+                                    "Playbook runs not started because the queue was full or "
+                                    "vigild stopped",
+                                    {{"reason", "full"}})),
+      dropped_shutdown_(metrics.counter("vigil_playbook_queue_dropped_total",
+                                        "Playbook runs not started because the queue was full "
+                                        "or vigild stopped",
+                                        {{"reason", "shutdown"}})),
+      vm_steps_(metrics.counter("vigil_playbook_vm_steps_total",
+                                "Playbook VM instructions executed")),
+      store_errors_(metrics.counter("vigil_playbook_store_errors_total",
+                                    "Run store writes that failed")),
+      queue_depth_(metrics.gauge("vigil_playbook_queue_depth", "Playbook jobs waiting for a worker")),
+      waiting_approval_(metrics.gauge("vigil_playbook_runs_waiting", "Runs suspended right now",
+                                      {{"state", "waiting_approval"}})),
+      delayed_(metrics.gauge("vigil_playbook_runs_waiting", "Runs suspended right now",
+                             {{"state", "delayed"}})),
+      latency_sum_us_(metrics.counter("vigil_playbook_first_action_latency_us_sum",
+                                      "Sum of alert-queued to first-connector-call latencies")),
+      latency_count_(metrics.counter("vigil_playbook_first_action_latency_us_count",
+                                     "Runs whose first connector call was timed")) {
+  for (int64_t le : kLatencyBucketsUs) {
+    latency_buckets_.push_back(&metrics.counter(
+        "vigil_playbook_first_action_latency_us_bucket",
+        "Runs whose first connector call came within `le` microseconds of the alert",
+        {{"le", std::to_string(le)}}));
+  }
+  latency_buckets_.push_back(&metrics.counter(
+      "vigil_playbook_first_action_latency_us_bucket",
+      "Runs whose first connector call came within `le` microseconds of the alert",
+      {{"le", "+Inf"}}));
+}
+
+PlaybookRunner::~PlaybookRunner() { stop(); }
+
+absl::StatusOr<std::unique_ptr<PlaybookRunner>> PlaybookRunner::create(
+    const PlaybookRunnerConfig& config, MetricsRegistry& metrics, const Clock* clock) {
+  std::unique_ptr<PlaybookRunner> runner(new PlaybookRunner(config, metrics, clock));
+  if (absl::Status st = pb::compiler::registerAlertHost(runner->registry_); !st.ok()) return st;
+  if (absl::Status st = runner->loadPlaybooks(); !st.ok()) return st;
+  for (const ConnectorConfig& c : config.connectors) {
+    if (c.type == "case" || c.type == "intel") continue;  // need the stores; see start()
+    NamedConnector named;
+    named.name = c.name;
+    named.type = c.type;
+    if (c.type == "webhook" || c.type == "notify") {
+      WebhookOptions options;
+      options.url = c.url;
+      options.timeout = std::chrono::milliseconds(c.timeout_ms);
+      options.headers = c.headers;
+      options.body = c.type == "notify" ? WebhookBody::kNotify : WebhookBody::kAction;
+      options.channel = c.channel;
+      auto webhook = WebhookConnector::create(std::move(options));
+      if (!webhook.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("playbooks.connectors.", c.name, " (line ",
+                                                       c.line, "): ", webhook.status().message()));
+      }
+      named.connector = std::move(*webhook);
+    } else if (c.type == "syslog") {
+      auto syslog = SyslogConnector::create(c);
+      if (!syslog.ok()) return syslog.status();
+      named.connector = std::move(*syslog);
+    } else if (c.type == "blocklist") {
+      auto blocklist = BlocklistConnector::create(c, clock);
+      if (!blocklist.ok()) return blocklist.status();
+      named.connector = std::move(*blocklist);
+    }
+    runner->pending_connectors_.push_back(std::move(named));
+  }
+  return runner;
+}
+
+absl::Status PlaybookRunner::loadPlaybooks() {
+  absl::StatusOr<std::vector<std::string>> files = expandPaths(config_.paths);
+  if (!files.ok()) return files.status();
+  std::set<std::string> names;
+  for (const std::string& file : *files) {
+    std::ifstream in(file);
+    if (!in) return absl::NotFoundError(absl::StrCat("cannot read playbook ", file));
+    std::stringstream text;
+    text << in.rdbuf();
+    absl::StatusOr<pb::compiler::CompiledPlaybook> compiled =
+        pb::compiler::compilePlaybook(text.str(), file);
+    if (!compiled.ok()) return compiled.status();
+    absl::StatusOr<std::unique_ptr<pb::Program>> program =
+        pb::loadProgram(compiled->module, registry_);
+    if (!program.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(file, ": ", program.status().message()));
+    }
+    if (!(*program)->trigger().has_trigger) {
+      return absl::InvalidArgumentError(absl::StrCat(file, ": playbook has no trigger"));
+    }
+    if (!names.insert(compiled->name).second) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          file, ": playbook name '", compiled->name,
+          "' is already used by another file under playbooks.paths; names must be unique"));
+    }
+    LoadedPlaybook loaded;
+    loaded.name = compiled->name;
+    loaded.path = file;
+    const auto& sha = (*program)->sourceSha256();
+    loaded.hash = absl::BytesToHexString(
+        absl::string_view(reinterpret_cast<const char*>(sha.data()), sha.size()));
+    loaded.module = std::move(compiled->module);
+    loaded.program = std::move(*program);
+    programs_[loaded.hash] = loaded.program;
+    playbooks_.push_back(std::move(loaded));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PlaybookRunner::addConnectors(CaseStore* cases, intel::SnapshotStore* intel) {
+  for (const ConnectorConfig& c : config_.connectors) {
+    if (c.type != "case" && c.type != "intel") continue;
+    NamedConnector named;
+    named.name = c.name;
+    named.type = c.type;
+    if (c.type == "case") {
+      if (cases == nullptr) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("connector ", c.name, ": the case store is not open"));
+      }
+      named.connector = std::make_unique<CaseConnector>(c, *cases);
+    } else {
+      if (intel == nullptr) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("connector ", c.name, ": threat intel is not loaded"));
+      }
+      named.connector = std::make_unique<IntelConnector>(c, *intel);
+    }
+    pending_connectors_.push_back(std::move(named));
+  }
+  router_ = std::make_unique<ActionRouter>(std::move(pending_connectors_), config_.actions, metrics_);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------
+// Start, stop, recovery
+
+absl::Status PlaybookRunner::start(CaseStore* cases, intel::SnapshotStore* intel) {
+  if (started_) return absl::OkStatus();
+  intel_ = intel;
+  if (absl::Status st = addConnectors(cases, intel); !st.ok()) return st;
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(config_.db).parent_path(), ec);
+  absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::open(config_.db, clock_);
+  if (!store.ok()) return store.status();
+  store_ = std::move(*store);
+  for (const LoadedPlaybook& p : playbooks_) {
+    if (absl::Status st = store_->putModule(p.hash, p.name, p.module); !st.ok()) return st;
+  }
+  if (absl::Status st = recover(); !st.ok()) return st;
+  started_ = true;
+  for (size_t i = 0; i < config_.workers; ++i) workers_.emplace_back([this] { workerLoop(); });
+  timer_ = std::thread([this] { timerLoop(); });
+  VIGIL_LOG_INFO("playbook runner started playbooks={} connectors={} workers={} db={}",
+                 playbooks_.size(), router_->connectorCount(), config_.workers, config_.db);
+  return absl::OkStatus();
+}
+
+absl::Status PlaybookRunner::recover() {
+  size_t resumed = 0, interrupted = 0, waiting = 0;
+  absl::StatusOr<std::vector<RunRecord>> running = store_->runsInState(RunState::kRunning);
+  if (!running.ok()) return running.status();
+  for (const RunRecord& run : *running) {
+    if (run.pending_resume && !run.saved_state.empty()) {
+      // A decision or timer handed it over and no worker took it before the stop.
+      queue_.push_back(Job{run.id, 0, nullptr, monotonicNs()});
+      ++resumed;
+      continue;
+    }
+    // It was executing when the process ended, so the actions of its last segment may
+    // or may not have happened. Repeating them could block twice or page twice.
+    absl::Status st = store_->finish(
+        run.id, RunState::kFailed, "",
+        "interrupted: vigild stopped while this run was executing; check the actions after "
+        "its last recorded step by hand",
+        run.vm_steps, {});
+    if (!st.ok()) return st;
+    metrics_.counter("vigil_playbook_runs_finished_total", "Playbook runs ended, by final state",
+                     {{"playbook", run.playbook}, {"state", "failed"}})
+        .add();
+    ++interrupted;
+  }
+  for (RunState state : {RunState::kWaitingApproval, RunState::kDelayed}) {
+    absl::StatusOr<std::vector<RunRecord>> runs = store_->runsInState(state);
+    if (!runs.ok()) return runs.status();
+    for (const RunRecord& run : *runs) {
+      wakes_.emplace(run.wake_ns, Wake{run.id, state});
+      ++waiting;
+    }
+  }
+  updateWaitingGauges();
+  if (resumed + interrupted + waiting > 0) {
+    VIGIL_LOG_INFO("playbook runs recovered suspended={} handed_over={} interrupted={}", waiting,
+                   resumed, interrupted);
+  }
+  return absl::OkStatus();
+}
+
+void PlaybookRunner::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  work_ready_.notify_all();
+  room_.notify_all();
+  for (std::thread& worker : workers_) worker.join();
+  workers_.clear();
+  {
+    std::lock_guard<std::mutex> lock(timer_mu_);
+    timer_stop_ = true;
+  }
+  timer_cv_.notify_all();
+  if (timer_.joinable()) timer_.join();
+  // Alert jobs not started are lost with the process; count them. Resume jobs stay in
+  // the store with their pending value and continue after the next start().
+  size_t left = 0;
+  for (const Job& job : queue_) left += job.run_id == 0 ? 1 : 0;
+  queue_.clear();
+  if (left > 0) {
+    dropped_shutdown_.add(left);
+    VIGIL_LOG_WARN("playbook runs not started before shutdown count={}", left);
+  }
+  idle_.notify_all();
+  if (started_) {
+    VIGIL_LOG_INFO("playbook runner stopped runs_started={} runs_failed={} waiting={} "
+                   "queue_dropped={} connector_errors={}",
+                   metrics_.sum("vigil_playbook_runs_started_total"),
+                   metrics_.sum("vigil_playbook_runs_finished_total", {{"state", "failed"}}),
+                   waiting_approval_.value() + delayed_.value(),
+                   metrics_.sum("vigil_playbook_queue_dropped_total"),
+                   metrics_.sum("vigil_playbook_connector_calls_total", {{"outcome", "error"}}));
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Alerts in
+
+bool PlaybookRunner::triggerMatches(const pb::Trigger& t, const correlate::Alert& alert) const {
+  auto contains = [](const std::vector<std::string>& list, const std::string& value) {
+    return std::find(list.begin(), list.end(), value) != list.end();
+  };
+  if (!t.has_trigger) return false;
+  if (!t.rule_ids.empty() && !contains(t.rule_ids, alert.rule_id)) return false;
+  if (!t.tenants.empty() && !contains(t.tenants, alert.tenant)) return false;
+  if (!t.tags.empty() && std::none_of(alert.tags.begin(), alert.tags.end(), [&](const auto& tag) {
+        return contains(t.tags, tag);
+      })) {
+    return false;
+  }
+  if (t.min_severity != pb::Severity::kInformational) {
+    pb::Severity severity = pb::Severity::kInformational;
+    if (!pb::compiler::parseSeverity(alert.level, severity)) return false;
+    if (severity < t.min_severity) return false;
+  }
+  return true;
+}
+
+void PlaybookRunner::onAlert(const correlate::Alert& alert) {
+  std::shared_ptr<const correlate::Alert> copy;
+  const int64_t now = monotonicNs();
+  for (size_t i = 0; i < playbooks_.size(); ++i) {
+    if (!triggerMatches(playbooks_[i].program->trigger(), alert)) continue;
+    if (copy == nullptr) copy = std::make_shared<const correlate::Alert>(alert);
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stopping_ || !started_) {
+      dropped_shutdown_.add();
+      continue;
+    }
+    if (alert_jobs_ >= config_.queue_capacity && config_.enqueue_wait_ms > 0) {
+      room_.wait_for(lock, std::chrono::milliseconds(config_.enqueue_wait_ms),
+                     [this] { return stopping_ || alert_jobs_ < config_.queue_capacity; });
+    }
+    if (alert_jobs_ >= config_.queue_capacity || stopping_) {
+      dropped_full_.add();
+      VIGIL_LOG_WARN_POW2("playbook queue full, run not started playbook={} alert={}",
+                          playbooks_[i].name, alert.id);
+      continue;
+    }
+    queue_.push_back(Job{0, i, copy, now});
+    ++alert_jobs_;
+    queue_depth_.set(static_cast<int64_t>(queue_.size()));
+    lock.unlock();
+    work_ready_.notify_one();
+  }
+}
+
+void PlaybookRunner::enqueueResume(int64_t run_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(Job{run_id, 0, nullptr, monotonicNs()});
+    queue_depth_.set(static_cast<int64_t>(queue_.size()));
+  }
+  work_ready_.notify_one();
+}
+
+void PlaybookRunner::flush() {
+  std::unique_lock<std::mutex> lock(mu_);
+  bool drained = idle_.wait_for(lock, kFlushTimeout, [this] {
+    return (queue_.empty() && busy_ == 0) || stopping_;
+  });
+  if (!drained) {
+    VIGIL_LOG_WARN("playbook runs still queued after flush waited {} s queued={} running={}",
+                   std::chrono::duration_cast<std::chrono::seconds>(kFlushTimeout).count(),
+                   queue_.size(), busy_);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Workers
+
+void PlaybookRunner::workerLoop() {
+  pb::Vm vm;
+  while (true) {
+    Job job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+      if (job.run_id == 0) --alert_jobs_;
+      ++busy_;
+      queue_depth_.set(static_cast<int64_t>(queue_.size()));
+    }
+    room_.notify_one();
+    if (job.run_id == 0) {
+      startRun(job, vm);
+    } else {
+      resumeRun(job.run_id, vm);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --busy_;
+    }
+    idle_.notify_all();
+  }
+}
+
+void PlaybookRunner::prepareContext(RunContext& ctx, const RunRecord& run, const json& alert) {
+  ctx.alert = &alert;
+  ctx.connector = router_.get();
+  ctx.run_id = run.id;
+  ctx.playbook = run.playbook;
+  ctx.tenant = run.tenant;
+  ctx.alert_id = run.alert_id;
+  ctx.rule_id = run.rule_id;
+  intel::SnapshotStore* store = intel_;
+  ctx.intel = [store](std::string_view value) {
+    if (store == nullptr) return false;
+    std::shared_ptr<const intel::Snapshot> snapshot = store->current();
+    return snapshot != nullptr && findIndicator(*snapshot, value) != nullptr;
+  };
+  ctx.log = [&ctx, this](std::string_view message) {
+    RunStep step;
+    step.kind = "log";
+    step.name = "log";
+    step.message = std::string(message.substr(0, 4096));
+    step.started_ns = clock_->nowNs();
+    ctx.steps.push_back(std::move(step));
+  };
+}
+
+void PlaybookRunner::startRun(const Job& job, pb::Vm& vm) {
+  const LoadedPlaybook& playbook = playbooks_[job.playbook];
+  json alert = alertForPlaybook(*job.alert);
+  RunRecord run;
+  run.playbook = playbook.name;
+  run.playbook_hash = playbook.hash;
+  run.tenant = job.alert->tenant;
+  run.alert_id = job.alert->id;
+  run.rule_id = job.alert->rule_id;
+  absl::StatusOr<int64_t> id = store_->createRun(
+      {run.playbook, run.playbook_hash, run.tenant, run.alert_id, run.rule_id, dumpJson(alert)});
+  if (!id.ok()) {
+    store_errors_.add();
+    VIGIL_LOG_ERROR("cannot record playbook run, not started playbook={} alert={} error={}",
+                    playbook.name, job.alert->id, id.status().ToString());
+    return;
+  }
+  run.id = *id;
+  metrics_.counter("vigil_playbook_runs_started_total", "Playbook runs started",
+                   {{"playbook", playbook.name}})
+      .add();
+  RunContext ctx;
+  prepareContext(ctx, run, alert);
+  ctx.trigger_mono_ns = job.queued_mono_ns;
+  pb::Budget budget{config_.max_steps, config_.max_memory_bytes};
+  pb::RunResult result = vm.run(*playbook.program, registry_, budget, &ctx);
+  settle(run, ctx, result, vm);
+}
+
+absl::StatusOr<std::shared_ptr<const pb::Program>> PlaybookRunner::programFor(
+    const std::string& hash) {
+  std::lock_guard<std::mutex> lock(programs_mu_);
+  auto it = programs_.find(hash);
+  if (it != programs_.end()) return it->second;
+  // An older version of a playbook whose file changed since the run started.
+  absl::StatusOr<std::vector<uint8_t>> module = store_->getModule(hash);
+  if (!module.ok()) return module.status();
+  absl::StatusOr<std::unique_ptr<pb::Program>> program = pb::loadProgram(*module, registry_);
+  if (!program.ok()) return program.status();
+  std::shared_ptr<const pb::Program> shared = std::move(*program);
+  programs_[hash] = shared;
+  return shared;
+}
+
+void PlaybookRunner::resumeRun(int64_t run_id, pb::Vm& vm) {
+  absl::StatusOr<RunRecord> run = store_->get(run_id);
+  if (!run.ok()) {
+    store_errors_.add();
+    VIGIL_LOG_ERROR("cannot read playbook run to resume run={} error={}", run_id,
+                    run.status().ToString());
+    return;
+  }
+  if (run->state != RunState::kRunning || !run->pending_resume) return;  // already taken
+  if (absl::Status st = store_->clearPendingResume(run_id); !st.ok()) {
+    store_errors_.add();
+    VIGIL_LOG_ERROR("cannot take playbook run run={} error={}", run_id, st.ToString());
+    return;
+  }
+  json resume = json::parse(*run->pending_resume, nullptr, false);
+  json alert = json::parse(run->alert_json, nullptr, false);
+  RunContext ctx;
+  prepareContext(ctx, *run, alert);
+  absl::StatusOr<std::shared_ptr<const pb::Program>> program = programFor(run->playbook_hash);
+  if (!program.ok()) {
+    pb::RunResult failed;
+    failed.status = pb::RunStatus::kFailed;
+    failed.steps = run->vm_steps;
+    failed.message = absl::StrCat("cannot load playbook ", run->playbook, " version ",
+                                  run->playbook_hash, ": ", program.status().message());
+    settle(*run, ctx, failed, vm);
+    return;
+  }
+  std::string text = resume.is_string() ? resume.get<std::string>() : "";
+  pb::Value value = resume.is_string()    ? pb::Value::string(text)
+                    : resume.is_boolean() ? pb::Value::boolean(resume.get<bool>())
+                                          : pb::Value::null();
+  pb::Budget budget{config_.max_steps, config_.max_memory_bytes};
+  pb::RunResult result =
+      vm.resume(**program, registry_, budget, run->saved_state, value, &ctx);
+  settle(*run, ctx, result, vm);
+}
+
+void PlaybookRunner::settle(const RunRecord& run, RunContext& ctx, const pb::RunResult& result,
+                            pb::Vm& vm) {
+  const int64_t now = clock_->nowNs();
+  vm_steps_.add(result.steps > run.vm_steps ? result.steps - run.vm_steps : 0);
+  if (ctx.first_action_latency_ns) observeLatency(*ctx.first_action_latency_ns);
+
+  RunStep end;
+  end.started_ns = now;
+  absl::Status st;
+  if (result.status == pb::RunStatus::kSuspended) {
+    const pb::List* request = result.value.isList() ? result.value.asList() : nullptr;
+    std::string kind = listText(request, 0);
+    RunState state = RunState::kDelayed;
+    int64_t wake = now;
+    std::string prompt;
+    if (kind == pb::compiler::kYieldApproval) {
+      state = RunState::kWaitingApproval;
+      prompt = listText(request, 1);
+      wake = now + static_cast<int64_t>(listNumber(request, 2) * kSecondNs);
+      end.kind = "approval";
+      end.name = "wait_for_approval";
+      end.detail = dumpJson({{"prompt", prompt}, {"timeout_s", listNumber(request, 2)}});
+      end.outcome = "requested";
+    } else if (kind == pb::compiler::kYieldDelay) {
+      wake = now + static_cast<int64_t>(listNumber(request, 1) * kSecondNs);
+      end.kind = "delay";
+      end.name = listText(request, 2).empty() ? "delay" : listText(request, 2);
+      end.detail = dumpJson({{"seconds", listNumber(request, 1)}});
+      end.outcome = "waiting";
+    } else {
+      pb::RunResult failed = result;
+      failed.status = pb::RunStatus::kFailed;
+      failed.message = absl::StrCat("playbook ", run.playbook, " suspended with unknown request ",
+                                    pb::valueToString(result.value));
+      settle(run, ctx, failed, vm);
+      return;
+    }
+    ctx.steps.push_back(end);
+    st = store_->suspend(run.id, state, wake, prompt, vm.saveState(), result.steps, ctx.steps);
+    if (st.ok()) {
+      metrics_.counter("vigil_playbook_runs_suspended_total", "Playbook runs suspended, by state",
+                       {{"playbook", run.playbook}, {"state", std::string(runStateName(state))}})
+          .add();
+      schedule(wake, run.id, state);
+    }
+  } else {
+    RunState state = RunState::kSucceeded;
+    std::string value, error;
+    if (result.status == pb::RunStatus::kFailed) {
+      state = RunState::kFailed;
+      error = result.message;
+    } else {
+      value = pb::valueToString(result.value);
+      if (run.decision == "rejected") state = RunState::kDenied;
+      if (run.decision == "timeout") state = RunState::kTimedOut;
+    }
+    end.kind = "end";
+    end.name = std::string(runStateName(state));
+    end.outcome = state == RunState::kFailed ? "error" : "ok";
+    end.message = state == RunState::kFailed ? error : value;
+    ctx.steps.push_back(end);
+    st = store_->finish(run.id, state, value, error, result.steps, ctx.steps);
+    metrics_.counter("vigil_playbook_runs_finished_total", "Playbook runs ended, by final state",
+                     {{"playbook", run.playbook}, {"state", std::string(runStateName(state))}})
+        .add();
+    if (state == RunState::kFailed) {
+      VIGIL_LOG_WARN("playbook run failed run={} playbook={} error={}", run.id, run.playbook, error);
+    }
+  }
+  for (const RunStep& step : ctx.steps) {
+    metrics_.counter("vigil_playbook_steps_total", "Playbook run steps recorded, by kind",
+                     {{"kind", step.kind}})
+        .add();
+  }
+  if (!st.ok()) {
+    store_errors_.add();
+    VIGIL_LOG_ERROR("cannot record playbook run state run={} error={}", run.id, st.ToString());
+  }
+}
+
+void PlaybookRunner::observeLatency(int64_t ns) {
+  const int64_t us = ns / 1000;
+  latency_sum_us_.add(static_cast<uint64_t>(std::max<int64_t>(us, 0)));
+  latency_count_.add();
+  for (size_t i = 0; i < std::size(kLatencyBucketsUs); ++i) {
+    if (us <= kLatencyBucketsUs[i]) latency_buckets_[i]->add();
+  }
+  latency_buckets_.back()->add();
+}
+
+// ---------------------------------------------------------------------------------------
+// Timer and decisions
+
+void PlaybookRunner::schedule(int64_t wake_ns, int64_t run_id, RunState state) {
+  {
+    std::lock_guard<std::mutex> lock(timer_mu_);
+    wakes_.emplace(wake_ns, Wake{run_id, state});
+  }
+  updateWaitingGauges();
+  timer_cv_.notify_all();
+}
+
+void PlaybookRunner::updateWaitingGauges() {
+  int64_t approvals = 0, delays = 0;
+  {
+    std::lock_guard<std::mutex> lock(timer_mu_);
+    for (const auto& [when, wake] : wakes_) {
+      (wake.state == RunState::kWaitingApproval ? approvals : delays) += 1;
+    }
+  }
+  waiting_approval_.set(approvals);
+  delayed_.set(delays);
+}
+
+void PlaybookRunner::timerLoop() {
+  std::unique_lock<std::mutex> lock(timer_mu_);
+  while (!timer_stop_) {
+    const int64_t now = clock_->nowNs();
+    std::vector<Wake> due;
+    while (!wakes_.empty() && wakes_.begin()->first <= now) {
+      due.push_back(wakes_.begin()->second);
+      wakes_.erase(wakes_.begin());
+    }
+    if (!due.empty()) {
+      lock.unlock();
+      for (const Wake& wake : due) {
+        Transition t;
+        t.from = wake.state;
+        RunStep step;
+        step.started_ns = now;
+        if (wake.state == RunState::kWaitingApproval) {
+          t.resume_json = "\"timeout\"";
+          t.decision = "timeout";
+          t.approver = "deadline";
+          step.kind = "decision";
+          step.name = "wait_for_approval";
+          step.outcome = "timeout";
+          step.message = "the approval deadline passed; the default branch runs";
+        } else {
+          t.resume_json = "null";
+          step.kind = "delay";
+          step.name = "delay";
+          step.outcome = "elapsed";
+        }
+        absl::StatusOr<bool> moved = store_->transition(wake.run_id, t, step);
+        if (!moved.ok()) {
+          store_errors_.add();
+          VIGIL_LOG_ERROR("cannot wake playbook run run={} error={}", wake.run_id,
+                          moved.status().ToString());
+        } else if (*moved) {
+          enqueueResume(wake.run_id);
+        }
+      }
+      updateWaitingGauges();
+      lock.lock();
+      continue;
+    }
+    // Wall-clock deadlines: wake at least every 100 ms, so a clock step is noticed soon.
+    int64_t wait_ns = wakes_.empty() ? 100'000'000
+                                     : std::min<int64_t>(wakes_.begin()->first - now, 100'000'000);
+    timer_cv_.wait_for(lock, std::chrono::nanoseconds(std::max<int64_t>(wait_ns, 1'000'000)));
+  }
+}
+
+absl::StatusOr<RunRecord> PlaybookRunner::decide(int64_t run_id, bool approve,
+                                                 const Principal& principal,
+                                                 const std::string& comment) {
+  if (store_ == nullptr) return absl::UnavailableError("the playbook runner is not started");
+  absl::StatusOr<RunRecord> run = store_->get(run_id);
+  if (!run.ok()) return run.status();
+  if (!principal.canRead(run->tenant)) {
+    return absl::NotFoundError(
+        absl::StrCat("run ", run_id, " does not exist; list runs with GET /api/v1/runs"));
+  }
+  if (!principal.canWork(run->tenant)) {
+    return absl::PermissionDeniedError(absl::StrCat("role ", roleName(principal.role),
+                                                    " may not approve or deny runs of tenant ",
+                                                    run->tenant, "; an analyst or admin can"));
+  }
+  Transition t;
+  t.from = RunState::kWaitingApproval;
+  t.resume_json = approve ? "\"approved\"" : "\"rejected\"";
+  t.decision = approve ? "approved" : "rejected";
+  t.approver = principal.subject.empty() ? "unknown" : principal.subject;
+  t.comment = comment;
+  RunStep step;
+  step.kind = "decision";
+  step.name = "wait_for_approval";
+  step.outcome = t.decision;
+  step.message = absl::StrCat("by ", t.approver, comment.empty() ? "" : ": ", comment);
+  step.started_ns = clock_->nowNs();
+  absl::StatusOr<bool> moved = store_->transition(run_id, t, step);
+  if (!moved.ok()) return moved.status();
+  if (!*moved) {
+    absl::StatusOr<RunRecord> now = store_->get(run_id);
+    std::string state = now.ok() ? std::string(runStateName(now->state)) : "unknown";
+    return absl::FailedPreconditionError(absl::StrCat(
+        "run ", run_id, " is ", state, ", not waiting_approval; only waiting runs take a decision"));
+  }
+  {
+    std::lock_guard<std::mutex> lock(timer_mu_);
+    for (auto it = wakes_.begin(); it != wakes_.end(); ++it) {
+      if (it->second.run_id == run_id) {
+        wakes_.erase(it);
+        break;
+      }
+    }
+  }
+  updateWaitingGauges();
+  VIGIL_LOG_INFO("playbook run {} run={} playbook={} by={}", t.decision, run_id, run->playbook,
+                 t.approver);
+  enqueueResume(run_id);
+  return store_->get(run_id);
+}
+
+}  // namespace vigil::mgmt

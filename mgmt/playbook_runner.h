@@ -1,0 +1,187 @@
+// The playbook runner inside vigild: takes correlated alerts from the pipeline, starts a
+// run of every playbook whose trigger matches, and runs it on worker threads through the
+// playbook VM with real connectors. Runs that wait for an approval or a delay are kept in
+// the run store and resume after a restart; a timer thread resumes delays and applies the
+// default branch of approvals whose deadline passed.
+//
+// Threads: onAlert() runs on the pipeline's last stage and only matches triggers and
+// queues (it never runs a playbook); `workers` threads run playbooks; one timer thread
+// wakes suspended runs; API threads call decide() and read the store.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "common/metrics.h"
+#include "correlate/alert.h"
+#include "mgmt/action_router.h"
+#include "mgmt/playbook_config.h"
+#include "mgmt/principal.h"
+#include "mgmt/run_store.h"
+#include "playbook_vm/program.h"
+#include "playbook_vm/vm.h"
+
+namespace vigil::intel {
+class SnapshotStore;
+}
+
+namespace vigil::mgmt {
+
+class ApiServer;
+class CaseStore;
+
+// One loaded playbook.
+struct LoadedPlaybook {
+  std::string name;
+  std::string path;
+  std::string hash;  // hex SHA-256 of the source
+  std::vector<uint8_t> module;
+  std::shared_ptr<const playbook_vm::Program> program;
+};
+
+// Counters and gauges (labels in braces):
+//   vigil_playbook_runs_started_total{playbook}
+//   vigil_playbook_runs_finished_total{playbook, state}   succeeded, failed, denied, timed_out
+//   vigil_playbook_runs_suspended_total{playbook, state}  waiting_approval, delayed
+//   vigil_playbook_runs_waiting{state}                    runs suspended right now
+//   vigil_playbook_steps_total{kind}                      step log entries (action, log, ...)
+//   vigil_playbook_vm_steps_total                         VM instructions executed
+//   vigil_playbook_queue_dropped_total{reason}            full, shutdown
+//   vigil_playbook_queue_depth
+//   vigil_playbook_store_errors_total                     run store writes that failed
+//   vigil_playbook_first_action_latency_us_{bucket,sum,count}  alert queued -> first
+//                                                          connector call of a run
+// plus the ActionRouter's connector counters.
+class PlaybookRunner final : public correlate::AlertSink {
+ public:
+  // Compiles every playbook under config.paths and checks the connector options (the
+  // block list state file is read, nothing is opened or written). Errors name the file,
+  // line and column of a playbook, or the connector.
+  static absl::StatusOr<std::unique_ptr<PlaybookRunner>> create(const PlaybookRunnerConfig& config,
+                                                                MetricsRegistry& metrics,
+                                                                const Clock* clock = nullptr);
+  ~PlaybookRunner() override;
+  PlaybookRunner(const PlaybookRunner&) = delete;
+  PlaybookRunner& operator=(const PlaybookRunner&) = delete;
+
+  // Opens the run store, adds the case and intel connectors (`cases` and `intel` are not
+  // owned; either may be null, and then those connector types fail to start), takes up
+  // the runs a previous process left suspended or handed over, and starts the threads.
+  absl::Status start(CaseStore* cases, intel::SnapshotStore* intel);
+
+  // Stops taking alerts, lets each worker finish the segment it runs, counts alerts still
+  // queued as vigil_playbook_queue_dropped_total{reason="shutdown"} and joins the
+  // threads. Suspended runs and runs handed over by a decision stay in the store and
+  // continue after the next start(). Safe to call more than once.
+  void stop();
+
+  // Matches the alert against every trigger and queues one job per match. Waits at most
+  // enqueue_wait_ms for room; after that the job is counted as dropped{reason="full"}.
+  void onAlert(const correlate::Alert& alert) override;
+
+  // Blocks until every queued job has run to its end or its next suspension, or for at
+  // most 10 s (then logs what is left; stop() counts queued alerts as dropped).
+  void flush() override;
+
+  // Approves (or denies) a run waiting for approval and hands it to a worker with
+  // "approved" (or "rejected"). NotFound when the run does not exist or `principal` may
+  // not read its tenant; PermissionDenied when it may read but not work; FailedPrecondition
+  // when the run is not waiting for approval. Returns the run after the decision.
+  absl::StatusOr<RunRecord> decide(int64_t run_id, bool approve, const Principal& principal,
+                                   const std::string& comment);
+
+  // The store; null before start().
+  RunStore* store() { return store_.get(); }
+  const std::vector<LoadedPlaybook>& playbooks() const { return playbooks_; }
+
+  // Adds GET /api/v1/runs, /api/v1/runs/{id}, /api/v1/approvals and POST
+  // /api/v1/runs/{id}/approve and /deny. `trust_unauthenticated` serves requests without
+  // an authenticated principal as a local administrator, for an API with no
+  // authentication layer; it must be false once one fills ApiRequest::principal.
+  void addRoutes(ApiServer& api, bool trust_unauthenticated);
+
+ private:
+  struct Job {
+    int64_t run_id = 0;  // 0: a new run of `playbook` on `alert`
+    size_t playbook = 0;
+    std::shared_ptr<const correlate::Alert> alert;
+    int64_t queued_mono_ns = 0;
+  };
+  struct Wake {
+    int64_t run_id;
+    RunState state;
+  };
+
+  PlaybookRunner(const PlaybookRunnerConfig& config, MetricsRegistry& metrics, const Clock* clock);
+  absl::Status loadPlaybooks();
+  absl::Status addConnectors(CaseStore* cases, intel::SnapshotStore* intel);
+  absl::Status recover();
+  bool triggerMatches(const playbook_vm::Trigger& trigger, const correlate::Alert& alert) const;
+  void enqueueResume(int64_t run_id);
+  void workerLoop();
+  void timerLoop();
+  void startRun(const Job& job, playbook_vm::Vm& vm);
+  void resumeRun(int64_t run_id, playbook_vm::Vm& vm);
+  absl::StatusOr<std::shared_ptr<const playbook_vm::Program>> programFor(const std::string& hash);
+  // Persists the outcome of one run segment: suspended (with the VM state and a timer) or
+  // final, with the steps the segment took.
+  void settle(const RunRecord& run, RunContext& ctx, const playbook_vm::RunResult& result,
+              playbook_vm::Vm& vm);
+  void prepareContext(RunContext& ctx, const RunRecord& run, const nlohmann::json& alert);
+  void observeLatency(int64_t ns);
+  void schedule(int64_t wake_ns, int64_t run_id, RunState state);
+  void updateWaitingGauges();
+
+  PlaybookRunnerConfig config_;
+  MetricsRegistry& metrics_;
+  const Clock* clock_;
+  playbook_vm::HostRegistry registry_;
+  std::vector<LoadedPlaybook> playbooks_;
+  std::vector<NamedConnector> pending_connectors_;  // built by create(), moved at start()
+  std::unique_ptr<ActionRouter> router_;
+  std::unique_ptr<RunStore> store_;
+  intel::SnapshotStore* intel_ = nullptr;
+
+  std::mutex programs_mu_;
+  std::map<std::string, std::shared_ptr<const playbook_vm::Program>> programs_;  // by hash
+
+  std::mutex mu_;
+  std::condition_variable work_ready_;
+  std::condition_variable room_;
+  std::condition_variable idle_;
+  std::deque<Job> queue_;
+  size_t alert_jobs_ = 0;  // alert jobs in queue_ (resume jobs do not count to capacity)
+  size_t busy_ = 0;        // workers running a job
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+
+  std::mutex timer_mu_;
+  std::condition_variable timer_cv_;
+  std::multimap<int64_t, Wake> wakes_;  // wall-clock wake time -> run
+  bool timer_stop_ = false;
+  std::thread timer_;
+  bool started_ = false;
+
+  Counter& dropped_full_;
+  Counter& dropped_shutdown_;
+  Counter& vm_steps_;
+  Counter& store_errors_;
+  Gauge& queue_depth_;
+  Gauge& waiting_approval_;
+  Gauge& delayed_;
+  std::vector<Counter*> latency_buckets_;
+  Counter& latency_sum_us_;
+  Counter& latency_count_;
+};
+
+}  // namespace vigil::mgmt

@@ -1,0 +1,491 @@
+#include "mgmt/run_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <array>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "mgmt/internal/sqlite_statement.h"
+
+namespace vigil::mgmt {
+namespace {
+
+using internal::SqliteStatement;
+
+constexpr std::array<absl::string_view, 7> kStateNames = {
+    "running", "waiting_approval", "delayed", "succeeded", "failed", "denied", "timed_out"};
+
+// Version 1 of the runs database. Later versions append statements; the user_version
+// pragma records the version applied.
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  playbook TEXT NOT NULL,
+  playbook_hash TEXT NOT NULL,
+  tenant TEXT NOT NULL,
+  alert_id TEXT NOT NULL,
+  rule_id TEXT NOT NULL,
+  alert_json TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('running', 'waiting_approval', 'delayed', 'succeeded',
+                                       'failed', 'denied', 'timed_out')),
+  created_ns INTEGER NOT NULL,
+  updated_ns INTEGER NOT NULL,
+  finished_ns INTEGER NOT NULL DEFAULT 0,
+  wake_ns INTEGER NOT NULL DEFAULT 0,
+  prompt TEXT NOT NULL DEFAULT '',
+  saved_state TEXT NOT NULL DEFAULT '',
+  pending_resume TEXT,
+  decision TEXT NOT NULL DEFAULT '',
+  approver TEXT NOT NULL DEFAULT '',
+  comment TEXT NOT NULL DEFAULT '',
+  decided_ns INTEGER NOT NULL DEFAULT 0,
+  result TEXT NOT NULL DEFAULT '',
+  error TEXT NOT NULL DEFAULT '',
+  vm_steps INTEGER NOT NULL DEFAULT 0,
+  step_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX runs_state ON runs (state, id);
+CREATE INDEX runs_tenant ON runs (tenant, id);
+CREATE TABLE run_steps (
+  run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  message TEXT NOT NULL,
+  started_ns INTEGER NOT NULL,
+  duration_ns INTEGER NOT NULL,
+  PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE playbook_modules (
+  hash TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  module TEXT NOT NULL,
+  stored_ns INTEGER NOT NULL
+);
+PRAGMA user_version = 1;
+)sql";
+
+constexpr const char* kRunColumns =
+    "id, playbook, playbook_hash, tenant, alert_id, rule_id, alert_json, state, created_ns, "
+    "updated_ns, finished_ns, wake_ns, prompt, saved_state, pending_resume, decision, "
+    "approver, comment, decided_ns, result, error, vm_steps";
+
+RunRecord readRun(const SqliteStatement& s) {
+  RunRecord r;
+  r.id = s.columnInt(0);
+  r.playbook = s.columnText(1);
+  r.playbook_hash = s.columnText(2);
+  r.tenant = s.columnText(3);
+  r.alert_id = s.columnText(4);
+  r.rule_id = s.columnText(5);
+  r.alert_json = s.columnText(6);
+  r.state = parseRunState(s.columnText(7)).value_or(RunState::kFailed);
+  r.created_ns = s.columnInt(8);
+  r.updated_ns = s.columnInt(9);
+  r.finished_ns = s.columnInt(10);
+  r.wake_ns = s.columnInt(11);
+  r.prompt = s.columnText(12);
+  r.saved_state = absl::HexStringToBytes(s.columnText(13));
+  std::string pending = s.columnText(14);
+  if (!pending.empty()) r.pending_resume = pending;
+  r.decision = s.columnText(15);
+  r.approver = s.columnText(16);
+  r.comment = s.columnText(17);
+  r.decided_ns = s.columnInt(18);
+  r.result = s.columnText(19);
+  r.error = s.columnText(20);
+  r.vm_steps = static_cast<uint64_t>(s.columnInt(21));
+  return r;
+}
+
+// Runs `fn` inside BEGIN IMMEDIATE .. COMMIT, rolling back when it fails.
+template <typename Fn>
+absl::Status inTransaction(sqlite3* db, Fn fn) {
+  auto exec = [db](const char* sql) -> absl::Status {
+    if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK) return absl::OkStatus();
+    return internal::sqliteError(db, sql);
+  };
+  if (absl::Status s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  absl::Status s = fn();
+  if (!s.ok()) {
+    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    return s;
+  }
+  return exec("COMMIT");
+}
+
+}  // namespace
+
+absl::string_view runStateName(RunState state) { return kStateNames[static_cast<size_t>(state)]; }
+
+absl::StatusOr<RunState> parseRunState(absl::string_view name) {
+  for (size_t i = 0; i < kStateNames.size(); ++i) {
+    if (kStateNames[i] == name) return static_cast<RunState>(i);
+  }
+  return absl::InvalidArgumentError(absl::StrCat("state=", name, " is not a run state; use one of ",
+                                                 absl::StrJoin(kStateNames, ", ")));
+}
+
+bool runStateFinal(RunState state) {
+  return state != RunState::kRunning && state != RunState::kWaitingApproval &&
+         state != RunState::kDelayed;
+}
+
+RunStore::RunStore(std::string path, sqlite3* db, const Clock* clock)
+    : path_(std::move(path)), db_(db), clock_(clock) {}
+
+RunStore::~RunStore() { sqlite3_close_v2(db_); }
+
+absl::StatusOr<std::unique_ptr<RunStore>> RunStore::open(const std::string& path,
+                                                         const Clock* clock) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close_v2(db);
+    return absl::UnavailableError(absl::StrCat("cannot open run store ", path, ": ", message,
+                                               "; check that the folder exists and is writable"));
+  }
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, 5000);
+  std::unique_ptr<RunStore> store(
+      new RunStore(path, db, clock != nullptr ? clock : &RealClock::instance()));
+  for (const char* pragma :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+    if (absl::Status s = store->exec(pragma); !s.ok()) return s;
+  }
+  absl::StatusOr<SqliteStatement> version =
+      SqliteStatement::prepare(db, "user_version", "PRAGMA user_version");
+  if (!version.ok()) return version.status();
+  absl::StatusOr<bool> row = version->step();
+  if (!row.ok()) return row.status();
+  int64_t current = *row ? version->columnInt(0) : 0;
+  if (current > 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("run store ", path, " has schema version ", current,
+                     " but this build knows only 1; run a newer vigild"));
+  }
+  if (current == 0) {
+    absl::Status s = inTransaction(db, [&] { return store->exec(kSchemaV1); });
+    if (!s.ok()) return s;
+  }
+  return store;
+}
+
+absl::Status RunStore::exec(const char* sql) {
+  char* error = nullptr;
+  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &error);
+  if (rc == SQLITE_OK) return absl::OkStatus();
+  std::string message = error != nullptr ? error : sqlite3_errstr(rc);
+  sqlite3_free(error);
+  absl::string_view head(sql);
+  head.remove_prefix(std::min(head.size(), head.find_first_not_of('\n')));
+  head = head.substr(0, head.find('\n'));
+  return absl::InternalError(
+      absl::StrCat("sqlite statement '", head, "' failed on ", path_, ": ", message));
+}
+
+absl::StatusOr<int64_t> RunStore::createRun(const NewRun& run) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
+      db_, "insert_run",
+      "INSERT INTO runs (playbook, playbook_hash, tenant, alert_id, rule_id, alert_json, state, "
+      "created_ns, updated_ns) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)");
+  if (!s.ok()) return s.status();
+  const int64_t t = now();
+  s->bindText(1, run.playbook);
+  s->bindText(2, run.playbook_hash);
+  s->bindText(3, run.tenant);
+  s->bindText(4, run.alert_id);
+  s->bindText(5, run.rule_id);
+  s->bindText(6, run.alert_json);
+  s->bindInt(7, t);
+  s->bindInt(8, t);
+  if (absl::Status st = s->run(); !st.ok()) return st;
+  return sqlite3_last_insert_rowid(db_);
+}
+
+absl::Status RunStore::appendSteps(int64_t id, const std::vector<RunStep>& steps) {
+  if (steps.empty()) return absl::OkStatus();
+  absl::StatusOr<SqliteStatement> count = SqliteStatement::prepare(
+      db_, "step_count", "SELECT step_count FROM runs WHERE id = ?");
+  if (!count.ok()) return count.status();
+  count->bindInt(1, id);
+  absl::StatusOr<bool> row = count->step();
+  if (!row.ok()) return row.status();
+  if (!*row) return absl::NotFoundError(absl::StrCat("run ", id, " does not exist"));
+  int64_t seq = count->columnInt(0);
+  absl::StatusOr<SqliteStatement> insert = SqliteStatement::prepare(
+      db_, "insert_step",
+      "INSERT INTO run_steps (run_id, seq, kind, name, detail, outcome, message, started_ns, "
+      "duration_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!insert.ok()) return insert.status();
+  for (const RunStep& step : steps) {
+    insert->bindInt(1, id);
+    insert->bindInt(2, ++seq);
+    insert->bindText(3, step.kind);
+    insert->bindText(4, step.name);
+    insert->bindText(5, step.detail);
+    insert->bindText(6, step.outcome);
+    insert->bindText(7, step.message);
+    insert->bindInt(8, step.started_ns);
+    insert->bindInt(9, step.duration_ns);
+    if (absl::Status st = insert->run(); !st.ok()) return st;
+    insert->reset();
+  }
+  absl::StatusOr<SqliteStatement> update = SqliteStatement::prepare(
+      db_, "update_step_count", "UPDATE runs SET step_count = ? WHERE id = ?");
+  if (!update.ok()) return update.status();
+  update->bindInt(1, seq);
+  update->bindInt(2, id);
+  return update->run();
+}
+
+absl::Status RunStore::suspend(int64_t id, RunState state, int64_t wake_ns,
+                               const std::string& prompt, const std::string& saved_state,
+                               uint64_t vm_steps, const std::vector<RunStep>& steps) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return inTransaction(db_, [&]() -> absl::Status {
+    absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
+        db_, "suspend_run",
+        "UPDATE runs SET state = ?, wake_ns = ?, prompt = ?, saved_state = ?, vm_steps = ?, "
+        "updated_ns = ?, pending_resume = NULL WHERE id = ?");
+    if (!s.ok()) return s.status();
+    s->bindText(1, runStateName(state));
+    s->bindInt(2, wake_ns);
+    s->bindText(3, prompt);
+    s->bindText(4, absl::BytesToHexString(saved_state));
+    s->bindInt(5, static_cast<int64_t>(vm_steps));
+    s->bindInt(6, now());
+    s->bindInt(7, id);
+    if (absl::Status st = s->run(); !st.ok()) return st;
+    return appendSteps(id, steps);
+  });
+}
+
+absl::Status RunStore::finish(int64_t id, RunState state, const std::string& result,
+                              const std::string& error, uint64_t vm_steps,
+                              const std::vector<RunStep>& steps) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return inTransaction(db_, [&]() -> absl::Status {
+    absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
+        db_, "finish_run",
+        "UPDATE runs SET state = ?, result = ?, error = ?, vm_steps = ?, updated_ns = ?, "
+        "finished_ns = ?, wake_ns = 0, prompt = '', saved_state = '', pending_resume = NULL "
+        "WHERE id = ?");
+    if (!s.ok()) return s.status();
+    const int64_t t = now();
+    s->bindText(1, runStateName(state));
+    s->bindText(2, result);
+    s->bindText(3, error);
+    s->bindInt(4, static_cast<int64_t>(vm_steps));
+    s->bindInt(5, t);
+    s->bindInt(6, t);
+    s->bindInt(7, id);
+    if (absl::Status st = s->run(); !st.ok()) return st;
+    return appendSteps(id, steps);
+  });
+}
+
+absl::StatusOr<bool> RunStore::transition(int64_t id, const Transition& t, const RunStep& step) {
+  std::lock_guard<std::mutex> lock(mu_);
+  bool moved = false;
+  absl::Status status = inTransaction(db_, [&]() -> absl::Status {
+    absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
+        db_, "transition_run",
+        "UPDATE runs SET state = 'running', pending_resume = ?, updated_ns = ?, "
+        "decision = CASE WHEN ? = '' THEN decision ELSE ? END, "
+        "approver = CASE WHEN ? = '' THEN approver ELSE ? END, "
+        "comment = CASE WHEN ? = '' THEN comment ELSE ? END, "
+        "decided_ns = CASE WHEN ? = '' THEN decided_ns ELSE ? END, wake_ns = 0 "
+        "WHERE id = ? AND state = ?");
+    if (!s.ok()) return s.status();
+    const int64_t now_ns = now();
+    s->bindText(1, t.resume_json);
+    s->bindInt(2, now_ns);
+    s->bindText(3, t.decision);
+    s->bindText(4, t.decision);
+    s->bindText(5, t.approver);
+    s->bindText(6, t.approver);
+    s->bindText(7, t.comment);
+    s->bindText(8, t.comment);
+    s->bindText(9, t.decision);
+    s->bindInt(10, now_ns);
+    s->bindInt(11, id);
+    s->bindText(12, runStateName(t.from));
+    if (absl::Status st = s->run(); !st.ok()) return st;
+    moved = sqlite3_changes(db_) == 1;
+    if (!moved) {
+      absl::StatusOr<SqliteStatement> exists =
+          SqliteStatement::prepare(db_, "run_exists", "SELECT 1 FROM runs WHERE id = ?");
+      if (!exists.ok()) return exists.status();
+      exists->bindInt(1, id);
+      absl::StatusOr<bool> row = exists->step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::NotFoundError(absl::StrCat("run ", id, " does not exist"));
+      return absl::OkStatus();
+    }
+    return appendSteps(id, {step});
+  });
+  if (!status.ok()) return status;
+  return moved;
+}
+
+absl::Status RunStore::clearPendingResume(int64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
+      db_, "clear_pending", "UPDATE runs SET pending_resume = NULL WHERE id = ?");
+  if (!s.ok()) return s.status();
+  s->bindInt(1, id);
+  return s->run();
+}
+
+absl::StatusOr<RunRecord> RunStore::get(int64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
+      db_, "get_run", absl::StrCat("SELECT ", kRunColumns, " FROM runs WHERE id = ?"));
+  if (!s.ok()) return s.status();
+  s->bindInt(1, id);
+  absl::StatusOr<bool> row = s->step();
+  if (!row.ok()) return row.status();
+  if (!*row) {
+    return absl::NotFoundError(
+        absl::StrCat("run ", id, " does not exist; list runs with GET /api/v1/runs"));
+  }
+  RunRecord record = readRun(*s);
+  absl::StatusOr<SqliteStatement> steps = SqliteStatement::prepare(
+      db_, "get_steps",
+      "SELECT seq, kind, name, detail, outcome, message, started_ns, duration_ns FROM run_steps "
+      "WHERE run_id = ? ORDER BY seq");
+  if (!steps.ok()) return steps.status();
+  steps->bindInt(1, id);
+  while (true) {
+    absl::StatusOr<bool> next = steps->step();
+    if (!next.ok()) return next.status();
+    if (!*next) break;
+    RunStep step;
+    step.seq = static_cast<int>(steps->columnInt(0));
+    step.kind = steps->columnText(1);
+    step.name = steps->columnText(2);
+    step.detail = steps->columnText(3);
+    step.outcome = steps->columnText(4);
+    step.message = steps->columnText(5);
+    step.started_ns = steps->columnInt(6);
+    step.duration_ns = steps->columnInt(7);
+    record.steps.push_back(std::move(step));
+  }
+  return record;
+}
+
+absl::StatusOr<RunPage> RunStore::list(const RunFilter& filter) {
+  if (filter.limit < 1 || filter.limit > RunFilter::kMaxLimit || filter.offset < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("limit=", filter.limit, " offset=",
+                                                   filter.offset, " is out of range; use limit 1..",
+                                                   RunFilter::kMaxLimit, " and offset >= 0"));
+  }
+  std::vector<std::string> where;
+  std::vector<std::string> texts;
+  if (filter.state) {
+    where.push_back("state = ?");
+    texts.emplace_back(runStateName(*filter.state));
+  }
+  if (filter.tenant) {
+    where.push_back("tenant = ?");
+    texts.push_back(*filter.tenant);
+  }
+  if (filter.playbook) {
+    where.push_back("playbook = ?");
+    texts.push_back(*filter.playbook);
+  }
+  if (filter.allowed_tenants) {
+    if (filter.allowed_tenants->empty()) return RunPage{};
+    std::vector<std::string> marks(filter.allowed_tenants->size(), "?");
+    where.push_back(absl::StrCat("tenant IN (", absl::StrJoin(marks, ", "), ")"));
+    texts.insert(texts.end(), filter.allowed_tenants->begin(), filter.allowed_tenants->end());
+  }
+  std::string clause = where.empty() ? "" : absl::StrCat(" WHERE ", absl::StrJoin(where, " AND "));
+
+  std::lock_guard<std::mutex> lock(mu_);
+  RunPage page;
+  absl::StatusOr<SqliteStatement> count =
+      SqliteStatement::prepare(db_, "count_runs", absl::StrCat("SELECT COUNT(*) FROM runs", clause));
+  if (!count.ok()) return count.status();
+  for (size_t i = 0; i < texts.size(); ++i) count->bindText(static_cast<int>(i + 1), texts[i]);
+  absl::StatusOr<bool> row = count->step();
+  if (!row.ok()) return row.status();
+  page.total = *row ? count->columnInt(0) : 0;
+
+  absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
+      db_, "list_runs",
+      absl::StrCat("SELECT ", kRunColumns, " FROM runs", clause, " ORDER BY id DESC LIMIT ? OFFSET ?"));
+  if (!s.ok()) return s.status();
+  int index = 1;
+  for (const std::string& text : texts) s->bindText(index++, text);
+  s->bindInt(index++, filter.limit);
+  s->bindInt(index, filter.offset);
+  while (true) {
+    absl::StatusOr<bool> next = s->step();
+    if (!next.ok()) return next.status();
+    if (!*next) break;
+    RunRecord record = readRun(*s);
+    record.saved_state.clear();
+    page.items.push_back(std::move(record));
+  }
+  return page;
+}
+
+absl::StatusOr<std::vector<RunRecord>> RunStore::runsInState(RunState state) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
+      db_, "runs_in_state",
+      absl::StrCat("SELECT ", kRunColumns, " FROM runs WHERE state = ? ORDER BY id"));
+  if (!s.ok()) return s.status();
+  s->bindText(1, runStateName(state));
+  std::vector<RunRecord> out;
+  while (true) {
+    absl::StatusOr<bool> next = s->step();
+    if (!next.ok()) return next.status();
+    if (!*next) break;
+    out.push_back(readRun(*s));
+  }
+  return out;
+}
+
+absl::Status RunStore::putModule(const std::string& hash, const std::string& name,
+                                 const std::vector<uint8_t>& module) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
+      db_, "put_module",
+      "INSERT OR IGNORE INTO playbook_modules (hash, name, module, stored_ns) VALUES (?, ?, ?, ?)");
+  if (!s.ok()) return s.status();
+  s->bindText(1, hash);
+  s->bindText(2, name);
+  s->bindText(3, absl::BytesToHexString(absl::string_view(
+                     reinterpret_cast<const char*>(module.data()), module.size())));
+  s->bindInt(4, now());
+  return s->run();
+}
+
+absl::StatusOr<std::vector<uint8_t>> RunStore::getModule(const std::string& hash) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
+      db_, "get_module", "SELECT module FROM playbook_modules WHERE hash = ?");
+  if (!s.ok()) return s.status();
+  s->bindText(1, hash);
+  absl::StatusOr<bool> row = s->step();
+  if (!row.ok()) return row.status();
+  if (!*row) {
+    return absl::NotFoundError(absl::StrCat("no stored module for playbook version ", hash));
+  }
+  std::string bytes = absl::HexStringToBytes(s->columnText(0));
+  return std::vector<uint8_t>(bytes.begin(), bytes.end());
+}
+
+}  // namespace vigil::mgmt

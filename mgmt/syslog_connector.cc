@@ -1,0 +1,192 @@
+#include "mgmt/syslog_connector.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "common/clock.h"
+#include "common/time.h"
+#include "mgmt/action_router.h"
+#include "mgmt/config.h"
+
+namespace vigil::mgmt {
+namespace {
+
+namespace pb = playbook_vm;
+
+// facility security/authorization (4) x 8 + severity notice (5)
+constexpr int kPriority = 4 * 8 + 5;
+
+std::string sdEscape(std::string_view text) {
+  return absl::StrReplaceAll(absl::string_view(text.data(), text.size()), {{"\\", "\\\\"}, {"\"", "\\\""}, {"]", "\\]"}});
+}
+
+std::string cefHeaderEscape(std::string_view text) {
+  return absl::StrReplaceAll(absl::string_view(text.data(), text.size()), {{"\\", "\\\\"}, {"|", "\\|"}});
+}
+
+std::string cefValueEscape(std::string_view text) {
+  return absl::StrReplaceAll(absl::string_view(text.data(), text.size()),
+                             {{"\\", "\\\\"}, {"=", "\\="}, {"\n", "\\n"}, {"\r", "\\r"}});
+}
+
+// A CEF extension key: letters and digits only.
+std::string cefKey(std::string_view key) {
+  std::string out;
+  for (char ch : key) {
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')) {
+      out.push_back(ch);
+    }
+  }
+  return out.empty() ? "param" : out;
+}
+
+bool sendAll(int fd, const std::string& data) {
+  size_t sent = 0;
+  while (sent < data.size()) {
+    ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    sent += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SyslogConnector>> SyslogConnector::create(
+    const ConnectorConfig& config) {
+  std::string host;
+  uint16_t port = 0;
+  if (!splitHostPort(config.address, host, port) || port == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("connector ", config.name, ": address '", config.address,
+                     "' is not host:port with a port in 1..65535"));
+  }
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("connector ", config.name, ": host '", host,
+                                                   "' is not an IPv4 address; give the "
+                                                   "collector's address, e.g. 127.0.0.1:514"));
+  }
+  std::unique_ptr<SyslogConnector> c(new SyslogConnector(config));
+  c->host_ = host;
+  c->port_ = port;
+  return c;
+}
+
+SyslogConnector::SyslogConnector(ConnectorConfig config) : config_(std::move(config)) {
+  char name[256] = {};
+  hostname_ = gethostname(name, sizeof(name) - 1) == 0 && name[0] != '\0' ? name : "vigil";
+}
+
+SyslogConnector::~SyslogConnector() { closeSocket(); }
+
+void SyslogConnector::closeSocket() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+std::string SyslogConnector::format(std::string_view action, const pb::List& params,
+                                    pb::HostCall& call) const {
+  const RunContext& ctx = runContext(call);
+  nlohmann::json json = paramsToJson(params);
+  const int64_t now = RealClock::instance().nowNs();
+  if (config_.format == "cef") {
+    std::string ext = absl::StrCat("rt=", now / 1'000'000, " cs1Label=run cs1=", ctx.run_id,
+                                   " cs2Label=tenant cs2=", cefValueEscape(ctx.tenant),
+                                   " cs3Label=playbook cs3=", cefValueEscape(ctx.playbook),
+                                   " cs4Label=alert cs4=", cefValueEscape(ctx.alert_id));
+    for (const auto& [key, value] : json.items()) {
+      std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+      absl::StrAppend(&ext, " ", cefKey(key), "=", cefValueEscape(text));
+    }
+    return absl::StrCat("<", kPriority, ">CEF:0|Vigil|vigild|", VIGIL_VERSION, "|",
+                        cefHeaderEscape(action), "|", cefHeaderEscape(action), "|5|", ext);
+  }
+  std::string sd = absl::StrCat("[vigil@32473 run=\"", ctx.run_id, "\" tenant=\"",
+                                sdEscape(ctx.tenant), "\" playbook=\"", sdEscape(ctx.playbook),
+                                "\" alert=\"", sdEscape(ctx.alert_id), "\"]");
+  std::string msgid(action.substr(0, 32));
+  return absl::StrCat("<", kPriority, ">1 ", formatRfc3339(now), " ", hostname_, " ",
+                      config_.app_name, " - ", msgid, " ", sd, " ",
+                      json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+absl::Status SyslogConnector::connectTcp() {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd_ < 0) return absl::UnavailableError(absl::StrCat("socket: ", std::strerror(errno)));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port_);
+  inet_pton(AF_INET, host_.c_str(), &addr.sin_addr);
+  int rc = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  if (rc != 0 && errno == EINPROGRESS) {
+    pollfd p{fd_, POLLOUT, 0};
+    rc = ::poll(&p, 1, config_.timeout_ms) == 1 ? 0 : -1;
+    int error = 0;
+    socklen_t len = sizeof(error);
+    if (rc == 0 && (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error != 0)) {
+      errno = error;
+      rc = -1;
+    } else if (rc != 0) {
+      errno = ETIMEDOUT;
+    }
+  }
+  if (rc != 0) {
+    std::string why = std::strerror(errno);
+    closeSocket();
+    return absl::UnavailableError(
+        absl::StrCat("syslog connect to ", config_.address, " failed: ", why));
+  }
+  // Blocking sends from here on, bounded by the send timeout.
+  int flags = 0;
+  ::ioctl(fd_, FIONBIO, &flags);
+  timeval tv{config_.timeout_ms / 1000, (config_.timeout_ms % 1000) * 1000};
+  setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  return absl::OkStatus();
+}
+
+absl::Status SyslogConnector::perform(std::string_view action, const pb::List& params,
+                                      pb::HostCall& call, pb::Value& result) {
+  std::string message = format(action, params, call);
+  if (config_.transport == "udp") {
+    if (fd_ < 0) {
+      fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      if (fd_ < 0) return absl::UnavailableError(absl::StrCat("socket: ", std::strerror(errno)));
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port_);
+    inet_pton(AF_INET, host_.c_str(), &addr.sin_addr);
+    ssize_t n = ::sendto(fd_, message.data(), message.size(), 0,
+                         reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    if (n != static_cast<ssize_t>(message.size())) {
+      return absl::UnavailableError(
+          absl::StrCat("syslog send to ", config_.address, " failed: ", std::strerror(errno)));
+    }
+  } else {
+    if (fd_ < 0) {
+      if (absl::Status st = connectTcp(); !st.ok()) return st;
+    }
+    std::string frame = absl::StrCat(message.size(), " ", message);
+    if (!sendAll(fd_, frame)) {
+      std::string why = std::strerror(errno);
+      closeSocket();
+      return absl::UnavailableError(
+          absl::StrCat("syslog send to ", config_.address, " failed: ", why));
+    }
+  }
+  result = pb::Value::integer(static_cast<int64_t>(message.size()));
+  return absl::OkStatus();
+}
+
+}  // namespace vigil::mgmt

@@ -1,0 +1,667 @@
+// The playbook runner in process: alerts in through onAlert(), runs on worker threads with
+// real connectors against servers and files on loopback, persisted runs, approvals,
+// deadlines, restarts and the run API handlers with principals set by hand.
+#include "mgmt/playbook_runner.h"
+
+#include <arpa/inet.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "mgmt/case_store.h"
+#include "mgmt/intel_manager.h"
+#include "mgmt/internal/run_routes.h"
+#include "mgmt_test_util.h"
+
+namespace vigil::mgmt {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::makeAlert;
+using testing::TempDir;
+using testing::waitFor;
+using json = nlohmann::json;
+
+constexpr int64_t kNow = testing::kT0;
+
+std::string readAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A local HTTP server whose first `failures` POSTs answer 500.
+class HookServer {
+ public:
+  explicit HookServer(int failures = 0) : failures_(failures) {
+    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard<std::mutex> lock(mu_);
+      bodies_.push_back(req.body);
+      if (static_cast<int>(bodies_.size()) <= failures_) {
+        res.status = 500;
+        res.set_content("try later", "text/plain");
+        return;
+      }
+      res.set_content(R"({"result": "done"})", "application/json");
+    });
+    // One request per connection, so stop() does not wait for an idle keep-alive client.
+    server_.set_keep_alive_max_count(1);
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    for (int i = 0; i < 500 && !server_.is_running(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+  ~HookServer() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+  std::vector<std::string> bodies() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return bodies_;
+  }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  int failures_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<std::string> bodies_;
+};
+
+class PlaybookRunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = CaseStore::open(dir_.file("cases.db"));
+    ASSERT_TRUE(store.ok()) << store.status();
+    cases_ = std::move(*store);
+    config_.enabled = true;
+    config_.db = dir_.file("runs.db");
+    config_.paths = {dir_.file("playbooks")};
+    std::filesystem::create_directories(dir_.file("playbooks"));
+  }
+  void TearDown() override {
+    if (runner_) runner_->stop();
+  }
+
+  void addPlaybook(const std::string& name, const std::string& yaml) {
+    std::ofstream(dir_.file("playbooks/" + name + ".yml")) << yaml;
+  }
+  void addConnector(ConnectorConfig c) { config_.connectors.push_back(std::move(c)); }
+  void route(const std::string& pattern, const std::string& connector) {
+    config_.actions.push_back({pattern, connector});
+  }
+
+  void startRunner(intel::SnapshotStore* intel = nullptr) {
+    auto runner = PlaybookRunner::create(config_, metrics_);
+    ASSERT_TRUE(runner.ok()) << runner.status();
+    runner_ = std::move(*runner);
+    ASSERT_TRUE(runner_->start(cases_.get(), intel).ok());
+  }
+
+  correlate::Alert alert(const std::string& tenant = "acme") {
+    return makeAlert("r1", "high", tenant, {{"src_ip", "203.0.113.9"}, {"host", "ws-7"}}, kNow);
+  }
+
+  RunRecord onlyRun() {
+    auto page = runner_->store()->list(RunFilter{});
+    EXPECT_TRUE(page.ok());
+    EXPECT_EQ(page->items.size(), 1u);
+    auto run = runner_->store()->get(page->items.at(0).id);
+    EXPECT_TRUE(run.ok());
+    return *run;
+  }
+
+  RunRecord waitForState(int64_t id, RunState state) {
+    RunRecord last;
+    EXPECT_TRUE(waitFor([&] {
+      auto run = runner_->store()->get(id);
+      if (run.ok()) last = *run;
+      return run.ok() && run->state == state;
+    })) << "run " << id << " stayed " << runStateName(last.state) << " error=" << last.error;
+    return last;
+  }
+
+  TempDir dir_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<CaseStore> cases_;
+  PlaybookRunnerConfig config_;
+  std::unique_ptr<PlaybookRunner> runner_;
+};
+
+ConnectorConfig webhook(const std::string& name, const std::string& url) {
+  ConnectorConfig c;
+  c.name = name;
+  c.type = "webhook";
+  c.url = url;
+  c.timeout_ms = 2000;
+  return c;
+}
+
+ConnectorConfig blocklist(const std::string& name, const std::string& path) {
+  ConnectorConfig c;
+  c.name = name;
+  c.type = "blocklist";
+  c.path = path;
+  return c;
+}
+
+// An alert that matches the trigger runs the playbook once, and the webhook gets the call.
+TEST_F(PlaybookRunnerTest, MatchingAlertRunsPlaybookWithWebhook) {
+  HookServer hook;
+  addPlaybook("isolate", R"(name: isolate
+trigger: {rule_ids: [r1], severity: medium}
+steps:
+  - action: edr.isolate_host
+    with: {host: alert.host, ip: alert.src_ip}
+    output: r
+  - stop: r
+)");
+  addConnector(webhook("edr", hook.url()));
+  route("edr.*", "edr");
+  startRunner();
+
+  runner_->onAlert(alert());
+  runner_->onAlert(makeAlert("other-rule", "high", "acme", {}, kNow));  // no trigger match
+  runner_->flush();
+
+  RunRecord run = onlyRun();
+  EXPECT_EQ(run.state, RunState::kSucceeded) << run.error;
+  EXPECT_EQ(run.playbook, "isolate");
+  EXPECT_EQ(run.tenant, "acme");
+  EXPECT_EQ(run.result, "\"done\"");
+  EXPECT_EQ(run.playbook_hash.size(), 64u);
+  ASSERT_EQ(hook.bodies().size(), 1u);
+  json body = json::parse(hook.bodies()[0]);
+  EXPECT_EQ(body["action"], "edr.isolate_host");
+  EXPECT_EQ(body["params"]["host"], "ws-7");
+  EXPECT_EQ(body["params"]["ip"], "203.0.113.9");
+  ASSERT_GE(run.steps.size(), 2u);
+  EXPECT_EQ(run.steps[0].kind, "action");
+  EXPECT_EQ(run.steps[0].outcome, "ok");
+  EXPECT_EQ(metrics_.sum("vigil_playbook_runs_started_total"), 1u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_runs_finished_total", {{"state", "succeeded"}}), 1u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_connector_calls_total",
+                         {{"connector", "edr"}, {"outcome", "ok"}}),
+            1u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_first_action_latency_us_count"), 1u);
+}
+
+// Retries back off through persisted delays and succeed once the server recovers.
+TEST_F(PlaybookRunnerTest, RetriesSurviveServerFailures) {
+  HookServer hook(/*failures=*/2);
+  addPlaybook("retry", R"(name: retry
+trigger: {rule_ids: [r1]}
+steps:
+  - action: edr.isolate_host
+    with: {host: alert.host}
+    retry: {attempts: 3, backoff: 1s, factor: 1}
+)");
+  addConnector(webhook("edr", hook.url()));
+  route("*", "edr");
+  startRunner();
+  runner_->onAlert(alert());
+  runner_->flush();
+  int64_t id = runner_->store()->list(RunFilter{})->items.at(0).id;
+  RunRecord run = waitForState(id, RunState::kSucceeded);
+  EXPECT_EQ(hook.bodies().size(), 3u);
+  int errors = 0, delays = 0;
+  for (const RunStep& s : run.steps) {
+    errors += s.kind == "action" && s.outcome == "error";
+    delays += s.kind == "delay" && s.outcome == "waiting";
+  }
+  EXPECT_EQ(errors, 2);
+  EXPECT_EQ(delays, 2);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_connector_calls_total",
+                         {{"connector", "edr"}, {"outcome", "error"}}),
+            2u);
+}
+
+// When every attempt fails, on_error runs and the run still ends; with no route at all the
+// failure names the missing route.
+TEST_F(PlaybookRunnerTest, OnErrorHandlesConnectorFailure) {
+  HookServer hook(/*failures=*/100);
+  addPlaybook("onerror", R"(name: onerror
+trigger: {rule_ids: [r1]}
+steps:
+  - action: edr.isolate_host
+    with: {host: alert.host}
+    on_error:
+      - log: "isolation failed: ${error}"
+  - action: unrouted.thing
+)");
+  addConnector(webhook("edr", hook.url()));
+  route("edr.*", "edr");
+  startRunner();
+  runner_->onAlert(alert());
+  runner_->flush();
+  RunRecord run = onlyRun();
+  EXPECT_EQ(run.state, RunState::kFailed);
+  EXPECT_THAT(run.error, HasSubstr("no connector handles action unrouted.thing"));
+  bool logged = false;
+  for (const RunStep& s : run.steps) {
+    logged = logged || (s.kind == "log" && s.message.find("HTTP 500") != std::string::npos);
+  }
+  EXPECT_TRUE(logged);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_actions_unrouted_total"), 1u);
+}
+
+constexpr const char* kApprovalPlaybook = R"(name: approve-block
+trigger: {rule_ids: [r1]}
+steps:
+  - wait_for_approval: "Block ${alert.src_ip}?"
+    timeout: TIMEOUT
+    default: DEFAULT
+    on_approve:
+      - action: firewall.block_ip
+        with: {ip: alert.src_ip, duration_s: 3600}
+    on_reject:
+      - log: "not blocked"
+)";
+
+std::string approvalPlaybook(const std::string& timeout, const std::string& fallback) {
+  std::string text = kApprovalPlaybook;
+  text.replace(text.find("TIMEOUT"), 7, timeout);
+  text.replace(text.find("DEFAULT"), 7, fallback);
+  return text;
+}
+
+// Approve: the waiting run resumes, blocks the address in the nftables file and records
+// the approver and comment.
+TEST_F(PlaybookRunnerTest, ApprovalResumesRunAndBlocks) {
+  addPlaybook("approve", approvalPlaybook("1h", "reject"));
+  addConnector(blocklist("fw", dir_.file("block.nft")));
+  route("firewall.*", "fw");
+  startRunner();
+  runner_->onAlert(alert());
+  runner_->flush();
+  RunRecord run = onlyRun();
+  ASSERT_EQ(run.state, RunState::kWaitingApproval);
+  EXPECT_EQ(run.prompt, "Block 203.0.113.9?");
+  EXPECT_GT(run.wake_ns, 0);
+
+  Principal analyst{"alice", "tok-1", Role::kAnalyst, {"acme"}, "127.0.0.1"};
+  auto decided = runner_->decide(run.id, true, analyst, "confirmed with the customer");
+  ASSERT_TRUE(decided.ok()) << decided.status();
+  RunRecord done = waitForState(run.id, RunState::kSucceeded);
+  EXPECT_EQ(done.approver, "alice");
+  EXPECT_EQ(done.comment, "confirmed with the customer");
+  EXPECT_EQ(done.decision, "approved");
+  std::string nft = readAll(dir_.file("block.nft"));
+  EXPECT_THAT(nft, HasSubstr("add element inet vigil blocklist_v4"));
+  EXPECT_THAT(nft, HasSubstr("203.0.113.9 timeout"));
+
+  // A second decision on a finished run is a conflict.
+  auto again = runner_->decide(run.id, false, analyst, "");
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// Deny: the reject branch runs and the run ends denied; other tenants and read-only
+// principals cannot decide.
+TEST_F(PlaybookRunnerTest, DenyAndPrincipalChecks) {
+  addPlaybook("approve", approvalPlaybook("1h", "approve"));
+  addConnector(blocklist("fw", dir_.file("block.nft")));
+  route("firewall.*", "fw");
+  startRunner();
+  runner_->onAlert(alert());
+  runner_->flush();
+  RunRecord run = onlyRun();
+  Principal other{"mallory", "tok-2", Role::kAnalyst, {"globex"}, ""};
+  EXPECT_EQ(runner_->decide(run.id, true, other, "").status().code(), absl::StatusCode::kNotFound);
+  Principal reader{"rita", "tok-3", Role::kReadOnly, {"acme"}, ""};
+  EXPECT_EQ(runner_->decide(run.id, true, reader, "").status().code(),
+            absl::StatusCode::kPermissionDenied);
+  Principal admin{"root", "tok-4", Role::kAdmin, {}, ""};
+  ASSERT_TRUE(runner_->decide(run.id, false, admin, "false positive").ok());
+  RunRecord done = waitForState(run.id, RunState::kDenied);
+  EXPECT_EQ(done.approver, "root");
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("block.nft")));
+}
+
+// The deadline passes: the timer resumes the run with "timeout" and the default branch
+// (approve here) blocks the address.
+TEST_F(PlaybookRunnerTest, DeadlineRunsDefaultBranch) {
+  addPlaybook("approve", approvalPlaybook("1s", "approve"));
+  addConnector(blocklist("fw", dir_.file("block.nft")));
+  route("firewall.*", "fw");
+  startRunner();
+  runner_->onAlert(alert());
+  runner_->flush();
+  RunRecord done = waitForState(onlyRun().id, RunState::kTimedOut);
+  EXPECT_EQ(done.decision, "timeout");
+  EXPECT_THAT(readAll(dir_.file("block.nft")), HasSubstr("203.0.113.9"));
+}
+
+// A waiting run survives a restart of the runner, and approving it after the restart
+// completes it.
+TEST_F(PlaybookRunnerTest, WaitingRunSurvivesRestart) {
+  addPlaybook("approve", approvalPlaybook("1h", "reject"));
+  addConnector(blocklist("fw", dir_.file("block.nft")));
+  route("firewall.*", "fw");
+  startRunner();
+  runner_->onAlert(alert());
+  runner_->flush();
+  int64_t id = onlyRun().id;
+  runner_->stop();
+  runner_.reset();
+
+  startRunner();
+  EXPECT_EQ(metrics_.gauge("vigil_playbook_runs_waiting", "", {{"state", "waiting_approval"}}).value(),
+            1);
+  Principal admin{"root", "tok-4", Role::kAdmin, {}, ""};
+  ASSERT_TRUE(runner_->decide(id, true, admin, "").ok());
+  waitForState(id, RunState::kSucceeded);
+  EXPECT_THAT(readAll(dir_.file("block.nft")), HasSubstr("203.0.113.9"));
+}
+
+// A stopped runner counts an alert's run as dropped{reason="shutdown"} and returns at once.
+TEST_F(PlaybookRunnerTest, StoppedRunnerCountsDrops) {
+  addPlaybook("approve", approvalPlaybook("1h", "reject"));
+  config_.queue_capacity = 1;
+  config_.workers = 1;
+  startRunner();
+  runner_->stop();  // no worker takes jobs now
+  runner_->onAlert(alert());
+  EXPECT_EQ(metrics_.sum("vigil_playbook_queue_dropped_total", {{"reason", "shutdown"}}), 1u);
+}
+
+// With the only worker busy and the queue full, the next alert's run is counted as
+// dropped{reason="full"} and onAlert() returns; the queued one still runs.
+TEST_F(PlaybookRunnerTest, FullQueueDropsAndCounts) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  int requests = 0;
+  httplib::Server slow;
+  slow.Post("/hook", [&](const httplib::Request&, httplib::Response& res) {
+    std::unique_lock<std::mutex> lock(mu);
+    ++requests;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+    res.set_content(R"({"result": "ok"})", "application/json");
+  });
+  slow.set_keep_alive_max_count(1);
+  int port = slow.bind_to_any_port("127.0.0.1");
+  std::thread server([&] { slow.listen_after_bind(); });
+  addPlaybook("slow", R"(name: slow
+trigger: {rule_ids: [r1]}
+steps:
+  - action: edr.isolate_host
+    with: {host: alert.host}
+)");
+  addConnector(webhook("edr", "http://127.0.0.1:" + std::to_string(port) + "/hook"));
+  route("*", "edr");
+  config_.queue_capacity = 1;
+  config_.workers = 1;
+  startRunner();
+
+  runner_->onAlert(alert());  // taken by the worker, which blocks in the webhook call
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return requests == 1; }));
+  }
+  runner_->onAlert(alert());  // waits in the queue
+  runner_->onAlert(alert());  // finds the queue full
+  EXPECT_EQ(metrics_.sum("vigil_playbook_queue_dropped_total", {{"reason", "full"}}), 1u);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  runner_->flush();
+  auto page = runner_->store()->list(RunFilter{});
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->total, 2);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_runs_finished_total", {{"state", "succeeded"}}), 2u);
+  runner_->stop();
+  slow.stop();
+  server.join();
+}
+
+// Case operations: open a case, note, tag, severity; a case of another tenant is refused.
+TEST_F(PlaybookRunnerTest, CaseConnectorWorksOnTenantCases) {
+  auto foreign = cases_->createPlaybookCase("other tenant", Severity::kLow, "globex", "x", "t");
+  ASSERT_TRUE(foreign.ok());
+  addPlaybook("cases", R"(name: cases
+trigger: {rule_ids: [r1]}
+vars: {err: ""}
+steps:
+  - action: case.open
+    with: {title: "Brute force from ${alert.src_ip}", severity: "low", note: "opened by playbook"}
+    output: id
+  - action: case.add_tag
+    with: {tags: ["brute-force", "auto"]}
+  - action: case.escalate
+    with: {summary: "needs a human", tier: 2}
+  - action: case.add_note
+    with: {text: "poke", case_id: FOREIGN}
+    on_error:
+      - set: {err: error}
+  - stop: err
+)");
+  std::string text = readAll(dir_.file("playbooks/cases.yml"));
+  text.replace(text.find("FOREIGN"), 7, std::to_string(*foreign));
+  std::ofstream(dir_.file("playbooks/cases.yml")) << text;
+  ConnectorConfig c;
+  c.name = "cases";
+  c.type = "case";
+  addConnector(c);
+  route("case.*", "cases");
+  startRunner();
+  runner_->onAlert(alert());
+  runner_->flush();
+  RunRecord run = onlyRun();
+  ASSERT_EQ(run.state, RunState::kSucceeded) << run.error;
+  EXPECT_THAT(run.result, HasSubstr("is not a case of tenant acme"));
+
+  auto page = cases_->listCases(CaseFilter{});
+  ASSERT_TRUE(page.ok());
+  int64_t opened = 0;
+  for (const Case& c2 : page->items) {
+    if (c2.tenant == "acme") opened = c2.id;
+  }
+  ASSERT_NE(opened, 0);
+  auto detail = cases_->getCase(opened);
+  EXPECT_EQ(detail->info.title, "Brute force from 203.0.113.9");
+  EXPECT_EQ(detail->info.severity, Severity::kHigh);  // escalated from low
+  EXPECT_THAT(*cases_->caseTags(opened),
+              ::testing::ElementsAre("auto", "brute-force", "escalated"));
+  auto notes = cases_->caseNotes(opened);
+  ASSERT_EQ(notes->size(), 2u);
+  EXPECT_EQ((*notes)[1].second, "needs a human (tier 2)");
+  EXPECT_TRUE(cases_->caseNotes(*foreign)->empty());
+}
+
+// The syslog connector sends RFC 5424 over UDP and CEF over TCP to local collectors.
+TEST_F(PlaybookRunnerTest, SyslogForwardOverUdpAndTcp) {
+  int udp = socket(AF_INET, SOCK_DGRAM, 0);
+  int tcp = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(udp, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(bind(tcp, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(tcp, 4), 0);
+  auto portOf = [](int fd) {
+    sockaddr_in bound{};
+    socklen_t len = sizeof(bound);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+    return ntohs(bound.sin_port);
+  };
+  ConnectorConfig u;
+  u.name = "siem-udp";
+  u.type = "syslog";
+  u.address = "127.0.0.1:" + std::to_string(portOf(udp));
+  addConnector(u);
+  ConnectorConfig t = u;
+  t.name = "siem-tcp";
+  t.transport = "tcp";
+  t.format = "cef";
+  t.address = "127.0.0.1:" + std::to_string(portOf(tcp));
+  addConnector(t);
+  route("siem.forward", "siem-udp");
+  route("siem.cef", "siem-tcp");
+  addPlaybook("fwd", R"(name: fwd
+trigger: {rule_ids: [r1]}
+steps:
+  - action: siem.forward
+    with: {src_ip: alert.src_ip, note: "a \"quoted\" note"}
+  - action: siem.cef
+    with: {src_ip: alert.src_ip, note: "x=y"}
+)");
+  startRunner();
+  runner_->onAlert(alert());
+  runner_->flush();
+  EXPECT_EQ(onlyRun().state, RunState::kSucceeded) << onlyRun().error;
+
+  char buf[4096];
+  ssize_t n = recv(udp, buf, sizeof(buf), MSG_DONTWAIT);
+  ASSERT_GT(n, 0);
+  std::string datagram(buf, static_cast<size_t>(n));
+  EXPECT_EQ(datagram.rfind("<37>1 ", 0), 0u) << datagram;
+  EXPECT_THAT(datagram, HasSubstr(" vigil - siem.forward [vigil@32473 run=\""));
+  EXPECT_THAT(datagram, HasSubstr("tenant=\"acme\" playbook=\"fwd\""));
+  EXPECT_THAT(datagram, HasSubstr(R"("src_ip":"203.0.113.9")"));
+
+  int conn = accept(tcp, nullptr, nullptr);
+  ASSERT_GE(conn, 0);
+  n = recv(conn, buf, sizeof(buf), 0);
+  ASSERT_GT(n, 0);
+  std::string stream(buf, static_cast<size_t>(n));
+  size_t space = stream.find(' ');
+  ASSERT_NE(space, std::string::npos);
+  EXPECT_EQ(std::stoul(stream.substr(0, space)), stream.size() - space - 1) << stream;
+  EXPECT_THAT(stream, HasSubstr("CEF:0|Vigil|vigild|"));
+  EXPECT_THAT(stream, HasSubstr("|siem.cef|siem.cef|5|"));
+  EXPECT_THAT(stream, HasSubstr("srcip=203.0.113.9"));
+  EXPECT_THAT(stream, HasSubstr("note=x\\=y"));
+  close(conn);
+  close(udp);
+  close(tcp);
+}
+
+// The run API: lists filter by the principal's tenants, a foreign run is 404, bad queries
+// are 400, and approve takes a JSON comment.
+TEST_F(PlaybookRunnerTest, RunRoutesFilterByTenant) {
+  addPlaybook("approve", approvalPlaybook("1h", "reject"));
+  startRunner();
+  runner_->onAlert(alert("acme"));
+  runner_->onAlert(alert("globex"));
+  runner_->flush();
+
+  Principal acme{"alice", "tok", Role::kAnalyst, {"acme"}, ""};
+  ApiRequest list;
+  auto response = internal::listRunsHandler(*runner_->store(), list, acme, std::nullopt);
+  ASSERT_TRUE(response.ok());
+  json body = json::parse(response->body);
+  ASSERT_EQ(body["total"], 1);
+  EXPECT_EQ(body["items"][0]["tenant"], "acme");
+  int64_t acme_id = body["items"][0]["id"];
+
+  Principal admin{"root", "tok", Role::kAdmin, {}, ""};
+  ApiRequest approvals;
+  approvals.query.emplace("tenant", "globex");
+  response = internal::listRunsHandler(*runner_->store(), approvals, admin,
+                                       RunState::kWaitingApproval);
+  body = json::parse(response->body);
+  ASSERT_EQ(body["total"], 1);
+  int64_t globex_id = body["items"][0]["id"];
+
+  ApiRequest bad;
+  bad.query.emplace("state", "sleeping");
+  EXPECT_THAT(std::string(internal::listRunsHandler(*runner_->store(), bad, admin, std::nullopt)
+                              .status()
+                              .message()),
+              HasSubstr("state=sleeping is not a run state"));
+  ApiRequest limit;
+  limit.query.emplace("limit", "0");
+  EXPECT_FALSE(internal::listRunsHandler(*runner_->store(), limit, admin, std::nullopt).ok());
+
+  ApiRequest get;
+  get.path_params["id"] = std::to_string(globex_id);
+  EXPECT_EQ(internal::getRunHandler(*runner_->store(), get, acme).status().code(),
+            absl::StatusCode::kNotFound);
+  get.path_params["id"] = std::to_string(acme_id);
+  response = internal::getRunHandler(*runner_->store(), get, acme);
+  ASSERT_TRUE(response.ok());
+  body = json::parse(response->body);
+  EXPECT_EQ(body["state"], "waiting_approval");
+  EXPECT_EQ(body["alert"]["src_ip"], "203.0.113.9");
+  EXPECT_EQ(body["steps"].back()["kind"], "approval");
+
+  ApiRequest deny;
+  deny.path_params["id"] = std::to_string(acme_id);
+  deny.body = R"({"comment": 5})";
+  EXPECT_EQ(internal::decideRunHandler(*runner_, deny, acme, false).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  deny.body = R"({"comment": "benign", "extra": 1})";
+  EXPECT_EQ(internal::decideRunHandler(*runner_, deny, acme, false).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  deny.body = R"({"comment": "benign"})";
+  response = internal::decideRunHandler(*runner_, deny, acme, false);
+  ASSERT_TRUE(response.ok()) << response.status();
+  waitForState(acme_id, RunState::kDenied);
+}
+
+// The intel connector and intel() read the live indicator snapshot: an address by CIDR,
+// a domain through its parent, and an unknown value.
+TEST_F(PlaybookRunnerTest, IntelLookupsUseLiveSnapshot) {
+  std::ofstream(dir_.file("watch.txt")) << "203.0.113.0/24\nevil.example\n";
+  DaemonConfig daemon;
+  IntelListConfig list;
+  list.name = "watch";
+  list.path = dir_.file("watch.txt");
+  daemon.intel_lists.push_back(list);
+  IntelManager intel(daemon, metrics_, 1);
+  ASSERT_TRUE(intel.loadInitial().ok());
+  addPlaybook("intel", R"(name: intel
+trigger: {rule_ids: [r1]}
+steps:
+  - action: intel.query
+    with: {indicators: [alert.src_ip, "login.evil.example", "example.org"]}
+    output: verdicts
+  - action: intel.lookup
+    with: {indicator: alert.src_ip, detail: true}
+    output: detail
+  - stop: [verdicts, intel(alert.src_ip), intel('example.org'), detail]
+)");
+  ConnectorConfig c;
+  c.name = "ti";
+  c.type = "intel";
+  addConnector(c);
+  route("intel.*", "ti");
+  startRunner(&intel.store());
+  runner_->onAlert(alert());
+  runner_->flush();
+  RunRecord run = onlyRun();
+  ASSERT_EQ(run.state, RunState::kSucceeded) << run.error;
+  EXPECT_THAT(run.result, HasSubstr(R"([["malicious", "malicious", "unknown"], true, false, )"));
+  EXPECT_THAT(run.result, HasSubstr("watch"));
+  EXPECT_THAT(run.result, HasSubstr("203.0.113.0/24"));
+}
+
+// Startup validation: a playbook that does not compile names its file, line and column;
+// an unknown connector type names the config line.
+TEST_F(PlaybookRunnerTest, BadPlaybookFailsCreate) {
+  addPlaybook("broken", "name: broken\ntrigger: {}\nsteps:\n  - set: {x: nope + 1}\n");
+  auto runner = PlaybookRunner::create(config_, metrics_);
+  ASSERT_FALSE(runner.ok());
+  EXPECT_THAT(std::string(runner.status().message()), HasSubstr("broken.yml:4:"));
+  EXPECT_THAT(std::string(runner.status().message()), HasSubstr("undefined variable 'nope'"));
+}
+
+}  // namespace
+}  // namespace vigil::mgmt
