@@ -61,7 +61,7 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> CaseStore::case
 absl::StatusOr<std::vector<std::string>> CaseStore::caseTags(int64_t id) {
   absl::StatusOr<CaseDetail> detail = getCase(id);
   if (!detail.ok()) return detail.status();
-  return detail->tags;
+  return detail->info.tags;
 }
 
 absl::StatusOr<std::optional<int64_t>> CaseStore::findCaseOfAlert(absl::string_view tenant,

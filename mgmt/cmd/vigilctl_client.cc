@@ -147,11 +147,11 @@ absl::StatusOr<std::string> getBytes(const std::string& api_url, const std::stri
   absl::StatusOr<nlohmann::json> error = readResponse(what, result);
   if (!error.ok()) return error.status();
   return absl::InternalError(absl::StrCat(what, " failed"));
+}
+
 absl::StatusOr<nlohmann::json> postJson(const std::string& api_url, const std::string& path,
                                         const nlohmann::json& body) {
   return sendJson(api_url, "POST", path, body);
-}
-
 }
 
 std::string printable(absl::string_view text) {
