@@ -136,6 +136,12 @@ absl::StatusOr<PushBody> parsePushBody(const std::string& text, size_t max_files
 }  // namespace
 
 void ContentService::addRoutes(ApiServer& api) {
+  addRoutes([&api](const char* method, const char* pattern, ApiHandler handler) {
+    api.addRoute(method, pattern, std::move(handler));
+  });
+}
+
+void ContentService::addRoutes(const RouteAdder& add) {
   // The tenant a request addresses: ?tenant= for tenant-scoped kinds, kAllTenants for
   // the others.
   auto target = [this](const ApiRequest& request)
@@ -167,7 +173,7 @@ void ContentService::addRoutes(ApiServer& api) {
                                              : std::string("unauthenticated");
   };
 
-  api.addRoute("POST", "/api/v1/content/{kind}",
+  add("POST", "/api/v1/content/{kind}",
                [this, target, author](const ApiRequest& request) -> absl::StatusOr<ApiResponse> {
                  if (auto s = checkParams(request, {"tenant", "dry_run"}); !s.ok()) return s;
                  auto where = target(request);
@@ -224,7 +230,7 @@ void ContentService::addRoutes(ApiServer& api) {
                  return jsonResponse(versionJson(*result->version, false), 201);
                });
 
-  api.addRoute("GET", "/api/v1/content/{kind}/versions",
+  add("GET", "/api/v1/content/{kind}/versions",
                [this, target](const ApiRequest& request) -> absl::StatusOr<ApiResponse> {
                  if (auto s = checkParams(request, {"tenant"}); !s.ok()) return s;
                  auto where = target(request);
@@ -240,7 +246,7 @@ void ContentService::addRoutes(ApiServer& api) {
                                       {"versions", items}});
                });
 
-  api.addRoute("GET", "/api/v1/content/{kind}/versions/{n}",
+  add("GET", "/api/v1/content/{kind}/versions/{n}",
                [this, target](const ApiRequest& request) -> absl::StatusOr<ApiResponse> {
                  if (auto s = checkParams(request, {"tenant"}); !s.ok()) return s;
                  auto where = target(request);
@@ -254,7 +260,7 @@ void ContentService::addRoutes(ApiServer& api) {
                  return jsonResponse(versionJson(*v, true));
                });
 
-  api.addRoute("GET", "/api/v1/content/{kind}/versions/{n}/diff",
+  add("GET", "/api/v1/content/{kind}/versions/{n}/diff",
                [this, target](const ApiRequest& request) -> absl::StatusOr<ApiResponse> {
                  if (auto s = checkParams(request, {"tenant", "against"}); !s.ok()) return s;
                  auto where = target(request);
@@ -279,7 +285,7 @@ void ContentService::addRoutes(ApiServer& api) {
                  return jsonResponse(*result);
                });
 
-  api.addRoute("POST", "/api/v1/content/{kind}/versions/{n}/activate",
+  add("POST", "/api/v1/content/{kind}/versions/{n}/activate",
                [this, target, author](const ApiRequest& request) -> absl::StatusOr<ApiResponse> {
                  if (auto s = checkParams(request, {"tenant"}); !s.ok()) return s;
                  auto where = target(request);

@@ -402,10 +402,10 @@ absl::Status ContentService::authorize(const Principal& principal, ContentKind k
     if (options_.allow_unauthenticated) return absl::OkStatus();
     return absl::UnauthenticatedError("content routes need an API token");
   }
+  // Content of every tenant is readable by every principal, because it applies to them.
+  if (!write && !tenantScoped(kind)) return absl::OkStatus();
   const bool allowed = write ? principal.canAdminister(tenant) : principal.canRead(tenant);
-  if (allowed && (tenantScoped(kind) || !write || principal.allTenants())) {
-    return absl::OkStatus();
-  }
+  if (allowed && (tenantScoped(kind) || principal.allTenants())) return absl::OkStatus();
   if (!tenantScoped(kind) && write) {
     return absl::PermissionDeniedError(
         absl::StrCat(contentKindName(kind), " content applies to every tenant, so only the "

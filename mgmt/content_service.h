@@ -21,12 +21,11 @@
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "common/metrics.h"
+#include "mgmt/api_server.h"
 #include "mgmt/content_store.h"
 #include "mgmt/principal.h"
 
 namespace vigil::mgmt {
-
-class ApiServer;
 
 // One error in pushed content. `line` and `column` are 1-based, 0 when unknown.
 struct ContentProblem {
@@ -121,7 +120,10 @@ class ContentService {
   absl::StatusOr<nlohmann::json> diff(ContentKind kind, const std::string& tenant,
                                       int64_t version, int64_t against);
 
-  // Registers the /api/v1/content routes (docs/api.md describes them).
+  // Registers the /api/v1/content routes (docs/api.md describes them) with `add`, which
+  // takes the method, the path pattern and the handler, as ApiServer::addRoute does.
+  using RouteAdder = std::function<void(const char* method, const char* pattern, ApiHandler)>;
+  void addRoutes(const RouteAdder& add);
   void addRoutes(ApiServer& api);
 
   ContentStore& store() { return store_; }
