@@ -2,6 +2,7 @@
 // stopped, changed rules start fresh, and bad files are rejected and counted.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -192,7 +193,17 @@ void expectSameAsUninterrupted(size_t from_shards, size_t to_shards) {
   EXPECT_GT(summary->groups, 0u);
   EXPECT_GT(summary->suppress_keys, 0u);
   after.feed(stream, half, stream.size());
-  EXPECT_EQ(after.alerts, expected);
+  if (from_shards == to_shards) {
+    EXPECT_EQ(after.alerts, expected);
+  } else {
+    // Absence windows that one event closes fire shard by shard, so with another shard
+    // count the same alerts may come in another order.
+    std::vector<AlertFields> got = after.alerts;
+    std::vector<AlertFields> want = expected;
+    std::sort(got.begin(), got.end());
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(got, want);
+  }
 
   // Every rule alerts in the second half, so each type's restore is exercised.
   std::map<std::string, size_t> counts = countByRule(expected);
