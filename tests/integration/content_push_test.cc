@@ -242,7 +242,9 @@ TEST_F(ContentPushTest, BadPushAndDryRun) {
   int detections = 0;
   for (const auto& a : result["alerts"]) {
     if (a["rule_id"] == "ssh-failed-alert") ++detections;
-    if (a["rule_id"] == "ssh-brute") EXPECT_EQ(a["event"], 2) << dry->body;
+    if (a["rule_id"] == "ssh-brute") {
+      EXPECT_EQ(a["event"], 2) << dry->body;
+    }
   }
   EXPECT_EQ(detections, 3) << dry->body;
   EXPECT_EQ(get("/api/v1/content/rules/versions")["versions"].size(), 0u);
@@ -302,7 +304,8 @@ TEST_F(ContentPushTest, RollbackDiffRestartAndVigilctl) {
 
   writeFile(dir_ + "/bad.yml", "title: [broken\n");
   EXPECT_EQ(vigilctl("content push rules " + dir_ + "/bad.yml", out), 1) << out;
-  EXPECT_NE(out.find("bad.yml:1"), std::string::npos) << out;
+  // yaml-cpp places an unclosed flow sequence at the end of the text.
+  EXPECT_NE(out.find("bad.yml:2: invalid YAML"), std::string::npos) << out;
 
   ASSERT_EQ(vigilctl("content diff rules 2", out), 0) << out;
   EXPECT_NE(out.find("-title: Pushed v1\n+title: Pushed v2"), std::string::npos) << out;
