@@ -15,6 +15,7 @@ std::string alertToJson(const Alert& alert) {
       {"id", alert.id},
       {"rule_id", alert.rule_id},
       {"rule_title", alert.rule_title},
+      {"rules_version", alert.rules_version},
       {"level", alert.level},
       {"tenant", alert.tenant},
       {"group", group},

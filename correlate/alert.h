@@ -15,6 +15,7 @@ struct Alert {
   std::string id;       // unique per process run: "<rule_id>-<sequence>"
   std::string rule_id;  // the Sigma rule's id (or title when it has no id)
   std::string rule_title;
+  uint64_t rules_version = 0;  // EngineOptions::rules_version of the engine that raised it
   std::string level;  // Sigma level: informational, low, medium, high, critical
   std::string tenant;
   std::vector<std::pair<std::string, std::string>> group;  // group-by field -> value

@@ -10,6 +10,7 @@
 #include <new>
 
 #include "absl/container/flat_hash_map.h"
+#include "correlate/checkpoint.h"
 #include "correlate/internal/detection_index.h"
 #include "correlate/internal/engine_parts.h"
 #include "correlate/internal/evaluate.h"
@@ -284,7 +285,11 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
   for (uint32_t i = 0; i < rules_->correlations.size(); ++i) {
     const CorrelationRule& rule = rules_->correlations[i];
     if (rule.type == CorrelationType::kAbsence || rule.closes) timer_rules_.push_back(i);
+    rule_hashes_.push_back(correlationRuleHash(*rules_, i));
   }
+  alert_sequence_ = options_.alert_sequence != nullptr
+                        ? options_.alert_sequence
+                        : std::make_shared<std::atomic<uint64_t>>(0);
   suppressor_ = std::make_unique<Suppressor>(*rules_, options_.max_suppress_keys, c);
   c.state_bytes->add(static_cast<int64_t>(stateBytes()));
 }
@@ -365,8 +370,9 @@ Alert Engine::detectionAlert(uint32_t detection, const Event& event) const {
   const DetectionRule& rule = rules_->detections[detection];
   Alert alert;
   alert.rule_id = ruleLabel(rule.id, rule.title);
-  alert.id = internal::concat(alert.rule_id, "-", counters_->alert_sequence.fetch_add(1) + 1);
+  alert.id = internal::concat(alert.rule_id, "-", alert_sequence_->fetch_add(1) + 1);
   alert.rule_title = rule.title;
+  alert.rules_version = options_.rules_version;
   alert.level = rule.level;
   alert.tags = rule.tags;
   alert.tenant = std::string(event.tenant);
@@ -477,8 +483,9 @@ void Engine::correlate(uint32_t shard, uint32_t correlation, uint32_t detection,
 void Engine::finishAlert(uint32_t correlation, Alert& alert) const {
   const CorrelationRule& rule = rules_->correlations[correlation];
   alert.rule_id = ruleLabel(rule.id, rule.title);
-  alert.id = internal::concat(alert.rule_id, "-", counters_->alert_sequence.fetch_add(1) + 1);
+  alert.id = internal::concat(alert.rule_id, "-", alert_sequence_->fetch_add(1) + 1);
   alert.rule_title = rule.title;
+  alert.rules_version = options_.rules_version;
   alert.level = rule.level;
   alert.tags = rule.tags;
   alert.detect_ns = options_.clock->nowNs();
@@ -503,7 +510,8 @@ uint32_t Engine::shardOf(uint32_t correlation, uint32_t detection, const Event& 
 uint32_t Engine::shardOfKey(uint32_t correlation, std::string_view key) const {
   if (shards_.size() == 1) return 0;
   if (pinned_shard_[correlation] != kUnpinned) return pinned_shard_[correlation];
-  size_t hash = std::hash<std::string_view>()(key) ^ (correlation * 0x9E3779B97F4A7C15ull);
+  size_t hash =
+      std::hash<std::string_view>()(key) ^ (rule_hashes_[correlation] * 0x9E3779B97F4A7C15ull);
   return static_cast<uint32_t>(hash % shards_.size());
 }
 

@@ -8,6 +8,7 @@
 // stage, so the state needs no locks.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -57,6 +58,13 @@ struct EngineOptions {
   // docs/rules.md). False evaluates every rule, which gives the same matches more slowly;
   // tests and benchmarks compare the two.
   bool prefilter = true;
+  // Version of the rule set, copied into Alert::rules_version of every alert, so each
+  // alert names the content version that raised it. 0 when rules come from files only.
+  uint64_t rules_version = 0;
+  // Source of the sequence number in Alert::id. Engines that replace each other on a
+  // rule reload share one, so alert ids stay unique over reloads. Null gives the engine
+  // its own counter, starting at 1.
+  std::shared_ptr<std::atomic<uint64_t>> alert_sequence;
 };
 
 // One in this many rule evaluations per DetectScratch is timed for
@@ -229,6 +237,31 @@ class Engine {
   // corrupt, cut or other-version file, and then changes nothing.
   absl::StatusOr<RestoreSummary> restore(std::string_view bytes);
 
+  // Rule reloads (engine_handover.cc). A new engine takes over the state of the engine
+  // it replaces shard by shard, so the shard's serial stage can do it between two
+  // batches without stopping the others. Both engines need the same shard count.
+  struct HandoverSummary {
+    size_t groups_kept = 0;     // groups of rules with the same label and definition hash
+    size_t groups_dropped = 0;  // groups of changed or removed rules
+  };
+  // Copies the windows of `shard` from `previous` for every correlation rule whose label
+  // and definition hash are unchanged, and the shard's newest event time and watermark.
+  // Call it from the thread that owns the shard, before this engine sees events there.
+  HandoverSummary takeOverShard(uint32_t shard, const Engine& previous);
+  // Copies the suppression keys of the detection rules whose label, suppress period and
+  // fields are unchanged. Call it from the thread that calls admitAlert().
+  size_t takeOverSuppression(const Engine& previous);
+
+  // How the rules of this engine relate to those of `previous`, by label and definition
+  // hash: correlation rules kept as they were, changed, removed and added.
+  struct RuleDiff {
+    size_t kept = 0;
+    size_t changed = 0;
+    size_t removed = 0;
+    size_t added = 0;
+  };
+  RuleDiff diffCorrelations(const Engine& previous) const;
+
  private:
   struct Counters;
   class Shard;
@@ -261,6 +294,10 @@ class Engine {
   // (so an inner alert reaches the outer rule on the same thread, at the same point of
   // the event stream), else kUnpinned (the shard follows the group key).
   std::vector<uint32_t> pinned_shard_;
+  // correlationRuleHash() of each correlation rule. It seeds the shard of a group key, so
+  // an unchanged rule keeps its groups in the same shards when the rule set is reloaded.
+  std::vector<uint64_t> rule_hashes_;
+  std::shared_ptr<std::atomic<uint64_t>> alert_sequence_;
   std::unique_ptr<Suppressor> suppressor_;
 };
 

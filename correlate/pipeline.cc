@@ -70,6 +70,7 @@ struct WorkItem {
 struct Pipeline::Batch {
   size_t slot = 0;  // index in batches_, also the batch's reader slot in the snapshot store
   const intel::Snapshot* snapshot = nullptr;  // acquired in analyze, released in deliver
+  std::shared_ptr<Engine> engine;              // set by the input stage, one per batch
   std::vector<std::unique_ptr<Event>> events;  // created once, reset per use
   std::vector<dataplane::Format> formats;      // the source format of each event
   std::vector<uint32_t> sources;               // index in sources_ of each event
@@ -104,6 +105,8 @@ struct Pipeline::Counters {
   // bucket everything above.
   std::vector<Counter*> alert_latency;
   Counter* alert_latency_sum_us = nullptr;
+  Counter* reload_groups_kept = nullptr;
+  Counter* reload_groups_dropped = nullptr;
   std::vector<std::string> tenant_names;                 // by tenant number
   std::vector<Counter*> tenant_events;                   // by tenant number
   std::vector<std::unique_ptr<QuotaBucket>> quotas;      // by tenant number; null = none
@@ -113,9 +116,14 @@ struct Pipeline::Counters {
   std::vector<FieldRef> rule_fields;                     // by index in tenant_rules
 };
 
-// Per-thread detection memory, created on a thread's first batch and kept for the
-// pipeline's life. The intel scratch belongs to the snapshot, one per batch slot.
+// Per-thread detection memory, created on a thread's first batch and again when the
+// thread meets a batch on another engine (after a rule reload). The intel scratch
+// belongs to the snapshot, one per batch slot.
 struct ThreadState {
+  // The engine whose rules detect_scratch was made for. A weak pointer, so an idle thread
+  // does not keep a replaced engine alive, and a new engine at the same address is not
+  // mistaken for it (owners are compared, not addresses).
+  std::weak_ptr<Engine> engine;
   std::unique_ptr<DetectScratch> detect_scratch;
 };
 
@@ -159,9 +167,20 @@ Pipeline::Pipeline(std::vector<dataplane::Source*> sources,
 Pipeline::Pipeline(std::vector<dataplane::Source*> sources, intel::SnapshotStore* intel,
                    Engine& engine, std::vector<AlertSink*> sinks, MetricsRegistry& metrics,
                    PipelineOptions options)
+    : Pipeline(std::move(sources), intel, static_cast<EngineSlot*>(nullptr), std::move(sinks),
+               metrics, options) {
+  // The caller owns the engine, so the slot's pointer must not delete it.
+  own_slot_ = std::make_unique<EngineSlot>(std::shared_ptr<Engine>(&engine, [](Engine*) {}));
+  engines_ = own_slot_.get();
+  checkpoint_parts_.resize(engines_->shards());
+}
+
+Pipeline::Pipeline(std::vector<dataplane::Source*> sources, intel::SnapshotStore* intel,
+                   EngineSlot* engines, std::vector<AlertSink*> sinks, MetricsRegistry& metrics,
+                   PipelineOptions options)
     : sources_(std::move(sources)),
       intel_(intel),
-      engine_(engine),
+      engines_(engines),
       sinks_(std::move(sinks)),
       options_(options),
       counters_(std::make_unique<Counters>()) {
@@ -169,7 +188,7 @@ Pipeline::Pipeline(std::vector<dataplane::Source*> sources, intel::SnapshotStore
   options_.batches = std::max<size_t>(options_.batches, 1);
 
   registerCounters(metrics);
-  checkpoint_parts_.resize(engine_.options().shards);
+  if (engines_ != nullptr) checkpoint_parts_.resize(engines_->shards());
 
   const size_t arena_bytes = options_.max_message_bytes * 2 + options_.arena_headroom_bytes;
   if (intel_ != nullptr && intel_->readers() < options_.batches) {
@@ -190,12 +209,7 @@ Pipeline::Pipeline(std::vector<dataplane::Source*> sources, intel::SnapshotStore
     batches_.push_back(std::move(batch));
   }
 
-  const RuleSet& rules = engine_.rules();
-  thread_states_ = std::make_unique<ThreadStates>([&rules] {
-    auto state = std::make_unique<ThreadState>();
-    state->detect_scratch = std::make_unique<DetectScratch>(rules);
-    return state;
-  });
+  thread_states_ = std::make_unique<ThreadStates>([] { return std::make_unique<ThreadState>(); });
 }
 
 Pipeline::~Pipeline() = default;
@@ -228,6 +242,13 @@ void Pipeline::registerCounters(MetricsRegistry& metrics) {
   c.alert_latency_sum_us =
       &metrics.counter("vigil_alert_latency_sum_us_total",
                        "Sum of the receipt-to-delivery latencies of delivered alerts, in us");
+  const char* reload_help =
+      "Correlation groups at a rule reload: kept (rule unchanged) or dropped (rule changed "
+      "or removed)";
+  c.reload_groups_kept =
+      &metrics.counter("vigil_rules_reload_groups_total", reload_help, {{"outcome", "kept"}});
+  c.reload_groups_dropped =
+      &metrics.counter("vigil_rules_reload_groups_total", reload_help, {{"outcome", "dropped"}});
 
   // Number the tenants: "default" first, then in order of first appearance.
   std::map<std::string, uint32_t, std::less<>> numbers;
@@ -336,7 +357,13 @@ bool Pipeline::fillBatch(Batch& batch) {
 }
 
 void Pipeline::analyzeBatch(Batch& batch) {
+  Engine& engine = *batch.engine;
   ThreadState& state = *thread_states_->states.local();
+  if (state.engine.owner_before(batch.engine) || batch.engine.owner_before(state.engine) ||
+      state.detect_scratch == nullptr) {
+    state.detect_scratch = std::make_unique<DetectScratch>(engine.rules());
+    state.engine = batch.engine;
+  }
   dataplane::ParseOptions parse_options;
   parse_options.default_utc_offset_s = options_.default_utc_offset_s;
   const size_t max_updates = options_.max_correlation_updates_per_event;
@@ -369,16 +396,16 @@ void Pipeline::analyzeBatch(Batch& batch) {
       counters_->indicator_hits->add(snapshot->match(batch.slot, event, wall_ns));
     }
 
-    size_t count = engine_.detect(event, *state.detect_scratch, matches);
+    size_t count = engine.detect(event, *state.detect_scratch, matches);
     size_t updates = 0;
     for (size_t m = 0; m < count; ++m) {
       uint32_t detection = matches[m];
-      if (engine_.rules().detections[detection].generates_alerts) {
-        batch.alerts.push_back(engine_.detectionAlert(detection, event));
+      if (engine.rules().detections[detection].generates_alerts) {
+        batch.alerts.push_back(engine.detectionAlert(detection, event));
         batch.alert_receive_ns.resize(batch.alerts.size(), 0);
         batch.alert_receive_ns.back() = event.receive_ns;
       }
-      for (uint32_t correlation : engine_.correlationsFor(detection)) {
+      for (uint32_t correlation : engine.correlationsFor(detection)) {
         if (updates == max_updates || batch.work_count == batch.work.size()) {
           counters_->updates_dropped->add();
           continue;
@@ -387,7 +414,7 @@ void Pipeline::analyzeBatch(Batch& batch) {
         // The detection rule picks the group-by fields when the correlation has aliases,
         // so it decides the shard and is passed on to the update.
         batch.work[batch.work_count++] = {static_cast<uint32_t>(i), correlation, detection,
-                                          engine_.shardOf(correlation, detection, event)};
+                                          engine.shardOf(correlation, detection, event)};
       }
     }
   }
@@ -427,13 +454,36 @@ uint32_t Pipeline::assignTenant(Event& event, uint32_t source_tenant) const {
   return source_tenant;
 }
 
+void Pipeline::handOverShard(uint32_t shard, const std::shared_ptr<Engine>& engine) {
+  std::shared_ptr<Engine>& previous = shard_engines_[shard];
+  if (previous == engine) return;
+  if (previous != nullptr) {
+    Engine::HandoverSummary summary = engine->takeOverShard(shard, *previous);
+    counters_->reload_groups_kept->add(summary.groups_kept);
+    counters_->reload_groups_dropped->add(summary.groups_dropped);
+    VIGIL_LOG_INFO("correlation shard handed over shard={} rules_version={} groups_kept={} "
+                   "groups_dropped={}",
+                   shard, engine->options().rules_version, summary.groups_kept,
+                   summary.groups_dropped);
+  }
+  previous = engine;
+}
+
+void Pipeline::handOverSuppression(const std::shared_ptr<Engine>& engine) {
+  if (deliver_engine_ == engine) return;
+  if (deliver_engine_ != nullptr) engine->takeOverSuppression(*deliver_engine_);
+  deliver_engine_ = engine;
+}
+
 void Pipeline::correlateBatch(Batch& batch, uint32_t shard) {
+  handOverShard(shard, batch.engine);
+  Engine& engine = *batch.engine;
   // Work items are in event order. Every event moves the shard's watermark before its own
   // updates, so absence windows close at the same event whatever the batch boundaries.
   size_t w = 0;
   for (size_t i = 0; i < batch.count; ++i) {
     const size_t before = batch.alerts.size();
-    engine_.advanceTime(shard, *batch.events[i], batch.alerts);
+    engine.advanceTime(shard, *batch.events[i], batch.alerts);
     batch.alert_receive_ns.resize(batch.alerts.size(), 0);
     for (size_t a = before; a < batch.alerts.size(); ++a) {
       batch.alert_receive_ns[a] = batch.events[i]->receive_ns;
@@ -442,7 +492,7 @@ void Pipeline::correlateBatch(Batch& batch, uint32_t shard) {
       const WorkItem& item = batch.work[w];
       if (item.shard != shard) continue;
       batch.alert_receive_ns.resize(batch.alerts.size(), 0);
-      engine_.correlate(shard, item.correlation, item.detection, *batch.events[item.event],
+      engine.correlate(shard, item.correlation, item.detection, *batch.events[item.event],
                         batch.alerts);
       // A chained rule may raise several alerts for one event; all share its receive time.
       batch.alert_receive_ns.resize(batch.alerts.size(), batch.events[item.event]->receive_ns);
@@ -451,13 +501,13 @@ void Pipeline::correlateBatch(Batch& batch, uint32_t shard) {
   // The shard's state after this batch: the stages of the other shards keep running.
   if (batch.checkpoint) {
     checkpoint_parts_[shard].clear();
-    engine_.saveShard(shard, checkpoint_parts_[shard]);
+    engine.saveShard(shard, checkpoint_parts_[shard]);
   }
 }
 
-void Pipeline::finishCheckpoint() {
+void Pipeline::finishCheckpoint(Engine& engine) {
   std::string suppression;
-  engine_.saveSuppression(suppression);
+  engine.saveSuppression(suppression);
   std::string file = assembleCheckpoint(checkpoint_parts_, suppression);
   std::lock_guard<std::mutex> lock(checkpoint_mutex_);
   checkpoint_ready_ = std::move(file);
@@ -471,13 +521,14 @@ std::optional<std::string> Pipeline::takeCheckpoint() {
 }
 
 void Pipeline::deliverBatch(Batch& batch) {
+  handOverSuppression(batch.engine);
   size_t delivered = 0;
   const Counters& c = *counters_;
   const std::vector<int64_t>& bounds = latencyBoundsUs();
   batch.alert_receive_ns.resize(batch.alerts.size(), 0);
   for (size_t a = 0; a < batch.alerts.size(); ++a) {
     const Alert& alert = batch.alerts[a];
-    if (!engine_.admitAlert(alert)) continue;  // suppressed and counted
+    if (!batch.engine->admitAlert(alert)) continue;  // suppressed and counted
     for (AlertSink* sink : sinks_) sink->onAlert(alert);
     ++delivered;
     if (batch.alert_receive_ns[a] != 0) {
@@ -496,14 +547,19 @@ void Pipeline::deliverBatch(Batch& batch) {
   if (intel_ != nullptr) intel_->release(batch.slot);
   batch.snapshot = nullptr;
   counters_->events_done->add(batch.count);
-  if (batch.checkpoint) finishCheckpoint();
+  if (batch.checkpoint) finishCheckpoint(*batch.engine);
 }
 
 void Pipeline::run() {
-  const size_t shards = engine_.options().shards;
+  const size_t shards = engines_->shards();
+  input_generation_ = engines_->generation();
+  input_engine_ = engines_->current();
+  shard_engines_.assign(shards, input_engine_);
+  deliver_engine_ = input_engine_;
   VIGIL_LOG_INFO("pipeline started sources={} batches={} batch_size={} shards={} rules={}",
                  sources_.size(), batches_.size(), options_.batch_size, shards,
-                 engine_.rules().detections.size() + engine_.rules().correlations.size());
+                 input_engine_->rules().detections.size() +
+                     input_engine_->rules().correlations.size());
 
   // Batches are reused in order: with as many tokens as batches and in-order serial
   // first and last stages, batch k has left the pipeline before batch k + batches enters.
@@ -514,6 +570,12 @@ void Pipeline::run() {
         while (true) {
           if (stop_.load(std::memory_order_relaxed) || sources_.empty()) break;
           if (fillBatch(batch)) {
+            // A reload publishes a new engine; batches entering from now on run on it.
+            if (engines_->generation() != input_generation_) {
+              input_generation_ = engines_->generation();
+              input_engine_ = engines_->current();
+            }
+            batch.engine = input_engine_;
             batch.checkpoint = checkpoint_requested_.exchange(false, std::memory_order_acq_rel);
             ++next_batch_;
             return &batch;
@@ -540,6 +602,13 @@ void Pipeline::run() {
   auto deliver = tbb::make_filter<Batch*, void>(tbb::filter_mode::serial_in_order,
                                                 [this](Batch* b) { deliverBatch(*b); });
   tbb::parallel_pipeline(batches_.size(), chain & deliver);
+
+  // Stages that saw no batch since the last reload still hold state in the old engine.
+  std::shared_ptr<Engine> latest = engines_->current();
+  for (uint32_t shard = 0; shard < shards; ++shard) handOverShard(shard, latest);
+  handOverSuppression(latest);
+  for (auto& batch : batches_) batch->engine.reset();
+  input_engine_.reset();
 
   for (AlertSink* sink : sinks_) sink->flush();
   VIGIL_LOG_INFO("pipeline stopped events={} alerts={} stop_requested={}",

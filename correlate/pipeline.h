@@ -23,6 +23,7 @@
 #include "common/metrics.h"
 #include "correlate/alert.h"
 #include "correlate/engine.h"
+#include "correlate/engine_slot.h"
 #include "dataplane/parser.h"
 #include "dataplane/source.h"
 
@@ -115,12 +116,23 @@ class Pipeline {
   // batch count to the slot count and logs a warning.
   Pipeline(std::vector<dataplane::Source*> sources, intel::SnapshotStore* intel, Engine& engine,
            std::vector<AlertSink*> sinks, MetricsRegistry& metrics, PipelineOptions options = {});
+  // Same, with an engine that a rule reload may replace while the pipeline runs. `engines`
+  // is not owned and must outlive run(). The input stage reads the slot when a batch
+  // enters, and the batch runs on that engine until it is delivered, so no batch mixes
+  // two rule sets. Each shard's stage and the deliver stage hand the state over
+  // (Engine::takeOverShard, takeOverSuppression) when the first batch on a new engine
+  // reaches them, and count it in vigil_rules_reload_groups_total{outcome}.
+  Pipeline(std::vector<dataplane::Source*> sources, intel::SnapshotStore* intel,
+           EngineSlot* engines, std::vector<AlertSink*> sinks, MetricsRegistry& metrics,
+           PipelineOptions options = {});
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
   // Runs until every source is finished() and its ring is drained, or until
-  // requestStop(); then calls flush() on every sink. Blocks the calling thread and uses
+  // requestStop(); then hands any state still held by a replaced engine to the slot's
+  // current engine, so checkpoints taken after run() see all of it, and calls flush()
+  // on every sink. Blocks the calling thread and uses
   // the TBB worker threads. Messages still in the rings after a stop stay there.
   void run();
 
@@ -149,12 +161,21 @@ class Pipeline {
   void registerCounters(MetricsRegistry& metrics);
   void correlateBatch(Batch& batch, uint32_t shard);
   void deliverBatch(Batch& batch);
-  void finishCheckpoint();
+  void finishCheckpoint(Engine& engine);
+  void handOverShard(uint32_t shard, const std::shared_ptr<Engine>& engine);
+  void handOverSuppression(const std::shared_ptr<Engine>& engine);
 
   std::vector<dataplane::Source*> sources_;
   std::unique_ptr<intel::SnapshotStore> own_store_;  // for the IndicatorSet constructor
   intel::SnapshotStore* intel_ = nullptr;
-  Engine& engine_;
+  std::unique_ptr<EngineSlot> own_slot_;  // for the constructors that take an Engine&
+  EngineSlot* engines_ = nullptr;
+  // The engine each stage ran its last batch on. Each is touched only by its own serial
+  // stage: the input stage, one per shard, and the deliver stage.
+  std::shared_ptr<Engine> input_engine_;
+  uint64_t input_generation_ = 0;
+  std::vector<std::shared_ptr<Engine>> shard_engines_;
+  std::shared_ptr<Engine> deliver_engine_;
   std::vector<AlertSink*> sinks_;
   PipelineOptions options_;
   std::unique_ptr<Counters> counters_;

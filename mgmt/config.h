@@ -68,6 +68,8 @@ struct SourceConfig {
   uint32_t fragment_timeout_ms = 2000;  // incomplete datagrams are dropped after this
   std::string exception = "drop";   // drop, kernel
   std::string exception_port;       // net_tap device name, required with exception: kernel
+
+  bool operator==(const SourceConfig&) const = default;
 };
 
 // One `tenants:` rule. Exactly one of cidr, field or vlan is set; a field rule has exactly
@@ -80,6 +82,8 @@ struct TenantRuleConfig {
   std::string equals;
   std::string suffix;
   int vlan = -1;  // 1..4094; only DPDK can see VLAN tags, other events never match
+
+  bool operator==(const TenantRuleConfig&) const = default;
 };
 
 // One `tenant_quotas:` entry: a token bucket on the events of `tenant`, checked after the
@@ -88,6 +92,8 @@ struct TenantQuotaConfig {
   std::string tenant;
   double max_events_per_second = 0;  // refill rate; fractions allowed
   double burst = 0;  // bucket size in events; 0 means one second's worth (at least 1)
+
+  bool operator==(const TenantQuotaConfig&) const = default;
 };
 
 // Column layout of a CSV feed. Each column is a header name, or a 0-based index when it
@@ -103,6 +109,8 @@ struct IntelCsvConfig {
   std::string url_path_column;
   char delimiter = ',';
   bool header = true;
+
+  bool operator==(const IntelCsvConfig&) const = default;
 };
 
 // One `intel.lists` entry: a feed file (or a MISP feed folder) and its format.
@@ -112,6 +120,8 @@ struct IntelListConfig {
   std::string url;              // http(s) URL fetched instead of `path`; one of them is set
   std::string format = "list";  // list, regex, csv, misp, misp_feed, stix
   IntelCsvConfig csv;
+
+  bool operator==(const IntelListConfig&) const = default;
 };
 
 // One `rules.logsources` entry: which events are of this Sigma log source and how the
@@ -123,6 +133,8 @@ struct LogSourceConfig {
   std::string service;
   std::vector<std::pair<std::string, std::string>> conditions;     // event field -> value
   std::vector<std::pair<std::string, std::string>> field_mapping;  // Sigma -> event field
+
+  bool operator==(const LogSourceConfig&) const = default;
 };
 
 struct DaemonConfig {
@@ -176,6 +188,8 @@ struct DaemonConfig {
   SlaPolicy sla{};                           // by severity; 0 = no target
 
   PlaybookRunnerConfig playbooks;  // `playbooks:`; disabled when the section is absent
+
+  bool operator==(const DaemonConfig&) const = default;
 };
 
 // Reads and validates `path`. Errors name the file, line, key, the bad value and what is

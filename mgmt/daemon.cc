@@ -34,8 +34,11 @@
 #include "mgmt/auth_store.h"
 #include "mgmt/case_sink.h"
 #include "mgmt/case_store.h"
+#include "mgmt/content_service.h"
+#include "mgmt/content_store.h"
 #include "mgmt/intel_manager.h"
 #include "mgmt/playbook_runner.h"
+#include "mgmt/rule_reloader.h"
 
 namespace vigil::mgmt {
 namespace {
@@ -57,44 +60,6 @@ dataplane::VerifyClient parseVerifyClient(const std::string& name) {
   if (name == "optional") return dataplane::VerifyClient::kOptional;
   if (name == "required") return dataplane::VerifyClient::kRequired;
   return dataplane::VerifyClient::kNone;
-}
-
-// Rule files: a file as given, or every *.yml / *.yaml below a folder, sub-folders
-// included as in the SigmaHQ layout. They are sorted by path so that rule indices, and so
-// the alert order within one event, do not depend on the file system. A folder with no
-// rule file is an error, because it almost always means a wrong path.
-absl::StatusOr<std::vector<std::string>> expandRulePaths(const std::vector<std::string>& paths) {
-  std::vector<std::string> files;
-  for (const std::string& path : paths) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) {
-      std::vector<std::string> found;
-      std::filesystem::recursive_directory_iterator it(path, ec);
-      for (; !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-        std::string ext = it->path().extension().string();
-        if (it->is_regular_file() && (ext == ".yml" || ext == ".yaml")) {
-          found.push_back(it->path().string());
-        }
-      }
-      if (ec) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("rules.paths: cannot read folder ", path, ": ", ec.message()));
-      }
-      if (found.empty()) {
-        return absl::NotFoundError(absl::StrCat(
-            "rules.paths: folder ", path,
-            " contains no *.yml or *.yaml file (sub-folders included); check the path"));
-      }
-      std::sort(found.begin(), found.end());
-      files.insert(files.end(), found.begin(), found.end());
-    } else if (std::filesystem::is_regular_file(path, ec)) {
-      files.push_back(path);
-    } else {
-      return absl::NotFoundError(absl::StrCat("rules.paths: ", path,
-                                              " is neither a rule file nor a folder"));
-    }
-  }
-  return files;
 }
 
 // Converts the validated `tenants:` rules. The views point into `rules`, which the daemon
@@ -166,53 +131,13 @@ absl::Status Daemon::loadIntel() {
 }
 
 absl::Status Daemon::loadRules() {
-  correlate::FieldMapping mapping = correlate::FieldMapping::defaults();
-  for (const auto& [sigma, event] : config_.field_mapping) mapping.set(sigma, event);
-  for (const LogSourceConfig& logsource : config_.logsources) {
-    correlate::LogSourceDefinition definition{
-        logsource.name,
-        {logsource.product, logsource.category, logsource.service},
-        logsource.conditions,
-        logsource.field_mapping};
-    if (auto st = mapping.addLogSource(std::move(definition)); !st.ok()) return st;
-  }
-  correlate::RuleLoader loader(std::move(mapping));
-  auto files = expandRulePaths(config_.rule_paths);
-  if (!files.ok()) return files.status();
-  for (const std::string& file : *files) {
-    if (auto st = loader.addFile(file); !st.ok()) return st;
-  }
-  auto rules = loader.finish();
-  if (!rules.ok()) return rules.status();
-  auto shared = std::make_shared<const correlate::RuleSet>(std::move(*rules));
-  VIGIL_LOG_INFO("rules loaded files={} detections={} correlations={} logsources={}",
-                 files->size(), shared->detections.size(), shared->correlations.size(),
-                 shared->logsources.size());
-  size_t unreachable = 0;
-  for (const correlate::DetectionRule& rule : shared->detections) {
-    if (!rule.logsource_any && rule.logsource_mask == 0) ++unreachable;
-  }
-  metrics_
-      .gauge("vigil_detection_rules_unreachable",
-             "Detection rules whose logsource no rules.logsources entry provides")
-      .set(static_cast<int64_t>(unreachable));
-  if (unreachable > 0) {
-    VIGIL_LOG_WARN("{} detection rules name a logsource that no rules.logsources entry "
-                   "provides; they never run",
-                   unreachable);
-  }
-
-  correlate::EngineOptions options;
-  options.max_keys = config_.max_keys_per_rule;
-  options.max_keys_per_tenant = config_.max_keys_per_tenant;
-  options.shards = config_.shards;
-  options.allowed_lateness_ns = int64_t{config_.allowed_lateness_s} * 1'000'000'000;
-  engine_ = std::make_unique<correlate::Engine>(std::move(shared), options, &metrics_);
-  correlate::Engine::PrefilterStats prefilter = engine_->prefilterStats();
+  rules_ = std::make_unique<RuleReloader>(config_, metrics_);
+  absl::StatusOr<std::shared_ptr<correlate::Engine>> engine = rules_->buildFromPaths(config_);
+  if (!engine.ok()) return engine.status();
+  correlate::Engine::PrefilterStats prefilter = (*engine)->prefilterStats();
   VIGIL_LOG_INFO("detection prefilter rules={} prefiltered={} literals={}", prefilter.rules,
                  prefilter.prefiltered_rules, prefilter.literals);
-  restoreCheckpoint();
-  return absl::OkStatus();
+  return rules_->activate(std::move(*engine), "start");
 }
 
 namespace {
@@ -385,9 +310,9 @@ absl::Status Daemon::startApi() {
     return response;
   }, RouteAccess::kAdmin);
   addIntelRoutes();
-  // The API has no authentication layer yet, so run routes serve loopback callers as a
-  // local administrator.
   if (runner_) runner_->addRoutes(*api_, /*trust_unauthenticated=*/false);
+  content_->addRoutes(*api_);
+  addConfigRoutes();
   if (auto st = api_->start(); !st.ok()) return st;
   VIGIL_LOG_INFO("api listening addr={}", api_->address());
   return absl::OkStatus();
@@ -469,6 +394,10 @@ absl::Status Daemon::start() {
   auto store = CaseStore::open(config_.case_db, store_options);
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
+  // Stored content versions replace the configured rules before the checkpoint is
+  // restored, so the checkpoint lands in the engine that will run.
+  if (auto st = startContent(); !st.ok()) return st;
+  restoreCheckpoint();
   case_sink_ = std::make_unique<CaseSink>(*store_, metrics_);
   std::vector<correlate::AlertSink*> sinks = {case_sink_.get()};
   if (!config_.alerts_output.empty()) {
@@ -496,7 +425,7 @@ absl::Status Daemon::start() {
   }
   std::vector<dataplane::Source*> raw_sources;
   for (auto& s : sources_) raw_sources.push_back(s.get());
-  pipeline_ = std::make_unique<correlate::Pipeline>(raw_sources, &intel_->store(), *engine_,
+  pipeline_ = std::make_unique<correlate::Pipeline>(raw_sources, &intel_->store(), rules_->slot(),
                                                     sinks, metrics_, popts);
 
   // Everything is built and validated; only now do sockets open.
@@ -578,8 +507,8 @@ void Daemon::run() {
     }
     int sig = sigtimedwait(&signals, nullptr, &tick);
     if (sig == SIGHUP) {
-      VIGIL_LOG_INFO("signal received signal=SIGHUP action=\"rebuild indicator snapshot\"");
-      if (intel_) intel_->requestReload("SIGHUP");
+      VIGIL_LOG_INFO("signal received signal=SIGHUP action=\"reload configuration\"");
+      (void)reloadConfig("SIGHUP");  // logged and counted inside
       continue;
     }
     if (sig == SIGINT || sig == SIGTERM) {
@@ -612,7 +541,7 @@ absl::Status Daemon::readiness() const {
   if (intel_ == nullptr || intel_->store().current() == nullptr) {
     return absl::UnavailableError("no indicator snapshot is published yet");
   }
-  if (engine_ == nullptr) return absl::UnavailableError("the detection rules are not loaded");
+  if (rules_ == nullptr || rules_->current() == nullptr) return absl::UnavailableError("the detection rules are not loaded");
   // A pipeline that has returned without stop() finished its finite sources. That is the
   // normal end of a replay, and the cases stay readable, so it counts as ready.
   if (!pipeline_started_.load(std::memory_order_acquire)) {
@@ -640,7 +569,8 @@ void Daemon::stop() {
   if (pipeline_thread_.joinable()) pipeline_thread_.join();
   if (intel_) intel_->stop();
   // The pipeline has stopped, so the whole engine can be read from this thread.
-  if (pipeline_ && engine_) writeCheckpoint(engine_->checkpoint(), "shutdown");
+  // run() handed every stage's state to the current engine before it returned.
+  if (pipeline_ && rules_) writeCheckpoint(rules_->current()->checkpoint(), "shutdown");
 
   // Whatever is left after the deadline is counted, never dropped silently. These
   // messages were already counted as received by their source, so they get a pipeline

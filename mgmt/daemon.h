@@ -4,7 +4,9 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "absl/status/status.h"
 #include "common/metrics.h"
 #include "mgmt/config.h"
+#include "mgmt/content_activators.h"
 
 namespace vigil::correlate {
 class Engine;
@@ -27,7 +30,10 @@ class AuditLog;
 class AuthStore;
 class CaseSink;
 class CaseStore;
+class ContentService;
+class ContentStore;
 class IntelManager;
+class RuleReloader;
 class JsonLinesAlertWriter;
 class PlaybookRunner;
 
@@ -36,6 +42,18 @@ struct DaemonOptions {
   bool exit_when_done = false;
   // Summary file, written when the replay is done and at shutdown; empty for none.
   std::string summary_file;
+  // Receives every activated playbook set (from the content store at start and from
+  // pushes). Unset: pushed playbooks are compiled, verified and stored, and nothing
+  // runs them.
+  PlaybookListener playbook_listener;
+};
+
+// Outcome of a configuration reload (SIGHUP or POST /api/v1/config/reload).
+struct ConfigReloadReport {
+  bool ok = false;
+  std::string error;                          // why the new file was rejected
+  std::vector<std::string> applied;           // keys applied while running
+  std::vector<std::string> restart_required;  // changed keys that take effect on restart
 };
 
 class Daemon {
@@ -75,6 +93,14 @@ class Daemon {
   // alerts, cases, and where to look at them.
   std::string summary() const;
 
+  // Reads the configuration file again and validates it in full. When it is valid,
+  // applies what can change while running (rule paths, field mappings and log sources,
+  // intel feeds, daemon.log_level), reloads the rules and indicator feeds, and lists
+  // the changed keys that need a restart. When it is invalid, keeps running on the old
+  // configuration. Logs and counts each outcome in vigil_config_reloads_total{result}.
+  // Thread-safe.
+  ConfigReloadReport reloadConfig(std::string_view reason);
+
   MetricsRegistry& metrics() { return metrics_; }
   // The threat-intel manager; null before validate().
   IntelManager* intel() { return intel_.get(); }
@@ -97,6 +123,13 @@ class Daemon {
   void writeCheckpoint(const std::string& file, std::string_view when);
   absl::Status createSources();
   absl::Status startApi();
+  // Content store and service (daemon_content.cc): opens <state_dir>/content.db and
+  // activates the stored active versions, which win over the configured files.
+  absl::Status startContent();
+  void addConfigRoutes();
+  // Rebuilds the rules: the active content version when there is one, else rule_paths.
+  absl::Status reloadRules(const DaemonConfig& config, std::string_view reason);
+  DaemonConfig liveConfig() const;
   void addIntelRoutes();
   bool checkReplayDone();
   bool pipelineDrained() const;
@@ -108,7 +141,14 @@ class Daemon {
   int64_t start_ns_ = 0;
 
   std::unique_ptr<IntelManager> intel_;
-  std::unique_ptr<correlate::Engine> engine_;
+  std::unique_ptr<RuleReloader> rules_;
+  std::unique_ptr<ContentStore> content_store_;
+  std::unique_ptr<ContentService> content_;
+  // The configuration as last reloaded. config_ stays as started, because the pipeline
+  // keeps views into its tenant rules.
+  mutable std::mutex live_config_mutex_;
+  DaemonConfig live_config_;
+  std::mutex reload_mutex_;  // one configuration reload at a time
   std::unique_ptr<CaseStore> store_;
   std::unique_ptr<CaseSink> case_sink_;
   std::unique_ptr<JsonLinesAlertWriter> alert_writer_;

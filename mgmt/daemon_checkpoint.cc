@@ -11,6 +11,7 @@
 #include "correlate/checkpoint.h"
 #include "correlate/engine.h"
 #include "correlate/pipeline.h"
+#include "mgmt/rule_reloader.h"
 
 namespace vigil::mgmt {
 
@@ -34,7 +35,7 @@ void Daemon::restoreCheckpoint() {
         .add();
     return;
   }
-  absl::StatusOr<correlate::Engine::RestoreSummary> summary = engine_->restore(bytes.str());
+  absl::StatusOr<correlate::Engine::RestoreSummary> summary = rules_->current()->restore(bytes.str());
   if (!summary.ok()) {
     // Counted by the engine in vigil_checkpoint_rejected_total.
     VIGIL_LOG_WARN("correlation checkpoint ignored, windows start empty path={} error=\"{}\"", path,

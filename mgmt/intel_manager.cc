@@ -432,9 +432,41 @@ void IntelManager::requestReload(std::string reason) {
   wake_.notify_all();
 }
 
+absl::StatusOr<intel::LoadReport> IntelManager::replaceIndicators(const std::string& text) {
+  std::lock_guard lock(build_mutex_);
+  intel::IndicatorSetBuilder builder;
+  absl::StatusOr<intel::LoadReport> report = builder.addListText("analyst", text, "analyst");
+  if (!report.ok()) return report.status();
+  absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>> set = builder.build();
+  if (!set.ok()) return set.status();
+  std::optional<uint64_t> generation = store_.publishDelta(*set);
+  if (!generation.has_value()) {
+    return absl::FailedPreconditionError(
+        "no indicator snapshot is published yet; replace analyst indicators after start");
+  }
+  analyst_text_ = text.empty() || text.back() == '\n' ? text : absl::StrCat(text, "\n");
+  VIGIL_LOG_INFO("analyst indicators replaced generation={} loaded={} rejected={}", *generation,
+                 report->loaded, report->rejected);
+  updateGauges();
+  return report;
+}
+
+void IntelManager::setFeedConfig(const DaemonConfig& config) {
+  std::lock_guard lock(build_mutex_);
+  config_.intel_lists = config.intel_lists;
+  config_.intel_warninglists = config.intel_warninglists;
+  config_.intel_min_ipv4_prefix_len = config.intel_min_ipv4_prefix_len;
+  config_.intel_min_ipv6_prefix_len = config.intel_min_ipv6_prefix_len;
+  config_.intel_default_confidence = config.intel_default_confidence;
+  config_.intel_score_half_life_days = config.intel_score_half_life_days;
+  config_.intel_fetch_timeout_s = config.intel_fetch_timeout_s;
+}
+
 void IntelManager::run() {
   using Clock = std::chrono::steady_clock;
-  const auto refresh = std::chrono::seconds(config_.intel_refresh_s);
+  // Read once: setFeedConfig() does not change the refresh period.
+  const int refresh_s = config_.intel_refresh_s;
+  const auto refresh = std::chrono::seconds(refresh_s);
   Clock::time_point next_refresh = Clock::now() + refresh;
   while (true) {
     std::string reason;
@@ -443,13 +475,13 @@ void IntelManager::run() {
       const bool pending = store_.stats().pending != 0;
       Clock::time_point until =
           pending ? Clock::now() + kReclaimPoll : Clock::now() + std::chrono::hours(1);
-      if (config_.intel_refresh_s > 0) until = std::min(until, next_refresh);
+      if (refresh_s > 0) until = std::min(until, next_refresh);
       wake_.wait_until(lock, until, [this] { return stopping_ || !reload_reason_.empty(); });
       if (stopping_) break;
       reason = std::move(reload_reason_);
       reload_reason_.clear();
     }
-    if (reason.empty() && config_.intel_refresh_s > 0 && Clock::now() >= next_refresh) {
+    if (reason.empty() && refresh_s > 0 && Clock::now() >= next_refresh) {
       reason = "schedule";
     }
     if (!reason.empty()) {

@@ -49,7 +49,7 @@ struct FeedStatus {
 
 class IntelManager {
  public:
-  // `config` and `metrics` must outlive the manager. `readers` is the number of reader
+  // `metrics` must outlive the manager; `config` is copied. `readers` is the number of reader
   // slots of the snapshot store (the pipeline's batch count).
   IntelManager(const DaemonConfig& config, MetricsRegistry& metrics, size_t readers);
   ~IntelManager();
@@ -76,6 +76,17 @@ class IntelManager {
   // Thread-safe.
   absl::StatusOr<intel::LoadReport> addIndicators(const std::string& text);
 
+  // Replaces the whole analyst list (what addIndicators() has added so far) with `text`
+  // and publishes it as the delta. Rejected lines do not fail; they are in the report.
+  // Thread-safe.
+  absl::StatusOr<intel::LoadReport> replaceIndicators(const std::string& text);
+
+  // Takes the feed keys of `config` (intel.lists, warninglists, prefix limits,
+  // confidence, score half-life, fetch timeout) for the next rebuild. intel.refresh_s
+  // keeps its value from the start. Call requestReload() or rebuild() afterwards.
+  // Thread-safe.
+  void setFeedConfig(const DaemonConfig& config);
+
   // Runs one full rebuild now on the calling thread (what the manager's thread runs).
   // Returns the published generation, or the error that kept the current snapshot.
   absl::StatusOr<uint64_t> rebuild(const std::string& reason);
@@ -93,7 +104,7 @@ class IntelManager {
   void run();
   void updateGauges();
 
-  const DaemonConfig& config_;
+  DaemonConfig config_;  // the intel keys change with setFeedConfig(), under build_mutex_
   MetricsRegistry& metrics_;
   intel::SnapshotStore store_;
 

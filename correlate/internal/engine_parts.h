@@ -43,7 +43,6 @@ struct Engine::Counters {
   Counter* checkpoint_restored = nullptr;  // rules whose state a checkpoint restored
   Counter* checkpoint_changed = nullptr;   // saved rules whose definition hash changed
   Counter* checkpoint_removed = nullptr;   // saved rules the rule set no longer has
-  mutable std::atomic<uint64_t> alert_sequence{0};
 };
 
 // The correlation state one shard owns: one WindowTable per correlation rule, and the

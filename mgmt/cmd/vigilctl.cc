@@ -9,6 +9,8 @@
 //   vigilctl intel load [--format list|regex|csv|misp|stix] FEED...
 //   vigilctl playbooks compile|disasm|run --dry-run ...
 //   vigilctl rules test [--format F] [--tenant T] RULE.yml... EVENTS
+//   vigilctl [--api URL] content push|versions|diff|activate KIND ... [--json]
+//   vigilctl [--api URL] config reload [--json]
 // Each command group lives in its own vigilctl_<group>.cc and registers itself here.
 #include <CLI/CLI.hpp>
 #include <cstdlib>
@@ -22,6 +24,8 @@ void registerIntelCommands(CLI::App& app);
 void registerPlaybookCommands(CLI::App& app);
 // Registers "vigilctl rules test" (mgmt/cmd/vigilctl_rules.cc), which works offline.
 void registerRulesCommands(CLI::App& app);
+// Registers "vigilctl content" and "vigilctl config" (mgmt/cmd/vigilctl_content.cc).
+void registerContentCommands(CLI::App& app, const GlobalOptions& global);
 }  // namespace vigil::ctl
 
 int main(int argc, char** argv) {
@@ -55,6 +59,7 @@ int main(int argc, char** argv) {
   vigil::ctl::registerIntelCommands(app);
   vigil::ctl::registerPlaybookCommands(app);
   vigil::ctl::registerRulesCommands(app);
+  vigil::ctl::registerContentCommands(app, options);
 
   try {
     app.parse(argc, argv);

@@ -154,6 +154,26 @@ absl::StatusOr<nlohmann::json> postJson(const std::string& api_url, const std::s
   return sendJson(api_url, "POST", path, body);
 }
 
+absl::StatusOr<ApiReply> postJsonReply(const std::string& api_url, const std::string& path,
+                                  const QueryParams& params, const nlohmann::json& body) {
+  const std::string url = describeUrl(api_url, path, params);
+  absl::StatusOr<std::unique_ptr<httplib::Client>> client = makeClient(api_url);
+  if (!client.ok()) return client.status();
+  std::string target = httplib::append_query_params(
+      path, httplib::Params(params.begin(), params.end()));
+  httplib::Result result = (*client)->Post(target, body.dump(), "application/json");
+  if (!result) {
+    return absl::UnavailableError(
+        absl::StrCat("POST ", url, " failed: ", httplib::to_string(result.error()),
+                     " error; check that vigild is running, or pass --api URL (or set VIGIL_API)"));
+  }
+  ApiReply reply;
+  reply.status = result->status;
+  reply.body = nlohmann::json::parse(result->body, nullptr, /*allow_exceptions=*/false);
+  if (reply.body.is_discarded()) reply.body = nullptr;
+  return reply;
+}
+
 std::string printable(absl::string_view text) {
   std::string out;
   out.reserve(text.size());

@@ -56,6 +56,18 @@ absl::StatusOr<std::string> getBytes(const std::string& api_url, const std::stri
 absl::StatusOr<nlohmann::json> postJson(const std::string& api_url, const std::string& path,
                                         const nlohmann::json& body);
 
+// The status and parsed body of an API response; the body is null when it is not JSON.
+struct ApiReply {
+  int status = 0;
+  nlohmann::json body;
+};
+
+// Sends POST `path` with `params` and the JSON `body`, and returns the reply whatever its
+// status, so callers can print the details of a 4xx body. Errors only when the server
+// cannot be reached (Unavailable, naming the URL) or --api is not a URL.
+absl::StatusOr<ApiReply> postJsonReply(const std::string& api_url, const std::string& path,
+                                       const QueryParams& params, const nlohmann::json& body);
+
 // Replaces control characters with \xNN so text from logs cannot drive the terminal.
 std::string printable(absl::string_view text);
 

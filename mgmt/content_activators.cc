@@ -1,0 +1,213 @@
+#include "mgmt/content_activators.h"
+
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/event.h"
+#include "correlate/alert.h"
+#include "correlate/engine.h"
+#include "dataplane/parser.h"
+#include "intel/builder.h"
+#include "mgmt/intel_manager.h"
+#include "mgmt/rule_reloader.h"
+#include "playbook_vm/compiler/alert_host.h"
+#include "playbook_vm/compiler/compiler.h"
+#include "playbook_vm/compiler/dry_run.h"
+#include "playbook_vm/program.h"
+#include "playbook_vm/vm.h"
+
+namespace vigil::mgmt {
+namespace {
+
+namespace pb = vigil::playbook_vm;
+namespace pbc = vigil::playbook_vm::compiler;
+
+// Largest dry-run sample, in events or alerts.
+constexpr size_t kMaxSample = 10000;
+// Arena per dry-run event: the raw line is copied once and decoded values again.
+constexpr size_t kArenaPerLineFactor = 3;
+constexpr size_t kArenaHeadroom = 4096;
+
+absl::Status checkSample(const nlohmann::json& sample) {
+  if (!sample.is_array()) return absl::InvalidArgumentError("\"events\" must be an array");
+  if (sample.size() > kMaxSample) {
+    return absl::InvalidArgumentError(absl::StrCat("the sample has ", sample.size(),
+                                                   " entries; the maximum is ", kMaxSample));
+  }
+  return absl::OkStatus();
+}
+
+// Runs `engine` over the sample events and returns every alert, in order.
+absl::StatusOr<nlohmann::json> runRules(correlate::Engine& engine, const nlohmann::json& sample) {
+  correlate::DetectScratch scratch(engine.rules());
+  nlohmann::json alerts = nlohmann::json::array();
+  dataplane::ParseOptions options;
+  for (size_t i = 0; i < sample.size(); ++i) {
+    const nlohmann::json& item = sample[i];
+    std::string raw;
+    std::string tenant = "default";
+    if (item.is_string()) {
+      raw = item.get<std::string>();
+    } else if (item.is_object() && item.contains("raw") && item["raw"].is_string()) {
+      raw = item["raw"].get<std::string>();
+      if (auto t = item.find("tenant"); t != item.end()) {
+        if (!t->is_string()) {
+          return absl::InvalidArgumentError(absl::StrCat("events[", i, "].tenant must be a string"));
+        }
+        tenant = t->get<std::string>();
+      }
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "events[", i, "] must be a raw log line or {\"raw\": LINE, \"tenant\": NAME}"));
+    }
+    Event event(raw.size() * kArenaPerLineFactor + kArenaHeadroom);
+    event.raw = event.arena.copy(raw);
+    event.tenant = event.arena.copy(tenant);
+    dataplane::parseEvent(event, options);
+    std::vector<correlate::Alert> out;
+    engine.process(event, scratch, out);
+    for (const correlate::Alert& alert : out) {
+      if (!engine.admitAlert(alert)) continue;
+      nlohmann::json j = nlohmann::json::parse(correlate::alertToJson(alert));
+      j["event"] = i;
+      alerts.push_back(std::move(j));
+    }
+  }
+  return nlohmann::json{{"events", sample.size()}, {"alerts", alerts}};
+}
+
+// The analyst list of a push: its files joined in path order, each line tagged with its
+// file and line in the report's locations.
+ContentCommit checkIntel(const ContentFiles& files, std::vector<ContentProblem>& problems,
+                         std::string& joined) {
+  for (const auto& [path, text] : files) {
+    intel::IndicatorSetBuilder check;
+    absl::StatusOr<intel::LoadReport> report = check.addListText("analyst", text, path);
+    if (!report.ok()) {
+      problems.push_back({path, 0, 0, std::string(report.status().message())});
+      continue;
+    }
+    for (const intel::Rejection& r : report->rejections) {
+      ContentProblem p = problemFromMessage(path, r.location + ": " + r.reason);
+      if (!r.text.empty()) p.message += absl::StrCat(" (line: ", r.text, ")");
+      problems.push_back(std::move(p));
+    }
+    if (report->rejected > report->rejections.size()) {
+      problems.push_back({path, 0, 0,
+                          absl::StrCat(report->rejected - report->rejections.size(),
+                                       " more lines rejected")});
+    }
+    joined += text;
+    if (!text.empty() && text.back() != '\n') joined.push_back('\n');
+  }
+  return {};
+}
+
+const pb::HostRegistry& alertHost() {
+  static const pb::HostRegistry* registry = [] {
+    auto* r = new pb::HostRegistry();
+    // Registering the fixed host functions into an empty registry cannot clash.
+    (void)pbc::registerAlertHost(*r);
+    return r;
+  }();
+  return *registry;
+}
+
+std::shared_ptr<PlaybookBundle> compilePlaybooks(const ContentRequest& request,
+                                                 std::vector<ContentProblem>& problems) {
+  auto bundle = std::make_shared<PlaybookBundle>();
+  bundle->tenant = request.tenant;
+  bundle->version = request.version;
+  for (const auto& [path, text] : *request.files) {
+    absl::StatusOr<std::unique_ptr<pb::Program>> program =
+        pbc::compileAndLoad(text, path, alertHost());
+    if (!program.ok()) {
+      problems.push_back(problemFromMessage(path, std::string(program.status().message())));
+      continue;
+    }
+    bundle->playbooks.push_back({path, std::shared_ptr<const pb::Program>(std::move(*program))});
+  }
+  if (!problems.empty()) return nullptr;
+  return bundle;
+}
+
+}  // namespace
+
+ContentActivator rulesActivator(RuleReloader& rules, ConfigSource config) {
+  ContentActivator activator;
+  activator.tenant_scoped = false;
+  activator.prepare = [&rules, config](const ContentRequest& request,
+                                       std::vector<ContentProblem>& problems) -> ContentCommit {
+    std::shared_ptr<correlate::Engine> engine = rules.buildFromFiles(
+        config(), *request.files, static_cast<uint64_t>(request.version), problems);
+    if (engine == nullptr) return {};
+    return [&rules, engine, version = request.version]() {
+      return rules.activate(engine, absl::StrCat("content version ", version));
+    };
+  };
+  activator.dry_run = [&rules, config](const ContentRequest& request, const nlohmann::json& sample,
+                                       std::vector<ContentProblem>& problems)
+      -> absl::StatusOr<nlohmann::json> {
+    if (absl::Status s = checkSample(sample); !s.ok()) return s;
+    std::shared_ptr<correlate::Engine> engine =
+        rules.buildFromFiles(config(), *request.files, 0, problems);
+    if (engine == nullptr) return nlohmann::json();
+    return runRules(*engine, sample);
+  };
+  return activator;
+}
+
+ContentActivator intelActivator(IntelManager& intel) {
+  ContentActivator activator;
+  activator.tenant_scoped = false;
+  activator.prepare = [&intel](const ContentRequest& request,
+                               std::vector<ContentProblem>& problems) -> ContentCommit {
+    std::string joined;
+    checkIntel(*request.files, problems, joined);
+    if (!problems.empty()) return {};
+    return [&intel, joined]() { return intel.replaceIndicators(joined).status(); };
+  };
+  return activator;
+}
+
+ContentActivator playbooksActivator(PlaybookListener listener, bool tenant_scoped) {
+  ContentActivator activator;
+  activator.tenant_scoped = tenant_scoped;
+  activator.prepare = [listener](const ContentRequest& request,
+                                 std::vector<ContentProblem>& problems) -> ContentCommit {
+    std::shared_ptr<PlaybookBundle> bundle = compilePlaybooks(request, problems);
+    if (bundle == nullptr) return {};
+    return [listener, bundle]() -> absl::Status {
+      return listener ? listener(bundle) : absl::OkStatus();
+    };
+  };
+  activator.dry_run = [](const ContentRequest& request, const nlohmann::json& sample,
+                         std::vector<ContentProblem>& problems)
+      -> absl::StatusOr<nlohmann::json> {
+    if (absl::Status s = checkSample(sample); !s.ok()) return s;
+    std::shared_ptr<PlaybookBundle> bundle = compilePlaybooks(request, problems);
+    if (bundle == nullptr) return nlohmann::json();
+    nlohmann::json runs = nlohmann::json::array();
+    for (size_t i = 0; i < sample.size(); ++i) {
+      if (!sample[i].is_object()) {
+        return absl::InvalidArgumentError(absl::StrCat("events[", i, "] must be an alert object"));
+      }
+      for (const PlaybookBundle::Playbook& playbook : bundle->playbooks) {
+        pbc::DryRunOptions options;
+        pbc::DryRunReport report =
+            pbc::dryRun(*playbook.program, alertHost(), sample[i], options, nullptr);
+        runs.push_back({{"alert", i},
+                        {"playbook", playbook.path},
+                        {"trigger_matched", report.trigger_matched},
+                        {"completed", report.status == pb::RunStatus::kReturned},
+                        {"message", report.message},
+                        {"actions", report.actions},
+                        {"steps", report.transcript}});
+      }
+    }
+    return nlohmann::json{{"alerts", sample.size()}, {"runs", runs}};
+  };
+  return activator;
+}
+
+}  // namespace vigil::mgmt

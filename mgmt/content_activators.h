@@ -1,0 +1,59 @@
+// The ContentActivator of each content kind that vigild serves: rule sets (swapped into
+// the pipeline by RuleReloader), the analyst indicator list (published by IntelManager)
+// and playbooks (compiled and verified here, handed to whatever runs them).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mgmt/config.h"
+#include "mgmt/content_service.h"
+
+namespace vigil::playbook_vm {
+class Program;
+}
+
+namespace vigil::mgmt {
+
+class IntelManager;
+class RuleReloader;
+
+// Returns the configuration that rule builds use now (field mappings, log sources).
+using ConfigSource = std::function<DaemonConfig()>;
+
+// Rules: every file is a Sigma YAML file (several documents allowed). Commit swaps the
+// compiled engine in; alerts carry the version as rules_version. The dry run takes
+// "events" as raw log lines (strings) or {"raw": LINE, "tenant": NAME} objects, parses
+// them as a source with format auto would, and returns every alert the rules raise.
+ContentActivator rulesActivator(RuleReloader& rules, ConfigSource config);
+
+// Intel: the analyst list in the plain list format, one indicator per line, in one or
+// more files that are joined in path order. Every rejected line is a problem with its
+// file and line, and fails the push. Commit replaces the whole analyst list.
+ContentActivator intelActivator(IntelManager& intel);
+
+// A compiled playbook set as one activation hands it over.
+struct PlaybookBundle {
+  std::string tenant;
+  int64_t version = 0;
+  struct Playbook {
+    std::string path;
+    std::shared_ptr<const playbook_vm::Program> program;
+  };
+  std::vector<Playbook> playbooks;
+};
+
+// Receives each activated playbook set; returns an error when it cannot take it, which
+// fails the activation. Called under the content push lock, one call at a time.
+using PlaybookListener = std::function<absl::Status(std::shared_ptr<const PlaybookBundle>)>;
+
+// Playbooks: every file is one playbook in YAML. Each is compiled and verified against
+// the alert host functions; commit passes the set to `listener`. The dry run takes
+// "events" as alert objects and returns, per alert and playbook, whether the trigger
+// matched and every step, with connector calls recorded and not sent.
+ContentActivator playbooksActivator(PlaybookListener listener, bool tenant_scoped);
+
+}  // namespace vigil::mgmt

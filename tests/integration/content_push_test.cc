@@ -1,0 +1,378 @@
+// Content pushes against the built vigild while events flow: window state of unchanged
+// rules survives a push, no alert mixes rule versions, failed pushes change nothing,
+// rollback, the store winning over the configured files on restart, and configuration
+// reloads with rollback. Also drives vigilctl content and config commands.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "daemon_process.h"
+
+namespace vigil::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+void sendUdp(int port, const std::string& message) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sendto(fd, message.data(), message.size(), 0, reinterpret_cast<sockaddr*>(&addr),
+         sizeof(addr));
+  close(fd);
+}
+
+template <typename Fn>
+bool eventually(Fn fn, milliseconds timeout = seconds(30)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (fn()) return true;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return fn();
+}
+
+double metricSum(const std::string& text, const std::string& name) {
+  double total = 0;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name, 0) != 0) continue;
+    char next = line.size() > name.size() ? line[name.size()] : '\0';
+    if (next != ' ' && next != '{') continue;
+    total += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return total;
+}
+
+std::string failure(const std::string& ip) {
+  return "<38>Oct 11 22:14:15 web1 sshd[4242]: Failed password for root from " + ip +
+         " port 40022 ssh2";
+}
+
+// A count of three failures, and a detection rule of its own whose title names the
+// version (rules referenced by a correlation raise no alerts of their own).
+std::string rules(const std::string& title) {
+  return R"(title: SSH password failure
+name: ssh_failed
+id: ssh-failed
+logsource: {product: linux, service: sshd}
+detection:
+  selection:
+    event.action: ssh_login
+    event.outcome: failure
+  condition: selection
+level: low
+---
+title: )" + title + R"(
+id: ssh-failed-alert
+logsource: {product: linux, service: sshd}
+detection:
+  selection:
+    event.action: ssh_login
+    event.outcome: failure
+  condition: selection
+level: low
+---
+title: SSH brute force
+id: ssh-brute
+correlation:
+  type: event_count
+  rules: [ssh_failed]
+  group-by: [source.ip]
+  timespan: 1h
+  condition: {gte: 3}
+level: high
+)";
+}
+
+class ContentPushTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = makeTempDir("vigil-content");
+    udp_port_ = freePort(SOCK_DGRAM);
+    api_port_ = freePort(SOCK_STREAM);
+    writeFile(dir_ + "/rules.yml", rules("From file"));
+    writeConfig("");
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  void writeConfig(const std::string& extra) {
+    writeFile(dir_ + "/vigil.yaml",
+              "state_dir: " + dir_ + "/state\n" + "sources:\n  - {name: udp, type: udp, " +
+                  "tenant: acme, listen: '127.0.0.1:" + std::to_string(udp_port_) + "'}\n" +
+                  "rules:\n  paths: [rules.yml]\n" + "alerts: {output: alerts.jsonl}\n" +
+                  "api: {listen: '127.0.0.1:" + std::to_string(api_port_) + "'}\n" + extra);
+  }
+
+  std::unique_ptr<DaemonProcess> startDaemon() {
+    auto d = std::make_unique<DaemonProcess>(
+        std::vector<std::string>{"--config", dir_ + "/vigil.yaml"}, dir_ + "/vigild.log");
+    httplib::Client client("127.0.0.1", api_port_);
+    EXPECT_TRUE(eventually([&] {
+      auto res = client.Get("/healthz");
+      return res && res->status == 200;
+    })) << d->log();
+    return d;
+  }
+
+  httplib::Result post(const std::string& path, const nlohmann::json& body) {
+    httplib::Client client("127.0.0.1", api_port_);
+    client.set_read_timeout(60);
+    return client.Post(path, body.dump(), "application/json");
+  }
+  nlohmann::json get(const std::string& path) {
+    httplib::Client client("127.0.0.1", api_port_);
+    auto res = client.Get(path);
+    if (!res || res->status != 200) return nullptr;
+    return nlohmann::json::parse(res->body);
+  }
+  std::string metrics() {
+    httplib::Client client("127.0.0.1", api_port_);
+    auto res = client.Get("/metrics");
+    return res ? res->body : "";
+  }
+  void waitEvents(double events) {
+    ASSERT_TRUE(eventually([&] {
+      return metricSum(metrics(), "vigil_pipeline_events_done_total") >= events;
+    })) << metrics();
+  }
+  // Alerts written so far, one JSON object each.
+  std::vector<nlohmann::json> alerts() {
+    std::vector<nlohmann::json> out;
+    std::istringstream in(readFile(dir_ + "/alerts.jsonl"));
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+    }
+    return out;
+  }
+  // Runs vigilctl with `args`; returns its exit status and fills `out` with stdout.
+  int vigilctl(const std::string& args, std::string& out) {
+    std::string command = std::string(VIGIL_BINARY_DIR) + "/mgmt/vigilctl --api http://127.0.0.1:" +
+                          std::to_string(api_port_) + " " + args + " 2>&1";
+    FILE* pipe = popen(command.c_str(), "r");
+    out.clear();
+    char buffer[4096];
+    size_t n = 0;
+    while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, n);
+    int status = pclose(pipe);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  std::string dir_;
+  int udp_port_ = 0;
+  int api_port_ = 0;
+};
+
+// Two failures before a push and one after raise the brute-force alert: the count did
+// not change, so its window moved to the new engine.
+TEST_F(ContentPushTest, PushKeepsWindowAndTagsVersion) {
+  auto daemon = startDaemon();
+  sendUdp(udp_port_, failure("198.51.100.7"));
+  sendUdp(udp_port_, failure("198.51.100.7"));
+  waitEvents(2);
+
+  auto pushed = post("/api/v1/content/rules", {{"files", {{"ssh.yml", rules("Pushed v1")}}}});
+  ASSERT_TRUE(pushed);
+  ASSERT_EQ(pushed->status, 201) << pushed->body << daemon->log();
+  EXPECT_EQ(nlohmann::json::parse(pushed->body)["version"], 1);
+
+  sendUdp(udp_port_, failure("198.51.100.7"));
+  std::vector<nlohmann::json> written;
+  ASSERT_TRUE(eventually([&] {
+    written = alerts();
+    for (const auto& a : written) {
+      if (a["rule_id"] == "ssh-brute") return true;
+    }
+    return false;
+  })) << readFile(dir_ + "/alerts.jsonl") << daemon->log();
+  for (const auto& a : written) {
+    if (a["rule_id"] == "ssh-brute") {
+      EXPECT_EQ(a["rules_version"], 1);
+      EXPECT_EQ(a["event_count"], 3);
+    }
+  }
+  std::string m = metrics();
+  EXPECT_EQ(metricSum(m, "vigil_rules_reload_groups_total{outcome=\"kept\"}"), 1) << m;
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+}
+
+// A push with errors in two files reports both with file and line and changes nothing;
+// the dry run shows alerts without activating.
+TEST_F(ContentPushTest, BadPushAndDryRun) {
+  auto daemon = startDaemon();
+  auto bad = post("/api/v1/content/rules",
+                  {{"files", {{"a.yml", "title: [unclosed\n"}, {"b.yml", "title: x\nid: y\n"}}}});
+  ASSERT_TRUE(bad);
+  ASSERT_EQ(bad->status, 422) << bad->body;
+  nlohmann::json problems = nlohmann::json::parse(bad->body)["problems"];
+  ASSERT_EQ(problems.size(), 2u) << bad->body;
+  EXPECT_EQ(problems[0]["file"], "a.yml");
+  EXPECT_GT(problems[0]["line"].get<int>(), 0);
+  EXPECT_EQ(problems[1]["file"], "b.yml");
+  EXPECT_EQ(get("/api/v1/content/rules/versions")["versions"].size(), 0u);
+
+  auto dry = post("/api/v1/content/rules?dry_run=true",
+                  {{"files", {{"ssh.yml", rules("Dry")}}},
+                   {"events", {failure("192.0.2.1"), failure("192.0.2.1"), failure("192.0.2.1")}}});
+  ASSERT_TRUE(dry);
+  ASSERT_EQ(dry->status, 200) << dry->body;
+  nlohmann::json result = nlohmann::json::parse(dry->body)["result"];
+  // Three alerts of the detection rule and one of the count, raised by the third event.
+  ASSERT_EQ(result["alerts"].size(), 4u) << dry->body;
+  int detections = 0;
+  for (const auto& a : result["alerts"]) {
+    if (a["rule_id"] == "ssh-failed-alert") ++detections;
+    if (a["rule_id"] == "ssh-brute") {
+      EXPECT_EQ(a["event"], 2) << dry->body;
+    }
+  }
+  EXPECT_EQ(detections, 3) << dry->body;
+  EXPECT_EQ(get("/api/v1/content/rules/versions")["versions"].size(), 0u);
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+}
+
+// Pushes one version after another while a sender floods failures. Every alert names the
+// version whose rules raised it, and versions only grow in the order alerts are written.
+TEST_F(ContentPushTest, PushesUnderLoadNeverMixVersions) {
+  auto daemon = startDaemon();
+  std::atomic<bool> stop{false};
+  std::thread sender([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      sendUdp(udp_port_, failure("192.0.2." + std::to_string(i % 200)));
+      if (i % 5 == 0) std::this_thread::sleep_for(milliseconds(1));
+    }
+  });
+  constexpr int kPushes = 6;
+  for (int v = 1; v <= kPushes; ++v) {
+    auto pushed = post("/api/v1/content/rules",
+                       {{"files", {{"ssh.yml", rules("Pushed v" + std::to_string(v))}}}});
+    ASSERT_TRUE(pushed);
+    ASSERT_EQ(pushed->status, 201) << pushed->body;
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  stop.store(true);
+  sender.join();
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+
+  std::vector<nlohmann::json> written = alerts();
+  ASSERT_GT(written.size(), 100u);
+  int last = 0;
+  std::set<int> versions;
+  for (const auto& a : written) {
+    int version = a["rules_version"].get<int>();
+    ASSERT_GE(version, last) << a.dump();
+    last = version;
+    versions.insert(version);
+    if (a["rule_id"] == "ssh-failed-alert") {
+      std::string expected = version == 0 ? "From file" : "Pushed v" + std::to_string(version);
+      ASSERT_EQ(a["rule_title"], expected) << a.dump();
+    }
+  }
+  EXPECT_GE(versions.size(), 3u);
+}
+
+// Rollback, diff, the store winning over rules.yml after a restart, and vigilctl.
+TEST_F(ContentPushTest, RollbackDiffRestartAndVigilctl) {
+  std::filesystem::create_directories(dir_ + "/push");
+  writeFile(dir_ + "/push/ssh.yml", rules("Pushed v1"));
+  auto daemon = startDaemon();
+  std::string out;
+  ASSERT_EQ(vigilctl("content push rules " + dir_ + "/push", out), 0) << out;
+  EXPECT_NE(out.find("rules version 1 (active)"), std::string::npos) << out;
+  writeFile(dir_ + "/push/ssh.yml", rules("Pushed v2"));
+  ASSERT_EQ(vigilctl("content push rules " + dir_ + "/push", out), 0) << out;
+
+  writeFile(dir_ + "/bad.yml", "title: [broken\n");
+  EXPECT_EQ(vigilctl("content push rules " + dir_ + "/bad.yml", out), 1) << out;
+  // yaml-cpp places an unclosed flow sequence at the end of the text.
+  EXPECT_NE(out.find("bad.yml:2: invalid YAML"), std::string::npos) << out;
+
+  ASSERT_EQ(vigilctl("content diff rules 2", out), 0) << out;
+  EXPECT_NE(out.find("-title: Pushed v1\n+title: Pushed v2"), std::string::npos) << out;
+  ASSERT_EQ(vigilctl("content activate rules 1", out), 0) << out;
+  ASSERT_EQ(vigilctl("content versions rules --json", out), 0) << out;
+  nlohmann::json versions = nlohmann::json::parse(out)["versions"];
+  ASSERT_EQ(versions.size(), 2u);
+  EXPECT_EQ(versions[0]["active"], false);
+  EXPECT_EQ(versions[1]["active"], true);
+
+  writeFile(dir_ + "/events.log", failure("192.0.2.5") + "\n");
+  ASSERT_EQ(vigilctl("content push rules " + dir_ + "/push --dry-run --events " + dir_ +
+                         "/events.log",
+                     out),
+            0)
+      << out;
+  EXPECT_NE(out.find("1 alerts from 1 events"), std::string::npos) << out;
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+
+  // The stored active version (1) wins over rules.yml.
+  daemon = startDaemon();
+  sendUdp(udp_port_, failure("192.0.2.9"));
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& a : alerts()) {
+      if (a["rule_title"] == "Pushed v1" && a["rules_version"] == 1) return true;
+    }
+    return false;
+  })) << readFile(dir_ + "/alerts.jsonl") << daemon->log();
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+}
+
+// A broken configuration file keeps the running one; a valid one reports what it
+// applied and what needs a restart. SIGHUP does the same as the API call.
+TEST_F(ContentPushTest, ConfigReloadRollsBack) {
+  auto daemon = startDaemon();
+  writeFile(dir_ + "/vigil.yaml", "sources: [{name: x, type: tpc}]\n");
+  auto rejected = post("/api/v1/config/reload", nlohmann::json::object());
+  ASSERT_TRUE(rejected);
+  EXPECT_EQ(rejected->status, 422) << rejected->body;
+  EXPECT_NE(rejected->body.find("tpc"), std::string::npos) << rejected->body;
+
+  writeFile(dir_ + "/rules.yml", rules("Reloaded"));
+  writeConfig("pipeline: {workers: 3}\ndaemon: {log_level: debug}\n");
+  std::string out;
+  ASSERT_EQ(vigilctl("config reload --json", out), 0) << out;
+  nlohmann::json report = nlohmann::json::parse(out);
+  EXPECT_EQ(report["result"], "applied");
+  EXPECT_EQ(report["applied"], nlohmann::json::array({"daemon.log_level"}));
+  EXPECT_EQ(report["restart_required"], nlohmann::json::array({"pipeline.workers"}));
+
+  sendUdp(udp_port_, failure("192.0.2.9"));
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& a : alerts()) {
+      if (a["rule_title"] == "Reloaded") return true;
+    }
+    return false;
+  })) << readFile(dir_ + "/alerts.jsonl") << daemon->log();
+
+  writeFile(dir_ + "/rules.yml", "title: [broken\n");
+  daemon->signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    return metricSum(metrics(), "vigil_config_reloads_total{result=\"rejected\"}") == 2;
+  })) << metrics() << daemon->log();
+  EXPECT_EQ(metricSum(metrics(), "vigil_config_reloads_total{result=\"applied\"}"), 1);
+  ASSERT_TRUE(daemon->running());
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+}
+
+}  // namespace
+}  // namespace vigil::testing

@@ -1,0 +1,550 @@
+// Content store, content service and its routes: versions, activation and rollback,
+// diffs, dry runs and the permission checks, with principals set by hand.
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "gtest/gtest.h"
+#include "mgmt/content_activators.h"
+#include "mgmt/content_service.h"
+#include "mgmt/content_store.h"
+#include "mgmt/internal/router.h"
+#include "mgmt/mgmt_test_util.h"
+#include "mgmt/rule_reloader.h"
+
+namespace vigil::mgmt {
+namespace {
+
+using testing::TempDir;
+
+// --- store -----------------------------------------------------------------------------
+
+TEST(ContentStoreTest, VersionsNumberedPerTenant) {
+  TempDir dir;
+  auto store = ContentStore::open(dir.file("content.db"));
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto a1 = (*store)->add(ContentKind::kPlaybooks, "acme", "alice", {{"a.yml", "x"}}, 10);
+  auto a2 = (*store)->add(ContentKind::kPlaybooks, "acme", "alice", {{"a.yml", "y"}}, 20);
+  auto b1 = (*store)->add(ContentKind::kPlaybooks, "beta", "bob", {{"a.yml", "x"}}, 30);
+  ASSERT_TRUE(a1.ok() && a2.ok() && b1.ok());
+  EXPECT_EQ(a1->version, 1);
+  EXPECT_EQ(a2->version, 2);
+  EXPECT_EQ(b1->version, 1);
+  EXPECT_EQ(a1->sha256, b1->sha256);
+  EXPECT_NE(a1->sha256, a2->sha256);
+  EXPECT_EQ(a1->sha256.size(), 64u);
+
+  auto list = (*store)->list(ContentKind::kPlaybooks, "acme");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].version, 2);
+  EXPECT_EQ((*list)[0].author, "alice");
+  EXPECT_FALSE((*list)[0].active);
+}
+
+TEST(ContentStoreTest, OneActiveVersion) {
+  TempDir dir;
+  auto store = ContentStore::open(dir.file("content.db"));
+  ASSERT_TRUE(store.ok());
+  for (const char* text : {"one", "two", "three"}) {
+    ASSERT_TRUE((*store)->add(ContentKind::kRules, "*", "admin", {{"r.yml", text}}, 1).ok());
+  }
+  ASSERT_TRUE((*store)->activate(ContentKind::kRules, "*", 3, 100).ok());
+  ASSERT_TRUE((*store)->activate(ContentKind::kRules, "*", 1, 200).ok());
+  auto active = (*store)->active(ContentKind::kRules, "*");
+  ASSERT_TRUE(active.ok());
+  ASSERT_TRUE(active->has_value());
+  EXPECT_EQ((*active)->version, 1);
+  EXPECT_EQ((*active)->files.at("r.yml"), "one");
+  EXPECT_EQ((*active)->activated_ns, 200);
+  absl::StatusOr<std::vector<ContentVersion>> versions = (*store)->list(ContentKind::kRules, "*");
+  ASSERT_TRUE(versions.ok());
+  int active_count = 0;
+  for (const ContentVersion& v : *versions) active_count += v.active;
+  EXPECT_EQ(active_count, 1);
+}
+
+TEST(ContentStoreTest, UnknownVersionNotFound) {
+  TempDir dir;
+  auto store = ContentStore::open(dir.file("content.db"));
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->add(ContentKind::kRules, "*", "admin", {{"r.yml", "x"}}, 1).ok());
+  ASSERT_TRUE((*store)->activate(ContentKind::kRules, "*", 1, 1).ok());
+  EXPECT_EQ((*store)->activate(ContentKind::kRules, "*", 7, 2).code(),
+            absl::StatusCode::kNotFound);
+  // The failed activation rolled back: version 1 is still the active one.
+  auto active = (*store)->active(ContentKind::kRules, "*");
+  ASSERT_TRUE(active.ok() && active->has_value());
+  EXPECT_EQ((*active)->version, 1);
+  EXPECT_EQ((*store)->get(ContentKind::kRules, "*", 9).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(ContentStoreTest, SurvivesReopen) {
+  TempDir dir;
+  {
+    auto store = ContentStore::open(dir.file("content.db"));
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->add(ContentKind::kIntel, "*", "admin", {{"list.txt", "192.0.2.1\n"}}, 1).ok());
+    ASSERT_TRUE((*store)->activate(ContentKind::kIntel, "*", 1, 1).ok());
+  }
+  auto store = ContentStore::open(dir.file("content.db"));
+  ASSERT_TRUE(store.ok());
+  auto active = (*store)->active(ContentKind::kIntel, "*");
+  ASSERT_TRUE(active.ok() && active->has_value());
+  EXPECT_EQ((*active)->files.at("list.txt"), "192.0.2.1\n");
+}
+
+TEST(ContentHashTest, FileBoundariesCount) {
+  EXPECT_NE(contentHash({{"a", "bc"}}), contentHash({{"ab", "c"}}));
+  EXPECT_NE(contentHash({{"a", "x"}, {"b", ""}}), contentHash({{"a", "x"}}));
+  EXPECT_EQ(contentHash({{"a", "x"}}), contentHash({{"a", "x"}}));
+}
+
+// --- diff and problem parsing -----------------------------------------------------------
+
+TEST(UnifiedDiffTest, OneChangedLine) {
+  std::string before = "a\nb\nc\nd\ne\nf\ng\nh\n";
+  std::string after = "a\nb\nc\nd\nE\nf\ng\nh\n";
+  EXPECT_EQ(unifiedDiff(before, after, "a/r.yml", "b/r.yml"),
+            "--- a/r.yml\n+++ b/r.yml\n@@ -2,7 +2,7 @@\n b\n c\n d\n-e\n+E\n f\n g\n h\n");
+}
+
+TEST(UnifiedDiffTest, AddedFileAndEqualText) {
+  EXPECT_EQ(unifiedDiff("", "x\ny\n", "/dev/null", "b/new.yml"),
+            "--- /dev/null\n+++ b/new.yml\n@@ -0,0 +1,2 @@\n+x\n+y\n");
+  EXPECT_EQ(unifiedDiff("same\n", "same\n", "a", "b"), "");
+}
+
+TEST(UnifiedDiffTest, DistantChangesGetTwoHunks) {
+  std::string before;
+  for (int i = 0; i < 20; ++i) before += std::to_string(i) + "\n";
+  std::string after = before;
+  after.replace(after.find("2\n"), 2, "two\n");
+  after.replace(after.find("17\n"), 3, "seventeen\n");
+  std::string patch = unifiedDiff(before, after, "a", "b");
+  EXPECT_NE(patch.find("@@ -1,6 +1,6 @@"), std::string::npos) << patch;
+  EXPECT_NE(patch.find("@@ -15,6 +15,6 @@"), std::string::npos) << patch;
+}
+
+TEST(ProblemFromMessageTest, LineAndColumn) {
+  ContentProblem p = problemFromMessage("r/a.yml", "r/a.yml:12:3: invalid YAML: bad");
+  EXPECT_EQ(p.file, "r/a.yml");
+  EXPECT_EQ(p.line, 12);
+  EXPECT_EQ(p.column, 3);
+  EXPECT_EQ(p.message, "invalid YAML: bad");
+  p = problemFromMessage("r/a.yml", "r/a.yml:7: document 1 rule 'x': no condition");
+  EXPECT_EQ(p.line, 7);
+  EXPECT_EQ(p.column, 0);
+  EXPECT_EQ(p.message, "document 1 rule 'x': no condition");
+  p = problemFromMessage("r/a.yml", "something else");
+  EXPECT_EQ(p.line, 0);
+  EXPECT_EQ(p.message, "something else");
+}
+
+// --- service with a fake activator ------------------------------------------------------
+
+// Accepts files whose text does not contain "bad"; each bad file is a problem on the
+// line of the word. Commits record the version that went live.
+struct FakeContent {
+  std::vector<int64_t> live;  // versions committed, in order
+  bool fail_commit = false;
+
+  ContentActivator activator(bool tenant_scoped) {
+    ContentActivator a;
+    a.tenant_scoped = tenant_scoped;
+    a.prepare = [this](const ContentRequest& request,
+                       std::vector<ContentProblem>& problems) -> ContentCommit {
+      for (const auto& [path, text] : *request.files) {
+        size_t at = text.find("bad");
+        if (at == std::string::npos) continue;
+        int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + at, '\n'));
+        problems.push_back({path, line, 0, "contains bad"});
+      }
+      if (!problems.empty()) return {};
+      return [this, version = request.version]() -> absl::Status {
+        if (fail_commit) return absl::InternalError("swap failed");
+        live.push_back(version);
+        return absl::OkStatus();
+      };
+    };
+    a.dry_run = [](const ContentRequest& request, const nlohmann::json& sample,
+                   std::vector<ContentProblem>&) -> absl::StatusOr<nlohmann::json> {
+      return nlohmann::json{{"files", request.files->size()}, {"events", sample.size()}};
+    };
+    return a;
+  }
+};
+
+class ContentServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = ContentStore::open(dir_.file("content.db"));
+    ASSERT_TRUE(store.ok());
+    store_ = std::move(*store);
+    service_ = std::make_unique<ContentService>(*store_, metrics_);
+    service_->setActivator(ContentKind::kRules, global_.activator(false));
+    service_->setActivator(ContentKind::kPlaybooks, tenant_.activator(true));
+    service_->addRoutes([this](const char* method, const char* pattern, ApiHandler handler) {
+      router_.add(method, pattern, std::move(handler));
+    });
+  }
+
+  ApiResponse call(const std::string& method, const std::string& path, const Principal& who,
+                   const std::string& body = "",
+                   std::multimap<std::string, std::string> query = {}) {
+    ApiRequest request;
+    request.method = method;
+    request.path = path;
+    request.body = body;
+    request.query = std::move(query);
+    request.principal = who;
+    return router_.dispatch(request);
+  }
+
+  static Principal principal(Role role, std::vector<std::string> tenants = {}) {
+    Principal p;
+    p.subject = std::string(roleName(role)) + "-token";
+    p.token_id = "tok-" + std::string(roleName(role));
+    p.role = role;
+    p.tenants = std::move(tenants);
+    return p;
+  }
+
+  TempDir dir_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<ContentStore> store_;
+  std::unique_ptr<ContentService> service_;
+  FakeContent global_;
+  FakeContent tenant_;
+  internal::Router router_;
+};
+
+TEST_F(ContentServiceTest, PushActivatesNewVersion) {
+  auto result = service_->push(ContentKind::kRules, "*", "alice", {{"a.yml", "good"}});
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_TRUE(result->problems.empty());
+  ASSERT_TRUE(result->version.has_value());
+  EXPECT_EQ(result->version->version, 1);
+  EXPECT_TRUE(result->version->active);
+  EXPECT_EQ(global_.live, std::vector<int64_t>{1});
+}
+
+TEST_F(ContentServiceTest, FailedPushChangesNothing) {
+  ASSERT_TRUE(service_->push(ContentKind::kRules, "*", "alice", {{"a.yml", "good"}}).ok());
+  auto result = service_->push(ContentKind::kRules, "*", "alice",
+                               {{"a.yml", "ok\nbad"}, {"b.yml", "bad"}, {"c.yml", "fine"}});
+  ASSERT_TRUE(result.ok());
+  ASSERT_EQ(result->problems.size(), 2u);
+  EXPECT_EQ(result->problems[0].file, "a.yml");
+  EXPECT_EQ(result->problems[0].line, 2);
+  EXPECT_EQ(result->problems[1].file, "b.yml");
+  EXPECT_EQ(global_.live, std::vector<int64_t>{1});
+  auto versions = store_->list(ContentKind::kRules, "*");
+  ASSERT_TRUE(versions.ok());
+  ASSERT_EQ(versions->size(), 1u);
+  EXPECT_EQ(metrics_.sum("vigil_content_operations_total", {{"outcome", "rejected"}}), 1u);
+}
+
+TEST_F(ContentServiceTest, FailedCommitKeepsActiveVersion) {
+  ASSERT_TRUE(service_->push(ContentKind::kRules, "*", "alice", {{"a.yml", "one"}}).ok());
+  global_.fail_commit = true;
+  auto result = service_->push(ContentKind::kRules, "*", "alice", {{"a.yml", "two"}});
+  EXPECT_FALSE(result.ok());
+  auto active = store_->active(ContentKind::kRules, "*");
+  ASSERT_TRUE(active.ok() && active->has_value());
+  EXPECT_EQ((*active)->version, 1);
+}
+
+TEST_F(ContentServiceTest, RollbackActivatesOldVersion) {
+  ASSERT_TRUE(service_->push(ContentKind::kRules, "*", "alice", {{"a.yml", "one"}}).ok());
+  ASSERT_TRUE(service_->push(ContentKind::kRules, "*", "alice", {{"a.yml", "two"}}).ok());
+  auto v = service_->activate(ContentKind::kRules, "*", 1, "bob");
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(global_.live, (std::vector<int64_t>{1, 2, 1}));
+  auto active = store_->active(ContentKind::kRules, "*");
+  EXPECT_EQ((*active)->version, 1);
+  EXPECT_EQ(service_->activate(ContentKind::kRules, "*", 5, "bob").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(ContentServiceTest, RouteProblemsAre422WithPositions) {
+  nlohmann::json body = {{"files", {{"x.yml", "line\nbad"}, {"y.yml", "bad"}}}};
+  ApiResponse response =
+      call("POST", "/api/v1/content/rules", principal(Role::kAdmin), body.dump());
+  EXPECT_EQ(response.status, 422);
+  nlohmann::json j = nlohmann::json::parse(response.body);
+  EXPECT_EQ(j["error"]["code"], "invalid_content");
+  ASSERT_EQ(j["problems"].size(), 2u);
+  EXPECT_EQ(j["problems"][0]["file"], "x.yml");
+  EXPECT_EQ(j["problems"][0]["line"], 2);
+}
+
+TEST_F(ContentServiceTest, RoutePushListShowDiff) {
+  const Principal admin = principal(Role::kAdmin);
+  nlohmann::json one = {{"files", {{"r.yml", "a\nb\n"}}}};
+  nlohmann::json two = {{"files", {{"r.yml", "a\nc\n"}, {"s.yml", "new\n"}}}};
+  EXPECT_EQ(call("POST", "/api/v1/content/rules", admin, one.dump()).status, 201);
+  ApiResponse pushed = call("POST", "/api/v1/content/rules", admin, two.dump());
+  ASSERT_EQ(pushed.status, 201) << pushed.body;
+  nlohmann::json v2 = nlohmann::json::parse(pushed.body);
+  EXPECT_EQ(v2["version"], 2);
+  EXPECT_EQ(v2["author"], "admin-token");
+  EXPECT_EQ(v2["active"], true);
+
+  nlohmann::json list =
+      nlohmann::json::parse(call("GET", "/api/v1/content/rules/versions", admin).body);
+  ASSERT_EQ(list["versions"].size(), 2u);
+  EXPECT_EQ(list["versions"][1]["active"], false);
+
+  nlohmann::json shown =
+      nlohmann::json::parse(call("GET", "/api/v1/content/rules/versions/1", admin).body);
+  EXPECT_EQ(shown["files"]["r.yml"], "a\nb\n");
+
+  ApiResponse diff = call("GET", "/api/v1/content/rules/versions/2/diff", admin, "",
+                          {{"against", "1"}});
+  ASSERT_EQ(diff.status, 200) << diff.body;
+  nlohmann::json d = nlohmann::json::parse(diff.body);
+  ASSERT_EQ(d["files"].size(), 2u);
+  EXPECT_EQ(d["files"][0]["path"], "r.yml");
+  EXPECT_EQ(d["files"][0]["diff"], "--- a/r.yml\n+++ b/r.yml\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n");
+  EXPECT_EQ(d["files"][1]["status"], "added");
+
+  ApiResponse rollback = call("POST", "/api/v1/content/rules/versions/1/activate", admin);
+  EXPECT_EQ(rollback.status, 200) << rollback.body;
+  EXPECT_EQ(global_.live.back(), 1);
+}
+
+TEST_F(ContentServiceTest, RouteRejectsBadInput) {
+  const Principal admin = principal(Role::kAdmin);
+  EXPECT_EQ(call("POST", "/api/v1/content/rules", admin, "{not json").status, 400);
+  EXPECT_EQ(call("POST", "/api/v1/content/rules", admin, R"({"files": {}})").status, 400);
+  EXPECT_EQ(call("POST", "/api/v1/content/rules", admin, R"({"files": {"a": 1}})").status, 400);
+  EXPECT_EQ(call("POST", "/api/v1/content/rules", admin, R"({"files": {"../x": "y"}})").status,
+            400);
+  EXPECT_EQ(call("POST", "/api/v1/content/rules", admin, R"({"files": {"a": "y"}, "evnts": []})")
+                .status,
+            400);
+  EXPECT_EQ(call("POST", "/api/v1/content/sigma", admin, R"({"files": {"a": "y"}})").status, 400);
+  EXPECT_EQ(call("GET", "/api/v1/content/rules/versions/zero", admin).status, 400);
+  EXPECT_EQ(call("GET", "/api/v1/content/rules/versions/3", admin).status, 404);
+  EXPECT_EQ(call("GET", "/api/v1/content/intel/versions", admin).status, 404);
+  EXPECT_EQ(call("GET", "/api/v1/content/rules/versions", admin, "", {{"limit", "1"}}).status,
+            400);
+  EXPECT_TRUE(global_.live.empty());
+}
+
+TEST_F(ContentServiceTest, RolesAndTenants) {
+  const std::string body = R"({"files": {"p.yml": "fine"}})";
+  // Global content: only the admin role may change it.
+  EXPECT_EQ(call("POST", "/api/v1/content/rules", principal(Role::kTenantAdmin, {"acme"}), body)
+                .status,
+            403);
+  // Tenant content: the tenant's administrator may, an analyst may not, another tenant's
+  // administrator may not.
+  EXPECT_EQ(call("POST", "/api/v1/content/playbooks", principal(Role::kTenantAdmin, {"acme"}),
+                 body, {{"tenant", "acme"}})
+                .status,
+            201);
+  EXPECT_EQ(call("POST", "/api/v1/content/playbooks", principal(Role::kAnalyst, {"acme"}), body,
+                 {{"tenant", "acme"}})
+                .status,
+            403);
+  EXPECT_EQ(call("POST", "/api/v1/content/playbooks", principal(Role::kTenantAdmin, {"beta"}),
+                 body, {{"tenant", "acme"}})
+                .status,
+            403);
+  EXPECT_EQ(call("GET", "/api/v1/content/playbooks/versions", principal(Role::kReadOnly, {"beta"}),
+                 "", {{"tenant", "acme"}})
+                .status,
+            403);
+  EXPECT_EQ(call("GET", "/api/v1/content/playbooks/versions", principal(Role::kReadOnly, {"acme"}),
+                 "", {{"tenant", "acme"}})
+                .status,
+            200);
+  // Every principal may read content that applies to every tenant.
+  EXPECT_EQ(call("GET", "/api/v1/content/rules/versions", principal(Role::kReadOnly, {"beta"}))
+                .status,
+            200);
+  // Tenant content needs the tenant; global content rejects one.
+  EXPECT_EQ(call("POST", "/api/v1/content/playbooks", principal(Role::kAdmin), body).status, 400);
+  EXPECT_EQ(call("POST", "/api/v1/content/rules", principal(Role::kAdmin), body,
+                 {{"tenant", "acme"}})
+                .status,
+            400);
+  // No principal: 401 unless the service allows it.
+  EXPECT_EQ(call("POST", "/api/v1/content/rules", Principal{}, body).status, 401);
+  EXPECT_EQ(tenant_.live, std::vector<int64_t>{1});
+  EXPECT_TRUE(global_.live.empty());
+}
+
+TEST_F(ContentServiceTest, DryRunActivatesNothing) {
+  ApiResponse response = call("POST", "/api/v1/content/rules", principal(Role::kAdmin),
+                              R"({"files": {"a": "ok"}, "events": ["x", "y"]})",
+                              {{"dry_run", "true"}});
+  ASSERT_EQ(response.status, 200) << response.body;
+  nlohmann::json j = nlohmann::json::parse(response.body);
+  EXPECT_EQ(j["result"]["events"], 2);
+  EXPECT_TRUE(global_.live.empty());
+  auto versions = store_->list(ContentKind::kRules, "*");
+  ASSERT_TRUE(versions.ok());
+  EXPECT_TRUE(versions->empty());
+  EXPECT_EQ(call("POST", "/api/v1/content/rules", principal(Role::kAdmin), R"({"files": {"a": "ok"}})",
+                 {{"dry_run", "true"}})
+                .status,
+            400);
+  EXPECT_EQ(call("POST", "/api/v1/content/rules", principal(Role::kAdmin), R"({"files": {"a": "ok"}})",
+                 {{"dry_run", "maybe"}})
+                .status,
+            400);
+}
+
+// --- the rules activator with real rule compilation -------------------------------------
+
+constexpr char kFailedRule[] = R"(title: SSH login failed
+id: ssh-failed
+name: ssh_failed
+level: low
+detection:
+  sel:
+    process.name: sshd
+    message|contains: 'Failed password'
+  condition: sel
+)";
+
+TEST(RulesActivatorTest, EveryFileErrorReported) {
+  DaemonConfig config;
+  config.shards = 1;
+  MetricsRegistry metrics;
+  RuleReloader rules(config, metrics);
+  ContentActivator activator = rulesActivator(rules, [config] { return config; });
+  ContentFiles files = {{"a.yml", "title: [unclosed\n"},
+                        {"b.yml", kFailedRule},
+                        {"c.yml", "title: no detection\nid: c\n"}};
+  std::vector<ContentProblem> problems;
+  ContentRequest request{ContentKind::kRules, "*", 1, &files};
+  EXPECT_FALSE(activator.prepare(request, problems));
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_EQ(problems[0].file, "a.yml");
+  EXPECT_GT(problems[0].line, 0);
+  EXPECT_EQ(problems[1].file, "c.yml");
+  EXPECT_GT(problems[1].line, 0);
+  EXPECT_EQ(rules.slot(), nullptr) << "a failed prepare must not activate anything";
+}
+
+TEST(RulesActivatorTest, DryRunReturnsAlerts) {
+  DaemonConfig config;
+  config.shards = 1;
+  MetricsRegistry metrics;
+  RuleReloader rules(config, metrics);
+  ContentActivator activator = rulesActivator(rules, [config] { return config; });
+  ContentFiles files = {{"b.yml", kFailedRule}};
+  std::vector<ContentProblem> problems;
+  nlohmann::json sample = {
+      "<38>1 2024-05-01T10:00:00Z host1 sshd 411 - - Failed password for root from "
+      "192.0.2.9 port 22 ssh2",
+      "<38>1 2024-05-01T10:00:01Z host1 sshd 411 - - Accepted password for root",
+      {{"raw", "<38>1 2024-05-01T10:00:02Z host2 sshd 1 - - Failed password for bob"},
+       {"tenant", "acme"}}};
+  auto output = activator.dry_run({ContentKind::kRules, "*", 0, &files}, sample, problems);
+  ASSERT_TRUE(output.ok()) << output.status();
+  EXPECT_TRUE(problems.empty());
+  ASSERT_EQ((*output)["alerts"].size(), 2u) << output->dump();
+  EXPECT_EQ((*output)["alerts"][0]["rule_id"], "ssh-failed");
+  EXPECT_EQ((*output)["alerts"][0]["event"], 0);
+  EXPECT_EQ((*output)["alerts"][1]["event"], 2);
+  EXPECT_EQ((*output)["alerts"][1]["tenant"], "acme");
+  EXPECT_EQ(rules.slot(), nullptr);
+  EXPECT_FALSE(activator.dry_run({ContentKind::kRules, "*", 0, &files}, nlohmann::json{{"a", 1}},
+                                 problems)
+                   .ok());
+}
+
+TEST(RulesActivatorTest, CommitTagsVersion) {
+  DaemonConfig config;
+  config.shards = 2;
+  MetricsRegistry metrics;
+  RuleReloader rules(config, metrics);
+  std::vector<ContentProblem> first_problems;
+  auto first = rules.buildFromFiles(config, {{"b.yml", kFailedRule}}, 1, first_problems);
+  ASSERT_NE(first, nullptr);
+  ASSERT_TRUE(rules.activate(first, "test").ok());
+  ContentActivator activator = rulesActivator(rules, [config] { return config; });
+  ContentFiles files = {{"b.yml", kFailedRule}};
+  std::vector<ContentProblem> problems;
+  ContentCommit commit = activator.prepare({ContentKind::kRules, "*", 7, &files}, problems);
+  ASSERT_TRUE(commit);
+  EXPECT_EQ(rules.current()->options().rules_version, 1u);
+  ASSERT_TRUE(commit().ok());
+  EXPECT_EQ(rules.current()->options().rules_version, 7u);
+  EXPECT_EQ(rules.slot()->generation(), 1u);
+  EXPECT_EQ(metrics.sum("vigil_rules_reloads_total", {{"result", "ok"}}), 1u);
+}
+
+TEST(PlaybooksActivatorTest, CompileErrorsHaveLines) {
+  std::vector<std::shared_ptr<const PlaybookBundle>> received;
+  ContentActivator activator = playbooksActivator(
+      [&received](std::shared_ptr<const PlaybookBundle> bundle) {
+        received.push_back(bundle);
+        return absl::OkStatus();
+      },
+      true);
+  ContentFiles files = {{"p.yml", "name: broken\nsteps:\n  - nonsense: [\n"}};
+  std::vector<ContentProblem> problems;
+  EXPECT_FALSE(activator.prepare({ContentKind::kPlaybooks, "acme", 1, &files}, problems));
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0].file, "p.yml");
+  EXPECT_TRUE(received.empty());
+}
+
+constexpr char kBlockPlaybook[] = R"(name: block-ssh-guessers
+trigger:
+  rule_ids: [ssh-brute]
+steps:
+  - action: firewall.block_ip
+    with:
+      ip: alert.src_ip
+)";
+
+TEST(PlaybooksActivatorTest, CommitHandsBundleOver) {
+  std::vector<std::shared_ptr<const PlaybookBundle>> received;
+  ContentActivator activator = playbooksActivator(
+      [&received](std::shared_ptr<const PlaybookBundle> bundle) {
+        received.push_back(bundle);
+        return absl::OkStatus();
+      },
+      true);
+  ContentFiles files = {{"block.yml", kBlockPlaybook}};
+  std::vector<ContentProblem> problems;
+  ContentCommit commit = activator.prepare({ContentKind::kPlaybooks, "acme", 4, &files}, problems);
+  ASSERT_TRUE(commit) << (problems.empty() ? "" : problems[0].message);
+  EXPECT_TRUE(received.empty());
+  ASSERT_TRUE(commit().ok());
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received[0]->tenant, "acme");
+  EXPECT_EQ(received[0]->version, 4);
+  ASSERT_EQ(received[0]->playbooks.size(), 1u);
+  EXPECT_EQ(received[0]->playbooks[0].path, "block.yml");
+}
+
+TEST(PlaybooksActivatorTest, DryRunRecordsActions) {
+  ContentActivator activator = playbooksActivator(nullptr, true);
+  ContentFiles files = {{"block.yml", kBlockPlaybook}};
+  std::vector<ContentProblem> problems;
+  nlohmann::json alerts = nlohmann::json::array(
+      {{{"rule_id", "ssh-brute"}, {"src_ip", "192.0.2.9"}, {"level", "high"}},
+       {{"rule_id", "other"}, {"level", "high"}}});
+  auto output = activator.dry_run({ContentKind::kPlaybooks, "acme", 0, &files}, alerts, problems);
+  ASSERT_TRUE(output.ok()) << output.status();
+  ASSERT_EQ((*output)["runs"].size(), 2u) << output->dump();
+  EXPECT_EQ((*output)["runs"][0]["trigger_matched"], true);
+  EXPECT_EQ((*output)["runs"][1]["trigger_matched"], false);
+  ASSERT_FALSE((*output)["runs"][0]["actions"].empty()) << output->dump();
+  EXPECT_NE((*output)["runs"][0]["actions"][0].get<std::string>().find("firewall.block_ip"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace vigil::mgmt
