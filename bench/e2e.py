@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -54,9 +55,45 @@ def load_average():
         return float(f.read().split()[0])
 
 
-def get(url, timeout=2.0):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+def get(url, timeout=2.0, token=""):
+    """GET `url`, sending `token` as a bearer token when given (vigild's API and /metrics
+    need an admin token)."""
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=timeout) as r:
         return r.read().decode()
+
+
+def mint_token(vigilctl, state_dir):
+    """Creates an admin token in `state_dir`/auth.db with 'vigilctl tokens bootstrap', as an
+    operator does before the first start, and returns it."""
+    out = subprocess.run([vigilctl, "tokens", "bootstrap", "--state-dir", state_dir,
+                          "--name", "bench-e2e", "--json"],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)["token"]
+
+
+def wait_api(v, timeout):
+    """Polls vigild's /api/v1/status with its token until it answers. Returns True when it
+    did, False when the process exited or `timeout` passed. A refused token ends the wait
+    at once: it would never succeed."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if v.proc.poll() is not None:
+            return False
+        try:
+            get(v.api + "/api/v1/status", 0.5, v.token)
+            return True
+        except urllib.error.HTTPError as e:
+            if e.code in (401, 403):
+                raise RuntimeError(f"vigild refused the benchmark's token on "
+                                   f"{v.api}/api/v1/status (HTTP {e.code}); see "
+                                   f"{v.run_dir}/vigild.log") from e
+        except OSError:
+            pass
+        time.sleep(0.02)
+    return False
 
 
 def parse_metrics(text):
@@ -197,35 +234,34 @@ class Vigild:
         self.config = f"{run_dir}/vigil.yaml"
         write_config(self.config, run_dir, data, workers, source, self.port, self.api_port,
                      tenants)
+        self.token = mint_token(args.vigilctl, run_dir + "/state")
         cmd = [args.vigild, "--config", self.config]
         if args.cpus:
             cmd = ["taskset", "-c", args.cpus] + cmd
         self.err = open(f"{run_dir}/vigild.log", "w")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.err)
         self.api = f"http://127.0.0.1:{self.api_port}"
-        deadline = time.time() + args.start_timeout
-        while True:
+        try:
+            up = wait_api(self, args.start_timeout)
+        except RuntimeError:
+            self.stop()
+            raise
+        if not up:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"vigild exited with {self.proc.returncode} at start; "
                                    f"see {run_dir}/vigild.log")
-            try:
-                get(self.api + "/api/v1/status", 0.5)
-                break
-            except OSError:
-                if time.time() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"vigild API not up after {args.start_timeout} s; "
-                                       f"see {run_dir}/vigild.log")
-                time.sleep(0.02)
+            self.stop()
+            raise RuntimeError(f"vigild API not up after {args.start_timeout} s; "
+                               f"see {run_dir}/vigild.log")
         self.t0 = time.time()
         self.cpu0 = proc_cpu(self.proc.pid)
         self.metrics0 = self.metrics()
 
     def metrics(self):
-        return parse_metrics(get(self.api + "/metrics", 10))
+        return parse_metrics(get(self.api + "/metrics", 10, self.token))
 
     def status(self):
-        return json.loads(get(self.api + "/api/v1/status", 10))
+        return json.loads(get(self.api + "/api/v1/status", 10, self.token))
 
     def cpu(self):
         return proc_cpu(self.proc.pid)
@@ -398,10 +434,13 @@ def main():
         args.udp_rate = args.udp_rate or 20_000
         args.anchor_cpu = ""
         args.workers = "2" if args.workers == "1,2" else args.workers
+        # A vigild that does not answer within this is broken; fail fast in CI.
+        args.start_timeout = min(args.start_timeout, 30)
     args.vigild = f"{args.build}/mgmt/vigild"
+    args.vigilctl = f"{args.build}/mgmt/vigilctl"
     args.loadgen = f"{args.build}/bench/vigil_loadgen"
     args.linescan = f"{args.build}/bench/vigil_linescan"
-    for b in (args.vigild, args.loadgen, args.linescan):
+    for b in (args.vigild, args.vigilctl, args.loadgen, args.linescan):
         if not os.access(b, os.X_OK):
             sys.exit(f"e2e: {b} is missing; build it first (bench/e2e.sh builds the release "
                      f"preset)")

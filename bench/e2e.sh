@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The end-to-end benchmark: builds the release preset (vigild, vigil_loadgen,
+# The end-to-end benchmark: builds the release preset (vigild, vigilctl, vigil_loadgen,
 # vigil_linescan), then runs bench/e2e.py, which generates each workload, runs the limit
 # anchors and vigild on 1 and 2 workers through each source, and checks every run's
 # alerts against the generator's ground truth (exit status 1 when they differ).
@@ -18,6 +18,6 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
   if [[ ! -f $build/CMakeCache.txt ]]; then
     cmake --preset release >/dev/null
   fi
-  cmake --build "$build" -j "${JOBS:-2}" --target vigild vigil_loadgen vigil_linescan
+  cmake --build "$build" -j "${JOBS:-2}" --target vigild vigilctl vigil_loadgen vigil_linescan
 fi
 exec python3 bench/e2e.py --build "$build" "$@"

@@ -175,18 +175,15 @@ def tenant_flood(args, data, truth, rate):
     # Start again on the config with the quota.
     v2 = object.__new__(e2e.Vigild)
     v2.port, v2.api_port, v2.run_dir, v2.config = v.port, v.api_port, run_dir, v.config
+    # The state folder, and with it the token store, is the first run's.
+    v2.token = v.token
     cmd = [args.vigild, "--config", v.config]
     if args.cpus:
         cmd = ["taskset", "-c", args.cpus] + cmd
     v2.err = open(f"{run_dir}/vigild.log", "a")
     v2.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=v2.err)
     v2.api = f"http://127.0.0.1:{v2.api_port}"
-    for _ in range(3000):
-        try:
-            e2e.get(v2.api + "/api/v1/status", 0.5)
-            break
-        except OSError:
-            time.sleep(0.02)
+    e2e.wait_api(v2, args.start_timeout)
     try:
         results = {}
         t1 = threading.Thread(target=lambda: results.__setitem__(
@@ -278,6 +275,7 @@ def main():
     args = p.parse_args()
     args.duration = args.duration or (60 if args.mode == "overload" else 600)
     args.vigild = f"{args.build}/mgmt/vigild"
+    args.vigilctl = f"{args.build}/mgmt/vigilctl"
     args.loadgen = f"{args.build}/bench/vigil_loadgen"
     args.start_timeout, args.drain_timeout = 300, 300
     os.makedirs(args.out, exist_ok=True)

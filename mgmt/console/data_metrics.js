@@ -1,6 +1,8 @@
 // Response-time metrics per tenant from GET /api/v1/metrics/cases?tenant=&from=&to=.
-// Expected: {"items": [{"tenant", "cases", "mttd_s", "mtta_s", "mttr_s"}]} or a bare
-// array. Durations may also come as <name>_seconds or <name>_ms; rowFrom() maps them.
+// vigild returns {"groups": [...]} with one group per tenant and severity plus one with
+// severity "all" per tenant; the console shows the "all" groups, one row per tenant.
+// {"items": [{"tenant", "cases", "mttd_s", "mtta_s", "mttr_s"}]} and a bare array are read
+// too. Durations may also come as <name>_seconds or <name>_ms; rowFrom() maps them.
 import { request } from './api.js';
 
 // Reads duration `name` ("mttd") from `row` in seconds, or null when absent.
@@ -39,6 +41,13 @@ function rowFrom(row) {
 // `filters` holds tenant, from and to (RFC 3339); empty ones are left out.
 export async function caseMetrics(filters) {
   const body = await request('GET', '/api/v1/metrics/cases', { query: filters });
-  const rows = Array.isArray(body) ? body : (body.items || body.tenants || []);
+  let rows = [];
+  if (Array.isArray(body)) {
+    rows = body;
+  } else if (Array.isArray(body.groups)) {
+    rows = body.groups.filter((group) => group.severity === 'all');
+  } else {
+    rows = body.items || body.tenants || [];
+  }
   return rows.map(rowFrom);
 }

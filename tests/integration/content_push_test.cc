@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -112,6 +113,7 @@ class ContentPushTest : public ::testing::Test {
     api_port_ = freePort(SOCK_STREAM);
     writeFile(dir_ + "/rules.yml", rules("From file"));
     writeConfig("");
+    token_ = mintAdminToken(dir_ + "/state", "content-admin");
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
@@ -127,6 +129,7 @@ class ContentPushTest : public ::testing::Test {
     auto d = std::make_unique<DaemonProcess>(
         std::vector<std::string>{"--config", dir_ + "/vigil.yaml"}, dir_ + "/vigild.log");
     httplib::Client client("127.0.0.1", api_port_);
+    client.set_bearer_token_auth(token_);
     EXPECT_TRUE(eventually([&] {
       auto res = client.Get("/healthz");
       return res && res->status == 200;
@@ -136,17 +139,20 @@ class ContentPushTest : public ::testing::Test {
 
   httplib::Result post(const std::string& path, const nlohmann::json& body) {
     httplib::Client client("127.0.0.1", api_port_);
+    client.set_bearer_token_auth(token_);
     client.set_read_timeout(60);
     return client.Post(path, body.dump(), "application/json");
   }
   nlohmann::json get(const std::string& path) {
     httplib::Client client("127.0.0.1", api_port_);
+    client.set_bearer_token_auth(token_);
     auto res = client.Get(path);
     if (!res || res->status != 200) return nullptr;
     return nlohmann::json::parse(res->body);
   }
   std::string metrics() {
     httplib::Client client("127.0.0.1", api_port_);
+    client.set_bearer_token_auth(token_);
     auto res = client.Get("/metrics");
     return res ? res->body : "";
   }
@@ -168,7 +174,7 @@ class ContentPushTest : public ::testing::Test {
   // Runs vigilctl with `args`; returns its exit status and fills `out` with stdout.
   int vigilctl(const std::string& args, std::string& out) {
     std::string command = std::string(VIGIL_BINARY_DIR) + "/mgmt/vigilctl --api http://127.0.0.1:" +
-                          std::to_string(api_port_) + " " + args + " 2>&1";
+                          std::to_string(api_port_) + " --token " + token_ + " " + args + " 2>&1";
     FILE* pipe = popen(command.c_str(), "r");
     out.clear();
     char buffer[4096];
@@ -179,6 +185,7 @@ class ContentPushTest : public ::testing::Test {
   }
 
   std::string dir_;
+  std::string token_;
   int udp_port_ = 0;
   int api_port_ = 0;
 };
@@ -262,6 +269,16 @@ TEST_F(ContentPushTest, PushesUnderLoadNeverMixVersions) {
       if (i % 5 == 0) std::this_thread::sleep_for(milliseconds(1));
     }
   });
+  // Stops the sender on every way out, so a failed assertion below fails the test
+  // instead of destroying a running thread.
+  auto stopSender = [&] {
+    stop.store(true);
+    if (sender.joinable()) sender.join();
+  };
+  struct Guard {
+    std::function<void()> fn;
+    ~Guard() { fn(); }
+  } guard{stopSender};
   constexpr int kPushes = 6;
   for (int v = 1; v <= kPushes; ++v) {
     auto pushed = post("/api/v1/content/rules",
@@ -270,8 +287,7 @@ TEST_F(ContentPushTest, PushesUnderLoadNeverMixVersions) {
     ASSERT_EQ(pushed->status, 201) << pushed->body;
     std::this_thread::sleep_for(milliseconds(200));
   }
-  stop.store(true);
-  sender.join();
+  stopSender();
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 
   std::vector<nlohmann::json> written = alerts();

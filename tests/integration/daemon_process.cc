@@ -8,10 +8,13 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include "mgmt/auth_store.h"
 
 namespace vigil::testing {
 
@@ -103,6 +106,22 @@ bool DaemonProcess::running() { return waitExit(std::chrono::milliseconds(0)) ==
 
 void DaemonProcess::signal(int signal) {
   if (pid_ > 0 && status_ == -1) kill(pid_, signal);
+}
+
+std::string mintAdminToken(const std::string& state_dir, const std::string& name) {
+  std::filesystem::create_directories(state_dir);
+  auto store = mgmt::AuthStore::open(mgmt::AuthStore::defaultPath(state_dir));
+  if (!store.ok()) {
+    throw std::runtime_error("cannot open the token store in " + state_dir + ": " +
+                             store.status().ToString());
+  }
+  mgmt::TokenRequest request;
+  request.name = name;
+  request.role = mgmt::Role::kAdmin;
+  request.created_by = "integration test";
+  auto issued = (*store)->createToken(request);
+  if (!issued.ok()) throw std::runtime_error("cannot create a token: " + issued.status().ToString());
+  return issued->token;
 }
 
 }  // namespace vigil::testing

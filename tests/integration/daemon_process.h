@@ -19,6 +19,10 @@ std::string makeTempDir(const std::string& prefix);
 void writeFile(const std::string& path, const std::string& text);
 std::string readFile(const std::string& path);
 
+// Creates an admin token named `name` in <state_dir>/auth.db, the store vigild opens, as
+// 'vigilctl tokens bootstrap' does, and returns it. Throws when the store cannot be opened.
+std::string mintAdminToken(const std::string& state_dir, const std::string& name);
+
 class DaemonProcess {
  public:
   // Runs VIGIL_BINARY_DIR/mgmt/vigild with `args`; stderr goes to `log_path`.

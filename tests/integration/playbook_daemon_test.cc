@@ -39,10 +39,12 @@ void sendUdp(int port, const std::string& message) {
   close(fd);
 }
 
-// Runs the built vigilctl with `args`; returns its exit status and stdout plus stderr.
-std::pair<int, std::string> vigilctl(const std::string& args) {
-  const std::string command =
-      std::string("env -u VIGIL_API ") + VIGIL_BINARY_DIR + "/mgmt/vigilctl " + args + " 2>&1";
+// Runs the built vigilctl with `args`, sending `token`; returns its exit status and stdout
+// plus stderr.
+std::pair<int, std::string> vigilctl(const std::string& token, const std::string& args) {
+  const std::string command = std::string("env -u VIGIL_API -u VIGIL_TOKEN ") +
+                              VIGIL_BINARY_DIR + "/mgmt/vigilctl --token " + token + " " + args +
+                              " 2>&1";
   std::string out;
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return {-1, "popen failed"};
@@ -134,6 +136,7 @@ class PlaybookDaemonTest : public ::testing::Test {
                   "  actions:\n"
                   "    firewall.*: fw\n"
                   "    chat.notify: soc\n");
+    token_ = mintAdminToken(dir_ + "/state", kApprover);
   }
 
   void TearDown() override {
@@ -146,6 +149,7 @@ class PlaybookDaemonTest : public ::testing::Test {
     auto d = std::make_unique<DaemonProcess>(
         std::vector<std::string>{"--config", dir_ + "/vigil.yaml"}, dir_ + "/vigild.log");
     httplib::Client client("127.0.0.1", api_port_);
+    client.set_bearer_token_auth(token_);
     EXPECT_TRUE(eventually([&] {
       auto res = client.Get("/healthz");
       return res && res->status == 200;
@@ -155,12 +159,17 @@ class PlaybookDaemonTest : public ::testing::Test {
 
   json getJson(const std::string& path) {
     httplib::Client client("127.0.0.1", api_port_);
+    client.set_bearer_token_auth(token_);
     auto res = client.Get(path.c_str());
     if (!res || res->status != 200) return nullptr;
     return json::parse(res->body);
   }
 
+  // The name of the admin token the test calls the API with; runs record it as approver.
+  static constexpr const char* kApprover = "soc-lead";
+
   std::string dir_;
+  std::string token_;
   int udp_port_ = 0;
   int api_port_ = 0;
   int hook_port_ = 0;
@@ -194,19 +203,20 @@ TEST_F(PlaybookDaemonTest, ApprovalSurvivesRestart) {
   ASSERT_EQ(approvals["total"], 1) << approvals.dump();
 
   httplib::Client client("127.0.0.1", api_port_);
+  client.set_bearer_token_auth(token_);
   auto bad = client.Post(("/api/v1/runs/" + std::to_string(id) + "/approve").c_str(),
                          "{not json", "application/json");
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 400);
   EXPECT_EQ(json::parse(bad->body)["error"]["code"], "invalid_argument");
   const std::string api = "--api http://127.0.0.1:" + std::to_string(api_port_);
-  auto [listed, listing] = vigilctl(api + " runs approvals");
+  auto [listed, listing] = vigilctl(token_, api + " runs approvals");
   EXPECT_EQ(listed, 0) << listing;
   EXPECT_NE(listing.find("Block 198.51.100.7?"), std::string::npos) << listing;
   auto [approved, said] =
-      vigilctl(api + " runs approve " + std::to_string(id) + " -m 'known attacker'");
+      vigilctl(token_, api + " runs approve " + std::to_string(id) + " -m 'known attacker'");
   ASSERT_EQ(approved, 0) << said;
-  EXPECT_NE(said.find("approved by local"), std::string::npos) << said;
+  EXPECT_NE(said.find(std::string("approved by ") + kApprover), std::string::npos) << said;
 
   json run;
   ASSERT_TRUE(eventually([&] {
@@ -214,6 +224,7 @@ TEST_F(PlaybookDaemonTest, ApprovalSurvivesRestart) {
     return run != nullptr && run["state"] == "succeeded";
   })) << run.dump() << daemon->log();
   EXPECT_EQ(run["decision"], "approved");
+  EXPECT_EQ(run["approver"], kApprover);
   EXPECT_EQ(run["comment"], "known attacker");
   EXPECT_NE(readFile(dir_ + "/block.nft").find("198.51.100.7 timeout"), std::string::npos);
   {
@@ -227,11 +238,11 @@ TEST_F(PlaybookDaemonTest, ApprovalSurvivesRestart) {
                            "application/json");
   ASSERT_TRUE(again);
   EXPECT_EQ(again->status, 409);
-  auto [shown, detail] = vigilctl(api + " runs show " + std::to_string(id));
+  auto [shown, detail] = vigilctl(token_, api + " runs show " + std::to_string(id));
   EXPECT_EQ(shown, 0) << detail;
   EXPECT_NE(detail.find("succeeded"), std::string::npos) << detail;
   EXPECT_NE(detail.find("firewall.block_ip via fw"), std::string::npos) << detail;
-  auto [denied, refused] = vigilctl(api + " runs deny " + std::to_string(id));
+  auto [denied, refused] = vigilctl(token_, api + " runs deny " + std::to_string(id));
   EXPECT_EQ(denied, 1) << refused;
   EXPECT_NE(refused.find("not waiting_approval"), std::string::npos) << refused;
   auto metrics = client.Get("/metrics");
