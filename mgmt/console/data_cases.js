@@ -62,9 +62,9 @@ export async function getTimeline(id) {
   return entries.map(timelineEntryFrom);
 }
 
-// POST /api/v1/cases/{id}/notes with {"text"}.
+// POST /api/v1/cases/{id}/notes with {"body"}; vigild refuses any other field.
 export async function addNote(id, text) {
-  return request('POST', `${caseUrl(id)}/notes`, { body: { text } });
+  return request('POST', `${caseUrl(id)}/notes`, { body: { body: text } });
 }
 
 // PATCH /api/v1/cases/{id} with the fields of `changes` that are set: status, resolution,

@@ -1,6 +1,7 @@
 // Response-time metrics per tenant from GET /api/v1/metrics/cases?tenant=&from=&to=.
-// Expected: {"items": [{"tenant", "cases", "mttd_s", "mtta_s", "mttr_s"}]} or a bare
-// array. Durations may also come as <name>_seconds or <name>_ms; rowFrom() maps them.
+// vigild answers {"groups": [{"tenant", "severity", "cases", "mttd": {"count", "mean_s",
+// ...}, "mtta", "mttr", "sla_breaches": {"acknowledge", "resolve"}}]}, one group per
+// tenant and severity plus one "all" group per tenant; the console shows the "all" rows.
 import { request } from './api.js';
 
 // Reads duration `name` ("mttd") from `row` in seconds, or null when absent.
@@ -8,6 +9,7 @@ function seconds(row, name) {
   const nested = row[name];
   if (typeof nested === 'number') return nested;
   if (nested && typeof nested === 'object') {
+    if (nested.count === 0) return null;  // no case reached this point yet
     return seconds({ [`${name}_s`]: nested.mean_s ?? nested.avg_s, [`${name}_ms`]: nested.mean_ms }, name);
   }
   if (typeof row[`${name}_s`] === 'number') return row[`${name}_s`];
@@ -39,6 +41,9 @@ function rowFrom(row) {
 // `filters` holds tenant, from and to (RFC 3339); empty ones are left out.
 export async function caseMetrics(filters) {
   const body = await request('GET', '/api/v1/metrics/cases', { query: filters });
-  const rows = Array.isArray(body) ? body : (body.items || body.tenants || []);
+  const groups = Array.isArray(body) ? body : (body.groups || body.items || []);
+  // One row per tenant: its "all" group when vigild splits by severity.
+  const rows = groups.some((g) => g.severity === 'all')
+    ? groups.filter((g) => g.severity === 'all') : groups;
   return rows.map(rowFrom);
 }

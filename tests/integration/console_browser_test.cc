@@ -79,6 +79,22 @@ detection:
 level: medium
 )";
 
+// Each brute force waits for an analyst's approval, so the approvals page has runs to
+// decide. Both branches only log, so the run needs no connector.
+constexpr char kPlaybook[] = R"(name: approve-brute-force
+trigger:
+  rule_ids: [22222222-0000-4000-8000-000000000002]
+  severity: medium
+steps:
+  - wait_for_approval: "Block ${alert.source.ip}?"
+    timeout: 1h
+    default: reject
+    on_approve:
+      - log: "analyst approved blocking ${alert.source.ip}"
+    on_reject:
+      - log: "left ${alert.source.ip} alone"
+)";
+
 void sendUdp(int port, const std::string& message) {
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in addr{};
@@ -155,6 +171,8 @@ class ConsoleBrowserTest : public ::testing::Test {
     }
     dir_ = makeTempDir("vigil-console");
     std::filesystem::create_directories(dir_ + "/state");
+    std::filesystem::create_directories(dir_ + "/playbooks");
+    writeFile(dir_ + "/playbooks/approve.yml", kPlaybook);
     acme_port_ = freePort(SOCK_DGRAM);
     globex_port_ = freePort(SOCK_DGRAM);
     api_port_ = freePort(SOCK_STREAM);
@@ -171,6 +189,7 @@ class ConsoleBrowserTest : public ::testing::Test {
                   "'}\n"
                   "intel:\n  lists: [{name: watch, path: watch.txt}]\n"
                   "rules:\n  paths: [rules.yml]\n"
+                  "playbooks:\n  paths: [playbooks]\n"
                   "api: {listen: '127.0.0.1:" +
                   std::to_string(api_port_) + "'}\n");
     token_ = issueToken(dir_ + "/state");
@@ -530,8 +549,14 @@ TEST_F(ConsoleBrowserTest, AnalystWorksCase) {
     }
   }
 
-  // --- approvals
+  // --- approvals: both brute forces (acme and globex) start a run that waits
   {
+    json waiting_now;
+    ASSERT_TRUE(eventually([&] {
+      waiting_now = getJson("/api/v1/approvals");
+      return waiting_now != nullptr && waiting_now.value("total", 0) == 2;
+    })) << (waiting_now == nullptr ? "no approvals list" : waiting_now.dump())
+        << daemon_->log();
     int before = renderCount();
     driver_->click("#nav a[data-nav=approvals]");
     waitForView("approvals", before);
@@ -552,6 +577,13 @@ TEST_F(ConsoleBrowserTest, AnalystWorksCase) {
         driver_->click("#approvals tbody tr:first-child button.approve");
         waitForView("approvals", before);
         EXPECT_NE(driver_->text("#flash").find("approved"), std::string::npos);
+        const std::string first = std::to_string(items[0]["id"].get<int64_t>());
+        EXPECT_TRUE(eventually([&] {
+          json run = getJson("/api/v1/runs/" + first);
+          return run != nullptr && run.value("decision", "") == "approved";
+        })) << getJson("/api/v1/runs/" + first).dump();
+        EXPECT_EQ(getJson("/api/v1/runs/" + first).value("comment", ""), "looks right");
+        EXPECT_EQ(countOf("#approvals tbody tr"), static_cast<int>(items.size()) - 1);
         steps_.ran("approvals", std::to_string(items.size()) + " waiting runs listed");
         steps_.ran("approve", "first run approved with a comment");
       }
