@@ -1,5 +1,5 @@
 // Response-time metrics per tenant from GET /api/v1/metrics/cases?tenant=&from=&to=.
-// vigild answers {"groups": [{"tenant", "severity", "cases", "mttd": {"count", "mean_s",
+// vigild returns {"groups": [{"tenant", "severity", "cases", "mttd": {"count", "mean_s",
 // ...}, "mtta", "mttr", "sla_breaches": {"acknowledge", "resolve"}}]}, one group per
 // tenant and severity plus one "all" group per tenant; the console shows the "all" rows.
 import { request } from './api.js';

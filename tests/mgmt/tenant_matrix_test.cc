@@ -368,8 +368,9 @@ TEST_F(TenantMatrixTest, RoleAndTenantRulesHold) {
         // No acme token ever sees globex data, whatever the route.
         EXPECT_EQ(body.find(kMarker), std::string::npos) << where;
         if (!allowed(sample.need, caller.role)) {
-          // A role refusal on its own tenant is 403; on another tenant's object the
-          // object stays hidden (404), which refuses the call just as well.
+          // A role refusal on the caller's own tenant is 403. On another tenant's
+          // object the handler returns 404 so the object stays hidden, and 403 is
+          // also a rejection.
           if (target == Target::kOwn) {
             EXPECT_EQ(status, 403) << where;
           } else {
@@ -389,8 +390,8 @@ TEST_F(TenantMatrixTest, RoleAndTenantRulesHold) {
   EXPECT_EQ(checked, static_cast<int>(callers_.size() * server_->routes().size() * 2));
 }
 
-// A merge names a second case in its body; an acme token cannot pull its case into a
-// globex one, nor a globex case into its own, and neither case changes.
+// A merge names a second case in its body. An acme token gets 404 for merging its case
+// into a globex case and for merging a globex case into its own, and neither case changes.
 TEST_F(TenantMatrixTest, MergeAcrossTenantsIsRefused) {
   const std::string analyst = callers_[2].token;
   ASSERT_EQ(callers_[2].role, Role::kAnalyst);
