@@ -62,7 +62,7 @@ export async function getTimeline(id) {
   return entries.map(timelineEntryFrom);
 }
 
-// POST /api/v1/cases/{id}/notes with {"body"}; vigild refuses any other field.
+// POST /api/v1/cases/{id}/notes with {"body"}, the note's text.
 export async function addNote(id, text) {
   return request('POST', `${caseUrl(id)}/notes`, { body: { body: text } });
 }

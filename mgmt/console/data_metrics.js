@@ -1,7 +1,8 @@
 // Response-time metrics per tenant from GET /api/v1/metrics/cases?tenant=&from=&to=.
-// vigild returns {"groups": [{"tenant", "severity", "cases", "mttd": {"count", "mean_s",
-// ...}, "mtta", "mttr", "sla_breaches": {"acknowledge", "resolve"}}]}, one group per
-// tenant and severity plus one "all" group per tenant; the console shows the "all" rows.
+// vigild returns {"groups": [...]} with one group per tenant and severity plus one with
+// severity "all" per tenant; the console shows the "all" groups, one row per tenant.
+// {"items": [{"tenant", "cases", "mttd_s", "mtta_s", "mttr_s"}]} and a bare array are read
+// too. Durations may also come as <name>_seconds or <name>_ms; rowFrom() maps them.
 import { request } from './api.js';
 
 // Reads duration `name` ("mttd") from `row` in seconds, or null when absent.
@@ -41,9 +42,13 @@ function rowFrom(row) {
 // `filters` holds tenant, from and to (RFC 3339); empty ones are left out.
 export async function caseMetrics(filters) {
   const body = await request('GET', '/api/v1/metrics/cases', { query: filters });
-  const groups = Array.isArray(body) ? body : (body.groups || body.items || []);
-  // One row per tenant: its "all" group when vigild splits by severity.
-  const rows = groups.some((g) => g.severity === 'all')
-    ? groups.filter((g) => g.severity === 'all') : groups;
+  let rows = [];
+  if (Array.isArray(body)) {
+    rows = body;
+  } else if (Array.isArray(body.groups)) {
+    rows = body.groups.filter((group) => group.severity === 'all');
+  } else {
+    rows = body.items || body.tenants || [];
+  }
   return rows.map(rowFrom);
 }
