@@ -10,6 +10,7 @@ function seconds(row, name) {
   const nested = row[name];
   if (typeof nested === 'number') return nested;
   if (nested && typeof nested === 'object') {
+    if (nested.count === 0) return null;  // no case reached this point yet
     return seconds({ [`${name}_s`]: nested.mean_s ?? nested.avg_s, [`${name}_ms`]: nested.mean_ms }, name);
   }
   if (typeof row[`${name}_s`] === 'number') return row[`${name}_s`];

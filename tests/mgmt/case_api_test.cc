@@ -42,10 +42,9 @@ class CaseApiTest : public ::testing::Test {
     server_ = std::make_unique<ApiServer>(*store_, metrics_, options);
     ASSERT_TRUE(server_->start().ok());
     client_ = std::make_unique<httplib::Client>("127.0.0.1", server_->port());
-    // A token with the role and tenants of `who`, named after its subject.
-    client_->set_bearer_token_auth(who.role == Role::kAdmin
-                                       ? auth_->adminToken()
-                                       : auth_->mint(who.role, who.tenants, who.subject));
+    // A token with the role and tenants of `who`, named after its subject, so timelines
+    // and note authors show that subject (the actor is the token's name).
+    client_->set_bearer_token_auth(auth_->mint(who.role, who.tenants, who.subject));
   }
 
   void TearDown() override {

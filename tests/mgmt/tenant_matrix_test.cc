@@ -4,9 +4,9 @@
 // mutating call on a globex object succeeds), and that each role gets 403 exactly where
 // its capabilities end. Routes come from ApiServer::routes(), so a route added without a
 // row in kSamples fails the test until someone states its rule here.
-// NOTE: routes that vigild adds after building the server (/api/v1/status and the intel
-// routes, all RouteAccess::kAdmin) are not in this ApiServer, so this test does not walk
-// them.
+// NOTE: routes that vigild adds after building the server (/api/v1/status, the intel,
+// playbook run, approval, content and config routes) are not in this ApiServer, so this
+// test does not walk them.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -37,6 +37,7 @@ enum class Need {
   kNothing,     // public
   kToken,       // any valid token
   kRead,        // canRead
+  kWork,        // canWork: admin, tenant_admin or analyst
   kAdminister,  // admin or tenant_admin
   kAdmin,       // admin only
 };
@@ -138,6 +139,32 @@ class TenantMatrixTest : public ::testing::Test {
 
   std::string nextName() { return "made-" + std::to_string(++counter_); }
 
+  // A fresh open case of the target tenant, for merge samples (a merge closes its source).
+  int64_t freshCase(Target target) {
+    NewCase fields;
+    fields.title = nextName();
+    fields.tenant = tenantOf(target);
+    auto made = store_->createCase(fields, {"matrix", true});
+    EXPECT_TRUE(made.ok()) << made.status();
+    return made.ok() ? made->id : 0;
+  }
+
+  // A task on the target's case, for task update samples.
+  int64_t taskOf(Target target) {
+    auto task = store_->addTask(caseOf(target), nextName(), "", {"matrix", true});
+    EXPECT_TRUE(task.ok()) << task.status();
+    return task.ok() ? task->id : 0;
+  }
+
+  // The SHA-256 of an evidence file on the target's case, for download samples.
+  std::string evidenceOf(Target target) {
+    bool added = false;
+    auto file = store_->addEvidenceFile(caseOf(target), "proof.txt", "text/plain",
+                                        "proof of " + tenantOf(target), {"matrix", true}, &added);
+    EXPECT_TRUE(file.ok()) << file.status();
+    return file.ok() ? file->sha256 : std::string();
+  }
+
  protected:
   testing::TempDir dir_;
   MetricsRegistry metrics_;
@@ -155,8 +182,78 @@ SampleRequest fixed(std::string path, std::string body = "") { return {std::move
 // caller's own tenant and on the other tenant.
 const std::map<std::string, Sample>& samples() {
   static const std::map<std::string, Sample> kSamples = {
-      {"GET /healthz", {Need::kNothing, [](TenantMatrixTest&, Target) { return fixed("/healthz"); }}},
+      {"GET /healthz",
+       {Need::kNothing, [](TenantMatrixTest&, Target) { return fixed("/healthz"); }}},
+      {"GET /readyz", {Need::kNothing, [](TenantMatrixTest&, Target) { return fixed("/readyz"); }}},
       {"GET /metrics", {Need::kAdmin, [](TenantMatrixTest&, Target) { return fixed("/metrics"); }}},
+      // The console's files are public: the browser loads them before signing in, and
+      // they hold no tenant data.
+      {"GET /", {Need::kNothing, [](TenantMatrixTest&, Target) { return fixed("/"); }}},
+      {"GET /console",
+       {Need::kNothing, [](TenantMatrixTest&, Target) { return fixed("/console"); }}},
+      {"GET /console/{file}",
+       {Need::kNothing, [](TenantMatrixTest&, Target) { return fixed("/console/app.js"); }}},
+      {"POST /api/v1/cases",
+       {Need::kWork,
+        [](TenantMatrixTest& f, Target t) {
+          nlohmann::json body = {{"title", f.nextName()},
+                                 {"tenant", TenantMatrixTest::tenantOf(t)}};
+          return fixed("/api/v1/cases", body.dump());
+        }}},
+      {"PATCH /api/v1/cases/{id}",
+       {Need::kWork,
+        [](TenantMatrixTest& f, Target t) {
+          return fixed("/api/v1/cases/" + std::to_string(f.caseOf(t)),
+                       nlohmann::json({{"assignee", f.nextName()}}).dump());
+        }}},
+      {"POST /api/v1/cases/{id}/tasks",
+       {Need::kWork,
+        [](TenantMatrixTest& f, Target t) {
+          return fixed("/api/v1/cases/" + std::to_string(f.caseOf(t)) + "/tasks",
+                       nlohmann::json({{"title", f.nextName()}}).dump());
+        }}},
+      {"PATCH /api/v1/cases/{id}/tasks/{task}",
+       {Need::kWork,
+        [](TenantMatrixTest& f, Target t) {
+          return fixed("/api/v1/cases/" + std::to_string(f.caseOf(t)) + "/tasks/" +
+                           std::to_string(f.taskOf(t)),
+                       nlohmann::json({{"status", "done"}}).dump());
+        }}},
+      {"POST /api/v1/cases/{id}/notes",
+       {Need::kWork,
+        [](TenantMatrixTest& f, Target t) {
+          return fixed("/api/v1/cases/" + std::to_string(f.caseOf(t)) + "/notes",
+                       nlohmann::json({{"body", f.nextName()}}).dump());
+        }}},
+      {"POST /api/v1/cases/{id}/evidence",
+       {Need::kWork,
+        [](TenantMatrixTest& f, Target t) {
+          // A new name each time, base64 of "hello"; a repeat upload answers 200.
+          nlohmann::json body = {{"name", f.nextName()}, {"content_base64", "aGVsbG8="}};
+          return fixed("/api/v1/cases/" + std::to_string(f.caseOf(t)) + "/evidence", body.dump());
+        }}},
+      {"GET /api/v1/cases/{id}/evidence/{sha256}",
+       {Need::kRead,
+        [](TenantMatrixTest& f, Target t) {
+          return fixed("/api/v1/cases/" + std::to_string(f.caseOf(t)) + "/evidence/" +
+                       f.evidenceOf(t));
+        }}},
+      {"GET /api/v1/cases/{id}/timeline",
+       {Need::kRead,
+        [](TenantMatrixTest& f, Target t) {
+          return fixed("/api/v1/cases/" + std::to_string(f.caseOf(t)) + "/timeline");
+        }}},
+      {"POST /api/v1/cases/{id}/merge",
+       {Need::kWork,
+        [](TenantMatrixTest& f, Target t) {
+          return fixed("/api/v1/cases/" + std::to_string(f.freshCase(t)) + "/merge",
+                       nlohmann::json({{"into", f.caseOf(t)}}).dump());
+        }}},
+      {"GET /api/v1/metrics/cases",
+       {Need::kRead,
+        [](TenantMatrixTest&, Target t) {
+          return fixed("/api/v1/metrics/cases?tenant=" + TenantMatrixTest::tenantOf(t));
+        }}},
       {"GET /api/v1/cases",
        {Need::kRead,
         [](TenantMatrixTest&, Target t) {
@@ -190,8 +287,8 @@ const std::map<std::string, Sample>& samples() {
       {"GET /api/v1/tokens",
        {Need::kAdminister, [](TenantMatrixTest&, Target) { return fixed("/api/v1/tokens"); }}},
       {"DELETE /api/v1/tokens/{id}",
-       {Need::kAdminister,
-        [](TenantMatrixTest& f, Target t) { return fixed("/api/v1/tokens/" + f.freshTokenId(t)); }}},
+       {Need::kAdminister, [](TenantMatrixTest& f,
+                              Target t) { return fixed("/api/v1/tokens/" + f.freshTokenId(t)); }}},
       {"GET /api/v1/audit",
        {Need::kAdminister, [](TenantMatrixTest&, Target) { return fixed("/api/v1/audit"); }}},
   };
@@ -204,6 +301,8 @@ bool allowed(Need need, Role role) {
     case Need::kToken:
     case Need::kRead:
       return true;
+    case Need::kWork:
+      return role != Role::kReadOnly;
     case Need::kAdminister:
       return role == Role::kAdmin || role == Role::kTenantAdmin;
     case Need::kAdmin:
@@ -269,7 +368,14 @@ TEST_F(TenantMatrixTest, RoleAndTenantRulesHold) {
         // No acme token ever sees globex data, whatever the route.
         EXPECT_EQ(body.find(kMarker), std::string::npos) << where;
         if (!allowed(sample.need, caller.role)) {
-          EXPECT_EQ(status, 403) << where;
+          // A role refusal on the caller's own tenant is 403. On another tenant's
+          // object the handler returns 404 so the object stays hidden, and 403 is
+          // also a rejection.
+          if (target == Target::kOwn) {
+            EXPECT_EQ(status, 403) << where;
+          } else {
+            EXPECT_TRUE(status == 403 || status == 404) << where;
+          }
         } else if (target == Target::kOwn) {
           EXPECT_LT(status, 400) << where;
         } else if (isMutating(route.method)) {
@@ -282,6 +388,26 @@ TEST_F(TenantMatrixTest, RoleAndTenantRulesHold) {
     }
   }
   EXPECT_EQ(checked, static_cast<int>(callers_.size() * server_->routes().size() * 2));
+}
+
+// A merge names a second case in its body. An acme token gets 404 for merging its case
+// into a globex case and for merging a globex case into its own, and neither case changes.
+TEST_F(TenantMatrixTest, MergeAcrossTenantsIsRefused) {
+  const std::string analyst = callers_[2].token;
+  ASSERT_EQ(callers_[2].role, Role::kAnalyst);
+  const int64_t own = freshCase(Target::kOwn);
+  const int64_t other = freshCase(Target::kOther);
+  auto into_other = send("POST", "/api/v1/cases/" + std::to_string(own) + "/merge", analyst,
+                         nlohmann::json({{"into", other}}).dump());
+  EXPECT_EQ(into_other.first, 404) << into_other.second;
+  auto from_other = send("POST", "/api/v1/cases/" + std::to_string(other) + "/merge", analyst,
+                         nlohmann::json({{"into", own}}).dump());
+  EXPECT_EQ(from_other.first, 404) << from_other.second;
+  for (int64_t id : {own, other}) {
+    auto detail = store_->getCase(id);
+    ASSERT_TRUE(detail.ok()) << detail.status();
+    EXPECT_EQ(detail->info.status, CaseStatus::kNew) << "case " << id;
+  }
 }
 
 }  // namespace
