@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -21,6 +22,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "mgmt/api_server.h"
+#include "mgmt/auth_store.h"
 #include "mgmt/config.h"
 #include "mgmt/daemon.h"
 #include "mgmt_test_util.h"
@@ -126,11 +128,13 @@ class ContractTest : public ::testing::Test {
                              "api: {listen: '127.0.0.1:0'}\n";
     absl::StatusOr<DaemonConfig> config = parseConfig(yaml, dir_.file("vigil.yaml"), dir_.file(""));
     ASSERT_TRUE(config.ok()) << config.status();
+    mintAdminToken();
     daemon_ = std::make_unique<Daemon>(*std::move(config), DaemonOptions{});
     absl::Status started = daemon_->start();
     ASSERT_TRUE(started.ok()) << started;
     ASSERT_NE(daemon_->api(), nullptr);
     client_ = std::make_unique<httplib::Client>("127.0.0.1", daemon_->api()->port());
+    client_->set_bearer_token_auth(token_);
 
     // Both cases of the replay are stored before any test reads them.
     ASSERT_TRUE(testing::waitFor([&] {
@@ -143,6 +147,22 @@ class ContractTest : public ::testing::Test {
 
   void TearDown() override {
     if (daemon_) daemon_->stop();
+  }
+
+  // Writes an admin token into <state_dir>/auth.db before vigild opens it, as
+  // 'vigilctl tokens bootstrap' does.
+  void mintAdminToken() {
+    const std::string state = dir_.file("state");
+    std::filesystem::create_directories(state);
+    absl::StatusOr<std::unique_ptr<AuthStore>> auth = AuthStore::open(AuthStore::defaultPath(state));
+    ASSERT_TRUE(auth.ok()) << auth.status();
+    TokenRequest admin;
+    admin.name = "contract-admin";
+    admin.role = Role::kAdmin;
+    admin.created_by = "contract-test";
+    absl::StatusOr<IssuedToken> issued = (*auth)->createToken(admin);
+    ASSERT_TRUE(issued.ok()) << issued.status();
+    token_ = issued->token;
   }
 
   void writeFile(const std::string& name, const std::string& text) {
@@ -209,6 +229,7 @@ class ContractTest : public ::testing::Test {
   std::unique_ptr<Document> doc_;
   std::unique_ptr<Daemon> daemon_;
   std::unique_ptr<httplib::Client> client_;
+  std::string token_;  // admin token minted before the daemon starts
   std::set<std::string> covered_;
 };
 
