@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -21,6 +22,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "mgmt/api_server.h"
+#include "mgmt/auth_store.h"
 #include "mgmt/config.h"
 #include "mgmt/daemon.h"
 #include "mgmt_test_util.h"
@@ -72,7 +74,28 @@ constexpr char kReplay[] =
     "<38>Oct 11 22:14:17 web1 sshd[4242]: Failed password for root from 198.51.100.7 port "
     "40022 ssh2\n"
     "<38>Oct 11 22:14:20 web1 sshd[4243]: Accepted password for bob from 203.0.113.66 port "
-    "51000 ssh2\n";
+    "51000 ssh2\n"
+    "<38>Oct 11 22:15:01 web1 sshd[4250]: Failed password for root from 192.0.2.44 port "
+    "40100 ssh2\n"
+    "<38>Oct 11 22:15:02 web1 sshd[4250]: Failed password for root from 192.0.2.44 port "
+    "40100 ssh2\n"
+    "<38>Oct 11 22:15:03 web1 sshd[4250]: Failed password for root from 192.0.2.44 port "
+    "40100 ssh2\n";
+
+// Each brute-force alert starts a run that waits for approval, so the approve and deny
+// routes have a run to decide.
+constexpr char kPlaybook[] = R"(name: ask-before-block
+trigger:
+  rule_ids: [11111111-0000-4000-8000-000000000002]
+steps:
+  - wait_for_approval: "Block ${alert.source.ip}?"
+    timeout: 1h
+    default: reject
+    on_approve:
+      - log: "approved for ${alert.source.ip}"
+    on_reject:
+      - log: "left ${alert.source.ip} alone"
+)";
 
 absl::StatusOr<Document> loadContract() {
   return Document::load(std::string(VIGIL_SOURCE_DIR) + "/docs/openapi.yaml");
@@ -117,24 +140,40 @@ class ContractTest : public ::testing::Test {
     writeFile("rules.yml", kRules);
     writeFile("watch.txt", "203.0.113.66\n");
     writeFile("replay.log", kReplay);
+    std::filesystem::create_directories(dir_.file("playbooks"));
+    writeFile("playbooks/ask.yml", kPlaybook);
     const std::string yaml = "state_dir: " + dir_.file("state") +
                              "\n"
                              "sources:\n"
                              "  - {name: replay, type: file, tenant: acme, path: replay.log}\n"
                              "intel:\n  lists: [{name: watch, path: watch.txt}]\n"
                              "rules:\n  paths: [rules.yml]\n"
-                             "api: {listen: '127.0.0.1:0'}\n";
+                             "api: {listen: '127.0.0.1:0'}\n"
+                             "playbooks:\n  paths: [playbooks]\n"
+                             // Small enough that the API's body limit stays at 1 MiB.
+                             "cases: {evidence_max_bytes: 65536}\n";
+    // POST /api/v1/config/reload rereads the file.
+    writeFile("vigil.yaml", yaml);
     absl::StatusOr<DaemonConfig> config = parseConfig(yaml, dir_.file("vigil.yaml"), dir_.file(""));
     ASSERT_TRUE(config.ok()) << config.status();
+    mintAdminToken();
     daemon_ = std::make_unique<Daemon>(*std::move(config), DaemonOptions{});
     absl::Status started = daemon_->start();
     ASSERT_TRUE(started.ok()) << started;
     ASSERT_NE(daemon_->api(), nullptr);
     client_ = std::make_unique<httplib::Client>("127.0.0.1", daemon_->api()->port());
+    client_->set_bearer_token_auth(token_);
 
-    // Both cases of the replay are stored before any test reads them.
+    // The three cases of the replay are stored, and both brute-force runs wait for
+    // approval, before any test reads them.
     ASSERT_TRUE(testing::waitFor([&] {
       httplib::Result result = client_->Get("/api/v1/cases");
+      if (!result || result->status != 200) return false;
+      json page = json::parse(result->body, nullptr, false);
+      return !page.is_discarded() && page.value("total", 0) == 3;
+    }));
+    ASSERT_TRUE(testing::waitFor([&] {
+      httplib::Result result = client_->Get("/api/v1/approvals");
       if (!result || result->status != 200) return false;
       json page = json::parse(result->body, nullptr, false);
       return !page.is_discarded() && page.value("total", 0) == 2;
@@ -143,6 +182,22 @@ class ContractTest : public ::testing::Test {
 
   void TearDown() override {
     if (daemon_) daemon_->stop();
+  }
+
+  // Writes an admin token into <state_dir>/auth.db before vigild opens it, as
+  // 'vigilctl tokens bootstrap' does.
+  void mintAdminToken() {
+    const std::string state = dir_.file("state");
+    std::filesystem::create_directories(state);
+    absl::StatusOr<std::unique_ptr<AuthStore>> auth = AuthStore::open(AuthStore::defaultPath(state));
+    ASSERT_TRUE(auth.ok()) << auth.status();
+    TokenRequest admin;
+    admin.name = "contract-admin";
+    admin.role = Role::kAdmin;
+    admin.created_by = "contract-test";
+    absl::StatusOr<IssuedToken> issued = (*auth)->createToken(admin);
+    ASSERT_TRUE(issued.ok()) << issued.status();
+    token_ = issued->token;
   }
 
   void writeFile(const std::string& name, const std::string& text) {
@@ -209,6 +264,7 @@ class ContractTest : public ::testing::Test {
   std::unique_ptr<Document> doc_;
   std::unique_ptr<Daemon> daemon_;
   std::unique_ptr<httplib::Client> client_;
+  std::string token_;  // admin token minted before the daemon starts
   std::set<std::string> covered_;
 };
 
@@ -269,8 +325,78 @@ TEST_F(ContractTest, EveryOperationSucceedsAsDocumented) {
       {"POST", "/api/v1/intel/indicators", 200, "198.51.100.99\nevil.example\nnot an indicator\n",
        "text/plain"},
       {"POST", "/api/v1/intel/reload", 202},
+      {"GET", "/api/v1/whoami", 200},
+      {"GET", "/api/v1/tenants", 200},
+      {"POST", "/api/v1/tenants", 201, R"({"name": "globex"})", "application/json"},
+      {"DELETE", "/api/v1/tenants/globex", 200},
+      {"GET", "/api/v1/tokens", 200},
+      {"GET", "/api/v1/audit?limit=5&after=0", 200},
+      {"GET", "/api/v1/metrics/cases?tenant=acme&from=2020-01-01T00:00:00Z", 200},
+      {"GET", "/api/v1/runs?tenant=acme&state=waiting_approval&limit=10&offset=0", 200},
+      {"GET", "/api/v1/approvals?playbook=ask-before-block", 200},
+      {"POST", "/api/v1/config/reload", 200},
   };
   for (const Call& call : calls) exercise(call);
+
+  // Tokens: issue one, then revoke it by the id the response returned.
+  json token = json::parse(exercise(
+      {"POST", "/api/v1/tokens", 201,
+       R"({"name": "reader", "role": "read_only", "tenants": ["acme"], "expires_in_s": 3600})",
+       "application/json"}));
+  ASSERT_TRUE(token.contains("id")) << token.dump();
+  exercise({"DELETE", "/api/v1/tokens/" + token["id"].get<std::string>(), 200});
+
+  // Case work on a case opened by hand, merged at the end into the case with alerts.
+  json opened = json::parse(exercise(
+      {"POST", "/api/v1/cases", 201,
+       R"({"title": "Phishing report", "tenant": "acme", "severity": "high", "tags": ["mail"]})",
+       "application/json"}));
+  ASSERT_TRUE(opened.contains("id")) << opened.dump();
+  const std::string manual = std::to_string(opened["id"].get<int64_t>());
+  const std::string base = "/api/v1/cases/" + manual;
+  exercise({"PATCH", base, 200, R"({"status": "in_progress", "assignee": "alice"})",
+            "application/json"});
+  json task = json::parse(
+      exercise({"POST", base + "/tasks", 201, R"({"title": "Pull the mail headers"})",
+                "application/json"}));
+  ASSERT_TRUE(task.contains("id")) << task.dump();
+  exercise({"PATCH", base + "/tasks/" + std::to_string(task["id"].get<int64_t>()), 200,
+            R"({"status": "done"})", "application/json"});
+  exercise({"POST", base + "/notes", 201, R"({"body": "headers attached for @alice"})",
+            "application/json"});
+  json file = json::parse(exercise(
+      {"POST", base + "/evidence", 201,
+       R"({"name": "headers.txt", "content_base64": "UmVjZWl2ZWQ6IGZyb20gbWFpbAo=",)"
+       R"( "content_type": "text/plain"})",
+       "application/json"}));
+  ASSERT_TRUE(file.contains("sha256")) << file.dump();
+  EXPECT_EQ(exercise({"GET", base + "/evidence/" + file["sha256"].get<std::string>(), 200}),
+            "Received: from mail\n");
+  exercise({"GET", base + "/timeline", 200});
+  exercise({"POST", base + "/merge", 200, R"({"into": )" + id + "}", "application/json"});
+
+  // Content: two rule versions, a dry run, a diff and a rollback to the first.
+  const std::string rules_v1 = json({{"files", {{"rules.yml", kRules}}}}).dump();
+  const std::string rules_v2 =
+      json({{"files", {{"rules.yml", std::string(kRules) + "tags: [attack.t1110]\n"}}}}).dump();
+  exercise({"POST", "/api/v1/content/rules", 201, rules_v1, "application/json"});
+  exercise({"POST", "/api/v1/content/rules", 201, rules_v2, "application/json"});
+  json dry = {{"files", {{"rules.yml", kRules}}}, {"events", json::array({std::string(kReplay)})}};
+  exercise({"POST", "/api/v1/content/rules?dry_run=true", 200, dry.dump(), "application/json"});
+  exercise({"GET", "/api/v1/content/rules/versions", 200});
+  exercise({"GET", "/api/v1/content/rules/versions/1", 200});
+  exercise({"GET", "/api/v1/content/rules/versions/2/diff?against=1", 200});
+  exercise({"POST", "/api/v1/content/rules/versions/1/activate", 200});
+
+  // Runs: one waiting run is approved and the other denied.
+  json waiting = json::parse(exercise({"GET", "/api/v1/approvals", 200}));
+  ASSERT_EQ(waiting["items"].size(), 2u) << waiting.dump();
+  const std::string first_run = std::to_string(waiting["items"][0]["id"].get<int64_t>());
+  const std::string second_run = std::to_string(waiting["items"][1]["id"].get<int64_t>());
+  exercise({"GET", "/api/v1/runs/" + first_run, 200});
+  exercise({"POST", "/api/v1/runs/" + first_run + "/approve", 200, R"({"comment": "confirmed"})",
+            "application/json"});
+  exercise({"POST", "/api/v1/runs/" + second_run + "/deny", 200});
 
   for (const Operation& operation : doc_->operations()) {
     const std::string key = operation.method + " " + operation.path;
@@ -318,7 +444,7 @@ TEST_F(ContractTest, ErrorsAreDocumented) {
       {"GET", "/api/v2/cases", 404},
       {"GET", "/console/nothere.js", 404},
       {"DELETE", "/api/v1/cases/1", 405},
-      {"POST", "/api/v1/cases", 405, "{}", "application/json"},
+      {"POST", "/api/v1/cases", 400, "{}", "application/json"},
       {"GET", "/api/v1/intel/reload", 405},
       {"PUT", "/healthz", 405},
       {"POST", "/api/v1/intel/indicators", 413, std::string((1 << 20) + 1, 'a'), "text/plain"},

@@ -366,6 +366,8 @@ std::vector<std::string> Document::checkRequestBody(const Operation& operation,
   if (request_body == nullptr || !request_body->contains("content")) {
     return {where + ": requestBody has no content"};
   }
+  // OpenAPI 3.0 makes a request body optional unless it says required: true.
+  if (body.empty() && content_type.empty() && !request_body->value("required", false)) return {};
   return checkContent((*request_body)["content"], where, content_type, body, true);
 }
 

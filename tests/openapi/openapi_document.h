@@ -60,7 +60,8 @@ class Document {
                                          const std::string& content_type, const std::string& body,
                                          bool check_body = true) const;
 
-  // Checks a body sent to `operation` against its requestBody, as checkResponse does.
+  // Checks a body sent to `operation` against its requestBody, as checkResponse does. An
+  // empty body without a content type passes when the requestBody is not required.
   std::vector<std::string> checkRequestBody(const Operation& operation,
                                             const std::string& content_type,
                                             const std::string& body) const;
