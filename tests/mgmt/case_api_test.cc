@@ -92,7 +92,7 @@ TEST_F(CaseApiTest, AnalystSession) {
        200);
   nlohmann::json note = send("POST", path + "/notes", {{"body", "@bob done, see logs"}}, 201);
   EXPECT_EQ(note["mentions"], nlohmann::json({"bob"}));
-  EXPECT_EQ(note["author"], "test-admin");  // the name TestAuth gives its admin token
+  EXPECT_EQ(note["author"], "admin");  // the name of the token the session signed in with
 
   clock_.advanceNs(600 * kSecond);
   nlohmann::json resolved =
