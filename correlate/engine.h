@@ -142,7 +142,7 @@ class Engine {
                          const Event& event, Alert& alert);
 
   // updateCorrelation() and then delivery of the result: appends the rule's alert to `out`
-  // unless a chaining correlation without `generate: true` holds it back, and feeds it to
+  // unless a chaining correlation without `generate: true` suppresses it, and feeds it to
   // the correlations that chain this rule (in the same shard: chained rules are pinned to
   // one shard), appending their alerts too. Use this rather than updateCorrelation()
   // when the rule set may chain correlations. Call for one shard from one thread at a time.
@@ -290,7 +290,7 @@ class Engine {
   std::vector<uint32_t> timer_rules_;  // absence correlations and those whose windows close
   // Per correlation: the (correlation, position) pairs that chain it.
   std::vector<std::vector<std::pair<uint32_t, uint32_t>>> chained_into_;
-  // Per correlation: the shard that holds all its groups when it takes part in a chain
+  // Per correlation: the shard that contains all its groups when it takes part in a chain
   // (so an inner alert reaches the outer rule on the same thread, at the same point of
   // the event stream), else kUnpinned (the shard follows the group key).
   std::vector<uint32_t> pinned_shard_;

@@ -107,7 +107,7 @@ struct ApiServerOptions {
   size_t max_payload_bytes = 1 << 20;     // larger request bodies get 413
   ApiTlsOptions tls;
   // Token store and audit log; not owned, must outlive the server. Without a token store
-  // every non-public route answers 401. Without an audit log nothing is recorded, which
+  // every non-public route returns 401. Without an audit log nothing is recorded, which
   // only tests should do.
   AuthStore* auth = nullptr;
   AuditLog* audit = nullptr;
@@ -128,7 +128,7 @@ class ApiServer {
   ApiServer& operator=(const ApiServer&) = delete;
 
   // Adds a route. `pattern` is a path whose segments are literals or "{name}" parameters,
-  // e.g. "/api/v1/cases/{id}". `access` says who may call it. Call before start(); not
+  // e.g. "/api/v1/cases/{id}". `access` sets who may call it. Call before start(); not
   // thread-safe.
   void addRoute(absl::string_view method, absl::string_view pattern, ApiHandler handler,
                 RouteAccess access = RouteAccess::kToken);
@@ -141,7 +141,7 @@ class ApiServer {
   void setReadinessCheck(ReadinessCheck check);
 
   // Routes `request` as the server would, without the network, the request counter, the
-  // log line and the token check: the handler sees request.principal as given. Serves the
+  // log line and the token check: the handler gets request.principal as given. Serves the
   // contract tests and the fuzz target.
   ApiResponse handle(ApiRequest request) const;
 

@@ -329,7 +329,7 @@ class CaseStore {
   absl::StatusOr<CaseNote> addNote(int64_t case_id, const std::string& body, const Actor& actor);
 
   // Stores `bytes` under their SHA-256 (written and fsynced before the row is committed)
-  // and attaches them to the case. A file the case already holds is returned unchanged
+  // and attaches them to the case. A file the case already contains is returned unchanged
   // with `*added` false. ResourceExhausted when larger than max_evidence_bytes.
   absl::StatusOr<EvidenceFile> addEvidenceFile(int64_t case_id, const std::string& name,
                                                const std::string& content_type,
@@ -371,7 +371,7 @@ class CaseStore {
   // Notes of a case, oldest first, as (author, text).
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> caseNotes(int64_t id);
   absl::StatusOr<std::vector<std::string>> caseTags(int64_t id);
-  // The case that holds the newest stored alert with `alert_id` of `tenant`, if any.
+  // Returns the case that contains the newest stored alert with `alert_id` of `tenant`, if any.
   absl::StatusOr<std::optional<int64_t>> findCaseOfAlert(absl::string_view tenant,
                                                          absl::string_view alert_id);
 

@@ -105,9 +105,9 @@ class PlaybookRunner final : public correlate::AlertSink {
   const std::vector<LoadedPlaybook>& playbooks() const { return playbooks_; }
 
   // Adds GET /api/v1/runs, /api/v1/runs/{id}, /api/v1/approvals and POST
-  // /api/v1/runs/{id}/approve and /deny. `trust_unauthenticated` serves requests without
-  // an authenticated principal as a local administrator, for an API with no
-  // authentication layer; it must be false once one fills ApiRequest::principal.
+  // /api/v1/runs/{id}/approve and /deny. With `trust_unauthenticated` set, a request
+  // without a principal runs as a local administrator. vigild passes false, because its
+  // token check fills ApiRequest::principal before any handler runs.
   void addRoutes(ApiServer& api, bool trust_unauthenticated);
 
  private:

@@ -156,7 +156,8 @@ TEST_F(CaseApiTest, EvidenceUploadAndDownload) {
 TEST_F(CaseApiTest, MergeAndMetrics) {
   auto a = store_->ingestAlert(makeAlert("ssh", "high", "acme", {{"ip", "1"}}, kT0));
   auto b = store_->ingestAlert(makeAlert("ssh", "high", "acme", {{"ip", "2"}}, kT0));
-  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(b.ok());
   clock_.advanceNs(120 * kSecond);
   nlohmann::json merged = send("POST", "/api/v1/cases/" + std::to_string(a->case_id) + "/merge",
                                {{"into", b->case_id}}, 200);
@@ -183,7 +184,8 @@ TEST_F(CaseApiTest, MergeAndMetrics) {
 TEST_F(CaseApiTest, TenantLimitedPrincipal) {
   auto acme = store_->ingestAlert(makeAlert("ssh", "high", "acme", {}, kT0));
   auto globex = store_->ingestAlert(makeAlert("ssh", "high", "globex", {}, kT0));
-  ASSERT_TRUE(acme.ok() && globex.ok());
+  ASSERT_TRUE(acme.ok());
+  ASSERT_TRUE(globex.ok());
   start(testing::makePrincipal("ann", Role::kAnalyst, {"acme"}));
   EXPECT_EQ(send("GET", "/api/v1/cases", nullptr, 200)["total"], 1);
   send("GET", "/api/v1/cases/" + std::to_string(globex->case_id), nullptr, 404);

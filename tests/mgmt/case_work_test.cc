@@ -302,7 +302,8 @@ TEST_F(CaseWorkTest, EvidenceSizeLimit) {
 TEST_F(CaseWorkTest, MergeMovesEverything) {
   auto src = store_->ingestAlert(makeAlert("ssh", "critical", "acme", {{"ip", "1"}}, kT0));
   auto dst = store_->ingestAlert(makeAlert("ssh", "low", "acme", {{"ip", "2"}}, kT0 + kSecond));
-  ASSERT_TRUE(src.ok() && dst.ok());
+  ASSERT_TRUE(src.ok());
+  ASSERT_TRUE(dst.ok());
   ASSERT_TRUE(store_->addNote(src->case_id, "note on source", kAlice).ok());
   ASSERT_TRUE(store_->addTask(src->case_id, "task on source", "", kAlice).ok());
   ASSERT_TRUE(store_->addEvidenceFile(src->case_id, "f", "", "bytes", kAlice, nullptr).ok());

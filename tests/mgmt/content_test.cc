@@ -28,7 +28,9 @@ TEST(ContentStoreTest, VersionsNumberedPerTenant) {
   auto a1 = (*store)->add(ContentKind::kPlaybooks, "acme", "alice", {{"a.yml", "x"}}, 10);
   auto a2 = (*store)->add(ContentKind::kPlaybooks, "acme", "alice", {{"a.yml", "y"}}, 20);
   auto b1 = (*store)->add(ContentKind::kPlaybooks, "beta", "bob", {{"a.yml", "x"}}, 30);
-  ASSERT_TRUE(a1.ok() && a2.ok() && b1.ok());
+  ASSERT_TRUE(a1.ok());
+  ASSERT_TRUE(a2.ok());
+  ASSERT_TRUE(b1.ok());
   EXPECT_EQ(a1->version, 1);
   EXPECT_EQ(a2->version, 2);
   EXPECT_EQ(b1->version, 1);
@@ -76,7 +78,8 @@ TEST(ContentStoreTest, UnknownVersionNotFound) {
             absl::StatusCode::kNotFound);
   // The failed activation rolled back: version 1 is still the active one.
   auto active = (*store)->active(ContentKind::kRules, "*");
-  ASSERT_TRUE(active.ok() && active->has_value());
+  ASSERT_TRUE(active.ok());
+  ASSERT_TRUE(active->has_value());
   EXPECT_EQ((*active)->version, 1);
   EXPECT_EQ((*store)->get(ContentKind::kRules, "*", 9).status().code(),
             absl::StatusCode::kNotFound);
@@ -93,7 +96,8 @@ TEST(ContentStoreTest, SurvivesReopen) {
   auto store = ContentStore::open(dir.file("content.db"));
   ASSERT_TRUE(store.ok());
   auto active = (*store)->active(ContentKind::kIntel, "*");
-  ASSERT_TRUE(active.ok() && active->has_value());
+  ASSERT_TRUE(active.ok());
+  ASSERT_TRUE(active->has_value());
   EXPECT_EQ((*active)->files.at("list.txt"), "192.0.2.1\n");
 }
 
@@ -254,7 +258,8 @@ TEST_F(ContentServiceTest, FailedCommitKeepsActiveVersion) {
   auto result = service_->push(ContentKind::kRules, "*", "alice", {{"a.yml", "two"}});
   EXPECT_FALSE(result.ok());
   auto active = store_->active(ContentKind::kRules, "*");
-  ASSERT_TRUE(active.ok() && active->has_value());
+  ASSERT_TRUE(active.ok());
+  ASSERT_TRUE(active->has_value());
   EXPECT_EQ((*active)->version, 1);
 }
 

@@ -72,7 +72,8 @@ class TenantMatrixTest : public ::testing::Test {
     other.rule_title = std::string(kMarker) + " case";
     auto own_case = store_->ingestAlert(own);
     auto other_case = store_->ingestAlert(other);
-    ASSERT_TRUE(own_case.ok() && other_case.ok());
+    ASSERT_TRUE(own_case.ok());
+    ASSERT_TRUE(other_case.ok());
     case_ids_ = {own_case->case_id, other_case->case_id};
 
     auth_ = std::make_unique<testing::TestAuth>(dir_.file(""),
