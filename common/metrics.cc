@@ -1,6 +1,8 @@
 #include "common/metrics.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 
 namespace vigil {
 namespace {
@@ -35,13 +37,53 @@ std::string renderLabels(const Labels& labels) {
   return out;
 }
 
+// Shortest text that reads back as `v` ("0.005", "10", "+Inf").
+std::string formatDouble(double v) {
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buffer[32];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), v);
+  return ec == std::errc() ? std::string(buffer, end) : std::to_string(v);
+}
+
+bool endsWith(std::string_view text, std::string_view suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 bool labelsContain(const Labels& have, const Labels& want) {
   return std::all_of(want.begin(), want.end(), [&](const auto& w) {
     return std::find(have.begin(), have.end(), w) != have.end();
   });
 }
 
+void renderHistogram(const std::string& name, const Labels& labels, const Histogram& h,
+                     std::string& out) {
+  Labels with_le = labels;
+  with_le.emplace_back("le", "");
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i <= h.bounds().size(); ++i) {
+    cumulative += h.bucketValue(i);
+    double bound = i < h.bounds().size() ? h.bounds()[i] : HUGE_VAL;
+    with_le.back().second = formatDouble(bound);
+    out += name + "_bucket" + renderLabels(with_le) + " " + std::to_string(cumulative) + "\n";
+  }
+  out += name + "_sum" + renderLabels(labels) + " " + formatDouble(h.sum()) + "\n";
+  out += name + "_count" + renderLabels(labels) + " " + std::to_string(h.count()) + "\n";
+}
+
 }  // namespace
+
+Histogram::Histogram(std::vector<double> bounds)
+    : bounds_(std::move(bounds)),
+      buckets_(std::make_unique<std::atomic<uint64_t>[]>(bounds_.size() + 1)) {}
+
+void Histogram::observe(double value) {
+  // The first bound >= value: Prometheus buckets are "less than or equal".
+  size_t i = std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
+  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_.fetch_add(value, std::memory_order_relaxed);
+}
 
 MetricsRegistry::Family& MetricsRegistry::family(std::string_view name, std::string_view help,
                                                  std::string_view type) {
@@ -80,6 +122,18 @@ Gauge& MetricsRegistry::gauge(std::string_view name, std::string_view help, cons
   return g;
 }
 
+Histogram& MetricsRegistry::histogram(std::string_view name, std::string_view help,
+                                      const std::vector<double>& bounds, const Labels& labels) {
+  std::lock_guard lock(mu_);
+  Family& f = family(name, help, "histogram");
+  for (auto& [l, h] : f.histograms) {
+    if (l == labels) return *h;
+  }
+  Histogram& h = histogram_storage_.emplace_back(bounds);
+  f.histograms.emplace_back(labels, &h);
+  return h;
+}
+
 void MetricsRegistry::gaugeFunction(std::string_view name, std::string_view help,
                                     const Labels& labels, std::function<int64_t()> fn) {
   std::lock_guard lock(mu_);
@@ -89,6 +143,17 @@ void MetricsRegistry::gaugeFunction(std::string_view name, std::string_view help
 
 uint64_t MetricsRegistry::sum(std::string_view name, const Labels& match) const {
   std::lock_guard lock(mu_);
+  for (std::string_view suffix : {"_count", "_sum"}) {
+    if (!endsWith(name, suffix)) continue;
+    auto h = families_.find(name.substr(0, name.size() - suffix.size()));
+    if (h == families_.end() || h->second.type != "histogram") continue;
+    double total = 0;
+    for (const auto& [labels, histogram] : h->second.histograms) {
+      if (!labelsContain(labels, match)) continue;
+      total += suffix == "_count" ? static_cast<double>(histogram->count()) : histogram->sum();
+    }
+    return static_cast<uint64_t>(total);
+  }
   auto it = families_.find(name);
   if (it == families_.end()) return 0;
   uint64_t total = 0;
@@ -114,6 +179,7 @@ std::string MetricsRegistry::renderPrometheus() const {
     for (const auto& [labels, fn] : f.functions) {
       out += name + labels + " " + std::to_string(fn()) + "\n";
     }
+    for (const auto& [labels, h] : f.histograms) renderHistogram(name, labels, *h, out);
   }
   return out;
 }

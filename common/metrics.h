@@ -1,4 +1,4 @@
-// Counters and gauges for /metrics. The control plane registers them once at start and
+// Counters, gauges and histograms for /metrics. The control plane registers them once at start and
 // hands references to the data plane, which only ever does relaxed atomic adds: no locks
 // and no allocation per event. Each counter sits on its own cache line so two workers
 // bumping different counters never share one.
@@ -37,6 +37,29 @@ class alignas(64) Gauge {
   std::atomic<int64_t> value_{0};
 };
 
+// A Prometheus histogram with fixed upper bounds, in the unit of its metric name (seconds
+// for `_seconds`). observe() is lock-free and never allocates: one relaxed add on the
+// bucket, the count and the sum. Readers may see the three a moment apart.
+class Histogram {
+ public:
+  // `bounds` must be sorted ascending; a +Inf bucket is always added after them.
+  explicit Histogram(std::vector<double> bounds);
+
+  void observe(double value);
+
+  const std::vector<double>& bounds() const { return bounds_; }
+  // Observations in bucket `i` alone (not cumulative); i == bounds().size() is +Inf.
+  uint64_t bucketValue(size_t i) const { return buckets_[i].load(std::memory_order_relaxed); }
+  uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  double sum() const { return sum_.load(std::memory_order_relaxed); }
+
+ private:
+  std::vector<double> bounds_;
+  std::unique_ptr<std::atomic<uint64_t>[]> buckets_;
+  alignas(64) std::atomic<uint64_t> count_{0};
+  std::atomic<double> sum_{0};
+};
+
 // Label pairs, e.g. {{"reason", "queue_full"}, {"source", "udp0"}}.
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
@@ -50,11 +73,17 @@ class MetricsRegistry {
   Counter& counter(std::string_view name, std::string_view help, const Labels& labels = {});
   Gauge& gauge(std::string_view name, std::string_view help, const Labels& labels = {});
 
+  // Returns the histogram for (name, labels), creating it with `bounds` on first use. A
+  // later call with other bounds gets the existing histogram. `name` has no _bucket suffix.
+  Histogram& histogram(std::string_view name, std::string_view help,
+                       const std::vector<double>& bounds, const Labels& labels = {});
+
   // Registers a gauge whose value is computed when /metrics is read (queue depth, RSS).
   void gaugeFunction(std::string_view name, std::string_view help, const Labels& labels,
                      std::function<int64_t()> fn);
 
-  // Sum of all series of `name` whose labels include every pair in `match`.
+  // Sum of all series of `name` whose labels include every pair in `match`. For a
+  // histogram, `name` is its `_count` series (or `_sum`, rounded down).
   uint64_t sum(std::string_view name, const Labels& match = {}) const;
 
   // Prometheus text exposition format 0.0.4.
@@ -63,11 +92,12 @@ class MetricsRegistry {
  private:
   struct Family {
     std::string help;
-    std::string type;  // "counter" or "gauge"
+    std::string type;  // "counter", "gauge" or "histogram"
     std::vector<std::pair<std::string, Counter*>> counters;  // rendered labels -> counter
     std::vector<std::pair<std::string, Gauge*>> gauges;
     std::vector<std::pair<std::string, std::function<int64_t()>>> functions;
     std::vector<Labels> counter_labels;
+    std::vector<std::pair<Labels, Histogram*>> histograms;
   };
   Family& family(std::string_view name, std::string_view help, std::string_view type);
 
@@ -75,6 +105,7 @@ class MetricsRegistry {
   std::map<std::string, Family, std::less<>> families_;
   std::deque<Counter> counter_storage_;
   std::deque<Gauge> gauge_storage_;
+  std::deque<Histogram> histogram_storage_;
 };
 
 }  // namespace vigil
