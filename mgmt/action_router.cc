@@ -10,6 +10,10 @@ namespace {
 namespace pb = playbook_vm;
 
 constexpr size_t kMaxStepText = 4096;  // bytes of a result or parameter text kept in a step
+// Upper bounds of the connector latency histogram, in seconds: 100 us to 30 s, the
+// longest connector timeout worth telling apart.
+const std::vector<double> kConnectorLatencyBounds = {0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05,
+                                                     0.1,    0.5,    1,     5,     10,   30};
 
 std::string clip(std::string text) {
   if (text.size() > kMaxStepText) {
@@ -48,6 +52,16 @@ ActionRouter::ActionRouter(std::vector<NamedConnector> connectors, std::vector<A
                             {{"connector", c.name}, {"outcome", "ok"}});
     c.failed = &metrics.counter("vigil_playbook_connector_calls_total", help,
                                 {{"connector", c.name}, {"outcome", "error"}});
+    c.latency = &metrics.histogram("vigil_playbook_connector_latency_seconds",
+                                   "Time each connector call took, in seconds",
+                                   kConnectorLatencyBounds, {{"connector", c.name}});
+    c.consecutive_errors = &metrics.gauge("vigil_playbook_connector_consecutive_errors",
+                                          "Connector calls failed in a row since the last success",
+                                          {{"connector", c.name}});
+    c.up = &metrics.gauge("vigil_playbook_connector_up",
+                          "1 while a connector works, 0 after 3 calls failed in a row",
+                          {{"connector", c.name}});
+    c.up->set(1);
   }
 }
 
@@ -82,13 +96,8 @@ absl::Status ActionRouter::perform(std::string_view action, const pb::List& para
   RunStep step;
   step.kind = "action";
   step.name = std::string(action);
-  step.detail = clip(paramsToJson(params).dump(-1, ' ', false,
-                                               nlohmann::json::error_handler_t::replace));
   step.started_ns = RealClock::instance().nowNs();
-  const int64_t start = monotonicNs();
-  if (ctx.trigger_mono_ns != 0 && !ctx.first_action_latency_ns) {
-    ctx.first_action_latency_ns = start - ctx.trigger_mono_ns;
-  }
+  int64_t start = monotonicNs();
 
   NamedConnector* target = route(action);
   absl::Status status;
@@ -99,10 +108,24 @@ absl::Status ActionRouter::perform(std::string_view action, const pb::List& para
                      "; route it under playbooks.actions in the configuration"));
   } else {
     std::lock_guard<std::mutex> lock(*target->mu);
+    // Timed right before the call: the step's text is built after it, so that work does
+    // not delay the first action of a run.
+    start = monotonicNs();
+    if (ctx.trigger_mono_ns != 0 && !ctx.first_action_latency_ns) {
+      ctx.first_action_latency_ns = start - ctx.trigger_mono_ns;
+      ctx.dispatch_latency_ns = start - ctx.worker_mono_ns;
+    }
     status = target->connector->perform(action, params, call, result);
+    const int64_t took_ns = monotonicNs() - start;
+    target->latency->observe(static_cast<double>(took_ns) * 1e-9);
     (status.ok() ? target->ok : target->failed)->add();
+    target->error_streak = status.ok() ? 0 : target->error_streak + 1;
+    target->consecutive_errors->set(target->error_streak);
+    target->up->set(target->error_streak >= kUnhealthyAfterErrors ? 0 : 1);
   }
   step.duration_ns = monotonicNs() - start;
+  step.detail = clip(paramsToJson(params).dump(-1, ' ', false,
+                                               nlohmann::json::error_handler_t::replace));
   step.outcome = status.ok() ? "ok" : "error";
   step.message = clip(status.ok() ? pb::valueToString(result) : std::string(status.message()));
   if (target != nullptr) step.name = absl::StrCat(std::string(action), " via ", target->name);

@@ -32,10 +32,21 @@ struct RunContext : playbook_vm::compiler::AlertRunContext {
   int64_t case_id = 0;  // case opened by an earlier case action of this run; 0 for none
   // Steps taken since the last time the runner persisted them.
   std::vector<RunStep> steps;
-  // Monotonic time the alert reached the runner; 0 once the first action was timed.
+  // Entries already in the run's stored step log when this segment started.
+  int64_t stored_steps = 0;
+  // Monotonic times the alert reached the runner and a worker took its job; 0 for a
+  // resumed segment, whose actions are not timed.
   int64_t trigger_mono_ns = 0;
-  // Filled by the router when it times the first action of the run.
+  int64_t worker_mono_ns = 0;
+  // Filled by the router when it dispatches the first action of the run: from
+  // trigger_mono_ns and from worker_mono_ns to the connector call.
   std::optional<int64_t> first_action_latency_ns;
+  std::optional<int64_t> dispatch_latency_ns;
+
+  // The seq the next step gets in the run's log. The run id and a segment's steps are
+  // fixed before its first action, so (run_id, seq) names an action the same way if the
+  // segment is ever run again; connectors can send it as an idempotency key.
+  int64_t nextStepSeq() const { return stored_steps + static_cast<int64_t>(steps.size()) + 1; }
 };
 
 // The RunContext of the run making `call`.
@@ -53,13 +64,23 @@ struct NamedConnector {
   std::unique_ptr<std::mutex> mu = std::make_unique<std::mutex>();
   Counter* ok = nullptr;
   Counter* failed = nullptr;
+  Histogram* latency = nullptr;
+  Gauge* up = nullptr;
+  Gauge* consecutive_errors = nullptr;
+  int64_t error_streak = 0;  // guarded by `mu`
 };
 
-// Counters (in the registry given to the constructor):
+// Metrics (in the registry given to the constructor):
 //   vigil_playbook_connector_calls_total{connector, outcome=ok|error}
+//   vigil_playbook_connector_latency_seconds{connector}      histogram of each call
+//   vigil_playbook_connector_consecutive_errors{connector}   gauge, 0 after a success
+//   vigil_playbook_connector_up{connector}   gauge: 0 after kUnhealthyAfterErrors errors in
+//                                            a row, 1 again after the next success
 //   vigil_playbook_actions_unrouted_total   actions no route matched (the step fails)
 class ActionRouter final : public playbook_vm::compiler::ActionConnector {
  public:
+  static constexpr int64_t kUnhealthyAfterErrors = 3;
+
   ActionRouter(std::vector<NamedConnector> connectors, std::vector<ActionRoute> routes,
                MetricsRegistry& metrics);
 

@@ -266,7 +266,8 @@ absl::Status parsePlaybookConfig(const YAML::Node& n, const std::string& origin,
   absl::Status st;
   if (!(st = r.checkKeys(n, "playbooks",
                          {"paths", "db", "workers", "queue_capacity", "enqueue_wait_ms",
-                          "max_steps", "max_memory_bytes", "connectors", "actions"}))
+                          "max_steps", "max_memory_bytes", "durability", "connectors",
+                          "actions"}))
            .ok()) {
     return st;
   }
@@ -296,6 +297,9 @@ absl::Status parsePlaybookConfig(const YAML::Node& n, const std::string& origin,
   if (!(st = r.readNumber<uint32_t>(n, "playbooks", "max_memory_bytes", 4096, 1u << 30,
                                     c.max_memory_bytes))
            .ok()) {
+    return st;
+  }
+  if (!(st = r.readChoice(n, "playbooks", "durability", {"full", "process"}, c.durability)).ok()) {
     return st;
   }
   if (YAML::Node cs = n["connectors"]) {

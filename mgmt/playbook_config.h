@@ -68,6 +68,8 @@ struct PlaybookRunnerConfig {
   int enqueue_wait_ms = 0;
   uint64_t max_steps = 1'000'000;        // VM instruction budget per run segment
   uint32_t max_memory_bytes = 1u << 20;  // VM run heap per run
+  // "process" or "full"; see RunDurability in run_store.h.
+  std::string durability = "process";
   std::vector<ConnectorConfig> connectors;
   std::vector<ActionRoute> actions;
 };

@@ -29,9 +29,23 @@ constexpr int64_t kSecondNs = 1'000'000'000;
 // full queue against a dead endpoint could take hours, so flush gives up after this and
 // stop() counts what is left.
 constexpr std::chrono::seconds kFlushTimeout{10};
-// Upper bounds of the first-action latency histogram, in microseconds.
-constexpr int64_t kLatencyBucketsUs[] = {10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000,
-                                         500000, 1000000};
+// Upper bounds of the first-action and dispatch latency histograms, in microseconds.
+const std::vector<double> kLatencyBoundsUs = {1,    2,     5,     10,     20,     50,     100,
+                                              500,  1000,  5000,  10000,  100000, 1000000};
+// Upper bounds of run and step durations, in seconds: 100 us to one day, because a run
+// that waits for an approval can take hours.
+const std::vector<double> kDurationBounds = {0.0001, 0.001, 0.01, 0.1, 1,    10,
+                                             60,     300,   1800, 3600, 86400};
+// Final states in the order of PlaybookMetrics::finished.
+constexpr RunState kFinalStates[] = {RunState::kSucceeded, RunState::kFailed, RunState::kDenied,
+                                     RunState::kTimedOut};
+
+size_t finalIndex(RunState state) {
+  for (size_t i = 0; i < std::size(kFinalStates); ++i) {
+    if (kFinalStates[i] == state) return i;
+  }
+  return 1;  // kFailed
+}
 
 absl::StatusOr<std::vector<std::string>> expandPaths(const std::vector<std::string>& paths) {
   std::vector<std::string> files;
@@ -122,32 +136,34 @@ PlaybookRunner::PlaybookRunner(const PlaybookRunnerConfig& config, MetricsRegist
                                 "Playbook VM instructions executed")),
       store_errors_(metrics.counter("vigil_playbook_store_errors_total",
                                     "Run store writes that failed")),
+      step_series_dropped_(metrics.counter(
+          "vigil_playbook_step_series_dropped_total",
+          "Playbook steps counted under step=\"other\" because the step series limit was reached")),
       queue_depth_(metrics.gauge("vigil_playbook_queue_depth", "Playbook jobs waiting for a worker")),
       waiting_approval_(metrics.gauge("vigil_playbook_runs_waiting", "Runs suspended right now",
                                       {{"state", "waiting_approval"}})),
       delayed_(metrics.gauge("vigil_playbook_runs_waiting", "Runs suspended right now",
                              {{"state", "delayed"}})),
-      latency_sum_us_(metrics.counter("vigil_playbook_first_action_latency_us_sum",
-                                      "Sum of alert-queued to first-connector-call latencies")),
-      latency_count_(metrics.counter("vigil_playbook_first_action_latency_us_count",
-                                     "Runs whose first connector call was timed")) {
-  for (int64_t le : kLatencyBucketsUs) {
-    latency_buckets_.push_back(&metrics.counter(
-        "vigil_playbook_first_action_latency_us_bucket",
-        "Runs whose first connector call came within `le` microseconds of the alert",
-        {{"le", std::to_string(le)}}));
-  }
-  latency_buckets_.push_back(&metrics.counter(
-      "vigil_playbook_first_action_latency_us_bucket",
-      "Runs whose first connector call came within `le` microseconds of the alert",
-      {{"le", "+Inf"}}));
-}
+      first_action_latency_us_(metrics.histogram(
+          "vigil_playbook_first_action_latency_us",
+          "Microseconds from an alert reaching the runner to the first connector call of its run",
+          kLatencyBoundsUs)),
+      dispatch_latency_us_(metrics.histogram(
+          "vigil_playbook_dispatch_latency_us",
+          "Microseconds from a worker taking an alert to the first connector call of its run",
+          kLatencyBoundsUs)) {}
 
 PlaybookRunner::~PlaybookRunner() { stop(); }
 
 absl::StatusOr<std::unique_ptr<PlaybookRunner>> PlaybookRunner::create(
     const PlaybookRunnerConfig& config, MetricsRegistry& metrics, const Clock* clock) {
   std::unique_ptr<PlaybookRunner> runner(new PlaybookRunner(config, metrics, clock));
+  absl::StatusOr<RunDurability> durability = parseRunDurability(config.durability);
+  if (!durability.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("playbooks.durability: ", durability.status().message()));
+  }
+  runner->durability_ = *durability;
   if (absl::Status st = pb::compiler::registerAlertHost(runner->registry_); !st.ok()) return st;
   if (absl::Status st = runner->loadPlaybooks(); !st.ok()) return st;
   for (const ConnectorConfig& c : config.connectors) {
@@ -216,9 +232,39 @@ absl::Status PlaybookRunner::loadPlaybooks() {
     loaded.module = std::move(compiled->module);
     loaded.program = std::move(*program);
     programs_[loaded.hash] = loaded.program;
+    registerPlaybookMetrics(loaded.name, playbook_metrics_.emplace_back());
     playbooks_.push_back(std::move(loaded));
   }
   return absl::OkStatus();
+}
+
+void PlaybookRunner::registerPlaybookMetrics(const std::string& name, PlaybookMetrics& out) {
+  out.started = &metrics_.counter("vigil_playbook_runs_started_total", "Playbook runs started",
+                                  {{"playbook", name}});
+  for (size_t i = 0; i < std::size(kFinalStates); ++i) {
+    out.finished[i] = &metrics_.counter(
+        "vigil_playbook_runs_finished_total", "Playbook runs ended, by final state",
+        {{"playbook", name}, {"state", std::string(runStateName(kFinalStates[i]))}});
+  }
+  const char* suspended_help = "Playbook runs suspended, by state";
+  out.suspended_approval = &metrics_.counter("vigil_playbook_runs_suspended_total", suspended_help,
+                                             {{"playbook", name}, {"state", "waiting_approval"}});
+  out.suspended_delay = &metrics_.counter("vigil_playbook_runs_suspended_total", suspended_help,
+                                          {{"playbook", name}, {"state", "delayed"}});
+  out.duration = &metrics_.histogram(
+      "vigil_playbook_run_duration_seconds",
+      "Seconds from the start of a playbook run to its final state, waits included",
+      kDurationBounds, {{"playbook", name}});
+}
+
+PlaybookRunner::PlaybookMetrics& PlaybookRunner::metricsFor(const std::string& playbook) {
+  for (size_t i = 0; i < playbooks_.size(); ++i) {
+    if (playbooks_[i].name == playbook) return playbook_metrics_[i];
+  }
+  std::lock_guard<std::mutex> lock(other_metrics_mu_);
+  auto [it, added] = other_metrics_.try_emplace(playbook);
+  if (added) registerPlaybookMetrics(playbook, it->second);
+  return it->second;
 }
 
 absl::Status PlaybookRunner::addConnectors(CaseStore* cases, intel::SnapshotStore* intel) {
@@ -255,23 +301,94 @@ absl::Status PlaybookRunner::start(CaseStore* cases, intel::SnapshotStore* intel
   if (absl::Status st = addConnectors(cases, intel); !st.ok()) return st;
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(config_.db).parent_path(), ec);
-  absl::StatusOr<std::unique_ptr<RunStore>> store = RunStore::open(config_.db, clock_);
+  absl::StatusOr<std::unique_ptr<RunStore>> store =
+      RunStore::open(config_.db, clock_, durability_);
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
+  absl::StatusOr<std::unique_ptr<RunStartJournal>> journal =
+      RunStartJournal::open(config_.db + ".starts", durability_ == RunDurability::kFull);
+  if (!journal.ok()) return journal.status();
+  journal_ = std::move(*journal);
   for (const LoadedPlaybook& p : playbooks_) {
     if (absl::Status st = store_->putModule(p.hash, p.name, p.module); !st.ok()) return st;
   }
   if (absl::Status st = recover(); !st.ok()) return st;
   started_ = true;
-  for (size_t i = 0; i < config_.workers; ++i) workers_.emplace_back([this] { workerLoop(); });
+  for (size_t i = 0; i < config_.workers; ++i) {
+    workers_.emplace_back([this, i] { workerLoop(i); });
+  }
   timer_ = std::thread([this] { timerLoop(); });
-  VIGIL_LOG_INFO("playbook runner started playbooks={} connectors={} workers={} db={}",
-                 playbooks_.size(), router_->connectorCount(), config_.workers, config_.db);
+  VIGIL_LOG_INFO("playbook runner started playbooks={} connectors={} workers={} db={} "
+                 "durability={} next_run_id={}",
+                 playbooks_.size(), router_->connectorCount(), config_.workers, config_.db,
+                 std::string(runDurabilityName(durability_)), next_run_id_.load());
+  return absl::OkStatus();
+}
+
+absl::Status PlaybookRunner::recoverJournal(size_t& interrupted) {
+  absl::StatusOr<std::vector<RunStart>> starts = journal_->readAll();
+  if (!starts.ok()) return starts.status();
+  for (const RunStart& start : *starts) {
+    absl::StatusOr<bool> stored = store_->exists(start.id);
+    if (!stored.ok()) return stored.status();
+    if (*stored) continue;  // its first segment ended and was stored
+    // The run took its first actions, or was about to, when the process ended.
+    NewRun row{start.id,       start.created_ns, start.playbook, start.playbook_hash,
+               start.tenant,   start.alert_id,   start.rule_id,
+               dumpJson({{"id", start.alert_id}, {"rule_id", start.rule_id},
+                         {"tenant", start.tenant}})};
+    RunStep end;
+    end.kind = "end";
+    end.name = "failed";
+    end.outcome = "error";
+    end.started_ns = clock_->nowNs();
+    end.message =
+        "interrupted: vigild stopped during the first segment of this run, before its steps "
+        "were stored; check the actions of playbook " + start.playbook + " by hand";
+    absl::Status st =
+        store_->finish(start.id, RunState::kFailed, "", end.message, 0, {end}, &row);
+    if (!st.ok()) return st;
+    metricsFor(start.playbook).finished[finalIndex(RunState::kFailed)]->add();
+    VIGIL_LOG_WARN("playbook run interrupted before it was stored run={} playbook={} alert={}",
+                   start.id, start.playbook, start.alert_id);
+    ++interrupted;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PlaybookRunner::reserveRunIds() {
+  absl::StatusOr<int64_t> first = store_->runIdCeiling();
+  if (!first.ok()) return first.status();
+  // Synced, and so also syncs the rows recoverJournal() wrote before the journal is cleared.
+  if (absl::Status st = store_->raiseRunIdCeiling(*first + kRunIdBlock); !st.ok()) return st;
+  next_run_id_.store(*first);
+  run_id_ceiling_.store(*first + kRunIdBlock);
+  return journal_->clear();
+}
+
+absl::StatusOr<int64_t> PlaybookRunner::allocateRunId() {
+  const int64_t id = next_run_id_.fetch_add(1, std::memory_order_relaxed);
+  if (id < run_id_ceiling_.load(std::memory_order_acquire)) return id;
+  // The timer thread keeps the ceiling ahead; only a burst of kRunIdBlock / 2 runs
+  // between two of its checks gets here.
+  if (absl::Status st = extendRunIds(id + 1); !st.ok()) return st;
+  return id;
+}
+
+absl::Status PlaybookRunner::extendRunIds(int64_t needed) {
+  std::lock_guard<std::mutex> lock(id_mu_);
+  int64_t ceiling = run_id_ceiling_.load(std::memory_order_relaxed);
+  if (needed <= ceiling) return absl::OkStatus();
+  ceiling = needed + kRunIdBlock;
+  if (absl::Status st = store_->raiseRunIdCeiling(ceiling); !st.ok()) return st;
+  run_id_ceiling_.store(ceiling, std::memory_order_release);
   return absl::OkStatus();
 }
 
 absl::Status PlaybookRunner::recover() {
   size_t resumed = 0, interrupted = 0, waiting = 0;
+  if (absl::Status st = recoverJournal(interrupted); !st.ok()) return st;
+  if (absl::Status st = reserveRunIds(); !st.ok()) return st;
   absl::StatusOr<std::vector<RunRecord>> running = store_->runsInState(RunState::kRunning);
   if (!running.ok()) return running.status();
   for (const RunRecord& run : *running) {
@@ -289,9 +406,7 @@ absl::Status PlaybookRunner::recover() {
         "its last recorded step by hand",
         run.vm_steps, {});
     if (!st.ok()) return st;
-    metrics_.counter("vigil_playbook_runs_finished_total", "Playbook runs ended, by final state",
-                     {{"playbook", run.playbook}, {"state", "failed"}})
-        .add();
+    metricsFor(run.playbook).finished[finalIndex(RunState::kFailed)]->add();
     ++interrupted;
   }
   for (RunState state : {RunState::kWaitingApproval, RunState::kDelayed}) {
@@ -423,8 +538,9 @@ void PlaybookRunner::flush() {
 // ---------------------------------------------------------------------------------------
 // Workers
 
-void PlaybookRunner::workerLoop() {
-  pb::Vm vm;
+void PlaybookRunner::workerLoop(size_t slot) {
+  Worker worker;
+  worker.slot = slot;
   while (true) {
     Job job;
     {
@@ -437,11 +553,12 @@ void PlaybookRunner::workerLoop() {
       ++busy_;
       queue_depth_.set(static_cast<int64_t>(queue_.size()));
     }
+    worker.taken_mono_ns = monotonicNs();
     room_.notify_one();
     if (job.run_id == 0) {
-      startRun(job, vm);
+      startRun(job, worker);
     } else {
-      resumeRun(job.run_id, vm);
+      resumeRun(job.run_id, worker);
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -475,33 +592,45 @@ void PlaybookRunner::prepareContext(RunContext& ctx, const RunRecord& run, const
   };
 }
 
-void PlaybookRunner::startRun(const Job& job, pb::Vm& vm) {
+void PlaybookRunner::startRun(const Job& job, Worker& worker) {
   const LoadedPlaybook& playbook = playbooks_[job.playbook];
-  json alert = alertForPlaybook(*job.alert);
-  RunRecord run;
-  run.playbook = playbook.name;
-  run.playbook_hash = playbook.hash;
-  run.tenant = job.alert->tenant;
-  run.alert_id = job.alert->id;
-  run.rule_id = job.alert->rule_id;
-  absl::StatusOr<int64_t> id = store_->createRun(
-      {run.playbook, run.playbook_hash, run.tenant, run.alert_id, run.rule_id, dumpJson(alert)});
-  if (!id.ok()) {
+  const correlate::Alert& source = *job.alert;
+  absl::StatusOr<int64_t> id = allocateRunId();
+  const int64_t created_ns = clock_->nowNs();
+  absl::Status noted = id.status();
+  if (noted.ok()) {
+    // The run's row is stored when its first segment ends; until then the journal slot
+    // is its only trace, and it must be written before the first action.
+    noted = journal_->record(worker.slot, *id, created_ns, playbook.name, playbook.hash,
+                             source.tenant, source.id, source.rule_id);
+  }
+  if (!noted.ok()) {
     store_errors_.add();
     VIGIL_LOG_ERROR("cannot record playbook run, not started playbook={} alert={} error={}",
-                    playbook.name, job.alert->id, id.status().ToString());
+                    playbook.name, source.id, noted.ToString());
     return;
   }
+  playbook_metrics_[job.playbook].started->add();
+
+  json alert = alertForPlaybook(source);
+  RunRecord run;
   run.id = *id;
-  metrics_.counter("vigil_playbook_runs_started_total", "Playbook runs started",
-                   {{"playbook", playbook.name}})
-      .add();
+  run.playbook = playbook.name;
+  run.playbook_hash = playbook.hash;
+  run.tenant = source.tenant;
+  run.alert_id = source.id;
+  run.rule_id = source.rule_id;
+  run.created_ns = created_ns;
   RunContext ctx;
   prepareContext(ctx, run, alert);
   ctx.trigger_mono_ns = job.queued_mono_ns;
+  ctx.worker_mono_ns = worker.taken_mono_ns;
   pb::Budget budget{config_.max_steps, config_.max_memory_bytes};
-  pb::RunResult result = vm.run(*playbook.program, registry_, budget, &ctx);
-  settle(run, ctx, result, vm);
+  pb::RunResult result = worker.vm.run(*playbook.program, registry_, budget, &ctx);
+
+  NewRun row{run.id,     created_ns,   run.playbook, run.playbook_hash,
+             run.tenant, run.alert_id, run.rule_id,  dumpJson(alert)};
+  settle(run, ctx, result, worker, &row);
 }
 
 absl::StatusOr<std::shared_ptr<const pb::Program>> PlaybookRunner::programFor(
@@ -519,7 +648,7 @@ absl::StatusOr<std::shared_ptr<const pb::Program>> PlaybookRunner::programFor(
   return shared;
 }
 
-void PlaybookRunner::resumeRun(int64_t run_id, pb::Vm& vm) {
+void PlaybookRunner::resumeRun(int64_t run_id, Worker& worker) {
   absl::StatusOr<RunRecord> run = store_->get(run_id);
   if (!run.ok()) {
     store_errors_.add();
@@ -537,6 +666,7 @@ void PlaybookRunner::resumeRun(int64_t run_id, pb::Vm& vm) {
   json alert = json::parse(run->alert_json, nullptr, false);
   RunContext ctx;
   prepareContext(ctx, *run, alert);
+  ctx.stored_steps = run->step_count;
   absl::StatusOr<std::shared_ptr<const pb::Program>> program = programFor(run->playbook_hash);
   if (!program.ok()) {
     pb::RunResult failed;
@@ -544,7 +674,7 @@ void PlaybookRunner::resumeRun(int64_t run_id, pb::Vm& vm) {
     failed.steps = run->vm_steps;
     failed.message = absl::StrCat("cannot load playbook ", run->playbook, " version ",
                                   run->playbook_hash, ": ", program.status().message());
-    settle(*run, ctx, failed, vm);
+    settle(*run, ctx, failed, worker, nullptr);
     return;
   }
   std::string text = resume.is_string() ? resume.get<std::string>() : "";
@@ -553,15 +683,16 @@ void PlaybookRunner::resumeRun(int64_t run_id, pb::Vm& vm) {
                                           : pb::Value::null();
   pb::Budget budget{config_.max_steps, config_.max_memory_bytes};
   pb::RunResult result =
-      vm.resume(**program, registry_, budget, run->saved_state, value, &ctx);
-  settle(*run, ctx, result, vm);
+      worker.vm.resume(**program, registry_, budget, run->saved_state, value, &ctx);
+  settle(*run, ctx, result, worker, nullptr);
 }
 
 void PlaybookRunner::settle(const RunRecord& run, RunContext& ctx, const pb::RunResult& result,
-                            pb::Vm& vm) {
+                            Worker& worker, const NewRun* insert) {
   const int64_t now = clock_->nowNs();
   vm_steps_.add(result.steps > run.vm_steps ? result.steps - run.vm_steps : 0);
-  if (ctx.first_action_latency_ns) observeLatency(*ctx.first_action_latency_ns);
+  observeLatency(ctx);
+  PlaybookMetrics& pm = metricsFor(run.playbook);
 
   RunStep end;
   end.started_ns = now;
@@ -591,15 +722,14 @@ void PlaybookRunner::settle(const RunRecord& run, RunContext& ctx, const pb::Run
       failed.status = pb::RunStatus::kFailed;
       failed.message = absl::StrCat("playbook ", run.playbook, " suspended with unknown request ",
                                     pb::valueToString(result.value));
-      settle(run, ctx, failed, vm);
+      settle(run, ctx, failed, worker, insert);
       return;
     }
     ctx.steps.push_back(end);
-    st = store_->suspend(run.id, state, wake, prompt, vm.saveState(), result.steps, ctx.steps);
+    st = store_->suspend(run.id, state, wake, prompt, worker.vm.saveState(), result.steps,
+                         ctx.steps, insert);
     if (st.ok()) {
-      metrics_.counter("vigil_playbook_runs_suspended_total", "Playbook runs suspended, by state",
-                       {{"playbook", run.playbook}, {"state", std::string(runStateName(state))}})
-          .add();
+      (state == RunState::kWaitingApproval ? pm.suspended_approval : pm.suspended_delay)->add();
       schedule(wake, run.id, state);
     }
   } else {
@@ -618,33 +748,87 @@ void PlaybookRunner::settle(const RunRecord& run, RunContext& ctx, const pb::Run
     end.outcome = state == RunState::kFailed ? "error" : "ok";
     end.message = state == RunState::kFailed ? error : value;
     ctx.steps.push_back(end);
-    st = store_->finish(run.id, state, value, error, result.steps, ctx.steps);
-    metrics_.counter("vigil_playbook_runs_finished_total", "Playbook runs ended, by final state",
-                     {{"playbook", run.playbook}, {"state", std::string(runStateName(state))}})
-        .add();
+    st = store_->finish(run.id, state, value, error, result.steps, ctx.steps, insert);
+    pm.finished[finalIndex(state)]->add();
+    if (run.created_ns != 0) {
+      pm.duration->observe(static_cast<double>(std::max<int64_t>(now - run.created_ns, 0)) * 1e-9);
+    }
     if (state == RunState::kFailed) {
       VIGIL_LOG_WARN("playbook run failed run={} playbook={} error={}", run.id, run.playbook, error);
     }
   }
-  for (const RunStep& step : ctx.steps) {
-    metrics_.counter("vigil_playbook_steps_total", "Playbook run steps recorded, by kind",
-                     {{"kind", step.kind}})
-        .add();
-  }
+  countSteps(run, ctx.steps, worker);
   if (!st.ok()) {
     store_errors_.add();
     VIGIL_LOG_ERROR("cannot record playbook run state run={} error={}", run.id, st.ToString());
   }
 }
 
-void PlaybookRunner::observeLatency(int64_t ns) {
-  const int64_t us = ns / 1000;
-  latency_sum_us_.add(static_cast<uint64_t>(std::max<int64_t>(us, 0)));
-  latency_count_.add();
-  for (size_t i = 0; i < std::size(kLatencyBucketsUs); ++i) {
-    if (us <= kLatencyBucketsUs[i]) latency_buckets_[i]->add();
+void PlaybookRunner::observeLatency(const RunContext& ctx) {
+  if (ctx.first_action_latency_ns) {
+    first_action_latency_us_.observe(static_cast<double>(*ctx.first_action_latency_ns) * 1e-3);
   }
-  latency_buckets_.back()->add();
+  if (ctx.dispatch_latency_ns) {
+    dispatch_latency_us_.observe(static_cast<double>(*ctx.dispatch_latency_ns) * 1e-3);
+  }
+}
+
+void PlaybookRunner::countSteps(const RunRecord& run, const std::vector<RunStep>& steps,
+                                Worker& worker) {
+  for (const RunStep& step : steps) {
+    auto kind = worker.kinds.find(step.kind);
+    if (kind == worker.kinds.end()) {
+      Counter* counter = &metrics_.counter("vigil_playbook_steps_total",
+                                           "Playbook run steps recorded, by kind",
+                                           {{"kind", step.kind}});
+      kind = worker.kinds.emplace(step.kind, counter).first;
+    }
+    kind->second->add();
+    if (step.kind == "end") continue;  // the run's outcome, counted per run
+    StepMetrics m = stepMetrics(run.playbook, step, worker);
+    m.outcomes->add();
+    if (m.duration != nullptr) m.duration->observe(static_cast<double>(step.duration_ns) * 1e-9);
+  }
+}
+
+PlaybookRunner::StepMetrics PlaybookRunner::stepMetrics(const std::string& playbook,
+                                                        const RunStep& step, Worker& worker) {
+  worker.key.clear();
+  for (const std::string* part : {&playbook, &step.kind, &step.name, &step.outcome}) {
+    worker.key.append(*part);
+    worker.key.push_back('\0');
+  }
+  auto cached = worker.steps.find(worker.key);
+  if (cached != worker.steps.end()) return cached->second;
+
+  // First use of this series by this worker: register it, within the limit.
+  std::string name = step.name;
+  {
+    std::lock_guard<std::mutex> lock(step_metrics_mu_);
+    if (step_series_.count(worker.key) == 0) {
+      if (step_series_.size() >= kMaxStepSeries) {
+        name = "other";
+      } else {
+        step_series_.insert(worker.key);
+      }
+    }
+  }
+  StepMetrics m;
+  m.outcomes = &metrics_.counter(
+      "vigil_playbook_step_outcomes_total", "Playbook steps recorded, by playbook, step and outcome",
+      {{"playbook", playbook}, {"kind", step.kind}, {"step", name}, {"outcome", step.outcome}});
+  if (step.kind == "action") {
+    m.duration = &metrics_.histogram("vigil_playbook_step_duration_seconds",
+                                     "Seconds each action step took, connector call included",
+                                     kDurationBounds, {{"playbook", playbook}, {"step", name}});
+  }
+  if (name == step.name) {
+    worker.steps.emplace(worker.key, m);
+  } else {
+    // Not cached, so every later step of this series is counted as dropped too.
+    step_series_dropped_.add();
+  }
+  return m;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -674,6 +858,16 @@ void PlaybookRunner::updateWaitingGauges() {
 void PlaybookRunner::timerLoop() {
   std::unique_lock<std::mutex> lock(timer_mu_);
   while (!timer_stop_) {
+    // Keep the reserved run ids ahead of the workers, so they never wait for this write.
+    const int64_t wanted = next_run_id_.load(std::memory_order_relaxed) + kRunIdBlock / 2;
+    if (wanted > run_id_ceiling_.load(std::memory_order_relaxed)) {
+      lock.unlock();
+      if (absl::Status st = extendRunIds(wanted); !st.ok()) {
+        store_errors_.add();
+        VIGIL_LOG_ERROR("cannot reserve playbook run ids error={}", st.ToString());
+      }
+      lock.lock();
+    }
     const int64_t now = clock_->nowNs();
     std::vector<Wake> due;
     while (!wakes_.empty() && wakes_.begin()->first <= now) {

@@ -9,12 +9,14 @@
 // wakes suspended runs; API threads call decide() and read the store.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +29,7 @@
 #include "mgmt/action_router.h"
 #include "mgmt/playbook_config.h"
 #include "mgmt/principal.h"
+#include "mgmt/run_journal.h"
 #include "mgmt/run_store.h"
 #include "playbook_vm/program.h"
 #include "playbook_vm/vm.h"
@@ -49,21 +52,34 @@ struct LoadedPlaybook {
   std::shared_ptr<const playbook_vm::Program> program;
 };
 
-// Counters and gauges (labels in braces):
+// Metrics (labels in braces):
 //   vigil_playbook_runs_started_total{playbook}
 //   vigil_playbook_runs_finished_total{playbook, state}   succeeded, failed, denied, timed_out
+//   vigil_playbook_run_duration_seconds{playbook}         histogram, start to final state
 //   vigil_playbook_runs_suspended_total{playbook, state}  waiting_approval, delayed
 //   vigil_playbook_runs_waiting{state}                    runs suspended right now
 //   vigil_playbook_steps_total{kind}                      step log entries (action, log, ...)
+//   vigil_playbook_step_outcomes_total{playbook, kind, step, outcome}
+//   vigil_playbook_step_duration_seconds{playbook, step}  histogram of action steps
+//   vigil_playbook_step_series_dropped_total              steps counted without their own
+//                                                         series (kMaxStepSeries reached)
 //   vigil_playbook_vm_steps_total                         VM instructions executed
 //   vigil_playbook_queue_dropped_total{reason}            full, shutdown
 //   vigil_playbook_queue_depth
 //   vigil_playbook_store_errors_total                     run store writes that failed
-//   vigil_playbook_first_action_latency_us_{bucket,sum,count}  alert queued -> first
-//                                                          connector call of a run
-// plus the ActionRouter's connector counters.
+//   vigil_playbook_first_action_latency_us                histogram: alert queued -> first
+//                                                         connector call of a run
+//   vigil_playbook_dispatch_latency_us                    histogram: worker took the alert
+//                                                         -> first connector call
+// plus the ActionRouter's connector metrics.
 class PlaybookRunner final : public correlate::AlertSink {
  public:
+  // Run ids are reserved in the store this many at a time (one synced write per block).
+  static constexpr int64_t kRunIdBlock = 1024;
+  // Series of vigil_playbook_step_outcomes_total the runner creates at most; playbook
+  // sources bound the step names, this bounds what old playbook versions add over time.
+  static constexpr size_t kMaxStepSeries = 4096;
+
   // Compiles every playbook under config.paths and checks the connector options (the
   // block list state file is read, nothing is opened or written). Errors name the file,
   // line and column of a playbook, or the connector.
@@ -74,7 +90,9 @@ class PlaybookRunner final : public correlate::AlertSink {
   PlaybookRunner(const PlaybookRunner&) = delete;
   PlaybookRunner& operator=(const PlaybookRunner&) = delete;
 
-  // Opens the run store, adds the case and intel connectors (`cases` and `intel` are not
+  // Opens the run store and the run start journal (the database path plus ".starts"),
+  // stores the runs the journal shows were interrupted before their first write, adds
+  // the case and intel connectors (`cases` and `intel` are not
   // owned; either may be null, and then those connector types fail to start), takes up
   // the runs a previous process left suspended or handed over, and starts the threads.
   absl::Status start(CaseStore* cases, intel::SnapshotStore* intel);
@@ -121,6 +139,29 @@ class PlaybookRunner final : public correlate::AlertSink {
     int64_t run_id;
     RunState state;
   };
+  // Metric series of one playbook, registered when it loads so workers never look a
+  // series up by name.
+  struct PlaybookMetrics {
+    Counter* started = nullptr;
+    Counter* finished[4] = {};  // by finalIndex()
+    Counter* suspended_approval = nullptr;
+    Counter* suspended_delay = nullptr;
+    Histogram* duration = nullptr;
+  };
+  struct StepMetrics {
+    Counter* outcomes = nullptr;
+    Histogram* duration = nullptr;  // action steps only
+  };
+  // What one worker thread owns: its VM, its journal slot and a cache of step series, so
+  // settling a run takes no lock for metrics.
+  struct Worker {
+    size_t slot = 0;
+    playbook_vm::Vm vm;
+    int64_t taken_mono_ns = 0;
+    std::string key;  // scratch for step cache lookups
+    std::map<std::string, StepMetrics, std::less<>> steps;  // by playbook, kind, name, outcome
+    std::map<std::string, Counter*, std::less<>> kinds;
+  };
 
   PlaybookRunner(const PlaybookRunnerConfig& config, MetricsRegistry& metrics, const Clock* clock);
   absl::Status loadPlaybooks();
@@ -128,17 +169,27 @@ class PlaybookRunner final : public correlate::AlertSink {
   absl::Status recover();
   bool triggerMatches(const playbook_vm::Trigger& trigger, const correlate::Alert& alert) const;
   void enqueueResume(int64_t run_id);
-  void workerLoop();
+  void workerLoop(size_t slot);
   void timerLoop();
-  void startRun(const Job& job, playbook_vm::Vm& vm);
-  void resumeRun(int64_t run_id, playbook_vm::Vm& vm);
+  void startRun(const Job& job, Worker& worker);
+  void resumeRun(int64_t run_id, Worker& worker);
+  absl::Status recoverJournal(size_t& interrupted);
+  absl::Status reserveRunIds();
+  absl::StatusOr<int64_t> allocateRunId();
+  absl::Status extendRunIds(int64_t needed);
+  void registerPlaybookMetrics(const std::string& name, PlaybookMetrics& out);
+  PlaybookMetrics& metricsFor(const std::string& playbook);
+  void countSteps(const RunRecord& run, const std::vector<RunStep>& steps, Worker& worker);
+  StepMetrics stepMetrics(const std::string& playbook, const RunStep& step, Worker& worker);
   absl::StatusOr<std::shared_ptr<const playbook_vm::Program>> programFor(const std::string& hash);
   // Persists the outcome of one run segment: suspended (with the VM state and a timer) or
   // final, with the steps the segment took.
+  // `insert` is the run's row when the segment was its first, stored in the same
+  // transaction.
   void settle(const RunRecord& run, RunContext& ctx, const playbook_vm::RunResult& result,
-              playbook_vm::Vm& vm);
+              Worker& worker, const NewRun* insert);
   void prepareContext(RunContext& ctx, const RunRecord& run, const nlohmann::json& alert);
-  void observeLatency(int64_t ns);
+  void observeLatency(const RunContext& ctx);
   void schedule(int64_t wake_ns, int64_t run_id, RunState state);
   void updateWaitingGauges();
 
@@ -150,7 +201,22 @@ class PlaybookRunner final : public correlate::AlertSink {
   std::vector<NamedConnector> pending_connectors_;  // built by create(), moved at start()
   std::unique_ptr<ActionRouter> router_;
   std::unique_ptr<RunStore> store_;
+  std::unique_ptr<RunStartJournal> journal_;
+  RunDurability durability_ = RunDurability::kProcess;
   intel::SnapshotStore* intel_ = nullptr;
+
+  // Run ids below run_id_ceiling_ are reserved in the store; next_run_id_ is the next
+  // one to hand out. id_mu_ serializes raising the ceiling.
+  std::atomic<int64_t> next_run_id_{1};
+  std::atomic<int64_t> run_id_ceiling_{1};
+  std::mutex id_mu_;
+
+  std::vector<PlaybookMetrics> playbook_metrics_;  // parallel to playbooks_
+  std::mutex other_metrics_mu_;
+  // Runs of playbook versions no longer loaded (resumed after the file changed).
+  std::map<std::string, PlaybookMetrics> other_metrics_;
+  std::mutex step_metrics_mu_;
+  std::set<std::string> step_series_;  // keys of the step series created; step_metrics_mu_
 
   std::mutex programs_mu_;
   std::map<std::string, std::shared_ptr<const playbook_vm::Program>> programs_;  // by hash
@@ -176,12 +242,12 @@ class PlaybookRunner final : public correlate::AlertSink {
   Counter& dropped_shutdown_;
   Counter& vm_steps_;
   Counter& store_errors_;
+  Counter& step_series_dropped_;
   Gauge& queue_depth_;
   Gauge& waiting_approval_;
   Gauge& delayed_;
-  std::vector<Counter*> latency_buckets_;
-  Counter& latency_sum_us_;
-  Counter& latency_count_;
+  Histogram& first_action_latency_us_;
+  Histogram& dispatch_latency_us_;
 };
 
 }  // namespace vigil::mgmt

@@ -70,10 +70,24 @@ CREATE TABLE playbook_modules (
 PRAGMA user_version = 1;
 )sql";
 
+// Version 2: run ids handed out before their run is stored. The row 'run_id_ceiling'
+// holds the first id that is certainly unused.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE run_meta (
+  key TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+PRAGMA user_version = 2;
+)sql";
+
+constexpr int64_t kSchemaVersion = 2;
+
+constexpr std::array<absl::string_view, 2> kDurabilityNames = {"full", "process"};
+
 constexpr const char* kRunColumns =
     "id, playbook, playbook_hash, tenant, alert_id, rule_id, alert_json, state, created_ns, "
     "updated_ns, finished_ns, wake_ns, prompt, saved_state, pending_resume, decision, "
-    "approver, comment, decided_ns, result, error, vm_steps";
+    "approver, comment, decided_ns, result, error, vm_steps, step_count";
 
 RunRecord readRun(const SqliteStatement& s) {
   RunRecord r;
@@ -100,6 +114,7 @@ RunRecord readRun(const SqliteStatement& s) {
   r.result = s.columnText(19);
   r.error = s.columnText(20);
   r.vm_steps = static_cast<uint64_t>(s.columnInt(21));
+  r.step_count = s.columnInt(22);
   return r;
 }
 
@@ -121,6 +136,18 @@ absl::Status inTransaction(sqlite3* db, Fn fn) {
 
 }  // namespace
 
+absl::string_view runDurabilityName(RunDurability durability) {
+  return kDurabilityNames[static_cast<size_t>(durability)];
+}
+
+absl::StatusOr<RunDurability> parseRunDurability(absl::string_view name) {
+  for (size_t i = 0; i < kDurabilityNames.size(); ++i) {
+    if (kDurabilityNames[i] == name) return static_cast<RunDurability>(i);
+  }
+  return absl::InvalidArgumentError(absl::StrCat("durability '", name,
+                                                 "' is not one of: ", absl::StrJoin(kDurabilityNames, ", ")));
+}
+
 absl::string_view runStateName(RunState state) { return kStateNames[static_cast<size_t>(state)]; }
 
 absl::StatusOr<RunState> parseRunState(absl::string_view name) {
@@ -136,13 +163,14 @@ bool runStateFinal(RunState state) {
          state != RunState::kDelayed;
 }
 
-RunStore::RunStore(std::string path, sqlite3* db, const Clock* clock)
-    : path_(std::move(path)), db_(db), clock_(clock) {}
+RunStore::RunStore(std::string path, sqlite3* db, const Clock* clock, RunDurability durability)
+    : path_(std::move(path)), db_(db), clock_(clock), durability_(durability) {}
 
 RunStore::~RunStore() { sqlite3_close_v2(db_); }
 
 absl::StatusOr<std::unique_ptr<RunStore>> RunStore::open(const std::string& path,
-                                                         const Clock* clock) {
+                                                         const Clock* clock,
+                                                         RunDurability durability) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -156,27 +184,50 @@ absl::StatusOr<std::unique_ptr<RunStore>> RunStore::open(const std::string& path
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, 5000);
   std::unique_ptr<RunStore> store(
-      new RunStore(path, db, clock != nullptr ? clock : &RealClock::instance()));
-  for (const char* pragma :
-       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+      new RunStore(path, db, clock != nullptr ? clock : &RealClock::instance(), durability));
+  // The default suits kProcess; commit() raises it to FULL for the commits that need it.
+  const char* synchronous = durability == RunDurability::kFull ? "PRAGMA synchronous=FULL"
+                                                               : "PRAGMA synchronous=NORMAL";
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", synchronous, "PRAGMA foreign_keys=ON"}) {
     if (absl::Status s = store->exec(pragma); !s.ok()) return s;
   }
+  if (absl::Status s = store->migrate(); !s.ok()) return s;
+  return store;
+}
+
+absl::Status RunStore::migrate() {
   absl::StatusOr<SqliteStatement> version =
-      SqliteStatement::prepare(db, "user_version", "PRAGMA user_version");
+      SqliteStatement::prepare(db_, "user_version", "PRAGMA user_version");
   if (!version.ok()) return version.status();
   absl::StatusOr<bool> row = version->step();
   if (!row.ok()) return row.status();
-  int64_t current = *row ? version->columnInt(0) : 0;
-  if (current > 1) {
+  const int64_t current = *row ? version->columnInt(0) : 0;
+  version->reset();
+  if (current > kSchemaVersion) {
     return absl::FailedPreconditionError(
-        absl::StrCat("run store ", path, " has schema version ", current,
-                     " but this build knows only 1; run a newer vigild"));
+        absl::StrCat("run store ", path_, " has schema version ", current,
+                     " but this build knows only ", kSchemaVersion, "; run a newer vigild"));
   }
-  if (current == 0) {
-    absl::Status s = inTransaction(db, [&] { return store->exec(kSchemaV1); });
-    if (!s.ok()) return s;
+  if (current < 1) {
+    if (absl::Status s = inTransaction(db_, [&] { return exec(kSchemaV1); }); !s.ok()) return s;
   }
-  return store;
+  if (current < 2) {
+    if (absl::Status s = inTransaction(db_, [&] { return exec(kSchemaV2); }); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+template <typename Fn>
+absl::Status RunStore::commit(bool synced, Fn fn) {
+  const bool raise = synced && durability_ == RunDurability::kProcess;
+  if (raise) {
+    if (absl::Status s = exec("PRAGMA synchronous=FULL"); !s.ok()) return s;
+  }
+  absl::Status status = inTransaction(db_, fn);
+  if (raise) {
+    if (absl::Status s = exec("PRAGMA synchronous=NORMAL"); !s.ok() && status.ok()) status = s;
+  }
+  return status;
 }
 
 absl::Status RunStore::exec(const char* sql) {
@@ -192,24 +243,74 @@ absl::Status RunStore::exec(const char* sql) {
       absl::StrCat("sqlite statement '", head, "' failed on ", path_, ": ", message));
 }
 
-absl::StatusOr<int64_t> RunStore::createRun(const NewRun& run) {
-  std::lock_guard<std::mutex> lock(mu_);
+absl::Status RunStore::insertRun(const NewRun& run) {
   absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
       db_, "insert_run",
-      "INSERT INTO runs (playbook, playbook_hash, tenant, alert_id, rule_id, alert_json, state, "
-      "created_ns, updated_ns) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)");
+      "INSERT INTO runs (id, playbook, playbook_hash, tenant, alert_id, rule_id, alert_json, "
+      "state, created_ns, updated_ns) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)");
   if (!s.ok()) return s.status();
   const int64_t t = now();
-  s->bindText(1, run.playbook);
-  s->bindText(2, run.playbook_hash);
-  s->bindText(3, run.tenant);
-  s->bindText(4, run.alert_id);
-  s->bindText(5, run.rule_id);
-  s->bindText(6, run.alert_json);
-  s->bindInt(7, t);
-  s->bindInt(8, t);
-  if (absl::Status st = s->run(); !st.ok()) return st;
-  return sqlite3_last_insert_rowid(db_);
+  if (run.id != 0) {
+    s->bindInt(1, run.id);
+  } else {
+    s->bindNull(1);
+  }
+  s->bindText(2, run.playbook);
+  s->bindText(3, run.playbook_hash);
+  s->bindText(4, run.tenant);
+  s->bindText(5, run.alert_id);
+  s->bindText(6, run.rule_id);
+  s->bindText(7, run.alert_json);
+  s->bindInt(8, run.created_ns != 0 ? run.created_ns : t);
+  s->bindInt(9, t);
+  absl::Status st = s->run();
+  if (!st.ok() && sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_PRIMARYKEY) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("run ", run.id, " already exists in ", path_));
+  }
+  return st;
+}
+
+absl::StatusOr<int64_t> RunStore::createRun(const NewRun& run) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::Status st = commit(false, [&] { return insertRun(run); });
+  if (!st.ok()) return st;
+  return run.id != 0 ? run.id : sqlite3_last_insert_rowid(db_);
+}
+
+absl::StatusOr<int64_t> RunStore::runIdCeiling() {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
+      db_, "run_id_ceiling",
+      "SELECT MAX(COALESCE((SELECT MAX(id) FROM runs), 0) + 1, "
+      "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'runs'), 0) + 1, "
+      "COALESCE((SELECT value FROM run_meta WHERE key = 'run_id_ceiling'), 1))");
+  if (!s.ok()) return s.status();
+  absl::StatusOr<bool> row = s->step();
+  if (!row.ok()) return row.status();
+  return *row ? s->columnInt(0) : 1;
+}
+
+absl::Status RunStore::raiseRunIdCeiling(int64_t ceiling) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return commit(true, [&]() -> absl::Status {
+    absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
+        db_, "raise_run_id_ceiling",
+        "INSERT INTO run_meta (key, value) VALUES ('run_id_ceiling', ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)");
+    if (!s.ok()) return s.status();
+    s->bindInt(1, ceiling);
+    return s->run();
+  });
+}
+
+absl::StatusOr<bool> RunStore::exists(int64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<SqliteStatement> s =
+      SqliteStatement::prepare(db_, "run_exists", "SELECT 1 FROM runs WHERE id = ?");
+  if (!s.ok()) return s.status();
+  s->bindInt(1, id);
+  return s->step();
 }
 
 absl::Status RunStore::appendSteps(int64_t id, const std::vector<RunStep>& steps) {
@@ -250,9 +351,13 @@ absl::Status RunStore::appendSteps(int64_t id, const std::vector<RunStep>& steps
 
 absl::Status RunStore::suspend(int64_t id, RunState state, int64_t wake_ns,
                                const std::string& prompt, const std::string& saved_state,
-                               uint64_t vm_steps, const std::vector<RunStep>& steps) {
+                               uint64_t vm_steps, const std::vector<RunStep>& steps,
+                               const NewRun* insert) {
   std::lock_guard<std::mutex> lock(mu_);
-  return inTransaction(db_, [&]() -> absl::Status {
+  return commit(true, [&]() -> absl::Status {
+    if (insert != nullptr) {
+      if (absl::Status st = insertRun(*insert); !st.ok()) return st;
+    }
     absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
         db_, "suspend_run",
         "UPDATE runs SET state = ?, wake_ns = ?, prompt = ?, saved_state = ?, vm_steps = ?, "
@@ -272,9 +377,12 @@ absl::Status RunStore::suspend(int64_t id, RunState state, int64_t wake_ns,
 
 absl::Status RunStore::finish(int64_t id, RunState state, const std::string& result,
                               const std::string& error, uint64_t vm_steps,
-                              const std::vector<RunStep>& steps) {
+                              const std::vector<RunStep>& steps, const NewRun* insert) {
   std::lock_guard<std::mutex> lock(mu_);
-  return inTransaction(db_, [&]() -> absl::Status {
+  return commit(false, [&]() -> absl::Status {
+    if (insert != nullptr) {
+      if (absl::Status st = insertRun(*insert); !st.ok()) return st;
+    }
     absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
         db_, "finish_run",
         "UPDATE runs SET state = ?, result = ?, error = ?, vm_steps = ?, updated_ns = ?, "
@@ -297,7 +405,7 @@ absl::Status RunStore::finish(int64_t id, RunState state, const std::string& res
 absl::StatusOr<bool> RunStore::transition(int64_t id, const Transition& t, const RunStep& step) {
   std::lock_guard<std::mutex> lock(mu_);
   bool moved = false;
-  absl::Status status = inTransaction(db_, [&]() -> absl::Status {
+  absl::Status status = commit(true, [&]() -> absl::Status {
     absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
         db_, "transition_run",
         "UPDATE runs SET state = 'running', pending_resume = ?, updated_ns = ?, "
@@ -340,11 +448,14 @@ absl::StatusOr<bool> RunStore::transition(int64_t id, const Transition& t, const
 
 absl::Status RunStore::clearPendingResume(int64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
-  absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
-      db_, "clear_pending", "UPDATE runs SET pending_resume = NULL WHERE id = ?");
-  if (!s.ok()) return s.status();
-  s->bindInt(1, id);
-  return s->run();
+  // Synced: if this were lost, a restart would run the segment's actions a second time.
+  return commit(true, [&]() -> absl::Status {
+    absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
+        db_, "clear_pending", "UPDATE runs SET pending_resume = NULL WHERE id = ?");
+    if (!s.ok()) return s.status();
+    s->bindInt(1, id);
+    return s->run();
+  });
 }
 
 absl::StatusOr<RunRecord> RunStore::get(int64_t id) {

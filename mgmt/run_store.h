@@ -1,5 +1,6 @@
-// The run store: playbook runs in SQLite (WAL, synchronous=FULL), so runs that wait for an
-// approval or a delay survive a restart of vigild. Each run keeps its playbook version,
+// The run store: playbook runs in SQLite (WAL), so runs that wait for an approval or a
+// delay survive a restart of vigild. Commits that make a run wait or hand it to a worker
+// are always synced (synchronous=FULL); RunDurability decides whether the others are. Each run keeps its playbook version,
 // the alert it answers, its state, the VM state saved at its last suspension and a log of
 // every step it took. The compiled modules of every playbook version that started a run
 // are kept too, so a run resumes on the exact code it started with.
@@ -34,6 +35,18 @@ enum class RunState {
   kDenied,
   kTimedOut,
 };
+
+// How far the run store syncs commits that only record a run's progress or its end.
+// kFull: every commit is synced (synchronous=FULL) and survives power loss.
+// kProcess: those commits use synchronous=NORMAL. They survive a crash or kill of vigild,
+// but power loss or a kernel crash can undo the last of them. Commits that make a run
+// wait (suspend), take a decision (transition), hand a run to a worker
+// (clearPendingResume) or reserve run ids are synced in both modes.
+enum class RunDurability { kFull, kProcess };
+
+absl::string_view runDurabilityName(RunDurability durability);
+// InvalidArgument naming the value and the accepted names ("full", "process").
+absl::StatusOr<RunDurability> parseRunDurability(absl::string_view name);
 
 absl::string_view runStateName(RunState state);
 // InvalidArgument naming the value and the accepted names.
@@ -77,6 +90,7 @@ struct RunRecord {
   std::string result;  // returned value (final runs)
   std::string error;   // failure message (failed runs)
   uint64_t vm_steps = 0;
+  int64_t step_count = 0;      // entries in the step log
   std::vector<RunStep> steps;  // filled by get() only
 };
 
@@ -98,8 +112,10 @@ struct RunPage {
   int64_t total = 0;
 };
 
-// What a new run starts with.
+// What a new run starts with. `id` 0 lets SQLite pick the id; `created_ns` 0 means now.
 struct NewRun {
+  int64_t id = 0;
+  int64_t created_ns = 0;
   std::string playbook;
   std::string playbook_hash;
   std::string tenant;
@@ -121,25 +137,39 @@ struct Transition {
 class RunStore {
  public:
   // Opens or creates the database at `path`. Errors name the path and the statement.
-  static absl::StatusOr<std::unique_ptr<RunStore>> open(const std::string& path,
-                                                        const Clock* clock = nullptr);
+  static absl::StatusOr<std::unique_ptr<RunStore>> open(
+      const std::string& path, const Clock* clock = nullptr,
+      RunDurability durability = RunDurability::kFull);
   ~RunStore();
   RunStore(const RunStore&) = delete;
   RunStore& operator=(const RunStore&) = delete;
 
-  // Inserts a run in state kRunning and returns its id.
+  // Inserts a run in state kRunning and returns its id. AlreadyExists when `run.id` is
+  // taken.
   absl::StatusOr<int64_t> createRun(const NewRun& run);
 
   // Suspends the run: state kWaitingApproval or kDelayed until `wake_ns`, with the VM's
-  // saved state; appends `steps` in the same transaction.
+  // saved state; appends `steps` in the same transaction. With `insert` set, the run is
+  // inserted first, in the same transaction (its first segment ran before it was stored).
+  // Always synced.
   absl::Status suspend(int64_t id, RunState state, int64_t wake_ns, const std::string& prompt,
                        const std::string& saved_state, uint64_t vm_steps,
-                       const std::vector<RunStep>& steps);
+                       const std::vector<RunStep>& steps, const NewRun* insert = nullptr);
 
-  // Ends the run in a final state and appends `steps` in the same transaction.
+  // Ends the run in a final state and appends `steps` in the same transaction. `insert` as
+  // for suspend(). Synced only with RunDurability::kFull.
   absl::Status finish(int64_t id, RunState state, const std::string& result,
                       const std::string& error, uint64_t vm_steps,
-                      const std::vector<RunStep>& steps);
+                      const std::vector<RunStep>& steps, const NewRun* insert = nullptr);
+
+  // Run ids: every id below the returned value may have been used, by a stored run or by
+  // a run whose row a crash lost. Reads the stored ceiling and the highest run id.
+  absl::StatusOr<int64_t> runIdCeiling();
+  // Records that ids below `ceiling` may be in use. Synced; never lowers the ceiling.
+  absl::Status raiseRunIdCeiling(int64_t ceiling);
+
+  // True when run `id` exists.
+  absl::StatusOr<bool> exists(int64_t id);
 
   // Moves the run from `t.from` to kRunning with pending_resume = t.resume_json, recording
   // the decision, approver and comment. Returns false when the run is not in `t.from`
@@ -166,14 +196,20 @@ class RunStore {
   const std::string& path() const { return path_; }
 
  private:
-  RunStore(std::string path, sqlite3* db, const Clock* clock);
+  RunStore(std::string path, sqlite3* db, const Clock* clock, RunDurability durability);
   absl::Status exec(const char* sql);
+  absl::Status migrate();
+  absl::Status insertRun(const NewRun& run);
   absl::Status appendSteps(int64_t id, const std::vector<RunStep>& steps);
+  // Runs `fn` in one transaction, synced when `synced` or the store is kFull.
+  template <typename Fn>
+  absl::Status commit(bool synced, Fn fn);
   int64_t now() const { return clock_->nowNs(); }
 
   std::string path_;
   sqlite3* db_;
   const Clock* clock_;
+  RunDurability durability_;
   std::mutex mu_;
 };
 

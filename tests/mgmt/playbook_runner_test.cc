@@ -200,6 +200,117 @@ steps:
   EXPECT_EQ(metrics_.sum("vigil_playbook_first_action_latency_us_count"), 1u);
 }
 
+// Real runs of a working and a failing playbook show up in the per-playbook, per-step and
+// per-connector metrics with the right counts, and a connector is marked down after three
+// failures in a row and up again after a success.
+TEST_F(PlaybookRunnerTest, MetricsCountRunsStepsAndConnectors) {
+  HookServer edr;
+  HookServer chat(/*failures=*/3);
+  addPlaybook("isolate", R"(name: isolate
+trigger: {rule_ids: [r1]}
+steps:
+  - action: edr.isolate_host
+    with: {host: alert.host}
+)");
+  addPlaybook("page", R"(name: page
+trigger: {rule_ids: [r1]}
+steps:
+  - action: chat.notify
+    with: {text: alert.host}
+)");
+  addConnector(webhook("edr", edr.url()));
+  addConnector(webhook("chat", chat.url()));
+  route("edr.*", "edr");
+  route("chat.*", "chat");
+  startRunner();
+
+  for (int i = 0; i < 3; ++i) runner_->onAlert(alert());
+  runner_->flush();
+  const Labels isolate = {{"playbook", "isolate"}};
+  const Labels page = {{"playbook", "page"}};
+  EXPECT_EQ(metrics_.sum("vigil_playbook_runs_started_total", isolate), 3u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_runs_started_total", page), 3u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_runs_finished_total",
+                         {{"playbook", "isolate"}, {"state", "succeeded"}}),
+            3u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_runs_finished_total",
+                         {{"playbook", "page"}, {"state", "failed"}}),
+            3u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_run_duration_seconds_count", isolate), 3u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_run_duration_seconds_count", page), 3u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_step_outcomes_total",
+                         {{"playbook", "isolate"},
+                          {"kind", "action"},
+                          {"step", "edr.isolate_host via edr"},
+                          {"outcome", "ok"}}),
+            3u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_step_outcomes_total",
+                         {{"playbook", "page"}, {"step", "chat.notify via chat"}, {"outcome", "error"}}),
+            3u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_step_duration_seconds_count",
+                         {{"playbook", "isolate"}, {"step", "edr.isolate_host via edr"}}),
+            3u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_connector_calls_total",
+                         {{"connector", "chat"}, {"outcome", "error"}}),
+            3u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_connector_latency_seconds_count", {{"connector", "edr"}}),
+            3u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_dispatch_latency_us_count"), 6u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_first_action_latency_us_count"), 6u);
+  auto gauge = [&](const std::string& name, const std::string& connector) {
+    return metrics_.gauge(name, "", {{"connector", connector}}).value();
+  };
+  EXPECT_EQ(gauge("vigil_playbook_connector_up", "edr"), 1);
+  EXPECT_EQ(gauge("vigil_playbook_connector_up", "chat"), 0);
+  EXPECT_EQ(gauge("vigil_playbook_connector_consecutive_errors", "chat"), 3);
+
+  std::string text = metrics_.renderPrometheus();
+  EXPECT_THAT(text, HasSubstr("# TYPE vigil_playbook_run_duration_seconds histogram\n"));
+  EXPECT_THAT(text, HasSubstr("vigil_playbook_run_duration_seconds_bucket{playbook=\"isolate\","
+                              "le=\"+Inf\"} 3\n"));
+  EXPECT_THAT(text, HasSubstr("vigil_playbook_runs_finished_total{playbook=\"isolate\","
+                              "state=\"failed\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("vigil_playbook_connector_up{connector=\"chat\"} 0\n"));
+
+  // The fourth call to chat succeeds: the connector is up again.
+  runner_->onAlert(alert());
+  runner_->flush();
+  EXPECT_EQ(gauge("vigil_playbook_connector_up", "chat"), 1);
+  EXPECT_EQ(gauge("vigil_playbook_connector_consecutive_errors", "chat"), 0);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_runs_finished_total",
+                         {{"playbook", "page"}, {"state", "succeeded"}}),
+            1u);
+}
+
+// Run ids stay unique across restarts: a new start skips the ids the last one reserved.
+TEST_F(PlaybookRunnerTest, RunIdsAreNotReusedAfterRestart) {
+  HookServer hook;
+  addPlaybook("isolate", R"(name: isolate
+trigger: {rule_ids: [r1]}
+steps:
+  - action: edr.isolate_host
+    with: {host: alert.host}
+)");
+  addConnector(webhook("edr", hook.url()));
+  route("*", "edr");
+  startRunner();
+  runner_->onAlert(alert());
+  runner_->flush();
+  const int64_t first = onlyRun().id;
+  runner_->stop();
+  runner_.reset();
+
+  startRunner();
+  runner_->onAlert(alert());
+  runner_->flush();
+  auto page = runner_->store()->list(RunFilter{});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->items.size(), 2u);
+  // Ids from first + 1 up to the block reserved by the first start stay unused.
+  EXPECT_GE(page->items[0].id, first + PlaybookRunner::kRunIdBlock);
+  EXPECT_EQ(page->items[1].id, first);
+}
+
 // Retries back off through persisted delays and succeed once the server recovers.
 TEST_F(PlaybookRunnerTest, RetriesSurviveServerFailures) {
   HookServer hook(/*failures=*/2);
