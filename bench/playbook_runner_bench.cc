@@ -6,11 +6,13 @@
 //
 //   ./build/release/bench/playbook_runner_bench --benchmark_min_time=2
 //
-// Counters: first_action_us is the mean of vigil_playbook_first_action_latency_us
-// (alert queued to the connector call) over the runs of the benchmark, dispatch_us the
-// mean of vigil_playbook_dispatch_latency_us (a worker took the job to the connector
-// call), dispatch_p_le10us the share of runs whose dispatch took at most 10 us. The
-// iteration time is one whole run (queue, journal, VM, connector, final write).
+// Counters, over the runs of the benchmark:
+//   first_action_us    mean of vigil_playbook_first_action_latency_us (alert queued to
+//                      the connector call)
+//   dispatch_us        mean of vigil_playbook_dispatch_latency_us (a worker took the job
+//                      to the connector call)
+//   dispatch_p_le10us  share of runs whose dispatch took at most 10 us
+// The iteration time is one whole run (queue, journal, VM, connector, final write).
 #include <arpa/inet.h>
 #include <benchmark/benchmark.h>
 #include <netinet/in.h>

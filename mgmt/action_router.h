@@ -43,9 +43,9 @@ struct RunContext : playbook_vm::compiler::AlertRunContext {
   std::optional<int64_t> first_action_latency_ns;
   std::optional<int64_t> dispatch_latency_ns;
 
-  // The seq the next step gets in the run's log. The run id and a segment's steps are
-  // fixed before its first action, so (run_id, seq) names an action the same way if the
-  // segment is ever run again; connectors can send it as an idempotency key.
+  // The seq the next step gets in the run's log. The run id and the seq of a segment's
+  // steps are fixed before its first action. So (run_id, seq) names an action the same
+  // way if the segment is ever run again, and connectors can send it as an idempotency key.
   int64_t nextStepSeq() const { return stored_steps + static_cast<int64_t>(steps.size()) + 1; }
 };
 

@@ -669,8 +669,8 @@ void PlaybookRunner::startRun(const Job& job, Worker& worker) {
   const int64_t created_ns = clock_->nowNs();
   absl::Status noted = id.status();
   if (noted.ok()) {
-    // The run's row is stored when its first segment ends; until then the journal slot
-    // is its only trace, and it must be written before the first action.
+    // The run's row is stored only when its first segment ends. Until then the journal
+    // slot is its only trace, so the slot is written before the first action.
     noted = journal_->record(worker.slot, *id, created_ns, playbook.name, playbook.hash,
                              source.tenant, source.id, source.rule_id);
   }
@@ -928,11 +928,12 @@ void PlaybookRunner::updateWaitingGauges() {
 void PlaybookRunner::timerLoop() {
   std::unique_lock<std::mutex> lock(timer_mu_);
   while (!timer_stop_) {
-    // Keep the reserved run ids ahead of the workers, so they never wait for this write.
-    const int64_t wanted = next_run_id_.load(std::memory_order_relaxed) + kRunIdBlock / 2;
-    if (wanted > run_id_ceiling_.load(std::memory_order_relaxed)) {
+    // Keep the reserved run ids ahead of the workers, so they wait for this write only
+    // after a burst of kRunIdBlock / 2 runs within one timer wake-up.
+    const int64_t needed = next_run_id_.load(std::memory_order_relaxed) + kRunIdBlock / 2;
+    if (needed > run_id_ceiling_.load(std::memory_order_relaxed)) {
       lock.unlock();
-      if (absl::Status st = extendRunIds(wanted); !st.ok()) {
+      if (absl::Status st = extendRunIds(needed); !st.ok()) {
         store_errors_.add();
         VIGIL_LOG_ERROR("cannot reserve playbook run ids error={}", st.ToString());
       }

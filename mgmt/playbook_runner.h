@@ -152,8 +152,8 @@ class PlaybookRunner final : public correlate::AlertSink {
     Counter* outcomes = nullptr;
     Histogram* duration = nullptr;  // action steps only
   };
-  // What one worker thread owns: its VM, its journal slot and a cache of step series, so
-  // settling a run takes no lock for metrics.
+  // Per-worker state: the VM, the journal slot and a cache of step series, so settling a
+  // run takes no lock for metrics.
   struct Worker {
     size_t slot = 0;
     playbook_vm::Vm vm;

@@ -43,12 +43,12 @@ bool take(const char* in, size_t size, size_t& at, T& value) {
   return true;
 }
 
-absl::Status errnoError(const char* what, const std::string& path) {
+absl::Status errnoError(const char* operation, const std::string& path) {
   return absl::UnavailableError(
-      absl::StrCat("run start journal ", path, ": ", what, " failed: ", std::strerror(errno)));
+      absl::StrCat("run start journal ", path, ": ", operation, " failed: ", std::strerror(errno)));
 }
 
-// Parses one slot; false when it holds no complete record.
+// Parses one slot. Returns false when it contains no complete record.
 bool parseSlot(const char* slot, RunStart& out) {
   size_t at = 0;
   uint32_t magic = 0, payload_bytes = 0;

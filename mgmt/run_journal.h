@@ -2,7 +2,7 @@
 // worker notes the run it is about to start, before the run's first action. The run's row
 // in the database is written only when its first segment ends, in the same transaction
 // as its steps, so the first connector call does not wait for SQLite. If vigild dies in
-// between, the next start finds the note, sees no row for that run id, and stores the run
+// between, the next start finds the note, finds no row for that run id, and stores the run
 // as failed (interrupted), so no action is left without its run.
 //
 // Layout: one fixed slot of kSlotBytes per worker, overwritten for every run. A slot holds

@@ -71,7 +71,7 @@ PRAGMA user_version = 1;
 )sql";
 
 // Version 2: run ids handed out before their run is stored. The row 'run_id_ceiling'
-// holds the first id that is certainly unused.
+// stores the first id that is certainly unused.
 constexpr const char* kSchemaV2 = R"sql(
 CREATE TABLE run_meta (
   key TEXT PRIMARY KEY,
