@@ -150,40 +150,40 @@ absl::Status CaseConnector::perform(std::string_view action, const pb::List& lis
 
 namespace {
 
-const intel::Indicator* findInSet(const intel::IndicatorSet& set, std::string_view value) {
-  if (std::optional<IpAddr> ip = parseIp(value)) {
-    if (std::optional<uint32_t> id = set.lookupAddress(*ip)) return &set.indicator(*id);
-    return nullptr;
-  }
+std::optional<uint32_t> findInSet(const intel::IndicatorSet& set, std::string_view value) {
+  if (std::optional<IpAddr> ip = parseIp(value)) return set.lookupAddress(*ip);
   std::string lower = absl::AsciiStrToLower(std::string(value));
   while (!lower.empty() && lower.back() == '.') lower.pop_back();
   if (set.hasDomains()) {
     std::string_view domain = lower;
     while (!domain.empty()) {
-      if (std::optional<uint32_t> id = set.lookupDomain(domain)) return &set.indicator(*id);
+      if (std::optional<uint32_t> id = set.lookupDomain(domain)) return id;
       size_t dot = domain.find('.');
       if (dot == std::string_view::npos) break;
       domain.remove_prefix(dot + 1);
     }
   }
   if (set.hasFilenames()) {
-    if (std::optional<uint32_t> id = set.lookupFilename(lower)) return &set.indicator(*id);
+    if (std::optional<uint32_t> id = set.lookupFilename(lower)) return id;
   }
   for (uint32_t id = 0; id < set.size(); ++id) {
-    const intel::Indicator& indicator = set.indicator(id);
-    if (indicator.text == value || indicator.text == lower) return &indicator;
+    if (set.text(id) == value || set.text(id) == lower) return id;
   }
-  return nullptr;
+  return std::nullopt;
 }
 
 }  // namespace
 
-const intel::Indicator* findIndicator(const intel::Snapshot& snapshot, std::string_view value) {
-  if (value.empty()) return nullptr;
+std::optional<intel::Indicator> findIndicator(const intel::Snapshot& snapshot,
+                                              std::string_view value) {
+  if (value.empty()) return std::nullopt;
   if (const intel::IndicatorSet* delta = snapshot.delta()) {
-    if (const intel::Indicator* found = findInSet(*delta, value)) return found;
+    if (std::optional<uint32_t> id = findInSet(*delta, value)) return delta->indicator(*id);
   }
-  return findInSet(snapshot.base(), value);
+  if (std::optional<uint32_t> id = findInSet(snapshot.base(), value)) {
+    return snapshot.base().indicator(*id);
+  }
+  return std::nullopt;
 }
 
 IntelConnector::IntelConnector(const ConnectorConfig& config, intel::SnapshotStore& store)
@@ -215,11 +215,11 @@ absl::Status IntelConnector::perform(std::string_view action, const pb::List& li
   const bool detail = params.value("detail", json(false)) == json(true);
   json out = json::array();
   for (const json& v : values) {
-    const intel::Indicator* found =
-        v.is_string() ? findIndicator(*snapshot, v.get<std::string>()) : nullptr;
+    std::optional<intel::Indicator> found;
+    if (v.is_string()) found = findIndicator(*snapshot, v.get<std::string>());
     if (!detail) {
-      out.push_back(found != nullptr ? "malicious" : "unknown");
-    } else if (found == nullptr) {
+      out.push_back(found ? "malicious" : "unknown");
+    } else if (!found) {
       out.push_back(nullptr);
     } else {
       out.push_back({{"value", found->text},

@@ -25,9 +25,10 @@
 #include "mgmt/playbook_config.h"
 #include "playbook_vm/compiler/alert_host.h"
 
+#include "intel/indicator_set.h"
+
 namespace vigil::intel {
 class SnapshotStore;
-struct Indicator;
 class Snapshot;
 }  // namespace vigil::intel
 
@@ -49,9 +50,10 @@ class CaseConnector final : public playbook_vm::compiler::ActionConnector {
 };
 
 // Finds `value` in the snapshot: addresses (exact or by CIDR), domains (and their parent
-// domains), file names, then any other indicator by its normalized text. Returns nullptr
+// domains), file names, then any other indicator by its normalized text. Returns nullopt
 // when nothing matches. Thread-safe; allocates.
-const intel::Indicator* findIndicator(const intel::Snapshot& snapshot, std::string_view value);
+std::optional<intel::Indicator> findIndicator(const intel::Snapshot& snapshot,
+                                              std::string_view value);
 
 class IntelConnector final : public playbook_vm::compiler::ActionConnector {
  public:

@@ -107,7 +107,7 @@ nlohmann::json sightingsJson(const intel::Snapshot& snapshot) {
   });
   nlohmann::json indicators = nlohmann::json::array();
   for (uint32_t id : hit) {
-    const intel::Indicator& indicator = snapshot.indicator(id);
+    const intel::Indicator indicator = snapshot.indicator(id);
     indicators.push_back({{"indicator", indicator.text},
                           {"type", indicatorTypeName(indicator.type)},
                           {"lists", indicator.lists},

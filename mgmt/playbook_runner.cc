@@ -463,7 +463,7 @@ void PlaybookRunner::prepareContext(RunContext& ctx, const RunRecord& run, const
   ctx.intel = [store](std::string_view value) {
     if (store == nullptr) return false;
     std::shared_ptr<const intel::Snapshot> snapshot = store->current();
-    return snapshot != nullptr && findIndicator(*snapshot, value) != nullptr;
+    return snapshot != nullptr && findIndicator(*snapshot, value).has_value();
   };
   ctx.log = [&ctx, this](std::string_view message) {
     RunStep step;
