@@ -11,6 +11,7 @@
 
 #include "absl/strings/ascii.h"
 #include "intel/indicator_set.h"
+#include "intel/internal/flat_table.h"
 
 namespace vigil::intel {
 
@@ -204,14 +205,26 @@ class EventMatcher {
       // A name whose last label is all digits is an address, never a domain indicator.
       const std::string_view tld = run.substr(last_dot + 1, stop - last_dot - 1);
       if (std::all_of(tld.begin(), tld.end(), absl::ascii_isdigit)) continue;
-      size_t start = 0;
-      if (!first_starts) start = run.find('.') + 1;  // the run has a '.' before last_dot
-      while (start <= last_dot && !full_) {
-        std::optional<uint32_t> id = set_.lookupDomain(run.substr(start, stop - start));
-        if (id) report(*id, fieldAt(begin + start, begin + stop));
+      // The candidates start at the run's start and after each '.' before last_dot.
+      // Their hashes come from one backward pass over run[0, stop), shortest first.
+      std::array<uint32_t, kMaxDomainBytes> starts;
+      size_t count = 0;
+      size_t start = first_starts ? 0 : run.find('.') + 1;
+      if (start > last_dot) continue;
+      while (true) {
+        starts[count++] = static_cast<uint32_t>(start);
         const size_t dot = run.find('.', start);
         if (dot >= last_dot) break;
         start = dot + 1;
+      }
+      std::array<uint64_t, kMaxDomainBytes> hashes;
+      internal::SuffixHasher hasher(run.substr(0, stop), set_.textHashSeed());
+      for (size_t k = count; k-- > 0;) hashes[k] = hasher.suffix(starts[k]);
+      for (size_t k = 0; k < count && !full_; ++k) {
+        const std::string_view name = run.substr(starts[k], stop - starts[k]);
+        if (std::optional<uint32_t> id = set_.lookupDomain(name, hashes[k])) {
+          report(*id, fieldAt(begin + starts[k], begin + stop));
+        }
       }
     }
   }
