@@ -30,6 +30,7 @@ using internal::av;
 
 constexpr size_t kMaxListNameLength = 64;
 constexpr size_t kMaxRejectedTextBytes = 256;
+constexpr size_t kMaxIndicatorBytes = UINT16_MAX;
 
 absl::Status checkListName(std::string_view name) {
   bool ok = !name.empty() && name.size() <= kMaxListNameLength &&
@@ -263,6 +264,15 @@ void IndicatorSetBuilder::addEntry(std::string_view list, Entry entry, const Ind
                                    const std::string& location, LoadReport& report) {
   if (meta.valid_until < now_) {
     ++report.expired;
+    return;
+  }
+  // A snapshot record keeps the text length in 16 bits. Only an email's local part has
+  // no shorter limit of its own.
+  if (entry.indicator.text.size() > kMaxIndicatorBytes) {
+    reject(location,
+           absl::StrCat("indicator of ", entry.indicator.text.size(), " bytes; the maximum is ",
+                        kMaxIndicatorBytes),
+           entry.indicator.text, report);
     return;
   }
   auto it = index_.find(EntryKey{entry.indicator.type, entry.indicator.text});

@@ -61,13 +61,34 @@ class SuffixHasher {
       std::memcpy(&word, text_.data() + text_.size() - 8 * words_, 8);
       state_ = std::rotl((state_ ^ word) * kWordMultiplier, 31);
     }
-    uint64_t head = 0;
-    std::memcpy(&head, text_.data() + start, len % 8);
-    return mix64(state_ ^ head ^ (static_cast<uint64_t>(len) * kWordMultiplier));
+    return mix64(state_ ^ head(start, len % 8) ^ (static_cast<uint64_t>(len) * kWordMultiplier));
   }
 
  private:
   static constexpr uint64_t kWordMultiplier = 0x9e3779b97f4a7c15ULL;
+
+  // The `n` (0..7) bytes at `start` as a little-endian number. A memcpy of n bytes into
+  // a word stalls the following 8-byte read (no store forwarding from partial writes),
+  // so the bytes come from one 8-byte load inside the text where it has 8 bytes.
+  uint64_t head(size_t start, size_t n) const {
+    if constexpr (std::endian::native == std::endian::little) {
+      if (n == 0) return 0;
+      uint64_t word;
+      if (text_.size() - start >= 8) {
+        std::memcpy(&word, text_.data() + start, 8);
+        return word & ((uint64_t{1} << (8 * n)) - 1);
+      }
+      if (text_.size() >= 8 && start + n == text_.size()) {
+        std::memcpy(&word, text_.data() + text_.size() - 8, 8);
+        return word >> (8 * (8 - n));
+      }
+    }
+    uint64_t value = 0;
+    for (size_t i = 0; i < n; ++i) {
+      value |= uint64_t{static_cast<uint8_t>(text_[start + i])} << (8 * i);
+    }
+    return value;
+  }
 
   std::string_view text_;
   uint64_t seed_;
@@ -85,8 +106,8 @@ inline size_t tableCapacity(size_t keys) { return std::bit_ceil(std::max<size_t>
 // The control byte of a key with hash `hash`: never 0, which marks an empty slot.
 inline uint8_t controlByte(uint64_t hash) { return static_cast<uint8_t>((hash >> 57) | 0x80); }
 
-// Probe sequence helper: the first slot index whose control byte is `control` and for
-// which `match(index)` holds, or SIZE_MAX at the first empty slot.
+// Walks the probe sequence of `hash` and returns the first slot index whose control byte
+// matches and for which `match(index)` holds, or SIZE_MAX at the first empty slot.
 template <typename Match>
 size_t probe(const std::vector<uint8_t>& controls, uint64_t hash, Match&& match) {
   const size_t mask = controls.size() - 1;
@@ -198,7 +219,8 @@ class TextTable {
     controls_.assign(slots_.size(), 0);
   }
 
-  // Inserts `id` under `hash` unless `same(existing_id)` says the key is already there.
+  // Inserts `id` under `hash` unless `same(existing_id)` returns true for a stored id,
+  // which means the key is already there.
   template <typename Same>
   void insert(uint64_t hash, uint32_t id, Same&& same) {
     if (find(hash, same) != kNoId) return;

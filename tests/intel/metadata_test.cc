@@ -157,6 +157,19 @@ TEST(MetadataTest, SharedRowsKeepOrigins) {
   EXPECT_GT(set->stats().table_bytes, 0u);
 }
 
+// An indicator longer than a snapshot record can describe is rejected, not cut.
+TEST(MetadataTest, RejectsOverlongIndicator) {
+  IndicatorSetBuilder builder(fixedNow());
+  LoadReport report;
+  builder.addIndicator("feed", IndicatorType::kEmail, std::string(70000, 'a') + "@bad.example",
+                       IndicatorMeta{}, "t:1", report);
+  EXPECT_EQ(report.loaded, 0u);
+  EXPECT_EQ(report.rejected, 1u);
+  ASSERT_EQ(report.rejections.size(), 1u);
+  EXPECT_NE(report.rejections[0].reason.find("the maximum is 65535"), std::string::npos)
+      << report.rejections[0].reason;
+}
+
 // Matcher hits carry the indicator id and score of the snapshot.
 TEST(MetadataTest, HitCarriesIdAndScore) {
   IndicatorSetBuilder builder(fixedNow());
