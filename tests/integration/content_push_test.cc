@@ -313,6 +313,13 @@ TEST_F(ContentPushTest, IntelDryRunLeavesSnapshot) {
   EXPECT_EQ(problems[0]["file"], "a.txt");
   EXPECT_EQ(problems[0]["line"], 2);
 
+  // An entry that is neither a line nor a {"raw": ...} object is a 400 naming it.
+  auto wrong = post("/api/v1/content/intel?dry_run=true",
+                    {{"files", {{"a.txt", "198.51.100.23\n"}}}, {"events", {failure("192.0.2.1"), 42}}});
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 400) << wrong->body;
+  EXPECT_NE(wrong->body.find("events[1]"), std::string::npos) << wrong->body;
+
   nlohmann::json after = get("/api/v1/intel/sightings");
   ASSERT_TRUE(after.is_object());
   EXPECT_EQ(after["generation"], before["generation"]);
