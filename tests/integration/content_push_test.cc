@@ -418,6 +418,16 @@ TEST_F(ContentPushTest, RollbackDiffRestartAndVigilctl) {
             0)
       << out;
   EXPECT_NE(out.find("1 alerts from 1 events"), std::string::npos) << out;
+
+  writeFile(dir_ + "/intel.txt", "192.0.2.5\n");
+  ASSERT_EQ(vigilctl("content push intel " + dir_ + "/intel.txt --dry-run --events " + dir_ +
+                         "/events.log",
+                     out),
+            0)
+      << out;
+  EXPECT_NE(out.find("1 matches in 1 of 1 events"), std::string::npos) << out;
+  EXPECT_NE(out.find("event 0  ipv4  192.0.2.5  in source.ip  feed analyst"), std::string::npos)
+      << out;
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 
   // The stored active version (1) wins over rules.yml.
