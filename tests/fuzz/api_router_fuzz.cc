@@ -191,8 +191,11 @@ Fixture& fixture() {
   static Fixture* instance = [] {
     auto* created = new Fixture();
     std::atexit([] {
-      // Joins the daemon's threads before static destructors run under them.
+      // Joins the daemon's threads before static destructors run under them, and frees
+      // the pipeline's per-thread state so the leak check at exit sees it released.
       fixture().daemon->stop();
+      delete fixture().daemon;
+      fixture().daemon = nullptr;
       std::error_code ignored;
       std::filesystem::remove_all(fixture().dir, ignored);
     });
