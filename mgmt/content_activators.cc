@@ -8,6 +8,8 @@
 #include "correlate/engine.h"
 #include "dataplane/parser.h"
 #include "intel/builder.h"
+#include "intel/indicator_set.h"
+#include "intel/matcher.h"
 #include "mgmt/intel_manager.h"
 #include "mgmt/rule_reloader.h"
 #include "playbook_vm/compiler/alert_host.h"
@@ -103,6 +105,67 @@ ContentCommit checkIntel(const ContentFiles& files, std::vector<ContentProblem>&
   return {};
 }
 
+// Reads sample entry `index` of an intel dry run: a raw log line, or an object with
+// "raw" (the line) and an optional "tenant".
+absl::Status intelSampleEntry(const nlohmann::json& item, size_t index, std::string& raw,
+                              std::string& tenant) {
+  if (item.is_string()) {
+    raw = item.get<std::string>();
+    return absl::OkStatus();
+  }
+  auto raw_member = item.is_object() ? item.find("raw") : item.end();
+  if (!item.is_object() || raw_member == item.end() || !raw_member->is_string()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "events[", index, "] must be a raw log line or {\"raw\": LINE, \"tenant\": NAME}"));
+  }
+  raw = raw_member->get<std::string>();
+  if (auto t = item.find("tenant"); t != item.end()) {
+    if (!t->is_string()) {
+      return absl::InvalidArgumentError(absl::StrCat("events[", index, "].tenant must be a string"));
+    }
+    tenant = t->get<std::string>();
+  }
+  return absl::OkStatus();
+}
+
+// Parses each sample event as the pipeline does and matches it against `set`, which is
+// built for this dry run only, so no live snapshot and no sighting counter changes.
+// Returns every match with the index of its event, and the events that had more
+// matches than an event holds.
+absl::StatusOr<nlohmann::json> matchIntel(const intel::IndicatorSet& set,
+                                          const nlohmann::json& sample) {
+  intel::Scratch scratch(set);
+  dataplane::ParseOptions options;
+  nlohmann::json matches = nlohmann::json::array();
+  nlohmann::json overflowed = nlohmann::json::array();
+  size_t matched_events = 0;
+  for (size_t i = 0; i < sample.size(); ++i) {
+    std::string raw;
+    std::string tenant = "default";
+    if (absl::Status s = intelSampleEntry(sample[i], i, raw, tenant); !s.ok()) return s;
+    Event event(raw.size() * kArenaPerLineFactor + kArenaHeadroom);
+    event.raw = event.arena.copy(raw);
+    event.tenant = event.arena.copy(tenant);
+    dataplane::parseEvent(event, options);
+    intel::matchEvent(set, scratch, event);
+    if (event.hit_count > 0) ++matched_events;
+    for (size_t h = 0; h < event.hit_count; ++h) {
+      const IndicatorHit& hit = event.hits[h];
+      matches.push_back({{"event", i},
+                         {"indicator", std::string(hit.indicator)},
+                         {"type", std::string(indicatorTypeName(hit.type))},
+                         {"feed", std::string(hit.list)},
+                         {"field", std::string(hit.field)},
+                         {"score", hit.score}});
+    }
+    if (event.has(kFlagHitsOverflow)) overflowed.push_back(i);
+  }
+  return nlohmann::json{{"events", sample.size()},
+                        {"matched_events", matched_events},
+                        {"matches", matches},
+                        {"hits_overflow", overflowed}};
+}
+
 const pb::HostRegistry& alertHost() {
   static const pb::HostRegistry* registry = [] {
     auto* r = new pb::HostRegistry();
@@ -166,6 +229,25 @@ ContentActivator intelActivator(IntelManager& intel) {
     checkIntel(*request.files, problems, joined);
     if (!problems.empty()) return {};
     return [&intel, joined]() { return intel.replaceIndicators(joined).status(); };
+  };
+  activator.dry_run = [](const ContentRequest& request, const nlohmann::json& sample,
+                         std::vector<ContentProblem>& problems) -> absl::StatusOr<nlohmann::json> {
+    if (absl::Status s = checkSample(sample); !s.ok()) return s;
+    std::string joined;
+    checkIntel(*request.files, problems, joined);
+    if (!problems.empty()) return nlohmann::json();
+    // The same list name and builder defaults as the analyst list that a push replaces.
+    intel::IndicatorSetBuilder builder;
+    absl::StatusOr<intel::LoadReport> report = builder.addListText("analyst", joined, "analyst");
+    absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>> set =
+        report.ok() ? builder.build()
+                    : absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>>(report.status());
+    if (!set.ok()) {
+      // The files passed the line checks, so what is left is a build failure of the set.
+      problems.push_back({"", 0, 0, std::string(set.status().message())});
+      return nlohmann::json();
+    }
+    return matchIntel(**set, sample);
   };
   return activator;
 }

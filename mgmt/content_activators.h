@@ -32,7 +32,10 @@ ContentActivator rulesActivator(RuleReloader& rules, ConfigSource config);
 
 // Intel: the analyst list in the plain list format, one indicator per line, in one or
 // more files that are joined in path order. Every rejected line is a problem with its
-// file and line, and fails the push. Commit replaces the whole analyst list.
+// file and line, and fails the push. Commit replaces the whole analyst list. The dry run
+// builds the files into an indicator set of its own, takes "events" as the rules dry run
+// does (raw lines or {"raw", "tenant"} objects), and returns every match of every event
+// with its indicator, type, feed, field and score; the live snapshot is not touched.
 ContentActivator intelActivator(IntelManager& intel);
 
 // A compiled playbook set as one activation hands it over.

@@ -356,7 +356,9 @@ void Daemon::addIntelRoutes() {
                                           {"rejected", report->rejected},
                                           {"rejections", rejections}};
                    ApiResponse response;
-                   response.body = body.dump();
+                   // Rejected lines are echoed back and may hold bytes that are not UTF-8.
+                   response.body = body.dump(-1, ' ', false,
+                                             nlohmann::json::error_handler_t::replace);
                    return response;
                  },
                  RouteAccess::kAdmin);
