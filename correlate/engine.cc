@@ -577,7 +577,7 @@ bool Engine::updateAt(uint32_t shard, uint32_t correlation, uint32_t position, c
                       int64_t watermark_ns, Alert& alert) {
   const CorrelationRule& rule = rules_->correlations[correlation];
   // A tenant's correlation counts only its tenant's events. The pipeline feeds it only
-  // matches of the tenant's own detections, so this holds for callers that pass any event.
+  // matches of the tenant's own detections; this check covers callers that pass others.
   if (!seesTenant(rule, event)) return false;
   internal::WindowInput input{eventTime(event), position, 0, watermark_ns};
   if (rule.type == CorrelationType::kValueSum || rule.type == CorrelationType::kValueAvg ||
