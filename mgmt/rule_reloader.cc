@@ -136,9 +136,9 @@ absl::StatusOr<std::shared_ptr<const StagedRules>> RuleReloader::stageFromPaths(
   if (!engine.ok()) return engine.status();
   staged->engine = std::move(*engine);
   const correlate::RuleSet& rules = staged->engine->rules();
-  VIGIL_LOG_INFO("rules loaded files={} tenants={} detections={} correlations={} logsources={}",
-                 files->size(), staged->tenants.size(), rules.detections.size(),
-                 rules.correlations.size(), rules.logsources.size());
+  VIGIL_LOG_INFO("rules loaded files={} detections={} correlations={} logsources={} tenants={}",
+                 files->size(), rules.detections.size(), rules.correlations.size(),
+                 rules.logsources.size(), staged->tenants.size());
   return std::shared_ptr<const StagedRules>(std::move(staged));
 }
 
