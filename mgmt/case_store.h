@@ -315,6 +315,9 @@ class CaseStore {
   // store's SLA policy at the store clock's now, grouped and summarized exactly as
   // aggregateCaseMetrics() does (case_metrics.h). SQLite aggregates them in one read
   // transaction, so no case is read into memory (case_store_metrics.cc).
+  // NOTE: this trades CPU for memory. BM_CaseStore_Metrics measured about 6 times the CPU
+  // time of reading the cases and calling aggregateCaseMetrics() (0.94 s against 0.14 s
+  // for 100,000 cases on a shared 2-core machine), mostly SQLite's sorts.
   absl::StatusOr<std::vector<CaseMetricsGroup>> caseMetricsBetween(
       const std::optional<std::vector<std::string>>& allowed_tenants, const std::string& tenant,
       int64_t from_ns, int64_t to_ns);

@@ -51,7 +51,7 @@ per_case AS (
          (t.resolve_due > 0 AND s.merged = 0 AND
           (CASE WHEN s.resolved != 0 THEN s.resolved ELSE ?15 END)
             > s.detect_ns + t.resolve_due) AS resolve_breach
-  FROM scoped s JOIN sla t ON t.severity = s.severity),
+  FROM scoped s, sla t WHERE t.severity = s.severity),
 grouped AS (
   SELECT tenant, severity AS grp, mttd, mtta, mttr, ack_breach, resolve_breach FROM per_case
   UNION ALL
