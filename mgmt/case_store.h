@@ -26,6 +26,8 @@ struct sqlite3;
 
 namespace vigil::mgmt {
 
+struct CaseMetricsGroup;  // case_metrics.h
+
 // Severity of a case, taken from the Sigma level of its alerts. Ordered from least to most
 // severe, so comparisons and sorting follow the enum order.
 enum class Severity { kInformational, kLow, kMedium, kHigh, kCritical };
@@ -306,6 +308,17 @@ class CaseStore {
   // Every case whose detection falls in [from_ns, to_ns) (either bound may be 0 for open),
   // limited to `allowed_tenants` (nullopt = all) and `tenant` (empty = any). For metrics.
   absl::StatusOr<std::vector<Case>> casesDetectedBetween(
+      const std::optional<std::vector<std::string>>& allowed_tenants, const std::string& tenant,
+      int64_t from_ns, int64_t to_ns);
+
+  // The response-time metrics of the cases casesDetectedBetween() selects, under the
+  // store's SLA policy at the store clock's now, grouped and summarized exactly as
+  // aggregateCaseMetrics() does (case_metrics.h). SQLite aggregates them in one read
+  // transaction, so no case is read into memory (case_store_metrics.cc).
+  // NOTE: this trades CPU for memory. BM_CaseStore_Metrics measured about 6 times the CPU
+  // time of reading the cases and calling aggregateCaseMetrics() (0.94 s against 0.14 s
+  // for 100,000 cases on a shared 2-core machine), mostly SQLite's sorts.
+  absl::StatusOr<std::vector<CaseMetricsGroup>> caseMetricsBetween(
       const std::optional<std::vector<std::string>>& allowed_tenants, const std::string& tenant,
       int64_t from_ns, int64_t to_ns);
 

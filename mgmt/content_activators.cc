@@ -40,14 +40,16 @@ absl::Status checkSample(const nlohmann::json& sample) {
 }
 
 // Runs `engine` over the sample events and returns every alert, in order.
-absl::StatusOr<nlohmann::json> runRules(correlate::Engine& engine, const nlohmann::json& sample) {
+// Events without a tenant get `default_tenant`.
+absl::StatusOr<nlohmann::json> runRules(correlate::Engine& engine, const nlohmann::json& sample,
+                                        const std::string& default_tenant) {
   correlate::DetectScratch scratch(engine.rules());
   nlohmann::json alerts = nlohmann::json::array();
   dataplane::ParseOptions options;
   for (size_t i = 0; i < sample.size(); ++i) {
     const nlohmann::json& item = sample[i];
     std::string raw;
-    std::string tenant = "default";
+    std::string tenant = default_tenant;
     if (item.is_string()) {
       raw = item.get<std::string>();
     } else if (item.is_object() && item.contains("raw") && item["raw"].is_string()) {
@@ -198,14 +200,15 @@ std::shared_ptr<PlaybookBundle> compilePlaybooks(const ContentRequest& request,
 
 ContentActivator rulesActivator(RuleReloader& rules, ConfigSource config) {
   ContentActivator activator;
-  activator.tenant_scoped = false;
+  activator.tenant_scoped = true;
+  activator.all_tenants_scope = true;
   activator.prepare = [&rules, config](const ContentRequest& request,
                                        std::vector<ContentProblem>& problems) -> ContentCommit {
-    std::shared_ptr<correlate::Engine> engine = rules.buildFromFiles(
-        config(), *request.files, static_cast<uint64_t>(request.version), problems);
-    if (engine == nullptr) return {};
-    return [&rules, engine, version = request.version]() {
-      return rules.activate(engine, absl::StrCat("content version ", version));
+    std::shared_ptr<const StagedRules> staged = rules.stage(
+        config(), request.tenant, *request.files, static_cast<uint64_t>(request.version), problems);
+    if (staged == nullptr) return {};
+    return [&rules, staged, tenant = request.tenant, version = request.version]() {
+      return rules.activate(staged, absl::StrCat("content version ", version, " tenant ", tenant));
     };
   };
   activator.dry_run = [&rules, config](const ContentRequest& request, const nlohmann::json& sample,
@@ -213,9 +216,11 @@ ContentActivator rulesActivator(RuleReloader& rules, ConfigSource config) {
       -> absl::StatusOr<nlohmann::json> {
     if (absl::Status s = checkSample(sample); !s.ok()) return s;
     std::shared_ptr<correlate::Engine> engine =
-        rules.buildFromFiles(config(), *request.files, 0, problems);
+        rules.buildScope(config(), request.tenant, *request.files, 0, problems);
     if (engine == nullptr) return nlohmann::json();
-    return runRules(*engine, sample);
+    const std::string default_tenant =
+        request.tenant == kAllTenants ? std::string("default") : request.tenant;
+    return runRules(*engine, sample, default_tenant);
   };
   return activator;
 }

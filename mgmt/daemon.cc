@@ -132,12 +132,12 @@ absl::Status Daemon::loadIntel() {
 
 absl::Status Daemon::loadRules() {
   rules_ = std::make_unique<RuleReloader>(config_, metrics_);
-  absl::StatusOr<std::shared_ptr<correlate::Engine>> engine = rules_->buildFromPaths(config_);
-  if (!engine.ok()) return engine.status();
-  correlate::Engine::PrefilterStats prefilter = (*engine)->prefilterStats();
+  absl::StatusOr<std::shared_ptr<const StagedRules>> staged = rules_->stageFromPaths(config_);
+  if (!staged.ok()) return staged.status();
+  correlate::Engine::PrefilterStats prefilter = (*staged)->engine->prefilterStats();
   VIGIL_LOG_INFO("detection prefilter rules={} prefiltered={} literals={}", prefilter.rules,
                  prefilter.prefiltered_rules, prefilter.literals);
-  return rules_->activate(std::move(*engine), "start");
+  return rules_->activate(std::move(*staged), "start");
 }
 
 namespace {

@@ -442,6 +442,56 @@ TEST_F(ContentPushTest, RollbackDiffRestartAndVigilctl) {
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 }
 
+// Rules pushed for a tenant run only on that tenant's events (the UDP source gives every
+// event the tenant acme), next to the configured rules, and come back after a restart.
+TEST_F(ContentPushTest, TenantRulesOnlyOwnEvents) {
+  auto daemon = startDaemon();
+  auto tenant_rule = [](const std::string& tenant) {
+    return "title: Failure seen by " + tenant + "\nid: " + tenant + R"(-failure
+logsource: {product: linux, service: sshd}
+detection:
+  selection:
+    event.action: ssh_login
+    event.outcome: failure
+  condition: selection
+level: medium
+)";
+  };
+  for (const std::string tenant : {"acme", "beta"}) {
+    auto pushed = post("/api/v1/content/rules?tenant=" + tenant,
+                       {{"files", {{"t.yml", tenant_rule(tenant)}}}});
+    ASSERT_TRUE(pushed);
+    ASSERT_EQ(pushed->status, 201) << pushed->body << daemon->log();
+    EXPECT_EQ(nlohmann::json::parse(pushed->body)["tenant"], tenant);
+  }
+  EXPECT_EQ(get("/api/v1/content/rules/versions?tenant=acme")["versions"].size(), 1u);
+  EXPECT_EQ(get("/api/v1/content/rules/versions")["versions"].size(), 0u);
+
+  auto count = [&](const std::string& rule_id) {
+    int n = 0;
+    for (const auto& a : alerts()) n += a["rule_id"] == rule_id ? 1 : 0;
+    return n;
+  };
+  sendUdp(udp_port_, failure("192.0.2.20"));
+  ASSERT_TRUE(eventually([&] { return count("acme-failure") == 1; }))
+      << readFile(dir_ + "/alerts.jsonl") << daemon->log();
+  EXPECT_EQ(count("ssh-failed-alert"), 1) << "the configured rules still run";
+  EXPECT_EQ(count("beta-failure"), 0) << readFile(dir_ + "/alerts.jsonl");
+  for (const auto& a : alerts()) {
+    if (a["rule_id"] != "acme-failure") continue;
+    EXPECT_EQ(a["tenant"], "acme");
+    EXPECT_EQ(a["rules_version"], 1);
+  }
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+
+  daemon = startDaemon();
+  sendUdp(udp_port_, failure("192.0.2.21"));
+  ASSERT_TRUE(eventually([&] { return count("acme-failure") == 2; }))
+      << readFile(dir_ + "/alerts.jsonl") << daemon->log();
+  EXPECT_EQ(count("beta-failure"), 0) << readFile(dir_ + "/alerts.jsonl");
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+}
+
 // A broken configuration file keeps the running one; a valid one reports what it
 // applied and what needs a restart. SIGHUP does the same as the API call.
 TEST_F(ContentPushTest, ConfigReloadRollsBack) {
