@@ -285,6 +285,7 @@ class DetectionIndex::Builder {
         ++slot_literals[slot];
       }
       literal.slot_count = static_cast<uint32_t>(by_slot.size());
+      literal_ids_.emplace(key, static_cast<uint32_t>(index_.literals_.size()));
       index_.literals_.push_back(literal);
     }
     index_.literal_count_ = index_.literals_.size();
@@ -361,6 +362,39 @@ class DetectionIndex::Builder {
     return absl::OkStatus();
   }
 
+  // Stores the slot and literal ids of `rule`'s tests (see FieldTest::event_slot).
+ public:
+  void annotate(DetectionRule& rule) const {
+    auto slotOf = [&](const std::string& name) {
+      auto it = slot_ids_.find(name);
+      return it == slot_ids_.end() ? UINT32_MAX : it->second;
+    };
+    for (Selection& selection : rule.selections) {
+      for (std::vector<FieldTest>& fields : selection.alternatives) {
+        for (FieldTest& field : fields) {
+          field.event_slot = field.sigma_slot = UINT32_MAX;
+          field.logsource_slots.clear();
+          if (field.source == FieldTest::Source::kKeyword) {
+            field.event_slot = index_.keyword_slot_;
+          } else if (field.source == FieldTest::Source::kEvent) {
+            field.event_slot = slotOf(field.event_name);
+            field.sigma_slot = slotOf(field.sigma_name);
+            for (const auto& [definition, name] : field.logsource_refs) {
+              field.logsource_slots.push_back(slotOf(name.name()));
+            }
+          }
+          for (ValueTest& test : field.values) {
+            test.prefilter_literal = UINT32_MAX;
+            if (test.op != ValueTest::Op::kPattern) continue;
+            auto it = literal_ids_.find({test.pattern.requiredLiteral(), test.pattern.cased()});
+            if (it != literal_ids_.end()) test.prefilter_literal = it->second;
+          }
+        }
+      }
+    }
+  }
+
+ private:
   uint32_t keywordSlot() {
     if (index_.keyword_slot_ == UINT32_MAX) {
       index_.keyword_slot_ = static_cast<uint32_t>(index_.slots_.size());
@@ -390,6 +424,7 @@ class DetectionIndex::Builder {
   // (text, cased) -> slot -> rules. Ordered maps keep the ids stable between builds.
   std::map<std::pair<std::string, bool>, std::map<uint32_t, std::vector<uint32_t>>> literals_;
   std::map<uint32_t, std::vector<uint32_t>> presence_;  // slot -> rules
+  std::map<std::pair<std::string, bool>, uint32_t> literal_ids_;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -404,7 +439,7 @@ DetectionIndex::~DetectionIndex() {
 }
 
 absl::StatusOr<std::unique_ptr<DetectionIndex>> DetectionIndex::build(
-    const std::vector<DetectionRule>& rules, const std::vector<LogSourceDefinition>& logsources) {
+    std::vector<DetectionRule>& rules, const std::vector<LogSourceDefinition>& logsources) {
   auto index = std::make_unique<DetectionIndex>();
   index->rule_count_ = rules.size();
   index->always_.assign((rules.size() + 63) / 64, 0);
@@ -421,6 +456,7 @@ absl::StatusOr<std::unique_ptr<DetectionIndex>> DetectionIndex::build(
   }
   absl::Status status = builder.finish();
   if (!status.ok()) return status;
+  for (DetectionRule& rule : rules) builder.annotate(rule);
 
   for (const LogSourceDefinition& definition : logsources) {
     std::vector<uint32_t> conditions;
@@ -461,6 +497,8 @@ bool DetectionIndex::prepare(hs_scratch_t** scratch, PrefilterScratch& prefilter
   prefilter.group_values.resize(groups_.size());
   prefilter.group_bytes.resize(groups_.size());
   prefilter.seen.resize((slots_.size() + 63) / 64);
+  prefilter.scanned.resize((slots_.size() + 63) / 64);
+  prefilter.found.resize((literal_slots_.size() + 63) / 64);
   prefilter.buffers.resize(canonical_slots_.size());
   prefilter.candidates.resize(always_.size());
   prefilter.fired.resize(always_.size());
@@ -515,6 +553,7 @@ void DetectionIndex::take(std::string_view value, uint32_t slot, uint64_t event_
   seen |= bit;
   const Slot& entry = slots_[slot];
   if (!entry.applies(event_logsources)) return;
+  prefilter.scanned[slot / 64] |= bit;
   const uint32_t* presence = presence_rules_.data() + entry.first_presence;
   for (uint32_t i = 0; i < entry.presence_count; ++i) {
     prefilter.candidates[presence[i] / 64] |= uint64_t{1} << (presence[i] % 64);
@@ -534,6 +573,8 @@ bool DetectionIndex::scan(const Event& event, uint64_t event_logsources, hs_scra
   std::fill(prefilter.fired.begin(), prefilter.fired.end(), 0);
   if (slots_.empty()) return true;
   std::fill(prefilter.seen.begin(), prefilter.seen.end(), 0);
+  std::fill(prefilter.scanned.begin(), prefilter.scanned.end(), 0);
+  std::fill(prefilter.found.begin(), prefilter.found.end(), 0);
   std::fill(prefilter.group_values.begin(), prefilter.group_values.end(), 0);
   std::fill(prefilter.group_bytes.begin(), prefilter.group_bytes.end(), 0);
 
@@ -565,10 +606,28 @@ bool DetectionIndex::scan(const Event& event, uint64_t event_logsources, hs_scra
                                        onMatch, &context);
     if (result != HS_SUCCESS) {
       std::fill(prefilter.candidates.begin(), prefilter.candidates.end(), ~uint64_t{0});
+      // What was found so far is incomplete: occurrence() must not rule anything out.
+      std::fill(prefilter.scanned.begin(), prefilter.scanned.end(), 0);
       return false;
     }
   }
   return true;
+}
+
+DetectionIndex::Occurrence DetectionIndex::occurrence(uint32_t literal, uint32_t slot,
+                                                      const PrefilterScratch& prefilter) const {
+  if (literal >= literals_.size() || slot >= slots_.size()) return Occurrence::kUnknown;
+  if ((prefilter.scanned[slot / 64] >> (slot % 64) & 1) == 0) return Occurrence::kUnknown;
+  const Literal& entry = literals_[literal];
+  const LiteralSlot* first = literal_slots_.data() + entry.first_slot;
+  const LiteralSlot* last = first + entry.slot_count;
+  const LiteralSlot* found = std::lower_bound(
+      first, last, slot, [](const LiteralSlot& a, uint32_t b) { return a.slot < b; });
+  // Without an entry the literal was not looked for in this slot.
+  if (found == last || found->slot != slot) return Occurrence::kUnknown;
+  const auto position = static_cast<size_t>(found - literal_slots_.data());
+  return (prefilter.found[position / 64] >> (position % 64) & 1) != 0 ? Occurrence::kPresent
+                                                                      : Occurrence::kAbsent;
 }
 
 int DetectionIndex::onMatch(unsigned int id, unsigned long long /*from*/, unsigned long long to,
@@ -592,6 +651,8 @@ int DetectionIndex::onMatch(unsigned int id, unsigned long long /*from*/, unsign
   const LiteralSlot* entry = std::lower_bound(
       first, last, slot, [](const LiteralSlot& a, uint32_t b) { return a.slot < b; });
   if (entry == last || entry->slot != slot) return 0;
+  const auto position = static_cast<size_t>(entry - index.literal_slots_.data());
+  prefilter.found[position / 64] |= uint64_t{1} << (position % 64);
   const uint32_t* rules = index.literal_rules_.data() + entry->first_rule;
   for (uint32_t i = 0; i < entry->rule_count; ++i) {
     uint64_t bit = uint64_t{1} << (rules[i] % 64);

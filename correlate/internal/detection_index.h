@@ -46,6 +46,8 @@ struct PrefilterScratch {
   std::vector<uint32_t> group_values;         // values taken per group
   std::vector<uint64_t> group_bytes;          // bytes taken per group
   std::vector<uint64_t> seen;                 // one bit per slot: its value was taken
+  std::vector<uint64_t> scanned;              // one bit per slot: its value was scanned
+  std::vector<uint64_t> found;                // one bit per literal slot: it occurred
   std::vector<std::array<char, 64>> buffers;  // text of numeric canonical fields
   std::vector<uint64_t> candidates;           // one bit per rule: evaluate it
   std::vector<uint64_t> fired;                // one bit per rule: a literal of the rule counted
@@ -62,10 +64,12 @@ class DetectionIndex {
   DetectionIndex(const DetectionIndex&) = delete;
   DetectionIndex& operator=(const DetectionIndex&) = delete;
 
-  // Builds the prefilter for `rules` and the condition table of `logsources`. Returns
-  // Internal when Hyperscan cannot compile the literals. Allocates (control plane).
+  // Builds the prefilter for `rules` and the condition table of `logsources`, and fills
+  // the prefilter ids of their tests (FieldTest::event_slot, sigma_slot, logsource_slots,
+  // ValueTest::prefilter_literal). Returns Internal when Hyperscan cannot compile the
+  // literals. Allocates (control plane).
   static absl::StatusOr<std::unique_ptr<DetectionIndex>> build(
-      const std::vector<DetectionRule>& rules, const std::vector<LogSourceDefinition>& logsources);
+      std::vector<DetectionRule>& rules, const std::vector<LogSourceDefinition>& logsources);
 
   // Number of rules the index was built for.
   size_t ruleCount() const { return rule_count_; }
@@ -79,6 +83,13 @@ class DetectionIndex {
   // Grows `scratch` for the prefilter database and sizes `prefilter`. Returns false on
   // allocation failure. Control plane.
   bool prepare(hs_scratch_t** scratch, PrefilterScratch& prefilter) const;
+
+  // What the last scan() into `prefilter` says about literal `literal` in the value of
+  // `slot` (ids from ValueTest::prefilter_literal and FieldTest::event_slot, ...):
+  // kPresent or kAbsent when it scanned that value for that literal, else kUnknown.
+  // Never allocates.
+  enum class Occurrence : uint8_t { kUnknown, kAbsent, kPresent };
+  Occurrence occurrence(uint32_t literal, uint32_t slot, const PrefilterScratch& prefilter) const;
 
   // Returns the bit set of the definitions `event` belongs to (bit i: logsources[i]).
   // Never allocates.
