@@ -328,10 +328,12 @@ size_t Engine::detect(const Event& event, DetectScratch& scratch, std::span<uint
   const internal::DetectionIndex& index = *rules_->index;
   const size_t rule_count = rules_->detections.size();
   const uint64_t logsources = index.eventLogSources(event);
+  internal::PrefilterResult scanned;
   if (options_.prefilter && index.ruleCount() == rule_count) {
     if (!index.scan(event, logsources, state.scratch, prefilter)) {
       counters_->prefilter_errors->add();
     }
+    scanned = {&index, &prefilter};
   } else {
     std::fill(prefilter.candidates.begin(), prefilter.candidates.end(), ~uint64_t{0});
     std::fill(prefilter.fired.begin(), prefilter.fired.end(), 0);
@@ -363,11 +365,11 @@ size_t Engine::detect(const Event& event, DetectScratch& scratch, std::span<uint
       bool matched = false;
       if (++state.evaluations % kRuleTimeSampleInterval == 0) {
         int64_t begin = monotonicNs();
-        matched = internal::matchesRule(rule, event, regexes, state.scratch, logsource);
+        matched = internal::matchesRule(rule, event, regexes, state.scratch, logsource, scanned);
         counters_->sampled_ns[i]->add(static_cast<uint64_t>(monotonicNs() - begin));
         counters_->samples[i]->add();
       } else {
-        matched = internal::matchesRule(rule, event, regexes, state.scratch, logsource);
+        matched = internal::matchesRule(rule, event, regexes, state.scratch, logsource, scanned);
       }
       if (!matched) continue;
       counters_->detection_matches[i]->add();

@@ -129,6 +129,9 @@ struct ValueTest {
   std::string ref_sigma_field;  // the referenced field as the rule names it
   ResolvedName ref_event;       // ref_field, resolved for Event::get
   ResolvedName ref_sigma;       // ref_sigma_field, resolved for Event::get
+  // Filled by RuleLoader::finish(): the prefilter literal of a kPattern value
+  // (pattern.requiredLiteral()), or UINT32_MAX when the prefilter has no such literal.
+  uint32_t prefilter_literal = UINT32_MAX;
 };
 
 // One field with its value tests, after modifiers and the field mapping were applied.
@@ -149,6 +152,13 @@ struct FieldTest {
   // Log source definitions whose field mapping maps sigma_name: definition index and the
   // Event name read instead of event_name for events of that definition.
   std::vector<std::pair<uint32_t, ResolvedName>> logsource_refs;
+  // Filled by RuleLoader::finish(): the prefilter slots of event_ref (of the keyword text
+  // for kKeyword), of sigma_ref and of each logsource_refs name, or UINT32_MAX for a name
+  // the prefilter does not read. Detection uses them to skip values whose literal the
+  // prefilter did not find in the field read.
+  uint32_t event_slot = UINT32_MAX;
+  uint32_t sigma_slot = UINT32_MAX;
+  std::vector<uint32_t> logsource_slots;
 };
 
 // A named selection: a map of fields (AND) or a list of such maps (OR).
