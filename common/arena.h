@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string_view>
@@ -22,6 +23,17 @@ class Arena {
     char* p = buf_.get() + used_;
     used_ += len;
     return p;
+  }
+
+  // Reserves `len` bytes that start at a multiple of `align` (a power of two), for
+  // structs kept in the arena. Returns nullptr when the arena is full.
+  char* allocAligned(size_t len, size_t align) {
+    const uintptr_t base = reinterpret_cast<uintptr_t>(buf_.get());
+    const uintptr_t start = (base + used_ + align - 1) & ~(uintptr_t{align} - 1);
+    const size_t offset = static_cast<size_t>(start - base);
+    if (offset > capacity_ || len > capacity_ - offset) return nullptr;
+    used_ = offset + len;
+    return buf_.get() + offset;
   }
 
   // Copies `text` into the arena. Returns an empty view when it does not fit.

@@ -294,7 +294,12 @@ void Pipeline::registerCounters(MetricsRegistry& metrics) {
           "RFC 3164 events without PRI, given PRI 13 (user.notice)", labels);
       flow.parse.fields_overflow = &metrics.counter(
           "vigil_events_fields_overflow_total",
-          "Events with more generic fields than an event holds; the rest were not stored",
+          "Events with more generic fields than the field table holds; the rest went to the "
+          "event's overflow area",
+          labels);
+      flow.parse.arena_full = &metrics.counter(
+          "vigil_events_arena_full_total",
+          "Events whose decoded values or overflow fields did not all fit the event arena",
           labels);
       flow.delivered = &metrics.counter("vigil_events_delivered_total",
                                         "Events passed on to indicator matching and correlation",

@@ -381,10 +381,28 @@ bool DetectionIndex::scan(const Event& event, uint64_t event_logsources, hs_scra
   std::fill(prefilter.fired.begin(), prefilter.fired.end(), 0);
   if (database_ == nullptr) return true;
 
+  // Values go to Hyperscan in batches of at most the scratch's capacity: the field table,
+  // the canonical slots and the keyword text fill one batch, and an event with overflow
+  // fields (past Event::kMaxFields) may need more. A literal never matches across two
+  // values (onMatch() checks), so splitting the values into batches finds the same
+  // literals.
+  const size_t capacity = prefilter.data.size();
   size_t count = 0;
   uint64_t offset = 0;
+  bool ok = true;
+  auto flush = [&] {
+    if (count == 0 || !ok) return;
+    ScanContext context{this, &prefilter, count};
+    hs_error_t result =
+        hs_scan_vector(database_, prefilter.data.data(), prefilter.lengths.data(),
+                       static_cast<unsigned int>(count), 0, scratch, onMatch, &context);
+    if (result != HS_SUCCESS) ok = false;
+    count = 0;
+    offset = 0;
+  };
   auto add = [&](std::string_view value, uint32_t slot) {
     if (value.empty() || !slots_[slot].applies(event_logsources)) return;
+    if (count == capacity) flush();
     prefilter.data[count] = value.data();
     prefilter.lengths[count] = static_cast<unsigned int>(value.size());
     prefilter.begins[count] = offset;
@@ -398,21 +416,16 @@ bool DetectionIndex::scan(const Event& event, uint64_t event_logsources, hs_scra
         event.get(slots_[slot].name.ref(), prefilter.buffers[i]);
     if (value) add(*value, slot);
   }
-  for (size_t i = 0; i < event.field_count; ++i) {
-    const Field& field = event.fields[i];
+  event.visitFields([&](const Field& field) {
     auto it = generic_slots_.find(absl::string_view(field.name.data(), field.name.size()));
     if (it != generic_slots_.end()) add(field.value, it->second);
-  }
+    return true;
+  });
   if (keyword_slot_ != UINT32_MAX) {
     add(event.message.empty() ? event.raw : event.message, keyword_slot_);
   }
-  if (count == 0) return true;
-
-  ScanContext context{this, &prefilter, count};
-  hs_error_t result =
-      hs_scan_vector(database_, prefilter.data.data(), prefilter.lengths.data(),
-                     static_cast<unsigned int>(count), 0, scratch, onMatch, &context);
-  if (result != HS_SUCCESS) {
+  flush();
+  if (!ok) {
     std::fill(prefilter.candidates.begin(), prefilter.candidates.end(), ~uint64_t{0});
     return false;
   }

@@ -64,10 +64,10 @@ nlohmann::json eventToJson(const Event& event) {
     if (value) out[std::string(name)] = std::string(*value);
   }
   nlohmann::json fields = nlohmann::json::array();
-  for (size_t i = 0; i < event.field_count; ++i) {
-    fields.push_back({{"name", std::string(event.fields[i].name)},
-                      {"value", std::string(event.fields[i].value)}});
-  }
+  event.visitFields([&](const Field& field) {
+    fields.push_back({{"name", std::string(field.name)}, {"value", std::string(field.value)}});
+    return true;
+  });
   out["fields"] = std::move(fields);
   nlohmann::json flags = nlohmann::json::array();
   for (const FlagName& f : kFlagNames) {
