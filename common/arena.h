@@ -44,6 +44,15 @@ class Arena {
     return {p, text.size()};
   }
 
+  // Trades buffers with `buffer`, which must hold capacity() bytes, and marks its first
+  // `used` bytes as allocated. `buffer` gets this arena's old buffer. Returns a view of
+  // those bytes. Lets a producer's filled buffer become the arena without copying it.
+  std::string_view adopt(std::unique_ptr<char[]>& buffer, size_t used) {
+    buf_.swap(buffer);
+    used_ = used;
+    return {buf_.get(), used};
+  }
+
   // Gives back the tail of the most recent alloc() that the caller did not use.
   void shrinkLast(char* start, size_t used_len) { used_ = static_cast<size_t>(start - buf_.get()) + used_len; }
 
