@@ -207,6 +207,23 @@ TEST(ParserRobustnessTest, FailedJsonDropsOverflowFields) {
   EXPECT_EQ(e.message, json);
 }
 
+// RFC 5424 structured-data parameters past the field limit are found by name as well.
+TEST(ParserRobustnessTest, StructuredDataOverflow) {
+  std::string sd = "[ex@32473";
+  for (size_t i = 0; i < 200; ++i) {
+    sd += " p" + std::to_string(i) + "=\"v" + std::to_string(i) + "\"";
+  }
+  sd += "]";
+  ParsedEvent slot;
+  Event& e = slot.parse("<165>1 2024-06-01T00:00:00Z host app 1 ID47 " + sd + " text");
+  EXPECT_EQ(e.format, EventFormat::kRfc5424);
+  EXPECT_TRUE(e.has(kFlagFieldsOverflow));
+  EXPECT_EQ(e.totalFields(), 200u);
+  EXPECT_EQ(get(e, "sd.ex@32473.p150"), "v150");
+  EXPECT_EQ(get(e, "sd.ex@32473.p199"), "v199");
+  EXPECT_EQ(e.message, "text");
+}
+
 // Overflow chunks that do not fit the arena are counted as arena_full, not lost quietly.
 TEST(ParserRobustnessTest, OverflowArenaFullCounted) {
   const std::string json = wideJson(200);
