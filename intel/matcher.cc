@@ -253,10 +253,13 @@ class EventMatcher {
   std::string_view fieldAt(size_t start, size_t end) const {
     if (!attribute_fields_) return field_;
     std::string_view hit = text_.substr(start, end - start);
-    for (size_t i = 0; i < event_.field_count; ++i) {
-      if (contains(event_.fields[i].value, hit)) return event_.fields[i].name;
-    }
-    return field_;
+    std::string_view name = field_;
+    event_.visitFields([&](const Field& field) {
+      if (!contains(field.value, hit)) return true;
+      name = field.name;
+      return false;
+    });
+    return name;
   }
 
   void report(uint32_t id, std::string_view field) {
@@ -316,36 +319,42 @@ size_t matchEvent(const IndicatorSet& set, Scratch& scratch, Event& event) {
 
   if (event.src_ip) matcher.matchAddress(*event.src_ip, "source.ip");
   if (event.dst_ip) matcher.matchAddress(*event.dst_ip, "destination.ip");
-  for (size_t i = 0; i < event.field_count && !matcher.full(); ++i) {
-    const Field& field = event.fields[i];
-    if (!mayBeAddress(field.value)) continue;
+  // Every generic field, the overflow area included; a visitor returns false to stop once
+  // the event holds no more hits.
+  event.visitFields([&](const Field& field) {
+    if (matcher.full()) return false;
+    if (!mayBeAddress(field.value)) return true;
     if (std::optional<IpAddr> addr = parseIp(field.value)) matcher.matchAddress(*addr, field.name);
-  }
+    return true;
+  });
   if (set.hasFilenames()) {
     if (!event.app.empty()) matcher.matchFilename(event.app, "process.name");
-    for (size_t i = 0; i < event.field_count && !matcher.full(); ++i) {
-      const Field& field = event.fields[i];
+    event.visitFields([&](const Field& field) {
+      if (matcher.full()) return false;
       if (isFileField(field.name)) matcher.matchFilename(field.value, field.name);
-    }
+      return true;
+    });
   }
 
   if (set.hasDomains() || set.hasHashes()) {
     matcher.matchTokens(event.message, "message", /*attribute_fields=*/true);
-    for (size_t i = 0; i < event.field_count && !matcher.full(); ++i) {
-      const Field& field = event.fields[i];
-      if (contains(event.message, field.value)) continue;
+    event.visitFields([&](const Field& field) {
+      if (matcher.full()) return false;
+      if (contains(event.message, field.value)) return true;
       matcher.matchTokens(field.value, field.name, /*attribute_fields=*/false);
-    }
+      return true;
+    });
   }
 
   if (set.database() == nullptr) return matcher.added();
   matcher.scan(event.message, "message", /*attribute_fields=*/true);
   // JSON events may carry decoded values outside the message; scan those separately.
-  for (size_t i = 0; i < event.field_count && !matcher.full(); ++i) {
-    const Field& field = event.fields[i];
-    if (contains(event.message, field.value)) continue;
+  event.visitFields([&](const Field& field) {
+    if (matcher.full()) return false;
+    if (contains(event.message, field.value)) return true;
     matcher.scan(field.value, field.name, /*attribute_fields=*/false);
-  }
+    return true;
+  });
   return matcher.added();
 }
 

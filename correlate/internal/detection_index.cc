@@ -585,11 +585,11 @@ bool DetectionIndex::scan(const Event& event, uint64_t event_logsources, hs_scra
     if (value) take(*value, slot, event_logsources, prefilter);
   }
   if (!generic_slots_.empty()) {
-    for (size_t i = 0; i < event.field_count; ++i) {
-      const Field& field = event.fields[i];
+    event.visitFields([&](const Field& field) {
       auto it = generic_slots_.find(absl::string_view(field.name.data(), field.name.size()));
       if (it != generic_slots_.end()) take(field.value, it->second, event_logsources, prefilter);
-    }
+      return true;
+    });
   }
   if (keyword_slot_ != UINT32_MAX) {
     take(event.message.empty() ? event.raw : event.message, keyword_slot_, event_logsources,
