@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <openssl/err.h>
@@ -64,6 +65,19 @@ std::string takeSslError(const char* fallback) {
   return text;
 }
 
+// Sets SIGPIPE to SIG_IGN unless the process already chose a disposition for it, because
+// OpenSSL writes with write(2), which raises SIGPIPE when the collector has closed.
+void ignoreSigpipeByDefault() {
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) != 0 || current.sa_handler != SIG_DFL) return;
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  ::sigemptyset(&ignore.sa_mask);
+  if (::sigaction(SIGPIPE, &ignore, nullptr) == 0) {
+    VIGIL_LOG_INFO("SIGPIPE set to SIG_IGN so that TLS writes to a closed collector fail with EPIPE");
+  }
+}
+
 bool sendAll(int fd, const std::string& data) {
   size_t sent = 0;
   while (sent < data.size()) {
@@ -105,6 +119,7 @@ void SyslogConnector::TlsFree::operator()(ssl_ctx_st* ctx) const { SSL_CTX_free(
 void SyslogConnector::TlsFree::operator()(ssl_st* ssl) const { SSL_free(ssl); }
 
 absl::Status SyslogConnector::loadTls() {
+  ignoreSigpipeByDefault();
   auto failed = [this](const std::string& what) {
     return absl::InvalidArgumentError(absl::StrCat("connector ", config_.name, ": ", what, ": ",
                                                    takeSslError("unknown OpenSSL error")));

@@ -543,13 +543,13 @@ steps:
   - action: case.open
     with: {title: "first title"}
   - action: case.update
-    with: {title: "Host ${alert.host} beaconing", severity: critical, status: in_progress,
+    with: {title: "Host ${alert.host} beaconing", severity: "critical", status: "in_progress",
            tags: ["c2", "beacon"], description: "seen by the proxy"}
   - action: case.update
     with: {}
     on_error: [{set: {e1: error}}]
   - action: case.update
-    with: {status: sleeping}
+    with: {status: "sleeping"}
     on_error: [{set: {e2: error}}]
   - action: case.assign
     with: {assignee: "alice"}
@@ -561,7 +561,7 @@ steps:
   - action: case.close
     on_error: [{set: {e3: error}}]
   - action: case.close
-    with: {resolution: true_positive, note: "host reimaged"}
+    with: {resolution: "true_positive", note: "host reimaged"}
   - stop: [sha, e1, e2, e3]
 )");
   ConnectorConfig c;

@@ -83,6 +83,11 @@ class TlsReceiver {
     std::lock_guard<std::mutex> lock(mu_);
     return peer_;
   }
+  // The OpenSSL error of the last failed handshake, for failure messages.
+  std::string lastError() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_error_;
+  }
   int handshakes() const { return handshakes_.load(); }
   int failedHandshakes() const { return failed_handshakes_.load(); }
 
@@ -109,6 +114,10 @@ class TlsReceiver {
         readUntilClosed(ssl);
       } else {
         ++failed_handshakes_;
+        char text[256] = {};
+        ERR_error_string_n(ERR_peek_last_error(), text, sizeof(text));
+        std::lock_guard<std::mutex> lock(mu_);
+        last_error_ = text;
       }
       ERR_clear_error();
       SSL_free(ssl);
@@ -149,6 +158,7 @@ class TlsReceiver {
   std::mutex mu_;
   std::string data_;
   std::string peer_;
+  std::string last_error_;
   std::thread thread_;
 };
 
@@ -249,7 +259,8 @@ TEST_F(SyslogTlsTest, ForwardsFramedMessages) {
   ASSERT_TRUE(receiver.ok());
   auto connector = SyslogConnector::create(tlsConfig(receiver.address()));
   ASSERT_TRUE(connector.ok()) << connector.status();
-  EXPECT_EQ(runPlaybook(kTwoForwards, std::move(*connector)), "\"sent\"");
+  EXPECT_EQ(runPlaybook(kTwoForwards, std::move(*connector)), "\"sent\"")
+      << "receiver error: " << receiver.lastError();
 
   std::vector<std::string> frames;
   ASSERT_TRUE(waitFor([&] {
