@@ -533,8 +533,8 @@ steps:
   EXPECT_TRUE(cases_->caseNotes(*foreign)->empty());
 }
 
-// Update, assign, evidence and close: every case action a playbook can call, against the
-// case store, with the failures a bad parameter or a missing resolution give.
+// Update, assign, evidence and close against the case store, with the failures that a
+// bad parameter or a missing resolution give.
 TEST_F(PlaybookRunnerTest, CaseConnectorUpdateAssignEvidenceClose) {
   addPlaybook("lifecycle", R"(name: lifecycle
 trigger: {rule_ids: [r1]}
@@ -608,7 +608,7 @@ steps:
   ASSERT_TRUE(bytes.ok()) << bytes.status();
   EXPECT_EQ(*bytes, R"(["ws-7","203.0.113.9"])");
 
-  // The timeline names the playbook's author as a non-human actor for each change.
+  // The timeline names the playbook's author as the non-human actor of the assignment.
   auto timeline = cases_->timeline(id);
   ASSERT_TRUE(timeline.ok());
   bool assigned_by_bot = false;

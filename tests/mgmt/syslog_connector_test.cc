@@ -276,8 +276,8 @@ TEST_F(SyslogTlsTest, ForwardsFramedMessages) {
   EXPECT_EQ(failures(), 0u);
 }
 
-// A CA that did not sign the collector's certificate fails the action, which the router
-// counts; the message names the check and carries no key material.
+// A CA that did not sign the collector's certificate fails the action, and the router
+// counts it. The message names the failed check and carries no key material.
 TEST_F(SyslogTlsTest, WrongCaFailsAndCounts) {
   TlsReceiver receiver(dir_.file("collector.pem"), dir_.file("collector.key"),
                        dir_.file("client.pem"));
