@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "mgmt/internal/crypto_util.h"
 
 namespace vigil::mgmt {
 namespace {
@@ -10,6 +11,9 @@ namespace {
 namespace pb = playbook_vm;
 
 constexpr size_t kMaxStepText = 4096;  // bytes of a result or parameter text kept in a step
+constexpr size_t kKeyHexDigits = 32;   // 128 bits of the SHA-256
+// Separates the inputs of an idempotency key, so no field can run into the next one.
+constexpr absl::string_view kKeySeparator("\0", 1);
 
 std::string clip(std::string text) {
   if (text.size() > kMaxStepText) {
@@ -34,6 +38,18 @@ nlohmann::json paramsToJson(const pb::List& params) {
     out[std::string(key.asString())] = pb::compiler::valueToJson(params.items[i + 1]);
   }
   return out;
+}
+
+std::string actionIdempotencyKey(const RunContext& ctx, uint32_t pc, std::string_view action,
+                                 const std::string& params_json) {
+  const std::string inputs = absl::StrCat(ctx.run_id, kKeySeparator, ctx.created_ns, kKeySeparator,
+                                          pc, kKeySeparator, std::string(action), kKeySeparator,
+                                          params_json, kKeySeparator);
+  for (uint64_t earlier = 0;; ++earlier) {
+    std::string digest = internal::sha256Hex(absl::StrCat(inputs, earlier));
+    std::string key = absl::StrCat("vigil-", digest.substr(0, kKeyHexDigits));
+    if (ctx.done_action_keys.count(key) == 0) return key;
+  }
 }
 
 ActionRouter::ActionRouter(std::vector<NamedConnector> connectors, std::vector<ActionRoute> routes,
@@ -82,8 +98,11 @@ absl::Status ActionRouter::perform(std::string_view action, const pb::List& para
   RunStep step;
   step.kind = "action";
   step.name = std::string(action);
-  step.detail = clip(paramsToJson(params).dump(-1, ' ', false,
-                                               nlohmann::json::error_handler_t::replace));
+  std::string params_json =
+      paramsToJson(params).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  ctx.action_key = actionIdempotencyKey(ctx, call.pc(), action, params_json);
+  step.idempotency_key = ctx.action_key;
+  step.detail = clip(std::move(params_json));
   step.started_ns = RealClock::instance().nowNs();
   const int64_t start = monotonicNs();
   if (ctx.trigger_mono_ns != 0 && !ctx.first_action_latency_ns) {
@@ -102,6 +121,8 @@ absl::Status ActionRouter::perform(std::string_view action, const pb::List& para
     status = target->connector->perform(action, params, call, result);
     (status.ok() ? target->ok : target->failed)->add();
   }
+  ctx.action_key.clear();
+  if (status.ok()) ctx.done_action_keys.insert(step.idempotency_key);
   step.duration_ns = monotonicNs() - start;
   step.outcome = status.ok() ? "ok" : "error";
   step.message = clip(status.ok() ? pb::valueToString(result) : std::string(status.message()));

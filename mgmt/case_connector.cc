@@ -36,6 +36,75 @@ absl::StatusOr<Severity> severityParam(const json& params, Severity fallback) {
 
 absl::Status heapFull() { return absl::ResourceExhaustedError("run heap memory limit reached"); }
 
+absl::Status missingParam(std::string_view action, const char* what) {
+  return absl::InvalidArgumentError(absl::StrCat(std::string(action), ": needs ", what));
+}
+
+// The tags of an update: a list of non-empty strings.
+absl::StatusOr<std::vector<std::string>> tagList(std::string_view action, const json& value) {
+  std::vector<std::string> tags;
+  if (!value.is_array()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(std::string(action), ": tags must be a list of strings, not ", value.dump()));
+  }
+  for (const json& t : value) {
+    if (!t.is_string() || t.get<std::string>().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          std::string(action), ": tag ", t.dump(), " is not a non-empty string"));
+    }
+    tags.push_back(t.get<std::string>());
+  }
+  return tags;
+}
+
+// The fields of an update action: title, description, severity, status, resolution,
+// resolution_note and tags (which replace the case's tags). At least one is required.
+absl::StatusOr<CaseUpdate> updateFromParams(std::string_view action, const json& params) {
+  CaseUpdate update;
+  bool any = false;
+  if (params.contains("title")) {
+    update.title = text(params, "title");
+    any = true;
+  }
+  if (params.contains("description")) {
+    update.description = text(params, "description");
+    any = true;
+  }
+  if (params.contains("severity")) {
+    absl::StatusOr<Severity> severity = severityParam(params, Severity::kMedium);
+    if (!severity.ok()) return severity.status();
+    update.severity = *severity;
+    any = true;
+  }
+  if (params.contains("status")) {
+    absl::StatusOr<CaseStatus> status = parseCaseStatus(text(params, "status"));
+    if (!status.ok()) return status.status();
+    update.status = *status;
+    any = true;
+  }
+  if (params.contains("resolution")) {
+    absl::StatusOr<Resolution> resolution = parseResolution(text(params, "resolution"));
+    if (!resolution.ok()) return resolution.status();
+    update.resolution = *resolution;
+    any = true;
+  }
+  if (params.contains("resolution_note")) {
+    update.resolution_note = text(params, "resolution_note");
+    any = true;
+  }
+  if (params.contains("tags")) {
+    absl::StatusOr<std::vector<std::string>> tags = tagList(action, params["tags"]);
+    if (!tags.ok()) return tags.status();
+    update.tags = std::move(*tags);
+    any = true;
+  }
+  if (!any) {
+    return missingParam(action, "at least one of title:, description:, severity:, status:, "
+                           "resolution:, resolution_note: or tags:");
+  }
+  return update;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
@@ -126,6 +195,29 @@ absl::Status CaseConnector::perform(std::string_view action, const pb::List& lis
     absl::StatusOr<Severity> severity = severityParam(params, Severity::kMedium);
     if (!severity.ok()) return severity.status();
     st = store_.setCaseSeverity(*id, *severity);
+  } else if (verb == "update") {
+    absl::StatusOr<CaseUpdate> update = updateFromParams(action, params);
+    if (!update.ok()) return update.status();
+    st = store_.updatePlaybookCase(*id, *update, author);
+  } else if (verb == "assign") {
+    if (!params.contains("assignee")) return missingParam(action, "assignee: (\"\" unassigns)");
+    CaseUpdate update;
+    update.assignee = text(params, "assignee");
+    st = store_.updatePlaybookCase(*id, update, author);
+  } else if (verb == "close") {
+    CaseUpdate update;
+    update.status = CaseStatus::kClosed;
+    if (params.contains("resolution")) {
+      absl::StatusOr<Resolution> resolution = parseResolution(text(params, "resolution"));
+      if (!resolution.ok()) return resolution.status();
+      update.resolution = *resolution;
+    }
+    std::string note = text(params, "note");
+    if (note.empty()) note = text(params, "resolution_note");
+    if (!note.empty()) update.resolution_note = note;
+    st = store_.updatePlaybookCase(*id, update, author);
+  } else if (verb == "add_evidence" || verb == "attach") {
+    return addEvidence(action, params, *id, author, call, result);
   } else if (verb == "escalate") {
     absl::StatusOr<Severity> severity = severityParam(params, Severity::kHigh);
     if (!severity.ok()) return severity.status();
@@ -138,10 +230,32 @@ absl::Status CaseConnector::perform(std::string_view action, const pb::List& lis
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
         "case connector ", config_.name, " does not know action ", std::string(action),
-        "; use a name ending in open, add_note, add_tag, set_severity or escalate"));
+        "; use a name ending in open, update, assign, close, add_note, add_tag, add_evidence, "
+        "set_severity or escalate"));
   }
   if (!st.ok()) return st;
   result = pb::Value::integer(*id);
+  return absl::OkStatus();
+}
+
+absl::Status CaseConnector::addEvidence(std::string_view action, const json& params, int64_t id,
+                                        const std::string& author, pb::HostCall& call,
+                                        pb::Value& result) {
+  std::string name = text(params, "name");
+  if (name.empty()) return missingParam(action, "name: (the evidence file name)");
+  auto content = params.find("content");
+  if (content == params.end() || content->is_null()) {
+    return missingParam(action, "content: (text, or a value stored as JSON)");
+  }
+  std::string bytes = content->is_string() ? content->get<std::string>() : content->dump();
+  std::string content_type = text(params, "content_type");
+  if (content_type.empty()) content_type = content->is_string() ? "text/plain" : "application/json";
+  absl::StatusOr<EvidenceFile> file =
+      store_.addPlaybookEvidence(id, name, content_type, bytes, author);
+  if (!file.ok()) return file.status();
+  std::optional<pb::Value> sha = call.newString(file->sha256);
+  if (!sha) return heapFull();
+  result = *sha;
   return absl::OkStatus();
 }
 

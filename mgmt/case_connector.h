@@ -3,10 +3,16 @@
 //
 // Case actions (by the last part of the name):
 //   open / create        title, severity, note -> opens a case of the run's tenant; returns its id
-//   add_note / annotate  text [, case_id]      -> adds a note by the connector's author
-//   add_tag / tag        tag or tags [, case_id]
-//   set_severity         severity [, case_id]
-//   escalate             summary [, severity (default high)] [, case_id] -> note, tag, severity
+//   update               any of title, description, severity, status, resolution,
+//                        resolution_note, tags (replaces the tag list)
+//   assign               assignee ("" unassigns)
+//   close                resolution (unless the case has one), note -> status closed
+//   add_note / annotate  text                  -> adds a note by the connector's author
+//   add_evidence/attach  name, content [, content_type] -> attaches a file; returns its SHA-256
+//   add_tag / tag        tag or tags
+//   set_severity         severity
+//   escalate             summary [, severity (default high)] -> note, tag, severity
+// Every action but open takes an optional case_id and returns the case id unless noted.
 // Without case_id an action works on the case this run opened, else on the case that
 // holds the triggering alert. A case of another tenant is never touched.
 //
@@ -44,6 +50,9 @@ class CaseConnector final : public playbook_vm::compiler::ActionConnector {
 
  private:
   absl::StatusOr<int64_t> targetCase(const nlohmann::json& params, playbook_vm::HostCall& call);
+  absl::Status addEvidence(std::string_view action, const nlohmann::json& params, int64_t id,
+                           const std::string& author, playbook_vm::HostCall& call,
+                           playbook_vm::Value& result);
 
   ConnectorConfig config_;
   CaseStore& store_;

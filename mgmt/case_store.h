@@ -381,6 +381,15 @@ class CaseStore {
   // Adds tags (existing ones are kept once). NotFound when no case has `id`.
   absl::Status addCaseTags(int64_t id, absl::Span<const std::string> tags);
   absl::Status setCaseSeverity(int64_t id, Severity severity);
+  // Applies `update` as updateCase() does, with `author` as the non-human actor in the
+  // timeline (assign, status changes, close). Errors as for updateCase().
+  absl::Status updatePlaybookCase(int64_t id, const CaseUpdate& update, absl::string_view author);
+  // Attaches `bytes` as evidence file `name` by `author`, as addEvidenceFile() does, and
+  // returns the stored file (an identical file already attached is returned unchanged).
+  absl::StatusOr<EvidenceFile> addPlaybookEvidence(int64_t id, const std::string& name,
+                                                   const std::string& content_type,
+                                                   absl::string_view bytes,
+                                                   absl::string_view author);
   // Notes of a case, oldest first, as (author, text).
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> caseNotes(int64_t id);
   absl::StatusOr<std::vector<std::string>> caseTags(int64_t id);

@@ -30,10 +30,19 @@ struct ConnectorConfig {
   // secrets (tokens) and never logged.
   std::vector<std::pair<std::string, std::string>> headers;
   std::string channel;  // notify: the default channel when the action gives none
+  // Header that carries each action's idempotency key; empty sends none.
+  std::string idempotency_header = "Idempotency-Key";
 
   // syslog
   std::string address;  // host:port of the collector
-  std::string transport = "udp";  // udp, tcp
+  std::string transport = "udp";  // udp, tcp, tls (RFC 5425)
+  // tls: PEM CA bundle that verifies the collector (empty: the system's default CAs),
+  // optional client certificate and key, and the name the collector's certificate must
+  // carry (empty: its IP address). The key file's content is never logged.
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_server_name;
   std::string format = "rfc5424";  // rfc5424, cef
   std::string app_name = "vigil";
 

@@ -162,6 +162,7 @@ absl::StatusOr<std::unique_ptr<PlaybookRunner>> PlaybookRunner::create(
       options.headers = c.headers;
       options.body = c.type == "notify" ? WebhookBody::kNotify : WebhookBody::kAction;
       options.channel = c.channel;
+      options.idempotency_header = c.idempotency_header;
       auto webhook = WebhookConnector::create(std::move(options));
       if (!webhook.ok()) {
         return absl::InvalidArgumentError(absl::StrCat("playbooks.connectors.", c.name, " (line ",
@@ -459,6 +460,12 @@ void PlaybookRunner::prepareContext(RunContext& ctx, const RunRecord& run, const
   ctx.tenant = run.tenant;
   ctx.alert_id = run.alert_id;
   ctx.rule_id = run.rule_id;
+  ctx.created_ns = run.created_ns;
+  for (const RunStep& step : run.steps) {
+    if (step.kind == "action" && step.outcome == "ok" && !step.idempotency_key.empty()) {
+      ctx.done_action_keys.insert(step.idempotency_key);
+    }
+  }
   intel::SnapshotStore* store = intel_;
   ctx.intel = [store](std::string_view value) {
     if (store == nullptr) return false;
@@ -484,8 +491,10 @@ void PlaybookRunner::startRun(const Job& job, pb::Vm& vm) {
   run.tenant = job.alert->tenant;
   run.alert_id = job.alert->id;
   run.rule_id = job.alert->rule_id;
-  absl::StatusOr<int64_t> id = store_->createRun(
-      {run.playbook, run.playbook_hash, run.tenant, run.alert_id, run.rule_id, dumpJson(alert)});
+  run.created_ns = clock_->nowNs();
+  absl::StatusOr<int64_t> id = store_->createRun({run.playbook, run.playbook_hash, run.tenant,
+                                                  run.alert_id, run.rule_id, dumpJson(alert),
+                                                  run.created_ns});
   if (!id.ok()) {
     store_errors_.add();
     VIGIL_LOG_ERROR("cannot record playbook run, not started playbook={} alert={} error={}",

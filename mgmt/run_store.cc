@@ -70,6 +70,15 @@ CREATE TABLE playbook_modules (
 PRAGMA user_version = 1;
 )sql";
 
+// Version 2: the idempotency key a connector received for each action step, so a run
+// resumed after a restart sends the keys its earlier attempts sent.
+constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE run_steps ADD COLUMN idempotency_key TEXT NOT NULL DEFAULT '';
+PRAGMA user_version = 2;
+)sql";
+
+constexpr int64_t kSchemaVersion = 2;
+
 constexpr const char* kRunColumns =
     "id, playbook, playbook_hash, tenant, alert_id, rule_id, alert_json, state, created_ns, "
     "updated_ns, finished_ns, wake_ns, prompt, saved_state, pending_resume, decision, "
@@ -167,13 +176,17 @@ absl::StatusOr<std::unique_ptr<RunStore>> RunStore::open(const std::string& path
   absl::StatusOr<bool> row = version->step();
   if (!row.ok()) return row.status();
   int64_t current = *row ? version->columnInt(0) : 0;
-  if (current > 1) {
+  if (current > kSchemaVersion) {
     return absl::FailedPreconditionError(
-        absl::StrCat("run store ", path, " has schema version ", current,
-                     " but this build knows only 1; run a newer vigild"));
+        absl::StrCat("run store ", path, " has schema version ", current, " but this build knows only ",
+                     kSchemaVersion, "; run a newer vigild"));
   }
-  if (current == 0) {
+  if (current < 1) {
     absl::Status s = inTransaction(db, [&] { return store->exec(kSchemaV1); });
+    if (!s.ok()) return s;
+  }
+  if (current < 2) {
+    absl::Status s = inTransaction(db, [&] { return store->exec(kSchemaV2); });
     if (!s.ok()) return s;
   }
   return store;
@@ -199,7 +212,7 @@ absl::StatusOr<int64_t> RunStore::createRun(const NewRun& run) {
       "INSERT INTO runs (playbook, playbook_hash, tenant, alert_id, rule_id, alert_json, state, "
       "created_ns, updated_ns) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)");
   if (!s.ok()) return s.status();
-  const int64_t t = now();
+  const int64_t t = run.created_ns != 0 ? run.created_ns : now();
   s->bindText(1, run.playbook);
   s->bindText(2, run.playbook_hash);
   s->bindText(3, run.tenant);
@@ -225,7 +238,7 @@ absl::Status RunStore::appendSteps(int64_t id, const std::vector<RunStep>& steps
   absl::StatusOr<SqliteStatement> insert = SqliteStatement::prepare(
       db_, "insert_step",
       "INSERT INTO run_steps (run_id, seq, kind, name, detail, outcome, message, started_ns, "
-      "duration_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "duration_ns, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!insert.ok()) return insert.status();
   for (const RunStep& step : steps) {
     insert->bindInt(1, id);
@@ -237,6 +250,7 @@ absl::Status RunStore::appendSteps(int64_t id, const std::vector<RunStep>& steps
     insert->bindText(7, step.message);
     insert->bindInt(8, step.started_ns);
     insert->bindInt(9, step.duration_ns);
+    insert->bindText(10, step.idempotency_key);
     if (absl::Status st = insert->run(); !st.ok()) return st;
     insert->reset();
   }
@@ -362,7 +376,8 @@ absl::StatusOr<RunRecord> RunStore::get(int64_t id) {
   RunRecord record = readRun(*s);
   absl::StatusOr<SqliteStatement> steps = SqliteStatement::prepare(
       db_, "get_steps",
-      "SELECT seq, kind, name, detail, outcome, message, started_ns, duration_ns FROM run_steps "
+      "SELECT seq, kind, name, detail, outcome, message, started_ns, duration_ns, idempotency_key "
+      "FROM run_steps "
       "WHERE run_id = ? ORDER BY seq");
   if (!steps.ok()) return steps.status();
   steps->bindInt(1, id);
@@ -379,6 +394,7 @@ absl::StatusOr<RunRecord> RunStore::get(int64_t id) {
     step.message = steps->columnText(5);
     step.started_ns = steps->columnInt(6);
     step.duration_ns = steps->columnInt(7);
+    step.idempotency_key = steps->columnText(8);
     record.steps.push_back(std::move(step));
   }
   return record;

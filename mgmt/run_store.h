@@ -50,6 +50,9 @@ struct RunStep {
   std::string message;    // result or error text
   int64_t started_ns = 0;   // wall clock, UTC ns
   int64_t duration_ns = 0;
+  // Action steps: the idempotency key the connector received (see actionIdempotencyKey()
+  // in action_router.h); empty for other steps.
+  std::string idempotency_key;
 };
 
 struct RunRecord {
@@ -106,6 +109,7 @@ struct NewRun {
   std::string alert_id;
   std::string rule_id;
   std::string alert_json;
+  int64_t created_ns = 0;  // wall clock, UTC ns; 0 takes the store's clock
 };
 
 // An approval decision or a timer firing, applied by transition().
