@@ -7,6 +7,8 @@
 //   add_tag / tag        tag or tags [, case_id]
 //   set_severity         severity [, case_id]
 //   escalate             summary [, severity (default high)] [, case_id] -> note, tag, severity
+//   attach_alert         inbox_id (default alert.inbox_id) -> files the stored alert in the
+//                        open case for its rule and group, or a new case; returns the case id
 // Without case_id an action works on the case this run opened, else on the case that
 // holds the triggering alert. A case of another tenant is never touched.
 //
@@ -21,6 +23,7 @@
 #include <optional>
 #include <string>
 
+#include "common/metrics.h"
 #include "mgmt/case_store.h"
 #include "mgmt/playbook_config.h"
 #include "playbook_vm/compiler/alert_host.h"
@@ -35,17 +38,21 @@ namespace vigil::mgmt {
 
 class CaseConnector final : public playbook_vm::compiler::ActionConnector {
  public:
-  // `store` is not owned and must outlive the connector.
-  CaseConnector(const ConnectorConfig& config, CaseStore& store);
+  // `store` is not owned and must outlive the connector. `cases_opened`, when set, counts
+  // the cases attach_alert opens.
+  CaseConnector(const ConnectorConfig& config, CaseStore& store, Counter* cases_opened = nullptr);
 
   absl::Status perform(std::string_view action, const playbook_vm::List& params,
                        playbook_vm::HostCall& call, playbook_vm::Value& result) override;
 
  private:
   absl::StatusOr<int64_t> targetCase(const nlohmann::json& params, playbook_vm::HostCall& call);
+  absl::Status attachAlert(const nlohmann::json& params, playbook_vm::HostCall& call,
+                           playbook_vm::Value& result);
 
   ConnectorConfig config_;
   CaseStore& store_;
+  Counter* cases_opened_;
 };
 
 // Finds `value` in the snapshot: addresses (exact or by CIDR), domains (and their parent

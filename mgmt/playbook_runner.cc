@@ -14,6 +14,7 @@
 #include "mgmt/blocklist_connector.h"
 #include "mgmt/case_connector.h"
 #include "mgmt/case_store.h"
+#include "mgmt/default_case_playbook.h"
 #include "mgmt/syslog_connector.h"
 #include "mgmt/webhook_connector.h"
 #include "playbook_vm/compiler/compiler.h"
@@ -29,6 +30,10 @@ constexpr int64_t kSecondNs = 1'000'000'000;
 // full queue against a dead endpoint could take hours, so flush gives up after this and
 // stop() counts what is left.
 constexpr std::chrono::seconds kFlushTimeout{10};
+// The action the default-case playbook files alerts with, and the connector that performs
+// it when no `playbooks.actions` route names the action exactly.
+constexpr const char* kAttachAlertAction = "case.attach_alert";
+constexpr const char* kBuiltinCaseConnector = "builtin-case";
 // Upper bounds of the first-action latency histogram, in microseconds.
 constexpr int64_t kLatencyBucketsUs[] = {10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000,
                                          500000, 1000000};
@@ -68,8 +73,8 @@ absl::StatusOr<std::vector<std::string>> expandPaths(const std::vector<std::stri
 
 // The alert as playbooks read it: the JSON of correlate::alertToJson, plus "severity" (the
 // Sigma level), every group-by field at the top level (alert.src_ip) and "events", one
-// {"raw": TEXT} per evidence line.
-json alertForPlaybook(const correlate::Alert& alert) {
+// {"raw": TEXT} per evidence line, and "inbox_id" when the case sink stored the alert.
+json alertForPlaybook(const correlate::Alert& alert, int64_t inbox_id) {
   json j = json::parse(correlate::alertToJson(alert), nullptr, false);
   if (!j.is_object()) j = json::object();
   j["severity"] = alert.level;
@@ -79,6 +84,7 @@ json alertForPlaybook(const correlate::Alert& alert) {
   json events = json::array();
   for (const std::string& raw : alert.evidence) events.push_back({{"raw", raw}});
   j["events"] = std::move(events);
+  if (inbox_id != 0) j["inbox_id"] = inbox_id;
   return j;
 }
 
@@ -118,6 +124,9 @@ PlaybookRunner::PlaybookRunner(const PlaybookRunnerConfig& config, MetricsRegist
                                         "Playbook runs not started because the queue was full "
                                         "or vigild stopped",
                                         {{"reason", "shutdown"}})),
+      default_case_waits_(metrics.counter("vigil_playbook_default_case_waits_total",
+                                          "Default-case runs that waited for room in the full "
+                                          "playbook queue")),
       vm_steps_(metrics.counter("vigil_playbook_vm_steps_total",
                                 "Playbook VM instructions executed")),
       store_errors_(metrics.counter("vigil_playbook_store_errors_total",
@@ -183,41 +192,60 @@ absl::StatusOr<std::unique_ptr<PlaybookRunner>> PlaybookRunner::create(
 }
 
 absl::Status PlaybookRunner::loadPlaybooks() {
-  absl::StatusOr<std::vector<std::string>> files = expandPaths(config_.paths);
-  if (!files.ok()) return files.status();
   std::set<std::string> names;
+  if (config_.default_case) {
+    // First in the list, so its job for an alert is queued before the other playbooks'.
+    absl::Status st = loadPlaybook(std::string(defaultCasePlaybookSource()),
+                                   "default_case.yml (built in)", names);
+    if (!st.ok()) return st;
+  }
+  absl::StatusOr<std::vector<std::string>> files = std::vector<std::string>();
+  if (!config_.paths.empty()) files = expandPaths(config_.paths);
+  if (!files.ok()) return files.status();
   for (const std::string& file : *files) {
     std::ifstream in(file);
     if (!in) return absl::NotFoundError(absl::StrCat("cannot read playbook ", file));
     std::stringstream text;
     text << in.rdbuf();
-    absl::StatusOr<pb::compiler::CompiledPlaybook> compiled =
-        pb::compiler::compilePlaybook(text.str(), file);
-    if (!compiled.ok()) return compiled.status();
-    absl::StatusOr<std::unique_ptr<pb::Program>> program =
-        pb::loadProgram(compiled->module, registry_);
-    if (!program.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(file, ": ", program.status().message()));
-    }
-    if (!(*program)->trigger().has_trigger) {
-      return absl::InvalidArgumentError(absl::StrCat(file, ": playbook has no trigger"));
-    }
-    if (!names.insert(compiled->name).second) {
+    if (absl::Status st = loadPlaybook(text.str(), file, names); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PlaybookRunner::loadPlaybook(const std::string& source, const std::string& file,
+                                          std::set<std::string>& names) {
+  absl::StatusOr<pb::compiler::CompiledPlaybook> compiled =
+      pb::compiler::compilePlaybook(source, file);
+  if (!compiled.ok()) return compiled.status();
+  absl::StatusOr<std::unique_ptr<pb::Program>> program =
+      pb::loadProgram(compiled->module, registry_);
+  if (!program.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(file, ": ", program.status().message()));
+  }
+  if (!(*program)->trigger().has_trigger) {
+    return absl::InvalidArgumentError(absl::StrCat(file, ": playbook has no trigger"));
+  }
+  if (!names.insert(compiled->name).second) {
+    if (compiled->name == kDefaultCasePlaybookName) {
       return absl::InvalidArgumentError(absl::StrCat(
           file, ": playbook name '", compiled->name,
-          "' is already used by another file under playbooks.paths; names must be unique"));
+          "' is the built-in default-case playbook's; rename the copy, or set "
+          "playbooks.default_case: false to run it in place of the built-in one"));
     }
-    LoadedPlaybook loaded;
-    loaded.name = compiled->name;
-    loaded.path = file;
-    const auto& sha = (*program)->sourceSha256();
-    loaded.hash = absl::BytesToHexString(
-        absl::string_view(reinterpret_cast<const char*>(sha.data()), sha.size()));
-    loaded.module = std::move(compiled->module);
-    loaded.program = std::move(*program);
-    programs_[loaded.hash] = loaded.program;
-    playbooks_.push_back(std::move(loaded));
+    return absl::InvalidArgumentError(absl::StrCat(
+        file, ": playbook name '", compiled->name,
+        "' is already used by another file under playbooks.paths; names must be unique"));
   }
+  LoadedPlaybook loaded;
+  loaded.name = compiled->name;
+  loaded.path = file;
+  const auto& sha = (*program)->sourceSha256();
+  loaded.hash = absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(sha.data()), sha.size()));
+  loaded.module = std::move(compiled->module);
+  loaded.program = std::move(*program);
+  programs_[loaded.hash] = loaded.program;
+  playbooks_.push_back(std::move(loaded));
   return absl::OkStatus();
 }
 
@@ -232,7 +260,7 @@ absl::Status PlaybookRunner::addConnectors(CaseStore* cases, intel::SnapshotStor
         return absl::FailedPreconditionError(
             absl::StrCat("connector ", c.name, ": the case store is not open"));
       }
-      named.connector = std::make_unique<CaseConnector>(c, *cases);
+      named.connector = std::make_unique<CaseConnector>(c, *cases, &casesOpenedCounter());
     } else {
       if (intel == nullptr) {
         return absl::FailedPreconditionError(
@@ -242,7 +270,26 @@ absl::Status PlaybookRunner::addConnectors(CaseStore* cases, intel::SnapshotStor
     }
     pending_connectors_.push_back(std::move(named));
   }
-  router_ = std::make_unique<ActionRouter>(std::move(pending_connectors_), config_.actions, metrics_);
+  std::vector<ActionRoute> routes = config_.actions;
+  const bool routed = std::any_of(routes.begin(), routes.end(), [](const ActionRoute& route) {
+    return route.pattern == kAttachAlertAction;
+  });
+  if (!routed && cases != nullptr) {
+    // An exact route, so a configured `case.*` or `*` route cannot take the action away
+    // from the case store.
+    ConnectorConfig builtin;
+    builtin.name = kBuiltinCaseConnector;
+    builtin.type = "case";
+    builtin.author = "vigild";
+    NamedConnector named;
+    named.name = builtin.name;
+    named.type = builtin.type;
+    named.connector = std::make_unique<CaseConnector>(builtin, *cases, &casesOpenedCounter());
+    pending_connectors_.push_back(std::move(named));
+    routes.push_back({kAttachAlertAction, kBuiltinCaseConnector});
+  }
+  router_ = std::make_unique<ActionRouter>(std::move(pending_connectors_), std::move(routes),
+                                           metrics_);
   return absl::OkStatus();
 }
 
@@ -370,7 +417,13 @@ bool PlaybookRunner::triggerMatches(const pb::Trigger& t, const correlate::Alert
   return true;
 }
 
-void PlaybookRunner::onAlert(const correlate::Alert& alert) {
+void PlaybookRunner::onAlert(const correlate::Alert& alert) { enqueueAlert(alert, 0); }
+
+void PlaybookRunner::onStoredAlert(const correlate::Alert& alert, int64_t inbox_id) {
+  enqueueAlert(alert, inbox_id);
+}
+
+void PlaybookRunner::enqueueAlert(const correlate::Alert& alert, int64_t inbox_id) {
   std::shared_ptr<const correlate::Alert> copy;
   const int64_t now = monotonicNs();
   for (size_t i = 0; i < playbooks_.size(); ++i) {
@@ -381,17 +434,27 @@ void PlaybookRunner::onAlert(const correlate::Alert& alert) {
       dropped_shutdown_.add();
       continue;
     }
-    if (alert_jobs_ >= config_.queue_capacity && config_.enqueue_wait_ms > 0) {
+    const bool files_alert =
+        inbox_id != 0 && config_.default_case && playbooks_[i].name == kDefaultCasePlaybookName;
+    if (alert_jobs_ >= config_.queue_capacity && files_alert) {
+      // The alert stays in the inbox either way, but only this run files it in a case.
+      default_case_waits_.add();
+      room_.wait(lock, [this] { return stopping_ || alert_jobs_ < config_.queue_capacity; });
+    } else if (alert_jobs_ >= config_.queue_capacity && config_.enqueue_wait_ms > 0) {
       room_.wait_for(lock, std::chrono::milliseconds(config_.enqueue_wait_ms),
                      [this] { return stopping_ || alert_jobs_ < config_.queue_capacity; });
     }
-    if (alert_jobs_ >= config_.queue_capacity || stopping_) {
+    if (stopping_) {
+      dropped_shutdown_.add();
+      continue;
+    }
+    if (alert_jobs_ >= config_.queue_capacity) {
       dropped_full_.add();
       VIGIL_LOG_WARN_POW2("playbook queue full, run not started playbook={} alert={}",
                           playbooks_[i].name, alert.id);
       continue;
     }
-    queue_.push_back(Job{0, i, copy, now});
+    queue_.push_back(Job{0, i, copy, now, inbox_id});
     ++alert_jobs_;
     queue_depth_.set(static_cast<int64_t>(queue_.size()));
     lock.unlock();
@@ -477,7 +540,7 @@ void PlaybookRunner::prepareContext(RunContext& ctx, const RunRecord& run, const
 
 void PlaybookRunner::startRun(const Job& job, pb::Vm& vm) {
   const LoadedPlaybook& playbook = playbooks_[job.playbook];
-  json alert = alertForPlaybook(*job.alert);
+  json alert = alertForPlaybook(*job.alert, job.inbox_id);
   RunRecord run;
   run.playbook = playbook.name;
   run.playbook_hash = playbook.hash;
@@ -635,6 +698,11 @@ void PlaybookRunner::settle(const RunRecord& run, RunContext& ctx, const pb::Run
     store_errors_.add();
     VIGIL_LOG_ERROR("cannot record playbook run state run={} error={}", run.id, st.ToString());
   }
+}
+
+Counter& PlaybookRunner::casesOpenedCounter() {
+  // The same series the case sink counts in when it files alerts itself.
+  return metrics_.counter("vigil_cases_opened_total", "Cases opened by stored alerts.");
 }
 
 void PlaybookRunner::observeLatency(int64_t ns) {

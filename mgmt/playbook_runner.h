@@ -4,9 +4,14 @@
 // the run store and resume after a restart; a timer thread resumes delays and applies the
 // default branch of approvals whose deadline passed.
 //
-// Threads: onAlert() runs on the pipeline's last stage and only matches triggers and
-// queues (it never runs a playbook); `workers` threads run playbooks; one timer thread
-// wakes suspended runs; API threads call decide() and read the store.
+// Threads: onAlert() runs on the pipeline's last stage, and onStoredAlert() on the case
+// sink's writer thread; both only match triggers and queue (they never run a playbook).
+// `workers` threads run playbooks; one timer thread wakes suspended runs; API threads
+// call decide() and read the store.
+//
+// Unless config.default_case is false, the runner also runs the built-in default-case
+// playbook (mgmt/default_case_playbook.h) on every alert, and routes its
+// case.attach_alert action to a built-in case connector when no route names that action.
 #pragma once
 
 #include <condition_variable>
@@ -15,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +31,7 @@
 #include "common/metrics.h"
 #include "correlate/alert.h"
 #include "mgmt/action_router.h"
+#include "mgmt/case_sink.h"
 #include "mgmt/playbook_config.h"
 #include "mgmt/principal.h"
 #include "mgmt/run_store.h"
@@ -57,12 +64,15 @@ struct LoadedPlaybook {
 //   vigil_playbook_steps_total{kind}                      step log entries (action, log, ...)
 //   vigil_playbook_vm_steps_total                         VM instructions executed
 //   vigil_playbook_queue_dropped_total{reason}            full, shutdown
+//   vigil_playbook_default_case_waits_total               default-case jobs that waited
+//                                                          for room in the full queue
+//   vigil_cases_opened_total                              cases case.attach_alert opened
 //   vigil_playbook_queue_depth
 //   vigil_playbook_store_errors_total                     run store writes that failed
 //   vigil_playbook_first_action_latency_us_{bucket,sum,count}  alert queued -> first
 //                                                          connector call of a run
 // plus the ActionRouter's connector counters.
-class PlaybookRunner final : public correlate::AlertSink {
+class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink {
  public:
   // Compiles every playbook under config.paths and checks the connector options (the
   // block list state file is read, nothing is opened or written). Errors name the file,
@@ -89,9 +99,17 @@ class PlaybookRunner final : public correlate::AlertSink {
   // enqueue_wait_ms for room; after that the job is counted as dropped{reason="full"}.
   void onAlert(const correlate::Alert& alert) override;
 
+  // Like onAlert() for an alert the case sink stored in the alert inbox: runs see its id
+  // as alert.inbox_id. The default-case job waits for room in a full queue for as long as
+  // it takes (never dropped while the runner runs), because it is what files the alert
+  // in a case. The wait holds up the case sink's writer, not the pipeline, until the
+  // sink's own queue is full. Other playbooks' jobs follow enqueue_wait_ms as in onAlert().
+  void onStoredAlert(const correlate::Alert& alert, int64_t inbox_id) override;
+
   // Blocks until every queued job has run to its end or its next suspension, or for at
   // most 10 s (then logs what is left; stop() counts queued alerts as dropped).
   void flush() override;
+  void flushStored() override { flush(); }
 
   // Approves (or denies) a run waiting for approval and hands it to a worker with
   // "approved" (or "rejected"). NotFound when the run does not exist or `principal` may
@@ -116,6 +134,7 @@ class PlaybookRunner final : public correlate::AlertSink {
     size_t playbook = 0;
     std::shared_ptr<const correlate::Alert> alert;
     int64_t queued_mono_ns = 0;
+    int64_t inbox_id = 0;  // the alert's row in the case store's alert inbox; 0 for none
   };
   struct Wake {
     int64_t run_id;
@@ -126,7 +145,10 @@ class PlaybookRunner final : public correlate::AlertSink {
   absl::Status loadPlaybooks();
   absl::Status addConnectors(CaseStore* cases, intel::SnapshotStore* intel);
   absl::Status recover();
+  absl::Status loadPlaybook(const std::string& source, const std::string& file,
+                            std::set<std::string>& names);
   bool triggerMatches(const playbook_vm::Trigger& trigger, const correlate::Alert& alert) const;
+  void enqueueAlert(const correlate::Alert& alert, int64_t inbox_id);
   void enqueueResume(int64_t run_id);
   void workerLoop();
   void timerLoop();
@@ -141,6 +163,7 @@ class PlaybookRunner final : public correlate::AlertSink {
   void observeLatency(int64_t ns);
   void schedule(int64_t wake_ns, int64_t run_id, RunState state);
   void updateWaitingGauges();
+  Counter& casesOpenedCounter();
 
   PlaybookRunnerConfig config_;
   MetricsRegistry& metrics_;
@@ -174,6 +197,7 @@ class PlaybookRunner final : public correlate::AlertSink {
 
   Counter& dropped_full_;
   Counter& dropped_shutdown_;
+  Counter& default_case_waits_;
   Counter& vm_steps_;
   Counter& store_errors_;
   Gauge& queue_depth_;
