@@ -390,6 +390,11 @@ class CaseStore {
   // earlier action already filed it.
   absl::StatusOr<IngestResult> attachQueuedAlert(int64_t inbox_id);
 
+  // Returns up to `limit` inbox alerts whose id is above `after_id`, oldest first, as
+  // (inbox id, text that internal::decodeStoredAlert() reads).
+  absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> queuedAlertsAfter(int64_t after_id,
+                                                                                 size_t limit);
+
   // Returns the tenant of inbox alert `inbox_id`. NotFound when the inbox holds none.
   absl::StatusOr<std::string> queuedAlertTenant(int64_t inbox_id);
 

@@ -89,6 +89,25 @@ absl::StatusOr<IngestResult> CaseStore::attachQueuedAlert(int64_t inbox_id) {
   return *result;
 }
 
+absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> CaseStore::queuedAlertsAfter(
+    int64_t after_id, size_t limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<SqliteStatement> read = SqliteStatement::prepare(
+      db_, "queued_alerts_after",
+      "SELECT id, alert FROM alert_inbox WHERE id > ?1 ORDER BY id LIMIT ?2");
+  if (!read.ok()) return read.status();
+  read->bindInt(1, after_id);
+  read->bindInt(2, static_cast<int64_t>(limit));
+  std::vector<std::pair<int64_t, std::string>> out;
+  while (true) {
+    absl::StatusOr<bool> row = read->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.emplace_back(read->columnInt(0), read->columnText(1));
+  }
+  return out;
+}
+
 absl::StatusOr<std::string> CaseStore::queuedAlertTenant(int64_t inbox_id) {
   std::lock_guard<std::mutex> lock(mu_);
   absl::StatusOr<SqliteStatement> read = SqliteStatement::prepare(

@@ -405,10 +405,12 @@ absl::Status Daemon::start() {
   if (auto st = runner_->start(store_.get(), &intel_->store()); !st.ok()) return st;
   absl::StatusOr<int64_t> waiting = store_->queuedAlertCount();
   if (!waiting.ok()) return waiting.status();
-  if (*waiting > 0) {
-    // NOTE: these are not filed automatically; their runs were dropped or never started.
-    VIGIL_LOG_WARN("alerts from an earlier run are still in the alert inbox, in no case "
-                   "count={} case_db={}",
+  if (*waiting > 0 && config_.playbooks.default_case) {
+    VIGIL_LOG_INFO("alerts of an earlier run in the alert inbox, filing them now count={}",
+                   *waiting);
+  } else if (*waiting > 0) {
+    VIGIL_LOG_WARN("alerts in the alert inbox stay in no case, because "
+                   "playbooks.default_case is false count={} case_db={}",
                    *waiting, config_.case_db);
   }
   CaseSinkOptions sink_options;

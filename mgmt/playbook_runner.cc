@@ -15,6 +15,7 @@
 #include "mgmt/case_connector.h"
 #include "mgmt/case_store.h"
 #include "mgmt/default_case_playbook.h"
+#include "mgmt/internal/stored_alert.h"
 #include "mgmt/syslog_connector.h"
 #include "mgmt/webhook_connector.h"
 #include "playbook_vm/compiler/compiler.h"
@@ -124,9 +125,6 @@ PlaybookRunner::PlaybookRunner(const PlaybookRunnerConfig& config, MetricsRegist
                                         "Playbook runs not started because the queue was full "
                                         "or vigild stopped",
                                         {{"reason", "shutdown"}})),
-      default_case_waits_(metrics.counter("vigil_playbook_default_case_waits_total",
-                                          "Default-case runs that waited for room in the full "
-                                          "playbook queue")),
       vm_steps_(metrics.counter("vigil_playbook_vm_steps_total",
                                 "Playbook VM instructions executed")),
       store_errors_(metrics.counter("vigil_playbook_store_errors_total",
@@ -136,6 +134,8 @@ PlaybookRunner::PlaybookRunner(const PlaybookRunnerConfig& config, MetricsRegist
                                       {{"state", "waiting_approval"}})),
       delayed_(metrics.gauge("vigil_playbook_runs_waiting", "Runs suspended right now",
                              {{"state", "delayed"}})),
+      inbox_alerts_(metrics.gauge("vigil_alert_inbox_alerts",
+                                  "Alerts stored in the alert inbox and not yet filed in a case")),
       latency_sum_us_(metrics.counter("vigil_playbook_first_action_latency_us_sum",
                                       "Sum of alert-queued to first-connector-call latencies")),
       latency_count_(metrics.counter("vigil_playbook_first_action_latency_us_count",
@@ -198,6 +198,7 @@ absl::Status PlaybookRunner::loadPlaybooks() {
     absl::Status st = loadPlaybook(std::string(defaultCasePlaybookSource()),
                                    "default_case.yml (built in)", names);
     if (!st.ok()) return st;
+    default_index_ = playbooks_.size() - 1;
   }
   absl::StatusOr<std::vector<std::string>> files = std::vector<std::string>();
   if (!config_.paths.empty()) files = expandPaths(config_.paths);
@@ -312,6 +313,10 @@ absl::Status PlaybookRunner::start(CaseStore* cases, intel::SnapshotStore* intel
   started_ = true;
   for (size_t i = 0; i < config_.workers; ++i) workers_.emplace_back([this] { workerLoop(); });
   timer_ = std::thread([this] { timerLoop(); });
+  if (config_.default_case && cases != nullptr) {
+    cases_ = cases;
+    feeder_ = std::thread([this] { feederLoop(); });
+  }
   VIGIL_LOG_INFO("playbook runner started playbooks={} connectors={} workers={} db={}",
                  playbooks_.size(), router_->connectorCount(), config_.workers, config_.db);
   return absl::OkStatus();
@@ -365,6 +370,12 @@ void PlaybookRunner::stop() {
   }
   work_ready_.notify_all();
   room_.notify_all();
+  {
+    std::lock_guard<std::mutex> lock(feed_mu_);
+    feed_stop_ = true;
+  }
+  feed_cv_.notify_all();
+  if (feeder_.joinable()) feeder_.join();
   for (std::thread& worker : workers_) worker.join();
   workers_.clear();
   {
@@ -375,8 +386,10 @@ void PlaybookRunner::stop() {
   if (timer_.joinable()) timer_.join();
   // Alert jobs not started are lost with the process; count them. Resume jobs stay in
   // the store with their pending value and continue after the next start().
+  // Feeder jobs are not counted: their alerts stay in the inbox, and the next start
+  // queues them again.
   size_t left = 0;
-  for (const Job& job : queue_) left += job.run_id == 0 ? 1 : 0;
+  for (const Job& job : queue_) left += job.run_id == 0 && !job.fed ? 1 : 0;
   queue_.clear();
   if (left > 0) {
     dropped_shutdown_.add(left);
@@ -421,12 +434,95 @@ void PlaybookRunner::onAlert(const correlate::Alert& alert) { enqueueAlert(alert
 
 void PlaybookRunner::onStoredAlert(const correlate::Alert& alert, int64_t inbox_id) {
   enqueueAlert(alert, inbox_id);
+  if (feeder_.joinable()) {
+    newest_stored_.store(std::max(newest_stored_.load(), inbox_id));
+    wakeFeeder();
+  }
+}
+
+void PlaybookRunner::wakeFeeder() {
+  {
+    std::lock_guard<std::mutex> lock(feed_mu_);
+    feed_wake_ = true;
+  }
+  feed_cv_.notify_one();
+}
+
+void PlaybookRunner::feederLoop() {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(feed_mu_);
+      // The timeout retries after a failed read, with no new alert to wake it.
+      feed_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return feed_wake_ || feed_stop_; });
+      if (feed_stop_) return;
+      feed_wake_ = false;
+    }
+    feedFromInbox();
+    if (absl::StatusOr<int64_t> waiting = cases_->queuedAlertCount(); waiting.ok()) {
+      inbox_alerts_.set(*waiting);
+    }
+  }
+}
+
+void PlaybookRunner::feedFromInbox() {
+  // At most half the queue holds default-case jobs, so a backlog of them leaves room for
+  // the other playbooks' runs.
+  const size_t window = std::max<size_t>(config_.queue_capacity / 2, 1);
+  while (true) {
+    size_t room = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+      if (fed_jobs_ < window && alert_jobs_ < config_.queue_capacity) {
+        room = std::min(window - fed_jobs_, config_.queue_capacity - alert_jobs_);
+      }
+    }
+    if (room == 0) return;  // a worker wakes the feeder when it takes a job
+    auto rows = cases_->queuedAlertsAfter(last_fed_.load(), std::min<size_t>(room, 256));
+    if (!rows.ok()) {
+      store_errors_.add();
+      VIGIL_LOG_ERROR("cannot read the alert inbox for default-case runs after={} error={}",
+                      last_fed_.load(), rows.status().ToString());
+      return;
+    }
+    if (rows->empty()) return;
+    for (const auto& [inbox_id, text] : *rows) {
+      absl::StatusOr<correlate::Alert> alert = internal::decodeStoredAlert(text);
+      if (!alert.ok()) {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          last_fed_.store(inbox_id);
+        }
+        idle_.notify_all();  // flush() waits for the feeder to catch up
+        // The row stays in the inbox, and the next start reports it again.
+        store_errors_.add();
+        VIGIL_LOG_ERROR("cannot read inbox alert, no default-case run inbox_id={} error={}",
+                        inbox_id, alert.status().ToString());
+        continue;
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopping_) return;
+        Job job{0, default_index_, std::make_shared<const correlate::Alert>(std::move(*alert)),
+                monotonicNs(), inbox_id};
+        job.fed = true;
+        queue_.push_back(std::move(job));
+        last_fed_.store(inbox_id);
+        ++alert_jobs_;
+        ++fed_jobs_;
+        queue_depth_.set(static_cast<int64_t>(queue_.size()));
+      }
+      work_ready_.notify_one();
+    }
+  }
 }
 
 void PlaybookRunner::enqueueAlert(const correlate::Alert& alert, int64_t inbox_id) {
   std::shared_ptr<const correlate::Alert> copy;
   const int64_t now = monotonicNs();
   for (size_t i = 0; i < playbooks_.size(); ++i) {
+    // The feeder queues the default-case runs, from the inbox.
+    if (config_.default_case && i == default_index_) continue;
     if (!triggerMatches(playbooks_[i].program->trigger(), alert)) continue;
     if (copy == nullptr) copy = std::make_shared<const correlate::Alert>(alert);
     std::unique_lock<std::mutex> lock(mu_);
@@ -434,13 +530,7 @@ void PlaybookRunner::enqueueAlert(const correlate::Alert& alert, int64_t inbox_i
       dropped_shutdown_.add();
       continue;
     }
-    const bool files_alert =
-        inbox_id != 0 && config_.default_case && playbooks_[i].name == kDefaultCasePlaybookName;
-    if (alert_jobs_ >= config_.queue_capacity && files_alert) {
-      // The alert stays in the inbox either way, but only this run files it in a case.
-      default_case_waits_.add();
-      room_.wait(lock, [this] { return stopping_ || alert_jobs_ < config_.queue_capacity; });
-    } else if (alert_jobs_ >= config_.queue_capacity && config_.enqueue_wait_ms > 0) {
+    if (alert_jobs_ >= config_.queue_capacity && config_.enqueue_wait_ms > 0) {
       room_.wait_for(lock, std::chrono::milliseconds(config_.enqueue_wait_ms),
                      [this] { return stopping_ || alert_jobs_ < config_.queue_capacity; });
     }
@@ -474,7 +564,8 @@ void PlaybookRunner::enqueueResume(int64_t run_id) {
 void PlaybookRunner::flush() {
   std::unique_lock<std::mutex> lock(mu_);
   bool drained = idle_.wait_for(lock, kFlushTimeout, [this] {
-    return (queue_.empty() && busy_ == 0) || stopping_;
+    const bool fed = !feeder_.joinable() || last_fed_.load() >= newest_stored_.load();
+    return (queue_.empty() && busy_ == 0 && fed) || stopping_;
   });
   if (!drained) {
     VIGIL_LOG_WARN("playbook runs still queued after flush waited {} s queued={} running={}",
@@ -497,10 +588,12 @@ void PlaybookRunner::workerLoop() {
       job = std::move(queue_.front());
       queue_.pop_front();
       if (job.run_id == 0) --alert_jobs_;
+      if (job.fed) --fed_jobs_;
       ++busy_;
       queue_depth_.set(static_cast<int64_t>(queue_.size()));
     }
     room_.notify_one();
+    if (job.fed) wakeFeeder();
     if (job.run_id == 0) {
       startRun(job, vm);
     } else {

@@ -10,10 +10,14 @@
 // call decide() and read the store.
 //
 // Unless config.default_case is false, the runner also runs the built-in default-case
-// playbook (mgmt/default_case_playbook.h) on every alert, and routes its
-// case.attach_alert action to a built-in case connector when no route names that action.
+// playbook (mgmt/default_case_playbook.h) on every alert in the case store's alert inbox,
+// and routes its case.attach_alert action to a built-in case connector when no route
+// names that action. A feeder thread queues those runs from the inbox in id order,
+// keeping at most half the queue for them, so the inbox (on disk) holds the backlog and
+// nothing is dropped or waits; at start it takes up the alerts an earlier process left.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -64,8 +68,8 @@ struct LoadedPlaybook {
 //   vigil_playbook_steps_total{kind}                      step log entries (action, log, ...)
 //   vigil_playbook_vm_steps_total                         VM instructions executed
 //   vigil_playbook_queue_dropped_total{reason}            full, shutdown
-//   vigil_playbook_default_case_waits_total               default-case jobs that waited
-//                                                          for room in the full queue
+//   vigil_alert_inbox_alerts                              alerts in the inbox, not yet
+//                                                          filed (gauge, set by the feeder)
 //   vigil_cases_opened_total                              cases case.attach_alert opened
 //   vigil_playbook_queue_depth
 //   vigil_playbook_store_errors_total                     run store writes that failed
@@ -100,10 +104,7 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   void onAlert(const correlate::Alert& alert) override;
 
   // Like onAlert() for an alert the case sink stored in the alert inbox: runs see its id
-  // as alert.inbox_id. The default-case job waits for room in a full queue for as long as
-  // it takes (never dropped while the runner runs), because it is what files the alert
-  // in a case. The wait holds up the case sink's writer, not the pipeline, until the
-  // sink's own queue is full. Other playbooks' jobs follow enqueue_wait_ms as in onAlert().
+  // as alert.inbox_id. The default-case playbook is left to the feeder, which this wakes.
   void onStoredAlert(const correlate::Alert& alert, int64_t inbox_id) override;
 
   // Blocks until every queued job has run to its end or its next suspension, or for at
@@ -135,6 +136,7 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
     std::shared_ptr<const correlate::Alert> alert;
     int64_t queued_mono_ns = 0;
     int64_t inbox_id = 0;  // the alert's row in the case store's alert inbox; 0 for none
+    bool fed = false;      // queued by the default-case feeder
   };
   struct Wake {
     int64_t run_id;
@@ -149,6 +151,9 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
                             std::set<std::string>& names);
   bool triggerMatches(const playbook_vm::Trigger& trigger, const correlate::Alert& alert) const;
   void enqueueAlert(const correlate::Alert& alert, int64_t inbox_id);
+  void feederLoop();
+  void feedFromInbox();
+  void wakeFeeder();
   void enqueueResume(int64_t run_id);
   void workerLoop();
   void timerLoop();
@@ -188,6 +193,19 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   bool stopping_ = false;
   std::vector<std::thread> workers_;
 
+  // The default-case feeder. fed_jobs_ is guarded by mu_, feed_wake_ and feed_stop_ by
+  // feed_mu_; only the feeder thread writes last_fed_.
+  CaseStore* cases_ = nullptr;
+  size_t default_index_ = 0;  // of the default-case playbook in playbooks_
+  size_t fed_jobs_ = 0;       // feeder jobs in queue_
+  std::atomic<int64_t> last_fed_{0};        // highest inbox id queued
+  std::atomic<int64_t> newest_stored_{0};   // highest inbox id onStoredAlert() saw
+  std::mutex feed_mu_;
+  std::condition_variable feed_cv_;
+  bool feed_wake_ = false;
+  bool feed_stop_ = false;
+  std::thread feeder_;
+
   std::mutex timer_mu_;
   std::condition_variable timer_cv_;
   std::multimap<int64_t, Wake> wakes_;  // wall-clock wake time -> run
@@ -197,12 +215,12 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
 
   Counter& dropped_full_;
   Counter& dropped_shutdown_;
-  Counter& default_case_waits_;
   Counter& vm_steps_;
   Counter& store_errors_;
   Gauge& queue_depth_;
   Gauge& waiting_approval_;
   Gauge& delayed_;
+  Gauge& inbox_alerts_;
   std::vector<Counter*> latency_buckets_;
   Counter& latency_sum_us_;
   Counter& latency_count_;

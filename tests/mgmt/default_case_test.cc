@@ -326,9 +326,9 @@ steps:
   EXPECT_EQ(cases_->listCases(CaseFilter{})->total, 0);
 }
 
-// With a full queue the default-case job waits for a worker instead of being dropped, so
-// every stored alert is filed.
-TEST_F(DefaultCaseTest, FullQueueWaitsAndDropsNothing) {
+// With a full queue the default-case jobs stay in the inbox until there is room, so every
+// stored alert is filed and none is dropped.
+TEST_F(DefaultCaseTest, FullQueueDropsNothing) {
   config_.queue_capacity = 1;
   start();
   for (int i = 0; i < 40; ++i) {
@@ -339,6 +339,22 @@ TEST_F(DefaultCaseTest, FullQueueWaitsAndDropsNothing) {
   EXPECT_EQ(runs().size(), 40u);
   EXPECT_EQ(cases_->listCases(CaseFilter{})->total, 4);
   EXPECT_EQ(*cases_->queuedAlertCount(), 0);
+}
+
+// Alerts an earlier process stored but did not file are filed at start.
+TEST_F(DefaultCaseTest, StartFilesLeftoverAlerts) {
+  ASSERT_TRUE(cases_->queueAlerts({makeAlert("ssh", "low", "acme", {{"ip", "1"}}, kNow),
+                                   makeAlert("ssh", "low", "acme", {{"ip", "1"}}, kNow + 1)})
+                  .ok());
+  start();
+  ASSERT_TRUE(waitFor([&] { return *cases_->queuedAlertCount() == 0; }));
+  runner_->flush();
+  std::vector<RunRecord> recorded = runs();
+  ASSERT_EQ(recorded.size(), 2u);
+  EXPECT_EQ(recorded[0].state, RunState::kSucceeded) << recorded[0].error;
+  CasePage page = *cases_->listCases(CaseFilter{});
+  ASSERT_EQ(page.total, 1);
+  EXPECT_EQ(page.items[0].alert_count, 2);
 }
 
 }  // namespace
