@@ -578,6 +578,10 @@ void Daemon::stop() {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
+  // The runner stops before the pipeline's last flush, so shutdown does not wait for a
+  // backlog of default-case runs: those alerts stay in the inbox and are filed after the
+  // next start. Other playbooks' runs not started yet are counted as dropped{shutdown}.
+  if (runner_) runner_->stop();
   if (pipeline_) pipeline_->requestStop();
   if (pipeline_thread_.joinable()) pipeline_thread_.join();
   if (intel_) intel_->stop();
