@@ -110,8 +110,38 @@ absl::StatusOr<CaseUpdate> updateFromParams(std::string_view action, const json&
 // ---------------------------------------------------------------------------------------
 // Case operations
 
-CaseConnector::CaseConnector(const ConnectorConfig& config, CaseStore& store)
-    : config_(config), store_(store) {}
+CaseConnector::CaseConnector(const ConnectorConfig& config, CaseStore& store,
+                             Counter* cases_opened)
+    : config_(config), store_(store), cases_opened_(cases_opened) {}
+
+absl::Status CaseConnector::attachAlert(const json& params, pb::HostCall& call,
+                                        pb::Value& result) {
+  RunContext& ctx = runContext(call);
+  json id = params.value("inbox_id", json());
+  if (id.is_null() && ctx.alert != nullptr && ctx.alert->is_object()) {
+    id = ctx.alert->value("inbox_id", json());
+  }
+  if (!id.is_number_integer() || id.get<int64_t>() < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "case.attach_alert: inbox_id ", id.dump(),
+        " is not a positive integer; pass inbox_id: alert.inbox_id, which vigild sets for "
+        "alerts the case sink stored"));
+  }
+  const int64_t inbox_id = id.get<int64_t>();
+  absl::StatusOr<std::string> tenant = store_.queuedAlertTenant(inbox_id);
+  if (!tenant.ok()) return tenant.status();
+  // The message does not say whether another tenant's alert exists.
+  if (*tenant != ctx.tenant) {
+    return absl::NotFoundError(
+        absl::StrCat("inbox alert ", inbox_id, " is not an alert of tenant ", ctx.tenant));
+  }
+  absl::StatusOr<IngestResult> filed = store_.attachQueuedAlert(inbox_id);
+  if (!filed.ok()) return filed.status();
+  if (filed->opened_case && cases_opened_ != nullptr) cases_opened_->add();
+  ctx.case_id = filed->case_id;
+  result = pb::Value::integer(filed->case_id);
+  return absl::OkStatus();
+}
 
 absl::StatusOr<int64_t> CaseConnector::targetCase(const json& params, pb::HostCall& call) {
   RunContext& ctx = runContext(call);
@@ -152,6 +182,7 @@ absl::Status CaseConnector::perform(std::string_view action, const pb::List& lis
   std::string_view verb = verbOf(action);
   const std::string author = absl::StrCat(config_.author, " (", ctx.playbook, " run ", ctx.run_id, ")");
 
+  if (verb == "attach_alert") return attachAlert(params, call, result);
   if (verb == "open" || verb == "create") {
     std::string title = text(params, "title");
     if (title.empty()) title = absl::StrCat(ctx.playbook, ": alert ", ctx.alert_id);
@@ -230,8 +261,8 @@ absl::Status CaseConnector::perform(std::string_view action, const pb::List& lis
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
         "case connector ", config_.name, " does not know action ", std::string(action),
-        "; use a name ending in open, update, assign, close, add_note, add_tag, add_evidence, "
-        "set_severity or escalate"));
+        "; use a name ending in open, attach_alert, update, assign, close, add_note, add_tag, "
+        "add_evidence, set_severity or escalate"));
   }
   if (!st.ok()) return st;
   result = pb::Value::integer(*id);

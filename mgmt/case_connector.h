@@ -12,6 +12,8 @@
 //   add_tag / tag        tag or tags
 //   set_severity         severity
 //   escalate             summary [, severity (default high)] -> note, tag, severity
+//   attach_alert         inbox_id (default alert.inbox_id) -> files the stored alert in the
+//                        open case for its rule and group, or a new case; returns the case id
 // Every action but open takes an optional case_id and returns the case id unless noted.
 // Without case_id an action works on the case this run opened, else on the case that
 // holds the triggering alert. A case of another tenant is never touched.
@@ -27,6 +29,7 @@
 #include <optional>
 #include <string>
 
+#include "common/metrics.h"
 #include "mgmt/case_store.h"
 #include "mgmt/playbook_config.h"
 #include "playbook_vm/compiler/alert_host.h"
@@ -42,8 +45,9 @@ namespace vigil::mgmt {
 
 class CaseConnector final : public playbook_vm::compiler::ActionConnector {
  public:
-  // `store` is not owned and must outlive the connector.
-  CaseConnector(const ConnectorConfig& config, CaseStore& store);
+  // `store` is not owned and must outlive the connector. `cases_opened`, when set, counts
+  // the cases attach_alert opens.
+  CaseConnector(const ConnectorConfig& config, CaseStore& store, Counter* cases_opened = nullptr);
 
   absl::Status perform(std::string_view action, const playbook_vm::List& params,
                        playbook_vm::HostCall& call, playbook_vm::Value& result) override;
@@ -53,9 +57,12 @@ class CaseConnector final : public playbook_vm::compiler::ActionConnector {
   absl::Status addEvidence(std::string_view action, const nlohmann::json& params, int64_t id,
                            const std::string& author, playbook_vm::HostCall& call,
                            playbook_vm::Value& result);
+  absl::Status attachAlert(const nlohmann::json& params, playbook_vm::HostCall& call,
+                           playbook_vm::Value& result);
 
   ConnectorConfig config_;
   CaseStore& store_;
+  Counter* cases_opened_;
 };
 
 // Finds `value` in the snapshot: addresses (exact or by CIDR), domains (and their parent

@@ -397,6 +397,32 @@ class CaseStore {
   absl::StatusOr<std::optional<int64_t>> findCaseOfAlert(absl::string_view tenant,
                                                          absl::string_view alert_id);
 
+  // --- The alert inbox, which the default case playbook files from (docs/playbooks.md,
+  // "Alerts to cases"). Alerts wait there, with their evidence, until a case.attach_alert
+  // action files them.
+
+  // Stores `alerts` in the inbox in one transaction, without filing any in a case, and
+  // returns their inbox ids in order. InvalidArgument, with nothing stored, for an alert
+  // whose level is not a Sigma level.
+  absl::StatusOr<std::vector<int64_t>> queueAlerts(absl::Span<const correlate::Alert> alerts);
+
+  // Files inbox alert `inbox_id` exactly as ingestAlert() does (into the open case of its
+  // (tenant, rule_id, group), or a new case) and removes it from the inbox, in one
+  // transaction. NotFound when the inbox holds no such alert, for example because an
+  // earlier action already filed it.
+  absl::StatusOr<IngestResult> attachQueuedAlert(int64_t inbox_id);
+
+  // Returns up to `limit` inbox alerts whose id is above `after_id`, oldest first, as
+  // (inbox id, text that internal::decodeStoredAlert() reads).
+  absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> queuedAlertsAfter(int64_t after_id,
+                                                                                 size_t limit);
+
+  // Returns the tenant of inbox alert `inbox_id`. NotFound when the inbox holds none.
+  absl::StatusOr<std::string> queuedAlertTenant(int64_t inbox_id);
+
+  // Alerts waiting in the inbox.
+  absl::StatusOr<int64_t> queuedAlertCount();
+
   // Schema version of the open database (the latest migration applied).
   int schemaVersion() const { return schema_version_; }
   const std::string& path() const { return path_; }

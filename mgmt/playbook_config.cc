@@ -289,12 +289,21 @@ absl::Status parsePlaybookConfig(const YAML::Node& n, const std::string& origin,
   absl::Status st;
   if (!(st = r.checkKeys(n, "playbooks",
                          {"paths", "db", "workers", "queue_capacity", "enqueue_wait_ms",
-                          "max_steps", "max_memory_bytes", "connectors", "actions"}))
+                          "max_steps", "max_memory_bytes", "connectors", "actions",
+                          "default_case"}))
            .ok()) {
     return st;
   }
+  if (YAML::Node d = n["default_case"]) {
+    if (!d.IsScalar() || (d.Scalar() != "true" && d.Scalar() != "false")) {
+      return r.error(d, "playbooks.default_case",
+                     absl::StrCat("'", d.IsScalar() ? d.Scalar() : std::string("(not a scalar)"),
+                                  "' is not true or false"));
+    }
+    c.default_case = d.Scalar() == "true";
+  }
   if (!(st = r.readStringList(n, "playbooks", "paths", c.paths)).ok()) return st;
-  if (c.paths.empty()) {
+  if (c.paths.empty() && !n["default_case"]) {
     return r.error(n, "playbooks.paths",
                    "missing or empty; list playbook files or folders of *.yml playbooks");
   }
@@ -339,7 +348,7 @@ absl::Status parsePlaybookConfig(const YAML::Node& n, const std::string& origin,
   if (YAML::Node a = n["actions"]) {
     if (!(st = r.readRoutes(a, c, c.actions)).ok()) return st;
   }
-  c.enabled = true;
+  c.enabled = !c.paths.empty();
   return absl::OkStatus();
 }
 

@@ -68,6 +68,10 @@ struct ActionRoute {
 
 struct PlaybookRunnerConfig {
   bool enabled = false;            // true when the section is present with paths
+  // Runs the built-in default-case playbook, which files every alert in its case
+  // (configs/playbooks/default_case.yml). With false, vigild opens no case from alerts
+  // unless a playbook under `paths` calls case.attach_alert.
+  bool default_case = true;
   std::vector<std::string> paths;  // playbook files or folders (*.yml, *.yaml), resolved
   std::string db;                  // default <state_dir>/runs.db
   size_t workers = 1;              // threads that run playbooks
@@ -82,7 +86,8 @@ struct PlaybookRunnerConfig {
 };
 
 // Reads the `playbooks:` node into `out`. Relative paths resolve against `base_dir`;
-// `state_dir` gives the default database path. Errors are InvalidArgument of the form
+// `state_dir` gives the default database path. `paths` may be left out only when the
+// section sets `default_case`. Errors are InvalidArgument of the form
 // "vigil.yaml:41: playbooks.connectors.fw.type: 'nft' is not one of ...".
 absl::Status parsePlaybookConfig(const YAML::Node& node, const std::string& origin,
                                  const std::string& base_dir, const std::string& state_dir,

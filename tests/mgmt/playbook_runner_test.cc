@@ -96,6 +96,9 @@ class PlaybookRunnerTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     cases_ = std::move(*store);
     config_.enabled = true;
+    // These tests count runs of their own playbooks; default_case_test.cc covers the
+    // built-in one.
+    config_.default_case = false;
     config_.db = dir_.file("runs.db");
     config_.paths = {dir_.file("playbooks")};
     std::filesystem::create_directories(dir_.file("playbooks"));
