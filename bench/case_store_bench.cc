@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "correlate/alert.h"
+#include "mgmt/case_metrics.h"
 #include "mgmt/case_store.h"
 
 namespace {
@@ -115,6 +116,57 @@ void BM_CaseStore_ListPage(benchmark::State& state) {
   if (listed == 0) state.SkipWithError("no cases listed");
 }
 BENCHMARK(BM_CaseStore_ListPage);
+
+// Case metrics over range(0) cases in four tenants: range(1) 0 reads every case and
+// aggregates in memory (aggregateCaseMetrics), 1 aggregates in SQLite
+// (CaseStore::caseMetricsBetween, what GET /api/v1/metrics/cases runs).
+void BM_CaseStore_Metrics(benchmark::State& state) {
+  TempStore temp;
+  if (!temp.store) {
+    state.SkipWithError("failed to open the case store; check that TMPDIR is writable");
+    return;
+  }
+  const int64_t cases = state.range(0);
+  std::vector<vigil::correlate::Alert> batch;
+  for (int64_t i = 0; i < cases; ++i) {
+    vigil::correlate::Alert alert = benchAlert(i);
+    alert.group = {{"source.ip", std::to_string(i)}};  // one case per alert
+    alert.tenant = "tenant" + std::to_string(i % 4);
+    alert.first_event_ns = kT0 + i - (i % 97) * 1'000'000'000;
+    batch.push_back(std::move(alert));
+  }
+  if (!temp.store->ingestAlerts(batch).ok()) {
+    state.SkipWithError("setup ingest failed");
+    return;
+  }
+  size_t groups = 0;
+  for (auto _ : state) {
+    if (state.range(1) == 0) {
+      auto all = temp.store->casesDetectedBetween(std::nullopt, "", 0, 0);
+      if (!all.ok()) {
+        state.SkipWithError(std::string(all.status().message()).c_str());
+        return;
+      }
+      groups += vigil::mgmt::aggregateCaseMetrics(*all, temp.store->sla(), temp.store->nowNs())
+                    .size();
+    } else {
+      auto summary = temp.store->caseMetricsBetween(std::nullopt, "", 0, 0);
+      if (!summary.ok()) {
+        state.SkipWithError(std::string(summary.status().message()).c_str());
+        return;
+      }
+      groups += summary->size();
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * cases);
+  if (groups == 0) state.SkipWithError("no metrics groups");
+}
+BENCHMARK(BM_CaseStore_Metrics)
+    ->Args({10000, 0})
+    ->Args({10000, 1})
+    ->Args({100000, 0})
+    ->Args({100000, 1})
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -2,8 +2,10 @@
 // without end (infinite_rx=1).
 //
 // BM_DpdkToEvent runs the whole path to a parsed event on one core: rte_eth_rx_burst, frame
-// decode and the copy into the ring (DpdkSource::pollOnce), then parseEvent into a reused
-// Event, as the pipeline's parse stage does. items_per_second is events per second.
+// decode and the copy into the ring (DpdkSource::pollOnce), then moveToEvent and
+// parseEvent into a reused Event, as the pipeline's input and parse stages do.
+// items_per_second is events per second. copy:0 trades the slot buffer for the arena, as
+// the pipeline does; copy:1 copies the message into the arena.
 //
 // BM_DpdkSource_PcapReplay runs the source's own RX thread, and the benchmark thread takes
 // messages off the ring. items_per_second is the rate at which payloads reach the
@@ -180,8 +182,12 @@ void BM_DpdkToEvent(benchmark::State& state) {
     return;
   }
   RawRing& ring = b.polled->ring();
-  // The pipeline sizes each event arena at twice the largest message plus headroom.
-  Event event(2 * 2048 + 4096);
+  // The pipeline sizes each event arena at twice the largest message plus headroom, as
+  // the ring's slot buffers are, so moveToEvent() trades buffers as in the pipeline. With
+  // the argument copy:1 the arena is 64 bytes larger, so moveToEvent() copies each
+  // message instead, as the pipeline did before it traded buffers.
+  const bool copy = state.range(0) != 0;
+  Event event(vigil::dataplane::eventArenaBytes(2048) + (copy ? 64 : 0));
   vigil::dataplane::ParseOptions parse_options;
   int64_t events = 0;
   int64_t parsed = 0;
@@ -192,8 +198,7 @@ void BM_DpdkToEvent(benchmark::State& state) {
     b.polled->pollOnce(0);
     for (RawMessage* m = ring.front(); m != nullptr; m = ring.front()) {
       event.reset();
-      event.arena.reset();
-      event.raw = event.arena.copy(m->view());
+      vigil::dataplane::moveToEvent(*m, event);
       event.receive_ns = m->receive_ns;
       event.peer = m->peer;
       event.vlan = m->vlan;
@@ -283,7 +288,7 @@ void BM_DpdkSource_PcapReplay(benchmark::State& state) {
   if (bytes == 0) state.SkipWithError("no message arrived");
 }
 
-BENCHMARK(BM_DpdkToEvent);
+BENCHMARK(BM_DpdkToEvent)->ArgName("copy")->Arg(0)->Arg(1);
 BENCHMARK(BM_DpdkRxDecode);
 BENCHMARK(BM_DpdkSource_PcapReplay)->UseRealTime();
 

@@ -174,7 +174,8 @@ def check_truth(truth, counts):
     return problems
 
 
-def write_config(path, run_dir, data, workers, source, port, api_port, tenants):
+def write_config(path, run_dir, data, workers, source, port, api_port, tenants,
+                 idle_source_bytes=0):
     lines = [
         "# written by bench/e2e.py for one benchmark run",
         "daemon: {log_level: info, drain_timeout_s: 60}",
@@ -205,6 +206,14 @@ def write_config(path, run_dir, data, workers, source, port, api_port, tenants):
             f"               --file-prefix={prefix}, '--log-level=lib.eal:warning',",
             f"               '--vdev=net_pcap0,rx_pcap={data}/events.pcap']",
         ]
+    if idle_source_bytes:
+        # A second file source on an empty file. Its max_message_bytes raises the
+        # pipeline's (the largest of all sources), and when that differs from the main
+        # source's 64 KiB, the input stage copies each message instead of trading buffers.
+        empty = f"{run_dir}/empty.log"
+        open(empty, "w").close()
+        lines += ["  - {name: idle, type: file, paths: [" + empty + "], max_message_bytes: " +
+                  f"{idle_source_bytes}}}"]
     lines.append("tenants:")
     for t in range(tenants):
         lines.append(f"  - {{field: host.name, suffix: .t{t:02d}.bench, tenant: t{t:02d}}}")
@@ -233,7 +242,7 @@ class Vigild:
         self.run_dir = run_dir
         self.config = f"{run_dir}/vigil.yaml"
         write_config(self.config, run_dir, data, workers, source, self.port, self.api_port,
-                     tenants)
+                     tenants, args.idle_source_bytes)
         self.token = mint_token(args.vigilctl, run_dir + "/state")
         cmd = [args.vigild, "--config", self.config]
         if args.cpus:
@@ -422,6 +431,9 @@ def main():
     p.add_argument("--json", default="", help="write every result here as JSON lines")
     p.add_argument("--udp-rate", type=float, default=0,
                    help="UDP send rate; default half the TCP maximum of the same run")
+    p.add_argument("--idle-source-bytes", type=int, default=0,
+                   help="add an idle file source with this max_message_bytes; 65536 keeps "
+                        "the zero-copy input stage, any other size makes it copy (A/B runs)")
     p.add_argument("--smoke", action="store_true",
                    help="CI mode: 20k events, small W4 indicator lists, file/tcp/udp, no "
                         "latency runs; checks alert counts only")

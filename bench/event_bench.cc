@@ -2,7 +2,9 @@
 // last generic field, and a name the event does not have, each by name and through a
 // FieldRef resolved once. BM_LinearScan_* walks the fields the way get() did before the
 // index, as the baseline. BM_AddFields_Reset measures adding 40 fields and clearing them,
-// BM_AddFields_Index the same plus building the index.
+// BM_AddFields_Index the same plus building the index. BM_GetRef_Overflow150 and
+// BM_GetRef_AbsentWithOverflow look up in an event of 200 fields, 104 of them past the
+// table in the overflow area.
 #include <benchmark/benchmark.h>
 
 #include <array>
@@ -87,6 +89,36 @@ void BM_LinearScan_FirstGeneric(benchmark::State& state) {
 }
 void BM_LinearScan_LastGeneric(benchmark::State& state) { linearScan(state, fieldNames().back()); }
 
+// An event with 200 generic fields: the first 96 in the indexed table, the other 104 in
+// the overflow area, which a lookup scans after the table misses.
+Event& wideEvent() {
+  static Event event = [] {
+    Event e(64 * 1024);
+    for (size_t i = 0; i < 200; ++i) {
+      e.addField(e.arena.copy("suricata.alert.attr_" + std::to_string(i)), "value");
+    }
+    return e;
+  }();
+  return event;
+}
+
+void lookupWide(benchmark::State& state, std::string_view name) {
+  const Event& event = wideEvent();
+  const FieldRef ref = Event::resolve(name);
+  std::array<char, 64> scratch;
+  for (auto _ : state) {
+    std::optional<std::string_view> value = event.get(ref, scratch);
+    benchmark::DoNotOptimize(value);
+  }
+}
+
+void BM_GetRef_Overflow150(benchmark::State& state) {
+  lookupWide(state, "suricata.alert.attr_150");
+}
+void BM_GetRef_AbsentWithOverflow(benchmark::State& state) {
+  lookupWide(state, "suricata.alert.missing");
+}
+
 void BM_AddFields_Reset(benchmark::State& state) {
   Event event(8192);
   for (auto _ : state) {
@@ -118,6 +150,8 @@ BENCHMARK(BM_GetRef_FirstGeneric);
 BENCHMARK(BM_GetRef_LastGeneric);
 BENCHMARK(BM_LinearScan_FirstGeneric);
 BENCHMARK(BM_LinearScan_LastGeneric);
+BENCHMARK(BM_GetRef_Overflow150);
+BENCHMARK(BM_GetRef_AbsentWithOverflow);
 BENCHMARK(BM_AddFields_Reset);
 BENCHMARK(BM_AddFields_Index);
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string_view>
@@ -24,12 +25,32 @@ class Arena {
     return p;
   }
 
+  // Reserves `len` bytes that start at a multiple of `align` (a power of two), for
+  // structs kept in the arena. Returns nullptr when the arena is full.
+  char* allocAligned(size_t len, size_t align) {
+    const uintptr_t base = reinterpret_cast<uintptr_t>(buf_.get());
+    const uintptr_t start = (base + used_ + align - 1) & ~(uintptr_t{align} - 1);
+    const size_t offset = static_cast<size_t>(start - base);
+    if (offset > capacity_ || len > capacity_ - offset) return nullptr;
+    used_ = offset + len;
+    return buf_.get() + offset;
+  }
+
   // Copies `text` into the arena. Returns an empty view when it does not fit.
   std::string_view copy(std::string_view text) {
     char* p = alloc(text.size());
     if (p == nullptr) return {};
     std::memcpy(p, text.data(), text.size());
     return {p, text.size()};
+  }
+
+  // Trades buffers with `buffer`, which must hold capacity() bytes, and marks its first
+  // `used` bytes as allocated. `buffer` gets this arena's old buffer. Returns a view of
+  // those bytes. Lets a producer's filled buffer become the arena without copying it.
+  std::string_view adopt(std::unique_ptr<char[]>& buffer, size_t used) {
+    buf_.swap(buffer);
+    used_ = used;
+    return {buf_.get(), used};
   }
 
   // Gives back the tail of the most recent alloc() that the caller did not use.

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <new>
 
 #include "common/time.h"
 
@@ -163,6 +164,8 @@ void Event::reset() {
   src_port = dst_port = 0;
   user = action = outcome = {};
   field_count = 0;
+  overflow_head_ = overflow_tail_ = nullptr;
+  overflow_count_ = 0;
   if (indexed_count_ != 0) {
     field_slots_.fill(0);
     indexed_count_ = 0;
@@ -192,6 +195,58 @@ void Event::indexField(size_t index) const {
     slot = (slot + 1) & (kFieldSlots - 1);
   }
   field_slots_[slot] = static_cast<uint8_t>(index + 1);
+}
+
+bool Event::addOverflowField(std::string_view name, std::string_view value) {
+  flags |= kFlagFieldsOverflow;
+  if (overflow_tail_ == nullptr || overflow_tail_->count == kOverflowChunkFields) {
+    char* memory = arena.allocAligned(sizeof(OverflowChunk), alignof(OverflowChunk));
+    if (memory == nullptr) {
+      flags |= kFlagArenaFull;
+      return false;
+    }
+    auto* chunk = new (memory) OverflowChunk{nullptr, 0, {}};
+    if (overflow_tail_ == nullptr) {
+      overflow_head_ = chunk;
+    } else {
+      overflow_tail_->next = chunk;
+    }
+    overflow_tail_ = chunk;
+  }
+  overflow_tail_->fields[overflow_tail_->count++] = Field{name, value};
+  ++overflow_count_;
+  return true;
+}
+
+void Event::truncateFields(size_t total) {
+  if (total >= totalFields()) return;
+  if (total <= kMaxFields) {
+    // indexFields() starts again when field_count went below indexed_count_.
+    field_count = total;
+    overflow_head_ = overflow_tail_ = nullptr;
+    overflow_count_ = 0;
+    return;
+  }
+  size_t keep = total - kMaxFields;
+  overflow_count_ = keep;
+  OverflowChunk* chunk = overflow_head_;
+  while (keep > chunk->count) {
+    keep -= chunk->count;
+    chunk = chunk->next;
+  }
+  // Chunks after this one may lie in arena space the caller gave back.
+  chunk->count = keep;
+  chunk->next = nullptr;
+  overflow_tail_ = chunk;
+}
+
+std::optional<std::string_view> Event::getOverflow(std::string_view name) const {
+  for (const OverflowChunk* chunk = overflow_head_; chunk != nullptr; chunk = chunk->next) {
+    for (size_t i = 0; i < chunk->count; ++i) {
+      if (chunk->fields[i].name == name) return chunk->fields[i].value;
+    }
+  }
+  return std::nullopt;
 }
 
 bool Event::addHit(const IndicatorHit& hit) {
@@ -229,6 +284,9 @@ std::optional<std::string_view> Event::getGeneric(std::string_view name, uint32_
     }
     slot = (slot + 1) & (kFieldSlots - 1);
   }
+  // The table holds the first field of each of its names, and overflow fields came later,
+  // so they are searched only when the table has no field of that name.
+  if (overflow_count_ != 0) return getOverflow(name);
   return std::nullopt;
 }
 

@@ -29,7 +29,7 @@ enum EventFlag : uint32_t {
   kFlagTimestampInvalid = 1u << 3,  // timestamp unparseable; event time = receive time
   kFlagMsgUtf8Bom = 1u << 4,        // MSG started with a BOM (stripped): MSG is UTF-8
   kFlagNoHostname = 1u << 5,        // sender gave no HOSTNAME; host is the peer address
-  kFlagFieldsOverflow = 1u << 6,    // more fields than kMaxFields; the rest were dropped
+  kFlagFieldsOverflow = 1u << 6,    // more fields than kMaxFields; the rest are in overflow
   kFlagArenaFull = 1u << 7,         // decoded values did not fit the arena
   kFlagYearInferred = 1u << 8,      // RFC 3164 timestamp without year; year was chosen
   kFlagHitsOverflow = 1u << 9,      // more indicator hits than kMaxHits
@@ -105,7 +105,10 @@ struct FieldRef {
 };
 
 struct Event {
+  // Fields the table holds. Fields past it go to the overflow area in the arena.
   static constexpr size_t kMaxFields = 96;
+  // Fields per overflow chunk (one arena allocation of about 530 bytes).
+  static constexpr size_t kOverflowChunkFields = 16;
   static constexpr size_t kMaxHits = 16;
 
   explicit Event(size_t arena_bytes) : arena(arena_bytes) {}
@@ -140,19 +143,43 @@ struct Event {
   // Returns the hash that the generic-field index uses for `name`. Public for tests.
   static uint32_t fieldHash(std::string_view name);
 
-  // Appends a generic field. Returns false (and sets kFlagFieldsOverflow) when full.
-  // The name is indexed later, by the first generic get() or by indexFields(), so an
-  // event that is never read by a generic name never pays for the index. Parsers may
-  // lower field_count to drop fields they added; the next lookup then rebuilds the index.
+  // Appends a generic field. The first kMaxFields fields go to `fields`; later ones go
+  // to the overflow area, a chain of chunks in the arena, and set kFlagFieldsOverflow.
+  // get() finds overflow fields too (by a linear scan, after the indexed table missed).
+  // Returns false only when an overflow chunk did not fit the arena: the field is then
+  // lost and kFlagArenaFull is set. The name is indexed later, by the first generic get()
+  // or by indexFields(), so an event that is never read by a generic name never pays for
+  // the index. To drop fields they added, parsers call truncateFields().
   bool addField(std::string_view name, std::string_view value) {
-    if (field_count == kMaxFields) {
-      flags |= kFlagFieldsOverflow;
-      return false;
-    }
+    if (field_count == kMaxFields) return addOverflowField(name, value);
     // Fields were dropped after the last indexing, so slots below indexed_count_ may now
     // name other fields.
     if (field_count < indexed_count_) invalidateFieldIndex();
     fields[field_count++] = Field{name, value};
+    return true;
+  }
+
+  // Generic fields in the table and in the overflow area together.
+  size_t totalFields() const { return field_count + overflow_count_; }
+  size_t overflowFields() const { return overflow_count_; }
+
+  // Keeps the first `total` generic fields (table first, then overflow) and forgets the
+  // rest. Parsers call it with a count from totalFields() to undo a partial parse, after
+  // giving the arena back. Does nothing when `total` >= totalFields().
+  void truncateFields(size_t total);
+
+  // Calls visit(const Field&) for every generic field in the order they were added,
+  // table first. `visit` returns false to stop; visitFields() then returns false.
+  template <typename Visit>
+  bool visitFields(Visit&& visit) const {
+    for (size_t i = 0; i < field_count; ++i) {
+      if (!visit(fields[i])) return false;
+    }
+    for (const OverflowChunk* chunk = overflow_head_; chunk != nullptr; chunk = chunk->next) {
+      for (size_t i = 0; i < chunk->count; ++i) {
+        if (!visit(chunk->fields[i])) return false;
+      }
+    }
     return true;
   }
 
@@ -195,7 +222,8 @@ struct Event {
   std::string_view action;   // what happened, e.g. "ssh_login"
   std::string_view outcome;  // "success", "failure" or empty
 
-  // --- generic fields, structured data and JSON members
+  // --- generic fields, structured data and JSON members (the first kMaxFields; see
+  // visitFields() for all of them)
   std::array<Field, kMaxFields> fields;
   size_t field_count = 0;
 
@@ -206,6 +234,21 @@ struct Event {
   Arena arena;
 
  private:
+  // A block of overflow fields in the arena. Chunks form a list in the order they were
+  // filled; only the last one is partly filled.
+  struct OverflowChunk {
+    OverflowChunk* next;
+    size_t count;
+    Field fields[kOverflowChunkFields];
+  };
+
+  bool addOverflowField(std::string_view name, std::string_view value);
+  std::optional<std::string_view> getOverflow(std::string_view name) const;
+
+  OverflowChunk* overflow_head_ = nullptr;
+  OverflowChunk* overflow_tail_ = nullptr;
+  size_t overflow_count_ = 0;
+
   // Open-addressing index of the generic fields, with linear probing. A slot holds a
   // field's index + 1, or 0 when empty, so 256 slots for at most 96 fields stay under
   // 40% full. The index covers fields[0, indexed_count_). It is a cache of `fields`

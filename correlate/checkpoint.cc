@@ -34,10 +34,6 @@ class DefinitionHash {
   uint64_t hash_ = 0xcbf29ce484222325ull;
 };
 
-std::string_view labelOf(const std::string& id, const std::string& title) {
-  return id.empty() ? std::string_view(title) : std::string_view(id);
-}
-
 absl::Status errnoStatus(std::string_view what, const std::string& path) {
   return absl::InternalError(internal::concat(what, " ", path, ": ", std::strerror(errno)));
 }
@@ -94,17 +90,17 @@ absl::StatusOr<std::string_view> checkpointBody(std::string_view file) {
 uint64_t correlationRuleHash(const RuleSet& rules, uint32_t correlation) {
   const CorrelationRule& rule = rules.correlations[correlation];
   DefinitionHash hash;
-  hash.add(labelOf(rule.id, rule.title));
+  hash.add(stateLabel(rule));
   hash.addBytes(static_cast<uint64_t>(rule.type));
   hash.addBytes(rule.detections.size());
   for (size_t i = 0; i < rule.detections.size(); ++i) {
     if (rule.chained[i] != kNoRule) {
       const CorrelationRule& inner = rules.correlations[rule.chained[i]];
       hash.add("correlation");
-      hash.add(labelOf(inner.id, inner.title));
+      hash.add(stateLabel(inner));
     } else {
       const DetectionRule& detection = rules.detections[rule.detections[i]];
-      hash.add(labelOf(detection.id, detection.title));
+      hash.add(stateLabel(detection));
     }
     hash.addBytes(rule.group_by_rule[i].size());
     for (const GroupField& field : rule.group_by_rule[i]) hash.add(field.event.name());
@@ -128,7 +124,7 @@ uint64_t correlationRuleHash(const RuleSet& rules, uint32_t correlation) {
 
 uint64_t suppressionHash(const DetectionRule& rule) {
   DefinitionHash hash;
-  hash.add(labelOf(rule.id, rule.title));
+  hash.add(stateLabel(rule));
   hash.addBytes(static_cast<uint64_t>(rule.suppress_ns));
   hash.addBytes(rule.suppress_fields.size());
   for (const GroupField& field : rule.suppress_fields) hash.add(field.event.name());

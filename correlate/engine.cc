@@ -28,8 +28,20 @@ int64_t eventTime(const Event& event) {
   return event.timestamp_ns != 0 ? event.timestamp_ns : event.receive_ns;
 }
 
-std::string ruleLabel(const std::string& id, const std::string& title) {
-  return id.empty() ? title : id;
+// Metric labels of one rule: its label, and its tenant when the rule belongs to one, so
+// two tenants' rules of the same id count apart.
+template <typename Rule>
+Labels ruleLabels(const Rule& rule) {
+  Labels labels = {{"rule", ruleLabel(rule.id, rule.title)}};
+  if (!rule.tenant.empty()) labels.emplace_back("tenant", rule.tenant);
+  return labels;
+}
+
+// True when `rule` sees `event`: a rule for every tenant sees every event, a tenant's
+// rule only the events of that tenant.
+template <typename Rule>
+bool seesTenant(const Rule& rule, const Event& event) {
+  return rule.tenant.empty() || std::string_view(rule.tenant) == event.tenant;
 }
 
 // Reads one field the way detections do: the Event name, then the Sigma name when the
@@ -137,7 +149,7 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
 
   Counters& c = *counters_;
   for (const DetectionRule& rule : rules_->detections) {
-    Labels labels = {{"rule", ruleLabel(rule.id, rule.title)}};
+    Labels labels = ruleLabels(rule);
     c.detection_matches.push_back(&metrics->counter(
         "vigil_detection_matches_total", "Events that matched a detection rule", labels));
     c.detection_evaluations.push_back(
@@ -159,7 +171,7 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
         "Alerts held back by the rule's suppress option (same key within the period)", labels));
   }
   for (const CorrelationRule& rule : rules_->correlations) {
-    Labels labels = {{"rule", ruleLabel(rule.id, rule.title)}};
+    Labels labels = ruleLabels(rule);
     c.evictions.push_back(&metrics->counter(
         "vigil_correlation_evictions_total",
         "Groups dropped from a full correlation table (least recently updated first)", labels));
@@ -206,6 +218,9 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
   c.logsource_skipped = &metrics->counter(
       "vigil_detection_logsource_skipped_total",
       "Detection rule evaluations skipped because the rule's logsource does not apply");
+  c.tenant_skipped = &metrics->counter(
+      "vigil_detection_tenant_skipped_total",
+      "Detection rule evaluations skipped because the rule belongs to another tenant");
   c.prefilter_errors =
       &metrics->counter("vigil_detection_prefilter_errors_total",
                         "Events whose prefilter scan failed, so every rule was evaluated");
@@ -313,10 +328,12 @@ size_t Engine::detect(const Event& event, DetectScratch& scratch, std::span<uint
   const internal::DetectionIndex& index = *rules_->index;
   const size_t rule_count = rules_->detections.size();
   const uint64_t logsources = index.eventLogSources(event);
+  internal::PrefilterResult scanned;
   if (options_.prefilter && index.ruleCount() == rule_count) {
     if (!index.scan(event, logsources, state.scratch, prefilter)) {
       counters_->prefilter_errors->add();
     }
+    scanned = {&index, &prefilter};
   } else {
     std::fill(prefilter.candidates.begin(), prefilter.candidates.end(), ~uint64_t{0});
     std::fill(prefilter.fired.begin(), prefilter.fired.end(), 0);
@@ -324,6 +341,7 @@ size_t Engine::detect(const Event& event, DetectScratch& scratch, std::span<uint
 
   size_t found = 0;
   uint64_t skipped = 0;
+  uint64_t other_tenant = 0;
   const RegexTable& regexes = *rules_->regexes;
   const size_t words = (rule_count + 63) / 64;
   for (size_t word = 0; word < words; ++word) {
@@ -331,6 +349,10 @@ size_t Engine::detect(const Event& event, DetectScratch& scratch, std::span<uint
       const auto i = static_cast<uint32_t>(word * 64 + static_cast<size_t>(__builtin_ctzll(bits)));
       if (i >= rule_count) break;
       const DetectionRule& rule = rules_->detections[i];
+      if (!seesTenant(rule, event)) {
+        ++other_tenant;
+        continue;
+      }
       if (!internal::logSourceApplies(rule, logsources)) {
         ++skipped;
         continue;
@@ -343,11 +365,11 @@ size_t Engine::detect(const Event& event, DetectScratch& scratch, std::span<uint
       bool matched = false;
       if (++state.evaluations % kRuleTimeSampleInterval == 0) {
         int64_t begin = monotonicNs();
-        matched = internal::matchesRule(rule, event, regexes, state.scratch, logsource);
+        matched = internal::matchesRule(rule, event, regexes, state.scratch, logsource, scanned);
         counters_->sampled_ns[i]->add(static_cast<uint64_t>(monotonicNs() - begin));
         counters_->samples[i]->add();
       } else {
-        matched = internal::matchesRule(rule, event, regexes, state.scratch, logsource);
+        matched = internal::matchesRule(rule, event, regexes, state.scratch, logsource, scanned);
       }
       if (!matched) continue;
       counters_->detection_matches[i]->add();
@@ -359,6 +381,7 @@ size_t Engine::detect(const Event& event, DetectScratch& scratch, std::span<uint
     }
   }
   if (skipped != 0) counters_->logsource_skipped->add(skipped);
+  if (other_tenant != 0) counters_->tenant_skipped->add(other_tenant);
   return found;
 }
 
@@ -372,7 +395,7 @@ Alert Engine::detectionAlert(uint32_t detection, const Event& event) const {
   alert.rule_id = ruleLabel(rule.id, rule.title);
   alert.id = internal::concat(alert.rule_id, "-", alert_sequence_->fetch_add(1) + 1);
   alert.rule_title = rule.title;
-  alert.rules_version = options_.rules_version;
+  alert.rules_version = rule.version != 0 ? rule.version : options_.rules_version;
   alert.level = rule.level;
   alert.tags = rule.tags;
   alert.tenant = std::string(event.tenant);
@@ -485,7 +508,7 @@ void Engine::finishAlert(uint32_t correlation, Alert& alert) const {
   alert.rule_id = ruleLabel(rule.id, rule.title);
   alert.id = internal::concat(alert.rule_id, "-", alert_sequence_->fetch_add(1) + 1);
   alert.rule_title = rule.title;
-  alert.rules_version = options_.rules_version;
+  alert.rules_version = rule.version != 0 ? rule.version : options_.rules_version;
   alert.level = rule.level;
   alert.tags = rule.tags;
   alert.detect_ns = options_.clock->nowNs();
@@ -555,6 +578,9 @@ bool Engine::updateCorrelation(uint32_t shard, uint32_t correlation, uint32_t de
 bool Engine::updateAt(uint32_t shard, uint32_t correlation, uint32_t position, const Event& event,
                       int64_t watermark_ns, Alert& alert) {
   const CorrelationRule& rule = rules_->correlations[correlation];
+  // A tenant's correlation counts only its tenant's events. The pipeline feeds it only
+  // matches of the tenant's own detections; this check covers callers that pass others.
+  if (!seesTenant(rule, event)) return false;
   internal::WindowInput input{eventTime(event), position, 0, watermark_ns};
   if (rule.type == CorrelationType::kValueSum || rule.type == CorrelationType::kValueAvg ||
       rule.type == CorrelationType::kValuePercentile) {
@@ -606,22 +632,32 @@ void Engine::process(const Event& event, DetectScratch& scratch, std::vector<Ale
 
 absl::Status Engine::injectMatch(std::string_view rule_id_or_name, const Event& event,
                                  std::vector<Alert>& out) {
+  // The event's tenant's own rule of that id or name comes before a rule for every tenant.
+  std::optional<uint32_t> found;
   for (uint32_t i = 0; i < rules_->detections.size(); ++i) {
     const DetectionRule& rule = rules_->detections[i];
     if (rule.id != rule_id_or_name && rule.name != rule_id_or_name) continue;
-    counters_->detection_matches[i]->add();
-    for (uint32_t shard = 0; shard < shards_.size(); ++shard) advanceTime(shard, event, out);
-    if (rule.generates_alerts) {
-      Alert alert = detectionAlert(i, event);
-      if (admitAlert(alert)) out.push_back(std::move(alert));
-    }
-    for (uint32_t correlation : correlationsFor(i)) {
-      correlate(shardOf(correlation, i, event), correlation, i, event, out);
-    }
-    return absl::OkStatus();
+    if (!seesTenant(rule, event)) continue;
+    if (!found || !rule.tenant.empty()) found = i;
+    if (!rule.tenant.empty()) break;
   }
-  return absl::NotFoundError(
-      internal::concat("no detection rule has id or name '", rule_id_or_name, "'"));
+  if (!found) {
+    return absl::NotFoundError(internal::concat(
+        "no detection rule has id or name '", rule_id_or_name, "'",
+        event.tenant.empty() ? "" : internal::concat(" for tenant '", event.tenant, "'")));
+  }
+  const uint32_t i = *found;
+  const DetectionRule& rule = rules_->detections[i];
+  counters_->detection_matches[i]->add();
+  for (uint32_t shard = 0; shard < shards_.size(); ++shard) advanceTime(shard, event, out);
+  if (rule.generates_alerts) {
+    Alert alert = detectionAlert(i, event);
+    if (admitAlert(alert)) out.push_back(std::move(alert));
+  }
+  for (uint32_t correlation : correlationsFor(i)) {
+    correlate(shardOf(correlation, i, event), correlation, i, event, out);
+  }
+  return absl::OkStatus();
 }
 
 std::vector<Engine::StateSize> Engine::stateSizes() const {

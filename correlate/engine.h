@@ -54,9 +54,10 @@ struct EngineOptions {
   // Keys kept per detection rule with `suppress` (each key stores the event time of its
   // last delivered alert). When full, expired keys are dropped first, then the oldest.
   size_t max_suppress_keys = 4096;
-  // Evaluate only the rules whose prefilter literals occur in the event (see
-  // docs/rules.md). False evaluates every rule, which gives the same matches more slowly;
-  // tests and benchmarks compare the two.
+  // Evaluate only the rules whose prefilter literals or presence fields occur in the
+  // event, and reuse the scan in their evaluation (see docs/rules.md). False evaluates
+  // every rule in full, which gives the same matches more slowly; tests and benchmarks
+  // compare the two.
   bool prefilter = true;
   // Version of the rule set, copied into Alert::rules_version of every alert, so each
   // alert names the content version that raised it. 0 when rules come from files only.
@@ -113,8 +114,8 @@ class Engine {
   // Evaluates `event` against the detection rules and writes the indices of the rules
   // that match to `out`, in rule order (at most out.size(); further matches are counted
   // in vigil_detection_matches_dropped_total). Rules whose logsource does not apply to
-  // the event are skipped, and so are prefiltered rules none of whose literals occur in
-  // the event; neither changes the result. Counts evaluations, prefilter hits and
+  // the event are skipped, and so are prefiltered rules none of whose literals or
+  // presence fields occur in the event; neither changes the result. Counts evaluations, prefilter hits and
   // matches per rule, and times one evaluation in kRuleTimeSampleInterval. Returns the
   // number written. Never allocates; thread-safe with one scratch per thread.
   size_t detect(const Event& event, DetectScratch& scratch, std::span<uint32_t> out) const;

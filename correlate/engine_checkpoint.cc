@@ -18,10 +18,6 @@ namespace {
 // count and evidence count. Bounds the group count a record may claim.
 constexpr size_t kMinGroupBytes = 4 + 8 + 8 + 8 + 4 + 4 + 4;
 
-std::string labelOf(const std::string& id, const std::string& title) {
-  return id.empty() ? title : id;
-}
-
 struct ParsedRule {
   uint32_t correlation = kNoRule;  // kNoRule: changed or removed, so not restored
   std::vector<internal::SavedGroup> groups;
@@ -52,7 +48,7 @@ void Engine::saveShard(uint32_t shard, std::string& out) const {
   writer.u32(static_cast<uint32_t>(rules_->correlations.size()));
   for (uint32_t i = 0; i < rules_->correlations.size(); ++i) {
     const CorrelationRule& rule = rules_->correlations[i];
-    writer.text(labelOf(rule.id, rule.title));
+    writer.text(stateLabel(rule));
     writer.u64(correlationRuleHash(*rules_, i));
     state.tables[i].save(writer);
   }
@@ -67,7 +63,7 @@ void Engine::saveSuppression(std::string& out) const {
   writer.u32(static_cast<uint32_t>(suppressing.size()));
   for (uint32_t detection : suppressing) {
     const DetectionRule& rule = rules_->detections[detection];
-    writer.text(labelOf(rule.id, rule.title));
+    writer.text(stateLabel(rule));
     writer.u64(suppressionHash(rule));
     const auto& keys = suppressor_->keys(detection);
     writer.u32(static_cast<uint32_t>(keys.size()));
@@ -100,7 +96,7 @@ absl::StatusOr<Engine::RestoreSummary> Engine::restore(std::string_view bytes) {
     absl::flat_hash_map<std::string, uint32_t> correlation_ids;
     for (uint32_t i = 0; i < rules_->correlations.size(); ++i) {
       const CorrelationRule& rule = rules_->correlations[i];
-      correlation_ids.emplace(labelOf(rule.id, rule.title), i);
+      correlation_ids.emplace(stateLabel(rule), i);
     }
     uint32_t shard_count = 0;
     if (!in.u32(shard_count) || shard_count > in.remaining() / 20) {
@@ -157,7 +153,7 @@ absl::StatusOr<Engine::RestoreSummary> Engine::restore(std::string_view bytes) {
     absl::flat_hash_map<std::string, uint32_t> detection_ids;
     for (uint32_t i = 0; i < rules_->detections.size(); ++i) {
       const DetectionRule& rule = rules_->detections[i];
-      detection_ids.emplace(labelOf(rule.id, rule.title), i);
+      detection_ids.emplace(stateLabel(rule), i);
     }
     suppression.resize(detection_count);
     for (ParsedSuppression& record : suppression) {

@@ -12,15 +12,11 @@
 namespace vigil::correlate {
 namespace {
 
-std::string labelOf(const std::string& id, const std::string& title) {
-  return id.empty() ? title : id;
-}
-
-// Correlation rule index by label.
+// Correlation rule index by state label.
 absl::flat_hash_map<std::string, uint32_t> correlationLabels(const RuleSet& rules) {
   absl::flat_hash_map<std::string, uint32_t> labels;
   for (uint32_t i = 0; i < rules.correlations.size(); ++i) {
-    labels.emplace(labelOf(rules.correlations[i].id, rules.correlations[i].title), i);
+    labels.emplace(stateLabel(rules.correlations[i]), i);
   }
   return labels;
 }
@@ -41,7 +37,7 @@ Engine::HandoverSummary Engine::takeOverShard(uint32_t shard, const Engine& prev
   for (uint32_t i = 0; i < previous.rules_->correlations.size(); ++i) {
     const internal::WindowTable& table = from.tables[i];
     const CorrelationRule& rule = previous.rules_->correlations[i];
-    auto it = labels.find(labelOf(rule.id, rule.title));
+    auto it = labels.find(stateLabel(rule));
     if (it == labels.end() || rule_hashes_[it->second] != previous.rule_hashes_[i]) {
       summary.groups_dropped += table.groupCount();
       continue;
@@ -78,13 +74,13 @@ Engine::HandoverSummary Engine::takeOverShard(uint32_t shard, const Engine& prev
 size_t Engine::takeOverSuppression(const Engine& previous) {
   absl::flat_hash_map<std::string, uint32_t> labels;
   for (uint32_t i = 0; i < rules_->detections.size(); ++i) {
-    labels.emplace(labelOf(rules_->detections[i].id, rules_->detections[i].title), i);
+    labels.emplace(stateLabel(rules_->detections[i]), i);
   }
   size_t kept = 0;
   for (uint32_t i = 0; i < previous.rules_->detections.size(); ++i) {
     const DetectionRule& rule = previous.rules_->detections[i];
     if (rule.suppress_ns <= 0) continue;
-    auto it = labels.find(labelOf(rule.id, rule.title));
+    auto it = labels.find(stateLabel(rule));
     if (it == labels.end()) continue;
     if (suppressionHash(rules_->detections[it->second]) != suppressionHash(rule)) continue;
     auto& keys = suppressor_->keys(it->second);
@@ -102,7 +98,7 @@ Engine::RuleDiff Engine::diffCorrelations(const Engine& previous) const {
   const absl::flat_hash_map<std::string, uint32_t> labels = correlationLabels(*rules_);
   for (uint32_t i = 0; i < previous.rules_->correlations.size(); ++i) {
     const CorrelationRule& rule = previous.rules_->correlations[i];
-    auto it = labels.find(labelOf(rule.id, rule.title));
+    auto it = labels.find(stateLabel(rule));
     if (it == labels.end()) {
       ++diff.removed;
     } else if (rule_hashes_[it->second] == previous.rule_hashes_[i]) {

@@ -42,6 +42,9 @@ class SigmaPattern {
   // lower case unless cased()), or an empty string when the pattern has none. The
   // detection prefilter looks for it. Allocates.
   std::string requiredLiteral() const;
+  // Whether the pattern matches exactly the texts that contain requiredLiteral() (a
+  // `contains` value without wildcards inside).
+  bool containsLiteralOnly() const { return shape_ == Shape::kInfix; }
   // Whether letters compare case-sensitively (`|cased`, or a literal() pattern).
   bool cased() const { return cased_; }
 

@@ -190,7 +190,8 @@ Pipeline::Pipeline(std::vector<dataplane::Source*> sources, intel::SnapshotStore
   registerCounters(metrics);
   if (engines_ != nullptr) checkpoint_parts_.resize(engines_->shards());
 
-  const size_t arena_bytes = options_.max_message_bytes * 2 + options_.arena_headroom_bytes;
+  const size_t arena_bytes =
+      dataplane::eventArenaBytes(options_.max_message_bytes, options_.arena_headroom_bytes);
   if (intel_ != nullptr && intel_->readers() < options_.batches) {
     VIGIL_LOG_WARN("pipeline batches lowered to the snapshot store's reader slots batches={} "
                    "reader_slots={}",
@@ -294,7 +295,12 @@ void Pipeline::registerCounters(MetricsRegistry& metrics) {
           "RFC 3164 events without PRI, given PRI 13 (user.notice)", labels);
       flow.parse.fields_overflow = &metrics.counter(
           "vigil_events_fields_overflow_total",
-          "Events with more generic fields than an event holds; the rest were not stored",
+          "Events with more generic fields than the field table holds; the rest went to the "
+          "event's overflow area",
+          labels);
+      flow.parse.arena_full = &metrics.counter(
+          "vigil_events_arena_full_total",
+          "Events whose decoded values or overflow fields did not all fit the event arena",
           labels);
       flow.delivered = &metrics.counter("vigil_events_delivered_total",
                                         "Events passed on to indicator matching and correlation",
@@ -340,8 +346,10 @@ bool Pipeline::fillBatch(Batch& batch) {
     }
     Event& event = *batch.events[batch.count];
     event.reset();
-    event.arena.reset();
-    event.raw = event.arena.copy(message->view());
+    // Trades the slot's buffer for the arena's when their sizes match (the sources'
+    // max_message_bytes equals options_.max_message_bytes and the headroom is the
+    // default), so the message is not copied a second time.
+    dataplane::moveToEvent(*message, event);
     event.receive_ns = message->receive_ns;
     event.peer = message->peer;
     event.vlan = message->vlan;

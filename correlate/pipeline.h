@@ -80,9 +80,12 @@ struct PipelineOptions {
   size_t batch_size = 256;  // events per batch
   size_t batches = 8;       // batches in flight (the TBB token count)
   // Largest message the sources deliver; each event arena is twice this plus headroom,
-  // because decoded values are appended after the raw bytes.
+  // because decoded values are appended after the raw bytes. When a source's
+  // max_message_bytes equals this and the headroom keeps its default, the input stage
+  // trades ring slot buffers for arenas instead of copying each message
+  // (dataplane::moveToEvent()).
   size_t max_message_bytes = 8192;
-  size_t arena_headroom_bytes = 4096;
+  size_t arena_headroom_bytes = dataplane::kDefaultArenaHeadroomBytes;
   // (correlation rule, event) updates one event may cause; more are dropped and counted.
   size_t max_correlation_updates_per_event = 16;
   // Time zone for RFC 3164 timestamps, seconds east of UTC.

@@ -746,8 +746,17 @@ RuleSet::~RuleSet() = default;
 RuleSet::RuleSet(RuleSet&&) noexcept = default;
 RuleSet& RuleSet::operator=(RuleSet&&) noexcept = default;
 
+std::string ruleLabel(const std::string& id, const std::string& title) {
+  return id.empty() ? title : id;
+}
+
 RuleLoader::RuleLoader(FieldMapping mapping) : mapping_(std::move(mapping)) {}
 RuleLoader::~RuleLoader() = default;
+
+void RuleLoader::setScope(std::string tenant, uint64_t version) {
+  tenant_ = std::move(tenant);
+  version_ = version;
+}
 
 absl::Status RuleLoader::addText(std::string_view yaml, std::string_view origin) {
   // Each document is loaded alone: see yaml_documents.h for the LoadAll hang this avoids.
@@ -785,6 +794,8 @@ absl::Status RuleLoader::addText(std::string_view yaml, std::string_view origin)
         absl::StatusOr<CorrelationRule> rule = loadCorrelation(document, mapping_);
         if (!rule.ok()) return fail(rule.status());
         rule->origin = internal::concat(origin, " document ", i + 1);
+        rule->tenant = tenant_;
+        rule->version = version_;
         pending_.correlations.push_back(std::move(*rule));
       } else if (document["detection"]) {
         absl::StatusOr<DetectionRule> rule =
@@ -798,6 +809,8 @@ absl::Status RuleLoader::addText(std::string_view yaml, std::string_view origin)
               GroupField{ResolvedName(field), ResolvedName(std::string(mapping_.resolve(field)))});
         }
         rule->origin = internal::concat(origin, " document ", i + 1);
+        rule->tenant = tenant_;
+        rule->version = version_;
         pending_.detections.push_back(std::move(*rule));
       } else if (document["filter"]) {
         return fail(absl::InvalidArgumentError("Sigma filter rules are not supported yet"));
@@ -827,35 +840,38 @@ absl::StatusOr<RuleSet> RuleLoader::finish() {
   RuleSet rules = std::move(pending_);
   pending_ = RuleSet();
 
-  absl::flat_hash_map<std::string, uint32_t> by_id;
-  absl::flat_hash_map<std::string, uint32_t> by_name;
+  // Ids and names are looked up per scope: (tenant, id or name).
+  using ScopedName = std::pair<std::string, std::string>;
+  absl::flat_hash_map<ScopedName, uint32_t> by_id;
+  absl::flat_hash_map<ScopedName, uint32_t> by_name;
   for (uint32_t i = 0; i < rules.detections.size(); ++i) {
     const DetectionRule& rule = rules.detections[i];
-    if (!rule.id.empty() && !by_id.emplace(rule.id, i).second) {
-      return absl::InvalidArgumentError(internal::concat(rule.origin, ": rule id ", rule.id,
-                                                         " is already used by ",
-                                                         rules.detections[by_id[rule.id]].origin));
+    if (!rule.id.empty() && !by_id.emplace(ScopedName(rule.tenant, rule.id), i).second) {
+      return absl::InvalidArgumentError(
+          internal::concat(rule.origin, ": rule id ", rule.id, " is already used by ",
+                           rules.detections[by_id[ScopedName(rule.tenant, rule.id)]].origin));
     }
-    if (!rule.name.empty()) by_name.emplace(rule.name, i);
+    if (!rule.name.empty()) by_name.emplace(ScopedName(rule.tenant, rule.name), i);
   }
-  absl::flat_hash_map<std::string, uint32_t> correlation_by_id;
-  absl::flat_hash_map<std::string, uint32_t> correlation_by_name;
+  absl::flat_hash_map<ScopedName, uint32_t> correlation_by_id;
+  absl::flat_hash_map<ScopedName, uint32_t> correlation_by_name;
   for (uint32_t i = 0; i < rules.correlations.size(); ++i) {
     const CorrelationRule& rule = rules.correlations[i];
     if (!rule.id.empty()) {
+      const ScopedName id(rule.tenant, rule.id);
       std::string_view used_by;
-      if (auto it = by_id.find(rule.id); it != by_id.end()) {
+      if (auto it = by_id.find(id); it != by_id.end()) {
         used_by = rules.detections[it->second].origin;
-      } else if (auto other = correlation_by_id.find(rule.id); other != correlation_by_id.end()) {
+      } else if (auto other = correlation_by_id.find(id); other != correlation_by_id.end()) {
         used_by = rules.correlations[other->second].origin;
       }
       if (!used_by.empty()) {
         return absl::InvalidArgumentError(
             internal::concat(rule.origin, ": rule id ", rule.id, " is already used by ", used_by));
       }
-      correlation_by_id.emplace(rule.id, i);
+      correlation_by_id.emplace(id, i);
     }
-    if (!rule.name.empty()) correlation_by_name.emplace(rule.name, i);
+    if (!rule.name.empty()) correlation_by_name.emplace(ScopedName(rule.tenant, rule.name), i);
   }
 
   std::vector<bool> referenced(rules.detections.size(), false);
@@ -869,13 +885,14 @@ absl::StatusOr<RuleSet> RuleLoader::finish() {
     for (const std::string& ref : rule.rule_refs) {
       std::optional<uint32_t> target;
       std::optional<uint32_t> chained;
-      if (auto it = by_id.find(ref); it != by_id.end()) {
+      const ScopedName key(rule.tenant, ref);
+      if (auto it = by_id.find(key); it != by_id.end()) {
         target = it->second;
-      } else if (auto named = by_name.find(ref); named != by_name.end()) {
+      } else if (auto named = by_name.find(key); named != by_name.end()) {
         target = named->second;
-      } else if (auto cid = correlation_by_id.find(ref); cid != correlation_by_id.end()) {
+      } else if (auto cid = correlation_by_id.find(key); cid != correlation_by_id.end()) {
         chained = cid->second;
-      } else if (auto cname = correlation_by_name.find(ref); cname != correlation_by_name.end()) {
+      } else if (auto cname = correlation_by_name.find(key); cname != correlation_by_name.end()) {
         chained = cname->second;
       }
       if (chained && *chained == c) {
@@ -886,7 +903,12 @@ absl::StatusOr<RuleSet> RuleLoader::finish() {
       if (!target && !chained) {
         return absl::InvalidArgumentError(
             internal::concat(rule.origin, " rule '", rule.title, "': correlation.rules entry '",
-                             ref, "' matches no loaded detection or correlation rule id or name"));
+                             ref, "' matches no loaded detection or correlation rule id or name",
+                             rule.tenant.empty()
+                                 ? ""
+                                 : internal::concat(" of tenant ", rule.tenant,
+                                                    " (a tenant's correlations count only the "
+                                                    "tenant's own rules)")));
       }
       rule.detections.push_back(target.value_or(kNoRule));
       rule.chained.push_back(chained.value_or(kNoRule));

@@ -129,6 +129,9 @@ struct ValueTest {
   std::string ref_sigma_field;  // the referenced field as the rule names it
   ResolvedName ref_event;       // ref_field, resolved for Event::get
   ResolvedName ref_sigma;       // ref_sigma_field, resolved for Event::get
+  // Filled by RuleLoader::finish(): the prefilter literal of a kPattern value
+  // (pattern.requiredLiteral()), or UINT32_MAX when the prefilter has no such literal.
+  uint32_t prefilter_literal = UINT32_MAX;
 };
 
 // One field with its value tests, after modifiers and the field mapping were applied.
@@ -149,6 +152,13 @@ struct FieldTest {
   // Log source definitions whose field mapping maps sigma_name: definition index and the
   // Event name read instead of event_name for events of that definition.
   std::vector<std::pair<uint32_t, ResolvedName>> logsource_refs;
+  // Filled by RuleLoader::finish(): the prefilter slots of event_ref (of the keyword text
+  // for kKeyword), of sigma_ref and of each logsource_refs name, or UINT32_MAX for a name
+  // the prefilter does not read. Detection uses them to skip values whose literal the
+  // prefilter did not find in the field read.
+  uint32_t event_slot = UINT32_MAX;
+  uint32_t sigma_slot = UINT32_MAX;
+  std::vector<uint32_t> logsource_slots;
 };
 
 // A named selection: a map of fields (AND) or a list of such maps (OR).
@@ -166,6 +176,12 @@ struct GroupField {
 
 struct DetectionRule {
   std::string origin;  // file (or the caller's label) and document number
+  // The tenant whose events the rule sees, set by RuleLoader::setScope(); empty for a
+  // rule that sees every tenant's events.
+  std::string tenant;
+  // Content version of the rule's scope, copied into Alert::rules_version; 0 means
+  // EngineOptions::rules_version.
+  uint64_t version = 0;
   std::string id;
   std::string name;  // Sigma `name`, used by correlation references
   std::string title;
@@ -222,6 +238,8 @@ std::string_view correlationTypeName(CorrelationType type);
 
 struct CorrelationRule {
   std::string origin;
+  std::string tenant;    // as DetectionRule::tenant
+  uint64_t version = 0;  // as DetectionRule::version
   std::string id;
   std::string name;
   std::string title;
@@ -305,6 +323,20 @@ struct RuleSet {
   std::unique_ptr<internal::DetectionIndex> index;
 };
 
+// The name a rule is shown under in alerts and metrics: its id, else its title.
+std::string ruleLabel(const std::string& id, const std::string& title);
+
+// The name a rule's window state and suppression keys are kept under in checkpoints and
+// rule reloads: the label, preceded for a tenant's rule by the tenant and a 0x1f byte, so
+// rules of the same id in two tenants keep separate state. Global rules keep their plain
+// label, which checkpoints written before tenant rules existed use.
+template <typename Rule>
+std::string stateLabel(const Rule& rule) {
+  std::string label = ruleLabel(rule.id, rule.title);
+  if (rule.tenant.empty()) return label;
+  return rule.tenant + '\x1f' + label;
+}
+
 // Largest accepted minimum count of an event_count or value_count condition. Each
 // (rule, group) keeps this many timestamps (event_count) or value hashes (value_count)
 // at most, so the bound caps the state memory of one group.
@@ -328,6 +360,13 @@ class RuleLoader {
   explicit RuleLoader(FieldMapping mapping = FieldMapping::defaults());
   ~RuleLoader();
 
+  // Sets the scope of the rules added from now on: `tenant` (empty for every tenant) and
+  // their content `version`. A tenant's rules see only that tenant's events, and
+  // finish() resolves their correlation references among the rules of the same tenant
+  // only, so each tenant's rules form a set of their own. Rule ids must be unique per
+  // scope. The scope starts as every tenant, version 0.
+  void setScope(std::string tenant, uint64_t version);
+
   // Parses every YAML document in `yaml` (documents are separated by `---`). `origin`
   // names the text in error messages (a file path). On error nothing from `yaml` is kept
   // and the status names origin, document number, rule title/id and the reason.
@@ -335,8 +374,8 @@ class RuleLoader {
   // Reads `path` and calls addText(). NotFound when the file cannot be read.
   absl::Status addFile(const std::string& path);
 
-  // Resolves `correlation.rules` against the rules added so far (detection rules by id,
-  // then by name, then correlation rules by id, then by name), applies `aliases`, marks
+  // Resolves `correlation.rules` against the rules of the same scope added so far
+  // (detection rules by id, then by name, then correlation rules by id, then by name), applies `aliases`, marks
   // which rules raise their own alerts and returns the rule set. Rejects references that
   // name no loaded rule, chains that form a cycle (the message lists it) or are deeper
   // than kMaxChainDepth, and aliases that name a rule outside `correlation.rules`. The
@@ -346,6 +385,8 @@ class RuleLoader {
  private:
   FieldMapping mapping_;
   RuleSet pending_;
+  std::string tenant_;
+  uint64_t version_ = 0;
 };
 
 // Parses a Sigma timespan ("30s", "5m", "1h", "2d") into nanoseconds.

@@ -125,7 +125,10 @@ DpdkSource::Impl::Impl(DpdkSourceOptions opts, MetricsRegistry& registry, Clock&
   const size_t slot_bytes = std::clamp<size_t>(options.max_message_bytes, 1, kMaxMessageBytes);
   for (size_t q = 0; q < ring_count; ++q) {
     rings.push_back(std::make_unique<RawRing>(
-        slots, [slot_bytes] { return std::make_unique<RawMessage>(slot_bytes); }));
+        slots, [slot_bytes] {
+          // Sized as an event arena, so the pipeline trades buffers instead of copying.
+          return std::make_unique<RawMessage>(slot_bytes, eventArenaBytes(slot_bytes));
+        }));
     queue_frames.push_back(&registry.counter(
         "vigil_dpdk_queue_frames_total", "Frames a DPDK RX queue read from the port",
         {{"queue", std::to_string(q)}, {"source", options.name}}));

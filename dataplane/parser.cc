@@ -39,17 +39,20 @@ void undoParse(Event& event, const ParseMark& mark) {
   event.dst_ip.reset();
   event.src_port = event.dst_port = 0;
   event.user = event.action = event.outcome = {};
-  event.field_count = 0;
+  event.truncateFields(0);
 }
 
 // The value of the first field named `name`, as Event::get() would return it. A scan
 // instead of get(), so parsing does not build the field index that only later lookups
 // need.
 std::optional<std::string_view> firstField(const Event& event, std::string_view name) {
-  for (size_t i = 0; i < event.field_count; ++i) {
-    if (event.fields[i].name == name) return event.fields[i].value;
-  }
-  return std::nullopt;
+  std::optional<std::string_view> found;
+  event.visitFields([&](const Field& field) {
+    if (field.name != name) return true;
+    found = field.value;
+    return false;
+  });
+  return found;
 }
 
 // Decodes MSG, detects a JSON payload and runs the pattern extractors.
@@ -238,6 +241,7 @@ void countParseResult(const Event& event, const ParseCounters& counters) {
   if (counters.fields_overflow != nullptr && event.has(kFlagFieldsOverflow)) {
     counters.fields_overflow->add();
   }
+  if (counters.arena_full != nullptr && event.has(kFlagArenaFull)) counters.arena_full->add();
   if (counters.missing_pri != nullptr && event.facility >= 0 && !internal::parsePri(event.raw)) {
     counters.missing_pri->add();
   }

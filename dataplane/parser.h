@@ -24,8 +24,12 @@ struct ParseCounters {
   Counter* invalid_utf8 = nullptr;
   // RFC 3164 events without PRI, which got facility 1 and severity 5 (PRI 13).
   Counter* missing_pri = nullptr;
-  // Events that had more generic fields than Event::kMaxFields; the rest were not stored.
+  // Events that had more generic fields than Event::kMaxFields; the rest went to the
+  // event's overflow area.
   Counter* fields_overflow = nullptr;
+  // Events whose decoded values or overflow fields did not all fit the arena
+  // (kFlagArenaFull); what did not fit is not stored.
+  Counter* arena_full = nullptr;
 };
 
 // Fills `event` from `event.raw` (already copied into the event's arena by the caller,
@@ -37,9 +41,9 @@ struct ParseCounters {
 void parseEvent(Event& event, const ParseOptions& options);
 
 // Bumps the counters in `counters` (null members are skipped) for one event that
-// parseEvent() filled: parsed or parse_errors, plus truncated and invalid_utf8 from the
-// event's flags, and missing_pri when the event has a facility but its raw text starts
-// with no PRI. Never allocates. Thread-safe when each worker has its own counters.
+// parseEvent() filled: parsed or parse_errors, plus truncated, invalid_utf8,
+// fields_overflow and arena_full from the event's flags, and missing_pri when the event
+// has a facility but its raw text starts with no PRI. Never allocates. Thread-safe when each worker has its own counters.
 void countParseResult(const Event& event, const ParseCounters& counters);
 
 }  // namespace vigil::dataplane

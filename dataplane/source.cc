@@ -1,10 +1,16 @@
 #include "dataplane/source.h"
 
+#include <algorithm>
+
 namespace vigil::dataplane {
 namespace {
 
 constexpr char kDroppedName[] = "vigil_source_dropped_total";
 constexpr char kDroppedHelp[] = "Messages a source discarded, by reason";
+
+// Bytes of a traded message that moveToEvent() prefetches: the syslog header and the
+// start of MSG, which the parser reads first.
+constexpr size_t kPrefetchBytes = 512;
 
 }  // namespace
 
@@ -58,8 +64,26 @@ bool validateSourceLimits(const std::string& name, size_t max_message_bytes, siz
 }
 
 std::unique_ptr<RawRing> makeRawRing(size_t capacity, size_t max_message_bytes) {
-  return std::make_unique<RawRing>(
-      capacity, [max_message_bytes] { return std::make_unique<RawMessage>(max_message_bytes); });
+  const size_t buffer_bytes = eventArenaBytes(max_message_bytes);
+  return std::make_unique<RawRing>(capacity, [max_message_bytes, buffer_bytes] {
+    return std::make_unique<RawMessage>(max_message_bytes, buffer_bytes);
+  });
+}
+
+void moveToEvent(RawMessage& message, Event& event) {
+  if (message.buffer_bytes != event.arena.capacity()) {
+    event.raw = event.arena.copy(message.view());
+    return;
+  }
+  event.raw = event.arena.adopt(message.data, message.len);
+  // The source wrote the message up to a ring's length of messages ago, so its bytes are
+  // usually out of the cache by now. A copy would stream them in; without one, the
+  // parser's first reads would each wait for memory. Prefetching the first lines now
+  // overlaps those misses with the rest of the batch.
+  const size_t prefetch_bytes = std::min<size_t>(event.raw.size(), kPrefetchBytes);
+  for (size_t offset = 0; offset < prefetch_bytes; offset += 64) {
+    __builtin_prefetch(event.raw.data() + offset);
+  }
 }
 
 }  // namespace vigil::dataplane

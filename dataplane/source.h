@@ -1,8 +1,9 @@
 // Sources hand framed messages to the pipeline. Each source runs its own thread and owns
 // one single-producer ring of RawMessage slots; the pipeline's input stage is the only
-// consumer. A slot's buffer is allocated once (max_message_bytes) and reused.
+// consumer. Slot buffers are allocated once and reused, or traded with event arenas.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -10,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/event.h"
 #include "common/ip.h"
 #include "common/metrics.h"
 #include "common/spsc_ring.h"
@@ -18,14 +20,29 @@ namespace vigil::dataplane {
 
 enum class Format : uint8_t { kAuto, kRfc3164, kRfc5424, kJson, kCef, kLeef };
 
+// Bytes an event arena needs for messages of up to `max_message_bytes`: the raw bytes,
+// as much again for decoded values, and `headroom_bytes` (see PipelineOptions).
+inline constexpr size_t kDefaultArenaHeadroomBytes = 4096;
+constexpr size_t eventArenaBytes(size_t max_message_bytes,
+                                 size_t headroom_bytes = kDefaultArenaHeadroomBytes) {
+  return 2 * max_message_bytes + headroom_bytes;
+}
+
 struct RawMessage {
   // The buffer is left uninitialized, so the pages of a large ring are only touched (and
   // resident) once messages fill them; make_unique<char[]> would zero every byte up front.
-  explicit RawMessage(size_t capacity_bytes)
-      : data(new char[capacity_bytes]), capacity(capacity_bytes) {}
+  // `allocated_bytes` (at least `capacity_bytes`) is the size allocated: makeRawRing() sizes
+  // it as an event arena, so the consumer can trade the buffer instead of copying it
+  // (moveToEvent()).
+  RawMessage(size_t capacity_bytes, size_t allocated_bytes)
+      : data(new char[std::max(capacity_bytes, allocated_bytes)]),
+        capacity(capacity_bytes),
+        buffer_bytes(std::max(capacity_bytes, allocated_bytes)) {}
+  explicit RawMessage(size_t capacity_bytes) : RawMessage(capacity_bytes, capacity_bytes) {}
 
   std::unique_ptr<char[]> data;
-  size_t capacity;
+  size_t capacity;       // the longest message the slot takes; longer ones are cut
+  size_t buffer_bytes;   // the size of `data`, the same for every slot of a ring
   size_t len = 0;
   bool truncated = false;    // the frame was longer than capacity; the rest was discarded
   int64_t receive_ns = 0;    // when the source read it (or the replay's receive stamp)
@@ -95,8 +112,17 @@ inline constexpr size_t kMaxRingCapacity = size_t{1} << 20;
 bool validateSourceLimits(const std::string& name, size_t max_message_bytes, size_t ring_capacity,
                           std::string& error);
 
-// Returns the ring a source owns: `capacity` slots (rounded up to a power of two) with a
-// `max_message_bytes` buffer each, all allocated here.
+// Returns the ring a source owns: `capacity` slots (rounded up to a power of two) that
+// take messages of up to `max_message_bytes`, each with a buffer of
+// eventArenaBytes(max_message_bytes), all allocated here. Only the pages that messages
+// and decoded values fill become resident.
 std::unique_ptr<RawRing> makeRawRing(size_t capacity, size_t max_message_bytes);
+
+// Makes `message` the raw text of `event`, which the caller has reset. When the slot's
+// buffer is as large as the event's arena, the two trade buffers: the event's arena then
+// starts with the message and the slot gets the arena's old buffer, so the message is not
+// copied. Otherwise the message is copied into the arena. Sets event.raw only; the caller
+// copies the other RawMessage members and then pops the slot. Never allocates.
+void moveToEvent(RawMessage& message, Event& event);
 
 }  // namespace vigil::dataplane

@@ -7,12 +7,17 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <random>
 #include <sstream>
+#include <tuple>
 #include <utility>
 
+#include "absl/hash/hash.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "intel/internal/flat_table.h"
 #include "intel/internal/hs_cache.h"
 #include "intel/internal/list_syntax.h"
 #include "intel/internal/text.h"
@@ -25,11 +30,7 @@ using internal::av;
 
 constexpr size_t kMaxListNameLength = 64;
 constexpr size_t kMaxRejectedTextBytes = 256;
-
-bool isIpType(IndicatorType type) {
-  return type == IndicatorType::kIpv4 || type == IndicatorType::kIpv6 ||
-         type == IndicatorType::kCidr;
-}
+constexpr size_t kMaxIndicatorBytes = UINT16_MAX;
 
 absl::Status checkListName(std::string_view name) {
   bool ok = !name.empty() && name.size() <= kMaxListNameLength &&
@@ -56,17 +57,38 @@ absl::Status checkOptions(const BuilderOptions& options) {
   return absl::OkStatus();
 }
 
-// Appends `name` to the comma-separated `lists` unless it is there; returns true when
-// it was added.
-bool appendListName(std::string& lists, std::string_view name) {
+// True when the comma-separated `lists` contains `name`.
+bool hasListName(std::string_view lists, std::string_view name) {
   size_t start = 0;
   while (start <= lists.size()) {
     size_t end = std::min(lists.find(',', start), lists.size());
-    if (std::string_view(lists).substr(start, end - start) == name) return false;
+    if (lists.substr(start, end - start) == name) return true;
     start = end + 1;
   }
-  absl::StrAppend(&lists, lists.empty() ? "" : ",", av(name));
-  return true;
+  return false;
+}
+
+// Splits an origin ("file:123", "file.json:response[2].Attribute[5]") around its last
+// run of decimal digits, so that the indicators of one file share the parts around the
+// number. Origins without such a number, or with one that would not print back the same
+// (a leading zero, more than 9 digits), keep the whole text as the prefix.
+struct OriginParts {
+  std::string_view prefix;
+  uint32_t number;
+  std::string_view suffix;
+};
+OriginParts splitOrigin(std::string_view origin, uint32_t no_number) {
+  size_t end = origin.size();
+  while (end > 0 && !absl::ascii_isdigit(origin[end - 1])) --end;
+  size_t start = end;
+  while (start > 0 && absl::ascii_isdigit(origin[start - 1])) --start;
+  const size_t digits = end - start;
+  if (digits == 0 || digits > 9 || (digits > 1 && origin[start] == '0')) {
+    return {origin, no_number, {}};
+  }
+  uint32_t number = 0;
+  for (size_t i = start; i < end; ++i) number = number * 10 + static_cast<uint32_t>(origin[i] - '0');
+  return {origin.substr(0, start), number, origin.substr(end)};
 }
 
 absl::Time earliestKnown(absl::Time a, absl::Time b) {
@@ -183,9 +205,8 @@ void IndicatorSetBuilder::addLine(std::string_view list, std::string_view line,
     Entry entry;
     entry.indicator.text = std::move(parsed->text);
     entry.indicator.type = parsed->type;
-    entry.indicator.origin = location;
     entry.prefix = parsed->prefix;
-    addEntry(list, std::move(entry), IndicatorMeta{}, report);
+    addEntry(list, std::move(entry), IndicatorMeta{}, location, report);
   }
 }
 
@@ -203,29 +224,73 @@ void IndicatorSetBuilder::addIndicator(std::string_view name, std::optional<Indi
   Entry entry;
   entry.indicator.text = std::move(parsed->text);
   entry.indicator.type = parsed->type;
-  entry.indicator.origin = location;
   entry.prefix = parsed->prefix;
-  addEntry(name, std::move(entry), meta, report);
+  addEntry(name, std::move(entry), meta, location, report);
+}
+
+size_t IndicatorSetBuilder::EntryHash::operator()(uint32_t id) const {
+  const Pending& p = (*entries)[id].indicator;
+  return (*this)(EntryKey{p.type, p.text});
+}
+
+size_t IndicatorSetBuilder::EntryHash::operator()(const EntryKey& key) const {
+  return absl::HashOf(static_cast<uint8_t>(key.type), av(key.text));
+}
+
+IndicatorSetBuilder::EntryKey IndicatorSetBuilder::EntryEq::key(uint32_t id) const {
+  const Pending& p = (*entries)[id].indicator;
+  return EntryKey{p.type, p.text};
+}
+
+uint32_t IndicatorSetBuilder::intern(std::string_view text) {
+  auto it = string_ids_.find(av(text));
+  if (it != string_ids_.end()) return it->second;
+  const auto id = static_cast<uint32_t>(strings_.size());
+  strings_.emplace_back(text);
+  string_ids_.emplace(strings_.back(), id);
+  return id;
+}
+
+uint32_t IndicatorSetBuilder::internTags(std::vector<uint32_t> tags) {
+  auto it = tag_list_ids_.find(tags);
+  if (it != tag_list_ids_.end()) return it->second;
+  const auto id = static_cast<uint32_t>(tag_lists_.size());
+  tag_list_ids_.emplace(tags, id);
+  tag_lists_.push_back(std::move(tags));
+  return id;
 }
 
 void IndicatorSetBuilder::addEntry(std::string_view list, Entry entry, const IndicatorMeta& meta,
-                                   LoadReport& report) {
+                                   const std::string& location, LoadReport& report) {
   if (meta.valid_until < now_) {
     ++report.expired;
     return;
   }
-  std::string key =
-      absl::StrCat(std::string(1, static_cast<char>(entry.indicator.type)), entry.indicator.text);
-  auto [it, inserted] = index_.try_emplace(std::move(key), static_cast<uint32_t>(entries_.size()));
+  // A snapshot record keeps the text length in 16 bits. Only an email's local part has
+  // no shorter limit of its own.
+  if (entry.indicator.text.size() > kMaxIndicatorBytes) {
+    reject(location,
+           absl::StrCat("indicator of ", entry.indicator.text.size(), " bytes; the maximum is ",
+                        kMaxIndicatorBytes),
+           entry.indicator.text, report);
+    return;
+  }
+  auto it = index_.find(EntryKey{entry.indicator.type, entry.indicator.text});
   uint8_t confidence = std::min<uint8_t>(meta.confidence.value_or(options_.default_confidence), 100);
-  if (!inserted) {
-    Indicator& known = entries_[it->second].indicator;
-    if (appendListName(known.lists, list)) ++known.feed_count;
+  if (it != index_.end()) {
+    Pending& known = entries_[*it].indicator;
+    if (!hasListName(strings_[known.lists], list)) {
+      known.lists = intern(absl::StrCat(strings_[known.lists], ",", av(list)));
+      ++known.feed_count;
+    }
     known.confidence = std::max(known.confidence, confidence);
-    for (const std::string& tag : meta.tags) {
-      if (std::find(known.tags.begin(), known.tags.end(), tag) == known.tags.end()) {
-        known.tags.push_back(tag);
+    if (!meta.tags.empty()) {
+      std::vector<uint32_t> tags = tag_lists_[known.tags];
+      for (const std::string& tag : meta.tags) {
+        const uint32_t tag_id = intern(tag);
+        if (std::find(tags.begin(), tags.end(), tag_id) == tags.end()) tags.push_back(tag_id);
       }
+      known.tags = internTags(std::move(tags));
     }
     known.first_seen = earliestKnown(known.first_seen, meta.first_seen);
     known.last_seen = std::max(known.last_seen, meta.last_seen);
@@ -235,10 +300,18 @@ void IndicatorSetBuilder::addEntry(std::string_view list, Entry entry, const Ind
     ++duplicate_lines_;
     return;
   }
-  Indicator& fresh = entry.indicator;
-  fresh.lists = std::string(list);
+  Pending& fresh = entry.indicator;
+  fresh.lists = intern(list);
   fresh.confidence = confidence;
-  fresh.tags = meta.tags;
+  if (!meta.tags.empty()) {
+    std::vector<uint32_t> tags;
+    for (const std::string& tag : meta.tags) tags.push_back(intern(tag));
+    fresh.tags = internTags(std::move(tags));
+  }
+  const OriginParts origin = splitOrigin(location, IndicatorSet::kNoOriginNumber);
+  fresh.origin_prefix = intern(origin.prefix);
+  fresh.origin_number = origin.number;
+  fresh.origin_suffix = intern(origin.suffix);
   fresh.first_seen = meta.first_seen;
   fresh.last_seen = meta.last_seen;
   fresh.valid_from = meta.valid_from;
@@ -246,10 +319,19 @@ void IndicatorSetBuilder::addEntry(std::string_view list, Entry entry, const Ind
   fresh.feed_count = 1;
   ++report.loaded_by_type[static_cast<size_t>(fresh.type)];
   entries_.push_back(std::move(entry));
+  index_.insert(static_cast<uint32_t>(entries_.size() - 1));
   ++report.loaded;
 }
 
-uint8_t IndicatorSetBuilder::scoreOf(const Indicator& indicator) const {
+std::string IndicatorSetBuilder::originOf(const Pending& indicator) const {
+  std::string out = strings_[indicator.origin_prefix];
+  if (indicator.origin_number != IndicatorSet::kNoOriginNumber) {
+    absl::StrAppend(&out, indicator.origin_number);
+  }
+  return out + strings_[indicator.origin_suffix];
+}
+
+uint8_t IndicatorSetBuilder::scoreOf(const Pending& indicator) const {
   // Each feed counts as an independent report that is right with probability
   // confidence * decay. The score is the chance that at least one of them is right.
   double p = indicator.confidence / 100.0;
@@ -284,44 +366,124 @@ absl::StatusOr<std::shared_ptr<const IndicatorSet>> IndicatorSetBuilder::build()
   std::shared_ptr<IndicatorSet> set(new IndicatorSet());
   IndicatorSetStats& stats = set->stats_;
   stats.duplicate_lines = duplicate_lines_;
+  set->seed_ = (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
 
-  std::vector<unsigned> ids;
-  set->indicators_.reserve(entries_.size());
-  for (Entry& entry : entries_) {
-    if (suppressed(entry, stats)) continue;
-    auto id = static_cast<uint32_t>(set->indicators_.size());
-    IndicatorType type = entry.indicator.type;
-    entry.indicator.score = scoreOf(entry.indicator);
-    ++stats.count_by_type[static_cast<size_t>(type)];
-    if (type == IndicatorType::kCidr) {
-      auto table = std::find_if(set->prefixes_.begin(), set->prefixes_.end(),
-                                [&](const auto& t) { return t.len == entry.prefix.len; });
-      if (table == set->prefixes_.end()) {
-        set->prefixes_.push_back({entry.prefix.len, {}});
-        table = set->prefixes_.end() - 1;
-      }
-      table->networks.emplace(entry.prefix.addr, id);
-    } else if (isIpType(type)) {
-      set->addresses_.emplace(entry.prefix.addr, id);
-    } else if (type == IndicatorType::kFilename) {
-      set->filenames_.emplace(entry.indicator.text, id);
-    } else if (type == IndicatorType::kDomain) {
-      // Domains are looked up in a hash set: Hyperscan literal scans slow down by two
-      // orders of magnitude when many indicators share a suffix that traffic also uses.
-      set->domains_.emplace(entry.indicator.text, id);
-    } else {
-      ids.push_back(id);
-    }
-    set->indicators_.push_back(std::move(entry.indicator));
+  // Which entries go in: those on no warninglist. Sizes everything exactly, so that no
+  // vector of the snapshot keeps spare capacity.
+  std::vector<uint32_t> kept;
+  kept.reserve(entries_.size());
+  size_t text_bytes = 0;
+  for (uint32_t i = 0; i < entries_.size(); ++i) {
+    if (suppressed(entries_[i], stats)) continue;
+    kept.push_back(i);
+    text_bytes += entries_[i].indicator.text.size();
   }
-  entries_.clear();
+  if (text_bytes > UINT32_MAX) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the indicators' texts take ", text_bytes, " bytes; a snapshot holds at most ", UINT32_MAX,
+        "; load fewer or shorter indicators"));
+  }
+  set->records_.reserve(kept.size());
+  set->text_.reserve(text_bytes);
+
+  // Metadata rows: indicators with equal metadata share one, and its score.
+  using RowKey = std::tuple<uint32_t, uint32_t, uint32_t, uint32_t, uint32_t, uint8_t, absl::Time,
+                            absl::Time, absl::Time, absl::Time>;
+  absl::flat_hash_map<RowKey, uint32_t> row_ids;
+  std::vector<std::pair<IpAddr, uint32_t>> addresses;
+  std::map<uint8_t, std::vector<std::pair<IpAddr, uint32_t>>> networks;
+  std::vector<uint32_t> filenames;
+  std::vector<uint32_t> domains;
+  std::vector<uint32_t> hashes;
+  std::vector<unsigned> ids;
+  for (uint32_t index : kept) {
+    Entry& entry = entries_[index];
+    const Pending& p = entry.indicator;
+    const auto id = static_cast<uint32_t>(set->records_.size());
+    RowKey key{p.lists,      p.tags,      p.origin_prefix, p.origin_suffix, p.feed_count,
+               p.confidence, p.first_seen, p.last_seen,    p.valid_from,    p.valid_until};
+    auto [row, inserted] = row_ids.try_emplace(key, static_cast<uint32_t>(set->rows_.size()));
+    if (inserted) {
+      set->rows_.push_back({p.first_seen, p.last_seen, p.valid_from, p.valid_until, p.lists, p.tags,
+                            p.origin_prefix, p.origin_suffix, p.feed_count, p.confidence,
+                            scoreOf(p)});
+    }
+    set->records_.push_back({static_cast<uint32_t>(set->text_.size()),
+                             static_cast<uint16_t>(p.text.size()), p.type, row->second,
+                             p.origin_number});
+    set->text_ += p.text;
+    ++stats.count_by_type[static_cast<size_t>(p.type)];
+    switch (p.type) {
+      case IndicatorType::kCidr:
+        networks[entry.prefix.len].emplace_back(entry.prefix.addr, id);
+        break;
+      case IndicatorType::kIpv4:
+      case IndicatorType::kIpv6:
+        addresses.emplace_back(entry.prefix.addr, id);
+        break;
+      case IndicatorType::kFilename:
+        filenames.push_back(id);
+        break;
+      case IndicatorType::kDomain:
+        // Domains are looked up in a hash table: Hyperscan literal scans slow down by two
+        // orders of magnitude when many indicators share a suffix that traffic also uses.
+        domains.push_back(id);
+        break;
+      case IndicatorType::kMd5:
+      case IndicatorType::kSha1:
+      case IndicatorType::kSha256:
+        // Hashes are exact tokens (a run of 32, 40 or 64 hex digits), found by the
+        // matcher's token walk; as Hyperscan literals they made up half the compile time.
+        hashes.push_back(id);
+        break;
+      default:
+        ids.push_back(id);
+        break;
+    }
+  }
+  std::vector<Entry>().swap(entries_);
   index_.clear();
+  string_ids_.clear();
+  tag_list_ids_.clear();
+  set->rows_.shrink_to_fit();
+  set->strings_ = std::move(strings_);
+  set->tag_lists_ = std::move(tag_lists_);
+  stats.metadata_rows = set->rows_.size();
+
+  set->addresses_->build(addresses);
+  for (const auto& [len, entries] : networks) {
+    set->prefixes_.push_back({len, std::make_unique<internal::AddressTable>()});
+    set->prefixes_.back().networks->build(entries);
+  }
   std::sort(set->prefixes_.begin(), set->prefixes_.end(),
             [](const auto& a, const auto& b) { return a.len > b.len; });
   stats.prefix_lengths = set->prefixes_.size();
+  auto fill = [&set](internal::TextTable& table, const std::vector<uint32_t>& members) {
+    table.reserve(members.size());
+    for (uint32_t id : members) {
+      const std::string_view text = set->text(id);
+      table.insert(internal::hashText(text, set->seed_), id,
+                   [&](uint32_t other) { return set->text(other) == text; });
+    }
+  };
+  fill(*set->filenames_, filenames);
+  fill(*set->domains_, domains);
+  fill(*set->hashes_, hashes);
+  stats.table_bytes = tableBytes(*set);
+
   if (ids.empty()) return set;
   if (absl::Status s = compileDatabase(*set, ids); !s.ok()) return s;
   return set;
+}
+
+size_t IndicatorSetBuilder::tableBytes(const IndicatorSet& set) {
+  size_t bytes = set.records_.capacity() * sizeof(IndicatorSet::Record) + set.text_.capacity() +
+                 set.rows_.capacity() * sizeof(IndicatorSet::Row) + set.addresses_->bytes() +
+                 set.filenames_->bytes() + set.domains_->bytes() + set.hashes_->bytes();
+  for (const std::string& s : set.strings_) bytes += sizeof(s) + s.capacity();
+  for (const auto& tags : set.tag_lists_) bytes += sizeof(tags) + tags.capacity() * 4;
+  for (const auto& table : set.prefixes_) bytes += table.networks->bytes();
+  return bytes;
 }
 
 absl::Status IndicatorSetBuilder::compileDatabase(IndicatorSet& set,
@@ -333,9 +495,8 @@ absl::Status IndicatorSetBuilder::compileDatabase(IndicatorSet& set,
   expressions.reserve(ids.size());
   flags.reserve(ids.size());
   for (unsigned id : ids) {
-    const Indicator& indicator = set.indicators_[id];
-    bool regex = indicator.type == IndicatorType::kRegex;
-    expressions.push_back(regex ? indicator.text : literalExpression(indicator.text));
+    bool regex = set.type(id) == IndicatorType::kRegex;
+    expressions.push_back(regex ? std::string(set.text(id)) : literalExpression(set.text(id)));
     // Domains, hashes and emails are case-insensitive, and URLs are matched without
     // case so that "HTTP://Bad.Example/x" in a log still hits.
     flags.push_back(regex ? internal::kRegexFlags : HS_FLAG_CASELESS);
@@ -397,8 +558,8 @@ absl::Status IndicatorSetBuilder::compileDatabase(IndicatorSet& set,
     int bad_index = error != nullptr ? error->expression : -1;
     hs_free_compile_error(error);
     if (bad_index < 0) return absl::InternalError(message);
-    const Indicator& bad = set.indicators_[ids[static_cast<size_t>(bad_index)]];
-    absl::StrAppend(&message, " (indicator '", bad.text, "' from ", bad.origin, ")");
+    const Indicator bad = set.indicator(ids[static_cast<size_t>(bad_index)]);
+    absl::StrAppend(&message, " (indicator '", av(bad.text), "' from ", bad.origin, ")");
     if (bad.type != IndicatorType::kRegex) return absl::InternalError(message);
     rejected_ids.push_back(ids[static_cast<size_t>(bad_index)]);
     dropRejected();

@@ -34,6 +34,7 @@
 #include <optional>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "intel/indicator_set.h"
@@ -219,9 +220,50 @@ class IndicatorSetBuilder {
   absl::StatusOr<std::shared_ptr<const IndicatorSet>> build();
 
  private:
+  // One indicator while lists are loaded. Strings that repeat across indicators (list
+  // names, origin file, tags) are interned in strings_ and referred to by id, so that
+  // build() can share them in the snapshot's metadata rows.
+  struct Pending {
+    std::string text;  // normalized
+    IndicatorType type = IndicatorType::kIpv4;
+    uint32_t lists = 0;            // strings_ id of the comma-separated list names
+    uint32_t tags = 0;             // tag_lists_ id
+    uint32_t origin_prefix = 0;    // strings_ id
+    uint32_t origin_number = 0;    // IndicatorSet::kNoOriginNumber when none
+    uint32_t origin_suffix = 0;    // strings_ id
+    uint32_t feed_count = 0;
+    uint8_t confidence = 0;
+    absl::Time first_seen = absl::InfinitePast();
+    absl::Time last_seen = absl::InfinitePast();
+    absl::Time valid_from = absl::InfinitePast();
+    absl::Time valid_until = absl::InfiniteFuture();
+  };
   struct Entry {
-    Indicator indicator;
+    Pending indicator;
     IpPrefix prefix;  // address (len 128) or network for IP types
+  };
+  // Index of entries_ by (type, text), without a second copy of the text.
+  struct EntryKey {
+    IndicatorType type;
+    std::string_view text;
+  };
+  struct EntryHash {
+    using is_transparent = void;
+    const std::vector<Entry>* entries;
+    size_t operator()(uint32_t id) const;
+    size_t operator()(const EntryKey& key) const;
+  };
+  struct EntryEq {
+    using is_transparent = void;
+    const std::vector<Entry>* entries;
+    EntryKey key(uint32_t id) const;
+    EntryKey key(const EntryKey& k) const { return k; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      EntryKey x = key(a);
+      EntryKey y = key(b);
+      return x.type == y.type && x.text == y.text;
+    }
   };
 
   absl::Status checkReady(std::string_view name) const;
@@ -229,18 +271,27 @@ class IndicatorSetBuilder {
   void addLine(std::string_view list, std::string_view line, const std::string& location,
                LoadReport& report);
   void addEntry(std::string_view list, Entry entry, const IndicatorMeta& meta,
-                LoadReport& report);
+                const std::string& location, LoadReport& report);
   bool suppressed(const Entry& entry, IndicatorSetStats& stats) const;
-  uint8_t scoreOf(const Indicator& indicator) const;
+  uint8_t scoreOf(const Pending& indicator) const;
+  std::string originOf(const Pending& indicator) const;
+  uint32_t intern(std::string_view text);
+  uint32_t internTags(std::vector<uint32_t> tags);
   absl::Status compileDatabase(IndicatorSet& set, std::vector<unsigned> ids) const;
+  static size_t tableBytes(const IndicatorSet& set);
 
   BuilderOptions options_;
   absl::Time now_;
   bool built_ = false;
   std::vector<std::unique_ptr<internal::Warninglist>> warninglists_;
   std::vector<Entry> entries_;
-  // Key: one byte of IndicatorType followed by the normalized text.
-  absl::flat_hash_map<std::string, uint32_t> index_;
+  absl::flat_hash_set<uint32_t, EntryHash, EntryEq> index_{0, EntryHash{&entries_},
+                                                           EntryEq{&entries_}};
+  // Interned strings and tag lists; strings_[0] is "" and tag_lists_[0] is empty.
+  std::vector<std::string> strings_{""};
+  absl::flat_hash_map<std::string, uint32_t> string_ids_{{"", 0}};
+  std::vector<std::vector<uint32_t>> tag_lists_{{}};
+  absl::flat_hash_map<std::vector<uint32_t>, uint32_t> tag_list_ids_{{{}, 0}};
   size_t duplicate_lines_ = 0;
 };
 

@@ -4,6 +4,9 @@
 
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
+#include "intel/internal/flat_table.h"
+
 namespace vigil::intel {
 namespace {
 
@@ -18,31 +21,73 @@ IpAddr maskTo(const IpAddr& addr, unsigned len) {
   return out;
 }
 
+std::optional<uint32_t> found(uint32_t id) {
+  if (id == internal::kNoId) return std::nullopt;
+  return id;
+}
+
 }  // namespace
+
+IndicatorSet::IndicatorSet()
+    : addresses_(std::make_unique<internal::AddressTable>()),
+      filenames_(std::make_unique<internal::TextTable>()),
+      domains_(std::make_unique<internal::TextTable>()),
+      hashes_(std::make_unique<internal::TextTable>()) {}
 
 IndicatorSet::~IndicatorSet() = default;
 
 void IndicatorSet::DatabaseDeleter::operator()(hs_database* db) const { hs_free_database(db); }
 
+Indicator IndicatorSet::indicator(uint32_t id) const {
+  const Record& record = records_[id];
+  const Row& row = rows_[record.row];
+  Indicator out;
+  out.text = text(id);
+  out.type = record.type;
+  out.lists = strings_[row.lists];
+  out.origin = strings_[row.origin_prefix];
+  if (record.origin_number != kNoOriginNumber) absl::StrAppend(&out.origin, record.origin_number);
+  out.origin += strings_[row.origin_suffix];
+  out.confidence = row.confidence;
+  for (uint32_t tag : tag_lists_[row.tags]) out.tags.push_back(strings_[tag]);
+  out.first_seen = row.first_seen;
+  out.last_seen = row.last_seen;
+  out.valid_from = row.valid_from;
+  out.valid_until = row.valid_until;
+  out.feed_count = row.feed_count;
+  out.score = row.score;
+  return out;
+}
+
 std::optional<uint32_t> IndicatorSet::lookupAddress(const IpAddr& addr) const {
-  if (auto it = addresses_.find(addr); it != addresses_.end()) return it->second;
+  if (uint32_t id = addresses_->find(addr); id != internal::kNoId) return id;
   for (const PrefixTable& table : prefixes_) {
-    auto it = table.networks.find(maskTo(addr, table.len));
-    if (it != table.networks.end()) return it->second;
+    uint32_t id = table.networks->find(maskTo(addr, table.len));
+    if (id != internal::kNoId) return id;
   }
   return std::nullopt;
 }
 
+bool IndicatorSet::hasFilenames() const { return !filenames_->empty(); }
+bool IndicatorSet::hasDomains() const { return !domains_->empty(); }
+bool IndicatorSet::hasHashes() const { return !hashes_->empty(); }
+
 std::optional<uint32_t> IndicatorSet::lookupFilename(std::string_view key) const {
-  auto it = filenames_.find(absl::string_view(key.data(), key.size()));
-  if (it == filenames_.end()) return std::nullopt;
-  return it->second;
+  return found(filenames_->find(internal::hashText(key, seed_),
+                                [&](uint32_t id) { return text(id) == key; }));
 }
 
 std::optional<uint32_t> IndicatorSet::lookupDomain(std::string_view key) const {
-  auto it = domains_.find(absl::string_view(key.data(), key.size()));
-  if (it == domains_.end()) return std::nullopt;
-  return it->second;
+  return lookupDomain(key, internal::hashText(key, seed_));
+}
+
+std::optional<uint32_t> IndicatorSet::lookupDomain(std::string_view key, uint64_t hash) const {
+  return found(domains_->find(hash, [&](uint32_t id) { return text(id) == key; }));
+}
+
+std::optional<uint32_t> IndicatorSet::lookupHash(std::string_view key) const {
+  return found(hashes_->find(internal::hashText(key, seed_),
+                             [&](uint32_t id) { return text(id) == key; }));
 }
 
 }  // namespace vigil::intel

@@ -26,7 +26,8 @@ namespace vigil::intel {
 // Number of IndicatorType values, for arrays indexed by type.
 inline constexpr size_t kIndicatorTypeCount = static_cast<size_t>(IndicatorType::kRegex) + 1;
 
-// One indicator of compromise as loaded from one or more feeds.
+// One indicator of compromise with its metadata, as IndicatorSet::indicator() assembles
+// it: a copy that owns its strings, so it may outlive the snapshot.
 struct Indicator {
   // Normalized text: canonical address or "ADDR/LEN" for IP types, lower-case domain
   // without a trailing dot, URL with lower-case scheme and host and no default port,
@@ -72,19 +73,49 @@ struct IndicatorSetStats {
   std::map<std::string, size_t> suppressed_by_warninglist;
   // Regular expressions left out because Hyperscan rejected them at compile time.
   size_t rejected_regexes = 0;
+  // Distinct metadata rows (lists, tags, confidence, times, origin file) shared by the
+  // indicators; see IndicatorSet.
+  size_t metadata_rows = 0;
+  // Heap bytes of the indicator records, texts, metadata and lookup tables, without the
+  // Hyperscan database (hs_database_bytes).
+  size_t table_bytes = 0;
 
   size_t count(IndicatorType type) const { return count_by_type[static_cast<size_t>(type)]; }
 };
 
+namespace internal {
+class AddressTable;  // intel/internal/flat_table.h
+class TextTable;
+}  // namespace internal
+
+// Storage: each indicator is one 16-byte record (text offset and length, type, metadata
+// row, origin line) plus its text in one shared buffer. Everything else it carries
+// (lists, tags, confidence, times, score, origin file) sits in a metadata row that all
+// indicators with equal values share: a list of a million addresses from one feed
+// has one row. Lookup tables are open-addressing arrays of ids (internal/flat_table.h).
 class IndicatorSet {
  public:
   ~IndicatorSet();
   IndicatorSet(const IndicatorSet&) = delete;
   IndicatorSet& operator=(const IndicatorSet&) = delete;
 
-  size_t size() const { return indicators_.size(); }
-  // The indicator with index `id` (0 <= id < size()); also the Hyperscan pattern id.
-  const Indicator& indicator(uint32_t id) const { return indicators_[id]; }
+  size_t size() const { return records_.size(); }
+
+  // The indicator with index `id` (0 <= id < size()), which is also its Hyperscan
+  // pattern id, with all its metadata. Allocates (every string is copied); the matcher
+  // uses the accessors below instead. Thread-safe.
+  Indicator indicator(uint32_t id) const;
+
+  // Parts of indicator `id` (0 <= id < size()). Never allocate. Thread-safe. The views
+  // stay valid while the set lives.
+  std::string_view text(uint32_t id) const {
+    const Record& r = records_[id];
+    return std::string_view(text_.data() + r.text_offset, r.text_len);
+  }
+  IndicatorType type(uint32_t id) const { return records_[id].type; }
+  std::string_view lists(uint32_t id) const { return strings_[rows_[records_[id].row].lists]; }
+  uint8_t score(uint32_t id) const { return rows_[records_[id].row].score; }
+
   const IndicatorSetStats& stats() const { return stats_; }
 
   // Finds the indicator for one address: an exact address indicator first, else the
@@ -97,14 +128,25 @@ class IndicatorSet {
   // Finds the file name indicator equal to `key`, a lower-case name without a
   // directory (the caller lower-cases it). Never allocates. Thread-safe.
   std::optional<uint32_t> lookupFilename(std::string_view key) const;
-  bool hasFilenames() const { return !filenames_.empty(); }
+  bool hasFilenames() const;
 
   // Finds the domain indicator equal to `key`, a lower-case name without a trailing dot.
   // Never allocates. Thread-safe.
   std::optional<uint32_t> lookupDomain(std::string_view key) const;
-  bool hasDomains() const { return !domains_.empty(); }
+  // Same, for a key whose hash the caller computed with textHashSeed() (see
+  // internal/flat_table.h), so that parent domains reuse one pass over the name.
+  std::optional<uint32_t> lookupDomain(std::string_view key, uint64_t hash) const;
+  bool hasDomains() const;
 
-  // The compiled Hyperscan block-mode database, or nullptr when the set has no URL, hash,
+  // Finds the MD5, SHA-1 or SHA-256 indicator equal to `key`, lower-case hex digits.
+  // Never allocates. Thread-safe.
+  std::optional<uint32_t> lookupHash(std::string_view key) const;
+  bool hasHashes() const;
+
+  // Seed of the text hashes of this set's tables.
+  uint64_t textHashSeed() const { return seed_; }
+
+  // The compiled Hyperscan block-mode database, or nullptr when the set has no URL,
   // email or regex indicators. Owned by the set.
   const hs_database* database() const { return database_.get(); }
 
@@ -114,19 +156,49 @@ class IndicatorSet {
   struct DatabaseDeleter {
     void operator()(hs_database* db) const;
   };
+  // Per-indicator part. 16 bytes.
+  struct Record {
+    uint32_t text_offset = 0;  // into text_
+    uint16_t text_len = 0;     // URLs and regexes are at most 4096 bytes
+    IndicatorType type = IndicatorType::kIpv4;
+    uint32_t row = 0;          // into rows_
+    uint32_t origin_number = 0;  // the number in the origin, or kNoOriginNumber
+  };
+  // Metadata shared by indicators with equal values. The origin of an indicator is
+  // strings_[origin_prefix] + its origin_number in decimal + strings_[origin_suffix].
+  struct Row {
+    absl::Time first_seen = absl::InfinitePast();
+    absl::Time last_seen = absl::InfinitePast();
+    absl::Time valid_from = absl::InfinitePast();
+    absl::Time valid_until = absl::InfiniteFuture();
+    uint32_t lists = 0;  // into strings_
+    uint32_t tags = 0;   // into tag_lists_
+    uint32_t origin_prefix = 0;  // into strings_
+    uint32_t origin_suffix = 0;  // into strings_
+    uint32_t feed_count = 0;
+    uint8_t confidence = 0;
+    uint8_t score = 0;
+  };
+  static constexpr uint32_t kNoOriginNumber = UINT32_MAX;
   // All CIDRs of one prefix length, keyed by the masked network address.
   struct PrefixTable {
     uint8_t len = 0;  // in IPv6 bits (IPv4 /24 is 120)
-    absl::flat_hash_map<IpAddr, uint32_t> networks;
+    std::unique_ptr<internal::AddressTable> networks;
   };
 
-  IndicatorSet() = default;
+  IndicatorSet();
 
-  std::vector<Indicator> indicators_;
-  absl::flat_hash_map<IpAddr, uint32_t> addresses_;
+  std::vector<Record> records_;
+  std::string text_;
+  std::vector<Row> rows_;
+  std::vector<std::string> strings_;  // interned list names, origin parts and tags
+  std::vector<std::vector<uint32_t>> tag_lists_;  // interned; ids into strings_
+  uint64_t seed_ = 0;
+  std::unique_ptr<internal::AddressTable> addresses_;
   std::vector<PrefixTable> prefixes_;  // longest prefix first
-  absl::flat_hash_map<std::string, uint32_t> filenames_;
-  absl::flat_hash_map<std::string, uint32_t> domains_;
+  std::unique_ptr<internal::TextTable> filenames_;
+  std::unique_ptr<internal::TextTable> domains_;
+  std::unique_ptr<internal::TextTable> hashes_;
   std::unique_ptr<hs_database, DatabaseDeleter> database_;
   IndicatorSetStats stats_;
 };

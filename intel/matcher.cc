@@ -11,6 +11,7 @@
 
 #include "absl/strings/ascii.h"
 #include "intel/indicator_set.h"
+#include "intel/internal/flat_table.h"
 
 namespace vigil::intel {
 
@@ -32,6 +33,8 @@ constexpr size_t kMaxAddressText = 53;
 // Longest host-name run looked up whole. The builder rejects domains over 253 bytes, so
 // a domain at the end of a longer run lies within its last 256 bytes.
 constexpr size_t kMaxDomainBytes = 256;
+// Hex digits of the shortest hash type (MD5).
+constexpr size_t kMinHashDigits = 32;
 
 bool isLabelChar(char c) { return absl::ascii_isalnum(c) || c == '-'; }
 
@@ -59,11 +62,6 @@ bool domainEnds(std::string_view text, size_t end) {
 bool domainBoundary(std::string_view text, size_t start, size_t end) {
   if (start > 0 && isLabelChar(text[start - 1])) return false;
   return domainEnds(text, end);
-}
-
-bool hashBoundary(std::string_view text, size_t start, size_t end) {
-  if (start > 0 && absl::ascii_isxdigit(text[start - 1])) return false;
-  return end >= text.size() || !absl::ascii_isxdigit(text[end]);
 }
 
 // An email hit needs a byte before it that cannot be in a local part, and after it the
@@ -125,14 +123,18 @@ class EventMatcher {
   }
 
   // Looks up every host name in `text` and its parent domains among the domain
-  // indicators. A host name is a run of letters, digits, '-' and '.'. A candidate starts
-  // at the run's start or after a '.', and ends at the run's end or before a '.' that no
-  // label follows, which is the boundary rule of domainBoundary(). With
+  // indicators, and every run of 32, 40 or 64 hex digits among the hash indicators. A
+  // host name is a run of letters, digits, '-' and '.'. A candidate starts at the run's
+  // start or after a '.', and ends at the run's end or before a '.' that no label
+  // follows, which is the boundary rule of domainBoundary(). A hash candidate is a
+  // maximal run of hex digits, so neither neighbour is a hex digit. With
   // `attribute_fields`, hits are reported as scan() reports them.
-  void matchDomains(std::string_view text, std::string_view field, bool attribute_fields) {
+  void matchTokens(std::string_view text, std::string_view field, bool attribute_fields) {
     text_ = text;
     field_ = field;
     attribute_fields_ = attribute_fields;
+    const bool domains = set_.hasDomains();
+    const bool hashes = set_.hasHashes();
     size_t i = 0;
     while (i < text.size() && !full_) {
       if (!isHostChar(text[i])) {
@@ -142,7 +144,8 @@ class EventMatcher {
       const size_t begin = i;
       bool dotted = false;
       while (i < text.size() && isHostChar(text[i])) dotted |= text[i++] == '.';
-      if (dotted) matchHostRun(begin, i);
+      if (domains && dotted) matchHostRun(begin, i);
+      if (hashes && i - begin >= kMinHashDigits) matchHexRuns(begin, i);
     }
   }
 
@@ -164,28 +167,15 @@ class EventMatcher {
   static int onMatch(unsigned id, unsigned long long /*from*/, unsigned long long to,
                      unsigned /*flags*/, void* context) {
     auto* self = static_cast<EventMatcher*>(context);
-    const Indicator& indicator = self->set_.indicator(id);
+    const IndicatorType type = self->set_.type(id);
     auto end = static_cast<size_t>(to);
     // A regex hit has no known start without HS_FLAG_SOM_LEFTMOST; its last byte
     // decides the field.
-    size_t start = indicator.type == IndicatorType::kRegex ? (end > 0 ? end - 1 : 0)
-                                                           : end - indicator.text.size();
+    size_t start = type == IndicatorType::kRegex ? (end > 0 ? end - 1 : 0)
+                                                 : end - self->set_.text(id).size();
     bool boundary_ok = true;
-    switch (indicator.type) {
-      case IndicatorType::kDomain:
-        boundary_ok = domainBoundary(self->text_, start, end);
-        break;
-      case IndicatorType::kEmail:
-        boundary_ok = emailBoundary(self->text_, start, end);
-        break;
-      case IndicatorType::kMd5:
-      case IndicatorType::kSha1:
-      case IndicatorType::kSha256:
-        boundary_ok = hashBoundary(self->text_, start, end);
-        break;
-      default:
-        break;
-    }
+    if (type == IndicatorType::kDomain) boundary_ok = domainBoundary(self->text_, start, end);
+    if (type == IndicatorType::kEmail) boundary_ok = emailBoundary(self->text_, start, end);
     if (boundary_ok) self->report(id, self->fieldAt(start, end));
     return self->full_ ? 1 : 0;  // non-zero stops the scan
   }
@@ -215,14 +205,47 @@ class EventMatcher {
       // A name whose last label is all digits is an address, never a domain indicator.
       const std::string_view tld = run.substr(last_dot + 1, stop - last_dot - 1);
       if (std::all_of(tld.begin(), tld.end(), absl::ascii_isdigit)) continue;
-      size_t start = 0;
-      if (!first_starts) start = run.find('.') + 1;  // the run has a '.' before last_dot
-      while (start <= last_dot && !full_) {
-        std::optional<uint32_t> id = set_.lookupDomain(run.substr(start, stop - start));
-        if (id) report(*id, fieldAt(begin + start, begin + stop));
+      // The candidates start at the run's start and after each '.' before last_dot.
+      // Their hashes come from one backward pass over run[0, stop), shortest first.
+      std::array<uint32_t, kMaxDomainBytes> starts;
+      size_t count = 0;
+      size_t start = first_starts ? 0 : run.find('.') + 1;
+      if (start > last_dot) continue;
+      while (true) {
+        starts[count++] = static_cast<uint32_t>(start);
         const size_t dot = run.find('.', start);
         if (dot >= last_dot) break;
         start = dot + 1;
+      }
+      std::array<uint64_t, kMaxDomainBytes> hashes;
+      internal::SuffixHasher hasher(run.substr(0, stop), set_.textHashSeed());
+      for (size_t k = count; k-- > 0;) hashes[k] = hasher.suffix(starts[k]);
+      for (size_t k = 0; k < count && !full_; ++k) {
+        const std::string_view name = run.substr(starts[k], stop - starts[k]);
+        if (std::optional<uint32_t> id = set_.lookupDomain(name, hashes[k])) {
+          report(*id, fieldAt(begin + starts[k], begin + stop));
+        }
+      }
+    }
+  }
+
+  // Looks up each run of exactly 32, 40 or 64 hex digits in text_[begin, end), a host
+  // run, among the hash indicators.
+  void matchHexRuns(size_t begin, size_t end) {
+    size_t i = begin;
+    while (i < end && !full_) {
+      if (!absl::ascii_isxdigit(text_[i])) {
+        ++i;
+        continue;
+      }
+      const size_t start = i;
+      while (i < end && absl::ascii_isxdigit(text_[i])) ++i;
+      const size_t len = i - start;
+      if (len != 32 && len != 40 && len != 64) continue;
+      std::array<char, 64> lower;
+      for (size_t k = 0; k < len; ++k) lower[k] = absl::ascii_tolower(text_[start + k]);
+      if (std::optional<uint32_t> id = set_.lookupHash({lower.data(), len})) {
+        report(*id, fieldAt(start, i));
       }
     }
   }
@@ -230,21 +253,23 @@ class EventMatcher {
   std::string_view fieldAt(size_t start, size_t end) const {
     if (!attribute_fields_) return field_;
     std::string_view hit = text_.substr(start, end - start);
-    for (size_t i = 0; i < event_.field_count; ++i) {
-      if (contains(event_.fields[i].value, hit)) return event_.fields[i].name;
-    }
-    return field_;
+    std::string_view name = field_;
+    event_.visitFields([&](const Field& field) {
+      if (!contains(field.value, hit)) return true;
+      name = field.name;
+      return false;
+    });
+    return name;
   }
 
   void report(uint32_t id, std::string_view field) {
     for (size_t i = 0; i < scratch_.seen_count; ++i) {
       if (scratch_.seen[i] == id) return;
     }
-    const Indicator& indicator = set_.indicator(id);
     // A full event takes no more hits. addHit() then sets kFlagHitsOverflow, so the caller
     // sees that hits were lost, and the scan stops.
-    if (!event_.addHit(IndicatorHit{indicator.text, indicator.lists, indicator.type, field, id,
-                                    indicator.score})) {
+    if (!event_.addHit(IndicatorHit{set_.text(id), set_.lists(id), set_.type(id), field, id,
+                                    set_.score(id)})) {
       full_ = true;
       return;
     }
@@ -294,36 +319,42 @@ size_t matchEvent(const IndicatorSet& set, Scratch& scratch, Event& event) {
 
   if (event.src_ip) matcher.matchAddress(*event.src_ip, "source.ip");
   if (event.dst_ip) matcher.matchAddress(*event.dst_ip, "destination.ip");
-  for (size_t i = 0; i < event.field_count && !matcher.full(); ++i) {
-    const Field& field = event.fields[i];
-    if (!mayBeAddress(field.value)) continue;
+  // Every generic field, the overflow area included; a visitor returns false to stop once
+  // the event holds no more hits.
+  event.visitFields([&](const Field& field) {
+    if (matcher.full()) return false;
+    if (!mayBeAddress(field.value)) return true;
     if (std::optional<IpAddr> addr = parseIp(field.value)) matcher.matchAddress(*addr, field.name);
-  }
+    return true;
+  });
   if (set.hasFilenames()) {
     if (!event.app.empty()) matcher.matchFilename(event.app, "process.name");
-    for (size_t i = 0; i < event.field_count && !matcher.full(); ++i) {
-      const Field& field = event.fields[i];
+    event.visitFields([&](const Field& field) {
+      if (matcher.full()) return false;
       if (isFileField(field.name)) matcher.matchFilename(field.value, field.name);
-    }
+      return true;
+    });
   }
 
-  if (set.hasDomains()) {
-    matcher.matchDomains(event.message, "message", /*attribute_fields=*/true);
-    for (size_t i = 0; i < event.field_count && !matcher.full(); ++i) {
-      const Field& field = event.fields[i];
-      if (contains(event.message, field.value)) continue;
-      matcher.matchDomains(field.value, field.name, /*attribute_fields=*/false);
-    }
+  if (set.hasDomains() || set.hasHashes()) {
+    matcher.matchTokens(event.message, "message", /*attribute_fields=*/true);
+    event.visitFields([&](const Field& field) {
+      if (matcher.full()) return false;
+      if (contains(event.message, field.value)) return true;
+      matcher.matchTokens(field.value, field.name, /*attribute_fields=*/false);
+      return true;
+    });
   }
 
   if (set.database() == nullptr) return matcher.added();
   matcher.scan(event.message, "message", /*attribute_fields=*/true);
   // JSON events may carry decoded values outside the message; scan those separately.
-  for (size_t i = 0; i < event.field_count && !matcher.full(); ++i) {
-    const Field& field = event.fields[i];
-    if (contains(event.message, field.value)) continue;
+  event.visitFields([&](const Field& field) {
+    if (matcher.full()) return false;
+    if (contains(event.message, field.value)) return true;
     matcher.scan(field.value, field.name, /*attribute_fields=*/false);
-  }
+    return true;
+  });
   return matcher.added();
 }
 

@@ -37,8 +37,9 @@ class Scratch {
 
 // Checks the event's address fields against the address and prefix tables. File fields
 // (names with "file", "path", "image" or "process", and event.app) go to the file name
-// set. The message and other field values are scanned with the Hyperscan database of
-// domains, URLs, hashes, emails and regexes. Appends one IndicatorHit per distinct
+// set. The host names and hex runs of the message and other field values go to the
+// domain and hash sets, and those texts are scanned with the Hyperscan database of URLs,
+// emails and regexes. Appends one IndicatorHit per distinct
 // indicator found, with its indicator_id and score. Returns the number of hits added.
 // Never allocates. Thread-safe for concurrent calls with different Scratch objects.
 size_t matchEvent(const IndicatorSet& set, Scratch& scratch, Event& event);

@@ -10,9 +10,9 @@ namespace vigil::intel {
 namespace {
 
 // Key of an indicator across snapshots: one byte of type, then the normalized text.
-std::string indicatorKey(const Indicator& indicator) {
-  std::string key(1, static_cast<char>(indicator.type));
-  key += indicator.text;
+std::string indicatorKey(const IndicatorSet& set, uint32_t id) {
+  std::string key(1, static_cast<char>(set.type(id)));
+  key += set.text(id);
   return key;
 }
 
@@ -77,7 +77,7 @@ size_t Snapshot::size() const {
   return base_->set->size() + (delta_ != nullptr ? delta_->set->size() : 0);
 }
 
-const Indicator& Snapshot::indicator(uint32_t id) const {
+Indicator Snapshot::indicator(uint32_t id) const {
   const size_t base_size = base_->set->size();
   if (id < base_size) return base_->set->indicator(id);
   return delta_->set->indicator(static_cast<uint32_t>(id - base_size));
@@ -190,13 +190,13 @@ void SnapshotStore::mergeSightingsLocked(const SnapshotPart& from) {
   for (uint32_t id = 0; id < from.sightings.size(); ++id) {
     const uint64_t count = from.sightings.count(id);
     if (count == 0) continue;
-    hit[indicatorKey(from.set->indicator(id))] = {count, from.sightings.lastHitNs(id)};
+    hit[indicatorKey(*from.set, id)] = {count, from.sightings.lastHitNs(id)};
   }
   if (hit.empty()) return;
   auto mergeInto = [&hit](SnapshotPart* part) {
     if (part == nullptr) return;
     for (uint32_t id = 0; id < part->set->size() && !hit.empty(); ++id) {
-      auto it = hit.find(indicatorKey(part->set->indicator(id)));
+      auto it = hit.find(indicatorKey(*part->set, id));
       if (it == hit.end()) continue;
       part->sightings.add(id, it->second.count, it->second.last_ns);
       hit.erase(it);

@@ -83,9 +83,10 @@ class Snapshot {
   // are snapshot-wide. Never allocates. Only the thread holding `reader` may call it.
   size_t match(size_t reader, Event& event, int64_t now_ns) const;
 
-  // Number of indicators over both parts, and one of them by snapshot-wide id.
+  // Number of indicators over both parts, and one of them by snapshot-wide id (see
+  // IndicatorSet::indicator(), which allocates).
   size_t size() const;
-  const Indicator& indicator(uint32_t id) const;
+  Indicator indicator(uint32_t id) const;
   uint64_t hitCount(uint32_t id) const;
   int64_t lastHitNs(uint32_t id) const;
 

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "mgmt/internal/crypto_util.h"
 
 namespace vigil::mgmt {
 namespace {
@@ -14,6 +15,9 @@ constexpr size_t kMaxStepText = 4096;  // bytes of a result or parameter text ke
 // longest connector timeout worth telling apart.
 const std::vector<double> kConnectorLatencyBounds = {0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05,
                                                      0.1,    0.5,    1,     5,     10,   30};
+constexpr size_t kKeyHexDigits = 32;   // 128 bits of the SHA-256
+// Separates the inputs of an idempotency key, so no field can run into the next one.
+constexpr absl::string_view kKeySeparator("\0", 1);
 
 std::string clip(std::string text) {
   if (text.size() > kMaxStepText) {
@@ -38,6 +42,18 @@ nlohmann::json paramsToJson(const pb::List& params) {
     out[std::string(key.asString())] = pb::compiler::valueToJson(params.items[i + 1]);
   }
   return out;
+}
+
+std::string actionIdempotencyKey(const RunContext& ctx, uint32_t pc, std::string_view action,
+                                 const std::string& params_json) {
+  const std::string inputs = absl::StrCat(ctx.run_id, kKeySeparator, ctx.created_ns, kKeySeparator,
+                                          pc, kKeySeparator, std::string(action), kKeySeparator,
+                                          params_json, kKeySeparator);
+  for (uint64_t earlier = 0;; ++earlier) {
+    std::string digest = internal::sha256Hex(absl::StrCat(inputs, earlier));
+    std::string key = absl::StrCat("vigil-", digest.substr(0, kKeyHexDigits));
+    if (ctx.done_action_keys.count(key) == 0) return key;
+  }
 }
 
 ActionRouter::ActionRouter(std::vector<NamedConnector> connectors, std::vector<ActionRoute> routes,
@@ -96,6 +112,11 @@ absl::Status ActionRouter::perform(std::string_view action, const pb::List& para
   RunStep step;
   step.kind = "action";
   step.name = std::string(action);
+  std::string params_json =
+      paramsToJson(params).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  ctx.action_key = actionIdempotencyKey(ctx, call.pc(), action, params_json);
+  step.idempotency_key = ctx.action_key;
+  step.detail = clip(std::move(params_json));
   step.started_ns = RealClock::instance().nowNs();
   int64_t start = monotonicNs();
 
@@ -108,8 +129,8 @@ absl::Status ActionRouter::perform(std::string_view action, const pb::List& para
                      "; route it under playbooks.actions in the configuration"));
   } else {
     std::lock_guard<std::mutex> lock(*target->mu);
-    // Timed right before the call: the step's text is built after it, so that work does
-    // not delay the first action of a run.
+    // Timed right before the call, after the idempotency key and the step's text were
+    // built and the connector's lock was taken.
     start = monotonicNs();
     if (ctx.trigger_mono_ns != 0 && !ctx.first_action_latency_ns) {
       ctx.first_action_latency_ns = start - ctx.trigger_mono_ns;
@@ -123,9 +144,9 @@ absl::Status ActionRouter::perform(std::string_view action, const pb::List& para
     target->consecutive_errors->set(target->error_streak);
     target->up->set(target->error_streak >= kUnhealthyAfterErrors ? 0 : 1);
   }
+  ctx.action_key.clear();
+  if (status.ok()) ctx.done_action_keys.insert(step.idempotency_key);
   step.duration_ns = monotonicNs() - start;
-  step.detail = clip(paramsToJson(params).dump(-1, ' ', false,
-                                               nlohmann::json::error_handler_t::replace));
   step.outcome = status.ok() ? "ok" : "error";
   step.message = clip(status.ok() ? pb::valueToString(result) : std::string(status.message()));
   if (target != nullptr) step.name = absl::StrCat(std::string(action), " via ", target->name);

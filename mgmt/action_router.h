@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,13 @@ struct RunContext : playbook_vm::compiler::AlertRunContext {
   std::string alert_id;
   std::string rule_id;
   int64_t case_id = 0;  // case opened by an earlier case action of this run; 0 for none
+  int64_t created_ns = 0;  // when the run was created (UTC ns); part of its idempotency keys
+  // Idempotency keys of this run's actions that succeeded: from the stored step log when
+  // the run resumes, plus those of the current segment.
+  std::set<std::string> done_action_keys;
+  // Idempotency key of the action being performed; ActionRouter::perform() sets it for the
+  // connector and clears it afterwards.
+  std::string action_key;
   // Steps taken since the last time the runner persisted them.
   std::vector<RunStep> steps;
   // Entries already in the run's stored step log when this segment started.
@@ -54,6 +62,16 @@ RunContext& runContext(playbook_vm::HostCall& call);
 
 // The action's parameters [k1, v1, k2, v2, ...] as a JSON object.
 nlohmann::json paramsToJson(const playbook_vm::List& params);
+
+// Derives the idempotency key of one action call: "vigil-" and 32 hex digits of a SHA-256
+// over the run's id and creation time, the pc of the call, the action name, the parameters
+// (`params_json`) and how many calls with those same inputs already succeeded in this run
+// (counted in ctx.done_action_keys). Every attempt of a retry therefore gets the same key,
+// also after a restart, while a loop that repeats a successful call gets a new one.
+// NOTE: after every attempt of a call failed and on_error let the run go on, a later call
+// with the same pc, action and parameters reuses the failed call's key.
+std::string actionIdempotencyKey(const RunContext& ctx, uint32_t pc, std::string_view action,
+                                 const std::string& params_json);
 
 // One named connector: its configuration and the implementation.
 struct NamedConnector {
@@ -88,9 +106,9 @@ class ActionRouter final : public playbook_vm::compiler::ActionConnector {
   // Returns nullptr when none matches.
   NamedConnector* route(std::string_view action);
 
-  // Performs `action` on its connector, recording a step in the RunContext. A failure of
-  // the connector is returned as the action's failure. Thread-safe; blocks for the
-  // connector's I/O.
+  // Performs `action` on its connector, recording a step with the call's idempotency key in
+  // the RunContext. A failure of the connector is returned as the action's failure.
+  // Thread-safe; blocks for the connector's I/O.
   absl::Status perform(std::string_view action, const playbook_vm::List& params,
                        playbook_vm::HostCall& call, playbook_vm::Value& result) override;
 

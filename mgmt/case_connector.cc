@@ -36,13 +36,112 @@ absl::StatusOr<Severity> severityParam(const json& params, Severity fallback) {
 
 absl::Status heapFull() { return absl::ResourceExhaustedError("run heap memory limit reached"); }
 
+absl::Status missingParam(std::string_view action, const char* what) {
+  return absl::InvalidArgumentError(absl::StrCat(std::string(action), ": needs ", what));
+}
+
+// The tags of an update: a list of non-empty strings.
+absl::StatusOr<std::vector<std::string>> tagList(std::string_view action, const json& value) {
+  std::vector<std::string> tags;
+  if (!value.is_array()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(std::string(action), ": tags must be a list of strings, not ", value.dump()));
+  }
+  for (const json& t : value) {
+    if (!t.is_string() || t.get<std::string>().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          std::string(action), ": tag ", t.dump(), " is not a non-empty string"));
+    }
+    tags.push_back(t.get<std::string>());
+  }
+  return tags;
+}
+
+// The fields of an update action: title, description, severity, status, resolution,
+// resolution_note and tags (which replace the case's tags). At least one is required.
+absl::StatusOr<CaseUpdate> updateFromParams(std::string_view action, const json& params) {
+  CaseUpdate update;
+  bool any = false;
+  if (params.contains("title")) {
+    update.title = text(params, "title");
+    any = true;
+  }
+  if (params.contains("description")) {
+    update.description = text(params, "description");
+    any = true;
+  }
+  if (params.contains("severity")) {
+    absl::StatusOr<Severity> severity = severityParam(params, Severity::kMedium);
+    if (!severity.ok()) return severity.status();
+    update.severity = *severity;
+    any = true;
+  }
+  if (params.contains("status")) {
+    absl::StatusOr<CaseStatus> status = parseCaseStatus(text(params, "status"));
+    if (!status.ok()) return status.status();
+    update.status = *status;
+    any = true;
+  }
+  if (params.contains("resolution")) {
+    absl::StatusOr<Resolution> resolution = parseResolution(text(params, "resolution"));
+    if (!resolution.ok()) return resolution.status();
+    update.resolution = *resolution;
+    any = true;
+  }
+  if (params.contains("resolution_note")) {
+    update.resolution_note = text(params, "resolution_note");
+    any = true;
+  }
+  if (params.contains("tags")) {
+    absl::StatusOr<std::vector<std::string>> tags = tagList(action, params["tags"]);
+    if (!tags.ok()) return tags.status();
+    update.tags = std::move(*tags);
+    any = true;
+  }
+  if (!any) {
+    return missingParam(action, "at least one of title:, description:, severity:, status:, "
+                           "resolution:, resolution_note: or tags:");
+  }
+  return update;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
 // Case operations
 
-CaseConnector::CaseConnector(const ConnectorConfig& config, CaseStore& store)
-    : config_(config), store_(store) {}
+CaseConnector::CaseConnector(const ConnectorConfig& config, CaseStore& store,
+                             Counter* cases_opened)
+    : config_(config), store_(store), cases_opened_(cases_opened) {}
+
+absl::Status CaseConnector::attachAlert(const json& params, pb::HostCall& call,
+                                        pb::Value& result) {
+  RunContext& ctx = runContext(call);
+  json id = params.value("inbox_id", json());
+  if (id.is_null() && ctx.alert != nullptr && ctx.alert->is_object()) {
+    id = ctx.alert->value("inbox_id", json());
+  }
+  if (!id.is_number_integer() || id.get<int64_t>() < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "case.attach_alert: inbox_id ", id.dump(),
+        " is not a positive integer; pass inbox_id: alert.inbox_id, which vigild sets for "
+        "alerts the case sink stored"));
+  }
+  const int64_t inbox_id = id.get<int64_t>();
+  absl::StatusOr<std::string> tenant = store_.queuedAlertTenant(inbox_id);
+  if (!tenant.ok()) return tenant.status();
+  // The message does not say whether another tenant's alert exists.
+  if (*tenant != ctx.tenant) {
+    return absl::NotFoundError(
+        absl::StrCat("inbox alert ", inbox_id, " is not an alert of tenant ", ctx.tenant));
+  }
+  absl::StatusOr<IngestResult> filed = store_.attachQueuedAlert(inbox_id);
+  if (!filed.ok()) return filed.status();
+  if (filed->opened_case && cases_opened_ != nullptr) cases_opened_->add();
+  ctx.case_id = filed->case_id;
+  result = pb::Value::integer(filed->case_id);
+  return absl::OkStatus();
+}
 
 absl::StatusOr<int64_t> CaseConnector::targetCase(const json& params, pb::HostCall& call) {
   RunContext& ctx = runContext(call);
@@ -83,6 +182,7 @@ absl::Status CaseConnector::perform(std::string_view action, const pb::List& lis
   std::string_view verb = verbOf(action);
   const std::string author = absl::StrCat(config_.author, " (", ctx.playbook, " run ", ctx.run_id, ")");
 
+  if (verb == "attach_alert") return attachAlert(params, call, result);
   if (verb == "open" || verb == "create") {
     std::string title = text(params, "title");
     if (title.empty()) title = absl::StrCat(ctx.playbook, ": alert ", ctx.alert_id);
@@ -126,6 +226,29 @@ absl::Status CaseConnector::perform(std::string_view action, const pb::List& lis
     absl::StatusOr<Severity> severity = severityParam(params, Severity::kMedium);
     if (!severity.ok()) return severity.status();
     st = store_.setCaseSeverity(*id, *severity);
+  } else if (verb == "update") {
+    absl::StatusOr<CaseUpdate> update = updateFromParams(action, params);
+    if (!update.ok()) return update.status();
+    st = store_.updatePlaybookCase(*id, *update, author);
+  } else if (verb == "assign") {
+    if (!params.contains("assignee")) return missingParam(action, "assignee: (\"\" unassigns)");
+    CaseUpdate update;
+    update.assignee = text(params, "assignee");
+    st = store_.updatePlaybookCase(*id, update, author);
+  } else if (verb == "close") {
+    CaseUpdate update;
+    update.status = CaseStatus::kClosed;
+    if (params.contains("resolution")) {
+      absl::StatusOr<Resolution> resolution = parseResolution(text(params, "resolution"));
+      if (!resolution.ok()) return resolution.status();
+      update.resolution = *resolution;
+    }
+    std::string note = text(params, "note");
+    if (note.empty()) note = text(params, "resolution_note");
+    if (!note.empty()) update.resolution_note = note;
+    st = store_.updatePlaybookCase(*id, update, author);
+  } else if (verb == "add_evidence" || verb == "attach") {
+    return addEvidence(action, params, *id, author, call, result);
   } else if (verb == "escalate") {
     absl::StatusOr<Severity> severity = severityParam(params, Severity::kHigh);
     if (!severity.ok()) return severity.status();
@@ -138,10 +261,32 @@ absl::Status CaseConnector::perform(std::string_view action, const pb::List& lis
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
         "case connector ", config_.name, " does not know action ", std::string(action),
-        "; use a name ending in open, add_note, add_tag, set_severity or escalate"));
+        "; use a name ending in open, attach_alert, update, assign, close, add_note, add_tag, "
+        "add_evidence, set_severity or escalate"));
   }
   if (!st.ok()) return st;
   result = pb::Value::integer(*id);
+  return absl::OkStatus();
+}
+
+absl::Status CaseConnector::addEvidence(std::string_view action, const json& params, int64_t id,
+                                        const std::string& author, pb::HostCall& call,
+                                        pb::Value& result) {
+  std::string name = text(params, "name");
+  if (name.empty()) return missingParam(action, "name: (the evidence file name)");
+  auto content = params.find("content");
+  if (content == params.end() || content->is_null()) {
+    return missingParam(action, "content: (text, or a value stored as JSON)");
+  }
+  std::string bytes = content->is_string() ? content->get<std::string>() : content->dump();
+  std::string content_type = text(params, "content_type");
+  if (content_type.empty()) content_type = content->is_string() ? "text/plain" : "application/json";
+  absl::StatusOr<EvidenceFile> file =
+      store_.addPlaybookEvidence(id, name, content_type, bytes, author);
+  if (!file.ok()) return file.status();
+  std::optional<pb::Value> sha = call.newString(file->sha256);
+  if (!sha) return heapFull();
+  result = *sha;
   return absl::OkStatus();
 }
 
@@ -150,40 +295,40 @@ absl::Status CaseConnector::perform(std::string_view action, const pb::List& lis
 
 namespace {
 
-const intel::Indicator* findInSet(const intel::IndicatorSet& set, std::string_view value) {
-  if (std::optional<IpAddr> ip = parseIp(value)) {
-    if (std::optional<uint32_t> id = set.lookupAddress(*ip)) return &set.indicator(*id);
-    return nullptr;
-  }
+std::optional<uint32_t> findInSet(const intel::IndicatorSet& set, std::string_view value) {
+  if (std::optional<IpAddr> ip = parseIp(value)) return set.lookupAddress(*ip);
   std::string lower = absl::AsciiStrToLower(std::string(value));
   while (!lower.empty() && lower.back() == '.') lower.pop_back();
   if (set.hasDomains()) {
     std::string_view domain = lower;
     while (!domain.empty()) {
-      if (std::optional<uint32_t> id = set.lookupDomain(domain)) return &set.indicator(*id);
+      if (std::optional<uint32_t> id = set.lookupDomain(domain)) return id;
       size_t dot = domain.find('.');
       if (dot == std::string_view::npos) break;
       domain.remove_prefix(dot + 1);
     }
   }
   if (set.hasFilenames()) {
-    if (std::optional<uint32_t> id = set.lookupFilename(lower)) return &set.indicator(*id);
+    if (std::optional<uint32_t> id = set.lookupFilename(lower)) return id;
   }
   for (uint32_t id = 0; id < set.size(); ++id) {
-    const intel::Indicator& indicator = set.indicator(id);
-    if (indicator.text == value || indicator.text == lower) return &indicator;
+    if (set.text(id) == value || set.text(id) == lower) return id;
   }
-  return nullptr;
+  return std::nullopt;
 }
 
 }  // namespace
 
-const intel::Indicator* findIndicator(const intel::Snapshot& snapshot, std::string_view value) {
-  if (value.empty()) return nullptr;
+std::optional<intel::Indicator> findIndicator(const intel::Snapshot& snapshot,
+                                              std::string_view value) {
+  if (value.empty()) return std::nullopt;
   if (const intel::IndicatorSet* delta = snapshot.delta()) {
-    if (const intel::Indicator* found = findInSet(*delta, value)) return found;
+    if (std::optional<uint32_t> id = findInSet(*delta, value)) return delta->indicator(*id);
   }
-  return findInSet(snapshot.base(), value);
+  if (std::optional<uint32_t> id = findInSet(snapshot.base(), value)) {
+    return snapshot.base().indicator(*id);
+  }
+  return std::nullopt;
 }
 
 IntelConnector::IntelConnector(const ConnectorConfig& config, intel::SnapshotStore& store)
@@ -215,11 +360,11 @@ absl::Status IntelConnector::perform(std::string_view action, const pb::List& li
   const bool detail = params.value("detail", json(false)) == json(true);
   json out = json::array();
   for (const json& v : values) {
-    const intel::Indicator* found =
-        v.is_string() ? findIndicator(*snapshot, v.get<std::string>()) : nullptr;
+    std::optional<intel::Indicator> found;
+    if (v.is_string()) found = findIndicator(*snapshot, v.get<std::string>());
     if (!detail) {
-      out.push_back(found != nullptr ? "malicious" : "unknown");
-    } else if (found == nullptr) {
+      out.push_back(found ? "malicious" : "unknown");
+    } else if (!found) {
       out.push_back(nullptr);
     } else {
       out.push_back({{"value", found->text},

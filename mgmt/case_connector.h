@@ -3,10 +3,18 @@
 //
 // Case actions (by the last part of the name):
 //   open / create        title, severity, note -> opens a case of the run's tenant; returns its id
-//   add_note / annotate  text [, case_id]      -> adds a note by the connector's author
-//   add_tag / tag        tag or tags [, case_id]
-//   set_severity         severity [, case_id]
-//   escalate             summary [, severity (default high)] [, case_id] -> note, tag, severity
+//   update               any of title, description, severity, status, resolution,
+//                        resolution_note, tags (replaces the tag list)
+//   assign               assignee ("" unassigns)
+//   close                resolution (unless the case has one), note -> status closed
+//   add_note / annotate  text                  -> adds a note by the connector's author
+//   add_evidence/attach  name, content [, content_type] -> attaches a file; returns its SHA-256
+//   add_tag / tag        tag or tags
+//   set_severity         severity
+//   escalate             summary [, severity (default high)] -> note, tag, severity
+//   attach_alert         inbox_id (default alert.inbox_id) -> files the stored alert in the
+//                        open case for its rule and group, or a new case; returns the case id
+// Every action but open takes an optional case_id and returns the case id unless noted.
 // Without case_id an action works on the case this run opened, else on the case that
 // holds the triggering alert. A case of another tenant is never touched.
 //
@@ -21,13 +29,15 @@
 #include <optional>
 #include <string>
 
+#include "common/metrics.h"
 #include "mgmt/case_store.h"
 #include "mgmt/playbook_config.h"
 #include "playbook_vm/compiler/alert_host.h"
 
+#include "intel/indicator_set.h"
+
 namespace vigil::intel {
 class SnapshotStore;
-struct Indicator;
 class Snapshot;
 }  // namespace vigil::intel
 
@@ -35,23 +45,31 @@ namespace vigil::mgmt {
 
 class CaseConnector final : public playbook_vm::compiler::ActionConnector {
  public:
-  // `store` is not owned and must outlive the connector.
-  CaseConnector(const ConnectorConfig& config, CaseStore& store);
+  // `store` is not owned and must outlive the connector. `cases_opened`, when set, counts
+  // the cases attach_alert opens.
+  CaseConnector(const ConnectorConfig& config, CaseStore& store, Counter* cases_opened = nullptr);
 
   absl::Status perform(std::string_view action, const playbook_vm::List& params,
                        playbook_vm::HostCall& call, playbook_vm::Value& result) override;
 
  private:
   absl::StatusOr<int64_t> targetCase(const nlohmann::json& params, playbook_vm::HostCall& call);
+  absl::Status addEvidence(std::string_view action, const nlohmann::json& params, int64_t id,
+                           const std::string& author, playbook_vm::HostCall& call,
+                           playbook_vm::Value& result);
+  absl::Status attachAlert(const nlohmann::json& params, playbook_vm::HostCall& call,
+                           playbook_vm::Value& result);
 
   ConnectorConfig config_;
   CaseStore& store_;
+  Counter* cases_opened_;
 };
 
 // Finds `value` in the snapshot: addresses (exact or by CIDR), domains (and their parent
-// domains), file names, then any other indicator by its normalized text. Returns nullptr
+// domains), file names, then any other indicator by its normalized text. Returns nullopt
 // when nothing matches. Thread-safe; allocates.
-const intel::Indicator* findIndicator(const intel::Snapshot& snapshot, std::string_view value);
+std::optional<intel::Indicator> findIndicator(const intel::Snapshot& snapshot,
+                                              std::string_view value);
 
 class IntelConnector final : public playbook_vm::compiler::ActionConnector {
  public:

@@ -56,9 +56,12 @@ void CaseSink::onAlert(const correlate::Alert& alert) {
 }
 
 void CaseSink::flush() {
-  std::unique_lock<std::mutex> lock(mu_);
-  const uint64_t target = enqueued_;
-  done_.wait(lock, [&] { return finished_ >= target; });
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    const uint64_t target = enqueued_;
+    done_.wait(lock, [&] { return finished_ >= target; });
+  }
+  if (options_.filer != nullptr) options_.filer->flushStored();
 }
 
 size_t CaseSink::queueDepth() const {
@@ -93,43 +96,53 @@ void CaseSink::runWriter() {
   }
 }
 
-void CaseSink::writeBatch(const std::vector<correlate::Alert>& batch) {
-  absl::StatusOr<std::vector<IngestResult>> results = store_.ingestAlerts(batch);
-  if (results.ok()) {
+absl::Status CaseSink::storeBatch(absl::Span<const correlate::Alert> alerts) {
+  if (options_.filer == nullptr) {
+    absl::StatusOr<std::vector<IngestResult>> results = store_.ingestAlerts(alerts);
+    if (!results.ok()) return results.status();
     for (const IngestResult& result : *results) countStored(result);
-    return;
+    return absl::OkStatus();
   }
+  absl::StatusOr<std::vector<int64_t>> ids = store_.queueAlerts(alerts);
+  if (!ids.ok()) return ids.status();
+  for (size_t i = 0; i < alerts.size(); ++i) {
+    stored_.add();
+    options_.filer->onStoredAlert(alerts[i], (*ids)[i]);
+  }
+  return absl::OkStatus();
+}
+
+void CaseSink::writeBatch(const std::vector<correlate::Alert>& batch) {
+  absl::Status status = storeBatch(batch);
+  if (status.ok()) return;
   // The transaction rolled back as a whole. Store the alerts one by one so a single bad
   // alert cannot hold back the rest of its batch.
   errors_.add();
   VIGIL_LOG_ERROR("case store batch write failed alerts={} first_alert={} error={}", batch.size(),
-                  batch.front().id, results.status().ToString());
+                  batch.front().id, status.ToString());
   for (const correlate::Alert& alert : batch) writeWithRetries(alert);
 }
 
 void CaseSink::writeWithRetries(const correlate::Alert& alert) {
   std::chrono::milliseconds backoff = options_.retry_backoff;
   for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
-    absl::StatusOr<IngestResult> result = store_.ingestAlert(alert);
-    if (result.ok()) {
-      countStored(*result);
-      return;
-    }
+    absl::Status status = storeBatch({&alert, 1});
+    if (status.ok()) return;
     errors_.add();
-    if (absl::IsInvalidArgument(result.status())) {
+    if (absl::IsInvalidArgument(status)) {
       dropped_invalid_.add();
       VIGIL_LOG_ERROR("case store rejected alert, dropping it alert={} error={}", alert.id,
-                      result.status().ToString());
+                      status.ToString());
       return;
     }
     if (attempt == options_.max_attempts) {
       dropped_write_failed_.add();
       VIGIL_LOG_ERROR("case store write failed, dropping alert alert={} attempts={} error={}",
-                      alert.id, attempt, result.status().ToString());
+                      alert.id, attempt, status.ToString());
       return;
     }
     VIGIL_LOG_WARN("case store write failed, retrying alert={} attempt={} retry_in_ms={} error={}",
-                   alert.id, attempt, backoff.count(), result.status().ToString());
+                   alert.id, attempt, backoff.count(), status.ToString());
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, options_.max_backoff);
   }

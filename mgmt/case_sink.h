@@ -1,6 +1,8 @@
 // The alert sink that feeds the case store. The pipeline's last stage hands alerts to
 // onAlert(), which only queues them. One writer thread stores them in batched
-// transactions, so the pipeline never waits on disk unless the queue is full.
+// transactions, so the pipeline never waits on disk unless the queue is full. Without a
+// `filer` the sink files each alert in its case itself; with one, it stores alerts in
+// the alert inbox and the filer (the playbook runner) decides their cases.
 #pragma once
 
 #include <chrono>
@@ -18,7 +20,21 @@
 
 namespace vigil::mgmt {
 
+// Takes each alert after the case sink stored it in the alert inbox.
+class StoredAlertSink {
+ public:
+  virtual ~StoredAlertSink() = default;
+  // Called on the sink's writer thread once the batch holding `alert` has committed.
+  // Blocking here makes the sink's queue fill up, and then the pipeline waits.
+  virtual void onStoredAlert(const correlate::Alert& alert, int64_t inbox_id) = 0;
+  // Blocks until the alerts handed over so far have been dealt with.
+  virtual void flushStored() {}
+};
+
 struct CaseSinkOptions {
+  // Not owned. When set, alerts go to CaseStore::queueAlerts() and then to the filer,
+  // and the sink opens no case itself.
+  StoredAlertSink* filer = nullptr;
   size_t queue_capacity = 1024;  // alerts waiting for the writer; onAlert blocks beyond it
   size_t max_batch = 256;        // alerts per transaction
   // Attempts per alert after its batch failed. Attempts that fail with InvalidArgument (a
@@ -30,7 +46,8 @@ struct CaseSinkOptions {
 
 // Counters, registered in the MetricsRegistry given to the constructor:
 //   vigil_alerts_stored_total          alerts written to the store
-//   vigil_cases_opened_total           cases opened by those alerts
+//   vigil_cases_opened_total           cases opened by those alerts (without a filer; with
+//                                      one, the case connector counts them)
 //   vigil_case_store_errors_total      failed write attempts (each one is also logged)
 //   vigil_case_sink_waits_total        onAlert calls that waited for room in the queue
 //   vigil_case_sink_dropped_total      alerts given up on, by reason: invalid_alert (the
@@ -52,7 +69,8 @@ class CaseSink final : public correlate::AlertSink {
   // here. Thread-safe, although the pipeline calls it from one stage at a time.
   void onAlert(const correlate::Alert& alert) override;
 
-  // Blocks until every alert queued before the call has been stored or counted as dropped.
+  // Blocks until every alert queued before the call has been stored or counted as dropped,
+  // then flushes the filer.
   void flush() override;
 
   // Alerts queued and not yet taken by the writer.
@@ -63,6 +81,8 @@ class CaseSink final : public correlate::AlertSink {
   void writeBatch(const std::vector<correlate::Alert>& batch);
   void writeWithRetries(const correlate::Alert& alert);
   void countStored(const IngestResult& result);
+  // Stores `alerts` in the store (filing them, or in the inbox for the filer).
+  absl::Status storeBatch(absl::Span<const correlate::Alert> alerts);
 
   CaseStore& store_;
   CaseSinkOptions options_;

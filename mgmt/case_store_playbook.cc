@@ -50,6 +50,19 @@ absl::Status CaseStore::setCaseSeverity(int64_t id, Severity severity) {
   return updateCase(id, update, playbookActor("playbook")).status();
 }
 
+absl::Status CaseStore::updatePlaybookCase(int64_t id, const CaseUpdate& update,
+                                           absl::string_view author) {
+  return updateCase(id, update, playbookActor(author)).status();
+}
+
+absl::StatusOr<EvidenceFile> CaseStore::addPlaybookEvidence(int64_t id, const std::string& name,
+                                                            const std::string& content_type,
+                                                            absl::string_view bytes,
+                                                            absl::string_view author) {
+  bool added = false;
+  return addEvidenceFile(id, name, content_type, bytes, playbookActor(author), &added);
+}
+
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> CaseStore::caseNotes(int64_t id) {
   absl::StatusOr<CaseDetail> detail = getCase(id);
   if (!detail.ok()) return detail.status();

@@ -860,6 +860,10 @@ struct Reader {
         return st;
       }
     }
+    // The default-case playbook runs without a `playbooks:` section too.
+    if (c.playbooks.db.empty()) {
+      c.playbooks.db = (std::filesystem::path(c.state_dir) / "runs.db").string();
+    }
     return absl::OkStatus();
   }
 

@@ -8,6 +8,8 @@
 #include "correlate/engine.h"
 #include "dataplane/parser.h"
 #include "intel/builder.h"
+#include "intel/indicator_set.h"
+#include "intel/matcher.h"
 #include "mgmt/intel_manager.h"
 #include "mgmt/rule_reloader.h"
 #include "playbook_vm/compiler/alert_host.h"
@@ -38,14 +40,16 @@ absl::Status checkSample(const nlohmann::json& sample) {
 }
 
 // Runs `engine` over the sample events and returns every alert, in order.
-absl::StatusOr<nlohmann::json> runRules(correlate::Engine& engine, const nlohmann::json& sample) {
+// Events without a tenant get `default_tenant`.
+absl::StatusOr<nlohmann::json> runRules(correlate::Engine& engine, const nlohmann::json& sample,
+                                        const std::string& default_tenant) {
   correlate::DetectScratch scratch(engine.rules());
   nlohmann::json alerts = nlohmann::json::array();
   dataplane::ParseOptions options;
   for (size_t i = 0; i < sample.size(); ++i) {
     const nlohmann::json& item = sample[i];
     std::string raw;
-    std::string tenant = "default";
+    std::string tenant = default_tenant;
     if (item.is_string()) {
       raw = item.get<std::string>();
     } else if (item.is_object() && item.contains("raw") && item["raw"].is_string()) {
@@ -103,6 +107,67 @@ ContentCommit checkIntel(const ContentFiles& files, std::vector<ContentProblem>&
   return {};
 }
 
+// Reads sample entry `index` of an intel dry run: a raw log line, or an object with
+// "raw" (the line) and an optional "tenant".
+absl::Status intelSampleEntry(const nlohmann::json& item, size_t index, std::string& raw,
+                              std::string& tenant) {
+  if (item.is_string()) {
+    raw = item.get<std::string>();
+    return absl::OkStatus();
+  }
+  auto raw_member = item.is_object() ? item.find("raw") : item.end();
+  if (!item.is_object() || raw_member == item.end() || !raw_member->is_string()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "events[", index, "] must be a raw log line or {\"raw\": LINE, \"tenant\": NAME}"));
+  }
+  raw = raw_member->get<std::string>();
+  if (auto t = item.find("tenant"); t != item.end()) {
+    if (!t->is_string()) {
+      return absl::InvalidArgumentError(absl::StrCat("events[", index, "].tenant must be a string"));
+    }
+    tenant = t->get<std::string>();
+  }
+  return absl::OkStatus();
+}
+
+// Parses each sample event as the pipeline does and matches it against `set`, which is
+// built for this dry run only, so no live snapshot and no sighting counter changes.
+// Returns every match with the index of its event, and the events that had more
+// matches than an event holds.
+absl::StatusOr<nlohmann::json> matchIntel(const intel::IndicatorSet& set,
+                                          const nlohmann::json& sample) {
+  intel::Scratch scratch(set);
+  dataplane::ParseOptions options;
+  nlohmann::json matches = nlohmann::json::array();
+  nlohmann::json overflowed = nlohmann::json::array();
+  size_t matched_events = 0;
+  for (size_t i = 0; i < sample.size(); ++i) {
+    std::string raw;
+    std::string tenant = "default";
+    if (absl::Status s = intelSampleEntry(sample[i], i, raw, tenant); !s.ok()) return s;
+    Event event(raw.size() * kArenaPerLineFactor + kArenaHeadroom);
+    event.raw = event.arena.copy(raw);
+    event.tenant = event.arena.copy(tenant);
+    dataplane::parseEvent(event, options);
+    intel::matchEvent(set, scratch, event);
+    if (event.hit_count > 0) ++matched_events;
+    for (size_t h = 0; h < event.hit_count; ++h) {
+      const IndicatorHit& hit = event.hits[h];
+      matches.push_back({{"event", i},
+                         {"indicator", std::string(hit.indicator)},
+                         {"type", std::string(indicatorTypeName(hit.type))},
+                         {"feed", std::string(hit.list)},
+                         {"field", std::string(hit.field)},
+                         {"score", hit.score}});
+    }
+    if (event.has(kFlagHitsOverflow)) overflowed.push_back(i);
+  }
+  return nlohmann::json{{"events", sample.size()},
+                        {"matched_events", matched_events},
+                        {"matches", matches},
+                        {"hits_overflow", overflowed}};
+}
+
 const pb::HostRegistry& alertHost() {
   static const pb::HostRegistry* registry = [] {
     auto* r = new pb::HostRegistry();
@@ -135,14 +200,15 @@ std::shared_ptr<PlaybookBundle> compilePlaybooks(const ContentRequest& request,
 
 ContentActivator rulesActivator(RuleReloader& rules, ConfigSource config) {
   ContentActivator activator;
-  activator.tenant_scoped = false;
+  activator.tenant_scoped = true;
+  activator.all_tenants_scope = true;
   activator.prepare = [&rules, config](const ContentRequest& request,
                                        std::vector<ContentProblem>& problems) -> ContentCommit {
-    std::shared_ptr<correlate::Engine> engine = rules.buildFromFiles(
-        config(), *request.files, static_cast<uint64_t>(request.version), problems);
-    if (engine == nullptr) return {};
-    return [&rules, engine, version = request.version]() {
-      return rules.activate(engine, absl::StrCat("content version ", version));
+    std::shared_ptr<const StagedRules> staged = rules.stage(
+        config(), request.tenant, *request.files, static_cast<uint64_t>(request.version), problems);
+    if (staged == nullptr) return {};
+    return [&rules, staged, tenant = request.tenant, version = request.version]() {
+      return rules.activate(staged, absl::StrCat("content version ", version, " tenant ", tenant));
     };
   };
   activator.dry_run = [&rules, config](const ContentRequest& request, const nlohmann::json& sample,
@@ -150,9 +216,11 @@ ContentActivator rulesActivator(RuleReloader& rules, ConfigSource config) {
       -> absl::StatusOr<nlohmann::json> {
     if (absl::Status s = checkSample(sample); !s.ok()) return s;
     std::shared_ptr<correlate::Engine> engine =
-        rules.buildFromFiles(config(), *request.files, 0, problems);
+        rules.buildScope(config(), request.tenant, *request.files, 0, problems);
     if (engine == nullptr) return nlohmann::json();
-    return runRules(*engine, sample);
+    const std::string default_tenant =
+        request.tenant == kAllTenants ? std::string("default") : request.tenant;
+    return runRules(*engine, sample, default_tenant);
   };
   return activator;
 }
@@ -166,6 +234,25 @@ ContentActivator intelActivator(IntelManager& intel) {
     checkIntel(*request.files, problems, joined);
     if (!problems.empty()) return {};
     return [&intel, joined]() { return intel.replaceIndicators(joined).status(); };
+  };
+  activator.dry_run = [](const ContentRequest& request, const nlohmann::json& sample,
+                         std::vector<ContentProblem>& problems) -> absl::StatusOr<nlohmann::json> {
+    if (absl::Status s = checkSample(sample); !s.ok()) return s;
+    std::string joined;
+    checkIntel(*request.files, problems, joined);
+    if (!problems.empty()) return nlohmann::json();
+    // The same list name and builder defaults as the analyst list that a push replaces.
+    intel::IndicatorSetBuilder builder;
+    absl::StatusOr<intel::LoadReport> report = builder.addListText("analyst", joined, "analyst");
+    absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>> set =
+        report.ok() ? builder.build()
+                    : absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>>(report.status());
+    if (!set.ok()) {
+      // The files passed the line checks, so what is left is a build failure of the set.
+      problems.push_back({"", 0, 0, std::string(set.status().message())});
+      return nlohmann::json();
+    }
+    return matchIntel(**set, sample);
   };
   return activator;
 }

@@ -24,15 +24,21 @@ class RuleReloader;
 // Returns the configuration that rule builds use now (field mappings, log sources).
 using ConfigSource = std::function<DaemonConfig()>;
 
-// Rules: every file is a Sigma YAML file (several documents allowed). Commit swaps the
-// compiled engine in; alerts carry the version as rules_version. The dry run takes
-// "events" as raw log lines (strings) or {"raw": LINE, "tenant": NAME} objects, parses
-// them as a source with format auto would, and returns every alert the rules raise.
+// Rules: every file is a Sigma YAML file (several documents allowed), pushed for every
+// tenant (kAllTenants) or for one tenant, whose rules see only its events. Commit swaps
+// in an engine that combines the rules for every tenant with each tenant's rules; alerts
+// carry the version of their rule's scope as rules_version. The dry run takes "events" as
+// raw log lines (strings) or {"raw": LINE, "tenant": NAME} objects (a line without a
+// tenant gets the pushed tenant, or "default"), parses them as a source with format auto
+// would, and returns every alert the rules raise.
 ContentActivator rulesActivator(RuleReloader& rules, ConfigSource config);
 
 // Intel: the analyst list in the plain list format, one indicator per line, in one or
 // more files that are joined in path order. Every rejected line is a problem with its
-// file and line, and fails the push. Commit replaces the whole analyst list.
+// file and line, and fails the push. Commit replaces the whole analyst list. The dry run
+// builds the files into an indicator set of its own, takes "events" as the rules dry run
+// does (raw lines or {"raw", "tenant"} objects), and returns every match of every event
+// with its indicator, type, feed, field and score; the live snapshot is not touched.
 ContentActivator intelActivator(IntelManager& intel);
 
 // A compiled playbook set as one activation hands it over.

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/time.h"
 #include "mgmt/api_server.h"
+#include "mgmt/auth_store.h"
 #include "mgmt/content_service.h"
 #include "mgmt/internal/api_errors.h"
 
@@ -143,7 +144,8 @@ void ContentService::addRoutes(ApiServer& api) {
 
 void ContentService::addRoutes(const RouteAdder& add) {
   // The tenant a request addresses: ?tenant= for tenant-scoped kinds, kAllTenants for
-  // the others.
+  // the others, and for kinds that also take content for every tenant when ?tenant= is
+  // left out or is kAllTenants.
   auto target = [this](const ApiRequest& request)
       -> absl::StatusOr<std::pair<ContentKind, std::string>> {
     absl::StatusOr<ContentKind> kind = parseContentKind(request.pathParam("kind"));
@@ -162,10 +164,14 @@ void ContentService::addRoutes(const RouteAdder& add) {
       }
       return std::make_pair(*kind, std::string(kAllTenants));
     }
+    if (allTenantsScope(*kind) && (tenant->empty() || *tenant == kAllTenants)) {
+      return std::make_pair(*kind, std::string(kAllTenants));
+    }
     if (tenant->empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
           contentKindName(*kind), " content is per tenant; give ?tenant=NAME"));
     }
+    if (absl::Status s = validateTenantName(*tenant); !s.ok()) return s;
     return std::make_pair(*kind, *tenant);
   };
   auto author = [](const ApiRequest& request) {

@@ -187,6 +187,11 @@ bool ContentService::tenantScoped(ContentKind kind) const {
   return it != activators_.end() && it->second.tenant_scoped;
 }
 
+bool ContentService::allTenantsScope(ContentKind kind) const {
+  auto it = activators_.find(kind);
+  return it != activators_.end() && it->second.tenant_scoped && it->second.all_tenants_scope;
+}
+
 ContentActivator* ContentService::activator(ContentKind kind) {
   auto it = activators_.find(kind);
   return it == activators_.end() ? nullptr : &it->second;
@@ -402,15 +407,18 @@ absl::Status ContentService::authorize(const Principal& principal, ContentKind k
     if (options_.allow_unauthenticated) return absl::OkStatus();
     return absl::UnauthenticatedError("content routes need an API token");
   }
+  const bool every_tenant = !tenantScoped(kind) || tenant == kAllTenants;
   // Content of every tenant is readable by every principal, because it applies to them.
-  if (!write && !tenantScoped(kind)) return absl::OkStatus();
-  const bool allowed = write ? principal.canAdminister(tenant) : principal.canRead(tenant);
-  if (allowed && (tenantScoped(kind) || principal.allTenants())) return absl::OkStatus();
-  if (!tenantScoped(kind) && write) {
-    return absl::PermissionDeniedError(
-        absl::StrCat(contentKindName(kind), " content applies to every tenant, so only the "
-                                            "admin role may change it"));
+  if (!write && every_tenant) return absl::OkStatus();
+  if (every_tenant) {
+    if (principal.allTenants()) return absl::OkStatus();
+    return absl::PermissionDeniedError(absl::StrCat(
+        contentKindName(kind), " content for every tenant applies to all of them, so only the "
+                               "admin role may change it",
+        tenantScoped(kind) ? "; give ?tenant=NAME to change one tenant's content" : ""));
   }
+  const bool allowed = write ? principal.canAdminister(tenant) : principal.canRead(tenant);
+  if (allowed) return absl::OkStatus();
   return absl::PermissionDeniedError(absl::StrCat("principal ", principal.subject, " may not ",
                                                   write ? "change" : "read", " ",
                                                   contentKindName(kind), " of tenant ", tenant));

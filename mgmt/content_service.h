@@ -38,7 +38,7 @@ struct ContentProblem {
 // What an activator's functions get: the content and where it goes.
 struct ContentRequest {
   ContentKind kind = ContentKind::kRules;
-  std::string tenant;  // kAllTenants for content that is not tenant-scoped
+  std::string tenant;  // kAllTenants for content that applies to every tenant
   int64_t version = 0;  // the version being activated; 0 in a dry run
   const ContentFiles* files = nullptr;
 };
@@ -52,6 +52,10 @@ struct ContentActivator {
   // False when the content applies to every tenant: it is stored under kAllTenants and
   // pushes need the admin role.
   bool tenant_scoped = false;
+  // With tenant_scoped: content for every tenant is accepted too, addressed by leaving
+  // out the tenant (or giving kAllTenants) and stored under kAllTenants. Every principal
+  // may read it and only the admin role may change it.
+  bool all_tenants_scope = false;
   // Checks and compiles the files, appends every problem found, and returns the commit
   // step, or an empty function when there were problems. Must not change live state.
   std::function<ContentCommit(const ContentRequest&, std::vector<ContentProblem>&)> prepare;
@@ -79,6 +83,8 @@ class ContentService {
   void setActivator(ContentKind kind, ContentActivator activator);
   bool hasActivator(ContentKind kind) const { return activators_.count(kind) > 0; }
   bool tenantScoped(ContentKind kind) const;
+  // True when `kind` is tenant-scoped and also accepts content for every tenant.
+  bool allTenantsScope(ContentKind kind) const;
 
   struct PushResult {
     std::vector<ContentProblem> problems;  // empty when the push was accepted

@@ -107,7 +107,7 @@ nlohmann::json sightingsJson(const intel::Snapshot& snapshot) {
   });
   nlohmann::json indicators = nlohmann::json::array();
   for (uint32_t id : hit) {
-    const intel::Indicator& indicator = snapshot.indicator(id);
+    const intel::Indicator indicator = snapshot.indicator(id);
     indicators.push_back({{"indicator", indicator.text},
                           {"type", indicatorTypeName(indicator.type)},
                           {"lists", indicator.lists},
@@ -132,12 +132,12 @@ absl::Status Daemon::loadIntel() {
 
 absl::Status Daemon::loadRules() {
   rules_ = std::make_unique<RuleReloader>(config_, metrics_);
-  absl::StatusOr<std::shared_ptr<correlate::Engine>> engine = rules_->buildFromPaths(config_);
-  if (!engine.ok()) return engine.status();
-  correlate::Engine::PrefilterStats prefilter = (*engine)->prefilterStats();
+  absl::StatusOr<std::shared_ptr<const StagedRules>> staged = rules_->stageFromPaths(config_);
+  if (!staged.ok()) return staged.status();
+  correlate::Engine::PrefilterStats prefilter = (*staged)->engine->prefilterStats();
   VIGIL_LOG_INFO("detection prefilter rules={} prefiltered={} literals={}", prefilter.rules,
                  prefilter.prefiltered_rules, prefilter.literals);
-  return rules_->activate(std::move(*engine), "start");
+  return rules_->activate(std::move(*staged), "start");
 }
 
 namespace {
@@ -356,7 +356,9 @@ void Daemon::addIntelRoutes() {
                                           {"rejected", report->rejected},
                                           {"rejections", rejections}};
                    ApiResponse response;
-                   response.body = body.dump();
+                   // Rejected lines are echoed back and may hold bytes that are not UTF-8.
+                   response.body = body.dump(-1, ' ', false,
+                                             nlohmann::json::error_handler_t::replace);
                    return response;
                  },
                  RouteAccess::kAdmin);
@@ -365,11 +367,12 @@ void Daemon::addIntelRoutes() {
 absl::Status Daemon::validate() {
   if (auto st = loadIntel(); !st.ok()) return st;
   if (auto st = loadRules(); !st.ok()) return st;
-  if (config_.playbooks.enabled) {
-    auto runner = PlaybookRunner::create(config_.playbooks, metrics_);
-    if (!runner.ok()) return runner.status();
-    runner_ = std::move(*runner);
-  }
+  // Always built: it runs the default-case playbook, which files alerts in cases, and
+  // with playbooks.default_case false it still takes the stored alerts for the
+  // playbooks under playbooks.paths (there may be none).
+  auto runner = PlaybookRunner::create(config_.playbooks, metrics_);
+  if (!runner.ok()) return runner.status();
+  runner_ = std::move(*runner);
   return createSources();
 }
 
@@ -398,17 +401,29 @@ absl::Status Daemon::start() {
   // restored, so the checkpoint lands in the engine that will run.
   if (auto st = startContent(); !st.ok()) return st;
   restoreCheckpoint();
-  case_sink_ = std::make_unique<CaseSink>(*store_, metrics_);
+  // Alerts reach playbooks through the case sink: it stores each batch in the alert
+  // inbox, then hands the alerts to the runner, whose default-case playbook files them
+  // in cases. So every run starts on an alert that is already on disk.
+  if (auto st = runner_->start(store_.get(), &intel_->store()); !st.ok()) return st;
+  absl::StatusOr<int64_t> waiting = store_->queuedAlertCount();
+  if (!waiting.ok()) return waiting.status();
+  if (*waiting > 0 && config_.playbooks.default_case) {
+    VIGIL_LOG_INFO("alerts of an earlier run in the alert inbox, filing them now count={}",
+                   *waiting);
+  } else if (*waiting > 0) {
+    VIGIL_LOG_WARN("alerts in the alert inbox stay in no case, because "
+                   "playbooks.default_case is false count={} case_db={}",
+                   *waiting, config_.case_db);
+  }
+  CaseSinkOptions sink_options;
+  sink_options.filer = runner_.get();
+  case_sink_ = std::make_unique<CaseSink>(*store_, metrics_, sink_options);
   std::vector<correlate::AlertSink*> sinks = {case_sink_.get()};
   if (!config_.alerts_output.empty()) {
     auto writer = JsonLinesAlertWriter::open(config_.alerts_output, metrics_);
     if (!writer.ok()) return writer.status();
     alert_writer_ = std::move(*writer);
     sinks.push_back(alert_writer_.get());
-  }
-  if (runner_) {
-    if (auto st = runner_->start(store_.get(), &intel_->store()); !st.ok()) return st;
-    sinks.push_back(runner_.get());
   }
 
   correlate::PipelineOptions popts;
@@ -565,6 +580,10 @@ void Daemon::stop() {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
+  // The runner stops before the pipeline's last flush, so shutdown does not wait for a
+  // backlog of default-case runs: those alerts stay in the inbox and are filed after the
+  // next start. Other playbooks' runs not started yet are counted as dropped{shutdown}.
+  if (runner_) runner_->stop();
   if (pipeline_) pipeline_->requestStop();
   if (pipeline_thread_.joinable()) pipeline_thread_.join();
   if (intel_) intel_->stop();

@@ -152,7 +152,7 @@ class Daemon {
   std::unique_ptr<CaseStore> store_;
   std::unique_ptr<CaseSink> case_sink_;
   std::unique_ptr<JsonLinesAlertWriter> alert_writer_;
-  std::unique_ptr<PlaybookRunner> runner_;  // null without a `playbooks:` section
+  std::unique_ptr<PlaybookRunner> runner_;  // built by validate()
   std::vector<std::unique_ptr<dataplane::Source>> sources_;
   std::vector<std::string> source_types_;
   std::unique_ptr<correlate::Pipeline> pipeline_;

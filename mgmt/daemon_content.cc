@@ -137,12 +137,12 @@ absl::Status Daemon::startContent() {
 
 absl::Status Daemon::reloadRules(const DaemonConfig& config, std::string_view reason) {
   auto from_paths = [&]() -> absl::Status {
-    absl::StatusOr<std::shared_ptr<correlate::Engine>> engine = rules_->buildFromPaths(config);
-    if (!engine.ok()) {
+    absl::StatusOr<std::shared_ptr<const StagedRules>> staged = rules_->stageFromPaths(config);
+    if (!staged.ok()) {
       rules_->countFailure();
-      return engine.status();
+      return staged.status();
     }
-    return rules_->activate(std::move(*engine), reason);
+    return rules_->activate(std::move(*staged), reason);
   };
   if (content_ == nullptr) return from_paths();
   absl::Status status = content_->refresh(ContentKind::kRules, std::string(kAllTenants), from_paths);

@@ -20,9 +20,11 @@ const std::set<std::string> kConnectorTypes = {"webhook", "notify",    "syslog",
 
 // Keys each connector type accepts besides `type`.
 const std::map<std::string, std::set<std::string>> kTypeKeys = {
-    {"webhook", {"url", "timeout_ms", "headers"}},
-    {"notify", {"url", "timeout_ms", "headers", "channel"}},
-    {"syslog", {"address", "transport", "format", "app_name", "timeout_ms"}},
+    {"webhook", {"url", "timeout_ms", "headers", "idempotency_header"}},
+    {"notify", {"url", "timeout_ms", "headers", "channel", "idempotency_header"}},
+    {"syslog",
+     {"address", "transport", "format", "app_name", "timeout_ms", "tls_ca_file", "tls_cert_file",
+      "tls_key_file", "tls_server_name"}},
     {"blocklist",
      {"path", "table", "set", "default_duration_s", "max_entries", "apply_command"}},
     {"case", {"author"}},
@@ -176,6 +178,9 @@ class Reader {
       }
       if (!(st = readNumber<int>(n, where, "timeout_ms", 1, 600000, c.timeout_ms)).ok()) return st;
       if (!(st = readString(n, where, "channel", c.channel)).ok()) return st;
+      if (!(st = readString(n, where, "idempotency_header", c.idempotency_header)).ok()) {
+        return st;
+      }
       if (YAML::Node h = n["headers"]) {
         if (!h.IsMap()) return error(h, where + ".headers", "must map header names to values");
         for (const auto& kv : h) {
@@ -188,7 +193,25 @@ class Reader {
     } else if (c.type == "syslog") {
       if (!(st = readString(n, where, "address", c.address)).ok()) return st;
       if (c.address.empty()) return error(n, where + ".address", "missing; use host:port");
-      if (!(st = readChoice(n, where, "transport", {"udp", "tcp"}, c.transport)).ok()) return st;
+      if (!(st = readChoice(n, where, "transport", {"udp", "tcp", "tls"}, c.transport)).ok()) {
+        return st;
+      }
+      for (auto [key, field] : {std::pair{"tls_ca_file", &c.tls_ca_file},
+                                std::pair{"tls_cert_file", &c.tls_cert_file},
+                                std::pair{"tls_key_file", &c.tls_key_file},
+                                std::pair{"tls_server_name", &c.tls_server_name}}) {
+        if (!(st = readString(n, where, key, *field)).ok()) return st;
+        if (!field->empty() && c.transport != "tls") {
+          return error(n[key], where + "." + key, "applies only with transport: tls");
+        }
+      }
+      c.tls_ca_file = resolve(c.tls_ca_file);
+      c.tls_cert_file = resolve(c.tls_cert_file);
+      c.tls_key_file = resolve(c.tls_key_file);
+      if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
+        return error(n, where + ".tls_cert_file",
+                     "give tls_cert_file and tls_key_file together, or neither");
+      }
       if (!(st = readChoice(n, where, "format", {"rfc5424", "cef"}, c.format)).ok()) return st;
       if (!(st = readString(n, where, "app_name", c.app_name)).ok()) return st;
       if (!(st = readNumber<int>(n, where, "timeout_ms", 1, 600000, c.timeout_ms)).ok()) return st;
@@ -267,12 +290,20 @@ absl::Status parsePlaybookConfig(const YAML::Node& n, const std::string& origin,
   if (!(st = r.checkKeys(n, "playbooks",
                          {"paths", "db", "workers", "queue_capacity", "enqueue_wait_ms",
                           "max_steps", "max_memory_bytes", "durability", "connectors",
-                          "actions"}))
+                          "actions", "default_case"}))
            .ok()) {
     return st;
   }
+  if (YAML::Node d = n["default_case"]) {
+    if (!d.IsScalar() || (d.Scalar() != "true" && d.Scalar() != "false")) {
+      return r.error(d, "playbooks.default_case",
+                     absl::StrCat("'", d.IsScalar() ? d.Scalar() : std::string("(not a scalar)"),
+                                  "' is not true or false"));
+    }
+    c.default_case = d.Scalar() == "true";
+  }
   if (!(st = r.readStringList(n, "playbooks", "paths", c.paths)).ok()) return st;
-  if (c.paths.empty()) {
+  if (c.paths.empty() && !n["default_case"]) {
     return r.error(n, "playbooks.paths",
                    "missing or empty; list playbook files or folders of *.yml playbooks");
   }
@@ -320,7 +351,7 @@ absl::Status parsePlaybookConfig(const YAML::Node& n, const std::string& origin,
   if (YAML::Node a = n["actions"]) {
     if (!(st = r.readRoutes(a, c, c.actions)).ok()) return st;
   }
-  c.enabled = true;
+  c.enabled = !c.paths.empty();
   return absl::OkStatus();
 }
 

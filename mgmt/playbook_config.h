@@ -30,10 +30,19 @@ struct ConnectorConfig {
   // secrets (tokens) and never logged.
   std::vector<std::pair<std::string, std::string>> headers;
   std::string channel;  // notify: the default channel when the action gives none
+  // Header that carries each action's idempotency key; empty sends none.
+  std::string idempotency_header = "Idempotency-Key";
 
   // syslog
   std::string address;  // host:port of the collector
-  std::string transport = "udp";  // udp, tcp
+  std::string transport = "udp";  // udp, tcp, tls (RFC 5425)
+  // tls: PEM CA bundle that verifies the collector (empty: the system's default CAs),
+  // optional client certificate and key, and the name the collector's certificate must
+  // carry (empty: its IP address). The key file's content is never logged.
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_server_name;
   std::string format = "rfc5424";  // rfc5424, cef
   std::string app_name = "vigil";
 
@@ -59,6 +68,10 @@ struct ActionRoute {
 
 struct PlaybookRunnerConfig {
   bool enabled = false;            // true when the section is present with paths
+  // Runs the built-in default-case playbook, which files every alert in its case
+  // (configs/playbooks/default_case.yml). With false, vigild opens no case from alerts
+  // unless a playbook under `paths` calls case.attach_alert.
+  bool default_case = true;
   std::vector<std::string> paths;  // playbook files or folders (*.yml, *.yaml), resolved
   std::string db;                  // default <state_dir>/runs.db
   size_t workers = 1;              // threads that run playbooks
@@ -75,7 +88,8 @@ struct PlaybookRunnerConfig {
 };
 
 // Reads the `playbooks:` node into `out`. Relative paths resolve against `base_dir`;
-// `state_dir` gives the default database path. Errors are InvalidArgument of the form
+// `state_dir` gives the default database path. `paths` may be left out only when the
+// section sets `default_case`. Errors are InvalidArgument of the form
 // "vigil.yaml:41: playbooks.connectors.fw.type: 'nft' is not one of ...".
 absl::Status parsePlaybookConfig(const YAML::Node& node, const std::string& origin,
                                  const std::string& base_dir, const std::string& state_dir,

@@ -16,6 +16,8 @@
 #include "mgmt/blocklist_connector.h"
 #include "mgmt/case_connector.h"
 #include "mgmt/case_store.h"
+#include "mgmt/default_case_playbook.h"
+#include "mgmt/internal/stored_alert.h"
 #include "mgmt/syslog_connector.h"
 #include "mgmt/webhook_connector.h"
 #include "playbook_vm/compiler/compiler.h"
@@ -48,6 +50,10 @@ size_t finalIndex(RunState state) {
   }
   return 1;  // kFailed
 }
+// The action the default-case playbook files alerts with, and the connector that performs
+// it when no `playbooks.actions` route names the action exactly.
+constexpr const char* kAttachAlertAction = "case.attach_alert";
+constexpr const char* kBuiltinCaseConnector = "builtin-case";
 
 absl::StatusOr<std::vector<std::string>> expandPaths(const std::vector<std::string>& paths) {
   std::vector<std::string> files;
@@ -134,10 +140,11 @@ json textArray(const std::vector<std::string>& texts) {
 
 // The alert as playbooks read it: the fields of correlate::alertToJson, plus "severity"
 // (the Sigma level), every group-by field at the top level (alert.src_ip) and "events",
-// one {"raw": TEXT} per evidence line. Built directly rather than by parsing
+// one {"raw": TEXT} per evidence line, and "inbox_id" when the case sink stored the alert.
+// Built directly rather than by parsing
 // alertToJson's text, which took about 17 us per run before the first action could start
 // (dev build, measured on the shared 2-core machine).
-json alertForPlaybook(const correlate::Alert& alert) {
+json alertForPlaybook(const correlate::Alert& alert, int64_t inbox_id) {
   json group = json::object();
   for (const auto& [field, value] : alert.group) group[field] = textValue(value);
   json j = json::object();
@@ -163,6 +170,7 @@ json alertForPlaybook(const correlate::Alert& alert) {
   json events = json::array();
   for (const json& raw : j["evidence"]) events.push_back({{"raw", raw}});
   j["events"] = std::move(events);
+  if (inbox_id != 0) j["inbox_id"] = inbox_id;
   return j;
 }
 
@@ -214,6 +222,8 @@ PlaybookRunner::PlaybookRunner(const PlaybookRunnerConfig& config, MetricsRegist
                                       {{"state", "waiting_approval"}})),
       delayed_(metrics.gauge("vigil_playbook_runs_waiting", "Runs suspended right now",
                              {{"state", "delayed"}})),
+      inbox_alerts_(metrics.gauge("vigil_alert_inbox_alerts",
+                                  "Alerts stored in the alert inbox and not yet filed in a case")),
       first_action_latency_us_(metrics.histogram(
           "vigil_playbook_first_action_latency_us",
           "Microseconds from an alert reaching the runner to the first connector call of its run",
@@ -248,6 +258,7 @@ absl::StatusOr<std::unique_ptr<PlaybookRunner>> PlaybookRunner::create(
       options.headers = c.headers;
       options.body = c.type == "notify" ? WebhookBody::kNotify : WebhookBody::kAction;
       options.channel = c.channel;
+      options.idempotency_header = c.idempotency_header;
       auto webhook = WebhookConnector::create(std::move(options));
       if (!webhook.ok()) {
         return absl::InvalidArgumentError(absl::StrCat("playbooks.connectors.", c.name, " (line ",
@@ -269,42 +280,62 @@ absl::StatusOr<std::unique_ptr<PlaybookRunner>> PlaybookRunner::create(
 }
 
 absl::Status PlaybookRunner::loadPlaybooks() {
-  absl::StatusOr<std::vector<std::string>> files = expandPaths(config_.paths);
-  if (!files.ok()) return files.status();
   std::set<std::string> names;
+  if (config_.default_case) {
+    // First in the list, so its job for an alert is queued before the other playbooks'.
+    absl::Status st = loadPlaybook(std::string(defaultCasePlaybookSource()),
+                                   "default_case.yml (built in)", names);
+    if (!st.ok()) return st;
+    default_index_ = playbooks_.size() - 1;
+  }
+  absl::StatusOr<std::vector<std::string>> files = std::vector<std::string>();
+  if (!config_.paths.empty()) files = expandPaths(config_.paths);
+  if (!files.ok()) return files.status();
   for (const std::string& file : *files) {
     std::ifstream in(file);
     if (!in) return absl::NotFoundError(absl::StrCat("cannot read playbook ", file));
     std::stringstream text;
     text << in.rdbuf();
-    absl::StatusOr<pb::compiler::CompiledPlaybook> compiled =
-        pb::compiler::compilePlaybook(text.str(), file);
-    if (!compiled.ok()) return compiled.status();
-    absl::StatusOr<std::unique_ptr<pb::Program>> program =
-        pb::loadProgram(compiled->module, registry_);
-    if (!program.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(file, ": ", program.status().message()));
-    }
-    if (!(*program)->trigger().has_trigger) {
-      return absl::InvalidArgumentError(absl::StrCat(file, ": playbook has no trigger"));
-    }
-    if (!names.insert(compiled->name).second) {
+    if (absl::Status st = loadPlaybook(text.str(), file, names); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PlaybookRunner::loadPlaybook(const std::string& source, const std::string& file,
+                                          std::set<std::string>& names) {
+  absl::StatusOr<pb::compiler::CompiledPlaybook> compiled =
+      pb::compiler::compilePlaybook(source, file);
+  if (!compiled.ok()) return compiled.status();
+  absl::StatusOr<std::unique_ptr<pb::Program>> program =
+      pb::loadProgram(compiled->module, registry_);
+  if (!program.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(file, ": ", program.status().message()));
+  }
+  if (!(*program)->trigger().has_trigger) {
+    return absl::InvalidArgumentError(absl::StrCat(file, ": playbook has no trigger"));
+  }
+  if (!names.insert(compiled->name).second) {
+    if (compiled->name == kDefaultCasePlaybookName) {
       return absl::InvalidArgumentError(absl::StrCat(
           file, ": playbook name '", compiled->name,
-          "' is already used by another file under playbooks.paths; names must be unique"));
+          "' is the built-in default-case playbook's; rename the copy, or set "
+          "playbooks.default_case: false to run it in place of the built-in one"));
     }
-    LoadedPlaybook loaded;
-    loaded.name = compiled->name;
-    loaded.path = file;
-    const auto& sha = (*program)->sourceSha256();
-    loaded.hash = absl::BytesToHexString(
-        absl::string_view(reinterpret_cast<const char*>(sha.data()), sha.size()));
-    loaded.module = std::move(compiled->module);
-    loaded.program = std::move(*program);
-    programs_[loaded.hash] = loaded.program;
-    registerPlaybookMetrics(loaded.name, playbook_metrics_.emplace_back());
-    playbooks_.push_back(std::move(loaded));
+    return absl::InvalidArgumentError(absl::StrCat(
+        file, ": playbook name '", compiled->name,
+        "' is already used by another file under playbooks.paths; names must be unique"));
   }
+  LoadedPlaybook loaded;
+  loaded.name = compiled->name;
+  loaded.path = file;
+  const auto& sha = (*program)->sourceSha256();
+  loaded.hash = absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(sha.data()), sha.size()));
+  loaded.module = std::move(compiled->module);
+  loaded.program = std::move(*program);
+  programs_[loaded.hash] = loaded.program;
+  registerPlaybookMetrics(loaded.name, playbook_metrics_.emplace_back());
+  playbooks_.push_back(std::move(loaded));
   return absl::OkStatus();
 }
 
@@ -348,7 +379,7 @@ absl::Status PlaybookRunner::addConnectors(CaseStore* cases, intel::SnapshotStor
         return absl::FailedPreconditionError(
             absl::StrCat("connector ", c.name, ": the case store is not open"));
       }
-      named.connector = std::make_unique<CaseConnector>(c, *cases);
+      named.connector = std::make_unique<CaseConnector>(c, *cases, &casesOpenedCounter());
     } else {
       if (intel == nullptr) {
         return absl::FailedPreconditionError(
@@ -358,7 +389,26 @@ absl::Status PlaybookRunner::addConnectors(CaseStore* cases, intel::SnapshotStor
     }
     pending_connectors_.push_back(std::move(named));
   }
-  router_ = std::make_unique<ActionRouter>(std::move(pending_connectors_), config_.actions, metrics_);
+  std::vector<ActionRoute> routes = config_.actions;
+  const bool routed = std::any_of(routes.begin(), routes.end(), [](const ActionRoute& route) {
+    return route.pattern == kAttachAlertAction;
+  });
+  if (!routed && cases != nullptr) {
+    // An exact route, so a configured `case.*` or `*` route cannot take the action away
+    // from the case store.
+    ConnectorConfig builtin;
+    builtin.name = kBuiltinCaseConnector;
+    builtin.type = "case";
+    builtin.author = "vigild";
+    NamedConnector named;
+    named.name = builtin.name;
+    named.type = builtin.type;
+    named.connector = std::make_unique<CaseConnector>(builtin, *cases, &casesOpenedCounter());
+    pending_connectors_.push_back(std::move(named));
+    routes.push_back({kAttachAlertAction, kBuiltinCaseConnector});
+  }
+  router_ = std::make_unique<ActionRouter>(std::move(pending_connectors_), std::move(routes),
+                                           metrics_);
   return absl::OkStatus();
 }
 
@@ -388,6 +438,10 @@ absl::Status PlaybookRunner::start(CaseStore* cases, intel::SnapshotStore* intel
     workers_.emplace_back([this, i] { workerLoop(i); });
   }
   timer_ = std::thread([this] { timerLoop(); });
+  if (config_.default_case && cases != nullptr) {
+    cases_ = cases;
+    feeder_ = std::thread([this] { feederLoop(); });
+  }
   VIGIL_LOG_INFO("playbook runner started playbooks={} connectors={} workers={} db={} "
                  "durability={} next_run_id={}",
                  playbooks_.size(), router_->connectorCount(), config_.workers, config_.db,
@@ -503,6 +557,12 @@ void PlaybookRunner::stop() {
   }
   work_ready_.notify_all();
   room_.notify_all();
+  {
+    std::lock_guard<std::mutex> lock(feed_mu_);
+    feed_stop_ = true;
+  }
+  feed_cv_.notify_all();
+  if (feeder_.joinable()) feeder_.join();
   for (std::thread& worker : workers_) worker.join();
   workers_.clear();
   {
@@ -513,8 +573,10 @@ void PlaybookRunner::stop() {
   if (timer_.joinable()) timer_.join();
   // Alert jobs not started are lost with the process; count them. Resume jobs stay in
   // the store with their pending value and continue after the next start().
+  // Feeder jobs are not counted: their alerts stay in the inbox, and the next start
+  // queues them again.
   size_t left = 0;
-  for (const Job& job : queue_) left += job.run_id == 0 ? 1 : 0;
+  for (const Job& job : queue_) left += job.run_id == 0 && !job.fed ? 1 : 0;
   queue_.clear();
   if (left > 0) {
     dropped_shutdown_.add(left);
@@ -555,10 +617,99 @@ bool PlaybookRunner::triggerMatches(const pb::Trigger& t, const correlate::Alert
   return true;
 }
 
-void PlaybookRunner::onAlert(const correlate::Alert& alert) {
+void PlaybookRunner::onAlert(const correlate::Alert& alert) { enqueueAlert(alert, 0); }
+
+void PlaybookRunner::onStoredAlert(const correlate::Alert& alert, int64_t inbox_id) {
+  enqueueAlert(alert, inbox_id);
+  if (feeder_.joinable()) {
+    newest_stored_.store(std::max(newest_stored_.load(), inbox_id));
+    wakeFeeder();
+  }
+}
+
+void PlaybookRunner::wakeFeeder() {
+  {
+    std::lock_guard<std::mutex> lock(feed_mu_);
+    feed_wake_ = true;
+  }
+  feed_cv_.notify_one();
+}
+
+void PlaybookRunner::feederLoop() {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(feed_mu_);
+      // The timeout retries after a failed read, with no new alert to wake it.
+      feed_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return feed_wake_ || feed_stop_; });
+      if (feed_stop_) return;
+      feed_wake_ = false;
+    }
+    feedFromInbox();
+    if (absl::StatusOr<int64_t> waiting = cases_->queuedAlertCount(); waiting.ok()) {
+      inbox_alerts_.set(*waiting);
+    }
+  }
+}
+
+void PlaybookRunner::feedFromInbox() {
+  // At most half the queue holds default-case jobs, so a backlog of them leaves room for
+  // the other playbooks' runs.
+  const size_t window = std::max<size_t>(config_.queue_capacity / 2, 1);
+  while (true) {
+    size_t room = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+      if (fed_jobs_ < window && alert_jobs_ < config_.queue_capacity) {
+        room = std::min(window - fed_jobs_, config_.queue_capacity - alert_jobs_);
+      }
+    }
+    if (room == 0) return;  // a worker wakes the feeder when it takes a job
+    auto rows = cases_->queuedAlertsAfter(last_fed_.load(), std::min<size_t>(room, 256));
+    if (!rows.ok()) {
+      store_errors_.add();
+      VIGIL_LOG_ERROR("cannot read the alert inbox for default-case runs after={} error={}",
+                      last_fed_.load(), rows.status().ToString());
+      return;
+    }
+    if (rows->empty()) return;
+    for (const auto& [inbox_id, text] : *rows) {
+      absl::StatusOr<correlate::Alert> alert = internal::decodeStoredAlert(text);
+      if (!alert.ok()) {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          last_fed_.store(inbox_id);
+        }
+        idle_.notify_all();  // flush() waits for the feeder to catch up
+        // The row stays in the inbox, and the next start reports it again.
+        store_errors_.add();
+        VIGIL_LOG_ERROR("cannot read inbox alert, no default-case run inbox_id={} error={}",
+                        inbox_id, alert.status().ToString());
+        continue;
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopping_) return;
+        Job job{0, default_index_, std::make_shared<const correlate::Alert>(std::move(*alert)),
+                monotonicNs(), inbox_id};
+        job.fed = true;
+        queue_.push_back(std::move(job));
+        last_fed_.store(inbox_id);
+        ++alert_jobs_;
+        ++fed_jobs_;
+        queue_depth_.set(static_cast<int64_t>(queue_.size()));
+      }
+      work_ready_.notify_one();
+    }
+  }
+}
+
+void PlaybookRunner::enqueueAlert(const correlate::Alert& alert, int64_t inbox_id) {
   std::shared_ptr<const correlate::Alert> copy;
   const int64_t now = monotonicNs();
   for (size_t i = 0; i < playbooks_.size(); ++i) {
+    // The feeder queues the default-case runs, from the inbox.
+    if (config_.default_case && i == default_index_) continue;
     if (!triggerMatches(playbooks_[i].program->trigger(), alert)) continue;
     if (copy == nullptr) copy = std::make_shared<const correlate::Alert>(alert);
     std::unique_lock<std::mutex> lock(mu_);
@@ -570,13 +721,17 @@ void PlaybookRunner::onAlert(const correlate::Alert& alert) {
       room_.wait_for(lock, std::chrono::milliseconds(config_.enqueue_wait_ms),
                      [this] { return stopping_ || alert_jobs_ < config_.queue_capacity; });
     }
-    if (alert_jobs_ >= config_.queue_capacity || stopping_) {
+    if (stopping_) {
+      dropped_shutdown_.add();
+      continue;
+    }
+    if (alert_jobs_ >= config_.queue_capacity) {
       dropped_full_.add();
       VIGIL_LOG_WARN_POW2("playbook queue full, run not started playbook={} alert={}",
                           playbooks_[i].name, alert.id);
       continue;
     }
-    queue_.push_back(Job{0, i, copy, now});
+    queue_.push_back(Job{0, i, copy, now, inbox_id});
     ++alert_jobs_;
     queue_depth_.set(static_cast<int64_t>(queue_.size()));
     lock.unlock();
@@ -596,7 +751,8 @@ void PlaybookRunner::enqueueResume(int64_t run_id) {
 void PlaybookRunner::flush() {
   std::unique_lock<std::mutex> lock(mu_);
   bool drained = idle_.wait_for(lock, kFlushTimeout, [this] {
-    return (queue_.empty() && busy_ == 0) || stopping_;
+    const bool fed = !feeder_.joinable() || last_fed_.load() >= newest_stored_.load();
+    return (queue_.empty() && busy_ == 0 && fed) || stopping_;
   });
   if (!drained) {
     VIGIL_LOG_WARN("playbook runs still queued after flush waited {} s queued={} running={}",
@@ -620,11 +776,13 @@ void PlaybookRunner::workerLoop(size_t slot) {
       job = std::move(queue_.front());
       queue_.pop_front();
       if (job.run_id == 0) --alert_jobs_;
+      if (job.fed) --fed_jobs_;
       ++busy_;
       queue_depth_.set(static_cast<int64_t>(queue_.size()));
     }
     worker.taken_mono_ns = monotonicNs();
     room_.notify_one();
+    if (job.fed) wakeFeeder();
     if (job.run_id == 0) {
       startRun(job, worker);
     } else {
@@ -646,11 +804,17 @@ void PlaybookRunner::prepareContext(RunContext& ctx, const RunRecord& run, const
   ctx.tenant = run.tenant;
   ctx.alert_id = run.alert_id;
   ctx.rule_id = run.rule_id;
+  ctx.created_ns = run.created_ns;
+  for (const RunStep& step : run.steps) {
+    if (step.kind == "action" && step.outcome == "ok" && !step.idempotency_key.empty()) {
+      ctx.done_action_keys.insert(step.idempotency_key);
+    }
+  }
   intel::SnapshotStore* store = intel_;
   ctx.intel = [store](std::string_view value) {
     if (store == nullptr) return false;
     std::shared_ptr<const intel::Snapshot> snapshot = store->current();
-    return snapshot != nullptr && findIndicator(*snapshot, value) != nullptr;
+    return snapshot != nullptr && findIndicator(*snapshot, value).has_value();
   };
   ctx.log = [&ctx, this](std::string_view message) {
     RunStep step;
@@ -682,7 +846,7 @@ void PlaybookRunner::startRun(const Job& job, Worker& worker) {
   }
   playbook_metrics_[job.playbook].started->add();
 
-  json alert = alertForPlaybook(source);
+  json alert = alertForPlaybook(source, job.inbox_id);
   RunRecord run;
   run.id = *id;
   run.playbook = playbook.name;
@@ -832,6 +996,11 @@ void PlaybookRunner::settle(const RunRecord& run, RunContext& ctx, const pb::Run
     store_errors_.add();
     VIGIL_LOG_ERROR("cannot record playbook run state run={} error={}", run.id, st.ToString());
   }
+}
+
+Counter& PlaybookRunner::casesOpenedCounter() {
+  // The same series the case sink counts in when it files alerts itself.
+  return metrics_.counter("vigil_cases_opened_total", "Cases opened by stored alerts.");
 }
 
 void PlaybookRunner::observeLatency(const RunContext& ctx) {

@@ -4,9 +4,17 @@
 // the run store and resume after a restart; a timer thread resumes delays and applies the
 // default branch of approvals whose deadline passed.
 //
-// Threads: onAlert() runs on the pipeline's last stage and only matches triggers and
-// queues (it never runs a playbook); `workers` threads run playbooks; one timer thread
-// wakes suspended runs; API threads call decide() and read the store.
+// Threads: onAlert() runs on the pipeline's last stage, and onStoredAlert() on the case
+// sink's writer thread; both only match triggers and queue (they never run a playbook).
+// `workers` threads run playbooks; one timer thread wakes suspended runs; API threads
+// call decide() and read the store.
+//
+// Unless config.default_case is false, the runner also runs the built-in default-case
+// playbook (mgmt/default_case_playbook.h) on every alert in the case store's alert inbox,
+// and routes its case.attach_alert action to a built-in case connector when no route
+// names that action. A feeder thread queues those runs from the inbox in id order,
+// keeping at most half the queue for them, so the inbox (on disk) holds the backlog and
+// nothing is dropped or waits; at start it takes up the alerts an earlier process left.
 #pragma once
 
 #include <atomic>
@@ -27,6 +35,7 @@
 #include "common/metrics.h"
 #include "correlate/alert.h"
 #include "mgmt/action_router.h"
+#include "mgmt/case_sink.h"
 #include "mgmt/playbook_config.h"
 #include "mgmt/principal.h"
 #include "mgmt/run_journal.h"
@@ -65,6 +74,9 @@ struct LoadedPlaybook {
 //                                                         series (kMaxStepSeries reached)
 //   vigil_playbook_vm_steps_total                         VM instructions executed
 //   vigil_playbook_queue_dropped_total{reason}            full, shutdown
+//   vigil_alert_inbox_alerts                              alerts in the inbox, not yet
+//                                                          filed (gauge, set by the feeder)
+//   vigil_cases_opened_total                              cases case.attach_alert opened
 //   vigil_playbook_queue_depth
 //   vigil_playbook_store_errors_total                     run store writes that failed
 //   vigil_playbook_first_action_latency_us                histogram: alert queued -> first
@@ -72,7 +84,7 @@ struct LoadedPlaybook {
 //   vigil_playbook_dispatch_latency_us                    histogram: worker took the alert
 //                                                         -> first connector call
 // plus the ActionRouter's connector metrics.
-class PlaybookRunner final : public correlate::AlertSink {
+class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink {
  public:
   // Run ids are reserved in the store this many at a time (one synced write per block).
   static constexpr int64_t kRunIdBlock = 1024;
@@ -107,9 +119,14 @@ class PlaybookRunner final : public correlate::AlertSink {
   // enqueue_wait_ms for room; after that the job is counted as dropped{reason="full"}.
   void onAlert(const correlate::Alert& alert) override;
 
+  // Like onAlert() for an alert the case sink stored in the alert inbox: runs see its id
+  // as alert.inbox_id. The default-case playbook is left to the feeder, which this wakes.
+  void onStoredAlert(const correlate::Alert& alert, int64_t inbox_id) override;
+
   // Blocks until every queued job has run to its end or its next suspension, or for at
   // most 10 s (then logs what is left; stop() counts queued alerts as dropped).
   void flush() override;
+  void flushStored() override { flush(); }
 
   // Approves (or denies) a run waiting for approval and hands it to a worker with
   // "approved" (or "rejected"). NotFound when the run does not exist or `principal` may
@@ -134,6 +151,8 @@ class PlaybookRunner final : public correlate::AlertSink {
     size_t playbook = 0;
     std::shared_ptr<const correlate::Alert> alert;
     int64_t queued_mono_ns = 0;
+    int64_t inbox_id = 0;  // the alert's row in the case store's alert inbox; 0 for none
+    bool fed = false;      // queued by the default-case feeder
   };
   struct Wake {
     int64_t run_id;
@@ -167,7 +186,13 @@ class PlaybookRunner final : public correlate::AlertSink {
   absl::Status loadPlaybooks();
   absl::Status addConnectors(CaseStore* cases, intel::SnapshotStore* intel);
   absl::Status recover();
+  absl::Status loadPlaybook(const std::string& source, const std::string& file,
+                            std::set<std::string>& names);
   bool triggerMatches(const playbook_vm::Trigger& trigger, const correlate::Alert& alert) const;
+  void enqueueAlert(const correlate::Alert& alert, int64_t inbox_id);
+  void feederLoop();
+  void feedFromInbox();
+  void wakeFeeder();
   void enqueueResume(int64_t run_id);
   void workerLoop(size_t slot);
   void timerLoop();
@@ -192,6 +217,7 @@ class PlaybookRunner final : public correlate::AlertSink {
   void observeLatency(const RunContext& ctx);
   void schedule(int64_t wake_ns, int64_t run_id, RunState state);
   void updateWaitingGauges();
+  Counter& casesOpenedCounter();
 
   PlaybookRunnerConfig config_;
   MetricsRegistry& metrics_;
@@ -231,6 +257,19 @@ class PlaybookRunner final : public correlate::AlertSink {
   bool stopping_ = false;
   std::vector<std::thread> workers_;
 
+  // The default-case feeder. fed_jobs_ is guarded by mu_, feed_wake_ and feed_stop_ by
+  // feed_mu_; only the feeder thread writes last_fed_.
+  CaseStore* cases_ = nullptr;
+  size_t default_index_ = 0;  // of the default-case playbook in playbooks_
+  size_t fed_jobs_ = 0;       // feeder jobs in queue_
+  std::atomic<int64_t> last_fed_{0};        // highest inbox id queued
+  std::atomic<int64_t> newest_stored_{0};   // highest inbox id onStoredAlert() saw
+  std::mutex feed_mu_;
+  std::condition_variable feed_cv_;
+  bool feed_wake_ = false;
+  bool feed_stop_ = false;
+  std::thread feeder_;
+
   std::mutex timer_mu_;
   std::condition_variable timer_cv_;
   std::multimap<int64_t, Wake> wakes_;  // wall-clock wake time -> run
@@ -246,6 +285,7 @@ class PlaybookRunner final : public correlate::AlertSink {
   Gauge& queue_depth_;
   Gauge& waiting_approval_;
   Gauge& delayed_;
+  Gauge& inbox_alerts_;
   Histogram& first_action_latency_us_;
   Histogram& dispatch_latency_us_;
 };

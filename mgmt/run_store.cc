@@ -70,17 +70,24 @@ CREATE TABLE playbook_modules (
 PRAGMA user_version = 1;
 )sql";
 
-// Version 2: run ids handed out before their run is stored. The row 'run_id_ceiling'
-// stores the first id that is certainly unused.
+// Version 2: the idempotency key a connector received for each action step, so a run
+// resumed after a restart sends the keys its earlier attempts sent.
 constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE run_steps ADD COLUMN idempotency_key TEXT NOT NULL DEFAULT '';
+PRAGMA user_version = 2;
+)sql";
+
+// Version 3: run ids handed out before their run is stored. The row 'run_id_ceiling'
+// stores the first id that is certainly unused.
+constexpr const char* kSchemaV3 = R"sql(
 CREATE TABLE run_meta (
   key TEXT PRIMARY KEY,
   value INTEGER NOT NULL
 );
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;
 )sql";
 
-constexpr int64_t kSchemaVersion = 2;
+constexpr int64_t kSchemaVersion = 3;
 
 constexpr std::array<absl::string_view, 2> kDurabilityNames = {"full", "process"};
 
@@ -214,6 +221,9 @@ absl::Status RunStore::migrate() {
   if (current < 2) {
     if (absl::Status s = inTransaction(db_, [&] { return exec(kSchemaV2); }); !s.ok()) return s;
   }
+  if (current < 3) {
+    if (absl::Status s = inTransaction(db_, [&] { return exec(kSchemaV3); }); !s.ok()) return s;
+  }
   return absl::OkStatus();
 }
 
@@ -326,7 +336,7 @@ absl::Status RunStore::appendSteps(int64_t id, const std::vector<RunStep>& steps
   absl::StatusOr<SqliteStatement> insert = SqliteStatement::prepare(
       db_, "insert_step",
       "INSERT INTO run_steps (run_id, seq, kind, name, detail, outcome, message, started_ns, "
-      "duration_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "duration_ns, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!insert.ok()) return insert.status();
   for (const RunStep& step : steps) {
     insert->bindInt(1, id);
@@ -338,6 +348,7 @@ absl::Status RunStore::appendSteps(int64_t id, const std::vector<RunStep>& steps
     insert->bindText(7, step.message);
     insert->bindInt(8, step.started_ns);
     insert->bindInt(9, step.duration_ns);
+    insert->bindText(10, step.idempotency_key);
     if (absl::Status st = insert->run(); !st.ok()) return st;
     insert->reset();
   }
@@ -473,7 +484,8 @@ absl::StatusOr<RunRecord> RunStore::get(int64_t id) {
   RunRecord record = readRun(*s);
   absl::StatusOr<SqliteStatement> steps = SqliteStatement::prepare(
       db_, "get_steps",
-      "SELECT seq, kind, name, detail, outcome, message, started_ns, duration_ns FROM run_steps "
+      "SELECT seq, kind, name, detail, outcome, message, started_ns, duration_ns, idempotency_key "
+      "FROM run_steps "
       "WHERE run_id = ? ORDER BY seq");
   if (!steps.ok()) return steps.status();
   steps->bindInt(1, id);
@@ -490,6 +502,7 @@ absl::StatusOr<RunRecord> RunStore::get(int64_t id) {
     step.message = steps->columnText(5);
     step.started_ns = steps->columnInt(6);
     step.duration_ns = steps->columnInt(7);
+    step.idempotency_key = steps->columnText(8);
     record.steps.push_back(std::move(step));
   }
   return record;

@@ -63,6 +63,9 @@ struct RunStep {
   std::string message;    // result or error text
   int64_t started_ns = 0;   // wall clock, UTC ns
   int64_t duration_ns = 0;
+  // Action steps: the idempotency key the connector received (see actionIdempotencyKey()
+  // in action_router.h); empty for other steps.
+  std::string idempotency_key;
 };
 
 struct RunRecord {

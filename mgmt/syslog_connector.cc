@@ -3,8 +3,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "common/clock.h"
+#include "common/log.h"
 #include "common/time.h"
 #include "mgmt/action_router.h"
 #include "mgmt/config.h"
@@ -49,6 +54,30 @@ std::string cefKey(std::string_view key) {
   return out.empty() ? "param" : out;
 }
 
+// The oldest OpenSSL error queued on this thread as text (clearing the queue), or
+// `fallback` when none is queued.
+std::string takeSslError(const char* fallback) {
+  unsigned long code = ERR_get_error();
+  ERR_clear_error();
+  if (code == 0) return fallback;
+  char text[256];
+  ERR_error_string_n(code, text, sizeof(text));
+  return text;
+}
+
+// Sets SIGPIPE to SIG_IGN unless the process already chose a disposition for it, because
+// OpenSSL writes with write(2), which raises SIGPIPE when the collector has closed.
+void ignoreSigpipeByDefault() {
+  struct sigaction current {};
+  if (::sigaction(SIGPIPE, nullptr, &current) != 0 || current.sa_handler != SIG_DFL) return;
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  ::sigemptyset(&ignore.sa_mask);
+  if (::sigaction(SIGPIPE, &ignore, nullptr) == 0) {
+    VIGIL_LOG_INFO("SIGPIPE set to SIG_IGN so that TLS writes to a closed collector fail with EPIPE");
+  }
+}
+
 bool sendAll(int fd, const std::string& data) {
   size_t sent = 0;
   while (sent < data.size()) {
@@ -80,7 +109,46 @@ absl::StatusOr<std::unique_ptr<SyslogConnector>> SyslogConnector::create(
   std::unique_ptr<SyslogConnector> c(new SyslogConnector(config));
   c->host_ = host;
   c->port_ = port;
+  if (config.transport == "tls") {
+    if (absl::Status st = c->loadTls(); !st.ok()) return st;
+  }
   return c;
+}
+
+void SyslogConnector::TlsFree::operator()(ssl_ctx_st* ctx) const { SSL_CTX_free(ctx); }
+void SyslogConnector::TlsFree::operator()(ssl_st* ssl) const { SSL_free(ssl); }
+
+absl::Status SyslogConnector::loadTls() {
+  ignoreSigpipeByDefault();
+  auto failed = [this](const std::string& what) {
+    return absl::InvalidArgumentError(absl::StrCat("connector ", config_.name, ": ", what, ": ",
+                                                   takeSslError("unknown OpenSSL error")));
+  };
+  tls_ctx_.reset(SSL_CTX_new(TLS_client_method()));
+  if (tls_ctx_ == nullptr) return failed("cannot create a TLS context");
+  SSL_CTX_set_min_proto_version(tls_ctx_.get(), TLS1_2_VERSION);
+  SSL_CTX_set_verify(tls_ctx_.get(), SSL_VERIFY_PEER, nullptr);
+  if (config_.tls_ca_file.empty()) {
+    if (SSL_CTX_set_default_verify_paths(tls_ctx_.get()) != 1) {
+      return failed("cannot load the system CA certificates; set tls_ca_file");
+    }
+  } else if (SSL_CTX_load_verify_locations(tls_ctx_.get(), config_.tls_ca_file.c_str(),
+                                           nullptr) != 1) {
+    return failed(absl::StrCat("cannot load tls_ca_file ", config_.tls_ca_file,
+                               " as PEM certificates"));
+  }
+  if (!config_.tls_cert_file.empty()) {
+    if (SSL_CTX_use_certificate_chain_file(tls_ctx_.get(), config_.tls_cert_file.c_str()) != 1) {
+      return failed(absl::StrCat("cannot load tls_cert_file ", config_.tls_cert_file));
+    }
+    if (SSL_CTX_use_PrivateKey_file(tls_ctx_.get(), config_.tls_key_file.c_str(),
+                                    SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(tls_ctx_.get()) != 1) {
+      return failed(absl::StrCat("cannot load tls_key_file ", config_.tls_key_file,
+                                 " as the key of tls_cert_file"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 SyslogConnector::SyslogConnector(ConnectorConfig config) : config_(std::move(config)) {
@@ -91,6 +159,7 @@ SyslogConnector::SyslogConnector(ConnectorConfig config) : config_(std::move(con
 SyslogConnector::~SyslogConnector() { closeSocket(); }
 
 void SyslogConnector::closeSocket() {
+  tls_.reset();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
 }
@@ -147,12 +216,55 @@ absl::Status SyslogConnector::connectTcp() {
     return absl::UnavailableError(
         absl::StrCat("syslog connect to ", config_.address, " failed: ", why));
   }
-  // Blocking sends from here on, bounded by the send timeout.
+  // Blocking sends (and TLS handshake reads) from here on, bounded by the timeout.
   int flags = 0;
   ::ioctl(fd_, FIONBIO, &flags);
   timeval tv{config_.timeout_ms / 1000, (config_.timeout_ms % 1000) * 1000};
   setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   return absl::OkStatus();
+}
+
+absl::Status SyslogConnector::startTls() {
+  ERR_clear_error();
+  tls_.reset(SSL_new(tls_ctx_.get()));
+  bool ok = tls_ != nullptr && SSL_set_fd(tls_.get(), fd_) == 1;
+  if (ok && !config_.tls_server_name.empty()) {
+    ok = SSL_set_tlsext_host_name(tls_.get(), config_.tls_server_name.c_str()) == 1 &&
+         SSL_set1_host(tls_.get(), config_.tls_server_name.c_str()) == 1;
+  } else if (ok) {
+    ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(tls_.get()), host_.c_str()) == 1;
+  }
+  if (ok && SSL_connect(tls_.get()) == 1) return absl::OkStatus();
+
+  std::string why;
+  long verify = tls_ != nullptr ? SSL_get_verify_result(tls_.get()) : X509_V_OK;
+  if (verify != X509_V_OK) {
+    why = absl::StrCat("certificate verification failed: ", X509_verify_cert_error_string(verify));
+  } else {
+    why = takeSslError(errno != 0 ? std::strerror(errno) : "connection closed during handshake");
+  }
+  ERR_clear_error();
+  closeSocket();
+  VIGIL_LOG_WARN_POW2("syslog TLS handshake failed connector={} address={} server_name={} error={}",
+                      config_.name, config_.address, config_.tls_server_name, why);
+  return absl::UnavailableError(
+      absl::StrCat("syslog TLS handshake with ", config_.address, " failed: ", why));
+}
+
+absl::Status SyslogConnector::sendStream(const std::string& frame) {
+  bool sent = false;
+  if (tls_ != nullptr) {
+    size_t written = 0;
+    sent = SSL_write_ex(tls_.get(), frame.data(), frame.size(), &written) == 1 &&
+           written == frame.size();
+  } else {
+    sent = sendAll(fd_, frame);
+  }
+  if (sent) return absl::OkStatus();
+  std::string why = tls_ != nullptr ? takeSslError(std::strerror(errno)) : std::strerror(errno);
+  closeSocket();
+  return absl::UnavailableError(absl::StrCat("syslog send to ", config_.address, " failed: ", why));
 }
 
 absl::Status SyslogConnector::perform(std::string_view action, const pb::List& params,
@@ -176,14 +288,13 @@ absl::Status SyslogConnector::perform(std::string_view action, const pb::List& p
   } else {
     if (fd_ < 0) {
       if (absl::Status st = connectTcp(); !st.ok()) return st;
+      if (config_.transport == "tls") {
+        if (absl::Status st = startTls(); !st.ok()) return st;
+      }
     }
+    // Octet counting, as RFC 6587 (TCP) and RFC 5425 (TLS) frame messages.
     std::string frame = absl::StrCat(message.size(), " ", message);
-    if (!sendAll(fd_, frame)) {
-      std::string why = std::strerror(errno);
-      closeSocket();
-      return absl::UnavailableError(
-          absl::StrCat("syslog send to ", config_.address, " failed: ", why));
-    }
+    if (absl::Status st = sendStream(frame); !st.ok()) return st;
   }
   result = pb::Value::integer(static_cast<int64_t>(message.size()));
   return absl::OkStatus();

@@ -6,8 +6,11 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "mgmt/action_router.h"
 
 namespace vigil::mgmt {
 namespace {
@@ -18,6 +21,16 @@ namespace pb = playbook_vm;
 constexpr size_t kLoggedBodyBytes = 200;
 
 std::string ownedString(std::string_view text) { return std::string(text); }
+
+// An HTTP header name: one or more token characters (RFC 9110 section 5.6.2).
+bool isHeaderName(const std::string& name) {
+  if (name.empty()) return false;
+  for (char ch : name) {
+    if (absl::ascii_isalnum(static_cast<unsigned char>(ch))) continue;
+    if (std::string_view("!#$%&'*+-.^_`|~").find(ch) == std::string_view::npos) return false;
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -53,6 +66,21 @@ absl::StatusOr<std::unique_ptr<WebhookConnector>> WebhookConnector::create(Webho
       options.timeout > std::chrono::minutes(10)) {
     return absl::InvalidArgumentError(
         absl::StrCat("webhook timeout ", options.timeout.count(), " ms is outside 1 ms to 10 min"));
+  }
+  const std::string& key_header = options.idempotency_header;
+  if (!key_header.empty()) {
+    if (!isHeaderName(key_header)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "webhook idempotency header '", key_header,
+          "' is not an HTTP header name; use letters, digits and - (e.g. Idempotency-Key)"));
+    }
+    for (const auto& [name, value] : options.headers) {
+      if (absl::EqualsIgnoreCase(name, key_header)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "webhook header '", name, "' is also the idempotency header; remove it from the "
+            "headers or name another idempotency header"));
+      }
+    }
   }
   std::string origin = absl::StrCat(scheme, "://", host, ":", port);
   return std::unique_ptr<WebhookConnector>(
@@ -96,6 +124,16 @@ absl::Status WebhookConnector::perform(std::string_view action, const pb::List& 
     body["channel"] = text("channel").empty() ? options_.channel : text("channel");
   }
   httplib::Headers headers(options_.headers.begin(), options_.headers.end());
+  if (!options_.idempotency_header.empty()) {
+    const RunContext& ctx = runContext(call);
+    std::string key = ctx.action_key;
+    if (key.empty()) {
+      // Called without the ActionRouter (which sets the key): derive the same key here.
+      key = actionIdempotencyKey(ctx, call.pc(), action,
+                                 body["params"].dump(-1, ' ', false, json::error_handler_t::replace));
+    }
+    headers.emplace(options_.idempotency_header, std::move(key));
+  }
   httplib::Result response =
       client_->Post(path_.c_str(), headers,
                     body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");

@@ -5,6 +5,11 @@
 // the whole JSON body, else the body as text (null when empty). Any other status, a
 // transport error or a timeout fails the action, so the playbook's retry and on_error
 // handle it. Configured headers (tokens) are sent but never logged.
+//
+// Every request carries the action's idempotency key (actionIdempotencyKey() in
+// action_router.h) in the Idempotency-Key header, or the header WebhookOptions names. The
+// key is the same for every attempt of one action of one run, also after a restart, so a
+// receiver that stores keys can drop a repeat of an action it already performed.
 #pragma once
 
 #include <atomic>
@@ -35,17 +40,21 @@ struct WebhookOptions {
   std::vector<std::pair<std::string, std::string>> headers;
   WebhookBody body = WebhookBody::kAction;
   std::string channel;  // kNotify: channel when the action gives none
+  // Header that carries the action's idempotency key; empty sends no key.
+  std::string idempotency_header = "Idempotency-Key";
 };
 
 class WebhookConnector : public playbook_vm::compiler::ActionConnector {
  public:
-  // Checks the URL (scheme http or https, a host, a port in 1..65535) and the timeout
-  // (1 ms to 10 min). Returns InvalidArgument naming the bad value.
+  // Checks the URL (scheme http or https, a host, a port in 1..65535), the timeout (1 ms
+  // to 10 min) and the idempotency header name (an HTTP token that no configured header
+  // uses). Returns InvalidArgument naming the bad value.
   static absl::StatusOr<std::unique_ptr<WebhookConnector>> create(WebhookOptions options);
   ~WebhookConnector() override;
 
   // Blocks for the HTTP round trip, up to about three timeouts. One call at a time per
-  // connector: the HTTP client is not shared between threads.
+  // connector: the HTTP client is not shared between threads. call.context() must be the
+  // run's RunContext (action_router.h).
   absl::Status perform(std::string_view action, const playbook_vm::List& params,
                        playbook_vm::HostCall& call, playbook_vm::Value& result) override;
 

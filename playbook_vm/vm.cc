@@ -181,7 +181,8 @@ void raiseTypeError(RunState& state, uint32_t pc, int field, const Value& actual
 
 bool callHost(RunState& state, uint32_t pc, uint8_t a, uint8_t import, bool protect) {
   const HostImport& target = state.program->hostImports()[import];
-  HostCall call = state.makeCall(absl::Span<const Value>(&state.registers[a + 1u], target.arity));
+  HostCall call =
+      state.makeCall(absl::Span<const Value>(&state.registers[a + 1u], target.arity), pc);
   Value result;
   state.host_allocation_failed = false;
   absl::Status status = target.entry->function(call, result);

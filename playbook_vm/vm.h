@@ -100,6 +100,9 @@ class HostCall {
   absl::Span<const Value> args() const { return args_; }
   // The `context` pointer given to run() or resume(); the host's own per-run data.
   void* context() const;
+  // The pc of the CALL or TRYCALL instruction making this call. A retry loop reaches the
+  // same instruction again, so hosts use it to tell call sites apart.
+  uint32_t pc() const { return pc_; }
 
   // Copies `text` into the run heap. Returns nullopt when that passes the memory limit;
   // the run then fails with kMemoryLimit after the host function returns.
@@ -112,10 +115,12 @@ class HostCall {
 
  private:
   friend struct internal::RunState;
-  HostCall(internal::RunState& state, absl::Span<const Value> args) : state_(state), args_(args) {}
+  HostCall(internal::RunState& state, absl::Span<const Value> args, uint32_t call_pc)
+      : state_(state), args_(args), pc_(call_pc) {}
 
   internal::RunState& state_;
   absl::Span<const Value> args_;
+  uint32_t pc_;
 };
 
 class Vm {

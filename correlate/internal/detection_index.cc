@@ -13,14 +13,29 @@ namespace vigil::correlate::internal {
 struct DetectionIndex::Slot {
   ResolvedName name;     // the Event field name; unused for the keyword slot
   bool keyword = false;  // the message, or the raw text when the message is empty
-  // The log sources of the rules with literals in this slot: an event is scanned here
-  // only when one of those rules can run on it.
+  // The log sources of the rules tied to this slot: an event's value is taken here only
+  // when one of those rules can run on it.
   bool any_logsource = false;
   uint64_t logsource_mask = 0;
+  uint32_t group = kNoGroup;  // the scan group; kNoGroup when no literal is tied here
+  uint32_t value = 0;         // position in the scratch value tables (within its group)
+  // Rules that are candidates whenever the event has this field: into presence_rules_.
+  uint32_t first_presence = 0;
+  uint32_t presence_count = 0;
+
+  static constexpr uint32_t kNoGroup = UINT32_MAX;
 
   bool applies(uint64_t event_logsources) const {
     return any_logsource || (logsource_mask & event_logsources) != 0;
   }
+};
+
+// One Hyperscan database and the slots whose values it scans. Its values sit in
+// PrefilterScratch at [first_value, first_value + slot_count).
+struct DetectionIndex::Group {
+  hs_database_t* database = nullptr;
+  uint32_t first_value = 0;
+  uint32_t slot_count = 0;
 };
 
 // One (literal, slot) pair and the rules that it makes candidates.
@@ -39,7 +54,8 @@ struct DetectionIndex::Literal {
 struct DetectionIndex::ScanContext {
   const DetectionIndex* index;
   PrefilterScratch* prefilter;
-  size_t values;
+  uint32_t first_value;  // the group's region in the value tables
+  uint32_t values;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -47,16 +63,19 @@ struct DetectionIndex::ScanContext {
 
 namespace {
 
-// A literal that must occur in one of the named fields (or the keyword text).
+// A literal that must occur in one of the named fields (or the keyword text), or, when
+// `presence` is set, one of the named fields that must be present.
 struct LiteralUse {
   std::string text;
   bool cased = false;
   bool keyword = false;
+  bool presence = false;
   std::vector<std::string> fields;
 };
 
-// Literals of which at least one occurs whenever a condition part is true. `score` is
-// the shortest literal's length: longer literals fire less often on benign events.
+// Literals or presences of which at least one occurs whenever a condition part is true.
+// `score` is the shortest literal's length, 0 with a presence: longer literals fire less
+// often on benign events, and a presence fires on every event that has the field.
 struct Need {
   std::vector<LiteralUse> uses;
   size_t score = 0;
@@ -83,18 +102,41 @@ std::optional<LiteralUse> valueLiteral(const FieldTest& field, const ValueTest& 
   return use;
 }
 
+// Whether `test` is false on an event field that is absent (see matchOptional() in
+// evaluate.cc): every test but `null` and `exists: false`.
+bool needsPresence(const FieldTest& field, const ValueTest& test) {
+  if (field.source != FieldTest::Source::kEvent) return false;
+  if (test.op == ValueTest::Op::kNull) return false;
+  return test.op != ValueTest::Op::kExists || test.expect_exists;
+}
+
+Need presenceNeed(const FieldTest& field) {
+  LiteralUse use;
+  use.presence = true;
+  use.fields = fieldNames(field);
+  Need need;
+  need.uses.push_back(std::move(use));
+  return need;
+}
+
 // A field without `all` needs a literal from each of its values; with `all`, the longest
-// literal of any one value is enough, because every value must match.
+// literal of any one value is enough, because every value must match. A value without a
+// literal that is false on an absent field leaves the field's presence as the need.
 std::optional<Need> fieldNeed(const FieldTest& field) {
   if (field.source != FieldTest::Source::kEvent && field.source != FieldTest::Source::kKeyword) {
     return std::nullopt;
   }
   Need need;
+  bool presence = false;
   for (const ValueTest& test : field.values) {
     std::optional<LiteralUse> use = valueLiteral(field, test);
     if (!use) {
-      if (field.all) continue;
-      return std::nullopt;
+      if (needsPresence(field, test)) {
+        presence = true;
+      } else if (!field.all) {
+        return std::nullopt;
+      }
+      continue;
     }
     if (field.all) {
       if (use->text.size() <= need.score) continue;
@@ -103,6 +145,9 @@ std::optional<Need> fieldNeed(const FieldTest& field) {
     need.score = need.uses.empty() ? use->text.size() : std::min(need.score, use->text.size());
     need.uses.push_back(std::move(*use));
   }
+  // Without `all`, a literal of one value does not cover a value that has none; the
+  // field's presence covers both.
+  if (presence && (!field.all || need.uses.empty())) return presenceNeed(field);
   if (need.uses.empty()) return std::nullopt;
   return need;
 }
@@ -182,32 +227,50 @@ LogSource ruleLogSource(const DetectionRule& rule) {
 
 }  // namespace
 
-// Collects (literal, slot, rule) triples, then flattens them into the index tables.
+// Collects (literal, slot, rule) triples and (slot, rule) presences, then flattens them
+// into the index tables and compiles one database per scan group.
 class DetectionIndex::Builder {
  public:
   explicit Builder(DetectionIndex& index) : index_(index) {}
 
   void add(uint32_t index, const DetectionRule& rule, const Need& need) {
-    auto tie = [&](auto& by_slot, uint32_t slot) {
-      by_slot[slot].push_back(index);
+    auto tie = [&](std::vector<uint32_t>& rules, uint32_t slot) {
+      rules.push_back(index);
       index_.slots_[slot].any_logsource |= rule.logsource_any;
       index_.slots_[slot].logsource_mask |= rule.logsource_mask;
     };
     for (const LiteralUse& use : need.uses) {
-      auto& by_slot = literals_[{use.text, use.cased}];
-      if (use.keyword) {
-        tie(by_slot, keywordSlot());
+      if (use.presence) {
+        for (const std::string& name : use.fields) {
+          uint32_t slot = fieldSlot(name);
+          tie(presence_[slot], slot);
+        }
         continue;
       }
-      for (const std::string& name : use.fields) tie(by_slot, fieldSlot(name));
+      auto& by_slot = literals_[{use.text, use.cased}];
+      if (use.keyword) {
+        uint32_t slot = keywordSlot();
+        tie(by_slot[slot], slot);
+        continue;
+      }
+      for (const std::string& name : use.fields) {
+        uint32_t slot = fieldSlot(name);
+        tie(by_slot[slot], slot);
+      }
     }
   }
 
   absl::Status finish() {
-    std::vector<const char*> texts;
-    std::vector<size_t> lengths;
-    std::vector<unsigned int> flags;
-    std::vector<unsigned int> ids;
+    for (auto& [slot, rules] : presence_) {
+      std::sort(rules.begin(), rules.end());
+      rules.erase(std::unique(rules.begin(), rules.end()), rules.end());
+      Slot& entry = index_.slots_[slot];
+      entry.first_presence = static_cast<uint32_t>(index_.presence_rules_.size());
+      entry.presence_count = static_cast<uint32_t>(rules.size());
+      index_.presence_rules_.insert(index_.presence_rules_.end(), rules.begin(), rules.end());
+    }
+
+    std::vector<uint32_t> slot_literals(index_.slots_.size(), 0);
     for (auto& [key, by_slot] : literals_) {
       Literal literal;
       literal.length = static_cast<uint32_t>(key.first.size());
@@ -219,21 +282,78 @@ class DetectionIndex::Builder {
                           static_cast<uint32_t>(rules.size())};
         index_.literal_rules_.insert(index_.literal_rules_.end(), rules.begin(), rules.end());
         index_.literal_slots_.push_back(entry);
+        ++slot_literals[slot];
       }
       literal.slot_count = static_cast<uint32_t>(by_slot.size());
-      ids.push_back(static_cast<unsigned int>(index_.literals_.size()));
+      literal_ids_.emplace(key, static_cast<uint32_t>(index_.literals_.size()));
       index_.literals_.push_back(literal);
-      texts.push_back(key.first.data());
-      lengths.push_back(key.first.size());
-      flags.push_back(key.second ? 0u : static_cast<unsigned int>(HS_FLAG_CASELESS));
     }
     index_.literal_count_ = index_.literals_.size();
-    if (texts.empty()) return absl::OkStatus();
+    assignGroups(slot_literals);
 
+    for (uint32_t group = 0; group < index_.groups_.size(); ++group) {
+      absl::Status status = compile(group);
+      if (!status.ok()) return status;
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  // The keyword text gets a group of its own: it is the longest value, and field
+  // literals that occur in it could never count there. So does each field with at least
+  // kOwnGroupLiterals literals, so its value is not scanned for the literals of other
+  // fields and theirs not for its own. The other fields share one group.
+  static constexpr uint32_t kOwnGroupLiterals = 64;
+
+  void assignGroups(const std::vector<uint32_t>& slot_literals) {
+    std::vector<Group>& groups = index_.groups_;
+    uint32_t values = 0;
+    auto open = [&]() {
+      groups.push_back(Group{nullptr, values, 0});
+      return static_cast<uint32_t>(groups.size() - 1);
+    };
+    auto join = [&](uint32_t slot, uint32_t group) {
+      index_.slots_[slot].group = group;
+      index_.slots_[slot].value = groups[group].first_value + groups[group].slot_count++;
+      ++values;
+    };
+    uint32_t shared = Slot::kNoGroup;
+    for (uint32_t slot = 0; slot < index_.slots_.size(); ++slot) {
+      if (slot_literals[slot] == 0) continue;
+      if (index_.slots_[slot].keyword || slot_literals[slot] >= kOwnGroupLiterals) {
+        join(slot, open());
+      }
+    }
+    for (uint32_t slot = 0; slot < index_.slots_.size(); ++slot) {
+      if (slot_literals[slot] == 0 || index_.slots_[slot].group != Slot::kNoGroup) continue;
+      if (shared == Slot::kNoGroup) shared = open();
+      join(slot, shared);
+    }
+  }
+
+  // Compiles the literals tied to a slot of `group` into its database.
+  absl::Status compile(uint32_t group) {
+    std::vector<const char*> texts;
+    std::vector<size_t> lengths;
+    std::vector<unsigned int> flags;
+    std::vector<unsigned int> ids;
+    uint32_t id = 0;
+    for (const auto& [key, by_slot] : literals_) {
+      bool tied = std::any_of(by_slot.begin(), by_slot.end(), [&](const auto& entry) {
+        return index_.slots_[entry.first].group == group;
+      });
+      if (tied) {
+        ids.push_back(id);
+        texts.push_back(key.first.data());
+        lengths.push_back(key.first.size());
+        flags.push_back(key.second ? 0u : static_cast<unsigned int>(HS_FLAG_CASELESS));
+      }
+      ++id;
+    }
     hs_compile_error_t* error = nullptr;
     if (hs_compile_lit_multi(texts.data(), flags.data(), ids.data(), lengths.data(),
                              static_cast<unsigned int>(texts.size()), HS_MODE_VECTORED, nullptr,
-                             &index_.database_, &error) != HS_SUCCESS) {
+                             &index_.groups_[group].database, &error) != HS_SUCCESS) {
       std::string message = error != nullptr ? error->message : "unknown error";
       hs_free_compile_error(error);
       return absl::InternalError(
@@ -242,11 +362,45 @@ class DetectionIndex::Builder {
     return absl::OkStatus();
   }
 
+  // Stores the slot and literal ids of `rule`'s tests (see FieldTest::event_slot).
+ public:
+  void annotate(DetectionRule& rule) const {
+    auto slotOf = [&](const std::string& name) {
+      auto it = slot_ids_.find(name);
+      return it == slot_ids_.end() ? UINT32_MAX : it->second;
+    };
+    for (Selection& selection : rule.selections) {
+      for (std::vector<FieldTest>& fields : selection.alternatives) {
+        for (FieldTest& field : fields) {
+          field.event_slot = field.sigma_slot = UINT32_MAX;
+          field.logsource_slots.clear();
+          if (field.source == FieldTest::Source::kKeyword) {
+            field.event_slot = index_.keyword_slot_;
+          } else if (field.source == FieldTest::Source::kEvent) {
+            field.event_slot = slotOf(field.event_name);
+            field.sigma_slot = slotOf(field.sigma_name);
+            for (const auto& [definition, name] : field.logsource_refs) {
+              field.logsource_slots.push_back(slotOf(name.name()));
+            }
+          }
+          for (ValueTest& test : field.values) {
+            test.prefilter_literal = UINT32_MAX;
+            if (test.op != ValueTest::Op::kPattern) continue;
+            auto it = literal_ids_.find({test.pattern.requiredLiteral(), test.pattern.cased()});
+            if (it != literal_ids_.end()) test.prefilter_literal = it->second;
+          }
+        }
+      }
+    }
+  }
+
  private:
   uint32_t keywordSlot() {
     if (index_.keyword_slot_ == UINT32_MAX) {
       index_.keyword_slot_ = static_cast<uint32_t>(index_.slots_.size());
-      index_.slots_.push_back(Slot{ResolvedName(), true, false, 0});
+      Slot slot;
+      slot.keyword = true;
+      index_.slots_.push_back(std::move(slot));
     }
     return index_.keyword_slot_;
   }
@@ -254,7 +408,9 @@ class DetectionIndex::Builder {
   uint32_t fieldSlot(const std::string& name) {
     auto [it, added] = slot_ids_.emplace(name, static_cast<uint32_t>(index_.slots_.size()));
     if (!added) return it->second;
-    index_.slots_.push_back(Slot{ResolvedName(name), false, false, 0});
+    Slot slot;
+    slot.name = ResolvedName(name);
+    index_.slots_.push_back(std::move(slot));
     if (index_.slots_.back().name.ref().canonical != CanonicalField::kNone) {
       index_.canonical_slots_.push_back(it->second);
     } else {
@@ -267,6 +423,8 @@ class DetectionIndex::Builder {
   std::map<std::string, uint32_t> slot_ids_;
   // (text, cased) -> slot -> rules. Ordered maps keep the ids stable between builds.
   std::map<std::pair<std::string, bool>, std::map<uint32_t, std::vector<uint32_t>>> literals_;
+  std::map<uint32_t, std::vector<uint32_t>> presence_;  // slot -> rules
+  std::map<std::pair<std::string, bool>, uint32_t> literal_ids_;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -275,11 +433,13 @@ class DetectionIndex::Builder {
 DetectionIndex::DetectionIndex() = default;
 
 DetectionIndex::~DetectionIndex() {
-  if (database_ != nullptr) hs_free_database(database_);
+  for (Group& group : groups_) {
+    if (group.database != nullptr) hs_free_database(group.database);
+  }
 }
 
 absl::StatusOr<std::unique_ptr<DetectionIndex>> DetectionIndex::build(
-    const std::vector<DetectionRule>& rules, const std::vector<LogSourceDefinition>& logsources) {
+    std::vector<DetectionRule>& rules, const std::vector<LogSourceDefinition>& logsources) {
   auto index = std::make_unique<DetectionIndex>();
   index->rule_count_ = rules.size();
   index->always_.assign((rules.size() + 63) / 64, 0);
@@ -296,6 +456,7 @@ absl::StatusOr<std::unique_ptr<DetectionIndex>> DetectionIndex::build(
   }
   absl::Status status = builder.finish();
   if (!status.ok()) return status;
+  for (DetectionRule& rule : rules) builder.annotate(rule);
 
   for (const LogSourceDefinition& definition : logsources) {
     std::vector<uint32_t> conditions;
@@ -321,14 +482,23 @@ absl::StatusOr<std::unique_ptr<DetectionIndex>> DetectionIndex::build(
   return index;
 }
 
+size_t DetectionIndex::groupCount() const { return groups_.size(); }
+
 bool DetectionIndex::prepare(hs_scratch_t** scratch, PrefilterScratch& prefilter) const {
-  if (database_ != nullptr && hs_alloc_scratch(database_, scratch) != HS_SUCCESS) return false;
-  // Every generic field, each canonical slot and the keyword text, at most.
-  size_t values = Event::kMaxFields + canonical_slots_.size() + 1;
+  size_t values = 0;
+  for (const Group& group : groups_) {
+    if (hs_alloc_scratch(group.database, scratch) != HS_SUCCESS) return false;
+    values += group.slot_count;
+  }
   prefilter.data.resize(values);
   prefilter.lengths.resize(values);
   prefilter.begins.resize(values);
   prefilter.slots.resize(values);
+  prefilter.group_values.resize(groups_.size());
+  prefilter.group_bytes.resize(groups_.size());
+  prefilter.seen.resize((slots_.size() + 63) / 64);
+  prefilter.scanned.resize((slots_.size() + 63) / 64);
+  prefilter.found.resize((literal_slots_.size() + 63) / 64);
   prefilter.buffers.resize(canonical_slots_.size());
   prefilter.candidates.resize(always_.size());
   prefilter.fired.resize(always_.size());
@@ -375,48 +545,89 @@ uint64_t DetectionIndex::eventLogSources(const Event& event) const {
   return found;
 }
 
+void DetectionIndex::take(std::string_view value, uint32_t slot, uint64_t event_logsources,
+                          PrefilterScratch& prefilter) const {
+  uint64_t& seen = prefilter.seen[slot / 64];
+  const uint64_t bit = uint64_t{1} << (slot % 64);
+  if ((seen & bit) != 0) return;  // the first field of a name wins, as in Event::get()
+  seen |= bit;
+  const Slot& entry = slots_[slot];
+  if (!entry.applies(event_logsources)) return;
+  prefilter.scanned[slot / 64] |= bit;
+  const uint32_t* presence = presence_rules_.data() + entry.first_presence;
+  for (uint32_t i = 0; i < entry.presence_count; ++i) {
+    prefilter.candidates[presence[i] / 64] |= uint64_t{1} << (presence[i] % 64);
+  }
+  if (value.empty() || entry.group == Slot::kNoGroup) return;
+  const uint32_t at = groups_[entry.group].first_value + prefilter.group_values[entry.group]++;
+  prefilter.data[at] = value.data();
+  prefilter.lengths[at] = static_cast<unsigned int>(value.size());
+  prefilter.begins[at] = prefilter.group_bytes[entry.group];
+  prefilter.slots[at] = slot;
+  prefilter.group_bytes[entry.group] += value.size();
+}
+
 bool DetectionIndex::scan(const Event& event, uint64_t event_logsources, hs_scratch_t* scratch,
                           PrefilterScratch& prefilter) const {
   std::copy(always_.begin(), always_.end(), prefilter.candidates.begin());
   std::fill(prefilter.fired.begin(), prefilter.fired.end(), 0);
-  if (database_ == nullptr) return true;
+  if (slots_.empty()) return true;
+  std::fill(prefilter.seen.begin(), prefilter.seen.end(), 0);
+  std::fill(prefilter.scanned.begin(), prefilter.scanned.end(), 0);
+  std::fill(prefilter.found.begin(), prefilter.found.end(), 0);
+  std::fill(prefilter.group_values.begin(), prefilter.group_values.end(), 0);
+  std::fill(prefilter.group_bytes.begin(), prefilter.group_bytes.end(), 0);
 
-  size_t count = 0;
-  uint64_t offset = 0;
-  auto add = [&](std::string_view value, uint32_t slot) {
-    if (value.empty() || !slots_[slot].applies(event_logsources)) return;
-    prefilter.data[count] = value.data();
-    prefilter.lengths[count] = static_cast<unsigned int>(value.size());
-    prefilter.begins[count] = offset;
-    prefilter.slots[count] = slot;
-    offset += value.size();
-    ++count;
-  };
   for (size_t i = 0; i < canonical_slots_.size(); ++i) {
     uint32_t slot = canonical_slots_[i];
     std::optional<std::string_view> value =
         event.get(slots_[slot].name.ref(), prefilter.buffers[i]);
-    if (value) add(*value, slot);
+    if (value) take(*value, slot, event_logsources, prefilter);
   }
-  for (size_t i = 0; i < event.field_count; ++i) {
-    const Field& field = event.fields[i];
-    auto it = generic_slots_.find(absl::string_view(field.name.data(), field.name.size()));
-    if (it != generic_slots_.end()) add(field.value, it->second);
+  if (!generic_slots_.empty()) {
+    event.visitFields([&](const Field& field) {
+      auto it = generic_slots_.find(absl::string_view(field.name.data(), field.name.size()));
+      if (it != generic_slots_.end()) take(field.value, it->second, event_logsources, prefilter);
+      return true;
+    });
   }
   if (keyword_slot_ != UINT32_MAX) {
-    add(event.message.empty() ? event.raw : event.message, keyword_slot_);
+    take(event.message.empty() ? event.raw : event.message, keyword_slot_, event_logsources,
+         prefilter);
   }
-  if (count == 0) return true;
 
-  ScanContext context{this, &prefilter, count};
-  hs_error_t result =
-      hs_scan_vector(database_, prefilter.data.data(), prefilter.lengths.data(),
-                     static_cast<unsigned int>(count), 0, scratch, onMatch, &context);
-  if (result != HS_SUCCESS) {
-    std::fill(prefilter.candidates.begin(), prefilter.candidates.end(), ~uint64_t{0});
-    return false;
+  for (uint32_t group = 0; group < groups_.size(); ++group) {
+    const uint32_t count = prefilter.group_values[group];
+    if (count == 0) continue;
+    const uint32_t first = groups_[group].first_value;
+    ScanContext context{this, &prefilter, first, count};
+    hs_error_t result = hs_scan_vector(groups_[group].database, prefilter.data.data() + first,
+                                       prefilter.lengths.data() + first, count, 0, scratch,
+                                       onMatch, &context);
+    if (result != HS_SUCCESS) {
+      std::fill(prefilter.candidates.begin(), prefilter.candidates.end(), ~uint64_t{0});
+      // What was found so far is incomplete: occurrence() must not rule anything out.
+      std::fill(prefilter.scanned.begin(), prefilter.scanned.end(), 0);
+      return false;
+    }
   }
   return true;
+}
+
+DetectionIndex::Occurrence DetectionIndex::occurrence(uint32_t literal, uint32_t slot,
+                                                      const PrefilterScratch& prefilter) const {
+  if (literal >= literals_.size() || slot >= slots_.size()) return Occurrence::kUnknown;
+  if ((prefilter.scanned[slot / 64] >> (slot % 64) & 1) == 0) return Occurrence::kUnknown;
+  const Literal& entry = literals_[literal];
+  const LiteralSlot* first = literal_slots_.data() + entry.first_slot;
+  const LiteralSlot* last = first + entry.slot_count;
+  const LiteralSlot* found = std::lower_bound(
+      first, last, slot, [](const LiteralSlot& a, uint32_t b) { return a.slot < b; });
+  // Without an entry the literal was not looked for in this slot.
+  if (found == last || found->slot != slot) return Occurrence::kUnknown;
+  const auto position = static_cast<size_t>(found - literal_slots_.data());
+  return (prefilter.found[position / 64] >> (position % 64) & 1) != 0 ? Occurrence::kPresent
+                                                                      : Occurrence::kAbsent;
 }
 
 int DetectionIndex::onMatch(unsigned int id, unsigned long long /*from*/, unsigned long long to,
@@ -428,10 +639,11 @@ int DetectionIndex::onMatch(unsigned int id, unsigned long long /*from*/, unsign
 
   // The value the literal starts in; a literal that runs past its end spans two fields.
   const uint64_t start = to - literal.length;
-  const uint64_t* begins = prefilter.begins.data();
+  const uint64_t* begins = prefilter.begins.data() + scan.first_value;
   size_t value =
       static_cast<size_t>(std::upper_bound(begins, begins + scan.values, start) - begins) - 1;
-  if (to > begins[value] + prefilter.lengths[value]) return 0;
+  value += scan.first_value;
+  if (to > prefilter.begins[value] + prefilter.lengths[value]) return 0;
   const uint32_t slot = prefilter.slots[value];
 
   const LiteralSlot* first = index.literal_slots_.data() + literal.first_slot;
@@ -439,6 +651,8 @@ int DetectionIndex::onMatch(unsigned int id, unsigned long long /*from*/, unsign
   const LiteralSlot* entry = std::lower_bound(
       first, last, slot, [](const LiteralSlot& a, uint32_t b) { return a.slot < b; });
   if (entry == last || entry->slot != slot) return 0;
+  const auto position = static_cast<size_t>(entry - index.literal_slots_.data());
+  prefilter.found[position / 64] |= uint64_t{1} << (position % 64);
   const uint32_t* rules = index.literal_rules_.data() + entry->first_rule;
   for (uint32_t i = 0; i < entry->rule_count; ++i) {
     uint64_t bit = uint64_t{1} << (rules[i] % 64);

@@ -2,14 +2,21 @@
 // event belongs to, and a Hyperscan literal prefilter shared by every detection rule.
 //
 // Prefilter: at build, each rule's condition is checked for whether it can only be true
-// when one of its string values matched. Such a rule contributes the longest literal
-// byte run of the values that make it true, each tied to the event field that value is
-// read from. Per event, the fields that any literal is tied to are scanned together in
-// one vectored Hyperscan call; a literal counts only when it lies inside a field it is
-// tied to. A prefiltered rule is evaluated when one of its literals counted; every other
-// rule (a `not`, `exists`, `null`, number, `cidr`, `re`, `fieldref` or indicator test
-// can be true without a literal) is always evaluated. The literals are necessary
-// substrings of a match, so skipping a rule never changes the result.
+// when one of its string values matched, or when one of the fields it reads is present.
+// Such a rule contributes the longest literal byte run of the values that make it true,
+// each tied to the event field that value is read from; a field whose tests have no
+// literal but cannot be true on an absent field (`re`, `cidr`, numbers, `fieldref`, an
+// empty or wildcard-only value, `exists: true`) contributes its presence instead. Per
+// event, each field that a literal or a presence is tied to is read once, the first
+// field of that name as Event::get() would read it. The fields are scanned in groups, one
+// Hyperscan database and one vectored call per group: the keyword text on its own, each
+// field with many literals on its own, and the rest together, so a field is scanned only
+// against literals that can count in it or in its group. A literal counts only when it
+// lies inside a field it is tied to. A prefiltered rule is evaluated when one of its
+// literals counted or one of its presence fields was found; every other rule (a `not`,
+// `exists: false`, `null` or indicator test can be true without either) is always
+// evaluated. Literals and presences are necessary for a match, so skipping a rule never
+// changes the result.
 #pragma once
 
 #include <hs.h>
@@ -29,12 +36,18 @@
 
 namespace vigil::correlate::internal {
 
-// Per-thread memory for DetectionIndex::scan(); sized by DetectionIndex::prepare().
+// Per-thread memory for DetectionIndex::scan(); sized by DetectionIndex::prepare(). The
+// value tables hold one region per scan group, with room for one value per slot of it.
 struct PrefilterScratch {
   std::vector<const char*> data;              // the scanned field values
   std::vector<unsigned int> lengths;          // their lengths
-  std::vector<uint64_t> begins;               // offset of each value in the vectored stream
+  std::vector<uint64_t> begins;               // offset of each value in its group's stream
   std::vector<uint32_t> slots;                // slot of each value
+  std::vector<uint32_t> group_values;         // values taken per group
+  std::vector<uint64_t> group_bytes;          // bytes taken per group
+  std::vector<uint64_t> seen;                 // one bit per slot: its value was taken
+  std::vector<uint64_t> scanned;              // one bit per slot: its value was scanned
+  std::vector<uint64_t> found;                // one bit per literal slot: it occurred
   std::vector<std::array<char, 64>> buffers;  // text of numeric canonical fields
   std::vector<uint64_t> candidates;           // one bit per rule: evaluate it
   std::vector<uint64_t> fired;                // one bit per rule: a literal of the rule counted
@@ -51,29 +64,40 @@ class DetectionIndex {
   DetectionIndex(const DetectionIndex&) = delete;
   DetectionIndex& operator=(const DetectionIndex&) = delete;
 
-  // Builds the prefilter for `rules` and the condition table of `logsources`. Returns
-  // Internal when Hyperscan cannot compile the literals. Allocates (control plane).
+  // Builds the prefilter for `rules` and the condition table of `logsources`, and fills
+  // the prefilter ids of their tests (FieldTest::event_slot, sigma_slot, logsource_slots,
+  // ValueTest::prefilter_literal). Returns Internal when Hyperscan cannot compile the
+  // literals. Allocates (control plane).
   static absl::StatusOr<std::unique_ptr<DetectionIndex>> build(
-      const std::vector<DetectionRule>& rules, const std::vector<LogSourceDefinition>& logsources);
+      std::vector<DetectionRule>& rules, const std::vector<LogSourceDefinition>& logsources);
 
   // Number of rules the index was built for.
   size_t ruleCount() const { return rule_count_; }
   // Rules evaluated only when a literal of theirs is found, and the distinct literals.
   size_t prefilteredRuleCount() const { return prefiltered_count_; }
   size_t literalCount() const { return literal_count_; }
+  // Scan groups (Hyperscan databases) the literals are split into.
+  size_t groupCount() const;
   bool prefiltered(uint32_t rule) const { return (always_[rule / 64] >> (rule % 64) & 1) == 0; }
 
   // Grows `scratch` for the prefilter database and sizes `prefilter`. Returns false on
   // allocation failure. Control plane.
   bool prepare(hs_scratch_t** scratch, PrefilterScratch& prefilter) const;
 
+  // What the last scan() into `prefilter` says about literal `literal` in the value of
+  // `slot` (ids from ValueTest::prefilter_literal and FieldTest::event_slot, ...):
+  // kPresent or kAbsent when it scanned that value for that literal, else kUnknown.
+  // Never allocates.
+  enum class Occurrence : uint8_t { kUnknown, kAbsent, kPresent };
+  Occurrence occurrence(uint32_t literal, uint32_t slot, const PrefilterScratch& prefilter) const;
+
   // Returns the bit set of the definitions `event` belongs to (bit i: logsources[i]).
   // Never allocates.
   uint64_t eventLogSources(const Event& event) const;
 
   // Fills prefilter.candidates with the rules to evaluate for `event`: the rules that
-  // are always evaluated and those with a literal in a field it is tied to, and sets the
-  // latter in prefilter.fired. Fields whose literals all belong to rules that cannot run
+  // are always evaluated, those with a literal in a field it is tied to, and those with a
+  // presence field that the event has; sets the rules with a literal in prefilter.fired. Fields whose literals all belong to rules that cannot run
   // on an event of `event_logsources` (see eventLogSources()) are not scanned.
   // `scratch` is the calling thread's Hyperscan scratch. Never allocates. Returns false
   // when Hyperscan failed, in which case every rule is a candidate.
@@ -82,6 +106,7 @@ class DetectionIndex {
 
  private:
   struct Slot;
+  struct Group;
   struct LiteralSlot;
   struct Literal;
   struct ScanContext;
@@ -89,21 +114,26 @@ class DetectionIndex {
 
   static int onMatch(unsigned int id, unsigned long long from, unsigned long long to,
                      unsigned int flags, void* context);
+  // Records the value of `slot` for this event, unless the slot has one already.
+  void take(std::string_view value, uint32_t slot, uint64_t event_logsources,
+            PrefilterScratch& prefilter) const;
 
   size_t rule_count_ = 0;
   size_t prefiltered_count_ = 0;
   size_t literal_count_ = 0;
   std::vector<uint64_t> always_;  // one bit per rule: no prefilter, always evaluate
-  hs_database_t* database_ = nullptr;
 
-  // Slots are the field names that literals are tied to. Generic event fields find their
-  // slot by name; canonical fields and the keyword text are read per event.
+  // Slots are the field names that literals and presences are tied to. Generic event
+  // fields find their slot by name; canonical fields and the keyword text are read per
+  // event.
   std::vector<Slot> slots_;
   absl::flat_hash_map<std::string, uint32_t> generic_slots_;
   std::vector<uint32_t> canonical_slots_;
   uint32_t keyword_slot_ = UINT32_MAX;
+  std::vector<Group> groups_;            // scan groups, each with its own database
+  std::vector<uint32_t> presence_rules_;  // per slot with presence rules, see Slot
 
-  std::vector<Literal> literals_;           // by Hyperscan id
+  std::vector<Literal> literals_;           // by Hyperscan id (shared by all groups)
   std::vector<LiteralSlot> literal_slots_;  // per literal, sorted by slot
   std::vector<uint32_t> literal_rules_;     // per literal slot
 

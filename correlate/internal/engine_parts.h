@@ -35,6 +35,7 @@ struct Engine::Counters {
   std::vector<Counter*> correlation_suppressed;  // per correlation rule
   Counter* suppress_evictions = nullptr;
   Counter* logsource_skipped = nullptr;
+  Counter* tenant_skipped = nullptr;
   Counter* prefilter_errors = nullptr;
   Gauge* keys = nullptr;
   Gauge* pending_timers = nullptr;

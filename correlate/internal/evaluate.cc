@@ -13,14 +13,19 @@ struct MatchContext {
   const RegexTable& regexes;
   hs_scratch_t* scratch;
   uint32_t logsource;
+  PrefilterResult prefilter;
 };
 
 // The Event name that `field` reads: the log source definition's mapping when it has an
-// entry, else the global one.
-const ResolvedName& eventName(const FieldTest& field, uint32_t logsource) {
-  for (const auto& [definition, name] : field.logsource_refs) {
-    if (definition == logsource) return name;
+// entry, else the global one. Sets `slot` to that name's prefilter slot.
+const ResolvedName& eventName(const FieldTest& field, uint32_t logsource, uint32_t& slot) {
+  for (size_t i = 0; i < field.logsource_refs.size(); ++i) {
+    if (field.logsource_refs[i].first == logsource) {
+      slot = i < field.logsource_slots.size() ? field.logsource_slots[i] : UINT32_MAX;
+      return field.logsource_refs[i].second;
+    }
   }
+  slot = field.event_slot;
   return field.event_ref;
 }
 
@@ -104,24 +109,53 @@ bool matchHits(const FieldTest& field, const ValueTest& test, const MatchContext
   return false;
 }
 
+// A pattern test, using what the prefilter scan found in the value's slot when it looked
+// for the pattern's literal there.
+bool matchPattern(const ValueTest& test, std::string_view value, uint32_t slot,
+                  const MatchContext& context) {
+  const PrefilterResult& prefilter = context.prefilter;
+  if (prefilter.index != nullptr && test.prefilter_literal != UINT32_MAX && slot != UINT32_MAX) {
+    switch (prefilter.index->occurrence(test.prefilter_literal, slot, *prefilter.scan)) {
+      case DetectionIndex::Occurrence::kAbsent:
+        return false;
+      case DetectionIndex::Occurrence::kPresent:
+        if (test.pattern.containsLiteralOnly()) return true;
+        break;
+      case DetectionIndex::Occurrence::kUnknown:
+        break;
+    }
+  }
+  return test.pattern.matches(value);
+}
+
 bool matchField(const FieldTest& field, const MatchContext& context) {
   std::optional<std::string_view> value;
   std::array<char, 64> buffer;
+  uint32_t slot = UINT32_MAX;  // the prefilter slot of the name read
   if (field.source == FieldTest::Source::kEvent) {
-    const ResolvedName& name = eventName(field, context.logsource);
+    const ResolvedName& name = eventName(field, context.logsource, slot);
     value = context.event.get(name.ref(), buffer);
     // A mapped name falls back to the generic field of the Sigma name, so "User" still
     // reaches a JSON member called User when the parser did not fill user.name.
     if (!value && name.name() != field.sigma_name) {
       value = context.event.get(field.sigma_ref.ref(), buffer);
+      slot = field.sigma_slot;
     }
   } else if (field.source == FieldTest::Source::kKeyword) {
     value = context.event.message.empty() ? context.event.raw : context.event.message;
+    slot = field.event_slot;
   }
   bool hits = field.source == FieldTest::Source::kIntelList ||
               field.source == FieldTest::Source::kIntelType;
   for (const ValueTest& test : field.values) {
-    bool ok = hits ? matchHits(field, test, context) : matchOptional(test, value, context);
+    bool ok = false;
+    if (hits) {
+      ok = matchHits(field, test, context);
+    } else if (test.op == ValueTest::Op::kPattern && value) {
+      ok = matchPattern(test, *value, slot, context);
+    } else {
+      ok = matchOptional(test, value, context);
+    }
     if (field.all && !ok) return false;
     if (!field.all && ok) return true;
   }
@@ -145,8 +179,8 @@ bool matchSelection(const Selection& selection, const MatchContext& context) {
 }  // namespace
 
 bool matchesRule(const DetectionRule& rule, const Event& event, const RegexTable& regexes,
-                 hs_scratch_t* scratch, uint32_t logsource) {
-  MatchContext context{event, regexes, scratch, logsource};
+                 hs_scratch_t* scratch, uint32_t logsource, PrefilterResult prefilter) {
+  MatchContext context{event, regexes, scratch, logsource, prefilter};
   return rule.condition.evaluate(
       [&](uint32_t selection) { return matchSelection(rule.selections[selection], context); });
 }

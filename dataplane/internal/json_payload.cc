@@ -286,7 +286,7 @@ bool flattenJson(std::string_view text, Event& event) {
 
   // Remember where the arena and the field list stood, to undo a partial flatten.
   char* const arena_mark = event.arena.alloc(0);
-  const size_t field_mark = event.field_count;
+  const size_t field_mark = event.totalFields();
   const uint32_t flags_mark = event.flags;
 
   bool ok = false;
@@ -316,7 +316,7 @@ bool flattenJson(std::string_view text, Event& event) {
   }
   if (!ok) {
     event.arena.shrinkLast(arena_mark, 0);
-    event.field_count = field_mark;
+    event.truncateFields(field_mark);
     event.flags = flags_mark;
     return false;
   }

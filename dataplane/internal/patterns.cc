@@ -387,9 +387,9 @@ void applyJsonPatterns(Event& event) {
   std::string_view src, dst, src_port, dst_port, user, cookie, time;
   std::string_view zeek_path, auth_success, rdp_result, event_type, signature;
   bool zeek = false;
-  for (size_t i = 0; i < event.field_count; ++i) {
-    const std::string_view name = event.fields[i].name;
-    const std::string_view value = event.fields[i].value;
+  event.visitFields([&](const Field& field) {
+    const std::string_view name = field.name;
+    const std::string_view value = field.value;
     if (name == "id.orig_h") {
       src = value;
       zeek = true;
@@ -422,7 +422,8 @@ void applyJsonPatterns(Event& event) {
     } else if (signature.empty() && name == "alert.signature") {
       signature = value;
     }
-  }
+    return true;
+  });
 
   if (const auto ip = parseAddress(src)) event.src_ip = ip;
   if (const auto ip = parseAddress(dst)) event.dst_ip = ip;

@@ -8,10 +8,6 @@ namespace vigil::dataplane::internal {
 
 bool addPrefixedField(Event& event, std::string_view prefix, std::string_view key,
                       std::string_view value) {
-  if (event.field_count >= Event::kMaxFields) {
-    event.flags |= kFlagFieldsOverflow;
-    return false;
-  }
   char* name = event.arena.alloc(prefix.size() + key.size());
   if (name == nullptr) {
     event.flags |= kFlagArenaFull;

@@ -11,8 +11,9 @@
 namespace vigil::dataplane::internal {
 
 // Adds the field "<prefix><key>" with `value`. The name is written into the event arena.
-// Returns false when the arena is full (kFlagArenaFull) or the event has kMaxFields
-// fields already (kFlagFieldsOverflow); the pair is then dropped.
+// Past Event::kMaxFields fields the pair goes to the event's overflow area
+// (kFlagFieldsOverflow). Returns false, with the pair dropped, when the arena is full
+// (kFlagArenaFull).
 bool addPrefixedField(Event& event, std::string_view prefix, std::string_view key,
                       std::string_view value);
 

@@ -71,8 +71,8 @@ nlohmann::json collectFiles(const std::string& kind, const std::vector<std::stri
   return files;
 }
 
-// Dry-run sample: rules take one raw log line per line; playbooks take alerts as JSON
-// lines (what alerts.output writes) or one JSON array.
+// Dry-run sample: rules and intel take one raw log line per line; playbooks take alerts
+// as JSON lines (what alerts.output writes) or one JSON array.
 nlohmann::json readSample(const std::string& kind, const std::string& path) {
   std::string text = readFile(path);
   nlohmann::json sample = nlohmann::json::array();
@@ -87,7 +87,7 @@ nlohmann::json readSample(const std::string& kind, const std::string& path) {
     ++number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
-    if (kind == "rules") {
+    if (kind == "rules" || kind == "intel") {
       sample.push_back(line);
       continue;
     }
@@ -146,6 +146,17 @@ void printDryRun(const std::string& kind, const nlohmann::json& result) {
     for (const nlohmann::json& a : alerts) {
       std::cout << "  event " << text(a, "event") << "  " << text(a, "level") << "  "
                 << text(a, "rule_id") << "  " << text(a, "rule_title") << "\n";
+    }
+    return;
+  }
+  if (kind == "intel") {
+    const nlohmann::json& matches = result["matches"];
+    std::cout << matches.size() << " matches in " << text(result, "matched_events") << " of "
+              << text(result, "events") << " events\n";
+    for (const nlohmann::json& m : matches) {
+      std::cout << "  event " << text(m, "event") << "  " << text(m, "type") << "  "
+                << text(m, "indicator") << "  in " << text(m, "field") << "  feed "
+                << text(m, "feed") << "  score " << text(m, "score") << "\n";
     }
     return;
   }
@@ -285,7 +296,7 @@ void registerContentCommands(CLI::App& app, const GlobalOptions& global) {
   push->add_flag("--dry-run", o->dry_run,
                  "run the content on --events and print what it would produce; store nothing");
   push->add_option("--events", o->events,
-                   "dry-run sample: raw log lines (rules) or alert JSON lines (playbooks)");
+                   "dry-run sample: raw log lines (rules, intel) or alert JSON lines (playbooks)");
   push->callback([&global, o] { runPush(global, *o); });
 
   CLI::App* versions = content->add_subcommand("versions", "List the stored versions");

@@ -64,10 +64,10 @@ nlohmann::json eventToJson(const Event& event) {
     if (value) out[std::string(name)] = std::string(*value);
   }
   nlohmann::json fields = nlohmann::json::array();
-  for (size_t i = 0; i < event.field_count; ++i) {
-    fields.push_back({{"name", std::string(event.fields[i].name)},
-                      {"value", std::string(event.fields[i].value)}});
-  }
+  event.visitFields([&](const Field& field) {
+    fields.push_back({{"name", std::string(field.name)}, {"value", std::string(field.value)}});
+    return true;
+  });
   out["fields"] = std::move(fields);
   nlohmann::json flags = nlohmann::json::array();
   for (const FlagName& f : kFlagNames) {
@@ -99,6 +99,8 @@ class EventPrinter {
     counters_.truncated = &metrics.counter("vigil_events_truncated_total", "");
     counters_.invalid_utf8 = &metrics.counter("vigil_events_invalid_utf8_total", "");
     counters_.missing_pri = &metrics.counter("vigil_events_missing_pri_total", "");
+    counters_.fields_overflow = &metrics.counter("vigil_events_fields_overflow_total", "");
+    counters_.arena_full = &metrics.counter("vigil_events_arena_full_total", "");
   }
 
   void print(const dataplane::Frame& frame) {
@@ -194,7 +196,9 @@ void runParse(const ParseCommandOptions& options) {
             << metrics.sum("vigil_parse_errors_total") << " parse errors, "
             << metrics.sum("vigil_events_truncated_total") << " truncated, "
             << metrics.sum("vigil_events_invalid_utf8_total") << " with invalid UTF-8, "
-            << metrics.sum("vigil_events_missing_pri_total") << " without PRI\n";
+            << metrics.sum("vigil_events_missing_pri_total") << " without PRI, "
+            << metrics.sum("vigil_events_fields_overflow_total") << " with overflow fields, "
+            << metrics.sum("vigil_events_arena_full_total") << " with a full arena\n";
 }
 
 }  // namespace

@@ -46,7 +46,9 @@ absl::StatusOr<nlohmann::json> parseObject(const ApiRequest& request,
         absl::StrCat("the request body of ", request.method, " ", request.path,
                      " is not a JSON object; send Content-Type: application/json and {...}"));
   }
-  for (const auto& [key, value] : body.items()) {
+  for (const auto& item : body.items()) {
+    // A named reference, because clang 14 cannot capture a structured binding in a lambda.
+    const std::string& key = item.key();
     if (std::find_if(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; }) ==
         allowed.end()) {
       return absl::InvalidArgumentError(absl::StrCat("unknown field '", key, "'; use ",

@@ -127,6 +127,22 @@ CREATE TABLE case_timeline (
 CREATE INDEX case_timeline_case ON case_timeline (case_id, id);
 )sql";
 
-inline constexpr std::array<const char*, 2> kMigrations = {kMigrationV1, kMigrationV2};
+// Version 3 adds the alert inbox. With the default case playbook, the case sink stores
+// each alert here in batches, and the playbook's case.attach_alert action moves it into
+// the open case for its (tenant, rule_id, group_key), or a new one, in one transaction.
+// `alert` is the full alert as mgmt/internal/stored_alert.h writes it.
+inline constexpr const char* kMigrationV3 = R"sql(
+CREATE TABLE alert_inbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  tenant TEXT NOT NULL,
+  alert_id TEXT NOT NULL,
+  rule_id TEXT NOT NULL,
+  stored_ns INTEGER NOT NULL,
+  alert TEXT NOT NULL
+);
+)sql";
+
+inline constexpr std::array<const char*, 3> kMigrations = {kMigrationV1, kMigrationV2,
+                                                           kMigrationV3};
 
 }  // namespace vigil::mgmt::internal

@@ -317,13 +317,11 @@ absl::StatusOr<ApiResponse> caseMetricsHandler(CaseStore& store, const ApiReques
   }
   std::optional<std::vector<std::string>> allowed;
   if (!request.principal.allTenants()) allowed = request.principal.tenants;
-  absl::StatusOr<std::vector<Case>> cases =
-      store.casesDetectedBetween(allowed, tenant, from_ns, to_ns);
-  if (!cases.ok()) return cases.status();
+  absl::StatusOr<std::vector<CaseMetricsGroup>> metrics =
+      store.caseMetricsBetween(allowed, tenant, from_ns, to_ns);
+  if (!metrics.ok()) return metrics.status();
   nlohmann::json groups = nlohmann::json::array();
-  for (const CaseMetricsGroup& group : aggregateCaseMetrics(*cases, store.sla(), store.nowNs())) {
-    groups.push_back(metricsGroupToJson(group));
-  }
+  for (const CaseMetricsGroup& group : *metrics) groups.push_back(metricsGroupToJson(group));
   auto bound = [](int64_t ns) {
     return ns == 0 ? nlohmann::json(nullptr) : nlohmann::json(formatRfc3339(ns));
   };

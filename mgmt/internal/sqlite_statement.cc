@@ -76,6 +76,10 @@ void SqliteStatement::reset() {
 
 int64_t SqliteStatement::columnInt(int column) const { return sqlite3_column_int64(stmt_, column); }
 
+double SqliteStatement::columnDouble(int column) const {
+  return sqlite3_column_double(stmt_, column);
+}
+
 std::string SqliteStatement::columnText(int column) const {
   const unsigned char* text = sqlite3_column_text(stmt_, column);
   if (text == nullptr) return {};

@@ -40,6 +40,7 @@ class SqliteStatement {
   void reset();
 
   int64_t columnInt(int column) const;
+  double columnDouble(int column) const;
   std::string columnText(int column) const;
 
   const std::string& name() const { return name_; }

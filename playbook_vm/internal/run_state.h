@@ -79,7 +79,9 @@ struct RunState {
     return RunError::kNone;
   }
 
-  HostCall makeCall(absl::Span<const Value> args) { return HostCall(*this, args); }
+  HostCall makeCall(absl::Span<const Value> args, uint32_t call_pc) {
+    return HostCall(*this, args, call_pc);
+  }
 
   // Prepares a fresh run of `p`: limits, an empty heap (grown to the budget's memory
   // limit if it is the largest so far), zero steps and null registers.

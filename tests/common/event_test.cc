@@ -142,7 +142,8 @@ TEST(EventGet, CanonicalWinsOverGeneric) {
   EXPECT_EQ(lookup(e, "host.name"), "web1");
 }
 
-// All 96 generic fields are found by name and by ref, and names never added are not.
+// All 96 generic fields are found by name and by ref, the 97th from the overflow area,
+// and names never added are not.
 TEST(EventGet, AllGenericFields) {
   Event e(kArenaBytes);
   std::vector<std::string> names;
@@ -150,8 +151,11 @@ TEST(EventGet, AllGenericFields) {
   for (const std::string& name : names) {
     ASSERT_TRUE(e.addField(name, e.arena.copy("value of " + name)));
   }
-  EXPECT_FALSE(e.addField("one.too.many", "x"));
+  EXPECT_TRUE(e.addField("one.too.many", "x"));
   EXPECT_TRUE(e.has(kFlagFieldsOverflow));
+  EXPECT_EQ(e.field_count, Event::kMaxFields);
+  EXPECT_EQ(e.overflowFields(), 1u);
+  EXPECT_EQ(lookup(e, "one.too.many"), "x");
   for (const std::string& name : names) {
     EXPECT_EQ(lookup(e, name), "value of " + name) << name;
     EXPECT_EQ(lookupRef(e, name), "value of " + name) << name;
@@ -160,7 +164,6 @@ TEST(EventGet, AllGenericFields) {
     std::string absent = "absent." + std::to_string(i);
     ASSERT_EQ(lookup(e, absent), std::nullopt) << absent;
   }
-  EXPECT_EQ(lookup(e, "one.too.many"), std::nullopt);
 }
 
 // Names that share a slot, including a chain that wraps from the last slot to the first,
@@ -303,6 +306,97 @@ TEST(EventResolve, RefCarriesHash) {
   EXPECT_EQ(generic.name, "dns.rrname");
   FieldRef canonical = Event::resolve("source.ip");
   EXPECT_EQ(canonical.canonical, CanonicalField::kSourceIp);
+}
+
+// Fields past kMaxFields go to the overflow area: get() and visitFields() reach every
+// one of them, in the order they were added.
+TEST(EventOverflow, EveryFieldReachable) {
+  Event e(64 * 1024);
+  std::vector<std::string> names;
+  for (size_t i = 0; i < 200; ++i) names.push_back("member_" + std::to_string(i));
+  for (const std::string& name : names) {
+    ASSERT_TRUE(e.addField(e.arena.copy(name), e.arena.copy("v" + name)));
+  }
+  EXPECT_TRUE(e.has(kFlagFieldsOverflow));
+  EXPECT_FALSE(e.has(kFlagArenaFull));
+  EXPECT_EQ(e.field_count, Event::kMaxFields);
+  EXPECT_EQ(e.overflowFields(), 200 - Event::kMaxFields);
+  EXPECT_EQ(e.totalFields(), 200u);
+  for (const std::string& name : names) {
+    EXPECT_EQ(lookup(e, name), "v" + name) << name;
+    EXPECT_EQ(lookupRef(e, name), "v" + name) << name;
+  }
+  EXPECT_EQ(lookup(e, "member_200"), std::nullopt);
+  std::vector<std::string> visited;
+  EXPECT_TRUE(e.visitFields([&](const Field& field) {
+    visited.emplace_back(field.name);
+    return true;
+  }));
+  EXPECT_EQ(visited, names);
+  size_t seen = 0;
+  EXPECT_FALSE(e.visitFields([&](const Field&) { return ++seen < 150; }));
+  EXPECT_EQ(seen, 150u);
+}
+
+// A name in the table hides the same name in the overflow area, and the first of two
+// overflow fields with one name wins.
+TEST(EventOverflow, FirstFieldOfNameWins) {
+  Event e(kArenaBytes);
+  ASSERT_TRUE(e.addField("dup", "table"));
+  for (size_t i = 1; i < Event::kMaxFields; ++i) ASSERT_TRUE(e.addField("pad", "x"));
+  ASSERT_TRUE(e.addField("dup", "overflow"));
+  ASSERT_TRUE(e.addField("late", "first"));
+  ASSERT_TRUE(e.addField("late", "second"));
+  EXPECT_EQ(lookup(e, "dup"), "table");
+  EXPECT_EQ(lookup(e, "late"), "first");
+}
+
+// truncateFields() forgets overflow fields and chunks past the kept count, so a parser
+// that gives its arena back and adds again sees only the new fields.
+TEST(EventOverflow, TruncateKeepsPrefix) {
+  Event e(64 * 1024);
+  std::vector<std::string> names;
+  for (size_t i = 0; i < 150; ++i) names.push_back("f" + std::to_string(i));
+  for (const std::string& name : names) ASSERT_TRUE(e.addField(name, name));
+  const size_t mark = 120;
+  e.truncateFields(mark);
+  EXPECT_EQ(e.totalFields(), mark);
+  EXPECT_EQ(lookup(e, "f119"), "f119");
+  EXPECT_EQ(lookup(e, "f120"), std::nullopt);
+  ASSERT_TRUE(e.addField("again", "1"));
+  EXPECT_EQ(lookup(e, "again"), "1");
+  EXPECT_EQ(e.totalFields(), mark + 1);
+
+  e.truncateFields(Event::kMaxFields);
+  EXPECT_EQ(e.overflowFields(), 0u);
+  EXPECT_EQ(lookup(e, "again"), std::nullopt);
+  e.truncateFields(10);
+  EXPECT_EQ(e.totalFields(), 10u);
+  EXPECT_EQ(lookup(e, "f9"), "f9");
+  EXPECT_EQ(lookup(e, "f10"), std::nullopt);
+  e.truncateFields(500);  // more than the event has: no change
+  EXPECT_EQ(e.totalFields(), 10u);
+}
+
+// An overflow chunk that does not fit the arena loses its field, and the event says so.
+TEST(EventOverflow, ArenaFullFlagged) {
+  Event e(64);
+  for (size_t i = 0; i < Event::kMaxFields; ++i) ASSERT_TRUE(e.addField("k", "v"));
+  EXPECT_FALSE(e.addField("lost", "v"));
+  EXPECT_TRUE(e.has(kFlagFieldsOverflow));
+  EXPECT_TRUE(e.has(kFlagArenaFull));
+  EXPECT_EQ(e.totalFields(), Event::kMaxFields);
+  EXPECT_EQ(lookup(e, "lost"), std::nullopt);
+}
+
+// reset() forgets the overflow area with the rest of the event.
+TEST(EventOverflow, ResetClearsOverflow) {
+  Event e(kArenaBytes);
+  for (size_t i = 0; i <= Event::kMaxFields; ++i) ASSERT_TRUE(e.addField("k", "v"));
+  ASSERT_TRUE(e.addField("over", "1"));
+  e.reset();
+  EXPECT_EQ(e.totalFields(), 0u);
+  EXPECT_EQ(lookup(e, "over"), std::nullopt);
 }
 
 }  // namespace

@@ -1,11 +1,13 @@
 #include "correlate/engine.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "common/metrics.h"
 #include "common/time.h"
 #include "correlate/test_events.h"
+#include "dataplane/parser.h"
 #include "gtest/gtest.h"
 
 namespace vigil::correlate {
@@ -346,6 +348,74 @@ TEST(EngineTest, ShardsKeepGroupsApart) {
     alerts += static_cast<int>(f.feed(1, ip).size());
   }
   EXPECT_EQ(alerts, 20);
+}
+
+// A JSON member past Event::kMaxFields (the 151st of 200) lives in the event's overflow
+// area. A Sigma selection on it passes the prefilter and matches, and a correlation
+// groups by it.
+TEST(EngineTest, RuleReachesOverflowField) {
+  const std::string yaml = R"(
+title: Wide event
+name: wide
+level: low
+detection: {sel: {k150: needle150}, condition: sel}
+---
+title: Wide event alone
+id: wide-alone
+level: low
+detection: {sel: {k150: needle150}, condition: sel}
+---
+title: Wide burst
+id: wide-burst
+level: high
+correlation:
+  type: event_count
+  rules: [wide]
+  group-by: [k150]
+  timespan: 60s
+  condition: {gte: 2}
+)";
+  Fixture f(yaml);
+  std::string json = "{";
+  for (size_t i = 0; i < 200; ++i) {
+    json += (i == 0 ? "\"k" : ",\"k") + std::to_string(i) + "\":\"" +
+            (i == 150 ? std::string("needle150") : "v" + std::to_string(i)) + "\"";
+  }
+  json += "}";
+  std::vector<Alert> alerts;
+  for (int i = 0; i < 2; ++i) {
+    f.event.reset();
+    f.event.raw = f.event.arena.copy(json);
+    f.event.receive_ns = at("2024-05-01T10:00:00Z") + i;
+    dataplane::parseEvent(f.event, {});
+    ASSERT_TRUE(f.event.has(kFlagFieldsOverflow));
+    ASSERT_EQ(f.event.field_count, Event::kMaxFields);
+    f.engine.process(f.event, f.scratch, alerts);
+  }
+  // wide-alone raises one alert per event; wide feeds only the correlation.
+  std::vector<std::string> rule_ids;
+  const Alert* burst = nullptr;
+  for (const Alert& alert : alerts) {
+    rule_ids.push_back(alert.rule_id);
+    if (alert.rule_id == "wide-burst") burst = &alert;
+  }
+  std::sort(rule_ids.begin(), rule_ids.end());
+  EXPECT_EQ(rule_ids, (std::vector<std::string>{"wide-alone", "wide-alone", "wide-burst"}));
+  ASSERT_NE(burst, nullptr);
+  EXPECT_EQ(burst->group,
+            (std::vector<std::pair<std::string, std::string>>{{"k150", "needle150"}}));
+  EXPECT_GT(f.metrics.sum("vigil_detection_prefilter_hits_total"), 0u);
+
+  // The same document with another value at position 150 matches nothing.
+  const size_t at150 = json.find("needle150");
+  json.replace(at150, 9, "haystack0");
+  f.event.reset();
+  f.event.raw = f.event.arena.copy(json);
+  f.event.receive_ns = at("2024-05-01T10:00:01Z");
+  dataplane::parseEvent(f.event, {});
+  alerts.clear();
+  f.engine.process(f.event, f.scratch, alerts);
+  EXPECT_TRUE(alerts.empty());
 }
 
 }  // namespace

@@ -26,7 +26,13 @@ class VectorSource final : public dataplane::Source {
         name_("vector" + std::to_string(id)),
         tenant_(std::move(tenant)),
         lines_(std::move(lines)),
-        ring_(8, [] { return std::make_unique<dataplane::RawMessage>(kCapacity); }) {}
+        // Slot buffers sized as the pipeline's event arenas (the tests set max_message_bytes
+        // to kCapacity), so the input stage trades buffers instead of copying; the other
+        // pipeline tests' sources take the copying path.
+        ring_(8, [] {
+          return std::make_unique<dataplane::RawMessage>(kCapacity,
+                                                         dataplane::eventArenaBytes(kCapacity));
+        }) {}
   ~VectorSource() override { stop(); }
 
   // Sets the sender address stamped on every message; call before start().

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/ip.h"
 #include "common/metrics.h"
 #include "correlate/engine.h"
 #include "correlate/internal/detection_index.h"
@@ -76,6 +77,24 @@ std::string sampleText(const SigmaPattern& pattern) {
   return out;
 }
 
+// Returns a text for a test that is not a wildcard pattern: an address inside a `cidr`
+// prefix, a number that passes a comparison, or "1" for the others.
+std::string otherSample(const ValueTest& test) {
+  switch (test.op) {
+    case ValueTest::Op::kCidr:
+      return formatIp(test.prefix.addr);
+    case ValueTest::Op::kLess:
+      return std::to_string(static_cast<long long>(test.number) - 1);
+    case ValueTest::Op::kGreater:
+      return std::to_string(static_cast<long long>(test.number) + 1);
+    case ValueTest::Op::kLessEqual:
+    case ValueTest::Op::kGreaterEqual:
+      return std::to_string(static_cast<long long>(test.number));
+    default:
+      return "1";
+  }
+}
+
 // One generated event: field name -> value, and the keyword text.
 struct GeneratedEvent {
   std::vector<std::pair<std::string, std::string>> fields;
@@ -97,8 +116,17 @@ std::vector<GeneratedEvent> generateEvents(const RuleSet& rules, std::mt19937& r
         for (const FieldTest& field : alternative) {
           std::string text;
           for (const ValueTest& test : field.values) {
-            if (test.op != ValueTest::Op::kPattern) continue;
-            std::string sample = sampleText(test.pattern);
+            std::string sample;
+            if (test.op != ValueTest::Op::kPattern) {
+              // Values that only the field's presence prefilters: a matching value where
+              // one is easy to make, any value otherwise.
+              sample = otherSample(test);
+              text += sample;
+              if (!field.all) break;
+              text += " ";
+              continue;
+            }
+            sample = sampleText(test.pattern);
             if (!test.pattern.cased() && random() % 2 == 0) {
               for (char& c : sample) {
                 if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
@@ -358,14 +386,16 @@ detection: {sel: {a|contains: 'bc'}, condition: sel}
   EXPECT_EQ(differential.check(event, "inside"), 1u);
 }
 
-// Which rule shapes are prefiltered: OR needs a literal on every branch, AND on one,
-// `all` on one value, and value kinds without a literal rule a field out.
+// Which rule shapes are prefiltered: OR needs a literal or a presence on every branch,
+// AND on one, `all` on one value. Values without a literal that are false on an absent
+// field leave the field's presence; `not`, `exists: false`, `null` and a keyword without a
+// literal leave nothing.
 TEST(PrefilterTest, ClassifiesConditions) {
   auto rules = loadRuleSet(R"(
 title: or_both
 detection: {a: {x|contains: foo}, b: {y: bar}, condition: a or b}
 ---
-title: or_one_open
+title: or_one_present
 detection: {a: {x|contains: foo}, b: {y|exists: true}, condition: a or b}
 ---
 title: and_one
@@ -391,22 +421,101 @@ detection: {a: {x: foo}, b: {y|startswith: bar}, condition: 1 of them}
 ---
 title: windash
 detection: {a: {x|windash|contains: ' -enc '}, condition: a}
+---
+title: negated
+detection: {a: {x|contains: foo}, condition: not a}
+---
+title: absent
+detection: {a: {z|exists: false}, condition: a}
+---
+title: null_value
+detection: {a: {z: null}, condition: a}
+---
+title: or_one_absent
+detection: {a: {x|contains: foo}, b: {z|exists: false}, condition: a or b}
+---
+title: keyword_wildcard
+detection: {k: ['*'], condition: k}
+---
+title: intel
+detection: {a: {intel.list: bad}, condition: a}
 )");
-  ASSERT_EQ(rules->detections.size(), 10u);
+  ASSERT_EQ(rules->detections.size(), 16u);
   const internal::DetectionIndex& index = *rules->index;
-  std::vector<bool> expected = {true, false, true, true, false, true, false, false, true, true};
+  std::vector<bool> expected = {true,  true,  true,  true,  true,  true,  true,  true,
+                                true,  true,  false, false, false, false, false, false};
   for (uint32_t i = 0; i < expected.size(); ++i) {
     EXPECT_EQ(index.prefiltered(i), expected[i]) << rules->detections[i].title;
   }
   Differential differential(rules);
   Event event(4096);
+  // Matches or_both, or_one_present, all_one, list_with_wildcard, keywords, one_of_them,
+  // absent, null_value, or_one_absent and keyword_wildcard.
   fillEvent(event, {{"x", "a FOO b"}, {"y", "bar"}, {"message", "very evil"}});
   event.message = event.arena.copy("very evil");
-  EXPECT_EQ(differential.check(event, "mixed"), 6u);
+  EXPECT_EQ(differential.check(event, "mixed"), 10u);
   fillEvent(event, {{"x",
                      "run \xE2\x80\x93"
                      "enc AAA"}});
-  EXPECT_EQ(differential.check(event, "windash"), 2u);
+  // list_with_wildcard, windash, negated, absent, null_value, or_one_absent and
+  // keyword_wildcard.
+  EXPECT_EQ(differential.check(event, "windash"), 7u);
+}
+
+// A rule that needs a field present runs only on events that have the field: an empty
+// value counts as present, a numeric canonical field only when set, and of two fields with
+// one name only the first is read, as by Event::get().
+TEST(PrefilterTest, PresenceFields) {
+  auto rules = loadRuleSet(R"(
+title: regex
+id: regex
+detection: {a: {x|re: '^ab+c$'}, condition: a}
+---
+title: empty
+id: empty
+detection: {a: {y: ''}, condition: a}
+---
+title: port
+id: port
+detection: {a: {dst_port|gt: 1000}, condition: a}
+---
+title: same
+id: same
+detection: {a: {x|fieldref: y}, condition: a}
+---
+title: literal
+id: literal
+detection: {a: {x|contains: bc}, condition: a}
+)");
+  for (uint32_t i = 0; i < rules->detections.size(); ++i) {
+    EXPECT_TRUE(rules->index->prefiltered(i)) << rules->detections[i].title;
+  }
+  Differential differential(rules);
+  MetricsRegistry& metrics = differential.metrics();
+  auto evaluations = [&](const char* rule) {
+    return ruleCounter(metrics, "vigil_detection_evaluations_total", rule);
+  };
+  Event event(4096);
+  fillEvent(event, {{"w", "abbc"}});
+  EXPECT_EQ(differential.check(event, "none present"), 0u);
+  for (const char* rule : {"regex", "empty", "port", "same"}) EXPECT_EQ(evaluations(rule), 0u);
+
+  fillEvent(event, {{"x", "abbc"}, {"y", ""}});
+  event.dst_port = 3389;
+  EXPECT_EQ(differential.check(event, "all present"), 4u);  // regex, empty, port, literal
+  for (const char* rule : {"regex", "empty", "port", "same"}) EXPECT_EQ(evaluations(rule), 1u);
+
+  fillEvent(event, {{"x", "abbc"}, {"y", "abbc"}});
+  EXPECT_EQ(differential.check(event, "same values"), 3u);  // regex, same, literal
+  EXPECT_EQ(evaluations("port"), 1u);                         // dst_port unset
+
+  // The second "x" would match the expression and hold the literal; Event::get() reads
+  // the first, and so does the prefilter scan.
+  fillEvent(event, {{"w", "1"}});
+  event.addField("x", "zzz");
+  event.addField("x", "abc");
+  EXPECT_EQ(differential.check(event, "duplicate name"), 0u);
+  EXPECT_EQ(evaluations("literal"), 2u);
 }
 
 // Cased values only fire on the exact letter case; the evaluation decides either way.

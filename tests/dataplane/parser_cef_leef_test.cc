@@ -319,15 +319,35 @@ TEST(CefTest, ArenaFullFlagged) {
   EXPECT_LE(event.arena.used(), event.arena.capacity());
 }
 
-// More pairs than Event::kMaxFields set kFlagFieldsOverflow.
-TEST(CefTest, FieldsOverflowFlagged) {
+// Pairs past Event::kMaxFields go to the overflow area and are found by name.
+TEST(CefTest, FieldsOverflowReachable) {
   std::string line = "CEF:0|V|P|1|9|n|5|";
-  for (size_t i = 0; i < Event::kMaxFields; ++i) line += "k" + std::to_string(i) + "=v ";
+  for (size_t i = 0; i < 200; ++i) {
+    line += "k" + std::to_string(i) + "=v" + std::to_string(i) + " ";
+  }
   ParsedEvent slot;
   Event& e = slot.parse(line);
   EXPECT_EQ(e.format, EventFormat::kCef);
   EXPECT_TRUE(e.has(kFlagFieldsOverflow));
   EXPECT_EQ(e.field_count, Event::kMaxFields);
+  EXPECT_GE(e.totalFields(), 200u);  // plus the header fields
+  EXPECT_EQ(get(e, "cef.k0"), "v0");
+  EXPECT_EQ(get(e, "cef.k150"), "v150");
+  EXPECT_EQ(get(e, "cef.k199"), "v199");
+}
+
+// LEEF attributes past Event::kMaxFields go to the overflow area as well.
+TEST(LeefTest, FieldsOverflowReachable) {
+  std::string line = "LEEF:1.0|V|P|1|E|";
+  for (size_t i = 0; i < 200; ++i) {
+    line += "k" + std::to_string(i) + "=v" + std::to_string(i) + "\t";
+  }
+  ParsedEvent slot;
+  Event& e = slot.parse(line);
+  EXPECT_EQ(e.format, EventFormat::kLeef);
+  EXPECT_TRUE(e.has(kFlagFieldsOverflow));
+  EXPECT_EQ(get(e, "leef.k150"), "v150");
+  EXPECT_EQ(get(e, "leef.k199"), "v199");
 }
 
 // Invalid UTF-8 inside a CEF record is repaired before the fields are cut out.

@@ -138,20 +138,107 @@ TEST(ParserRobustnessTest, ArrayUnderEmptyKey) {
   EXPECT_EQ(get(e, "1.b"), "c");
 }
 
-// More members than Event::kMaxFields set kFlagFieldsOverflow and keep the first ones.
-TEST(ParserRobustnessTest, FieldsOverflow) {
+// A JSON object of `members` members "k0":"v0", "k1":"v1", ...
+std::string wideJson(size_t members) {
   std::string json = "{";
-  for (size_t i = 0; i < Event::kMaxFields + 10; ++i) {
+  for (size_t i = 0; i < members; ++i) {
     if (i != 0) json += ",";
-    json += "\"k" + std::to_string(i) + "\":" + std::to_string(i);
+    json += "\"k" + std::to_string(i) + "\":\"v" + std::to_string(i) + "\"";
   }
-  json += "}";
+  return json + "}";
+}
+
+// Members past Event::kMaxFields go to the overflow area: each is still found by name,
+// the event is flagged, and the fields_overflow counter counts it.
+TEST(ParserRobustnessTest, FieldsOverflow) {
   ParsedEvent slot;
-  Event& e = slot.parse(json);
+  Event& e = slot.parse(wideJson(200));
   EXPECT_EQ(e.format, EventFormat::kJson);
   EXPECT_TRUE(e.has(kFlagFieldsOverflow));
+  EXPECT_FALSE(e.has(kFlagArenaFull));
   EXPECT_EQ(e.field_count, Event::kMaxFields);
-  EXPECT_EQ(get(e, "k0"), "0");
+  EXPECT_EQ(e.totalFields(), 200u);
+  EXPECT_EQ(get(e, "k0"), "v0");
+  EXPECT_EQ(get(e, "k95"), "v95");
+  EXPECT_EQ(get(e, "k96"), "v96");
+  EXPECT_EQ(get(e, "k150"), "v150");
+  EXPECT_EQ(get(e, "k199"), "v199");
+  EXPECT_EQ(get(e, "k200"), "<missing>");
+  const FieldRef ref = Event::resolve("k150");
+  std::array<char, 64> scratch{};
+  EXPECT_EQ(e.get(ref, scratch).value_or("<missing>"), "v150");
+
+  Counter overflow, arena_full;
+  ParseCounters counters;
+  counters.fields_overflow = &overflow;
+  counters.arena_full = &arena_full;
+  countParseResult(e, counters);
+  countParseResult(slot.parse(wideJson(Event::kMaxFields)), counters);
+  EXPECT_EQ(overflow.value(), 1u);
+  EXPECT_EQ(arena_full.value(), 0u);
+}
+
+// Well-known members past the field limit still fill the event's members.
+TEST(ParserRobustnessTest, JsonPatternsSeeOverflowMembers) {
+  std::string json = wideJson(150);
+  json.back() = ',';
+  json += R"("src_ip":"198.51.100.7","user":"carol"})";
+  ParsedEvent slot;
+  Event& e = slot.parse(json);
+  EXPECT_TRUE(e.has(kFlagFieldsOverflow));
+  EXPECT_EQ(get(e, "source.ip"), "198.51.100.7");
+  EXPECT_EQ(get(e, "user.name"), "carol");
+}
+
+// JSON in a syslog MSG that fails after the field limit (nesting too deep) leaves no
+// overflow field behind: the message stays text.
+TEST(ParserRobustnessTest, FailedJsonDropsOverflowFields) {
+  std::string json = wideJson(150);
+  json.back() = ',';
+  json += R"("deep":)" + std::string(40, '[') + "1" + std::string(40, ']') + "}";
+  ParsedEvent slot;
+  Event& e = slot.parse("<13>Oct 11 22:14:15 h app: " + json);
+  EXPECT_EQ(e.format, EventFormat::kRfc3164);
+  EXPECT_FALSE(e.has(kFlagJsonPayload));
+  EXPECT_FALSE(e.has(kFlagFieldsOverflow));
+  EXPECT_EQ(e.totalFields(), 0u);
+  EXPECT_EQ(get(e, "k150"), "<missing>");
+  EXPECT_EQ(get(e, "k5"), "<missing>");
+  EXPECT_EQ(e.message, json);
+}
+
+// RFC 5424 structured-data parameters past the field limit are found by name as well.
+TEST(ParserRobustnessTest, StructuredDataOverflow) {
+  std::string sd = "[ex@32473";
+  for (size_t i = 0; i < 200; ++i) {
+    sd += " p" + std::to_string(i) + "=\"v" + std::to_string(i) + "\"";
+  }
+  sd += "]";
+  ParsedEvent slot;
+  Event& e = slot.parse("<165>1 2024-06-01T00:00:00Z host app 1 ID47 " + sd + " text");
+  EXPECT_EQ(e.format, EventFormat::kRfc5424);
+  EXPECT_TRUE(e.has(kFlagFieldsOverflow));
+  EXPECT_EQ(e.totalFields(), 200u);
+  EXPECT_EQ(get(e, "sd.ex@32473.p150"), "v150");
+  EXPECT_EQ(get(e, "sd.ex@32473.p199"), "v199");
+  EXPECT_EQ(e.message, "text");
+}
+
+// Overflow chunks that do not fit the arena are counted as arena_full, not lost quietly.
+TEST(ParserRobustnessTest, OverflowArenaFullCounted) {
+  const std::string json = wideJson(200);
+  Event e(json.size() + 256);
+  e.raw = e.arena.copy(json);
+  parseEvent(e, {});
+  EXPECT_EQ(e.format, EventFormat::kJson);
+  EXPECT_TRUE(e.has(kFlagFieldsOverflow));
+  EXPECT_TRUE(e.has(kFlagArenaFull));
+  EXPECT_LT(e.totalFields(), 200u);
+  Counter arena_full;
+  ParseCounters counters;
+  counters.arena_full = &arena_full;
+  countParseResult(e, counters);
+  EXPECT_EQ(arena_full.value(), 1u);
 }
 
 // A full arena keeps the event and flags it instead of writing past the end.

@@ -70,7 +70,7 @@ void checkSelfMatch(const IndicatorSet& set, vigil::intel::Scratch& scratch, uin
   }
   bool found = false;
   for (size_t i = 0; i < event.hit_count; ++i) {
-    found = found || event.hits[i].indicator.data() == indicator.text.data();
+    found = found || event.hits[i].indicator_id == id;
   }
   check(found);
 }

@@ -30,7 +30,8 @@ inline bool inside(std::string_view part, const char* begin, size_t size) {
 
 // Parses `input` as one message in `format` and aborts when an invariant breaks. Raw stays
 // as received, and the header views point into the event's arena, never into freed or
-// foreign memory. Counts stay inside their limits and the format is known. A parse error
+// foreign memory. Counts stay inside their limits, fields past the table are in the
+// overflow area and flagged, and the format is known. A parse error
 // keeps the receive time as event time. The message is valid UTF-8 whenever the arena had
 // room to repair it.
 inline void parseAndCheck(dataplane::Format format, int32_t utc_offset_s,
@@ -49,6 +50,18 @@ inline void parseAndCheck(dataplane::Format format, int32_t utc_offset_s,
 
   require(event.raw == input);
   require(event.field_count <= Event::kMaxFields);
+  // Overflow fields exist only past a full table, and the flag says so.
+  require(event.overflowFields() == 0 || event.field_count == Event::kMaxFields);
+  require(event.has(kFlagFieldsOverflow) || event.overflowFields() == 0);
+  size_t visited = 0;
+  event.visitFields([&](const Field& field) {
+    ++visited;
+    // Names and values lie in the arena or in static storage (fixed names such as
+    // "cef.version", "true"); a view into freed parser memory would fail ASan here.
+    require(field.name.size() < kParserArenaBytes && field.value.size() < kParserArenaBytes);
+    return true;
+  });
+  require(visited == event.totalFields());
   require(event.hit_count == 0);
   require(event.format != EventFormat::kUnknown);
   if (event.has(kFlagParseError)) {

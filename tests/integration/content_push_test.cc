@@ -258,6 +258,85 @@ TEST_F(ContentPushTest, BadPushAndDryRun) {
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 }
 
+// An intel dry run matches the sample against the pushed list only and leaves the live
+// snapshot as it was: same generation, no sightings of the dry run's indicators, and
+// live events still matched against the configured list alone.
+TEST_F(ContentPushTest, IntelDryRunLeavesSnapshot) {
+  writeFile(dir_ + "/watch.txt", "203.0.113.66\n");
+  writeConfig("intel:\n  lists: [{name: watch, path: watch.txt}]\n");
+  auto daemon = startDaemon();
+  nlohmann::json before = get("/api/v1/intel/sightings");
+  ASSERT_TRUE(before.is_object()) << daemon->log();
+
+  nlohmann::json sample = {
+      failure("198.51.100.23"),
+      {{"raw", "<38>Oct 11 22:14:15 web1 proxy[7]: GET http://evil.example/x"}, {"tenant", "acme"}},
+      failure("192.0.2.1"), failure("203.0.113.66")};
+  auto dry = post("/api/v1/content/intel?dry_run=true",
+                  {{"files", {{"a.txt", "198.51.100.23\n"}, {"b.txt", "# domains\nevil.example\n"}}},
+                   {"events", sample}});
+  ASSERT_TRUE(dry);
+  ASSERT_EQ(dry->status, 200) << dry->body;
+  nlohmann::json result = nlohmann::json::parse(dry->body)["result"];
+  EXPECT_EQ(result["events"], 4) << dry->body;
+  EXPECT_EQ(result["matched_events"], 2) << dry->body;
+  EXPECT_TRUE(result["hits_overflow"].empty()) << dry->body;
+  std::set<std::string> seen;
+  for (const auto& m : result["matches"]) {
+    EXPECT_EQ(m["feed"], "analyst") << m.dump();
+    // Lines without a confidence get the builder's default of 50, which scores 50 while
+    // the indicator is new.
+    EXPECT_EQ(m["score"], 50) << m.dump();
+    const std::string indicator = m["indicator"].get<std::string>();
+    seen.insert(indicator);
+    if (indicator == "198.51.100.23") {
+      EXPECT_EQ(m["event"], 0) << m.dump();
+      EXPECT_EQ(m["type"], "ipv4") << m.dump();
+      EXPECT_EQ(m["field"], "source.ip") << m.dump();
+    } else {
+      EXPECT_EQ(indicator, "evil.example") << m.dump();
+      EXPECT_EQ(m["event"], 1) << m.dump();
+      EXPECT_EQ(m["type"], "domain") << m.dump();
+    }
+  }
+  // 203.0.113.66 is only in the configured list, which the dry run leaves out.
+  EXPECT_EQ(seen, (std::set<std::string>{"198.51.100.23", "evil.example"})) << dry->body;
+
+  // A rejected line fails the dry run with its file and line, and nothing runs.
+  auto bad = post("/api/v1/content/intel?dry_run=true",
+                  {{"files", {{"a.txt", "198.51.100.23\nnot an indicator\n"}}},
+                   {"events", sample}});
+  ASSERT_TRUE(bad);
+  ASSERT_EQ(bad->status, 422) << bad->body;
+  nlohmann::json problems = nlohmann::json::parse(bad->body)["problems"];
+  ASSERT_EQ(problems.size(), 1u) << bad->body;
+  EXPECT_EQ(problems[0]["file"], "a.txt");
+  EXPECT_EQ(problems[0]["line"], 2);
+
+  // An entry that is neither a line nor a {"raw": ...} object is a 400 naming it.
+  auto wrong = post("/api/v1/content/intel?dry_run=true",
+                    {{"files", {{"a.txt", "198.51.100.23\n"}}}, {"events", {failure("192.0.2.1"), 42}}});
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 400) << wrong->body;
+  EXPECT_NE(wrong->body.find("events[1]"), std::string::npos) << wrong->body;
+
+  nlohmann::json after = get("/api/v1/intel/sightings");
+  ASSERT_TRUE(after.is_object());
+  EXPECT_EQ(after["generation"], before["generation"]);
+  EXPECT_TRUE(after["indicators"].empty()) << after.dump();
+  EXPECT_EQ(get("/api/v1/content/intel/versions")["versions"].size(), 0u);
+
+  // Live events: the configured indicator is sighted, the dry run's is not.
+  sendUdp(udp_port_, failure("198.51.100.23"));
+  sendUdp(udp_port_, failure("203.0.113.66"));
+  waitEvents(2);
+  nlohmann::json live = get("/api/v1/intel/sightings");
+  ASSERT_TRUE(live.is_object());
+  ASSERT_EQ(live["indicators"].size(), 1u) << live.dump();
+  EXPECT_EQ(live["indicators"][0]["indicator"], "203.0.113.66");
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+}
+
 // Pushes one version after another while a sender floods failures. Every alert names the
 // version whose rules raised it, and versions only grow in the order alerts are written.
 TEST_F(ContentPushTest, PushesUnderLoadNeverMixVersions) {
@@ -339,6 +418,16 @@ TEST_F(ContentPushTest, RollbackDiffRestartAndVigilctl) {
             0)
       << out;
   EXPECT_NE(out.find("1 alerts from 1 events"), std::string::npos) << out;
+
+  writeFile(dir_ + "/intel.txt", "192.0.2.5\n");
+  ASSERT_EQ(vigilctl("content push intel " + dir_ + "/intel.txt --dry-run --events " + dir_ +
+                         "/events.log",
+                     out),
+            0)
+      << out;
+  EXPECT_NE(out.find("1 matches in 1 of 1 events"), std::string::npos) << out;
+  EXPECT_NE(out.find("event 0  ipv4  192.0.2.5  in source.ip  feed analyst"), std::string::npos)
+      << out;
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 
   // The stored active version (1) wins over rules.yml.
@@ -350,6 +439,56 @@ TEST_F(ContentPushTest, RollbackDiffRestartAndVigilctl) {
     }
     return false;
   })) << readFile(dir_ + "/alerts.jsonl") << daemon->log();
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+}
+
+// Rules pushed for a tenant run only on that tenant's events (the UDP source gives every
+// event the tenant acme), next to the configured rules, and come back after a restart.
+TEST_F(ContentPushTest, TenantRulesOnlyOwnEvents) {
+  auto daemon = startDaemon();
+  auto tenant_rule = [](const std::string& tenant) {
+    return "title: Failure seen by " + tenant + "\nid: " + tenant + R"(-failure
+logsource: {product: linux, service: sshd}
+detection:
+  selection:
+    event.action: ssh_login
+    event.outcome: failure
+  condition: selection
+level: medium
+)";
+  };
+  for (const std::string tenant : {"acme", "beta"}) {
+    auto pushed = post("/api/v1/content/rules?tenant=" + tenant,
+                       {{"files", {{"t.yml", tenant_rule(tenant)}}}});
+    ASSERT_TRUE(pushed);
+    ASSERT_EQ(pushed->status, 201) << pushed->body << daemon->log();
+    EXPECT_EQ(nlohmann::json::parse(pushed->body)["tenant"], tenant);
+  }
+  EXPECT_EQ(get("/api/v1/content/rules/versions?tenant=acme")["versions"].size(), 1u);
+  EXPECT_EQ(get("/api/v1/content/rules/versions")["versions"].size(), 0u);
+
+  auto count = [&](const std::string& rule_id) {
+    int n = 0;
+    for (const auto& a : alerts()) n += a["rule_id"] == rule_id ? 1 : 0;
+    return n;
+  };
+  sendUdp(udp_port_, failure("192.0.2.20"));
+  ASSERT_TRUE(eventually([&] { return count("acme-failure") == 1; }))
+      << readFile(dir_ + "/alerts.jsonl") << daemon->log();
+  EXPECT_EQ(count("ssh-failed-alert"), 1) << "the configured rules still run";
+  EXPECT_EQ(count("beta-failure"), 0) << readFile(dir_ + "/alerts.jsonl");
+  for (const auto& a : alerts()) {
+    if (a["rule_id"] != "acme-failure") continue;
+    EXPECT_EQ(a["tenant"], "acme");
+    EXPECT_EQ(a["rules_version"], 1);
+  }
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+
+  daemon = startDaemon();
+  sendUdp(udp_port_, failure("192.0.2.21"));
+  ASSERT_TRUE(eventually([&] { return count("acme-failure") == 2; }))
+      << readFile(dir_ + "/alerts.jsonl") << daemon->log();
+  EXPECT_EQ(count("beta-failure"), 0) << readFile(dir_ + "/alerts.jsonl");
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 }
 

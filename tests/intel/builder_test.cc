@@ -261,7 +261,7 @@ TEST(BuilderTest, Stats) {
   EXPECT_EQ(stats.count(IndicatorType::kDomain), 1u);
   EXPECT_EQ(stats.count(IndicatorType::kUrl), 1u);
   EXPECT_EQ(stats.count(IndicatorType::kMd5), 1u);
-  EXPECT_EQ(stats.pattern_count, 2u);  // the URL and the hash; domains are in a hash set
+  EXPECT_EQ(stats.pattern_count, 1u);  // the URL; domains and hashes are in hash tables
   EXPECT_EQ(stats.prefix_lengths, 2u);
   EXPECT_GT(stats.hs_database_bytes, 0u);
   EXPECT_NE(loaded.set->database(), nullptr);

@@ -2,7 +2,10 @@
 // URL normalization, through the builder's public API and the matcher.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/event.h"
 #include "intel/builder.h"
@@ -26,11 +29,11 @@ std::shared_ptr<const IndicatorSet> buildOrFail(IndicatorSetBuilder& builder) {
   return set.ok() ? *set : nullptr;
 }
 
-const Indicator* find(const IndicatorSet& set, std::string_view text) {
+std::optional<Indicator> find(const IndicatorSet& set, std::string_view text) {
   for (uint32_t i = 0; i < set.size(); ++i) {
-    if (set.indicator(i).text == text) return &set.indicator(i);
+    if (set.text(i) == text) return set.indicator(i);
   }
-  return nullptr;
+  return std::nullopt;
 }
 
 // Expired values are dropped and counted; others keep every metadata field.
@@ -87,7 +90,8 @@ TEST(MetadataTest, Scores) {
   ASSERT_NE(set, nullptr);
   EXPECT_EQ(find(*set, "recent.example")->score, 80);
   EXPECT_EQ(find(*set, "aged.example")->score, 40);
-  const Indicator* twice = find(*set, "twice.example");
+  std::optional<Indicator> twice = find(*set, "twice.example");
+  ASSERT_TRUE(twice.has_value());
   EXPECT_EQ(twice->feed_count, 2u);
   EXPECT_EQ(twice->lists, "a,b");
   EXPECT_EQ(twice->score, 75);  // 1 - (1 - 0.5)^2
@@ -117,6 +121,53 @@ TEST(MetadataTest, MergesDuplicates) {
   EXPECT_EQ(merged.tags, (std::vector<std::string>{"x", "y"}));
   EXPECT_EQ(merged.first_seen, second.first_seen);
   EXPECT_EQ(merged.valid_until, second.valid_until);
+}
+
+// Indicators with equal metadata share one row, and each keeps its own origin text.
+TEST(MetadataTest, SharedRowsKeepOrigins) {
+  IndicatorSetBuilder builder(fixedNow());
+  LoadReport report;
+  IndicatorMeta meta;
+  meta.confidence = 70;
+  meta.tags = {"c2"};
+  const std::vector<std::pair<std::string, std::string>> values = {
+      {"a.example", "feed.csv:7"},
+      {"b.example", "feed.csv:12"},
+      {"198.51.100.1", "x.json:response[2].Attribute[5]"},
+      {"198.51.100.2", "x.json:007"},
+      {"198.51.100.3", "bundle.json:indicator--id"},
+      {"198.51.100.4", "f:99999999999"},
+  };
+  for (const auto& [value, origin] : values) {
+    builder.addIndicator("feed", std::nullopt, value, meta, origin, report);
+  }
+  std::shared_ptr<const IndicatorSet> set = buildOrFail(builder);
+  ASSERT_NE(set, nullptr);
+  ASSERT_EQ(set->size(), values.size());
+  for (uint32_t id = 0; id < set->size(); ++id) {
+    const Indicator indicator = set->indicator(id);
+    EXPECT_EQ(indicator.text, values[id].first);
+    EXPECT_EQ(indicator.origin, values[id].second);
+    EXPECT_EQ(indicator.tags, std::vector<std::string>{"c2"});
+    EXPECT_EQ(indicator.confidence, 70);
+  }
+  // The two "feed.csv:N" origins share a row; the other four origins differ around
+  // their number, or have none that prints back the same.
+  EXPECT_EQ(set->stats().metadata_rows, 5u);
+  EXPECT_GT(set->stats().table_bytes, 0u);
+}
+
+// An indicator longer than a snapshot record can describe is rejected, not cut.
+TEST(MetadataTest, RejectsOverlongIndicator) {
+  IndicatorSetBuilder builder(fixedNow());
+  LoadReport report;
+  builder.addIndicator("feed", IndicatorType::kEmail, std::string(70000, 'a') + "@bad.example",
+                       IndicatorMeta{}, "t:1", report);
+  EXPECT_EQ(report.loaded, 0u);
+  EXPECT_EQ(report.rejected, 1u);
+  ASSERT_EQ(report.rejections.size(), 1u);
+  EXPECT_NE(report.rejections[0].reason.find("the maximum is 65535"), std::string::npos)
+      << report.rejections[0].reason;
 }
 
 // Matcher hits carry the indicator id and score of the snapshot.

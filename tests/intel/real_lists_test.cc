@@ -88,7 +88,20 @@ TEST(RealListsTest, EveryListLoads) {
   EXPECT_GT(stats.count(IndicatorType::kDomain), 10000u);
   EXPECT_GT(stats.count(IndicatorType::kMd5), 0u);
   EXPECT_GT(stats.count(IndicatorType::kSha256), 0u);
-  EXPECT_GT(stats.hs_database_bytes, 0u);
+  // Hashes go to a hash table, so only URLs, emails and regexes are Hyperscan patterns.
+  EXPECT_EQ(stats.pattern_count, stats.count(IndicatorType::kUrl) +
+                                     stats.count(IndicatorType::kEmail) +
+                                     stats.count(IndicatorType::kRegex));
+  size_t hashes_found = 0;
+  for (uint32_t id = 0; id < (*set)->size(); ++id) {
+    if ((*set)->type(id) != IndicatorType::kMd5 && (*set)->type(id) != IndicatorType::kSha256) {
+      continue;
+    }
+    EXPECT_EQ((*set)->lookupHash((*set)->text(id)), id) << (*set)->text(id);
+    ++hashes_found;
+  }
+  EXPECT_EQ(hashes_found,
+            stats.count(IndicatorType::kMd5) + stats.count(IndicatorType::kSha256));
   EXPECT_GT(stats.duplicate_lines, 0u);
 }
 

@@ -427,7 +427,7 @@ TEST_F(CaseWorkTest, MigratesVersionOneDatabase) {
   }
   store_ = openStore();
   ASSERT_NE(store_, nullptr);
-  EXPECT_EQ(store_->schemaVersion(), 2);
+  EXPECT_EQ(store_->schemaVersion(), CaseStore::latestSchemaVersion());
   absl::StatusOr<CaseDetail> old = store_->getCase(1);
   ASSERT_TRUE(old.ok()) << old.status();
   EXPECT_EQ(old->info.title, "old case");
@@ -435,7 +435,8 @@ TEST_F(CaseWorkTest, MigratesVersionOneDatabase) {
   EXPECT_TRUE(old->info.tags.empty());
   EXPECT_EQ(create("new case").id, 2);
   testing::RawDb raw(path_);
-  EXPECT_EQ(raw.queryText("SELECT version FROM schema_version"), "2");
+  EXPECT_EQ(raw.queryText("SELECT version FROM schema_version"),
+            std::to_string(CaseStore::latestSchemaVersion()));
 }
 
 // Every write is committed when the call returns: a second connection sees it.

@@ -473,7 +473,7 @@ TEST(RulesActivatorTest, CommitTagsVersion) {
   MetricsRegistry metrics;
   RuleReloader rules(config, metrics);
   std::vector<ContentProblem> first_problems;
-  auto first = rules.buildFromFiles(config, {{"b.yml", kFailedRule}}, 1, first_problems);
+  auto first = rules.stage(config, "*", {{"b.yml", kFailedRule}}, 1, first_problems);
   ASSERT_NE(first, nullptr);
   ASSERT_TRUE(rules.activate(first, "test").ok());
   ContentActivator activator = rulesActivator(rules, [config] { return config; });

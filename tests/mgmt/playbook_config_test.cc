@@ -88,6 +88,33 @@ TEST(PlaybookConfigTest, SecretsFromEnvAndFile) {
               HasSubstr("environment variable VIGIL_NOT_SET_ANYWHERE is not set"));
 }
 
+// TLS syslog keys resolve against the config folder; the webhook idempotency header is
+// kept; TLS keys without transport: tls and a certificate without its key are errors.
+TEST(PlaybookConfigTest, TlsSyslogAndIdempotencyHeader) {
+  auto config = parse(R"(playbooks:
+  paths: [p.yml]
+  connectors:
+    siem: {type: syslog, address: '127.0.0.1:6514', transport: tls, tls_ca_file: ca.pem,
+           tls_cert_file: c.pem, tls_key_file: c.key, tls_server_name: siem.test}
+    hook: {type: webhook, url: 'http://127.0.0.1:9/x', idempotency_header: X-Request-Key}
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const ConnectorConfig& siem = config->playbooks.connectors[0];
+  EXPECT_EQ(siem.transport, "tls");
+  EXPECT_EQ(siem.tls_ca_file, "/etc/vigil/ca.pem");
+  EXPECT_EQ(siem.tls_cert_file, "/etc/vigil/c.pem");
+  EXPECT_EQ(siem.tls_key_file, "/etc/vigil/c.key");
+  EXPECT_EQ(siem.tls_server_name, "siem.test");
+  EXPECT_EQ(config->playbooks.connectors[1].idempotency_header, "X-Request-Key");
+
+  EXPECT_THAT(errorOf("playbooks:\n  paths: [p]\n  connectors:\n    s: {type: syslog, address: "
+                      "'127.0.0.1:514', tls_ca_file: ca.pem}\n"),
+              HasSubstr("playbooks.connectors.s.tls_ca_file: applies only with transport: tls"));
+  EXPECT_THAT(errorOf("playbooks:\n  paths: [p]\n  connectors:\n    s: {type: syslog, address: "
+                      "'127.0.0.1:514', transport: tls, tls_cert_file: c.pem}\n"),
+              HasSubstr("give tls_cert_file and tls_key_file together"));
+}
+
 // Bad values name the file, the line and the key.
 TEST(PlaybookConfigTest, ErrorsNameLineAndKey) {
   EXPECT_THAT(errorOf("playbooks:\n  workers: 2\n"),

@@ -48,6 +48,7 @@ class HookServer {
     server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard<std::mutex> lock(mu_);
       bodies_.push_back(req.body);
+      keys_.push_back(req.get_header_value("Idempotency-Key"));
       if (static_cast<int>(bodies_.size()) <= failures_) {
         res.status = 500;
         res.set_content("try later", "text/plain");
@@ -72,6 +73,11 @@ class HookServer {
     std::lock_guard<std::mutex> lock(mu_);
     return bodies_;
   }
+  // The Idempotency-Key header of each request, in order.
+  std::vector<std::string> keys() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return keys_;
+  }
 
  private:
   httplib::Server server_;
@@ -80,6 +86,7 @@ class HookServer {
   std::thread thread_;
   std::mutex mu_;
   std::vector<std::string> bodies_;
+  std::vector<std::string> keys_;
 };
 
 class PlaybookRunnerTest : public ::testing::Test {
@@ -89,6 +96,9 @@ class PlaybookRunnerTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     cases_ = std::move(*store);
     config_.enabled = true;
+    // These tests count runs of their own playbooks; default_case_test.cc covers the
+    // built-in one.
+    config_.default_case = false;
     config_.db = dir_.file("runs.db");
     config_.paths = {dir_.file("playbooks")};
     std::filesystem::create_directories(dir_.file("playbooks"));
@@ -339,6 +349,47 @@ steps:
   EXPECT_EQ(metrics_.sum("vigil_playbook_connector_calls_total",
                          {{"connector", "edr"}, {"outcome", "error"}}),
             2u);
+}
+
+// A retry that resumes after a restart sends the idempotency key of the attempt before
+// the restart, which the step log keeps; the next run sends a new key.
+TEST_F(PlaybookRunnerTest, RetryAfterRestartKeepsIdempotencyKey) {
+  HookServer hook(/*failures=*/1);
+  addPlaybook("retry", R"(name: retry
+trigger: {rule_ids: [r1]}
+steps:
+  - action: edr.isolate_host
+    with: {host: alert.host}
+    retry: {attempts: 2, backoff: 1s}
+)");
+  addConnector(webhook("edr", hook.url()));
+  route("*", "edr");
+  startRunner();
+  runner_->onAlert(alert());
+  runner_->flush();
+  RunRecord waiting = onlyRun();
+  ASSERT_EQ(waiting.state, RunState::kDelayed) << waiting.error;
+  runner_->stop();
+  runner_.reset();
+  ASSERT_EQ(hook.keys().size(), 1u);
+
+  startRunner();
+  RunRecord run = waitForState(waiting.id, RunState::kSucceeded);
+  std::vector<std::string> keys = hook.keys();
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_THAT(keys[0], ::testing::MatchesRegex("vigil-[0-9a-f]{32}"));
+  EXPECT_EQ(keys[1], keys[0]);
+  std::vector<std::string> stored;
+  for (const RunStep& s : run.steps) {
+    if (s.kind == "action") stored.push_back(s.idempotency_key);
+  }
+  EXPECT_THAT(stored, ::testing::ElementsAre(keys[0], keys[0]));
+
+  runner_->onAlert(alert());
+  runner_->flush();
+  keys = hook.keys();
+  ASSERT_EQ(keys.size(), 3u);
+  EXPECT_NE(keys[2], keys[0]);
 }
 
 // When every attempt fails, on_error runs and the run still ends; with no route at all the
@@ -594,6 +645,93 @@ steps:
   ASSERT_EQ(notes->size(), 2u);
   EXPECT_EQ((*notes)[1].second, "needs a human (tier 2)");
   EXPECT_TRUE(cases_->caseNotes(*foreign)->empty());
+}
+
+// Update, assign, evidence and close against the case store, with the failures that a
+// bad parameter or a missing resolution give.
+TEST_F(PlaybookRunnerTest, CaseConnectorUpdateAssignEvidenceClose) {
+  addPlaybook("lifecycle", R"(name: lifecycle
+trigger: {rule_ids: [r1]}
+vars: {e1: "", e2: "", e3: ""}
+steps:
+  - action: case.open
+    with: {title: "first title"}
+  - action: case.update
+    with: {title: "Host ${alert.host} beaconing", severity: "critical", status: "in_progress",
+           tags: ["c2", "beacon"], description: "seen by the proxy"}
+  - action: case.update
+    with: {}
+    on_error: [{set: {e1: error}}]
+  - action: case.update
+    with: {status: "sleeping"}
+    on_error: [{set: {e2: error}}]
+  - action: case.assign
+    with: {assignee: "alice"}
+  - action: case.add_evidence
+    with: {name: "beacon.txt", content: "GET /c2 from ${alert.host}"}
+    output: sha
+  - action: case.attach
+    with: {name: "alert.json", content: [alert.host, alert.src_ip]}
+  - action: case.close
+    on_error: [{set: {e3: error}}]
+  - action: case.close
+    with: {resolution: "true_positive", note: "host reimaged"}
+  - stop: [sha, e1, e2, e3]
+)");
+  ConnectorConfig c;
+  c.name = "cases";
+  c.type = "case";
+  c.author = "bot";
+  addConnector(c);
+  route("case.*", "cases");
+  startRunner();
+  runner_->onAlert(alert());
+  runner_->flush();
+  RunRecord run = onlyRun();
+  ASSERT_EQ(run.state, RunState::kSucceeded) << run.error;
+  EXPECT_THAT(run.result, HasSubstr("case.update: needs at least one of title:"));
+  EXPECT_THAT(run.result, HasSubstr("sleeping"));
+  EXPECT_THAT(run.result, HasSubstr("resolution"));
+
+  auto page = cases_->listCases(CaseFilter{});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->items.size(), 1u);
+  int64_t id = page->items[0].id;
+  auto detail = cases_->getCase(id);
+  ASSERT_TRUE(detail.ok()) << detail.status();
+  EXPECT_EQ(detail->info.tenant, "acme");
+  EXPECT_EQ(detail->info.title, "Host ws-7 beaconing");
+  EXPECT_EQ(detail->info.description, "seen by the proxy");
+  EXPECT_EQ(detail->info.severity, Severity::kCritical);
+  EXPECT_THAT(detail->info.tags, ::testing::ElementsAre("beacon", "c2"));
+  EXPECT_EQ(detail->info.assignee, "alice");
+  EXPECT_EQ(detail->info.status, CaseStatus::kClosed);
+  EXPECT_EQ(detail->info.resolution, "true_positive");
+  EXPECT_EQ(detail->info.resolution_note, "host reimaged");
+  ASSERT_EQ(detail->files.size(), 2u);
+  EXPECT_EQ(detail->files[0].name, "beacon.txt");
+  EXPECT_EQ(detail->files[0].content_type, "text/plain");
+  EXPECT_EQ(detail->files[0].sha256.size(), 64u);
+  EXPECT_THAT(run.result, HasSubstr(detail->files[0].sha256));
+  EXPECT_EQ(detail->files[1].content_type, "application/json");
+  EvidenceFile meta;
+  auto bytes = cases_->readEvidenceFile(id, detail->files[0].sha256, &meta);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_EQ(*bytes, "GET /c2 from ws-7");
+  bytes = cases_->readEvidenceFile(id, detail->files[1].sha256, &meta);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_EQ(*bytes, R"(["ws-7","203.0.113.9"])");
+
+  // The timeline names the playbook's author as the non-human actor of the assignment.
+  auto timeline = cases_->timeline(id);
+  ASSERT_TRUE(timeline.ok());
+  bool assigned_by_bot = false;
+  for (const TimelineEntry& e : *timeline) {
+    if (e.action == "updated" && e.field == "assignee") {
+      assigned_by_bot = e.actor.rfind("bot (lifecycle run ", 0) == 0 && !e.human;
+    }
+  }
+  EXPECT_TRUE(assigned_by_bot);
 }
 
 // The syslog connector sends RFC 5424 over UDP and CEF over TCP to local collectors.

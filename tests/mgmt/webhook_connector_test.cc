@@ -1,5 +1,6 @@
 // The webhook connector against a local HTTP server on 127.0.0.1: compiled playbooks call
-// it through the VM, and failures reach retry and on_error.
+// it through the VM, failures reach retry and on_error, and every request carries the
+// action's idempotency key.
 #include "mgmt/webhook_connector.h"
 
 #include <httplib.h>
@@ -14,6 +15,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "mgmt/action_router.h"
 #include "playbook_vm/compiler/alert_host.h"
 #include "playbook_vm/compiler/compiler.h"
 #include "playbook_vm/vm.h"
@@ -22,6 +24,7 @@ namespace vigil::mgmt {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
 namespace pb = playbook_vm;
 namespace pbc = playbook_vm::compiler;
 
@@ -41,6 +44,14 @@ class WebhookConnectorTest : public ::testing::Test {
       std::lock_guard<std::mutex> lock(mutex_);
       bodies_.push_back(request.body);
       authorization_ = request.get_header_value("Authorization");
+      keys_.push_back(request.get_header_value(key_header_.c_str()));
+      has_default_key_header_.push_back(request.has_header("Idempotency-Key"));
+      if (fail_first_ > 0) {
+        --fail_first_;
+        response.status = 503;
+        response.set_content("busy", "text/plain");
+        return;
+      }
       response.status = status_.load();
       response.set_content(reply_, "application/json");
     });
@@ -60,19 +71,41 @@ class WebhookConnectorTest : public ::testing::Test {
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
 
-  // Compiles `steps` and runs them with `connector`; returns the rendered result or error.
-  std::string runPlaybook(const std::string& steps, pbc::ActionConnector& connector) {
+  // Compiles `steps` and runs them as run `run_id` with `connector`, resuming every
+  // suspension (retry back-offs) at once. Returns the rendered result or error.
+  std::string runPlaybook(const std::string& steps, pbc::ActionConnector& connector,
+                          int64_t run_id = 1) {
     auto program =
         pbc::compileAndLoad("name: hook\ntrigger: {}\nsteps:\n" + steps, "hook.yml", host_);
     EXPECT_TRUE(program.ok()) << program.status();
     if (!program.ok()) return "";
     nlohmann::json alert = {{"host", "ws-9"}};
-    pbc::AlertRunContext context;
+    RunContext context;
     context.alert = &alert;
     context.connector = &connector;
+    context.run_id = run_id;
+    context.created_ns = 1'700'000'000'000'000'000;
     pb::Vm vm;
     pb::RunResult r = vm.run(**program, host_, pb::Budget{}, &context);
+    for (int i = 0; i < 10 && r.status == pb::RunStatus::kSuspended; ++i) {
+      r = vm.resume(**program, host_, pb::Budget{}, vm.saveState(), pb::Value::null(), &context);
+    }
     return r.status == pb::RunStatus::kReturned ? pb::valueToString(r.value) : r.message;
+  }
+
+  // An ActionRouter that sends every action to `connector`.
+  std::unique_ptr<ActionRouter> routerFor(std::unique_ptr<WebhookConnector> connector) {
+    std::vector<NamedConnector> connectors(1);
+    connectors[0].name = "hook";
+    connectors[0].type = "webhook";
+    connectors[0].connector = std::move(connector);
+    return std::make_unique<ActionRouter>(std::move(connectors),
+                                          std::vector<ActionRoute>{{"*", "hook"}}, metrics_);
+  }
+
+  std::vector<std::string> keys() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return keys_;
   }
 
   pb::HostRegistry host_;
@@ -84,7 +117,93 @@ class WebhookConnectorTest : public ::testing::Test {
   std::string authorization_;
   std::atomic<int> status_{200};
   std::string reply_ = R"({"result": {"ticket": "T-42"}})";
+  std::string key_header_ = "Idempotency-Key";  // header whose values keys_ records
+  std::vector<std::string> keys_;
+  std::vector<bool> has_default_key_header_;
+  int fail_first_ = 0;  // requests still to answer 503
+  MetricsRegistry metrics_;
 };
+
+constexpr const char* kRetriedAction =
+    "  - action: edr.isolate_host\n"
+    "    with: {host: alert.host}\n"
+    "    retry: {attempts: 3, backoff: 1s}\n"
+    "    output: r\n"
+    "  - stop: r\n";
+
+// A retry after a 503 sends the key of the first attempt; another run sends another key.
+TEST_F(WebhookConnectorTest, IdempotencyKeyStableAcrossRetries) {
+  auto created = WebhookConnector::create(optionsFor(url()));
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<ActionRouter> router = routerFor(std::move(*created));
+  fail_first_ = 1;
+  reply_ = R"({"result": "done"})";
+  EXPECT_EQ(runPlaybook(kRetriedAction, *router, /*run_id=*/7), "\"done\"");
+  EXPECT_EQ(runPlaybook(kRetriedAction, *router, /*run_id=*/8), "\"done\"");
+
+  std::vector<std::string> sent = keys();
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_THAT(sent[0], MatchesRegex("vigil-[0-9a-f]{32}"));
+  EXPECT_EQ(sent[1], sent[0]);  // the retry of run 7
+  EXPECT_NE(sent[2], sent[0]);  // run 8
+}
+
+// A loop that repeats a successful call with the same parameters gets a new key each
+// time; different parameters give different keys too.
+TEST_F(WebhookConnectorTest, IdempotencyKeyNewForEachCall) {
+  auto created = WebhookConnector::create(optionsFor(url()));
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::unique_ptr<ActionRouter> router = routerFor(std::move(*created));
+  runPlaybook(
+      "  - for_each: h\n"
+      "    in: \"['a', 'a', 'b']\"\n"
+      "    limit: 3\n"
+      "    do:\n"
+      "      - action: edr.isolate_host\n"
+      "        with: {host: h}\n",
+      *router);
+  std::vector<std::string> sent = keys();
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_NE(sent[0], sent[1]);
+  EXPECT_NE(sent[1], sent[2]);
+  EXPECT_NE(sent[0], sent[2]);
+}
+
+// Without the router the connector derives the same key the router would.
+TEST_F(WebhookConnectorTest, IdempotencyKeyWithoutRouter) {
+  auto direct = WebhookConnector::create(optionsFor(url()));
+  ASSERT_TRUE(direct.ok());
+  runPlaybook(kRetriedAction, **direct, /*run_id=*/7);
+  auto routed = WebhookConnector::create(optionsFor(url()));
+  ASSERT_TRUE(routed.ok());
+  std::unique_ptr<ActionRouter> router = routerFor(std::move(*routed));
+  runPlaybook(kRetriedAction, *router, /*run_id=*/7);
+  std::vector<std::string> sent = keys();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_FALSE(sent[0].empty());
+  EXPECT_EQ(sent[0], sent[1]);
+}
+
+// The key header can be renamed, or left out with an empty name.
+TEST_F(WebhookConnectorTest, IdempotencyHeaderConfigurable) {
+  WebhookOptions options = optionsFor(url());
+  options.idempotency_header = "X-Request-Key";
+  auto renamed = WebhookConnector::create(options);
+  ASSERT_TRUE(renamed.ok()) << renamed.status();
+  key_header_ = "X-Request-Key";
+  runPlaybook("  - action: chat.notify\n", **renamed);
+  options.idempotency_header = "";
+  auto none = WebhookConnector::create(options);
+  ASSERT_TRUE(none.ok()) << none.status();
+  runPlaybook("  - action: chat.notify\n", **none);
+
+  std::lock_guard<std::mutex> lock(mutex_);
+  ASSERT_EQ(keys_.size(), 2u);
+  EXPECT_THAT(keys_[0], MatchesRegex("vigil-[0-9a-f]{32}"));
+  EXPECT_FALSE(has_default_key_header_[0]);
+  EXPECT_EQ(keys_[1], "");
+  EXPECT_FALSE(has_default_key_header_[1]);
+}
 
 // The action and its parameters arrive as JSON; the result member comes back.
 TEST_F(WebhookConnectorTest, PostsActionAndReturnsResult) {
@@ -160,6 +279,19 @@ TEST_F(WebhookConnectorTest, RejectsInvalidOptions) {
   bad = WebhookConnector::create(optionsFor(url(), std::chrono::milliseconds(0)));
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("timeout 0 ms"));
+
+  WebhookOptions spaced = optionsFor(url());
+  spaced.idempotency_header = "Idempotency Key";
+  bad = WebhookConnector::create(spaced);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()),
+              HasSubstr("idempotency header 'Idempotency Key' is not an HTTP header name"));
+  WebhookOptions clash = optionsFor(url());
+  clash.headers = {{"idempotency-key", "fixed"}};
+  bad = WebhookConnector::create(clash);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()),
+              HasSubstr("header 'idempotency-key' is also the idempotency header"));
 }
 
 }  // namespace

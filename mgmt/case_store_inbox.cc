@@ -1,0 +1,136 @@
+// The alert inbox: alerts stored by the case sink and filed in cases later by the
+// case.attach_alert action of a playbook run.
+#include <sqlite3.h>
+
+#include "absl/strings/str_cat.h"
+#include "mgmt/case_store.h"
+#include "mgmt/internal/sqlite_statement.h"
+#include "mgmt/internal/stored_alert.h"
+
+namespace vigil::mgmt {
+
+using internal::SqliteStatement;
+
+absl::StatusOr<std::vector<int64_t>> CaseStore::queueAlerts(
+    absl::Span<const correlate::Alert> alerts) {
+  for (const correlate::Alert& alert : alerts) {
+    if (!parseSeverity(alert.level).ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("alert ", alert.id, " of rule ", alert.rule_id, ": level=", alert.level,
+                       " is not a Sigma level; use informational, low, medium, high or critical"));
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<SqliteStatement> insert = SqliteStatement::prepare(
+      db_, "queue_alert",
+      "INSERT INTO alert_inbox (tenant, alert_id, rule_id, stored_ns, alert)"
+      " VALUES (?1, ?2, ?3, ?4, ?5)");
+  if (!insert.ok()) return insert.status();
+  if (absl::Status s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  std::vector<int64_t> ids;
+  ids.reserve(alerts.size());
+  const int64_t now_ns = options_.clock->nowNs();
+  for (const correlate::Alert& alert : alerts) {
+    insert->bindText(1, alert.tenant);
+    insert->bindText(2, alert.id);
+    insert->bindText(3, alert.rule_id);
+    insert->bindInt(4, now_ns);
+    insert->bindText(5, internal::encodeStoredAlert(alert));
+    absl::Status s = insert->run();
+    insert->reset();
+    if (!s.ok()) {
+      exec("ROLLBACK").IgnoreError();
+      return s;
+    }
+    ids.push_back(sqlite3_last_insert_rowid(db_));
+  }
+  if (absl::Status s = exec("COMMIT"); !s.ok()) {
+    // A failed COMMIT can leave the transaction open; end it so the next batch can begin.
+    if (!sqlite3_get_autocommit(db_)) exec("ROLLBACK").IgnoreError();
+    return s;
+  }
+  return ids;
+}
+
+absl::StatusOr<IngestResult> CaseStore::attachQueuedAlert(int64_t inbox_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (absl::Status s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  auto fail = [this](absl::Status status) {
+    exec("ROLLBACK").IgnoreError();
+    return status;
+  };
+  absl::StatusOr<SqliteStatement> read = SqliteStatement::prepare(
+      db_, "read_queued_alert", "SELECT alert FROM alert_inbox WHERE id = ?1");
+  if (!read.ok()) return fail(read.status());
+  read->bindInt(1, inbox_id);
+  absl::StatusOr<bool> row = read->step();
+  if (!row.ok()) return fail(row.status());
+  if (!*row) {
+    return fail(absl::NotFoundError(absl::StrCat(
+        "inbox alert ", inbox_id, " does not exist; it was filed in a case already")));
+  }
+  absl::StatusOr<correlate::Alert> alert = internal::decodeStoredAlert(read->columnText(0));
+  read->reset();
+  if (!alert.ok()) {
+    return fail(absl::DataLossError(
+        absl::StrCat("inbox alert ", inbox_id, ": ", alert.status().message())));
+  }
+  absl::StatusOr<IngestResult> result = ingestOne(*alert);
+  if (!result.ok()) return fail(result.status());
+  absl::StatusOr<SqliteStatement> remove = SqliteStatement::prepare(
+      db_, "remove_queued_alert", "DELETE FROM alert_inbox WHERE id = ?1");
+  if (!remove.ok()) return fail(remove.status());
+  remove->bindInt(1, inbox_id);
+  if (absl::Status s = remove->run(); !s.ok()) return fail(s);
+  if (absl::Status s = exec("COMMIT"); !s.ok()) {
+    if (!sqlite3_get_autocommit(db_)) exec("ROLLBACK").IgnoreError();
+    return s;
+  }
+  return *result;
+}
+
+absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> CaseStore::queuedAlertsAfter(
+    int64_t after_id, size_t limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<SqliteStatement> read = SqliteStatement::prepare(
+      db_, "queued_alerts_after",
+      "SELECT id, alert FROM alert_inbox WHERE id > ?1 ORDER BY id LIMIT ?2");
+  if (!read.ok()) return read.status();
+  read->bindInt(1, after_id);
+  read->bindInt(2, static_cast<int64_t>(limit));
+  std::vector<std::pair<int64_t, std::string>> out;
+  while (true) {
+    absl::StatusOr<bool> row = read->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.emplace_back(read->columnInt(0), read->columnText(1));
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> CaseStore::queuedAlertTenant(int64_t inbox_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<SqliteStatement> read = SqliteStatement::prepare(
+      db_, "queued_alert_tenant", "SELECT tenant FROM alert_inbox WHERE id = ?1");
+  if (!read.ok()) return read.status();
+  read->bindInt(1, inbox_id);
+  absl::StatusOr<bool> row = read->step();
+  if (!row.ok()) return row.status();
+  if (!*row) {
+    return absl::NotFoundError(absl::StrCat(
+        "inbox alert ", inbox_id, " does not exist; it was filed in a case already"));
+  }
+  return read->columnText(0);
+}
+
+absl::StatusOr<int64_t> CaseStore::queuedAlertCount() {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<SqliteStatement> count =
+      SqliteStatement::prepare(db_, "count_queued_alerts", "SELECT COUNT(*) FROM alert_inbox");
+  if (!count.ok()) return count.status();
+  absl::StatusOr<bool> row = count->step();
+  if (!row.ok()) return row.status();
+  return *row ? count->columnInt(0) : 0;
+}
+
+}  // namespace vigil::mgmt

@@ -1,0 +1,361 @@
+// Alerts to cases through the default-case playbook: the alert inbox of the case store,
+// the case sink handing stored alerts to the playbook runner, and the case.attach_alert
+// action that files them with the grouping and times the case sink used to apply.
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "mgmt/case_sink.h"
+#include "mgmt/case_store.h"
+#include "mgmt/default_case_playbook.h"
+#include "mgmt/internal/stored_alert.h"
+#include "mgmt/playbook_runner.h"
+#include "mgmt_test_util.h"
+
+namespace vigil::mgmt {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::makeAlert;
+using testing::TempDir;
+using testing::waitFor;
+
+constexpr int64_t kNow = testing::kT0;
+
+std::string readAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+TEST(StoredAlertTest, RoundTripsEveryField) {
+  correlate::Alert alert = makeAlert("r1", "high", "acme", {{"z", "1"}, {"a", "2"}}, kNow);
+  alert.metric = 7.5;
+  alert.rules_version = 4;
+  absl::StatusOr<correlate::Alert> back =
+      internal::decodeStoredAlert(internal::encodeStoredAlert(alert));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(correlate::alertToJson(*back), correlate::alertToJson(alert));
+  EXPECT_EQ(back->group, alert.group);  // order kept, unlike alertToJson
+  EXPECT_EQ(back->first_event_ns, alert.first_event_ns);
+  EXPECT_EQ(back->detect_ns, alert.detect_ns);
+  EXPECT_EQ(back->metric, 7.5);
+}
+
+TEST(StoredAlertTest, RejectsMalformedText) {
+  EXPECT_TRUE(absl::IsDataLoss(internal::decodeStoredAlert("[1]").status()));
+  absl::Status missing = internal::decodeStoredAlert(R"({"id": "a"})").status();
+  EXPECT_TRUE(absl::IsDataLoss(missing)) << missing;
+}
+
+class AlertInboxTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = CaseStore::open(dir_.file("cases.db"));
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<CaseStore> store_;
+};
+
+TEST_F(AlertInboxTest, AttachGroupsLikeIngest) {
+  std::vector<correlate::Alert> alerts = {
+      makeAlert("ssh", "low", "acme", {{"ip", "1"}}, kNow),
+      makeAlert("ssh", "critical", "acme", {{"ip", "1"}}, kNow + 5),
+      makeAlert("ssh", "low", "acme", {{"ip", "2"}}, kNow + 9),
+  };
+  absl::StatusOr<std::vector<int64_t>> ids = store_->queueAlerts(alerts);
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  ASSERT_EQ(ids->size(), 3u);
+  EXPECT_EQ(*store_->queuedAlertCount(), 3);
+  CasePage none = *store_->listCases(CaseFilter{});
+  EXPECT_EQ(none.total, 0);  // stored, but in no case yet
+
+  absl::StatusOr<IngestResult> first = store_->attachQueuedAlert((*ids)[0]);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->opened_case);
+  absl::StatusOr<IngestResult> second = store_->attachQueuedAlert((*ids)[1]);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_FALSE(second->opened_case);
+  EXPECT_EQ(second->case_id, first->case_id);
+  absl::StatusOr<IngestResult> third = store_->attachQueuedAlert((*ids)[2]);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_TRUE(third->opened_case);
+  EXPECT_NE(third->case_id, first->case_id);
+  EXPECT_EQ(*store_->queuedAlertCount(), 0);
+
+  CaseDetail detail = *store_->getCase(first->case_id);
+  EXPECT_EQ(detail.info.alert_count, 2);
+  EXPECT_EQ(detail.info.severity, Severity::kCritical);
+  EXPECT_EQ(detail.info.detect_ns, kNow);
+  EXPECT_EQ(detail.info.first_event_ns, alerts[0].first_event_ns);
+  EXPECT_EQ(detail.info.title, "Rule ssh: ip=1");
+  ASSERT_EQ(detail.alerts.size(), 2u);
+  EXPECT_EQ(detail.alerts[0].alert_id, alerts[0].id);
+  EXPECT_EQ(detail.evidence.size(), 4u);
+}
+
+TEST_F(AlertInboxTest, AttachTwiceIsNotFound) {
+  int64_t id = store_->queueAlerts({makeAlert("ssh", "low", "acme", {}, kNow)})->front();
+  ASSERT_TRUE(store_->attachQueuedAlert(id).ok());
+  absl::Status again = store_->attachQueuedAlert(id).status();
+  EXPECT_TRUE(absl::IsNotFound(again)) << again;
+  EXPECT_THAT(std::string(again.message()), HasSubstr("filed in a case already"));
+  EXPECT_EQ(store_->listCases(CaseFilter{})->total, 1);
+}
+
+TEST_F(AlertInboxTest, RejectsUnknownLevelAndStoresNothing) {
+  absl::Status bad = store_->queueAlerts({makeAlert("ssh", "low", "acme", {}, kNow),
+                                          makeAlert("ssh", "severe", "acme", {}, kNow)})
+                         .status();
+  EXPECT_TRUE(absl::IsInvalidArgument(bad)) << bad;
+  EXPECT_THAT(std::string(bad.message()), HasSubstr("level=severe"));
+  EXPECT_EQ(*store_->queuedAlertCount(), 0);
+}
+
+// Records what the case sink hands over.
+class RecordingFiler : public StoredAlertSink {
+ public:
+  void onStoredAlert(const correlate::Alert& alert, int64_t inbox_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    handed_.emplace_back(alert.id, inbox_id);
+  }
+  std::vector<std::pair<std::string, int64_t>> handed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return handed_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<std::string, int64_t>> handed_;
+};
+
+// A bad alert in a batch is dropped and counted; the others are stored and handed over.
+TEST_F(AlertInboxTest, SinkHandsOverStoredAlertsOnly) {
+  MetricsRegistry metrics;
+  RecordingFiler filer;
+  CaseSinkOptions options;
+  options.filer = &filer;
+  options.retry_backoff = std::chrono::milliseconds(1);
+  correlate::Alert good = makeAlert("ssh", "low", "acme", {}, kNow);
+  correlate::Alert bad = makeAlert("ssh", "severe", "acme", {}, kNow);
+  {
+    CaseSink sink(*store_, metrics, options);
+    sink.onAlert(good);
+    sink.onAlert(bad);
+    sink.flush();
+  }
+  std::vector<std::pair<std::string, int64_t>> handed = filer.handed();
+  ASSERT_EQ(handed.size(), 1u);
+  EXPECT_EQ(handed[0].first, good.id);
+  EXPECT_GT(handed[0].second, 0);
+  EXPECT_EQ(metrics.sum("vigil_alerts_stored_total"), 1u);
+  EXPECT_EQ(metrics.sum("vigil_case_sink_dropped_total", {{"reason", "invalid_alert"}}), 1u);
+  EXPECT_EQ(*store_->queuedAlertCount(), 1);
+  EXPECT_EQ(store_->listCases(CaseFilter{})->total, 0);  // the filer decides cases
+}
+
+// The built-in playbook is the shipped file, so what operators read is what runs.
+TEST(DefaultCasePlaybookTest, IsTheShippedFile) {
+  EXPECT_EQ(std::string(defaultCasePlaybookSource()),
+            readAll(VIGIL_SOURCE_DIR "/configs/playbooks/default_case.yml"));
+  EXPECT_THAT(std::string(defaultCasePlaybookSource()),
+              HasSubstr("name: " + std::string(kDefaultCasePlaybookName) + "\n"));
+}
+
+// The daemon's wiring in process: pipeline alerts into the case sink, the sink stores them
+// in the inbox and hands them to the runner, whose default-case runs file them.
+class DefaultCaseTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = CaseStore::open(dir_.file("cases.db"));
+    ASSERT_TRUE(store.ok()) << store.status();
+    cases_ = std::move(*store);
+    config_.db = dir_.file("runs.db");
+  }
+  void TearDown() override {
+    sink_.reset();
+    if (runner_) runner_->stop();
+  }
+
+  void start() {
+    auto runner = PlaybookRunner::create(config_, metrics_);
+    ASSERT_TRUE(runner.ok()) << runner.status();
+    runner_ = std::move(*runner);
+    ASSERT_TRUE(runner_->start(cases_.get(), nullptr).ok());
+    CaseSinkOptions options;
+    options.filer = runner_.get();
+    sink_ = std::make_unique<CaseSink>(*cases_, metrics_, options);
+  }
+
+  std::vector<RunRecord> runs() {
+    auto page = runner_->store()->list(RunFilter{});
+    EXPECT_TRUE(page.ok()) << page.status();
+    std::vector<RunRecord> out;
+    for (const RunRecord& item : page->items) out.push_back(*runner_->store()->get(item.id));
+    return out;
+  }
+
+  TempDir dir_;
+  MetricsRegistry metrics_;
+  PlaybookRunnerConfig config_;
+  std::unique_ptr<CaseStore> cases_;
+  std::unique_ptr<PlaybookRunner> runner_;
+  std::unique_ptr<CaseSink> sink_;
+};
+
+TEST_F(DefaultCaseTest, RunFilesAlertInCase) {
+  start();
+  correlate::Alert first = makeAlert("ssh", "medium", "acme", {{"ip", "1"}}, kNow);
+  correlate::Alert second = makeAlert("ssh", "high", "acme", {{"ip", "1"}}, kNow + 7);
+  sink_->onAlert(first);
+  sink_->onAlert(second);
+  sink_->flush();  // also flushes the runner
+
+  std::vector<RunRecord> recorded = runs();
+  ASSERT_EQ(recorded.size(), 2u);
+  for (const RunRecord& run : recorded) {
+    EXPECT_EQ(run.playbook, kDefaultCasePlaybookName);
+    EXPECT_EQ(run.state, RunState::kSucceeded) << run.error;
+    EXPECT_EQ(run.tenant, "acme");
+    EXPECT_THAT(run.alert_json, HasSubstr("\"inbox_id\":"));
+  }
+  CasePage page = *cases_->listCases(CaseFilter{});
+  ASSERT_EQ(page.total, 1);
+  CaseDetail detail = *cases_->getCase(page.items[0].id);
+  ASSERT_EQ(detail.alerts.size(), 2u);
+  EXPECT_EQ(detail.alerts[0].alert_id, first.id);
+  EXPECT_EQ(detail.alerts[1].alert_id, second.id);
+  EXPECT_EQ(detail.evidence.size(), 4u);
+  EXPECT_EQ(detail.info.detect_ns, kNow);
+  EXPECT_EQ(detail.info.severity, Severity::kHigh);
+  EXPECT_EQ(*cases_->queuedAlertCount(), 0);
+  EXPECT_EQ(metrics_.sum("vigil_cases_opened_total"), 1u);
+  EXPECT_EQ(metrics_.sum("vigil_alerts_stored_total"), 2u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_connector_calls_total",
+                         {{"connector", "builtin-case"}, {"outcome", "ok"}}),
+            2u);
+}
+
+TEST_F(DefaultCaseTest, DisabledOpensNoCase) {
+  config_.default_case = false;
+  start();
+  sink_->onAlert(makeAlert("ssh", "medium", "acme", {{"ip", "1"}}, kNow));
+  sink_->flush();
+  EXPECT_TRUE(runs().empty());
+  EXPECT_EQ(cases_->listCases(CaseFilter{})->total, 0);
+  EXPECT_EQ(*cases_->queuedAlertCount(), 1);  // stored, waiting for a playbook to file it
+  EXPECT_EQ(metrics_.sum("vigil_alerts_stored_total"), 1u);
+}
+
+// An operator's own playbook replaces the built-in one and files through the same action.
+TEST_F(DefaultCaseTest, ReplacementPlaybookFilesAlerts) {
+  config_.default_case = false;
+  config_.enabled = true;
+  std::filesystem::create_directories(dir_.file("playbooks"));
+  config_.paths = {dir_.file("playbooks")};
+  std::ofstream(dir_.file("playbooks/mine.yml")) << R"(name: my-cases
+trigger: {severity: high}
+steps:
+  - action: case.attach_alert
+    with: {inbox_id: alert.inbox_id}
+    output: case
+  - action: case.add_tag
+    with: {tag: "triaged"}
+)";
+  ConnectorConfig cases;
+  cases.name = "cases";
+  cases.type = "case";
+  config_.connectors.push_back(cases);
+  config_.actions.push_back({"case.*", "cases"});
+  start();
+  sink_->onAlert(makeAlert("ssh", "low", "acme", {{"ip", "1"}}, kNow));
+  sink_->onAlert(makeAlert("ssh", "high", "acme", {{"ip", "2"}}, kNow));
+  sink_->flush();
+  std::vector<RunRecord> recorded = runs();
+  ASSERT_EQ(recorded.size(), 1u);
+  EXPECT_EQ(recorded[0].state, RunState::kSucceeded) << recorded[0].error;
+  // case.* does not take case.attach_alert away from the built-in connector.
+  EXPECT_EQ(metrics_.sum("vigil_playbook_connector_calls_total",
+                         {{"connector", "builtin-case"}, {"outcome", "ok"}}),
+            1u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_connector_calls_total",
+                         {{"connector", "cases"}, {"outcome", "ok"}}),
+            1u);
+  CasePage page = *cases_->listCases(CaseFilter{});
+  ASSERT_EQ(page.total, 1);
+  EXPECT_EQ(page.items[0].tags, std::vector<std::string>{"triaged"});
+  EXPECT_EQ(*cases_->queuedAlertCount(), 1);  // the low alert matched no trigger
+}
+
+TEST_F(DefaultCaseTest, CopyWithBuiltinNameIsRejected) {
+  config_.enabled = true;
+  std::filesystem::create_directories(dir_.file("playbooks"));
+  config_.paths = {dir_.file("playbooks")};
+  std::ofstream(dir_.file("playbooks/copy.yml")) << defaultCasePlaybookSource();
+  auto runner = PlaybookRunner::create(config_, metrics_);
+  ASSERT_FALSE(runner.ok());
+  EXPECT_THAT(std::string(runner.status().message()), HasSubstr("playbooks.default_case: false"));
+}
+
+// Another tenant's playbook run cannot file an alert by guessing its inbox id.
+TEST_F(DefaultCaseTest, AttachChecksTenant) {
+  config_.default_case = false;
+  config_.enabled = true;
+  std::filesystem::create_directories(dir_.file("playbooks"));
+  config_.paths = {dir_.file("playbooks")};
+  std::ofstream(dir_.file("playbooks/steal.yml")) << R"(name: steal
+trigger: {tenants: [evil]}
+steps:
+  - action: case.attach_alert
+    with: {inbox_id: 1}
+)";
+  start();
+  sink_->onAlert(makeAlert("ssh", "low", "acme", {}, kNow));
+  sink_->onAlert(makeAlert("ssh", "low", "evil", {}, kNow));
+  sink_->flush();
+  std::vector<RunRecord> recorded = runs();
+  ASSERT_EQ(recorded.size(), 1u);
+  EXPECT_EQ(recorded[0].state, RunState::kFailed);
+  EXPECT_THAT(recorded[0].error, HasSubstr("is not an alert of tenant evil"));
+  EXPECT_EQ(cases_->listCases(CaseFilter{})->total, 0);
+}
+
+// With a full queue the default-case jobs stay in the inbox until there is room, so every
+// stored alert is filed and none is dropped.
+TEST_F(DefaultCaseTest, FullQueueDropsNothing) {
+  config_.queue_capacity = 1;
+  start();
+  for (int i = 0; i < 40; ++i) {
+    sink_->onAlert(makeAlert("ssh", "low", "acme", {{"ip", std::to_string(i % 4)}}, kNow + i));
+  }
+  sink_->flush();
+  EXPECT_EQ(metrics_.sum("vigil_playbook_queue_dropped_total"), 0u);
+  EXPECT_EQ(runs().size(), 40u);
+  EXPECT_EQ(cases_->listCases(CaseFilter{})->total, 4);
+  EXPECT_EQ(*cases_->queuedAlertCount(), 0);
+}
+
+// Alerts an earlier process stored but did not file are filed at start.
+TEST_F(DefaultCaseTest, StartFilesLeftoverAlerts) {
+  ASSERT_TRUE(cases_->queueAlerts({makeAlert("ssh", "low", "acme", {{"ip", "1"}}, kNow),
+                                   makeAlert("ssh", "low", "acme", {{"ip", "1"}}, kNow + 1)})
+                  .ok());
+  start();
+  ASSERT_TRUE(waitFor([&] { return *cases_->queuedAlertCount() == 0; }));
+  runner_->flush();
+  std::vector<RunRecord> recorded = runs();
+  ASSERT_EQ(recorded.size(), 2u);
+  EXPECT_EQ(recorded[0].state, RunState::kSucceeded) << recorded[0].error;
+  CasePage page = *cases_->listCases(CaseFilter{});
+  ASSERT_EQ(page.total, 1);
+  EXPECT_EQ(page.items[0].alert_count, 2);
+}
+
+}  // namespace
+}  // namespace vigil::mgmt
