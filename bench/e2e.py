@@ -136,6 +136,26 @@ def latency_percentiles(before, after):
     return out
 
 
+def histogram_percentiles(before, after, name):
+    """Percentiles (us) of a Prometheus histogram from the difference of two readings."""
+    series = after.get(f"{name}_bucket", {})
+    cumulative = []
+    for labels, value in series.items():
+        bound = re.search(r'le="([^"]+)"', labels).group(1)
+        prev = before.get(f"{name}_bucket", {}).get(labels, 0.0)
+        upper = float("inf") if bound == "+Inf" else float(bound)
+        cumulative.append((upper, value - prev))
+    cumulative.sort()
+    if not cumulative or cumulative[-1][1] == 0:
+        return None
+    total = cumulative[-1][1]
+    out = {}
+    for label, q in (("p50", 0.50), ("p99", 0.99), ("p999", 0.999)):
+        out[label] = next(upper for upper, seen in cumulative if seen >= q * total)
+    out["runs"] = int(total)
+    return out
+
+
 def log_interval(path):
     """Seconds from vigild's "pipeline started" to its "replay done" log line, or None."""
     import datetime
@@ -286,6 +306,19 @@ class Vigild:
         self.err.close()
 
 
+def wait_runs(v, timeout):
+    """Waits until every playbook run started has finished (the default-case playbook files
+    each alert in a case after the pipeline is done with it), at most `timeout` seconds.
+    Returns the metrics read last."""
+    deadline = time.time() + timeout
+    while True:
+        m = v.metrics()
+        started = msum(m, "vigil_playbook_runs_started_total")
+        if msum(m, "vigil_playbook_runs_finished_total") >= started or time.time() > deadline:
+            return m
+        time.sleep(0.05)
+
+
 def wait_drained(v, expected_received, timeout):
     """Waits until every received event is done and, if given, `expected_received` were
     received (or reception stopped for 3 s). Returns the final metrics."""
@@ -336,6 +369,7 @@ def run_one(args, wl, data, truth, workers, source, rate=0.0, label=""):
             t1 = time.time()
         cpu1 = v.cpu()
         result["rss_mib"] = round(proc_hwm_kib(v.proc.pid) / 1024, 1)
+        runs_m = wait_runs(v, 10)
     finally:
         v.stop()
     received = msum(m, "vigil_source_received_total")
@@ -357,6 +391,8 @@ def run_one(args, wl, data, truth, workers, source, rate=0.0, label=""):
         "source_dropped": int(msum(m, "vigil_source_dropped_total")),
         "parse_errors": int(msum(m, "vigil_parse_errors_total")),
         "latency_us": latency_percentiles(v.metrics0, m),
+        "action_latency_us": histogram_percentiles(
+            v.metrics0, runs_m, "vigil_event_to_first_action_latency_us"),
         "load_after": load_average(),
     })
     if sender is not None:
@@ -380,6 +416,11 @@ def run_one(args, wl, data, truth, workers, source, rate=0.0, label=""):
             problems.append(f"received {int(received)} events, sent {events}")
         problems += check_truth(truth, counts)
         result["truth_check"] = "ok" if not problems else "FAILED"
+    # Every alert starts a default-case run whose first action files it in a case.
+    act = result["action_latency_us"]
+    if alerts > 0 and (act is None or act["runs"] < alerts):
+        problems.append(f"{alerts} alerts, but only {act['runs'] if act else 0} runs reached "
+                        "their first playbook action")
     result["problems"] = problems
     return result
 
@@ -517,11 +558,14 @@ def main():
                 for r in rs:
                     r["kind"] = "vigild"
                     lat = r["latency_us"] or {}
+                    act = r["action_latency_us"] or {}
                     offered = f" offered {fmt_rate(r['offered_rate'])}/s" if r["offered_rate"] else ""
                     log(f"   {source:5} w{workers}{offered}: {fmt_rate(r['events_per_s'])} ev/s wall, "
                         f"{fmt_rate(r['events_per_cpu_s'])} ev/CPU-s, {r['alerts']} alerts "
                         f"({r['alerts_per_s']}/s), latency p50/p99/p99.9 "
                         f"{lat.get('p50', '-')}/{lat.get('p99', '-')}/{lat.get('p999', '-')} us, "
+                        f"to first action {act.get('p50', '-')}/{act.get('p99', '-')}/"
+                        f"{act.get('p999', '-')} us, "
                         f"RSS {r['rss_mib']} MiB, load {r['load_before']:.1f}->{r['load_after']:.1f}, "
                         f"truth {r['truth_check']}")
                     for prob in r["problems"]:

@@ -31,15 +31,18 @@ def main():
                 elif r.get("kind") == "vigild":
                     runs.append(r)
     print("| workload | workers | source | offered | events/s (wall) | events per CPU-s | "
-          "alerts | alerts/s | latency p50 / p99 / p99.9 (ms) | RSS (MiB) | load | truth |")
-    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |")
+          "alerts | alerts/s | latency p50 / p99 / p99.9 (ms) | to first playbook action p50 / p99 / "
+          "p99.9 (ms) | RSS (MiB) | load | truth |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: | --- | --- |")
     for r in runs:
         lat = r.get("latency_us") or {}
+        act = r.get("action_latency_us") or {}
         offered = rate(r["offered_rate"]) if r.get("offered_rate") else "max"
         print(f"| {r['workload']} | {r['workers']} | {r['source']} | {offered} | "
               f"{rate(r['events_per_s'])} | {rate(r['events_per_cpu_s'])} | {r['alerts']:,} | "
               f"{r['alerts_per_s']:,.0f} | {ms(lat.get('p50'))} / {ms(lat.get('p99'))} / "
-              f"{ms(lat.get('p999'))} | {r['rss_mib']:.0f} | "
+              f"{ms(lat.get('p999'))} | {ms(act.get('p50'))} / {ms(act.get('p99'))} / "
+              f"{ms(act.get('p999'))} | {r['rss_mib']:.0f} | "
               f"{r['load_before']:.1f} to {r['load_after']:.1f} | {r['truth_check']} |")
     if anchors:
         print()

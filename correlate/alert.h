@@ -23,6 +23,10 @@ struct Alert {
   int64_t first_event_ns = 0;  // event time of the first event that contributed
   int64_t last_event_ns = 0;
   int64_t detect_ns = 0;     // wall-clock time the alert was raised
+  // Wall-clock time the raising event was received, set when the pipeline delivers the
+  // alert; 0 when unknown (alerts from a checkpoint or a test). Kept in the alert inbox,
+  // left out of alertToJson().
+  int64_t receive_ns = 0;
   uint64_t event_count = 0;  // events that contributed
   // value_sum, value_avg and value_percentile: the sum, average or percentile that met
   // the condition. value_count windows that close: the distinct values. NaN otherwise.

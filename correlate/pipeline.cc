@@ -535,8 +535,9 @@ void Pipeline::deliverBatch(Batch& batch) {
   const std::vector<int64_t>& bounds = latencyBoundsUs();
   batch.alert_receive_ns.resize(batch.alerts.size(), 0);
   for (size_t a = 0; a < batch.alerts.size(); ++a) {
-    const Alert& alert = batch.alerts[a];
+    Alert& alert = batch.alerts[a];
     if (!batch.engine->admitAlert(alert)) continue;  // suppressed and counted
+    alert.receive_ns = batch.alert_receive_ns[a];
     for (AlertSink* sink : sinks_) sink->onAlert(alert);
     ++delivered;
     if (batch.alert_receive_ns[a] != 0) {

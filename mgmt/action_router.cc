@@ -135,6 +135,9 @@ absl::Status ActionRouter::perform(std::string_view action, const pb::List& para
     if (ctx.trigger_mono_ns != 0 && !ctx.first_action_latency_ns) {
       ctx.first_action_latency_ns = start - ctx.trigger_mono_ns;
       ctx.dispatch_latency_ns = start - ctx.worker_mono_ns;
+      if (ctx.event_receive_ns != 0) {
+        ctx.event_to_action_ns = RealClock::instance().nowNs() - ctx.event_receive_ns;
+      }
     }
     status = target->connector->perform(action, params, call, result);
     const int64_t took_ns = monotonicNs() - start;

@@ -49,6 +49,10 @@ struct RunContext : playbook_vm::compiler::AlertRunContext {
   // Filled by the router when it dispatches the first action of the run: from
   // trigger_mono_ns and from worker_mono_ns to the connector call.
   std::optional<int64_t> first_action_latency_ns;
+  // Wall-clock receipt of the event that raised the alert (0 unknown), and the time from
+  // it to the first connector call, filled with first_action_latency_ns.
+  int64_t event_receive_ns = 0;
+  std::optional<int64_t> event_to_action_ns;
   std::optional<int64_t> dispatch_latency_ns;
 
   // The seq the next step gets in the run's log. The run id and the seq of a segment's

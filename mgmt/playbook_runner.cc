@@ -36,6 +36,13 @@ constexpr std::chrono::seconds kFlushTimeout{10};
 // Upper bounds of the first-action and dispatch latency histograms, in microseconds.
 const std::vector<double> kLatencyBoundsUs = {1,    2,     5,     10,     20,     50,     100,
                                               500,  1000,  5000,  10000,  100000, 1000000};
+// Upper bounds of the event-to-action histogram, in microseconds: ten per decade from 10 us
+// to 100 s, the buckets of the pipeline's event-to-alert latency, so the two compare.
+const std::vector<double> kEventToActionBoundsUs = [] {
+  std::vector<double> b;
+  for (int k = 10; k <= 80; ++k) b.push_back(std::round(std::pow(10.0, k / 10.0)));
+  return b;
+}();
 // Upper bounds of run and step durations, in seconds: 100 us to one day, because a run
 // that waits for an approval can take hours.
 const std::vector<double> kDurationBounds = {0.0001, 0.001, 0.01, 0.1, 1,    10,
@@ -231,7 +238,12 @@ PlaybookRunner::PlaybookRunner(const PlaybookRunnerConfig& config, MetricsRegist
       dispatch_latency_us_(metrics.histogram(
           "vigil_playbook_dispatch_latency_us",
           "Microseconds from a worker taking an alert to the first connector call of its run",
-          kLatencyBoundsUs)) {}
+          kLatencyBoundsUs)),
+      event_to_action_latency_us_(metrics.histogram(
+          "vigil_event_to_first_action_latency_us",
+          "Microseconds from receipt of the event that raised an alert to the first connector "
+          "call of the alert's run",
+          kEventToActionBoundsUs)) {}
 
 PlaybookRunner::~PlaybookRunner() { stop(); }
 
@@ -858,6 +870,7 @@ void PlaybookRunner::startRun(const Job& job, Worker& worker) {
   RunContext ctx;
   prepareContext(ctx, run, alert);
   ctx.trigger_mono_ns = job.queued_mono_ns;
+  ctx.event_receive_ns = source.receive_ns;
   ctx.worker_mono_ns = worker.taken_mono_ns;
   pb::Budget budget{config_.max_steps, config_.max_memory_bytes};
   pb::RunResult result = worker.vm.run(*playbook.program, registry_, budget, &ctx);
@@ -1009,6 +1022,10 @@ void PlaybookRunner::observeLatency(const RunContext& ctx) {
   }
   if (ctx.dispatch_latency_ns) {
     dispatch_latency_us_.observe(static_cast<double>(*ctx.dispatch_latency_ns) * 1e-3);
+  }
+  if (ctx.event_to_action_ns) {
+    event_to_action_latency_us_.observe(
+        static_cast<double>(std::max<int64_t>(0, *ctx.event_to_action_ns)) * 1e-3);
   }
 }
 

@@ -288,6 +288,7 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   Gauge& inbox_alerts_;
   Histogram& first_action_latency_us_;
   Histogram& dispatch_latency_us_;
+  Histogram& event_to_action_latency_us_;
 };
 
 }  // namespace vigil::mgmt

@@ -32,6 +32,7 @@ std::string encodeStoredAlert(const correlate::Alert& alert) {
       {"indicator_hits", alert.indicator_hits},
   };
   if (!std::isnan(alert.metric)) j["metric"] = alert.metric;
+  if (alert.receive_ns != 0) j["receive_ns"] = alert.receive_ns;
   // Evidence is raw input and may hold invalid UTF-8; replace rather than throw.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -58,6 +59,8 @@ absl::StatusOr<correlate::Alert> decodeStoredAlert(std::string_view text) {
     alert.evidence = j.at("evidence").get<std::vector<std::string>>();
     alert.indicator_hits = j.at("indicator_hits").get<std::vector<std::string>>();
     if (j.contains("metric")) alert.metric = j.at("metric").get<double>();
+    // Absent in rows stored before the field existed.
+    if (j.contains("receive_ns")) alert.receive_ns = j.at("receive_ns").get<int64_t>();
   } catch (const json::exception& e) {
     return absl::DataLossError(absl::StrCat("stored alert is malformed: ", e.what()));
   }

@@ -35,6 +35,7 @@ TEST(StoredAlertTest, RoundTripsEveryField) {
   correlate::Alert alert = makeAlert("r1", "high", "acme", {{"z", "1"}, {"a", "2"}}, kNow);
   alert.metric = 7.5;
   alert.rules_version = 4;
+  alert.receive_ns = kNow - 1234;
   absl::StatusOr<correlate::Alert> back =
       internal::decodeStoredAlert(internal::encodeStoredAlert(alert));
   ASSERT_TRUE(back.ok()) << back.status();
@@ -43,6 +44,7 @@ TEST(StoredAlertTest, RoundTripsEveryField) {
   EXPECT_EQ(back->first_event_ns, alert.first_event_ns);
   EXPECT_EQ(back->detect_ns, alert.detect_ns);
   EXPECT_EQ(back->metric, 7.5);
+  EXPECT_EQ(back->receive_ns, kNow - 1234);
 }
 
 TEST(StoredAlertTest, RejectsMalformedText) {

@@ -18,6 +18,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "common/clock.h"
 #include "mgmt/case_store.h"
 #include "mgmt/intel_manager.h"
 #include "mgmt/internal/run_routes.h"
@@ -184,7 +185,10 @@ steps:
   route("edr.*", "edr");
   startRunner();
 
-  runner_->onAlert(alert());
+  correlate::Alert received = alert();
+  // The raising event arrived 2 ms ago, so the event-to-action latency is at least that.
+  received.receive_ns = RealClock::instance().nowNs() - 2'000'000;
+  runner_->onAlert(received);
   runner_->onAlert(makeAlert("other-rule", "high", "acme", {}, kNow));  // no trigger match
   runner_->flush();
 
@@ -208,6 +212,8 @@ steps:
                          {{"connector", "edr"}, {"outcome", "ok"}}),
             1u);
   EXPECT_EQ(metrics_.sum("vigil_playbook_first_action_latency_us_count"), 1u);
+  EXPECT_EQ(metrics_.sum("vigil_event_to_first_action_latency_us_count"), 1u);
+  EXPECT_GE(metrics_.sum("vigil_event_to_first_action_latency_us_sum"), 2000u);
 }
 
 // Real runs of a working and a failing playbook show up in the per-playbook, per-step and
