@@ -179,6 +179,38 @@ ByteMasks classify64(const char* p) {
   return masks;
 }
 
+// Writes the `n` bytes at `in` to `out` with ASCII letters lower-cased, and when `dots`
+// is not null, the positions of the '.' bytes among them to `dots` (room for n entries).
+// Returns the number of dots stored.
+size_t lowerCopy(const char* in, size_t n, char* out, uint16_t* dots) {
+  size_t count = 0;
+  size_t k = 0;
+#if defined(__SSE2__)
+  const __m128i letter_upper_a = _mm_set1_epi8('A');
+  const __m128i letters = _mm_set1_epi8(25);
+  const __m128i case_bit = _mm_set1_epi8(0x20);
+  const __m128i dot = _mm_set1_epi8('.');
+  for (; k + 16 <= n; k += 16) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + k));
+    const __m128i from_a = _mm_sub_epi8(bytes, letter_upper_a);
+    const __m128i upper = _mm_cmpeq_epi8(_mm_min_epu8(from_a, letters), from_a);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + k),
+                     _mm_or_si128(bytes, _mm_and_si128(upper, case_bit)));
+    if (dots == nullptr) continue;
+    auto mask = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, dot)));
+    while (mask != 0) {
+      dots[count++] = static_cast<uint16_t>(k + static_cast<size_t>(std::countr_zero(mask)));
+      mask &= mask - 1;
+    }
+  }
+#endif
+  for (; k < n; ++k) {
+    out[k] = absl::ascii_tolower(in[k]);
+    if (dots != nullptr && in[k] == '.') dots[count++] = static_cast<uint16_t>(k);
+  }
+  return count;
+}
+
 // The bits of positions [from, 64) of a 64-bit mask, 0 when from is 64.
 uint64_t bitsFrom(uint64_t mask, size_t from) { return from >= 64 ? 0 : mask >> from; }
 
@@ -337,17 +369,22 @@ class EventMatcher {
     return scratch_.pending[scratch_.pending_count++];
   }
 
-  // Copies `text` lower-cased into the key buffer and returns the copy. When the buffer
-  // is full, the queue is probed first, because its keys live there. `text` is at most
-  // kMaxDomainBytes long.
-  std::string_view storeLowered(std::string_view text) {
-    if (scratch_.keys.size() - scratch_.keys_used < text.size()) {
+  // Room for `size` bytes (at most kMaxDomainBytes) in the key buffer. When the buffer is
+  // full, the queue is probed first, because its keys live there.
+  char* reserveKey(size_t size) {
+    if (scratch_.keys.size() - scratch_.keys_used < size) {
       flush();
       scratch_.keys_used = 0;
     }
     char* out = scratch_.keys.data() + scratch_.keys_used;
-    for (size_t k = 0; k < text.size(); ++k) out[k] = absl::ascii_tolower(text[k]);
-    scratch_.keys_used += text.size();
+    scratch_.keys_used += size;
+    return out;
+  }
+
+  // Copies `text` lower-cased into the key buffer and returns the copy.
+  std::string_view storeLowered(std::string_view text) {
+    char* out = reserveKey(text.size());
+    lowerCopy(text.data(), text.size(), out, nullptr);
     return {out, text.size()};
   }
 
@@ -408,14 +445,12 @@ class EventMatcher {
       begin = end - kMaxDomainBytes;
       first_starts = text[begin - 1] == '.';
     }
-    const std::string_view run = storeLowered(text.substr(begin, end - begin));
-    const size_t len = run.size();
+    const size_t len = end - begin;
+    char* lowered = reserveKey(len);
     // The run's dots, in order.
     std::array<uint16_t, kMaxDomainBytes> dots;
-    size_t dot_count = 0;
-    for (size_t k = 0; k < len; ++k) {
-      if (run[k] == '.') dots[dot_count++] = static_cast<uint16_t>(k);
-    }
+    const size_t dot_count = lowerCopy(text.data() + begin, len, lowered, dots.data());
+    const std::string_view run(lowered, len);
     // Names end at the run's end, and before each '.' that the run's end or another '.'
     // follows. They are queued by end, from the last, and a name that ends before the
     // dot dots[k] only has the dots before it, dots[0, k).
