@@ -24,7 +24,7 @@ namespace vigil::intel {
 
 namespace {
 
-// What a queued lookup looks up.
+// Kind of a queued lookup, which names the table it probes.
 enum class LookupKind : uint8_t { kAddress, kFilename, kDomain, kHash };
 
 // One lookup of an event, queued so that the table lines of all of them are prefetched
@@ -37,11 +37,11 @@ struct PendingLookup {
   uint32_t key_offset = 0;  // text kinds: the lower-case key in Scratch::Impl::keys
   uint16_t key_len = 0;
   LookupKind kind = LookupKind::kAddress;
-  bool attribute_fields = false;  // report the generic field whose value holds `hit`
+  bool attribute_fields = false;  // report the generic field whose value contains `hit`
 };
 
-// Lookups queued at most before they are probed. An event's address fields, file
-// fields and host names usually give fewer than 20.
+// Maximum number of lookups queued before they are probed. A syslog line of the bench
+// gives 1 to 5; a full queue is probed early, which costs overlap, not hits.
 constexpr size_t kMaxPendingLookups = 64;
 // Bytes of lower-case keys kept for the queued lookups. One host run takes at most
 // kMaxDomainBytes (256), a file name 256 and a hash 64.
