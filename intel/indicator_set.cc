@@ -2,6 +2,7 @@
 
 #include <hs.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -68,13 +69,28 @@ std::optional<uint32_t> IndicatorSet::lookupAddress(const IpAddr& addr) const {
   return std::nullopt;
 }
 
+void IndicatorSet::prefetchAddress(const IpAddr& addr) const {
+  addresses_->prefetch(addr);
+  const size_t lengths = std::min(prefixes_.size(), kPrefetchedPrefixLengths);
+  for (size_t i = 0; i < lengths; ++i) {
+    prefixes_[i].networks->prefetch(maskTo(addr, prefixes_[i].len));
+  }
+}
+
+void IndicatorSet::prefetchFilename(uint64_t hash) const { filenames_->prefetch(hash); }
+void IndicatorSet::prefetchDomain(uint64_t hash) const { domains_->prefetch(hash); }
+void IndicatorSet::prefetchHash(uint64_t hash) const { hashes_->prefetch(hash); }
+
 bool IndicatorSet::hasFilenames() const { return !filenames_->empty(); }
 bool IndicatorSet::hasDomains() const { return !domains_->empty(); }
 bool IndicatorSet::hasHashes() const { return !hashes_->empty(); }
 
 std::optional<uint32_t> IndicatorSet::lookupFilename(std::string_view key) const {
-  return found(filenames_->find(internal::hashText(key, seed_),
-                                [&](uint32_t id) { return text(id) == key; }));
+  return lookupFilename(key, internal::hashText(key, seed_));
+}
+
+std::optional<uint32_t> IndicatorSet::lookupFilename(std::string_view key, uint64_t hash) const {
+  return found(filenames_->find(hash, [&](uint32_t id) { return text(id) == key; }));
 }
 
 std::optional<uint32_t> IndicatorSet::lookupDomain(std::string_view key) const {
@@ -86,8 +102,11 @@ std::optional<uint32_t> IndicatorSet::lookupDomain(std::string_view key, uint64_
 }
 
 std::optional<uint32_t> IndicatorSet::lookupHash(std::string_view key) const {
-  return found(hashes_->find(internal::hashText(key, seed_),
-                             [&](uint32_t id) { return text(id) == key; }));
+  return lookupHash(key, internal::hashText(key, seed_));
+}
+
+std::optional<uint32_t> IndicatorSet::lookupHash(std::string_view key, uint64_t hash) const {
+  return found(hashes_->find(hash, [&](uint32_t id) { return text(id) == key; }));
 }
 
 }  // namespace vigil::intel

@@ -128,6 +128,8 @@ class IndicatorSet {
   // Finds the file name indicator equal to `key`, a lower-case name without a
   // directory (the caller lower-cases it). Never allocates. Thread-safe.
   std::optional<uint32_t> lookupFilename(std::string_view key) const;
+  // Same, for a key whose hash the caller computed with textHashSeed().
+  std::optional<uint32_t> lookupFilename(std::string_view key, uint64_t hash) const;
   bool hasFilenames() const;
 
   // Finds the domain indicator equal to `key`, a lower-case name without a trailing dot.
@@ -141,7 +143,21 @@ class IndicatorSet {
   // Finds the MD5, SHA-1 or SHA-256 indicator equal to `key`, lower-case hex digits.
   // Never allocates. Thread-safe.
   std::optional<uint32_t> lookupHash(std::string_view key) const;
+  // Same, for a key whose hash the caller computed with textHashSeed().
+  std::optional<uint32_t> lookupHash(std::string_view key, uint64_t hash) const;
   bool hasHashes() const;
+
+  // Prefetch hints for the lookups above: each starts loading the table line that the
+  // lookup of that key reads first, and returns without waiting. The matcher calls them
+  // for every key of an event before it looks any up, so that their cache misses overlap.
+  // prefetchAddress() covers the exact table and the first kPrefetchedPrefixLengths
+  // CIDR lengths. Text keys take the hash that the lookup takes. Never allocate.
+  // Thread-safe.
+  static constexpr size_t kPrefetchedPrefixLengths = 4;
+  void prefetchAddress(const IpAddr& addr) const;
+  void prefetchFilename(uint64_t hash) const;
+  void prefetchDomain(uint64_t hash) const;
+  void prefetchHash(uint64_t hash) const;
 
   // Seed of the text hashes of this set's tables.
   uint64_t textHashSeed() const { return seed_; }

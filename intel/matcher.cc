@@ -2,18 +2,52 @@
 
 #include <hs.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <new>
+#include <span>
 
 #include "absl/strings/ascii.h"
 #include "intel/indicator_set.h"
 #include "intel/internal/flat_table.h"
 
 namespace vigil::intel {
+
+namespace {
+
+// Kind of a queued lookup, which names the table it probes.
+enum class LookupKind : uint8_t { kAddress, kFilename, kDomain, kHash };
+
+// One lookup of an event, queued so that the table lines of all of them are prefetched
+// before the first is probed (see EventMatcher::flush()).
+struct PendingLookup {
+  IpAddr address;           // kAddress
+  uint64_t hash = 0;        // text kinds: hash of the key (IndicatorSet::textHashSeed())
+  std::string_view field;   // the field reported with a hit
+  std::string_view hit;     // the key's bytes in the event, for fieldFor()
+  uint32_t key_offset = 0;  // text kinds: the lower-case key in Scratch::Impl::keys
+  uint16_t key_len = 0;
+  LookupKind kind = LookupKind::kAddress;
+  bool attribute_fields = false;  // report the generic field whose value contains `hit`
+};
+
+// Maximum number of lookups queued before they are probed. A syslog line of the bench
+// gives 1 to 5; a full queue is probed early, which costs overlap, not hits.
+constexpr size_t kMaxPendingLookups = 64;
+// Bytes of lower-case keys kept for the queued lookups. One host run takes at most
+// kMaxDomainBytes (256), a file name 256 and a hash 64.
+constexpr size_t kKeyBytes = 4096;
+
+}  // namespace
 
 struct Scratch::Impl {
   const IndicatorSet* set = nullptr;
@@ -22,6 +56,12 @@ struct Scratch::Impl {
   // kMaxHits hits, so no more ids are ever needed.
   std::array<uint32_t, Event::kMaxHits> seen{};
   size_t seen_count = 0;
+  // Lookups of the current event not yet probed, in the order their hits are reported,
+  // and the lower-case keys of their text lookups.
+  std::array<PendingLookup, kMaxPendingLookups> pending{};
+  size_t pending_count = 0;
+  std::array<char, kKeyBytes> keys{};
+  size_t keys_used = 0;
   // Written only by the owning worker; atomic so that exports may read it meanwhile.
   std::atomic<uint64_t> scan_errors{0};
 };
@@ -97,55 +137,192 @@ bool contains(std::string_view outer, std::string_view inner) {
   std::abort();
 }
 
+// Host-name bytes and dots among 64 bytes of text, one bit per byte.
+struct ByteMasks {
+  uint64_t host = 0;
+  uint64_t dots = 0;
+};
+
+// Classifies the 64 bytes at `p`, which must all be readable. The SSE2 path (every
+// x86-64 CPU has it) gives the same bits as kHostChars.
+ByteMasks classify64(const char* p) {
+  ByteMasks masks;
+#if defined(__SSE2__)
+  const __m128i case_bit = _mm_set1_epi8(0x20);
+  const __m128i letter_a = _mm_set1_epi8('a');
+  const __m128i digit_0 = _mm_set1_epi8('0');
+  const __m128i letters = _mm_set1_epi8(25);
+  const __m128i digits = _mm_set1_epi8(9);
+  const __m128i dash = _mm_set1_epi8('-');
+  const __m128i dot = _mm_set1_epi8('.');
+  for (int part = 0; part < 4; ++part) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * part));
+    // x - 'a' <= 25 and x - '0' <= 9 as unsigned bytes: min(v, limit) == v.
+    const __m128i from_a = _mm_sub_epi8(_mm_or_si128(bytes, case_bit), letter_a);
+    const __m128i from_0 = _mm_sub_epi8(bytes, digit_0);
+    const __m128i is_dot = _mm_cmpeq_epi8(bytes, dot);
+    const __m128i host = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(from_a, letters), from_a),
+                     _mm_cmpeq_epi8(_mm_min_epu8(from_0, digits), from_0)),
+        _mm_or_si128(_mm_cmpeq_epi8(bytes, dash), is_dot));
+    const auto shift = static_cast<unsigned>(16 * part);
+    masks.host |= uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(host))} << shift;
+    masks.dots |= uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(is_dot))} << shift;
+  }
+#else
+  for (unsigned i = 0; i < 64; ++i) {
+    const auto c = static_cast<unsigned char>(p[i]);
+    masks.host |= uint64_t{kHostChars[c]} << i;
+    masks.dots |= uint64_t{c == '.'} << i;
+  }
+#endif
+  return masks;
+}
+
+// Writes the `n` bytes at `in` to `out` with ASCII letters lower-cased, and when `dots`
+// is not null, the positions of the '.' bytes among them to `dots` (room for n entries).
+// Returns the number of dots stored.
+size_t lowerCopy(const char* in, size_t n, char* out, uint16_t* dots) {
+  size_t count = 0;
+  size_t k = 0;
+#if defined(__SSE2__)
+  const __m128i letter_upper_a = _mm_set1_epi8('A');
+  const __m128i letters = _mm_set1_epi8(25);
+  const __m128i case_bit = _mm_set1_epi8(0x20);
+  const __m128i dot = _mm_set1_epi8('.');
+  for (; k + 16 <= n; k += 16) {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + k));
+    const __m128i from_a = _mm_sub_epi8(bytes, letter_upper_a);
+    const __m128i upper = _mm_cmpeq_epi8(_mm_min_epu8(from_a, letters), from_a);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + k),
+                     _mm_or_si128(bytes, _mm_and_si128(upper, case_bit)));
+    if (dots == nullptr) continue;
+    auto mask = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(bytes, dot)));
+    while (mask != 0) {
+      dots[count++] = static_cast<uint16_t>(k + static_cast<size_t>(std::countr_zero(mask)));
+      mask &= mask - 1;
+    }
+  }
+#endif
+  for (; k < n; ++k) {
+    out[k] = absl::ascii_tolower(in[k]);
+    if (dots != nullptr && in[k] == '.') dots[count++] = static_cast<uint16_t>(k);
+  }
+  return count;
+}
+
+// The bits of positions [from, 64) of a 64-bit mask, 0 when from is 64.
+uint64_t bitsFrom(uint64_t mask, size_t from) { return from >= 64 ? 0 : mask >> from; }
+
 // State of one matchEvent() call, shared with the Hyperscan callback.
+//
+// The address, file name, domain and hash lookups are queued, not probed at once: queueing
+// one computes its key's hash and prefetches the table line that its probe reads first.
+// flush() then probes the queue in order, so hits come in the same order as without the
+// queue, while the cache misses of an event's keys (tables of several megabytes) overlap.
 class EventMatcher {
  public:
   EventMatcher(const IndicatorSet& set, Scratch::Impl& scratch, Event& event)
-      : set_(set), scratch_(scratch), event_(event) {}
+      : set_(set), scratch_(scratch), event_(event) {
+    scratch_.pending_count = 0;
+    scratch_.keys_used = 0;
+  }
 
   bool full() const { return full_; }
   size_t added() const { return added_; }
 
-  void matchAddress(const IpAddr& addr, std::string_view field) {
-    if (std::optional<uint32_t> id = set_.lookupAddress(addr)) report(*id, field);
+  void queueAddress(const IpAddr& addr, std::string_view field) {
+    set_.prefetchAddress(addr);
+    PendingLookup& lookup = push();
+    lookup.address = addr;
+    lookup.field = field;
+    lookup.attribute_fields = false;
+    lookup.kind = LookupKind::kAddress;
   }
 
-  // Looks the last path component of `value` up among the file name indicators.
-  void matchFilename(std::string_view value, std::string_view field) {
+  // Queues the last path component of `value` for the file name indicators.
+  void queueFilename(std::string_view value, std::string_view field) {
     size_t slash = value.find_last_of("/\\");
     if (slash != std::string_view::npos) value.remove_prefix(slash + 1);
-    std::array<char, 256> lower;
-    if (value.empty() || value.size() > lower.size()) return;
-    for (size_t i = 0; i < value.size(); ++i) lower[i] = absl::ascii_tolower(value[i]);
-    if (std::optional<uint32_t> id = set_.lookupFilename({lower.data(), value.size()})) {
-      report(*id, field);
+    if (value.empty() || value.size() > kMaxFilenameBytes) return;
+    const std::string_view key = storeLowered(value);
+    queueText(LookupKind::kFilename, key, internal::hashText(key, set_.textHashSeed()), value,
+              field, false);
+  }
+
+  // Queues every host name in `text` and its parent domains for the domain indicators,
+  // and every run of 32, 40 or 64 hex digits for the hash indicators. A host name is a
+  // run of letters, digits, '-' and '.'. A candidate starts at the run's start or after a
+  // '.', and ends at the run's end or before a '.' that no label follows, which is the
+  // boundary rule of domainBoundary(). A hash candidate is a maximal run of hex digits,
+  // so neither neighbour is a hex digit. With `attribute_fields`, hits are reported as
+  // scan() reports them.
+  void queueTokens(std::string_view text, std::string_view field, bool attribute_fields) {
+    const bool domains = set_.hasDomains();
+    const bool hashes = set_.hasHashes();
+    size_t run_begin = SIZE_MAX;  // start of the run that the last block ended in
+    bool dotted = false;
+    for (size_t base = 0; base < text.size() && !full_; base += 64) {
+      ByteMasks masks;
+      if (text.size() - base >= 64) {
+        masks = classify64(text.data() + base);
+      } else {
+        // The tail, padded with bytes that are not host-name bytes.
+        std::array<char, 64> tail{};
+        std::memcpy(tail.data(), text.data() + base, text.size() - base);
+        masks = classify64(tail.data());
+      }
+      size_t bit = 0;
+      while (bit < 64 && !full_) {
+        if (run_begin == SIZE_MAX) {
+          const uint64_t rest = bitsFrom(masks.host, bit);
+          if (rest == 0) break;
+          bit += static_cast<size_t>(std::countr_zero(rest));
+          run_begin = base + bit;
+          dotted = false;
+        }
+        const uint64_t not_host = bitsFrom(~masks.host, bit);
+        if (not_host == 0) {
+          // The run goes on into the next block.
+          dotted |= bitsFrom(masks.dots, bit) != 0;
+          break;
+        }
+        const auto len = static_cast<size_t>(std::countr_zero(not_host));
+        dotted |= (bitsFrom(masks.dots, bit) & ((uint64_t{1} << len) - 1)) != 0;
+        bit += len;
+        queueRun(text, run_begin, base + bit, dotted, domains, hashes, field, attribute_fields);
+        run_begin = SIZE_MAX;
+      }
+    }
+    if (run_begin != SIZE_MAX && !full_) {
+      queueRun(text, run_begin, text.size(), dotted, domains, hashes, field, attribute_fields);
     }
   }
 
-  // Looks up every host name in `text` and its parent domains among the domain
-  // indicators, and every run of 32, 40 or 64 hex digits among the hash indicators. A
-  // host name is a run of letters, digits, '-' and '.'. A candidate starts at the run's
-  // start or after a '.', and ends at the run's end or before a '.' that no label
-  // follows, which is the boundary rule of domainBoundary(). A hash candidate is a
-  // maximal run of hex digits, so neither neighbour is a hex digit. With
-  // `attribute_fields`, hits are reported as scan() reports them.
-  void matchTokens(std::string_view text, std::string_view field, bool attribute_fields) {
-    text_ = text;
-    field_ = field;
-    attribute_fields_ = attribute_fields;
-    const bool domains = set_.hasDomains();
-    const bool hashes = set_.hasHashes();
-    size_t i = 0;
-    while (i < text.size() && !full_) {
-      if (!isHostChar(text[i])) {
-        ++i;
-        continue;
+  // Probes the queued lookups in the order they were queued and reports their hits.
+  // Stops when the event is full.
+  void flush() {
+    const size_t count = scratch_.pending_count;
+    scratch_.pending_count = 0;
+    for (size_t i = 0; i < count && !full_; ++i) {
+      const PendingLookup& lookup = scratch_.pending[i];
+      std::optional<uint32_t> id;
+      const std::string_view key(scratch_.keys.data() + lookup.key_offset, lookup.key_len);
+      switch (lookup.kind) {
+        case LookupKind::kAddress:
+          id = set_.lookupAddress(lookup.address);
+          break;
+        case LookupKind::kFilename:
+          id = set_.lookupFilename(key, lookup.hash);
+          break;
+        case LookupKind::kDomain:
+          id = set_.lookupDomain(key, lookup.hash);
+          break;
+        case LookupKind::kHash:
+          id = set_.lookupHash(key, lookup.hash);
+          break;
       }
-      const size_t begin = i;
-      bool dotted = false;
-      while (i < text.size() && isHostChar(text[i])) dotted |= text[i++] == '.';
-      if (domains && dotted) matchHostRun(begin, i);
-      if (hashes && i - begin >= kMinHashDigits) matchHexRuns(begin, i);
+      if (id) report(*id, fieldFor(lookup.field, lookup.attribute_fields, lookup.hit));
     }
   }
 
@@ -164,6 +341,9 @@ class EventMatcher {
   }
 
  private:
+  // Longest file name looked up.
+  static constexpr size_t kMaxFilenameBytes = 256;
+
   static int onMatch(unsigned id, unsigned long long /*from*/, unsigned long long to,
                      unsigned /*flags*/, void* context) {
     auto* self = static_cast<EventMatcher*>(context);
@@ -176,87 +356,171 @@ class EventMatcher {
     bool boundary_ok = true;
     if (type == IndicatorType::kDomain) boundary_ok = domainBoundary(self->text_, start, end);
     if (type == IndicatorType::kEmail) boundary_ok = emailBoundary(self->text_, start, end);
-    if (boundary_ok) self->report(id, self->fieldAt(start, end));
+    if (boundary_ok) {
+      self->report(id, self->fieldFor(self->field_, self->attribute_fields_,
+                                      self->text_.substr(start, end - start)));
+    }
     return self->full_ ? 1 : 0;  // non-zero stops the scan
   }
 
-  static bool isHostChar(char c) { return kHostChars[static_cast<unsigned char>(c)]; }
+  // A free queue entry. A full queue is probed first, which keeps the order of hits.
+  PendingLookup& push() {
+    if (scratch_.pending_count == scratch_.pending.size()) flush();
+    return scratch_.pending[scratch_.pending_count++];
+  }
 
-  // Looks up the candidates of one host-name run text_[begin, end).
-  void matchHostRun(size_t begin, size_t end) {
-    std::array<char, kMaxDomainBytes> lower;
-    // A longer run is looked up in its last kMaxDomainBytes only, where every domain that
-    // ends at the run's end starts. Its first byte starts a name only after a '.'.
-    bool first_starts = true;
-    if (end - begin > lower.size()) {
-      begin = end - lower.size();
-      first_starts = text_[begin - 1] == '.';
+  // Room for `size` bytes (at most kMaxDomainBytes) in the key buffer. When the buffer is
+  // full, the queue is probed first, because its keys live there.
+  char* reserveKey(size_t size) {
+    if (scratch_.keys.size() - scratch_.keys_used < size) {
+      flush();
+      scratch_.keys_used = 0;
     }
-    const size_t len = end - begin;
-    for (size_t k = 0; k < len; ++k) lower[k] = absl::ascii_tolower(text_[begin + k]);
-    const std::string_view run(lower.data(), len);
-    for (size_t stop = len; stop > 0 && !full_; --stop) {
-      // An end needs the run's end or a '.' with no label after it.
-      if (stop < len && !(run[stop] == '.' && (stop + 1 == len || run[stop + 1] == '.'))) {
-        continue;
-      }
-      const size_t last_dot = run.rfind('.', stop - 1);
-      if (last_dot == std::string_view::npos || last_dot + 1 == stop) continue;
-      // A name whose last label is all digits is an address, never a domain indicator.
-      const std::string_view tld = run.substr(last_dot + 1, stop - last_dot - 1);
-      if (std::all_of(tld.begin(), tld.end(), absl::ascii_isdigit)) continue;
-      // The candidates start at the run's start and after each '.' before last_dot.
-      // Their hashes come from one backward pass over run[0, stop), shortest first.
-      std::array<uint32_t, kMaxDomainBytes> starts;
-      size_t count = 0;
-      size_t start = first_starts ? 0 : run.find('.') + 1;
-      if (start > last_dot) continue;
-      while (true) {
-        starts[count++] = static_cast<uint32_t>(start);
-        const size_t dot = run.find('.', start);
-        if (dot >= last_dot) break;
-        start = dot + 1;
-      }
-      std::array<uint64_t, kMaxDomainBytes> hashes;
-      internal::SuffixHasher hasher(run.substr(0, stop), set_.textHashSeed());
-      for (size_t k = count; k-- > 0;) hashes[k] = hasher.suffix(starts[k]);
-      for (size_t k = 0; k < count && !full_; ++k) {
-        const std::string_view name = run.substr(starts[k], stop - starts[k]);
-        if (std::optional<uint32_t> id = set_.lookupDomain(name, hashes[k])) {
-          report(*id, fieldAt(begin + starts[k], begin + stop));
-        }
-      }
+    char* out = scratch_.keys.data() + scratch_.keys_used;
+    scratch_.keys_used += size;
+    return out;
+  }
+
+  // Copies `text` lower-cased into the key buffer and returns the copy.
+  std::string_view storeLowered(std::string_view text) {
+    char* out = reserveKey(text.size());
+    lowerCopy(text.data(), text.size(), out, nullptr);
+    return {out, text.size()};
+  }
+
+  // Queues a lookup of `key` (in the key buffer) with hash `hash`, found at `hit`.
+  void queueText(LookupKind kind, std::string_view key, uint64_t hash, std::string_view hit,
+                 std::string_view field, bool attribute_fields) {
+    switch (kind) {
+      case LookupKind::kFilename:
+        set_.prefetchFilename(hash);
+        break;
+      case LookupKind::kDomain:
+        set_.prefetchDomain(hash);
+        break;
+      case LookupKind::kHash:
+        set_.prefetchHash(hash);
+        break;
+      case LookupKind::kAddress:
+        break;
+    }
+    PendingLookup& lookup = push();
+    lookup.hash = hash;
+    lookup.field = field;
+    lookup.hit = hit;
+    lookup.key_offset = static_cast<uint32_t>(key.data() - scratch_.keys.data());
+    lookup.key_len = static_cast<uint16_t>(key.size());
+    lookup.kind = kind;
+    lookup.attribute_fields = attribute_fields;
+  }
+
+  // Queues the lookups of one host-name run text[begin, end).
+  void queueRun(std::string_view text, size_t begin, size_t end, bool dotted, bool domains,
+                bool hashes, std::string_view field, bool attribute_fields) {
+    if (domains && dotted && !isAddressRun(text.substr(begin, end - begin))) {
+      queueHostRun(text, begin, end, field, attribute_fields);
+    }
+    if (hashes && end - begin >= kMinHashDigits) {
+      queueHexRuns(text, begin, end, field, attribute_fields);
     }
   }
 
-  // Looks up each run of exactly 32, 40 or 64 hex digits in text_[begin, end), a host
-  // run, among the hash indicators.
-  void matchHexRuns(size_t begin, size_t end) {
+  // True for a run such as "10.0.0.53" that gives no domain candidate: its last label is
+  // all digits and its only name end is the run's end, because no '.' follows a '.'
+  // (the run ends in a digit, so it has no trailing dot either).
+  static bool isAddressRun(std::string_view run) {
+    size_t i = run.size();
+    while (i > 0 && absl::ascii_isdigit(run[i - 1])) --i;
+    if (i == run.size() || i == 0 || run[i - 1] != '.') return false;
+    return run.find("..") == std::string_view::npos;
+  }
+
+  // Queues the domain candidates of one host-name run text[begin, end).
+  void queueHostRun(std::string_view text, size_t begin, size_t end, std::string_view field,
+                    bool attribute_fields) {
+    // A longer run is looked up in its last kMaxDomainBytes only, where every domain that
+    // ends at the run's end starts. Its first byte starts a name only after a '.'.
+    bool first_starts = true;
+    if (end - begin > kMaxDomainBytes) {
+      begin = end - kMaxDomainBytes;
+      first_starts = text[begin - 1] == '.';
+    }
+    const size_t len = end - begin;
+    char* lowered = reserveKey(len);
+    // The run's dots, in order.
+    std::array<uint16_t, kMaxDomainBytes> dots;
+    const size_t dot_count = lowerCopy(text.data() + begin, len, lowered, dots.data());
+    const std::string_view run(lowered, len);
+    // Names end at the run's end, and before each '.' that the run's end or another '.'
+    // follows. They are queued by end, from the last, and a name that ends before the
+    // dot dots[k] only has the dots before it, dots[0, k).
+    queueNames(text, begin, run, len, {dots.data(), dot_count}, first_starts, field,
+               attribute_fields);
+    for (size_t k = dot_count; k-- > 0 && !full_;) {
+      const size_t dot = dots[k];
+      if (dot + 1 != len && run[dot + 1] != '.') continue;
+      queueNames(text, begin, run, dot, {dots.data(), k}, first_starts, field, attribute_fields);
+    }
+  }
+
+  // Queues the names of `run` (the lower-cased text[begin, begin + run.size())) that end
+  // at `stop`. `dots` are the positions of the run's dots before `stop`.
+  void queueNames(std::string_view text, size_t begin, std::string_view run, size_t stop,
+                  std::span<const uint16_t> dots, bool first_starts, std::string_view field,
+                  bool attribute_fields) {
+    if (dots.empty()) return;
+    const size_t last_dot = dots.back();
+    if (last_dot + 1 == stop) return;
+    // A name whose last label is all digits is an address, never a domain indicator.
+    const std::string_view tld = run.substr(last_dot + 1, stop - last_dot - 1);
+    if (std::all_of(tld.begin(), tld.end(), absl::ascii_isdigit)) return;
+    // The names start at the run's start (unless it was cut) and after each '.' before
+    // last_dot. Their hashes come from one backward pass over run[0, stop), shortest
+    // first, and they are queued longest first.
+    std::array<uint32_t, kMaxDomainBytes> starts;
+    size_t count = 0;
+    if (first_starts) starts[count++] = 0;
+    for (size_t d = 0; d + 1 < dots.size(); ++d) starts[count++] = dots[d] + 1u;
+    if (count == 0) return;
+    std::array<uint64_t, kMaxDomainBytes> hashes;
+    internal::SuffixHasher hasher(run.substr(0, stop), set_.textHashSeed());
+    for (size_t k = count; k-- > 0;) hashes[k] = hasher.suffix(starts[k]);
+    for (size_t k = 0; k < count && !full_; ++k) {
+      queueText(LookupKind::kDomain, run.substr(starts[k], stop - starts[k]), hashes[k],
+                text.substr(begin + starts[k], stop - starts[k]), field, attribute_fields);
+    }
+  }
+
+  // Queues each run of exactly 32, 40 or 64 hex digits in text[begin, end), a host run,
+  // for the hash indicators.
+  void queueHexRuns(std::string_view text, size_t begin, size_t end, std::string_view field,
+                    bool attribute_fields) {
     size_t i = begin;
     while (i < end && !full_) {
-      if (!absl::ascii_isxdigit(text_[i])) {
+      if (!absl::ascii_isxdigit(text[i])) {
         ++i;
         continue;
       }
       const size_t start = i;
-      while (i < end && absl::ascii_isxdigit(text_[i])) ++i;
+      while (i < end && absl::ascii_isxdigit(text[i])) ++i;
       const size_t len = i - start;
       if (len != 32 && len != 40 && len != 64) continue;
-      std::array<char, 64> lower;
-      for (size_t k = 0; k < len; ++k) lower[k] = absl::ascii_tolower(text_[start + k]);
-      if (std::optional<uint32_t> id = set_.lookupHash({lower.data(), len})) {
-        report(*id, fieldAt(start, i));
-      }
+      const std::string_view hit = text.substr(start, len);
+      const std::string_view key = storeLowered(hit);
+      queueText(LookupKind::kHash, key, internal::hashText(key, set_.textHashSeed()), hit, field,
+                attribute_fields);
     }
   }
 
-  std::string_view fieldAt(size_t start, size_t end) const {
-    if (!attribute_fields_) return field_;
-    std::string_view hit = text_.substr(start, end - start);
-    std::string_view name = field_;
-    event_.visitFields([&](const Field& field) {
-      if (!contains(field.value, hit)) return true;
-      name = field.name;
+  // The field a hit at `hit` is reported under: `field`, or with `attribute_fields` the
+  // generic field whose value holds the hit.
+  std::string_view fieldFor(std::string_view field, bool attribute_fields,
+                            std::string_view hit) const {
+    if (!attribute_fields) return field;
+    std::string_view name = field;
+    event_.visitFields([&](const Field& candidate) {
+      if (!contains(candidate.value, hit)) return true;
+      name = candidate.name;
       return false;
     });
     return name;
@@ -317,34 +581,37 @@ size_t matchEvent(const IndicatorSet& set, Scratch& scratch, Event& event) {
   impl.seen_count = 0;
   EventMatcher matcher(set, impl, event);
 
-  if (event.src_ip) matcher.matchAddress(*event.src_ip, "source.ip");
-  if (event.dst_ip) matcher.matchAddress(*event.dst_ip, "destination.ip");
+  // Addresses, file names, then the host names and hex runs of the message and of the
+  // other field values are queued in the order their hits are reported, and probed once
+  // all their table lines were prefetched.
+  if (event.src_ip) matcher.queueAddress(*event.src_ip, "source.ip");
+  if (event.dst_ip) matcher.queueAddress(*event.dst_ip, "destination.ip");
   // Every generic field, the overflow area included; a visitor returns false to stop once
   // the event holds no more hits.
   event.visitFields([&](const Field& field) {
     if (matcher.full()) return false;
     if (!mayBeAddress(field.value)) return true;
-    if (std::optional<IpAddr> addr = parseIp(field.value)) matcher.matchAddress(*addr, field.name);
+    if (std::optional<IpAddr> addr = parseIp(field.value)) matcher.queueAddress(*addr, field.name);
     return true;
   });
   if (set.hasFilenames()) {
-    if (!event.app.empty()) matcher.matchFilename(event.app, "process.name");
+    if (!event.app.empty()) matcher.queueFilename(event.app, "process.name");
     event.visitFields([&](const Field& field) {
       if (matcher.full()) return false;
-      if (isFileField(field.name)) matcher.matchFilename(field.value, field.name);
+      if (isFileField(field.name)) matcher.queueFilename(field.value, field.name);
       return true;
     });
   }
-
   if (set.hasDomains() || set.hasHashes()) {
-    matcher.matchTokens(event.message, "message", /*attribute_fields=*/true);
+    matcher.queueTokens(event.message, "message", /*attribute_fields=*/true);
     event.visitFields([&](const Field& field) {
       if (matcher.full()) return false;
       if (contains(event.message, field.value)) return true;
-      matcher.matchTokens(field.value, field.name, /*attribute_fields=*/false);
+      matcher.queueTokens(field.value, field.name, /*attribute_fields=*/false);
       return true;
     });
   }
+  matcher.flush();
 
   if (set.database() == nullptr) return matcher.added();
   matcher.scan(event.message, "message", /*attribute_fields=*/true);

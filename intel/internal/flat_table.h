@@ -119,6 +119,15 @@ size_t probe(const std::vector<uint8_t>& controls, uint64_t hash, Match&& match)
   }
 }
 
+// Asks the CPU to load the cache line of `hash`'s first control byte, the one probe()
+// reads first. A lookup that misses usually reads nothing else, so the matcher prefetches
+// this line for every key of an event before it probes any, and the cache misses of the
+// keys overlap instead of following one another. Reads nothing itself.
+inline void prefetchControl(const std::vector<uint8_t>& controls, uint64_t hash) {
+  if (controls.empty()) return;
+  __builtin_prefetch(controls.data() + (hash & (controls.size() - 1)));
+}
+
 // The first empty slot index of `hash`'s probe sequence, whose control byte it sets.
 inline size_t claim(std::vector<uint8_t>& controls, uint64_t hash) {
   const size_t mask = controls.size() - 1;
@@ -164,6 +173,15 @@ class AddressTable {
     if (v6_.empty()) return kNoId;
     size_t i = probe(v6_controls_, hashV6(addr), [&](size_t k) { return v6_[k].key == addr.bytes; });
     return i == SIZE_MAX ? kNoId : v6_[i].id;
+  }
+
+  // Prefetches the control line that find(addr) reads first (see prefetchControl()).
+  void prefetch(const IpAddr& addr) const {
+    if (isV4(addr)) {
+      prefetchControl(v4_controls_, hashV4(v4Key(addr)));
+    } else {
+      prefetchControl(v6_controls_, hashV6(addr));
+    }
   }
 
   bool empty() const { return v4_.empty() && v6_.empty(); }
@@ -237,6 +255,9 @@ class TextTable {
     });
     return i == SIZE_MAX ? kNoId : slots_[i].id;
   }
+
+  // Prefetches the control line that find(hash, ...) reads first (see prefetchControl()).
+  void prefetch(uint64_t hash) const { prefetchControl(controls_, hash); }
 
   bool empty() const { return slots_.empty(); }
   size_t bytes() const { return slots_.capacity() * sizeof(Slot) + controls_.capacity(); }

@@ -293,6 +293,46 @@ TEST_F(MatcherTest, HitsOverflow) {
   EXPECT_TRUE(event_.has(kFlagHitsOverflow));
 }
 
+// The matcher queues up to 64 lookups and 4096 bytes of keys before it probes them. A
+// message with far more host names and hashes than that still gives every hit, in the
+// order of the text, and the first 16 when the event fills up.
+TEST_F(MatcherTest, LongMessageKeepsHitOrder) {
+  const std::string md5 = "d41d8cd98f00b204e9800998ecf8427e";
+  auto set = buildSet("first.example\nmid.example\nlast.example\n" + md5 + "\n");
+  std::string message = "FIRST.example ";
+  for (int i = 0; i < 150; ++i) message += "a" + std::to_string(i) + ".filler-name.example ";
+  message += "x=" + md5 + " ";
+  for (int i = 0; i < 150; ++i) message += "b" + std::to_string(i) + ".filler-name.example ";
+  message += "www.mid.example ";
+  for (int i = 0; i < 150; ++i) message += "c" + std::to_string(i) + ".filler-name.example ";
+  message += "last.example";
+  ASSERT_GT(message.size(), 4096u * 2);
+  Event event(64 * 1024);
+  Scratch scratch(*set);
+  event.raw = event.arena.copy(message);
+  event.message = event.raw;
+  ASSERT_EQ(event.message.size(), message.size());
+  EXPECT_EQ(matchEvent(*set, scratch, event), 4u);
+  EXPECT_EQ(hitTexts(event), (Hits{"first.example", md5, "mid.example", "last.example"}));
+
+  std::string list;
+  std::string many;
+  for (int i = 0; i < 100; ++i) {
+    list += "h" + std::to_string(i) + ".example\n";
+    many += "h" + std::to_string(i) + ".example filler" + std::to_string(i) + ".example ";
+  }
+  auto big = buildSet(list);
+  Scratch big_scratch(*big);
+  event.reset();
+  event.raw = event.arena.copy(many);
+  event.message = event.raw;
+  EXPECT_EQ(matchEvent(*big, big_scratch, event), Event::kMaxHits);
+  EXPECT_TRUE(event.has(kFlagHitsOverflow));
+  for (size_t i = 0; i < Event::kMaxHits; ++i) {
+    EXPECT_EQ(event.hits[i].indicator, "h" + std::to_string(i) + ".example");
+  }
+}
+
 // A set without patterns or without indicators matches nothing and needs no database.
 TEST_F(MatcherTest, EmptySets) {
   auto empty = buildSet("");
