@@ -329,15 +329,12 @@ absl::Status PlaybookRunner::start(CaseStore* cases, intel::SnapshotStore* intel
       RunStore::open(config_.db, clock_, durability_);
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
-  absl::StatusOr<std::unique_ptr<RunStartJournal>> journal =
-      RunStartJournal::open(config_.db + ".starts", durability_ == RunDurability::kFull);
-  if (!journal.ok()) return journal.status();
-  journal_ = std::move(*journal);
   for (const LoadedPlaybook& p : playbooks_) {
     if (absl::Status st = store_->putModule(p.hash, p.name, p.module); !st.ok()) return st;
   }
   if (absl::Status st = recover(); !st.ok()) return st;
   started_ = true;
+  if (absl::Status st = openJournals(); !st.ok()) return st;
   for (size_t i = 0; i < config_.workers; ++i) {
     workers_.emplace_back([this, i] { workerLoop(i); });
   }
@@ -478,6 +475,15 @@ void PlaybookRunner::feedFromInbox() {
     }
     if (rows->empty()) return;
     for (const auto& [inbox_id, text] : *rows) {
+      if (recovered_inbox_ids_.count(inbox_id) != 0) {
+        // Its run from before the restart runs again and files it.
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          last_fed_.store(inbox_id);
+        }
+        idle_.notify_all();
+        continue;
+      }
       absl::StatusOr<correlate::Alert> alert = internal::decodeStoredAlert(text);
       if (!alert.ok()) {
         {
@@ -571,6 +577,7 @@ void PlaybookRunner::flush() {
 void PlaybookRunner::workerLoop(size_t slot) {
   Worker worker;
   worker.slot = slot;
+  worker.journal = journals_[slot].get();
   while (true) {
     Job job;
     {
@@ -587,7 +594,9 @@ void PlaybookRunner::workerLoop(size_t slot) {
     worker.taken_mono_ns = monotonicNs();
     room_.notify_one();
     if (job.fed) wakeFeeder();
-    if (job.run_id == 0) {
+    if (job.recovered != nullptr) {
+      recoverRun(job, worker);
+    } else if (job.run_id == 0) {
       startRun(job, worker);
     } else {
       resumeRun(job.run_id, worker);

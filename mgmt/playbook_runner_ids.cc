@@ -7,11 +7,11 @@ namespace vigil::mgmt {
 absl::Status PlaybookRunner::reserveRunIds() {
   absl::StatusOr<int64_t> first = store_->runIdCeiling();
   if (!first.ok()) return first.status();
-  // Synced, and so also syncs the rows recoverJournal() wrote before the journal is cleared.
+  // Synced, and so also syncs the rows recovery wrote before the journals are removed.
   if (absl::Status st = store_->raiseRunIdCeiling(*first + kRunIdBlock); !st.ok()) return st;
   next_run_id_.store(*first);
   run_id_ceiling_.store(*first + kRunIdBlock);
-  return journal_->clear();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> PlaybookRunner::allocateRunId() {

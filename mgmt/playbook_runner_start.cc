@@ -139,22 +139,12 @@ void PlaybookRunner::startRun(const Job& job, Worker& worker) {
   const LoadedPlaybook& playbook = playbooks_[job.playbook];
   const correlate::Alert& source = *job.alert;
   absl::StatusOr<int64_t> id = allocateRunId();
-  const int64_t created_ns = clock_->nowNs();
-  absl::Status noted = id.status();
-  if (noted.ok()) {
-    // The run's row is stored only when its first segment ends. Until then the journal
-    // slot is its only trace, so the slot is written before the first action.
-    noted = journal_->record(worker.slot, *id, created_ns, playbook.name, playbook.hash,
-                             source.tenant, source.id, source.rule_id);
-  }
-  if (!noted.ok()) {
+  if (!id.ok()) {
     store_errors_.add();
     VIGIL_LOG_ERROR("cannot record playbook run, not started playbook={} alert={} error={}",
-                    playbook.name, source.id, noted.ToString());
+                    playbook.name, source.id, id.status().ToString());
     return;
   }
-  playbook_metrics_[job.playbook].started->add();
-
   json alert = alertForPlaybook(source, job.inbox_id);
   RunRecord run;
   run.id = *id;
@@ -163,17 +153,50 @@ void PlaybookRunner::startRun(const Job& job, Worker& worker) {
   run.tenant = source.tenant;
   run.alert_id = source.id;
   run.rule_id = source.rule_id;
-  run.created_ns = created_ns;
+  run.created_ns = clock_->nowNs();
+
+  // The run's row is stored only when its first segment ends. Until then the journal is
+  // its only trace, so the run and its whole alert are journaled before the first action:
+  // a restart re-runs the segment from there.
+  JournalSegment segment;
+  segment.run_id = run.id;
+  segment.created_ns = run.created_ns;
+  segment.first = true;
+  segment.inbox_id = job.inbox_id;
+  segment.playbook = run.playbook;
+  segment.playbook_hash = run.playbook_hash;
+  segment.tenant = run.tenant;
+  segment.alert_id = run.alert_id;
+  segment.rule_id = run.rule_id;
+  segment.alert_json = dumpJson(alert);
   RunContext ctx;
   prepareContext(ctx, run, alert);
+  if (!beginSegment(worker, segment, ctx)) {
+    VIGIL_LOG_ERROR("cannot record playbook run, not started playbook={} alert={}", playbook.name,
+                    source.id);
+    return;
+  }
+  playbook_metrics_[job.playbook].started->add();
   ctx.trigger_mono_ns = job.queued_mono_ns;
   ctx.worker_mono_ns = worker.taken_mono_ns;
   pb::Budget budget{config_.max_steps, config_.max_memory_bytes};
   pb::RunResult result = worker.vm.run(*playbook.program, registry_, budget, &ctx);
 
-  NewRun row{run.id,     created_ns,   run.playbook, run.playbook_hash,
-             run.tenant, run.alert_id, run.rule_id,  dumpJson(alert)};
+  NewRun row{run.id,     run.created_ns, run.playbook, run.playbook_hash,
+             run.tenant, run.alert_id,   run.rule_id,  std::move(segment.alert_json)};
   settle(run, ctx, result, worker, &row);
+}
+
+bool PlaybookRunner::beginSegment(Worker& worker, const JournalSegment& segment,
+                                  RunContext& ctx) {
+  if (absl::Status st = worker.journal->beginSegment(segment); !st.ok()) {
+    store_errors_.add();
+    VIGIL_LOG_ERROR("cannot write the run journal run={} error={}", segment.run_id,
+                    st.ToString());
+    return false;
+  }
+  ctx.journal = worker.journal;
+  return true;
 }
 
 absl::StatusOr<std::shared_ptr<const pb::Program>> PlaybookRunner::programFor(
@@ -200,24 +223,43 @@ void PlaybookRunner::resumeRun(int64_t run_id, Worker& worker) {
     return;
   }
   if (run->state != RunState::kRunning || !run->pending_resume) return;  // already taken
+  json alert = json::parse(run->alert_json, nullptr, false);
+  RunContext ctx;
+  prepareContext(ctx, *run, alert);
+  ctx.stored_steps = run->step_count;
+  // Journaled before the hand-over is cleared, so that after a crash the segment is
+  // either still handed over or found in the journal with the value it resumed with.
+  JournalSegment segment;
+  segment.run_id = run->id;
+  segment.created_ns = run->created_ns;
+  segment.stored_steps = run->step_count;
+  segment.first = false;
+  segment.playbook = run->playbook;
+  segment.playbook_hash = run->playbook_hash;
+  segment.tenant = run->tenant;
+  segment.alert_id = run->alert_id;
+  segment.rule_id = run->rule_id;
+  segment.resume_json = *run->pending_resume;
+  if (!beginSegment(worker, segment, ctx)) return;  // stays handed over for the next start
   if (absl::Status st = store_->clearPendingResume(run_id); !st.ok()) {
     store_errors_.add();
     VIGIL_LOG_ERROR("cannot take playbook run run={} error={}", run_id, st.ToString());
     return;
   }
-  json resume = json::parse(*run->pending_resume, nullptr, false);
-  json alert = json::parse(run->alert_json, nullptr, false);
-  RunContext ctx;
-  prepareContext(ctx, *run, alert);
-  ctx.stored_steps = run->step_count;
-  absl::StatusOr<std::shared_ptr<const pb::Program>> program = programFor(run->playbook_hash);
+  resumeSegment(*run, segment.resume_json, ctx, worker);
+}
+
+void PlaybookRunner::resumeSegment(const RunRecord& run, const std::string& resume_json,
+                                   RunContext& ctx, Worker& worker) {
+  json resume = json::parse(resume_json, nullptr, false);
+  absl::StatusOr<std::shared_ptr<const pb::Program>> program = programFor(run.playbook_hash);
   if (!program.ok()) {
     pb::RunResult failed;
     failed.status = pb::RunStatus::kFailed;
-    failed.steps = run->vm_steps;
-    failed.message = absl::StrCat("cannot load playbook ", run->playbook, " version ",
-                                  run->playbook_hash, ": ", program.status().message());
-    settle(*run, ctx, failed, worker, nullptr);
+    failed.steps = run.vm_steps;
+    failed.message = absl::StrCat("cannot load playbook ", run.playbook, " version ",
+                                  run.playbook_hash, ": ", program.status().message());
+    settle(run, ctx, failed, worker, nullptr);
     return;
   }
   std::string text = resume.is_string() ? resume.get<std::string>() : "";
@@ -226,8 +268,8 @@ void PlaybookRunner::resumeRun(int64_t run_id, Worker& worker) {
                                           : pb::Value::null();
   pb::Budget budget{config_.max_steps, config_.max_memory_bytes};
   pb::RunResult result =
-      worker.vm.resume(**program, registry_, budget, run->saved_state, value, &ctx);
-  settle(*run, ctx, result, worker, nullptr);
+      worker.vm.resume(**program, registry_, budget, run.saved_state, value, &ctx);
+  settle(run, ctx, result, worker, nullptr);
 }
 
 }  // namespace vigil::mgmt
