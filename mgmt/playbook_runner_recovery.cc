@@ -107,9 +107,9 @@ absl::Status PlaybookRunner::recover() {
   std::error_code ec;
   fs::remove(config_.db + ".starts", ec);
 
-  // The journaled segments, by (run, first, stored steps). The same segment can be in two
-  // files when a crash came after a worker journaled a recovered segment again and before
-  // it removed the older file; the copy with the most outcomes is the newer one.
+  // The journaled segments, by (run, first, stored steps). A crash after a worker journaled
+  // a recovered segment again, and before it removed the older file, leaves the segment in
+  // two files. The copy with the most outcomes is the newer one.
   absl::StatusOr<std::vector<std::pair<JournalSegment, std::string>>> files = readJournals();
   if (!files.ok()) return files.status();
   using SegmentKey = std::tuple<int64_t, bool, int64_t>;

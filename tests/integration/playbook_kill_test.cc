@@ -184,9 +184,9 @@ class PlaybookKillTest : public ::testing::Test {
   int api_port_ = 0;
 };
 
-// SIGKILL while the webhook call is in flight, after the case opened: the restarted
-// vigild runs the run again from the journal, does not open the case again, sends the
-// webhook request again with the same key, and completes the run.
+// SIGKILL while the webhook call is in flight, after the case opened. The restarted
+// vigild runs the run again from the journal and does not open the case again. It sends
+// the webhook request again with the same key and completes the run.
 TEST_F(PlaybookKillTest, KilledRunResumesWithoutRepeatingDoneActions) {
   auto daemon = startDaemon();
   sendUdp(udp_port_,

@@ -1,7 +1,7 @@
-// Connectors on the far side of an idempotency key: a run that runs again after a restart
-// (a new RunContext, the same run id and creation time, so the same keys) must not open a
-// second case, add a second note, count a second block or lose the key on the way to a
-// syslog collector. Another run (other keys) must do the work again.
+// Connectors on the far side of an idempotency key. A run that runs again after a restart
+// has a new RunContext with the same run id and creation time, so the same keys. It must
+// not open a second case, add a second note or count a second block, and a syslog
+// collector must get the key. Another run (other keys) must do the work again.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>

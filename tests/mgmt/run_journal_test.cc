@@ -1,6 +1,6 @@
 // The run journals on their own, and the runner killed with SIGKILL while an action of a
-// run is in flight: the next start must run the segment again, without calling the
-// actions whose outcome was recorded, and call the one in flight again with its key.
+// run is in flight. The next start must run the segment again. It must not call the
+// actions whose outcome was recorded, and it calls the one in flight again with its key.
 #include "mgmt/run_journal.h"
 
 #include <httplib.h>
