@@ -61,7 +61,12 @@ ActionRouter::ActionRouter(std::vector<NamedConnector> connectors, std::vector<A
     : connectors_(std::move(connectors)),
       routes_(std::move(routes)),
       unrouted_(metrics.counter("vigil_playbook_actions_unrouted_total",
-                                "Playbook actions that no playbooks.actions route matched")) {
+                                "Playbook actions that no playbooks.actions route matched")),
+      replayed_(metrics.counter("vigil_playbook_actions_replayed_total",
+                                "Playbook actions not called again after a restart because the "
+                                "run journal recorded their outcome")),
+      journal_errors_(metrics.counter("vigil_playbook_journal_errors_total",
+                                      "Run journal records that could not be written")) {
   for (NamedConnector& c : connectors_) {
     const char* help = "Connector calls made by playbook actions, by connector and outcome";
     c.ok = &metrics.counter("vigil_playbook_connector_calls_total", help,
@@ -122,7 +127,10 @@ absl::Status ActionRouter::perform(std::string_view action, const pb::List& para
 
   NamedConnector* target = route(action);
   absl::Status status;
-  if (target == nullptr) {
+  const bool replayed = !ctx.recorded.empty() && replay(ctx, step.idempotency_key, call, result, status);
+  if (replayed) {
+    replayed_.add();
+  } else if (target == nullptr) {
     unrouted_.add();
     status = absl::FailedPreconditionError(
         absl::StrCat("no connector handles action ", std::string(action),
@@ -139,7 +147,15 @@ absl::Status ActionRouter::perform(std::string_view action, const pb::List& para
         ctx.event_to_action_ns = RealClock::instance().nowNs() - ctx.event_receive_ns;
       }
     }
+    if (ctx.journal != nullptr) {
+      if (absl::Status st = ctx.journal->recordStart(step.idempotency_key, action); !st.ok()) {
+        journal_errors_.add();
+        VIGIL_LOG_WARN_POW2("cannot record a playbook action in the run journal run={} error={}",
+                            ctx.run_id, st.ToString());
+      }
+    }
     status = target->connector->perform(action, params, call, result);
+    if (ctx.journal != nullptr) journalOutcome(ctx, step.idempotency_key, status, result);
     const int64_t took_ns = monotonicNs() - start;
     target->latency->observe(static_cast<double>(took_ns) * 1e-9);
     (status.ok() ? target->ok : target->failed)->add();
@@ -152,6 +168,11 @@ absl::Status ActionRouter::perform(std::string_view action, const pb::List& para
   step.duration_ns = monotonicNs() - start;
   step.outcome = status.ok() ? "ok" : "error";
   step.message = clip(status.ok() ? pb::valueToString(result) : std::string(status.message()));
+  if (replayed) {
+    step.duration_ns = 0;
+    step.message = clip(absl::StrCat("not called again after the restart; recorded outcome: ",
+                                     step.message));
+  }
   if (target != nullptr) step.name = absl::StrCat(std::string(action), " via ", target->name);
   if (!status.ok()) {
     VIGIL_LOG_WARN_POW2("playbook action failed run={} playbook={} action={} error={}", ctx.run_id,
@@ -159,6 +180,46 @@ absl::Status ActionRouter::perform(std::string_view action, const pb::List& para
   }
   ctx.steps.push_back(std::move(step));
   return status;
+}
+
+bool ActionRouter::replay(RunContext& ctx, const std::string& key, pb::HostCall& call,
+                          pb::Value& result, absl::Status& status) {
+  auto it = ctx.recorded.find(key);
+  if (it == ctx.recorded.end() || it->second.empty()) return false;
+  RecordedAction outcome = std::move(it->second.front());
+  it->second.pop_front();
+  if (outcome.case_id != 0) ctx.case_id = outcome.case_id;
+  if (!outcome.ok) {
+    status = absl::Status(static_cast<absl::StatusCode>(outcome.code), outcome.error);
+    if (status.ok()) status = absl::UnknownError(outcome.error);
+    return true;
+  }
+  nlohmann::json value = nlohmann::json::parse(outcome.value_json, nullptr, false);
+  if (value.is_discarded()) value = nullptr;
+  status = pb::compiler::jsonToHeapValue(value, call, result)
+               ? absl::OkStatus()
+               : absl::ResourceExhaustedError("run heap memory limit reached");
+  return true;
+}
+
+void ActionRouter::journalOutcome(RunContext& ctx, const std::string& key,
+                                  const absl::Status& status, const pb::Value& result) {
+  RecordedAction outcome;
+  outcome.key = key;
+  outcome.ok = status.ok();
+  outcome.code = static_cast<int>(status.code());
+  outcome.case_id = ctx.case_id;
+  if (status.ok()) {
+    outcome.value_json = pb::compiler::valueToJson(result).dump(
+        -1, ' ', false, nlohmann::json::error_handler_t::replace);
+  } else {
+    outcome.error = std::string(status.message());
+  }
+  if (absl::Status st = ctx.journal->recordOutcome(outcome); !st.ok()) {
+    journal_errors_.add();
+    VIGIL_LOG_WARN_POW2("cannot record a playbook action outcome in the run journal run={} error={}",
+                        ctx.run_id, st.ToString());
+  }
 }
 
 }  // namespace vigil::mgmt

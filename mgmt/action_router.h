@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -16,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "common/metrics.h"
 #include "mgmt/playbook_config.h"
+#include "mgmt/run_journal.h"
 #include "mgmt/run_store.h"
 #include "nlohmann/json.hpp"
 #include "playbook_vm/compiler/alert_host.h"
@@ -38,6 +41,13 @@ struct RunContext : playbook_vm::compiler::AlertRunContext {
   // Idempotency key of the action being performed; ActionRouter::perform() sets it for the
   // connector and clears it afterwards.
   std::string action_key;
+  // The run journal of the worker running this segment: perform() records each call's key
+  // before the call and its outcome after it. Null records nothing (dry runs, tests).
+  RunJournal* journal = nullptr;
+  // Outcomes a journal recorded before a restart, by idempotency key, each key's in call
+  // order. perform() takes the first outcome of a call's key, if any, instead of calling
+  // the connector again.
+  std::map<std::string, std::deque<RecordedAction>, std::less<>> recorded;
   // Steps taken since the last time the runner persisted them.
   std::vector<RunStep> steps;
   // Entries already in the run's stored step log when this segment started.
@@ -99,6 +109,11 @@ struct NamedConnector {
 //   vigil_playbook_connector_up{connector}   gauge: 0 after kUnhealthyAfterErrors errors in
 //                                            a row, 1 again after the next success
 //   vigil_playbook_actions_unrouted_total   actions no route matched (the step fails)
+//   vigil_playbook_actions_replayed_total   actions not called again after a restart,
+//                                           because the run journal had their outcome
+//   vigil_playbook_journal_errors_total     run journal records that could not be written
+//                                           (the call goes ahead; after a crash its outcome
+//                                           is unknown, so it is called again with its key)
 class ActionRouter final : public playbook_vm::compiler::ActionConnector {
  public:
   static constexpr int64_t kUnhealthyAfterErrors = 3;
@@ -111,8 +126,10 @@ class ActionRouter final : public playbook_vm::compiler::ActionConnector {
   NamedConnector* route(std::string_view action);
 
   // Performs `action` on its connector, recording a step with the call's idempotency key in
-  // the RunContext. A failure of the connector is returned as the action's failure.
-  // Thread-safe; blocks for the connector's I/O.
+  // the RunContext. A failure of the connector is returned as the action's failure. When
+  // ctx.recorded holds an outcome for the key, returns that outcome without calling the
+  // connector; otherwise, with ctx.journal set, records the key before the call and the
+  // outcome after it. Thread-safe; blocks for the connector's I/O.
   absl::Status perform(std::string_view action, const playbook_vm::List& params,
                        playbook_vm::HostCall& call, playbook_vm::Value& result) override;
 
@@ -120,8 +137,15 @@ class ActionRouter final : public playbook_vm::compiler::ActionConnector {
 
  private:
   std::vector<NamedConnector> connectors_;
+  bool replay(RunContext& ctx, const std::string& key, playbook_vm::HostCall& call,
+              playbook_vm::Value& result, absl::Status& status);
+  void journalOutcome(RunContext& ctx, const std::string& key, const absl::Status& status,
+                      const playbook_vm::Value& result);
+
   std::vector<ActionRoute> routes_;
   Counter& unrouted_;
+  Counter& replayed_;
+  Counter& journal_errors_;
 };
 
 }  // namespace vigil::mgmt

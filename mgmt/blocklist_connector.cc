@@ -115,6 +115,11 @@ absl::Status BlocklistConnector::loadState() {
     entry.expires_ns = e.value("expires_ns", int64_t{0});
     entry.count = e.value("count", int64_t{1});
     entry.comment = e.value("comment", std::string());
+    if (e.contains("keys") && e["keys"].is_array()) {
+      for (const json& key : e["keys"]) {
+        if (key.is_string()) entry.keys.push_back(key.get<std::string>());
+      }
+    }
     entries_[ip] = entry;
   }
   return absl::OkStatus();
@@ -175,8 +180,10 @@ absl::Status BlocklistConnector::rewrite() {
   }
   json state = {{"entries", json::object()}};
   for (const auto& [ip, e] : entries_) {
-    state["entries"][ip] = {
-        {"expires_ns", e.expires_ns}, {"count", e.count}, {"comment", e.comment}};
+    state["entries"][ip] = {{"expires_ns", e.expires_ns},
+                            {"count", e.count},
+                            {"comment", e.comment},
+                            {"keys", e.keys}};
   }
   if (absl::Status st = writeAtomically(config_.path + ".state.json", state.dump(1)); !st.ok()) {
     return st;
@@ -186,7 +193,7 @@ absl::Status BlocklistConnector::rewrite() {
 }
 
 absl::Status BlocklistConnector::block(const std::string& ip_text, int64_t duration_s,
-                                       const std::string& comment) {
+                                       const std::string& comment, const std::string& action_key) {
   std::optional<IpAddr> ip = parseIp(ip_text);
   if (!ip) {
     return absl::InvalidArgumentError(
@@ -204,9 +211,21 @@ absl::Status BlocklistConnector::block(const std::string& ip_text, int64_t durat
     return absl::ResourceExhaustedError(absl::StrCat(
         "block list ", config_.name, " holds max_entries=", config_.max_entries, " addresses"));
   }
+  if (listed && !action_key.empty() &&
+      std::find(it->second.keys.begin(), it->second.keys.end(), action_key) !=
+          it->second.keys.end()) {
+    // This block was done before; write and apply the list again in case the earlier
+    // attempt stopped before it ran the apply command.
+    return rewrite();
+  }
   Entry entry;
   entry.comment = comment;
   entry.count = listed ? it->second.count + 1 : 1;
+  if (listed) entry.keys = it->second.keys;
+  if (!action_key.empty()) {
+    entry.keys.push_back(action_key);
+    if (entry.keys.size() > kKeysPerEntry) entry.keys.erase(entry.keys.begin());
+  }
   if (duration_s > 0) {
     int64_t scaled = duration_s;
     for (int64_t i = 1; i < entry.count && scaled < kMaxDurationS; ++i) scaled *= 2;
@@ -243,7 +262,7 @@ absl::Status BlocklistConnector::perform(std::string_view action, const pb::List
     std::string comment = p.value("comment", json()).is_string() ? p["comment"].get<std::string>()
                                                                  : std::string();
     if (comment.empty()) comment = absl::StrCat("run ", runContext(call).run_id);
-    st = block(ip, duration, comment);
+    st = block(ip, duration, comment, runContext(call).action_key);
   } else if (verb == "unblock_ip" || verb == "unblock") {
     st = unblock(ip);
   } else {

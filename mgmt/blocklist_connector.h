@@ -6,7 +6,10 @@
 // (default: the connector's default_duration_s; 0 never expires), unblock_ip / unblock
 // remove it. An address blocked again while still listed is a repeat offender: its
 // duration doubles for each repeat, up to 30 days. Expired entries are removed whenever
-// the file is rewritten.
+// the file is rewritten. A block with the idempotency key of an earlier block of the same
+// listed address (a retry, or a run that runs again after a restart) is not a repeat: the
+// entry stays as it is, and the file is written and applied again. Unblocking an address
+// that is not listed succeeds and changes nothing.
 //
 // The file declares the sets <set>_v4 and <set>_v6 in `table`, flushes them and adds every
 // listed address with its remaining timeout. It is written to a temporary file, synced and
@@ -18,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/clock.h"
@@ -32,7 +36,11 @@ class BlocklistConnector final : public playbook_vm::compiler::ActionConnector {
     int64_t expires_ns = 0;  // wall clock; 0 never expires
     int64_t count = 1;       // times blocked while listed
     std::string comment;
+    // Idempotency keys of the latest blocks of this entry, oldest first, at most
+    // kKeysPerEntry.
+    std::vector<std::string> keys;
   };
+  static constexpr size_t kKeysPerEntry = 8;
 
   // Checks the options and reads PATH.state.json when it exists. Does not write.
   static absl::StatusOr<std::unique_ptr<BlocklistConnector>> create(const ConnectorConfig& config,
@@ -44,8 +52,10 @@ class BlocklistConnector final : public playbook_vm::compiler::ActionConnector {
   absl::Status perform(std::string_view action, const playbook_vm::List& params,
                        playbook_vm::HostCall& call, playbook_vm::Value& result) override;
 
-  // Applies one change without a VM, for tests and the API of later tools.
-  absl::Status block(const std::string& ip, int64_t duration_s, const std::string& comment);
+  // Applies one change without a VM, for tests and the API of later tools. `action_key`
+  // is the idempotency key of the block; empty makes every call count as a repeat.
+  absl::Status block(const std::string& ip, int64_t duration_s, const std::string& comment,
+                     const std::string& action_key = "");
   absl::Status unblock(const std::string& ip);
 
   const std::map<std::string, Entry>& entries() const { return entries_; }

@@ -178,6 +178,30 @@ absl::StatusOr<int64_t> CaseConnector::targetCase(const json& params, pb::HostCa
 absl::Status CaseConnector::perform(std::string_view action, const pb::List& list,
                                     pb::HostCall& call, pb::Value& result) {
   RunContext& ctx = runContext(call);
+  if (ctx.action_key.empty()) return performOnce(action, list, call, result);
+  bool replayed = false;
+  absl::StatusOr<CaseStore::KeyedActionResult> done = store_.runKeyedAction(
+      ctx.action_key, ctx.tenant, absl::string_view(action.data(), action.size()),
+      [&]() -> absl::StatusOr<CaseStore::KeyedActionResult> {
+        if (absl::Status st = performOnce(action, list, call, result); !st.ok()) return st;
+        return CaseStore::KeyedActionResult{
+            ctx.case_id,
+            pb::compiler::valueToJson(result).dump(-1, ' ', false, json::error_handler_t::replace)};
+      },
+      &replayed);
+  if (!done.ok()) return done.status();
+  if (!replayed) return absl::OkStatus();
+  // Done before under this key, by an earlier attempt or by the run before a restart.
+  if (done->case_id != 0) ctx.case_id = done->case_id;
+  json value = json::parse(done->result_json, nullptr, false);
+  if (value.is_discarded()) value = nullptr;
+  if (!pb::compiler::jsonToHeapValue(value, call, result)) return heapFull();
+  return absl::OkStatus();
+}
+
+absl::Status CaseConnector::performOnce(std::string_view action, const pb::List& list,
+                                        pb::HostCall& call, pb::Value& result) {
+  RunContext& ctx = runContext(call);
   json params = paramsToJson(list);
   std::string_view verb = verbOf(action);
   const std::string author = absl::StrCat(config_.author, " (", ctx.playbook, " run ", ctx.run_id, ")");

@@ -15,6 +15,8 @@
 //   attach_alert         inbox_id (default alert.inbox_id) -> files the stored alert in the
 //                        open case for its rule and group, or a new case; returns the case id
 // Every action but open takes an optional case_id and returns the case id unless noted.
+// An action repeated with the idempotency key of an earlier successful call (a retry, or a
+// run that runs again after a restart) writes nothing and returns the earlier result.
 // Without case_id an action works on the case this run opened, else on the case that
 // holds the triggering alert. A case of another tenant is never touched.
 //
@@ -49,10 +51,15 @@ class CaseConnector final : public playbook_vm::compiler::ActionConnector {
   // the cases attach_alert opens.
   CaseConnector(const ConnectorConfig& config, CaseStore& store, Counter* cases_opened = nullptr);
 
+  // Performs one case action. With an idempotency key in the run context the action runs
+  // at most once per key (CaseStore::runKeyedAction()): a repeat returns the first call's
+  // result and case without writing anything.
   absl::Status perform(std::string_view action, const playbook_vm::List& params,
                        playbook_vm::HostCall& call, playbook_vm::Value& result) override;
 
  private:
+  absl::Status performOnce(std::string_view action, const playbook_vm::List& params,
+                           playbook_vm::HostCall& call, playbook_vm::Value& result);
   absl::StatusOr<int64_t> targetCase(const nlohmann::json& params, playbook_vm::HostCall& call);
   absl::Status addEvidence(std::string_view action, const nlohmann::json& params, int64_t id,
                            const std::string& author, playbook_vm::HostCall& call,

@@ -344,7 +344,7 @@ absl::StatusOr<IngestResult> CaseStore::ingestAlert(const correlate::Alert& aler
 
 absl::StatusOr<std::vector<IngestResult>> CaseStore::ingestAlerts(
     absl::Span<const correlate::Alert> alerts) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   std::vector<IngestResult> results;
   results.reserve(alerts.size());
   {
@@ -570,7 +570,7 @@ absl::StatusOr<CasePage> CaseStore::listCases(const CaseFilter& filter) {
         absl::StrCat("offset=", filter.offset, " is negative; use 0 or more"));
   }
   const WhereClause where = whereFor(filter);
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   // One read transaction so the total and the page come from the same snapshot.
   ReadTransaction read(db_);
   if (!read.status().ok()) return read.status();
@@ -609,7 +609,7 @@ absl::StatusOr<std::vector<Case>> CaseStore::casesDetectedBetween(
   if (!tenant.empty()) where.text("tenant = ?", tenant);
   if (from_ns != 0) where.integer("detect_ns >= ?", from_ns);
   if (to_ns != 0) where.integer("detect_ns < ?", to_ns);
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   absl::StatusOr<SqliteStatement> list = SqliteStatement::prepare(
       db_, "cases_detected_between",
       absl::StrCat("SELECT ", kCaseColumns, " FROM cases", where.sql, " ORDER BY id"));
@@ -626,7 +626,7 @@ absl::StatusOr<std::vector<Case>> CaseStore::casesDetectedBetween(
 }
 
 absl::StatusOr<std::string> CaseStore::caseTenant(int64_t id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   absl::StatusOr<SqliteStatement> get =
       SqliteStatement::prepare(db_, "case_tenant", "SELECT tenant FROM cases WHERE id = ?1");
   if (!get.ok()) return get.status();
@@ -638,12 +638,15 @@ absl::StatusOr<std::string> CaseStore::caseTenant(int64_t id) {
 }
 
 absl::StatusOr<CaseDetail> CaseStore::getCase(int64_t id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  // Inside runKeyedAction()'s transaction the read is part of it and must not end it.
+  const bool in_transaction = !sqlite3_get_autocommit(db_);
+  if (!in_transaction) {
     ResetOnExit reset(stmts_->begin_read);
     if (absl::Status s = stmts_->begin_read.run(); !s.ok()) return s;
   }
-  auto end_read = [this] {
+  auto end_read = [this, in_transaction] {
+    if (in_transaction) return absl::OkStatus();
     ResetOnExit reset(stmts_->commit);
     return stmts_->commit.run();
   };

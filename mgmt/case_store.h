@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -393,6 +394,21 @@ class CaseStore {
   // Notes of a case, oldest first, as (author, text).
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> caseNotes(int64_t id);
   absl::StatusOr<std::vector<std::string>> caseTags(int64_t id);
+  // What a case action of a playbook run did, as runKeyedAction() records it.
+  struct KeyedActionResult {
+    int64_t case_id = 0;      // the case the action worked on
+    std::string result_json;  // the action's result as JSON text
+  };
+  // Performs a case action of a playbook run at most once per idempotency key `key`. When
+  // the key is recorded, returns the recorded result with `*replayed` set, without calling
+  // `action`. Otherwise calls `action` (which may call the other methods of the store) and
+  // records the key, `tenant`, `action_name` and the result in the same transaction as the
+  // action's writes: after a crash either both are stored or neither. A failed action
+  // writes nothing. PermissionDenied when the key is recorded for another tenant. Blocks
+  // other writers of the store while `action` runs.
+  absl::StatusOr<KeyedActionResult> runKeyedAction(
+      absl::string_view key, absl::string_view tenant, absl::string_view action_name,
+      const std::function<absl::StatusOr<KeyedActionResult>()>& action, bool* replayed);
   // Returns the case that contains the newest stored alert with `alert_id` of `tenant`, if any.
   absl::StatusOr<std::optional<int64_t>> findCaseOfAlert(absl::string_view tenant,
                                                          absl::string_view alert_id);
@@ -453,7 +469,8 @@ class CaseStore {
   CaseStoreOptions options_;
   int schema_version_ = 0;
   std::unique_ptr<Statements> stmts_;
-  std::mutex mu_;
+  // Recursive, so that runKeyedAction() can hold it while the action calls other methods.
+  std::recursive_mutex mu_;
 };
 
 }  // namespace vigil::mgmt

@@ -4,12 +4,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "mgmt/case_store.h"
+#include "mgmt/internal/case_store_sql.h"
 #include "mgmt/internal/sqlite_statement.h"
 #include "mgmt/internal/stored_alert.h"
 
 namespace vigil::mgmt {
 
 using internal::SqliteStatement;
+using internal::WriteTransaction;
 
 absl::StatusOr<std::vector<int64_t>> CaseStore::queueAlerts(
     absl::Span<const correlate::Alert> alerts) {
@@ -20,7 +22,7 @@ absl::StatusOr<std::vector<int64_t>> CaseStore::queueAlerts(
                        " is not a Sigma level; use informational, low, medium, high or critical"));
     }
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   absl::StatusOr<SqliteStatement> insert = SqliteStatement::prepare(
       db_, "queue_alert",
       "INSERT INTO alert_inbox (tenant, alert_id, rule_id, stored_ns, alert)"
@@ -53,45 +55,39 @@ absl::StatusOr<std::vector<int64_t>> CaseStore::queueAlerts(
 }
 
 absl::StatusOr<IngestResult> CaseStore::attachQueuedAlert(int64_t inbox_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (absl::Status s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-  auto fail = [this](absl::Status status) {
-    exec("ROLLBACK").IgnoreError();
-    return status;
-  };
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  WriteTransaction txn(db_);
+  if (!txn.status().ok()) return txn.status();
   absl::StatusOr<SqliteStatement> read = SqliteStatement::prepare(
       db_, "read_queued_alert", "SELECT alert FROM alert_inbox WHERE id = ?1");
-  if (!read.ok()) return fail(read.status());
+  if (!read.ok()) return read.status();
   read->bindInt(1, inbox_id);
   absl::StatusOr<bool> row = read->step();
-  if (!row.ok()) return fail(row.status());
+  if (!row.ok()) return row.status();
   if (!*row) {
-    return fail(absl::NotFoundError(absl::StrCat(
-        "inbox alert ", inbox_id, " does not exist; it was filed in a case already")));
+    return absl::NotFoundError(absl::StrCat(
+        "inbox alert ", inbox_id, " does not exist; it was filed in a case already"));
   }
   absl::StatusOr<correlate::Alert> alert = internal::decodeStoredAlert(read->columnText(0));
   read->reset();
   if (!alert.ok()) {
-    return fail(absl::DataLossError(
-        absl::StrCat("inbox alert ", inbox_id, ": ", alert.status().message())));
+    return absl::DataLossError(
+        absl::StrCat("inbox alert ", inbox_id, ": ", alert.status().message()));
   }
   absl::StatusOr<IngestResult> result = ingestOne(*alert);
-  if (!result.ok()) return fail(result.status());
+  if (!result.ok()) return result.status();
   absl::StatusOr<SqliteStatement> remove = SqliteStatement::prepare(
       db_, "remove_queued_alert", "DELETE FROM alert_inbox WHERE id = ?1");
-  if (!remove.ok()) return fail(remove.status());
+  if (!remove.ok()) return remove.status();
   remove->bindInt(1, inbox_id);
-  if (absl::Status s = remove->run(); !s.ok()) return fail(s);
-  if (absl::Status s = exec("COMMIT"); !s.ok()) {
-    if (!sqlite3_get_autocommit(db_)) exec("ROLLBACK").IgnoreError();
-    return s;
-  }
+  if (absl::Status s = remove->run(); !s.ok()) return s;
+  if (absl::Status s = txn.commit(); !s.ok()) return s;
   return *result;
 }
 
 absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> CaseStore::queuedAlertsAfter(
     int64_t after_id, size_t limit) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   absl::StatusOr<SqliteStatement> read = SqliteStatement::prepare(
       db_, "queued_alerts_after",
       "SELECT id, alert FROM alert_inbox WHERE id > ?1 ORDER BY id LIMIT ?2");
@@ -109,7 +105,7 @@ absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> CaseStore::queuedAl
 }
 
 absl::StatusOr<std::string> CaseStore::queuedAlertTenant(int64_t inbox_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   absl::StatusOr<SqliteStatement> read = SqliteStatement::prepare(
       db_, "queued_alert_tenant", "SELECT tenant FROM alert_inbox WHERE id = ?1");
   if (!read.ok()) return read.status();
@@ -124,7 +120,7 @@ absl::StatusOr<std::string> CaseStore::queuedAlertTenant(int64_t inbox_id) {
 }
 
 absl::StatusOr<int64_t> CaseStore::queuedAlertCount() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   absl::StatusOr<SqliteStatement> count =
       SqliteStatement::prepare(db_, "count_queued_alerts", "SELECT COUNT(*) FROM alert_inbox");
   if (!count.ok()) return count.status();

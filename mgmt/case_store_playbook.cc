@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "mgmt/case_store.h"
+#include "mgmt/internal/case_store_sql.h"
 #include "mgmt/internal/sqlite_statement.h"
 
 namespace vigil::mgmt {
@@ -77,9 +78,51 @@ absl::StatusOr<std::vector<std::string>> CaseStore::caseTags(int64_t id) {
   return detail->info.tags;
 }
 
+absl::StatusOr<CaseStore::KeyedActionResult> CaseStore::runKeyedAction(
+    absl::string_view key, absl::string_view tenant, absl::string_view action_name,
+    const std::function<absl::StatusOr<KeyedActionResult>()>& action, bool* replayed) {
+  *replayed = false;
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  internal::WriteTransaction txn(db_);
+  if (!txn.status().ok()) return txn.status();
+  absl::StatusOr<internal::SqliteStatement> find = internal::SqliteStatement::prepare(
+      db_, "find_action_key",
+      "SELECT tenant, case_id, result FROM playbook_action_keys WHERE key = ?");
+  if (!find.ok()) return find.status();
+  find->bindText(1, key);
+  absl::StatusOr<bool> row = find->step();
+  if (!row.ok()) return row.status();
+  if (*row) {
+    if (find->columnText(0) != tenant) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "idempotency key ", key, " was recorded for another tenant's playbook run"));
+    }
+    *replayed = true;
+    return KeyedActionResult{find->columnInt(1), find->columnText(2)};
+  }
+  find->reset();
+
+  absl::StatusOr<KeyedActionResult> done = action();
+  if (!done.ok()) return done.status();  // the destructor rolls the action's writes back
+  absl::StatusOr<internal::SqliteStatement> insert = internal::SqliteStatement::prepare(
+      db_, "insert_action_key",
+      "INSERT INTO playbook_action_keys (key, tenant, action, case_id, result, done_ns) "
+      "VALUES (?, ?, ?, ?, ?, ?)");
+  if (!insert.ok()) return insert.status();
+  insert->bindText(1, key);
+  insert->bindText(2, tenant);
+  insert->bindText(3, action_name);
+  insert->bindInt(4, done->case_id);
+  insert->bindText(5, done->result_json);
+  insert->bindInt(6, options_.clock->nowNs());
+  if (absl::Status st = insert->run(); !st.ok()) return st;
+  if (absl::Status st = txn.commit(); !st.ok()) return st;
+  return done;
+}
+
 absl::StatusOr<std::optional<int64_t>> CaseStore::findCaseOfAlert(absl::string_view tenant,
                                                                   absl::string_view alert_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::recursive_mutex> lock(mu_);
   absl::StatusOr<internal::SqliteStatement> s = internal::SqliteStatement::prepare(
       db_, "find_case_of_alert",
       "SELECT case_id FROM alerts WHERE tenant = ? AND alert_id = ? ORDER BY id DESC LIMIT 1");

@@ -17,6 +17,7 @@
 #include "mgmt/case_connector.h"
 #include "mgmt/case_store.h"
 #include "mgmt/default_case_playbook.h"
+#include "mgmt/internal/playbook_runner_util.h"
 #include "mgmt/internal/stored_alert.h"
 #include "mgmt/syslog_connector.h"
 #include "mgmt/webhook_connector.h"
@@ -27,6 +28,9 @@ namespace {
 
 namespace pb = playbook_vm;
 using json = nlohmann::json;
+using internal::dumpJson;
+using internal::finalIndex;
+using internal::kFinalStates;
 
 constexpr int64_t kSecondNs = 1'000'000'000;
 // The pipeline calls flush() at shutdown. Connector timeouts bound each queued run, but a
@@ -47,16 +51,6 @@ const std::vector<double> kEventToActionBoundsUs = [] {
 // that waits for an approval can take hours.
 const std::vector<double> kDurationBounds = {0.0001, 0.001, 0.01, 0.1, 1,    10,
                                              60,     300,   1800, 3600, 86400};
-// Final states in the order of PlaybookMetrics::finished.
-constexpr RunState kFinalStates[] = {RunState::kSucceeded, RunState::kFailed, RunState::kDenied,
-                                     RunState::kTimedOut};
-
-size_t finalIndex(RunState state) {
-  for (size_t i = 0; i < std::size(kFinalStates); ++i) {
-    if (kFinalStates[i] == state) return i;
-  }
-  return 1;  // kFailed
-}
 // The action the default-case playbook files alerts with, and the connector that performs
 // it when no `playbooks.actions` route names the action exactly.
 constexpr const char* kAttachAlertAction = "case.attach_alert";
@@ -93,96 +87,6 @@ absl::StatusOr<std::vector<std::string>> expandPaths(const std::vector<std::stri
     }
   }
   return files;
-}
-
-// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or values past
-// U+10FFFF).
-bool validUtf8(const std::string& text) {
-  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-  const auto* end = p + text.size();
-  while (p < end) {
-    if (*p < 0x80) {
-      ++p;
-      continue;
-    }
-    size_t extra = 0;
-    uint32_t code = 0;
-    if ((*p & 0xE0) == 0xC0) {
-      extra = 1;
-      code = *p & 0x1F;
-    } else if ((*p & 0xF0) == 0xE0) {
-      extra = 2;
-      code = *p & 0x0F;
-    } else if ((*p & 0xF8) == 0xF0) {
-      extra = 3;
-      code = *p & 0x07;
-    } else {
-      return false;
-    }
-    if (static_cast<size_t>(end - p) <= extra) return false;
-    for (size_t i = 1; i <= extra; ++i) {
-      if ((p[i] & 0xC0) != 0x80) return false;
-      code = (code << 6) | (p[i] & 0x3F);
-    }
-    constexpr uint32_t kMinForLength[] = {0, 0x80, 0x800, 0x10000};
-    if (code < kMinForLength[extra] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
-      return false;
-    }
-    p += extra + 1;
-  }
-  return true;
-}
-
-// A JSON string of `text`, with invalid UTF-8 replaced by U+FFFD as alertToJson does.
-json textValue(const std::string& text) {
-  if (validUtf8(text)) return text;
-  return json::parse(json(text).dump(-1, ' ', false, json::error_handler_t::replace));
-}
-
-json textArray(const std::vector<std::string>& texts) {
-  json out = json::array();
-  for (const std::string& text : texts) out.push_back(textValue(text));
-  return out;
-}
-
-// The alert as playbooks read it: the fields of correlate::alertToJson, plus "severity"
-// (the Sigma level), every group-by field at the top level (alert.src_ip) and "events",
-// one {"raw": TEXT} per evidence line, and "inbox_id" when the case sink stored the alert.
-// Built directly rather than by parsing
-// alertToJson's text, which took about 17 us per run before the first action could start
-// (dev build, measured on the shared 2-core machine).
-json alertForPlaybook(const correlate::Alert& alert, int64_t inbox_id) {
-  json group = json::object();
-  for (const auto& [field, value] : alert.group) group[field] = textValue(value);
-  json j = json::object();
-  j["id"] = textValue(alert.id);
-  j["rule_id"] = textValue(alert.rule_id);
-  j["rule_title"] = textValue(alert.rule_title);
-  j["rules_version"] = alert.rules_version;
-  j["level"] = textValue(alert.level);
-  j["tenant"] = textValue(alert.tenant);
-  j["tags"] = textArray(alert.tags);
-  j["first_event"] = formatRfc3339(alert.first_event_ns);
-  j["last_event"] = formatRfc3339(alert.last_event_ns);
-  j["detected"] = formatRfc3339(alert.detect_ns);
-  j["event_count"] = alert.event_count;
-  j["evidence"] = textArray(alert.evidence);
-  j["indicator_hits"] = textArray(alert.indicator_hits);
-  if (!std::isnan(alert.metric)) j["metric"] = alert.metric;
-  j["severity"] = j["level"];
-  for (const auto& [field, value] : group.items()) {
-    if (!j.contains(field)) j[field] = value;
-  }
-  j["group"] = std::move(group);
-  json events = json::array();
-  for (const json& raw : j["evidence"]) events.push_back({{"raw", raw}});
-  j["events"] = std::move(events);
-  if (inbox_id != 0) j["inbox_id"] = inbox_id;
-  return j;
-}
-
-std::string dumpJson(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string listText(const pb::List* list, uint32_t index) {
@@ -437,15 +341,12 @@ absl::Status PlaybookRunner::start(CaseStore* cases, intel::SnapshotStore* intel
       RunStore::open(config_.db, clock_, durability_);
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
-  absl::StatusOr<std::unique_ptr<RunStartJournal>> journal =
-      RunStartJournal::open(config_.db + ".starts", durability_ == RunDurability::kFull);
-  if (!journal.ok()) return journal.status();
-  journal_ = std::move(*journal);
   for (const LoadedPlaybook& p : playbooks_) {
     if (absl::Status st = store_->putModule(p.hash, p.name, p.module); !st.ok()) return st;
   }
   if (absl::Status st = recover(); !st.ok()) return st;
   started_ = true;
+  if (absl::Status st = openJournals(); !st.ok()) return st;
   for (size_t i = 0; i < config_.workers; ++i) {
     workers_.emplace_back([this, i] { workerLoop(i); });
   }
@@ -458,106 +359,6 @@ absl::Status PlaybookRunner::start(CaseStore* cases, intel::SnapshotStore* intel
                  "durability={} next_run_id={}",
                  playbooks_.size(), router_->connectorCount(), config_.workers, config_.db,
                  std::string(runDurabilityName(durability_)), next_run_id_.load());
-  return absl::OkStatus();
-}
-
-absl::Status PlaybookRunner::recoverJournal(size_t& interrupted) {
-  absl::StatusOr<std::vector<RunStart>> starts = journal_->readAll();
-  if (!starts.ok()) return starts.status();
-  for (const RunStart& start : *starts) {
-    absl::StatusOr<bool> stored = store_->exists(start.id);
-    if (!stored.ok()) return stored.status();
-    if (*stored) continue;  // its first segment ended and was stored
-    // The run took its first actions, or was about to, when the process ended.
-    NewRun row{start.id,       start.created_ns, start.playbook, start.playbook_hash,
-               start.tenant,   start.alert_id,   start.rule_id,
-               dumpJson({{"id", start.alert_id}, {"rule_id", start.rule_id},
-                         {"tenant", start.tenant}})};
-    RunStep end;
-    end.kind = "end";
-    end.name = "failed";
-    end.outcome = "error";
-    end.started_ns = clock_->nowNs();
-    end.message =
-        "interrupted: vigild stopped during the first segment of this run, before its steps "
-        "were stored; check the actions of playbook " + start.playbook + " by hand";
-    absl::Status st =
-        store_->finish(start.id, RunState::kFailed, "", end.message, 0, {end}, &row);
-    if (!st.ok()) return st;
-    metricsFor(start.playbook).finished[finalIndex(RunState::kFailed)]->add();
-    VIGIL_LOG_WARN("playbook run interrupted before it was stored run={} playbook={} alert={}",
-                   start.id, start.playbook, start.alert_id);
-    ++interrupted;
-  }
-  return absl::OkStatus();
-}
-
-absl::Status PlaybookRunner::reserveRunIds() {
-  absl::StatusOr<int64_t> first = store_->runIdCeiling();
-  if (!first.ok()) return first.status();
-  // Synced, and so also syncs the rows recoverJournal() wrote before the journal is cleared.
-  if (absl::Status st = store_->raiseRunIdCeiling(*first + kRunIdBlock); !st.ok()) return st;
-  next_run_id_.store(*first);
-  run_id_ceiling_.store(*first + kRunIdBlock);
-  return journal_->clear();
-}
-
-absl::StatusOr<int64_t> PlaybookRunner::allocateRunId() {
-  const int64_t id = next_run_id_.fetch_add(1, std::memory_order_relaxed);
-  if (id < run_id_ceiling_.load(std::memory_order_acquire)) return id;
-  // The timer thread keeps the ceiling ahead; only a burst of kRunIdBlock / 2 runs
-  // between two of its checks gets here.
-  if (absl::Status st = extendRunIds(id + 1); !st.ok()) return st;
-  return id;
-}
-
-absl::Status PlaybookRunner::extendRunIds(int64_t needed) {
-  std::lock_guard<std::mutex> lock(id_mu_);
-  int64_t ceiling = run_id_ceiling_.load(std::memory_order_relaxed);
-  if (needed <= ceiling) return absl::OkStatus();
-  ceiling = needed + kRunIdBlock;
-  if (absl::Status st = store_->raiseRunIdCeiling(ceiling); !st.ok()) return st;
-  run_id_ceiling_.store(ceiling, std::memory_order_release);
-  return absl::OkStatus();
-}
-
-absl::Status PlaybookRunner::recover() {
-  size_t resumed = 0, interrupted = 0, waiting = 0;
-  if (absl::Status st = recoverJournal(interrupted); !st.ok()) return st;
-  if (absl::Status st = reserveRunIds(); !st.ok()) return st;
-  absl::StatusOr<std::vector<RunRecord>> running = store_->runsInState(RunState::kRunning);
-  if (!running.ok()) return running.status();
-  for (const RunRecord& run : *running) {
-    if (run.pending_resume && !run.saved_state.empty()) {
-      // A decision or timer handed it over and no worker took it before the stop.
-      queue_.push_back(Job{run.id, 0, nullptr, monotonicNs()});
-      ++resumed;
-      continue;
-    }
-    // It was executing when the process ended, so the actions of its last segment may
-    // or may not have happened. Repeating them could block twice or page twice.
-    absl::Status st = store_->finish(
-        run.id, RunState::kFailed, "",
-        "interrupted: vigild stopped while this run was executing; check the actions after "
-        "its last recorded step by hand",
-        run.vm_steps, {});
-    if (!st.ok()) return st;
-    metricsFor(run.playbook).finished[finalIndex(RunState::kFailed)]->add();
-    ++interrupted;
-  }
-  for (RunState state : {RunState::kWaitingApproval, RunState::kDelayed}) {
-    absl::StatusOr<std::vector<RunRecord>> runs = store_->runsInState(state);
-    if (!runs.ok()) return runs.status();
-    for (const RunRecord& run : *runs) {
-      wakes_.emplace(run.wake_ns, Wake{run.id, state});
-      ++waiting;
-    }
-  }
-  updateWaitingGauges();
-  if (resumed + interrupted + waiting > 0) {
-    VIGIL_LOG_INFO("playbook runs recovered suspended={} handed_over={} interrupted={}", waiting,
-                   resumed, interrupted);
-  }
   return absl::OkStatus();
 }
 
@@ -686,6 +487,15 @@ void PlaybookRunner::feedFromInbox() {
     }
     if (rows->empty()) return;
     for (const auto& [inbox_id, text] : *rows) {
+      if (recovered_inbox_ids_.count(inbox_id) != 0) {
+        // Its run from before the restart runs again and files it.
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          last_fed_.store(inbox_id);
+        }
+        idle_.notify_all();
+        continue;
+      }
       absl::StatusOr<correlate::Alert> alert = internal::decodeStoredAlert(text);
       if (!alert.ok()) {
         {
@@ -779,6 +589,7 @@ void PlaybookRunner::flush() {
 void PlaybookRunner::workerLoop(size_t slot) {
   Worker worker;
   worker.slot = slot;
+  worker.journal = journals_[slot].get();
   while (true) {
     Job job;
     {
@@ -795,7 +606,9 @@ void PlaybookRunner::workerLoop(size_t slot) {
     worker.taken_mono_ns = monotonicNs();
     room_.notify_one();
     if (job.fed) wakeFeeder();
-    if (job.run_id == 0) {
+    if (job.recovered != nullptr) {
+      recoverRun(job, worker);
+    } else if (job.run_id == 0) {
       startRun(job, worker);
     } else {
       resumeRun(job.run_id, worker);
@@ -806,132 +619,6 @@ void PlaybookRunner::workerLoop(size_t slot) {
     }
     idle_.notify_all();
   }
-}
-
-void PlaybookRunner::prepareContext(RunContext& ctx, const RunRecord& run, const json& alert) {
-  ctx.alert = &alert;
-  ctx.connector = router_.get();
-  ctx.run_id = run.id;
-  ctx.playbook = run.playbook;
-  ctx.tenant = run.tenant;
-  ctx.alert_id = run.alert_id;
-  ctx.rule_id = run.rule_id;
-  ctx.created_ns = run.created_ns;
-  for (const RunStep& step : run.steps) {
-    if (step.kind == "action" && step.outcome == "ok" && !step.idempotency_key.empty()) {
-      ctx.done_action_keys.insert(step.idempotency_key);
-    }
-  }
-  intel::SnapshotStore* store = intel_;
-  ctx.intel = [store](std::string_view value) {
-    if (store == nullptr) return false;
-    std::shared_ptr<const intel::Snapshot> snapshot = store->current();
-    return snapshot != nullptr && findIndicator(*snapshot, value).has_value();
-  };
-  ctx.log = [&ctx, this](std::string_view message) {
-    RunStep step;
-    step.kind = "log";
-    step.name = "log";
-    step.message = std::string(message.substr(0, 4096));
-    step.started_ns = clock_->nowNs();
-    ctx.steps.push_back(std::move(step));
-  };
-}
-
-void PlaybookRunner::startRun(const Job& job, Worker& worker) {
-  const LoadedPlaybook& playbook = playbooks_[job.playbook];
-  const correlate::Alert& source = *job.alert;
-  absl::StatusOr<int64_t> id = allocateRunId();
-  const int64_t created_ns = clock_->nowNs();
-  absl::Status noted = id.status();
-  if (noted.ok()) {
-    // The run's row is stored only when its first segment ends. Until then the journal
-    // slot is its only trace, so the slot is written before the first action.
-    noted = journal_->record(worker.slot, *id, created_ns, playbook.name, playbook.hash,
-                             source.tenant, source.id, source.rule_id);
-  }
-  if (!noted.ok()) {
-    store_errors_.add();
-    VIGIL_LOG_ERROR("cannot record playbook run, not started playbook={} alert={} error={}",
-                    playbook.name, source.id, noted.ToString());
-    return;
-  }
-  playbook_metrics_[job.playbook].started->add();
-
-  json alert = alertForPlaybook(source, job.inbox_id);
-  RunRecord run;
-  run.id = *id;
-  run.playbook = playbook.name;
-  run.playbook_hash = playbook.hash;
-  run.tenant = source.tenant;
-  run.alert_id = source.id;
-  run.rule_id = source.rule_id;
-  run.created_ns = created_ns;
-  RunContext ctx;
-  prepareContext(ctx, run, alert);
-  ctx.trigger_mono_ns = job.queued_mono_ns;
-  ctx.event_receive_ns = source.receive_ns;
-  ctx.worker_mono_ns = worker.taken_mono_ns;
-  pb::Budget budget{config_.max_steps, config_.max_memory_bytes};
-  pb::RunResult result = worker.vm.run(*playbook.program, registry_, budget, &ctx);
-
-  NewRun row{run.id,     created_ns,   run.playbook, run.playbook_hash,
-             run.tenant, run.alert_id, run.rule_id,  dumpJson(alert)};
-  settle(run, ctx, result, worker, &row);
-}
-
-absl::StatusOr<std::shared_ptr<const pb::Program>> PlaybookRunner::programFor(
-    const std::string& hash) {
-  std::lock_guard<std::mutex> lock(programs_mu_);
-  auto it = programs_.find(hash);
-  if (it != programs_.end()) return it->second;
-  // An older version of a playbook whose file changed since the run started.
-  absl::StatusOr<std::vector<uint8_t>> module = store_->getModule(hash);
-  if (!module.ok()) return module.status();
-  absl::StatusOr<std::unique_ptr<pb::Program>> program = pb::loadProgram(*module, registry_);
-  if (!program.ok()) return program.status();
-  std::shared_ptr<const pb::Program> shared = std::move(*program);
-  programs_[hash] = shared;
-  return shared;
-}
-
-void PlaybookRunner::resumeRun(int64_t run_id, Worker& worker) {
-  absl::StatusOr<RunRecord> run = store_->get(run_id);
-  if (!run.ok()) {
-    store_errors_.add();
-    VIGIL_LOG_ERROR("cannot read playbook run to resume run={} error={}", run_id,
-                    run.status().ToString());
-    return;
-  }
-  if (run->state != RunState::kRunning || !run->pending_resume) return;  // already taken
-  if (absl::Status st = store_->clearPendingResume(run_id); !st.ok()) {
-    store_errors_.add();
-    VIGIL_LOG_ERROR("cannot take playbook run run={} error={}", run_id, st.ToString());
-    return;
-  }
-  json resume = json::parse(*run->pending_resume, nullptr, false);
-  json alert = json::parse(run->alert_json, nullptr, false);
-  RunContext ctx;
-  prepareContext(ctx, *run, alert);
-  ctx.stored_steps = run->step_count;
-  absl::StatusOr<std::shared_ptr<const pb::Program>> program = programFor(run->playbook_hash);
-  if (!program.ok()) {
-    pb::RunResult failed;
-    failed.status = pb::RunStatus::kFailed;
-    failed.steps = run->vm_steps;
-    failed.message = absl::StrCat("cannot load playbook ", run->playbook, " version ",
-                                  run->playbook_hash, ": ", program.status().message());
-    settle(*run, ctx, failed, worker, nullptr);
-    return;
-  }
-  std::string text = resume.is_string() ? resume.get<std::string>() : "";
-  pb::Value value = resume.is_string()    ? pb::Value::string(text)
-                    : resume.is_boolean() ? pb::Value::boolean(resume.get<bool>())
-                                          : pb::Value::null();
-  pb::Budget budget{config_.max_steps, config_.max_memory_bytes};
-  pb::RunResult result =
-      worker.vm.resume(**program, registry_, budget, run->saved_state, value, &ctx);
-  settle(*run, ctx, result, worker, nullptr);
 }
 
 void PlaybookRunner::settle(const RunRecord& run, RunContext& ctx, const pb::RunResult& result,

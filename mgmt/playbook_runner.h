@@ -102,11 +102,11 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   PlaybookRunner(const PlaybookRunner&) = delete;
   PlaybookRunner& operator=(const PlaybookRunner&) = delete;
 
-  // Opens the run store and the run start journal (the database path plus ".starts"),
-  // stores the runs the journal shows were interrupted before their first write, adds
-  // the case and intel connectors (`cases` and `intel` are not
-  // owned; either may be null, and then those connector types fail to start), takes up
-  // the runs a previous process left suspended or handed over, and starts the threads.
+  // Opens the run store and the run journals (the database path plus ".journal.SLOT"),
+  // adds the case and intel connectors (`cases` and `intel` are not owned; either may be
+  // null, and then those connector types fail to start), takes up the runs a previous
+  // process left suspended or handed over, queues again the run segments the journals
+  // show were interrupted, and starts the threads.
   absl::Status start(CaseStore* cases, intel::SnapshotStore* intel);
 
   // Stops taking alerts, lets each worker finish the segment it runs, counts alerts still
@@ -153,6 +153,10 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
     int64_t queued_mono_ns = 0;
     int64_t inbox_id = 0;  // the alert's row in the case store's alert inbox; 0 for none
     bool fed = false;      // queued by the default-case feeder
+    // A segment interrupted by the end of an earlier process, as its run journal recorded
+    // it, and the file that holds it until a worker has journaled it again.
+    std::shared_ptr<const JournalSegment> recovered = nullptr;
+    std::string recovered_path{};
   };
   struct Wake {
     int64_t run_id;
@@ -175,6 +179,7 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   // run takes no lock for metrics.
   struct Worker {
     size_t slot = 0;
+    RunJournal* journal = nullptr;  // this worker's run journal file
     playbook_vm::Vm vm;
     int64_t taken_mono_ns = 0;
     std::string key;  // scratch for step cache lookups
@@ -198,7 +203,17 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   void timerLoop();
   void startRun(const Job& job, Worker& worker);
   void resumeRun(int64_t run_id, Worker& worker);
-  absl::Status recoverJournal(size_t& interrupted);
+  // Resumes `run` from its saved VM state with the value `resume_json` (JSON text) and
+  // settles the segment. `ctx` is prepared for the run and journaled.
+  void resumeSegment(const RunRecord& run, const std::string& resume_json, RunContext& ctx,
+                     Worker& worker);
+  absl::Status recoverLegacyStarts(size_t& interrupted);
+  absl::StatusOr<std::vector<std::pair<JournalSegment, std::string>>> readJournals();
+  absl::Status openJournals();
+  void recoverRun(const Job& job, Worker& worker);
+  // Writes the start of `segment` to the worker's run journal and points ctx at it. False
+  // (counted and logged) when the journal cannot be written; the segment must not run.
+  bool beginSegment(Worker& worker, const JournalSegment& segment, RunContext& ctx);
   absl::Status reserveRunIds();
   absl::StatusOr<int64_t> allocateRunId();
   absl::Status extendRunIds(int64_t needed);
@@ -227,7 +242,7 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   std::vector<NamedConnector> pending_connectors_;  // built by create(), moved at start()
   std::unique_ptr<ActionRouter> router_;
   std::unique_ptr<RunStore> store_;
-  std::unique_ptr<RunStartJournal> journal_;
+  std::vector<std::unique_ptr<RunJournal>> journals_;  // one per worker slot
   RunDurability durability_ = RunDurability::kProcess;
   intel::SnapshotStore* intel_ = nullptr;
 
@@ -264,6 +279,9 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   size_t fed_jobs_ = 0;       // feeder jobs in queue_
   std::atomic<int64_t> last_fed_{0};        // highest inbox id queued
   std::atomic<int64_t> newest_stored_{0};   // highest inbox id onStoredAlert() saw
+  // Inbox alerts whose default-case run runs again from its journal; the feeder does not
+  // start a second run for them. Written before the threads start, then only read.
+  std::set<int64_t> recovered_inbox_ids_;
   std::mutex feed_mu_;
   std::condition_variable feed_cv_;
   bool feed_wake_ = false;

@@ -7,6 +7,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <vector>
+
+#include "common/clock.h"
 
 #include "absl/strings/str_cat.h"
 
@@ -45,7 +49,7 @@ bool take(const char* in, size_t size, size_t& at, T& value) {
 
 absl::Status errnoError(const char* operation, const std::string& path) {
   return absl::UnavailableError(
-      absl::StrCat("run start journal ", path, ": ", operation, " failed: ", std::strerror(errno)));
+      absl::StrCat("run journal ", path, ": ", operation, " failed: ", std::strerror(errno)));
 }
 
 // Parses one slot. Returns false when it contains no complete record.
@@ -142,6 +146,263 @@ absl::Status RunStartJournal::record(size_t slot, int64_t id, int64_t created_ns
     return errnoError("pwrite", path_);
   }
   if (sync_ && ::fdatasync(fd_) != 0) return errnoError("fdatasync", path_);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------
+// RunJournal
+
+namespace {
+
+// Record layout, little-endian as the host writes it (the file never leaves the machine):
+//   u32 magic "VRJ2" | u32 payload bytes | u64 segment generation |
+//   u64 FNV-1a of the generation and the payload | payload
+// Payloads begin with a type byte:
+//   start:   i64 run id | i64 created_ns | i64 stored steps | u8 first | i64 inbox id |
+//            7 x text: playbook, hash, tenant, alert id, rule id, alert JSON, resume JSON
+//   call:    2 x text: key, action
+//   outcome: u8 ok | i32 status code | i64 case id | 3 x text: key, error, value JSON
+// where text is u32 length and bytes. A segment is its start record and the records of the
+// same generation after it; older records past its end belong to earlier segments.
+constexpr uint32_t kSegmentMagic = 0x324a5256;  // "VRJ2"
+constexpr size_t kRecordHeaderBytes = 24;
+constexpr uint8_t kStartRecord = 1;
+constexpr uint8_t kCallRecord = 2;
+constexpr uint8_t kOutcomeRecord = 3;
+
+uint64_t recordChecksum(uint64_t generation, const char* payload, size_t size) {
+  uint64_t hash = 14695981039346656037ull;
+  auto mix = [&hash](const char* data, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      hash ^= static_cast<unsigned char>(data[i]);
+      hash *= 1099511628211ull;
+    }
+  };
+  mix(reinterpret_cast<const char*>(&generation), sizeof(generation));
+  mix(payload, size);
+  return hash;
+}
+
+template <typename T>
+void appendRaw(std::string& out, T value) {
+  out.append(reinterpret_cast<const char*>(&value), sizeof(value));
+}
+
+void appendText(std::string& out, std::string_view text) {
+  appendRaw(out, static_cast<uint32_t>(text.size()));
+  out.append(text.data(), text.size());
+}
+
+bool takeText(const char* in, size_t size, size_t& at, std::string& out) {
+  uint32_t length = 0;
+  if (!take(in, size, at, length) || length > size - at) return false;
+  out.assign(in + at, length);
+  at += length;
+  return true;
+}
+
+// Opens a record in `out`: the header is filled in by closeRecord().
+size_t openRecord(std::string& out, uint8_t type) {
+  const size_t begin = out.size();
+  out.append(kRecordHeaderBytes, '\0');
+  appendRaw(out, type);
+  return begin;
+}
+
+void closeRecord(std::string& out, size_t begin, uint64_t generation) {
+  const size_t payload_bytes = out.size() - begin - kRecordHeaderBytes;
+  const char* payload = out.data() + begin + kRecordHeaderBytes;
+  const uint64_t checksum = recordChecksum(generation, payload, payload_bytes);
+  size_t at = 0;
+  char* header = out.data() + begin;
+  put(header, at, kSegmentMagic);
+  put(header, at, static_cast<uint32_t>(payload_bytes));
+  put(header, at, generation);
+  put(header, at, checksum);
+}
+
+void appendOutcome(std::string& out, const RecordedAction& outcome, uint64_t generation) {
+  const size_t begin = openRecord(out, kOutcomeRecord);
+  appendRaw(out, static_cast<uint8_t>(outcome.ok ? 1 : 0));
+  appendRaw(out, static_cast<int32_t>(outcome.code));
+  appendRaw(out, outcome.case_id);
+  appendText(out, outcome.key);
+  appendText(out, outcome.error);
+  appendText(out, outcome.value_json);
+  closeRecord(out, begin, generation);
+}
+
+bool parseStart(const char* p, size_t size, JournalSegment& out) {
+  size_t at = 1;
+  uint8_t first = 0;
+  if (!take(p, size, at, out.run_id) || !take(p, size, at, out.created_ns) ||
+      !take(p, size, at, out.stored_steps) || !take(p, size, at, first) ||
+      !take(p, size, at, out.inbox_id)) {
+    return false;
+  }
+  out.first = first != 0;
+  for (std::string* text : {&out.playbook, &out.playbook_hash, &out.tenant, &out.alert_id,
+                            &out.rule_id, &out.alert_json, &out.resume_json}) {
+    if (!takeText(p, size, at, *text)) return false;
+  }
+  return out.run_id > 0;
+}
+
+bool parseOutcome(const char* p, size_t size, RecordedAction& out) {
+  size_t at = 1;
+  uint8_t ok = 0;
+  int32_t code = 0;
+  if (!take(p, size, at, ok) || !take(p, size, at, code) || !take(p, size, at, out.case_id)) {
+    return false;
+  }
+  out.ok = ok != 0;
+  out.code = code;
+  return takeText(p, size, at, out.key) && takeText(p, size, at, out.error) &&
+         takeText(p, size, at, out.value_json);
+}
+
+// The next record at `at` of `data`: its generation and payload. False at the end of the
+// file or at a record that is torn or fails its checksum.
+bool nextRecord(const std::string& data, size_t& at, uint64_t& generation,
+                std::string_view& payload) {
+  if (data.size() - at < kRecordHeaderBytes) return false;
+  size_t h = 0;
+  uint32_t magic = 0, payload_bytes = 0;
+  uint64_t checksum = 0;
+  const char* header = data.data() + at;
+  take(header, kRecordHeaderBytes, h, magic);
+  take(header, kRecordHeaderBytes, h, payload_bytes);
+  take(header, kRecordHeaderBytes, h, generation);
+  take(header, kRecordHeaderBytes, h, checksum);
+  if (magic != kSegmentMagic || payload_bytes == 0 ||
+      payload_bytes > data.size() - at - kRecordHeaderBytes) {
+    return false;
+  }
+  const char* body = header + kRecordHeaderBytes;
+  if (recordChecksum(generation, body, payload_bytes) != checksum) return false;
+  payload = std::string_view(body, payload_bytes);
+  at += kRecordHeaderBytes + payload_bytes;
+  return true;
+}
+
+}  // namespace
+
+RunJournal::RunJournal(std::string path, int fd, bool sync, uint64_t generation)
+    : path_(std::move(path)), fd_(fd), sync_(sync), generation_(generation) {}
+
+RunJournal::~RunJournal() { ::close(fd_); }
+
+absl::StatusOr<std::unique_ptr<RunJournal>> RunJournal::open(const std::string& path, bool sync) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::UnavailableError(absl::StrCat("cannot open run journal ", path, ": ",
+                                               std::strerror(errno),
+                                               "; check that the folder is writable"));
+  }
+  if (sync) {
+    // The file's name must survive power loss too.
+    std::string folder = std::filesystem::path(path).parent_path().string();
+    int dir = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+      ::fsync(dir);
+      ::close(dir);
+    }
+  }
+  // Generations only have to differ from those of records already in the file.
+  uint64_t generation = static_cast<uint64_t>(RealClock::instance().nowNs());
+  return std::unique_ptr<RunJournal>(new RunJournal(path, fd, sync, generation));
+}
+
+absl::StatusOr<std::optional<JournalSegment>> RunJournal::read(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::optional<JournalSegment>();
+    return errnoError("open", path);
+  }
+  std::string data;
+  char chunk[65536];
+  while (true) {
+    ssize_t n = ::read(fd, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      absl::Status st = errnoError("read", path);
+      ::close(fd);
+      return st;
+    }
+    if (n == 0) break;
+    data.append(chunk, static_cast<size_t>(n));
+  }
+  ::close(fd);
+
+  size_t at = 0;
+  uint64_t generation = 0;
+  std::string_view payload;
+  JournalSegment segment;
+  if (!nextRecord(data, at, generation, payload) || payload[0] != kStartRecord ||
+      !parseStart(payload.data(), payload.size(), segment)) {
+    return std::optional<JournalSegment>();
+  }
+  uint64_t next_generation = 0;
+  while (nextRecord(data, at, next_generation, payload) && next_generation == generation) {
+    if (payload[0] == kCallRecord) {
+      std::string key;
+      size_t p = 1;
+      if (!takeText(payload.data(), payload.size(), p, key)) break;
+      segment.started_keys.push_back(std::move(key));
+    } else if (payload[0] == kOutcomeRecord) {
+      RecordedAction outcome;
+      if (!parseOutcome(payload.data(), payload.size(), outcome)) break;
+      segment.outcomes.push_back(std::move(outcome));
+    } else {
+      break;
+    }
+  }
+  return std::optional<JournalSegment>(std::move(segment));
+}
+
+absl::Status RunJournal::beginSegment(const JournalSegment& start) {
+  ++generation_;
+  offset_ = 0;
+  buffer_.clear();
+  const size_t begin = openRecord(buffer_, kStartRecord);
+  appendRaw(buffer_, start.run_id);
+  appendRaw(buffer_, start.created_ns);
+  appendRaw(buffer_, start.stored_steps);
+  appendRaw(buffer_, static_cast<uint8_t>(start.first ? 1 : 0));
+  appendRaw(buffer_, start.inbox_id);
+  for (const std::string* text : {&start.playbook, &start.playbook_hash, &start.tenant,
+                                  &start.alert_id, &start.rule_id, &start.alert_json,
+                                  &start.resume_json}) {
+    appendText(buffer_, *text);
+  }
+  closeRecord(buffer_, begin, generation_);
+  for (const RecordedAction& outcome : start.outcomes) appendOutcome(buffer_, outcome, generation_);
+  return append(true);
+}
+
+absl::Status RunJournal::recordStart(std::string_view key, std::string_view action) {
+  buffer_.clear();
+  const size_t begin = openRecord(buffer_, kCallRecord);
+  appendText(buffer_, key);
+  appendText(buffer_, action);
+  closeRecord(buffer_, begin, generation_);
+  return append(false);
+}
+
+absl::Status RunJournal::recordOutcome(const RecordedAction& outcome) {
+  buffer_.clear();
+  appendOutcome(buffer_, outcome, generation_);
+  return append(true);
+}
+
+absl::Status RunJournal::append(bool synced) {
+  ssize_t written = ::pwrite(fd_, buffer_.data(), buffer_.size(), static_cast<off_t>(offset_));
+  if (written != static_cast<ssize_t>(buffer_.size())) {
+    if (written >= 0) errno = EIO;
+    return errnoError("pwrite", path_);
+  }
+  offset_ += buffer_.size();
+  if (synced && sync_ && ::fdatasync(fd_) != 0) return errnoError("fdatasync", path_);
   return absl::OkStatus();
 }
 

@@ -1,18 +1,27 @@
-// The run start journal: a small file beside the runs database in which each playbook
-// worker notes the run it is about to start, before the run's first action. The run's row
-// in the database is written only when its first segment ends, in the same transaction
-// as its steps, so the first connector call does not wait for SQLite. If vigild dies in
-// between, the next start finds the note, finds no row for that run id, and stores the run
-// as failed (interrupted), so no action is left without its run.
+// Two journals beside the runs database that let vigild find, after a crash, the run
+// segments that were executing.
 //
-// Layout: one fixed slot of kSlotBytes per worker, overwritten for every run. A slot holds
-// a record with a checksum, so a slot that was never written or was torn by a crash
-// reads as empty.
+// RunJournal (<db>.journal.<slot>, one file per playbook worker): before a segment of a
+// run starts, its worker writes the run's start there (for a run's first segment the
+// whole alert, because the run's row is stored only when that segment ends), then one
+// record before each connector call (the call's idempotency key) and one after it (its
+// outcome). The next start re-runs each segment the journal shows was interrupted: an
+// action whose outcome was recorded is not called again, and one whose outcome is unknown
+// is called again with the same idempotency key, so the far side can drop the repeat.
+//
+// RunStartJournal (<db>.starts) is the format of builds before the run journal: one fixed
+// slot per worker with a run's id and names but no alert. vigild only reads it at start,
+// stores the runs it names as interrupted, and removes it.
+//
+// RunStartJournal layout: one fixed slot of kSlotBytes per worker, overwritten for every
+// run. A slot holds a record with a checksum, so a slot that was never written or was torn
+// by a crash reads as empty.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -69,6 +78,81 @@ class RunStartJournal {
   std::string path_;
   int fd_;
   bool sync_;
+};
+
+
+// The outcome of one connector call as the run journal records it.
+struct RecordedAction {
+  std::string key;  // the call's idempotency key
+  bool ok = false;
+  int code = 0;            // absl::StatusCode of a failure
+  std::string error;       // failure message
+  std::string value_json;  // the result as JSON text (ok calls)
+  int64_t case_id = 0;     // RunContext::case_id after the call
+};
+
+// One run segment as read back from a run journal file.
+struct JournalSegment {
+  int64_t run_id = 0;
+  int64_t created_ns = 0;  // the run's creation time (wall clock, UTC ns)
+  // Entries in the run's stored step log when the segment began. A first segment (the
+  // run has no row yet) has 0 and `first` set.
+  int64_t stored_steps = 0;
+  bool first = true;
+  int64_t inbox_id = 0;  // the alert's row in the case store's alert inbox; 0 for none
+  std::string playbook;
+  std::string playbook_hash;
+  std::string tenant;
+  std::string alert_id;
+  std::string rule_id;
+  std::string alert_json;   // first segments: the alert as the playbook reads it
+  std::string resume_json;  // later segments: JSON of the value the VM resumed with
+  std::vector<std::string> started_keys;  // keys of calls that began, in order
+  std::vector<RecordedAction> outcomes;   // outcomes of calls, in order
+};
+
+// One worker's run journal file. Not thread-safe: the worker that owns the slot is the
+// only writer.
+class RunJournal {
+ public:
+  // Opens or creates the journal file `path` for writing. With `sync`, beginSegment()
+  // and recordOutcome() call fdatasync before they return, so those records survive power
+  // loss; without it records survive a crash of the process only. Errors name the path.
+  static absl::StatusOr<std::unique_ptr<RunJournal>> open(const std::string& path, bool sync);
+  ~RunJournal();
+  RunJournal(const RunJournal&) = delete;
+  RunJournal& operator=(const RunJournal&) = delete;
+
+  // Reads the segment in the file at `path`: its start record and every call record after
+  // it that is complete and of the same segment. nullopt for an empty file or one whose
+  // first record is torn. Errors name the path.
+  static absl::StatusOr<std::optional<JournalSegment>> read(const std::string& path);
+
+  // Starts a new segment with `start` (its run fields, alert or resume value, and any
+  // outcomes already known, as a recovered segment carries them), overwriting the segment
+  // before it. One pwrite, plus an fdatasync with `sync`. Reuses an internal buffer, so
+  // it allocates only when a record is larger than any before.
+  absl::Status beginSegment(const JournalSegment& start);
+
+  // Notes that the call with idempotency key `key` is about to be made. One pwrite,
+  // never synced: a call whose start record is lost has an unknown outcome either way.
+  absl::Status recordStart(std::string_view key, std::string_view action);
+
+  // Records the outcome of the call. One pwrite, plus an fdatasync with `sync`.
+  absl::Status recordOutcome(const RecordedAction& outcome);
+
+  const std::string& path() const { return path_; }
+
+ private:
+  RunJournal(std::string path, int fd, bool sync, uint64_t generation);
+  absl::Status append(bool synced);
+
+  std::string path_;
+  int fd_;
+  bool sync_;
+  uint64_t generation_;  // of the current segment; each segment gets a new one
+  uint64_t offset_ = 0;  // where the next record goes
+  std::string buffer_;   // the record being written
 };
 
 }  // namespace vigil::mgmt

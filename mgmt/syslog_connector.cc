@@ -174,6 +174,7 @@ std::string SyslogConnector::format(std::string_view action, const pb::List& par
                                    " cs2Label=tenant cs2=", cefValueEscape(ctx.tenant),
                                    " cs3Label=playbook cs3=", cefValueEscape(ctx.playbook),
                                    " cs4Label=alert cs4=", cefValueEscape(ctx.alert_id));
+    if (!ctx.action_key.empty()) absl::StrAppend(&ext, " externalId=", ctx.action_key);
     for (const auto& [key, value] : json.items()) {
       std::string text = value.is_string() ? value.get<std::string>() : value.dump();
       absl::StrAppend(&ext, " ", cefKey(key), "=", cefValueEscape(text));
@@ -183,7 +184,9 @@ std::string SyslogConnector::format(std::string_view action, const pb::List& par
   }
   std::string sd = absl::StrCat("[vigil@32473 run=\"", ctx.run_id, "\" tenant=\"",
                                 sdEscape(ctx.tenant), "\" playbook=\"", sdEscape(ctx.playbook),
-                                "\" alert=\"", sdEscape(ctx.alert_id), "\"]");
+                                "\" alert=\"", sdEscape(ctx.alert_id), "\"",
+                                ctx.action_key.empty() ? "" : " idempotency_key=\"",
+                                ctx.action_key, ctx.action_key.empty() ? "]" : "\"]");
   std::string msgid(action.substr(0, 32));
   return absl::StrCat("<", kPriority, ">1 ", formatRfc3339(now), " ", hostname_, " ",
                       config_.app_name, " - ", msgid, " ", sd, " ",

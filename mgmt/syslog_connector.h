@@ -4,8 +4,12 @@
 // as CEF.
 //
 // RFC 5424: <PRI>1 TIMESTAMP HOST APP - ACTION [vigil@32473 run="7" tenant="acme"
-//           playbook="p" alert="a"] {"param": ...}
-// CEF:      CEF:0|Vigil|vigild|VERSION|ACTION|ACTION|SEVERITY|run=7 tenant=acme ... key=value
+//           playbook="p" alert="a" idempotency_key="vigil-..."] {"param": ...}
+// CEF:      CEF:0|Vigil|vigild|VERSION|ACTION|ACTION|SEVERITY|rt=... cs1=7 ... externalId=vigil-...
+//           key=value
+// The idempotency key (actionIdempotencyKey() in action_router.h) is the same for every
+// attempt of one action, also after a restart, so a collector can drop repeated messages.
+// Keys contain only letters, digits and '-', so they need no escaping in either format.
 #pragma once
 
 #include <memory>

@@ -142,7 +142,23 @@ CREATE TABLE alert_inbox (
 );
 )sql";
 
-inline constexpr std::array<const char*, 3> kMigrations = {kMigrationV1, kMigrationV2,
-                                                           kMigrationV3};
+// Version 4 records the idempotency key of every case action a playbook run performed,
+// in the transaction of the action's writes, with the case it worked on and its result
+// as JSON. The unique index makes a second action with the same key fail rather than
+// write twice; CaseStore::runKeyedAction() returns the recorded result instead.
+inline constexpr const char* kMigrationV4 = R"sql(
+CREATE TABLE playbook_action_keys (
+  key TEXT NOT NULL,
+  tenant TEXT NOT NULL,
+  action TEXT NOT NULL,
+  case_id INTEGER NOT NULL,
+  result TEXT NOT NULL,
+  done_ns INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX playbook_action_keys_key ON playbook_action_keys (key);
+)sql";
+
+inline constexpr std::array<const char*, 4> kMigrations = {kMigrationV1, kMigrationV2,
+                                                           kMigrationV3, kMigrationV4};
 
 }  // namespace vigil::mgmt::internal

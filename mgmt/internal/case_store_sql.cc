@@ -57,28 +57,40 @@ absl::Status execSql(sqlite3* db, const char* name, const std::string& sql) {
 }
 
 WriteTransaction::WriteTransaction(sqlite3* db) : db_(db) {
-  begin_status_ = execSql(db_, "begin_write", "BEGIN IMMEDIATE");
+  nested_ = !sqlite3_get_autocommit(db_);
+  begin_status_ = nested_ ? execSql(db_, "savepoint_write", "SAVEPOINT nested_write")
+                          : execSql(db_, "begin_write", "BEGIN IMMEDIATE");
   open_ = begin_status_.ok();
 }
 
 WriteTransaction::~WriteTransaction() {
+  if (nested_) {
+    if (open_) {
+      execSql(db_, "rollback_savepoint", "ROLLBACK TO nested_write").IgnoreError();
+      execSql(db_, "release_savepoint", "RELEASE nested_write").IgnoreError();
+    }
+    return;
+  }
   if (open_ || !sqlite3_get_autocommit(db_)) {
     execSql(db_, "rollback", "ROLLBACK").IgnoreError();
   }
 }
 
 absl::Status WriteTransaction::commit() {
-  absl::Status status = execSql(db_, "commit", "COMMIT");
+  absl::Status status = nested_ ? execSql(db_, "release_savepoint", "RELEASE nested_write")
+                                : execSql(db_, "commit", "COMMIT");
   if (status.ok()) open_ = false;
   return status;
 }
 
 ReadTransaction::ReadTransaction(sqlite3* db) : db_(db) {
-  begin_status_ = execSql(db_, "begin_read", "BEGIN DEFERRED");
+  // Inside a transaction already open, the reads are part of it and must not end it.
+  nested_ = !sqlite3_get_autocommit(db_);
+  if (!nested_) begin_status_ = execSql(db_, "begin_read", "BEGIN DEFERRED");
 }
 
 ReadTransaction::~ReadTransaction() {
-  if (begin_status_.ok()) execSql(db_, "end_read", "COMMIT").IgnoreError();
+  if (!nested_ && begin_status_.ok()) execSql(db_, "end_read", "COMMIT").IgnoreError();
 }
 
 }  // namespace vigil::mgmt::internal

@@ -36,7 +36,9 @@ class ResetOnExit {
 
 // BEGIN IMMEDIATE on construction (check status()); ROLLBACK on destruction unless
 // commit() succeeded. A failed COMMIT is rolled back too, so the connection is never left
-// inside a transaction.
+// inside a transaction. Inside a transaction already open on the connection (a keyed
+// playbook action, CaseStore::runKeyedAction()), it is a SAVEPOINT instead: commit()
+// releases it and destruction rolls back to it, and the outer transaction decides.
 class WriteTransaction {
  public:
   explicit WriteTransaction(sqlite3* db);
@@ -51,9 +53,11 @@ class WriteTransaction {
   sqlite3* db_;
   absl::Status begin_status_;
   bool open_ = false;
+  bool nested_ = false;
 };
 
-// BEGIN DEFERRED; ends with COMMIT (reads only) when the scope ends.
+// BEGIN DEFERRED; ends with COMMIT (reads only) when the scope ends. Inside a transaction
+// already open on the connection it does nothing, and the reads join that transaction.
 class ReadTransaction {
  public:
   explicit ReadTransaction(sqlite3* db);
@@ -66,6 +70,7 @@ class ReadTransaction {
  private:
   sqlite3* db_;
   absl::Status begin_status_;
+  bool nested_ = false;
 };
 
 // Runs a statement that returns no rows.

@@ -1,5 +1,6 @@
-// The run start journal on its own, and the runner killed with SIGKILL while the first
-// action of a run is in flight: the next start must store that run as interrupted.
+// The run journals on their own, and the runner killed with SIGKILL while an action of a
+// run is in flight. The next start must run the segment again. It must not call the
+// actions whose outcome was recorded, and it calls the one in flight again with its key.
 #include "mgmt/run_journal.h"
 
 #include <httplib.h>
@@ -10,9 +11,11 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -76,30 +79,40 @@ TEST(RunStartJournalTest, TornRecordIsIgnored) {
 class BlockingHook {
  public:
   BlockingHook() {
-    server_.Post("/hook", [this](const httplib::Request&, httplib::Response& res) {
+    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
       std::unique_lock<std::mutex> lock(mu_);
-      ++requests_;
+      keys_.push_back(req.get_header_value("Idempotency-Key"));
       cv_.notify_all();
-      cv_.wait_for(lock, std::chrono::seconds(20), [this] { return released_; });
+      if (keys_.size() == 1) {
+        cv_.wait_for(lock, std::chrono::seconds(20), [this] { return released_; });
+      }
       res.set_content(R"({"result": "ok"})", "application/json");
     });
     server_.set_keep_alive_max_count(1);
     port_ = server_.bind_to_any_port("127.0.0.1");
   }
   ~BlockingHook() {
+    release();
+    server_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  // Lets the held first request, and every later one, answer.
+  void release() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       released_ = true;
     }
     cv_.notify_all();
-    server_.stop();
-    if (thread_.joinable()) thread_.join();
+  }
+  std::vector<std::string> keys() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return keys_;
   }
   // Starts serving; call after fork() so the child has no server thread.
   void listen() { thread_ = std::thread([this] { server_.listen_after_bind(); }); }
   bool waitForRequest() {
     std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(20), [this] { return requests_ > 0; });
+    return cv_.wait_for(lock, std::chrono::seconds(20), [this] { return !keys_.empty(); });
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
 
@@ -109,19 +122,22 @@ class BlockingHook {
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable cv_;
-  int requests_ = 0;
+  std::vector<std::string> keys_;
   bool released_ = false;
 };
 
-PlaybookRunnerConfig killConfig(const TempDir& dir, const std::string& url,
-                                const std::string& durability) {
-  std::filesystem::create_directories(dir.file("playbooks"));
-  std::ofstream(dir.file("playbooks/isolate.yml")) << R"(name: isolate
+constexpr const char* kIsolate = R"(name: isolate
 trigger: {rule_ids: [r1]}
 steps:
   - action: edr.isolate_host
     with: {host: alert.host}
 )";
+
+PlaybookRunnerConfig killConfig(const TempDir& dir, const std::string& url,
+                                const std::string& durability,
+                                const std::string& playbook = kIsolate) {
+  std::filesystem::create_directories(dir.file("playbooks"));
+  std::ofstream(dir.file("playbooks/isolate.yml")) << playbook;
   PlaybookRunnerConfig config;
   config.enabled = true;
   config.db = dir.file("runs.db");
@@ -137,10 +153,31 @@ steps:
   return config;
 }
 
-// SIGKILL while the first action of a run waits for the webhook: the run had no row yet,
-// and the next start stores it as failed (interrupted) from the journal, once, and does
-// not call the webhook again. Checked with both durability settings.
-TEST(RunStartJournalTest, KilledFirstSegmentIsStoredAsInterrupted) {
+// Waits up to 20 s for run `id` to reach a final state and returns it.
+RunRecord waitForEnd(PlaybookRunner& runner, int64_t id) {
+  RunRecord run;
+  for (int i = 0; i < 400; ++i) {
+    auto got = runner.store()->get(id);
+    if (got.ok()) {
+      run = *got;
+      if (runStateFinal(run.state)) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return run;
+}
+
+std::vector<std::string> stepKinds(const RunRecord& run) {
+  std::vector<std::string> kinds;
+  for (const RunStep& step : run.steps) kinds.push_back(step.kind);
+  return kinds;
+}
+
+// SIGKILL while the first action of a run waits for the webhook: the run had no row yet.
+// The next start runs it again from the journaled alert, the webhook gets a second
+// request with the first one's idempotency key, and the run succeeds. A second start
+// finds nothing more to recover. Checked with both durability settings.
+TEST(RunJournalTest, KilledFirstSegmentRunsAgain) {
   for (const std::string durability : {"process", "full"}) {
     SCOPED_TRACE(durability);
     TempDir dir;
@@ -165,33 +202,242 @@ TEST(RunStartJournalTest, KilledFirstSegmentIsStoredAsInterrupted) {
     waitpid(child, &status, 0);
     ASSERT_TRUE(called) << "the child runner never called the webhook";
     ASSERT_TRUE(WIFSIGNALED(status));
+    hook.release();
 
     MetricsRegistry metrics;
     auto runner = PlaybookRunner::create(config, metrics);
     ASSERT_TRUE(runner.ok()) << runner.status();
     ASSERT_TRUE((*runner)->start(nullptr, nullptr).ok());
+    (*runner)->flush();
     auto page = (*runner)->store()->list(RunFilter{});
     ASSERT_TRUE(page.ok());
     ASSERT_EQ(page->items.size(), 1u);
-    auto run = (*runner)->store()->get(page->items[0].id);
-    ASSERT_TRUE(run.ok());
-    EXPECT_EQ(run->state, RunState::kFailed);
-    EXPECT_THAT(run->error, HasSubstr("interrupted"));
-    EXPECT_EQ(run->playbook, "isolate");
-    EXPECT_EQ(run->tenant, "acme");
-    EXPECT_EQ(run->rule_id, "r1");
-    EXPECT_EQ(metrics.sum("vigil_playbook_runs_finished_total", {{"state", "failed"}}), 1u);
+    RunRecord run = waitForEnd(**runner, page->items[0].id);
+    EXPECT_EQ(run.state, RunState::kSucceeded) << run.error;
+    EXPECT_EQ(run.playbook, "isolate");
+    EXPECT_EQ(run.tenant, "acme");
+    EXPECT_EQ(run.rule_id, "r1");
+    EXPECT_NE(run.alert_json.find("ws-7"), std::string::npos) << run.alert_json;
+    EXPECT_EQ(stepKinds(run), (std::vector<std::string>{"recovery", "action", "end"}));
+    const std::vector<std::string> keys = hook.keys();
+    ASSERT_EQ(keys.size(), 2u);
+    EXPECT_FALSE(keys[0].empty());
+    EXPECT_EQ(keys[1], keys[0]);
+    ASSERT_EQ(run.steps.size(), 3u);
+    EXPECT_EQ(run.steps[1].idempotency_key, keys[0]);
+    EXPECT_EQ(metrics.sum("vigil_playbook_runs_finished_total", {{"state", "succeeded"}}), 1u);
+    EXPECT_EQ(metrics.sum("vigil_playbook_actions_replayed_total"), 0u);
     (*runner)->stop();
 
-    // A second start finds nothing more to recover.
     MetricsRegistry again_metrics;
     auto again = PlaybookRunner::create(config, again_metrics);
     ASSERT_TRUE(again.ok());
     ASSERT_TRUE((*again)->start(nullptr, nullptr).ok());
+    (*again)->flush();
     EXPECT_EQ((*again)->store()->list(RunFilter{})->total, 1);
     EXPECT_EQ(again_metrics.sum("vigil_playbook_runs_finished_total"), 0u);
+    EXPECT_EQ(hook.keys().size(), 2u);
     (*again)->stop();
   }
+}
+
+// SIGKILL during the second action of the segment that an approval resumed: the next
+// start resumes the run again from its saved state with "approved". The first action,
+// whose outcome the journal recorded, is not called again; the second is called again
+// with its key.
+TEST(RunJournalTest, KilledResumedSegmentRunsAgainFromSavedState) {
+  TempDir dir;
+  BlockingHook hook;
+  // The first action goes to a server that answers at once, the second to the held one.
+  httplib::Server quick;
+  std::mutex quick_mu;
+  std::vector<std::string> quick_keys;
+  quick.Post("/quick", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(quick_mu);
+    quick_keys.push_back(req.get_header_value("Idempotency-Key"));
+    res.set_content(R"({"result": "noted"})", "application/json");
+  });
+  const int quick_port = quick.bind_to_any_port("127.0.0.1");
+  PlaybookRunnerConfig config = killConfig(dir, hook.url(), "full", R"(name: isolate
+trigger: {rule_ids: [r1]}
+steps:
+  - wait_for_approval: "isolate ${alert.host}?"
+    timeout: 1h
+    default: reject
+    on_approve:
+      - action: ticket.note
+        with: {host: alert.host}
+      - action: edr.isolate_host
+        with: {host: alert.host}
+)");
+  ConnectorConfig ticket;
+  ticket.name = "ticket";
+  ticket.type = "webhook";
+  ticket.url = "http://127.0.0.1:" + std::to_string(quick_port) + "/quick";
+  config.connectors.push_back(ticket);
+  config.actions.insert(config.actions.begin(), ActionRoute{"ticket.*", "ticket"});
+
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    MetricsRegistry metrics;
+    auto runner = PlaybookRunner::create(config, metrics);
+    if (!runner.ok() || !(*runner)->start(nullptr, nullptr).ok()) _exit(3);
+    (*runner)->onAlert(
+        testing::makeAlert("r1", "high", "acme", {{"host", "ws-7"}}, testing::kT0));
+    (*runner)->flush();
+    auto waiting = (*runner)->store()->list(RunFilter{});
+    if (!waiting.ok() || waiting->items.empty()) _exit(5);
+    Principal admin{"root", "tok", Role::kAdmin, {}, ""};
+    if (!(*runner)->decide(waiting->items[0].id, true, admin, "").ok()) _exit(6);
+    pause();  // killed by the parent
+    _exit(4);
+  }
+  std::thread quick_thread([&] { quick.listen_after_bind(); });
+  hook.listen();
+  const bool called = hook.waitForRequest();
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(called) << "the child runner never called the webhook";
+  ASSERT_TRUE(WIFSIGNALED(status));
+  hook.release();
+
+  MetricsRegistry metrics;
+  auto runner = PlaybookRunner::create(config, metrics);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  ASSERT_TRUE((*runner)->start(nullptr, nullptr).ok());
+  auto page = (*runner)->store()->list(RunFilter{});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->items.size(), 1u);
+  RunRecord run = waitForEnd(**runner, page->items[0].id);
+  (*runner)->stop();
+  quick.stop();
+  quick_thread.join();
+
+  EXPECT_EQ(run.state, RunState::kSucceeded) << run.error;
+  EXPECT_EQ(run.decision, "approved");
+  EXPECT_EQ(stepKinds(run), (std::vector<std::string>{"approval", "decision", "recovery",
+                                                      "action", "action", "end"}));
+  EXPECT_EQ(quick_keys.size(), 1u);
+  const std::vector<std::string> keys = hook.keys();
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[1], keys[0]);
+  EXPECT_EQ(metrics.sum("vigil_playbook_actions_replayed_total"), 1u);
+  ASSERT_EQ(run.steps.size(), 6u);
+  EXPECT_NE(run.steps[3].message.find("not called again"), std::string::npos)
+      << run.steps[3].message;
+}
+
+// A run journal file read back holds the latest segment with its call records; records
+// of an older, longer segment past its end and a torn last record are not part of it.
+TEST(RunJournalTest, ReadsTheLatestSegment) {
+  TempDir dir;
+  const std::string path = dir.file("runs.db.journal.0");
+  auto journal = RunJournal::open(path, /*sync=*/false);
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  JournalSegment first;
+  first.run_id = 4;
+  first.created_ns = 100;
+  first.playbook = "isolate";
+  first.alert_json = R"({"host": "ws-7"})";
+  ASSERT_TRUE((*journal)->beginSegment(first).ok());
+  for (const char* key : {"vigil-a", "vigil-b", "vigil-c"}) {
+    ASSERT_TRUE((*journal)->recordStart(key, "edr.isolate_host").ok());
+    RecordedAction done;
+    done.key = key;
+    done.ok = true;
+    done.value_json = "\"ok\"";
+    ASSERT_TRUE((*journal)->recordOutcome(done).ok());
+  }
+
+  JournalSegment second;
+  second.run_id = 9;
+  second.created_ns = 200;
+  second.first = false;
+  second.stored_steps = 3;
+  second.resume_json = "\"approved\"";
+  RecordedAction carried;
+  carried.key = "vigil-x";
+  carried.ok = false;
+  carried.code = static_cast<int>(absl::StatusCode::kUnavailable);
+  carried.error = "timed out";
+  carried.case_id = 12;
+  second.outcomes.push_back(carried);
+  ASSERT_TRUE((*journal)->beginSegment(second).ok());
+  ASSERT_TRUE((*journal)->recordStart("vigil-y", "edr.isolate_host").ok());
+
+  auto read = RunJournal::read(path);
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_TRUE(read->has_value());
+  const JournalSegment& segment = **read;
+  EXPECT_EQ(segment.run_id, 9);
+  EXPECT_FALSE(segment.first);
+  EXPECT_EQ(segment.stored_steps, 3);
+  EXPECT_EQ(segment.resume_json, "\"approved\"");
+  ASSERT_EQ(segment.outcomes.size(), 1u);
+  EXPECT_EQ(segment.outcomes[0].key, "vigil-x");
+  EXPECT_FALSE(segment.outcomes[0].ok);
+  EXPECT_EQ(segment.outcomes[0].code, static_cast<int>(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(segment.outcomes[0].error, "timed out");
+  EXPECT_EQ(segment.outcomes[0].case_id, 12);
+  EXPECT_EQ(segment.started_keys, std::vector<std::string>{"vigil-y"});
+
+  // In a fresh file, cut the last record short: the segment keeps what came before it.
+  const std::string fresh = dir.file("runs.db.journal.2");
+  auto other = RunJournal::open(fresh, /*sync=*/false);
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE((*other)->beginSegment(second).ok());
+  const auto size = std::filesystem::file_size(fresh);
+  RecordedAction late;
+  late.key = "vigil-y";
+  late.ok = true;
+  late.value_json = "1";
+  ASSERT_TRUE((*other)->recordOutcome(late).ok());
+  EXPECT_EQ((**RunJournal::read(fresh)).outcomes.size(), 2u);
+  std::filesystem::resize_file(fresh, size + 10);
+  read = RunJournal::read(fresh);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ((**read).outcomes.size(), 1u);
+}
+
+// A start record torn by a crash leaves no segment, and a missing file is no segment.
+TEST(RunJournalTest, TornStartIsNoSegment) {
+  TempDir dir;
+  const std::string path = dir.file("runs.db.journal.1");
+  EXPECT_FALSE(RunJournal::read(path)->has_value());
+  auto journal = RunJournal::open(path, /*sync=*/true);
+  ASSERT_TRUE(journal.ok());
+  JournalSegment segment;
+  segment.run_id = 2;
+  segment.alert_json = std::string(500, 'a');
+  ASSERT_TRUE((*journal)->beginSegment(segment).ok());
+  EXPECT_TRUE(RunJournal::read(path)->has_value());
+  std::filesystem::resize_file(path, 100);
+  EXPECT_FALSE(RunJournal::read(path)->has_value());
+}
+
+// A run start journal of an older build names a run without its alert: the next start
+// stores it as failed (interrupted) and removes the file.
+TEST(RunJournalTest, LegacyStartJournalRunIsStoredAsInterrupted) {
+  TempDir dir;
+  BlockingHook hook;
+  PlaybookRunnerConfig config = killConfig(dir, hook.url(), "process");
+  {
+    auto legacy = RunStartJournal::open(config.db + ".starts", false);
+    ASSERT_TRUE(legacy.ok());
+    ASSERT_TRUE((*legacy)->record(0, 5, testing::kT0, "isolate", "ab12", "acme", "r1-1", "r1").ok());
+  }
+  MetricsRegistry metrics;
+  auto runner = PlaybookRunner::create(config, metrics);
+  ASSERT_TRUE(runner.ok());
+  ASSERT_TRUE((*runner)->start(nullptr, nullptr).ok());
+  auto run = (*runner)->store()->get(5);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->state, RunState::kFailed);
+  EXPECT_THAT(run->error, HasSubstr("interrupted"));
+  EXPECT_FALSE(std::filesystem::exists(config.db + ".starts"));
+  (*runner)->stop();
 }
 
 }  // namespace
