@@ -45,6 +45,7 @@ Indicator IndicatorSet::indicator(uint32_t id) const {
   out.text = text(id);
   out.type = record.type;
   out.lists = strings_[row.lists];
+  out.tenant = strings_[row.tenant];
   out.origin = strings_[row.origin_prefix];
   if (record.origin_number != kNoOriginNumber) absl::StrAppend(&out.origin, record.origin_number);
   out.origin += strings_[row.origin_suffix];
@@ -66,6 +67,28 @@ std::optional<uint32_t> IndicatorSet::lookupAddress(const IpAddr& addr) const {
     if (id != internal::kNoId) return id;
   }
   return std::nullopt;
+}
+
+std::optional<uint32_t> IndicatorSet::lookupAddress(const IpAddr& addr,
+                                                   std::string_view event_tenant) const {
+  if (!tenant_scoped_) return lookupAddress(addr);
+  if (uint32_t id = addresses_->find(addr); id != internal::kNoId && firstVisible(id, event_tenant)) {
+    return id;
+  }
+  for (const PrefixTable& table : prefixes_) {
+    uint32_t id = table.networks->find(maskTo(addr, table.len));
+    if (id != internal::kNoId && firstVisible(id, event_tenant)) return id;
+  }
+  return std::nullopt;
+}
+
+std::optional<uint32_t> IndicatorSet::firstVisible(uint32_t id,
+                                                   std::string_view event_tenant) const {
+  while (true) {
+    if (visibleTo(id, event_tenant)) return id;
+    if (!records_[id].next_copy) return std::nullopt;
+    ++id;
+  }
 }
 
 bool IndicatorSet::hasFilenames() const { return !filenames_->empty(); }

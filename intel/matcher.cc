@@ -101,13 +101,13 @@ bool contains(std::string_view outer, std::string_view inner) {
 class EventMatcher {
  public:
   EventMatcher(const IndicatorSet& set, Scratch::Impl& scratch, Event& event)
-      : set_(set), scratch_(scratch), event_(event) {}
+      : set_(set), scratch_(scratch), event_(event), scoped_(set.tenantScoped()) {}
 
   bool full() const { return full_; }
   size_t added() const { return added_; }
 
   void matchAddress(const IpAddr& addr, std::string_view field) {
-    if (std::optional<uint32_t> id = set_.lookupAddress(addr)) report(*id, field);
+    if (std::optional<uint32_t> id = set_.lookupAddress(addr, event_.tenant)) report(*id, field);
   }
 
   // Looks the last path component of `value` up among the file name indicators.
@@ -262,24 +262,40 @@ class EventMatcher {
     return name;
   }
 
+  // Reports the copies of group head `id` that the event's tenant sees: the copy of every
+  // tenant and the tenant's own. Lookups only return heads, so `seen` holds heads, and
+  // only heads that gave a hit, which keeps it within kMaxHits entries.
   void report(uint32_t id, std::string_view field) {
     for (size_t i = 0; i < scratch_.seen_count; ++i) {
       if (scratch_.seen[i] == id) return;
     }
-    // A full event takes no more hits. addHit() then sets kFlagHitsOverflow, so the caller
-    // sees that hits were lost, and the scan stops.
+    const size_t before = added_;
+    for (uint32_t copy = id;; ++copy) {
+      const bool visible = !scoped_ || set_.visibleTo(copy, event_.tenant);
+      if (visible && !addHit(copy, field)) return;
+      if (!set_.hasNextCopy(copy)) break;
+    }
+    if (added_ != before && scratch_.seen_count < scratch_.seen.size()) {
+      scratch_.seen[scratch_.seen_count++] = id;
+    }
+  }
+
+  // Appends one hit; false once the event is full. addHit() then sets kFlagHitsOverflow,
+  // so the caller sees that hits were lost, and the scan stops.
+  bool addHit(uint32_t id, std::string_view field) {
     if (!event_.addHit(IndicatorHit{set_.text(id), set_.lists(id), set_.type(id), field, id,
                                     set_.score(id)})) {
       full_ = true;
-      return;
+      return false;
     }
-    if (scratch_.seen_count < scratch_.seen.size()) scratch_.seen[scratch_.seen_count++] = id;
     ++added_;
+    return true;
   }
 
   const IndicatorSet& set_;
   Scratch::Impl& scratch_;
   Event& event_;
+  const bool scoped_;  // the set has tenant-owned indicators
   std::string_view text_;
   std::string_view field_;
   bool attribute_fields_ = false;
