@@ -69,9 +69,8 @@ std::optional<uint32_t> IndicatorSet::lookupAddress(const IpAddr& addr) const {
   return std::nullopt;
 }
 
-std::optional<uint32_t> IndicatorSet::lookupAddress(const IpAddr& addr,
-                                                   std::string_view event_tenant) const {
-  if (!tenant_scoped_) return lookupAddress(addr);
+std::optional<uint32_t> IndicatorSet::lookupVisibleAddress(const IpAddr& addr,
+                                                          std::string_view event_tenant) const {
   if (uint32_t id = addresses_->find(addr); id != internal::kNoId && firstVisible(id, event_tenant)) {
     return id;
   }

@@ -150,7 +150,9 @@ class IndicatorSet {
   // Same, among the indicators that an event of `event_tenant` sees (see visibleTo()):
   // another tenant's exact address does not hide a shorter prefix of this tenant's or of
   // every tenant. Returns a group head. Never allocates. Thread-safe.
-  std::optional<uint32_t> lookupAddress(const IpAddr& addr, std::string_view event_tenant) const;
+  std::optional<uint32_t> lookupAddress(const IpAddr& addr, std::string_view event_tenant) const {
+    return tenant_scoped_ ? lookupVisibleAddress(addr, event_tenant) : lookupAddress(addr);
+  }
 
   // Finds the file name indicator equal to `key`, a lower-case name without a
   // directory (the caller lower-cases it). Never allocates. Thread-safe.
@@ -217,6 +219,8 @@ class IndicatorSet {
   };
 
   IndicatorSet();
+  std::optional<uint32_t> lookupVisibleAddress(const IpAddr& addr,
+                                               std::string_view event_tenant) const;
 
   std::vector<Record> records_;
   std::string text_;

@@ -269,10 +269,16 @@ class EventMatcher {
     for (size_t i = 0; i < scratch_.seen_count; ++i) {
       if (scratch_.seen[i] == id) return;
     }
+    // Without tenant-owned indicators every group is one indicator of every tenant.
+    if (!scoped_) {
+      if (addHit(id, field) && scratch_.seen_count < scratch_.seen.size()) {
+        scratch_.seen[scratch_.seen_count++] = id;
+      }
+      return;
+    }
     const size_t before = added_;
     for (uint32_t copy = id;; ++copy) {
-      const bool visible = !scoped_ || set_.visibleTo(copy, event_.tenant);
-      if (visible && !addHit(copy, field)) return;
+      if (set_.visibleTo(copy, event_.tenant) && !addHit(copy, field)) return;
       if (!set_.hasNextCopy(copy)) break;
     }
     if (added_ != before && scratch_.seen_count < scratch_.seen.size()) {
