@@ -270,12 +270,18 @@ class EventMatcher {
       if (scratch_.seen[i] == id) return;
     }
     // Without tenant-owned indicators every group is one indicator of every tenant.
-    if (!scoped_) {
-      if (addHit(id, field) && scratch_.seen_count < scratch_.seen.size()) {
-        scratch_.seen[scratch_.seen_count++] = id;
-      }
+    if (scoped_) {
+      reportCopies(id, field);
       return;
     }
+    if (addHit(id, field) && scratch_.seen_count < scratch_.seen.size()) {
+      scratch_.seen[scratch_.seen_count++] = id;
+    }
+  }
+
+  // The tenant walk of report(), kept out of line so that the lookup loops that call
+  // report() stay as small as they are for sets without tenants.
+  [[gnu::noinline]] void reportCopies(uint32_t id, std::string_view field) {
     const size_t before = added_;
     for (uint32_t copy = id;; ++copy) {
       if (set_.visibleTo(copy, event_.tenant) && !addHit(copy, field)) return;
