@@ -194,8 +194,10 @@ TEST_F(TenantIntelTest, RollbackOfOneTenantLeavesOthers) {
   };
   auto list = [&](const std::string& tenant) {
     auto res = client(admin_token_).Get(("/api/v1/intel/indicators?tenant=" + tenant).c_str());
-    EXPECT_TRUE(res && res->status == 200);
-    return res ? nlohmann::json::parse(res->body)["indicators"] : nlohmann::json();
+    EXPECT_TRUE(res) << tenant;
+    if (!res) return nlohmann::json();
+    EXPECT_EQ(res->status, 200) << res->body;
+    return nlohmann::json::parse(res->body)["indicators"];
   };
   push("acme", "acme-v1.example");
   push("acme", "acme-v2.example");
