@@ -230,16 +230,57 @@ void IndicatorSetBuilder::addIndicator(std::string_view name, std::optional<Indi
 
 size_t IndicatorSetBuilder::EntryHash::operator()(uint32_t id) const {
   const Pending& p = (*entries)[id].indicator;
-  return (*this)(EntryKey{p.type, p.text});
+  return (*this)(EntryKey{p.type, p.text, p.tenant});
 }
 
 size_t IndicatorSetBuilder::EntryHash::operator()(const EntryKey& key) const {
-  return absl::HashOf(static_cast<uint8_t>(key.type), av(key.text));
+  return absl::HashOf(static_cast<uint8_t>(key.type), av(key.text), key.tenant);
 }
 
 IndicatorSetBuilder::EntryKey IndicatorSetBuilder::EntryEq::key(uint32_t id) const {
   const Pending& p = (*entries)[id].indicator;
-  return EntryKey{p.type, p.text};
+  return EntryKey{p.type, p.text, p.tenant};
+}
+
+absl::Status IndicatorSetBuilder::setTenant(std::string_view tenant) {
+  if (built_) {
+    return absl::FailedPreconditionError(
+        "IndicatorSetBuilder::build() already ran; create a new builder for the next snapshot");
+  }
+  if (!tenant.empty()) {
+    if (absl::Status s = checkListName(tenant); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "invalid tenant '", av(tenant), "'; use 1 to ", kMaxListNameLength,
+          " characters from [A-Za-z0-9._-], or an empty name for every tenant"));
+    }
+    tenant_scoped_ = true;
+  }
+  tenant_ = intern(tenant);
+  return absl::OkStatus();
+}
+
+// Orders the kept entries so that the copies of one type and text are adjacent: each
+// group sits where its first entry was, the copy of every tenant first. Without
+// tenant-owned entries every group has one member and the order does not change.
+std::vector<uint32_t> IndicatorSetBuilder::groupCopies(std::vector<uint32_t> kept) const {
+  if (!tenant_scoped_) return kept;
+  absl::flat_hash_map<std::pair<uint8_t, std::string_view>, uint32_t> first;
+  std::vector<std::pair<uint32_t, uint32_t>> keyed;  // (group position, entry)
+  keyed.reserve(kept.size());
+  for (uint32_t index : kept) {
+    const Pending& p = entries_[index].indicator;
+    auto [it, inserted] = first.try_emplace(
+        std::make_pair(static_cast<uint8_t>(p.type), std::string_view(p.text)),
+        static_cast<uint32_t>(keyed.size()));
+    keyed.emplace_back(it->second, index);
+  }
+  std::stable_sort(keyed.begin(), keyed.end(), [this](const auto& a, const auto& b) {
+    if (a.first != b.first) return a.first < b.first;
+    // Within a group: the copy of every tenant (tenant id 0) before tenant copies.
+    return (entries_[a.second].indicator.tenant != 0) < (entries_[b.second].indicator.tenant != 0);
+  });
+  for (size_t i = 0; i < keyed.size(); ++i) kept[i] = keyed[i].second;
+  return kept;
 }
 
 uint32_t IndicatorSetBuilder::intern(std::string_view text) {
@@ -275,7 +316,8 @@ void IndicatorSetBuilder::addEntry(std::string_view list, Entry entry, const Ind
            entry.indicator.text, report);
     return;
   }
-  auto it = index_.find(EntryKey{entry.indicator.type, entry.indicator.text});
+  entry.indicator.tenant = tenant_;
+  auto it = index_.find(EntryKey{entry.indicator.type, entry.indicator.text, tenant_});
   uint8_t confidence = std::min<uint8_t>(meta.confidence.value_or(options_.default_confidence), 100);
   if (it != index_.end()) {
     Pending& known = entries_[*it].indicator;
@@ -383,12 +425,14 @@ absl::StatusOr<std::shared_ptr<const IndicatorSet>> IndicatorSetBuilder::build()
         "the indicators' texts take ", text_bytes, " bytes; a snapshot holds at most ", UINT32_MAX,
         "; load fewer or shorter indicators"));
   }
+  kept = groupCopies(std::move(kept));
+  set->tenant_scoped_ = tenant_scoped_;
   set->records_.reserve(kept.size());
   set->text_.reserve(text_bytes);
 
   // Metadata rows: indicators with equal metadata share one, and its score.
-  using RowKey = std::tuple<uint32_t, uint32_t, uint32_t, uint32_t, uint32_t, uint8_t, absl::Time,
-                            absl::Time, absl::Time, absl::Time>;
+  using RowKey = std::tuple<uint32_t, uint32_t, uint32_t, uint32_t, uint32_t, uint32_t, uint8_t,
+                            absl::Time, absl::Time, absl::Time, absl::Time>;
   absl::flat_hash_map<RowKey, uint32_t> row_ids;
   std::vector<std::pair<IpAddr, uint32_t>> addresses;
   std::map<uint8_t, std::vector<std::pair<IpAddr, uint32_t>>> networks;
@@ -400,19 +444,28 @@ absl::StatusOr<std::shared_ptr<const IndicatorSet>> IndicatorSetBuilder::build()
     Entry& entry = entries_[index];
     const Pending& p = entry.indicator;
     const auto id = static_cast<uint32_t>(set->records_.size());
-    RowKey key{p.lists,      p.tags,      p.origin_prefix, p.origin_suffix, p.feed_count,
-               p.confidence, p.first_seen, p.last_seen,    p.valid_from,    p.valid_until};
+    RowKey key{p.lists,      p.tags,       p.origin_prefix, p.origin_suffix, p.tenant, p.feed_count,
+               p.confidence, p.first_seen, p.last_seen,     p.valid_from,    p.valid_until};
     auto [row, inserted] = row_ids.try_emplace(key, static_cast<uint32_t>(set->rows_.size()));
     if (inserted) {
       set->rows_.push_back({p.first_seen, p.last_seen, p.valid_from, p.valid_until, p.lists, p.tags,
-                            p.origin_prefix, p.origin_suffix, p.feed_count, p.confidence,
-                            scoreOf(p)});
+                            p.origin_prefix, p.origin_suffix, p.tenant, p.feed_count,
+                            p.confidence, scoreOf(p)});
+    }
+    ++stats.count_by_type[static_cast<size_t>(p.type)];
+    // A later copy of the previous indicator shares its text and stays out of the lookup
+    // tables: lookups find the group head and the matcher walks the copies.
+    if (id > 0 && set->type(id - 1) == p.type && set->text(id - 1) == p.text) {
+      set->records_[id - 1].next_copy = true;
+      const IndicatorSet::Record& head = set->records_[id - 1];
+      set->records_.push_back(
+          {head.text_offset, head.text_len, p.type, false, row->second, p.origin_number});
+      continue;
     }
     set->records_.push_back({static_cast<uint32_t>(set->text_.size()),
-                             static_cast<uint16_t>(p.text.size()), p.type, row->second,
+                             static_cast<uint16_t>(p.text.size()), p.type, false, row->second,
                              p.origin_number});
     set->text_ += p.text;
-    ++stats.count_by_type[static_cast<size_t>(p.type)];
     switch (p.type) {
       case IndicatorType::kCidr:
         networks[entry.prefix.len].emplace_back(entry.prefix.addr, id);
@@ -441,6 +494,8 @@ absl::StatusOr<std::shared_ptr<const IndicatorSet>> IndicatorSetBuilder::build()
         break;
     }
   }
+  // Tenant copies share their text, so the reserved size was too large.
+  if (tenant_scoped_) set->text_.shrink_to_fit();
   std::vector<Entry>().swap(entries_);
   index_.clear();
   string_ids_.clear();
@@ -501,9 +556,13 @@ absl::Status IndicatorSetBuilder::compileDatabase(IndicatorSet& set,
     // case so that "HTTP://Bad.Example/x" in a log still hits.
     flags.push_back(regex ? internal::kRegexFlags : HS_FLAG_CASELESS);
   }
-  auto dropRejected = [&]() {
-    ++stats.rejected_regexes;
-    --stats.count_by_type[static_cast<size_t>(IndicatorType::kRegex)];
+  // A rejected pattern takes every tenant copy of its regex along.
+  auto dropRejected = [&](unsigned id) {
+    for (unsigned copy = id;; ++copy) {
+      ++stats.rejected_regexes;
+      --stats.count_by_type[static_cast<size_t>(IndicatorType::kRegex)];
+      if (!set.hasNextCopy(copy)) break;
+    }
   };
   auto adopt = [&](hs_database_t* db, size_t patterns) {
     stats.hs_compile_time = absl::Now() - start;
@@ -519,7 +578,7 @@ absl::Status IndicatorSetBuilder::compileDatabase(IndicatorSet& set,
     cache_key = internal::hsCacheKey(expressions, flags, ids);
     internal::HsCacheEntry entry;
     if (internal::hsCacheLoad(options_.hs_cache_dir, cache_key, entry, stats.hs_cache_error)) {
-      for (size_t i = 0; i < entry.rejected_ids.size(); ++i) dropRejected();
+      for (unsigned id : entry.rejected_ids) dropRejected(id);
       stats.hs_cache = "hit";
       adopt(entry.database, ids.size() - entry.rejected_ids.size());
       return absl::OkStatus();
@@ -562,7 +621,7 @@ absl::Status IndicatorSetBuilder::compileDatabase(IndicatorSet& set,
     absl::StrAppend(&message, " (indicator '", av(bad.text), "' from ", bad.origin, ")");
     if (bad.type != IndicatorType::kRegex) return absl::InternalError(message);
     rejected_ids.push_back(ids[static_cast<size_t>(bad_index)]);
-    dropRejected();
+    dropRejected(ids[static_cast<size_t>(bad_index)]);
     ids.erase(ids.begin() + bad_index);
     expressions.erase(expressions.begin() + bad_index);
     flags.erase(flags.begin() + bad_index);

@@ -209,6 +209,14 @@ class IndicatorSetBuilder {
   void reject(const std::string& location, std::string reason, std::string_view line,
               LoadReport& report) const;
 
+  // Sets the tenant that owns the indicators added from now on; empty (the default) means
+  // every tenant. The same type and text added for several tenants gives one indicator
+  // per tenant, each with its own metadata, and the matcher reports to an event only the
+  // copies of its tenant and of every tenant. Errors: InvalidArgument for a name longer
+  // than 64 bytes or with a byte outside [A-Za-z0-9._-], FailedPrecondition after
+  // build().
+  absl::Status setTenant(std::string_view tenant);
+
   // The time used for expiry and score decay (BuilderOptions::now or the creation time).
   absl::Time now() const { return now_; }
 
@@ -231,6 +239,7 @@ class IndicatorSetBuilder {
     uint32_t origin_prefix = 0;    // strings_ id
     uint32_t origin_number = 0;    // IndicatorSet::kNoOriginNumber when none
     uint32_t origin_suffix = 0;    // strings_ id
+    uint32_t tenant = 0;           // strings_ id; 0 ("") for every tenant
     uint32_t feed_count = 0;
     uint8_t confidence = 0;
     absl::Time first_seen = absl::InfinitePast();
@@ -242,10 +251,11 @@ class IndicatorSetBuilder {
     Pending indicator;
     IpPrefix prefix;  // address (len 128) or network for IP types
   };
-  // Index of entries_ by (type, text), without a second copy of the text.
+  // Index of entries_ by (type, text, tenant), without a second copy of the text.
   struct EntryKey {
     IndicatorType type;
     std::string_view text;
+    uint32_t tenant;
   };
   struct EntryHash {
     using is_transparent = void;
@@ -262,7 +272,7 @@ class IndicatorSetBuilder {
     bool operator()(const A& a, const B& b) const {
       EntryKey x = key(a);
       EntryKey y = key(b);
-      return x.type == y.type && x.text == y.text;
+      return x.type == y.type && x.text == y.text && x.tenant == y.tenant;
     }
   };
 
@@ -275,6 +285,7 @@ class IndicatorSetBuilder {
   bool suppressed(const Entry& entry, IndicatorSetStats& stats) const;
   uint8_t scoreOf(const Pending& indicator) const;
   std::string originOf(const Pending& indicator) const;
+  std::vector<uint32_t> groupCopies(std::vector<uint32_t> kept) const;
   uint32_t intern(std::string_view text);
   uint32_t internTags(std::vector<uint32_t> tags);
   absl::Status compileDatabase(IndicatorSet& set, std::vector<unsigned> ids) const;
@@ -293,6 +304,8 @@ class IndicatorSetBuilder {
   std::vector<std::vector<uint32_t>> tag_lists_{{}};
   absl::flat_hash_map<std::vector<uint32_t>, uint32_t> tag_list_ids_{{{}, 0}};
   size_t duplicate_lines_ = 0;
+  uint32_t tenant_ = 0;         // strings_ id of the owner of new indicators
+  bool tenant_scoped_ = false;  // some indicator has an owner
 };
 
 }  // namespace vigil::intel

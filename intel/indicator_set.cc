@@ -46,6 +46,7 @@ Indicator IndicatorSet::indicator(uint32_t id) const {
   out.text = text(id);
   out.type = record.type;
   out.lists = strings_[row.lists];
+  out.tenant = strings_[row.tenant];
   out.origin = strings_[row.origin_prefix];
   if (record.origin_number != kNoOriginNumber) absl::StrAppend(&out.origin, record.origin_number);
   out.origin += strings_[row.origin_suffix];
@@ -80,6 +81,27 @@ void IndicatorSet::prefetchAddress(const IpAddr& addr) const {
 void IndicatorSet::prefetchFilename(uint64_t hash) const { filenames_->prefetch(hash); }
 void IndicatorSet::prefetchDomain(uint64_t hash) const { domains_->prefetch(hash); }
 void IndicatorSet::prefetchHash(uint64_t hash) const { hashes_->prefetch(hash); }
+
+std::optional<uint32_t> IndicatorSet::lookupVisibleAddress(const IpAddr& addr,
+                                                          std::string_view event_tenant) const {
+  if (uint32_t id = addresses_->find(addr); id != internal::kNoId && firstVisible(id, event_tenant)) {
+    return id;
+  }
+  for (const PrefixTable& table : prefixes_) {
+    uint32_t id = table.networks->find(maskTo(addr, table.len));
+    if (id != internal::kNoId && firstVisible(id, event_tenant)) return id;
+  }
+  return std::nullopt;
+}
+
+std::optional<uint32_t> IndicatorSet::firstVisible(uint32_t id,
+                                                   std::string_view event_tenant) const {
+  while (true) {
+    if (visibleTo(id, event_tenant)) return id;
+    if (!records_[id].next_copy) return std::nullopt;
+    ++id;
+  }
+}
 
 bool IndicatorSet::hasFilenames() const { return !filenames_->empty(); }
 bool IndicatorSet::hasDomains() const { return !domains_->empty(); }

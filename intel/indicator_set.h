@@ -40,6 +40,9 @@ struct Indicator {
   std::string lists;
   // "file:line" (or "file:object") of the first record that produced the indicator.
   std::string origin;
+  // The tenant that owns the indicator: only that tenant's events match it. Empty for an
+  // indicator of every tenant.
+  std::string tenant;
 
   // Metadata merged over every feed that carried the indicator: the highest
   // confidence, the union of tags, the earliest first_seen and valid_from, and the
@@ -115,6 +118,26 @@ class IndicatorSet {
   IndicatorType type(uint32_t id) const { return records_[id].type; }
   std::string_view lists(uint32_t id) const { return strings_[rows_[records_[id].row].lists]; }
   uint8_t score(uint32_t id) const { return rows_[records_[id].row].score; }
+  // The owning tenant, empty for an indicator of every tenant.
+  std::string_view tenant(uint32_t id) const { return strings_[rows_[records_[id].row].tenant]; }
+
+  // Tenant copies: one value may be an indicator of every tenant and of several tenants,
+  // each with its own metadata. The copies of one type and text have consecutive ids,
+  // the copy of every tenant (if any) first. Only the first id of such a group is in the
+  // lookup tables and the Hyperscan database, so lookups return group heads.
+  // True when indicator `id + 1` is another copy of indicator `id`.
+  bool hasNextCopy(uint32_t id) const { return records_[id].next_copy; }
+  // True when some indicator is owned by a tenant. When false, every indicator is
+  // visible to every event and every group has one member.
+  bool tenantScoped() const { return tenant_scoped_; }
+  // True when an event of `event_tenant` matches indicator `id`: the indicator belongs
+  // to every tenant or to that one. Never allocates.
+  bool visibleTo(uint32_t id, std::string_view event_tenant) const {
+    const std::string_view owner = tenant(id);
+    return owner.empty() || owner == event_tenant;
+  }
+  // The first copy in the group of head `id` that `event_tenant` sees, or nullopt.
+  std::optional<uint32_t> firstVisible(uint32_t id, std::string_view event_tenant) const;
 
   const IndicatorSetStats& stats() const { return stats_; }
 
@@ -124,6 +147,12 @@ class IndicatorSet {
   // Never allocates; costs one hash probe plus one per distinct CIDR length.
   // Thread-safe.
   std::optional<uint32_t> lookupAddress(const IpAddr& addr) const;
+  // Same, among the indicators that an event of `event_tenant` sees (see visibleTo()):
+  // another tenant's exact address does not hide a shorter prefix of this tenant's or of
+  // every tenant. Returns a group head. Never allocates. Thread-safe.
+  std::optional<uint32_t> lookupAddress(const IpAddr& addr, std::string_view event_tenant) const {
+    return tenant_scoped_ ? lookupVisibleAddress(addr, event_tenant) : lookupAddress(addr);
+  }
 
   // Finds the file name indicator equal to `key`, a lower-case name without a
   // directory (the caller lower-cases it). Never allocates. Thread-safe.
@@ -174,12 +203,14 @@ class IndicatorSet {
   };
   // Per-indicator part. 16 bytes.
   struct Record {
-    uint32_t text_offset = 0;  // into text_
+    uint32_t text_offset = 0;  // into text_; the copies of a group share one text
     uint16_t text_len = 0;     // URLs and regexes are at most 4096 bytes
     IndicatorType type = IndicatorType::kIpv4;
+    bool next_copy = false;    // the next record is another tenant's copy (hasNextCopy())
     uint32_t row = 0;          // into rows_
     uint32_t origin_number = 0;  // the number in the origin, or kNoOriginNumber
   };
+  static_assert(sizeof(Record) == 16, "the flag of tenant copies must fit in the padding");
   // Metadata shared by indicators with equal values. The origin of an indicator is
   // strings_[origin_prefix] + its origin_number in decimal + strings_[origin_suffix].
   struct Row {
@@ -191,6 +222,7 @@ class IndicatorSet {
     uint32_t tags = 0;   // into tag_lists_
     uint32_t origin_prefix = 0;  // into strings_
     uint32_t origin_suffix = 0;  // into strings_
+    uint32_t tenant = 0;         // into strings_; 0 ("") for every tenant
     uint32_t feed_count = 0;
     uint8_t confidence = 0;
     uint8_t score = 0;
@@ -203,6 +235,8 @@ class IndicatorSet {
   };
 
   IndicatorSet();
+  std::optional<uint32_t> lookupVisibleAddress(const IpAddr& addr,
+                                               std::string_view event_tenant) const;
 
   std::vector<Record> records_;
   std::string text_;
@@ -210,6 +244,7 @@ class IndicatorSet {
   std::vector<std::string> strings_;  // interned list names, origin parts and tags
   std::vector<std::vector<uint32_t>> tag_lists_;  // interned; ids into strings_
   uint64_t seed_ = 0;
+  bool tenant_scoped_ = false;
   std::unique_ptr<internal::AddressTable> addresses_;
   std::vector<PrefixTable> prefixes_;  // longest prefix first
   std::unique_ptr<internal::TextTable> filenames_;

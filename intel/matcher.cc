@@ -223,7 +223,7 @@ uint64_t bitsFrom(uint64_t mask, size_t from) { return from >= 64 ? 0 : mask >> 
 class EventMatcher {
  public:
   EventMatcher(const IndicatorSet& set, Scratch::Impl& scratch, Event& event)
-      : set_(set), scratch_(scratch), event_(event) {
+      : set_(set), scratch_(scratch), event_(event), scoped_(set.tenantScoped()) {
     scratch_.pending_count = 0;
     scratch_.keys_used = 0;
   }
@@ -310,7 +310,7 @@ class EventMatcher {
       const std::string_view key(scratch_.keys.data() + lookup.key_offset, lookup.key_len);
       switch (lookup.kind) {
         case LookupKind::kAddress:
-          id = set_.lookupAddress(lookup.address);
+          id = set_.lookupAddress(lookup.address, event_.tenant);
           break;
         case LookupKind::kFilename:
           id = set_.lookupFilename(key, lookup.hash);
@@ -526,24 +526,52 @@ class EventMatcher {
     return name;
   }
 
+  // Reports the copies of group head `id` that the event's tenant sees: the copy of every
+  // tenant and the tenant's own. Lookups only return heads, so `seen` holds heads, and
+  // only heads that gave a hit, which keeps it within kMaxHits entries.
   void report(uint32_t id, std::string_view field) {
     for (size_t i = 0; i < scratch_.seen_count; ++i) {
       if (scratch_.seen[i] == id) return;
     }
-    // A full event takes no more hits. addHit() then sets kFlagHitsOverflow, so the caller
-    // sees that hits were lost, and the scan stops.
+    // Without tenant-owned indicators every group is one indicator of every tenant.
+    if (scoped_) {
+      reportCopies(id, field);
+      return;
+    }
+    if (addHit(id, field) && scratch_.seen_count < scratch_.seen.size()) {
+      scratch_.seen[scratch_.seen_count++] = id;
+    }
+  }
+
+  // The tenant walk of report(), kept out of line so that the lookup loops that call
+  // report() stay as small as they are for sets without tenants.
+  [[gnu::noinline]] void reportCopies(uint32_t id, std::string_view field) {
+    const size_t before = added_;
+    for (uint32_t copy = id;; ++copy) {
+      if (set_.visibleTo(copy, event_.tenant) && !addHit(copy, field)) return;
+      if (!set_.hasNextCopy(copy)) break;
+    }
+    if (added_ != before && scratch_.seen_count < scratch_.seen.size()) {
+      scratch_.seen[scratch_.seen_count++] = id;
+    }
+  }
+
+  // Appends one hit; false once the event is full. addHit() then sets kFlagHitsOverflow,
+  // so the caller sees that hits were lost, and the scan stops.
+  bool addHit(uint32_t id, std::string_view field) {
     if (!event_.addHit(IndicatorHit{set_.text(id), set_.lists(id), set_.type(id), field, id,
                                     set_.score(id)})) {
       full_ = true;
-      return;
+      return false;
     }
-    if (scratch_.seen_count < scratch_.seen.size()) scratch_.seen[scratch_.seen_count++] = id;
     ++added_;
+    return true;
   }
 
   const IndicatorSet& set_;
   Scratch::Impl& scratch_;
   Event& event_;
+  const bool scoped_;  // the set has tenant-owned indicators
   std::string_view text_;
   std::string_view field_;
   bool attribute_fields_ = false;

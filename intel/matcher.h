@@ -39,8 +39,10 @@ class Scratch {
 // (names with "file", "path", "image" or "process", and event.app) go to the file name
 // set. The host names and hex runs of the message and other field values go to the
 // domain and hash sets, and those texts are scanned with the Hyperscan database of URLs,
-// emails and regexes. Appends one IndicatorHit per distinct
-// indicator found, with its indicator_id and score. Returns the number of hits added.
+// emails and regexes. Appends one IndicatorHit per distinct indicator found, with its
+// indicator_id and score. Only indicators of every tenant and of `event.tenant` are
+// reported; when a value is an indicator of both, both copies are reported, the copy of
+// every tenant first. Returns the number of hits added.
 // Never allocates. Thread-safe for concurrent calls with different Scratch objects.
 size_t matchEvent(const IndicatorSet& set, Scratch& scratch, Event& event);
 

@@ -9,9 +9,13 @@
 namespace vigil::intel {
 namespace {
 
-// Key of an indicator across snapshots: one byte of type, then the normalized text.
+// Key of an indicator across snapshots: one byte of type, the owning tenant, a 0x1f
+// byte (never in a tenant name), then the normalized text. Each tenant's copy keeps its
+// own sightings.
 std::string indicatorKey(const IndicatorSet& set, uint32_t id) {
   std::string key(1, static_cast<char>(set.type(id)));
+  key += set.tenant(id);
+  key += '\x1f';
   key += set.text(id);
   return key;
 }

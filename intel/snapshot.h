@@ -144,7 +144,7 @@ class SnapshotStore {
 
   // Frees each retired snapshot that no reader slot can still use. Sightings of a part
   // that leaves with it are added to the indicators of the current snapshot with the
-  // same type and text. Returns the number freed.
+  // same type, tenant and text. Returns the number freed.
   size_t reclaim();
 
   // The current snapshot for control-plane readers (exports, dumps); nullptr when none.

@@ -319,24 +319,47 @@ absl::Status CaseConnector::addEvidence(std::string_view action, const json& par
 
 namespace {
 
-std::optional<uint32_t> findInSet(const intel::IndicatorSet& set, std::string_view value) {
-  if (std::optional<IpAddr> ip = parseIp(value)) return set.lookupAddress(*ip);
+// The copy of group head `id` that a run of `tenant` gets: the tenant's own, else the
+// copy of every tenant, else nullopt (another tenant's indicator).
+std::optional<uint32_t> visibleCopy(const intel::IndicatorSet& set, uint32_t id,
+                                    std::string_view tenant) {
+  std::optional<uint32_t> global;
+  for (uint32_t copy = id;; ++copy) {
+    if (!set.tenant(copy).empty() && set.tenant(copy) == tenant) return copy;
+    if (set.tenant(copy).empty()) global = copy;
+    if (!set.hasNextCopy(copy)) break;
+  }
+  return global;
+}
+
+std::optional<uint32_t> findInSet(const intel::IndicatorSet& set, std::string_view value,
+                                  std::string_view tenant) {
+  if (std::optional<IpAddr> ip = parseIp(value)) {
+    std::optional<uint32_t> head = set.lookupAddress(*ip, tenant);
+    return head ? visibleCopy(set, *head, tenant) : std::nullopt;
+  }
   std::string lower = absl::AsciiStrToLower(std::string(value));
   while (!lower.empty() && lower.back() == '.') lower.pop_back();
   if (set.hasDomains()) {
     std::string_view domain = lower;
     while (!domain.empty()) {
-      if (std::optional<uint32_t> id = set.lookupDomain(domain)) return id;
+      if (std::optional<uint32_t> id = set.lookupDomain(domain)) {
+        if (std::optional<uint32_t> copy = visibleCopy(set, *id, tenant)) return copy;
+      }
       size_t dot = domain.find('.');
       if (dot == std::string_view::npos) break;
       domain.remove_prefix(dot + 1);
     }
   }
   if (set.hasFilenames()) {
-    if (std::optional<uint32_t> id = set.lookupFilename(lower)) return id;
+    if (std::optional<uint32_t> id = set.lookupFilename(lower)) {
+      if (std::optional<uint32_t> copy = visibleCopy(set, *id, tenant)) return copy;
+    }
   }
+  // Group heads come first in their group, so the walk meets each head before its copies.
   for (uint32_t id = 0; id < set.size(); ++id) {
-    if (set.text(id) == value || set.text(id) == lower) return id;
+    if (set.text(id) != value && set.text(id) != lower) continue;
+    if (std::optional<uint32_t> copy = visibleCopy(set, id, tenant)) return copy;
   }
   return std::nullopt;
 }
@@ -344,12 +367,14 @@ std::optional<uint32_t> findInSet(const intel::IndicatorSet& set, std::string_vi
 }  // namespace
 
 std::optional<intel::Indicator> findIndicator(const intel::Snapshot& snapshot,
-                                              std::string_view value) {
+                                              std::string_view value, std::string_view tenant) {
   if (value.empty()) return std::nullopt;
   if (const intel::IndicatorSet* delta = snapshot.delta()) {
-    if (std::optional<uint32_t> id = findInSet(*delta, value)) return delta->indicator(*id);
+    if (std::optional<uint32_t> id = findInSet(*delta, value, tenant)) {
+      return delta->indicator(*id);
+    }
   }
-  if (std::optional<uint32_t> id = findInSet(snapshot.base(), value)) {
+  if (std::optional<uint32_t> id = findInSet(snapshot.base(), value, tenant)) {
     return snapshot.base().indicator(*id);
   }
   return std::nullopt;
@@ -385,7 +410,7 @@ absl::Status IntelConnector::perform(std::string_view action, const pb::List& li
   json out = json::array();
   for (const json& v : values) {
     std::optional<intel::Indicator> found;
-    if (v.is_string()) found = findIndicator(*snapshot, v.get<std::string>());
+    if (v.is_string()) found = findIndicator(*snapshot, v.get<std::string>(), runContext(call).tenant);
     if (!detail) {
       out.push_back(found ? "malicious" : "unknown");
     } else if (!found) {
@@ -395,7 +420,8 @@ absl::Status IntelConnector::perform(std::string_view action, const pb::List& li
                      {"type", std::string(indicatorTypeName(found->type))},
                      {"lists", found->lists},
                      {"score", found->score},
-                     {"tags", found->tags}});
+                     {"tags", found->tags},
+                     {"tenant", found->tenant.empty() ? json(nullptr) : json(found->tenant)}});
     }
   }
   if (!pb::compiler::jsonToHeapValue(single ? out[0] : out, call, result)) return heapFull();

@@ -21,9 +21,10 @@
 // holds the triggering alert. A case of another tenant is never touched.
 //
 // Intel actions (lookup, query, check): `indicator`, `value` or `indicators` (a list) ->
-// for each value "malicious" when the live snapshot holds it, else "unknown"; with
-// `detail: true`, the indicator as JSON text {"value", "type", "lists", "score", "tags"}
-// or null. A single value returns one entry, a list returns a list. A run also sees the
+// for each value "malicious" when the live snapshot holds it for the run's tenant (its
+// own indicators and those of every tenant, never another tenant's), else "unknown";
+// with `detail: true`, the indicator as JSON text {"value", "type", "lists", "score",
+// "tags", "tenant"} or null. A single value returns one entry, a list returns a list. A run also sees the
 // snapshot through the playbook expression intel(x).
 #pragma once
 
@@ -72,11 +73,13 @@ class CaseConnector final : public playbook_vm::compiler::ActionConnector {
   Counter* cases_opened_;
 };
 
-// Finds `value` in the snapshot: addresses (exact or by CIDR), domains (and their parent
-// domains), file names, then any other indicator by its normalized text. Returns nullopt
-// when nothing matches. Thread-safe; allocates.
+// Finds `value` among the indicators that `tenant` sees (its own and those of every
+// tenant): addresses (exact or by CIDR), domains (and their parent domains), file names,
+// then any other indicator by its normalized text. When the value is an indicator of the
+// tenant and of every tenant, returns the tenant's copy. Returns nullopt when nothing
+// matches. Thread-safe; allocates.
 std::optional<intel::Indicator> findIndicator(const intel::Snapshot& snapshot,
-                                              std::string_view value);
+                                              std::string_view value, std::string_view tenant);
 
 class IntelConnector final : public playbook_vm::compiler::ActionConnector {
  public:

@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "common/ip.h"
 #include "dataplane/tls_source.h"
+#include "mgmt/auth_store.h"
 #include "mgmt/internal/access_control.h"
 
 namespace vigil::mgmt {
@@ -245,8 +246,18 @@ struct Reader {
   absl::Status readIntelList(const YAML::Node& n, const std::string& where,
                              IntelListConfig& l) const {
     absl::Status st;
-    if (!(st = checkKeys(n, where, {"name", "path", "url", "format", "csv"})).ok()) return st;
+    if (!(st = checkKeys(n, where, {"name", "path", "url", "format", "csv", "tenant"})).ok()) {
+      return st;
+    }
     if (!(st = readString(n, where, "name", l.name)).ok()) return st;
+    if (!(st = readString(n, where, "tenant", l.tenant)).ok()) return st;
+    if (n["tenant"]) {
+      if (absl::Status valid = validateTenantName(l.tenant); !valid.ok()) {
+        return error(n["tenant"], where + ".tenant",
+                     absl::StrCat(valid.message(), "; leave the key out for a list of every "
+                                                   "tenant"));
+      }
+    }
     if (!(st = readString(n, where, "path", l.path)).ok()) return st;
     if (!(st = readString(n, where, "url", l.url)).ok()) return st;
     if (l.path.empty() && l.url.empty()) {

@@ -120,6 +120,8 @@ struct IntelListConfig {
   std::string url;              // http(s) URL fetched instead of `path`; one of them is set
   std::string format = "list";  // list, regex, csv, misp, misp_feed, stix
   IntelCsvConfig csv;
+  // The tenant whose events the list's indicators match; empty for every tenant.
+  std::string tenant;
 
   bool operator==(const IntelListConfig&) const = default;
 };

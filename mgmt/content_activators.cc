@@ -135,7 +135,8 @@ absl::Status intelSampleEntry(const nlohmann::json& item, size_t index, std::str
 // Returns every match with the index of its event, and the events that had more
 // matches than an event holds.
 absl::StatusOr<nlohmann::json> matchIntel(const intel::IndicatorSet& set,
-                                          const nlohmann::json& sample) {
+                                          const nlohmann::json& sample,
+                                          const std::string& request_tenant) {
   intel::Scratch scratch(set);
   dataplane::ParseOptions options;
   nlohmann::json matches = nlohmann::json::array();
@@ -143,8 +144,15 @@ absl::StatusOr<nlohmann::json> matchIntel(const intel::IndicatorSet& set,
   size_t matched_events = 0;
   for (size_t i = 0; i < sample.size(); ++i) {
     std::string raw;
-    std::string tenant = "default";
+    // A tenant's list is tried in that tenant's view: its events, never another tenant's.
+    const bool every_tenant = request_tenant == kAllTenants;
+    std::string tenant = every_tenant ? std::string("default") : request_tenant;
     if (absl::Status s = intelSampleEntry(sample[i], i, raw, tenant); !s.ok()) return s;
+    if (!every_tenant && tenant != request_tenant) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "events[", i, "].tenant is '", tenant, "', but the dry run tries the list of tenant ",
+          request_tenant, "; leave the tenant out or give ", request_tenant));
+    }
     Event event(raw.size() * kArenaPerLineFactor + kArenaHeadroom);
     event.raw = event.arena.copy(raw);
     event.tenant = event.arena.copy(tenant);
@@ -154,6 +162,7 @@ absl::StatusOr<nlohmann::json> matchIntel(const intel::IndicatorSet& set,
     for (size_t h = 0; h < event.hit_count; ++h) {
       const IndicatorHit& hit = event.hits[h];
       matches.push_back({{"event", i},
+                         {"tenant", tenant},
                          {"indicator", std::string(hit.indicator)},
                          {"type", std::string(indicatorTypeName(hit.type))},
                          {"feed", std::string(hit.list)},
@@ -166,6 +175,11 @@ absl::StatusOr<nlohmann::json> matchIntel(const intel::IndicatorSet& set,
                         {"matched_events", matched_events},
                         {"matches", matches},
                         {"hits_overflow", overflowed}};
+}
+
+// The IntelManager tenant of a content request: "" for the list of every tenant.
+std::string analystTenant(const std::string& content_tenant) {
+  return content_tenant == kAllTenants ? std::string() : content_tenant;
 }
 
 const pb::HostRegistry& alertHost() {
@@ -227,13 +241,16 @@ ContentActivator rulesActivator(RuleReloader& rules, ConfigSource config) {
 
 ContentActivator intelActivator(IntelManager& intel) {
   ContentActivator activator;
-  activator.tenant_scoped = false;
+  activator.tenant_scoped = true;
+  activator.all_tenants_scope = true;
   activator.prepare = [&intel](const ContentRequest& request,
                                std::vector<ContentProblem>& problems) -> ContentCommit {
     std::string joined;
     checkIntel(*request.files, problems, joined);
     if (!problems.empty()) return {};
-    return [&intel, joined]() { return intel.replaceIndicators(joined).status(); };
+    return [&intel, joined, tenant = analystTenant(request.tenant)]() {
+      return intel.replaceIndicators(tenant, joined).status();
+    };
   };
   activator.dry_run = [](const ContentRequest& request, const nlohmann::json& sample,
                          std::vector<ContentProblem>& problems) -> absl::StatusOr<nlohmann::json> {
@@ -241,9 +258,13 @@ ContentActivator intelActivator(IntelManager& intel) {
     std::string joined;
     checkIntel(*request.files, problems, joined);
     if (!problems.empty()) return nlohmann::json();
-    // The same list name and builder defaults as the analyst list that a push replaces.
+    // The same list name, tenant and builder defaults as the analyst list that a push
+    // replaces.
     intel::IndicatorSetBuilder builder;
-    absl::StatusOr<intel::LoadReport> report = builder.addListText("analyst", joined, "analyst");
+    absl::Status scoped = builder.setTenant(analystTenant(request.tenant));
+    absl::StatusOr<intel::LoadReport> report =
+        scoped.ok() ? builder.addListText("analyst", joined, "analyst")
+                    : absl::StatusOr<intel::LoadReport>(scoped);
     absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>> set =
         report.ok() ? builder.build()
                     : absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>>(report.status());
@@ -252,7 +273,7 @@ ContentActivator intelActivator(IntelManager& intel) {
       problems.push_back({"", 0, 0, std::string(set.status().message())});
       return nlohmann::json();
     }
-    return matchIntel(**set, sample);
+    return matchIntel(**set, sample, request.tenant);
   };
   return activator;
 }

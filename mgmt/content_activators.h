@@ -33,12 +33,16 @@ using ConfigSource = std::function<DaemonConfig()>;
 // would, and returns every alert the rules raise.
 ContentActivator rulesActivator(RuleReloader& rules, ConfigSource config);
 
-// Intel: the analyst list in the plain list format, one indicator per line, in one or
-// more files that are joined in path order. Every rejected line is a problem with its
-// file and line, and fails the push. Commit replaces the whole analyst list. The dry run
-// builds the files into an indicator set of its own, takes "events" as the rules dry run
-// does (raw lines or {"raw", "tenant"} objects), and returns every match of every event
-// with its indicator, type, feed, field and score; the live snapshot is not touched.
+// Intel: an analyst list in the plain list format, one indicator per line, in one or
+// more files that are joined in path order, pushed for every tenant (kAllTenants) or for
+// one tenant, whose events alone match it. Every rejected line is a problem with its
+// file and line, and fails the push. Commit replaces the analyst list of the pushed
+// scope and leaves the other tenants' lists alone, so versions and rollback are per
+// tenant. The dry run builds the files into an indicator set of its own, owned by the
+// pushed tenant, takes "events" as the rules dry run does (raw lines or {"raw",
+// "tenant"} objects; a tenant's dry run accepts only its own tenant) and returns every
+// match of every event with its tenant, indicator, type, feed, field and score; the live
+// snapshot is not touched.
 ContentActivator intelActivator(IntelManager& intel);
 
 // A compiled playbook set as one activation hands it over.

@@ -96,28 +96,6 @@ std::string withThousands(uint64_t value) {
   return out;
 }
 
-// Every indicator of `snapshot` with at least one hit, most hits first.
-nlohmann::json sightingsJson(const intel::Snapshot& snapshot) {
-  std::vector<uint32_t> hit;
-  for (uint32_t id = 0; id < snapshot.size(); ++id) {
-    if (snapshot.hitCount(id) > 0) hit.push_back(id);
-  }
-  std::sort(hit.begin(), hit.end(), [&](uint32_t a, uint32_t b) {
-    return snapshot.hitCount(a) > snapshot.hitCount(b);
-  });
-  nlohmann::json indicators = nlohmann::json::array();
-  for (uint32_t id : hit) {
-    const intel::Indicator indicator = snapshot.indicator(id);
-    indicators.push_back({{"indicator", indicator.text},
-                          {"type", indicatorTypeName(indicator.type)},
-                          {"lists", indicator.lists},
-                          {"score", indicator.score},
-                          {"hits", snapshot.hitCount(id)},
-                          {"last_hit_ns", snapshot.lastHitNs(id)}});
-  }
-  return {{"generation", snapshot.generation()}, {"indicators", indicators}};
-}
-
 }  // namespace
 
 Daemon::Daemon(DaemonConfig config, DaemonOptions options)
@@ -316,52 +294,6 @@ absl::Status Daemon::startApi() {
   if (auto st = api_->start(); !st.ok()) return st;
   VIGIL_LOG_INFO("api listening addr={}", api_->address());
   return absl::OkStatus();
-}
-
-// Routes of the threat-intel manager: the sightings dump, a rebuild request and analyst
-// indicators published as a delta. Indicators and sightings are shared by every tenant,
-// so all three need an admin token.
-void Daemon::addIntelRoutes() {
-  api_->addRoute("GET", "/api/v1/intel/sightings",
-                 [this](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
-                   std::shared_ptr<const intel::Snapshot> snapshot = intel_->store().current();
-                   if (snapshot == nullptr) {
-                     return absl::UnavailableError("no indicator snapshot is published yet");
-                   }
-                   ApiResponse response;
-                   response.body = sightingsJson(*snapshot).dump();
-                   return response;
-                 },
-                 RouteAccess::kAdmin);
-  api_->addRoute("POST", "/api/v1/intel/reload",
-                 [this](const ApiRequest&) -> absl::StatusOr<ApiResponse> {
-                   intel_->requestReload("api");
-                   ApiResponse response;
-                   response.status = 202;
-                   response.body = R"({"reload":"requested"})";
-                   return response;
-                 },
-                 RouteAccess::kAdmin);
-  api_->addRoute("POST", "/api/v1/intel/indicators",
-                 [this](const ApiRequest& request) -> absl::StatusOr<ApiResponse> {
-                   absl::StatusOr<intel::LoadReport> report = intel_->addIndicators(request.body);
-                   if (!report.ok()) return report.status();
-                   nlohmann::json rejections = nlohmann::json::array();
-                   for (const intel::Rejection& r : report->rejections) {
-                     rejections.push_back(
-                         {{"location", r.location}, {"reason", r.reason}, {"text", r.text}});
-                   }
-                   nlohmann::json body = {{"loaded", report->loaded},
-                                          {"duplicates", report->duplicates},
-                                          {"rejected", report->rejected},
-                                          {"rejections", rejections}};
-                   ApiResponse response;
-                   // Rejected lines are echoed back and may hold bytes that are not UTF-8.
-                   response.body = body.dump(-1, ' ', false,
-                                             nlohmann::json::error_handler_t::replace);
-                   return response;
-                 },
-                 RouteAccess::kAdmin);
 }
 
 absl::Status Daemon::validate() {

@@ -9,12 +9,15 @@
 
 #include <httplib.h>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "intel/builder.h"
 #include "intel/indicator_set.h"
+#include "mgmt/auth_store.h"
 
 namespace vigil::mgmt {
 namespace {
@@ -114,6 +117,39 @@ absl::StatusOr<intel::LoadReport> loadFeedText(intel::IndicatorSetBuilder& build
 }
 
 size_t indicatorCount(const intel::Snapshot& snapshot) { return snapshot.size(); }
+
+// List name of every analyst indicator, whatever its tenant.
+constexpr char kAnalystList[] = "analyst";
+
+// The tenant as logs show it: "*" for every tenant.
+std::string_view tenantLabel(const std::string& tenant) {
+  return tenant.empty() ? std::string_view("*") : std::string_view(tenant);
+}
+
+absl::Status checkAnalystTenant(const std::string& tenant) {
+  if (tenant.empty()) return absl::OkStatus();
+  return validateTenantName(tenant);
+}
+
+// A plain list as the builder reads it: the report, and the normalized values in load
+// order without duplicates.
+struct NormalizedList {
+  intel::LoadReport report;
+  std::vector<std::string> values;
+};
+
+absl::StatusOr<NormalizedList> normalizeList(const std::string& text) {
+  intel::IndicatorSetBuilder builder;
+  absl::StatusOr<intel::LoadReport> report =
+      builder.addListText(kAnalystList, text, kAnalystList);
+  if (!report.ok()) return report.status();
+  absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>> set = builder.build();
+  if (!set.ok()) return set.status();
+  NormalizedList out{std::move(*report), {}};
+  out.values.reserve((*set)->size());
+  for (uint32_t id = 0; id < (*set)->size(); ++id) out.values.emplace_back((*set)->text(id));
+  return out;
+}
 
 }  // namespace
 
@@ -244,6 +280,10 @@ absl::Status IntelManager::addFeeds(intel::IndicatorSetBuilder& builder, bool in
   for (const IntelListConfig& list : config_.intel_lists) {
     FeedStatus& status = statuses.emplace_back();
     status.name = list.name;
+    status.tenant = list.tenant;
+    if (absl::Status st = builder.setTenant(list.tenant); !st.ok()) {
+      return absl::Status(st.code(), absl::StrCat("intel.lists ", list.name, ": ", st.message()));
+    }
     status.source = list.url.empty() ? list.path : list.url;
     absl::StatusOr<intel::LoadReport> report;
     if (!list.url.empty()) {
@@ -280,9 +320,10 @@ absl::Status IntelManager::addFeeds(intel::IndicatorSetBuilder& builder, bool in
                      "Indicators left out because their valid_until had passed",
                      {{"list", list.name}})
         .add(report->expired);
-    VIGIL_LOG_INFO("indicator list loaded list={} format={} source={} loaded={} duplicates={} "
-                   "rejected={} expired={} not_for_detection={} unknown_types={}",
-                   list.name, list.format, list.url.empty() ? list.path : list.url, report->loaded,
+    VIGIL_LOG_INFO("indicator list loaded list={} tenant={} format={} source={} loaded={} "
+                   "duplicates={} rejected={} expired={} not_for_detection={} unknown_types={}",
+                   list.name, tenantLabel(list.tenant), list.format,
+                   list.url.empty() ? list.path : list.url, report->loaded,
                    report->duplicates, report->rejected, report->expired,
                    report->not_for_detection, report->unknown_types.size());
     // Every rejection is logged at start; a reload repeats only the counts.
@@ -298,6 +339,42 @@ absl::Status IntelManager::addFeeds(intel::IndicatorSetBuilder& builder, bool in
                      report->rejected - shown);
     }
   }
+  return builder.setTenant("");
+}
+
+absl::Status IntelManager::addAnalystLists(intel::IndicatorSetBuilder& builder,
+                                           const AnalystLists& lists) const {
+  for (const auto& [tenant, values] : lists) {
+    if (values.empty()) continue;
+    if (absl::Status st = builder.setTenant(tenant); !st.ok()) return st;
+    absl::StatusOr<intel::LoadReport> report =
+        builder.addListText(kAnalystList, absl::StrJoin(values, "\n"), kAnalystList);
+    if (!report.ok()) return report.status();
+  }
+  return builder.setTenant("");
+}
+
+absl::Status IntelManager::publishAnalystLocked(AnalystLists next, const std::string& tenant,
+                                                std::string_view action) {
+  for (auto it = next.begin(); it != next.end();) {
+    it = it->second.empty() ? next.erase(it) : std::next(it);
+  }
+  intel::IndicatorSetBuilder builder;
+  if (absl::Status st = addAnalystLists(builder, next); !st.ok()) return st;
+  absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>> set = builder.build();
+  if (!set.ok()) return set.status();
+  std::optional<uint64_t> generation = store_.publishDelta(*set);
+  if (!generation.has_value()) {
+    return absl::FailedPreconditionError(
+        "no indicator snapshot is published yet; change analyst indicators after start");
+  }
+  auto own = next.find(tenant);
+  const size_t tenant_count = own == next.end() ? 0 : own->second.size();
+  analyst_ = std::move(next);
+  VIGIL_LOG_INFO("analyst indicators {} tenant={} generation={} tenant_indicators={} "
+                 "delta_indicators={}",
+                 action, tenantLabel(tenant), *generation, tenant_count, (*set)->size());
+  updateGauges();
   return absl::OkStatus();
 }
 
@@ -318,9 +395,7 @@ absl::StatusOr<uint64_t> IntelManager::rebuild(const std::string& reason) {
   const bool initial = store_.current() == nullptr;
   absl::Status st = addWarninglists(builder);
   if (st.ok()) st = addFeeds(builder, initial);
-  if (st.ok() && !analyst_text_.empty()) {
-    st = builder.addListText("analyst", analyst_text_, "analyst").status();
-  }
+  if (st.ok()) st = addAnalystLists(builder, analyst_);
   absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>> set =
       st.ok() ? builder.build() : absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>>(st);
   if (!set.ok()) {
@@ -362,29 +437,67 @@ absl::StatusOr<uint64_t> IntelManager::rebuild(const std::string& reason) {
   return generation;
 }
 
-absl::StatusOr<intel::LoadReport> IntelManager::addIndicators(const std::string& text) {
+absl::StatusOr<intel::LoadReport> IntelManager::addIndicators(const std::string& tenant,
+                                                                const std::string& text) {
+  if (absl::Status st = checkAnalystTenant(tenant); !st.ok()) return st;
+  // Only the new lines are reported; the delta set contains every analyst value so far.
+  absl::StatusOr<NormalizedList> added = normalizeList(text);
+  if (!added.ok()) return added.status();
   std::lock_guard lock(build_mutex_);
-  // Only the new lines are reported; the delta set contains every analyst line so far.
-  intel::IndicatorSetBuilder check;
-  absl::StatusOr<intel::LoadReport> report = check.addListText("analyst", text, "analyst");
-  if (!report.ok()) return report.status();
-
-  std::string all = absl::StrCat(analyst_text_, text, "\n");
-  intel::IndicatorSetBuilder builder;
-  if (auto st = builder.addListText("analyst", all, "analyst").status(); !st.ok()) return st;
-  absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>> set = builder.build();
-  if (!set.ok()) return set.status();
-  std::optional<uint64_t> generation = store_.publishDelta(*set);
-  if (!generation.has_value()) {
-    return absl::FailedPreconditionError(
-        "no indicator snapshot is published yet; add analyst indicators after start");
+  AnalystLists next = analyst_;
+  std::vector<std::string>& values = next[tenant];
+  absl::flat_hash_set<std::string> known(values.begin(), values.end());
+  for (std::string& value : added->values) {
+    if (known.insert(value).second) values.push_back(std::move(value));
   }
-  analyst_text_ = std::move(all);
-  VIGIL_LOG_INFO("analyst indicators published generation={} added={} rejected={} "
-                 "delta_indicators={}",
-                 *generation, report->loaded, report->rejected, (*set)->size());
-  updateGauges();
-  return report;
+  if (absl::Status st = publishAnalystLocked(std::move(next), tenant, "added"); !st.ok()) return st;
+  return std::move(added->report);
+}
+
+absl::StatusOr<intel::LoadReport> IntelManager::replaceIndicators(const std::string& tenant,
+                                                                  const std::string& text) {
+  if (absl::Status st = checkAnalystTenant(tenant); !st.ok()) return st;
+  absl::StatusOr<NormalizedList> list = normalizeList(text);
+  if (!list.ok()) return list.status();
+  std::lock_guard lock(build_mutex_);
+  AnalystLists next = analyst_;
+  next[tenant] = std::move(list->values);
+  if (absl::Status st = publishAnalystLocked(std::move(next), tenant, "replaced"); !st.ok()) {
+    return st;
+  }
+  return std::move(list->report);
+}
+
+absl::StatusOr<IntelManager::RemoveReport> IntelManager::removeIndicators(
+    const std::string& tenant, const std::string& text) {
+  if (absl::Status st = checkAnalystTenant(tenant); !st.ok()) return st;
+  absl::StatusOr<NormalizedList> list = normalizeList(text);
+  if (!list.ok()) return list.status();
+  RemoveReport out;
+  out.parsed = std::move(list->report);
+  std::lock_guard lock(build_mutex_);
+  AnalystLists next = analyst_;
+  std::vector<std::string>& values = next[tenant];
+  for (std::string& value : list->values) {
+    auto it = std::find(values.begin(), values.end(), value);
+    if (it == values.end()) {
+      out.not_found.push_back(std::move(value));
+      continue;
+    }
+    values.erase(it);
+    out.removed.push_back(std::move(value));
+  }
+  if (out.removed.empty()) return out;
+  if (absl::Status st = publishAnalystLocked(std::move(next), tenant, "removed"); !st.ok()) {
+    return st;
+  }
+  return out;
+}
+
+std::vector<std::string> IntelManager::analystIndicators(const std::string& tenant) {
+  std::lock_guard lock(build_mutex_);
+  auto it = analyst_.find(tenant);
+  return it == analyst_.end() ? std::vector<std::string>() : it->second;
 }
 
 std::vector<FeedStatus> IntelManager::feedStatus() const {
@@ -430,25 +543,6 @@ void IntelManager::requestReload(std::string reason) {
     reload_reason_ = std::move(reason);
   }
   wake_.notify_all();
-}
-
-absl::StatusOr<intel::LoadReport> IntelManager::replaceIndicators(const std::string& text) {
-  std::lock_guard lock(build_mutex_);
-  intel::IndicatorSetBuilder builder;
-  absl::StatusOr<intel::LoadReport> report = builder.addListText("analyst", text, "analyst");
-  if (!report.ok()) return report.status();
-  absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>> set = builder.build();
-  if (!set.ok()) return set.status();
-  std::optional<uint64_t> generation = store_.publishDelta(*set);
-  if (!generation.has_value()) {
-    return absl::FailedPreconditionError(
-        "no indicator snapshot is published yet; replace analyst indicators after start");
-  }
-  analyst_text_ = text.empty() || text.back() == '\n' ? text : absl::StrCat(text, "\n");
-  VIGIL_LOG_INFO("analyst indicators replaced generation={} loaded={} rejected={}", *generation,
-                 report->loaded, report->rejected);
-  updateGauges();
-  return report;
 }
 
 void IntelManager::setFeedConfig(const DaemonConfig& config) {

@@ -8,6 +8,10 @@
 // indicators; a feed that was never fetched is left out until a fetch succeeds.
 // Analyst indicators added with addIndicators() are published at once as a small delta
 // and are part of every later full build.
+//
+// Tenants: a configured feed with a tenant (intel.lists[].tenant) and each tenant's
+// analyst list give indicators that only that tenant's events match. Feeds without a
+// tenant and the analyst list of every tenant (tenant "") match every event.
 #pragma once
 
 #include <atomic>
@@ -37,6 +41,7 @@ absl::StatusOr<std::string> fetchUrl(const std::string& url, int timeout_s, size
 // Outcome of the latest full build for one configured list.
 struct FeedStatus {
   std::string name;
+  std::string tenant;  // empty for a feed of every tenant
   std::string source;  // path or URL
   bool loaded = false;  // false when a URL feed has no good body yet
   size_t indicators = 0;
@@ -70,16 +75,36 @@ class IntelManager {
   // Asks for a full rebuild on the manager's thread. Never blocks. Thread-safe.
   void requestReload(std::string reason);
 
-  // Adds analyst indicators (plain-list text, one per line) under the list name
-  // "analyst" and publishes them as a delta next to the current base. Blocks while the
-  // small delta set compiles. Returns the load report; rejected lines do not fail.
-  // Thread-safe.
-  absl::StatusOr<intel::LoadReport> addIndicators(const std::string& text);
+  // Adds analyst indicators (plain-list text, one per line) to the analyst list of
+  // `tenant` ("" for the list of every tenant) under the list name "analyst", and
+  // publishes every tenant's analyst list as a delta next to the current base. Blocks
+  // while the small delta set compiles. Returns the load report of `text`; rejected lines
+  // do not fail. Errors: InvalidArgument for a bad tenant name, FailedPrecondition before
+  // the first snapshot. Thread-safe.
+  absl::StatusOr<intel::LoadReport> addIndicators(const std::string& tenant,
+                                                  const std::string& text);
 
-  // Replaces the whole analyst list (what addIndicators() has added so far) with `text`
-  // and publishes it as the delta. Rejected lines do not fail; they are in the report.
+  // Replaces the analyst list of `tenant` with `text` and publishes the delta; the other
+  // tenants' lists stay as they are. Rejected lines do not fail; they are in the report.
   // Thread-safe.
-  absl::StatusOr<intel::LoadReport> replaceIndicators(const std::string& text);
+  absl::StatusOr<intel::LoadReport> replaceIndicators(const std::string& tenant,
+                                                      const std::string& text);
+
+  // What removeIndicators() did.
+  struct RemoveReport {
+    std::vector<std::string> removed;    // normalized values taken out of the list
+    std::vector<std::string> not_found;  // normalized values the list did not contain
+    intel::LoadReport parsed;            // the lines of the request, with rejections
+  };
+  // Removes the values of `text` (plain-list text) from the analyst list of `tenant` and
+  // publishes the delta when one was removed. Values are compared after normalization,
+  // so "EVIL.example." removes "evil.example". Thread-safe.
+  absl::StatusOr<RemoveReport> removeIndicators(const std::string& tenant,
+                                                const std::string& text);
+
+  // The normalized values of the analyst list of `tenant`, in the order they were added.
+  // Thread-safe.
+  std::vector<std::string> analystIndicators(const std::string& tenant);
 
   // Takes the feed keys of `config` (intel.lists, warninglists, prefix limits,
   // confidence, score half-life, fetch timeout) for the next rebuild. intel.refresh_s
@@ -101,6 +126,14 @@ class IntelManager {
   absl::Status addFeeds(intel::IndicatorSetBuilder& builder, bool initial);
   absl::Status addWarninglists(intel::IndicatorSetBuilder& builder);
   absl::Status addUrlFeed(const IntelListConfig& list);
+  // Tenant -> normalized analyst values; "" is the list of every tenant.
+  using AnalystLists = std::map<std::string, std::vector<std::string>>;
+  absl::Status addAnalystLists(intel::IndicatorSetBuilder& builder,
+                               const AnalystLists& lists) const;
+  // Builds `next` into the delta, publishes it and makes it the analyst lists. Call with
+  // build_mutex_ held.
+  absl::Status publishAnalystLocked(AnalystLists next, const std::string& tenant,
+                                    std::string_view action);
   void run();
   void updateGauges();
 
@@ -110,7 +143,7 @@ class IntelManager {
 
   std::mutex build_mutex_;  // one rebuild or delta at a time
   std::map<std::string, std::string> last_good_;  // URL feed name -> last fetched body
-  std::string analyst_text_;                      // every analyst line added so far
+  AnalystLists analyst_;                          // every tenant's analyst values
   std::map<std::string, std::string> fetch_errors_;  // URL feed name -> latest fetch error
   mutable std::mutex status_mutex_;
   std::vector<FeedStatus> feed_status_;

@@ -120,10 +120,11 @@ void PlaybookRunner::prepareContext(RunContext& ctx, const RunRecord& run, const
     }
   }
   intel::SnapshotStore* store = intel_;
-  ctx.intel = [store](std::string_view value) {
+  // A run sees the indicators of its alert's tenant and of every tenant.
+  ctx.intel = [store, tenant = run.tenant](std::string_view value) {
     if (store == nullptr) return false;
     std::shared_ptr<const intel::Snapshot> snapshot = store->current();
-    return snapshot != nullptr && findIndicator(*snapshot, value).has_value();
+    return snapshot != nullptr && findIndicator(*snapshot, value, tenant).has_value();
   };
   ctx.log = [&ctx, this](std::string_view message) {
     RunStep step;

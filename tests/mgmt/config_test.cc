@@ -41,6 +41,24 @@ api: {listen: "127.0.0.1:0"}
   EXPECT_EQ(c->case_db, "/etc/vigil/state/cases.db");
 }
 
+// intel.lists[].tenant scopes a feed to one tenant; a bad or empty name is rejected with
+// the key and the rule, and a list without it belongs to every tenant.
+TEST(ConfigTest, IntelListTenant) {
+  auto c = parse("intel:\n  lists: [{name: a, path: a.txt, tenant: acme}, {name: b, path: b.txt}]\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->intel_lists.size(), 2u);
+  EXPECT_EQ(c->intel_lists[0].tenant, "acme");
+  EXPECT_EQ(c->intel_lists[1].tenant, "");
+  for (const char* bad : {"'acme corp'", "''", "'-acme'"}) {
+    auto rejected =
+        parse(std::string("intel:\n  lists: [{name: a, path: a.txt, tenant: ") + bad + "}]\n");
+    ASSERT_FALSE(rejected.ok()) << bad;
+    const std::string message(rejected.status().message());
+    EXPECT_NE(message.find("intel.lists[0].tenant"), std::string::npos) << message;
+    EXPECT_NE(message.find("every tenant"), std::string::npos) << message;
+  }
+}
+
 // The correlation state keys: lateness in seconds and the per-tenant key limit.
 TEST(ConfigTest, CorrelationStateKeys) {
   auto c = parse("pipeline: {allowed_lateness_s: 30, max_keys_per_tenant: 500}\n");

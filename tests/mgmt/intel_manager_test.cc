@@ -297,7 +297,7 @@ TEST_F(IntelManagerTest, AnalystIndicatorsAsDelta) {
   IntelManager manager(config_, metrics_, 2);
   ASSERT_TRUE(manager.loadInitial().ok());
 
-  absl::StatusOr<intel::LoadReport> report = manager.addIndicators("analyst.example\nnot valid\n");
+  absl::StatusOr<intel::LoadReport> report = manager.addIndicators("", "analyst.example\nnot valid\n");
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->loaded, 1u);
   EXPECT_EQ(report->rejected, 1u);
@@ -311,6 +311,81 @@ TEST_F(IntelManagerTest, AnalystIndicatorsAsDelta) {
   EXPECT_EQ(snapshot->delta(), nullptr);
   EXPECT_EQ(snapshot->base().size(), 2u);
   EXPECT_EQ(indicatorTexts(manager), (std::set<std::string>{"feed.example", "analyst.example"}));
+}
+
+// "text@tenant" of every indicator in the current snapshot, base and delta.
+std::set<std::string> ownedTexts(IntelManager& manager) {
+  std::set<std::string> out;
+  std::shared_ptr<const intel::Snapshot> snapshot = manager.store().current();
+  for (uint32_t id = 0; id < snapshot->size(); ++id) {
+    const intel::Indicator indicator = snapshot->indicator(id);
+    out.insert(indicator.text + "@" + indicator.tenant);
+  }
+  return out;
+}
+
+// A feed with a tenant gives that tenant's indicators; the same value in a feed of every
+// tenant stays a separate copy.
+TEST_F(IntelManagerTest, TenantFeedOwnsIndicators) {
+  IntelListConfig acme = fileList("acme-feed", write("acme.txt", "evil.example\nacme.example\n"));
+  acme.tenant = "acme";
+  config_.intel_lists = {acme, fileList("feed", write("feed.txt", "evil.example\n"))};
+  IntelManager manager(config_, metrics_, 1);
+  ASSERT_TRUE(manager.loadInitial().ok());
+  EXPECT_EQ(ownedTexts(manager),
+            (std::set<std::string>{"evil.example@", "evil.example@acme", "acme.example@acme"}));
+  std::vector<FeedStatus> status = manager.feedStatus();
+  ASSERT_EQ(status.size(), 2u);
+  EXPECT_EQ(status[0].tenant, "acme");
+  EXPECT_EQ(status[1].tenant, "");
+}
+
+// Each tenant has its own analyst list: replacing acme's leaves globex's and the list
+// of every tenant alone, in the delta and after a full build.
+TEST_F(IntelManagerTest, AnalystListsPerTenant) {
+  config_.intel_lists = {fileList("feed", write("feed.txt", "feed.example\n"))};
+  IntelManager manager(config_, metrics_, 1);
+  ASSERT_TRUE(manager.loadInitial().ok());
+  ASSERT_TRUE(manager.addIndicators("acme", "a.example\nshared.example\n").ok());
+  ASSERT_TRUE(manager.addIndicators("globex", "g.example\nshared.example\n").ok());
+  ASSERT_TRUE(manager.addIndicators("", "all.example\n").ok());
+  const std::set<std::string> before = {"feed.example@",       "a.example@acme",
+                                        "shared.example@acme", "g.example@globex",
+                                        "shared.example@globex", "all.example@"};
+  EXPECT_EQ(ownedTexts(manager), before);
+
+  absl::StatusOr<intel::LoadReport> replaced = manager.replaceIndicators("acme", "new.example\n");
+  ASSERT_TRUE(replaced.ok()) << replaced.status();
+  EXPECT_EQ(manager.analystIndicators("acme"), std::vector<std::string>{"new.example"});
+  EXPECT_EQ(manager.analystIndicators("globex"),
+            (std::vector<std::string>{"g.example", "shared.example"}));
+  std::set<std::string> after = {"feed.example@", "new.example@acme", "g.example@globex",
+                                 "shared.example@globex", "all.example@"};
+  EXPECT_EQ(ownedTexts(manager), after);
+  ASSERT_TRUE(manager.rebuild("test").ok());
+  EXPECT_EQ(manager.store().current()->delta(), nullptr);
+  EXPECT_EQ(ownedTexts(manager), after);
+
+  EXPECT_EQ(manager.addIndicators("bad tenant", "x.example\n").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// Removal compares normalized values and reports the ones the list did not hold.
+TEST_F(IntelManagerTest, RemoveAnalystIndicators) {
+  config_.intel_lists = {fileList("feed", write("feed.txt", "feed.example\n"))};
+  IntelManager manager(config_, metrics_, 1);
+  ASSERT_TRUE(manager.loadInitial().ok());
+  ASSERT_TRUE(manager.addIndicators("acme", "a.example\nb.example\n").ok());
+  ASSERT_TRUE(manager.addIndicators("globex", "a.example\n").ok());
+  absl::StatusOr<IntelManager::RemoveReport> removed =
+      manager.removeIndicators("acme", "A.Example.\nmissing.example\n");
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(removed->removed, std::vector<std::string>{"a.example"});
+  EXPECT_EQ(removed->not_found, std::vector<std::string>{"missing.example"});
+  EXPECT_EQ(manager.analystIndicators("acme"), std::vector<std::string>{"b.example"});
+  EXPECT_EQ(manager.analystIndicators("globex"), std::vector<std::string>{"a.example"});
+  EXPECT_EQ(ownedTexts(manager),
+            (std::set<std::string>{"feed.example@", "b.example@acme", "a.example@globex"}));
 }
 
 // fetchUrl() rejects other schemes and oversized bodies with the URL in the message.

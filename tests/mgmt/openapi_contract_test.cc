@@ -324,6 +324,12 @@ TEST_F(ContractTest, EveryOperationSucceedsAsDocumented) {
       {"GET", "/api/v1/intel/sightings", 200},
       {"POST", "/api/v1/intel/indicators", 200, "198.51.100.99\nevil.example\nnot an indicator\n",
        "text/plain"},
+      {"POST", "/api/v1/intel/indicators?tenant=acme", 200, "acme.example\n", "text/plain"},
+      {"GET", "/api/v1/intel/indicators?tenant=acme", 200},
+      {"GET", "/api/v1/intel/sightings?tenant=acme", 200},
+      {"DELETE", "/api/v1/intel/indicators?tenant=acme", 200, "acme.example\nother.example\n",
+       "text/plain"},
+      {"GET", "/api/v1/intel/indicators", 200},
       {"POST", "/api/v1/intel/reload", 202},
       {"GET", "/api/v1/whoami", 200},
       {"GET", "/api/v1/tenants", 200},
@@ -456,7 +462,7 @@ TEST_F(ContractTest, ErrorsAreDocumented) {
 
 // The 405 response names the allowed methods in Allow.
 TEST_F(ContractTest, MethodNotAllowedListsAllow) {
-  httplib::Result result = client_->Delete("/api/v1/intel/indicators");
+  httplib::Result result = client_->Delete("/api/v1/intel/reload");
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, 405);
   EXPECT_EQ(result->get_header_value("Allow"), "POST");

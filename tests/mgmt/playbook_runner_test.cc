@@ -12,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -906,6 +907,55 @@ steps:
   EXPECT_THAT(run.result, HasSubstr(R"([["malicious", "malicious", "unknown"], true, false, )"));
   EXPECT_THAT(run.result, HasSubstr("watch"));
   EXPECT_THAT(run.result, HasSubstr("203.0.113.0/24"));
+}
+
+// A run sees the indicators of its alert's tenant and of every tenant: acme's run finds
+// acme's and the global indicator, globex's run finds neither of acme's.
+TEST_F(PlaybookRunnerTest, IntelLookupsSeeOnlyRunTenant) {
+  std::ofstream(dir_.file("acme.txt")) << "203.0.113.0/24\nacme-only.example\n";
+  std::ofstream(dir_.file("all.txt")) << "shared.example\n";
+  DaemonConfig daemon;
+  IntelListConfig acme;
+  acme.name = "acme-feed";
+  acme.path = dir_.file("acme.txt");
+  acme.tenant = "acme";
+  IntelListConfig all;
+  all.name = "all";
+  all.path = dir_.file("all.txt");
+  daemon.intel_lists = {acme, all};
+  IntelManager intel(daemon, metrics_, 1);
+  ASSERT_TRUE(intel.loadInitial().ok());
+  addPlaybook("intel", R"(name: intel
+trigger: {rule_ids: [r1]}
+steps:
+  - action: intel.query
+    with: {indicators: [alert.src_ip, "acme-only.example", "shared.example"]}
+    output: verdicts
+  - stop: [verdicts, intel(alert.src_ip), intel('acme-only.example')]
+)");
+  ConnectorConfig c;
+  c.name = "ti";
+  c.type = "intel";
+  addConnector(c);
+  route("intel.*", "ti");
+  startRunner(&intel.store());
+  runner_->onAlert(alert("acme"));
+  runner_->onAlert(alert("globex"));
+  runner_->flush();
+  std::map<std::string, std::string> results;
+  auto page = runner_->store()->list(RunFilter{});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->items.size(), 2u);
+  for (const auto& item : page->items) {
+    auto run = runner_->store()->get(item.id);
+    ASSERT_TRUE(run.ok());
+    ASSERT_EQ(run->state, RunState::kSucceeded) << run->error;
+    results[run->tenant] = run->result;
+  }
+  EXPECT_THAT(results["acme"],
+              HasSubstr(R"([["malicious", "malicious", "malicious"], true, true])"));
+  EXPECT_THAT(results["globex"],
+              HasSubstr(R"([["unknown", "unknown", "malicious"], false, false])"));
 }
 
 // Startup validation: a playbook that does not compile names its file, line and column;

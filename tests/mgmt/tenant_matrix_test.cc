@@ -191,6 +191,26 @@ class TenantMatrixTest : public ::testing::Test {
               201);
     findContentScopes();
     for (const std::string& kind : kContentKinds) pushTwoVersions(kind);
+    pushTenantIntel();
+  }
+
+  // Versions 1 and 2 of each tenant's own intel list, and one analyst value per tenant
+  // through the indicator route; globex's carry the marker.
+  void pushTenantIntel() {
+    for (Target target : {Target::kOwn, Target::kOther}) {
+      const std::string tenant = tenantOf(target);
+      const std::string note = tenant == "globex" ? kMarker : tenant;
+      for (int version = 1; version <= 2; ++version) {
+        json files = {{"watch.txt", "# " + note + " v" + std::to_string(version) + "\n" + note +
+                                        ".example\n"}};
+        Response r = send("POST", "/api/v1/content/intel?tenant=" + tenant, admin_token_,
+                          json({{"files", files}}).dump());
+        ASSERT_EQ(r.status, 201) << tenant << ": " << r.body;
+      }
+      Response added = send("POST", "/api/v1/intel/indicators?tenant=" + tenant, admin_token_,
+                            note + "-analyst.example\n", "text/plain");
+      ASSERT_EQ(added.status, 200) << tenant << ": " << added.body;
+    }
   }
 
   void TearDown() override {
@@ -453,22 +473,77 @@ void addContentRows(std::map<std::string, std::vector<Sample>>& rows) {
   }
 }
 
+// The content rows of each tenant's own intel list (?tenant=NAME), beside the rows of
+// the list of every tenant that addContentRows() adds.
+void addTenantIntelContentRows(std::map<std::string, std::vector<Sample>>& rows) {
+  const std::string base = "/api/v1/content/intel";
+  auto tenant = [](Target t) { return "tenant=" + TenantMatrixTest::tenantOf(t); };
+  rows["POST /api/v1/content/{kind}"].push_back(
+      {"intel tenant push", Need::kAdminister, [base, tenant](TenantMatrixTest& f, Target t) {
+         json body = {{"files", TenantMatrixTest::contentFiles("intel", f.nextName())}};
+         return fixed(base + "?" + tenant(t), body.dump());
+       }});
+  rows["POST /api/v1/content/{kind}"].push_back(
+      {"intel tenant dry run", Need::kRead,
+       [base, tenant](TenantMatrixTest& f, Target t) {
+         json body = {{"files", TenantMatrixTest::contentFiles("intel", f.nextName())},
+                      {"events", TenantMatrixTest::drySample("intel")}};
+         return fixed(base + "?dry_run=true&" + tenant(t), body.dump());
+       },
+       "", false});
+  rows["GET /api/v1/content/{kind}/versions"].push_back(
+      {"intel tenant", Need::kRead,
+       [base, tenant](TenantMatrixTest&, Target t) { return fixed(base + "/versions?" + tenant(t)); }});
+  rows["GET /api/v1/content/{kind}/versions/{n}"].push_back(
+      {"intel tenant", Need::kRead, [base, tenant](TenantMatrixTest&, Target t) {
+         return fixed(base + "/versions/2?" + tenant(t));
+       }});
+  rows["GET /api/v1/content/{kind}/versions/{n}/diff"].push_back(
+      {"intel tenant", Need::kRead, [base, tenant](TenantMatrixTest&, Target t) {
+         return fixed(base + "/versions/2/diff?against=1&" + tenant(t));
+       }});
+  rows["POST /api/v1/content/{kind}/versions/{n}/activate"].push_back(
+      {"intel tenant", Need::kAdminister, [base, tenant](TenantMatrixTest&, Target t) {
+         return fixed(base + "/versions/1/activate?" + tenant(t));
+       }});
+}
+
 // The rows of the routes vigild adds to the ApiServer: status, intel, playbook runs and
 // approvals, and the configuration reload.
 void addDaemonRows(std::map<std::string, std::vector<Sample>>& rows) {
-  // The status names every source and tenant; intel indicators and sightings are shared
-  // by every tenant; a reload changes what every tenant runs. So all are admin only.
+  // The status names every source and tenant; a rebuild reloads every tenant's feeds; a
+  // reload changes what every tenant runs. So these are admin only.
   rows["GET /api/v1/status"] = {
       {"", Need::kAdmin, [](TenantMatrixTest&, Target) { return fixed("/api/v1/status"); }}};
-  rows["GET /api/v1/intel/sightings"] = {
-      {"", Need::kAdmin,
-       [](TenantMatrixTest&, Target) { return fixed("/api/v1/intel/sightings"); }}};
   rows["POST /api/v1/intel/reload"] = {
       {"", Need::kAdmin, [](TenantMatrixTest&, Target) { return fixed("/api/v1/intel/reload"); }}};
-  rows["POST /api/v1/intel/indicators"] = {
-      {"", Need::kAdmin, [](TenantMatrixTest&, Target) {
-         return SampleRequest{"/api/v1/intel/indicators", "198.51.100.98\n", "text/plain"};
-       }}};
+  // Indicators and sightings are per tenant; the analyst list of every tenant is readable
+  // by every token and changed only by the admin role.
+  rows["GET /api/v1/intel/sightings"] = {
+      {"tenant", Need::kRead,
+       [](TenantMatrixTest&, Target t) {
+         return fixed("/api/v1/intel/sightings?tenant=" + TenantMatrixTest::tenantOf(t));
+       }},
+      {"all visible", Need::kToken,
+       [](TenantMatrixTest&, Target) { return fixed("/api/v1/intel/sightings"); }}};
+  rows["GET /api/v1/intel/indicators"] = {
+      {"tenant list", Need::kRead,
+       [](TenantMatrixTest&, Target t) {
+         return fixed("/api/v1/intel/indicators?tenant=" + TenantMatrixTest::tenantOf(t));
+       }},
+      {"list of every tenant", Need::kToken,
+       [](TenantMatrixTest&, Target) { return fixed("/api/v1/intel/indicators"); }}};
+  for (const char* method : {"POST", "DELETE"}) {
+    rows[std::string(method) + " /api/v1/intel/indicators"] = {
+        {"tenant list", Need::kWork,
+         [](TenantMatrixTest& f, Target t) {
+           return SampleRequest{"/api/v1/intel/indicators?tenant=" + TenantMatrixTest::tenantOf(t),
+                                f.nextName() + ".example\n", "text/plain"};
+         }},
+        {"list of every tenant", Need::kAdmin, [](TenantMatrixTest&, Target) {
+           return SampleRequest{"/api/v1/intel/indicators", "198.51.100.98\n", "text/plain"};
+         }}};
+  }
   rows["POST /api/v1/config/reload"] = {
       {"", Need::kAdmin, [](TenantMatrixTest&, Target) { return fixed("/api/v1/config/reload"); }}};
   rows["GET /api/v1/runs"] = {
@@ -596,6 +671,7 @@ const std::map<std::string, std::vector<Sample>>& samples() {
     addServerRows(rows);
     addDaemonRows(rows);
     addContentRows(rows);
+    addTenantIntelContentRows(rows);
     return rows;
   }();
   return kSamples;
@@ -735,6 +811,11 @@ TEST_F(TenantMatrixTest, RoleAndTenantRulesHold) {
        {"GET /api/v1/cases", "GET /api/v1/cases/{id}", "GET /api/v1/runs/{id}",
         "GET /api/v1/status", "GET /api/v1/tokens", "GET /api/v1/tenants", "GET /api/v1/audit"}) {
     EXPECT_TRUE(marked_reads.count(key)) << key << " showed the admin no globex marker";
+  }
+  // Each tenant's intel list: the admin saw globex's values and versions.
+  for (const char* key : {"GET /api/v1/intel/indicators", "GET /api/v1/content/{kind}/versions/{n}",
+                          "GET /api/v1/content/{kind}/versions/{n}/diff"}) {
+    EXPECT_TRUE(marked_reads.count(key)) << key << " showed the admin no globex intel marker";
   }
   for (const std::string& kind : kContentKinds) {
     if (!scoped(kind)) continue;
