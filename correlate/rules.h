@@ -384,7 +384,7 @@ class RuleLoader {
   // Sets the scope of the rules added from now on: `tenant` (empty for every tenant) and
   // their content `version`. A tenant's rules see only that tenant's events. finish()
   // resolves a tenant correlation's references among the rules of the same tenant
-  // first, then among the detection rules for every tenant; such a correlation still
+  // first, then among the detection rules for every tenant. Such a correlation still
   // counts only its own tenant's events. Rule ids must be unique per scope. The scope
   // starts as every tenant, version 0.
   void setScope(std::string tenant, uint64_t version);
@@ -397,7 +397,7 @@ class RuleLoader {
   absl::Status addFile(const std::string& path);
 
   // Moves the rules added so far out as a ParsedScope and empties the loader. Use it
-  // with one scope set, so the result holds one scope's rules.
+  // with one scope set, so the result contains one scope's rules.
   ParsedScope takeParsed();
   // Appends copies of the rules of `scope`, keeping their tenant and version, as if
   // addText() had parsed them again. The `re` databases are shared, not compiled again.
@@ -409,10 +409,10 @@ class RuleLoader {
   // (by id, then by name). Applies `aliases`, marks which rules raise their own alerts
   // and returns the rule set. A tenant correlation that references a rule for every
   // tenant does not change whether that rule raises alerts. Rejects references that
-  // name no loaded rule (the message starts with "FILE:LINE:" of the entry), references
-  // from a tenant to a correlation for every tenant, chains that form a cycle (the
-  // message lists it) or are deeper than kMaxChainDepth, and aliases that name a rule
-  // outside `correlation.rules`. The loader is empty afterwards.
+  // name no loaded rule, with a message that starts with "FILE:LINE:" of the entry. Also
+  // rejects references from a tenant to a correlation for every tenant, chains that
+  // form a cycle (the message lists it) or are deeper than kMaxChainDepth, and aliases
+  // that name a rule outside `correlation.rules`. The loader is empty afterwards.
   absl::StatusOr<RuleSet> finish();
 
  private:

@@ -38,7 +38,7 @@ struct RuleScope {
   std::vector<std::pair<std::string, std::string>> files;
   uint64_t version = 0;
   std::shared_ptr<const correlate::ParsedScope> parsed;
-  // The field mapping and log sources `parsed` was parsed with (mappingKey()).
+  // The field mapping and log sources `parsed` was parsed with, as one string.
   std::string mapping_key;
 };
 
@@ -70,10 +70,11 @@ class RuleReloader {
   absl::StatusOr<std::shared_ptr<const StagedRules>> stageFromPaths(const DaemonConfig& config);
 
   // Compiles the running rule set with the rules of `tenant` (kAllTenants: the rules for
-  // every tenant) replaced by pushed `files` (path -> YAML). Only `files` are parsed; the
-  // other scopes reuse their parsed rules unless the field mapping changed, and the
-  // shared structures (reference resolution, prefilter, window tables) are built for the
-  // whole set. Every problem names its file and line. Returns null when there are
+  // every tenant) replaced by pushed `files` (path -> YAML). Only `files` are parsed. The
+  // other scopes reuse their parsed rules unless the field mapping changed. References
+  // are resolved and the prefilter is built for the whole set, and the new engine shares
+  // the window tables of unchanged correlation rules with the running one. Every problem
+  // names its file and line. Returns null when there are
   // problems. Alerts of the scope's rules carry `version` as Alert::rules_version.
   //
   // Empty `files` for a tenant removes that tenant's rules (a deletion). The rules for
