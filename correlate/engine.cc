@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <new>
 
 #include "absl/container/flat_hash_map.h"
@@ -137,7 +138,7 @@ DetectScratch::~DetectScratch() {
 }
 
 Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
-               MetricsRegistry* metrics)
+               MetricsRegistry* metrics, const Engine* previous)
     : rules_(std::move(rules)), options_(options), counters_(std::make_unique<Counters>()) {
   if (options_.shards == 0) options_.shards = 1;
   if (options_.max_keys == 0) options_.max_keys = 1;
@@ -146,6 +147,7 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
     own_metrics_ = std::make_unique<MetricsRegistry>();
     metrics = own_metrics_.get();
   }
+  metrics_ = metrics;
 
   Counters& c = *counters_;
   for (const DetectionRule& rule : rules_->detections) {
@@ -263,6 +265,7 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
       family[std::max(a, b)] = std::min(a, b);
     }
   }
+  splitCorrelationsByTenant();
   for (uint32_t i = 0; i < rules_->correlations.size(); ++i) {
     const uint32_t r = root(i);
     const bool chained =
@@ -272,16 +275,57 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
     if (chained) pinned_shard_[i] = static_cast<uint32_t>(r % options_.shards);
   }
 
+  for (uint32_t i = 0; i < rules_->correlations.size(); ++i) {
+    const CorrelationRule& rule = rules_->correlations[i];
+    if (rule.type == CorrelationType::kAbsence || rule.closes) timer_rules_.push_back(i);
+    rule_hashes_.push_back(correlationRuleHash(*rules_, i));
+  }
+  buildTables(previous);
+  alert_sequence_ = options_.alert_sequence != nullptr
+                        ? options_.alert_sequence
+                        : std::make_shared<std::atomic<uint64_t>>(0);
+  suppressor_ = std::make_unique<Suppressor>(*rules_, options_.max_suppress_keys, c);
+}
+
+void Engine::buildTables(const Engine* previous) {
+  Counters& c = *counters_;
+  // Per correlation rule: the rule index in `previous` whose tables this engine shares.
+  std::vector<uint32_t> shared(rules_->correlations.size(), kNoRule);
+  const bool can_share = previous != nullptr && own_metrics_ == nullptr &&
+                         previous->metrics_ == metrics_ &&
+                         previous->options_.shards == options_.shards &&
+                         previous->options_.max_keys == options_.max_keys &&
+                         previous->options_.max_keys_per_tenant == options_.max_keys_per_tenant &&
+                         previous->options_.evidence_events == options_.evidence_events &&
+                         previous->options_.evidence_bytes == options_.evidence_bytes;
+  if (can_share) {
+    absl::flat_hash_map<std::string, uint32_t> before;
+    for (uint32_t i = 0; i < previous->rules_->correlations.size(); ++i) {
+      before.emplace(stateLabel(previous->rules_->correlations[i]), i);
+    }
+    for (uint32_t i = 0; i < rules_->correlations.size(); ++i) {
+      auto it = before.find(stateLabel(rules_->correlations[i]));
+      if (it != before.end() && previous->rule_hashes_[it->second] == rule_hashes_[i]) {
+        shared[i] = it->second;
+      }
+    }
+  }
+
   size_t groups_per_shard = (options_.max_keys + options_.shards - 1) / options_.shards;
   size_t tenant_groups_per_shard =
       options_.max_keys_per_tenant == 0 || options_.max_keys_per_tenant >= options_.max_keys
           ? 0
           : (options_.max_keys_per_tenant + options_.shards - 1) / options_.shards;
   size_t evidence_per_shard = (options_.evidence_events + options_.shards - 1) / options_.shards;
+  std::vector<std::shared_ptr<const CorrelationRule>> copies(rules_->correlations.size());
   for (size_t s = 0; s < options_.shards; ++s) {
     auto shard = std::make_unique<Shard>();
     shard->tables.reserve(rules_->correlations.size());
     for (size_t i = 0; i < rules_->correlations.size(); ++i) {
+      if (shared[i] != kNoRule) {
+        shard->tables.push_back(previous->shards_[s]->tables[shared[i]]);
+        continue;
+      }
       internal::WindowCounters window_counters;
       window_counters.evictions = c.evictions[i];
       window_counters.late_events = c.late_events;
@@ -290,37 +334,44 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
       window_counters.sample_dropped = c.sample_dropped;
       window_counters.keys = c.keys;
       window_counters.state_bytes = c.state_bytes;
-      shard->tables.emplace_back(rules_->correlations[i], groups_per_shard,
-                                 tenant_groups_per_shard, evidence_per_shard,
-                                 options_.evidence_bytes, window_counters);
+      window_counters.pending_timers = c.pending_timers;
+      if (copies[i] == nullptr) {
+        copies[i] = std::make_shared<const CorrelationRule>(rules_->correlations[i]);
+      }
+      shard->tables.push_back(std::make_shared<internal::WindowTable>(
+          copies[i], groups_per_shard, tenant_groups_per_shard, evidence_per_shard,
+          options_.evidence_bytes, window_counters));
     }
     shard->scratch = std::make_unique<DetectScratch>(*rules_);
     shards_.push_back(std::move(shard));
   }
-  for (uint32_t i = 0; i < rules_->correlations.size(); ++i) {
-    const CorrelationRule& rule = rules_->correlations[i];
-    if (rule.type == CorrelationType::kAbsence || rule.closes) timer_rules_.push_back(i);
-    rule_hashes_.push_back(correlationRuleHash(*rules_, i));
-  }
-  alert_sequence_ = options_.alert_sequence != nullptr
-                        ? options_.alert_sequence
-                        : std::make_shared<std::atomic<uint64_t>>(0);
-  suppressor_ = std::make_unique<Suppressor>(*rules_, options_.max_suppress_keys, c);
-  c.state_bytes->add(static_cast<int64_t>(stateBytes()));
 }
 
-Engine::~Engine() {
-  // The gauges outlive the engine in a shared registry, so take back what it added.
-  int64_t pending = 0;
-  for (const auto& shard : shards_) {
-    for (const internal::WindowTable& table : shard->tables) {
-      pending += static_cast<int64_t>(table.pendingTimers());
+void Engine::splitCorrelationsByTenant() {
+  tenant_correlations_for_.resize(rules_->detections.size());
+  shared_correlations_for_.resize(rules_->detections.size());
+  for (uint32_t d = 0; d < rules_->detections.size(); ++d) {
+    if (!rules_->detections[d].tenant.empty()) continue;
+    std::map<std::string, std::vector<uint32_t>> by_tenant;
+    for (uint32_t c : correlations_for_[d]) {
+      const std::string& tenant = rules_->correlations[c].tenant;
+      if (tenant.empty()) {
+        shared_correlations_for_[d].push_back(c);
+      } else {
+        by_tenant[tenant].push_back(c);
+      }
+    }
+    for (auto& [tenant, own] : by_tenant) {
+      std::vector<uint32_t> merged = shared_correlations_for_[d];
+      merged.insert(merged.end(), own.begin(), own.end());
+      std::sort(merged.begin(), merged.end());
+      tenant_correlations_for_[d].push_back({tenant, std::move(merged)});
     }
   }
-  counters_->keys->add(-keyCount());
-  counters_->pending_timers->add(-pending);
-  counters_->state_bytes->add(-static_cast<int64_t>(stateBytes()));
 }
+
+// The window tables take back their gauges when the last engine that holds them goes.
+Engine::~Engine() = default;
 
 size_t Engine::detect(const Event& event, DetectScratch& scratch, std::span<uint32_t> out) const {
   DetectScratch::Impl& state = scratch.impl();
@@ -389,6 +440,17 @@ std::span<const uint32_t> Engine::correlationsFor(uint32_t detection) const {
   return correlations_for_[detection];
 }
 
+std::span<const uint32_t> Engine::correlationsFor(uint32_t detection,
+                                                  const Event& event) const {
+  const std::vector<TenantCorrelations>& tenants = tenant_correlations_for_[detection];
+  if (tenants.empty()) return correlations_for_[detection];
+  auto it = std::lower_bound(
+      tenants.begin(), tenants.end(), event.tenant,
+      [](const TenantCorrelations& entry, std::string_view tenant) { return entry.tenant < tenant; });
+  if (it != tenants.end() && it->tenant == event.tenant) return it->correlations;
+  return shared_correlations_for_[detection];
+}
+
 Alert Engine::detectionAlert(uint32_t detection, const Event& event) const {
   const DetectionRule& rule = rules_->detections[detection];
   Alert alert;
@@ -440,7 +502,7 @@ void Engine::advanceTime(uint32_t shard, const Event& event, std::vector<Alert>&
                            ? INT64_MIN
                            : std::max(state.watermark_ns, t - options_.allowed_lateness_ns);
   for (uint32_t correlation : timer_rules_) {
-    internal::WindowTable& table = state.tables[correlation];
+    internal::WindowTable& table = *state.tables[correlation];
     if (table.pendingTimers() == 0) continue;
     const size_t pending_before = table.pendingTimers();
     std::vector<Alert>& expired = state.expired;
@@ -603,7 +665,7 @@ bool Engine::updateAt(uint32_t shard, uint32_t correlation, uint32_t position, c
   bool truncated = false;
   std::string_view key = buildKey(rule, position, event, buffer, truncated);
   if (truncated) counters_->key_truncated->add();
-  internal::WindowTable& table = shards_[shard]->tables[correlation];
+  internal::WindowTable& table = *shards_[shard]->tables[correlation];
   const size_t pending_before = table.pendingTimers();
   const bool fired = table.add(key, input, event, alert);
   if (table.pendingTimers() != pending_before) {
@@ -624,7 +686,7 @@ void Engine::process(const Event& event, DetectScratch& scratch, std::vector<Ale
       Alert alert = detectionAlert(matches[i], event);
       if (admitAlert(alert)) out.push_back(std::move(alert));
     }
-    for (uint32_t correlation : correlationsFor(matches[i])) {
+    for (uint32_t correlation : correlationsFor(matches[i], event)) {
       correlate(shardOf(correlation, matches[i], event), correlation, matches[i], event, out);
     }
   }
@@ -654,7 +716,7 @@ absl::Status Engine::injectMatch(std::string_view rule_id_or_name, const Event& 
     Alert alert = detectionAlert(i, event);
     if (admitAlert(alert)) out.push_back(std::move(alert));
   }
-  for (uint32_t correlation : correlationsFor(i)) {
+  for (uint32_t correlation : correlationsFor(i, event)) {
     correlate(shardOf(correlation, i, event), correlation, i, event, out);
   }
   return absl::OkStatus();
@@ -663,12 +725,12 @@ absl::Status Engine::injectMatch(std::string_view rule_id_or_name, const Event& 
 std::vector<Engine::StateSize> Engine::stateSizes() const {
   std::vector<StateSize> sizes;
   for (uint32_t i = 0; i < rules_->correlations.size(); ++i) {
-    const internal::WindowTable& table = shards_.front()->tables[i];
+    const internal::WindowTable& table = *shards_.front()->tables[i];
     StateSize size{i, table.bytesPerGroup(), 0, 0, 0};
     for (const auto& shard : shards_) {
-      size.evidence_pool_bytes += shard->tables[i].evidencePoolBytes();
-      size.key_bytes += shard->tables[i].keyBytes();
-      size.groups += shard->tables[i].groupCount();
+      size.evidence_pool_bytes += shard->tables[i]->evidencePoolBytes();
+      size.key_bytes += shard->tables[i]->keyBytes();
+      size.groups += shard->tables[i]->groupCount();
     }
     sizes.push_back(size);
   }
@@ -678,7 +740,7 @@ std::vector<Engine::StateSize> Engine::stateSizes() const {
 size_t Engine::stateBytes() const {
   size_t total = 0;
   for (const auto& shard : shards_) {
-    for (const internal::WindowTable& table : shard->tables) total += table.totalBytes();
+    for (const auto& table : shard->tables) total += table->totalBytes();
   }
   return total;
 }
@@ -691,8 +753,8 @@ Engine::PrefilterStats Engine::prefilterStats() const {
 int64_t Engine::keyCount() const {
   int64_t total = 0;
   for (const auto& shard : shards_) {
-    for (const internal::WindowTable& table : shard->tables) {
-      total += static_cast<int64_t>(table.groupCount());
+    for (const auto& table : shard->tables) {
+      total += static_cast<int64_t>(table->groupCount());
     }
   }
   return total;

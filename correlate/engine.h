@@ -102,8 +102,17 @@ class Engine {
   // ceil(max_keys / shards) groups with their window state (see stateSizes()), and an
   // evidence pool of ceil(evidence_events / shards) events of evidence_bytes. Registers its
   // counters in `metrics`, or in a private registry when `metrics` is null.
+  //
+  // With `previous` (the engine this one will replace, using the same `metrics` and the
+  // same shard count, key limits and evidence sizes), the window tables of correlation
+  // rules whose label and definition hash are unchanged are shared with `previous`
+  // instead of allocated, so a rule reload allocates only for new and changed rules.
+  // Such a table holds whatever `previous` has written to it; takeOverShard() leaves it
+  // as it is. Safe in the pipeline because a shard's stage runs the batches of the old
+  // engine before the first batch of the new one, so one engine at a time uses a shared
+  // table. An engine built this way must not run next to `previous` in other ways.
   Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
-         MetricsRegistry* metrics = nullptr);
+         MetricsRegistry* metrics = nullptr, const Engine* previous = nullptr);
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -122,6 +131,11 @@ class Engine {
 
   // The correlation rules that count matches of detection rule `detection`.
   std::span<const uint32_t> correlationsFor(uint32_t detection) const;
+  // The correlation rules that count this match of `detection` by `event`: those for
+  // every tenant and those of the event's tenant. A rule for every tenant may be
+  // counted by many tenants' correlations, and each event reaches only its own tenant's.
+  // Never allocates.
+  std::span<const uint32_t> correlationsFor(uint32_t detection, const Event& event) const;
 
   // Builds the alert that detection rule `detection` raises for one matching event, and
   // counts it. Allocates (alerts are rare). Thread-safe.
@@ -268,6 +282,11 @@ class Engine {
   class Shard;
   class Suppressor;
 
+  // Creates the window tables of every shard, sharing those of `previous` (may be null)
+  // as the constructor describes.
+  void buildTables(const Engine* previous);
+  // Fills tenant_correlations_for_ and shared_correlations_for_ from correlations_for_.
+  void splitCorrelationsByTenant();
   // Fills the rule part of a correlation alert and counts it.
   void finishAlert(uint32_t correlation, Alert& alert) const;
   // Returns the shard of a stored group key, as shardOf() computes it.
@@ -285,8 +304,19 @@ class Engine {
   std::shared_ptr<const RuleSet> rules_;
   EngineOptions options_;
   std::unique_ptr<MetricsRegistry> own_metrics_;
+  MetricsRegistry* metrics_ = nullptr;  // where the counters live (own_metrics_ or the caller's)
   std::unique_ptr<Counters> counters_;
   std::vector<std::vector<uint32_t>> correlations_for_;  // detection -> correlations
+  // Per detection rule for every tenant that tenants' correlations count, sorted by
+  // tenant: the tenant and the correlations for every tenant plus that tenant's. Empty
+  // for the other detection rules.
+  struct TenantCorrelations {
+    std::string tenant;
+    std::vector<uint32_t> correlations;
+  };
+  std::vector<std::vector<TenantCorrelations>> tenant_correlations_for_;
+  // Per detection rule: the correlations for every tenant that count it.
+  std::vector<std::vector<uint32_t>> shared_correlations_for_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<uint32_t> timer_rules_;  // absence correlations and those whose windows close
   // Per correlation: the (correlation, position) pairs that chain it.

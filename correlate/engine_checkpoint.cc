@@ -50,7 +50,7 @@ void Engine::saveShard(uint32_t shard, std::string& out) const {
     const CorrelationRule& rule = rules_->correlations[i];
     writer.text(stateLabel(rule));
     writer.u64(correlationRuleHash(*rules_, i));
-    state.tables[i].save(writer);
+    state.tables[i]->save(writer);
   }
 }
 
@@ -139,7 +139,7 @@ absl::StatusOr<Engine::RestoreSummary> Engine::restore(std::string_view bytes) {
           if (!internal::WindowTable::readGroup(in, group)) {
             return invalid(internal::concat("a group of rule ", label, " is cut short"));
           }
-          if (same && !shards_[0]->tables[it->second].acceptsGroup(group)) {
+          if (same && !shards_[0]->tables[it->second]->acceptsGroup(group)) {
             return invalid(internal::concat("a group of rule ", label, " does not fit the rule"));
           }
         }
@@ -188,8 +188,8 @@ absl::StatusOr<Engine::RestoreSummary> Engine::restore(std::string_view bytes) {
   int64_t pending_before = 0;
   int64_t pending_after = 0;
   for (const auto& shard : shards_) {
-    for (const internal::WindowTable& table : shard->tables) {
-      pending_before += static_cast<int64_t>(table.pendingTimers());
+    for (const auto& table : shard->tables) {
+      pending_before += static_cast<int64_t>(table->pendingTimers());
     }
   }
   for (const ParsedShard& shard : parsed) {
@@ -197,14 +197,14 @@ absl::StatusOr<Engine::RestoreSummary> Engine::restore(std::string_view bytes) {
       if (record.correlation == kNoRule) continue;
       for (const internal::SavedGroup& group : record.groups) {
         uint32_t target = shardOfKey(record.correlation, group.key);
-        shards_[target]->tables[record.correlation].restoreGroup(group);
+        shards_[target]->tables[record.correlation]->restoreGroup(group);
         ++summary.groups;
       }
     }
   }
   for (const auto& shard : shards_) {
-    for (const internal::WindowTable& table : shard->tables) {
-      pending_after += static_cast<int64_t>(table.pendingTimers());
+    for (const auto& table : shard->tables) {
+      pending_after += static_cast<int64_t>(table->pendingTimers());
     }
   }
   counters_->pending_timers->add(pending_after - pending_before);

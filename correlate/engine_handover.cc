@@ -29,17 +29,22 @@ Engine::HandoverSummary Engine::takeOverShard(uint32_t shard, const Engine& prev
   Shard& to = *shards_[shard];
   const absl::flat_hash_map<std::string, uint32_t> labels = correlationLabels(*rules_);
   int64_t pending_before = 0;
-  for (const internal::WindowTable& table : to.tables) {
-    pending_before += static_cast<int64_t>(table.pendingTimers());
+  for (const auto& table : to.tables) {
+    pending_before += static_cast<int64_t>(table->pendingTimers());
   }
 
   std::string buffer;
   for (uint32_t i = 0; i < previous.rules_->correlations.size(); ++i) {
-    const internal::WindowTable& table = from.tables[i];
+    const internal::WindowTable& table = *from.tables[i];
     const CorrelationRule& rule = previous.rules_->correlations[i];
     auto it = labels.find(stateLabel(rule));
     if (it == labels.end() || rule_hashes_[it->second] != previous.rule_hashes_[i]) {
       summary.groups_dropped += table.groupCount();
+      continue;
+    }
+    if (to.tables[it->second] == from.tables[i]) {
+      // Shared since this engine was built: the groups are already here.
+      summary.groups_kept += table.groupCount();
       continue;
     }
     // The saved form is what checkpoints use, so a group moves the same way it is
@@ -56,7 +61,7 @@ Engine::HandoverSummary Engine::takeOverShard(uint32_t shard, const Engine& prev
       if (!internal::WindowTable::readGroup(reader, group)) break;
       // The shard of a key depends on the key and the rule hash only, so an unchanged
       // rule's groups stay in this shard.
-      to.tables[it->second].restoreGroup(group);
+      to.tables[it->second]->restoreGroup(group);
       ++summary.groups_kept;
     }
   }
@@ -64,8 +69,8 @@ Engine::HandoverSummary Engine::takeOverShard(uint32_t shard, const Engine& prev
   to.watermark_ns = from.watermark_ns;
 
   int64_t pending_after = 0;
-  for (const internal::WindowTable& table : to.tables) {
-    pending_after += static_cast<int64_t>(table.pendingTimers());
+  for (const auto& table : to.tables) {
+    pending_after += static_cast<int64_t>(table->pendingTimers());
   }
   counters_->pending_timers->add(pending_after - pending_before);
   return summary;

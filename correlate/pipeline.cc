@@ -413,7 +413,7 @@ void Pipeline::analyzeBatch(Batch& batch) {
         batch.alert_receive_ns.resize(batch.alerts.size(), 0);
         batch.alert_receive_ns.back() = event.receive_ns;
       }
-      for (uint32_t correlation : engine.correlationsFor(detection)) {
+      for (uint32_t correlation : engine.correlationsFor(detection, event)) {
         if (updates == max_updates || batch.work_count == batch.work.size()) {
           counters_->updates_dropped->add();
           continue;

@@ -584,6 +584,43 @@ absl::Status checkChains(std::vector<CorrelationRule>& correlations) {
   return absl::OkStatus();
 }
 
+// The 1-based line of each `correlation.rules` entry of `document`, which starts on line
+// `first_line` of its file; the document's line where yaml-cpp has no position.
+std::vector<size_t> refLines(const YAML::Node& document, size_t first_line, size_t count) {
+  std::vector<size_t> lines(count, first_line);
+  const YAML::Node refs = document["correlation"]["rules"];
+  auto lineOf = [first_line](const YAML::Node& node) {
+    const YAML::Mark mark = node.Mark();
+    return mark.line < 0 ? first_line : first_line + static_cast<size_t>(mark.line);
+  };
+  if (refs.IsScalar() && count == 1) lines[0] = lineOf(refs);
+  if (refs.IsSequence()) {
+    for (size_t i = 0; i < count && i < refs.size(); ++i) lines[i] = lineOf(refs[i]);
+  }
+  return lines;
+}
+
+// Remaps the `re` values of `rule` by `offset`, for rules appended to a table that
+// already holds `offset` databases.
+void shiftRegexes(DetectionRule& rule, uint32_t offset) {
+  for (Selection& selection : rule.selections) {
+    for (std::vector<FieldTest>& alternative : selection.alternatives) {
+      for (FieldTest& field : alternative) {
+        for (ValueTest& value : field.values) {
+          if (value.op == ValueTest::Op::kRegex) value.regex += offset;
+        }
+      }
+    }
+  }
+}
+
+// Names a correlation.rules entry in errors: "FILE:LINE: rule 'TITLE' (id ID) of tenant T".
+std::string refWhere(const CorrelationRule& rule, size_t line) {
+  return internal::concat(rule.file.empty() ? rule.origin : rule.file, ":", line, ": rule '",
+                          rule.title, "' (id ", rule.id.empty() ? "none" : rule.id, ")",
+                          rule.tenant.empty() ? "" : internal::concat(" of tenant ", rule.tenant));
+}
+
 // Names a document in errors: "FILE:LINE: document N rule 'TITLE' (id ID)", where LINE is
 // the 1-based line the document starts on.
 std::string describe(std::string_view origin, size_t line, size_t document,
@@ -739,6 +776,11 @@ absl::Status FieldMapping::addLogSource(LogSourceDefinition definition) {
 // ---------------------------------------------------------------------------------------
 // RuleSet and RuleLoader
 
+ParsedScope::ParsedScope() : regexes(std::make_shared<RegexTable>()) {}
+ParsedScope::~ParsedScope() = default;
+ParsedScope::ParsedScope(ParsedScope&&) noexcept = default;
+ParsedScope& ParsedScope::operator=(ParsedScope&&) noexcept = default;
+
 RuleSet::RuleSet()
     : regexes(std::make_unique<RegexTable>()),
       index(std::make_unique<internal::DetectionIndex>()) {}
@@ -794,6 +836,9 @@ absl::Status RuleLoader::addText(std::string_view yaml, std::string_view origin)
         absl::StatusOr<CorrelationRule> rule = loadCorrelation(document, mapping_);
         if (!rule.ok()) return fail(rule.status());
         rule->origin = internal::concat(origin, " document ", i + 1);
+        rule->file = std::string(origin);
+        rule->line = first_lines[i];
+        rule->rule_ref_lines = refLines(document, first_lines[i], rule->rule_refs.size());
         rule->tenant = tenant_;
         rule->version = version_;
         pending_.correlations.push_back(std::move(*rule));
@@ -809,6 +854,8 @@ absl::Status RuleLoader::addText(std::string_view yaml, std::string_view origin)
               GroupField{ResolvedName(field), ResolvedName(std::string(mapping_.resolve(field)))});
         }
         rule->origin = internal::concat(origin, " document ", i + 1);
+        rule->file = std::string(origin);
+        rule->line = first_lines[i];
         rule->tenant = tenant_;
         rule->version = version_;
         pending_.detections.push_back(std::move(*rule));
@@ -834,6 +881,26 @@ absl::Status RuleLoader::addFile(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   return addText(text.str(), path);
+}
+
+ParsedScope RuleLoader::takeParsed() {
+  ParsedScope scope;
+  scope.detections = std::move(pending_.detections);
+  scope.correlations = std::move(pending_.correlations);
+  scope.regexes = std::shared_ptr<const RegexTable>(std::move(pending_.regexes));
+  pending_ = RuleSet();
+  return scope;
+}
+
+void RuleLoader::addParsed(const ParsedScope& scope) {
+  const uint32_t offset = static_cast<uint32_t>(pending_.regexes->size());
+  pending_.regexes->append(*scope.regexes);
+  for (const DetectionRule& rule : scope.detections) {
+    pending_.detections.push_back(rule);
+    if (offset != 0) shiftRegexes(pending_.detections.back(), offset);
+  }
+  pending_.correlations.insert(pending_.correlations.end(), scope.correlations.begin(),
+                               scope.correlations.end());
 }
 
 absl::StatusOr<RuleSet> RuleLoader::finish() {
@@ -886,6 +953,10 @@ absl::StatusOr<RuleSet> RuleLoader::finish() {
       std::optional<uint32_t> target;
       std::optional<uint32_t> chained;
       const ScopedName key(rule.tenant, ref);
+      const ScopedName global_key(std::string(), ref);
+      const size_t position = rule.detections.size();
+      const size_t line = position < rule.rule_ref_lines.size() ? rule.rule_ref_lines[position]
+                                                                : rule.line;
       if (auto it = by_id.find(key); it != by_id.end()) {
         target = it->second;
       } else if (auto named = by_name.find(key); named != by_name.end()) {
@@ -894,25 +965,39 @@ absl::StatusOr<RuleSet> RuleLoader::finish() {
         chained = cid->second;
       } else if (auto cname = correlation_by_name.find(key); cname != correlation_by_name.end()) {
         chained = cname->second;
+      } else if (rule.tenant.empty()) {
+        // A rule for every tenant sees only rules for every tenant (looked up above).
+      } else if (auto gid = by_id.find(global_key); gid != by_id.end()) {
+        target = gid->second;
+      } else if (auto gname = by_name.find(global_key); gname != by_name.end()) {
+        target = gname->second;
+      } else if (correlation_by_id.contains(global_key) ||
+                 correlation_by_name.contains(global_key)) {
+        return absl::InvalidArgumentError(internal::concat(
+            refWhere(rule, line), ": correlation.rules entry '", ref,
+            "' names a correlation rule for every tenant; a tenant's correlation may count "
+            "the detection rules for every tenant but not their correlations"));
       }
       if (chained && *chained == c) {
         return absl::InvalidArgumentError(internal::concat(
-            rule.origin, " rule '", rule.title, "': correlation.rules entry '", ref,
+            refWhere(rule, line), ": correlation.rules entry '", ref,
             "' names the rule itself; a correlation cannot count its own alerts"));
       }
       if (!target && !chained) {
-        return absl::InvalidArgumentError(
-            internal::concat(rule.origin, " rule '", rule.title, "': correlation.rules entry '",
-                             ref, "' matches no loaded detection or correlation rule id or name",
-                             rule.tenant.empty()
-                                 ? ""
-                                 : internal::concat(" of tenant ", rule.tenant,
-                                                    " (a tenant's correlations count only the "
-                                                    "tenant's own rules)")));
+        return absl::InvalidArgumentError(internal::concat(
+            refWhere(rule, line), ": correlation.rules entry '", ref,
+            "' matches no loaded detection or correlation rule id or name",
+            rule.tenant.empty()
+                ? " for every tenant (rules for every tenant cannot count a tenant's rules)"
+                : internal::concat(" of tenant ", rule.tenant,
+                                   " and no detection rule for every tenant")));
       }
       rule.detections.push_back(target.value_or(kNoRule));
       rule.chained.push_back(chained.value_or(kNoRule));
       if (target) {
+        // A tenant's correlation does not decide whether a rule for every tenant raises
+        // its own alerts, because that would change them for every other tenant.
+        if (rules.detections[*target].tenant != rule.tenant) continue;
         referenced[*target] = true;
         if (rule.generate) generated[*target] = true;
       } else {
@@ -942,6 +1027,34 @@ absl::StatusOr<RuleSet> RuleLoader::finish() {
   if (!index.ok()) return index.status();
   rules.index = std::move(*index);
   return rules;
+}
+
+absl::StatusOr<std::string> withoutRule(std::string_view yaml, std::string_view origin,
+                                        std::string_view label, size_t& removed) {
+  removed = 0;
+  std::string out;
+  for (const internal::YamlDocumentText& part : internal::splitYamlDocuments(yaml)) {
+    YAML::Node node;
+    try {
+      node = YAML::Load(part.text);
+    } catch (const YAML::Exception& e) {
+      return absl::InvalidArgumentError(
+          internal::concat(origin, ":", e.mark.line + 1, ": invalid YAML: ", e.msg));
+    }
+    auto scalar = [&node](const char* key) {
+      return node.IsMap() && node[key] && node[key].IsScalar() ? node[key].Scalar()
+                                                              : std::string();
+    };
+    if (node.IsMap() && ruleLabel(scalar("id"), scalar("title")) == label) {
+      ++removed;
+      continue;
+    }
+    // The document's own lines, without the newlines that keep its line numbers.
+    std::string_view own = std::string_view(part.text).substr(part.first_line);
+    if (!out.empty() && !own.starts_with("---")) out += "---\n";
+    out.append(own);
+  }
+  return out;
 }
 
 absl::StatusOr<int64_t> parseTimespan(std::string_view text) {

@@ -176,6 +176,8 @@ struct GroupField {
 
 struct DetectionRule {
   std::string origin;  // file (or the caller's label) and document number
+  std::string file;    // the file (or the caller's label) alone
+  size_t line = 0;     // 1-based line of `file` where the rule's document starts
   // The tenant whose events the rule sees, set by RuleLoader::setScope(); empty for a
   // rule that sees every tenant's events.
   std::string tenant;
@@ -238,6 +240,8 @@ std::string_view correlationTypeName(CorrelationType type);
 
 struct CorrelationRule {
   std::string origin;
+  std::string file;      // as DetectionRule::file
+  size_t line = 0;       // as DetectionRule::line
   std::string tenant;    // as DetectionRule::tenant
   uint64_t version = 0;  // as DetectionRule::version
   std::string id;
@@ -247,6 +251,8 @@ struct CorrelationRule {
   std::vector<std::string> tags;
   CorrelationType type = CorrelationType::kEventCount;
   std::vector<std::string> rule_refs;     // as written: ids or names
+  // Per entry of rule_refs: the 1-based line of `file` it is written on.
+  std::vector<size_t> rule_ref_lines;
   // Per entry of rule_refs, resolved by RuleLoader::finish(): the index into
   // RuleSet::detections, or kNoRule when the entry names a correlation rule.
   std::vector<uint32_t> detections;
@@ -323,6 +329,21 @@ struct RuleSet {
   std::unique_ptr<internal::DetectionIndex> index;
 };
 
+// The rules of one scope as RuleLoader::addText() parsed them, before finish() resolved
+// their references. A rule reload keeps one per scope, so a push parses only the files
+// of the scope it changes (RuleLoader::addParsed()).
+struct ParsedScope {
+  ParsedScope();
+  ~ParsedScope();
+  ParsedScope(ParsedScope&&) noexcept;
+  ParsedScope& operator=(ParsedScope&&) noexcept;
+
+  std::vector<DetectionRule> detections;
+  std::vector<CorrelationRule> correlations;
+  // The `re` values of `detections`; ValueTest::regex indexes this table.
+  std::shared_ptr<const RegexTable> regexes;
+};
+
 // The name a rule is shown under in alerts and metrics: its id, else its title.
 std::string ruleLabel(const std::string& id, const std::string& title);
 
@@ -361,10 +382,11 @@ class RuleLoader {
   ~RuleLoader();
 
   // Sets the scope of the rules added from now on: `tenant` (empty for every tenant) and
-  // their content `version`. A tenant's rules see only that tenant's events, and
-  // finish() resolves their correlation references among the rules of the same tenant
-  // only, so each tenant's rules form a set of their own. Rule ids must be unique per
-  // scope. The scope starts as every tenant, version 0.
+  // their content `version`. A tenant's rules see only that tenant's events. finish()
+  // resolves a tenant correlation's references among the rules of the same tenant
+  // first, then among the detection rules for every tenant. Such a correlation still
+  // counts only its own tenant's events. Rule ids must be unique per scope. The scope
+  // starts as every tenant, version 0.
   void setScope(std::string tenant, uint64_t version);
 
   // Parses every YAML document in `yaml` (documents are separated by `---`). `origin`
@@ -374,12 +396,23 @@ class RuleLoader {
   // Reads `path` and calls addText(). NotFound when the file cannot be read.
   absl::Status addFile(const std::string& path);
 
+  // Moves the rules added so far out as a ParsedScope and empties the loader. Use it
+  // with one scope set, so the result contains one scope's rules.
+  ParsedScope takeParsed();
+  // Appends copies of the rules of `scope`, keeping their tenant and version, as if
+  // addText() had parsed them again. The `re` databases are shared, not compiled again.
+  void addParsed(const ParsedScope& scope);
+
   // Resolves `correlation.rules` against the rules of the same scope added so far
-  // (detection rules by id, then by name, then correlation rules by id, then by name), applies `aliases`, marks
-  // which rules raise their own alerts and returns the rule set. Rejects references that
-  // name no loaded rule, chains that form a cycle (the message lists it) or are deeper
-  // than kMaxChainDepth, and aliases that name a rule outside `correlation.rules`. The
-  // loader is empty afterwards.
+  // (detection rules by id, then by name, then correlation rules by id, then by name),
+  // and for a tenant's correlation then against the detection rules for every tenant
+  // (by id, then by name). Applies `aliases`, marks which rules raise their own alerts
+  // and returns the rule set. A tenant correlation that references a rule for every
+  // tenant does not change whether that rule raises alerts. Rejects references that
+  // name no loaded rule, with a message that starts with "FILE:LINE:" of the entry. Also
+  // rejects references from a tenant to a correlation for every tenant, chains that
+  // form a cycle (the message lists it) or are deeper than kMaxChainDepth, and aliases
+  // that name a rule outside `correlation.rules`. The loader is empty afterwards.
   absl::StatusOr<RuleSet> finish();
 
  private:
@@ -388,6 +421,13 @@ class RuleLoader {
   std::string tenant_;
   uint64_t version_ = 0;
 };
+
+// Returns `yaml` without the documents whose rule label (ruleLabel(): id, else title) is
+// `label`, and sets `removed` to how many documents went. The other documents keep their
+// text, joined by "---" lines. InvalidArgument, naming `origin` and the line, when a
+// document is not valid YAML.
+absl::StatusOr<std::string> withoutRule(std::string_view yaml, std::string_view origin,
+                                        std::string_view label, size_t& removed);
 
 // Parses a Sigma timespan ("30s", "5m", "1h", "2d") into nanoseconds.
 absl::StatusOr<int64_t> parseTimespan(std::string_view text);

@@ -6,6 +6,7 @@
 #include "common/event.h"
 #include "correlate/alert.h"
 #include "correlate/engine.h"
+#include "correlate/rules.h"
 #include "dataplane/parser.h"
 #include "intel/builder.h"
 #include "intel/indicator_set.h"
@@ -224,6 +225,30 @@ ContentActivator rulesActivator(RuleReloader& rules, ConfigSource config) {
     return [&rules, staged, tenant = request.tenant, version = request.version]() {
       return rules.activate(staged, absl::StrCat("content version ", version, " tenant ", tenant));
     };
+  };
+  activator.deletable = true;
+  activator.remove_item = [](const ContentFiles& files,
+                             const std::string& rule) -> absl::StatusOr<ContentFiles> {
+    ContentFiles rest;
+    size_t removed = 0;
+    for (const auto& [path, text] : files) {
+      size_t here = 0;
+      absl::StatusOr<std::string> kept = correlate::withoutRule(text, path, rule, here);
+      if (!kept.ok()) return kept.status();
+      removed += here;
+      // A file left with no rule goes; the others keep their remaining rules.
+      if (here == 0) {
+        rest.emplace(path, text);
+      } else if (kept->find_first_not_of(" \t\r\n") != std::string::npos) {
+        rest.emplace(path, std::move(*kept));
+      }
+    }
+    if (removed == 0) {
+      return absl::NotFoundError(absl::StrCat("no active rule has id (or, without an id, title) '",
+                                              rule, "'; list the rules with GET "
+                                              "/api/v1/content/rules/versions/N"));
+    }
+    return rest;
   };
   activator.dry_run = [&rules, config](const ContentRequest& request, const nlohmann::json& sample,
                                        std::vector<ContentProblem>& problems)

@@ -27,10 +27,12 @@ using ConfigSource = std::function<DaemonConfig()>;
 // Rules: every file is a Sigma YAML file (several documents allowed), pushed for every
 // tenant (kAllTenants) or for one tenant, whose rules see only its events. Commit swaps
 // in an engine that combines the rules for every tenant with each tenant's rules; alerts
-// carry the version of their rule's scope as rules_version. The dry run takes "events" as
-// raw log lines (strings) or {"raw": LINE, "tenant": NAME} objects (a line without a
-// tenant gets the pushed tenant, or "default"), parses them as a source with format auto
-// would, and returns every alert the rules raise.
+// carry the version of their rule's scope as rules_version. Rules are deletable: an
+// empty file set removes one tenant's rules, and remove_item drops the YAML documents of
+// one rule id (or title). The dry run takes "events" as raw log lines (strings) or
+// {"raw": LINE, "tenant": NAME} objects (a line without a tenant gets the pushed tenant,
+// or "default"), parses them as a source with format auto would, and returns every alert
+// the pushed rules raise.
 ContentActivator rulesActivator(RuleReloader& rules, ConfigSource config);
 
 // Intel: an analyst list in the plain list format, one indicator per line, in one or

@@ -1,5 +1,5 @@
-// The /api/v1/content routes of ContentService: push (with dry runs), version lists, one
-// version, diffs and activation. docs/api.md describes the requests and responses.
+// The /api/v1/content routes of ContentService: push (with dry runs), deletion, version
+// lists, one version, diffs and activation. docs/api.md describes the requests and responses.
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -290,6 +290,46 @@ void ContentService::addRoutes(const RouteAdder& add) {
                  if (!result.ok()) return result.status();
                  return jsonResponse(*result);
                });
+
+  // Deletions: a new version without the content (or without one item), activated as a
+  // push is.
+  auto remove_route = [this, target, author](const ApiRequest& request,
+                                             const std::string& item)
+      -> absl::StatusOr<ApiResponse> {
+    if (auto s = checkParams(request, {"tenant"}); !s.ok()) return s;
+    auto where = target(request);
+    if (!where.ok()) return where.status();
+    auto [kind, tenant] = *where;
+    if (auto s = authorize(request.principal, kind, tenant, true); !s.ok()) return s;
+    auto result = remove(kind, tenant, author(request), item);
+    if (!result.ok()) return result.status();
+    if (!result->problems.empty()) {
+      nlohmann::json error = {
+          {"error",
+           {{"code", "invalid_content"},
+            {"message", absl::StrCat(result->problems.size(),
+                                     " problems with the content left after the deletion; "
+                                     "nothing changed")}}},
+          {"problems", problemsJson(result->problems)}};
+      return jsonResponse(error, 422);
+    }
+    nlohmann::json body = versionJson(*result->version, false);
+    body["deleted"] = item.empty() ? nlohmann::json("all") : nlohmann::json(item);
+    ApiResponse response = jsonResponse(body);
+    response.audit_target =
+        absl::StrCat(contentKindName(kind), " tenant=", tenant, " version=",
+                     result->version->version, " deleted=", item.empty() ? "all" : item);
+    if (tenant != kAllTenants) response.audit_tenants = {tenant};
+    return response;
+  };
+  add("DELETE", "/api/v1/content/{kind}",
+      [remove_route](const ApiRequest& request) { return remove_route(request, ""); });
+  add("DELETE", "/api/v1/content/{kind}/items/{id}",
+      [remove_route](const ApiRequest& request) -> absl::StatusOr<ApiResponse> {
+        const std::string item = request.pathParam("id");
+        if (item.empty()) return absl::InvalidArgumentError("the item id is empty");
+        return remove_route(request, item);
+      });
 
   add("POST", "/api/v1/content/{kind}/versions/{n}/activate",
                [this, target, author](const ApiRequest& request) -> absl::StatusOr<ApiResponse> {

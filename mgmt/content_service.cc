@@ -215,6 +215,53 @@ absl::StatusOr<ContentService::PushResult> ContentService::push(ContentKind kind
         absl::StrCat("this vigild has no handler for ", contentKindName(kind), " content"));
   }
   std::lock_guard<std::mutex> lock(push_mutex_);
+  return pushLocked(act, kind, tenant, author, files);
+}
+
+absl::StatusOr<ContentService::PushResult> ContentService::remove(ContentKind kind,
+                                                                  const std::string& tenant,
+                                                                  const std::string& author,
+                                                                  const std::string& item) {
+  ContentActivator* act = activator(kind);
+  if (act == nullptr) {
+    return absl::UnimplementedError(
+        absl::StrCat("this vigild has no handler for ", contentKindName(kind), " content"));
+  }
+  if (!act->deletable || (!item.empty() && !act->remove_item)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        contentKindName(kind), " content cannot be deleted", item.empty() ? "" : " by item",
+        "; push a new version or activate an older one"));
+  }
+  if (item.empty() && tenant == kAllTenants) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the ", contentKindName(kind), " for every tenant cannot be deleted as a whole; give "
+        "?tenant=NAME to delete one tenant's, delete single items, or activate an older "
+        "version"));
+  }
+  std::lock_guard<std::mutex> lock(push_mutex_);
+  absl::StatusOr<std::optional<ContentVersion>> active = store_.active(kind, tenant);
+  if (!active.ok()) return active.status();
+  if (!active->has_value() || (*active)->files.empty()) {
+    return absl::NotFoundError(absl::StrCat(
+        "tenant ", tenant, " has no active ", contentKindName(kind),
+        active->has_value() ? absl::StrCat(" (its active version ", (*active)->version,
+                                           " is a deletion)")
+                            : std::string()));
+  }
+  ContentFiles files;
+  if (!item.empty()) {
+    absl::StatusOr<ContentFiles> rest = act->remove_item((*active)->files, item);
+    if (!rest.ok()) return rest.status();
+    files = std::move(*rest);
+  }
+  return pushLocked(act, kind, tenant, author, files);
+}
+
+absl::StatusOr<ContentService::PushResult> ContentService::pushLocked(ContentActivator* act,
+                                                                      ContentKind kind,
+                                                                      const std::string& tenant,
+                                                                      const std::string& author,
+                                                                      const ContentFiles& files) {
   PushResult result;
   ContentRequest request{kind, tenant, 0, &files};
   // The number the version will get, so the commit can tag what it activates.

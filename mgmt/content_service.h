@@ -64,6 +64,13 @@ struct ContentActivator {
   std::function<absl::StatusOr<nlohmann::json>(const ContentRequest&, const nlohmann::json& sample,
                                                 std::vector<ContentProblem>&)>
       dry_run;
+  // Optional: the content can be deleted. `prepare` then accepts an empty file set, which
+  // removes the scope's content (ContentService::remove() stores such a version).
+  bool deletable = false;
+  // Optional: returns `files` without item `item` (for rules, a rule id), NotFound when no
+  // file has it. Must not change live state.
+  std::function<absl::StatusOr<ContentFiles>(const ContentFiles& files, const std::string& item)>
+      remove_item;
 };
 
 struct ContentServiceOptions {
@@ -95,6 +102,16 @@ class ContentService {
   // unknown kind, a store failure or a failed commit (the old content stays live).
   absl::StatusOr<PushResult> push(ContentKind kind, const std::string& tenant,
                                   const std::string& author, const ContentFiles& files);
+
+  // Deletes content as a new version, so the deletion is listed, diffed and rolled back
+  // like a push: with `item` empty, a version without files (the scope's content goes);
+  // otherwise the active version's files without `item` (for rules, one rule id). The
+  // version is checked and activated as a push is, so problems (a rule that another
+  // still references) are a result. Errors: InvalidArgument when `kind` cannot be
+  // deleted or `item` empty is asked for the content of every tenant, NotFound when
+  // (kind, tenant) has no active content or the content has no `item`.
+  absl::StatusOr<PushResult> remove(ContentKind kind, const std::string& tenant,
+                                    const std::string& author, const std::string& item);
 
   struct DryRunResult {
     std::vector<ContentProblem> problems;
@@ -138,6 +155,10 @@ class ContentService {
   absl::Status authorize(const Principal& principal, ContentKind kind, const std::string& tenant,
                          bool write) const;
   ContentActivator* activator(ContentKind kind);
+  // push() and remove() after they took push_mutex_.
+  absl::StatusOr<PushResult> pushLocked(ContentActivator* act, ContentKind kind,
+                                        const std::string& tenant, const std::string& author,
+                                        const ContentFiles& files);
   void count(ContentKind kind, std::string_view outcome);
 
   ContentStore& store_;

@@ -32,10 +32,14 @@ namespace vigil::mgmt {
 absl::StatusOr<std::vector<std::string>> expandRulePaths(const std::vector<std::string>& paths);
 
 // The rule files of one scope (every tenant, or one tenant) as the running rule set was
-// built from them: (origin, YAML text) pairs in load order, and the content version.
+// built from them: (origin, YAML text) pairs in load order, the content version, and the
+// rules as parsed from them, so a push of another scope does not parse them again.
 struct RuleScope {
   std::vector<std::pair<std::string, std::string>> files;
   uint64_t version = 0;
+  std::shared_ptr<const correlate::ParsedScope> parsed;
+  // The field mapping and log sources `parsed` was parsed with, as one string.
+  std::string mapping_key;
 };
 
 // A rule set compiled from every scope, ready for RuleReloader::activate().
@@ -44,6 +48,15 @@ struct StagedRules {
   RuleScope global;                         // rules for every tenant
   std::map<std::string, RuleScope> tenants;  // each tenant's own rules
   uint64_t base_generation = 0;              // RuleReloader generation it was built on
+};
+
+// One correlation rule of a tenant that references a detection rule for every tenant.
+struct GlobalReference {
+  std::string tenant;
+  std::string rule;       // the correlation's label (id, else title)
+  std::string file;       // where the reference is written
+  size_t line = 0;
+  std::string reference;  // the id or name as written
 };
 
 class RuleReloader {
@@ -57,16 +70,26 @@ class RuleReloader {
   absl::StatusOr<std::shared_ptr<const StagedRules>> stageFromPaths(const DaemonConfig& config);
 
   // Compiles the running rule set with the rules of `tenant` (kAllTenants: the rules for
-  // every tenant) replaced by pushed `files` (path -> YAML). The files are compiled alone
-  // first, so every problem names its file and line; then with the other scopes. Returns
-  // null when there are problems. Alerts of the scope's rules carry `version` as
-  // Alert::rules_version.
+  // every tenant) replaced by pushed `files` (path -> YAML). Only `files` are parsed. The
+  // other scopes reuse their parsed rules unless the field mapping changed. References
+  // are resolved and the prefilter is built for the whole set, and the new engine shares
+  // the window tables of unchanged correlation rules with the running one. Every problem
+  // names its file and line. Returns null when there are
+  // problems. Alerts of the scope's rules carry `version` as Alert::rules_version.
+  //
+  // Empty `files` for a tenant removes that tenant's rules (a deletion). The rules for
+  // every tenant cannot be empty. A push for every tenant that drops a detection rule
+  // which a tenant's correlation references is rejected, with one problem per such
+  // correlation (tenant, rule, file and line); push the tenant's rules without the
+  // reference first.
   std::shared_ptr<const StagedRules> stage(const DaemonConfig& config, const std::string& tenant,
                                            const ContentFiles& files, uint64_t version,
                                            std::vector<ContentProblem>& problems);
 
-  // Compiles `files` of one scope alone, as stage() checks them, into an engine that runs
-  // nothing live (for dry runs). Null when there are problems.
+  // Compiles `files` of one scope, as stage() checks them, into an engine that runs
+  // nothing live (for dry runs). A tenant's rules are compiled with the running rules for
+  // every tenant, so their references resolve, but only the tenant's rules raise
+  // alerts. Null when there are problems.
   std::shared_ptr<correlate::Engine> buildScope(const DaemonConfig& config,
                                                 const std::string& tenant,
                                                 const ContentFiles& files, uint64_t version,
@@ -85,21 +108,35 @@ class RuleReloader {
   // The engine activated last.
   std::shared_ptr<correlate::Engine> current() const;
 
+  // Tenants' correlations that reference a detection rule for every tenant, in the
+  // running rule set.
+  std::vector<GlobalReference> globalReferences() const;
+
   // Counts a reload that failed before an engine existed (a compile error).
   void countFailure();
 
  private:
   absl::StatusOr<correlate::FieldMapping> mapping(const DaemonConfig& config) const;
-  std::shared_ptr<correlate::Engine> makeEngine(correlate::RuleSet rules, uint64_t version);
-  // Compiles `files` as the rules of `tenant` alone, appending every problem found.
-  std::optional<correlate::RuleSet> compileScope(const DaemonConfig& config,
-                                                 const std::string& tenant,
-                                                 const ContentFiles& files, uint64_t version,
-                                                 std::vector<ContentProblem>& problems);
-  // Compiles `global` and `tenants` into one engine. Errors name the scope.
+  // Builds the engine of `rules`. With `previous` (the running engine) it shares the
+  // window tables of unchanged correlation rules, so only new and changed rules allocate.
+  std::shared_ptr<correlate::Engine> makeEngine(
+      correlate::RuleSet rules, uint64_t version,
+      const std::shared_ptr<correlate::Engine>& previous = nullptr);
+  // Parses `files` as the rules of `tenant`, appending every problem found (each file
+  // is parsed, so one push reports the errors of all of them).
+  std::shared_ptr<const correlate::ParsedScope> parseScope(
+      const correlate::FieldMapping& mapping, const std::string& tenant,
+      const std::vector<std::pair<std::string, std::string>>& files, uint64_t version,
+      std::vector<ContentProblem>& problems);
+  // Parses `scope` again when it was parsed with another field mapping (or never).
+  absl::Status refreshParse(const correlate::FieldMapping& mapping, const std::string& key,
+                            const std::string& tenant, RuleScope& scope);
+  // Resolves the references of `global` and `tenants` together and builds one engine,
+  // sharing the window tables of `previous` for unchanged correlation rules.
   absl::StatusOr<std::shared_ptr<correlate::Engine>> buildAll(
-      const DaemonConfig& config, const RuleScope& global,
-      const std::map<std::string, RuleScope>& tenants);
+      correlate::FieldMapping mapping, const RuleScope& global,
+      const std::map<std::string, RuleScope>& tenants,
+      const std::shared_ptr<correlate::Engine>& previous);
 
   correlate::EngineOptions options_;
   MetricsRegistry& metrics_;

@@ -51,7 +51,9 @@ struct Engine::Counters {
 // rules an event matches.
 class Engine::Shard {
  public:
-  std::vector<internal::WindowTable> tables;
+  // Shared with the engine this one replaced for rules whose label and definition hash
+  // did not change (see the Engine constructor).
+  std::vector<std::shared_ptr<internal::WindowTable>> tables;
   std::unique_ptr<DetectScratch> scratch;
   int64_t newest_ns = INT64_MIN;  // newest event time the shard has seen
   int64_t watermark_ns = INT64_MIN;

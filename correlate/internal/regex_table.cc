@@ -11,8 +11,6 @@ int stopOnFirstMatch(unsigned int, unsigned long long, unsigned long long, unsig
 
 }  // namespace
 
-RegexTable::~RegexTable() { truncate(0); }
-
 absl::StatusOr<uint32_t> RegexTable::add(std::string_view expression, bool caseless, bool multiline,
                                          bool dotall) {
   unsigned int flags =
@@ -30,27 +28,28 @@ absl::StatusOr<uint32_t> RegexTable::add(std::string_view expression, bool casel
     return absl::InvalidArgumentError(internal::concat(
         "regular expression '", expression, "' is not supported by Hyperscan: ", message));
   }
-  databases_.push_back(database);
+  databases_.emplace_back(database, hs_free_database);
   return static_cast<uint32_t>(databases_.size() - 1);
 }
 
 void RegexTable::truncate(size_t count) {
-  while (databases_.size() > count) {
-    hs_free_database(databases_.back());
-    databases_.pop_back();
-  }
+  if (databases_.size() > count) databases_.resize(count);
+}
+
+void RegexTable::append(const RegexTable& other) {
+  databases_.insert(databases_.end(), other.databases_.begin(), other.databases_.end());
 }
 
 bool RegexTable::allocScratch(hs_scratch_t** scratch) const {
-  for (hs_database_t* database : databases_) {
-    if (hs_alloc_scratch(database, scratch) != HS_SUCCESS) return false;
+  for (const std::shared_ptr<hs_database_t>& database : databases_) {
+    if (hs_alloc_scratch(database.get(), scratch) != HS_SUCCESS) return false;
   }
   return true;
 }
 
 bool RegexTable::matches(uint32_t index, std::string_view text, hs_scratch_t* scratch) const {
   hs_error_t result =
-      hs_scan(databases_[index], text.data(), static_cast<unsigned int>(text.size()), 0, scratch,
+      hs_scan(databases_[index].get(), text.data(), static_cast<unsigned int>(text.size()), 0, scratch,
               stopOnFirstMatch, nullptr);
   return result == HS_SCAN_TERMINATED;
 }

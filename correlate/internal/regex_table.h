@@ -5,6 +5,7 @@
 #include <hs.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,7 +17,7 @@ namespace vigil::correlate {
 class RegexTable {
  public:
   RegexTable() = default;
-  ~RegexTable();
+  ~RegexTable() = default;
   RegexTable(const RegexTable&) = delete;
   RegexTable& operator=(const RegexTable&) = delete;
 
@@ -28,6 +29,9 @@ class RegexTable {
 
   // Drops databases added after the first `count` (undoes a rule that failed to load).
   void truncate(size_t count);
+  // Appends the databases of `other`, shared with it rather than compiled again. Entry i
+  // of `other` becomes entry size() + i of this table.
+  void append(const RegexTable& other);
   size_t size() const { return databases_.size(); }
 
   // Grows `scratch` (which may be null) to fit every database. Returns false on
@@ -39,7 +43,8 @@ class RegexTable {
   bool matches(uint32_t index, std::string_view text, hs_scratch_t* scratch) const;
 
  private:
-  std::vector<hs_database_t*> databases_;
+  // Shared, because the rule sets of several reloads may use one compiled database.
+  std::vector<std::shared_ptr<hs_database_t>> databases_;
 };
 
 }  // namespace vigil::correlate

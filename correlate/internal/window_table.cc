@@ -86,11 +86,13 @@ double nearestRank(double* values, size_t count, double percentile) {
 
 }  // namespace
 
-WindowTable::WindowTable(const CorrelationRule& rule, size_t max_groups, size_t max_tenant_groups,
-                         size_t evidence_events, size_t evidence_bytes, WindowCounters counters)
-    : rule_(rule),
-      state_words_(windowWords(rule) + (rule.suppress_ns > 0 ? 1 : 0)),
-      window_words_(windowWords(rule)),
+WindowTable::WindowTable(std::shared_ptr<const CorrelationRule> rule, size_t max_groups,
+                         size_t max_tenant_groups, size_t evidence_events, size_t evidence_bytes,
+                         WindowCounters counters)
+    : rule_holder_(std::move(rule)),
+      rule_(*rule_holder_),
+      state_words_(windowWords(rule_) + (rule_.suppress_ns > 0 ? 1 : 0)),
+      window_words_(windowWords(rule_)),
       evidence_bytes_(evidence_bytes),
       counters_(counters),
       groups_(max_groups),
@@ -110,9 +112,19 @@ WindowTable::WindowTable(const CorrelationRule& rule, size_t max_groups, size_t 
   // 5 bits are left for the tag.
   slot_bits_ = static_cast<uint32_t>(std::bit_width(max_groups + 1));
   slot_mask_ = slot_bits_ >= 32 ? UINT32_MAX : (1u << slot_bits_) - 1;
-  if (rule.type == CorrelationType::kAbsence || rule.closes) {
+  if (rule_.type == CorrelationType::kAbsence || rule_.closes) {
     heap_.reserve(max_groups);
     heap_pos_.assign(max_groups, kNone);
+  }
+  counters_.state_bytes->add(static_cast<int64_t>(totalBytes()));
+}
+
+WindowTable::~WindowTable() {
+  // The gauges live in a registry that outlives the table.
+  counters_.state_bytes->add(-static_cast<int64_t>(totalBytes()));
+  counters_.keys->add(-static_cast<int64_t>(groupCount()));
+  if (counters_.pending_timers != nullptr) {
+    counters_.pending_timers->add(-static_cast<int64_t>(pendingTimers()));
   }
 }
 

@@ -40,6 +40,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,6 +63,8 @@ struct WindowCounters {
   Counter* sample_dropped = nullptr;    // value_percentile values dropped from a full sample
   Gauge* keys = nullptr;
   Gauge* state_bytes = nullptr;  // follows the key arena's growth
+  // Taken back in the destructor only; the engine counts timers as they change.
+  Gauge* pending_timers = nullptr;
 };
 
 // The part of one event that a window uses: its event time, the referenced rule that
@@ -85,8 +88,15 @@ class WindowTable {
   // `max_groups` slots, of which one tenant may hold `max_tenant_groups` (0: no limit);
   // `evidence_events` entries in the shared evidence pool, each with up to
   // `evidence_bytes` of raw text.
-  WindowTable(const CorrelationRule& rule, size_t max_groups, size_t max_tenant_groups,
-              size_t evidence_events, size_t evidence_bytes, WindowCounters counters);
+  // The table keeps `rule` alive, so it may outlive the rule set it was built for when a
+  // rule reload hands it to the next engine. Adds its memory to counters.state_bytes; the
+  // destructor takes back that memory, its groups (counters.keys) and its pending timers.
+  WindowTable(std::shared_ptr<const CorrelationRule> rule, size_t max_groups,
+              size_t max_tenant_groups, size_t evidence_events, size_t evidence_bytes,
+              WindowCounters counters);
+  ~WindowTable();
+  WindowTable(const WindowTable&) = delete;
+  WindowTable& operator=(const WindowTable&) = delete;
 
   // Adds one event to the group `key`. Returns true and fills the window part of `alert`
   // (group, first/last time, count, evidence, hits) when the group's condition holds;
@@ -221,7 +231,8 @@ class WindowTable {
   void fillAlert(uint32_t slot, Alert& alert) const;
   int64_t* state(uint32_t slot) { return slab_.data() + static_cast<size_t>(slot) * state_words_; }
 
-  const CorrelationRule& rule_;
+  std::shared_ptr<const CorrelationRule> rule_holder_;
+  const CorrelationRule& rule_;  // *rule_holder_
   size_t state_words_;  // int64 words of window state per group (see the file comment)
   size_t window_words_;  // the part of state_words_ the type uses; the suppress word follows
   size_t evidence_bytes_;

@@ -9,7 +9,7 @@
 //   vigilctl intel load [--format list|regex|csv|misp|stix] FEED...
 //   vigilctl playbooks compile|disasm|run --dry-run ...
 //   vigilctl rules test [--format F] [--tenant T] RULE.yml... EVENTS
-//   vigilctl [--api URL] content push|versions|diff|activate KIND ... [--json]
+//   vigilctl [--api URL] content push|versions|diff|activate|delete KIND ... [--json]
 //   vigilctl [--api URL] config reload [--json]
 // Each command group lives in its own vigilctl_<group>.cc and registers itself here.
 #include <CLI/CLI.hpp>

@@ -154,17 +154,22 @@ absl::StatusOr<nlohmann::json> postJson(const std::string& api_url, const std::s
   return sendJson(api_url, "POST", path, body);
 }
 
-absl::StatusOr<ApiReply> postJsonReply(const std::string& api_url, const std::string& path,
-                                  const QueryParams& params, const nlohmann::json& body) {
+namespace {
+
+absl::StatusOr<ApiReply> sendReply(const std::string& api_url, const std::string& method,
+                                   const std::string& path, const QueryParams& params,
+                                   const nlohmann::json* body) {
   const std::string url = describeUrl(api_url, path, params);
   absl::StatusOr<std::unique_ptr<httplib::Client>> client = makeClient(api_url);
   if (!client.ok()) return client.status();
   std::string target = httplib::append_query_params(
       path, httplib::Params(params.begin(), params.end()));
-  httplib::Result result = (*client)->Post(target, body.dump(), "application/json");
+  httplib::Result result = body != nullptr
+                               ? (*client)->Post(target, body->dump(), "application/json")
+                               : (*client)->Delete(target);
   if (!result) {
     return absl::UnavailableError(
-        absl::StrCat("POST ", url, " failed: ", httplib::to_string(result.error()),
+        absl::StrCat(method, " ", url, " failed: ", httplib::to_string(result.error()),
                      " error; check that vigild is running, or pass --api URL (or set VIGIL_API)"));
   }
   ApiReply reply;
@@ -172,6 +177,18 @@ absl::StatusOr<ApiReply> postJsonReply(const std::string& api_url, const std::st
   reply.body = nlohmann::json::parse(result->body, nullptr, /*allow_exceptions=*/false);
   if (reply.body.is_discarded()) reply.body = nullptr;
   return reply;
+}
+
+}  // namespace
+
+absl::StatusOr<ApiReply> postJsonReply(const std::string& api_url, const std::string& path,
+                                       const QueryParams& params, const nlohmann::json& body) {
+  return sendReply(api_url, "POST", path, params, &body);
+}
+
+absl::StatusOr<ApiReply> deleteReply(const std::string& api_url, const std::string& path,
+                                     const QueryParams& params) {
+  return sendReply(api_url, "DELETE", path, params, nullptr);
 }
 
 std::string printable(absl::string_view text) {

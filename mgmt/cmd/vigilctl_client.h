@@ -68,6 +68,11 @@ struct ApiReply {
 absl::StatusOr<ApiReply> postJsonReply(const std::string& api_url, const std::string& path,
                                        const QueryParams& params, const nlohmann::json& body);
 
+// Sends DELETE `path` with `params` and returns the reply whatever its status, as
+// postJsonReply() does.
+absl::StatusOr<ApiReply> deleteReply(const std::string& api_url, const std::string& path,
+                                     const QueryParams& params);
+
 // Replaces control characters with \xNN so text from logs cannot drive the terminal.
 std::string printable(absl::string_view text);
 

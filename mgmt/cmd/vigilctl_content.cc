@@ -1,6 +1,7 @@
-// "vigilctl content push|versions|show|diff|activate" and "vigilctl config reload": the
-// content and configuration routes of the vigild API.
+// "vigilctl content push|versions|show|diff|activate|delete" and "vigilctl config
+// reload": the content and configuration routes of the vigild API.
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -23,6 +24,7 @@ struct ContentOptions {
   bool dry_run = false;
   int64_t version = 0;
   int64_t against = 0;
+  std::string rule;  // content delete: one rule id instead of the whole set
   bool json = false;
 };
 
@@ -255,6 +257,40 @@ void runActivate(const GlobalOptions& global, const ContentOptions& o) {
   printVersion(reply->body);
 }
 
+// Percent-encodes every byte of `text` outside RFC 3986's unreserved set, so a rule id
+// or title can be one path segment.
+std::string percentEncode(const std::string& text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += {'%', kHex[c >> 4], kHex[c & 0xf]};
+    }
+  }
+  return out;
+}
+
+void runDelete(const GlobalOptions& global, const ContentOptions& o) {
+  std::string path = absl::StrCat("/api/v1/content/", o.kind);
+  if (!o.rule.empty()) absl::StrAppend(&path, "/items/", percentEncode(o.rule));
+  absl::StatusOr<ApiReply> reply = deleteReply(global.api_url, path, tenantParam(o));
+  if (!reply.ok()) fail(reply.status().message());
+  if (reply->status != 200) {
+    if (o.json && reply->body.is_object()) std::cout << reply->body.dump(2) << "\n";
+    failReply(*reply);
+  }
+  if (o.json) {
+    std::cout << reply->body.dump(2) << "\n";
+    return;
+  }
+  std::cout << (o.rule.empty() ? std::string("deleted every rule; ")
+                               : absl::StrCat("deleted rule ", printable(o.rule), "; "))
+            << "activated ";
+  printVersion(reply->body);
+}
+
 void runConfigReload(const GlobalOptions& global, bool json) {
   absl::StatusOr<ApiReply> reply =
       postJsonReply(global.api_url, "/api/v1/config/reload", {}, nlohmann::json::object());
@@ -285,7 +321,9 @@ void registerContentCommands(CLI::App& app, const GlobalOptions& global) {
     command->add_option("KIND", o->kind, "rules, intel or playbooks")
         ->required()
         ->check(CLI::IsMember({"rules", "intel", "playbooks"}));
-    command->add_option("--tenant", o->tenant, "tenant of tenant-scoped content (playbooks)");
+    command->add_option("--tenant", o->tenant,
+                        "tenant of tenant-scoped content (rules of one tenant; leave out for "
+                        "the rules for every tenant)");
     command->add_flag("--json", o->json, "print the API's JSON response");
   };
 
@@ -317,6 +355,15 @@ void registerContentCommands(CLI::App& app, const GlobalOptions& global) {
       ->required()
       ->check(CLI::PositiveNumber);
   activate->callback([&global, o] { runActivate(global, *o); });
+
+  CLI::App* remove = content->add_subcommand(
+      "delete",
+      "Delete a tenant's rules (--tenant), or one rule (--rule), as a new version that "
+      "activate can roll back");
+  kind(remove);
+  remove->add_option("--rule", o->rule, "delete only the rule with this id (or title, for a "
+                                        "rule without an id)");
+  remove->callback([&global, o] { runDelete(global, *o); });
 
   auto json = std::make_shared<bool>(false);
   CLI::App* config = app.add_subcommand("config", "Configuration of the running vigild");

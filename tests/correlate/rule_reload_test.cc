@@ -14,6 +14,7 @@
 #include "correlate/engine_slot.h"
 #include "correlate/pipeline.h"
 #include "correlate/test_events.h"
+#include "dataplane/parser.h"
 #include "gtest/gtest.h"
 
 namespace vigil::correlate {
@@ -112,13 +113,16 @@ correlation:
   condition: {gte: )" + std::to_string(threshold) + "}\n";
 }
 
+// With `previous`, the engine shares the window tables of unchanged rules with it, as
+// RuleReloader builds engines.
 std::shared_ptr<Engine> engine(const std::string& yaml, uint64_t version, MetricsRegistry& metrics,
-                               std::shared_ptr<std::atomic<uint64_t>> sequence = nullptr) {
+                               std::shared_ptr<std::atomic<uint64_t>> sequence = nullptr,
+                               const Engine* previous = nullptr) {
   EngineOptions options;
   options.shards = 3;
   options.rules_version = version;
   options.alert_sequence = std::move(sequence);
-  return std::make_shared<Engine>(testing::loadRuleSet(yaml), options, &metrics);
+  return std::make_shared<Engine>(testing::loadRuleSet(yaml), options, &metrics, previous);
 }
 
 // Waits until the pipeline has delivered `events` events.
@@ -228,7 +232,9 @@ TEST(RuleReloadTest, OtherShardCountRejected) {
 // from one rule set: the detection alert's title names the version of the engine that
 // raised it, and versions only grow in delivery order. The brute-force count never
 // changes, so it must fire once per ten events of each address, as without reloads.
-TEST(RuleReloadTest, ReloadsUnderLoadNeverMixVersions) {
+// With `share_tables`, each engine shares the count's window tables with the one
+// published before it, and the pipeline may skip engines that no batch entered on.
+void reloadUnderLoad(bool share_tables) {
   MetricsRegistry engine_metrics;
   auto sequence = std::make_shared<std::atomic<uint64_t>>(0);
   Harness h(engine(rules(1, "1h", 10), 1, engine_metrics, sequence));
@@ -236,7 +242,11 @@ TEST(RuleReloadTest, ReloadsUnderLoadNeverMixVersions) {
   std::atomic<int> published{1};
   std::thread reloader([&] {
     for (int v = 2; !done.load(); ++v) {
-      ASSERT_TRUE(h.slot.publish(engine(rules(v, "1h", 10), v, engine_metrics, sequence)).ok());
+      std::shared_ptr<Engine> previous = share_tables ? h.slot.current() : nullptr;
+      ASSERT_TRUE(h.slot
+                      .publish(engine(rules(v, "1h", 10), v, engine_metrics, sequence,
+                                      previous.get()))
+                      .ok());
       published.store(v);
     }
   });
@@ -268,6 +278,63 @@ TEST(RuleReloadTest, ReloadsUnderLoadNeverMixVersions) {
   EXPECT_EQ(byRule(alerts, "ssh-brute").size(), ips.size() * kEventsPerIp / 10);
   EXPECT_GT(published.load(), 3) << "too few reloads to test anything";
   EXPECT_GT(versions.size(), 2u) << "alerts came from too few versions";
+}
+
+TEST(RuleReloadTest, ReloadsUnderLoadNeverMixVersions) { reloadUnderLoad(false); }
+
+TEST(RuleReloadTest, SharedTablesUnderLoadKeepCounts) { reloadUnderLoad(true); }
+
+// An engine built on the one it replaces starts with the unchanged rule's groups in the
+// same tables, allocates only for the changed rule, and the gauges count each table once.
+TEST(RuleReloadTest, SharedTablesCountedOnce) {
+  MetricsRegistry metrics;
+  const std::string two_counts = rules(1) + "---\n" + R"(title: Slow brute force
+id: ssh-slow
+correlation:
+  type: event_count
+  rules: [ssh_failed]
+  group-by: [src_ip]
+  timespan: 1d
+  condition: {gte: 50}
+)";
+  std::shared_ptr<Engine> first = engine(two_counts, 1, metrics);
+  DetectScratch scratch(first->rules());
+  for (int i = 0; i < 3; ++i) {
+    Event event(4096);
+    const std::string line = failedLine(i, "192.0.2." + std::to_string(i));
+    event.raw = event.arena.copy(line);
+    dataplane::parseEvent(event, dataplane::ParseOptions{});
+    std::vector<Alert> out;
+    first->process(event, scratch, out);
+  }
+  Gauge& keys = metrics.gauge("vigil_correlation_keys", "");
+  Gauge& bytes = metrics.gauge("vigil_correlation_state_bytes", "");
+  EXPECT_EQ(keys.value(), 6);
+  const int64_t one_engine = bytes.value();
+
+  // The slow count changes its threshold: its tables are new, the fast count's shared.
+  std::string changed = two_counts;
+  changed.replace(changed.rfind("gte: 50"), 7, "gte: 60");
+  std::shared_ptr<Engine> second = engine(changed, 2, metrics, nullptr, first.get());
+  EXPECT_EQ(second->keyCount(), 3);
+  EXPECT_EQ(keys.value(), 6);
+  EXPECT_GT(bytes.value(), one_engine);
+  EXPECT_LT(bytes.value(), 2 * one_engine);
+  // The pipeline's handover then copies nothing for the shared tables and drops the
+  // changed rule's groups.
+  size_t kept = 0;
+  size_t dropped = 0;
+  for (uint32_t shard = 0; shard < 3; ++shard) {
+    Engine::HandoverSummary summary = second->takeOverShard(shard, *first);
+    kept += summary.groups_kept;
+    dropped += summary.groups_dropped;
+  }
+  EXPECT_EQ(kept, 3u);
+  EXPECT_EQ(dropped, 3u);
+  EXPECT_EQ(second->keyCount(), 3);
+  first.reset();
+  EXPECT_EQ(keys.value(), 3);
+  EXPECT_EQ(bytes.value(), static_cast<int64_t>(second->stateBytes()));
 }
 
 }  // namespace

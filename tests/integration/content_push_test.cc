@@ -492,6 +492,78 @@ level: medium
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 }
 
+// vigilctl deletes one rule of a tenant, then all of them, each as a version that a
+// rollback undoes; the live pipeline follows every step. The tenant's correlation counts
+// the configured rule ssh-failed, which is for every tenant.
+TEST_F(ContentPushTest, VigilctlDeletesTenantRules) {
+  std::filesystem::create_directories(dir_ + "/acme");
+  writeFile(dir_ + "/acme/a.yml", R"(title: Acme failure
+id: acme-failure
+logsource: {product: linux, service: sshd}
+detection:
+  selection:
+    event.action: ssh_login
+    event.outcome: failure
+  condition: selection
+level: medium
+---
+title: Acme pair of failures
+id: acme-pair
+correlation:
+  type: event_count
+  rules: [ssh-failed]
+  group-by: [source.ip]
+  timespan: 1h
+  condition: {gte: 2}
+level: high
+)");
+  auto daemon = startDaemon();
+  auto count = [&](const std::string& rule_id) {
+    int n = 0;
+    for (const auto& a : alerts()) n += a["rule_id"] == rule_id ? 1 : 0;
+    return n;
+  };
+  std::string out;
+  ASSERT_EQ(vigilctl("content push rules " + dir_ + "/acme --tenant acme", out), 0) << out;
+  sendUdp(udp_port_, failure("192.0.2.30"));
+  sendUdp(udp_port_, failure("192.0.2.30"));
+  ASSERT_TRUE(eventually([&] { return count("acme-pair") == 1 && count("acme-failure") == 2; }))
+      << readFile(dir_ + "/alerts.jsonl") << daemon->log();
+
+  ASSERT_EQ(vigilctl("content delete rules --tenant acme --rule acme-failure", out), 0) << out;
+  EXPECT_NE(out.find("deleted rule acme-failure; activated rules version 2 (active)"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(vigilctl("content delete rules --tenant acme --rule acme-failure", out), 1) << out;
+  EXPECT_NE(out.find("acme-failure"), std::string::npos) << out;
+  ASSERT_EQ(vigilctl("content delete rules --tenant acme", out), 0) << out;
+  EXPECT_NE(out.find("deleted every rule; activated rules version 3"), std::string::npos) << out;
+  EXPECT_EQ(vigilctl("content delete rules --tenant acme", out), 1) << out;
+  EXPECT_NE(out.find("HTTP 404"), std::string::npos) << out;
+  EXPECT_EQ(vigilctl("content delete rules", out), 1) << out;
+  EXPECT_NE(out.find("cannot be deleted as a whole"), std::string::npos) << out;
+
+  // Without the tenant's rules, new failures raise only the configured rules' alerts.
+  sendUdp(udp_port_, failure("192.0.2.31"));
+  sendUdp(udp_port_, failure("192.0.2.31"));
+  ASSERT_TRUE(eventually([&] { return count("ssh-failed-alert") == 4; }))
+      << readFile(dir_ + "/alerts.jsonl") << daemon->log();
+  EXPECT_EQ(count("acme-pair"), 1);
+  EXPECT_EQ(count("acme-failure"), 2);
+
+  ASSERT_EQ(vigilctl("content versions rules --tenant acme --json", out), 0) << out;
+  nlohmann::json versions = nlohmann::json::parse(out)["versions"];
+  ASSERT_EQ(versions.size(), 3u);
+  EXPECT_EQ(versions[0]["version"], 3);
+  EXPECT_EQ(versions[0]["active"], true);
+  ASSERT_EQ(vigilctl("content activate rules 1 --tenant acme", out), 0) << out;
+  sendUdp(udp_port_, failure("192.0.2.32"));
+  sendUdp(udp_port_, failure("192.0.2.32"));
+  ASSERT_TRUE(eventually([&] { return count("acme-pair") == 2 && count("acme-failure") == 4; }))
+      << readFile(dir_ + "/alerts.jsonl") << daemon->log();
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+}
+
 // A broken configuration file keeps the running one; a valid one reports what it
 // applied and what needs a restart. SIGHUP does the same as the API call.
 TEST_F(ContentPushTest, ConfigReloadRollsBack) {

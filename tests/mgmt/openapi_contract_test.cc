@@ -394,6 +394,19 @@ TEST_F(ContractTest, EveryOperationSucceedsAsDocumented) {
   exercise({"GET", "/api/v1/content/rules/versions/2/diff?against=1", 200});
   exercise({"POST", "/api/v1/content/rules/versions/1/activate", 200});
 
+  // Deletions of a tenant's rules: one rule, then the whole set, each audited with what
+  // it deleted.
+  exercise({"POST", "/api/v1/content/rules?tenant=acme", 201, rules_v1, "application/json"});
+  exercise({"DELETE", "/api/v1/content/rules/items/11111111-0000-4000-8000-000000000002?tenant=acme",
+            200});
+  exercise({"DELETE", "/api/v1/content/rules?tenant=acme", 200});
+  json audit = json::parse(exercise({"GET", "/api/v1/audit?limit=1000", 200}));
+  ASSERT_GE(audit["items"].size(), 2u) << audit.dump();
+  const json& last = audit["items"].back();
+  EXPECT_EQ(last["method"], "DELETE") << last.dump();
+  EXPECT_EQ(last["target"], "rules tenant=acme version=3 deleted=all") << last.dump();
+  EXPECT_EQ(last["tenants"], json::array({"acme"})) << last.dump();
+
   // Runs: one waiting run is approved and the other denied.
   json waiting = json::parse(exercise({"GET", "/api/v1/approvals", 200}));
   ASSERT_EQ(waiting["items"].size(), 2u) << waiting.dump();

@@ -369,6 +369,13 @@ class TenantMatrixTest : public ::testing::Test {
     return made.is_object() ? made.value("id", std::string()) : std::string();
   }
 
+  // Pushes the target tenant's own rules as the admin, for rule deletion samples.
+  void pushTenantRules(Target target) {
+    const std::string tenant = tenantOf(target);
+    json body = {{"files", contentFiles("rules", tenant == "globex" ? kMarker : "acme")}};
+    adminCall("POST", "/api/v1/content/rules?tenant=" + tenant, body);
+  }
+
   // A fresh empty tenant, for deletion samples.
   std::string freshTenant() {
     std::string name = nextName();
@@ -425,8 +432,24 @@ std::string caseBase(TenantMatrixTest& f, Target t) {
   return "/api/v1/cases/" + std::to_string(f.caseOf(t));
 }
 
-// The rows of the five content routes, one sample per kind, and a dry run per kind for
-// the push route.
+// The deletion routes, which only rules support, on one tenant's rules: each sample
+// first pushes a fresh rule set for the target tenant, so every call has rules to delete.
+void addRuleDeletionRows(std::map<std::string, std::vector<Sample>>& rows) {
+  rows["DELETE /api/v1/content/{kind}"].push_back(
+      {"rules of one tenant", Need::kAdminister, [](TenantMatrixTest& f, Target t) {
+         f.pushTenantRules(t);
+         return fixed("/api/v1/content/rules?tenant=" + TenantMatrixTest::tenantOf(t));
+       }});
+  rows["DELETE /api/v1/content/{kind}/items/{id}"].push_back(
+      {"one rule of one tenant", Need::kAdminister, [](TenantMatrixTest& f, Target t) {
+         f.pushTenantRules(t);
+         return fixed("/api/v1/content/rules/items/22222222-0000-4000-8000-000000000002?tenant=" +
+                      TenantMatrixTest::tenantOf(t));
+       }});
+}
+
+// The rows of the content routes, one sample per kind, and a dry run per kind for the
+// push route.
 void addContentRows(std::map<std::string, std::vector<Sample>>& rows) {
   for (const std::string& kind : kContentKinds) {
     const std::string base = "/api/v1/content/" + kind;
@@ -464,6 +487,7 @@ void addContentRows(std::map<std::string, std::vector<Sample>>& rows) {
            return fixed(base + "/versions/2/diff?against=1" + f.tenantQuery(kind, t, "&"));
          },
          kind});
+    if (kind == "rules") addRuleDeletionRows(rows);
     rows["POST /api/v1/content/{kind}/versions/{n}/activate"].push_back(
         {kind, Need::kContentWrite,
          [kind, base](TenantMatrixTest& f, Target t) {

@@ -163,22 +163,177 @@ TEST_F(TenantRulesTest, PushKeepsOtherScopesWindows) {
   EXPECT_EQ(third[1].tenant, "beta");
 }
 
-TEST_F(TenantRulesTest, ReferencesStayInsideTenant) {
-  activate(rules_, stage("*", {{"g.yml", detection("global-rule", "Global")}}, 1));
-  const std::string outer = R"(title: Acme count of a global rule
-id: acme-count
+// A correlation with id `id` over `ref`: three matches per source address within an
+// hour. The `rules:` entry is on line 7.
+std::string countOf(const std::string& id, const std::string& ref) {
+  return "title: Count of " + ref + "\nid: " + id + R"(
+level: high
 correlation:
   type: event_count
-  rules: [global-rule]
+  rules:
+    - )" + ref + R"(
   group-by: [src_ip]
   timespan: 1h
-  condition: {gte: 2}
+  condition: {gte: 3}
 )";
-  EXPECT_EQ(stage("acme", {{"a.yml", outer}}, 1), nullptr);
+}
+
+TEST_F(TenantRulesTest, TenantCountsGlobalDetection) {
+  activate(rules_, stage("*", {{"g.yml", detection("global-rule", "Global")}}, 1));
+  activate(rules_, stage("acme", {{"a.yml", countOf("acme-count", "global-rule")}}, 2));
+  ASSERT_TRUE(problems_.empty()) << problems_[0].message;
+  std::vector<GlobalReference> refs = rules_.globalReferences();
+  ASSERT_EQ(refs.size(), 1u);
+  EXPECT_EQ(refs[0].tenant, "acme");
+  EXPECT_EQ(refs[0].rule, "acme-count");
+  EXPECT_EQ(refs[0].file, "a.yml");
+  EXPECT_EQ(refs[0].line, 7u);
+  EXPECT_EQ(refs[0].reference, "global-rule");
+
+  // beta's failures from the same address do not count in acme's window.
+  for (int second = 1; second <= 3; ++second) {
+    EXPECT_EQ(feed(rules_, "beta", failedLine(second, "192.0.2.1")).size(), 1u);
+  }
+  EXPECT_EQ(feed(rules_, "acme", failedLine(4, "192.0.2.1")).size(), 1u);
+  EXPECT_EQ(feed(rules_, "acme", failedLine(5, "192.0.2.1")).size(), 1u);
+  std::vector<correlate::Alert> third = feed(rules_, "acme", failedLine(6, "192.0.2.1"));
+  ASSERT_EQ(third.size(), 2u);
+  EXPECT_EQ(third[0].rule_id, "global-rule");
+  EXPECT_EQ(third[1].rule_id, "acme-count");
+  EXPECT_EQ(third[1].tenant, "acme");
+  EXPECT_EQ(third[1].event_count, 3u);
+  EXPECT_EQ(third[1].rules_version, 2u);
+}
+
+TEST_F(TenantRulesTest, UnknownReferenceNamesIdFileAndLine) {
+  activate(rules_, stage("*", {{"g.yml", detection("global-rule", "Global")}}, 1));
+  EXPECT_EQ(stage("acme", {{"a.yml", countOf("acme-count", "no-such-rule")}}, 2), nullptr);
   ASSERT_EQ(problems_.size(), 1u);
   EXPECT_EQ(problems_[0].file, "a.yml");
-  EXPECT_NE(problems_[0].message.find("of tenant acme"), std::string::npos)
+  EXPECT_EQ(problems_[0].line, 7);
+  EXPECT_NE(problems_[0].message.find("(id acme-count)"), std::string::npos)
       << problems_[0].message;
+  EXPECT_NE(problems_[0].message.find("'no-such-rule'"), std::string::npos)
+      << problems_[0].message;
+}
+
+// A push for every tenant that drops a rule a tenant counts is rejected, naming the
+// tenant's correlation; once the tenant drops the reference the push goes through.
+TEST_F(TenantRulesTest, GlobalPushKeepsReferencedRule) {
+  activate(rules_, stage("*", {{"g.yml", detection("global-rule", "Global")}}, 1));
+  activate(rules_, stage("acme", {{"a.yml", countOf("acme-count", "global-rule")}}, 1));
+  const ContentFiles without = {{"g.yml", detection("other-rule", "Other")}};
+  EXPECT_EQ(stage("*", without, 2), nullptr);
+  ASSERT_EQ(problems_.size(), 1u);
+  EXPECT_EQ(problems_[0].file, "a.yml");
+  EXPECT_EQ(problems_[0].line, 7);
+  EXPECT_NE(problems_[0].message.find("acme-count of tenant acme"), std::string::npos)
+      << problems_[0].message;
+  EXPECT_NE(problems_[0].message.find("'global-rule'"), std::string::npos)
+      << problems_[0].message;
+  EXPECT_EQ(feed(rules_, "acme", failedLine(1, "192.0.2.1"))[0].rule_id, "global-rule");
+
+  activate(rules_, stage("acme", {{"a.yml", detection("acme-rule", "Acme")}}, 2));
+  activate(rules_, stage("*", without, 2));
+  EXPECT_TRUE(rules_.globalReferences().empty());
+}
+
+// Deleting a tenant's rules (an empty push) drops their windows and their state memory;
+// the other tenant's window carries over.
+TEST_F(TenantRulesTest, DeletionDropsStateOfDeletedRules) {
+  activate(rules_, stage("acme", {{"a.yml", bruteForce("acme-brute")}}, 1));
+  activate(rules_, stage("beta", {{"b.yml", bruteForce("beta-brute")}}, 1));
+  EXPECT_TRUE(feed(rules_, "acme", failedLine(1, "198.51.100.7")).empty());
+  EXPECT_TRUE(feed(rules_, "beta", failedLine(2, "198.51.100.7")).empty());
+  EXPECT_TRUE(feed(rules_, "beta", failedLine(3, "198.51.100.7")).empty());
+  Gauge& bytes = metrics_.gauge("vigil_correlation_state_bytes", "");
+  Gauge& keys = metrics_.gauge("vigil_correlation_keys", "");
+  const int64_t bytes_before = bytes.value();
+  ASSERT_GT(bytes_before, 0);
+  EXPECT_EQ(keys.value(), 2);
+
+  activate(rules_, stage("acme", {}, 2));
+  ASSERT_TRUE(problems_.empty()) << problems_[0].message;
+  EXPECT_EQ(rules_.current()->rules().correlations.size(), 1u);
+  EXPECT_LT(bytes.value(), bytes_before);
+  EXPECT_EQ(keys.value(), 1);
+  EXPECT_TRUE(feed(rules_, "acme", failedLine(4, "198.51.100.7")).empty());
+  std::vector<correlate::Alert> beta = feed(rules_, "beta", failedLine(5, "198.51.100.7"));
+  ASSERT_EQ(beta.size(), 1u) << "beta's window kept its two events over acme's deletion";
+  EXPECT_EQ(beta[0].event_count, 3u);
+
+  // The rules for every tenant cannot be emptied.
+  EXPECT_EQ(stage("*", {}, 3), nullptr);
+  ASSERT_EQ(problems_.size(), 1u);
+  EXPECT_NE(problems_[0].message.find("cannot be deleted"), std::string::npos);
+}
+
+// One rule's summary as the comparison below needs it; detect_ns and ids differ by run.
+std::string describe(const correlate::Alert& alert) {
+  std::string out = alert.rule_id + " tenant=" + alert.tenant +
+                    " count=" + std::to_string(alert.event_count) +
+                    " first=" + std::to_string(alert.first_event_ns) +
+                    " last=" + std::to_string(alert.last_event_ns);
+  for (const auto& [field, value] : alert.group) out += " " + field + "=" + value;
+  return out;
+}
+
+// Pushes of other tenants and of unchanged rules between events leave the alerts as an
+// uninterrupted run raises them.
+TEST_F(TenantRulesTest, PushesKeepAlertsOfUninterruptedRun) {
+  struct Step {
+    std::string tenant;
+    int second;
+    std::string ip;
+  };
+  std::vector<Step> steps;
+  for (int second = 1; second <= 40; ++second) {
+    const char* tenant = second % 3 == 0 ? "acme" : second % 3 == 1 ? "beta" : "gamma";
+    steps.push_back({tenant, second, "198.51.100." + std::to_string(second % 4)});
+  }
+  auto load = [](RuleReloader& rules, uint64_t version) {
+    std::vector<ContentProblem> problems;
+    activate(rules, rules.stage(config(), "*", {{"g.yml", detection("global-rule", "G")}},
+                                version, problems));
+    activate(rules, rules.stage(config(), "acme", {{"a.yml", bruteForce("acme-brute")}},
+                                version, problems));
+    activate(rules, rules.stage(config(), "beta",
+                                {{"b.yml", countOf("beta-count", "global-rule")}}, version,
+                                problems));
+    return problems.empty();
+  };
+
+  std::vector<std::string> uninterrupted;
+  ASSERT_TRUE(load(rules_, 1));
+  for (const Step& step : steps) {
+    for (const correlate::Alert& a : feed(rules_, step.tenant, failedLine(step.second, step.ip))) {
+      uninterrupted.push_back(describe(a));
+    }
+  }
+
+  MetricsRegistry metrics;
+  RuleReloader pushed(config(), metrics);
+  ASSERT_TRUE(load(pushed, 1));
+  std::vector<std::string> interrupted;
+  for (const Step& step : steps) {
+    // Every fifth event: gamma gets a rule set of its own (or a new one), and acme's
+    // rules are pushed again unchanged as a new version.
+    if (step.second % 5 == 0) {
+      std::vector<ContentProblem> problems;
+      activate(pushed, pushed.stage(config(), "gamma",
+                                    {{"c.yml", bruteForce("gamma-v" + std::to_string(step.second))}},
+                                    1, problems));
+      activate(pushed, pushed.stage(config(), "acme", {{"a.yml", bruteForce("acme-brute")}},
+                                    static_cast<uint64_t>(step.second), problems));
+      ASSERT_TRUE(problems.empty()) << problems[0].message;
+    }
+    for (const correlate::Alert& a : feed(pushed, step.tenant, failedLine(step.second, step.ip))) {
+      if (a.tenant == "gamma" && a.rule_id != "global-rule") continue;  // gamma's own rules
+      interrupted.push_back(describe(a));
+    }
+  }
+  EXPECT_FALSE(uninterrupted.empty());
+  EXPECT_EQ(interrupted, uninterrupted);
 }
 
 TEST_F(TenantRulesTest, StaleStageIsRejected) {
@@ -356,6 +511,78 @@ TEST_F(TenantRuleRoutesTest, VersionsAndRollbackPerTenant) {
   nlohmann::json dry_alerts = nlohmann::json::parse(dry.body)["result"]["alerts"];
   ASSERT_EQ(dry_alerts.size(), 1u) << dry.body;
   EXPECT_EQ(dry_alerts[0]["tenant"], "acme");
+}
+
+TEST_F(TenantRuleRoutesTest, DeleteRulesAndRollBack) {
+  const Principal admin = principal(Role::kAdmin);
+  const Principal acme_admin = principal(Role::kTenantAdmin, {"acme"});
+  ASSERT_EQ(call("POST", "/api/v1/content/rules", admin, push("g", "Global v1")).status, 201);
+  // Two files: a detection and a count over it, and a second detection.
+  const std::string acme_rules =
+      nlohmann::json{{"files",
+                      {{"a.yml", bruteForce("acme-brute")},
+                       {"b.yml", detection("acme-extra", "Acme extra")}}}}
+          .dump();
+  ASSERT_EQ(call("POST", "/api/v1/content/rules", acme_admin, acme_rules, {{"tenant", "acme"}})
+                .status,
+            201);
+  EXPECT_EQ(titlesFor("acme"), (std::vector<std::string>{"Global v1", "Acme extra"}));
+
+  // Roles: an analyst and another tenant's admin may not delete acme's rules.
+  EXPECT_EQ(call("DELETE", "/api/v1/content/rules", principal(Role::kAnalyst, {"acme"}), "",
+                 {{"tenant", "acme"}})
+                .status,
+            403);
+  EXPECT_EQ(call("DELETE", "/api/v1/content/rules/items/acme-extra",
+                 principal(Role::kTenantAdmin, {"beta"}), "", {{"tenant", "acme"}})
+                .status,
+            403);
+
+  // The detection that acme-brute counts cannot go alone: 422 names the correlation.
+  ApiResponse referenced = call("DELETE", "/api/v1/content/rules/items/acme-brute-failed",
+                                acme_admin, "", {{"tenant", "acme"}});
+  EXPECT_EQ(referenced.status, 422) << referenced.body;
+  EXPECT_NE(referenced.body.find("a.yml"), std::string::npos) << referenced.body;
+  EXPECT_NE(referenced.body.find("acme-brute"), std::string::npos) << referenced.body;
+
+  ApiResponse one = call("DELETE", "/api/v1/content/rules/items/acme-extra", acme_admin, "",
+                         {{"tenant", "acme"}});
+  ASSERT_EQ(one.status, 200) << one.body;
+  nlohmann::json one_body = nlohmann::json::parse(one.body);
+  EXPECT_EQ(one_body["deleted"], "acme-extra");
+  EXPECT_EQ(one_body["version"], 2);
+  EXPECT_EQ(one.audit_target, "rules tenant=acme version=2 deleted=acme-extra");
+  EXPECT_EQ(one.audit_tenants, std::vector<std::string>{"acme"});
+  EXPECT_EQ(titlesFor("acme"), (std::vector<std::string>{"Global v1"}));
+  ApiResponse v2 = call("GET", "/api/v1/content/rules/versions/2", acme_admin, "",
+                        {{"tenant", "acme"}});
+  ASSERT_EQ(v2.status, 200);
+  EXPECT_EQ(nlohmann::json::parse(v2.body)["files"].size(), 1u) << v2.body;
+  EXPECT_EQ(call("DELETE", "/api/v1/content/rules/items/acme-extra", acme_admin, "",
+                 {{"tenant", "acme"}})
+                .status,
+            404);
+
+  ApiResponse all = call("DELETE", "/api/v1/content/rules", acme_admin, "", {{"tenant", "acme"}});
+  ASSERT_EQ(all.status, 200) << all.body;
+  EXPECT_EQ(nlohmann::json::parse(all.body)["deleted"], "all");
+  EXPECT_EQ(rules_->current()->rules().correlations.size(), 0u);
+  ApiResponse again =
+      call("DELETE", "/api/v1/content/rules", acme_admin, "", {{"tenant", "acme"}});
+  EXPECT_EQ(again.status, 404) << again.body;
+  EXPECT_NE(again.body.find("is a deletion"), std::string::npos) << again.body;
+
+  // The rules for every tenant are not deleted as a whole.
+  ApiResponse global = call("DELETE", "/api/v1/content/rules", admin);
+  EXPECT_EQ(global.status, 400) << global.body;
+
+  // Rolling back to version 1 brings both rules back.
+  ASSERT_EQ(call("POST", "/api/v1/content/rules/versions/1/activate", acme_admin, "",
+                 {{"tenant", "acme"}})
+                .status,
+            200);
+  EXPECT_EQ(titlesFor("acme"), (std::vector<std::string>{"Global v1", "Acme extra"}));
+  EXPECT_EQ(rules_->current()->rules().correlations.size(), 1u);
 }
 
 TEST_F(TenantRuleRoutesTest, RestoreActiveLoadsEveryTenant) {
