@@ -158,11 +158,22 @@ void Event::reset() {
   timestamp_ns = 0;
   facility = -1;
   severity = -1;
-  host = app = procid = msgid = structured_data = message = {};
+  // One assignment per member: a chained `a = b = {}` reads each member back from the
+  // one just written, and those reloads wait on the stores (no store forwarding for the
+  // 16-byte views).
+  host = {};
+  app = {};
+  procid = {};
+  msgid = {};
+  structured_data = {};
+  message = {};
   src_ip.reset();
   dst_ip.reset();
-  src_port = dst_port = 0;
-  user = action = outcome = {};
+  src_port = 0;
+  dst_port = 0;
+  user = {};
+  action = {};
+  outcome = {};
   field_count = 0;
   overflow_head_ = overflow_tail_ = nullptr;
   overflow_count_ = 0;

@@ -58,6 +58,11 @@ class SpscRing {
   // Consumer: releases the slot returned by front() back to the producer.
   void pop() { tail_.store(tail_.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
 
+  // The number of slots popped since the ring was made. A producer that lends the
+  // consumer memory by reference in its slots may reuse that memory once this count has
+  // passed the slot (acquire: the consumer's reads of the slot happened before).
+  size_t popped() const { return tail_.load(std::memory_order_acquire); }
+
   size_t size() const {
     return head_.load(std::memory_order_acquire) - tail_.load(std::memory_order_acquire);
   }

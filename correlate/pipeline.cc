@@ -82,6 +82,9 @@ struct Pipeline::Batch {
   // of the receive-to-delivery latency counters.
   std::vector<int64_t> alert_receive_ns;
   bool checkpoint = false;    // each stage saves its state after this batch
+  // Set by the input stage when the batch enters, cleared by the deliver stage when it
+  // leaves (release, so the next user sees every write of the last one).
+  std::atomic<bool> in_use{false};
 };
 
 // Post-parse counters of one (source, tenant) pair.
@@ -328,6 +331,7 @@ bool Pipeline::fillBatch(Batch& batch) {
   batch.count = 0;
   batch.work_count = 0;
   size_t empty_in_a_row = 0;
+  size_t taken = 0;  // messages popped, counted once per batch
   while (batch.count < options_.batch_size && empty_in_a_row < sources_.size()) {
     const size_t source_index = next_source_;
     dataplane::Source& source = *sources_[source_index];
@@ -338,7 +342,7 @@ bool Pipeline::fillBatch(Batch& batch) {
       continue;
     }
     empty_in_a_row = 0;
-    counters_->events_in->add();
+    ++taken;
     if (message->len > options_.max_message_bytes) {
       counters_->oversize->add();
       source.ring().pop();
@@ -361,7 +365,21 @@ bool Pipeline::fillBatch(Batch& batch) {
     ++batch.count;
     source.ring().pop();
   }
+  if (taken != 0) counters_->events_in->add(taken);
   return batch.count > 0;
+}
+
+// The batch the input stage fills next: the free batch with the lowest index. Reusing
+// the batch that left last, instead of cycling through all of them, keeps its events and
+// arenas in the CPU cache; with one worker the pipeline then runs on one batch. The token
+// count equals the number of batches, so one is always free when the input stage runs.
+Pipeline::Batch* Pipeline::freeBatch() {
+  while (true) {
+    for (const auto& batch : batches_) {
+      if (!batch->in_use.load(std::memory_order_acquire)) return batch.get();
+    }
+    std::this_thread::yield();
+  }
 }
 
 void Pipeline::analyzeBatch(Batch& batch) {
@@ -557,6 +575,7 @@ void Pipeline::deliverBatch(Batch& batch) {
   batch.snapshot = nullptr;
   counters_->events_done->add(batch.count);
   if (batch.checkpoint) finishCheckpoint(*batch.engine);
+  batch.in_use.store(false, std::memory_order_release);
 }
 
 void Pipeline::run() {
@@ -570,11 +589,11 @@ void Pipeline::run() {
                  input_engine_->rules().detections.size() +
                      input_engine_->rules().correlations.size());
 
-  // Batches are reused in order: with as many tokens as batches and in-order serial
-  // first and last stages, batch k has left the pipeline before batch k + batches enters.
+  // With as many tokens as batches, a batch that enters is one that has left: the deliver
+  // stage marks it free as its last step (freeBatch()).
   auto input = tbb::make_filter<void, Batch*>(
       tbb::filter_mode::serial_in_order, [this](tbb::flow_control& control) -> Batch* {
-        Batch& batch = *batches_[next_batch_ % batches_.size()];
+        Batch& batch = *freeBatch();
         std::chrono::microseconds idle = options_.idle_min;
         while (true) {
           if (stop_.load(std::memory_order_relaxed) || sources_.empty()) break;
@@ -586,7 +605,7 @@ void Pipeline::run() {
             }
             batch.engine = input_engine_;
             batch.checkpoint = checkpoint_requested_.exchange(false, std::memory_order_acq_rel);
-            ++next_batch_;
+            batch.in_use.store(true, std::memory_order_relaxed);
             return &batch;
           }
           if (allSourcesDone()) break;

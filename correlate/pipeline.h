@@ -1,6 +1,7 @@
 // The TBB pipeline that runs the appliance's per-event work, in these stages:
 //   - input (serial, in order): takes messages round-robin from the sources' rings and
-//     copies them into the events of a batch.
+//     copies them into the events of a free batch (the lowest-numbered one, so a lightly
+//     loaded pipeline keeps reusing the same, cache-warm batch).
 //   - analyze (parallel): parses, matches indicators and evaluates detections.
 //   - one serial stage per correlation shard: updates only that shard's windows, so one
 //     stage owns each shard's state and no locks are needed.
@@ -158,6 +159,7 @@ class Pipeline {
   struct ThreadStates;
 
   bool fillBatch(Batch& batch);
+  Batch* freeBatch();
   bool allSourcesDone() const;
   void analyzeBatch(Batch& batch);
   uint32_t assignTenant(Event& event, uint32_t source_tenant) const;
@@ -185,7 +187,6 @@ class Pipeline {
   std::vector<std::unique_ptr<Batch>> batches_;
   std::unique_ptr<ThreadStates> thread_states_;
   size_t next_source_ = 0;
-  uint64_t next_batch_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<bool> checkpoint_requested_{false};
   std::vector<std::string> checkpoint_parts_;  // one per shard, written by its stage

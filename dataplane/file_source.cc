@@ -187,10 +187,13 @@ FileSource::FileSource(FileSourceOptions options, MetricsRegistry& metrics, Cloc
       framer_(FramingOptions{FramingMode::kLf, options_.max_message_bytes,
                              std::max(options_.max_message_bytes, kDefaultMaxOctetCount), false,
                              true}),
-      read_buffer_(std::make_unique<char[]>(options_.read_buffer_bytes)),
       pace_jumps_(&metrics.counter("vigil_source_pace_jumps_total",
                                    "Event-time replay re-anchors after a jump in event time",
-                                   {{"source", options_.name}})) {}
+                                   {{"source", options_.name}})) {
+  // Uninitialized, like the ring's buffers: only the blocks a replay reads into become
+  // resident.
+  for (auto& block : blocks_) block.reset(new char[options_.read_buffer_bytes]);
+}
 
 FileSource::~FileSource() { stop(); }
 
@@ -237,8 +240,12 @@ void FileSource::closeFiles() {
 
 void FileSource::run() {
   for (size_t i = 0; i < fds_.size(); ++i) {
-    if (!replayFile(i)) return;
+    if (!replayFile(i)) {
+      flushCounters();
+      return;
+    }
   }
+  flushCounters();
   finished_.store(true, std::memory_order_release);
   VIGIL_LOG_INFO("source finished replay source={} received={}", options_.name,
                  counters_.received->value());
@@ -248,7 +255,9 @@ void FileSource::run() {
 bool FileSource::replayFile(size_t index) {
   framer_.reset();
   while (!stop_.load(std::memory_order_relaxed)) {
-    ssize_t n = ::read(fds_[index], read_buffer_.get(), options_.read_buffer_bytes);
+    char* block = nextBlock();
+    if (block == nullptr) return false;
+    ssize_t n = ::read(fds_[index], block, options_.read_buffer_bytes);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       VIGIL_LOG_ERROR("read failed, skipping rest of file source={} path={} error={}",
@@ -256,7 +265,11 @@ bool FileSource::replayFile(size_t index) {
       break;
     }
     if (n == 0) break;
-    std::string_view chunk(read_buffer_.get(), static_cast<size_t>(n));
+    // One stamp per read: the lines of a read arrived together, and a clock reading per
+    // line cost more than the rest of the publishing.
+    read_ns_ = clock_.nowNs();
+    block_data_ = std::string_view(block, static_cast<size_t>(n));
+    std::string_view chunk = block_data_;
     while (!chunk.empty()) {
       Frame frame;
       FeedResult r = framer_.feed(chunk, frame);
@@ -264,7 +277,8 @@ bool FileSource::replayFile(size_t index) {
       if (!handle(r.status, frame)) return false;
     }
   }
-  // A last line without LF still counts as a line.
+  // A last line without LF still counts as a line. The framer holds it in its own buffer.
+  block_data_ = {};
   Frame frame;
   FrameStatus status = framer_.finish(frame);
   return handle(status, frame) && !stop_.load(std::memory_order_relaxed);
@@ -276,27 +290,63 @@ bool FileSource::handle(FrameStatus status, const Frame& frame) {
   return publishLine(frame);
 }
 
+// Moves on to the next read block, after waiting until the consumer has popped every
+// message that refers to it. Returns nullptr when stop() interrupted the wait.
+char* FileSource::nextBlock() {
+  flushCounters();
+  block_ = (block_ + 1) % kFileReadBlocks;
+  block_data_ = {};
+  while (ring_->popped() < block_release_[block_]) {
+    if (stop_.load(std::memory_order_relaxed)) return nullptr;
+    std::this_thread::sleep_for(std::chrono::nanoseconds(kRingFullWaitNs));
+  }
+  return blocks_[block_].get();
+}
+
 // Waits for the event time (paced mode) and for a free slot, then publishes. Returns false
 // when stop() interrupted the wait.
 bool FileSource::publishLine(const Frame& frame) {
   if (options_.pace == Pace::kEventTime && !waitForEventTime(frame.data)) return false;
   RawMessage* slot = ring_->tryClaim();
+  if (slot == nullptr) flushCounters();
   while (slot == nullptr) {
     if (stop_.load(std::memory_order_relaxed)) return false;
     std::this_thread::sleep_for(std::chrono::nanoseconds(kRingFullWaitNs));
     slot = ring_->tryClaim();
   }
-  std::memcpy(slot->data.get(), frame.data.data(), frame.data.size());
+  // The framer returns a line that lies inside one read as a view of it; a line that
+  // spans two reads comes from the framer's buffer, which the next feed() reuses.
+  const bool in_block = !block_data_.empty() && frame.data.data() >= block_data_.data() &&
+                        frame.data.data() + frame.data.size() <=
+                            block_data_.data() + block_data_.size();
+  if (in_block) {
+    slot->external = frame.data.data();
+  } else {
+    slot->external = nullptr;
+    std::memcpy(slot->data.get(), frame.data.data(), frame.data.size());
+  }
   slot->len = frame.data.size();
   slot->truncated = frame.truncated;
-  slot->receive_ns = clock_.nowNs();
+  slot->receive_ns = options_.pace == Pace::kFast ? read_ns_ : clock_.nowNs();
   slot->peer.reset();
   slot->source_id = options_.id;
   ring_->publish();
-  counters_.received->add();
-  counters_.bytes->add(frame.data.size());
-  if (frame.truncated) counters_.truncated->add();
+  ++pushed_;
+  if (in_block) block_release_[block_] = pushed_;
+  ++pending_.received;
+  pending_.bytes += frame.data.size();
+  if (frame.truncated) ++pending_.truncated;
   return true;
+}
+
+// Adds the published messages to the shared counters. Called once per read block and
+// before every wait, so the counters lag the ring only while the source is busy.
+void FileSource::flushCounters() {
+  if (pending_.received == 0) return;
+  counters_.received->add(pending_.received);
+  counters_.bytes->add(pending_.bytes);
+  if (pending_.truncated != 0) counters_.truncated->add(pending_.truncated);
+  pending_ = {};
 }
 
 bool FileSource::waitForEventTime(std::string_view line) {
@@ -327,6 +377,7 @@ bool FileSource::waitForEventTime(std::string_view line) {
 }
 
 bool FileSource::sleepUntil(int64_t deadline_ns) {
+  flushCounters();
   for (int64_t now = monotonicNs(); now < deadline_ns; now = monotonicNs()) {
     if (stop_.load(std::memory_order_relaxed)) return false;
     std::this_thread::sleep_for(

@@ -4,6 +4,7 @@
 // finished() turns true after the last line of the last file is published.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -40,9 +41,16 @@ struct FileSourceOptions {
   double max_pace_wait_s = 60.0;
   // Longer lines are cut to this size and flagged truncated.
   size_t max_message_bytes = kDefaultMaxMessageBytes;
-  size_t ring_capacity = 1024;         // RawMessage slots, rounded up to a power of two
-  size_t read_buffer_bytes = 1 << 20;  // read() size
+  size_t ring_capacity = 1024;  // RawMessage slots, rounded up to a power of two
+  // read() size. The source reads into kFileReadBlocks blocks of this size in turn and
+  // publishes each line that lies inside one read as a view of its block, so a line is
+  // copied once (into the event) and at most kFileReadBlocks * read_buffer_bytes of lines
+  // wait ahead of the pipeline, recent enough to still be in the CPU cache.
+  size_t read_buffer_bytes = 64 * 1024;
 };
+
+// Read blocks of a FileSource (see FileSourceOptions::read_buffer_bytes).
+inline constexpr size_t kFileReadBlocks = 4;
 
 // Finds the event time of one line without a full parse, for event-time pacing. It
 // recognises the RFC 5424 TIMESTAMP and the RFC 3164 "Mmm dd hh:mm:ss" stamp, each after
@@ -54,7 +62,14 @@ struct FileSourceOptions {
 std::optional<int64_t> sniffEventTime(std::string_view line);
 
 // Counters: the shared SourceCounters; empty lines are counted as dropped{reason=empty}.
-// The source never drops for a full ring: it waits for the consumer.
+// The source never drops for a full ring: it waits for the consumer. It also waits before
+// it reads into a block that messages in the ring still refer to.
+//
+// Memory: a line that lies inside one read() is published as a view of the read block
+// (RawMessage::external). A line that spans two reads, and the last line of a file
+// without LF, are assembled by the framer and copied into the slot's own buffer. Every
+// message of one read carries the same receive stamp, taken after the read (with
+// event-time pacing, the time the line was published).
 //
 // Pacing: the first line with an event time anchors the replay. A later line with event
 // time T is published no earlier than anchor_wall + (T - anchor_event) / speed. Lines
@@ -96,6 +111,8 @@ class FileSource final : public Source {
   bool replayFile(size_t index);
   bool handle(FrameStatus status, const Frame& frame);
   bool publishLine(const Frame& frame);
+  char* nextBlock();
+  void flushCounters();
   bool waitForEventTime(std::string_view line);
   bool sleepUntil(int64_t deadline_ns);
   void closeFiles();
@@ -105,7 +122,20 @@ class FileSource final : public Source {
   SourceCounters counters_;
   std::unique_ptr<RawRing> ring_;
   Framer framer_;
-  std::unique_ptr<char[]> read_buffer_;
+  std::array<std::unique_ptr<char[]>, kFileReadBlocks> blocks_;
+  // Per block: the ring's push count after the last message that refers to the block.
+  // The block may be read into again once the consumer has popped that many.
+  std::array<size_t, kFileReadBlocks> block_release_{};
+  size_t block_ = kFileReadBlocks - 1;  // the block of the last read
+  std::string_view block_data_;         // the bytes of the last read
+  size_t pushed_ = 0;                   // messages published to the ring
+  int64_t read_ns_ = 0;                 // receive stamp of the last read
+  // Published but not yet added to counters_ (see flushCounters()).
+  struct Pending {
+    uint64_t received = 0;
+    uint64_t bytes = 0;
+    uint64_t truncated = 0;
+  } pending_;
 
   std::vector<int> fds_;
   std::optional<int64_t> anchor_event_ns_;  // event time of the line pacing is anchored on

@@ -71,7 +71,7 @@ std::unique_ptr<RawRing> makeRawRing(size_t capacity, size_t max_message_bytes) 
 }
 
 void moveToEvent(RawMessage& message, Event& event) {
-  if (message.buffer_bytes != event.arena.capacity()) {
+  if (message.external != nullptr || message.buffer_bytes != event.arena.capacity()) {
     event.raw = event.arena.copy(message.view());
     return;
   }

@@ -49,8 +49,12 @@ struct RawMessage {
   std::optional<IpAddr> peer;
   uint16_t source_id = 0;
   uint16_t vlan = 0;  // innermost 802.1Q VLAN id of the frame (DPDK only); 0 = untagged
+  // Set when the message's bytes are not in `data` but in a buffer the producer owns (the
+  // file source's read blocks). The producer keeps them unchanged until the consumer
+  // has popped the slot. Producers that fill `data` leave it null.
+  const char* external = nullptr;
 
-  std::string_view view() const { return {data.get(), len}; }
+  std::string_view view() const { return {external != nullptr ? external : data.get(), len}; }
 };
 
 using RawRing = SpscRing<RawMessage>;
@@ -118,10 +122,11 @@ bool validateSourceLimits(const std::string& name, size_t max_message_bytes, siz
 // and decoded values fill become resident.
 std::unique_ptr<RawRing> makeRawRing(size_t capacity, size_t max_message_bytes);
 
-// Makes `message` the raw text of `event`, which the caller has reset. When the slot's
-// buffer is as large as the event's arena, the two trade buffers: the event's arena then
-// starts with the message and the slot gets the arena's old buffer, so the message is not
-// copied. Otherwise the message is copied into the arena. Sets event.raw only; the caller
+// Makes `message` the raw text of `event`, which the caller has reset. When the message
+// is in the slot's own buffer and that buffer is as large as the event's arena, the two
+// trade buffers: the event's arena then starts with the message and the slot gets the
+// arena's old buffer, so the message is not copied. Otherwise (a view of the producer's
+// buffer, or buffers of another size) the message is copied into the arena. Sets event.raw only; the caller
 // copies the other RawMessage members and then pops the slot. Never allocates.
 void moveToEvent(RawMessage& message, Event& event);
 

@@ -154,6 +154,69 @@ TEST_F(FileSourceTest, FullRingWaitsNeverDrops) {
   EXPECT_EQ(source->counters().dropped_queue_full->value(), 0u);
 }
 
+// Lines are views of the read blocks, and lines that span two reads are copied. With
+// 4 KiB reads, many lines of varied length cross a block edge; every line must arrive
+// intact and in order, through a small ring and a slow consumer.
+TEST_F(FileSourceTest, LinesAcrossReadBlocksArriveIntact) {
+  std::string content;
+  std::vector<std::string> want;
+  for (int i = 0; i < 3000; ++i) {
+    std::string line = "<13>line " + std::to_string(i) + " " + std::string(i % 97, 'a' + i % 26);
+    want.push_back(line);
+    content += line + (i % 5 == 0 ? "\r\n" : "\n");
+  }
+  FileSourceOptions options;
+  options.paths = {writeFile("blocks.log", content)};
+  options.read_buffer_bytes = 4096;
+  options.ring_capacity = 16;
+  std::string error;
+  auto source = FileSource::create(options, metrics_, error);
+  ASSERT_NE(source, nullptr) << error;
+  ASSERT_TRUE(source->start(error)) << error;
+  std::vector<std::string> got = drain(*source, 700);
+  source->stop();
+
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(source->counters().received->value(), want.size());
+}
+
+// A consumer that holds the messages without popping them keeps the read blocks they
+// point into: the source stops at kFileReadBlocks blocks of lines instead of reading
+// over them, even though the ring has room for more.
+TEST_F(FileSourceTest, SourceWaitsForBlocksStillReferenced) {
+  std::string content;
+  constexpr int kLines = 2000;
+  for (int i = 0; i < kLines; ++i) {
+    std::string line = "<13>held " + std::to_string(i);
+    content += line + std::string(90 - line.size(), '.') + "\n";  // 91 bytes a line
+  }
+  FileSourceOptions options;
+  options.paths = {writeFile("held.log", content)};
+  options.read_buffer_bytes = 4096;
+  options.ring_capacity = 4096;
+  std::string error;
+  auto source = FileSource::create(options, metrics_, error);
+  ASSERT_NE(source, nullptr) << error;
+  ASSERT_TRUE(source->start(error)) << error;
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+
+  // At most the lines of kFileReadBlocks reads, plus the one line that ends in the next.
+  const size_t max_held = kFileReadBlocks * 4096 / 91 + 1;
+  EXPECT_LE(source->ring().size(), max_held);
+  EXPECT_GE(source->ring().size(), (kFileReadBlocks - 1) * 4096 / 91);
+  EXPECT_FALSE(source->finished());
+  RawMessage* first = source->ring().front();
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->view().substr(0, 11), "<13>held 0.");
+
+  std::vector<std::string> got = drain(*source);
+  source->stop();
+  ASSERT_EQ(got.size(), static_cast<size_t>(kLines));
+  for (int i = 0; i < kLines; ++i) {
+    EXPECT_EQ(got[i].substr(0, got[i].find('.')), "<13>held " + std::to_string(i));
+  }
+}
+
 // Lines longer than max_message_bytes are cut and flagged.
 TEST_F(FileSourceTest, LongLineTruncated) {
   FileSourceOptions options;
