@@ -73,6 +73,8 @@ bool caseTransitionAllowed(CaseStatus from, CaseStatus to);
 struct SlaTarget {
   int64_t acknowledge_ns = 0;
   int64_t resolve_ns = 0;
+
+  bool operator==(const SlaTarget&) const = default;
 };
 
 // Targets indexed by Severity.

@@ -56,6 +56,8 @@ struct ConnectorConfig {
 
   // case
   std::string author = "playbook";  // author of notes the connector adds
+
+  bool operator==(const ConnectorConfig&) const = default;
 };
 
 // One `playbooks.actions` entry: an action name ("firewall.block_ip"), a prefix
@@ -64,6 +66,8 @@ struct ConnectorConfig {
 struct ActionRoute {
   std::string pattern;
   std::string connector;
+
+  bool operator==(const ActionRoute&) const = default;
 };
 
 struct PlaybookRunnerConfig {
@@ -85,6 +89,8 @@ struct PlaybookRunnerConfig {
   std::string durability = "process";
   std::vector<ConnectorConfig> connectors;
   std::vector<ActionRoute> actions;
+
+  bool operator==(const PlaybookRunnerConfig&) const = default;
 };
 
 // Reads the `playbooks:` node into `out`. Relative paths resolve against `base_dir`;

@@ -271,5 +271,38 @@ TEST(ConfigTest, DirectoryIsNotAConfig) {
       << result.status();
 }
 
+// DaemonConfig's defaulted == compares every section, the nested playbook runner and SLA
+// targets included. Calling it here makes every compiler reject a member type without ==.
+TEST(ConfigTest, EqualityComparesNestedSections) {
+  const std::string yaml = R"(
+cases:
+  sla:
+    high: {acknowledge: 1h, resolve: 24h}
+playbooks:
+  paths: [p.yml]
+  connectors:
+    hook: {type: webhook, url: 'http://127.0.0.1:9/x', timeout_ms: 100}
+  actions:
+    '*': hook
+)";
+  auto base = parse(yaml);
+  ASSERT_TRUE(base.ok()) << base.status();
+  auto same = parse(yaml);
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_TRUE(*base == *same);
+
+  DaemonConfig timeout = *base;
+  timeout.playbooks.connectors[0].timeout_ms = 200;
+  EXPECT_FALSE(*base == timeout);
+
+  DaemonConfig route = *base;
+  route.playbooks.actions[0].connector = "other";
+  EXPECT_FALSE(*base == route);
+
+  DaemonConfig sla = *base;
+  sla.sla[0].resolve_ns += 1;
+  EXPECT_FALSE(*base == sla);
+}
+
 }  // namespace
 }  // namespace vigil::mgmt
