@@ -30,40 +30,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-void sendUdp(int port, const std::string& message) {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  sendto(fd, message.data(), message.size(), 0, reinterpret_cast<sockaddr*>(&addr),
-         sizeof(addr));
-  close(fd);
-}
-
-template <typename Fn>
-bool eventually(Fn fn, milliseconds timeout = seconds(30)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (fn()) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return fn();
-}
-
-double metricSum(const std::string& text, const std::string& name) {
-  double total = 0;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(name, 0) != 0) continue;
-    char next = line.size() > name.size() ? line[name.size()] : '\0';
-    if (next != ' ' && next != '{') continue;
-    total += std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return total;
-}
-
 std::string failure(const std::string& ip) {
   return "<38>Oct 11 22:14:15 web1 sshd[4242]: Failed password for root from " + ip +
          " port 40022 ssh2";

@@ -34,6 +34,30 @@ int freePort(int type) {
   return ntohs(addr.sin_port);
 }
 
+void sendUdp(int port, const std::string& message) {
+  int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sendto(fd, message.data(), message.size(), 0, reinterpret_cast<sockaddr*>(&addr),
+         sizeof(addr));
+  close(fd);
+}
+
+double metricSum(const std::string& text, const std::string& name) {
+  double total = 0;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name, 0) != 0) continue;
+    const char next = line.size() > name.size() ? line[name.size()] : '\0';
+    if (next != ' ' && next != '{') continue;
+    total += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return total;
+}
+
 std::string makeTempDir(const std::string& prefix) {
   std::string pattern = "/tmp/" + prefix + "-XXXXXX";
   std::vector<char> buf(pattern.begin(), pattern.end());

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace vigil::testing {
@@ -18,6 +19,23 @@ int freePort(int type);
 std::string makeTempDir(const std::string& prefix);
 void writeFile(const std::string& path, const std::string& text);
 std::string readFile(const std::string& path);
+
+// Sends `message` as one UDP datagram to 127.0.0.1:`port`.
+void sendUdp(int port, const std::string& message);
+
+// Sums one counter over its label sets in Prometheus text (0 when it is absent).
+double metricSum(const std::string& text, const std::string& name);
+
+// Polls `fn` every 50 ms until it returns true or `timeout` passes; returns its last value.
+template <typename Fn>
+bool eventually(Fn fn, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (fn()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return fn();
+}
 
 // Creates an admin token named `name` in <state_dir>/auth.db, the store vigild opens, as
 // 'vigilctl tokens bootstrap' does, and returns it. Throws when the store cannot be opened.

@@ -28,17 +28,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using json = nlohmann::json;
 
-void sendUdp(int port, const std::string& message) {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  sendto(fd, message.data(), message.size(), 0, reinterpret_cast<sockaddr*>(&addr),
-         sizeof(addr));
-  close(fd);
-}
-
 // Runs the built vigilctl with `args`, sending `token`; returns its exit status and stdout
 // plus stderr.
 std::pair<int, std::string> vigilctl(const std::string& token, const std::string& args) {
@@ -53,16 +42,6 @@ std::pair<int, std::string> vigilctl(const std::string& token, const std::string
   while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, n);
   int status = pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-template <typename Fn>
-bool eventually(Fn fn, milliseconds timeout = seconds(20)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (fn()) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return fn();
 }
 
 constexpr const char* kRules = R"(title: SSH password failure

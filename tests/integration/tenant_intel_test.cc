@@ -26,27 +26,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-void sendUdp(int port, const std::string& message) {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  sendto(fd, message.data(), message.size(), 0, reinterpret_cast<sockaddr*>(&addr),
-         sizeof(addr));
-  close(fd);
-}
-
-template <typename Fn>
-bool eventually(Fn fn, milliseconds timeout = seconds(20)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (fn()) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return fn();
-}
-
 // The same line for both tenants: it names every indicator of the test.
 constexpr char kLine[] =
     "<38>Oct 11 22:14:21 web1 app: lookup shared.example acme-only.example both.example "
