@@ -21,6 +21,7 @@
 #include "dataplane/tls_source.h"
 #include "mgmt/auth_store.h"
 #include "mgmt/internal/access_control.h"
+#include "mgmt/internal/yaml_reader.h"
 
 namespace vigil::mgmt {
 namespace {
@@ -30,97 +31,7 @@ constexpr double kMinQuotaRate = 0.001;
 constexpr double kMaxQuotaRate = 1e8;
 
 // Carries the file name through the recursive readers so every error names its location.
-struct Reader {
-  std::string origin;
-  std::string base_dir;
-
-  absl::Status error(const YAML::Node& node, const std::string& key, const std::string& what) const {
-    return absl::InvalidArgumentError(
-        absl::StrCat(origin, ":", node.Mark().line + 1, ": ", key, ": ", what));
-  }
-
-  absl::Status checkKeys(const YAML::Node& map, const std::string& where,
-                         const std::set<std::string>& allowed) const {
-    if (!map.IsMap()) return error(map, where, "must be a mapping");
-    std::set<std::string> seen;
-    for (const auto& kv : map) {
-      std::string key = kv.first.as<std::string>();
-      if (!seen.insert(key).second) {
-        // yaml-cpp keeps the first of two equal keys, so a repeated key is an error, not ignored.
-        return error(kv.first, where.empty() ? key : where + "." + key,
-                     "given twice; remove one of the two entries");
-      }
-      if (!allowed.count(key)) {
-        return error(kv.first, where.empty() ? key : where + "." + key,
-                     absl::StrCat("unknown key; accepted keys: ", absl::StrJoin(allowed, ", ")));
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status readString(const YAML::Node& map, const std::string& where, const char* key,
-                          std::string& out) const {
-    YAML::Node n = map[key];
-    if (!n) return absl::OkStatus();
-    if (!n.IsScalar()) return error(n, where + "." + key, "must be a string");
-    out = n.as<std::string>();
-    return absl::OkStatus();
-  }
-
-  absl::Status readChoice(const YAML::Node& map, const std::string& where, const char* key,
-                          const std::set<std::string>& choices, std::string& out) const {
-    if (auto st = readString(map, where, key, out); !st.ok()) return st;
-    if (!choices.count(out)) {
-      return error(map[key] ? map[key] : map, where + "." + key,
-                   absl::StrCat("'", out, "' is not one of ", absl::StrJoin(choices, ", ")));
-    }
-    return absl::OkStatus();
-  }
-
-  template <typename T>
-  absl::Status readNumber(const YAML::Node& map, const std::string& where, const char* key,
-                          T min, T max, T& out) const {
-    YAML::Node n = map[key];
-    if (!n) return absl::OkStatus();
-    T value{};
-    bool ok = n.IsScalar();
-    if (ok) {
-      try {
-        value = n.as<T>();
-      } catch (const YAML::Exception&) {
-        ok = false;
-      }
-    }
-    if constexpr (std::is_floating_point_v<T>) {
-      // NaN compares false with both bounds, so it needs its own check.
-      if (ok && !std::isfinite(value)) ok = false;
-    }
-    if (!ok || value < min || value > max) {
-      return error(n, where + "." + key,
-                   absl::StrCat("'", n.IsScalar() ? n.Scalar() : std::string("(not a scalar)"),
-                                "' is not a number in [", min, ", ", max, "]"));
-    }
-    out = value;
-    return absl::OkStatus();
-  }
-
-  absl::Status readStringList(const YAML::Node& map, const std::string& where, const char* key,
-                              std::vector<std::string>& out) const {
-    YAML::Node n = map[key];
-    if (!n) return absl::OkStatus();
-    if (n.IsScalar()) {
-      out = {n.as<std::string>()};
-      return absl::OkStatus();
-    }
-    if (!n.IsSequence()) return error(n, where + "." + key, "must be a string or a list");
-    out.clear();
-    for (const auto& item : n) {
-      if (!item.IsScalar()) return error(item, where + "." + key, "list items must be strings");
-      out.push_back(item.as<std::string>());
-    }
-    return absl::OkStatus();
-  }
-
+struct Reader : internal::YamlReader {
   // Reads a map of scalars (`conditions`, `field_mapping`) into pairs.
   absl::Status readScalarMap(const YAML::Node& map, const std::string& where,
                              std::vector<std::pair<std::string, std::string>>& out) const {
@@ -425,11 +336,6 @@ struct Reader {
                    "e.g. exception_port: net_tap0 with --vdev=net_tap0,iface=vigil0 in eal_args");
     }
     return absl::OkStatus();
-  }
-
-  std::string resolve(const std::string& path) const {
-    if (path.empty() || std::filesystem::path(path).is_absolute()) return path;
-    return (std::filesystem::path(base_dir) / path).lexically_normal().string();
   }
 
   absl::Status readListen(const YAML::Node& map, const std::string& where, const char* key,
@@ -988,7 +894,9 @@ absl::StatusOr<DaemonConfig> parseConfig(const std::string& yaml_text, const std
   if (!root || root.IsNull()) {
     return absl::InvalidArgumentError(absl::StrCat(origin, ": empty configuration"));
   }
-  Reader reader{origin, base_dir};
+  Reader reader;
+  reader.origin = origin;
+  reader.base_dir = base_dir;
   try {
     if (auto st = reader.readDaemon(root, config); !st.ok()) return st;
   } catch (const YAML::Exception& e) {

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "mgmt/internal/yaml_reader.h"
 
 namespace vigil::mgmt {
 namespace {
@@ -31,96 +32,11 @@ const std::map<std::string, std::set<std::string>> kTypeKeys = {
     {"intel", {}},
 };
 
-class Reader {
+class Reader : public internal::YamlReader {
  public:
-  Reader(std::string origin, std::string base_dir)
-      : origin_(std::move(origin)), base_dir_(std::move(base_dir)) {}
-
-  absl::Status error(const YAML::Node& node, const std::string& key,
-                     const std::string& what) const {
-    return absl::InvalidArgumentError(
-        absl::StrCat(origin_, ":", node.Mark().line + 1, ": ", key, ": ", what));
-  }
-
-  absl::Status checkKeys(const YAML::Node& map, const std::string& where,
-                         const std::set<std::string>& allowed) const {
-    if (!map.IsMap()) return error(map, where, "must be a mapping");
-    std::set<std::string> seen;
-    for (const auto& kv : map) {
-      std::string key = kv.first.as<std::string>();
-      if (!seen.insert(key).second) {
-        return error(kv.first, where + "." + key, "given twice; remove one of the two entries");
-      }
-      if (!allowed.count(key)) {
-        return error(kv.first, where + "." + key,
-                     absl::StrCat("unknown key; accepted keys: ", absl::StrJoin(allowed, ", ")));
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status readString(const YAML::Node& map, const std::string& where, const char* key,
-                          std::string& out) const {
-    YAML::Node n = map[key];
-    if (!n) return absl::OkStatus();
-    if (!n.IsScalar()) return error(n, where + "." + key, "must be a string");
-    out = n.Scalar();
-    return absl::OkStatus();
-  }
-
-  absl::Status readChoice(const YAML::Node& map, const std::string& where, const char* key,
-                          const std::set<std::string>& choices, std::string& out) const {
-    if (auto st = readString(map, where, key, out); !st.ok()) return st;
-    if (!choices.count(out)) {
-      return error(map[key] ? map[key] : map, where + "." + key,
-                   absl::StrCat("'", out, "' is not one of ", absl::StrJoin(choices, ", ")));
-    }
-    return absl::OkStatus();
-  }
-
-  template <typename T>
-  absl::Status readNumber(const YAML::Node& map, const std::string& where, const char* key,
-                          T min, T max, T& out) const {
-    YAML::Node n = map[key];
-    if (!n) return absl::OkStatus();
-    T value{};
-    bool ok = n.IsScalar();
-    if (ok) {
-      try {
-        value = n.as<T>();
-      } catch (const YAML::Exception&) {
-        ok = false;
-      }
-    }
-    if (!ok || value < min || value > max) {
-      return error(n, where + "." + key,
-                   absl::StrCat("'", n.IsScalar() ? n.Scalar() : std::string("(not a scalar)"),
-                                "' is not a number in [", min, ", ", max, "]"));
-    }
-    out = value;
-    return absl::OkStatus();
-  }
-
-  absl::Status readStringList(const YAML::Node& map, const std::string& where, const char* key,
-                              std::vector<std::string>& out) const {
-    YAML::Node n = map[key];
-    if (!n) return absl::OkStatus();
-    if (n.IsScalar()) {
-      out = {n.Scalar()};
-      return absl::OkStatus();
-    }
-    if (!n.IsSequence()) return error(n, where + "." + key, "must be a string or a list");
-    out.clear();
-    for (const auto& item : n) {
-      if (!item.IsScalar()) return error(item, where + "." + key, "list items must be strings");
-      out.push_back(item.Scalar());
-    }
-    return absl::OkStatus();
-  }
-
-  std::string resolve(const std::string& path) const {
-    if (path.empty() || std::filesystem::path(path).is_absolute()) return path;
-    return (std::filesystem::path(base_dir_) / path).lexically_normal().string();
+  Reader(std::string origin_name, std::string base) {
+    origin = std::move(origin_name);
+    base_dir = std::move(base);
   }
 
   // A header value: a literal, {env: NAME} or {file: PATH} (trailing newlines dropped).
@@ -275,9 +191,6 @@ class Reader {
     return name.find("..") == std::string::npos;
   }
 
- private:
-  std::string origin_;
-  std::string base_dir_;
 };
 
 }  // namespace
