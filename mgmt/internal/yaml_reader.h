@@ -1,5 +1,5 @@
-// The checks that every configuration section reader shares: each error names the file,
-// the line and the dotted key, and says what would be accepted.
+// Checks shared by the configuration section readers. Each error names the file, the line
+// and the dotted key, and lists what would be accepted.
 #pragma once
 
 #include <yaml-cpp/yaml.h>
@@ -47,7 +47,7 @@ struct YamlReader {
     return absl::OkStatus();
   }
 
-  // The readers below leave `out` as it is when `key` is absent.
+  // The readers below leave `out` unchanged when `key` is absent.
   absl::Status readString(const YAML::Node& map, const std::string& where, const char* key,
                           std::string& out) const {
     YAML::Node n = map[key];
@@ -94,7 +94,7 @@ struct YamlReader {
     return absl::OkStatus();
   }
 
-  // A string or a list of strings.
+  // Reads a string or a list of strings.
   absl::Status readStringList(const YAML::Node& map, const std::string& where, const char* key,
                               std::vector<std::string>& out) const {
     YAML::Node n = map[key];
@@ -112,7 +112,7 @@ struct YamlReader {
     return absl::OkStatus();
   }
 
-  // `path` taken from base_dir when it is relative; empty stays empty.
+  // Returns `path` joined to base_dir when it is relative. An empty path stays empty.
   std::string resolve(const std::string& path) const {
     if (path.empty() || std::filesystem::path(path).is_absolute()) return path;
     return (std::filesystem::path(base_dir) / path).lexically_normal().string();
