@@ -128,14 +128,7 @@ absl::Status CaseConnector::attachAlert(const json& params, pb::HostCall& call,
         "alerts the case sink stored"));
   }
   const int64_t inbox_id = id.get<int64_t>();
-  absl::StatusOr<std::string> tenant = store_.queuedAlertTenant(inbox_id);
-  if (!tenant.ok()) return tenant.status();
-  // The message does not say whether another tenant's alert exists.
-  if (*tenant != ctx.tenant) {
-    return absl::NotFoundError(
-        absl::StrCat("inbox alert ", inbox_id, " is not an alert of tenant ", ctx.tenant));
-  }
-  absl::StatusOr<IngestResult> filed = store_.attachQueuedAlert(inbox_id);
+  absl::StatusOr<IngestResult> filed = store_.attachQueuedAlert(inbox_id, ctx.tenant);
   if (!filed.ok()) return filed.status();
   if (filed->opened_case && cases_opened_ != nullptr) cases_opened_->add();
   ctx.case_id = filed->case_id;

@@ -145,24 +145,6 @@ std::vector<std::string> parseMentions(absl::string_view text) {
 // ---------------------------------------------------------------------------------------
 // Prepared statements
 
-struct CaseStore::Statements {
-  SqliteStatement begin_read;
-  SqliteStatement begin_write;
-  SqliteStatement commit;
-  SqliteStatement rollback;
-  SqliteStatement find_open;
-  SqliteStatement insert_case;
-  SqliteStatement update_case;
-  SqliteStatement insert_alert;
-  SqliteStatement insert_evidence;
-  SqliteStatement insert_timeline;
-  SqliteStatement set_ack;
-  SqliteStatement touch_case;
-  SqliteStatement get_case;
-  SqliteStatement get_alerts;
-  SqliteStatement get_evidence;
-};
-
 absl::Status CaseStore::prepareStatements() {
   auto stmts = std::make_unique<Statements>();
   struct Entry {
@@ -204,6 +186,14 @@ absl::Status CaseStore::prepareStatements() {
       {&stmts->get_evidence, "get_evidence",
        "SELECT alert_id, position, raw FROM evidence WHERE case_id = ?1"
        " ORDER BY alert_id, position"},
+      {&stmts->read_queued_alert, "read_queued_alert",
+       "SELECT tenant, alert FROM alert_inbox WHERE id = ?1"},
+      {&stmts->remove_queued_alert, "remove_queued_alert", "DELETE FROM alert_inbox WHERE id = ?1"},
+      {&stmts->find_action_key, "find_action_key",
+       "SELECT tenant, case_id, result FROM playbook_action_keys WHERE key = ?1"},
+      {&stmts->insert_action_key, "insert_action_key",
+       "INSERT INTO playbook_action_keys (key, tenant, action, case_id, result, done_ns)"
+       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
   };
   for (Entry& entry : entries) {
     absl::StatusOr<SqliteStatement> statement =

@@ -427,16 +427,16 @@ class CaseStore {
   // Files inbox alert `inbox_id` exactly as ingestAlert() does (into the open case of its
   // (tenant, rule_id, group), or a new case) and removes it from the inbox, in one
   // transaction. NotFound when the inbox holds no such alert, for example because an
-  // earlier action already filed it.
-  absl::StatusOr<IngestResult> attachQueuedAlert(int64_t inbox_id);
+  // earlier action already filed it, and when `tenant` is set and the alert belongs to
+  // another tenant. Inside a transaction the caller opened (runKeyedAction()), it opens no
+  // savepoint of its own, so after an error the caller must roll its transaction back.
+  absl::StatusOr<IngestResult> attachQueuedAlert(
+      int64_t inbox_id, std::optional<absl::string_view> tenant = std::nullopt);
 
   // Returns up to `limit` inbox alerts whose id is above `after_id`, oldest first, as
   // (inbox id, text that internal::decodeStoredAlert() reads).
   absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> queuedAlertsAfter(int64_t after_id,
                                                                                  size_t limit);
-
-  // Returns the tenant of inbox alert `inbox_id`. NotFound when the inbox holds none.
-  absl::StatusOr<std::string> queuedAlertTenant(int64_t inbox_id);
 
   // Alerts waiting in the inbox.
   absl::StatusOr<int64_t> queuedAlertCount();

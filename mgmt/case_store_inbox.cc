@@ -2,6 +2,8 @@
 // case.attach_alert action of a playbook run.
 #include <sqlite3.h>
 
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "mgmt/case_store.h"
 #include "mgmt/internal/case_store_sql.h"
@@ -54,34 +56,52 @@ absl::StatusOr<std::vector<int64_t>> CaseStore::queueAlerts(
   return ids;
 }
 
-absl::StatusOr<IngestResult> CaseStore::attachQueuedAlert(int64_t inbox_id) {
+absl::StatusOr<IngestResult> CaseStore::attachQueuedAlert(int64_t inbox_id,
+                                                         std::optional<absl::string_view> tenant) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  WriteTransaction txn(db_);
-  if (!txn.status().ok()) return txn.status();
-  absl::StatusOr<SqliteStatement> read = SqliteStatement::prepare(
-      db_, "read_queued_alert", "SELECT alert FROM alert_inbox WHERE id = ?1");
-  if (!read.ok()) return read.status();
-  read->bindInt(1, inbox_id);
-  absl::StatusOr<bool> row = read->step();
-  if (!row.ok()) return row.status();
-  if (!*row) {
-    return absl::NotFoundError(absl::StrCat(
-        "inbox alert ", inbox_id, " does not exist; it was filed in a case already"));
+  // Inside the caller's transaction (runKeyedAction()) a savepoint would only duplicate the
+  // caller's rollback. It also made SQLite copy every page this filing touches into a
+  // statement journal, which grew past its 64 KiB memory limit and spilled to a file
+  // under /var/tmp for each alert.
+  std::optional<WriteTransaction> txn;
+  if (sqlite3_get_autocommit(db_)) {
+    txn.emplace(db_);
+    if (!txn->status().ok()) return txn->status();
   }
-  absl::StatusOr<correlate::Alert> alert = internal::decodeStoredAlert(read->columnText(0));
-  read->reset();
+  std::string stored;
+  {
+    SqliteStatement& read = stmts_->read_queued_alert;
+    internal::ResetOnExit reset(read);
+    read.bindInt(1, inbox_id);
+    absl::StatusOr<bool> row = read.step();
+    if (!row.ok()) return row.status();
+    if (!*row) {
+      return absl::NotFoundError(absl::StrCat(
+          "inbox alert ", inbox_id, " does not exist; it was filed in a case already"));
+    }
+    // The message does not say whether another tenant's alert exists.
+    if (tenant.has_value() && read.columnText(0) != *tenant) {
+      return absl::NotFoundError(
+          absl::StrCat("inbox alert ", inbox_id, " is not an alert of tenant ", *tenant));
+    }
+    stored = read.columnText(1);
+  }
+  absl::StatusOr<correlate::Alert> alert = internal::decodeStoredAlert(stored);
   if (!alert.ok()) {
     return absl::DataLossError(
         absl::StrCat("inbox alert ", inbox_id, ": ", alert.status().message()));
   }
   absl::StatusOr<IngestResult> result = ingestOne(*alert);
   if (!result.ok()) return result.status();
-  absl::StatusOr<SqliteStatement> remove = SqliteStatement::prepare(
-      db_, "remove_queued_alert", "DELETE FROM alert_inbox WHERE id = ?1");
-  if (!remove.ok()) return remove.status();
-  remove->bindInt(1, inbox_id);
-  if (absl::Status s = remove->run(); !s.ok()) return s;
-  if (absl::Status s = txn.commit(); !s.ok()) return s;
+  {
+    SqliteStatement& remove = stmts_->remove_queued_alert;
+    internal::ResetOnExit reset(remove);
+    remove.bindInt(1, inbox_id);
+    if (absl::Status s = remove.run(); !s.ok()) return s;
+  }
+  if (txn.has_value()) {
+    if (absl::Status s = txn->commit(); !s.ok()) return s;
+  }
   return *result;
 }
 
@@ -102,21 +122,6 @@ absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> CaseStore::queuedAl
     out.emplace_back(read->columnInt(0), read->columnText(1));
   }
   return out;
-}
-
-absl::StatusOr<std::string> CaseStore::queuedAlertTenant(int64_t inbox_id) {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
-  absl::StatusOr<SqliteStatement> read = SqliteStatement::prepare(
-      db_, "queued_alert_tenant", "SELECT tenant FROM alert_inbox WHERE id = ?1");
-  if (!read.ok()) return read.status();
-  read->bindInt(1, inbox_id);
-  absl::StatusOr<bool> row = read->step();
-  if (!row.ok()) return row.status();
-  if (!*row) {
-    return absl::NotFoundError(absl::StrCat(
-        "inbox alert ", inbox_id, " does not exist; it was filed in a case already"));
-  }
-  return read->columnText(0);
 }
 
 absl::StatusOr<int64_t> CaseStore::queuedAlertCount() {

@@ -85,37 +85,35 @@ absl::StatusOr<CaseStore::KeyedActionResult> CaseStore::runKeyedAction(
   std::lock_guard<std::recursive_mutex> lock(mu_);
   internal::WriteTransaction txn(db_);
   if (!txn.status().ok()) return txn.status();
-  absl::StatusOr<internal::SqliteStatement> find = internal::SqliteStatement::prepare(
-      db_, "find_action_key",
-      "SELECT tenant, case_id, result FROM playbook_action_keys WHERE key = ?");
-  if (!find.ok()) return find.status();
-  find->bindText(1, key);
-  absl::StatusOr<bool> row = find->step();
-  if (!row.ok()) return row.status();
-  if (*row) {
-    if (find->columnText(0) != tenant) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "idempotency key ", key, " was recorded for another tenant's playbook run"));
+  {
+    internal::SqliteStatement& find = stmts_->find_action_key;
+    internal::ResetOnExit reset(find);
+    find.bindText(1, key);
+    absl::StatusOr<bool> row = find.step();
+    if (!row.ok()) return row.status();
+    if (*row) {
+      if (find.columnText(0) != tenant) {
+        return absl::PermissionDeniedError(absl::StrCat(
+            "idempotency key ", key, " was recorded for another tenant's playbook run"));
+      }
+      *replayed = true;
+      return KeyedActionResult{find.columnInt(1), find.columnText(2)};
     }
-    *replayed = true;
-    return KeyedActionResult{find->columnInt(1), find->columnText(2)};
   }
-  find->reset();
 
   absl::StatusOr<KeyedActionResult> done = action();
   if (!done.ok()) return done.status();  // the destructor rolls the action's writes back
-  absl::StatusOr<internal::SqliteStatement> insert = internal::SqliteStatement::prepare(
-      db_, "insert_action_key",
-      "INSERT INTO playbook_action_keys (key, tenant, action, case_id, result, done_ns) "
-      "VALUES (?, ?, ?, ?, ?, ?)");
-  if (!insert.ok()) return insert.status();
-  insert->bindText(1, key);
-  insert->bindText(2, tenant);
-  insert->bindText(3, action_name);
-  insert->bindInt(4, done->case_id);
-  insert->bindText(5, done->result_json);
-  insert->bindInt(6, options_.clock->nowNs());
-  if (absl::Status st = insert->run(); !st.ok()) return st;
+  {
+    internal::SqliteStatement& insert = stmts_->insert_action_key;
+    internal::ResetOnExit reset(insert);
+    insert.bindText(1, key);
+    insert.bindText(2, tenant);
+    insert.bindText(3, action_name);
+    insert.bindInt(4, done->case_id);
+    insert.bindText(5, done->result_json);
+    insert.bindInt(6, options_.clock->nowNs());
+    if (absl::Status st = insert.run(); !st.ok()) return st;
+  }
   if (absl::Status st = txn.commit(); !st.ok()) return st;
   return done;
 }

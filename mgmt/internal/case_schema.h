@@ -158,7 +158,40 @@ CREATE TABLE playbook_action_keys (
 CREATE UNIQUE INDEX playbook_action_keys_key ON playbook_action_keys (key);
 )sql";
 
-inline constexpr std::array<const char*, 4> kMigrations = {kMigrationV1, kMigrationV2,
-                                                           kMigrationV3, kMigrationV4};
+// Version 5 stores evidence lines and playbook action keys in WITHOUT ROWID tables
+// clustered on their primary key. In version 4 each was a rowid table plus a unique index
+// on the same key, so every filed alert wrote two b-trees for each of them. The
+// evidence_case index stays for reads by case.
+inline constexpr const char* kMigrationV5 = R"sql(
+CREATE TABLE evidence_v5 (
+  case_id INTEGER NOT NULL REFERENCES cases (id) ON DELETE CASCADE,
+  alert_id INTEGER NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  raw TEXT NOT NULL,
+  PRIMARY KEY (alert_id, position)
+) WITHOUT ROWID;
+INSERT INTO evidence_v5 (case_id, alert_id, position, raw)
+  SELECT case_id, alert_id, position, raw FROM evidence;
+DROP TABLE evidence;
+ALTER TABLE evidence_v5 RENAME TO evidence;
+CREATE INDEX evidence_case ON evidence (case_id, alert_id, position);
+
+CREATE TABLE playbook_action_keys_v5 (
+  key TEXT NOT NULL PRIMARY KEY,
+  tenant TEXT NOT NULL,
+  action TEXT NOT NULL,
+  case_id INTEGER NOT NULL,
+  result TEXT NOT NULL,
+  done_ns INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO playbook_action_keys_v5 (key, tenant, action, case_id, result, done_ns)
+  SELECT key, tenant, action, case_id, result, done_ns FROM playbook_action_keys;
+DROP TABLE playbook_action_keys;
+ALTER TABLE playbook_action_keys_v5 RENAME TO playbook_action_keys;
+)sql";
+
+inline constexpr std::array<const char*, 5> kMigrations = {kMigrationV1, kMigrationV2,
+                                                           kMigrationV3, kMigrationV4,
+                                                           kMigrationV5};
 
 }  // namespace vigil::mgmt::internal

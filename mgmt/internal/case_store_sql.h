@@ -1,5 +1,6 @@
-// SQL pieces shared by the case store's source files: the case column list and its reader,
-// statement scope guards and a write transaction. Callers hold the store's mutex.
+// SQL pieces shared by the case store's source files: the prepared statements, the case
+// column list and its reader, statement scope guards and a write transaction. Callers hold
+// the store's mutex.
 #pragma once
 
 #include <sqlite3.h>
@@ -77,3 +78,30 @@ class ReadTransaction {
 absl::Status execSql(sqlite3* db, const char* name, const std::string& sql);
 
 }  // namespace vigil::mgmt::internal
+
+namespace vigil::mgmt {
+
+// Statements of the hot paths, prepared once when the store opens.
+struct CaseStore::Statements {
+  internal::SqliteStatement begin_read;
+  internal::SqliteStatement begin_write;
+  internal::SqliteStatement commit;
+  internal::SqliteStatement rollback;
+  internal::SqliteStatement find_open;
+  internal::SqliteStatement insert_case;
+  internal::SqliteStatement update_case;
+  internal::SqliteStatement insert_alert;
+  internal::SqliteStatement insert_evidence;
+  internal::SqliteStatement insert_timeline;
+  internal::SqliteStatement set_ack;
+  internal::SqliteStatement touch_case;
+  internal::SqliteStatement get_case;
+  internal::SqliteStatement get_alerts;
+  internal::SqliteStatement get_evidence;
+  internal::SqliteStatement read_queued_alert;
+  internal::SqliteStatement remove_queued_alert;
+  internal::SqliteStatement find_action_key;
+  internal::SqliteStatement insert_action_key;
+};
+
+}  // namespace vigil::mgmt

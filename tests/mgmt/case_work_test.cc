@@ -1,5 +1,6 @@
 // The analyst side of CaseStore: cases opened by hand, updates and their timeline, tasks,
 // notes, evidence files, merges, list filters and the migration from schema version 1.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -437,6 +438,63 @@ TEST_F(CaseWorkTest, MigratesVersionOneDatabase) {
   testing::RawDb raw(path_);
   EXPECT_EQ(raw.queryText("SELECT version FROM schema_version"),
             std::to_string(CaseStore::latestSchemaVersion()));
+}
+
+// A version 4 database moves its evidence lines and action keys into the WITHOUT ROWID
+// tables of version 5 and keeps every row, the evidence order and the one-row-per-key rule.
+TEST_F(CaseWorkTest, MigratesVersionFourDatabase) {
+  store_.reset();
+  std::filesystem::remove(path_);
+  {
+    testing::RawDb raw(path_);
+    for (const char* migration : {internal::kMigrationV1, internal::kMigrationV2,
+                                  internal::kMigrationV3, internal::kMigrationV4}) {
+      ASSERT_EQ(raw.exec(migration), "");
+    }
+    ASSERT_EQ(raw.exec("CREATE TABLE schema_version (version INTEGER NOT NULL);"
+                       "INSERT INTO schema_version VALUES (4);"
+                       "INSERT INTO cases (title, severity, status, tenant, rule_id, group_key,"
+                       " first_event_ns, detect_ns, updated_ns, alert_count) VALUES"
+                       " ('old case', 3, 'new', 'acme', 'ssh', '{}', 1, 2, 3, 1);"
+                       "INSERT INTO alerts (case_id, alert_id, rule_id, level, tenant, group_json,"
+                       " first_event_ns, last_event_ns, detect_ns, event_count, json) VALUES"
+                       " (1, 'a-1', 'ssh', 'high', 'acme', '{}', 1, 2, 2, 2, '{}');"
+                       "INSERT INTO evidence (case_id, alert_id, position, raw) VALUES"
+                       " (1, 1, 1, 'second line'), (1, 1, 0, 'first line');"
+                       "INSERT INTO playbook_action_keys (key, tenant, action, case_id, result,"
+                       " done_ns) VALUES ('vigil-k', 'acme', 'case.attach_alert', 1, '1', 5)"),
+              "");
+  }
+  store_ = openStore();
+  ASSERT_NE(store_, nullptr);
+  EXPECT_EQ(store_->schemaVersion(), 5);
+  absl::StatusOr<CaseDetail> old = store_->getCase(1);
+  ASSERT_TRUE(old.ok()) << old.status();
+  ASSERT_EQ(old->evidence.size(), 2u);
+  EXPECT_EQ(old->evidence[0].raw, "first line");
+  EXPECT_EQ(old->evidence[1].raw, "second line");
+
+  bool replayed = false;
+  auto action = [] { return CaseStore::KeyedActionResult{99, "99"}; };
+  auto recorded = store_->runKeyedAction("vigil-k", "acme", "case.attach_alert", action, &replayed);
+  ASSERT_TRUE(recorded.ok()) << recorded.status();
+  EXPECT_TRUE(replayed);
+  EXPECT_EQ(recorded->case_id, 1);
+  EXPECT_EQ(recorded->result_json, "1");
+
+  testing::RawDb raw(path_);
+  EXPECT_EQ(raw.queryText("SELECT COUNT(*) FROM sqlite_schema WHERE name IN"
+                          " ('evidence', 'playbook_action_keys') AND sql LIKE '%WITHOUT ROWID'"),
+            "2");
+  EXPECT_EQ(raw.queryText("SELECT COUNT(*) FROM sqlite_schema WHERE name LIKE '%_v5'"), "0");
+  EXPECT_EQ(raw.queryText("SELECT COUNT(*) FROM sqlite_schema WHERE name = 'evidence_case'"),
+            "1");
+  EXPECT_THAT(raw.exec("INSERT INTO playbook_action_keys (key, tenant, action, case_id, result,"
+                       " done_ns) VALUES ('vigil-k', 'acme', 'case.open', 2, '2', 6)"),
+              ::testing::HasSubstr("UNIQUE"));
+  EXPECT_THAT(raw.exec("INSERT INTO evidence (case_id, alert_id, position, raw) VALUES"
+                       " (1, 1, 0, 'again')"),
+              ::testing::HasSubstr("UNIQUE"));
 }
 
 // Every write is committed when the call returns: a second connection sees it.

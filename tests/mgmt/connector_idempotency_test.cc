@@ -194,7 +194,7 @@ TEST_F(ConnectorIdempotencyTest, CaseStoreMigratesToKeyTable) {
   }
   std::unique_ptr<CaseStore> cases = openCases(path);
   ASSERT_NE(cases, nullptr);
-  EXPECT_EQ(cases->schemaVersion(), 4);
+  EXPECT_EQ(cases->schemaVersion(), CaseStore::latestSchemaVersion());
   testing::RawDb raw(path);
   const std::string insert =
       "INSERT INTO playbook_action_keys (key, tenant, action, case_id, result, done_ns) "

@@ -111,6 +111,46 @@ TEST_F(AlertInboxTest, AttachTwiceIsNotFound) {
   EXPECT_EQ(store_->listCases(CaseFilter{})->total, 1);
 }
 
+TEST_F(AlertInboxTest, AttachOfOtherTenantIsNotFound) {
+  int64_t id = store_->queueAlerts({makeAlert("ssh", "low", "acme", {}, kNow)})->front();
+  absl::Status other = store_->attachQueuedAlert(id, "globex").status();
+  EXPECT_TRUE(absl::IsNotFound(other)) << other;
+  EXPECT_THAT(std::string(other.message()), HasSubstr("not an alert of tenant globex"));
+  EXPECT_EQ(*store_->queuedAlertCount(), 1);
+  EXPECT_EQ(store_->listCases(CaseFilter{})->total, 0);
+  absl::StatusOr<IngestResult> own = store_->attachQueuedAlert(id, "acme");
+  ASSERT_TRUE(own.ok()) << own.status();
+  EXPECT_TRUE(own->opened_case);
+}
+
+// Inside runKeyedAction() the filing has no savepoint of its own: a failing action rolls
+// back the filing with everything else, and the alert stays in the inbox.
+TEST_F(AlertInboxTest, AttachRollsBackWithKeyedAction) {
+  int64_t id = store_->queueAlerts({makeAlert("ssh", "low", "acme", {}, kNow)})->front();
+  bool replayed = false;
+  auto failing = [&]() -> absl::StatusOr<CaseStore::KeyedActionResult> {
+    absl::StatusOr<IngestResult> filed = store_->attachQueuedAlert(id, "acme");
+    if (!filed.ok()) return filed.status();
+    return absl::UnavailableError("connector down after the filing");
+  };
+  absl::Status failed =
+      store_->runKeyedAction("vigil-k1", "acme", "case.attach_alert", failing, &replayed).status();
+  EXPECT_TRUE(absl::IsUnavailable(failed)) << failed;
+  EXPECT_EQ(*store_->queuedAlertCount(), 1);
+  EXPECT_EQ(store_->listCases(CaseFilter{})->total, 0);
+
+  auto filing = [&]() -> absl::StatusOr<CaseStore::KeyedActionResult> {
+    absl::StatusOr<IngestResult> filed = store_->attachQueuedAlert(id, "acme");
+    if (!filed.ok()) return filed.status();
+    return CaseStore::KeyedActionResult{filed->case_id, std::to_string(filed->case_id)};
+  };
+  auto done = store_->runKeyedAction("vigil-k1", "acme", "case.attach_alert", filing, &replayed);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_FALSE(replayed);
+  EXPECT_EQ(*store_->queuedAlertCount(), 0);
+  EXPECT_EQ(store_->getCase(done->case_id)->alerts.size(), 1u);
+}
+
 TEST_F(AlertInboxTest, RejectsUnknownLevelAndStoresNothing) {
   absl::Status bad = store_->queueAlerts({makeAlert("ssh", "low", "acme", {}, kNow),
                                           makeAlert("ssh", "severe", "acme", {}, kNow)})
