@@ -61,7 +61,7 @@ absl::StatusOr<IngestResult> CaseStore::attachQueuedAlert(int64_t inbox_id,
   std::lock_guard<std::recursive_mutex> lock(mu_);
   // Inside the caller's transaction (runKeyedAction()) a savepoint would only duplicate the
   // caller's rollback. It also made SQLite copy every page this filing touches into a
-  // statement journal, which grew past its 64 KiB memory limit and spilled to a file
+  // statement journal, which outgrew SQLite's in-memory part and was written to a file
   // under /var/tmp for each alert.
   std::optional<WriteTransaction> txn;
   if (sqlite3_get_autocommit(db_)) {
