@@ -325,8 +325,8 @@ bool StreamServer::flushAtEof(StreamConnection& conn) {
 
 void StreamServer::onFramingError(StreamConnection& conn) {
   counters_.framing_errors->add();
-  // The bad octet count and the rest of the read buffer will never be framed, nor will
-  // what the transport discards after them.
+  // The bad octet count and the rest of the read buffer will never be framed.
+  // discardAfterFramingError() adds the bytes the transport throws away after them.
   const size_t unframed = conn.stream.framer.errorBytes() + conn.stream.end - conn.stream.begin;
   conn.stream.begin = conn.stream.end;
   counters_.discarded_bytes_framing->add(unframed + discardAfterFramingError(conn));
