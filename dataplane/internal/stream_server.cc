@@ -289,10 +289,10 @@ void StreamServer::onReadable(StreamConnection& conn) {
   }
 }
 
-// Frames the buffered bytes into the ring. Returns true when the buffer is empty and the
-// connection stays open and readable; false when it was paused or closed.
-bool StreamServer::processBuffered(StreamConnection& conn) {
-  switch (frameBuffered(conn.stream, *ring_, counters_, settings_.id)) {
+// Pauses `conn` when the ring was full, or closes it after a framing error. Returns true
+// when `step` framed everything.
+bool StreamServer::handleStep(StreamConnection& conn, StreamStep step) {
+  switch (step) {
     case StreamStep::kRingFull:
       pause(conn);
       return false;
@@ -301,6 +301,15 @@ bool StreamServer::processBuffered(StreamConnection& conn) {
       return false;
     case StreamStep::kDone:
       break;
+  }
+  return true;
+}
+
+// Frames the buffered bytes into the ring. Returns true when the buffer is empty and the
+// connection stays open and readable; false when it was paused or closed.
+bool StreamServer::processBuffered(StreamConnection& conn) {
+  if (!handleStep(conn, frameBuffered(conn.stream, *ring_, counters_, settings_.id))) {
+    return false;
   }
   if (conn.eof) return flushAtEof(conn);
   return true;
@@ -309,17 +318,9 @@ bool StreamServer::processBuffered(StreamConnection& conn) {
 // Publishes the frame still buffered when the peer closed, then closes the connection.
 // Returns false: the connection is closed, or paused until a slot frees.
 bool StreamServer::flushAtEof(StreamConnection& conn) {
-  switch (finishAtEof(conn.stream, *ring_, counters_, settings_.id)) {
-    case StreamStep::kRingFull:
-      pause(conn);
-      return false;
-    case StreamStep::kFramingError:
-      onFramingError(conn);
-      return false;
-    case StreamStep::kDone:
-      break;
+  if (handleStep(conn, finishAtEof(conn.stream, *ring_, counters_, settings_.id))) {
+    closeConnection(conn);
   }
-  closeConnection(conn);
   return false;
 }
 

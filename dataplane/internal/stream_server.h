@@ -161,6 +161,7 @@ class StreamServer {
  private:
   void run();
   void acceptConnections();
+  bool handleStep(StreamConnection& conn, StreamStep step);
   bool processBuffered(StreamConnection& conn);
   bool flushAtEof(StreamConnection& conn);
   void onFramingError(StreamConnection& conn);
