@@ -16,6 +16,7 @@ constexpr size_t kMaxStepText = 4096;  // bytes of a result or parameter text ke
 const std::vector<double> kConnectorLatencyBounds = {0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05,
                                                      0.1,    0.5,    1,     5,     10,   30};
 constexpr size_t kKeyHexDigits = 32;   // 128 bits of the SHA-256
+constexpr absl::string_view kKeyPrefix = "vigil-";
 // Separates the inputs of an idempotency key, so no field can run into the next one.
 constexpr absl::string_view kKeySeparator("\0", 1);
 
@@ -46,12 +47,28 @@ nlohmann::json paramsToJson(const pb::List& params) {
 
 std::string actionIdempotencyKey(const RunContext& ctx, uint32_t pc, std::string_view action,
                                  const std::string& params_json) {
-  const std::string inputs = absl::StrCat(ctx.run_id, kKeySeparator, ctx.created_ns, kKeySeparator,
-                                          pc, kKeySeparator, std::string(action), kKeySeparator,
-                                          params_json, kKeySeparator);
+  // The digest input is the text StrCat(run_id, sep, created_ns, sep, pc, sep, action, sep,
+  // params_json, sep, earlier), fed in pieces so no copy of the parameters is made. Keys
+  // must not change between versions: a segment journaled by one build is run again by
+  // the next with the keys the far side has seen.
+  thread_local internal::Sha256 hasher;
+  unsigned char digest[internal::Sha256::kDigestBytes];
+  std::string key;
   for (uint64_t earlier = 0;; ++earlier) {
-    std::string digest = internal::sha256Hex(absl::StrCat(inputs, earlier));
-    std::string key = absl::StrCat("vigil-", digest.substr(0, kKeyHexDigits));
+    hasher.update(absl::AlphaNum(ctx.run_id).Piece());
+    hasher.update(kKeySeparator);
+    hasher.update(absl::AlphaNum(ctx.created_ns).Piece());
+    hasher.update(kKeySeparator);
+    hasher.update(absl::AlphaNum(pc).Piece());
+    hasher.update(kKeySeparator);
+    hasher.update(absl::string_view(action.data(), action.size()));
+    hasher.update(kKeySeparator);
+    hasher.update(params_json);
+    hasher.update(kKeySeparator);
+    hasher.update(absl::AlphaNum(earlier).Piece());
+    hasher.finish(digest);
+    key.assign(kKeyPrefix.data(), kKeyPrefix.size());
+    internal::appendHex(digest, kKeyHexDigits / 2, key);
     if (ctx.done_action_keys.count(key) == 0) return key;
   }
 }

@@ -11,12 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "mgmt/action_router.h"
 #include "mgmt/blocklist_connector.h"
 #include "mgmt/case_connector.h"
 #include "mgmt/case_store.h"
+#include "mgmt/internal/crypto_util.h"
 #include "mgmt/syslog_connector.h"
 #include "mgmt_test_util.h"
 #include "playbook_vm/compiler/compiler.h"
@@ -318,6 +320,30 @@ TEST_F(ConnectorIdempotencyTest, SyslogCarriesTheKey) {
     EXPECT_THAT(other, HasSubstr(format == "cef" ? " externalId=vigil-" : " idempotency_key="));
     EXPECT_THAT(other, ::testing::Not(HasSubstr(key)));
   }
+}
+
+// Keys are SHA-256 over the run id, creation time, pc, action, parameters and the count of
+// earlier successes, joined by NUL. A journaled segment that a newer build runs again must
+// get the keys the far side has already seen, so the derivation is pinned here against
+// the one-shot digest of that text.
+TEST(ActionIdempotencyKeyTest, MatchesDigestOfJoinedInputs) {
+  RunContext ctx;
+  ctx.run_id = 4711;
+  ctx.created_ns = kCreatedNs;
+  const std::string params = R"({"host":"ws-7"})";
+  auto expected = [&](int earlier) {
+    const std::string text =
+        absl::StrCat(ctx.run_id, std::string(1, '\0'), ctx.created_ns, std::string(1, '\0'), 12,
+                     std::string(1, '\0'), "edr.isolate_host", std::string(1, '\0'), params,
+                     std::string(1, '\0'), earlier);
+    return "vigil-" + internal::sha256Hex(text).substr(0, 32);
+  };
+  const std::string first = actionIdempotencyKey(ctx, 12, "edr.isolate_host", params);
+  EXPECT_EQ(first, expected(0));
+  ctx.done_action_keys.insert(first);
+  EXPECT_EQ(actionIdempotencyKey(ctx, 12, "edr.isolate_host", params), expected(1));
+  EXPECT_EQ(internal::sha256Hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 }  // namespace
