@@ -154,21 +154,21 @@ absl::Status ActionRouter::perform(std::string_view action, const pb::List& para
                      "; route it under playbooks.actions in the configuration"));
   } else {
     std::lock_guard<std::mutex> lock(*target->mu);
-    // Timed right before the call, after the idempotency key and the step's text were
-    // built and the connector's lock was taken.
+    if (ctx.journal != nullptr) {
+      if (absl::Status st = ctx.journal->recordStart(step.idempotency_key, action); !st.ok()) {
+        journal_errors_.add();
+        VIGIL_LOG_WARN_POW2("cannot record a playbook action in the run journal run={} error={}",
+                            ctx.run_id, st.ToString());
+      }
+    }
+    // Timed right before the call, after the idempotency key, the step's text and the
+    // journal record of the call were made and the connector's lock was taken.
     start = monotonicNs();
     if (ctx.trigger_mono_ns != 0 && !ctx.first_action_latency_ns) {
       ctx.first_action_latency_ns = start - ctx.trigger_mono_ns;
       ctx.dispatch_latency_ns = start - ctx.worker_mono_ns;
       if (ctx.event_receive_ns != 0) {
         ctx.event_to_action_ns = RealClock::instance().nowNs() - ctx.event_receive_ns;
-      }
-    }
-    if (ctx.journal != nullptr) {
-      if (absl::Status st = ctx.journal->recordStart(step.idempotency_key, action); !st.ok()) {
-        journal_errors_.add();
-        VIGIL_LOG_WARN_POW2("cannot record a playbook action in the run journal run={} error={}",
-                            ctx.run_id, st.ToString());
       }
     }
     status = target->connector->perform(action, params, call, result);
