@@ -1,8 +1,12 @@
 #include "mgmt/action_router.h"
 
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "mgmt/internal/alert_json.h"
 #include "mgmt/internal/crypto_util.h"
 
 namespace vigil::mgmt {
@@ -43,6 +47,51 @@ nlohmann::json paramsToJson(const pb::List& params) {
     out[std::string(key.asString())] = pb::compiler::valueToJson(params.items[i + 1]);
   }
   return out;
+}
+
+namespace {
+
+void appendParamValue(const pb::Value& value, std::string& out) {
+  switch (value.type()) {
+    case pb::ValueType::kString:
+      internal::appendJsonString(value.asString(), out);
+      return;
+    case pb::ValueType::kInt: {
+      char digits[absl::numbers_internal::kFastToBufferSize];
+      out.append(digits, absl::numbers_internal::FastIntToBuffer(value.asInt(), digits));
+      return;
+    }
+    default:  // null, booleans, doubles and lists (with valueToJson's depth limit)
+      internal::appendJsonValue(pb::compiler::valueToJson(value), out);
+      return;
+  }
+}
+
+}  // namespace
+
+void writeParamsJson(const pb::List& params, std::string& out) {
+  // The order of a JSON object's keys (sorted, the last of equal keys winning), by
+  // position of the key in `params`.
+  thread_local std::vector<uint32_t> order;
+  order.clear();
+  for (uint32_t i = 0; i + 1 < params.size; i += 2) {
+    if (params.items[i].isString()) order.push_back(i);
+  }
+  auto keyAt = [&params](uint32_t i) { return params.items[i].asString(); };
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    const std::string_view key_a = keyAt(a), key_b = keyAt(b);
+    return key_a < key_b || (key_a == key_b && a < b);
+  });
+  out.clear();
+  out.push_back('{');
+  for (size_t n = 0; n < order.size(); ++n) {
+    if (n + 1 < order.size() && keyAt(order[n + 1]) == keyAt(order[n])) continue;
+    if (out.size() > 1) out.push_back(',');
+    internal::appendJsonString(keyAt(order[n]), out);
+    out.push_back(':');
+    appendParamValue(params.items[order[n] + 1], out);
+  }
+  out.push_back('}');
 }
 
 std::string actionIdempotencyKey(const RunContext& ctx, uint32_t pc, std::string_view action,
@@ -134,8 +183,8 @@ absl::Status ActionRouter::perform(std::string_view action, const pb::List& para
   RunStep step;
   step.kind = "action";
   step.name = std::string(action);
-  std::string params_json =
-      paramsToJson(params).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string params_json;
+  writeParamsJson(params, params_json);
   ctx.action_key = actionIdempotencyKey(ctx, call.pc(), action, params_json);
   step.idempotency_key = ctx.action_key;
   step.detail = clip(std::move(params_json));

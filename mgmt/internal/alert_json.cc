@@ -13,15 +13,17 @@ namespace {
 
 using json = nlohmann::json;
 
-// Top-level keys set from the alert's own fields. A group-by field with one of these names
-// appears only under "group".
+// Top-level keys set from the alert's own fields, sorted for binary search. A group-by
+// field with one of these names appears only under "group".
 constexpr std::string_view kFieldKeys[] = {
     "detected", "event_count", "evidence", "first_event", "id",       "indicator_hits",
     "last_event", "level",     "rule_id",  "rule_title",  "rules_version", "severity",
     "tags",     "tenant"};
 
+static_assert(std::is_sorted(std::begin(kFieldKeys), std::end(kFieldKeys)));
+
 bool isFieldKey(std::string_view key) {
-  return std::find(std::begin(kFieldKeys), std::end(kFieldKeys), key) != std::end(kFieldKeys);
+  return std::binary_search(std::begin(kFieldKeys), std::end(kFieldKeys), key);
 }
 
 // The value stored under `key`, created as null when missing. Looks up without building a
@@ -75,9 +77,11 @@ const std::string* groupValue(const correlate::Alert& alert, std::string_view fi
   return found;
 }
 
-// Appends `text` as a JSON string the way nlohmann's serializer writes valid UTF-8 with
-// ensure_ascii off: quotes, backslashes and control characters escaped, the rest as is.
-void appendString(std::string_view text, std::string& out) {
+}  // namespace
+
+// Writes valid UTF-8 as nlohmann's serializer does with ensure_ascii off: quotes,
+// backslashes and control characters escaped, the rest as is.
+void appendJsonString(std::string_view text, std::string& out) {
   if (!validUtf8(text)) {
     out += json(std::string(text)).dump(-1, ' ', false, json::error_handler_t::replace);
     return;
@@ -108,7 +112,7 @@ void appendString(std::string_view text, std::string& out) {
   out.push_back('"');
 }
 
-void appendValue(const json& j, std::string& out) {
+void appendJsonValue(const json& j, std::string& out) {
   switch (j.type()) {
     case json::value_t::object: {
       out.push_back('{');
@@ -116,9 +120,9 @@ void appendValue(const json& j, std::string& out) {
       for (const auto& [key, value] : j.get_ref<const json::object_t&>()) {
         if (!first) out.push_back(',');
         first = false;
-        appendString(key, out);
+        appendJsonString(key, out);
         out.push_back(':');
-        appendValue(value, out);
+        appendJsonValue(value, out);
       }
       out.push_back('}');
       return;
@@ -129,13 +133,13 @@ void appendValue(const json& j, std::string& out) {
       for (const json& item : j.get_ref<const json::array_t&>()) {
         if (!first) out.push_back(',');
         first = false;
-        appendValue(item, out);
+        appendJsonValue(item, out);
       }
       out.push_back(']');
       return;
     }
     case json::value_t::string:
-      appendString(j.get_ref<const std::string&>(), out);
+      appendJsonString(j.get_ref<const std::string&>(), out);
       return;
     case json::value_t::number_integer: {
       char digits[absl::numbers_internal::kFastToBufferSize];
@@ -164,8 +168,6 @@ void appendValue(const json& j, std::string& out) {
       return;
   }
 }
-
-}  // namespace
 
 bool validUtf8(std::string_view text) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
@@ -260,7 +262,7 @@ void refreshAlertJson(const correlate::Alert& alert, int64_t inbox_id, json& out
 
 void dumpJsonTo(const json& j, std::string& out) {
   out.clear();
-  appendValue(j, out);
+  appendJsonValue(j, out);
 }
 
 }  // namespace vigil::mgmt::internal

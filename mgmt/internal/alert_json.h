@@ -28,4 +28,11 @@ void refreshAlertJson(const correlate::Alert& alert, int64_t inbox_id, nlohmann:
 // Strings that are not valid UTF-8 (rare) go through nlohmann's serializer.
 void dumpJsonTo(const nlohmann::json& j, std::string& out);
 
+// Appends `text` as a JSON string, as nlohmann's dump with error_handler_t::replace writes
+// it.
+void appendJsonString(std::string_view text, std::string& out);
+
+// Appends the JSON text of `j`, as dumpJsonTo() writes it.
+void appendJsonValue(const nlohmann::json& j, std::string& out);
+
 }  // namespace vigil::mgmt::internal

@@ -346,5 +346,38 @@ TEST(ActionIdempotencyKeyTest, MatchesDigestOfJoinedInputs) {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+// The parameters' text, which goes into every key, is what nlohmann's dump of
+// paramsToJson() writes: keys sorted, the last of repeated keys kept, strings escaped and
+// invalid UTF-8 replaced, nested lists, and keys that are not strings left out.
+TEST(ActionIdempotencyKeyTest, ParamsTextMatchesNlohmannDump) {
+  pb::Value inner_items[] = {pb::Value::integer(1), pb::Value::string("two"),
+                             pb::Value::null()};
+  pb::List inner{inner_items, 3, 3};
+  pb::Value empty_items[1];
+  pb::List empty{empty_items, 0, 1};
+  pb::Value items[] = {
+      pb::Value::string("zeta"),    pb::Value::string("last \"quoted\"\n"),
+      pb::Value::string("alpha"),   pb::Value::integer(-42),
+      pb::Value::string("beta"),    pb::Value::real(0.5),
+      pb::Value::string("alpha"),   pb::Value::integer(7),
+      pb::Value::integer(3),        pb::Value::string("not a key"),
+      pb::Value::string("list"),    pb::Value::list(&inner),
+      pb::Value::string("empty"),   pb::Value::list(&empty),
+      pb::Value::string("flag"),    pb::Value::boolean(true),
+      pb::Value::string("bad\xff"), pb::Value::string("x\xc3"),
+      pb::Value::string("nothing"), pb::Value::null(),
+      pb::Value::string("odd"),
+  };
+  const uint32_t count = static_cast<uint32_t>(std::size(items));
+  for (uint32_t size : {0u, 2u, 8u, count - 1, count}) {
+    SCOPED_TRACE(size);
+    pb::List params{items, size, count};
+    std::string text = "stale";
+    writeParamsJson(params, text);
+    EXPECT_EQ(text,
+              paramsToJson(params).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  }
+}
+
 }  // namespace
 }  // namespace vigil::mgmt
