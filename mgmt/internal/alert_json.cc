@@ -207,17 +207,10 @@ bool validUtf8(std::string_view text) {
 
 void refreshAlertJson(const correlate::Alert& alert, int64_t inbox_id, json& out) {
   const bool has_metric = !std::isnan(alert.metric);
-  auto wanted = [&](std::string_view key) {
-    return isFieldKey(key) || key == "group" || key == "events" ||
-           (key == "metric" && has_metric) || (key == "inbox_id" && inbox_id != 0) ||
-           groupValue(alert, key) != nullptr;
-  };
   if (!out.is_object()) out = json::object();
-  json::object_t& members = out.get_ref<json::object_t&>();
-  for (auto it = members.begin(); it != members.end();) {
-    it = wanted(it->first) ? std::next(it) : members.erase(it);
-  }
-
+  // Every key this alert needs is set first and counted. Keys left from an earlier alert
+  // are searched for only when the object has more keys than that.
+  size_t keys = std::size(kFieldKeys) + 2;  // plus "group" and "events"
   setText(member(out, "id"), alert.id);
   setText(member(out, "rule_id"), alert.rule_id);
   setText(member(out, "rule_title"), alert.rule_title);
@@ -232,19 +225,33 @@ void refreshAlertJson(const correlate::Alert& alert, int64_t inbox_id, json& out
   member(out, "event_count") = alert.event_count;
   setTextArray(member(out, "evidence"), alert.evidence);
   setTextArray(member(out, "indicator_hits"), alert.indicator_hits);
-  if (has_metric) member(out, "metric") = alert.metric;
+  if (has_metric) {
+    member(out, "metric") = alert.metric;
+    ++keys;
+  }
+  if (inbox_id != 0) {
+    member(out, "inbox_id") = inbox_id;
+    ++keys;
+  }
 
   json& group = objectMember(out, "group");
-  json::object_t& group_members = group.get_ref<json::object_t&>();
-  for (auto it = group_members.begin(); it != group_members.end();) {
-    it = groupValue(alert, it->first) != nullptr ? std::next(it) : group_members.erase(it);
-  }
+  size_t group_keys = 0;
   for (const auto& [field, value] : alert.group) {
     if (groupValue(alert, field) != &value) continue;  // a later entry has the same field
     setText(member(group, field), value);
-    const bool taken = isFieldKey(field) || field == "group" || field == "events" ||
+    ++group_keys;
+    const bool reserved = isFieldKey(field) || field == "group" || field == "events" ||
                        (field == "metric" && has_metric) || (field == "inbox_id" && inbox_id != 0);
-    if (!taken) setText(member(out, field), value);
+    if (!reserved) {
+      setText(member(out, field), value);
+      ++keys;
+    }
+  }
+  json::object_t& group_members = group.get_ref<json::object_t&>();
+  if (group_members.size() > group_keys) {
+    for (auto it = group_members.begin(); it != group_members.end();) {
+      it = groupValue(alert, it->first) != nullptr ? std::next(it) : group_members.erase(it);
+    }
   }
 
   json& events = member(out, "events");
@@ -257,7 +264,18 @@ void refreshAlertJson(const correlate::Alert& alert, int64_t inbox_id, json& out
     }
     setText(member(items[i], "raw"), alert.evidence[i]);
   }
-  if (inbox_id != 0) member(out, "inbox_id") = inbox_id;
+
+  json::object_t& members = out.get_ref<json::object_t&>();
+  if (members.size() > keys) {
+    auto needed = [&](std::string_view key) {
+      return isFieldKey(key) || key == "group" || key == "events" ||
+             (key == "metric" && has_metric) || (key == "inbox_id" && inbox_id != 0) ||
+             groupValue(alert, key) != nullptr;
+    };
+    for (auto it = members.begin(); it != members.end();) {
+      it = needed(it->first) ? std::next(it) : members.erase(it);
+    }
+  }
 }
 
 void dumpJsonTo(const json& j, std::string& out) {
