@@ -22,6 +22,7 @@
 #include "intel/internal/hs_cache.h"
 #include "intel/internal/list_syntax.h"
 #include "intel/internal/text.h"
+#include "intel/internal/url_email_marker.h"
 #include "intel/internal/warninglist.h"
 
 namespace vigil::intel {
@@ -557,16 +558,14 @@ absl::Status IndicatorSetBuilder::compileDatabases(IndicatorSet& set,
   for (unsigned id : ids) {
     const IndicatorType type = set.type(id);
     const bool regex = type == IndicatorType::kRegex;
-    // The matcher skips the URL and email database on text without "://" and "@", which
-    // is only sound while every URL and email indicator contains them. Normalization
-    // guarantees it; this check keeps a future parser from breaking it silently.
-    const std::string_view marker = type == IndicatorType::kUrl     ? "://"
-                                    : type == IndicatorType::kEmail ? "@"
-                                                                    : "";
-    if (!marker.empty() && set.text(id).find(marker) == std::string_view::npos) {
-      return absl::InternalError(absl::StrCat("the ", av(indicatorTypeName(type)),
-                                              " indicator '", av(set.text(id)),
-                                              "' does not contain '", av(marker), "'"));
+    // The matcher skips the URL and email database on text where hasUrlOrEmailMarker()
+    // fails, which is only sound while it holds for every URL and email indicator.
+    // Normalization guarantees it; this check keeps a future parser from breaking it.
+    if ((type == IndicatorType::kUrl || type == IndicatorType::kEmail) &&
+        !internal::hasUrlOrEmailMarker(set.text(id))) {
+      return absl::InternalError(absl::StrCat(
+          "the ", av(indicatorTypeName(type)), " indicator '", av(set.text(id)),
+          "' has neither '://' nor an '@' between a local part and a domain"));
     }
     std::string expression =
         regex ? std::string(set.text(id)) : literalExpression(set.text(id));

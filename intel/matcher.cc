@@ -19,6 +19,7 @@
 #include "absl/strings/ascii.h"
 #include "intel/indicator_set.h"
 #include "intel/internal/flat_table.h"
+#include "intel/internal/url_email_marker.h"
 
 namespace vigil::intel {
 
@@ -145,13 +146,6 @@ bool isFileField(std::string_view name) {
 bool contains(std::string_view outer, std::string_view inner) {
   return !outer.empty() && inner.data() >= outer.data() &&
          inner.data() + inner.size() <= outer.data() + outer.size();
-}
-
-// True when `text` contains "://" or "@", which every URL and every email indicator
-// contains.
-bool hasUrlOrEmailMarker(std::string_view text) {
-  if (std::memchr(text.data(), '@', text.size()) != nullptr) return true;
-  return text.find("://") != std::string_view::npos;
 }
 
 [[noreturn]] void fatal(const char* what) {
@@ -352,10 +346,8 @@ class EventMatcher {
   // end offset, then by indicator id. With `attribute_fields`, a hit inside a generic
   // field value that points into `text` is reported under that field's name.
   //
-  // The URL and email database is scanned only when `text` contains "://" or "@". Every
-  // URL indicator contains "://" and every email indicator "@" (the builder checks both).
-  // A caseless match differs from its pattern only in letter case, so text without them
-  // cannot match.
+  // The URL and email database is scanned only when hasUrlOrEmailMarker(text) (see
+  // internal/url_email_marker.h), which holds for every URL and email indicator.
   // Matches of both databases are collected and sorted, so the hits and their order do
   // not depend on which databases ran.
   void scan(std::string_view text, std::string_view field, bool attribute_fields) {
@@ -366,7 +358,7 @@ class EventMatcher {
     scratch_.text_match_count = 0;
     room_ = Event::kMaxHits - std::min(event_.hit_count, Event::kMaxHits);
     const hs_database_t* url_email = set_.urlEmailDatabase();
-    if (url_email != nullptr && hasUrlOrEmailMarker(text)) scanDatabase(url_email);
+    if (url_email != nullptr && internal::hasUrlOrEmailMarker(text)) scanDatabase(url_email);
     if (set_.regexDatabase() != nullptr) scanDatabase(set_.regexDatabase());
 
     const std::span<TextMatch> matches(scratch_.text_matches.data(), scratch_.text_match_count);

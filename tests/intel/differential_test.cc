@@ -442,6 +442,8 @@ TEST(DifferentialTest, UrlEmailSkipKeepsHits) {
       builder.addListText("t", "http://bad.ex/a\nevil.ex\nhttp://bad.ex/x-12\n", "t.txt").ok());
   LoadReport report;
   builder.addIndicator("t", IndicatorType::kEmail, "ceo@bad.ex", {}, "t:email", report);
+  // A local part that ends in a UTF-8 byte.
+  builder.addIndicator("t", IndicatorType::kEmail, "jos\xc3\xa9@bad.ex", {}, "t:email", report);
   builder.addIndicator("t", IndicatorType::kRegex, "beacon-[0-9]{4}", {}, "t:regex", report);
   // Ends where the second URL ends.
   builder.addIndicator("t", IndicatorType::kRegex, "x-[0-9]{2}", {}, "t:regex", report);
@@ -478,6 +480,12 @@ TEST(DifferentialTest, UrlEmailSkipKeepsHits) {
        {{"http://bad.ex/a", "url"}}},
       {"at sign without an email", "user@ beacon-4321 @", {}, {},
        {{"beacon-[0-9]{4}", "message"}}},
+      {"bind query log at sign", "client @0x7f3a 10.0.0.1#5353 (evil.ex): query: evil.ex", {},
+       {}, {{"evil.ex", "message"}}},
+      {"uppercase email", "mail from <CEO@BAD.EX>", {}, {}, {{"ceo@bad.ex", "message"}}},
+      {"email local part ends in utf-8", "to JOS\xc3\xa9@Bad.Ex, cc", {}, {},
+       {{"jos\xc3\xa9@bad.ex", "message"}}},
+      {"email after a stray at sign", "@ x @, ceo@bad.ex", {}, {}, {{"ceo@bad.ex", "message"}}},
       {"email needs its boundary", "xceo@bad.ex and ceo@bad.ex", {}, {},
        {{"ceo@bad.ex", "message"}}},
       {"texts in order", "see http://bad.ex/a", {{"v", "ceo@bad.ex beacon-1111"}}, {},
