@@ -669,7 +669,6 @@ class EventMatcher {
   size_t added_ = 0;
 };
 
-
 // True when `value` may be an address in a spelling parseIp() accepts. The check saves
 // the copy and inet_pton() call for the common field that is plainly text.
 bool mayBeAddress(std::string_view value) {
