@@ -554,6 +554,52 @@ detection: {k: ['Failed password'], condition: k}
   EXPECT_EQ(differential.check(event, "all three"), 3u);
 }
 
+// Field names that hash alike (same length, same first and last eight bytes) and short
+// names each find their own slot, and names never added are not found.
+TEST(SlotNameTableTest, CollidingAndShortNames) {
+  internal::SlotNameTable table;
+  EXPECT_EQ(table.find("Image"), internal::SlotNameTable::kNotFound);
+  std::vector<std::string> names = {"", "a", "ab", "Image", "CommandL", "CommandLine"};
+  for (int i = 0; i < 100; ++i) names.push_back("Prefix__" + std::to_string(1000 + i) + "Suffix__");
+  ASSERT_EQ(internal::SlotNameTable::hashName(names[6]), internal::SlotNameTable::hashName(names[7]));
+  for (uint32_t i = 0; i < names.size(); ++i) table.add(names[i], i);
+  table.add("Image", 999);  // a name added again keeps its first slot
+  for (uint32_t i = 0; i < names.size(); ++i) EXPECT_EQ(table.find(names[i]), i) << names[i];
+  EXPECT_EQ(table.find("Prefix__2000Suffix__"), internal::SlotNameTable::kNotFound);
+  EXPECT_EQ(table.find("image"), internal::SlotNameTable::kNotFound);
+  EXPECT_EQ(table.find("abc"), internal::SlotNameTable::kNotFound);
+}
+
+// Rules on fields whose names hash alike: the scan reads each field under its own name,
+// so a literal in a neighbour's field neither fires a rule nor hides a match.
+TEST(PrefilterTest, FieldNamesThatHashAlike) {
+  auto rules = loadRuleSet(R"(
+title: first
+id: first
+detection: {a: {Prefix__1Suffix__|contains: alpha}, condition: a}
+---
+title: second
+id: second
+detection: {a: {Prefix__2Suffix__|contains: bravo}, condition: a}
+---
+title: second_absent
+id: second_absent
+detection: {a: {Prefix__2Suffix__|endswith: charlie}, condition: a}
+)");
+  ASSERT_EQ(rules->detections.size(), 3u);
+  Differential differential(rules);
+  MetricsRegistry& metrics = differential.metrics();
+  Event event(4096);
+  fillEvent(event, {{"Prefix__1Suffix__", "bravo"}, {"Prefix__2Suffix__", "alpha"}});
+  EXPECT_EQ(differential.check(event, "swapped"), 0u);
+  EXPECT_EQ(ruleCounter(metrics, "vigil_detection_evaluations_total", "first"), 0u);
+  EXPECT_EQ(ruleCounter(metrics, "vigil_detection_evaluations_total", "second"), 0u);
+
+  fillEvent(event, {{"Prefix__2Suffix__", "x bravo charlie"}, {"Prefix__1Suffix__", "alpha"}});
+  EXPECT_EQ(differential.check(event, "own fields"), 3u);
+  EXPECT_EQ(ruleCounter(metrics, "vigil_detection_prefilter_hits_total", "second_absent"), 1u);
+}
+
 // ---------------------------------------------------------------------------------------
 // Logsource selection
 
