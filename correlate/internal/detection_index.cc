@@ -96,13 +96,27 @@ std::vector<std::string> fieldNames(const FieldTest& field) {
   return names;
 }
 
-std::optional<LiteralUse> valueLiteral(const FieldTest& field, const ValueTest& test) {
-  if (test.op != ValueTest::Op::kPattern) return std::nullopt;
-  std::string literal = test.pattern.requiredLiteral();
+// Shortest literal taken from a `re` value. A shorter one would occur in most values and
+// save no evaluations, so the field's presence is used instead.
+constexpr size_t kMinRegexLiteral = 4;
+
+std::optional<LiteralUse> valueLiteral(const FieldTest& field, const ValueTest& test,
+                                       const RegexTable* regexes) {
+  std::string literal;
+  bool cased = false;
+  if (test.op == ValueTest::Op::kPattern) {
+    literal = test.pattern.requiredLiteral();
+    cased = test.pattern.cased();
+  } else if (test.op == ValueTest::Op::kRegex && regexes != nullptr &&
+             test.regex < regexes->size()) {
+    // Folded and caseless: it is a superset of what a case-sensitive expression needs.
+    literal = requiredRegexLiteral(regexes->expression(test.regex));
+    if (literal.size() < kMinRegexLiteral) literal.clear();
+  }
   if (literal.empty()) return std::nullopt;
   LiteralUse use;
   use.text = std::move(literal);
-  use.cased = test.pattern.cased();
+  use.cased = cased;
   use.keyword = field.source == FieldTest::Source::kKeyword;
   if (!use.keyword) use.fields = fieldNames(field);
   return use;
@@ -128,14 +142,14 @@ Need presenceNeed(const FieldTest& field) {
 // A field without `all` needs a literal from each of its values; with `all`, the longest
 // literal of any one value is enough, because every value must match. A value without a
 // literal that is false on an absent field leaves the field's presence as the need.
-std::optional<Need> fieldNeed(const FieldTest& field) {
+std::optional<Need> fieldNeed(const FieldTest& field, const RegexTable* regexes) {
   if (field.source != FieldTest::Source::kEvent && field.source != FieldTest::Source::kKeyword) {
     return std::nullopt;
   }
   Need need;
   bool presence = false;
   for (const ValueTest& test : field.values) {
-    std::optional<LiteralUse> use = valueLiteral(field, test);
+    std::optional<LiteralUse> use = valueLiteral(field, test, regexes);
     if (!use) {
       if (needsPresence(field, test)) {
         presence = true;
@@ -178,35 +192,40 @@ std::optional<Need> unite(std::vector<std::optional<Need>> parts) {
   return all;
 }
 
-std::optional<Need> selectionNeed(const Selection& selection) {
+std::optional<Need> selectionNeed(const Selection& selection, const RegexTable* regexes) {
   std::vector<std::optional<Need>> alternatives;
   for (const std::vector<FieldTest>& fields : selection.alternatives) {
     std::optional<Need> best;
-    for (const FieldTest& field : fields) best = better(std::move(best), fieldNeed(field));
+    for (const FieldTest& field : fields) {
+      best = better(std::move(best), fieldNeed(field, regexes));
+    }
     alternatives.push_back(std::move(best));
   }
   return unite(std::move(alternatives));
 }
 
-std::optional<Need> nodeNeed(const DetectionRule& rule, uint32_t index) {
+std::optional<Need> nodeNeed(const DetectionRule& rule, uint32_t index,
+                             const RegexTable* regexes) {
   const Condition& condition = rule.condition;
   const Condition::Node& node = condition.nodes()[index];
   auto child = [&](uint32_t i) { return condition.children()[node.first_child + i]; };
   switch (node.kind) {
     case Condition::Kind::kSelection:
-      return selectionNeed(rule.selections[node.selection]);
+      return selectionNeed(rule.selections[node.selection], regexes);
     case Condition::Kind::kNot:
       return std::nullopt;
     case Condition::Kind::kAnd: {
       std::optional<Need> best;
       for (uint32_t i = 0; i < node.child_count; ++i) {
-        best = better(std::move(best), nodeNeed(rule, child(i)));
+        best = better(std::move(best), nodeNeed(rule, child(i), regexes));
       }
       return best;
     }
     case Condition::Kind::kOr: {
       std::vector<std::optional<Need>> parts;
-      for (uint32_t i = 0; i < node.child_count; ++i) parts.push_back(nodeNeed(rule, child(i)));
+      for (uint32_t i = 0; i < node.child_count; ++i) {
+        parts.push_back(nodeNeed(rule, child(i), regexes));
+      }
       return unite(std::move(parts));
     }
   }
@@ -489,14 +508,17 @@ DetectionIndex::~DetectionIndex() {
 }
 
 absl::StatusOr<std::unique_ptr<DetectionIndex>> DetectionIndex::build(
-    std::vector<DetectionRule>& rules, const std::vector<LogSourceDefinition>& logsources) {
+    std::vector<DetectionRule>& rules, const std::vector<LogSourceDefinition>& logsources,
+    const RegexTable* regexes) {
   auto index = std::make_unique<DetectionIndex>();
   index->rule_count_ = rules.size();
   index->always_.assign((rules.size() + 63) / 64, 0);
   Builder builder(*index);
   for (uint32_t i = 0; i < rules.size(); ++i) {
     std::optional<Need> need;
-    if (!rules[i].condition.nodes().empty()) need = nodeNeed(rules[i], rules[i].condition.root());
+    if (!rules[i].condition.nodes().empty()) {
+      need = nodeNeed(rules[i], rules[i].condition.root(), regexes);
+    }
     if (!need) {
       index->always_[i / 64] |= uint64_t{1} << (i % 64);
       continue;
@@ -717,6 +739,159 @@ int DetectionIndex::onMatch(unsigned int id, unsigned long long /*from*/, unsign
     prefilter.fired[rules[i] / 64] |= bit;
   }
   return 0;  // keep scanning: other literals may belong to other rules
+}
+
+// ---------------------------------------------------------------------------------------
+// Literals of regular expressions
+
+namespace {
+
+constexpr size_t kNotFound = std::string_view::npos;
+
+// Returns the position of the `]` that closes the class opened at `open`, or kNotFound.
+size_t classEnd(std::string_view expression, size_t open) {
+  size_t i = open + 1;
+  if (i < expression.size() && expression[i] == '^') ++i;
+  if (i < expression.size() && expression[i] == ']') ++i;  // a leading `]` is a member
+  while (i < expression.size()) {
+    if (expression[i] == '\\') {
+      i += 2;
+    } else if (expression.substr(i, 2) == "[:") {
+      const size_t close = expression.find(":]", i + 2);
+      if (close == kNotFound) return kNotFound;
+      i = close + 2;
+    } else if (expression[i] == ']') {
+      return i;
+    } else {
+      ++i;
+    }
+  }
+  return kNotFound;
+}
+
+// Returns the position of the `)` that closes the group opened at `open`, or kNotFound
+// for a group whose contents this reading does not follow.
+size_t groupEnd(std::string_view expression, size_t open) {
+  const std::string_view rest = expression.substr(open);
+  if (rest.substr(0, 2) == "(*" || rest.substr(0, 3) == "(?#") return kNotFound;
+  if (rest.substr(0, 2) == "(?") {
+    // Inline options: `(?x)` changes what spaces and `#` mean.
+    for (size_t i = 2; i < rest.size() && rest[i] != ')' && rest[i] != ':'; ++i) {
+      if (rest[i] == 'x') return kNotFound;
+    }
+  }
+  size_t depth = 0;
+  size_t i = open;
+  while (i < expression.size()) {
+    const char c = expression[i];
+    if (c == '\\') {
+      i += 2;
+      continue;
+    }
+    if (c == '[') {
+      i = classEnd(expression, i);
+      if (i == kNotFound) return kNotFound;
+    } else if (c == '(') {
+      if (expression.substr(i, 2) == "(*" || expression.substr(i, 3) == "(?#") return kNotFound;
+      ++depth;
+    } else if (c == ')') {
+      if (--depth == 0) return i;
+    }
+    ++i;
+  }
+  return kNotFound;
+}
+
+// Returns the position after the repeat count `{n}`, `{n,}` or `{n,m}` at `open`, or
+// kNotFound when the braces do not hold one.
+size_t repeatEnd(std::string_view expression, size_t open) {
+  const size_t close = expression.find('}', open);
+  if (close == kNotFound || close == open + 1) return kNotFound;
+  size_t commas = 0;
+  for (size_t i = open + 1; i < close; ++i) {
+    if (expression[i] == ',') {
+      ++commas;
+    } else if (expression[i] < '0' || expression[i] > '9') {
+      return kNotFound;
+    }
+  }
+  return commas <= 1 ? close + 1 : kNotFound;
+}
+
+bool isAsciiAlnum(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+}  // namespace
+
+std::string requiredRegexLiteral(std::string_view expression) {
+  std::string best;
+  std::string run;
+  auto endRun = [&]() {
+    if (run.size() > best.size()) best = run;
+    run.clear();
+  };
+  size_t i = 0;
+  const size_t size = expression.size();
+  while (i < size) {
+    const char c = expression[i];
+    bool literal = false;
+    char byte = 0;
+    if (c == '\\') {
+      if (i + 1 >= size) return "";
+      const char escaped = expression[i + 1];
+      if (isAsciiAlnum(escaped)) {
+        if (std::string_view("dDwWsSbB").find(escaped) == kNotFound) return "";
+      } else {
+        literal = true;
+        byte = escaped;
+      }
+      i += 2;
+    } else if (c == '[') {
+      i = classEnd(expression, i);
+      if (i == kNotFound) return "";
+      ++i;
+    } else if (c == '(') {
+      i = groupEnd(expression, i);
+      if (i == kNotFound) return "";
+      ++i;
+    } else if (c == '|' || c == ')' || c == '*' || c == '+' || c == '?' || c == '{') {
+      return "";  // alternation, or a repeat with nothing to repeat
+    } else if (c == '.' || c == '^' || c == '$') {
+      ++i;
+    } else {
+      literal = true;
+      byte = c;
+      ++i;
+    }
+    // Bytes above 0x7F end a run: they are not folded like the literal scan folds letters.
+    if (literal && static_cast<unsigned char>(byte) < 0x80) {
+      run += (byte >= 'A' && byte <= 'Z') ? static_cast<char>(byte - 'A' + 'a') : byte;
+    } else {
+      literal = false;
+      endRun();
+    }
+    if (i >= size) break;
+    const char repeat = expression[i];
+    if (repeat == '*' || repeat == '?' || repeat == '{') {
+      if (repeat == '{') {
+        i = repeatEnd(expression, i);
+        if (i == kNotFound) return "";
+      } else {
+        ++i;
+      }
+      if (literal) run.pop_back();  // the byte may occur zero times
+      endRun();
+    } else if (repeat == '+') {
+      ++i;
+      endRun();  // the byte occurs at least once, but what follows need not be next to it
+    } else {
+      continue;
+    }
+    if (i < size && (expression[i] == '?' || expression[i] == '+')) ++i;  // lazy, possessive
+  }
+  endRun();
+  return best;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/event.h"
+#include "correlate/internal/regex_table.h"
 #include "correlate/rules.h"
 
 namespace vigil::correlate::internal {
@@ -107,10 +108,12 @@ class DetectionIndex {
 
   // Builds the prefilter for `rules` and the condition table of `logsources`, and fills
   // the prefilter ids of their tests (FieldTest::event_slot, sigma_slot, logsource_slots,
-  // ValueTest::prefilter_literal). Returns Internal when Hyperscan cannot compile the
-  // literals. Allocates (control plane).
+  // ValueTest::prefilter_literal). `regexes` holds the rules' `re` values; without it a
+  // `re` value contributes its field's presence only. Returns Internal when Hyperscan
+  // cannot compile the literals. Allocates (control plane).
   static absl::StatusOr<std::unique_ptr<DetectionIndex>> build(
-      std::vector<DetectionRule>& rules, const std::vector<LogSourceDefinition>& logsources);
+      std::vector<DetectionRule>& rules, const std::vector<LogSourceDefinition>& logsources,
+      const RegexTable* regexes = nullptr);
 
   // Number of rules the index was built for.
   size_t ruleCount() const { return rule_count_; }
@@ -192,6 +195,14 @@ class DetectionIndex {
   std::vector<LogSourceCondition> conditions_;               // distinct conditions
   std::vector<std::vector<uint32_t>> logsource_conditions_;  // per definition, into conditions_
 };
+
+// Returns the longest run of bytes that every text matched by the Hyperscan expression
+// `expression` contains, with ASCII letters folded to lower case, or "" when it has none
+// or uses a construct this reading does not follow: alternation outside a group, an
+// escape of a letter or digit other than \d \D \w \W \s \S \b \B, a `{` that is not a
+// repeat count, `(*` verbs, `(?x)` or `(?#`. Groups, classes and bytes above 0x7F end a
+// run, and a byte under `*`, `?` or `{...}` is dropped. Allocates (control plane).
+std::string requiredRegexLiteral(std::string_view expression);
 
 // Returns the definition whose field mapping `rule` uses for an event that belongs to
 // `event_logsources`: the lowest definition the rule is allowed to run on, or

@@ -554,6 +554,93 @@ detection: {k: ['Failed password'], condition: k}
   EXPECT_EQ(differential.check(event, "all three"), 3u);
 }
 
+// The literal every match of an expression contains, and expressions whose literal this
+// reading cannot tell.
+TEST(RegexLiteralTest, RequiredLiterals) {
+  const std::pair<const char*, const char*> kCases[] = {
+      {R"((?i)\.exe[\"\']?\s+[^\"]{0,64}werfaultsecure\.exe[\"\']?\s+\d{2,10})",
+       "werfaultsecure.exe"},
+      {"Invoke-Mimikatz", "invoke-mimikatz"},
+      {R"(^C:\\Windows\\Temp\\[a-z]+\.dll$)", "c:\\windows\\temp\\"},
+      {"abcd?efghi", "efghi"},      // d is optional
+      {"abc*defg", "defg"},         // c may be absent
+      {"ab+cdef", "cdef"},          // b repeats, so ab and cdef need not be adjacent
+      {"xy{2,3}zzzz", "zzzz"},      // a repeat count drops its byte
+      {"abcd*?efgh", "efgh"},       // lazy repeat
+      {"(foo|bar)bazz", "bazz"},    // alternation inside a group
+      {"abc[]x]defg", "defg"},      // `]` first in a class is a member
+      {"abc[[:alpha:]]defg", "defg"},
+      {"pre(?:a(b)c)*post", "post"},
+      {"\xC3\xA9t\xC3\xA9" "abc", "abc"},  // bytes above 0x7F end a run
+      {"foo|barbaz", ""},           // alternation outside a group
+      {"(?x)a b c d e", ""},        // spaces do not count in (?x)
+      {"(*UTF8)abcdef", ""},
+      {"(?#comment)abcdef", ""},
+      {R"(\x41BCDE)", ""},          // an escape that takes more bytes
+      {R"(\QAB|CD\E)", ""},
+      {"a{b|c}", ""},               // not a repeat count: the `|` is an alternation
+      {"ab)cd", ""},
+      {"*abc", ""},
+      {R"(abc\)", ""},
+      {R"(\d+\.\d+)", "."},
+      {"", ""},
+  };
+  for (const auto& [expression, expected] : kCases) {
+    EXPECT_EQ(internal::requiredRegexLiteral(expression), expected) << expression;
+  }
+}
+
+// A rule with a `re` value that has a literal is evaluated only when the literal occurs,
+// in any letter case even when the expression is case-sensitive. An expression that the
+// prefilter cannot read, or whose literal is short, leaves the field's presence.
+TEST(PrefilterTest, RegexLiterals) {
+  auto rules = loadRuleSet(R"(
+title: caseless
+id: caseless
+detection: {a: {x|re: '(?i)run\s+evilthing\.exe'}, condition: a}
+---
+title: cased
+id: cased
+detection: {a: {x|re: 'Mimikatz[0-9]*'}, condition: a}
+---
+title: alternation
+id: alternation
+detection: {a: {x|re: 'abcdef|ghijkl'}, condition: a}
+---
+title: short
+id: short
+detection: {a: {x|re: 'ab.cd'}, condition: a}
+)");
+  ASSERT_EQ(rules->detections.size(), 4u);
+  Differential differential(rules);
+  MetricsRegistry& metrics = differential.metrics();
+  auto evaluations = [&](const char* rule) {
+    return ruleCounter(metrics, "vigil_detection_evaluations_total", rule);
+  };
+  Event event(4096);
+  fillEvent(event, {{"x", "nothing here"}});
+  EXPECT_EQ(differential.check(event, "no literal"), 0u);
+  EXPECT_EQ(evaluations("caseless"), 0u);
+  EXPECT_EQ(evaluations("cased"), 0u);
+  EXPECT_EQ(evaluations("alternation"), 1u);  // presence of x
+  EXPECT_EQ(evaluations("short"), 1u);
+
+  fillEvent(event, {{"x", "RUN   EvilThing.EXE"}});
+  EXPECT_EQ(differential.check(event, "caseless"), 1u);
+  EXPECT_EQ(evaluations("caseless"), 1u);
+
+  // The folded literal fires, and the case-sensitive expression decides.
+  fillEvent(event, {{"x", "mimikatz"}});
+  EXPECT_EQ(differential.check(event, "other case"), 0u);
+  EXPECT_EQ(evaluations("cased"), 1u);
+  fillEvent(event, {{"x", "a Mimikatz2 b"}, {"y", "run evilthing.exe"}});
+  EXPECT_EQ(differential.check(event, "cased"), 1u);
+  EXPECT_EQ(evaluations("caseless"), 1u);  // its literal lies in y, which it does not read
+
+  fillEvent(event, {{"x", "ghijkl ab-cd"}});
+  EXPECT_EQ(differential.check(event, "alternation and short"), 2u);
+}
+
 // Field names that hash alike (same length, same first and last eight bytes) and short
 // names each find their own slot, and names never added are not found.
 TEST(SlotNameTableTest, CollidingAndShortNames) {
