@@ -382,7 +382,8 @@ def run_one(args, wl, data, truth, workers, source, rate=0.0, label=""):
             t1 = time.time()
         cpu1 = v.cpu()
         result["rss_mib"] = round(proc_hwm_kib(v.proc.pid) / 1024, 1)
-        runs_m = wait_runs(v, 10)
+        # The inbox files a burst of alerts at a few hundred to a thousand per second.
+        runs_m = wait_runs(v, 120)
     finally:
         v.stop()
     received = msum(m, "vigil_source_received_total")

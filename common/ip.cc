@@ -9,16 +9,31 @@ namespace {
 
 constexpr std::array<uint8_t, 12> kV4MappedPrefix = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
-// Strips "[...]" and a trailing ":port" so the rest is a bare address.
+// True for a port number: 1 to 5 decimal digits, at most 65535.
+bool isPort(std::string_view text) {
+  if (text.empty() || text.size() > 5) return false;
+  unsigned value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  return value <= 65535;
+}
+
+// Strips "[...]" and a trailing ":port" so the rest is a bare address. Returns an empty
+// view when the brackets or the port are malformed ("[::1]x", "192.0.2.1:http").
 std::string_view stripBracketsAndPort(std::string_view text) {
   if (!text.empty() && text.front() == '[') {
     size_t close = text.find(']');
     if (close == std::string_view::npos) return {};
+    const std::string_view rest = text.substr(close + 1);
+    if (!rest.empty() && (rest.front() != ':' || !isPort(rest.substr(1)))) return {};
     return text.substr(1, close - 1);
   }
   // One colon means IPv4 with a port; IPv6 always has at least two.
   size_t colon = text.find(':');
   if (colon != std::string_view::npos && text.find(':', colon + 1) == std::string_view::npos) {
+    if (!isPort(text.substr(colon + 1))) return {};
     return text.substr(0, colon);
   }
   return text;

@@ -125,19 +125,35 @@ size_t formatRfc3339(int64_t ns, char* buf, size_t buf_len) {
     --days;
   }
   CivilDate d = civilFromDays(days);
-  int n;
-  if (frac == 0) {
-    n = std::snprintf(buf, buf_len, "%04lld-%02u-%02uT%02lld:%02lld:%02lldZ",
-                      static_cast<long long>(d.year), d.month, d.day,
-                      static_cast<long long>(rem / 3600), static_cast<long long>(rem / 60 % 60),
-                      static_cast<long long>(rem % 60));
-  } else {
-    n = std::snprintf(buf, buf_len, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%09lldZ",
-                      static_cast<long long>(d.year), d.month, d.day,
-                      static_cast<long long>(rem / 3600), static_cast<long long>(rem / 60 % 60),
-                      static_cast<long long>(rem % 60), static_cast<long long>(frac));
+  // Written digit by digit: snprintf was about a third of the cost of building a playbook
+  // run's alert in a perf profile. int64 nanoseconds span the years 1677 to 2262, so the
+  // year always has 4 digits.
+  char* out = buf;
+  auto digits = [&out](int64_t value, int width) {
+    for (int i = width - 1; i >= 0; --i) {
+      out[i] = static_cast<char>('0' + value % 10);
+      value /= 10;
+    }
+    out += width;
+  };
+  digits(d.year, 4);
+  *out++ = '-';
+  digits(d.month, 2);
+  *out++ = '-';
+  digits(d.day, 2);
+  *out++ = 'T';
+  digits(rem / 3600, 2);
+  *out++ = ':';
+  digits(rem / 60 % 60, 2);
+  *out++ = ':';
+  digits(rem % 60, 2);
+  if (frac != 0) {
+    *out++ = '.';
+    digits(frac, 9);
   }
-  return n < 0 ? 0 : std::min(static_cast<size_t>(n), buf_len - 1);
+  *out++ = 'Z';
+  *out = '\0';
+  return static_cast<size_t>(out - buf);
 }
 
 std::string formatRfc3339(int64_t ns) {

@@ -1023,7 +1023,7 @@ absl::StatusOr<RuleSet> RuleLoader::finish() {
   rules.logsources = mapping_.logSources();
   internal::assignLogSources(rules.detections, rules.logsources);
   absl::StatusOr<std::unique_ptr<internal::DetectionIndex>> index =
-      internal::DetectionIndex::build(rules.detections, rules.logsources);
+      internal::DetectionIndex::build(rules.detections, rules.logsources, rules.regexes.get());
   if (!index.ok()) return index.status();
   rules.index = std::move(*index);
   return rules;

@@ -5,14 +5,9 @@
 // senders are slowed down by TCP flow control.
 #pragma once
 
-#include <sys/socket.h>
-
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "common/clock.h"
 #include "common/metrics.h"
@@ -21,7 +16,8 @@
 
 namespace vigil::dataplane {
 namespace internal {
-class AcceptBackoff;
+class StreamServer;
+struct SocketAddress;
 }  // namespace internal
 
 struct TcpSourceOptions {
@@ -82,59 +78,19 @@ class TcpSource final : public Source {
   uint16_t id() const override { return options_.id; }
   Format format() const override { return options_.format; }
   const std::string& tenant() const override { return options_.tenant; }
-  RawRing& ring() override { return *ring_; }
+  RawRing& ring() override;
 
   // The bound port after a successful start(), else 0.
-  uint16_t boundPort() const { return bound_port_; }
-  const SourceCounters& counters() const { return counters_; }
+  uint16_t boundPort() const;
+  const SourceCounters& counters() const;
 
  private:
-  struct Connection;
-
-  TcpSource(TcpSourceOptions options, const sockaddr_storage& addr, socklen_t addr_len,
+  TcpSource(TcpSourceOptions options, const internal::SocketAddress& addr,
             MetricsRegistry& metrics, Clock& clock);
 
-  void run();
-  void acceptConnections();
-  void onReadable(Connection& conn);
-  bool processBuffered(Connection& conn);
-  bool flushAtEof(Connection& conn);
-  void onFramingError(Connection& conn);
-  void pause(Connection& conn);
-  void resumePaused();
-  void closeIdle(int64_t now_ns);
-  void closeConnection(Connection& conn);
-  void removeClosed();
-  void drainOnStop(Connection& conn);
-  bool watch(Connection& conn);
-
   TcpSourceOptions options_;
-  sockaddr_storage listen_addr_{};
-  socklen_t listen_addr_len_ = 0;
-  Clock& clock_;
-  SourceCounters counters_;
-  Counter* accepted_;
-  Counter* rejected_;
-  Counter* idle_closed_;
-  Counter* closed_;
-  Gauge* active_;
-  std::unique_ptr<RawRing> ring_;
-  std::unique_ptr<internal::AcceptBackoff> accept_backoff_;
-
-  std::vector<std::unique_ptr<Connection>> connections_;
-  std::vector<Connection*> paused_;  // removed from epoll until the ring has room
-  std::vector<Connection*> resume_scratch_;
-  bool any_closed_ = false;
-
-  int listen_fd_ = -1;
-  int epoll_fd_ = -1;
-  int wake_fd_ = -1;  // eventfd that stop() writes to end epoll_wait()
-  uint16_t bound_port_ = 0;
-  bool started_ = false;
-  std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> framing_error_logs_{0};
-  std::atomic<uint64_t> error_logs_{0};
-  std::thread thread_;
+  // The listener, the epoll thread, the connections and the ring.
+  std::unique_ptr<internal::StreamServer> server_;
 };
 
 }  // namespace vigil::dataplane

@@ -6,15 +6,10 @@
 // reading from the connections that have data waiting.
 #pragma once
 
-#include <sys/socket.h>
-
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <thread>
-#include <vector>
 
 #include "common/clock.h"
 #include "common/metrics.h"
@@ -23,7 +18,8 @@
 
 namespace vigil::dataplane {
 namespace internal {
-class AcceptBackoff;
+class StreamServer;
+struct SocketAddress;
 }  // namespace internal
 
 // Whether the server requests a client certificate and what it does without one.
@@ -109,75 +105,22 @@ class TlsSource final : public Source {
   uint16_t id() const override { return options_.id; }
   Format format() const override { return options_.format; }
   const std::string& tenant() const override { return options_.tenant; }
-  RawRing& ring() override { return *ring_; }
+  RawRing& ring() override;
 
   // The bound port after a successful start(), else 0.
-  uint16_t boundPort() const { return bound_port_; }
-  const SourceCounters& counters() const { return counters_; }
+  uint16_t boundPort() const;
+  const SourceCounters& counters() const;
   uint64_t handshakeFailures() const { return handshake_failures_->value(); }
 
  private:
-  struct Connection;
-  struct ContextDeleter {
-    void operator()(void* ctx) const;
-  };
-
-  TlsSource(TlsSourceOptions options, const sockaddr_storage& addr, socklen_t addr_len,
-            void* ssl_ctx, MetricsRegistry& metrics, Clock& clock);
-
-  void run();
-  void acceptConnections();
-  void onEvent(Connection& conn);
-  void continueHandshake(Connection& conn);
-  void onHandshakeFailure(Connection& conn, std::string_view reason);
-  void onReadable(Connection& conn);
-  bool processBuffered(Connection& conn);
-  bool flushAtEof(Connection& conn);
-  void onFramingError(Connection& conn);
-  void pause(Connection& conn);
-  void resumePaused();
-  void serveReady();
-  void closeIdle(int64_t now_ns);
-  void closeConnection(Connection& conn);
-  void removeClosed();
-  void drainOnStop(Connection& conn);
-  bool watch(Connection& conn, int op);
+  TlsSource(TlsSourceOptions options, const internal::SocketAddress& addr, void* ssl_ctx,
+            MetricsRegistry& metrics, Clock& clock);
 
   TlsSourceOptions options_;
-  sockaddr_storage listen_addr_{};
-  socklen_t listen_addr_len_ = 0;
-  std::unique_ptr<void, ContextDeleter> ssl_ctx_;  // SSL_CTX, kept opaque to callers
-  Clock& clock_;
-  SourceCounters counters_;
-  Counter* accepted_;
-  Counter* rejected_;
-  Counter* idle_closed_;
-  Counter* closed_;
   Counter* handshake_failures_;
-  Gauge* active_;
-  std::unique_ptr<internal::AcceptBackoff> accept_backoff_;
-  std::unique_ptr<RawRing> ring_;
-
-  std::vector<std::unique_ptr<Connection>> connections_;
-  std::vector<Connection*> paused_;  // removed from epoll until the ring has room
-  std::vector<Connection*> resume_scratch_;
-  // Connections with decrypted bytes left inside OpenSSL after their read budget. The
-  // socket may not become readable again for them, so the loop serves them without
-  // waiting for epoll.
-  std::vector<Connection*> ready_;
-  std::vector<Connection*> ready_scratch_;
-  bool any_closed_ = false;
-
-  int listen_fd_ = -1;
-  int epoll_fd_ = -1;
-  int wake_fd_ = -1;  // eventfd that stop() writes to end epoll_wait()
-  uint16_t bound_port_ = 0;
-  bool started_ = false;
-  std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> framing_error_logs_{0};
-  std::atomic<uint64_t> handshake_logs_{0};
-  std::atomic<uint64_t> error_logs_{0};
-  std::thread thread_;
+  // The listener, the epoll thread, the connections and the ring, with the TLS handshake
+  // and SSL_read() added (TlsServer in tls_source.cc).
+  std::unique_ptr<internal::StreamServer> server_;
 };
 
 }  // namespace vigil::dataplane

@@ -3,6 +3,7 @@
 #include <hs.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -21,6 +22,7 @@
 #include "intel/internal/hs_cache.h"
 #include "intel/internal/list_syntax.h"
 #include "intel/internal/text.h"
+#include "intel/internal/url_email_marker.h"
 #include "intel/internal/warninglist.h"
 
 namespace vigil::intel {
@@ -527,7 +529,7 @@ absl::StatusOr<std::shared_ptr<const IndicatorSet>> IndicatorSetBuilder::build()
   stats.table_bytes = tableBytes(*set);
 
   if (ids.empty()) return set;
-  if (absl::Status s = compileDatabase(*set, ids); !s.ok()) return s;
+  if (absl::Status s = compileDatabases(*set, ids); !s.ok()) return s;
   return set;
 }
 
@@ -541,20 +543,42 @@ size_t IndicatorSetBuilder::tableBytes(const IndicatorSet& set) {
   return bytes;
 }
 
-absl::Status IndicatorSetBuilder::compileDatabase(IndicatorSet& set,
-                                                   std::vector<unsigned> ids) const {
+absl::Status IndicatorSetBuilder::compileDatabases(IndicatorSet& set,
+                                                    const std::vector<unsigned>& ids) const {
   IndicatorSetStats& stats = set.stats_;
   absl::Time start = absl::Now();
-  std::vector<std::string> expressions;
-  std::vector<unsigned> flags;
-  expressions.reserve(ids.size());
-  flags.reserve(ids.size());
+  // One pattern list per database; `all` keeps the id order of the cache key.
+  struct Patterns {
+    std::vector<std::string> expressions;
+    std::vector<unsigned> flags;
+    std::vector<unsigned> ids;
+  };
+  std::array<Patterns, internal::kHsDatabaseCount> parts;
+  Patterns all;
   for (unsigned id : ids) {
-    bool regex = set.type(id) == IndicatorType::kRegex;
-    expressions.push_back(regex ? std::string(set.text(id)) : literalExpression(set.text(id)));
-    // Domains, hashes and emails are case-insensitive, and URLs are matched without
-    // case so that "HTTP://Bad.Example/x" in a log still hits.
-    flags.push_back(regex ? internal::kRegexFlags : HS_FLAG_CASELESS);
+    const IndicatorType type = set.type(id);
+    const bool regex = type == IndicatorType::kRegex;
+    // The matcher skips the URL and email database on text where hasUrlOrEmailMarker()
+    // fails, which is only sound while it holds for every URL and email indicator.
+    // Normalization guarantees it; this check keeps a future parser from breaking it.
+    if ((type == IndicatorType::kUrl || type == IndicatorType::kEmail) &&
+        !internal::hasUrlOrEmailMarker(set.text(id))) {
+      return absl::InternalError(absl::StrCat(
+          "the ", av(indicatorTypeName(type)), " indicator '", av(set.text(id)),
+          "' has neither '://' nor an '@' between a local part and a domain"));
+    }
+    std::string expression =
+        regex ? std::string(set.text(id)) : literalExpression(set.text(id));
+    // Emails are case-insensitive, and URLs are matched without case so that
+    // "HTTP://Bad.Example/x" in a log still hits.
+    const unsigned flags = regex ? internal::kRegexFlags : HS_FLAG_CASELESS;
+    Patterns& part = parts[regex ? internal::kRegexDatabase : internal::kUrlEmailDatabase];
+    part.expressions.push_back(expression);
+    part.flags.push_back(flags);
+    part.ids.push_back(id);
+    all.expressions.push_back(std::move(expression));
+    all.flags.push_back(flags);
+    all.ids.push_back(id);
   }
   // A rejected pattern takes every tenant copy of its regex along.
   auto dropRejected = [&](unsigned id) {
@@ -564,68 +588,94 @@ absl::Status IndicatorSetBuilder::compileDatabase(IndicatorSet& set,
       if (!set.hasNextCopy(copy)) break;
     }
   };
-  auto adopt = [&](hs_database_t* db, size_t patterns) {
+  auto adopt = [&](const std::array<hs_database_t*, internal::kHsDatabaseCount>& databases,
+                   size_t patterns) {
     stats.hs_compile_time = absl::Now() - start;
     stats.pattern_count = patterns;
-    set.database_.reset(db);
-    if (hs_database_size(db, &stats.hs_database_bytes) != HS_SUCCESS) {
-      stats.hs_database_bytes = 0;
+    set.url_email_database_.reset(databases[internal::kUrlEmailDatabase]);
+    set.regex_database_.reset(databases[internal::kRegexDatabase]);
+    stats.hs_database_bytes = 0;
+    for (hs_database_t* db : databases) {
+      size_t bytes = 0;
+      if (db != nullptr && hs_database_size(db, &bytes) == HS_SUCCESS) {
+        stats.hs_database_bytes += bytes;
+      }
     }
   };
 
   std::string cache_key;
   if (!options_.hs_cache_dir.empty()) {
-    cache_key = internal::hsCacheKey(expressions, flags, ids);
+    cache_key = internal::hsCacheKey(all.expressions, all.flags, all.ids);
     internal::HsCacheEntry entry;
     if (internal::hsCacheLoad(options_.hs_cache_dir, cache_key, entry, stats.hs_cache_error)) {
       for (unsigned id : entry.rejected_ids) dropRejected(id);
       stats.hs_cache = "hit";
-      adopt(entry.database, ids.size() - entry.rejected_ids.size());
+      adopt(entry.databases, ids.size() - entry.rejected_ids.size());
       return absl::OkStatus();
     }
+    stats.hs_cache_rejected = !stats.hs_cache_error.empty();
   }
 
-  // Each regex was checked alone when it was added, but a few expressions pass
-  // hs_expression_info() and still fail to compile. Such an expression is dropped and
-  // counted, and the rest compile again; any other failure is an error.
-  std::vector<unsigned> rejected_ids;
-  while (!ids.empty()) {
-    std::vector<const char*> patterns;
-    patterns.reserve(expressions.size());
-    for (const std::string& e : expressions) patterns.push_back(e.c_str());
-    hs_database_t* db = nullptr;
-    hs_compile_error_t* error = nullptr;
-    hs_error_t rc = hs_compile_multi(patterns.data(), flags.data(), ids.data(),
-                                     static_cast<unsigned>(ids.size()), HS_MODE_BLOCK, nullptr,
-                                     &db, &error);
-    if (rc == HS_SUCCESS) {
-      if (!cache_key.empty()) {
-        std::string cache_error;
-        if (internal::hsCacheStore(options_.hs_cache_dir, cache_key, db, rejected_ids,
-                                   options_.hs_cache_keep, cache_error)) {
-          stats.hs_cache = "miss";
-        } else {
-          stats.hs_cache = "error";
-          stats.hs_cache_error = std::move(cache_error);
-        }
-      }
-      adopt(db, ids.size());
-      return absl::OkStatus();
+  std::array<hs_database_t*, internal::kHsDatabaseCount> databases{};
+  auto freeDatabases = [&databases] {
+    for (hs_database_t*& db : databases) {
+      hs_free_database(db);
+      db = nullptr;
     }
-    std::string message = absl::StrCat("Hyperscan rejected the indicator patterns: ",
-                                       error != nullptr ? error->message : "unknown error");
-    int bad_index = error != nullptr ? error->expression : -1;
-    hs_free_compile_error(error);
-    if (bad_index < 0) return absl::InternalError(message);
-    const Indicator bad = set.indicator(ids[static_cast<size_t>(bad_index)]);
-    absl::StrAppend(&message, " (indicator '", av(bad.text), "' from ", bad.origin, ")");
-    if (bad.type != IndicatorType::kRegex) return absl::InternalError(message);
-    rejected_ids.push_back(ids[static_cast<size_t>(bad_index)]);
-    dropRejected(ids[static_cast<size_t>(bad_index)]);
-    ids.erase(ids.begin() + bad_index);
-    expressions.erase(expressions.begin() + bad_index);
-    flags.erase(flags.begin() + bad_index);
+  };
+  std::vector<unsigned> rejected_ids;
+  for (size_t kind = 0; kind < internal::kHsDatabaseCount; ++kind) {
+    Patterns& part = parts[kind];
+    // Each regex was checked alone when it was added, but a few expressions pass
+    // hs_expression_info() and still fail to compile. Such an expression is dropped and
+    // counted, and the rest compile again; any other failure is an error.
+    while (!part.ids.empty()) {
+      std::vector<const char*> patterns;
+      patterns.reserve(part.expressions.size());
+      for (const std::string& e : part.expressions) patterns.push_back(e.c_str());
+      hs_compile_error_t* error = nullptr;
+      hs_error_t rc = hs_compile_multi(patterns.data(), part.flags.data(), part.ids.data(),
+                                       static_cast<unsigned>(part.ids.size()), HS_MODE_BLOCK,
+                                       nullptr, &databases[kind], &error);
+      if (rc == HS_SUCCESS) break;
+      databases[kind] = nullptr;
+      std::string message = absl::StrCat("Hyperscan rejected the indicator patterns: ",
+                                         error != nullptr ? error->message : "unknown error");
+      int bad_index = error != nullptr ? error->expression : -1;
+      hs_free_compile_error(error);
+      if (bad_index < 0) {
+        freeDatabases();
+        return absl::InternalError(message);
+      }
+      const auto bad_position = static_cast<size_t>(bad_index);
+      const Indicator bad = set.indicator(part.ids[bad_position]);
+      absl::StrAppend(&message, " (indicator '", av(bad.text), "' from ", bad.origin, ")");
+      if (bad.type != IndicatorType::kRegex) {
+        freeDatabases();
+        return absl::InternalError(message);
+      }
+      rejected_ids.push_back(part.ids[bad_position]);
+      dropRejected(part.ids[bad_position]);
+      part.ids.erase(part.ids.begin() + bad_index);
+      part.expressions.erase(part.expressions.begin() + bad_index);
+      part.flags.erase(part.flags.begin() + bad_index);
+    }
   }
+  if (!cache_key.empty()) {
+    std::string cache_error;
+    const std::array<const hs_database_t*, internal::kHsDatabaseCount> stored = {
+        databases[internal::kUrlEmailDatabase], databases[internal::kRegexDatabase]};
+    if (internal::hsCacheStore(options_.hs_cache_dir, cache_key, stored, rejected_ids,
+                               options_.hs_cache_keep, cache_error)) {
+      stats.hs_cache = "miss";
+    } else {
+      stats.hs_cache = "error";
+      // A rejected file's reason, if any, stays in front of the write error.
+      if (!stats.hs_cache_error.empty()) stats.hs_cache_error += "; ";
+      stats.hs_cache_error += cache_error;
+    }
+  }
+  adopt(databases, ids.size() - rejected_ids.size());
   return absl::OkStatus();
 }
 

@@ -288,7 +288,9 @@ class IndicatorSetBuilder {
   std::vector<uint32_t> groupCopies(std::vector<uint32_t> kept) const;
   uint32_t intern(std::string_view text);
   uint32_t internTags(std::vector<uint32_t> tags);
-  absl::Status compileDatabase(IndicatorSet& set, std::vector<unsigned> ids) const;
+  // Compiles the URL and email patterns and the regexes among `ids` into the set's two
+  // Hyperscan databases, or reads both from the cache.
+  absl::Status compileDatabases(IndicatorSet& set, const std::vector<unsigned>& ids) const;
   static size_t tableBytes(const IndicatorSet& set);
 
   BuilderOptions options_;

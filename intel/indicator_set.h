@@ -64,12 +64,15 @@ struct IndicatorSetStats {
   // Indexed by static_cast<size_t>(IndicatorType).
   std::array<size_t, kIndicatorTypeCount> count_by_type{};
   size_t pattern_count = 0;               // indicators compiled into Hyperscan
-  size_t hs_database_bytes = 0;           // 0 when there are no patterns
+  size_t hs_database_bytes = 0;           // both databases; 0 when there are no patterns
   absl::Duration hs_compile_time = absl::ZeroDuration();  // compile, or cache read on a hit
   // What the compiled-database cache did for this build: "off", "hit", "miss" (compiled
   // and stored) or "error" (compiled; `hs_cache_error` says why the cache failed).
   std::string hs_cache = "off";
   std::string hs_cache_error;
+  // True when a cache file for these patterns existed but was rejected (damaged, or of
+  // another format version) and removed; `hs_cache_error` says why.
+  bool hs_cache_rejected = false;
   size_t prefix_lengths = 0;   // distinct CIDR lengths, each one hash probe per lookup
   size_t duplicate_lines = 0;  // accepted lines whose indicator was already loaded
   // Indicators left out because a warninglist contains their value, per list name.
@@ -191,9 +194,12 @@ class IndicatorSet {
   // Seed of the text hashes of this set's tables.
   uint64_t textHashSeed() const { return seed_; }
 
-  // The compiled Hyperscan block-mode database, or nullptr when the set has no URL,
-  // email or regex indicators. Owned by the set.
-  const hs_database* database() const { return database_.get(); }
+  // The compiled Hyperscan block-mode databases, owned by the set. URLs and emails are
+  // in one, as caseless literals, and regexes in the other, so that text without "://"
+  // and "@" (which every URL and every email indicator contains) skips the first. Each
+  // is nullptr when the set has no indicator of its kinds.
+  const hs_database* urlEmailDatabase() const { return url_email_database_.get(); }
+  const hs_database* regexDatabase() const { return regex_database_.get(); }
 
  private:
   friend class IndicatorSetBuilder;
@@ -250,7 +256,8 @@ class IndicatorSet {
   std::unique_ptr<internal::TextTable> filenames_;
   std::unique_ptr<internal::TextTable> domains_;
   std::unique_ptr<internal::TextTable> hashes_;
-  std::unique_ptr<hs_database, DatabaseDeleter> database_;
+  std::unique_ptr<hs_database, DatabaseDeleter> url_email_database_;
+  std::unique_ptr<hs_database, DatabaseDeleter> regex_database_;
   IndicatorSetStats stats_;
 };
 

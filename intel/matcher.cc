@@ -19,6 +19,7 @@
 #include "absl/strings/ascii.h"
 #include "intel/indicator_set.h"
 #include "intel/internal/flat_table.h"
+#include "intel/internal/url_email_marker.h"
 
 namespace vigil::intel {
 
@@ -47,6 +48,18 @@ constexpr size_t kMaxPendingLookups = 64;
 // kMaxDomainBytes (256), a file name 256 and a hash 64.
 constexpr size_t kKeyBytes = 4096;
 
+// One Hyperscan match of the text being scanned that will give a hit when reported.
+struct TextMatch {
+  uint32_t end = 0;  // offset after the match's last byte
+  uint32_t id = 0;   // indicator id, a group head
+};
+
+// Matches of one text kept for sorting. Each database scan stops once it has kept more
+// matches than the event has room for hits and moves past that end offset (see
+// EventMatcher::onMatch()), so only matches that share one end offset go beyond
+// Event::kMaxHits + 1 per scan.
+constexpr size_t kMaxTextMatches = 4 * Event::kMaxHits;
+
 }  // namespace
 
 struct Scratch::Impl {
@@ -62,6 +75,9 @@ struct Scratch::Impl {
   size_t pending_count = 0;
   std::array<char, kKeyBytes> keys{};
   size_t keys_used = 0;
+  // Matches of the text being scanned, from both databases.
+  std::array<TextMatch, kMaxTextMatches> text_matches{};
+  size_t text_match_count = 0;
   // Written only by the owning worker; atomic so that exports may read it meanwhile.
   std::atomic<uint64_t> scan_errors{0};
 };
@@ -326,17 +342,48 @@ class EventMatcher {
     }
   }
 
-  // Scans `text` once. With `attribute_fields`, a hit inside a generic field value
-  // that points into `text` is reported under that field's name.
+  // Scans `text` for URL, email and regex indicators and reports their hits ordered by
+  // end offset, then by indicator id. With `attribute_fields`, a hit inside a generic
+  // field value that points into `text` is reported under that field's name.
+  //
+  // The URL and email database is scanned only when hasUrlOrEmailMarker(text) (see
+  // internal/url_email_marker.h), which holds for every URL and email indicator.
+  // Matches of both databases are collected and sorted, so the hits and their order do
+  // not depend on which databases ran.
   void scan(std::string_view text, std::string_view field, bool attribute_fields) {
     if (text.empty() || full_) return;
     text_ = text;
     field_ = field;
     attribute_fields_ = attribute_fields;
-    hs_error_t rc = hs_scan(set_.database(), text.data(), static_cast<unsigned>(text.size()), 0,
-                            scratch_.hs, &EventMatcher::onMatch, this);
-    if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) {
-      scratch_.scan_errors.fetch_add(1, std::memory_order_relaxed);
+    scratch_.text_match_count = 0;
+    room_ = Event::kMaxHits - std::min(event_.hit_count, Event::kMaxHits);
+    const hs_database_t* url_email = set_.urlEmailDatabase();
+    if (url_email != nullptr && internal::hasUrlOrEmailMarker(text)) scanDatabase(url_email);
+    if (set_.regexDatabase() != nullptr) scanDatabase(set_.regexDatabase());
+
+    const std::span<TextMatch> matches(scratch_.text_matches.data(), scratch_.text_match_count);
+    // Insertion sort: a text has a handful of matches at most.
+    for (size_t i = 1; i < matches.size(); ++i) {
+      const TextMatch match = matches[i];
+      size_t j = i;
+      for (; j > 0 && (matches[j - 1].end > match.end ||
+                       (matches[j - 1].end == match.end && matches[j - 1].id > match.id));
+           --j) {
+        matches[j] = matches[j - 1];
+      }
+      matches[j] = match;
+    }
+    for (const TextMatch& match : matches) {
+      if (full_) break;
+      const size_t start = matchStart(match.id, match.end);
+      report(match.id, fieldFor(field_, attribute_fields_, text_.substr(start, match.end - start)));
+    }
+    if (lost_matches_) {
+      // Every kept match gives a hit, and more were kept than the event has room for, so
+      // the event is full and flagged. Only which of the tied matches were kept may
+      // differ from the order by end offset and id.
+      event_.flags |= kFlagHitsOverflow;
+      full_ = true;
     }
   }
 
@@ -344,23 +391,59 @@ class EventMatcher {
   // Longest file name looked up.
   static constexpr size_t kMaxFilenameBytes = 256;
 
+  // Runs one Hyperscan database over text_ and collects its matches.
+  void scanDatabase(const hs_database_t* database) {
+    scan_matches_ = 0;
+    scan_last_end_ = 0;
+    hs_error_t rc = hs_scan(database, text_.data(), static_cast<unsigned>(text_.size()), 0,
+                            scratch_.hs, &EventMatcher::onMatch, this);
+    if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED) {
+      scratch_.scan_errors.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  // The offset of the first byte of a match of `id` that ends at `end`. A regex match has
+  // no known start without HS_FLAG_SOM_LEFTMOST, so its last byte is used.
+  size_t matchStart(uint32_t id, size_t end) const {
+    if (set_.type(id) == IndicatorType::kRegex) return end > 0 ? end - 1 : 0;
+    return end - set_.text(id).size();
+  }
+
+  // Keeps a match that will give a hit when it is reported: it passes the boundary rule,
+  // its indicator was not reported for this event yet and the event's tenant sees a copy
+  // of it. A repeated match of one indicator keeps the lowest end offset.
   static int onMatch(unsigned id, unsigned long long /*from*/, unsigned long long to,
                      unsigned /*flags*/, void* context) {
     auto* self = static_cast<EventMatcher*>(context);
+    Scratch::Impl& scratch = self->scratch_;
+    const auto end = static_cast<size_t>(to);
     const IndicatorType type = self->set_.type(id);
-    auto end = static_cast<size_t>(to);
-    // A regex hit has no known start without HS_FLAG_SOM_LEFTMOST; its last byte
-    // decides the field.
-    size_t start = type == IndicatorType::kRegex ? (end > 0 ? end - 1 : 0)
-                                                 : end - self->set_.text(id).size();
-    bool boundary_ok = true;
-    if (type == IndicatorType::kDomain) boundary_ok = domainBoundary(self->text_, start, end);
-    if (type == IndicatorType::kEmail) boundary_ok = emailBoundary(self->text_, start, end);
-    if (boundary_ok) {
-      self->report(id, self->fieldFor(self->field_, self->attribute_fields_,
-                                      self->text_.substr(start, end - start)));
+    const size_t start = self->matchStart(id, end);
+    if (type == IndicatorType::kDomain && !domainBoundary(self->text_, start, end)) return 0;
+    if (type == IndicatorType::kEmail && !emailBoundary(self->text_, start, end)) return 0;
+    for (size_t i = 0; i < scratch.seen_count; ++i) {
+      if (scratch.seen[i] == id) return 0;
     }
-    return self->full_ ? 1 : 0;  // non-zero stops the scan
+    if (self->scoped_ && !self->set_.firstVisible(id, self->event_.tenant)) return 0;
+    for (size_t i = 0; i < scratch.text_match_count; ++i) {
+      TextMatch& kept = scratch.text_matches[i];
+      if (kept.id != id) continue;
+      kept.end = std::min(kept.end, static_cast<uint32_t>(end));
+      return 0;
+    }
+    // Hyperscan reports matches in order of end offset. Once this scan kept more matches
+    // than the event has room for, a match that ends later sorts after all of them and
+    // can never be reported. One match more than the room is kept so that reporting it
+    // fails and flags the event as overflowed, as it did when hits were reported at once.
+    if (self->scan_matches_ > self->room_ && end > self->scan_last_end_) return 1;
+    if (scratch.text_match_count == scratch.text_matches.size()) {
+      self->lost_matches_ = true;
+      return 0;
+    }
+    scratch.text_matches[scratch.text_match_count++] = {static_cast<uint32_t>(end), id};
+    ++self->scan_matches_;
+    self->scan_last_end_ = std::max(self->scan_last_end_, end);
+    return 0;
   }
 
   // A free queue entry. A full queue is probed first, which keeps the order of hits.
@@ -572,9 +655,16 @@ class EventMatcher {
   Scratch::Impl& scratch_;
   Event& event_;
   const bool scoped_;  // the set has tenant-owned indicators
+  // State of scan(): the text, its field and the room for hits when it started.
   std::string_view text_;
   std::string_view field_;
   bool attribute_fields_ = false;
+  size_t room_ = 0;
+  // State of one database scan in scanDatabase().
+  size_t scan_matches_ = 0;
+  size_t scan_last_end_ = 0;
+  // A reportable match found no room in Scratch::Impl::text_matches.
+  bool lost_matches_ = false;
   bool full_ = false;
   size_t added_ = 0;
 };
@@ -591,10 +681,13 @@ bool mayBeAddress(std::string_view value) {
 
 Scratch::Scratch(const IndicatorSet& set) : impl_(std::make_unique<Impl>()) {
   impl_->set = &set;
-  if (set.database() == nullptr) return;
-  hs_error_t rc = hs_alloc_scratch(set.database(), &impl_->hs);
-  if (rc == HS_NOMEM) throw std::bad_alloc();
-  if (rc != HS_SUCCESS) fatal("hs_alloc_scratch failed on a database this module compiled");
+  // One Hyperscan scratch serves both databases: the second call grows the first's.
+  for (const hs_database_t* database : {set.urlEmailDatabase(), set.regexDatabase()}) {
+    if (database == nullptr) continue;
+    hs_error_t rc = hs_alloc_scratch(database, &impl_->hs);
+    if (rc == HS_NOMEM) throw std::bad_alloc();
+    if (rc != HS_SUCCESS) fatal("hs_alloc_scratch failed on a database this module compiled");
+  }
 }
 
 Scratch::~Scratch() { hs_free_scratch(impl_->hs); }
@@ -641,7 +734,9 @@ size_t matchEvent(const IndicatorSet& set, Scratch& scratch, Event& event) {
   }
   matcher.flush();
 
-  if (set.database() == nullptr) return matcher.added();
+  if (set.urlEmailDatabase() == nullptr && set.regexDatabase() == nullptr) {
+    return matcher.added();
+  }
   matcher.scan(event.message, "message", /*attribute_fields=*/true);
   // JSON events may carry decoded values outside the message; scan those separately.
   event.visitFields([&](const Field& field) {

@@ -1,8 +1,12 @@
 #include "mgmt/action_router.h"
 
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "mgmt/internal/alert_json.h"
 #include "mgmt/internal/crypto_util.h"
 
 namespace vigil::mgmt {
@@ -16,6 +20,7 @@ constexpr size_t kMaxStepText = 4096;  // bytes of a result or parameter text ke
 const std::vector<double> kConnectorLatencyBounds = {0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05,
                                                      0.1,    0.5,    1,     5,     10,   30};
 constexpr size_t kKeyHexDigits = 32;   // 128 bits of the SHA-256
+constexpr absl::string_view kKeyPrefix = "vigil-";
 // Separates the inputs of an idempotency key, so no field can run into the next one.
 constexpr absl::string_view kKeySeparator("\0", 1);
 
@@ -44,14 +49,75 @@ nlohmann::json paramsToJson(const pb::List& params) {
   return out;
 }
 
+namespace {
+
+void appendParamValue(const pb::Value& value, std::string& out) {
+  switch (value.type()) {
+    case pb::ValueType::kString:
+      internal::appendJsonString(value.asString(), out);
+      return;
+    case pb::ValueType::kInt: {
+      char digits[absl::numbers_internal::kFastToBufferSize];
+      out.append(digits, absl::numbers_internal::FastIntToBuffer(value.asInt(), digits));
+      return;
+    }
+    default:  // null, booleans, doubles and lists (with valueToJson's depth limit)
+      internal::appendJsonValue(pb::compiler::valueToJson(value), out);
+      return;
+  }
+}
+
+}  // namespace
+
+void writeParamsJson(const pb::List& params, std::string& out) {
+  // The order of a JSON object's keys (sorted, the last of equal keys winning), by
+  // position of the key in `params`.
+  thread_local std::vector<uint32_t> order;
+  order.clear();
+  for (uint32_t i = 0; i + 1 < params.size; i += 2) {
+    if (params.items[i].isString()) order.push_back(i);
+  }
+  auto keyAt = [&params](uint32_t i) { return params.items[i].asString(); };
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    const std::string_view key_a = keyAt(a), key_b = keyAt(b);
+    return key_a < key_b || (key_a == key_b && a < b);
+  });
+  out.clear();
+  out.push_back('{');
+  for (size_t n = 0; n < order.size(); ++n) {
+    if (n + 1 < order.size() && keyAt(order[n + 1]) == keyAt(order[n])) continue;
+    if (out.size() > 1) out.push_back(',');
+    internal::appendJsonString(keyAt(order[n]), out);
+    out.push_back(':');
+    appendParamValue(params.items[order[n] + 1], out);
+  }
+  out.push_back('}');
+}
+
 std::string actionIdempotencyKey(const RunContext& ctx, uint32_t pc, std::string_view action,
                                  const std::string& params_json) {
-  const std::string inputs = absl::StrCat(ctx.run_id, kKeySeparator, ctx.created_ns, kKeySeparator,
-                                          pc, kKeySeparator, std::string(action), kKeySeparator,
-                                          params_json, kKeySeparator);
+  // The digest input is the text StrCat(run_id, sep, created_ns, sep, pc, sep, action, sep,
+  // params_json, sep, earlier), fed in pieces so no copy of the parameters is made. Keys
+  // must not change between versions: a segment journaled by one build is run again by
+  // the next with the keys the far side has seen.
+  thread_local internal::Sha256 hasher;
+  unsigned char digest[internal::Sha256::kDigestBytes];
+  std::string key;
   for (uint64_t earlier = 0;; ++earlier) {
-    std::string digest = internal::sha256Hex(absl::StrCat(inputs, earlier));
-    std::string key = absl::StrCat("vigil-", digest.substr(0, kKeyHexDigits));
+    hasher.update(absl::AlphaNum(ctx.run_id).Piece());
+    hasher.update(kKeySeparator);
+    hasher.update(absl::AlphaNum(ctx.created_ns).Piece());
+    hasher.update(kKeySeparator);
+    hasher.update(absl::AlphaNum(pc).Piece());
+    hasher.update(kKeySeparator);
+    hasher.update(absl::string_view(action.data(), action.size()));
+    hasher.update(kKeySeparator);
+    hasher.update(params_json);
+    hasher.update(kKeySeparator);
+    hasher.update(absl::AlphaNum(earlier).Piece());
+    hasher.finish(digest);
+    key.assign(kKeyPrefix.data(), kKeyPrefix.size());
+    internal::appendHex(digest, kKeyHexDigits / 2, key);
     if (ctx.done_action_keys.count(key) == 0) return key;
   }
 }
@@ -117,8 +183,8 @@ absl::Status ActionRouter::perform(std::string_view action, const pb::List& para
   RunStep step;
   step.kind = "action";
   step.name = std::string(action);
-  std::string params_json =
-      paramsToJson(params).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string params_json;
+  writeParamsJson(params, params_json);
   ctx.action_key = actionIdempotencyKey(ctx, call.pc(), action, params_json);
   step.idempotency_key = ctx.action_key;
   step.detail = clip(std::move(params_json));
@@ -137,21 +203,21 @@ absl::Status ActionRouter::perform(std::string_view action, const pb::List& para
                      "; route it under playbooks.actions in the configuration"));
   } else {
     std::lock_guard<std::mutex> lock(*target->mu);
-    // Timed right before the call, after the idempotency key and the step's text were
-    // built and the connector's lock was taken.
+    if (ctx.journal != nullptr) {
+      if (absl::Status st = ctx.journal->recordStart(step.idempotency_key, action); !st.ok()) {
+        journal_errors_.add();
+        VIGIL_LOG_WARN_POW2("cannot record a playbook action in the run journal run={} error={}",
+                            ctx.run_id, st.ToString());
+      }
+    }
+    // Timed right before the call, after the idempotency key, the step's text and the
+    // journal record of the call were made and the connector's lock was taken.
     start = monotonicNs();
     if (ctx.trigger_mono_ns != 0 && !ctx.first_action_latency_ns) {
       ctx.first_action_latency_ns = start - ctx.trigger_mono_ns;
       ctx.dispatch_latency_ns = start - ctx.worker_mono_ns;
       if (ctx.event_receive_ns != 0) {
         ctx.event_to_action_ns = RealClock::instance().nowNs() - ctx.event_receive_ns;
-      }
-    }
-    if (ctx.journal != nullptr) {
-      if (absl::Status st = ctx.journal->recordStart(step.idempotency_key, action); !st.ok()) {
-        journal_errors_.add();
-        VIGIL_LOG_WARN_POW2("cannot record a playbook action in the run journal run={} error={}",
-                            ctx.run_id, st.ToString());
       }
     }
     status = target->connector->perform(action, params, call, result);

@@ -77,6 +77,11 @@ RunContext& runContext(playbook_vm::HostCall& call);
 // The action's parameters [k1, v1, k2, v2, ...] as a JSON object.
 nlohmann::json paramsToJson(const playbook_vm::List& params);
 
+// Replaces `out` with the JSON text of paramsToJson(params), byte for byte what its
+// dump(-1, ' ', false, error_handler_t::replace) returns, without building the object.
+// The text is part of each action's idempotency key.
+void writeParamsJson(const playbook_vm::List& params, std::string& out);
+
 // Derives the idempotency key of one action call: "vigil-" and 32 hex digits of a SHA-256
 // over the run's id and creation time, the pc of the call, the action name, the parameters
 // (`params_json`) and how many calls with those same inputs already succeeded in this run

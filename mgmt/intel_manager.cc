@@ -411,6 +411,13 @@ absl::StatusOr<uint64_t> IntelManager::rebuild(const std::string& reason) {
                "and stored), error (compiled, cache not written) or off",
                {{"outcome", stats.hs_cache}})
       .add();
+  if (stats.hs_cache_rejected) {
+    metrics_
+        .counter("vigil_intel_hs_cache_rejected_total",
+                 "Compiled-database cache files rejected (damaged or of another format "
+                 "version), removed and compiled again")
+        .add();
+  }
   if (!stats.hs_cache_error.empty()) {
     VIGIL_LOG_WARN("hyperscan cache problem reason={} error=\"{}\"", reason,
                    stats.hs_cache_error);

@@ -182,6 +182,10 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
     RunJournal* journal = nullptr;  // this worker's run journal file
     playbook_vm::Vm vm;
     int64_t taken_mono_ns = 0;
+    // The alert of the run started last and the journal record of its first segment,
+    // kept so the next run reuses their memory (startRun() only).
+    nlohmann::json alert;
+    JournalSegment first_segment;
     std::string key;  // scratch for step cache lookups
     std::map<std::string, StepMetrics, std::less<>> steps;  // by playbook, kind, name, outcome
     std::map<std::string, Counter*, std::less<>> kinds;

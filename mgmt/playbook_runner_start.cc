@@ -1,12 +1,11 @@
 // The playbook runner's run segments: building a run's context and alert, starting a new
 // run on a worker and resuming a stored one.
-#include <cmath>
-
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/time.h"
 #include "intel/snapshot.h"
 #include "mgmt/case_connector.h"
+#include "mgmt/internal/alert_json.h"
 #include "mgmt/internal/playbook_runner_util.h"
 #include "mgmt/playbook_runner.h"
 
@@ -15,93 +14,6 @@ namespace {
 
 namespace pb = playbook_vm;
 using json = nlohmann::json;
-using internal::dumpJson;
-
-// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or values past
-// U+10FFFF).
-bool validUtf8(const std::string& text) {
-  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-  const auto* end = p + text.size();
-  while (p < end) {
-    if (*p < 0x80) {
-      ++p;
-      continue;
-    }
-    size_t extra = 0;
-    uint32_t code = 0;
-    if ((*p & 0xE0) == 0xC0) {
-      extra = 1;
-      code = *p & 0x1F;
-    } else if ((*p & 0xF0) == 0xE0) {
-      extra = 2;
-      code = *p & 0x0F;
-    } else if ((*p & 0xF8) == 0xF0) {
-      extra = 3;
-      code = *p & 0x07;
-    } else {
-      return false;
-    }
-    if (static_cast<size_t>(end - p) <= extra) return false;
-    for (size_t i = 1; i <= extra; ++i) {
-      if ((p[i] & 0xC0) != 0x80) return false;
-      code = (code << 6) | (p[i] & 0x3F);
-    }
-    constexpr uint32_t kMinForLength[] = {0, 0x80, 0x800, 0x10000};
-    if (code < kMinForLength[extra] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
-      return false;
-    }
-    p += extra + 1;
-  }
-  return true;
-}
-
-// A JSON string of `text`, with invalid UTF-8 replaced by U+FFFD as alertToJson does.
-json textValue(const std::string& text) {
-  if (validUtf8(text)) return text;
-  return json::parse(json(text).dump(-1, ' ', false, json::error_handler_t::replace));
-}
-
-json textArray(const std::vector<std::string>& texts) {
-  json out = json::array();
-  for (const std::string& text : texts) out.push_back(textValue(text));
-  return out;
-}
-
-// The alert as playbooks read it: the fields of correlate::alertToJson, plus "severity"
-// (the Sigma level), every group-by field at the top level (alert.src_ip) and "events",
-// one {"raw": TEXT} per evidence line, and "inbox_id" when the case sink stored the alert.
-// Built directly rather than by parsing
-// alertToJson's text, which took about 17 us per run before the first action could start
-// (dev build, measured on the shared 2-core machine).
-json alertForPlaybook(const correlate::Alert& alert, int64_t inbox_id) {
-  json group = json::object();
-  for (const auto& [field, value] : alert.group) group[field] = textValue(value);
-  json j = json::object();
-  j["id"] = textValue(alert.id);
-  j["rule_id"] = textValue(alert.rule_id);
-  j["rule_title"] = textValue(alert.rule_title);
-  j["rules_version"] = alert.rules_version;
-  j["level"] = textValue(alert.level);
-  j["tenant"] = textValue(alert.tenant);
-  j["tags"] = textArray(alert.tags);
-  j["first_event"] = formatRfc3339(alert.first_event_ns);
-  j["last_event"] = formatRfc3339(alert.last_event_ns);
-  j["detected"] = formatRfc3339(alert.detect_ns);
-  j["event_count"] = alert.event_count;
-  j["evidence"] = textArray(alert.evidence);
-  j["indicator_hits"] = textArray(alert.indicator_hits);
-  if (!std::isnan(alert.metric)) j["metric"] = alert.metric;
-  j["severity"] = j["level"];
-  for (const auto& [field, value] : group.items()) {
-    if (!j.contains(field)) j[field] = value;
-  }
-  j["group"] = std::move(group);
-  json events = json::array();
-  for (const json& raw : j["evidence"]) events.push_back({{"raw", raw}});
-  j["events"] = std::move(events);
-  if (inbox_id != 0) j["inbox_id"] = inbox_id;
-  return j;
-}
 
 }  // namespace
 
@@ -146,7 +58,12 @@ void PlaybookRunner::startRun(const Job& job, Worker& worker) {
                     playbook.name, source.id, id.status().ToString());
     return;
   }
-  json alert = alertForPlaybook(source, job.inbox_id);
+  // Built in objects the worker keeps, so a run reuses the nodes and strings of the one
+  // before. A new JSON object and its text for every run were, after the idempotency key,
+  // the largest cost before the first connector call in a perf profile of
+  // bench/playbook_runner_bench.
+  internal::refreshAlertJson(source, job.inbox_id, worker.alert);
+  const json& alert = worker.alert;
   RunRecord run;
   run.id = *id;
   run.playbook = playbook.name;
@@ -159,7 +76,7 @@ void PlaybookRunner::startRun(const Job& job, Worker& worker) {
   // The run's row is stored only when its first segment ends. Until then the journal is
   // its only trace, so the run and its whole alert are journaled before the first action:
   // a restart re-runs the segment from there.
-  JournalSegment segment;
+  JournalSegment& segment = worker.first_segment;
   segment.run_id = run.id;
   segment.created_ns = run.created_ns;
   segment.first = true;
@@ -169,7 +86,7 @@ void PlaybookRunner::startRun(const Job& job, Worker& worker) {
   segment.tenant = run.tenant;
   segment.alert_id = run.alert_id;
   segment.rule_id = run.rule_id;
-  segment.alert_json = dumpJson(alert);
+  internal::dumpJsonTo(alert, segment.alert_json);
   RunContext ctx;
   prepareContext(ctx, run, alert);
   if (!beginSegment(worker, segment, ctx)) {
@@ -185,7 +102,7 @@ void PlaybookRunner::startRun(const Job& job, Worker& worker) {
   pb::RunResult result = worker.vm.run(*playbook.program, registry_, budget, &ctx);
 
   NewRun row{run.id,     run.created_ns, run.playbook, run.playbook_hash,
-             run.tenant, run.alert_id,   run.rule_id,  std::move(segment.alert_json)};
+             run.tenant, run.alert_id,   run.rule_id,  segment.alert_json};
   settle(run, ctx, result, worker, &row);
 }
 

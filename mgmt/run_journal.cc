@@ -1,10 +1,12 @@
 #include "mgmt/run_journal.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -183,14 +185,45 @@ uint64_t recordChecksum(uint64_t generation, const char* payload, size_t size) {
   return hash;
 }
 
-template <typename T>
-void appendRaw(std::string& out, T value) {
-  out.append(reinterpret_cast<const char*>(&value), sizeof(value));
+// Writes records into the journal's mapping; the caller made room for them first.
+class RecordWriter {
+ public:
+  explicit RecordWriter(char* out) : out_(out) {}
+
+  template <typename T>
+  void raw(T value) {
+    put(out_, at_, value);
+  }
+  void text(std::string_view text) {
+    raw(static_cast<uint32_t>(text.size()));
+    std::memcpy(out_ + at_, text.data(), text.size());
+    at_ += text.size();
+  }
+  size_t size() const { return at_; }
+
+ private:
+  char* out_;
+  size_t at_ = 0;
+};
+
+size_t textBytes(std::string_view text) { return sizeof(uint32_t) + text.size(); }
+
+size_t pageBytes() {
+  static const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  return page;
 }
 
-void appendText(std::string& out, std::string_view text) {
-  appendRaw(out, static_cast<uint32_t>(text.size()));
-  out.append(text.data(), text.size());
+size_t roundUpToPage(size_t bytes) { return (bytes + pageBytes() - 1) / pageBytes() * pageBytes(); }
+
+// Allocates the file's blocks for [offset, offset + bytes), so a store into the mapping
+// never needs a block the disk no longer has (that would raise SIGBUS).
+absl::Status reserveBlocks(int fd, size_t offset, size_t bytes, const std::string& path) {
+  const int error =
+      ::posix_fallocate(fd, static_cast<off_t>(offset), static_cast<off_t>(bytes));
+  if (error == 0) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat("run journal ", path, ": cannot reserve ", bytes,
+                                             " bytes: ", std::strerror(error),
+                                             "; free space on the disk of the runs database"));
 }
 
 bool takeText(const char* in, size_t size, size_t& at, std::string& out) {
@@ -199,37 +232,6 @@ bool takeText(const char* in, size_t size, size_t& at, std::string& out) {
   out.assign(in + at, length);
   at += length;
   return true;
-}
-
-// Opens a record in `out`: the header is filled in by closeRecord().
-size_t openRecord(std::string& out, uint8_t type) {
-  const size_t begin = out.size();
-  out.append(kRecordHeaderBytes, '\0');
-  appendRaw(out, type);
-  return begin;
-}
-
-void closeRecord(std::string& out, size_t begin, uint64_t generation) {
-  const size_t payload_bytes = out.size() - begin - kRecordHeaderBytes;
-  const char* payload = out.data() + begin + kRecordHeaderBytes;
-  const uint64_t checksum = recordChecksum(generation, payload, payload_bytes);
-  size_t at = 0;
-  char* header = out.data() + begin;
-  put(header, at, kSegmentMagic);
-  put(header, at, static_cast<uint32_t>(payload_bytes));
-  put(header, at, generation);
-  put(header, at, checksum);
-}
-
-void appendOutcome(std::string& out, const RecordedAction& outcome, uint64_t generation) {
-  const size_t begin = openRecord(out, kOutcomeRecord);
-  appendRaw(out, static_cast<uint8_t>(outcome.ok ? 1 : 0));
-  appendRaw(out, static_cast<int32_t>(outcome.code));
-  appendRaw(out, outcome.case_id);
-  appendText(out, outcome.key);
-  appendText(out, outcome.error);
-  appendText(out, outcome.value_json);
-  closeRecord(out, begin, generation);
 }
 
 bool parseStart(const char* p, size_t size, JournalSegment& out) {
@@ -287,10 +289,19 @@ bool nextRecord(const std::string& data, size_t& at, uint64_t& generation,
 
 }  // namespace
 
-RunJournal::RunJournal(std::string path, int fd, bool sync, uint64_t generation)
-    : path_(std::move(path)), fd_(fd), sync_(sync), generation_(generation) {}
+RunJournal::RunJournal(std::string path, int fd, bool sync, uint64_t generation, char* mapping,
+                       size_t capacity)
+    : path_(std::move(path)),
+      fd_(fd),
+      sync_(sync),
+      generation_(generation),
+      mapping_(mapping),
+      capacity_(capacity) {}
 
-RunJournal::~RunJournal() { ::close(fd_); }
+RunJournal::~RunJournal() {
+  ::munmap(mapping_, capacity_);
+  ::close(fd_);
+}
 
 absl::StatusOr<std::unique_ptr<RunJournal>> RunJournal::open(const std::string& path, bool sync) {
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -299,8 +310,33 @@ absl::StatusOr<std::unique_ptr<RunJournal>> RunJournal::open(const std::string& 
                                                std::strerror(errno),
                                                "; check that the folder is writable"));
   }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    absl::Status error = errnoError("fstat", path);
+    ::close(fd);
+    return error;
+  }
+  // Never shrunk, so records of a segment that an earlier process left stay readable.
+  const size_t capacity =
+      std::max(kInitialBytes, roundUpToPage(static_cast<size_t>(std::max<off_t>(st.st_size, 0))));
+  if (absl::Status reserved = reserveBlocks(fd, 0, capacity, path); !reserved.ok()) {
+    ::close(fd);
+    return reserved;
+  }
+  void* mapping = ::mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (mapping == MAP_FAILED) {
+    absl::Status error = errnoError("mmap", path);
+    ::close(fd);
+    return error;
+  }
   if (sync) {
-    // The file's name must survive power loss too.
+    // The file's size and name must survive power loss too.
+    if (::fdatasync(fd) != 0) {
+      absl::Status error = errnoError("fdatasync", path);
+      ::munmap(mapping, capacity);
+      ::close(fd);
+      return error;
+    }
     std::string folder = std::filesystem::path(path).parent_path().string();
     int dir = ::open(folder.empty() ? "." : folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir >= 0) {
@@ -310,7 +346,8 @@ absl::StatusOr<std::unique_ptr<RunJournal>> RunJournal::open(const std::string& 
   }
   // Generations only have to differ from those of records already in the file.
   uint64_t generation = static_cast<uint64_t>(RealClock::instance().nowNs());
-  return std::unique_ptr<RunJournal>(new RunJournal(path, fd, sync, generation));
+  return std::unique_ptr<RunJournal>(
+      new RunJournal(path, fd, sync, generation, static_cast<char*>(mapping), capacity));
 }
 
 absl::StatusOr<std::optional<JournalSegment>> RunJournal::read(const std::string& path) {
@@ -363,46 +400,114 @@ absl::StatusOr<std::optional<JournalSegment>> RunJournal::read(const std::string
 absl::Status RunJournal::beginSegment(const JournalSegment& start) {
   ++generation_;
   offset_ = 0;
-  buffer_.clear();
-  const size_t begin = openRecord(buffer_, kStartRecord);
-  appendRaw(buffer_, start.run_id);
-  appendRaw(buffer_, start.created_ns);
-  appendRaw(buffer_, start.stored_steps);
-  appendRaw(buffer_, static_cast<uint8_t>(start.first ? 1 : 0));
-  appendRaw(buffer_, start.inbox_id);
+  unsynced_from_ = 0;
+  size_t bytes = 1 + 3 * sizeof(int64_t) + 1 + sizeof(int64_t);
   for (const std::string* text : {&start.playbook, &start.playbook_hash, &start.tenant,
                                   &start.alert_id, &start.rule_id, &start.alert_json,
                                   &start.resume_json}) {
-    appendText(buffer_, *text);
+    bytes += textBytes(*text);
   }
-  closeRecord(buffer_, begin, generation_);
-  for (const RecordedAction& outcome : start.outcomes) appendOutcome(buffer_, outcome, generation_);
-  return append(true);
+  absl::StatusOr<char*> payload = openRecord(bytes);
+  if (!payload.ok()) return payload.status();
+  RecordWriter out(*payload);
+  out.raw(kStartRecord);
+  out.raw(start.run_id);
+  out.raw(start.created_ns);
+  out.raw(start.stored_steps);
+  out.raw(static_cast<uint8_t>(start.first ? 1 : 0));
+  out.raw(start.inbox_id);
+  for (const std::string* text : {&start.playbook, &start.playbook_hash, &start.tenant,
+                                  &start.alert_id, &start.rule_id, &start.alert_json,
+                                  &start.resume_json}) {
+    out.text(*text);
+  }
+  closeRecord(out.size());
+  for (const RecordedAction& outcome : start.outcomes) {
+    if (absl::Status st = writeOutcome(outcome); !st.ok()) return st;
+  }
+  return syncIfDurable();
 }
 
 absl::Status RunJournal::recordStart(std::string_view key, std::string_view action) {
-  buffer_.clear();
-  const size_t begin = openRecord(buffer_, kCallRecord);
-  appendText(buffer_, key);
-  appendText(buffer_, action);
-  closeRecord(buffer_, begin, generation_);
-  return append(false);
+  absl::StatusOr<char*> payload = openRecord(1 + textBytes(key) + textBytes(action));
+  if (!payload.ok()) return payload.status();
+  RecordWriter out(*payload);
+  out.raw(kCallRecord);
+  out.text(key);
+  out.text(action);
+  closeRecord(out.size());
+  return absl::OkStatus();
 }
 
 absl::Status RunJournal::recordOutcome(const RecordedAction& outcome) {
-  buffer_.clear();
-  appendOutcome(buffer_, outcome, generation_);
-  return append(true);
+  if (absl::Status st = writeOutcome(outcome); !st.ok()) return st;
+  return syncIfDurable();
 }
 
-absl::Status RunJournal::append(bool synced) {
-  ssize_t written = ::pwrite(fd_, buffer_.data(), buffer_.size(), static_cast<off_t>(offset_));
-  if (written != static_cast<ssize_t>(buffer_.size())) {
-    if (written >= 0) errno = EIO;
-    return errnoError("pwrite", path_);
+absl::Status RunJournal::writeOutcome(const RecordedAction& outcome) {
+  const size_t bytes = 1 + 1 + sizeof(int32_t) + sizeof(int64_t) + textBytes(outcome.key) +
+                       textBytes(outcome.error) + textBytes(outcome.value_json);
+  absl::StatusOr<char*> payload = openRecord(bytes);
+  if (!payload.ok()) return payload.status();
+  RecordWriter out(*payload);
+  out.raw(kOutcomeRecord);
+  out.raw(static_cast<uint8_t>(outcome.ok ? 1 : 0));
+  out.raw(static_cast<int32_t>(outcome.code));
+  out.raw(outcome.case_id);
+  out.text(outcome.key);
+  out.text(outcome.error);
+  out.text(outcome.value_json);
+  closeRecord(out.size());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<char*> RunJournal::openRecord(size_t payload_bytes) {
+  const size_t needed = offset_ + kRecordHeaderBytes + payload_bytes;
+  if (payload_bytes > UINT32_MAX) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "run journal ", path_, ": a record of ", payload_bytes,
+        " bytes is larger than the 4 GiB a record can hold; the alert or result is too large"));
   }
-  offset_ += buffer_.size();
-  if (synced && sync_ && ::fdatasync(fd_) != 0) return errnoError("fdatasync", path_);
+  if (needed > capacity_) {
+    if (absl::Status st = grow(needed); !st.ok()) return st;
+  }
+  return mapping_ + offset_ + kRecordHeaderBytes;
+}
+
+void RunJournal::closeRecord(size_t payload_bytes) {
+  char* header = mapping_ + offset_;
+  const uint64_t checksum =
+      recordChecksum(generation_, header + kRecordHeaderBytes, payload_bytes);
+  size_t at = 0;
+  put(header, at, kSegmentMagic);
+  put(header, at, static_cast<uint32_t>(payload_bytes));
+  put(header, at, generation_);
+  put(header, at, checksum);
+  offset_ += kRecordHeaderBytes + payload_bytes;
+  // The stores are in the page cache once they leave the CPU, so they survive the end of
+  // the process; this keeps the compiler from moving them past the connector call.
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+}
+
+absl::Status RunJournal::grow(size_t needed) {
+  const size_t capacity = std::max(capacity_ * 2, roundUpToPage(needed));
+  if (absl::Status st = reserveBlocks(fd_, capacity_, capacity - capacity_, path_); !st.ok()) {
+    return st;
+  }
+  void* mapping = ::mremap(mapping_, capacity_, capacity, MREMAP_MAYMOVE);
+  if (mapping == MAP_FAILED) return errnoError("mremap", path_);
+  mapping_ = static_cast<char*>(mapping);
+  capacity_ = capacity;
+  return absl::OkStatus();
+}
+
+absl::Status RunJournal::syncIfDurable() {
+  if (!sync_) return absl::OkStatus();
+  // msync with MS_SYNC writes the range's dirty pages and, like fdatasync, the file size.
+  const size_t page = pageBytes();
+  const size_t from = unsynced_from_ / page * page;
+  if (::msync(mapping_ + from, offset_ - from, MS_SYNC) != 0) return errnoError("msync", path_);
+  unsynced_from_ = offset_;
   return absl::OkStatus();
 }
 

@@ -113,11 +113,22 @@ struct JournalSegment {
 
 // One worker's run journal file. Not thread-safe: the worker that owns the slot is the
 // only writer.
+//
+// Records are written with stores into a shared memory mapping of the file (MAP_SHARED),
+// so writing one takes no system call. The stores reach the page cache as they are made,
+// so a record survives a crash or SIGKILL of the process as a pwrite would. A record cut
+// short by the crash fails its checksum, and the segment read back ends before it. The file
+// starts at kInitialBytes, with its blocks allocated (so a store cannot fault for want of
+// disk space), and doubles when a record does not fit. It is never shrunk, and the bytes
+// past the last record are zeros or records of earlier segments.
 class RunJournal {
  public:
-  // Opens or creates the journal file `path` for writing. With `sync`, beginSegment()
-  // and recordOutcome() call fdatasync before they return, so those records survive power
-  // loss; without it records survive a crash of the process only. Errors name the path.
+  static constexpr size_t kInitialBytes = 64 * 1024;
+
+  // Opens or creates the journal file `path` for writing and maps it. With `sync`,
+  // beginSegment() and recordOutcome() write the records to the disk (msync with
+  // MS_SYNC) before they return, so those records survive power loss. Without it, records
+  // survive a crash of the process only. Errors name the path.
   static absl::StatusOr<std::unique_ptr<RunJournal>> open(const std::string& path, bool sync);
   ~RunJournal();
   RunJournal(const RunJournal&) = delete;
@@ -130,29 +141,40 @@ class RunJournal {
 
   // Starts a new segment with `start` (its run fields, alert or resume value, and any
   // outcomes already known, as a recovered segment carries them), overwriting the segment
-  // before it. One pwrite, plus an fdatasync with `sync`. Reuses an internal buffer, so
-  // it allocates only when a record is larger than any before.
+  // before it. No system call unless the file has to grow, plus an msync with `sync`.
   absl::Status beginSegment(const JournalSegment& start);
 
-  // Notes that the call with idempotency key `key` is about to be made. One pwrite,
-  // never synced: a call whose start record is lost has an unknown outcome either way.
+  // Notes that the call with idempotency key `key` is about to be made. Never synced: a
+  // call whose start record is lost has an unknown outcome either way. No system call
+  // unless the file has to grow.
   absl::Status recordStart(std::string_view key, std::string_view action);
 
-  // Records the outcome of the call. One pwrite, plus an fdatasync with `sync`.
+  // Records the outcome of the call, plus an msync with `sync`.
   absl::Status recordOutcome(const RecordedAction& outcome);
 
   const std::string& path() const { return path_; }
+  // Bytes the current segment's records take, from the start of the file.
+  size_t size() const { return offset_; }
 
  private:
-  RunJournal(std::string path, int fd, bool sync, uint64_t generation);
-  absl::Status append(bool synced);
+  RunJournal(std::string path, int fd, bool sync, uint64_t generation, char* mapping,
+             size_t capacity);
+  absl::Status writeOutcome(const RecordedAction& outcome);
+  // Makes room for a record with `payload_bytes` of payload at offset_ and returns where
+  // its payload goes. closeRecord() then writes its header and moves offset_ past it.
+  absl::StatusOr<char*> openRecord(size_t payload_bytes);
+  void closeRecord(size_t payload_bytes);
+  absl::Status grow(size_t needed);
+  absl::Status syncIfDurable();
 
   std::string path_;
   int fd_;
   bool sync_;
   uint64_t generation_;  // of the current segment; each segment gets a new one
-  uint64_t offset_ = 0;  // where the next record goes
-  std::string buffer_;   // the record being written
+  char* mapping_;        // the whole file, capacity_ bytes
+  size_t capacity_;
+  size_t offset_ = 0;         // where the next record goes
+  size_t unsynced_from_ = 0;  // start of the records not yet synced (with `sync`)
 };
 
 }  // namespace vigil::mgmt

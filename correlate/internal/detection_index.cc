@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <utility>
@@ -32,10 +33,15 @@ struct DetectionIndex::Slot {
 
 // One Hyperscan database and the slots whose values it scans. Its values sit in
 // PrefilterScratch at [first_value, first_value + slot_count).
+// A group of one slot scans one value per event, so its database is compiled in block
+// mode: hs_scan() of one value runs fewer instructions than hs_scan_vector() of a vector
+// of one (callgrind, Hyperscan 5.4).
 struct DetectionIndex::Group {
   hs_database_t* database = nullptr;
   uint32_t first_value = 0;
   uint32_t slot_count = 0;
+
+  bool block() const { return slot_count == 1; }
 };
 
 // One (literal, slot) pair and the rules that it makes candidates.
@@ -90,13 +96,27 @@ std::vector<std::string> fieldNames(const FieldTest& field) {
   return names;
 }
 
-std::optional<LiteralUse> valueLiteral(const FieldTest& field, const ValueTest& test) {
-  if (test.op != ValueTest::Op::kPattern) return std::nullopt;
-  std::string literal = test.pattern.requiredLiteral();
+// Shortest literal taken from a `re` value. A shorter one would occur in most values and
+// save no evaluations, so the field's presence is used instead.
+constexpr size_t kMinRegexLiteral = 4;
+
+std::optional<LiteralUse> valueLiteral(const FieldTest& field, const ValueTest& test,
+                                       const RegexTable* regexes) {
+  std::string literal;
+  bool cased = false;
+  if (test.op == ValueTest::Op::kPattern) {
+    literal = test.pattern.requiredLiteral();
+    cased = test.pattern.cased();
+  } else if (test.op == ValueTest::Op::kRegex && regexes != nullptr &&
+             test.regex < regexes->size()) {
+    // Folded and caseless: it is a superset of what a case-sensitive expression needs.
+    literal = requiredRegexLiteral(regexes->expression(test.regex));
+    if (literal.size() < kMinRegexLiteral) literal.clear();
+  }
   if (literal.empty()) return std::nullopt;
   LiteralUse use;
   use.text = std::move(literal);
-  use.cased = test.pattern.cased();
+  use.cased = cased;
   use.keyword = field.source == FieldTest::Source::kKeyword;
   if (!use.keyword) use.fields = fieldNames(field);
   return use;
@@ -122,14 +142,14 @@ Need presenceNeed(const FieldTest& field) {
 // A field without `all` needs a literal from each of its values; with `all`, the longest
 // literal of any one value is enough, because every value must match. A value without a
 // literal that is false on an absent field leaves the field's presence as the need.
-std::optional<Need> fieldNeed(const FieldTest& field) {
+std::optional<Need> fieldNeed(const FieldTest& field, const RegexTable* regexes) {
   if (field.source != FieldTest::Source::kEvent && field.source != FieldTest::Source::kKeyword) {
     return std::nullopt;
   }
   Need need;
   bool presence = false;
   for (const ValueTest& test : field.values) {
-    std::optional<LiteralUse> use = valueLiteral(field, test);
+    std::optional<LiteralUse> use = valueLiteral(field, test, regexes);
     if (!use) {
       if (needsPresence(field, test)) {
         presence = true;
@@ -172,35 +192,40 @@ std::optional<Need> unite(std::vector<std::optional<Need>> parts) {
   return all;
 }
 
-std::optional<Need> selectionNeed(const Selection& selection) {
+std::optional<Need> selectionNeed(const Selection& selection, const RegexTable* regexes) {
   std::vector<std::optional<Need>> alternatives;
   for (const std::vector<FieldTest>& fields : selection.alternatives) {
     std::optional<Need> best;
-    for (const FieldTest& field : fields) best = better(std::move(best), fieldNeed(field));
+    for (const FieldTest& field : fields) {
+      best = better(std::move(best), fieldNeed(field, regexes));
+    }
     alternatives.push_back(std::move(best));
   }
   return unite(std::move(alternatives));
 }
 
-std::optional<Need> nodeNeed(const DetectionRule& rule, uint32_t index) {
+std::optional<Need> nodeNeed(const DetectionRule& rule, uint32_t index,
+                             const RegexTable* regexes) {
   const Condition& condition = rule.condition;
   const Condition::Node& node = condition.nodes()[index];
   auto child = [&](uint32_t i) { return condition.children()[node.first_child + i]; };
   switch (node.kind) {
     case Condition::Kind::kSelection:
-      return selectionNeed(rule.selections[node.selection]);
+      return selectionNeed(rule.selections[node.selection], regexes);
     case Condition::Kind::kNot:
       return std::nullopt;
     case Condition::Kind::kAnd: {
       std::optional<Need> best;
       for (uint32_t i = 0; i < node.child_count; ++i) {
-        best = better(std::move(best), nodeNeed(rule, child(i)));
+        best = better(std::move(best), nodeNeed(rule, child(i), regexes));
       }
       return best;
     }
     case Condition::Kind::kOr: {
       std::vector<std::optional<Need>> parts;
-      for (uint32_t i = 0; i < node.child_count; ++i) parts.push_back(nodeNeed(rule, child(i)));
+      for (uint32_t i = 0; i < node.child_count; ++i) {
+        parts.push_back(nodeNeed(rule, child(i), regexes));
+      }
       return unite(std::move(parts));
     }
   }
@@ -351,8 +376,9 @@ class DetectionIndex::Builder {
       ++id;
     }
     hs_compile_error_t* error = nullptr;
+    const unsigned int mode = index_.groups_[group].block() ? HS_MODE_BLOCK : HS_MODE_VECTORED;
     if (hs_compile_lit_multi(texts.data(), flags.data(), ids.data(), lengths.data(),
-                             static_cast<unsigned int>(texts.size()), HS_MODE_VECTORED, nullptr,
+                             static_cast<unsigned int>(texts.size()), mode, nullptr,
                              &index_.groups_[group].database, &error) != HS_SUCCESS) {
       std::string message = error != nullptr ? error->message : "unknown error";
       hs_free_compile_error(error);
@@ -414,7 +440,7 @@ class DetectionIndex::Builder {
     if (index_.slots_.back().name.ref().canonical != CanonicalField::kNone) {
       index_.canonical_slots_.push_back(it->second);
     } else {
-      index_.generic_slots_.emplace(name, it->second);
+      index_.generic_slots_.add(name, it->second);
     }
     return it->second;
   }
@@ -428,6 +454,49 @@ class DetectionIndex::Builder {
 };
 
 // ---------------------------------------------------------------------------------------
+// SlotNameTable
+
+uint64_t SlotNameTable::hashName(std::string_view name) {
+  uint64_t head = 0;
+  uint64_t tail = 0;
+  if (name.size() >= 8) {
+    std::memcpy(&head, name.data(), 8);
+    std::memcpy(&tail, name.data() + name.size() - 8, 8);
+  } else if (!name.empty()) {
+    std::memcpy(&head, name.data(), name.size());
+  }
+  const uint64_t mixed =
+      head * 0x9E3779B97F4A7C15ULL ^ (tail + name.size()) * 0xC2B2AE3D27D4EB4FULL;
+  return mixed ^ (mixed >> 29);
+}
+
+void SlotNameTable::add(std::string_view name, uint32_t slot) {
+  if (find(name) != kNotFound) return;
+  if ((count_ + 1) * 2 > entries_.size()) {
+    std::vector<Entry> old = std::move(entries_);
+    entries_.assign(std::max<size_t>(16, old.size() * 2), Entry{});
+    mask_ = entries_.size() - 1;
+    for (const Entry& entry : old) {
+      if (entry.slot != kNotFound) insert(entry);
+    }
+  }
+  Entry entry;
+  entry.hash = hashName(name);
+  entry.offset = static_cast<uint32_t>(names_.size());
+  entry.length = static_cast<uint32_t>(name.size());
+  entry.slot = slot;
+  names_.append(name);
+  insert(entry);
+  ++count_;
+}
+
+void SlotNameTable::insert(const Entry& entry) {
+  size_t at = entry.hash & mask_;
+  while (entries_[at].slot != kNotFound) at = (at + 1) & mask_;
+  entries_[at] = entry;
+}
+
+// ---------------------------------------------------------------------------------------
 // DetectionIndex
 
 DetectionIndex::DetectionIndex() = default;
@@ -439,14 +508,17 @@ DetectionIndex::~DetectionIndex() {
 }
 
 absl::StatusOr<std::unique_ptr<DetectionIndex>> DetectionIndex::build(
-    std::vector<DetectionRule>& rules, const std::vector<LogSourceDefinition>& logsources) {
+    std::vector<DetectionRule>& rules, const std::vector<LogSourceDefinition>& logsources,
+    const RegexTable* regexes) {
   auto index = std::make_unique<DetectionIndex>();
   index->rule_count_ = rules.size();
   index->always_.assign((rules.size() + 63) / 64, 0);
   Builder builder(*index);
   for (uint32_t i = 0; i < rules.size(); ++i) {
     std::optional<Need> need;
-    if (!rules[i].condition.nodes().empty()) need = nodeNeed(rules[i], rules[i].condition.root());
+    if (!rules[i].condition.nodes().empty()) {
+      need = nodeNeed(rules[i], rules[i].condition.root(), regexes);
+    }
     if (!need) {
       index->always_[i / 64] |= uint64_t{1} << (i % 64);
       continue;
@@ -586,8 +658,8 @@ bool DetectionIndex::scan(const Event& event, uint64_t event_logsources, hs_scra
   }
   if (!generic_slots_.empty()) {
     event.visitFields([&](const Field& field) {
-      auto it = generic_slots_.find(absl::string_view(field.name.data(), field.name.size()));
-      if (it != generic_slots_.end()) take(field.value, it->second, event_logsources, prefilter);
+      const uint32_t slot = generic_slots_.find(field.name);
+      if (slot != SlotNameTable::kNotFound) take(field.value, slot, event_logsources, prefilter);
       return true;
     });
   }
@@ -601,9 +673,16 @@ bool DetectionIndex::scan(const Event& event, uint64_t event_logsources, hs_scra
     if (count == 0) continue;
     const uint32_t first = groups_[group].first_value;
     ScanContext context{this, &prefilter, first, count};
-    hs_error_t result = hs_scan_vector(groups_[group].database, prefilter.data.data() + first,
-                                       prefilter.lengths.data() + first, count, 0, scratch,
-                                       onMatch, &context);
+    const hs_database_t* database = groups_[group].database;
+    hs_error_t result = HS_SUCCESS;
+    if (groups_[group].block()) {
+      result = hs_scan(database, prefilter.data[first], prefilter.lengths[first], 0, scratch,
+                       onMatch, &context);
+    } else {
+      result = hs_scan_vector(database, prefilter.data.data() + first,
+                              prefilter.lengths.data() + first, count, 0, scratch, onMatch,
+                              &context);
+    }
     if (result != HS_SUCCESS) {
       std::fill(prefilter.candidates.begin(), prefilter.candidates.end(), ~uint64_t{0});
       // What was found so far is incomplete: occurrence() must not rule anything out.
@@ -660,6 +739,159 @@ int DetectionIndex::onMatch(unsigned int id, unsigned long long /*from*/, unsign
     prefilter.fired[rules[i] / 64] |= bit;
   }
   return 0;  // keep scanning: other literals may belong to other rules
+}
+
+// ---------------------------------------------------------------------------------------
+// Literals of regular expressions
+
+namespace {
+
+constexpr size_t kNotFound = std::string_view::npos;
+
+// Returns the position of the `]` that closes the class opened at `open`, or kNotFound.
+size_t classEnd(std::string_view expression, size_t open) {
+  size_t i = open + 1;
+  if (i < expression.size() && expression[i] == '^') ++i;
+  if (i < expression.size() && expression[i] == ']') ++i;  // a leading `]` is a member
+  while (i < expression.size()) {
+    if (expression[i] == '\\') {
+      i += 2;
+    } else if (expression.substr(i, 2) == "[:") {
+      const size_t close = expression.find(":]", i + 2);
+      if (close == kNotFound) return kNotFound;
+      i = close + 2;
+    } else if (expression[i] == ']') {
+      return i;
+    } else {
+      ++i;
+    }
+  }
+  return kNotFound;
+}
+
+// Returns the position of the `)` that closes the group opened at `open`, or kNotFound
+// for a group whose contents this reading does not follow.
+size_t groupEnd(std::string_view expression, size_t open) {
+  const std::string_view rest = expression.substr(open);
+  if (rest.substr(0, 2) == "(*" || rest.substr(0, 3) == "(?#") return kNotFound;
+  if (rest.substr(0, 2) == "(?") {
+    // Inline options: `(?x)` changes what spaces and `#` mean.
+    for (size_t i = 2; i < rest.size() && rest[i] != ')' && rest[i] != ':'; ++i) {
+      if (rest[i] == 'x') return kNotFound;
+    }
+  }
+  size_t depth = 0;
+  size_t i = open;
+  while (i < expression.size()) {
+    const char c = expression[i];
+    if (c == '\\') {
+      i += 2;
+      continue;
+    }
+    if (c == '[') {
+      i = classEnd(expression, i);
+      if (i == kNotFound) return kNotFound;
+    } else if (c == '(') {
+      if (expression.substr(i, 2) == "(*" || expression.substr(i, 3) == "(?#") return kNotFound;
+      ++depth;
+    } else if (c == ')') {
+      if (--depth == 0) return i;
+    }
+    ++i;
+  }
+  return kNotFound;
+}
+
+// Returns the position after the repeat count `{n}`, `{n,}` or `{n,m}` at `open`, or
+// kNotFound when the braces do not hold one.
+size_t repeatEnd(std::string_view expression, size_t open) {
+  const size_t close = expression.find('}', open);
+  if (close == kNotFound || close == open + 1) return kNotFound;
+  size_t commas = 0;
+  for (size_t i = open + 1; i < close; ++i) {
+    if (expression[i] == ',') {
+      ++commas;
+    } else if (expression[i] < '0' || expression[i] > '9') {
+      return kNotFound;
+    }
+  }
+  return commas <= 1 ? close + 1 : kNotFound;
+}
+
+bool isAsciiAlnum(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+}  // namespace
+
+std::string requiredRegexLiteral(std::string_view expression) {
+  std::string best;
+  std::string run;
+  auto endRun = [&]() {
+    if (run.size() > best.size()) best = run;
+    run.clear();
+  };
+  size_t i = 0;
+  const size_t size = expression.size();
+  while (i < size) {
+    const char c = expression[i];
+    bool literal = false;
+    char byte = 0;
+    if (c == '\\') {
+      if (i + 1 >= size) return "";
+      const char escaped = expression[i + 1];
+      if (isAsciiAlnum(escaped)) {
+        if (std::string_view("dDwWsSbB").find(escaped) == kNotFound) return "";
+      } else {
+        literal = true;
+        byte = escaped;
+      }
+      i += 2;
+    } else if (c == '[') {
+      i = classEnd(expression, i);
+      if (i == kNotFound) return "";
+      ++i;
+    } else if (c == '(') {
+      i = groupEnd(expression, i);
+      if (i == kNotFound) return "";
+      ++i;
+    } else if (c == '|' || c == ')' || c == '*' || c == '+' || c == '?' || c == '{') {
+      return "";  // alternation, or a repeat with nothing to repeat
+    } else if (c == '.' || c == '^' || c == '$') {
+      ++i;
+    } else {
+      literal = true;
+      byte = c;
+      ++i;
+    }
+    // Bytes above 0x7F end a run: they are not folded like the literal scan folds letters.
+    if (literal && static_cast<unsigned char>(byte) < 0x80) {
+      run += (byte >= 'A' && byte <= 'Z') ? static_cast<char>(byte - 'A' + 'a') : byte;
+    } else {
+      literal = false;
+      endRun();
+    }
+    if (i >= size) break;
+    const char repeat = expression[i];
+    if (repeat == '*' || repeat == '?' || repeat == '{') {
+      if (repeat == '{') {
+        i = repeatEnd(expression, i);
+        if (i == kNotFound) return "";
+      } else {
+        ++i;
+      }
+      if (literal) run.pop_back();  // the byte may occur zero times
+      endRun();
+    } else if (repeat == '+') {
+      ++i;
+      endRun();  // the byte occurs at least once, but what follows need not be next to it
+    } else {
+      continue;
+    }
+    if (i < size && (expression[i] == '?' || expression[i] == '+')) ++i;  // lazy, possessive
+  }
+  endRun();
+  return best;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@
 // empty or wildcard-only value, `exists: true`) contributes its presence instead. Per
 // event, each field that a literal or a presence is tied to is read once, the first
 // field of that name as Event::get() would read it. The fields are scanned in groups, one
-// Hyperscan database and one vectored call per group: the keyword text on its own, each
+// Hyperscan database and one call per group (block mode for a group of one field,
+// vectored mode for the shared group): the keyword text on its own, each
 // field with many literals on its own, and the rest together, so a field is scanned only
 // against literals that can count in it or in its group. A literal counts only when it
 // lies inside a field it is tied to. A prefiltered rule is evaluated when one of its
@@ -29,9 +30,9 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "common/event.h"
+#include "correlate/internal/regex_table.h"
 #include "correlate/rules.h"
 
 namespace vigil::correlate::internal {
@@ -53,6 +54,47 @@ struct PrefilterScratch {
   std::vector<uint64_t> fired;                // one bit per rule: a literal of the rule counted
 };
 
+// Maps generic field names to prefilter slots. scan() looks up every field of every
+// event, so the probe hashes only the name's length and its first and last eight bytes
+// (one multiply each) instead of every byte, and compares the whole name on a hash hit.
+class SlotNameTable {
+ public:
+  static constexpr uint32_t kNotFound = UINT32_MAX;
+
+  // Adds `name` unless present. Control plane.
+  void add(std::string_view name, uint32_t slot);
+  // Returns the slot of `name`, or kNotFound. Never allocates.
+  uint32_t find(std::string_view name) const {
+    if (entries_.empty()) return kNotFound;
+    const uint64_t hash = hashName(name);
+    for (size_t at = hash & mask_;; at = (at + 1) & mask_) {
+      const Entry& entry = entries_[at];
+      if (entry.slot == kNotFound) return kNotFound;
+      if (entry.hash == hash && entry.length == name.size() &&
+          names_.compare(entry.offset, entry.length, name) == 0) {
+        return entry.slot;
+      }
+    }
+  }
+  bool empty() const { return count_ == 0; }
+
+  static uint64_t hashName(std::string_view name);
+
+ private:
+  struct Entry {
+    uint64_t hash = 0;
+    uint32_t offset = 0;  // into names_
+    uint32_t length = 0;
+    uint32_t slot = kNotFound;  // kNotFound marks an empty entry
+  };
+  void insert(const Entry& entry);
+
+  std::vector<Entry> entries_;  // open addressing, linear probing, at most half full
+  size_t mask_ = 0;
+  size_t count_ = 0;
+  std::string names_;  // every name, back to back
+};
+
 class DetectionIndex {
  public:
   // Sentinel for "the event belongs to no definition that the rule could use".
@@ -66,10 +108,12 @@ class DetectionIndex {
 
   // Builds the prefilter for `rules` and the condition table of `logsources`, and fills
   // the prefilter ids of their tests (FieldTest::event_slot, sigma_slot, logsource_slots,
-  // ValueTest::prefilter_literal). Returns Internal when Hyperscan cannot compile the
-  // literals. Allocates (control plane).
+  // ValueTest::prefilter_literal). `regexes` holds the rules' `re` values; without it a
+  // `re` value contributes its field's presence only. Returns Internal when Hyperscan
+  // cannot compile the literals. Allocates (control plane).
   static absl::StatusOr<std::unique_ptr<DetectionIndex>> build(
-      std::vector<DetectionRule>& rules, const std::vector<LogSourceDefinition>& logsources);
+      std::vector<DetectionRule>& rules, const std::vector<LogSourceDefinition>& logsources,
+      const RegexTable* regexes = nullptr);
 
   // Number of rules the index was built for.
   size_t ruleCount() const { return rule_count_; }
@@ -127,7 +171,7 @@ class DetectionIndex {
   // fields find their slot by name; canonical fields and the keyword text are read per
   // event.
   std::vector<Slot> slots_;
-  absl::flat_hash_map<std::string, uint32_t> generic_slots_;
+  SlotNameTable generic_slots_;
   std::vector<uint32_t> canonical_slots_;
   uint32_t keyword_slot_ = UINT32_MAX;
   std::vector<Group> groups_;            // scan groups, each with its own database
@@ -151,6 +195,14 @@ class DetectionIndex {
   std::vector<LogSourceCondition> conditions_;               // distinct conditions
   std::vector<std::vector<uint32_t>> logsource_conditions_;  // per definition, into conditions_
 };
+
+// Returns the longest run of bytes that every text matched by the Hyperscan expression
+// `expression` contains, with ASCII letters folded to lower case, or "" when it has none
+// or uses a construct this reading does not follow: alternation outside a group, an
+// escape of a letter or digit other than \d \D \w \W \s \S \b \B, a `{` that is not a
+// repeat count, `(*` verbs, `(?x)` or `(?#`. Groups, classes and bytes above 0x7F end a
+// run, and a byte under `*`, `?` or `{...}` is dropped. Allocates (control plane).
+std::string requiredRegexLiteral(std::string_view expression);
 
 // Returns the definition whose field mapping `rule` uses for an event that belongs to
 // `event_logsources`: the lowest definition the rule is allowed to run on, or

@@ -29,15 +29,18 @@ absl::StatusOr<uint32_t> RegexTable::add(std::string_view expression, bool casel
         "regular expression '", expression, "' is not supported by Hyperscan: ", message));
   }
   databases_.emplace_back(database, hs_free_database);
+  expressions_.push_back(std::make_shared<const std::string>(std::move(pattern)));
   return static_cast<uint32_t>(databases_.size() - 1);
 }
 
 void RegexTable::truncate(size_t count) {
   if (databases_.size() > count) databases_.resize(count);
+  if (expressions_.size() > count) expressions_.resize(count);
 }
 
 void RegexTable::append(const RegexTable& other) {
   databases_.insert(databases_.end(), other.databases_.begin(), other.databases_.end());
+  expressions_.insert(expressions_.end(), other.expressions_.begin(), other.expressions_.end());
 }
 
 bool RegexTable::allocScratch(hs_scratch_t** scratch) const {

@@ -33,6 +33,8 @@ class RegexTable {
   // of `other` becomes entry size() + i of this table.
   void append(const RegexTable& other);
   size_t size() const { return databases_.size(); }
+  // The expression of entry `index`, as given to add().
+  std::string_view expression(uint32_t index) const { return *expressions_[index]; }
 
   // Grows `scratch` (which may be null) to fit every database. Returns false on
   // allocation failure.
@@ -45,6 +47,7 @@ class RegexTable {
  private:
   // Shared, because the rule sets of several reloads may use one compiled database.
   std::vector<std::shared_ptr<hs_database_t>> databases_;
+  std::vector<std::shared_ptr<const std::string>> expressions_;  // per database
 };
 
 }  // namespace vigil::correlate

@@ -1,8 +1,6 @@
 // Framing shared by the stream sources (TcpSource, TlsSource): the bytes a connection has
-// read but not yet framed, and the steps that turn them into ring messages. The sources
-// keep their own socket, TLS, epoll and timeout handling and call these steps.
-// NOTE: the idle timeout and the epoll pause and resume steps are still written out in
-// both tcp_source.cc and tls_source.cc.
+// read but not yet framed, and the steps that turn them into ring messages. StreamServer
+// (stream_server.h) calls these steps from its epoll loop.
 #pragma once
 
 #include <sys/socket.h>

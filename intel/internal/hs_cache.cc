@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include <iterator>
 #include <system_error>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
 namespace vigil::intel::internal {
@@ -19,7 +21,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr char kMagic[8] = {'V', 'G', 'L', 'H', 'S', 'D', 'B', '1'};
+// A file starts with kMagic and one ASCII digit, the format version. Version 1 held one
+// database; version 2 holds kHsDatabaseCount, each as a 64-bit size (0 for none) and
+// the serialized bytes.
+constexpr char kMagic[7] = {'V', 'G', 'L', 'H', 'S', 'D', 'B'};
+constexpr char kFormatVersion = '2';
 constexpr std::string_view kPrefix = "intel-";
 constexpr std::string_view kSuffix = ".hsdb";
 
@@ -104,7 +110,12 @@ bool hsCacheLoad(const std::string& dir, const std::string& key, HsCacheEntry& e
   std::ifstream in(path, std::ios::binary);
   if (!in) return false;  // a plain miss
   const std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto damaged = [&](const char* why) {
+  std::array<hs_database_t*, kHsDatabaseCount> databases{};
+  auto rejected = [&](const std::string& why) {
+    for (hs_database_t*& db : databases) {
+      hs_free_database(db);
+      db = nullptr;
+    }
     error = absl::StrCat("cache file ", path, " ", why, "; it was removed and the patterns "
                          "compile again");
     std::error_code ignored;
@@ -112,36 +123,49 @@ bool hsCacheLoad(const std::string& dir, const std::string& key, HsCacheEntry& e
     return false;
   };
   constexpr size_t kDigest = SHA256_DIGEST_LENGTH;
-  if (file.size() < sizeof(kMagic) + kDigest || std::memcmp(file.data(), kMagic, sizeof(kMagic))) {
-    return damaged("has no valid header");
+  constexpr size_t kHeader = sizeof(kMagic) + 1;
+  if (file.size() < kHeader + kDigest || std::memcmp(file.data(), kMagic, sizeof(kMagic))) {
+    return rejected("has no valid header");
+  }
+  if (file[sizeof(kMagic)] != kFormatVersion) {
+    return rejected(absl::StrCat("has cache format version ",
+                                 absl::CHexEscape(file.substr(sizeof(kMagic), 1)),
+                                 ", but this build reads version ",
+                                 std::string(1, kFormatVersion)));
   }
   const std::string_view body(file.data(), file.size() - kDigest);
-  if (sha256(body) != file.substr(file.size() - kDigest)) return damaged("fails its checksum");
-  size_t pos = sizeof(kMagic);
+  if (sha256(body) != file.substr(file.size() - kDigest)) return rejected("fails its checksum");
+  size_t pos = kHeader;
   const std::string payload(body);
-  uint32_t rejected = 0;
-  if (!getU32(payload, pos, rejected) || rejected > (payload.size() - pos) / 4) {
-    return damaged("has a bad rejected-pattern count");
+  uint32_t rejected_count = 0;
+  if (!getU32(payload, pos, rejected_count) || rejected_count > (payload.size() - pos) / 4) {
+    return rejected("has a bad rejected-pattern count");
   }
   entry.rejected_ids.clear();
-  for (uint32_t i = 0; i < rejected; ++i) {
+  for (uint32_t i = 0; i < rejected_count; ++i) {
     uint32_t id = 0;
     getU32(payload, pos, id);
     entry.rejected_ids.push_back(id);
   }
-  uint64_t size = 0;
-  if (!getU64(payload, pos, size) || size != payload.size() - pos) {
-    return damaged("has a bad database size");
+  for (size_t kind = 0; kind < kHsDatabaseCount; ++kind) {
+    uint64_t size = 0;
+    if (!getU64(payload, pos, size) || size > payload.size() - pos) {
+      return rejected("has a bad database size");
+    }
+    if (size > 0 &&
+        hs_deserialize_database(payload.data() + pos, size, &databases[kind]) != HS_SUCCESS) {
+      databases[kind] = nullptr;
+      return rejected("was refused by Hyperscan");
+    }
+    pos += size;
   }
-  hs_database_t* db = nullptr;
-  if (hs_deserialize_database(payload.data() + pos, size, &db) != HS_SUCCESS) {
-    return damaged("was refused by Hyperscan");
-  }
-  entry.database = db;
+  if (pos != payload.size()) return rejected("has bytes after its databases");
+  entry.databases = databases;
   return true;
 }
 
-bool hsCacheStore(const std::string& dir, const std::string& key, const hs_database_t* database,
+bool hsCacheStore(const std::string& dir, const std::string& key,
+                  std::span<const hs_database_t* const, kHsDatabaseCount> databases,
                   const std::vector<unsigned>& rejected_ids, size_t keep, std::string& error) {
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -149,18 +173,25 @@ bool hsCacheStore(const std::string& dir, const std::string& key, const hs_datab
     error = absl::StrCat("cannot create cache folder ", dir, ": ", ec.message());
     return false;
   }
-  char* bytes = nullptr;
-  size_t length = 0;
-  if (hs_serialize_database(database, &bytes, &length) != HS_SUCCESS) {
-    error = "Hyperscan could not serialize the database";
-    return false;
-  }
   std::string file(kMagic, sizeof(kMagic));
+  file.push_back(kFormatVersion);
   putU32(file, static_cast<uint32_t>(rejected_ids.size()));
   for (unsigned id : rejected_ids) putU32(file, id);
-  putU64(file, length);
-  file.append(bytes, length);
-  std::free(bytes);
+  for (const hs_database_t* database : databases) {
+    if (database == nullptr) {
+      putU64(file, 0);
+      continue;
+    }
+    char* bytes = nullptr;
+    size_t length = 0;
+    if (hs_serialize_database(database, &bytes, &length) != HS_SUCCESS) {
+      error = "Hyperscan could not serialize the database";
+      return false;
+    }
+    putU64(file, length);
+    file.append(bytes, length);
+    std::free(bytes);
+  }
   file += sha256(file);
 
   const std::string path = entryPath(dir, key);

@@ -1,12 +1,42 @@
 // Small OpenSSL wrappers for tokens and the audit chain.
 #pragma once
 
+#include <openssl/types.h>
+
 #include <cstddef>
 #include <string>
 
 #include "absl/strings/string_view.h"
 
 namespace vigil::mgmt::internal {
+
+// Incremental SHA-256 on one OpenSSL digest context that is reused for every digest, with
+// the algorithm fetched once per process. OpenSSL 3's one-shot SHA256() fetches the
+// algorithm and sets up a new context on every call, the largest cost of a playbook
+// action's dispatch in a perf profile of bench/playbook_runner_bench. Not thread-safe:
+// use one object per thread.
+class Sha256 {
+ public:
+  static constexpr size_t kDigestBytes = 32;
+
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
+  void update(absl::string_view data);
+  // Writes the digest of the bytes given to update() since the last finish() and starts
+  // the next digest.
+  void finish(unsigned char (&digest)[kDigestBytes]);
+
+ private:
+  void begin();
+
+  EVP_MD_CTX* ctx_;
+};
+
+// Writes `size` bytes as lower-case hex (2 * size characters) to `out`.
+void appendHex(const unsigned char* data, size_t size, std::string& out);
 
 // Lower-case hex SHA-256 of `data` (64 characters).
 std::string sha256Hex(absl::string_view data);

@@ -25,6 +25,18 @@ TEST(IpTest, RejectsGarbage) {
   }
 }
 
+// A port is 1 to 5 digits up to 65535; any other text after the address is rejected.
+TEST(IpTest, RejectsMalformedPort) {
+  for (const char* text : {"192.0.2.1:", "192.0.2.1:http", "192.0.2.1:65536", "192.0.2.1:123456",
+                           "10.0.0.3:0000000000000000/word.word/", "[::1]x", "[::1]:",
+                           "[::1]:80x"}) {
+    EXPECT_FALSE(parseIp(text).has_value()) << text;
+  }
+  for (const char* text : {"192.0.2.1:0", "192.0.2.1:65535", "[::1]:443", "[::1]"}) {
+    EXPECT_TRUE(parseIp(text).has_value()) << text;
+  }
+}
+
 // IPv4 prefixes are stored in IPv6 bit terms and lose their host bits.
 TEST(IpTest, PrefixClearsHostBits) {
   auto p = parsePrefix("198.51.100.77/24");

@@ -554,6 +554,139 @@ detection: {k: ['Failed password'], condition: k}
   EXPECT_EQ(differential.check(event, "all three"), 3u);
 }
 
+// The literal every match of an expression contains, and expressions whose literal this
+// reading cannot tell.
+TEST(RegexLiteralTest, RequiredLiterals) {
+  const std::pair<const char*, const char*> kCases[] = {
+      {R"((?i)\.exe[\"\']?\s+[^\"]{0,64}werfaultsecure\.exe[\"\']?\s+\d{2,10})",
+       "werfaultsecure.exe"},
+      {"Invoke-Mimikatz", "invoke-mimikatz"},
+      {R"(^C:\\Windows\\Temp\\[a-z]+\.dll$)", "c:\\windows\\temp\\"},
+      {"abcd?efghi", "efghi"},      // d is optional
+      {"abc*defg", "defg"},         // c may be absent
+      {"ab+cdef", "cdef"},          // b repeats, so ab and cdef need not be adjacent
+      {"xy{2,3}zzzz", "zzzz"},      // a repeat count drops its byte
+      {"abcd*?efgh", "efgh"},       // lazy repeat
+      {"(foo|bar)bazz", "bazz"},    // alternation inside a group
+      {"abc[]x]defg", "defg"},      // `]` first in a class is a member
+      {"abc[[:alpha:]]defg", "defg"},
+      {"pre(?:a(b)c)*post", "post"},
+      {"\xC3\xA9t\xC3\xA9" "abc", "abc"},  // bytes above 0x7F end a run
+      {"foo|barbaz", ""},           // alternation outside a group
+      {"(?x)a b c d e", ""},        // spaces do not count in (?x)
+      {"(*UTF8)abcdef", ""},
+      {"(?#comment)abcdef", ""},
+      {R"(\x41BCDE)", ""},          // an escape that takes more bytes
+      {R"(\QAB|CD\E)", ""},
+      {"a{b|c}", ""},               // not a repeat count: the `|` is an alternation
+      {"ab)cd", ""},
+      {"*abc", ""},
+      {R"(abc\)", ""},
+      {R"(\d+\.\d+)", "."},
+      {"", ""},
+  };
+  for (const auto& [expression, expected] : kCases) {
+    EXPECT_EQ(internal::requiredRegexLiteral(expression), expected) << expression;
+  }
+}
+
+// A rule with a `re` value that has a literal is evaluated only when the literal occurs,
+// in any letter case even when the expression is case-sensitive. An expression that the
+// prefilter cannot read, or whose literal is short, leaves the field's presence.
+TEST(PrefilterTest, RegexLiterals) {
+  auto rules = loadRuleSet(R"(
+title: caseless
+id: caseless
+detection: {a: {x|re: '(?i)run\s+evilthing\.exe'}, condition: a}
+---
+title: cased
+id: cased
+detection: {a: {x|re: 'Mimikatz[0-9]*'}, condition: a}
+---
+title: alternation
+id: alternation
+detection: {a: {x|re: 'abcdef|ghijkl'}, condition: a}
+---
+title: short
+id: short
+detection: {a: {x|re: 'ab.cd'}, condition: a}
+)");
+  ASSERT_EQ(rules->detections.size(), 4u);
+  Differential differential(rules);
+  MetricsRegistry& metrics = differential.metrics();
+  auto evaluations = [&](const char* rule) {
+    return ruleCounter(metrics, "vigil_detection_evaluations_total", rule);
+  };
+  Event event(4096);
+  fillEvent(event, {{"x", "nothing here"}});
+  EXPECT_EQ(differential.check(event, "no literal"), 0u);
+  EXPECT_EQ(evaluations("caseless"), 0u);
+  EXPECT_EQ(evaluations("cased"), 0u);
+  EXPECT_EQ(evaluations("alternation"), 1u);  // presence of x
+  EXPECT_EQ(evaluations("short"), 1u);
+
+  fillEvent(event, {{"x", "RUN   EvilThing.EXE"}});
+  EXPECT_EQ(differential.check(event, "caseless"), 1u);
+  EXPECT_EQ(evaluations("caseless"), 1u);
+
+  // The folded literal fires, and the case-sensitive expression decides.
+  fillEvent(event, {{"x", "mimikatz"}});
+  EXPECT_EQ(differential.check(event, "other case"), 0u);
+  EXPECT_EQ(evaluations("cased"), 1u);
+  fillEvent(event, {{"x", "a Mimikatz2 b"}, {"y", "run evilthing.exe"}});
+  EXPECT_EQ(differential.check(event, "cased"), 1u);
+  EXPECT_EQ(evaluations("caseless"), 1u);  // its literal lies in y, which it does not read
+
+  fillEvent(event, {{"x", "ghijkl ab-cd"}});
+  EXPECT_EQ(differential.check(event, "alternation and short"), 2u);
+}
+
+// Field names that hash alike (same length, same first and last eight bytes) and short
+// names each find their own slot, and names never added are not found.
+TEST(SlotNameTableTest, CollidingAndShortNames) {
+  internal::SlotNameTable table;
+  EXPECT_EQ(table.find("Image"), internal::SlotNameTable::kNotFound);
+  std::vector<std::string> names = {"", "a", "ab", "Image", "CommandL", "CommandLine"};
+  for (int i = 0; i < 100; ++i) names.push_back("Prefix__" + std::to_string(1000 + i) + "Suffix__");
+  ASSERT_EQ(internal::SlotNameTable::hashName(names[6]), internal::SlotNameTable::hashName(names[7]));
+  for (uint32_t i = 0; i < names.size(); ++i) table.add(names[i], i);
+  table.add("Image", 999);  // a name added again keeps its first slot
+  for (uint32_t i = 0; i < names.size(); ++i) EXPECT_EQ(table.find(names[i]), i) << names[i];
+  EXPECT_EQ(table.find("Prefix__2000Suffix__"), internal::SlotNameTable::kNotFound);
+  EXPECT_EQ(table.find("image"), internal::SlotNameTable::kNotFound);
+  EXPECT_EQ(table.find("abc"), internal::SlotNameTable::kNotFound);
+}
+
+// Rules on fields whose names hash alike: the scan reads each field under its own name,
+// so a literal in a neighbour's field neither fires a rule nor hides a match.
+TEST(PrefilterTest, FieldNamesThatHashAlike) {
+  auto rules = loadRuleSet(R"(
+title: first
+id: first
+detection: {a: {Prefix__1Suffix__|contains: alpha}, condition: a}
+---
+title: second
+id: second
+detection: {a: {Prefix__2Suffix__|contains: bravo}, condition: a}
+---
+title: second_absent
+id: second_absent
+detection: {a: {Prefix__2Suffix__|endswith: charlie}, condition: a}
+)");
+  ASSERT_EQ(rules->detections.size(), 3u);
+  Differential differential(rules);
+  MetricsRegistry& metrics = differential.metrics();
+  Event event(4096);
+  fillEvent(event, {{"Prefix__1Suffix__", "bravo"}, {"Prefix__2Suffix__", "alpha"}});
+  EXPECT_EQ(differential.check(event, "swapped"), 0u);
+  EXPECT_EQ(ruleCounter(metrics, "vigil_detection_evaluations_total", "first"), 0u);
+  EXPECT_EQ(ruleCounter(metrics, "vigil_detection_evaluations_total", "second"), 0u);
+
+  fillEvent(event, {{"Prefix__2Suffix__", "x bravo charlie"}, {"Prefix__1Suffix__", "alpha"}});
+  EXPECT_EQ(differential.check(event, "own fields"), 3u);
+  EXPECT_EQ(ruleCounter(metrics, "vigil_detection_prefilter_hits_total", "second_absent"), 1u);
+}
+
 // ---------------------------------------------------------------------------------------
 // Logsource selection
 

@@ -502,5 +502,24 @@ TEST_F(TcpSourceTest, InvalidOptionsRejected) {
   EXPECT_NE(error.find("max_message_bytes=1073741824"), std::string::npos) << error;
 }
 
+// The connection limits TcpSource shares with TlsSource are checked with the value named.
+TEST_F(TcpSourceTest, SharedLimitsRejected) {
+  std::string error;
+  TcpSourceOptions negative_idle;
+  negative_idle.idle_timeout_ms = -1;
+  EXPECT_EQ(TcpSource::create(negative_idle, metrics_, error), nullptr);
+  EXPECT_NE(error.find("idle_timeout_ms=-1"), std::string::npos) << error;
+
+  TcpSourceOptions small_buffer;
+  small_buffer.read_buffer_bytes = 100;
+  EXPECT_EQ(TcpSource::create(small_buffer, metrics_, error), nullptr);
+  EXPECT_NE(error.find("read_buffer_bytes=100 is below 512"), std::string::npos) << error;
+
+  TcpSourceOptions negative_rcvbuf;
+  negative_rcvbuf.rcvbuf_bytes = -1;
+  EXPECT_EQ(TcpSource::create(negative_rcvbuf, metrics_, error), nullptr);
+  EXPECT_NE(error.find("rcvbuf_bytes=-1"), std::string::npos) << error;
+}
+
 }  // namespace
 }  // namespace vigil::dataplane

@@ -523,6 +523,152 @@ TEST_F(TlsSourceTest, FullRingPausesWithoutLoss) {
   EXPECT_EQ(source_->counters().dropped_queue_full->value(), 0u);
 }
 
+// Connections beyond max_connections are accepted, closed at once and counted, and the
+// served connections keep working.
+TEST_F(TlsSourceTest, MaxConnectionsRejectsExtra) {
+  auto o = options();
+  o.max_connections = 2;
+  startSource(o);
+  TlsClient a(source_->boundPort());
+  TlsClient b(source_->boundPort());
+  ASSERT_TRUE(a.connected());
+  ASSERT_TRUE(b.connected());
+  ASSERT_TRUE(a.send("<13>a\n"));
+  ASSERT_TRUE(b.send("<13>b\n"));
+  ASSERT_EQ(receive(2).size(), 2u);  // both are being served
+
+  TlsClient c(source_->boundPort());
+  EXPECT_FALSE(c.connected());
+  Counter& rejected = metrics_.counter("vigil_source_connections_rejected_total", "",
+                                       {{"source", "tls_test"}});
+  EXPECT_TRUE(waitFor(rejected, 1));
+  EXPECT_EQ(rejected.value(), 1u);
+  EXPECT_EQ(metrics_.sum("vigil_source_connections_accepted_total", {{"source", "tls_test"}}),
+            2u);
+
+  ASSERT_TRUE(a.send("<13>a again\n"));
+  auto got = receive(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].text, "<13>a again");
+  EXPECT_EQ(source_->handshakeFailures(), 0u);
+}
+
+// A connection that finished its handshake and then stays silent past idle_timeout_ms is
+// closed and counted, and the partial message it left is published.
+TEST_F(TlsSourceTest, IdleConnectionClosed) {
+  auto o = options();
+  o.idle_timeout_ms = 200;
+  startSource(o);
+  TlsClient client(source_->boundPort());
+  ASSERT_TRUE(client.connected());
+  ASSERT_TRUE(client.send("<13>no newline yet"));
+  const auto begin = steady_clock::now();
+  EXPECT_TRUE(client.closedByPeer());
+  EXPECT_GE(steady_clock::now() - begin, milliseconds(150));
+  Counter& idle_closed = metrics_.counter("vigil_source_connections_idle_closed_total", "",
+                                          {{"source", "tls_test"}});
+  EXPECT_EQ(idle_closed.value(), 1u);
+  auto got = receive(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].text, "<13>no newline yet");
+  EXPECT_EQ(source_->handshakeFailures(), 0u);
+}
+
+// An invalid octet count is counted as a framing error and closes the connection, and
+// the decrypted bytes after the last good frame are counted as discarded. Other
+// connections keep working.
+TEST_F(TlsSourceTest, InvalidOctetCountCloses) {
+  startSource(options());
+  TlsClient bad(source_->boundPort());
+  TlsClient good(source_->boundPort());
+  ASSERT_TRUE(bad.connected());
+  ASSERT_TRUE(good.connected());
+  const std::string first = "9 <13>first";
+  const std::string rest = "12x <13>garbage";
+  // One SSL_write() of this size is one record, so the source decrypts it whole.
+  ASSERT_TRUE(bad.send(first + rest));
+  EXPECT_TRUE(bad.closedByPeer());
+  EXPECT_TRUE(waitFor(*source_->counters().framing_errors, 1));
+  EXPECT_EQ(source_->counters().framing_errors->value(), 1u);
+  EXPECT_EQ(source_->counters().discarded_bytes_framing->value(), rest.size());
+
+  ASSERT_TRUE(good.send("<13>still fine\n"));
+  auto got = receive(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].text, "<13>first");
+  EXPECT_EQ(got[1].text, "<13>still fine");
+  EXPECT_EQ(source_->counters().received->value(), 2u);
+}
+
+// An LF line longer than max_message_bytes is cut once and flagged, the rest of the line
+// is discarded, and the next line arrives whole.
+TEST_F(TlsSourceTest, OversizeLfLineTruncatedOnce) {
+  auto o = options();
+  o.max_message_bytes = 32;
+  startSource(o);
+  TlsClient client(source_->boundPort());
+  ASSERT_TRUE(client.connected());
+  const std::string big = "<13>" + std::string(96, 'b');
+  ASSERT_TRUE(client.send(big + "\n<13>after lf\n"));
+  auto got = receive(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].text, big.substr(0, 32));
+  EXPECT_TRUE(got[0].truncated);
+  EXPECT_EQ(got[1].text, "<13>after lf");
+  EXPECT_FALSE(got[1].truncated);
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_EQ(source_->ring().size(), 0u);  // no message from the discarded rest
+  EXPECT_EQ(source_->counters().truncated->value(), 1u);
+  EXPECT_EQ(source_->counters().received->value(), 2u);
+}
+
+// An LF-framed message without a trailing LF is published when the client closes, and the
+// connection is counted as closed.
+TEST_F(TlsSourceTest, LastLfMessageAtClose) {
+  startSource(options());
+  TlsClient client(source_->boundPort());
+  ASSERT_TRUE(client.connected());
+  ASSERT_TRUE(client.send("<13>first\n<13>second without lf"));
+  client.close();
+  auto got = receive(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].text, "<13>first");
+  EXPECT_EQ(got[1].text, "<13>second without lf");
+  Counter& closed =
+      metrics_.counter("vigil_source_connections_closed_total", "", {{"source", "tls_test"}});
+  EXPECT_TRUE(waitFor(closed, 1));
+}
+
+// The connection limits TlsSource shares with TcpSource are checked with the value named.
+TEST_F(TlsSourceTest, CreateRejectsBadLimits) {
+  std::string error;
+  auto o = options();
+  o.max_connections = 0;
+  EXPECT_EQ(TlsSource::create(o, metrics_, error), nullptr);
+  EXPECT_NE(error.find("max_connections=0"), std::string::npos) << error;
+
+  o = options();
+  o.max_octet_count = 10;
+  EXPECT_EQ(TlsSource::create(o, metrics_, error), nullptr);
+  EXPECT_NE(error.find("max_octet_count=10"), std::string::npos) << error;
+
+  o = options();
+  o.idle_timeout_ms = -1;
+  EXPECT_EQ(TlsSource::create(o, metrics_, error), nullptr);
+  EXPECT_NE(error.find("idle_timeout_ms=-1"), std::string::npos) << error;
+
+  o = options();
+  o.read_buffer_bytes = 100;
+  EXPECT_EQ(TlsSource::create(o, metrics_, error), nullptr);
+  EXPECT_NE(error.find("read_buffer_bytes=100 is outside [512, 2147483647]"), std::string::npos)
+      << error;
+
+  o = options();
+  o.rcvbuf_bytes = -1;
+  EXPECT_EQ(TlsSource::create(o, metrics_, error), nullptr);
+  EXPECT_NE(error.find("rcvbuf_bytes=-1"), std::string::npos) << error;
+}
+
 // Options that cannot work are rejected with the value or file named.
 TEST_F(TlsSourceTest, CreateRejectsBadOptions) {
   std::string error;

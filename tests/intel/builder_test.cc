@@ -249,7 +249,7 @@ TEST(BuilderTest, ControlErrors) {
             absl::StatusCode::kFailedPrecondition);
 }
 
-// Stats count each type, and the database exists only when there are patterns.
+// Stats count each type, and each database exists only when it has patterns.
 TEST(BuilderTest, Stats) {
   Loaded loaded = load(
       "192.0.2.1\n2001:db8::1\n10.1.0.0/16\n10.2.3.0/24\n10.4.0.0/16\n"
@@ -264,10 +264,12 @@ TEST(BuilderTest, Stats) {
   EXPECT_EQ(stats.pattern_count, 1u);  // the URL; domains and hashes are in hash tables
   EXPECT_EQ(stats.prefix_lengths, 2u);
   EXPECT_GT(stats.hs_database_bytes, 0u);
-  EXPECT_NE(loaded.set->database(), nullptr);
+  EXPECT_NE(loaded.set->urlEmailDatabase(), nullptr);
+  EXPECT_EQ(loaded.set->regexDatabase(), nullptr);
 
   Loaded addresses_only = load("192.0.2.1\n");
-  EXPECT_EQ(addresses_only.set->database(), nullptr);
+  EXPECT_EQ(addresses_only.set->urlEmailDatabase(), nullptr);
+  EXPECT_EQ(addresses_only.set->regexDatabase(), nullptr);
   EXPECT_EQ(addresses_only.set->stats().hs_database_bytes, 0u);
 }
 

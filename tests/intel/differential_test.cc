@@ -1,11 +1,13 @@
 // Differential test: the Hyperscan matcher against a naive matcher written here (linear
-// scans over every indicator, substring search with the same boundary rules) on seeded
-// random indicator sets and events. Both must report the same hits.
+// scans over every indicator, substring search with the same boundary rules, std::regex
+// for the regexes) on seeded random indicator sets and events. Both must report the same
+// hits, and the URL, email and regex hits in the same order.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cctype>
 #include <random>
+#include <regex>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -30,6 +32,10 @@ std::string lower(std::string_view s) {
 }
 
 bool labelByte(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-'; }
+bool localPartByte(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '%' ||
+         c == '+' || c == '-';
+}
 bool hexByte(char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; }
 
 // The boundary rules restated from the module's contract, independent of its code.
@@ -44,6 +50,11 @@ bool naiveBoundary(const std::string& text, size_t pos, size_t len, IndicatorTyp
       if (end < text.size() && labelByte(after)) return false;
       if (after == '.' && end + 1 < text.size() && labelByte(after2)) return false;
       return true;
+    case IndicatorType::kEmail:
+      if (pos > 0 && localPartByte(before)) return false;
+      if (end < text.size() && labelByte(after)) return false;
+      if (after == '.' && end + 1 < text.size() && labelByte(after2)) return false;
+      return true;
     case IndicatorType::kMd5:
     case IndicatorType::kSha1:
     case IndicatorType::kSha256:
@@ -51,6 +62,12 @@ bool naiveBoundary(const std::string& text, size_t pos, size_t len, IndicatorTyp
     default:
       return true;
   }
+}
+
+// The number of bytes every match of a generated regex ("LABEL-[0-9]{N}") has.
+size_t regexMatchLength(const std::string& expression) {
+  const size_t dash = expression.find("-[0-9]{");
+  return dash + 1 + std::stoul(expression.substr(dash + 7));
 }
 
 class NaiveMatcher {
@@ -121,6 +138,19 @@ class NaiveMatcher {
       const Indicator& ind = set_.indicator(id);
       if (ind.type == IndicatorType::kIpv4 || ind.type == IndicatorType::kIpv6 ||
           ind.type == IndicatorType::kCidr) {
+        continue;
+      }
+      if (ind.type == IndicatorType::kRegex) {
+        // The generator's regexes match a fixed number of bytes, so the first match by
+        // start is also the first by end. A regex hit counts at its last byte.
+        const std::regex re(ind.text, std::regex::icase);
+        const size_t len = regexMatchLength(ind.text);
+        for (size_t pos = 0; pos + len <= haystack.size(); ++pos) {
+          if (std::regex_match(haystack.substr(pos, len), re)) {
+            found.emplace_back(pos + len, id, pos + len - 1);
+            break;
+          }
+        }
         continue;
       }
       std::string needle = lower(ind.text);
@@ -195,6 +225,23 @@ class Generator {
     return pick(schemes) + "://" + domain() + pick(paths);
   }
 
+  std::string email() {
+    static const std::vector<std::string> locals = {"a", "ceo", "x.y", "b-1"};
+    return pick(locals) + "@" + domain();
+  }
+
+  // A regex of fixed match length, "LABEL-[0-9]{N}", with the text of one match.
+  std::string regex() {
+    static const std::vector<std::string> labels = {"beacon", "c2", "evil", "ab"};
+    return pick(labels) + "-[0-9]{" + std::to_string(2 + below(3)) + "}";
+  }
+  std::string regexMatch(const std::string& expression) {
+    std::string out = expression.substr(0, expression.find("-[0-9]{") + 1);
+    const size_t digits = regexMatchLength(expression) - out.size();
+    for (size_t i = 0; i < digits; ++i) out += static_cast<char>('0' + below(10));
+    return out;
+  }
+
   std::string address() {
     switch (below(4)) {
       case 0:
@@ -231,6 +278,18 @@ class Generator {
     return out;
   }
 
+  std::vector<std::string> emails() {
+    std::vector<std::string> out;
+    for (int i = 0; i < 3; ++i) out.push_back(email());
+    return out;
+  }
+
+  std::vector<std::string> regexes() {
+    std::vector<std::string> out;
+    for (int i = 0; i < 3; ++i) out.push_back(regex());
+    return out;
+  }
+
   std::string randomCase(std::string s) {
     for (char& c : s) {
       if (below(4) == 0) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -250,8 +309,10 @@ class Generator {
       switch (below(5)) {
         case 0:
         case 1:
-          if (set.size() > 0)
-            out += randomCase(set.indicator(static_cast<uint32_t>(below(set.size()))).text);
+          if (set.size() > 0) {
+            const Indicator ind = set.indicator(static_cast<uint32_t>(below(set.size())));
+            out += randomCase(ind.type == IndicatorType::kRegex ? regexMatch(ind.text) : ind.text);
+          }
           break;
         case 2:
           out += domain();
@@ -302,6 +363,19 @@ std::string describe(const Event& event, const std::vector<Hit>& got,
   return out + "\nmatcher:" + list(got) + "\nnaive:" + list(want);
 }
 
+// The URL, email and regex hits of `hits`, in their order.
+std::vector<Hit> scannedHits(const std::vector<Hit>& hits) {
+  std::vector<Hit> out;
+  for (const Hit& hit : hits) {
+    const IndicatorType type = std::get<1>(hit);
+    if (type == IndicatorType::kUrl || type == IndicatorType::kEmail ||
+        type == IndicatorType::kRegex) {
+      out.push_back(hit);
+    }
+  }
+  return out;
+}
+
 // Both matchers report the same hits, with the same fields, for every random event.
 TEST(DifferentialTest, MatchesNaiveMatcher) {
   size_t compared = 0;
@@ -313,6 +387,14 @@ TEST(DifferentialTest, MatchesNaiveMatcher) {
     absl::StatusOr<LoadReport> report = builder.addListText("random", gen.listText(), "random");
     ASSERT_TRUE(report.ok()) << report.status();
     ASSERT_EQ(report->rejected, 0u) << report->rejections[0].reason;
+    LoadReport typed;
+    for (const std::string& email : gen.emails()) {
+      builder.addIndicator("random", IndicatorType::kEmail, email, {}, "random:email", typed);
+    }
+    for (const std::string& regex : gen.regexes()) {
+      builder.addIndicator("random", IndicatorType::kRegex, regex, {}, "random:regex", typed);
+    }
+    ASSERT_EQ(typed.rejected, 0u) << typed.rejections[0].reason;
     absl::StatusOr<std::shared_ptr<const IndicatorSet>> set = builder.build();
     ASSERT_TRUE(set.ok()) << set.status();
     Scratch scratch(**set);
@@ -335,6 +417,8 @@ TEST(DifferentialTest, MatchesNaiveMatcher) {
         got.emplace_back(std::string(hit.indicator), hit.type, std::string(hit.field),
                          std::string(hit.list));
       }
+      // The Hyperscan kinds come last, ordered by text, end offset and indicator id.
+      ASSERT_EQ(scannedHits(got), scannedHits(want)) << describe(event, got, want);
       std::sort(want.begin(), want.end());
       std::sort(got.begin(), got.end());
       ASSERT_EQ(got, want) << describe(event, got, want);
@@ -347,6 +431,98 @@ TEST(DifferentialTest, MatchesNaiveMatcher) {
   // The generator must produce hits and misses; a run with no hits proves nothing.
   EXPECT_GT(compared, static_cast<size_t>(kSets * kEventsPerSet * 9 / 10));
   EXPECT_GT(total_hits, compared);
+}
+
+// The URL and email database is skipped on text without "://" and "@". These events put
+// the markers in one text and the indicator in another, change their case, and split a
+// URL over fields, and each must give exactly the hits of the naive matcher, in order.
+TEST(DifferentialTest, UrlEmailSkipKeepsHits) {
+  IndicatorSetBuilder builder;
+  ASSERT_TRUE(
+      builder.addListText("t", "http://bad.ex/a\nevil.ex\nhttp://bad.ex/x-12\n", "t.txt").ok());
+  LoadReport report;
+  builder.addIndicator("t", IndicatorType::kEmail, "ceo@bad.ex", {}, "t:email", report);
+  // A local part that ends in a UTF-8 byte.
+  builder.addIndicator("t", IndicatorType::kEmail, "jos\xc3\xa9@bad.ex", {}, "t:email", report);
+  builder.addIndicator("t", IndicatorType::kRegex, "beacon-[0-9]{4}", {}, "t:regex", report);
+  // Ends where the second URL ends.
+  builder.addIndicator("t", IndicatorType::kRegex, "x-[0-9]{2}", {}, "t:regex", report);
+  ASSERT_EQ(report.rejected, 0u);
+  auto set = builder.build();
+  ASSERT_TRUE(set.ok()) << set.status();
+  Scratch scratch(**set);
+  NaiveMatcher naive(**set);
+
+  struct Case {
+    std::string name;
+    std::string message;
+    // Fields outside the message, then fields given as [begin, end) of the message.
+    std::vector<std::pair<std::string, std::string>> fields;
+    std::vector<std::tuple<std::string, size_t, size_t>> inner_fields;
+    std::vector<std::pair<std::string, std::string>> expected;  // indicator, field
+  };
+  const std::vector<Case> cases = {
+      {"no marker anywhere", "beacon-1234 from evil.ex", {}, {},
+       {{"evil.ex", "message"}, {"beacon-[0-9]{4}", "message"}}},
+      {"uppercase scheme", "GET HTTP://BAD.EX/A beacon-0001", {}, {},
+       {{"http://bad.ex/a", "message"}, {"beacon-[0-9]{4}", "message"}}},
+      {"email only in another field", "login ok beacon-9999",
+       {{"decoded", "from CEO@bad.ex"}}, {},
+       {{"beacon-[0-9]{4}", "message"}, {"ceo@bad.ex", "decoded"}}},
+      {"url marker only in another field", "http:bad.ex/a",
+       {{"decoded", "x://y http://bad.ex/a"}}, {},
+       {{"http://bad.ex/a", "decoded"}}},
+      {"url split across outside fields", "", {{"scheme", "http:"}, {"rest", "//bad.ex/a"}}, {},
+       {}},
+      {"url split across fields inside the message", "GET http://bad.ex/a now", {},
+       {{"scheme", 4, 9}, {"rest", 9, 19}}, {{"http://bad.ex/a", "message"}}},
+      {"url inside one inner field", "GET http://bad.ex/a now", {}, {{"url", 4, 19}},
+       {{"http://bad.ex/a", "url"}}},
+      {"at sign without an email", "user@ beacon-4321 @", {}, {},
+       {{"beacon-[0-9]{4}", "message"}}},
+      {"bind query log at sign", "client @0x7f3a 10.0.0.1#5353 (evil.ex): query: evil.ex", {},
+       {}, {{"evil.ex", "message"}}},
+      {"uppercase email", "mail from <CEO@BAD.EX>", {}, {}, {{"ceo@bad.ex", "message"}}},
+      {"email local part ends in utf-8", "to JOS\xc3\xa9@Bad.Ex, cc", {}, {},
+       {{"jos\xc3\xa9@bad.ex", "message"}}},
+      {"email after a stray at sign", "@ x @, ceo@bad.ex", {}, {}, {{"ceo@bad.ex", "message"}}},
+      {"email needs its boundary", "xceo@bad.ex and ceo@bad.ex", {}, {},
+       {{"ceo@bad.ex", "message"}}},
+      {"texts in order", "see http://bad.ex/a", {{"v", "ceo@bad.ex beacon-1111"}}, {},
+       {{"http://bad.ex/a", "message"}, {"ceo@bad.ex", "v"}, {"beacon-[0-9]{4}", "v"}}},
+  };
+  Event event(8192);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    event.reset();
+    event.raw = event.arena.copy(c.message);
+    event.message = event.raw;
+    for (const auto& [name, value] : c.fields) event.addField(name, event.arena.copy(value));
+    for (const auto& [name, begin, end] : c.inner_fields) {
+      event.addField(name, event.message.substr(begin, end - begin));
+    }
+    const std::vector<Hit> want = naive.match(event);
+    matchEvent(**set, scratch, event);
+    std::vector<std::pair<std::string, std::string>> got;
+    for (size_t h = 0; h < event.hit_count; ++h) {
+      got.emplace_back(std::string(event.hits[h].indicator), std::string(event.hits[h].field));
+    }
+    EXPECT_EQ(got, c.expected);
+    std::vector<std::pair<std::string, std::string>> naive_hits;
+    for (const Hit& hit : want) naive_hits.emplace_back(std::get<0>(hit), std::get<2>(hit));
+    std::sort(naive_hits.begin(), naive_hits.end());
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, naive_hits);
+  }
+
+  // A URL and a regex that end at one offset come in indicator id order, whichever
+  // database found them.
+  event.reset();
+  event.raw = event.arena.copy("get http://bad.ex/x-12 ok");
+  event.message = event.raw;
+  ASSERT_EQ(matchEvent(**set, scratch, event), 2u);
+  EXPECT_LT(event.hits[0].indicator_id, event.hits[1].indicator_id);
+  EXPECT_EQ(scratch.scanErrors(), 0u);
 }
 
 }  // namespace

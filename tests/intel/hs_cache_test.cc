@@ -43,6 +43,7 @@ class HsCacheTest : public ::testing::Test {
     LoadReport report;
     builder.addIndicator("r", IndicatorType::kRegex, "beacon-[0-9]{4}\\.example", {}, "r:1",
                          report);
+    builder.addIndicator("m", IndicatorType::kEmail, "ceo@bad.example", {}, "m:1", report);
     EXPECT_EQ(report.rejected, 0u);
     auto set = builder.build();
     EXPECT_TRUE(set.ok()) << set.status();
@@ -73,7 +74,9 @@ class HsCacheTest : public ::testing::Test {
 
 constexpr std::string_view kMessage =
     "GET http://bad.example/payload.exe md5=44d88612FEA8A899D97FC2D6A4E4E2BA host "
-    "beacon-2024.example";
+    "beacon-2024.example from ceo@bad.example";
+// Hits of kMessage: the URL, the hash, the regex and the email.
+constexpr size_t kMessageHits = 4;
 
 TEST_F(HsCacheTest, SecondBuildHitsAndMatchesTheSame) {
   auto first = build();
@@ -84,8 +87,13 @@ TEST_F(HsCacheTest, SecondBuildHitsAndMatchesTheSame) {
   ASSERT_NE(second, nullptr);
   EXPECT_EQ(second->stats().hs_cache, "hit") << second->stats().hs_cache_error;
   EXPECT_EQ(second->stats().pattern_count, first->stats().pattern_count);
+  EXPECT_EQ(second->stats().hs_database_bytes, first->stats().hs_database_bytes);
+  // One file holds both databases.
+  EXPECT_EQ(entries().size(), 1u);
+  EXPECT_NE(second->urlEmailDatabase(), nullptr);
+  EXPECT_NE(second->regexDatabase(), nullptr);
   const auto expected = hits(*first, kMessage);
-  EXPECT_EQ(expected.size(), 3u);
+  EXPECT_EQ(expected.size(), kMessageHits);
   EXPECT_EQ(hits(*second, kMessage), expected);
 }
 
@@ -115,7 +123,8 @@ TEST_F(HsCacheTest, DamagedEntryIsReplaced) {
   EXPECT_EQ(rebuilt->stats().hs_cache, "miss");
   EXPECT_NE(rebuilt->stats().hs_cache_error.find("fails its checksum"), std::string::npos)
       << rebuilt->stats().hs_cache_error;
-  EXPECT_EQ(hits(*rebuilt, kMessage).size(), 3u);
+  EXPECT_TRUE(rebuilt->stats().hs_cache_rejected);
+  EXPECT_EQ(hits(*rebuilt, kMessage).size(), kMessageHits);
   EXPECT_EQ(build()->stats().hs_cache, "hit");
 
   // A truncated file is no valid entry either.
@@ -125,6 +134,51 @@ TEST_F(HsCacheTest, DamagedEntryIsReplaced) {
   EXPECT_NE(again->stats().hs_cache_error.find("no valid header"), std::string::npos);
 }
 
+// A file of cache format version 1 (one database) is rejected, removed and replaced by
+// a version 2 file, and the rejection is reported.
+TEST_F(HsCacheTest, OldFormatVersionIsRejected) {
+  build();
+  ASSERT_EQ(entries().size(), 1u);
+  const fs::path entry = entries()[0];
+  {
+    std::fstream f(entry, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(7);  // the version digit after the 7-byte magic
+    f.put('1');
+  }
+  auto rebuilt = build();
+  ASSERT_NE(rebuilt, nullptr);
+  EXPECT_EQ(rebuilt->stats().hs_cache, "miss");
+  EXPECT_TRUE(rebuilt->stats().hs_cache_rejected);
+  EXPECT_NE(rebuilt->stats().hs_cache_error.find("has cache format version 1"), std::string::npos)
+      << rebuilt->stats().hs_cache_error;
+  EXPECT_EQ(hits(*rebuilt, kMessage).size(), kMessageHits);
+  ASSERT_EQ(entries().size(), 1u);
+  auto again = build();
+  EXPECT_EQ(again->stats().hs_cache, "hit") << again->stats().hs_cache_error;
+  EXPECT_FALSE(again->stats().hs_cache_rejected);
+}
+
+// A set with only one of the two databases stores an empty slot for the other and reads
+// it back as absent.
+TEST_F(HsCacheTest, MissingDatabaseRoundTrips) {
+  auto buildUrls = [&] {
+    BuilderOptions options;
+    options.hs_cache_dir = (dir_ / "cache").string();
+    IndicatorSetBuilder builder(options);
+    EXPECT_TRUE(builder.addListText("t", "http://bad.example/x\n", "t.txt").ok());
+    auto set = builder.build();
+    EXPECT_TRUE(set.ok()) << set.status();
+    return set.ok() ? *set : nullptr;
+  };
+  ASSERT_EQ(buildUrls()->stats().hs_cache, "miss");
+  auto cached = buildUrls();
+  ASSERT_NE(cached, nullptr);
+  EXPECT_EQ(cached->stats().hs_cache, "hit") << cached->stats().hs_cache_error;
+  EXPECT_NE(cached->urlEmailDatabase(), nullptr);
+  EXPECT_EQ(cached->regexDatabase(), nullptr);
+  EXPECT_EQ(hits(*cached, "GET HTTP://BAD.EXAMPLE/x").size(), 1u);
+}
+
 // A cache folder that cannot be created leaves the build working, with the reason.
 TEST_F(HsCacheTest, UnwritableFolderStillBuilds) {
   std::ofstream(dir_ / "cache") << "a file where the folder should be\n";
@@ -132,7 +186,7 @@ TEST_F(HsCacheTest, UnwritableFolderStillBuilds) {
   ASSERT_NE(set, nullptr);
   EXPECT_EQ(set->stats().hs_cache, "error");
   EXPECT_NE(set->stats().hs_cache_error.find("cannot create cache folder"), std::string::npos);
-  EXPECT_EQ(hits(*set, kMessage).size(), 3u);
+  EXPECT_EQ(hits(*set, kMessage).size(), kMessageHits);
 }
 
 // Without a folder the cache is off.

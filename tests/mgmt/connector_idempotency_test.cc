@@ -11,12 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "mgmt/action_router.h"
 #include "mgmt/blocklist_connector.h"
 #include "mgmt/case_connector.h"
 #include "mgmt/case_store.h"
+#include "mgmt/internal/crypto_util.h"
 #include "mgmt/syslog_connector.h"
 #include "mgmt_test_util.h"
 #include "playbook_vm/compiler/compiler.h"
@@ -317,6 +319,63 @@ TEST_F(ConnectorIdempotencyTest, SyslogCarriesTheKey) {
     std::string other = receiver.receive();
     EXPECT_THAT(other, HasSubstr(format == "cef" ? " externalId=vigil-" : " idempotency_key="));
     EXPECT_THAT(other, ::testing::Not(HasSubstr(key)));
+  }
+}
+
+// Keys are SHA-256 over the run id, creation time, pc, action, parameters and the count of
+// earlier successes, joined by NUL. A journaled segment that a newer build runs again must
+// get the keys the far side has already seen, so the derivation is pinned here against
+// the one-shot digest of that text.
+TEST(ActionIdempotencyKeyTest, MatchesDigestOfJoinedInputs) {
+  RunContext ctx;
+  ctx.run_id = 4711;
+  ctx.created_ns = kCreatedNs;
+  const std::string params = R"({"host":"ws-7"})";
+  auto expected = [&](int earlier) {
+    const std::string text =
+        absl::StrCat(ctx.run_id, std::string(1, '\0'), ctx.created_ns, std::string(1, '\0'), 12,
+                     std::string(1, '\0'), "edr.isolate_host", std::string(1, '\0'), params,
+                     std::string(1, '\0'), earlier);
+    return "vigil-" + internal::sha256Hex(text).substr(0, 32);
+  };
+  const std::string first = actionIdempotencyKey(ctx, 12, "edr.isolate_host", params);
+  EXPECT_EQ(first, expected(0));
+  ctx.done_action_keys.insert(first);
+  EXPECT_EQ(actionIdempotencyKey(ctx, 12, "edr.isolate_host", params), expected(1));
+  EXPECT_EQ(internal::sha256Hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+// The parameters' text, which goes into every key, is what nlohmann's dump of
+// paramsToJson() writes: keys sorted, the last of repeated keys kept, strings escaped and
+// invalid UTF-8 replaced, nested lists, and keys that are not strings left out.
+TEST(ActionIdempotencyKeyTest, ParamsTextMatchesNlohmannDump) {
+  pb::Value inner_items[] = {pb::Value::integer(1), pb::Value::string("two"),
+                             pb::Value::null()};
+  pb::List inner{inner_items, 3, 3};
+  pb::Value empty_items[1];
+  pb::List empty{empty_items, 0, 1};
+  pb::Value items[] = {
+      pb::Value::string("zeta"),    pb::Value::string("last \"quoted\"\n"),
+      pb::Value::string("alpha"),   pb::Value::integer(-42),
+      pb::Value::string("beta"),    pb::Value::real(0.5),
+      pb::Value::string("alpha"),   pb::Value::integer(7),
+      pb::Value::integer(3),        pb::Value::string("not a key"),
+      pb::Value::string("list"),    pb::Value::list(&inner),
+      pb::Value::string("empty"),   pb::Value::list(&empty),
+      pb::Value::string("flag"),    pb::Value::boolean(true),
+      pb::Value::string("bad\xff"), pb::Value::string("x\xc3"),
+      pb::Value::string("nothing"), pb::Value::null(),
+      pb::Value::string("odd"),
+  };
+  const uint32_t count = static_cast<uint32_t>(std::size(items));
+  for (uint32_t size : {0u, 2u, 8u, count - 1, count}) {
+    SCOPED_TRACE(size);
+    pb::List params{items, size, count};
+    std::string text = "stale";
+    writeParamsJson(params, text);
+    EXPECT_EQ(text,
+              paramsToJson(params).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
 }
 

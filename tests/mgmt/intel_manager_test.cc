@@ -15,6 +15,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/metrics.h"
@@ -266,6 +267,35 @@ TEST_F(IntelManagerTest, FailedRebuildKeepsSnapshot) {
   EXPECT_EQ(generation(manager), 1u);
   EXPECT_EQ(indicatorTexts(manager), (std::set<std::string>{"kept.example"}));
   EXPECT_EQ(metrics_.sum("vigil_intel_reloads_total", {{"result", "failed"}}), 1u);
+}
+
+// A cache file of another format version is rejected, counted and replaced on the next
+// rebuild, which then compiles the patterns again.
+TEST_F(IntelManagerTest, OldCacheFileIsCounted) {
+  const std::string path = write("feed.txt", "http://bad.example/x\nkept.example\n");
+  config_.intel_lists = {fileList("feed", path)};
+  config_.state_dir = (dir_ / "state").string();
+  IntelManager manager(config_, metrics_, 2);
+  ASSERT_TRUE(manager.loadInitial().ok());
+  EXPECT_EQ(metrics_.sum("vigil_intel_hs_cache_total", {{"outcome", "miss"}}), 1u);
+
+  const std::filesystem::path cache = dir_ / "state" / "hs-cache";
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(cache)) {
+    files.push_back(entry.path());
+  }
+  ASSERT_EQ(files.size(), 1u);
+  {
+    std::fstream f(files[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(7);  // the format version digit after the 7-byte magic
+    f.put('1');
+  }
+  ASSERT_TRUE(manager.rebuild("test").ok());
+  EXPECT_EQ(metrics_.sum("vigil_intel_hs_cache_rejected_total"), 1u);
+  EXPECT_EQ(metrics_.sum("vigil_intel_hs_cache_total", {{"outcome", "miss"}}), 2u);
+  ASSERT_TRUE(manager.rebuild("test").ok());
+  EXPECT_EQ(metrics_.sum("vigil_intel_hs_cache_total", {{"outcome", "hit"}}), 1u);
+  EXPECT_EQ(metrics_.sum("vigil_intel_hs_cache_rejected_total"), 1u);
 }
 
 // requestReload() and the refresh schedule both rebuild on the manager's thread.

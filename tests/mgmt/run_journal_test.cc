@@ -388,7 +388,7 @@ TEST(RunJournalTest, ReadsTheLatestSegment) {
   auto other = RunJournal::open(fresh, /*sync=*/false);
   ASSERT_TRUE(other.ok());
   ASSERT_TRUE((*other)->beginSegment(second).ok());
-  const auto size = std::filesystem::file_size(fresh);
+  const auto size = (*other)->size();
   RecordedAction late;
   late.key = "vigil-y";
   late.ok = true;
@@ -399,6 +399,85 @@ TEST(RunJournalTest, ReadsTheLatestSegment) {
   read = RunJournal::read(fresh);
   ASSERT_TRUE(read.ok());
   EXPECT_EQ((**read).outcomes.size(), 1u);
+}
+
+// A SIGKILL during a store into the mapping leaves a record whose tail is still the zeros
+// (or older bytes) of the preallocated file: the segment ends before it.
+TEST(RunJournalTest, PartlyWrittenRecordEndsTheSegment) {
+  TempDir dir;
+  const std::string path = dir.file("runs.db.journal.0");
+  auto journal = RunJournal::open(path, /*sync=*/false);
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  JournalSegment segment;
+  segment.run_id = 3;
+  segment.alert_json = R"({"host": "ws-7"})";
+  ASSERT_TRUE((*journal)->beginSegment(segment).ok());
+  ASSERT_TRUE((*journal)->recordStart("vigil-a", "edr.isolate_host").ok());
+  const size_t before = (*journal)->size();
+  RecordedAction done;
+  done.key = "vigil-a";
+  done.ok = true;
+  done.value_json = std::string(200, 'x');
+  ASSERT_TRUE((*journal)->recordOutcome(done).ok());
+  const size_t after = (*journal)->size();
+  EXPECT_EQ(std::filesystem::file_size(path), RunJournal::kInitialBytes);
+  EXPECT_EQ((**RunJournal::read(path)).outcomes.size(), 1u);
+
+  std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+  file.seekp(static_cast<std::streamoff>(before + 40));
+  const std::string zeros(after - before - 40, '\0');
+  file.write(zeros.data(), static_cast<std::streamsize>(zeros.size()));
+  file.close();
+  auto read = RunJournal::read(path);
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_TRUE(read->has_value());
+  EXPECT_EQ((**read).run_id, 3);
+  EXPECT_EQ((**read).started_keys, std::vector<std::string>{"vigil-a"});
+  EXPECT_TRUE((**read).outcomes.empty());
+}
+
+// Records larger than the file grow it, and the segment reads back whole, in both
+// durability modes.
+TEST(RunJournalTest, LargeRecordsGrowTheFile) {
+  for (bool sync : {false, true}) {
+    SCOPED_TRACE(sync ? "sync" : "no sync");
+    TempDir dir;
+    const std::string path = dir.file("runs.db.journal.0");
+    auto journal = RunJournal::open(path, sync);
+    ASSERT_TRUE(journal.ok()) << journal.status();
+    JournalSegment segment;
+    segment.run_id = 5;
+    segment.alert_json = std::string(3 * RunJournal::kInitialBytes, 'a');
+    ASSERT_TRUE((*journal)->beginSegment(segment).ok());
+    for (int i = 0; i < 3; ++i) {
+      const std::string key = "vigil-" + std::to_string(i);
+      ASSERT_TRUE((*journal)->recordStart(key, "edr.isolate_host").ok());
+      RecordedAction done;
+      done.key = key;
+      done.ok = true;
+      done.value_json = std::string(RunJournal::kInitialBytes, 'v');
+      ASSERT_TRUE((*journal)->recordOutcome(done).ok());
+    }
+    EXPECT_GE(std::filesystem::file_size(path), (*journal)->size());
+    auto read = RunJournal::read(path);
+    ASSERT_TRUE(read.ok()) << read.status();
+    ASSERT_TRUE(read->has_value());
+    EXPECT_EQ((**read).alert_json, segment.alert_json);
+    ASSERT_EQ((**read).outcomes.size(), 3u);
+    EXPECT_EQ((**read).outcomes[2].key, "vigil-2");
+    EXPECT_EQ((**read).outcomes[2].value_json.size(), RunJournal::kInitialBytes);
+
+    // A shorter segment after it: the longer one's records past its end are not read.
+    JournalSegment next;
+    next.run_id = 6;
+    next.alert_json = "{}";
+    ASSERT_TRUE((*journal)->beginSegment(next).ok());
+    read = RunJournal::read(path);
+    ASSERT_TRUE(read.ok());
+    EXPECT_EQ((**read).run_id, 6);
+    EXPECT_TRUE((**read).outcomes.empty());
+    EXPECT_TRUE((**read).started_keys.empty());
+  }
 }
 
 // A start record torn by a crash leaves no segment, and a missing file is no segment.

@@ -1,0 +1,38 @@
+// The alert as playbooks read it, built for each run on the playbook worker's hot path.
+// Not part of the public surface of mgmt.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "correlate/alert.h"
+#include "nlohmann/json.hpp"
+
+namespace vigil::mgmt::internal {
+
+// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or values past
+// U+10FFFF).
+bool validUtf8(std::string_view text);
+
+// Makes `out` the alert as playbooks read it: the fields of correlate::alertToJson, plus
+// "severity" (the Sigma level), every group-by field at the top level (alert.src_ip)
+// unless a field above has its name, "group", "events" (one {"raw": TEXT} per evidence
+// line) and "inbox_id" when it is not 0. Invalid UTF-8 becomes U+FFFD as in
+// alertToJson. `out` may hold the alert of an earlier run: its nodes and strings are
+// reused, so a worker that keeps one object allocates only when an alert has a longer
+// text, another group-by field or more evidence lines than the alerts before it.
+void refreshAlertJson(const correlate::Alert& alert, int64_t inbox_id, nlohmann::json& out);
+
+// Replaces `out` with the JSON text of `j`, byte for byte what
+// j.dump(-1, ' ', false, error_handler_t::replace) returns, reusing `out`'s capacity.
+// Strings that are not valid UTF-8 (rare) go through nlohmann's serializer.
+void dumpJsonTo(const nlohmann::json& j, std::string& out);
+
+// Appends `text` as a JSON string, as nlohmann's dump with error_handler_t::replace writes
+// it.
+void appendJsonString(std::string_view text, std::string& out);
+
+// Appends the JSON text of `j`, as dumpJsonTo() writes it.
+void appendJsonValue(const nlohmann::json& j, std::string& out);
+
+}  // namespace vigil::mgmt::internal
