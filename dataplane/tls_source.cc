@@ -116,7 +116,7 @@ std::string_view verifyClientName(VerifyClient mode) {
 
 namespace {
 
-// A connection with its OpenSSL state. `stream` holds decrypted bytes.
+// A connection with its OpenSSL state. `stream` contains the decrypted bytes.
 struct TlsConnection final : internal::StreamConnection {
   TlsConnection(int socket_fd, SSL* tls, const sockaddr_storage& addr,
                 const FramingOptions& framing, size_t buffer_bytes)

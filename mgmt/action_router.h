@@ -132,7 +132,7 @@ class ActionRouter final : public playbook_vm::compiler::ActionConnector {
 
   // Performs `action` on its connector, recording a step with the call's idempotency key in
   // the RunContext. A failure of the connector is returned as the action's failure. When
-  // ctx.recorded holds an outcome for the key, returns that outcome without calling the
+  // ctx.recorded contains an outcome for the key, returns that outcome without calling the
   // connector; otherwise, with ctx.journal set, records the key before the call and the
   // outcome after it. Thread-safe; blocks for the connector's I/O.
   absl::Status perform(std::string_view action, const playbook_vm::List& params,

@@ -5,9 +5,10 @@
 // run starts, its worker writes the run's start there (for a run's first segment the
 // whole alert, because the run's row is stored only when that segment ends), then one
 // record before each connector call (the call's idempotency key) and one after it (its
-// outcome). The next start re-runs each segment the journal shows was interrupted: an
-// action whose outcome was recorded is not called again, and one whose outcome is unknown
-// is called again with the same idempotency key, so the far side can drop the repeat.
+// outcome). The next start runs again each segment that the journal shows was
+// interrupted. An action whose outcome was recorded is not called again. An action whose
+// outcome is unknown is called again with the same idempotency key, so the far side can
+// drop the repeat.
 //
 // RunStartJournal (<db>.starts) is the format of builds before the run journal: one fixed
 // slot per worker with a run's id and names but no alert. vigild only reads it at start,

@@ -21,8 +21,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A file starts with kMagic and one ASCII digit, the format version. Version 1 held one
-// database; version 2 holds kHsDatabaseCount, each as a 64-bit size (0 for none) and
+// A file starts with kMagic and one ASCII digit, the format version. Version 1 contained one
+// database; version 2 contains kHsDatabaseCount, each as a 64-bit size (0 for none) and
 // the serialized bytes.
 constexpr char kMagic[7] = {'V', 'G', 'L', 'H', 'S', 'D', 'B'};
 constexpr char kFormatVersion = '2';

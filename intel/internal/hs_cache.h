@@ -2,7 +2,7 @@
 // patterns of a million-indicator set takes most of a snapshot build; after a restart or
 // a reload that left the patterns alone, the databases are read back instead.
 //
-// One build compiles two databases (see HsDatabase), and one cache file holds both, so
+// One build compiles two databases (see HsDatabase), and one cache file contains both, so
 // the folder keeps one file per build. A file is named by the SHA-256 of everything the
 // compiled databases depend on: the Hyperscan version, the CPU platform they were
 // compiled for, and each pattern's id, flags and expression in order. The flags also
@@ -43,7 +43,7 @@ std::string hsCacheKey(const std::vector<std::string>& expressions,
                        const std::vector<unsigned>& flags, const std::vector<unsigned>& ids);
 
 // Reads the entry for `key` from `dir`. Returns false on a miss or a rejected file (which
-// it removes); `error` then holds the reason when there was a file.
+// it removes); `error` then contains the reason when there was a file.
 bool hsCacheLoad(const std::string& dir, const std::string& key, HsCacheEntry& entry,
                  std::string& error);
 

@@ -18,8 +18,8 @@ bool validUtf8(std::string_view text);
 // "severity" (the Sigma level), every group-by field at the top level (alert.src_ip)
 // unless a field above has its name, "group", "events" (one {"raw": TEXT} per evidence
 // line) and "inbox_id" when it is not 0. Invalid UTF-8 becomes U+FFFD as in
-// alertToJson. `out` may hold the alert of an earlier run: its nodes and strings are
-// reused, so a worker that keeps one object allocates only when an alert has a longer
+// alertToJson. `out` may contain the alert of an earlier run, whose nodes and strings are
+// reused. So a worker that keeps one object allocates only when an alert has a longer
 // text, another group-by field or more evidence lines than the alerts before it.
 void refreshAlertJson(const correlate::Alert& alert, int64_t inbox_id, nlohmann::json& out);
 

@@ -26,7 +26,7 @@ void sendUdp(int port, const std::string& message);
 // Sums one counter over its label sets in Prometheus text (0 when it is absent).
 double metricSum(const std::string& text, const std::string& name);
 
-// Polls `fn` every 50 ms until it returns true or `timeout` passes; returns its last value.
+// Polls `fn` every 50 ms until it returns true or `timeout` passes. Returns its last result.
 template <typename Fn>
 bool eventually(Fn fn, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -88,7 +88,7 @@ TEST_F(HsCacheTest, SecondBuildHitsAndMatchesTheSame) {
   EXPECT_EQ(second->stats().hs_cache, "hit") << second->stats().hs_cache_error;
   EXPECT_EQ(second->stats().pattern_count, first->stats().pattern_count);
   EXPECT_EQ(second->stats().hs_database_bytes, first->stats().hs_database_bytes);
-  // One file holds both databases.
+  // One file contains both databases.
   EXPECT_EQ(entries().size(), 1u);
   EXPECT_NE(second->urlEmailDatabase(), nullptr);
   EXPECT_NE(second->regexDatabase(), nullptr);
