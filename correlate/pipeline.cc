@@ -371,7 +371,7 @@ bool Pipeline::fillBatch(Batch& batch) {
 
 // The batch the input stage fills next: the free batch with the lowest index. Reusing
 // the batch that left last, instead of cycling through all of them, keeps its events and
-// arenas in the CPU cache; with one worker the pipeline then runs on one batch. The token
+// arenas in the CPU cache. With one worker the pipeline then runs on one batch. The token
 // count equals the number of batches, so one is always free when the input stage runs.
 Pipeline::Batch* Pipeline::freeBatch() {
   while (true) {

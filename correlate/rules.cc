@@ -601,7 +601,7 @@ std::vector<size_t> refLines(const YAML::Node& document, size_t first_line, size
 }
 
 // Remaps the `re` values of `rule` by `offset`, for rules appended to a table that
-// already holds `offset` databases.
+// already contains `offset` databases.
 void shiftRegexes(DetectionRule& rule, uint32_t offset) {
   for (Selection& selection : rule.selections) {
     for (std::vector<FieldTest>& alternative : selection.alternatives) {
@@ -966,7 +966,7 @@ absl::StatusOr<RuleSet> RuleLoader::finish() {
       } else if (auto cname = correlation_by_name.find(key); cname != correlation_by_name.end()) {
         chained = cname->second;
       } else if (rule.tenant.empty()) {
-        // A rule for every tenant sees only rules for every tenant (looked up above).
+        // A rule for every tenant references only rules for every tenant (looked up above).
       } else if (auto gid = by_id.find(global_key); gid != by_id.end()) {
         target = gid->second;
       } else if (auto gname = by_name.find(global_key); gname != by_name.end()) {

@@ -277,7 +277,7 @@ bool FileSource::replayFile(size_t index) {
       if (!handle(r.status, frame)) return false;
     }
   }
-  // A last line without LF still counts as a line. The framer holds it in its own buffer.
+  // A last line without LF still counts as a line. The framer keeps it in its own buffer.
   block_data_ = {};
   Frame frame;
   FrameStatus status = framer_.finish(frame);

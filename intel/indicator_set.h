@@ -67,11 +67,11 @@ struct IndicatorSetStats {
   size_t hs_database_bytes = 0;           // both databases; 0 when there are no patterns
   absl::Duration hs_compile_time = absl::ZeroDuration();  // compile, or cache read on a hit
   // What the compiled-database cache did for this build: "off", "hit", "miss" (compiled
-  // and stored) or "error" (compiled; `hs_cache_error` says why the cache failed).
+  // and stored) or "error" (compiled; `hs_cache_error` gives the reason the cache failed).
   std::string hs_cache = "off";
   std::string hs_cache_error;
   // True when a cache file for these patterns existed but was rejected (damaged, or of
-  // another format version) and removed; `hs_cache_error` says why.
+  // another format version) and removed. `hs_cache_error` gives the reason.
   bool hs_cache_rejected = false;
   size_t prefix_lengths = 0;   // distinct CIDR lengths, each one hash probe per lookup
   size_t duplicate_lines = 0;  // accepted lines whose indicator was already loaded
@@ -139,7 +139,7 @@ class IndicatorSet {
     const std::string_view owner = tenant(id);
     return owner.empty() || owner == event_tenant;
   }
-  // The first copy in the group of head `id` that `event_tenant` sees, or nullopt.
+  // The first copy in the group of head `id` that `event_tenant` matches, or nullopt.
   std::optional<uint32_t> firstVisible(uint32_t id, std::string_view event_tenant) const;
 
   const IndicatorSetStats& stats() const { return stats_; }
@@ -150,7 +150,7 @@ class IndicatorSet {
   // Never allocates; costs one hash probe plus one per distinct CIDR length.
   // Thread-safe.
   std::optional<uint32_t> lookupAddress(const IpAddr& addr) const;
-  // Same, among the indicators that an event of `event_tenant` sees (see visibleTo()):
+  // Same, among the indicators that an event of `event_tenant` matches (visibleTo()):
   // another tenant's exact address does not hide a shorter prefix of this tenant's or of
   // every tenant. Returns a group head. Never allocates. Thread-safe.
   std::optional<uint32_t> lookupAddress(const IpAddr& addr, std::string_view event_tenant) const {

@@ -388,7 +388,7 @@ class EventMatcher {
   }
 
  private:
-  // Longest file name looked up.
+  // Maximum length of a file name that is looked up.
   static constexpr size_t kMaxFilenameBytes = 256;
 
   // Runs one Hyperscan database over text_ and collects its matches.
@@ -410,7 +410,7 @@ class EventMatcher {
   }
 
   // Keeps a match that will give a hit when it is reported: it passes the boundary rule,
-  // its indicator was not reported for this event yet and the event's tenant sees a copy
+  // its indicator was not reported for this event yet and the event's tenant can match a copy
   // of it. A repeated match of one indicator keeps the lowest end offset.
   static int onMatch(unsigned id, unsigned long long /*from*/, unsigned long long to,
                      unsigned /*flags*/, void* context) {
@@ -596,7 +596,7 @@ class EventMatcher {
   }
 
   // The field a hit at `hit` is reported under: `field`, or with `attribute_fields` the
-  // generic field whose value holds the hit.
+  // generic field whose value contains the hit.
   std::string_view fieldFor(std::string_view field, bool attribute_fields,
                             std::string_view hit) const {
     if (!attribute_fields) return field;
@@ -609,8 +609,8 @@ class EventMatcher {
     return name;
   }
 
-  // Reports the copies of group head `id` that the event's tenant sees: the copy of every
-  // tenant and the tenant's own. Lookups only return heads, so `seen` holds heads, and
+  // Reports the copies of group head `id` that the event's tenant matches: the copy of every
+  // tenant and the tenant's own. Lookups only return heads, so `seen` contains heads, and
   // only heads that gave a hit, which keeps it within kMaxHits entries.
   void report(uint32_t id, std::string_view field) {
     for (size_t i = 0; i < scratch_.seen_count; ++i) {

@@ -21,7 +21,7 @@
 // holds the triggering alert. A case of another tenant is never touched.
 //
 // Intel actions (lookup, query, check): `indicator`, `value` or `indicators` (a list) ->
-// for each value "malicious" when the live snapshot holds it for the run's tenant (its
+// for each value "malicious" when the live snapshot contains it for the run's tenant (its
 // own indicators and those of every tenant, never another tenant's), else "unknown";
 // with `detail: true`, the indicator as JSON text {"value", "type", "lists", "score",
 // "tags", "tenant"} or null. A single value returns one entry, a list returns a list. A run also sees the
@@ -73,7 +73,7 @@ class CaseConnector final : public playbook_vm::compiler::ActionConnector {
   Counter* cases_opened_;
 };
 
-// Finds `value` among the indicators that `tenant` sees (its own and those of every
+// Finds `value` among the indicators visible to `tenant` (its own and those of every
 // tenant): addresses (exact or by CIDR), domains (and their parent domains), file names,
 // then any other indicator by its normalized text. When the value is an indicator of the
 // tenant and of every tenant, returns the tenant's copy. Returns nullopt when nothing

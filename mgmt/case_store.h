@@ -396,7 +396,7 @@ class CaseStore {
   // Notes of a case, oldest first, as (author, text).
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> caseNotes(int64_t id);
   absl::StatusOr<std::vector<std::string>> caseTags(int64_t id);
-  // What a case action of a playbook run did, as runKeyedAction() records it.
+  // The result of a case action of a playbook run, as runKeyedAction() records it.
   struct KeyedActionResult {
     int64_t case_id = 0;      // the case the action worked on
     std::string result_json;  // the action's result as JSON text

@@ -154,7 +154,7 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
     int64_t inbox_id = 0;  // the alert's row in the case store's alert inbox; 0 for none
     bool fed = false;      // queued by the default-case feeder
     // A segment interrupted by the end of an earlier process, as its run journal recorded
-    // it, and the file that holds it until a worker has journaled it again.
+    // it, and the file that contains it until a worker has journaled it again.
     std::shared_ptr<const JournalSegment> recovered = nullptr;
     std::string recovered_path{};
   };

@@ -32,7 +32,7 @@ void PlaybookRunner::prepareContext(RunContext& ctx, const RunRecord& run, const
     }
   }
   intel::SnapshotStore* store = intel_;
-  // A run sees the indicators of its alert's tenant and of every tenant.
+  // A run matches the indicators of its alert's tenant and of every tenant.
   ctx.intel = [store, tenant = run.tenant](std::string_view value) {
     if (store == nullptr) return false;
     std::shared_ptr<const intel::Snapshot> snapshot = store->current();

@@ -485,7 +485,7 @@ void RunJournal::closeRecord(size_t payload_bytes) {
   put(header, at, checksum);
   offset_ += kRecordHeaderBytes + payload_bytes;
   // The stores are in the page cache once they leave the CPU, so they survive the end of
-  // the process; this keeps the compiler from moving them past the connector call.
+  // the process. The fence keeps the compiler from moving them past the connector call.
   std::atomic_signal_fence(std::memory_order_seq_cst);
 }
 

@@ -15,7 +15,7 @@
 // stores the runs it names as interrupted, and removes it.
 //
 // RunStartJournal layout: one fixed slot of kSlotBytes per worker, overwritten for every
-// run. A slot holds a record with a checksum, so a slot that was never written or was torn
+// run. A slot contains a record with a checksum, so a slot that was never written or was torn
 // by a crash reads as empty.
 #pragma once
 

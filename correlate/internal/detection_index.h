@@ -108,7 +108,7 @@ class DetectionIndex {
 
   // Builds the prefilter for `rules` and the condition table of `logsources`, and fills
   // the prefilter ids of their tests (FieldTest::event_slot, sigma_slot, logsource_slots,
-  // ValueTest::prefilter_literal). `regexes` holds the rules' `re` values; without it a
+  // ValueTest::prefilter_literal). `regexes` contains the rules' `re` values. Without it, a
   // `re` value contributes its field's presence only. Returns Internal when Hyperscan
   // cannot compile the literals. Allocates (control plane).
   static absl::StatusOr<std::unique_ptr<DetectionIndex>> build(

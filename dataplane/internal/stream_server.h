@@ -88,7 +88,7 @@ struct StreamConnection {
   bool closed = false;
 };
 
-// What one read from a connection returned.
+// The result of one read from a connection.
 enum class ReadStatus : uint8_t {
   kData,        // bytes were read into the connection's buffer
   kWouldBlock,  // nothing to read now; epoll reports the socket again (or it was closed)
@@ -138,7 +138,7 @@ class StreamServer {
   virtual void onHandshakeTimeout(StreamConnection& conn);
   // Reads into conn.stream.data, up to conn.stream.capacity bytes, and sets `bytes` on kData.
   virtual ReadStatus readSome(StreamConnection& conn, size_t& bytes);
-  // True when the transport holds input that epoll will not report.
+  // True when the transport has buffered input that epoll will not report.
   virtual bool hasBufferedInput(StreamConnection& conn);
   // Counts the bytes after a framing error that will never be framed, beyond the buffer.
   virtual size_t discardAfterFramingError(StreamConnection& conn);

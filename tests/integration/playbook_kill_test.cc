@@ -1,7 +1,7 @@
 // vigild killed in the middle of a playbook run: an alert over syslog on loopback starts a
-// run that opens a case and then calls a webhook on loopback. The webhook server holds the
+// run that opens a case and then calls a webhook on loopback. The webhook server delays the
 // first request until the test has sent SIGKILL to vigild, so the kill always lands after
-// the case action and before the webhook's answer. After a restart the run must run again
+// the case action and before the webhook's response. After a restart the run must run again
 // and complete without opening a second case, and the webhook must see its second request
 // with the key of the first.
 #include <arpa/inet.h>
@@ -52,8 +52,8 @@ steps:
     with: {rule: alert.rule_id}
 )";
 
-// A webhook server that records each request's idempotency key. It holds the first
-// request until release() is called, and answers the later ones at once.
+// A webhook server that records each request's idempotency key. It delays the first
+// request until release() is called and responds to later ones at once.
 class HoldingHook {
  public:
   HoldingHook() {

@@ -147,7 +147,7 @@ TEST_F(ConnectorIdempotencyTest, RepeatedOpenReturnsTheSameCase) {
 }
 
 // Filing an inbox alert again under the same key returns the case it was filed in instead
-// of failing because the inbox no longer holds it.
+// of failing because the inbox no longer contains it.
 TEST_F(ConnectorIdempotencyTest, AttachAlertRepeatReturnsItsCase) {
   std::unique_ptr<CaseStore> cases = openCases(dir_.file("cases.db"));
   ASSERT_NE(cases, nullptr);

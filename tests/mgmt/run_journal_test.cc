@@ -96,7 +96,7 @@ class BlockingHook {
     server_.stop();
     if (thread_.joinable()) thread_.join();
   }
-  // Lets the held first request, and every later one, answer.
+  // Releases the held first request and lets every later one through.
   void release() {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -125,6 +125,18 @@ class BlockingHook {
   std::vector<std::string> keys_;
   bool released_ = false;
 };
+
+// Waits until the child runner calls `hook`, kills the child with SIGKILL and releases the
+// held request, so a restarted runner finds the run interrupted mid-call.
+void killDuringCall(BlockingHook& hook, pid_t child) {
+  const bool called = hook.waitForRequest();
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(called) << "the child runner never called the webhook";
+  ASSERT_TRUE(WIFSIGNALED(status));
+  hook.release();
+}
 
 constexpr const char* kIsolate = R"(name: isolate
 trigger: {rule_ids: [r1]}
@@ -196,13 +208,7 @@ TEST(RunJournalTest, KilledFirstSegmentRunsAgain) {
       _exit(4);
     }
     hook.listen();
-    const bool called = hook.waitForRequest();
-    kill(child, SIGKILL);
-    int status = 0;
-    waitpid(child, &status, 0);
-    ASSERT_TRUE(called) << "the child runner never called the webhook";
-    ASSERT_TRUE(WIFSIGNALED(status));
-    hook.release();
+    ASSERT_NO_FATAL_FAILURE(killDuringCall(hook, child));
 
     MetricsRegistry metrics;
     auto runner = PlaybookRunner::create(config, metrics);
@@ -248,7 +254,7 @@ TEST(RunJournalTest, KilledFirstSegmentRunsAgain) {
 TEST(RunJournalTest, KilledResumedSegmentRunsAgainFromSavedState) {
   TempDir dir;
   BlockingHook hook;
-  // The first action goes to a server that answers at once, the second to the held one.
+  // The first action goes to a server that responds at once, the second to the held one.
   httplib::Server quick;
   std::mutex quick_mu;
   std::vector<std::string> quick_keys;
@@ -295,13 +301,7 @@ steps:
   }
   std::thread quick_thread([&] { quick.listen_after_bind(); });
   hook.listen();
-  const bool called = hook.waitForRequest();
-  kill(child, SIGKILL);
-  int status = 0;
-  waitpid(child, &status, 0);
-  ASSERT_TRUE(called) << "the child runner never called the webhook";
-  ASSERT_TRUE(WIFSIGNALED(status));
-  hook.release();
+  ASSERT_NO_FATAL_FAILURE(killDuringCall(hook, child));
 
   MetricsRegistry metrics;
   auto runner = PlaybookRunner::create(config, metrics);
@@ -329,7 +329,7 @@ steps:
       << run.steps[3].message;
 }
 
-// A run journal file read back holds the latest segment with its call records; records
+// A run journal file read back contains the latest segment with its call records; records
 // of an older, longer segment past its end and a torn last record are not part of it.
 TEST(RunJournalTest, ReadsTheLatestSegment) {
   TempDir dir;

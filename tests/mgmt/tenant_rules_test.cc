@@ -288,7 +288,8 @@ TEST_F(TenantRulesTest, PushesKeepAlertsOfUninterruptedRun) {
   };
   std::vector<Step> steps;
   for (int second = 1; second <= 40; ++second) {
-    const char* tenant = second % 3 == 0 ? "acme" : second % 3 == 1 ? "beta" : "gamma";
+    static constexpr const char* kTenants[] = {"acme", "beta", "gamma"};
+    const char* tenant = kTenants[second % 3];
     steps.push_back({tenant, second, "198.51.100." + std::to_string(second % 4)});
   }
   auto load = [](RuleReloader& rules, uint64_t version) {
