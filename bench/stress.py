@@ -6,11 +6,13 @@
     datagram sent is either received or counted as dropped, that the pipeline drains
     within 30 s after the overload and takes a half-rate probe without loss, and that a
     tenant flooding at 10x its quota does not cost the other tenants events.
-  soak: offers half the sustainable rate over TCP for --duration seconds, samples RSS
-    every 10 s, and checks RSS growth <= 5 % after the first minute, that nothing was
-    lost, and, when the file covers the whole run, alerts against the ground truth.
+  soak: streams a run generated on the fly (vigil_loadgen stream) at half the
+    sustainable rate over TCP for --duration seconds, samples RSS every 10 s, and checks
+    RSS growth <= 5 % after the first minute, that nothing was lost or dropped, and that
+    the alerts per rule equal the ground truth of exactly the events sent.
 
-The sustainable rate is --rate, or the TCP maximum measured first on the same file.
+The sustainable rate is --rate, or the TCP maximum measured first on the --events file,
+which also provides the rules and indicator lists.
 Exit status 1 when a check fails.
 """
 import argparse
@@ -209,47 +211,101 @@ def tenant_flood(args, data, truth, rate):
         v2.stop()
 
 
+def soak_sample(v, t0):
+    """Read one soak sample: seconds since the start, RSS in KiB, correlation keys and
+    correlation state bytes."""
+    with open(f"/proc/{v.proc.pid}/status") as f:
+        rss = next(int(x.split()[1]) for x in f if x.startswith("VmRSS:"))
+    m = v.metrics()
+    return (round(time.time() - t0), rss, e2e.msum(m, "vigil_correlation_keys"),
+            e2e.msum(m, "vigil_correlation_state_bytes"))
+
+
+# Counters that must stay at zero in a soak: each one means an event, a match or an
+# alert was lost somewhere between the socket and the alert file.
+SOAK_LOSS_COUNTERS = [
+    "vigil_source_dropped_total", "vigil_events_dropped_total",
+    "vigil_pipeline_oversize_dropped_total", "vigil_parse_errors_total",
+    "vigil_detection_matches_dropped_total", "vigil_correlation_updates_dropped_total",
+    "vigil_correlation_evictions_total", "vigil_correlation_tenant_evictions_total",
+    "vigil_correlation_late_events_total", "vigil_alerts_output_dropped_total",
+    "vigil_alert_write_errors_total",
+]
+
+
 def soak(args, data, truth):
+    """Streams a generated run for --duration seconds (vigil_loadgen stream: event time
+    advances over the whole run and the generator writes the ground truth of exactly the
+    lines it sent), then checks RSS, the counters and the alerts against that truth."""
     rate = sustainable_rate(args, data, truth)
     offered = 0.5 * rate
-    covers = truth["events"] >= offered * args.duration
     v = e2e.Vigild(args, data, args.workers, "tcp", os.path.join(args.out, "runs", "soak"),
                    truth["tenants"])
+    truth_path = f"{args.out}/soak-truth.json"
+    cmd = [args.loadgen, "stream", "--workload", args.workload, "--seed", str(args.seed),
+           "--segment-events", str(args.segment_events), "--proto", "tcp", "--target",
+           f"127.0.0.1:{v.port}", "--rate", str(offered), "--duration", str(args.duration),
+           "--truth", truth_path]
+    if args.sender_cpus:
+        cmd = ["taskset", "-c", args.sender_cpus] + cmd
     samples = []
     try:
-        result = {}
-        t = threading.Thread(target=lambda: result.__setitem__(
-            "s", send(args, f"{data}/events.log", "tcp", v.port, offered,
-                      0 if covers else args.duration)))
+        sender = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         t0 = time.time()
-        t.start()
-        while t.is_alive():
-            with open(f"/proc/{v.proc.pid}/status") as f:
-                rss = next(int(x.split()[1]) for x in f if x.startswith("VmRSS:"))
-            samples.append((round(time.time() - t0), rss))
-            t.join(timeout=10)
+        while sender.poll() is None:
+            samples.append(soak_sample(v, t0))
+            try:
+                sender.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        out = sender.stdout.read()
+        if sender.returncode != 0:
+            raise RuntimeError(f"vigil_loadgen stream exited with {sender.returncode}: {out}")
+        s = json.loads(out)
         secs, m = drained(v, time.time(), 120)
+        samples.append(soak_sample(v, t0))
     finally:
         v.stop()
-    s = result["s"]
+    with open(truth_path) as f:
+        run_truth = json.load(f)
     received = e2e.msum(m, "vigil_source_received_total")
-    after_minute = [r for t_, r in samples if t_ >= 60] or [samples[-1][1]]
+    after_minute = [x[1] for x in samples if x[0] >= 60] or [samples[-1][1]]
     growth = (after_minute[-1] - after_minute[0]) / after_minute[0]
-    log(f"soak: {offered:,.0f}/s over TCP for {time.time() - t0:.0f} s, sent {s['sent']:,}, "
+    log(f"soak: {offered:,.0f}/s over TCP for {s['seconds']:.0f} s (achieved {s['rate']:,.0f}/s, "
+        f"blocked {s['blocked_s']} s), sent {s['sent']:,} in {s['segments_started']} segments, "
         f"received {received:,.0f}; RSS {after_minute[0] / 1024:.0f} -> "
-        f"{after_minute[-1] / 1024:.0f} MiB after the first minute ({growth * 100:+.1f} %); "
+        f"{after_minute[-1] / 1024:.0f} MiB after the first minute ({growth * 100:+.1f} %, max "
+        f"{max(x[1] for x in samples) / 1024:.0f} MiB); correlation keys at the end "
+        f"{samples[-1][2]:,.0f}, state {samples[-1][3] / 2**20:.1f} MiB; drained "
+        f"{'%.1f s' % secs if secs is not None else 'NOT within 120 s'} after the end; "
         f"load {e2e.load_average():.1f}")
-    with open(f"{args.out}/soak-rss.json", "w") as f:
-        json.dump(samples, f)
-    ok = received == s["sent"] and growth <= 0.05
-    if covers:
-        counts = e2e.alerts_by_rule(f"{args.out}/runs/soak/alerts.jsonl")
-        problems = e2e.check_truth(truth, counts)
-        log("  alerts: " + ("equal to the ground truth" if not problems else "; ".join(problems)))
-        ok = ok and not problems
-    else:
-        log("  alerts not checked: the file is shorter than the run and was sent in loops, "
-            "so later passes repeat event times (generate rate x duration events to check)")
+    with open(f"{args.out}/soak-samples.json", "w") as f:
+        json.dump({"columns": ["seconds", "rss_kib", "correlation_keys", "state_bytes"],
+                   "samples": samples}, f)
+    ok = True
+    if received != s["sent"] or run_truth["events"] != s["sent"]:
+        log(f"  FAILED: sent {s['sent']:,}, received {received:,.0f}, ground truth covers "
+            f"{run_truth['events']:,}")
+        ok = False
+    if growth > 0.05:
+        log("  FAILED: RSS grew more than 5 % after the first minute")
+        ok = False
+    done = e2e.msum(m, "vigil_pipeline_events_done_total")
+    if secs is None or e2e.msum(m, "vigil_pipeline_events_total") != received or done != received:
+        log(f"  FAILED: the pipeline took {e2e.msum(m, 'vigil_pipeline_events_total'):,.0f} and "
+            f"finished {done:,.0f} of {received:,.0f} received events")
+        ok = False
+    losses = {name: e2e.msum(m, name) for name in SOAK_LOSS_COUNTERS if e2e.msum(m, name)}
+    log("  loss counters: " + (", ".join(f"{k} {v:,.0f}" for k, v in losses.items())
+                               if losses else "all zero"))
+    ok = ok and not losses
+    counts = e2e.alerts_by_rule(f"{args.out}/runs/soak/alerts.jsonl")
+    problems = e2e.check_truth(run_truth, counts)
+    log(f"  alerts: {sum(counts.values()):,} raised (metrics: "
+        f"{e2e.msum(m, 'vigil_alerts_total'):,.0f}), ground truth "
+        f"{run_truth['alerts_total']:,}: " +
+        ("equal per rule" if not problems else "; ".join(problems)))
+    ok = ok and not problems
     if not ok:
         log("  FAILED")
     return ok
@@ -270,6 +326,8 @@ def main():
     p.add_argument("--protos", default="tcp,udp", help="overload: tcp, udp or both")
     p.add_argument("--no-tenant-flood", dest="tenant_flood", action="store_false",
                    help="overload: leave out the tenant flood")
+    p.add_argument("--segment-events", type=int, default=250_000,
+                   help="soak: events per generated segment (vigil_loadgen stream)")
     p.add_argument("--cpus", default="")
     p.add_argument("--sender-cpus", default="")
     args = p.parse_args()
@@ -278,6 +336,7 @@ def main():
     args.vigilctl = f"{args.build}/mgmt/vigilctl"
     args.loadgen = f"{args.build}/bench/vigil_loadgen"
     args.start_timeout, args.drain_timeout = 300, 300
+    args.idle_source_bytes = 0  # e2e.Vigild: no second, idle file source
     os.makedirs(args.out, exist_ok=True)
     data = os.path.join(args.out, "data", f"{args.workload}-{args.events}-{args.seed}")
     if not os.path.exists(f"{data}/truth.json"):

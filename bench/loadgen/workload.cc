@@ -141,14 +141,12 @@ enum RuleNo : unsigned {
   kFillerBase = 100,
 };
 
-// What the simulated rules need to know about one written event.
-enum class Kind : uint8_t { kOther, kSshFail, kFwDeny, kDnsIoc, kLogon, kPriv };
-struct Facts {
-  Kind kind = Kind::kOther;
-  uint32_t tenant = 0;
-  uint64_t key = 0;       // source address, or user number for logon/priv
-  int64_t time_ns = 0;    // event time as the parser reads it back
-  bool ioc = false;
+using Kind = EventKind;
+using Facts = EventFacts;
+
+struct Indicators {
+  std::vector<uint32_t> ips;
+  std::vector<std::string> domains;
 };
 
 // One attack event waiting for its time.
@@ -168,37 +166,44 @@ class Generator {
  public:
   Generator(const WorkloadOptions& o, bool with_intel)
       : o_(o), rng_(o.seed), with_intel_(with_intel) {}
+  // A generator that draws from `rng` and uses indicators made by another generator.
+  Generator(const WorkloadOptions& o, bool with_intel, const Rng& rng,
+            const Indicators& indicators)
+      : o_(o), rng_(rng), with_intel_(with_intel), ind_(&indicators) {}
 
   void makeIndicators(uint64_t ips, uint64_t domains) {
     std::unordered_set<uint32_t> seen_ip;
     seen_ip.reserve(ips * 2);
-    while (ioc_ips_.size() < ips) {
+    while (own_.ips.size() < ips) {
       uint32_t base = rng_.below(2) == 0 ? kIndicatorA : kIndicatorB;
       uint32_t ip = base | static_cast<uint32_t>(rng_.below(1u << 24));
       if ((ip & 255) == 0 || (ip & 255) == 255) continue;
-      if (seen_ip.insert(ip).second) ioc_ips_.push_back(ip);
+      if (seen_ip.insert(ip).second) own_.ips.push_back(ip);
     }
     static const char* kTlds[] = {"top", "xyz", "icu", "click", "shop", "cyou", "monster"};
     static const char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
     std::unordered_set<std::string> seen;
     seen.reserve(domains * 2);
-    while (ioc_domains_.size() < domains) {
+    while (own_.domains.size() < domains) {
       std::string d;
       size_t len = rng_.range(7, 14);
       for (size_t i = 0; i < len; ++i) d.push_back(kAlphabet[rng_.below(i == 0 ? 26 : 36)]);
       if (rng_.below(4) == 0) d = "cdn-" + d;
       d += '.';
       d += kTlds[rng_.below(std::size(kTlds))];
-      if (seen.insert(d).second) ioc_domains_.push_back(std::move(d));
+      if (seen.insert(d).second) own_.domains.push_back(std::move(d));
     }
   }
 
-  const std::vector<uint32_t>& iocIps() const { return ioc_ips_; }
-  const std::vector<std::string>& iocDomains() const { return ioc_domains_; }
+  const std::vector<uint32_t>& iocIps() const { return ind_->ips; }
+  const std::vector<std::string>& iocDomains() const { return ind_->domains; }
+  const Indicators& indicators() const { return *ind_; }
+  const Rng& rng() const { return rng_; }
 
   // Plans every attack event, then writes the background around them in time order.
+  // With `line_ends`, also records the offset just past each line.
   void run(std::string& out, std::vector<Facts>& facts, GroundTruth& truth, bool pcap,
-           std::string& pcap_out);
+           std::string& pcap_out, std::vector<size_t>* line_ends = nullptr);
 
  private:
   std::string host(const char* role, uint32_t tenant, uint32_t n) const {
@@ -275,8 +280,8 @@ class Generator {
   const WorkloadOptions& o_;
   Rng rng_;
   bool with_intel_;
-  std::vector<uint32_t> ioc_ips_;
-  std::vector<std::string> ioc_domains_;
+  Indicators own_;
+  const Indicators* ind_ = &own_;
   // Background sources that feed a counting rule are capped so that they never reach a
   // threshold by chance in any peer's window semantics (SEC counts in wall time).
   std::unordered_map<uint32_t, uint8_t> ssh_fail_count_, deny_count_, dns_ioc_count_;
@@ -325,12 +330,12 @@ void Generator::plan(std::vector<Pending>& pending, uint64_t span_ns, GroundTrut
     }
   }
   truth.scans = scans;
-  const uint64_t beacons = ioc_domains_.empty() ? 0 : count(o_.beacons_per_million);
+  const uint64_t beacons = ind_->domains.empty() ? 0 : count(o_.beacons_per_million);
   for (uint64_t i = 0; i < beacons; ++i) {
     int64_t t = start(490'000'000'000LL);
     uint32_t tenant = static_cast<uint32_t>(rng_.below(o_.tenants));
     uint32_t client = internalIp();
-    uint32_t domain = static_cast<uint32_t>(rng_.below(ioc_domains_.size()));
+    uint32_t domain = static_cast<uint32_t>(rng_.below(ind_->domains.size()));
     uint64_t calls = rng_.range(10, 14);
     for (uint64_t k = 0; k < calls; ++k) {
       pending.push_back({t, order++, Kind::kDnsIoc, tenant, client, domain});
@@ -372,7 +377,7 @@ void Generator::emitAttack(const Pending& p, std::string& line, Facts& f) {
       f.time_ns = millisOnly(p.time_ns);
       break;
     case Kind::kDnsIoc:
-      dnsLine(line, p.time_ns, p.tenant, p.a, ioc_domains_[p.b]);
+      dnsLine(line, p.time_ns, p.tenant, p.a, ind_->domains[p.b]);
       f.key = p.a;
       f.time_ns = millisOnly(p.time_ns);
       f.ioc = with_intel_;
@@ -397,7 +402,7 @@ void Generator::emitBackground(int64_t t, std::string& line, Facts& f) {
   if (with_intel_ && rng_.unit() < o_.ioc_fraction) {
     f.ioc = true;
     if (rng_.below(2) == 0) {
-      uint32_t dst = ioc_ips_[rng_.below(ioc_ips_.size())];
+      uint32_t dst = ind_->ips[rng_.below(ind_->ips.size())];
       cefLine(line, t, tenant, false, internalIp(), dst, rng_.below(2) == 0 ? 443 : 8080);
       f.time_ns = millisOnly(t);
       return;
@@ -407,7 +412,7 @@ void Generator::emitBackground(int64_t t, std::string& line, Facts& f) {
       client = internalIp();
     } while (dns_ioc_count_[client] >= 3);
     ++dns_ioc_count_[client];
-    dnsLine(line, t, tenant, client, ioc_domains_[rng_.below(ioc_domains_.size())]);
+    dnsLine(line, t, tenant, client, ind_->domains[rng_.below(ind_->domains.size())]);
     f.kind = Kind::kDnsIoc;
     f.key = client;
     f.time_ns = millisOnly(t);
@@ -563,7 +568,7 @@ void appendPcapFrame(std::string& out, std::string_view payload, int64_t t_ns) {
 }
 
 void Generator::run(std::string& out, std::vector<Facts>& facts, GroundTruth& truth, bool pcap,
-                    std::string& pcap_out) {
+                    std::string& pcap_out, std::vector<size_t>* line_ends) {
   const uint64_t span_ns =
       static_cast<uint64_t>(static_cast<double>(o_.events) / o_.event_rate * 1e9);
   std::vector<Pending> pending;
@@ -584,21 +589,19 @@ void Generator::run(std::string& out, std::vector<Facts>& facts, GroundTruth& tr
   auto emit = [&](int64_t t, Facts& f) {
     out += line;
     out += '\n';
+    if (line_ends != nullptr) line_ends->push_back(out.size());
     if (pcap) appendPcapFrame(pcap_out, line, t);
     if (line.starts_with("<38>")) {
-      ++truth.lines_rfc3164;
+      f.format = LineFormat::kRfc3164;
     } else if (line.starts_with("<134>1 ")) {
-      ++truth.lines_cef;
+      f.format = LineFormat::kCef;
     } else if (line.starts_with("<86>1 ")) {
-      ++truth.lines_rfc5424;
-      ++truth.lines_json;
+      f.format = LineFormat::kRfc5424Json;
     } else if (line.starts_with("{")) {
-      ++truth.lines_json;
+      f.format = LineFormat::kJson;
     } else {
-      ++truth.lines_rfc5424;
+      f.format = LineFormat::kRfc5424;
     }
-    if (f.ioc) ++truth.ioc_events;
-    if (f.kind == Kind::kSshFail) ++truth.ssh_failed;
     facts.push_back(f);
   };
   for (uint64_t i = 0; i < background; ++i) {
@@ -618,13 +621,31 @@ void Generator::run(std::string& out, std::vector<Facts>& facts, GroundTruth& tr
     emitAttack(pending[next], line, f);
     emit(pending[next].time_ns, f);
   }
-  truth.events = facts.size();
+}
+
+// Adds the line, indicator and SSH failure counts of `facts` to `truth`.
+void tallyLines(std::span<const Facts> facts, GroundTruth& truth) {
+  for (const Facts& f : facts) {
+    switch (f.format) {
+      case LineFormat::kRfc3164: ++truth.lines_rfc3164; break;
+      case LineFormat::kCef: ++truth.lines_cef; break;
+      case LineFormat::kRfc5424Json:
+        ++truth.lines_rfc5424;
+        ++truth.lines_json;
+        break;
+      case LineFormat::kJson: ++truth.lines_json; break;
+      case LineFormat::kRfc5424: ++truth.lines_rfc5424; break;
+    }
+    if (f.ioc) ++truth.ioc_events;
+    if (f.kind == Kind::kSshFail) ++truth.ssh_failed;
+  }
+  truth.events += facts.size();
 }
 
 // Sigma event_count over the written events, as docs/rules.md defines it: a sliding
 // window per (tenant, key) with both edges included; reaching the count raises one
 // alert and empties the window.
-uint64_t simulateEventCount(const std::vector<Facts>& facts, Kind kind, int64_t span_ns,
+uint64_t simulateEventCount(std::span<const Facts> facts, Kind kind, int64_t span_ns,
                             size_t threshold) {
   std::unordered_map<uint64_t, std::deque<int64_t>> windows;
   uint64_t alerts = 0;
@@ -643,7 +664,7 @@ uint64_t simulateEventCount(const std::vector<Facts>& facts, Kind kind, int64_t 
 
 // temporal_ordered over two steps: a logon followed by a privilege event of the same
 // account within the span; completing the sequence raises one alert and starts over.
-uint64_t simulateLogonThenPrivilege(const std::vector<Facts>& facts, int64_t span_ns) {
+uint64_t simulateLogonThenPrivilege(std::span<const Facts> facts, int64_t span_ns) {
   std::unordered_map<uint64_t, int64_t> logon;
   uint64_t alerts = 0;
   for (const Facts& f : facts) {
@@ -720,6 +741,142 @@ std::string fillerRule(unsigned i) {
                    "Filler rule " + std::to_string(i), body, "informational");
 }
 
+bool withIntel(const std::string& workload) { return workload == "W3" || workload == "W4"; }
+
+unsigned ruleDocuments(const WorkloadOptions& o) {
+  return o.rules != 0 ? o.rules : (o.workload == "W4" ? 500 : 101);
+}
+
+// Writes the workload's rule files into dir/rules, replacing what is there.
+bool writeRules(const WorkloadOptions& o, const std::filesystem::path& dir, std::string& error) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir / "rules", ec)) {
+    fs::remove(entry.path(), ec);
+  }
+  if (o.workload != "W1") {
+    std::string ssh = detection(kSshFailed, "bench_ssh_failed", "SSH login failed",
+                                "  sel:\n    process.name: sshd\n    event.action: ssh_login\n"
+                                "    event.outcome: failure\n  condition: sel\n") +
+                      "---\n" +
+                      correlation(kBruteForce, "SSH brute force from one address",
+                                  "  type: event_count\n  rules: [bench_ssh_failed]\n"
+                                  "  group-by: [source.ip]\n  timespan: 60s\n"
+                                  "  condition: {gte: 5}\n");
+    if (!writeFile(dir / "rules" / "ssh_bruteforce.yml", ssh, error)) return false;
+  }
+  if (!withIntel(o.workload)) return true;
+  std::string scan =
+      detection(kFwDeny, "bench_fw_deny", "Firewall denied a connection",
+                "  sel:\n    cef.act: deny\n  condition: sel\n") +
+      "---\n" +
+      correlation(kPortScan, "Port scan: many denied connections from one address",
+                  "  type: event_count\n  rules: [bench_fw_deny]\n  group-by: [source.ip]\n"
+                  "  timespan: 30s\n  condition: {gte: 20}\n");
+  std::string beacon =
+      detection(kDnsIoc, "bench_dns_ioc", "DNS lookup of an indicator domain",
+                "  sel:\n    type: dns_query\n    intel.list: bench-domains\n  condition: sel\n") +
+      "---\n" +
+      correlation(kBeacon, "Beaconing: repeated lookups of an indicator domain",
+                  "  type: event_count\n  rules: [bench_dns_ioc]\n  group-by: [source.ip]\n"
+                  "  timespan: 10m\n  condition: {gte: 10}\n");
+  std::string privesc =
+      detection(kWinLogon, "bench_win_logon", "Windows logon",
+                "  sel:\n    EventID: 4624\n  condition: sel\n") +
+      "---\n" +
+      detection(kWinPriv, "bench_win_priv", "Special privileges assigned to a new logon",
+                "  sel:\n    EventID: 4672\n  condition: sel\n") +
+      "---\n" +
+      correlation(kLogonPriv, "Logon followed by a privilege assignment",
+                  "  type: temporal_ordered\n  rules: [bench_win_logon, bench_win_priv]\n"
+                  "  group-by: [TargetUserName]\n  timespan: 5m\n");
+  std::string intel =
+      detection(kIntelHit, "bench_intel_hit", "Event with an indicator",
+                "  sel:\n    intel.list: [bench-ips, bench-domains]\n  condition: sel\n",
+                "medium");
+  if (!writeFile(dir / "rules" / "port_scan.yml", scan, error) ||
+      !writeFile(dir / "rules" / "beaconing.yml", beacon, error) ||
+      !writeFile(dir / "rules" / "logon_privilege.yml", privesc, error) ||
+      !writeFile(dir / "rules" / "intel_hit.yml", intel, error)) {
+    return false;
+  }
+  std::string fillers;
+  for (unsigned i = 0; i + 10 < ruleDocuments(o); ++i) {
+    if (i > 0) fillers += "---\n";
+    fillers += fillerRule(i);
+  }
+  return fillers.empty() || writeFile(dir / "rules" / "fillers.yml", fillers, error);
+}
+
+// The alerts each rule that writeRules writes must raise over `facts`, in rule order.
+std::vector<std::pair<std::string, uint64_t>> expectedAlerts(const WorkloadOptions& o,
+                                                             std::span<const Facts> facts) {
+  std::vector<std::pair<std::string, uint64_t>> expect;
+  if (o.workload != "W1") {
+    expect.push_back({ruleId(kSshFailed), 0});
+    expect.push_back({ruleId(kBruteForce),
+                      simulateEventCount(facts, Kind::kSshFail, 60'000'000'000LL, 5)});
+  }
+  if (!withIntel(o.workload)) return expect;
+  uint64_t ioc_events = 0;
+  for (const Facts& f : facts) ioc_events += f.ioc ? 1 : 0;
+  expect.push_back({ruleId(kFwDeny), 0});
+  expect.push_back({ruleId(kPortScan),
+                    simulateEventCount(facts, Kind::kFwDeny, 30'000'000'000LL, 20)});
+  expect.push_back({ruleId(kDnsIoc), 0});
+  expect.push_back({ruleId(kBeacon),
+                    simulateEventCount(facts, Kind::kDnsIoc, 600'000'000'000LL, 10)});
+  expect.push_back({ruleId(kWinLogon), 0});
+  expect.push_back({ruleId(kWinPriv), 0});
+  expect.push_back({ruleId(kLogonPriv), simulateLogonThenPrivilege(facts, 300'000'000'000LL)});
+  expect.push_back({ruleId(kIntelHit), ioc_events});
+  for (unsigned i = 0; i + 10 < ruleDocuments(o); ++i) {
+    expect.push_back({ruleId(kFillerBase + i), 0});
+  }
+  return expect;
+}
+
+nlohmann::json truthJson(const WorkloadOptions& o, const GroundTruth& truth,
+                         const std::vector<std::pair<std::string, uint64_t>>& expect,
+                         uint64_t indicator_ips, uint64_t indicator_domains) {
+  nlohmann::json j;
+  j["workload"] = o.workload;
+  j["seed"] = o.seed;
+  j["events"] = truth.events;
+  j["lines"] = {{"rfc3164", truth.lines_rfc3164}, {"rfc5424", truth.lines_rfc5424},
+                {"cef", truth.lines_cef}, {"json", truth.lines_json}};
+  j["ioc_events"] = truth.ioc_events;
+  j["ssh_failed"] = truth.ssh_failed;
+  j["injected"] = {{"bruteforce_bursts", truth.bruteforce_bursts}, {"port_scans", truth.scans},
+                   {"beacons", truth.beacons}, {"logon_then_privilege", truth.privesc}};
+  j["indicators"] = {{"ipv4", indicator_ips}, {"domains", indicator_domains}};
+  uint64_t total_alerts = 0;
+  nlohmann::json by_rule = nlohmann::json::object();
+  for (const auto& [id, n] : expect) {
+    by_rule[id] = n;
+    total_alerts += n;
+  }
+  j["alerts_by_rule"] = by_rule;
+  j["alerts_total"] = total_alerts;
+  j["bruteforce_rule"] = ruleId(kBruteForce);
+  j["tenants"] = o.tenants;
+  return j;
+}
+
+std::pair<uint64_t, uint64_t> indicatorCounts(const WorkloadOptions& o) {
+  uint64_t ips = o.ip_indicators, domains = o.domain_indicators;
+  if (ips == 0) ips = o.workload == "W4" ? 500'000 : 10'000;
+  if (domains == 0) domains = o.workload == "W4" ? 500'000 : 10'000;
+  return {ips, domains};
+}
+
+// The maximum time from the first to the last event of one planned attack (a beacon).
+constexpr int64_t kLongestAttackNs = 490'000'000'000LL;
+// Event time with no events between two segments: longer than the longest rule window
+// (beaconing, 10 min).
+constexpr int64_t kSegmentGapNs = 11 * 60'000'000'000LL;
+constexpr int64_t kMaxRunSpanNs = 150LL * 86400 * 1'000'000'000;
+
 }  // namespace
 
 bool generateWorkload(const WorkloadOptions& o, const std::string& dir, bool pcap,
@@ -737,10 +894,8 @@ bool generateWorkload(const WorkloadOptions& o, const std::string& dir, bool pca
     error = "cannot create " + dir + ": " + ec.message();
     return false;
   }
-  const bool with_intel = w == "W3" || w == "W4";
-  uint64_t ips = o.ip_indicators, domains = o.domain_indicators;
-  if (ips == 0) ips = w == "W4" ? 500'000 : 10'000;
-  if (domains == 0) domains = w == "W4" ? 500'000 : 10'000;
+  const bool with_intel = withIntel(w);
+  const auto [ips, domains] = indicatorCounts(o);
   Generator gen(o, with_intel);
   // Indicator domains exist in every workload: beacons in W2 look the same, they are
   // just not on a loaded list.
@@ -751,6 +906,7 @@ bool generateWorkload(const WorkloadOptions& o, const std::string& dir, bool pca
   std::vector<Facts> facts;
   GroundTruth truth;
   gen.run(events, facts, truth, pcap, pcap_data);
+  tallyLines(facts, truth);
   if (!writeFile(fs::path(dir) / "events.log", events, error)) return false;
   if (pcap && !writeFile(fs::path(dir) / "events.pcap", pcap_data, error)) return false;
 
@@ -770,104 +926,92 @@ bool generateWorkload(const WorkloadOptions& o, const std::string& dir, bool pca
   }
 
   // Rules and the alerts each must raise.
-  for (const auto& entry : fs::directory_iterator(fs::path(dir) / "rules", ec)) {
-    fs::remove(entry.path(), ec);
-  }
-  std::vector<std::pair<std::string, uint64_t>>& expect = truth.alerts_by_rule;
-  if (w != "W1") {
-    std::string ssh = detection(kSshFailed, "bench_ssh_failed", "SSH login failed",
-                                "  sel:\n    process.name: sshd\n    event.action: ssh_login\n"
-                                "    event.outcome: failure\n  condition: sel\n") +
-                      "---\n" +
-                      correlation(kBruteForce, "SSH brute force from one address",
-                                  "  type: event_count\n  rules: [bench_ssh_failed]\n"
-                                  "  group-by: [source.ip]\n  timespan: 60s\n"
-                                  "  condition: {gte: 5}\n");
-    if (!writeFile(fs::path(dir) / "rules" / "ssh_bruteforce.yml", ssh, error)) return false;
-    expect.push_back({ruleId(kSshFailed), 0});
-    expect.push_back({ruleId(kBruteForce),
-                      simulateEventCount(facts, Kind::kSshFail, 60'000'000'000LL, 5)});
-  }
-  if (with_intel) {
-    std::string scan =
-        detection(kFwDeny, "bench_fw_deny", "Firewall denied a connection",
-                  "  sel:\n    cef.act: deny\n  condition: sel\n") +
-        "---\n" +
-        correlation(kPortScan, "Port scan: many denied connections from one address",
-                    "  type: event_count\n  rules: [bench_fw_deny]\n  group-by: [source.ip]\n"
-                    "  timespan: 30s\n  condition: {gte: 20}\n");
-    std::string beacon =
-        detection(kDnsIoc, "bench_dns_ioc", "DNS lookup of an indicator domain",
-                  "  sel:\n    type: dns_query\n    intel.list: bench-domains\n  condition: sel\n") +
-        "---\n" +
-        correlation(kBeacon, "Beaconing: repeated lookups of an indicator domain",
-                    "  type: event_count\n  rules: [bench_dns_ioc]\n  group-by: [source.ip]\n"
-                    "  timespan: 10m\n  condition: {gte: 10}\n");
-    std::string privesc =
-        detection(kWinLogon, "bench_win_logon", "Windows logon",
-                  "  sel:\n    EventID: 4624\n  condition: sel\n") +
-        "---\n" +
-        detection(kWinPriv, "bench_win_priv", "Special privileges assigned to a new logon",
-                  "  sel:\n    EventID: 4672\n  condition: sel\n") +
-        "---\n" +
-        correlation(kLogonPriv, "Logon followed by a privilege assignment",
-                    "  type: temporal_ordered\n  rules: [bench_win_logon, bench_win_priv]\n"
-                    "  group-by: [TargetUserName]\n  timespan: 5m\n");
-    std::string intel =
-        detection(kIntelHit, "bench_intel_hit", "Event with an indicator",
-                  "  sel:\n    intel.list: [bench-ips, bench-domains]\n  condition: sel\n",
-                  "medium");
-    if (!writeFile(fs::path(dir) / "rules" / "port_scan.yml", scan, error) ||
-        !writeFile(fs::path(dir) / "rules" / "beaconing.yml", beacon, error) ||
-        !writeFile(fs::path(dir) / "rules" / "logon_privilege.yml", privesc, error) ||
-        !writeFile(fs::path(dir) / "rules" / "intel_hit.yml", intel, error)) {
-      return false;
-    }
-    expect.push_back({ruleId(kFwDeny), 0});
-    expect.push_back({ruleId(kPortScan),
-                      simulateEventCount(facts, Kind::kFwDeny, 30'000'000'000LL, 20)});
-    expect.push_back({ruleId(kDnsIoc), 0});
-    expect.push_back({ruleId(kBeacon),
-                      simulateEventCount(facts, Kind::kDnsIoc, 600'000'000'000LL, 10)});
-    expect.push_back({ruleId(kWinLogon), 0});
-    expect.push_back({ruleId(kWinPriv), 0});
-    expect.push_back({ruleId(kLogonPriv), simulateLogonThenPrivilege(facts, 300'000'000'000LL)});
-    expect.push_back({ruleId(kIntelHit), truth.ioc_events});
-    unsigned total = o.rules != 0 ? o.rules : (w == "W4" ? 500 : 101);
-    std::string fillers;
-    for (unsigned i = 0; i + 10 < total; ++i) {
-      if (i > 0) fillers += "---\n";
-      fillers += fillerRule(i);
-      expect.push_back({ruleId(kFillerBase + i), 0});
-    }
-    if (!fillers.empty() && !writeFile(fs::path(dir) / "rules" / "fillers.yml", fillers, error)) {
-      return false;
-    }
-  }
-
-  nlohmann::json j;
-  j["workload"] = w;
-  j["seed"] = o.seed;
-  j["events"] = truth.events;
-  j["lines"] = {{"rfc3164", truth.lines_rfc3164}, {"rfc5424", truth.lines_rfc5424},
-                {"cef", truth.lines_cef}, {"json", truth.lines_json}};
-  j["ioc_events"] = truth.ioc_events;
-  j["ssh_failed"] = truth.ssh_failed;
-  j["injected"] = {{"bruteforce_bursts", truth.bruteforce_bursts}, {"port_scans", truth.scans},
-                   {"beacons", truth.beacons}, {"logon_then_privilege", truth.privesc}};
-  j["indicators"] = {{"ipv4", with_intel ? gen.iocIps().size() : 0},
-                     {"domains", with_intel ? gen.iocDomains().size() : 0}};
-  uint64_t total_alerts = 0;
-  nlohmann::json by_rule = nlohmann::json::object();
-  for (const auto& [id, n] : expect) {
-    by_rule[id] = n;
-    total_alerts += n;
-  }
-  j["alerts_by_rule"] = by_rule;
-  j["alerts_total"] = total_alerts;
-  j["bruteforce_rule"] = ruleId(kBruteForce);
-  j["tenants"] = o.tenants;
+  if (!writeRules(o, dir, error)) return false;
+  truth.alerts_by_rule = expectedAlerts(o, facts);
+  const nlohmann::json j = truthJson(o, truth, truth.alerts_by_rule,
+                                     with_intel ? gen.iocIps().size() : 0,
+                                     with_intel ? gen.iocDomains().size() : 0);
   return writeFile(fs::path(dir) / "truth.json", j.dump(2) + "\n", error);
+}
+
+struct SegmentedWorkload::State {
+  Indicators indicators;
+  Rng first_rng{0};  // the state after the indicators were drawn, for segment 0
+};
+
+SegmentedWorkload::SegmentedWorkload(const WorkloadOptions& options, uint64_t segment_events)
+    : options_(options), segment_events_(segment_events), state_(std::make_unique<State>()) {
+  options_.events = segment_events;
+  const auto [ips, domains] = indicatorCounts(options_);
+  // The same draws as generateWorkload, so segment 0 equals its events.log.
+  Generator first(options_, withIntel(options_.workload));
+  first.makeIndicators(withIntel(options_.workload) ? ips : 0, domains);
+  state_->indicators = first.indicators();
+  state_->first_rng = first.rng();
+  const auto span_ns = static_cast<int64_t>(static_cast<double>(segment_events) /
+                                            options_.event_rate * 1e9);
+  stride_ns_ = std::max(span_ns, kLongestAttackNs) + kSegmentGapNs;
+}
+
+SegmentedWorkload::~SegmentedWorkload() = default;
+
+uint64_t SegmentedWorkload::maxSegments() const {
+  return static_cast<uint64_t>(kMaxRunSpanNs / stride_ns_);
+}
+
+uint64_t SegmentedWorkload::indicatorIps() const { return state_->indicators.ips.size(); }
+uint64_t SegmentedWorkload::indicatorDomains() const {
+  return withIntel(options_.workload) ? state_->indicators.domains.size() : 0;
+}
+
+Segment SegmentedWorkload::generate(uint64_t index) const {
+  WorkloadOptions o = options_;
+  o.start_ns += static_cast<int64_t>(index) * stride_ns_;
+  Rng rng = state_->first_rng;
+  if (index > 0) {
+    // Rng seeds through splitmix64, so neighbouring seeds give unrelated streams.
+    o.seed = options_.seed ^ (index * 0x9e3779b97f4a7c15ULL);
+    rng = Rng(o.seed);
+  }
+  Generator gen(o, withIntel(o.workload), rng, state_->indicators);
+  Segment segment;
+  segment.index = index;
+  segment.text.reserve(o.events * 200);
+  segment.line_ends.reserve(o.events);
+  std::string no_pcap;
+  gen.run(segment.text, segment.facts, segment.planned, false, no_pcap, &segment.line_ends);
+  return segment;
+}
+
+RunTruth::RunTruth(const SegmentedWorkload& workload) : workload_(workload) {
+  alerts_ = expectedAlerts(workload.options(), {});
+}
+
+void RunTruth::add(const Segment& segment, size_t lines) {
+  lines = std::min(lines, segment.facts.size());
+  std::span<const Facts> sent(segment.facts.data(), lines);
+  tallyLines(sent, totals_);
+  const auto alerts = expectedAlerts(workload_.options(), sent);
+  for (size_t i = 0; i < alerts.size(); ++i) alerts_[i].second += alerts[i].second;
+  if (lines == segment.facts.size()) {
+    // Planned attacks are counted for whole segments only: a cut one may be partly sent.
+    ++complete_segments_;
+    totals_.bruteforce_bursts += segment.planned.bruteforce_bursts;
+    totals_.scans += segment.planned.scans;
+    totals_.beacons += segment.planned.beacons;
+    totals_.privesc += segment.planned.privesc;
+  } else {
+    partial_segment_lines_ += lines;
+  }
+}
+
+bool RunTruth::write(const std::string& path, std::string& error) const {
+  nlohmann::json j = truthJson(workload_.options(), totals_, alerts_, workload_.indicatorIps(),
+                               workload_.indicatorDomains());
+  j["segments"] = {{"complete", complete_segments_},
+                   {"partial_lines", partial_segment_lines_},
+                   {"stride_s", static_cast<double>(workload_.strideNs()) / 1e9}};
+  return writeFile(path, j.dump(2) + "\n", error);
 }
 
 }  // namespace vigil::bench
