@@ -284,6 +284,14 @@ int runStream(const vigil::bench::WorkloadOptions& w, const StreamOptions& so,
     return 2;
   }
   vigil::bench::SegmentedWorkload workload(w, so.segment_events);
+  if (workload.maxSegments() == 0) {
+    std::fprintf(stderr,
+                 "vigil_loadgen stream: one segment of %llu events spans more than 150 days "
+                 "of event time at --event-rate %g; lower --segment-events or raise "
+                 "--event-rate\n",
+                 static_cast<unsigned long long>(so.segment_events), w.event_rate);
+    return 2;
+  }
   vigil::bench::RunTruth truth(workload);
   Sender sender(o);
   std::string error;

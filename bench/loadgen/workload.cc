@@ -980,6 +980,7 @@ Segment SegmentedWorkload::generate(uint64_t index) const {
   segment.line_ends.reserve(o.events);
   std::string no_pcap;
   gen.run(segment.text, segment.facts, segment.planned, false, no_pcap, &segment.line_ends);
+  segment.alerts = expectedAlerts(o, segment.facts);
   return segment;
 }
 
@@ -991,7 +992,8 @@ void RunTruth::add(const Segment& segment, size_t lines) {
   lines = std::min(lines, segment.facts.size());
   std::span<const Facts> sent(segment.facts.data(), lines);
   tallyLines(sent, totals_);
-  const auto alerts = expectedAlerts(workload_.options(), sent);
+  const auto alerts = lines == segment.facts.size() ? segment.alerts
+                                                    : expectedAlerts(workload_.options(), sent);
   for (size_t i = 0; i < alerts.size(); ++i) alerts_[i].second += alerts[i].second;
   if (lines == segment.facts.size()) {
     // Planned attacks are counted for whole segments only: a cut one may be partly sent.

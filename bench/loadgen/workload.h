@@ -58,6 +58,9 @@ struct Segment {
   std::vector<size_t> line_ends;  // offset just past each line's '\n' in `text`
   std::vector<EventFacts> facts;  // one per line, in the same order
   GroundTruth planned;            // the attacks planned in this segment
+  // The alerts per rule of the whole segment, computed on the generating thread so that
+  // the sending thread need not stop for it.
+  std::vector<std::pair<std::string, uint64_t>> alerts;
 };
 
 // A run of any length as a sequence of segments, each `segment_events` events generated
