@@ -78,7 +78,12 @@ ApiRequest toApiRequest(const httplib::Request& req) {
   ApiRequest request;
   request.method = req.method;
   request.path = req.path;
-  request.query.insert(req.params.begin(), req.params.end());
+  // cpp-httplib also parses an application/x-www-form-urlencoded body (curl's default
+  // for -d) into req.params. Take the query from the request target only, so a body
+  // is never read as query parameters.
+  if (size_t mark = req.target.find('?'); mark != std::string::npos) {
+    httplib::detail::parse_query_text(req.target.substr(mark + 1), request.query);
+  }
   request.headers.insert(req.headers.begin(), req.headers.end());
   request.body = req.body;
   return request;
@@ -277,11 +282,20 @@ void ApiServer::Impl::configureServer() {
   // cpp-httplib rejects some requests itself (413 for a large body, 400 for a malformed
   // request line) and leaves their body empty. It calls this handler for every status >= 400,
   // including responses from the router, which already carry a body.
-  httplib::Server::HandlerWithResponse error_handler = [](const httplib::Request& req,
+  httplib::Server::HandlerWithResponse error_handler = [max_bytes = options_.max_payload_bytes](
+                                                          const httplib::Request& req,
                                                           httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     std::string message = absl::StrCat("HTTP ", res.status, " on ", req.method, " ", req.path);
-    if (res.status == 413) message += "; send a smaller request body";
+    if (res.status == 413) {
+      absl::StrAppend(&message, ": the request body is over the limit of ", max_bytes,
+                      " bytes; send a smaller one");
+    }
+    const bool sends_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
+    if (res.status == 400 && sends_body && !req.has_header("Content-Length") &&
+        !req.has_header("Transfer-Encoding")) {
+      message += ": the request has no Content-Length header; send one (0 for no body)";
+    }
     VIGIL_LOG_INFO("api request failed method={} path={} status={}", req.method, req.path,
                    res.status);
     res.set_content(internal::errorBody(httpErrorCode(res.status), message), "application/json");

@@ -226,6 +226,10 @@ absl::StatusOr<AuditVerifyReport> AuditLog::verify(const std::string& path) {
                                             "; pass the state_dir that holds audit.db"));
   }
   sqlite3_busy_timeout(db.get(), 5000);
+  // One read transaction covers the records and the AUTOINCREMENT counter. Without it, a
+  // record that vigild appends between the two reads looks like one removed from the end.
+  // Closing the connection ends the transaction.
+  if (absl::Status s = internal::execSql(db.get(), "BEGIN"); !s.ok()) return s;
   absl::StatusOr<SqliteStatement> select = SqliteStatement::prepare(
       db.get(), "audit_verify", absl::StrCat("SELECT ", kColumns, " FROM audit ORDER BY seq"));
   if (!select.ok()) return select.status();

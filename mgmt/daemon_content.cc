@@ -84,6 +84,22 @@ constexpr KeyCheck kKeys[] = {
     {"api.enabled", false, [](const auto& a, const auto& b) { return a.api_enabled != b.api_enabled; }},
     {"api.listen", false, [](const auto& a, const auto& b) { return a.api_listen != b.api_listen; }},
     {"api.case_db", false, [](const auto& a, const auto& b) { return a.case_db != b.case_db; }},
+    {"api.tls", false,
+     [](const auto& a, const auto& b) {
+       return a.api_tls_certificate != b.api_tls_certificate ||
+              a.api_tls_private_key != b.api_tls_private_key ||
+              a.api_tls_client_ca_file != b.api_tls_client_ca_file;
+     }},
+    {"api.metrics_public_on_loopback", false,
+     [](const auto& a, const auto& b) {
+       return a.api_metrics_public_on_loopback != b.api_metrics_public_on_loopback;
+     }},
+    {"cases.evidence_dir", false,
+     [](const auto& a, const auto& b) { return a.evidence_dir != b.evidence_dir; }},
+    {"cases.evidence_max_bytes", false,
+     [](const auto& a, const auto& b) { return a.evidence_max_bytes != b.evidence_max_bytes; }},
+    {"cases.sla", false, [](const auto& a, const auto& b) { return a.sla != b.sla; }},
+    {"playbooks", false, [](const auto& a, const auto& b) { return a.playbooks != b.playbooks; }},
 };
 
 nlohmann::json reportJson(const ConfigReloadReport& report) {

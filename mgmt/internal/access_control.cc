@@ -46,7 +46,17 @@ bool isLoopbackAddress(absl::string_view address) {
 }
 
 AccessControl::AccessControl(AuthStore* auth, AuditLog* audit, MetricsRegistry& metrics)
-    : auth_(auth), audit_(audit), metrics_(metrics) {}
+    : auth_(auth), audit_(audit), metrics_(metrics) {
+  // Exported at zero from the start, so an alert on any increase works after the first
+  // failure too.
+  if (audit_ != nullptr) auditWriteFailures();
+}
+
+Counter& AccessControl::auditWriteFailures() {
+  return metrics_.counter(
+      "vigil_audit_write_failures_total",
+      "API calls answered with 500 because their audit record could not be written.");
+}
 
 std::optional<ApiResponse> AccessControl::check(ApiRequest& request, RouteAccess access,
                                                 absl::string_view authorization,
@@ -123,10 +133,7 @@ void AccessControl::record(const ApiRequest& request, const AccessState& state,
 
   absl::StatusOr<AuditRecord> written = audit_->append(entry);
   if (written.ok()) return;
-  metrics_
-      .counter("vigil_audit_write_failures_total",
-               "API calls answered with 500 because their audit record could not be written.")
-      .add();
+  auditWriteFailures().add();
   VIGIL_LOG_ERROR("audit record not written method={} path={} token_id={} status={} error={}",
                   request.method, request.path, entry.token_id, response.status,
                   std::string(written.status().message()));

@@ -38,6 +38,8 @@ class AccessControl {
   void record(const ApiRequest& request, const AccessState& state, ApiResponse& response);
 
  private:
+  Counter& auditWriteFailures();
+
   AuthStore* auth_;
   AuditLog* audit_;
   MetricsRegistry& metrics_;

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "common/time.h"
 #include "mgmt/internal/case_json.h"
+#include "mgmt/internal/json_body.h"
 
 namespace vigil::mgmt::internal {
 namespace {
@@ -65,7 +66,8 @@ absl::StatusOr<std::string> stringField(const nlohmann::json& body, const char* 
     return absl::InvalidArgumentError(absl::StrCat("field '", key, "' is missing"));
   }
   if (!body[key].is_string()) {
-    return absl::InvalidArgumentError(absl::StrCat("field '", key, "' must be a string"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("field '", key, "' is ", quoteJson(body[key]), "; it must be a string"));
   }
   return body[key].get<std::string>();
 }
@@ -184,7 +186,8 @@ absl::StatusOr<TokenRequest> parseTokenRequest(const ApiRequest& request) {
     const nlohmann::json& e = (*body)["expires_in_s"];
     if (!e.is_number_integer() || e.get<int64_t>() < 1 || e.get<int64_t>() > kMaxExpiresInSeconds) {
       return absl::InvalidArgumentError(
-          absl::StrCat("field 'expires_in_s' must be an integer in 1..", kMaxExpiresInSeconds,
+          absl::StrCat("field 'expires_in_s' is ", quoteJson(e), "; it must be an integer in 1..",
+                       kMaxExpiresInSeconds,
                        " (seconds); leave it out for a token that does not expire"));
     }
     token.expires_ns = e.get<int64_t>() * kNsPerSecond;  // made absolute by the caller

@@ -2,6 +2,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "mgmt/internal/case_json.h"
 
 namespace vigil::mgmt::internal {
@@ -37,6 +38,12 @@ absl::StatusOr<int64_t> authorizeCase(CaseStore& store, const ApiRequest& reques
 
 absl::Status checkCanWork(const Principal& principal, const std::string& tenant) {
   if (principal.canWork(tenant)) return absl::OkStatus();
+  if (principal.role == Role::kAnalyst || principal.role == Role::kTenantAdmin) {
+    // The role may work cases, so the tenant is what is missing.
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the token of '", principal.subject, "' is for tenants ",
+        absl::StrJoin(principal.tenants, ", "), ", not ", tenant, "; use a token of tenant ", tenant));
+  }
   return absl::PermissionDeniedError(absl::StrCat(
       "role ", roleName(principal.role), " of '", principal.subject,
       "' may not change cases of tenant ", tenant, "; use an analyst or administrator token"));

@@ -8,14 +8,13 @@ namespace {
 
 constexpr size_t kQuotedValueBytes = 60;
 
-// The value as JSON, cut short so an error message stays readable.
-std::string quote(const nlohmann::json& value) {
+}  // namespace
+
+std::string quoteJson(const nlohmann::json& value) {
   std::string text = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (text.size() > kQuotedValueBytes) text = text.substr(0, kQuotedValueBytes) + "...";
   return text;
 }
-
-}  // namespace
 
 absl::StatusOr<JsonBody> JsonBody::parse(absl::string_view body,
                                          std::initializer_list<const char*> allowed) {
@@ -44,7 +43,7 @@ absl::StatusOr<JsonBody> JsonBody::parse(absl::string_view body,
 
 absl::Status JsonBody::wrongType(const char* name, const char* expected) const {
   return absl::InvalidArgumentError(
-      absl::StrCat("field ", name, " is ", quote(object_[name]), "; it must be ", expected));
+      absl::StrCat("field ", name, " is ", quoteJson(object_[name]), "; it must be ", expected));
 }
 
 absl::Status JsonBody::readString(const char* name, std::optional<std::string>& out) const {

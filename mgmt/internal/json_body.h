@@ -15,6 +15,10 @@
 
 namespace vigil::mgmt::internal {
 
+// Returns `value` as compact JSON, cut to 60 bytes plus "..." so an error message that
+// quotes it stays readable.
+std::string quoteJson(const nlohmann::json& value);
+
 class JsonBody {
  public:
   // Parses `body` as one JSON object whose keys are all in `allowed`. InvalidArgument for

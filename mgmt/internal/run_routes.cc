@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "common/time.h"
 #include "mgmt/internal/case_json.h"
+#include "mgmt/internal/json_body.h"
 
 namespace vigil::mgmt {
 namespace internal {
@@ -173,7 +174,8 @@ absl::StatusOr<ApiResponse> decideRunHandler(PlaybookRunner& runner, const ApiRe
             absl::StrCat("unknown field ", key, " in the body; the only field is comment"));
       }
       if (!value.is_string()) {
-        return absl::InvalidArgumentError("comment must be a string");
+        return absl::InvalidArgumentError(
+            absl::StrCat("field comment is ", quoteJson(value), "; it must be a string"));
       }
       comment = value.get<std::string>();
     }

@@ -541,13 +541,17 @@ TEST_F(ContentPushTest, ConfigReloadRollsBack) {
   EXPECT_NE(rejected->body.find("tpc"), std::string::npos) << rejected->body;
 
   writeFile(dir_ + "/rules.yml", rules("Reloaded"));
-  writeConfig("pipeline: {workers: 3}\ndaemon: {log_level: debug}\n");
+  // The cases and playbooks sections are read at start only, so a reload lists them.
+  writeConfig(
+      "pipeline: {workers: 3}\ndaemon: {log_level: debug}\n"
+      "cases: {sla: {high: {acknowledge: 1h}}}\nplaybooks: {default_case: false}\n");
   std::string out;
   ASSERT_EQ(vigilctl("config reload --json", out), 0) << out;
   nlohmann::json report = nlohmann::json::parse(out);
   EXPECT_EQ(report["result"], "applied");
   EXPECT_EQ(report["applied"], nlohmann::json::array({"daemon.log_level"}));
-  EXPECT_EQ(report["restart_required"], nlohmann::json::array({"pipeline.workers"}));
+  EXPECT_EQ(report["restart_required"],
+            nlohmann::json::array({"pipeline.workers", "cases.sla", "playbooks"}));
 
   sendUdp(udp_port_, failure("192.0.2.9"));
   ASSERT_TRUE(eventually([&] {

@@ -1,7 +1,9 @@
 // Authentication, token management and auditing through a real ApiServer on loopback.
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <sqlite3.h>
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -137,6 +139,23 @@ TEST_F(ApiAuthTest, CasesAreScopedToTenants) {
   EXPECT_EQ(missing.status, 404);
 }
 
+// An analyst opening a case in a tenant it does not hold gets a message naming that
+// tenant; a read-only token gets one naming its role.
+TEST_F(ApiAuthTest, CaseCreateNamesMissingTenant) {
+  std::string analyst = auth_->mint(Role::kAnalyst, {"acme"}, "ana");
+  Reply other = call("POST", "/api/v1/cases", analyst, R"({"title": "x", "tenant": "globex"})");
+  EXPECT_EQ(other.status, 403) << other.text;
+  EXPECT_NE(other.text.find("use a token of tenant globex"), std::string::npos) << other.text;
+
+  std::string viewer = auth_->mint(Role::kReadOnly, {"acme"}, "viewer");
+  Reply read_only = call("POST", "/api/v1/cases", viewer, R"({"title": "x", "tenant": "acme"})");
+  EXPECT_EQ(read_only.status, 403) << read_only.text;
+  EXPECT_NE(read_only.text.find("role read_only"), std::string::npos) << read_only.text;
+
+  EXPECT_EQ(call("POST", "/api/v1/cases", analyst, R"({"title": "x", "tenant": "acme"})").status,
+            201);
+}
+
 // POST /api/v1/tokens returns the token once; GET never shows secrets; the new token works.
 TEST_F(ApiAuthTest, TokenLifecycle) {
   Reply created = call("POST", "/api/v1/tokens", admin(),
@@ -179,6 +198,18 @@ TEST_F(ApiAuthTest, BadTokenRequestsAre400) {
     EXPECT_EQ(r.status, 400) << body << " -> " << r.text;
     EXPECT_EQ(r.body["error"]["code"], "invalid_argument") << body;
   }
+
+  // A field of the wrong type is quoted in the message.
+  Reply name = call("POST", "/api/v1/tokens", admin(), R"({"name": 5, "role": "analyst"})");
+  EXPECT_EQ(name.status, 400) << name.text;
+  EXPECT_NE(name.text.find("field 'name' is 5;"), std::string::npos) << name.text;
+  Reply expiry = call("POST", "/api/v1/tokens", admin(),
+                      R"({"name": "x", "role": "analyst", "tenants": ["acme"],
+                          "expires_in_s": "90d"})");
+  EXPECT_EQ(expiry.status, 400) << expiry.text;
+  EXPECT_NE(expiry.body["error"]["message"].get<std::string>().find(R"(is "90d";)"),
+            std::string::npos)
+      << expiry.text;
 }
 
 // Tenant admins mint and revoke tokens only inside their tenants and never admin tokens.
@@ -258,6 +289,38 @@ TEST_F(ApiAuthTest, AuditRecordsWrittenBeforeResponse) {
   EXPECT_EQ(items[3]["status"], 400);
 
   auto report = AuditLog::verify(AuditLog::defaultPath(dir_.file("")));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok) << report->problem;
+}
+
+// A mutating call whose audit record cannot be written gets 500 and is counted, and the
+// counter is exported at zero before the first failure.
+TEST_F(ApiAuthTest, AuditWriteFailureIs500) {
+  EXPECT_NE(metrics_.renderPrometheus().find("vigil_audit_write_failures_total 0"),
+            std::string::npos);
+
+  // Another connection holds the write lock, so the append fails after the busy timeout.
+  sqlite3* raw = nullptr;
+  const std::string path = AuditLog::defaultPath(dir_.file(""));
+  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  std::unique_ptr<sqlite3, decltype(&sqlite3_close)> locker(raw, &sqlite3_close);
+  ASSERT_EQ(sqlite3_exec(locker.get(), "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+
+  // The append waits out the audit log's 5 s busy timeout, the client's default too.
+  httplib::Client client("127.0.0.1", server_->port());
+  client.set_read_timeout(30);
+  client.set_bearer_token_auth(admin());
+  httplib::Result reply = client.Post("/api/v1/tenants", R"({"name": "initech"})",
+                                      "application/json");
+  ASSERT_TRUE(reply) << httplib::to_string(reply.error());
+  EXPECT_EQ(reply->status, 500) << reply->body;
+  EXPECT_NE(reply->body.find("unrecorded"), std::string::npos) << reply->body;
+  EXPECT_EQ(metrics_.sum("vigil_audit_write_failures_total"), 1u);
+
+  ASSERT_EQ(sqlite3_exec(locker.get(), "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  locker.reset();
+  EXPECT_EQ(call("POST", "/api/v1/tenants", admin(), R"({"name": "umbrella"})").status, 201);
+  auto report = AuditLog::verify(path);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_TRUE(report->ok) << report->problem;
 }

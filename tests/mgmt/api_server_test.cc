@@ -218,6 +218,33 @@ TEST_F(ApiServerTest, LargePayloadIs413) {
   nlohmann::json body = nlohmann::json::parse(result->body, nullptr, false);
   ASSERT_FALSE(body.is_discarded()) << result->body;
   EXPECT_EQ(body["error"]["code"], "payload_too_large");
+  EXPECT_NE(body["error"]["message"].get<std::string>().find("limit of 1024 bytes"),
+            std::string::npos)
+      << result->body;
+}
+
+// curl -d sends application/x-www-form-urlencoded. Such a body is still the request body,
+// and only the URL's query string counts as query parameters.
+TEST_F(ApiServerTest, FormEncodedBodyIsNotQuery) {
+  const std::string form = "application/x-www-form-urlencoded";
+  httplib::Result created =
+      client_->Post("/api/v1/cases", R"({"title":"Lost laptop","tenant":"acme"})", form);
+  ASSERT_TRUE(created);
+  EXPECT_EQ(created->status, 201) << created->body;
+
+  httplib::Result pair = client_->Post("/api/v1/cases?limit=1", "title=x", form);
+  ASSERT_TRUE(pair);
+  EXPECT_EQ(pair->status, 400) << pair->body;
+  nlohmann::json body = nlohmann::json::parse(pair->body, nullptr, false);
+  ASSERT_FALSE(body.is_discarded()) << pair->body;
+  const std::string message = body["error"]["message"].get<std::string>();
+  EXPECT_NE(message.find("unknown query parameter limit"), std::string::npos) << message;
+  EXPECT_EQ(message.find("title"), std::string::npos) << message;
+
+  httplib::Result raw = client_->Post("/api/v1/cases/1/evidence?name=mail.eml",
+                                      "From: a@example.com\nSubject: a=b&c", form);
+  ASSERT_TRUE(raw);
+  EXPECT_EQ(raw->status, 201) << raw->body;
 }
 
 // Sends `partial` (a request cut short) to 127.0.0.1:`port` and reads until the server
@@ -290,6 +317,21 @@ TEST_F(ApiServerTest, DeclaredOversizeBodyIs413) {
   ASSERT_TRUE(answer.has_value());
   EXPECT_EQ(answer->rfind("HTTP/1.1 413", 0), 0u) << *answer;
   EXPECT_NE(answer->find("payload_too_large"), std::string::npos) << *answer;
+}
+
+// A POST without Content-Length is rejected once the read times out, and the message
+// names the missing header.
+TEST_F(ApiServerTest, PostWithoutLengthNamesHeader) {
+  ApiServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.read_timeout = std::chrono::seconds(1);
+  ApiServer server(*store_, metrics_, options);
+  ASSERT_TRUE(server.start().ok());
+  std::optional<std::string> answer = sendPartialRequest(
+      server.port(), "POST /api/v1/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->rfind("HTTP/1.1 400", 0), 0u) << *answer;
+  EXPECT_NE(answer->find("no Content-Length header"), std::string::npos) << *answer;
 }
 
 // A second server on a taken port fails with Unavailable naming the address.

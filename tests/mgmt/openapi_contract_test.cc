@@ -413,6 +413,10 @@ TEST_F(ContractTest, EveryOperationSucceedsAsDocumented) {
   const std::string first_run = std::to_string(waiting["items"][0]["id"].get<int64_t>());
   const std::string second_run = std::to_string(waiting["items"][1]["id"].get<int64_t>());
   exercise({"GET", "/api/v1/runs/" + first_run, 200});
+  const std::string wrong_type =
+      exercise({"POST", "/api/v1/runs/" + first_run + "/approve", 400, R"({"comment": 5})",
+                "application/json"});
+  EXPECT_NE(wrong_type.find("field comment is 5;"), std::string::npos) << wrong_type;
   exercise({"POST", "/api/v1/runs/" + first_run + "/approve", 200, R"({"comment": "confirmed"})",
             "application/json"});
   exercise({"POST", "/api/v1/runs/" + second_run + "/deny", 200});
