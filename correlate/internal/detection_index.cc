@@ -667,8 +667,9 @@ bool DetectionIndex::scanGroup(uint32_t group, hs_scratch_t* scratch,
     prefilter.begins[first] = 0;
     return scanBlock(database, prefilter.data[first], first, 1, scratch, prefilter);
   }
-  // One hs_scan() call costs hundreds of cycles before the first byte, more than copying
-  // a typical field value, so the values are copied back to back and scanned together.
+  // One hs_scan() call cost about 800 cycles even for a value of 40 bytes (measured, see
+  // docs/benchmarks.md), far more than copying a typical field value. So the values are
+  // copied back to back and scanned together.
   // onMatch() rejects a literal that spans two values. When the buffer is full, the
   // values copied so far are scanned and the buffer starts again. A value longer than
   // the whole buffer is scanned where it lies.

@@ -8,11 +8,12 @@
 // literal but cannot be true on an absent field (`re`, `cidr`, numbers, `fieldref`, an
 // empty or wildcard-only value, `exists: true`) contributes its presence instead. Per
 // event, each field that a literal or a presence is tied to is read once, the first
-// field of that name as Event::get() would read it. The fields are scanned in groups, one
-// Hyperscan block-mode database and, for most events, one call per group: the keyword
-// text on its own, each field with many literals on its own, and the rest together, so a
-// field is scanned only against literals that can count in it or in its group. The
-// values of a group of several fields are copied back to back and scanned as one block.
+// field of that name as Event::get() would read it. The fields are scanned in groups,
+// each with one Hyperscan block-mode database and, for most events, one call. The groups
+// are the keyword text on its own, each field with many literals on its own, and the
+// rest together, so a field is scanned only against literals that can count in it or in
+// its group. The values of a group of several fields are copied back to back and scanned
+// as one block.
 // A literal counts only when it lies inside a field it is tied to. A prefiltered rule is
 // evaluated when one of its
 // literals counted or one of its presence fields was found; every other rule (a `not`,
