@@ -31,17 +31,12 @@ struct DetectionIndex::Slot {
   }
 };
 
-// One Hyperscan database and the slots whose values it scans. Its values sit in
-// PrefilterScratch at [first_value, first_value + slot_count).
-// A group of one slot scans one value per event, so its database is compiled in block
-// mode: hs_scan() of one value runs fewer instructions than hs_scan_vector() of a vector
-// of one (callgrind, Hyperscan 5.4).
+// One Hyperscan block-mode database and the slots whose values it scans. Its values sit
+// in PrefilterScratch at [first_value, first_value + slot_count).
 struct DetectionIndex::Group {
   hs_database_t* database = nullptr;
   uint32_t first_value = 0;
   uint32_t slot_count = 0;
-
-  bool block() const { return slot_count == 1; }
 };
 
 // One (literal, slot) pair and the rules that it makes candidates.
@@ -376,9 +371,8 @@ class DetectionIndex::Builder {
       ++id;
     }
     hs_compile_error_t* error = nullptr;
-    const unsigned int mode = index_.groups_[group].block() ? HS_MODE_BLOCK : HS_MODE_VECTORED;
     if (hs_compile_lit_multi(texts.data(), flags.data(), ids.data(), lengths.data(),
-                             static_cast<unsigned int>(texts.size()), mode, nullptr,
+                             static_cast<unsigned int>(texts.size()), HS_MODE_BLOCK, nullptr,
                              &index_.groups_[group].database, &error) != HS_SUCCESS) {
       std::string message = error != nullptr ? error->message : "unknown error";
       hs_free_compile_error(error);
@@ -455,20 +449,6 @@ class DetectionIndex::Builder {
 
 // ---------------------------------------------------------------------------------------
 // SlotNameTable
-
-uint64_t SlotNameTable::hashName(std::string_view name) {
-  uint64_t head = 0;
-  uint64_t tail = 0;
-  if (name.size() >= 8) {
-    std::memcpy(&head, name.data(), 8);
-    std::memcpy(&tail, name.data() + name.size() - 8, 8);
-  } else if (!name.empty()) {
-    std::memcpy(&head, name.data(), name.size());
-  }
-  const uint64_t mixed =
-      head * 0x9E3779B97F4A7C15ULL ^ (tail + name.size()) * 0xC2B2AE3D27D4EB4FULL;
-  return mixed ^ (mixed >> 29);
-}
 
 void SlotNameTable::add(std::string_view name, uint32_t slot) {
   if (find(name) != kNotFound) return;
@@ -566,8 +546,8 @@ bool DetectionIndex::prepare(hs_scratch_t** scratch, PrefilterScratch& prefilter
   prefilter.lengths.resize(values);
   prefilter.begins.resize(values);
   prefilter.slots.resize(values);
+  prefilter.text.resize(PrefilterScratch::kTextBytes);
   prefilter.group_values.resize(groups_.size());
-  prefilter.group_bytes.resize(groups_.size());
   prefilter.seen.resize((slots_.size() + 63) / 64);
   prefilter.scanned.resize((slots_.size() + 63) / 64);
   prefilter.found.resize((literal_slots_.size() + 63) / 64);
@@ -634,9 +614,7 @@ void DetectionIndex::take(std::string_view value, uint32_t slot, uint64_t event_
   const uint32_t at = groups_[entry.group].first_value + prefilter.group_values[entry.group]++;
   prefilter.data[at] = value.data();
   prefilter.lengths[at] = static_cast<unsigned int>(value.size());
-  prefilter.begins[at] = prefilter.group_bytes[entry.group];
   prefilter.slots[at] = slot;
-  prefilter.group_bytes[entry.group] += value.size();
 }
 
 bool DetectionIndex::scan(const Event& event, uint64_t event_logsources, hs_scratch_t* scratch,
@@ -648,7 +626,6 @@ bool DetectionIndex::scan(const Event& event, uint64_t event_logsources, hs_scra
   std::fill(prefilter.scanned.begin(), prefilter.scanned.end(), 0);
   std::fill(prefilter.found.begin(), prefilter.found.end(), 0);
   std::fill(prefilter.group_values.begin(), prefilter.group_values.end(), 0);
-  std::fill(prefilter.group_bytes.begin(), prefilter.group_bytes.end(), 0);
 
   for (size_t i = 0; i < canonical_slots_.size(); ++i) {
     uint32_t slot = canonical_slots_[i];
@@ -669,21 +646,7 @@ bool DetectionIndex::scan(const Event& event, uint64_t event_logsources, hs_scra
   }
 
   for (uint32_t group = 0; group < groups_.size(); ++group) {
-    const uint32_t count = prefilter.group_values[group];
-    if (count == 0) continue;
-    const uint32_t first = groups_[group].first_value;
-    ScanContext context{this, &prefilter, first, count};
-    const hs_database_t* database = groups_[group].database;
-    hs_error_t result = HS_SUCCESS;
-    if (groups_[group].block()) {
-      result = hs_scan(database, prefilter.data[first], prefilter.lengths[first], 0, scratch,
-                       onMatch, &context);
-    } else {
-      result = hs_scan_vector(database, prefilter.data.data() + first,
-                              prefilter.lengths.data() + first, count, 0, scratch, onMatch,
-                              &context);
-    }
-    if (result != HS_SUCCESS) {
+    if (!scanGroup(group, scratch, prefilter)) {
       std::fill(prefilter.candidates.begin(), prefilter.candidates.end(), ~uint64_t{0});
       // What was found so far is incomplete: occurrence() must not rule anything out.
       std::fill(prefilter.scanned.begin(), prefilter.scanned.end(), 0);
@@ -691,6 +654,64 @@ bool DetectionIndex::scan(const Event& event, uint64_t event_logsources, hs_scra
     }
   }
   return true;
+}
+
+bool DetectionIndex::scanGroup(uint32_t group, hs_scratch_t* scratch,
+                               PrefilterScratch& prefilter) const {
+  const uint32_t count = prefilter.group_values[group];
+  if (count == 0) return true;
+  const hs_database_t* database = groups_[group].database;
+  const uint32_t first = groups_[group].first_value;
+  const uint32_t end = first + count;
+  if (count == 1) {
+    prefilter.begins[first] = 0;
+    return scanBlock(database, prefilter.data[first], first, 1, scratch, prefilter);
+  }
+  // One hs_scan() call cost about 800 cycles even for a value of 40 bytes (measured, see
+  // docs/benchmarks.md), far more than copying a typical field value. So the values are
+  // copied back to back and scanned together.
+  // onMatch() rejects a literal that spans two values. When the buffer is full, the
+  // values copied so far are scanned and the buffer starts again. A value longer than
+  // the whole buffer is scanned where it lies.
+  char* text = prefilter.text.data();
+  uint32_t block_first = first;
+  size_t used = 0;
+  for (uint32_t value = first; value < end; ++value) {
+    const size_t length = prefilter.lengths[value];
+    if (length > PrefilterScratch::kTextBytes) {
+      if (value > block_first &&
+          !scanBlock(database, text, block_first, value - block_first, scratch, prefilter)) {
+        return false;
+      }
+      prefilter.begins[value] = 0;
+      if (!scanBlock(database, prefilter.data[value], value, 1, scratch, prefilter)) return false;
+      block_first = value + 1;
+      used = 0;
+      continue;
+    }
+    if (used + length > PrefilterScratch::kTextBytes) {
+      if (!scanBlock(database, text, block_first, value - block_first, scratch, prefilter)) {
+        return false;
+      }
+      block_first = value;
+      used = 0;
+    }
+    std::memcpy(text + used, prefilter.data[value], length);
+    prefilter.begins[value] = used;
+    used += length;
+  }
+  if (block_first == end) return true;
+  return scanBlock(database, text, block_first, end - block_first, scratch, prefilter);
+}
+
+bool DetectionIndex::scanBlock(const hs_database_t* database, const char* text, uint32_t first,
+                               uint32_t count, hs_scratch_t* scratch,
+                               PrefilterScratch& prefilter) const {
+  const uint32_t last = first + count - 1;
+  const auto length =
+      static_cast<unsigned int>(prefilter.begins[last] + prefilter.lengths[last]);
+  ScanContext context{this, &prefilter, first, count};
+  return hs_scan(database, text, length, 0, scratch, onMatch, &context) == HS_SUCCESS;
 }
 
 DetectionIndex::Occurrence DetectionIndex::occurrence(uint32_t literal, uint32_t slot,

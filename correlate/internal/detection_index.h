@@ -8,12 +8,14 @@
 // literal but cannot be true on an absent field (`re`, `cidr`, numbers, `fieldref`, an
 // empty or wildcard-only value, `exists: true`) contributes its presence instead. Per
 // event, each field that a literal or a presence is tied to is read once, the first
-// field of that name as Event::get() would read it. The fields are scanned in groups, one
-// Hyperscan database and one call per group (block mode for a group of one field,
-// vectored mode for the shared group): the keyword text on its own, each
-// field with many literals on its own, and the rest together, so a field is scanned only
-// against literals that can count in it or in its group. A literal counts only when it
-// lies inside a field it is tied to. A prefiltered rule is evaluated when one of its
+// field of that name as Event::get() would read it. The fields are scanned in groups,
+// each with one Hyperscan block-mode database and, for most events, one call. The groups
+// are the keyword text on its own, each field with many literals on its own, and the
+// rest together, so a field is scanned only against literals that can count in it or in
+// its group. The values of a group of several fields are copied back to back and scanned
+// as one block.
+// A literal counts only when it lies inside a field it is tied to. A prefiltered rule is
+// evaluated when one of its
 // literals counted or one of its presence fields was found; every other rule (a `not`,
 // `exists: false`, `null` or indicator test can be true without either) is always
 // evaluated. Literals and presences are necessary for a match, so skipping a rule never
@@ -24,6 +26,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string>
@@ -40,12 +43,16 @@ namespace vigil::correlate::internal {
 // Per-thread memory for DetectionIndex::scan(); sized by DetectionIndex::prepare(). The
 // value tables hold one region per scan group, with room for one value per slot of it.
 struct PrefilterScratch {
+  // Bytes of `text`: a group's values are copied there back to back and scanned in one
+  // block-mode call. Values that do not fit take further calls (see DetectionIndex::scan).
+  static constexpr size_t kTextBytes = 8192;
+
   std::vector<const char*> data;              // the scanned field values
   std::vector<unsigned int> lengths;          // their lengths
-  std::vector<uint64_t> begins;               // offset of each value in its group's stream
+  std::vector<uint64_t> begins;               // offset of each value in the scanned block
   std::vector<uint32_t> slots;                // slot of each value
+  std::vector<char> text;                     // kTextBytes: the values of one block
   std::vector<uint32_t> group_values;         // values taken per group
-  std::vector<uint64_t> group_bytes;          // bytes taken per group
   std::vector<uint64_t> seen;                 // one bit per slot: its value was taken
   std::vector<uint64_t> scanned;              // one bit per slot: its value was scanned
   std::vector<uint64_t> found;                // one bit per literal slot: it occurred
@@ -78,7 +85,20 @@ class SlotNameTable {
   }
   bool empty() const { return count_ == 0; }
 
-  static uint64_t hashName(std::string_view name);
+  // Inline because scan() calls it once per event field.
+  static uint64_t hashName(std::string_view name) {
+    uint64_t head = 0;
+    uint64_t tail = 0;
+    if (name.size() >= 8) {
+      std::memcpy(&head, name.data(), 8);
+      std::memcpy(&tail, name.data() + name.size() - 8, 8);
+    } else if (!name.empty()) {
+      std::memcpy(&head, name.data(), name.size());
+    }
+    const uint64_t mixed =
+        head * 0x9E3779B97F4A7C15ULL ^ (tail + name.size()) * 0xC2B2AE3D27D4EB4FULL;
+    return mixed ^ (mixed >> 29);
+  }
 
  private:
   struct Entry {
@@ -158,6 +178,13 @@ class DetectionIndex {
 
   static int onMatch(unsigned int id, unsigned long long from, unsigned long long to,
                      unsigned int flags, void* context);
+  // Scans the values [first, first + count) of the scratch value tables, which lie back
+  // to back at `text`, with `database`. Returns false when Hyperscan failed.
+  bool scanBlock(const hs_database_t* database, const char* text, uint32_t first,
+                 uint32_t count, hs_scratch_t* scratch, PrefilterScratch& prefilter) const;
+  // Scans the values that take() collected for group `group`. Returns false when
+  // Hyperscan failed.
+  bool scanGroup(uint32_t group, hs_scratch_t* scratch, PrefilterScratch& prefilter) const;
   // Records the value of `slot` for this event, unless the slot has one already.
   void take(std::string_view value, uint32_t slot, uint64_t event_logsources,
             PrefilterScratch& prefilter) const;

@@ -278,6 +278,42 @@ TEST(PrefilterTest, CorpusMatchesFullEvaluation) {
     matches += differential.check(event, "mixed event " + std::to_string(i));
     ++events;
   }
+  // Generated events with filler fields of other rules' names in between, up to
+  // 12,000 bytes each, so that one scan group's values take several blocks and some are
+  // longer than the scan buffer.
+  std::vector<std::string> names;
+  for (const GeneratedEvent& source : generated) {
+    for (const auto& [name, value] : source.fields) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  Event padded_event(1 << 20);
+  for (size_t i = 0; i < 300; ++i) {
+    const GeneratedEvent& source = generated[random() % generated.size()];
+    GeneratedEvent padded;
+    padded.message = source.message;
+    for (const auto& field : source.fields) {
+      for (int filler = 0; filler < 3; ++filler) {
+        const std::string& name = names[random() % names.size()];
+        auto same = [&](const auto& other) { return other.first == name; };
+        if (std::any_of(source.fields.begin(), source.fields.end(), same) ||
+            std::any_of(padded.fields.begin(), padded.fields.end(), same)) {
+          continue;
+        }
+        const size_t length = random() % 2 == 0 ? 1 + random() % 200 : 1 + random() % 12000;
+        std::string text(length, ' ');
+        for (char& c : text) {
+          const auto letter = static_cast<char>(random() % 27);
+          c = letter == 26 ? ' ' : static_cast<char>('a' + letter);
+        }
+        padded.fields.emplace_back(name, std::move(text));
+      }
+      padded.fields.push_back(field);
+    }
+    fillGenerated(padded_event, padded);
+    matches += differential.check(padded_event, "padded event " + std::to_string(i));
+    ++events;
+  }
   std::printf("prefilter differential: %zu events, %zu matches, %zu of %zu rules matched\n", events,
               matches, differential.matchedRules(), rules->detections.size());
   // The generated events must make most rules match, or the comparison proves little.
@@ -384,6 +420,87 @@ detection: {sel: {a|contains: 'bc'}, condition: sel}
   EXPECT_EQ(ruleCounter(differential.metrics(), "vigil_detection_prefilter_hits_total", "bc"), 0u);
   fillEvent(event, {{"b", "cd"}, {"a", "abc"}});
   EXPECT_EQ(differential.check(event, "inside"), 1u);
+}
+
+// The values of one scan group are copied back to back and scanned as one block, so a
+// literal that spans two of them must not count, while one at either end of a value does.
+TEST(PrefilterTest, BlockKeepsValueBoundaries) {
+  auto rules = loadRuleSet(R"(
+title: bc
+id: bc
+detection: {sel: {a|contains: 'bc'}, condition: sel}
+---
+title: cd
+id: cd
+detection: {sel: {b|contains: 'cd'}, condition: sel}
+)");
+  ASSERT_EQ(rules->index->groupCount(), 1u);
+  Differential differential(rules);
+  MetricsRegistry& metrics = differential.metrics();
+  Event event(4096);
+  // "ab" then "cd": the block reads "abcd", whose "bc" spans both values.
+  fillEvent(event, {{"a", "ab"}, {"b", "cd"}});
+  EXPECT_EQ(differential.check(event, "spanning"), 1u);
+  EXPECT_EQ(ruleCounter(metrics, "vigil_detection_prefilter_hits_total", "bc"), 0u);
+  EXPECT_EQ(ruleCounter(metrics, "vigil_detection_prefilter_hits_total", "cd"), 1u);
+  fillEvent(event, {{"a", "bc"}, {"b", "xcd"}});
+  EXPECT_EQ(differential.check(event, "at the ends"), 2u);
+  EXPECT_EQ(ruleCounter(metrics, "vigil_detection_prefilter_hits_total", "bc"), 1u);
+}
+
+// Values that do not fit the scan buffer together take several blocks, and a value longer
+// than the buffer is scanned where it lies. Literals at the start and end of each value
+// still count.
+TEST(PrefilterTest, LongValuesTakeSeveralBlocks) {
+  auto rules = loadRuleSet(R"(
+title: f1
+id: f1
+detection: {sel: {f1|endswith: 'needle'}, condition: sel}
+---
+title: f2
+id: f2
+detection: {sel: {f2|endswith: 'needle'}, condition: sel}
+---
+title: f3
+id: f3
+detection: {sel: {f3|endswith: 'needle'}, condition: sel}
+---
+title: f4
+id: f4
+detection: {sel: {f4|startswith: 'needle'}, condition: sel}
+---
+title: f5
+id: f5
+detection: {sel: {f5|contains: 'needle'}, condition: sel}
+)");
+  ASSERT_EQ(rules->index->groupCount(), 1u);
+  constexpr size_t kBuffer = internal::PrefilterScratch::kTextBytes;
+  Differential differential(rules);
+  MetricsRegistry& metrics = differential.metrics();
+  Event event(1 << 16);
+  // f1 fills most of the buffer, f2 starts the second block, f3 is longer than the
+  // buffer, and f4 and f5 share the block after it.
+  fillEvent(event, {{"f1", std::string(kBuffer - 100, 'x') + "needle"},
+                    {"f2", std::string(kBuffer / 2, 'x') + "needle"},
+                    {"f3", std::string(kBuffer + 10, 'x') + "needle"},
+                    {"f4", "needle" + std::string(20, 'y')},
+                    {"f5", "yneedley"}});
+  EXPECT_EQ(differential.check(event, "long values"), 5u);
+  for (const char* rule : {"f1", "f2", "f3", "f4", "f5"}) {
+    EXPECT_EQ(ruleCounter(metrics, "vigil_detection_prefilter_hits_total", rule), 1u) << rule;
+  }
+  // A value of exactly the buffer's size fits one block.
+  fillEvent(event, {{"f1", std::string(kBuffer - 6, 'x') + "needle"}, {"f2", "needle"}});
+  EXPECT_EQ(differential.check(event, "full buffer"), 2u);
+  // The same values with the literal missing match nothing and fire nothing.
+  fillEvent(event, {{"f1", std::string(kBuffer - 100, 'x')},
+                    {"f2", std::string(kBuffer / 2, 'x')},
+                    {"f3", std::string(kBuffer + 10, 'x')},
+                    {"f4", std::string(20, 'y')},
+                    {"f5", "y"}});
+  EXPECT_EQ(differential.check(event, "no literal"), 0u);
+  EXPECT_EQ(ruleCounter(metrics, "vigil_detection_prefilter_hits_total", "f1"), 2u);
+  EXPECT_EQ(ruleCounter(metrics, "vigil_detection_prefilter_hits_total", "f5"), 1u);
 }
 
 // Which rule shapes are prefiltered: OR needs a literal or a presence on every branch,
