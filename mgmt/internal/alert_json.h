@@ -32,6 +32,9 @@ void dumpJsonTo(const nlohmann::json& j, std::string& out);
 // it.
 void appendJsonString(std::string_view text, std::string& out);
 
+// As appendJsonString(), for `text` the caller has checked with validUtf8().
+void appendValidJsonString(std::string_view text, std::string& out);
+
 // Appends the JSON text of `j`, as dumpJsonTo() writes it.
 void appendJsonValue(const nlohmann::json& j, std::string& out);
 

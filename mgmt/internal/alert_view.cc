@@ -87,18 +87,19 @@ bool stringList(const std::vector<std::string_view>& texts, pb::HostCall& call,
   return true;
 }
 
+// The texts are valid UTF-8 (AlertView::reset() replaced any that were not).
 void appendStringArray(const std::vector<std::string_view>& texts, std::string& out) {
   out.push_back('[');
   for (size_t i = 0; i < texts.size(); ++i) {
     if (i != 0) out.push_back(',');
-    appendJsonString(texts[i], out);
+    appendValidJsonString(texts[i], out);
   }
   out.push_back(']');
 }
 
 void appendEvent(std::string_view raw, std::string& out) {
   out += "{\"raw\":";
-  appendJsonString(raw, out);
+  appendValidJsonString(raw, out);
   out.push_back('}');
 }
 
@@ -145,8 +146,14 @@ void AlertView::reset(const correlate::Alert& alert, int64_t inbox_id) {
   for (const auto& [field, value] : alert.group) {
     group_.push_back({field, Kind::kGroupValue, text(value)});
   }
-  std::stable_sort(group_.begin(), group_.end(),
-                   [](const Member& a, const Member& b) { return a.key < b.key; });
+  // An insertion sort: stable, and unlike std::stable_sort it needs no buffer, for the
+  // few group-by fields an alert has.
+  for (size_t i = 1; i < group_.size(); ++i) {
+    const Member moving = group_[i];
+    size_t j = i;
+    for (; j > 0 && moving.key < group_[j - 1].key; --j) group_[j] = group_[j - 1];
+    group_[j] = moving;
+  }
   size_t kept = 0;
   for (size_t i = 0; i < group_.size(); ++i) {
     const bool overridden = i + 1 < group_.size() && group_[i + 1].key == group_[i].key;
@@ -274,7 +281,7 @@ void AlertView::writeGroup(std::string& out) const {
     if (i != 0) out.push_back(',');
     appendJsonString(group_[i].key, out);
     out.push_back(':');
-    appendJsonString(group_[i].value, out);
+    appendValidJsonString(group_[i].value, out);
   }
   out.push_back('}');
 }
@@ -283,23 +290,23 @@ void AlertView::writeMember(const Member& member, std::string& out) const {
   const correlate::Alert& alert = *alert_;
   switch (member.kind) {
     case Kind::kId:
-      return appendJsonString(id_, out);
+      return appendValidJsonString(id_, out);
     case Kind::kRuleId:
-      return appendJsonString(rule_id_, out);
+      return appendValidJsonString(rule_id_, out);
     case Kind::kRuleTitle:
-      return appendJsonString(rule_title_, out);
+      return appendValidJsonString(rule_title_, out);
     case Kind::kLevel:
-      return appendJsonString(level_, out);
+      return appendValidJsonString(level_, out);
     case Kind::kTenant:
-      return appendJsonString(tenant_, out);
+      return appendValidJsonString(tenant_, out);
     case Kind::kGroupValue:
-      return appendJsonString(member.value, out);
+      return appendValidJsonString(member.value, out);
     case Kind::kFirstEvent:
-      return appendJsonString(time_text_[0], out);
+      return appendValidJsonString(time_text_[0], out);
     case Kind::kLastEvent:
-      return appendJsonString(time_text_[1], out);
+      return appendValidJsonString(time_text_[1], out);
     case Kind::kDetected:
-      return appendJsonString(time_text_[2], out);
+      return appendValidJsonString(time_text_[2], out);
     case Kind::kRulesVersion:
       return appendInteger(alert.rules_version, out);
     case Kind::kEventCount:
