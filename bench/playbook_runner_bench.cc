@@ -15,6 +15,8 @@
 //   dispatch_p99_us    bound of a 0.1 us bucket (so at most 0.1 us high below 50 us)
 //   dispatch_p_le10us  share of runs whose dispatch took at most 10 us
 // The iteration time is one whole run (queue, journal, VM, connector, final write).
+// BM_Alert_* time the alert step of a run alone: the JSON object runs used to build and
+// the view they use now, each with the run journal's JSON text.
 #include <arpa/inet.h>
 #include <benchmark/benchmark.h>
 #include <netinet/in.h>
@@ -27,6 +29,8 @@
 #include <string>
 #include <vector>
 
+#include "mgmt/internal/alert_json.h"
+#include "mgmt/internal/alert_view.h"
 #include "mgmt/playbook_runner.h"
 
 namespace vigil::mgmt {
@@ -136,6 +140,51 @@ steps:
 }
 BENCHMARK_CAPTURE(BM_Runner_AlertToFirstAction, process, "process")->UseRealTime();
 BENCHMARK_CAPTURE(BM_Runner_AlertToFirstAction, full, "full")->UseRealTime();
+
+// The alert of the benchmark above with evidence, tags and timestamps, as a rule raises it.
+correlate::Alert sampleAlert() {
+  correlate::Alert alert;
+  alert.id = "r1-1";
+  alert.rule_id = "r1";
+  alert.rule_title = "Brute force from one source";
+  alert.level = "high";
+  alert.tenant = "acme";
+  alert.group = {{"src_ip", "203.0.113.9"}, {"host", "ws-7"}};
+  alert.tags = {"attack.t1110", "attack.credential_access"};
+  alert.first_event_ns = 1'767'225'590'000'000'000;
+  alert.last_event_ns = 1'767'225'599'123'456'789;
+  alert.detect_ns = 1'767'225'600'000'000'000;
+  alert.event_count = 5;
+  alert.evidence = {"<38>Jan  1 00:00:01 ws-7 sshd[812]: Failed password for root from 203.0.113.9",
+                    "<38>Jan  1 00:00:02 ws-7 sshd[812]: Failed password for admin from 203.0.113.9"};
+  return alert;
+}
+
+// Times what a run did before the view: refresh the worker's JSON object, then dump its text.
+void BM_Alert_JsonObjectAndText(benchmark::State& state) {
+  const correlate::Alert alert = sampleAlert();
+  nlohmann::json object;
+  std::string text;
+  for (auto _ : state) {
+    internal::refreshAlertJson(alert, 0, object);
+    internal::dumpJsonTo(object, text);
+    benchmark::DoNotOptimize(text.data());
+  }
+}
+BENCHMARK(BM_Alert_JsonObjectAndText);
+
+// Times what a run does now: point the worker's view at the alert and write its text.
+void BM_Alert_ViewAndText(benchmark::State& state) {
+  const correlate::Alert alert = sampleAlert();
+  internal::AlertView view;
+  std::string text;
+  for (auto _ : state) {
+    view.reset(alert, 0);
+    view.writeJson(text);
+    benchmark::DoNotOptimize(text.data());
+  }
+}
+BENCHMARK(BM_Alert_ViewAndText);
 
 }  // namespace
 }  // namespace vigil::mgmt

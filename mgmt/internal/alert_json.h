@@ -1,5 +1,6 @@
-// The alert as playbooks read it, built for each run on the playbook worker's hot path.
-// Not part of the public surface of mgmt.
+// The alert as playbooks read it, as one JSON object, and the JSON writer of the run
+// journal. Workers serve new runs through AlertView (alert_view.h), which tests compare
+// with refreshAlertJson()'s object. Not part of the public surface of mgmt.
 #pragma once
 
 #include <cstdint>

@@ -154,12 +154,12 @@ void AlertView::reset(const correlate::Alert& alert, int64_t inbox_id) {
     for (; j > 0 && moving.key < group_[j - 1].key; --j) group_[j] = group_[j - 1];
     group_[j] = moving;
   }
-  size_t kept = 0;
+  size_t unique = 0;
   for (size_t i = 0; i < group_.size(); ++i) {
     const bool overridden = i + 1 < group_.size() && group_[i + 1].key == group_[i].key;
-    if (!overridden) group_[kept++] = group_[i];
+    if (!overridden) group_[unique++] = group_[i];
   }
-  group_.resize(kept);
+  group_.resize(unique);
 
   // The fixed members merged with the group-by fields that no present fixed member names.
   members_.clear();
