@@ -118,7 +118,11 @@ absl::Status CaseConnector::attachAlert(const json& params, pb::HostCall& call,
                                         pb::Value& result) {
   RunContext& ctx = runContext(call);
   json id = params.value("inbox_id", json());
-  if (id.is_null() && ctx.alert != nullptr && ctx.alert->is_object()) {
+  pb::Value inbox_value;
+  if (id.is_null() && ctx.alert_source != nullptr &&
+      ctx.alert_source->field("inbox_id", call, inbox_value)) {
+    id = pb::compiler::valueToJson(inbox_value);
+  } else if (id.is_null() && ctx.alert != nullptr && ctx.alert->is_object()) {
     id = ctx.alert->value("inbox_id", json());
   }
   if (!id.is_number_integer() || id.get<int64_t>() < 1) {

@@ -36,6 +36,7 @@
 #include "correlate/alert.h"
 #include "mgmt/action_router.h"
 #include "mgmt/case_sink.h"
+#include "mgmt/internal/alert_view.h"
 #include "mgmt/playbook_config.h"
 #include "mgmt/principal.h"
 #include "mgmt/run_journal.h"
@@ -184,7 +185,7 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
     int64_t taken_mono_ns = 0;
     // The alert of the run started last and the journal record of its first segment,
     // kept so the next run reuses their memory (startRun() only).
-    nlohmann::json alert;
+    internal::AlertView alert;
     JournalSegment first_segment;
     std::string key;  // scratch for step cache lookups
     std::map<std::string, StepMetrics, std::less<>> steps;  // by playbook, kind, name, outcome
@@ -232,7 +233,8 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   // transaction.
   void settle(const RunRecord& run, RunContext& ctx, const playbook_vm::RunResult& result,
               Worker& worker, const NewRun* insert);
-  void prepareContext(RunContext& ctx, const RunRecord& run, const nlohmann::json& alert);
+  // Fills ctx for `run`, except its alert: callers set ctx.alert or ctx.alert_source.
+  void prepareContext(RunContext& ctx, const RunRecord& run);
   void observeLatency(const RunContext& ctx);
   void schedule(int64_t wake_ns, int64_t run_id, RunState state);
   void updateWaitingGauges();

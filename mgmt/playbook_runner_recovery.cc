@@ -233,7 +233,8 @@ void PlaybookRunner::recoverRun(const Job& job, Worker& worker) {
   }
   json alert = json::parse(run.alert_json, nullptr, false);
   RunContext ctx;
-  prepareContext(ctx, run, alert);
+  prepareContext(ctx, run);
+  ctx.alert = &alert;
   ctx.stored_steps = segment.first ? 0 : run.step_count;
   for (const RecordedAction& outcome : segment.outcomes) {
     ctx.recorded[outcome.key].push_back(outcome);

@@ -5,7 +5,6 @@
 #include "common/time.h"
 #include "intel/snapshot.h"
 #include "mgmt/case_connector.h"
-#include "mgmt/internal/alert_json.h"
 #include "mgmt/internal/playbook_runner_util.h"
 #include "mgmt/playbook_runner.h"
 
@@ -17,8 +16,7 @@ using json = nlohmann::json;
 
 }  // namespace
 
-void PlaybookRunner::prepareContext(RunContext& ctx, const RunRecord& run, const json& alert) {
-  ctx.alert = &alert;
+void PlaybookRunner::prepareContext(RunContext& ctx, const RunRecord& run) {
   ctx.connector = router_.get();
   ctx.run_id = run.id;
   ctx.playbook = run.playbook;
@@ -58,12 +56,10 @@ void PlaybookRunner::startRun(const Job& job, Worker& worker) {
                     playbook.name, source.id, id.status().ToString());
     return;
   }
-  // Built in objects the worker keeps, so a run reuses the nodes and strings of the one
-  // before. A new JSON object and its text for every run were, after the idempotency key,
-  // the largest cost before the first connector call in a perf profile of
-  // bench/playbook_runner_bench.
-  internal::refreshAlertJson(source, job.inbox_id, worker.alert);
-  const json& alert = worker.alert;
+  // The VM reads the alert through a view the worker keeps instead of a JSON object. In a
+  // perf profile of bench/playbook_runner_bench, refreshing such an object and dumping it
+  // took a third of the time before the first connector call.
+  worker.alert.reset(source, job.inbox_id);
   RunRecord run;
   run.id = *id;
   run.playbook = playbook.name;
@@ -86,9 +82,10 @@ void PlaybookRunner::startRun(const Job& job, Worker& worker) {
   segment.tenant = run.tenant;
   segment.alert_id = run.alert_id;
   segment.rule_id = run.rule_id;
-  internal::dumpJsonTo(alert, segment.alert_json);
+  worker.alert.writeJson(segment.alert_json);
   RunContext ctx;
-  prepareContext(ctx, run, alert);
+  prepareContext(ctx, run);
+  ctx.alert_source = &worker.alert;
   if (!beginSegment(worker, segment, ctx)) {
     VIGIL_LOG_ERROR("cannot record playbook run, not started playbook={} alert={}", playbook.name,
                     source.id);
@@ -144,7 +141,8 @@ void PlaybookRunner::resumeRun(int64_t run_id, Worker& worker) {
   if (run->state != RunState::kRunning || !run->pending_resume) return;  // already taken
   json alert = json::parse(run->alert_json, nullptr, false);
   RunContext ctx;
-  prepareContext(ctx, *run, alert);
+  prepareContext(ctx, *run);
+  ctx.alert = &alert;
   ctx.stored_steps = run->step_count;
   // Journaled before the hand-over is cleared, so that after a crash the segment is
   // either still handed over or found in the journal with the value it resumed with.

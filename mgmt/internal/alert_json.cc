@@ -86,6 +86,10 @@ void appendJsonString(std::string_view text, std::string& out) {
     out += json(std::string(text)).dump(-1, ' ', false, json::error_handler_t::replace);
     return;
   }
+  appendValidJsonString(text, out);
+}
+
+void appendValidJsonString(std::string_view text, std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
   size_t plain = 0;  // start of the run of characters copied as they are

@@ -1,5 +1,6 @@
-// The alert as playbooks read it, built for each run on the playbook worker's hot path.
-// Not part of the public surface of mgmt.
+// The alert as playbooks read it, as one JSON object, and the JSON writer of the run
+// journal. Workers serve new runs through AlertView (alert_view.h), which tests compare
+// with refreshAlertJson()'s object. Not part of the public surface of mgmt.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +32,9 @@ void dumpJsonTo(const nlohmann::json& j, std::string& out);
 // Appends `text` as a JSON string, as nlohmann's dump with error_handler_t::replace writes
 // it.
 void appendJsonString(std::string_view text, std::string& out);
+
+// As appendJsonString(), for `text` the caller has checked with validUtf8().
+void appendValidJsonString(std::string_view text, std::string& out);
 
 // Appends the JSON text of `j`, as dumpJsonTo() writes it.
 void appendJsonValue(const nlohmann::json& j, std::string& out);

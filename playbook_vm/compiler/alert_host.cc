@@ -102,55 +102,55 @@ absl::Status heapFull(std::string_view function) {
       internal::strCat(function, ": run heap memory limit reached"));
 }
 
-absl::Status alertField(HostCall& call, Value& result) {
+// Calls `read` with the run's alert source, or returns the error of a run without one.
+template <typename Read>
+absl::Status withAlert(HostCall& call, std::string_view function, Read&& read) {
   AlertRunContext& ctx = context(call);
-  if (ctx.alert == nullptr) return missingContext(kHostAlertField);
-  const Value& path = call.args()[0];
-  if (!path.isString()) return absl::InvalidArgumentError("alert.field: path must be a string");
-  const json* field = lookupPath(*ctx.alert, path.asString());
-  if (field == nullptr) return absl::OkStatus();  // a missing field reads as null
-  if (!toValue(*field, call, result, 0)) return heapFull(kHostAlertField);
-  return absl::OkStatus();
+  if (ctx.alert_source != nullptr) return read(*ctx.alert_source);
+  if (ctx.alert == nullptr) return missingContext(function);
+  return read(JsonAlertSource(*ctx.alert));
 }
 
-const json* alertEvents(const AlertRunContext& ctx) {
-  auto it = ctx.alert->find("events");
-  return it != ctx.alert->end() && it->is_array() ? &*it : nullptr;
+absl::Status alertField(HostCall& call, Value& result) {
+  return withAlert(call, kHostAlertField, [&](const AlertSource& alert) {
+    const Value& path = call.args()[0];
+    if (!path.isString()) return absl::InvalidArgumentError("alert.field: path must be a string");
+    // A missing field reads as null.
+    if (!alert.field(path.asString(), call, result)) return heapFull(kHostAlertField);
+    return absl::OkStatus();
+  });
 }
 
 absl::Status alertEventHandles(HostCall& call, Value& result) {
-  AlertRunContext& ctx = context(call);
-  if (ctx.alert == nullptr) return missingContext(kHostAlertEvents);
-  std::optional<Value> list = call.newList();
-  if (!list) return heapFull(kHostAlertEvents);
-  if (const json* events = alertEvents(ctx)) {
-    size_t count = std::min<size_t>(events->size(), kMaxListLength);
+  return withAlert(call, kHostAlertEvents, [&](const AlertSource& alert) {
+    std::optional<Value> list = call.newList();
+    if (!list) return heapFull(kHostAlertEvents);
+    size_t count = std::min<size_t>(alert.eventCount(), kMaxListLength);
     for (size_t i = 0; i < count; ++i) {
       if (!call.append(*list, Value::integer(static_cast<int64_t>(i)))) {
         return heapFull(kHostAlertEvents);
       }
     }
-  }
-  result = *list;
-  return absl::OkStatus();
+    result = *list;
+    return absl::OkStatus();
+  });
 }
 
 absl::Status eventField(HostCall& call, Value& result) {
-  AlertRunContext& ctx = context(call);
-  if (ctx.alert == nullptr) return missingContext(kHostEventField);
-  const Value& handle = call.args()[0];
-  const Value& path = call.args()[1];
-  const json* events = alertEvents(ctx);
-  if (!handle.isInt() || events == nullptr || handle.asInt() < 0 ||
-      static_cast<size_t>(handle.asInt()) >= events->size()) {
-    return absl::InvalidArgumentError(
-        internal::strCat("event.field: ", valueToString(handle), " is not an event of this alert"));
-  }
-  if (!path.isString()) return absl::InvalidArgumentError("event.field: path must be a string");
-  const json* field = lookupPath((*events)[static_cast<size_t>(handle.asInt())], path.asString());
-  if (field == nullptr) return absl::OkStatus();
-  if (!toValue(*field, call, result, 0)) return heapFull(kHostEventField);
-  return absl::OkStatus();
+  return withAlert(call, kHostEventField, [&](const AlertSource& alert) {
+    const Value& handle = call.args()[0];
+    const Value& path = call.args()[1];
+    if (!handle.isInt() || handle.asInt() < 0 ||
+        static_cast<size_t>(handle.asInt()) >= alert.eventCount()) {
+      return absl::InvalidArgumentError(internal::strCat(
+          "event.field: ", valueToString(handle), " is not an event of this alert"));
+    }
+    if (!path.isString()) return absl::InvalidArgumentError("event.field: path must be a string");
+    if (!alert.eventField(static_cast<size_t>(handle.asInt()), path.asString(), call, result)) {
+      return heapFull(kHostEventField);
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::Status intelMatch(HostCall& call, Value& result) {
@@ -201,6 +201,29 @@ absl::Status performAction(HostCall& call, Value& result) {
 }
 
 }  // namespace
+
+bool JsonAlertSource::field(std::string_view path, HostCall& call, Value& out) const {
+  const json* found = lookupPath(alert_, path);
+  out = Value::null();
+  return found == nullptr || toValue(*found, call, out, 0);
+}
+
+const json* JsonAlertSource::events() const {
+  auto it = alert_.find("events");
+  return it != alert_.end() && it->is_array() ? &*it : nullptr;
+}
+
+size_t JsonAlertSource::eventCount() const {
+  const json* events = this->events();
+  return events == nullptr ? 0 : events->size();
+}
+
+bool JsonAlertSource::eventField(size_t index, std::string_view path, HostCall& call,
+                                 Value& out) const {
+  const json* found = lookupPath((*events())[index], path);
+  out = Value::null();
+  return found == nullptr || toValue(*found, call, out, 0);
+}
 
 bool jsonToValue(const nlohmann::json& j, HostCall& call, Value& out) {
   return toValue(j, call, out, 0);

@@ -33,11 +33,47 @@ class ActionConnector {
                                Value& result) = 0;
 };
 
+// Read access to a run's alert for the alert host functions, for hosts that keep the
+// alert in another form than a JSON object. Every path reads as it would in the alert's
+// JSON object: the whole path as one key first, then split at dots, and objects reach the
+// VM as their JSON text. String Values may point into memory the source owns.
+class AlertSource {
+ public:
+  virtual ~AlertSource() = default;
+
+  // Sets `out` to the value at `path`, or to null when the alert has none. Returns false
+  // when the run heap is full.
+  virtual bool field(std::string_view path, HostCall& call, Value& out) const = 0;
+  // The number of entries under "events".
+  virtual size_t eventCount() const = 0;
+  // As field(), inside event `index` (below eventCount()).
+  virtual bool eventField(size_t index, std::string_view path, HostCall& call,
+                          Value& out) const = 0;
+};
+
+// The AlertSource of an alert held as a JSON object, which must outlive it.
+class JsonAlertSource final : public AlertSource {
+ public:
+  explicit JsonAlertSource(const nlohmann::json& alert) : alert_(alert) {}
+
+  bool field(std::string_view path, HostCall& call, Value& out) const override;
+  size_t eventCount() const override;
+  bool eventField(size_t index, std::string_view path, HostCall& call,
+                  Value& out) const override;
+
+ private:
+  const nlohmann::json* events() const;
+
+  const nlohmann::json& alert_;
+};
+
 // Per-run data for the host functions, passed as the `context` of Vm::run()/resume().
 // Everything it points to must outlive the run, because string Values point into the
-// alert's JSON.
+// alert's JSON or into `alert_source`.
 struct AlertRunContext {
+  // The alert as a JSON object, read when `alert_source` is null.
   const nlohmann::json* alert = nullptr;
+  const AlertSource* alert_source = nullptr;
   ActionConnector* connector = nullptr;
   // Returns whether a value is a known indicator; unset means nothing matches.
   std::function<bool(std::string_view)> intel;
