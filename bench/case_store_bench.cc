@@ -84,6 +84,60 @@ void BM_CaseStore_IngestBatch(benchmark::State& state) {
 }
 BENCHMARK(BM_CaseStore_IngestBatch)->Arg(1)->Arg(16)->Arg(256)->UseRealTime();
 
+// Files inbox alerts the way default-case runs do: one keyed case.attach_alert action per
+// alert (runKeyedAction() around attachQueuedAlert()). range(0) is the group size: 1 is a
+// transaction and an fsync per alert, larger sizes share one group commit
+// (tryBeginGroupCommit() / commitGroup()) among that many filings. Filling the inbox is
+// not timed.
+void BM_CaseStore_FileKeyed(benchmark::State& state) {
+  TempStore temp;
+  if (!temp.store) {
+    state.SkipWithError("failed to open the case store; check that TMPDIR is writable");
+    return;
+  }
+  vigil::mgmt::CaseStore& store = *temp.store;
+  const int64_t group_size = state.range(0);
+  int64_t next = 0;
+  std::vector<vigil::correlate::Alert> batch;
+  for (auto _ : state) {
+    state.PauseTiming();
+    batch.clear();
+    for (int64_t i = 0; i < group_size; ++i) batch.push_back(benchAlert(next + i));
+    auto ids = store.queueAlerts(batch);
+    state.ResumeTiming();
+    if (!ids.ok()) {
+      state.SkipWithError(std::string(ids.status().message()).c_str());
+      return;
+    }
+    const bool grouped = group_size > 1 && store.tryBeginGroupCommit();
+    for (int64_t inbox_id : *ids) {
+      bool replayed = false;
+      auto filing = [&]() -> absl::StatusOr<vigil::mgmt::CaseStore::KeyedActionResult> {
+        auto filed = store.attachQueuedAlert(inbox_id, "acme");
+        if (!filed.ok()) return filed.status();
+        return vigil::mgmt::CaseStore::KeyedActionResult{filed->case_id,
+                                                         std::to_string(filed->case_id)};
+      };
+      auto done = store.runKeyedAction("vigil-bench-" + std::to_string(next++), "acme",
+                                       "case.attach_alert", filing, &replayed);
+      if (!done.ok()) {
+        state.SkipWithError(std::string(done.status().message()).c_str());
+        return;
+      }
+    }
+    if (grouped) {
+      if (absl::Status committed = store.commitGroup(); !committed.ok()) {
+        state.SkipWithError(std::string(committed.message()).c_str());
+        return;
+      }
+    }
+  }
+  state.SetItemsProcessed(next);
+  auto waiting = store.queuedAlertCount();
+  if (!waiting.ok() || *waiting != 0) state.SkipWithError("alerts left in the inbox");
+}
+BENCHMARK(BM_CaseStore_FileKeyed)->Arg(1)->Arg(8)->Arg(64)->UseRealTime();
+
 // Lists one page of 50 cases out of 10,000, newest first, with a tenant filter.
 void BM_CaseStore_ListPage(benchmark::State& state) {
   TempStore temp;

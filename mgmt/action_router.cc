@@ -220,8 +220,12 @@ absl::Status ActionRouter::perform(std::string_view action, const pb::List& para
         ctx.event_to_action_ns = RealClock::instance().nowNs() - ctx.event_receive_ns;
       }
     }
+    ctx.outcome_after_group_commit = false;
     status = target->connector->perform(action, params, call, result);
-    if (ctx.journal != nullptr) journalOutcome(ctx, step.idempotency_key, status, result);
+    if (ctx.journal != nullptr && !ctx.outcome_after_group_commit) {
+      journalOutcome(ctx, step.idempotency_key, status, result);
+    }
+    ctx.outcome_after_group_commit = false;
     const int64_t took_ns = monotonicNs() - start;
     target->latency->observe(static_cast<double>(took_ns) * 1e-9);
     (status.ok() ? target->ok : target->failed)->add();

@@ -48,6 +48,14 @@ struct RunContext : playbook_vm::compiler::AlertRunContext {
   // order. perform() takes the first outcome of a call's key, if any, instead of calling
   // the connector again.
   std::map<std::string, std::deque<RecordedAction>, std::less<>> recorded;
+  // Set by a connector whose action ran inside a group commit of the case store
+  // (CaseStore::tryBeginGroupCommit()): the action is durable only after that commit, so
+  // perform() does not journal its outcome. After a crash the call is made again with the
+  // same key, and the store returns the recorded result if the commit happened.
+  bool outcome_after_group_commit = false;
+  // Cases opened by this run's actions inside a group commit, counted in
+  // vigil_cases_opened_total by the runner once the commit succeeded.
+  int64_t cases_opened_in_group = 0;
   // Steps taken since the last time the runner persisted them.
   std::vector<RunStep> steps;
   // Entries already in the run's stored step log when this segment started.

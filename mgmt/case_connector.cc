@@ -134,7 +134,9 @@ absl::Status CaseConnector::attachAlert(const json& params, pb::HostCall& call,
   const int64_t inbox_id = id.get<int64_t>();
   absl::StatusOr<IngestResult> filed = store_.attachQueuedAlert(inbox_id, ctx.tenant);
   if (!filed.ok()) return filed.status();
-  if (filed->opened_case && cases_opened_ != nullptr) cases_opened_->add();
+  // Counted by perform() once the filing is stored (inside a group commit, by the runner
+  // once the group's commit succeeded).
+  if (filed->opened_case) ++ctx.cases_opened_in_group;
   ctx.case_id = filed->case_id;
   result = pb::Value::integer(filed->case_id);
   return absl::OkStatus();
@@ -175,7 +177,12 @@ absl::StatusOr<int64_t> CaseConnector::targetCase(const json& params, pb::HostCa
 absl::Status CaseConnector::perform(std::string_view action, const pb::List& list,
                                     pb::HostCall& call, pb::Value& result) {
   RunContext& ctx = runContext(call);
-  if (ctx.action_key.empty()) return performOnce(action, list, call, result);
+  const int64_t opened_before = ctx.cases_opened_in_group;
+  if (ctx.action_key.empty()) {
+    absl::Status st = performOnce(action, list, call, result);
+    countOpenedCases(ctx, opened_before, st.ok(), false);
+    return st;
+  }
   bool replayed = false;
   absl::StatusOr<CaseStore::KeyedActionResult> done = store_.runKeyedAction(
       ctx.action_key, ctx.tenant, absl::string_view(action.data(), action.size()),
@@ -186,6 +193,9 @@ absl::Status CaseConnector::perform(std::string_view action, const pb::List& lis
             pb::compiler::valueToJson(result).dump(-1, ' ', false, json::error_handler_t::replace)};
       },
       &replayed);
+  const bool in_group = store_.inGroupCommit();
+  ctx.outcome_after_group_commit = in_group;
+  countOpenedCases(ctx, opened_before, done.ok() && !replayed, in_group);
   if (!done.ok()) return done.status();
   if (!replayed) return absl::OkStatus();
   // Done before under this key, by an earlier attempt or by the run before a restart.
@@ -194,6 +204,17 @@ absl::Status CaseConnector::perform(std::string_view action, const pb::List& lis
   if (value.is_discarded()) value = nullptr;
   if (!pb::compiler::jsonToHeapValue(value, call, result)) return heapFull();
   return absl::OkStatus();
+}
+
+void CaseConnector::countOpenedCases(RunContext& ctx, int64_t before, bool stored,
+                                     bool in_group) {
+  if (!stored) {
+    ctx.cases_opened_in_group = before;  // rolled back, so nothing was opened
+    return;
+  }
+  if (in_group) return;  // left in ctx for the runner
+  if (cases_opened_ != nullptr) cases_opened_->add(ctx.cases_opened_in_group - before);
+  ctx.cases_opened_in_group = before;
 }
 
 absl::Status CaseConnector::performOnce(std::string_view action, const pb::List& list,

@@ -46,6 +46,8 @@ class Snapshot;
 
 namespace vigil::mgmt {
 
+struct RunContext;
+
 class CaseConnector final : public playbook_vm::compiler::ActionConnector {
  public:
   // `store` is not owned and must outlive the connector. `cases_opened`, when set, counts
@@ -67,6 +69,10 @@ class CaseConnector final : public playbook_vm::compiler::ActionConnector {
                            playbook_vm::Value& result);
   absl::Status attachAlert(const nlohmann::json& params, playbook_vm::HostCall& call,
                            playbook_vm::Value& result);
+  // Counts the cases the action opened (ctx.cases_opened_in_group above `before`) once
+  // they are `stored`, or leaves them in ctx for the runner when the action ran inside a
+  // group commit. Drops them when the action was rolled back.
+  void countOpenedCases(RunContext& ctx, int64_t before, bool stored, bool in_group);
 
   ConnectorConfig config_;
   CaseStore& store_;

@@ -217,6 +217,7 @@ CaseStore::CaseStore(std::string path, sqlite3* db, CaseStoreOptions options)
 }
 
 CaseStore::~CaseStore() {
+  if (group_transaction_open_) commitGroupTransactionLocked().IgnoreError();
   stmts_.reset();  // statements must be finalized before the connection closes
   sqlite3_close_v2(db_);
 }
@@ -254,7 +255,11 @@ absl::StatusOr<std::unique_ptr<CaseStore>> CaseStore::open(const std::string& pa
                        " and cannot switch to wal; put the database on a local file system"));
     }
   }
-  for (const char* pragma : {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+  // temp_store=MEMORY keeps the statement journals of savepoints (one per keyed action
+  // inside a group commit) in memory; SQLite otherwise moves them to a temporary file once
+  // they outgrow 64 KiB.
+  for (const char* pragma :
+       {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON", "PRAGMA temp_store=MEMORY"}) {
     if (absl::Status s = store->exec(pragma); !s.ok()) return s;
   }
   if (absl::Status s = store->migrate(); !s.ok()) return s;
@@ -334,7 +339,7 @@ absl::StatusOr<IngestResult> CaseStore::ingestAlert(const correlate::Alert& aler
 
 absl::StatusOr<std::vector<IngestResult>> CaseStore::ingestAlerts(
     absl::Span<const correlate::Alert> alerts) {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  StoreLock lock(*this);
   std::vector<IngestResult> results;
   results.reserve(alerts.size());
   {
@@ -560,7 +565,7 @@ absl::StatusOr<CasePage> CaseStore::listCases(const CaseFilter& filter) {
         absl::StrCat("offset=", filter.offset, " is negative; use 0 or more"));
   }
   const WhereClause where = whereFor(filter);
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  StoreLock lock(*this);
   // One read transaction so the total and the page come from the same snapshot.
   ReadTransaction read(db_);
   if (!read.status().ok()) return read.status();
@@ -599,7 +604,7 @@ absl::StatusOr<std::vector<Case>> CaseStore::casesDetectedBetween(
   if (!tenant.empty()) where.text("tenant = ?", tenant);
   if (from_ns != 0) where.integer("detect_ns >= ?", from_ns);
   if (to_ns != 0) where.integer("detect_ns < ?", to_ns);
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  StoreLock lock(*this);
   absl::StatusOr<SqliteStatement> list = SqliteStatement::prepare(
       db_, "cases_detected_between",
       absl::StrCat("SELECT ", kCaseColumns, " FROM cases", where.sql, " ORDER BY id"));
@@ -616,7 +621,7 @@ absl::StatusOr<std::vector<Case>> CaseStore::casesDetectedBetween(
 }
 
 absl::StatusOr<std::string> CaseStore::caseTenant(int64_t id) {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  StoreLock lock(*this);
   absl::StatusOr<SqliteStatement> get =
       SqliteStatement::prepare(db_, "case_tenant", "SELECT tenant FROM cases WHERE id = ?1");
   if (!get.ok()) return get.status();
@@ -628,7 +633,7 @@ absl::StatusOr<std::string> CaseStore::caseTenant(int64_t id) {
 }
 
 absl::StatusOr<CaseDetail> CaseStore::getCase(int64_t id) {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  StoreLock lock(*this);
   // Inside runKeyedAction()'s transaction the read is part of it and must not end it.
   const bool in_transaction = !sqlite3_get_autocommit(db_);
   if (!in_transaction) {

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -411,6 +412,31 @@ class CaseStore {
   absl::StatusOr<KeyedActionResult> runKeyedAction(
       absl::string_view key, absl::string_view tenant, absl::string_view action_name,
       const std::function<absl::StatusOr<KeyedActionResult>()>& action, bool* replayed);
+
+  // --- Group commit of keyed actions. Between tryBeginGroupCommit() and commitGroup(),
+  // the keyed actions of the calling thread share one write transaction, opened by the
+  // first of them, so many filings cost one commit and one sync. Each action keeps its
+  // own savepoint, so a failed action still writes nothing. The writes of the group are
+  // durable only once commitGroup() returns OK: until then the caller must not report
+  // the actions as done anywhere else (run journal, run store).
+  //
+  // The open transaction is not held against the rest of the store: a call from any
+  // other thread first commits it (the group then continues in a new transaction), so
+  // no other caller ever works inside it. queuedAlertsAfter() and queuedAlertCount() are
+  // the exceptions: they read inside it, because the rows they read are not the ones
+  // the group writes.
+
+  // Makes the calling thread the owner of a new group. False, with nothing changed, when
+  // another thread's group is open (the caller then works without one).
+  bool tryBeginGroupCommit();
+  // Commits the group's open transaction and ends the group. Returns an error when that
+  // commit, or a commit another thread made of the group's transaction, failed: then the
+  // writes made since that commit's transaction began are rolled back, and the caller
+  // runs those actions again (their idempotency keys are not recorded either).
+  absl::Status commitGroup();
+  // True on the thread that owns the open group.
+  bool inGroupCommit();
+
   // Returns the case that contains the newest stored alert with `alert_id` of `tenant`, if any.
   absl::StatusOr<std::optional<int64_t>> findCaseOfAlert(absl::string_view tenant,
                                                          absl::string_view alert_id);
@@ -471,8 +497,30 @@ class CaseStore {
   CaseStoreOptions options_;
   int schema_version_ = 0;
   std::unique_ptr<Statements> stmts_;
+  // Locks mu_ and, when another thread's group transaction is open, commits it first.
+  // Every public method takes this, except the two inbox reads named at
+  // tryBeginGroupCommit().
+  class StoreLock {
+   public:
+    explicit StoreLock(CaseStore& store);
+    ~StoreLock() { store_.mu_.unlock(); }
+    StoreLock(const StoreLock&) = delete;
+    StoreLock& operator=(const StoreLock&) = delete;
+
+   private:
+    CaseStore& store_;
+  };
+  // Commits the open group transaction; on failure rolls it back and keeps the error for
+  // commitGroup(). The caller holds mu_.
+  absl::Status commitGroupTransactionLocked();
+
   // Recursive, so that runKeyedAction() can hold it while the action calls other methods.
   std::recursive_mutex mu_;
+  // The group commit, guarded by mu_.
+  bool group_open_ = false;
+  bool group_transaction_open_ = false;
+  std::thread::id group_owner_;
+  absl::Status group_status_;
 };
 
 }  // namespace vigil::mgmt

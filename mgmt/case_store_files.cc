@@ -125,7 +125,7 @@ absl::StatusOr<EvidenceFile> CaseStore::addEvidenceFile(int64_t case_id, const s
   file.size_bytes = static_cast<int64_t>(bytes.size());
   file.added_by = actor.name;
 
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  StoreLock lock(*this);
   WriteTransaction txn(db_);
   if (!txn.status().ok()) return txn.status();
   if (absl::StatusOr<Case> c = readCaseLocked(case_id); !c.ok()) return c.status();
@@ -183,7 +183,7 @@ absl::StatusOr<std::string> CaseStore::readEvidenceFile(int64_t case_id, const s
                                                         EvidenceFile* meta) {
   EvidenceFile file;
   {
-    std::lock_guard<std::recursive_mutex> lock(mu_);
+    StoreLock lock(*this);
     absl::StatusOr<SqliteStatement> get = SqliteStatement::prepare(
         db_, "get_file",
         "SELECT name, content_type, size_bytes, added_by, added_ns FROM case_files"

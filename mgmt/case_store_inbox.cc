@@ -24,7 +24,7 @@ absl::StatusOr<std::vector<int64_t>> CaseStore::queueAlerts(
                        " is not a Sigma level; use informational, low, medium, high or critical"));
     }
   }
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  StoreLock lock(*this);
   absl::StatusOr<SqliteStatement> insert = SqliteStatement::prepare(
       db_, "queue_alert",
       "INSERT INTO alert_inbox (tenant, alert_id, rule_id, stored_ns, alert)"
@@ -58,7 +58,7 @@ absl::StatusOr<std::vector<int64_t>> CaseStore::queueAlerts(
 
 absl::StatusOr<IngestResult> CaseStore::attachQueuedAlert(int64_t inbox_id,
                                                          std::optional<absl::string_view> tenant) {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  StoreLock lock(*this);
   // Inside the caller's transaction (runKeyedAction()) a savepoint would only duplicate the
   // caller's rollback. It also made SQLite copy every page this filing touches into a
   // statement journal, which outgrew SQLite's in-memory part and was written to a file
@@ -107,7 +107,7 @@ absl::StatusOr<IngestResult> CaseStore::attachQueuedAlert(int64_t inbox_id,
 
 absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> CaseStore::queuedAlertsAfter(
     int64_t after_id, size_t limit) {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  std::lock_guard<std::recursive_mutex> lock(mu_);  // reads inside a group transaction
   absl::StatusOr<SqliteStatement> read = SqliteStatement::prepare(
       db_, "queued_alerts_after",
       "SELECT id, alert FROM alert_inbox WHERE id > ?1 ORDER BY id LIMIT ?2");
@@ -125,7 +125,7 @@ absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> CaseStore::queuedAl
 }
 
 absl::StatusOr<int64_t> CaseStore::queuedAlertCount() {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  std::lock_guard<std::recursive_mutex> lock(mu_);  // reads inside a group transaction
   absl::StatusOr<SqliteStatement> count =
       SqliteStatement::prepare(db_, "count_queued_alerts", "SELECT COUNT(*) FROM alert_inbox");
   if (!count.ok()) return count.status();

@@ -122,7 +122,7 @@ absl::StatusOr<std::vector<CaseMetricsGroup>> CaseStore::caseMetricsBetween(
   const std::string grouped = groupedSql(where);
   const int64_t now_ns = nowNs();
 
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  StoreLock lock(*this);
   // One snapshot for both queries, so the counts and the durations describe the same cases.
   ReadTransaction read(db_);
   if (!read.status().ok()) return read.status();

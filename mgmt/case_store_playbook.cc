@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <set>
 
+#include <sqlite3.h>
+
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "mgmt/case_store.h"
 #include "mgmt/internal/case_store_sql.h"
 #include "mgmt/internal/sqlite_statement.h"
@@ -82,7 +85,13 @@ absl::StatusOr<CaseStore::KeyedActionResult> CaseStore::runKeyedAction(
     absl::string_view key, absl::string_view tenant, absl::string_view action_name,
     const std::function<absl::StatusOr<KeyedActionResult>()>& action, bool* replayed) {
   *replayed = false;
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  StoreLock lock(*this);
+  if (group_open_ && group_owner_ == std::this_thread::get_id() && !group_transaction_open_) {
+    if (absl::Status st = exec("BEGIN IMMEDIATE"); !st.ok()) return st;
+    group_transaction_open_ = true;
+  }
+  // Inside the group's transaction this is a savepoint, so a failed action undoes only
+  // its own writes and the group goes on.
   internal::WriteTransaction txn(db_);
   if (!txn.status().ok()) return txn.status();
   {
@@ -118,9 +127,56 @@ absl::StatusOr<CaseStore::KeyedActionResult> CaseStore::runKeyedAction(
   return done;
 }
 
+CaseStore::StoreLock::StoreLock(CaseStore& store) : store_(store) {
+  store_.mu_.lock();
+  if (store_.group_transaction_open_ && store_.group_owner_ != std::this_thread::get_id()) {
+    store_.commitGroupTransactionLocked().IgnoreError();  // kept for commitGroup()
+  }
+}
+
+absl::Status CaseStore::commitGroupTransactionLocked() {
+  group_transaction_open_ = false;
+  absl::Status status = exec("COMMIT");
+  if (status.ok()) return status;
+  // A failed COMMIT can leave the transaction open; end it so the next one can begin.
+  if (!sqlite3_get_autocommit(db_)) exec("ROLLBACK").IgnoreError();
+  VIGIL_LOG_ERROR("case store group commit failed, its actions run again error={}",
+                  status.ToString());
+  if (group_status_.ok()) group_status_ = status;
+  return status;
+}
+
+bool CaseStore::tryBeginGroupCommit() {
+  StoreLock lock(*this);
+  if (group_open_ && group_owner_ != std::this_thread::get_id()) return false;
+  group_open_ = true;
+  group_owner_ = std::this_thread::get_id();
+  return true;
+}
+
+absl::Status CaseStore::commitGroup() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  if (!group_open_ || group_owner_ != std::this_thread::get_id()) {
+    return absl::FailedPreconditionError(
+        "commitGroup() called by a thread that does not own the open group commit; call "
+        "tryBeginGroupCommit() first");
+  }
+  if (group_transaction_open_) commitGroupTransactionLocked().IgnoreError();
+  absl::Status status = std::move(group_status_);
+  group_status_ = absl::OkStatus();
+  group_open_ = false;
+  group_owner_ = std::thread::id();
+  return status;
+}
+
+bool CaseStore::inGroupCommit() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return group_open_ && group_owner_ == std::this_thread::get_id();
+}
+
 absl::StatusOr<std::optional<int64_t>> CaseStore::findCaseOfAlert(absl::string_view tenant,
                                                                   absl::string_view alert_id) {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  StoreLock lock(*this);
   absl::StatusOr<internal::SqliteStatement> s = internal::SqliteStatement::prepare(
       db_, "find_case_of_alert",
       "SELECT case_id FROM alerts WHERE tenant = ? AND alert_id = ? ORDER BY id DESC LIMIT 1");

@@ -175,7 +175,7 @@ absl::Status CaseStore::readWorkLocked(int64_t case_id, CaseDetail& detail) {
 }
 
 absl::StatusOr<std::vector<TimelineEntry>> CaseStore::timeline(int64_t case_id) {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  StoreLock lock(*this);
   ReadTransaction read(db_);
   if (!read.status().ok()) return read.status();
   if (absl::StatusOr<Case> c = readCaseLocked(case_id); !c.ok()) return c.status();
@@ -228,7 +228,7 @@ absl::StatusOr<Case> CaseStore::createCase(const NewCase& fields, const Actor& a
   absl::StatusOr<std::vector<std::string>> tags = normalizeTags(fields.tags);
   if (!tags.ok()) return tags.status();
 
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  StoreLock lock(*this);
   WriteTransaction txn(db_);
   if (!txn.status().ok()) return txn.status();
   const int64_t now_ns = options_.clock->nowNs();
@@ -277,7 +277,7 @@ absl::StatusOr<Case> CaseStore::updateCase(int64_t id, const CaseUpdate& update,
     tags = *std::move(normalized);
   }
 
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  StoreLock lock(*this);
   WriteTransaction txn(db_);
   if (!txn.status().ok()) return txn.status();
   absl::StatusOr<Case> current = readCaseLocked(id);
@@ -397,7 +397,7 @@ absl::StatusOr<CaseTask> CaseStore::addTask(int64_t case_id, const std::string& 
                                             const std::string& assignee, const Actor& actor) {
   if (absl::Status s = checkText("title", title, kMaxTitleBytes, true); !s.ok()) return s;
   if (absl::Status s = checkText("assignee", assignee, kMaxNameBytes, false); !s.ok()) return s;
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  StoreLock lock(*this);
   WriteTransaction txn(db_);
   if (!txn.status().ok()) return txn.status();
   if (absl::StatusOr<Case> c = readCaseLocked(case_id); !c.ok()) return c.status();
@@ -439,7 +439,7 @@ absl::StatusOr<CaseTask> CaseStore::updateTask(int64_t case_id, int64_t task_id,
       return s;
     }
   }
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  StoreLock lock(*this);
   WriteTransaction txn(db_);
   if (!txn.status().ok()) return txn.status();
   absl::StatusOr<SqliteStatement> get =
@@ -500,7 +500,7 @@ absl::StatusOr<CaseNote> CaseStore::addNote(int64_t case_id, const std::string& 
   note.author = actor.name;
   note.body = body;
   note.mentions = parseMentions(body);
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  StoreLock lock(*this);
   WriteTransaction txn(db_);
   if (!txn.status().ok()) return txn.status();
   if (absl::StatusOr<Case> c = readCaseLocked(case_id); !c.ok()) return c.status();
@@ -532,7 +532,7 @@ absl::StatusOr<Case> CaseStore::mergeCase(int64_t source, int64_t target, const 
     return absl::InvalidArgumentError(
         absl::StrCat("case ", source, " cannot be merged into itself; give another case id"));
   }
-  std::lock_guard<std::recursive_mutex> lock(mu_);
+  StoreLock lock(*this);
   WriteTransaction txn(db_);
   if (!txn.status().ok()) return txn.status();
   absl::StatusOr<Case> from = readCaseLocked(source);

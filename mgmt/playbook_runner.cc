@@ -128,6 +128,14 @@ PlaybookRunner::PlaybookRunner(const PlaybookRunnerConfig& config, MetricsRegist
       step_series_dropped_(metrics.counter(
           "vigil_playbook_step_series_dropped_total",
           "Playbook steps counted under step=\"other\" because the step series limit was reached")),
+      group_commits_ok_(metrics.counter("vigil_playbook_group_commits_total",
+                                        "Case store commits shared by default-case runs",
+                                        {{"outcome", "ok"}})),
+      group_commits_failed_(metrics.counter("vigil_playbook_group_commits_total",
+                                            "Case store commits shared by default-case runs",
+                                            {{"outcome", "failed"}})),
+      group_runs_(metrics.counter("vigil_playbook_group_commit_runs_total",
+                                  "Default-case runs whose case actions shared a group commit")),
       queue_depth_(metrics.gauge("vigil_playbook_queue_depth", "Playbook jobs waiting for a worker")),
       waiting_approval_(metrics.gauge("vigil_playbook_runs_waiting", "Runs suspended right now",
                                       {{"state", "waiting_approval"}})),
@@ -449,6 +457,10 @@ void PlaybookRunner::wakeFeeder() {
 }
 
 void PlaybookRunner::feederLoop() {
+  // COUNT(*) reads the whole inbox, and the feeder wakes for every job a worker takes, so
+  // the gauge is refreshed at most this often.
+  constexpr int64_t kInboxGaugeIntervalNs = 500'000'000;
+  int64_t counted_mono_ns = 0;
   while (true) {
     {
       std::unique_lock<std::mutex> lock(feed_mu_);
@@ -458,6 +470,9 @@ void PlaybookRunner::feederLoop() {
       feed_wake_ = false;
     }
     feedFromInbox();
+    const int64_t now = monotonicNs();
+    if (now - counted_mono_ns < kInboxGaugeIntervalNs) continue;
+    counted_mono_ns = now;
     if (absl::StatusOr<int64_t> waiting = cases_->queuedAlertCount(); waiting.ok()) {
       inbox_alerts_.set(*waiting);
     }
@@ -608,6 +623,8 @@ void PlaybookRunner::workerLoop(size_t slot) {
     if (job.fed) wakeFeeder();
     if (job.recovered != nullptr) {
       recoverRun(job, worker);
+    } else if (job.fed && cases_ != nullptr) {
+      fileGroup(std::move(job), worker);
     } else if (job.run_id == 0) {
       startRun(job, worker);
     } else {
@@ -623,30 +640,53 @@ void PlaybookRunner::workerLoop(size_t slot) {
 
 void PlaybookRunner::settle(const RunRecord& run, RunContext& ctx, const pb::RunResult& result,
                             Worker& worker, const NewRun* insert) {
-  const int64_t now = clock_->nowNs();
   vm_steps_.add(result.steps > run.vm_steps ? result.steps - run.vm_steps : 0);
-  observeLatency(ctx);
-  PlaybookMetrics& pm = metricsFor(run.playbook);
+  SettledSegment segment = describeSegment(run, ctx, result, insert, worker);
+  if (worker.group != nullptr) {
+    // Stored after the case store's group commit (fileGroup()).
+    worker.group->push_back(std::move(segment));
+    return;
+  }
+  absl::Status st = segment.suspended ? storeSuspended(segment) : storeFinished(segment);
+  countSettled(segment, st, worker);
+}
+
+PlaybookRunner::SettledSegment PlaybookRunner::describeSegment(const RunRecord& run,
+                                                               RunContext& ctx,
+                                                               const pb::RunResult& result,
+                                                               const NewRun* insert,
+                                                               Worker& worker) {
+  const int64_t now = clock_->nowNs();
+  SettledSegment out;
+  out.run_id = run.id;
+  out.playbook = run.playbook;
+  out.created_ns = run.created_ns;
+  out.vm_steps = result.steps;
+  if (insert != nullptr) out.insert = *insert;
+  out.first_action_latency_ns = ctx.first_action_latency_ns;
+  out.dispatch_latency_ns = ctx.dispatch_latency_ns;
+  out.event_to_action_ns = ctx.event_to_action_ns;
+  out.cases_opened = ctx.cases_opened_in_group;
+  ctx.cases_opened_in_group = 0;
 
   RunStep end;
   end.started_ns = now;
-  absl::Status st;
   if (result.status == pb::RunStatus::kSuspended) {
     const pb::List* request = result.value.isList() ? result.value.asList() : nullptr;
     std::string kind = listText(request, 0);
-    RunState state = RunState::kDelayed;
-    int64_t wake = now;
-    std::string prompt;
+    out.suspended = true;
+    out.state = RunState::kDelayed;
+    out.wake_ns = now;
     if (kind == pb::compiler::kYieldApproval) {
-      state = RunState::kWaitingApproval;
-      prompt = listText(request, 1);
-      wake = now + static_cast<int64_t>(listNumber(request, 2) * kSecondNs);
+      out.state = RunState::kWaitingApproval;
+      out.prompt = listText(request, 1);
+      out.wake_ns = now + static_cast<int64_t>(listNumber(request, 2) * kSecondNs);
       end.kind = "approval";
       end.name = "wait_for_approval";
-      end.detail = dumpJson({{"prompt", prompt}, {"timeout_s", listNumber(request, 2)}});
+      end.detail = dumpJson({{"prompt", out.prompt}, {"timeout_s", listNumber(request, 2)}});
       end.outcome = "requested";
     } else if (kind == pb::compiler::kYieldDelay) {
-      wake = now + static_cast<int64_t>(listNumber(request, 1) * kSecondNs);
+      out.wake_ns = now + static_cast<int64_t>(listNumber(request, 1) * kSecondNs);
       end.kind = "delay";
       end.name = listText(request, 2).empty() ? "delay" : listText(request, 2);
       end.detail = dumpJson({{"seconds", listNumber(request, 1)}});
@@ -656,45 +696,81 @@ void PlaybookRunner::settle(const RunRecord& run, RunContext& ctx, const pb::Run
       failed.status = pb::RunStatus::kFailed;
       failed.message = absl::StrCat("playbook ", run.playbook, " suspended with unknown request ",
                                     pb::valueToString(result.value));
-      settle(run, ctx, failed, worker, insert);
-      return;
+      ctx.cases_opened_in_group = out.cases_opened;
+      return describeSegment(run, ctx, failed, insert, worker);
     }
+    out.saved_state = worker.vm.saveState();
     ctx.steps.push_back(end);
-    st = store_->suspend(run.id, state, wake, prompt, worker.vm.saveState(), result.steps,
-                         ctx.steps, insert);
-    if (st.ok()) {
-      (state == RunState::kWaitingApproval ? pm.suspended_approval : pm.suspended_delay)->add();
-      schedule(wake, run.id, state);
+    out.steps = std::move(ctx.steps);
+    return out;
+  }
+  out.state = RunState::kSucceeded;
+  if (result.status == pb::RunStatus::kFailed) {
+    out.state = RunState::kFailed;
+    out.error = result.message;
+  } else {
+    out.value = pb::valueToString(result.value);
+    if (run.decision == "rejected") out.state = RunState::kDenied;
+    if (run.decision == "timeout") out.state = RunState::kTimedOut;
+  }
+  end.kind = "end";
+  end.name = std::string(runStateName(out.state));
+  end.outcome = out.state == RunState::kFailed ? "error" : "ok";
+  end.message = out.state == RunState::kFailed ? out.error : out.value;
+  ctx.steps.push_back(end);
+  out.steps = std::move(ctx.steps);
+  return out;
+}
+
+absl::Status PlaybookRunner::storeSuspended(const SettledSegment& segment) {
+  return store_->suspend(segment.run_id, segment.state, segment.wake_ns, segment.prompt,
+                         segment.saved_state, segment.vm_steps, segment.steps,
+                         segment.insert ? &*segment.insert : nullptr);
+}
+
+absl::Status PlaybookRunner::storeFinished(const SettledSegment& segment) {
+  return store_->finish(segment.run_id, segment.state, segment.value, segment.error,
+                        segment.vm_steps, segment.steps,
+                        segment.insert ? &*segment.insert : nullptr);
+}
+
+void PlaybookRunner::countSettled(const SettledSegment& segment, const absl::Status& stored,
+                                  Worker& worker) {
+  const int64_t now = clock_->nowNs();
+  if (segment.first_action_latency_ns) {
+    first_action_latency_us_.observe(static_cast<double>(*segment.first_action_latency_ns) * 1e-3);
+  }
+  if (segment.dispatch_latency_ns) {
+    dispatch_latency_us_.observe(static_cast<double>(*segment.dispatch_latency_ns) * 1e-3);
+  }
+  if (segment.event_to_action_ns) {
+    event_to_action_latency_us_.observe(
+        static_cast<double>(std::max<int64_t>(0, *segment.event_to_action_ns)) * 1e-3);
+  }
+  if (segment.cases_opened > 0) casesOpenedCounter().add(segment.cases_opened);
+  PlaybookMetrics& pm = metricsFor(segment.playbook);
+  if (segment.suspended) {
+    if (stored.ok()) {
+      (segment.state == RunState::kWaitingApproval ? pm.suspended_approval : pm.suspended_delay)
+          ->add();
+      schedule(segment.wake_ns, segment.run_id, segment.state);
     }
   } else {
-    RunState state = RunState::kSucceeded;
-    std::string value, error;
-    if (result.status == pb::RunStatus::kFailed) {
-      state = RunState::kFailed;
-      error = result.message;
-    } else {
-      value = pb::valueToString(result.value);
-      if (run.decision == "rejected") state = RunState::kDenied;
-      if (run.decision == "timeout") state = RunState::kTimedOut;
+    pm.finished[finalIndex(segment.state)]->add();
+    if (segment.created_ns != 0) {
+      pm.duration->observe(static_cast<double>(std::max<int64_t>(now - segment.created_ns, 0)) *
+                           1e-9);
     }
-    end.kind = "end";
-    end.name = std::string(runStateName(state));
-    end.outcome = state == RunState::kFailed ? "error" : "ok";
-    end.message = state == RunState::kFailed ? error : value;
-    ctx.steps.push_back(end);
-    st = store_->finish(run.id, state, value, error, result.steps, ctx.steps, insert);
-    pm.finished[finalIndex(state)]->add();
-    if (run.created_ns != 0) {
-      pm.duration->observe(static_cast<double>(std::max<int64_t>(now - run.created_ns, 0)) * 1e-9);
-    }
-    if (state == RunState::kFailed) {
-      VIGIL_LOG_WARN("playbook run failed run={} playbook={} error={}", run.id, run.playbook, error);
+    if (segment.state == RunState::kFailed) {
+      VIGIL_LOG_WARN("playbook run failed run={} playbook={} error={}", segment.run_id,
+                     segment.playbook, segment.error);
     }
   }
-  countSteps(run, ctx.steps, worker);
-  if (!st.ok()) {
+  countSteps(segment.playbook, segment.steps, worker);
+  if (!stored.ok()) {
     store_errors_.add();
-    VIGIL_LOG_ERROR("cannot record playbook run state run={} error={}", run.id, st.ToString());
+    VIGIL_LOG_ERROR("cannot record playbook run state run={} error={}", segment.run_id,
+                    stored.ToString());
   }
 }
 
@@ -703,20 +779,7 @@ Counter& PlaybookRunner::casesOpenedCounter() {
   return metrics_.counter("vigil_cases_opened_total", "Cases opened by stored alerts.");
 }
 
-void PlaybookRunner::observeLatency(const RunContext& ctx) {
-  if (ctx.first_action_latency_ns) {
-    first_action_latency_us_.observe(static_cast<double>(*ctx.first_action_latency_ns) * 1e-3);
-  }
-  if (ctx.dispatch_latency_ns) {
-    dispatch_latency_us_.observe(static_cast<double>(*ctx.dispatch_latency_ns) * 1e-3);
-  }
-  if (ctx.event_to_action_ns) {
-    event_to_action_latency_us_.observe(
-        static_cast<double>(std::max<int64_t>(0, *ctx.event_to_action_ns)) * 1e-3);
-  }
-}
-
-void PlaybookRunner::countSteps(const RunRecord& run, const std::vector<RunStep>& steps,
+void PlaybookRunner::countSteps(const std::string& playbook, const std::vector<RunStep>& steps,
                                 Worker& worker) {
   for (const RunStep& step : steps) {
     auto kind = worker.kinds.find(step.kind);
@@ -728,7 +791,7 @@ void PlaybookRunner::countSteps(const RunRecord& run, const std::vector<RunStep>
     }
     kind->second->add();
     if (step.kind == "end") continue;  // the run's outcome, counted per run
-    StepMetrics m = stepMetrics(run.playbook, step, worker);
+    StepMetrics m = stepMetrics(playbook, step, worker);
     m.outcomes->add();
     if (m.duration != nullptr) m.duration->observe(static_cast<double>(step.duration_ns) * 1e-9);
   }

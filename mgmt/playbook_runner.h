@@ -18,12 +18,14 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -79,6 +81,9 @@ struct LoadedPlaybook {
 //                                                          filed (gauge, set by the feeder)
 //   vigil_cases_opened_total                              cases case.attach_alert opened
 //   vigil_playbook_queue_depth
+//   vigil_playbook_group_commits_total{outcome}           ok, failed: case store commits
+//                                                          shared by default-case runs
+//   vigil_playbook_group_commit_runs_total                runs those commits contained
 //   vigil_playbook_store_errors_total                     run store writes that failed
 //   vigil_playbook_first_action_latency_us                histogram: alert queued -> first
 //                                                         connector call of a run
@@ -92,6 +97,11 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   // Series of vigil_playbook_step_outcomes_total the runner creates at most; playbook
   // sources bound the step names, this bounds what old playbook versions add over time.
   static constexpr size_t kMaxStepSeries = 4096;
+  // Bounds of a group commit of default-case runs (fileGroup()): the runs it takes at
+  // most, and how long after its first run it starts more. A run waits for the group's
+  // commit, so the window bounds that wait by about the window plus one run.
+  static constexpr size_t kGroupCommitMaxRuns = 64;
+  static constexpr std::chrono::milliseconds kGroupCommitWindow{5};
 
   // Compiles every playbook under config.paths and checks the connector options (the
   // block list state file is read, nothing is opened or written). Errors name the file,
@@ -159,6 +169,27 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
     std::shared_ptr<const JournalSegment> recovered = nullptr;
     std::string recovered_path{};
   };
+  // The outcome of one run segment, ready for the run store: what settle() writes, kept
+  // until the group commit of its case actions when the segment ran in one.
+  struct SettledSegment {
+    int64_t run_id = 0;
+    std::string playbook;
+    int64_t created_ns = 0;
+    bool suspended = false;
+    RunState state = RunState::kRunning;
+    int64_t wake_ns = 0;          // suspended segments
+    std::string prompt;           // waiting for approval
+    std::string saved_state;      // suspended segments: the VM state
+    uint64_t vm_steps = 0;
+    std::vector<RunStep> steps;   // the segment's steps, its end step last
+    std::optional<NewRun> insert; // the run's row, for a first segment
+    std::string value;            // final value (finished segments)
+    std::string error;            // failure message (failed runs)
+    std::optional<int64_t> first_action_latency_ns;
+    std::optional<int64_t> dispatch_latency_ns;
+    std::optional<int64_t> event_to_action_ns;
+    int64_t cases_opened = 0;     // by actions inside a group commit
+  };
   struct Wake {
     int64_t run_id;
     RunState state;
@@ -190,6 +221,12 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
     std::string key;  // scratch for step cache lookups
     std::map<std::string, StepMetrics, std::less<>> steps;  // by playbook, kind, name, outcome
     std::map<std::string, Counter*, std::less<>> kinds;
+    // Set while the worker runs a group commit (fileGroup()): the segments settled since
+    // it began, stored after the case store's commit.
+    std::vector<SettledSegment>* group = nullptr;
+    // Next beginSegment() appends to the journal instead of overwriting it, so every run
+    // of a group stays in the journal until the group is stored.
+    bool append_journal = false;
   };
 
   PlaybookRunner(const PlaybookRunnerConfig& config, MetricsRegistry& metrics, const Clock* clock);
@@ -224,18 +261,41 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   absl::Status extendRunIds(int64_t needed);
   void registerPlaybookMetrics(const std::string& name, PlaybookMetrics& out);
   PlaybookMetrics& metricsFor(const std::string& playbook);
-  void countSteps(const RunRecord& run, const std::vector<RunStep>& steps, Worker& worker);
+  void countSteps(const std::string& playbook, const std::vector<RunStep>& steps, Worker& worker);
   StepMetrics stepMetrics(const std::string& playbook, const RunStep& step, Worker& worker);
   absl::StatusOr<std::shared_ptr<const playbook_vm::Program>> programFor(const std::string& hash);
   // Persists the outcome of one run segment: suspended (with the VM state and a timer) or
   // final, with the steps the segment took.
   // `insert` is the run's row when the segment was its first, stored in the same
-  // transaction.
+  // transaction. Inside a group commit (worker.group set) the outcome waits in the group
+  // and is stored after the case store's commit.
   void settle(const RunRecord& run, RunContext& ctx, const playbook_vm::RunResult& result,
               Worker& worker, const NewRun* insert);
+  // Builds the run store write and the metric values of a segment. Moves ctx.steps out.
+  SettledSegment describeSegment(const RunRecord& run, RunContext& ctx,
+                                 const playbook_vm::RunResult& result, const NewRun* insert,
+                                 Worker& worker);
+  absl::Status storeSuspended(const SettledSegment& segment);
+  absl::Status storeFinished(const SettledSegment& segment);
+  // Counts a segment's outcome, steps, latencies and opened cases; `stored` is the result
+  // of its run store write (a failure is counted and logged).
+  void countSettled(const SettledSegment& segment, const absl::Status& stored, Worker& worker);
+  // Group commit of default-case runs: runs `first` and the default-case jobs queued behind
+  // it (at most kGroupCommitMaxRuns, started within kGroupCommitWindow) with their case
+  // actions in one case store transaction, then stores the runs in one run store
+  // transaction. When the case store commit fails, runs each of them again on its own
+  // from the run journal, with the same idempotency keys.
+  void fileGroup(Job first, Worker& worker);
+  // Takes the next queued job when it is a default-case job the feeder queued.
+  bool takeFedJob(Job& job);
+  // Stores the segments of a committed group: the finished runs in one transaction (one by
+  // one if that fails), suspended runs each on their own. Then counts them.
+  void storeGroup(std::vector<SettledSegment>& group, Worker& worker);
+  // Runs the segments of a group whose commit failed again, each with its own commits,
+  // from the worker's run journal.
+  void rerunGroup(const std::vector<SettledSegment>& group, Worker& worker);
   // Fills ctx for `run`, except its alert: callers set ctx.alert or ctx.alert_source.
   void prepareContext(RunContext& ctx, const RunRecord& run);
-  void observeLatency(const RunContext& ctx);
   void schedule(int64_t wake_ns, int64_t run_id, RunState state);
   void updateWaitingGauges();
   Counter& casesOpenedCounter();
@@ -306,6 +366,9 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   Counter& vm_steps_;
   Counter& store_errors_;
   Counter& step_series_dropped_;
+  Counter& group_commits_ok_;
+  Counter& group_commits_failed_;
+  Counter& group_runs_;
   Gauge& queue_depth_;
   Gauge& waiting_approval_;
   Gauge& delayed_;

@@ -3,6 +3,7 @@
 // handed over or suspended, and runs of the older run start journal.
 #include <filesystem>
 #include <map>
+#include <set>
 #include <tuple>
 
 #include "absl/strings/match.h"
@@ -73,14 +74,14 @@ PlaybookRunner::readJournals() {
        !ec && it != end; it.increment(ec)) {
     const std::string path = (folder / it->path().filename()).string();
     if (!absl::StartsWith(path, prefix) || !it->is_regular_file()) continue;
-    absl::StatusOr<std::optional<JournalSegment>> segment = RunJournal::read(path);
-    if (!segment.ok()) return segment.status();
-    if (*segment) {
-      out.emplace_back(std::move(**segment), path);
-    } else {
+    // A worker's file contains several segments after a group commit (fileGroup()).
+    absl::StatusOr<std::vector<JournalSegment>> segments = RunJournal::readAll(path);
+    if (!segments.ok()) return segments.status();
+    if (segments->empty()) {
       fs::remove(path, ec);  // empty or torn before its first record ended
       ec.clear();
     }
+    for (JournalSegment& segment : *segments) out.emplace_back(std::move(segment), path);
   }
   if (ec) {
     return absl::UnavailableError(absl::StrCat("cannot list the run journals in ",
@@ -119,19 +120,21 @@ absl::Status PlaybookRunner::recover() {
     auto [it, added] = newest.try_emplace(SegmentKey{s.run_id, s.first, s.stored_steps}, i);
     if (!added && s.outcomes.size() > (*files)[it->second].first.outcomes.size()) it->second = i;
   }
-  std::vector<bool> keep(files->size(), false);
+  std::set<std::string> keep;  // files that hold a segment queued again
   auto queueAgain = [&](size_t index) -> absl::Status {
-    auto& [segment, path] = (*files)[index];
+    const auto& [segment, path] = (*files)[index];
     const std::string target = absl::StrCat(journalPrefix(config_.db), "recovering.",
                                             segment.run_id);
-    std::error_code rename_ec;
-    if (path != target) fs::rename(path, target, rename_ec);
-    if (rename_ec) {
-      return absl::UnavailableError(absl::StrCat("cannot move run journal ", path, " to ",
-                                                 target, ": ", rename_ec.message()));
+    if (path != target) {
+      // Copied into a file of its own, because the worker's file may hold other segments
+      // and the worker overwrites it. The worker's file goes once every copy is written; a
+      // crash before that leaves both copies, and the one with more outcomes wins above.
+      absl::StatusOr<std::unique_ptr<RunJournal>> copy =
+          RunJournal::open(target, durability_ == RunDurability::kFull);
+      if (!copy.ok()) return copy.status();
+      if (absl::Status st = (*copy)->beginSegment(segment); !st.ok()) return st;
     }
-    path = target;
-    keep[index] = true;
+    keep.insert(target);
     Job job{segment.run_id, 0, nullptr, monotonicNs()};
     job.recovered = std::make_shared<const JournalSegment>(segment);
     job.recovered_path = target;
@@ -184,9 +187,11 @@ absl::Status PlaybookRunner::recover() {
     metricsFor(run.playbook).finished[finalIndex(RunState::kFailed)]->add();
     ++interrupted;
   }
-  // Segments that ended and were stored, and copies superseded by a newer one.
-  for (size_t i = 0; i < files->size(); ++i) {
-    if (!keep[i]) fs::remove((*files)[i].second, ec);
+  // Files of segments that ended and were stored, worker files whose interrupted segments
+  // were copied out, and copies superseded by a newer one.
+  std::set<std::string> seen;
+  for (const auto& [segment, path] : *files) {
+    if (keep.count(path) == 0 && seen.insert(path).second) fs::remove(path, ec);
   }
 
   for (RunState state : {RunState::kWaitingApproval, RunState::kDelayed}) {
@@ -241,18 +246,23 @@ void PlaybookRunner::recoverRun(const Job& job, Worker& worker) {
   }
   // Journaled again in this worker's file, outcomes included, before the older file goes.
   if (!beginSegment(worker, segment, ctx)) return;  // the file stays for the next start
-  std::error_code ec;
-  fs::remove(job.recovered_path, ec);
+  // A job without a file is a segment of a group commit that failed (rerunGroup()).
+  const bool restarted = !job.recovered_path.empty();
+  if (restarted) {
+    std::error_code ec;
+    fs::remove(job.recovered_path, ec);
+  }
 
   RunStep note;
   note.kind = "recovery";
-  note.name = "restart";
+  note.name = restarted ? "restart" : "group_commit_failed";
   note.outcome = "run_again";
   note.started_ns = clock_->nowNs();
   note.message = absl::StrCat(
-      "vigild stopped while this segment ran; it runs again from ",
-      segment.first ? "the start of the run" : "its last saved state", ". ",
-      segment.outcomes.size(),
+      restarted ? "vigild stopped while this segment ran"
+                : "the case store commit shared with other runs failed",
+      "; it runs again from ", segment.first ? "the start of the run" : "its last saved state",
+      ". ", segment.outcomes.size(),
       " action calls with a recorded outcome are not made again; calls with an unknown "
       "outcome are made again with the same idempotency key");
   ctx.steps.push_back(std::move(note));

@@ -105,13 +105,14 @@ void PlaybookRunner::startRun(const Job& job, Worker& worker) {
 
 bool PlaybookRunner::beginSegment(Worker& worker, const JournalSegment& segment,
                                   RunContext& ctx) {
-  if (absl::Status st = worker.journal->beginSegment(segment); !st.ok()) {
+  if (absl::Status st = worker.journal->beginSegment(segment, worker.append_journal); !st.ok()) {
     store_errors_.add();
     VIGIL_LOG_ERROR("cannot write the run journal run={} error={}", segment.run_id,
                     st.ToString());
     return false;
   }
   ctx.journal = worker.journal;
+  if (worker.group != nullptr) worker.append_journal = true;
   return true;
 }
 

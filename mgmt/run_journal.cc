@@ -351,9 +351,17 @@ absl::StatusOr<std::unique_ptr<RunJournal>> RunJournal::open(const std::string& 
 }
 
 absl::StatusOr<std::optional<JournalSegment>> RunJournal::read(const std::string& path) {
+  absl::StatusOr<std::vector<JournalSegment>> segments = readAll(path);
+  if (!segments.ok()) return segments.status();
+  if (segments->empty()) return std::optional<JournalSegment>();
+  return std::optional<JournalSegment>(std::move(segments->front()));
+}
+
+absl::StatusOr<std::vector<JournalSegment>> RunJournal::readAll(const std::string& path) {
+  std::vector<JournalSegment> segments;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT) return std::optional<JournalSegment>();
+    if (errno == ENOENT) return segments;
     return errnoError("open", path);
   }
   std::string data;
@@ -371,36 +379,49 @@ absl::StatusOr<std::optional<JournalSegment>> RunJournal::read(const std::string
   }
   ::close(fd);
 
+  // Segments appended after the first have higher generations. A start record with a
+  // generation no higher than the one before it is left over from an earlier, longer
+  // group of segments, and ends the list.
   size_t at = 0;
   uint64_t generation = 0;
   std::string_view payload;
+  if (!nextRecord(data, at, generation, payload) || payload[0] != kStartRecord) return segments;
   JournalSegment segment;
-  if (!nextRecord(data, at, generation, payload) || payload[0] != kStartRecord ||
-      !parseStart(payload.data(), payload.size(), segment)) {
-    return std::optional<JournalSegment>();
-  }
+  if (!parseStart(payload.data(), payload.size(), segment)) return segments;
+  segments.push_back(std::move(segment));
   uint64_t next_generation = 0;
-  while (nextRecord(data, at, next_generation, payload) && next_generation == generation) {
+  while (nextRecord(data, at, next_generation, payload)) {
+    JournalSegment& current = segments.back();
+    if (next_generation != generation) {
+      if (payload[0] != kStartRecord || next_generation < generation) break;
+      JournalSegment next;
+      if (!parseStart(payload.data(), payload.size(), next)) break;
+      segments.push_back(std::move(next));
+      generation = next_generation;
+      continue;
+    }
     if (payload[0] == kCallRecord) {
       std::string key;
       size_t p = 1;
       if (!takeText(payload.data(), payload.size(), p, key)) break;
-      segment.started_keys.push_back(std::move(key));
+      current.started_keys.push_back(std::move(key));
     } else if (payload[0] == kOutcomeRecord) {
       RecordedAction outcome;
       if (!parseOutcome(payload.data(), payload.size(), outcome)) break;
-      segment.outcomes.push_back(std::move(outcome));
+      current.outcomes.push_back(std::move(outcome));
     } else {
       break;
     }
   }
-  return std::optional<JournalSegment>(std::move(segment));
+  return segments;
 }
 
-absl::Status RunJournal::beginSegment(const JournalSegment& start) {
+absl::Status RunJournal::beginSegment(const JournalSegment& start, bool append) {
   ++generation_;
-  offset_ = 0;
-  unsynced_from_ = 0;
+  if (!append) {
+    offset_ = 0;
+    unsynced_from_ = 0;
+  }
   size_t bytes = 1 + 3 * sizeof(int64_t) + 1 + sizeof(int64_t);
   for (const std::string* text : {&start.playbook, &start.playbook_hash, &start.tenant,
                                   &start.alert_id, &start.rule_id, &start.alert_json,

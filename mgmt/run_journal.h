@@ -135,15 +135,23 @@ class RunJournal {
   RunJournal(const RunJournal&) = delete;
   RunJournal& operator=(const RunJournal&) = delete;
 
-  // Reads the segment in the file at `path`: its start record and every call record after
-  // it that is complete and of the same segment. nullopt for an empty file or one whose
+  // Reads the first segment in the file at `path`: its start record and every call record
+  // after it that is complete and of the same segment. nullopt for an empty file or one whose
   // first record is torn. Errors name the path.
   static absl::StatusOr<std::optional<JournalSegment>> read(const std::string& path);
 
+  // Reads every segment in the file at `path`, in the order they were written: the first
+  // segment and each one appended after it (beginSegment() with `append`). Empty for a
+  // missing or empty file. Errors name the path.
+  static absl::StatusOr<std::vector<JournalSegment>> readAll(const std::string& path);
+
   // Starts a new segment with `start` (its run fields, alert or resume value, and any
-  // outcomes already known, as a recovered segment carries them), overwriting the segment
-  // before it. No system call unless the file has to grow, plus an msync with `sync`.
-  absl::Status beginSegment(const JournalSegment& start);
+  // outcomes already known, as a recovered segment carries them). It overwrites the
+  // segments before it, unless `append` is set: then it follows them and they stay
+  // readable, as the runner needs for the runs of one group commit until that commit and
+  // their run store writes are done. No system call unless the file has to grow, plus an
+  // msync with `sync`.
+  absl::Status beginSegment(const JournalSegment& start, bool append = false);
 
   // Notes that the call with idempotency key `key` is about to be made. Never synced: a
   // call whose start record is lost has an unknown outcome either way. No system call

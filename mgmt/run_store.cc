@@ -391,26 +391,46 @@ absl::Status RunStore::finish(int64_t id, RunState state, const std::string& res
                               const std::vector<RunStep>& steps, const NewRun* insert) {
   std::lock_guard<std::mutex> lock(mu_);
   return commit(false, [&]() -> absl::Status {
-    if (insert != nullptr) {
-      if (absl::Status st = insertRun(*insert); !st.ok()) return st;
-    }
-    absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
-        db_, "finish_run",
-        "UPDATE runs SET state = ?, result = ?, error = ?, vm_steps = ?, updated_ns = ?, "
-        "finished_ns = ?, wake_ns = 0, prompt = '', saved_state = '', pending_resume = NULL "
-        "WHERE id = ?");
-    if (!s.ok()) return s.status();
-    const int64_t t = now();
-    s->bindText(1, runStateName(state));
-    s->bindText(2, result);
-    s->bindText(3, error);
-    s->bindInt(4, static_cast<int64_t>(vm_steps));
-    s->bindInt(5, t);
-    s->bindInt(6, t);
-    s->bindInt(7, id);
-    if (absl::Status st = s->run(); !st.ok()) return st;
-    return appendSteps(id, steps);
+    return finishLocked(id, state, result, error, vm_steps, steps, insert);
   });
+}
+
+absl::Status RunStore::finishMany(const std::vector<RunFinish>& runs) {
+  if (runs.empty()) return absl::OkStatus();
+  std::lock_guard<std::mutex> lock(mu_);
+  return commit(false, [&]() -> absl::Status {
+    for (const RunFinish& run : runs) {
+      const NewRun* insert = run.insert.has_value() ? &*run.insert : nullptr;
+      absl::Status st = finishLocked(run.id, run.state, run.result, run.error, run.vm_steps,
+                                     run.steps, insert);
+      if (!st.ok()) return st;
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::Status RunStore::finishLocked(int64_t id, RunState state, const std::string& result,
+                                    const std::string& error, uint64_t vm_steps,
+                                    const std::vector<RunStep>& steps, const NewRun* insert) {
+  if (insert != nullptr) {
+    if (absl::Status st = insertRun(*insert); !st.ok()) return st;
+  }
+  absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
+      db_, "finish_run",
+      "UPDATE runs SET state = ?, result = ?, error = ?, vm_steps = ?, updated_ns = ?, "
+      "finished_ns = ?, wake_ns = 0, prompt = '', saved_state = '', pending_resume = NULL "
+      "WHERE id = ?");
+  if (!s.ok()) return s.status();
+  const int64_t t = now();
+  s->bindText(1, runStateName(state));
+  s->bindText(2, result);
+  s->bindText(3, error);
+  s->bindInt(4, static_cast<int64_t>(vm_steps));
+  s->bindInt(5, t);
+  s->bindInt(6, t);
+  s->bindInt(7, id);
+  if (absl::Status st = s->run(); !st.ok()) return st;
+  return appendSteps(id, steps);
 }
 
 absl::StatusOr<bool> RunStore::transition(int64_t id, const Transition& t, const RunStep& step) {

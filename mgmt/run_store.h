@@ -127,6 +127,17 @@ struct NewRun {
   std::string alert_json;
 };
 
+// One run that finishMany() ends, with the arguments of finish().
+struct RunFinish {
+  int64_t id = 0;
+  RunState state = RunState::kSucceeded;
+  std::string result;
+  std::string error;
+  uint64_t vm_steps = 0;
+  std::vector<RunStep> steps;
+  std::optional<NewRun> insert;
+};
+
 // An approval decision or a timer firing, applied by transition().
 struct Transition {
   RunState from = RunState::kWaitingApproval;  // the state the run must be in
@@ -164,6 +175,10 @@ class RunStore {
   absl::Status finish(int64_t id, RunState state, const std::string& result,
                       const std::string& error, uint64_t vm_steps,
                       const std::vector<RunStep>& steps, const NewRun* insert = nullptr);
+
+  // Ends every run of `runs` as finish() would, all in one transaction: either every run
+  // is stored or none is. Synced only with RunDurability::kFull.
+  absl::Status finishMany(const std::vector<RunFinish>& runs);
 
   // Run ids: every id below the returned value may have been used, by a stored run or by
   // a run whose row a crash lost. Reads the stored ceiling and the highest run id.
@@ -204,6 +219,10 @@ class RunStore {
   absl::Status migrate();
   absl::Status insertRun(const NewRun& run);
   absl::Status appendSteps(int64_t id, const std::vector<RunStep>& steps);
+  // The writes of finish(); the caller holds mu_ and a transaction.
+  absl::Status finishLocked(int64_t id, RunState state, const std::string& result,
+                            const std::string& error, uint64_t vm_steps,
+                            const std::vector<RunStep>& steps, const NewRun* insert);
   // Runs `fn` in one transaction, synced when `synced` or the store is kFull.
   template <typename Fn>
   absl::Status commit(bool synced, Fn fn);

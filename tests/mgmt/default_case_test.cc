@@ -1,9 +1,17 @@
 // Alerts to cases through the default-case playbook: the alert inbox of the case store,
 // the case sink handing stored alerts to the playbook runner, and the case.attach_alert
 // action that files them with the grouping and times the case sink used to apply.
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <sstream>
+#include <thread>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -149,6 +157,163 @@ TEST_F(AlertInboxTest, AttachRollsBackWithKeyedAction) {
   EXPECT_FALSE(replayed);
   EXPECT_EQ(*store_->queuedAlertCount(), 0);
   EXPECT_EQ(store_->getCase(done->case_id)->alerts.size(), 1u);
+}
+
+// Files inbox alert `inbox_id` under idempotency key `key`, as the case connector does.
+absl::StatusOr<CaseStore::KeyedActionResult> fileKeyed(CaseStore& store, const std::string& key,
+                                                       int64_t inbox_id, bool* replayed) {
+  auto filing = [&]() -> absl::StatusOr<CaseStore::KeyedActionResult> {
+    absl::StatusOr<IngestResult> filed = store.attachQueuedAlert(inbox_id, "acme");
+    if (!filed.ok()) return filed.status();
+    return CaseStore::KeyedActionResult{filed->case_id, std::to_string(filed->case_id)};
+  };
+  return store.runKeyedAction(key, "acme", "case.attach_alert", filing, replayed);
+}
+
+std::vector<std::string> stepKinds(const RunRecord& run) {
+  std::vector<std::string> kinds;
+  for (const RunStep& step : run.steps) kinds.push_back(step.kind);
+  return kinds;
+}
+
+// Alerts in any case, as a second connection to the database reads them: only what was
+// committed.
+int64_t committedAlerts(CaseStore& reader) {
+  int64_t total = 0;
+  absl::StatusOr<CasePage> page = reader.listCases(CaseFilter{});
+  EXPECT_TRUE(page.ok()) << page.status();
+  if (!page.ok()) return -1;
+  for (const Case& item : page->items) total += item.alert_count;
+  return total;
+}
+
+// The keyed actions of a group share one transaction: nothing is visible to another
+// connection until commitGroup(), then every filing is.
+TEST_F(AlertInboxTest, GroupCommitsFilingsTogether) {
+  auto reader = CaseStore::open(dir_.file("cases.db"));
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  std::vector<int64_t> ids = *store_->queueAlerts({makeAlert("ssh", "low", "acme", {}, kNow),
+                                                   makeAlert("ssh", "low", "acme", {}, kNow + 1),
+                                                   makeAlert("ftp", "low", "acme", {}, kNow)});
+  ASSERT_TRUE(store_->tryBeginGroupCommit());
+  EXPECT_TRUE(store_->inGroupCommit());
+  bool replayed = true;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto done = fileKeyed(*store_, "vigil-g" + std::to_string(i), ids[i], &replayed);
+    ASSERT_TRUE(done.ok()) << done.status();
+    EXPECT_FALSE(replayed);
+  }
+  EXPECT_EQ(committedAlerts(**reader), 0);
+  EXPECT_EQ(*(*reader)->queuedAlertCount(), 3);
+  ASSERT_TRUE(store_->commitGroup().ok());
+  EXPECT_FALSE(store_->inGroupCommit());
+  EXPECT_EQ(committedAlerts(**reader), 3);
+  EXPECT_EQ((*reader)->listCases(CaseFilter{})->total, 2);
+  EXPECT_EQ(*(*reader)->queuedAlertCount(), 0);
+  // The keys were committed with the filings.
+  auto again = fileKeyed(*store_, "vigil-g0", ids[0], &replayed);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(replayed);
+}
+
+// A failed action inside a group undoes only its own writes, because it has a savepoint.
+// The other filings of the group commit, and the failed alert stays in the inbox.
+TEST_F(AlertInboxTest, GroupKeepsOtherFilingsWhenOneFails) {
+  std::vector<int64_t> ids = *store_->queueAlerts({makeAlert("ssh", "low", "acme", {}, kNow),
+                                                   makeAlert("ssh", "low", "acme", {}, kNow + 1),
+                                                   makeAlert("ssh", "low", "acme", {}, kNow + 2)});
+  ASSERT_TRUE(store_->tryBeginGroupCommit());
+  bool replayed = false;
+  ASSERT_TRUE(fileKeyed(*store_, "vigil-a", ids[0], &replayed).ok());
+  auto failing = [&]() -> absl::StatusOr<CaseStore::KeyedActionResult> {
+    absl::StatusOr<IngestResult> filed = store_->attachQueuedAlert(ids[1], "acme");
+    if (!filed.ok()) return filed.status();
+    return absl::UnavailableError("connector down after the filing");
+  };
+  absl::Status failed =
+      store_->runKeyedAction("vigil-b", "acme", "case.attach_alert", failing, &replayed).status();
+  EXPECT_TRUE(absl::IsUnavailable(failed)) << failed;
+  ASSERT_TRUE(fileKeyed(*store_, "vigil-c", ids[2], &replayed).ok());
+  ASSERT_TRUE(store_->commitGroup().ok());
+
+  EXPECT_EQ(committedAlerts(*store_), 2);
+  EXPECT_EQ(*store_->queuedAlertCount(), 1);
+  auto retry = fileKeyed(*store_, "vigil-b", ids[1], &replayed);
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_FALSE(replayed);  // the failed attempt recorded no key
+  EXPECT_EQ(committedAlerts(*store_), 3);
+}
+
+// A call from another thread never works inside the group's transaction: it commits the
+// group's filings first, and the group goes on in a new transaction.
+TEST_F(AlertInboxTest, OtherThreadCommitsOpenGroup) {
+  auto reader = CaseStore::open(dir_.file("cases.db"));
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  std::vector<int64_t> ids = *store_->queueAlerts({makeAlert("ssh", "low", "acme", {}, kNow),
+                                                   makeAlert("ssh", "low", "acme", {}, kNow + 1)});
+  ASSERT_TRUE(store_->tryBeginGroupCommit());
+  bool replayed = false;
+  ASSERT_TRUE(fileKeyed(*store_, "vigil-1", ids[0], &replayed).ok());
+  EXPECT_EQ(committedAlerts(**reader), 0);
+
+  bool other_group = true;
+  std::thread other([&] {
+    EXPECT_FALSE(store_->inGroupCommit());
+    other_group = store_->tryBeginGroupCommit();  // the first group is still open
+    EXPECT_EQ(committedAlerts(*store_), 1);
+    ASSERT_TRUE(store_->queueAlerts({makeAlert("ftp", "low", "acme", {}, kNow)}).ok());
+  });
+  other.join();
+  EXPECT_FALSE(other_group);
+  EXPECT_EQ(committedAlerts(**reader), 1);  // committed by the other thread's call
+  EXPECT_EQ(*(*reader)->queuedAlertCount(), 2);
+
+  ASSERT_TRUE(fileKeyed(*store_, "vigil-2", ids[1], &replayed).ok());
+  ASSERT_TRUE(store_->commitGroup().ok());
+  EXPECT_EQ(committedAlerts(**reader), 2);
+  EXPECT_EQ(*(*reader)->queuedAlertCount(), 1);
+}
+
+TEST_F(AlertInboxTest, CommitGroupWithoutGroupIsAnError) {
+  absl::Status status = store_->commitGroup();
+  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+  EXPECT_THAT(std::string(status.message()), HasSubstr("tryBeginGroupCommit()"));
+}
+
+// The group's COMMIT fails for real: the file size limit (RLIMIT_FSIZE) stops SQLite from
+// appending the group's pages to the WAL. Every filing of the group is rolled back with
+// its key, so running the same keyed actions again files each alert exactly once.
+TEST_F(AlertInboxTest, FailedGroupCommitRollsBackEveryFiling) {
+  std::vector<int64_t> ids = *store_->queueAlerts({makeAlert("ssh", "low", "acme", {}, kNow),
+                                                   makeAlert("ftp", "low", "acme", {}, kNow)});
+  ASSERT_TRUE(store_->tryBeginGroupCommit());
+  bool replayed = false;
+  ASSERT_TRUE(fileKeyed(*store_, "vigil-x", ids[0], &replayed).ok());
+  ASSERT_TRUE(fileKeyed(*store_, "vigil-y", ids[1], &replayed).ok());
+
+  struct rlimit saved {};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  struct sigaction ignore {}, previous {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(sigaction(SIGXFSZ, &ignore, &previous), 0);  // EFBIG instead of the signal
+  struct rlimit tiny = saved;
+  tiny.rlim_cur = 1;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &tiny), 0);
+  absl::Status committed = store_->commitGroup();
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+  ASSERT_EQ(sigaction(SIGXFSZ, &previous, nullptr), 0);
+
+  EXPECT_FALSE(committed.ok());
+  EXPECT_FALSE(store_->inGroupCommit());
+  EXPECT_EQ(committedAlerts(*store_), 0);
+  EXPECT_EQ(*store_->queuedAlertCount(), 2);
+  for (auto [key, id] : {std::pair<std::string, int64_t>{"vigil-x", ids[0]}, {"vigil-y", ids[1]}}) {
+    auto again = fileKeyed(*store_, key, id, &replayed);
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_FALSE(replayed) << key;
+  }
+  EXPECT_EQ(committedAlerts(*store_), 2);
+  EXPECT_EQ(*store_->queuedAlertCount(), 0);
 }
 
 TEST_F(AlertInboxTest, RejectsUnknownLevelAndStoresNothing) {
@@ -397,6 +562,126 @@ TEST_F(DefaultCaseTest, StartFilesLeftoverAlerts) {
   CasePage page = *cases_->listCases(CaseFilter{});
   ASSERT_EQ(page.total, 1);
   EXPECT_EQ(page.items[0].alert_count, 2);
+}
+
+// A backlog in the inbox is filed in groups: fewer case store commits than runs, every
+// run stored once, and the cases and counters as if each alert were filed on its own.
+TEST_F(DefaultCaseTest, BacklogIsFiledInGroups) {
+  constexpr int kAlerts = 40;
+  std::vector<correlate::Alert> alerts;
+  for (int i = 0; i < kAlerts; ++i) {
+    alerts.push_back(makeAlert("ssh", "low", "acme", {{"ip", std::to_string(i % 4)}}, kNow + i));
+  }
+  ASSERT_TRUE(cases_->queueAlerts(alerts).ok());
+  start();
+  ASSERT_TRUE(waitFor([&] { return runner_->store()->list(RunFilter{})->total == kAlerts; }));
+  runner_->flush();
+
+  std::vector<RunRecord> recorded = runs();
+  ASSERT_EQ(recorded.size(), static_cast<size_t>(kAlerts));
+  for (const RunRecord& run : recorded) {
+    EXPECT_EQ(run.state, RunState::kSucceeded) << run.error;
+    EXPECT_EQ(stepKinds(run), (std::vector<std::string>{"action", "end"}));
+  }
+  EXPECT_EQ(committedAlerts(*cases_), kAlerts);
+  EXPECT_EQ(cases_->listCases(CaseFilter{})->total, 4);
+  EXPECT_EQ(*cases_->queuedAlertCount(), 0);
+  const uint64_t commits = metrics_.sum("vigil_playbook_group_commits_total", {{"outcome", "ok"}});
+  EXPECT_GE(commits, 1u);
+  EXPECT_LT(commits, static_cast<uint64_t>(kAlerts));
+  EXPECT_EQ(metrics_.sum("vigil_playbook_group_commits_total", {{"outcome", "failed"}}), 0u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_group_commit_runs_total"), static_cast<uint64_t>(kAlerts));
+  EXPECT_EQ(metrics_.sum("vigil_cases_opened_total"), 4u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_runs_finished_total", {{"state", "succeeded"}}),
+            static_cast<uint64_t>(kAlerts));
+  EXPECT_EQ(metrics_.sum("vigil_playbook_connector_calls_total",
+                         {{"connector", "builtin-case"}, {"outcome", "ok"}}),
+            static_cast<uint64_t>(kAlerts));
+}
+
+// SIGKILL after a group's case store commit and before its runs are stored. The parent
+// holds the write lock of the run store, so the child's run store write waits (up to its
+// 5 s busy timeout) after the filings were committed, and the parent kills it there. The
+// next start runs the journaled segments again with their idempotency keys. The case
+// store returns the recorded results, so every alert is filed exactly once.
+TEST_F(DefaultCaseTest, KilledAfterGroupCommitFilesEachAlertOnce) {
+  constexpr int kAlerts = 12;
+  cases_.reset();  // the child opens its own connection
+  int ready[2], go[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(go), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    MetricsRegistry metrics;
+    auto cases = CaseStore::open(dir_.file("cases.db"));
+    if (!cases.ok()) _exit(3);
+    auto runner = PlaybookRunner::create(config_, metrics);
+    if (!runner.ok() || !(*runner)->start(cases->get(), nullptr).ok()) _exit(3);
+    char byte = 1;
+    if (write(ready[1], &byte, 1) != 1 || read(go[0], &byte, 1) != 1) _exit(5);
+    CaseSinkOptions options;
+    options.filer = runner->get();
+    CaseSink sink(**cases, metrics, options);
+    for (int i = 0; i < kAlerts; ++i) {
+      sink.onAlert(makeAlert("ssh", "low", "acme", {{"ip", std::to_string(i % 3)}}, kNow + i));
+    }
+    pause();  // killed by the parent
+    _exit(4);
+  }
+  char byte = 0;
+  ASSERT_EQ(read(ready[0], &byte, 1), 1);
+  auto reader = CaseStore::open(dir_.file("cases.db"));
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  sqlite3* runs_db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.file("runs.db").c_str(), &runs_db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(runs_db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(write(go[1], &byte, 1), 1);
+
+  const bool filed = waitFor([&] { return committedAlerts(**reader) >= 1; });
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(filed) << "the child never committed a filing";
+  ASSERT_TRUE(WIFSIGNALED(status));
+  int64_t stored_runs = -1;
+  sqlite3_exec(
+      runs_db, "SELECT COUNT(*) FROM runs",
+      [](void* out, int, char** values, char**) {
+        *static_cast<int64_t*>(out) = std::stoll(values[0]);
+        return 0;
+      },
+      &stored_runs, nullptr);
+  EXPECT_EQ(stored_runs, 0);
+  sqlite3_exec(runs_db, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(runs_db);
+  const int64_t filed_before_kill = committedAlerts(**reader);
+
+  cases_ = std::move(*reader);
+  start();
+  ASSERT_TRUE(waitFor([&] { return *cases_->queuedAlertCount() == 0; }));
+  ASSERT_TRUE(waitFor([&] { return runner_->store()->list(RunFilter{})->total == kAlerts; }));
+  runner_->flush();
+
+  std::vector<RunRecord> recorded = runs();
+  ASSERT_EQ(recorded.size(), static_cast<size_t>(kAlerts));
+  int64_t run_again = 0;
+  for (const RunRecord& run : recorded) {
+    EXPECT_EQ(run.state, RunState::kSucceeded) << run.error;
+    if (!run.steps.empty() && run.steps[0].kind == "recovery") ++run_again;
+  }
+  EXPECT_GE(run_again, filed_before_kill);  // each filed, unstored run ran again
+  EXPECT_EQ(committedAlerts(*cases_), kAlerts);
+  EXPECT_EQ(cases_->listCases(CaseFilter{})->total, 3);
+  std::set<std::string> alert_ids;
+  CasePage page = *cases_->listCases(CaseFilter{});
+  for (const Case& item : page.items) {
+    CaseDetail detail = *cases_->getCase(item.id);
+    for (const StoredAlert& alert : detail.alerts) {
+      EXPECT_TRUE(alert_ids.insert(alert.alert_id).second) << "filed twice: " << alert.alert_id;
+    }
+  }
+  EXPECT_EQ(alert_ids.size(), static_cast<size_t>(kAlerts));
 }
 
 }  // namespace

@@ -401,6 +401,64 @@ TEST(RunJournalTest, ReadsTheLatestSegment) {
   EXPECT_EQ((**read).outcomes.size(), 1u);
 }
 
+// Segments appended for a group commit are all read back, each with its own records. A
+// later group that overwrites the file from the start with fewer segments hides the older
+// group's segments past its end, because their generations are lower.
+TEST(RunJournalTest, ReadsAppendedSegments) {
+  TempDir dir;
+  const std::string path = dir.file("runs.db.journal.0");
+  auto journal = RunJournal::open(path, /*sync=*/false);
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  auto segmentOf = [](int64_t run_id, int64_t inbox_id) {
+    JournalSegment segment;
+    segment.run_id = run_id;
+    segment.created_ns = run_id * 10;
+    segment.inbox_id = inbox_id;
+    segment.playbook = "default-case";
+    segment.alert_json = R"({"inbox_id": )" + std::to_string(inbox_id) + "}";
+    return segment;
+  };
+  ASSERT_TRUE((*journal)->beginSegment(segmentOf(1, 101)).ok());
+  ASSERT_TRUE((*journal)->recordStart("vigil-1", "case.attach_alert").ok());
+  ASSERT_TRUE((*journal)->beginSegment(segmentOf(2, 102), /*append=*/true).ok());
+  ASSERT_TRUE((*journal)->recordStart("vigil-2", "case.attach_alert").ok());
+  RecordedAction done;
+  done.key = "vigil-2";
+  done.ok = true;
+  done.value_json = "7";
+  ASSERT_TRUE((*journal)->recordOutcome(done).ok());
+  ASSERT_TRUE((*journal)->beginSegment(segmentOf(3, 103), /*append=*/true).ok());
+
+  auto all = RunJournal::readAll(path);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].run_id, 1);
+  EXPECT_EQ((*all)[0].inbox_id, 101);
+  EXPECT_EQ((*all)[0].started_keys, std::vector<std::string>{"vigil-1"});
+  EXPECT_TRUE((*all)[0].outcomes.empty());
+  EXPECT_EQ((*all)[1].run_id, 2);
+  EXPECT_EQ((*all)[1].started_keys, std::vector<std::string>{"vigil-2"});
+  ASSERT_EQ((*all)[1].outcomes.size(), 1u);
+  EXPECT_EQ((*all)[1].outcomes[0].value_json, "7");
+  EXPECT_EQ((*all)[2].run_id, 3);
+  EXPECT_TRUE((*all)[2].started_keys.empty());
+  EXPECT_EQ((**RunJournal::read(path)).run_id, 1);  // read() returns the first
+
+  // A new group with one segment of the same size as the first: the old second and third
+  // segments are still in the file right after it, but are not read.
+  ASSERT_TRUE((*journal)->beginSegment(segmentOf(4, 104)).ok());
+  ASSERT_TRUE((*journal)->recordStart("vigil-4", "case.attach_alert").ok());
+  all = RunJournal::readAll(path);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].run_id, 4);
+  EXPECT_EQ((*all)[0].started_keys, std::vector<std::string>{"vigil-4"});
+
+  auto missing = RunJournal::readAll(dir.file("absent"));
+  ASSERT_TRUE(missing.ok()) << missing.status();
+  EXPECT_TRUE(missing->empty());
+}
+
 // A SIGKILL during a store into the mapping leaves a record whose tail is still the zeros
 // (or older bytes) of the preallocated file: the segment ends before it.
 TEST(RunJournalTest, PartlyWrittenRecordEndsTheSegment) {
