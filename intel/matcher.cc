@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <span>
 
 #include "absl/strings/ascii.h"
@@ -60,21 +61,28 @@ struct TextMatch {
 // Event::kMaxHits + 1 per scan.
 constexpr size_t kMaxTextMatches = 4 * Event::kMaxHits;
 
+// The per-event state of one matchEvent(): the ids reported and the queued lookups.
+// matchEvents() keeps two, so that it can queue the lookups of one event while the
+// lookups of the event before it are still waiting to be probed.
+struct EventQueue {
+  // Indicator ids already reported for the event. An event has room for at most
+  // kMaxHits hits, so no more ids are ever needed.
+  std::array<uint32_t, Event::kMaxHits> seen{};
+  size_t seen_count = 0;
+  // Lookups of the event not yet probed, in the order their hits are reported, and the
+  // lower-case keys of their text lookups.
+  std::array<PendingLookup, kMaxPendingLookups> pending{};
+  size_t pending_count = 0;
+  std::array<char, kKeyBytes> keys{};
+  size_t keys_used = 0;
+};
+
 }  // namespace
 
 struct Scratch::Impl {
   const IndicatorSet* set = nullptr;
   hs_scratch_t* hs = nullptr;
-  // Indicator ids already reported for the current event. An event has room for at most
-  // kMaxHits hits, so no more ids are ever needed.
-  std::array<uint32_t, Event::kMaxHits> seen{};
-  size_t seen_count = 0;
-  // Lookups of the current event not yet probed, in the order their hits are reported,
-  // and the lower-case keys of their text lookups.
-  std::array<PendingLookup, kMaxPendingLookups> pending{};
-  size_t pending_count = 0;
-  std::array<char, kKeyBytes> keys{};
-  size_t keys_used = 0;
+  std::array<EventQueue, 2> queues{};
   // Matches of the text being scanned, from both databases.
   std::array<TextMatch, kMaxTextMatches> text_matches{};
   size_t text_match_count = 0;
@@ -89,6 +97,10 @@ constexpr size_t kMaxAddressText = 53;
 // Longest host-name run looked up whole. The builder rejects domains over 253 bytes, so
 // a domain at the end of a longer run lies within its last 256 bytes.
 constexpr size_t kMaxDomainBytes = 256;
+// Bytes at the start of a message that prefetchEventKeys() loads: a syslog line of the
+// bench is about 94 bytes, and a longer message is read ahead by the hardware prefetcher
+// once the walk streams through it.
+constexpr size_t kPrefetchedMessageBytes = 256;
 // Hex digits of the shortest hash type (MD5).
 constexpr size_t kMinHashDigits = 32;
 
@@ -238,10 +250,11 @@ uint64_t bitsFrom(uint64_t mask, size_t from) { return from >= 64 ? 0 : mask >> 
 // queue, while the cache misses of an event's keys (tables of several megabytes) overlap.
 class EventMatcher {
  public:
-  EventMatcher(const IndicatorSet& set, Scratch::Impl& scratch, Event& event)
-      : set_(set), scratch_(scratch), event_(event), scoped_(set.tenantScoped()) {
-    scratch_.pending_count = 0;
-    scratch_.keys_used = 0;
+  EventMatcher(const IndicatorSet& set, Scratch::Impl& scratch, EventQueue& queue, Event& event)
+      : set_(set), scratch_(scratch), queue_(queue), event_(event), scoped_(set.tenantScoped()) {
+    queue_.seen_count = 0;
+    queue_.pending_count = 0;
+    queue_.keys_used = 0;
   }
 
   bool full() const { return full_; }
@@ -318,12 +331,12 @@ class EventMatcher {
   // Probes the queued lookups in the order they were queued and reports their hits.
   // Stops when the event is full.
   void flush() {
-    const size_t count = scratch_.pending_count;
-    scratch_.pending_count = 0;
+    const size_t count = queue_.pending_count;
+    queue_.pending_count = 0;
     for (size_t i = 0; i < count && !full_; ++i) {
-      const PendingLookup& lookup = scratch_.pending[i];
+      const PendingLookup& lookup = queue_.pending[i];
       std::optional<uint32_t> id;
-      const std::string_view key(scratch_.keys.data() + lookup.key_offset, lookup.key_len);
+      const std::string_view key(queue_.keys.data() + lookup.key_offset, lookup.key_len);
       switch (lookup.kind) {
         case LookupKind::kAddress:
           id = set_.lookupAddress(lookup.address, event_.tenant);
@@ -421,8 +434,8 @@ class EventMatcher {
     const size_t start = self->matchStart(id, end);
     if (type == IndicatorType::kDomain && !domainBoundary(self->text_, start, end)) return 0;
     if (type == IndicatorType::kEmail && !emailBoundary(self->text_, start, end)) return 0;
-    for (size_t i = 0; i < scratch.seen_count; ++i) {
-      if (scratch.seen[i] == id) return 0;
+    for (size_t i = 0; i < self->queue_.seen_count; ++i) {
+      if (self->queue_.seen[i] == id) return 0;
     }
     if (self->scoped_ && !self->set_.firstVisible(id, self->event_.tenant)) return 0;
     for (size_t i = 0; i < scratch.text_match_count; ++i) {
@@ -448,19 +461,19 @@ class EventMatcher {
 
   // A free queue entry. A full queue is probed first, which keeps the order of hits.
   PendingLookup& push() {
-    if (scratch_.pending_count == scratch_.pending.size()) flush();
-    return scratch_.pending[scratch_.pending_count++];
+    if (queue_.pending_count == queue_.pending.size()) flush();
+    return queue_.pending[queue_.pending_count++];
   }
 
   // Room for `size` bytes (at most kMaxDomainBytes) in the key buffer. When the buffer is
   // full, the queue is probed first, because its keys live there.
   char* reserveKey(size_t size) {
-    if (scratch_.keys.size() - scratch_.keys_used < size) {
+    if (queue_.keys.size() - queue_.keys_used < size) {
       flush();
-      scratch_.keys_used = 0;
+      queue_.keys_used = 0;
     }
-    char* out = scratch_.keys.data() + scratch_.keys_used;
-    scratch_.keys_used += size;
+    char* out = queue_.keys.data() + queue_.keys_used;
+    queue_.keys_used += size;
     return out;
   }
 
@@ -491,7 +504,7 @@ class EventMatcher {
     lookup.hash = hash;
     lookup.field = field;
     lookup.hit = hit;
-    lookup.key_offset = static_cast<uint32_t>(key.data() - scratch_.keys.data());
+    lookup.key_offset = static_cast<uint32_t>(key.data() - queue_.keys.data());
     lookup.key_len = static_cast<uint16_t>(key.size());
     lookup.kind = kind;
     lookup.attribute_fields = attribute_fields;
@@ -613,16 +626,16 @@ class EventMatcher {
   // tenant and the tenant's own. Lookups only return heads, so `seen` contains heads, and
   // only heads that gave a hit, which keeps it within kMaxHits entries.
   void report(uint32_t id, std::string_view field) {
-    for (size_t i = 0; i < scratch_.seen_count; ++i) {
-      if (scratch_.seen[i] == id) return;
+    for (size_t i = 0; i < queue_.seen_count; ++i) {
+      if (queue_.seen[i] == id) return;
     }
     // Without tenant-owned indicators every group is one indicator of every tenant.
     if (scoped_) {
       reportCopies(id, field);
       return;
     }
-    if (addHit(id, field) && scratch_.seen_count < scratch_.seen.size()) {
-      scratch_.seen[scratch_.seen_count++] = id;
+    if (addHit(id, field) && queue_.seen_count < queue_.seen.size()) {
+      queue_.seen[queue_.seen_count++] = id;
     }
   }
 
@@ -634,8 +647,8 @@ class EventMatcher {
       if (set_.visibleTo(copy, event_.tenant) && !addHit(copy, field)) return;
       if (!set_.hasNextCopy(copy)) break;
     }
-    if (added_ != before && scratch_.seen_count < scratch_.seen.size()) {
-      scratch_.seen[scratch_.seen_count++] = id;
+    if (added_ != before && queue_.seen_count < queue_.seen.size()) {
+      queue_.seen[queue_.seen_count++] = id;
     }
   }
 
@@ -653,6 +666,7 @@ class EventMatcher {
 
   const IndicatorSet& set_;
   Scratch::Impl& scratch_;
+  EventQueue& queue_;
   Event& event_;
   const bool scoped_;  // the set has tenant-owned indicators
   // State of scan(): the text, its field and the room for hits when it started.
@@ -696,12 +710,11 @@ uint64_t Scratch::scanErrors() const {
   return impl_->scan_errors.load(std::memory_order_relaxed);
 }
 
-size_t matchEvent(const IndicatorSet& set, Scratch& scratch, Event& event) {
-  Scratch::Impl& impl = scratch.impl();
-  if (impl.set != &set) fatal("matchEvent() got a Scratch created for another IndicatorSet");
-  impl.seen_count = 0;
-  EventMatcher matcher(set, impl, event);
+namespace {
 
+// The first half of matchEvent(): queues the event's lookups, which prefetches their
+// table lines. A queue that fills up is probed early, so hits may already be added.
+void queueLookups(const IndicatorSet& set, EventMatcher& matcher, const Event& event) {
   // Addresses, file names, then the host names and hex runs of the message and of the
   // other field values are queued in the order their hits are reported, and probed once
   // all their table lines were prefetched.
@@ -732,6 +745,11 @@ size_t matchEvent(const IndicatorSet& set, Scratch& scratch, Event& event) {
       return true;
     });
   }
+}
+
+// The second half of matchEvent(): probes the queued lookups, then runs the Hyperscan
+// databases. Returns the number of hits added by both halves.
+size_t finishEvent(const IndicatorSet& set, EventMatcher& matcher, const Event& event) {
   matcher.flush();
 
   if (set.urlEmailDatabase() == nullptr && set.regexDatabase() == nullptr) {
@@ -746,6 +764,79 @@ size_t matchEvent(const IndicatorSet& set, Scratch& scratch, Event& event) {
     return true;
   });
   return matcher.added();
+}
+
+// Starts loading the lines of the Event struct that matchEvent() reads.
+void prefetchEventLines(const Event& event) {
+  // matchEvent() reads the tenant, app, message and addresses near the start of the
+  // struct, field_count after the 3 KB field table, and hit_count and the overflow list
+  // head after the hit table. Only the addresses of those members are taken here.
+  __builtin_prefetch(&event.tenant);
+  __builtin_prefetch(&event.app);
+  __builtin_prefetch(&event.message);
+  __builtin_prefetch(&event.dst_ip);
+  __builtin_prefetch(&event.field_count);
+  __builtin_prefetch(&event.hit_count);
+  __builtin_prefetch(&event.arena + 1);
+}
+
+// Starts loading the first bytes of the message and the address table lines of the
+// source and destination addresses. It reads the event's message pointer and addresses,
+// so it runs about one event after prefetchEventLines() of the same event.
+void prefetchEventKeys(const IndicatorSet& set, const Event& event) {
+  const std::string_view message = event.message;
+  const size_t bytes = std::min(message.size(), kPrefetchedMessageBytes);
+  for (size_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(message.data() + offset);
+  if (bytes != 0) __builtin_prefetch(message.data() + bytes - 1);
+  if (event.src_ip) set.prefetchAddress(*event.src_ip);
+  if (event.dst_ip) set.prefetchAddress(*event.dst_ip);
+}
+
+Scratch::Impl& checkedImpl(const IndicatorSet& set, Scratch& scratch, const char* caller) {
+  Scratch::Impl& impl = scratch.impl();
+  if (impl.set != &set) {
+    std::fprintf(stderr, "vigil intel matcher: %s got a Scratch created for another "
+                 "IndicatorSet\n", caller);
+    std::abort();
+  }
+  return impl;
+}
+
+}  // namespace
+
+size_t matchEvent(const IndicatorSet& set, Scratch& scratch, Event& event) {
+  Scratch::Impl& impl = checkedImpl(set, scratch, "matchEvent()");
+  EventMatcher matcher(set, impl, impl.queues[0], event);
+  queueLookups(set, matcher, event);
+  return finishEvent(set, matcher, event);
+}
+
+size_t matchEvents(const IndicatorSet& set, Scratch& scratch, std::span<Event* const> events) {
+  Scratch::Impl& impl = checkedImpl(set, scratch, "matchEvents()");
+  const size_t count = events.size();
+  if (count == 0) return 0;
+  // A software pipeline over the events. Step i prefetches the Event lines of event
+  // i + 3 and the message and addresses of event i + 2, whose lines were requested one
+  // step earlier. It then queues the lookups of event i + 1 and probes the lookups and
+  // runs the scans of event i, whose table lines had a whole step to arrive. Two
+  // EventQueues alternate between the queued event and the probed one.
+  for (size_t i = 0; i < std::min<size_t>(count, 3); ++i) prefetchEventLines(*events[i]);
+  if (count > 1) prefetchEventKeys(set, *events[1]);
+  std::array<std::optional<EventMatcher>, 2> matchers;
+  matchers[0].emplace(set, impl, impl.queues[0], *events[0]);
+  queueLookups(set, *matchers[0], *events[0]);
+  size_t added = 0;
+  for (size_t i = 0; i < count; ++i) {
+    if (i + 3 < count) prefetchEventLines(*events[i + 3]);
+    if (i + 2 < count) prefetchEventKeys(set, *events[i + 2]);
+    if (i + 1 < count) {
+      const size_t next = (i + 1) % 2;
+      matchers[next].emplace(set, impl, impl.queues[next], *events[i + 1]);
+      queueLookups(set, *matchers[next], *events[i + 1]);
+    }
+    added += finishEvent(set, *matchers[i % 2], *events[i]);
+  }
+  return added;
 }
 
 }  // namespace vigil::intel

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <memory>
 #include <random>
 #include <regex>
 #include <string>
@@ -430,6 +431,85 @@ TEST(DifferentialTest, MatchesNaiveMatcher) {
   }
   // The generator must produce hits and misses; a run with no hits proves nothing.
   EXPECT_GT(compared, static_cast<size_t>(kSets * kEventsPerSet * 9 / 10));
+  EXPECT_GT(total_hits, compared);
+}
+
+// The hits of `event` in order, as compared by these tests.
+std::vector<Hit> eventHits(const Event& event) {
+  std::vector<Hit> out;
+  for (size_t h = 0; h < event.hit_count; ++h) {
+    const IndicatorHit& hit = event.hits[h];
+    out.emplace_back(std::string(hit.indicator), hit.type, std::string(hit.field),
+                     std::string(hit.list));
+  }
+  return out;
+}
+
+// matchEvents() pipelines the lookups of consecutive events. Over batches of 1 to 70
+// random events it must give each event the hits that the naive matcher finds, and the
+// same hits in the same order as matchEvent() on that event alone.
+TEST(DifferentialTest, BatchMatchesSingleEvents) {
+  constexpr size_t kBatchEvents = 70;
+  std::vector<std::unique_ptr<Event>> storage;
+  for (size_t i = 0; i < kBatchEvents; ++i) storage.push_back(std::make_unique<Event>(16384));
+  size_t compared = 0;
+  size_t total_hits = 0;
+  for (int seed = 1; seed <= kSets; ++seed) {
+    Generator gen(static_cast<uint32_t>(1000 + seed));
+    IndicatorSetBuilder builder;
+    absl::StatusOr<LoadReport> report = builder.addListText("random", gen.listText(), "random");
+    ASSERT_TRUE(report.ok()) << report.status();
+    LoadReport typed;
+    for (const std::string& email : gen.emails()) {
+      builder.addIndicator("random", IndicatorType::kEmail, email, {}, "random:email", typed);
+    }
+    for (const std::string& regex : gen.regexes()) {
+      builder.addIndicator("random", IndicatorType::kRegex, regex, {}, "random:regex", typed);
+    }
+    ASSERT_EQ(typed.rejected, 0u) << typed.rejections[0].reason;
+    absl::StatusOr<std::shared_ptr<const IndicatorSet>> set = builder.build();
+    ASSERT_TRUE(set.ok()) << set.status();
+    Scratch scratch(**set);
+    NaiveMatcher naive(**set);
+
+    // Batch sizes 1, 2, 3 and random sizes up to kBatchEvents, so that the start and end
+    // of the software pipeline and both of its queues run.
+    const size_t size = seed <= 3 ? static_cast<size_t>(seed) : 1 + gen.below(kBatchEvents);
+    std::vector<Event*> batch;
+    std::vector<std::vector<Hit>> want;
+    for (size_t i = 0; i < size; ++i) {
+      gen.fillEvent(**set, *storage[i]);
+      batch.push_back(storage[i].get());
+      want.push_back(naive.match(*storage[i]));
+    }
+    const size_t added = matchEvents(**set, scratch, batch);
+
+    size_t added_alone = 0;
+    for (size_t i = 0; i < size; ++i) {
+      Event& event = *batch[i];
+      SCOPED_TRACE(::testing::Message() << "seed " << seed << " event " << i << " of " << size
+                                        << ": " << event.message);
+      std::vector<Hit> got = eventHits(event);
+      const bool overflow = event.has(kFlagHitsOverflow);
+      event.hit_count = 0;
+      event.flags &= ~static_cast<uint32_t>(kFlagHitsOverflow);
+      added_alone += matchEvent(**set, scratch, event);
+      ASSERT_EQ(got, eventHits(event));
+      ASSERT_EQ(overflow, event.has(kFlagHitsOverflow));
+      if (want[i].size() > Event::kMaxHits) {
+        EXPECT_EQ(got.size(), Event::kMaxHits);
+        continue;
+      }
+      std::sort(want[i].begin(), want[i].end());
+      std::sort(got.begin(), got.end());
+      ASSERT_EQ(got, want[i]) << describe(event, got, want[i]);
+      ++compared;
+      total_hits += got.size();
+    }
+    EXPECT_EQ(added, added_alone);
+    EXPECT_EQ(scratch.scanErrors(), 0u);
+  }
+  EXPECT_GT(compared, 0u);
   EXPECT_GT(total_hits, compared);
 }
 
