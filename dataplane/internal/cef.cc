@@ -57,10 +57,6 @@ bool isVersion(std::string_view text) {
   return true;
 }
 
-// Characters that a backslash escapes in extension values. Any other backslash is data,
-// so the value of `a=x \ b=1` is `x \` and the space before `b=` still ends it.
-constexpr std::string_view kExtensionEscapes = "=\\nr";
-
 // True when text[pos] is a backslash that escapes the next character, one of `escaped`.
 bool isEscapeAt(std::string_view text, size_t pos, std::string_view escaped) {
   return text[pos] == '\\' && pos + 1 < text.size() &&
@@ -134,22 +130,19 @@ std::string_view trimSpaces(std::string_view text) {
 }
 
 // End of the value that starts at `pos`: the space before the next `key=`, or the end.
-// `has_backslash` is false when `text` has no backslash, so no escape can hide a space.
-size_t valueEnd(std::string_view text, size_t pos, bool has_backslash) {
-  if (!has_backslash) {
-    for (size_t space = text.find(' ', pos); space != std::string_view::npos;
-         space = text.find(' ', space + 1)) {
-      if (keyLengthAt(text, space + 1) > 0) return space;
-    }
-    return text.size();
-  }
-  while (pos < text.size()) {
-    if (isEscapeAt(text, pos, kExtensionEscapes)) {
-      pos += 2;
-      continue;
-    }
-    if (text[pos] == ' ' && keyLengthAt(text, pos + 1) > 0) return pos;
-    ++pos;
+// It searches for '=' rather than testing each space, because values such as `msg` hold
+// many spaces and few '='. A '=' ends the value when the run of key characters before it
+// is not empty and starts right after a space inside the value. No escape can hide that
+// space or those key characters: a space is never escaped, and the character after an
+// escaping backslash is either no key character or (`\n`, `\r`) preceded by the
+// backslash, which is no space. A backslash before any other character is data, so the
+// value of `a=x \ b=1` is `x \` and the space before `b=` still ends it.
+size_t valueEnd(std::string_view text, size_t pos) {
+  for (size_t eq = text.find('=', pos); eq != std::string_view::npos;
+       eq = text.find('=', eq + 1)) {
+    size_t key = eq;
+    while (key > pos && isKeyChar(text[key - 1])) --key;
+    if (key < eq && key > pos && text[key - 1] == ' ') return key - 1;
   }
   return text.size();
 }
@@ -328,18 +321,22 @@ void applyWellKnownKey(WellKnownKey role, std::string_view value, const ParseOpt
 // a field, but a well-known key still fills its member, so the event keeps its
 // addresses, user and action however many other keys come before them. `may_have_backslash` false (the header split found none)
 // skips the search for escapes.
-void addExtensions(std::string_view extension, bool may_have_backslash,
+// Returns whether a key may name a label (ends in 'l', as `cs1Label` does), so records
+// without one skip addLabelledFields().
+bool addExtensions(std::string_view extension, bool may_have_backslash,
                    const ParseOptions& options, Event& event) {
   const bool has_backslash =
       may_have_backslash && extension.find('\\') != std::string_view::npos;
   WellKnownValues seen;
+  bool may_have_label = false;
   size_t pos = 0;
   while (pos < extension.size()) {
     const size_t key_len = keyLengthAt(extension, pos);
     if (key_len == 0) break;  // only possible at the start, which parseCef() checked
     const std::string_view key = extension.substr(pos, key_len);
+    may_have_label |= key.back() == 'l';
     const size_t value_start = pos + key_len + 1;
-    const size_t end = std::min(valueEnd(extension, value_start, has_backslash), extension.size());
+    const size_t end = std::min(valueEnd(extension, value_start), extension.size());
     std::string_view value = extension.substr(value_start, end - value_start);
     while (!value.empty() && value.back() == ' ') value.remove_suffix(1);
     if (has_backslash) value = unescape(value, event, decodeExtensionEscape);
@@ -357,6 +354,7 @@ void addExtensions(std::string_view extension, bool may_have_backslash,
   } else if (seen.end_time) {
     event.timestamp_ns = *seen.end_time;
   }
+  return may_have_label;
 }
 
 std::optional<std::string_view> findField(const Event& event, size_t first, std::string_view name) {
@@ -404,8 +402,9 @@ bool parseCef(std::string_view text, const ParseOptions& options, bool raw_is_ut
     event.addField(kHeaderNames[i],
                    header.has_backslash ? unescape(field, event, decodeHeaderEscape) : field);
   }
-  addExtensions(trimSpaces(header.extension), header.has_backslash, options, event);
-  addLabelledFields(event, first);
+  if (addExtensions(trimSpaces(header.extension), header.has_backslash, options, event)) {
+    addLabelledFields(event, first);
+  }
   return true;
 }
 

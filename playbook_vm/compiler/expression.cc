@@ -358,7 +358,9 @@ class Parser {
 
   static std::unique_ptr<Expr> negate(uint32_t offset, std::unique_ptr<Expr> operand) {
     auto node = makeNode(ExprKind::kUnary, offset);
-    node->text = "-";
+    // push_back, not `= "-"`: g++ 12 at -O3 reports a false -Wrestrict overlap for
+    // assigning a literal here.
+    node->text.push_back('-');
     node->operands.push_back(std::move(operand));
     return node;
   }

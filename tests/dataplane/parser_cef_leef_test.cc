@@ -5,6 +5,9 @@
 
 #include <filesystem>
 #include <map>
+#include <random>
+#include <utility>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -489,6 +492,79 @@ TEST(CefLeefTest, TruncatedLinesParse) {
         ASSERT_TRUE(e.format == EventFormat::kCef || e.format == EventFormat::kLeef) << prefix;
       }
     }
+  }
+}
+
+// Splits a CEF extension the way the parser did before it searched for '=': walk the
+// bytes, skip escape pairs, and end a value at a space that a `key=` follows. The parser
+// must give the same pairs on any text.
+std::vector<std::pair<std::string, std::string>> referenceExtensionPairs(std::string ext) {
+  auto is_key = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '.' || c == '-';
+  };
+  auto key_at = [&](size_t pos) -> size_t {
+    size_t end = pos;
+    while (end < ext.size() && is_key(ext[end])) ++end;
+    return end > pos && end < ext.size() && ext[end] == '=' ? end - pos : 0;
+  };
+  auto escape_at = [&](size_t pos) {
+    return ext[pos] == '\\' && pos + 1 < ext.size() &&
+           std::string_view("=\\nr").find(ext[pos + 1]) != std::string_view::npos;
+  };
+  while (!ext.empty() && ext.front() == ' ') ext.erase(0, 1);
+  while (!ext.empty() && (ext.back() == ' ' || ext.back() == '\r')) ext.pop_back();
+  std::vector<std::pair<std::string, std::string>> pairs;
+  size_t pos = 0;
+  while (pos < ext.size()) {
+    const size_t key_len = key_at(pos);
+    if (key_len == 0) break;
+    size_t end = pos + key_len + 1;
+    while (end < ext.size() && !(ext[end] == ' ' && key_at(end + 1) > 0)) {
+      end += escape_at(end) ? 2 : 1;
+    }
+    end = std::min(end, ext.size());
+    std::string value = ext.substr(pos + key_len + 1, end - (pos + key_len + 1));
+    while (!value.empty() && value.back() == ' ') value.pop_back();
+    std::string decoded;
+    for (size_t i = 0; i < value.size(); ++i) {
+      if (value[i] == '\\' && i + 1 < value.size()) {
+        const char next = value[i + 1];
+        const char out = next == 'n' ? '\n' : next == 'r' ? '\r' : next;
+        if (next == '=' || next == '\\' || next == 'n' || next == 'r') {
+          decoded += out;
+          ++i;
+          continue;
+        }
+      }
+      decoded += value[i];
+    }
+    pairs.emplace_back("cef." + ext.substr(pos, key_len), decoded);
+    pos = end + 1;
+  }
+  return pairs;
+}
+
+// Random extensions over the bytes that decide where a value ends (spaces, '=', escapes,
+// key and non-key characters) give the same key and value pairs as the reference split.
+TEST(CefTest, ExtensionSplitMatchesReference) {
+  // No well-known key or header field name can be spelled from these characters.
+  constexpr std::string_view kAlphabet = "qzx.n=  \\\\:/_";
+  std::mt19937 rng(20261205);
+  std::uniform_int_distribution<size_t> pick(0, kAlphabet.size() - 1);
+  std::uniform_int_distribution<size_t> length(0, 40);
+  ParsedEvent slot;
+  for (int round = 0; round < 20000; ++round) {
+    std::string ext = "qq=";
+    for (size_t i = length(rng); i > 0; --i) ext += kAlphabet[pick(rng)];
+    const auto expected = referenceExtensionPairs(ext);
+    Event& event = slot.parse("CEF:0|V|P|1|2|N|5|" + ext);
+    ASSERT_EQ(event.format, EventFormat::kCef) << ext;
+    std::vector<std::pair<std::string, std::string>> got;
+    for (size_t i = 7; i < event.field_count; ++i) {
+      got.emplace_back(std::string(event.fields[i].name), std::string(event.fields[i].value));
+    }
+    ASSERT_EQ(got, expected) << "extension: " << ext;
   }
 }
 
