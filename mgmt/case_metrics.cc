@@ -41,10 +41,13 @@ CaseMetrics caseMetrics(const Case& c, const SlaPolicy& sla, int64_t now_ns) {
   CaseMetrics m;
   if (c.alert_count > 0) m.mttd_ns = std::max<int64_t>(0, c.detect_ns - c.first_event_ns);
   if (c.ack_ns != 0) m.mtta_ns = std::max<int64_t>(0, c.ack_ns - c.detect_ns);
-  if (c.resolved_ns != 0) m.mttr_ns = std::max<int64_t>(0, c.resolved_ns - c.detect_ns);
+  const bool merged = c.merged_into != 0;
+  // A merge closes the case without resolving it, so it has no time to resolve.
+  if (c.resolved_ns != 0 && !merged) {
+    m.mttr_ns = std::max<int64_t>(0, c.resolved_ns - c.detect_ns);
+  }
 
   const SlaTarget& target = sla[static_cast<size_t>(c.severity)];
-  const bool merged = c.merged_into != 0;
   if (target.acknowledge_ns > 0) {
     m.acknowledge_due_ns = c.detect_ns + target.acknowledge_ns;
     int64_t acted = c.ack_ns != 0 ? c.ack_ns : (c.resolved_ns != 0 ? c.resolved_ns : now_ns);

@@ -17,7 +17,7 @@ namespace vigil::mgmt {
 struct CaseMetrics {
   std::optional<int64_t> mttd_ns;  // unset for a case without alerts
   std::optional<int64_t> mtta_ns;  // unset until an analyst acted
-  std::optional<int64_t> mttr_ns;  // unset until resolved or closed
+  std::optional<int64_t> mttr_ns;  // unset until resolved or closed, and for merged cases
   int64_t acknowledge_due_ns = 0;  // 0 when the severity has no target
   int64_t resolve_due_ns = 0;
   // A target is breached when it passed before the action, or passed now without it.

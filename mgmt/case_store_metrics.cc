@@ -28,8 +28,8 @@ constexpr int kAllGroup = 5;
 // acknowledge and resolve targets of severities 0..4, ?15 now. `where` uses ?1..?4 only
 // for the filters that are set.
 //
-// per_case mirrors caseMetrics(): a duration is NULL where caseMetrics() leaves it unset,
-// and a target is breached when the action (or now, without one) came after the due
+// per_case mirrors caseMetrics(): a duration is NULL where caseMetrics() leaves it unset
+// (MTTR of a merged case included), and a target is breached when the action (or now, without one) came after the due
 // time, never for a case merged into another.
 std::string groupedSql(const std::string& where) {
   return absl::StrCat(R"(WITH scoped AS (
@@ -44,7 +44,8 @@ per_case AS (
   SELECT s.tenant, s.severity,
          CASE WHEN s.alert_count > 0 THEN MAX(0, s.detect_ns - s.first_event_ns) END AS mttd,
          CASE WHEN s.ack != 0 THEN MAX(0, s.ack - s.detect_ns) END AS mtta,
-         CASE WHEN s.resolved != 0 THEN MAX(0, s.resolved - s.detect_ns) END AS mttr,
+         CASE WHEN s.resolved != 0 AND s.merged = 0 THEN MAX(0, s.resolved - s.detect_ns)
+         END AS mttr,
          (t.ack_due > 0 AND s.merged = 0 AND
           (CASE WHEN s.ack != 0 THEN s.ack WHEN s.resolved != 0 THEN s.resolved ELSE ?15 END)
             > s.detect_ns + t.ack_due) AS ack_breach,

@@ -1,6 +1,10 @@
 // The /api/v1/content routes of ContentService: push (with dry runs), deletion, version
 // lists, one version, diffs and activation. docs/api.md describes the requests and responses.
+#include <algorithm>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -11,6 +15,7 @@
 #include "mgmt/auth_store.h"
 #include "mgmt/content_service.h"
 #include "mgmt/internal/api_errors.h"
+#include "mgmt/internal/list_query.h"
 
 namespace vigil::mgmt {
 namespace {
@@ -59,7 +64,10 @@ nlohmann::json versionJson(const ContentVersion& v, bool with_files) {
                       {"sha256", v.sha256},
                       {"active", v.active},
                       {"file_count", v.files.size()}};
-  if (v.activated_ns != 0) j["activated"] = formatRfc3339(v.activated_ns);
+  if (v.activated_ns != 0) {
+    j["activated"] = formatRfc3339(v.activated_ns);
+    j["activated_by"] = v.activated_by;
+  }
   if (with_files) {
     nlohmann::json files = nlohmann::json::object();
     for (const auto& [path, text] : v.files) files[path] = text;
@@ -68,6 +76,28 @@ nlohmann::json versionJson(const ContentVersion& v, bool with_files) {
     j.erase("file_count");
   }
   return j;
+}
+
+// limit and offset of a version list, and whether sort=version requests oldest first
+// (the default, sort=-version, is newest first).
+absl::StatusOr<std::pair<internal::PageParams, bool>> versionPage(const ApiRequest& request) {
+  static const std::vector<absl::string_view> kSortNames = {"-version", "version"};
+  absl::StatusOr<std::optional<std::string>> limit = internal::singleQueryParam(request, "limit");
+  if (!limit.ok()) return limit.status();
+  absl::StatusOr<std::optional<std::string>> offset =
+      internal::singleQueryParam(request, "offset");
+  if (!offset.ok()) return offset.status();
+  absl::StatusOr<std::optional<std::string>> sort = internal::singleQueryParam(request, "sort");
+  if (!sort.ok()) return sort.status();
+  absl::StatusOr<internal::PageParams> page = internal::parsePageParams(*limit, *offset);
+  if (!page.ok()) return page.status();
+  bool oldest_first = false;
+  if (*sort) {
+    absl::StatusOr<size_t> index = internal::parseSortParam(**sort, kSortNames);
+    if (!index.ok()) return index.status();
+    oldest_first = *index == 1;
+  }
+  return std::make_pair(*page, oldest_first);
 }
 
 nlohmann::json problemsJson(const std::vector<ContentProblem>& problems) {
@@ -238,18 +268,30 @@ void ContentService::addRoutes(const RouteAdder& add) {
 
   add("GET", "/api/v1/content/{kind}/versions",
                [this, target](const ApiRequest& request) -> absl::StatusOr<ApiResponse> {
-                 if (auto s = checkParams(request, {"tenant"}); !s.ok()) return s;
+                 if (auto s = checkParams(request, {"tenant", "limit", "offset", "sort"});
+                     !s.ok()) {
+                   return s;
+                 }
                  auto where = target(request);
                  if (!where.ok()) return where.status();
                  auto [kind, tenant] = *where;
                  if (auto s = authorize(request.principal, kind, tenant, false); !s.ok()) return s;
+                 auto page = versionPage(request);
+                 if (!page.ok()) return page.status();
                  auto versions = store_.list(kind, tenant);
                  if (!versions.ok()) return versions.status();
+                 // The store lists newest first; sort=version turns that around.
+                 if (page->second) std::reverse(versions->begin(), versions->end());
+                 const int64_t total = static_cast<int64_t>(versions->size());
+                 internal::keepPage(*versions, page->first);
                  nlohmann::json items = nlohmann::json::array();
                  for (const ContentVersion& v : *versions) items.push_back(versionJson(v, false));
                  return jsonResponse({{"kind", contentKindName(kind)},
                                       {"tenant", tenant},
-                                      {"versions", items}});
+                                      {"versions", items},
+                                      {"total", total},
+                                      {"limit", page->first.limit},
+                                      {"offset", page->first.offset}});
                });
 
   add("GET", "/api/v1/content/{kind}/versions/{n}",

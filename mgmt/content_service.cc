@@ -292,7 +292,9 @@ absl::StatusOr<ContentService::PushResult> ContentService::pushLocked(ContentAct
                     contentKindName(kind), tenant, stored->version, std::string(s.message()));
     return s;
   }
-  if (absl::Status s = store_.activate(kind, tenant, stored->version, clock_->nowNs()); !s.ok()) {
+  const int64_t activated_ns = clock_->nowNs();
+  if (absl::Status s = store_.activate(kind, tenant, stored->version, author, activated_ns);
+      !s.ok()) {
     // NOTE: the new content is live but the store still names the previous version as
     // active, so a restart would load that one.
     VIGIL_LOG_ERROR("content is live but not marked active kind={} tenant={} version={} "
@@ -301,6 +303,8 @@ absl::StatusOr<ContentService::PushResult> ContentService::pushLocked(ContentAct
     return s;
   }
   stored->active = true;
+  stored->activated_ns = activated_ns;
+  stored->activated_by = author;
   count(kind, "activated");
   VIGIL_LOG_INFO("content activated kind={} tenant={} version={} author={} sha256={}",
                  contentKindName(kind), tenant, stored->version, author, stored->sha256);
@@ -353,13 +357,16 @@ absl::StatusOr<ContentVersion> ContentService::activate(ContentKind kind,
     count(kind, "failed");
     return s;
   }
-  if (absl::Status s = store_.activate(kind, tenant, version, clock_->nowNs()); !s.ok()) {
+  const int64_t activated_ns = clock_->nowNs();
+  if (absl::Status s = store_.activate(kind, tenant, version, author, activated_ns); !s.ok()) {
     return s;
   }
   count(kind, "activated");
   VIGIL_LOG_INFO("content activated kind={} tenant={} version={} author={} sha256={}",
                  contentKindName(kind), tenant, version, author, stored->sha256);
   stored->active = true;
+  stored->activated_ns = activated_ns;
+  stored->activated_by = author;
   stored->files.clear();
   return stored;
 }

@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS content_versions (
   author TEXT NOT NULL,
   created_ns INTEGER NOT NULL,
   activated_ns INTEGER NOT NULL DEFAULT 0,
+  activated_by TEXT NOT NULL DEFAULT '',
   sha256 TEXT NOT NULL,
   files TEXT NOT NULL,
   active INTEGER NOT NULL DEFAULT 0,
@@ -32,7 +33,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS content_one_active
 )sql";
 
 constexpr const char* kColumns =
-    "kind, tenant, version, author, created_ns, activated_ns, sha256, active";
+    "kind, tenant, version, author, created_ns, activated_ns, sha256, active, activated_by";
+// Index of the files column that get() and active() select after kColumns.
+constexpr int kFilesColumn = 9;
 
 void appendLength(std::string& out, size_t n) {
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
@@ -48,6 +51,7 @@ ContentVersion readRow(const SqliteStatement& stmt) {
   v.activated_ns = stmt.columnInt(5);
   v.sha256 = stmt.columnText(6);
   v.active = stmt.columnInt(7) != 0;
+  v.activated_by = stmt.columnText(8);
   return v;
 }
 
@@ -122,10 +126,26 @@ absl::StatusOr<std::unique_ptr<ContentStore>> ContentStore::open(const std::stri
   for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", kSchema}) {
     if (absl::Status s = store->exec(sql); !s.ok()) return s;
   }
+  if (absl::Status s = store->addActivatedByColumn(); !s.ok()) return s;
   return store;
 }
 
 ContentStore::~ContentStore() { sqlite3_close_v2(db_); }
+
+// Stores written before activations recorded their principal lack the column. Their
+// earlier activations keep an empty activated_by.
+absl::Status ContentStore::addActivatedByColumn() {
+  auto columns = SqliteStatement::prepare(db_, "content columns",
+                                          "SELECT name FROM pragma_table_info('content_versions')");
+  if (!columns.ok()) return columns.status();
+  while (true) {
+    absl::StatusOr<bool> row = columns->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    if (columns->columnText(0) == "activated_by") return absl::OkStatus();
+  }
+  return exec("ALTER TABLE content_versions ADD COLUMN activated_by TEXT NOT NULL DEFAULT ''");
+}
 
 absl::Status ContentStore::exec(const char* sql) {
   char* error = nullptr;
@@ -171,7 +191,7 @@ absl::StatusOr<ContentVersion> ContentStore::add(ContentKind kind, absl::string_
 }
 
 absl::Status ContentStore::activate(ContentKind kind, absl::string_view tenant, int64_t version,
-                                    int64_t now_ns) {
+                                    absl::string_view activated_by, int64_t now_ns) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (absl::Status s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   absl::Status status = [&]() -> absl::Status {
@@ -184,13 +204,14 @@ absl::Status ContentStore::activate(ContentKind kind, absl::string_view tenant, 
     if (absl::Status s = clear->run(); !s.ok()) return s;
     auto set = SqliteStatement::prepare(
         db_, "content activate",
-        "UPDATE content_versions SET active = 1, activated_ns = ?4 "
+        "UPDATE content_versions SET active = 1, activated_ns = ?4, activated_by = ?5 "
         "WHERE kind = ?1 AND tenant = ?2 AND version = ?3");
     if (!set.ok()) return set.status();
     set->bindText(1, contentKindName(kind));
     set->bindText(2, tenant);
     set->bindInt(3, version);
     set->bindInt(4, now_ns);
+    set->bindText(5, activated_by);
     if (absl::Status s = set->run(); !s.ok()) return s;
     if (sqlite3_changes(db_) == 0) {
       return absl::NotFoundError(absl::StrCat(contentKindName(kind), " version ", version,
@@ -224,7 +245,7 @@ absl::StatusOr<ContentVersion> ContentStore::get(ContentKind kind, absl::string_
                                             " of tenant ", tenant, " does not exist"));
   }
   ContentVersion v = readRow(*stmt);
-  absl::StatusOr<ContentFiles> files = filesFromJson(stmt->columnText(8));
+  absl::StatusOr<ContentFiles> files = filesFromJson(stmt->columnText(kFilesColumn));
   if (!files.ok()) return files.status();
   v.files = std::move(*files);
   return v;

@@ -38,6 +38,7 @@ struct ContentVersion {
   std::string author;   // Principal::subject of the push
   int64_t created_ns = 0;
   int64_t activated_ns = 0;  // last activation; 0 when never active
+  std::string activated_by;  // Principal::subject of the last activation; "" when never active
   std::string sha256;        // lowercase hex of contentHash(files)
   bool active = false;
   ContentFiles files;  // empty in list() results
@@ -61,9 +62,10 @@ class ContentStore {
                                      int64_t now_ns);
 
   // Marks `version` active and every other version of (kind, tenant) inactive, in one
-  // transaction. NotFound for an unknown version.
+  // transaction, and records `activated_by` and `now_ns` on it. NotFound for an unknown
+  // version.
   absl::Status activate(ContentKind kind, absl::string_view tenant, int64_t version,
-                        int64_t now_ns);
+                        absl::string_view activated_by, int64_t now_ns);
 
   // One version with its files. NotFound names the kind, tenant and version.
   absl::StatusOr<ContentVersion> get(ContentKind kind, absl::string_view tenant,
@@ -82,6 +84,7 @@ class ContentStore {
  private:
   ContentStore(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
   absl::Status exec(const char* sql);
+  absl::Status addActivatedByColumn();
 
   std::string path_;
   sqlite3* db_ = nullptr;

@@ -528,6 +528,11 @@ absl::StatusOr<RunRecord> RunStore::get(int64_t id) {
   return record;
 }
 
+// ORDER BY clauses by RunSort value.
+constexpr std::array<const char*, 6> kRunSortSql = {
+    "id ASC", "id DESC", "created_ns ASC, id ASC", "created_ns DESC, id DESC",
+    "updated_ns ASC, id ASC", "updated_ns DESC, id DESC"};
+
 absl::StatusOr<RunPage> RunStore::list(const RunFilter& filter) {
   if (filter.limit < 1 || filter.limit > RunFilter::kMaxLimit || filter.offset < 0) {
     return absl::InvalidArgumentError(absl::StrCat("limit=", filter.limit, " offset=",
@@ -568,7 +573,8 @@ absl::StatusOr<RunPage> RunStore::list(const RunFilter& filter) {
 
   absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
       db_, "list_runs",
-      absl::StrCat("SELECT ", kRunColumns, " FROM runs", clause, " ORDER BY id DESC LIMIT ? OFFSET ?"));
+      absl::StrCat("SELECT ", kRunColumns, " FROM runs", clause, " ORDER BY ",
+                   kRunSortSql[static_cast<size_t>(filter.sort)], " LIMIT ? OFFSET ?"));
   if (!s.ok()) return s.status();
   int index = 1;
   for (const std::string& text : texts) s->bindText(index++, text);

@@ -97,6 +97,10 @@ struct RunRecord {
   std::vector<RunStep> steps;  // filled by get() only
 };
 
+// Sort orders of RunStore::list, named in the API as id, -id, created, -created,
+// updated, -updated. Ties fall back to the run id so pages are stable.
+enum class RunSort { kIdAsc, kIdDesc, kCreatedAsc, kCreatedDesc, kUpdatedAsc, kUpdatedDesc };
+
 struct RunFilter {
   static constexpr int kDefaultLimit = 50;
   static constexpr int kMaxLimit = 500;
@@ -108,10 +112,11 @@ struct RunFilter {
   std::optional<std::vector<std::string>> allowed_tenants;
   int limit = kDefaultLimit;
   int64_t offset = 0;
+  RunSort sort = RunSort::kIdDesc;
 };
 
 struct RunPage {
-  std::vector<RunRecord> items;  // newest first, without steps
+  std::vector<RunRecord> items;  // in filter.sort order, without steps
   int64_t total = 0;
 };
 

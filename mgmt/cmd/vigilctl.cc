@@ -7,9 +7,11 @@
 //   vigilctl [--api URL] runs list|show ID|approvals|approve ID|deny ID [--json]
 //   vigilctl parse [--format F] [--framing F] [--tenant T] FILE
 //   vigilctl intel load [--format list|regex|csv|misp|stix] FEED...
+//   vigilctl [--api URL] intel indicators list|add|remove | intel sightings | intel reload
+//   vigilctl [--api URL] status [--json]
 //   vigilctl playbooks compile|disasm|run --dry-run ...
 //   vigilctl rules test [--format F] [--tenant T] RULE.yml... EVENTS
-//   vigilctl [--api URL] content push|versions|diff|activate|delete KIND ... [--json]
+//   vigilctl [--api URL] content push|versions|show|diff|activate|delete KIND ... [--json]
 //   vigilctl [--api URL] config reload [--json]
 // Each command group lives in its own vigilctl_<group>.cc and registers itself here.
 #include <CLI/CLI.hpp>
@@ -18,8 +20,11 @@
 #include "mgmt/cmd/vigilctl_client.h"
 
 namespace vigil::ctl {
-// Registers "vigilctl intel load" (mgmt/cmd/vigilctl_intel.cc), which works offline.
+// Registers "vigilctl intel load|check" (mgmt/cmd/vigilctl_intel.cc), which work offline.
 void registerIntelCommands(CLI::App& app);
+// Registers "vigilctl status" and "vigilctl intel indicators|sightings|reload"
+// (mgmt/cmd/vigilctl_status.cc); call it after registerIntelCommands.
+void registerStatusCommands(CLI::App& app, const GlobalOptions& global);
 // Registers "vigilctl playbooks" (mgmt/cmd/vigilctl_playbooks.cc), which works offline.
 void registerPlaybookCommands(CLI::App& app);
 // Registers "vigilctl rules test" (mgmt/cmd/vigilctl_rules.cc), which works offline.
@@ -57,6 +62,7 @@ int main(int argc, char** argv) {
   vigil::ctl::registerRunsCommands(app, options);
   vigil::ctl::registerParseCommands(app);
   vigil::ctl::registerIntelCommands(app);
+  vigil::ctl::registerStatusCommands(app, options);
   vigil::ctl::registerPlaybookCommands(app);
   vigil::ctl::registerRulesCommands(app);
   vigil::ctl::registerContentCommands(app, options);

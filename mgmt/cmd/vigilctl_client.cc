@@ -132,6 +132,8 @@ absl::StatusOr<nlohmann::json> sendJson(const std::string& api_url, const std::s
     result = (*client)->Patch(target, body, content_type.c_str());
   } else if (method == "POST") {
     result = (*client)->Post(target, body, content_type.c_str());
+  } else if (method == "DELETE") {
+    result = (*client)->Delete(target, body, content_type.c_str());
   } else {
     return absl::InvalidArgumentError(absl::StrCat("unsupported method ", method));
   }

@@ -41,7 +41,7 @@ absl::StatusOr<nlohmann::json> getJson(const std::string& api_url, const std::st
 absl::StatusOr<nlohmann::json> sendJson(const std::string& api_url, const std::string& method,
                                         const std::string& path, const nlohmann::json& body);
 
-// Sends `method` (POST, PATCH, ...) with `body` of `content_type` and parses the JSON
+// Sends `method` (GET, POST, PATCH or DELETE) with `body` of `content_type` and parses the JSON
 // reply. Errors as for getJson; the message starts with the method.
 absl::StatusOr<nlohmann::json> sendJson(const std::string& api_url, const std::string& method,
                                         const std::string& path, const QueryParams& params,

@@ -25,6 +25,10 @@ struct ContentOptions {
   int64_t version = 0;
   int64_t against = 0;
   std::string rule;  // content delete: one rule id instead of the whole set
+  int limit = 50;    // content versions: page size, 1..500
+  int64_t offset = 0;
+  std::string sort;  // content versions: "version" (oldest first) or "-version"
+  std::string file;  // content show: print only this file's text
   bool json = false;
 };
 
@@ -135,10 +139,14 @@ std::string text(const nlohmann::json& j, const char* key) {
 void printVersion(const nlohmann::json& v) {
   std::cout << text(v, "kind") << " version " << text(v, "version")
             << (v.value("active", false) ? " (active)" : "") << "\n"
-            << "  tenant   " << text(v, "tenant") << "\n"
-            << "  author   " << text(v, "author") << "\n"
-            << "  created  " << text(v, "created") << "\n"
-            << "  sha256   " << text(v, "sha256") << "\n";
+            << "  tenant        " << text(v, "tenant") << "\n"
+            << "  author        " << text(v, "author") << "\n"
+            << "  created       " << text(v, "created") << "\n";
+  if (v.contains("activated")) {
+    std::cout << "  activated     " << text(v, "activated") << "\n"
+              << "  activated by  " << text(v, "activated_by") << "\n";
+  }
+  std::cout << "  sha256        " << text(v, "sha256") << "\n";
 }
 
 void printDryRun(const std::string& kind, const nlohmann::json& result) {
@@ -200,29 +208,60 @@ void runPush(const GlobalOptions& global, const ContentOptions& o) {
 }
 
 void runVersions(const GlobalOptions& global, const ContentOptions& o) {
-  absl::StatusOr<nlohmann::json> body = getJson(
-      global.api_url, absl::StrCat("/api/v1/content/", o.kind, "/versions"), tenantParam(o));
+  QueryParams params = tenantParam(o);
+  params.emplace_back("limit", std::to_string(o.limit));
+  if (o.offset != 0) params.emplace_back("offset", std::to_string(o.offset));
+  if (!o.sort.empty()) params.emplace_back("sort", o.sort);
+  absl::StatusOr<nlohmann::json> body =
+      getJson(global.api_url, absl::StrCat("/api/v1/content/", o.kind, "/versions"), params);
   if (!body.ok()) fail(body.status().message());
   if (o.json) {
     std::cout << body->dump(2) << "\n";
     return;
   }
   const nlohmann::json& versions = (*body)["versions"];
-  if (versions.empty()) {
+  if (versions.empty() && body->value("total", 0) == 0) {
     std::cout << "no " << o.kind << " versions stored; vigild runs the configured files\n";
     return;
   }
-  std::cout << "VERSION  ACTIVE  CREATED                  AUTHOR            SHA256\n";
+  std::vector<std::vector<std::string>> rows = {
+      {"VERSION", "ACTIVE", "CREATED", "AUTHOR", "ACTIVATED", "ACTIVATED BY", "SHA256"}};
   for (const nlohmann::json& v : versions) {
-    std::string version = text(v, "version");
-    std::string author = text(v, "author");
-    std::cout << version << std::string(version.size() < 9 ? 9 - version.size() : 1, ' ')
-              << (v.value("active", false) ? "yes     " : "        ") << text(v, "created")
-              << std::string(text(v, "created").size() < 25 ? 25 - text(v, "created").size() : 1,
-                             ' ')
-              << author << std::string(author.size() < 18 ? 18 - author.size() : 1, ' ')
-              << text(v, "sha256").substr(0, 16) << "\n";
+    rows.push_back({text(v, "version"), v.value("active", false) ? "yes" : "",
+                    text(v, "created"), text(v, "author"), text(v, "activated"),
+                    text(v, "activated_by"), text(v, "sha256").substr(0, 16)});
   }
+  printTable(rows, "");
+  std::cout << versions.size() << " of " << text(*body, "total") << " versions shown (offset "
+            << text(*body, "offset") << ")\n";
+}
+
+void runShow(const GlobalOptions& global, const ContentOptions& o) {
+  absl::StatusOr<nlohmann::json> body = getJson(
+      global.api_url, absl::StrCat("/api/v1/content/", o.kind, "/versions/", o.version),
+      tenantParam(o));
+  if (!body.ok()) fail(body.status().message());
+  const nlohmann::json& files = (*body)["files"];
+  if (!o.file.empty()) {
+    if (!files.is_object() || !files.contains(o.file)) {
+      fail(absl::StrCat(o.kind, " version ", o.version, " has no file ", printable(o.file),
+                        "; run without --file to list its files"));
+    }
+    // The text is printed as is, so it can be saved and pushed again.
+    std::cout << files[o.file].get<std::string>();
+    return;
+  }
+  if (o.json) {
+    std::cout << body->dump(2) << "\n";
+    return;
+  }
+  printVersion(*body);
+  std::cout << "  files\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& [path, content] : files.items()) {
+    rows.push_back({printable(path), absl::StrCat(content.get<std::string>().size(), " bytes")});
+  }
+  printTable(rows, "    ");
 }
 
 void runDiff(const GlobalOptions& global, const ContentOptions& o) {
@@ -339,7 +378,22 @@ void registerContentCommands(CLI::App& app, const GlobalOptions& global) {
 
   CLI::App* versions = content->add_subcommand("versions", "List the stored versions");
   kind(versions);
+  versions->add_option("--limit", o->limit, "maximum number of versions to print, 1..500")
+      ->check(CLI::Range(1, 500));
+  versions->add_option("--offset", o->offset, "number of versions to skip")
+      ->check(CLI::NonNegativeNumber);
+  versions->add_option("--sort", o->sort, "-version (newest first, the default) or version")
+      ->check(CLI::IsMember({"version", "-version"}));
   versions->callback([&global, o] { runVersions(global, *o); });
+
+  CLI::App* show = content->add_subcommand(
+      "show", "Show one stored version: who pushed and activated it, and its files");
+  kind(show);
+  show->add_option("VERSION", o->version, "version to show")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  show->add_option("--file", o->file, "print only the text of this file of the version");
+  show->callback([&global, o] { runShow(global, *o); });
 
   CLI::App* diff = content->add_subcommand("diff", "Show a unified diff between two versions");
   kind(diff);

@@ -301,7 +301,9 @@ void addFeedOptions(CLI::App* command, IntelLoadOptions& options) {
 
 void registerIntelCommands(CLI::App& app) {
   auto options = std::make_shared<IntelLoadOptions>();
-  CLI::App* intel = app.add_subcommand("intel", "work with threat-intel feeds offline");
+  CLI::App* intel = app.add_subcommand(
+      "intel", "check threat-intel feeds offline (load, check), or manage the indicators of a "
+               "running vigild (indicators, sightings, reload)");
   intel->require_subcommand(1);
   CLI::App* load = intel->add_subcommand(
       "load",

@@ -19,6 +19,7 @@ struct ListOptions {
   std::string playbook;
   int limit = 50;
   int64_t offset = 0;
+  std::string sort;
   bool json = false;
 };
 
@@ -61,6 +62,7 @@ void listRuns(const GlobalOptions& global, const ListOptions& options, bool appr
   if (!options.state.empty()) params.emplace_back("state", options.state);
   if (!options.tenant.empty()) params.emplace_back("tenant", options.tenant);
   if (!options.playbook.empty()) params.emplace_back("playbook", options.playbook);
+  if (!options.sort.empty()) params.emplace_back("sort", options.sort);
   absl::StatusOr<json> body =
       getJson(global.api_url, approvals ? "/api/v1/approvals" : "/api/v1/runs", params);
   if (!body.ok()) fail(body.status().message());
@@ -140,6 +142,10 @@ void addListOptions(CLI::App* cmd, ListOptions& o, bool with_state) {
   cmd->add_option("--limit", o.limit, "maximum number of runs to print, 1..500")
       ->check(CLI::Range(1, 500));
   cmd->add_option("--offset", o.offset, "number of runs to skip")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--sort", o.sort,
+                  "order: -id (newest first, the default), id, created, -created, updated, "
+                  "-updated")
+      ->check(CLI::IsMember({"id", "-id", "created", "-created", "updated", "-updated"}));
   cmd->add_flag("--json", o.json, "print the API response as JSON");
 }
 
@@ -150,7 +156,7 @@ void registerRunsCommands(CLI::App& app, const GlobalOptions& options) {
   runs->require_subcommand(1);
 
   auto list_options = std::make_shared<ListOptions>();
-  CLI::App* list = runs->add_subcommand("list", "print one page of runs, newest first");
+  CLI::App* list = runs->add_subcommand("list", "print one page of runs, newest first unless --sort says otherwise");
   addListOptions(list, *list_options, true);
   list->callback([&options, list_options] { listRuns(options, *list_options, false); });
 

@@ -59,6 +59,42 @@ nlohmann::json orFail(absl::StatusOr<nlohmann::json> body) {
   return *std::move(body);
 }
 
+// Options of "tokens list" and "tenants list"; the filters are used by tokens only.
+struct PageOptions {
+  int limit = 50;
+  int64_t offset = 0;
+  std::string sort;
+  std::string role;
+  std::string tenant;
+  std::string state;
+  bool json = false;
+};
+
+void addPageOptions(CLI::App* command, PageOptions& options, const std::string& noun,
+                    const std::string& sort_help, const std::vector<std::string>& sort_names) {
+  command->add_option("--limit", options.limit, "maximum number of " + noun + " to print, 1..500")
+      ->check(CLI::Range(1, 500));
+  command->add_option("--offset", options.offset, "number of " + noun + " to skip")
+      ->check(CLI::NonNegativeNumber);
+  command->add_option("--sort", options.sort, "order: " + sort_help)
+      ->check(CLI::IsMember(sort_names));
+  command->add_flag("--json", options.json, "print the API's JSON");
+}
+
+QueryParams pageParams(const PageOptions& options) {
+  QueryParams params = {{"limit", std::to_string(options.limit)}};
+  if (options.offset != 0) params.emplace_back("offset", std::to_string(options.offset));
+  if (!options.sort.empty()) params.emplace_back("sort", options.sort);
+  return params;
+}
+
+// "2 of 7 tokens shown (offset 0)", so a reader sees when a page left some out.
+void printPageFooter(const nlohmann::json& body, const std::string& noun) {
+  std::cout << body.value("items", nlohmann::json::array()).size() << " of "
+            << text(body, "total") << " " << noun << " shown (offset " << text(body, "offset")
+            << ")\n";
+}
+
 // Parses "90d", "12h", "30m", "3600s" or plain seconds into seconds.
 int64_t parseDuration(const std::string& value) {
   if (value.empty()) fail("--expires-in is empty; give a duration such as 90d, 12h or 3600s");
@@ -193,12 +229,22 @@ void registerTokens(CLI::App& app, const GlobalOptions& global) {
     printIssued(orFail(sendJson(global.api_url, "POST", "/api/v1/tokens", body)), create->json);
   });
 
-  auto list_json = std::make_shared<bool>(false);
+  auto list = std::make_shared<PageOptions>();
   CLI::App* l = tokens->add_subcommand("list", "list tokens (never their secrets)");
-  l->add_flag("--json", *list_json, "print the API's JSON");
-  l->callback([&global, list_json] {
-    nlohmann::json body = orFail(getJson(global.api_url, "/api/v1/tokens"));
-    if (*list_json) return printJson(body);
+  l->add_option("--role", list->role, "only tokens of this role")
+      ->check(CLI::IsMember({"admin", "tenant_admin", "analyst", "read_only"}));
+  l->add_option("--tenant", list->tenant, "only tokens that may access this tenant");
+  l->add_option("--state", list->state, "only active, revoked or expired tokens")
+      ->check(CLI::IsMember({"active", "revoked", "expired"}));
+  addPageOptions(l, *list, "tokens", "-created (default), created, name, -name, last_used, -last_used",
+                 {"-created", "created", "name", "-name", "last_used", "-last_used"});
+  l->callback([&global, list] {
+    QueryParams params = pageParams(*list);
+    if (!list->role.empty()) params.emplace_back("role", list->role);
+    if (!list->tenant.empty()) params.emplace_back("tenant", list->tenant);
+    if (!list->state.empty()) params.emplace_back("state", list->state);
+    nlohmann::json body = orFail(getJson(global.api_url, "/api/v1/tokens", params));
+    if (list->json) return printJson(body);
     std::vector<std::vector<std::string>> rows = {
         {"ID", "NAME", "ROLE", "TENANTS", "CREATED", "EXPIRES", "REVOKED", "LAST USED"}};
     for (const nlohmann::json& t : body.value("items", nlohmann::json::array())) {
@@ -207,6 +253,7 @@ void registerTokens(CLI::App& app, const GlobalOptions& global) {
                       text(t, "last_used")});
     }
     printRows(rows);
+    printPageFooter(body, "tokens");
   });
 
   auto revoke_id = std::make_shared<std::string>();
@@ -235,17 +282,19 @@ void registerTenants(CLI::App& app, const GlobalOptions& global) {
     std::cout << "Created tenant " << printable(*name) << "\n";
   });
 
-  auto list_json = std::make_shared<bool>(false);
+  auto list = std::make_shared<PageOptions>();
   CLI::App* l = tenants->add_subcommand("list", "list the tenants this token may see");
-  l->add_flag("--json", *list_json, "print the API's JSON");
-  l->callback([&global, list_json] {
-    nlohmann::json body = orFail(getJson(global.api_url, "/api/v1/tenants"));
-    if (*list_json) return printJson(body);
+  addPageOptions(l, *list, "tenants", "name (default), -name, created, -created",
+                 {"name", "-name", "created", "-created"});
+  l->callback([&global, list] {
+    nlohmann::json body = orFail(getJson(global.api_url, "/api/v1/tenants", pageParams(*list)));
+    if (list->json) return printJson(body);
     std::vector<std::vector<std::string>> rows = {{"NAME", "CREATED"}};
     for (const nlohmann::json& t : body.value("items", nlohmann::json::array())) {
       rows.push_back({text(t, "name"), text(t, "created")});
     }
     printRows(rows);
+    printPageFooter(body, "tenants");
   });
 
   auto delete_name = std::make_shared<std::string>();

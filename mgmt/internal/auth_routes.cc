@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <initializer_list>
+#include <optional>
 #include <set>
+#include <tuple>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +15,7 @@
 #include "common/time.h"
 #include "mgmt/internal/case_json.h"
 #include "mgmt/internal/json_body.h"
+#include "mgmt/internal/list_query.h"
 
 namespace vigil::mgmt::internal {
 namespace {
@@ -95,6 +98,96 @@ absl::Status needTokenManager(const Principal& principal) {
       roleName(principal.role)));
 }
 
+// limit, offset and sort of a list request; sort is an index into the route's sort names.
+struct ListParams {
+  PageParams page;
+  std::optional<size_t> sort;
+};
+
+absl::StatusOr<ListParams> parseListParams(const ApiRequest& request,
+                                           const std::vector<absl::string_view>& sort_names) {
+  ListParams params;
+  absl::StatusOr<std::optional<std::string>> limit = singleQueryParam(request, "limit");
+  if (!limit.ok()) return limit.status();
+  absl::StatusOr<std::optional<std::string>> offset = singleQueryParam(request, "offset");
+  if (!offset.ok()) return offset.status();
+  absl::StatusOr<std::optional<std::string>> sort = singleQueryParam(request, "sort");
+  if (!sort.ok()) return sort.status();
+  absl::StatusOr<PageParams> page = parsePageParams(*limit, *offset);
+  if (!page.ok()) return page.status();
+  params.page = *page;
+  if (*sort) {
+    absl::StatusOr<size_t> index = parseSortParam(**sort, sort_names);
+    if (!index.ok()) return index.status();
+    params.sort = *index;
+  }
+  return params;
+}
+
+// Token states for ?state=: active (usable now), revoked, or expired (and not revoked).
+enum class TokenState { kActive, kRevoked, kExpired };
+
+TokenState tokenState(const TokenInfo& t, int64_t now_ns) {
+  if (t.revoked_ns != 0) return TokenState::kRevoked;
+  if (t.expires_ns != 0 && t.expires_ns <= now_ns) return TokenState::kExpired;
+  return TokenState::kActive;
+}
+
+// The filters of GET /api/v1/tokens.
+struct TokenQuery {
+  std::optional<Role> role;
+  std::optional<std::string> tenant;
+  std::optional<TokenState> state;
+
+  bool matches(const TokenInfo& t, int64_t now_ns) const {
+    if (role && t.role != *role) return false;
+    if (tenant && std::find(t.tenants.begin(), t.tenants.end(), *tenant) == t.tenants.end()) {
+      return false;
+    }
+    return !state || tokenState(t, now_ns) == *state;
+  }
+};
+
+absl::StatusOr<TokenQuery> parseTokenQuery(const ApiRequest& request) {
+  TokenQuery query;
+  absl::StatusOr<std::optional<std::string>> role = singleQueryParam(request, "role");
+  if (!role.ok()) return role.status();
+  absl::StatusOr<std::optional<std::string>> tenant = singleQueryParam(request, "tenant");
+  if (!tenant.ok()) return tenant.status();
+  absl::StatusOr<std::optional<std::string>> state = singleQueryParam(request, "state");
+  if (!state.ok()) return state.status();
+  if (*role) {
+    absl::StatusOr<Role> parsed = parseRole(**role);
+    if (!parsed.ok()) return parsed.status();
+    query.role = *parsed;
+  }
+  query.tenant = *tenant;
+  if (*state) {
+    static const std::vector<absl::string_view> kStateNames = {"active", "revoked", "expired"};
+    for (size_t i = 0; i < kStateNames.size(); ++i) {
+      if (kStateNames[i] == **state) query.state = static_cast<TokenState>(i);
+    }
+    if (!query.state) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "state=", **state, " is not valid; use one of ", absl::StrJoin(kStateNames, ", ")));
+    }
+  }
+  return query;
+}
+
+// Sorts by the index into listTokens' sort names; ties fall back to the token id.
+void sortTokens(std::vector<TokenInfo>& tokens, size_t sort) {
+  const bool by_name = sort == 2 || sort == 3;
+  auto key = [sort, by_name](const TokenInfo& t) {
+    const int64_t time = by_name ? 0 : (sort < 2 ? t.created_ns : t.last_used_ns);
+    return std::make_tuple(time, by_name ? t.name : std::string(), t.id);
+  };
+  const bool descending = sort == 0 || sort == 3 || sort == 5;
+  std::stable_sort(tokens.begin(), tokens.end(), [&](const TokenInfo& a, const TokenInfo& b) {
+    return descending ? key(b) < key(a) : key(a) < key(b);
+  });
+}
+
 // ---------------------------------------------------------------------------------------
 // Handlers
 
@@ -109,16 +202,39 @@ absl::StatusOr<ApiResponse> whoami(const ApiRequest& request) {
   return jsonResponse(body);
 }
 
+// GET /api/v1/tenants?limit=&offset=&sort=: the readable tenants, by name unless sorted.
 absl::StatusOr<ApiResponse> listTenants(AuthStore& auth, const ApiRequest& request) {
-  if (absl::Status s = rejectQuery(request); !s.ok()) return s;
+  static const std::vector<absl::string_view> kSortNames = {"name", "-name", "created",
+                                                            "-created"};
+  if (absl::Status s = checkQueryParams(request, {"limit", "offset", "sort"}); !s.ok()) return s;
+  absl::StatusOr<ListParams> params = parseListParams(request, kSortNames);
+  if (!params.ok()) return params.status();
   absl::StatusOr<std::vector<Tenant>> tenants = auth.listTenants();
   if (!tenants.ok()) return tenants.status();
-  nlohmann::json items = nlohmann::json::array();
+  std::vector<Tenant> readable;
   for (const Tenant& t : *tenants) {
-    if (!request.principal.canRead(t.name)) continue;
+    if (request.principal.canRead(t.name)) readable.push_back(t);
+  }
+  // Index into kSortNames: even entries ascend, odd ones descend.
+  const size_t sort = params->sort.value_or(0);
+  std::stable_sort(readable.begin(), readable.end(), [sort](const Tenant& a, const Tenant& b) {
+    const bool by_name = sort < 2;
+    const bool less = by_name ? a.name < b.name
+                              : std::tie(a.created_ns, a.name) < std::tie(b.created_ns, b.name);
+    const bool greater = by_name ? b.name < a.name
+                                 : std::tie(b.created_ns, b.name) < std::tie(a.created_ns, a.name);
+    return sort % 2 == 0 ? less : greater;
+  });
+  const int64_t total = static_cast<int64_t>(readable.size());
+  keepPage(readable, params->page);
+  nlohmann::json items = nlohmann::json::array();
+  for (const Tenant& t : readable) {
     items.push_back({{"name", t.name}, {"created", formatRfc3339(t.created_ns)}});
   }
-  return jsonResponse({{"items", std::move(items)}});
+  return jsonResponse({{"items", std::move(items)},
+                       {"total", total},
+                       {"limit", params->page.limit},
+                       {"offset", params->page.offset}});
 }
 
 absl::StatusOr<ApiResponse> createTenant(AuthStore& auth, const ApiRequest& request) {
@@ -225,16 +341,37 @@ absl::StatusOr<ApiResponse> createToken(AuthStore& auth, const Clock& clock,
   return response;
 }
 
+// GET /api/v1/tokens?role=&tenant=&state=&limit=&offset=&sort=: the tokens the principal
+// manages, newest first unless sorted.
 absl::StatusOr<ApiResponse> listTokens(AuthStore& auth, const ApiRequest& request) {
-  if (absl::Status s = rejectQuery(request); !s.ok()) return s;
+  static const std::vector<absl::string_view> kSortNames = {
+      "-created", "created", "name", "-name", "last_used", "-last_used"};
+  if (absl::Status s = checkQueryParams(
+          request, {"role", "tenant", "state", "limit", "offset", "sort"});
+      !s.ok()) {
+    return s;
+  }
   if (absl::Status s = needTokenManager(request.principal); !s.ok()) return s;
+  absl::StatusOr<ListParams> params = parseListParams(request, kSortNames);
+  if (!params.ok()) return params.status();
+  absl::StatusOr<TokenQuery> query = parseTokenQuery(request);
+  if (!query.ok()) return query.status();
   absl::StatusOr<std::vector<TokenInfo>> tokens = auth.listTokens();
   if (!tokens.ok()) return tokens.status();
-  nlohmann::json items = nlohmann::json::array();
+  const int64_t now_ns = auth.clock().nowNs();
+  std::vector<TokenInfo> listed;
   for (const TokenInfo& t : *tokens) {
-    if (managesToken(request.principal, t)) items.push_back(tokenToJson(t));
+    if (managesToken(request.principal, t) && query->matches(t, now_ns)) listed.push_back(t);
   }
-  return jsonResponse({{"items", std::move(items)}});
+  sortTokens(listed, params->sort.value_or(0));
+  const int64_t total = static_cast<int64_t>(listed.size());
+  keepPage(listed, params->page);
+  nlohmann::json items = nlohmann::json::array();
+  for (const TokenInfo& t : listed) items.push_back(tokenToJson(t));
+  return jsonResponse({{"items", std::move(items)},
+                       {"total", total},
+                       {"limit", params->page.limit},
+                       {"offset", params->page.offset}});
 }
 
 absl::StatusOr<ApiResponse> revokeToken(AuthStore& auth, const ApiRequest& request) {

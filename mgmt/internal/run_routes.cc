@@ -9,6 +9,7 @@
 #include "common/time.h"
 #include "mgmt/internal/case_json.h"
 #include "mgmt/internal/json_body.h"
+#include "mgmt/internal/list_query.h"
 
 namespace vigil::mgmt {
 namespace internal {
@@ -17,6 +18,10 @@ namespace {
 using json = nlohmann::json;
 
 constexpr size_t kMaxCommentBytes = 4096;
+
+// API names of RunSort values, in enum order.
+const std::vector<absl::string_view> kRunSortNames = {"id",      "-id",     "created",
+                                                      "-created", "updated", "-updated"};
 
 json timeOrNull(int64_t ns) { return ns == 0 ? json(nullptr) : json(formatRfc3339(ns)); }
 
@@ -88,7 +93,7 @@ json runToJson(const RunRecord& run, bool with_detail) {
 
 absl::StatusOr<RunFilter> parseRunQuery(const ApiRequest& request, const Principal& principal,
                                         std::optional<RunState> fixed_state) {
-  std::set<std::string> known = {"tenant", "playbook", "limit", "offset"};
+  std::set<std::string> known = {"tenant", "playbook", "limit", "offset", "sort"};
   if (!fixed_state) known.insert("state");
   RunFilter filter;
   std::set<std::string> seen;
@@ -109,17 +114,18 @@ absl::StatusOr<RunFilter> parseRunQuery(const ApiRequest& request, const Princip
     } else if (name == "playbook") {
       filter.playbook = value;
     } else if (name == "limit") {
-      if (!absl::SimpleAtoi(value, &filter.limit) || filter.limit < 1 ||
-          filter.limit > RunFilter::kMaxLimit) {
-        return absl::InvalidArgumentError(absl::StrCat("limit=", value,
-                                                       " is not an integer in 1..",
-                                                       RunFilter::kMaxLimit));
-      }
+      absl::StatusOr<PageParams> page =
+          parsePageParams(value, std::nullopt, RunFilter::kMaxLimit);
+      if (!page.ok()) return page.status();
+      filter.limit = page->limit;
+    } else if (name == "sort") {
+      absl::StatusOr<size_t> sort = parseSortParam(value, kRunSortNames);
+      if (!sort.ok()) return sort.status();
+      filter.sort = static_cast<RunSort>(*sort);
     } else if (name == "offset") {
-      if (!absl::SimpleAtoi(value, &filter.offset) || filter.offset < 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("offset=", value, " is not a non-negative integer; use 0 or more"));
-      }
+      absl::StatusOr<PageParams> page = parsePageParams(std::nullopt, value);
+      if (!page.ok()) return page.status();
+      filter.offset = page->offset;
     }
   }
   if (fixed_state) filter.state = *fixed_state;

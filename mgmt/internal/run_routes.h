@@ -1,7 +1,7 @@
 // Handlers of the playbook run endpoints:
-//   GET  /api/v1/runs                 ?state=&tenant=&playbook=&limit=&offset=
+//   GET  /api/v1/runs                 ?state=&tenant=&playbook=&limit=&offset=&sort=
 //   GET  /api/v1/runs/{id}            the run with its steps
-//   GET  /api/v1/approvals            runs waiting for approval (?tenant=&playbook=&limit=&offset=)
+//   GET  /api/v1/approvals            runs waiting for approval (same query without state)
 //   POST /api/v1/runs/{id}/approve    {"comment": "..."}
 //   POST /api/v1/runs/{id}/deny       {"comment": "..."}
 // Every read is filtered by the principal's tenants; a run the principal may not read

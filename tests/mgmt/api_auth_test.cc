@@ -186,6 +186,88 @@ TEST_F(ApiAuthTest, TokenLifecycle) {
   EXPECT_NE(after.body["error"]["message"].get<std::string>().find("revoked"), std::string::npos);
 }
 
+// The token list filters by role, tenant and state, sorts, and pages with a total.
+TEST_F(ApiAuthTest, TokenListFiltersSortsAndPages) {
+  for (const char* name : {"carol", "bob", "dave"}) {
+    nlohmann::json body = {{"name", name}, {"role", "analyst"}, {"tenants", {"acme"}}};
+    ASSERT_EQ(call("POST", "/api/v1/tokens", admin(), body.dump()).status, 201);
+  }
+  Reply globex = call("POST", "/api/v1/tokens", admin(),
+                      R"({"name": "erin", "role": "read_only", "tenants": ["globex"]})");
+  ASSERT_EQ(globex.status, 201) << globex.text;
+  ASSERT_EQ(call("DELETE", "/api/v1/tokens/" + globex.body["id"].get<std::string>(), admin())
+                .status,
+            200);
+
+  Reply all = call("GET", "/api/v1/tokens", admin());
+  ASSERT_EQ(all.status, 200) << all.text;
+  EXPECT_EQ(all.body["total"], 5);
+  EXPECT_EQ(all.body["limit"], 50);
+  EXPECT_EQ(all.body["offset"], 0);
+
+  Reply analysts = call("GET", "/api/v1/tokens?role=analyst&tenant=acme&sort=name", admin());
+  ASSERT_EQ(analysts.status, 200) << analysts.text;
+  EXPECT_EQ(analysts.body["total"], 3);
+  ASSERT_EQ(analysts.body["items"].size(), 3u);
+  EXPECT_EQ(analysts.body["items"][0]["name"], "bob");
+  EXPECT_EQ(analysts.body["items"][1]["name"], "carol");
+  EXPECT_EQ(analysts.body["items"][2]["name"], "dave");
+
+  Reply page = call("GET", "/api/v1/tokens?role=analyst&sort=-name&limit=1&offset=1", admin());
+  ASSERT_EQ(page.status, 200) << page.text;
+  EXPECT_EQ(page.body["total"], 3);
+  ASSERT_EQ(page.body["items"].size(), 1u);
+  EXPECT_EQ(page.body["items"][0]["name"], "carol");
+
+  Reply revoked = call("GET", "/api/v1/tokens?state=revoked", admin());
+  ASSERT_EQ(revoked.status, 200) << revoked.text;
+  ASSERT_EQ(revoked.body["items"].size(), 1u);
+  EXPECT_EQ(revoked.body["items"][0]["name"], "erin");
+  Reply active = call("GET", "/api/v1/tokens?state=active", admin());
+  EXPECT_EQ(active.body["total"], 4);
+
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"limit=0", "limit=0"},       {"limit=501", "limit=501"}, {"offset=-1", "offset=-1"},
+      {"sort=role", "sort=role"},   {"state=gone", "state=gone"}, {"role=root", "root"},
+      {"colour=red", "colour"}};
+  for (const auto& [query, named] : bad) {
+    Reply r = call("GET", "/api/v1/tokens?" + query, admin());
+    EXPECT_EQ(r.status, 400) << query;
+    EXPECT_NE(r.text.find(named), std::string::npos) << query << ": " << r.text;
+  }
+}
+
+// The tenant list sorts and pages; a caller sees only the tenants it may read.
+TEST_F(ApiAuthTest, TenantListSortsAndPages) {
+  Reply by_name = call("GET", "/api/v1/tenants", admin());
+  ASSERT_EQ(by_name.status, 200) << by_name.text;
+  EXPECT_EQ(by_name.body["total"], 2);
+  ASSERT_EQ(by_name.body["items"].size(), 2u);
+  EXPECT_EQ(by_name.body["items"][0]["name"], "acme");
+
+  Reply reversed = call("GET", "/api/v1/tenants?sort=-name&limit=1", admin());
+  ASSERT_EQ(reversed.status, 200) << reversed.text;
+  EXPECT_EQ(reversed.body["total"], 2);
+  ASSERT_EQ(reversed.body["items"].size(), 1u);
+  EXPECT_EQ(reversed.body["items"][0]["name"], "globex");
+
+  Reply past_end = call("GET", "/api/v1/tenants?offset=5", admin());
+  ASSERT_EQ(past_end.status, 200) << past_end.text;
+  EXPECT_TRUE(past_end.body["items"].empty());
+  EXPECT_EQ(past_end.body["total"], 2);
+
+  const std::string acme = auth_->mint(Role::kReadOnly, {"acme"}, "viewer");
+  Reply own = call("GET", "/api/v1/tenants", acme);
+  ASSERT_EQ(own.status, 200) << own.text;
+  EXPECT_EQ(own.body["total"], 1);
+
+  for (const std::string query : {"limit=x", "limit=1000", "offset=y", "sort=size"}) {
+    Reply bad = call("GET", "/api/v1/tenants?" + query, admin());
+    EXPECT_EQ(bad.status, 400) << query;
+    EXPECT_NE(bad.text.find(query), std::string::npos) << bad.text;
+  }
+}
+
 // Bad token requests are 400 with the field named.
 TEST_F(ApiAuthTest, BadTokenRequestsAre400) {
   for (const char* body :

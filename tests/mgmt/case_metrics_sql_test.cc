@@ -116,5 +116,38 @@ TEST_F(CaseMetricsSqlTest, MatchesInMemoryAggregation) {
   expectSame(std::vector<std::string>{"beta"}, "beta", kT0 + 300 * kMinute, 0);
 }
 
+// A merge closes the source case a second after it opened; that is no resolution, so the
+// tenant's MTTR counts only the target case that an analyst resolved.
+TEST_F(CaseMetricsSqlTest, MergedCaseHasNoMttr) {
+  const Actor alice{"alice", true};
+  auto source = store_->ingestAlert(
+      testing::makeAlert("rule", "high", "acme", {{"ip", "1"}}, clock_.nowNs()));
+  auto target = store_->ingestAlert(
+      testing::makeAlert("rule", "high", "acme", {{"ip", "2"}}, clock_.nowNs()));
+  ASSERT_TRUE(source.ok()) << source.status();
+  ASSERT_TRUE(target.ok()) << target.status();
+  clock_.setNs(clock_.nowNs() + kSecond);
+  ASSERT_TRUE(store_->mergeCase(source->case_id, target->case_id, alice).ok());
+  clock_.setNs(clock_.nowNs() + 10 * kMinute);
+  CaseUpdate resolve;
+  resolve.status = CaseStatus::kResolved;
+  resolve.resolution = Resolution::kTruePositive;
+  ASSERT_TRUE(store_->updateCase(target->case_id, resolve, alice).ok());
+
+  auto groups = store_->caseMetricsBetween(std::nullopt, "acme", 0, 0);
+  ASSERT_TRUE(groups.ok()) << groups.status();
+  ASSERT_FALSE(groups->empty());
+  const CaseMetricsGroup& all = groups->back();
+  EXPECT_EQ(all.severity, "all");
+  EXPECT_EQ(all.cases, 2);
+  EXPECT_EQ(all.mttr.count, 1);
+  EXPECT_GE(all.mttr.p50_s, 600.0);
+
+  const Case merged = store_->getCase(source->case_id)->info;
+  EXPECT_NE(merged.resolved_ns, 0);
+  EXPECT_FALSE(caseMetrics(merged, store_->sla(), clock_.nowNs()).mttr_ns);
+  expectSame(std::nullopt, "acme", 0, 0);
+}
+
 }  // namespace
 }  // namespace vigil::mgmt

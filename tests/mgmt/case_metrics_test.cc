@@ -53,6 +53,20 @@ TEST(CaseMetricsTest, PerCaseDurations) {
   EXPECT_FALSE(o.mttr_ns);
 }
 
+// A case closed by a merge was not resolved, so it has no MTTR.
+TEST(CaseMetricsTest, MergedCaseHasNoMttr) {
+  Case merged = makeCase("acme", Severity::kHigh, kT0, kT0, kT0 + kSecond, kT0 + kSecond);
+  merged.merged_into = 7;
+  CaseMetrics m = caseMetrics(merged, SlaPolicy{}, kT0 + kMinute);
+  EXPECT_FALSE(m.mttr_ns);
+  EXPECT_EQ(m.mtta_ns, kSecond);
+
+  std::vector<CaseMetricsGroup> groups = aggregateCaseMetrics({merged}, SlaPolicy{}, kT0);
+  ASSERT_EQ(groups.size(), 2u);
+  EXPECT_EQ(groups[1].cases, 1);
+  EXPECT_EQ(groups[1].mttr.count, 0);
+}
+
 // A target is breached when the action came late, or when it has not come and now is late.
 TEST(CaseMetricsTest, SlaBreaches) {
   const SlaPolicy sla = criticalSla();

@@ -53,8 +53,8 @@ TEST(ContentStoreTest, OneActiveVersion) {
   for (const char* text : {"one", "two", "three"}) {
     ASSERT_TRUE((*store)->add(ContentKind::kRules, "*", "admin", {{"r.yml", text}}, 1).ok());
   }
-  ASSERT_TRUE((*store)->activate(ContentKind::kRules, "*", 3, 100).ok());
-  ASSERT_TRUE((*store)->activate(ContentKind::kRules, "*", 1, 200).ok());
+  ASSERT_TRUE((*store)->activate(ContentKind::kRules, "*", 3, "alice", 100).ok());
+  ASSERT_TRUE((*store)->activate(ContentKind::kRules, "*", 1, "alice", 200).ok());
   auto active = (*store)->active(ContentKind::kRules, "*");
   ASSERT_TRUE(active.ok());
   ASSERT_TRUE(active->has_value());
@@ -68,13 +68,60 @@ TEST(ContentStoreTest, OneActiveVersion) {
   EXPECT_EQ(active_count, 1);
 }
 
+// Each activation records who made it: the pusher for a push, the caller for a rollback.
+TEST(ContentStoreTest, ActivationRecordsPrincipal) {
+  TempDir dir;
+  auto store = ContentStore::open(dir.file("content.db"));
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->add(ContentKind::kRules, "*", "alice", {{"r.yml", "one"}}, 1).ok());
+  ASSERT_TRUE((*store)->add(ContentKind::kRules, "*", "alice", {{"r.yml", "two"}}, 2).ok());
+  ASSERT_TRUE((*store)->activate(ContentKind::kRules, "*", 2, "alice", 10).ok());
+  ASSERT_TRUE((*store)->activate(ContentKind::kRules, "*", 1, "bob", 20).ok());
+  auto one = (*store)->get(ContentKind::kRules, "*", 1);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->author, "alice");
+  EXPECT_EQ(one->activated_by, "bob");
+  EXPECT_EQ(one->activated_ns, 20);
+  auto versions = (*store)->list(ContentKind::kRules, "*");
+  ASSERT_TRUE(versions.ok());
+  ASSERT_EQ(versions->size(), 2u);
+  EXPECT_EQ((*versions)[0].activated_by, "alice");
+  EXPECT_EQ((*versions)[1].activated_by, "bob");
+}
+
+// A store written before activations recorded their principal gains the column on open.
+TEST(ContentStoreTest, OpensStoreWithoutActivatedBy) {
+  TempDir dir;
+  const std::string path = dir.file("content.db");
+  {
+    testing::RawDb raw(path);
+    ASSERT_EQ(raw.exec("CREATE TABLE content_versions (kind TEXT NOT NULL, tenant TEXT NOT "
+                       "NULL, version INTEGER NOT NULL, author TEXT NOT NULL, created_ns "
+                       "INTEGER NOT NULL, activated_ns INTEGER NOT NULL DEFAULT 0, sha256 TEXT "
+                       "NOT NULL, files TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 0, "
+                       "PRIMARY KEY (kind, tenant, version))"),
+              "");
+    ASSERT_EQ(raw.exec("INSERT INTO content_versions VALUES ('rules', '*', 1, 'alice', 1, 5, "
+                       "'00', '{\"r.yml\": \"x\"}', 1)"),
+              "");
+  }
+  auto store = ContentStore::open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto old = (*store)->get(ContentKind::kRules, "*", 1);
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->activated_ns, 5);
+  EXPECT_EQ(old->activated_by, "");
+  ASSERT_TRUE((*store)->activate(ContentKind::kRules, "*", 1, "carol", 9).ok());
+  EXPECT_EQ((*store)->get(ContentKind::kRules, "*", 1)->activated_by, "carol");
+}
+
 TEST(ContentStoreTest, UnknownVersionNotFound) {
   TempDir dir;
   auto store = ContentStore::open(dir.file("content.db"));
   ASSERT_TRUE(store.ok());
   ASSERT_TRUE((*store)->add(ContentKind::kRules, "*", "admin", {{"r.yml", "x"}}, 1).ok());
-  ASSERT_TRUE((*store)->activate(ContentKind::kRules, "*", 1, 1).ok());
-  EXPECT_EQ((*store)->activate(ContentKind::kRules, "*", 7, 2).code(),
+  ASSERT_TRUE((*store)->activate(ContentKind::kRules, "*", 1, "alice", 1).ok());
+  EXPECT_EQ((*store)->activate(ContentKind::kRules, "*", 7, "alice", 2).code(),
             absl::StatusCode::kNotFound);
   // The failed activation rolled back: version 1 is still the active one.
   auto active = (*store)->active(ContentKind::kRules, "*");
@@ -91,7 +138,7 @@ TEST(ContentStoreTest, SurvivesReopen) {
     auto store = ContentStore::open(dir.file("content.db"));
     ASSERT_TRUE(store.ok());
     ASSERT_TRUE((*store)->add(ContentKind::kIntel, "*", "admin", {{"list.txt", "192.0.2.1\n"}}, 1).ok());
-    ASSERT_TRUE((*store)->activate(ContentKind::kIntel, "*", 1, 1).ok());
+    ASSERT_TRUE((*store)->activate(ContentKind::kIntel, "*", 1, "alice", 1).ok());
   }
   auto store = ContentStore::open(dir.file("content.db"));
   ASSERT_TRUE(store.ok());
@@ -322,6 +369,54 @@ TEST_F(ContentServiceTest, RoutePushListShowDiff) {
   EXPECT_EQ(global_.live.back(), 1);
 }
 
+// The version list pages and sorts like the case list, and shows who activated each
+// version: the pusher, and after a rollback the principal that rolled back.
+TEST_F(ContentServiceTest, RouteVersionsPageSortAndActivator) {
+  const Principal admin = principal(Role::kAdmin);
+  Principal operator_admin = principal(Role::kAdmin);
+  operator_admin.subject = "oncall";
+  for (const char* text : {"one", "two", "three"}) {
+    nlohmann::json body = {{"files", {{"r.yml", text}}}};
+    ASSERT_EQ(call("POST", "/api/v1/content/rules", admin, body.dump()).status, 201);
+  }
+  ApiResponse rollback =
+      call("POST", "/api/v1/content/rules/versions/1/activate", operator_admin);
+  ASSERT_EQ(rollback.status, 200) << rollback.body;
+  nlohmann::json rolled = nlohmann::json::parse(rollback.body);
+  EXPECT_EQ(rolled["author"], "admin-token");
+  EXPECT_EQ(rolled["activated_by"], "oncall");
+  EXPECT_TRUE(rolled.contains("activated"));
+
+  ApiResponse page = call("GET", "/api/v1/content/rules/versions", admin, "",
+                          {{"limit", "2"}, {"offset", "1"}});
+  ASSERT_EQ(page.status, 200) << page.body;
+  nlohmann::json j = nlohmann::json::parse(page.body);
+  EXPECT_EQ(j["total"], 3);
+  EXPECT_EQ(j["limit"], 2);
+  EXPECT_EQ(j["offset"], 1);
+  ASSERT_EQ(j["versions"].size(), 2u);
+  EXPECT_EQ(j["versions"][0]["version"], 2);
+  EXPECT_EQ(j["versions"][0]["activated_by"], "admin-token");
+  EXPECT_EQ(j["versions"][1]["version"], 1);
+  EXPECT_EQ(j["versions"][1]["activated_by"], "oncall");
+
+  ApiResponse oldest = call("GET", "/api/v1/content/rules/versions", admin, "",
+                            {{"sort", "version"}, {"limit", "1"}});
+  ASSERT_EQ(oldest.status, 200) << oldest.body;
+  EXPECT_EQ(nlohmann::json::parse(oldest.body)["versions"][0]["version"], 1);
+
+  ApiResponse shown = call("GET", "/api/v1/content/rules/versions/1", admin);
+  EXPECT_EQ(nlohmann::json::parse(shown.body)["activated_by"], "oncall");
+
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"limit", "0"}, {"limit", "501"}, {"limit", "ten"}, {"offset", "-1"}, {"sort", "created"}};
+  for (const auto& [name, value] : bad) {
+    ApiResponse r = call("GET", "/api/v1/content/rules/versions", admin, "", {{name, value}});
+    EXPECT_EQ(r.status, 400) << name << "=" << value;
+    EXPECT_NE(r.body.find(name + "=" + value), std::string::npos) << r.body;
+  }
+}
+
 TEST_F(ContentServiceTest, RouteRejectsBadInput) {
   const Principal admin = principal(Role::kAdmin);
   EXPECT_EQ(call("POST", "/api/v1/content/rules", admin, "{not json").status, 400);
@@ -336,7 +431,7 @@ TEST_F(ContentServiceTest, RouteRejectsBadInput) {
   EXPECT_EQ(call("GET", "/api/v1/content/rules/versions/zero", admin).status, 400);
   EXPECT_EQ(call("GET", "/api/v1/content/rules/versions/3", admin).status, 404);
   EXPECT_EQ(call("GET", "/api/v1/content/intel/versions", admin).status, 404);
-  EXPECT_EQ(call("GET", "/api/v1/content/rules/versions", admin, "", {{"limit", "1"}}).status,
+  EXPECT_EQ(call("GET", "/api/v1/content/rules/versions", admin, "", {{"limt", "1"}}).status,
             400);
   EXPECT_TRUE(global_.live.empty());
 }

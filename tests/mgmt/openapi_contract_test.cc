@@ -333,13 +333,20 @@ TEST_F(ContractTest, EveryOperationSucceedsAsDocumented) {
       {"POST", "/api/v1/intel/reload", 202},
       {"GET", "/api/v1/whoami", 200},
       {"GET", "/api/v1/tenants", 200},
+      {"GET", "/api/v1/tenants?sort=-created&limit=1&offset=1", 200},
+      {"GET", "/api/v1/tenants?sort=size", 400},
       {"POST", "/api/v1/tenants", 201, R"({"name": "globex"})", "application/json"},
       {"DELETE", "/api/v1/tenants/globex", 200},
       {"GET", "/api/v1/tokens", 200},
+      {"GET", "/api/v1/tokens?role=admin&state=active&sort=name&limit=2&offset=0", 200},
+      {"GET", "/api/v1/tokens?limit=0", 400},
       {"GET", "/api/v1/audit?limit=5&after=0", 200},
       {"GET", "/api/v1/metrics/cases?tenant=acme&from=2020-01-01T00:00:00Z", 200},
       {"GET", "/api/v1/runs?tenant=acme&state=waiting_approval&limit=10&offset=0", 200},
       {"GET", "/api/v1/approvals?playbook=ask-before-block", 200},
+      {"GET", "/api/v1/runs?sort=id", 200},
+      {"GET", "/api/v1/approvals?sort=-updated&limit=1", 200},
+      {"GET", "/api/v1/runs?sort=tenant", 400},
       {"POST", "/api/v1/config/reload", 200},
   };
   for (const Call& call : calls) exercise(call);
@@ -390,9 +397,12 @@ TEST_F(ContractTest, EveryOperationSucceedsAsDocumented) {
   json dry = {{"files", {{"rules.yml", kRules}}}, {"events", json::array({std::string(kReplay)})}};
   exercise({"POST", "/api/v1/content/rules?dry_run=true", 200, dry.dump(), "application/json"});
   exercise({"GET", "/api/v1/content/rules/versions", 200});
+  exercise({"GET", "/api/v1/content/rules/versions?sort=version&limit=1&offset=1", 200});
+  exercise({"GET", "/api/v1/content/rules/versions?offset=-1", 400});
   exercise({"GET", "/api/v1/content/rules/versions/1", 200});
   exercise({"GET", "/api/v1/content/rules/versions/2/diff?against=1", 200});
   exercise({"POST", "/api/v1/content/rules/versions/1/activate", 200});
+  exercise({"GET", "/api/v1/content/rules/versions/1", 200});
 
   // Deletions of a tenant's rules: one rule, then the whole set, each audited with what
   // it deleted.

@@ -809,6 +809,60 @@ steps:
   close(tcp);
 }
 
+// The run list sorts by id, creation or update time, either way; a bad sort, limit or
+// offset is 400 naming the value.
+TEST_F(PlaybookRunnerTest, RunListSorts) {
+  addPlaybook("approve", approvalPlaybook("1h", "reject"));
+  startRunner();
+  for (const char* tenant : {"acme", "globex", "acme"}) runner_->onAlert(alert(tenant));
+  runner_->flush();
+  Principal admin{"root", "tok", Role::kAdmin, {}, ""};
+
+  auto ids = [&](const std::string& sort) {
+    ApiRequest request;
+    request.query.emplace("sort", sort);
+    auto response = internal::listRunsHandler(*runner_->store(), request, admin, std::nullopt);
+    EXPECT_TRUE(response.ok()) << response.status();
+    std::vector<int64_t> out;
+    if (!response.ok()) return out;
+    json body = json::parse(response->body);
+    EXPECT_EQ(body["total"], 3);
+    for (const json& item : body["items"]) out.push_back(item["id"].get<int64_t>());
+    return out;
+  };
+  const std::vector<int64_t> ascending = ids("id");
+  ASSERT_EQ(ascending.size(), 3u);
+  EXPECT_LT(ascending[0], ascending[1]);
+  EXPECT_LT(ascending[1], ascending[2]);
+  const std::vector<int64_t> descending(ascending.rbegin(), ascending.rend());
+  EXPECT_EQ(ids("-id"), descending);
+  EXPECT_EQ(ids("created"), ascending);
+  EXPECT_EQ(ids("-created"), descending);
+
+  ApiRequest approvals;
+  approvals.query.emplace("sort", "id");
+  approvals.query.emplace("limit", "1");
+  approvals.query.emplace("offset", "1");
+  auto page = internal::listRunsHandler(*runner_->store(), approvals, admin,
+                                        RunState::kWaitingApproval);
+  ASSERT_TRUE(page.ok()) << page.status();
+  json body = json::parse(page->body);
+  EXPECT_EQ(body["total"], 3);
+  ASSERT_EQ(body["items"].size(), 1u);
+  EXPECT_EQ(body["items"][0]["id"], ascending[1]);
+
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"sort", "tenant"}, {"limit", "0"}, {"limit", "x"}, {"offset", "-2"}};
+  for (const auto& [name, value] : bad) {
+    ApiRequest request;
+    request.query.emplace(name, value);
+    auto response = internal::listRunsHandler(*runner_->store(), request, admin, std::nullopt);
+    ASSERT_FALSE(response.ok()) << name << "=" << value;
+    EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(response.status().message()), HasSubstr(name + "=" + value));
+  }
+}
+
 // The run API: lists filter by the principal's tenants, a foreign run is 404, bad queries
 // are 400, and approve takes a JSON comment.
 TEST_F(PlaybookRunnerTest, RunRoutesFilterByTenant) {
