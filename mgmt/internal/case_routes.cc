@@ -5,11 +5,11 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "common/time.h"
 #include "mgmt/internal/case_access.h"
 #include "mgmt/internal/case_json.h"
+#include "mgmt/internal/list_query.h"
 
 namespace vigil::mgmt::internal {
 namespace {
@@ -17,32 +17,6 @@ namespace {
 constexpr std::array<absl::string_view, 13> kListParams = {
     "tenant",      "status",       "severity",   "assignee", "tag",    "q",   "detected_from",
     "detected_to", "updated_from", "updated_to", "limit",    "offset", "sort"};
-
-// Returns the single value of query parameter `name`, or nullopt when absent.
-absl::StatusOr<std::optional<std::string>> singleParam(const ApiRequest& request,
-                                                       absl::string_view name) {
-  auto [first, last] = request.query.equal_range(std::string(name));
-  if (first == last) return std::optional<std::string>();
-  if (std::next(first) != last) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, " is given ", std::distance(first, last), " times; give it once"));
-  }
-  return std::optional<std::string>(first->second);
-}
-
-template <size_t N>
-absl::Status checkKnownParams(const ApiRequest& request,
-                              const std::array<absl::string_view, N>& known_params) {
-  for (const auto& [name, value] : request.query) {
-    bool known = false;
-    for (absl::string_view allowed : known_params) known = known || name == allowed;
-    if (!known) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown query parameter ", name, "; use ",
-                                                     absl::StrJoin(known_params, ", ")));
-    }
-  }
-  return absl::OkStatus();
-}
 
 absl::StatusOr<std::optional<int64_t>> parseTimeParam(absl::string_view name,
                                                       const std::optional<std::string>& value) {
@@ -64,12 +38,12 @@ std::optional<std::vector<std::string>> readableTenants(const Principal& princip
 }  // namespace
 
 absl::StatusOr<CaseFilter> parseCaseQuery(const ApiRequest& request) {
-  if (absl::Status s = checkKnownParams(request, kListParams); !s.ok()) return s;
+  if (absl::Status s = checkQueryParams(request, {kListParams.begin(), kListParams.end()}); !s.ok()) return s;
   CaseFilter filter;
   filter.allowed_tenants = readableTenants(request.principal);
   std::array<std::optional<std::string>, kListParams.size()> values;
   for (size_t i = 0; i < kListParams.size(); ++i) {
-    absl::StatusOr<std::optional<std::string>> value = singleParam(request, kListParams[i]);
+    absl::StatusOr<std::optional<std::string>> value = singleQueryParam(request, kListParams[i]);
     if (!value.ok()) return value.status();
     values[i] = *std::move(value);
   }
