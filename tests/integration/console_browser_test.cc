@@ -204,10 +204,7 @@ class ConsoleBrowserTest : public ::testing::Test {
   void startDaemon() {
     daemon_ = std::make_unique<DaemonProcess>(
         std::vector<std::string>{"--config", dir_ + "/vigil.yaml"}, dir_ + "/vigild.log");
-    ASSERT_TRUE(eventually([&] {
-      auto res = httplib::Client("127.0.0.1", api_port_).Get("/healthz");
-      return res && res->status == 200;
-    })) << daemon_->log();
+    ASSERT_TRUE(waitHealthy(api_port_)) << daemon_->log();
   }
 
   // Sends the events behind three cases: a brute force from 198.51.100.7 with the markup

@@ -94,12 +94,7 @@ class ContentPushTest : public ::testing::Test {
   std::unique_ptr<DaemonProcess> startDaemon() {
     auto d = std::make_unique<DaemonProcess>(
         std::vector<std::string>{"--config", dir_ + "/vigil.yaml"}, dir_ + "/vigild.log");
-    httplib::Client client("127.0.0.1", api_port_);
-    client.set_bearer_token_auth(token_);
-    EXPECT_TRUE(eventually([&] {
-      auto res = client.Get("/healthz");
-      return res && res->status == 200;
-    })) << d->log();
+    EXPECT_TRUE(waitHealthy(api_port_)) << d->log();
     return d;
   }
 

@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <httplib.h>
+
 #include "mgmt/auth_store.h"
 
 namespace vigil::testing {
@@ -130,6 +132,16 @@ bool DaemonProcess::running() { return waitExit(std::chrono::milliseconds(0)) ==
 
 void DaemonProcess::signal(int signal) {
   if (pid_ > 0 && status_ == -1) kill(pid_, signal);
+}
+
+bool waitHealthy(int port, std::chrono::milliseconds timeout) {
+  httplib::Client client("127.0.0.1", port);
+  return eventually(
+      [&] {
+        auto res = client.Get("/healthz");
+        return res && res->status == 200;
+      },
+      timeout);
 }
 
 std::string mintAdminToken(const std::string& state_dir, const std::string& name) {

@@ -161,10 +161,7 @@ level: medium
                          dir_ + "/vigild.log");
     httplib::Client client("127.0.0.1", api_port_);
     client.set_bearer_token_auth(token_);
-    ASSERT_TRUE(eventually([&] {
-      auto res = client.Get("/healthz");
-      return res && res->status == 200;
-    })) << daemon.log();
+    ASSERT_TRUE(waitHealthy(api_port_)) << daemon.log();
     std::string burst;
     for (int i = 0; i < 20000; ++i) {
       burst += "<13>Oct 11 22:14:15 host app: message " + std::to_string(i) + "\n";

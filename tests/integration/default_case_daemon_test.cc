@@ -60,11 +60,7 @@ class DefaultCaseDaemonTest : public ::testing::Test {
                   extra_config);
     auto d = std::make_unique<DaemonProcess>(
         std::vector<std::string>{"--config", dir_ + "/vigil.yaml"}, dir_ + "/vigild.log");
-    EXPECT_TRUE(eventually([&] {
-      httplib::Client client("127.0.0.1", api_port_);
-      auto res = client.Get("/healthz");
-      return res && res->status == 200;
-    })) << d->log();
+    EXPECT_TRUE(waitHealthy(api_port_)) << d->log();
     return d;
   }
 

@@ -114,10 +114,7 @@ class TenantIntelTest : public ::testing::Test {
 // other tenant's, for feeds and for analyst indicators added through the API.
 TEST_F(TenantIntelTest, EventsMatchOnlyOwnAndGlobalIndicators) {
   DaemonProcess daemon({"--config", dir_ + "/vigil.yaml"}, dir_ + "/vigild.log");
-  ASSERT_TRUE(eventually([&] {
-    auto res = client(admin_token_).Get("/healthz");
-    return res && res->status == 200;
-  })) << daemon.log();
+  ASSERT_TRUE(waitHealthy(api_port_)) << daemon.log();
 
   // globex's analyst list gets a value that acme's events carry too.
   auto added = client(admin_token_)
@@ -159,10 +156,7 @@ TEST_F(TenantIntelTest, EventsMatchOnlyOwnAndGlobalIndicators) {
 // tenant's view.
 TEST_F(TenantIntelTest, RollbackOfOneTenantLeavesOthers) {
   DaemonProcess daemon({"--config", dir_ + "/vigil.yaml"}, dir_ + "/vigild.log");
-  ASSERT_TRUE(eventually([&] {
-    auto res = client(admin_token_).Get("/healthz");
-    return res && res->status == 200;
-  })) << daemon.log();
+  ASSERT_TRUE(waitHealthy(api_port_)) << daemon.log();
   auto push = [&](const std::string& tenant, const std::string& value) {
     nlohmann::json body = {{"files", {{"list.txt", value + "\n"}}}};
     auto res = client(admin_token_)

@@ -48,11 +48,7 @@ class VigilctlApiTest : public ::testing::Test {
     oncall_ = mintAdminToken(dir_ + "/state", "oncall-bob");
     daemon_ = std::make_unique<DaemonProcess>(
         std::vector<std::string>{"--config", dir_ + "/vigil.yaml"}, dir_ + "/vigild.log");
-    httplib::Client client("127.0.0.1", api_port_);
-    ASSERT_TRUE(eventually([&] {
-      auto res = client.Get("/healthz");
-      return res && res->status == 200;
-    })) << daemon_->log();
+    ASSERT_TRUE(waitHealthy(api_port_)) << daemon_->log();
   }
 
   void TearDown() override {
