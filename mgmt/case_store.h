@@ -430,9 +430,9 @@ class CaseStore {
   // another thread's group is open (the caller then works without one).
   bool tryBeginGroupCommit();
   // Commits the group's open transaction and ends the group. Returns an error when that
-  // commit, or a commit another thread made of the group's transaction, failed: then the
-  // writes made since that commit's transaction began are rolled back, and the caller
-  // runs those actions again (their idempotency keys are not recorded either).
+  // commit failed, or when another thread's commit of the group's transaction failed. The
+  // writes since that transaction began are then rolled back with their idempotency
+  // keys, and the caller runs those actions again.
   absl::Status commitGroup();
   // True on the thread that owns the open group.
   bool inGroupCommit();
@@ -510,8 +510,8 @@ class CaseStore {
    private:
     CaseStore& store_;
   };
-  // Commits the open group transaction; on failure rolls it back and keeps the error for
-  // commitGroup(). The caller holds mu_.
+  // Commits the open group transaction. On failure it rolls the transaction back and keeps
+  // the error for commitGroup(). The caller must lock mu_.
   absl::Status commitGroupTransactionLocked();
 
   // Recursive, so that runKeyedAction() can hold it while the action calls other methods.

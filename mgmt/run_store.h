@@ -224,7 +224,7 @@ class RunStore {
   absl::Status migrate();
   absl::Status insertRun(const NewRun& run);
   absl::Status appendSteps(int64_t id, const std::vector<RunStep>& steps);
-  // The writes of finish(); the caller holds mu_ and a transaction.
+  // Performs the writes of finish(). The caller must lock mu_ and open a transaction.
   absl::Status finishLocked(int64_t id, RunState state, const std::string& result,
                             const std::string& error, uint64_t vm_steps,
                             const std::vector<RunStep>& steps, const NewRun* insert);

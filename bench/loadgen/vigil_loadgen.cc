@@ -345,8 +345,8 @@ int runStream(const vigil::bench::WorkloadOptions& w, const StreamOptions& so,
   return ok ? 0 : 1;
 }
 
-// The options that shape the traffic, shared by `gen` and `stream`; the event count is
-// separate because it means the file's size in one and the segment's size in the other.
+// Adds the options that shape the traffic, shared by `gen` and `stream`. The event count
+// is separate, because it is the file's size in one and the segment's size in the other.
 void addWorkloadOptions(CLI::App* sub, vigil::bench::WorkloadOptions& w) {
   sub->add_option("--workload", w.workload, "W1 (parse only), W2, W3 or W4")
       ->check(CLI::IsMember({"W1", "W2", "W3", "W4"}));

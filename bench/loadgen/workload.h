@@ -39,7 +39,7 @@ struct GroundTruth {
   uint64_t bruteforce_bursts = 0, scans = 0, beacons = 0, privesc = 0;
 };
 
-// What the simulated rules need to know about one written event.
+// Kind of one written event, as the simulated rules classify it.
 enum class EventKind : uint8_t { kOther, kSshFail, kFwDeny, kDnsIoc, kLogon, kPriv };
 enum class LineFormat : uint8_t { kRfc3164, kRfc5424, kCef, kJson, kRfc5424Json };
 struct EventFacts {

@@ -76,8 +76,8 @@ class AlertView final : public playbook_vm::compiler::AlertSource {
   const correlate::Alert* alert_ = nullptr;
   int64_t inbox_id_ = 0;
   bool has_metric_ = false;
-  // Texts of the alert with invalid UTF-8 replaced as alertToJson() does; a view points
-  // into the alert when its text is valid and into `replaced_` otherwise.
+  // Texts of the alert with invalid UTF-8 replaced as alertToJson() does. A view points
+  // into the alert when its text is valid, and into `replaced_` otherwise.
   std::string_view id_, rule_id_, rule_title_, level_, tenant_;
   std::vector<std::string_view> tags_, evidence_, indicator_hits_;
   std::deque<std::string> replaced_;

@@ -530,7 +530,9 @@ std::vector<std::pair<std::string, std::string>> referenceExtensionPairs(std::st
     for (size_t i = 0; i < value.size(); ++i) {
       if (value[i] == '\\' && i + 1 < value.size()) {
         const char next = value[i + 1];
-        const char out = next == 'n' ? '\n' : next == 'r' ? '\r' : next;
+        char out = next;
+        if (next == 'n') out = '\n';
+        if (next == 'r') out = '\r';
         if (next == '=' || next == '\\' || next == 'n' || next == 'r') {
           decoded += out;
           ++i;

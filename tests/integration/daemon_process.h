@@ -37,7 +37,7 @@ bool eventually(Fn fn, std::chrono::milliseconds timeout = std::chrono::seconds(
   return fn();
 }
 
-// Polls GET /healthz on 127.0.0.1:`port` until vigild answers 200 or `timeout` passes.
+// Polls GET /healthz on 127.0.0.1:`port` until vigild returns 200 or `timeout` passes.
 bool waitHealthy(int port, std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // Creates an admin token named `name` in <state_dir>/auth.db, the store vigild opens, as

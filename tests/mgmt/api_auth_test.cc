@@ -139,8 +139,8 @@ TEST_F(ApiAuthTest, CasesAreScopedToTenants) {
   EXPECT_EQ(missing.status, 404);
 }
 
-// An analyst opening a case in a tenant it does not hold gets a message naming that
-// tenant; a read-only token gets one naming its role.
+// An analyst who opens a case in a tenant outside its token gets a message naming that
+// tenant. A read-only token gets one naming its role.
 TEST_F(ApiAuthTest, CaseCreateNamesMissingTenant) {
   std::string analyst = auth_->mint(Role::kAnalyst, {"acme"}, "ana");
   Reply other = call("POST", "/api/v1/cases", analyst, R"({"title": "x", "tenant": "globex"})");

@@ -116,8 +116,8 @@ TEST_F(CaseMetricsSqlTest, MatchesInMemoryAggregation) {
   expectSame(std::vector<std::string>{"beta"}, "beta", kT0 + 300 * kMinute, 0);
 }
 
-// A merge closes the source case a second after it opened; that is no resolution, so the
-// tenant's MTTR counts only the target case that an analyst resolved.
+// A merge closes the source case a second after it opened. A merge is no resolution, so
+// the tenant's MTTR counts only the target case that an analyst resolved.
 TEST_F(CaseMetricsSqlTest, MergedCaseHasNoMttr) {
   const Actor alice{"alice", true};
   auto source = store_->ingestAlert(
