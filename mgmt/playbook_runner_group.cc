@@ -119,8 +119,6 @@ void PlaybookRunner::storeGroup(std::vector<SettledSegment>& group, Worker& work
   for (size_t i = 0; i < group.size(); ++i) countSettled(group[i], stored[i], worker);
 }
 
-// NOTE: no test makes a group commit fail inside the runner. The case store tests cover
-// the rollback of a failed group commit, and the restart tests cover recoverRun().
 void PlaybookRunner::rerunGroup(const std::vector<SettledSegment>& group, Worker& worker) {
   absl::StatusOr<std::vector<JournalSegment>> segments =
       RunJournal::readAll(worker.journal->path());

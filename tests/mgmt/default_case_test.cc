@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <set>
@@ -597,6 +599,103 @@ TEST_F(DefaultCaseTest, BacklogIsFiledInGroups) {
   EXPECT_EQ(metrics_.sum("vigil_playbook_connector_calls_total",
                          {{"connector", "builtin-case"}, {"outcome", "ok"}}),
             static_cast<uint64_t>(kAlerts));
+}
+
+// The file size limit the signal handler below puts back, and how often it ran.
+struct rlimit g_file_size_limit {};
+std::atomic<int> g_file_size_signals{0};
+
+// Restores the file size limit at the first write past it. That write still fails with
+// EFBIG, so exactly one write fails and the ones after it succeed.
+void restoreFileSizeLimit(int) {
+  setrlimit(RLIMIT_FSIZE, &g_file_size_limit);
+  g_file_size_signals.fetch_add(1);
+}
+
+// The first group's COMMIT fails for real inside the runner: the file size limit is set
+// to the current size of cases.db-wal, so the commit's first WAL frame is the first write
+// past it. The 3 MiB padding row makes that WAL larger than the other files written
+// before the commit (runs.db, its WAL, the run journal). It also keeps the WAL below the
+// 1000 pages at which SQLite checkpoints and starts writing it from its beginning again.
+// The runner runs each segment of the failed group again from the run journal, with the
+// same idempotency keys.
+TEST_F(DefaultCaseTest, FailedGroupCommitRunsEachSegmentAgain) {
+  constexpr int kAlerts = 8;
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.file("cases.db").c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw,
+                         "CREATE TABLE test_padding (data BLOB);"
+                         "INSERT INTO test_padding VALUES (zeroblob(3145728))",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(raw);
+  sqlite3_close(raw);
+  std::vector<correlate::Alert> alerts;
+  for (int i = 0; i < kAlerts; ++i) {
+    alerts.push_back(makeAlert("ssh", "low", "acme", {{"ip", std::to_string(i % 2)}}, kNow + i));
+  }
+  ASSERT_TRUE(cases_->queueAlerts(alerts).ok());
+
+  const uintmax_t wal_bytes = std::filesystem::file_size(dir_.file("cases.db-wal"));
+  ASSERT_GT(wal_bytes, 3145728u);
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &g_file_size_limit), 0);
+  ASSERT_GT(g_file_size_limit.rlim_cur, wal_bytes);
+  g_file_size_signals = 0;
+  struct sigaction restore {}, previous {};
+  restore.sa_handler = restoreFileSizeLimit;
+  ASSERT_EQ(sigaction(SIGXFSZ, &restore, &previous), 0);
+  struct rlimit limited = g_file_size_limit;
+  limited.rlim_cur = wal_bytes;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limited), 0);
+  start();
+  const bool all_stored =
+      waitFor([&] { return runner_->store()->list(RunFilter{})->total == kAlerts; });
+  runner_->flush();
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &g_file_size_limit), 0);
+  ASSERT_EQ(sigaction(SIGXFSZ, &previous, nullptr), 0);
+  ASSERT_TRUE(all_stored);
+  EXPECT_EQ(g_file_size_signals.load(), 1);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_group_commits_total", {{"outcome", "failed"}}), 1u);
+
+  std::vector<RunRecord> recorded = runs();
+  ASSERT_EQ(recorded.size(), static_cast<size_t>(kAlerts));
+  int64_t run_again = 0;
+  for (const RunRecord& run : recorded) {
+    EXPECT_EQ(run.state, RunState::kSucceeded) << run.error;
+    if (!run.steps.empty() && run.steps[0].kind == "recovery") {
+      ++run_again;
+      EXPECT_EQ(run.steps[0].name, "group_commit_failed");
+      EXPECT_EQ(stepKinds(run), (std::vector<std::string>{"recovery", "action", "end"}));
+    } else {
+      EXPECT_EQ(stepKinds(run), (std::vector<std::string>{"action", "end"}));
+    }
+  }
+  // Only the runs of the first group ran again. Its size depends on how many jobs the
+  // feeder queued within the group window, usually all of them.
+  EXPECT_GE(run_again, 1);
+
+  EXPECT_EQ(committedAlerts(*cases_), kAlerts);
+  EXPECT_EQ(*cases_->queuedAlertCount(), 0);
+  CasePage page = *cases_->listCases(CaseFilter{});
+  ASSERT_EQ(page.total, 2);
+  std::set<std::string> alert_ids;
+  for (const Case& item : page.items) {
+    CaseDetail detail = *cases_->getCase(item.id);
+    EXPECT_EQ(detail.alerts.size(), static_cast<size_t>(kAlerts / 2));
+    for (const StoredAlert& alert : detail.alerts) {
+      EXPECT_TRUE(alert_ids.insert(alert.alert_id).second) << "filed twice: " << alert.alert_id;
+    }
+  }
+  EXPECT_EQ(alert_ids.size(), static_cast<size_t>(kAlerts));
+
+  EXPECT_EQ(metrics_.sum("vigil_cases_opened_total"), 2u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_group_commit_runs_total"), static_cast<uint64_t>(kAlerts));
+  EXPECT_EQ(metrics_.sum("vigil_playbook_runs_finished_total", {{"state", "succeeded"}}),
+            static_cast<uint64_t>(kAlerts));
+  EXPECT_EQ(metrics_.sum("vigil_playbook_store_errors_total"), 0u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_connector_calls_total",
+                         {{"connector", "builtin-case"}, {"outcome", "ok"}}),
+            static_cast<uint64_t>(kAlerts + run_again));
 }
 
 // SIGKILL after a group's case store commit and before its runs are stored. The parent
