@@ -340,47 +340,6 @@ void BM_Correlate_Type(benchmark::State& state) {
 }
 BENCHMARK(BM_Correlate_Type)->ArgsProduct({{0, 1, 2, 3, 4}, {16, 4096}});
 
-// Every event has a new source address among one million, 1 ms after the previous one,
-// for an event_count rule with a 1 s window and a cap of 65536 groups, so each group
-// idles after one event. Each event moves the watermark first, as process() does.
-// range(0) is EngineOptions::expiry_sweep_groups: 0 leaves groups to eviction at the
-// cap, 8 frees expired ones. The counter `keys` is the group count after the run.
-void BM_Correlate_Expiry(benchmark::State& state) {
-  RuleLoader loader;
-  absl::Status status = loader.addText(R"(
-title: Burst
-correlation: {type: event_count, rules: [d], group-by: [src_ip], timespan: 1s,
-              condition: {gte: 10}}
----
-title: D
-name: d
-detection: {sel: {a: b}, condition: sel}
-)",
-                                       "bench");
-  auto rules = std::make_shared<RuleSet>(std::move(*loader.finish()));
-  vigil::correlate::EngineOptions options;
-  options.max_keys = 65536;
-  options.expiry_sweep_groups = static_cast<size_t>(state.range(0));
-  Engine engine(rules, options);
-  Event event(1024);
-  event.raw = event.arena.copy("event");
-  std::vector<Alert> closed;
-  Alert alert;
-  uint32_t i = 0;
-  for (auto _ : state) {
-    event.src_ip = vigil::IpAddr::fromV4(0x0A000000u + (i % (1u << 20)));  // 10.0.0.0 + n
-    event.timestamp_ns = static_cast<int64_t>(i) * 1'000'000;
-    ++i;
-    engine.advanceTime(0, event, closed);
-    closed.clear();
-    engine.updateCorrelation(0, 0, event, alert);
-  }
-  state.SetItemsProcessed(state.iterations());
-  state.counters["keys"] = static_cast<double>(engine.keyCount());
-  if (!status.ok()) state.SkipWithError(std::string(status.message()).c_str());
-}
-BENCHMARK(BM_Correlate_Expiry)->Arg(0)->Arg(8);
-
 // One threshold (event_count, gte 5) or value_count (gte 3) rule over one million
 // distinct source addresses, visited in a scattered order so that nearly every update
 // misses the cache. range(0): 0 event_count, 1 value_count. max_keys is one million,

@@ -177,10 +177,6 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
     c.evictions.push_back(&metrics->counter(
         "vigil_correlation_evictions_total",
         "Groups dropped from a full correlation table (least recently updated first)", labels));
-    c.expired.push_back(&metrics->counter(
-        "vigil_correlation_expired_total",
-        "Groups freed because their window and suppress period lie behind the watermark",
-        labels));
     c.tenant_evictions.push_back(&metrics->counter(
         "vigil_correlation_tenant_evictions_total",
         "Groups dropped because their tenant held its maximum (its least recently updated first)",
@@ -282,12 +278,6 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
   for (uint32_t i = 0; i < rules_->correlations.size(); ++i) {
     const CorrelationRule& rule = rules_->correlations[i];
     if (rule.type == CorrelationType::kAbsence || rule.closes) timer_rules_.push_back(i);
-    // TODO: rules that count other correlations' alerts are not swept, because an inner
-    // alert may carry an event time older than the watermark. Their groups leave only by
-    // eviction.
-    const bool outer = std::any_of(rule.chained.begin(), rule.chained.end(),
-                                   [](uint32_t inner) { return inner != kNoRule; });
-    if (!outer) swept_rules_.push_back(i);
     rule_hashes_.push_back(correlationRuleHash(*rules_, i));
   }
   buildTables(previous);
@@ -338,7 +328,6 @@ void Engine::buildTables(const Engine* previous) {
       }
       internal::WindowCounters window_counters;
       window_counters.evictions = c.evictions[i];
-      window_counters.expired = c.expired[i];
       window_counters.late_events = c.late_events;
       window_counters.suppressed = c.correlation_suppressed[i];
       window_counters.tenant_evictions = c.tenant_evictions[i];
@@ -525,10 +514,6 @@ void Engine::advanceTime(uint32_t shard, const Event& event, std::vector<Alert>&
       finishAlert(correlation, alert);
       route(shard, correlation, alert, out);
     }
-  }
-  if (options_.expiry_sweep_groups == 0) return;
-  for (uint32_t correlation : swept_rules_) {
-    state.tables[correlation]->sweep(state.watermark_ns, options_.expiry_sweep_groups);
   }
 }
 

@@ -35,10 +35,6 @@ struct EngineOptions {
   // A tenant at its limit evicts its own least recently updated group (counted in
   // vigil_correlation_tenant_evictions_total), so one tenant cannot push out the others.
   size_t max_keys_per_tenant = 0;
-  // Groups each correlation table examines per watermark advance, freeing those that no
-  // later event can bring into an alert (counted in vigil_correlation_expired_total).
-  // 0 turns the sweep off, so groups leave only by eviction.
-  size_t expiry_sweep_groups = 8;
   // Number of correlation shards (the pipeline runs one serial stage per shard).
   size_t shards = 1;
   // Bytes of raw text kept per evidence event; longer events are cut at this size.
@@ -323,7 +319,6 @@ class Engine {
   std::vector<std::vector<uint32_t>> shared_correlations_for_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::vector<uint32_t> timer_rules_;  // absence correlations and those whose windows close
-  std::vector<uint32_t> swept_rules_;  // correlations whose idle groups the expiry sweep frees
   // Per correlation: the (correlation, position) pairs that chain it.
   std::vector<std::vector<std::pair<uint32_t, uint32_t>>> chained_into_;
   // Per correlation: the shard that contains all its groups when it takes part in a chain

@@ -24,7 +24,6 @@ struct Engine::Counters {
   std::vector<Counter*> detection_alerts;
   std::vector<Counter*> correlation_alerts;  // per correlation rule
   std::vector<Counter*> evictions;
-  std::vector<Counter*> expired;  // groups freed by the expiry sweep
   std::vector<Counter*> tenant_evictions;
   Counter* late_events = nullptr;
   Counter* sample_dropped = nullptr;

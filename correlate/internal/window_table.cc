@@ -35,13 +35,6 @@ size_t writeHits(const Event& event, char* out, size_t capacity) {
 
 constexpr int64_t kNoTime = INT64_MIN;
 
-// Returns true when `later - earlier > distance`, without overflow.
-bool fartherApart(int64_t later, int64_t earlier, int64_t distance) {
-  int64_t gap = 0;
-  if (__builtin_sub_overflow(later, earlier, &gap)) return later > earlier;
-  return gap > distance;
-}
-
 // Words before the type's own state in a window that closes: the open window's start
 // t0 (kNoTime when none is open), and its oldest and newest event times.
 constexpr size_t kCloseHeader = 3;
@@ -193,7 +186,6 @@ size_t WindowTable::totalBytes() const {
 
 void WindowTable::unlink(uint32_t slot) {
   Group& group = groups_[slot];
-  if (sweep_next_ == slot) sweep_next_ = group.newer;
   if (group.older != kNone) groups_[group.older].newer = group.newer;
   if (group.newer != kNone) groups_[group.newer].older = group.older;
   if (oldest_ == slot) oldest_ = group.newer;
@@ -251,40 +243,6 @@ void WindowTable::evict(uint32_t slot) {
   group.older = free_head_;
   free_head_ = slot;
   counters_.keys->add(-1);
-}
-
-// Returns true when no event at or after `watermark_ns` can bring the group into an alert,
-// so freeing it raises the same alerts as keeping it. An event older than the watermark
-// could still reach a kept sliding window, but not a freed one.
-bool WindowTable::expiredAt(uint32_t slot, int64_t watermark_ns) {
-  if (!heap_pos_.empty() && heap_pos_[slot] != kNone) return false;  // open window
-  const Group& group = groups_[slot];
-  const int64_t* words = state(slot);
-  if (rule_.suppress_ns > 0) {
-    const int64_t last = words[window_words_];
-    // A later alert's newest event is at or after the watermark.
-    if (last != kNoTime && !fartherApart(watermark_ns, last, rule_.suppress_ns - 1)) return false;
-  }
-  if (rule_.type == CorrelationType::kAbsence) {
-    // The newest second-rule match cancels a window that opens at or before it.
-    return words[2] == kNoTime || words[2] < watermark_ns;
-  }
-  if (rule_.closes) return true;  // without a timer no window is open
-  return !windowActive(group) || fartherApart(watermark_ns, group.newest_ns, rule_.timespan_ns);
-}
-
-size_t WindowTable::sweep(int64_t watermark_ns, size_t budget) {
-  size_t freed = 0;
-  if (watermark_ns == kNoTime) return 0;
-  for (size_t examined = 0; examined < budget && group_count_ > 0; ++examined) {
-    const uint32_t slot = sweep_next_ == kNone ? oldest_ : sweep_next_;
-    sweep_next_ = groups_[slot].newer;
-    if (!expiredAt(slot, watermark_ns)) continue;
-    evict(slot);
-    counters_.expired->add();
-    ++freed;
-  }
-  return freed;
 }
 
 uint32_t WindowTable::findOrCreate(std::string_view key) {
@@ -408,11 +366,6 @@ bool WindowTable::add(std::string_view key, const WindowInput& input, const Even
     // Older than every window this group can still form: it can never count.
     counters_.late_events->add();
     return false;
-  }
-  if (windowActive(group) && fartherApart(input.event_ns, group.newest_ns, rule_.timespan_ns)) {
-    // No event of the window is within timespan of this one, so none can count with it.
-    // Starting afresh keeps them out of the alert's count and evidence.
-    restart(slot);
   }
   group.newest_ns =
       windowActive(group) ? std::max(group.newest_ns, input.event_ns) : input.event_ns;

@@ -57,7 +57,6 @@ namespace vigil::correlate::internal {
 
 struct WindowCounters {
   Counter* evictions = nullptr;
-  Counter* expired = nullptr;  // groups freed by sweep() because no later alert needs them
   Counter* late_events = nullptr;
   Counter* suppressed = nullptr;        // alerts held back by the rule's `suppress`
   Counter* tenant_evictions = nullptr;  // groups dropped for the per-tenant limit
@@ -110,12 +109,6 @@ class WindowTable {
   // filled as add() does. Returns the number appended, which the caller completes with
   // the rule part. Returns 0 for sliding windows.
   size_t expire(int64_t watermark_ns, std::vector<Alert>& out);
-  // Examines up to `budget` groups, continuing where the previous call stopped, and frees
-  // each one that no event at or after `watermark_ns` can still bring into an alert: no
-  // open timer, its window's newest event more than `timespan` behind the watermark, no
-  // absence answer at or after the watermark, and no suppress period still running.
-  // Counts each freed group in counters.expired. Returns the number freed.
-  size_t sweep(int64_t watermark_ns, size_t budget);
   // Windows waiting for their deadline (absence, and rules whose windows close).
   size_t pendingTimers() const { return heap_.size(); }
 
@@ -191,7 +184,6 @@ class WindowTable {
   }
   uint16_t tenantOf(std::string_view key);
   void evict(uint32_t slot);
-  bool expiredAt(uint32_t slot, int64_t watermark_ns);
   size_t home(uint32_t hash) const {
     return static_cast<size_t>((static_cast<uint64_t>(hash) * index_.size()) >> 32);
   }
@@ -267,9 +259,6 @@ class WindowTable {
   absl::flat_hash_map<std::string, uint16_t> tenant_ids_;
   uint32_t oldest_ = kNone;
   uint32_t newest_ = kNone;
-  // The next group sweep() examines, walking from older to newer; kNone starts over at
-  // oldest_. unlink() moves it on when its group leaves the list.
-  uint32_t sweep_next_ = kNone;
   std::vector<uint32_t> heap_;      // timers only; reserved to max_groups
   std::vector<uint32_t> heap_pos_;  // timers only; per slot
 };

@@ -129,12 +129,10 @@ TEST(EngineTest, GroupsByValueAndTenant) {
   EXPECT_EQ(f.metrics.gauge("vigil_correlation_keys", "").value(), 3);
 }
 
-// A full table evicts the least recently updated group and counts the eviction. The
-// expiry sweep is off, because it would free .1 after its alert and so leave room.
+// A full table evicts the least recently updated group and counts the eviction.
 TEST(EngineTest, MaxKeysEvictsOldest) {
   EngineOptions options;
   options.max_keys = 2;
-  options.expiry_sweep_groups = 0;
   Fixture f(countRule("{gte: 2}", "1h"), options);
   EXPECT_TRUE(f.feed(0, "192.0.2.1").empty());
   EXPECT_TRUE(f.feed(1, "192.0.2.2").empty());
