@@ -1,5 +1,5 @@
-// Group commit of default-case runs: a worker runs the default-case jobs queued behind
-// each other with their case.attach_alert actions in one case store transaction, so a
+// Group commit of default-case runs. A worker runs the default-case jobs queued behind
+// each other, and their case.attach_alert actions share one case store transaction. So a
 // backlog of alerts costs one commit and one sync per group instead of one per alert.
 //
 // Order of the writes, which keeps every filing durable and done at most once:
@@ -44,6 +44,7 @@ void PlaybookRunner::fileGroup(Job first, Worker& worker) {
     startRun(first, worker);
     return;
   }
+
   std::vector<SettledSegment> group;
   group.reserve(kGroupCommitMaxRuns);
   worker.group = &group;
@@ -51,6 +52,7 @@ void PlaybookRunner::fileGroup(Job first, Worker& worker) {
   const int64_t deadline =
       monotonicNs() + std::chrono::duration_cast<std::chrono::nanoseconds>(kGroupCommitWindow)
                           .count();
+
   Job job = std::move(first);
   size_t runs = 0;
   while (true) {
@@ -59,6 +61,7 @@ void PlaybookRunner::fileGroup(Job first, Worker& worker) {
     if (runs >= kGroupCommitMaxRuns || monotonicNs() >= deadline || !takeFedJob(job)) break;
     worker.taken_mono_ns = monotonicNs();
   }
+
   worker.group = nullptr;
   group_runs_.add(runs);
   absl::Status committed = cases_->commitGroup();
@@ -67,7 +70,7 @@ void PlaybookRunner::fileGroup(Job first, Worker& worker) {
     storeGroup(group, worker);
   } else {
     group_commits_failed_.add();
-    VIGIL_LOG_ERROR("case store group commit failed, its runs run again one by one runs={} "
+    VIGIL_LOG_ERROR("case store group commit failed, running each run again runs={} "
                     "first_run={} error={}",
                     group.size(), group.empty() ? 0 : group.front().run_id, committed.ToString());
     rerunGroup(group, worker);

@@ -68,7 +68,7 @@ struct Segment {
 // writes for the same options with `events` = `segment_events`; segment k > 0 uses a
 // seed derived from (seed, k) and the same indicators. Segment k starts at event time
 // start_ns + k * strideNs(). The stride leaves a gap longer than the longest rule
-// window (10 min) after the last event of a segment, so no window holds events of two
+// window (10 min) after the last event of a segment. So no window contains events of two
 // segments, and the alerts of a run are the sum of the alerts of its segments.
 class SegmentedWorkload {
  public:
