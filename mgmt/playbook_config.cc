@@ -201,7 +201,7 @@ absl::Status parsePlaybookConfig(const YAML::Node& n, const std::string& origin,
   Reader r(origin, base_dir);
   absl::Status st;
   if (!(st = r.checkKeys(n, "playbooks",
-                         {"paths", "db", "workers", "queue_capacity", "enqueue_wait_ms",
+                         {"paths", "db", "workers", "worker_spin_us", "queue_capacity", "enqueue_wait_ms",
                           "max_steps", "max_memory_bytes", "durability", "connectors",
                           "actions", "default_case"}))
            .ok()) {
@@ -224,6 +224,11 @@ absl::Status parsePlaybookConfig(const YAML::Node& n, const std::string& origin,
   if (!(st = r.readString(n, "playbooks", "db", c.db)).ok()) return st;
   c.db = c.db.empty() ? (std::filesystem::path(state_dir) / "runs.db").string() : r.resolve(c.db);
   if (!(st = r.readNumber<size_t>(n, "playbooks", "workers", 1, 16, c.workers)).ok()) return st;
+  if (!(st = r.readNumber<uint32_t>(n, "playbooks", "worker_spin_us", 0, 10'000,
+                                    c.worker_spin_us))
+           .ok()) {
+    return st;
+  }
   if (!(st = r.readNumber<size_t>(n, "playbooks", "queue_capacity", 1, 1'000'000,
                                   c.queue_capacity))
            .ok()) {

@@ -77,6 +77,7 @@ struct LoadedPlaybook {
 //                                                         series (kMaxStepSeries reached)
 //   vigil_playbook_vm_steps_total                         VM instructions executed
 //   vigil_playbook_queue_dropped_total{reason}            full, shutdown
+//   vigil_playbook_worker_spin_hits_total                 jobs taken while polling, no sleep
 //   vigil_alert_inbox_alerts                              alerts in the inbox, not yet
 //                                                          filed (gauge, set by the feeder)
 //   vigil_cases_opened_total                              cases case.attach_alert opened
@@ -242,6 +243,11 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   void wakeFeeder();
   void enqueueResume(int64_t run_id);
   void workerLoop(size_t slot);
+  // Returns true when a job was queued while polling.
+  bool spinForWork() const;
+  // Publishes the queue length to the gauge and to spinning workers; called with mu_
+  // held (or before the threads start) after every change of queue_.
+  void queueChanged();
   void timerLoop();
   void startRun(const Job& job, Worker& worker);
   void resumeRun(int64_t run_id, Worker& worker);
@@ -333,6 +339,11 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   std::condition_variable room_;
   std::condition_variable idle_;
   std::deque<Job> queue_;
+  // queue_.size(), written with mu_ held and read without it by spinForWork().
+  std::atomic<size_t> queued_{0};
+  // How long idle workers poll the queue: worker_spin_us, or 0 when the process may run
+  // on one CPU only. Set by start() before the workers start.
+  int64_t spin_ns_ = 0;
   size_t alert_jobs_ = 0;  // alert jobs in queue_ (resume jobs do not count to capacity)
   size_t busy_ = 0;        // workers running a job
   bool stopping_ = false;
@@ -363,6 +374,7 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
 
   Counter& dropped_full_;
   Counter& dropped_shutdown_;
+  Counter& spin_hits_;
   Counter& vm_steps_;
   Counter& store_errors_;
   Counter& step_series_dropped_;

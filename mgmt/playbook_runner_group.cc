@@ -31,7 +31,7 @@ bool PlaybookRunner::takeFedJob(Job& job) {
     queue_.pop_front();
     --alert_jobs_;
     --fed_jobs_;
-    queue_depth_.set(static_cast<int64_t>(queue_.size()));
+    queueChanged();
   }
   room_.notify_one();
   wakeFeeder();

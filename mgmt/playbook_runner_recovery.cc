@@ -139,6 +139,7 @@ absl::Status PlaybookRunner::recover() {
     job.recovered = std::make_shared<const JournalSegment>(segment);
     job.recovered_path = target;
     queue_.push_back(std::move(job));
+    queueChanged();
     ++rerun;
     VIGIL_LOG_WARN("playbook run segment interrupted by a restart runs again run={} playbook={} "
                    "recorded_outcomes={} calls_with_unknown_outcome={}",
@@ -168,6 +169,7 @@ absl::Status PlaybookRunner::recover() {
     if (run.pending_resume && !run.saved_state.empty()) {
       // A decision or timer handed it over and no worker took it before the stop.
       queue_.push_back(Job{run.id, 0, nullptr, monotonicNs()});
+      queueChanged();
       ++resumed;
       continue;
     }

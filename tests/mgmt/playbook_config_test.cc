@@ -36,7 +36,12 @@ TEST(PlaybookConfigTest, DefaultsAndPaths) {
   EXPECT_EQ(on->playbooks.paths[0], "/etc/vigil/playbooks");
   EXPECT_EQ(on->playbooks.db, "/var/lib/vigil/runs.db");
   EXPECT_EQ(on->playbooks.workers, 1u);
+  EXPECT_EQ(on->playbooks.worker_spin_us, 50u);
   EXPECT_EQ(on->playbooks.queue_capacity, 1024u);
+
+  auto no_spin = parse("playbooks:\n  paths: [playbooks]\n  worker_spin_us: 0\n");
+  ASSERT_TRUE(no_spin.ok()) << no_spin.status();
+  EXPECT_EQ(no_spin->playbooks.worker_spin_us, 0u);
 }
 
 // Every connector type parses with its keys, and routes keep their order.
@@ -133,6 +138,10 @@ TEST(PlaybookConfigTest, ErrorsNameLineAndKey) {
               HasSubstr("not an action pattern"));
   EXPECT_THAT(errorOf("playbooks:\n  paths: [p]\n  workers: 99\n"),
               HasSubstr("playbooks.workers: '99' is not a number in [1, 16]"));
+  EXPECT_THAT(errorOf("playbooks:\n  paths: [p]\n  worker_spin_us: 20000\n"),
+              HasSubstr("playbooks.worker_spin_us: '20000' is not a number in [0, 10000]"));
+  EXPECT_THAT(errorOf("playbooks:\n  paths: [p]\n  worker_spin_us: -1\n"),
+              HasSubstr("playbooks.worker_spin_us: '-1' is not a number in [0, 10000]"));
   EXPECT_THAT(errorOf("playbooks:\n  paths: [p]\n  connectors:\n    h: {type: webhook, url: "
                       "'ftp://x/'}\n"),
               HasSubstr("must be an http:// or https:// URL"));

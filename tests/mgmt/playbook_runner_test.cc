@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -545,6 +546,47 @@ TEST_F(PlaybookRunnerTest, StoppedRunnerCountsDrops) {
   runner_->stop();  // no worker takes jobs now
   runner_->onAlert(alert());
   EXPECT_EQ(metrics_.sum("vigil_playbook_queue_dropped_total", {{"reason", "shutdown"}}), 1u);
+}
+
+// Idle workers poll the queue for worker_spin_us before they sleep. Alerts sent right
+// after the previous run ended are taken while polling, and every run still completes;
+// with 0 no worker polls, and stop() ends polling workers.
+TEST_F(PlaybookRunnerTest, IdleWorkersPollThenSleep) {
+  addPlaybook("note", R"(name: note
+trigger: {rule_ids: [r1]}
+steps:
+  - log: "seen"
+)");
+  for (uint32_t spin_us : {10'000u, 0u}) {
+    SCOPED_TRACE(spin_us);
+    MetricsRegistry metrics;
+    config_.workers = 2;
+    config_.worker_spin_us = spin_us;
+    config_.db = dir_.file("runs-" + std::to_string(spin_us) + ".db");
+    auto runner = PlaybookRunner::create(config_, metrics);
+    ASSERT_TRUE(runner.ok()) << runner.status();
+    ASSERT_TRUE((*runner)->start(nullptr, nullptr).ok());
+    constexpr int kAlerts = 20;
+    for (int i = 0; i < kAlerts; ++i) {
+      (*runner)->onAlert(alert());
+      (*runner)->flush();
+    }
+    EXPECT_EQ(metrics.sum("vigil_playbook_runs_finished_total", {{"state", "succeeded"}}),
+              static_cast<uint64_t>(kAlerts));
+    const uint64_t hits = metrics.sum("vigil_playbook_worker_spin_hits_total");
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    ASSERT_EQ(sched_getaffinity(0, sizeof(cpus), &cpus), 0);
+    if (spin_us == 0 || CPU_COUNT(&cpus) < 2) {  // on one CPU the runner never polls
+      EXPECT_EQ(hits, 0u);
+    } else {
+      // Each alert follows the end of the previous run by microseconds, well inside the
+      // 10 ms of polling, unless this thread lost its CPU for that long every time.
+      EXPECT_GT(hits, 0u);
+      EXPECT_LE(hits, static_cast<uint64_t>(kAlerts));
+    }
+    (*runner)->stop();
+  }
 }
 
 // With the only worker busy and the queue full, the next alert's run is counted as
