@@ -549,8 +549,8 @@ TEST_F(PlaybookRunnerTest, StoppedRunnerCountsDrops) {
 }
 
 // Idle workers poll the queue for worker_spin_us before they sleep. Alerts sent right
-// after the previous run ended are taken while polling, and every run still completes;
-// with 0 no worker polls, and stop() ends polling workers.
+// after the previous run ended are taken while polling, and every run still completes.
+// With 0 no worker polls. stop() also ends workers that are polling.
 TEST_F(PlaybookRunnerTest, IdleWorkersPollThenSleep) {
   addPlaybook("note", R"(name: note
 trigger: {rule_ids: [r1]}
