@@ -454,9 +454,10 @@ level: medium
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 }
 
-// Playbooks pushed for a tenant run on that tenant's alerts only (the UDP source gives
-// every event the tenant acme), a rollback swaps the version back, and after a restart
-// the active versions run again.
+// A tenant administrator pushes playbooks for its own tenant only (403 for another tenant
+// or for every tenant). Playbooks pushed for a tenant run on that tenant's alerts only
+// (the UDP source gives every event the tenant acme), a rollback swaps the version back,
+// and after a restart the active versions run again.
 TEST_F(ContentPushTest, TenantPlaybooksRunAndRollBack) {
   writeConfig("playbooks: {default_case: false}\n");
   std::string acme_admin;
@@ -495,7 +496,7 @@ TEST_F(ContentPushTest, TenantPlaybooksRunAndRollBack) {
   ASSERT_EQ(pushed->status, 201) << pushed->body << daemon->log();
   ASSERT_EQ(push_as_acme("?tenant=acme", "acme v2"), 201) << daemon->log();
 
-  // The log step of every run of `playbook`, in run order.
+  // The log steps of every run of playbook `name`, in run order.
   auto notes = [&](const std::string& name) {
     std::vector<std::string> out;
     nlohmann::json page = get("/api/v1/runs?limit=100&sort=id&playbook=" + name);
