@@ -323,6 +323,23 @@ TEST_F(PlaybookPushTest, RestartRestoresPushedPlaybooks) {
               ::testing::ElementsAre("v2 approved"));
 }
 
+// A configured playbook added later takes the name of the active set for every tenant:
+// that set is not loaded at the next start, and the restore failure is counted.
+TEST_F(PlaybookPushTest, LaterNameClashSkipsRestore) {
+  startAll();
+  push(std::string(kAllTenants), {{"later.yml", loggingPlaybook("later", "pushed")}});
+  stopAll();
+
+  std::ofstream(dir_.file("playbooks/later.yml")) << loggingPlaybook("later", "from the file");
+  startAll();
+  std::shared_ptr<const PlaybookSet> set = runner_->activePlaybooks();
+  EXPECT_TRUE(set->every_tenant.empty());
+  EXPECT_EQ(set->configured.size(), 2u);
+  EXPECT_EQ(metrics_.sum("vigil_content_operations_total",
+                         {{"kind", "playbooks"}, {"outcome", "restore_failed"}}),
+            1u);
+}
+
 // Alerts arrive while versions are pushed: each version has two playbooks that log the
 // version, and the two runs of every alert must come from one version.
 TEST_F(PlaybookPushTest, PushesUnderLoadNeverMix) {
