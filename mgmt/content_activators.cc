@@ -199,13 +199,19 @@ std::shared_ptr<PlaybookBundle> compilePlaybooks(const ContentRequest& request,
   bundle->tenant = request.tenant;
   bundle->version = request.version;
   for (const auto& [path, text] : *request.files) {
+    absl::StatusOr<pbc::CompiledPlaybook> compiled = pbc::compilePlaybook(text, path);
     absl::StatusOr<std::unique_ptr<pb::Program>> program =
-        pbc::compileAndLoad(text, path, alertHost());
+        compiled.ok() ? pb::loadProgram(compiled->module, alertHost())
+                      : absl::StatusOr<std::unique_ptr<pb::Program>>(compiled.status());
     if (!program.ok()) {
-      problems.push_back(problemFromMessage(path, std::string(program.status().message())));
+      // Load errors carry no file name (compile errors start with it).
+      std::string message(program.status().message());
+      if (compiled.ok()) message = absl::StrCat(path, ": ", message);
+      problems.push_back(problemFromMessage(path, message));
       continue;
     }
-    bundle->playbooks.push_back({path, std::shared_ptr<const pb::Program>(std::move(*program))});
+    bundle->playbooks.push_back({path, compiled->name, std::move(compiled->module),
+                                 std::shared_ptr<const pb::Program>(std::move(*program))});
   }
   if (!problems.empty()) return nullptr;
   return bundle;
@@ -304,12 +310,23 @@ ContentActivator intelActivator(IntelManager& intel) {
 }
 
 ContentActivator playbooksActivator(PlaybookListener listener, bool tenant_scoped) {
+  PlaybookActivation activation;
+  activation.listener = std::move(listener);
+  activation.tenant_scoped = tenant_scoped;
+  return playbooksActivator(std::move(activation));
+}
+
+ContentActivator playbooksActivator(PlaybookActivation activation) {
   ContentActivator activator;
-  activator.tenant_scoped = tenant_scoped;
-  activator.prepare = [listener](const ContentRequest& request,
-                                 std::vector<ContentProblem>& problems) -> ContentCommit {
+  activator.tenant_scoped = activation.tenant_scoped;
+  activator.all_tenants_scope = activation.all_tenants_scope;
+  activator.prepare = [listener = activation.listener, check = activation.check](
+                          const ContentRequest& request,
+                          std::vector<ContentProblem>& problems) -> ContentCommit {
     std::shared_ptr<PlaybookBundle> bundle = compilePlaybooks(request, problems);
     if (bundle == nullptr) return {};
+    if (check) check(*bundle, problems);
+    if (!problems.empty()) return {};
     return [listener, bundle]() -> absl::Status {
       return listener ? listener(bundle) : absl::OkStatus();
     };

@@ -49,11 +49,13 @@ ContentActivator intelActivator(IntelManager& intel);
 
 // A compiled playbook set as one activation hands it over.
 struct PlaybookBundle {
-  std::string tenant;
+  std::string tenant;  // kAllTenants for the set of every tenant
   int64_t version = 0;
   struct Playbook {
-    std::string path;
-    std::shared_ptr<const playbook_vm::Program> program;
+    std::string path;  // the file's path in the push
+    std::string name;  // the playbook's `name:`
+    std::vector<uint8_t> module;  // the compiled module, for loadProgram()
+    std::shared_ptr<const playbook_vm::Program> program;  // verified against the alert host
   };
   std::vector<Playbook> playbooks;
 };
@@ -62,10 +64,25 @@ struct PlaybookBundle {
 // fails the activation. Called under the content push lock, one call at a time.
 using PlaybookListener = std::function<absl::Status(std::shared_ptr<const PlaybookBundle>)>;
 
+// Appends a problem for each playbook of a compiled set that its receiver cannot take (a
+// name clash). Must not change live state.
+using PlaybookCheck =
+    std::function<void(const PlaybookBundle& bundle, std::vector<ContentProblem>& problems)>;
+
+// The receiver of compiled playbook sets and the scope of pushes.
+struct PlaybookActivation {
+  PlaybookListener listener;  // empty: versions are stored and nothing runs them
+  PlaybookCheck check;        // optional, runs in prepare, before the version is stored
+  bool tenant_scoped = false;
+  bool all_tenants_scope = false;
+};
+
 // Playbooks: every file is one playbook in YAML. Each is compiled and verified against
-// the alert host functions; commit passes the set to `listener`. The dry run takes
+// the alert host functions, then passed to `check`. A problem of either rejects the
+// push before anything is stored. Commit passes the set to `listener`. The dry run takes
 // "events" as alert objects and returns, per alert and playbook, whether the trigger
 // matched and every step, with connector calls recorded and not sent.
+ContentActivator playbooksActivator(PlaybookActivation activation);
 ContentActivator playbooksActivator(PlaybookListener listener, bool tenant_scoped);
 
 }  // namespace vigil::mgmt

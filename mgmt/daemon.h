@@ -42,10 +42,6 @@ struct DaemonOptions {
   bool exit_when_done = false;
   // Summary file, written when the replay is done and at shutdown; empty for none.
   std::string summary_file;
-  // Receives every activated playbook set (from the content store at start and from
-  // pushes). Unset: pushed playbooks are compiled, verified and stored, and nothing
-  // runs them.
-  PlaybookListener playbook_listener;
 };
 
 // Outcome of a configuration reload (SIGHUP or POST /api/v1/config/reload).
@@ -126,6 +122,9 @@ class Daemon {
   // Content store and service (daemon_content.cc): opens <state_dir>/content.db and
   // activates the stored active versions, which win over the configured files.
   absl::Status startContent();
+  // How pushed playbooks are checked and where they go: the playbook runner when the
+  // configuration has a playbooks section, nowhere otherwise.
+  PlaybookActivation playbookActivation();
   void addConfigRoutes();
   // Rebuilds the rules: the active content version when there is one, else rule_paths.
   absl::Status reloadRules(const DaemonConfig& config, std::string_view reason);

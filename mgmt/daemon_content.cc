@@ -14,6 +14,7 @@
 #include "mgmt/content_store.h"
 #include "mgmt/daemon.h"
 #include "mgmt/intel_manager.h"
+#include "mgmt/playbook_runner.h"
 #include "mgmt/rule_reloader.h"
 
 namespace vigil::mgmt {
@@ -139,8 +140,7 @@ absl::Status Daemon::startContent() {
   content_->setActivator(ContentKind::kRules,
                          rulesActivator(*rules_, [this] { return liveConfig(); }));
   content_->setActivator(ContentKind::kIntel, intelActivator(*intel_));
-  content_->setActivator(ContentKind::kPlaybooks,
-                         playbooksActivator(options_.playbook_listener, false));
+  content_->setActivator(ContentKind::kPlaybooks, playbooksActivator(playbookActivation()));
   for (ContentKind kind : {ContentKind::kRules, ContentKind::kIntel, ContentKind::kPlaybooks}) {
     size_t restored = content_->restoreActive(kind);
     if (restored > 0) {
@@ -149,6 +149,26 @@ absl::Status Daemon::startContent() {
     }
   }
   return absl::OkStatus();
+}
+
+PlaybookActivation Daemon::playbookActivation() {
+  PlaybookActivation activation;
+  activation.tenant_scoped = true;
+  activation.all_tenants_scope = true;
+  if (runner_ == nullptr || !config_.playbooks.section) {
+    VIGIL_LOG_INFO("pushed playbooks are stored and not run, because the configuration has "
+                   "no playbooks section; add one to run them");
+    return activation;
+  }
+  PlaybookRunner* runner = runner_.get();
+  activation.check = [runner](const PlaybookBundle& bundle,
+                              std::vector<ContentProblem>& problems) {
+    runner->checkPushed(bundle, problems);
+  };
+  activation.listener = [runner](std::shared_ptr<const PlaybookBundle> bundle) {
+    return runner->activatePushed(*bundle);
+  };
+  return activation;
 }
 
 absl::Status Daemon::reloadRules(const DaemonConfig& config, std::string_view reason) {

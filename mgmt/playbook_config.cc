@@ -200,6 +200,7 @@ absl::Status parsePlaybookConfig(const YAML::Node& n, const std::string& origin,
                                  PlaybookRunnerConfig& c) {
   Reader r(origin, base_dir);
   absl::Status st;
+  c.section = true;
   if (!(st = r.checkKeys(n, "playbooks",
                          {"paths", "db", "workers", "worker_spin_us", "queue_capacity", "enqueue_wait_ms",
                           "max_steps", "max_memory_bytes", "durability", "connectors",

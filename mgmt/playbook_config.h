@@ -72,6 +72,9 @@ struct ActionRoute {
 
 struct PlaybookRunnerConfig {
   bool enabled = false;            // true when the section is present with paths
+  // True when the configuration has a `playbooks:` section; only then does vigild run
+  // pushed playbooks (content kind playbooks).
+  bool section = false;
   // Runs the built-in default-case playbook, which files every alert in its case
   // (configs/playbooks/default_case.yml). With false, vigild opens no case from alerts
   // unless a playbook under `paths` calls case.attach_alert.

@@ -151,6 +151,10 @@ PlaybookRunner::PlaybookRunner(const PlaybookRunnerConfig& config, MetricsRegist
       step_series_dropped_(metrics.counter(
           "vigil_playbook_step_series_dropped_total",
           "Playbook steps counted under step=\"other\" because the step series limit was reached")),
+      playbook_series_dropped_(metrics.counter(
+          "vigil_playbook_series_dropped_total",
+          "Playbook runs counted under playbook=\"other\" because the playbook series limit was "
+          "reached")),
       group_commits_ok_(metrics.counter("vigil_playbook_group_commits_total",
                                         "Case store commits shared by default-case runs",
                                         {{"outcome", "ok"}})),
@@ -228,12 +232,13 @@ absl::StatusOr<std::unique_ptr<PlaybookRunner>> PlaybookRunner::create(
 
 absl::Status PlaybookRunner::loadPlaybooks() {
   std::set<std::string> names;
+  auto set = std::make_shared<PlaybookSet>();
   if (config_.default_case) {
     // First in the list, so its job for an alert is queued before the other playbooks'.
     absl::Status st = loadPlaybook(std::string(defaultCasePlaybookSource()),
-                                   "default_case.yml (built in)", names);
+                                   "default_case.yml (built in)", names, set->configured);
     if (!st.ok()) return st;
-    default_index_ = playbooks_.size() - 1;
+    default_playbook_ = set->configured.back();
   }
   absl::StatusOr<std::vector<std::string>> files = std::vector<std::string>();
   if (!config_.paths.empty()) files = expandPaths(config_.paths);
@@ -243,13 +248,18 @@ absl::Status PlaybookRunner::loadPlaybooks() {
     if (!in) return absl::NotFoundError(absl::StrCat("cannot read playbook ", file));
     std::stringstream text;
     text << in.rdbuf();
-    if (absl::Status st = loadPlaybook(text.str(), file, names); !st.ok()) return st;
+    if (absl::Status st = loadPlaybook(text.str(), file, names, set->configured); !st.ok()) {
+      return st;
+    }
   }
+  configured_names_ = std::move(names);
+  active_.store(std::move(set));
   return absl::OkStatus();
 }
 
 absl::Status PlaybookRunner::loadPlaybook(const std::string& source, const std::string& file,
-                                          std::set<std::string>& names) {
+                                          std::set<std::string>& names,
+                                          std::vector<PlaybookSet::Entry>& out) {
   absl::StatusOr<pb::compiler::CompiledPlaybook> compiled =
       pb::compiler::compilePlaybook(source, file);
   if (!compiled.ok()) return compiled.status();
@@ -272,17 +282,16 @@ absl::Status PlaybookRunner::loadPlaybook(const std::string& source, const std::
         file, ": playbook name '", compiled->name,
         "' is already used by another file under playbooks.paths; names must be unique"));
   }
-  LoadedPlaybook loaded;
+  auto active = std::make_shared<ActivePlaybook>();
+  LoadedPlaybook& loaded = active->loaded;
   loaded.name = compiled->name;
   loaded.path = file;
-  const auto& sha = (*program)->sourceSha256();
-  loaded.hash = absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(sha.data()), sha.size()));
+  loaded.hash = internal::programHash(**program);
   loaded.module = std::move(compiled->module);
   loaded.program = std::move(*program);
   programs_[loaded.hash] = loaded.program;
-  registerPlaybookMetrics(loaded.name, playbook_metrics_.emplace_back());
-  playbooks_.push_back(std::move(loaded));
+  metricsFor(loaded.name);
+  out.push_back(std::move(active));
   return absl::OkStatus();
 }
 
@@ -306,13 +315,29 @@ void PlaybookRunner::registerPlaybookMetrics(const std::string& name, PlaybookMe
 }
 
 PlaybookRunner::PlaybookMetrics& PlaybookRunner::metricsFor(const std::string& playbook) {
-  for (size_t i = 0; i < playbooks_.size(); ++i) {
-    if (playbooks_[i].name == playbook) return playbook_metrics_[i];
+  std::lock_guard<std::mutex> lock(playbook_metrics_mu_);
+  auto it = playbook_metrics_.find(playbook);
+  if (it != playbook_metrics_.end()) return it->second;
+  std::string name = playbook;
+  // "other" itself is not counted against the limit, so the fallback always fits.
+  if (playbook_metrics_.size() >= kMaxPlaybookSeries + playbook_metrics_.count("other")) {
+    playbook_series_dropped_.add();
+    name = "other";
+    it = playbook_metrics_.find(name);
+    if (it != playbook_metrics_.end()) return it->second;
   }
-  std::lock_guard<std::mutex> lock(other_metrics_mu_);
-  auto [it, added] = other_metrics_.try_emplace(playbook);
-  if (added) registerPlaybookMetrics(playbook, it->second);
+  it = playbook_metrics_.try_emplace(name).first;
+  registerPlaybookMetrics(name, it->second);
   return it->second;
+}
+
+PlaybookRunner::PlaybookMetrics& PlaybookRunner::playbookMetrics(const std::string& playbook,
+                                                                 Worker& worker) {
+  auto cached = worker.playbooks.find(playbook);
+  if (cached != worker.playbooks.end()) return *cached->second;
+  PlaybookMetrics& metrics = metricsFor(playbook);
+  worker.playbooks.emplace(playbook, &metrics);
+  return metrics;
 }
 
 absl::Status PlaybookRunner::addConnectors(CaseStore* cases, intel::SnapshotStore* intel) {
@@ -372,8 +397,17 @@ absl::Status PlaybookRunner::start(CaseStore* cases, intel::SnapshotStore* intel
       RunStore::open(config_.db, clock_, durability_);
   if (!store.ok()) return store.status();
   store_ = std::move(*store);
-  for (const LoadedPlaybook& p : playbooks_) {
-    if (absl::Status st = store_->putModule(p.hash, p.name, p.module); !st.ok()) return st;
+  {
+    // Pushed sets restored before the start are stored here.
+    std::lock_guard<std::mutex> lock(push_mu_);
+    std::shared_ptr<const PlaybookSet> set = active_.load();
+    for (const auto* part : {&set->configured, &set->every_tenant}) {
+      if (absl::Status st = storeModules(*part); !st.ok()) return st;
+    }
+    for (const auto& [tenant, playbooks] : set->tenants) {
+      if (absl::Status st = storeModules(playbooks); !st.ok()) return st;
+    }
+    modules_stored_ = true;
   }
   if (absl::Status st = recover(); !st.ok()) return st;
   started_ = true;
@@ -394,9 +428,12 @@ absl::Status PlaybookRunner::start(CaseStore* cases, intel::SnapshotStore* intel
     cases_ = cases;
     feeder_ = std::thread([this] { feederLoop(); });
   }
-  VIGIL_LOG_INFO("playbook runner started playbooks={} connectors={} workers={} db={} "
-                 "durability={} next_run_id={}",
-                 playbooks_.size(), router_->connectorCount(), config_.workers, config_.db,
+  std::shared_ptr<const PlaybookSet> set = active_.load();
+  VIGIL_LOG_INFO("playbook runner started playbooks={} pushed_for_every_tenant={} "
+                 "tenants_with_pushed={} connectors={} workers={} db={} durability={} "
+                 "next_run_id={}",
+                 set->configured.size(), set->every_tenant.size(), set->tenants.size(),
+                 router_->connectorCount(), config_.workers, config_.db,
                  std::string(runDurabilityName(durability_)), next_run_id_.load());
   return absl::OkStatus();
 }
@@ -559,8 +596,9 @@ void PlaybookRunner::feedFromInbox() {
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (stopping_) return;
-        Job job{0, default_index_, std::make_shared<const correlate::Alert>(std::move(*alert)),
-                monotonicNs(), inbox_id};
+        Job job{0, default_playbook_,
+                std::make_shared<const correlate::Alert>(std::move(*alert)), monotonicNs(),
+                inbox_id};
         job.fed = true;
         queue_.push_back(std::move(job));
         last_fed_.store(inbox_id);
@@ -576,15 +614,36 @@ void PlaybookRunner::feedFromInbox() {
 void PlaybookRunner::enqueueAlert(const correlate::Alert& alert, int64_t inbox_id) {
   std::shared_ptr<const correlate::Alert> copy;
   const int64_t now = monotonicNs();
-  for (size_t i = 0; i < playbooks_.size(); ++i) {
+  // One set for the whole alert, so a push that lands meanwhile is seen whole or not at
+  // all.
+  std::shared_ptr<const PlaybookSet> set = active_.load();
+  for (const PlaybookSet::Entry& playbook : set->configured) {
     // The feeder queues the default-case runs, from the inbox.
-    if (config_.default_case && i == default_index_) continue;
-    if (!triggerMatches(playbooks_[i].program->trigger(), alert)) continue;
-    if (copy == nullptr) copy = std::make_shared<const correlate::Alert>(alert);
+    if (playbook == default_playbook_) continue;
+    if (!triggerMatches(playbook->loaded.program->trigger(), alert)) continue;
+    enqueueRun(playbook, alert, copy, now, inbox_id);
+  }
+  for (const PlaybookSet::Entry& playbook : set->every_tenant) {
+    if (!triggerMatches(playbook->loaded.program->trigger(), alert)) continue;
+    enqueueRun(playbook, alert, copy, now, inbox_id);
+  }
+  auto own = set->tenants.find(alert.tenant);
+  if (own == set->tenants.end()) return;
+  for (const PlaybookSet::Entry& playbook : own->second) {
+    if (!triggerMatches(playbook->loaded.program->trigger(), alert)) continue;
+    enqueueRun(playbook, alert, copy, now, inbox_id);
+  }
+}
+
+void PlaybookRunner::enqueueRun(const PlaybookSet::Entry& playbook, const correlate::Alert& alert,
+                                std::shared_ptr<const correlate::Alert>& copy,
+                                int64_t queued_mono_ns, int64_t inbox_id) {
+  if (copy == nullptr) copy = std::make_shared<const correlate::Alert>(alert);
+  {
     std::unique_lock<std::mutex> lock(mu_);
     if (stopping_ || !started_) {
       dropped_shutdown_.add();
-      continue;
+      return;
     }
     if (alert_jobs_ >= config_.queue_capacity && config_.enqueue_wait_ms > 0) {
       room_.wait_for(lock, std::chrono::milliseconds(config_.enqueue_wait_ms),
@@ -592,26 +651,25 @@ void PlaybookRunner::enqueueAlert(const correlate::Alert& alert, int64_t inbox_i
     }
     if (stopping_) {
       dropped_shutdown_.add();
-      continue;
+      return;
     }
     if (alert_jobs_ >= config_.queue_capacity) {
       dropped_full_.add();
       VIGIL_LOG_WARN_POW2("playbook queue full, run not started playbook={} alert={}",
-                          playbooks_[i].name, alert.id);
-      continue;
+                          playbook->loaded.name, alert.id);
+      return;
     }
-    queue_.push_back(Job{0, i, copy, now, inbox_id});
+    queue_.push_back(Job{0, playbook, copy, queued_mono_ns, inbox_id});
     ++alert_jobs_;
     queueChanged();
-    lock.unlock();
-    work_ready_.notify_one();
   }
+  work_ready_.notify_one();
 }
 
 void PlaybookRunner::enqueueResume(int64_t run_id) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(Job{run_id, 0, nullptr, monotonicNs()});
+    queue_.push_back(Job{run_id, nullptr, nullptr, monotonicNs()});
     queueChanged();
   }
   work_ready_.notify_one();
@@ -803,7 +861,7 @@ void PlaybookRunner::countSettled(const SettledSegment& segment, const absl::Sta
         static_cast<double>(std::max<int64_t>(0, *segment.event_to_action_ns)) * 1e-3);
   }
   if (segment.cases_opened > 0) casesOpenedCounter().add(segment.cases_opened);
-  PlaybookMetrics& pm = metricsFor(segment.playbook);
+  PlaybookMetrics& pm = playbookMetrics(segment.playbook, worker);
   if (segment.suspended) {
     if (stored.ok()) {
       (segment.state == RunState::kWaitingApproval ? pm.suspended_approval : pm.suspended_delay)

@@ -4,6 +4,13 @@
 // the run store and resume after a restart; a timer thread resumes delays and applies the
 // default branch of approvals whose deadline passed.
 //
+// The playbooks that alerts trigger form one immutable PlaybookSet: the configured ones,
+// the pushed set for every tenant, and each tenant's pushed set (content pushes, through
+// activatePushed()). A push publishes a new set with one atomic store, and each alert is
+// matched against one set, so it is never matched against a mix of two versions. Runs keep the program
+// they started with: a resumed run loads its program by hash, from the run store when
+// no active set has it.
+//
 // Threads: onAlert() runs on the pipeline's last stage, and onStoredAlert() on the case
 // sink's writer thread; both only match triggers and queue (they never run a playbook).
 // `workers` threads run playbooks; one timer thread wakes suspended runs; API threads
@@ -54,6 +61,8 @@ namespace vigil::mgmt {
 
 class ApiServer;
 class CaseStore;
+struct ContentProblem;
+struct PlaybookBundle;
 
 // One loaded playbook.
 struct LoadedPlaybook {
@@ -62,6 +71,26 @@ struct LoadedPlaybook {
   std::string hash;  // hex SHA-256 of the source
   std::vector<uint8_t> module;
   std::shared_ptr<const playbook_vm::Program> program;
+};
+
+// A playbook that alerts can trigger: configured, or pushed as content.
+struct ActivePlaybook {
+  // loaded.name is the name runs and metrics carry: the playbook's own name, or
+  // "TENANT/NAME" for a playbook one tenant pushed.
+  LoadedPlaybook loaded;
+  // The only tenant whose alerts trigger it, whatever its trigger lists. Empty for
+  // configured playbooks and those pushed for every tenant.
+  std::string tenant;
+  int64_t version = 0;  // content version of a pushed playbook; 0 for configured ones
+};
+
+// The playbooks that alerts trigger at one moment. Immutable once published, so a reader
+// holding it reads one version of every part.
+struct PlaybookSet {
+  using Entry = std::shared_ptr<const ActivePlaybook>;
+  std::vector<Entry> configured;  // the built-in default-case playbook first, when it runs
+  std::vector<Entry> every_tenant;  // pushed for every tenant
+  std::map<std::string, std::vector<Entry>, std::less<>> tenants;  // pushed, by tenant
 };
 
 // Metrics (labels in braces):
@@ -75,6 +104,9 @@ struct LoadedPlaybook {
 //   vigil_playbook_step_duration_seconds{playbook, step}  histogram of action steps
 //   vigil_playbook_step_series_dropped_total              steps counted without their own
 //                                                         series (kMaxStepSeries reached)
+//   vigil_playbook_series_dropped_total                   runs counted under
+//                                                         playbook="other" (kMaxPlaybookSeries
+//                                                         reached)
 //   vigil_playbook_vm_steps_total                         VM instructions executed
 //   vigil_playbook_queue_dropped_total{reason}            full, shutdown
 //   vigil_playbook_worker_spin_hits_total                 jobs taken while polling, no sleep
@@ -98,6 +130,9 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   // Series of vigil_playbook_step_outcomes_total the runner creates at most; playbook
   // sources bound the step names, this bounds what old playbook versions add over time.
   static constexpr size_t kMaxStepSeries = 4096;
+  // Playbook names with their own run series at most; pushes add names over time, and
+  // runs of names past the limit are counted under playbook="other".
+  static constexpr size_t kMaxPlaybookSeries = 1024;
   // Bounds of a group commit of default-case runs (fileGroup()): the runs it takes at
   // most, and how long after its first run it starts more. A run waits for the group's
   // commit, so the window bounds that wait by about the window plus one run.
@@ -147,9 +182,24 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   absl::StatusOr<RunRecord> decide(int64_t run_id, bool approve, const Principal& principal,
                                    const std::string& comment);
 
+  // Appends a problem for each playbook of a pushed set that cannot become active: two
+  // files with one name, or, for a set pushed for every tenant, the name of a configured
+  // playbook. A tenant's pushed playbooks run as "TENANT/NAME", which cannot clash,
+  // because playbook names contain no '/'. Thread-safe.
+  void checkPushed(const PlaybookBundle& bundle, std::vector<ContentProblem>& problems) const;
+
+  // Makes `bundle` the pushed playbooks of its tenant (kAllTenants: of every tenant),
+  // replacing that tenant's previous set, and publishes the new PlaybookSet. Alerts
+  // matched after it returns are matched against the new set. The modules go into the
+  // run store before the set is published (or, before start(), by start()), so runs of
+  // them resume after a restart. On error nothing changes. Calls are serialized.
+  absl::Status activatePushed(const PlaybookBundle& bundle);
+
+  // The set published last. Thread-safe.
+  std::shared_ptr<const PlaybookSet> activePlaybooks() const { return active_.load(); }
+
   // The store; null before start().
   RunStore* store() { return store_.get(); }
-  const std::vector<LoadedPlaybook>& playbooks() const { return playbooks_; }
 
   // Adds GET /api/v1/runs, /api/v1/runs/{id}, /api/v1/approvals and POST
   // /api/v1/runs/{id}/approve and /deny. With `trust_unauthenticated` set, a request
@@ -160,7 +210,7 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
  private:
   struct Job {
     int64_t run_id = 0;  // 0: a new run of `playbook` on `alert`
-    size_t playbook = 0;
+    PlaybookSet::Entry playbook;
     std::shared_ptr<const correlate::Alert> alert;
     int64_t queued_mono_ns = 0;
     int64_t inbox_id = 0;  // the alert's row in the case store's alert inbox; 0 for none
@@ -222,6 +272,7 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
     std::string key;  // scratch for step cache lookups
     std::map<std::string, StepMetrics, std::less<>> steps;  // by playbook, kind, name, outcome
     std::map<std::string, Counter*, std::less<>> kinds;
+    std::map<std::string, PlaybookMetrics*, std::less<>> playbooks;  // by playbook name
     // Set while the worker runs a group commit (fileGroup()): the segments settled since
     // it began, stored after the case store's commit.
     std::vector<SettledSegment>* group = nullptr;
@@ -235,9 +286,19 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   absl::Status addConnectors(CaseStore* cases, intel::SnapshotStore* intel);
   absl::Status recover();
   absl::Status loadPlaybook(const std::string& source, const std::string& file,
-                            std::set<std::string>& names);
+                            std::set<std::string>& names, std::vector<PlaybookSet::Entry>& out);
   bool triggerMatches(const playbook_vm::Trigger& trigger, const correlate::Alert& alert) const;
   void enqueueAlert(const correlate::Alert& alert, int64_t inbox_id);
+  // Queues a run of `playbook` on `alert` (copied into `copy` on first use).
+  void enqueueRun(const PlaybookSet::Entry& playbook, const correlate::Alert& alert,
+                  std::shared_ptr<const correlate::Alert>& copy, int64_t queued_mono_ns,
+                  int64_t inbox_id);
+  // Loads the playbooks of a pushed set with the runner's host registry.
+  absl::StatusOr<std::vector<PlaybookSet::Entry>> loadPushed(const PlaybookBundle& bundle) const;
+  // Stores the module of every playbook of `playbooks` in the run store.
+  absl::Status storeModules(const std::vector<PlaybookSet::Entry>& playbooks);
+  // The program with source hash `hash` in the active set; null when none has it.
+  std::shared_ptr<const playbook_vm::Program> activeProgram(const std::string& hash) const;
   void feederLoop();
   void feedFromInbox();
   void wakeFeeder();
@@ -266,7 +327,10 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   absl::StatusOr<int64_t> allocateRunId();
   absl::Status extendRunIds(int64_t needed);
   void registerPlaybookMetrics(const std::string& name, PlaybookMetrics& out);
+  // The series of `playbook`, registered on first use (within kMaxPlaybookSeries). Takes a
+  // lock; workers go through playbookMetrics().
   PlaybookMetrics& metricsFor(const std::string& playbook);
+  PlaybookMetrics& playbookMetrics(const std::string& playbook, Worker& worker);
   void countSteps(const std::string& playbook, const std::vector<RunStep>& steps, Worker& worker);
   StepMetrics stepMetrics(const std::string& playbook, const RunStep& step, Worker& worker);
   absl::StatusOr<std::shared_ptr<const playbook_vm::Program>> programFor(const std::string& hash);
@@ -310,7 +374,15 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   MetricsRegistry& metrics_;
   const Clock* clock_;
   playbook_vm::HostRegistry registry_;
-  std::vector<LoadedPlaybook> playbooks_;
+  // The playbooks alerts trigger. Readers take it with one atomic load and no mutex, and
+  // activatePushed() replaces it under push_mu_.
+  std::atomic<std::shared_ptr<const PlaybookSet>> active_;
+  std::mutex push_mu_;
+  // Set by start() once the run store contains the modules of the active set. From then
+  // on activatePushed() stores each new set's modules before publishing it. Guarded by
+  // push_mu_.
+  bool modules_stored_ = false;
+  std::set<std::string> configured_names_;  // written by create() only
   std::vector<NamedConnector> pending_connectors_;  // built by create(), moved at start()
   std::unique_ptr<ActionRouter> router_;
   std::unique_ptr<RunStore> store_;
@@ -324,10 +396,9 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   std::atomic<int64_t> run_id_ceiling_{1};
   std::mutex id_mu_;
 
-  std::vector<PlaybookMetrics> playbook_metrics_;  // parallel to playbooks_
-  std::mutex other_metrics_mu_;
-  // Runs of playbook versions no longer loaded (resumed after the file changed).
-  std::map<std::string, PlaybookMetrics> other_metrics_;
+  std::mutex playbook_metrics_mu_;
+  // By playbook name, at most kMaxPlaybookSeries names plus "other"; entries never move.
+  std::map<std::string, PlaybookMetrics> playbook_metrics_;
   std::mutex step_metrics_mu_;
   std::set<std::string> step_series_;  // keys of the step series created; step_metrics_mu_
 
@@ -352,7 +423,7 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   // The default-case feeder. fed_jobs_ is guarded by mu_, feed_wake_ and feed_stop_ by
   // feed_mu_; only the feeder thread writes last_fed_.
   CaseStore* cases_ = nullptr;
-  size_t default_index_ = 0;  // of the default-case playbook in playbooks_
+  PlaybookSet::Entry default_playbook_;  // the built-in default-case playbook, when it runs
   size_t fed_jobs_ = 0;       // feeder jobs in queue_
   std::atomic<int64_t> last_fed_{0};        // highest inbox id queued
   std::atomic<int64_t> newest_stored_{0};   // highest inbox id onStoredAlert() saw
@@ -378,6 +449,7 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   Counter& vm_steps_;
   Counter& store_errors_;
   Counter& step_series_dropped_;
+  Counter& playbook_series_dropped_;
   Counter& group_commits_ok_;
   Counter& group_commits_failed_;
   Counter& group_runs_;

@@ -146,7 +146,7 @@ void PlaybookRunner::rerunGroup(const std::vector<SettledSegment>& group, Worker
                       settled.run_id);
       continue;
     }
-    Job job{settled.run_id, default_index_, nullptr, monotonicNs()};
+    Job job{settled.run_id, default_playbook_, nullptr, monotonicNs()};
     job.recovered = std::make_shared<const JournalSegment>(*found);
     recoverRun(job, worker);  // outside the group: each case action commits on its own
   }

@@ -135,7 +135,7 @@ absl::Status PlaybookRunner::recover() {
       if (absl::Status st = (*copy)->beginSegment(segment); !st.ok()) return st;
     }
     keep.insert(target);
-    Job job{segment.run_id, 0, nullptr, monotonicNs()};
+    Job job{segment.run_id, nullptr, nullptr, monotonicNs()};
     job.recovered = std::make_shared<const JournalSegment>(segment);
     job.recovered_path = target;
     queue_.push_back(std::move(job));
@@ -158,7 +158,7 @@ absl::Status PlaybookRunner::recover() {
     if (*stored) continue;  // the segment ended and was stored
     if (absl::Status st = queueAgain(index); !st.ok()) return st;
     if (config_.default_case && segment.inbox_id != 0 &&
-        segment.playbook == playbooks_[default_index_].name) {
+        segment.playbook == default_playbook_->loaded.name) {
       recovered_inbox_ids_.insert(segment.inbox_id);
     }
   }
@@ -168,7 +168,7 @@ absl::Status PlaybookRunner::recover() {
   for (const RunRecord& run : *running) {
     if (run.pending_resume && !run.saved_state.empty()) {
       // A decision or timer handed it over and no worker took it before the stop.
-      queue_.push_back(Job{run.id, 0, nullptr, monotonicNs()});
+      queue_.push_back(Job{run.id, nullptr, nullptr, monotonicNs()});
       queueChanged();
       ++resumed;
       continue;

@@ -47,7 +47,7 @@ void PlaybookRunner::prepareContext(RunContext& ctx, const RunRecord& run) {
 }
 
 void PlaybookRunner::startRun(const Job& job, Worker& worker) {
-  const LoadedPlaybook& playbook = playbooks_[job.playbook];
+  const LoadedPlaybook& playbook = job.playbook->loaded;
   const correlate::Alert& source = *job.alert;
   absl::StatusOr<int64_t> id = allocateRunId();
   if (!id.ok()) {
@@ -91,7 +91,7 @@ void PlaybookRunner::startRun(const Job& job, Worker& worker) {
                     source.id);
     return;
   }
-  playbook_metrics_[job.playbook].started->add();
+  playbookMetrics(playbook.name, worker).started->add();
   ctx.trigger_mono_ns = job.queued_mono_ns;
   ctx.event_receive_ns = source.receive_ns;
   ctx.worker_mono_ns = worker.taken_mono_ns;
@@ -121,7 +121,9 @@ absl::StatusOr<std::shared_ptr<const pb::Program>> PlaybookRunner::programFor(
   std::lock_guard<std::mutex> lock(programs_mu_);
   auto it = programs_.find(hash);
   if (it != programs_.end()) return it->second;
-  // An older version of a playbook whose file changed since the run started.
+  if (std::shared_ptr<const pb::Program> active = activeProgram(hash)) return active;
+  // An older version of a playbook whose file changed, or a pushed version no longer
+  // active, since the run started. Pushed modules were stored when they became active.
   absl::StatusOr<std::vector<uint8_t>> module = store_->getModule(hash);
   if (!module.ok()) return module.status();
   absl::StatusOr<std::unique_ptr<pb::Program>> program = pb::loadProgram(*module, registry_);

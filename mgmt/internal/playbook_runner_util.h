@@ -6,8 +6,11 @@
 #include <iterator>
 #include <string>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/string_view.h"
 #include "mgmt/run_store.h"
 #include "nlohmann/json.hpp"
+#include "playbook_vm/program.h"
 
 namespace vigil::mgmt::internal {
 
@@ -25,6 +28,13 @@ inline size_t finalIndex(RunState state) {
 // The JSON text of `j`, with invalid UTF-8 replaced by U+FFFD.
 inline std::string dumpJson(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// The hash runs record for `program`: the hex SHA-256 of its playbook source.
+inline std::string programHash(const playbook_vm::Program& program) {
+  const auto& sha = program.sourceSha256();
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(sha.data()), sha.size()));
 }
 
 }  // namespace vigil::mgmt::internal

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon_process.h"
+#include "mgmt/auth_store.h"
 
 namespace vigil::testing {
 namespace {
@@ -450,6 +451,88 @@ level: medium
   ASSERT_TRUE(eventually([&] { return count("acme-failure") == 2; }))
       << readFile(dir_ + "/alerts.jsonl") << daemon->log();
   EXPECT_EQ(count("beta-failure"), 0) << readFile(dir_ + "/alerts.jsonl");
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+}
+
+// A tenant administrator pushes playbooks for its own tenant only (403 for another tenant
+// or for every tenant). Playbooks pushed for a tenant run on that tenant's alerts only
+// (the UDP source gives every event the tenant acme), a rollback swaps the version back,
+// and after a restart the active versions run again.
+TEST_F(ContentPushTest, TenantPlaybooksRunAndRollBack) {
+  writeConfig("playbooks: {default_case: false}\n");
+  std::string acme_admin;
+  {
+    auto auth = mgmt::AuthStore::open(mgmt::AuthStore::defaultPath(dir_ + "/state"));
+    ASSERT_TRUE(auth.ok()) << auth.status();
+    ASSERT_TRUE((*auth)->ensureTenant("acme").ok());
+    ASSERT_TRUE((*auth)->ensureTenant("beta").ok());
+    mgmt::TokenRequest request;
+    request.name = "acme-admin";
+    request.role = mgmt::Role::kTenantAdmin;
+    request.tenants = {"acme"};
+    auto issued = (*auth)->createToken(request);
+    ASSERT_TRUE(issued.ok()) << issued.status();
+    acme_admin = issued->token;
+  }
+  auto daemon = startDaemon();
+  auto playbook = [](const std::string& note) {
+    return "name: note-failure\ntrigger:\n  rule_ids: [ssh-failed-alert]\nsteps:\n  - log: \"" +
+           note + "\"\n";
+  };
+  // Pushes as acme's tenant administrator; returns the HTTP status.
+  auto push_as_acme = [&](const std::string& query, const std::string& note) {
+    httplib::Client client("127.0.0.1", api_port_);
+    client.set_bearer_token_auth(acme_admin);
+    nlohmann::json body = {{"files", {{"note.yml", playbook(note)}}}};
+    auto res = client.Post("/api/v1/content/playbooks" + query, body.dump(), "application/json");
+    return res ? res->status : 0;
+  };
+  EXPECT_EQ(push_as_acme("?tenant=beta", "acme's for beta"), 403);
+  EXPECT_EQ(push_as_acme("", "acme's for every tenant"), 403);
+  ASSERT_EQ(push_as_acme("?tenant=acme", "acme v1"), 201) << daemon->log();
+  auto pushed = post("/api/v1/content/playbooks?tenant=beta",
+                     {{"files", {{"note.yml", playbook("beta v1")}}}});
+  ASSERT_TRUE(pushed);
+  ASSERT_EQ(pushed->status, 201) << pushed->body << daemon->log();
+  ASSERT_EQ(push_as_acme("?tenant=acme", "acme v2"), 201) << daemon->log();
+
+  // The log steps of every run of playbook `name`, in run order.
+  auto notes = [&](const std::string& name) {
+    std::vector<std::string> out;
+    nlohmann::json page = get("/api/v1/runs?limit=100&sort=id&playbook=" + name);
+    if (!page.is_object()) return out;
+    for (const auto& item : page["items"]) {
+      nlohmann::json run = get("/api/v1/runs/" + std::to_string(item["id"].get<int64_t>()));
+      if (!run.is_object()) continue;
+      for (const auto& step : run["steps"]) {
+        if (step["kind"] == "log") out.push_back(step["message"]);
+      }
+    }
+    return out;
+  };
+  sendUdp(udp_port_, failure("192.0.2.30"));
+  ASSERT_TRUE(eventually([&] { return notes("acme/note-failure").size() == 1; }))
+      << daemon->log();
+  EXPECT_EQ(notes("acme/note-failure"), std::vector<std::string>{"acme v2"});
+
+  httplib::Client client("127.0.0.1", api_port_);
+  client.set_bearer_token_auth(token_);
+  auto rolled =
+      client.Post("/api/v1/content/playbooks/versions/1/activate?tenant=acme", "", "application/json");
+  ASSERT_TRUE(rolled);
+  ASSERT_EQ(rolled->status, 200) << rolled->body;
+  sendUdp(udp_port_, failure("192.0.2.31"));
+  ASSERT_TRUE(eventually([&] { return notes("acme/note-failure").size() == 2; }))
+      << daemon->log();
+  EXPECT_EQ(notes("acme/note-failure"), (std::vector<std::string>{"acme v2", "acme v1"}));
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+
+  daemon = startDaemon();
+  sendUdp(udp_port_, failure("192.0.2.32"));
+  ASSERT_TRUE(eventually([&] { return notes("acme/note-failure").size() == 3; }))
+      << daemon->log();
+  EXPECT_EQ(notes("acme/note-failure").back(), "acme v1");
+  EXPECT_TRUE(notes("beta/note-failure").empty()) << "beta's playbook ran on acme's alerts";
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 }
 

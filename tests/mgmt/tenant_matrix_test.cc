@@ -333,7 +333,11 @@ class TenantMatrixTest : public ::testing::Test {
       return {{"rules.yml", "# " + note + "\n" + std::string(kRules)}};
     }
     if (kind == "intel") return {{"watch.txt", "# " + note + "\n198.51.100.99\nevil.example\n"}};
-    return {{"ask.yml", "# " + note + "\n" + std::string(kPlaybook)}};
+    // Renamed, because a playbook pushed for every tenant may not take the name of the
+    // configured one.
+    std::string playbook = kPlaybook;
+    playbook.replace(0, playbook.find('\n'), "name: pushed-ask-before-block");
+    return {{"ask.yml", "# " + note + "\n" + playbook}};
   }
 
   // The dry-run sample of `kind`: log lines, or alert objects for playbooks.
