@@ -13,6 +13,13 @@ bool expectsBody(const std::string& method) {
   return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
 }
 
+// Methods that cpp-httplib 0.11.4 accepts in a request line (Server::parse_request_line).
+bool knownMethod(const std::string& method) {
+  return method == "GET" || method == "HEAD" || method == "POST" || method == "PUT" ||
+         method == "DELETE" || method == "CONNECT" || method == "OPTIONS" || method == "TRACE" ||
+         method == "PATCH" || method == "PRI";
+}
+
 // Methods the API routes. cpp-httplib rejects any other method it parses with 400.
 bool routedMethod(const std::string& method) {
   return method == "GET" || method == "HEAD" || method == "OPTIONS" || expectsBody(method);
@@ -21,7 +28,7 @@ bool routedMethod(const std::string& method) {
 HttpRejection rejectUnparsed(const httplib::Request& request, const RejectionLimits& limits) {
   HttpRejection rejection;
   rejection.code = "invalid_argument";
-  const bool line_ok = !request.target.empty() &&
+  const bool line_ok = knownMethod(request.method) && !request.target.empty() &&
                        (request.version == "HTTP/1.1" || request.version == "HTTP/1.0");
   if (!line_ok) {
     rejection.reason = "malformed_request_line";

@@ -442,6 +442,13 @@ TEST_F(HttpRejectionTest, GarbageRequestLineIs400) {
       << *answer;
   EXPECT_EQ(rejected("malformed_request_line", "400"), 1u);
   EXPECT_TRUE(auditRecords().empty());
+
+  std::optional<std::string> unknown_method =
+      sendPartialRequest(strict_->port(), "FETCH /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  ASSERT_TRUE(unknown_method.has_value());
+  EXPECT_EQ(unknown_method->rfind("HTTP/1.1 400", 0), 0u) << *unknown_method;
+  EXPECT_EQ(rejected("malformed_request_line", "400"), 2u);
+  EXPECT_EQ(rejected("malformed_headers", "400"), 0u);
 }
 
 // A POST whose request line has a bad HTTP version is audited with the remote address
