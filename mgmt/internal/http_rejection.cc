@@ -8,9 +8,10 @@ namespace {
 // cpp-httplib 0.11.4 rejects request lines longer than this with 414.
 constexpr size_t kMaxRequestLineBytes = CPPHTTPLIB_REQUEST_URI_MAX_LENGTH;
 
-// Methods that cpp-httplib reads a body for (detail::expect_content() in 0.11.4).
+// Methods whose body cpp-httplib 0.11.4 reads even without Content-Length, until the read
+// timeout. A DELETE without Content-Length is routed at once (checked against vigild).
 bool expectsBody(const std::string& method) {
-  return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
+  return method == "POST" || method == "PUT" || method == "PATCH";
 }
 
 // Methods that cpp-httplib 0.11.4 accepts in a request line (Server::parse_request_line).
@@ -22,7 +23,8 @@ bool knownMethod(const std::string& method) {
 
 // Methods the API routes. cpp-httplib rejects any other method it parses with 400.
 bool routedMethod(const std::string& method) {
-  return method == "GET" || method == "HEAD" || method == "OPTIONS" || expectsBody(method);
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "DELETE" ||
+         expectsBody(method);
 }
 
 HttpRejection rejectUnparsed(const httplib::Request& request, const RejectionLimits& limits) {
