@@ -100,9 +100,12 @@ struct Pipeline::Counters {
   Counter* events_in = nullptr;
   Counter* events_done = nullptr;
   Counter* oversize = nullptr;
-  Counter* indicator_hits = nullptr;
   Counter* updates_dropped = nullptr;
-  Counter* alerts_delivered = nullptr;
+  std::vector<Counter*> indicator_hits;    // by tenant number
+  std::vector<Counter*> alerts_delivered;  // by tenant number
+  // Alerts whose tenant has no number. Every event gets a numbered tenant, so this stays
+  // at zero unless an engine raises an alert for a tenant it made up.
+  Counter* alerts_delivered_other = nullptr;
   // Alerts by latency from the raising event's receipt to delivery; bucket b counts the
   // latencies in (kLatencyBoundsUs[b-1], kLatencyBoundsUs[b]] microseconds, the last
   // bucket everything above.
@@ -111,6 +114,7 @@ struct Pipeline::Counters {
   Counter* reload_groups_kept = nullptr;
   Counter* reload_groups_dropped = nullptr;
   std::vector<std::string> tenant_names;                 // by tenant number
+  std::map<std::string, uint32_t, std::less<>> tenant_numbers;  // name -> tenant number
   std::vector<Counter*> tenant_events;                   // by tenant number
   std::vector<std::unique_ptr<QuotaBucket>> quotas;      // by tenant number; null = none
   std::vector<FlowCounters> flows;                       // [source * tenants + tenant]
@@ -227,13 +231,9 @@ void Pipeline::registerCounters(MetricsRegistry& metrics) {
   c.oversize =
       &metrics.counter("vigil_pipeline_oversize_dropped_total",
                        "Messages dropped because they exceed the pipeline's max_message_bytes");
-  c.indicator_hits =
-      &metrics.counter("vigil_indicator_hits_total", "Indicator hits added to events");
   c.updates_dropped =
       &metrics.counter("vigil_correlation_updates_dropped_total",
                        "Correlation updates dropped because an event exceeded the per-event limit");
-  c.alerts_delivered =
-      &metrics.counter("vigil_alerts_delivered_total", "Alerts handed to the alert sinks");
   for (int64_t bound : latencyBoundsUs()) {
     c.alert_latency.push_back(&metrics.counter(
         "vigil_alert_latency_bucket_total",
@@ -255,7 +255,7 @@ void Pipeline::registerCounters(MetricsRegistry& metrics) {
       &metrics.counter("vigil_rules_reload_groups_total", reload_help, {{"outcome", "dropped"}});
 
   // Number the tenants: "default" first, then in order of first appearance.
-  std::map<std::string, uint32_t, std::less<>> numbers;
+  std::map<std::string, uint32_t, std::less<>>& numbers = c.tenant_numbers;
   auto number = [&](std::string_view tenant) {
     auto [it, inserted] =
         numbers.emplace(std::string(tenant), static_cast<uint32_t>(c.tenant_names.size()));
@@ -280,7 +280,16 @@ void Pipeline::registerCounters(MetricsRegistry& metrics) {
     c.tenant_events.push_back(&metrics.counter("vigil_tenant_events_total",
                                                "Events analyzed, by the tenant they were assigned",
                                                {{"tenant", tenant}}));
+    c.indicator_hits.push_back(&metrics.counter(
+        "vigil_indicator_hits_total", "Indicator hits added to events, by the event's tenant",
+        {{"tenant", tenant}}));
+    c.alerts_delivered.push_back(&metrics.counter("vigil_alerts_delivered_total",
+                                                  "Alerts handed to the alert sinks, by tenant",
+                                                  {{"tenant", tenant}}));
   }
+  c.alerts_delivered_other =
+      &metrics.counter("vigil_alerts_delivered_total", "Alerts handed to the alert sinks, by tenant",
+                       {{"tenant", std::string(kOtherTenantLabel)}});
   for (dataplane::Source* source : sources_) {
     for (const std::string& tenant : c.tenant_names) {
       const Labels labels{{"source", source->name()}, {"tenant", tenant}};
@@ -419,7 +428,7 @@ void Pipeline::analyzeBatch(Batch& batch) {
     }
     flow.delivered->add();
     if (snapshot != nullptr) {
-      counters_->indicator_hits->add(snapshot->match(batch.slot, event, wall_ns));
+      c.indicator_hits[tenant]->add(snapshot->match(batch.slot, event, wall_ns));
     }
 
     size_t count = engine.detect(event, *state.detect_scratch, matches);
@@ -548,7 +557,6 @@ std::optional<std::string> Pipeline::takeCheckpoint() {
 
 void Pipeline::deliverBatch(Batch& batch) {
   handOverSuppression(batch.engine);
-  size_t delivered = 0;
   const Counters& c = *counters_;
   const std::vector<int64_t>& bounds = latencyBoundsUs();
   batch.alert_receive_ns.resize(batch.alerts.size(), 0);
@@ -557,7 +565,11 @@ void Pipeline::deliverBatch(Batch& batch) {
     if (!batch.engine->admitAlert(alert)) continue;  // suppressed and counted
     alert.receive_ns = batch.alert_receive_ns[a];
     for (AlertSink* sink : sinks_) sink->onAlert(alert);
-    ++delivered;
+    // The map compares without copying the name, so the lookup allocates nothing.
+    auto number = c.tenant_numbers.find(std::string_view(alert.tenant));
+    Counter* delivered = number != c.tenant_numbers.end() ? c.alerts_delivered[number->second]
+                                                          : c.alerts_delivered_other;
+    delivered->add();
     if (batch.alert_receive_ns[a] != 0) {
       const int64_t us = std::max<int64_t>(
           0, (RealClock::instance().nowNs() - batch.alert_receive_ns[a]) / 1000);
@@ -567,7 +579,6 @@ void Pipeline::deliverBatch(Batch& batch) {
       c.alert_latency_sum_us->add(static_cast<uint64_t>(us));
     }
   }
-  counters_->alerts_delivered->add(delivered);
   batch.alerts.clear();
   batch.alert_receive_ns.clear();
   // Alerts copied the hit strings, so the batch no longer needs its snapshot.
@@ -639,8 +650,10 @@ void Pipeline::run() {
   input_engine_.reset();
 
   for (AlertSink* sink : sinks_) sink->flush();
+  uint64_t alerts = counters_->alerts_delivered_other->value();
+  for (const Counter* counter : counters_->alerts_delivered) alerts += counter->value();
   VIGIL_LOG_INFO("pipeline stopped events={} alerts={} stop_requested={}",
-                 counters_->events_in->value(), counters_->alerts_delivered->value(),
+                 counters_->events_in->value(), alerts,
                  stop_.load(std::memory_order_relaxed));
 }
 

@@ -101,6 +101,10 @@ struct PipelineOptions {
   std::vector<TenantQuota> tenant_quotas;
 };
 
+// The tenant label of per-tenant counters for tenants that the configuration does not
+// name, so unknown tenant names add one series, not one each.
+inline constexpr std::string_view kOtherTenantLabel = "_other";
+
 class Pipeline {
  public:
   // `sources`, `engine` and `sinks` are not owned and must outlive run(). `intel` may be
@@ -110,6 +114,8 @@ class Pipeline {
   // {tenant}, and per {source, tenant} vigil_events_parsed_total, vigil_parse_errors_total,
   // vigil_events_truncated_total, vigil_events_invalid_utf8_total,
   // vigil_events_delivered_total and vigil_events_dropped_total{reason="tenant_quota"}.
+  // Per tenant also vigil_indicator_hits_total{tenant} and vigil_alerts_delivered_total
+  // {tenant}, the latter with kOtherTenantLabel for an alert of a tenant not numbered.
   Pipeline(std::vector<dataplane::Source*> sources,
            std::shared_ptr<const intel::IndicatorSet> intel, Engine& engine,
            std::vector<AlertSink*> sinks, MetricsRegistry& metrics, PipelineOptions options = {});

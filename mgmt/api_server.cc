@@ -17,6 +17,7 @@
 #include "mgmt/internal/case_json.h"
 #include "mgmt/internal/case_routes.h"
 #include "mgmt/internal/console_routes.h"
+#include "mgmt/internal/http_rejection.h"
 #include "mgmt/internal/router.h"
 
 namespace vigil::mgmt {
@@ -52,26 +53,6 @@ absl::StatusOr<ListenAddress> parseListen(absl::string_view listen) {
     return invalid("the port is not a number in 0..65535");
   }
   return address;
-}
-
-// Code names for errors that cpp-httplib raises itself before a handler runs.
-absl::string_view httpErrorCode(int status) {
-  switch (status) {
-    case 400:
-      return "invalid_argument";
-    case 404:
-      return "not_found";
-    case 408:
-      return "request_timeout";
-    case 413:
-      return "payload_too_large";
-    case 414:
-      return "uri_too_long";
-    case 416:
-      return "range_not_satisfiable";
-    default:
-      return status >= 500 ? "internal" : "bad_request";
-  }
 }
 
 ApiRequest toApiRequest(const httplib::Request& req) {
@@ -170,6 +151,7 @@ class ApiServer::Impl {
   void configureServer();
   void serve(const httplib::Request& req, httplib::Response& res);
   void countAndLog(const ApiRequest& request, const ApiResponse& response);
+  void rejectBeforeRouting(const httplib::Request& req, httplib::Response& res);
 
   absl::Status checkReady() const;
 
@@ -279,26 +261,13 @@ void ApiServer::Impl::configureServer() {
   server.set_write_timeout(options_.write_timeout);
   server.set_payload_max_length(options_.max_payload_bytes);
 
-  // cpp-httplib rejects some requests itself (413 for a large body, 400 for a malformed
-  // request line) and leaves their body empty. It calls this handler for every status >= 400,
-  // including responses from the router, which already carry a body.
-  httplib::Server::HandlerWithResponse error_handler = [max_bytes = options_.max_payload_bytes](
-                                                          const httplib::Request& req,
-                                                          httplib::Response& res) {
+  // cpp-httplib calls the error handler for every status >= 400 before it writes the
+  // status line, including responses from the router, which already carry a body. An empty
+  // body means cpp-httplib rejected the request itself, before any route ran.
+  httplib::Server::HandlerWithResponse error_handler = [this](const httplib::Request& req,
+                                                               httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    std::string message = absl::StrCat("HTTP ", res.status, " on ", req.method, " ", req.path);
-    if (res.status == 413) {
-      absl::StrAppend(&message, ": the request body is over the limit of ", max_bytes,
-                      " bytes; send a smaller one");
-    }
-    const bool sends_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
-    if (res.status == 400 && sends_body && !req.has_header("Content-Length") &&
-        !req.has_header("Transfer-Encoding")) {
-      message += ": the request has no Content-Length header; send one (0 for no body)";
-    }
-    VIGIL_LOG_INFO("api request failed method={} path={} status={}", req.method, req.path,
-                   res.status);
-    res.set_content(internal::errorBody(httpErrorCode(res.status), message), "application/json");
+    rejectBeforeRouting(req, res);
     return httplib::Server::HandlerResponse::Handled;
   };
   server.set_error_handler(std::move(error_handler));
@@ -334,6 +303,46 @@ void ApiServer::Impl::serve(const httplib::Request& req, httplib::Response& res)
   res.status = response.status;
   for (const auto& [name, value] : response.headers) res.set_header(name, value);
   res.set_content(std::move(response.body), response.content_type);
+}
+
+// Completes the response to a request that cpp-httplib rejected before routing: JSON error
+// body, counters by status and reason, and the audit record of a mutating method, all
+// before cpp-httplib writes the first byte of the response.
+//
+// NOTE: cpp-httplib 0.11.4 fills Request::remote_addr only after the request line and
+// headers parse, and exposes the socket to no hook, so the audit record of a malformed
+// request line or header, or of a request line over 8192 bytes, has remote_addr "unknown".
+// A client that closes or stalls before its request line ends gets no response and reaches
+// no hook, so it is neither counted nor audited.
+void ApiServer::Impl::rejectBeforeRouting(const httplib::Request& req, httplib::Response& res) {
+  const internal::HttpRejection rejection = internal::classifyHttpRejection(
+      req, res.status, {options_.max_payload_bytes, options_.read_timeout});
+  res.status = rejection.status;
+
+  ApiRequest request;
+  request.method = req.method;
+  // The query string is left out, as in the log lines, because it may carry secrets.
+  request.path = req.path.empty() ? req.target.substr(0, req.target.find('?')) : req.path;
+  request.principal.remote_addr =
+      internal::requestHeadersParsed(req) ? req.remote_addr : std::string("unknown");
+  access_.recordRejected(request, req.get_header_value("Authorization"), rejection.status,
+                         rejection.reason);
+
+  metrics_
+      .counter("vigil_api_requests_total", "API requests served, by HTTP status.",
+               {{"status", std::to_string(rejection.status)}})
+      .add();
+  metrics_
+      .counter("vigil_api_rejected_requests_total",
+               "API requests that the HTTP layer rejected before any route ran, by reason and "
+               "HTTP status.",
+               {{"reason", rejection.reason}, {"status", std::to_string(rejection.status)}})
+      .add();
+  VIGIL_LOG_WARN_POW2("api request rejected before routing method={} path={} status={} "
+                      "reason={} remote={}",
+                      request.method, request.path, rejection.status, rejection.reason,
+                      request.principal.remote_addr);
+  res.set_content(internal::errorBody(rejection.code, rejection.message), "application/json");
 }
 
 void ApiServer::Impl::countAndLog(const ApiRequest& request, const ApiResponse& response) {

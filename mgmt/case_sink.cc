@@ -4,19 +4,23 @@
 #include <utility>
 
 #include "common/log.h"
+#include "correlate/pipeline.h"
 
 namespace vigil::mgmt {
 namespace {
 
 constexpr const char* kDroppedName = "vigil_case_sink_dropped_total";
 constexpr const char* kDroppedHelp = "Alerts the case sink gave up on, by reason.";
+constexpr const char* kStoredName = "vigil_alerts_stored_total";
+constexpr const char* kStoredHelp = "Alerts written to the case store, by tenant.";
 
 }  // namespace
 
 CaseSink::CaseSink(CaseStore& store, MetricsRegistry& metrics, CaseSinkOptions options)
     : store_(store),
       options_(options),
-      stored_(metrics.counter("vigil_alerts_stored_total", "Alerts written to the case store.")),
+      stored_other_(metrics.counter(kStoredName, kStoredHelp,
+                                    {{"tenant", std::string(correlate::kOtherTenantLabel)}})),
       opened_(metrics.counter("vigil_cases_opened_total", "Cases opened by stored alerts.")),
       errors_(
           metrics.counter("vigil_case_store_errors_total", "Failed case store write attempts.")),
@@ -27,6 +31,9 @@ CaseSink::CaseSink(CaseStore& store, MetricsRegistry& metrics, CaseSinkOptions o
           metrics.counter(kDroppedName, kDroppedHelp, {{"reason", "write_failed"}})),
       queue_depth_(metrics.gauge("vigil_case_sink_queue_depth",
                                  "Alerts queued for the case store writer.")) {
+  for (const std::string& tenant : options_.tenants) {
+    stored_by_tenant_.emplace(tenant, &metrics.counter(kStoredName, kStoredHelp, {{"tenant", tenant}}));
+  }
   options_.queue_capacity = std::max<size_t>(options_.queue_capacity, 1);
   options_.max_batch = std::max<size_t>(options_.max_batch, 1);
   options_.max_attempts = std::max(options_.max_attempts, 1);
@@ -100,13 +107,13 @@ absl::Status CaseSink::storeBatch(absl::Span<const correlate::Alert> alerts) {
   if (options_.filer == nullptr) {
     absl::StatusOr<std::vector<IngestResult>> results = store_.ingestAlerts(alerts);
     if (!results.ok()) return results.status();
-    for (const IngestResult& result : *results) countStored(result);
+    for (size_t i = 0; i < results->size(); ++i) countStored(alerts[i], (*results)[i]);
     return absl::OkStatus();
   }
   absl::StatusOr<std::vector<int64_t>> ids = store_.queueAlerts(alerts);
   if (!ids.ok()) return ids.status();
   for (size_t i = 0; i < alerts.size(); ++i) {
-    stored_.add();
+    storedCounter(alerts[i].tenant).add();
     options_.filer->onStoredAlert(alerts[i], (*ids)[i]);
   }
   return absl::OkStatus();
@@ -148,8 +155,13 @@ void CaseSink::writeWithRetries(const correlate::Alert& alert) {
   }
 }
 
-void CaseSink::countStored(const IngestResult& result) {
-  stored_.add();
+Counter& CaseSink::storedCounter(std::string_view tenant) {
+  auto it = stored_by_tenant_.find(tenant);
+  return it != stored_by_tenant_.end() ? *it->second : stored_other_;
+}
+
+void CaseSink::countStored(const correlate::Alert& alert, const IngestResult& result) {
+  storedCounter(alert.tenant).add();
   if (result.opened_case) opened_.add();
 }
 

@@ -10,7 +10,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -42,10 +45,13 @@ struct CaseSinkOptions {
   int max_attempts = 5;
   std::chrono::milliseconds retry_backoff{50};  // doubles after each failed attempt
   std::chrono::milliseconds max_backoff{2000};
+  // Tenants that get their own vigil_alerts_stored_total series, usually every tenant of
+  // the configuration. Alerts of any other tenant count under correlate::kOtherTenantLabel.
+  std::vector<std::string> tenants;
 };
 
 // Counters, registered in the MetricsRegistry given to the constructor:
-//   vigil_alerts_stored_total          alerts written to the store
+//   vigil_alerts_stored_total{tenant}  alerts written to the store, by the alert's tenant
 //   vigil_cases_opened_total           cases opened by those alerts (without a filer; with
 //                                      one, the case connector counts them)
 //   vigil_case_store_errors_total      failed write attempts (each one is also logged)
@@ -80,14 +86,17 @@ class CaseSink final : public correlate::AlertSink {
   void runWriter();
   void writeBatch(const std::vector<correlate::Alert>& batch);
   void writeWithRetries(const correlate::Alert& alert);
-  void countStored(const IngestResult& result);
+  void countStored(const correlate::Alert& alert, const IngestResult& result);
+  Counter& storedCounter(std::string_view tenant);
   // Stores `alerts` in the store (filing them, or in the inbox for the filer).
   absl::Status storeBatch(absl::Span<const correlate::Alert> alerts);
 
   CaseStore& store_;
   CaseSinkOptions options_;
 
-  Counter& stored_;
+  // Pre-created per tenant, so counting an alert only looks its tenant up.
+  std::map<std::string, Counter*, std::less<>> stored_by_tenant_;
+  Counter& stored_other_;
   Counter& opened_;
   Counter& errors_;
   Counter& waits_;

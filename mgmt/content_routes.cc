@@ -1,5 +1,5 @@
 // The /api/v1/content routes of ContentService: push (with dry runs), deletion, version
-// lists, one version, diffs and activation. docs/api.md describes the requests and responses.
+// lists, one version, diffs, activation and the activation history. docs/api.md describes the requests and responses.
 #include <algorithm>
 #include <optional>
 #include <string>
@@ -82,6 +82,81 @@ nlohmann::json versionJson(const ContentVersion& v, bool with_files) {
 // (the default, sort=-version, is newest first).
 absl::StatusOr<std::pair<internal::PageParams, bool>> versionPage(const ApiRequest& request) {
   static const std::vector<absl::string_view> kSortNames = {"-version", "version"};
+  absl::StatusOr<std::optional<std::string>> limit = internal::singleQueryParam(request, "limit");
+  if (!limit.ok()) return limit.status();
+  absl::StatusOr<std::optional<std::string>> offset =
+      internal::singleQueryParam(request, "offset");
+  if (!offset.ok()) return offset.status();
+  absl::StatusOr<std::optional<std::string>> sort = internal::singleQueryParam(request, "sort");
+  if (!sort.ok()) return sort.status();
+  absl::StatusOr<internal::PageParams> page = internal::parsePageParams(*limit, *offset);
+  if (!page.ok()) return page.status();
+  bool oldest_first = false;
+  if (*sort) {
+    absl::StatusOr<size_t> index = internal::parseSortParam(**sort, kSortNames);
+    if (!index.ok()) return index.status();
+    oldest_first = *index == 1;
+  }
+  return std::make_pair(*page, oldest_first);
+}
+
+nlohmann::json activationJson(const ContentActivation& a) {
+  return {{"seq", a.seq},
+          {"kind", contentKindName(a.kind)},
+          {"tenant", a.tenant},
+          {"version", a.version},
+          {"action", a.action},
+          {"activated_by", a.activated_by},
+          {"activated", formatRfc3339(a.activated_ns)},
+          {"sha256", a.sha256},
+          {"previous_version",
+           a.previous_version == 0 ? nlohmann::json() : nlohmann::json(a.previous_version)}};
+}
+
+// The filters of an activation list: ?version=N, ?action=NAME and ?activated_by=SUBJECT.
+struct ActivationFilter {
+  int64_t version = 0;  // 0 = any
+  std::string action;
+  std::string activated_by;
+
+  bool matches(const ContentActivation& a) const {
+    return (version == 0 || a.version == version) && (action.empty() || a.action == action) &&
+           (activated_by.empty() || a.activated_by == activated_by);
+  }
+};
+
+absl::StatusOr<ActivationFilter> activationFilter(const ApiRequest& request) {
+  static const std::vector<std::string> kActions = {"activate", "rollback", "reactivate",
+                                                    "imported"};
+  ActivationFilter filter;
+  absl::StatusOr<std::optional<std::string>> version =
+      internal::singleQueryParam(request, "version");
+  if (!version.ok()) return version.status();
+  if (*version) {
+    absl::StatusOr<int64_t> n = versionParam(request, "version", **version);
+    if (!n.ok()) return n.status();
+    filter.version = *n;
+  }
+  absl::StatusOr<std::optional<std::string>> action = internal::singleQueryParam(request, "action");
+  if (!action.ok()) return action.status();
+  if (*action) {
+    if (std::find(kActions.begin(), kActions.end(), **action) == kActions.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "action '", **action, "' is not valid; use activate, rollback, reactivate or imported"));
+    }
+    filter.action = **action;
+  }
+  absl::StatusOr<std::optional<std::string>> by =
+      internal::singleQueryParam(request, "activated_by");
+  if (!by.ok()) return by.status();
+  if (*by) filter.activated_by = **by;
+  return filter;
+}
+
+// limit and offset of an activation list, and whether sort=seq requests oldest first
+// (the default, sort=-seq, is newest first).
+absl::StatusOr<std::pair<internal::PageParams, bool>> activationPage(const ApiRequest& request) {
+  static const std::vector<absl::string_view> kSortNames = {"-seq", "seq"};
   absl::StatusOr<std::optional<std::string>> limit = internal::singleQueryParam(request, "limit");
   if (!limit.ok()) return limit.status();
   absl::StatusOr<std::optional<std::string>> offset =
@@ -293,6 +368,39 @@ void ContentService::addRoutes(const RouteAdder& add) {
                                       {"limit", page->first.limit},
                                       {"offset", page->first.offset}});
                });
+
+  add("GET", "/api/v1/content/{kind}/activations",
+      [this, target](const ApiRequest& request) -> absl::StatusOr<ApiResponse> {
+        if (auto s = checkParams(request, {"tenant", "limit", "offset", "sort", "version",
+                                           "action", "activated_by"});
+            !s.ok()) {
+          return s;
+        }
+        auto where = target(request);
+        if (!where.ok()) return where.status();
+        auto [kind, tenant] = *where;
+        if (auto s = authorize(request.principal, kind, tenant, false); !s.ok()) return s;
+        auto page = activationPage(request);
+        if (!page.ok()) return page.status();
+        auto filter = activationFilter(request);
+        if (!filter.ok()) return filter.status();
+        auto activations = store_.listActivations(kind, tenant);
+        if (!activations.ok()) return activations.status();
+        std::erase_if(*activations,
+                      [&](const ContentActivation& a) { return !filter->matches(a); });
+        // The store lists newest first; sort=seq turns that around.
+        if (page->second) std::reverse(activations->begin(), activations->end());
+        const int64_t total = static_cast<int64_t>(activations->size());
+        internal::keepPage(*activations, page->first);
+        nlohmann::json items = nlohmann::json::array();
+        for (const ContentActivation& a : *activations) items.push_back(activationJson(a));
+        return jsonResponse({{"kind", contentKindName(kind)},
+                             {"tenant", tenant},
+                             {"activations", items},
+                             {"total", total},
+                             {"limit", page->first.limit},
+                             {"offset", page->first.offset}});
+      });
 
   add("GET", "/api/v1/content/{kind}/versions/{n}",
                [this, target](const ApiRequest& request) -> absl::StatusOr<ApiResponse> {

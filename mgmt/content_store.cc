@@ -30,6 +30,19 @@ CREATE TABLE IF NOT EXISTS content_versions (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS content_one_active
   ON content_versions (kind, tenant) WHERE active = 1;
+CREATE TABLE IF NOT EXISTS content_activations (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL,
+  tenant TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  action TEXT NOT NULL,
+  activated_by TEXT NOT NULL,
+  activated_ns INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  previous_version INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS content_activations_scope
+  ON content_activations (kind, tenant, seq);
 )sql";
 
 constexpr const char* kColumns =
@@ -123,11 +136,49 @@ absl::StatusOr<std::unique_ptr<ContentStore>> ContentStore::open(const std::stri
   sqlite3_extended_result_codes(db, 1);
   sqlite3_busy_timeout(db, 5000);
   std::unique_ptr<ContentStore> store(new ContentStore(path, db));
-  for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", kSchema}) {
+  for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL"}) {
     if (absl::Status s = store->exec(sql); !s.ok()) return s;
   }
-  if (absl::Status s = store->addActivatedByColumn(); !s.ok()) return s;
+  // One transaction, so a crash cannot leave a new history table without its imported rows.
+  if (absl::Status s = store->exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  if (absl::Status s = store->migrate(); !s.ok()) {
+    (void)store->exec("ROLLBACK");
+    return s;
+  }
+  if (absl::Status s = store->exec("COMMIT"); !s.ok()) return s;
   return store;
+}
+
+// Creates the tables, adds columns that older stores lack, and fills a new activation
+// history from the versions of an older store.
+absl::Status ContentStore::migrate() {
+  absl::StatusOr<bool> had_versions = hasTable("content_versions");
+  if (!had_versions.ok()) return had_versions.status();
+  absl::StatusOr<bool> had_history = hasTable("content_activations");
+  if (!had_history.ok()) return had_history.status();
+  if (absl::Status s = exec(kSchema); !s.ok()) return s;
+  if (absl::Status s = addActivatedByColumn(); !s.ok()) return s;
+  if (*had_versions && !*had_history) return importActivations();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> ContentStore::hasTable(absl::string_view name) {
+  auto stmt = SqliteStatement::prepare(
+      db_, "content tables", "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");
+  if (!stmt.ok()) return stmt.status();
+  stmt->bindText(1, name);
+  return stmt->step();
+}
+
+// Stores written before the activation history existed keep only the last activation of
+// each version. Those become "imported" rows, in activation order, with no previous
+// version.
+absl::Status ContentStore::importActivations() {
+  return exec(
+      "INSERT INTO content_activations (kind, tenant, version, action, activated_by, "
+      "activated_ns, sha256, previous_version) "
+      "SELECT kind, tenant, version, 'imported', activated_by, activated_ns, sha256, 0 "
+      "FROM content_versions WHERE activated_ns != 0 ORDER BY activated_ns, kind, tenant, version");
 }
 
 ContentStore::~ContentStore() { sqlite3_close_v2(db_); }
@@ -195,6 +246,17 @@ absl::Status ContentStore::activate(ContentKind kind, absl::string_view tenant, 
   std::lock_guard<std::mutex> lock(mutex_);
   if (absl::Status s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   absl::Status status = [&]() -> absl::Status {
+    auto current = SqliteStatement::prepare(
+        db_, "content current",
+        "SELECT version FROM content_versions WHERE kind = ?1 AND tenant = ?2 AND active = 1");
+    if (!current.ok()) return current.status();
+    current->bindText(1, contentKindName(kind));
+    current->bindText(2, tenant);
+    absl::StatusOr<bool> has_current = current->step();
+    if (!has_current.ok()) return has_current.status();
+    const int64_t previous = *has_current ? current->columnInt(0) : 0;
+    current->reset();
+
     auto clear = SqliteStatement::prepare(
         db_, "content deactivate",
         "UPDATE content_versions SET active = 0 WHERE kind = ?1 AND tenant = ?2 AND active = 1");
@@ -217,7 +279,25 @@ absl::Status ContentStore::activate(ContentKind kind, absl::string_view tenant, 
       return absl::NotFoundError(absl::StrCat(contentKindName(kind), " version ", version,
                                               " of tenant ", tenant, " does not exist"));
     }
-    return absl::OkStatus();
+
+    const char* action = previous == 0 || version > previous ? "activate"
+                         : version < previous               ? "rollback"
+                                                            : "reactivate";
+    auto history = SqliteStatement::prepare(
+        db_, "content activation history",
+        "INSERT INTO content_activations (kind, tenant, version, action, activated_by, "
+        "activated_ns, sha256, previous_version) "
+        "SELECT kind, tenant, version, ?4, ?5, ?6, sha256, ?7 FROM content_versions "
+        "WHERE kind = ?1 AND tenant = ?2 AND version = ?3");
+    if (!history.ok()) return history.status();
+    history->bindText(1, contentKindName(kind));
+    history->bindText(2, tenant);
+    history->bindInt(3, version);
+    history->bindText(4, action);
+    history->bindText(5, activated_by);
+    history->bindInt(6, now_ns);
+    history->bindInt(7, previous);
+    return history->run();
   }();
   if (!status.ok()) {
     (void)exec("ROLLBACK");
@@ -291,6 +371,36 @@ absl::StatusOr<std::optional<ContentVersion>> ContentStore::active(ContentKind k
   absl::StatusOr<ContentVersion> v = get(kind, tenant, version);
   if (!v.ok()) return v.status();
   return std::optional<ContentVersion>(std::move(*v));
+}
+
+absl::StatusOr<std::vector<ContentActivation>> ContentStore::listActivations(
+    ContentKind kind, absl::string_view tenant) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto stmt = SqliteStatement::prepare(
+      db_, "content activations",
+      "SELECT seq, version, action, activated_by, activated_ns, sha256, previous_version "
+      "FROM content_activations WHERE kind = ?1 AND tenant = ?2 ORDER BY seq DESC");
+  if (!stmt.ok()) return stmt.status();
+  stmt->bindText(1, contentKindName(kind));
+  stmt->bindText(2, tenant);
+  std::vector<ContentActivation> out;
+  while (true) {
+    absl::StatusOr<bool> row = stmt->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    ContentActivation a;
+    a.seq = stmt->columnInt(0);
+    a.kind = kind;
+    a.tenant = std::string(tenant);
+    a.version = stmt->columnInt(1);
+    a.action = stmt->columnText(2);
+    a.activated_by = stmt->columnText(3);
+    a.activated_ns = stmt->columnInt(4);
+    a.sha256 = stmt->columnText(5);
+    a.previous_version = stmt->columnInt(6);
+    out.push_back(std::move(a));
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<std::string>> ContentStore::activeTenants(ContentKind kind) {

@@ -44,6 +44,24 @@ struct ContentVersion {
   ContentFiles files;  // empty in list() results
 };
 
+// One activation of a version: a push, an activation of a stored version or a rollback.
+// Rows are only ever appended, so the table keeps every activation of a version, while
+// ContentVersion keeps only the last.
+struct ContentActivation {
+  int64_t seq = 0;  // 1, 2, ... over the whole store, in activation order
+  ContentKind kind = ContentKind::kRules;
+  std::string tenant;
+  int64_t version = 0;
+  // "activate" (newer than the version it replaced, or nothing was active), "rollback"
+  // (older), "reactivate" (the active version again), or "imported" for the last
+  // activation of each version in a store written before this history existed.
+  std::string action;
+  std::string activated_by;  // Principal::subject
+  int64_t activated_ns = 0;
+  std::string sha256;            // content hash of the activated version
+  int64_t previous_version = 0;  // version active before; 0 when none or unknown
+};
+
 // SHA-256 over the files in path order, each as its path length, path, text length and
 // text, so moving text from one file to another changes the hash. Lowercase hex.
 std::string contentHash(const ContentFiles& files);
@@ -61,9 +79,9 @@ class ContentStore {
                                      absl::string_view author, const ContentFiles& files,
                                      int64_t now_ns);
 
-  // Marks `version` active and every other version of (kind, tenant) inactive, in one
-  // transaction, and records `activated_by` and `now_ns` on it. NotFound for an unknown
-  // version.
+  // Marks `version` active and every other version of (kind, tenant) inactive, records
+  // `activated_by` and `now_ns` on it and appends a ContentActivation row, in one
+  // transaction. NotFound for an unknown version.
   absl::Status activate(ContentKind kind, absl::string_view tenant, int64_t version,
                         absl::string_view activated_by, int64_t now_ns);
 
@@ -78,13 +96,20 @@ class ContentStore {
   absl::StatusOr<std::optional<ContentVersion>> active(ContentKind kind,
                                                        absl::string_view tenant);
 
+  // Every activation of (kind, tenant), newest first.
+  absl::StatusOr<std::vector<ContentActivation>> listActivations(ContentKind kind,
+                                                                 absl::string_view tenant);
+
   // Tenants that have an active version of `kind`.
   absl::StatusOr<std::vector<std::string>> activeTenants(ContentKind kind);
 
  private:
   ContentStore(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
   absl::Status exec(const char* sql);
+  absl::Status migrate();
   absl::Status addActivatedByColumn();
+  absl::StatusOr<bool> hasTable(absl::string_view name);
+  absl::Status importActivations();
 
   std::string path_;
   sqlite3* db_ = nullptr;

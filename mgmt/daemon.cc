@@ -45,6 +45,15 @@ namespace {
 
 // How long stop() lets the pipeline finish the messages already in the source rings.
 
+// Tenants the configuration names: those of the sources, the tenant rules and the quotas.
+std::set<std::string> configuredTenants(const DaemonConfig& config) {
+  std::set<std::string> tenants;
+  for (const SourceConfig& sc : config.sources) tenants.insert(sc.tenant);
+  for (const TenantRuleConfig& rule : config.tenant_rules) tenants.insert(rule.tenant);
+  for (const TenantQuotaConfig& quota : config.tenant_quotas) tenants.insert(quota.tenant);
+  return tenants;
+}
+
 // loadConfig() accepted only names from formatNames().
 dataplane::Format parseFormat(const std::string& name) {
   return formatFromName(name).value_or(dataplane::Format::kAuto);
@@ -231,10 +240,7 @@ absl::Status Daemon::openAuth() {
   if (!audit.ok()) return audit.status();
   audit_ = std::move(*audit);
 
-  std::set<std::string> tenants;
-  for (const SourceConfig& sc : config_.sources) tenants.insert(sc.tenant);
-  for (const TenantRuleConfig& rule : config_.tenant_rules) tenants.insert(rule.tenant);
-  for (const TenantQuotaConfig& quota : config_.tenant_quotas) tenants.insert(quota.tenant);
+  const std::set<std::string> tenants = configuredTenants(config_);
   for (const std::string& tenant : tenants) {
     // A tenant name the token store rejects still works for events; only tokens cannot
     // be scoped to it, which the warning says.
@@ -349,6 +355,10 @@ absl::Status Daemon::start() {
   }
   CaseSinkOptions sink_options;
   sink_options.filer = runner_.get();
+  // The pipeline assigns events only to these tenants, plus "default".
+  const std::set<std::string> tenants = configuredTenants(config_);
+  sink_options.tenants.assign(tenants.begin(), tenants.end());
+  sink_options.tenants.push_back("default");
   case_sink_ = std::make_unique<CaseSink>(*store_, metrics_, sink_options);
   std::vector<correlate::AlertSink*> sinks = {case_sink_.get()};
   if (!config_.alerts_output.empty()) {

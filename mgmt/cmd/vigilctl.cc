@@ -11,7 +11,7 @@
 //   vigilctl [--api URL] status [--json]
 //   vigilctl playbooks compile|disasm|run --dry-run ...
 //   vigilctl rules test [--format F] [--tenant T] RULE.yml... EVENTS
-//   vigilctl [--api URL] content push|versions|show|diff|activate|delete KIND ... [--json]
+//   vigilctl [--api URL] content push|versions|activations|show|diff|activate|delete KIND ... [--json]
 //   vigilctl [--api URL] config reload [--json]
 // Each command group lives in its own vigilctl_<group>.cc and registers itself here.
 #include <CLI/CLI.hpp>

@@ -1,4 +1,4 @@
-// "vigilctl content push|versions|show|diff|activate|delete" and "vigilctl config
+// "vigilctl content push|versions|activations|show|diff|activate|delete" and "vigilctl config
 // reload": the content and configuration routes of the vigild API.
 #include <algorithm>
 #include <cctype>
@@ -28,6 +28,8 @@ struct ContentOptions {
   int limit = 50;    // content versions: page size, 1..500
   int64_t offset = 0;
   std::string sort;  // content versions: "version" (oldest first) or "-version"
+  std::string action;        // content activations: only this action
+  std::string activated_by;  // content activations: only this principal's subject
   std::string file;  // content show: print only this file's text
   bool json = false;
 };
@@ -236,6 +238,40 @@ void runVersions(const GlobalOptions& global, const ContentOptions& o) {
             << text(*body, "offset") << ")\n";
 }
 
+void runActivations(const GlobalOptions& global, const ContentOptions& o) {
+  QueryParams params = tenantParam(o);
+  params.emplace_back("limit", std::to_string(o.limit));
+  if (o.offset != 0) params.emplace_back("offset", std::to_string(o.offset));
+  if (!o.sort.empty()) params.emplace_back("sort", o.sort);
+  if (o.version != 0) params.emplace_back("version", std::to_string(o.version));
+  if (!o.action.empty()) params.emplace_back("action", o.action);
+  if (!o.activated_by.empty()) params.emplace_back("activated_by", o.activated_by);
+  absl::StatusOr<nlohmann::json> body =
+      getJson(global.api_url, absl::StrCat("/api/v1/content/", o.kind, "/activations"), params);
+  if (!body.ok()) fail(body.status().message());
+  if (o.json) {
+    std::cout << body->dump(2) << "\n";
+    return;
+  }
+
+  const nlohmann::json& activations = (*body)["activations"];
+  if (activations.empty() && body->value("total", 0) == 0) {
+    std::cout << "no " << o.kind << " activations match\n";
+    return;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"SEQ", "VERSION", "ACTION", "PREVIOUS", "ACTIVATED", "ACTIVATED BY", "SHA256"}};
+  for (const nlohmann::json& a : activations) {
+    rows.push_back({text(a, "seq"), text(a, "version"), text(a, "action"),
+                    a["previous_version"].is_null() ? "-" : text(a, "previous_version"),
+                    text(a, "activated"), text(a, "activated_by"),
+                    text(a, "sha256").substr(0, 16)});
+  }
+  printTable(rows, "");
+  std::cout << activations.size() << " of " << text(*body, "total")
+            << " activations shown (offset " << text(*body, "offset") << ")\n";
+}
+
 void runShow(const GlobalOptions& global, const ContentOptions& o) {
   absl::StatusOr<nlohmann::json> body = getJson(
       global.api_url, absl::StrCat("/api/v1/content/", o.kind, "/versions/", o.version),
@@ -385,6 +421,23 @@ void registerContentCommands(CLI::App& app, const GlobalOptions& global) {
   versions->add_option("--sort", o->sort, "-version (newest first, the default) or version")
       ->check(CLI::IsMember({"version", "-version"}));
   versions->callback([&global, o] { runVersions(global, *o); });
+
+  CLI::App* activations = content->add_subcommand(
+      "activations", "List every push, activation and rollback, newest first");
+  kind(activations);
+  activations->add_option("--limit", o->limit, "maximum number of activations to print, 1..500")
+      ->check(CLI::Range(1, 500));
+  activations->add_option("--offset", o->offset, "number of activations to skip")
+      ->check(CLI::NonNegativeNumber);
+  activations->add_option("--sort", o->sort, "-seq (newest first, the default) or seq")
+      ->check(CLI::IsMember({"seq", "-seq"}));
+  activations->add_option("--version", o->version, "only activations of this version")
+      ->check(CLI::PositiveNumber);
+  activations->add_option("--action", o->action, "only activations of this action")
+      ->check(CLI::IsMember({"activate", "rollback", "reactivate", "imported"}));
+  activations->add_option("--by", o->activated_by,
+                          "only activations by this principal (token subject)");
+  activations->callback([&global, o] { runActivations(global, *o); });
 
   CLI::App* show = content->add_subcommand(
       "show", "Show one stored version: who pushed and activated it, and its files");

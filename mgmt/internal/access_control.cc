@@ -144,4 +144,35 @@ void AccessControl::record(const ApiRequest& request, const AccessState& state,
                    response.status, " before the failure); see the vigild log"));
 }
 
+void AccessControl::recordRejected(const ApiRequest& request, absl::string_view authorization,
+                                   int status, absl::string_view reason) {
+  if (!isMutating(request.method) || audit_ == nullptr) return;
+
+  AuditEntry entry;
+  entry.subject = "anonymous";
+  if (auth_ != nullptr && !authorization.empty()) {
+    AuthResult result = auth_->authenticate(authorization);
+    entry.token_id = result.token_id;
+    if (result.ok()) {
+      entry.subject = result.principal.subject;
+      entry.token_id = result.principal.token_id;
+      if (!result.principal.allTenants()) entry.tenants = result.principal.tenants;
+    }
+  }
+  entry.remote_addr = request.principal.remote_addr;
+  entry.method = request.method;
+  entry.path = request.path;
+  entry.target = absl::StrCat("reason=", reason);
+  entry.status = status;
+  entry.outcome = "rejected";
+
+  absl::StatusOr<AuditRecord> written = audit_->append(entry);
+  if (written.ok()) return;
+  auditWriteFailures().add();
+  VIGIL_LOG_ERROR("audit record of a rejected request not written method={} path={} status={} "
+                  "reason={} error={}",
+                  request.method, request.path, status, std::string(reason),
+                  std::string(written.status().message()));
+}
+
 }  // namespace vigil::mgmt::internal

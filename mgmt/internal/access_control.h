@@ -37,6 +37,15 @@ class AccessControl {
   // response becomes a 500 that says so, because the call is then unrecorded.
   void record(const ApiRequest& request, const AccessState& state, ApiResponse& response);
 
+  // Writes the audit record of a request that cpp-httplib rejected before any route ran,
+  // when its method mutates. The subject is the token's name when `authorization` contains a
+  // valid token and "anonymous" otherwise; only the public token id is stored. The outcome
+  // is "rejected" and the target "reason=<reason>". Blocks until the record is on disk.
+  // A failed write is counted and logged but leaves the response as it is, because the
+  // rejected call changed nothing.
+  void recordRejected(const ApiRequest& request, absl::string_view authorization, int status,
+                      absl::string_view reason);
+
  private:
   Counter& auditWriteFailures();
 

@@ -322,6 +322,12 @@ TEST(PipelineTest, AlertsAndCounters) {
   EXPECT_EQ(metrics.sum("vigil_alerts_total", {{"rule", "ssh-brute"}}), 1u);
   EXPECT_EQ(metrics.sum("vigil_alerts_total", {{"rule", "ssh-failed"}}), 0u);
   EXPECT_EQ(metrics.sum("vigil_alerts_delivered_total"), 6u);
+  // Every hit and alert comes from source a, so all count under its tenant.
+  EXPECT_EQ(metrics.sum("vigil_indicator_hits_total", {{"tenant", "t1"}}), 5u);
+  EXPECT_EQ(metrics.sum("vigil_indicator_hits_total", {{"tenant", "t2"}}), 0u);
+  EXPECT_EQ(metrics.sum("vigil_alerts_delivered_total", {{"tenant", "t1"}}), 6u);
+  EXPECT_EQ(metrics.sum("vigil_alerts_delivered_total", {{"tenant", "t2"}}), 0u);
+  EXPECT_EQ(metrics.sum("vigil_alerts_delivered_total", {{"tenant", "_other"}}), 0u);
   EXPECT_EQ(sink.flushes, 1);
 
   ASSERT_EQ(sink.alerts.size(), 6u);
@@ -482,6 +488,11 @@ TEST(PipelineTest, TenantRulesAssignTenants) {
   std::vector<std::string> tenants = {sink.alerts[0].tenant, sink.alerts[1].tenant};
   std::sort(tenants.begin(), tenants.end());
   EXPECT_EQ(tenants, (std::vector<std::string>{"acme", "globex"}));
+  EXPECT_EQ(metrics.sum("vigil_alerts_delivered_total", {{"tenant", "acme"}}), 1u);
+  EXPECT_EQ(metrics.sum("vigil_alerts_delivered_total", {{"tenant", "globex"}}), 1u);
+  EXPECT_EQ(metrics.sum("vigil_alerts_delivered_total", {{"tenant", "t2"}}), 0u);
+  EXPECT_NE(text.find("vigil_indicator_hits_total{tenant=\"lab\"} 0"), std::string::npos);
+  EXPECT_NE(text.find("vigil_alerts_delivered_total{tenant=\"_other\"} 0"), std::string::npos);
 }
 
 // requestStop() ends run() even while a source never finishes.

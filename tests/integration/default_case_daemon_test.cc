@@ -122,6 +122,13 @@ TEST_F(DefaultCaseDaemonTest, AlertOpensCaseThroughRun) {
   std::string metrics = get("/metrics");
   EXPECT_EQ(metricSum(metrics, "vigil_cases_opened_total"), 1) << metrics;
   EXPECT_EQ(metricSum(metrics, "vigil_alerts_stored_total"), 1) << metrics;
+  // The alert counts under its source's tenant; "default" is exported at zero.
+  EXPECT_NE(metrics.find("vigil_alerts_stored_total{tenant=\"acme\"} 1\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("vigil_alerts_stored_total{tenant=\"default\"} 0\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("vigil_alerts_delivered_total{tenant=\"acme\"} 1\n"), std::string::npos)
+      << metrics;
   EXPECT_EQ(metricSum(metrics, "vigil_playbook_queue_dropped_total"), 0) << metrics;
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 }

@@ -181,6 +181,44 @@ TEST_F(VigilctlApiTest, ContentShowAndActivator) {
   EXPECT_EQ(vigilctl("content show rules 9", out), 1) << out;
 }
 
+// Every push, activation and rollback is a row of "content activations", including a
+// second activation of the same version, which "content versions" shows only once.
+TEST_F(VigilctlApiTest, ContentActivationHistory) {
+  std::string out;
+  ASSERT_EQ(vigilctl("content push rules " + dir_ + "/rules.yml", out), 0) << out;
+  ASSERT_EQ(vigilctl("content push rules " + dir_ + "/rules.yml", out), 0) << out;
+  ASSERT_EQ(vigilctl("content activate rules 1", out, oncall_), 0) << out;
+  ASSERT_EQ(vigilctl("content activate rules 2", out), 0) << out;
+  ASSERT_EQ(vigilctl("content activate rules 1", out, oncall_), 0) << out;
+
+  nlohmann::json history = vigilctlJson("content activations rules");
+  ASSERT_TRUE(history.is_object());
+  EXPECT_EQ(history["total"], 5);
+  ASSERT_EQ(history["activations"].size(), 5u);
+  const nlohmann::json& latest = history["activations"][0];
+  EXPECT_EQ(latest["version"], 1);
+  EXPECT_EQ(latest["action"], "rollback");
+  EXPECT_EQ(latest["activated_by"], "oncall-bob");
+  EXPECT_EQ(latest["previous_version"], 2);
+  const nlohmann::json& first = history["activations"][4];
+  EXPECT_EQ(first["version"], 1);
+  EXPECT_EQ(first["action"], "activate");
+  EXPECT_EQ(first["activated_by"], "admin-alice");
+  EXPECT_TRUE(first["previous_version"].is_null());
+  EXPECT_EQ(first["sha256"], latest["sha256"]);
+
+  nlohmann::json rollbacks = vigilctlJson("content activations rules --action rollback --by oncall-bob");
+  ASSERT_TRUE(rollbacks.is_object());
+  EXPECT_EQ(rollbacks["total"], 2);
+
+  ASSERT_EQ(vigilctl("content activations rules --sort seq --limit 2", out), 0) << out;
+  EXPECT_NE(out.find("ACTIVATED BY"), std::string::npos) << out;
+  EXPECT_NE(out.find("admin-alice"), std::string::npos) << out;
+  EXPECT_EQ(out.find("oncall-bob"), std::string::npos) << out;
+  EXPECT_NE(out.find("2 of 5 activations shown (offset 0)"), std::string::npos) << out;
+  EXPECT_NE(vigilctl("content activations rules --action undo", out), 0) << out;
+}
+
 TEST_F(VigilctlApiTest, TokenAndTenantListsPage) {
   std::string out;
   ASSERT_EQ(vigilctl("tokens list --sort name --limit 1", out), 0) << out;

@@ -319,19 +319,210 @@ TEST_F(ApiServerTest, DeclaredOversizeBodyIs413) {
   EXPECT_NE(answer->find("payload_too_large"), std::string::npos) << *answer;
 }
 
-// A POST without Content-Length is rejected once the read times out, and the message
-// names the missing header.
-TEST_F(ApiServerTest, PostWithoutLengthNamesHeader) {
-  ApiServerOptions options;
-  options.listen = "127.0.0.1:0";
-  options.read_timeout = std::chrono::seconds(1);
-  ApiServer server(*store_, metrics_, options);
-  ASSERT_TRUE(server.start().ok());
+// Returns the JSON body of the raw HTTP response `answer`, or a discarded value.
+nlohmann::json rawJsonBody(const std::string& answer) {
+  size_t start = answer.find("\r\n\r\n");
+  if (start == std::string::npos) return nlohmann::json::value_t::discarded;
+  return nlohmann::json::parse(answer.substr(start + 4), nullptr, false);
+}
+
+// Requests that cpp-httplib rejects before any route runs, on a server with the token store
+// and audit log and a read timeout of 1 s.
+class HttpRejectionTest : public ApiServerTest {
+ protected:
+  void SetUp() override {
+    ApiServerTest::SetUp();
+    ApiServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.read_timeout = std::chrono::seconds(1);
+    options.max_payload_bytes = 1024;
+    auth_->apply(options);
+    strict_ = std::make_unique<ApiServer>(*store_, metrics_, options);
+    strict_->addRoute("POST", "/api/v1/echo/{word}", [](const ApiRequest& request) {
+      ApiResponse response;
+      response.body = request.body;
+      return absl::StatusOr<ApiResponse>(response);
+    });
+    absl::Status started = strict_->start();
+    ASSERT_TRUE(started.ok()) << started;
+  }
+
+  void TearDown() override {
+    if (strict_) strict_->stop();
+    ApiServerTest::TearDown();
+  }
+
+  std::vector<AuditRecord> auditRecords() {
+    absl::StatusOr<AuditPage> page = auth_->audit().list({});
+    EXPECT_TRUE(page.ok()) << page.status();
+    return page.ok() ? page->items : std::vector<AuditRecord>{};
+  }
+
+  uint64_t rejected(const std::string& reason, const std::string& status) {
+    return metrics_.sum("vigil_api_rejected_requests_total",
+                        {{"reason", reason}, {"status", status}});
+  }
+
+  std::unique_ptr<ApiServer> strict_;
+};
+
+// A declared body over the limit gets 413 with the JSON error, an audit record naming the
+// token's principal but never the token, and a count by reason.
+TEST_F(HttpRejectionTest, OversizeBodyIsAuditedAndCounted) {
+  const std::string token = auth_->adminToken();
   std::optional<std::string> answer = sendPartialRequest(
-      server.port(), "POST /api/v1/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+      strict_->port(),
+      "POST /api/v1/echo/x?note=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token +
+          "\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n" + std::string(5000, 'x'));
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->rfind("HTTP/1.1 413", 0), 0u) << *answer;
+  nlohmann::json body = rawJsonBody(*answer);
+  ASSERT_FALSE(body.is_discarded()) << *answer;
+  EXPECT_EQ(body["error"]["code"], "payload_too_large");
+  const std::string message = body["error"]["message"].get<std::string>();
+  EXPECT_NE(message.find("limit of 1024 bytes"), std::string::npos) << message;
+  EXPECT_NE(message.find("Content-Length 5000"), std::string::npos) << message;
+
+  std::vector<AuditRecord> records = auditRecords();
+  ASSERT_EQ(records.size(), 1u);
+  const AuditEntry& entry = records[0].entry;
+  EXPECT_EQ(entry.subject, "test-admin");
+  EXPECT_EQ(entry.method, "POST");
+  EXPECT_EQ(entry.path, "/api/v1/echo/x");
+  EXPECT_EQ(entry.status, 413);
+  EXPECT_EQ(entry.outcome, "rejected");
+  EXPECT_EQ(entry.target, "reason=payload_too_large");
+  EXPECT_EQ(entry.remote_addr, "127.0.0.1");
+  EXPECT_FALSE(entry.token_id.empty());
+  EXPECT_EQ(AuditLog::canonicalRecord(records[0]).find(token), std::string::npos);
+  const std::string secret = token.substr(token.rfind('_') + 1);
+  EXPECT_EQ(AuditLog::canonicalRecord(records[0]).find(secret), std::string::npos);
+
+  EXPECT_EQ(rejected("payload_too_large", "413"), 1u);
+  EXPECT_EQ(metrics_.sum("vigil_api_requests_total", {{"status", "413"}}), 1u);
+}
+
+// A POST without Content-Length gets 411 once the read timeout passes, and is audited as
+// anonymous because it carries no token.
+TEST_F(HttpRejectionTest, PostWithoutLengthIs411) {
+  std::optional<std::string> answer = sendPartialRequest(
+      strict_->port(),
+      "POST /api/v1/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->rfind("HTTP/1.1 411", 0), 0u) << *answer;
+  nlohmann::json body = rawJsonBody(*answer);
+  ASSERT_FALSE(body.is_discarded()) << *answer;
+  EXPECT_EQ(body["error"]["code"], "length_required");
+  EXPECT_NE(body["error"]["message"].get<std::string>().find("no Content-Length header"),
+            std::string::npos)
+      << *answer;
+
+  std::vector<AuditRecord> records = auditRecords();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].entry.subject, "anonymous");
+  EXPECT_EQ(records[0].entry.token_id, "");
+  EXPECT_EQ(records[0].entry.status, 411);
+  EXPECT_EQ(records[0].entry.target, "reason=length_required");
+  EXPECT_EQ(records[0].entry.remote_addr, "127.0.0.1");
+  EXPECT_EQ(rejected("length_required", "411"), 1u);
+}
+
+// A garbage request line gets 400 with the JSON error and is counted. It is not audited,
+// because no mutating method parsed.
+TEST_F(HttpRejectionTest, GarbageRequestLineIs400) {
+  std::optional<std::string> answer =
+      sendPartialRequest(strict_->port(), "GARBAGE\r\nHost: 127.0.0.1\r\n\r\n");
   ASSERT_TRUE(answer.has_value());
   EXPECT_EQ(answer->rfind("HTTP/1.1 400", 0), 0u) << *answer;
-  EXPECT_NE(answer->find("no Content-Length header"), std::string::npos) << *answer;
+  nlohmann::json body = rawJsonBody(*answer);
+  ASSERT_FALSE(body.is_discarded()) << *answer;
+  EXPECT_EQ(body["error"]["code"], "invalid_argument");
+  EXPECT_NE(body["error"]["message"].get<std::string>().find("request line is malformed"),
+            std::string::npos)
+      << *answer;
+  EXPECT_EQ(rejected("malformed_request_line", "400"), 1u);
+  EXPECT_TRUE(auditRecords().empty());
+
+  std::optional<std::string> unknown_method =
+      sendPartialRequest(strict_->port(), "FETCH /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  ASSERT_TRUE(unknown_method.has_value());
+  EXPECT_EQ(unknown_method->rfind("HTTP/1.1 400", 0), 0u) << *unknown_method;
+  EXPECT_EQ(rejected("malformed_request_line", "400"), 2u);
+  EXPECT_EQ(rejected("malformed_headers", "400"), 0u);
+}
+
+// A POST whose request line has a bad HTTP version is audited with the remote address
+// "unknown", because cpp-httplib fills the peer address only after the headers parse.
+TEST_F(HttpRejectionTest, MalformedPostLineIsAudited) {
+  std::optional<std::string> answer =
+      sendPartialRequest(strict_->port(), "POST /api/v1/echo/x HTTP/9.9\r\n\r\n");
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->rfind("HTTP/1.1 400", 0), 0u) << *answer;
+  EXPECT_FALSE(rawJsonBody(*answer).is_discarded()) << *answer;
+  std::vector<AuditRecord> records = auditRecords();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].entry.method, "POST");
+  EXPECT_EQ(records[0].entry.subject, "anonymous");
+  EXPECT_EQ(records[0].entry.remote_addr, "unknown");
+  EXPECT_EQ(records[0].entry.target, "reason=malformed_request_line");
+  EXPECT_EQ(rejected("malformed_request_line", "400"), 1u);
+}
+
+// A header line over 8192 bytes gets 400 naming the headers. cpp-httplib 0.11.4 skips a
+// header line without a colon instead of rejecting it.
+TEST_F(HttpRejectionTest, LongHeaderIs400) {
+  std::optional<std::string> answer = sendPartialRequest(
+      strict_->port(), "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " +
+                           std::string(9000, 'a') + "\r\n\r\n");
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->rfind("HTTP/1.1 400", 0), 0u) << *answer;
+  nlohmann::json body = rawJsonBody(*answer);
+  ASSERT_FALSE(body.is_discarded()) << *answer;
+  EXPECT_NE(body["error"]["message"].get<std::string>().find("headers of GET /healthz"),
+            std::string::npos)
+      << *answer;
+  EXPECT_EQ(rejected("malformed_headers", "400"), 1u);
+}
+
+// A request line over 8192 bytes gets 414 with the JSON error.
+TEST_F(HttpRejectionTest, LongUriIs414) {
+  std::optional<std::string> answer = sendPartialRequest(
+      strict_->port(),
+      "GET /" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->rfind("HTTP/1.1 414", 0), 0u) << *answer;
+  nlohmann::json body = rawJsonBody(*answer);
+  ASSERT_FALSE(body.is_discarded()) << *answer;
+  EXPECT_EQ(body["error"]["code"], "uri_too_long");
+  EXPECT_EQ(rejected("uri_too_long", "414"), 1u);
+}
+
+// A method that no route serves gets 405 instead of cpp-httplib's bare 400.
+TEST_F(HttpRejectionTest, TraceIs405) {
+  std::optional<std::string> answer = sendPartialRequest(
+      strict_->port(), "TRACE /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->rfind("HTTP/1.1 405", 0), 0u) << *answer;
+  nlohmann::json body = rawJsonBody(*answer);
+  ASSERT_FALSE(body.is_discarded()) << *answer;
+  EXPECT_EQ(body["error"]["code"], "method_not_allowed");
+  EXPECT_EQ(rejected("method_not_allowed", "405"), 1u);
+}
+
+// A body cut short of its Content-Length gets 400 once the read timeout passes, and the
+// mutating call is audited.
+TEST_F(HttpRejectionTest, ShortBodyIs400) {
+  std::optional<std::string> answer = sendPartialRequest(
+      strict_->port(),
+      "PUT /api/v1/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nabc");
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->rfind("HTTP/1.1 400", 0), 0u) << *answer;
+  EXPECT_FALSE(rawJsonBody(*answer).is_discarded()) << *answer;
+  std::vector<AuditRecord> records = auditRecords();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].entry.method, "PUT");
+  EXPECT_EQ(records[0].entry.target, "reason=body_incomplete");
+  EXPECT_EQ(rejected("body_incomplete", "400"), 1u);
 }
 
 // A second server on a taken port fails with Unavailable naming the address.

@@ -66,6 +66,37 @@ TEST_F(CaseSinkTest, FlushStoresEverything) {
   EXPECT_EQ(sink.queueDepth(), 0u);
 }
 
+// Stored alerts count under their tenant when it is configured and under "_other"
+// otherwise; configured tenants are exported at zero before their first alert. The filer
+// path counts the same way.
+TEST_F(CaseSinkTest, StoredAlertsCountByTenant) {
+  struct NullFiler : StoredAlertSink {
+    void onStoredAlert(const correlate::Alert&, int64_t) override {}
+  };
+  for (bool with_filer : {false, true}) {
+    MetricsRegistry metrics;
+    NullFiler filer;
+    CaseSinkOptions options;
+    options.tenants = {"acme", "globex", "lab"};
+    if (with_filer) options.filer = &filer;
+    CaseSink sink(*store_, metrics, options);
+    for (int i = 0; i < 3; ++i) sink.onAlert(makeAlert("r", "low", "acme", {}, kT0 + i));
+    sink.onAlert(makeAlert("r", "low", "globex", {}, kT0));
+    sink.onAlert(makeAlert("r", "low", "unlisted", {}, kT0));
+    sink.onAlert(makeAlert("r", "low", "another", {}, kT0));
+    sink.flush();
+
+    EXPECT_EQ(metrics.sum("vigil_alerts_stored_total", {{"tenant", "acme"}}), 3u) << with_filer;
+    EXPECT_EQ(metrics.sum("vigil_alerts_stored_total", {{"tenant", "globex"}}), 1u) << with_filer;
+    EXPECT_EQ(metrics.sum("vigil_alerts_stored_total", {{"tenant", "_other"}}), 2u) << with_filer;
+    EXPECT_EQ(metrics.sum("vigil_alerts_stored_total"), 6u) << with_filer;
+    const std::string text = metrics.renderPrometheus();
+    EXPECT_NE(text.find("vigil_alerts_stored_total{tenant=\"lab\"} 0"), std::string::npos)
+        << text;
+    EXPECT_EQ(text.find("tenant=\"unlisted\""), std::string::npos) << text;
+  }
+}
+
 // The destructor drains the queue, so alerts queued without flush() are not lost.
 TEST_F(CaseSinkTest, DestructorDrainsQueue) {
   {

@@ -115,6 +115,97 @@ TEST(ContentStoreTest, OpensStoreWithoutActivatedBy) {
   EXPECT_EQ((*store)->get(ContentKind::kRules, "*", 1)->activated_by, "carol");
 }
 
+// Every activation is a history row, including repeats that ContentVersion overwrites,
+// with the action, the principal, the content hash and the version it replaced.
+TEST(ContentStoreTest, ActivationHistoryKeepsEveryActivation) {
+  TempDir dir;
+  auto store = ContentStore::open(dir.file("content.db"));
+  ASSERT_TRUE(store.ok());
+  auto one = (*store)->add(ContentKind::kRules, "*", "alice", {{"r.yml", "one"}}, 1);
+  auto two = (*store)->add(ContentKind::kRules, "*", "alice", {{"r.yml", "two"}}, 2);
+  ASSERT_TRUE(one.ok());
+  ASSERT_TRUE(two.ok());
+  ASSERT_TRUE((*store)->add(ContentKind::kRules, "acme", "alice", {{"r.yml", "x"}}, 3).ok());
+  ASSERT_TRUE((*store)->activate(ContentKind::kRules, "*", 1, "alice", 10).ok());
+  ASSERT_TRUE((*store)->activate(ContentKind::kRules, "*", 2, "alice", 20).ok());
+  ASSERT_TRUE((*store)->activate(ContentKind::kRules, "*", 1, "bob", 30).ok());
+  ASSERT_TRUE((*store)->activate(ContentKind::kRules, "*", 1, "carol", 40).ok());
+  ASSERT_TRUE((*store)->activate(ContentKind::kRules, "acme", 1, "dave", 50).ok());
+  EXPECT_FALSE((*store)->activate(ContentKind::kRules, "*", 9, "erin", 60).ok());
+
+  auto history = (*store)->listActivations(ContentKind::kRules, "*");
+  ASSERT_TRUE(history.ok()) << history.status();
+  ASSERT_EQ(history->size(), 4u);
+  const std::vector<std::string> actions = {"reactivate", "rollback", "activate", "activate"};
+  const std::vector<std::string> subjects = {"carol", "bob", "alice", "alice"};
+  const std::vector<int64_t> versions = {1, 1, 2, 1};
+  const std::vector<int64_t> previous = {1, 2, 1, 0};
+  const std::vector<int64_t> times = {40, 30, 20, 10};
+  for (size_t i = 0; i < history->size(); ++i) {
+    const ContentActivation& a = (*history)[i];
+    EXPECT_EQ(a.action, actions[i]) << i;
+    EXPECT_EQ(a.activated_by, subjects[i]) << i;
+    EXPECT_EQ(a.version, versions[i]) << i;
+    EXPECT_EQ(a.previous_version, previous[i]) << i;
+    EXPECT_EQ(a.activated_ns, times[i]) << i;
+    EXPECT_EQ(a.sha256, versions[i] == 1 ? one->sha256 : two->sha256) << i;
+    EXPECT_EQ(a.tenant, "*") << i;
+  }
+  EXPECT_GT((*history)[0].seq, (*history)[1].seq);
+
+  auto acme = (*store)->listActivations(ContentKind::kRules, "acme");
+  ASSERT_TRUE(acme.ok());
+  ASSERT_EQ(acme->size(), 1u);
+  EXPECT_EQ((*acme)[0].activated_by, "dave");
+  auto playbooks = (*store)->listActivations(ContentKind::kPlaybooks, "*");
+  ASSERT_TRUE(playbooks.ok());
+  EXPECT_TRUE(playbooks->empty());
+}
+
+// A store written before the activation history existed gains the table on open, with one
+// "imported" row per version that was ever active, and records later activations.
+TEST(ContentStoreTest, OpensStoreWithoutActivationHistory) {
+  TempDir dir;
+  const std::string path = dir.file("content.db");
+  {
+    testing::RawDb raw(path);
+    ASSERT_EQ(raw.exec("CREATE TABLE content_versions (kind TEXT NOT NULL, tenant TEXT NOT "
+                       "NULL, version INTEGER NOT NULL, author TEXT NOT NULL, created_ns "
+                       "INTEGER NOT NULL, activated_ns INTEGER NOT NULL DEFAULT 0, "
+                       "activated_by TEXT NOT NULL DEFAULT '', sha256 TEXT NOT NULL, files "
+                       "TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (kind, "
+                       "tenant, version))"),
+              "");
+    ASSERT_EQ(raw.exec("INSERT INTO content_versions VALUES "
+                       "('rules', '*', 1, 'alice', 1, 7, 'bob', 'aa', '{\"r.yml\": \"x\"}', 1), "
+                       "('rules', '*', 2, 'alice', 2, 5, 'alice', 'bb', '{\"r.yml\": \"y\"}', 0), "
+                       "('rules', '*', 3, 'alice', 3, 0, '', 'cc', '{\"r.yml\": \"z\"}', 0)"),
+              "");
+  }
+  auto store = ContentStore::open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto imported = (*store)->listActivations(ContentKind::kRules, "*");
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  ASSERT_EQ(imported->size(), 2u);
+  EXPECT_EQ((*imported)[0].version, 1);
+  EXPECT_EQ((*imported)[0].action, "imported");
+  EXPECT_EQ((*imported)[0].activated_by, "bob");
+  EXPECT_EQ((*imported)[0].sha256, "aa");
+  EXPECT_EQ((*imported)[1].version, 2);
+  EXPECT_EQ((*imported)[1].activated_ns, 5);
+
+  ASSERT_TRUE((*store)->activate(ContentKind::kRules, "*", 3, "carol", 9).ok());
+  store->reset();
+  auto reopened = ContentStore::open(path);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  auto history = (*reopened)->listActivations(ContentKind::kRules, "*");
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 3u);
+  EXPECT_EQ((*history)[0].version, 3);
+  EXPECT_EQ((*history)[0].action, "activate");
+  EXPECT_EQ((*history)[0].previous_version, 1);
+}
+
 TEST(ContentStoreTest, UnknownVersionNotFound) {
   TempDir dir;
   auto store = ContentStore::open(dir.file("content.db"));
@@ -415,6 +506,72 @@ TEST_F(ContentServiceTest, RouteVersionsPageSortAndActivator) {
     EXPECT_EQ(r.status, 400) << name << "=" << value;
     EXPECT_NE(r.body.find(name + "=" + value), std::string::npos) << r.body;
   }
+}
+
+// The activation history route pages, sorts and filters, and lists one tenant's rows
+// only to principals of that tenant.
+TEST_F(ContentServiceTest, RouteActivationHistory) {
+  const Principal admin = principal(Role::kAdmin);
+  Principal oncall = principal(Role::kAdmin);
+  oncall.subject = "oncall";
+  for (const char* text : {"one", "two"}) {
+    nlohmann::json body = {{"files", {{"r.yml", text}}}};
+    ASSERT_EQ(call("POST", "/api/v1/content/rules", admin, body.dump()).status, 201);
+  }
+  ASSERT_EQ(call("POST", "/api/v1/content/rules/versions/1/activate", oncall).status, 200);
+  ASSERT_EQ(call("POST", "/api/v1/content/rules/versions/1/activate", oncall).status, 200);
+
+  ApiResponse all = call("GET", "/api/v1/content/rules/activations", admin);
+  ASSERT_EQ(all.status, 200) << all.body;
+  nlohmann::json j = nlohmann::json::parse(all.body);
+  EXPECT_EQ(j["kind"], "rules");
+  EXPECT_EQ(j["tenant"], "*");
+  EXPECT_EQ(j["total"], 4);
+  ASSERT_EQ(j["activations"].size(), 4u);
+  EXPECT_EQ(j["activations"][0]["action"], "reactivate");
+  EXPECT_EQ(j["activations"][1]["action"], "rollback");
+  EXPECT_EQ(j["activations"][1]["previous_version"], 2);
+  EXPECT_EQ(j["activations"][1]["activated_by"], "oncall");
+  EXPECT_EQ(j["activations"][2]["version"], 2);
+  EXPECT_EQ(j["activations"][2]["activated_by"], "admin-token");
+  EXPECT_TRUE(j["activations"][3]["previous_version"].is_null());
+  EXPECT_EQ(j["activations"][3]["sha256"].get<std::string>().size(), 64u);
+
+  ApiResponse oldest = call("GET", "/api/v1/content/rules/activations", admin, "",
+                            {{"sort", "seq"}, {"limit", "1"}, {"offset", "1"}});
+  ASSERT_EQ(oldest.status, 200) << oldest.body;
+  nlohmann::json page = nlohmann::json::parse(oldest.body);
+  EXPECT_EQ(page["total"], 4);
+  ASSERT_EQ(page["activations"].size(), 1u);
+  EXPECT_EQ(page["activations"][0]["version"], 2);
+
+  ApiResponse filtered = call("GET", "/api/v1/content/rules/activations", admin, "",
+                              {{"version", "1"}, {"activated_by", "oncall"}});
+  ASSERT_EQ(filtered.status, 200) << filtered.body;
+  EXPECT_EQ(nlohmann::json::parse(filtered.body)["total"], 2);
+  ApiResponse rollbacks = call("GET", "/api/v1/content/rules/activations", admin, "",
+                               {{"action", "rollback"}});
+  EXPECT_EQ(nlohmann::json::parse(rollbacks.body)["total"], 1);
+
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"limit", "0"}, {"sort", "version"}, {"version", "0"}, {"action", "undo"}, {"tenants", "x"}};
+  for (const auto& [name, value] : bad) {
+    ApiResponse r = call("GET", "/api/v1/content/rules/activations", admin, "", {{name, value}});
+    EXPECT_EQ(r.status, 400) << name << "=" << value << ": " << r.body;
+  }
+
+  const std::string body = R"({"files": {"p.yml": "fine"}})";
+  ASSERT_EQ(call("POST", "/api/v1/content/playbooks", admin, body, {{"tenant", "acme"}}).status,
+            201);
+  EXPECT_EQ(call("GET", "/api/v1/content/playbooks/activations",
+                 principal(Role::kReadOnly, {"beta"}), "", {{"tenant", "acme"}})
+                .status,
+            403);
+  ApiResponse own = call("GET", "/api/v1/content/playbooks/activations",
+                         principal(Role::kReadOnly, {"acme"}), "", {{"tenant", "acme"}});
+  ASSERT_EQ(own.status, 200) << own.body;
+  EXPECT_EQ(nlohmann::json::parse(own.body)["activations"][0]["tenant"], "acme");
+  EXPECT_EQ(call("GET", "/api/v1/content/playbooks/activations", admin).status, 400);
 }
 
 TEST_F(ContentServiceTest, RouteRejectsBadInput) {

@@ -403,6 +403,11 @@ TEST_F(ContractTest, EveryOperationSucceedsAsDocumented) {
   exercise({"GET", "/api/v1/content/rules/versions/2/diff?against=1", 200});
   exercise({"POST", "/api/v1/content/rules/versions/1/activate", 200});
   exercise({"GET", "/api/v1/content/rules/versions/1", 200});
+  json activations = json::parse(exercise({"GET", "/api/v1/content/rules/activations", 200}));
+  ASSERT_EQ(activations["activations"].size(), 3u) << activations.dump();
+  EXPECT_EQ(activations["activations"][0]["action"], "rollback") << activations.dump();
+  exercise({"GET", "/api/v1/content/rules/activations?sort=seq&limit=1&action=activate", 200});
+  exercise({"GET", "/api/v1/content/rules/activations?version=0", 400});
 
   // Deletions of a tenant's rules: one rule, then the whole set, each audited with what
   // it deleted.

@@ -479,6 +479,12 @@ void addContentRows(std::map<std::string, std::vector<Sample>>& rows) {
            return fixed(base + "/versions" + f.tenantQuery(kind, t, "?"));
          },
          kind});
+    rows["GET /api/v1/content/{kind}/activations"].push_back(
+        {kind, Need::kContentRead,
+         [kind, base](TenantMatrixTest& f, Target t) {
+           return fixed(base + "/activations" + f.tenantQuery(kind, t, "?"));
+         },
+         kind});
     rows["GET /api/v1/content/{kind}/versions/{n}"].push_back(
         {kind, Need::kContentRead,
          [kind, base](TenantMatrixTest& f, Target t) {
@@ -522,6 +528,10 @@ void addTenantIntelContentRows(std::map<std::string, std::vector<Sample>>& rows)
   rows["GET /api/v1/content/{kind}/versions"].push_back(
       {"intel tenant", Need::kRead,
        [base, tenant](TenantMatrixTest&, Target t) { return fixed(base + "/versions?" + tenant(t)); }});
+  rows["GET /api/v1/content/{kind}/activations"].push_back(
+      {"intel tenant", Need::kRead, [base, tenant](TenantMatrixTest&, Target t) {
+         return fixed(base + "/activations?" + tenant(t));
+       }});
   rows["GET /api/v1/content/{kind}/versions/{n}"].push_back(
       {"intel tenant", Need::kRead, [base, tenant](TenantMatrixTest&, Target t) {
          return fixed(base + "/versions/2?" + tenant(t));
