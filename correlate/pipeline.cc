@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 
@@ -75,6 +76,14 @@ struct Pipeline::Batch {
   std::vector<dataplane::Format> formats;      // the source format of each event
   std::vector<uint32_t> sources;               // index in sources_ of each event
   size_t count = 0;
+  // The events that passed their tenant's quota, in event order: their indexes in
+  // `events` and their addresses, for the batch call of the indicator matcher. All four
+  // are sized at construction; kept_count are in use.
+  std::vector<uint32_t> kept;
+  std::vector<Event*> kept_events;
+  std::vector<uint32_t> kept_tenants;      // tenant number of each kept event
+  std::vector<size_t> kept_hits_before;    // its hit_count before matching
+  size_t kept_count = 0;
   std::vector<WorkItem> work;  // fixed capacity; work_count are in use
   size_t work_count = 0;
   std::vector<Alert> alerts;  // cleared after delivery; keeps its capacity
@@ -213,6 +222,10 @@ Pipeline::Pipeline(std::vector<dataplane::Source*> sources, intel::SnapshotStore
     }
     batch->formats.resize(options_.batch_size);
     batch->sources.resize(options_.batch_size);
+    batch->kept.resize(options_.batch_size);
+    batch->kept_events.resize(options_.batch_size);
+    batch->kept_tenants.resize(options_.batch_size);
+    batch->kept_hits_before.resize(options_.batch_size);
     batch->work.resize(options_.batch_size * options_.max_correlation_updates_per_event);
     batches_.push_back(std::move(batch));
   }
@@ -392,26 +405,43 @@ Pipeline::Batch* Pipeline::freeBatch() {
 }
 
 void Pipeline::analyzeBatch(Batch& batch) {
-  Engine& engine = *batch.engine;
   ThreadState& state = *thread_states_->states.local();
   if (state.engine.owner_before(batch.engine) || batch.engine.owner_before(state.engine) ||
       state.detect_scratch == nullptr) {
-    state.detect_scratch = std::make_unique<DetectScratch>(engine.rules());
+    state.detect_scratch = std::make_unique<DetectScratch>(batch.engine->rules());
     state.engine = batch.engine;
   }
-  dataplane::ParseOptions parse_options;
-  parse_options.default_utc_offset_s = options_.default_utc_offset_s;
-  const size_t max_updates = options_.max_correlation_updates_per_event;
-  std::array<uint32_t, kMaxMatchesPerEvent> matches;
-  const Counters& c = *counters_;
-  const size_t tenants = c.tenant_names.size();
-  const int64_t now_ns = monotonicNs();  // one reading per batch for the quota buckets
   // One snapshot for the whole batch, held until deliverBatch() releases it.
   const intel::Snapshot* snapshot =
       intel_ != nullptr ? intel_->acquire(batch.slot) : nullptr;
   batch.snapshot = snapshot;
-  const int64_t wall_ns = snapshot != nullptr ? RealClock::instance().nowNs() : 0;
 
+  // The steps run over the whole batch in turn, so the indicator matcher gets every kept
+  // event at once and can overlap the cache misses of consecutive events.
+  admitBatch(batch);
+  if (snapshot != nullptr && batch.kept_count != 0) {
+    const int64_t wall_ns = RealClock::instance().nowNs();
+    const std::span<Event* const> kept(batch.kept_events.data(), batch.kept_count);
+    snapshot->matchBatch(batch.slot, kept, wall_ns);
+    // Hits are counted by the event's tenant.
+    for (size_t k = 0; k < batch.kept_count; ++k) {
+      const size_t added = batch.kept_events[k]->hit_count - batch.kept_hits_before[k];
+      if (added != 0) counters_->indicator_hits[batch.kept_tenants[k]]->add(added);
+    }
+  }
+  detectBatch(batch, *state.detect_scratch);
+}
+
+// Parses each event, assigns its tenant and applies the tenant's quota. Events within the
+// quota are counted as delivered and listed in batch.kept and batch.kept_events; the rest
+// are counted as dropped and skip matching and detection.
+void Pipeline::admitBatch(Batch& batch) {
+  dataplane::ParseOptions parse_options;
+  parse_options.default_utc_offset_s = options_.default_utc_offset_s;
+  const Counters& c = *counters_;
+  const size_t tenants = c.tenant_names.size();
+  const int64_t now_ns = monotonicNs();  // one reading per batch for the quota buckets
+  batch.kept_count = 0;
   for (size_t i = 0; i < batch.count; ++i) {
     Event& event = *batch.events[i];
     parse_options.format = batch.formats[i];
@@ -427,11 +457,24 @@ void Pipeline::analyzeBatch(Batch& batch) {
       continue;
     }
     flow.delivered->add();
-    if (snapshot != nullptr) {
-      c.indicator_hits[tenant]->add(snapshot->match(batch.slot, event, wall_ns));
-    }
+    batch.kept[batch.kept_count] = static_cast<uint32_t>(i);
+    batch.kept_events[batch.kept_count] = &event;
+    batch.kept_tenants[batch.kept_count] = tenant;
+    batch.kept_hits_before[batch.kept_count] = event.hit_count;
+    ++batch.kept_count;
+  }
+}
 
-    size_t count = engine.detect(event, *state.detect_scratch, matches);
+// Runs the detection rules on the kept events in event order and queues their alerts and
+// correlation updates.
+void Pipeline::detectBatch(Batch& batch, DetectScratch& scratch) {
+  Engine& engine = *batch.engine;
+  const size_t max_updates = options_.max_correlation_updates_per_event;
+  std::array<uint32_t, kMaxMatchesPerEvent> matches;
+  for (size_t k = 0; k < batch.kept_count; ++k) {
+    const uint32_t i = batch.kept[k];
+    Event& event = *batch.events[i];
+    size_t count = engine.detect(event, scratch, matches);
     size_t updates = 0;
     for (size_t m = 0; m < count; ++m) {
       uint32_t detection = matches[m];
@@ -448,7 +491,7 @@ void Pipeline::analyzeBatch(Batch& batch) {
         ++updates;
         // The detection rule picks the group-by fields when the correlation has aliases,
         // so it decides the shard and is passed on to the update.
-        batch.work[batch.work_count++] = {static_cast<uint32_t>(i), correlation, detection,
+        batch.work[batch.work_count++] = {i, correlation, detection,
                                           engine.shardOf(correlation, detection, event)};
       }
     }

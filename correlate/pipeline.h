@@ -2,7 +2,9 @@
 //   - input (serial, in order): takes messages round-robin from the sources' rings and
 //     copies them into the events of a free batch (the lowest-numbered one, so a lightly
 //     loaded pipeline keeps reusing the same, cache-warm batch).
-//   - analyze (parallel): parses, matches indicators and evaluates detections.
+//   - analyze (parallel): parses the batch's events, assigns their tenants and applies
+//     the quotas, then matches the kept events against the indicators in one call, then
+//     evaluates detections on them.
 //   - one serial stage per correlation shard: updates only that shard's windows, so one
 //     stage owns each shard's state and no locks are needed.
 //   - deliver (serial, in order): hands the batch's alerts to the sinks.
@@ -168,6 +170,8 @@ class Pipeline {
   Batch* freeBatch();
   bool allSourcesDone() const;
   void analyzeBatch(Batch& batch);
+  void admitBatch(Batch& batch);
+  void detectBatch(Batch& batch, DetectScratch& scratch);
   uint32_t assignTenant(Event& event, uint32_t source_tenant) const;
   void registerCounters(MetricsRegistry& metrics);
   void correlateBatch(Batch& batch, uint32_t shard);

@@ -528,7 +528,11 @@ class EventMatcher {
     size_t i = run.size();
     while (i > 0 && absl::ascii_isdigit(run[i - 1])) --i;
     if (i == run.size() || i == 0 || run[i - 1] != '.') return false;
-    return run.find("..") == std::string_view::npos;
+    // A byte loop in place of run.find(".."), which calls memchr() once per '.' of the run.
+    for (size_t k = 1; k < run.size(); ++k) {
+      if (run[k] == '.' && run[k - 1] == '.') return false;
+    }
+    return true;
   }
 
   // Queues the domain candidates of one host-name run text[begin, end).

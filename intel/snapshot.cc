@@ -1,6 +1,8 @@
 #include "intel/snapshot.h"
 
 #include <algorithm>
+#include <array>
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -73,6 +75,49 @@ size_t Snapshot::match(size_t reader, Event& event, int64_t now_ns) const {
   }
   for (size_t i = first; i < event.hit_count; ++i) {
     base_->sightings.record(event.hits[i].indicator_id, now_ns);
+  }
+  return added;
+}
+
+size_t Snapshot::matchBatch(size_t reader, std::span<Event* const> events,
+                            int64_t now_ns) const {
+  size_t added = 0;
+  for (size_t start = 0; start < events.size(); start += kMatchChunkEvents) {
+    const size_t count = std::min(kMatchChunkEvents, events.size() - start);
+    added += matchChunk(reader, events.subspan(start, count), now_ns);
+  }
+  return added;
+}
+
+size_t Snapshot::matchChunk(size_t reader, std::span<Event* const> events,
+                            int64_t now_ns) const {
+  // first[i]: the hit count of events[i] before the part being matched added its hits.
+  // Counts fit in a byte because an event holds at most Event::kMaxHits hits.
+  static_assert(Event::kMaxHits <= UINT8_MAX);
+  std::array<uint8_t, kMatchChunkEvents> first;
+  for (size_t i = 0; i < events.size(); ++i) {
+    first[i] = static_cast<uint8_t>(events[i]->hit_count);
+  }
+
+  size_t added = matchEvents(*base_->set, *base_->scratches[reader], events);
+  for (size_t i = 0; i < events.size(); ++i) {
+    const Event& event = *events[i];
+    for (size_t h = first[i]; h < event.hit_count; ++h) {
+      base_->sightings.record(event.hits[h].indicator_id, now_ns);
+    }
+    first[i] = static_cast<uint8_t>(event.hit_count);
+  }
+  if (delta_ == nullptr) return added;
+
+  // Delta hits follow the base hits of the same event, as in match().
+  added += matchEvents(*delta_->set, *delta_->scratches[reader], events);
+  const auto offset = static_cast<uint32_t>(base_->set->size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    Event& event = *events[i];
+    for (size_t h = first[i]; h < event.hit_count; ++h) {
+      delta_->sightings.record(event.hits[h].indicator_id, now_ns);
+      event.hits[h].indicator_id += offset;
+    }
   }
   return added;
 }

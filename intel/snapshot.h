@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -83,6 +84,13 @@ class Snapshot {
   // are snapshot-wide. Never allocates. Only the thread holding `reader` may call it.
   size_t match(size_t reader, Event& event, int64_t now_ns) const;
 
+  // Matches each of `events` like match() and returns the number of hits added over all
+  // of them. Each event gets the hits, in the order, and the sightings that match() gives
+  // it. The base part matches the events with matchEvents(), which overlaps the cache
+  // misses of consecutive events, then the delta part does the same. The events must be
+  // distinct objects. Never allocates. Only the thread holding `reader` may call it.
+  size_t matchBatch(size_t reader, std::span<Event* const> events, int64_t now_ns) const;
+
   // Number of indicators over both parts, and one of them by snapshot-wide id (see
   // IndicatorSet::indicator(), which allocates).
   size_t size() const;
@@ -100,6 +108,12 @@ class Snapshot {
 
  private:
   friend class SnapshotStore;
+
+  // Events that matchBatch() passes to one pair of matchEvents() calls, and so the size
+  // of its stack array of hit counts.
+  static constexpr size_t kMatchChunkEvents = 256;
+
+  size_t matchChunk(size_t reader, std::span<Event* const> events, int64_t now_ns) const;
 
   std::shared_ptr<SnapshotPart> base_;
   std::shared_ptr<SnapshotPart> delta_;  // null when there is no delta

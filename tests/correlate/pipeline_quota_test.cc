@@ -1,20 +1,32 @@
 // Tenant quotas in the running pipeline: events over the quota are counted and never
-// reach detection or correlation, while other tenants are unaffected.
+// reach indicator matching, detection or correlation, while other tenants are
+// unaffected. The kept events of each batch are matched in one Snapshot::matchBatch()
+// call, which must give each event the hits that Snapshot::match() gives it alone.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/metrics.h"
 #include "common/time.h"
 #include "correlate/engine.h"
 #include "correlate/pipeline.h"
 #include "correlate/test_events.h"
+#include "dataplane/parser.h"
+#include "intel/builder.h"
+#include "intel/snapshot.h"
 
 namespace vigil::correlate {
 namespace {
@@ -159,6 +171,182 @@ TEST(PipelineQuota, OverQuotaEventsNotCorrelated) {
   EXPECT_EQ(metrics.sum("vigil_events_dropped_total", open_flow), 0u);
   EXPECT_EQ(metrics.sum("vigil_tenant_events_total", {{"tenant", "limited"}}), 5u);
   EXPECT_EQ(metrics.sum("vigil_pipeline_events_done_total"), 10u);
+}
+
+// --- indicator matching of the kept events
+
+constexpr char kEveryEventRule[] = R"(
+title: Every numbered event
+id: every-event
+level: low
+detection:
+  sel:
+    message|contains: 'evt '
+  condition: sel
+)";
+
+std::shared_ptr<const intel::IndicatorSet> buildSet(const std::string& list,
+                                                    const std::string& text) {
+  intel::IndicatorSetBuilder builder;
+  absl::StatusOr<intel::LoadReport> report = builder.addListText(list, text, list);
+  EXPECT_TRUE(report.ok()) << report.status();
+  absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>> set = builder.build();
+  EXPECT_TRUE(set.ok()) << set.status();
+  return *set;
+}
+
+// Line `seq` of a source. Some lines hit nothing, and most hit base and delta indicators
+// (addresses, parent domains, a URL). The domain shared.example is in both parts, so its
+// event gets a base hit and a delta hit for it.
+std::string intelLine(const std::string& tag, int seq) {
+  std::string line = absl::StrCat("<13>May  1 10:00:00 host1 app: evt ", tag, " ", seq);
+  if (seq % 7 == 3) return line + " nothing to see";
+  absl::StrAppend(&line, " from 198.51.100.", seq % 9, " asked www.evil", seq % 12,
+                  ".example and a", seq % 6, ".example");
+  if (seq % 5 == 0) absl::StrAppend(&line, " then shared.example");
+  if (seq % 4 == 1) absl::StrAppend(&line, " fetched http://bad.example/p", seq % 3, ".php");
+  if (tag == "limited") absl::StrAppend(&line, " via limited.example");
+  return line;
+}
+
+std::vector<std::string> intelLines(const std::string& tag, int count) {
+  std::vector<std::string> lines;
+  for (int seq = 0; seq < count; ++seq) lines.push_back(intelLine(tag, seq));
+  return lines;
+}
+
+// Publishes the same base and delta part into `store`.
+void publishIntel(intel::SnapshotStore& store) {
+  std::string base;
+  for (int i = 0; i < 10; ++i) absl::StrAppend(&base, "evil", i, ".example\n");
+  for (int i = 1; i < 6; ++i) absl::StrAppend(&base, "198.51.100.", i, "\n");
+  absl::StrAppend(&base, "http://bad.example/p1.php\nshared.example\nlimited.example\n");
+  store.publish(buildSet("base", base));
+  std::string delta = "a1.example\na4.example\n198.51.100.7\nshared.example\n";
+  ASSERT_TRUE(store.publishDelta(buildSet("analyst", delta)).has_value());
+}
+
+// The hits of one line as Snapshot::match() gives them to a lone event, in the form of
+// Alert::indicator_hits.
+std::vector<std::string> matchAlone(const intel::Snapshot& snapshot, std::string_view line,
+                                    std::string_view tenant) {
+  Event event(4096);
+  event.reset();
+  event.raw = event.arena.copy(line);
+  event.tenant = tenant;
+  dataplane::parseEvent(event, dataplane::ParseOptions{});
+  snapshot.match(0, event, 1);
+  std::vector<std::string> hits;
+  for (size_t i = 0; i < event.hit_count; ++i) {
+    const IndicatorHit& hit = event.hits[i];
+    hits.push_back(std::string(hit.list) + ":" + std::string(hit.indicator) + "@" +
+                   std::string(hit.field));
+  }
+  return hits;
+}
+
+// The tag and number of the line that raised `alert` ("open 17").
+std::pair<std::string, int> lineOf(const Alert& alert) {
+  EXPECT_EQ(alert.evidence.size(), 1u);
+  if (alert.evidence.empty()) return {"", -1};
+  std::vector<std::string> words = absl::StrSplit(alert.evidence[0], ' ');
+  auto it = std::find(words.begin(), words.end(), "evt");
+  if (it == words.end() || it + 2 >= words.end()) return {"", -1};
+  return {*(it + 1), std::stoi(*(it + 2))};
+}
+
+// The pipeline matches the kept events of a batch in one Snapshot::matchBatch() call.
+// Each delivered event must carry the hits that Snapshot::match() gives the same line
+// alone, with a delta part, and every indicator must count the same sightings. Events
+// over their tenant's quota must not be matched: limited.example is in every line of
+// the limited source, but only the 2 events within its burst may count a sighting.
+TEST(PipelineIntel, BatchMatchEqualsPerEventMatch) {
+  constexpr int kOpenLines = 300;
+  constexpr int kLimitedLines = 9;
+  const std::vector<std::string> open_lines = intelLines("open", kOpenLines);
+  const std::vector<std::string> limited_lines = intelLines("limited", kLimitedLines);
+  LineSource open(1, "open", open_lines);
+  LineSource limited(2, "limited", limited_lines);
+
+  PipelineOptions options;
+  options.batch_size = 32;
+  options.batches = 2;
+  options.max_message_bytes = kSlotBytes;
+  options.tenant_quotas = {TenantQuota{"limited", 0.001, 2}};
+  intel::SnapshotStore store(options.batches);
+  publishIntel(store);
+  if (::testing::Test::HasFatalFailure()) return;
+
+  MetricsRegistry metrics;
+  EngineOptions engine_options;
+  engine_options.shards = 1;
+  Engine engine(testing::loadRuleSet(kEveryEventRule), engine_options, &metrics);
+  CollectingSink sink;
+  Pipeline pipeline({&open, &limited}, &store, engine, {&sink}, metrics, options);
+  std::string error;
+  ASSERT_TRUE(open.start(error));
+  ASSERT_TRUE(limited.start(error));
+  pipeline.run();
+
+  // The reference: each kept line matched alone by match() on a snapshot of the same
+  // parts. The limited source's first 2 lines are the ones within its burst.
+  intel::SnapshotStore reference_store(1);
+  publishIntel(reference_store);
+  const intel::Snapshot* reference = reference_store.acquire(0);
+  ASSERT_NE(reference, nullptr);
+  uint64_t reference_hits = 0;
+  std::map<std::pair<std::string, int>, std::vector<std::string>> expected;
+  for (int seq = 0; seq < kOpenLines; ++seq) {
+    expected[{"open", seq}] = matchAlone(*reference, open_lines[seq], "open");
+    reference_hits += expected[{"open", seq}].size();
+  }
+  for (int seq = 0; seq < 2; ++seq) {
+    expected[{"limited", seq}] = matchAlone(*reference, limited_lines[seq], "limited");
+    reference_hits += expected[{"limited", seq}].size();
+  }
+
+  ASSERT_EQ(sink.alerts.size(), expected.size());
+  std::set<std::pair<std::string, int>> delivered;
+  size_t delta_hits = 0;
+  size_t url_hits = 0;
+  for (const Alert& alert : sink.alerts) {
+    const std::pair<std::string, int> line = lineOf(alert);
+    ASSERT_TRUE(expected.count(line) == 1) << "unexpected alert for " << line.first << " "
+                                           << line.second;
+    EXPECT_TRUE(delivered.insert(line).second) << "line delivered twice: " << line.second;
+    EXPECT_EQ(alert.indicator_hits, expected[line])
+        << "hits of " << line.first << " " << line.second << " differ";
+    for (const std::string& hit : alert.indicator_hits) {
+      if (hit.starts_with("analyst:")) ++delta_hits;
+      if (hit.starts_with("base:http://")) ++url_hits;
+    }
+  }
+  // The lines hit the delta part and the URL database, so both paths ran.
+  EXPECT_GT(delta_hits, 0u);
+  EXPECT_GT(url_hits, 0u);
+
+  const intel::Snapshot* snapshot = store.acquire(0);
+  ASSERT_NE(snapshot, nullptr);
+  ASSERT_EQ(snapshot->size(), reference->size());
+  for (uint32_t id = 0; id < snapshot->size(); ++id) {
+    EXPECT_EQ(snapshot->hitCount(id), reference->hitCount(id))
+        << "sightings of " << snapshot->indicator(id).text << " (id " << id << ")";
+  }
+  uint32_t limited_id = UINT32_MAX;
+  for (uint32_t id = 0; id < snapshot->size(); ++id) {
+    if (snapshot->indicator(id).text == "limited.example") limited_id = id;
+  }
+  ASSERT_NE(limited_id, UINT32_MAX);
+  EXPECT_EQ(snapshot->hitCount(limited_id), 2u);
+  store.release(0);
+  reference_store.release(0);
+
+  EXPECT_EQ(metrics.sum("vigil_indicator_hits_total"), reference_hits);
+  EXPECT_EQ(metrics.sum("vigil_events_dropped_total",
+                        {{"source", "lines2"}, {"tenant", "limited"}, {"reason", "tenant_quota"}}),
+            static_cast<uint64_t>(kLimitedLines - 2));
+  EXPECT_EQ(metrics.sum("vigil_pipeline_events_done_total"),
+            static_cast<uint64_t>(kOpenLines + kLimitedLines));
 }
 
 }  // namespace

@@ -260,6 +260,17 @@ TEST_F(MatcherTest, DomainBoundary) {
   EXPECT_EQ(matchMessage(*set, "notbad.example then bad.example"), hit);
 }
 
+// A run that ends in an all-digit label is skipped as an address only when it has no
+// "..", which ends a name before it.
+TEST_F(MatcherTest, AddressRunWithDoubleDot) {
+  auto set = buildSet("bad.example\n");
+  const Hits hit = {"bad.example"};
+  EXPECT_EQ(matchMessage(*set, "to bad.example..10.0.0.53"), hit);
+  EXPECT_EQ(matchMessage(*set, "to www.bad.example..53"), hit);
+  EXPECT_EQ(matchMessage(*set, "to bad.example.10.0.0.53"), Hits{});
+  EXPECT_EQ(matchMessage(*set, "to 10.0.0.53"), Hits{});
+}
+
 // An indicator found several times and in several fields is reported once.
 TEST_F(MatcherTest, OneHitPerIndicator) {
   auto set = buildSet("bad.example\n");

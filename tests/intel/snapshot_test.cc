@@ -5,11 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "intel/builder.h"
 
 namespace vigil::intel {
@@ -110,6 +112,84 @@ TEST_F(SnapshotStoreTest, DeltaMatchesBesideBase) {
   EXPECT_EQ(snapshot->hitCount(2), 1u);
   EXPECT_EQ(snapshot->lastHitNs(2), 100);
   store.release(0);
+}
+
+// matchBatch() against match() on a second store with the same parts. The 600 events
+// span more than two chunks of Snapshot::kMatchChunkEvents. Some carry a hit already,
+// and some fill up in the base part, so their delta hits overflow. Both stores must end
+// with the same hits, flags and sightings.
+TEST_F(SnapshotStoreTest, MatchBatchEqualsMatch) {
+  std::string base = "shared.example\n10.0.0.1\n";
+  std::string delta = "shared.example\n10.0.0.9\n";
+  for (int i = 0; i < 20; ++i) absl::StrAppendFormat(&base, "b%d.example\n", i);
+  for (int i = 0; i < 6; ++i) absl::StrAppendFormat(&delta, "d%d.example\n", i);
+  SnapshotStore batch_store(1);
+  SnapshotStore single_store(1);
+  for (SnapshotStore* store : {&batch_store, &single_store}) {
+    store->publish(buildSet(base));
+    ASSERT_TRUE(store->publishDelta(buildSet(delta)).has_value());
+  }
+
+  constexpr int kEvents = 600;
+  std::vector<std::unique_ptr<Event>> batch_events;
+  std::vector<std::unique_ptr<Event>> single_events;
+  for (int i = 0; i < kEvents; ++i) {
+    std::string text = absl::StrFormat("event %d from 10.0.0.%d", i, i % 11);
+    if (i % 3 != 0) absl::StrAppendFormat(&text, " asked b%d.example d%d.example", i % 23, i % 7);
+    if (i % 10 == 0) text += " and shared.example";
+    if (i % 97 == 5) {
+      for (int k = 0; k < 20; ++k) absl::StrAppendFormat(&text, " b%d.example", k);
+    }
+    for (auto* events : {&batch_events, &single_events}) {
+      events->push_back(std::make_unique<Event>(kArenaBytes));
+      setMessage(*events->back(), text);
+    }
+    // A hit from an earlier stage stays first and is not counted as a sighting.
+    if (i % 50 == 7) {
+      const IndicatorHit earlier{"earlier", "other", IndicatorType::kDomain, "message", 0, 0};
+      batch_events.back()->addHit(earlier);
+      single_events.back()->addHit(earlier);
+    }
+  }
+
+  const Snapshot* batch_snapshot = batch_store.acquire(0);
+  const Snapshot* single_snapshot = single_store.acquire(0);
+  std::vector<Event*> pointers;
+  for (auto& event : batch_events) pointers.push_back(event.get());
+  const size_t batch_added = batch_snapshot->matchBatch(0, pointers, 77);
+  size_t single_added = 0;
+  for (auto& event : single_events) single_added += single_snapshot->match(0, *event, 77);
+  EXPECT_EQ(batch_added, single_added);
+
+  size_t overflowed = 0;
+  for (int i = 0; i < kEvents; ++i) {
+    const Event& got = *batch_events[i];
+    const Event& want = *single_events[i];
+    ASSERT_EQ(got.hit_count, want.hit_count) << "event " << i;
+    EXPECT_EQ(got.flags, want.flags) << "event " << i;
+    for (size_t h = 0; h < got.hit_count; ++h) {
+      EXPECT_EQ(got.hits[h].indicator_id, want.hits[h].indicator_id) << "event " << i;
+      EXPECT_EQ(got.hits[h].indicator, want.hits[h].indicator) << "event " << i;
+      EXPECT_EQ(got.hits[h].field, want.hits[h].field) << "event " << i;
+    }
+    if (got.has(kFlagHitsOverflow)) ++overflowed;
+  }
+  EXPECT_GT(overflowed, 0u);  // the full events really lost delta hits
+
+  ASSERT_EQ(batch_snapshot->size(), single_snapshot->size());
+  for (uint32_t id = 0; id < batch_snapshot->size(); ++id) {
+    EXPECT_EQ(batch_snapshot->hitCount(id), single_snapshot->hitCount(id)) << "id " << id;
+    EXPECT_EQ(batch_snapshot->lastHitNs(id), single_snapshot->lastHitNs(id)) << "id " << id;
+  }
+  // Delta ids follow the base ids, so the delta's indicators were hit under ids past it.
+  const uint32_t delta_first = static_cast<uint32_t>(batch_snapshot->base().size());
+  uint64_t delta_sightings = 0;
+  for (uint32_t id = delta_first; id < batch_snapshot->size(); ++id) {
+    delta_sightings += batch_snapshot->hitCount(id);
+  }
+  EXPECT_GT(delta_sightings, 0u);
+  batch_store.release(0);
+  single_store.release(0);
 }
 
 // Sightings count every hit with the latest time, and a rebuild carries them over to
