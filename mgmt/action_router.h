@@ -56,6 +56,9 @@ struct RunContext : playbook_vm::compiler::AlertRunContext {
   // Cases opened by this run's actions inside a group commit, counted in
   // vigil_cases_opened_total by the runner once the commit succeeded.
   int64_t cases_opened_in_group = 0;
+  // The series of vigil_cases_opened_total of the run's tenant, where case actions count
+  // the cases they open. Null counts nothing (dry runs, tests).
+  Counter* cases_opened = nullptr;
   // Steps taken since the last time the runner persisted them.
   std::vector<RunStep> steps;
   // Entries already in the run's stored step log when this segment started.

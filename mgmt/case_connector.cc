@@ -110,9 +110,8 @@ absl::StatusOr<CaseUpdate> updateFromParams(std::string_view action, const json&
 // ---------------------------------------------------------------------------------------
 // Case operations
 
-CaseConnector::CaseConnector(const ConnectorConfig& config, CaseStore& store,
-                             Counter* cases_opened)
-    : config_(config), store_(store), cases_opened_(cases_opened) {}
+CaseConnector::CaseConnector(const ConnectorConfig& config, CaseStore& store)
+    : config_(config), store_(store) {}
 
 absl::Status CaseConnector::attachAlert(const json& params, pb::HostCall& call,
                                         pb::Value& result) {
@@ -213,7 +212,7 @@ void CaseConnector::countOpenedCases(RunContext& ctx, int64_t before, bool store
     return;
   }
   if (in_group) return;  // left in ctx for the runner
-  if (cases_opened_ != nullptr) cases_opened_->add(ctx.cases_opened_in_group - before);
+  if (ctx.cases_opened != nullptr) ctx.cases_opened->add(ctx.cases_opened_in_group - before);
   ctx.cases_opened_in_group = before;
 }
 

@@ -50,9 +50,9 @@ struct RunContext;
 
 class CaseConnector final : public playbook_vm::compiler::ActionConnector {
  public:
-  // `store` is not owned and must outlive the connector. `cases_opened`, when set, counts
-  // the cases attach_alert opens.
-  CaseConnector(const ConnectorConfig& config, CaseStore& store, Counter* cases_opened = nullptr);
+  // `store` is not owned and must outlive the connector. The cases attach_alert opens are
+  // counted in the run context's cases_opened series.
+  CaseConnector(const ConnectorConfig& config, CaseStore& store);
 
   // Performs one case action. With an idempotency key in the run context the action runs
   // at most once per key (CaseStore::runKeyedAction()): a repeat returns the first call's
@@ -76,7 +76,6 @@ class CaseConnector final : public playbook_vm::compiler::ActionConnector {
 
   ConnectorConfig config_;
   CaseStore& store_;
-  Counter* cases_opened_;
 };
 
 // Finds `value` among the indicators visible to `tenant` (its own and those of every

@@ -13,15 +13,18 @@ constexpr const char* kDroppedName = "vigil_case_sink_dropped_total";
 constexpr const char* kDroppedHelp = "Alerts the case sink gave up on, by reason.";
 constexpr const char* kStoredName = "vigil_alerts_stored_total";
 constexpr const char* kStoredHelp = "Alerts written to the case store, by tenant.";
+constexpr const char* kOpenedName = "vigil_cases_opened_total";
+constexpr const char* kOpenedHelp = "Cases opened by stored alerts, by tenant.";
 
 }  // namespace
 
 CaseSink::CaseSink(CaseStore& store, MetricsRegistry& metrics, CaseSinkOptions options)
     : store_(store),
       options_(options),
-      stored_other_(metrics.counter(kStoredName, kStoredHelp,
-                                    {{"tenant", std::string(correlate::kOtherTenantLabel)}})),
-      opened_(metrics.counter("vigil_cases_opened_total", "Cases opened by stored alerts.")),
+      other_{&metrics.counter(kStoredName, kStoredHelp,
+                              {{"tenant", std::string(correlate::kOtherTenantLabel)}}),
+             &metrics.counter(kOpenedName, kOpenedHelp,
+                              {{"tenant", std::string(correlate::kOtherTenantLabel)}})},
       errors_(
           metrics.counter("vigil_case_store_errors_total", "Failed case store write attempts.")),
       waits_(metrics.counter("vigil_case_sink_waits_total",
@@ -32,7 +35,10 @@ CaseSink::CaseSink(CaseStore& store, MetricsRegistry& metrics, CaseSinkOptions o
       queue_depth_(metrics.gauge("vigil_case_sink_queue_depth",
                                  "Alerts queued for the case store writer.")) {
   for (const std::string& tenant : options_.tenants) {
-    stored_by_tenant_.emplace(tenant, &metrics.counter(kStoredName, kStoredHelp, {{"tenant", tenant}}));
+    TenantCounters counters;
+    counters.stored = &metrics.counter(kStoredName, kStoredHelp, {{"tenant", tenant}});
+    counters.opened = &metrics.counter(kOpenedName, kOpenedHelp, {{"tenant", tenant}});
+    by_tenant_.emplace(tenant, counters);
   }
   options_.queue_capacity = std::max<size_t>(options_.queue_capacity, 1);
   options_.max_batch = std::max<size_t>(options_.max_batch, 1);
@@ -113,7 +119,7 @@ absl::Status CaseSink::storeBatch(absl::Span<const correlate::Alert> alerts) {
   absl::StatusOr<std::vector<int64_t>> ids = store_.queueAlerts(alerts);
   if (!ids.ok()) return ids.status();
   for (size_t i = 0; i < alerts.size(); ++i) {
-    storedCounter(alerts[i].tenant).add();
+    countersOf(alerts[i].tenant).stored->add();
     options_.filer->onStoredAlert(alerts[i], (*ids)[i]);
   }
   return absl::OkStatus();
@@ -155,14 +161,15 @@ void CaseSink::writeWithRetries(const correlate::Alert& alert) {
   }
 }
 
-Counter& CaseSink::storedCounter(std::string_view tenant) {
-  auto it = stored_by_tenant_.find(tenant);
-  return it != stored_by_tenant_.end() ? *it->second : stored_other_;
+const CaseSink::TenantCounters& CaseSink::countersOf(std::string_view tenant) const {
+  auto it = by_tenant_.find(tenant);
+  return it != by_tenant_.end() ? it->second : other_;
 }
 
 void CaseSink::countStored(const correlate::Alert& alert, const IngestResult& result) {
-  storedCounter(alert.tenant).add();
-  if (result.opened_case) opened_.add();
+  const TenantCounters& counters = countersOf(alert.tenant);
+  counters.stored->add();
+  if (result.opened_case) counters.opened->add();
 }
 
 }  // namespace vigil::mgmt

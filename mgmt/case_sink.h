@@ -45,14 +45,15 @@ struct CaseSinkOptions {
   int max_attempts = 5;
   std::chrono::milliseconds retry_backoff{50};  // doubles after each failed attempt
   std::chrono::milliseconds max_backoff{2000};
-  // Tenants that get their own vigil_alerts_stored_total series, usually every tenant of
-  // the configuration. Alerts of any other tenant count under correlate::kOtherTenantLabel.
+  // Tenants that get their own vigil_alerts_stored_total and vigil_cases_opened_total
+  // series, usually every tenant of the configuration. Alerts of any other tenant count
+  // under correlate::kOtherTenantLabel.
   std::vector<std::string> tenants;
 };
 
 // Counters, registered in the MetricsRegistry given to the constructor:
 //   vigil_alerts_stored_total{tenant}  alerts written to the store, by the alert's tenant
-//   vigil_cases_opened_total           cases opened by those alerts (without a filer; with
+//   vigil_cases_opened_total{tenant}   cases opened by those alerts (without a filer; with
 //                                      one, the case connector counts them)
 //   vigil_case_store_errors_total      failed write attempts (each one is also logged)
 //   vigil_case_sink_waits_total        onAlert calls that waited for room in the queue
@@ -87,7 +88,12 @@ class CaseSink final : public correlate::AlertSink {
   void writeBatch(const std::vector<correlate::Alert>& batch);
   void writeWithRetries(const correlate::Alert& alert);
   void countStored(const correlate::Alert& alert, const IngestResult& result);
-  Counter& storedCounter(std::string_view tenant);
+  struct TenantCounters {
+    Counter* stored = nullptr;
+    Counter* opened = nullptr;
+  };
+  // The counters of `tenant`, or those of correlate::kOtherTenantLabel.
+  const TenantCounters& countersOf(std::string_view tenant) const;
   // Stores `alerts` in the store (filing them, or in the inbox for the filer).
   absl::Status storeBatch(absl::Span<const correlate::Alert> alerts);
 
@@ -95,9 +101,8 @@ class CaseSink final : public correlate::AlertSink {
   CaseSinkOptions options_;
 
   // Pre-created per tenant, so counting an alert only looks its tenant up.
-  std::map<std::string, Counter*, std::less<>> stored_by_tenant_;
-  Counter& stored_other_;
-  Counter& opened_;
+  std::map<std::string, TenantCounters, std::less<>> by_tenant_;
+  TenantCounters other_;
   Counter& errors_;
   Counter& waits_;
   Counter& dropped_invalid_;

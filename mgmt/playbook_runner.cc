@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "common/time.h"
+#include "correlate/pipeline.h"
 #include "intel/snapshot.h"
 #include "mgmt/blocklist_connector.h"
 #include "mgmt/case_connector.h"
@@ -340,6 +341,45 @@ PlaybookRunner::PlaybookMetrics& PlaybookRunner::playbookMetrics(const std::stri
   return metrics;
 }
 
+PlaybookRunner::TenantMetrics& PlaybookRunner::metricsForTenant(std::string_view tenant) {
+  std::lock_guard<std::mutex> lock(tenant_metrics_mu_);
+  auto it = tenant_metrics_.find(tenant);
+  if (it != tenant_metrics_.end()) return it->second;
+  std::string name(tenant);
+  // "_other" itself is not counted against the limit, so the fallback always fits.
+  const std::string other(correlate::kOtherTenantLabel);
+  if (tenant_metrics_.size() >= kMaxTenantSeries + tenant_metrics_.count(other)) {
+    name = other;
+    it = tenant_metrics_.find(name);
+    if (it != tenant_metrics_.end()) return it->second;
+  }
+  it = tenant_metrics_.try_emplace(name).first;
+  const char* help =
+      "Playbook runs by the tenant of their alert: started, and ended by final state";
+  it->second.started = &metrics_.counter("vigil_playbook_tenant_runs_total", help,
+                                         {{"tenant", name}, {"state", "started"}});
+  for (size_t i = 0; i < std::size(kFinalStates); ++i) {
+    it->second.finished[i] = &metrics_.counter(
+        "vigil_playbook_tenant_runs_total", help,
+        {{"tenant", name}, {"state", std::string(runStateName(kFinalStates[i]))}});
+  }
+  // The same family the case sink counts in when it files alerts itself.
+  it->second.cases_opened = &metrics_.counter(
+      "vigil_cases_opened_total", "Cases opened by stored alerts, by tenant.", {{"tenant", name}});
+  return it->second;
+}
+
+PlaybookRunner::TenantMetrics& PlaybookRunner::tenantMetrics(std::string_view tenant,
+                                                             Worker& worker) {
+  auto cached = worker.tenants.find(tenant);
+  if (cached != worker.tenants.end()) return *cached->second;
+  TenantMetrics& metrics = metricsForTenant(tenant);
+  // Bounds the cache when alerts carry many tenant names. Names beyond it take the lock
+  // on every run, which only happens once kMaxTenantSeries tenants have series.
+  if (worker.tenants.size() < 2 * kMaxTenantSeries) worker.tenants.emplace(tenant, &metrics);
+  return metrics;
+}
+
 absl::Status PlaybookRunner::addConnectors(CaseStore* cases, intel::SnapshotStore* intel) {
   for (const ConnectorConfig& c : config_.connectors) {
     if (c.type != "case" && c.type != "intel") continue;
@@ -351,7 +391,7 @@ absl::Status PlaybookRunner::addConnectors(CaseStore* cases, intel::SnapshotStor
         return absl::FailedPreconditionError(
             absl::StrCat("connector ", c.name, ": the case store is not open"));
       }
-      named.connector = std::make_unique<CaseConnector>(c, *cases, &casesOpenedCounter());
+      named.connector = std::make_unique<CaseConnector>(c, *cases);
     } else {
       if (intel == nullptr) {
         return absl::FailedPreconditionError(
@@ -375,7 +415,7 @@ absl::Status PlaybookRunner::addConnectors(CaseStore* cases, intel::SnapshotStor
     NamedConnector named;
     named.name = builtin.name;
     named.type = builtin.type;
-    named.connector = std::make_unique<CaseConnector>(builtin, *cases, &casesOpenedCounter());
+    named.connector = std::make_unique<CaseConnector>(builtin, *cases);
     pending_connectors_.push_back(std::move(named));
     routes.push_back({kAttachAlertAction, kBuiltinCaseConnector});
   }
@@ -780,6 +820,7 @@ PlaybookRunner::SettledSegment PlaybookRunner::describeSegment(const RunRecord& 
   out.dispatch_latency_ns = ctx.dispatch_latency_ns;
   out.event_to_action_ns = ctx.event_to_action_ns;
   out.cases_opened = ctx.cases_opened_in_group;
+  out.tenant_metrics = &tenantMetrics(run.tenant, worker);
   ctx.cases_opened_in_group = 0;
 
   RunStep end;
@@ -860,7 +901,7 @@ void PlaybookRunner::countSettled(const SettledSegment& segment, const absl::Sta
     event_to_action_latency_us_.observe(
         static_cast<double>(std::max<int64_t>(0, *segment.event_to_action_ns)) * 1e-3);
   }
-  if (segment.cases_opened > 0) casesOpenedCounter().add(segment.cases_opened);
+  if (segment.cases_opened > 0) segment.tenant_metrics->cases_opened->add(segment.cases_opened);
   PlaybookMetrics& pm = playbookMetrics(segment.playbook, worker);
   if (segment.suspended) {
     if (stored.ok()) {
@@ -870,6 +911,7 @@ void PlaybookRunner::countSettled(const SettledSegment& segment, const absl::Sta
     }
   } else {
     pm.finished[finalIndex(segment.state)]->add();
+    segment.tenant_metrics->finished[finalIndex(segment.state)]->add();
     if (segment.created_ns != 0) {
       pm.duration->observe(static_cast<double>(std::max<int64_t>(now - segment.created_ns, 0)) *
                            1e-9);
@@ -885,11 +927,6 @@ void PlaybookRunner::countSettled(const SettledSegment& segment, const absl::Sta
     VIGIL_LOG_ERROR("cannot record playbook run state run={} error={}", segment.run_id,
                     stored.ToString());
   }
-}
-
-Counter& PlaybookRunner::casesOpenedCounter() {
-  // The same series the case sink counts in when it files alerts itself.
-  return metrics_.counter("vigil_cases_opened_total", "Cases opened by stored alerts.");
 }
 
 void PlaybookRunner::countSteps(const std::string& playbook, const std::vector<RunStep>& steps,

@@ -104,6 +104,9 @@ struct PlaybookSet {
 //   vigil_playbook_step_duration_seconds{playbook, step}  histogram of action steps
 //   vigil_playbook_step_series_dropped_total              steps counted without their own
 //                                                         series (kMaxStepSeries reached)
+//   vigil_playbook_tenant_runs_total{tenant, state}       started, succeeded, failed, denied,
+//                                                         timed_out; by the alert's tenant,
+//                                                         "_other" past kMaxTenantSeries
 //   vigil_playbook_series_dropped_total                   runs counted under
 //                                                         playbook="other" (kMaxPlaybookSeries
 //                                                         reached)
@@ -133,6 +136,9 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   // Playbook names with their own run series at most; pushes add names over time, and
   // runs of names past the limit are counted under playbook="other".
   static constexpr size_t kMaxPlaybookSeries = 1024;
+  // Tenants with their own vigil_playbook_tenant_runs_total and vigil_cases_opened_total
+  // series at most; runs of any further tenant count under tenant="_other".
+  static constexpr size_t kMaxTenantSeries = 256;
   // Bounds of a group commit of default-case runs (fileGroup()): the runs it takes at
   // most, and how long after its first run it starts more. A run waits for the group's
   // commit, so the window bounds that wait by about the window plus one run.
@@ -220,6 +226,12 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
     std::shared_ptr<const JournalSegment> recovered = nullptr;
     std::string recovered_path{};
   };
+  // Series of one tenant: vigil_playbook_tenant_runs_total and vigil_cases_opened_total.
+  struct TenantMetrics {
+    Counter* started = nullptr;
+    Counter* finished[4] = {};  // by finalIndex()
+    Counter* cases_opened = nullptr;  // vigil_cases_opened_total{tenant}
+  };
   // The outcome of one run segment, ready for the run store: what settle() writes, kept
   // until the group commit of its case actions when the segment ran in one.
   struct SettledSegment {
@@ -240,6 +252,7 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
     std::optional<int64_t> dispatch_latency_ns;
     std::optional<int64_t> event_to_action_ns;
     int64_t cases_opened = 0;     // by actions inside a group commit
+    TenantMetrics* tenant_metrics = nullptr;  // the run's tenant series
   };
   struct Wake {
     int64_t run_id;
@@ -273,6 +286,7 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
     std::map<std::string, StepMetrics, std::less<>> steps;  // by playbook, kind, name, outcome
     std::map<std::string, Counter*, std::less<>> kinds;
     std::map<std::string, PlaybookMetrics*, std::less<>> playbooks;  // by playbook name
+    std::map<std::string, TenantMetrics*, std::less<>> tenants;      // by tenant name
     // Set while the worker runs a group commit (fileGroup()): the segments settled since
     // it began, stored after the case store's commit.
     std::vector<SettledSegment>* group = nullptr;
@@ -331,6 +345,10 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   // lock; workers go through playbookMetrics().
   PlaybookMetrics& metricsFor(const std::string& playbook);
   PlaybookMetrics& playbookMetrics(const std::string& playbook, Worker& worker);
+  // The series of `tenant`, registered on first use (within kMaxTenantSeries). Takes a
+  // lock; workers go through tenantMetrics().
+  TenantMetrics& metricsForTenant(std::string_view tenant);
+  TenantMetrics& tenantMetrics(std::string_view tenant, Worker& worker);
   void countSteps(const std::string& playbook, const std::vector<RunStep>& steps, Worker& worker);
   StepMetrics stepMetrics(const std::string& playbook, const RunStep& step, Worker& worker);
   absl::StatusOr<std::shared_ptr<const playbook_vm::Program>> programFor(const std::string& hash);
@@ -365,10 +383,9 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   // from the worker's run journal.
   void rerunGroup(const std::vector<SettledSegment>& group, Worker& worker);
   // Fills ctx for `run`, except its alert: callers set ctx.alert or ctx.alert_source.
-  void prepareContext(RunContext& ctx, const RunRecord& run);
+  void prepareContext(RunContext& ctx, const RunRecord& run, Worker& worker);
   void schedule(int64_t wake_ns, int64_t run_id, RunState state);
   void updateWaitingGauges();
-  Counter& casesOpenedCounter();
 
   PlaybookRunnerConfig config_;
   MetricsRegistry& metrics_;
@@ -399,6 +416,9 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   std::mutex playbook_metrics_mu_;
   // By playbook name, at most kMaxPlaybookSeries names plus "other"; entries never move.
   std::map<std::string, PlaybookMetrics> playbook_metrics_;
+  std::mutex tenant_metrics_mu_;
+  // By tenant, at most kMaxTenantSeries tenants plus "_other"; entries never move.
+  std::map<std::string, TenantMetrics, std::less<>> tenant_metrics_;
   std::mutex step_metrics_mu_;
   std::set<std::string> step_series_;  // keys of the step series created; step_metrics_mu_
 

@@ -57,6 +57,7 @@ absl::Status PlaybookRunner::recoverLegacyStarts(size_t& interrupted) {
         store_->finish(start.id, RunState::kFailed, "", end.message, 0, {end}, &row);
     if (!st.ok()) return st;
     metricsFor(start.playbook).finished[finalIndex(RunState::kFailed)]->add();
+    metricsForTenant(start.tenant).finished[finalIndex(RunState::kFailed)]->add();
     VIGIL_LOG_WARN("playbook run interrupted before it was stored run={} playbook={} alert={}",
                    start.id, start.playbook, start.alert_id);
     ++interrupted;
@@ -187,6 +188,7 @@ absl::Status PlaybookRunner::recover() {
         run.vm_steps, {});
     if (!st.ok()) return st;
     metricsFor(run.playbook).finished[finalIndex(RunState::kFailed)]->add();
+    metricsForTenant(run.tenant).finished[finalIndex(RunState::kFailed)]->add();
     ++interrupted;
   }
   // Files of segments that ended and were stored, worker files whose interrupted segments
@@ -240,7 +242,7 @@ void PlaybookRunner::recoverRun(const Job& job, Worker& worker) {
   }
   json alert = json::parse(run.alert_json, nullptr, false);
   RunContext ctx;
-  prepareContext(ctx, run);
+  prepareContext(ctx, run, worker);
   ctx.alert = &alert;
   ctx.stored_steps = segment.first ? 0 : run.step_count;
   for (const RecordedAction& outcome : segment.outcomes) {

@@ -16,11 +16,12 @@ using json = nlohmann::json;
 
 }  // namespace
 
-void PlaybookRunner::prepareContext(RunContext& ctx, const RunRecord& run) {
+void PlaybookRunner::prepareContext(RunContext& ctx, const RunRecord& run, Worker& worker) {
   ctx.connector = router_.get();
   ctx.run_id = run.id;
   ctx.playbook = run.playbook;
   ctx.tenant = run.tenant;
+  ctx.cases_opened = tenantMetrics(run.tenant, worker).cases_opened;
   ctx.alert_id = run.alert_id;
   ctx.rule_id = run.rule_id;
   ctx.created_ns = run.created_ns;
@@ -84,7 +85,7 @@ void PlaybookRunner::startRun(const Job& job, Worker& worker) {
   segment.rule_id = run.rule_id;
   worker.alert.writeJson(segment.alert_json);
   RunContext ctx;
-  prepareContext(ctx, run);
+  prepareContext(ctx, run, worker);
   ctx.alert_source = &worker.alert;
   if (!beginSegment(worker, segment, ctx)) {
     VIGIL_LOG_ERROR("cannot record playbook run, not started playbook={} alert={}", playbook.name,
@@ -92,6 +93,7 @@ void PlaybookRunner::startRun(const Job& job, Worker& worker) {
     return;
   }
   playbookMetrics(playbook.name, worker).started->add();
+  tenantMetrics(run.tenant, worker).started->add();
   ctx.trigger_mono_ns = job.queued_mono_ns;
   ctx.event_receive_ns = source.receive_ns;
   ctx.worker_mono_ns = worker.taken_mono_ns;
@@ -144,7 +146,7 @@ void PlaybookRunner::resumeRun(int64_t run_id, Worker& worker) {
   if (run->state != RunState::kRunning || !run->pending_resume) return;  // already taken
   json alert = json::parse(run->alert_json, nullptr, false);
   RunContext ctx;
-  prepareContext(ctx, *run);
+  prepareContext(ctx, *run, worker);
   ctx.alert = &alert;
   ctx.stored_steps = run->step_count;
   // Journaled before the hand-over is cleared, so that after a crash the segment is

@@ -66,9 +66,9 @@ TEST_F(CaseSinkTest, FlushStoresEverything) {
   EXPECT_EQ(sink.queueDepth(), 0u);
 }
 
-// Stored alerts count under their tenant when it is configured and under "_other"
-// otherwise; configured tenants are exported at zero before their first alert. The filer
-// path counts the same way.
+// Stored alerts and the cases they open count under their tenant when it is configured
+// and under "_other" otherwise. Configured tenants are exported at zero before their first
+// alert. The filer path counts stored alerts the same way.
 TEST_F(CaseSinkTest, StoredAlertsCountByTenant) {
   struct NullFiler : StoredAlertSink {
     void onStoredAlert(const correlate::Alert&, int64_t) override {}
@@ -90,8 +90,17 @@ TEST_F(CaseSinkTest, StoredAlertsCountByTenant) {
     EXPECT_EQ(metrics.sum("vigil_alerts_stored_total", {{"tenant", "globex"}}), 1u) << with_filer;
     EXPECT_EQ(metrics.sum("vigil_alerts_stored_total", {{"tenant", "_other"}}), 2u) << with_filer;
     EXPECT_EQ(metrics.sum("vigil_alerts_stored_total"), 6u) << with_filer;
+    // Without a filer each tenant's alerts open one case; with one, the filer opens them.
+    const uint64_t opened = with_filer ? 0 : 1;
+    EXPECT_EQ(metrics.sum("vigil_cases_opened_total", {{"tenant", "acme"}}), opened) << with_filer;
+    EXPECT_EQ(metrics.sum("vigil_cases_opened_total", {{"tenant", "globex"}}), opened)
+        << with_filer;
+    EXPECT_EQ(metrics.sum("vigil_cases_opened_total", {{"tenant", "_other"}}), 2 * opened)
+        << with_filer;
     const std::string text = metrics.renderPrometheus();
     EXPECT_NE(text.find("vigil_alerts_stored_total{tenant=\"lab\"} 0"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("vigil_cases_opened_total{tenant=\"lab\"} 0"), std::string::npos)
         << text;
     EXPECT_EQ(text.find("tenant=\"unlisted\""), std::string::npos) << text;
   }

@@ -445,6 +445,7 @@ TEST_F(DefaultCaseTest, RunFilesAlertInCase) {
   EXPECT_EQ(detail.info.severity, Severity::kHigh);
   EXPECT_EQ(*cases_->queuedAlertCount(), 0);
   EXPECT_EQ(metrics_.sum("vigil_cases_opened_total"), 1u);
+  EXPECT_EQ(metrics_.sum("vigil_cases_opened_total", {{"tenant", "acme"}}), 1u);
   EXPECT_EQ(metrics_.sum("vigil_alerts_stored_total"), 2u);
   EXPECT_EQ(metrics_.sum("vigil_playbook_connector_calls_total",
                          {{"connector", "builtin-case"}, {"outcome", "ok"}}),
@@ -571,8 +572,10 @@ TEST_F(DefaultCaseTest, StartFilesLeftoverAlerts) {
 TEST_F(DefaultCaseTest, BacklogIsFiledInGroups) {
   constexpr int kAlerts = 40;
   std::vector<correlate::Alert> alerts;
+  // Two tenants with two addresses each, so each tenant opens two cases.
   for (int i = 0; i < kAlerts; ++i) {
-    alerts.push_back(makeAlert("ssh", "low", "acme", {{"ip", std::to_string(i % 4)}}, kNow + i));
+    const char* tenant = i % 2 == 0 ? "acme" : "globex";
+    alerts.push_back(makeAlert("ssh", "low", tenant, {{"ip", std::to_string(i % 4)}}, kNow + i));
   }
   ASSERT_TRUE(cases_->queueAlerts(alerts).ok());
   start();
@@ -596,6 +599,17 @@ TEST_F(DefaultCaseTest, BacklogIsFiledInGroups) {
   EXPECT_EQ(metrics_.sum("vigil_cases_opened_total"), 4u);
   EXPECT_EQ(metrics_.sum("vigil_playbook_runs_finished_total", {{"state", "succeeded"}}),
             static_cast<uint64_t>(kAlerts));
+  for (const std::string tenant : {"acme", "globex"}) {
+    EXPECT_EQ(metrics_.sum("vigil_cases_opened_total", {{"tenant", tenant}}), 2u) << tenant;
+    EXPECT_EQ(metrics_.sum("vigil_playbook_tenant_runs_total",
+                           {{"tenant", tenant}, {"state", "started"}}),
+              static_cast<uint64_t>(kAlerts / 2))
+        << tenant;
+    EXPECT_EQ(metrics_.sum("vigil_playbook_tenant_runs_total",
+                           {{"tenant", tenant}, {"state", "succeeded"}}),
+              static_cast<uint64_t>(kAlerts / 2))
+        << tenant;
+  }
   EXPECT_EQ(metrics_.sum("vigil_playbook_connector_calls_total",
                          {{"connector", "builtin-case"}, {"outcome", "ok"}}),
             static_cast<uint64_t>(kAlerts));

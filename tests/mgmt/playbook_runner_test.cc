@@ -300,6 +300,73 @@ steps:
             1u);
 }
 
+// vigil_playbook_tenant_runs_total counts each run under its alert's tenant: the
+// playbook whose webhook fails its first three calls fails for both tenants.
+TEST_F(PlaybookRunnerTest, TenantRunsCountedPerTenant) {
+  HookServer edr;
+  HookServer chat(/*failures=*/3);
+  addPlaybook("isolate", R"(name: isolate
+trigger: {rule_ids: [r1]}
+steps:
+  - action: edr.isolate_host
+    with: {host: alert.host}
+)");
+  addPlaybook("page", R"(name: page
+trigger: {rule_ids: [r1]}
+steps:
+  - action: chat.notify
+    with: {text: alert.host}
+)");
+  addConnector(webhook("edr", edr.url()));
+  addConnector(webhook("chat", chat.url()));
+  route("edr.*", "edr");
+  route("chat.*", "chat");
+  startRunner();
+
+  for (const char* tenant : {"acme", "globex", "acme"}) runner_->onAlert(alert(tenant));
+  runner_->flush();
+  auto runs = [&](const std::string& tenant, const std::string& state) {
+    return metrics_.sum("vigil_playbook_tenant_runs_total", {{"tenant", tenant}, {"state", state}});
+  };
+  EXPECT_EQ(runs("acme", "started"), 4u);
+  EXPECT_EQ(runs("globex", "started"), 2u);
+  EXPECT_EQ(runs("acme", "succeeded"), 2u);
+  EXPECT_EQ(runs("globex", "succeeded"), 1u);
+  EXPECT_EQ(runs("acme", "failed"), 2u);
+  EXPECT_EQ(runs("globex", "failed"), 1u);
+  EXPECT_EQ(runs("acme", "denied"), 0u);
+  EXPECT_EQ(runs("acme", "timed_out"), 0u);
+  EXPECT_THAT(
+      metrics_.renderPrometheus(),
+      HasSubstr("vigil_playbook_tenant_runs_total{tenant=\"globex\",state=\"started\"} 2\n"));
+}
+
+// Past kMaxTenantSeries tenants, runs of further tenants count under tenant="_other",
+// so the series stay bounded.
+TEST_F(PlaybookRunnerTest, TenantSeriesCappedUnderOther) {
+  addPlaybook("note", R"(name: note
+trigger: {rule_ids: [r1]}
+steps:
+  - log: "seen"
+)");
+  startRunner();
+
+  const size_t tenants = PlaybookRunner::kMaxTenantSeries + 2;
+  for (size_t i = 0; i < tenants; ++i) runner_->onAlert(alert("t" + std::to_string(i)));
+  runner_->flush();
+  EXPECT_EQ(metrics_.sum("vigil_playbook_tenant_runs_total", {{"state", "started"}}), tenants);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_tenant_runs_total", {{"state", "succeeded"}}), tenants);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_tenant_runs_total",
+                         {{"tenant", "_other"}, {"state", "started"}}),
+            2u);
+  EXPECT_EQ(metrics_.sum("vigil_playbook_tenant_runs_total",
+                         {{"tenant", "_other"}, {"state", "succeeded"}}),
+            2u);
+  EXPECT_EQ(
+      metrics_.sum("vigil_playbook_tenant_runs_total", {{"tenant", "t0"}, {"state", "started"}}),
+      1u);
+}
+
 // Run ids stay unique across restarts: a new start skips the ids the last one reserved.
 TEST_F(PlaybookRunnerTest, RunIdsAreNotReusedAfterRestart) {
   HookServer hook;
