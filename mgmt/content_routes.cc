@@ -78,10 +78,12 @@ nlohmann::json versionJson(const ContentVersion& v, bool with_files) {
   return j;
 }
 
-// limit and offset of a version list, and whether sort=version requests oldest first
-// (the default, sort=-version, is newest first).
-absl::StatusOr<std::pair<internal::PageParams, bool>> versionPage(const ApiRequest& request) {
-  static const std::vector<absl::string_view> kSortNames = {"-version", "version"};
+// limit and offset of a list ordered by the integer field `order`, and whether
+// sort=ORDER requests oldest first (the default, sort=-ORDER, is newest first).
+absl::StatusOr<std::pair<internal::PageParams, bool>> orderedPage(const ApiRequest& request,
+                                                                 absl::string_view order) {
+  const std::string descending = absl::StrCat("-", order);
+  const std::vector<absl::string_view> sort_names = {descending, order};
   absl::StatusOr<std::optional<std::string>> limit = internal::singleQueryParam(request, "limit");
   if (!limit.ok()) return limit.status();
   absl::StatusOr<std::optional<std::string>> offset =
@@ -93,7 +95,7 @@ absl::StatusOr<std::pair<internal::PageParams, bool>> versionPage(const ApiReque
   if (!page.ok()) return page.status();
   bool oldest_first = false;
   if (*sort) {
-    absl::StatusOr<size_t> index = internal::parseSortParam(**sort, kSortNames);
+    absl::StatusOr<size_t> index = internal::parseSortParam(**sort, sort_names);
     if (!index.ok()) return index.status();
     oldest_first = *index == 1;
   }
@@ -151,28 +153,6 @@ absl::StatusOr<ActivationFilter> activationFilter(const ApiRequest& request) {
   if (!by.ok()) return by.status();
   if (*by) filter.activated_by = **by;
   return filter;
-}
-
-// limit and offset of an activation list, and whether sort=seq requests oldest first
-// (the default, sort=-seq, is newest first).
-absl::StatusOr<std::pair<internal::PageParams, bool>> activationPage(const ApiRequest& request) {
-  static const std::vector<absl::string_view> kSortNames = {"-seq", "seq"};
-  absl::StatusOr<std::optional<std::string>> limit = internal::singleQueryParam(request, "limit");
-  if (!limit.ok()) return limit.status();
-  absl::StatusOr<std::optional<std::string>> offset =
-      internal::singleQueryParam(request, "offset");
-  if (!offset.ok()) return offset.status();
-  absl::StatusOr<std::optional<std::string>> sort = internal::singleQueryParam(request, "sort");
-  if (!sort.ok()) return sort.status();
-  absl::StatusOr<internal::PageParams> page = internal::parsePageParams(*limit, *offset);
-  if (!page.ok()) return page.status();
-  bool oldest_first = false;
-  if (*sort) {
-    absl::StatusOr<size_t> index = internal::parseSortParam(**sort, kSortNames);
-    if (!index.ok()) return index.status();
-    oldest_first = *index == 1;
-  }
-  return std::make_pair(*page, oldest_first);
 }
 
 nlohmann::json problemsJson(const std::vector<ContentProblem>& problems) {
@@ -351,7 +331,7 @@ void ContentService::addRoutes(const RouteAdder& add) {
                  if (!where.ok()) return where.status();
                  auto [kind, tenant] = *where;
                  if (auto s = authorize(request.principal, kind, tenant, false); !s.ok()) return s;
-                 auto page = versionPage(request);
+                 auto page = orderedPage(request, "version");
                  if (!page.ok()) return page.status();
                  auto versions = store_.list(kind, tenant);
                  if (!versions.ok()) return versions.status();
@@ -380,7 +360,7 @@ void ContentService::addRoutes(const RouteAdder& add) {
         if (!where.ok()) return where.status();
         auto [kind, tenant] = *where;
         if (auto s = authorize(request.principal, kind, tenant, false); !s.ok()) return s;
-        auto page = activationPage(request);
+        auto page = orderedPage(request, "seq");
         if (!page.ok()) return page.status();
         auto filter = activationFilter(request);
         if (!filter.ok()) return filter.status();

@@ -197,11 +197,26 @@ ContentActivator* ContentService::activator(ContentKind kind) {
   return it == activators_.end() ? nullptr : &it->second;
 }
 
-void ContentService::count(ContentKind kind, std::string_view outcome) {
+void ContentService::count(ContentKind kind, const std::string& tenant,
+                           std::string_view outcome) {
+  std::string label = tenant;
+  {
+    std::lock_guard<std::mutex> lock(count_mutex_);
+    if (counted_tenants_.count(label) == 0) {
+      if (counted_tenants_.size() < kMaxTenantSeries) {
+        counted_tenants_.insert(label);
+      } else {
+        label = "_other";
+      }
+    }
+  }
   metrics_
       .counter("vigil_content_operations_total",
-               "Content pushes, dry runs and activations, by kind and outcome",
-               {{"kind", std::string(contentKindName(kind))}, {"outcome", std::string(outcome)}})
+               "Content pushes, dry runs and activations, by kind, tenant scope (* for every "
+               "tenant) and outcome",
+               {{"kind", std::string(contentKindName(kind))},
+                {"tenant", label},
+                {"outcome", std::string(outcome)}})
       .add();
 }
 
@@ -270,7 +285,7 @@ absl::StatusOr<ContentService::PushResult> ContentService::pushLocked(ContentAct
   request.version = existing->empty() ? 1 : existing->front().version + 1;
   ContentCommit commit = act->prepare(request, result.problems);
   if (!commit || !result.problems.empty()) {
-    count(kind, "rejected");
+    count(kind, tenant, "rejected");
     VIGIL_LOG_WARN("content push rejected kind={} tenant={} author={} problems={}",
                    contentKindName(kind), tenant, author, result.problems.size());
     if (result.problems.empty()) result.problems.push_back({"", 0, 0, "the content did not compile"});
@@ -287,7 +302,7 @@ absl::StatusOr<ContentService::PushResult> ContentService::pushLocked(ContentAct
     if (!commit) return absl::AbortedError("content changed while it was pushed; push again");
   }
   if (absl::Status s = commit(); !s.ok()) {
-    count(kind, "failed");
+    count(kind, tenant, "failed");
     VIGIL_LOG_ERROR("content activation failed kind={} tenant={} version={} error=\"{}\"",
                     contentKindName(kind), tenant, stored->version, std::string(s.message()));
     return s;
@@ -305,7 +320,7 @@ absl::StatusOr<ContentService::PushResult> ContentService::pushLocked(ContentAct
   stored->active = true;
   stored->activated_ns = activated_ns;
   stored->activated_by = author;
-  count(kind, "activated");
+  count(kind, tenant, "activated");
   VIGIL_LOG_INFO("content activated kind={} tenant={} version={} author={} sha256={}",
                  contentKindName(kind), tenant, stored->version, author, stored->sha256);
   result.version = std::move(*stored);
@@ -326,7 +341,7 @@ absl::StatusOr<ContentService::DryRunResult> ContentService::dryRun(ContentKind 
   absl::StatusOr<nlohmann::json> output = act->dry_run(request, sample, result.problems);
   if (!output.ok()) return output.status();
   result.output = std::move(*output);
-  count(kind, result.problems.empty() ? "dry_run" : "rejected");
+  count(kind, tenant, result.problems.empty() ? "dry_run" : "rejected");
   return result;
 }
 
@@ -346,7 +361,7 @@ absl::StatusOr<ContentVersion> ContentService::activate(ContentKind kind,
   ContentRequest request{kind, tenant, version, &stored->files};
   ContentCommit commit = act->prepare(request, problems);
   if (!commit || !problems.empty()) {
-    count(kind, "rejected");
+    count(kind, tenant, "rejected");
     std::string first = problems.empty() ? "" : problems.front().message;
     return absl::FailedPreconditionError(
         absl::StrCat(contentKindName(kind), " version ", version,
@@ -354,14 +369,14 @@ absl::StatusOr<ContentVersion> ContentService::activate(ContentKind kind,
                      "); the active version stays"));
   }
   if (absl::Status s = commit(); !s.ok()) {
-    count(kind, "failed");
+    count(kind, tenant, "failed");
     return s;
   }
   const int64_t activated_ns = clock_->nowNs();
   if (absl::Status s = store_.activate(kind, tenant, version, author, activated_ns); !s.ok()) {
     return s;
   }
-  count(kind, "activated");
+  count(kind, tenant, "activated");
   VIGIL_LOG_INFO("content activated kind={} tenant={} version={} author={} sha256={}",
                  contentKindName(kind), tenant, version, author, stored->sha256);
   stored->active = true;
@@ -412,14 +427,14 @@ size_t ContentService::restoreActive(ContentKind kind) {
                               : absl::FailedPreconditionError(
                                     problems.empty() ? "did not compile" : problems[0].message);
     if (!status.ok()) {
-      count(kind, "restore_failed");
+      count(kind, tenant, "restore_failed");
       VIGIL_LOG_ERROR("stored active content not loaded kind={} tenant={} version={} "
                       "error=\"{}\"",
                       contentKindName(kind), tenant, v.version, std::string(status.message()));
       continue;
     }
     ++restored;
-    count(kind, "restored");
+    count(kind, tenant, "restored");
     VIGIL_LOG_INFO("stored active content loaded kind={} tenant={} version={} sha256={}",
                    contentKindName(kind), tenant, v.version, v.sha256);
   }

@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -159,7 +160,9 @@ class ContentService {
   absl::StatusOr<PushResult> pushLocked(ContentActivator* act, ContentKind kind,
                                         const std::string& tenant, const std::string& author,
                                         const ContentFiles& files);
-  void count(ContentKind kind, std::string_view outcome);
+  // Counts one operation in vigil_content_operations_total{kind, tenant, outcome}. The
+  // first kMaxTenantSeries tenant scopes get their own series, later ones "_other".
+  void count(ContentKind kind, const std::string& tenant, std::string_view outcome);
 
   ContentStore& store_;
   MetricsRegistry& metrics_;
@@ -167,6 +170,9 @@ class ContentService {
   const Clock* clock_;
   std::map<ContentKind, ContentActivator> activators_;
   std::mutex push_mutex_;  // one push or activation at a time
+  static constexpr size_t kMaxTenantSeries = 256;
+  std::mutex count_mutex_;
+  std::set<std::string> counted_tenants_;  // tenant scopes with a series; count_mutex_
 };
 
 // Unified diff (as `diff -u` prints it, 3 lines of context) from `before` to `after`.

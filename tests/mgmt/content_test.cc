@@ -388,6 +388,9 @@ TEST_F(ContentServiceTest, FailedPushChangesNothing) {
   ASSERT_TRUE(versions.ok());
   ASSERT_EQ(versions->size(), 1u);
   EXPECT_EQ(metrics_.sum("vigil_content_operations_total", {{"outcome", "rejected"}}), 1u);
+  EXPECT_EQ(metrics_.sum("vigil_content_operations_total",
+                         {{"tenant", "*"}, {"outcome", "rejected"}}),
+            1u);
 }
 
 TEST_F(ContentServiceTest, FailedCommitKeepsActiveVersion) {
@@ -572,6 +575,9 @@ TEST_F(ContentServiceTest, RouteActivationHistory) {
   ASSERT_EQ(own.status, 200) << own.body;
   EXPECT_EQ(nlohmann::json::parse(own.body)["activations"][0]["tenant"], "acme");
   EXPECT_EQ(call("GET", "/api/v1/content/playbooks/activations", admin).status, 400);
+  EXPECT_EQ(metrics_.sum("vigil_content_operations_total",
+                         {{"kind", "playbooks"}, {"tenant", "acme"}, {"outcome", "activated"}}),
+            1u);
 }
 
 TEST_F(ContentServiceTest, RouteRejectsBadInput) {

@@ -92,6 +92,15 @@ class HookServer {
   std::vector<std::string> keys_;
 };
 
+ConnectorConfig webhook(const std::string& name, const std::string& url) {
+  ConnectorConfig c;
+  c.name = name;
+  c.type = "webhook";
+  c.url = url;
+  c.timeout_ms = 2000;
+  return c;
+}
+
 class PlaybookRunnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -148,21 +157,34 @@ class PlaybookRunnerTest : public ::testing::Test {
     return last;
   }
 
+  // Starts the runner with two playbooks on rule r1: "isolate" calls edr.isolate_host on
+  // `edr`, and "page" calls chat.notify on `chat`.
+  void startIsolateAndPage(const HookServer& edr, const HookServer& chat) {
+    addPlaybook("isolate", R"(name: isolate
+trigger: {rule_ids: [r1]}
+steps:
+  - action: edr.isolate_host
+    with: {host: alert.host}
+)");
+    addPlaybook("page", R"(name: page
+trigger: {rule_ids: [r1]}
+steps:
+  - action: chat.notify
+    with: {text: alert.host}
+)");
+    addConnector(webhook("edr", edr.url()));
+    addConnector(webhook("chat", chat.url()));
+    route("edr.*", "edr");
+    route("chat.*", "chat");
+    startRunner();
+  }
+
   TempDir dir_;
   MetricsRegistry metrics_;
   std::unique_ptr<CaseStore> cases_;
   PlaybookRunnerConfig config_;
   std::unique_ptr<PlaybookRunner> runner_;
 };
-
-ConnectorConfig webhook(const std::string& name, const std::string& url) {
-  ConnectorConfig c;
-  c.name = name;
-  c.type = "webhook";
-  c.url = url;
-  c.timeout_ms = 2000;
-  return c;
-}
 
 ConnectorConfig blocklist(const std::string& name, const std::string& path) {
   ConnectorConfig c;
@@ -224,23 +246,7 @@ steps:
 TEST_F(PlaybookRunnerTest, MetricsCountRunsStepsAndConnectors) {
   HookServer edr;
   HookServer chat(/*failures=*/3);
-  addPlaybook("isolate", R"(name: isolate
-trigger: {rule_ids: [r1]}
-steps:
-  - action: edr.isolate_host
-    with: {host: alert.host}
-)");
-  addPlaybook("page", R"(name: page
-trigger: {rule_ids: [r1]}
-steps:
-  - action: chat.notify
-    with: {text: alert.host}
-)");
-  addConnector(webhook("edr", edr.url()));
-  addConnector(webhook("chat", chat.url()));
-  route("edr.*", "edr");
-  route("chat.*", "chat");
-  startRunner();
+  startIsolateAndPage(edr, chat);
 
   for (int i = 0; i < 3; ++i) runner_->onAlert(alert());
   runner_->flush();
@@ -305,23 +311,7 @@ steps:
 TEST_F(PlaybookRunnerTest, TenantRunsCountedPerTenant) {
   HookServer edr;
   HookServer chat(/*failures=*/3);
-  addPlaybook("isolate", R"(name: isolate
-trigger: {rule_ids: [r1]}
-steps:
-  - action: edr.isolate_host
-    with: {host: alert.host}
-)");
-  addPlaybook("page", R"(name: page
-trigger: {rule_ids: [r1]}
-steps:
-  - action: chat.notify
-    with: {text: alert.host}
-)");
-  addConnector(webhook("edr", edr.url()));
-  addConnector(webhook("chat", chat.url()));
-  route("edr.*", "edr");
-  route("chat.*", "chat");
-  startRunner();
+  startIsolateAndPage(edr, chat);
 
   for (const char* tenant : {"acme", "globex", "acme"}) runner_->onAlert(alert(tenant));
   runner_->flush();
