@@ -92,7 +92,7 @@ size_t Snapshot::matchBatch(size_t reader, std::span<Event* const> events,
 size_t Snapshot::matchChunk(size_t reader, std::span<Event* const> events,
                             int64_t now_ns) const {
   // first[i]: the hit count of events[i] before the part being matched added its hits.
-  // Counts fit in a byte because an event holds at most Event::kMaxHits hits.
+  // Counts fit in a byte because an event has at most Event::kMaxHits hits.
   static_assert(Event::kMaxHits <= UINT8_MAX);
   std::array<uint8_t, kMatchChunkEvents> first;
   for (size_t i = 0; i < events.size(); ++i) {

@@ -310,7 +310,7 @@ void ApiServer::Impl::serve(const httplib::Request& req, httplib::Response& res)
 // before cpp-httplib writes the first byte of the response.
 //
 // NOTE: cpp-httplib 0.11.4 fills Request::remote_addr only after the request line and
-// headers parse, and exposes the socket to no hook, so the audit record of a malformed
+// headers parse, and no hook exposes the socket. So the audit record of a malformed
 // request line or header, or of a request line over 8192 bytes, has remote_addr "unknown".
 // A client that closes or stalls before its request line ends gets no response and reaches
 // no hook, so it is neither counted nor audited.

@@ -1,7 +1,7 @@
-// Requests that cpp-httplib rejects itself, before any route runs: a body over the payload
-// limit, a body without a length, a malformed request line, a header line over its limit,
-// a request line over the URI limit, a body that stops before its end. These get the
-// API's JSON error body, a stable reason for the metrics and the audit log, and a message
+// Requests that cpp-httplib rejects itself, before any route runs. These are a body over
+// the payload limit or without a length, a malformed request line, a header line or
+// request line over its limit, and a body that stops before its end. Each gets the API's
+// JSON error body, a stable reason for the metrics and the audit log, and a message
 // naming the limit and the fix.
 #pragma once
 
