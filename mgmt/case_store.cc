@@ -189,6 +189,11 @@ absl::Status CaseStore::prepareStatements() {
       {&stmts->read_queued_alert, "read_queued_alert",
        "SELECT tenant, alert FROM alert_inbox WHERE id = ?1"},
       {&stmts->remove_queued_alert, "remove_queued_alert", "DELETE FROM alert_inbox WHERE id = ?1"},
+      {&stmts->queue_alert, "queue_alert",
+       "INSERT INTO alert_inbox (tenant, alert_id, rule_id, stored_ns, alert)"
+       " VALUES (?1, ?2, ?3, ?4, ?5)"},
+      {&stmts->queued_alerts_after, "queued_alerts_after",
+       "SELECT id, alert FROM alert_inbox WHERE id > ?1 ORDER BY id LIMIT ?2"},
       {&stmts->find_action_key, "find_action_key",
        "SELECT tenant, case_id, result FROM playbook_action_keys WHERE key = ?1"},
       {&stmts->insert_action_key, "insert_action_key",

@@ -25,23 +25,20 @@ absl::StatusOr<std::vector<int64_t>> CaseStore::queueAlerts(
     }
   }
   StoreLock lock(*this);
-  absl::StatusOr<SqliteStatement> insert = SqliteStatement::prepare(
-      db_, "queue_alert",
-      "INSERT INTO alert_inbox (tenant, alert_id, rule_id, stored_ns, alert)"
-      " VALUES (?1, ?2, ?3, ?4, ?5)");
-  if (!insert.ok()) return insert.status();
+  SqliteStatement& insert = stmts_->queue_alert;
+  internal::ResetOnExit reset(insert);
   if (absl::Status s = exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   std::vector<int64_t> ids;
   ids.reserve(alerts.size());
   const int64_t now_ns = options_.clock->nowNs();
   for (const correlate::Alert& alert : alerts) {
-    insert->bindText(1, alert.tenant);
-    insert->bindText(2, alert.id);
-    insert->bindText(3, alert.rule_id);
-    insert->bindInt(4, now_ns);
-    insert->bindText(5, internal::encodeStoredAlert(alert));
-    absl::Status s = insert->run();
-    insert->reset();
+    insert.bindText(1, alert.tenant);
+    insert.bindText(2, alert.id);
+    insert.bindText(3, alert.rule_id);
+    insert.bindInt(4, now_ns);
+    insert.bindText(5, internal::encodeStoredAlert(alert));
+    absl::Status s = insert.run();
+    insert.reset();
     if (!s.ok()) {
       exec("ROLLBACK").IgnoreError();
       return s;
@@ -108,18 +105,16 @@ absl::StatusOr<IngestResult> CaseStore::attachQueuedAlert(int64_t inbox_id,
 absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> CaseStore::queuedAlertsAfter(
     int64_t after_id, size_t limit) {
   std::lock_guard<std::recursive_mutex> lock(mu_);  // reads inside a group transaction
-  absl::StatusOr<SqliteStatement> read = SqliteStatement::prepare(
-      db_, "queued_alerts_after",
-      "SELECT id, alert FROM alert_inbox WHERE id > ?1 ORDER BY id LIMIT ?2");
-  if (!read.ok()) return read.status();
-  read->bindInt(1, after_id);
-  read->bindInt(2, static_cast<int64_t>(limit));
+  SqliteStatement& read = stmts_->queued_alerts_after;
+  internal::ResetOnExit reset(read);
+  read.bindInt(1, after_id);
+  read.bindInt(2, static_cast<int64_t>(limit));
   std::vector<std::pair<int64_t, std::string>> out;
   while (true) {
-    absl::StatusOr<bool> row = read->step();
+    absl::StatusOr<bool> row = read.step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    out.emplace_back(read->columnInt(0), read->columnText(1));
+    out.emplace_back(read.columnInt(0), read.columnText(1));
   }
   return out;
 }

@@ -14,6 +14,7 @@ namespace vigil::mgmt {
 namespace {
 
 using internal::SqliteStatement;
+using internal::StatementUse;
 
 constexpr std::array<absl::string_view, 7> kStateNames = {
     "running", "waiting_approval", "delayed", "succeeded", "failed", "denied", "timed_out"};
@@ -171,9 +172,12 @@ bool runStateFinal(RunState state) {
 }
 
 RunStore::RunStore(std::string path, sqlite3* db, const Clock* clock, RunDurability durability)
-    : path_(std::move(path)), db_(db), clock_(clock), durability_(durability) {}
+    : path_(std::move(path)), db_(db), clock_(clock), durability_(durability), statements_(db) {}
 
-RunStore::~RunStore() { sqlite3_close_v2(db_); }
+RunStore::~RunStore() {
+  statements_.clear();
+  sqlite3_close_v2(db_);
+}
 
 absl::StatusOr<std::unique_ptr<RunStore>> RunStore::open(const std::string& path,
                                                          const Clock* clock,
@@ -254,26 +258,26 @@ absl::Status RunStore::exec(const char* sql) {
 }
 
 absl::Status RunStore::insertRun(const NewRun& run) {
-  absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
-      db_, "insert_run",
+  absl::StatusOr<StatementUse> s = statements_.get(
+      "insert_run",
       "INSERT INTO runs (id, playbook, playbook_hash, tenant, alert_id, rule_id, alert_json, "
       "state, created_ns, updated_ns) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)");
   if (!s.ok()) return s.status();
   const int64_t t = now();
   if (run.id != 0) {
-    s->bindInt(1, run.id);
+    (*s)->bindInt(1, run.id);
   } else {
-    s->bindNull(1);
+    (*s)->bindNull(1);
   }
-  s->bindText(2, run.playbook);
-  s->bindText(3, run.playbook_hash);
-  s->bindText(4, run.tenant);
-  s->bindText(5, run.alert_id);
-  s->bindText(6, run.rule_id);
-  s->bindText(7, run.alert_json);
-  s->bindInt(8, run.created_ns != 0 ? run.created_ns : t);
-  s->bindInt(9, t);
-  absl::Status st = s->run();
+  (*s)->bindText(2, run.playbook);
+  (*s)->bindText(3, run.playbook_hash);
+  (*s)->bindText(4, run.tenant);
+  (*s)->bindText(5, run.alert_id);
+  (*s)->bindText(6, run.rule_id);
+  (*s)->bindText(7, run.alert_json);
+  (*s)->bindInt(8, run.created_ns != 0 ? run.created_ns : t);
+  (*s)->bindInt(9, t);
+  absl::Status st = (*s)->run();
   if (!st.ok() && sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_PRIMARYKEY) {
     return absl::AlreadyExistsError(
         absl::StrCat("run ", run.id, " already exists in ", path_));
@@ -290,74 +294,73 @@ absl::StatusOr<int64_t> RunStore::createRun(const NewRun& run) {
 
 absl::StatusOr<int64_t> RunStore::runIdCeiling() {
   std::lock_guard<std::mutex> lock(mu_);
-  absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
-      db_, "run_id_ceiling",
-      "SELECT MAX(COALESCE((SELECT MAX(id) FROM runs), 0) + 1, "
-      "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'runs'), 0) + 1, "
-      "COALESCE((SELECT value FROM run_meta WHERE key = 'run_id_ceiling'), 1))");
+  absl::StatusOr<StatementUse> s =
+      statements_.get("run_id_ceiling",
+                      "SELECT MAX(COALESCE((SELECT MAX(id) FROM runs), 0) + 1, "
+                      "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'runs'), 0) + 1, "
+                      "COALESCE((SELECT value FROM run_meta WHERE key = 'run_id_ceiling'), 1))");
   if (!s.ok()) return s.status();
-  absl::StatusOr<bool> row = s->step();
+  absl::StatusOr<bool> row = (*s)->step();
   if (!row.ok()) return row.status();
-  return *row ? s->columnInt(0) : 1;
+  return *row ? (*s)->columnInt(0) : 1;
 }
 
 absl::Status RunStore::raiseRunIdCeiling(int64_t ceiling) {
   std::lock_guard<std::mutex> lock(mu_);
   return commit(true, [&]() -> absl::Status {
-    absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
-        db_, "raise_run_id_ceiling",
-        "INSERT INTO run_meta (key, value) VALUES ('run_id_ceiling', ?) "
-        "ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)");
+    absl::StatusOr<StatementUse> s =
+        statements_.get("raise_run_id_ceiling",
+                        "INSERT INTO run_meta (key, value) VALUES ('run_id_ceiling', ?) "
+                        "ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)");
     if (!s.ok()) return s.status();
-    s->bindInt(1, ceiling);
-    return s->run();
+    (*s)->bindInt(1, ceiling);
+    return (*s)->run();
   });
 }
 
 absl::StatusOr<bool> RunStore::exists(int64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
-  absl::StatusOr<SqliteStatement> s =
-      SqliteStatement::prepare(db_, "run_exists", "SELECT 1 FROM runs WHERE id = ?");
+  absl::StatusOr<StatementUse> s = statements_.get("run_exists", "SELECT 1 FROM runs WHERE id = ?");
   if (!s.ok()) return s.status();
-  s->bindInt(1, id);
-  return s->step();
+  (*s)->bindInt(1, id);
+  return (*s)->step();
 }
 
 absl::Status RunStore::appendSteps(int64_t id, const std::vector<RunStep>& steps) {
   if (steps.empty()) return absl::OkStatus();
-  absl::StatusOr<SqliteStatement> count = SqliteStatement::prepare(
-      db_, "step_count", "SELECT step_count FROM runs WHERE id = ?");
+  absl::StatusOr<StatementUse> count =
+      statements_.get("step_count", "SELECT step_count FROM runs WHERE id = ?");
   if (!count.ok()) return count.status();
-  count->bindInt(1, id);
-  absl::StatusOr<bool> row = count->step();
+  (*count)->bindInt(1, id);
+  absl::StatusOr<bool> row = (*count)->step();
   if (!row.ok()) return row.status();
   if (!*row) return absl::NotFoundError(absl::StrCat("run ", id, " does not exist"));
-  int64_t seq = count->columnInt(0);
-  absl::StatusOr<SqliteStatement> insert = SqliteStatement::prepare(
-      db_, "insert_step",
+  int64_t seq = (*count)->columnInt(0);
+  absl::StatusOr<StatementUse> insert = statements_.get(
+      "insert_step",
       "INSERT INTO run_steps (run_id, seq, kind, name, detail, outcome, message, started_ns, "
       "duration_ns, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!insert.ok()) return insert.status();
   for (const RunStep& step : steps) {
-    insert->bindInt(1, id);
-    insert->bindInt(2, ++seq);
-    insert->bindText(3, step.kind);
-    insert->bindText(4, step.name);
-    insert->bindText(5, step.detail);
-    insert->bindText(6, step.outcome);
-    insert->bindText(7, step.message);
-    insert->bindInt(8, step.started_ns);
-    insert->bindInt(9, step.duration_ns);
-    insert->bindText(10, step.idempotency_key);
-    if (absl::Status st = insert->run(); !st.ok()) return st;
-    insert->reset();
+    (*insert)->bindInt(1, id);
+    (*insert)->bindInt(2, ++seq);
+    (*insert)->bindText(3, step.kind);
+    (*insert)->bindText(4, step.name);
+    (*insert)->bindText(5, step.detail);
+    (*insert)->bindText(6, step.outcome);
+    (*insert)->bindText(7, step.message);
+    (*insert)->bindInt(8, step.started_ns);
+    (*insert)->bindInt(9, step.duration_ns);
+    (*insert)->bindText(10, step.idempotency_key);
+    if (absl::Status st = (*insert)->run(); !st.ok()) return st;
+    (*insert)->reset();
   }
-  absl::StatusOr<SqliteStatement> update = SqliteStatement::prepare(
-      db_, "update_step_count", "UPDATE runs SET step_count = ? WHERE id = ?");
+  absl::StatusOr<StatementUse> update =
+      statements_.get("update_step_count", "UPDATE runs SET step_count = ? WHERE id = ?");
   if (!update.ok()) return update.status();
-  update->bindInt(1, seq);
-  update->bindInt(2, id);
-  return update->run();
+  (*update)->bindInt(1, seq);
+  (*update)->bindInt(2, id);
+  return (*update)->run();
 }
 
 absl::Status RunStore::suspend(int64_t id, RunState state, int64_t wake_ns,
@@ -369,19 +372,19 @@ absl::Status RunStore::suspend(int64_t id, RunState state, int64_t wake_ns,
     if (insert != nullptr) {
       if (absl::Status st = insertRun(*insert); !st.ok()) return st;
     }
-    absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
-        db_, "suspend_run",
+    absl::StatusOr<StatementUse> s = statements_.get(
+        "suspend_run",
         "UPDATE runs SET state = ?, wake_ns = ?, prompt = ?, saved_state = ?, vm_steps = ?, "
         "updated_ns = ?, pending_resume = NULL WHERE id = ?");
     if (!s.ok()) return s.status();
-    s->bindText(1, runStateName(state));
-    s->bindInt(2, wake_ns);
-    s->bindText(3, prompt);
-    s->bindText(4, absl::BytesToHexString(saved_state));
-    s->bindInt(5, static_cast<int64_t>(vm_steps));
-    s->bindInt(6, now());
-    s->bindInt(7, id);
-    if (absl::Status st = s->run(); !st.ok()) return st;
+    (*s)->bindText(1, runStateName(state));
+    (*s)->bindInt(2, wake_ns);
+    (*s)->bindText(3, prompt);
+    (*s)->bindText(4, absl::BytesToHexString(saved_state));
+    (*s)->bindInt(5, static_cast<int64_t>(vm_steps));
+    (*s)->bindInt(6, now());
+    (*s)->bindInt(7, id);
+    if (absl::Status st = (*s)->run(); !st.ok()) return st;
     return appendSteps(id, steps);
   });
 }
@@ -415,21 +418,21 @@ absl::Status RunStore::finishLocked(int64_t id, RunState state, const std::strin
   if (insert != nullptr) {
     if (absl::Status st = insertRun(*insert); !st.ok()) return st;
   }
-  absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
-      db_, "finish_run",
+  absl::StatusOr<StatementUse> s = statements_.get(
+      "finish_run",
       "UPDATE runs SET state = ?, result = ?, error = ?, vm_steps = ?, updated_ns = ?, "
       "finished_ns = ?, wake_ns = 0, prompt = '', saved_state = '', pending_resume = NULL "
       "WHERE id = ?");
   if (!s.ok()) return s.status();
   const int64_t t = now();
-  s->bindText(1, runStateName(state));
-  s->bindText(2, result);
-  s->bindText(3, error);
-  s->bindInt(4, static_cast<int64_t>(vm_steps));
-  s->bindInt(5, t);
-  s->bindInt(6, t);
-  s->bindInt(7, id);
-  if (absl::Status st = s->run(); !st.ok()) return st;
+  (*s)->bindText(1, runStateName(state));
+  (*s)->bindText(2, result);
+  (*s)->bindText(3, error);
+  (*s)->bindInt(4, static_cast<int64_t>(vm_steps));
+  (*s)->bindInt(5, t);
+  (*s)->bindInt(6, t);
+  (*s)->bindInt(7, id);
+  if (absl::Status st = (*s)->run(); !st.ok()) return st;
   return appendSteps(id, steps);
 }
 
@@ -437,36 +440,36 @@ absl::StatusOr<bool> RunStore::transition(int64_t id, const Transition& t, const
   std::lock_guard<std::mutex> lock(mu_);
   bool moved = false;
   absl::Status status = commit(true, [&]() -> absl::Status {
-    absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
-        db_, "transition_run",
-        "UPDATE runs SET state = 'running', pending_resume = ?, updated_ns = ?, "
-        "decision = CASE WHEN ? = '' THEN decision ELSE ? END, "
-        "approver = CASE WHEN ? = '' THEN approver ELSE ? END, "
-        "comment = CASE WHEN ? = '' THEN comment ELSE ? END, "
-        "decided_ns = CASE WHEN ? = '' THEN decided_ns ELSE ? END, wake_ns = 0 "
-        "WHERE id = ? AND state = ?");
+    absl::StatusOr<StatementUse> s =
+        statements_.get("transition_run",
+                        "UPDATE runs SET state = 'running', pending_resume = ?, updated_ns = ?, "
+                        "decision = CASE WHEN ? = '' THEN decision ELSE ? END, "
+                        "approver = CASE WHEN ? = '' THEN approver ELSE ? END, "
+                        "comment = CASE WHEN ? = '' THEN comment ELSE ? END, "
+                        "decided_ns = CASE WHEN ? = '' THEN decided_ns ELSE ? END, wake_ns = 0 "
+                        "WHERE id = ? AND state = ?");
     if (!s.ok()) return s.status();
     const int64_t now_ns = now();
-    s->bindText(1, t.resume_json);
-    s->bindInt(2, now_ns);
-    s->bindText(3, t.decision);
-    s->bindText(4, t.decision);
-    s->bindText(5, t.approver);
-    s->bindText(6, t.approver);
-    s->bindText(7, t.comment);
-    s->bindText(8, t.comment);
-    s->bindText(9, t.decision);
-    s->bindInt(10, now_ns);
-    s->bindInt(11, id);
-    s->bindText(12, runStateName(t.from));
-    if (absl::Status st = s->run(); !st.ok()) return st;
+    (*s)->bindText(1, t.resume_json);
+    (*s)->bindInt(2, now_ns);
+    (*s)->bindText(3, t.decision);
+    (*s)->bindText(4, t.decision);
+    (*s)->bindText(5, t.approver);
+    (*s)->bindText(6, t.approver);
+    (*s)->bindText(7, t.comment);
+    (*s)->bindText(8, t.comment);
+    (*s)->bindText(9, t.decision);
+    (*s)->bindInt(10, now_ns);
+    (*s)->bindInt(11, id);
+    (*s)->bindText(12, runStateName(t.from));
+    if (absl::Status st = (*s)->run(); !st.ok()) return st;
     moved = sqlite3_changes(db_) == 1;
     if (!moved) {
-      absl::StatusOr<SqliteStatement> exists =
-          SqliteStatement::prepare(db_, "run_exists", "SELECT 1 FROM runs WHERE id = ?");
+      absl::StatusOr<StatementUse> exists =
+          statements_.get("run_exists", "SELECT 1 FROM runs WHERE id = ?");
       if (!exists.ok()) return exists.status();
-      exists->bindInt(1, id);
-      absl::StatusOr<bool> row = exists->step();
+      (*exists)->bindInt(1, id);
+      absl::StatusOr<bool> row = (*exists)->step();
       if (!row.ok()) return row.status();
       if (!*row) return absl::NotFoundError(absl::StrCat("run ", id, " does not exist"));
       return absl::OkStatus();
@@ -481,48 +484,48 @@ absl::Status RunStore::clearPendingResume(int64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
   // Synced: if this were lost, a restart would run the segment's actions a second time.
   return commit(true, [&]() -> absl::Status {
-    absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
-        db_, "clear_pending", "UPDATE runs SET pending_resume = NULL WHERE id = ?");
+    absl::StatusOr<StatementUse> s =
+        statements_.get("clear_pending", "UPDATE runs SET pending_resume = NULL WHERE id = ?");
     if (!s.ok()) return s.status();
-    s->bindInt(1, id);
-    return s->run();
+    (*s)->bindInt(1, id);
+    return (*s)->run();
   });
 }
 
 absl::StatusOr<RunRecord> RunStore::get(int64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
-  absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
-      db_, "get_run", absl::StrCat("SELECT ", kRunColumns, " FROM runs WHERE id = ?"));
+  absl::StatusOr<StatementUse> s =
+      statements_.get("get_run", absl::StrCat("SELECT ", kRunColumns, " FROM runs WHERE id = ?"));
   if (!s.ok()) return s.status();
-  s->bindInt(1, id);
-  absl::StatusOr<bool> row = s->step();
+  (*s)->bindInt(1, id);
+  absl::StatusOr<bool> row = (*s)->step();
   if (!row.ok()) return row.status();
   if (!*row) {
     return absl::NotFoundError(
         absl::StrCat("run ", id, " does not exist; list runs with GET /api/v1/runs"));
   }
-  RunRecord record = readRun(*s);
-  absl::StatusOr<SqliteStatement> steps = SqliteStatement::prepare(
-      db_, "get_steps",
+  RunRecord record = readRun(**s);
+  absl::StatusOr<StatementUse> steps = statements_.get(
+      "get_steps",
       "SELECT seq, kind, name, detail, outcome, message, started_ns, duration_ns, idempotency_key "
       "FROM run_steps "
       "WHERE run_id = ? ORDER BY seq");
   if (!steps.ok()) return steps.status();
-  steps->bindInt(1, id);
+  (*steps)->bindInt(1, id);
   while (true) {
-    absl::StatusOr<bool> next = steps->step();
+    absl::StatusOr<bool> next = (*steps)->step();
     if (!next.ok()) return next.status();
     if (!*next) break;
     RunStep step;
-    step.seq = static_cast<int>(steps->columnInt(0));
-    step.kind = steps->columnText(1);
-    step.name = steps->columnText(2);
-    step.detail = steps->columnText(3);
-    step.outcome = steps->columnText(4);
-    step.message = steps->columnText(5);
-    step.started_ns = steps->columnInt(6);
-    step.duration_ns = steps->columnInt(7);
-    step.idempotency_key = steps->columnText(8);
+    step.seq = static_cast<int>((*steps)->columnInt(0));
+    step.kind = (*steps)->columnText(1);
+    step.name = (*steps)->columnText(2);
+    step.detail = (*steps)->columnText(3);
+    step.outcome = (*steps)->columnText(4);
+    step.message = (*steps)->columnText(5);
+    step.started_ns = (*steps)->columnInt(6);
+    step.duration_ns = (*steps)->columnInt(7);
+    step.idempotency_key = (*steps)->columnText(8);
     record.steps.push_back(std::move(step));
   }
   return record;
@@ -593,17 +596,17 @@ absl::StatusOr<RunPage> RunStore::list(const RunFilter& filter) {
 
 absl::StatusOr<std::vector<RunRecord>> RunStore::runsInState(RunState state) {
   std::lock_guard<std::mutex> lock(mu_);
-  absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
-      db_, "runs_in_state",
+  absl::StatusOr<StatementUse> s = statements_.get(
+      "runs_in_state",
       absl::StrCat("SELECT ", kRunColumns, " FROM runs WHERE state = ? ORDER BY id"));
   if (!s.ok()) return s.status();
-  s->bindText(1, runStateName(state));
+  (*s)->bindText(1, runStateName(state));
   std::vector<RunRecord> out;
   while (true) {
-    absl::StatusOr<bool> next = s->step();
+    absl::StatusOr<bool> next = (*s)->step();
     if (!next.ok()) return next.status();
     if (!*next) break;
-    out.push_back(readRun(*s));
+    out.push_back(readRun(**s));
   }
   return out;
 }
@@ -611,30 +614,30 @@ absl::StatusOr<std::vector<RunRecord>> RunStore::runsInState(RunState state) {
 absl::Status RunStore::putModule(const std::string& hash, const std::string& name,
                                  const std::vector<uint8_t>& module) {
   std::lock_guard<std::mutex> lock(mu_);
-  absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
-      db_, "put_module",
+  absl::StatusOr<StatementUse> s = statements_.get(
+      "put_module",
       "INSERT OR IGNORE INTO playbook_modules (hash, name, module, stored_ns) VALUES (?, ?, ?, ?)");
   if (!s.ok()) return s.status();
-  s->bindText(1, hash);
-  s->bindText(2, name);
-  s->bindText(3, absl::BytesToHexString(absl::string_view(
-                     reinterpret_cast<const char*>(module.data()), module.size())));
-  s->bindInt(4, now());
-  return s->run();
+  (*s)->bindText(1, hash);
+  (*s)->bindText(2, name);
+  (*s)->bindText(3, absl::BytesToHexString(absl::string_view(
+                        reinterpret_cast<const char*>(module.data()), module.size())));
+  (*s)->bindInt(4, now());
+  return (*s)->run();
 }
 
 absl::StatusOr<std::vector<uint8_t>> RunStore::getModule(const std::string& hash) {
   std::lock_guard<std::mutex> lock(mu_);
-  absl::StatusOr<SqliteStatement> s = SqliteStatement::prepare(
-      db_, "get_module", "SELECT module FROM playbook_modules WHERE hash = ?");
+  absl::StatusOr<StatementUse> s =
+      statements_.get("get_module", "SELECT module FROM playbook_modules WHERE hash = ?");
   if (!s.ok()) return s.status();
-  s->bindText(1, hash);
-  absl::StatusOr<bool> row = s->step();
+  (*s)->bindText(1, hash);
+  absl::StatusOr<bool> row = (*s)->step();
   if (!row.ok()) return row.status();
   if (!*row) {
     return absl::NotFoundError(absl::StrCat("no stored module for playbook version ", hash));
   }
-  std::string bytes = absl::HexStringToBytes(s->columnText(0));
+  std::string bytes = absl::HexStringToBytes((*s)->columnText(0));
   return std::vector<uint8_t>(bytes.begin(), bytes.end());
 }
 

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/clock.h"
+#include "mgmt/internal/sqlite_statement.h"
 
 struct sqlite3;
 
@@ -238,6 +239,7 @@ class RunStore {
   const Clock* clock_;
   RunDurability durability_;
   std::mutex mu_;
+  internal::StatementCache statements_;  // guarded by mu_
 };
 
 }  // namespace vigil::mgmt

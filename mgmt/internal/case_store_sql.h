@@ -100,6 +100,8 @@ struct CaseStore::Statements {
   internal::SqliteStatement get_evidence;
   internal::SqliteStatement read_queued_alert;
   internal::SqliteStatement remove_queued_alert;
+  internal::SqliteStatement queue_alert;
+  internal::SqliteStatement queued_alerts_after;
   internal::SqliteStatement find_action_key;
   internal::SqliteStatement insert_action_key;
 };

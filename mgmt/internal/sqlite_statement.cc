@@ -87,4 +87,16 @@ std::string SqliteStatement::columnText(int column) const {
   return std::string(reinterpret_cast<const char*>(text), static_cast<size_t>(bytes));
 }
 
+absl::StatusOr<StatementUse> StatementCache::get(absl::string_view name, absl::string_view sql) {
+  auto it = statements_.find(name);
+  if (it == statements_.end()) {
+    absl::StatusOr<SqliteStatement> statement = SqliteStatement::prepare(db_, name, sql);
+    if (!statement.ok()) return statement.status();
+    it = statements_
+             .emplace(std::string(name), std::make_unique<SqliteStatement>(*std::move(statement)))
+             .first;
+  }
+  return StatementUse(it->second.get());
+}
+
 }  // namespace vigil::mgmt::internal

@@ -5,8 +5,11 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -48,6 +51,50 @@ class SqliteStatement {
  private:
   sqlite3_stmt* stmt_ = nullptr;
   std::string name_;
+};
+
+// One use of a statement from a StatementCache. Rewinds the statement and clears its
+// bindings when it goes out of scope, so that a statement stopped after its first row
+// holds no read transaction open (an open one keeps a WAL checkpoint from finishing).
+class StatementUse {
+ public:
+  explicit StatementUse(SqliteStatement* statement) : statement_(statement) {}
+  StatementUse(StatementUse&& other) noexcept
+      : statement_(std::exchange(other.statement_, nullptr)) {}
+  StatementUse& operator=(StatementUse&&) = delete;
+  StatementUse(const StatementUse&) = delete;
+  StatementUse& operator=(const StatementUse&) = delete;
+  ~StatementUse() {
+    if (statement_ != nullptr) statement_->reset();
+  }
+
+  SqliteStatement* operator->() const { return statement_; }
+  SqliteStatement& operator*() const { return *statement_; }
+
+ private:
+  SqliteStatement* statement_;
+};
+
+// The statements of one connection, each compiled on its first use and kept until the
+// cache is destroyed, so that a statement run for every alert or run is not parsed and
+// planned again each time. Not thread-safe: the owner's mutex guards every call and every
+// StatementUse. Destroy the cache before closing the connection.
+class StatementCache {
+ public:
+  explicit StatementCache(sqlite3* db) : db_(db) {}
+
+  // The statement named `name`, compiling `sql` the first time. One name always stands
+  // for one SQL text. Only one StatementUse of a name may exist at a time.
+  absl::StatusOr<StatementUse> get(absl::string_view name, absl::string_view sql);
+
+  // Finalizes every statement.
+  void clear() { statements_.clear(); }
+
+  size_t size() const { return statements_.size(); }
+
+ private:
+  sqlite3* db_;
+  absl::flat_hash_map<std::string, std::unique_ptr<SqliteStatement>> statements_;
 };
 
 // Builds an Internal error "sqlite <operation> failed on <path>: <sqlite message> (code N)".
