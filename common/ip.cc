@@ -39,6 +39,43 @@ std::string_view stripBracketsAndPort(std::string_view text) {
   return text;
 }
 
+// Parses dotted-decimal IPv4 the way inet_pton(AF_INET) does: exactly four parts of 1 to
+// 3 digits, each at most 255, with no leading zero ("010" is refused), and nothing else.
+// It reads the view in place, where inet_pton needs a NUL-terminated copy.
+bool parseV4(std::string_view text, uint32_t* out) {
+  if (text.size() < 7 || text.size() > 15) return false;
+  uint32_t value = 0;
+  unsigned part = 0;     // the part being read
+  unsigned digits = 0;   // digits of it so far
+  int parts_done = 0;
+  for (const char c : text) {
+    if (c >= '0' && c <= '9') {
+      if (digits == 1 && part == 0) return false;  // a leading zero
+      part = part * 10 + static_cast<unsigned>(c - '0');
+      if (part > 255) return false;
+      ++digits;
+    } else if (c == '.' && digits != 0 && parts_done < 3) {
+      value = (value << 8) | part;
+      ++parts_done;
+      part = 0;
+      digits = 0;
+    } else {
+      return false;
+    }
+  }
+  if (digits == 0 || parts_done != 3) return false;
+  *out = (value << 8) | part;
+  return true;
+}
+
+// Writes `value` (0 to 255) in decimal at `p`; returns the end.
+char* writeOctet(char* p, unsigned value) {
+  if (value >= 100) *p++ = static_cast<char>('0' + value / 100);
+  if (value >= 10) *p++ = static_cast<char>('0' + value / 10 % 10);
+  *p++ = static_cast<char>('0' + value % 10);
+  return p;
+}
+
 }  // namespace
 
 bool IpAddr::isV4() const {
@@ -61,6 +98,9 @@ IpAddr IpAddr::fromV4(uint32_t host_order) {
 }
 
 std::optional<IpAddr> parseIp(std::string_view text) {
+  uint32_t v4_value = 0;
+  // Most addresses in events are bare IPv4.
+  if (parseV4(text, &v4_value)) return IpAddr::fromV4(v4_value);
   text = stripBracketsAndPort(text);
   // INET6_ADDRSTRLEN is 46; anything longer cannot be an address.
   char buf[64];
@@ -69,10 +109,9 @@ std::optional<IpAddr> parseIp(std::string_view text) {
   buf[text.size()] = '\0';
 
   IpAddr out;
-  in_addr v4;
   if (text.find(':') == std::string_view::npos) {
-    if (inet_pton(AF_INET, buf, &v4) != 1) return std::nullopt;
-    return IpAddr::fromV4(ntohl(v4.s_addr));
+    if (!parseV4(text, &v4_value)) return std::nullopt;
+    return IpAddr::fromV4(v4_value);
   }
   if (inet_pton(AF_INET6, buf, out.bytes.data()) != 1) return std::nullopt;
   return out;
@@ -105,14 +144,18 @@ std::optional<IpPrefix> parsePrefix(std::string_view text) {
 }
 
 size_t formatIp(const IpAddr& addr, char* buf, size_t buf_len) {
-  const char* ok = nullptr;
-  auto len = static_cast<socklen_t>(buf_len);
   if (addr.isV4()) {
-    in_addr v4{htonl(addr.v4())};
-    ok = inet_ntop(AF_INET, &v4, buf, len);
-  } else {
-    ok = inet_ntop(AF_INET6, addr.bytes.data(), buf, len);
+    // Written here because inet_ntop formats IPv4 through sprintf.
+    if (buf_len < INET_ADDRSTRLEN) return 0;
+    char* p = buf;
+    for (int i = 12; i < 16; ++i) {
+      if (i != 12) *p++ = '.';
+      p = writeOctet(p, addr.bytes[i]);
+    }
+    *p = '\0';
+    return static_cast<size_t>(p - buf);
   }
+  const char* ok = inet_ntop(AF_INET6, addr.bytes.data(), buf, static_cast<socklen_t>(buf_len));
   return ok == nullptr ? 0 : std::strlen(buf);
 }
 

@@ -1,6 +1,10 @@
 #include "common/ip.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+
+#include <random>
+#include <string>
 
 namespace vigil {
 namespace {
@@ -49,6 +53,54 @@ TEST(IpTest, PrefixClearsHostBits) {
   EXPECT_EQ(formatIp(p6->addr), "2001:db8:1::");
   EXPECT_FALSE(parsePrefix("192.0.2.0/33").has_value());
   EXPECT_FALSE(parsePrefix("::/129").has_value());
+}
+
+// The IPv4 parser reads the text in place instead of calling inet_pton on a copy. It must
+// accept and refuse exactly what inet_pton(AF_INET) does, and formatIp() must write what
+// inet_ntop writes.
+TEST(IpTest, V4AgreesWithInetPton) {
+  std::vector<std::string> texts = {
+      "0.0.0.0", "255.255.255.255", "1.2.3.4", "10.0.0.53", "01.2.3.4", "1.2.3.04", "1.2.3.00",
+      "0.0.0.00", "1.2.3.4.", ".1.2.3.4", "1..2.3", "1.2.3.256", "1.2.3.4 ", " 1.2.3.4",
+      "1.2.3.-4", "+1.2.3.4", "1.2.3.0x4", "1.2.3", "1.2.3.4.5", "1234.1.1.1", "1.2.3.4a",
+      "999.999.999.999", "100.200.250.199"};
+  // Random strings over the characters an address is made of, of every length up to 17.
+  std::mt19937 rng(7);
+  const std::string alphabet = "0123456789..";
+  for (int i = 0; i < 200000; ++i) {
+    std::string text(rng() % 18, ' ');
+    for (char& c : text) c = alphabet[rng() % alphabet.size()];
+    texts.push_back(std::move(text));
+  }
+  // Random valid addresses, so that acceptance is exercised as much as refusal.
+  for (int i = 0; i < 20000; ++i) {
+    texts.push_back(std::to_string(rng() % 256) + "." + std::to_string(rng() % 256) + "." +
+                    std::to_string(rng() % 256) + "." + std::to_string(rng() % 256));
+  }
+  size_t accepted = 0;
+  for (const std::string& text : texts) {
+    in_addr expected{};
+    const bool valid = inet_pton(AF_INET, text.c_str(), &expected) == 1;
+    const std::optional<IpAddr> parsed = parseIp(text);
+    ASSERT_EQ(parsed.has_value(), valid) << "'" << text << "'";
+    if (!valid) continue;
+    ++accepted;
+    ASSERT_TRUE(parsed->isV4()) << text;
+    EXPECT_EQ(parsed->v4(), ntohl(expected.s_addr)) << text;
+    char want[INET_ADDRSTRLEN];
+    ASSERT_NE(inet_ntop(AF_INET, &expected, want, sizeof(want)), nullptr);
+    EXPECT_EQ(formatIp(*parsed), want) << text;
+  }
+  EXPECT_GT(accepted, 20000u);
+}
+
+// A buffer too small for the text gets nothing, as with inet_ntop.
+TEST(IpTest, FormatV4NeedsRoom) {
+  const IpAddr addr = *parseIp("192.0.2.1");
+  char buf[INET_ADDRSTRLEN];
+  EXPECT_EQ(formatIp(addr, buf, sizeof(buf) - 1), 0u);
+  EXPECT_EQ(formatIp(addr, buf, sizeof(buf)), 9u);
+  EXPECT_STREQ(buf, "192.0.2.1");
 }
 
 }  // namespace
