@@ -507,14 +507,16 @@ class EventMatcher {
       case LookupKind::kAddress:
         id = delta_->lookupAddress(lookup.address, event_.tenant);
         break;
+      // The text lookups hash the key with the delta set's seed first, so kinds that the
+      // delta has no table for are skipped before that.
       case LookupKind::kFilename:
-        id = delta_->lookupFilename(key);
+        if (delta_->hasFilenames()) id = delta_->lookupFilename(key);
         break;
       case LookupKind::kDomain:
-        id = delta_->lookupDomain(key);
+        if (delta_->hasDomains()) id = delta_->lookupDomain(key);
         break;
       case LookupKind::kHash:
-        id = delta_->lookupHash(key);
+        if (delta_->hasHashes()) id = delta_->lookupHash(key);
         break;
     }
     if (!id) return;
