@@ -61,6 +61,13 @@ struct TextMatch {
 // Event::kMaxHits + 1 per scan.
 constexpr size_t kMaxTextMatches = 4 * Event::kMaxHits;
 
+// A lookup hit in the delta part: a group head of the delta set that the event's tenant
+// matches, and the field it is reported under.
+struct DeltaHit {
+  uint32_t id = 0;
+  std::string_view field;
+};
+
 // The per-event state of one matchEvent(): the ids reported and the queued lookups.
 // matchEvents() keeps two, so that it can queue the lookups of one event while the
 // lookups of the event before it are still waiting to be probed.
@@ -75,6 +82,11 @@ struct EventQueue {
   size_t pending_count = 0;
   std::array<char, kKeyBytes> keys{};
   size_t keys_used = 0;
+  // Delta part hits of the lookups probed so far (see EventMatcher::probeDelta()),
+  // reported after the base part's hits. One entry more than an event has room for, so
+  // reporting them overflows the event whenever the separate pass would.
+  std::array<DeltaHit, Event::kMaxHits + 1> delta_hits{};
+  size_t delta_hit_count = 0;
 };
 
 }  // namespace
@@ -250,15 +262,31 @@ uint64_t bitsFrom(uint64_t mask, size_t from) { return from >= 64 ? 0 : mask >> 
 // queue, while the cache misses of an event's keys (tables of several megabytes) overlap.
 class EventMatcher {
  public:
-  EventMatcher(const IndicatorSet& set, Scratch::Impl& scratch, EventQueue& queue, Event& event)
-      : set_(set), scratch_(scratch), queue_(queue), event_(event), scoped_(set.tenantScoped()) {
+  // With a `delta` set, every queued lookup is probed in the delta set as well, and its
+  // hits are kept in the queue for a matcher of the delta part (reportDeltaHits()). The
+  // lookups queued are then those that either set has a table for.
+  EventMatcher(const IndicatorSet& set, Scratch::Impl& scratch, EventQueue& queue, Event& event,
+               const IndicatorSet* delta = nullptr)
+      : set_(set),
+        scratch_(scratch),
+        queue_(queue),
+        event_(event),
+        scoped_(set.tenantScoped()),
+        delta_(delta),
+        filenames_(set.hasFilenames() || (delta != nullptr && delta->hasFilenames())),
+        domains_(set.hasDomains() || (delta != nullptr && delta->hasDomains())),
+        hashes_(set.hasHashes() || (delta != nullptr && delta->hasHashes())) {
     queue_.seen_count = 0;
     queue_.pending_count = 0;
     queue_.keys_used = 0;
+    queue_.delta_hit_count = 0;
   }
 
   bool full() const { return full_; }
   size_t added() const { return added_; }
+  bool wantsFilenames() const { return filenames_; }
+  bool wantsTokens() const { return domains_ || hashes_; }
+  const EventQueue& queue() const { return queue_; }
 
   void queueAddress(const IpAddr& addr, std::string_view field) {
     set_.prefetchAddress(addr);
@@ -287,8 +315,8 @@ class EventMatcher {
   // so neither neighbour is a hex digit. With `attribute_fields`, hits are reported as
   // scan() reports them.
   void queueTokens(std::string_view text, std::string_view field, bool attribute_fields) {
-    const bool domains = set_.hasDomains();
-    const bool hashes = set_.hasHashes();
+    const bool domains = domains_;
+    const bool hashes = hashes_;
     size_t run_begin = SIZE_MAX;  // start of the run that the last block ended in
     bool dotted = false;
     for (size_t base = 0; base < text.size() && !full_; base += 64) {
@@ -352,6 +380,16 @@ class EventMatcher {
           break;
       }
       if (id) report(*id, fieldFor(lookup.field, lookup.attribute_fields, lookup.hit));
+      if (delta_ != nullptr && !full_) probeDelta(lookup, key);
+    }
+  }
+
+  // Reports the delta part hits that the base part's matcher `base` kept in its queue,
+  // in the order their lookups were queued. This matcher must be the delta part's, made
+  // for the same event after `base` finished it.
+  void reportDeltaHits(const EventQueue& base) {
+    for (size_t i = 0; i < base.delta_hit_count && !full_; ++i) {
+      report(base.delta_hits[i].id, base.delta_hits[i].field);
     }
   }
 
@@ -457,6 +495,38 @@ class EventMatcher {
     ++self->scan_matches_;
     self->scan_last_end_ = std::max(self->scan_last_end_, end);
     return 0;
+  }
+
+  // Probes `lookup` in the delta set and keeps a hit for reportDeltaHits(). Each kept id
+  // is distinct and has a copy the event's tenant matches, so each one reported either
+  // adds a hit or overflows the event. The ids after the first kMaxHits + 1 could never
+  // be reported and are dropped.
+  void probeDelta(const PendingLookup& lookup, std::string_view key) {
+    std::optional<uint32_t> id;
+    switch (lookup.kind) {
+      case LookupKind::kAddress:
+        id = delta_->lookupAddress(lookup.address, event_.tenant);
+        break;
+      // The text lookups hash the key with the delta set's seed first, so kinds that the
+      // delta has no table for are skipped before that.
+      case LookupKind::kFilename:
+        if (delta_->hasFilenames()) id = delta_->lookupFilename(key);
+        break;
+      case LookupKind::kDomain:
+        if (delta_->hasDomains()) id = delta_->lookupDomain(key);
+        break;
+      case LookupKind::kHash:
+        if (delta_->hasHashes()) id = delta_->lookupHash(key);
+        break;
+    }
+    if (!id) return;
+    if (delta_->tenantScoped() && !delta_->firstVisible(*id, event_.tenant)) return;
+    for (size_t i = 0; i < queue_.delta_hit_count; ++i) {
+      if (queue_.delta_hits[i].id == *id) return;
+    }
+    if (queue_.delta_hit_count == queue_.delta_hits.size()) return;
+    queue_.delta_hits[queue_.delta_hit_count++] = {
+        *id, fieldFor(lookup.field, lookup.attribute_fields, lookup.hit)};
   }
 
   // A free queue entry. A full queue is probed first, which keeps the order of hits.
@@ -673,6 +743,11 @@ class EventMatcher {
   EventQueue& queue_;
   Event& event_;
   const bool scoped_;  // the set has tenant-owned indicators
+  const IndicatorSet* delta_;  // probed beside set_ when not null
+  // Lookup kinds queued: those that set_ or delta_ has a table for.
+  const bool filenames_;
+  const bool domains_;
+  const bool hashes_;
   // State of scan(): the text, its field and the room for hits when it started.
   std::string_view text_;
   std::string_view field_;
@@ -718,7 +793,7 @@ namespace {
 
 // The first half of matchEvent(): queues the event's lookups, which prefetches their
 // table lines. A queue that fills up is probed early, so hits may already be added.
-void queueLookups(const IndicatorSet& set, EventMatcher& matcher, const Event& event) {
+void queueLookups(EventMatcher& matcher, const Event& event) {
   // Addresses, file names, then the host names and hex runs of the message and of the
   // other field values are queued in the order their hits are reported, and probed once
   // all their table lines were prefetched.
@@ -732,7 +807,7 @@ void queueLookups(const IndicatorSet& set, EventMatcher& matcher, const Event& e
     if (std::optional<IpAddr> addr = parseIp(field.value)) matcher.queueAddress(*addr, field.name);
     return true;
   });
-  if (set.hasFilenames()) {
+  if (matcher.wantsFilenames()) {
     if (!event.app.empty()) matcher.queueFilename(event.app, "process.name");
     event.visitFields([&](const Field& field) {
       if (matcher.full()) return false;
@@ -740,7 +815,7 @@ void queueLookups(const IndicatorSet& set, EventMatcher& matcher, const Event& e
       return true;
     });
   }
-  if (set.hasDomains() || set.hasHashes()) {
+  if (matcher.wantsTokens()) {
     matcher.queueTokens(event.message, "message", /*attribute_fields=*/true);
     event.visitFields([&](const Field& field) {
       if (matcher.full()) return false;
@@ -751,11 +826,9 @@ void queueLookups(const IndicatorSet& set, EventMatcher& matcher, const Event& e
   }
 }
 
-// The second half of matchEvent(): probes the queued lookups, then runs the Hyperscan
-// databases. Returns the number of hits added by both halves.
-size_t finishEvent(const IndicatorSet& set, EventMatcher& matcher, const Event& event) {
-  matcher.flush();
-
+// Runs the Hyperscan databases of `set` over the event's texts. Returns the number of
+// hits that `matcher` added, lookups included.
+size_t scanTexts(const IndicatorSet& set, EventMatcher& matcher, const Event& event) {
   if (set.urlEmailDatabase() == nullptr && set.regexDatabase() == nullptr) {
     return matcher.added();
   }
@@ -768,6 +841,32 @@ size_t finishEvent(const IndicatorSet& set, EventMatcher& matcher, const Event& 
     return true;
   });
   return matcher.added();
+}
+
+// The second half of matchEvent(): probes the queued lookups, then runs the Hyperscan
+// databases. Returns the number of hits added by both halves.
+size_t finishEvent(const IndicatorSet& set, EventMatcher& matcher, const Event& event) {
+  matcher.flush();
+  return scanTexts(set, matcher, event);
+}
+
+// The delta part of matchEventsWithDelta(): its set and scratch, and where the delta
+// hits of each event start.
+struct DeltaPass {
+  const IndicatorSet* set = nullptr;
+  Scratch::Impl* scratch = nullptr;
+  std::span<size_t> first_hits;
+};
+
+// Adds the delta part's hits to an event that `base` has finished: the lookup hits that
+// `base` kept in its queue, then the delta part's own Hyperscan scans. These are the hits,
+// in order, that a separate matchEvent() of the delta part adds. Returns their number.
+size_t finishDelta(const DeltaPass& delta, const EventMatcher& base, Event& event) {
+  // A full base matcher overflowed the event (and flagged it), so no delta hit fits.
+  if (base.full()) return 0;
+  EventMatcher matcher(*delta.set, *delta.scratch, delta.scratch->queues[0], event);
+  matcher.reportDeltaHits(base.queue());
+  return scanTexts(*delta.set, matcher, event);
 }
 
 // Starts loading the lines of the Event struct that matchEvent() reads.
@@ -806,17 +905,10 @@ Scratch::Impl& checkedImpl(const IndicatorSet& set, Scratch& scratch, const char
   return impl;
 }
 
-}  // namespace
-
-size_t matchEvent(const IndicatorSet& set, Scratch& scratch, Event& event) {
-  Scratch::Impl& impl = checkedImpl(set, scratch, "matchEvent()");
-  EventMatcher matcher(set, impl, impl.queues[0], event);
-  queueLookups(set, matcher, event);
-  return finishEvent(set, matcher, event);
-}
-
-size_t matchEvents(const IndicatorSet& set, Scratch& scratch, std::span<Event* const> events) {
-  Scratch::Impl& impl = checkedImpl(set, scratch, "matchEvents()");
+// Matches `events` against `set`, and against the delta part when `delta.set` is set.
+// See matchEvents() for the pipeline.
+size_t matchPipelined(const IndicatorSet& set, Scratch::Impl& impl, std::span<Event* const> events,
+                      const DeltaPass& delta) {
   const size_t count = events.size();
   if (count == 0) return 0;
   // A software pipeline over the events. Step i prefetches the Event lines of event
@@ -827,20 +919,50 @@ size_t matchEvents(const IndicatorSet& set, Scratch& scratch, std::span<Event* c
   for (size_t i = 0; i < std::min<size_t>(count, 3); ++i) prefetchEventLines(*events[i]);
   if (count > 1) prefetchEventKeys(set, *events[1]);
   std::array<std::optional<EventMatcher>, 2> matchers;
-  matchers[0].emplace(set, impl, impl.queues[0], *events[0]);
-  queueLookups(set, *matchers[0], *events[0]);
+  matchers[0].emplace(set, impl, impl.queues[0], *events[0], delta.set);
+  queueLookups(*matchers[0], *events[0]);
   size_t added = 0;
   for (size_t i = 0; i < count; ++i) {
     if (i + 3 < count) prefetchEventLines(*events[i + 3]);
     if (i + 2 < count) prefetchEventKeys(set, *events[i + 2]);
     if (i + 1 < count) {
       const size_t next = (i + 1) % 2;
-      matchers[next].emplace(set, impl, impl.queues[next], *events[i + 1]);
-      queueLookups(set, *matchers[next], *events[i + 1]);
+      matchers[next].emplace(set, impl, impl.queues[next], *events[i + 1], delta.set);
+      queueLookups(*matchers[next], *events[i + 1]);
     }
-    added += finishEvent(set, *matchers[i % 2], *events[i]);
+    EventMatcher& matcher = *matchers[i % 2];
+    added += finishEvent(set, matcher, *events[i]);
+    if (delta.set != nullptr) {
+      delta.first_hits[i] = events[i]->hit_count;
+      added += finishDelta(delta, matcher, *events[i]);
+    }
   }
   return added;
+}
+
+}  // namespace
+
+size_t matchEvent(const IndicatorSet& set, Scratch& scratch, Event& event) {
+  Scratch::Impl& impl = checkedImpl(set, scratch, "matchEvent()");
+  EventMatcher matcher(set, impl, impl.queues[0], event);
+  queueLookups(matcher, event);
+  return finishEvent(set, matcher, event);
+}
+
+size_t matchEvents(const IndicatorSet& set, Scratch& scratch, std::span<Event* const> events) {
+  Scratch::Impl& impl = checkedImpl(set, scratch, "matchEvents()");
+  return matchPipelined(set, impl, events, DeltaPass{});
+}
+
+size_t matchEventsWithDelta(const IndicatorSet& set, Scratch& scratch, const IndicatorSet& delta,
+                            Scratch& delta_scratch, std::span<Event* const> events,
+                            std::span<size_t> delta_first_hits) {
+  Scratch::Impl& impl = checkedImpl(set, scratch, "matchEventsWithDelta()");
+  Scratch::Impl& delta_impl = checkedImpl(delta, delta_scratch, "matchEventsWithDelta()");
+  if (delta_first_hits.size() < events.size()) {
+    fatal("matchEventsWithDelta() got fewer delta_first_hits entries than events");
+  }
+  return matchPipelined(set, impl, events, DeltaPass{&delta, &delta_impl, delta_first_hits});
 }
 
 }  // namespace vigil::intel

@@ -56,4 +56,16 @@ size_t matchEvent(const IndicatorSet& set, Scratch& scratch, Event& event);
 // must be distinct objects. Never allocates. Thread-safe like matchEvent().
 size_t matchEvents(const IndicatorSet& set, Scratch& scratch, std::span<Event* const> events);
 
+// Matches each of `events` against `set` and then against `delta`, like matchEvents() on
+// `set` followed by matchEvents() on `delta`: each event gets the same hits in the same
+// order, and `delta` ids stay ids of `delta`. The message and fields are walked once.
+// Each host name, hex run, file name and address found is probed in both sets, and only
+// the Hyperscan scans run per set. `delta_first_hits[i]` receives the hit count of
+// events[i] before its first `delta` hit, and must have an entry per event. `scratch`
+// must be made for `set` and `delta_scratch` for `delta`. Never allocates. Thread-safe
+// like matchEvent().
+size_t matchEventsWithDelta(const IndicatorSet& set, Scratch& scratch, const IndicatorSet& delta,
+                            Scratch& delta_scratch, std::span<Event* const> events,
+                            std::span<size_t> delta_first_hits);
+
 }  // namespace vigil::intel

@@ -91,30 +91,35 @@ size_t Snapshot::matchBatch(size_t reader, std::span<Event* const> events,
 
 size_t Snapshot::matchChunk(size_t reader, std::span<Event* const> events,
                             int64_t now_ns) const {
-  // first[i]: the hit count of events[i] before the part being matched added its hits.
-  // Counts fit in a byte because an event has at most Event::kMaxHits hits.
-  static_assert(Event::kMaxHits <= UINT8_MAX);
-  std::array<uint8_t, kMatchChunkEvents> first;
-  for (size_t i = 0; i < events.size(); ++i) {
-    first[i] = static_cast<uint8_t>(events[i]->hit_count);
-  }
+  // first[i]: the hit count of events[i] before the base part added its hits.
+  // delta_first[i]: the same before the delta part added its hits.
+  std::array<size_t, kMatchChunkEvents> first;
+  for (size_t i = 0; i < events.size(); ++i) first[i] = events[i]->hit_count;
 
-  size_t added = matchEvents(*base_->set, *base_->scratches[reader], events);
-  for (size_t i = 0; i < events.size(); ++i) {
-    const Event& event = *events[i];
-    for (size_t h = first[i]; h < event.hit_count; ++h) {
-      base_->sightings.record(event.hits[h].indicator_id, now_ns);
+  if (delta_ == nullptr) {
+    const size_t added = matchEvents(*base_->set, *base_->scratches[reader], events);
+    for (size_t i = 0; i < events.size(); ++i) {
+      const Event& event = *events[i];
+      for (size_t h = first[i]; h < event.hit_count; ++h) {
+        base_->sightings.record(event.hits[h].indicator_id, now_ns);
+      }
     }
-    first[i] = static_cast<uint8_t>(event.hit_count);
+    return added;
   }
-  if (delta_ == nullptr) return added;
 
-  // Delta hits follow the base hits of the same event, as in match().
-  added += matchEvents(*delta_->set, *delta_->scratches[reader], events);
+  // One walk of each event probes both parts, and delta hits follow the base hits of the
+  // same event, as in match().
+  std::array<size_t, kMatchChunkEvents> delta_first;
+  const size_t added =
+      matchEventsWithDelta(*base_->set, *base_->scratches[reader], *delta_->set,
+                           *delta_->scratches[reader], events, delta_first);
   const auto offset = static_cast<uint32_t>(base_->set->size());
   for (size_t i = 0; i < events.size(); ++i) {
     Event& event = *events[i];
-    for (size_t h = first[i]; h < event.hit_count; ++h) {
+    for (size_t h = first[i]; h < delta_first[i]; ++h) {
+      base_->sightings.record(event.hits[h].indicator_id, now_ns);
+    }
+    for (size_t h = delta_first[i]; h < event.hit_count; ++h) {
       delta_->sightings.record(event.hits[h].indicator_id, now_ns);
       event.hits[h].indicator_id += offset;
     }

@@ -86,9 +86,10 @@ class Snapshot {
 
   // Matches each of `events` like match() and returns the number of hits added over all
   // of them. Each event gets the hits, in the order, and the sightings that match() gives
-  // it. The base part matches the events with matchEvents(), which overlaps the cache
-  // misses of consecutive events, then the delta part does the same. The events must be
-  // distinct objects. Never allocates. Only the thread holding `reader` may call it.
+  // it. The events go through matchEvents(), which overlaps the cache misses of
+  // consecutive events, or with a delta part through matchEventsWithDelta(), which walks
+  // each event once for both parts. The events must be distinct objects. Never
+  // allocates. Only the thread holding `reader` may call it.
   size_t matchBatch(size_t reader, std::span<Event* const> events, int64_t now_ns) const;
 
   // Number of indicators over both parts, and one of them by snapshot-wide id (see
@@ -109,8 +110,8 @@ class Snapshot {
  private:
   friend class SnapshotStore;
 
-  // Events that matchBatch() passes to one pair of matchEvents() calls, and so the size
-  // of its stack array of hit counts.
+  // Events that matchBatch() passes to one matchEvents() or matchEventsWithDelta() call,
+  // and so the size of its stack arrays of hit counts.
   static constexpr size_t kMatchChunkEvents = 256;
 
   size_t matchChunk(size_t reader, std::span<Event* const> events, int64_t now_ns) const;

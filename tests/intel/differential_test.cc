@@ -6,11 +6,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 #include <memory>
 #include <random>
 #include <regex>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "intel/builder.h"
@@ -511,6 +513,134 @@ TEST(DifferentialTest, BatchMatchesSingleEvents) {
   }
   EXPECT_GT(compared, 0u);
   EXPECT_GT(total_hits, compared);
+}
+
+// Splits the lines of `text` by index: base gets those that `in_base` accepts.
+std::pair<std::string, std::string> splitLines(const std::string& text,
+                                               const std::function<bool(size_t)>& in_base,
+                                               const std::function<bool(size_t)>& in_delta) {
+  std::pair<std::string, std::string> out;
+  size_t index = 0;
+  size_t start = 0;
+  while (start < text.size()) {
+    const size_t end = text.find('\n', start);
+    const std::string line = text.substr(start, end - start + 1);
+    if (in_base(index)) out.first += line;
+    if (in_delta(index)) out.second += line;
+    ++index;
+    start = end + 1;
+  }
+  return out;
+}
+
+// matchEventsWithDelta() walks each event once for a base and a delta set. Each event
+// must get exactly the hits, in the same order and with the same flags, that
+// matchEvents() over the base and then over the delta gives it. The delta shares some
+// values with the base (both parts report them), has values of its own, tenant-owned
+// copies, and in some sets the only domain and hash tables, so that the walk queues
+// candidates for the delta part alone.
+TEST(DifferentialTest, DeltaPassMatchesSeparatePasses) {
+  constexpr size_t kBatchEvents = 70;
+  std::vector<std::unique_ptr<Event>> storage;
+  for (size_t i = 0; i < kBatchEvents; ++i) storage.push_back(std::make_unique<Event>(16384));
+  size_t events_compared = 0;
+  size_t delta_hits = 0;
+  size_t shared_hits = 0;
+  for (int seed = 1; seed <= kSets; ++seed) {
+    Generator gen(static_cast<uint32_t>(2000 + seed));
+    // listText() lines 0-11 are domains and 12-15 hashes. Every fourth base has neither.
+    const bool base_has_names = seed % 4 != 0;
+    const auto [base_text, delta_text] = splitLines(
+        gen.listText(), [&](size_t i) { return i % 3 != 0 && (base_has_names || i >= 16); },
+        [](size_t i) { return i % 3 == 0 || i % 5 == 0; });
+    const std::vector<std::string> emails = gen.emails();
+    const std::vector<std::string> regexes = gen.regexes();
+
+    IndicatorSetBuilder base_builder;
+    ASSERT_TRUE(base_builder.addListText("base", base_text, "base").ok());
+    LoadReport typed;
+    for (const std::string& email : emails) {
+      base_builder.addIndicator("base", IndicatorType::kEmail, email, {}, "base:email", typed);
+    }
+    absl::StatusOr<std::shared_ptr<const IndicatorSet>> base = base_builder.build();
+    ASSERT_TRUE(base.ok()) << base.status();
+
+    IndicatorSetBuilder delta_builder;
+    ASSERT_TRUE(delta_builder.addListText("delta", delta_text, "delta").ok());
+    if (seed % 2 == 1) {
+      for (const std::string& regex : regexes) {
+        delta_builder.addIndicator("delta", IndicatorType::kRegex, regex, {}, "delta:regex",
+                                   typed);
+      }
+    }
+    // Tenant copies of part of the base text: events of tenant "acme" see them.
+    ASSERT_TRUE(delta_builder.setTenant("acme").ok());
+    const std::string acme_text =
+        splitLines(base_text, [](size_t i) { return i % 2 == 0; }, [](size_t) { return false; })
+            .first;
+    ASSERT_TRUE(delta_builder.addListText("delta-acme", acme_text, "delta-acme").ok());
+    ASSERT_EQ(typed.rejected, 0u) << typed.rejections[0].reason;
+    absl::StatusOr<std::shared_ptr<const IndicatorSet>> delta = delta_builder.build();
+    ASSERT_TRUE(delta.ok()) << delta.status();
+    ASSERT_TRUE((*delta)->tenantScoped());
+
+    Scratch base_scratch(**base);
+    Scratch delta_scratch(**delta);
+    // Events carry values of both sets; batch sizes 1, 2, 3 and random ones.
+    const size_t size = seed <= 3 ? static_cast<size_t>(seed) : 1 + gen.below(kBatchEvents);
+    std::vector<Event*> batch;
+    for (size_t i = 0; i < size; ++i) {
+      gen.fillEvent(i % 2 == 0 ? **base : **delta, *storage[i]);
+      if (gen.below(2) == 0) storage[i]->tenant = storage[i]->arena.copy("acme");
+      batch.push_back(storage[i].get());
+    }
+    std::vector<size_t> delta_first(size);
+    const size_t added =
+        matchEventsWithDelta(**base, base_scratch, **delta, delta_scratch, batch, delta_first);
+
+    // The reference: the base pass over the batch, then the delta pass.
+    std::vector<std::vector<Hit>> got(size);
+    std::vector<std::vector<uint32_t>> got_ids(size);
+    std::vector<bool> got_overflow(size);
+    for (size_t i = 0; i < size; ++i) {
+      Event& event = *batch[i];
+      got[i] = eventHits(event);
+      for (size_t h = 0; h < event.hit_count; ++h) got_ids[i].push_back(event.hits[h].indicator_id);
+      got_overflow[i] = event.has(kFlagHitsOverflow);
+      event.hit_count = 0;
+      event.flags &= ~static_cast<uint32_t>(kFlagHitsOverflow);
+    }
+    size_t added_separately = matchEvents(**base, base_scratch, batch);
+    std::vector<size_t> base_end(size);
+    for (size_t i = 0; i < size; ++i) base_end[i] = batch[i]->hit_count;
+    added_separately += matchEvents(**delta, delta_scratch, batch);
+    EXPECT_EQ(added, added_separately) << "seed " << seed;
+
+    for (size_t i = 0; i < size; ++i) {
+      const Event& event = *batch[i];
+      SCOPED_TRACE(::testing::Message() << "seed " << seed << " event " << i << " of " << size
+                                        << " tenant [" << event.tenant << "]: " << event.message);
+      ASSERT_EQ(got[i], eventHits(event));
+      std::vector<uint32_t> ids;
+      for (size_t h = 0; h < event.hit_count; ++h) ids.push_back(event.hits[h].indicator_id);
+      ASSERT_EQ(got_ids[i], ids);
+      ASSERT_EQ(got_overflow[i], event.has(kFlagHitsOverflow));
+      ASSERT_EQ(delta_first[i], base_end[i]);
+      ++events_compared;
+      delta_hits += event.hit_count - base_end[i];
+      for (size_t d = base_end[i]; d < event.hit_count; ++d) {
+        for (size_t b = 0; b < base_end[i]; ++b) {
+          if (event.hits[b].indicator == event.hits[d].indicator) ++shared_hits;
+        }
+      }
+    }
+    EXPECT_EQ(base_scratch.scanErrors(), 0u);
+    EXPECT_EQ(delta_scratch.scanErrors(), 0u);
+  }
+  // The delta must have hits of its own and hits on values the base reported too.
+  EXPECT_GT(events_compared, 0u);
+  EXPECT_GT(delta_hits, events_compared / 4);
+  EXPECT_GT(shared_hits, 0u);
 }
 
 // The URL and email database is skipped on text without "://" and "@". These events put

@@ -192,6 +192,36 @@ TEST_F(SnapshotStoreTest, MatchBatchEqualsMatch) {
   single_store.release(0);
 }
 
+// A delta part with tables that the base part lacks (domains, hashes, file names): the
+// single walk of matchBatch() must still queue those lookups and find the delta hits.
+TEST_F(SnapshotStoreTest, MatchBatchFindsDeltaOnlyKinds) {
+  const std::string hash(64, 'a');
+  SnapshotStore store(1);
+  store.publish(buildSet("10.0.0.1\n"));
+  IndicatorSetBuilder delta_builder;
+  ASSERT_TRUE(delta_builder.addListText("delta", "analyst.example\n" + hash + "\n", "d").ok());
+  LoadReport report;
+  delta_builder.addIndicator("delta", IndicatorType::kFilename, "dropper.exe", {}, "d:file",
+                             report);
+  ASSERT_EQ(report.rejected, 0u);
+  absl::StatusOr<std::shared_ptr<const IndicatorSet>> delta = delta_builder.build();
+  ASSERT_TRUE(delta.ok()) << delta.status();
+  ASSERT_TRUE(store.publishDelta(*delta).has_value());
+
+  const Snapshot* snapshot = store.acquire(0);
+  ASSERT_NE(snapshot, nullptr);
+  setMessage(event_, "10.0.0.1 fetched " + hash + " from www.analyst.example");
+  event_.app = "C:\\Temp\\Dropper.EXE";
+  Event* events[] = {&event_};
+  EXPECT_EQ(snapshot->matchBatch(0, events, 5), 3u);
+  EXPECT_EQ(hitTexts(event_),
+            (std::vector<std::string>{"dropper.exe", hash, "analyst.example"}));
+  for (size_t i = 0; i < event_.hit_count; ++i) {
+    EXPECT_GE(event_.hits[i].indicator_id, snapshot->base().size()) << i;
+  }
+  store.release(0);
+}
+
 // Sightings count every hit with the latest time, and a rebuild carries them over to
 // the same indicator in the new snapshot.
 TEST_F(SnapshotStoreTest, SightingsSurviveRebuild) {
