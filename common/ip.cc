@@ -105,6 +105,8 @@ std::optional<IpAddr> parseIp(std::string_view text) {
   // INET6_ADDRSTRLEN is 46; anything longer cannot be an address.
   char buf[64];
   if (text.empty() || text.size() >= sizeof(buf)) return std::nullopt;
+  // inet_pton would stop at a NUL and ignore what follows it.
+  if (std::memchr(text.data(), '\0', text.size()) != nullptr) return std::nullopt;
   std::memcpy(buf, text.data(), text.size());
   buf[text.size()] = '\0';
 
@@ -145,15 +147,19 @@ std::optional<IpPrefix> parsePrefix(std::string_view text) {
 
 size_t formatIp(const IpAddr& addr, char* buf, size_t buf_len) {
   if (addr.isV4()) {
-    // Written here because inet_ntop formats IPv4 through sprintf.
-    if (buf_len < INET_ADDRSTRLEN) return 0;
-    char* p = buf;
+    // Written here because inet_ntop formats IPv4 through sprintf. Like inet_ntop, it
+    // writes nothing when the text and its NUL do not fit.
+    char text[INET_ADDRSTRLEN];
+    char* end = text;
     for (int i = 12; i < 16; ++i) {
-      if (i != 12) *p++ = '.';
-      p = writeOctet(p, addr.bytes[i]);
+      if (i != 12) *end++ = '.';
+      end = writeOctet(end, addr.bytes[i]);
     }
-    *p = '\0';
-    return static_cast<size_t>(p - buf);
+    const auto len = static_cast<size_t>(end - text);
+    if (len >= buf_len) return 0;
+    std::memcpy(buf, text, len);
+    buf[len] = '\0';
+    return len;
   }
   const char* ok = inet_ntop(AF_INET6, addr.bytes.data(), buf, static_cast<socklen_t>(buf_len));
   return ok == nullptr ? 0 : std::strlen(buf);

@@ -71,7 +71,7 @@ uint16_t portOrZero(std::string_view text) {
 }
 
 void setSource(Event& event, std::string_view addr, std::string_view port) {
-  if (const auto ip = parseAddress(addr)) event.src_ip = ip;
+  if (const auto ip = parseIp(addr)) event.src_ip = ip;
   if (const uint16_t p = portOrZero(port)) event.src_port = p;
 }
 
@@ -138,7 +138,7 @@ bool readPamFailure(std::string_view msg, Event& event) {
     const std::string_view value = rest.substr(pos + key.size());
     return value.substr(0, value.find(' '));
   };
-  if (const auto ip = parseAddress(valueOf("rhost="))) event.src_ip = ip;
+  if (const auto ip = parseIp(valueOf("rhost="))) event.src_ip = ip;
   event.user = valueOf("user=");
   setOutcome(event, "pam_auth_failure", "failure");
   return true;
@@ -324,10 +324,10 @@ KeyRole keyRole(std::string_view key) {
 void applyKeyValue(Event& event, std::string_view key, std::string_view value) {
   switch (keyRole(key)) {
     case KeyRole::kSrcIp:
-      if (!event.src_ip) event.src_ip = parseAddress(value);
+      if (!event.src_ip) event.src_ip = parseIp(value);
       break;
     case KeyRole::kDstIp:
-      if (!event.dst_ip) event.dst_ip = parseAddress(value);
+      if (!event.dst_ip) event.dst_ip = parseIp(value);
       break;
     case KeyRole::kSrcPort:
       if (event.src_port == 0) event.src_port = portOrZero(value);
@@ -425,8 +425,8 @@ void applyJsonPatterns(Event& event) {
     return true;
   });
 
-  if (const auto ip = parseAddress(src)) event.src_ip = ip;
-  if (const auto ip = parseAddress(dst)) event.dst_ip = ip;
+  if (const auto ip = parseIp(src)) event.src_ip = ip;
+  if (const auto ip = parseIp(dst)) event.dst_ip = ip;
   if (const uint16_t port = portOrZero(src_port)) event.src_port = port;
   if (const uint16_t port = portOrZero(dst_port)) event.dst_port = port;
   // Windows event log exporters write "N\A" (or "-") when an event has no user.

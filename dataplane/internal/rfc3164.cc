@@ -277,7 +277,7 @@ void setHostFromPeer(Event& event) {
     event.flags |= kFlagArenaFull;
     return;
   }
-  const size_t len = formatAddress(*event.peer, out, 64);
+  const size_t len = formatIp(*event.peer, out, 64);
   event.arena.shrinkLast(out, len);
   event.host = {out, len};
 }

@@ -94,13 +94,23 @@ TEST(IpTest, V4AgreesWithInetPton) {
   EXPECT_GT(accepted, 20000u);
 }
 
-// A buffer too small for the text gets nothing, as with inet_ntop.
+// A buffer too small for the text and its NUL gets nothing, as with inet_ntop.
 TEST(IpTest, FormatV4NeedsRoom) {
   const IpAddr addr = *parseIp("192.0.2.1");
   char buf[INET_ADDRSTRLEN];
-  EXPECT_EQ(formatIp(addr, buf, sizeof(buf) - 1), 0u);
-  EXPECT_EQ(formatIp(addr, buf, sizeof(buf)), 9u);
+  EXPECT_EQ(formatIp(addr, buf, 9), 0u);
+  EXPECT_EQ(formatIp(addr, buf, 10), 9u);
   EXPECT_STREQ(buf, "192.0.2.1");
+  const IpAddr wide = *parseIp("255.255.255.255");
+  EXPECT_EQ(formatIp(wide, buf, 15), 0u);
+  EXPECT_EQ(formatIp(wide, buf, 16), 15u);
+}
+
+// Bytes after a NUL are part of the text, so an address followed by a NUL and more is not
+// an address (inet_pton on a C string would stop at the NUL).
+TEST(IpTest, RejectsEmbeddedNul) {
+  EXPECT_FALSE(parseIp(std::string("1.2.3.4\0junk", 12)).has_value());
+  EXPECT_FALSE(parseIp(std::string("::1\0", 4)).has_value());
 }
 
 }  // namespace
