@@ -40,7 +40,7 @@ std::string_view stripBracketsAndPort(std::string_view text) {
 }
 
 // Parses dotted-decimal IPv4 the way inet_pton(AF_INET) does: exactly four parts of 1 to
-// 3 digits, each at most 255, with no leading zero ("010" is refused), and nothing else.
+// 3 digits, each at most 255, with no leading zero ("010" is rejected), and nothing else.
 // It reads the view in place, where inet_pton needs a NUL-terminated copy.
 bool parseV4(std::string_view text, uint32_t* out) {
   if (text.size() < 7 || text.size() > 15) return false;
@@ -68,7 +68,7 @@ bool parseV4(std::string_view text, uint32_t* out) {
   return true;
 }
 
-// Writes `value` (0 to 255) in decimal at `p`; returns the end.
+// Writes `value` (0 to 255) in decimal at `p` and returns the end of the digits.
 char* writeOctet(char* p, unsigned value) {
   if (value >= 100) *p++ = static_cast<char>('0' + value / 100);
   if (value >= 10) *p++ = static_cast<char>('0' + value / 10 % 10);

@@ -1,5 +1,6 @@
 // A prepared SQLite statement with typed bind and column helpers. Owns the sqlite3_stmt;
-// the connection must outlive it. Not thread-safe: the CaseStore mutex guards every use.
+// the connection must outlive it. It is not thread-safe, so the owning store's mutex guards
+// every use.
 #pragma once
 
 #include <sqlite3.h>
@@ -55,7 +56,7 @@ class SqliteStatement {
 
 // One use of a statement from a StatementCache. Rewinds the statement and clears its
 // bindings when it goes out of scope, so that a statement stopped after its first row
-// holds no read transaction open (an open one keeps a WAL checkpoint from finishing).
+// keeps no read transaction open (an open one keeps a WAL checkpoint from finishing).
 class StatementUse {
  public:
   explicit StatementUse(SqliteStatement* statement) : statement_(statement) {}
@@ -77,14 +78,14 @@ class StatementUse {
 
 // The statements of one connection, each compiled on its first use and kept until the
 // cache is destroyed, so that a statement run for every alert or run is not parsed and
-// planned again each time. Not thread-safe: the owner's mutex guards every call and every
-// StatementUse. Destroy the cache before closing the connection.
+// planned again each time. It is not thread-safe, so the owner's mutex must guard every
+// call and every StatementUse. Destroy the cache before closing the connection.
 class StatementCache {
  public:
   explicit StatementCache(sqlite3* db) : db_(db) {}
 
-  // The statement named `name`, compiling `sql` the first time. One name always stands
-  // for one SQL text. Only one StatementUse of a name may exist at a time.
+  // Returns the statement named `name`, compiling `sql` the first time. Each name must
+  // be used with one SQL text only. Only one StatementUse of a name may exist at a time.
   absl::StatusOr<StatementUse> get(absl::string_view name, absl::string_view sql);
 
   // Finalizes every statement.

@@ -56,7 +56,7 @@ TEST(IpTest, PrefixClearsHostBits) {
 }
 
 // The IPv4 parser reads the text in place instead of calling inet_pton on a copy. It must
-// accept and refuse exactly what inet_pton(AF_INET) does, and formatIp() must write what
+// accept and reject exactly what inet_pton(AF_INET) does, and formatIp() must write what
 // inet_ntop writes.
 TEST(IpTest, V4AgreesWithInetPton) {
   std::vector<std::string> texts = {
@@ -72,7 +72,7 @@ TEST(IpTest, V4AgreesWithInetPton) {
     for (char& c : text) c = alphabet[rng() % alphabet.size()];
     texts.push_back(std::move(text));
   }
-  // Random valid addresses, so that acceptance is exercised as much as refusal.
+  // Random valid addresses, so that accepting is exercised as much as rejecting.
   for (int i = 0; i < 20000; ++i) {
     texts.push_back(std::to_string(rng() % 256) + "." + std::to_string(rng() % 256) + "." +
                     std::to_string(rng() % 256) + "." + std::to_string(rng() % 256));

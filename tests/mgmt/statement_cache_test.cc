@@ -48,7 +48,8 @@ TEST_F(StatementCacheTest, CompilesEachNameOnce) {
     ASSERT_TRUE(s.ok()) << s.status();
     (*s)->bindInt(1, i);
     absl::StatusOr<bool> row = (*s)->step();
-    ASSERT_TRUE(row.ok() && *row);
+    ASSERT_TRUE(row.ok()) << row.status();
+    ASSERT_TRUE(*row);
     EXPECT_EQ((*s)->columnInt(0), 3 - i);
   }
   EXPECT_EQ(cache.size(), 1u);
@@ -64,7 +65,8 @@ TEST_F(StatementCacheTest, RewindsAndClearsBindingsAfterUse) {
     ASSERT_TRUE(s.ok()) << s.status();
     (*s)->bindInt(1, 2);
     absl::StatusOr<bool> row = (*s)->step();
-    ASSERT_TRUE(row.ok() && *row);
+    ASSERT_TRUE(row.ok()) << row.status();
+    ASSERT_TRUE(*row);
     EXPECT_EQ((*s)->columnInt(0), 2);
     EXPECT_TRUE(anyStatementBusy());  // stopped after its first row
   }
