@@ -99,7 +99,7 @@ IpAddr IpAddr::fromV4(uint32_t host_order) {
 
 std::optional<IpAddr> parseIp(std::string_view text) {
   uint32_t v4_value = 0;
-  // Most addresses in events are bare IPv4.
+  // Addresses in events are usually bare IPv4, so that form is tried first.
   if (parseV4(text, &v4_value)) return IpAddr::fromV4(v4_value);
   text = stripBracketsAndPort(text);
   // INET6_ADDRSTRLEN is 46; anything longer cannot be an address.

@@ -419,9 +419,7 @@ void Pipeline::analyzeBatch(Batch& batch) {
   // The steps run over the whole batch in turn, so the indicator matcher gets every kept
   // event at once and can overlap the cache misses of consecutive events.
   admitBatch(batch);
-  // An empty snapshot (no feeds configured) has nothing to match, so the walk over each
-  // message is skipped.
-  if (snapshot != nullptr && snapshot->size() != 0 && batch.kept_count != 0) {
+  if (snapshot != nullptr && batch.kept_count != 0) {
     const int64_t wall_ns = RealClock::instance().nowNs();
     const std::span<Event* const> kept(batch.kept_events.data(), batch.kept_count);
     snapshot->matchBatch(batch.slot, kept, wall_ns);

@@ -744,7 +744,7 @@ class EventMatcher {
   Event& event_;
   const bool scoped_;  // the set has tenant-owned indicators
   const IndicatorSet* delta_;  // probed beside set_ when not null
-  // Lookup kinds queued: those that set_ or delta_ has a table for.
+  // Lookup kinds queued: those that set_ or delta_ have a table for.
   const bool filenames_;
   const bool domains_;
   const bool hashes_;

@@ -81,6 +81,9 @@ size_t Snapshot::match(size_t reader, Event& event, int64_t now_ns) const {
 
 size_t Snapshot::matchBatch(size_t reader, std::span<Event* const> events,
                             int64_t now_ns) const {
+  // With no feeds configured the daemon still publishes an empty snapshot. Walking each
+  // message for host names and addresses that cannot match cost 8 % of vigild's CPU on W2.
+  if (size() == 0) return 0;
   size_t added = 0;
   for (size_t start = 0; start < events.size(); start += kMatchChunkEvents) {
     const size_t count = std::min(kMatchChunkEvents, events.size() - start);
