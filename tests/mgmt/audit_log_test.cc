@@ -202,6 +202,9 @@ TEST_F(AuditLogTest, ListPagesAndFilters) {
 // verify reads the records and the AUTOINCREMENT counter from one snapshot, so records
 // appended while it runs (vigild writing during `vigilctl audit verify`) never look like
 // records removed from the end.
+// verify() reads the log while a writer appends. The writer stops after a fixed number of
+// records, so the work does not depend on how fast verify() is: an unbounded writer made
+// each pass longer than the last, and a slower build never finished the 300 passes.
 TEST_F(AuditLogTest, VerifyDuringAppendsIsIntact) {
   appendFive();
   AuditEntry entry;
@@ -210,24 +213,38 @@ TEST_F(AuditLogTest, VerifyDuringAppendsIsIntact) {
   entry.path = "/api/v1/things";
   entry.status = 201;
   entry.outcome = "ok";
-  std::atomic<bool> stop{false};
+  constexpr int kAppends = 2000;
+  std::atomic<int> appended{0};
   std::thread writer([&] {
-    while (!stop.load()) {
+    for (int i = 0; i < kAppends; ++i) {
       absl::StatusOr<AuditRecord> record = log_->append(entry);
       if (!record.ok()) {
         ADD_FAILURE() << record.status();
-        return;
+        break;
       }
+      appended.store(i + 1);
     }
   });
-  for (int pass = 0; pass < 300; ++pass) {
+  int passes = 0;
+  int passes_while_writing = 0;
+  int64_t last_records = 0;
+  while (passes < 300) {
+    const bool writing = appended.load() < kAppends;
     AuditVerifyReport report = verify();
-    EXPECT_TRUE(report.ok) << "pass " << pass << ": " << report.problem;
+    ++passes;
+    EXPECT_TRUE(report.ok) << "pass " << passes << ": " << report.problem;
     if (!report.ok) break;
+    // Each pass sees a whole prefix of the log, never fewer records than the pass before.
+    EXPECT_GE(report.records, last_records);
+    last_records = report.records;
+    if (!writing) break;
+    ++passes_while_writing;
   }
-  stop.store(true);
   writer.join();
-  EXPECT_TRUE(verify().ok);
+  EXPECT_GT(passes_while_writing, 0);
+  AuditVerifyReport final_report = verify();
+  EXPECT_TRUE(final_report.ok) << final_report.problem;
+  EXPECT_EQ(final_report.records, 5 + kAppends);
 }
 
 TEST_F(AuditLogTest, VerifyMissingFile) {
