@@ -234,7 +234,7 @@ TEST_F(AuditLogTest, VerifyDuringAppendsIsIntact) {
     ++passes;
     EXPECT_TRUE(report.ok) << "pass " << passes << ": " << report.problem;
     if (!report.ok) break;
-    // Each pass sees a whole prefix of the log, never fewer records than the pass before.
+    // Each pass reads a whole prefix of the log, never fewer records than the pass before.
     EXPECT_GE(report.records, last_records);
     last_records = report.records;
     if (!writing) break;
