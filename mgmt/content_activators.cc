@@ -331,6 +331,29 @@ ContentActivator playbooksActivator(PlaybookActivation activation) {
       return listener ? listener(bundle) : absl::OkStatus();
     };
   };
+  // A deletion activates the remaining files; an empty set leaves the scope with no pushed
+  // playbooks. Runs of a deleted playbook that wait keep their version (programFor()).
+  activator.deletable = true;
+  activator.remove_item = [](const ContentFiles& files,
+                             const std::string& name) -> absl::StatusOr<ContentFiles> {
+    ContentFiles rest;
+    size_t removed = 0;
+    for (const auto& [path, text] : files) {
+      // The stored files compiled when they were activated, so the name is there.
+      absl::StatusOr<pbc::CompiledPlaybook> compiled = pbc::compilePlaybook(text, path);
+      if (compiled.ok() && compiled->name == name) {
+        ++removed;
+        continue;
+      }
+      rest.emplace(path, text);
+    }
+    if (removed == 0) {
+      return absl::NotFoundError(absl::StrCat("no active playbook is named '", name,
+                                              "'; list them with GET "
+                                              "/api/v1/content/playbooks/versions/N"));
+    }
+    return rest;
+  };
   activator.dry_run = [](const ContentRequest& request, const nlohmann::json& sample,
                          std::vector<ContentProblem>& problems)
       -> absl::StatusOr<nlohmann::json> {

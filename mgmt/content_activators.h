@@ -79,7 +79,9 @@ struct PlaybookActivation {
 
 // Playbooks: every file is one playbook in YAML. Each is compiled and verified against
 // the alert host functions, then passed to `check`. A problem of either rejects the
-// push before anything is stored. Commit passes the set to `listener`. The dry run takes
+// push before anything is stored. Commit passes the set to `listener`. Playbooks are
+// deletable: an empty file set removes one scope's pushed playbooks, and remove_item
+// drops the file of the playbook with the given `name:`. The dry run takes
 // "events" as alert objects and returns, per alert and playbook, whether the trigger
 // matched and every step, with connector calls recorded and not sent.
 ContentActivator playbooksActivator(PlaybookActivation activation);

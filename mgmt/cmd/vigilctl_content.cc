@@ -24,7 +24,8 @@ struct ContentOptions {
   bool dry_run = false;
   int64_t version = 0;
   int64_t against = 0;
-  std::string rule;  // content delete: one rule id instead of the whole set
+  std::string rule;      // content delete: one rule id instead of the whole set
+  std::string playbook;  // content delete: one playbook name instead of the whole set
   int limit = 50;    // content versions: page size, 1..500
   int64_t offset = 0;
   std::string sort;  // content versions: "version" (oldest first) or "-version"
@@ -348,8 +349,14 @@ std::string percentEncode(const std::string& text) {
 }
 
 void runDelete(const GlobalOptions& global, const ContentOptions& o) {
+  if (!o.rule.empty() && o.kind != "rules") fail("--rule deletes a rule; use it with 'rules'");
+  if (!o.playbook.empty() && o.kind != "playbooks") {
+    fail("--playbook deletes a playbook; use it with 'playbooks'");
+  }
+  const std::string& item = o.kind == "playbooks" ? o.playbook : o.rule;
+  const char* noun = o.kind == "playbooks" ? "playbook" : "rule";
   std::string path = absl::StrCat("/api/v1/content/", o.kind);
-  if (!o.rule.empty()) absl::StrAppend(&path, "/items/", percentEncode(o.rule));
+  if (!item.empty()) absl::StrAppend(&path, "/items/", percentEncode(item));
   absl::StatusOr<ApiReply> reply = deleteReply(global.api_url, path, tenantParam(o));
   if (!reply.ok()) fail(reply.status().message());
   if (reply->status != 200) {
@@ -360,8 +367,8 @@ void runDelete(const GlobalOptions& global, const ContentOptions& o) {
     std::cout << reply->body.dump(2) << "\n";
     return;
   }
-  std::cout << (o.rule.empty() ? std::string("deleted every rule; ")
-                               : absl::StrCat("deleted rule ", printable(o.rule), "; "))
+  std::cout << (item.empty() ? absl::StrCat("deleted every ", noun, "; ")
+                             : absl::StrCat("deleted ", noun, " ", printable(item), "; "))
             << "activated ";
   printVersion(reply->body);
 }
@@ -465,11 +472,12 @@ void registerContentCommands(CLI::App& app, const GlobalOptions& global) {
 
   CLI::App* remove = content->add_subcommand(
       "delete",
-      "Delete a tenant's rules (--tenant), or one rule (--rule), as a new version that "
-      "activate can roll back");
+      "Delete a tenant's rules or playbooks (--tenant), or one rule (--rule) or playbook "
+      "(--playbook), as a new version that activate can roll back");
   kind(remove);
   remove->add_option("--rule", o->rule, "delete only the rule with this id (or title, for a "
                                         "rule without an id)");
+  remove->add_option("--playbook", o->playbook, "delete only the playbook with this name");
   remove->callback([&global, o] { runDelete(global, *o); });
 
   auto json = std::make_shared<bool>(false);

@@ -608,6 +608,66 @@ level: high
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 }
 
+// vigilctl deletes one pushed playbook of a tenant by name, then the tenant's whole set;
+// the runner follows each step. A playbook pushed for every tenant runs on the same
+// alerts, so its runs show that an alert went through the runner while the deleted
+// playbooks stayed idle.
+TEST_F(ContentPushTest, VigilctlDeletesTenantPlaybooks) {
+  writeConfig("playbooks: {default_case: false}\n");
+  auto playbook = [](const std::string& name) {
+    return "name: " + name + "\ntrigger:\n  rule_ids: [ssh-failed-alert]\nsteps:\n  - log: \"" +
+           name + "\"\n";
+  };
+  std::filesystem::create_directories(dir_ + "/acme-playbooks");
+  writeFile(dir_ + "/acme-playbooks/note.yml", playbook("note"));
+  writeFile(dir_ + "/acme-playbooks/tag.yml", playbook("tag"));
+  std::filesystem::create_directories(dir_ + "/shared-playbooks");
+  writeFile(dir_ + "/shared-playbooks/marker.yml", playbook("marker"));
+  auto daemon = startDaemon();
+  auto runs = [&](const std::string& name) {
+    nlohmann::json page = get("/api/v1/runs?limit=100&playbook=" + name);
+    return page.is_object() ? page["items"].size() : size_t{0};
+  };
+  std::string out;
+  ASSERT_EQ(vigilctl("content push playbooks " + dir_ + "/acme-playbooks --tenant acme", out), 0)
+      << out;
+  ASSERT_EQ(vigilctl("content push playbooks " + dir_ + "/shared-playbooks", out), 0) << out;
+  sendUdp(udp_port_, failure("192.0.2.40"));
+  ASSERT_TRUE(eventually([&] {
+    return runs("marker") == 1 && runs("acme/note") == 1 && runs("acme/tag") == 1;
+  })) << daemon->log();
+
+  EXPECT_EQ(vigilctl("content delete playbooks --tenant acme --rule note", out), 1) << out;
+  EXPECT_NE(out.find("--rule deletes a rule"), std::string::npos) << out;
+  ASSERT_EQ(vigilctl("content delete playbooks --tenant acme --playbook note", out), 0) << out;
+  EXPECT_NE(out.find("deleted playbook note; activated playbooks version 2"), std::string::npos)
+      << out;
+  EXPECT_EQ(vigilctl("content delete playbooks --tenant acme --playbook note", out), 1) << out;
+  EXPECT_NE(out.find("no active playbook is named 'note'"), std::string::npos) << out;
+  sendUdp(udp_port_, failure("192.0.2.41"));
+  ASSERT_TRUE(eventually([&] { return runs("marker") == 2 && runs("acme/tag") == 2; }))
+      << daemon->log();
+  EXPECT_EQ(runs("acme/note"), 1u);
+
+  ASSERT_EQ(vigilctl("content delete playbooks --tenant acme", out), 0) << out;
+  EXPECT_NE(out.find("deleted every playbook; activated playbooks version 3"), std::string::npos)
+      << out;
+  EXPECT_EQ(vigilctl("content delete playbooks", out), 1) << out;
+  EXPECT_NE(out.find("cannot be deleted as a whole"), std::string::npos) << out;
+  sendUdp(udp_port_, failure("192.0.2.42"));
+  ASSERT_TRUE(eventually([&] { return runs("marker") == 3; })) << daemon->log();
+  EXPECT_EQ(runs("acme/tag"), 2u);
+
+  // The deletion is what a restart restores.
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+  daemon = startDaemon();
+  sendUdp(udp_port_, failure("192.0.2.43"));
+  ASSERT_TRUE(eventually([&] { return runs("marker") == 4; })) << daemon->log();
+  EXPECT_EQ(runs("acme/tag"), 2u);
+  EXPECT_EQ(runs("acme/note"), 1u);
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+}
+
 // A broken configuration file keeps the running one; a valid one reports what it
 // applied and what needs a restart. SIGHUP does the same as the API call.
 TEST_F(ContentPushTest, ConfigReloadRollsBack) {

@@ -293,6 +293,89 @@ TEST_F(PlaybookPushTest, SuspendedRunKeepsItsVersion) {
   EXPECT_EQ(done.playbook_hash, waiting[0].playbook_hash);
 }
 
+// Deleting one playbook by name activates a version with the other files; deleting the
+// tenant's set leaves none; rolling back brings them back.
+TEST_F(PlaybookPushTest, DeletedPlaybookStopsRunning) {
+  startAll();
+  const int64_t v1 = push("acme", {{"notify.yml", loggingPlaybook("notify", "n")},
+                                   {"page.yml", loggingPlaybook("page", "p")}});
+  auto removed = content_->remove(ContentKind::kPlaybooks, "acme", "alice", "notify");
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  ASSERT_TRUE(removed->problems.empty()) << removed->problems[0].message;
+  ASSERT_TRUE(removed->version.has_value());
+  EXPECT_EQ(removed->version->version, v1 + 1);
+  ASSERT_EQ(removed->version->files.size(), 1u);
+  EXPECT_EQ(removed->version->files.begin()->first, "page.yml");
+  runner_->onAlert(alert("acme"));
+  runner_->flush();
+  std::vector<RunRecord> all = runs();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].playbook, "acme/page");
+
+  auto missing = content_->remove(ContentKind::kPlaybooks, "acme", "alice", "notify");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("'notify'"));
+
+  auto everything = content_->remove(ContentKind::kPlaybooks, "acme", "alice", "");
+  ASSERT_TRUE(everything.ok()) << everything.status();
+  ASSERT_TRUE(everything->version.has_value());
+  EXPECT_TRUE(everything->version->files.empty());
+  runner_->onAlert(alert("acme"));
+  runner_->flush();
+  EXPECT_EQ(runs().size(), 1u);
+
+  auto again = content_->remove(ContentKind::kPlaybooks, "acme", "alice", "");
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kNotFound);
+
+  ASSERT_TRUE(content_->activate(ContentKind::kPlaybooks, "acme", v1, "alice").ok());
+  runner_->onAlert(alert("acme"));
+  runner_->flush();
+  std::set<std::string> names;
+  for (const RunRecord& run : runs()) names.insert(run.playbook);
+  EXPECT_EQ(names, (std::set<std::string>{"acme/notify", "acme/page"}));
+  EXPECT_EQ(runs().size(), 3u);
+}
+
+// The playbooks for every tenant are deleted one by one, never as a whole.
+TEST_F(PlaybookPushTest, EveryTenantPlaybooksDeletedByName) {
+  startAll();
+  push(std::string(kAllTenants), {{"notify.yml", loggingPlaybook("notify", "n")}});
+  auto whole = content_->remove(ContentKind::kPlaybooks, std::string(kAllTenants), "alice", "");
+  ASSERT_FALSE(whole.ok());
+  EXPECT_EQ(whole.status().code(), absl::StatusCode::kInvalidArgument);
+  auto one = content_->remove(ContentKind::kPlaybooks, std::string(kAllTenants), "alice", "notify");
+  ASSERT_TRUE(one.ok()) << one.status();
+  ASSERT_TRUE(one->version.has_value());
+  runner_->onAlert(alert("acme"));
+  runner_->flush();
+  EXPECT_TRUE(runs().empty());
+}
+
+// A run that waits for approval keeps its playbook when the playbook is deleted, also
+// across a restart, and a restart keeps the deletion.
+TEST_F(PlaybookPushTest, WaitingRunSurvivesDeletion) {
+  startAll();
+  push("acme", {{"ask.yml", approvalPlaybook("v1")}});
+  runner_->onAlert(alert("acme"));
+  runner_->flush();
+  std::vector<RunRecord> waiting = runs();
+  ASSERT_EQ(waiting.size(), 1u);
+  ASSERT_EQ(waiting[0].state, RunState::kWaitingApproval);
+  auto removed = content_->remove(ContentKind::kPlaybooks, "acme", "alice", "ask");
+  ASSERT_TRUE(removed.ok()) << removed.status();
+
+  stopAll();
+  startAll();
+  runner_->onAlert(alert("acme"));
+  runner_->flush();
+  EXPECT_EQ(runs().size(), 1u);
+  ASSERT_TRUE(runner_->decide(waiting[0].id, true, testing::adminPrincipal(), "").ok());
+  RunRecord done = waitForState(waiting[0].id, RunState::kSucceeded);
+  EXPECT_THAT(logs(done), ::testing::ElementsAre("v1 approved"));
+}
+
 TEST_F(PlaybookPushTest, RestartRestoresPushedPlaybooks) {
   startAll();
   push("acme", {{"ask.yml", approvalPlaybook("v1")}});
