@@ -1,5 +1,6 @@
 #include "correlate/pipeline.h"
 
+#include <absl/container/flat_hash_map.h>
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/parallel_pipeline.h>
 
@@ -103,6 +104,35 @@ struct Pipeline::FlowCounters {
   Counter* dropped_quota = nullptr;  // over the tenant's quota, not correlated
 };
 
+// Consecutive tenant rules that compare one field by equality, or by suffix, with
+// different values. An MSSP may have a rule per tenant, so a run is matched by looking the
+// value (for suffixes, its tail of each length the run has) up in a table, not by
+// comparing it with every rule. The first matching rule still wins.
+struct TenantRuleRun {
+  size_t end = 0;  // one past the run's last rule in tenant_rules
+  bool suffix = false;
+  absl::flat_hash_map<std::string, uint32_t> first_rule;  // value -> lowest rule index
+  std::vector<size_t> lengths;  // suffix runs: the distinct value lengths, ascending
+};
+
+// The index of the run's first rule whose value `value` equals or ends with, if any.
+std::optional<uint32_t> matchRun(const TenantRuleRun& run, std::optional<std::string_view> value) {
+  if (!value.has_value()) return std::nullopt;
+  if (!run.suffix) {
+    auto it = run.first_rule.find(absl::string_view(value->data(), value->size()));
+    if (it == run.first_rule.end()) return std::nullopt;
+    return it->second;
+  }
+  std::optional<uint32_t> best;
+  for (size_t length : run.lengths) {
+    if (length > value->size()) break;
+    const std::string_view tail = value->substr(value->size() - length);
+    auto it = run.first_rule.find(absl::string_view(tail.data(), tail.size()));
+    if (it != run.first_rule.end() && (!best || it->second < *best)) best = it->second;
+  }
+  return best;
+}
+
 // Tenants are numbered at construction. Everything per tenant or per (source, tenant) is
 // a vector indexed by those numbers, so the analyze stage never looks a name up.
 struct Pipeline::Counters {
@@ -130,7 +160,17 @@ struct Pipeline::Counters {
   std::vector<uint32_t> source_tenant;                   // by index in sources_
   std::vector<uint32_t> rule_tenant;                     // by index in tenant_rules
   std::vector<FieldRef> rule_fields;                     // by index in tenant_rules
+  // By index in tenant_rules: the per-event value slot of assignTenant() for the rule's
+  // field, shared by every rule on that field, or kUncachedField past the slots.
+  std::vector<uint8_t> rule_field_slot;
+  std::vector<TenantRuleRun> rule_runs;
+  std::vector<int32_t> rule_run;  // by index in tenant_rules: its run in rule_runs, or -1
 };
+
+// Distinct fields whose values assignTenant() reads once per event; rules on further
+// fields read theirs for every rule.
+constexpr size_t kTenantFieldSlots = 4;
+constexpr uint8_t kUncachedField = 0xff;
 
 // Per-thread detection memory, created on a thread's first batch and again when the
 // thread meets a batch on another engine (after a rule reload). The intel scratch
@@ -277,9 +317,44 @@ void Pipeline::registerCounters(MetricsRegistry& metrics) {
   };
   number("default");
   for (dataplane::Source* source : sources_) c.source_tenant.push_back(number(source->tenant()));
+  std::vector<std::string_view> slot_fields;
   for (const TenantRule& rule : options_.tenant_rules) {
     c.rule_tenant.push_back(number(rule.tenant));
     c.rule_fields.push_back(Event::resolve(rule.field));
+    uint8_t slot = kUncachedField;
+    if (rule.match == TenantRule::Match::kFieldEquals ||
+        rule.match == TenantRule::Match::kFieldSuffix) {
+      auto it = std::find(slot_fields.begin(), slot_fields.end(), std::string_view(rule.field));
+      if (it != slot_fields.end()) {
+        slot = static_cast<uint8_t>(it - slot_fields.begin());
+      } else if (slot_fields.size() < kTenantFieldSlots) {
+        slot = static_cast<uint8_t>(slot_fields.size());
+        slot_fields.push_back(rule.field);
+      }
+    }
+    c.rule_field_slot.push_back(slot);
+  }
+  const std::vector<TenantRule>& rules = options_.tenant_rules;
+  c.rule_run.assign(rules.size(), -1);
+  for (size_t r = 0; r < rules.size(); ++r) {
+    const TenantRule& rule = rules[r];
+    const bool suffix = rule.match == TenantRule::Match::kFieldSuffix;
+    if (!suffix && rule.match != TenantRule::Match::kFieldEquals) continue;
+    const bool extends = r > 0 && c.rule_run[r - 1] >= 0 && rules[r - 1].match == rule.match &&
+                         rules[r - 1].field == rule.field;
+    if (!extends) {
+      c.rule_runs.emplace_back();
+      c.rule_runs.back().suffix = suffix;
+    }
+    TenantRuleRun& run = c.rule_runs.back();
+    c.rule_run[r] = static_cast<int32_t>(c.rule_runs.size() - 1);
+    run.end = r + 1;
+    run.first_rule.try_emplace(std::string(rule.value), static_cast<uint32_t>(r));  // keeps the first
+    if (suffix &&
+        std::find(run.lengths.begin(), run.lengths.end(), rule.value.size()) == run.lengths.end()) {
+      run.lengths.insert(std::upper_bound(run.lengths.begin(), run.lengths.end(), rule.value.size()),
+                         rule.value.size());
+    }
   }
   for (const TenantQuota& quota : options_.tenant_quotas) number(quota.tenant);
 
@@ -500,33 +575,46 @@ void Pipeline::detectBatch(Batch& batch, DetectScratch& scratch) {
 
 // Applies the first matching tenant rule and returns the event's tenant number, which is
 // `source_tenant` when no rule matches. Field values are compared as Event::get() returns
-// them, so numbers and addresses compare in their canonical text.
+// them, so numbers and addresses compare in their canonical text. Each field is looked up
+// once per event, however many rules test it (a tenant per host-name suffix is common).
 uint32_t Pipeline::assignTenant(Event& event, uint32_t source_tenant) const {
-  std::array<char, 64> scratch;
-  for (size_t r = 0; r < options_.tenant_rules.size(); ++r) {
-    const TenantRule& rule = options_.tenant_rules[r];
-    bool matched = false;
-    switch (rule.match) {
-      case TenantRule::Match::kPeerCidr:
-        matched = event.peer.has_value() && prefixContains(rule.prefix, *event.peer);
-        break;
-      case TenantRule::Match::kFieldEquals: {
-        std::optional<std::string_view> value = event.get(counters_->rule_fields[r], scratch);
-        matched = value.has_value() && *value == rule.value;
-        break;
-      }
-      case TenantRule::Match::kFieldSuffix: {
-        std::optional<std::string_view> value = event.get(counters_->rule_fields[r], scratch);
-        matched = value.has_value() && value->ends_with(rule.value);
-        break;
-      }
-      case TenantRule::Match::kVlan:
-        matched = event.vlan != 0 && event.vlan == rule.vlan;
-        break;
+  std::array<std::array<char, 64>, kTenantFieldSlots + 1> scratch;  // the last: uncached
+  std::array<std::optional<std::string_view>, kTenantFieldSlots> values;
+  uint32_t looked_up = 0;  // bit per slot
+  auto fieldValue = [&](size_t r) -> std::optional<std::string_view> {
+    const uint8_t slot = counters_->rule_field_slot[r];
+    if (slot == kUncachedField) return event.get(counters_->rule_fields[r], scratch.back());
+    if ((looked_up & (1u << slot)) == 0) {
+      values[slot] = event.get(counters_->rule_fields[r], scratch[slot]);
+      looked_up |= 1u << slot;
     }
-    if (matched) {
-      event.tenant = rule.tenant;
-      return counters_->rule_tenant[r];
+    return values[slot];
+  };
+  const std::vector<TenantRule>& rules = options_.tenant_rules;
+  for (size_t r = 0; r < rules.size();) {
+    const TenantRule& rule = rules[r];
+    size_t matched = rules.size();
+    if (const int32_t run = counters_->rule_run[r]; run >= 0) {
+      const TenantRuleRun& field_run = counters_->rule_runs[static_cast<size_t>(run)];
+      if (std::optional<uint32_t> first = matchRun(field_run, fieldValue(r))) matched = *first;
+      r = field_run.end;
+    } else {
+      switch (rule.match) {
+        case TenantRule::Match::kPeerCidr:
+          if (event.peer.has_value() && prefixContains(rule.prefix, *event.peer)) matched = r;
+          break;
+        case TenantRule::Match::kVlan:
+          if (event.vlan != 0 && event.vlan == rule.vlan) matched = r;
+          break;
+        case TenantRule::Match::kFieldEquals:
+        case TenantRule::Match::kFieldSuffix:
+          break;  // always part of a run
+      }
+      ++r;
+    }
+    if (matched < rules.size()) {
+      event.tenant = rules[matched].tenant;
+      return counters_->rule_tenant[matched];
     }
   }
   return source_tenant;
