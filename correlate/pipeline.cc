@@ -349,11 +349,11 @@ void Pipeline::registerCounters(MetricsRegistry& metrics) {
     TenantRuleRun& run = c.rule_runs.back();
     c.rule_run[r] = static_cast<int32_t>(c.rule_runs.size() - 1);
     run.end = r + 1;
-    run.first_rule.try_emplace(std::string(rule.value), static_cast<uint32_t>(r));  // keeps the first
-    if (suffix &&
-        std::find(run.lengths.begin(), run.lengths.end(), rule.value.size()) == run.lengths.end()) {
-      run.lengths.insert(std::upper_bound(run.lengths.begin(), run.lengths.end(), rule.value.size()),
-                         rule.value.size());
+    // try_emplace keeps the first rule of a value that appears twice.
+    run.first_rule.try_emplace(std::string(rule.value), static_cast<uint32_t>(r));
+    const size_t length = rule.value.size();
+    if (suffix && std::find(run.lengths.begin(), run.lengths.end(), length) == run.lengths.end()) {
+      run.lengths.insert(std::upper_bound(run.lengths.begin(), run.lengths.end(), length), length);
     }
   }
   for (const TenantQuota& quota : options_.tenant_quotas) number(quota.tenant);

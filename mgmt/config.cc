@@ -482,6 +482,11 @@ struct Reader : internal::YamlReader {
       return error(n["tenant"], where + ".tenant",
                    "is empty; name a tenant, or leave the key out for the default tenant");
     }
+    if (n["tenant"]) {
+      if (absl::Status valid = validateTenantName(s.tenant); !valid.ok()) {
+        return error(n["tenant"], where + ".tenant", std::string(valid.message()));
+      }
+    }
     const std::set<std::string> formats(formatNames().begin(), formatNames().end());
     if (!(st = readChoice(n, where, "format", formats, s.format)).ok()) return st;
     if (!(st = readNumber<size_t>(n, where, "max_message_bytes", 64, 16 << 20, s.max_message_bytes)).ok()) return st;
@@ -553,6 +558,11 @@ struct Reader : internal::YamlReader {
     if (rule.tenant.empty()) {
       return error(n, where + ".tenant", "missing; every rule needs a tenant");
     }
+    // Names such as "*" (the every-tenant content scope) or "_other" (the metrics overflow
+    // label) would make the tenant's series ambiguous and no token could be scoped to it.
+    if (absl::Status valid = validateTenantName(rule.tenant); !valid.ok()) {
+      return error(n["tenant"], where + ".tenant", std::string(valid.message()));
+    }
     const int kinds = (n["cidr"] ? 1 : 0) + (n["field"] ? 1 : 0) + (n["vlan"] ? 1 : 0);
     if (kinds != 1) {
       return error(n, where, "needs exactly one of cidr, field or vlan");
@@ -597,6 +607,9 @@ struct Reader : internal::YamlReader {
     if (!(st = readString(n, where, "tenant", quota.tenant)).ok()) return st;
     if (quota.tenant.empty()) {
       return error(n, where + ".tenant", "missing; every quota names the tenant it limits");
+    }
+    if (absl::Status valid = validateTenantName(quota.tenant); !valid.ok()) {
+      return error(n["tenant"], where + ".tenant", std::string(valid.message()));
     }
     if (!n["max_events_per_second"]) {
       return error(n, where + ".max_events_per_second",

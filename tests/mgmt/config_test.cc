@@ -211,6 +211,13 @@ TEST(ConfigTest, TenantRuleErrors) {
       {"tenants:\n  - {vlan: 7, tenant: a, sufix: x}\n", "tenants[0].sufix: unknown key"},
       {"sources:\n  - {name: u, type: udp, tenant: ''}\n",
        "test.yaml:2: sources[0].tenant: is empty; name a tenant"},
+      // "*" names the every-tenant content scope and "_other" the metrics overflow label.
+      {"tenants:\n  - {cidr: 10.0.0.0/8, tenant: '*'}\n",
+       "test.yaml:2: tenants[0].tenant: tenant name '*' is invalid"},
+      {"sources:\n  - {name: u, type: udp, tenant: 'bad tenant'}\n",
+       "sources[0].tenant: tenant name 'bad tenant' is invalid"},
+      {"tenant_quotas:\n  - {tenant: _other, max_events_per_second: 5}\n",
+       "tenant_quotas[0].tenant: tenant name '_other' is invalid"},
   };
   for (const Case& c : cases) {
     auto result = parse(c.yaml);
