@@ -241,6 +241,13 @@ void ContentService::addRoutes(const RouteAdder& add) {
     }
     absl::StatusOr<std::string> tenant = queryParam(request, "tenant");
     if (!tenant.ok()) return tenant.status();
+    // An empty ?tenant= is most likely an unset variable in a script. Read as "every
+    // tenant", it would change the content of every tenant, so it is refused.
+    if (tenant->empty() && request.query.count("tenant") > 0) {
+      return absl::InvalidArgumentError(
+          "tenant name '' is invalid; give ?tenant=NAME, or leave tenant out for the content "
+          "for every tenant");
+    }
     if (!tenantScoped(*kind)) {
       if (!tenant->empty() && *tenant != kAllTenants) {
         return absl::InvalidArgumentError(

@@ -26,6 +26,7 @@ struct ContentOptions {
   int64_t against = 0;
   std::string rule;      // content delete: one rule id instead of the whole set
   std::string playbook;  // content delete: one playbook name instead of the whole set
+  bool item_given = false;  // content delete: --rule or --playbook was on the command line
   int limit = 50;    // content versions: page size, 1..500
   int64_t offset = 0;
   std::string sort;  // content versions: "version" (oldest first) or "-version"
@@ -355,6 +356,12 @@ void runDelete(const GlobalOptions& global, const ContentOptions& o) {
   }
   const std::string& item = o.kind == "playbooks" ? o.playbook : o.rule;
   const char* noun = o.kind == "playbooks" ? "playbook" : "rule";
+  // An empty value (an unset variable in a script) must not turn into "delete them all".
+  if (o.item_given && item.empty()) {
+    fail(absl::StrCat("--", noun, " '' is empty; give the ", noun,
+                      " to delete, or leave the option out to delete every ", noun,
+                      " of the tenant"));
+  }
   std::string path = absl::StrCat("/api/v1/content/", o.kind);
   if (!item.empty()) absl::StrAppend(&path, "/items/", percentEncode(item));
   absl::StatusOr<ApiReply> reply = deleteReply(global.api_url, path, tenantParam(o));
@@ -478,7 +485,10 @@ void registerContentCommands(CLI::App& app, const GlobalOptions& global) {
   remove->add_option("--rule", o->rule, "delete only the rule with this id (or title, for a "
                                         "rule without an id)");
   remove->add_option("--playbook", o->playbook, "delete only the playbook with this name");
-  remove->callback([&global, o] { runDelete(global, *o); });
+  remove->callback([&global, o, remove] {
+    o->item_given = remove->count("--rule") > 0 || remove->count("--playbook") > 0;
+    runDelete(global, *o);
+  });
 
   auto json = std::make_shared<bool>(false);
   CLI::App* config = app.add_subcommand("config", "Configuration of the running vigild");

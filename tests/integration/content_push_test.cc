@@ -639,6 +639,19 @@ TEST_F(ContentPushTest, VigilctlDeletesTenantPlaybooks) {
 
   EXPECT_EQ(vigilctl("content delete playbooks --tenant acme --rule note", out), 1) << out;
   EXPECT_NE(out.find("--rule deletes a rule"), std::string::npos) << out;
+  // An empty name (an unset shell variable) and an empty tenant delete nothing.
+  EXPECT_EQ(vigilctl("content delete playbooks --tenant acme --playbook ''", out), 1) << out;
+  EXPECT_NE(out.find("--playbook '' is empty"), std::string::npos) << out;
+  EXPECT_EQ(vigilctl("content delete rules --tenant acme --rule ''", out), 1) << out;
+  EXPECT_NE(out.find("--rule '' is empty"), std::string::npos) << out;
+  {
+    httplib::Client client("127.0.0.1", api_port_);
+    client.set_bearer_token_auth(token_);
+    auto res = client.Delete("/api/v1/content/playbooks/items/marker?tenant=");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400) << res->body;
+    EXPECT_NE(res->body.find("tenant name '' is invalid"), std::string::npos) << res->body;
+  }
   ASSERT_EQ(vigilctl("content delete playbooks --tenant acme --playbook note", out), 0) << out;
   EXPECT_NE(out.find("deleted playbook note; activated playbooks version 2"), std::string::npos)
       << out;
