@@ -158,9 +158,21 @@ SyslogConnector::SyslogConnector(ConnectorConfig config) : config_(std::move(con
 
 SyslogConnector::~SyslogConnector() { closeSocket(); }
 
+// Closing a socket that still holds unread bytes sends a reset instead of a FIN, and a
+// reset makes the collector's kernel drop records it has received but not yet read. A TLS
+// 1.3 collector sends session tickets that this connector never reads, so the close ends
+// the TLS stream (close_notify, bounded by the send timeout), then reads and discards
+// what is pending before it closes.
 void SyslogConnector::closeSocket() {
+  if (tls_ != nullptr) SSL_shutdown(tls_.get());
   tls_.reset();
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) {
+    ::shutdown(fd_, SHUT_WR);
+    char unread[4096];
+    while (::recv(fd_, unread, sizeof(unread), MSG_DONTWAIT) > 0) {
+    }
+    ::close(fd_);
+  }
   fd_ = -1;
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
@@ -135,6 +136,9 @@ class TlsReceiver {
     peer_ = name;
   }
 
+  // Reads until the client closes. The receive timeout only lets the loop see stop_, so a
+  // read that timed out (WANT_READ, or SYSCALL with EAGAIN or EINTR) is tried again. Any
+  // other end is kept in last_error_ for the test's failure message.
   void readUntilClosed(SSL* ssl) {
     char buf[4096];
     while (!stop_) {
@@ -144,7 +148,19 @@ class TlsReceiver {
         data_.append(buf, static_cast<size_t>(n));
         continue;
       }
-      if (SSL_get_error(ssl, n) != SSL_ERROR_WANT_READ) return;
+      const int error = SSL_get_error(ssl, n);
+      const int saved_errno = errno;
+      if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) continue;
+      if (error == SSL_ERROR_SYSCALL &&
+          (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK || saved_errno == EINTR)) {
+        continue;
+      }
+      if (error != SSL_ERROR_ZERO_RETURN) {
+        std::lock_guard<std::mutex> lock(mu_);
+        last_error_ = "read ended: SSL error " + std::to_string(error) + ", errno " +
+                      std::to_string(saved_errno);
+      }
+      return;
     }
   }
 
@@ -266,7 +282,7 @@ TEST_F(SyslogTlsTest, ForwardsFramedMessages) {
   ASSERT_TRUE(waitFor([&] {
     frames.clear();
     return splitFrames(receiver.data(), frames) && frames.size() == 2;
-  })) << receiver.data();
+  })) << receiver.data() << "\nreceiver: " << receiver.lastError();
   EXPECT_EQ(receiver.handshakes(), 1);  // one session carries both messages
   EXPECT_EQ(receiver.peer(), "client.test");
   EXPECT_EQ(frames[0].rfind("<37>1 ", 0), 0u) << frames[0];
