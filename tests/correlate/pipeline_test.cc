@@ -505,33 +505,41 @@ TenantRule fieldRule(TenantRule::Match match, const char* field, const char* val
   return rule;
 }
 
-// assignTenant() reads each field once per event and keeps the value for later rules on
-// the same field. So the facility number must survive the formatting of the severity
-// number, and a rule on a fifth field, past the cached ones, must still be read.
-TEST(PipelineTest, TenantRulesShareFieldValues) {
-  VectorSource source(1, "t0",
-                      {sshdLine(0, "203.0.113.1", "h.a.example"),
-                       sshdLine(1, "203.0.113.2", "h.b.example"),
-                       sshdLine(2, "198.51.100.77"), sshdLine(3, "203.0.113.9")});
-  MetricsRegistry metrics;
+// Runs `lines` from one source of tenant t0 through a pipeline with `rules`. The
+// counter vigil_tenant_events_total in `metrics` then tells where each event went.
+void runTenantRules(std::vector<std::string> lines, std::vector<TenantRule> rules,
+                    MetricsRegistry& metrics) {
+  VectorSource source(1, "t0", std::move(lines));
   Engine engine(testing::loadRuleSet(kRules), EngineOptions{}, &metrics);
   CollectingSink sink;
   PipelineOptions options;
   options.max_message_bytes = VectorSource::kCapacity;
-  using M = TenantRule::Match;
-  options.tenant_rules = {
-      fieldRule(M::kFieldSuffix, "host.name", ".a.example", "a"),
-      fieldRule(M::kFieldEquals, "log.syslog.facility.code", "9", "never"),
-      fieldRule(M::kFieldEquals, "log.syslog.severity.code", "9", "never"),
-      fieldRule(M::kFieldEquals, "process.pid", "1", "never"),
-      fieldRule(M::kFieldEquals, "source.ip", "198.51.100.77", "src"),
-      fieldRule(M::kFieldSuffix, "host.name", ".b.example", "b"),
-      fieldRule(M::kFieldEquals, "log.syslog.facility.code", "4", "fac"),
-  };
+  options.tenant_rules = std::move(rules);
   Pipeline pipeline({&source}, nullptr, engine, {&sink}, metrics, options);
   std::string error;
-  ASSERT_TRUE(source.start(error));
+  ASSERT_TRUE(source.start(error)) << error;
   pipeline.run();
+}
+
+// assignTenant() reads each field once per event and keeps the value for later rules on
+// the same field. So the facility number must survive the formatting of the severity
+// number, and a rule on a fifth field, past the cached ones, must still be read.
+TEST(PipelineTest, TenantRulesShareFieldValues) {
+  using M = TenantRule::Match;
+  MetricsRegistry metrics;
+  runTenantRules({sshdLine(0, "203.0.113.1", "h.a.example"),
+                  sshdLine(1, "203.0.113.2", "h.b.example"), sshdLine(2, "198.51.100.77"),
+                  sshdLine(3, "203.0.113.9")},
+                 {
+                     fieldRule(M::kFieldSuffix, "host.name", ".a.example", "a"),
+                     fieldRule(M::kFieldEquals, "log.syslog.facility.code", "9", "never"),
+                     fieldRule(M::kFieldEquals, "log.syslog.severity.code", "9", "never"),
+                     fieldRule(M::kFieldEquals, "process.pid", "1", "never"),
+                     fieldRule(M::kFieldEquals, "source.ip", "198.51.100.77", "src"),
+                     fieldRule(M::kFieldSuffix, "host.name", ".b.example", "b"),
+                     fieldRule(M::kFieldEquals, "log.syslog.facility.code", "4", "fac"),
+                 },
+                 metrics);
 
   for (const char* tenant : {"a", "b", "src", "fac"}) {
     EXPECT_EQ(metrics.sum("vigil_tenant_events_total", {{"tenant", tenant}}), 1u) << tenant;
@@ -544,30 +552,21 @@ TEST(PipelineTest, TenantRulesShareFieldValues) {
 // rule in the configuration still wins: ".example" before ".b.example", and a duplicate
 // suffix never takes the event from the rule above it.
 TEST(PipelineTest, TenantRuleRunsKeepRuleOrder) {
-  VectorSource source(1, "t0",
-                      {sshdLine(0, "203.0.113.1", "h.b.example"),
-                       sshdLine(1, "203.0.113.2", "h.c.example"),
-                       sshdLine(2, "198.51.100.77", "zzz"),
-                       sshdLine(3, "203.0.113.4", "h.c.test"),
-                       sshdLine(4, "203.0.113.5", "other")});
-  MetricsRegistry metrics;
-  Engine engine(testing::loadRuleSet(kRules), EngineOptions{}, &metrics);
-  CollectingSink sink;
-  PipelineOptions options;
-  options.max_message_bytes = VectorSource::kCapacity;
   using M = TenantRule::Match;
-  options.tenant_rules = {
-      fieldRule(M::kFieldSuffix, "host.name", ".c.test", "t"),
-      fieldRule(M::kFieldSuffix, "host.name", ".example", "wide"),
-      fieldRule(M::kFieldSuffix, "host.name", ".b.example", "b"),
-      fieldRule(M::kFieldSuffix, "host.name", ".c.test", "dup"),
-      fieldRule(M::kFieldEquals, "source.ip", "198.51.100.77", "src"),
-      fieldRule(M::kFieldSuffix, "host.name", "zzz", "z"),
-  };
-  Pipeline pipeline({&source}, nullptr, engine, {&sink}, metrics, options);
-  std::string error;
-  ASSERT_TRUE(source.start(error));
-  pipeline.run();
+  MetricsRegistry metrics;
+  runTenantRules({sshdLine(0, "203.0.113.1", "h.b.example"),
+                  sshdLine(1, "203.0.113.2", "h.c.example"),
+                  sshdLine(2, "198.51.100.77", "zzz"), sshdLine(3, "203.0.113.4", "h.c.test"),
+                  sshdLine(4, "203.0.113.5", "other")},
+                 {
+                     fieldRule(M::kFieldSuffix, "host.name", ".c.test", "t"),
+                     fieldRule(M::kFieldSuffix, "host.name", ".example", "wide"),
+                     fieldRule(M::kFieldSuffix, "host.name", ".b.example", "b"),
+                     fieldRule(M::kFieldSuffix, "host.name", ".c.test", "dup"),
+                     fieldRule(M::kFieldEquals, "source.ip", "198.51.100.77", "src"),
+                     fieldRule(M::kFieldSuffix, "host.name", "zzz", "z"),
+                 },
+                 metrics);
 
   EXPECT_EQ(metrics.sum("vigil_tenant_events_total", {{"tenant", "wide"}}), 2u);
   EXPECT_EQ(metrics.sum("vigil_tenant_events_total", {{"tenant", "src"}}), 1u);

@@ -114,6 +114,17 @@ class PlaybookPushTest : public ::testing::Test {
     return result->problems;
   }
 
+  // Pushes approvalPlaybook(note) for acme and sends one alert of acme. Returns the run,
+  // which waits for approval.
+  RunRecord waitingRun(const std::string& note) {
+    push("acme", {{"ask.yml", approvalPlaybook(note)}});
+    runner_->onAlert(alert("acme"));
+    runner_->flush();
+    std::vector<RunRecord> all = runs();
+    EXPECT_EQ(all.size(), 1u);
+    return all.empty() ? RunRecord{} : all[0];
+  }
+
   correlate::Alert alert(const std::string& tenant) {
     return makeAlert("r1", "high", tenant, {{"src_ip", "203.0.113.9"}}, testing::kT0);
   }
@@ -279,18 +290,14 @@ TEST_F(PlaybookPushTest, EveryTenantPlaybookRunsForAll) {
 
 TEST_F(PlaybookPushTest, SuspendedRunKeepsItsVersion) {
   startAll();
-  push("acme", {{"ask.yml", approvalPlaybook("v1")}});
-  runner_->onAlert(alert("acme"));
-  runner_->flush();
-  std::vector<RunRecord> waiting = runs();
-  ASSERT_EQ(waiting.size(), 1u);
-  ASSERT_EQ(waiting[0].state, RunState::kWaitingApproval);
+  RunRecord waiting = waitingRun("v1");
+  ASSERT_EQ(waiting.state, RunState::kWaitingApproval);
 
   push("acme", {{"ask.yml", approvalPlaybook("v2")}});
-  ASSERT_TRUE(runner_->decide(waiting[0].id, true, testing::adminPrincipal(), "").ok());
-  RunRecord done = waitForState(waiting[0].id, RunState::kSucceeded);
+  ASSERT_TRUE(runner_->decide(waiting.id, true, testing::adminPrincipal(), "").ok());
+  RunRecord done = waitForState(waiting.id, RunState::kSucceeded);
   EXPECT_THAT(logs(done), ::testing::ElementsAre("v1 approved"));
-  EXPECT_EQ(done.playbook_hash, waiting[0].playbook_hash);
+  EXPECT_EQ(done.playbook_hash, waiting.playbook_hash);
 }
 
 // Deleting one playbook by name activates a version with the other files; deleting the
@@ -357,12 +364,8 @@ TEST_F(PlaybookPushTest, EveryTenantPlaybooksDeletedByName) {
 // across a restart, and a restart keeps the deletion.
 TEST_F(PlaybookPushTest, WaitingRunSurvivesDeletion) {
   startAll();
-  push("acme", {{"ask.yml", approvalPlaybook("v1")}});
-  runner_->onAlert(alert("acme"));
-  runner_->flush();
-  std::vector<RunRecord> waiting = runs();
-  ASSERT_EQ(waiting.size(), 1u);
-  ASSERT_EQ(waiting[0].state, RunState::kWaitingApproval);
+  RunRecord waiting = waitingRun("v1");
+  ASSERT_EQ(waiting.state, RunState::kWaitingApproval);
   auto removed = content_->remove(ContentKind::kPlaybooks, "acme", "alice", "ask");
   ASSERT_TRUE(removed.ok()) << removed.status();
 
@@ -371,8 +374,8 @@ TEST_F(PlaybookPushTest, WaitingRunSurvivesDeletion) {
   runner_->onAlert(alert("acme"));
   runner_->flush();
   EXPECT_EQ(runs().size(), 1u);
-  ASSERT_TRUE(runner_->decide(waiting[0].id, true, testing::adminPrincipal(), "").ok());
-  RunRecord done = waitForState(waiting[0].id, RunState::kSucceeded);
+  ASSERT_TRUE(runner_->decide(waiting.id, true, testing::adminPrincipal(), "").ok());
+  RunRecord done = waitForState(waiting.id, RunState::kSucceeded);
   EXPECT_THAT(logs(done), ::testing::ElementsAre("v1 approved"));
 }
 
