@@ -158,7 +158,7 @@ SyslogConnector::SyslogConnector(ConnectorConfig config) : config_(std::move(con
 
 SyslogConnector::~SyslogConnector() { closeSocket(); }
 
-// Closing a socket that still holds unread bytes sends a reset instead of a FIN, and a
+// Closing a socket with unread bytes in its buffer sends a reset instead of a FIN, and a
 // reset makes the collector's kernel drop records it has received but not yet read. A TLS
 // 1.3 collector sends session tickets that this connector never reads, so the close ends
 // the TLS stream (close_notify, bounded by the send timeout), then reads and discards

@@ -506,7 +506,7 @@ TenantRule fieldRule(TenantRule::Match match, const char* field, const char* val
 }
 
 // Runs `lines` from one source of tenant t0 through a pipeline with `rules`. The
-// counter vigil_tenant_events_total in `metrics` then tells where each event went.
+// counter vigil_tenant_events_total in `metrics` then shows where each event went.
 void runTenantRules(std::vector<std::string> lines, std::vector<TenantRule> rules,
                     MetricsRegistry& metrics) {
   VectorSource source(1, "t0", std::move(lines));
