@@ -352,9 +352,10 @@ TEST_F(PlaybookPushTest, EveryTenantPlaybooksDeletedByName) {
   auto whole = content_->remove(ContentKind::kPlaybooks, std::string(kAllTenants), "alice", "");
   ASSERT_FALSE(whole.ok());
   EXPECT_EQ(whole.status().code(), absl::StatusCode::kInvalidArgument);
-  auto one = content_->remove(ContentKind::kPlaybooks, std::string(kAllTenants), "alice", "notify");
-  ASSERT_TRUE(one.ok()) << one.status();
-  ASSERT_TRUE(one->version.has_value());
+  auto by_name =
+      content_->remove(ContentKind::kPlaybooks, std::string(kAllTenants), "alice", "notify");
+  ASSERT_TRUE(by_name.ok()) << by_name.status();
+  ASSERT_TRUE(by_name->version.has_value());
   runner_->onAlert(alert("acme"));
   runner_->flush();
   EXPECT_TRUE(runs().empty());
