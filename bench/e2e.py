@@ -13,6 +13,7 @@ import argparse
 import collections
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -29,7 +30,33 @@ def log(msg):
     print(msg, flush=True)
 
 
+_handed_out = set()
+
+
 def free_port():
+    """A loopback TCP port that was free a moment ago.
+
+    Chosen below the kernel's ephemeral range: a port from bind(0) can be taken as the
+    source port of any outgoing connection before vigild binds it.
+    """
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            hi = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        hi = 32768
+    lo = max(10000, hi - 12000)
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
+    for _ in range(2000 if hi - lo >= 1000 else 0):
+        port = rng.randrange(lo, hi)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -7,9 +7,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -20,8 +25,58 @@
 
 namespace vigil::testing {
 
+namespace {
+
+// Binds a socket of `type` to 127.0.0.1:`port` and closes it; true when the bind worked.
+bool canBind(int type, int port) {
+  const int fd = socket(AF_INET, type, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+// The first port of the kernel's range for outgoing connections, from
+// /proc/sys/net/ipv4/ip_local_port_range (Linux's default when it cannot be read).
+int ephemeralLow() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int lo = 32768;
+  if (!(in >> lo)) return 32768;
+  return lo;
+}
+
+}  // namespace
+
 int freePort(int type) {
-  int fd = socket(AF_INET, type, 0);
+  // A port from bind(0) comes from the ephemeral range, which every outgoing connection on
+  // the machine also draws from: a test's HTTP client could take it as its source port
+  // before vigild binds it, and vigild then fails with "Address already in use". So pick
+  // from the ports just below that range, which the kernel never hands out by itself,
+  // starting at a point that differs per process so parallel test binaries spread out.
+  static std::mutex mu;
+  static std::set<int> handed_out;
+  static uint32_t next = static_cast<uint32_t>(getpid()) * 2654435761u ^
+                         static_cast<uint32_t>(std::chrono::steady_clock::now()
+                                                   .time_since_epoch()
+                                                   .count());
+  const int hi = std::min(ephemeralLow(), 65536);
+  const int lo = std::max(10000, hi - 12000);
+  std::lock_guard lock(mu);
+  if (hi - lo >= 1000) {
+    for (int attempt = 0; attempt < 2000; ++attempt) {
+      next = next * 1664525u + 1013904223u;
+      const int port = lo + static_cast<int>((next >> 8) % static_cast<uint32_t>(hi - lo));
+      if (handed_out.count(port) != 0 || !canBind(type, port)) continue;
+      handed_out.insert(port);
+      return port;
+    }
+  }
+  // No room below the ephemeral range (or every try was taken): let the kernel choose.
+  const int fd = socket(AF_INET, type, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

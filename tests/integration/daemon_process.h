@@ -12,7 +12,8 @@
 
 namespace vigil::testing {
 
-// Returns a TCP or UDP port on 127.0.0.1 that was free a moment ago.
+// Returns a TCP or UDP port on 127.0.0.1 that was free a moment ago, chosen below the
+// kernel's ephemeral range so that no outgoing connection takes it before vigild binds it.
 int freePort(int type);
 
 // Writes `text` to a new file in a fresh temporary folder and returns the folder.
