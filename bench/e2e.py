@@ -36,18 +36,18 @@ _handed_out = set()
 def free_port():
     """A loopback TCP port that was free a moment ago.
 
-    Chosen below the kernel's ephemeral range: a port from bind(0) can be taken as the
-    source port of any outgoing connection before vigild binds it.
+    The port lies below the kernel's ephemeral range, because a port from bind(0) can be
+    taken as the source port of an outgoing connection before vigild binds it.
     """
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            hi = int(f.read().split()[0])
+            high = int(f.read().split()[0])
     except (OSError, ValueError, IndexError):
-        hi = 32768
-    lo = max(10000, hi - 12000)
+        high = 32768
+    low = max(10000, high - 12000)
     rng = random.Random(os.getpid() ^ time.monotonic_ns())
-    for _ in range(2000 if hi - lo >= 1000 else 0):
-        port = rng.randrange(lo, hi)
+    for _ in range(2000 if high - low >= 1000 else 0):
+        port = rng.randrange(low, high)
         if port in _handed_out:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

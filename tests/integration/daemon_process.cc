@@ -27,7 +27,7 @@ namespace vigil::testing {
 
 namespace {
 
-// Binds a socket of `type` to 127.0.0.1:`port` and closes it; true when the bind worked.
+// Returns true when a socket of `type` can bind 127.0.0.1:`port`, and closes it again.
 bool canBind(int type, int port) {
   const int fd = socket(AF_INET, type, 0);
   if (fd < 0) return false;
@@ -44,38 +44,37 @@ bool canBind(int type, int port) {
 // /proc/sys/net/ipv4/ip_local_port_range (Linux's default when it cannot be read).
 int ephemeralLow() {
   std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
-  int lo = 32768;
-  if (!(in >> lo)) return 32768;
-  return lo;
+  int first = 32768;
+  if (!(in >> first)) return 32768;
+  return first;
 }
 
 }  // namespace
 
 int freePort(int type) {
-  // A port from bind(0) comes from the ephemeral range, which every outgoing connection on
-  // the machine also draws from: a test's HTTP client could take it as its source port
-  // before vigild binds it, and vigild then fails with "Address already in use". So pick
-  // from the ports just below that range, which the kernel never hands out by itself,
-  // starting at a point that differs per process so parallel test binaries spread out.
-  static std::mutex mu;
+  // Ports come from just below the ephemeral range, because an outgoing connection could take
+  // a bind(0) port as its source port before vigild binds it ("Address already in use").
+  // The random start differs per process, so parallel test binaries pick different ports.
+  static std::mutex mutex;
   static std::set<int> handed_out;
   static uint32_t next = static_cast<uint32_t>(getpid()) * 2654435761u ^
                          static_cast<uint32_t>(std::chrono::steady_clock::now()
                                                    .time_since_epoch()
                                                    .count());
-  const int hi = std::min(ephemeralLow(), 65536);
-  const int lo = std::max(10000, hi - 12000);
-  std::lock_guard lock(mu);
-  if (hi - lo >= 1000) {
+  const int high = std::min(ephemeralLow(), 65536);
+  const int low = std::max(10000, high - 12000);
+  std::lock_guard lock(mutex);
+  if (high - low >= 1000) {
     for (int attempt = 0; attempt < 2000; ++attempt) {
       next = next * 1664525u + 1013904223u;
-      const int port = lo + static_cast<int>((next >> 8) % static_cast<uint32_t>(hi - lo));
+      const int port = low + static_cast<int>((next >> 8) % static_cast<uint32_t>(high - low));
       if (handed_out.count(port) != 0 || !canBind(type, port)) continue;
       handed_out.insert(port);
       return port;
     }
   }
-  // No room below the ephemeral range (or every try was taken): let the kernel choose.
+  // Let the kernel choose when there is no room below the ephemeral range or every port tried
+  // was taken.
   const int fd = socket(AF_INET, type, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
