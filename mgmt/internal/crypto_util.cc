@@ -1,8 +1,10 @@
+// SHA256_Init() and its siblings are deprecated in OpenSSL 3.0 but still exported by
+// libcrypto; Sha256 uses them for speed (see crypto_util.h).
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "mgmt/internal/crypto_util.h"
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <cstdlib>
@@ -20,24 +22,6 @@ std::string toHex(const unsigned char* data, size_t size) {
   return out;
 }
 
-// Logs and aborts: the digest calls fail only when OpenSSL cannot allocate or its default
-// provider is missing, and a digest that silently went wrong would corrupt keys and hashes.
-[[noreturn]] void digestFailed(const char* call) {
-  VIGIL_LOG_ERROR("{} failed for SHA-256 error={}", call,
-                  ERR_error_string(ERR_get_error(), nullptr));
-  std::abort();
-}
-
-// SHA-256 from the default provider, fetched on first use and kept for the process.
-const EVP_MD* sha256Algorithm() {
-  static const EVP_MD* algorithm = [] {
-    EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    if (fetched == nullptr) digestFailed("EVP_MD_fetch");
-    return fetched;
-  }();
-  return algorithm;
-}
-
 }  // namespace
 
 void appendHex(const unsigned char* data, size_t size, std::string& out) {
@@ -48,29 +32,13 @@ void appendHex(const unsigned char* data, size_t size, std::string& out) {
   }
 }
 
-Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
-  if (ctx_ == nullptr) digestFailed("EVP_MD_CTX_new");
-  begin();
-}
+Sha256::Sha256() { SHA256_Init(&ctx_); }
 
-Sha256::~Sha256() { EVP_MD_CTX_free(ctx_); }
-
-void Sha256::begin() {
-  if (EVP_DigestInit_ex2(ctx_, sha256Algorithm(), nullptr) != 1) {
-    digestFailed("EVP_DigestInit_ex2");
-  }
-}
-
-void Sha256::update(absl::string_view data) {
-  if (EVP_DigestUpdate(ctx_, data.data(), data.size()) != 1) digestFailed("EVP_DigestUpdate");
-}
+void Sha256::update(absl::string_view data) { SHA256_Update(&ctx_, data.data(), data.size()); }
 
 void Sha256::finish(unsigned char (&digest)[kDigestBytes]) {
-  unsigned int size = 0;
-  if (EVP_DigestFinal_ex(ctx_, digest, &size) != 1 || size != kDigestBytes) {
-    digestFailed("EVP_DigestFinal_ex");
-  }
-  begin();
+  SHA256_Final(digest, &ctx_);
+  SHA256_Init(&ctx_);
 }
 
 std::string sha256Hex(absl::string_view data) {

@@ -346,6 +346,35 @@ TEST(ActionIdempotencyKeyTest, MatchesDigestOfJoinedInputs) {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+// Checks known digests of one and two blocks, of a message fed in two pieces, and of
+// digests that follow an earlier one on the same object.
+TEST(Sha256Test, KnownDigestsAcrossPieces) {
+  const std::string two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+  const std::string two_blocks_digest =
+      "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1";
+  EXPECT_EQ(internal::sha256Hex(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(internal::sha256Hex(two_blocks), two_blocks_digest);
+
+  internal::Sha256 hasher;
+  unsigned char digest[internal::Sha256::kDigestBytes];
+  hasher.update("abc");
+  hasher.finish(digest);
+  std::string hex;
+  internal::appendHex(digest, sizeof(digest), hex);
+  EXPECT_EQ(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+
+  for (size_t split : {size_t{1}, size_t{20}, two_blocks.size() - 1}) {
+    SCOPED_TRACE(split);
+    hasher.update(absl::string_view(two_blocks).substr(0, split));
+    hasher.update(absl::string_view(two_blocks).substr(split));
+    hasher.finish(digest);
+    hex.clear();
+    internal::appendHex(digest, sizeof(digest), hex);
+    EXPECT_EQ(hex, two_blocks_digest);
+  }
+}
+
 // The parameters' text, which goes into every key, is what nlohmann's dump of
 // paramsToJson() writes: keys sorted, the last of repeated keys kept, strings escaped and
 // invalid UTF-8 replaced, nested lists, and keys that are not strings left out.
