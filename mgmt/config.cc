@@ -9,14 +9,17 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <type_traits>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "common/event.h"
 #include "common/ip.h"
 #include "dataplane/tls_source.h"
 #include "mgmt/auth_store.h"
@@ -31,6 +34,53 @@ constexpr double kMinQuotaRate = 0.001;
 constexpr double kMaxQuotaRate = 1e8;
 
 // Carries the file name through the recursive readers so every error names its location.
+// Returns an error when `value` can never equal the text Event::get() returns for `field`.
+// That is an empty value, or an address, port or syslog code not written in get()'s
+// canonical text, which the error then names.
+absl::Status checkEqualsValue(const std::string& field, const std::string& value) {
+  if (value.empty()) {
+    return absl::InvalidArgumentError(
+        "must not be empty, because an empty field has no value and never matches");
+  }
+  const CanonicalField canonical = Event::resolve(field).canonical;
+  if (canonical == CanonicalField::kSourceIp || canonical == CanonicalField::kDestinationIp) {
+    const std::optional<IpAddr> addr = parseIp(value);
+    if (!addr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", value, "' is not a valid IP address; ", field, " contains only addresses"));
+    }
+    const std::string text = formatIp(*addr);
+    if (text != value) {
+      return absl::InvalidArgumentError(absl::StrCat("'", value, "' never matches, because ",
+                                                     field, " is compared as '", text,
+                                                     "'; write it that way"));
+    }
+    return absl::OkStatus();
+  }
+  int max = 0;
+  if (canonical == CanonicalField::kSourcePort || canonical == CanonicalField::kDestinationPort) {
+    max = 65535;
+  } else if (canonical == CanonicalField::kFacility) {
+    max = 23;
+  } else if (canonical == CanonicalField::kSeverity) {
+    max = 7;
+  } else {
+    return absl::OkStatus();
+  }
+  const int min = max == 65535 ? 1 : 0;
+  int number = 0;
+  if (!absl::SimpleAtoi(value, &number) || number < min || number > max) {
+    return absl::InvalidArgumentError(absl::StrCat("'", value, "' is not a number in [", min,
+                                                   ", ", max, "], the values of ", field));
+  }
+  if (absl::StrCat(number) != value) {
+    return absl::InvalidArgumentError(absl::StrCat("'", value, "' never matches, because ",
+                                                   field, " is compared as '", number,
+                                                   "'; write it that way"));
+  }
+  return absl::OkStatus();
+}
+
 struct Reader : internal::YamlReader {
   // Reads a map of scalars (`conditions`, `field_mapping`) into pairs.
   absl::Status readScalarMap(const YAML::Node& map, const std::string& where,
@@ -585,6 +635,11 @@ struct Reader : internal::YamlReader {
       }
       if (!(st = readString(n, where, "equals", rule.equals)).ok()) return st;
       if (!(st = readString(n, where, "suffix", rule.suffix)).ok()) return st;
+      if (n["equals"]) {
+        if (absl::Status valid = checkEqualsValue(rule.field, rule.equals); !valid.ok()) {
+          return error(n["equals"], where + ".equals", std::string(valid.message()));
+        }
+      }
       if (n["suffix"] && rule.suffix.empty()) {
         return error(n["suffix"], where + ".suffix",
                      "must not be empty, because an empty suffix matches every event");

@@ -171,9 +171,13 @@ tenants:
   - {field: host.name, suffix: ".globex.example", tenant: globex}
   - {field: app, equals: sshd, tenant: ops}
   - {vlan: 100, tenant: lab}
+  - {field: source.ip, equals: "2001:db8::1", tenant: v6}
+  - {field: source.port, equals: "443", tenant: web}
+  - {field: log.syslog.facility.code, equals: "0", tenant: kern}
+  - {field: sd.origin.ip, equals: "10.0.0.005", tenant: raw}
 )");
   ASSERT_TRUE(c.ok()) << c.status();
-  ASSERT_EQ(c->tenant_rules.size(), 4u);
+  ASSERT_EQ(c->tenant_rules.size(), 8u);
   EXPECT_EQ(c->tenant_rules[0].cidr, "192.0.2.0/24");
   EXPECT_EQ(c->tenant_rules[0].tenant, "acme");
   EXPECT_EQ(c->tenant_rules[1].field, "host.name");
@@ -182,6 +186,12 @@ tenants:
   EXPECT_EQ(c->tenant_rules[2].equals, "sshd");
   EXPECT_EQ(c->tenant_rules[3].vlan, 100);
   EXPECT_EQ(c->tenant_rules[3].tenant, "lab");
+  // Canonical addresses, ports and codes are accepted. A generic field keeps its text as
+  // received, so any value is accepted there.
+  EXPECT_EQ(c->tenant_rules[4].equals, "2001:db8::1");
+  EXPECT_EQ(c->tenant_rules[5].equals, "443");
+  EXPECT_EQ(c->tenant_rules[6].equals, "0");
+  EXPECT_EQ(c->tenant_rules[7].equals, "10.0.0.005");
 }
 
 // Each malformed tenant rule is rejected with its line, key and value.
@@ -206,6 +216,26 @@ TEST(ConfigTest, TenantRuleErrors) {
        "tenants[0].suffix: must not be empty"},
       {"tenants:\n  - {cidr: 10.0.0.0/8, equals: x, tenant: a}\n",
        "equals and suffix apply only to a field rule"},
+      // get() writes addresses, ports and syslog codes in one canonical text, and returns
+      // nothing for an empty field, so these values could never match.
+      {"tenants:\n  - {field: process.name, equals: '', tenant: a}\n",
+       "tenants[0].equals: must not be empty"},
+      {"tenants:\n  - {field: source.ip, equals: 10.0.0.005, tenant: a}\n",
+       "tenants[0].equals: '10.0.0.005' is not a valid IP address"},
+      {"tenants:\n  - {field: destination.ip, equals: '2001:DB8::1', tenant: a}\n",
+       "'2001:DB8::1' never matches, because destination.ip is compared as '2001:db8::1'"},
+      {"tenants:\n  - {field: source.ip, equals: '2001:db8:0:0::1', tenant: a}\n",
+       "is compared as '2001:db8::1'; write it that way"},
+      {"tenants:\n  - {field: source.port, equals: '0443', tenant: a}\n",
+       "'0443' never matches, because source.port is compared as '443'"},
+      {"tenants:\n  - {field: destination.port, equals: '0', tenant: a}\n",
+       "'0' is not a number in [1, 65535], the values of destination.port"},
+      {"tenants:\n  - {field: log.syslog.facility.code, equals: '03', tenant: a}\n",
+       "is compared as '3'"},
+      {"tenants:\n  - {field: log.syslog.severity.code, equals: '8', tenant: a}\n",
+       "'8' is not a number in [0, 7]"},
+      {"tenants:\n  - {field: source.ip, equals: 'not-an-ip', tenant: a}\n",
+       "'not-an-ip' is not a valid IP address; source.ip contains only addresses"},
       {"tenants:\n  - {vlan: 4095, tenant: a}\n",
        "tenants[0].vlan: '4095' is not a number in [1, 4094]"},
       {"tenants:\n  - {vlan: 7, tenant: a, sufix: x}\n", "tenants[0].sufix: unknown key"},
