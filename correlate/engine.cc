@@ -177,6 +177,10 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
     c.evictions.push_back(&metrics->counter(
         "vigil_correlation_evictions_total",
         "Groups dropped from a full correlation table (least recently updated first)", labels));
+    c.late_events.push_back(&metrics->counter(
+        "vigil_correlation_late_events_total",
+        "Events dropped by a correlation because they were older than the group's window",
+        labels));
     c.tenant_evictions.push_back(&metrics->counter(
         "vigil_correlation_tenant_evictions_total",
         "Groups dropped because their tenant held its maximum (its least recently updated first)",
@@ -188,9 +192,6 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, EngineOptions options,
         "vigil_alerts_suppressed_total",
         "Alerts held back by the rule's suppress option (same key within the period)", labels));
   }
-  c.late_events = &metrics->counter(
-      "vigil_correlation_late_events_total",
-      "Events dropped by a correlation because they were older than the group's window");
   c.sample_dropped =
       &metrics->counter("vigil_correlation_sample_dropped_total",
                         "Values a value_percentile window dropped because its sample was full (the "
@@ -328,7 +329,7 @@ void Engine::buildTables(const Engine* previous) {
       }
       internal::WindowCounters window_counters;
       window_counters.evictions = c.evictions[i];
-      window_counters.late_events = c.late_events;
+      window_counters.late_events = c.late_events[i];
       window_counters.suppressed = c.correlation_suppressed[i];
       window_counters.tenant_evictions = c.tenant_evictions[i];
       window_counters.sample_dropped = c.sample_dropped;

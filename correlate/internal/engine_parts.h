@@ -25,7 +25,7 @@ struct Engine::Counters {
   std::vector<Counter*> correlation_alerts;  // per correlation rule
   std::vector<Counter*> evictions;
   std::vector<Counter*> tenant_evictions;
-  Counter* late_events = nullptr;
+  std::vector<Counter*> late_events;  // per correlation rule
   Counter* sample_dropped = nullptr;
   Counter* key_truncated = nullptr;
   Counter* matches_dropped = nullptr;

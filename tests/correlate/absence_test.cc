@@ -184,14 +184,14 @@ TEST(AbsenceTest, LatenessDelaysClosing) {
   EXPECT_TRUE(f.feed(80, "other", "x").empty());  // watermark 50
   EXPECT_TRUE(f.feed(55, "mfa").empty());         // late by 25 s, inside the lateness
   EXPECT_TRUE(f.feed(200, "other", "x").empty());
-  EXPECT_EQ(f.counter("vigil_correlation_late_events_total"), 0u);
+  EXPECT_EQ(f.metrics.sum("vigil_correlation_late_events_total"), 0u);
 
   EXPECT_TRUE(f.feed(300, "login").empty());
   EXPECT_TRUE(f.feed(390, "other", "x").empty());  // watermark 360: the deadline itself
   std::vector<Alert> alerts = f.feed(391, "other", "x");
   ASSERT_EQ(alerts.size(), 1u);
   EXPECT_TRUE(f.feed(340, "mfa").empty());  // older than the watermark: late
-  EXPECT_EQ(f.counter("vigil_correlation_late_events_total"), 1u);
+  EXPECT_EQ(f.metrics.sum("vigil_correlation_late_events_total"), 1u);
 }
 
 // A follow-up that arrives before its login (out of order, inside the lateness) closes

@@ -225,7 +225,7 @@ TEST(ClosingWindowTest, LatenessAndEarlyClose) {
   EXPECT_TRUE(f.feed(10, "a", "h1").empty());
   EXPECT_TRUE(f.feed(50, "tick", "x").empty());  // watermark 20
   EXPECT_TRUE(f.feed(5, "a", "h1").empty());     // late: older than the watermark
-  EXPECT_EQ(f.counter("vigil_correlation_late_events_total"), 1u);
+  EXPECT_EQ(f.metrics.sum("vigil_correlation_late_events_total"), 1u);
   EXPECT_TRUE(f.feed(25, "a", "h1").empty());  // out of order, inside the lateness: counts
   // 75 is past the end (70) while the watermark (45) has not passed it: the window of two
   // events is decided now, and 75 opens the next one.

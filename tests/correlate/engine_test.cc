@@ -150,6 +150,10 @@ TEST(EngineTest, LateEventCounted) {
   EXPECT_TRUE(f.feed(100, "192.0.2.1").empty());
   EXPECT_TRUE(f.feed(50, "192.0.2.1").empty());
   EXPECT_EQ(f.metrics.sum("vigil_correlation_late_events_total"), 1u);
+  // The series carries the rule's label, so an operator sees which rule dropped it.
+  const CorrelationRule& rule = f.rules->correlations[0];
+  const Labels rule_label = {{"rule", ruleLabel(rule.id, rule.title)}};
+  EXPECT_EQ(f.metrics.sum("vigil_correlation_late_events_total", rule_label), 1u);
 }
 
 // Rules outside any correlation raise one alert per event, with evidence and hits.
