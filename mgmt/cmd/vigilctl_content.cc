@@ -411,8 +411,8 @@ void registerContentCommands(CLI::App& app, const GlobalOptions& global) {
         ->required()
         ->check(CLI::IsMember({"rules", "intel", "playbooks"}));
     command->add_option("--tenant", o->tenant,
-                        "tenant of tenant-scoped content (rules of one tenant; leave out for "
-                        "the rules for every tenant)");
+                        "the tenant whose rules, analyst list or playbooks to manage; leave "
+                        "out for the content for every tenant");
     command->add_flag("--json", o->json, "print the API's JSON response");
   };
 
