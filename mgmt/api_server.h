@@ -66,7 +66,7 @@ struct ApiResponse {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   // Optional details for the audit record of this call. When empty, the record takes the
-  // path parameters as target and the principal's tenants.
+  // path parameters and any ?tenant= values as target, and the principal's tenants.
   std::string audit_target;                // e.g. "token=1f2e3d4c5b6a7988"
   std::vector<std::string> audit_tenants;  // tenants the call acted on
 };

@@ -19,9 +19,19 @@ bool isMutating(absl::string_view method) {
   return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
 }
 
+// Bytes of a ?tenant= value that the default target keeps: valid tenant names have at
+// most 64, and a longer value is a bad request whose start identifies it well enough.
+constexpr size_t kMaxTargetTenantBytes = 128;
+
 std::string defaultTarget(const ApiRequest& request) {
   std::vector<std::string> parts;
   for (const auto& [name, value] : request.path_params) parts.push_back(absl::StrCat(name, "=", value));
+  // The tenant scope of content and analyst-list calls, so that a failed or denied call on
+  // one tenant's content is recorded with that tenant.
+  auto [first, last] = request.query.equal_range("tenant");
+  for (auto it = first; it != last; ++it) {
+    parts.push_back(absl::StrCat("tenant=", it->second.substr(0, kMaxTargetTenantBytes)));
+  }
   return absl::StrJoin(parts, ",");
 }
 

@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "auth_test_util.h"
 #include "mgmt_test_util.h"
 
@@ -343,6 +344,10 @@ class HttpRejectionTest : public ApiServerTest {
       response.body = request.body;
       return absl::StatusOr<ApiResponse>(response);
     });
+    strict_->addRoute("DELETE", "/api/v1/missing/{kind}", [](const ApiRequest& request) {
+      return absl::StatusOr<ApiResponse>(
+          absl::NotFoundError(absl::StrCat("no ", request.pathParam("kind"), " to delete")));
+    });
     absl::Status started = strict_->start();
     ASSERT_TRUE(started.ok()) << started;
   }
@@ -365,6 +370,28 @@ class HttpRejectionTest : public ApiServerTest {
 
   std::unique_ptr<ApiServer> strict_;
 };
+
+// A failed call's audit record names its ?tenant= scope beside the path parameters, so a
+// failed deletion of one tenant's content is found under that tenant.
+TEST_F(HttpRejectionTest, FailedCallRecordsTenantScope) {
+  httplib::Client client("127.0.0.1", strict_->port());
+  client.set_bearer_token_auth(auth_->adminToken());
+  httplib::Result result = client.Delete("/api/v1/missing/rules?tenant=acme");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 404);
+  const std::string long_tenant(300, 'a');
+  result = client.Delete(("/api/v1/missing/playbooks?tenant=" + long_tenant).c_str());
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 404);
+
+  std::vector<AuditRecord> records = auditRecords();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].entry.target, "kind=rules,tenant=acme");
+  EXPECT_EQ(records[0].entry.status, 404);
+  EXPECT_EQ(records[0].entry.outcome, "error");
+  // A value longer than any tenant name is cut to its first 128 bytes.
+  EXPECT_EQ(records[1].entry.target, "kind=playbooks,tenant=" + long_tenant.substr(0, 128));
+}
 
 // A declared body over the limit gets 413 with the JSON error, an audit record naming the
 // token's principal but never the token, and a count by reason.
