@@ -57,8 +57,13 @@ class ConditionParser {
   absl::Status error(std::string_view reason) const {
     std::string shown =
         token_.empty() ? std::string("end of condition") : internal::concat("'", token_, "'");
-    return absl::InvalidArgumentError(internal::concat("condition '", text_, "': ", reason, " at ",
-                                                       shown, " (offset ", token_start_, ")"));
+    // A condition too long to read in one line is shown by its start.
+    constexpr size_t kShownBytes = 120;
+    std::string_view text = text_.substr(0, kShownBytes);
+    return absl::InvalidArgumentError(internal::concat("condition '", text,
+                                                       text_.size() > kShownBytes ? "...'" : "'",
+                                                       ": ", reason, " at ", shown, " (offset ",
+                                                       token_start_, ")"));
   }
 
   absl::Status aggregationError() const {
@@ -112,18 +117,30 @@ class ConditionParser {
 
   absl::StatusOr<uint32_t> parseNot() {
     if (!isKeyword("not")) return parsePrimary();
+    if (absl::Status deeper = enter(); !deeper.ok()) return deeper;
     next();
     absl::StatusOr<uint32_t> operand = parseNot();
+    --depth_;
     if (!operand.ok()) return operand.status();
     return addNode(Condition::Kind::kNot, {*operand});
+  }
+
+  // Counts one more level of parentheses or "not". Parsing and evaluation recurse once per
+  // level, so a condition of thousands of levels would overflow the stack.
+  absl::Status enter() {
+    if (++depth_ <= kMaxConditionDepth) return absl::OkStatus();
+    return error(internal::concat("parentheses and 'not' nest deeper than ", kMaxConditionDepth,
+                                  " levels; split the condition into named selections"));
   }
 
   absl::StatusOr<uint32_t> parsePrimary() {
     if (token_.empty()) return error("missing selection name");
     if (token_ == "|") return aggregationError();
     if (token_ == "(") {
+      if (absl::Status deeper = enter(); !deeper.ok()) return deeper;
       next();
       absl::StatusOr<uint32_t> inner = parseOr();
+      --depth_;
       if (!inner.ok()) return inner.status();
       if (token_ != ")") return error("missing ')'");
       next();
@@ -184,6 +201,7 @@ class ConditionParser {
   size_t pos_ = 0;
   size_t token_start_ = 0;
   std::string_view token_;
+  size_t depth_ = 0;  // parentheses and "not" open around the current token
   Condition condition_;
 };
 

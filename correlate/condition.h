@@ -69,12 +69,16 @@ class Condition {
   uint32_t root_ = 0;
 };
 
+// Levels of parentheses and `not` that a condition may nest. Sigma rules use a handful.
+inline constexpr size_t kMaxConditionDepth = 64;
+
 // Parses a condition over the named selections. Precedence is `not` > `and` > `or`;
 // keywords are case-insensitive. `1 of X*` / `any of X*` is the OR and `all of X*` the
 // AND of every selection whose name matches the `*` pattern; `them` means all selections.
 // Returns InvalidArgument naming the token and its offset for unknown selections,
 // patterns that match nothing, aggregations (`| count() ...`), which Sigma moved to
-// correlation rules, and syntax errors. Allocates (control plane).
+// correlation rules, nesting deeper than kMaxConditionDepth, and syntax errors. Allocates
+// (control plane).
 absl::StatusOr<Condition> parseCondition(std::string_view text,
                                          const std::vector<std::string>& selection_names);
 

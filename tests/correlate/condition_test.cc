@@ -76,5 +76,32 @@ TEST(ConditionTest, Errors) {
   EXPECT_NE(parsed("sel_*").find("needs '1 of' or 'all of'"), std::string::npos);
 }
 
+// Parentheses or "not" nested deeper than kMaxConditionDepth are rejected before the
+// recursion grows: a condition of 30,000 parentheses once overflowed the stack.
+TEST(ConditionTest, DeepNestingRejected) {
+  auto wrapped = [](size_t levels) {
+    return std::string(levels, '(') + "sel_a" + std::string(levels, ')');
+  };
+  EXPECT_EQ(parsed(wrapped(kMaxConditionDepth)), "sel_a");
+  const std::string deep = parsed(wrapped(30000));
+  EXPECT_EQ(deep.rfind("error: condition '((((", 0), 0u) << deep.substr(0, 200);
+  EXPECT_NE(deep.find("nest deeper than 64 levels"), std::string::npos) << deep.substr(0, 200);
+  // The message shows the start of the condition, not all 60,000 bytes of it.
+  EXPECT_LT(deep.size(), 400u);
+
+  std::string nots;
+  for (size_t i = 0; i < kMaxConditionDepth; ++i) nots += "not ";
+  EXPECT_EQ(parsed(nots + "sel_a").rfind("not not", 0), 0u);
+  for (size_t i = 0; i < 30000; ++i) nots += "not ";
+  EXPECT_NE(parsed(nots + "sel_a").find("nest deeper than 64 levels"), std::string::npos);
+
+  // Levels of both kinds add up.
+  std::string mixed;
+  for (size_t i = 0; i < kMaxConditionDepth; ++i) mixed += i % 2 == 0 ? "not " : "(";
+  mixed += "sel_a" + std::string(kMaxConditionDepth / 2, ')');
+  EXPECT_EQ(parsed(mixed).rfind("not", 0), 0u) << parsed(mixed);
+  EXPECT_NE(parsed("(" + mixed + ")").find("nest deeper than 64 levels"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace vigil::correlate
