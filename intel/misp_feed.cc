@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/json_depth.h"
 #include "common/time.h"
 #include "intel/builder.h"
 #include "intel/internal/misp_types.h"
@@ -203,6 +204,11 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addMispText(std::string_view nam
                                                             std::string_view text,
                                                             std::string_view origin) {
   if (absl::Status s = checkReady(name); !s.ok()) return s;
+  if (jsonNestsDeeper(text)) {
+    return absl::InvalidArgumentError(absl::StrCat("MISP file ", av(origin),
+                                                   " nests arrays and objects deeper than ",
+                                                   kMaxJsonDepth, " levels; no MISP event does"));
+  }
   json doc = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) {
     return absl::InvalidArgumentError(absl::StrCat("MISP file ", av(origin), " is not valid JSON"));
@@ -225,7 +231,9 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addMispFeedFolder(std::string_vi
   std::string manifest_path = (folder / "manifest.json").string();
   absl::StatusOr<std::string> manifest_text = readFile(name, manifest_path);
   if (!manifest_text.ok()) return manifest_text.status();
-  json manifest = json::parse(*manifest_text, nullptr, /*allow_exceptions=*/false);
+  json manifest = jsonNestsDeeper(*manifest_text)
+                      ? json(json::value_t::discarded)
+                      : json::parse(*manifest_text, nullptr, /*allow_exceptions=*/false);
   if (manifest.is_discarded() || !manifest.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "MISP feed manifest ", manifest_path, " is not a JSON object keyed by event uuid"));

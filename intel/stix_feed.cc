@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/json_depth.h"
 #include "common/time.h"
 #include "intel/builder.h"
 #include "intel/internal/list_syntax.h"
@@ -44,6 +45,11 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addStixText(std::string_view nam
                                                             std::string_view text,
                                                             std::string_view origin) {
   if (absl::Status s = checkReady(name); !s.ok()) return s;
+  if (jsonNestsDeeper(text)) {
+    return absl::InvalidArgumentError(absl::StrCat("STIX file ", av(origin),
+                                                   " nests arrays and objects deeper than ",
+                                                   kMaxJsonDepth, " levels; no STIX bundle does"));
+  }
   json doc = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) {
     return absl::InvalidArgumentError(absl::StrCat("STIX file ", av(origin), " is not valid JSON"));

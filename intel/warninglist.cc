@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/json_depth.h"
 #include "intel/builder.h"
 #include "intel/internal/list_syntax.h"
 #include "intel/internal/misp_types.h"
@@ -148,6 +149,12 @@ absl::StatusOr<WarninglistReport> IndicatorSetBuilder::addWarninglistFile(
 absl::StatusOr<WarninglistReport> IndicatorSetBuilder::addWarninglistText(
     std::string_view text, std::string_view origin) {
   if (absl::Status s = checkReady("warninglist"); !s.ok()) return s;
+  // Rejected values are quoted with dump(), which recurses once per nesting level.
+  if (jsonNestsDeeper(text)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("warninglist ", av(origin), " nests arrays and objects deeper than ",
+                     kMaxJsonDepth, " levels; a warninglist is an object with a flat list"));
+  }
   json doc = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) {
     return absl::InvalidArgumentError(

@@ -15,6 +15,7 @@
 #include "mgmt/auth_store.h"
 #include "mgmt/content_service.h"
 #include "mgmt/internal/api_errors.h"
+#include "mgmt/internal/json_body.h"
 #include "mgmt/internal/list_query.h"
 
 namespace vigil::mgmt {
@@ -180,6 +181,7 @@ struct PushBody {
 };
 
 absl::StatusOr<PushBody> parsePushBody(const std::string& text, size_t max_files) {
+  if (absl::Status nesting = internal::checkBodyNesting(text); !nesting.ok()) return nesting;
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
     return absl::InvalidArgumentError(

@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/json_depth.h"
 #include "common/log.h"
 #include "mgmt/action_router.h"
 
@@ -153,7 +154,11 @@ absl::Status WebhookConnector::perform(std::string_view action, const pb::List& 
                                ": ", response->body.substr(0, kLoggedBodyBytes)));
   }
   if (response->body.empty()) return absl::OkStatus();
-  json parsed = json::parse(response->body, nullptr, /*allow_exceptions=*/false);
+  // A response nested deeper than kMaxJsonDepth is taken as text, as one that is not JSON,
+  // because turning it into a VM value recurses once per level.
+  json parsed = jsonNestsDeeper(response->body)
+                    ? json(json::value_t::discarded)
+                    : json::parse(response->body, nullptr, /*allow_exceptions=*/false);
   bool ok = true;
   if (parsed.is_discarded()) {
     std::optional<pb::Value> text = call.newString(response->body);

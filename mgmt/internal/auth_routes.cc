@@ -44,6 +44,7 @@ absl::Status rejectQuery(const ApiRequest& request) {
 // Parses a JSON object body and rejects members outside `allowed`.
 absl::StatusOr<nlohmann::json> parseObject(const ApiRequest& request,
                                            std::initializer_list<const char*> allowed) {
+  if (absl::Status nesting = checkBodyNesting(request.body); !nesting.ok()) return nesting;
   nlohmann::json body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_object()) {
     return absl::InvalidArgumentError(

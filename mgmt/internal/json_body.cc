@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/json_depth.h"
 
 namespace vigil::mgmt::internal {
 namespace {
@@ -9,6 +10,13 @@ namespace {
 constexpr size_t kQuotedValueBytes = 60;
 
 }  // namespace
+
+absl::Status checkBodyNesting(absl::string_view body) {
+  if (!jsonNestsDeeper(std::string_view(body.data(), body.size()))) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("request body nests arrays and objects deeper than ", kMaxJsonDepth,
+                   " levels; send a flatter JSON document"));
+}
 
 std::string quoteJson(const nlohmann::json& value) {
   std::string text = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -18,6 +26,7 @@ std::string quoteJson(const nlohmann::json& value) {
 
 absl::StatusOr<JsonBody> JsonBody::parse(absl::string_view body,
                                          std::initializer_list<const char*> allowed) {
+  if (absl::Status nesting = checkBodyNesting(body); !nesting.ok()) return nesting;
   nlohmann::json parsed;
   try {
     parsed = nlohmann::json::parse(body.begin(), body.end());

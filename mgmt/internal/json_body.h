@@ -19,6 +19,11 @@ namespace vigil::mgmt::internal {
 // quotes it stays readable.
 std::string quoteJson(const nlohmann::json& value);
 
+// Returns InvalidArgument when the request body `body` nests arrays and objects deeper
+// than kMaxJsonDepth (common/json_depth.h). Call it before parsing a body: a parsed value
+// of any depth can be built, but dumping or copying it recurses once per level.
+absl::Status checkBodyNesting(absl::string_view body);
+
 class JsonBody {
  public:
   // Parses `body` as one JSON object whose keys are all in `allowed`. InvalidArgument for

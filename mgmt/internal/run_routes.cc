@@ -169,6 +169,7 @@ absl::StatusOr<ApiResponse> decideRunHandler(PlaybookRunner& runner, const ApiRe
   if (!id.ok()) return id.status();
   std::string comment;
   if (!request.body.empty()) {
+    if (absl::Status nesting = checkBodyNesting(request.body); !nesting.ok()) return nesting;
     json body = json::parse(request.body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) {
       return absl::InvalidArgumentError(

@@ -302,6 +302,43 @@ TEST(MispFeedTest, RejectsNonMisp) {
             std::string::npos);
 }
 
+// JSON feeds nested deeper than kMaxJsonDepth are rejected before parsing. A warninglist
+// of 100,000 nested arrays once crashed the loader, which quoted a rejected value with a
+// recursive dump().
+TEST(JsonFeedTest, DeepNestingRejected) {
+  const size_t levels = 100000;
+  const std::string deep = std::string(levels, '[') + std::string(levels, ']');
+  IndicatorSetBuilder builder(fixedNow());
+  absl::StatusOr<WarninglistReport> list = builder.addWarninglistText(
+      R"({"name": "x", "type": "string", "list": [)" + deep + "]}", "w.json");
+  ASSERT_FALSE(list.ok());
+  EXPECT_EQ(list.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(list.status().message().find("warninglist w.json nests arrays and objects deeper "
+                                         "than 128 levels"),
+            std::string::npos)
+      << list.status();
+
+  absl::StatusOr<LoadReport> misp = builder.addMispText(
+      "m", R"({"Event": {"Attribute": [{"type": "ip-dst", "value": )" + deep + "}]}}", "e.json");
+  ASSERT_FALSE(misp.ok());
+  EXPECT_NE(misp.status().message().find("MISP file e.json nests arrays and objects deeper"),
+            std::string::npos)
+      << misp.status();
+
+  absl::StatusOr<LoadReport> stix = builder.addStixText(
+      "s", R"({"type": "bundle", "objects": [{"pattern": )" + deep + "}]}", "b.json");
+  ASSERT_FALSE(stix.ok());
+  EXPECT_NE(stix.status().message().find("STIX file b.json nests arrays and objects deeper"),
+            std::string::npos)
+      << stix.status();
+
+  // A bundle at the limit still loads (its one object is not an indicator).
+  const std::string shallow = std::string(120, '[') + std::string(120, ']');
+  EXPECT_TRUE(builder.addStixText("s", R"({"type": "bundle", "objects": [{"x": )" + shallow + "}]}",
+                                  "b.json")
+                  .ok());
+}
+
 // ---------------------------------------------------------------------------------------
 // Warninglists
 

@@ -294,6 +294,31 @@ TEST_F(ApiAuthTest, BadTokenRequestsAre400) {
       << expiry.text;
 }
 
+// A body of 100,000 nested arrays once crashed vigild: quoting the bad value in the error
+// dumped it recursively. Every JSON body route now rejects deep nesting before parsing.
+TEST_F(ApiAuthTest, DeeplyNestedBodiesAre400) {
+  const size_t levels = 100000;
+  const std::string deep = std::string(levels, '[') + std::string(levels, ']');
+  const std::pair<const char*, std::string> calls[] = {
+      {"/api/v1/cases", R"({"tenant": "acme", "title": )" + deep + "}"},
+      {"/api/v1/cases/1/notes", R"({"body": )" + deep + "}"},
+      {"/api/v1/tokens", R"({"name": )" + deep + "}"},
+      {"/api/v1/tenants", R"({"name": )" + deep + "}"},
+  };
+  for (const auto& [path, body] : calls) {
+    Reply r = call("POST", path, admin(), body);
+    EXPECT_EQ(r.status, 400) << path;
+    EXPECT_NE(r.text.find("nests arrays and objects deeper than 128 levels"), std::string::npos)
+        << path << ": " << r.text.substr(0, 300);
+  }
+  // Nesting up to the limit is parsed, and the wrong type is reported as before.
+  const std::string shallow = std::string(127, '[') + std::string(127, ']');
+  Reply r = call("POST", "/api/v1/tenants", admin(), R"({"name": )" + shallow + "}");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.text.find("field 'name' is [[[["), std::string::npos) << r.text.substr(0, 300);
+  EXPECT_EQ(call("GET", "/healthz", "").status, 200);
+}
+
 // Tenant admins mint and revoke tokens only inside their tenants and never admin tokens.
 TEST_F(ApiAuthTest, TenantAdminLimits) {
   std::string ta = auth_->mint(Role::kTenantAdmin, {"acme"}, "acme-admin");

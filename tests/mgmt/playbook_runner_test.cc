@@ -1019,6 +1019,10 @@ TEST_F(PlaybookRunnerTest, RunRoutesFilterByTenant) {
   deny.body = R"({"comment": "benign", "extra": 1})";
   EXPECT_EQ(internal::decideRunHandler(*runner_, deny, acme, false).status().code(),
             absl::StatusCode::kInvalidArgument);
+  // A comment of 100,000 nested arrays is rejected before parsing (it once crashed vigild).
+  deny.body = R"({"comment": )" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  EXPECT_THAT(std::string(internal::decideRunHandler(*runner_, deny, acme, false).status().message()),
+              HasSubstr("nests arrays and objects deeper than 128 levels"));
   deny.body = R"({"comment": "benign"})";
   response = internal::decideRunHandler(*runner_, deny, acme, false);
   ASSERT_TRUE(response.ok()) << response.status();

@@ -239,6 +239,16 @@ TEST_F(WebhookConnectorTest, TextBodyIsText) {
             "\"accepted\"");
 }
 
+// A JSON body nested deeper than kMaxJsonDepth is returned as text, because turning it into
+// a VM value would recurse once per level.
+TEST_F(WebhookConnectorTest, DeeplyNestedBodyIsText) {
+  auto connector = WebhookConnector::create(optionsFor(url()));
+  ASSERT_TRUE(connector.ok());
+  reply_ = std::string(200, '[') + std::string(200, ']');
+  EXPECT_EQ(runPlaybook("  - action: chat.notify\n    output: r\n  - stop: r\n", **connector),
+            "\"" + reply_ + "\"");
+}
+
 // An HTTP error status fails the action, and on_error receives the message.
 TEST_F(WebhookConnectorTest, HttpErrorReachesOnError) {
   auto connector = WebhookConnector::create(optionsFor(url()));
