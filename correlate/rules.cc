@@ -9,6 +9,7 @@
 #include <optional>
 #include <sstream>
 
+#include "common/yaml_error.h"
 #include "correlate/internal/detection_index.h"
 #include "correlate/internal/detection_loader.h"
 #include "correlate/internal/regex_table.h"
@@ -810,7 +811,7 @@ absl::Status RuleLoader::addText(std::string_view yaml, std::string_view origin)
       documents.push_back(YAML::Load(part.text));
     } catch (const YAML::Exception& e) {
       return absl::InvalidArgumentError(
-          internal::concat(origin, ":", e.mark.line + 1, ": invalid YAML: ", e.msg));
+          internal::concat(origin, ":", e.mark.line + 1, ": invalid YAML: ", yamlErrorText(e)));
     }
   }
   const size_t detections_before = pending_.detections.size();
@@ -869,7 +870,7 @@ absl::Status RuleLoader::addText(std::string_view yaml, std::string_view origin)
       }
     } catch (const YAML::Exception& e) {
       return fail(absl::InvalidArgumentError(
-          internal::concat("unexpected YAML type at line ", e.mark.line + 1, ": ", e.msg)));
+          internal::concat("unexpected YAML type at line ", e.mark.line + 1, ": ", yamlErrorText(e))));
     }
   }
   return absl::OkStatus();
@@ -1039,7 +1040,7 @@ absl::StatusOr<std::string> withoutRule(std::string_view yaml, std::string_view 
       node = YAML::Load(part.text);
     } catch (const YAML::Exception& e) {
       return absl::InvalidArgumentError(
-          internal::concat(origin, ":", e.mark.line + 1, ": invalid YAML: ", e.msg));
+          internal::concat(origin, ":", e.mark.line + 1, ": invalid YAML: ", yamlErrorText(e)));
     }
     auto scalar = [&node](const char* key) {
       return node.IsMap() && node[key] && node[key].IsScalar() ? node[key].Scalar()

@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "common/event.h"
 #include "common/ip.h"
+#include "common/yaml_error.h"
 #include "dataplane/tls_source.h"
 #include "mgmt/auth_store.h"
 #include "mgmt/internal/access_control.h"
@@ -955,7 +956,7 @@ absl::StatusOr<DaemonConfig> parseConfig(const std::string& yaml_text, const std
     root = YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(
-        absl::StrCat(origin, ":", e.mark.line + 1, ": invalid YAML: ", e.msg));
+        absl::StrCat(origin, ":", e.mark.line + 1, ": invalid YAML: ", yamlErrorText(e)));
   }
   DaemonConfig config;
   config.config_path = origin;

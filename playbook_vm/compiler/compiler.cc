@@ -8,6 +8,7 @@
 #include <set>
 #include <utility>
 
+#include "common/yaml_error.h"
 #include "playbook_vm/compiler/internal/compiler_state.h"
 #include "playbook_vm/verifier.h"
 
@@ -711,7 +712,7 @@ absl::StatusOr<CompiledPlaybook> compilePlaybook(std::string_view source,
   } catch (const YAML::Exception& e) {
     Pos pos{static_cast<uint32_t>(e.mark.line + 1), static_cast<uint32_t>(e.mark.column + 1)};
     if (e.mark.is_null()) pos = {1, 1};
-    return positioned(file_name, pos, internal::strCat("invalid YAML: ", e.msg));
+    return positioned(file_name, pos, internal::strCat("invalid YAML: ", yamlErrorText(e)));
   }
 }
 

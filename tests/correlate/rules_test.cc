@@ -120,6 +120,12 @@ TEST(RuleLoaderTest, RejectsWithReason) {
   std::string yaml_error = loadError("title: [unclosed\n");
   EXPECT_EQ(yaml_error.rfind("bad.yml:", 0), 0u) << yaml_error;
   EXPECT_NE(yaml_error.find(": invalid YAML: "), std::string::npos) << yaml_error;
+  // Past yaml-cpp's depth limit the message names the depth, where yaml-cpp's is "bad file".
+  std::string deep = loadError("title: " + std::string(20000, '[') + std::string(20000, ']') + "\n");
+  EXPECT_NE(deep.find("invalid YAML: lists and maps nest 500 levels deep, past the YAML "
+                      "parser's limit; flatten the document"),
+            std::string::npos)
+      << deep;
 }
 
 // A failing document leaves nothing from its text behind.

@@ -161,6 +161,12 @@ TEST(ConfigTest, ErrorsNameKeyValueAndChoices) {
     EXPECT_NE(std::string(result.status().message()).find(c.expected), std::string::npos)
         << "yaml: " << c.yaml << "\nerror: " << result.status().message();
   }
+  // Past yaml-cpp's depth limit the message names the depth, where yaml-cpp's is "bad file".
+  auto deep = parse("sources: " + std::string(3000, '[') + "\n");
+  ASSERT_FALSE(deep.ok());
+  EXPECT_NE(std::string(deep.status().message()).find("levels deep, past the YAML parser's limit"),
+            std::string::npos)
+      << deep.status();
 }
 
 // Tenant rules keep their order and each kind of match is read into its own member.
