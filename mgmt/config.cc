@@ -702,7 +702,17 @@ struct Reader : internal::YamlReader {
                             {"trace", "debug", "info", "warn", "error", "critical"}, c.log_level)).ok()) return st;
       if (!(st = readString(d, "daemon", "state_dir", c.state_dir)).ok()) return st;
     }
+    if (root["state_dir"] && root["daemon"] && root["daemon"]["state_dir"]) {
+      return error(root["state_dir"], "state_dir",
+                   "also given as daemon.state_dir; keep one of the two, because vigild "
+                   "would use only this one");
+    }
     if (!(st = readString(root, "", "state_dir", c.state_dir)).ok()) return st;
+    if (c.state_dir.empty()) {
+      const YAML::Node empty_node = root["state_dir"] ? root["state_dir"] : root["daemon"]["state_dir"];
+      return error(empty_node, root["state_dir"] ? "state_dir" : "daemon.state_dir",
+                   "is empty; name the folder where vigild keeps its state");
+    }
     c.state_dir = resolve(c.state_dir);
 
     if (YAML::Node p = root["pipeline"]) {

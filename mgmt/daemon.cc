@@ -2,9 +2,12 @@
 
 #include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -302,7 +305,64 @@ absl::Status Daemon::startApi() {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Returns an error naming `key` when the folder `dir` neither exists as a writable folder
+// nor can be created. A missing folder is probed by creating and removing its first missing
+// level, so the check leaves nothing behind.
+absl::Status checkFolderUsable(const std::string& key, const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::path path = std::filesystem::absolute(dir, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat(key, ": '", dir, "': ", ec.message()));
+  std::filesystem::path missing;
+  while (!path.empty() && !std::filesystem::exists(path, ec)) {
+    missing = path;
+    if (path == path.parent_path()) break;
+    path = path.parent_path();
+  }
+  if (!std::filesystem::is_directory(path, ec)) {
+    return absl::InvalidArgumentError(absl::StrCat(key, ": '", dir, "' cannot be a folder, because ",
+                                                   path.string(), " is not one"));
+  }
+  if (missing.empty()) {
+    if (access(path.c_str(), W_OK | X_OK) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(key, ": folder '", dir,
+                                                     "' is not writable (", std::strerror(errno),
+                                                     "); fix its permissions or choose another"));
+    }
+    return absl::OkStatus();
+  }
+  if (!std::filesystem::create_directory(missing, ec) || ec) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        key, ": folder '", dir, "' cannot be created in ", path.string(), " (",
+        ec ? ec.message() : std::string("it appeared meanwhile"), "); choose another folder"));
+  }
+  std::filesystem::remove(missing, ec);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Daemon::checkFolders() const {
+  const auto folderOf = [](const std::string& file) {
+    return std::filesystem::path(file).parent_path().string();
+  };
+  if (auto st = checkFolderUsable("state_dir", config_.state_dir); !st.ok()) return st;
+  if (auto st = checkFolderUsable("api.case_db", folderOf(config_.case_db)); !st.ok()) return st;
+  if (auto st = checkFolderUsable("cases.evidence_dir", config_.evidence_dir); !st.ok()) return st;
+  if (auto st = checkFolderUsable("playbooks.db", folderOf(config_.playbooks.db)); !st.ok()) {
+    return st;
+  }
+  if (!config_.alerts_output.empty() && config_.alerts_output != "stdout") {
+    if (auto st = checkFolderUsable("alerts.output", folderOf(config_.alerts_output)); !st.ok()) {
+      return st;
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Daemon::validate() {
+  if (auto st = checkFolders(); !st.ok()) return st;
   if (auto st = loadIntel(); !st.ok()) return st;
   if (auto st = loadRules(); !st.ok()) return st;
   // Always built: it runs the default-case playbook, which files alerts in cases, and

@@ -59,8 +59,10 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  // Loads indicators and rules and creates every source (validating its options) without
-  // opening anything: what `vigild --check-config` runs. Errors name the file or value.
+  // Checks that the state folders and the alerts file's folder exist writable or can be
+  // created, loads indicators and rules and creates every source (validating its options)
+  // without opening anything: what `vigild --check-config` runs. Errors name the key, file or
+  // value.
   absl::Status validate();
 
   // Runs validate(), opens the case store, creates every source (validating
@@ -109,6 +111,10 @@ class Daemon {
   absl::Status readiness() const;
 
  private:
+  // Returns an error naming the configuration key of the first folder that vigild could
+  // not create or write: state_dir, the case store's, the evidence, the run store's and
+  // the alerts file's folder.
+  absl::Status checkFolders() const;
   absl::Status loadIntel();
   // Opens <state_dir>/auth.db and audit.db and registers every tenant the config names.
   absl::Status openAuth();

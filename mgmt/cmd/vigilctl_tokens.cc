@@ -150,9 +150,23 @@ struct BootstrapOptions {
 };
 
 void bootstrap(const BootstrapOptions& options) {
+  // The state folder may not exist yet, before vigild's first start, but its parent must:
+  // a mistyped path would otherwise get a new token store that vigild never reads.
+  const std::filesystem::path dir(options.state_dir);
   std::error_code ec;
-  std::filesystem::create_directories(options.state_dir, ec);
-  if (ec) fail(absl::StrCat("cannot create --state-dir ", options.state_dir, ": ", ec.message()));
+  if (!std::filesystem::exists(dir, ec)) {
+    const std::filesystem::path parent = std::filesystem::absolute(dir, ec).parent_path();
+    if (!std::filesystem::is_directory(parent, ec)) {
+      fail(absl::StrCat("--state-dir ", options.state_dir, ": folder ", parent.string(),
+                        " does not exist; give vigild's state_dir, or create the folder first"));
+    }
+    std::filesystem::create_directory(dir, ec);
+    if (ec) fail(absl::StrCat("cannot create --state-dir ", options.state_dir, ": ", ec.message()));
+    std::cerr << "vigilctl: created the state folder " << options.state_dir
+              << "; vigild reads this token only with state_dir set to it\n";
+  } else if (!std::filesystem::is_directory(dir, ec)) {
+    fail(absl::StrCat("--state-dir ", options.state_dir, " is not a folder"));
+  }
   absl::StatusOr<std::unique_ptr<AuthStore>> store =
       AuthStore::open(AuthStore::defaultPath(options.state_dir));
   if (!store.ok()) fail(store.status().message());

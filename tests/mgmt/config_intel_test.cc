@@ -2,10 +2,13 @@
 // daemon that loads the real corpus feeds in each format through that section.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "mgmt/config.h"
 #include "mgmt/daemon.h"
+#include "mgmt_test_util.h"
 
 namespace vigil::mgmt {
 namespace {
@@ -102,7 +105,9 @@ TEST(ConfigIntel, ErrorsNameValueAndFix) {
 // A daemon loads a CSV, a MISP feed folder, a STIX bundle and a regex list from the real
 // corpus, applies the warninglists folder, and exports per-list counters.
 TEST(ConfigIntel, DaemonLoadsEveryFormat) {
+  testing::TempDir state;
   auto c = parse(
+      "state_dir: " + state.file("state") + "\n"
       "intel:\n"
       "  warninglists: [" + corpus("misp-warninglists") + "]\n"
       "  lists:\n"
@@ -130,7 +135,9 @@ TEST(ConfigIntel, DaemonLoadsEveryFormat) {
 
 // A feed path of the wrong kind is a clear error naming the list and the fix.
 TEST(ConfigIntel, DaemonRejectsMissingFeed) {
-  auto c = parse("intel: {lists: [{name: m, path: /nonexistent/feed, format: misp_feed}]}\n");
+  testing::TempDir state;
+  auto c = parse("state_dir: " + state.file("state") +
+                 "\nintel: {lists: [{name: m, path: /nonexistent/feed, format: misp_feed}]}\n");
   ASSERT_TRUE(c.ok()) << c.status();
   Daemon daemon(*c, DaemonOptions{});
   absl::Status st = daemon.validate();
@@ -138,6 +145,44 @@ TEST(ConfigIntel, DaemonRejectsMissingFeed) {
   EXPECT_NE(st.message().find("intel.lists m: /nonexistent/feed is not a folder"),
             std::string::npos)
       << st;
+}
+
+// Folders vigild could not create fail validation with the key that names them, and a
+// folder that does not exist yet is left as it was.
+TEST(ConfigIntel, DaemonRejectsUnusableFolders) {
+  testing::TempDir dir;
+  struct Case {
+    std::string yaml;
+    std::string expected;
+  };
+  std::ofstream(dir.file("plain-file")) << "x";
+  const Case cases[] = {
+      {"state_dir: /proc/vigil-check\n",
+       "state_dir: folder '/proc/vigil-check' cannot be created in /proc"},
+      {"state_dir: " + dir.file("plain-file/state") + "\n",
+       "state_dir: '" + dir.file("plain-file/state") + "' cannot be a folder, because " +
+           dir.file("plain-file") + " is not one"},
+      {"state_dir: " + dir.file("state") + "\nalerts: {output: /proc/vigil-check/a.jsonl}\n",
+       "alerts.output: folder '/proc/vigil-check' cannot be created"},
+      {"state_dir: " + dir.file("state") +
+           "\napi: {enabled: false, case_db: /proc/vigil-check/cases.db}\n",
+       "api.case_db: folder '/proc/vigil-check' cannot be created"},
+  };
+  for (const Case& c : cases) {
+    const bool has_api = c.yaml.find("api:") != std::string::npos;
+    auto config = parse(c.yaml + (has_api ? "" : "api: {enabled: false}\n"));
+    ASSERT_TRUE(config.ok()) << config.status();
+    Daemon daemon(*config, DaemonOptions{});
+    absl::Status st = daemon.validate();
+    ASSERT_FALSE(st.ok()) << c.yaml;
+    EXPECT_NE(st.message().find(c.expected), std::string::npos) << st;
+  }
+  auto fine = parse("state_dir: " + dir.file("new/state") + "\napi: {enabled: false}\n");
+  ASSERT_TRUE(fine.ok()) << fine.status();
+  Daemon daemon(*fine, DaemonOptions{});
+  absl::Status st = daemon.validate();
+  EXPECT_TRUE(st.ok()) << st;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("new")));
 }
 
 }  // namespace

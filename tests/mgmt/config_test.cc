@@ -154,6 +154,10 @@ TEST(ConfigTest, ErrorsNameKeyValueAndChoices) {
       {"apii: {}\n", "apii: unknown key; accepted keys:"},
       {"sources: [{name: x, type: udp, lisen: '127.0.0.1:1'}]\n", "sources[0].lisen: unknown key"},
       {"sources: [\n", "test.yaml:2: invalid YAML"},
+      {"state_dir: ''\n", "test.yaml:1: state_dir: is empty; name the folder"},
+      {"daemon: {state_dir: ''}\n", "daemon.state_dir: is empty"},
+      {"daemon: {state_dir: /a}\nstate_dir: /b\n",
+       "test.yaml:2: state_dir: also given as daemon.state_dir; keep one of the two"},
   };
   for (const Case& c : cases) {
     auto result = parse(c.yaml);

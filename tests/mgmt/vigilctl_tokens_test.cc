@@ -97,6 +97,29 @@ TEST_F(VigilctlTokensTest, BootstrapMintsAdmin) {
   EXPECT_EQ(result.principal.role, Role::kAdmin);
 }
 
+// bootstrap creates a missing state folder, but not its missing parents: a mistyped path
+// would otherwise hold a token that vigild never reads.
+TEST_F(VigilctlTokensTest, BootstrapNeedsExistingParent) {
+  const std::string typo = dir_.file("no-such-parent/state");
+  RunResult missing = run("tokens bootstrap --state-dir " + typo);
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("folder " + dir_.file("no-such-parent") + " does not exist"),
+            std::string::npos)
+      << missing.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("no-such-parent")));
+
+  RunResult created = run("tokens bootstrap --state-dir " + state_);
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_NE(created.err.find("created the state folder " + state_), std::string::npos)
+      << created.err;
+  EXPECT_TRUE(std::filesystem::exists(AuthStore::defaultPath(state_)));
+
+  std::ofstream(dir_.file("plain-file")) << "x";
+  RunResult file = run("tokens bootstrap --state-dir " + dir_.file("plain-file"));
+  EXPECT_EQ(file.exit_code, 1);
+  EXPECT_NE(file.err.find("is not a folder"), std::string::npos) << file.err;
+}
+
 // audit verify passes on an intact log and names the first broken record after tampering.
 TEST_F(VigilctlTokensTest, AuditVerifyFindsTampering) {
   ASSERT_EQ(run("tokens bootstrap --state-dir " + state_).exit_code, 0);
