@@ -37,6 +37,9 @@ int main(int argc, char** argv) {
   vigil::ctl::GlobalOptions options;
   if (const char* env = std::getenv("VIGIL_API"); env != nullptr && *env != '\0') {
     options.api_url = env;
+    // Reported by the first API request, so offline commands still run.
+    options.api_url_error = vigil::ctl::normalizeApiUrl(options.api_url);
+    if (!options.api_url_error.empty()) options.api_url_error.insert(0, "VIGIL_API: ");
   }
   if (const char* env = std::getenv("VIGIL_TOKEN"); env != nullptr) options.token = env;
   if (const char* env = std::getenv("VIGIL_CA_CERT"); env != nullptr) options.ca_cert = env;
@@ -49,7 +52,13 @@ int main(int argc, char** argv) {
   // Let global options such as --api follow the subcommand too.
   app.fallthrough();
   app.add_option("--api", options.api_url,
-                 "base URL of the vigild API (default: $VIGIL_API or http://127.0.0.1:8080)");
+                 "base URL of the vigild API (default: $VIGIL_API or http://127.0.0.1:8080)")
+      ->transform(CLI::Validator(
+          [&options](std::string& url) {
+            options.api_url_error.clear();  // --api replaces $VIGIL_API
+            return vigil::ctl::normalizeApiUrl(url);
+          },
+          "URL"));
   app.add_option("--token", options.token,
                  "API token sent as 'Authorization: Bearer' (default: $VIGIL_TOKEN; prefer the "
                  "variable, since other users can read command lines)");

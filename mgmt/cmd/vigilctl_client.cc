@@ -7,9 +7,31 @@
 #include <memory>
 
 #include <algorithm>
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace vigil::ctl {
+
+std::string normalizeApiUrl(std::string& url) {
+  while (url.size() > 1 && url.back() == '/') url.pop_back();
+  const std::string hint = absl::StrCat("; use http://HOST:PORT or https://HOST:PORT such as ",
+                                        kDefaultApiUrl);
+  size_t host = 0;
+  if (absl::StartsWith(url, "http://")) {
+    host = 7;
+  } else if (absl::StartsWith(url, "https://")) {
+    host = 8;
+  } else {
+    return absl::StrCat("API URL '", url, "' does not start with http:// or https://", hint);
+  }
+  if (host == url.size()) return absl::StrCat("API URL '", url, "' has no host", hint);
+  if (url.find('/', host) != std::string::npos) {
+    return absl::StrCat("API URL '", url, "' has a path; give only the scheme, host and port",
+                        hint);
+  }
+  return "";
+}
+
 namespace {
 
 constexpr time_t kConnectTimeoutSeconds = 5;
@@ -30,6 +52,9 @@ const GlobalOptions* global_options = nullptr;
 
 // A client for `api_url` with timeouts, the bearer token and the CA file applied.
 absl::StatusOr<std::unique_ptr<httplib::Client>> makeClient(const std::string& api_url) {
+  if (global_options != nullptr && !global_options->api_url_error.empty()) {
+    return absl::InvalidArgumentError(global_options->api_url_error);
+  }
   auto client = std::make_unique<httplib::Client>(api_url);
   if (!client->is_valid()) {
     return absl::InvalidArgumentError(absl::StrCat("--api ", api_url,

@@ -20,7 +20,13 @@ struct GlobalOptions {
   std::string api_url = kDefaultApiUrl;
   std::string token;    // API token (--token or $VIGIL_TOKEN); sent as a Bearer token
   std::string ca_cert;  // PEM CA file that signs the API's certificate (--ca-cert), for https
+  std::string api_url_error;  // why $VIGIL_API is unusable; "" when it is fine or --api is set
 };
+
+// Checks an API base URL as --api or $VIGIL_API gives it and drops trailing slashes, so
+// paths join without "//". Returns an error message naming the value, or "" when `url` is
+// http:// or https:// with a host and no path.
+std::string normalizeApiUrl(std::string& url);
 
 // Makes every request of this process carry the token and CA of `options`, which must
 // outlive all requests. main() calls it once before parsing; the values are read at

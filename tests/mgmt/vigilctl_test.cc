@@ -200,6 +200,33 @@ TEST_F(VigilctlTest, ApiUrlFromEnvAndAfterSubcommand) {
   EXPECT_NE(after.out.find("2 of 2 cases shown"), std::string::npos) << after.out;
 }
 
+// A trailing slash on the API URL is dropped, and a URL without a scheme or with a path
+// is rejected before any request, from --api and from VIGIL_API.
+TEST_F(VigilctlTest, ApiUrlIsChecked) {
+  RunResult slash = run("--api " + api_ + "/ cases list");
+  EXPECT_EQ(slash.exit_code, 0) << slash.err;
+  EXPECT_NE(slash.out.find("2 of 2 cases shown"), std::string::npos) << slash.out;
+  RunResult env_slash = run("cases list", "env VIGIL_API=" + api_ + "//");
+  EXPECT_EQ(env_slash.exit_code, 0) << env_slash.err;
+
+  RunResult scheme = run("--api notaurl cases list");
+  EXPECT_NE(scheme.exit_code, 0);
+  EXPECT_NE(scheme.err.find("API URL 'notaurl' does not start with http:// or https://"),
+            std::string::npos)
+      << scheme.err;
+  RunResult path = run("--api " + api_ + "/api cases list");
+  EXPECT_NE(path.exit_code, 0);
+  EXPECT_NE(path.err.find("has a path; give only the scheme, host and port"), std::string::npos)
+      << path.err;
+  RunResult env_bad = run("cases list", "env VIGIL_API=notaurl");
+  EXPECT_EQ(env_bad.exit_code, 1);
+  EXPECT_NE(env_bad.err.find("VIGIL_API: API URL 'notaurl' does not start"), std::string::npos)
+      << env_bad.err;
+  // --api replaces a bad VIGIL_API.
+  RunResult replaced = run("--api " + api_ + " cases list", "env VIGIL_API=notaurl");
+  EXPECT_EQ(replaced.exit_code, 0) << replaced.err;
+}
+
 // Bad arguments are rejected by vigilctl before any request is sent.
 TEST_F(VigilctlTest, BadArgumentsAreRejected) {
   RunResult limit = run("--api " + api_ + " cases list --limit 0");
