@@ -1,5 +1,7 @@
 #include "mgmt/internal/http_rejection.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace vigil::mgmt::internal {
@@ -59,9 +61,21 @@ HttpRejection classifyHttpRejection(const httplib::Request& request, int status,
   const std::string call = absl::StrCat(request.method, " ", request.path);
 
   if (status == 413) {
+    const std::string length = request.get_header_value("Content-Length");
+    // cpp-httplib reads "-5" with strtoull, so a negative length arrives as a huge one.
+    if (!length.empty() && !std::all_of(length.begin(), length.end(), [](char c) {
+          return c >= '0' && c <= '9';
+        })) {
+      rejection.status = 400;
+      rejection.reason = "invalid_content_length";
+      rejection.code = "invalid_argument";
+      rejection.message = absl::StrCat("the Content-Length of ", call, " is '",
+                                       length.substr(0, 40),
+                                       "', not a byte count; send the body's length in bytes");
+      return rejection;
+    }
     rejection.reason = "payload_too_large";
     rejection.code = "payload_too_large";
-    const std::string length = request.get_header_value("Content-Length");
     rejection.message = absl::StrCat(
         "the request body of ", call,
         length.empty() ? "" : absl::StrCat(" (Content-Length ", length, ")"),

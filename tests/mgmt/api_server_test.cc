@@ -371,6 +371,27 @@ class HttpRejectionTest : public ApiServerTest {
   std::unique_ptr<ApiServer> strict_;
 };
 
+// A negative Content-Length is a malformed header, not an oversize body: cpp-httplib reads
+// it as a huge number, and vigild answers 400 with the value instead of 413.
+TEST_F(HttpRejectionTest, NegativeContentLengthIs400) {
+  std::optional<std::string> answer = sendPartialRequest(
+      strict_->port(),
+      "POST /api/v1/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -5\r\n"
+      "Connection: close\r\n\r\nabc");
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->rfind("HTTP/1.1 400", 0), 0u) << *answer;
+  nlohmann::json body = rawJsonBody(*answer);
+  ASSERT_FALSE(body.is_discarded()) << *answer;
+  EXPECT_EQ(body["error"]["code"], "invalid_argument");
+  EXPECT_NE(body["error"]["message"].get<std::string>().find("is '-5', not a byte count"),
+            std::string::npos)
+      << *answer;
+  EXPECT_EQ(rejected("invalid_content_length", "400"), 1u);
+  std::vector<AuditRecord> records = auditRecords();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].entry.target, "reason=invalid_content_length");
+}
+
 // A failed call's audit record names its ?tenant= scope beside the path parameters, so a
 // failed deletion of one tenant's content is found under that tenant.
 TEST_F(HttpRejectionTest, FailedCallRecordsTenantScope) {
