@@ -371,8 +371,8 @@ class HttpRejectionTest : public ApiServerTest {
   std::unique_ptr<ApiServer> strict_;
 };
 
-// A negative Content-Length is a malformed header, not an oversize body: cpp-httplib reads
-// it as a huge number, and vigild answers 400 with the value instead of 413.
+// A negative Content-Length is a malformed header, not an oversize body. cpp-httplib reads
+// it as a huge number, and vigild returns 400 with the value instead of 413.
 TEST_F(HttpRejectionTest, NegativeContentLengthIs400) {
   std::optional<std::string> answer = sendPartialRequest(
       strict_->port(),
