@@ -74,8 +74,8 @@ absl::StatusOr<ParsedIndicator> parseCidr(std::string_view token, const BuilderO
       return invalid("over-broad CIDR", token,
                      absl::StrCat("IPv4 prefixes shorter than /", options.min_ipv4_prefix_len,
                                   " are rejected; list the /", options.min_ipv4_prefix_len,
-                                  " networks it covers, or lower "
-                                  "BuilderOptions::min_ipv4_prefix_len"));
+                                  " networks it covers, or lower intel.min_ipv4_prefix_len "
+                                  "(vigilctl: --min-ipv4-prefix)"));
     }
     out.text = absl::StrCat(formatIp(p->addr), "/", v4_len);
     return out;
@@ -89,8 +89,8 @@ absl::StatusOr<ParsedIndicator> parseCidr(std::string_view token, const BuilderO
     return invalid("over-broad CIDR", token,
                    absl::StrCat("IPv6 prefixes shorter than /", options.min_ipv6_prefix_len,
                                 " are rejected; list the /", options.min_ipv6_prefix_len,
-                                " networks it covers, or lower "
-                                "BuilderOptions::min_ipv6_prefix_len"));
+                                " networks it covers, or lower intel.min_ipv6_prefix_len "
+                                "(vigilctl: --min-ipv6-prefix)"));
   }
   out.text = absl::StrCat(formatIp(p->addr), "/", p->len);
   return out;

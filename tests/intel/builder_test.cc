@@ -172,7 +172,7 @@ TEST(BuilderTest, RejectsOverBroadCidrs) {
   EXPECT_NE(rejectReason("::/80").find("IPv4-mapped"), std::string::npos);
   EXPECT_EQ(rejectReason("10.0.0.0/8"), "");
   EXPECT_EQ(rejectReason("2001::/32"), "");
-  EXPECT_NE(rejectReason("10.0.0.0/7").find("or lower BuilderOptions::min_ipv4_prefix_len"),
+  EXPECT_NE(rejectReason("10.0.0.0/7").find("or lower intel.min_ipv4_prefix_len (vigilctl: --min-ipv4-prefix)"),
             std::string::npos);
 
   BuilderOptions strict;
