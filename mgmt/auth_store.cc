@@ -263,8 +263,8 @@ absl::StatusOr<IssuedToken> AuthStore::createToken(const TokenRequest& request) 
         "an admin token covers every tenant; leave tenants out or pick another role");
   }
   if (request.role != Role::kAdmin && request.tenants.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("a ", roleName(request.role),
-                                                   " token needs at least one tenant"));
+    return absl::InvalidArgumentError(absl::StrCat("a token with role ", roleName(request.role),
+                                                   " needs at least one tenant"));
   }
   if (request.expires_ns != 0 && request.expires_ns <= nowNs()) {
     return absl::InvalidArgumentError("the token would expire in the past; give a later expiry");

@@ -54,7 +54,7 @@ void showCaseReply(const nlohmann::json& reply, bool json) {
 CLI::App* addCaseId(CLI::App* command, CaseCommand& target) {
   command->add_option("id", target.id, "case id, as printed by 'cases list'")
       ->required()
-      ->check(CLI::PositiveNumber);
+      ->check(integerAtLeast(1, "case id"));
   command->add_flag("--json", target.json, "print the API response as JSON");
   return command;
 }
@@ -196,7 +196,9 @@ void registerNoteAndTask(CLI::App& cases, const GlobalOptions& global) {
   });
   auto upd = std::make_shared<TaskOptions>();
   CLI::App* update = addCaseId(task->add_subcommand("update", "change a task"), upd->target);
-  update->add_option("task", upd->task_id, "task id")->required()->check(CLI::PositiveNumber);
+  update->add_option("task", upd->task_id, "task id")
+      ->required()
+      ->check(integerAtLeast(1, "task id"));
   update->add_option("--title", upd->title, "new title");
   update->add_option("--assignee", upd->assignee, "analyst to do it");
   update->add_option("--status", upd->status, "open or done");
@@ -246,7 +248,9 @@ void registerEvidence(CLI::App& cases, const GlobalOptions& global) {
   });
   auto g = std::make_shared<EvidenceOptions>();
   CLI::App* get = evidence->add_subcommand("get", "download an evidence file");
-  get->add_option("id", g->target.id, "case id")->required()->check(CLI::PositiveNumber);
+  get->add_option("id", g->target.id, "case id")
+      ->required()
+      ->check(integerAtLeast(1, "case id"));
   get->add_option("sha256", g->sha256, "file hash, as shown by 'cases show'")->required();
   get->add_option("-o,--output", g->output, "file to write; '-' writes to stdout")->required();
   get->callback([&global, g] {
@@ -288,7 +292,9 @@ void registerHistory(CLI::App& cases, const GlobalOptions& global) {
   CLI::App* merge = addCaseId(
       cases.add_subcommand("merge", "move a case's alerts and work into another, closing it"),
       m->first);
-  merge->add_option("--into", m->second, "target case id")->required()->check(CLI::PositiveNumber);
+  merge->add_option("--into", m->second, "target case id")
+      ->required()
+      ->check(integerAtLeast(1, "case id"));
   merge->callback([&global, m] {
     nlohmann::json reply =
         sendOrFail(global, "POST", casePath(m->first.id, "/merge"), {{"into", m->second}});

@@ -17,26 +17,6 @@ void registerCaseWorkCommands(CLI::App& cases, const GlobalOptions& options);
 
 namespace {
 
-// An integer of at least `min`, with a message that names the value and the bound;
-// CLI11's PositiveNumber prints the largest double as its upper bound.
-CLI::Validator integerAtLeast(int64_t min, const std::string& what) {
-  return CLI::Validator(
-      [min, what](std::string& value) -> std::string {
-        size_t used = 0;
-        long long parsed = 0;
-        try {
-          parsed = std::stoll(value, &used);
-        } catch (const std::exception&) {
-          used = 0;
-        }
-        if (used == 0 || used != value.size() || parsed < min) {
-          return absl::StrCat("'", value, "' is not a valid ", what, "; give an integer >= ", min);
-        }
-        return std::string();
-      },
-      absl::StrCat("INT>=", min));
-}
-
 struct ListOptions {
   std::string tenant;
   std::string status;

@@ -5,12 +5,31 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <stdexcept>
 
 #include <algorithm>
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace vigil::ctl {
+
+CLI::Validator integerAtLeast(int64_t min, const std::string& what) {
+  return CLI::Validator(
+      [min, what](std::string& value) -> std::string {
+        size_t used = 0;
+        long long parsed = 0;
+        try {
+          parsed = std::stoll(value, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != value.size() || parsed < min) {
+          return absl::StrCat("'", value, "' is not a valid ", what, "; give an integer >= ", min);
+        }
+        return std::string();
+      },
+      absl::StrCat("INT>=", min));
+}
 
 std::string normalizeApiUrl(std::string& url) {
   while (url.size() > 1 && url.back() == '/') url.pop_back();

@@ -28,6 +28,10 @@ struct GlobalOptions {
 // http:// or https:// with a host and no path.
 std::string normalizeApiUrl(std::string& url);
 
+// An integer option of at least `min`, with a message that names the value and the bound.
+// CLI11's PositiveNumber prints the largest double as its upper bound instead.
+CLI::Validator integerAtLeast(int64_t min, const std::string& what);
+
 // Makes every request of this process carry the token and CA of `options`, which must
 // outlive all requests. main() calls it once before parsing; the values are read at
 // request time, after CLI11 has filled them.

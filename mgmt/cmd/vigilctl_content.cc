@@ -446,7 +446,7 @@ void registerContentCommands(CLI::App& app, const GlobalOptions& global) {
   activations->add_option("--sort", o->sort, "-seq (newest first, the default) or seq")
       ->check(CLI::IsMember({"seq", "-seq"}));
   activations->add_option("--version", o->version, "only activations of this version")
-      ->check(CLI::PositiveNumber);
+      ->check(integerAtLeast(1, "version"));
   activations->add_option("--action", o->action, "only activations of this action")
       ->check(CLI::IsMember({"activate", "rollback", "reactivate", "imported"}));
   activations->add_option("--by", o->activated_by,
@@ -458,15 +458,17 @@ void registerContentCommands(CLI::App& app, const GlobalOptions& global) {
   kind(show);
   show->add_option("VERSION", o->version, "version to show")
       ->required()
-      ->check(CLI::PositiveNumber);
+      ->check(integerAtLeast(1, "version"));
   show->add_option("--file", o->file, "print only the text of this file of the version");
   show->callback([&global, o] { runShow(global, *o); });
 
   CLI::App* diff = content->add_subcommand("diff", "Show a unified diff between two versions");
   kind(diff);
-  diff->add_option("VERSION", o->version, "the newer version")->required()->check(CLI::PositiveNumber);
+  diff->add_option("VERSION", o->version, "the newer version")
+      ->required()
+      ->check(integerAtLeast(1, "version"));
   diff->add_option("--against", o->against, "the version to compare with (default VERSION - 1)")
-      ->check(CLI::PositiveNumber);
+      ->check(integerAtLeast(1, "version"));
   diff->callback([&global, o] { runDiff(global, *o); });
 
   CLI::App* activate = content->add_subcommand(
@@ -474,7 +476,7 @@ void registerContentCommands(CLI::App& app, const GlobalOptions& global) {
   kind(activate);
   activate->add_option("VERSION", o->version, "version to activate")
       ->required()
-      ->check(CLI::PositiveNumber);
+      ->check(integerAtLeast(1, "version"));
   activate->callback([&global, o] { runActivate(global, *o); });
 
   CLI::App* remove = content->add_subcommand(

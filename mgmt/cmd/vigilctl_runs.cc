@@ -169,7 +169,7 @@ void registerRunsCommands(CLI::App& app, const GlobalOptions& options) {
   CLI::App* show = runs->add_subcommand("show", "print one run with its steps");
   show->add_option("id", show_options->id, "run id, as printed by 'runs list'")
       ->required()
-      ->check(CLI::PositiveNumber);
+      ->check(integerAtLeast(1, "run id"));
   show->add_flag("--json", show_options->json, "print the API response as JSON");
   show->callback([&options, show_options] { showRun(options, *show_options); });
 
@@ -180,7 +180,7 @@ void registerRunsCommands(CLI::App& app, const GlobalOptions& options) {
                                                  : "deny a run waiting for approval");
     cmd->add_option("id", o->id, "run id, as printed by 'runs approvals'")
         ->required()
-        ->check(CLI::PositiveNumber);
+        ->check(integerAtLeast(1, "run id"));
     cmd->add_option("-m,--comment", o->comment, "why; recorded with the decision");
     cmd->add_flag("--json", o->json, "print the API response as JSON");
     cmd->callback([&options, o, approve] { decide(options, *o, approve); });

@@ -281,6 +281,11 @@ TEST_F(ApiAuthTest, BadTokenRequestsAre400) {
     EXPECT_EQ(r.body["error"]["code"], "invalid_argument") << body;
   }
 
+  Reply no_tenant = call("POST", "/api/v1/tokens", admin(), R"({"name": "x", "role": "analyst"})");
+  EXPECT_NE(no_tenant.text.find("a token with role analyst needs at least one tenant"),
+            std::string::npos)
+      << no_tenant.text;
+
   // A field of the wrong type is quoted in the message.
   Reply name = call("POST", "/api/v1/tokens", admin(), R"({"name": 5, "role": "analyst"})");
   EXPECT_EQ(name.status, 400) << name.text;

@@ -237,6 +237,16 @@ TEST_F(VigilctlTest, BadArgumentsAreRejected) {
   EXPECT_NE(id.exit_code, 0);
   EXPECT_NE(id.err.find("'abc' is not a valid case id; give an integer >= 1"), std::string::npos)
       << id.err;
+  RunResult run_id = run("--api " + api_ + " runs show abc");
+  EXPECT_NE(run_id.exit_code, 0);
+  EXPECT_NE(run_id.err.find("'abc' is not a valid run id; give an integer >= 1"),
+            std::string::npos)
+      << run_id.err;
+  RunResult version = run("--api " + api_ + " content show rules 0");
+  EXPECT_NE(version.exit_code, 0);
+  EXPECT_NE(version.err.find("'0' is not a valid version; give an integer >= 1"),
+            std::string::npos)
+      << version.err;
 
   RunResult zero = run("--api " + api_ + " cases show 0");
   EXPECT_NE(zero.exit_code, 0);
