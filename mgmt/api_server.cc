@@ -355,12 +355,19 @@ void ApiServer::Impl::countAndLog(const ApiRequest& request, const ApiResponse& 
   // The query is left out of the log line because later endpoints may take tokens there.
   // A 503 from /readyz is a state the prober polls for, not a failure of the server.
   const bool not_ready = response.status == 503 && request.path == "/readyz";
+  // An error body may quote a client's value at any length, so the line keeps its start.
+  constexpr size_t kLoggedBodyBytes = 1024;
+  const std::string body =
+      response.body.size() <= kLoggedBodyBytes
+          ? response.body
+          : absl::StrCat(response.body.substr(0, kLoggedBodyBytes), "... (",
+                         response.body.size(), " bytes)");
   if (response.status >= 500 && !not_ready) {
     VIGIL_LOG_ERROR("api request failed method={} path={} status={} body={}", request.method,
-                    request.path, response.status, response.body);
+                    request.path, response.status, body);
   } else {
     VIGIL_LOG_INFO("api request rejected method={} path={} status={} body={}", request.method,
-                   request.path, response.status, response.body);
+                   request.path, response.status, body);
   }
 }
 

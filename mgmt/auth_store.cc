@@ -120,7 +120,11 @@ absl::Status validateTenantName(absl::string_view name) {
   if (name.empty() || name.size() > kMaxTenantName || !absl::ascii_isalnum(name.front()) ||
       !std::all_of(name.begin(), name.end(), allowed)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("tenant name '", name, "' is invalid; use 1 to ", kMaxTenantName,
+        absl::StrCat("tenant name '", name.substr(0, kMaxTenantName + 16),
+                     name.size() > kMaxTenantName + 16
+                         ? absl::StrCat("...' (", name.size(), " bytes)")
+                         : std::string("'"),
+                     " is invalid; use 1 to ", kMaxTenantName,
                      " letters, digits, '.', '_' or '-', starting with a letter or digit"));
   }
   return absl::OkStatus();
@@ -130,7 +134,9 @@ absl::StatusOr<Role> parseRole(absl::string_view name) {
   for (size_t i = 0; i < kRoleNames.size(); ++i) {
     if (kRoleNames[i] == name) return static_cast<Role>(i);
   }
-  return absl::InvalidArgumentError(absl::StrCat("role '", name, "' is not valid; use one of ",
+  return absl::InvalidArgumentError(absl::StrCat("role '", name.substr(0, 40),
+                                                 name.size() > 40 ? "...'" : "'",
+                                                 " is not valid; use one of ",
                                                  absl::StrJoin(kRoleNames, ", ")));
 }
 

@@ -360,6 +360,14 @@ TEST_F(ApiAuthTest, TenantEndpoints) {
   EXPECT_EQ(call("POST", "/api/v1/tenants", admin(), R"({"name": "initech"})").status, 201);
   EXPECT_EQ(call("POST", "/api/v1/tenants", admin(), R"({"name": "initech"})").status, 409);
   EXPECT_EQ(call("POST", "/api/v1/tenants", admin(), R"({"name": "bad name"})").status, 400);
+  // A huge name is quoted by its start and its size, not echoed whole.
+  Reply huge = call("POST", "/api/v1/tenants", admin(),
+                    R"({"name": ")" + std::string(1000000, 'a') + R"("})");
+  EXPECT_EQ(huge.status, 400);
+  EXPECT_LT(huge.text.size(), 1000u);
+  EXPECT_NE(huge.text.find(std::string(80, 'a') + "...' (1000000 bytes) is invalid"),
+            std::string::npos)
+      << huge.text.substr(0, 300);
   std::string viewer = auth_->mint(Role::kReadOnly, {"acme"}, "viewer");
   Reply seen = call("GET", "/api/v1/tenants", viewer);
   ASSERT_EQ(seen.status, 200);
