@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
@@ -146,6 +147,13 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addListFile(std::string_view nam
 absl::StatusOr<std::string> IndicatorSetBuilder::readFile(std::string_view name,
                                                           const std::string& path) const {
   if (absl::Status s = checkReady(name); !s.ok()) return s;
+  // An ifstream opens a folder and reads nothing, which would load an empty feed.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("intel list '", av(name), "' at ", path,
+                     " is a folder; give the path of a feed file (only MISP feeds are folders)"));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     int err = errno;

@@ -302,6 +302,19 @@ TEST(MispFeedTest, RejectsNonMisp) {
             std::string::npos);
 }
 
+// A folder given as a list, CSV or STIX file is an error, not an empty feed.
+TEST(ListFeedTest, FolderIsRejected) {
+  IndicatorSetBuilder builder(fixedNow());
+  const std::string folder = ::testing::TempDir();
+  absl::StatusOr<LoadReport> list = builder.addListFile("l", folder);
+  ASSERT_FALSE(list.ok());
+  EXPECT_EQ(list.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(list.status().message().find("is a folder; give the path of a feed file"),
+            std::string::npos)
+      << list.status();
+  EXPECT_FALSE(builder.addStixFile("s", folder).ok());
+}
+
 // JSON feeds nested deeper than kMaxJsonDepth are rejected before parsing. A warninglist
 // of 100,000 nested arrays once crashed the loader, which quoted a rejected value with a
 // recursive dump().
