@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -133,6 +134,13 @@ ApiResponse errorResponse(int http_status, absl::string_view code, absl::string_
 std::string ApiRequest::pathParam(absl::string_view name) const {
   auto it = path_params.find(std::string(name));
   return it == path_params.end() ? std::string() : it->second;
+}
+
+std::string ApiRequest::header(absl::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (absl::EqualsIgnoreCase(key, name)) return value;
+  }
+  return "";
 }
 
 // ---------------------------------------------------------------------------------------

@@ -58,6 +58,8 @@ struct ApiRequest {
 
   // Returns the path parameter `name`, or an empty string when the route has none.
   std::string pathParam(absl::string_view name) const;
+  // Returns the first value of header `name`, compared without letter case; "" when absent.
+  std::string header(absl::string_view name) const;
 };
 
 struct ApiResponse {

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "intel/indicator_set.h"
 #include "intel/snapshot.h"
@@ -16,6 +17,16 @@
 
 namespace vigil::mgmt {
 namespace {
+
+// Rejects a JSON body on the analyst list routes, which read the plain list format: a
+// JSON document would be read line by line as indicators and rejected in full.
+absl::Status checkListBody(const ApiRequest& request) {
+  const std::string type = request.header("Content-Type");
+  if (!absl::StartsWithIgnoreCase(type, "application/json")) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      "the body is Content-Type application/json, but this route reads the plain list "
+      "format: send Content-Type: text/plain with one indicator per line");
+}
 
 // The ?tenant= of an analyst list route: "" (the list of every tenant) when left out.
 absl::StatusOr<std::string> tenantParam(const ApiRequest& request) {
@@ -159,6 +170,7 @@ void Daemon::addIntelRoutes() {
                    if (absl::Status st = checkListWrite(request.principal, *tenant); !st.ok()) {
                      return st;
                    }
+                   if (absl::Status st = checkListBody(request); !st.ok()) return st;
                    absl::StatusOr<intel::LoadReport> report =
                        intel_->addIndicators(*tenant, request.body);
                    if (!report.ok()) return report.status();
@@ -175,6 +187,7 @@ void Daemon::addIntelRoutes() {
                    if (absl::Status st = checkListWrite(request.principal, *tenant); !st.ok()) {
                      return st;
                    }
+                   if (absl::Status st = checkListBody(request); !st.ok()) return st;
                    absl::StatusOr<IntelManager::RemoveReport> report =
                        intel_->removeIndicators(*tenant, request.body);
                    if (!report.ok()) return report.status();

@@ -34,14 +34,6 @@ absl::Status readEnum(const JsonBody& body, const char* name, Parser parse,
   return absl::OkStatus();
 }
 
-// Returns the value of header `name`, compared without letter case; "" when absent.
-std::string header(const ApiRequest& request, absl::string_view name) {
-  for (const auto& [key, value] : request.headers) {
-    if (absl::EqualsIgnoreCase(key, name)) return value;
-  }
-  return "";
-}
-
 // Turns the store's size error into 413, the status clients expect for a large body.
 absl::StatusOr<ApiResponse> tooLarge(const absl::Status& status) {
   return errorResponse(413, "payload_too_large", status.message());
@@ -185,7 +177,7 @@ absl::StatusOr<ApiResponse> addEvidenceHandler(CaseStore& store, const ApiReques
   std::string decoded;
   absl::string_view bytes;
   const bool is_json =
-      absl::StartsWithIgnoreCase(header(request, "Content-Type"), "application/json");
+      absl::StartsWithIgnoreCase(request.header("Content-Type"), "application/json");
   if (is_json) {
     if (absl::Status s = checkNoQuery(request); !s.ok()) return s;
     absl::StatusOr<JsonBody> body =
@@ -216,7 +208,7 @@ absl::StatusOr<ApiResponse> addEvidenceHandler(CaseStore& store, const ApiReques
       return absl::InvalidArgumentError(
           "a raw evidence upload needs ?name=FILE; or send JSON {\"name\", \"content_base64\"}");
     }
-    content_type = header(request, "Content-Type");
+    content_type = request.header("Content-Type");
     bytes = request.body;
   }
   absl::StatusOr<int64_t> id = authorizeCase(store, request, Access::kWork);

@@ -486,6 +486,11 @@ TEST_F(ContractTest, ErrorsAreDocumented) {
       {"GET", "/api/v1/intel/reload", 405},
       {"PUT", "/healthz", 405},
       {"POST", "/api/v1/intel/indicators", 413, std::string((1 << 20) + 1, 'a'), "text/plain"},
+      // The analyst list routes read the plain list format, not JSON.
+      {"POST", "/api/v1/intel/indicators", 400, R"({"indicators": ["198.51.100.7"]})",
+       "application/json"},
+      {"DELETE", "/api/v1/intel/indicators", 400, R"(["198.51.100.7"])",
+       "application/json; charset=utf-8"},
       {"POST", "/api/v1/intel/reload", 413, std::string((1 << 20) + 1, 'a'), "text/plain"},
       {"POST", "/api/v1/nowhere", 413, std::string((1 << 20) + 1, 'a'), "text/plain"},
   };
