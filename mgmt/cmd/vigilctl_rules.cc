@@ -21,6 +21,7 @@
 #include "absl/strings/str_join.h"
 #include "common/event.h"
 #include "common/ip.h"
+#include "common/json_depth.h"
 #include "common/metrics.h"
 #include "common/time.h"
 #include "correlate/engine.h"
@@ -109,6 +110,10 @@ void addLeaves(Event& event, const nlohmann::json& node, const std::string& name
 
 // Fills `event` from one JSON line. Returns an error text, or an empty string.
 std::string fillFromJson(Event& event, std::string_view line, std::string_view tenant) {
+  // addLeaves() recurses once per level.
+  if (jsonNestsDeeper(line)) {
+    return absl::StrCat("nests arrays and objects deeper than ", kMaxJsonDepth, " levels");
+  }
   nlohmann::json document = nlohmann::json::parse(line, nullptr, false);
   if (document.is_discarded() || !document.is_object()) {
     return "is not a JSON object; give JSON lines as vigilctl parse prints them, or raw log "
@@ -121,6 +126,15 @@ std::string fillFromJson(Event& event, std::string_view line, std::string_view t
                                    : std::string(line));
   if (!parse_output) {
     addLeaves(event, document, "");
+    // The event time from @timestamp, timestamp or ts, the members vigild's JSON parser reads.
+    for (const char* key : {"@timestamp", "timestamp", "ts"}) {
+      auto it = document.find(key);
+      if (it == document.end() || !it->is_string()) continue;
+      if (std::optional<int64_t> ns = parseRfc3339(it->get<std::string>())) {
+        event.timestamp_ns = *ns;
+        break;
+      }
+    }
     return "";
   }
   for (std::string_view name : Event::canonicalNames()) {
@@ -175,6 +189,7 @@ class RuleTester {
       if (!error.empty()) return error;
     }
     ++events_;
+    if (event.timestamp_ns == 0 && event.receive_ns == 0) ++untimed_;
     // Windows that close on the watermark (absence, upper bounds) are decided as the event
     // times advance, before the event's own updates, as in the pipeline.
     std::vector<correlate::Alert> closed;
@@ -193,6 +208,12 @@ class RuleTester {
         << alerts_ << " correlation alerts\n";
     for (const auto& [rule, count] : per_rule_) {
       out << "vigilctl:   " << count << "  " << rule << "\n";
+    }
+    if (untimed_ > 0 && !rules_->correlations.empty()) {
+      out << "vigilctl: " << untimed_ << " of " << events_
+          << " events have no time (@timestamp, timestamp or ts in RFC 3339, or --format for "
+             "raw lines), so they all count at 1970-01-01T00:00:00Z and correlation windows "
+             "do not separate them\n";
     }
   }
 
@@ -239,6 +260,7 @@ class RuleTester {
   std::unique_ptr<Event> event_;
   size_t event_capacity_ = 0;
   size_t events_ = 0;
+  size_t untimed_ = 0;  // events with neither an event time nor a receive time
   size_t matches_ = 0;
   size_t alerts_ = 0;
   std::map<std::string, size_t> per_rule_;

@@ -190,6 +190,65 @@ detection:
   EXPECT_EQ(r.lines[0]["line"], 1);
 }
 
+// Plain JSON documents take their event time from @timestamp, timestamp or ts, so windows
+// apply to them. Without a time every event counts at the epoch, and the summary reports it.
+TEST_F(VigilctlRulesTest, PlainJsonEventTime) {
+  std::string rules = write("pair.yml", R"(title: SSH failure
+id: ssh_failed
+name: ssh_failed
+detection:
+  sel: {rule: ssh_failed}
+  condition: sel
+---
+title: Two failures
+id: ssh_pair
+correlation:
+  type: event_count
+  rules: [ssh_failed]
+  group-by: [src_ip]
+  timespan: 10s
+  condition: {gte: 2}
+)");
+  std::string timed = write("timed.jsonl",
+                            "{\"ts\": \"2024-05-01T10:00:00Z\", \"rule\": \"ssh_failed\", "
+                            "\"src_ip\": \"192.0.2.50\"}\n"
+                            "{\"ts\": \"2024-05-01T10:00:30Z\", \"rule\": \"ssh_failed\", "
+                            "\"src_ip\": \"192.0.2.50\"}\n"
+                            "{\"ts\": \"2024-05-01T10:00:31Z\", \"rule\": \"ssh_failed\", "
+                            "\"src_ip\": \"192.0.2.50\"}\n");
+  CommandRun r = run("rules test " + rules + " " + timed);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<nlohmann::json> alerts;
+  for (const nlohmann::json& line : r.lines) {
+    if (line["type"] == "correlation_alert") alerts.push_back(line);
+  }
+  ASSERT_EQ(alerts.size(), 1u) << r.out;
+  EXPECT_EQ(alerts[0]["line"], 3);
+  EXPECT_EQ(alerts[0]["first_event"], "2024-05-01T10:00:30Z");
+  EXPECT_EQ(r.err.find("have no time"), std::string::npos) << r.err;
+
+  std::string untimed = write("untimed.jsonl",
+                              "{\"rule\": \"ssh_failed\", \"src_ip\": \"192.0.2.50\"}\n"
+                              "{\"rule\": \"ssh_failed\", \"src_ip\": \"192.0.2.50\"}\n");
+  CommandRun epoch = run("rules test " + rules + " " + untimed);
+  ASSERT_EQ(epoch.exit_code, 0) << epoch.err;
+  EXPECT_NE(epoch.err.find("2 of 2 events have no time (@timestamp, timestamp or ts"),
+            std::string::npos)
+      << epoch.err;
+}
+
+// A JSON line nested deeper than the JSON depth limit is an invalid line, not a crash.
+TEST_F(VigilctlRulesTest, DeeplyNestedLineIsInvalid) {
+  std::string rules = write("ssh.yml", kRules);
+  std::string events =
+      write("deep.jsonl", "{\"a\": " + std::string(100000, '[') + std::string(100000, ']') + "}\n");
+  CommandRun r = run("rules test " + rules + " " + events);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(events + ":1: nests arrays and objects deeper than 128 levels"),
+            std::string::npos)
+      << r.err.substr(0, 400);
+}
+
 // A rule error is reported with file and line, the other rules still run, and the exit
 // status is 1.
 TEST_F(VigilctlRulesTest, RuleErrorExitsNonZero) {
