@@ -10,12 +10,18 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace vigil {
 
 // Sets up the process logger on stderr at `level` ("trace", "debug", "info", "warn",
 // "error", "critical"). Calling it again replaces the logger and its level.
 void initLogging(const std::string& level);
+
+// Returns `text` for a quoted log value. Valid UTF-8 stays as it is. Control bytes, quotes,
+// backslashes and bytes of invalid UTF-8 become \xNN, so that a value read from the network
+// cannot break the line or write raw bytes into the log.
+std::string logText(std::string_view text);
 
 // True on the 1st, 2nd, 4th, 8th, ... call with the same counter; used to rate-limit
 // repeated warnings from hot paths.

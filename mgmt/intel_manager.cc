@@ -332,7 +332,7 @@ absl::Status IntelManager::addFeeds(intel::IndicatorSetBuilder& builder, bool in
     for (size_t i = 0; i < shown; ++i) {
       const intel::Rejection& r = report->rejections[i];
       VIGIL_LOG_WARN("indicator rejected list={} at={} reason=\"{}\" text=\"{}\"", list.name,
-                     r.location, r.reason, r.text);
+                     r.location, logText(r.reason), logText(r.text));
     }
     if (report->rejected > shown) {
       VIGIL_LOG_WARN("indicator rejections not logged list={} count={}", list.name,
