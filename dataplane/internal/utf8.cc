@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common/event.h"
+#include "common/utf8.h"
 #include "simdjson.h"
 
 namespace vigil::dataplane::internal {
@@ -12,44 +13,10 @@ namespace {
 constexpr char kReplacement[] = "\xEF\xBF\xBD";  // U+FFFD in UTF-8
 constexpr size_t kReplacementLen = 3;
 
-bool isContinuation(unsigned char c) { return (c & 0xC0) == 0x80; }
-
-// Length of the well-formed sequence at `pos`, or, when the sequence is ill-formed, the
-// negated length of its maximal subpart (at least 1). Table 3-7 of the Unicode standard
-// gives the allowed range of the second byte for each lead byte.
-int sequenceLength(std::string_view text, size_t pos) {
-  const auto lead = static_cast<unsigned char>(text[pos]);
-  if (lead < 0x80) return 1;
-  int len = 0;
-  unsigned char low = 0x80;
-  unsigned char high = 0xBF;
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    len = 2;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    len = 3;
-    if (lead == 0xE0) low = 0xA0;
-    if (lead == 0xED) high = 0x9F;
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    len = 4;
-    if (lead == 0xF0) low = 0x90;
-    if (lead == 0xF4) high = 0x8F;
-  } else {
-    return -1;  // a continuation byte, C0, C1 or F5..FF cannot start a character
-  }
-  for (int i = 1; i < len; ++i) {
-    const size_t at = pos + static_cast<size_t>(i);
-    if (at >= text.size()) return -i;
-    const auto c = static_cast<unsigned char>(text[at]);
-    const bool in_range = i == 1 ? (c >= low && c <= high) : isContinuation(c);
-    if (!in_range) return -i;
-  }
-  return len;
-}
-
 size_t validPrefixLength(std::string_view text) {
   size_t pos = 0;
   while (pos < text.size()) {
-    const int len = sequenceLength(text, pos);
+    const int len = utf8SequenceLength(text, pos);
     if (len < 0) break;
     pos += static_cast<size_t>(len);
   }
@@ -99,7 +66,7 @@ std::string_view repairUtf8(std::string_view text, Arena& arena, uint32_t& flags
   size_t written = 0;
   size_t pos = 0;
   while (pos < text.size()) {
-    const int len = sequenceLength(text, pos);
+    const int len = utf8SequenceLength(text, pos);
     if (len > 0) {
       for (int i = 0; i < len; ++i) out[written++] = text[pos++];
       continue;
