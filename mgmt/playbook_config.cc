@@ -21,8 +21,9 @@ const std::set<std::string> kConnectorTypes = {"webhook", "notify",    "syslog",
 
 // Keys each connector type accepts besides `type`.
 const std::map<std::string, std::set<std::string>> kTypeKeys = {
-    {"webhook", {"url", "timeout_ms", "headers", "idempotency_header"}},
-    {"notify", {"url", "timeout_ms", "headers", "channel", "idempotency_header"}},
+    {"webhook", {"url", "timeout_ms", "headers", "idempotency_header", "max_response_bytes"}},
+    {"notify",
+     {"url", "timeout_ms", "headers", "channel", "idempotency_header", "max_response_bytes"}},
     {"syslog",
      {"address", "transport", "format", "app_name", "timeout_ms", "tls_ca_file", "tls_cert_file",
       "tls_key_file", "tls_server_name"}},
@@ -94,6 +95,11 @@ class Reader : public internal::YamlReader {
       }
       if (!(st = readNumber<int>(n, where, "timeout_ms", 1, 600000, c.timeout_ms)).ok()) return st;
       if (!(st = readString(n, where, "channel", c.channel)).ok()) return st;
+      if (!(st = readNumber<int64_t>(n, where, "max_response_bytes", 1, int64_t{1} << 30,
+                                     c.max_response_bytes))
+               .ok()) {
+        return st;
+      }
       if (!(st = readString(n, where, "idempotency_header", c.idempotency_header)).ok()) {
         return st;
       }

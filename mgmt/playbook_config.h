@@ -32,6 +32,7 @@ struct ConnectorConfig {
   std::string channel;  // notify: the default channel when the action gives none
   // Header that carries each action's idempotency key; empty sends none.
   std::string idempotency_header = "Idempotency-Key";
+  int64_t max_response_bytes = 1 << 20;  // webhook, notify: largest response body read
 
   // syslog
   std::string address;  // host:port of the collector

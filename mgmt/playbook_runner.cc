@@ -211,6 +211,7 @@ absl::StatusOr<std::unique_ptr<PlaybookRunner>> PlaybookRunner::create(
       options.body = c.type == "notify" ? WebhookBody::kNotify : WebhookBody::kAction;
       options.channel = c.channel;
       options.idempotency_header = c.idempotency_header;
+      options.max_response_bytes = static_cast<size_t>(c.max_response_bytes);
       auto webhook = WebhookConnector::create(std::move(options));
       if (!webhook.ok()) {
         return absl::InvalidArgumentError(absl::StrCat("playbooks.connectors.", c.name, " (line ",

@@ -21,6 +21,28 @@ namespace pb = playbook_vm;
 
 constexpr size_t kLoggedBodyBytes = 200;
 
+// Describes a transport failure in words, where httplib::to_string() gives the enum name
+// ("Read", "Connection").
+std::string transportErrorText(httplib::Error error) {
+  switch (error) {
+    case httplib::Error::Connection:
+      return "cannot connect (refused, unreachable or timed out); check the URL and that the "
+             "receiver is up";
+    case httplib::Error::Read:
+      return "reading the response failed or timed out";
+    case httplib::Error::Write:
+      return "sending the request failed or timed out";
+    case httplib::Error::SSLConnection:
+      return "the TLS handshake failed";
+    case httplib::Error::SSLServerVerification:
+      return "the server's TLS certificate did not verify";
+    case httplib::Error::ConnectionTimeout:
+      return "connecting timed out";
+    default:
+      return absl::StrCat("transport error ", httplib::to_string(error));
+  }
+}
+
 std::string ownedString(std::string_view text) { return std::string(text); }
 
 // An HTTP header name: one or more token characters (RFC 9110 section 5.6.2).
@@ -135,9 +157,34 @@ absl::Status WebhookConnector::perform(std::string_view action, const pb::List& 
     }
     headers.emplace(options_.idempotency_header, std::move(key));
   }
-  httplib::Result response =
-      client_->Post(path_.c_str(), headers,
-                    body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+  httplib::Request request;
+  request.method = "POST";
+  request.path = path_;
+  request.headers = std::move(headers);
+  request.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  request.set_header("Content-Type", "application/json");
+  // The body is read through a receiver that stops at the size limit and at the call's
+  // deadline. httplib's own timeouts apply to each read, so a server that sends a byte
+  // now and then would otherwise hold the worker without end.
+  const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
+  std::string received;
+  bool too_large = false;
+  bool timed_out = false;
+  request.content_receiver = [&](const char* data, size_t length, uint64_t, uint64_t) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      timed_out = true;
+      return false;
+    }
+    if (received.size() + length > options_.max_response_bytes) {
+      too_large = true;
+      return false;
+    }
+    received.append(data, length);
+    return true;
+  };
+  httplib::Response reply;
+  httplib::Error transport = httplib::Error::Success;
+  const bool sent = client_->send(request, reply, transport);
 
   auto failed = [&](std::string message) {
     failures_.fetch_add(1, std::memory_order_relaxed);
@@ -145,23 +192,30 @@ absl::Status WebhookConnector::perform(std::string_view action, const pb::List& 
                         origin_, path_, message);
     return absl::UnavailableError(message);
   };
-  if (!response) {
-    return failed(absl::StrCat("webhook POST ", origin_, path_, " failed: transport error ",
-                               httplib::to_string(response.error())));
+  const std::string call_text = absl::StrCat("webhook POST ", origin_, path_);
+  if (too_large) {
+    return failed(absl::StrCat(call_text, " failed: the response is over ",
+                               options_.max_response_bytes,
+                               " bytes; raise max_response_bytes or return less"));
   }
-  if (response->status < 200 || response->status > 299) {
-    return failed(absl::StrCat("webhook POST ", origin_, path_, " returned HTTP ", response->status,
-                               ": ", response->body.substr(0, kLoggedBodyBytes)));
+  if (timed_out) {
+    return failed(absl::StrCat(call_text, " timed out: the response did not arrive in full within ",
+                               options_.timeout.count(), " ms"));
   }
-  if (response->body.empty()) return absl::OkStatus();
+  if (!sent) return failed(absl::StrCat(call_text, " failed: ", transportErrorText(transport)));
+  if (reply.status < 200 || reply.status > 299) {
+    return failed(absl::StrCat(call_text, " returned HTTP ", reply.status, ": ",
+                               received.substr(0, kLoggedBodyBytes)));
+  }
+  if (received.empty()) return absl::OkStatus();
   // A response nested deeper than kMaxJsonDepth is taken as text, as one that is not JSON,
   // because turning it into a VM value recurses once per level.
-  json parsed = jsonNestsDeeper(response->body)
+  json parsed = jsonNestsDeeper(received)
                     ? json(json::value_t::discarded)
-                    : json::parse(response->body, nullptr, /*allow_exceptions=*/false);
+                    : json::parse(received, nullptr, /*allow_exceptions=*/false);
   bool ok = true;
   if (parsed.is_discarded()) {
-    std::optional<pb::Value> text = call.newString(response->body);
+    std::optional<pb::Value> text = call.newString(received);
     ok = text.has_value();
     if (ok) result = *text;
   } else if (parsed.is_object() && parsed.contains("result")) {

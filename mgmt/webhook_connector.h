@@ -36,7 +36,10 @@ enum class WebhookBody { kAction, kNotify };
 
 struct WebhookOptions {
   std::string url;                          // http://host[:port][/path] or https://...
-  std::chrono::milliseconds timeout{5000};  // connect, send and receive, each
+  // Connect and send each, and the whole response, from the request's start to its last byte.
+  std::chrono::milliseconds timeout{5000};
+  // Largest response body read; a larger one fails the action.
+  size_t max_response_bytes = 1 << 20;
   std::vector<std::pair<std::string, std::string>> headers;
   WebhookBody body = WebhookBody::kAction;
   std::string channel;  // kNotify: channel when the action gives none
@@ -52,9 +55,9 @@ class WebhookConnector : public playbook_vm::compiler::ActionConnector {
   static absl::StatusOr<std::unique_ptr<WebhookConnector>> create(WebhookOptions options);
   ~WebhookConnector() override;
 
-  // Blocks for the HTTP round trip, up to about three timeouts. One call at a time per
-  // connector: the HTTP client is not shared between threads. call.context() must be the
-  // run's RunContext (action_router.h).
+  // Blocks for the HTTP round trip, up to about three timeouts (connect, send, response).
+  // One call at a time per connector: the HTTP client is not shared between threads.
+  // call.context() must be the run's RunContext (action_router.h).
   absl::Status perform(std::string_view action, const playbook_vm::List& params,
                        playbook_vm::HostCall& call, playbook_vm::Value& result) override;
 

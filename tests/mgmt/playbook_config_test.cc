@@ -93,15 +93,17 @@ TEST(PlaybookConfigTest, SecretsFromEnvAndFile) {
               HasSubstr("environment variable VIGIL_NOT_SET_ANYWHERE is not set"));
 }
 
-// TLS syslog keys resolve against the config folder; the webhook idempotency header is
-// kept; TLS keys without transport: tls and a certificate without its key are errors.
+// TLS syslog keys resolve against the config folder, and the webhook idempotency header and
+// response limit are kept. TLS keys without transport: tls and a certificate without its
+// key are errors.
 TEST(PlaybookConfigTest, TlsSyslogAndIdempotencyHeader) {
   auto config = parse(R"(playbooks:
   paths: [p.yml]
   connectors:
     siem: {type: syslog, address: '127.0.0.1:6514', transport: tls, tls_ca_file: ca.pem,
            tls_cert_file: c.pem, tls_key_file: c.key, tls_server_name: siem.test}
-    hook: {type: webhook, url: 'http://127.0.0.1:9/x', idempotency_header: X-Request-Key}
+    hook: {type: webhook, url: 'http://127.0.0.1:9/x', idempotency_header: X-Request-Key,
+           max_response_bytes: 4096}
 )");
   ASSERT_TRUE(config.ok()) << config.status();
   const ConnectorConfig& siem = config->playbooks.connectors[0];
@@ -111,6 +113,11 @@ TEST(PlaybookConfigTest, TlsSyslogAndIdempotencyHeader) {
   EXPECT_EQ(siem.tls_key_file, "/etc/vigil/c.key");
   EXPECT_EQ(siem.tls_server_name, "siem.test");
   EXPECT_EQ(config->playbooks.connectors[1].idempotency_header, "X-Request-Key");
+  EXPECT_EQ(config->playbooks.connectors[1].max_response_bytes, 4096);
+  EXPECT_THAT(errorOf("playbooks:\n  paths: [p]\n  connectors:\n    h: {type: webhook, url: "
+                      "'http://127.0.0.1:9/x', max_response_bytes: 0}\n"),
+              HasSubstr("playbooks.connectors.h.max_response_bytes: '0' is not a number in [1, "
+                        "1073741824]"));
 
   EXPECT_THAT(errorOf("playbooks:\n  paths: [p]\n  connectors:\n    s: {type: syslog, address: "
                       "'127.0.0.1:514', tls_ca_file: ca.pem}\n"),

@@ -272,7 +272,48 @@ TEST_F(WebhookConnectorTest, ConnectionRefusedFailsRun) {
   std::string result = runPlaybook("  - action: edr.isolate_host\n", **connector);
   EXPECT_THAT(result, HasSubstr("action edr.isolate_host failed after 1 attempt: webhook POST "
                                 "http://127.0.0.1:"));
-  EXPECT_THAT(result, HasSubstr("/hook failed: transport error Connection"));
+  EXPECT_THAT(result, HasSubstr("/hook failed: cannot connect (refused, unreachable or timed "
+                                "out); check the URL and that the receiver is up"));
+}
+
+// A server that sends its body a byte at a time stays under httplib's per-read timeout, so
+// the connector stops the call at its own deadline from the request's start.
+TEST_F(WebhookConnectorTest, TrickledResponseTimesOut) {
+  server_.Post("/slow", [](const httplib::Request&, httplib::Response& response) {
+    response.set_chunked_content_provider("text/plain", [](size_t offset, httplib::DataSink& sink) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      sink.write("x", 1);
+      if (offset >= 40) sink.done();
+      return true;
+    });
+  });
+  auto connector = WebhookConnector::create(
+      optionsFor("http://127.0.0.1:" + std::to_string(port_) + "/slow",
+                 std::chrono::milliseconds(500)));
+  ASSERT_TRUE(connector.ok());
+  const auto start = std::chrono::steady_clock::now();
+  std::string result = runPlaybook("  - action: edr.isolate_host\n", **connector);
+  EXPECT_THAT(result, HasSubstr("/slow timed out: the response did not arrive in full within "
+                                "500 ms"));
+  // 41 bytes at 100 ms each would take 4 s; the call ends soon after its 500 ms.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+}
+
+// A response over max_response_bytes fails the action before anything reaches the run heap.
+// So the failure is an action error that retry and on_error handle, not a run heap failure.
+TEST_F(WebhookConnectorTest, OversizeResponseFailsAction) {
+  WebhookOptions options = optionsFor(url());
+  options.max_response_bytes = 1000;
+  auto connector = WebhookConnector::create(options);
+  ASSERT_TRUE(connector.ok());
+  reply_ = "\"" + std::string(2000, 'a') + "\"";
+  std::string result = runPlaybook("  - action: edr.isolate_host\n", **connector);
+  EXPECT_THAT(result, HasSubstr("action edr.isolate_host failed after 1 attempt"));
+  EXPECT_THAT(result, HasSubstr("/hook failed: the response is over 1000 bytes; raise "
+                                "max_response_bytes or return less"));
+  reply_ = "\"" + std::string(900, 'a') + "\"";
+  EXPECT_EQ(runPlaybook("  - action: chat.notify\n    output: r\n  - stop: r\n", **connector),
+            reply_);
 }
 
 // Invalid URLs and timeouts are rejected with the value named.
