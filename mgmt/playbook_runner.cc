@@ -863,6 +863,14 @@ PlaybookRunner::SettledSegment PlaybookRunner::describeSegment(const RunRecord& 
   if (result.status == pb::RunStatus::kFailed) {
     out.state = RunState::kFailed;
     out.error = result.message;
+    // The VM reports which limit was reached; the setting that raises it is named here.
+    if (result.error == pb::RunError::kBudgetExhausted) {
+      absl::StrAppend(&out.error, " (", config_.max_steps,
+                      " steps per segment; raise playbooks.max_steps or bound the loop)");
+    } else if (result.error == pb::RunError::kMemoryLimit) {
+      absl::StrAppend(&out.error, " (", config_.max_memory_bytes,
+                      " bytes; raise playbooks.max_memory_bytes or keep less in the run)");
+    }
   } else {
     out.value = pb::valueToString(result.value);
     if (run.decision == "rejected") out.state = RunState::kDenied;

@@ -486,6 +486,35 @@ steps:
   EXPECT_EQ(metrics_.sum("vigil_playbook_actions_unrouted_total"), 1u);
 }
 
+// A run that exhausts its step budget fails with the budget and the setting that raises it.
+TEST_F(PlaybookRunnerTest, StepBudgetErrorNamesSetting) {
+  addPlaybook("spin", R"(name: spin
+trigger: {rule_ids: [r1]}
+steps:
+  - for_each: a
+    in: "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"
+    limit: 10
+    do:
+      - for_each: b
+        in: "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"
+        limit: 10
+        do:
+          - for_each: c
+            in: "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"
+            limit: 10
+            do:
+              - set: {x: a + b + c}
+)");
+  config_.max_steps = 1000;
+  startRunner();
+  runner_->onAlert(alert());
+  runner_->flush();
+  RunRecord run = onlyRun();
+  EXPECT_EQ(run.state, RunState::kFailed);
+  EXPECT_THAT(run.error, HasSubstr("step budget exhausted (1000 steps per segment; raise "
+                                   "playbooks.max_steps or bound the loop)"));
+}
+
 constexpr const char* kApprovalPlaybook = R"(name: approve-block
 trigger: {rule_ids: [r1]}
 steps:
