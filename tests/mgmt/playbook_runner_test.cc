@@ -515,6 +515,28 @@ steps:
                                    "playbooks.max_steps or bound the loop)"));
 }
 
+// A run that reaches its heap limit fails with the limit and the setting that raises it.
+TEST_F(PlaybookRunnerTest, MemoryLimitErrorNamesSetting) {
+  addPlaybook("grow", R"(name: grow
+trigger: {rule_ids: [r1]}
+vars: {s: "0123456789abcdef"}
+steps:
+  - for_each: i
+    in: "[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]"
+    limit: 12
+    do:
+      - set: {s: s + s}
+)");
+  config_.max_memory_bytes = 4096;
+  startRunner();
+  runner_->onAlert(alert());
+  runner_->flush();
+  RunRecord run = onlyRun();
+  EXPECT_EQ(run.state, RunState::kFailed);
+  EXPECT_THAT(run.error, HasSubstr("(4096 bytes; raise playbooks.max_memory_bytes or keep less in "
+                                   "the run)"));
+}
+
 constexpr const char* kApprovalPlaybook = R"(name: approve-block
 trigger: {rule_ids: [r1]}
 steps:
