@@ -204,7 +204,8 @@ absl::Status ContentStore::exec(const char* sql) {
   if (rc == SQLITE_OK) return absl::OkStatus();
   std::string message = error != nullptr ? error : sqlite3_errstr(rc);
   sqlite3_free(error);
-  return absl::InternalError(absl::StrCat("content store ", path_, ": ", message));
+  return absl::InternalError(absl::StrCat("content store ", path_, ": ", message,
+                                          internal::damagedFileHint(rc, path_.c_str())));
 }
 
 absl::StatusOr<ContentVersion> ContentStore::add(ContentKind kind, absl::string_view tenant,

@@ -254,7 +254,8 @@ absl::Status RunStore::exec(const char* sql) {
   head.remove_prefix(std::min(head.size(), head.find_first_not_of('\n')));
   head = head.substr(0, head.find('\n'));
   return absl::InternalError(
-      absl::StrCat("sqlite statement '", head, "' failed on ", path_, ": ", message));
+      absl::StrCat("sqlite statement '", head, "' failed on ", path_, ": ", message,
+                   internal::damagedFileHint(rc, path_.c_str())));
 }
 
 absl::Status RunStore::insertRun(const NewRun& run) {

@@ -6,6 +6,16 @@
 
 namespace vigil::mgmt::internal {
 
+std::string damagedFileHint(int code, const char* file) {
+  const int primary = code & 0xff;
+  if (primary != SQLITE_CORRUPT && primary != SQLITE_NOTADB) return "";
+  const std::string path = (file != nullptr && *file != '\0') ? file : "the database file";
+  return absl::StrCat("; ", path,
+                      " is damaged or not an SQLite database: stop vigild, then restore it from "
+                      "a backup, or move it (with its -wal and -shm files) aside to start with "
+                      "an empty store");
+}
+
 absl::Status sqliteError(sqlite3* db, absl::string_view operation) {
   const char* file = sqlite3_db_filename(db, "main");
   int code = sqlite3_extended_errcode(db);
@@ -17,6 +27,7 @@ absl::Status sqliteError(sqlite3* db, absl::string_view operation) {
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
     return absl::UnavailableError(message);
   }
+  message += damagedFileHint(code, file);
   return absl::InternalError(message);
 }
 

@@ -98,6 +98,10 @@ class StatementCache {
   absl::flat_hash_map<std::string, std::unique_ptr<SqliteStatement>> statements_;
 };
 
+// Returns "; PATH is damaged ..." with what to do, when the SQLite result `code` says the
+// file is corrupt or not a database, and "" otherwise.
+std::string damagedFileHint(int code, const char* file);
+
 // Builds an Internal error "sqlite <operation> failed on <path>: <sqlite message> (code N)".
 absl::Status sqliteError(sqlite3* db, absl::string_view operation);
 

@@ -6,6 +6,9 @@
 #include <iterator>
 #include <string>
 
+#include "mgmt/case_store.h"
+#include "mgmt/content_store.h"
+#include "mgmt/run_store.h"
 #include "mgmt_test_util.h"
 
 namespace vigil::mgmt {
@@ -167,6 +170,40 @@ TEST_F(AuthStoreTest, ActiveAdmin) {
   EXPECT_TRUE(*store_->hasActiveAdmin());
   clock_.advanceNs(kSecond);
   EXPECT_FALSE(*store_->hasActiveAdmin());
+}
+
+// A state database that is not SQLite fails to open with its path and what to do, for
+// every store vigild opens at start.
+TEST(DamagedStoreTest, OpenNamesFileAndFix) {
+  testing::TempDir dir;
+  const std::string garbage(8192, 'x');
+  auto damage = [&](const std::string& name) {
+    const std::string path = dir.file(name);
+    std::ofstream(path, std::ios::binary) << garbage;
+    return path;
+  };
+  const std::string fix = " is damaged or not an SQLite database: stop vigild, then restore it "
+                          "from a backup, or move it (with its -wal and -shm files) aside";
+  const std::string auth = damage("auth.db");
+  auto auth_store = AuthStore::open(auth);
+  ASSERT_FALSE(auth_store.ok());
+  EXPECT_NE(auth_store.status().message().find(auth + fix), std::string::npos)
+      << auth_store.status();
+  const std::string runs = damage("runs.db");
+  auto run_store = RunStore::open(runs);
+  ASSERT_FALSE(run_store.ok());
+  EXPECT_NE(run_store.status().message().find(runs + fix), std::string::npos)
+      << run_store.status();
+  const std::string cases = damage("cases.db");
+  auto case_store = CaseStore::open(cases);
+  ASSERT_FALSE(case_store.ok());
+  EXPECT_NE(case_store.status().message().find(cases + fix), std::string::npos)
+      << case_store.status();
+  const std::string content = damage("content.db");
+  auto content_store = ContentStore::open(content);
+  ASSERT_FALSE(content_store.ok());
+  EXPECT_NE(content_store.status().message().find(content + fix), std::string::npos)
+      << content_store.status();
 }
 
 }  // namespace
