@@ -98,8 +98,8 @@ class StatementCache {
   absl::flat_hash_map<std::string, std::unique_ptr<SqliteStatement>> statements_;
 };
 
-// Returns "; PATH is damaged ..." with what to do, when the SQLite result `code` says the
-// file is corrupt or not a database, and "" otherwise.
+// Returns "; PATH is damaged ..." with what to do when the SQLite result `code` is
+// SQLITE_CORRUPT or SQLITE_NOTADB, and "" for any other code.
 std::string damagedFileHint(int code, const char* file);
 
 // Builds an Internal error "sqlite <operation> failed on <path>: <sqlite message> (code N)".
