@@ -45,7 +45,10 @@ first=$("$bin/vigilctl" --api "$api" cases list --json | python3 -c \
 if [[ -n "$first" ]]; then
   echo
   echo "== Case $first (vigilctl cases show $first)"
-  "$bin/vigilctl" --api "$api" cases show "$first" | head -40
+  # Through a file, not a pipe: head closing the pipe early would end vigilctl with SIGPIPE,
+  # and pipefail would then fail the script.
+  "$bin/vigilctl" --api "$api" cases show "$first" >"$state/case-$first.txt"
+  head -40 "$state/case-$first.txt"
 fi
 
 if [[ "${VIGIL_DEMO_KEEP:-0}" == "1" ]]; then
