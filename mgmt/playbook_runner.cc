@@ -863,7 +863,7 @@ PlaybookRunner::SettledSegment PlaybookRunner::describeSegment(const RunRecord& 
   if (result.status == pb::RunStatus::kFailed) {
     out.state = RunState::kFailed;
     out.error = result.message;
-    // The VM reports which limit was reached; the setting that raises it is named here.
+    // The VM reports which limit was reached, and the runner names the setting that raises it.
     if (result.error == pb::RunError::kBudgetExhausted) {
       absl::StrAppend(&out.error, " (", config_.max_steps,
                       " steps per segment; raise playbooks.max_steps or bound the loop)");

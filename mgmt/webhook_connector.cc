@@ -21,7 +21,7 @@ namespace pb = playbook_vm;
 
 constexpr size_t kLoggedBodyBytes = 200;
 
-// Describes a transport failure in words, where httplib::to_string() gives the enum name
+// Returns a transport failure in words. httplib::to_string() gives only the enum name
 // ("Read", "Connection").
 std::string transportErrorText(httplib::Error error) {
   switch (error) {

@@ -13,9 +13,9 @@
 
 namespace vigil::ctl {
 
-CLI::Validator integerAtLeast(int64_t min, const std::string& what) {
+CLI::Validator integerAtLeast(int64_t min, const std::string& label) {
   return CLI::Validator(
-      [min, what](std::string& value) -> std::string {
+      [min, label](std::string& value) -> std::string {
         size_t used = 0;
         long long parsed = 0;
         try {
@@ -24,7 +24,7 @@ CLI::Validator integerAtLeast(int64_t min, const std::string& what) {
           used = 0;
         }
         if (used == 0 || used != value.size() || parsed < min) {
-          return absl::StrCat("'", value, "' is not a valid ", what, "; give an integer >= ", min);
+          return absl::StrCat("'", value, "' is not a valid ", label, "; give an integer >= ", min);
         }
         return std::string();
       },

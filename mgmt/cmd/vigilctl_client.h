@@ -28,9 +28,9 @@ struct GlobalOptions {
 // http:// or https:// with a host and no path.
 std::string normalizeApiUrl(std::string& url);
 
-// An integer option of at least `min`, with a message that names the value and the bound.
-// CLI11's PositiveNumber prints the largest double as its upper bound instead.
-CLI::Validator integerAtLeast(int64_t min, const std::string& what);
+// Returns a validator of an integer option of at least `min`, whose message names the value,
+// `label` ("run id") and the bound. CLI11's PositiveNumber prints the largest double instead.
+CLI::Validator integerAtLeast(int64_t min, const std::string& label);
 
 // Makes every request of this process carry the token and CA of `options`, which must
 // outlive all requests. main() calls it once before parsing; the values are read at

@@ -295,7 +295,7 @@ TEST_F(WebhookConnectorTest, TrickledResponseTimesOut) {
   std::string result = runPlaybook("  - action: edr.isolate_host\n", **connector);
   EXPECT_THAT(result, HasSubstr("/slow timed out: the response did not arrive in full within "
                                 "500 ms"));
-  // 41 bytes at 100 ms each would take 4 s; the call ends soon after its 500 ms.
+  // 41 bytes at 100 ms each would take 4 s, and the call ends soon after its 500 ms.
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
 }
 
