@@ -1,35 +1,118 @@
 #include "correlate/alert.h"
 
-#include <nlohmann/json.hpp>
-
+#include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <string_view>
 
+#include "common/json_text.h"
 #include "common/time.h"
 
 namespace vigil::correlate {
 
+namespace {
+
+void appendKey(std::string_view key, std::string& out) {
+  out.push_back('"');
+  out.append(key);
+  out += "\":";
+}
+
+void appendUnsigned(uint64_t value, std::string& out) {
+  char digits[24];
+  const auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);
+  out.append(digits, end);
+}
+
+void appendTime(int64_t ns, std::string& out) {
+  char text[40];
+  out.push_back('"');
+  out.append(text, formatRfc3339(ns, text, sizeof(text)));
+  out.push_back('"');
+}
+
+// The group-by fields as a JSON object writes them: by name, and the last value of a
+// name that occurs twice.
+void appendGroup(const Alert& alert, std::string& out) {
+  using Member = const std::pair<std::string, std::string>*;
+  std::vector<Member> members;
+  members.reserve(alert.group.size());
+  for (const auto& member : alert.group) members.push_back(&member);
+  std::stable_sort(members.begin(), members.end(),
+                   [](Member a, Member b) { return a->first < b->first; });
+  out.push_back('{');
+  bool first = true;
+  for (size_t i = 0; i < members.size(); ++i) {
+    if (i + 1 < members.size() && members[i + 1]->first == members[i]->first) continue;
+    if (!first) out.push_back(',');
+    first = false;
+    appendJsonString(members[i]->first, out);
+    out.push_back(':');
+    appendJsonString(members[i]->second, out);
+  }
+  out.push_back('}');
+}
+
+}  // namespace
+
+// The keys in the order of a nlohmann::json object (sorted), so the text is what
+// dumping a JSON object of these fields wrote before, byte for byte.
+void appendAlertJson(const Alert& alert, std::string& out) {
+  out.push_back('{');
+  appendKey("detected", out);
+  appendTime(alert.detect_ns, out);
+  out.push_back(',');
+  appendKey("event_count", out);
+  appendUnsigned(alert.event_count, out);
+  out.push_back(',');
+  appendKey("evidence", out);
+  appendJsonStringArray(alert.evidence, out);
+  out.push_back(',');
+  appendKey("first_event", out);
+  appendTime(alert.first_event_ns, out);
+  out.push_back(',');
+  appendKey("group", out);
+  appendGroup(alert, out);
+  out.push_back(',');
+  appendKey("id", out);
+  appendJsonString(alert.id, out);
+  out.push_back(',');
+  appendKey("indicator_hits", out);
+  appendJsonStringArray(alert.indicator_hits, out);
+  out.push_back(',');
+  appendKey("last_event", out);
+  appendTime(alert.last_event_ns, out);
+  out.push_back(',');
+  appendKey("level", out);
+  appendJsonString(alert.level, out);
+  out.push_back(',');
+  if (!std::isnan(alert.metric)) {
+    appendKey("metric", out);
+    appendJsonDouble(alert.metric, out);
+    out.push_back(',');
+  }
+  appendKey("rule_id", out);
+  appendJsonString(alert.rule_id, out);
+  out.push_back(',');
+  appendKey("rule_title", out);
+  appendJsonString(alert.rule_title, out);
+  out.push_back(',');
+  appendKey("rules_version", out);
+  appendUnsigned(alert.rules_version, out);
+  out.push_back(',');
+  appendKey("tags", out);
+  appendJsonStringArray(alert.tags, out);
+  out.push_back(',');
+  appendKey("tenant", out);
+  appendJsonString(alert.tenant, out);
+  out.push_back('}');
+}
+
 std::string alertToJson(const Alert& alert) {
-  nlohmann::json group = nlohmann::json::object();
-  for (const auto& [field, value] : alert.group) group[field] = value;
-  nlohmann::json j = {
-      {"id", alert.id},
-      {"rule_id", alert.rule_id},
-      {"rule_title", alert.rule_title},
-      {"rules_version", alert.rules_version},
-      {"level", alert.level},
-      {"tenant", alert.tenant},
-      {"group", group},
-      {"tags", alert.tags},
-      {"first_event", formatRfc3339(alert.first_event_ns)},
-      {"last_event", formatRfc3339(alert.last_event_ns)},
-      {"detected", formatRfc3339(alert.detect_ns)},
-      {"event_count", alert.event_count},
-      {"evidence", alert.evidence},
-      {"indicator_hits", alert.indicator_hits},
-  };
-  if (!std::isnan(alert.metric)) j["metric"] = alert.metric;
-  // Evidence is raw input and may hold invalid UTF-8; replace rather than throw.
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string out;
+  out.reserve(256 + 128 * alert.evidence.size());
+  appendAlertJson(alert, out);
+  return out;
 }
 
 }  // namespace vigil::correlate

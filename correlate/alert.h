@@ -43,8 +43,12 @@ struct Alert {
   std::string suppress_key;
 };
 
-// Serializes an alert as one JSON object (no newline).
+// Serializes an alert as one JSON object (no newline), keys sorted by name. Invalid UTF-8
+// in its texts becomes U+FFFD.
 std::string alertToJson(const Alert& alert);
+
+// Appends the text of alertToJson() to `out`, so a writer can reuse one buffer.
+void appendAlertJson(const Alert& alert, std::string& out);
 
 class AlertSink {
  public:

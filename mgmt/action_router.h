@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/metrics.h"
+#include "correlate/alert.h"
 #include "mgmt/playbook_config.h"
 #include "mgmt/run_journal.h"
 #include "mgmt/run_store.h"
@@ -59,6 +60,11 @@ struct RunContext : playbook_vm::compiler::AlertRunContext {
   // The series of vigil_cases_opened_total of the run's tenant, where case actions count
   // the cases they open. Null counts nothing (dry runs, tests).
   Counter* cases_opened = nullptr;
+  // The decoded alert of the inbox row `inbox_alert_id`, when the run's alert came from the
+  // alert inbox, so case.attach_alert on that row does not decode its text again. Null
+  // for other runs.
+  const correlate::Alert* inbox_alert = nullptr;
+  int64_t inbox_alert_id = 0;
   // Steps taken since the last time the runner persisted them.
   std::vector<RunStep> steps;
   // Entries already in the run's stored step log when this segment started.

@@ -131,7 +131,8 @@ absl::Status CaseConnector::attachAlert(const json& params, pb::HostCall& call,
         "alerts the case sink stored"));
   }
   const int64_t inbox_id = id.get<int64_t>();
-  absl::StatusOr<IngestResult> filed = store_.attachQueuedAlert(inbox_id, ctx.tenant);
+  absl::StatusOr<IngestResult> filed = store_.attachQueuedAlert(
+      inbox_id, ctx.tenant, inbox_id == ctx.inbox_alert_id ? ctx.inbox_alert : nullptr);
   if (!filed.ok()) return filed.status();
   // Counted by perform() once the filing is stored (inside a group commit, by the runner
   // once the group's commit succeeded).

@@ -456,8 +456,11 @@ class CaseStore {
   // earlier action already filed it, and when `tenant` is set and the alert belongs to
   // another tenant. Inside a transaction the caller opened (runKeyedAction()), it opens no
   // savepoint of its own, so after an error the caller must roll its transaction back.
+  // `decoded`, when set, is the row's alert as decodeStoredAlert() returned it (the
+  // default-case feeder decoded it already), and the row's text is not decoded again.
   absl::StatusOr<IngestResult> attachQueuedAlert(
-      int64_t inbox_id, std::optional<absl::string_view> tenant = std::nullopt);
+      int64_t inbox_id, std::optional<absl::string_view> tenant = std::nullopt,
+      const correlate::Alert* decoded = nullptr);
 
   // Returns up to `limit` inbox alerts whose id is above `after_id`, oldest first, as
   // (inbox id, text that internal::decodeStoredAlert() reads).

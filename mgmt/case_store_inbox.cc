@@ -54,7 +54,8 @@ absl::StatusOr<std::vector<int64_t>> CaseStore::queueAlerts(
 }
 
 absl::StatusOr<IngestResult> CaseStore::attachQueuedAlert(int64_t inbox_id,
-                                                         std::optional<absl::string_view> tenant) {
+                                                         std::optional<absl::string_view> tenant,
+                                                         const correlate::Alert* decoded) {
   StoreLock lock(*this);
   // Inside the caller's transaction (runKeyedAction()) a savepoint would only duplicate the
   // caller's rollback. It also made SQLite copy every page this filing touches into a
@@ -81,14 +82,18 @@ absl::StatusOr<IngestResult> CaseStore::attachQueuedAlert(int64_t inbox_id,
       return absl::NotFoundError(
           absl::StrCat("inbox alert ", inbox_id, " is not an alert of tenant ", *tenant));
     }
-    stored = read.columnText(1);
+    if (decoded == nullptr) stored = read.columnText(1);
   }
-  absl::StatusOr<correlate::Alert> alert = internal::decodeStoredAlert(stored);
-  if (!alert.ok()) {
-    return absl::DataLossError(
-        absl::StrCat("inbox alert ", inbox_id, ": ", alert.status().message()));
+  absl::StatusOr<correlate::Alert> alert;
+  if (decoded == nullptr) {
+    alert = internal::decodeStoredAlert(stored);
+    if (!alert.ok()) {
+      return absl::DataLossError(
+          absl::StrCat("inbox alert ", inbox_id, ": ", alert.status().message()));
+    }
+    decoded = &*alert;
   }
-  absl::StatusOr<IngestResult> result = ingestOne(*alert);
+  absl::StatusOr<IngestResult> result = ingestOne(*decoded);
   if (!result.ok()) return result.status();
   {
     SqliteStatement& remove = stmts_->remove_queued_alert;

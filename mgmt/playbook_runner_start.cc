@@ -87,6 +87,10 @@ void PlaybookRunner::startRun(const Job& job, Worker& worker) {
   RunContext ctx;
   prepareContext(ctx, run, worker);
   ctx.alert_source = &worker.alert;
+  if (job.inbox_id != 0) {
+    ctx.inbox_alert = job.alert.get();
+    ctx.inbox_alert_id = job.inbox_id;
+  }
   if (!beginSegment(worker, segment, ctx)) {
     VIGIL_LOG_ERROR("cannot record playbook run, not started playbook={} alert={}", playbook.name,
                     source.id);

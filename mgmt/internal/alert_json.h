@@ -6,14 +6,15 @@
 #include <cstdint>
 #include <string>
 
+#include "common/json_text.h"
 #include "correlate/alert.h"
 #include "nlohmann/json.hpp"
 
 namespace vigil::mgmt::internal {
 
-// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or values past
-// U+10FFFF).
-bool validUtf8(std::string_view text);
+using ::vigil::appendJsonString;
+using ::vigil::appendValidJsonString;
+using ::vigil::validUtf8;
 
 // Makes `out` the alert as playbooks read it: the fields of correlate::alertToJson, plus
 // "severity" (the Sigma level), every group-by field at the top level (alert.src_ip)
@@ -28,13 +29,6 @@ void refreshAlertJson(const correlate::Alert& alert, int64_t inbox_id, nlohmann:
 // j.dump(-1, ' ', false, error_handler_t::replace) returns, reusing `out`'s capacity.
 // Strings that are not valid UTF-8 (rare) go through nlohmann's serializer.
 void dumpJsonTo(const nlohmann::json& j, std::string& out);
-
-// Appends `text` as a JSON string, as nlohmann's dump with error_handler_t::replace writes
-// it.
-void appendJsonString(std::string_view text, std::string& out);
-
-// As appendJsonString(), for `text` the caller has checked with validUtf8().
-void appendValidJsonString(std::string_view text, std::string& out);
 
 // Appends the JSON text of `j`, as dumpJsonTo() writes it.
 void appendJsonValue(const nlohmann::json& j, std::string& out);

@@ -1,68 +1,187 @@
 #include "mgmt/internal/stored_alert.h"
 
+#include <charconv>
 #include <cmath>
 
-#include "absl/strings/str_cat.h"
-#include "nlohmann/json.hpp"
+#include "common/json_text.h"
+#include "simdjson.h"
 
 namespace vigil::mgmt::internal {
 namespace {
 
-using json = nlohmann::json;
+namespace dom = simdjson::dom;
+
+void appendKey(std::string_view key, std::string& out) {
+  out.push_back('"');
+  out.append(key);
+  out += "\":";
+}
+
+template <typename Integer>
+void appendInteger(Integer value, std::string& out) {
+  char digits[24];
+  const auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);
+  out.append(digits, end);
+}
+
+// One simdjson parser per thread: the case sink, the feeder and the playbook workers each
+// decode on their own thread, and a parser keeps its buffers between documents.
+dom::parser& threadParser() {
+  thread_local dom::parser parser;
+  return parser;
+}
+
+absl::Status malformed(std::string_view key, std::string_view want) {
+  std::string message = "stored alert is malformed: field \"";
+  message.append(key);
+  message += "\" is missing or not ";
+  message.append(want);
+  return absl::DataLossError(message);
+}
+
+absl::Status readString(dom::object object, std::string_view key, std::string& out) {
+  std::string_view text;
+  if (object[key].get(text) != simdjson::SUCCESS) return malformed(key, "a string");
+  out.assign(text.data(), text.size());
+  return absl::OkStatus();
+}
+
+absl::Status readStrings(dom::object object, std::string_view key,
+                         std::vector<std::string>& out) {
+  dom::array items;
+  if (object[key].get(items) != simdjson::SUCCESS) return malformed(key, "an array");
+  out.clear();
+  out.reserve(items.size());
+  for (dom::element item : items) {
+    std::string_view text;
+    if (item.get(text) != simdjson::SUCCESS) return malformed(key, "an array of strings");
+    out.emplace_back(text);
+  }
+  return absl::OkStatus();
+}
+
+template <typename Integer>
+absl::Status readInteger(dom::object object, std::string_view key, Integer& out) {
+  if (object[key].get(out) != simdjson::SUCCESS) return malformed(key, "an integer");
+  return absl::OkStatus();
+}
 
 }  // namespace
 
+// Keys sorted by name, the order the nlohmann::json object that wrote earlier rows kept.
 std::string encodeStoredAlert(const correlate::Alert& alert) {
-  json group = json::array();
-  for (const auto& [field, value] : alert.group) group.push_back({field, value});
-  json j = {
-      {"id", alert.id},
-      {"rule_id", alert.rule_id},
-      {"rule_title", alert.rule_title},
-      {"rules_version", alert.rules_version},
-      {"level", alert.level},
-      {"tenant", alert.tenant},
-      {"group", group},
-      {"tags", alert.tags},
-      {"first_event_ns", alert.first_event_ns},
-      {"last_event_ns", alert.last_event_ns},
-      {"detect_ns", alert.detect_ns},
-      {"event_count", alert.event_count},
-      {"evidence", alert.evidence},
-      {"indicator_hits", alert.indicator_hits},
-  };
-  if (!std::isnan(alert.metric)) j["metric"] = alert.metric;
-  if (alert.receive_ns != 0) j["receive_ns"] = alert.receive_ns;
-  // Evidence is raw input and may hold invalid UTF-8; replace rather than throw.
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string out;
+  out.reserve(320 + 128 * alert.evidence.size());
+  out.push_back('{');
+  appendKey("detect_ns", out);
+  appendInteger(alert.detect_ns, out);
+  out.push_back(',');
+  appendKey("event_count", out);
+  appendInteger(alert.event_count, out);
+  out.push_back(',');
+  appendKey("evidence", out);
+  appendJsonStringArray(alert.evidence, out);
+  out.push_back(',');
+  appendKey("first_event_ns", out);
+  appendInteger(alert.first_event_ns, out);
+  out.push_back(',');
+  appendKey("group", out);
+  out.push_back('[');
+  for (size_t i = 0; i < alert.group.size(); ++i) {
+    if (i != 0) out.push_back(',');
+    out.push_back('[');
+    appendJsonString(alert.group[i].first, out);
+    out.push_back(',');
+    appendJsonString(alert.group[i].second, out);
+    out.push_back(']');
+  }
+  out += "],";
+  appendKey("id", out);
+  appendJsonString(alert.id, out);
+  out.push_back(',');
+  appendKey("indicator_hits", out);
+  appendJsonStringArray(alert.indicator_hits, out);
+  out.push_back(',');
+  appendKey("last_event_ns", out);
+  appendInteger(alert.last_event_ns, out);
+  out.push_back(',');
+  appendKey("level", out);
+  appendJsonString(alert.level, out);
+  out.push_back(',');
+  if (!std::isnan(alert.metric)) {
+    appendKey("metric", out);
+    appendJsonDouble(alert.metric, out);
+    out.push_back(',');
+  }
+  if (alert.receive_ns != 0) {
+    appendKey("receive_ns", out);
+    appendInteger(alert.receive_ns, out);
+    out.push_back(',');
+  }
+  appendKey("rule_id", out);
+  appendJsonString(alert.rule_id, out);
+  out.push_back(',');
+  appendKey("rule_title", out);
+  appendJsonString(alert.rule_title, out);
+  out.push_back(',');
+  appendKey("rules_version", out);
+  appendInteger(alert.rules_version, out);
+  out.push_back(',');
+  appendKey("tags", out);
+  appendJsonStringArray(alert.tags, out);
+  out.push_back(',');
+  appendKey("tenant", out);
+  appendJsonString(alert.tenant, out);
+  out.push_back('}');
+  return out;
 }
 
 absl::StatusOr<correlate::Alert> decodeStoredAlert(std::string_view text) {
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return absl::DataLossError("stored alert is not a JSON object");
+  dom::element root;
+  if (threadParser().parse(text.data(), text.size()).get(root) != simdjson::SUCCESS) {
+    return absl::DataLossError("stored alert is not valid JSON");
+  }
+  dom::object j;
+  if (root.get(j) != simdjson::SUCCESS) {
+    return absl::DataLossError("stored alert is not a JSON object");
+  }
   correlate::Alert alert;
-  try {
-    alert.id = j.at("id").get<std::string>();
-    alert.rule_id = j.at("rule_id").get<std::string>();
-    alert.rule_title = j.at("rule_title").get<std::string>();
-    alert.rules_version = j.at("rules_version").get<uint64_t>();
-    alert.level = j.at("level").get<std::string>();
-    alert.tenant = j.at("tenant").get<std::string>();
-    for (const json& pair : j.at("group")) {
-      alert.group.emplace_back(pair.at(0).get<std::string>(), pair.at(1).get<std::string>());
+  absl::Status s;
+  if (!(s = readString(j, "id", alert.id)).ok()) return s;
+  if (!(s = readString(j, "rule_id", alert.rule_id)).ok()) return s;
+  if (!(s = readString(j, "rule_title", alert.rule_title)).ok()) return s;
+  if (!(s = readInteger(j, "rules_version", alert.rules_version)).ok()) return s;
+  if (!(s = readString(j, "level", alert.level)).ok()) return s;
+  if (!(s = readString(j, "tenant", alert.tenant)).ok()) return s;
+  dom::array group;
+  if (j["group"].get(group) != simdjson::SUCCESS) return malformed("group", "an array");
+  alert.group.reserve(group.size());
+  for (dom::element pair : group) {
+    dom::array members;
+    std::string_view field;
+    std::string_view value;
+    if (pair.get(members) != simdjson::SUCCESS || members.size() != 2 ||
+        members.at(0).get(field) != simdjson::SUCCESS ||
+        members.at(1).get(value) != simdjson::SUCCESS) {
+      return malformed("group", "an array of [field, value] string pairs");
     }
-    alert.tags = j.at("tags").get<std::vector<std::string>>();
-    alert.first_event_ns = j.at("first_event_ns").get<int64_t>();
-    alert.last_event_ns = j.at("last_event_ns").get<int64_t>();
-    alert.detect_ns = j.at("detect_ns").get<int64_t>();
-    alert.event_count = j.at("event_count").get<uint64_t>();
-    alert.evidence = j.at("evidence").get<std::vector<std::string>>();
-    alert.indicator_hits = j.at("indicator_hits").get<std::vector<std::string>>();
-    if (j.contains("metric")) alert.metric = j.at("metric").get<double>();
-    // Absent in rows stored before the field existed.
-    if (j.contains("receive_ns")) alert.receive_ns = j.at("receive_ns").get<int64_t>();
-  } catch (const json::exception& e) {
-    return absl::DataLossError(absl::StrCat("stored alert is malformed: ", e.what()));
+    alert.group.emplace_back(field, value);
+  }
+  if (!(s = readStrings(j, "tags", alert.tags)).ok()) return s;
+  if (!(s = readInteger(j, "first_event_ns", alert.first_event_ns)).ok()) return s;
+  if (!(s = readInteger(j, "last_event_ns", alert.last_event_ns)).ok()) return s;
+  if (!(s = readInteger(j, "detect_ns", alert.detect_ns)).ok()) return s;
+  if (!(s = readInteger(j, "event_count", alert.event_count)).ok()) return s;
+  if (!(s = readStrings(j, "evidence", alert.evidence)).ok()) return s;
+  if (!(s = readStrings(j, "indicator_hits", alert.indicator_hits)).ok()) return s;
+  if (dom::element metric; j["metric"].get(metric) == simdjson::SUCCESS) {
+    if (metric.get(alert.metric) != simdjson::SUCCESS) return malformed("metric", "a number");
+  }
+  // Absent in rows stored before the field existed.
+  if (dom::element receive; j["receive_ns"].get(receive) == simdjson::SUCCESS) {
+    if (receive.get(alert.receive_ns) != simdjson::SUCCESS) {
+      return malformed("receive_ns", "an integer");
+    }
   }
   return alert;
 }
