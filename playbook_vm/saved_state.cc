@@ -1,16 +1,25 @@
 // Vm::saveState() and Vm::resume(): the suspended-run format.
 //
 // Layout, little-endian:
-//   "VGRS", u32 version (1), 32 bytes program SHA-256, u16 name length, name,
+//   "VGRS", u32 version (2), 32 bytes program SHA-256, u16 name length, name,
 //   u32 pc of the YIELD, u8 its destination register, u64 steps, u16 register count,
+//   u32 string count S, S strings (u32 length, bytes),
 //   u32 list count N, N lists (u32 size, then that many values), one value per register.
 // A value is a u8 ValueType followed by: nothing (null), u8 (bool),
-// i64 (int), IEEE 754 binary64 (double), u32 length and bytes (string) or u32 list index
-// (list). Lists are written once and referenced by index, so sharing and cycles survive.
+// i64 (int), IEEE 754 binary64 (double), u32 string index (string) or u32 list index
+// (list). Strings and lists are written once and referenced by index, so a text that
+// several registers share is restored once, in the memory it took before the suspend, and
+// list sharing and cycles survive.
+//
+// Version 1 (written before strings were shared) has no string table and writes each
+// string value in place as u32 length and bytes. resume() still reads it, so runs that
+// were waiting for an approval across an upgrade resume.
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "playbook_vm/internal/run_state.h"
@@ -21,7 +30,8 @@ namespace vigil::playbook_vm {
 namespace {
 
 constexpr std::string_view kStateMagic = "VGRS";
-constexpr uint32_t kStateVersion = 1;
+constexpr uint32_t kStateVersion = 2;
+constexpr uint32_t kInlineStringsVersion = 1;
 
 template <typename T>
 void put(std::string& out, T value) {
@@ -34,11 +44,19 @@ class StateWriter {
  public:
   explicit StateWriter(std::string& out) : out_(out) {}
 
-  // Gives every list reachable from `values` an index, breadth first.
+  // Gives every string and list reachable from `values` an index, breadth first.
   void collect(const Value* values, size_t count) {
     for (size_t i = 0; i < count; ++i) note(values[i]);
     for (size_t i = 0; i < lists_.size(); ++i) {
       for (uint32_t j = 0; j < lists_[i]->size; ++j) note(lists_[i]->items[j]);
+    }
+  }
+
+  void writeStrings() {
+    put<uint32_t>(out_, static_cast<uint32_t>(strings_.size()));
+    for (const std::string_view text : strings_) {
+      put<uint32_t>(out_, static_cast<uint32_t>(text.size()));
+      out_.append(text);
     }
   }
 
@@ -65,8 +83,7 @@ class StateWriter {
         put<double>(out_, v.asDouble());
         break;
       case ValueType::kString:
-        put<uint32_t>(out_, static_cast<uint32_t>(v.asString().size()));
-        out_.append(v.asString());
+        put<uint32_t>(out_, string_ids_.at(stringKey(v.asString())));
         break;
       case ValueType::kList:
         put<uint32_t>(out_, ids_.at(v.asList()));
@@ -75,7 +92,25 @@ class StateWriter {
   }
 
  private:
+  // Returns the identity of a string value: two values share one text of the run heap (or
+  // of the program's constants) when their characters start at one address with one length.
+  static std::pair<const char*, size_t> stringKey(std::string_view text) {
+    return {text.data(), text.size()};
+  }
+
+  struct KeyHash {
+    size_t operator()(const std::pair<const char*, size_t>& k) const {
+      return std::hash<const char*>()(k.first) ^ (k.second * 0x9e3779b97f4a7c15ULL);
+    }
+  };
+
   void note(const Value& v) {
+    if (v.isString()) {
+      if (string_ids_.emplace(stringKey(v.asString()), static_cast<uint32_t>(strings_.size())).second) {
+        strings_.push_back(v.asString());
+      }
+      return;
+    }
     if (!v.isList() || ids_.count(v.asList()) != 0) return;
     ids_.emplace(v.asList(), static_cast<uint32_t>(lists_.size()));
     lists_.push_back(v.asList());
@@ -84,6 +119,8 @@ class StateWriter {
   std::string& out_;
   std::unordered_map<const List*, uint32_t> ids_;
   std::vector<const List*> lists_;
+  std::unordered_map<std::pair<const char*, size_t>, uint32_t, KeyHash> string_ids_;
+  std::vector<std::string_view> strings_;
 };
 
 // Bounds-checked reader; any failure sets error_ and returns zeros from then on.
@@ -107,6 +144,7 @@ class StateReader {
   }
   bool ok() const { return error_.empty(); }
   bool atEnd() const { return pos_ == bytes_.size(); }
+  size_t remaining() const { return bytes_.size() - pos_; }
   const std::string& error() const { return error_; }
 
  private:
@@ -128,7 +166,28 @@ class StateReader {
 // kInvalidState (with reader.error() set).
 class StateRestorer {
  public:
-  StateRestorer(internal::RunState& state, StateReader& reader) : st_(state), in_(reader) {}
+  StateRestorer(internal::RunState& state, StateReader& reader, uint32_t version)
+      : st_(state), in_(reader), inline_strings_(version == kInlineStringsVersion) {}
+
+  // Reads the string table, which only version 2 has.
+  RunError readStrings() {
+    if (inline_strings_) return RunError::kNone;
+    uint32_t count = in_.get<uint32_t>();
+    // Each string costs at least 4 bytes of state, so a larger count is corrupt.
+    if (!in_.ok() || count > in_.remaining() / 4) {
+      in_.fail(internal::strCat("string count ", count, " is invalid"));
+      return RunError::kInvalidState;
+    }
+    strings_.reserve(count);
+    for (uint32_t i = 0; i < count; ++i) {
+      std::string_view text = in_.bytes(in_.get<uint32_t>());
+      if (!in_.ok()) return RunError::kInvalidState;
+      Value value;
+      if (!st_.newString(text, value)) return RunError::kMemoryLimit;
+      strings_.push_back(value);
+    }
+    return RunError::kNone;
+  }
 
   RunError readLists() {
     uint32_t count = in_.get<uint32_t>();
@@ -172,6 +231,14 @@ class StateRestorer {
         out = Value::real(in_.get<double>());
         break;
       case ValueType::kString: {
+        if (!inline_strings_) {
+          uint32_t id = in_.get<uint32_t>();
+          if (in_.ok() && id >= strings_.size()) {
+            in_.fail(internal::strCat("string index ", id, " is invalid"));
+          }
+          if (in_.ok()) out = strings_[id];
+          break;
+        }
         std::string_view text = in_.bytes(in_.get<uint32_t>());
         if (in_.ok() && !st_.newString(text, out)) return RunError::kMemoryLimit;
         break;
@@ -193,6 +260,8 @@ class StateRestorer {
  private:
   internal::RunState& st_;
   StateReader& in_;
+  const bool inline_strings_;
+  std::vector<Value> strings_;
   std::vector<List*> lists_;
 };
 
@@ -221,6 +290,7 @@ std::string Vm::saveState() const {
   put<uint16_t>(out, static_cast<uint16_t>(program.registerCount()));
   StateWriter writer(out);
   writer.collect(st.registers.data(), program.registerCount());
+  writer.writeStrings();
   writer.writeLists();
   for (uint32_t i = 0; i < program.registerCount(); ++i) writer.writeValue(st.registers[i]);
   return out;
@@ -244,8 +314,9 @@ RunResult Vm::resume(const Program& program, const HostRegistry& host, const Bud
   StateReader in(saved_state);
   if (in.bytes(4) != kStateMagic) in.fail("magic is not VGRS");
   uint32_t version = in.get<uint32_t>();
-  if (in.ok() && version != kStateVersion) {
-    in.fail(internal::strCat("state version ", version, " is not ", kStateVersion));
+  if (in.ok() && version != kStateVersion && version != kInlineStringsVersion) {
+    in.fail(internal::strCat("state version ", version, " is not ", kInlineStringsVersion,
+                             " or ", kStateVersion));
   }
   std::string_view sha = in.bytes(32);
   std::string_view name = in.bytes(in.get<uint16_t>());
@@ -267,8 +338,9 @@ RunResult Vm::resume(const Program& program, const HostRegistry& host, const Bud
   }
   if (!in.ok()) return failedResume(program, RunError::kInvalidState, in.error());
 
-  StateRestorer restorer(st, in);
-  RunError error = restorer.readLists();
+  StateRestorer restorer(st, in, version);
+  RunError error = restorer.readStrings();
+  if (error == RunError::kNone) error = restorer.readLists();
   for (uint32_t i = 0; i < registers && error == RunError::kNone; ++i) {
     error = restorer.readValue(st.registers[i]);
   }

@@ -452,6 +452,71 @@ TEST_P(VmTest, ResumeRejectsBadState) {
   EXPECT_THAT(r.message, HasSubstr("state belongs to program"));
 }
 
+// A text that several registers and a list share is saved once and restored once, so a
+// run that fit in its memory limit before the suspend fits after the resume.
+TEST_P(VmTest, SharedStringRestoredOnce) {
+  ProgramBuilder b("shared-text");
+  b.emitABx(Opcode::kLoadK, 0, b.addString("0123456789abcdef"));
+  for (int i = 0; i < 10; ++i) b.emitABC(Opcode::kConcat, 0, 0, 0);  // 16 KiB
+  for (uint8_t r = 1; r <= 4; ++r) b.emitABC(Opcode::kMove, r, 0, 0);
+  b.emitABC(Opcode::kNewList, 5, 0, 0);
+  b.emitABC(Opcode::kAppend, 5, 0, 0);
+  b.emitABC(Opcode::kAppend, 5, 1, 0);
+  b.emitABC(Opcode::kYield, 6, 2, 0);
+  b.emitABC(Opcode::kReturn, 5, 0, 0);
+  const Budget budget{.max_steps = 1000, .max_memory_bytes = 48 * 1024};
+  RunResult r = run(b, budget);
+  ASSERT_EQ(r.status, RunStatus::kSuspended) << r.message;
+  std::string saved = vm_.saveState();
+  EXPECT_LT(saved.size(), 17u * 1024);
+
+  Vm other(GetParam());
+  RunResult resumed = other.resume(*program_, host_, budget, saved, Value::null());
+  ASSERT_EQ(resumed.status, RunStatus::kReturned) << resumed.message;
+  ASSERT_TRUE(resumed.value.isList());
+  const List& list = *resumed.value.asList();
+  ASSERT_EQ(list.size, 2u);
+  std::string expected;
+  for (int i = 0; i < 1024; ++i) expected += "0123456789abcdef";
+  EXPECT_EQ(list.items[0].asString(), expected);
+  EXPECT_EQ(list.items[1].asString().data(), list.items[0].asString().data());
+}
+
+// State saved in version 1 (each string written in place) still resumes.
+TEST_P(VmTest, ResumesVersionOneState) {
+  ProgramBuilder b = approvalProgram();
+  ASSERT_EQ(run(b).status, RunStatus::kSuspended);
+  const std::string saved = vm_.saveState();
+  // The header is the same in both versions up to the register count.
+  const size_t header = 4 + 4 + 32 + 2 + program_->name().size() + 4 + 1 + 8 + 2;
+  ASSERT_GT(saved.size(), header);
+  std::string v1 = saved.substr(0, header);
+  v1[4] = 1;
+  auto put32 = [&v1](uint32_t x) { v1.append(reinterpret_cast<const char*>(&x), 4); };
+  auto tag = [&v1](ValueType t) { v1.push_back(static_cast<char>(t)); };
+  put32(1);  // one list: [1]
+  put32(1);
+  tag(ValueType::kInt);
+  const int64_t one = 1;
+  v1.append(reinterpret_cast<const char*>(&one), 8);
+  tag(ValueType::kList);  // R0
+  put32(0);
+  tag(ValueType::kInt);  // R1
+  v1.append(reinterpret_cast<const char*>(&one), 8);
+  tag(ValueType::kList);  // R2, the same list
+  put32(0);
+  tag(ValueType::kString);  // R3
+  put32(8);
+  v1 += "approve?";
+  tag(ValueType::kNull);  // R4
+  ASSERT_EQ(program_->registerCount(), 5u);
+
+  Vm other(GetParam());
+  RunResult resumed = other.resume(*program_, host_, {}, v1, Value::string("yes"));
+  ASSERT_EQ(resumed.status, RunStatus::kReturned) << resumed.message;
+  EXPECT_EQ(valueToString(resumed.value), "[1, \"yes\"]");
+}
+
 // The disassembler shows pc, mnemonic, operands, inlined constants, imports and lines.
 TEST_P(VmTest, Disassembly) {
   ProgramBuilder b("listing");
