@@ -106,9 +106,8 @@ class StateWriter {
 
   void note(const Value& v) {
     if (v.isString()) {
-      if (string_ids_.emplace(stringKey(v.asString()), static_cast<uint32_t>(strings_.size())).second) {
-        strings_.push_back(v.asString());
-      }
+      const auto id = static_cast<uint32_t>(strings_.size());
+      if (string_ids_.emplace(stringKey(v.asString()), id).second) strings_.push_back(v.asString());
       return;
     }
     if (!v.isList() || ids_.count(v.asList()) != 0) return;
