@@ -78,13 +78,33 @@ void ignoreSigpipeByDefault() {
   }
 }
 
-bool sendAll(int fd, const std::string& data) {
-  size_t sent = 0;
+// Sends all of `data` within `timeout_ms` in total, not per send(2) call. Returns false
+// with errno set (ETIMEDOUT when the time ran out) and `sent` the bytes the kernel took.
+bool sendAll(int fd, const std::string& data, int timeout_ms, size_t& sent) {
+  const int64_t deadline = monotonicNs() + int64_t{timeout_ms} * 1'000'000;
+  sent = 0;
   while (sent < data.size()) {
-    ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+    ssize_t n =
+        ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      continue;
+    }
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    sent += static_cast<size_t>(n);
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return false;
+    const int64_t left_ns = deadline - monotonicNs();
+    if (left_ns <= 0) {
+      errno = ETIMEDOUT;
+      return false;
+    }
+    pollfd p{fd, POLLOUT, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>((left_ns + 999'999) / 1'000'000));
+    if (ready == 0) {
+      errno = ETIMEDOUT;
+      return false;
+    }
+    if (ready < 0 && errno != EINTR) return false;
+    // Writable, or an error that the next send() reports.
   }
   return true;
 }
@@ -269,16 +289,30 @@ absl::Status SyslogConnector::startTls() {
 
 absl::Status SyslogConnector::sendStream(const std::string& frame) {
   bool sent = false;
+  size_t sent_bytes = 0;
   if (tls_ != nullptr) {
-    size_t written = 0;
-    sent = SSL_write_ex(tls_.get(), frame.data(), frame.size(), &written) == 1 &&
-           written == frame.size();
+    // NOTE: TLS writes block on the socket's send timeout (timeout_ms) per write, so a
+    // collector that keeps reading slowly can hold a large frame longer than timeout_ms.
+    sent = SSL_write_ex(tls_.get(), frame.data(), frame.size(), &sent_bytes) == 1 &&
+           sent_bytes == frame.size();
   } else {
-    sent = sendAll(fd_, frame);
+    sent = sendAll(fd_, frame, config_.timeout_ms, sent_bytes);
   }
   if (sent) return absl::OkStatus();
-  std::string why = tls_ != nullptr ? takeSslError(std::strerror(errno)) : std::strerror(errno);
+  const int error = errno;
+  std::string why = tls_ != nullptr ? takeSslError(std::strerror(error)) : std::strerror(error);
   closeSocket();
+  if (error == ETIMEDOUT || error == EAGAIN || error == EWOULDBLOCK) {
+    VIGIL_LOG_WARN_POW2("syslog send timed out connector={} address={} timeout_ms={} "
+                        "bytes_sent={} frame_bytes={}",
+                        config_.name, config_.address, config_.timeout_ms, sent_bytes,
+                        frame.size());
+    return absl::DeadlineExceededError(absl::StrCat(
+        "syslog send to ", config_.address, " timed out after ", config_.timeout_ms, " ms with ",
+        sent_bytes, " of ", frame.size(),
+        " bytes sent: the collector is not reading; check it, or raise the connector's "
+        "timeout_ms"));
+  }
   return absl::UnavailableError(absl::StrCat("syslog send to ", config_.address, " failed: ", why));
 }
 

@@ -346,5 +346,73 @@ TEST_F(SyslogTlsTest, RejectsBadFiles) {
               HasSubstr("cannot load tls_key_file " + dir_.file("other.key")));
 }
 
+// A TCP collector on 127.0.0.1 that accepts connections and never reads from them.
+class StalledReceiver {
+ public:
+  StalledReceiver() {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    // A small receive buffer (inherited by accepted sockets) fills after a few KiB.
+    const int small = 4096;
+    ::setsockopt(listen_fd_, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    ok_ = ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) == 0 &&
+          ::listen(listen_fd_, 4) == 0 &&
+          ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] {
+      pollfd p{listen_fd_, POLLIN, 0};
+      while (!stop_.load()) {
+        if (::poll(&p, 1, 50) != 1) continue;
+        const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) accepted_.push_back(fd);
+      }
+    });
+  }
+  ~StalledReceiver() {
+    stop_.store(true);
+    thread_.join();
+    for (const int fd : accepted_) ::close(fd);
+    ::close(listen_fd_);
+  }
+  bool ok() const { return ok_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int listen_fd_ = -1;
+  bool ok_ = false;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::vector<int> accepted_;  // touched by the accept thread only, until the join
+  std::thread thread_;
+};
+
+// A plain TCP collector that stops reading fails the forward with a timeout that names
+// timeout_ms, instead of hanging or reporting EAGAIN.
+TEST_F(SyslogTlsTest, StalledTcpCollectorTimesOut) {
+  StalledReceiver receiver;
+  ASSERT_TRUE(receiver.ok());
+  ConnectorConfig config;
+  config.name = "siem-tls";
+  config.type = "syslog";
+  config.transport = "tcp";
+  config.address = receiver.address();
+  config.timeout_ms = 200;
+  auto connector = SyslogConnector::create(config);
+  ASSERT_TRUE(connector.ok()) << connector.status();
+  // Forty messages of 512 KiB: more than the two socket buffers on loopback can take.
+  std::string steps;
+  for (int i = 0; i < 40; ++i) steps += "  - action: siem.forward\n    with: {note: chunk}\n";
+  steps += "  - stop: \"sent\"\nvars:\n  chunk: \"" + std::string(512 * 1024, 'x') + "\"\n";
+  const std::string outcome = runPlaybook(steps, std::move(*connector));
+  EXPECT_THAT(outcome,
+              HasSubstr("syslog send to " + receiver.address() + " timed out after 200 ms"));
+  EXPECT_THAT(outcome, HasSubstr("raise the connector's timeout_ms"));
+  EXPECT_THAT(outcome, Not(HasSubstr("Resource temporarily unavailable")));
+  EXPECT_EQ(failures(), 1u);
+}
+
 }  // namespace
 }  // namespace vigil::mgmt
