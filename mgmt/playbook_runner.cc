@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <iterator>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -452,6 +453,10 @@ absl::Status PlaybookRunner::start(CaseStore* cases, intel::SnapshotStore* intel
   }
   if (absl::Status st = recover(); !st.ok()) return st;
   started_ = true;
+  if (config_.default_case && cases != nullptr) {
+    holds_inbox_runs_ = true;
+    if (absl::Status st = requeueInboxRuns(*cases); !st.ok()) return st;
+  }
   if (absl::Status st = openJournals(); !st.ok()) return st;
   spin_ns_ = int64_t{config_.worker_spin_us} * 1000;
   if (spin_ns_ > 0 && allowedCpus() < 2) {
@@ -612,6 +617,14 @@ void PlaybookRunner::feedFromInbox() {
     }
     if (rows->empty()) return;
     for (const auto& [inbox_id, text] : *rows) {
+      // The runs of other playbooks on this alert are queued by onStoredAlert() (after the
+      // row is stored) and must be journaled before its default-case run may file it.
+      // Both wake the feeder when that changes.
+      if (inbox_id > newest_stored_.load()) return;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (inbox_holds_.count(inbox_id) != 0) return;
+      }
       if (recovered_inbox_ids_.count(inbox_id) != 0) {
         // Its run from before the restart runs again and files it.
         {
@@ -652,28 +665,97 @@ void PlaybookRunner::feedFromInbox() {
   }
 }
 
+template <typename Fn>
+void PlaybookRunner::forEachTriggered(const PlaybookSet& set, const correlate::Alert& alert,
+                                      Fn fn) const {
+  for (const PlaybookSet::Entry& playbook : set.configured) {
+    // The feeder queues the default-case runs, from the inbox.
+    if (playbook == default_playbook_) continue;
+    if (triggerMatches(playbook->loaded.program->trigger(), alert)) fn(playbook);
+  }
+  for (const PlaybookSet::Entry& playbook : set.every_tenant) {
+    if (triggerMatches(playbook->loaded.program->trigger(), alert)) fn(playbook);
+  }
+  auto own = set.tenants.find(alert.tenant);
+  if (own == set.tenants.end()) return;
+  for (const PlaybookSet::Entry& playbook : own->second) {
+    if (triggerMatches(playbook->loaded.program->trigger(), alert)) fn(playbook);
+  }
+}
+
 void PlaybookRunner::enqueueAlert(const correlate::Alert& alert, int64_t inbox_id) {
   std::shared_ptr<const correlate::Alert> copy;
   const int64_t now = monotonicNs();
   // One set for the whole alert, so a push that lands meanwhile is seen whole or not at
   // all.
   std::shared_ptr<const PlaybookSet> set = active_.load();
-  for (const PlaybookSet::Entry& playbook : set->configured) {
-    // The feeder queues the default-case runs, from the inbox.
-    if (playbook == default_playbook_) continue;
-    if (!triggerMatches(playbook->loaded.program->trigger(), alert)) continue;
+  forEachTriggered(*set, alert, [&](const PlaybookSet::Entry& playbook) {
     enqueueRun(playbook, alert, copy, now, inbox_id);
+  });
+}
+
+absl::Status PlaybookRunner::requeueInboxRuns(CaseStore& cases) {
+  std::shared_ptr<const PlaybookSet> set = active_.load();
+  std::vector<Job> jobs;
+  int64_t after = 0;
+  size_t alerts = 0;
+  while (true) {
+    absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> rows =
+        cases.queuedAlertsAfter(after, 256);
+    if (!rows.ok()) return rows.status();
+    if (rows->empty()) break;
+    for (const auto& [inbox_id, text] : *rows) {
+      after = inbox_id;
+      // The feeder reports a row it cannot read.
+      absl::StatusOr<correlate::Alert> alert = internal::decodeStoredAlert(text);
+      if (!alert.ok()) continue;
+      std::vector<PlaybookSet::Entry> triggered;
+      forEachTriggered(*set, *alert,
+                       [&](const PlaybookSet::Entry& playbook) { triggered.push_back(playbook); });
+      if (triggered.empty()) continue;
+      absl::StatusOr<std::set<std::string>> stored = store_->playbooksOfInboxAlert(inbox_id);
+      if (!stored.ok()) return stored.status();
+      auto shared = std::make_shared<const correlate::Alert>(std::move(*alert));
+      bool queued = false;
+      for (const PlaybookSet::Entry& playbook : triggered) {
+        const std::string& name = playbook->loaded.name;
+        if (stored->count(name) != 0 || journaled_inbox_runs_.count({inbox_id, name}) != 0) {
+          continue;
+        }
+        Job job{0, playbook, shared, monotonicNs(), inbox_id};
+        job.holds_inbox = true;
+        jobs.push_back(std::move(job));
+        queued = true;
+      }
+      if (queued) ++alerts;
+    }
   }
-  for (const PlaybookSet::Entry& playbook : set->every_tenant) {
-    if (!triggerMatches(playbook->loaded.program->trigger(), alert)) continue;
-    enqueueRun(playbook, alert, copy, now, inbox_id);
+  newest_stored_.store(std::max(newest_stored_.load(), after));
+  if (jobs.empty()) return absl::OkStatus();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Ahead of the segments recover() queued, so they are journaled before a recovered
+    // default-case run files their alert.
+    for (const Job& job : jobs) ++inbox_holds_[job.inbox_id];
+    alert_jobs_ += jobs.size();
+    queue_.insert(queue_.begin(), std::make_move_iterator(jobs.begin()),
+                  std::make_move_iterator(jobs.end()));
+    queueChanged();
   }
-  auto own = set->tenants.find(alert.tenant);
-  if (own == set->tenants.end()) return;
-  for (const PlaybookSet::Entry& playbook : own->second) {
-    if (!triggerMatches(playbook->loaded.program->trigger(), alert)) continue;
-    enqueueRun(playbook, alert, copy, now, inbox_id);
+  VIGIL_LOG_WARN("playbook runs queued when the process ended and never started are queued "
+                 "again runs={} inbox_alerts={}",
+                 jobs.size(), alerts);
+  return absl::OkStatus();
+}
+
+void PlaybookRunner::releaseInboxHold(const Job& job) {
+  if (!job.holds_inbox) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = inbox_holds_.find(job.inbox_id);
+    if (it != inbox_holds_.end() && --it->second <= 0) inbox_holds_.erase(it);
   }
+  wakeFeeder();
 }
 
 void PlaybookRunner::enqueueRun(const PlaybookSet::Entry& playbook, const correlate::Alert& alert,
@@ -700,7 +782,12 @@ void PlaybookRunner::enqueueRun(const PlaybookSet::Entry& playbook, const correl
                           playbook->loaded.name, alert.id);
       return;
     }
-    queue_.push_back(Job{0, playbook, copy, queued_mono_ns, inbox_id});
+    Job job{0, playbook, copy, queued_mono_ns, inbox_id};
+    if (holds_inbox_runs_ && inbox_id != 0) {
+      job.holds_inbox = true;
+      ++inbox_holds_[inbox_id];
+    }
+    queue_.push_back(std::move(job));
     ++alert_jobs_;
     queueChanged();
   }

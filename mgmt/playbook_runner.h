@@ -34,6 +34,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <utility>
 #include <string>
 #include <thread>
 #include <vector>
@@ -221,6 +222,9 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
     int64_t queued_mono_ns = 0;
     int64_t inbox_id = 0;  // the alert's row in the case store's alert inbox; 0 for none
     bool fed = false;      // queued by the default-case feeder
+    // A run of another playbook on an inbox alert: the feeder holds the alert's
+    // default-case run back until this run is journaled (releaseInboxHold()).
+    bool holds_inbox = false;
     // A segment interrupted by the end of an earlier process, as its run journal recorded
     // it, and the file that contains it until a worker has journaled it again.
     std::shared_ptr<const JournalSegment> recovered = nullptr;
@@ -303,6 +307,15 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
                             std::set<std::string>& names, std::vector<PlaybookSet::Entry>& out);
   bool triggerMatches(const playbook_vm::Trigger& trigger, const correlate::Alert& alert) const;
   void enqueueAlert(const correlate::Alert& alert, int64_t inbox_id);
+  // Calls fn(entry) for each playbook other than the built-in default-case one whose
+  // trigger matches `alert`, from `set`.
+  template <typename Fn>
+  void forEachTriggered(const PlaybookSet& set, const correlate::Alert& alert, Fn fn) const;
+  // At start, queues again the runs of other playbooks on inbox alerts that were queued
+  // when the process ended and have neither a stored run nor a journaled segment.
+  absl::Status requeueInboxRuns(CaseStore& cases);
+  // Ends the hold that `job` (holds_inbox) puts on its alert's default-case run.
+  void releaseInboxHold(const Job& job);
   // Queues a run of `playbook` on `alert` (copied into `copy` on first use).
   void enqueueRun(const PlaybookSet::Entry& playbook, const correlate::Alert& alert,
                   std::shared_ptr<const correlate::Alert>& copy, int64_t queued_mono_ns,
@@ -450,6 +463,14 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   // Inbox alerts whose default-case run runs again from its journal; the feeder does not
   // start a second run for them. Written before the threads start, then only read.
   std::set<int64_t> recovered_inbox_ids_;
+  // (inbox id, playbook) of every first segment recover() queued again, so
+  // requeueInboxRuns() does not start those runs twice. Written before the threads start.
+  std::set<std::pair<int64_t, std::string>> journaled_inbox_runs_;
+  // Counts of queued runs of other playbooks by inbox id, guarded by mu_. While an alert
+  // has an entry, the feeder does not queue its default-case run, which removes it from
+  // the inbox.
+  std::map<int64_t, int> inbox_holds_;
+  bool holds_inbox_runs_ = false;  // the feeder runs; set before the threads start
   std::mutex feed_mu_;
   std::condition_variable feed_cv_;
   bool feed_wake_ = false;

@@ -158,6 +158,7 @@ absl::Status PlaybookRunner::recover() {
     if (!stored.ok()) return stored.status();
     if (*stored) continue;  // the segment ended and was stored
     if (absl::Status st = queueAgain(index); !st.ok()) return st;
+    if (segment.inbox_id != 0) journaled_inbox_runs_.insert({segment.inbox_id, segment.playbook});
     if (config_.default_case && segment.inbox_id != 0 &&
         segment.playbook == default_playbook_->loaded.name) {
       recovered_inbox_ids_.insert(segment.inbox_id);
@@ -276,7 +277,7 @@ void PlaybookRunner::recoverRun(const Job& job, Worker& worker) {
     return;
   }
   NewRun row{run.id,     run.created_ns, run.playbook, run.playbook_hash,
-             run.tenant, run.alert_id,   run.rule_id,  run.alert_json};
+             run.tenant, run.alert_id,   run.rule_id,  run.alert_json, segment.inbox_id};
   absl::StatusOr<std::shared_ptr<const pb::Program>> program = programFor(run.playbook_hash);
   pb::RunResult result;
   if (!program.ok() || alert.is_discarded()) {

@@ -55,6 +55,7 @@ void PlaybookRunner::startRun(const Job& job, Worker& worker) {
     store_errors_.add();
     VIGIL_LOG_ERROR("cannot record playbook run, not started playbook={} alert={} error={}",
                     playbook.name, source.id, id.status().ToString());
+    releaseInboxHold(job);
     return;
   }
   // The VM reads the alert through a view the worker keeps instead of a JSON object. In a
@@ -91,7 +92,9 @@ void PlaybookRunner::startRun(const Job& job, Worker& worker) {
     ctx.inbox_alert = job.alert.get();
     ctx.inbox_alert_id = job.inbox_id;
   }
-  if (!beginSegment(worker, segment, ctx)) {
+  const bool journaled = beginSegment(worker, segment, ctx);
+  releaseInboxHold(job);
+  if (!journaled) {
     VIGIL_LOG_ERROR("cannot record playbook run, not started playbook={} alert={}", playbook.name,
                     source.id);
     return;
@@ -104,8 +107,9 @@ void PlaybookRunner::startRun(const Job& job, Worker& worker) {
   pb::Budget budget{config_.max_steps, config_.max_memory_bytes};
   pb::RunResult result = worker.vm.run(*playbook.program, registry_, budget, &ctx);
 
-  NewRun row{run.id,     run.created_ns, run.playbook, run.playbook_hash,
-             run.tenant, run.alert_id,   run.rule_id,  segment.alert_json};
+  NewRun row{run.id,     run.created_ns, run.playbook,       run.playbook_hash,
+             run.tenant, run.alert_id,   run.rule_id,        segment.alert_json,
+             job.inbox_id};
   settle(run, ctx, result, worker, &row);
 }
 

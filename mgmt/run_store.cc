@@ -88,7 +88,17 @@ CREATE TABLE run_meta (
 PRAGMA user_version = 3;
 )sql";
 
-constexpr int64_t kSchemaVersion = 3;
+// Version 4: the alert inbox row a run's alert came from, so a start can tell which
+// playbook runs of an inbox alert were queued and never started before the process ended.
+constexpr const char* kSchemaV4 = R"sql(
+ALTER TABLE runs ADD COLUMN inbox_id INTEGER NOT NULL DEFAULT 0;
+UPDATE runs SET inbox_id = json_extract(alert_json, '$.inbox_id')
+  WHERE json_valid(alert_json) AND json_type(alert_json, '$.inbox_id') = 'integer';
+CREATE INDEX runs_by_inbox_id ON runs (inbox_id) WHERE inbox_id != 0;
+PRAGMA user_version = 4;
+)sql";
+
+constexpr int64_t kSchemaVersion = 4;
 
 constexpr std::array<absl::string_view, 2> kDurabilityNames = {"full", "process"};
 
@@ -228,6 +238,9 @@ absl::Status RunStore::migrate() {
   if (current < 3) {
     if (absl::Status s = inTransaction(db_, [&] { return exec(kSchemaV3); }); !s.ok()) return s;
   }
+  if (current < 4) {
+    if (absl::Status s = inTransaction(db_, [&] { return exec(kSchemaV4); }); !s.ok()) return s;
+  }
   return absl::OkStatus();
 }
 
@@ -262,7 +275,7 @@ absl::Status RunStore::insertRun(const NewRun& run) {
   absl::StatusOr<StatementUse> s = statements_.get(
       "insert_run",
       "INSERT INTO runs (id, playbook, playbook_hash, tenant, alert_id, rule_id, alert_json, "
-      "state, created_ns, updated_ns) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)");
+      "state, created_ns, updated_ns, inbox_id) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)");
   if (!s.ok()) return s.status();
   const int64_t t = now();
   if (run.id != 0) {
@@ -278,6 +291,7 @@ absl::Status RunStore::insertRun(const NewRun& run) {
   (*s)->bindText(7, run.alert_json);
   (*s)->bindInt(8, run.created_ns != 0 ? run.created_ns : t);
   (*s)->bindInt(9, t);
+  (*s)->bindInt(10, run.inbox_id);
   absl::Status st = (*s)->run();
   if (!st.ok() && sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_PRIMARYKEY) {
     return absl::AlreadyExistsError(
@@ -325,6 +339,22 @@ absl::StatusOr<bool> RunStore::exists(int64_t id) {
   if (!s.ok()) return s.status();
   (*s)->bindInt(1, id);
   return (*s)->step();
+}
+
+absl::StatusOr<std::set<std::string>> RunStore::playbooksOfInboxAlert(int64_t inbox_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<StatementUse> s = statements_.get(
+      "playbooks_of_inbox_alert", "SELECT playbook FROM runs WHERE inbox_id = ? AND inbox_id != 0");
+  if (!s.ok()) return s.status();
+  (*s)->bindInt(1, inbox_id);
+  std::set<std::string> out;
+  while (true) {
+    absl::StatusOr<bool> row = (*s)->step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.insert((*s)->columnText(0));
+  }
+  return out;
 }
 
 absl::Status RunStore::appendSteps(int64_t id, const std::vector<RunStep>& steps) {

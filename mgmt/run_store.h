@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -131,6 +132,7 @@ struct NewRun {
   std::string alert_id;
   std::string rule_id;
   std::string alert_json;
+  int64_t inbox_id = 0;  // the alert's row in the case store's alert inbox; 0 for none
 };
 
 // One run that finishMany() ends, with the arguments of finish().
@@ -194,6 +196,9 @@ class RunStore {
 
   // True when run `id` exists.
   absl::StatusOr<bool> exists(int64_t id);
+
+  // Returns the names of the playbooks with a stored run of alert inbox row `inbox_id`.
+  absl::StatusOr<std::set<std::string>> playbooksOfInboxAlert(int64_t inbox_id);
 
   // Moves the run from `t.from` to kRunning with pending_resume = t.resume_json, recording
   // the decision, approver and comment. Returns false when the run is not in `t.from`

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <map>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -16,6 +18,7 @@
 #include <thread>
 
 #include "gmock/gmock.h"
+#include "httplib.h"
 #include "gtest/gtest.h"
 #include "mgmt/case_sink.h"
 #include "mgmt/case_store.h"
@@ -802,6 +805,146 @@ TEST_F(DefaultCaseTest, KilledAfterGroupCommitFilesEachAlertOnce) {
     }
   }
   EXPECT_EQ(alert_ids.size(), static_cast<size_t>(kAlerts));
+}
+
+// A webhook receiver on 127.0.0.1 that records each request's body and delays its
+// response until release().
+class HeldHookServer {
+ public:
+  HeldHookServer() {
+    server_.Post("/hook", [this](const httplib::Request& req, httplib::Response& res) {
+      std::unique_lock<std::mutex> lock(mu_);
+      bodies_.push_back(req.body);
+      released_cv_.wait_for(lock, std::chrono::seconds(30), [this] { return released_; });
+      res.set_content(R"({"result": "done"})", "application/json");
+    });
+    server_.set_keep_alive_max_count(1);
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    for (int i = 0; i < 500 && !server_.is_running(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+  ~HeldHookServer() {
+    release();
+    server_.stop();
+    thread_.join();
+  }
+  void release() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      released_ = true;
+    }
+    released_cv_.notify_all();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+  std::vector<std::string> bodies() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return bodies_;
+  }
+
+ private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable released_cv_;
+  bool released_ = false;
+  std::vector<std::string> bodies_;
+};
+
+// SIGKILL while runs of another playbook wait in the queue. The only worker is held in the
+// first run's webhook call, so the other runs are queued and not journaled, and no alert
+// leaves the inbox: its default-case run waits until every run queued for it is
+// journaled. The next start queues the missing runs again from the inbox. Every alert then
+// has exactly one run of each playbook, and is filed once.
+TEST_F(DefaultCaseTest, QueuedRunsSurviveKill) {
+  constexpr int kAlerts = 6;
+  HeldHookServer hook;
+  config_.enabled = true;
+  std::filesystem::create_directories(dir_.file("playbooks"));
+  config_.paths = {dir_.file("playbooks")};
+  std::ofstream(dir_.file("playbooks/notify.yml")) << R"(name: notify
+trigger: {}
+steps:
+  - action: hook.notify
+    with: {inbox: alert.inbox_id}
+)";
+  ConnectorConfig connector;
+  connector.name = "hook";
+  connector.type = "webhook";
+  connector.url = hook.url();
+  connector.timeout_ms = 60000;
+  config_.connectors.push_back(connector);
+  config_.actions.push_back({"hook.*", "hook"});
+  config_.workers = 1;
+
+  cases_.reset();  // the child opens its own connection
+  int ready[2], go[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(go), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    MetricsRegistry metrics;
+    auto cases = CaseStore::open(dir_.file("cases.db"));
+    if (!cases.ok()) _exit(3);
+    auto runner = PlaybookRunner::create(config_, metrics);
+    if (!runner.ok() || !(*runner)->start(cases->get(), nullptr).ok()) _exit(3);
+    char byte = 1;
+    if (write(ready[1], &byte, 1) != 1 || read(go[0], &byte, 1) != 1) _exit(5);
+    CaseSinkOptions options;
+    options.filer = runner->get();
+    CaseSink sink(**cases, metrics, options);
+    for (int i = 0; i < kAlerts; ++i) {
+      sink.onAlert(makeAlert("ssh", "low", "acme", {{"ip", std::to_string(i)}}, kNow + i));
+    }
+    pause();  // killed by the parent
+    _exit(4);
+  }
+  char byte = 0;
+  ASSERT_EQ(read(ready[0], &byte, 1), 1);
+  auto reader = CaseStore::open(dir_.file("cases.db"));
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  ASSERT_EQ(write(go[1], &byte, 1), 1);
+  const bool worker_blocked = waitFor([&] {
+    absl::StatusOr<int64_t> queued = (*reader)->queuedAlertCount();
+    return !hook.bodies().empty() && queued.ok() && *queued == kAlerts;
+  });
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(worker_blocked) << "the child never held its worker with every alert stored";
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(committedAlerts(**reader), 0);
+  hook.release();
+
+  cases_ = std::move(*reader);
+  start();
+  ASSERT_TRUE(waitFor([&] { return *cases_->queuedAlertCount() == 0; }));
+  ASSERT_TRUE(
+      waitFor([&] { return runner_->store()->list(RunFilter{})->total == 2 * kAlerts; }));
+  runner_->flush();
+
+  std::map<std::string, std::set<int64_t>> inbox_ids;  // by playbook
+  for (const RunRecord& run : runs()) {
+    EXPECT_EQ(run.state, RunState::kSucceeded) << run.playbook << ": " << run.error;
+    const nlohmann::json alert = nlohmann::json::parse(run.alert_json);
+    EXPECT_TRUE(inbox_ids[run.playbook].insert(alert.at("inbox_id").get<int64_t>()).second)
+        << run.playbook << " ran twice for inbox alert " << alert.at("inbox_id");
+  }
+  EXPECT_EQ(inbox_ids["notify"].size(), static_cast<size_t>(kAlerts));
+  EXPECT_EQ(inbox_ids[std::string(kDefaultCasePlaybookName)].size(),
+            static_cast<size_t>(kAlerts));
+  EXPECT_EQ(committedAlerts(*cases_), kAlerts);
+  // Each alert reached the webhook. The first one reached it twice: its run was executing
+  // when the child was killed, so it ran again from its journal with the same key.
+  std::set<std::string> notified;
+  for (const std::string& body : hook.bodies()) {
+    notified.insert(nlohmann::json::parse(body).at("params").at("inbox").dump());
+  }
+  EXPECT_EQ(notified.size(), static_cast<size_t>(kAlerts));
+  EXPECT_EQ(metrics_.sum("vigil_playbook_queue_dropped_total"), 0u);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
-// Run store schema migration: a new file, and files left at versions 1 and 2, all end at
-// version 3 with the idempotency key column (version 2) and the run_meta table (version 3).
+// Run store schema migration: a new file, and files left at versions 1 to 3, all end at
+// version 4 with the idempotency key column (version 2), the run_meta table (version 3)
+// and the inbox id column (version 4).
 #include <memory>
+#include <set>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -34,14 +36,14 @@ RunStep keyedStep(const std::string& key) {
   return step;
 }
 
-// Opens the store at `path` and checks that both later versions' features work: a step
-// keeps its idempotency key, and the run id ceiling is stored.
+// Opens the store at `path` and checks that the later versions' features work: a step
+// keeps its idempotency key, the run id ceiling is stored, and runs are found by inbox id.
 void expectCurrentSchema(const std::string& path) {
   auto store = RunStore::open(path);
   ASSERT_TRUE(store.ok()) << store.status();
   {
     RawDb raw(path);
-    EXPECT_EQ(raw.queryText("PRAGMA user_version"), "3");
+    EXPECT_EQ(raw.queryText("PRAGMA user_version"), "4");
   }
   absl::StatusOr<int64_t> id = (*store)->createRun(sampleRun());
   ASSERT_TRUE(id.ok()) << id.status();
@@ -55,9 +57,22 @@ void expectCurrentSchema(const std::string& path) {
   absl::StatusOr<int64_t> ceiling = (*store)->runIdCeiling();
   ASSERT_TRUE(ceiling.ok()) << ceiling.status();
   EXPECT_EQ(*ceiling, *id + 500);
+
+  NewRun from_inbox = sampleRun();
+  from_inbox.inbox_id = 31;
+  ASSERT_TRUE((*store)->createRun(from_inbox).ok());
+  absl::StatusOr<std::set<std::string>> playbooks = (*store)->playbooksOfInboxAlert(31);
+  ASSERT_TRUE(playbooks.ok()) << playbooks.status();
+  EXPECT_EQ(*playbooks, std::set<std::string>{"isolate"});
+  EXPECT_TRUE((*store)->playbooksOfInboxAlert(32)->empty());
 }
 
-TEST(RunStoreMigrationTest, NewFileGetsVersion3) {
+// Drops what versions 3 and 4 added, so the file is at version 2.
+constexpr const char* kBackToVersion2 =
+    "DROP INDEX runs_by_inbox_id; ALTER TABLE runs DROP COLUMN inbox_id; DROP TABLE run_meta; "
+    "PRAGMA user_version = 2;";
+
+TEST(RunStoreMigrationTest, NewFileGetsVersion4) {
   TempDir dir;
   expectCurrentSchema(dir.file("runs.db"));
 }
@@ -75,7 +90,7 @@ TEST(RunStoreMigrationTest, Version2GainsRunMeta) {
   }
   {
     RawDb raw(path);
-    ASSERT_EQ(raw.exec("DROP TABLE run_meta; PRAGMA user_version = 2;"), "");
+    ASSERT_EQ(raw.exec(kBackToVersion2), "");
   }
   expectCurrentSchema(path);
   auto store = RunStore::open(path);
@@ -94,12 +109,40 @@ TEST(RunStoreMigrationTest, Version1GainsKeyColumnAndRunMeta) {
   }
   {
     RawDb raw(path);
-    ASSERT_EQ(raw.exec("DROP TABLE run_meta; "
-                       "ALTER TABLE run_steps DROP COLUMN idempotency_key; "
+    ASSERT_EQ(raw.exec(kBackToVersion2), "");
+    ASSERT_EQ(raw.exec("ALTER TABLE run_steps DROP COLUMN idempotency_key; "
                        "PRAGMA user_version = 1;"),
               "");
   }
   expectCurrentSchema(path);
+}
+
+// Version 4 takes the inbox id of runs stored before it from their alert JSON.
+TEST(RunStoreMigrationTest, Version3TakesInboxIdFromAlertJson) {
+  TempDir dir;
+  const std::string path = dir.file("runs.db");
+  {
+    auto store = RunStore::open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    NewRun filed = sampleRun();
+    filed.alert_json = R"({"id": "r1-1", "inbox_id": 7})";
+    ASSERT_TRUE((*store)->createRun(filed).ok());
+    NewRun other = sampleRun();
+    other.playbook = "notify";
+    other.alert_json = R"({"id": "r1-2", "inbox_id": "not a number"})";
+    ASSERT_TRUE((*store)->createRun(other).ok());
+  }
+  {
+    RawDb raw(path);
+    ASSERT_EQ(raw.exec("DROP INDEX runs_by_inbox_id; ALTER TABLE runs DROP COLUMN inbox_id; "
+                       "PRAGMA user_version = 3;"),
+              "");
+  }
+  expectCurrentSchema(path);
+  auto store = RunStore::open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(*(*store)->playbooksOfInboxAlert(7), std::set<std::string>{"isolate"});
+  EXPECT_TRUE((*store)->playbooksOfInboxAlert(0)->empty());
 }
 
 TEST(RunStoreMigrationTest, NewerVersionIsRejected) {
@@ -111,11 +154,11 @@ TEST(RunStoreMigrationTest, NewerVersionIsRejected) {
   }
   {
     RawDb raw(path);
-    ASSERT_EQ(raw.exec("PRAGMA user_version = 4;"), "");
+    ASSERT_EQ(raw.exec("PRAGMA user_version = 5;"), "");
   }
   auto store = RunStore::open(path);
   ASSERT_FALSE(store.ok());
-  EXPECT_NE(store.status().message().find("schema version 4"), std::string::npos)
+  EXPECT_NE(store.status().message().find("schema version 5"), std::string::npos)
       << store.status();
 }
 
