@@ -466,6 +466,11 @@ const ErrorCase kErrorCases[] = {
     {"EmptyCondition", "steps:\n  - if: ''\n    then: []\n",
      "t.yml:4:10: if: must be an expression"},
     {"NoThen", "steps:\n  - if: true\n", "t.yml:4:5: if step has no then: list"},
+    {"InYamlList", "steps:\n  - for_each: x\n    in: [1, 2]\n    limit: 2\n    do: []\n",
+     "t.yml:5:9: in: must be an expression, not a YAML list; quote a list expression, for "
+     "example in: \"[1, 2]\""},
+    {"IfMapping", "steps:\n  - if: {a: 1}\n    then: []\n",
+     "t.yml:4:9: if: must be an expression, not a YAML mapping"},
     {"ForEachNoIn", "steps:\n  - for_each: x\n    limit: 1\n    do: []\n",
      "t.yml:4:5: for_each step has no in: list expression"},
     {"ForEachHides",
