@@ -25,6 +25,8 @@
 #include <vector>
 
 #include "common/metrics.h"
+#include "spdlog/sinks/ringbuffer_sink.h"
+#include "spdlog/spdlog.h"
 
 namespace vigil::dataplane {
 namespace {
@@ -80,7 +82,9 @@ class TestPki {
     };
     ok = makeCa("ca") &&
          makeLeaf("server", "subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth") &&
-         makeLeaf("client", "extendedKeyUsage=clientAuth");
+         makeLeaf("client", "extendedKeyUsage=clientAuth") &&
+         run(key + "-x509 -days 2 -subj /CN=stranger -keyout " + d + "/stranger.key -out " + d +
+             "/stranger.pem" + quiet);
   }
 };
 
@@ -468,6 +472,37 @@ TEST_F(TlsSourceTest, RequiredClientCertificate) {
   EXPECT_EQ(got[0].text, "<13>signed");
   EXPECT_EQ(source_->handshakeFailures(), 1u);
   EXPECT_EQ(source_->counters().received->value(), 1u);
+}
+
+// A client certificate that the CA did not sign is rejected, and the log names the failed
+// check, not only OpenSSL's "certificate verify failed".
+TEST_F(TlsSourceTest, UntrustedClientCertificateLogsCheck) {
+  // Added before the source's threads start and left in place: the logger's sink list has
+  // no lock, so changing it while a thread logs would race.
+  auto log = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
+  spdlog::default_logger()->sinks().push_back(log);
+  auto o = options();
+  o.ca_file = pki().path("ca.pem");
+  o.verify_client = VerifyClient::kRequired;
+  startSource(o);
+
+  TlsClient stranger(source_->boundPort(), "stranger");
+  if (stranger.connected()) {
+    stranger.send("<13>stranger\n");
+    EXPECT_TRUE(stranger.closedByPeer());
+  }
+  // The counter is raised just before the line is logged, so wait for the line itself.
+  std::string failure;
+  for (int i = 0; i < 500 && failure.empty(); ++i) {
+    for (const std::string& line : log->last_formatted()) {
+      if (line.find("TLS handshake failed") != std::string::npos) failure = line;
+    }
+    if (failure.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(source_->handshakeFailures(), 1u);
+  EXPECT_NE(failure.find("certificate verify failed"), std::string::npos) << failure;
+  EXPECT_NE(failure.find("client certificate: self"), std::string::npos) << failure;
+  EXPECT_EQ(source_->counters().received->value(), 0u);
 }
 
 // With verify_client=optional a client without a certificate is served.
