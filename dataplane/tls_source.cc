@@ -227,8 +227,8 @@ void TlsServer::continueHandshake(internal::StreamConnection& base) {
     reason = errno != 0 ? internal::errnoText(errno) : "peer closed the connection";
   } else {
     reason = takeOpenSslError("TLS protocol error");
-    // OpenSSL's error says only "certificate verify failed"; the verify result says which
-    // check of the client's certificate failed.
+    // OpenSSL's error text is only "certificate verify failed". The verify result names the
+    // check of the client's certificate that failed.
     const long verify = SSL_get_verify_result(conn.ssl);
     if (verify != X509_V_OK) {
       reason += "; client certificate: ";
