@@ -357,6 +357,46 @@ absl::StatusOr<std::set<std::string>> RunStore::playbooksOfInboxAlert(int64_t in
   return out;
 }
 
+absl::Status RunStore::insertFinishedRun(const NewRun& run, RunState state,
+                                         const std::string& result, const std::string& error,
+                                         uint64_t vm_steps, const std::vector<RunStep>& steps) {
+  absl::StatusOr<StatementUse> s = statements_.get(
+      "insert_finished_run",
+      "INSERT INTO runs (id, playbook, playbook_hash, tenant, alert_id, rule_id, alert_json, "
+      "state, created_ns, updated_ns, inbox_id, result, error, vm_steps, finished_ns, "
+      "step_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!s.ok()) return s.status();
+  const int64_t t = now();
+  if (run.id != 0) {
+    (*s)->bindInt(1, run.id);
+  } else {
+    (*s)->bindNull(1);
+  }
+  (*s)->bindText(2, run.playbook);
+  (*s)->bindText(3, run.playbook_hash);
+  (*s)->bindText(4, run.tenant);
+  (*s)->bindText(5, run.alert_id);
+  (*s)->bindText(6, run.rule_id);
+  (*s)->bindText(7, run.alert_json);
+  (*s)->bindText(8, runStateName(state));
+  (*s)->bindInt(9, run.created_ns != 0 ? run.created_ns : t);
+  (*s)->bindInt(10, t);
+  (*s)->bindInt(11, run.inbox_id);
+  (*s)->bindText(12, result);
+  (*s)->bindText(13, error);
+  (*s)->bindInt(14, static_cast<int64_t>(vm_steps));
+  (*s)->bindInt(15, t);
+  (*s)->bindInt(16, static_cast<int64_t>(steps.size()));
+  if (absl::Status st = (*s)->run(); !st.ok()) {
+    if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_PRIMARYKEY) {
+      return absl::AlreadyExistsError(absl::StrCat("run ", run.id, " already exists in ", path_));
+    }
+    return st;
+  }
+  const int64_t id = run.id != 0 ? run.id : sqlite3_last_insert_rowid(db_);
+  return insertSteps(id, 0, steps);
+}
+
 absl::Status RunStore::appendSteps(int64_t id, const std::vector<RunStep>& steps) {
   if (steps.empty()) return absl::OkStatus();
   absl::StatusOr<StatementUse> count =
@@ -366,7 +406,17 @@ absl::Status RunStore::appendSteps(int64_t id, const std::vector<RunStep>& steps
   absl::StatusOr<bool> row = (*count)->step();
   if (!row.ok()) return row.status();
   if (!*row) return absl::NotFoundError(absl::StrCat("run ", id, " does not exist"));
-  int64_t seq = (*count)->columnInt(0);
+  const int64_t stored = (*count)->columnInt(0);
+  if (absl::Status st = insertSteps(id, stored, steps); !st.ok()) return st;
+  absl::StatusOr<StatementUse> update =
+      statements_.get("update_step_count", "UPDATE runs SET step_count = ? WHERE id = ?");
+  if (!update.ok()) return update.status();
+  (*update)->bindInt(1, stored + static_cast<int64_t>(steps.size()));
+  (*update)->bindInt(2, id);
+  return (*update)->run();
+}
+
+absl::Status RunStore::insertSteps(int64_t id, int64_t seq, const std::vector<RunStep>& steps) {
   absl::StatusOr<StatementUse> insert = statements_.get(
       "insert_step",
       "INSERT INTO run_steps (run_id, seq, kind, name, detail, outcome, message, started_ns, "
@@ -386,12 +436,7 @@ absl::Status RunStore::appendSteps(int64_t id, const std::vector<RunStep>& steps
     if (absl::Status st = (*insert)->run(); !st.ok()) return st;
     (*insert)->reset();
   }
-  absl::StatusOr<StatementUse> update =
-      statements_.get("update_step_count", "UPDATE runs SET step_count = ? WHERE id = ?");
-  if (!update.ok()) return update.status();
-  (*update)->bindInt(1, seq);
-  (*update)->bindInt(2, id);
-  return (*update)->run();
+  return absl::OkStatus();
 }
 
 absl::Status RunStore::suspend(int64_t id, RunState state, int64_t wake_ns,
@@ -447,7 +492,9 @@ absl::Status RunStore::finishLocked(int64_t id, RunState state, const std::strin
                                     const std::string& error, uint64_t vm_steps,
                                     const std::vector<RunStep>& steps, const NewRun* insert) {
   if (insert != nullptr) {
-    if (absl::Status st = insertRun(*insert); !st.ok()) return st;
+    // A run that ends in its first segment (every default-case run) is written once, in
+    // its final state, instead of inserted as running and then updated twice.
+    return insertFinishedRun(*insert, state, result, error, vm_steps, steps);
   }
   absl::StatusOr<StatementUse> s = statements_.get(
       "finish_run",

@@ -230,6 +230,12 @@ class RunStore {
   absl::Status migrate();
   absl::Status insertRun(const NewRun& run);
   absl::Status appendSteps(int64_t id, const std::vector<RunStep>& steps);
+  // Inserts `steps` as seq + 1, seq + 2, ... of run `id`; the caller sets step_count.
+  absl::Status insertSteps(int64_t id, int64_t seq, const std::vector<RunStep>& steps);
+  // Inserts `run` already in its final state, with its steps.
+  absl::Status insertFinishedRun(const NewRun& run, RunState state, const std::string& result,
+                                 const std::string& error, uint64_t vm_steps,
+                                 const std::vector<RunStep>& steps);
   // Performs the writes of finish(). The caller must lock mu_ and open a transaction.
   absl::Status finishLocked(int64_t id, RunState state, const std::string& result,
                             const std::string& error, uint64_t vm_steps,
