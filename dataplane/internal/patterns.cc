@@ -383,44 +383,121 @@ std::optional<int64_t> parseJsonTime(std::string_view text) {
   return parseTimestamp(std::string_view(buf.data(), text.size() + 1));
 }
 
+namespace {
+
+// Kinds of the JSON field names that applyJsonPatterns() reads.
+enum class JsonName : uint8_t {
+  kOther,
+  kZeekSource,  // id.orig_h: the source, and the event is Zeek's
+  kZeekPath,
+  kSource,
+  kDestination,
+  kSourcePort,
+  kDestinationPort,
+  kUser,
+  kCookie,
+  kTime,
+  kAuthSuccess,
+  kResult,
+  kEventType,
+  kSignature,
+};
+
+struct NamedField {
+  std::string_view name;
+  JsonName kind;
+};
+
+constexpr NamedField kJsonNames[] = {
+    {"id.orig_h", JsonName::kZeekSource},    {"_path", JsonName::kZeekPath},
+    {"src_ip", JsonName::kSource},           {"source.ip", JsonName::kSource},
+    {"srcip", JsonName::kSource},            {"id.resp_h", JsonName::kDestination},
+    {"dest_ip", JsonName::kDestination},     {"dst_ip", JsonName::kDestination},
+    {"destination.ip", JsonName::kDestination},
+    {"id.orig_p", JsonName::kSourcePort},    {"src_port", JsonName::kSourcePort},
+    {"source.port", JsonName::kSourcePort},  {"id.resp_p", JsonName::kDestinationPort},
+    {"dest_port", JsonName::kDestinationPort}, {"dst_port", JsonName::kDestinationPort},
+    {"destination.port", JsonName::kDestinationPort},
+    {"user", JsonName::kUser},               {"user.name", JsonName::kUser},
+    {"username", JsonName::kUser},           {"cookie", JsonName::kCookie},
+    {"ts", JsonName::kTime},                 {"timestamp", JsonName::kTime},
+    {"@timestamp", JsonName::kTime},         {"auth_success", JsonName::kAuthSuccess},
+    {"result", JsonName::kResult},           {"event_type", JsonName::kEventType},
+    {"alert.signature", JsonName::kSignature},
+};
+
+constexpr size_t kMaxJsonNameLength = 16;
+
+// kJsonNames grouped by name length, so a field name is compared only with the names of
+// its own length.
+struct JsonNameTable {
+  std::array<std::array<NamedField, std::size(kJsonNames)>, kMaxJsonNameLength + 1> by_length{};
+  std::array<uint8_t, kMaxJsonNameLength + 1> count{};
+};
+
+constexpr JsonNameTable kJsonNameTable = [] {
+  JsonNameTable table;
+  for (const NamedField& entry : kJsonNames) {
+    const size_t length = entry.name.size();
+    table.by_length[length][table.count[length]++] = entry;
+  }
+  return table;
+}();
+
+static_assert([] {
+  for (const NamedField& entry : kJsonNames) {
+    if (entry.name.size() > kMaxJsonNameLength) return false;
+  }
+  return true;
+}());
+
+JsonName classifyJsonName(std::string_view name) {
+  if (name.size() > kMaxJsonNameLength) return JsonName::kOther;
+  const auto& candidates = kJsonNameTable.by_length[name.size()];
+  for (size_t i = 0; i < kJsonNameTable.count[name.size()]; ++i) {
+    // Most names of an event share a length with some candidate (EventID and dest_ip),
+    // so the first and last bytes decide before a call to memcmp().
+    const std::string_view candidate = candidates[i].name;
+    if (candidate.front() != name.front() || candidate.back() != name.back()) continue;
+    if (std::memcmp(candidate.data(), name.data(), name.size()) == 0) return candidates[i].kind;
+  }
+  return JsonName::kOther;
+}
+
+// Sets `slot` to `value` unless an earlier field of the same group set it.
+void takeFirst(std::string_view& slot, std::string_view value) {
+  if (slot.empty()) slot = value;
+}
+
+}  // namespace
+
 void applyJsonPatterns(Event& event) {
   std::string_view src, dst, src_port, dst_port, user, cookie, time;
   std::string_view zeek_path, auth_success, rdp_result, event_type, signature;
   bool zeek = false;
   event.visitFields([&](const Field& field) {
-    const std::string_view name = field.name;
     const std::string_view value = field.value;
-    if (name == "id.orig_h") {
-      src = value;
-      zeek = true;
-    } else if (name == "_path") {
-      zeek_path = value;
-      zeek = true;
-    } else if (src.empty() && (name == "src_ip" || name == "source.ip" || name == "srcip")) {
-      src = value;
-    } else if (dst.empty() && (name == "id.resp_h" || name == "dest_ip" || name == "dst_ip" ||
-                               name == "destination.ip")) {
-      dst = value;
-    } else if (src_port.empty() &&
-               (name == "id.orig_p" || name == "src_port" || name == "source.port")) {
-      src_port = value;
-    } else if (dst_port.empty() && (name == "id.resp_p" || name == "dest_port" ||
-                                    name == "dst_port" || name == "destination.port")) {
-      dst_port = value;
-    } else if (user.empty() && (name == "user" || name == "user.name" || name == "username")) {
-      user = value;
-    } else if (cookie.empty() && name == "cookie") {
-      cookie = value;
-    } else if (time.empty() && (name == "ts" || name == "timestamp" || name == "@timestamp")) {
-      time = value;
-    } else if (auth_success.empty() && name == "auth_success") {
-      auth_success = value;
-    } else if (rdp_result.empty() && name == "result") {
-      rdp_result = value;
-    } else if (event_type.empty() && name == "event_type") {
-      event_type = value;
-    } else if (signature.empty() && name == "alert.signature") {
-      signature = value;
+    switch (classifyJsonName(field.name)) {
+      case JsonName::kZeekSource:
+        src = value;
+        zeek = true;
+        break;
+      case JsonName::kZeekPath:
+        zeek_path = value;
+        zeek = true;
+        break;
+      case JsonName::kSource: takeFirst(src, value); break;
+      case JsonName::kDestination: takeFirst(dst, value); break;
+      case JsonName::kSourcePort: takeFirst(src_port, value); break;
+      case JsonName::kDestinationPort: takeFirst(dst_port, value); break;
+      case JsonName::kUser: takeFirst(user, value); break;
+      case JsonName::kCookie: takeFirst(cookie, value); break;
+      case JsonName::kTime: takeFirst(time, value); break;
+      case JsonName::kAuthSuccess: takeFirst(auth_success, value); break;
+      case JsonName::kResult: takeFirst(rdp_result, value); break;
+      case JsonName::kEventType: takeFirst(event_type, value); break;
+      case JsonName::kSignature: takeFirst(signature, value); break;
+      case JsonName::kOther: break;
     }
     return true;
   });
