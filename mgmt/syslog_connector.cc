@@ -287,6 +287,16 @@ absl::Status SyslogConnector::startTls() {
       absl::StrCat("syslog TLS handshake with ", config_.address, " failed: ", why));
 }
 
+// Whether the collector closed or reset the connection. Bytes it sent (a TLS session
+// ticket, say) do not close it; a FIN does, even behind such bytes (POLLRDHUP).
+bool SyslogConnector::peerClosed() const {
+  pollfd p{fd_, POLLIN | POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) != 1) return false;
+  if ((p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) return true;
+  char byte = 0;
+  return (p.revents & POLLIN) != 0 && ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 absl::Status SyslogConnector::sendStream(const std::string& frame) {
   bool sent = false;
   size_t sent_bytes = 0;
@@ -335,6 +345,14 @@ absl::Status SyslogConnector::perform(std::string_view action, const pb::List& p
           absl::StrCat("syslog send to ", config_.address, " failed: ", std::strerror(errno)));
     }
   } else {
+    if (fd_ >= 0 && peerClosed()) {
+      // A write into a connection the collector has closed succeeds locally and is lost,
+      // so a collector that restarted gets a new connection before the message.
+      VIGIL_LOG_INFO("syslog collector closed the connection, reconnecting connector={} "
+                     "address={}",
+                     config_.name, config_.address);
+      closeSocket();
+    }
     if (fd_ < 0) {
       if (absl::Status st = connectTcp(); !st.ok()) return st;
       if (config_.transport == "tls") {

@@ -54,6 +54,7 @@ class SyslogConnector final : public playbook_vm::compiler::ActionConnector {
   absl::Status startTls();
   absl::Status sendStream(const std::string& frame);
   void closeSocket();
+  bool peerClosed() const;
 
   ConnectorConfig config_;
   std::string host_;

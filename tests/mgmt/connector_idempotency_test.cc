@@ -4,11 +4,16 @@
 // collector must get the key. Another run (other keys) must do the work again.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -320,6 +325,97 @@ TEST_F(ConnectorIdempotencyTest, SyslogCarriesTheKey) {
     EXPECT_THAT(other, HasSubstr(format == "cef" ? " externalId=vigil-" : " idempotency_key="));
     EXPECT_THAT(other, ::testing::Not(HasSubstr(key)));
   }
+}
+
+// A syslog collector over TCP on 127.0.0.1 that reads one octet-counted frame per
+// connection and then closes it, as a collector that restarts between two messages does.
+class ClosingTcpCollector {
+ public:
+  ClosingTcpCollector() {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len);
+    listen(listen_fd_, 4);
+    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ClosingTcpCollector() {
+    stop_.store(true);
+    thread_.join();
+    close(listen_fd_);
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::vector<std::string> frames() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return frames_;
+  }
+  int closed() const { return closed_.load(); }
+
+ private:
+  void serve() {
+    pollfd p{listen_fd_, POLLIN, 0};
+    while (!stop_.load()) {
+      if (poll(&p, 1, 20) != 1) continue;
+      const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      timeval timeout{2, 0};
+      setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+      std::string data;
+      char buffer[4096];
+      while (true) {
+        const size_t space = data.find(' ');
+        if (space != std::string::npos &&
+            data.size() >= space + 1 + std::stoul(data.substr(0, space))) {
+          std::lock_guard<std::mutex> lock(mu_);
+          frames_.push_back(data.substr(space + 1));
+          break;
+        }
+        const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+        if (n <= 0) break;
+        data.append(buffer, static_cast<size_t>(n));
+      }
+      close(fd);
+      closed_.fetch_add(1);
+    }
+  }
+
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> closed_{0};
+  std::mutex mu_;
+  std::vector<std::string> frames_;
+  std::thread thread_;
+};
+
+// A collector that closed the connection since the last message gets the next one on a
+// new connection. Written into the closed connection, it would be lost while the action
+// reported success.
+TEST_F(ConnectorIdempotencyTest, SyslogTcpReconnectsAfterCollectorClose) {
+  ClosingTcpCollector collector;
+  ConnectorConfig config;
+  config.name = "siem";
+  config.type = "syslog";
+  config.transport = "tcp";
+  config.address = collector.address();
+  config.timeout_ms = 2000;
+  auto syslog = SyslogConnector::create(config);
+  ASSERT_TRUE(syslog.ok()) << syslog.status();
+  route(std::move(*syslog));
+  const std::string steps = "  - action: siem.forward\n    with: {host: alert.host}\n";
+  EXPECT_THAT(run(steps, 31), HasSubstr("ok:"));
+  ASSERT_TRUE(testing::waitFor([&] { return collector.closed() == 1; }));
+  // The collector's FIN reaches the connector's socket at once on loopback; wait a little
+  // more so the check before the next write sees it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_THAT(run(steps, 32), HasSubstr("ok:"));
+  ASSERT_TRUE(testing::waitFor([&] { return collector.frames().size() == 2; }))
+      << "frames received: " << collector.frames().size();
+  EXPECT_THAT(collector.frames()[1], HasSubstr("run=\"32\""));
 }
 
 // Keys are SHA-256 over the run id, creation time, pc, action, parameters and the count of
