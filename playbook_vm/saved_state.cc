@@ -239,7 +239,20 @@ class StateRestorer {
           break;
         }
         std::string_view text = in_.bytes(in_.get<uint32_t>());
-        if (in_.ok() && !st_.newString(text, out)) return RunError::kMemoryLimit;
+        if (!in_.ok()) break;
+        // Version 1 wrote a text once per register or list item that held it. Strings are
+        // never changed in place, so equal long texts are restored once and shared, and
+        // the run fits in the memory it had when it was suspended.
+        const bool shareable = text.size() >= kSharedTextMinBytes;
+        if (shareable) {
+          auto it = inline_texts_.find(text);
+          if (it != inline_texts_.end()) {
+            out = it->second;
+            break;
+          }
+        }
+        if (!st_.newString(text, out)) return RunError::kMemoryLimit;
+        if (shareable) inline_texts_.emplace(text, out);
         break;
       }
       case ValueType::kList: {
@@ -260,6 +273,9 @@ class StateRestorer {
   internal::RunState& st_;
   StateReader& in_;
   const bool inline_strings_;
+  // Version 1: long texts restored so far, by their bytes in the saved state.
+  static constexpr size_t kSharedTextMinBytes = 64;
+  std::unordered_map<std::string_view, Value> inline_texts_;
   std::vector<Value> strings_;
   std::vector<List*> lists_;
 };

@@ -482,6 +482,49 @@ TEST_P(VmTest, SharedStringRestoredOnce) {
   EXPECT_EQ(list.items[1].asString().data(), list.items[0].asString().data());
 }
 
+// Version 1 wrote a shared text once per reference. Equal long texts are restored once, so
+// such a run resumes in the memory limit it ran in.
+TEST_P(VmTest, VersionOneSharedTextFitsLimit) {
+  ProgramBuilder b("shared-text-v1");
+  b.emitABx(Opcode::kLoadK, 0, b.addString("0123456789abcdef"));
+  for (int i = 0; i < 10; ++i) b.emitABC(Opcode::kConcat, 0, 0, 0);  // 16 KiB
+  for (uint8_t r = 1; r <= 4; ++r) b.emitABC(Opcode::kMove, r, 0, 0);
+  b.emitABC(Opcode::kNewList, 5, 0, 0);
+  b.emitABC(Opcode::kAppend, 5, 0, 0);
+  b.emitABC(Opcode::kAppend, 5, 1, 0);
+  b.emitABC(Opcode::kYield, 6, 2, 0);
+  b.emitABC(Opcode::kReturn, 5, 0, 0);
+  const Budget budget{.max_steps = 1000, .max_memory_bytes = 48 * 1024};
+  ASSERT_EQ(run(b, budget).status, RunStatus::kSuspended);
+  const std::string saved = vm_.saveState();
+  const size_t header = 4 + 4 + 32 + 2 + program_->name().size() + 4 + 1 + 8 + 2;
+  std::string v1 = saved.substr(0, header);
+  v1[4] = 1;
+  std::string text;
+  for (int i = 0; i < 1024; ++i) text += "0123456789abcdef";
+  auto put32 = [&v1](uint32_t x) { v1.append(reinterpret_cast<const char*>(&x), 4); };
+  auto putText = [&] {
+    v1.push_back(static_cast<char>(ValueType::kString));
+    put32(static_cast<uint32_t>(text.size()));
+    v1 += text;
+  };
+  put32(1);  // one list: [text, text]
+  put32(2);
+  putText();
+  putText();
+  for (int r = 0; r <= 4; ++r) putText();  // R0 to R4
+  v1.push_back(static_cast<char>(ValueType::kList));  // R5
+  put32(0);
+  v1.push_back(static_cast<char>(ValueType::kNull));  // R6
+  ASSERT_EQ(program_->registerCount(), 7u);
+
+  Vm other(GetParam());
+  RunResult resumed = other.resume(*program_, host_, budget, v1, Value::null());
+  ASSERT_EQ(resumed.status, RunStatus::kReturned) << resumed.message;
+  ASSERT_TRUE(resumed.value.isList());
+  EXPECT_EQ(resumed.value.asList()->items[1].asString(), text);
+}
+
 // State saved in version 1 (each string written in place) still resumes.
 TEST_P(VmTest, ResumesVersionOneState) {
   ProgramBuilder b = approvalProgram();
