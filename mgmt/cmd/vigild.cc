@@ -65,6 +65,8 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // With the alerts on stdout, the summary goes to stderr, so stdout stays JSON lines.
+  const bool alerts_on_stdout = config->alerts_output == "stdout";
   vigil::mgmt::Daemon daemon(std::move(*config), options);
   if (auto st = daemon.start(); !st.ok()) {
     VIGIL_LOG_ERROR("vigild failed to start: {}", std::string(st.message()));
@@ -75,6 +77,6 @@ int main(int argc, char** argv) {
                : 1;
   }
   daemon.run();
-  std::cout << daemon.summary();
+  (alerts_on_stdout ? std::cerr : std::cout) << daemon.summary();
   return 0;
 }

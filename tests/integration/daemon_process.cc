@@ -134,7 +134,8 @@ std::string readFile(const std::string& path) {
   return ss.str();
 }
 
-DaemonProcess::DaemonProcess(std::vector<std::string> args, std::string log_path)
+DaemonProcess::DaemonProcess(std::vector<std::string> args, std::string log_path,
+                             std::string stdout_path)
     : log_path_(std::move(log_path)) {
   std::string binary = std::string(VIGIL_BINARY_DIR) + "/mgmt/vigild";
   std::vector<char*> argv;
@@ -145,8 +146,10 @@ DaemonProcess::DaemonProcess(std::vector<std::string> args, std::string log_path
   if (pid_ == 0) {
     int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(fd, STDERR_FILENO);
-    int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, STDOUT_FILENO);
+    const int out = stdout_path.empty()
+                        ? open("/dev/null", O_WRONLY)
+                        : open(stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(out, STDOUT_FILENO);
     execv(binary.c_str(), argv.data());
     _exit(127);
   }

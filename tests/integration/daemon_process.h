@@ -48,7 +48,9 @@ std::string mintAdminToken(const std::string& state_dir, const std::string& name
 class DaemonProcess {
  public:
   // Runs VIGIL_BINARY_DIR/mgmt/vigild with `args`; stderr goes to `log_path`.
-  DaemonProcess(std::vector<std::string> args, std::string log_path);
+  // Standard output goes to `stdout_path`, or to /dev/null when it is empty.
+  DaemonProcess(std::vector<std::string> args, std::string log_path,
+                std::string stdout_path = "");
   ~DaemonProcess();
 
   // Waits for the process to exit within `timeout`; returns its exit status, or -1 on

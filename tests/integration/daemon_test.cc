@@ -1,6 +1,7 @@
 // End-to-end tests of the built vigild: real listeners on loopback, real rules and
 // indicators, the case store and the REST API.
 #include <arpa/inet.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -9,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -281,6 +283,35 @@ TEST_F(DaemonTest, SighupAndAnalystIndicators) {
 }
 
 // Cases survive a restart of the daemon: the store is reopened, not recreated.
+// With alerts on stdout, stdout carries JSON lines only; the run summary goes to stderr.
+TEST_F(DaemonTest, AlertsOnStdoutStayJsonLines) {
+  std::string lines;
+  for (int i = 0; i < 3; ++i) {
+    lines += "<38>Oct 11 22:14:1" + std::to_string(i) +
+             " bastion sshd[4242]: Failed password for root from 198.51.100.7 port 5000" +
+             std::to_string(i) + " ssh2\n";
+  }
+  writeFile(dir_ + "/ssh.log", lines);
+  writeFile(dir_ + "/stdout.yaml", "state_dir: " + dir_ + "/state\n"
+                                   "sources:\n  - {name: replay, type: file, paths: [ssh.log]}\n"
+                                   "rules:\n  paths: [rules.yml]\n"
+                                   "alerts: {output: stdout}\n"
+                                   "api: {listen: '127.0.0.1:" + std::to_string(api_port_) + "'}\n");
+  DaemonProcess daemon({"--config", dir_ + "/stdout.yaml", "--exit-when-done"},
+                       dir_ + "/vigild.log", dir_ + "/stdout.txt");
+  ASSERT_EQ(daemon.waitExit(std::chrono::seconds(60)), 0) << daemon.log();
+  const std::string out = readFile(dir_ + "/stdout.txt");
+  std::istringstream stream(out);
+  std::string line;
+  int alerts = 0;
+  while (std::getline(stream, line)) {
+    ASSERT_TRUE(nlohmann::json::accept(line)) << "not a JSON line on stdout: " << line;
+    ++alerts;
+  }
+  EXPECT_GE(alerts, 1) << out;
+  EXPECT_THAT(daemon.log(), ::testing::HasSubstr("Vigil summary"));
+}
+
 TEST_F(DaemonTest, CasesSurviveRestart) {
   {
     auto daemon = startDaemon();
