@@ -36,4 +36,15 @@ int utf8SequenceLength(std::string_view text, size_t pos) {
   return len;
 }
 
+size_t utf8PrefixLength(std::string_view text, size_t max) {
+  if (text.size() <= max) return text.size();
+  size_t length = max;
+  for (int back = 0; back < 3 && length > 0; ++back) {
+    if (!isContinuation(static_cast<unsigned char>(text[length]))) break;
+    --length;
+  }
+  // Not a character start after three continuation bytes: invalid text, cut at `max`.
+  return isContinuation(static_cast<unsigned char>(text[length])) ? max : length;
+}
+
 }  // namespace vigil

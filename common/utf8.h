@@ -12,4 +12,9 @@ namespace vigil {
 // the Unicode standard gives the allowed range of the second byte for each lead byte.
 int utf8SequenceLength(std::string_view text, size_t pos);
 
+// Returns the length of the longest prefix of `text` of at most `max` bytes that does not
+// end inside a UTF-8 sequence: a cut at `max` moves back over up to three continuation
+// bytes to the start of their character.
+size_t utf8PrefixLength(std::string_view text, size_t max);
+
 }  // namespace vigil

@@ -11,6 +11,7 @@
 #include <new>
 
 #include "absl/container/flat_hash_map.h"
+#include "common/utf8.h"
 #include "correlate/checkpoint.h"
 #include "correlate/internal/detection_index.h"
 #include "correlate/internal/engine_parts.h"
@@ -465,7 +466,8 @@ Alert Engine::detectionAlert(uint32_t detection, const Event& event) const {
   alert.first_event_ns = alert.last_event_ns = eventTime(event);
   alert.detect_ns = options_.clock->nowNs();
   alert.event_count = 1;
-  alert.evidence.emplace_back(event.raw.substr(0, options_.evidence_bytes));
+  alert.evidence.emplace_back(
+      event.raw.substr(0, utf8PrefixLength(event.raw, options_.evidence_bytes)));
   for (size_t i = 0; i < event.hit_count; ++i) {
     const IndicatorHit& hit = event.hits[i];
     alert.indicator_hits.push_back(internal::concat(hit.list, ":", hit.indicator, "@", hit.field));

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/utf8.h"
 #include "correlate/internal/group_key.h"
 
 namespace vigil::correlate::internal {
@@ -309,7 +310,7 @@ char* WindowTable::claimEvidence(uint32_t slot, uint64_t seq, std::string_view r
   uint32_t entry = next_evidence_;
   next_evidence_ = static_cast<uint32_t>((next_evidence_ + 1) % evidence_.size());
   char* base = evidence_text_.data() + static_cast<size_t>(entry) * (evidence_bytes_ + kHitBytes);
-  size_t raw_length = std::min(raw.size(), evidence_bytes_);
+  const size_t raw_length = utf8PrefixLength(raw, evidence_bytes_);
   if (raw_length > 0) std::memcpy(base, raw.data(), raw_length);
   Evidence& evidence = evidence_[entry];
   evidence.slot = slot;

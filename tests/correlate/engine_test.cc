@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "common/json_text.h"
 #include "common/metrics.h"
 #include "common/time.h"
 #include "correlate/test_events.h"
@@ -181,6 +182,40 @@ detection: {sel: {intel.list: blocklist}, condition: sel}
   ASSERT_EQ(alert.evidence.size(), 1u);
   EXPECT_EQ(alert.evidence[0], f.event.raw);
   EXPECT_EQ(alert.indicator_hits, (std::vector<std::string>{"blocklist:192.0.2.9@source.ip"}));
+}
+
+// Evidence cut at evidence_bytes ends between characters, never inside a UTF-8 sequence,
+// in detection alerts and in the evidence a correlation window keeps.
+TEST(EngineTest, EvidenceCutBetweenCharacters) {
+  const std::string detection = R"(
+title: Euro note
+id: euro
+level: low
+detection: {sel: {note|contains: "€"}, condition: sel}
+)";
+  for (size_t limit = 60; limit < 100; ++limit) {
+    SCOPED_TRACE(limit);
+    EngineOptions options;
+    options.evidence_bytes = limit;
+    Fixture f(countRule("{gte: 2}", "60s") + "---\n" + detection, options);
+    std::vector<Alert> alerts;
+    for (int i = 0; i < 2; ++i) {
+      fillEvent(f.event, {{"ts", "2024-05-01T10:00:0" + std::to_string(i) + "Z"},
+                          {"src_ip", "192.0.2.1"},
+                          {"rule", "ssh_failed"},
+                          {"note", "€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€"}});
+      f.engine.process(f.event, f.scratch, alerts);
+    }
+    ASSERT_GE(alerts.size(), 3u);  // two detections, one correlation
+    for (const Alert& alert : alerts) {
+      for (const std::string& evidence : alert.evidence) {
+        EXPECT_TRUE(validUtf8(evidence)) << alert.rule_id << ": " << evidence;
+        EXPECT_LE(evidence.size(), limit);
+        EXPECT_GE(evidence.size() + 2, limit) << alert.rule_id;
+        EXPECT_EQ(std::string_view(f.event.raw).substr(0, evidence.size()), evidence);
+      }
+    }
+  }
 }
 
 // Correlation alerts keep the hits of their evidence events, without duplicates.
