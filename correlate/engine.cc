@@ -60,6 +60,9 @@ std::optional<std::string_view> readField(const GroupField& field, const Event& 
 // `position`, into `buffer`: the tenant, then each group-by value, encoded by
 // GroupKeyWriter. An absent field counts as the empty value. Returns the key and sets
 // `truncated` when it did not fit.
+static_assert(kMaxGroupKeyBytes == internal::KeyArena::kMaxKeyBytes,
+              "window tables store keys of up to kMaxGroupKeyBytes bytes");
+
 std::string_view buildKey(const CorrelationRule& rule, uint32_t position, const Event& event,
                           std::array<char, kMaxGroupKeyBytes>& buffer, bool& truncated) {
   internal::GroupKeyWriter writer(buffer);
@@ -68,8 +71,9 @@ std::string_view buildKey(const CorrelationRule& rule, uint32_t position, const 
   for (const GroupField& field : rule.group_by_rule[position]) {
     writer.addPart(readField(field, event, scratch).value_or(std::string_view()));
   }
+  const std::string_view key = writer.key();  // first: a full key gets its hash here
   truncated = writer.truncated();
-  return writer.key();
+  return key;
 }
 
 // Hashes the value_count field values of `event` (FNV-1a over each value's length and
@@ -481,9 +485,9 @@ Alert Engine::detectionAlert(uint32_t detection, const Event& event) const {
     for (const GroupField& field : rule.suppress_fields) {
       writer.addPart(readField(field, event, scratch).value_or(std::string_view()));
     }
+    alert.suppress_key = std::string(writer.key());
     if (writer.truncated()) counters_->key_truncated->add();
     alert.suppress_rule = detection;
-    alert.suppress_key = std::string(writer.key());
   }
   return alert;
 }

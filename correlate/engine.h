@@ -73,10 +73,10 @@ struct EngineOptions {
 inline constexpr uint64_t kRuleTimeSampleInterval = 64;
 
 // Maximum length of an encoded group key: the tenant and the group-by values, each
-// preceded by its length (1 byte per 7 bits of length). Longer keys are cut, so two
-// groups whose keys agree on the first kMaxGroupKeyBytes bytes share one window, and the
-// alert shows the cut values. Cuts are counted in
-// vigil_correlation_group_key_truncated_total.
+// preceded by its length (1 byte per 7 bits of length). A longer key is cut and ends in a
+// hash of the whole key (internal/group_key.h), so groups that differ only after the cut
+// still get windows of their own. The alert shows the cut values, and the fields after
+// the cut as empty. Cuts are counted in vigil_correlation_group_key_truncated_total.
 inline constexpr size_t kMaxGroupKeyBytes = 1024;
 
 // Per-thread memory for detect(): Hyperscan scratch for the prefilter and the `re`

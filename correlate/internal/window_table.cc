@@ -218,7 +218,7 @@ void WindowTable::linkNewest(uint32_t slot) {
 }
 
 uint16_t WindowTable::tenantOf(std::string_view key) {
-  std::string_view name = GroupKeyReader(key).nextPart();
+  std::string_view name = GroupKeyReader(key, KeyArena::kMaxKeyBytes).nextPart();
   // Debian's Abseil has its own string_view, which heterogeneous lookup needs.
   auto it = tenant_ids_.find(absl::string_view(name.data(), name.size()));
   if (it != tenant_ids_.end()) return it->second;
@@ -852,7 +852,7 @@ void WindowTable::fillAlert(uint32_t slot, Alert& alert) const {
   const Group& group = groups_[slot];
 
   // The key contains the tenant and then the group-by values (see group_key.h).
-  GroupKeyReader key(keyOf(group));
+  GroupKeyReader key(keyOf(group), KeyArena::kMaxKeyBytes);
   alert.tenant = std::string(key.nextPart());
   for (const std::string& field : rule_.group_by) {
     alert.group.emplace_back(field, std::string(key.nextPart()));

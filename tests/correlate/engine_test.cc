@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "common/json_text.h"
+#include "correlate/internal/group_key.h"
 #include "common/metrics.h"
 #include "common/time.h"
 #include "correlate/test_events.h"
@@ -340,8 +341,9 @@ correlation:
   EXPECT_EQ(feed("a\x1f", "b"), 1u);
 }
 
-// Keys longer than kMaxGroupKeyBytes are cut and counted, and groups that agree up to
-// the cut share one window.
+// Keys longer than kMaxGroupKeyBytes are cut and counted. Groups that agree up to the cut
+// and differ after it keep windows of their own, because a cut key ends in a hash of the
+// whole key. The alert shows the cut value and the fields after it as empty.
 TEST(EngineTest, LongGroupKeyCutAndCounted) {
   auto rules = loadRuleSet(std::string(kSshFailedRule) + R"(---
 title: Long
@@ -366,13 +368,42 @@ correlation:
     return out;
   };
   EXPECT_TRUE(feed(shared + "1", "alice").empty());
-  std::vector<Alert> alerts = feed(shared + "2", "bob");
+  EXPECT_TRUE(feed(shared + "2", "alice").empty());  // differs after the cut
+  EXPECT_TRUE(feed(shared + "1", "bob").empty());    // differs in a later field
+  EXPECT_EQ(engine.keyCount(), 3);
+  std::vector<Alert> alerts = feed(shared + "1", "alice");
   ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].event_count, 2u);
   ASSERT_EQ(alerts[0].group.size(), 2u);
   EXPECT_LT(alerts[0].group[0].second.size(), kMaxGroupKeyBytes);
+  EXPECT_GT(alerts[0].group[0].second.size(), kMaxGroupKeyBytes - 32);
   EXPECT_EQ(alerts[0].group[0].second, shared.substr(0, alerts[0].group[0].second.size()));
   EXPECT_EQ(alerts[0].group[1].second, "");
-  EXPECT_EQ(metrics.sum("vigil_correlation_group_key_truncated_total"), 2u);
+  EXPECT_EQ(metrics.sum("vigil_correlation_group_key_truncated_total"), 4u);
+}
+
+// A key of exactly kMaxGroupKeyBytes bytes takes the hashed form too, so it cannot equal
+// the cut key of a longer tuple that shares its bytes.
+TEST(EngineTest, FullLengthKeyDiffersFromLongerOne) {
+  std::array<char, kMaxGroupKeyBytes> a_buffer;
+  std::array<char, kMaxGroupKeyBytes> b_buffer;
+  internal::GroupKeyWriter exact(a_buffer);
+  internal::GroupKeyWriter longer(b_buffer);
+  exact.addPart("t");
+  longer.addPart("t");
+  // Tenant part: 2 bytes. Value part: 2 bytes of length, then the value.
+  const std::string fill(kMaxGroupKeyBytes - 4, 'v');
+  exact.addPart(fill);
+  longer.addPart(fill + "w");
+  const std::string_view exact_key = exact.key();
+  const std::string_view longer_key = longer.key();
+  EXPECT_EQ(exact_key.size(), kMaxGroupKeyBytes);
+  EXPECT_EQ(longer_key.size(), kMaxGroupKeyBytes);
+  EXPECT_NE(exact_key, longer_key);
+  EXPECT_TRUE(exact.truncated());
+  internal::GroupKeyReader reader(exact_key, kMaxGroupKeyBytes);
+  EXPECT_EQ(reader.nextPart(), "t");
+  EXPECT_EQ(reader.nextPart(), fill.substr(0, fill.size() - internal::kKeyHashBytes));
 }
 
 // With several shards every group still lands in exactly one shard.
