@@ -810,7 +810,10 @@ void PlaybookRunner::flush() {
     return (queue_.empty() && busy_ == 0 && fed) || stopping_;
   });
   if (!drained) {
-    VIGIL_LOG_WARN("playbook runs still queued after flush waited {} s queued={} running={}",
+    VIGIL_LOG_WARN("playbook runs not finished after waiting {} s for them (end of a replay, "
+                   "or a stop); they go on running, except at a stop, where the queued ones "
+                   "are counted in vigil_playbook_queue_dropped_total{{reason=\"shutdown\"}} "
+                   "queued={} running={}",
                    std::chrono::duration_cast<std::chrono::seconds>(kFlushTimeout).count(),
                    queue_.size(), busy_);
   }
