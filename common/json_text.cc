@@ -1,6 +1,7 @@
 #include "common/json_text.h"
 
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 
@@ -87,6 +88,26 @@ void appendJsonStringArray(const std::vector<std::string>& texts, std::string& o
     appendJsonString(texts[i], out);
   }
   out.push_back(']');
+}
+
+namespace {
+
+template <typename Integer>
+void appendDecimal(Integer value, std::string& out) {
+  char digits[24];
+  const auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);
+  out.append(digits, end);
+}
+
+}  // namespace
+
+void appendJsonInteger(int64_t value, std::string& out) { appendDecimal(value, out); }
+void appendJsonInteger(uint64_t value, std::string& out) { appendDecimal(value, out); }
+
+void appendJsonKey(std::string_view key, std::string& out) {
+  out.push_back('"');
+  out.append(key);
+  out += "\":";
 }
 
 void appendJsonDouble(double value, std::string& out) {

@@ -4,6 +4,7 @@
 // case filing.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,5 +29,13 @@ void appendJsonStringArray(const std::vector<std::string>& texts, std::string& o
 // Appends `value` as nlohmann writes a floating-point number: the shortest text that
 // reads back as it, "null" when it is not finite.
 void appendJsonDouble(double value, std::string& out);
+
+// Appends `value` in decimal.
+void appendJsonInteger(int64_t value, std::string& out);
+void appendJsonInteger(uint64_t value, std::string& out);
+
+// Appends `"key":` for a key the caller knows needs no escaping (ASCII letters, digits and
+// '_').
+void appendJsonKey(std::string_view key, std::string& out);
 
 }  // namespace vigil

@@ -1,7 +1,6 @@
 #include "correlate/alert.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <string_view>
 
@@ -11,18 +10,6 @@
 namespace vigil::correlate {
 
 namespace {
-
-void appendKey(std::string_view key, std::string& out) {
-  out.push_back('"');
-  out.append(key);
-  out += "\":";
-}
-
-void appendUnsigned(uint64_t value, std::string& out) {
-  char digits[24];
-  const auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);
-  out.append(digits, end);
-}
 
 void appendTime(int64_t ns, std::string& out) {
   char text[40];
@@ -59,51 +46,51 @@ void appendGroup(const Alert& alert, std::string& out) {
 // dumping a JSON object of these fields wrote before, byte for byte.
 void appendAlertJson(const Alert& alert, std::string& out) {
   out.push_back('{');
-  appendKey("detected", out);
+  appendJsonKey("detected", out);
   appendTime(alert.detect_ns, out);
   out.push_back(',');
-  appendKey("event_count", out);
-  appendUnsigned(alert.event_count, out);
+  appendJsonKey("event_count", out);
+  appendJsonInteger(alert.event_count, out);
   out.push_back(',');
-  appendKey("evidence", out);
+  appendJsonKey("evidence", out);
   appendJsonStringArray(alert.evidence, out);
   out.push_back(',');
-  appendKey("first_event", out);
+  appendJsonKey("first_event", out);
   appendTime(alert.first_event_ns, out);
   out.push_back(',');
-  appendKey("group", out);
+  appendJsonKey("group", out);
   appendGroup(alert, out);
   out.push_back(',');
-  appendKey("id", out);
+  appendJsonKey("id", out);
   appendJsonString(alert.id, out);
   out.push_back(',');
-  appendKey("indicator_hits", out);
+  appendJsonKey("indicator_hits", out);
   appendJsonStringArray(alert.indicator_hits, out);
   out.push_back(',');
-  appendKey("last_event", out);
+  appendJsonKey("last_event", out);
   appendTime(alert.last_event_ns, out);
   out.push_back(',');
-  appendKey("level", out);
+  appendJsonKey("level", out);
   appendJsonString(alert.level, out);
   out.push_back(',');
   if (!std::isnan(alert.metric)) {
-    appendKey("metric", out);
+    appendJsonKey("metric", out);
     appendJsonDouble(alert.metric, out);
     out.push_back(',');
   }
-  appendKey("rule_id", out);
+  appendJsonKey("rule_id", out);
   appendJsonString(alert.rule_id, out);
   out.push_back(',');
-  appendKey("rule_title", out);
+  appendJsonKey("rule_title", out);
   appendJsonString(alert.rule_title, out);
   out.push_back(',');
-  appendKey("rules_version", out);
-  appendUnsigned(alert.rules_version, out);
+  appendJsonKey("rules_version", out);
+  appendJsonInteger(alert.rules_version, out);
   out.push_back(',');
-  appendKey("tags", out);
+  appendJsonKey("tags", out);
   appendJsonStringArray(alert.tags, out);
   out.push_back(',');
-  appendKey("tenant", out);
+  appendJsonKey("tenant", out);
   appendJsonString(alert.tenant, out);
   out.push_back('}');
 }

@@ -271,33 +271,48 @@ absl::Status RunStore::exec(const char* sql) {
                    internal::damagedFileHint(rc, path_.c_str())));
 }
 
-absl::Status RunStore::insertRun(const NewRun& run) {
-  absl::StatusOr<StatementUse> s = statements_.get(
-      "insert_run",
-      "INSERT INTO runs (id, playbook, playbook_hash, tenant, alert_id, rule_id, alert_json, "
-      "state, created_ns, updated_ns, inbox_id) VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)");
-  if (!s.ok()) return s.status();
-  const int64_t t = now();
+namespace {
+
+// The columns every new run row sets, bound as parameters 1 to 11 by bindNewRun().
+constexpr const char* kNewRunColumns =
+    "id, playbook, playbook_hash, tenant, alert_id, rule_id, alert_json, state, created_ns, "
+    "updated_ns, inbox_id";
+
+void bindNewRun(SqliteStatement& s, const NewRun& run, RunState state, int64_t now_ns) {
   if (run.id != 0) {
-    (*s)->bindInt(1, run.id);
+    s.bindInt(1, run.id);
   } else {
-    (*s)->bindNull(1);
+    s.bindNull(1);
   }
-  (*s)->bindText(2, run.playbook);
-  (*s)->bindText(3, run.playbook_hash);
-  (*s)->bindText(4, run.tenant);
-  (*s)->bindText(5, run.alert_id);
-  (*s)->bindText(6, run.rule_id);
-  (*s)->bindText(7, run.alert_json);
-  (*s)->bindInt(8, run.created_ns != 0 ? run.created_ns : t);
-  (*s)->bindInt(9, t);
-  (*s)->bindInt(10, run.inbox_id);
-  absl::Status st = (*s)->run();
+  s.bindText(2, run.playbook);
+  s.bindText(3, run.playbook_hash);
+  s.bindText(4, run.tenant);
+  s.bindText(5, run.alert_id);
+  s.bindText(6, run.rule_id);
+  s.bindText(7, run.alert_json);
+  s.bindText(8, runStateName(state));
+  s.bindInt(9, run.created_ns != 0 ? run.created_ns : now_ns);
+  s.bindInt(10, now_ns);
+  s.bindInt(11, run.inbox_id);
+}
+
+}  // namespace
+
+absl::Status RunStore::runInsert(SqliteStatement& s, const NewRun& run) {
+  absl::Status st = s.run();
   if (!st.ok() && sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_PRIMARYKEY) {
-    return absl::AlreadyExistsError(
-        absl::StrCat("run ", run.id, " already exists in ", path_));
+    return absl::AlreadyExistsError(absl::StrCat("run ", run.id, " already exists in ", path_));
   }
   return st;
+}
+
+absl::Status RunStore::insertRun(const NewRun& run) {
+  static const std::string sql = absl::StrCat("INSERT INTO runs (", kNewRunColumns,
+                                              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  absl::StatusOr<StatementUse> s = statements_.get("insert_run", sql);
+  if (!s.ok()) return s.status();
+  bindNewRun(**s, run, RunState::kRunning, now());
+  return runInsert(**s, run);
 }
 
 absl::StatusOr<int64_t> RunStore::createRun(const NewRun& run) {
@@ -360,39 +375,20 @@ absl::StatusOr<std::set<std::string>> RunStore::playbooksOfInboxAlert(int64_t in
 absl::Status RunStore::insertFinishedRun(const NewRun& run, RunState state,
                                          const std::string& result, const std::string& error,
                                          uint64_t vm_steps, const std::vector<RunStep>& steps) {
-  absl::StatusOr<StatementUse> s = statements_.get(
-      "insert_finished_run",
-      "INSERT INTO runs (id, playbook, playbook_hash, tenant, alert_id, rule_id, alert_json, "
-      "state, created_ns, updated_ns, inbox_id, result, error, vm_steps, finished_ns, "
-      "step_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  static const std::string sql = absl::StrCat(
+      "INSERT INTO runs (", kNewRunColumns,
+      ", result, error, vm_steps, finished_ns, step_count) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  absl::StatusOr<StatementUse> s = statements_.get("insert_finished_run", sql);
   if (!s.ok()) return s.status();
   const int64_t t = now();
-  if (run.id != 0) {
-    (*s)->bindInt(1, run.id);
-  } else {
-    (*s)->bindNull(1);
-  }
-  (*s)->bindText(2, run.playbook);
-  (*s)->bindText(3, run.playbook_hash);
-  (*s)->bindText(4, run.tenant);
-  (*s)->bindText(5, run.alert_id);
-  (*s)->bindText(6, run.rule_id);
-  (*s)->bindText(7, run.alert_json);
-  (*s)->bindText(8, runStateName(state));
-  (*s)->bindInt(9, run.created_ns != 0 ? run.created_ns : t);
-  (*s)->bindInt(10, t);
-  (*s)->bindInt(11, run.inbox_id);
+  bindNewRun(**s, run, state, t);
   (*s)->bindText(12, result);
   (*s)->bindText(13, error);
   (*s)->bindInt(14, static_cast<int64_t>(vm_steps));
   (*s)->bindInt(15, t);
   (*s)->bindInt(16, static_cast<int64_t>(steps.size()));
-  if (absl::Status st = (*s)->run(); !st.ok()) {
-    if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_PRIMARYKEY) {
-      return absl::AlreadyExistsError(absl::StrCat("run ", run.id, " already exists in ", path_));
-    }
-    return st;
-  }
+  if (absl::Status st = runInsert(**s, run); !st.ok()) return st;
   const int64_t id = run.id != 0 ? run.id : sqlite3_last_insert_rowid(db_);
   return insertSteps(id, 0, steps);
 }

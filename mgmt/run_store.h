@@ -229,6 +229,8 @@ class RunStore {
   absl::Status exec(const char* sql);
   absl::Status migrate();
   absl::Status insertRun(const NewRun& run);
+  // Runs an insert of `run`'s row, mapping a taken id to AlreadyExists.
+  absl::Status runInsert(internal::SqliteStatement& s, const NewRun& run);
   absl::Status appendSteps(int64_t id, const std::vector<RunStep>& steps);
   // Inserts `steps` as seq + 1, seq + 2, ... of run `id`; the caller sets step_count.
   absl::Status insertSteps(int64_t id, int64_t seq, const std::vector<RunStep>& steps);

@@ -1,6 +1,5 @@
 #include "mgmt/internal/stored_alert.h"
 
-#include <charconv>
 #include <cmath>
 
 #include "common/json_text.h"
@@ -10,19 +9,6 @@ namespace vigil::mgmt::internal {
 namespace {
 
 namespace dom = simdjson::dom;
-
-void appendKey(std::string_view key, std::string& out) {
-  out.push_back('"');
-  out.append(key);
-  out += "\":";
-}
-
-template <typename Integer>
-void appendInteger(Integer value, std::string& out) {
-  char digits[24];
-  const auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);
-  out.append(digits, end);
-}
 
 // One simdjson parser per thread: the case sink, the feeder and the playbook workers each
 // decode on their own thread, and a parser keeps its buffers between documents.
@@ -73,19 +59,19 @@ std::string encodeStoredAlert(const correlate::Alert& alert) {
   std::string out;
   out.reserve(320 + 128 * alert.evidence.size());
   out.push_back('{');
-  appendKey("detect_ns", out);
-  appendInteger(alert.detect_ns, out);
+  appendJsonKey("detect_ns", out);
+  appendJsonInteger(alert.detect_ns, out);
   out.push_back(',');
-  appendKey("event_count", out);
-  appendInteger(alert.event_count, out);
+  appendJsonKey("event_count", out);
+  appendJsonInteger(alert.event_count, out);
   out.push_back(',');
-  appendKey("evidence", out);
+  appendJsonKey("evidence", out);
   appendJsonStringArray(alert.evidence, out);
   out.push_back(',');
-  appendKey("first_event_ns", out);
-  appendInteger(alert.first_event_ns, out);
+  appendJsonKey("first_event_ns", out);
+  appendJsonInteger(alert.first_event_ns, out);
   out.push_back(',');
-  appendKey("group", out);
+  appendJsonKey("group", out);
   out.push_back('[');
   for (size_t i = 0; i < alert.group.size(); ++i) {
     if (i != 0) out.push_back(',');
@@ -96,41 +82,41 @@ std::string encodeStoredAlert(const correlate::Alert& alert) {
     out.push_back(']');
   }
   out += "],";
-  appendKey("id", out);
+  appendJsonKey("id", out);
   appendJsonString(alert.id, out);
   out.push_back(',');
-  appendKey("indicator_hits", out);
+  appendJsonKey("indicator_hits", out);
   appendJsonStringArray(alert.indicator_hits, out);
   out.push_back(',');
-  appendKey("last_event_ns", out);
-  appendInteger(alert.last_event_ns, out);
+  appendJsonKey("last_event_ns", out);
+  appendJsonInteger(alert.last_event_ns, out);
   out.push_back(',');
-  appendKey("level", out);
+  appendJsonKey("level", out);
   appendJsonString(alert.level, out);
   out.push_back(',');
   if (!std::isnan(alert.metric)) {
-    appendKey("metric", out);
+    appendJsonKey("metric", out);
     appendJsonDouble(alert.metric, out);
     out.push_back(',');
   }
   if (alert.receive_ns != 0) {
-    appendKey("receive_ns", out);
-    appendInteger(alert.receive_ns, out);
+    appendJsonKey("receive_ns", out);
+    appendJsonInteger(alert.receive_ns, out);
     out.push_back(',');
   }
-  appendKey("rule_id", out);
+  appendJsonKey("rule_id", out);
   appendJsonString(alert.rule_id, out);
   out.push_back(',');
-  appendKey("rule_title", out);
+  appendJsonKey("rule_title", out);
   appendJsonString(alert.rule_title, out);
   out.push_back(',');
-  appendKey("rules_version", out);
-  appendInteger(alert.rules_version, out);
+  appendJsonKey("rules_version", out);
+  appendJsonInteger(alert.rules_version, out);
   out.push_back(',');
-  appendKey("tags", out);
+  appendJsonKey("tags", out);
   appendJsonStringArray(alert.tags, out);
   out.push_back(',');
-  appendKey("tenant", out);
+  appendJsonKey("tenant", out);
   appendJsonString(alert.tenant, out);
   out.push_back('}');
   return out;

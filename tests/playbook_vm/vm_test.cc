@@ -452,10 +452,9 @@ TEST_P(VmTest, ResumeRejectsBadState) {
   EXPECT_THAT(r.message, HasSubstr("state belongs to program"));
 }
 
-// A text that several registers and a list share is saved once and restored once, so a
-// run that fit in its memory limit before the suspend fits after the resume.
-TEST_P(VmTest, SharedStringRestoredOnce) {
-  ProgramBuilder b("shared-text");
+// Builds: R0 = a 16 KiB text; R1 to R4 = R0; R5 = [R0, R1]; yield R2 into R6; return R5.
+ProgramBuilder sharedTextProgram(const std::string& name) {
+  ProgramBuilder b(name);
   b.emitABx(Opcode::kLoadK, 0, b.addString("0123456789abcdef"));
   for (int i = 0; i < 10; ++i) b.emitABC(Opcode::kConcat, 0, 0, 0);  // 16 KiB
   for (uint8_t r = 1; r <= 4; ++r) b.emitABC(Opcode::kMove, r, 0, 0);
@@ -464,6 +463,13 @@ TEST_P(VmTest, SharedStringRestoredOnce) {
   b.emitABC(Opcode::kAppend, 5, 1, 0);
   b.emitABC(Opcode::kYield, 6, 2, 0);
   b.emitABC(Opcode::kReturn, 5, 0, 0);
+  return b;
+}
+
+// A text that several registers and a list share is saved once and restored once, so a
+// run that fit in its memory limit before the suspend fits after the resume.
+TEST_P(VmTest, SharedStringRestoredOnce) {
+  ProgramBuilder b = sharedTextProgram("shared-text");
   const Budget budget{.max_steps = 1000, .max_memory_bytes = 48 * 1024};
   RunResult r = run(b, budget);
   ASSERT_EQ(r.status, RunStatus::kSuspended) << r.message;
@@ -485,15 +491,7 @@ TEST_P(VmTest, SharedStringRestoredOnce) {
 // Version 1 wrote a shared text once per reference. Equal long texts are restored once, so
 // such a run resumes in the memory limit it ran in.
 TEST_P(VmTest, VersionOneSharedTextFitsLimit) {
-  ProgramBuilder b("shared-text-v1");
-  b.emitABx(Opcode::kLoadK, 0, b.addString("0123456789abcdef"));
-  for (int i = 0; i < 10; ++i) b.emitABC(Opcode::kConcat, 0, 0, 0);  // 16 KiB
-  for (uint8_t r = 1; r <= 4; ++r) b.emitABC(Opcode::kMove, r, 0, 0);
-  b.emitABC(Opcode::kNewList, 5, 0, 0);
-  b.emitABC(Opcode::kAppend, 5, 0, 0);
-  b.emitABC(Opcode::kAppend, 5, 1, 0);
-  b.emitABC(Opcode::kYield, 6, 2, 0);
-  b.emitABC(Opcode::kReturn, 5, 0, 0);
+  ProgramBuilder b = sharedTextProgram("shared-text-v1");
   const Budget budget{.max_steps = 1000, .max_memory_bytes = 48 * 1024};
   ASSERT_EQ(run(b, budget).status, RunStatus::kSuspended);
   const std::string saved = vm_.saveState();
