@@ -499,7 +499,7 @@ Type Compiler::compileValue(const YAML::Node& node, uint32_t dst) {
 Type Compiler::compileExpressionField(const YAML::Node& node, uint32_t dst,
                                       std::string_view field) {
   if (node.IsSequence()) {
-    // YAML reads `in: [1, 2]` as a list before the expression parser sees it.
+    // YAML parses `in: [1, 2]` as a sequence, so the expression parser never gets the text.
     failAt(positionOf(node),
            strCat(field, " must be an expression, not a YAML list; quote a list expression, "
                          "for example ", field, " \"[1, 2]\""));
