@@ -55,6 +55,7 @@ void appendAlertJson(const Alert& alert, std::string& out) {
   appendJsonKey("evidence", out);
   appendJsonStringArray(alert.evidence, out);
   out.push_back(',');
+
   appendJsonKey("first_event", out);
   appendTime(alert.first_event_ns, out);
   out.push_back(',');
@@ -70,6 +71,7 @@ void appendAlertJson(const Alert& alert, std::string& out) {
   appendJsonKey("last_event", out);
   appendTime(alert.last_event_ns, out);
   out.push_back(',');
+
   appendJsonKey("level", out);
   appendJsonString(alert.level, out);
   out.push_back(',');
@@ -78,6 +80,7 @@ void appendAlertJson(const Alert& alert, std::string& out) {
     appendJsonDouble(alert.metric, out);
     out.push_back(',');
   }
+
   appendJsonKey("rule_id", out);
   appendJsonString(alert.rule_id, out);
   out.push_back(',');

@@ -83,14 +83,14 @@ TEST(RunStoreTest, FinishWithInsertWritesFinalRow) {
   EXPECT_EQ(again->steps.size(), 4u);
 }
 
-TEST(RunStoreTest, FinishWithInsertOfTakenIdFails) {
+TEST(RunStoreTest, FinishWithInsertOfUsedIdFails) {
   TempDir dir;
   auto store = RunStore::open(dir.file("runs.db"));
   ASSERT_TRUE(store.ok()) << store.status();
   ASSERT_TRUE((*store)->createRun(newRun(5, 0)).ok());
   const NewRun again = newRun(5, 0);
-  absl::Status taken = (*store)->finish(5, RunState::kSucceeded, "", "", 1, twoSteps(), &again);
-  EXPECT_TRUE(absl::IsAlreadyExists(taken)) << taken;
+  absl::Status used = (*store)->finish(5, RunState::kSucceeded, "", "", 1, twoSteps(), &again);
+  EXPECT_TRUE(absl::IsAlreadyExists(used)) << used;
   // The transaction rolled back: the first row is untouched.
   absl::StatusOr<RunRecord> run = (*store)->get(5);
   ASSERT_TRUE(run.ok()) << run.status();

@@ -538,12 +538,12 @@ TEST_P(VmTest, ResumesVersionOneState) {
   put32(1);  // one list: [1]
   put32(1);
   tag(ValueType::kInt);
-  const int64_t one = 1;
-  v1.append(reinterpret_cast<const char*>(&one), 8);
+  const int64_t int_value = 1;
+  v1.append(reinterpret_cast<const char*>(&int_value), 8);
   tag(ValueType::kList);  // R0
   put32(0);
   tag(ValueType::kInt);  // R1
-  v1.append(reinterpret_cast<const char*>(&one), 8);
+  v1.append(reinterpret_cast<const char*>(&int_value), 8);
   tag(ValueType::kList);  // R2, the same list
   put32(0);
   tag(ValueType::kString);  // R3
