@@ -592,6 +592,14 @@ struct Reader : internal::YamlReader {
     }
     // 6514 is the port IANA assigned to syslog over TLS (RFC 5425).
     if (s.type == "tls" && s.listen.empty()) s.listen = "127.0.0.1:6514";
+    // A DPDK slot holds one datagram's payload at most; the source refuses more at start,
+    // so say it here where the line is known.
+    if (s.type == "dpdk" && s.max_message_bytes > 65536) {
+      return error(n["max_message_bytes"], where + ".max_message_bytes",
+                   absl::StrCat(s.max_message_bytes,
+                                " is more than a dpdk source takes; give 64 to 65536 (the "
+                                "largest UDP payload)"));
+    }
     if (s.type == "dpdk" && s.eal_args.empty()) {
       return error(n, where + ".eal_args", "missing; a dpdk source needs EAL arguments (see docs/dpdk.md)");
     }

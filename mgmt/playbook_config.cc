@@ -215,12 +215,20 @@ absl::Status parsePlaybookConfig(const YAML::Node& n, const std::string& origin,
     return st;
   }
   if (YAML::Node d = n["default_case"]) {
-    if (!d.IsScalar() || (d.Scalar() != "true" && d.Scalar() != "false")) {
+    // The same spellings as every other boolean key (yaml-cpp: true/false, yes/no, on/off).
+    bool ok = d.IsScalar();
+    if (ok) {
+      try {
+        c.default_case = d.as<bool>();
+      } catch (const YAML::Exception&) {
+        ok = false;
+      }
+    }
+    if (!ok) {
       return r.error(d, "playbooks.default_case",
                      absl::StrCat("'", d.IsScalar() ? d.Scalar() : std::string("(not a scalar)"),
                                   "' is not true or false"));
     }
-    c.default_case = d.Scalar() == "true";
   }
   if (!(st = r.readStringList(n, "playbooks", "paths", c.paths)).ok()) return st;
   if (c.paths.empty() && !n["default_case"]) {

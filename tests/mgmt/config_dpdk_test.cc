@@ -87,6 +87,10 @@ TEST(ConfigDpdkTest, BadValuesRejected) {
       {"    fragment_timeout_ms: 60001\n",
        "sources[0].fragment_timeout_ms: '60001' is not a number in [1, 60000]"},
       {"    exception: forward\n", "sources[0].exception: 'forward' is not one of drop, kernel"},
+      // The parser applies the source's own limit, so the error names the line.
+      {"    max_message_bytes: 100000\n",
+       "test.yaml:5: sources[0].max_message_bytes: 100000 is more than a dpdk source takes; "
+       "give 64 to 65536"},
       {"    exception: kernel\n",
        "sources[0].exception_port: missing; exception: kernel needs the net_tap device"},
   };

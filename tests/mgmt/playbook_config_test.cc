@@ -152,6 +152,22 @@ TEST(PlaybookConfigTest, ErrorsNameLineAndKey) {
   EXPECT_THAT(errorOf("playbooks:\n  paths: [p]\n  connectors:\n    h: {type: webhook, url: "
                       "'ftp://x/'}\n"),
               HasSubstr("must be an http:// or https:// URL"));
+  EXPECT_THAT(errorOf("playbooks:\n  default_case: maybe\n"),
+              HasSubstr("vigil.yaml:3: playbooks.default_case: 'maybe' is not true or false"));
+}
+
+// default_case takes the boolean spellings that every other boolean key takes.
+TEST(PlaybookConfigTest, DefaultCaseTakesYamlBooleans) {
+  for (const char* off : {"false", "no", "off", "False"}) {
+    auto c = parse(std::string("playbooks:\n  default_case: ") + off + "\n");
+    ASSERT_TRUE(c.ok()) << off << ": " << c.status();
+    EXPECT_FALSE(c->playbooks.default_case) << off;
+  }
+  for (const char* on : {"true", "yes", "on", "TRUE"}) {
+    auto c = parse(std::string("playbooks:\n  default_case: ") + on + "\n");
+    ASSERT_TRUE(c.ok()) << on << ": " << c.status();
+    EXPECT_TRUE(c->playbooks.default_case) << on;
+  }
 }
 
 }  // namespace
