@@ -91,6 +91,9 @@ int httpStatusFor(absl::StatusCode code) {
       return 404;
     case absl::StatusCode::kAlreadyExists:
     case absl::StatusCode::kFailedPrecondition:
+    // Another writer changed what the request was built on (a content push racing another
+    // process): a conflict the client resolves by sending it again.
+    case absl::StatusCode::kAborted:
       return 409;
     case absl::StatusCode::kResourceExhausted:
       return 429;

@@ -614,6 +614,9 @@ TEST(HttpStatusTest, Mapping) {
   EXPECT_EQ(httpStatusFor(absl::StatusCode::kInvalidArgument), 400);
   EXPECT_EQ(httpStatusFor(absl::StatusCode::kNotFound), 404);
   EXPECT_EQ(httpStatusFor(absl::StatusCode::kFailedPrecondition), 409);
+  EXPECT_EQ(httpStatusFor(absl::StatusCode::kAborted), 409);
+  EXPECT_EQ(httpStatusFor(absl::StatusCode::kOutOfRange), 400);
+  EXPECT_EQ(httpStatusFor(absl::StatusCode::kDeadlineExceeded), 504);
   EXPECT_EQ(httpStatusFor(absl::StatusCode::kResourceExhausted), 429);
   EXPECT_EQ(httpStatusFor(absl::StatusCode::kUnavailable), 503);
   EXPECT_EQ(httpStatusFor(absl::StatusCode::kInternal), 500);

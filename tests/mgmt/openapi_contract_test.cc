@@ -497,6 +497,24 @@ TEST_F(ContractTest, ErrorsAreDocumented) {
   for (const Call& call : calls) exercise(call);
 }
 
+// Admin-only routes answer 403 to a token of another role, and the document lists it.
+TEST_F(ContractTest, AdminRoutesRefuseAnalystAsDocumented) {
+  json issued = json::parse(exercise({"POST", "/api/v1/tokens", 201,
+                                      R"({"name": "ana", "role": "analyst", "tenants": ["acme"]})",
+                                      "application/json"}),
+                            nullptr, false);
+  ASSERT_TRUE(issued.contains("token")) << issued.dump();
+  client_->set_bearer_token_auth(issued["token"].get<std::string>());
+  const std::vector<Call> calls = {
+      {"GET", "/api/v1/status", 403},
+      {"POST", "/api/v1/config/reload", 403, "", "text/plain"},
+      {"POST", "/api/v1/intel/reload", 403, "", "text/plain"},
+      {"POST", "/api/v1/tenants", 403, R"({"name": "other"})", "application/json"},
+  };
+  for (const Call& call : calls) exercise(call);
+  client_->set_bearer_token_auth(token_);
+}
+
 // The 405 response names the allowed methods in Allow.
 TEST_F(ContractTest, MethodNotAllowedListsAllow) {
   httplib::Result result = client_->Delete("/api/v1/intel/reload");
