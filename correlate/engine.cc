@@ -26,10 +26,6 @@ namespace {
 
 constexpr size_t kMaxMatchesPerEvent = 64;
 
-int64_t eventTime(const Event& event) {
-  return event.timestamp_ns != 0 ? event.timestamp_ns : event.receive_ns;
-}
-
 // Metric labels of one rule: its label, and its tenant when the rule belongs to one, so
 // two tenants' rules of the same id count apart.
 template <typename Rule>
@@ -500,8 +496,11 @@ bool Engine::admitAlert(const Alert& alert) {
 int64_t Engine::watermark(uint32_t shard) const { return shards_[shard]->watermark_ns; }
 
 void Engine::advanceTime(uint32_t shard, const Event& event, std::vector<Alert>& out) {
+  advanceTimeTo(shard, eventTime(event), out);
+}
+
+void Engine::advanceTimeTo(uint32_t shard, int64_t t, std::vector<Alert>& out) {
   Shard& state = *shards_[shard];
-  const int64_t t = eventTime(event);
   if (t <= state.newest_ns) return;
   state.newest_ns = t;
   // Saturates instead of wrapping for times near INT64_MIN.

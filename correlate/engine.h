@@ -180,6 +180,17 @@ class Engine {
   // event time alone and a replay raises the same alerts as live traffic. Allocates only
   // when an alert is raised. Call for one shard from one thread at a time.
   void advanceTime(uint32_t shard, const Event& event, std::vector<Alert>& out);
+  // The same with the time in nanoseconds, as eventTime() gives it for an event.
+  void advanceTimeTo(uint32_t shard, int64_t event_ns, std::vector<Alert>& out);
+  // Whether any rule (absence, or a window with an upper bound) reads the watermark.
+  // Without such rules nothing depends on the watermark between events, so a caller may
+  // move it once to the newest time of a run of events instead of once per event.
+  bool hasTimerRules() const { return !timer_rules_.empty(); }
+  // The time that windows and the watermark use for `event`: its own timestamp, or its
+  // receive time when it has none.
+  static int64_t eventTime(const Event& event) {
+    return event.timestamp_ns != 0 ? event.timestamp_ns : event.receive_ns;
+  }
   // The shard's watermark (INT64_MIN before its first event).
   int64_t watermark(uint32_t shard) const;
 

@@ -91,6 +91,9 @@ struct Pipeline::Batch {
   // Receive time of the event that raised each alert, by index in `alerts`: the source
   // of the receive-to-delivery latency counters.
   std::vector<int64_t> alert_receive_ns;
+  // newest_ns[i]: the newest Engine::eventTime() of events 0..i, set by the admit step.
+  // Shard stages without timer rules move their watermark to the last entry.
+  std::vector<int64_t> newest_ns;
   bool checkpoint = false;    // each stage saves its state after this batch
   // Set by the input stage when the batch enters, cleared by the deliver stage when it
   // leaves (release, so the next user sees every write of the last one).
@@ -266,6 +269,7 @@ Pipeline::Pipeline(std::vector<dataplane::Source*> sources, intel::SnapshotStore
     batch->kept_events.resize(options_.batch_size);
     batch->kept_tenants.resize(options_.batch_size);
     batch->kept_hits_before.resize(options_.batch_size);
+    batch->newest_ns.resize(options_.batch_size);
     batch->work.resize(options_.batch_size * options_.max_correlation_updates_per_event);
     batches_.push_back(std::move(batch));
   }
@@ -517,10 +521,13 @@ void Pipeline::admitBatch(Batch& batch) {
   const size_t tenants = c.tenant_names.size();
   const int64_t now_ns = monotonicNs();  // one reading per batch for the quota buckets
   batch.kept_count = 0;
+  int64_t newest_ns = INT64_MIN;
   for (size_t i = 0; i < batch.count; ++i) {
     Event& event = *batch.events[i];
     parse_options.format = batch.formats[i];
     dataplane::parseEvent(event, parse_options);
+    newest_ns = std::max(newest_ns, Engine::eventTime(event));
+    batch.newest_ns[i] = newest_ns;
     const uint32_t source = batch.sources[i];
     const uint32_t tenant = assignTenant(event, c.source_tenant[source]);
     const FlowCounters& flow = c.flows[source * tenants + tenant];
@@ -644,6 +651,33 @@ void Pipeline::handOverSuppression(const std::shared_ptr<Engine>& engine) {
 void Pipeline::correlateBatch(Batch& batch, uint32_t shard) {
   handOverShard(shard, batch.engine);
   Engine& engine = *batch.engine;
+  if (!engine.hasTimerRules()) {
+    // Only absence and closing rules read the watermark, so without them it need not
+    // move per event: the updates run in order and the watermark moves once, to where
+    // the per-event loop would leave it (checkpoints and a later rule set read it).
+    for (size_t w = 0; w < batch.work_count; ++w) {
+      const WorkItem& item = batch.work[w];
+      if (item.shard != shard) continue;
+      batch.alert_receive_ns.resize(batch.alerts.size(), 0);
+      engine.correlate(shard, item.correlation, item.detection, *batch.events[item.event],
+                       batch.alerts);
+      batch.alert_receive_ns.resize(batch.alerts.size(), batch.events[item.event]->receive_ns);
+    }
+    if (batch.count != 0) {
+      engine.advanceTimeTo(shard, batch.newest_ns[batch.count - 1], batch.alerts);
+    }
+  } else {
+    correlateEachEvent(batch, shard);
+  }
+  // The shard's state after this batch: the stages of the other shards keep running.
+  if (batch.checkpoint) {
+    checkpoint_parts_[shard].clear();
+    engine.saveShard(shard, checkpoint_parts_[shard]);
+  }
+}
+
+void Pipeline::correlateEachEvent(Batch& batch, uint32_t shard) {
+  Engine& engine = *batch.engine;
   // Work items are in event order. Every event moves the shard's watermark before its own
   // updates, so absence windows close at the same event whatever the batch boundaries.
   size_t w = 0;
@@ -663,11 +697,6 @@ void Pipeline::correlateBatch(Batch& batch, uint32_t shard) {
       // A chained rule may raise several alerts for one event; all share its receive time.
       batch.alert_receive_ns.resize(batch.alerts.size(), batch.events[item.event]->receive_ns);
     }
-  }
-  // The shard's state after this batch: the stages of the other shards keep running.
-  if (batch.checkpoint) {
-    checkpoint_parts_[shard].clear();
-    engine.saveShard(shard, checkpoint_parts_[shard]);
   }
 }
 

@@ -175,6 +175,7 @@ class Pipeline {
   uint32_t assignTenant(Event& event, uint32_t source_tenant) const;
   void registerCounters(MetricsRegistry& metrics);
   void correlateBatch(Batch& batch, uint32_t shard);
+  void correlateEachEvent(Batch& batch, uint32_t shard);
   void deliverBatch(Batch& batch);
   void finishCheckpoint(Engine& engine);
   void handOverShard(uint32_t shard, const std::shared_ptr<Engine>& engine);

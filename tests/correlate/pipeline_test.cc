@@ -227,6 +227,87 @@ TEST(PipelineTest, AbsenceAlertsIndependentOfBatching) {
   }
 }
 
+// Failed logins from four addresses whose event times go back by 100 s on every fifth
+// line, so some arrive later than the allowed lateness.
+std::vector<std::string> outOfOrderLines() {
+  std::vector<std::string> lines;
+  for (int i = 0; i < 300; ++i) {
+    const int at = 200 + i * 2 - (i % 5 == 4 ? 100 : 0);
+    char line[200];
+    std::snprintf(line, sizeof(line),
+                  "<38>1 2024-05-01T10:%02d:%02dZ host1 sshd 411 - - Failed password for alice "
+                  "from 192.0.2.%d port 52011 ssh2",
+                  at / 60 % 60, at % 60, i % 4);
+    lines.emplace_back(line);
+  }
+  return lines;
+}
+
+// Without absence or closing rules the shard stages move the watermark once per batch
+// instead of once per event. Alerts, late events and the final watermark of every shard
+// must be those of an engine that moved it per event, whatever the batching.
+TEST(PipelineTest, WatermarkWithoutTimerRulesIndependentOfBatching) {
+  EngineOptions engine_options;
+  engine_options.allowed_lateness_ns = 30 * kNanosPerSecond;
+  std::vector<std::string> expected;
+  uint64_t expected_late = 0;
+  int64_t expected_watermark = 0;
+  {
+    MetricsRegistry metrics;
+    auto rules = testing::loadRuleSet(kRules);
+    Engine engine(rules, engine_options, &metrics);
+    ASSERT_FALSE(engine.hasTimerRules());
+    DetectScratch scratch(*rules);
+    Event event(1 << 14);
+    std::vector<Alert> alerts;
+    for (const std::string& line : outOfOrderLines()) {
+      event.reset();
+      event.raw = event.arena.copy(line);
+      dataplane::ParseOptions parse_options;
+      dataplane::parseEvent(event, parse_options);
+      engine.process(event, scratch, alerts);
+    }
+    for (const Alert& alert : alerts) {
+      if (alert.rule_id == "ssh-brute") expected.push_back(describeAlert(alert));
+    }
+    expected_late = metrics.sum("vigil_correlation_late_events_total");
+    expected_watermark = engine.watermark(0);
+  }
+  ASSERT_GT(expected_late, 0u);
+  ASSERT_GT(expected.size(), 3u);
+  std::sort(expected.begin(), expected.end());
+
+  for (size_t batch_size : {1, 7, 64}) {
+    for (size_t shards : {1, 3}) {
+      VectorSource source(1, "", outOfOrderLines());
+      MetricsRegistry metrics;
+      EngineOptions options_of_engine = engine_options;
+      options_of_engine.shards = shards;
+      Engine engine(testing::loadRuleSet(kRules), options_of_engine, &metrics);
+      CollectingSink sink;
+      PipelineOptions options;
+      options.batch_size = batch_size;
+      options.batches = 4;
+      options.max_message_bytes = VectorSource::kCapacity;
+      Pipeline pipeline({&source}, nullptr, engine, {&sink}, metrics, options);
+      std::string error;
+      ASSERT_TRUE(source.start(error));
+      pipeline.run();
+      std::vector<std::string> seen;
+      for (const Alert& alert : sink.alerts) {
+        if (alert.rule_id == "ssh-brute") seen.push_back(describeAlert(alert));
+      }
+      std::sort(seen.begin(), seen.end());
+      EXPECT_EQ(seen, expected) << "batch_size " << batch_size << " shards " << shards;
+      EXPECT_EQ(metrics.sum("vigil_correlation_late_events_total"), expected_late)
+          << "batch_size " << batch_size << " shards " << shards;
+      for (uint32_t s = 0; s < shards; ++s) {
+        EXPECT_EQ(engine.watermark(s), expected_watermark) << "shard " << s;
+      }
+    }
+  }
+}
+
 // A checkpoint taken by the shard stages after the first batch, restored into a new
 // engine that processes the rest, gives the alerts of one uninterrupted run.
 TEST(PipelineTest, CheckpointAfterBatchRestores) {
