@@ -34,6 +34,7 @@ enum EventFlag : uint32_t {
   kFlagYearInferred = 1u << 8,      // RFC 3164 timestamp without year; year was chosen
   kFlagHitsOverflow = 1u << 9,      // more indicator hits than kMaxHits
   kFlagJsonPayload = 1u << 10,      // MSG (or the whole line) was a JSON object
+  kFlagPriMissing = 1u << 11,       // RFC 3164 line without PRI; PRI 13 was assumed
 };
 
 enum class EventFormat : uint8_t { kUnknown, kRfc3164, kRfc5424, kJson, kRaw, kCef, kLeef };

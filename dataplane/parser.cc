@@ -87,9 +87,10 @@ bool tryVendorFormat(Event& event, std::string_view text, const ParseOptions& op
   return false;
 }
 
-bool tryRfc5424(Event& event, const ParseOptions& options, bool raw_is_utf8) {
+bool tryRfc5424(Event& event, const ParseOptions& options, bool raw_is_utf8,
+                const std::optional<internal::Pri>& pri) {
   std::string_view msg;
-  if (!internal::parseRfc5424(event, raw_is_utf8, msg)) return false;
+  if (!internal::parseRfc5424(event, raw_is_utf8, msg, pri)) return false;
   event.format = EventFormat::kRfc5424;
   msg = internal::stripBom(msg, event);
   if (tryVendorFormat(event, msg, options, raw_is_utf8)) return true;
@@ -110,9 +111,10 @@ std::string_view vendorRecordAfterTag(const Event& event, std::string_view msg) 
   return {};
 }
 
-bool tryRfc3164(Event& event, const ParseOptions& options, bool raw_is_utf8) {
+bool tryRfc3164(Event& event, const ParseOptions& options, bool raw_is_utf8,
+                const std::optional<internal::Pri>& pri) {
   std::string_view msg;
-  if (!internal::parseRfc3164(event, options, raw_is_utf8, msg)) return false;
+  if (!internal::parseRfc3164(event, options, raw_is_utf8, msg, pri)) return false;
   event.format = EventFormat::kRfc3164;
   const std::string_view record = vendorRecordAfterTag(event, msg);
   if (!record.empty() && tryVendorFormat(event, record, options, raw_is_utf8)) {
@@ -195,12 +197,16 @@ std::string_view withoutLineEnd(std::string_view raw) {
 
 bool parseAuto(Event& event, const ParseOptions& options, bool raw_is_utf8) {
   const std::string_view raw = event.raw;
-  if (internal::looksLikeRfc5424(raw)) return tryRfc5424(event, options, raw_is_utf8);
-  if (internal::parsePri(raw)) return tryRfc3164(event, options, raw_is_utf8);
+  // PRI is read once here and handed to the syslog parsers.
+  const std::optional<internal::Pri> pri = internal::parsePri(raw);
+  if (pri) {
+    if (raw.substr(pri->length, 2) == "1 ") return tryRfc5424(event, options, raw_is_utf8, pri);
+    return tryRfc3164(event, options, raw_is_utf8, pri);
+  }
   if (tryBareVendorFormat(event, options, raw_is_utf8)) return true;
   if (tryEpochPrefixedVendorFormat(event, options, raw_is_utf8)) return true;
   if (tryJson(event)) return true;
-  return tryRfc3164(event, options, raw_is_utf8);
+  return tryRfc3164(event, options, raw_is_utf8, std::nullopt);
 }
 
 }  // namespace
@@ -215,10 +221,10 @@ void parseEvent(Event& event, const ParseOptions& options) {
       parsed = parseAuto(event, options, raw_is_utf8);
       break;
     case Format::kRfc5424:
-      parsed = tryRfc5424(event, options, raw_is_utf8);
+      parsed = tryRfc5424(event, options, raw_is_utf8, internal::parsePri(event.raw));
       break;
     case Format::kRfc3164:
-      parsed = tryRfc3164(event, options, raw_is_utf8);
+      parsed = tryRfc3164(event, options, raw_is_utf8, internal::parsePri(event.raw));
       break;
     case Format::kJson:
       parsed = tryJson(event);
@@ -242,7 +248,7 @@ void countParseResult(const Event& event, const ParseCounters& counters) {
     counters.fields_overflow->add();
   }
   if (counters.arena_full != nullptr && event.has(kFlagArenaFull)) counters.arena_full->add();
-  if (counters.missing_pri != nullptr && event.facility >= 0 && !internal::parsePri(event.raw)) {
+  if (counters.missing_pri != nullptr && event.has(kFlagPriMissing)) {
     counters.missing_pri->add();
   }
 }

@@ -318,9 +318,13 @@ void parseHostAndTag(std::string_view rest, bool raw_is_utf8, Event& event, std:
 
 bool parseRfc3164(Event& event, const ParseOptions& options, bool raw_is_utf8,
                   std::string_view& msg) {
+  return parseRfc3164(event, options, raw_is_utf8, msg, parsePri(event.raw));
+}
+
+bool parseRfc3164(Event& event, const ParseOptions& options, bool raw_is_utf8,
+                  std::string_view& msg, const std::optional<Pri>& pri) {
   const std::string_view line = event.raw;
   size_t pos = 0;
-  const auto pri = parsePri(line);
   if (pri) {
     applyPri(*pri, event);
     pos = pri->length;
@@ -359,6 +363,7 @@ bool parseRfc3164(Event& event, const ParseOptions& options, bool raw_is_utf8,
     // 13 (user.notice). ParseCounters::missing_pri counts such events.
     event.facility = kMissingPriFacility;
     event.severity = kMissingPriSeverity;
+    event.flags |= kFlagPriMissing;
   }
   event.timestamp_ns = ns;
   const std::string_view rest = pos < line.size() ? line.substr(pos + 1) : std::string_view{};

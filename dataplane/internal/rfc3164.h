@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "common/event.h"
+#include "dataplane/internal/syslog_header.h"
 #include "dataplane/parser.h"
 
 namespace vigil::dataplane::internal {
@@ -21,5 +22,8 @@ namespace vigil::dataplane::internal {
 // Returns false when the line is not RFC 3164. Allocates only from the event arena.
 bool parseRfc3164(Event& event, const ParseOptions& options, bool raw_is_utf8,
                   std::string_view& msg);
+// The same with parsePri(event.raw) already read by the caller.
+bool parseRfc3164(Event& event, const ParseOptions& options, bool raw_is_utf8,
+                  std::string_view& msg, const std::optional<Pri>& pri);
 
 }  // namespace vigil::dataplane::internal

@@ -142,8 +142,12 @@ bool looksLikeRfc5424(std::string_view line) {
 }
 
 bool parseRfc5424(Event& event, bool raw_is_utf8, std::string_view& msg) {
+  return parseRfc5424(event, raw_is_utf8, msg, parsePri(event.raw));
+}
+
+bool parseRfc5424(Event& event, bool raw_is_utf8, std::string_view& msg,
+                  const std::optional<Pri>& pri) {
   const std::string_view line = event.raw;
-  const auto pri = parsePri(line);
   if (!pri || line.substr(pri->length, 2) != "1 ") return false;
   applyPri(*pri, event);
   size_t pos = pri->length + 2;

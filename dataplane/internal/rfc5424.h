@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "common/event.h"
+#include "dataplane/internal/syslog_header.h"
 
 namespace vigil::dataplane::internal {
 
@@ -17,5 +18,8 @@ bool looksLikeRfc5424(std::string_view line);
 // (the event may then hold partial values, which the caller discards). `raw_is_utf8`
 // skips UTF-8 repair of header fields and SD values. Allocates only from the event arena.
 bool parseRfc5424(Event& event, bool raw_is_utf8, std::string_view& msg);
+// The same with parsePri(event.raw) already read by the caller.
+bool parseRfc5424(Event& event, bool raw_is_utf8, std::string_view& msg,
+                  const std::optional<Pri>& pri);
 
 }  // namespace vigil::dataplane::internal

@@ -47,7 +47,7 @@ constexpr FlagName kFlagNames[] = {
     {kFlagMsgUtf8Bom, "msg_utf8_bom"},        {kFlagNoHostname, "no_hostname"},
     {kFlagFieldsOverflow, "fields_overflow"}, {kFlagArenaFull, "arena_full"},
     {kFlagYearInferred, "year_inferred"},     {kFlagHitsOverflow, "hits_overflow"},
-    {kFlagJsonPayload, "json_payload"},
+    {kFlagJsonPayload, "json_payload"},       {kFlagPriMissing, "pri_missing"},
 };
 
 dataplane::FramingMode framingFromName(const std::string& name) {

@@ -365,16 +365,37 @@ TEST(ParserRobustnessTest, MissingPriIsUserNotice) {
   EXPECT_EQ(bare.format, EventFormat::kRfc3164);
   EXPECT_EQ(bare.facility, 1);
   EXPECT_EQ(bare.severity, 5);
+  EXPECT_TRUE(bare.has(kFlagPriMissing));
   countParseResult(bare, counters);
   EXPECT_EQ(missing_pri.value(), 1u);
 
   Event& with_pri = slot.parse("<13>Feb 18 16:01:59 serverX app: hello");
+  EXPECT_FALSE(with_pri.has(kFlagPriMissing));
   countParseResult(with_pri, counters);
   Event& json = slot.parse("{\"a\": 1}");
   EXPECT_EQ(json.facility, -1);
   countParseResult(json, counters);
   EXPECT_EQ(missing_pri.value(), 1u);
   EXPECT_EQ(parsed.value(), 3u);
+
+  // A line without PRI that is not RFC 3164 either ends raw, with no PRI assumed.
+  Event& raw = slot.parse("no timestamp and no PRI");
+  EXPECT_TRUE(raw.has(kFlagParseError));
+  EXPECT_FALSE(raw.has(kFlagPriMissing));
+  countParseResult(raw, counters);
+  EXPECT_EQ(missing_pri.value(), 1u);
+  EXPECT_EQ(errors.value(), 1u);
+  // With the format fixed, PRI is read the same way.
+  ParseOptions rfc3164;
+  rfc3164.format = Format::kRfc3164;
+  Event& fixed = slot.parse("Feb 18 16:01:59 serverX app: hello", rfc3164);
+  EXPECT_TRUE(fixed.has(kFlagPriMissing));
+  ParseOptions rfc5424;
+  rfc5424.format = Format::kRfc5424;
+  Event& fixed5424 = slot.parse("<165>1 2003-10-11T22:14:15.003Z h app - - - m", rfc5424);
+  EXPECT_EQ(fixed5424.facility, 20);
+  EXPECT_EQ(fixed5424.severity, 5);
+  EXPECT_FALSE(fixed5424.has(kFlagPriMissing));
 }
 
 // A 4-digit token after the time is the year only when a zone follows. Otherwise it is
