@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 
 namespace vigil {
 namespace {
@@ -52,21 +53,41 @@ unsigned daysInMonth(int64_t year, unsigned month) {
 }
 
 std::optional<int64_t> parseRfc3339(std::string_view text) {
-  int64_t year, month, day, hour, minute, second;
-  if (!readDigits(text, 0, 4, year) || text.size() < 19 || text[4] != '-' ||
-      !readDigits(text, 5, 2, month) || text[7] != '-' || !readDigits(text, 8, 2, day)) {
-    return std::nullopt;
+  if (text.size() < 19) return std::nullopt;
+  // Consecutive timestamps nearly always share their date, so each thread keeps the last
+  // valid "YYYY-MM-DD" with its day number and checks and converts a date once.
+  struct DateCache {
+    bool valid = false;
+    char text[10];
+    int64_t days = 0;
+  };
+  thread_local DateCache date_cache;
+  int64_t days;
+  if (date_cache.valid && std::memcmp(text.data(), date_cache.text, 10) == 0) {
+    days = date_cache.days;
+  } else {
+    int64_t year, month, day;
+    if (!readDigits(text, 0, 4, year) || text[4] != '-' || !readDigits(text, 5, 2, month) ||
+        text[7] != '-' || !readDigits(text, 8, 2, day)) {
+      return std::nullopt;
+    }
+    if (month < 1 || month > 12 || day < 1 ||
+        day > daysInMonth(year, static_cast<unsigned>(month))) {
+      return std::nullopt;
+    }
+    days = daysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+    std::memcpy(date_cache.text, text.data(), 10);
+    date_cache.days = days;
+    date_cache.valid = true;
   }
+  int64_t hour, minute, second;
   char sep = text[10];
   if (sep != 'T' && sep != 't' && sep != ' ') return std::nullopt;
   if (!readDigits(text, 11, 2, hour) || text[13] != ':' || !readDigits(text, 14, 2, minute) ||
       text[16] != ':' || !readDigits(text, 17, 2, second)) {
     return std::nullopt;
   }
-  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, static_cast<unsigned>(month)) ||
-      hour > 23 || minute > 59 || second > 60) {
-    return std::nullopt;
-  }
+  if (hour > 23 || minute > 59 || second > 60) return std::nullopt;
 
   size_t pos = 19;
   int64_t frac_ns = 0;
@@ -101,7 +122,6 @@ std::optional<int64_t> parseRfc3339(std::string_view text) {
   }
   if (pos != text.size()) return std::nullopt;
 
-  int64_t days = daysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
   // int64 nanoseconds reach from 1677-09-21 to 2262-04-11; a time outside that range
   // (year 2999, say) has no representation, so it is invalid rather than wrapped.

@@ -162,8 +162,35 @@ bool readBsdTimestamp(std::string_view text, size_t& pos, BsdTimestamp& ts) {
   return true;
 }
 
+// Day number of a date. Year inference converts one date in up to three neighbouring
+// years, and consecutive lines nearly always share their date, so each thread keeps the
+// day numbers of the last date in the three years around the first year it was asked for.
+int64_t cachedDaysFromCivil(int64_t year, unsigned month, unsigned day) {
+  struct DayCache {
+    int64_t middle_year = 0;
+    unsigned month = 0;  // 0: empty
+    unsigned day = 0;
+    uint8_t known = 0;  // bit i: days[i] holds middle_year - 1 + i
+    int64_t days[3] = {};
+  };
+  thread_local DayCache cache;
+  if (month != cache.month || day != cache.day || year < cache.middle_year - 1 ||
+      year > cache.middle_year + 1) {
+    cache.middle_year = year;
+    cache.month = month;
+    cache.day = day;
+    cache.known = 0;
+  }
+  const auto i = static_cast<size_t>(year - cache.middle_year + 1);
+  if ((cache.known & (1u << i)) == 0) {
+    cache.days[i] = daysFromCivil(year, month, day);
+    cache.known = static_cast<uint8_t>(cache.known | (1u << i));
+  }
+  return cache.days[i];
+}
+
 int64_t toEpochNs(const BsdTimestamp& ts, int64_t year, int32_t offset_s) {
-  const int64_t days = daysFromCivil(year, ts.month, ts.day);
+  const int64_t days = cachedDaysFromCivil(year, ts.month, ts.day);
   const int64_t secs = days * kSecondsPerDay + ts.hour * 3600 + ts.minute * 60 + ts.second - offset_s;
   return secs * kNanosPerSecond + ts.fraction_ns;
 }

@@ -398,6 +398,31 @@ TEST(ParserRobustnessTest, MissingPriIsUserNotice) {
   EXPECT_FALSE(fixed5424.has(kFlagPriMissing));
 }
 
+// Year inference keeps the day numbers of the last date per thread. The same date
+// received in other years, and other dates in between, still get their own year.
+TEST(ParserRobustnessTest, InferredYearsOfOneDateAcrossReceiveYears) {
+  ParsedEvent slot;
+  struct Case {
+    const char* line;
+    const char* received;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {"<13>Dec 31 23:59:59 h app: m", "2024-01-01T00:00:10Z", "2023-12-31T23:59:59Z"},
+      {"<13>Dec 31 23:59:59 h app: m", "2024-06-01T00:00:00Z", "2023-12-31T23:59:59Z"},
+      {"<13>Dec 31 23:59:59 h app: m", "2030-01-02T00:00:00Z", "2029-12-31T23:59:59Z"},
+      {"<13>Jan  1 00:00:01 h app: m", "2029-12-31T23:59:00Z", "2030-01-01T00:00:01Z"},
+      {"<13>Dec 31 23:59:59 h app: m", "2024-01-01T00:00:10Z", "2023-12-31T23:59:59Z"},
+      // No Feb 29 lies within 184 days: the event time is the receive time.
+      {"<13>Feb 29 12:00:00 h app: m", "2025-01-10T00:00:00Z", "2025-01-10T00:00:00Z"},
+      {"<13>Feb 29 12:00:00 h app: m", "2028-02-01T00:00:00Z", "2028-02-29T12:00:00Z"},
+  };
+  for (const Case& c : cases) {
+    Event& event = slot.parse(c.line, {}, timeOf(c.received));
+    EXPECT_EQ(event.timestamp_ns, timeOf(c.expected)) << c.line << " received " << c.received;
+  }
+}
+
 // A 4-digit token after the time is the year only when a zone follows. Otherwise it is
 // the HOSTNAME, and a second space after it leaves an empty TAG.
 TEST(ParserRobustnessTest, YearAfterTimeNeedsZone) {
