@@ -22,8 +22,8 @@ using internal::isValidUtf8;
 using testing::ParsedEvent;
 using testing::timeOf;
 
-// The 16-byte ASCII check agrees with simdjson on random text, wherever in the text a
-// non-ASCII byte falls.
+// The ASCII check agrees with simdjson on random text, wherever in the text a non-ASCII
+// byte falls.
 TEST(ParserFastPathsTest, Utf8MatchesSimdjson) {
   std::mt19937 rng(99);
   std::uniform_int_distribution<size_t> length(0, 70);
@@ -41,6 +41,23 @@ TEST(ParserFastPathsTest, Utf8MatchesSimdjson) {
     invalid += !expected;
   }
   EXPECT_GT(invalid, 0u);
+  // ASCII text of every length up to 200 with at most one non-ASCII byte or a valid
+  // two-byte sequence at every position, so each block and the overlapping last block
+  // see it.
+  for (size_t size = 0; size <= 200; ++size) {
+    const std::string ascii(size, 'x');
+    ASSERT_TRUE(isValidUtf8(ascii)) << size;
+    for (size_t at = 0; at < size; ++at) {
+      std::string lone = ascii;
+      lone[at] = '\xC3';
+      ASSERT_FALSE(isValidUtf8(lone)) << size << " " << at;
+      if (at + 1 < size) {
+        std::string pair = lone;
+        pair[at + 1] = '\xA9';
+        ASSERT_TRUE(isValidUtf8(pair)) << size << " " << at;
+      }
+    }
+  }
   EXPECT_TRUE(isValidUtf8("0123456789abcdef\xC3\xA9"));
   EXPECT_FALSE(isValidUtf8("0123456789abcdef\xC3"));
   EXPECT_FALSE(isValidUtf8("0123456789abcde\xC3"));
