@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <map>
@@ -94,6 +95,16 @@ struct Pipeline::Batch {
   // newest_ns[i]: the newest Engine::eventTime() of events 0..i, set by the admit step.
   // Shard stages without timer rules move their watermark to the last entry.
   std::vector<int64_t> newest_ns;
+  // Events per (source, tenant) flow of this batch, added to the flow's counters once at
+  // the end of the admit step instead of once per event. All zero between batches.
+  struct FlowTally {
+    uint32_t parsed = 0;
+    uint32_t parse_errors = 0;
+    uint32_t delivered = 0;
+    uint32_t dropped_quota = 0;
+  };
+  std::vector<FlowTally> flow_tally;  // by flow index, sized at construction
+  std::vector<uint32_t> flows_seen;   // flow indexes with a non-zero tally
   bool checkpoint = false;    // each stage saves its state after this batch
   // Set by the input stage when the batch enters, cleared by the deliver stage when it
   // leaves (release, so the next user sees every write of the last one).
@@ -107,6 +118,47 @@ struct Pipeline::FlowCounters {
   Counter* dropped_quota = nullptr;  // over the tenant's quota, not correlated
 };
 
+// Hash of a tenant rule value: every byte, eight at a time, with one multiply per word.
+// Values are short host-name suffixes and names, where absl's string hash and its
+// mixing took about 7% of a parse-only replay. All bytes count, so values that differ
+// only in the middle ("customer0001" and "customer0002" under one domain) still spread.
+struct TenantValueHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view value) const {
+    constexpr uint64_t kMultiplier = 0x9E3779B97F4A7C15ull;
+    const char* data = value.data();
+    const size_t size = value.size();
+    uint64_t hash = size * kMultiplier;
+    size_t pos = 0;
+    for (; pos + 8 <= size; pos += 8) {
+      uint64_t word;
+      std::memcpy(&word, data + pos, 8);
+      hash = (hash ^ word) * kMultiplier;
+      hash ^= hash >> 32;
+    }
+    if (pos < size) {
+      // The last 1 to 7 bytes, read as the end of an 8-byte word when the value is long
+      // enough, else byte by byte.
+      uint64_t word = 0;
+      if (size >= 8) {
+        std::memcpy(&word, data + size - 8, 8);
+      } else {
+        for (size_t i = pos; i < size; ++i) {
+          word |= static_cast<uint64_t>(static_cast<uint8_t>(data[i])) << (8 * i);
+        }
+      }
+      hash = (hash ^ word) * kMultiplier;
+      hash ^= hash >> 32;
+    }
+    return static_cast<size_t>(hash);
+  }
+};
+
+struct TenantValueEq {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+};
+
 // Consecutive tenant rules that compare one field by equality, or by suffix, with
 // different values. An MSSP may have a rule per tenant, so a run is matched by looking the
 // value (for suffixes, its tail of each length the run has) up in a table, not by
@@ -114,7 +166,8 @@ struct Pipeline::FlowCounters {
 struct TenantRuleRun {
   size_t end = 0;  // one past the run's last rule in tenant_rules
   bool suffix = false;
-  absl::flat_hash_map<std::string, uint32_t> first_rule;  // value -> lowest rule index
+  // value -> lowest rule index
+  absl::flat_hash_map<std::string, uint32_t, TenantValueHash, TenantValueEq> first_rule;
   std::vector<size_t> lengths;  // suffix runs: the distinct value lengths, ascending
 };
 
@@ -122,7 +175,7 @@ struct TenantRuleRun {
 std::optional<uint32_t> matchRun(const TenantRuleRun& run, std::optional<std::string_view> value) {
   if (!value.has_value()) return std::nullopt;
   if (!run.suffix) {
-    auto it = run.first_rule.find(absl::string_view(value->data(), value->size()));
+    auto it = run.first_rule.find(*value);
     if (it == run.first_rule.end()) return std::nullopt;
     return it->second;
   }
@@ -130,7 +183,7 @@ std::optional<uint32_t> matchRun(const TenantRuleRun& run, std::optional<std::st
   for (size_t length : run.lengths) {
     if (length > value->size()) break;
     const std::string_view tail = value->substr(value->size() - length);
-    auto it = run.first_rule.find(absl::string_view(tail.data(), tail.size()));
+    auto it = run.first_rule.find(tail);
     if (it != run.first_rule.end() && (!best || it->second < *best)) best = it->second;
   }
   return best;
@@ -270,6 +323,8 @@ Pipeline::Pipeline(std::vector<dataplane::Source*> sources, intel::SnapshotStore
     batch->kept_tenants.resize(options_.batch_size);
     batch->kept_hits_before.resize(options_.batch_size);
     batch->newest_ns.resize(options_.batch_size);
+    batch->flow_tally.resize(counters_->flows.size());
+    batch->flows_seen.reserve(counters_->flows.size());
     batch->work.resize(options_.batch_size * options_.max_correlation_updates_per_event);
     batches_.push_back(std::move(batch));
   }
@@ -530,21 +585,40 @@ void Pipeline::admitBatch(Batch& batch) {
     batch.newest_ns[i] = newest_ns;
     const uint32_t source = batch.sources[i];
     const uint32_t tenant = assignTenant(event, c.source_tenant[source]);
-    const FlowCounters& flow = c.flows[source * tenants + tenant];
-    dataplane::countParseResult(event, flow.parse);
-    c.tenant_events[tenant]->add();
+    const size_t flow_index = source * tenants + tenant;
+    dataplane::countParseFlags(event, c.flows[flow_index].parse);
+    Batch::FlowTally& tally = batch.flow_tally[flow_index];
+    if (tally.parsed == 0 && tally.parse_errors == 0) {
+      batch.flows_seen.push_back(static_cast<uint32_t>(flow_index));
+    }
+    ++(event.has(kFlagParseError) ? tally.parse_errors : tally.parsed);
     QuotaBucket* quota = c.quotas[tenant].get();
     if (quota != nullptr && !quota->tryTake(now_ns)) {
-      flow.dropped_quota->add();
+      ++tally.dropped_quota;
       continue;
     }
-    flow.delivered->add();
+    ++tally.delivered;
     batch.kept[batch.kept_count] = static_cast<uint32_t>(i);
     batch.kept_events[batch.kept_count] = &event;
     batch.kept_tenants[batch.kept_count] = tenant;
     batch.kept_hits_before[batch.kept_count] = event.hit_count;
     ++batch.kept_count;
   }
+  // One atomic add per flow and counter for the batch: per event they were about a tenth
+  // of a parse-only replay's time.
+  for (const uint32_t flow_index : batch.flows_seen) {
+    Batch::FlowTally& tally = batch.flow_tally[flow_index];
+    const FlowCounters& flow = c.flows[flow_index];
+    if (tally.parsed != 0 && flow.parse.parsed != nullptr) flow.parse.parsed->add(tally.parsed);
+    if (tally.parse_errors != 0 && flow.parse.parse_errors != nullptr) {
+      flow.parse.parse_errors->add(tally.parse_errors);
+    }
+    c.tenant_events[flow_index % tenants]->add(tally.parsed + tally.parse_errors);
+    if (tally.delivered != 0) flow.delivered->add(tally.delivered);
+    if (tally.dropped_quota != 0) flow.dropped_quota->add(tally.dropped_quota);
+    tally = {};
+  }
+  batch.flows_seen.clear();
 }
 
 // Runs the detection rules on the kept events in event order and queues their alerts and

@@ -242,6 +242,10 @@ void parseEvent(Event& event, const ParseOptions& options) {
 void countParseResult(const Event& event, const ParseCounters& counters) {
   Counter* outcome = event.has(kFlagParseError) ? counters.parse_errors : counters.parsed;
   if (outcome != nullptr) outcome->add();
+  countParseFlags(event, counters);
+}
+
+void countParseFlags(const Event& event, const ParseCounters& counters) {
   if (counters.truncated != nullptr && event.has(kFlagTruncated)) counters.truncated->add();
   if (counters.invalid_utf8 != nullptr && event.has(kFlagInvalidUtf8)) counters.invalid_utf8->add();
   if (counters.fields_overflow != nullptr && event.has(kFlagFieldsOverflow)) {

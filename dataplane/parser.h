@@ -41,9 +41,13 @@ struct ParseCounters {
 void parseEvent(Event& event, const ParseOptions& options);
 
 // Bumps the counters in `counters` (null members are skipped) for one event that
-// parseEvent() filled: parsed or parse_errors, plus truncated, invalid_utf8,
-// fields_overflow and arena_full from the event's flags, and missing_pri when the event
-// has a facility but its raw text starts with no PRI. Never allocates. Thread-safe when each worker has its own counters.
+// parseEvent() filled: parsed or parse_errors, plus what countParseFlags() counts. Never
+// allocates. Thread-safe: the counters are atomic.
 void countParseResult(const Event& event, const ParseCounters& counters);
+
+// The flag counters alone, for callers that count parsed and parse_errors per batch:
+// truncated, invalid_utf8, fields_overflow and arena_full from the event's flags, and
+// missing_pri for events with kFlagPriMissing.
+void countParseFlags(const Event& event, const ParseCounters& counters);
 
 }  // namespace vigil::dataplane

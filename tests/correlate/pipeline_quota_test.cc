@@ -173,6 +173,71 @@ TEST(PipelineQuota, OverQuotaEventsNotCorrelated) {
   EXPECT_EQ(metrics.sum("vigil_pipeline_events_done_total"), 10u);
 }
 
+// The admit step adds each batch's events to the flow counters once per flow. Lines of
+// three tenants (by host name), some unparseable, through two sources and a quota give
+// the same per-flow counts for every batch size.
+TEST(PipelineQuota, FlowCountsPerBatchMatchEvents) {
+  auto linesOf = [](int source) {
+    std::vector<std::string> lines;
+    for (int i = 0; i < 97; ++i) {
+      if (i % 11 == 0) {
+        // A parse error: no host name, so the source's tenant.
+        lines.push_back("not a syslog line " + std::to_string(i));
+        continue;
+      }
+      char line[200];
+      std::snprintf(line, sizeof(line), "<38>1 2024-05-01T10:%02d:%02dZ h%d.%s app - - - m%d",
+                    i / 60, i % 60, source, i % 3 == 0 ? "red.example" : "blue.example", i);
+      lines.push_back(line);
+    }
+    return lines;
+  };
+  // Per source: 9 parse errors (default tenant), 30 red and 58 blue events.
+  for (size_t batch_size : {1, 5, 64}) {
+    LineSource first(1, "plain", linesOf(1));
+    LineSource second(2, "plain", linesOf(2));
+    MetricsRegistry metrics;
+    Engine engine(testing::loadRuleSet(kBruteForceRules), EngineOptions{}, &metrics);
+    CollectingSink sink;
+    PipelineOptions options;
+    options.batch_size = batch_size;
+    options.max_message_bytes = kSlotBytes;
+    TenantRule red;
+    red.match = TenantRule::Match::kFieldSuffix;
+    red.field = "host.name";
+    red.value = ".red.example";
+    red.tenant = "red";
+    TenantRule blue = red;
+    blue.value = ".blue.example";
+    blue.tenant = "blue";
+    options.tenant_rules = {red, blue};
+    options.tenant_quotas = {TenantQuota{"blue", 0.001, 50}};
+    Pipeline pipeline({&first, &second}, nullptr, engine, {&sink}, metrics, options);
+    std::string error;
+    ASSERT_TRUE(first.start(error));
+    ASSERT_TRUE(second.start(error));
+    pipeline.run();
+
+    for (const char* source : {"lines1", "lines2"}) {
+      const Labels red_flow = {{"source", source}, {"tenant", "red"}};
+      const Labels blue_flow = {{"source", source}, {"tenant", "blue"}};
+      const Labels plain_flow = {{"source", source}, {"tenant", "plain"}};
+      EXPECT_EQ(metrics.sum("vigil_events_parsed_total", red_flow), 30u) << batch_size;
+      EXPECT_EQ(metrics.sum("vigil_events_delivered_total", red_flow), 30u) << batch_size;
+      EXPECT_EQ(metrics.sum("vigil_events_parsed_total", blue_flow), 58u) << batch_size;
+      EXPECT_EQ(metrics.sum("vigil_parse_errors_total", plain_flow), 9u) << batch_size;
+      EXPECT_EQ(metrics.sum("vigil_events_delivered_total", plain_flow), 9u) << batch_size;
+    }
+    // The blue quota's burst of 50 is shared by both sources' 116 blue events.
+    EXPECT_EQ(metrics.sum("vigil_events_delivered_total", {{"tenant", "blue"}}), 50u);
+    EXPECT_EQ(metrics.sum("vigil_events_dropped_total", {{"tenant", "blue"}}), 66u);
+    EXPECT_EQ(metrics.sum("vigil_tenant_events_total", {{"tenant", "red"}}), 60u);
+    EXPECT_EQ(metrics.sum("vigil_tenant_events_total", {{"tenant", "blue"}}), 116u);
+    EXPECT_EQ(metrics.sum("vigil_tenant_events_total", {{"tenant", "plain"}}), 18u);
+    EXPECT_EQ(metrics.sum("vigil_tenant_events_total"), 194u);
+  }
+}
+
 // --- indicator matching of the kept events
 
 constexpr char kEveryEventRule[] = R"(
