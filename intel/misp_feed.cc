@@ -78,74 +78,104 @@ class MispReader {
              LoadReport& report)
       : builder_(builder), name_(name), origin_(origin), report_(report) {}
 
-  // Reads any of the accepted document shapes. Returns false when `doc` has none of them.
-  bool readDocument(const json& doc) {
+  // Reads any of the accepted document shapes. Returns NotFound when `doc` has none of
+  // them, and InvalidArgument naming the JSON path when a member has the wrong type.
+  absl::Status readDocument(const json& doc) {
     if (doc.is_object() && doc.contains("response")) {
       const json& response = doc["response"];
       if (response.is_array()) {
         for (size_t i = 0; i < response.size(); ++i) {
-          readResponseEntry(response[i], absl::StrCat("response[", i, "]"));
+          std::string path = absl::StrCat("response[", i, "]");
+          if (absl::Status s = readResponseEntry(response[i], path); !s.ok()) return s;
         }
-        return true;
+        return absl::OkStatus();
       }
-      if (response.is_object()) {
-        readEvent(response, "response");
-        return true;
-      }
-      return false;
+      if (response.is_object()) return readEvent(response, "response");
+      return wrongType(response, "response",
+                       "an array of search results or an object with an \"Attribute\" array");
     }
-    if (doc.is_object() && doc.contains("Event")) {
-      readEvent(doc["Event"], "Event");
-      return true;
-    }
+    if (doc.is_object() && doc.contains("Event")) return readEvent(doc["Event"], "Event");
     if (doc.is_object() && (doc.contains("Attribute") || doc.contains("Object"))) {
-      readEvent(doc, "event");
-      return true;
+      return readEvent(doc, "event");
     }
-    return false;
+    return absl::NotFoundError("no MISP document shape");
   }
 
  private:
+  // Returns the error for a member of the wrong JSON type, with its path in the file.
+  absl::Status wrongType(const json& value, const std::string& path,
+                         std::string_view expected) const {
+    return absl::InvalidArgumentError(absl::StrCat("MISP file ", av(origin_), " has ", path,
+                                                   " as a JSON ", value.type_name(),
+                                                   "; expected ", av(expected)));
+  }
+
   // One entry of a REST search result: {"Event": ...}, {"Object": {...}} (the object
-  // search) or a bare event body.
-  void readResponseEntry(const json& entry, const std::string& path) {
-    if (!entry.is_object()) return;
-    if (entry.contains("Event")) {
-      readEvent(entry["Event"], absl::StrCat(path, ".Event"));
-      return;
+  // search) or a bare event body. An entry that is no JSON object is a rejection.
+  absl::Status readResponseEntry(const json& entry, const std::string& path) {
+    if (!entry.is_object()) {
+      rejectNonObject(entry, path, "a search result object");
+      return absl::OkStatus();
     }
+    if (entry.contains("Event")) return readEvent(entry["Event"], absl::StrCat(path, ".Event"));
     auto object = entry.find("Object");
-    if (object != entry.end() && object->is_object()) {
+    if (object != entry.end()) {
+      std::string object_path = absl::StrCat(path, ".Object");
+      if (!object->is_object()) return wrongType(*object, object_path, "a MISP object");
       std::vector<std::string> tags;
       appendTags(*object, tags);
-      readAttributes(*object, tags, absl::StrCat(path, ".Object"));
-      return;
+      return readAttributes(*object, tags, object_path);
     }
-    readEvent(entry, path);
+    return readEvent(entry, path);
   }
 
-  void readEvent(const json& event, const std::string& path) {
-    if (!event.is_object()) return;
+  absl::Status readEvent(const json& event, const std::string& path) {
+    if (!event.is_object()) return wrongType(event, path, "an object (a MISP event)");
     std::vector<std::string> event_tags;
     appendTags(event, event_tags);
-    readAttributes(event, event_tags, path);
+    if (absl::Status s = readAttributes(event, event_tags, path); !s.ok()) return s;
     auto objects = event.find("Object");
-    if (objects == event.end() || !objects->is_array()) return;
+    if (objects == event.end()) return absl::OkStatus();
+    std::string objects_path = absl::StrCat(path, ".Object");
+    if (!objects->is_array()) return wrongType(*objects, objects_path, "an array of MISP objects");
     for (size_t i = 0; i < objects->size(); ++i) {
-      readAttributes((*objects)[i], event_tags, absl::StrCat(path, ".Object[", i, "]"));
+      const json& object = (*objects)[i];
+      std::string object_path = absl::StrCat(objects_path, "[", i, "]");
+      if (!object.is_object()) {
+        rejectNonObject(object, object_path, "a MISP object");
+        continue;
+      }
+      if (absl::Status s = readAttributes(object, event_tags, object_path); !s.ok()) return s;
     }
+    return absl::OkStatus();
   }
 
-  void readAttributes(const json& holder, const std::vector<std::string>& event_tags,
-                      const std::string& path) {
+  absl::Status readAttributes(const json& holder, const std::vector<std::string>& event_tags,
+                              const std::string& path) {
     auto attributes = holder.find("Attribute");
-    if (attributes == holder.end() || !attributes->is_array()) return;
+    if (attributes == holder.end()) return absl::OkStatus();
+    std::string attributes_path = absl::StrCat(path, ".Attribute");
+    if (!attributes->is_array()) {
+      return wrongType(*attributes, attributes_path, "an array of MISP attributes");
+    }
     for (size_t i = 0; i < attributes->size(); ++i) {
       const json& attribute = (*attributes)[i];
-      if (!attribute.is_object()) continue;
-      readAttribute(attribute, event_tags,
-                    absl::StrCat(av(origin_), ":", path, ".Attribute[", i, "]"));
+      std::string attribute_path = absl::StrCat(attributes_path, "[", i, "]");
+      if (!attribute.is_object()) {
+        rejectNonObject(attribute, attribute_path, "a MISP attribute object");
+        continue;
+      }
+      readAttribute(attribute, event_tags, absl::StrCat(av(origin_), ":", attribute_path));
     }
+    return absl::OkStatus();
+  }
+
+  // Counts an array entry that is no JSON object as a rejection at `path`.
+  void rejectNonObject(const json& entry, const std::string& path, std::string_view expected) {
+    builder_.reject(absl::StrCat(av(origin_), ":", path),
+                    absl::StrCat("entry is a JSON ", entry.type_name(), "; expected ",
+                                 av(expected)),
+                    entry.dump(), report_);
   }
 
   void readAttribute(const json& attribute, const std::vector<std::string>& event_tags,
@@ -216,7 +246,9 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addMispText(std::string_view nam
   LoadReport report;
   report.list = std::string(name);
   MispReader reader(*this, name, origin, report);
-  if (!reader.readDocument(doc)) {
+  absl::Status read = reader.readDocument(doc);
+  if (absl::IsInvalidArgument(read)) return read;
+  if (!read.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "MISP file ", av(origin),
         " has no \"Event\", \"response\", \"Attribute\" or \"Object\" member; expected a MISP "

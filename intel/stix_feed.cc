@@ -57,11 +57,16 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addStixText(std::string_view nam
   const json* objects = nullptr;
   if (doc.is_array()) {
     objects = &doc;
-  } else if (doc.is_object() && stringMember(doc, "type") == "bundle" && doc.contains("objects") &&
-             doc["objects"].is_array()) {
-    objects = &doc["objects"];
   } else if (doc.is_object() && stringMember(doc, "type") == "bundle") {
-    objects = nullptr;  // an empty bundle may leave out "objects"
+    auto member = doc.find("objects");
+    // An empty bundle may leave out "objects".
+    if (member != doc.end() && !member->is_array()) {
+      return absl::InvalidArgumentError(absl::StrCat("STIX file ", av(origin),
+                                                     " has objects as a JSON ",
+                                                     member->type_name(),
+                                                     "; expected an array of STIX objects"));
+    }
+    if (member != doc.end()) objects = &*member;
   } else {
     return absl::InvalidArgumentError(
         absl::StrCat("STIX file ", av(origin),
@@ -74,7 +79,13 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addStixText(std::string_view nam
 
   for (size_t i = 0; i < objects->size(); ++i) {
     const json& object = (*objects)[i];
-    if (!object.is_object() || stringMember(object, "type") != "indicator") continue;
+    if (!object.is_object()) {
+      reject(absl::StrCat(av(origin), ":objects[", i, "]"),
+             absl::StrCat("entry is a JSON ", object.type_name(), "; expected a STIX object"),
+             object.dump(), report);
+      continue;
+    }
+    if (stringMember(object, "type") != "indicator") continue;
     std::string id = stringMember(object, "id");
     std::string location =
         absl::StrCat(av(origin), ":", id.empty() ? absl::StrCat("objects[", i, "]") : id);

@@ -302,6 +302,62 @@ TEST(MispFeedTest, RejectsNonMisp) {
             std::string::npos);
 }
 
+// A member of the wrong JSON type fails the load with the file, the JSON path and the
+// expected type, instead of loading an empty feed.
+TEST(MispFeedTest, WrongStructureRejected) {
+  struct Case {
+    const char* text;
+    const char* message;
+  };
+  const Case cases[] = {
+      {R"({"Event": "notamap"})",
+       "MISP file e.json has Event as a JSON string; expected an object (a MISP event)"},
+      {R"({"response": {"Attribute": {"type": "md5", "value": "x"}}})",
+       "MISP file e.json has response.Attribute as a JSON object; expected an array of MISP "
+       "attributes"},
+      {R"({"response": 5})", "MISP file e.json has response as a JSON number; expected an array"},
+      {R"({"response": [{"Event": {"Object": {"Attribute": []}}}]})",
+       "MISP file e.json has response[0].Event.Object as a JSON object; expected an array of "
+       "MISP objects"},
+      {R"({"Event": {"Object": [{"Attribute": "x"}]}})",
+       "MISP file e.json has Event.Object[0].Attribute as a JSON string; expected an array"},
+  };
+  for (const Case& c : cases) {
+    IndicatorSetBuilder builder(fixedNow());
+    absl::StatusOr<LoadReport> report = builder.addMispText("misp", c.text, "e.json");
+    ASSERT_FALSE(report.ok()) << c.text;
+    EXPECT_EQ(report.status().code(), absl::StatusCode::kInvalidArgument) << c.text;
+    EXPECT_NE(report.status().message().find(c.message), std::string::npos)
+        << c.text << "\n" << report.status();
+  }
+}
+
+// Attribute, object and search-result entries that are no JSON object are rejections
+// with their position.
+TEST(MispFeedTest, NonObjectEntriesCounted) {
+  IndicatorSetBuilder builder(fixedNow());
+  absl::StatusOr<LoadReport> report = builder.addMispText("misp", R"({"Event": {
+    "Attribute": [7, {"type": "md5", "value": "8764605c6f388c89096b534d33565802"}, "x"],
+    "Object": [null]}})",
+                                                          "e.json");
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->loaded, 1u);
+  ASSERT_EQ(report->rejected, 3u) << reasons(*report);
+  EXPECT_EQ(report->rejections[0].location, "e.json:Event.Attribute[0]");
+  EXPECT_EQ(report->rejections[0].reason,
+            "entry is a JSON number; expected a MISP attribute object");
+  EXPECT_EQ(report->rejections[0].text, "7");
+  EXPECT_EQ(report->rejections[1].location, "e.json:Event.Attribute[2]");
+  EXPECT_EQ(report->rejections[2].location, "e.json:Event.Object[0]");
+  EXPECT_EQ(report->rejections[2].reason, "entry is a JSON null; expected a MISP object");
+
+  absl::StatusOr<LoadReport> search = builder.addMispText("misp2", R"({"response": [1]})",
+                                                          "r.json");
+  ASSERT_TRUE(search.ok()) << search.status();
+  ASSERT_EQ(search->rejected, 1u);
+  EXPECT_EQ(search->rejections[0].location, "r.json:response[0]");
+}
+
 // A folder given as a list, CSV or STIX file is an error, not an empty feed.
 TEST(ListFeedTest, FolderIsRejected) {
   IndicatorSetBuilder builder(fixedNow());
@@ -491,6 +547,34 @@ TEST(StixFeedTest, WrongMemberTypes) {
       builder.addWarninglistText(R"({"name": 5, "type": 3, "list": ["a.example"]})", "w.json");
   ASSERT_FALSE(list.ok());
   EXPECT_NE(list.status().message().find("3"), std::string::npos) << list.status();
+}
+
+// A bundle whose objects member is no array fails the load. Entries of the objects array
+// that are no JSON object are rejections with their position.
+TEST(StixFeedTest, WrongStructure) {
+  IndicatorSetBuilder builder(fixedNow());
+  absl::StatusOr<LoadReport> bad =
+      builder.addStixText("stix", R"({"type": "bundle", "objects": {"a": 1}})", "b.json");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(),
+            "STIX file b.json has objects as a JSON object; expected an array of STIX objects");
+
+  absl::StatusOr<LoadReport> report = builder.addStixText("stix", R"({"type": "bundle",
+    "objects": ["x", {"type": "indicator", "id": "indicator--1",
+                      "pattern": "[domain-name:value = 'bad.example']"}, [1]]})",
+                                                          "b.json");
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->loaded, 1u);
+  ASSERT_EQ(report->rejected, 2u) << reasons(*report);
+  EXPECT_EQ(report->rejections[0].location, "b.json:objects[0]");
+  EXPECT_EQ(report->rejections[0].reason, "entry is a JSON string; expected a STIX object");
+  EXPECT_EQ(report->rejections[1].location, "b.json:objects[2]");
+  EXPECT_EQ(report->rejections[1].reason, "entry is a JSON array; expected a STIX object");
+
+  absl::StatusOr<LoadReport> empty = builder.addStixText("s2", R"({"type": "bundle"})", "e.json");
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(empty->rejected, 0u);
 }
 
 // Per corpus file: indicators loaded and patterns rejected (with the reason kind).
