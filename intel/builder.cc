@@ -176,6 +176,7 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addListText(std::string_view nam
   if (absl::Status s = checkReady(name); !s.ok()) return s;
   LoadReport report;
   report.list = std::string(name);
+  text = internal::stripUtf8Bom(text);
   size_t line_number = 0;
   while (!text.empty()) {
     ++line_number;

@@ -139,6 +139,7 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addCsvText(std::string_view name
   LoadReport report;
   report.list = std::string(name);
   std::string error;
+  text = internal::stripUtf8Bom(text);
   std::vector<CsvRecord> records = splitCsv(text, options.delimiter, options.comment, error);
   const std::vector<std::string>* header =
       options.header && !records.empty() ? &records.front().fields : nullptr;
@@ -219,6 +220,7 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addRegexListText(std::string_vie
   if (absl::Status s = checkReady(name); !s.ok()) return s;
   LoadReport report;
   report.list = std::string(name);
+  text = internal::stripUtf8Bom(text);
   size_t line_number = 0;
   for (std::string_view line : internal::splitAny(text, "\n", /*skip_empty=*/false)) {
     ++line_number;

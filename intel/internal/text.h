@@ -13,6 +13,14 @@ namespace vigil::intel::internal {
 inline absl::string_view av(std::string_view s) { return {s.data(), s.size()}; }
 inline std::string_view sv(absl::string_view s) { return {s.data(), s.size()}; }
 
+// Removes a leading UTF-8 byte order mark. Some editors write one at the start of a file,
+// and it would otherwise become part of the first value or header name.
+inline std::string_view stripUtf8Bom(std::string_view text) {
+  constexpr std::string_view kBom = "\xEF\xBB\xBF";
+  if (text.substr(0, kBom.size()) == kBom) text.remove_prefix(kBom.size());
+  return text;
+}
+
 // Splits `text` at every byte in `separators`, dropping empty pieces when `skip_empty`.
 inline std::vector<std::string_view> splitAny(std::string_view text, std::string_view separators,
                                               bool skip_empty) {

@@ -1,5 +1,6 @@
 // CSV, MISP and STIX feeds and MISP warninglists, on hand-made inputs and on every feed
 // of the shared corpus.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -356,6 +357,46 @@ TEST(MispFeedTest, NonObjectEntriesCounted) {
   ASSERT_TRUE(search.ok()) << search.status();
   ASSERT_EQ(search->rejected, 1u);
   EXPECT_EQ(search->rejections[0].location, "r.json:response[0]");
+}
+
+// A UTF-8 byte order mark at the start of a plain list, a CSV feed or a regex list is
+// removed, so it neither joins the first value nor hides the first header name.
+TEST(ListFeedTest, ByteOrderMarkStripped) {
+  IndicatorSetBuilder builder(fixedNow());
+  absl::StatusOr<LoadReport> list =
+      builder.addListText("list", "\xEF\xBB\xBF" "bad.example\n198.51.100.7\n", "l.txt");
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_EQ(list->rejected, 0u) << reasons(*list);
+  EXPECT_EQ(list->loaded, 2u);
+
+  CsvOptions options;
+  options.value.name = "ioc";
+  absl::StatusOr<LoadReport> csv =
+      builder.addCsvText("csv", "\xEF\xBB\xBF" "ioc,note\nother.example,x\n", "c.csv", options);
+  ASSERT_TRUE(csv.ok()) << csv.status();
+  EXPECT_EQ(csv->rejected, 0u) << reasons(*csv);
+  EXPECT_EQ(csv->loaded, 1u);
+
+  options.header = false;
+  options.value = CsvColumn{"", 0};
+  absl::StatusOr<LoadReport> no_header =
+      builder.addCsvText("csv2", "\xEF\xBB\xBF" "third.example\n", "d.csv", options);
+  ASSERT_TRUE(no_header.ok()) << no_header.status();
+  EXPECT_EQ(no_header->rejected, 0u) << reasons(*no_header);
+  EXPECT_EQ(no_header->loaded, 1u);
+
+  absl::StatusOr<LoadReport> regex =
+      builder.addRegexListText("re", "\xEF\xBB\xBF" "gate[0-9]+\\.php;80\n", "r.txt");
+  ASSERT_TRUE(regex.ok()) << regex.status();
+  EXPECT_EQ(regex->rejected, 0u) << reasons(*regex);
+  EXPECT_EQ(regex->loaded, 1u);
+
+  std::shared_ptr<const IndicatorSet> set = *builder.build();
+  std::vector<std::string> texts;
+  for (uint32_t i = 0; i < set->size(); ++i) texts.push_back(set->indicator(i).text);
+  EXPECT_THAT(texts, ::testing::UnorderedElementsAre("bad.example", "198.51.100.7",
+                                                     "other.example", "third.example",
+                                                     "gate[0-9]+\\.php"));
 }
 
 // A folder given as a list, CSV or STIX file is an error, not an empty feed.
