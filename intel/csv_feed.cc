@@ -111,10 +111,17 @@ const std::string* fieldAt(const CsvRecord& record, int index) {
   return &record.fields[static_cast<size_t>(index)];
 }
 
-absl::Time parseTime(const std::string* text) {
-  if (text == nullptr || text->empty()) return absl::InfinitePast();
-  std::optional<int64_t> ns = parseRfc3339(*text);
-  return ns ? absl::FromUnixNanos(*ns) : absl::InfinitePast();
+// Reads the optional time column `field` of a record into `out`, which keeps its value
+// when the column is unused or empty. Returns the rejection reason when the text is no
+// RFC 3339 timestamp, else an empty string.
+std::string readTime(const std::string* text, std::string_view field, absl::Time& out) {
+  if (text == nullptr) return "";
+  std::string_view trimmed = internal::sv(absl::StripAsciiWhitespace(av(*text)));
+  if (trimmed.empty()) return "";
+  std::optional<int64_t> ns = parseRfc3339(trimmed);
+  if (!ns) return internal::invalidTimeReason(field, *text);
+  out = absl::FromUnixNanos(*ns);
+  return "";
 }
 
 }  // namespace
@@ -187,8 +194,14 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addCsvText(std::string_view name
       }
       meta.confidence = static_cast<uint8_t>(number);
     }
-    meta.first_seen = parseTime(fieldAt(record, *first_col));
-    meta.last_seen = parseTime(fieldAt(record, *last_col));
+    std::string time_error = readTime(fieldAt(record, *first_col), "first_seen", meta.first_seen);
+    if (time_error.empty()) {
+      time_error = readTime(fieldAt(record, *last_col), "last_seen", meta.last_seen);
+    }
+    if (!time_error.empty()) {
+      reject(location, time_error, *value, report);
+      continue;
+    }
     if (const std::string* tags = fieldAt(record, *tags_col)) {
       for (std::string_view tag : internal::splitAny(*tags, {&options.tag_separator, 1}, true)) {
         meta.tags.emplace_back(internal::sv(absl::StripAsciiWhitespace(av(tag))));

@@ -1,6 +1,7 @@
 // MISP JSON: events, REST collections and feed folders (IndicatorSetBuilder::addMisp*).
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -29,13 +30,40 @@ std::string stringMember(const json& object, const char* key) {
   return "";
 }
 
-// MISP writes times as Unix seconds in a string ("1603642920") or as ISO 8601.
-absl::Time parseMispTime(const std::string& text) {
-  if (text.empty()) return absl::InfinitePast();
+std::string invalidMispTimeReason(std::string_view key, std::string_view text) {
+  return absl::StrCat("invalid ", av(key), " '", av(text),
+                      "'; expected Unix seconds or an RFC 3339 timestamp such as "
+                      "2024-05-01T10:00:00Z, in the years 1678 to 2261");
+}
+
+// Reads the optional time member `key` of a MISP attribute into `out`, which keeps its
+// value when the member is absent, null or empty. MISP writes times as Unix seconds, in a
+// string ("1603642920") or a number, or as ISO 8601. Returns the rejection reason when
+// the member is present but invalid, else an empty string.
+std::string readMispTime(const json& attribute, const char* key, absl::Time& out) {
+  auto it = attribute.find(key);
+  if (it == attribute.end() || it->is_null()) return "";
+  std::string text;
+  if (it->is_string()) {
+    text = it->get<std::string>();
+  } else if (it->is_number_integer()) {
+    text = it->dump();
+  } else {
+    return invalidMispTimeReason(key, it->dump());
+  }
+  if (text.empty()) return "";
   int64_t seconds = 0;
-  if (absl::SimpleAtoi(av(text), &seconds)) return absl::FromUnixSeconds(seconds);
+  if (absl::SimpleAtoi(av(text), &seconds)) {
+    // The range of int64 nanoseconds, which common/time.h uses for every time.
+    constexpr int64_t kMaxSeconds = INT64_MAX / kNanosPerSecond - 1;
+    if (seconds > kMaxSeconds || seconds < -kMaxSeconds) return invalidMispTimeReason(key, text);
+    out = absl::FromUnixSeconds(seconds);
+    return "";
+  }
   std::optional<int64_t> ns = parseRfc3339(text);
-  return ns ? absl::FromUnixNanos(*ns) : absl::InfinitePast();
+  if (!ns) return invalidMispTimeReason(key, text);
+  out = absl::FromUnixNanos(*ns);
+  return "";
 }
 
 void appendTags(const json& holder, std::vector<std::string>& tags) {
@@ -195,9 +223,14 @@ class MispReader {
     meta.tags = event_tags;
     appendTags(attribute, meta.tags);
     meta.confidence = certaintyOf(meta.tags);
-    absl::Time stamp = parseMispTime(stringMember(attribute, "timestamp"));
-    meta.first_seen = parseMispTime(stringMember(attribute, "first_seen"));
-    meta.last_seen = parseMispTime(stringMember(attribute, "last_seen"));
+    absl::Time stamp = absl::InfinitePast();
+    std::string time_error = readMispTime(attribute, "timestamp", stamp);
+    if (time_error.empty()) time_error = readMispTime(attribute, "first_seen", meta.first_seen);
+    if (time_error.empty()) time_error = readMispTime(attribute, "last_seen", meta.last_seen);
+    if (!time_error.empty()) {
+      builder_.reject(location, time_error, value, report_);
+      return;
+    }
     if (meta.first_seen == absl::InfinitePast()) meta.first_seen = stamp;
     if (meta.last_seen == absl::InfinitePast()) meta.last_seen = stamp;
 

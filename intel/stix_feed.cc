@@ -25,11 +25,48 @@ std::string stringMember(const json& object, const char* key) {
   return it != object.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
-absl::Time timeMember(const json& object, const char* key, absl::Time unknown) {
-  std::string text = stringMember(object, key);
-  if (text.empty()) return unknown;
+// Reads the optional timestamp member `key` of `object` into `out`, which keeps its value
+// when the member is absent. Returns the rejection reason when the member is present but
+// is no RFC 3339 timestamp string, else an empty string.
+std::string readTimeMember(const json& object, const char* key, absl::Time& out) {
+  auto it = object.find(key);
+  if (it == object.end()) return "";
+  if (!it->is_string()) return internal::invalidTimeReason(key, it->dump());
+  const std::string& text = it->get_ref<const std::string&>();
   std::optional<int64_t> ns = parseRfc3339(text);
-  return ns ? absl::FromUnixNanos(*ns) : unknown;
+  if (!ns) return internal::invalidTimeReason(key, text);
+  out = absl::FromUnixNanos(*ns);
+  return "";
+}
+
+// Reads the indicator's confidence, labels and times into `meta`. Returns the rejection
+// reason of the first invalid member, else an empty string.
+std::string readStixMeta(const json& object, IndicatorMeta& meta) {
+  auto confidence = object.find("confidence");
+  if (confidence != object.end()) {
+    // nlohmann::json stores every integer literal without a minus sign as unsigned.
+    bool in_range = confidence->is_number_unsigned() && confidence->get<uint64_t>() <= 100;
+    if (!in_range) {
+      return absl::StrCat("invalid confidence '", confidence->dump(),
+                          "'; expected an integer 0 to 100");
+    }
+    meta.confidence = static_cast<uint8_t>(confidence->get<uint64_t>());
+  }
+  auto labels = object.find("labels");
+  if (labels != object.end() && labels->is_array()) {
+    for (const json& label : *labels) {
+      if (label.is_string()) meta.tags.push_back(label.get<std::string>());
+    }
+  }
+  const std::pair<const char*, absl::Time*> times[] = {{"created", &meta.first_seen},
+                                                       {"modified", &meta.last_seen},
+                                                       {"valid_from", &meta.valid_from},
+                                                       {"valid_until", &meta.valid_until}};
+  for (const auto& [key, out] : times) {
+    std::string reason = readTimeMember(object, key, *out);
+    if (!reason.empty()) return reason;
+  }
+  return "";
 }
 
 }  // namespace
@@ -130,21 +167,10 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addStixText(std::string_view nam
     }
 
     IndicatorMeta meta;
-    auto confidence = object.find("confidence");
-    if (confidence != object.end() && confidence->is_number_integer()) {
-      int64_t number = confidence->get<int64_t>();
-      if (number >= 0 && number <= 100) meta.confidence = static_cast<uint8_t>(number);
+    if (std::string reason = readStixMeta(object, meta); !reason.empty()) {
+      reject(location, reason, pattern, report);
+      continue;
     }
-    auto labels = object.find("labels");
-    if (labels != object.end() && labels->is_array()) {
-      for (const json& label : *labels) {
-        if (label.is_string()) meta.tags.push_back(label.get<std::string>());
-      }
-    }
-    meta.first_seen = timeMember(object, "created", absl::InfinitePast());
-    meta.last_seen = timeMember(object, "modified", absl::InfinitePast());
-    meta.valid_from = timeMember(object, "valid_from", absl::InfinitePast());
-    meta.valid_until = timeMember(object, "valid_until", absl::InfiniteFuture());
     for (const stix::PatternValue& value : *values) {
       addIndicator(name, value.type, value.value, meta, location, report);
     }

@@ -3,9 +3,11 @@
 // not convert from std::string_view implicitly.
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
 namespace vigil::intel::internal {
@@ -19,6 +21,15 @@ inline std::string_view stripUtf8Bom(std::string_view text) {
   constexpr std::string_view kBom = "\xEF\xBB\xBF";
   if (text.substr(0, kBom.size()) == kBom) text.remove_prefix(kBom.size());
   return text;
+}
+
+// Returns the rejection reason for the value `text` of the time member or column `field`
+// that is no valid RFC 3339 timestamp. common/time.h stores times as int64 nanoseconds,
+// which limits them to the years 1678 to 2261.
+inline std::string invalidTimeReason(std::string_view field, std::string_view text) {
+  return absl::StrCat("invalid ", av(field), " '", av(text),
+                      "'; expected an RFC 3339 timestamp such as 2024-05-01T10:00:00Z, in the "
+                      "years 1678 to 2261");
 }
 
 // Splits `text` at every byte in `separators`, dropping empty pieces when `skip_empty`.

@@ -123,6 +123,42 @@ TEST(CsvFeedTest, UnclosedQuote) {
   EXPECT_EQ(report->rejections[0].location, "t.csv:line 2: quoted field is not closed");
 }
 
+// First-seen and last-seen texts that are no RFC 3339 timestamp reject the record, like
+// an invalid confidence, instead of loading it without the time.
+TEST(CsvFeedTest, InvalidTimesRejected) {
+  IndicatorSetBuilder builder(fixedNow());
+  CsvOptions options;
+  options.value.name = "ioc";
+  options.first_seen.name = "first";
+  options.last_seen.name = "last";
+  absl::StatusOr<LoadReport> report = builder.addCsvText(
+      "csv",
+      "ioc,first,last\n"
+      "a.example,garbage,\n"
+      "b.example,,2024-13-45T00:00:00Z\n"
+      "c.example,2024-05-01T10:00:00Z, 2024-06-01T10:00:00Z \n"
+      "d.example,,\n",
+      "t.csv", options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->loaded, 2u) << reasons(*report);
+  ASSERT_EQ(report->rejected, 2u);
+  EXPECT_EQ(report->rejections[0].location, "t.csv:2");
+  EXPECT_EQ(report->rejections[0].reason,
+            "invalid first_seen 'garbage'; expected an RFC 3339 timestamp such as "
+            "2024-05-01T10:00:00Z, in the years 1678 to 2261");
+  EXPECT_EQ(report->rejections[0].text, "a.example");
+  EXPECT_EQ(report->rejections[1].location, "t.csv:3");
+  EXPECT_NE(report->rejections[1].reason.find("invalid last_seen '2024-13-45T00:00:00Z'"),
+            std::string::npos)
+      << report->rejections[1].reason;
+  std::shared_ptr<const IndicatorSet> set = *builder.build();
+  for (uint32_t i = 0; i < set->size(); ++i) {
+    if (set->indicator(i).text != "c.example") continue;
+    EXPECT_EQ(set->indicator(i).first_seen, absl::FromUnixSeconds(1714557600));
+    EXPECT_EQ(set->indicator(i).last_seen, absl::FromUnixSeconds(1717236000));
+  }
+}
+
 // URLhaus's Splunk lookup: hosts alone, or host + path as URLs, with the updated time.
 TEST(CsvFeedTest, UrlhausSplunk) {
   IndicatorSetBuilder builder(fixedNow());
@@ -301,6 +337,51 @@ TEST(MispFeedTest, RejectsNonMisp) {
             std::string::npos);
   EXPECT_NE(builder.addMispText("m", R"({"a": 1})", "x").status().message().find("no \"Event\""),
             std::string::npos);
+}
+
+// Attribute times that are neither Unix seconds nor RFC 3339 reject the attribute with
+// its position; null, empty and integer times are accepted.
+TEST(MispFeedTest, InvalidTimesRejected) {
+  IndicatorSetBuilder builder(fixedNow());
+  absl::StatusOr<LoadReport> report = builder.addMispText("misp", R"({"Event": {"Attribute": [
+    {"type": "domain", "value": "a.example", "timestamp": "garbage"},
+    {"type": "domain", "value": "b.example", "first_seen": "2024-13-45T00:00:00Z"},
+    {"type": "domain", "value": "c.example", "last_seen": {"x": 1}},
+    {"type": "domain", "value": "d.example", "timestamp": "99999999999999"},
+    {"type": "domain", "value": "e.example", "timestamp": 1603642920, "first_seen": null,
+     "last_seen": ""},
+    {"type": "domain", "value": "f.example", "timestamp": "1603642920",
+     "first_seen": "2020-10-24T18:22:00.000000+02:00"}
+  ]}})",
+                                                          "e.json");
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->loaded, 2u) << reasons(*report);
+  ASSERT_EQ(report->rejected, 4u) << reasons(*report);
+  EXPECT_EQ(report->rejections[0].location, "e.json:Event.Attribute[0]");
+  EXPECT_EQ(report->rejections[0].reason,
+            "invalid timestamp 'garbage'; expected Unix seconds or an RFC 3339 timestamp such "
+            "as 2024-05-01T10:00:00Z, in the years 1678 to 2261");
+  EXPECT_EQ(report->rejections[0].text, "a.example");
+  EXPECT_EQ(report->rejections[1].location, "e.json:Event.Attribute[1]");
+  EXPECT_NE(report->rejections[1].reason.find("invalid first_seen '2024-13-45T00:00:00Z'"),
+            std::string::npos);
+  EXPECT_EQ(report->rejections[2].location, "e.json:Event.Attribute[2]");
+  EXPECT_NE(report->rejections[2].reason.find("invalid last_seen '{\"x\":1}'"),
+            std::string::npos)
+      << report->rejections[2].reason;
+  EXPECT_EQ(report->rejections[3].location, "e.json:Event.Attribute[3]");
+  EXPECT_NE(report->rejections[3].reason.find("invalid timestamp '99999999999999'"),
+            std::string::npos);
+
+  std::shared_ptr<const IndicatorSet> set = *builder.build();
+  ASSERT_EQ(set->size(), 2u);
+  for (uint32_t i = 0; i < set->size(); ++i) {
+    const Indicator& indicator = set->indicator(i);
+    EXPECT_EQ(indicator.last_seen, absl::FromUnixSeconds(1603642920)) << indicator.text;
+    // 2020-10-24T16:22:00Z for f.example, else the timestamp.
+    const int64_t first_seen = indicator.text == "f.example" ? 1603556520 : 1603642920;
+    EXPECT_EQ(indicator.first_seen, absl::FromUnixSeconds(first_seen)) << indicator.text;
+  }
 }
 
 // A member of the wrong JSON type fails the load with the file, the JSON path and the
@@ -562,6 +643,50 @@ TEST(StixFeedTest, Metadata) {
   EXPECT_EQ(domain.valid_until, absl::FromUnixSeconds(1893456000));
   EXPECT_EQ(domain.last_seen, absl::FromUnixSeconds(1738368000));
   EXPECT_EQ(set->indicator(1).type, IndicatorType::kCidr);
+}
+
+// An invalid confidence or time member rejects the indicator with its id and the
+// reason, instead of loading it without that member.
+TEST(StixFeedTest, InvalidMetadataRejected) {
+  IndicatorSetBuilder builder(fixedNow());
+  absl::StatusOr<LoadReport> report = builder.addStixText("stix", R"({"type": "bundle",
+    "objects": [
+      {"type": "indicator", "id": "indicator--1", "confidence": 500,
+       "pattern": "[domain-name:value = 'a.example']"},
+      {"type": "indicator", "id": "indicator--2", "confidence": -1,
+       "pattern": "[domain-name:value = 'b.example']"},
+      {"type": "indicator", "id": "indicator--3", "confidence": "85",
+       "pattern": "[domain-name:value = 'c.example']"},
+      {"type": "indicator", "id": "indicator--4", "valid_until": "garbage",
+       "pattern": "[domain-name:value = 'd.example']"},
+      {"type": "indicator", "id": "indicator--5", "valid_from": 7,
+       "pattern": "[domain-name:value = 'e.example']"},
+      {"type": "indicator", "id": "indicator--6", "created": "2024-13-45T00:00:00Z",
+       "pattern": "[domain-name:value = 'f.example']"},
+      {"type": "indicator", "id": "indicator--7", "confidence": 100, "valid_from":
+       "2025-01-01T00:00:00Z", "pattern": "[domain-name:value = 'g.example']"}
+    ]})",
+                                                          "b.json");
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->loaded, 1u) << reasons(*report);
+  ASSERT_EQ(report->rejected, 6u) << reasons(*report);
+  const char* expected[] = {
+      "invalid confidence '500'; expected an integer 0 to 100",
+      "invalid confidence '-1'; expected an integer 0 to 100",
+      "invalid confidence '\"85\"'; expected an integer 0 to 100",
+      "invalid valid_until 'garbage'; expected an RFC 3339 timestamp such as "
+      "2024-05-01T10:00:00Z, in the years 1678 to 2261",
+      "invalid valid_from '7'; expected an RFC 3339 timestamp",
+      "invalid created '2024-13-45T00:00:00Z'; expected an RFC 3339 timestamp",
+  };
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(report->rejections[i].location, "b.json:indicator--" + std::to_string(i + 1));
+    EXPECT_NE(report->rejections[i].reason.find(expected[i]), std::string::npos)
+        << report->rejections[i].reason;
+  }
+  std::shared_ptr<const IndicatorSet> set = *builder.build();
+  ASSERT_EQ(set->size(), 1u);
+  EXPECT_EQ(set->indicator(0).confidence, 100);
 }
 
 // Members of the wrong JSON type are read as absent instead of throwing: a fuzzer found
