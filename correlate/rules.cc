@@ -585,14 +585,19 @@ absl::Status checkChains(std::vector<CorrelationRule>& correlations) {
   return absl::OkStatus();
 }
 
+// The 1-based line in the whole stream of a yaml-cpp mark within a document that starts
+// on the 1-based line `first_line`. A mark without a position (line -1) gives `first_line`.
+size_t streamLine(size_t first_line, const YAML::Mark& mark) {
+  return mark.line < 0 ? first_line : first_line + static_cast<size_t>(mark.line);
+}
+
 // The 1-based line of each `correlation.rules` entry of `document`, which starts on line
 // `first_line` of its file; the document's line where yaml-cpp has no position.
 std::vector<size_t> refLines(const YAML::Node& document, size_t first_line, size_t count) {
   std::vector<size_t> lines(count, first_line);
   const YAML::Node refs = document["correlation"]["rules"];
   auto lineOf = [first_line](const YAML::Node& node) {
-    const YAML::Mark mark = node.Mark();
-    return mark.line < 0 ? first_line : first_line + static_cast<size_t>(mark.line);
+    return streamLine(first_line, node.Mark());
   };
   if (refs.IsScalar() && count == 1) lines[0] = lineOf(refs);
   if (refs.IsSequence()) {
@@ -810,8 +815,9 @@ absl::Status RuleLoader::addText(std::string_view yaml, std::string_view origin)
     try {
       documents.push_back(YAML::Load(part.text));
     } catch (const YAML::Exception& e) {
-      return absl::InvalidArgumentError(
-          internal::concat(origin, ":", e.mark.line + 1, ": invalid YAML: ", yamlErrorText(e)));
+      return absl::InvalidArgumentError(internal::concat(
+          origin, ":", streamLine(part.first_line + 1, e.mark), ": invalid YAML: ",
+          yamlErrorText(e)));
     }
   }
   const size_t detections_before = pending_.detections.size();
@@ -870,7 +876,8 @@ absl::Status RuleLoader::addText(std::string_view yaml, std::string_view origin)
       }
     } catch (const YAML::Exception& e) {
       return fail(absl::InvalidArgumentError(
-          internal::concat("unexpected YAML type at line ", e.mark.line + 1, ": ", yamlErrorText(e))));
+          internal::concat("unexpected YAML type at line ", streamLine(first_lines[i], e.mark),
+                           ": ", yamlErrorText(e))));
     }
   }
   return absl::OkStatus();
@@ -1039,8 +1046,9 @@ absl::StatusOr<std::string> withoutRule(std::string_view yaml, std::string_view 
     try {
       node = YAML::Load(part.text);
     } catch (const YAML::Exception& e) {
-      return absl::InvalidArgumentError(
-          internal::concat(origin, ":", e.mark.line + 1, ": invalid YAML: ", yamlErrorText(e)));
+      return absl::InvalidArgumentError(internal::concat(
+          origin, ":", streamLine(part.first_line + 1, e.mark), ": invalid YAML: ",
+          yamlErrorText(e)));
     }
     auto scalar = [&node](const char* key) {
       return node.IsMap() && node[key] && node[key].IsScalar() ? node[key].Scalar()
@@ -1050,10 +1058,8 @@ absl::StatusOr<std::string> withoutRule(std::string_view yaml, std::string_view 
       ++removed;
       continue;
     }
-    // The document's own lines, without the newlines that keep its line numbers.
-    std::string_view own = std::string_view(part.text).substr(part.first_line);
-    if (!out.empty() && !own.starts_with("---")) out += "---\n";
-    out.append(own);
+    if (!out.empty() && !part.text.starts_with("---")) out += "---\n";
+    out.append(part.text);
   }
   return out;
 }

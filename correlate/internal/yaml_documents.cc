@@ -40,10 +40,7 @@ std::vector<YamlDocumentText> splitYamlDocuments(std::string_view stream) {
   // Set once the document has a line with YAML content besides markers and comments.
   bool has_content = false;
   auto finish = [&](size_t next_first_line) {
-    if (has_content) {
-      current.text.insert(0, current.first_line, '\n');
-      documents.push_back(std::move(current));
-    }
+    if (has_content) documents.push_back(std::move(current));
     current = YamlDocumentText{};
     current.first_line = next_first_line;
     has_content = false;

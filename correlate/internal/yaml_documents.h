@@ -14,8 +14,9 @@
 
 namespace vigil::correlate::internal {
 
-// One document of a stream: its text, preceded by as many newlines as there were lines
-// before it, so that yaml-cpp's error marks keep the line numbers of the whole stream.
+// One document of a stream. yaml-cpp's marks in it count lines from the document's
+// start, so add `first_line` to get the line of the whole stream. The text is not padded
+// with newlines instead, because padding made loading quadratic in the number of documents.
 struct YamlDocumentText {
   std::string text;
   size_t first_line = 0;  // 0-based line of the stream where the document starts

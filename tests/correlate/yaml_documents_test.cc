@@ -21,15 +21,15 @@ TEST(YamlDocumentsTest, LeadingMarkerAndDirective) {
   EXPECT_EQ(docs[0].text, "%YAML 1.2\n---\ntitle: a\n");
 }
 
-// Each "---" starts a document whose text is padded to keep stream line numbers.
-TEST(YamlDocumentsTest, SplitsAndPadsLines) {
+// Each "---" starts a document. Its text is not padded, and first_line gives its line.
+TEST(YamlDocumentsTest, SplitsWithFirstLines) {
   auto docs = splitYamlDocuments("a: 1\n---\nb: 2\n--- {c: 3}\n");
   ASSERT_EQ(docs.size(), 3u);
   EXPECT_EQ(docs[0].text, "a: 1\n");
   EXPECT_EQ(docs[1].first_line, 1u);
-  EXPECT_EQ(docs[1].text, "\n---\nb: 2\n");
+  EXPECT_EQ(docs[1].text, "---\nb: 2\n");
   EXPECT_EQ(docs[2].first_line, 3u);
-  EXPECT_EQ(docs[2].text, "\n\n\n--- {c: 3}\n");
+  EXPECT_EQ(docs[2].text, "--- {c: 3}\n");
 }
 
 // Markers count only at column 0 and only alone or before a blank, and "..." ends one.
@@ -38,9 +38,9 @@ TEST(YamlDocumentsTest, MarkerRules) {
   ASSERT_EQ(docs.size(), 3u);
   EXPECT_EQ(docs[0].text, "a: |\n  ---\n  text\nb: ---x\n");
   EXPECT_EQ(docs[1].first_line, 5u);
-  EXPECT_EQ(docs[1].text, "\n\n\n\n\nc: 1\r\n");
+  EXPECT_EQ(docs[1].text, "c: 1\r\n");
   EXPECT_EQ(docs[2].first_line, 6u);
-  EXPECT_EQ(docs[2].text, std::string(6, '\n') + "---\r\nd: 2\n");
+  EXPECT_EQ(docs[2].text, "---\r\nd: 2\n");
 }
 
 // Empty documents between markers are dropped, and an empty stream has none.
@@ -76,6 +76,43 @@ TEST(YamlDocumentsTest, LoaderSurvivesLoadAllHangs) {
   EXPECT_FALSE(status.ok());
   EXPECT_NE(status.message().find("bad.yml:5: invalid YAML"), std::string::npos)
       << status;
+}
+
+// Errors in a late document of a long stream name the line of the whole stream: a YAML
+// syntax error, and a rule error that names the document's first line.
+TEST(YamlDocumentsTest, LateDocumentLines) {
+  constexpr size_t kDocuments = 5000;
+  std::string stream;
+  for (size_t i = 0; i < kDocuments; ++i) {
+    stream += "---\ntitle: rule " + std::to_string(i) + "\nlogsource: {product: linux}\n" +
+              "detection:\n  sel: {a: '" + std::to_string(i) + "'}\n  condition: sel\n";
+  }
+  // Each document above has 6 lines, so the next one starts on line 6 * kDocuments + 1.
+  const size_t next_line = 6 * kDocuments + 1;
+
+  RuleLoader loader;
+  ASSERT_TRUE(loader.addText(stream, "many.yml").ok());
+  absl::StatusOr<RuleSet> rules = loader.finish();
+  ASSERT_TRUE(rules.ok()) << rules.status();
+  ASSERT_EQ(rules->detections.size(), kDocuments);
+  EXPECT_EQ(rules->detections.back().line, next_line - 6);
+
+  RuleLoader syntax;
+  absl::Status bad_yaml = syntax.addText(stream + "---\ntitle: bad\nx: [1,\n", "many.yml");
+  ASSERT_FALSE(bad_yaml.ok());
+  EXPECT_NE(bad_yaml.message().find("many.yml:" + std::to_string(next_line + 3) +
+                                    ": invalid YAML"),
+            std::string::npos)
+      << bad_yaml;
+
+  RuleLoader rule;
+  absl::Status bad_rule =
+      rule.addText(stream + "---\ntitle: late\ndetection:\n  condition: missing\n", "many.yml");
+  ASSERT_FALSE(bad_rule.ok());
+  EXPECT_NE(bad_rule.message().find("many.yml:" + std::to_string(next_line) + ": document " +
+                                    std::to_string(kDocuments + 1) + " rule 'late'"),
+            std::string::npos)
+      << bad_rule;
 }
 
 }  // namespace
