@@ -839,6 +839,12 @@ absl::Status RuleLoader::addText(std::string_view yaml, std::string_view origin)
     };
     try {
       if (!document.IsMap()) return fail(absl::InvalidArgumentError("a rule must be a YAML map"));
+      if (document["correlation"] && document["detection"]) {
+        return fail(absl::InvalidArgumentError(
+            "the rule has both 'detection' and 'correlation'; split it into two documents: a "
+            "detection rule with a 'name', and a correlation rule that lists that name in "
+            "'correlation.rules'"));
+      }
       if (document["correlation"]) {
         absl::StatusOr<CorrelationRule> rule = loadCorrelation(document, mapping_);
         if (!rule.ok()) return fail(rule.status());

@@ -233,6 +233,22 @@ TEST(RuleLoaderTest, RejectsCorrelationWithReason) {
             std::string::npos);
 }
 
+// A document with both detection and correlation fails with the rule and the fix,
+// instead of loading only the correlation.
+TEST(RuleLoaderTest, RejectsDetectionWithCorrelation) {
+  std::string error = loadError(R"(title: Both
+id: both
+name: both
+detection: {sel: {a: b}, condition: sel}
+correlation: {type: event_count, rules: [both], group-by: [host], timespan: 1h,
+              condition: {gte: 2}}
+)");
+  EXPECT_NE(error.find("bad.yml:1: document 1 rule 'Both' (id both): the rule has both "
+                       "'detection' and 'correlation'; split it into two documents"),
+            std::string::npos)
+      << error;
+}
+
 // The five Sigma levels load in any letter case and are stored in lower case.
 TEST(RuleLoaderTest, LevelStoredLowerCase) {
   const std::vector<std::pair<std::string, std::string>> cases = {
