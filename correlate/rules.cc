@@ -925,6 +925,18 @@ absl::StatusOr<RuleSet> RuleLoader::finish() {
   using ScopedName = std::pair<std::string, std::string>;
   absl::flat_hash_map<ScopedName, uint32_t> by_id;
   absl::flat_hash_map<ScopedName, uint32_t> by_name;
+  // The origin of the first rule with each name, detection or correlation: a correlation
+  // that names a rule must find exactly one.
+  absl::flat_hash_map<ScopedName, std::string_view> name_origins;
+  auto duplicateName = [&name_origins](const std::string& tenant, const std::string& name,
+                                       const std::string& origin) -> absl::Status {
+    if (name.empty()) return absl::OkStatus();
+    auto [it, inserted] = name_origins.emplace(ScopedName(tenant, name), origin);
+    if (inserted) return absl::OkStatus();
+    return absl::InvalidArgumentError(internal::concat(
+        origin, ": rule name '", name, "' is already used by ", it->second,
+        "; give each rule its own name, because correlation.rules finds rules by name"));
+  };
   for (uint32_t i = 0; i < rules.detections.size(); ++i) {
     const DetectionRule& rule = rules.detections[i];
     if (!rule.id.empty() && !by_id.emplace(ScopedName(rule.tenant, rule.id), i).second) {
@@ -932,6 +944,8 @@ absl::StatusOr<RuleSet> RuleLoader::finish() {
           internal::concat(rule.origin, ": rule id ", rule.id, " is already used by ",
                            rules.detections[by_id[ScopedName(rule.tenant, rule.id)]].origin));
     }
+    absl::Status name_status = duplicateName(rule.tenant, rule.name, rule.origin);
+    if (!name_status.ok()) return name_status;
     if (!rule.name.empty()) by_name.emplace(ScopedName(rule.tenant, rule.name), i);
   }
   absl::flat_hash_map<ScopedName, uint32_t> correlation_by_id;
@@ -952,6 +966,8 @@ absl::StatusOr<RuleSet> RuleLoader::finish() {
       }
       correlation_by_id.emplace(id, i);
     }
+    absl::Status name_status = duplicateName(rule.tenant, rule.name, rule.origin);
+    if (!name_status.ok()) return name_status;
     if (!rule.name.empty()) correlation_by_name.emplace(ScopedName(rule.tenant, rule.name), i);
   }
 

@@ -249,6 +249,53 @@ correlation: {type: event_count, rules: [both], group-by: [host], timespan: 1h,
       << error;
 }
 
+// A second rule with a name already in use fails and names both rules, whether the
+// first is a detection or a correlation rule.
+TEST(RuleLoaderTest, RejectsDuplicateName) {
+  std::string detections = loadError(R"(title: First
+name: login
+detection: {sel: {a: b}, condition: sel}
+---
+title: Second
+name: login
+detection: {sel: {a: c}, condition: sel}
+---
+title: Corr
+correlation: {type: event_count, rules: [login], group-by: [host], timespan: 1h,
+              condition: {gte: 2}}
+)");
+  EXPECT_NE(detections.find("bad.yml document 2: rule name 'login' is already used by "
+                            "bad.yml document 1; give each rule its own name"),
+            std::string::npos)
+      << detections;
+
+  std::string mixed = loadError(R"(title: D
+name: dup
+detection: {sel: {a: b}, condition: sel}
+---
+title: C
+name: dup
+correlation: {type: event_count, rules: [dup], group-by: [host], timespan: 1h,
+              condition: {gte: 2}}
+)");
+  EXPECT_NE(mixed.find("bad.yml document 2: rule name 'dup' is already used by bad.yml "
+                       "document 1"),
+            std::string::npos)
+      << mixed;
+
+  // Rules of different tenants may share a name.
+  RuleLoader loader;
+  loader.setScope("t1", 1);
+  ASSERT_TRUE(loader.addText("title: A\nname: n\ndetection: {sel: {a: b}, condition: sel}\n",
+                             "a.yml")
+                  .ok());
+  loader.setScope("t2", 1);
+  ASSERT_TRUE(loader.addText("title: B\nname: n\ndetection: {sel: {a: b}, condition: sel}\n",
+                             "b.yml")
+                  .ok());
+  EXPECT_TRUE(loader.finish().ok());
+}
+
 // The five Sigma levels load in any letter case and are stored in lower case.
 TEST(RuleLoaderTest, LevelStoredLowerCase) {
   const std::vector<std::pair<std::string, std::string>> cases = {
