@@ -1088,8 +1088,10 @@ absl::StatusOr<std::string> withoutRule(std::string_view yaml, std::string_view 
 
 absl::StatusOr<int64_t> parseTimespan(std::string_view text) {
   auto invalid = [&] {
-    return absl::InvalidArgumentError(internal::concat(
-        "invalid timespan '", text, "'; expected a positive number and s, m, h or d (\"5m\")"));
+    return absl::InvalidArgumentError(
+        internal::concat("invalid timespan '", text,
+                         "'; expected a positive number and s, m, h or d (\"5m\"), at most 100 "
+                         "years (36500d)"));
   };
   if (text.size() < 2) return invalid();
   int64_t count = 0;
@@ -1112,7 +1114,8 @@ absl::StatusOr<int64_t> parseTimespan(std::string_view text) {
     default:
       return invalid();
   }
-  // 100 years bounds the product far below the int64 range of nanoseconds.
+  // 100 years of 365 days (36500d) bounds the product far below the int64 range of
+  // nanoseconds. The error message and docs/rules.md state this limit.
   if (count > 100LL * 365 * 86400 / unit_s) return invalid();
   return count * unit_s * kNanosPerSecond;
 }

@@ -296,6 +296,20 @@ correlation: {type: event_count, rules: [dup], group-by: [host], timespan: 1h,
   EXPECT_TRUE(loader.finish().ok());
 }
 
+// A timespan over 100 years is rejected with the limit in the message.
+TEST(RuleLoaderTest, TimespanLimitStated) {
+  EXPECT_TRUE(parseTimespan("36500d").ok());
+  EXPECT_TRUE(parseTimespan("876000h").ok());
+  absl::StatusOr<int64_t> days = parseTimespan("36501d");
+  ASSERT_FALSE(days.ok());
+  EXPECT_EQ(days.status().message(),
+            "invalid timespan '36501d'; expected a positive number and s, m, h or d (\"5m\"), "
+            "at most 100 years (36500d)");
+  absl::StatusOr<int64_t> hours = parseTimespan("876001h");
+  ASSERT_FALSE(hours.ok());
+  EXPECT_NE(hours.status().message().find("at most 100 years (36500d)"), std::string::npos);
+}
+
 // The five Sigma levels load in any letter case and are stored in lower case.
 TEST(RuleLoaderTest, LevelStoredLowerCase) {
   const std::vector<std::pair<std::string, std::string>> cases = {
