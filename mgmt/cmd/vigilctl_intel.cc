@@ -5,6 +5,8 @@
 // the pipeline does and prints each event's indicator matches as a JSON line.
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -224,19 +226,13 @@ json matchesToJson(const Event& event) {
   return matches;
 }
 
-// Prints one line per event of the events file: {"line": N, "matches": [...]}, with
-// "hits_overflow": true when the event had more hits than it can hold.
-void runIntelCheck(const IntelLoadOptions& options) {
-  bool failed = false;
-  std::shared_ptr<const intel::IndicatorSet> set = loadFeeds(options, /*quiet=*/true, failed);
-  if (failed) fail("at least one feed or warninglist could not be read", 1);
-  std::ifstream in(options.events, std::ios::binary);
-  if (!in) fail(absl::StrCat("cannot read the events file ", options.events), 1);
-
-  intel::Scratch scratch(*set);
+// Prints one line per event of `in`: {"line": N, "matches": [...]}, with
+// "hits_overflow": true when the event had more hits than it can hold. `line_number` is
+// the last line read, also when a read error ends the loop with an exception.
+void checkEventLines(std::istream& in, const intel::IndicatorSet& set, size_t& line_number) {
+  intel::Scratch scratch(set);
   Event event(kMaxEventBytes * 2 + 4096);
   dataplane::ParseOptions parse_options;
-  size_t line_number = 0;
   for (std::string line; std::getline(in, line);) {
     ++line_number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -251,10 +247,41 @@ void runIntelCheck(const IntelLoadOptions& options) {
     event.arena.reset();
     event.raw = event.arena.copy(line);
     dataplane::parseEvent(event, parse_options);
-    intel::matchEvent(*set, scratch, event);
+    intel::matchEvent(set, scratch, event);
     out["matches"] = matchesToJson(event);
     if (event.has(kFlagHitsOverflow)) out["hits_overflow"] = true;
     std::cout << out.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+  }
+}
+
+// Loads the feeds and prints the matches of each line of the events file.
+void runIntelCheck(const IntelLoadOptions& options) {
+  bool failed = false;
+  std::shared_ptr<const intel::IndicatorSet> set = loadFeeds(options, /*quiet=*/true, failed);
+  if (failed) fail("at least one feed or warninglist could not be read", 1);
+  // An ifstream opens a folder and then reads nothing, as from an empty file.
+  std::error_code ec;
+  if (std::filesystem::is_directory(options.events, ec)) {
+    fail(absl::StrCat("cannot read the events file ", options.events,
+                      ": it is a folder; give one events file"),
+         1);
+  }
+  std::ifstream in(options.events, std::ios::binary);
+  if (!in) {
+    fail(absl::StrCat("cannot read the events file ", options.events, ": ", std::strerror(errno)),
+         1);
+  }
+  // Without this, a read error (EIO from /proc/self/mem, say) ends getline() like the end
+  // of the file and the command exits 0.
+  in.exceptions(std::ios::badbit);
+  size_t line_number = 0;
+  try {
+    checkEventLines(in, *set, line_number);
+  } catch (const std::ios_base::failure& e) {
+    std::cout.flush();
+    fail(absl::StrCat("failed to read the events file ", options.events, " after line ",
+                      line_number, ": ", e.code().message()),
+         1);
   }
 }
 

@@ -324,16 +324,28 @@ void runRulesTest(const RulesTestOptions& options) {
                       "; check the file name"),
          2);
   }
+  // Without this, a read error (EIO from /proc/self/mem, say) ends getline() like the end
+  // of the file and the command exits 0.
+  in.exceptions(std::ios::badbit);
   RuleTester tester(rules, options);
   size_t event_errors = 0;
   std::string line;
-  for (size_t number = 1; std::getline(in, line); ++number) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    std::string error = tester.runLine(line, number);
-    if (error.empty()) continue;
-    ++event_errors;
-    std::cerr << "vigilctl: " << events_path << ":" << number << ": " << error << "\n";
+  size_t number = 0;
+  try {
+    while (std::getline(in, line)) {
+      ++number;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.find_first_not_of(" \t") == std::string::npos) continue;
+      std::string error = tester.runLine(line, number);
+      if (error.empty()) continue;
+      ++event_errors;
+      std::cerr << "vigilctl: " << events_path << ":" << number << ": " << error << "\n";
+    }
+  } catch (const std::ios_base::failure& e) {
+    std::cout.flush();
+    fail(absl::StrCat("failed to read ", events_path, " after line ", number, ": ",
+                      e.code().message()),
+         2);
   }
   tester.printSummary(std::cerr, rule_errors, event_errors);
   std::cout.flush();

@@ -149,6 +149,29 @@ TEST_F(VigilctlIntelCheckTest, MissingFilesFail) {
   EXPECT_NE(no_events.err.find("absent.jsonl"), std::string::npos) << no_events.err;
 }
 
+// An events path that is a folder or that fails mid-read exits 1 with the reason,
+// instead of printing nothing and exiting 0.
+TEST_F(VigilctlIntelCheckTest, UnreadableEventsFail) {
+  const std::string feed = write("feed.txt", "bad.example\n");
+
+  CheckRun folder = run("--feed " + feed + " " + dir_.string());
+  EXPECT_EQ(folder.exit_code, 1);
+  EXPECT_NE(folder.err.find("cannot read the events file " + dir_.string() +
+                            ": it is a folder; give one events file"),
+            std::string::npos)
+      << folder.err;
+  EXPECT_TRUE(folder.lines.empty());
+
+  // Reading /proc/self/mem at offset 0 fails with EIO: the file opens but read() fails.
+  CheckRun io_error = run("--feed " + feed + " /proc/self/mem");
+  EXPECT_EQ(io_error.exit_code, 1);
+  EXPECT_NE(io_error.err.find("failed to read the events file /proc/self/mem after line 0: "
+                              "Input/output error"),
+            std::string::npos)
+      << io_error.err;
+  EXPECT_TRUE(io_error.lines.empty());
+}
+
 // Without --feed the command line is rejected before anything is read.
 TEST_F(VigilctlIntelCheckTest, FeedIsRequired) {
   const std::string events = write("events.jsonl", "{\"message\": \"x\"}\n");

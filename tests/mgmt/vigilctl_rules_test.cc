@@ -292,5 +292,23 @@ TEST_F(VigilctlRulesTest, UsageErrors) {
   EXPECT_NE(format.err.find("--format 'xml' is invalid"), std::string::npos) << format.err;
 }
 
+// An events file that opens but fails to read exits 2 with the reason, instead of
+// reporting zero events and exiting 0. A folder is rejected before it is opened.
+TEST_F(VigilctlRulesTest, UnreadableEventsFail) {
+  std::string rules = write("ssh.yml", kRules);
+  // Reading /proc/self/mem at offset 0 fails with EIO: the file opens but read() fails.
+  CommandRun io_error = run("rules test " + rules + " /proc/self/mem");
+  EXPECT_EQ(io_error.exit_code, 2);
+  EXPECT_NE(io_error.err.find("failed to read /proc/self/mem after line 0: Input/output error"),
+            std::string::npos)
+      << io_error.err;
+  EXPECT_TRUE(io_error.lines.empty());
+
+  CommandRun folder = run("rules test " + rules + " " + dir_.string());
+  EXPECT_EQ(folder.exit_code, 2);
+  EXPECT_NE(folder.err.find("it is a folder; give one events file"), std::string::npos)
+      << folder.err;
+}
+
 }  // namespace
 }  // namespace vigil::mgmt
