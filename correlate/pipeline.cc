@@ -171,20 +171,19 @@ struct TenantRuleRun {
   std::vector<size_t> lengths;  // suffix runs: the distinct value lengths, ascending
 };
 
-// The index of the run's first rule whose value `value` equals or ends with, if any.
-std::optional<uint32_t> matchRun(const TenantRuleRun& run, std::optional<std::string_view> value) {
-  if (!value.has_value()) return std::nullopt;
+// The index of the run's first rule whose value `value` equals or ends with, or -1.
+// Plain integers in and out: an optional passed and returned through the stack was
+// written in parts and read whole, which stalled on store forwarding in perf.
+int64_t matchRun(const TenantRuleRun& run, std::string_view value) {
   if (!run.suffix) {
-    auto it = run.first_rule.find(*value);
-    if (it == run.first_rule.end()) return std::nullopt;
-    return it->second;
+    auto it = run.first_rule.find(value);
+    return it == run.first_rule.end() ? -1 : static_cast<int64_t>(it->second);
   }
-  std::optional<uint32_t> best;
+  int64_t best = -1;
   for (size_t length : run.lengths) {
-    if (length > value->size()) break;
-    const std::string_view tail = value->substr(value->size() - length);
-    auto it = run.first_rule.find(tail);
-    if (it != run.first_rule.end() && (!best || it->second < *best)) best = it->second;
+    if (length > value.size()) break;
+    auto it = run.first_rule.find(value.substr(value.size() - length));
+    if (it != run.first_rule.end() && (best < 0 || it->second < best)) best = it->second;
   }
   return best;
 }
@@ -660,16 +659,27 @@ void Pipeline::detectBatch(Batch& batch, DetectScratch& scratch) {
 // once per event, however many rules test it (a tenant per host-name suffix is common).
 uint32_t Pipeline::assignTenant(Event& event, uint32_t source_tenant) const {
   std::array<std::array<char, 64>, kTenantFieldSlots + 1> scratch;  // the last: uncached
-  std::array<std::optional<std::string_view>, kTenantFieldSlots> values;
+  std::array<std::string_view, kTenantFieldSlots> values;
   uint32_t looked_up = 0;  // bit per slot
-  auto fieldValue = [&](size_t r) -> std::optional<std::string_view> {
+  uint32_t present = 0;    // bit per slot: the field exists
+  // Sets `value` to the field of rule r and returns whether the event has it.
+  auto fieldValue = [&](size_t r, std::string_view& value) -> bool {
     const uint8_t slot = counters_->rule_field_slot[r];
-    if (slot == kUncachedField) return event.get(counters_->rule_fields[r], scratch.back());
-    if ((looked_up & (1u << slot)) == 0) {
-      values[slot] = event.get(counters_->rule_fields[r], scratch[slot]);
-      looked_up |= 1u << slot;
+    if (slot == kUncachedField) {
+      std::optional<std::string_view> found = event.get(counters_->rule_fields[r], scratch.back());
+      if (found) value = *found;
+      return found.has_value();
     }
-    return values[slot];
+    if ((looked_up & (1u << slot)) == 0) {
+      looked_up |= 1u << slot;
+      if (std::optional<std::string_view> found =
+              event.get(counters_->rule_fields[r], scratch[slot])) {
+        values[slot] = *found;
+        present |= 1u << slot;
+      }
+    }
+    value = values[slot];
+    return (present & (1u << slot)) != 0;
   };
   const std::vector<TenantRule>& rules = options_.tenant_rules;
   for (size_t r = 0; r < rules.size();) {
@@ -677,7 +687,12 @@ uint32_t Pipeline::assignTenant(Event& event, uint32_t source_tenant) const {
     size_t matched = rules.size();
     if (const int32_t run = counters_->rule_run[r]; run >= 0) {
       const TenantRuleRun& field_run = counters_->rule_runs[static_cast<size_t>(run)];
-      if (std::optional<uint32_t> first = matchRun(field_run, fieldValue(r))) matched = *first;
+      std::string_view value;
+      if (fieldValue(r, value)) {
+        if (const int64_t first = matchRun(field_run, value); first >= 0) {
+          matched = static_cast<size_t>(first);
+        }
+      }
       r = field_run.end;
     } else {
       switch (rule.match) {
