@@ -742,8 +742,8 @@ void Pipeline::correlateBatch(Batch& batch, uint32_t shard) {
   Engine& engine = *batch.engine;
   if (!engine.hasTimerRules()) {
     // Only absence and closing rules read the watermark, so without them it need not
-    // move per event: the updates run in order and the watermark moves once, to where
-    // the per-event loop would leave it (checkpoints and a later rule set read it).
+    // move per event. The updates run in order, and then the watermark moves once to
+    // where the per-event loop would leave it, for checkpoints and later rule sets.
     for (size_t w = 0; w < batch.work_count; ++w) {
       const WorkItem& item = batch.work[w];
       if (item.shard != shard) continue;

@@ -592,8 +592,8 @@ struct Reader : internal::YamlReader {
     }
     // 6514 is the port IANA assigned to syslog over TLS (RFC 5425).
     if (s.type == "tls" && s.listen.empty()) s.listen = "127.0.0.1:6514";
-    // A DPDK slot holds one datagram's payload at most; the source refuses more at start,
-    // so say it here where the line is known.
+    // A DPDK slot fits one datagram's payload at most. The source rejects more at start,
+    // so the parser reports it here, where the line is known.
     if (s.type == "dpdk" && s.max_message_bytes > 65536) {
       return error(n["max_message_bytes"], where + ".max_message_bytes",
                    absl::StrCat(s.max_message_bytes,

@@ -13,8 +13,8 @@
 namespace vigil::dataplane::internal {
 namespace {
 
-// The prefixes and suffixes below are literals, so once these are inlined the compiler
-// knows the length and compares in registers instead of calling memcmp().
+// The prefixes and suffixes below are literals. Once these functions are inlined, the
+// length is a constant and the comparison compiles to register compares, not a memcmp().
 inline bool startsWith(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() &&
          std::memcmp(text.data(), prefix.data(), prefix.size()) == 0;

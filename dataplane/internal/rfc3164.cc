@@ -162,15 +162,15 @@ bool readBsdTimestamp(std::string_view text, size_t& pos, BsdTimestamp& ts) {
   return true;
 }
 
-// Day number of a date. Year inference converts one date in up to three neighbouring
-// years, and consecutive lines nearly always share their date, so each thread keeps the
-// day numbers of the last date in the three years around the first year it was asked for.
+// Returns the day number of a date. Year inference converts one date in up to three
+// neighbouring years, and consecutive lines nearly always share their date. So each
+// thread caches the last date's day numbers in the three years around its first request.
 int64_t cachedDaysFromCivil(int64_t year, unsigned month, unsigned day) {
   struct DayCache {
     int64_t middle_year = 0;
     unsigned month = 0;  // 0: empty
     unsigned day = 0;
-    uint8_t known = 0;  // bit i: days[i] holds middle_year - 1 + i
+    uint8_t known = 0;  // bit i set: days[i] is the day number in middle_year - 1 + i
     int64_t days[3] = {};
   };
   thread_local DayCache cache;

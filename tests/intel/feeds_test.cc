@@ -140,6 +140,7 @@ TEST(CsvFeedTest, InvalidTimesRejected) {
       "d.example,,\n",
       "t.csv", options);
   ASSERT_TRUE(report.ok()) << report.status();
+
   EXPECT_EQ(report->loaded, 2u) << reasons(*report);
   ASSERT_EQ(report->rejected, 2u);
   EXPECT_EQ(report->rejections[0].location, "t.csv:2");
@@ -151,6 +152,8 @@ TEST(CsvFeedTest, InvalidTimesRejected) {
   EXPECT_NE(report->rejections[1].reason.find("invalid last_seen '2024-13-45T00:00:00Z'"),
             std::string::npos)
       << report->rejections[1].reason;
+
+  // A valid time keeps its value, with the spaces around it ignored.
   std::shared_ptr<const IndicatorSet> set = *builder.build();
   for (uint32_t i = 0; i < set->size(); ++i) {
     if (set->indicator(i).text != "c.example") continue;

@@ -497,7 +497,7 @@ TEST_F(ContractTest, ErrorsAreDocumented) {
   for (const Call& call : calls) exercise(call);
 }
 
-// Admin-only routes answer 403 to a token of another role, and the document lists it.
+// Admin-only routes return 403 to a token of another role, and the document lists it.
 TEST_F(ContractTest, AdminRoutesRefuseAnalystAsDocumented) {
   json issued = json::parse(exercise({"POST", "/api/v1/tokens", 201,
                                       R"({"name": "ana", "role": "analyst", "tenants": ["acme"]})",
