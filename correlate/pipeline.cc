@@ -745,12 +745,7 @@ void Pipeline::correlateBatch(Batch& batch, uint32_t shard) {
     // move per event. The updates run in order, and then the watermark moves once to
     // where the per-event loop would leave it, for checkpoints and later rule sets.
     for (size_t w = 0; w < batch.work_count; ++w) {
-      const WorkItem& item = batch.work[w];
-      if (item.shard != shard) continue;
-      batch.alert_receive_ns.resize(batch.alerts.size(), 0);
-      engine.correlate(shard, item.correlation, item.detection, *batch.events[item.event],
-                       batch.alerts);
-      batch.alert_receive_ns.resize(batch.alerts.size(), batch.events[item.event]->receive_ns);
+      if (batch.work[w].shard == shard) correlateItem(batch, shard, w);
     }
     if (batch.count != 0) {
       engine.advanceTimeTo(shard, batch.newest_ns[batch.count - 1], batch.alerts);
@@ -778,15 +773,18 @@ void Pipeline::correlateEachEvent(Batch& batch, uint32_t shard) {
       batch.alert_receive_ns[a] = batch.events[i]->receive_ns;
     }
     for (; w < batch.work_count && batch.work[w].event == i; ++w) {
-      const WorkItem& item = batch.work[w];
-      if (item.shard != shard) continue;
-      batch.alert_receive_ns.resize(batch.alerts.size(), 0);
-      engine.correlate(shard, item.correlation, item.detection, *batch.events[item.event],
-                        batch.alerts);
-      // A chained rule may raise several alerts for one event; all share its receive time.
-      batch.alert_receive_ns.resize(batch.alerts.size(), batch.events[item.event]->receive_ns);
+      if (batch.work[w].shard == shard) correlateItem(batch, shard, w);
     }
   }
+}
+
+void Pipeline::correlateItem(Batch& batch, uint32_t shard, size_t w) {
+  const WorkItem& item = batch.work[w];
+  batch.alert_receive_ns.resize(batch.alerts.size(), 0);
+  batch.engine->correlate(shard, item.correlation, item.detection, *batch.events[item.event],
+                          batch.alerts);
+  // A chained rule may raise several alerts for one event; all share its receive time.
+  batch.alert_receive_ns.resize(batch.alerts.size(), batch.events[item.event]->receive_ns);
 }
 
 void Pipeline::finishCheckpoint(Engine& engine) {

@@ -176,6 +176,8 @@ class Pipeline {
   void registerCounters(MetricsRegistry& metrics);
   void correlateBatch(Batch& batch, uint32_t shard);
   void correlateEachEvent(Batch& batch, uint32_t shard);
+  // Applies work item `w` of the batch to the shard's windows.
+  void correlateItem(Batch& batch, uint32_t shard, size_t w);
   void deliverBatch(Batch& batch);
   void finishCheckpoint(Engine& engine);
   void handOverShard(uint32_t shard, const std::shared_ptr<Engine>& engine);

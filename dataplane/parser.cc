@@ -173,14 +173,25 @@ std::string_view skipSpaces(std::string_view text) {
   return text;
 }
 
-// A bare JSON line. simdjson rejects invalid UTF-8, so such a line falls back to raw.
-bool tryJson(Event& event) {
-  const std::string_view line = skipSpaces(event.raw);
+// A bare JSON line, after an optional UTF-8 BOM. simdjson rejects invalid UTF-8, so
+// invalid bytes are replaced first, as in a syslog payload: one bad byte in a user agent
+// must not cost the event its address fields.
+bool tryJson(Event& event, bool raw_is_utf8) {
+  std::string_view line = skipSpaces(event.raw);
+  constexpr std::string_view kBom = "\xEF\xBB\xBF";
+  const bool bom = line.substr(0, kBom.size()) == kBom;
+  if (bom) line.remove_prefix(kBom.size());
   if (line.empty() || line.front() != '{') return false;
-  if (!internal::flattenJson(line, event)) return false;
+  const ParseMark mark = markEvent(event);
+  const std::string_view text = decodeText(line, raw_is_utf8, event);
+  if (!internal::flattenJson(text, event)) {
+    undoParse(event, mark);
+    return false;
+  }
+  if (bom) event.flags |= kFlagMsgUtf8Bom;
   event.format = EventFormat::kJson;
   event.timestamp_ns = event.receive_ns;
-  event.message = line;
+  event.message = text;
   internal::applyJsonPatterns(event);
   return true;
 }
@@ -205,7 +216,7 @@ bool parseAuto(Event& event, const ParseOptions& options, bool raw_is_utf8) {
   }
   if (tryBareVendorFormat(event, options, raw_is_utf8)) return true;
   if (tryEpochPrefixedVendorFormat(event, options, raw_is_utf8)) return true;
-  if (tryJson(event)) return true;
+  if (tryJson(event, raw_is_utf8)) return true;
   return tryRfc3164(event, options, raw_is_utf8, std::nullopt);
 }
 
@@ -227,7 +238,7 @@ void parseEvent(Event& event, const ParseOptions& options) {
       parsed = tryRfc3164(event, options, raw_is_utf8, internal::parsePri(event.raw));
       break;
     case Format::kJson:
-      parsed = tryJson(event);
+      parsed = tryJson(event, raw_is_utf8);
       break;
     case Format::kCef:
       parsed = parseAuto(event, options, raw_is_utf8) && event.format == EventFormat::kCef;

@@ -173,6 +173,23 @@ std::string describeAlert(const Alert& alert) {
   return text;
 }
 
+// Runs `lines` from one source through a pipeline with four batches of `batch_size` on
+// `engine` and returns the alerts it delivered.
+std::vector<Alert> runLines(std::vector<std::string> lines, Engine& engine,
+                            MetricsRegistry& metrics, size_t batch_size) {
+  VectorSource source(1, "", std::move(lines));
+  CollectingSink sink;
+  PipelineOptions options;
+  options.batch_size = batch_size;
+  options.batches = 4;
+  options.max_message_bytes = VectorSource::kCapacity;
+  Pipeline pipeline({&source}, nullptr, engine, {&sink}, metrics, options);
+  std::string error;
+  EXPECT_TRUE(source.start(error)) << error;
+  pipeline.run();
+  return sink.alerts;
+}
+
 // Absence windows close on event time and suppress runs in the deliver stage, so the
 // pipeline raises the same alerts as Engine::process() over the same events, whatever
 // the batch size and the shard count.
@@ -200,22 +217,14 @@ TEST(PipelineTest, AbsenceAlertsIndependentOfBatching) {
 
   for (size_t batch_size : {1, 7, 64}) {
     for (size_t shards : {1, 3}) {
-      VectorSource source(1, "", absenceLines());
       MetricsRegistry metrics;
       EngineOptions engine_options;
       engine_options.shards = shards;
       Engine engine(testing::loadRuleSet(kAbsenceRules), engine_options, &metrics);
-      CollectingSink sink;
-      PipelineOptions options;
-      options.batch_size = batch_size;
-      options.batches = 4;
-      options.max_message_bytes = VectorSource::kCapacity;
-      Pipeline pipeline({&source}, nullptr, engine, {&sink}, metrics, options);
-      std::string error;
-      ASSERT_TRUE(source.start(error));
-      pipeline.run();
       std::vector<std::string> seen;
-      for (const Alert& alert : sink.alerts) seen.push_back(describeAlert(alert));
+      for (const Alert& alert : runLines(absenceLines(), engine, metrics, batch_size)) {
+        seen.push_back(describeAlert(alert));
+      }
       // Shard stages append their alerts after the batch's detection alerts, so compare
       // the alerts as sets.
       std::vector<std::string> sorted_expected = expected;
@@ -279,22 +288,12 @@ TEST(PipelineTest, WatermarkWithoutTimerRulesIndependentOfBatching) {
 
   for (size_t batch_size : {1, 7, 64}) {
     for (size_t shards : {1, 3}) {
-      VectorSource source(1, "", outOfOrderLines());
       MetricsRegistry metrics;
       EngineOptions options_of_engine = engine_options;
       options_of_engine.shards = shards;
       Engine engine(testing::loadRuleSet(kRules), options_of_engine, &metrics);
-      CollectingSink sink;
-      PipelineOptions options;
-      options.batch_size = batch_size;
-      options.batches = 4;
-      options.max_message_bytes = VectorSource::kCapacity;
-      Pipeline pipeline({&source}, nullptr, engine, {&sink}, metrics, options);
-      std::string error;
-      ASSERT_TRUE(source.start(error));
-      pipeline.run();
       std::vector<std::string> seen;
-      for (const Alert& alert : sink.alerts) {
+      for (const Alert& alert : runLines(outOfOrderLines(), engine, metrics, batch_size)) {
         if (alert.rule_id == "ssh-brute") seen.push_back(describeAlert(alert));
       }
       std::sort(seen.begin(), seen.end());

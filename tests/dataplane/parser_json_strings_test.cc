@@ -55,5 +55,36 @@ TEST(ParserJsonStringsTest, BadEscapeStaysRaw) {
   EXPECT_EQ(get(e, "a"), "<missing>");
 }
 
+// Invalid UTF-8 in a bare JSON line is replaced before the document is parsed, as in a
+// syslog payload, so the event keeps its fields and is flagged. A BOM before the
+// document is stripped and flagged.
+TEST(ParserJsonStringsTest, InvalidUtf8KeepsFields) {
+  ParsedEvent slot;
+  const Event& bad = slot.parse("{\"src_ip\":\"192.0.2.10\",\"ua\":\"curl\xff\"}");
+  EXPECT_EQ(bad.format, EventFormat::kJson);
+  EXPECT_FALSE(bad.has(kFlagParseError));
+  EXPECT_TRUE(bad.has(kFlagInvalidUtf8));
+  EXPECT_EQ(get(bad, "source.ip"), "192.0.2.10");
+  EXPECT_EQ(get(bad, "ua"), "curl" + std::string(kReplacement));
+  EXPECT_NE(bad.raw.find('\xff'), std::string_view::npos);
+
+  const Event& bom = slot.parse("\xEF\xBB\xBF{\"src_ip\":\"192.0.2.11\"}");
+  EXPECT_EQ(bom.format, EventFormat::kJson);
+  EXPECT_TRUE(bom.has(kFlagMsgUtf8Bom));
+  EXPECT_EQ(get(bom, "source.ip"), "192.0.2.11");
+
+  ParseOptions json_only;
+  json_only.format = Format::kJson;
+  const Event& fixed = slot.parse("{\"src_ip\":\"192.0.2.12\",\"x\":\"\xc3\"}", json_only);
+  EXPECT_EQ(fixed.format, EventFormat::kJson);
+  EXPECT_TRUE(fixed.has(kFlagInvalidUtf8));
+  EXPECT_EQ(get(fixed, "source.ip"), "192.0.2.12");
+
+  // A document that is still not JSON after the repair stays raw text with no fields.
+  const Event& broken = slot.parse("{\"src_ip\":\"192.0.2.13\",\"x\":\xff");
+  EXPECT_TRUE(broken.has(kFlagParseError));
+  EXPECT_EQ(get(broken, "source.ip"), "<missing>");
+}
+
 }  // namespace
 }  // namespace vigil::dataplane
