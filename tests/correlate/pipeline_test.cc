@@ -255,7 +255,7 @@ std::vector<std::string> outOfOrderLines() {
 // Without absence or closing rules the shard stages move the watermark once per batch
 // instead of once per event. Alerts, late events and the final watermark of every shard
 // must be those of an engine that moved it per event, whatever the batching.
-TEST(PipelineTest, WatermarkWithoutTimerRulesIndependentOfBatching) {
+TEST(PipelineTest, WatermarkWithoutTimersMatchesPerEvent) {
   EngineOptions engine_options;
   engine_options.allowed_lateness_ns = 30 * kNanosPerSecond;
   std::vector<std::string> expected;

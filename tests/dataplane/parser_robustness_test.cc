@@ -400,7 +400,7 @@ TEST(ParserRobustnessTest, MissingPriIsUserNotice) {
 
 // Year inference keeps the day numbers of the last date per thread. The same date
 // received in other years, and other dates in between, still get their own year.
-TEST(ParserRobustnessTest, InferredYearsOfOneDateAcrossReceiveYears) {
+TEST(ParserRobustnessTest, InferredYearsAcrossReceiveYears) {
   ParsedEvent slot;
   struct Case {
     const char* line;

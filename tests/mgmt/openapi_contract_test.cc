@@ -498,7 +498,7 @@ TEST_F(ContractTest, ErrorsAreDocumented) {
 }
 
 // Admin-only routes return 403 to a token of another role, and the document lists it.
-TEST_F(ContractTest, AdminRoutesRefuseAnalystAsDocumented) {
+TEST_F(ContractTest, AdminRoutesRejectAnalystToken) {
   json issued = json::parse(exercise({"POST", "/api/v1/tokens", 201,
                                       R"({"name": "ana", "role": "analyst", "tenants": ["acme"]})",
                                       "application/json"}),
