@@ -349,13 +349,19 @@ def wait_runs(v, timeout):
     is done with it, through the case store's inbox), at most `timeout` seconds. Returns
     the metrics read last."""
     deadline = time.time() + timeout
+    previous = None
     while True:
         m = v.metrics()
         delivered = msum(m, "vigil_alerts_delivered_total")
         started = msum(m, "vigil_playbook_runs_started_total")
         finished = msum(m, "vigil_playbook_runs_finished_total")
-        if (started >= delivered and finished >= started) or time.time() > deadline:
+        # One scrape is not a snapshot: it may read the latency histograms before runs that
+        # end during the scrape and the run counters after them. So the counts must also
+        # hold still across two scrapes, and the second one's histograms are complete.
+        settled = started >= delivered and finished >= started
+        if (settled and previous == (delivered, started, finished)) or time.time() > deadline:
             return m
+        previous = (delivered, started, finished) if settled else None
         time.sleep(0.05)
 
 
