@@ -20,6 +20,7 @@
 #include "absl/strings/ascii.h"
 #include "intel/indicator_set.h"
 #include "intel/internal/flat_table.h"
+#include "intel/internal/punycode.h"
 #include "intel/internal/url_email_marker.h"
 
 namespace vigil::intel {
@@ -118,6 +119,21 @@ constexpr size_t kMinHashDigits = 32;
 
 bool isLabelChar(char c) { return absl::ascii_isalnum(c) || c == '-'; }
 
+// True for a code point past ASCII that ends a host name in text rather than being a
+// letter of an internationalized one: Latin-1 punctuation and signs, general punctuation
+// (spaces of all widths, dashes, curly quotes, zero-width characters), symbols, arrows
+// and box drawing, CJK punctuation and the ideographic full stop, full-width ASCII
+// punctuation, the byte order mark, specials and the emoji planes. This is a coarse
+// stand-in for IDNA 2008's PVALID set: a name with a disallowed letter that is kept
+// here only gives a lookup that finds nothing.
+bool breaksHostName(uint32_t cp) {
+  return cp <= 0xbf || cp == 0xd7 || cp == 0xf7 || (cp >= 0x2000 && cp <= 0x2bff) ||
+         (cp >= 0x3000 && cp <= 0x303f) || (cp >= 0xfe30 && cp <= 0xfe4f) ||
+         (cp >= 0xff00 && cp <= 0xff20) || (cp >= 0xff3b && cp <= 0xff40) ||
+         (cp >= 0xff5b && cp <= 0xff65) || cp == 0xfeff || (cp >= 0xfff0 && cp <= 0xffff) ||
+         (cp >= 0x1f000 && cp <= 0x1faff);
+}
+
 // Bytes of a host name (letters, digits, '-' and '.'), as a table for the per-byte scan.
 constexpr std::array<bool, 256> kHostChars = [] {
   std::array<bool, 256> table{};
@@ -159,8 +175,8 @@ bool emailBoundary(std::string_view text, size_t start, size_t end) {
 // True for field names whose values are file names or paths ("file.name",
 // "process.executable", "TargetFilename", "Image").
 bool isFileField(std::string_view name) {
-  static constexpr std::string_view kParts[] = {"file", "path", "image", "process", "File",
-                                                "Path", "Image", "Process"};
+  static constexpr std::string_view kParts[] = {"file", "path", "image", "process",
+                                                "File", "Path", "Image", "Process"};
   for (std::string_view part : kParts) {
     if (name.find(part) != std::string_view::npos) return true;
   }
@@ -179,12 +195,15 @@ bool contains(std::string_view outer, std::string_view inner) {
 
 // Host-name bytes and dots among 64 bytes of text, one bit per byte.
 struct ByteMasks {
-  uint64_t host = 0;
+  uint64_t host = 0;  // kHostChars bytes and every byte that is not ASCII
   uint64_t dots = 0;
+  uint64_t wide = 0;  // bytes that are not ASCII
 };
 
 // Classifies the 64 bytes at `p`, which must all be readable. The SSE2 path (every
-// x86-64 CPU has it) gives the same bits as kHostChars.
+// x86-64 CPU has it) gives the same bits as the byte loop. Bytes that are not ASCII join
+// host-name runs, since they may be letters of an internationalized name; queueRun()
+// sorts them out.
 ByteMasks classify64(const char* p) {
   ByteMasks masks;
 #if defined(__SSE2__)
@@ -201,21 +220,24 @@ ByteMasks classify64(const char* p) {
     const __m128i from_a = _mm_sub_epi8(_mm_or_si128(bytes, case_bit), letter_a);
     const __m128i from_0 = _mm_sub_epi8(bytes, digit_0);
     const __m128i is_dot = _mm_cmpeq_epi8(bytes, dot);
-    const __m128i host = _mm_or_si128(
-        _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(from_a, letters), from_a),
-                     _mm_cmpeq_epi8(_mm_min_epu8(from_0, digits), from_0)),
-        _mm_or_si128(_mm_cmpeq_epi8(bytes, dash), is_dot));
+    const __m128i host =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(from_a, letters), from_a),
+                                  _mm_cmpeq_epi8(_mm_min_epu8(from_0, digits), from_0)),
+                     _mm_or_si128(_mm_cmpeq_epi8(bytes, dash), is_dot));
     const auto shift = static_cast<unsigned>(16 * part);
     masks.host |= uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(host))} << shift;
     masks.dots |= uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(is_dot))} << shift;
+    masks.wide |= uint64_t{static_cast<uint16_t>(_mm_movemask_epi8(bytes))} << shift;
   }
 #else
   for (unsigned i = 0; i < 64; ++i) {
     const auto c = static_cast<unsigned char>(p[i]);
     masks.host |= uint64_t{kHostChars[c]} << i;
     masks.dots |= uint64_t{c == '.'} << i;
+    masks.wide |= uint64_t{c >= 0x80} << i;
   }
 #endif
+  masks.host |= masks.wide;
   return masks;
 }
 
@@ -319,6 +341,7 @@ class EventMatcher {
     const bool hashes = hashes_;
     size_t run_begin = SIZE_MAX;  // start of the run that the last block ended in
     bool dotted = false;
+    bool wide = false;
     for (size_t base = 0; base < text.size() && !full_; base += 64) {
       ByteMasks masks;
       if (text.size() - base >= 64) {
@@ -337,22 +360,28 @@ class EventMatcher {
           bit += static_cast<size_t>(std::countr_zero(rest));
           run_begin = base + bit;
           dotted = false;
+          wide = false;
         }
         const uint64_t not_host = bitsFrom(~masks.host, bit);
         if (not_host == 0) {
           // The run goes on into the next block.
           dotted |= bitsFrom(masks.dots, bit) != 0;
+          wide |= bitsFrom(masks.wide, bit) != 0;
           break;
         }
         const auto len = static_cast<size_t>(std::countr_zero(not_host));
-        dotted |= (bitsFrom(masks.dots, bit) & ((uint64_t{1} << len) - 1)) != 0;
+        const uint64_t in_run = (uint64_t{1} << len) - 1;
+        dotted |= (bitsFrom(masks.dots, bit) & in_run) != 0;
+        wide |= (bitsFrom(masks.wide, bit) & in_run) != 0;
         bit += len;
-        queueRun(text, run_begin, base + bit, dotted, domains, hashes, field, attribute_fields);
+        queueRun(text, run_begin, base + bit, dotted, wide, domains, hashes, field,
+                 attribute_fields);
         run_begin = SIZE_MAX;
       }
     }
     if (run_begin != SIZE_MAX && !full_) {
-      queueRun(text, run_begin, text.size(), dotted, domains, hashes, field, attribute_fields);
+      queueRun(text, run_begin, text.size(), dotted, wide, domains, hashes, field,
+               attribute_fields);
     }
   }
 
@@ -580,14 +609,130 @@ class EventMatcher {
     lookup.attribute_fields = attribute_fields;
   }
 
-  // Queues the lookups of one host-name run text[begin, end).
-  void queueRun(std::string_view text, size_t begin, size_t end, bool dotted, bool domains,
-                bool hashes, std::string_view field, bool attribute_fields) {
-    if (domains && dotted && !isAddressRun(text.substr(begin, end - begin))) {
+  // Queues the lookups of one host-name run text[begin, end). A `wide` run has bytes
+  // that are not ASCII.
+  void queueRun(std::string_view text, size_t begin, size_t end, bool dotted, bool wide,
+                bool domains, bool hashes, std::string_view field, bool attribute_fields) {
+    if (wide) {
+      if (domains && dotted) queueWideRun(text, begin, end, field, attribute_fields);
+    } else if (domains && dotted && !isAddressRun(text.substr(begin, end - begin))) {
       queueHostRun(text, begin, end, field, attribute_fields);
     }
+    // A byte that is not ASCII is no hex digit, so it ends a hex run as before.
     if (hashes && end - begin >= kMinHashDigits) {
       queueHexRuns(text, begin, end, field, attribute_fields);
+    }
+  }
+
+  // Splits a run with bytes that are not ASCII into host-name runs. A character that
+  // cannot be part of a name (invalid UTF-8, punctuation, spaces, symbols: see
+  // breaksHostName()) ends a run, as an ASCII one does. Runs of ASCII bytes only go to
+  // queueHostRun() as before; the others are internationalized names (queueIdnRun()).
+  void queueWideRun(std::string_view text, size_t begin, size_t end, std::string_view field,
+                    bool attribute_fields) {
+    size_t sub_begin = begin;
+    bool dotted = false;
+    bool wide = false;
+    auto finish = [&](size_t sub_end) {
+      if (sub_end > sub_begin && dotted && !full_) {
+        const std::string_view run = text.substr(sub_begin, sub_end - sub_begin);
+        if (wide) {
+          queueIdnRun(text, sub_begin, sub_end, field, attribute_fields);
+        } else if (!isAddressRun(run)) {
+          queueHostRun(text, sub_begin, sub_end, field, attribute_fields);
+        }
+      }
+      dotted = false;
+      wide = false;
+    };
+    for (size_t i = begin; i < end;) {
+      const auto byte = static_cast<unsigned char>(text[i]);
+      if (byte < 0x80) {
+        dotted |= byte == '.';
+        ++i;
+        continue;
+      }
+      const internal::CodePoint cp = internal::decodeUtf8At(text.substr(0, end), i);
+      if (cp.length == 0 || breaksHostName(cp.cp)) {
+        finish(i);
+        i += std::max<size_t>(cp.length, 1);
+        sub_begin = i;
+        continue;
+      }
+      wide = true;
+      i += cp.length;
+    }
+    finish(end);
+  }
+
+  // Queues the names of an internationalized host-name run text[begin, end) in their
+  // ASCII form, as the builder stores them (internal::toAsciiDomain()): each label with a
+  // byte that is not ASCII becomes "xn--" and its punycode. The names are those
+  // queueHostRun() takes from an ASCII run: they end at the run's end or before a '.'
+  // that another '.' or the run's end follows, start at the run's start or after a '.',
+  // have two labels or more, no empty label, and a last label that is not all digits.
+  // A hit is reported with the name as the event wrote it.
+  void queueIdnRun(std::string_view text, size_t begin, size_t end, std::string_view field,
+                   bool attribute_fields) {
+    struct Label {
+      uint32_t begin, end;              // in text
+      uint16_t ascii_begin, ascii_end;  // in `ascii`
+      bool usable;                      // not empty, converted and laid out
+    };
+    std::array<Label, kMaxDomainBytes / 2 + 1> labels;
+    size_t count = 0;
+    // Labels from the last backwards, so that a run longer than a domain keeps its end.
+    size_t label_end = end;
+    for (size_t i = end; count < labels.size();) {
+      const size_t dot = i == begin ? std::string_view::npos : text.rfind('.', i - 1);
+      const size_t label_begin = dot == std::string_view::npos || dot < begin ? begin : dot + 1;
+      labels[count++] =
+          Label{static_cast<uint32_t>(label_begin), static_cast<uint32_t>(label_end), 0, 0, false};
+      if (label_begin == begin) break;
+      label_end = label_begin - 1;
+      i = label_end;
+    }
+    std::reverse(labels.begin(), labels.begin() + static_cast<std::ptrdiff_t>(count));
+    // The ASCII forms are laid out in `ascii` from its end backwards, each followed by a
+    // '.', so that a name is one span. Labels before the first that no longer fits in
+    // kMaxDomainBytes stay unusable, like the cut start of a long ASCII run.
+    std::array<char, kMaxDomainBytes> ascii;
+    std::array<char, kMaxDomainBytes> converted;
+    size_t pos = ascii.size();
+    size_t first_usable = count;
+    for (size_t k = count; k-- > 0;) {
+      Label& label = labels[k];
+      const std::string_view raw = text.substr(label.begin, label.end - label.begin);
+      const size_t n = raw.empty() ? 0 : internal::labelToAscii(raw, converted);
+      if (n + 1 > pos) break;
+      pos -= n + 1;
+      std::memcpy(ascii.data() + pos, converted.data(), n);
+      ascii[pos + n] = '.';
+      label.ascii_begin = static_cast<uint16_t>(pos);
+      label.ascii_end = static_cast<uint16_t>(pos + n);
+      label.usable = n != 0;  // empty, or not convertible
+      first_usable = k;
+    }
+    // A label that is empty ends the names before it; the run's end ends one too.
+    for (size_t last = count; last-- > first_usable && !full_;) {
+      const bool name_end = last + 1 == count || labels[last + 1].begin == labels[last + 1].end;
+      if (!name_end || !labels[last].usable) continue;
+      const std::string_view tld(ascii.data() + labels[last].ascii_begin,
+                                 labels[last].ascii_end - labels[last].ascii_begin);
+      if (std::all_of(tld.begin(), tld.end(), absl::ascii_isdigit)) continue;
+      // The names ending at `last`, longest first, back to the nearest empty label.
+      size_t first = last;
+      while (first > first_usable && labels[first - 1].usable) --first;
+      for (size_t start = first; start < last && !full_; ++start) {
+        const size_t from = labels[start].ascii_begin;
+        const size_t len = labels[last].ascii_end - from;
+        char* key = reserveKey(len);
+        std::memcpy(key, ascii.data() + from, len);
+        const std::string_view key_view(key, len);
+        queueText(LookupKind::kDomain, key_view, internal::hashText(key_view, set_.textHashSeed()),
+                  text.substr(labels[start].begin, labels[last].end - labels[start].begin), field,
+                  attribute_fields);
+      }
     }
   }
 
@@ -742,7 +887,7 @@ class EventMatcher {
   Scratch::Impl& scratch_;
   EventQueue& queue_;
   Event& event_;
-  const bool scoped_;  // the set has tenant-owned indicators
+  const bool scoped_;          // the set has tenant-owned indicators
   const IndicatorSet* delta_;  // probed beside set_ when not null
   // Lookup kinds queued: those that set_ or delta_ have a table for.
   const bool filenames_;
@@ -785,9 +930,7 @@ Scratch::Scratch(const IndicatorSet& set) : impl_(std::make_unique<Impl>()) {
 
 Scratch::~Scratch() { hs_free_scratch(impl_->hs); }
 
-uint64_t Scratch::scanErrors() const {
-  return impl_->scan_errors.load(std::memory_order_relaxed);
-}
+uint64_t Scratch::scanErrors() const { return impl_->scan_errors.load(std::memory_order_relaxed); }
 
 namespace {
 
@@ -898,8 +1041,10 @@ void prefetchEventKeys(const IndicatorSet& set, const Event& event) {
 Scratch::Impl& checkedImpl(const IndicatorSet& set, Scratch& scratch, const char* caller) {
   Scratch::Impl& impl = scratch.impl();
   if (impl.set != &set) {
-    std::fprintf(stderr, "vigil intel matcher: %s got a Scratch created for another "
-                 "IndicatorSet\n", caller);
+    std::fprintf(stderr,
+                 "vigil intel matcher: %s got a Scratch created for another "
+                 "IndicatorSet\n",
+                 caller);
     std::abort();
   }
   return impl;

@@ -271,6 +271,58 @@ TEST_F(MatcherTest, AddressRunWithDoubleDot) {
   EXPECT_EQ(matchMessage(*set, "to 10.0.0.53"), Hits{});
 }
 
+// Internationalized names in events match the punycode form the builder stores, at the
+// same label boundaries as ASCII names. Letters past ASCII join a name; punctuation,
+// spaces, symbols and invalid UTF-8 end it.
+TEST_F(MatcherTest, InternationalizedNames) {
+  const std::string buecher = "b\u00fccher.example";  // bücher.example
+  const std::string rei = "\u4f8b\u3048.example";     // 例え.example
+  const std::string e_acute = "\u00e9";
+  const std::string md5 = "d41d8cd98f00b204e9800998ecf8427e";
+  auto set = buildSet(buecher + "\nevil.example\n" + rei + "\n" + md5 + "\n");
+  const Hits buecher_hit = {"xn--bcher-kva.example"};
+  const Hits evil_hit = {"evil.example"};
+  EXPECT_EQ(matchMessage(*set, "query www." + buecher + " A"), buecher_hit);
+  EXPECT_EQ(matchMessage(*set, "query WWW.B\u00fccher.EXAMPLE. A"), buecher_hit);
+  EXPECT_EQ(matchMessage(*set, "query www.xn--bcher-kva.example A"), buecher_hit);
+  EXPECT_EQ(matchMessage(*set, buecher), buecher_hit);
+  // « and » (U+00AB, U+00BB), curly quotes (U+201C, U+201D) and the ideographic full
+  // stop (U+3002) end a name.
+  EXPECT_EQ(matchMessage(*set, "\u00ab" + buecher + "\u00bb"), buecher_hit);
+  EXPECT_EQ(matchMessage(*set, "\u201cevil.example\u201d"), evil_hit);
+  EXPECT_EQ(matchMessage(*set, "sub." + rei + "\u3002"), Hits{"xn--r8jz45g.example"});
+  // An invalid byte ends a name too.
+  EXPECT_EQ(matchMessage(*set,
+                         "\xff"
+                         "evil.example\xfe"),
+            evil_hit);
+  // Label boundaries hold: a letter past ASCII is part of its label.
+  EXPECT_EQ(matchMessage(*set, e_acute + "evil.example"), Hits{});
+  EXPECT_EQ(matchMessage(*set, "not" + buecher), Hits{});
+  EXPECT_EQ(matchMessage(*set, buecher + ".org"), Hits{});
+  EXPECT_EQ(matchMessage(*set, buecher + "..10.0.0.53"), buecher_hit);
+  // A long run keeps its end, as an ASCII one does.
+  std::string long_run;
+  for (int i = 0; i < 80; ++i) long_run += e_acute + "t" + e_acute + ".";
+  EXPECT_EQ(matchMessage(*set, long_run + buecher), buecher_hit);
+  // Hashes next to letters past ASCII are still hashes.
+  EXPECT_EQ(matchMessage(*set, e_acute + md5 + e_acute), Hits{md5});
+  // Two names in one run of letters, each found once.
+  EXPECT_EQ(matchMessage(*set, buecher + "..evil.example"),
+            (Hits{"evil.example", "xn--bcher-kva.example"}));
+}
+
+// A hit in an internationalized field value is reported under that field.
+TEST_F(MatcherTest, InternationalizedNameInField) {
+  auto set = buildSet("b\u00fccher.example\n");
+  Scratch scratch(*set);
+  const std::string line = "{\"dns\":{\"rrname\":\"cdn.B\u00fccher.example\"},\"msg\":\"x\"}";
+  ASSERT_TRUE(testing::JsonFlattener::fill(line, event_));
+  ASSERT_EQ(matchEvent(*set, scratch, event_), 1u);
+  EXPECT_EQ(event_.hits[0].indicator, "xn--bcher-kva.example");
+  EXPECT_EQ(event_.hits[0].field, "dns.rrname");
+}
+
 // An indicator found several times and in several fields is reported once.
 TEST_F(MatcherTest, OneHitPerIndicator) {
   auto set = buildSet("bad.example\n");

@@ -2,6 +2,7 @@
 // URL normalization, through the builder's public API and the matcher.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <optional>
 #include <string>
 #include <utility>
@@ -10,6 +11,7 @@
 #include "common/event.h"
 #include "intel/builder.h"
 #include "intel/indicator_set.h"
+#include "intel/internal/punycode.h"
 #include "intel/matcher.h"
 
 namespace vigil::intel {
@@ -245,8 +247,7 @@ TEST(MetadataTest, FilenameMatching) {
 TEST(MetadataTest, RegexIndicators) {
   IndicatorSetBuilder builder(fixedNow());
   LoadReport report;
-  builder.addIndicator("r", IndicatorType::kRegex, "\\\\temp\\\\[a-z]{8}\\.exe", {}, "t:1",
-                       report);
+  builder.addIndicator("r", IndicatorType::kRegex, "\\\\temp\\\\[a-z]{8}\\.exe", {}, "t:1", report);
   builder.addIndicator("r", IndicatorType::kRegex, "(a)\\1", {}, "t:2", report);
   builder.addIndicator("r", IndicatorType::kRegex, "x*", {}, "t:3", report);
   ASSERT_EQ(report.rejected, 2u);
@@ -268,7 +269,10 @@ TEST(MetadataTest, RegexIndicators) {
 TEST(MetadataTest, Punycode) {
   IndicatorSetBuilder builder(fixedNow());
   LoadReport report;
-  builder.addIndicator("p", std::nullopt, "B\xc3\xbc" "cher.Example", {}, "t:1", report);
+  builder.addIndicator("p", std::nullopt,
+                       "B\xc3\xbc"
+                       "cher.Example",
+                       {}, "t:1", report);
   builder.addIndicator("p", std::nullopt, "m\xc3\xbcnchen.example", {}, "t:2", report);
   builder.addIndicator("p", std::nullopt, "\xe4\xbe\x8b\xe3\x81\x88.example", {}, "t:3", report);
   builder.addIndicator("p", std::nullopt, "https://\xc3\xbc.example/a", {}, "t:4", report);
@@ -280,6 +284,28 @@ TEST(MetadataTest, Punycode) {
   EXPECT_EQ(set->indicator(1).text, "xn--mnchen-3ya.example");
   EXPECT_EQ(set->indicator(2).text, "xn--r8jz45g.example");
   EXPECT_EQ(set->indicator(3).text, "https://xn--tda.example/a");
+}
+
+// The matcher's label encoder gives the builder's form without allocating, and refuses
+// what does not fit or is not UTF-8.
+TEST(MetadataTest, LabelToAscii) {
+  std::array<char, 64> out{};
+  auto encode = [&out](std::string_view label) {
+    return std::string(out.data(), internal::labelToAscii(label, out));
+  };
+  EXPECT_EQ(encode("B\u00fccher"), "xn--bcher-kva");
+  EXPECT_EQ(encode("\u4f8b\u3048"), "xn--r8jz45g");
+  EXPECT_EQ(encode("MixedCase"), "mixedcase");
+  EXPECT_EQ(encode(""), "");
+  EXPECT_EQ(encode("\xff"), "");
+  EXPECT_EQ(encode("b\xc3"), "");  // cut sequence
+  std::array<char, 8> small{};
+  EXPECT_EQ(internal::labelToAscii("B\u00fccher", small), 0u);
+  EXPECT_EQ(internal::labelToAscii("abcdefgh", small), 8u);
+  EXPECT_EQ(internal::labelToAscii("abcdefghi", small), 0u);
+  for (std::string_view label : {"m\u00fcnchen", "\u00e9t\u00e9", "a\U0001F600z"}) {
+    EXPECT_EQ("xn--" + internal::punycodeEncode(label).value(), encode(label)) << label;
+  }
 }
 
 // URL normalization: scheme and host lower case, default port gone, unreserved
