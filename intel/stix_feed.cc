@@ -154,6 +154,10 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addStixText(std::string_view nam
     // Check every value before adding any, so a pattern loads whole or not at all.
     std::string bad;
     for (const stix::PatternValue& value : *values) {
+      if (std::string family = stix::addressFamilyError(value); !family.empty()) {
+        bad = std::move(family);
+        break;
+      }
       absl::StatusOr<internal::ParsedIndicator> parsed =
           internal::parseTypedIndicator(value.type, value.value, options_);
       if (!parsed.ok()) {

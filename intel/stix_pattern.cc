@@ -403,9 +403,8 @@ absl::Status notRunnable(std::string_view part) {
 absl::StatusOr<IndicatorType> valueType(const Comparison& c) {
   std::string path = c.pathText();
   std::string type = c.object_type;
-  if ((type == "ipv4-addr" || type == "ipv6-addr") && path == type + ":value") {
-    return IndicatorType::kIpv4;
-  }
+  if (path == "ipv4-addr:value") return IndicatorType::kIpv4;
+  if (path == "ipv6-addr:value") return IndicatorType::kIpv6;
   if (path == "domain-name:value") return IndicatorType::kDomain;
   if (path == "url:value") return IndicatorType::kUrl;
   if (path == "file:name") return IndicatorType::kFilename;
@@ -462,8 +461,10 @@ absl::Status addComparison(const Comparison& c, std::vector<PatternValue>& out) 
       for (const Literal& value : c.values) out.push_back({*type, value.text});
       return absl::OkStatus();
     case Op::kIsSubset:
-      if (*type != IndicatorType::kIpv4) return notRunnable("ISSUBSET on a non-address path");
-      out.push_back({IndicatorType::kIpv4, c.values.front().text});
+      if (*type != IndicatorType::kIpv4 && *type != IndicatorType::kIpv6) {
+        return notRunnable("ISSUBSET on a non-address path");
+      }
+      out.push_back({*type, c.values.front().text});
       return absl::OkStatus();
     case Op::kLike:
       out.push_back({IndicatorType::kRegex, likeToRegex(c.values.front().text)});
@@ -549,6 +550,19 @@ absl::StatusOr<std::vector<PatternValue>> patternValues(const Node& pattern) {
   std::vector<PatternValue> out;
   if (absl::Status s = reduceObservations(pattern, out); !s.ok()) return s;
   return out;
+}
+
+std::string addressFamilyError(const PatternValue& value) {
+  const bool colon = value.value.find(':') != std::string::npos;
+  if (value.type == IndicatorType::kIpv4 && colon) {
+    return absl::StrCat("ipv4-addr:value holds the IPv6 value '", value.value,
+                        "'; write it as ipv6-addr:value");
+  }
+  if (value.type == IndicatorType::kIpv6 && !colon) {
+    return absl::StrCat("ipv6-addr:value holds the IPv4 value '", value.value,
+                        "'; write it as ipv4-addr:value");
+  }
+  return {};
 }
 
 }  // namespace vigil::intel::stix

@@ -73,7 +73,9 @@ absl::StatusOr<std::unique_ptr<Node>> parsePattern(std::string_view pattern);
 
 // One value that the matcher can look for on its own.
 struct PatternValue {
-  IndicatorType type = IndicatorType::kIpv4;  // kIpv4 stands for any address or CIDR
+  // kIpv4 for ipv4-addr and kIpv6 for ipv6-addr, each an address or a CIDR of that family
+  // (checked by the feed loader: addressFamilyError()).
+  IndicatorType type = IndicatorType::kIpv4;
   std::string value;
 };
 
@@ -86,5 +88,10 @@ struct PatternValue {
 // qualifier, NOT, another operator or object path), so that a pattern is loaded whole
 // or not at all.
 absl::StatusOr<std::vector<PatternValue>> patternValues(const Node& pattern);
+
+// For a value of ipv4-addr or ipv6-addr, the reason it does not belong to that family
+// (an IPv6 text such as "2001:db8::1" on ipv4-addr, or an IPv4 one on ipv6-addr); empty
+// when it does, or for other types. IPv4-mapped IPv6 addresses belong to ipv6-addr.
+std::string addressFamilyError(const PatternValue& value);
 
 }  // namespace vigil::intel::stix

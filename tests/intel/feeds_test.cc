@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -690,6 +691,51 @@ TEST(StixFeedTest, InvalidMetadataRejected) {
   std::shared_ptr<const IndicatorSet> set = *builder.build();
   ASSERT_EQ(set->size(), 1u);
   EXPECT_EQ(set->indicator(0).confidence, 100);
+}
+
+// An address must belong to the family its object type names: an IPv6 value on
+// ipv4-addr loaded as an IPv6 indicator before, with no word in the report.
+TEST(StixFeedTest, AddressFamilyChecked) {
+  IndicatorSetBuilder builder(fixedNow());
+  absl::StatusOr<LoadReport> report = builder.addStixText("stix", R"({"type": "bundle",
+    "objects": [
+      {"type": "indicator", "id": "indicator--1", "pattern": "[ipv4-addr:value = '2001:db8::1']"},
+      {"type": "indicator", "id": "indicator--2", "pattern": "[ipv6-addr:value = '198.51.100.7']"},
+      {"type": "indicator", "id": "indicator--3",
+       "pattern": "[ipv4-addr:value ISSUBSET '2001:db8::/32']"},
+      {"type": "indicator", "id": "indicator--4",
+       "pattern": "[ipv4-addr:value = '198.51.100.8'] OR [ipv6-addr:value = '198.51.100.9']"},
+      {"type": "indicator", "id": "indicator--5", "pattern": "[ipv4-addr:value = '198.51.100.7']"},
+      {"type": "indicator", "id": "indicator--6", "pattern": "[ipv6-addr:value = '2001:db8::7']"},
+      {"type": "indicator", "id": "indicator--7",
+       "pattern": "[ipv6-addr:value = '::ffff:198.51.100.10']"},
+      {"type": "indicator", "id": "indicator--8",
+       "pattern": "[ipv4-addr:value ISSUBSET '203.0.113.0/24']"},
+      {"type": "indicator", "id": "indicator--9",
+       "pattern": "[ipv6-addr:value ISSUBSET '2001:db8:1::/48']"}
+    ]})",
+                                                          "f.json");
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->rejected, 4u) << reasons(*report);
+  const char* expected[] = {
+      "ipv4-addr:value holds the IPv6 value '2001:db8::1'; write it as ipv6-addr:value",
+      "ipv6-addr:value holds the IPv4 value '198.51.100.7'; write it as ipv4-addr:value",
+      "ipv4-addr:value holds the IPv6 value '2001:db8::/32'",
+      "ipv6-addr:value holds the IPv4 value '198.51.100.9'",
+  };
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(report->rejections[i].location, "f.json:indicator--" + std::to_string(i + 1));
+    EXPECT_NE(report->rejections[i].reason.find(expected[i]), std::string::npos)
+        << report->rejections[i].reason;
+  }
+  // indicator--4 loads whole or not at all: 198.51.100.8 is not in the set.
+  EXPECT_EQ(report->loaded, 5u) << reasons(*report);
+  std::shared_ptr<const IndicatorSet> set = *builder.build();
+  std::vector<std::string> texts;
+  for (uint32_t i = 0; i < set->size(); ++i) texts.push_back(set->indicator(i).text);
+  std::sort(texts.begin(), texts.end());
+  EXPECT_EQ(texts, (std::vector<std::string>{"198.51.100.10", "198.51.100.7", "2001:db8:1::/48",
+                                             "2001:db8::7", "203.0.113.0/24"}));
 }
 
 // Members of the wrong JSON type are read as absent instead of throwing: a fuzzer found

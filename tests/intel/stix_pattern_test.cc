@@ -133,7 +133,7 @@ TEST(StixPatternTest, ReducesSupportedPaths) {
       "[email-addr:value = 'a@bad.example'] OR [email-message:from_ref.value = 'b@bad.example']");
   ASSERT_EQ(values.size(), 10u);
   EXPECT_EQ(values[0].type, IndicatorType::kIpv4);
-  EXPECT_EQ(values[1].type, IndicatorType::kIpv4);
+  EXPECT_EQ(values[1].type, IndicatorType::kIpv6);
   EXPECT_EQ(values[2].type, IndicatorType::kDomain);
   EXPECT_EQ(values[3].type, IndicatorType::kUrl);
   EXPECT_EQ(values[4].type, IndicatorType::kMd5);
