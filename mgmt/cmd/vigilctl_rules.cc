@@ -29,6 +29,7 @@
 #include "dataplane/parser.h"
 #include "mgmt/cmd/vigilctl_client.h"
 #include "mgmt/config.h"
+#include "mgmt/rule_reloader.h"
 
 namespace vigil::ctl {
 namespace {
@@ -266,26 +267,6 @@ class RuleTester {
   std::map<std::string, size_t> per_rule_;
 };
 
-// Expands folders into their *.yml and *.yaml files, sorted.
-std::vector<std::string> ruleFiles(const std::vector<std::string>& paths) {
-  std::vector<std::string> files;
-  for (const std::string& path : paths) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(path, ec)) {
-      files.push_back(path);
-      continue;
-    }
-    std::vector<std::string> found;
-    for (const auto& entry : std::filesystem::recursive_directory_iterator(path, ec)) {
-      std::string extension = entry.path().extension().string();
-      if (extension == ".yml" || extension == ".yaml") found.push_back(entry.path().string());
-    }
-    std::sort(found.begin(), found.end());
-    files.insert(files.end(), found.begin(), found.end());
-  }
-  return files;
-}
-
 void runRulesTest(const RulesTestOptions& options) {
   if (!options.format.empty() && !mgmt::formatFromName(options.format)) {
     fail(absl::StrCat("--format '", options.format, "' is invalid; use one of ",
@@ -302,9 +283,19 @@ void runRulesTest(const RulesTestOptions& options) {
   const std::string& events_path = options.paths.back();
   std::vector<std::string> rule_paths(options.paths.begin(), options.paths.end() - 1);
 
+  // Folders expand as vigild expands rules.paths, so a folder without rule files fails
+  // here as it fails the daemon's start, instead of testing zero rules.
+  absl::StatusOr<std::vector<std::string>> files = mgmt::expandRulePaths(rule_paths);
+  if (!files.ok()) {
+    std::string message(files.status().message());
+    constexpr std::string_view kPrefix = "rules.paths: ";
+    if (message.starts_with(kPrefix)) message.erase(0, kPrefix.size());
+    fail(message, 2);
+  }
+
   correlate::RuleLoader loader;
   size_t rule_errors = 0;
-  for (const std::string& file : ruleFiles(rule_paths)) {
+  for (const std::string& file : *files) {
     absl::Status status = loader.addFile(file);
     if (status.ok()) continue;
     ++rule_errors;

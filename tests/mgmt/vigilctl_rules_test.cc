@@ -292,6 +292,34 @@ TEST_F(VigilctlRulesTest, UsageErrors) {
   EXPECT_NE(format.err.find("--format 'xml' is invalid"), std::string::npos) << format.err;
 }
 
+// Rule folders expand as vigild expands rules.paths: a folder without rule files and a
+// path that does not exist exit 2, as they stop the daemon's start, instead of testing
+// zero rules.
+TEST_F(VigilctlRulesTest, RulePathsExpandAsInTheDaemon) {
+  std::string events = write("events.jsonl", "{\"message\": \"x\"}\n");
+  std::filesystem::create_directories(dir_ / "empty" / "sub");
+  write("empty/sub/notes.txt", "not a rule\n");
+  CommandRun empty = run("rules test " + (dir_ / "empty").string() + " " + events);
+  EXPECT_EQ(empty.exit_code, 2);
+  EXPECT_NE(empty.err.find("folder " + (dir_ / "empty").string() +
+                           " contains no *.yml or *.yaml file"),
+            std::string::npos)
+      << empty.err;
+  EXPECT_TRUE(empty.lines.empty());
+  CommandRun missing = run("rules test " + (dir_ / "none.yml").string() + " " + events);
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("none.yml is neither a rule file nor a folder"), std::string::npos)
+      << missing.err;
+  // Rules in sub-folders count, as in the daemon.
+  std::filesystem::create_directories(dir_ / "nested" / "deep");
+  write("nested/deep/ssh.yml", kRules);
+  CommandRun nested = run("rules test " + (dir_ / "nested").string() + " " + events);
+  EXPECT_EQ(nested.exit_code, 0) << nested.err;
+  EXPECT_NE(nested.err.find("1 detection rules, 1 correlation rules, 0 rule errors"),
+            std::string::npos)
+      << nested.err;
+}
+
 // An events file that opens but fails to read exits 2 with the reason, instead of
 // reporting zero events and exiting 0. A folder is rejected before it is opened.
 TEST_F(VigilctlRulesTest, UnreadableEventsFail) {
