@@ -10,6 +10,7 @@
 #include <httplib.h>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -326,17 +327,33 @@ absl::Status IntelManager::addFeeds(intel::IndicatorSetBuilder& builder, bool in
                    list.url.empty() ? list.path : list.url, report->loaded,
                    report->duplicates, report->rejected, report->expired,
                    report->not_for_detection, report->unknown_types.size());
-    // Every rejection is logged at start; a reload repeats only the counts.
-    const size_t shown = initial ? std::min(report->rejections.size(), kLoggedRejectionsPerList)
-                                 : 0;
-    for (size_t i = 0; i < shown; ++i) {
-      const intel::Rejection& r = report->rejections[i];
-      VIGIL_LOG_WARN("indicator rejected list={} at={} reason=\"{}\" text=\"{}\"", list.name,
-                     r.location, logText(r.reason), logText(r.text));
+    // Rejections are logged with their reasons at start and, on a reload, those the
+    // list's previous load did not have (a line added or changed since), so a feed
+    // reloaded unchanged does not repeat them. Past the limit they are counted only.
+    std::set<uint64_t>& seen = rejections_seen_[list.name];
+    std::set<uint64_t> now_seen;
+    size_t shown = 0;
+    size_t repeated = 0;
+    for (const intel::Rejection& r : report->rejections) {
+      const uint64_t key = absl::HashOf(r.location, r.reason, r.text);
+      now_seen.insert(key);
+      if (!initial && seen.count(key) != 0) {
+        ++repeated;
+      } else if (shown < kLoggedRejectionsPerList) {
+        ++shown;
+        VIGIL_LOG_WARN("indicator rejected list={} at={} reason=\"{}\" text=\"{}\"",
+                       list.name, r.location, logText(r.reason), logText(r.text));
+      }
     }
-    if (report->rejected > shown) {
+    seen = std::move(now_seen);
+    if (repeated > 0) {
+      VIGIL_LOG_INFO("indicator rejections as in the previous load, not logged again list={} "
+                     "count={}",
+                     list.name, repeated);
+    }
+    if (report->rejected > shown + repeated) {
       VIGIL_LOG_WARN("indicator rejections not logged list={} count={}", list.name,
-                     report->rejected - shown);
+                     report->rejected - shown - repeated);
     }
   }
   return builder.setTenant("");

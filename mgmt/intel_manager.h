@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -145,6 +146,9 @@ class IntelManager {
   std::map<std::string, std::string> last_good_;  // URL feed name -> last fetched body
   AnalystLists analyst_;                          // every tenant's analyst values
   std::map<std::string, std::string> fetch_errors_;  // URL feed name -> latest fetch error
+  // List name -> hashes of the rejections (place, reason, text) of its latest load, so
+  // that a reload logs the rejections that are new and not those logged before.
+  std::map<std::string, std::set<uint64_t>> rejections_seen_;
   mutable std::mutex status_mutex_;
   std::vector<FeedStatus> feed_status_;
 

@@ -282,6 +282,43 @@ TEST_F(DaemonTest, SighupAndAnalystIndicators) {
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 }
 
+// Counts the occurrences of `text` in `log`.
+size_t countOccurrences(const std::string& log, const std::string& text) {
+  size_t count = 0;
+  for (size_t at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++count;
+  return count;
+}
+
+// A reload logs the reasons of rejections the list's previous load did not have, and
+// counts the ones it had instead of logging them again.
+TEST_F(DaemonTest, SighupLogsNewRejectionReasons) {
+  auto daemon = startDaemon();
+  ASSERT_TRUE(daemon->running());
+  const std::string rejected = "indicator rejected list=watch at=";
+  EXPECT_EQ(countOccurrences(daemon->log(), rejected), 1u) << daemon->log();
+  writeFile(dir_ + "/watch.txt",
+            "# test indicators\n203.0.113.66\nevil.example\nnot an indicator\n10.0.0.0/3\n");
+  daemon->signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    return metricSum(metrics(), "vigil_intel_snapshot_generation") == 2;
+  })) << daemon->log();
+  std::string log = daemon->log();
+  EXPECT_EQ(countOccurrences(log, rejected), 2u) << log;
+  EXPECT_NE(log.find("/watch.txt:5 reason=\"over-broad CIDR"), std::string::npos) << log;
+  EXPECT_NE(log.find("10.0.0.0/3"), std::string::npos) << log;
+  EXPECT_NE(log.find("indicator rejections as in the previous load, not logged again list=watch "
+                     "count=1"),
+            std::string::npos)
+      << log;
+  // Unchanged, nothing is logged again.
+  daemon->signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    return metricSum(metrics(), "vigil_intel_snapshot_generation") == 3;
+  })) << daemon->log();
+  EXPECT_EQ(countOccurrences(daemon->log(), rejected), 2u) << daemon->log();
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+}
+
 // Cases survive a restart of the daemon: the store is reopened, not recreated.
 // With alerts on stdout, stdout carries JSON lines only; the run summary goes to stderr.
 TEST_F(DaemonTest, AlertsOnStdoutStayJsonLines) {
