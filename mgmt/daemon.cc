@@ -610,6 +610,7 @@ void Daemon::stop() {
   if (case_sink_) case_sink_->flush();
   if (alert_writer_) alert_writer_->flush();
   if (api_) api_->stop();
+  api_stopped_.store(true, std::memory_order_release);
   if (runner_) runner_->stop();
   if (start_ns_ != 0) {
     VIGIL_LOG_INFO("vigild stopped uptime_s={:.1f} events={} parsed={} parse_errors={} "
@@ -651,7 +652,12 @@ std::string Daemon::summary() const {
       out += line("cases in store", static_cast<uint64_t>(page->total));
     }
   }
-  out += "Where to look (the API answers while vigild runs):\n";
+  // The summary file is written at the end of a replay, while the API still answers,
+  // and again at the stop, after which the API lines need vigild started again.
+  out += api_stopped_.load(std::memory_order_acquire)
+             ? "Where to look (vigild has stopped: the files are ready now; the API lines "
+               "work once vigild runs again):\n"
+             : "Where to look (the API answers while vigild runs):\n";
   if (config_.api_enabled) {
     std::string api = absl::StrCat(config_.api_tls_certificate.empty() ? "http://" : "https://",
                                    config_.api_listen);

@@ -52,6 +52,10 @@ TEST(DemoTest, ReplayFindsRealActivity) {
   EXPECT_EQ(summaryValue(summary, "parse errors \\(kept\\)"), 0) << summary;
   EXPECT_GT(summaryValue(summary, "indicator hits"), 600) << summary;
   EXPECT_EQ(summaryValue(summary, "cases in store"), 6) << summary;
+  // Written at the stop, the summary does not claim that the API answers.
+  EXPECT_NE(summary.find("vigild has stopped: the files are ready now"), std::string::npos)
+      << summary;
+  EXPECT_EQ(summary.find("the API answers while vigild runs"), std::string::npos) << summary;
   std::string alerts = readFile(dir + "/alerts.jsonl");
   for (const char* title : {"Repeated failed Windows logons from one source",
                             "Guest account used for a network logon", "RDP sweep from one source",
