@@ -108,12 +108,19 @@ void readUserAddrPort(std::string_view text, std::string_view& user, std::string
   user = text.substr(0, space);
 }
 
-// "U from ADDR port N ssh2": the user is everything before the last " from ".
+// "U from ADDR port N ssh2": the user is everything before the last " from ". OpenSSH
+// writes an empty user as "user  from" with two spaces, and relays that collapse runs of
+// spaces leave "user from": text that starts with "from " and has no " from " has no user.
 bool readUserFrom(std::string_view text, Event& event) {
-  const size_t from = rfindNeedle(text, " from ");
-  if (from == std::string_view::npos) return false;
+  size_t from = rfindNeedle(text, " from ");
+  size_t after = from + 6;
+  if (from == std::string_view::npos) {
+    if (!text.starts_with("from ")) return false;
+    from = 0;
+    after = 5;
+  }
   std::string_view user, addr, port;
-  readUserAddrPort(text.substr(from + 6), user, addr, port);
+  readUserAddrPort(text.substr(after), user, addr, port);
   event.user = text.substr(0, from);
   setSource(event, addr, port);
   return true;

@@ -120,6 +120,19 @@ TEST(ParserPatternsTest, SshdHandwrittenForms) {
       {"pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= "
        "rhost=192.0.2.15  user=root",
        "pam_auth_failure", "failure", "root", "192.0.2.15", 0},
+      // An empty user name, as OpenSSH writes it and after a relay collapsed the spaces.
+      {"Invalid user  from 192.0.2.16 port 40007", "ssh_invalid_user", "failure", "",
+       "192.0.2.16", 40007},
+      {"Invalid user from 192.0.2.17 port 40008", "ssh_invalid_user", "failure", "", "192.0.2.17",
+       40008},
+      {"Failed password for invalid user from 192.0.2.18 port 40009 ssh2", "ssh_login", "failure",
+       "", "192.0.2.18", 40009},
+      {"error: maximum authentication attempts exceeded for invalid user from 192.0.2.19 port "
+       "40010 ssh2 [preauth]",
+       "ssh_max_auth_attempts", "failure", "", "192.0.2.19", 40010},
+      // A user named "from" keeps its name.
+      {"Invalid user from from 192.0.2.20 port 40011", "ssh_invalid_user", "failure", "from",
+       "192.0.2.20", 40011},
   };
   ParsedEvent slot;
   for (const auto& c : cases) {
