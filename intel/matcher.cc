@@ -188,6 +188,56 @@ bool contains(std::string_view outer, std::string_view inner) {
          inner.data() + inner.size() <= outer.data() + outer.size();
 }
 
+// True when `text` equals `lower` (lower case) in any case.
+bool equalsLower(std::string_view text, std::string_view lower) {
+  if (text.size() != lower.size()) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (absl::ascii_tolower(text[i]) != lower[i]) return false;
+  }
+  return true;
+}
+
+// Fields that hold a URL or a request target: "url", "*.url", "*.uri", "*.request_uri",
+// "url.original", "url.full" (ECS) and CEF's "request".
+bool isUrlField(std::string_view name) {
+  const size_t dot = name.rfind('.');
+  const std::string_view last = dot == std::string_view::npos ? name : name.substr(dot + 1);
+  if (equalsLower(last, "url") || equalsLower(last, "uri") || equalsLower(last, "request_uri")) {
+    return true;
+  }
+  if (last == "original" || last == "full") {
+    return dot != std::string_view::npos && dot >= 3 &&
+           equalsLower(name.substr(dot - 3, 3), "url") && (dot == 3 || name[dot - 4] == '.');
+  }
+  return name == "cef.request";
+}
+
+// The host of a URL or request target, a view into `url`: after "scheme://" or "//" and
+// any userinfo, up to the port, path, query or fragment. Empty for a path alone
+// ("/a?b") and for a bracketed IPv6 literal, which holds no domain. Text without a
+// scheme ("bad.example/x") starts with its host.
+std::string_view urlHost(std::string_view url) {
+  size_t start = 0;
+  const size_t scheme = url.find("://");
+  if (scheme != std::string_view::npos && scheme > 0 &&
+      std::all_of(url.begin(), url.begin() + static_cast<std::ptrdiff_t>(scheme), [](char c) {
+        return absl::ascii_isalnum(c) || c == '+' || c == '-' || c == '.';
+      })) {
+    start = scheme + 3;
+  } else if (url.starts_with("//")) {
+    start = 2;
+  } else if (url.starts_with("/")) {
+    return {};
+  }
+  std::string_view authority = url.substr(start);
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  if (const size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    authority.remove_prefix(at + 1);
+  }
+  if (authority.starts_with("[")) return {};
+  return authority.substr(0, authority.find(':'));
+}
+
 [[noreturn]] void fatal(const char* what) {
   std::fprintf(stderr, "vigil intel matcher: %s\n", what);
   std::abort();
@@ -403,6 +453,7 @@ class EventMatcher {
           break;
         case LookupKind::kDomain:
           id = set_.lookupDomain(key, lookup.hash);
+          if (id && !inUrlHost(lookup.hit)) id.reset();
           break;
         case LookupKind::kHash:
           id = set_.lookupHash(key, lookup.hash);
@@ -543,6 +594,7 @@ class EventMatcher {
         break;
       case LookupKind::kDomain:
         if (delta_->hasDomains()) id = delta_->lookupDomain(key);
+        if (id && !inUrlHost(lookup.hit)) id.reset();
         break;
       case LookupKind::kHash:
         if (delta_->hasHashes()) id = delta_->lookupHash(key);
@@ -829,6 +881,19 @@ class EventMatcher {
 
   // The field a hit at `hit` is reported under: `field`, or with `attribute_fields` the
   // generic field whose value contains the hit.
+  // False for a domain name found in a URL field outside the URL's host, such as in its
+  // path or query: only the host counts for a domain indicator (br13). Runs only for
+  // lookups that found an indicator.
+  bool inUrlHost(std::string_view hit) const {
+    bool counts = true;
+    event_.visitFields([&](const Field& candidate) {
+      if (!contains(candidate.value, hit)) return true;
+      if (isUrlField(candidate.name)) counts = contains(urlHost(candidate.value), hit);
+      return false;
+    });
+    return counts;
+  }
+
   std::string_view fieldFor(std::string_view field, bool attribute_fields,
                             std::string_view hit) const {
     if (!attribute_fields) return field;

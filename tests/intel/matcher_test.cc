@@ -323,6 +323,45 @@ TEST_F(MatcherTest, InternationalizedNameInField) {
   EXPECT_EQ(event_.hits[0].field, "dns.rrname");
 }
 
+// br13: in a URL field only the host counts for a domain indicator, not the path, the
+// query or the userinfo. Free text and other fields keep every host name.
+TEST_F(MatcherTest, DomainInUrlFieldCountsOnlyInHost) {
+  auto set = buildSet("bad.example\n");
+  Scratch scratch(*set);
+  struct Case {
+    const char* json;
+    const char* field;  // nullptr: no hit
+  };
+  const Case cases[] = {
+      {R"({"url":"https://user@good.example/path?x=bad.example"})", nullptr},
+      {R"({"url":"https://good.example/bad.example"})", nullptr},
+      {R"({"url":"https://bad.example@good.example/"})", nullptr},
+      {R"({"url":"https://good.example/#bad.example"})", nullptr},
+      {R"({"http":{"url":"/index.php?q=bad.example"}})", nullptr},
+      {R"({"url":{"original":"https://good.example/?r=bad.example"}})", nullptr},
+      {R"({"url":"https://bad.example/?q=notbad.example"})", "url"},
+      {R"({"url":"https://x@WWW.BAD.example:8443/p"})", "url"},
+      {R"({"url":"bad.example/x"})", "url"},
+      {R"({"http":{"hostname":"good.example","url":"https://good.example/?r=bad.example"},)"
+       R"("dns":{"rrname":"bad.example"}})",
+       "dns.rrname"},
+      {R"({"note":"see https://good.example/?r=bad.example"})", "note"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.json);
+    ASSERT_TRUE(testing::JsonFlattener::fill(c.json, event_));
+    const size_t added = matchEvent(*set, scratch, event_);
+    if (c.field == nullptr) {
+      EXPECT_EQ(added, 0u);
+      continue;
+    }
+    ASSERT_EQ(added, 1u);
+    EXPECT_EQ(event_.hits[0].field, c.field);
+  }
+  // In a syslog message, which is free text, every host name counts.
+  EXPECT_EQ(matchMessage(*set, "GET https://good.example/?r=bad.example 200"), Hits{"bad.example"});
+}
+
 // An indicator found several times and in several fields is reported once.
 TEST_F(MatcherTest, OneHitPerIndicator) {
   auto set = buildSet("bad.example\n");
