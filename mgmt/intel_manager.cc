@@ -327,25 +327,27 @@ absl::Status IntelManager::addFeeds(intel::IndicatorSetBuilder& builder, bool in
                    list.url.empty() ? list.path : list.url, report->loaded,
                    report->duplicates, report->rejected, report->expired,
                    report->not_for_detection, report->unknown_types.size());
-    // Rejections are logged with their reasons at start and, on a reload, those the
-    // list's previous load did not have (a line added or changed since), so a feed
-    // reloaded unchanged does not repeat them. Past the limit they are counted only.
-    std::set<uint64_t>& seen = rejections_seen_[list.name];
-    std::set<uint64_t> now_seen;
+    // Rejections are logged with their reasons at start and, on a reload, those not
+    // logged before (a line added or changed since, or one past the limit last time), so
+    // a feed reloaded unchanged does not repeat them. Past the limit they are counted
+    // only. `logged` keeps the rejections of the latest load that have been logged.
+    std::set<uint64_t>& logged = rejections_logged_[list.name];
+    std::set<uint64_t> still_logged;
     size_t shown = 0;
     size_t repeated = 0;
     for (const intel::Rejection& r : report->rejections) {
       const uint64_t key = absl::HashOf(r.location, r.reason, r.text);
-      now_seen.insert(key);
-      if (!initial && seen.count(key) != 0) {
+      if (!initial && logged.count(key) != 0) {
         ++repeated;
+        still_logged.insert(key);
       } else if (shown < kLoggedRejectionsPerList) {
         ++shown;
+        still_logged.insert(key);
         VIGIL_LOG_WARN("indicator rejected list={} at={} reason=\"{}\" text=\"{}\"",
                        list.name, r.location, logText(r.reason), logText(r.text));
       }
     }
-    seen = std::move(now_seen);
+    logged = std::move(still_logged);
     if (repeated > 0) {
       VIGIL_LOG_INFO("indicator rejections as in the previous load, not logged again list={} "
                      "count={}",

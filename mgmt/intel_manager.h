@@ -146,9 +146,9 @@ class IntelManager {
   std::map<std::string, std::string> last_good_;  // URL feed name -> last fetched body
   AnalystLists analyst_;                          // every tenant's analyst values
   std::map<std::string, std::string> fetch_errors_;  // URL feed name -> latest fetch error
-  // List name -> hashes of the rejections (place, reason, text) of its latest load, so
-  // that a reload logs the rejections that are new and not those logged before.
-  std::map<std::string, std::set<uint64_t>> rejections_seen_;
+  // List name -> hashes of the rejections (place, reason, text) of its latest load that
+  // have been logged, so that a reload logs the others and not those logged before.
+  std::map<std::string, std::set<uint64_t>> rejections_logged_;
   mutable std::mutex status_mutex_;
   std::vector<FeedStatus> feed_status_;
 

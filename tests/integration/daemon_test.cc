@@ -316,6 +316,27 @@ TEST_F(DaemonTest, SighupLogsNewRejectionReasons) {
     return metricSum(metrics(), "vigil_intel_snapshot_generation") == 3;
   })) << daemon->log();
   EXPECT_EQ(countOccurrences(daemon->log(), rejected), 2u) << daemon->log();
+
+  // Past the limit of 20 per load, rejections are counted; the next reload logs them.
+  std::string list =
+      "# test indicators\n203.0.113.66\nevil.example\nnot an indicator\n10.0.0.0/3\n";
+  for (int i = 0; i < 24; ++i) list += "bad line " + std::to_string(i) + "\n";
+  writeFile(dir_ + "/watch.txt", list);
+  daemon->signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    return metricSum(metrics(), "vigil_intel_snapshot_generation") == 4;
+  })) << daemon->log();
+  log = daemon->log();
+  EXPECT_EQ(countOccurrences(log, rejected), 22u) << log;
+  EXPECT_NE(log.find("indicator rejections not logged list=watch count=4"), std::string::npos)
+      << log;
+  daemon->signal(SIGHUP);
+  ASSERT_TRUE(eventually([&] {
+    return metricSum(metrics(), "vigil_intel_snapshot_generation") == 5;
+  })) << daemon->log();
+  log = daemon->log();
+  EXPECT_EQ(countOccurrences(log, rejected), 26u) << log;
+  EXPECT_NE(log.find("not logged again list=watch count=22"), std::string::npos) << log;
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 }
 
