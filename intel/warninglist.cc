@@ -1,5 +1,6 @@
 // MISP warninglists: loading (IndicatorSetBuilder::addWarninglistText) and the check
 // that build() runs on every indicator.
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include <string_view>
@@ -10,6 +11,7 @@
 #include "intel/builder.h"
 #include "intel/internal/list_syntax.h"
 #include "intel/internal/misp_types.h"
+#include "intel/internal/punycode.h"
 #include "intel/internal/text.h"
 #include "intel/internal/warninglist.h"
 
@@ -68,9 +70,21 @@ void setApplies(internal::Warninglist& list, const json& attributes) {
 // Adds one entry; returns the reason when the entry is invalid for the list type.
 std::string addListEntry(internal::Warninglist& list, const std::string& value) {
   std::string lower = absl::AsciiStrToLower(av(value));
+  // Indicators keep internationalized names in punycode, so an entry written in UTF-8
+  // is compared in that form too.
+  const bool ascii = std::all_of(lower.begin(), lower.end(),
+                                 [](char c) { return static_cast<unsigned char>(c) < 0x80; });
   if (list.type == "string") {
+    if (!ascii) {
+      if (std::optional<std::string> name = internal::toAsciiDomain(lower)) list.names.insert(*name);
+    }
     list.names.insert(lower);
   } else if (list.type == "hostname") {
+    if (!ascii) {
+      std::optional<std::string> converted = internal::toAsciiDomain(lower);
+      if (!converted) return "host name with invalid UTF-8; write it in UTF-8 or in punycode";
+      lower = std::move(*converted);
+    }
     std::string_view name = lower;
     bool parents_only = !name.empty() && name.front() == '.';
     if (parents_only) name.remove_prefix(1);

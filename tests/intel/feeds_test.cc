@@ -574,6 +574,36 @@ TEST(WarninglistTest, SuppressesPerType) {
   EXPECT_EQ(set->indicator(2).text, "bad.example");
 }
 
+// Entries written in UTF-8 suppress indicators of internationalized names, which are
+// kept in punycode.
+TEST(WarninglistTest, InternationalizedEntries) {
+  IndicatorSetBuilder builder(fixedNow());
+  ASSERT_TRUE(builder
+                  .addWarninglistText(R"({"name": "hosts", "type": "hostname",
+                    "list": ["B\u00fccher.example", ".m\u00fcnchen.example"]})",
+                                      "w.json")
+                  .ok());
+  absl::StatusOr<WarninglistReport> strings = builder.addWarninglistText(
+      R"({"name": "strings", "type": "string", "list": ["\u4f8b\u3048.example", "\u00ff\u00fe"]})",
+      "s.json");
+  ASSERT_TRUE(strings.ok()) << strings.status();
+  EXPECT_EQ(strings->entries, 2u);
+  LoadReport report;
+  for (const char* value : {"b\u00fccher.example", "www.xn--bcher-kva.example",
+                            "x.m\u00fcnchen.example", "m\u00fcnchen.example",
+                            "\u4f8b\u3048.example", "other.example"}) {
+    builder.addIndicator("feed", std::nullopt, value, {}, "t:1", report);
+  }
+  ASSERT_EQ(report.loaded, 6u) << reasons(report);
+  std::shared_ptr<const IndicatorSet> set = *builder.build();
+  const std::map<std::string, size_t>& counts = set->stats().suppressed_by_warninglist;
+  EXPECT_EQ(counts.at("hosts"), 3u);
+  EXPECT_EQ(counts.at("strings"), 1u);
+  ASSERT_EQ(set->size(), 2u);
+  EXPECT_EQ(set->indicator(0).text, "xn--mnchen-3ya.example");
+  EXPECT_EQ(set->indicator(1).text, "other.example");
+}
+
 // Invalid lists fail; invalid entries are rejections.
 TEST(WarninglistTest, InvalidLists) {
   IndicatorSetBuilder builder(fixedNow());
