@@ -119,21 +119,6 @@ constexpr size_t kMinHashDigits = 32;
 
 bool isLabelChar(char c) { return absl::ascii_isalnum(c) || c == '-'; }
 
-// True for a code point past ASCII that ends a host name in text rather than being a
-// letter of an internationalized one: Latin-1 punctuation and signs, general punctuation
-// (spaces of all widths, dashes, curly quotes, zero-width characters), symbols, arrows
-// and box drawing, CJK punctuation and the ideographic full stop, full-width ASCII
-// punctuation, the byte order mark, specials and the emoji planes. This is a coarse
-// stand-in for IDNA 2008's PVALID set: a name with a disallowed letter that is kept
-// here only gives a lookup that finds nothing.
-bool breaksHostName(uint32_t cp) {
-  return cp <= 0xbf || cp == 0xd7 || cp == 0xf7 || (cp >= 0x2000 && cp <= 0x2bff) ||
-         (cp >= 0x3000 && cp <= 0x303f) || (cp >= 0xfe30 && cp <= 0xfe4f) ||
-         (cp >= 0xff00 && cp <= 0xff20) || (cp >= 0xff3b && cp <= 0xff40) ||
-         (cp >= 0xff5b && cp <= 0xff65) || cp == 0xfeff || (cp >= 0xfff0 && cp <= 0xffff) ||
-         (cp >= 0x1f000 && cp <= 0x1faff);
-}
-
 // Bytes of a host name (letters, digits, '-' and '.'), as a table for the per-byte scan.
 constexpr std::array<bool, 256> kHostChars = [] {
   std::array<bool, 256> table{};
@@ -678,7 +663,7 @@ class EventMatcher {
 
   // Splits a run with bytes that are not ASCII into host-name runs. A character that
   // cannot be part of a name (invalid UTF-8, punctuation, spaces, symbols: see
-  // breaksHostName()) ends a run, as an ASCII one does. Runs of ASCII bytes only go to
+  // internal::breaksHostName()) ends a run, as an ASCII one does. Runs of ASCII bytes only go to
   // queueHostRun() as before; the others are internationalized names (queueIdnRun()).
   void queueWideRun(std::string_view text, size_t begin, size_t end, std::string_view field,
                     bool attribute_fields) {
@@ -705,7 +690,7 @@ class EventMatcher {
         continue;
       }
       const internal::CodePoint cp = internal::decodeUtf8At(text.substr(0, end), i);
-      if (cp.length == 0 || breaksHostName(cp.cp)) {
+      if (cp.length == 0 || internal::breaksHostName(cp.cp)) {
         finish(i);
         i += std::max<size_t>(cp.length, 1);
         sub_begin = i;

@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "intel/internal/punycode.h"
 #include "intel/internal/text.h"
 
@@ -103,6 +104,18 @@ absl::StatusOr<std::string> normalizeDomain(std::string_view token, bool allow_u
   bool ascii = std::all_of(name.begin(), name.end(),
                            [](char c) { return static_cast<unsigned char>(c) < 0x80; });
   if (!ascii) {
+    // A character that ends a host name in event text could never be matched inside one.
+    for (size_t i = 0; i < name.size();) {
+      const CodePoint cp = decodeUtf8At(name, i);
+      if (cp.length == 0) break;  // toAsciiDomain() reports it
+      if (cp.cp >= 0x80 && breaksHostName(cp.cp)) {
+        return invalid("character that ends host names in domain name", token,
+                       absl::StrFormat("events never hold U+%04X inside a host name, so the name "
+                                       "could not match; remove it",
+                                       cp.cp));
+      }
+      i += cp.length;
+    }
     std::optional<std::string> converted = toAsciiDomain(name);
     if (!converted) {
       return invalid("domain name with invalid UTF-8", token,

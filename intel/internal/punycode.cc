@@ -33,6 +33,14 @@ CodePoint decodeUtf8At(std::string_view text, size_t i) {
   return {cp, extra + 1};
 }
 
+bool breaksHostName(uint32_t cp) {
+  return cp <= 0xbf || cp == 0xd7 || cp == 0xf7 || (cp >= 0x2000 && cp <= 0x2bff) ||
+         (cp >= 0x3000 && cp <= 0x303f) || (cp >= 0xfe30 && cp <= 0xfe4f) ||
+         (cp >= 0xff00 && cp <= 0xff20) || (cp >= 0xff3b && cp <= 0xff40) ||
+         (cp >= 0xff5b && cp <= 0xff65) || cp == 0xfeff || (cp >= 0xfff0 && cp <= 0xffff) ||
+         (cp >= 0x1f000 && cp <= 0x1faff);
+}
+
 namespace {
 
 // Bootstring parameters for Punycode (RFC 3492 section 5).

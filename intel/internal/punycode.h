@@ -20,6 +20,15 @@ struct CodePoint {
 // values past U+10FFFF and sequences cut by the end of `text` give a length of 0.
 CodePoint decodeUtf8At(std::string_view text, size_t i);
 
+// True for a code point past ASCII that ends a host name in text rather than being a
+// letter of an internationalized one: Latin-1 punctuation and signs, general punctuation
+// (spaces of all widths, dashes, curly quotes, zero-width characters), symbols, arrows
+// and box drawing, CJK punctuation and the ideographic full stop, full-width ASCII
+// punctuation, the byte order mark, specials and the emoji planes. This is a coarse
+// stand-in for IDNA 2008's PVALID set. The matcher ends names at them, and the feed
+// loader rejects names that hold them, since no event could match such a name.
+bool breaksHostName(uint32_t cp);
+
 // Encodes one UTF-8 label as Punycode without the "xn--" prefix ("bücher" gives
 // "bcher-kva"). Returns nullopt when `label` is not valid UTF-8 or the result would
 // overflow RFC 3492's 32-bit arithmetic.

@@ -286,6 +286,26 @@ TEST(MetadataTest, Punycode) {
   EXPECT_EQ(set->indicator(3).text, "https://xn--tda.example/a");
 }
 
+// A name with a character that ends host names in events (emoji, punctuation, a byte
+// order mark) is rejected: no event could hold it inside a name.
+TEST(MetadataTest, DomainWithNameBreakingCharacterRejected) {
+  IndicatorSetBuilder builder(fixedNow());
+  LoadReport report;
+  builder.addIndicator("p", std::nullopt, "\U0001F600.example", {}, "t:1", report);
+  builder.addIndicator("p", std::nullopt, "b\u00fccher\u00ab.example", {}, "t:2", report);
+  builder.addIndicator("p", std::nullopt, "\ufeffbad.example", {}, "t:3", report);
+  builder.addIndicator("p", std::nullopt, "b\u00fccher.example", {}, "t:4", report);
+  EXPECT_EQ(report.loaded, 1u);
+  ASSERT_EQ(report.rejected, 3u);
+  EXPECT_NE(report.rejections[0].reason.find("character that ends host names in domain name"),
+            std::string::npos)
+      << report.rejections[0].reason;
+  EXPECT_NE(report.rejections[0].reason.find("U+1F600"), std::string::npos);
+  EXPECT_NE(report.rejections[1].reason.find("U+00AB"), std::string::npos);
+  EXPECT_NE(report.rejections[2].reason.find("U+FEFF"), std::string::npos);
+  EXPECT_NE(report.rejections[0].reason.find("could not match"), std::string::npos);
+}
+
 // The matcher's label encoder gives the builder's form without allocating, and refuses
 // what does not fit or is not UTF-8.
 TEST(MetadataTest, LabelToAscii) {

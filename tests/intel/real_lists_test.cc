@@ -37,7 +37,9 @@ const std::map<std::string, ListExpectation> kExpectations = {
     {"signature-base-c2-iocs.txt", {true, {}}},
     {"signature-base-filename-iocs.txt",
      {false,
-      {"invalid character ", "unexpected text ", "name without a dot ", "invalid IPv6 address "}}},
+      {"invalid character ", "unexpected text ", "name without a dot ", "invalid IPv6 address ",
+       // Regex lines with characters such as U+201D or U+00B1, read as list values.
+       "character that ends host names in domain name "}}},
     {"signature-base-hash-iocs.txt", {true, {}}},
     {"threatfox-ips.txt", {true, {}}},
     {"urlhaus-domains-online.txt", {true, {}}},
