@@ -654,10 +654,14 @@ std::string Daemon::summary() const {
   }
   // The summary file is written at the end of a replay, while the API still answers,
   // and again at the stop, after which the API lines need vigild started again.
-  out += api_stopped_.load(std::memory_order_acquire)
-             ? "Where to look (vigild has stopped: the files are ready now; the API lines "
-               "work once vigild runs again):\n"
-             : "Where to look (the API answers while vigild runs):\n";
+  if (!config_.api_enabled) {
+    out += "Where to look:\n";
+  } else if (api_stopped_.load(std::memory_order_acquire)) {
+    out += "Where to look (vigild has stopped: the files are ready now; the API lines work "
+           "once vigild runs again):\n";
+  } else {
+    out += "Where to look (the API answers while vigild runs):\n";
+  }
   if (config_.api_enabled) {
     std::string api = absl::StrCat(config_.api_tls_certificate.empty() ? "http://" : "https://",
                                    config_.api_listen);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <system_error>
 
@@ -15,7 +16,20 @@ namespace vigil::mgmt {
 
 absl::StatusOr<std::vector<std::string>> expandRulePaths(const std::vector<std::string>& paths) {
   std::vector<std::string> files;
+  // A file reached twice (named and inside a named folder, or a folder listed twice) is
+  // loaded once; otherwise its rules would clash with themselves as duplicates.
+  std::set<std::filesystem::path> taken;
+  auto take = [&](const std::filesystem::path& file) {
+    std::error_code ec;
+    std::filesystem::path key = std::filesystem::weakly_canonical(file, ec);
+    if (ec) key = file;
+    if (taken.insert(key).second) files.push_back(file.string());
+  };
   for (const std::string& path : paths) {
+    if (path.empty()) {
+      return absl::InvalidArgumentError(
+          "rules.paths: an entry is empty; give a rule file or a folder of them");
+    }
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) {
       std::vector<std::string> found;
@@ -36,9 +50,9 @@ absl::StatusOr<std::vector<std::string>> expandRulePaths(const std::vector<std::
             " contains no *.yml or *.yaml file (sub-folders included); check the path"));
       }
       std::sort(found.begin(), found.end());
-      files.insert(files.end(), found.begin(), found.end());
+      for (const std::string& file : found) take(file);
     } else if (std::filesystem::is_regular_file(path, ec)) {
-      files.push_back(path);
+      take(path);
     } else {
       return absl::NotFoundError(absl::StrCat("rules.paths: ", path,
                                               " is neither a rule file nor a folder"));

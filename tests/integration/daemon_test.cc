@@ -340,6 +340,24 @@ TEST_F(DaemonTest, SighupLogsNewRejectionReasons) {
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 }
 
+// With the API turned off, the exit summary names the files only.
+TEST_F(DaemonTest, SummaryWithoutApi) {
+  writeFile(dir_ + "/one.log", "<13>Oct 11 22:14:15 host app: hello\n");
+  writeFile(dir_ + "/noapi.yaml", "state_dir: " + dir_ + "/state\n" +
+                                      "sources:\n  - {name: replay, type: file, paths: [" + dir_ +
+                                      "/one.log]}\n"
+                                      "alerts: {output: " + dir_ + "/alerts.jsonl}\n"
+                                      "api: {enabled: false}\n");
+  DaemonProcess d({"--config", dir_ + "/noapi.yaml", "--exit-when-done", "--summary-file",
+                   dir_ + "/summary.txt"},
+                  dir_ + "/vigild.log");
+  ASSERT_EQ(d.waitExit(std::chrono::seconds(60)), 0) << d.log();
+  const std::string summary = readFile(dir_ + "/summary.txt");
+  EXPECT_NE(summary.find("Where to look:\n"), std::string::npos) << summary;
+  EXPECT_EQ(summary.find("API"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("alerts     " + dir_ + "/alerts.jsonl"), std::string::npos) << summary;
+}
+
 // Cases survive a restart of the daemon: the store is reopened, not recreated.
 // With alerts on stdout, stdout carries JSON lines only; the run summary goes to stderr.
 TEST_F(DaemonTest, AlertsOnStdoutStayJsonLines) {

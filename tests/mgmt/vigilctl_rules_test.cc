@@ -318,6 +318,18 @@ TEST_F(VigilctlRulesTest, RulePathsExpandAsInTheDaemon) {
   EXPECT_NE(nested.err.find("1 detection rules, 1 correlation rules, 0 rule errors"),
             std::string::npos)
       << nested.err;
+  // A file reached twice, named and inside a named folder, is loaded once.
+  const std::string file = (dir_ / "nested" / "deep" / "ssh.yml").string();
+  CommandRun twice = run("rules test " + (dir_ / "nested").string() + " " + file + " " + events);
+  EXPECT_EQ(twice.exit_code, 0) << twice.err;
+  EXPECT_NE(twice.err.find("1 detection rules, 1 correlation rules, 0 rule errors"),
+            std::string::npos)
+      << twice.err;
+  CommandRun empty_path = run("rules test '' " + events);
+  EXPECT_EQ(empty_path.exit_code, 2);
+  EXPECT_NE(empty_path.err.find("an entry is empty; give a rule file or a folder of them"),
+            std::string::npos)
+      << empty_path.err;
 }
 
 // An events file that opens but fails to read exits 2 with the reason, instead of
