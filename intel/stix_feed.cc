@@ -162,6 +162,16 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addStixText(std::string_view nam
           internal::parseTypedIndicator(value.type, value.value, options_);
       if (!parsed.ok()) {
         bad = std::string(parsed.status().message());
+        // The list parser guesses a type from the text, so its reason for "999.1.1.1"
+        // speaks of domains; an address path gets one about addresses.
+        if (value.type == IndicatorType::kIpv4 || value.type == IndicatorType::kIpv6) {
+          const bool v4 = value.type == IndicatorType::kIpv4;
+          const char* examples =
+              v4 ? "198.51.100.7 or 198.51.100.0/24" : "2001:db8::7 or 2001:db8::/32";
+          bad = absl::StrCat("invalid ", v4 ? "ipv4-addr" : "ipv6-addr", " value '", value.value,
+                             "'; expected an ", v4 ? "IPv4" : "IPv6", " address or CIDR such as ",
+                             examples, " (", bad, ")");
+        }
         break;
       }
     }

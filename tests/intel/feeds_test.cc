@@ -758,6 +758,26 @@ TEST(StixFeedTest, AddressFamilyChecked) {
     EXPECT_NE(report->rejections[i].reason.find(expected[i]), std::string::npos)
         << report->rejections[i].reason;
   }
+  // An invalid address is reported as one, not with a reason about domain names.
+  {
+    IndicatorSetBuilder other(fixedNow());
+    absl::StatusOr<LoadReport> invalid = other.addStixText("stix", R"({"type": "bundle",
+      "objects": [
+        {"type": "indicator", "id": "indicator--1", "pattern": "[ipv4-addr:value = '999.1.1.1']"},
+        {"type": "indicator", "id": "indicator--2", "pattern": "[ipv6-addr:value = 'fe80::1%eth0']"}
+      ]})",
+                                                           "g.json");
+    ASSERT_TRUE(invalid.ok()) << invalid.status();
+    ASSERT_EQ(invalid->rejected, 2u) << reasons(*invalid);
+    EXPECT_NE(invalid->rejections[0].reason.find(
+                  "invalid ipv4-addr value '999.1.1.1'; expected an IPv4 address or CIDR"),
+              std::string::npos)
+        << invalid->rejections[0].reason;
+    EXPECT_NE(invalid->rejections[1].reason.find(
+                  "invalid ipv6-addr value 'fe80::1%eth0'; expected an IPv6 address or CIDR"),
+              std::string::npos)
+        << invalid->rejections[1].reason;
+  }
   // indicator--4 loads whole or not at all: 198.51.100.8 is not in the set.
   EXPECT_EQ(report->loaded, 5u) << reasons(*report);
   std::shared_ptr<const IndicatorSet> set = *builder.build();
