@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "correlate/rules.h"
@@ -35,7 +36,13 @@ absl::StatusOr<std::vector<std::string>> expandRulePaths(const std::vector<std::
       std::vector<std::string> found;
       std::filesystem::recursive_directory_iterator it(path, ec);
       for (; !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-        std::string ext = it->path().extension().string();
+        // Hidden entries (".git", an editor's ".rule.yml.swp") are skipped, folders with
+        // all they hold.
+        if (it->path().filename().string().starts_with(".")) {
+          if (it->is_directory()) it.disable_recursion_pending();
+          continue;
+        }
+        const std::string ext = absl::AsciiStrToLower(it->path().extension().string());
         if (it->is_regular_file() && (ext == ".yml" || ext == ".yaml")) {
           found.push_back(it->path().string());
         }

@@ -318,6 +318,17 @@ TEST_F(VigilctlRulesTest, RulePathsExpandAsInTheDaemon) {
   EXPECT_NE(nested.err.find("1 detection rules, 1 correlation rules, 0 rule errors"),
             std::string::npos)
       << nested.err;
+  // Upper-case extensions count; hidden folders and files are skipped.
+  std::filesystem::create_directories(dir_ / "nested" / ".git");
+  write("nested/.git/old.yml", "not: [a rule\n");
+  write("nested/.draft.yml", "not: [a rule\n");
+  write("nested/UPPER.YML", "title: Upper\nid: upper\ndetection: {s: {a: b}, condition: s}\n");
+  CommandRun hidden = run("rules test " + (dir_ / "nested").string() + " " + events);
+  EXPECT_EQ(hidden.exit_code, 0) << hidden.err;
+  EXPECT_NE(hidden.err.find("2 detection rules, 1 correlation rules, 0 rule errors"),
+            std::string::npos)
+      << hidden.err;
+  std::filesystem::remove(dir_ / "nested" / "UPPER.YML");
   // A file reached twice, named and inside a named folder, is loaded once.
   const std::string file = (dir_ / "nested" / "deep" / "ssh.yml").string();
   CommandRun twice = run("rules test " + (dir_ / "nested").string() + " " + file + " " + events);
