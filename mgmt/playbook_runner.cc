@@ -25,6 +25,7 @@
 #include "mgmt/internal/stored_alert.h"
 #include "mgmt/syslog_connector.h"
 #include "mgmt/webhook_connector.h"
+#include "mgmt/yaml_paths.h"
 #include "playbook_vm/compiler/compiler.h"
 
 namespace vigil::mgmt {
@@ -77,39 +78,6 @@ const std::vector<double> kDurationBounds = {0.0001, 0.001, 0.01, 0.1, 1,    10,
 // it when no `playbooks.actions` route names the action exactly.
 constexpr const char* kAttachAlertAction = "case.attach_alert";
 constexpr const char* kBuiltinCaseConnector = "builtin-case";
-
-absl::StatusOr<std::vector<std::string>> expandPaths(const std::vector<std::string>& paths) {
-  std::vector<std::string> files;
-  for (const std::string& path : paths) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) {
-      std::vector<std::string> found;
-      for (std::filesystem::recursive_directory_iterator it(path, ec), end; !ec && it != end;
-           it.increment(ec)) {
-        std::string ext = it->path().extension().string();
-        if (it->is_regular_file() && (ext == ".yml" || ext == ".yaml")) {
-          found.push_back(it->path().string());
-        }
-      }
-      if (ec) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("playbooks.paths: cannot read folder ", path, ": ", ec.message()));
-      }
-      if (found.empty()) {
-        return absl::NotFoundError(absl::StrCat("playbooks.paths: folder ", path,
-                                                " holds no *.yml or *.yaml playbook"));
-      }
-      std::sort(found.begin(), found.end());
-      files.insert(files.end(), found.begin(), found.end());
-    } else if (std::filesystem::is_regular_file(path, ec)) {
-      files.push_back(path);
-    } else {
-      return absl::NotFoundError(
-          absl::StrCat("playbooks.paths: ", path, " is neither a playbook file nor a folder"));
-    }
-  }
-  return files;
-}
 
 std::string listText(const pb::List* list, uint32_t index) {
   if (list == nullptr || index >= list->size) return "";
@@ -244,7 +212,7 @@ absl::Status PlaybookRunner::loadPlaybooks() {
     default_playbook_ = set->configured.back();
   }
   absl::StatusOr<std::vector<std::string>> files = std::vector<std::string>();
-  if (!config_.paths.empty()) files = expandPaths(config_.paths);
+  if (!config_.paths.empty()) files = expandYamlPaths(config_.paths, "playbooks.paths", "playbook");
   if (!files.ok()) return files.status();
   for (const std::string& file : *files) {
     std::ifstream in(file);

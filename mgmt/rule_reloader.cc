@@ -12,60 +12,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "correlate/rules.h"
+#include "mgmt/yaml_paths.h"
 
 namespace vigil::mgmt {
 
 absl::StatusOr<std::vector<std::string>> expandRulePaths(const std::vector<std::string>& paths) {
-  std::vector<std::string> files;
-  // A file reached twice (named and inside a named folder, or a folder listed twice) is
-  // loaded once; otherwise its rules would clash with themselves as duplicates.
-  std::set<std::filesystem::path> taken;
-  auto take = [&](const std::filesystem::path& file) {
-    std::error_code ec;
-    std::filesystem::path key = std::filesystem::weakly_canonical(file, ec);
-    if (ec) key = file;
-    if (taken.insert(key).second) files.push_back(file.string());
-  };
-  for (const std::string& path : paths) {
-    if (path.empty()) {
-      return absl::InvalidArgumentError(
-          "rules.paths: an entry is empty; give a rule file or a folder of them");
-    }
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) {
-      std::vector<std::string> found;
-      std::filesystem::recursive_directory_iterator it(path, ec);
-      for (; !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-        // Hidden entries (".git", an editor's ".rule.yml.swp") are skipped, folders with
-        // all they hold.
-        if (it->path().filename().string().starts_with(".")) {
-          if (it->is_directory()) it.disable_recursion_pending();
-          continue;
-        }
-        const std::string ext = absl::AsciiStrToLower(it->path().extension().string());
-        if (it->is_regular_file() && (ext == ".yml" || ext == ".yaml")) {
-          found.push_back(it->path().string());
-        }
-      }
-      if (ec) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("rules.paths: cannot read folder ", path, ": ", ec.message()));
-      }
-      if (found.empty()) {
-        return absl::NotFoundError(absl::StrCat(
-            "rules.paths: folder ", path,
-            " contains no *.yml or *.yaml file (sub-folders included); check the path"));
-      }
-      std::sort(found.begin(), found.end());
-      for (const std::string& file : found) take(file);
-    } else if (std::filesystem::is_regular_file(path, ec)) {
-      take(path);
-    } else {
-      return absl::NotFoundError(absl::StrCat("rules.paths: ", path,
-                                              " is neither a rule file nor a folder"));
-    }
-  }
-  return files;
+  return expandYamlPaths(paths, "rules.paths", "rule");
 }
 
 namespace {
