@@ -35,6 +35,7 @@ enum EventFlag : uint32_t {
   kFlagHitsOverflow = 1u << 9,      // more indicator hits than kMaxHits
   kFlagJsonPayload = 1u << 10,      // MSG (or the whole line) was a JSON object
   kFlagPriMissing = 1u << 11,       // RFC 3164 line without PRI; PRI 13 was assumed
+  kFlagZoneAssumed = 1u << 12,      // RFC 5424 TIMESTAMP without UTC offset; read as UTC
 };
 
 enum class EventFormat : uint8_t { kUnknown, kRfc3164, kRfc5424, kJson, kRaw, kCef, kLeef };

@@ -423,6 +423,9 @@ void Pipeline::registerCounters(MetricsRegistry& metrics) {
       flow.parse.missing_pri = &metrics.counter(
           "vigil_events_missing_pri_total",
           "RFC 3164 events without PRI, given PRI 13 (user.notice)", labels);
+      flow.parse.zone_assumed = &metrics.counter(
+          "vigil_events_zone_assumed_total",
+          "RFC 5424 events whose TIMESTAMP had no UTC offset and was read as UTC", labels);
       flow.parse.fields_overflow = &metrics.counter(
           "vigil_events_fields_overflow_total",
           "Events with more generic fields than the field table holds; the rest went to the "

@@ -266,6 +266,9 @@ void countParseFlags(const Event& event, const ParseCounters& counters) {
   if (counters.missing_pri != nullptr && event.has(kFlagPriMissing)) {
     counters.missing_pri->add();
   }
+  if (counters.zone_assumed != nullptr && event.has(kFlagZoneAssumed)) {
+    counters.zone_assumed->add();
+  }
 }
 
 }  // namespace vigil::dataplane

@@ -24,6 +24,8 @@ struct ParseCounters {
   Counter* invalid_utf8 = nullptr;
   // RFC 3164 events without PRI, which got facility 1 and severity 5 (PRI 13).
   Counter* missing_pri = nullptr;
+  // RFC 5424 events whose TIMESTAMP had no UTC offset and was read as UTC.
+  Counter* zone_assumed = nullptr;
   // Events that had more generic fields than Event::kMaxFields; the rest went to the
   // event's overflow area.
   Counter* fields_overflow = nullptr;
@@ -46,8 +48,8 @@ void parseEvent(Event& event, const ParseOptions& options);
 void countParseResult(const Event& event, const ParseCounters& counters);
 
 // The flag counters alone, for callers that count parsed and parse_errors per batch:
-// truncated, invalid_utf8, fields_overflow and arena_full from the event's flags, and
-// missing_pri for events with kFlagPriMissing.
+// truncated, invalid_utf8, fields_overflow and arena_full from the event's flags,
+// missing_pri for events with kFlagPriMissing and zone_assumed for kFlagZoneAssumed.
 void countParseFlags(const Event& event, const ParseCounters& counters);
 
 }  // namespace vigil::dataplane

@@ -249,9 +249,7 @@ bool readIsoTimestamp(std::string_view text, size_t& pos, int32_t default_offset
   const std::string_view token = text.substr(pos, end == std::string_view::npos ? text.size() - pos : end - pos);
   const auto parsed = parseTimestamp(token);
   if (!parsed) return false;
-  const char last = token.back();
-  const bool has_zone = last == 'Z' || last == 'z' || token.find_first_of("+-", 19) != std::string_view::npos;
-  ns = has_zone ? *parsed : *parsed - int64_t{default_offset_s} * kNanosPerSecond;
+  ns = hasUtcOffset(token) ? *parsed : *parsed - int64_t{default_offset_s} * kNanosPerSecond;
   pos += token.size();
   return true;
 }

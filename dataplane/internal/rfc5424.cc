@@ -164,6 +164,8 @@ bool parseRfc5424(Event& event, bool raw_is_utf8, std::string_view& msg,
     const auto ns = parseTimestamp(timestamp);
     if (ns) {
       event.timestamp_ns = *ns;
+      // RFC 5424 section 6.2.3 requires the offset. Without one the time is read as UTC.
+      if (!hasUtcOffset(timestamp)) event.flags |= kFlagZoneAssumed;
     } else {
       event.flags |= kFlagTimestampInvalid;
     }

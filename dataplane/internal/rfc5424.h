@@ -12,8 +12,9 @@ namespace vigil::dataplane::internal {
 bool looksLikeRfc5424(std::string_view line);
 
 // Parses event.raw as RFC 5424: PRI, VERSION, TIMESTAMP (NILVALUE or invalid -> receive
-// time), HOSTNAME, APP-NAME, PROCID, MSGID (NILVALUE -> empty) and STRUCTURED-DATA, each
-// SD-PARAM added as field "sd.<SD-ID>.<PARAM-NAME>" with the escapes \" \\ \] decoded.
+// time, no UTC offset -> UTC with kFlagZoneAssumed), HOSTNAME, APP-NAME, PROCID, MSGID
+// (NILVALUE -> empty) and STRUCTURED-DATA, each SD-PARAM added as field
+// "sd.<SD-ID>.<PARAM-NAME>" with the escapes \" \\ \] decoded.
 // Stores the MSG part, still undecoded, in `msg`. Returns false on any syntax error
 // (the event may then hold partial values, which the caller discards). `raw_is_utf8`
 // skips UTF-8 repair of header fields and SD values. Allocates only from the event arena.

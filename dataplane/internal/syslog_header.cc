@@ -45,6 +45,12 @@ std::optional<int64_t> parseTimestamp(std::string_view text) {
   return parseRfc3339(text);
 }
 
+bool hasUtcOffset(std::string_view timestamp) {
+  // The date and time take the first 19 bytes, so a sign after them starts the offset.
+  const char last = timestamp.back();
+  return last == 'Z' || last == 'z' || timestamp.find_first_of("+-", 19) != std::string_view::npos;
+}
+
 std::string_view stripBom(std::string_view msg, Event& event) {
   constexpr std::string_view kBom = "\xEF\xBB\xBF";
   if (msg.substr(0, kBom.size()) != kBom) return msg;

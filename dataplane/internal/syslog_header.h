@@ -43,6 +43,10 @@ constexpr int64_t kMaxYear = 2261;
 // (undefined behavior) on years outside the int64_t nanosecond range.
 std::optional<int64_t> parseTimestamp(std::string_view text);
 
+// True when `timestamp`, a text that parseTimestamp() accepted, ends in a zone: "Z", "z"
+// or a numeric offset such as "+02:00".
+bool hasUtcOffset(std::string_view timestamp);
+
 // Removes a leading UTF-8 BOM from `msg` and records it with kFlagMsgUtf8Bom.
 std::string_view stripBom(std::string_view msg, Event& event);
 

@@ -48,6 +48,7 @@ constexpr FlagName kFlagNames[] = {
     {kFlagFieldsOverflow, "fields_overflow"}, {kFlagArenaFull, "arena_full"},
     {kFlagYearInferred, "year_inferred"},     {kFlagHitsOverflow, "hits_overflow"},
     {kFlagJsonPayload, "json_payload"},       {kFlagPriMissing, "pri_missing"},
+    {kFlagZoneAssumed, "zone_assumed"},
 };
 
 dataplane::FramingMode framingFromName(const std::string& name) {
@@ -99,6 +100,7 @@ class EventPrinter {
     counters_.truncated = &metrics.counter("vigil_events_truncated_total", "");
     counters_.invalid_utf8 = &metrics.counter("vigil_events_invalid_utf8_total", "");
     counters_.missing_pri = &metrics.counter("vigil_events_missing_pri_total", "");
+    counters_.zone_assumed = &metrics.counter("vigil_events_zone_assumed_total", "");
     counters_.fields_overflow = &metrics.counter("vigil_events_fields_overflow_total", "");
     counters_.arena_full = &metrics.counter("vigil_events_arena_full_total", "");
   }
@@ -197,6 +199,7 @@ void runParse(const ParseCommandOptions& options) {
             << metrics.sum("vigil_events_truncated_total") << " truncated, "
             << metrics.sum("vigil_events_invalid_utf8_total") << " with invalid UTF-8, "
             << metrics.sum("vigil_events_missing_pri_total") << " without PRI, "
+            << metrics.sum("vigil_events_zone_assumed_total") << " with an assumed UTC zone, "
             << metrics.sum("vigil_events_fields_overflow_total") << " with overflow fields, "
             << metrics.sum("vigil_events_arena_full_total") << " with a full arena\n";
 }

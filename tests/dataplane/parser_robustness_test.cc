@@ -322,6 +322,60 @@ TEST(ParserRobustnessTest, Rfc5424Nil) {
   EXPECT_EQ(e.message, "");
 }
 
+// RFC 5424 section 6.2.3 requires a UTC offset in TIMESTAMP. A time without one is
+// still read as UTC, whatever the default offset, and flagged kFlagZoneAssumed.
+TEST(ParserRobustnessTest, Rfc5424ZoneAssumed) {
+  ParsedEvent slot;
+  ParseOptions cest;
+  cest.default_utc_offset_s = 7200;
+  for (const char* line :
+       {"<14>1 2026-03-01T10:00:00 h a - - - m", "<14>1 2026-03-01T10:00:00.25 h a - - - m"}) {
+    for (const ParseOptions& options : {ParseOptions{}, cest}) {
+      SCOPED_TRACE(line);
+      Event& e = slot.parse(line, options);
+      EXPECT_EQ(e.format, EventFormat::kRfc5424);
+      EXPECT_TRUE(e.has(kFlagZoneAssumed));
+      EXPECT_FALSE(e.has(kFlagTimestampInvalid));
+      EXPECT_EQ(e.timestamp_ns - e.timestamp_ns % 1'000'000'000, timeOf("2026-03-01T10:00:00Z"));
+      EXPECT_EQ(e.host, "h");
+      EXPECT_EQ(e.message, "m");
+    }
+  }
+
+  for (const char* line :
+       {"<14>1 2026-03-01T10:00:00Z h a - - - m", "<14>1 2026-03-01T10:00:00.25z h a - - - m",
+        "<14>1 2026-03-01T12:00:00+02:00 h a - - - m",
+        "<14>1 2026-03-01T03:00:00.5-07:00 h a - - - m"}) {
+    SCOPED_TRACE(line);
+    Event& e = slot.parse(line);
+    EXPECT_FALSE(e.has(kFlagZoneAssumed));
+    EXPECT_EQ(e.timestamp_ns - e.timestamp_ns % 1'000'000'000, timeOf("2026-03-01T10:00:00Z"));
+  }
+
+  // The receive time stands in for a NILVALUE or an invalid TIMESTAMP, so no zone is
+  // assumed.
+  EXPECT_FALSE(slot.parse("<14>1 - h a - - - m").has(kFlagZoneAssumed));
+  Event& invalid = slot.parse("<14>1 2026-02-30T10:00:00 h a - - - m");
+  EXPECT_TRUE(invalid.has(kFlagTimestampInvalid));
+  EXPECT_FALSE(invalid.has(kFlagZoneAssumed));
+
+  // RFC 3164 timestamps carry no zone by design and are not flagged.
+  EXPECT_FALSE(slot.parse("<13>May 31 23:00:00 h app: m").has(kFlagZoneAssumed));
+  EXPECT_FALSE(slot.parse("<13>2024-05-31T23:00:00 h app: m").has(kFlagZoneAssumed));
+}
+
+// countParseFlags() counts events with kFlagZoneAssumed in ParseCounters::zone_assumed.
+TEST(ParserRobustnessTest, ZoneAssumedCounted) {
+  Counter zone_assumed;
+  ParseCounters counters;
+  counters.zone_assumed = &zone_assumed;
+  ParsedEvent slot;
+  countParseFlags(slot.parse("<14>1 2026-03-01T10:00:00 h a - - - m"), counters);
+  EXPECT_EQ(zone_assumed.value(), 1u);
+  countParseFlags(slot.parse("<14>1 2026-03-01T10:00:00Z h a - - - m"), counters);
+  EXPECT_EQ(zone_assumed.value(), 1u);
+}
+
 // Years outside the int64_t nanosecond range are invalid timestamps, not overflows.
 TEST(ParserRobustnessTest, FarFutureYear) {
   ParsedEvent slot;
