@@ -350,9 +350,9 @@ bool addExtensions(std::string_view extension, bool may_have_backslash,
     }
   }
   if (seen.rt) {
-    event.timestamp_ns = *seen.rt;
+    applyDeviceTime(*seen.rt, event);
   } else if (seen.end_time) {
-    event.timestamp_ns = *seen.end_time;
+    applyDeviceTime(*seen.end_time, event);
   }
   return may_have_label;
 }

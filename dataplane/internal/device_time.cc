@@ -201,4 +201,9 @@ std::optional<int64_t> parseDeviceTime(std::string_view text, int32_t default_ut
   return parseTimestamp(text);
 }
 
+void applyDeviceTime(int64_t ns, Event& event) {
+  event.timestamp_ns = ns;
+  event.flags &= ~(kFlagYearInferred | kFlagZoneAssumed);
+}
+
 }  // namespace vigil::dataplane::internal

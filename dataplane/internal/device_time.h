@@ -6,6 +6,8 @@
 #include <optional>
 #include <string_view>
 
+#include "common/event.h"
+
 namespace vigil::dataplane::internal {
 
 // Parses `text` with a Java SimpleDateFormat pattern restricted to these letters: yyyy
@@ -22,5 +24,10 @@ std::optional<int64_t> parseWithJavaPattern(std::string_view text, std::string_v
 // seconds (10 digits), "MMM dd yyyy HH:mm:ss" with optional ".SSS" and zone (the LEEF and
 // CEF default), or RFC 3339. Returns UTC nanoseconds, or nullopt. Never allocates.
 std::optional<int64_t> parseDeviceTime(std::string_view text, int32_t default_utc_offset_s);
+
+// Makes `ns`, a time found in the record (CEF rt or end, LEEF devTime, a JSON payload's
+// time member), the event time in place of the syslog header time. Clears
+// kFlagYearInferred and kFlagZoneAssumed, which describe only the header time.
+void applyDeviceTime(int64_t ns, Event& event);
 
 }  // namespace vigil::dataplane::internal

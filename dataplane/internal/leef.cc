@@ -199,7 +199,7 @@ void addAttributes(const Header& header, const ParseOptions& options, Event& eve
       dev_time.format
           ? parseWithJavaPattern(*dev_time.time, *dev_time.format, options.default_utc_offset_s)
           : parseDeviceTime(*dev_time.time, options.default_utc_offset_s);
-  if (ns) event.timestamp_ns = *ns;
+  if (ns) applyDeviceTime(*ns, event);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "common/ip.h"
 #include "common/time.h"
+#include "dataplane/internal/device_time.h"
 #include "dataplane/internal/syslog_header.h"
 #include "dataplane/internal/vendor_fields.h"
 
@@ -534,7 +535,7 @@ void applyJsonPatterns(Event& event) {
   // Windows event log exporters write "N\A" (or "-") when an event has no user.
   if (!user.empty() && user != "N\\A" && user != "-") event.user = user;
   if (const auto ns = parseJsonTime(time)) {
-    event.timestamp_ns = *ns;
+    applyDeviceTime(*ns, event);
   } else if (!time.empty() && event.format == EventFormat::kJson) {
     // A bare JSON event keeps the receive time, flagged as RFC 3164 and RFC 5424 events
     // with a bad stamp are. JSON inside syslog keeps the header's time, which is valid.

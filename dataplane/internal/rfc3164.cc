@@ -210,21 +210,24 @@ int64_t yearOfDay(int64_t local_day) {
 }
 
 // Resolves the timestamp to UTC nanoseconds, inferring a missing year from the receive
-// time. Returns nullopt when the date exists in none of the candidate years.
+// time. Returns nullopt when the date exists in none of the candidate years. Sets
+// kFlagYearInferred only when it returns a time with an inferred year.
 std::optional<int64_t> resolveTimestamp(const BsdTimestamp& ts, int64_t receive_ns,
                                         int32_t offset_s, Event& event) {
   if (ts.year >= 0) {
     if (ts.day > daysInMonth(ts.year, ts.month)) return std::nullopt;
     return toEpochNs(ts, ts.year, offset_s);
   }
-  event.flags |= kFlagYearInferred;
   const int64_t local_s = floorDiv(receive_ns, kNanosPerSecond) + offset_s;
   const int64_t receive_year = yearOfDay(floorDiv(local_s, kSecondsPerDay));
   // The same date in the previous or next year lies at least 365 days from this one, so
   // a result less than 182 days from the receive time is the nearest of the three.
   if (ts.day <= daysInMonth(receive_year, ts.month)) {
     const int64_t ns = toEpochNs(ts, receive_year, offset_s);
-    if (std::llabs(ns - receive_ns) < kSameYearDistanceNs) return ns;
+    if (std::llabs(ns - receive_ns) < kSameYearDistanceNs) {
+      event.flags |= kFlagYearInferred;
+      return ns;
+    }
   }
   std::optional<int64_t> best;
   int64_t best_distance = 0;
@@ -238,6 +241,7 @@ std::optional<int64_t> resolveTimestamp(const BsdTimestamp& ts, int64_t receive_
     }
   }
   if (!best || best_distance > kMaxYearInferenceDistanceNs) return std::nullopt;
+  event.flags |= kFlagYearInferred;
   return best;
 }
 

@@ -275,6 +275,54 @@ TEST(CefTest, InsideSyslog) {
   EXPECT_EQ(tagged.src_ip, ip("10.0.0.3"));
 }
 
+// A device time that replaces the syslog header time also drops the header time's flags:
+// the event time then has no inferred year and no assumed zone.
+TEST(CefLeefTest, DeviceTimeClearsHeaderTimeFlags) {
+  ParsedEvent slot;
+  const int64_t received = timeOf("2024-06-01T00:00:00Z");
+  const int64_t device = timeOf("2024-05-01T09:59:58Z");
+
+  Event& rt = slot.parse("<13>May  1 10:00:00 fw CEF:0|V|P|1|9|n|5|rt=1714557598000", {}, received);
+  EXPECT_EQ(rt.format, EventFormat::kCef);
+  EXPECT_EQ(rt.timestamp_ns, device);
+  EXPECT_FALSE(rt.has(kFlagYearInferred));
+
+  Event& end =
+      slot.parse("<13>May  1 10:00:00 fw CEF:0|V|P|1|9|n|5|end=1714557598000", {}, received);
+  EXPECT_EQ(end.timestamp_ns, device);
+  EXPECT_FALSE(end.has(kFlagYearInferred));
+
+  Event& leef = slot.parse(
+      "<13>May  1 10:00:00 fw LEEF:1.0|V|P|1|9|devTime=1714557598000\tsrc=10.0.0.1", {}, received);
+  EXPECT_EQ(leef.format, EventFormat::kLeef);
+  EXPECT_EQ(leef.timestamp_ns, device);
+  EXPECT_FALSE(leef.has(kFlagYearInferred));
+
+  Event& ietf = slot.parse(
+      "<13>1 2024-05-01T10:00:00 fw app - - - CEF:0|V|P|1|9|n|5|rt=1714557598000", {}, received);
+  EXPECT_EQ(ietf.format, EventFormat::kCef);
+  EXPECT_EQ(ietf.timestamp_ns, device);
+  EXPECT_FALSE(ietf.has(kFlagZoneAssumed));
+
+  Event& json = slot.parse(
+      R"(<13>May  1 10:00:00 fw app: {"timestamp":"2024-05-01T09:59:58Z","src_ip":"10.0.0.1"})", {},
+      received);
+  EXPECT_TRUE(json.has(kFlagJsonPayload));
+  EXPECT_EQ(json.timestamp_ns, device);
+  EXPECT_FALSE(json.has(kFlagYearInferred));
+
+  // Without a usable device time the header time and its flags stay.
+  Event& no_rt = slot.parse("<13>May  1 10:00:00 fw CEF:0|V|P|1|9|n|5|src=10.0.0.1", {}, received);
+  EXPECT_EQ(no_rt.timestamp_ns, timeOf("2024-05-01T10:00:00Z"));
+  EXPECT_TRUE(no_rt.has(kFlagYearInferred));
+  Event& bad_rt = slot.parse("<13>May  1 10:00:00 fw CEF:0|V|P|1|9|n|5|rt=yesterday", {}, received);
+  EXPECT_EQ(bad_rt.timestamp_ns, timeOf("2024-05-01T10:00:00Z"));
+  EXPECT_TRUE(bad_rt.has(kFlagYearInferred));
+  Event& ietf_no_rt =
+      slot.parse("<13>1 2024-05-01T10:00:00 fw app - - - CEF:0|V|P|1|9|n|5|src=10.0.0.1");
+  EXPECT_TRUE(ietf_no_rt.has(kFlagZoneAssumed));
+}
+
 // A CEF header with fewer than seven fields is no CEF record.
 TEST(CefTest, IncompleteHeaderRejected) {
   ParsedEvent slot;
