@@ -224,6 +224,11 @@ bool parseAuto(Event& event, const ParseOptions& options, bool raw_is_utf8) {
 
 void parseEvent(Event& event, const ParseOptions& options) {
   event.raw = withoutLineEnd(event.raw);
+  // A source that cuts a message at its maximum size can split a multi-byte character.
+  // Its leading bytes are no invalid input from the sender, so they go with the cut.
+  if (event.has(kFlagTruncated)) {
+    event.raw = event.raw.substr(0, internal::lengthWithoutCutCharacter(event.raw));
+  }
   const bool raw_is_utf8 = internal::isValidUtf8(event.raw);
   const ParseMark mark = markEvent(event);
   bool parsed = false;

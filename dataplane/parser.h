@@ -38,7 +38,8 @@ struct ParseCounters {
 // with receive_ns, peer, source_id and tenant set). Decoded values are written to the
 // event arena. Never allocates outside the arena and never fails: input that matches no
 // format becomes a raw event with kFlagParseError and message = the raw text. One trailing
-// LF or CRLF is removed from `event.raw` first.
+// LF or CRLF is removed from `event.raw` first, and so is a UTF-8 character split by the
+// cut when the caller set kFlagTruncated.
 // Thread-safe: each worker passes its own event.
 void parseEvent(Event& event, const ParseOptions& options);
 

@@ -78,6 +78,24 @@ bool isValidUtf8(std::string_view text) {
   return true;
 }
 
+size_t lengthWithoutCutCharacter(std::string_view text) {
+  // A character takes at most 4 bytes, so a cut one starts in the last 3.
+  const size_t size = text.size();
+  size_t start = size;
+  for (size_t back = 1; back <= 3 && back <= size; ++back) {
+    if ((static_cast<unsigned char>(text[size - back]) & 0xC0) != 0x80) {
+      start = size - back;
+      break;
+    }
+  }
+  if (start == size) return size;
+  const auto lead = static_cast<unsigned char>(text[start]);
+  if (lead < 0xC2 || lead > 0xF4) return size;
+  // A maximal subpart that reaches the end ran out of bytes and is not ill-formed.
+  const int len = utf8SequenceLength(text, start);
+  return len < 0 && start + static_cast<size_t>(-len) == size ? start : size;
+}
+
 std::string_view repairUtf8(std::string_view text, Arena& arena, uint32_t& flags) {
   if (isValidUtf8(text)) return text;
   flags |= kFlagInvalidUtf8;

@@ -20,4 +20,9 @@ std::string_view repairUtf8(std::string_view text, Arena& arena, uint32_t& flags
 // True when `text` is valid UTF-8.
 bool isValidUtf8(std::string_view text);
 
+// Returns the length of `text` without a character cut off at its end: a lead byte (C2 to
+// F4) followed by valid continuation bytes, but fewer than the character needs. Any other
+// ending, ill-formed ones included, keeps the whole length. Reads at most the last 3 bytes.
+size_t lengthWithoutCutCharacter(std::string_view text);
+
 }  // namespace vigil::dataplane::internal

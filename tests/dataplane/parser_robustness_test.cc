@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/framing.h"
+#include "dataplane/internal/utf8.h"
 #include "parser_test_util.h"
 
 namespace vigil::dataplane {
@@ -44,6 +46,79 @@ TEST(ParserRobustnessTest, TruncationAtEveryByte) {
       }
     }
   }
+}
+
+// Parses `raw` as the pipeline parses a message that its source cut at the maximum size.
+Event& parseTruncated(ParsedEvent& slot, std::string_view raw) {
+  Event& event = slot.event();
+  event.reset();
+  event.raw = event.arena.copy(raw);
+  event.receive_ns = timeOf("2024-06-01T00:00:00Z");
+  event.flags |= kFlagTruncated;
+  parseEvent(event, {});
+  return event;
+}
+
+// A message that the framer cuts inside a multi-byte UTF-8 character loses the partial
+// character, so the cut sets kFlagTruncated and never kFlagInvalidUtf8.
+TEST(ParserRobustnessTest, TruncationInsideCharacter) {
+  // U+00E9, U+20AC and U+1F600: two, three and four bytes.
+  const std::string line =
+      "<13>Oct 11 22:14:15 h app: caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 end";
+  const std::string_view full_message(line.data() + line.find("caf"));
+  const std::string input = line + "\n";
+  ParsedEvent slot;
+  for (size_t max = line.find("caf"); max < line.size(); ++max) {
+    SCOPED_TRACE(max);
+    FramingOptions options;
+    options.mode = FramingMode::kLf;
+    options.max_message_bytes = max;
+    Framer framer(options);
+    Frame frame;
+    ASSERT_EQ(framer.feed(input, frame).status, FrameStatus::kFrame);
+    ASSERT_TRUE(frame.truncated);
+    ASSERT_EQ(frame.data.size(), max);
+
+    Event& e = parseTruncated(slot, frame.data);
+    EXPECT_EQ(e.format, EventFormat::kRfc3164);
+    EXPECT_TRUE(e.has(kFlagTruncated));
+    EXPECT_FALSE(e.has(kFlagInvalidUtf8));
+    EXPECT_TRUE(internal::isValidUtf8(e.raw));
+    EXPECT_EQ(e.raw, frame.data.substr(0, e.raw.size()));
+    EXPECT_GE(e.raw.size() + 3, max);
+    EXPECT_EQ(e.message, full_message.substr(0, e.message.size()));
+  }
+}
+
+// Invalid UTF-8 that the cut did not make is still replaced and flagged in a truncated
+// message: a byte that starts no character, a lead byte followed by a non-continuation
+// byte, and a partial character before the end.
+TEST(ParserRobustnessTest, TruncationKeepsOtherInvalidUtf8) {
+  ParsedEvent slot;
+  const std::string replacement = "\xEF\xBF\xBD";
+  const std::string head = "<13>Oct 11 22:14:15 h app: ";
+  struct Case {
+    std::string tail;
+    std::string message;
+  };
+  const Case cases[] = {
+      {"ab\xFF", "ab" + replacement},        {"ab\x80", "ab" + replacement},
+      {"ab\xC3(", "ab" + replacement + "("}, {"ab\xE2\x82x\xE2\x82", "ab" + replacement + "x"},
+      {"ab\xC0", "ab" + replacement},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.message);
+    Event& e = parseTruncated(slot, head + c.tail);
+    EXPECT_TRUE(e.has(kFlagTruncated));
+    EXPECT_TRUE(e.has(kFlagInvalidUtf8));
+    EXPECT_EQ(e.message, c.message);
+  }
+
+  // Without the cut, a partial character at the end is the sender's invalid UTF-8.
+  Event& whole = slot.parse(head + "ab\xE2\x82");
+  EXPECT_FALSE(whole.has(kFlagTruncated));
+  EXPECT_TRUE(whole.has(kFlagInvalidUtf8));
+  EXPECT_EQ(whole.message, "ab" + replacement);
 }
 
 // A line that is no known format becomes a raw event at the receive time.
