@@ -139,6 +139,22 @@ TEST_F(VigilctlParseTest, ReceiveTimeSetsInferredYear) {
   EXPECT_NE(bad.err.find("--receive-time 'yesterday' is invalid"), std::string::npos) << bad.err;
 }
 
+// An RFC 5424 TIMESTAMP without a UTC offset is read as UTC, flagged zone_assumed and
+// counted in the summary.
+TEST_F(VigilctlParseTest, ZoneAssumedFlagged) {
+  const std::string path = (dir_ / "zones.log").string();
+  std::ofstream(path) << "<14>1 2026-03-01T10:00:00 h app - - - bare\n"
+                      << "<14>1 2026-03-01T10:00:00Z h app - - - zulu\n";
+  ParseRun r = run(path);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.lines.size(), 2u) << r.err;
+  const nlohmann::json bare = nlohmann::json::parse(r.lines[0]);
+  EXPECT_EQ(bare["@timestamp"], "2026-03-01T10:00:00Z") << r.lines[0];
+  EXPECT_TRUE(hasFlag(bare, "zone_assumed")) << r.lines[0];
+  EXPECT_FALSE(hasFlag(nlohmann::json::parse(r.lines[1]), "zone_assumed")) << r.lines[1];
+  EXPECT_NE(r.err.find("1 with an assumed UTC zone"), std::string::npos) << r.err;
+}
+
 // Every line is a JSON object with the canonical fields, generic fields, flags and tenant.
 TEST_F(VigilctlParseTest, JsonLinesCarryEveryPart) {
   const std::string path = (dir_ / "mixed.log").string();
