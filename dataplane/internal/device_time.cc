@@ -203,7 +203,7 @@ std::optional<int64_t> parseDeviceTime(std::string_view text, int32_t default_ut
 
 void applyDeviceTime(int64_t ns, Event& event) {
   event.timestamp_ns = ns;
-  event.flags &= ~(kFlagYearInferred | kFlagZoneAssumed);
+  event.flags &= ~(kFlagYearInferred | kFlagZoneAssumed | kFlagTimestampInvalid);
 }
 
 }  // namespace vigil::dataplane::internal

@@ -27,7 +27,8 @@ std::optional<int64_t> parseDeviceTime(std::string_view text, int32_t default_ut
 
 // Makes `ns`, a time found in the record (CEF rt or end, LEEF devTime, a JSON payload's
 // time member), the event time in place of the syslog header time. Clears
-// kFlagYearInferred and kFlagZoneAssumed, which describe only the header time.
+// kFlagYearInferred, kFlagZoneAssumed and kFlagTimestampInvalid, which describe only the
+// header time: the event time is no longer the receive time.
 void applyDeviceTime(int64_t ns, Event& event);
 
 }  // namespace vigil::dataplane::internal

@@ -311,6 +311,15 @@ TEST(CefLeefTest, DeviceTimeClearsHeaderTimeFlags) {
   EXPECT_EQ(json.timestamp_ns, device);
   EXPECT_FALSE(json.has(kFlagYearInferred));
 
+  // A header without a usable time is flagged, until a device time takes its place.
+  Event& no_header_time = slot.parse("<13>CEF:0|V|P|1|9|n|5|rt=1714557598000", {}, received);
+  EXPECT_EQ(no_header_time.format, EventFormat::kCef);
+  EXPECT_EQ(no_header_time.timestamp_ns, device);
+  EXPECT_FALSE(no_header_time.has(kFlagTimestampInvalid));
+  Event& no_time_at_all = slot.parse("<13>CEF:0|V|P|1|9|n|5|src=10.0.0.1", {}, received);
+  EXPECT_EQ(no_time_at_all.timestamp_ns, received);
+  EXPECT_TRUE(no_time_at_all.has(kFlagTimestampInvalid));
+
   // Without a usable device time the header time and its flags stay.
   Event& no_rt = slot.parse("<13>May  1 10:00:00 fw CEF:0|V|P|1|9|n|5|src=10.0.0.1", {}, received);
   EXPECT_EQ(no_rt.timestamp_ns, timeOf("2024-05-01T10:00:00Z"));
