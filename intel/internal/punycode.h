@@ -21,12 +21,12 @@ struct CodePoint {
 CodePoint decodeUtf8At(std::string_view text, size_t i);
 
 // True for a code point past ASCII that ends a host name in text rather than being a
-// letter of an internationalized one: Latin-1 punctuation and signs, general punctuation
-// (spaces of all widths, dashes, curly quotes, zero-width characters), symbols, arrows
-// and box drawing, CJK punctuation and the ideographic full stop, full-width ASCII
-// punctuation, the byte order mark, specials and the emoji planes. This is a coarse
-// stand-in for IDNA 2008's PVALID set. The matcher ends names at them, and the feed
-// loader rejects names that hold them, since no event could match such a name.
+// letter of an internationalized one. These are Latin-1 punctuation and signs, general
+// punctuation (spaces of all widths, dashes, curly quotes, zero-width characters),
+// symbols, arrows and box drawing. So are CJK punctuation with the ideographic full stop,
+// full-width ASCII punctuation, the byte order mark, specials and the emoji planes. This
+// is a coarse stand-in for IDNA 2008's PVALID set. The matcher ends names at them, and
+// the feed loader rejects names that hold them, since no event could match such a name.
 bool breaksHostName(uint32_t cp);
 
 // Encodes one UTF-8 label as Punycode without the "xn--" prefix ("bücher" gives
@@ -41,7 +41,7 @@ std::optional<std::string> punycodeEncode(std::string_view label);
 // lower-case form "ü" and a different label for "Ü". Returns nullopt for invalid UTF-8.
 std::optional<std::string> toAsciiDomain(std::string_view name);
 
-// Longest label, in code points, that labelToAscii() takes.
+// Maximum label length, in code points, that labelToAscii() takes.
 inline constexpr size_t kMaxLabelInput = 256;
 
 // Writes the ASCII form of one label as toAsciiDomain() gives it (ASCII letters
