@@ -199,7 +199,7 @@ bool isUrlField(std::string_view name) {
 
 // The host of a URL or request target, a view into `url`: after "scheme://" or "//" and
 // any userinfo, up to the port, path, query or fragment. Empty for a path alone
-// ("/a?b") and for a bracketed IPv6 literal, which holds no domain. Text without a
+// ("/a?b") and for a bracketed IPv6 literal, which contains no domain. Text without a
 // scheme ("bad.example/x") starts with its host.
 std::string_view urlHost(std::string_view url) {
   size_t start = 0;
@@ -703,12 +703,14 @@ class EventMatcher {
   }
 
   // Queues the names of an internationalized host-name run text[begin, end) in their
-  // ASCII form, as the builder stores them (internal::toAsciiDomain()): each label with a
-  // byte that is not ASCII becomes "xn--" and its punycode. The names are those
-  // queueHostRun() takes from an ASCII run: they end at the run's end or before a '.'
-  // that another '.' or the run's end follows, start at the run's start or after a '.',
-  // have two labels or more, no empty label, and a last label that is not all digits.
-  // A hit is reported with the name as the event wrote it.
+  // ASCII form, as the builder stores them (internal::toAsciiDomain()). Each label with a
+  // byte that is not ASCII becomes "xn--" and its punycode.
+  //
+  // The names are those that queueHostRun() takes from an ASCII run. A name ends at the
+  // run's end or before a '.' that another '.' or the run's end follows, and starts at the
+  // run's start or after a '.'. It has two labels or more, no empty label, and a last
+  // label that is not all digits. Each lookup keeps the name's bytes in the event, so
+  // that fieldFor() finds the field the hit came from.
   void queueIdnRun(std::string_view text, size_t begin, size_t end, std::string_view field,
                    bool attribute_fields) {
     struct Label {

@@ -89,9 +89,9 @@ struct PatternValue {
 // or not at all.
 absl::StatusOr<std::vector<PatternValue>> patternValues(const Node& pattern);
 
-// For a value of ipv4-addr or ipv6-addr, the reason it does not belong to that family
-// (an IPv6 text such as "2001:db8::1" on ipv4-addr, or an IPv4 one on ipv6-addr); empty
-// when it does, or for other types. IPv4-mapped IPv6 addresses belong to ipv6-addr.
+// Returns why a value of ipv4-addr or ipv6-addr is not of that family, such as an IPv6
+// text like "2001:db8::1" on ipv4-addr or an IPv4 one on ipv6-addr. Returns an empty
+// string when it is, and for other types. IPv4-mapped IPv6 addresses belong to ipv6-addr.
 std::string addressFamilyError(const PatternValue& value);
 
 }  // namespace vigil::intel::stix

@@ -169,7 +169,7 @@ class Daemon {
   std::atomic<bool> pipeline_returned_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<bool> replay_done_{false};
-  std::atomic<bool> api_stopped_{false};  // set by stop(); the summary says so
+  std::atomic<bool> api_stopped_{false};  // set by stop(), and reported by summary()
   bool has_finite_sources_ = false;
   bool stopped_ = false;
 };

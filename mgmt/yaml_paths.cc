@@ -14,14 +14,14 @@ absl::StatusOr<std::vector<std::string>> expandYamlPaths(const std::vector<std::
                                                          const std::string& key,
                                                          const std::string& noun) {
   std::vector<std::string> files;
-  // A file reached twice (named and inside a named folder, or a folder listed twice) is
-  // taken once; loaded twice, its rules or playbooks would clash with themselves.
-  std::set<std::filesystem::path> taken;
+  // A file reached twice, named and inside a named folder or in a folder listed twice, is
+  // taken once. Loaded twice, its rules or playbooks would clash with themselves.
+  std::set<std::filesystem::path> seen_files;
   auto take = [&](const std::filesystem::path& file) {
     std::error_code ec;
     std::filesystem::path canonical = std::filesystem::weakly_canonical(file, ec);
     if (ec) canonical = file;
-    if (taken.insert(canonical).second) files.push_back(file.string());
+    if (seen_files.insert(canonical).second) files.push_back(file.string());
   };
   for (const std::string& path : paths) {
     if (path.empty()) {

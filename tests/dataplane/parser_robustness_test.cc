@@ -427,8 +427,7 @@ TEST(ParserRobustnessTest, Rfc5424ZoneAssumed) {
     EXPECT_EQ(e.timestamp_ns - e.timestamp_ns % 1'000'000'000, timeOf("2026-03-01T10:00:00Z"));
   }
 
-  // The receive time stands in for a NILVALUE or an invalid TIMESTAMP, so no zone is
-  // assumed.
+  // The receive time replaces a NILVALUE or an invalid TIMESTAMP, so no zone is assumed.
   EXPECT_FALSE(slot.parse("<14>1 - h a - - - m").has(kFlagZoneAssumed));
   Event& invalid = slot.parse("<14>1 2026-02-30T10:00:00 h a - - - m");
   EXPECT_TRUE(invalid.has(kFlagTimestampInvalid));

@@ -306,10 +306,12 @@ TEST_F(VigilctlRulesTest, RulePathsExpandAsInTheDaemon) {
             std::string::npos)
       << empty.err;
   EXPECT_TRUE(empty.lines.empty());
+
   CommandRun missing = run("rules test " + (dir_ / "none.yml").string() + " " + events);
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_NE(missing.err.find("none.yml is neither a rule file nor a folder"), std::string::npos)
       << missing.err;
+
   // Rules in sub-folders count, as in the daemon.
   std::filesystem::create_directories(dir_ / "nested" / "deep");
   write("nested/deep/ssh.yml", kRules);
@@ -318,6 +320,7 @@ TEST_F(VigilctlRulesTest, RulePathsExpandAsInTheDaemon) {
   EXPECT_NE(nested.err.find("1 detection rules, 1 correlation rules, 0 rule errors"),
             std::string::npos)
       << nested.err;
+
   // Upper-case extensions count; hidden folders and files are skipped.
   std::filesystem::create_directories(dir_ / "nested" / ".git");
   write("nested/.git/old.yml", "not: [a rule\n");
@@ -329,6 +332,7 @@ TEST_F(VigilctlRulesTest, RulePathsExpandAsInTheDaemon) {
             std::string::npos)
       << hidden.err;
   std::filesystem::remove(dir_ / "nested" / "UPPER.YML");
+
   // A file reached twice, named and inside a named folder, is loaded once.
   const std::string file = (dir_ / "nested" / "deep" / "ssh.yml").string();
   CommandRun twice = run("rules test " + (dir_ / "nested").string() + " " + file + " " + events);
@@ -336,6 +340,7 @@ TEST_F(VigilctlRulesTest, RulePathsExpandAsInTheDaemon) {
   EXPECT_NE(twice.err.find("1 detection rules, 1 correlation rules, 0 rule errors"),
             std::string::npos)
       << twice.err;
+
   CommandRun empty_path = run("rules test '' " + events);
   EXPECT_EQ(empty_path.exit_code, 2);
   EXPECT_NE(empty_path.err.find("an entry is empty; give a rule file or a folder of them"),
