@@ -18,9 +18,11 @@
 #include <span>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "intel/indicator_set.h"
 #include "intel/internal/flat_table.h"
 #include "intel/internal/punycode.h"
+#include "intel/internal/text.h"
 #include "intel/internal/url_email_marker.h"
 
 namespace vigil::intel {
@@ -173,26 +175,20 @@ bool contains(std::string_view outer, std::string_view inner) {
          inner.data() + inner.size() <= outer.data() + outer.size();
 }
 
-// True when `text` equals `lower` (lower case) in any case.
-bool equalsLower(std::string_view text, std::string_view lower) {
-  if (text.size() != lower.size()) return false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (absl::ascii_tolower(text[i]) != lower[i]) return false;
-  }
-  return true;
-}
-
-// Fields that hold a URL or a request target: "url", "*.url", "*.uri", "*.request_uri",
+// Fields that contain a URL or a request target: "url", "*.url", "*.uri", "*.request_uri",
 // "url.original", "url.full" (ECS) and CEF's "request".
 bool isUrlField(std::string_view name) {
   const size_t dot = name.rfind('.');
   const std::string_view last = dot == std::string_view::npos ? name : name.substr(dot + 1);
-  if (equalsLower(last, "url") || equalsLower(last, "uri") || equalsLower(last, "request_uri")) {
+  if (absl::EqualsIgnoreCase(internal::av(last), "url") ||
+      absl::EqualsIgnoreCase(internal::av(last), "uri") ||
+      absl::EqualsIgnoreCase(internal::av(last), "request_uri")) {
     return true;
   }
   if (last == "original" || last == "full") {
     return dot != std::string_view::npos && dot >= 3 &&
-           equalsLower(name.substr(dot - 3, 3), "url") && (dot == 3 || name[dot - 4] == '.');
+           absl::EqualsIgnoreCase(internal::av(name.substr(dot - 3, 3)), "url") &&
+           (dot == 3 || name[dot - 4] == '.');
   }
   return name == "cef.request";
 }
