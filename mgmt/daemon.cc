@@ -652,8 +652,8 @@ std::string Daemon::summary() const {
       out += line("cases in store", static_cast<uint64_t>(page->total));
     }
   }
-  // The summary file is written at the end of a replay, while the API still answers,
-  // and again at the stop, after which the API lines need vigild started again.
+  // The summary file is written at the end of a replay, while the API still serves
+  // requests, and again at the stop. After the stop the API lines need vigild running.
   if (!config_.api_enabled) {
     out += "Where to look:\n";
   } else if (api_stopped_.load(std::memory_order_acquire)) {

@@ -333,15 +333,15 @@ absl::Status IntelManager::addFeeds(intel::IndicatorSetBuilder& builder, bool in
     // only. `logged` keeps the rejections of the latest load that have been logged.
     std::set<uint64_t>& logged = rejections_logged_[list.name];
     std::set<uint64_t> still_logged;
-    size_t shown = 0;
+    size_t logged_now = 0;
     size_t repeated = 0;
     for (const intel::Rejection& r : report->rejections) {
       const uint64_t key = absl::HashOf(r.location, r.reason, r.text);
       if (!initial && logged.count(key) != 0) {
         ++repeated;
         still_logged.insert(key);
-      } else if (shown < kLoggedRejectionsPerList) {
-        ++shown;
+      } else if (logged_now < kLoggedRejectionsPerList) {
+        ++logged_now;
         still_logged.insert(key);
         VIGIL_LOG_WARN("indicator rejected list={} at={} reason=\"{}\" text=\"{}\"",
                        list.name, r.location, logText(r.reason), logText(r.text));
@@ -353,9 +353,9 @@ absl::Status IntelManager::addFeeds(intel::IndicatorSetBuilder& builder, bool in
                      "count={}",
                      list.name, repeated);
     }
-    if (report->rejected > shown + repeated) {
+    if (report->rejected > logged_now + repeated) {
       VIGIL_LOG_WARN("indicator rejections not logged list={} count={}", list.name,
-                     report->rejected - shown - repeated);
+                     report->rejected - logged_now - repeated);
     }
   }
   return builder.setTenant("");

@@ -52,7 +52,7 @@ TEST(DemoTest, ReplayFindsRealActivity) {
   EXPECT_EQ(summaryValue(summary, "parse errors \\(kept\\)"), 0) << summary;
   EXPECT_GT(summaryValue(summary, "indicator hits"), 600) << summary;
   EXPECT_EQ(summaryValue(summary, "cases in store"), 6) << summary;
-  // Written at the stop, the summary does not claim that the API answers.
+  // Written at the stop, the summary does not claim that the API is still up.
   EXPECT_NE(summary.find("vigild has stopped: the files are ready now"), std::string::npos)
       << summary;
   EXPECT_EQ(summary.find("the API answers while vigild runs"), std::string::npos) << summary;

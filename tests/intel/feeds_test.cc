@@ -746,6 +746,7 @@ TEST(StixFeedTest, AddressFamilyChecked) {
     ]})",
                                                           "f.json");
   ASSERT_TRUE(report.ok()) << report.status();
+
   ASSERT_EQ(report->rejected, 4u) << reasons(*report);
   const char* expected[] = {
       "ipv4-addr:value holds the IPv6 value '2001:db8::1'; write it as ipv6-addr:value",
@@ -758,6 +759,7 @@ TEST(StixFeedTest, AddressFamilyChecked) {
     EXPECT_NE(report->rejections[i].reason.find(expected[i]), std::string::npos)
         << report->rejections[i].reason;
   }
+
   // An invalid address is reported as one, not with a reason about domain names.
   {
     IndicatorSetBuilder other(fixedNow());
@@ -778,8 +780,10 @@ TEST(StixFeedTest, AddressFamilyChecked) {
               std::string::npos)
         << invalid->rejections[1].reason;
   }
+
   // indicator--4 loads whole or not at all: 198.51.100.8 is not in the set.
   EXPECT_EQ(report->loaded, 5u) << reasons(*report);
+
   std::shared_ptr<const IndicatorSet> set = *builder.build();
   std::vector<std::string> texts;
   for (uint32_t i = 0; i < set->size(); ++i) texts.push_back(set->indicator(i).text);

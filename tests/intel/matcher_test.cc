@@ -280,33 +280,40 @@ TEST_F(MatcherTest, InternationalizedNames) {
   const std::string e_acute = "\u00e9";
   const std::string md5 = "d41d8cd98f00b204e9800998ecf8427e";
   auto set = buildSet(buecher + "\nevil.example\n" + rei + "\n" + md5 + "\n");
+
   const Hits buecher_hit = {"xn--bcher-kva.example"};
   const Hits evil_hit = {"evil.example"};
   EXPECT_EQ(matchMessage(*set, "query www." + buecher + " A"), buecher_hit);
   EXPECT_EQ(matchMessage(*set, "query WWW.B\u00fccher.EXAMPLE. A"), buecher_hit);
   EXPECT_EQ(matchMessage(*set, "query www.xn--bcher-kva.example A"), buecher_hit);
   EXPECT_EQ(matchMessage(*set, buecher), buecher_hit);
+
   // « and » (U+00AB, U+00BB), curly quotes (U+201C, U+201D) and the ideographic full
   // stop (U+3002) end a name.
   EXPECT_EQ(matchMessage(*set, "\u00ab" + buecher + "\u00bb"), buecher_hit);
   EXPECT_EQ(matchMessage(*set, "\u201cevil.example\u201d"), evil_hit);
   EXPECT_EQ(matchMessage(*set, "sub." + rei + "\u3002"), Hits{"xn--r8jz45g.example"});
+
   // An invalid byte ends a name too.
   EXPECT_EQ(matchMessage(*set,
                          "\xff"
                          "evil.example\xfe"),
             evil_hit);
+
   // Label boundaries hold: a letter past ASCII is part of its label.
   EXPECT_EQ(matchMessage(*set, e_acute + "evil.example"), Hits{});
   EXPECT_EQ(matchMessage(*set, "not" + buecher), Hits{});
   EXPECT_EQ(matchMessage(*set, buecher + ".org"), Hits{});
   EXPECT_EQ(matchMessage(*set, buecher + "..10.0.0.53"), buecher_hit);
+
   // A long run keeps its end, as an ASCII one does.
   std::string long_run;
   for (int i = 0; i < 80; ++i) long_run += e_acute + "t" + e_acute + ".";
   EXPECT_EQ(matchMessage(*set, long_run + buecher), buecher_hit);
+
   // Hashes next to letters past ASCII are still hashes.
   EXPECT_EQ(matchMessage(*set, e_acute + md5 + e_acute), Hits{md5});
+
   // Two names in one run of letters, each found once.
   EXPECT_EQ(matchMessage(*set, buecher + "..evil.example"),
             (Hits{"evil.example", "xn--bcher-kva.example"}));
