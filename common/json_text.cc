@@ -1,20 +1,59 @@
 #include "common/json_text.h"
 
+#include <emmintrin.h>
+
 #include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "nlohmann/json.hpp"
 
 namespace vigil {
 
+namespace {
+
+// Returns the offset of the first 16-byte block from `pos` on that contains a byte of 0x80
+// or more, or of the first block start with fewer than 16 bytes left.
+size_t skipAsciiBlocks(const char* data, size_t size, size_t pos) {
+  while (pos + 16 <= size) {
+    const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + pos));
+    if (_mm_movemask_epi8(block) != 0) break;
+    pos += 16;
+  }
+  return pos;
+}
+
+// Bytes that JSON strings escape: quotes, backslashes and control characters.
+constexpr std::array<bool, 256> kNeedsEscape = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 0x20; ++c) table[c] = true;
+  table['"'] = true;
+  table['\\'] = true;
+  return table;
+}();
+
+}  // namespace
+
 bool validUtf8(std::string_view text) {
-  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-  const auto* end = p + text.size();
+  const auto* begin = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t ascii = skipAsciiBlocks(text.data(), text.size(), 0);
+  if (text.size() - ascii < 16) {
+    // Short texts and the tail after the last block: one pass over the bytes.
+    unsigned char any = 0;
+    for (size_t i = ascii; i < text.size(); ++i) any |= begin[i];
+    if (any < 0x80) return true;
+  }
+  const auto* p = begin + ascii;
+  const auto* end = begin + text.size();
   while (p < end) {
     if (*p < 0x80) {
       ++p;
+      // Long ASCII runs after a non-ASCII character go 16 bytes at a time again.
+      if (end - p >= 16 && *p < 0x80) {
+        p = begin + skipAsciiBlocks(text.data(), text.size(), static_cast<size_t>(p - begin));
+      }
       continue;
     }
     size_t extra = 0;
@@ -56,12 +95,41 @@ void appendJsonString(std::string_view text, std::string& out) {
 
 void appendValidJsonString(std::string_view text, std::string& out) {
   static constexpr char kHex[] = "0123456789abcdef";
+  out.reserve(out.size() + text.size() + 2);
   out.push_back('"');
+  const char* data = text.data();
+  const size_t size = text.size();
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i last_control = _mm_set1_epi8(0x1F);
   size_t plain = 0;  // start of the run of characters copied as they are
-  for (size_t i = 0; i < text.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(text.data() + plain, i - plain);
+  size_t i = 0;
+  const auto specialMask = [&](const char* at) {
+    // A byte needs escaping when it is a quote, a backslash or at most 0x1F. The unsigned
+    // maximum with 0x1F equals 0x1F only for those control characters.
+    const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(at));
+    const __m128i control = _mm_cmpeq_epi8(_mm_max_epu8(block, last_control), last_control);
+    const __m128i special = _mm_or_si128(
+        control, _mm_or_si128(_mm_cmpeq_epi8(block, quote), _mm_cmpeq_epi8(block, backslash)));
+    return static_cast<uint32_t>(_mm_movemask_epi8(special));
+  };
+  while (i < size) {
+    uint32_t mask = 0;
+    if (i + 16 <= size) {
+      mask = specialMask(data + i);
+      if (mask == 0) {
+        i += 16;
+        continue;
+      }
+    } else {
+      // The tail after the last whole block, a byte at a time.
+      while (i < size && !kNeedsEscape[static_cast<unsigned char>(data[i])]) ++i;
+      if (i == size) break;
+      mask = 1;  // bit 0: the byte at i needs escaping
+    }
+    i += static_cast<size_t>(__builtin_ctz(mask));
+    const unsigned char c = static_cast<unsigned char>(data[i]);
+    out.append(data + plain, i - plain);
     plain = i + 1;
     switch (c) {
       case '"': out += "\\\""; break;
@@ -76,8 +144,9 @@ void appendValidJsonString(std::string_view text, std::string& out) {
         out.push_back(kHex[c >> 4]);
         out.push_back(kHex[c & 0x0f]);
     }
+    ++i;
   }
-  out.append(text.data() + plain, text.size() - plain);
+  out.append(data + plain, size - plain);
   out.push_back('"');
 }
 
