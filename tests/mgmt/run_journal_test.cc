@@ -554,6 +554,98 @@ TEST(RunJournalTest, TornStartIsNoSegment) {
   EXPECT_FALSE(RunJournal::read(path)->has_value());
 }
 
+// A journal written by a build before the word checksum ("VRJ2" records, FNV-1a taken
+// byte by byte) still reads back after an upgrade. The bytes are built here by hand as
+// that build wrote them: a start record, then a call record.
+TEST(RunJournalTest, ReadsRecordsOfTheEarlierChecksum) {
+  auto fnv1a = [](uint64_t generation, const std::string& payload) {
+    uint64_t hash = 14695981039346656037ull;
+    std::string bytes(reinterpret_cast<const char*>(&generation), sizeof(generation));
+    bytes += payload;
+    for (unsigned char c : bytes) {
+      hash ^= c;
+      hash *= 1099511628211ull;
+    }
+    return hash;
+  };
+  auto raw = [](std::string& out, auto value) {
+    out.append(reinterpret_cast<const char*>(&value), sizeof(value));
+  };
+  auto text = [&raw](std::string& out, const std::string& value) {
+    raw(out, static_cast<uint32_t>(value.size()));
+    out += value;
+  };
+  const uint64_t generation = 7;
+  auto record = [&](const std::string& payload) {
+    std::string out;
+    raw(out, uint32_t{0x324a5256});  // "VRJ2"
+    raw(out, static_cast<uint32_t>(payload.size()));
+    raw(out, generation);
+    raw(out, fnv1a(generation, payload));
+    return out + payload;
+  };
+  std::string start(1, '\x01');
+  raw(start, int64_t{12});   // run id
+  raw(start, int64_t{500});  // created_ns
+  raw(start, int64_t{0});    // stored steps
+  raw(start, uint8_t{1});    // first segment
+  raw(start, int64_t{0});    // inbox id
+  for (const char* field : {"isolate", "hash-1", "acme", "r1-1", "r1", R"({"host":"ws-7"})", ""}) {
+    text(start, field);
+  }
+  std::string call(1, '\x02');
+  text(call, "vigil-a");
+  text(call, "edr.isolate_host");
+
+  TempDir dir;
+  const std::string path = dir.file("runs.db.journal.0");
+  std::ofstream(path, std::ios::binary) << record(start) << record(call);
+  auto read = RunJournal::read(path);
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_TRUE(read->has_value());
+  EXPECT_EQ((**read).run_id, 12);
+  EXPECT_EQ((**read).tenant, "acme");
+  EXPECT_EQ((**read).alert_json, R"({"host":"ws-7"})");
+  EXPECT_EQ((**read).started_keys, std::vector<std::string>{"vigil-a"});
+
+  // One changed byte in the old record fails its checksum, as before.
+  std::string torn = record(start);
+  torn[torn.size() - 3] ^= 0x01;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << torn;
+  EXPECT_FALSE(RunJournal::read(path)->has_value());
+}
+
+// Any one byte changed in a record written now fails its checksum.
+TEST(RunJournalTest, EveryChangedByteFailsTheChecksum) {
+  TempDir dir;
+  const std::string path = dir.file("runs.db.journal.0");
+  JournalSegment segment;
+  segment.run_id = 5;
+  segment.tenant = "acme";
+  segment.alert_json = R"({"host":"ws-7","evidence":["a line of text of odd length."]})";
+  {
+    auto journal = RunJournal::open(path, /*sync=*/false);
+    ASSERT_TRUE(journal.ok()) << journal.status();
+    ASSERT_TRUE((*journal)->beginSegment(segment).ok());
+  }
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  ASSERT_TRUE(RunJournal::read(path)->has_value());
+  const size_t record_bytes =
+      24 + 1 + 8 * 4 + 1 + 7 * 4 + segment.tenant.size() + segment.alert_json.size();
+  for (size_t at = 0; at < record_bytes; ++at) {
+    std::string changed = bytes;
+    changed[at] ^= 0x20;
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << changed;
+    auto read = RunJournal::read(path);
+    ASSERT_TRUE(read.ok()) << read.status();
+    EXPECT_FALSE(read->has_value()) << "byte " << at;
+  }
+}
+
 // A run start journal of an older build names a run without its alert: the next start
 // stores it as failed (interrupted) and removes the file.
 TEST(RunJournalTest, LegacyStartJournalRunIsStoredAsInterrupted) {
