@@ -97,24 +97,22 @@ void writeParamsJson(const pb::List& params, std::string& out) {
 std::string actionIdempotencyKey(const RunContext& ctx, uint32_t pc, std::string_view action,
                                  const std::string& params_json) {
   // The digest input is the text StrCat(run_id, sep, created_ns, sep, pc, sep, action, sep,
-  // params_json, sep, earlier), fed in pieces so no copy of the parameters is made. Keys
+  // params_json, sep, earlier), built in a reused buffer and hashed in one update. Keys
   // must not change between versions: a segment journaled by one build is run again by
   // the next with the keys the far side has seen.
   thread_local internal::Sha256 hasher;
+  thread_local std::string input;
+  input.clear();
+  absl::StrAppend(&input, ctx.run_id, kKeySeparator, ctx.created_ns, kKeySeparator, pc,
+                  kKeySeparator, absl::string_view(action.data(), action.size()), kKeySeparator,
+                  params_json, kKeySeparator);
+  const size_t fixed = input.size();
   unsigned char digest[internal::Sha256::kDigestBytes];
   std::string key;
   for (uint64_t earlier = 0;; ++earlier) {
-    hasher.update(absl::AlphaNum(ctx.run_id).Piece());
-    hasher.update(kKeySeparator);
-    hasher.update(absl::AlphaNum(ctx.created_ns).Piece());
-    hasher.update(kKeySeparator);
-    hasher.update(absl::AlphaNum(pc).Piece());
-    hasher.update(kKeySeparator);
-    hasher.update(absl::string_view(action.data(), action.size()));
-    hasher.update(kKeySeparator);
-    hasher.update(params_json);
-    hasher.update(kKeySeparator);
-    hasher.update(absl::AlphaNum(earlier).Piece());
+    input.resize(fixed);
+    absl::StrAppend(&input, earlier);
+    hasher.update(input);
     hasher.finish(digest);
     key.assign(kKeyPrefix.data(), kKeyPrefix.size());
     internal::appendHex(digest, kKeyHexDigits / 2, key);

@@ -32,10 +32,12 @@ void PlaybookRunner::prepareContext(RunContext& ctx, const RunRecord& run, Worke
   }
   intel::SnapshotStore* store = intel_;
   // A run matches the indicators of its alert's tenant and of every tenant.
-  ctx.intel = [store, tenant = run.tenant](std::string_view value) {
+  // Two pointers fit std::function's own storage, so setting it allocates nothing. The
+  // context owns the function and outlives every call of it, as for `log` below.
+  ctx.intel = [store, &ctx](std::string_view value) {
     if (store == nullptr) return false;
     std::shared_ptr<const intel::Snapshot> snapshot = store->current();
-    return snapshot != nullptr && findIndicator(*snapshot, value, tenant).has_value();
+    return snapshot != nullptr && findIndicator(*snapshot, value, ctx.tenant).has_value();
   };
   ctx.log = [&ctx, this](std::string_view message) {
     RunStep step;

@@ -26,9 +26,12 @@ std::string toHex(const unsigned char* data, size_t size) {
 
 void appendHex(const unsigned char* data, size_t size, std::string& out) {
   static constexpr char kDigits[] = "0123456789abcdef";
+  const size_t at = out.size();
+  out.resize(at + 2 * size);
+  char* hex = out.data() + at;
   for (size_t i = 0; i < size; ++i) {
-    out.push_back(kDigits[data[i] >> 4]);
-    out.push_back(kDigits[data[i] & 0x0f]);
+    hex[2 * i] = kDigits[data[i] >> 4];
+    hex[2 * i + 1] = kDigits[data[i] & 0x0f];
   }
 }
 
