@@ -4,27 +4,20 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "mgmt/internal/case_json.h"
+#include "mgmt/internal/list_query.h"
 
 namespace vigil::mgmt::internal {
 
 absl::StatusOr<int64_t> idParam(const ApiRequest& request, absl::string_view name,
                                 absl::string_view what) {
-  const std::string text = request.pathParam(name);
-  int64_t id = 0;
-  if (!absl::SimpleAtoi(text, &id) || id < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " id ", text, " is not a positive integer"));
-  }
-  return id;
+  return parsePathId(what, request.pathParam(name), "");
 }
 
 absl::StatusOr<int64_t> authorizeCase(CaseStore& store, const ApiRequest& request, Access access) {
-  const std::string text = request.pathParam("id");
-  int64_t id = 0;
-  if (!absl::SimpleAtoi(text, &id) || id < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("case id ", text, " is not a positive integer; use an id from /api/v1/cases"));
-  }
+  absl::StatusOr<int64_t> parsed =
+      parsePathId("case", request.pathParam("id"), "; use an id from /api/v1/cases");
+  if (!parsed.ok()) return parsed.status();
+  const int64_t id = *parsed;
   absl::StatusOr<std::string> tenant = store.caseTenant(id);
   if (!tenant.ok()) return tenant.status();
   if (!request.principal.canRead(*tenant)) {

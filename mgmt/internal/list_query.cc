@@ -1,7 +1,10 @@
 #include "mgmt/internal/list_query.h"
 
 #include <iterator>
+#include <limits>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -29,27 +32,53 @@ absl::Status checkQueryParams(const ApiRequest& request, const std::vector<std::
   return absl::OkStatus();
 }
 
+absl::StatusOr<int64_t> parseBoundedInteger(absl::string_view name, absl::string_view text,
+                                            int64_t min, int64_t max) {
+  const std::string range = max == std::numeric_limits<int64_t>::max()
+                                ? absl::StrCat(min, " or more")
+                                : absl::StrCat(min, "..", max);
+  // absl::SimpleAtoi() also takes surrounding spaces and a '+', which a query value
+  // should not have.
+  const absl::string_view digits = absl::StartsWith(text, "-") ? text.substr(1) : text;
+  const bool well_formed =
+      !digits.empty() && std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit);
+  if (!well_formed) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, "=", text, " is not an integer; use ", range));
+  }
+  int64_t value = 0;
+  if (!absl::SimpleAtoi(text, &value) || value < min || value > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, "=", text, " is out of range; use ", range));
+  }
+  return value;
+}
+
+absl::StatusOr<int64_t> parsePathId(absl::string_view what, absl::string_view text,
+                                    absl::string_view hint) {
+  absl::StatusOr<int64_t> id =
+      parseBoundedInteger("id", text, 1, std::numeric_limits<int64_t>::max());
+  if (id.ok()) return id;
+  const bool digits = !text.empty() && std::all_of(text.begin(), text.end(), absl::ascii_isdigit);
+  return absl::InvalidArgumentError(absl::StrCat(
+      what, " id ", text, digits ? " is out of range" : " is not a positive integer", hint));
+}
+
 absl::StatusOr<PageParams> parsePageParams(const std::optional<std::string>& limit,
                                            const std::optional<std::string>& offset,
                                            int max_limit) {
   PageParams page;
   page.limit = std::min(page.limit, max_limit);
   if (limit) {
-    const std::string range = absl::StrCat("1..", max_limit);
-    if (!absl::SimpleAtoi(*limit, &page.limit)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("limit=", *limit, " is not an integer; use ", range));
-    }
-    if (page.limit < 1 || page.limit > max_limit) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("limit=", *limit, " is out of range; use ", range));
-    }
+    absl::StatusOr<int64_t> value = parseBoundedInteger("limit", *limit, 1, max_limit);
+    if (!value.ok()) return value.status();
+    page.limit = static_cast<int>(*value);
   }
   if (offset) {
-    if (!absl::SimpleAtoi(*offset, &page.offset) || page.offset < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("offset=", *offset, " is not a non-negative integer; use 0 or more"));
-    }
+    absl::StatusOr<int64_t> value =
+        parseBoundedInteger("offset", *offset, 0, std::numeric_limits<int64_t>::max());
+    if (!value.ok()) return value.status();
+    page.offset = *value;
   }
   return page;
 }

@@ -27,6 +27,19 @@ absl::StatusOr<std::optional<std::string>> singleQueryParam(const ApiRequest& re
 // Rejects a query parameter that is not in `known`, naming it and the accepted ones.
 absl::Status checkQueryParams(const ApiRequest& request, const std::vector<std::string>& known);
 
+// Parses `text` as a decimal integer in [min, max]: digits with an optional leading '-'.
+// InvalidArgument "NAME=TEXT is not an integer; use RANGE" for other text (spaces and '+'
+// included) and "NAME=TEXT is out of range; use RANGE" past the bounds, where RANGE is
+// "min..max", or "min or more" when max is INT64_MAX.
+absl::StatusOr<int64_t> parseBoundedInteger(absl::string_view name, absl::string_view text,
+                                            int64_t min, int64_t max);
+
+// Parses the id `text` of a path such as /api/v1/cases/{id}: a decimal integer from 1 on.
+// InvalidArgument "WHAT id TEXT is not a positive integer" or "... is out of range", each
+// followed by `hint` (such as "; use an id from /api/v1/cases").
+absl::StatusOr<int64_t> parsePathId(absl::string_view what, absl::string_view text,
+                                    absl::string_view hint);
+
 // Parses limit (1..max_limit) and offset (0 or more); absent values keep the defaults.
 struct PageParams {
   int limit = kDefaultListLimit;

@@ -26,13 +26,7 @@ const std::vector<absl::string_view> kRunSortNames = {"id",      "-id",     "cre
 json timeOrNull(int64_t ns) { return ns == 0 ? json(nullptr) : json(formatRfc3339(ns)); }
 
 absl::StatusOr<int64_t> runId(const ApiRequest& request) {
-  const std::string text = request.pathParam("id");
-  int64_t id = 0;
-  if (!absl::SimpleAtoi(text, &id) || id < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "run id ", text, " is not a positive integer; use an id from /api/v1/runs"));
-  }
-  return id;
+  return parsePathId("run", request.pathParam("id"), "; use an id from /api/v1/runs");
 }
 
 absl::Status noQuery(const ApiRequest& request) {

@@ -178,6 +178,22 @@ TEST_F(ApiServerTest, BadQueryIs400) {
 
   nlohmann::json offset = getJson("/api/v1/cases?offset=-1", 400);
   EXPECT_EQ(offset["error"]["code"], "invalid_argument");
+  EXPECT_EQ(offset["error"]["message"], "offset=-1 is out of range; use 0 or more");
+
+  nlohmann::json huge = getJson("/api/v1/cases?offset=99999999999999999999", 400);
+  EXPECT_EQ(huge["error"]["message"], "offset=99999999999999999999 is out of range; use 0 or more");
+
+  nlohmann::json spaced = getJson("/api/v1/cases?limit=%20%201", 400);
+  EXPECT_EQ(spaced["error"]["message"], "limit=  1 is not an integer; use 1..500");
+
+  nlohmann::json plus = getJson("/api/v1/cases?limit=%2B5", 400);
+  EXPECT_EQ(plus["error"]["message"], "limit=+5 is not an integer; use 1..500");
+
+  nlohmann::json reversed = getJson(
+      "/api/v1/cases?detected_from=2026-02-01T00:00:00Z&detected_to=2026-01-01T00:00:00Z", 400);
+  EXPECT_EQ(reversed["error"]["message"],
+            "detected_to=2026-01-01T00:00:00Z is earlier than "
+            "detected_from=2026-02-01T00:00:00Z; swap the two values");
 
   nlohmann::json status = getJson("/api/v1/cases?status=open", 400);
   EXPECT_NE(status["error"]["message"].get<std::string>().find("in_progress"), std::string::npos);
@@ -191,6 +207,14 @@ TEST_F(ApiServerTest, BadQueryIs400) {
   nlohmann::json bad_id = getJson("/api/v1/cases/abc", 400);
   EXPECT_EQ(bad_id["error"]["message"],
             "case id abc is not a positive integer; use an id from /api/v1/cases");
+
+  nlohmann::json spaced_id = getJson("/api/v1/cases/3%20", 400);
+  EXPECT_EQ(spaced_id["error"]["message"],
+            "case id 3  is not a positive integer; use an id from /api/v1/cases");
+
+  nlohmann::json huge_id = getJson("/api/v1/cases/99999999999999999999", 400);
+  EXPECT_EQ(huge_id["error"]["message"],
+            "case id 99999999999999999999 is out of range; use an id from /api/v1/cases");
 }
 
 // A known path with the wrong method is 405 with an Allow header.
