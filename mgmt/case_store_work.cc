@@ -544,6 +544,12 @@ absl::StatusOr<Case> CaseStore::mergeCase(int64_t source, int64_t target, const 
         absl::StrCat("case ", source, " of tenant ", from->tenant, " cannot be merged into case ",
                      target, " of tenant ", into->tenant, "; merge only within one tenant"));
   }
+  if (from->merged_into != 0) {
+    // Such a case cannot be reopened, so the hint below would lead nowhere.
+    return absl::FailedPreconditionError(absl::StrCat("case ", source, " was merged into case ",
+                                                      from->merged_into, " already; merge case ",
+                                                      from->merged_into, " instead"));
+  }
   if (from->status == CaseStatus::kClosed) {
     return absl::FailedPreconditionError(
         absl::StrCat("case ", source, " is closed; reopen it before merging it"));

@@ -336,9 +336,13 @@ TEST_F(CaseWorkTest, MergeMovesEverything) {
   EXPECT_EQ(timeline(src->case_id).back().action, "updated");
   EXPECT_EQ(timeline(dst->case_id).back().action, "merged_from");
 
-  // A closed source cannot be merged again.
-  EXPECT_TRUE(
-      absl::IsFailedPrecondition(store_->mergeCase(src->case_id, dst->case_id, kAlice).status()));
+  // A merged source cannot be merged again, and the message points at its target rather
+  // than at reopening, which is refused below.
+  absl::Status again = store_->mergeCase(src->case_id, dst->case_id, kAlice).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(again)) << again;
+  EXPECT_EQ(again.message(),
+            absl::StrCat("case ", src->case_id, " was merged into case ", dst->case_id,
+                         " already; merge case ", dst->case_id, " instead"));
   // Nor reopened, because its work now lives in the target.
   CaseUpdate reopen;
   reopen.status = CaseStatus::kInProgress;
