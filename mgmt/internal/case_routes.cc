@@ -50,6 +50,7 @@ absl::StatusOr<CaseFilter> parseCaseQuery(const ApiRequest& request) {
   const auto& [tenant, status, severity, assignee, tag, text, detected_from, detected_to,
                updated_from, updated_to, limit, offset, sort] = values;
 
+  if (tenant && tenant->empty()) return emptyTenantError();
   filter.tenant = tenant;
   filter.assignee = assignee;
   filter.tag = tag;

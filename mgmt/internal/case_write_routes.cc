@@ -17,6 +17,7 @@
 #include "mgmt/internal/case_json.h"
 #include "mgmt/internal/case_routes.h"
 #include "mgmt/internal/json_body.h"
+#include "mgmt/internal/list_query.h"
 
 namespace vigil::mgmt::internal {
 namespace {
@@ -291,6 +292,7 @@ absl::StatusOr<ApiResponse> caseMetricsHandler(CaseStore& store, const ApiReques
   int64_t to_ns = 0;
   for (const auto& [key, value] : request.query) {
     if (key == "tenant") {
+      if (value.empty()) return emptyTenantError();
       tenant = value;
     } else if (key == "from" || key == "to") {
       std::optional<int64_t> ns = parseRfc3339(value);

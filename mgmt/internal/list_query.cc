@@ -64,6 +64,12 @@ absl::StatusOr<int64_t> parsePathId(absl::string_view what, absl::string_view te
       what, " id ", text, digits ? " is out of range" : " is not a positive integer", hint));
 }
 
+absl::Status emptyTenantError() {
+  return absl::InvalidArgumentError(
+      "tenant= is empty; name a tenant, or leave the parameter out for every tenant you may "
+      "read");
+}
+
 absl::StatusOr<PageParams> parsePageParams(const std::optional<std::string>& limit,
                                            const std::optional<std::string>& offset,
                                            int max_limit) {

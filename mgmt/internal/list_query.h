@@ -40,6 +40,10 @@ absl::StatusOr<int64_t> parseBoundedInteger(absl::string_view name, absl::string
 absl::StatusOr<int64_t> parsePathId(absl::string_view what, absl::string_view text,
                                     absl::string_view hint);
 
+// InvalidArgument for a `tenant=` query parameter with an empty value, which case lists
+// and case metrics reject alike rather than read as "no tenant" or "every tenant".
+absl::Status emptyTenantError();
+
 // Parses limit (1..max_limit) and offset (0 or more); absent values keep the defaults.
 struct PageParams {
   int limit = kDefaultListLimit;

@@ -215,5 +215,15 @@ TEST_F(CaseRoutesTest, MetricsAreTenantScoped) {
   EXPECT_TRUE(later["groups"].empty());
 }
 
+// An empty tenant= is rejected by case lists and case metrics alike, where the list used
+// to return no cases and the metrics every tenant.
+TEST_F(CaseRoutesTest, EmptyTenantRejected) {
+  for (const char* path : {"/api/v1/cases", "/api/v1/metrics/cases"}) {
+    ApiResponse response = call(admin_, "GET", path, "", {{"tenant", ""}});
+    EXPECT_EQ(response.status, 400) << path;
+    EXPECT_NE(response.body.find("tenant= is empty"), std::string::npos) << response.body;
+  }
+}
+
 }  // namespace
 }  // namespace vigil::mgmt
