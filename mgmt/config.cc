@@ -745,6 +745,7 @@ struct Reader : internal::YamlReader {
         SourceConfig src;
         std::string where = absl::StrCat("sources[", i, "]");
         if (!(st = readSource(s[i], where, src)).ok()) return st;
+        src.where.text = absl::StrCat(origin, ":", s[i].Mark().line + 1, ": ", where);
         if (!names.insert(src.name).second) {
           return error(s[i], where + ".name", absl::StrCat("'", src.name, "' is used by two sources"));
         }
@@ -798,6 +799,9 @@ struct Reader : internal::YamlReader {
       if (!(st = checkKeys(r, "rules", {"paths", "field_mapping", "logsources"})).ok()) return st;
       if (!(st = readStringList(r, "rules", "paths", c.rule_paths)).ok()) return st;
       for (auto& p : c.rule_paths) p = resolve(p);
+      if (YAML::Node paths = r["paths"]) {
+        c.rule_paths_key.text = absl::StrCat(origin, ":", paths.Mark().line + 1, ": rules.paths");
+      }
       if (YAML::Node fm = r["field_mapping"]) {
         if (!fm.IsMap()) return error(fm, "rules.field_mapping", "must map Sigma field names to event fields");
         for (const auto& kv : fm) {

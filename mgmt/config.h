@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "dataplane/source.h"
 #include "mgmt/case_store.h"
+#include "mgmt/config_origin.h"
 #include "mgmt/playbook_config.h"
 
 namespace vigil::mgmt {
@@ -26,6 +27,9 @@ std::optional<dataplane::Format> formatFromName(std::string_view name);
 
 struct SourceConfig {
   std::string name;
+  // How errors found when the source is created name it: "FILE:LINE: sources[N]" when it
+  // was read from a configuration file, else empty.
+  ConfigOrigin where;
   std::string type;  // file, udp, tcp, tls, dpdk
   std::string tenant = "default";
   std::string format = "auto";  // auto, rfc3164, rfc5424, json, cef, leef
@@ -169,6 +173,9 @@ struct DaemonConfig {
   int intel_refresh_s = 0;        // full rebuild (files re-read, URLs fetched) period; 0 = none
   int intel_fetch_timeout_s = 30;  // connect and read timeout of each feed download
   std::vector<std::string> rule_paths;  // files or folders of Sigma YAML
+  // How errors about rule_paths name the setting: "FILE:LINE: rules.paths" when it was
+  // read from a configuration file.
+  ConfigOrigin rule_paths_key{"rules.paths"};
   std::map<std::string, std::string> field_mapping;  // Sigma field -> event field
   std::vector<LogSourceConfig> logsources;
 

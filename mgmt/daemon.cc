@@ -216,7 +216,9 @@ absl::Status Daemon::createSources() {
       }
     }
     if (source == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("sources[", i, "] ", sc.name, ": ", error));
+      const std::string where =
+          sc.where.text.empty() ? absl::StrCat("sources[", i, "]") : sc.where.text;
+      return absl::InvalidArgumentError(absl::StrCat(where, " ", sc.name, ": ", error));
     }
     VIGIL_LOG_INFO("source configured source={} type={} tenant={}", sc.name, sc.type, sc.tenant);
     sources_.push_back(std::move(source));

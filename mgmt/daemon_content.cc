@@ -210,6 +210,7 @@ ConfigReloadReport Daemon::reloadConfig(std::string_view reason) {
   {
     std::lock_guard<std::mutex> lock(live_config_mutex_);
     live_config_.rule_paths = next->rule_paths;
+    live_config_.rule_paths_key = next->rule_paths_key;
     live_config_.field_mapping = next->field_mapping;
     live_config_.logsources = next->logsources;
   }

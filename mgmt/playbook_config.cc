@@ -231,6 +231,9 @@ absl::Status parsePlaybookConfig(const YAML::Node& n, const std::string& origin,
     }
   }
   if (!(st = r.readStringList(n, "playbooks", "paths", c.paths)).ok()) return st;
+  if (YAML::Node paths = n["paths"]) {
+    c.paths_key.text = absl::StrCat(r.origin, ":", paths.Mark().line + 1, ": playbooks.paths");
+  }
   if (c.paths.empty() && !n["default_case"]) {
     return r.error(n, "playbooks.paths",
                    "missing or empty; list playbook files or folders of *.yml playbooks");

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "mgmt/config_origin.h"
 
 namespace YAML {
 class Node;
@@ -81,6 +82,9 @@ struct PlaybookRunnerConfig {
   // unless a playbook under `paths` calls case.attach_alert.
   bool default_case = true;
   std::vector<std::string> paths;  // playbook files or folders (*.yml, *.yaml), resolved
+  // How errors about paths name the setting: "FILE:LINE: playbooks.paths" when it was read
+  // from a configuration file.
+  ConfigOrigin paths_key{"playbooks.paths"};
   std::string db;                  // default <state_dir>/runs.db
   size_t workers = 1;              // threads that run playbooks
   // How long an idle worker polls the queue before it sleeps on the condition variable,

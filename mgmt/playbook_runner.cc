@@ -212,7 +212,8 @@ absl::Status PlaybookRunner::loadPlaybooks() {
     default_playbook_ = set->configured.back();
   }
   absl::StatusOr<std::vector<std::string>> files = std::vector<std::string>();
-  if (!config_.paths.empty()) files = expandYamlPaths(config_.paths, "playbooks.paths", "playbook");
+  if (!config_.paths.empty())
+    files = expandYamlPaths(config_.paths, config_.paths_key.text, "playbook");
   if (!files.ok()) return files.status();
   for (const std::string& file : *files) {
     std::ifstream in(file);

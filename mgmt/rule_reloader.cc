@@ -16,8 +16,9 @@
 
 namespace vigil::mgmt {
 
-absl::StatusOr<std::vector<std::string>> expandRulePaths(const std::vector<std::string>& paths) {
-  return expandYamlPaths(paths, "rules.paths", "rule");
+absl::StatusOr<std::vector<std::string>> expandRulePaths(const std::vector<std::string>& paths,
+                                                         const std::string& key) {
+  return expandYamlPaths(paths, key, "rule");
 }
 
 namespace {
@@ -204,7 +205,7 @@ absl::Status RuleReloader::refreshParse(const correlate::FieldMapping& mapping,
 
 absl::StatusOr<std::shared_ptr<const StagedRules>> RuleReloader::stageFromPaths(
     const DaemonConfig& config) {
-  auto files = expandRulePaths(config.rule_paths);
+  auto files = expandRulePaths(config.rule_paths, config.rule_paths_key.text);
   if (!files.ok()) return files.status();
   absl::StatusOr<correlate::FieldMapping> map = mapping(config);
   if (!map.ok()) return map.status();

@@ -28,8 +28,10 @@
 namespace vigil::mgmt {
 
 // Rule files: a file as given, or every *.yml / *.yaml below a folder, sub-folders
-// included, sorted by path. A folder with no rule file is an error.
-absl::StatusOr<std::vector<std::string>> expandRulePaths(const std::vector<std::string>& paths);
+// included, sorted by path. A folder with no rule file is an error; errors begin with
+// `key` (DaemonConfig::rule_paths_key).
+absl::StatusOr<std::vector<std::string>> expandRulePaths(const std::vector<std::string>& paths,
+                                                         const std::string& key = "rules.paths");
 
 // The rule files of one scope (every tenant, or one tenant) as the running rule set was
 // built from them: (origin, YAML text) pairs in load order, the content version, and the

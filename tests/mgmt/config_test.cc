@@ -34,9 +34,33 @@ api: {listen: "127.0.0.1:0"}
   EXPECT_EQ(c->sources[0].paths[0], "/etc/vigil/a.log");
   EXPECT_EQ(c->sources[0].paths[1], "/abs/b.log");
   EXPECT_EQ(c->sources[0].tenant, "t1");
+  EXPECT_EQ(c->sources[1].where.text, "test.yaml:7: sources[1]");
+  // A setting that only moved to another line is the same setting.
+  auto moved = parse("\n\n" + std::string(R"(
+daemon: {log_level: debug}
+state_dir: state
+pipeline: {workers: 3, shards: 2}
+sources:
+  - {name: replay, type: file, paths: [a.log, /abs/b.log], tenant: t1}
+  - {name: udp, type: udp, listen: "127.0.0.1:5514"}
+  - {name: tcp, type: tcp, listen: "[::1]:6514", framing: octet_counting}
+intel:
+  lists: [{name: watch, path: intel/w.txt}]
+rules:
+  paths: rules
+  field_mapping: {src_ip: source.ip}
+alerts: {output: stdout}
+api: {listen: "127.0.0.1:0"}
+)"));
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(moved->sources[1].where.text, "test.yaml:9: sources[1]");
+  EXPECT_TRUE(moved->sources == c->sources);
+  EXPECT_TRUE(*moved == *c);
   EXPECT_EQ(c->sources[2].framing, "octet_counting");
   EXPECT_EQ(c->intel_lists[0].path, "/etc/vigil/intel/w.txt");
   EXPECT_EQ(c->rule_paths[0], "/etc/vigil/rules");
+  // Errors about the rule files found later (a missing folder) name this line.
+  EXPECT_EQ(c->rule_paths_key.text, "test.yaml:12: rules.paths");
   EXPECT_EQ(c->field_mapping.at("src_ip"), "source.ip");
   EXPECT_EQ(c->case_db, "/etc/vigil/state/cases.db");
 }

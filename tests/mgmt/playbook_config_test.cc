@@ -34,6 +34,7 @@ TEST(PlaybookConfigTest, DefaultsAndPaths) {
   EXPECT_TRUE(on->playbooks.enabled);
   ASSERT_EQ(on->playbooks.paths.size(), 1u);
   EXPECT_EQ(on->playbooks.paths[0], "/etc/vigil/playbooks");
+  EXPECT_EQ(on->playbooks.paths_key.text, "vigil.yaml:3: playbooks.paths");
   EXPECT_EQ(on->playbooks.db, "/var/lib/vigil/runs.db");
   EXPECT_EQ(on->playbooks.workers, 1u);
   EXPECT_EQ(on->playbooks.worker_spin_us, 50u);
