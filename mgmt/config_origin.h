@@ -1,4 +1,4 @@
-// Where a configuration setting was read, for error messages found after parsing.
+// The origin of a configuration setting (file and line), for errors found after parsing.
 #pragma once
 
 #include <string>
