@@ -161,6 +161,12 @@ class ApiServer::Impl {
   void createServer();
   void configureServer();
   void serve(const httplib::Request& req, httplib::Response& res);
+  void serveWithBody(const httplib::Request& req, httplib::Response& res,
+                     const httplib::ContentReader& read_body);
+  bool readBody(const httplib::Request& req, const httplib::ContentReader& read_body,
+                std::string& body, httplib::Response& res);
+  void send(const ApiRequest& request, const internal::AccessState& state, ApiResponse response,
+            httplib::Response& res);
   void countAndLog(const ApiRequest& request, const ApiResponse& response);
   void rejectBeforeRouting(const httplib::Request& req, httplib::Response& res);
 
@@ -248,14 +254,20 @@ void ApiServer::Impl::createServer() {
 }
 
 void ApiServer::Impl::configureServer() {
-  // Every method goes through the router, which decides between 404 and 405.
+  // Every method goes through the router, which decides between 404 and 405. Methods that
+  // may carry a body get a content reader, so that serveWithBody() checks the token before
+  // it reads the body.
   auto handler = [this](const httplib::Request& req, httplib::Response& res) { serve(req, res); };
+  auto body_handler = [this](const httplib::Request& req, httplib::Response& res,
+                             const httplib::ContentReader& read_body) {
+    serveWithBody(req, res, read_body);
+  };
   httplib::Server& server = *server_;
   server.Get(".*", handler);
-  server.Post(".*", handler);
-  server.Put(".*", handler);
-  server.Patch(".*", handler);
-  server.Delete(".*", handler);
+  server.Post(".*", body_handler);
+  server.Put(".*", body_handler);
+  server.Patch(".*", body_handler);
+  server.Delete(".*", body_handler);
   server.Options(".*", handler);
 
   // cpp-httplib 0.11.4's default_socket_options() also sets SO_REUSEPORT, which lets a second
@@ -270,6 +282,8 @@ void ApiServer::Impl::configureServer() {
   server.set_keep_alive_timeout(options_.read_timeout.count());
   server.set_read_timeout(options_.read_timeout);
   server.set_write_timeout(options_.write_timeout);
+  // cpp-httplib 0.11.4 checks this limit only against a Content-Length header. readBody()
+  // applies it to chunked bodies and to bodies without a length as well.
   server.set_payload_max_length(options_.max_payload_bytes);
 
   // cpp-httplib calls the error handler for every status >= 400 before it writes the
@@ -308,6 +322,84 @@ void ApiServer::Impl::serve(const httplib::Request& req, httplib::Response& res)
       router_.dispatch(request, [&](ApiRequest& routed, RouteAccess access) {
         return access_.check(routed, access, authorization, state);
       });
+  send(request, state, std::move(response), res);
+}
+
+// Serves POST, PUT, PATCH and DELETE. cpp-httplib calls this before it reads the body, so a
+// request that fails the token or role check gets its 401 or 403 before any of its body is
+// stored.
+void ApiServer::Impl::serveWithBody(const httplib::Request& req, httplib::Response& res,
+                                    const httplib::ContentReader& read_body) {
+  ApiRequest request = toApiRequest(req);
+  request.principal.remote_addr = req.remote_addr;
+  internal::AccessState state;
+  std::optional<ApiResponse> denied = access_.check(request, router_.accessFor(request),
+                                                    req.get_header_value("Authorization"), state);
+  if (denied) {
+    // A body of a declared length within the limit is read and dropped, so the connection
+    // stays in step for the client's next request. Any other body stays unread. cpp-httplib
+    // 0.11.4 has no call to close a connection from a handler, so the response carries
+    // "Connection: close" for the client to close it.
+    // NOTE: a client that ignores that header and goes on sending may have the rest of its
+    // body parsed as further requests, each rejected as a malformed request line.
+    const std::string length = req.get_header_value("Content-Length");
+    uint64_t declared = 0;
+    const bool discard = !req.has_header("Transfer-Encoding") && !length.empty() &&
+                         absl::SimpleAtoi(length, &declared) &&
+                         declared <= options_.max_payload_bytes;
+    if (!discard || !read_body([](const char*, size_t) { return true; })) {
+      res.set_header("Connection", "close");
+    }
+    send(request, state, *std::move(denied), res);
+    return;
+  }
+  if (!readBody(req, read_body, request.body, res)) return;
+  send(request, state, router_.dispatch(request), res);
+}
+
+// Reads the body of `req` into `body`, up to options_.max_payload_bytes. On failure sets
+// the status, 413 for a body over the limit and 400 for one that is malformed or stalls,
+// and returns false. The response body stays empty, so the error handler writes the JSON
+// error as for any request that cpp-httplib rejects itself.
+bool ApiServer::Impl::readBody(const httplib::Request& req, const httplib::ContentReader& read_body,
+                               std::string& body, httplib::Response& res) {
+  bool over_limit = false;
+  auto append = [&](const char* data, size_t size) {
+    if (size > options_.max_payload_bytes - body.size()) {
+      over_limit = true;
+      return false;
+    }
+    body.append(data, size);
+    return true;
+  };
+  bool complete = false;
+  if (req.is_multipart_form_data()) {
+    // cpp-httplib splits a multipart body into parts and offers no way to read it whole.
+    // No route takes multipart bodies, so the parts count against the limit but are
+    // dropped, and the route gets an empty body.
+    size_t part_bytes = 0;
+    complete = read_body([](const httplib::MultipartFormData&) { return true; },
+                         [&](const char*, size_t size) {
+                           part_bytes += size;
+                           over_limit = part_bytes > options_.max_payload_bytes;
+                           return !over_limit;
+                         });
+  } else {
+    complete = read_body(append);
+  }
+  if (complete) return true;
+  if (over_limit) {
+    res.status = 413;
+  } else if (res.status < 400) {
+    res.status = 400;
+  }
+  // The rest of the body is unread, see serveWithBody().
+  res.set_header("Connection", "close");
+  return false;
+}
+
+void ApiServer::Impl::send(const ApiRequest& request, const internal::AccessState& state,
+                           ApiResponse response, httplib::Response& res) {
   // The record is on disk before cpp-httplib writes the first byte of the response.
   access_.record(request, state, response);
   countAndLog(request, response);

@@ -47,22 +47,36 @@ bool Router::matchSegments(const Route& route, const std::vector<std::string>& p
 
 ApiResponse Router::dispatch(ApiRequest& request) const { return dispatch(request, nullptr); }
 
-ApiResponse Router::dispatch(ApiRequest& request, const Guard& guard) const {
+const Router::Route* Router::find(const ApiRequest& request,
+                                  std::map<std::string, std::string>& params,
+                                  std::vector<std::string>& allowed) const {
   const std::vector<std::string> path = splitPath(request.path);
   const std::string method = request.method == "HEAD" ? "GET" : request.method;
-  std::vector<std::string> allowed;
-  const Route* matched = nullptr;
   for (const Route& route : routes_) {
-    std::map<std::string, std::string> params;
-    if (!matchSegments(route, path, params)) continue;
+    std::map<std::string, std::string> found;
+    if (!matchSegments(route, path, found)) continue;
     if (route.method != method) {
       allowed.push_back(route.method);
       continue;
     }
-    request.path_params = std::move(params);
-    matched = &route;
-    break;
+    params = std::move(found);
+    return &route;
   }
+  return nullptr;
+}
+
+RouteAccess Router::accessFor(const ApiRequest& request) const {
+  std::map<std::string, std::string> params;
+  std::vector<std::string> allowed;
+  const Route* matched = find(request, params, allowed);
+  return matched != nullptr ? matched->access : RouteAccess::kToken;
+}
+
+ApiResponse Router::dispatch(ApiRequest& request, const Guard& guard) const {
+  std::vector<std::string> allowed;
+  std::map<std::string, std::string> params;
+  const Route* matched = find(request, params, allowed);
+  if (matched != nullptr) request.path_params = std::move(params);
   if (guard) {
     std::optional<ApiResponse> denied =
         guard(request, matched != nullptr ? matched->access : RouteAccess::kToken);

@@ -34,6 +34,10 @@ class Router {
   // response (such as 401) even on an unknown path.
   ApiResponse dispatch(ApiRequest& request, const Guard& guard) const;
 
+  // Returns the access level of the route that dispatch() would run for `request`, or
+  // kToken for an unknown path or a wrong method, as dispatch() passes to its guard.
+  RouteAccess accessFor(const ApiRequest& request) const;
+
   // Every route in registration order.
   std::vector<RouteInfo> routes() const;
 
@@ -47,6 +51,10 @@ class Router {
   };
 
   static std::vector<std::string> splitPath(absl::string_view path);
+  // Returns the route whose pattern and method match and fills `params`, or null. Adds the
+  // methods of routes whose pattern matches but method does not to `allowed`.
+  const Route* find(const ApiRequest& request, std::map<std::string, std::string>& params,
+                    std::vector<std::string>& allowed) const;
   static bool matchSegments(const Route& route, const std::vector<std::string>& path,
                             std::map<std::string, std::string>& params);
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -333,12 +334,13 @@ TEST_F(ApiServerTest, DeclaredOversizeBodyIs413) {
   options.listen = "127.0.0.1:0";
   options.read_timeout = std::chrono::seconds(1);
   options.max_payload_bytes = 1024;
+  auth_->apply(options);
   ApiServer server(*store_, metrics_, options);
   ASSERT_TRUE(server.start().ok());
   std::optional<std::string> answer = sendPartialRequest(
-      server.port(),
-      "POST /api/v1/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000\r\n"
-      "Connection: close\r\n\r\n");
+      server.port(), "POST /api/v1/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+                         auth_->adminToken() +
+                         "\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n");
   ASSERT_TRUE(answer.has_value());
   EXPECT_EQ(answer->rfind("HTTP/1.1 413", 0), 0u) << *answer;
   EXPECT_NE(answer->find("payload_too_large"), std::string::npos) << *answer;
@@ -392,6 +394,9 @@ class HttpRejectionTest : public ApiServerTest {
                         {{"reason", reason}, {"status", status}});
   }
 
+  // The Authorization header line of the admin token, with its CRLF.
+  std::string bearer() const { return "Authorization: Bearer " + auth_->adminToken() + "\r\n"; }
+
   std::unique_ptr<ApiServer> strict_;
 };
 
@@ -399,9 +404,8 @@ class HttpRejectionTest : public ApiServerTest {
 // it as a huge number, and vigild returns 400 with the value instead of 413.
 TEST_F(HttpRejectionTest, NegativeContentLengthIs400) {
   std::optional<std::string> answer = sendPartialRequest(
-      strict_->port(),
-      "POST /api/v1/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -5\r\n"
-      "Connection: close\r\n\r\nabc");
+      strict_->port(), "POST /api/v1/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\n" + bearer() +
+                           "Content-Length: -5\r\nConnection: close\r\n\r\nabc");
   ASSERT_TRUE(answer.has_value());
   EXPECT_EQ(answer->rfind("HTTP/1.1 400", 0), 0u) << *answer;
   nlohmann::json body = rawJsonBody(*answer);
@@ -474,12 +478,12 @@ TEST_F(HttpRejectionTest, OversizeBodyIsAuditedAndCounted) {
   EXPECT_EQ(metrics_.sum("vigil_api_requests_total", {{"status", "413"}}), 1u);
 }
 
-// A POST without Content-Length gets 411 once the read timeout passes, and is audited as
-// anonymous because it carries no token.
+// A POST without Content-Length gets 411 once the read timeout passes, and is audited with
+// the token's principal.
 TEST_F(HttpRejectionTest, PostWithoutLengthIs411) {
-  std::optional<std::string> answer = sendPartialRequest(
-      strict_->port(),
-      "POST /api/v1/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  std::optional<std::string> answer =
+      sendPartialRequest(strict_->port(), "POST /api/v1/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+                                              bearer() + "Connection: close\r\n\r\n");
   ASSERT_TRUE(answer.has_value());
   EXPECT_EQ(answer->rfind("HTTP/1.1 411", 0), 0u) << *answer;
   nlohmann::json body = rawJsonBody(*answer);
@@ -491,8 +495,7 @@ TEST_F(HttpRejectionTest, PostWithoutLengthIs411) {
 
   std::vector<AuditRecord> records = auditRecords();
   ASSERT_EQ(records.size(), 1u);
-  EXPECT_EQ(records[0].entry.subject, "anonymous");
-  EXPECT_EQ(records[0].entry.token_id, "");
+  EXPECT_EQ(records[0].entry.subject, "test-admin");
   EXPECT_EQ(records[0].entry.status, 411);
   EXPECT_EQ(records[0].entry.target, "reason=length_required");
   EXPECT_EQ(records[0].entry.remote_addr, "127.0.0.1");
@@ -584,9 +587,9 @@ TEST_F(HttpRejectionTest, TraceIs405) {
 // A body cut short of its Content-Length gets 400 once the read timeout passes, and the
 // mutating call is audited.
 TEST_F(HttpRejectionTest, ShortBodyIs400) {
-  std::optional<std::string> answer = sendPartialRequest(
-      strict_->port(),
-      "PUT /api/v1/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nabc");
+  std::optional<std::string> answer =
+      sendPartialRequest(strict_->port(), "PUT /api/v1/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+                                              bearer() + "Content-Length: 100\r\n\r\nabc");
   ASSERT_TRUE(answer.has_value());
   EXPECT_EQ(answer->rfind("HTTP/1.1 400", 0), 0u) << *answer;
   EXPECT_FALSE(rawJsonBody(*answer).is_discarded()) << *answer;
@@ -595,6 +598,106 @@ TEST_F(HttpRejectionTest, ShortBodyIs400) {
   EXPECT_EQ(records[0].entry.method, "PUT");
   EXPECT_EQ(records[0].entry.target, "reason=body_incomplete");
   EXPECT_EQ(rejected("body_incomplete", "400"), 1u);
+}
+
+// Returns `size` bytes of 'x' as one chunk of a chunked body.
+std::string chunk(size_t size) {
+  char head[32];
+  std::snprintf(head, sizeof(head), "%zx\r\n", size);
+  return head + std::string(size, 'x') + "\r\n";
+}
+
+// A chunked body is cut off with 413 as soon as it passes the limit. The client never
+// sends the last chunk, so a server that read on would respond only after the read
+// timeout, and with 400.
+TEST_F(HttpRejectionTest, ChunkedBodyOverLimitIs413) {
+  std::optional<std::string> answer = sendPartialRequest(
+      strict_->port(), "POST /api/v1/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\n" + bearer() +
+                           "Transfer-Encoding: chunked\r\n\r\n" + chunk(1000) + chunk(1000));
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->rfind("HTTP/1.1 413", 0), 0u) << *answer;
+  EXPECT_NE(answer->find("Connection: close\r\n"), std::string::npos) << *answer;
+  nlohmann::json body = rawJsonBody(*answer);
+  ASSERT_FALSE(body.is_discarded()) << *answer;
+  EXPECT_EQ(body["error"]["code"], "payload_too_large");
+  EXPECT_NE(body["error"]["message"].get<std::string>().find("limit of 1024 bytes"),
+            std::string::npos)
+      << *answer;
+  EXPECT_EQ(rejected("payload_too_large", "413"), 1u);
+  std::vector<AuditRecord> records = auditRecords();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].entry.target, "reason=payload_too_large");
+  EXPECT_EQ(records[0].entry.subject, "test-admin");
+}
+
+// A chunked body within the limit still reaches the route whole.
+TEST_F(HttpRejectionTest, ChunkedBodyWithinLimitIsServed) {
+  std::optional<std::string> answer = sendPartialRequest(
+      strict_->port(), "POST /api/v1/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\n" + bearer() +
+                           "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunk(600) +
+                           chunk(424) + "0\r\n\r\n");
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->rfind("HTTP/1.1 200", 0), 0u) << answer->substr(0, 200);
+  EXPECT_NE(answer->find("\r\n\r\n" + std::string(1024, 'x')), std::string::npos)
+      << answer->substr(0, 200);
+}
+
+// A request without a token gets 401 before its body is read. This client sends
+// only the headers and one chunk of a chunked body, so a server that read the body first
+// would respond only after the read timeout, and with 400.
+TEST_F(HttpRejectionTest, UnauthenticatedChunkedBodyIsNotRead) {
+  std::optional<std::string> answer = sendPartialRequest(
+      strict_->port(),
+      "POST /api/v1/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n" +
+          chunk(1000));
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->rfind("HTTP/1.1 401", 0), 0u) << *answer;
+  EXPECT_NE(answer->find("Connection: close\r\n"), std::string::npos) << *answer;
+  nlohmann::json body = rawJsonBody(*answer);
+  ASSERT_FALSE(body.is_discarded()) << *answer;
+  EXPECT_EQ(body["error"]["code"], "unauthenticated");
+  EXPECT_EQ(metrics_.sum("vigil_api_requests_total", {{"status", "401"}}), 1u);
+  EXPECT_EQ(metrics_.sum("vigil_api_requests_total", {{"status", "400"}}), 0u);
+}
+
+// A request without a token and with a small declared body gets 401. The server drops
+// that body, so the next request on the connection is served. The second request is sent
+// only after the first response arrives, because cpp-httplib 0.11.4 serves only the first
+// of two requests that arrive together (checked with two pipelined GETs).
+TEST_F(HttpRejectionTest, UnauthenticatedSmallBodyKeepsConnection) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(strict_->port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  timeval bound{30, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof(bound));
+  auto receive = [&](const std::string& until) {
+    std::string received;
+    char buffer[4096];
+    ssize_t n = 0;
+    while (received.find(until) == std::string::npos &&
+           (n = recv(fd, buffer, sizeof(buffer), 0)) > 0) {
+      received.append(buffer, n);
+    }
+    return received;
+  };
+
+  const std::string post =
+      "POST /api/v1/echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello";
+  ASSERT_EQ(send(fd, post.data(), post.size(), 0), static_cast<ssize_t>(post.size()));
+  const std::string first = receive("\"}}");
+  EXPECT_EQ(first.rfind("HTTP/1.1 401", 0), 0u) << first;
+  EXPECT_EQ(first.find("Connection: close"), std::string::npos) << first;
+
+  const std::string get = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(send(fd, get.data(), get.size(), 0), static_cast<ssize_t>(get.size()));
+  const std::string second = receive(R"({"status":"ok"})");
+  close(fd);
+  EXPECT_EQ(second.rfind("HTTP/1.1 200", 0), 0u) << second;
+  EXPECT_NE(second.find(R"({"status":"ok"})"), std::string::npos) << second;
+  EXPECT_EQ(metrics_.sum("vigil_api_requests_total", {{"status", "400"}}), 0u);
 }
 
 // A second server on a taken port fails with Unavailable naming the address.
