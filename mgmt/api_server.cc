@@ -262,13 +262,17 @@ void ApiServer::Impl::configureServer() {
                              const httplib::ContentReader& read_body) {
     serveWithBody(req, res, read_body);
   };
+  // cpp-httplib matches these patterns with std::regex, where "." never matches a line
+  // break. So ".*" would leave a path with an encoded newline (%0A) unrouted, and that
+  // request would get cpp-httplib's own 404 without a token check.
+  const std::string any_path = "[\\s\\S]*";
   httplib::Server& server = *server_;
-  server.Get(".*", handler);
-  server.Post(".*", body_handler);
-  server.Put(".*", body_handler);
-  server.Patch(".*", body_handler);
-  server.Delete(".*", body_handler);
-  server.Options(".*", handler);
+  server.Get(any_path, handler);
+  server.Post(any_path, body_handler);
+  server.Put(any_path, body_handler);
+  server.Patch(any_path, body_handler);
+  server.Delete(any_path, body_handler);
+  server.Options(any_path, handler);
 
   // cpp-httplib 0.11.4's default_socket_options() also sets SO_REUSEPORT, which lets a second
   // vigild bind the same port and silently share its connections. Keep only SO_REUSEADDR,
@@ -305,8 +309,8 @@ void ApiServer::Impl::configureServer() {
           error_text = e.what();
         } catch (...) {
         }
-        VIGIL_LOG_ERROR("api request threw method={} path={} error={}", req.method, req.path,
-                        error_text);
+        VIGIL_LOG_ERROR("api request threw method={} path={} error={}", logText(req.method),
+                        logText(req.path), error_text);
         res.status = 500;
         res.set_content(internal::errorBody("internal", "internal error; see the vigild log"),
                         "application/json");
@@ -441,10 +445,11 @@ void ApiServer::Impl::rejectBeforeRouting(const httplib::Request& req, httplib::
                "HTTP status.",
                {{"reason", rejection.reason}, {"status", std::to_string(rejection.status)}})
       .add();
-  VIGIL_LOG_WARN_POW2("api request rejected before routing method={} path={} status={} "
-                      "reason={} remote={}",
-                      request.method, request.path, rejection.status, rejection.reason,
-                      request.principal.remote_addr);
+  VIGIL_LOG_WARN_POW2(
+      "api request rejected before routing method={} path={} status={} "
+      "reason={} remote={}",
+      logText(request.method), logText(request.path), rejection.status, rejection.reason,
+      request.principal.remote_addr);
   res.set_content(internal::errorBody(rejection.code, rejection.message), "application/json");
 }
 
@@ -467,10 +472,10 @@ void ApiServer::Impl::countAndLog(const ApiRequest& request, const ApiResponse& 
                          response.body.size(), " bytes)");
   if (response.status >= 500 && !not_ready) {
     VIGIL_LOG_ERROR("api request failed method={} path={} status={} body={}", request.method,
-                    request.path, response.status, body);
+                    logText(request.path), response.status, body);
   } else {
     VIGIL_LOG_INFO("api request rejected method={} path={} status={} body={}", request.method,
-                   request.path, response.status, body);
+                   logText(request.path), response.status, body);
   }
 }
 

@@ -92,9 +92,10 @@ std::optional<ApiResponse> AccessControl::check(ApiRequest& request, RouteAccess
                  "API requests rejected because the bearer token was missing or invalid, by reason.",
                  {{"reason", reason}})
         .add();
-    VIGIL_LOG_WARN_POW2("api authentication failed reason={} token_id={} remote={} method={} path={}",
-                        reason, result.token_id.empty() ? "-" : result.token_id,
-                        request.principal.remote_addr, request.method, request.path);
+    VIGIL_LOG_WARN_POW2(
+        "api authentication failed reason={} token_id={} remote={} method={} path={}", reason,
+        result.token_id.empty() ? "-" : result.token_id, request.principal.remote_addr,
+        request.method, logText(request.path));
     if (result.failure == AuthFailure::kStoreError) {
       return errorResponse(503, "unavailable", result.message);
     }
@@ -145,7 +146,7 @@ void AccessControl::record(const ApiRequest& request, const AccessState& state,
   if (written.ok()) return;
   auditWriteFailures().add();
   VIGIL_LOG_ERROR("audit record not written method={} path={} token_id={} status={} error={}",
-                  request.method, request.path, entry.token_id, response.status,
+                  request.method, logText(request.path), entry.token_id, response.status,
                   std::string(written.status().message()));
   response = errorResponse(
       500, "internal",
@@ -179,10 +180,11 @@ void AccessControl::recordRejected(const ApiRequest& request, absl::string_view 
   absl::StatusOr<AuditRecord> written = audit_->append(entry);
   if (written.ok()) return;
   auditWriteFailures().add();
-  VIGIL_LOG_ERROR("audit record of a rejected request not written method={} path={} status={} "
-                  "reason={} error={}",
-                  request.method, request.path, status, std::string(reason),
-                  std::string(written.status().message()));
+  VIGIL_LOG_ERROR(
+      "audit record of a rejected request not written method={} path={} status={} "
+      "reason={} error={}",
+      logText(request.method), logText(request.path), status, std::string(reason),
+      std::string(written.status().message()));
 }
 
 }  // namespace vigil::mgmt::internal

@@ -122,7 +122,13 @@ HttpRejection classifyHttpRejection(const httplib::Request& request, int status,
     return rejection;
   }
   rejection.reason = status >= 500 ? "internal" : absl::StrCat("http_", status);
-  rejection.code = status >= 500 ? "internal" : "bad_request";
+  if (status >= 500) {
+    rejection.code = "internal";
+  } else if (status == 404) {
+    rejection.code = "not_found";
+  } else {
+    rejection.code = "bad_request";
+  }
   rejection.message = status >= 500 ? absl::StrCat("HTTP ", status, " on ", call,
                                                    " before any route ran; see the vigild log")
                                     : absl::StrCat("HTTP ", status, " on ", call);

@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "auth_test_util.h"
+#include "mgmt/internal/http_rejection.h"
 #include "mgmt_test_util.h"
 
 namespace vigil::mgmt {
@@ -698,6 +699,40 @@ TEST_F(HttpRejectionTest, UnauthenticatedSmallBodyKeepsConnection) {
   EXPECT_EQ(second.rfind("HTTP/1.1 200", 0), 0u) << second;
   EXPECT_NE(second.find(R"({"status":"ok"})"), std::string::npos) << second;
   EXPECT_EQ(metrics_.sum("vigil_api_requests_total", {{"status", "400"}}), 0u);
+}
+
+// A path with an encoded line break gets the same token check as any path. With a token it
+// gets the router's 404, whose log line shows the break escaped, so the path cannot forge a
+// log line.
+TEST_F(HttpRejectionTest, PathWithLineBreakIsRouted) {
+  const std::string path = "/x%0a2026-12-06T10:00:00Z%20info%20forged";
+  std::optional<std::string> anonymous = sendPartialRequest(
+      strict_->port(), "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  ASSERT_TRUE(anonymous.has_value());
+  EXPECT_EQ(anonymous->rfind("HTTP/1.1 401", 0), 0u) << *anonymous;
+  EXPECT_EQ(rawJsonBody(*anonymous)["error"]["code"], "unauthenticated") << *anonymous;
+
+  testing::LogCapture log;
+  std::optional<std::string> admin =
+      sendPartialRequest(strict_->port(), "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+                                              bearer() + "Connection: close\r\n\r\n");
+  ASSERT_TRUE(admin.has_value());
+  EXPECT_EQ(admin->rfind("HTTP/1.1 404", 0), 0u) << *admin;
+  EXPECT_EQ(rawJsonBody(*admin)["error"]["code"], "not_found") << *admin;
+  const std::string text = log.text();
+  EXPECT_NE(text.find("path=/x\\x0a2026-12-06T10:00:00Z info forged"), std::string::npos) << text;
+  EXPECT_EQ(text.find("\n2026-12-06T10:00:00Z info forged"), std::string::npos) << text;
+}
+
+// A 404 that cpp-httplib produces itself has the code not_found, like the router's 404.
+TEST(HttpRejectionClassifyTest, NotFoundCode) {
+  httplib::Request request;
+  request.method = "GET";
+  request.path = "/missing";
+  request.remote_addr = "127.0.0.1";
+  internal::HttpRejection rejection = internal::classifyHttpRejection(request, 404, {1024, {}});
+  EXPECT_EQ(rejection.status, 404);
+  EXPECT_EQ(rejection.code, "not_found");
 }
 
 // A second server on a taken port fails with Unavailable naming the address.
