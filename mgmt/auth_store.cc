@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/utf8.h"
 #include "mgmt/internal/crypto_util.h"
 #include "mgmt/internal/sqlite_db.h"
 #include "mgmt/internal/sqlite_statement.h"
@@ -23,7 +24,7 @@ using internal::SqliteStatement;
 constexpr size_t kIdHexDigits = 16;      // 64-bit public id
 constexpr size_t kSecretHexDigits = 64;  // 256-bit secret
 constexpr size_t kMaxTenantName = 64;
-constexpr size_t kMaxTokenName = 128;
+constexpr size_t kMaxTokenName = 128;  // characters (Unicode code points), not bytes
 constexpr int64_t kLastUsedResolutionNs = 60'000'000'000;
 
 constexpr std::array<absl::string_view, 4> kRoleNames = {"admin", "tenant_admin", "analyst",
@@ -114,6 +115,48 @@ absl::string_view authFailureName(AuthFailure failure) {
   }
   return "none";
 }
+
+namespace {
+
+// Checks that a token name is valid UTF-8 of 1 to kMaxTokenName characters without control
+// characters. The name becomes the actor of every change the token makes, and it appears in
+// log lines and the console.
+absl::Status validateTokenName(absl::string_view name) {
+  const std::string rule = absl::StrCat("a token name is 1 to ", kMaxTokenName,
+                                        " characters without control characters, such as "
+                                        "the user's email");
+  size_t characters = 0;
+  for (size_t i = 0; i < name.size(); ++characters) {
+    const int length = utf8SequenceLength(std::string_view(name.data(), name.size()), i);
+    if (length < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("token name is not valid UTF-8 at byte ", i,
+                                                     " (character ", characters + 1, "); ", rule));
+    }
+    // C0 controls and DEL are single bytes. C1 controls (U+0080 to U+009F) are 0xC2 followed
+    // by 0x80 to 0x9F.
+    const auto lead = static_cast<unsigned char>(name[i]);
+    int control = -1;
+    if (lead < 0x20 || lead == 0x7f) {
+      control = lead;
+    } else if (lead == 0xc2 && static_cast<unsigned char>(name[i + 1]) < 0xa0) {
+      control = static_cast<unsigned char>(name[i + 1]);
+    }
+    if (control >= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("token name has the control character U+",
+                       absl::AsciiStrToUpper(absl::StrCat(absl::Hex(control, absl::kZeroPad4))),
+                       " at character ", characters + 1, "; ", rule));
+    }
+    i += static_cast<size_t>(length);
+  }
+  if (characters == 0 || characters > kMaxTokenName) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token name has ", characters, " characters; ", rule));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::Status validateTenantName(absl::string_view name) {
   auto allowed = [](char c) { return absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '-'; };
@@ -259,11 +302,7 @@ absl::Status AuthStore::deleteTenant(absl::string_view name) {
 // Tokens
 
 absl::StatusOr<IssuedToken> AuthStore::createToken(const TokenRequest& request) {
-  if (request.name.empty() || request.name.size() > kMaxTokenName) {
-    return absl::InvalidArgumentError(absl::StrCat("token name '", request.name,
-                                                   "' is invalid; give 1 to ", kMaxTokenName,
-                                                   " characters, such as the user's email"));
-  }
+  if (absl::Status s = validateTokenName(request.name); !s.ok()) return s;
   if (request.role == Role::kAdmin && !request.tenants.empty()) {
     return absl::InvalidArgumentError(
         "an admin token covers every tenant; leave tenants out or pick another role");

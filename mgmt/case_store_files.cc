@@ -175,7 +175,7 @@ absl::StatusOr<EvidenceFile> CaseStore::addEvidenceFile(int64_t case_id, const s
   if (absl::Status s = txn.commit(); !s.ok()) return s;
   if (added != nullptr) *added = true;
   VIGIL_LOG_INFO("evidence file added case={} sha256={} bytes={} actor={}", case_id, file.sha256,
-                 file.size_bytes, actor.name);
+                 file.size_bytes, logText(actor.name));
   return file;
 }
 

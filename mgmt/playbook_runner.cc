@@ -1186,7 +1186,7 @@ absl::StatusOr<RunRecord> PlaybookRunner::decide(int64_t run_id, bool approve,
   }
   updateWaitingGauges();
   VIGIL_LOG_INFO("playbook run {} run={} playbook={} by={}", t.decision, run_id, run->playbook,
-                 t.approver);
+                 logText(t.approver));
   enqueueResume(run_id);
   return store_->get(run_id);
 }

@@ -87,7 +87,7 @@ absl::StatusOr<ApiResponse> createCaseHandler(CaseStore& store, const ApiRequest
   absl::StatusOr<Case> created = store.createCase(fields, actorOf(request.principal));
   if (!created.ok()) return created.status();
   VIGIL_LOG_INFO("case created case={} tenant={} actor={}", created->id, created->tenant,
-                 actorOf(request.principal).name);
+                 logText(actorOf(request.principal).name));
   ApiResponse response = jsonResponse(caseToJson(*created, store.sla(), store.nowNs()), 201);
   response.headers.emplace_back("Location", absl::StrCat("/api/v1/cases/", created->id));
   return response;
@@ -282,7 +282,7 @@ absl::StatusOr<ApiResponse> mergeCaseHandler(CaseStore& store, const ApiRequest&
   absl::StatusOr<Case> merged = store.mergeCase(*id, *target, actorOf(request.principal));
   if (!merged.ok()) return merged.status();
   VIGIL_LOG_INFO("case merged source={} target={} actor={}", *id, *target,
-                 actorOf(request.principal).name);
+                 logText(actorOf(request.principal).name));
   return jsonResponse(caseToJson(*merged, store.sla(), store.nowNs()));
 }
 

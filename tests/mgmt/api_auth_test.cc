@@ -299,6 +299,59 @@ TEST_F(ApiAuthTest, BadTokenRequestsAre400) {
       << expiry.text;
 }
 
+// Token names are 1 to 128 characters (code points, not bytes) without control characters,
+// and a rejected name gets a 400 naming the character and its position.
+TEST_F(ApiAuthTest, TokenNameRules) {
+  auto create = [&](const std::string& name) {
+    nlohmann::json body = {{"name", name}, {"role", "analyst"}, {"tenants", {"acme"}}};
+    return call("POST", "/api/v1/tokens", admin(), body.dump());
+  };
+  Reply newline = create("evil\n2026-12-06T10:00:00Z info forged");
+  EXPECT_EQ(newline.status, 400) << newline.text;
+  EXPECT_EQ(newline.body["error"]["code"], "invalid_argument") << newline.text;
+  EXPECT_NE(newline.text.find("control character U+000A at character 5"), std::string::npos)
+      << newline.text;
+  EXPECT_NE(newline.text.find("without control characters"), std::string::npos) << newline.text;
+
+  for (const std::string& name : {std::string("tab\there"), std::string("del\x7f"),
+                                  std::string("next line \xc2\x85"), std::string(1, '\0')}) {
+    Reply r = create(name);
+    EXPECT_EQ(r.status, 400) << r.text;
+    EXPECT_NE(r.text.find("control character U+00"), std::string::npos) << r.text;
+  }
+
+  // 128 two-byte characters are 256 bytes and still a valid name.
+  std::string umlauts;
+  for (int i = 0; i < 128; ++i) umlauts += "\xc3\xbc";
+  Reply longest = create(umlauts);
+  EXPECT_EQ(longest.status, 201) << longest.text;
+  Reply too_long = create(umlauts + "a");
+  EXPECT_EQ(too_long.status, 400) << too_long.text;
+  EXPECT_NE(too_long.text.find("has 129 characters"), std::string::npos) << too_long.text;
+  Reply empty = create("");
+  EXPECT_EQ(empty.status, 400) << empty.text;
+}
+
+// A token name with a line break, stored before names were checked, is escaped in the log
+// lines that name the actor.
+TEST_F(ApiAuthTest, LoggedActorIsEscaped) {
+  const std::string token = auth_->mint(Role::kAnalyst, {"acme"}, "ana");
+  const std::string id = token.substr(4, 16);
+  testing::RawDb db(AuthStore::defaultPath(dir_.file("")));
+  ASSERT_EQ(db.exec("UPDATE tokens SET name = 'evil' || char(10) || "
+                    "'2026-12-06T10:00:00Z info forged' WHERE id = '" +
+                    id + "'"),
+            "");
+
+  testing::LogCapture log;
+  Reply created = call("POST", "/api/v1/cases", token, R"({"title": "x", "tenant": "acme"})");
+  EXPECT_EQ(created.status, 201) << created.text;
+  const std::string text = log.text();
+  EXPECT_NE(text.find("actor=evil\\x0a2026-12-06T10:00:00Z info forged"), std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("\n2026-12-06T10:00:00Z"), std::string::npos) << text;
+}
+
 // A body of 100,000 nested arrays once crashed vigild: quoting the bad value in the error
 // dumped it recursively. Every JSON body route now rejects deep nesting before parsing.
 TEST_F(ApiAuthTest, DeeplyNestedBodiesAre400) {

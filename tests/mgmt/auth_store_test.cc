@@ -142,6 +142,10 @@ TEST_F(AuthStoreTest, BadTokenRequests) {
   EXPECT_TRUE(absl::IsInvalidArgument(store_->createToken(past).status()));
   TokenRequest no_name{"", Role::kAnalyst, {"acme"}, 0, "t"};
   EXPECT_TRUE(absl::IsInvalidArgument(store_->createToken(no_name).status()));
+  TokenRequest bad_utf8{"ana\xff", Role::kAnalyst, {"acme"}, 0, "t"};
+  status = store_->createToken(bad_utf8).status();
+  EXPECT_TRUE(absl::IsInvalidArgument(status));
+  EXPECT_NE(status.message().find("not valid UTF-8 at byte 3"), absl::string_view::npos) << status;
 }
 
 // Tenants: names are checked, duplicates rejected, and a tenant with an active token stays.
