@@ -16,6 +16,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -33,6 +34,73 @@ std::string sha256Hex(absl::string_view bytes) {
   unsigned int length = 0;
   EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), length));
+}
+
+// The tchar set of RFC 7231 (section 3.2.6): the characters of a type, subtype, parameter
+// name or unquoted parameter value.
+bool isTokenChar(char c) {
+  return absl::ascii_isalnum(c) ||
+         absl::string_view("!#$%&'*+-.^_`|~").find(c) != absl::string_view::npos;
+}
+
+// A character of a quoted parameter value or of a quoted pair: tab, space, visible ASCII
+// or a byte of 0x80 and up (obs-text).
+bool isQuotedTextChar(char c) {
+  const auto byte = static_cast<unsigned char>(c);
+  return byte == '\t' || (byte >= 0x20 && byte != 0x7f);
+}
+
+// Returns why `value` is not a media type as RFC 7231 (section 3.1.1.1) defines it, which
+// is type "/" subtype *( OWS ";" OWS name "=" ( token / quoted-string ) ), or "" when it is
+// one.
+std::string mediaTypeError(absl::string_view value) {
+  size_t i = 0;
+  auto token = [&] {
+    const size_t start = i;
+    while (i < value.size() && isTokenChar(value[i])) ++i;
+    return i > start;
+  };
+  auto skipSpace = [&] {
+    while (i < value.size() && (value[i] == ' ' || value[i] == '\t')) ++i;
+  };
+  auto failure = [&](absl::string_view expected) {
+    if (i >= value.size()) return absl::StrCat("expected ", expected, " at the end");
+    const auto byte = static_cast<unsigned char>(value[i]);
+    const std::string found =
+        byte < 0x20 || byte == 0x7f
+            ? absl::StrCat("control character 0x", absl::Hex(byte, absl::kZeroPad2))
+            : absl::StrCat("'", value.substr(i, 1), "'");
+    return absl::StrCat("expected ", expected, " but found ", found, " at byte ", i);
+  };
+
+  if (!token()) return failure("a type such as text");
+  if (i >= value.size() || value[i] != '/') return failure("'/'");
+  ++i;
+  if (!token()) return failure("a subtype such as plain");
+  for (;;) {
+    skipSpace();
+    if (i == value.size()) return "";
+    if (value[i] != ';') return failure("';' before a parameter");
+    ++i;
+    skipSpace();
+    if (!token()) return failure("a parameter name");
+    if (i >= value.size() || value[i] != '=') return failure("'=' after the parameter name");
+    ++i;
+    if (i < value.size() && value[i] == '"') {
+      ++i;
+      while (i < value.size() && value[i] != '"') {
+        if (value[i] == '\\') ++i;
+        if (i >= value.size() || !isQuotedTextChar(value[i])) {
+          return failure("a quoted parameter value");
+        }
+        ++i;
+      }
+      if (i >= value.size()) return failure("'\"' closing the quoted parameter value");
+      ++i;
+    } else if (!token()) {
+      return failure("a parameter value");
+    }
+  }
 }
 
 absl::Status errnoError(absl::string_view what, const std::string& path) {
@@ -116,6 +184,14 @@ absl::StatusOr<EvidenceFile> CaseStore::addEvidenceFile(int64_t case_id, const s
   }
   if (content_type.size() > 255) {
     return absl::InvalidArgumentError("content_type is longer than 255 bytes");
+  }
+  // The content type goes back out in the X-Vigil-Content-Type header of a download, so it
+  // must be a media type and never carry a line break or another control character.
+  if (std::string error = mediaTypeError(content_type); !content_type.empty() && !error.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("content type '", content_type, "' is not a valid media type: ", error,
+                     ". Send type/subtype with optional '; name=value' parameters, such as "
+                     "'text/plain; charset=utf-8', or leave it out for application/octet-stream"));
   }
   EvidenceFile file;
   file.case_id = case_id;

@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "auth_test_util.h"
 #include "mgmt/internal/http_rejection.h"
@@ -733,6 +734,70 @@ TEST(HttpRejectionClassifyTest, NotFoundCode) {
   internal::HttpRejection rejection = internal::classifyHttpRejection(request, 404, {1024, {}});
   EXPECT_EQ(rejection.status, 404);
   EXPECT_EQ(rejection.code, "not_found");
+}
+
+// An evidence content type must be a media type. A line break in the JSON field or a
+// control character in a raw upload's Content-Type gets 400 naming the value and the fix.
+TEST_F(ApiServerTest, EvidenceContentTypeIsMediaType) {
+  httplib::Result created = client_->Post(
+      "/api/v1/cases", R"({"title":"Phishing mail","tenant":"acme"})", "application/json");
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 201) << created->body;
+  const int64_t id = nlohmann::json::parse(created->body)["id"].get<int64_t>();
+  const std::string path = absl::StrCat("/api/v1/cases/", id, "/evidence");
+
+  auto upload_json = [&](const std::string& content_type) {
+    nlohmann::json body = {
+        {"name", "note.txt"}, {"content_base64", "aGk="}, {"content_type", content_type}};
+    return client_->Post(path, body.dump(), "application/json");
+  };
+  httplib::Result injected = upload_json("text/plain\r\nSet-Cookie: x");
+  ASSERT_TRUE(injected);
+  EXPECT_EQ(injected->status, 400) << injected->body;
+  nlohmann::json error = nlohmann::json::parse(injected->body, nullptr, false);
+  ASSERT_FALSE(error.is_discarded()) << injected->body;
+  EXPECT_EQ(error["error"]["code"], "invalid_argument");
+  const std::string message = error["error"]["message"].get<std::string>();
+  EXPECT_NE(message.find("content type 'text/plain\r\nSet-Cookie: x' is not a valid media type"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("control character 0x0d at byte 10"), std::string::npos) << message;
+  EXPECT_NE(message.find("such as 'text/plain; charset=utf-8'"), std::string::npos) << message;
+
+  for (const char* bad : {"text", "text/", "/plain", "text/plain;", "text/plain; a", "text/pl ain",
+                          "text/plain; a=\"open", "text/plain\x7f"}) {
+    httplib::Result r = upload_json(bad);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad << " -> " << r->body;
+  }
+
+  // A raw upload takes the type from its Content-Type header, sent here byte for byte.
+  const std::string raw_request = absl::StrCat(
+      "POST ", path, "?name=raw.bin HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ",
+      auth_->adminToken(),
+      "\r\nContent-Type: text/x\x01y\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi");
+  std::optional<std::string> raw = sendPartialRequest(server_->port(), raw_request);
+  ASSERT_TRUE(raw.has_value());
+  EXPECT_EQ(raw->rfind("HTTP/1.1 400", 0), 0u) << *raw;
+  EXPECT_NE(raw->find("control character 0x01 at byte 6"), std::string::npos) << *raw;
+
+  // Valid media types, with parameters and a quoted value, are stored and sent back.
+  for (const std::string& good : std::vector<std::string>{
+           "message/rfc822", "text/plain; charset=utf-8", "text/plain;format=\"a \\\"b\\\"\""}) {
+    nlohmann::json body = {
+        {"name", "file.txt"}, {"content_base64", absl::Base64Escape(good)}, {"content_type", good}};
+    httplib::Result r = client_->Post(path, body.dump(), "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 201) << good << " -> " << r->body;
+    nlohmann::json file = nlohmann::json::parse(r->body, nullptr, false);
+    ASSERT_FALSE(file.is_discarded()) << r->body;
+    EXPECT_EQ(file["content_type"], good);
+    httplib::Result download =
+        client_->Get(absl::StrCat(path, "/", file["sha256"].get<std::string>()));
+    ASSERT_TRUE(download);
+    EXPECT_EQ(download->status, 200);
+    EXPECT_EQ(download->get_header_value("X-Vigil-Content-Type"), good);
+  }
 }
 
 // A second server on a taken port fails with Unavailable naming the address.
