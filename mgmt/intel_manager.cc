@@ -154,6 +154,33 @@ absl::StatusOr<NormalizedList> normalizeList(const std::string& text) {
 
 }  // namespace
 
+namespace {
+
+// Names a failed download the way an operator looks for its cause.
+std::string fetchErrorText(httplib::Error error, int timeout_s) {
+  switch (error) {
+    case httplib::Error::Connection:
+      return "cannot connect (refused or unreachable); check the URL's host and port";
+    case httplib::Error::Read:
+      return absl::StrCat(
+          "reading the response failed: the connection closed early, or no "
+          "data arrived for ",
+          timeout_s, " s (intel.fetch_timeout_s)");
+    case httplib::Error::ConnectionTimeout:
+      return absl::StrCat("no connection within ", timeout_s, " s (intel.fetch_timeout_s)");
+    case httplib::Error::ExceedRedirectCount:
+      return "too many redirects; use the final URL";
+    case httplib::Error::SSLConnection:
+      return "TLS handshake failed";
+    case httplib::Error::SSLServerVerification:
+      return "the server's TLS certificate did not verify";
+    default:
+      return httplib::to_string(error);
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> fetchUrl(const std::string& url, int timeout_s, size_t max_bytes) {
   const size_t scheme_end = url.find("://");
   if (scheme_end == std::string::npos ||
@@ -169,27 +196,49 @@ absl::StatusOr<std::string> fetchUrl(const std::string& url, int timeout_s, size
   client.set_connection_timeout(timeout_s, 0);
   client.set_read_timeout(timeout_s, 0);
   client.set_follow_location(true);
+  // The read timeout applies to each read, so a server that sends a byte now and then
+  // would hold a reload for ever. The whole body must arrive within timeout_s as well.
+  // NOTE: headers sent as slowly are bounded only by the read timeout of each read.
+  const int64_t deadline_ns = monotonicNs() + int64_t{timeout_s} * 1'000'000'000;
   std::string body;
   bool too_large = false;
+  bool too_slow = false;
   httplib::Result result = client.Get(path, [&](const char* data, size_t len) {
     if (body.size() + len > max_bytes) {
       too_large = true;
       return false;
     }
     body.append(data, len);
+    if (monotonicNs() > deadline_ns) {
+      too_slow = true;
+      return false;
+    }
     return true;
   });
   if (too_large) {
     return absl::ResourceExhaustedError(
         absl::StrCat("feed URL ", url, " returned more than ", max_bytes, " bytes"));
   }
+  if (too_slow) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("fetching ", url, " timed out: ", body.size(), " bytes arrived in ", timeout_s,
+                     " s; raise intel.fetch_timeout_s or check the server"));
+  }
   if (!result) {
     return absl::UnavailableError(
-        absl::StrCat("fetching ", url, " failed: ", httplib::to_string(result.error())));
+        absl::StrCat("fetching ", url, " failed: ", fetchErrorText(result.error(), timeout_s)));
   }
   if (result->status != 200) {
     return absl::UnavailableError(
         absl::StrCat("fetching ", url, " returned HTTP status ", result->status));
+  }
+  if (body.empty()) {
+    // More often a broken server than a list emptied on purpose, so the last good copy
+    // stays in use.
+    return absl::UnavailableError(
+        absl::StrCat("fetching ", url,
+                     " returned an empty body; serve at least a comment line such as "
+                     "'# no indicators' to empty the list on purpose"));
   }
   return body;
 }

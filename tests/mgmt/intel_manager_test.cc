@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "common/metrics.h"
 
 namespace vigil::mgmt {
@@ -59,11 +61,20 @@ class FeedServer {
       response.status = status_;
       response.set_content(body_, "text/plain");
     });
+    // One line sent a byte every 100 ms, until the server stops.
+    server_.Get("/slow.txt", [this](const httplib::Request&, httplib::Response& response) {
+      response.set_chunked_content_provider("text/plain", [this](size_t, httplib::DataSink& sink) {
+        if (stopping_) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        return sink.write("a", 1);
+      });
+    });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   ~FeedServer() {
+    stopping_ = true;
     server_.stop();
     thread_.join();
   }
@@ -87,6 +98,7 @@ class FeedServer {
   int status_ = 200;
   std::string body_;
   int requests_ = 0;
+  std::atomic<bool> stopping_{false};
 };
 
 IntelListConfig urlList(const std::string& name, const std::string& url) {
@@ -429,6 +441,46 @@ TEST_F(IntelManagerTest, FetchUrlErrors) {
   absl::StatusOr<std::string> big = fetchUrl(server.url(), 2, 1024);
   EXPECT_EQ(big.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_NE(big.status().message().find(server.url()), std::string::npos);
+
+  // A body that keeps trickling in is cut off at the timeout, although each read is quick.
+  const std::string slow_url = absl::StrReplaceAll(server.url(), {{"feed.txt", "slow.txt"}});
+  absl::StatusOr<std::string> slow = fetchUrl(slow_url, 1, 1024);
+  EXPECT_EQ(slow.status().code(), absl::StatusCode::kDeadlineExceeded) << slow.status();
+  EXPECT_NE(slow.status().message().find("intel.fetch_timeout_s"), std::string::npos)
+      << slow.status();
+
+  server.serve(200, "");
+  absl::StatusOr<std::string> empty = fetchUrl(server.url(), 2, 1024);
+  EXPECT_EQ(empty.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(empty.status().message().find("empty body"), std::string::npos) << empty.status();
+}
+
+// An empty 200 response keeps the last good copy in use, as a failed download does.
+TEST_F(IntelManagerTest, EmptyFeedBodyKeepsLastGoodCopy) {
+  FeedServer server;
+  server.serve(200, "kept.example\n");
+  config_.intel_lists = {urlList("remote", server.url())};
+  IntelManager manager(config_, metrics_, 2);
+  ASSERT_TRUE(manager.loadInitial().ok());
+
+  server.serve(200, "");
+  ASSERT_TRUE(manager.rebuild("test").ok());
+  EXPECT_EQ(indicatorTexts(manager), (std::set<std::string>{"kept.example"}));
+  EXPECT_EQ(metrics_.sum("vigil_intel_fetches_total", {{"result", "failed"}}), 1u);
+  EXPECT_NE(manager.feedStatus()[0].fetch_error.find("empty body"), std::string::npos);
+}
+
+// A refused connection is named as such, not by the HTTP library's error name.
+TEST_F(IntelManagerTest, RefusedFetchIsNamed) {
+  std::string url;
+  {
+    FeedServer server;  // take a free port, then close it
+    url = server.url();
+  }
+  absl::StatusOr<std::string> refused = fetchUrl(url, 2, 1024);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(refused.status().message().find("cannot connect"), std::string::npos)
+      << refused.status();
 }
 
 }  // namespace
