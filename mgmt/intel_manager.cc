@@ -156,7 +156,7 @@ absl::StatusOr<NormalizedList> normalizeList(const std::string& text) {
 
 namespace {
 
-// Names a failed download the way an operator looks for its cause.
+// Returns the cause of a failed download in the words an operator searches for.
 std::string fetchErrorText(httplib::Error error, int timeout_s) {
   switch (error) {
     case httplib::Error::Connection:
@@ -197,7 +197,7 @@ absl::StatusOr<std::string> fetchUrl(const std::string& url, int timeout_s, size
   client.set_read_timeout(timeout_s, 0);
   client.set_follow_location(true);
   // The read timeout applies to each read, so a server that sends a byte now and then
-  // would hold a reload for ever. The whole body must arrive within timeout_s as well.
+  // would hold a reload forever. The whole body must arrive within timeout_s as well.
   // NOTE: headers sent as slowly are bounded only by the read timeout of each read.
   const int64_t deadline_ns = monotonicNs() + int64_t{timeout_s} * 1'000'000'000;
   std::string body;
