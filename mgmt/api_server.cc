@@ -219,7 +219,7 @@ void ApiServer::Impl::addBuiltinRoutes() {
         return response;
       },
       options_.metrics_public_on_loopback ? RouteAccess::kPublicOnLoopback : RouteAccess::kAdmin);
-  internal::addCaseRoutes(router_, store_);
+  internal::addCaseRoutes(router_, store_, options_.auth);
   internal::addConsoleRoutes(router_);
   if (options_.auth != nullptr) {
     internal::addAuthRoutes(router_, {*options_.auth, options_.audit, &store_});

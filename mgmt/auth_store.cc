@@ -270,6 +270,17 @@ absl::StatusOr<bool> AuthStore::tenantExists(absl::string_view name) {
   return select->step();
 }
 
+absl::Status AuthStore::checkTenant(absl::string_view name) {
+  if (absl::Status s = validateTenantName(name); !s.ok()) return s;
+  absl::StatusOr<bool> exists = tenantExists(name);
+  if (!exists.ok()) return exists.status();
+  if (!*exists) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tenant ", name, " does not exist; create it first (POST /api/v1/tenants)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status AuthStore::deleteTenant(absl::string_view name) {
   std::lock_guard<std::mutex> lock(mu_);
   absl::StatusOr<SqliteStatement> users = prepare(
@@ -315,12 +326,7 @@ absl::StatusOr<IssuedToken> AuthStore::createToken(const TokenRequest& request) 
     return absl::InvalidArgumentError("the token would expire in the past; give a later expiry");
   }
   for (const std::string& tenant : request.tenants) {
-    absl::StatusOr<bool> exists = tenantExists(tenant);
-    if (!exists.ok()) return exists.status();
-    if (!*exists) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tenant ", tenant, " does not exist; create it first (POST /api/v1/tenants)"));
-    }
+    if (absl::Status s = checkTenant(tenant); !s.ok()) return s;
   }
 
   IssuedToken issued;

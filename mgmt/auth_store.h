@@ -107,6 +107,9 @@ class AuthStore {
   absl::Status ensureTenant(absl::string_view name);
   absl::StatusOr<std::vector<Tenant>> listTenants();
   absl::StatusOr<bool> tenantExists(absl::string_view name);
+  // Checks that `name` is a valid tenant name and that the tenant exists. InvalidArgument
+  // names the value and how to create the tenant. A store failure is returned as is.
+  absl::Status checkTenant(absl::string_view name);
   // NotFound when absent; FailedPrecondition while an active (not revoked, not expired)
   // token names the tenant. The caller checks other owners (cases) first.
   absl::Status deleteTenant(absl::string_view name);

@@ -289,6 +289,9 @@ void ContentService::addRoutes(const RouteAdder& add) {
                  if (auto s = authorize(request.principal, kind, tenant, !dry_run); !s.ok()) {
                    return s;
                  }
+                 // After the role check, so that only callers who may push learn which
+                 // tenants exist.
+                 if (auto s = checkTenantExists(tenant); !s.ok()) return s;
                  absl::StatusOr<PushBody> body = parsePushBody(request.body, options_.max_files);
                  if (!body.ok()) return body.status();
                  if (dry_run) {
@@ -440,6 +443,7 @@ void ContentService::addRoutes(const RouteAdder& add) {
     if (!where.ok()) return where.status();
     auto [kind, tenant] = *where;
     if (auto s = authorize(request.principal, kind, tenant, true); !s.ok()) return s;
+    if (auto s = checkTenantExists(tenant); !s.ok()) return s;
     auto result = remove(kind, tenant, author(request), item);
     if (!result.ok()) return result.status();
     if (!result->problems.empty()) {
@@ -477,6 +481,7 @@ void ContentService::addRoutes(const RouteAdder& add) {
                  if (!where.ok()) return where.status();
                  auto [kind, tenant] = *where;
                  if (auto s = authorize(request.principal, kind, tenant, true); !s.ok()) return s;
+                 if (auto s = checkTenantExists(tenant); !s.ok()) return s;
                  auto n = versionParam(request, "version", request.pathParam("n"));
                  if (!n.ok()) return n.status();
                  auto v = activate(kind, tenant, *n, author(request));

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "mgmt/auth_store.h"
 
 namespace vigil::mgmt {
 namespace {
@@ -468,6 +469,11 @@ absl::StatusOr<nlohmann::json> ContentService::diff(ContentKind kind, const std:
   }
   return nlohmann::json{{"kind", contentKindName(kind)}, {"tenant", tenant},
                         {"version", version}, {"against", against}, {"files", files}};
+}
+
+absl::Status ContentService::checkTenantExists(const std::string& tenant) const {
+  if (tenants_ == nullptr || tenant == kAllTenants) return absl::OkStatus();
+  return tenants_->checkTenant(tenant);
 }
 
 absl::Status ContentService::authorize(const Principal& principal, ContentKind kind,

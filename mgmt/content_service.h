@@ -28,6 +28,8 @@
 
 namespace vigil::mgmt {
 
+class AuthStore;
+
 // One error in pushed content. `line` and `column` are 1-based, 0 when unknown.
 struct ContentProblem {
   std::string file;
@@ -144,6 +146,11 @@ class ContentService {
   absl::StatusOr<nlohmann::json> diff(ContentKind kind, const std::string& tenant,
                                       int64_t version, int64_t against);
 
+  // Sets the token store whose tenants are the only ones that pushes, deletions and
+  // activations may name with ?tenant=; `tenants` is not owned. Without one, any valid
+  // tenant name is accepted. Call before addRoutes().
+  void setTenantStore(AuthStore* tenants) { tenants_ = tenants; }
+
   // Registers the /api/v1/content routes (docs/api.md describes them) with `add`, which
   // takes the method, the path pattern and the handler, as ApiServer::addRoute does.
   using RouteAdder = std::function<void(const char* method, const char* pattern, ApiHandler)>;
@@ -156,6 +163,8 @@ class ContentService {
   absl::Status authorize(const Principal& principal, ContentKind kind, const std::string& tenant,
                          bool write) const;
   ContentActivator* activator(ContentKind kind);
+  // InvalidArgument when `tenant` is a tenant name that the tenant store does not hold.
+  absl::Status checkTenantExists(const std::string& tenant) const;
   // push() and remove() after they took push_mutex_.
   absl::StatusOr<PushResult> pushLocked(ContentActivator* act, ContentKind kind,
                                         const std::string& tenant, const std::string& author,
@@ -168,6 +177,7 @@ class ContentService {
   MetricsRegistry& metrics_;
   ContentServiceOptions options_;
   const Clock* clock_;
+  AuthStore* tenants_ = nullptr;
   std::map<ContentKind, ContentActivator> activators_;
   std::mutex push_mutex_;  // one push or activation at a time
   static constexpr size_t kMaxTenantSeries = 256;

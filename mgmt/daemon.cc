@@ -300,6 +300,7 @@ absl::Status Daemon::startApi() {
   }, RouteAccess::kAdmin);
   addIntelRoutes();
   if (runner_) runner_->addRoutes(*api_, /*trust_unauthenticated=*/false);
+  content_->setTenantStore(auth_.get());
   content_->addRoutes(*api_);
   addConfigRoutes();
   if (auto st = api_->start(); !st.ok()) return st;

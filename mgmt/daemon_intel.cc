@@ -67,6 +67,13 @@ absl::Status checkListRead(const Principal& principal, const std::string& tenant
       "principal ", principal.subject, " may not read the indicators of tenant ", tenant));
 }
 
+// InvalidArgument when `tenant` names a tenant that `auth` does not hold. The list of
+// every tenant ("") needs no tenant.
+absl::Status checkTenantExists(AuthStore* auth, const std::string& tenant) {
+  if (auth == nullptr || tenant.empty()) return absl::OkStatus();
+  return auth->checkTenant(tenant);
+}
+
 nlohmann::json rejectionsJson(const intel::LoadReport& report) {
   nlohmann::json rejections = nlohmann::json::array();
   for (const intel::Rejection& r : report.rejections) {
@@ -170,6 +177,9 @@ void Daemon::addIntelRoutes() {
                    if (absl::Status st = checkListWrite(request.principal, *tenant); !st.ok()) {
                      return st;
                    }
+                   if (absl::Status st = checkTenantExists(auth_.get(), *tenant); !st.ok()) {
+                     return st;
+                   }
                    if (absl::Status st = checkListBody(request); !st.ok()) return st;
                    absl::StatusOr<intel::LoadReport> report =
                        intel_->addIndicators(*tenant, request.body);
@@ -185,6 +195,9 @@ void Daemon::addIntelRoutes() {
                    absl::StatusOr<std::string> tenant = tenantParam(request);
                    if (!tenant.ok()) return tenant.status();
                    if (absl::Status st = checkListWrite(request.principal, *tenant); !st.ok()) {
+                     return st;
+                   }
+                   if (absl::Status st = checkTenantExists(auth_.get(), *tenant); !st.ok()) {
                      return st;
                    }
                    if (absl::Status st = checkListBody(request); !st.ok()) return st;

@@ -5,13 +5,16 @@
 
 #include "absl/status/statusor.h"
 #include "mgmt/api_server.h"
+#include "mgmt/auth_store.h"
 #include "mgmt/case_store.h"
 #include "mgmt/internal/router.h"
 
 namespace vigil::mgmt::internal {
 
-// Registers every handler below on `router`. `store` must outlive the router.
-void addCaseRoutes(Router& router, CaseStore& store);
+// Registers every handler below on `router`. `store` and `tenants` must outlive the router.
+// With `tenants` set, a new case must name a tenant that exists in that token store;
+// without it any valid tenant name is accepted.
+void addCaseRoutes(Router& router, CaseStore& store, AuthStore* tenants = nullptr);
 
 // Turns the query of GET /api/v1/cases into a filter limited to the principal's tenants.
 // Rejects unknown and repeated parameters and malformed values with InvalidArgument naming
@@ -24,8 +27,10 @@ absl::StatusOr<ApiResponse> listCasesHandler(CaseStore& store, const ApiRequest&
 // GET /api/v1/cases/{id}: the case with "alerts", "evidence", "files", "tasks", "notes".
 absl::StatusOr<ApiResponse> getCaseHandler(CaseStore& store, const ApiRequest& request);
 
-// POST /api/v1/cases: 201 with the new case.
-absl::StatusOr<ApiResponse> createCaseHandler(CaseStore& store, const ApiRequest& request);
+// POST /api/v1/cases: 201 with the new case. InvalidArgument for an invalid tenant name,
+// or for a tenant missing from `tenants` when that is not null.
+absl::StatusOr<ApiResponse> createCaseHandler(CaseStore& store, AuthStore* tenants,
+                                              const ApiRequest& request);
 
 // PATCH /api/v1/cases/{id}: the case after the update.
 absl::StatusOr<ApiResponse> updateCaseHandler(CaseStore& store, const ApiRequest& request);

@@ -2,6 +2,7 @@
 // read-only timeline, evidence download and metrics endpoints; the route table at the end.
 #include <algorithm>
 #include <array>
+#include <functional>
 #include <string>
 
 #include "absl/strings/ascii.h"
@@ -61,7 +62,8 @@ std::string dispositionName(absl::string_view name) {
 // ---------------------------------------------------------------------------------------
 // Cases
 
-absl::StatusOr<ApiResponse> createCaseHandler(CaseStore& store, const ApiRequest& request) {
+absl::StatusOr<ApiResponse> createCaseHandler(CaseStore& store, AuthStore* tenants,
+                                              const ApiRequest& request) {
   if (absl::Status s = checkNoQuery(request); !s.ok()) return s;
   absl::StatusOr<JsonBody> body = JsonBody::parse(
       request.body, {"title", "description", "severity", "tenant", "assignee", "tags"});
@@ -83,6 +85,14 @@ absl::StatusOr<ApiResponse> createCaseHandler(CaseStore& store, const ApiRequest
   fields.tags = tags.value_or(std::vector<std::string>{});
   fields.severity = severity.value_or(Severity::kMedium);
   if (absl::Status s = checkCanWork(request.principal, fields.tenant); !s.ok()) return s;
+  // A case of a tenant that does not exist could only be reached by admins, and would keep
+  // a tenant created later with that name from being deleted. Checked after the role, so
+  // that only callers who may open the case learn which tenants exist.
+  if (absl::Status s = tenants != nullptr ? tenants->checkTenant(fields.tenant)
+                                          : validateTenantName(fields.tenant);
+      !s.ok()) {
+    return s;
+  }
 
   absl::StatusOr<Case> created = store.createCase(fields, actorOf(request.principal));
   if (!created.ok()) return created.status();
@@ -329,16 +339,19 @@ absl::StatusOr<ApiResponse> caseMetricsHandler(CaseStore& store, const ApiReques
 // ---------------------------------------------------------------------------------------
 // Route table
 
-void addCaseRoutes(Router& router, CaseStore& store) {
-  using Handler = absl::StatusOr<ApiResponse> (*)(CaseStore&, const ApiRequest&);
+void addCaseRoutes(Router& router, CaseStore& store, AuthStore* tenants) {
+  using Handler = std::function<absl::StatusOr<ApiResponse>(CaseStore&, const ApiRequest&)>;
   struct Route {
     const char* method;
     const char* pattern;
     Handler handler;
   };
+  auto create = [tenants](CaseStore& cases, const ApiRequest& request) {
+    return createCaseHandler(cases, tenants, request);
+  };
   const std::array<Route, 12> routes = {{
       {"GET", "/api/v1/cases", listCasesHandler},
-      {"POST", "/api/v1/cases", createCaseHandler},
+      {"POST", "/api/v1/cases", create},
       {"GET", "/api/v1/cases/{id}", getCaseHandler},
       {"PATCH", "/api/v1/cases/{id}", updateCaseHandler},
       {"POST", "/api/v1/cases/{id}/tasks", addTaskHandler},

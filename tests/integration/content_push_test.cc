@@ -419,6 +419,10 @@ detection:
 level: medium
 )";
   };
+  // beta has no source, so it exists only once it is created.
+  auto created = post("/api/v1/tenants", {{"name", "beta"}});
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 201) << created->body;
   for (const std::string tenant : {"acme", "beta"}) {
     auto pushed = post("/api/v1/content/rules?tenant=" + tenant,
                        {{"files", {{"t.yml", tenant_rule(tenant)}}}});
@@ -719,6 +723,54 @@ TEST_F(ContentPushTest, ConfigReloadRollsBack) {
   })) << metrics() << daemon->log();
   EXPECT_EQ(metricSum(metrics(), "vigil_config_reloads_total{result=\"applied\"}"), 1);
   ASSERT_TRUE(daemon->running());
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+}
+
+// Pushes, dry runs, deletions, activations and analyst indicators must name a tenant that
+// exists. Each is a 400 that names the value and how to create the tenant, and the unknown
+// tenant gets no metric series.
+TEST_F(ContentPushTest, UnknownTenantRejected) {
+  auto daemon = startDaemon();
+  httplib::Client client("127.0.0.1", api_port_);
+  client.set_bearer_token_auth(token_);
+  const nlohmann::json push = {{"files", {{"ssh.yml", rules("Tenant")}}}};
+  const nlohmann::json dry = {{"files", {{"ssh.yml", rules("Tenant")}}},
+                              {"events", {failure("192.0.2.1")}}};
+  struct Call {
+    std::string method;
+    std::string path;
+    std::string body;
+  };
+  const std::vector<Call> calls = {
+      {"POST", "/api/v1/content/rules?tenant=nosuch3", push.dump()},
+      {"POST", "/api/v1/content/rules?tenant=nosuch3&dry_run=true", dry.dump()},
+      {"POST", "/api/v1/content/playbooks?tenant=nosuch3",
+       nlohmann::json({{"files", {{"a.yml", "name: a\nsteps:\n  - log: x\n"}}}}).dump()},
+      {"POST", "/api/v1/content/rules/versions/1/activate?tenant=nosuch3", ""},
+      {"DELETE", "/api/v1/content/rules?tenant=nosuch3", ""},
+      {"POST", "/api/v1/intel/indicators?tenant=nosuch3", "evil.example\n"},
+      {"DELETE", "/api/v1/intel/indicators?tenant=nosuch3", "evil.example\n"},
+  };
+  for (const Call& call : calls) {
+    const std::string type =
+        call.path.find("/intel/") != std::string::npos ? "text/plain" : "application/json";
+    httplib::Result res = call.method == "POST" ? client.Post(call.path, call.body, type)
+                                                : client.Delete(call.path, call.body, type);
+    ASSERT_TRUE(res) << call.method << " " << call.path;
+    EXPECT_EQ(res->status, 400) << call.method << " " << call.path << ": " << res->body;
+    EXPECT_NE(res->body.find("tenant nosuch3 does not exist"), std::string::npos)
+        << call.method << " " << call.path << ": " << res->body;
+    EXPECT_NE(res->body.find("POST /api/v1/tenants"), std::string::npos) << res->body;
+  }
+  auto malformed = post("/api/v1/content/rules?tenant=_x", push);
+  ASSERT_TRUE(malformed);
+  EXPECT_EQ(malformed->status, 400) << malformed->body;
+  EXPECT_NE(malformed->body.find("'_x'"), std::string::npos) << malformed->body;
+  EXPECT_EQ(metrics().find("nosuch3"), std::string::npos) << metrics();
+
+  auto own = post("/api/v1/content/rules?tenant=acme", push);
+  ASSERT_TRUE(own);
+  EXPECT_EQ(own->status, 201) << own->body;
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 }
 

@@ -519,5 +519,34 @@ TEST_F(ApiAuthTest, AuditListIsScoped) {
   EXPECT_EQ(call("GET", "/api/v1/audit?page=2", admin()).status, 400);
 }
 
+// A new case must name a tenant that exists. Malformed names and unknown tenants are 400
+// errors that name the value, for an admin's token too, and no case is stored. A tenant
+// created later has no orphan cases, so it can be deleted again.
+TEST_F(ApiAuthTest, CreateCaseChecksTenant) {
+  const std::vector<std::string> malformed = {"*", " acme", "a/b", "_x", "", std::string(70, 'a')};
+  for (const std::string& tenant : malformed) {
+    nlohmann::json body = {{"title", "probe"}, {"tenant", tenant}};
+    Reply reply = call("POST", "/api/v1/cases", admin(), body.dump());
+    EXPECT_EQ(reply.status, 400) << "tenant '" << tenant << "': " << reply.text;
+    EXPECT_NE(reply.text.find("'" + tenant + "'"), std::string::npos)
+        << "tenant '" << tenant << "': " << reply.text;
+  }
+  Reply unknown = call("POST", "/api/v1/cases", admin(), R"({"title": "t", "tenant": "nosuch"})");
+  EXPECT_EQ(unknown.status, 400) << unknown.text;
+  EXPECT_NE(unknown.text.find("tenant nosuch does not exist"), std::string::npos) << unknown.text;
+  EXPECT_NE(unknown.text.find("POST /api/v1/tenants"), std::string::npos) << unknown.text;
+  // An analyst of another tenant learns nothing about which tenants exist.
+  std::string analyst = auth_->mint(Role::kAnalyst, {"acme"}, "ana");
+  EXPECT_EQ(call("POST", "/api/v1/cases", analyst, R"({"title": "t", "tenant": "nosuch"})").status,
+            403);
+
+  EXPECT_EQ(call("GET", "/api/v1/cases", admin()).body["total"], 2);
+  EXPECT_EQ(call("POST", "/api/v1/cases", admin(), R"({"title": "t", "tenant": "acme"})").status,
+            201);
+  ASSERT_EQ(call("POST", "/api/v1/tenants", admin(), R"({"name": "nosuch"})").status, 201);
+  Reply deleted = call("DELETE", "/api/v1/tenants/nosuch", admin());
+  EXPECT_EQ(deleted.status, 200) << deleted.text;
+}
+
 }  // namespace
 }  // namespace vigil::mgmt

@@ -65,7 +65,9 @@ class VigilctlTest : public ::testing::Test {
                     .ok());
     ASSERT_TRUE(store_->ingestAlert(makeAlert("dns", "low", "globex", {}, kT0 + 2 * kSecond)).ok());
 
-    auth_ = std::make_unique<testing::TestAuth>(dir_.file(""));
+    // A case can only be opened for a tenant that exists.
+    auth_ = std::make_unique<testing::TestAuth>(dir_.file(""),
+                                                std::vector<std::string>{"acme", "globex"});
     ApiServerOptions options;
     options.listen = "127.0.0.1:0";
     auth_->apply(options);
