@@ -142,6 +142,16 @@ absl::Status Daemon::startContent() {
   content_->setActivator(ContentKind::kIntel, intelActivator(*intel_));
   content_->setActivator(ContentKind::kPlaybooks, playbooksActivator(playbookActivation()));
   for (ContentKind kind : {ContentKind::kRules, ContentKind::kIntel, ContentKind::kPlaybooks}) {
+    // Every intel push, rollback and analyst list change is saved with the analyst lists,
+    // so the saved lists are newer than the stored active versions. Loading those again
+    // would drop the indicators added through the API since the last push.
+    if (kind == ContentKind::kIntel && intel_->analystListsRestored()) {
+      VIGIL_LOG_INFO(
+          "stored intel content not loaded again, because the saved analyst lists "
+          "already contain it path={}",
+          intel_->analystListPath());
+      continue;
+    }
     size_t restored = content_->restoreActive(kind);
     if (restored > 0) {
       VIGIL_LOG_INFO("stored content replaces configured content kind={} tenants={} store={}",

@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <system_error>
 #include <utility>
 #include <vector>
 
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
@@ -16,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "correlate/checkpoint.h"
 #include "intel/builder.h"
 #include "intel/indicator_set.h"
 #include "mgmt/auth_store.h"
@@ -121,6 +125,11 @@ size_t indicatorCount(const intel::Snapshot& snapshot) { return snapshot.size();
 
 // List name of every analyst indicator, whatever its tenant.
 constexpr char kAnalystList[] = "analyst";
+
+// The analyst lists in the state folder: {"version": 1, "tenants": {TENANT: [VALUE, ...]}},
+// with "" as the tenant of the list of every tenant.
+constexpr char kAnalystFile[] = "intel-analyst.json";
+constexpr int kAnalystFileVersion = 1;
 
 // The tenant as logs show it: "*" for every tenant.
 std::string_view tenantLabel(const std::string& tenant) {
@@ -431,8 +440,24 @@ absl::Status IntelManager::publishAnalystLocked(AnalystLists next, const std::st
   if (absl::Status st = addAnalystLists(builder, next); !st.ok()) return st;
   absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>> set = builder.build();
   if (!set.ok()) return set.status();
+  if (store_.current() == nullptr) {
+    return absl::FailedPreconditionError(
+        "no indicator snapshot is published yet; change analyst indicators after start");
+  }
+  // Saved before it is published, so that a change the caller sees succeed is on disk.
+  if (absl::Status st = saveAnalystLists(next); !st.ok()) {
+    VIGIL_LOG_ERROR(
+        "analyst indicators not saved, change rejected tenant={} action={} "
+        "error=\"{}\"",
+        tenantLabel(tenant), action, std::string(st.message()));
+    return absl::Status(st.code(), absl::StrCat("the analyst indicators could not be saved, so "
+                                                "nothing changed: ",
+                                                st.message()));
+  }
   std::optional<uint64_t> generation = store_.publishDelta(*set);
   if (!generation.has_value()) {
+    // NOTE: only reachable before the first snapshot, which the check above excludes. The
+    // saved file would then contain a change that was not published.
     return absl::FailedPreconditionError(
         "no indicator snapshot is published yet; change analyst indicators after start");
   }
@@ -580,7 +605,81 @@ std::vector<FeedStatus> IntelManager::feedStatus() const {
   return feed_status_;
 }
 
-absl::Status IntelManager::loadInitial() { return rebuild("start").status(); }
+std::string IntelManager::analystListPath() const {
+  if (config_.state_dir.empty()) return "";
+  return (std::filesystem::path(config_.state_dir) / kAnalystFile).string();
+}
+
+absl::Status IntelManager::saveAnalystLists(const AnalystLists& lists) const {
+  const std::string path = analystListPath();
+  if (path.empty()) return absl::OkStatus();
+  nlohmann::json tenants = nlohmann::json::object();
+  for (const auto& [tenant, values] : lists) {
+    if (!values.empty()) tenants[tenant] = values;
+  }
+  const nlohmann::json file = {{"version", kAnalystFileVersion}, {"tenants", tenants}};
+  std::error_code ec;
+  std::filesystem::create_directories(config_.state_dir, ec);
+  return correlate::writeFileAtomically(
+      path, file.dump(1, ' ', false, nlohmann::json::error_handler_t::strict));
+}
+
+absl::Status IntelManager::loadAnalystLists() {
+  const std::string path = analystListPath();
+  if (path.empty()) return absl::OkStatus();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return absl::OkStatus();
+
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot read the saved analyst indicators ", path, "; check its permissions"));
+  }
+
+  auto invalid = [&path](absl::string_view why) {
+    return absl::DataLossError(
+        absl::StrCat("the saved analyst indicators ", path, " are invalid: ", why,
+                     "; restore the file from a backup, or move it away to start without them"));
+  };
+  const nlohmann::json file = nlohmann::json::parse(text.str(), nullptr, false);
+  if (file.is_discarded() || !file.is_object()) return invalid("not a JSON object");
+  auto version = file.find("version");
+  if (version == file.end() || !version->is_number_integer() ||
+      version->get<int64_t>() != kAnalystFileVersion) {
+    return invalid(absl::StrCat("\"version\" is not ", kAnalystFileVersion));
+  }
+  auto tenants = file.find("tenants");
+  if (tenants == file.end() || !tenants->is_object()) return invalid("\"tenants\" is missing");
+
+  AnalystLists lists;
+  for (const auto& [tenant, values] : tenants->items()) {
+    if (absl::Status st = checkAnalystTenant(tenant); !st.ok()) return invalid(st.message());
+    if (!values.is_array()) return invalid(absl::StrCat("tenant ", tenant, " is not an array"));
+    std::vector<std::string>& list = lists[tenant];
+    for (const nlohmann::json& value : values) {
+      if (!value.is_string()) {
+        return invalid(absl::StrCat("tenant ", tenant, " contains a value that is not a string"));
+      }
+      list.push_back(value.get<std::string>());
+    }
+  }
+
+  size_t count = 0;
+  for (const auto& [tenant, values] : lists) count += values.size();
+  VIGIL_LOG_INFO("analyst indicators loaded path={} tenants={} indicators={}", path, lists.size(),
+                 count);
+  std::lock_guard lock(build_mutex_);
+  analyst_ = std::move(lists);
+  analyst_restored_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status IntelManager::loadInitial() {
+  if (absl::Status st = loadAnalystLists(); !st.ok()) return st;
+  return rebuild("start").status();
+}
 
 void IntelManager::updateGauges() {
   std::shared_ptr<const intel::Snapshot> snapshot = store_.current();

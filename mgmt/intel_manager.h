@@ -7,7 +7,9 @@
 // keeps that feed's last good body, so one unreachable server does not drop its
 // indicators; a feed that was never fetched is left out until a fetch succeeds.
 // Analyst indicators added with addIndicators() are published at once as a small delta
-// and are part of every later full build.
+// and are part of every later full build. With daemon.state_dir set, every change of the
+// analyst lists is written to <state_dir>/intel-analyst.json before it is published, and
+// loadInitial() reads the lists back, so they survive a restart.
 //
 // Tenants: a configured feed with a tenant (intel.lists[].tenant) and each tenant's
 // analyst list give indicators that only that tenant's events match. Feeds without a
@@ -62,10 +64,19 @@ class IntelManager {
   IntelManager(const IntelManager&) = delete;
   IntelManager& operator=(const IntelManager&) = delete;
 
-  // Builds and publishes the first snapshot on the calling thread. Errors: a feed file
+  // Reads the saved analyst lists, then builds and publishes the first snapshot on the
+  // calling thread. Errors: a saved list file that cannot be read or parsed, a feed file
   // that cannot be read, a warninglist that fails to load, a build failure. A URL feed
   // that cannot be fetched is logged and counted, not an error.
   absl::Status loadInitial();
+
+  // True when loadInitial() read the analyst lists from the state folder. They then
+  // already contain the active intel content version of each tenant, and every change
+  // made after it.
+  bool analystListsRestored() const { return analyst_restored_; }
+
+  // "<state_dir>/intel-analyst.json", or "" without a state folder.
+  std::string analystListPath() const;
 
   // Starts the thread that rebuilds on requestReload() and on the refresh schedule and
   // frees retired snapshots. Call after loadInitial().
@@ -131,8 +142,12 @@ class IntelManager {
   using AnalystLists = std::map<std::string, std::vector<std::string>>;
   absl::Status addAnalystLists(intel::IndicatorSetBuilder& builder,
                                const AnalystLists& lists) const;
-  // Builds `next` into the delta, publishes it and makes it the analyst lists. Call with
-  // build_mutex_ held.
+  // Reads analystListPath() into analyst_; a missing file leaves the lists empty.
+  absl::Status loadAnalystLists();
+  // Replaces analystListPath() with `lists` (write, fsync, rename).
+  absl::Status saveAnalystLists(const AnalystLists& lists) const;
+  // Builds `next` into the delta, saves it, publishes it and makes it the analyst lists.
+  // Nothing changes when the save fails. Call with build_mutex_ held.
   absl::Status publishAnalystLocked(AnalystLists next, const std::string& tenant,
                                     std::string_view action);
   void run();
@@ -145,6 +160,7 @@ class IntelManager {
   std::mutex build_mutex_;  // one rebuild or delta at a time
   std::map<std::string, std::string> last_good_;  // URL feed name -> last fetched body
   AnalystLists analyst_;                          // every tenant's analyst values
+  bool analyst_restored_ = false;                 // analyst_ was read from the state folder
   std::map<std::string, std::string> fetch_errors_;  // URL feed name -> latest fetch error
   // List name -> hashes of the rejections (place, reason, text) of its latest load that
   // have been logged, so that a reload logs the others and not those logged before.

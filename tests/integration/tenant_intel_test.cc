@@ -226,5 +226,56 @@ TEST_F(TenantIntelTest, RollbackOfOneTenantLeavesOthers) {
   EXPECT_EQ(daemon.stop(), 0) << daemon.log();
 }
 
+// Analyst indicators added through the API survive a restart of vigild, for each tenant
+// and for every tenant. So do values added after an intel content push, because the
+// restarted daemon loads the saved lists and not the stored content version.
+TEST_F(TenantIntelTest, AnalystIndicatorsSurviveRestart) {
+  auto add = [&](const std::string& query, const std::string& text) {
+    auto res =
+        client(admin_token_).Post(("/api/v1/intel/indicators" + query).c_str(), text, "text/plain");
+    ASSERT_TRUE(res) << query;
+    ASSERT_EQ(res->status, 200) << query << ": " << res->body;
+    EXPECT_EQ(nlohmann::json::parse(res->body)["loaded"], 1) << res->body;
+  };
+  auto list = [&](const std::string& query) {
+    auto res = client(admin_token_).Get(("/api/v1/intel/indicators" + query).c_str());
+    EXPECT_TRUE(res) << query;
+    if (!res || res->status != 200) return nlohmann::json();
+    return nlohmann::json::parse(res->body)["indicators"];
+  };
+  {
+    DaemonProcess daemon({"--config", dir_ + "/vigil.yaml"}, dir_ + "/vigild.log");
+    ASSERT_TRUE(waitHealthy(api_port_)) << daemon.log();
+    nlohmann::json body = {{"files", {{"list.txt", "acme-pushed.example\n"}}}};
+    auto pushed = client(admin_token_)
+                      .Post("/api/v1/content/intel?tenant=acme", body.dump(), "application/json");
+    ASSERT_TRUE(pushed);
+    ASSERT_EQ(pushed->status, 201) << pushed->body;
+    add("?tenant=acme", "acme-added.example\n");
+    add("?tenant=globex", "globex-analyst.example\n");
+    add("", "everyone.example\n");
+    EXPECT_EQ(daemon.stop(), 0) << daemon.log();
+  }
+
+  DaemonProcess daemon({"--config", dir_ + "/vigil.yaml"}, dir_ + "/vigild-2.log");
+  ASSERT_TRUE(waitHealthy(api_port_)) << daemon.log();
+  EXPECT_EQ(list("?tenant=acme"),
+            nlohmann::json::array({"acme-pushed.example", "acme-added.example"}));
+  EXPECT_EQ(list("?tenant=globex"), nlohmann::json::array({"globex-analyst.example"}));
+  EXPECT_EQ(list(""), nlohmann::json::array({"everyone.example"}));
+
+  // The restored values are in the snapshot that live events match.
+  sendUdp(globex_port_, kLine);
+  std::map<std::string, int> seen;
+  ASSERT_TRUE(eventually([&] {
+    seen = sightings(admin_token_);
+    return seen.count("globex-analyst.example@globex") == 1;
+  })) << nlohmann::json(seen).dump()
+      << "\n"
+      << last_response_ << "\n"
+      << daemon.log();
+  EXPECT_EQ(daemon.stop(), 0) << daemon.log();
+}
+
 }  // namespace
 }  // namespace vigil::testing

@@ -125,6 +125,9 @@ class IntelManagerTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::create_directories(dir_);
     config_.intel_fetch_timeout_s = 2;
+    // No state folder unless a test sets one, so that no test reads or writes the saved
+    // analyst lists or the cache under the default /var/lib/vigil.
+    config_.state_dir.clear();
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
@@ -364,6 +367,53 @@ std::set<std::string> ownedTexts(IntelManager& manager) {
     out.insert(indicator.text + "@" + indicator.tenant);
   }
   return out;
+}
+
+// With a state folder, the analyst lists are saved at each change and read back by the
+// next manager. A change that cannot be saved is rejected and leaves the lists and the
+// snapshot as they were, and a damaged file stops the start with its path.
+TEST_F(IntelManagerTest, AnalystListsSaved) {
+  config_.state_dir = (dir_ / "state").string();
+  {
+    IntelManager manager(config_, metrics_, 2);
+    ASSERT_TRUE(manager.loadInitial().ok());
+    EXPECT_FALSE(manager.analystListsRestored());
+    ASSERT_TRUE(manager.addIndicators("acme", "acme.example\n").ok());
+    ASSERT_TRUE(manager.addIndicators("", "every.example\n").ok());
+    ASSERT_TRUE(manager.addIndicators("globex", "globex.example\n").ok());
+    auto removed = manager.removeIndicators("globex", "globex.example\n");
+    ASSERT_TRUE(removed.ok()) << removed.status();
+  }
+  {
+    MetricsRegistry metrics;
+    IntelManager manager(config_, metrics, 2);
+    absl::Status loaded = manager.loadInitial();
+    ASSERT_TRUE(loaded.ok()) << loaded;
+    EXPECT_TRUE(manager.analystListsRestored());
+    EXPECT_EQ(manager.analystIndicators("acme"), std::vector<std::string>{"acme.example"});
+    EXPECT_EQ(manager.analystIndicators(""), std::vector<std::string>{"every.example"});
+    EXPECT_TRUE(manager.analystIndicators("globex").empty());
+    EXPECT_EQ(ownedTexts(manager), (std::set<std::string>{"acme.example@acme", "every.example@"}));
+
+    // The temporary file of the atomic replace cannot be created over a folder.
+    const std::string path = manager.analystListPath();
+    std::filesystem::create_directories(path + ".tmp");
+    const uint64_t before = generation(manager);
+    absl::StatusOr<intel::LoadReport> refused = manager.addIndicators("acme", "new.example\n");
+    EXPECT_FALSE(refused.ok());
+    EXPECT_NE(refused.status().message().find("could not be saved"), std::string::npos)
+        << refused.status();
+    EXPECT_EQ(manager.analystIndicators("acme"), std::vector<std::string>{"acme.example"});
+    EXPECT_EQ(generation(manager), before);
+    std::filesystem::remove(path + ".tmp");
+
+    std::ofstream(path) << "{\"version\": 1, \"tenants\": {\"a/b\": []}}";
+  }
+  MetricsRegistry metrics;
+  IntelManager damaged(config_, metrics, 2);
+  absl::Status start = damaged.loadInitial();
+  EXPECT_FALSE(start.ok());
+  EXPECT_NE(start.message().find(damaged.analystListPath()), std::string::npos) << start;
 }
 
 // A feed with a tenant gives that tenant's indicators; the same value in a feed of every

@@ -1085,6 +1085,7 @@ TEST_F(PlaybookRunnerTest, RunRoutesFilterByTenant) {
 TEST_F(PlaybookRunnerTest, IntelLookupsUseLiveSnapshot) {
   std::ofstream(dir_.file("watch.txt")) << "203.0.113.0/24\nevil.example\n";
   DaemonConfig daemon;
+  daemon.state_dir.clear();  // nothing saved or read under the default /var/lib/vigil
   IntelListConfig list;
   list.name = "watch";
   list.path = dir_.file("watch.txt");
@@ -1123,6 +1124,7 @@ TEST_F(PlaybookRunnerTest, IntelLookupsSeeOnlyRunTenant) {
   std::ofstream(dir_.file("acme.txt")) << "203.0.113.0/24\nacme-only.example\n";
   std::ofstream(dir_.file("all.txt")) << "shared.example\n";
   DaemonConfig daemon;
+  daemon.state_dir.clear();  // nothing saved or read under the default /var/lib/vigil
   IntelListConfig acme;
   acme.name = "acme-feed";
   acme.path = dir_.file("acme.txt");
