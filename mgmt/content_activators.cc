@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "common/event.h"
 #include "correlate/alert.h"
 #include "correlate/engine.h"
@@ -40,13 +41,15 @@ absl::Status checkSample(const nlohmann::json& sample) {
   return absl::OkStatus();
 }
 
-// Runs `engine` over the sample events and returns every alert, in order.
-// Events without a tenant get `default_tenant`.
+// Runs `engine` over the sample events and returns every alert, in order. Each event is
+// parsed as live ingest parses it: received at `receive_ns` (the year of an RFC 3164
+// timestamp comes from it) with `options`. Events without a tenant get `default_tenant`.
 absl::StatusOr<nlohmann::json> runRules(correlate::Engine& engine, const nlohmann::json& sample,
-                                        const std::string& default_tenant) {
+                                        const std::string& default_tenant,
+                                        const dataplane::ParseOptions& options,
+                                        int64_t receive_ns) {
   correlate::DetectScratch scratch(engine.rules());
   nlohmann::json alerts = nlohmann::json::array();
-  dataplane::ParseOptions options;
   for (size_t i = 0; i < sample.size(); ++i) {
     const nlohmann::json& item = sample[i];
     std::string raw;
@@ -68,6 +71,7 @@ absl::StatusOr<nlohmann::json> runRules(correlate::Engine& engine, const nlohman
     Event event(raw.size() * kArenaPerLineFactor + kArenaHeadroom);
     event.raw = event.arena.copy(raw);
     event.tenant = event.arena.copy(tenant);
+    event.receive_ns = receive_ns;
     dataplane::parseEvent(event, options);
     std::vector<correlate::Alert> out;
     engine.process(event, scratch, out);
@@ -260,12 +264,16 @@ ContentActivator rulesActivator(RuleReloader& rules, ConfigSource config) {
                                        std::vector<ContentProblem>& problems)
       -> absl::StatusOr<nlohmann::json> {
     if (absl::Status s = checkSample(sample); !s.ok()) return s;
+    const DaemonConfig live = config();
     std::shared_ptr<correlate::Engine> engine =
-        rules.buildScope(config(), request.tenant, *request.files, 0, problems);
+        rules.buildScope(live, request.tenant, *request.files, 0, problems);
     if (engine == nullptr) return nlohmann::json();
     const std::string default_tenant =
         request.tenant == kAllTenants ? std::string("default") : request.tenant;
-    return runRules(*engine, sample, default_tenant);
+    // The options vigild's pipeline parses with; the sample is received now.
+    dataplane::ParseOptions options;
+    options.default_utc_offset_s = live.default_utc_offset_s;
+    return runRules(*engine, sample, default_tenant, options, RealClock::instance().nowNs());
   };
   return activator;
 }

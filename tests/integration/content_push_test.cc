@@ -774,5 +774,38 @@ TEST_F(ContentPushTest, UnknownTenantRejected) {
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 }
 
+// A rules dry run parses its sample as live ingest does. An RFC 3164 line gets the year of
+// its receive time and the zone of pipeline.default_utc_offset_s, so the dry run's alert
+// has the same event time as the live alert of the same line.
+TEST_F(ContentPushTest, RulesDryRunParsesLikeLiveIngest) {
+  writeConfig("pipeline: {default_utc_offset_s: 3600}\n");
+  auto daemon = startDaemon();
+  auto dry = post("/api/v1/content/rules?dry_run=true",
+                  {{"files", {{"ssh.yml", rules("Dry")}}}, {"events", {failure("192.0.2.1")}}});
+  ASSERT_TRUE(dry);
+  ASSERT_EQ(dry->status, 200) << dry->body;
+  const nlohmann::json result = nlohmann::json::parse(dry->body);
+  std::string dry_time;
+  for (const auto& a : result["result"]["alerts"]) {
+    if (a["rule_id"] == "ssh-failed-alert") dry_time = a["first_event"].get<std::string>();
+  }
+  ASSERT_FALSE(dry_time.empty()) << dry->body;
+
+  sendUdp(udp_port_, failure("192.0.2.1"));
+  std::string live_time;
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& a : alerts()) {
+      if (a["rule_id"] == "ssh-failed-alert") live_time = a["first_event"].get<std::string>();
+    }
+    return !live_time.empty();
+  })) << readFile(dir_ + "/alerts.jsonl")
+      << daemon->log();
+  EXPECT_EQ(dry_time, live_time);
+  // 22:14:15 at UTC+01:00.
+  EXPECT_NE(dry_time.find("-10-11T21:14:15"), std::string::npos) << dry_time;
+  EXPECT_FALSE(dry_time.starts_with("1969") || dry_time.starts_with("1970")) << dry_time;
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+}
+
 }  // namespace
 }  // namespace vigil::testing
