@@ -221,6 +221,20 @@ std::shared_ptr<PlaybookBundle> compilePlaybooks(const ContentRequest& request,
   return bundle;
 }
 
+// Returns the tenant of sample alert `index` when it differs from `content_tenant`, the
+// scope of the pushed playbooks, and "" when the alert is in that scope. Content for every
+// tenant covers each alert, and an alert without "tenant" counts as the scope's own.
+absl::StatusOr<std::string> otherTenant(const nlohmann::json& alert, size_t index,
+                                        const std::string& content_tenant) {
+  auto tenant = alert.find("tenant");
+  if (content_tenant == kAllTenants || tenant == alert.end()) return std::string();
+  if (!tenant->is_string()) {
+    return absl::InvalidArgumentError(absl::StrCat("events[", index, "].tenant must be a string"));
+  }
+  const std::string name = tenant->get<std::string>();
+  return name == content_tenant ? std::string() : name;
+}
+
 }  // namespace
 
 ContentActivator rulesActivator(RuleReloader& rules, ConfigSource config) {
@@ -373,7 +387,22 @@ ContentActivator playbooksActivator(PlaybookActivation activation) {
       if (!sample[i].is_object()) {
         return absl::InvalidArgumentError(absl::StrCat("events[", i, "] must be an alert object"));
       }
+      absl::StatusOr<std::string> other_tenant = otherTenant(sample[i], i, request.tenant);
+      if (!other_tenant.ok()) return other_tenant.status();
       for (const PlaybookBundle::Playbook& playbook : bundle->playbooks) {
+        if (!other_tenant->empty()) {
+          // Live runs start a tenant's pushed playbooks only on that tenant's alerts.
+          runs.push_back({{"alert", i},
+                          {"playbook", playbook.path},
+                          {"trigger_matched", false},
+                          {"completed", false},
+                          {"message", absl::StrCat("not run: the alert is of tenant ",
+                                                   *other_tenant, ", and the playbooks of tenant ",
+                                                   request.tenant, " run only on its own alerts")},
+                          {"actions", nlohmann::json::array()},
+                          {"steps", nlohmann::json::array()}});
+          continue;
+        }
         pbc::DryRunOptions options;
         pbc::DryRunReport report =
             pbc::dryRun(*playbook.program, alertHost(), sample[i], options, nullptr);

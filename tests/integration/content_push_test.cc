@@ -807,5 +807,39 @@ TEST_F(ContentPushTest, RulesDryRunParsesLikeLiveIngest) {
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 }
 
+// A playbook dry run for one tenant applies the live rule: the tenant's playbooks do not
+// start on another tenant's alert, and do start on its own alert or one without a tenant.
+TEST_F(ContentPushTest, PlaybookDryRunKeepsTenant) {
+  auto daemon = startDaemon();
+  const std::string playbook =
+      "name: note\ntrigger:\n  rule_ids: [ssh-failed-alert]\nsteps:\n  - log: \"seen\"\n";
+  const nlohmann::json alerts = {
+      {{"rule_id", "ssh-failed-alert"}, {"level", "low"}, {"tenant", "globex"}},
+      {{"rule_id", "ssh-failed-alert"}, {"level", "low"}, {"tenant", "acme"}},
+      {{"rule_id", "ssh-failed-alert"}, {"level", "low"}}};
+  auto dry = post("/api/v1/content/playbooks?tenant=acme&dry_run=true",
+                  {{"files", {{"note.yml", playbook}}}, {"events", alerts}});
+  ASSERT_TRUE(dry);
+  ASSERT_EQ(dry->status, 200) << dry->body;
+  nlohmann::json runs = nlohmann::json::parse(dry->body)["result"]["runs"];
+  ASSERT_EQ(runs.size(), 3u) << dry->body;
+  EXPECT_EQ(runs[0]["trigger_matched"], false) << dry->body;
+  EXPECT_EQ(runs[0]["completed"], false) << dry->body;
+  EXPECT_NE(runs[0]["message"].get<std::string>().find("tenant globex"), std::string::npos)
+      << dry->body;
+  EXPECT_TRUE(runs[0]["steps"].empty()) << dry->body;
+  EXPECT_EQ(runs[1]["trigger_matched"], true) << dry->body;
+  EXPECT_EQ(runs[2]["trigger_matched"], true) << dry->body;
+
+  // Playbooks for every tenant run on any tenant's alert.
+  auto every = post("/api/v1/content/playbooks?dry_run=true",
+                    {{"files", {{"note.yml", playbook}}}, {"events", alerts}});
+  ASSERT_TRUE(every);
+  ASSERT_EQ(every->status, 200) << every->body;
+  EXPECT_EQ(nlohmann::json::parse(every->body)["result"]["runs"][0]["trigger_matched"], true)
+      << every->body;
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+}
+
 }  // namespace
 }  // namespace vigil::testing
