@@ -35,6 +35,19 @@ std::string defaultTarget(const ApiRequest& request) {
   return absl::StrJoin(parts, ",");
 }
 
+// Returns the valid tenant names given as ?tenant=, the scope of an admin's content and
+// analyst list calls. The audit record of such a call takes them when its handler named
+// no tenant, as every failed call does. Records of other principals keep the principal's
+// tenants, so that their tenant admins see what was tried.
+std::vector<std::string> queryTenants(const ApiRequest& request) {
+  std::vector<std::string> tenants;
+  auto [first, last] = request.query.equal_range("tenant");
+  for (auto it = first; it != last; ++it) {
+    if (validateTenantName(it->second).ok()) tenants.push_back(it->second);
+  }
+  return tenants;
+}
+
 std::string outcomeFor(const AccessState& state, int status) {
   if (state.auth_failed || status == 401) return "auth_failed";
   if (status == 403) return "forbidden";
@@ -137,7 +150,7 @@ void AccessControl::record(const ApiRequest& request, const AccessState& state,
   entry.path = request.path;
   entry.target = response.audit_target.empty() ? defaultTarget(request) : response.audit_target;
   entry.tenants = !response.audit_tenants.empty() ? response.audit_tenants
-                  : p.allTenants()                ? std::vector<std::string>{}
+                  : p.allTenants()                ? queryTenants(request)
                                                   : p.tenants;
   entry.status = response.status;
   entry.outcome = outcomeFor(state, response.status);

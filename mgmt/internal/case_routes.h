@@ -13,7 +13,8 @@ namespace vigil::mgmt::internal {
 
 // Registers every handler below on `router`. `store` and `tenants` must outlive the router.
 // With `tenants` set, a new case must name a tenant that exists in that token store;
-// without it any valid tenant name is accepted.
+// without it any valid tenant name is accepted. The audit record of a write to a case
+// names the case's tenant.
 void addCaseRoutes(Router& router, CaseStore& store, AuthStore* tenants = nullptr);
 
 // Turns the query of GET /api/v1/cases into a filter limited to the principal's tenants.

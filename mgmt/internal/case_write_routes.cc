@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log.h"
@@ -100,6 +101,8 @@ absl::StatusOr<ApiResponse> createCaseHandler(CaseStore& store, AuthStore* tenan
                  logText(actorOf(request.principal).name));
   ApiResponse response = jsonResponse(caseToJson(*created, store.sla(), store.nowNs()), 201);
   response.headers.emplace_back("Location", absl::StrCat("/api/v1/cases/", created->id));
+  response.audit_target = absl::StrCat("id=", created->id);
+  response.audit_tenants = {created->tenant};
   return response;
 }
 
@@ -293,7 +296,11 @@ absl::StatusOr<ApiResponse> mergeCaseHandler(CaseStore& store, const ApiRequest&
   if (!merged.ok()) return merged.status();
   VIGIL_LOG_INFO("case merged source={} target={} actor={}", *id, *target,
                  logText(actorOf(request.principal).name));
-  return jsonResponse(caseToJson(*merged, store.sla(), store.nowNs()));
+  ApiResponse response = jsonResponse(caseToJson(*merged, store.sla(), store.nowNs()));
+  response.audit_target = absl::StrCat("id=", *id, ",into=", *target);
+  // Both cases have this tenant, because a merge across tenants is rejected.
+  response.audit_tenants = {merged->tenant};
+  return response;
 }
 
 absl::StatusOr<ApiResponse> caseMetricsHandler(CaseStore& store, const ApiRequest& request) {
@@ -339,6 +346,25 @@ absl::StatusOr<ApiResponse> caseMetricsHandler(CaseStore& store, const ApiReques
 // ---------------------------------------------------------------------------------------
 // Route table
 
+namespace {
+
+// Returns the handler's result as a response. When a write to the case in the path left
+// the audit tenants empty, as every error does, names the case's tenant in them. The
+// tenant is added only when the principal may read it, so the record of a denied probe
+// keeps the prober's tenants.
+ApiResponse withCaseAudit(CaseStore& store, const ApiRequest& request,
+                          absl::StatusOr<ApiResponse> result) {
+  ApiResponse response = result.ok() ? *std::move(result) : mgmt::errorResponse(result.status());
+  if (request.method == "GET" || !response.audit_tenants.empty()) return response;
+  int64_t id = 0;
+  if (!absl::SimpleAtoi(request.pathParam("id"), &id) || id < 1) return response;
+  absl::StatusOr<std::string> tenant = store.caseTenant(id);
+  if (tenant.ok() && request.principal.canRead(*tenant)) response.audit_tenants = {*tenant};
+  return response;
+}
+
+}  // namespace
+
 void addCaseRoutes(Router& router, CaseStore& store, AuthStore* tenants) {
   using Handler = std::function<absl::StatusOr<ApiResponse>(CaseStore&, const ApiRequest&)>;
   struct Route {
@@ -366,7 +392,9 @@ void addCaseRoutes(Router& router, CaseStore& store, AuthStore* tenants) {
   for (const Route& route : routes) {
     Handler handler = route.handler;
     router.add(route.method, route.pattern,
-               [&store, handler](const ApiRequest& request) { return handler(store, request); });
+               [&store, handler](const ApiRequest& request) -> absl::StatusOr<ApiResponse> {
+                 return withCaseAudit(store, request, handler(store, request));
+               });
   }
 }
 

@@ -187,7 +187,9 @@ absl::StatusOr<ApiResponse> decideRunHandler(PlaybookRunner& runner, const ApiRe
   }
   absl::StatusOr<RunRecord> run = runner.decide(*id, approve, principal, comment);
   if (!run.ok()) return run.status();
-  return jsonResponse(runToJson(*run, false));
+  ApiResponse response = jsonResponse(runToJson(*run, false));
+  response.audit_tenants = {run->tenant};
+  return response;
 }
 
 }  // namespace internal
@@ -222,14 +224,23 @@ void PlaybookRunner::addRoutes(ApiServer& api, bool trust_unauthenticated) {
                  if (absl::Status st = unavailable(); !st.ok()) return st;
                  return internal::getRunHandler(*store_, r, principalOf(r));
                });
+  // A failed decision names the run's tenant in its audit record too, when the principal
+  // may read the run. The record of a denied probe keeps the prober's tenants.
+  auto decide = [=, this](const ApiRequest& r, bool approve) -> absl::StatusOr<ApiResponse> {
+    const Principal principal = principalOf(r);
+    absl::StatusOr<ApiResponse> result = internal::decideRunHandler(*this, r, principal, approve);
+    if (result.ok() || store_ == nullptr) return result;
+    ApiResponse response = errorResponse(result.status());
+    int64_t id = 0;
+    if (!absl::SimpleAtoi(r.pathParam("id"), &id) || id < 1) return response;
+    absl::StatusOr<RunRecord> run = store_->get(id);
+    if (run.ok() && principal.canRead(run->tenant)) response.audit_tenants = {run->tenant};
+    return response;
+  };
   api.addRoute("POST", "/api/v1/runs/{id}/approve",
-               [=, this](const ApiRequest& r) -> absl::StatusOr<ApiResponse> {
-                 return internal::decideRunHandler(*this, r, principalOf(r), true);
-               });
+               [decide](const ApiRequest& r) { return decide(r, true); });
   api.addRoute("POST", "/api/v1/runs/{id}/deny",
-               [=, this](const ApiRequest& r) -> absl::StatusOr<ApiResponse> {
-                 return internal::decideRunHandler(*this, r, principalOf(r), false);
-               });
+               [decide](const ApiRequest& r) { return decide(r, false); });
 }
 
 }  // namespace vigil::mgmt

@@ -841,5 +841,45 @@ TEST_F(ContentPushTest, PlaybookDryRunKeepsTenant) {
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 }
 
+// Content calls of an admin's token are recorded with the tenant of ?tenant=, failed ones
+// too, so the tenant's administrators see them in the audit log.
+TEST_F(ContentPushTest, ContentAuditNamesTenant) {
+  std::string acme_admin;
+  {
+    auto auth = mgmt::AuthStore::open(mgmt::AuthStore::defaultPath(dir_ + "/state"));
+    ASSERT_TRUE(auth.ok()) << auth.status();
+    ASSERT_TRUE((*auth)->ensureTenant("acme").ok());
+    mgmt::TokenRequest request;
+    request.name = "acme-admin";
+    request.role = mgmt::Role::kTenantAdmin;
+    request.tenants = {"acme"};
+    auto issued = (*auth)->createToken(request);
+    ASSERT_TRUE(issued.ok()) << issued.status();
+    acme_admin = issued->token;
+  }
+  auto daemon = startDaemon();
+  httplib::Client client("127.0.0.1", api_port_);
+  client.set_bearer_token_auth(token_);
+  auto deleted = client.Delete("/api/v1/content/intel?tenant=acme");
+  ASSERT_TRUE(deleted);
+  auto pushed = post("/api/v1/content/rules?tenant=acme", {{"files", {{"ssh.yml", rules("A")}}}});
+  ASSERT_TRUE(pushed);
+  ASSERT_EQ(pushed->status, 201) << pushed->body;
+
+  nlohmann::json log = get("/api/v1/audit?limit=100");
+  ASSERT_TRUE(log.is_object());
+  ASSERT_EQ(log["items"].size(), 2u) << log.dump();
+  for (const auto& item : log["items"]) {
+    EXPECT_EQ(item["tenants"], nlohmann::json::array({"acme"})) << item.dump();
+  }
+  httplib::Client scoped("127.0.0.1", api_port_);
+  scoped.set_bearer_token_auth(acme_admin);
+  auto seen = scoped.Get("/api/v1/audit?limit=100");
+  ASSERT_TRUE(seen);
+  ASSERT_EQ(seen->status, 200) << seen->body;
+  EXPECT_EQ(nlohmann::json::parse(seen->body)["items"].size(), 2u) << seen->body;
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+}
+
 }  // namespace
 }  // namespace vigil::testing

@@ -58,6 +58,7 @@ class ApiAuthTest : public ::testing::Test {
     httplib::Result result(nullptr, httplib::Error::Unknown);
     if (method == "GET") result = client.Get(path, headers);
     if (method == "POST") result = client.Post(path, headers, body, "application/json");
+    if (method == "PATCH") result = client.Patch(path, headers, body, "application/json");
     if (method == "DELETE") result = client.Delete(path, headers);
     Reply reply;
     EXPECT_TRUE(result) << method << " " << path;
@@ -546,6 +547,45 @@ TEST_F(ApiAuthTest, CreateCaseChecksTenant) {
   ASSERT_EQ(call("POST", "/api/v1/tenants", admin(), R"({"name": "nosuch"})").status, 201);
   Reply deleted = call("DELETE", "/api/v1/tenants/nosuch", admin());
   EXPECT_EQ(deleted.status, 200) << deleted.text;
+}
+
+// Case writes are recorded with the case's tenant and id, for an admin's token too, so
+// the tenant's administrators see them. A merge names both case ids, and a failed write
+// still names the tenant.
+TEST_F(ApiAuthTest, CaseWritesAuditTenantAndTarget) {
+  Reply acme_cases = call("GET", "/api/v1/cases?tenant=acme", admin());
+  ASSERT_EQ(acme_cases.status, 200) << acme_cases.text;
+  const int64_t ingested = acme_cases.body["items"][0]["id"];
+  Reply created =
+      call("POST", "/api/v1/cases", admin(), R"({"title": "by hand", "tenant": "acme"})");
+  ASSERT_EQ(created.status, 201) << created.text;
+  const int64_t manual = created.body["id"];
+  const std::string ingested_path = "/api/v1/cases/" + std::to_string(ingested);
+  ASSERT_EQ(call("PATCH", ingested_path, admin(), R"({"severity": "high"})").status, 200);
+  ASSERT_EQ(call("PATCH", ingested_path, admin(), R"({"status": "bogus"})").status, 400);
+  Reply merged =
+      call("POST", ingested_path + "/merge", admin(), "{\"into\": " + std::to_string(manual) + "}");
+  ASSERT_EQ(merged.status, 200) << merged.text;
+
+  nlohmann::json items = auditItems();
+  ASSERT_EQ(items.size(), 4u) << items.dump();
+  const nlohmann::json acme = {"acme"};
+  EXPECT_EQ(items[0]["path"], "/api/v1/cases");
+  EXPECT_EQ(items[0]["target"], "id=" + std::to_string(manual));
+  EXPECT_EQ(items[0]["tenants"], acme);
+  EXPECT_EQ(items[1]["path"], ingested_path);
+  EXPECT_EQ(items[1]["target"], "id=" + std::to_string(ingested));
+  EXPECT_EQ(items[1]["tenants"], acme);
+  EXPECT_EQ(items[2]["status"], 400);
+  EXPECT_EQ(items[2]["tenants"], acme);
+  EXPECT_EQ(items[3]["target"],
+            "id=" + std::to_string(ingested) + ",into=" + std::to_string(manual));
+  EXPECT_EQ(items[3]["tenants"], acme);
+
+  std::string acme_admin = auth_->mint(Role::kTenantAdmin, {"acme"}, "acme-admin");
+  Reply scoped = call("GET", "/api/v1/audit", acme_admin);
+  ASSERT_EQ(scoped.status, 200) << scoped.text;
+  EXPECT_EQ(scoped.body["items"].size(), 4u) << scoped.text;
 }
 
 }  // namespace
