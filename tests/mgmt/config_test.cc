@@ -9,9 +9,7 @@ absl::StatusOr<DaemonConfig> parse(const std::string& yaml) {
   return parseConfig(yaml, "test.yaml", "/etc/vigil");
 }
 
-// A complete config fills every section and resolves relative paths.
-TEST(ConfigTest, ParsesFullConfig) {
-  auto c = parse(R"(
+constexpr const char* kFullConfig = R"(
 daemon: {log_level: debug}
 state_dir: state
 pipeline: {workers: 3, shards: 2}
@@ -26,7 +24,11 @@ rules:
   field_mapping: {src_ip: source.ip}
 alerts: {output: stdout}
 api: {listen: "127.0.0.1:0"}
-)");
+)";
+
+// A complete config fills every section and resolves relative paths.
+TEST(ConfigTest, ParsesFullConfig) {
+  auto c = parse(kFullConfig);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->log_level, "debug");
   EXPECT_EQ(c->workers, 3u);
@@ -36,22 +38,7 @@ api: {listen: "127.0.0.1:0"}
   EXPECT_EQ(c->sources[0].tenant, "t1");
   EXPECT_EQ(c->sources[1].where.text, "test.yaml:7: sources[1]");
   // A setting that only moved to another line is the same setting.
-  auto moved = parse("\n\n" + std::string(R"(
-daemon: {log_level: debug}
-state_dir: state
-pipeline: {workers: 3, shards: 2}
-sources:
-  - {name: replay, type: file, paths: [a.log, /abs/b.log], tenant: t1}
-  - {name: udp, type: udp, listen: "127.0.0.1:5514"}
-  - {name: tcp, type: tcp, listen: "[::1]:6514", framing: octet_counting}
-intel:
-  lists: [{name: watch, path: intel/w.txt}]
-rules:
-  paths: rules
-  field_mapping: {src_ip: source.ip}
-alerts: {output: stdout}
-api: {listen: "127.0.0.1:0"}
-)"));
+  auto moved = parse("\n\n" + std::string(kFullConfig));
   ASSERT_TRUE(moved.ok()) << moved.status();
   EXPECT_EQ(moved->sources[1].where.text, "test.yaml:9: sources[1]");
   EXPECT_TRUE(moved->sources == c->sources);
