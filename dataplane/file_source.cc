@@ -1,6 +1,5 @@
 #include "dataplane/file_source.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +11,7 @@
 #include <cstring>
 
 #include "common/log.h"
+#include "common/regular_file.h"
 #include "common/time.h"
 #include "dataplane/internal/socket_util.h"
 
@@ -175,6 +175,12 @@ std::unique_ptr<FileSource> FileSource::create(FileSourceOptions options, Metric
       error = prefix + path + " is a folder; list the files to replay in paths";
       return nullptr;
     }
+    // open() on a FIFO blocks until a writer appears, and a device may never end.
+    if (!S_ISREG(info.st_mode)) {
+      error = prefix + path + " is not a regular file (" + fileTypeName(info.st_mode) +
+              "); list regular files to replay in paths";
+      return nullptr;
+    }
   }
   return std::unique_ptr<FileSource>(new FileSource(std::move(options), metrics, clock));
 }
@@ -203,14 +209,21 @@ bool FileSource::start(std::string& error) {
     return false;
   }
   for (const std::string& path : options_.paths) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      error =
-          "source " + options_.name + ": cannot open " + path + ": " + internal::errnoText(errno);
+    // create() checked the paths, but one may have been replaced by a FIFO since, and a
+    // plain open() would wait for its writer.
+    OpenedFile file = openRegularFile(path);
+    if (!file.ok()) {
+      error = "source " + options_.name + ": ";
+      if (file.error != 0) {
+        error += "cannot open " + path + ": " + internal::errnoText(file.error);
+      } else {
+        error += path + " is not a regular file (" + fileTypeName(file.mode) +
+                 "); list regular files to replay in paths";
+      }
       closeFiles();
       return false;
     }
-    fds_.push_back(fd);
+    fds_.push_back(file.fd);
   }
   started_ = true;
   stop_.store(false);

@@ -82,15 +82,18 @@ std::optional<int64_t> sniffEventTime(std::string_view line);
 // only producer.
 class FileSource final : public Source {
  public:
-  // Validates `options` and allocates the ring. Returns nullptr with `error` naming the
-  // bad value. `metrics` and `clock` must outlive the source.
+  // Validates `options` and allocates the ring. Every path must be a readable regular
+  // file. Returns nullptr with `error` naming the bad value. `metrics` and `clock` must
+  // outlive the source.
   static std::unique_ptr<FileSource> create(FileSourceOptions options, MetricsRegistry& metrics,
                                             std::string& error,
                                             Clock& clock = RealClock::instance());
   ~FileSource() override;
 
   // Opens every file, then starts the replay thread. Fails with the path and the errno
-  // text when a file cannot be opened, or when the source already ran.
+  // text when a file cannot be opened, with the path and its type when it is no longer a
+  // regular file, or when the source already ran. A FIFO fails at once instead of making
+  // open() wait for a writer.
   bool start(std::string& error) override;
   // Stops the replay early if it is still running and closes the files.
   void stop() override;

@@ -1,17 +1,16 @@
 #include "intel/builder.h"
 
 #include <hs.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
-#include <sstream>
 #include <tuple>
 #include <utility>
 
@@ -19,6 +18,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/regular_file.h"
 #include "intel/internal/flat_table.h"
 #include "intel/internal/hs_cache.h"
 #include "intel/internal/list_syntax.h"
@@ -147,27 +147,31 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addListFile(std::string_view nam
 absl::StatusOr<std::string> IndicatorSetBuilder::readFile(std::string_view name,
                                                           const std::string& path) const {
   if (absl::Status s = checkReady(name); !s.ok()) return s;
-  // An ifstream opens a folder and reads nothing, which would load an empty feed.
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
+  OpenedFile file = openRegularFile(path);
+  if (file.error != 0) {
+    std::string message = absl::StrCat("cannot open intel list '", av(name), "' at ", path, ": ",
+                                       std::strerror(file.error));
+    if (file.error == EACCES) return absl::PermissionDeniedError(message);
+    return absl::NotFoundError(message);
+  }
+  if (S_ISDIR(file.mode)) {
     return absl::InvalidArgumentError(
         absl::StrCat("intel list '", av(name), "' at ", path,
                      " is a folder; give the path of a feed file (only MISP feeds are folders)"));
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    int err = errno;
-    std::string message =
-        absl::StrCat("cannot open intel list '", av(name), "' at ", path, ": ", std::strerror(err));
-    if (err == EACCES) return absl::PermissionDeniedError(message);
-    return absl::NotFoundError(message);
+  if (!file.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("intel list '", av(name), "' at ", path, " is not a regular file (",
+                     fileTypeName(file.mode), "); give the path of a feed file"));
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) {
-    return absl::DataLossError(absl::StrCat("read error in intel list ", path));
+  std::string text;
+  int err = readToEnd(file.fd, text);
+  ::close(file.fd);
+  if (err != 0) {
+    return absl::DataLossError(absl::StrCat("failed to read intel list '", av(name), "' at ", path,
+                                            ": ", std::strerror(err)));
   }
-  return text.str();
+  return text;
 }
 
 absl::StatusOr<LoadReport> IndicatorSetBuilder::addListText(std::string_view name,

@@ -145,9 +145,11 @@ class IndicatorSetBuilder {
   ~IndicatorSetBuilder();
 
   // Reads the list file at `path` under the list name `name` ([A-Za-z0-9._-], 1 to 64
-  // characters). Errors: InvalidArgument for a bad name or options, NotFound or
-  // PermissionDenied when the file cannot be read, FailedPrecondition after build().
-  // Rejected lines are reported in the LoadReport, not as an error.
+  // characters). Errors: InvalidArgument for a bad name or options, and for a `path` that
+  // is not a regular file, such as a folder or a FIFO (never read, so it cannot block).
+  // NotFound or PermissionDenied when the file cannot be opened, DataLoss when a read
+  // fails, FailedPrecondition after build(). Rejected lines are reported in the
+  // LoadReport, not as an error.
   absl::StatusOr<LoadReport> addListFile(std::string_view name, const std::string& path);
 
   // Same as addListFile() for a list already in memory. `origin` names the source in

@@ -3,8 +3,10 @@
 // position and reason, and the figures of the snapshot that would be built.
 // "vigilctl intel check": loads feeds the same way, parses each line of an events file as
 // the pipeline does and prints each event's indicator matches as a JSON line.
-#include <CLI/CLI.hpp>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -18,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/event.h"
+#include "common/regular_file.h"
 #include "dataplane/parser.h"
 #include "intel/builder.h"
 #include "intel/indicator_set.h"
@@ -259,12 +262,20 @@ void runIntelCheck(const IntelLoadOptions& options) {
   bool failed = false;
   std::shared_ptr<const intel::IndicatorSet> set = loadFeeds(options, /*quiet=*/true, failed);
   if (failed) fail("at least one feed or warninglist could not be read", 1);
-  // An ifstream opens a folder and then reads nothing, as from an empty file.
-  std::error_code ec;
-  if (std::filesystem::is_directory(options.events, ec)) {
+  // An ifstream opens a folder and then reads nothing, as from an empty file, and waits
+  // in open() for the writer of a FIFO. So the events file must be a regular file.
+  OpenedFile checked = openRegularFile(options.events);
+  if (checked.ok()) ::close(checked.fd);
+  if (checked.error == 0 && S_ISDIR(checked.mode)) {
     fail(absl::StrCat("cannot read the events file ", options.events,
                       ": it is a folder; give one events file"),
          1);
+  }
+  if (checked.error == 0 && !checked.ok()) {
+    fail(
+        absl::StrCat("cannot read the events file ", options.events, ": it is not a regular file (",
+                     fileTypeName(checked.mode), "); give one events file"),
+        1);
   }
   std::ifstream in(options.events, std::ios::binary);
   if (!in) {

@@ -1,13 +1,12 @@
 // "vigilctl parse": runs the pipeline's parser over a file offline and prints each event
 // as one JSON line, so a new log format can be checked without starting vigild.
-#include <cerrno>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -18,6 +17,7 @@
 #include "common/clock.h"
 #include "common/event.h"
 #include "common/metrics.h"
+#include "common/regular_file.h"
 #include "common/time.h"
 #include "dataplane/framing.h"
 #include "dataplane/parser.h"
@@ -139,6 +139,27 @@ void checkChoice(const char* option, const std::string& value,
        2);
 }
 
+// Reads the whole log file at `path`. Exits 1 with the path and the reason when it cannot
+// be opened or is not a regular file (a FIFO would block open()).
+std::string readLogFile(const std::string& path) {
+  OpenedFile file = openRegularFile(path);
+  if (file.error != 0) {
+    fail(absl::StrCat("cannot read ", path, ": ", std::strerror(file.error),
+                      "; check the file name"));
+  }
+  if (S_ISDIR(file.mode)) {
+    fail(absl::StrCat("cannot read ", path, ": it is a folder; give one log file"));
+  }
+  if (!file.ok()) {
+    fail(absl::StrCat("cannot read ", path, ": it is not a regular file (", fileTypeName(file.mode),
+                      "); give one log file"));
+  }
+  std::string data;
+  readToEnd(file.fd, data);
+  ::close(file.fd);
+  return data;
+}
+
 void runParse(const ParseCommandOptions& options) {
   if (!mgmt::formatFromName(options.format)) {
     fail(absl::StrCat("--format '", options.format, "' is invalid; use one of ",
@@ -153,18 +174,7 @@ void runParse(const ParseCommandOptions& options) {
          2);
   }
 
-  std::error_code ec;
-  if (std::filesystem::is_directory(options.path, ec)) {
-    fail(absl::StrCat("cannot read ", options.path, ": it is a folder; give one log file"));
-  }
-  std::ifstream in(options.path, std::ios::binary);
-  if (!in) {
-    fail(absl::StrCat("cannot read ", options.path, ": ", std::strerror(errno),
-                      "; check the file name"));
-  }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string data = buffer.str();
+  const std::string data = readLogFile(options.path);
 
   MetricsRegistry metrics;
   EventPrinter printer(options, metrics);

@@ -1,11 +1,13 @@
 // "vigilctl rules test": loads Sigma rules and runs them offline over a file of events,
 // printing every match and every correlation alert as one JSON line, so a rule can be
 // checked against recorded events without starting vigild.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -23,6 +25,7 @@
 #include "common/ip.h"
 #include "common/json_depth.h"
 #include "common/metrics.h"
+#include "common/regular_file.h"
 #include "common/time.h"
 #include "correlate/engine.h"
 #include "correlate/rules.h"
@@ -305,9 +308,17 @@ void runRulesTest(const RulesTestOptions& options) {
   if (!loaded.ok()) fail(absl::StrCat("rule error: ", loaded.status().message()));
   auto rules = std::make_shared<const correlate::RuleSet>(std::move(*loaded));
 
-  std::error_code ec;
-  if (std::filesystem::is_directory(events_path, ec)) {
+  // An ifstream opens a folder and then reads nothing, and waits in open() for the writer
+  // of a FIFO. So the events file must be a regular file.
+  OpenedFile checked = openRegularFile(events_path);
+  if (checked.ok()) ::close(checked.fd);
+  if (checked.error == 0 && S_ISDIR(checked.mode)) {
     fail(absl::StrCat("cannot read ", events_path, ": it is a folder; give one events file"), 2);
+  }
+  if (checked.error == 0 && !checked.ok()) {
+    fail(absl::StrCat("cannot read ", events_path, ": it is not a regular file (",
+                      fileTypeName(checked.mode), "); give one events file"),
+         2);
   }
   std::ifstream in(events_path, std::ios::binary);
   if (!in) {

@@ -1,12 +1,17 @@
 #include "dataplane/file_source.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -98,6 +103,45 @@ TEST_F(FileSourceTest, FolderRejectedAtCreate) {
   std::string error;
   EXPECT_EQ(FileSource::create(options, metrics_, error), nullptr);
   EXPECT_NE(error.find("is a folder"), std::string::npos) << error;
+}
+
+// A FIFO in paths is rejected at create(), because open() on it would wait for a writer.
+TEST_F(FileSourceTest, FifoRejectedAtCreate) {
+  const std::string fifo = (dir_ / "events.fifo").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  FileSourceOptions options;
+  options.paths = {fifo};
+  std::string error;
+  EXPECT_EQ(FileSource::create(options, metrics_, error), nullptr);
+  EXPECT_NE(error.find(fifo + " is not a regular file (a FIFO)"), std::string::npos) << error;
+  EXPECT_NE(error.find("list regular files to replay in paths"), std::string::npos) << error;
+}
+
+// A file replaced by a FIFO between create() and start() fails start() at once instead of
+// blocking in open().
+TEST_F(FileSourceTest, FifoBeforeStartFailsStart) {
+  FileSourceOptions options;
+  options.paths = {writeFile("swap.log", "<1>x\n")};
+  std::string error;
+  auto source = FileSource::create(options, metrics_, error);
+  ASSERT_NE(source, nullptr) << error;
+  fs::remove(options.paths[0]);
+  ASSERT_EQ(::mkfifo(options.paths[0].c_str(), 0600), 0) << std::strerror(errno);
+
+  std::promise<bool> started;
+  std::future<bool> result = started.get_future();
+  std::thread starter([&] { started.set_value(source->start(error)); });
+  if (result.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    // A writer releases the open() that waits, so the test ends instead of hanging.
+    int writer = ::open(options.paths[0].c_str(), O_WRONLY | O_NONBLOCK);
+    starter.join();
+    if (writer >= 0) ::close(writer);
+    FAIL() << "start() blocked on a FIFO for 5 s";
+  }
+  starter.join();
+  EXPECT_FALSE(result.get());
+  EXPECT_NE(error.find("swap.log is not a regular file (a FIFO)"), std::string::npos) << error;
+  EXPECT_FALSE(source->finished());
 }
 
 // A file removed between create() and start() fails start() with the path.

@@ -1,10 +1,13 @@
 // Runs the built "vigilctl intel check" over feeds and events written by the test and
 // checks each event's JSON line of matches.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -42,11 +45,12 @@ class VigilctlIntelCheckTest : public ::testing::Test {
     return path;
   }
 
-  // Runs "vigilctl intel check ARGS" and splits its standard output into lines.
+  // Runs "vigilctl intel check ARGS" under a 20 s timeout (exit code 124 when it runs
+  // out) and splits its standard output into lines.
   CheckRun run(const std::string& args) {
     const std::string err_path = (dir_ / "stderr.txt").string();
     const std::string command =
-        std::string(kVigilctl) + " intel check " + args + " 2>" + err_path;
+        "timeout 20 " + std::string(kVigilctl) + " intel check " + args + " 2>" + err_path;
     CheckRun result;
     FILE* pipe = popen(command.c_str(), "r");
     EXPECT_NE(pipe, nullptr) << command;
@@ -170,6 +174,27 @@ TEST_F(VigilctlIntelCheckTest, UnreadableEventsFail) {
             std::string::npos)
       << io_error.err;
   EXPECT_TRUE(io_error.lines.empty());
+}
+
+// A FIFO as the events file or as a feed is rejected at once with its path, instead of
+// blocking in open().
+TEST_F(VigilctlIntelCheckTest, FifoRejected) {
+  const std::string feed = write("feed.txt", "bad.example\n");
+  const std::string events = write("events.jsonl", "{\"message\": \"x\"}\n");
+  const std::string fifo = (dir_ / "pipe.fifo").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+
+  CheckRun fifo_events = run("--feed " + feed + " " + fifo);
+  EXPECT_EQ(fifo_events.exit_code, 1) << fifo_events.err;
+  EXPECT_NE(fifo_events.err.find("cannot read the events file " + fifo +
+                                 ": it is not a regular file (a FIFO)"),
+            std::string::npos)
+      << fifo_events.err;
+
+  CheckRun fifo_feed = run("--feed " + fifo + " " + events);
+  EXPECT_EQ(fifo_feed.exit_code, 1) << fifo_feed.err;
+  EXPECT_NE(fifo_feed.err.find(fifo + " is not a regular file"), std::string::npos)
+      << fifo_feed.err;
 }
 
 // Without --feed the command line is rejected before anything is read.

@@ -1,9 +1,12 @@
 // Runs the built "vigilctl parse" over the shared edge-case corpus and checks its JSON lines.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -35,10 +38,12 @@ class VigilctlParseTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  // Runs "vigilctl parse ARGS" and splits its standard output into lines.
+  // Runs "vigilctl parse ARGS" under a 20 s timeout (exit code 124 when it runs out) and
+  // splits its standard output into lines.
   ParseRun run(const std::string& args) {
     const std::string err_path = (dir_ / "stderr.txt").string();
-    const std::string command = std::string(kVigilctl) + " parse " + args + " 2>" + err_path;
+    const std::string command =
+        "timeout 20 " + std::string(kVigilctl) + " parse " + args + " 2>" + err_path;
     ParseRun result;
     FILE* pipe = popen(command.c_str(), "r");
     EXPECT_NE(pipe, nullptr) << command;
@@ -251,6 +256,18 @@ TEST_F(VigilctlParseTest, UnreadableInputFails) {
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_EQ(bad.lines.size(), 1u);
   EXPECT_NE(bad.err.find("framing error"), std::string::npos) << bad.err;
+}
+
+// A FIFO is rejected at once with its path, instead of blocking in open().
+TEST_F(VigilctlParseTest, FifoRejected) {
+  const std::string fifo = (dir_ / "events.fifo").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  ParseRun r = run(fifo);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("cannot read " + fifo + ": it is not a regular file (a FIFO)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_TRUE(r.lines.empty());
 }
 
 }  // namespace

@@ -1,9 +1,12 @@
 // Runs the built "vigilctl rules test" over rule and event files written by each test.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -72,10 +75,12 @@ class VigilctlRulesTest : public ::testing::Test {
     return path.string();
   }
 
-  // Runs "vigilctl ARGS", keeping stdout (also parsed as JSON lines) and stderr.
+  // Runs "vigilctl ARGS" under a 20 s timeout (exit code 124 when it runs out), keeping
+  // stdout (also parsed as JSON lines) and stderr.
   CommandRun run(const std::string& args) {
     const std::string err_path = (dir_ / "stderr.txt").string();
-    const std::string command = std::string(kVigilctl) + " " + args + " 2>" + err_path;
+    const std::string command =
+        "timeout 20 " + std::string(kVigilctl) + " " + args + " 2>" + err_path;
     CommandRun result;
     FILE* pipe = popen(command.c_str(), "r");
     EXPECT_NE(pipe, nullptr) << command;
@@ -364,6 +369,15 @@ TEST_F(VigilctlRulesTest, UnreadableEventsFail) {
   EXPECT_EQ(folder.exit_code, 2);
   EXPECT_NE(folder.err.find("it is a folder; give one events file"), std::string::npos)
       << folder.err;
+
+  // A FIFO is rejected at once instead of blocking in open().
+  const std::string fifo = (dir_ / "events.fifo").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  CommandRun fifo_run = run("rules test " + rules + " " + fifo);
+  EXPECT_EQ(fifo_run.exit_code, 2) << fifo_run.err;
+  EXPECT_NE(fifo_run.err.find("cannot read " + fifo + ": it is not a regular file (a FIFO)"),
+            std::string::npos)
+      << fifo_run.err;
 }
 
 }  // namespace
