@@ -195,7 +195,10 @@ FileSource::FileSource(FileSourceOptions options, MetricsRegistry& metrics, Cloc
                              true}),
       pace_jumps_(&metrics.counter("vigil_source_pace_jumps_total",
                                    "Event-time replay re-anchors after a jump in event time",
-                                   {{"source", options_.name}})) {
+                                   {{"source", options_.name}})),
+      read_errors_(&metrics.counter("vigil_source_read_errors_total",
+                                    "File reads that failed; the rest of that file is skipped",
+                                    {{"source", options_.name}})) {
   // Uninitialized, like the ring's buffers: only the blocks a replay reads into become
   // resident.
   for (auto& block : blocks_) block.reset(new char[options_.read_buffer_bytes]);
@@ -241,9 +244,11 @@ void FileSource::stop() {
   stop_.store(true);
   thread_.join();
   closeFiles();
-  VIGIL_LOG_INFO("source stopped source={} received={} empty_lines={} truncated={} finished={}",
-                 options_.name, counters_.received->value(), counters_.dropped_empty->value(),
-                 counters_.truncated->value(), finished());
+  VIGIL_LOG_INFO(
+      "source stopped source={} received={} empty_lines={} truncated={} read_errors={} "
+      "finished={}",
+      options_.name, counters_.received->value(), counters_.dropped_empty->value(),
+      counters_.truncated->value(), read_errors_->value(), finished());
 }
 
 void FileSource::closeFiles() {
@@ -273,6 +278,7 @@ bool FileSource::replayFile(size_t index) {
     ssize_t n = ::read(fds_[index], block, options_.read_buffer_bytes);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
+      read_errors_->add();
       VIGIL_LOG_ERROR("read failed, skipping rest of file source={} path={} error={}",
                       options_.name, options_.paths[index], internal::errnoText(errno));
       break;

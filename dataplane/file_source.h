@@ -62,6 +62,10 @@ inline constexpr size_t kFileReadBlocks = 4;
 std::optional<int64_t> sniffEventTime(std::string_view line);
 
 // Counters: the shared SourceCounters; empty lines are counted as dropped{reason=empty}.
+// A read() that fails (other than EINTR) is logged and counted in
+// vigil_source_read_errors_total{source}, and the replay skips the rest of that file and
+// goes on with the next one. The lines read before the error are published, and so is
+// the part of a line that was read when the error came.
 // The source never drops for a full ring: it waits for the consumer. It also waits before
 // it reads into a block that messages in the ring still refer to.
 //
@@ -145,6 +149,7 @@ class FileSource final : public Source {
   int64_t anchor_monotonic_ns_ = 0;
   int64_t previous_event_ns_ = 0;  // event time of the last timed line
   Counter* pace_jumps_ = nullptr;   // vigil_source_pace_jumps_total
+  Counter* read_errors_ = nullptr;  // vigil_source_read_errors_total
   bool started_ = false;
   std::atomic<bool> stop_{false};
   std::atomic<bool> finished_{false};

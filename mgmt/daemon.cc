@@ -641,6 +641,7 @@ std::string Daemon::summary() const {
   }
   out += line("events read", metrics_.sum("vigil_source_received_total"));
   out += line("dropped at sources", metrics_.sum("vigil_source_dropped_total"));
+  out += line("read errors", metrics_.sum("vigil_source_read_errors_total"));
   out += line("left at shutdown", metrics_.sum("vigil_pipeline_dropped_total"));
   out += line("parsed", metrics_.sum("vigil_events_parsed_total"));
   out += line("parse errors (kept)", metrics_.sum("vigil_parse_errors_total"));

@@ -140,7 +140,7 @@ void checkChoice(const char* option, const std::string& value,
 }
 
 // Reads the whole log file at `path`. Exits 1 with the path and the reason when it cannot
-// be opened or is not a regular file (a FIFO would block open()).
+// be opened, is not a regular file (a FIFO would block open()) or a read fails.
 std::string readLogFile(const std::string& path) {
   OpenedFile file = openRegularFile(path);
   if (file.error != 0) {
@@ -155,8 +155,12 @@ std::string readLogFile(const std::string& path) {
                       "); give one log file"));
   }
   std::string data;
-  readToEnd(file.fd, data);
+  int err = readToEnd(file.fd, data);
   ::close(file.fd);
+  if (err != 0) {
+    fail(absl::StrCat("failed to read ", path, ": ", std::strerror(err),
+                      "; no events were printed"));
+  }
   return data;
 }
 

@@ -4,10 +4,10 @@
 // component fails to start.
 #include <signal.h>
 
+#include <CLI/CLI.hpp>
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
-
-#include <CLI/CLI.hpp>
 
 #include "common/log.h"
 #include "mgmt/config.h"
@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
                  "Override daemon.log_level: trace, debug, info, warn, error, critical")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical"}));
   app.add_flag("--exit-when-done", options.exit_when_done,
-               "Exit once every file source is replayed and its alerts are stored");
+               "Exit once every file source is replayed and its alerts are stored; the exit "
+               "status is 1 when a file read failed and the rest of that file was skipped");
   app.add_option("--summary-file", options.summary_file,
                  "Write the run summary to this file when the replay is done and at exit");
   app.add_flag("--check-config", check_only, "Validate the configuration and exit");
@@ -78,5 +79,14 @@ int main(int argc, char** argv) {
   }
   daemon.run();
   (alerts_on_stdout ? std::cerr : std::cout) << daemon.summary();
+  // A read error skipped the rest of a file, so the replay is incomplete.
+  const uint64_t read_errors = daemon.metrics().sum("vigil_source_read_errors_total");
+  if (options.exit_when_done && read_errors > 0) {
+    std::fprintf(stderr,
+                 "vigild: replay incomplete: %llu read error(s) skipped the rest of a file; "
+                 "the log names each file and error (\"read failed\")\n",
+                 static_cast<unsigned long long>(read_errors));
+    return 1;
+  }
   return 0;
 }

@@ -158,6 +158,27 @@ TEST_F(FileSourceTest, FileRemovedBeforeStartFailsStart) {
   EXPECT_FALSE(source->finished());
 }
 
+// A read error skips the rest of that file, is counted in vigil_source_read_errors_total
+// and the replay goes on with the next file. Reading /proc/self/mem at offset 0 fails with
+// EIO, because that page is not mapped.
+TEST_F(FileSourceTest, ReadErrorCounted) {
+  FileSourceOptions options;
+  options.name = "replay";
+  options.paths = {"/proc/self/mem", writeFile("after.log", "<1>after\n")};
+  std::string error;
+  auto source = FileSource::create(options, metrics_, error);
+  ASSERT_NE(source, nullptr) << error;
+  ASSERT_TRUE(source->start(error)) << error;
+  std::vector<std::string> got = drain(*source);
+  source->stop();
+
+  EXPECT_EQ(got, (std::vector<std::string>{"<1>after"}));
+  EXPECT_TRUE(source->finished());
+  EXPECT_EQ(metrics_.sum("vigil_source_read_errors_total", {{"source", "replay"}}), 1u);
+  EXPECT_NE(metrics_.renderPrometheus().find("vigil_source_read_errors_total{source=\"replay\"} 1"),
+            std::string::npos);
+}
+
 // Invalid options are rejected with the bad value named.
 TEST_F(FileSourceTest, InvalidOptionsRejected) {
   std::string error;

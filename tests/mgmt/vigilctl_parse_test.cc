@@ -270,5 +270,15 @@ TEST_F(VigilctlParseTest, FifoRejected) {
   EXPECT_TRUE(r.lines.empty());
 }
 
+// A read error exits 1 with the path and the error, instead of "0 events" and status 0.
+// Reading /proc/self/mem at offset 0 fails with EIO: the file opens but read() fails.
+TEST_F(VigilctlParseTest, ReadErrorFails) {
+  ParseRun r = run("/proc/self/mem");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("failed to read /proc/self/mem: Input/output error"), std::string::npos)
+      << r.err;
+  EXPECT_TRUE(r.lines.empty());
+}
+
 }  // namespace
 }  // namespace vigil::mgmt

@@ -86,5 +86,30 @@ TEST_F(VigildReplayTest, FifoIsConfigurationError) {
       << start.output;
 }
 
+// A read error is counted and shown in the summary, the replay goes on with the next
+// file, and --exit-when-done exits 1. Reading /proc/self/mem at offset 0 fails with EIO.
+TEST_F(VigildReplayTest, ReadErrorExitsNonZero) {
+  const std::string log = path("after.log");
+  std::ofstream(log) << "<13>Oct 11 22:14:15 host app: hello\n";
+  const std::string config = writeConfig("[/proc/self/mem, " + log + "]");
+  const std::string summary_path = path("summary.txt");
+
+  DaemonRun r = run("--config " + config + " --exit-when-done --summary-file " + summary_path);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("path=/proc/self/mem"), std::string::npos) << r.output;
+  std::ifstream in(summary_path);
+  std::stringstream summary;
+  summary << in.rdbuf();
+  std::string events_line;
+  std::string errors_line;
+  for (std::string line; std::getline(summary, line);) {
+    if (line.rfind("  events read", 0) == 0) events_line = line;
+    if (line.rfind("  read errors", 0) == 0) errors_line = line;
+  }
+  EXPECT_TRUE(events_line.ends_with(" 1")) << summary.str();
+  EXPECT_TRUE(errors_line.ends_with(" 1")) << summary.str();
+  EXPECT_NE(r.output.find("1 read error"), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace vigil::mgmt
