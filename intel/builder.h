@@ -159,8 +159,10 @@ class IndicatorSetBuilder {
 
   // Reads a list of regular expressions, one per line as LOKI writes them
   // ("REGEX;SCORE" or "REGEX;SCORE;FALSE_POSITIVE_REGEX", SCORE 0..100 as the confidence,
-  // '#' comments). The false-positive regex is not used. Each expression is
-  // checked with Hyperscan; the ones it rejects are reported with its error text.
+  // '#' comments). The first ';' that no backslash escapes ends the regex, so a
+  // literal ';' in the regex is written as \;. A line whose SCORE is not a number 0 to 100
+  // is rejected. The false-positive regex is not used. Each expression is checked with
+  // Hyperscan; the ones it rejects are reported with its error text.
   absl::StatusOr<LoadReport> addRegexListFile(std::string_view name, const std::string& path);
   absl::StatusOr<LoadReport> addRegexListText(std::string_view name, std::string_view text,
                                               std::string_view origin);

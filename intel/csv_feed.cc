@@ -1,5 +1,6 @@
 // CSV feeds (IndicatorSetBuilder::addCsvText) and LOKI regex lists
 // (IndicatorSetBuilder::addRegexListText).
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -124,6 +125,32 @@ std::string readTime(const std::string* text, std::string_view field, absl::Time
   return "";
 }
 
+// Finds the first ';' in a regex-list line that no backslash escapes. Returns its
+// position, or npos. A backslash escapes the character after it, so in "a\\;80" the ';'
+// ends the regex "a\\" (a literal backslash).
+size_t scoreSeparator(std::string_view line) {
+  for (size_t i = 0; i < line.size(); ++i) {
+    if (line[i] == '\\') {
+      ++i;
+    } else if (line[i] == ';') {
+      return i;
+    }
+  }
+  return std::string_view::npos;
+}
+
+// Parses a regex-list score: 1 to 3 digits with a value of at most 100, no sign or spaces.
+std::optional<uint8_t> parseScore(std::string_view text) {
+  if (text.empty() || text.size() > 3 ||
+      text.find_first_not_of("0123456789") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  int score = 0;
+  for (char c : text) score = score * 10 + (c - '0');
+  if (score > 100) return std::nullopt;
+  return static_cast<uint8_t>(score);
+}
+
 }  // namespace
 
 absl::StatusOr<LoadReport> IndicatorSetBuilder::addCsvFile(std::string_view name,
@@ -241,34 +268,26 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addRegexListText(std::string_vie
     if (line.empty() || line.front() == '#') continue;
     std::string location = absl::StrCat(av(origin), ":", line_number);
     IndicatorMeta meta;
-    // LOKI lines are REGEX;SCORE or REGEX;SCORE;FALSE_POSITIVE_REGEX, and a regex may
-    // contain ';' itself: the score is the first ';' followed by only digits up to the
-    // next ';' or the end.
+    // LOKI lines are REGEX;SCORE or REGEX;SCORE;FALSE_POSITIVE_REGEX. The first ';' that
+    // no backslash escapes ends the regex, so a regex writes a literal ';' as "\;", which
+    // Hyperscan reads as ';'. A line without such a ';' is a regex without a score.
     // NOTE: the false-positive regex is not applied; such IOCs alert on every match.
-    std::string_view expression = line;
-    std::string_view score_text;
-    for (size_t i = line.find(';'); i != std::string_view::npos; i = line.find(';', i + 1)) {
-      std::string_view rest = line.substr(i + 1);
-      std::string_view candidate = rest.substr(0, rest.find(';'));
-      if (!candidate.empty() && candidate.size() <= 3 &&
-          candidate.find_first_not_of("0123456789") == std::string_view::npos) {
-        expression = line.substr(0, i);
-        score_text = candidate;
-        break;
-      }
-    }
-    if (!score_text.empty()) {
-      int score = 0;
-      if (!absl::SimpleAtoi(av(score_text), &score) || score > 100) {
+    size_t separator = scoreSeparator(line);
+    if (separator != std::string_view::npos) {
+      std::string_view rest = line.substr(separator + 1);
+      std::string_view score_text = rest.substr(0, rest.find(';'));
+      std::optional<uint8_t> score = parseScore(score_text);
+      if (!score) {
         reject(location,
                absl::StrCat("invalid score '", av(score_text),
-                            "' after ';'; expected REGEX;SCORE with SCORE 0 to 100"),
+                            "' after ';'; expected REGEX;SCORE with SCORE a whole number 0 to "
+                            "100, and a ';' inside the regex written as '\\;'"),
                line, report);
         continue;
       }
-      meta.confidence = static_cast<uint8_t>(score);
+      meta.confidence = *score;
     }
-    addIndicator(name, IndicatorType::kRegex, expression, meta, location, report);
+    addIndicator(name, IndicatorType::kRegex, line.substr(0, separator), meta, location, report);
   }
   return report;
 }

@@ -6,9 +6,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "intel/builder.h"
 #include "intel/indicator_set.h"
@@ -227,6 +230,61 @@ TEST(RegexListTest, SignatureBaseFilenames) {
     found = found || event.hits[i].indicator_id == *usbclass;
   }
   EXPECT_TRUE(found);
+}
+
+// The first ';' that no backslash escapes ends the regex, and the field after it must be
+// a score 0 to 100. A typo there rejects the line instead of becoming part of the regex.
+TEST(RegexListTest, InvalidScoreRejected) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"evil\\.example;x", "'x'"},       {"evil\\.example;-5", "'-5'"},
+      {"evil\\.example;1000", "'1000'"}, {"evil\\.example;999", "'999'"},
+      {"evil\\.example;101", "'101'"},   {"evil\\.example;", "''"},
+      {"evil\\.example;x;80", "'x'"},    {"evil\\.example;+5", "'+5'"},
+  };
+  for (const auto& [line, value] : cases) {
+    IndicatorSetBuilder builder(fixedNow());
+    absl::StatusOr<LoadReport> report = builder.addRegexListText("re", line + "\n", "r.txt");
+    ASSERT_TRUE(report.ok()) << line << ": " << report.status();
+    EXPECT_EQ(report->loaded, 0u) << line;
+    ASSERT_EQ(report->rejected, 1u) << line;
+    const Rejection& rejection = report->rejections[0];
+    EXPECT_EQ(rejection.location, "r.txt:1") << line;
+    EXPECT_NE(rejection.reason.find("invalid score " + value), std::string::npos)
+        << line << ": " << rejection.reason;
+    EXPECT_NE(rejection.reason.find("0 to 100"), std::string::npos) << rejection.reason;
+    EXPECT_NE(rejection.reason.find("'\\;'"), std::string::npos) << rejection.reason;
+  }
+}
+
+// A ';' escaped with a backslash is part of the regex. An escaped backslash before ';'
+// does not escape the ';'. A line without ';' has no score.
+TEST(RegexListTest, EscapedSemicolonInRegex) {
+  IndicatorSetBuilder builder(fixedNow());
+  absl::StatusOr<LoadReport> report = builder.addRegexListText("re",
+                                                               "evil\\;x\\.example;80\n"
+                                                               "C:\\\\temp\\\\;70;fp\n"
+                                                               "plain\\.example\n",
+                                                               "r.txt");
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->rejected, 0u) << reasons(*report);
+  EXPECT_EQ(report->loaded, 3u);
+  std::shared_ptr<const IndicatorSet> set = *builder.build();
+  std::map<std::string, uint8_t> confidence;
+  for (uint32_t i = 0; i < set->size(); ++i) {
+    confidence[set->indicator(i).text] = set->indicator(i).confidence;
+  }
+  ASSERT_EQ(confidence.count("evil\\;x\\.example"), 1u);
+  EXPECT_EQ(confidence["evil\\;x\\.example"], 80);
+  ASSERT_EQ(confidence.count("C:\\\\temp\\\\"), 1u);
+  EXPECT_EQ(confidence["C:\\\\temp\\\\"], 70);
+  EXPECT_EQ(confidence.count("plain\\.example"), 1u);
+
+  Scratch scratch(*set);
+  Event event(4096);
+  event.addField("url.path", "/evil;x.example");
+  matchEvent(*set, scratch, event);
+  ASSERT_EQ(event.hit_count, 1u);
+  EXPECT_EQ(event.hits[0].indicator, "evil\\;x\\.example");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -93,5 +93,25 @@ TEST_F(VigilctlIntelLoadTest, FifoRejected) {
   }
 }
 
+// A regex line whose score is no number 0 to 100 is a rejection naming the value.
+TEST_F(VigilctlIntelLoadTest, RegexInvalidScoreRejected) {
+  const std::string feed =
+      write("regex.txt", "evil\\.example;x\nevil\\.example;-5\nevil\\.example;1000\nok;80\n");
+  LoadRun r = run("--format regex " + feed);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json feed_line = feedLine(r);
+  EXPECT_EQ(feed_line["loaded"], 1) << feed_line;
+  EXPECT_EQ(feed_line["rejected"], 3) << feed_line;
+  std::vector<std::string> reasons;
+  for (const std::string& line : r.lines) {
+    nlohmann::json json = nlohmann::json::parse(line);
+    if (json["kind"] == "rejection") reasons.push_back(json["reason"]);
+  }
+  ASSERT_EQ(reasons.size(), 3u);
+  EXPECT_NE(reasons[0].find("invalid score 'x'"), std::string::npos) << reasons[0];
+  EXPECT_NE(reasons[1].find("invalid score '-5'"), std::string::npos) << reasons[1];
+  EXPECT_NE(reasons[2].find("invalid score '1000'"), std::string::npos) << reasons[2];
+}
+
 }  // namespace
 }  // namespace vigil::mgmt
