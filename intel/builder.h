@@ -168,7 +168,9 @@ class IndicatorSetBuilder {
                                               std::string_view origin);
 
   // Reads a CSV feed laid out as `options` describes. Errors: as addListFile(), plus
-  // InvalidArgument when a column is missing from the header or no value column is set.
+  // InvalidArgument when a column name is missing from the header, a column index lies
+  // beyond the header (or, without a header, beyond the widest record), or no value
+  // column is set.
   absl::StatusOr<LoadReport> addCsvFile(std::string_view name, const std::string& path,
                                         const CsvOptions& options);
   absl::StatusOr<LoadReport> addCsvText(std::string_view name, std::string_view text,

@@ -1,5 +1,7 @@
 // CSV feeds (IndicatorSetBuilder::addCsvText) and LOKI regex lists
 // (IndicatorSetBuilder::addRegexListText).
+#include <algorithm>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -107,6 +109,32 @@ absl::StatusOr<int> columnIndex(const CsvColumn& column, const std::vector<std::
       absl::StrCat("CSV ", av(what), " column '", column.name, "' is not in the header row"));
 }
 
+struct NamedColumn {
+  std::string_view option;  // the CsvOptions member, for messages: "value", "tags", ...
+  const CsvColumn& column;
+};
+
+// Checks that every column given by index exists: in the header row when the feed has
+// one, else in the widest record. A feed without records has nothing to check.
+absl::Status checkColumnRange(std::initializer_list<NamedColumn> columns,
+                              const std::vector<CsvRecord>& records, bool has_header) {
+  if (records.empty()) return absl::OkStatus();
+  size_t width = records.front().fields.size();
+  if (!has_header) {
+    for (const CsvRecord& record : records) width = std::max(width, record.fields.size());
+  }
+  for (const NamedColumn& named : columns) {
+    const CsvColumn& column = named.column;
+    if (!column.name.empty() || column.index < 0) continue;
+    if (static_cast<size_t>(column.index) < width) continue;
+    return absl::InvalidArgumentError(
+        absl::StrCat("CSV ", av(named.option), " column ", column.index, " is out of range: the ",
+                     has_header ? "header row" : "widest record", " has ", width, " columns (0 to ",
+                     width - 1, "); give a column index in that range or a header name"));
+  }
+  return absl::OkStatus();
+}
+
 const std::string* fieldAt(const CsvRecord& record, int index) {
   if (index < 0 || static_cast<size_t>(index) >= record.fields.size()) return nullptr;
   return &record.fields[static_cast<size_t>(index)];
@@ -188,6 +216,17 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addCsvText(std::string_view name
   for (const absl::StatusOr<int>* col :
        {&value_col, &type_col, &confidence_col, &first_col, &last_col, &tags_col, &path_col}) {
     if (!col->ok()) return col->status();
+  }
+  if (absl::Status s = checkColumnRange({{"value", options.value},
+                                         {"type", options.type},
+                                         {"confidence", options.confidence},
+                                         {"first_seen", options.first_seen},
+                                         {"last_seen", options.last_seen},
+                                         {"tags", options.tags},
+                                         {"url_path", options.url_path}},
+                                        records, header != nullptr);
+      !s.ok()) {
+    return s;
   }
 
   for (size_t r = header != nullptr ? 1 : 0; r < records.size(); ++r) {

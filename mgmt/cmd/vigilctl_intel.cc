@@ -15,6 +15,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -54,18 +55,53 @@ struct IntelLoadOptions {
 // Largest event line "intel check" reads, as the daemon's default max_message_bytes.
 constexpr size_t kMaxEventBytes = 8192;
 
-// A CSV column option is a header name, or "#N" for the 0-based column N.
+// Most digits of a column index, as in vigild's configuration. A longer run of digits is
+// a header name.
+constexpr size_t kMaxColumnDigits = 6;
+
+bool allDigits(std::string_view text) {
+  return !text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+// A CSV column option is a 0-based column index written as in vigild's configuration
+// (all digits, such as 0), "#N" for the same index, or else a header name.
 intel::CsvColumn csvColumn(const std::string& text) {
   intel::CsvColumn column;
-  if (text.size() > 1 && text[0] == '#') {
+  if (allDigits(text) && text.size() <= kMaxColumnDigits) {
+    column.index = std::stoi(text);
+  } else if (text.size() > 1 && text[0] == '#') {
     if (!absl::SimpleAtoi(text.substr(1), &column.index) || column.index < 0) {
-      fail(absl::StrCat("invalid CSV column '", text, "'; use a header name or #N with N >= 0"),
+      fail(absl::StrCat("invalid CSV column '", text,
+                        "'; use a header name, a 0-based index N or #N with N >= 0"),
            2);
     }
   } else {
     column.name = text;
   }
   return column;
+}
+
+// Reads a whole feed file. Errors name the path and the reason, and a FIFO or another
+// file that is not a regular file is rejected before it is opened for reading.
+absl::StatusOr<std::string> readFeedFile(const std::string& path) {
+  OpenedFile file = openRegularFile(path);
+  if (file.error != 0) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot open feed ", path, ": ", std::strerror(file.error)));
+  }
+  if (!file.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " is not a regular file (",
+                                                   fileTypeName(file.mode),
+                                                   "); give the path of a feed file"));
+  }
+  std::string text;
+  int err = readToEnd(file.fd, text);
+  ::close(file.fd);
+  if (err != 0) {
+    return absl::DataLossError(
+        absl::StrCat("failed to read feed ", path, ": ", std::strerror(err)));
+  }
+  return text;
 }
 
 // The feed name: --name, else the file or folder name with characters outside
@@ -132,7 +168,15 @@ absl::StatusOr<intel::LoadReport> loadFeed(intel::IndicatorSetBuilder& builder,
            2);
     }
   }
-  return builder.addCsvFile(name, path, csv);
+  absl::StatusOr<std::string> text = readFeedFile(path);
+  if (!text.ok()) return text.status();
+  // The file was read, so InvalidArgument comes from the options: a column name missing
+  // from the header, a column index beyond the columns of the file, or an invalid --name.
+  absl::StatusOr<intel::LoadReport> report = builder.addCsvText(name, *text, path, csv);
+  if (report.status().code() == absl::StatusCode::kInvalidArgument) {
+    fail(absl::StrCat(path, ": ", report.status().message()), 2);
+  }
+  return report;
 }
 
 // Loads the warninglists and feeds of `options`, prints their reports as "intel load"
@@ -141,7 +185,7 @@ absl::StatusOr<intel::LoadReport> loadFeed(intel::IndicatorSetBuilder& builder,
 std::shared_ptr<const intel::IndicatorSet> loadFeeds(const IntelLoadOptions& options,
                                                      bool quiet, bool& failed) {
   if (options.format == "csv" && options.csv_value.empty()) {
-    fail("--format csv needs --csv-value (a header name, or #N for column N)", 2);
+    fail("--format csv needs --csv-value (a header name, or N or #N for the 0-based column N)", 2);
   }
   intel::BuilderOptions builder_options;
   builder_options.min_ipv4_prefix_len = static_cast<uint8_t>(options.min_ipv4_prefix);
@@ -309,7 +353,8 @@ void addFeedOptions(CLI::App* command, IntelLoadOptions& options) {
       ->allow_extra_args(false);
 
   command->add_option("--csv-value", options.csv_value,
-                      "CSV column of the indicator: a header name or #N (0-based)");
+                      "CSV column of the indicator: a header name, or a 0-based index written "
+                      "N or #N");
   command->add_option("--csv-type", options.csv_type,
                       "CSV column with the indicator type name (default: detected)");
   command->add_option("--csv-fixed-type", options.csv_fixed_type,
@@ -325,7 +370,7 @@ void addFeedOptions(CLI::App* command, IntelLoadOptions& options) {
   command->add_option("--csv-delimiter", options.csv_delimiter,
                       "CSV field delimiter (default ,)");
   command->add_flag("--csv-no-header", options.csv_no_header,
-                    "the CSV has no header row; name columns as #N");
+                    "the CSV has no header row; give columns by index");
 
   command->add_option("--min-ipv4-prefix", options.min_ipv4_prefix,
                       "shortest IPv4 CIDR accepted, in bits (default 8)")

@@ -113,6 +113,42 @@ TEST(CsvFeedTest, MissingColumn) {
   EXPECT_FALSE(builder.addCsvText("csv", "a\n", "t.csv", unset).ok());
 }
 
+// A column index beyond the header, or beyond every record of a feed without a header,
+// fails the load instead of rejecting every record.
+TEST(CsvFeedTest, ColumnIndexOutOfRange) {
+  IndicatorSetBuilder builder(fixedNow());
+  CsvOptions with_header;
+  with_header.value.index = 7;
+  absl::StatusOr<LoadReport> report =
+      builder.addCsvText("csv", "a,b\nbad.example,2\n", "t.csv", with_header);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(report.status().message().find("CSV value column 7 is out of range"), std::string::npos)
+      << report.status();
+  EXPECT_NE(report.status().message().find("2 columns (0 to 1)"), std::string::npos)
+      << report.status();
+
+  CsvOptions no_header;
+  no_header.header = false;
+  no_header.value.index = 0;
+  no_header.tags.index = 3;
+  report = builder.addCsvText("csv", "bad.example,x\nother.example,y,z\n", "t.csv", no_header);
+  ASSERT_FALSE(report.ok());
+  EXPECT_NE(report.status().message().find("CSV tags column 3 is out of range"), std::string::npos)
+      << report.status();
+  EXPECT_NE(report.status().message().find("3 columns (0 to 2)"), std::string::npos)
+      << report.status();
+
+  // The last column of the widest record is in range, and an empty feed has no columns
+  // to check.
+  no_header.tags.index = 2;
+  report = builder.addCsvText("csv", "bad.example,x\nother.example,y,z\n", "t.csv", no_header);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->loaded, 2u);
+  report = builder.addCsvText("csv", "", "t.csv", with_header);
+  EXPECT_TRUE(report.ok()) << report.status();
+}
+
 // An unterminated quoted field is one rejection with its line.
 TEST(CsvFeedTest, UnclosedQuote) {
   IndicatorSetBuilder builder(fixedNow());

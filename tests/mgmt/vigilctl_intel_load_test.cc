@@ -93,6 +93,42 @@ TEST_F(VigilctlIntelLoadTest, FifoRejected) {
   }
 }
 
+// A CSV column is written as vigild's configuration writes it: all digits is a 0-based
+// index. "#N" stays valid.
+TEST_F(VigilctlIntelLoadTest, CsvColumnIndexAsInConfig) {
+  const std::string feed = write("feed.csv", "host,note\nbad.example,c2\nworse.example,phish\n");
+  for (const char* column : {"0", "'#0'"}) {
+    LoadRun r = run(std::string("--format csv --csv-value ") + column + " " + feed);
+    ASSERT_EQ(r.exit_code, 0) << column << ": " << r.err;
+    nlohmann::json feed_line = feedLine(r);
+    EXPECT_EQ(feed_line["loaded"], 2) << column << ": " << feed_line;
+    EXPECT_EQ(feed_line["rejected"], 0) << column << ": " << feed_line;
+  }
+  LoadRun by_name = run("--format csv --csv-value host " + feed);
+  ASSERT_EQ(by_name.exit_code, 0) << by_name.err;
+  EXPECT_EQ(feedLine(by_name)["loaded"], 2);
+}
+
+// A column number beyond the columns of the file exits 2 with the number and the range,
+// as an invalid #N does, instead of exiting 0 with every record rejected.
+TEST_F(VigilctlIntelLoadTest, CsvColumnOutOfRangeExitsTwo) {
+  const std::string feed = write("feed.csv", "host,note\nbad.example,c2\n");
+  for (const char* column : {"'#7'", "7"}) {
+    LoadRun r = run(std::string("--format csv --csv-value ") + column + " " + feed);
+    EXPECT_EQ(r.exit_code, 2) << column << ": " << r.err;
+    EXPECT_NE(r.err.find("CSV value column 7 is out of range"), std::string::npos)
+        << column << ": " << r.err;
+    EXPECT_NE(r.err.find("2 columns (0 to 1)"), std::string::npos) << column << ": " << r.err;
+  }
+  LoadRun tags = run("--format csv --csv-value 0 --csv-tags 2 " + feed);
+  EXPECT_EQ(tags.exit_code, 2) << tags.err;
+  EXPECT_NE(tags.err.find("CSV tags column 2 is out of range"), std::string::npos) << tags.err;
+
+  LoadRun negative = run("--format csv --csv-value '#-1' " + feed);
+  EXPECT_EQ(negative.exit_code, 2) << negative.err;
+  EXPECT_NE(negative.err.find("invalid CSV column '#-1'"), std::string::npos) << negative.err;
+}
+
 // A regex line whose score is no number 0 to 100 is a rejection naming the value.
 TEST_F(VigilctlIntelLoadTest, RegexInvalidScoreRejected) {
   const std::string feed =
