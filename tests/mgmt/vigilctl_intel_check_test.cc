@@ -16,61 +16,16 @@
 #include <string>
 #include <vector>
 
+#include "vigilctl_command_test.h"
+
 namespace vigil::mgmt {
 namespace {
 
-constexpr const char* kVigilctl = VIGIL_BINARY_DIR "/mgmt/vigilctl";
+using CheckRun = testing::CommandRun;
 
-struct CheckRun {
-  int exit_code = -1;
-  std::vector<std::string> lines;
-  std::string err;
-};
-
-class VigilctlIntelCheckTest : public ::testing::Test {
+class VigilctlIntelCheckTest : public testing::VigilctlCommandTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(std::filesystem::exists(kVigilctl))
-        << kVigilctl << " is missing; build the vigilctl target before these tests";
-    dir_ = std::filesystem::temp_directory_path() /
-           ("vigilctl-intel-check-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::string write(const std::string& name, const std::string& text) {
-    const std::string path = (dir_ / name).string();
-    std::ofstream(path, std::ios::binary) << text;
-    return path;
-  }
-
-  // Runs "vigilctl intel check ARGS" under a 20 s timeout (exit code 124 when it runs
-  // out) and splits its standard output into lines.
-  CheckRun run(const std::string& args) {
-    const std::string err_path = (dir_ / "stderr.txt").string();
-    const std::string command =
-        "timeout 20 " + std::string(kVigilctl) + " intel check " + args + " 2>" + err_path;
-    CheckRun result;
-    FILE* pipe = popen(command.c_str(), "r");
-    EXPECT_NE(pipe, nullptr) << command;
-    if (pipe == nullptr) return result;
-    std::string out;
-    char buffer[4096];
-    size_t n;
-    while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, n);
-    int status = pclose(pipe);
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::istringstream lines(out);
-    for (std::string line; std::getline(lines, line);) result.lines.push_back(line);
-    std::ifstream err(err_path);
-    std::stringstream text;
-    text << err.rdbuf();
-    result.err = text.str();
-    return result;
-  }
-
-  std::filesystem::path dir_;
+  VigilctlIntelCheckTest() : VigilctlCommandTest("intel check") {}
 };
 
 std::set<std::string> matchedIndicators(const nlohmann::json& line) {
@@ -84,13 +39,13 @@ std::set<std::string> matchedIndicators(const nlohmann::json& line) {
 TEST_F(VigilctlIntelCheckTest, PrintsMatchesPerEvent) {
   const std::string domains = write("domains.txt", "bad.example\nevil.example\n");
   const std::string addresses = write("addresses.txt", "203.0.113.7\n10.20.0.0/16\n");
-  const std::string events = write(
-      "events.jsonl",
-      "{\"message\": \"lookup of bad.example\", \"src\": \"203.0.113.7\"}\n"
-      "\n"
-      "{\"message\": \"nothing to see\"}\n"
-      "<13>May  1 10:00:00 host1 app: beacon to www.evil.example\n"
-      "{\"message\": \"flow\", \"dst\": \"10.20.3.4\"}\n");
+  const std::string events =
+      write("events.jsonl",
+            "{\"message\": \"lookup of bad.example\", \"src\": \"203.0.113.7\"}\n"
+            "\n"
+            "{\"message\": \"nothing to see\"}\n"
+            "<13>May  1 10:00:00 host1 app: beacon to www.evil.example\n"
+            "{\"message\": \"flow\", \"dst\": \"10.20.3.4\"}\n");
   CheckRun r = run("--feed " + domains + " --feed " + addresses + " " + events);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_EQ(r.lines.size(), 4u) << r.err;
@@ -126,9 +81,9 @@ TEST_F(VigilctlIntelCheckTest, PrintsMatchesPerEvent) {
 // A warninglist leaves its values out of the matches.
 TEST_F(VigilctlIntelCheckTest, WarninglistSuppresses) {
   const std::string feed = write("feed.txt", "bad.example\ngood.example\n");
-  const std::string warninglist = write(
-      "allow.json",
-      R"({"name": "allow", "type": "hostname", "list": ["good.example"], "version": 1})");
+  const std::string warninglist =
+      write("allow.json",
+            R"({"name": "allow", "type": "hostname", "list": ["good.example"], "version": 1})");
   const std::string events =
       write("events.jsonl", "{\"message\": \"bad.example and good.example\"}\n");
   CheckRun r = run("--warninglist " + warninglist + " --feed " + feed + " " + events);

@@ -15,59 +15,16 @@
 #include <string>
 #include <vector>
 
+#include "vigilctl_command_test.h"
+
 namespace vigil::mgmt {
 namespace {
 
-constexpr const char* kVigilctl = VIGIL_BINARY_DIR "/mgmt/vigilctl";
+using LoadRun = testing::CommandRun;
 
-struct LoadRun {
-  int exit_code = -1;
-  std::vector<std::string> lines;
-  std::string err;
-};
-
-class VigilctlIntelLoadTest : public ::testing::Test {
+class VigilctlIntelLoadTest : public testing::VigilctlCommandTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(std::filesystem::exists(kVigilctl))
-        << kVigilctl << " is missing; build the vigilctl target before these tests";
-    dir_ = std::filesystem::temp_directory_path() /
-           ("vigilctl-intel-load-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::string write(const std::string& name, const std::string& text) {
-    const std::string path = (dir_ / name).string();
-    std::ofstream(path, std::ios::binary) << text;
-    return path;
-  }
-
-  // Runs "vigilctl intel load ARGS" under a 20 s timeout, so a command that blocks fails
-  // the test (exit code 124) instead of hanging it.
-  LoadRun run(const std::string& args) {
-    const std::string err_path = (dir_ / "stderr.txt").string();
-    const std::string command =
-        "timeout 20 " + std::string(kVigilctl) + " intel load " + args + " 2>" + err_path;
-    LoadRun result;
-    FILE* pipe = popen(command.c_str(), "r");
-    EXPECT_NE(pipe, nullptr) << command;
-    if (pipe == nullptr) return result;
-    std::string out;
-    char buffer[4096];
-    size_t n;
-    while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, n);
-    int status = pclose(pipe);
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::istringstream lines(out);
-    for (std::string line; std::getline(lines, line);) result.lines.push_back(line);
-    std::ifstream err(err_path);
-    std::stringstream text;
-    text << err.rdbuf();
-    result.err = text.str();
-    return result;
-  }
+  VigilctlIntelLoadTest() : VigilctlCommandTest("intel load") {}
 
   // The "feed" line of a run, or an empty object when there is none.
   static nlohmann::json feedLine(const LoadRun& r) {
@@ -77,8 +34,6 @@ class VigilctlIntelLoadTest : public ::testing::Test {
     }
     return nlohmann::json::object();
   }
-
-  std::filesystem::path dir_;
 };
 
 // A FIFO is rejected at once with its path, instead of blocking in open().
