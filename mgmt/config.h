@@ -27,8 +27,8 @@ std::optional<dataplane::Format> formatFromName(std::string_view name);
 
 struct SourceConfig {
   std::string name;
-  // How errors found when the source is created name it: "FILE:LINE: sources[N]" when it
-  // was read from a configuration file, else empty.
+  // The source's place in the configuration file ("FILE:LINE: sources[N]"), which errors
+  // found when the source is created begin with. Empty when not read from a file.
   ConfigOrigin where;
   std::string type;  // file, udp, tcp, tls, dpdk
   std::string tenant = "default";

@@ -14,57 +14,18 @@
 #include <string>
 #include <vector>
 
+#include "vigilctl_command_test.h"
+
 namespace vigil::mgmt {
 namespace {
 
-constexpr const char* kVigilctl = VIGIL_BINARY_DIR "/mgmt/vigilctl";
 constexpr const char* kEdge = VIGIL_SHARED_DIR "/corpus/edge/";
 
-struct ParseRun {
-  int exit_code = -1;
-  std::vector<std::string> lines;
-  std::string err;
-};
+using ParseRun = testing::CommandRun;
 
-class VigilctlParseTest : public ::testing::Test {
+class VigilctlParseTest : public testing::VigilctlCommandTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(std::filesystem::exists(kVigilctl))
-        << kVigilctl << " is missing; build the vigilctl target before these tests";
-    dir_ = std::filesystem::temp_directory_path() /
-           ("vigilctl-parse-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  // Runs "vigilctl parse ARGS" under a 20 s timeout (exit code 124 when it runs out) and
-  // splits its standard output into lines.
-  ParseRun run(const std::string& args) {
-    const std::string err_path = (dir_ / "stderr.txt").string();
-    const std::string command =
-        "timeout 20 " + std::string(kVigilctl) + " parse " + args + " 2>" + err_path;
-    ParseRun result;
-    FILE* pipe = popen(command.c_str(), "r");
-    EXPECT_NE(pipe, nullptr) << command;
-    if (pipe == nullptr) return result;
-    std::string out;
-    char buffer[4096];
-    size_t n;
-    while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, n);
-    int status = pclose(pipe);
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::istringstream lines(out);
-    std::string line;
-    while (std::getline(lines, line)) result.lines.push_back(line);
-    std::ifstream err(err_path);
-    std::stringstream text;
-    text << err.rdbuf();
-    result.err = text.str();
-    return result;
-  }
-
-  std::filesystem::path dir_;
+  VigilctlParseTest() : VigilctlCommandTest("parse") {}
 };
 
 bool hasFlag(const nlohmann::json& event, const std::string& flag) {
