@@ -1,6 +1,11 @@
 #include "correlate/internal/checkpoint_codec.h"
 
 #include <array>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
 
 namespace vigil::correlate::internal {
 namespace {
@@ -17,12 +22,42 @@ constexpr std::array<uint32_t, 256> makeCrcTable() {
 
 constexpr std::array<uint32_t, 256> kCrcTable = makeCrcTable();
 
+uint32_t crc32cTable(uint32_t crc, std::string_view bytes) {
+  for (char c : bytes) crc = (crc >> 8) ^ kCrcTable[(crc ^ static_cast<uint8_t>(c)) & 0xFF];
+  return crc;
+}
+
+#if defined(__x86_64__)
+// The SSE4.2 crc32 instruction computes this same polynomial eight bytes per step. A
+// checkpoint of a few megabytes took about 20 ms with the table alone.
+__attribute__((target("sse4.2"))) uint32_t crc32cHardware(uint32_t crc, std::string_view bytes) {
+  const char* p = bytes.data();
+  size_t left = bytes.size();
+  uint64_t wide = crc;
+  for (; left >= 8; p += 8, left -= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, sizeof(word));
+    wide = _mm_crc32_u64(wide, word);
+  }
+  auto narrow = static_cast<uint32_t>(wide);
+  for (; left > 0; ++p, --left) narrow = _mm_crc32_u8(narrow, static_cast<uint8_t>(*p));
+  return narrow;
+}
+
+const bool kHaveSse42 = __builtin_cpu_supports("sse4.2");
+#endif
+
 }  // namespace
 
 uint32_t crc32c(std::string_view bytes) {
-  uint32_t crc = 0xFFFFFFFFu;
-  for (char c : bytes) crc = (crc >> 8) ^ kCrcTable[(crc ^ static_cast<uint8_t>(c)) & 0xFF];
-  return crc ^ 0xFFFFFFFFu;
+#if defined(__x86_64__)
+  if (kHaveSse42) return crc32cHardware(0xFFFFFFFFu, bytes) ^ 0xFFFFFFFFu;
+#endif
+  return crc32cTable(0xFFFFFFFFu, bytes) ^ 0xFFFFFFFFu;
+}
+
+uint32_t crc32cPortable(std::string_view bytes) {
+  return crc32cTable(0xFFFFFFFFu, bytes) ^ 0xFFFFFFFFu;
 }
 
 }  // namespace vigil::correlate::internal

@@ -178,6 +178,10 @@ class WindowTable {
   };
 
   uint32_t findOrCreate(std::string_view key);
+  // Writes the next never-used slot (below max_groups_) and puts it on the free list.
+  void newSlot();
+  // Bytes of one written slot: the group, its window state and its timer entries.
+  size_t slotBytes() const;
   uint32_t findSlot(std::string_view key, uint32_t hash) const;
   std::string_view keyOf(const Group& group) const {
     return keys_.view(group.key_offset, group.key_length);
@@ -238,8 +242,8 @@ class WindowTable {
   size_t evidence_bytes_;
   WindowCounters counters_;
 
-  std::vector<Group> groups_;
-  std::vector<int64_t> slab_;
+  std::vector<Group> groups_;  // reserved to max_groups_, written as groups arrive
+  std::vector<int64_t> slab_;  // state_words_ per written slot, reserved likewise
   std::vector<Evidence> evidence_;
   std::vector<char> evidence_text_;  // [entry] raw text, then hit lines
   uint32_t next_evidence_ = 0;
@@ -253,14 +257,16 @@ class WindowTable {
   uint32_t slot_bits_ = 0;
   uint32_t slot_mask_ = 0;
   size_t group_count_ = 0;
+  size_t max_groups_ = 0;
   size_t max_tenant_groups_ = 0;
   KeyArena keys_;
   std::vector<Tenant> tenants_;
   absl::flat_hash_map<std::string, uint16_t> tenant_ids_;
   uint32_t oldest_ = kNone;
   uint32_t newest_ = kNone;
+  bool timers_ = false;             // absence and closing windows have deadlines
   std::vector<uint32_t> heap_;      // timers only; reserved to max_groups
-  std::vector<uint32_t> heap_pos_;  // timers only; per slot
+  std::vector<uint32_t> heap_pos_;  // timers only; per written slot
 };
 
 }  // namespace vigil::correlate::internal

@@ -11,11 +11,13 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
 #include "common/metrics.h"
 #include "correlate/engine.h"
+#include "correlate/internal/checkpoint_codec.h"
 #include "correlate/test_events.h"
 #include "fuzz/checkpoint_fuzz_rules.h"
 #include "gtest/gtest.h"
@@ -259,6 +261,23 @@ void expectSameAsUninterrupted(size_t from_shards, size_t to_shards) {
   Runner fresh(rules, to_shards);
   fresh.feed(stream, half, stream.size());
   EXPECT_NE(fresh.alerts, expected);
+}
+
+// The checksum is CRC-32C: the standard check value, and the SSE4.2 path equal to the
+// table for every length and alignment around its eight-byte steps.
+TEST(CheckpointCrcTest, MatchesTableAndCheckValue) {
+  EXPECT_EQ(internal::crc32c("123456789"), 0xE3069283u);
+  EXPECT_EQ(internal::crc32cPortable("123456789"), 0xE3069283u);
+  EXPECT_EQ(internal::crc32c(""), 0u);
+  std::string bytes(300, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 131 + 7);
+  for (size_t start = 0; start < 9; ++start) {
+    for (size_t length = 0; start + length <= bytes.size(); length += 7) {
+      std::string_view part(bytes.data() + start, length);
+      ASSERT_EQ(internal::crc32c(part), internal::crc32cPortable(part))
+          << "start " << start << " length " << length;
+    }
+  }
 }
 
 TEST(CheckpointTest, RestoreMatchesUninterruptedRun) { expectSameAsUninterrupted(1, 1); }
