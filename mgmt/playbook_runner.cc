@@ -776,7 +776,8 @@ void PlaybookRunner::flush() {
   std::unique_lock<std::mutex> lock(mu_);
   bool drained = idle_.wait_for(lock, kFlushTimeout, [this] {
     const bool fed = !feeder_.joinable() || last_fed_.load() >= newest_stored_.load();
-    return (queue_.empty() && busy_ == 0 && fed) || stopping_;
+    const bool stored = deferred_runs_.load(std::memory_order_relaxed) == 0;
+    return (queue_.empty() && busy_ == 0 && fed && stored) || stopping_;
   });
   if (!drained) {
     VIGIL_LOG_WARN("playbook runs not finished after waiting {} s for them (end of a replay, "
@@ -817,12 +818,31 @@ void PlaybookRunner::workerLoop(size_t slot) {
     // Another worker may take the job this one saw, so a hit is counted only when this
     // worker gets a job without sleeping.
     const bool found_while_polling = spinForWork();
+    // Deferred runs are stored once no alert waits (or when stopping). Then the worker
+    // polls again, so an alert that comes during the write does not find it asleep.
+    if (!worker.deferred.empty() && queued_.load(std::memory_order_acquire) == 0) {
+      storeDeferred(worker);
+      continue;
+    }
     Job job;
     {
       std::unique_lock<std::mutex> lock(mu_);
       const bool ready = !queue_.empty();
-      work_ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;
+      while (!stopping_ && queue_.empty()) {
+        // Another worker took the job this one saw: store before sleeping.
+        if (!worker.deferred.empty()) {
+          lock.unlock();
+          storeDeferred(worker);
+          lock.lock();
+          continue;
+        }
+        work_ready_.wait(lock);
+      }
+      if (stopping_) {
+        lock.unlock();
+        storeDeferred(worker);
+        return;
+      }
       if (found_while_polling && ready) spin_hits_.add();
       job = std::move(queue_.front());
       queue_.pop_front();
@@ -860,8 +880,35 @@ void PlaybookRunner::settle(const RunRecord& run, RunContext& ctx, const pb::Run
     worker.group->push_back(std::move(segment));
     return;
   }
+  if (!segment.suspended && segment.insert.has_value()) {
+    deferStore(std::move(segment), worker);
+    return;
+  }
   absl::Status st = segment.suspended ? storeSuspended(segment) : storeFinished(segment);
   countSettled(segment, st, worker);
+}
+
+void PlaybookRunner::deferStore(SettledSegment segment, Worker& worker) {
+  const int64_t now = monotonicNs();
+  if (worker.deferred.empty()) worker.deferred_since_mono_ns = now;
+  worker.deferred.push_back(std::move(segment));
+  worker.append_journal = true;  // the next segment must not overwrite this one
+  deferred_runs_.fetch_add(1, std::memory_order_relaxed);
+  const int64_t window = std::chrono::duration_cast<std::chrono::nanoseconds>(kDeferWindow).count();
+  if (worker.deferred.size() >= kDeferMaxRuns || now - worker.deferred_since_mono_ns >= window) {
+    storeDeferred(worker);
+  }
+}
+
+void PlaybookRunner::storeDeferred(Worker& worker) {
+  if (worker.deferred.empty()) return;
+  const size_t runs = worker.deferred.size();
+  storeGroup(worker.deferred, worker);
+  worker.deferred.clear();
+  worker.append_journal = false;
+  deferred_runs_.fetch_sub(runs, std::memory_order_relaxed);
+  { std::lock_guard<std::mutex> lock(mu_); }  // flush() checks under mu_ before it sleeps
+  idle_.notify_all();
 }
 
 PlaybookRunner::SettledSegment PlaybookRunner::describeSegment(const RunRecord& run,

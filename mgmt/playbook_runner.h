@@ -145,6 +145,10 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   // commit, so the window bounds that wait by about the window plus one run.
   static constexpr size_t kGroupCommitMaxRuns = 64;
   static constexpr std::chrono::milliseconds kGroupCommitWindow{5};
+  // Bounds of the runs a worker keeps finished but not yet stored while more alerts wait
+  // (deferStore()): at most this many, the oldest finished at most this long ago.
+  static constexpr size_t kDeferMaxRuns = 128;
+  static constexpr std::chrono::milliseconds kDeferWindow{100};
 
   // Compiles every playbook under config.paths and checks the connector options (the
   // block list state file is read, nothing is opened or written). Errors name the file,
@@ -295,8 +299,12 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
     // it began, stored after the case store's commit.
     std::vector<SettledSegment>* group = nullptr;
     // Next beginSegment() appends to the journal instead of overwriting it, so every run
-    // of a group stays in the journal until the group is stored.
+    // of a group, and every deferred run, stays in the journal until it is stored.
     bool append_journal = false;
+    // Runs whose first segment finished and whose store write waits for the queue to run
+    // empty (deferStore()), and when the oldest of them finished.
+    std::vector<SettledSegment> deferred;
+    int64_t deferred_since_mono_ns = 0;
   };
 
   PlaybookRunner(const PlaybookRunnerConfig& config, MetricsRegistry& metrics, const Clock* clock);
@@ -392,6 +400,14 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   // Stores the segments of a committed group: the finished runs in one transaction (one by
   // one if that fails), suspended runs each on their own. Then counts them.
   void storeGroup(std::vector<SettledSegment>& group, Worker& worker);
+  // Keeps a finished first segment to store later with others in one transaction, or
+  // stores the kept ones now when kDeferMaxRuns or kDeferWindow is reached. Between two
+  // queued alerts the worker then goes straight to the next dispatch: each store write
+  // left its caches cold, which set the tail of the dispatch time. The segments stay in
+  // the worker's journal until stored, so a crash runs them again as interrupted ones.
+  void deferStore(SettledSegment segment, Worker& worker);
+  // Stores the deferred runs of `worker` in one transaction and counts them.
+  void storeDeferred(Worker& worker);
   // Runs the segments of a group whose commit failed again, each with its own commits,
   // from the worker's run journal.
   void rerunGroup(const std::vector<SettledSegment>& group, Worker& worker);
@@ -450,6 +466,8 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
   int64_t spin_ns_ = 0;
   size_t alert_jobs_ = 0;  // alert jobs in queue_ (resume jobs do not count to capacity)
   size_t busy_ = 0;        // workers running a job
+  // Finished runs that workers keep unstored (Worker::deferred); flush() waits for 0.
+  std::atomic<size_t> deferred_runs_{0};
   bool stopping_ = false;
   std::vector<std::thread> workers_;
 

@@ -45,6 +45,9 @@ void PlaybookRunner::fileGroup(Job first, Worker& worker) {
     return;
   }
 
+  // The group's first segment replaces the journal, so runs kept for a later store go
+  // to the run store first.
+  storeDeferred(worker);
   std::vector<SettledSegment> group;
   group.reserve(kGroupCommitMaxRuns);
   worker.group = &group;

@@ -61,8 +61,11 @@ class HoldingHook {
       std::unique_lock<std::mutex> lock(mu_);
       keys_.push_back(req.get_header_value("Idempotency-Key"));
       cv_.notify_all();
-      if (keys_.size() == 1) {
+      const size_t number = keys_.size();
+      if (number == 1) {
         cv_.wait_for(lock, seconds(60), [this] { return released_; });
+      } else if (number == hold_also_) {
+        cv_.wait_for(lock, seconds(60), [this] { return released_also_; });
       }
       res.set_content(R"({"result": "paged"})", "application/json");
     });
@@ -72,6 +75,7 @@ class HoldingHook {
   }
   ~HoldingHook() {
     release();
+    releaseAlso();
     server_.stop();
     thread_.join();
   }
@@ -79,6 +83,18 @@ class HoldingHook {
     {
       std::lock_guard<std::mutex> lock(mu_);
       released_ = true;
+    }
+    cv_.notify_all();
+  }
+  // Holds request `number` (2 or later) too, until releaseAlso().
+  void holdAlso(size_t number) {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_also_ = number;
+  }
+  void releaseAlso() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      released_also_ = true;
     }
     cv_.notify_all();
   }
@@ -100,6 +116,8 @@ class HoldingHook {
   std::condition_variable cv_;
   std::vector<std::string> keys_;
   bool released_ = false;
+  size_t hold_also_ = 0;
+  bool released_also_ = false;
 };
 
 class PlaybookKillTest : public ::testing::Test {
@@ -211,6 +229,58 @@ TEST_F(PlaybookKillTest, KilledRunResumesWithoutRepeatingDoneActions) {
   // The case connector was not called by the second process; the webhook was.
   const std::string text = metrics();
   EXPECT_NE(text.find("vigil_playbook_actions_replayed_total 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("vigil_playbook_connector_calls_total{connector=\"cases\",outcome=\"ok\"} 0"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("vigil_playbook_connector_calls_total{connector=\"pager\",outcome=\"ok\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+}
+
+// A run that finished while the next alert waited is kept for a later run store write,
+// and stays in the run journal until then. SIGKILL before that write: the restarted
+// vigild stores it from the journal without calling its connectors again.
+TEST_F(PlaybookKillTest, DeferredFinishedRunSurvivesKill) {
+  hook_.holdAlso(2);
+  auto daemon = startDaemon();
+  const std::string line =
+      "<38>Oct 11 22:14:15 web1 sshd[4242]: Failed password for root from 198.51.100.7 "
+      "port 40022 ssh2";
+  sendUdp(udp_port_, line);
+  ASSERT_TRUE(hook_.waitForRequests(1)) << daemon->log();
+  // The second alert waits in the queue while the first run's webhook call is held.
+  sendUdp(udp_port_, line);
+  ASSERT_TRUE(eventually([&] {
+    return metrics().find("vigil_playbook_queue_depth 1\n") != std::string::npos;
+  })) << metrics();
+  hook_.release();
+  ASSERT_TRUE(hook_.waitForRequests(2)) << daemon->log();
+  // The first run has finished, and its row waits for the queue to run empty.
+  json runs = getJson("/api/v1/runs");
+  ASSERT_NE(runs, nullptr);
+  EXPECT_EQ(runs.value("total", -1), 0) << runs.dump();
+  daemon->signal(SIGKILL);
+  EXPECT_NE(daemon->waitExit(seconds(10)), 0);
+  hook_.releaseAlso();
+
+  daemon = startDaemon();
+  ASSERT_TRUE(eventually([&] {
+    runs = getJson("/api/v1/runs");
+    if (runs == nullptr || runs.value("total", 0) != 2) return false;
+    for (const json& run : runs["items"]) {
+      if (run["state"] != "succeeded") return false;
+    }
+    return true;
+  })) << runs.dump()
+      << daemon->log();
+  // The first run's call is not made again; the second run's call, killed in flight, is.
+  const std::vector<std::string> keys = hook_.keys();
+  ASSERT_EQ(keys.size(), 3u);
+  EXPECT_NE(keys[0], keys[1]);
+  EXPECT_EQ(keys[2], keys[1]);
+  // The second process called the case connector for neither run.
+  const std::string text = metrics();
   EXPECT_NE(text.find("vigil_playbook_connector_calls_total{connector=\"cases\",outcome=\"ok\"} 0"),
             std::string::npos)
       << text;
