@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <charconv>
 #include <nlohmann/json.hpp>
 #include <string_view>
@@ -9,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/json_depth.h"
 #include "common/log.h"
 #include "mgmt/action_router.h"
@@ -20,6 +22,59 @@ using json = nlohmann::json;
 namespace pb = playbook_vm;
 
 constexpr size_t kLoggedBodyBytes = 200;
+constexpr std::string_view kRedacted = "[redacted]";
+// Shorter words of a header value are not redacted on their own, because they are
+// likely to be common text such as an auth scheme name.
+constexpr size_t kMinRedactedWordBytes = 8;
+
+// Returns the texts to remove from response bodies for the header values: each value, its
+// JSON-escaped form and its space-separated words of kMinRedactedWordBytes or more, longest
+// first so that a value is replaced before its words.
+std::vector<std::string> secretTexts(
+    const std::vector<std::pair<std::string, std::string>>& headers) {
+  std::vector<std::string> texts;
+  for (const auto& [name, value] : headers) {
+    if (value.empty()) continue;
+    texts.push_back(value);
+    std::string escaped = json(value).dump(-1, ' ', false, json::error_handler_t::replace);
+    texts.push_back(escaped.substr(1, escaped.size() - 2));
+    for (absl::string_view word : absl::StrSplit(value, absl::ByAnyChar(" \t"))) {
+      if (word.size() >= kMinRedactedWordBytes) texts.emplace_back(word.data(), word.size());
+    }
+  }
+  std::sort(texts.begin(), texts.end(), [](const std::string& a, const std::string& b) {
+    return a.size() != b.size() ? a.size() > b.size() : a < b;
+  });
+  texts.erase(std::unique(texts.begin(), texts.end()), texts.end());
+  return texts;
+}
+
+std::string redactText(const std::vector<std::string>& secrets, std::string text) {
+  for (const std::string& secret : secrets) {
+    for (size_t at = text.find(secret); at != std::string::npos;
+         at = text.find(secret, at + kRedacted.size())) {
+      text.replace(at, secret.size(), kRedacted);
+    }
+  }
+  return text;
+}
+
+// Redacts every string and object key in `value`. The caller bounds the nesting depth
+// (jsonNestsDeeper), so the recursion is bounded too.
+void redactJson(const std::vector<std::string>& secrets, json& value) {
+  if (value.is_string()) {
+    value = redactText(secrets, value.get<std::string>());
+  } else if (value.is_array()) {
+    for (json& item : value) redactJson(secrets, item);
+  } else if (value.is_object()) {
+    json redacted = json::object();
+    for (auto& [key, item] : value.items()) {
+      redactJson(secrets, item);
+      redacted[redactText(secrets, key)] = std::move(item);
+    }
+    value = std::move(redacted);
+  }
+}
 
 // Returns a transport failure in words. httplib::to_string() gives only the enum name
 // ("Read", "Connection").
@@ -114,6 +169,7 @@ WebhookConnector::WebhookConnector(WebhookOptions options, std::string origin, s
     : options_(std::move(options)),
       origin_(std::move(origin)),
       path_(std::move(path)),
+      secrets_(secretTexts(options_.headers)),
       client_(std::make_unique<httplib::Client>(origin_)) {
   auto seconds = std::chrono::duration_cast<std::chrono::seconds>(options_.timeout);
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(options_.timeout - seconds);
@@ -203,9 +259,12 @@ absl::Status WebhookConnector::perform(std::string_view action, const pb::List& 
                                options_.timeout.count(), " ms"));
   }
   if (!sent) return failed(absl::StrCat(call_text, " failed: ", transportErrorText(transport)));
+  // A receiver may echo the request headers (a debug endpoint, a proxy's error page), so
+  // the body is redacted before any of it reaches the log, the run or the result.
   if (reply.status < 200 || reply.status > 299) {
-    return failed(absl::StrCat(call_text, " returned HTTP ", reply.status, ": ",
-                               received.substr(0, kLoggedBodyBytes)));
+    return failed(
+        absl::StrCat(call_text, " returned HTTP ", reply.status, ": ",
+                     redactText(secrets_, std::move(received)).substr(0, kLoggedBodyBytes)));
   }
   if (received.empty()) return absl::OkStatus();
   // A response nested deeper than kMaxJsonDepth is taken as text, as one that is not JSON,
@@ -215,12 +274,14 @@ absl::Status WebhookConnector::perform(std::string_view action, const pb::List& 
                     : json::parse(received, nullptr, /*allow_exceptions=*/false);
   bool ok = true;
   if (parsed.is_discarded()) {
-    std::optional<pb::Value> text = call.newString(received);
+    std::optional<pb::Value> text = call.newString(redactText(secrets_, std::move(received)));
     ok = text.has_value();
     if (ok) result = *text;
   } else if (parsed.is_object() && parsed.contains("result")) {
+    redactJson(secrets_, parsed["result"]);
     ok = pb::compiler::jsonToHeapValue(parsed["result"], call, result);
   } else {
+    redactJson(secrets_, parsed);
     ok = pb::compiler::jsonToHeapValue(parsed, call, result);
   }
   if (!ok) return failed("the webhook response does not fit in the run heap");

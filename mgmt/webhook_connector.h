@@ -4,7 +4,9 @@
 // A 2xx response is the action's result: the "result" member of a JSON object body, else
 // the whole JSON body, else the body as text (null when empty). Any other status, a
 // transport error or a timeout fails the action, so the playbook's retry and on_error
-// handle it. Configured headers (tokens) are sent but never logged.
+// handle it. Configured header values (tokens) are sent but never logged, and the
+// connector replaces them with "[redacted]" in every response body it returns or puts in
+// an error, so a receiver that echoes request headers does not leak them.
 //
 // Every request carries the action's idempotency key (actionIdempotencyKey() in
 // action_router.h) in the Idempotency-Key header, or the header WebhookOptions names. The
@@ -70,6 +72,10 @@ class WebhookConnector : public playbook_vm::compiler::ActionConnector {
   WebhookOptions options_;
   std::string origin_;  // scheme://host:port
   std::string path_;
+  // Texts to redact from response bodies, longest first: each header value, its JSON
+  // escaped form and each of its space-separated words of 8 or more bytes (the token
+  // after "Bearer ").
+  std::vector<std::string> secrets_;
   std::unique_ptr<httplib::Client> client_;
   std::atomic<uint64_t> calls_{0};
   std::atomic<uint64_t> failures_{0};

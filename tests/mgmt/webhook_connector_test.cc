@@ -25,6 +25,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using ::testing::Not;
 namespace pb = playbook_vm;
 namespace pbc = playbook_vm::compiler;
 
@@ -261,6 +262,70 @@ TEST_F(WebhookConnectorTest, HttpErrorReachesOnError) {
       **connector);
   EXPECT_THAT(result, HasSubstr("returned HTTP 503: maintenance"));
   EXPECT_EQ((*connector)->failures(), 1u);
+}
+
+// A receiver that echoes the request headers in its body, in an error or in a result, gets
+// the header values back as "[redacted]": the secret reaches neither the error message (which
+// the log and the run store) nor the run's values.
+TEST_F(WebhookConnectorTest, EchoedHeaderValuesRedacted) {
+  std::atomic<int> echo_status{500};
+  server_.Post("/echo", [&](const httplib::Request& request, httplib::Response& response) {
+    nlohmann::json headers = nlohmann::json::object();
+    for (const auto& [name, value] : request.headers) headers[name] = value;
+    nlohmann::json body = {{"error", "bad auth"}, {"you_sent", headers}};
+    body["token_only"] = "token was " + request.get_header_value("Authorization").substr(7);
+    response.status = echo_status.load();
+    response.set_content(body.dump(), "application/json");
+  });
+  server_.Post("/echo-text", [](const httplib::Request& request, httplib::Response& response) {
+    response.status = 200;
+    response.set_content("key=" + request.get_header_value("X-Key"), "text/plain");
+  });
+  WebhookOptions options = optionsFor("http://127.0.0.1:" + std::to_string(port_) + "/echo");
+  options.headers = {{"Authorization", "Bearer ENVSECRET-1a2b3c4d"}, {"X-Key", "quote\"d-key"}};
+  auto connector = WebhookConnector::create(options);
+  ASSERT_TRUE(connector.ok()) << connector.status();
+
+  std::string error = runPlaybook(
+      "  - action: soc.notify_start\n"
+      "    on_error: [{stop: \"${error}\"}]\n",
+      **connector);
+  EXPECT_THAT(error, HasSubstr("returned HTTP 500: {"));
+  EXPECT_THAT(error, HasSubstr("\"Authorization\":\"[redacted]\""));
+  EXPECT_THAT(error, Not(HasSubstr("ENVSECRET")));
+  EXPECT_THAT(error, Not(HasSubstr("1a2b3c4d")));
+  EXPECT_THAT(error, Not(HasSubstr("quote")));
+
+  echo_status = 200;
+  std::string result =
+      runPlaybook("  - action: soc.notify_start\n    output: r\n  - stop: r\n", **connector);
+  EXPECT_THAT(result, HasSubstr("token was [redacted]"));
+  EXPECT_THAT(result, Not(HasSubstr("ENVSECRET")));
+  EXPECT_THAT(result, Not(HasSubstr("quote")));
+
+  options.url = "http://127.0.0.1:" + std::to_string(port_) + "/echo-text";
+  auto text_connector = WebhookConnector::create(options);
+  ASSERT_TRUE(text_connector.ok()) << text_connector.status();
+  EXPECT_EQ(runPlaybook("  - action: chat.notify\n    output: r\n  - stop: r\n", **text_connector),
+            "\"key=[redacted]\"");
+}
+
+// An error body is cut to 200 bytes after redaction, so a secret that straddles the cut does
+// not leave its start in the message.
+TEST_F(WebhookConnectorTest, ErrorBodyExcerptCapped) {
+  WebhookOptions options = optionsFor(url());
+  options.headers = {{"Authorization", "SECRETSECRETSECRET"}};
+  auto connector = WebhookConnector::create(options);
+  ASSERT_TRUE(connector.ok());
+  status_ = 502;
+  reply_ = std::string(190, 'x') + "SECRETSECRETSECRET" + std::string(5000, 'y');
+  std::string result = runPlaybook(
+      "  - action: edr.isolate_host\n"
+      "    on_error: [{stop: \"${error}\"}]\n",
+      **connector);
+  EXPECT_THAT(result, HasSubstr("returned HTTP 502: " + std::string(190, 'x') + "[redacted]"));
+  EXPECT_THAT(result, Not(HasSubstr("SECRET")));
+  EXPECT_THAT(result, Not(HasSubstr(std::string(10, 'y'))));
 }
 
 // Without on_error, a refused connection fails the run with the transport error.
