@@ -28,6 +28,17 @@ Pos positionOf(const YAML::Node& node) {
 
 bool isQuoted(const YAML::Node& node) { return node.IsScalar() && node.Tag() == "!"; }
 
+void rejectDuplicateKey(std::map<std::string, Pos, std::less<>>& seen, const YAML::Node& key,
+                        std::string_view what) {
+  if (!key.IsScalar()) return;
+  Pos pos = positionOf(key);
+  auto [first, inserted] = seen.emplace(key.Scalar(), pos);
+  if (inserted) return;
+  failAt(pos, strCat("'", key.Scalar(), "' is given twice in ", what, " (first at line ",
+                     first->second.line, "); YAML keeps only one of the two, so remove or ",
+                     "rename one"));
+}
+
 bool isIdentifier(std::string_view text) {
   if (text.empty() || text.size() > 64) return false;
   if (!std::isalpha(static_cast<unsigned char>(text[0])) && text[0] != '_') return false;
@@ -141,10 +152,12 @@ std::array<uint8_t, 32> Compiler::sha256(std::string_view text) {
 
 void Compiler::checkKeys(const YAML::Node& map, std::string_view what,
                          std::initializer_list<std::string_view> allowed) {
+  std::map<std::string, Pos, std::less<>> seen;
   for (const auto& entry : map) {
     if (!entry.first.IsScalar()) {
       failAt(positionOf(entry.first), strCat("keys of a ", what, " must be names"));
     }
+    rejectDuplicateKey(seen, entry.first, what);
     std::string key = entry.first.as<std::string>();
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       failAt(positionOf(entry.first), strCat("unknown field '", key, "' in ", what,
@@ -421,7 +434,9 @@ void Compiler::compileSet(const YAML::Node& step) {
   if (!values.IsMap() || values.size() == 0) {
     failAt(positionOf(values), "set: must map variable names to values");
   }
+  std::map<std::string, Pos, std::less<>> seen;
   for (const auto& entry : values) {
+    rejectDuplicateKey(seen, entry.first, "set:");
     std::string name = variableName(entry.first, "set:");
     uint32_t mark = register_top_;
     uint32_t value = temp(positionOf(entry.second));
@@ -648,7 +663,9 @@ void Compiler::compileParams(const YAML::Node& with, uint32_t dst, Pos pos) {
   if (!with) return;
   if (!with.IsMap()) failAt(positionOf(with), "with: must map parameter names to values");
   uint32_t mark = register_top_;
+  std::map<std::string, Pos, std::less<>> seen;
   for (const auto& entry : with) {
+    rejectDuplicateKey(seen, entry.first, "with:");
     std::string key = entry.first.IsScalar() ? entry.first.Scalar() : "";
     if (!isIdentifier(key)) {
       failAt(positionOf(entry.first),

@@ -567,6 +567,35 @@ TEST_F(CompilerTest, HeaderErrors) {
   EXPECT_THAT(message(nested), HasSubstr("steps nest deeper than 32 levels"));
 }
 
+// A key given twice in any mapping the compiler reads is an error at the second key,
+// because yaml-cpp keeps both entries and a lookup finds only the first.
+TEST_F(CompilerTest, DuplicateKeysRejected) {
+  auto message = [&](const std::string& source) {
+    auto out = compilePlaybook(source, "d.yml");
+    return out.ok() ? std::string() : std::string(out.status().message());
+  };
+  EXPECT_THAT(message("name: a\nname: b\ntrigger: {}\nsteps: [{stop: 1}]\n"),
+              HasSubstr("d.yml:2:1: 'name' is given twice in playbook (first at line 1); YAML "
+                        "keeps only one of the two, so remove or rename one"));
+  EXPECT_THAT(message("name: a\ntrigger: {}\nsteps:\n  - log: a\nsteps:\n  - stop: 1\n"),
+              HasSubstr("d.yml:5:1: 'steps' is given twice in playbook (first at line 3)"));
+  EXPECT_THAT(message("name: a\ntrigger: {tags: [x], tags: [y]}\nsteps: [{stop: 1}]\n"),
+              HasSubstr("d.yml:2:22: 'tags' is given twice in trigger (first at line 2)"));
+  EXPECT_THAT(error("steps:\n  - action: a.b\n    with: {ip: 1, ip: 2}\n"),
+              HasSubstr("t.yml:5:19: 'ip' is given twice in with: (first at line 5)"));
+  EXPECT_THAT(error("steps:\n  - action: a.b\n    with:\n      ip: 1\n      'ip': 2\n"),
+              HasSubstr("t.yml:7:8: 'ip' is given twice in with: (first at line 6)"));
+  EXPECT_THAT(error("steps:\n  - log: a\n    log: b\n"),
+              HasSubstr("t.yml:5:5: 'log' is given twice in log step (first at line 4)"));
+  EXPECT_THAT(error("steps:\n  - set: {x: 1, x: 2}\n"),
+              HasSubstr("t.yml:4:17: 'x' is given twice in set: (first at line 4)"));
+  EXPECT_THAT(error("steps:\n  - action: a.b\n    retry: {attempts: 2, attempts: 3}\n"),
+              HasSubstr("t.yml:5:26: 'attempts' is given twice in retry (first at line 5)"));
+  // Two vars entries keep their own message.
+  EXPECT_THAT(error("vars: {a: 1, a: 2}\nsteps: [{stop: a}]\n"),
+              HasSubstr("t.yml:3:14: variable 'a' is defined twice"));
+}
+
 // The expression parser alone: offsets of syntax errors.
 TEST(ExpressionTest, ErrorOffsets) {
   ExprError error;

@@ -44,6 +44,11 @@ Pos positionOf(const YAML::Node& node);
 
 bool isQuoted(const YAML::Node& node);
 
+// Fails when `key` names an entry that `seen` already has, because yaml-cpp keeps every
+// entry of a mapping and node[key] finds only the first. `what` names the mapping.
+void rejectDuplicateKey(std::map<std::string, Pos, std::less<>>& seen, const YAML::Node& key,
+                        std::string_view what);
+
 bool isIdentifier(std::string_view text);
 
 bool isReservedName(std::string_view name);
