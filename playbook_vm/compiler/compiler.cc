@@ -39,6 +39,55 @@ void rejectDuplicateKey(std::map<std::string, Pos, std::less<>>& seen, const YAM
                      "rename one"));
 }
 
+namespace {
+
+// A document marker line: `marker` ("---" or "...") at column 0, alone or before a blank.
+// YAML forbids such a line inside a scalar, so it always starts or ends a document.
+bool isMarkerLine(std::string_view line, std::string_view marker) {
+  return line.substr(0, 3) == marker && (line.size() == 3 || line[3] == ' ' || line[3] == '\t');
+}
+
+// Whether `text` contains anything besides blanks and a comment.
+bool hasContent(std::string_view text) {
+  size_t start = text.find_first_not_of(" \t\r");
+  return start != std::string_view::npos && text[start] != '#';
+}
+
+}  // namespace
+
+uint32_t secondDocumentLine(std::string_view source) {
+  bool started = false;     // a "---" or content of the first document was seen
+  bool ended = false;       // a "..." ended the first document
+  uint32_t next_start = 0;  // line of a "---" after the first document, 0 if none
+  uint32_t line_number = 0;
+  for (std::string_view rest = source; !rest.empty();) {
+    size_t end = rest.find('\n');
+    std::string_view line = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (isMarkerLine(line, "---")) {
+      if (started || ended) {
+        if (next_start == 0) next_start = line_number;
+      } else {
+        started = true;
+      }
+      if (hasContent(line.substr(3)) && next_start != 0) return next_start;
+      continue;
+    }
+    if (isMarkerLine(line, "...")) {
+      ended = started;
+      continue;
+    }
+    // A directive ("%YAML 1.2") belongs to the document after it.
+    if (!hasContent(line) || line[0] == '%') continue;
+    if (next_start != 0) return next_start;
+    if (ended) return line_number;
+    started = true;
+  }
+  return 0;
+}
+
 bool isIdentifier(std::string_view text) {
   if (text.empty() || text.size() > 64) return false;
   if (!std::isalpha(static_cast<unsigned char>(text[0])) && text[0] != '_') return false;
@@ -106,6 +155,12 @@ std::string describeKeys(std::initializer_list<std::string_view> keys) { return 
 // Playbook structure and steps
 
 CompiledPlaybook Compiler::compile() {
+  // YAML::Load reads only the first document, so a second one would be ignored silently.
+  if (uint32_t line = secondDocumentLine(source_); line != 0) {
+    failAt({line, 1},
+           "a second YAML document starts here, but a playbook file contains one "
+           "playbook; move each playbook to its own file");
+  }
   YAML::Node root = YAML::Load(std::string(source_));
   if (!root.IsMap()) {
     failAt(positionOf(root), "a playbook is a YAML mapping with name, trigger and steps");

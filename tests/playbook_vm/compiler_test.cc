@@ -596,6 +596,33 @@ TEST_F(CompilerTest, DuplicateKeysRejected) {
               HasSubstr("t.yml:3:14: variable 'a' is defined twice"));
 }
 
+// A file contains one playbook: a second YAML document is an error at its first line, while
+// document markers around the one playbook and empty documents after it are accepted.
+TEST_F(CompilerTest, SecondDocumentRejected) {
+  auto message = [&](const std::string& source) {
+    auto out = compilePlaybook(source, "m.yml");
+    return out.ok() ? std::string() : std::string(out.status().message());
+  };
+  const std::string playbook = "name: a\ntrigger: {}\nsteps: [{stop: 1}]\n";
+  const std::string expected =
+      "a second YAML document starts here, but a playbook file contains one playbook; move each "
+      "playbook to its own file";
+  EXPECT_THAT(message(playbook + "---\nname: b\ntrigger: {}\nsteps: [{stop: 2}]\n"),
+              HasSubstr("m.yml:4:1: " + expected));
+  EXPECT_THAT(message(playbook + "--- {name: b}\n"), HasSubstr("m.yml:4:1: " + expected));
+  EXPECT_THAT(message(playbook + "---\n# b\n\nname: b\n"), HasSubstr("m.yml:4:1: " + expected));
+  EXPECT_THAT(message(playbook + "...\nname: b\n"), HasSubstr("m.yml:5:1: " + expected));
+  EXPECT_THAT(message(playbook + "...\n%YAML 1.2\n---\nname: b\n"),
+              HasSubstr("m.yml:6:1: " + expected));
+  EXPECT_THAT(message("---\n---\n" + playbook), HasSubstr("m.yml:2:1: " + expected));
+
+  EXPECT_EQ(message("%YAML 1.2\n---\n" + playbook + "...\n"), "");
+  EXPECT_EQ(message("--- # one\n" + playbook + "---\n# nothing here\n\n"), "");
+  EXPECT_EQ(message(playbook + "...\n# end\n"), "");
+  EXPECT_EQ(message("name: a\ntrigger: {}\nsteps:\n  - log: |\n      ---\n      x\n"), "");
+  EXPECT_EQ(message("name: a\r\ntrigger: {}\r\nsteps: [{stop: 1}]\r\n---\r\n"), "");
+}
+
 // The expression parser alone: offsets of syntax errors.
 TEST(ExpressionTest, ErrorOffsets) {
   ExprError error;

@@ -49,6 +49,10 @@ bool isQuoted(const YAML::Node& node);
 void rejectDuplicateKey(std::map<std::string, Pos, std::less<>>& seen, const YAML::Node& key,
                         std::string_view what);
 
+// Returns the 1-based line where a second YAML document starts in `source`, or 0 when
+// there is one document (or the later ones contain only comments and blank lines).
+uint32_t secondDocumentLine(std::string_view source);
+
 bool isIdentifier(std::string_view text);
 
 bool isReservedName(std::string_view name);
