@@ -162,6 +162,13 @@ CompiledPlaybook Compiler::compile() {
            "playbook; move each playbook to its own file");
   }
   YAML::Node root = YAML::Load(std::string(source_));
+  // An empty document has no position (yaml-cpp marks it at line 0), so it is reported
+  // at the first line.
+  if (root.IsNull()) {
+    failAt({1, 1},
+           "the file has no playbook, only blank lines or comments; a playbook is a "
+           "YAML mapping with name, trigger and steps");
+  }
   if (!root.IsMap()) {
     failAt(positionOf(root), "a playbook is a YAML mapping with name, trigger and steps");
   }
@@ -233,10 +240,11 @@ YAML::Node Compiler::requireScalar(const YAML::Node& map, std::string_view key,
 
 std::vector<std::string> Compiler::stringList(const YAML::Node& node, std::string_view field) {
   std::vector<std::string> out;
-  YAML::Node list = node;
+  const YAML::Node& list = node;
   if (node.IsScalar()) {
-    list = YAML::Node(YAML::NodeType::Sequence);
-    list.push_back(node);
+    std::string example = node.Scalar().empty() ? "name" : node.Scalar();
+    failAt(positionOf(node),
+           strCat(field, " must be a list, for example [", example, "], not a single value"));
   }
   if (!list.IsSequence()) {
     failAt(positionOf(node), strCat(field, " must be a list of strings"));

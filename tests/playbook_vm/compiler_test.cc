@@ -623,6 +623,27 @@ TEST_F(CompilerTest, SecondDocumentRejected) {
   EXPECT_EQ(message("name: a\r\ntrigger: {}\r\nsteps: [{stop: 1}]\r\n---\r\n"), "");
 }
 
+// An empty file and a trigger list written as one value are reported at their line, not
+// at line 0.
+TEST_F(CompilerTest, EmptyFileAndScalarTrigger) {
+  auto message = [&](const std::string& source) {
+    auto out = compilePlaybook(source, "e.yml");
+    return out.ok() ? std::string() : std::string(out.status().message());
+  };
+  for (const char* empty : {"", "\n\n", "   \n", "# only a comment\n", "---\n"}) {
+    EXPECT_THAT(message(empty),
+                HasSubstr("e.yml:1:1: the file has no playbook, only blank lines or comments"))
+        << "source: '" << empty << "'";
+  }
+  EXPECT_THAT(message("name: a\ntrigger:\n  rule_ids: [x]\n  tags: phishing\nsteps: [{stop: 1}]\n"),
+              HasSubstr("e.yml:4:9: trigger tags must be a list, for example [phishing], not a "
+                        "single value"));
+  EXPECT_THAT(message("name: a\ntrigger: {rule_ids: x-rule}\nsteps: [{stop: 1}]\n"),
+              HasSubstr("e.yml:2:21: trigger rule_ids must be a list, for example [x-rule]"));
+  EXPECT_THAT(message("name: a\ntrigger: {tenants: 'acme'}\nsteps: [{stop: 1}]\n"),
+              HasSubstr("e.yml:2:21: trigger tenants must be a list, for example [acme]"));
+}
+
 // The expression parser alone: offsets of syntax errors.
 TEST(ExpressionTest, ErrorOffsets) {
   ExprError error;
