@@ -85,6 +85,33 @@ absl::Status readTrigger(const fb::Trigger* in, Trigger& out) {
 
 }  // namespace
 
+absl::Status checkModuleHeader(absl::Span<const uint8_t> bytes) {
+  constexpr size_t kHeaderBytes = 4 + kModuleMagic.size();
+  if (bytes.empty()) {
+    return absl::InvalidArgumentError(
+        "not a playbook module: the file is empty; compile the "
+        "playbook again with vigilctl playbooks compile");
+  }
+  if (bytes.size() < kHeaderBytes) {
+    return absl::InvalidArgumentError(internal::strCat(
+        "not a playbook module: truncated to ", bytes.size(), " bytes, shorter than the ",
+        kHeaderBytes, "-byte header; compile the playbook again"));
+  }
+  if (std::memcmp(bytes.data() + 4, kModuleMagic.data(), kModuleMagic.size()) != 0) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string found;
+    for (size_t i = 4; i < kHeaderBytes; ++i) {
+      if (!found.empty()) found += ' ';
+      found += kHex[bytes[i] >> 4];
+      found += kHex[bytes[i] & 0xf];
+    }
+    return absl::InvalidArgumentError(internal::strCat(
+        "not a playbook module: wrong magic: bytes 4..7 are ", found, " (hex), expected \"",
+        kModuleMagic, "\"; the file is not a compiled module or is corrupt"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status HostRegistry::add(std::string_view name, uint32_t arity, HostFunction function) {
   if (name.empty() || name.size() > kMaxNameLength) {
     return absl::InvalidArgumentError(
@@ -126,11 +153,7 @@ SourceLocation Program::locate(uint32_t pc) const {
 absl::StatusOr<std::unique_ptr<Program>> loadProgram(absl::Span<const uint8_t> bytes,
                                                      const HostRegistry& host) {
   // 1. Magic: the FlatBuffers file identifier sits at bytes 4..7.
-  if (bytes.size() < 8 ||
-      std::memcmp(bytes.data() + 4, kModuleMagic.data(), kModuleMagic.size()) != 0) {
-    return invalid(internal::strCat("magic (bytes 4..7) is not \"", kModuleMagic,
-                                    "\"; this is not a compiled playbook module"));
-  }
+  if (absl::Status s = checkModuleHeader(bytes); !s.ok()) return s;
 
   // 2. FlatBuffers verifier. The Program's own copy is verified and read, so the string
   // constants can point into it; vector storage is 8-aligned as FlatBuffers needs.

@@ -128,6 +128,11 @@ class Program {
   Trigger trigger_;
 };
 
+// Checks the first 8 bytes of a module: a 4-byte root offset, then the magic "VGPB".
+// Returns InvalidArgument starting "not a playbook module:" that says whether the bytes
+// are empty, shorter than 8 bytes or carry another magic.
+absl::Status checkModuleHeader(absl::Span<const uint8_t> bytes);
+
 // Loads a module produced by ProgramBuilder::finish() (or any writer of module.fbs).
 // Checks, in order: the magic (file identifier "VGPB"), the FlatBuffers verifier, the
 // format version, the container limits, host import resolution against `host` (name

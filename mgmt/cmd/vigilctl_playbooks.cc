@@ -46,10 +46,29 @@ std::string readFile(const std::string& path) {
 
 std::string toStd(absl::string_view text) { return std::string(text.data(), text.size()); }
 
-// A module starts with a 4-byte offset and the file identifier VGPB; anything else is
-// taken as playbook source.
-bool isModule(const std::string& bytes) {
-  return bytes.size() >= 8 && bytes.compare(4, 4, pb::kModuleMagic) == 0;
+// Whether loadPlaybook() reads `bytes` from `path` as a module rather than as playbook
+// source. A module starts with a 4-byte offset and the file identifier VGPB. A file with a
+// NUL byte among its first 4 bytes that is not UTF-16 text is also taken as a module, and
+// so is a .vgpb file too short to tell (under 8 bytes). So an empty, truncated or damaged
+// module is reported as such, not as invalid YAML.
+// NOTE: UTF-32 playbook source without a byte order mark is therefore taken as a module.
+bool isModule(const std::string& path, const std::string& bytes) {
+  if (bytes.size() >= 8 && bytes.compare(4, 4, pb::kModuleMagic) == 0) return true;
+  if (bytes.size() < 8 && std::filesystem::path(path).extension() == ".vgpb") return true;
+  std::string_view head = std::string_view(bytes).substr(0, 4);
+  if (head.find('\0') == std::string_view::npos) return false;
+  // UTF-16 text has a byte order mark (UTF-32 too) or, for ASCII, a NUL in every other
+  // byte.
+  if (head.starts_with("\xFF\xFE") || head.starts_with("\xFE\xFF") ||
+      head == std::string_view("\0\0\xFE\xFF", 4)) {
+    return false;
+  }
+  if (head.size() == 4) {
+    const bool little = head[0] != 0 && head[1] == 0 && head[2] != 0 && head[3] == 0;
+    const bool big = head[0] == 0 && head[1] != 0 && head[2] == 0 && head[3] != 0;
+    if (little || big) return false;
+  }
+  return true;
 }
 
 const pb::HostRegistry& alertHost() {
@@ -66,7 +85,7 @@ const pb::HostRegistry& alertHost() {
 std::unique_ptr<pb::Program> loadPlaybook(const std::string& path) {
   std::string bytes = readFile(path);
   std::vector<uint8_t> module;
-  if (isModule(bytes)) {
+  if (isModule(path, bytes)) {
     module.assign(bytes.begin(), bytes.end());
   } else {
     absl::StatusOr<pbc::CompiledPlaybook> compiled = pbc::compilePlaybook(bytes, path);
@@ -80,6 +99,11 @@ std::unique_ptr<pb::Program> loadPlaybook(const std::string& path) {
 
 void runCompile(const PlaybookCommandOptions& options) {
   std::string source = readFile(options.input);
+  if (isModule(options.input, source)) {
+    fail(absl::StrCat(options.input,
+                      ": this is a compiled module (or a damaged one), not "
+                      "playbook source; compile the .yml file, or use disasm or run on a module"));
+  }
   absl::StatusOr<pbc::CompiledPlaybook> compiled = pbc::compilePlaybook(source, options.input);
   if (!compiled.ok()) fail(toStd(compiled.status().message()));
   // Verify before writing, so a module on disk always loads.

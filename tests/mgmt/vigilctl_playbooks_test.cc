@@ -122,6 +122,55 @@ TEST_F(VigilctlPlaybooksTest, DisasmRejectsCorruptModule) {
   EXPECT_THAT(r.err, HasSubstr("FlatBuffers verification failed"));
 }
 
+// An empty, truncated or relabelled module is reported as "not a playbook module" with
+// what is wrong, not parsed as YAML; a module given to compile is rejected.
+TEST_F(VigilctlPlaybooksTest, DamagedModuleNotParsedAsYaml) {
+  std::string module = (dir_ / "m.vgpb").string();
+  ASSERT_EQ(run("compile " + kSamples + "phishing.yml -o " + module).exit_code, 0);
+  std::string bytes;
+  {
+    std::ifstream in(module, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    bytes = text.str();
+  }
+  auto writeBytes = [&](const std::string& name, const std::string& content) {
+    std::string path = (dir_ / name).string();
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
+    return path;
+  };
+  std::string empty = writeBytes("empty.vgpb", "");
+  CommandRun r = run("disasm " + empty);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr(empty + ": not a playbook module: the file is empty"));
+
+  std::string head = writeBytes("head.bin", bytes.substr(0, 3));
+  r = run("run --dry-run " + head + " " + kSamples + "alerts/phishing.json");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr(head + ": not a playbook module: truncated to 3 bytes"));
+
+  std::string relabelled = bytes;
+  relabelled.replace(4, 4, "ZZZZ");
+  std::string magic = writeBytes("magic.bin", relabelled);
+  r = run("disasm " + magic);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr(magic + ": not a playbook module: wrong magic: bytes 4..7 are "
+                                       "5a 5a 5a 5a (hex), expected \"VGPB\""));
+  EXPECT_THAT(r.err, Not(HasSubstr("YAML")));
+
+  r = run("compile " + module + " -o " + (dir_ / "again.vgpb").string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr(module + ": this is a compiled module (or a damaged one), not "
+                                        "playbook source"));
+
+  // Playbook source in UTF-16 has NUL bytes too and is still compiled.
+  std::string source = "name: x\ntrigger: {}\nsteps: [{stop: 1}]\n";
+  std::string utf16;
+  for (char c : source) utf16 += std::string{c, '\0'};
+  r = run("compile " + writeBytes("utf16.yml", utf16) + " -o " + (dir_ / "u.vgpb").string());
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
 // The dry run prints every connector call with its parameters and result.
 TEST_F(VigilctlPlaybooksTest, DryRunPrintsSteps) {
   CommandRun r = run("run --dry-run --result 'siem.search_logins=[\"admin\",\"svc\"]' " + kSamples +

@@ -59,7 +59,21 @@ TEST_F(VerifierTest, RejectsBadMagic) {
   bytes[4] = 'X';
   auto program = loadProgram(bytes, host_);
   ASSERT_FALSE(program.ok());
-  EXPECT_THAT(program.status().message(), HasSubstr("magic"));
+  EXPECT_EQ(program.status().message(),
+            "not a playbook module: wrong magic: bytes 4..7 are 58 47 50 42 (hex), expected "
+            "\"VGPB\"; the file is not a compiled module or is corrupt");
+}
+
+// Empty and short inputs are named as such, before the magic is read.
+TEST_F(VerifierTest, RejectsEmptyAndShortModule) {
+  auto empty = loadProgram(std::vector<uint8_t>{}, host_);
+  ASSERT_FALSE(empty.ok());
+  EXPECT_THAT(empty.status().message(), HasSubstr("not a playbook module: the file is empty"));
+  auto short_module = loadProgram(std::vector<uint8_t>{0x20, 0, 0}, host_);
+  ASSERT_FALSE(short_module.ok());
+  EXPECT_THAT(short_module.status().message(),
+              HasSubstr("not a playbook module: truncated to 3 bytes, shorter than the 8-byte "
+                        "header"));
 }
 
 // A truncated module fails the FlatBuffers verifier.
