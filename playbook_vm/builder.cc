@@ -186,8 +186,12 @@ absl::StatusOr<std::vector<uint8_t>> ProgramBuilder::finish() {
   }
   uint32_t registers = register_count_;
   if (registers == 0 && any_register_) registers = max_register_seen_ + 1;
-  auto header = fb::CreateHeader(fbb, format_version_, fbb.CreateVector(sha256_.data(), 32),
-                                 fbb.CreateString(name_));
+  // Written as zero and set by sealModule() once the bytes are final. Version 1 modules
+  // (written only by tests) have no checksum.
+  const fb::ModuleChecksum unsealed(0);
+  auto header =
+      fb::CreateHeader(fbb, format_version_, fbb.CreateVector(sha256_.data(), 32),
+                       fbb.CreateString(name_), format_version_ >= 2 ? &unsealed : nullptr);
   flatbuffers::Offset<fb::Trigger> trigger;
   if (trigger_.has_trigger) {
     trigger = fb::CreateTrigger(fbb, fbb.CreateVectorOfStrings(trigger_.rule_ids),
@@ -200,7 +204,11 @@ absl::StatusOr<std::vector<uint8_t>> ProgramBuilder::finish() {
                                  fbb.CreateVectorOfStructs(locations), fbb.CreateVector(imports),
                                  trigger);
   fb::FinishModuleBuffer(fbb, module);
-  return std::vector<uint8_t>(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
+  std::vector<uint8_t> bytes(fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize());
+  if (format_version_ >= 2 && !sealModule(bytes)) {
+    return absl::InternalError("program builder: cannot set the checksum of the new module");
+  }
+  return bytes;
 }
 
 }  // namespace vigil::playbook_vm

@@ -42,7 +42,8 @@ class ProgramBuilder {
   // Declared register count. When never set, finish() uses 1 + the highest register that
   // an instruction emitted through the typed emitters names (raw words are not counted).
   void setRegisterCount(uint32_t count) { register_count_ = count; }
-  // Writes `version` instead of kFormatVersion, so tests can build unreadable modules.
+  // Writes `version` instead of kFormatVersion, so tests can build modules of older or
+  // unreadable versions. Below version 2 the module gets no checksum.
   void setFormatVersionForTest(uint32_t version) { format_version_ = version; }
 
   // Constant pool entries; each returns the new constant's index. Strings are copied.
@@ -75,8 +76,9 @@ class ProgramBuilder {
   // Emits an arbitrary word, valid or not.
   void emitRaw(uint32_t word);
 
-  // Returns the module bytes, or InvalidArgument for the first field that did not fit
-  // its width, an unbound or twice-bound label, or a conflicting host import.
+  // Returns the module bytes with their checksum set (sealModule() in program.h), or
+  // InvalidArgument for the first field that did not fit its width, an unbound or
+  // twice-bound label, or a conflicting host import.
   absl::StatusOr<std::vector<uint8_t>> finish();
 
  private:

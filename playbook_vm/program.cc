@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
+#include <string>
 
+#include "common/crc32c.h"
 #include "flatbuffers/flatbuffers.h"
 #include "playbook_vm/internal/str_cat.h"
 #include "playbook_vm/module_generated.h"
@@ -83,7 +86,41 @@ absl::Status readTrigger(const fb::Trigger* in, Trigger& out) {
   return readTriggerList("tenants", in->tenants(), out.tenants);
 }
 
+// Returns the CRC32C of `bytes` with the 4 bytes at `field` (the checksum) taken as zero.
+uint32_t moduleChecksum(absl::Span<const uint8_t> bytes, size_t field) {
+  auto text = [&](size_t from, size_t to) {
+    return std::string_view(reinterpret_cast<const char*>(bytes.data()) + from, to - from);
+  };
+  uint32_t crc = crc32c(text(0, field));
+  crc = crc32cExtend(crc, std::string_view("\0\0\0\0", 4));
+  return crc32cExtend(crc, text(field + 4, bytes.size()));
+}
+
+// Returns the offset of the checksum field in a module that passed the FlatBuffers
+// verifier, or nullopt when the header has none.
+std::optional<size_t> checksumOffset(absl::Span<const uint8_t> bytes) {
+  const fb::ModuleChecksum* checksum = fb::GetModule(bytes.data())->header()->checksum();
+  if (checksum == nullptr) return std::nullopt;
+  return static_cast<size_t>(reinterpret_cast<const uint8_t*>(checksum) - bytes.data());
+}
+
+std::string hex32(uint32_t value) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string text = "0x";
+  for (int shift = 28; shift >= 0; shift -= 4) text += kHex[(value >> shift) & 0xf];
+  return text;
+}
+
 }  // namespace
+
+bool sealModule(std::vector<uint8_t>& bytes) {
+  flatbuffers::Verifier verifier(bytes.data(), bytes.size());
+  if (!fb::VerifyModuleBuffer(verifier)) return false;
+  std::optional<size_t> offset = checksumOffset(bytes);
+  if (!offset) return false;
+  flatbuffers::WriteScalar(bytes.data() + *offset, moduleChecksum(bytes, *offset));
+  return true;
+}
 
 absl::Status checkModuleHeader(absl::Span<const uint8_t> bytes) {
   constexpr size_t kHeaderBytes = 4 + kModuleMagic.size();
@@ -167,11 +204,29 @@ absl::StatusOr<std::unique_ptr<Program>> loadProgram(absl::Span<const uint8_t> b
   const fb::Module* module = fb::GetModule(data);
   const fb::Header* header = module->header();
 
-  // 3. Format version.
-  if (header->format_version() != kFormatVersion) {
-    return invalid(internal::strCat("format version ", header->format_version(),
-                                    " is not supported (this build reads version ", kFormatVersion,
-                                    "); recompile the playbook"));
+  // 3. Format version, then the checksum that version 2 added. The checksum comes before
+  // every other check, so a module damaged on disk is reported as such and not as
+  // whichever rule the damage happens to break, or not at all.
+  const uint32_t version = header->format_version();
+  if (version < kMinFormatVersion || version > kFormatVersion) {
+    return invalid(internal::strCat(
+        "format version ", version, " is not supported (this build reads versions ",
+        kMinFormatVersion, " to ", kFormatVersion, "); recompile the playbook"));
+  }
+  if (version >= 2) {
+    std::optional<size_t> offset = checksumOffset(bytes);
+    if (!offset) {
+      return invalid(internal::strCat("format version ", version,
+                                      " needs a checksum, but the header has none; the module "
+                                      "is corrupt, so compile the playbook again"));
+    }
+    const uint32_t stored = header->checksum()->crc32c();
+    const uint32_t actual = moduleChecksum(bytes, *offset);
+    if (stored != actual) {
+      return invalid(internal::strCat("checksum mismatch: the header holds CRC32C ", hex32(stored),
+                                      " but the module bytes give ", hex32(actual),
+                                      "; the module is corrupt, so compile the playbook again"));
+    }
   }
 
   // 4. Container fields and limits.

@@ -20,7 +20,10 @@
 
 namespace vigil::playbook_vm {
 
-inline constexpr uint32_t kFormatVersion = 1;
+// Version 2 added the module checksum. loadProgram() still reads version 1 modules, which
+// have none, because runs that wait for an approval keep the module they started with.
+inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kMinFormatVersion = 1;
 inline constexpr std::string_view kModuleMagic = "VGPB";  // FlatBuffers file identifier
 
 // Load-time limits. Jump targets and constant indexes are 16-bit fields and registers are
@@ -133,10 +136,17 @@ class Program {
 // are empty, shorter than 8 bytes or carry another magic.
 absl::Status checkModuleHeader(absl::Span<const uint8_t> bytes);
 
+// Sets the checksum of a module of format version 2 or later to the CRC32C of its bytes.
+// ProgramBuilder::finish() calls it, and so do tests and fuzzers that change module bytes on
+// purpose and want the loader to go past the checksum. Returns false, leaving `bytes`
+// unchanged, when they fail the FlatBuffers verifier or carry no checksum field.
+bool sealModule(std::vector<uint8_t>& bytes);
+
 // Loads a module produced by ProgramBuilder::finish() (or any writer of module.fbs).
 // Checks, in order: the magic (file identifier "VGPB"), the FlatBuffers verifier, the
-// format version, the container limits, host import resolution against `host` (name
-// found, arity equal) and the bytecode verifier (verifier.h). The version is read only
+// format version (kMinFormatVersion to kFormatVersion), the checksum (from version 2), the
+// container limits, host import resolution against `host` (name found, arity equal) and
+// the bytecode verifier (verifier.h). The version is read only
 // after the FlatBuffers verifier, because an unverified read may go out of bounds. Returns
 // InvalidArgument naming the failed check; NotFound when an import is not registered.
 // Allocates; control plane only. `host` must outlive the returned Program.

@@ -1,5 +1,5 @@
 // Little-endian encoding of correlation checkpoints (see correlate/checkpoint.h for the
-// file layout), and the CRC32C that guards them.
+// file layout). The CRC32C that guards them is in common/crc32c.h.
 #pragma once
 
 #include <cstddef>
@@ -9,13 +9,12 @@
 #include <string_view>
 #include <vector>
 
+#include "common/crc32c.h"
+
 namespace vigil::correlate::internal {
 
-// CRC32C (Castagnoli polynomial, reflected), as used by iSCSI and ext4.
-// Uses the SSE4.2 instruction where the CPU has it.
-uint32_t crc32c(std::string_view bytes);
-// The same checksum from the table alone, for tests that compare the two.
-uint32_t crc32cPortable(std::string_view bytes);
+using ::vigil::crc32c;
+using ::vigil::crc32cPortable;
 
 class ByteWriter {
  public:

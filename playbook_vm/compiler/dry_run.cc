@@ -1,6 +1,7 @@
 #include "playbook_vm/compiler/dry_run.h"
 
 #include <algorithm>
+#include <optional>
 #include <sstream>
 
 #include "playbook_vm/compiler/compiler.h"
@@ -41,8 +42,9 @@ class TranscriptBuffer : public std::stringbuf {
   std::vector<std::string>& lines_;
 };
 
-// Describes a YIELD request and picks the resume value for it.
-Value answer(const Value& request, const DryRunOptions& options, std::string& line) {
+// Describes a YIELD request and picks the resume value for it. Returns nullopt for a
+// request that is neither an approval nor a delay.
+std::optional<Value> answer(const Value& request, const DryRunOptions& options, std::string& line) {
   const List* list = request.isList() ? request.asList() : nullptr;
   std::string_view kind = list != nullptr && list->size == 3 && list->items[0].isString()
                               ? list->items[0].asString()
@@ -58,9 +60,7 @@ Value answer(const Value& request, const DryRunOptions& options, std::string& li
                             ") -> skipped");
     return Value::null();
   }
-  line = internal::strCat("  suspended with unknown request ", valueToString(request),
-                          " -> resumed with null");
-  return Value::null();
+  return std::nullopt;
 }
 
 }  // namespace
@@ -90,10 +90,19 @@ DryRunReport dryRun(const Program& program, const HostRegistry& host, const nloh
   uint32_t suspensions = 0;
   while (result.status == RunStatus::kSuspended && suspensions++ < options.max_suspensions) {
     std::string line;
-    Value resume_value = answer(result.value, options, line);
+    std::optional<Value> resume_value = answer(result.value, options, line);
+    if (!resume_value) {
+      // vigild fails such a run too. Compiled playbooks only request approvals and delays,
+      // so another request means the module's code is not what the compiler wrote.
+      result.status = RunStatus::kFailed;
+      result.message =
+          internal::strCat("playbook '", program.name(), "' suspended with unknown request ",
+                           valueToString(result.value));
+      break;
+    }
     lines << line << std::endl;
     std::string saved = vm.saveState();
-    result = vm.resume(program, host, options.budget, saved, resume_value, &context);
+    result = vm.resume(program, host, options.budget, saved, *resume_value, &context);
   }
   lines.flush();
 

@@ -278,6 +278,11 @@ TEST(CheckpointCrcTest, MatchesTableAndCheckValue) {
           << "start " << start << " length " << length;
     }
   }
+  // Extending a checksum gives the checksum of the joined bytes.
+  const std::string_view all(bytes);
+  for (size_t cut = 0; cut <= 20; ++cut) {
+    EXPECT_EQ(crc32cExtend(crc32c(all.substr(0, cut)), all.substr(cut)), crc32c(all)) << cut;
+  }
 }
 
 TEST(CheckpointTest, RestoreMatchesUninterruptedRun) { expectSameAsUninterrupted(1, 1); }

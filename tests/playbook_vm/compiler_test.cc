@@ -6,6 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "playbook_vm/builder.h"
 #include "playbook_vm/compiler/alert_host.h"
 #include "playbook_vm/compiler/dry_run.h"
 #include "playbook_vm/compiler/expression.h"
@@ -270,6 +271,28 @@ TEST_F(CompilerTest, DelaySuspends) {
   DryRunReport r = run("steps:\n  - delay: 5m\n  - stop: 1\n");
   ASSERT_EQ(r.status, RunStatus::kReturned) << r.message;
   EXPECT_THAT(r.transcript, ::testing::Contains("  delay 300s (delay) -> skipped"));
+}
+
+// A YIELD request that is neither an approval nor a delay fails the dry run, as it fails
+// the run in vigild, instead of resuming with null.
+TEST_F(CompilerTest, UnknownSuspendRequestFails) {
+  ProgramBuilder b("odd");
+  b.emitABC(Opcode::kNewList, 0, 0, 0);
+  b.emitABx(Opcode::kLoadK, 1, b.addString("d\x9alay"));
+  b.emitABC(Opcode::kAppend, 0, 1, 0);
+  b.emitAsBx(Opcode::kLoadInt, 1, 120);
+  b.emitABC(Opcode::kAppend, 0, 1, 0);
+  b.emitABC(Opcode::kAppend, 0, 1, 0);
+  b.emitABC(Opcode::kYield, 2, 0, 0);
+  b.emitABC(Opcode::kReturn, 2, 0, 0);
+  auto bytes = b.finish();
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  auto program = loadProgram(*bytes, host_);
+  ASSERT_TRUE(program.ok()) << program.status();
+  DryRunReport r = dryRun(**program, host_, nlohmann::json::object(), {}, nullptr);
+  EXPECT_EQ(r.status, RunStatus::kFailed);
+  EXPECT_THAT(r.message, HasSubstr("playbook 'odd' suspended with unknown request"));
+  EXPECT_THAT(r.transcript, ::testing::Contains(HasSubstr("  failed: playbook 'odd' suspended")));
 }
 
 // The module keeps the trigger and the source hash; triggers match alerts.

@@ -96,7 +96,53 @@ TEST_F(VerifierTest, RejectsOtherFormatVersion) {
   b.emitABC(Opcode::kReturn, 0, 0, 0);
   std::string error = loadError(b, host_);
   EXPECT_THAT(error, HasSubstr("format version 7 is not supported"));
-  EXPECT_THAT(error, HasSubstr("version 1"));
+  EXPECT_THAT(error, HasSubstr("reads versions 1 to 2"));
+}
+
+// Flipping any single bit of a module makes loading fail, and a flip inside a string
+// constant, which every later check would accept, fails the checksum.
+TEST_F(VerifierTest, RejectsEveryCorruptedByte) {
+  ProgramBuilder b("corrupt");
+  b.emitABx(Opcode::kLoadK, 0, b.addString("approved"));
+  b.emitABC(Opcode::kReturn, 0, 0, 0);
+  const std::vector<uint8_t> good = *b.finish();
+  ASSERT_TRUE(loadProgram(good, host_).ok());
+  for (size_t i = 0; i < good.size(); ++i) {
+    for (uint8_t bit : {0x01, 0x80}) {
+      std::vector<uint8_t> bytes = good;
+      bytes[i] ^= bit;
+      EXPECT_FALSE(loadProgram(bytes, host_).ok()) << "byte " << i << " bit " << int{bit};
+    }
+  }
+  std::string text(good.begin(), good.end());
+  size_t at = text.find("approved");
+  ASSERT_NE(at, std::string::npos);
+  std::vector<uint8_t> bytes = good;
+  bytes[at + 1] = 0x8f;
+  auto program = loadProgram(bytes, host_);
+  ASSERT_FALSE(program.ok());
+  EXPECT_THAT(std::string(program.status().message()),
+              ::testing::MatchesRegex("playbook module: checksum mismatch: the header holds "
+                                      "CRC32C 0x[0-9a-f]{8} but the module bytes give "
+                                      "0x[0-9a-f]{8}; the module is corrupt, so compile the "
+                                      "playbook again"));
+
+  // sealModule() makes the changed bytes load, as fuzzers need.
+  ASSERT_TRUE(sealModule(bytes));
+  ASSERT_TRUE(loadProgram(bytes, host_).ok());
+  std::vector<uint8_t> not_a_module = {1, 2, 3};
+  EXPECT_FALSE(sealModule(not_a_module));
+}
+
+// A format version 1 module, written before the checksum existed, still loads.
+TEST_F(VerifierTest, LoadsVersionOneWithoutChecksum) {
+  ProgramBuilder b("old");
+  b.setFormatVersionForTest(1);
+  b.emitABC(Opcode::kLoadNull, 0, 0, 0);
+  b.emitABC(Opcode::kReturn, 0, 0, 0);
+  std::vector<uint8_t> bytes = *b.finish();
+  EXPECT_FALSE(sealModule(bytes));
+  EXPECT_EQ(loadError(b, host_), "");
 }
 
 // An import the host does not register is NotFound.

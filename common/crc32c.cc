@@ -1,4 +1,4 @@
-#include "correlate/internal/checkpoint_codec.h"
+#include "common/crc32c.h"
 
 #include <array>
 #include <cstring>
@@ -7,10 +7,10 @@
 #include <nmmintrin.h>
 #endif
 
-namespace vigil::correlate::internal {
+namespace vigil {
 namespace {
 
-constexpr std::array<uint32_t, 256> makeCrcTable() {
+constexpr std::array<uint32_t, 256> makeCrc32cTable() {
   std::array<uint32_t, 256> table{};
   for (uint32_t i = 0; i < 256; ++i) {
     uint32_t crc = i;
@@ -20,17 +20,18 @@ constexpr std::array<uint32_t, 256> makeCrcTable() {
   return table;
 }
 
-constexpr std::array<uint32_t, 256> kCrcTable = makeCrcTable();
+constexpr std::array<uint32_t, 256> kCrc32cTable = makeCrc32cTable();
 
-uint32_t crc32cTable(uint32_t crc, std::string_view bytes) {
-  for (char c : bytes) crc = (crc >> 8) ^ kCrcTable[(crc ^ static_cast<uint8_t>(c)) & 0xFF];
+// Both take and return the register form (the CRC with its bits inverted).
+uint32_t extendTable(uint32_t crc, std::string_view bytes) {
+  for (char c : bytes) crc = (crc >> 8) ^ kCrc32cTable[(crc ^ static_cast<uint8_t>(c)) & 0xFF];
   return crc;
 }
 
 #if defined(__x86_64__)
-// The SSE4.2 crc32 instruction computes this same polynomial eight bytes per step. A
+// The crc32 instruction computes this polynomial eight bytes per step. A correlation
 // checkpoint of a few megabytes took about 20 ms with the table alone.
-__attribute__((target("sse4.2"))) uint32_t crc32cHardware(uint32_t crc, std::string_view bytes) {
+__attribute__((target("sse4.2"))) uint32_t extendHardware(uint32_t crc, std::string_view bytes) {
   const char* p = bytes.data();
   size_t left = bytes.size();
   uint64_t wide = crc;
@@ -49,15 +50,15 @@ const bool kHaveSse42 = __builtin_cpu_supports("sse4.2");
 
 }  // namespace
 
-uint32_t crc32c(std::string_view bytes) {
+uint32_t crc32cExtend(uint32_t crc, std::string_view bytes) {
 #if defined(__x86_64__)
-  if (kHaveSse42) return crc32cHardware(0xFFFFFFFFu, bytes) ^ 0xFFFFFFFFu;
+  if (kHaveSse42) return extendHardware(crc ^ 0xFFFFFFFFu, bytes) ^ 0xFFFFFFFFu;
 #endif
-  return crc32cTable(0xFFFFFFFFu, bytes) ^ 0xFFFFFFFFu;
+  return extendTable(crc ^ 0xFFFFFFFFu, bytes) ^ 0xFFFFFFFFu;
 }
 
 uint32_t crc32cPortable(std::string_view bytes) {
-  return crc32cTable(0xFFFFFFFFu, bytes) ^ 0xFFFFFFFFu;
+  return extendTable(0xFFFFFFFFu, bytes) ^ 0xFFFFFFFFu;
 }
 
-}  // namespace vigil::correlate::internal
+}  // namespace vigil
