@@ -16,12 +16,31 @@ constexpr std::string_view kFunctions = "len, str, intel, contains";
 uint32_t Compiler::allocate(uint32_t count, Pos pos) {
   uint32_t first = register_top_;
   if (register_top_ + count > kMaxRegisters) {
-    failAt(pos, strCat("the playbook needs more than ", kMaxRegisters,
-                       " registers here; split long expressions into set: steps"));
+    size_t variables = 0;
+    for (const auto& scope : scopes_) variables += scope.size();
+    // Each variable in scope keeps its register, so when variables take most of them,
+    // splitting expressions does not help.
+    if (variables * 2 >= register_top_) {
+      failAt(pos, strCat("too many variables: ", variables,
+                         " are in scope here, and each "
+                         "holds one of the playbook's ",
+                         kMaxRegisters,
+                         " registers; reuse "
+                         "variables with set:, keep values in lists, or split the playbook"));
+    }
+    failAt(pos, strCat("the playbook needs more than ", kMaxRegisters, " registers here (",
+                       variables, " hold variables); split long expressions into set: steps"));
   }
   register_top_ += count;
   max_register_ = std::max(max_register_, register_top_);
   return first;
+}
+
+void Compiler::checkCodeSize(Pos pos) const {
+  if (builder_->pc() <= kMaxCodeSize) return;
+  failAt(pos, strCat("the playbook compiles to more than ", kMaxCodeSize,
+                     " instructions here, the playbook code-size limit; split it into several "
+                     "playbooks, or repeat steps with for_each instead of writing them out"));
 }
 
 const Variable* Compiler::lookup(std::string_view name) const {
@@ -316,6 +335,7 @@ Type Compiler::compileList(const Expr& e, uint32_t dst, Pos base) {
     builder_->setLocation(pos.line, pos.column);
     builder_->emitABC(Opcode::kAppend, dst, value, 0);
     register_top_ = mark;
+    checkCodeSize(base.plus(item->offset));
   }
   return {kTList};
 }
@@ -461,6 +481,7 @@ Type Compiler::compileTemplate(const YAML::Node& node, uint32_t dst) {
     if (!first) builder_->emitABC(Opcode::kConcat, dst, dst, piece);
     first = false;
     register_top_ = mark;
+    checkCodeSize(part.is_expression ? pos.plus(part.offset) : pos);
   }
   return {kTString};
 }
@@ -475,6 +496,7 @@ Type Compiler::compileValue(const YAML::Node& node, uint32_t dst) {
       compileValue(item, value);
       builder_->emitABC(Opcode::kAppend, dst, value, 0);
       register_top_ = mark;
+      checkCodeSize(positionOf(item));
     }
     return {kTList};
   }

@@ -410,6 +410,7 @@ void Compiler::compileStep(const YAML::Node& step, uint32_t depth) {
   if (kind == "stop") compileStop(step);
   // Temporaries end with the step; variables declared by it stay.
   register_top_ = std::max(mark, first_free_after_variables());
+  checkCodeSize(pos);
 }
 
 uint32_t Compiler::first_free_after_variables() const {

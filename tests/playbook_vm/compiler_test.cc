@@ -577,7 +577,8 @@ TEST_F(CompilerTest, HeaderErrors) {
   std::string vars = "name: x\ntrigger: {}\nvars:\n";
   for (int i = 0; i < 300; ++i) vars += "  v" + std::to_string(i) + ": 1\n";
   EXPECT_THAT(message(vars + "steps: [{stop: 1}]\n"),
-              HasSubstr("h.yml:260:9: the playbook needs more than 256 registers here"));
+              HasSubstr("h.yml:260:9: too many variables: 256 are in scope here, and each holds "
+                        "one of the playbook's 256 registers; reuse variables with set:"));
 
   // Blocks nested deeper than kMaxNesting.
   std::string nested = "name: x\ntrigger: {}\nsteps:\n";
@@ -665,6 +666,44 @@ TEST_F(CompilerTest, EmptyFileAndScalarTrigger) {
               HasSubstr("e.yml:2:21: trigger rule_ids must be a list, for example [x-rule]"));
   EXPECT_THAT(message("name: a\ntrigger: {tenants: 'acme'}\nsteps: [{stop: 1}]\n"),
               HasSubstr("e.yml:2:21: trigger tenants must be a list, for example [acme]"));
+}
+
+// Code over kMaxCodeSize instructions is an error at the step, list item or text part
+// that crosses the limit, not a verifier error without a position.
+TEST_F(CompilerTest, CodeSizeLimitNamesPosition) {
+  auto message = [&](const std::string& source) {
+    auto out = compilePlaybook(source, "c.yml");
+    return out.ok() ? std::string() : std::string(out.status().message());
+  };
+  const std::string expected =
+      ": the playbook compiles to more than 16384 instructions here, the playbook code-size "
+      "limit; split it into several playbooks, or repeat steps with for_each instead of "
+      "writing them out";
+  std::string steps = "name: x\ntrigger: {}\nsteps:\n";
+  for (int i = 0; i < 20000; ++i) steps += "  - log: a\n";
+  std::string error = message(steps);
+  // A log: step with a constant text takes 2 instructions, and the text crosses the limit.
+  EXPECT_THAT(error, ::testing::MatchesRegex("c\\.yml:[0-9]+:10" + expected));
+  int line = std::stoi(error.substr(6));
+  EXPECT_EQ(line, 4 + kMaxCodeSize / 2);
+
+  std::string text = "name: x\ntrigger: {}\nvars: {v: 1}\nsteps:\n  - log: \"";
+  for (int i = 0; i < 20000; ++i) text += "${v}";
+  error = message(text + "\"\n");
+  EXPECT_THAT(error, ::testing::StartsWith("c.yml:5:"));
+  EXPECT_THAT(error, HasSubstr(expected));
+
+  std::string list = "name: x\ntrigger: {}\nsteps:\n  - set:\n      x: [0";
+  for (int i = 1; i < 20000; ++i) list += ", " + std::to_string(i);
+  error = message(list + "]\n");
+  EXPECT_THAT(error, ::testing::StartsWith("c.yml:5:"));
+  EXPECT_THAT(error, HasSubstr(expected));
+
+  // The same list as an expression.
+  const std::string items = list.substr(list.find('['));
+  error = message("name: x\ntrigger: {}\nsteps:\n  - set:\n      x: '${" + items + "]}'\n");
+  EXPECT_THAT(error, ::testing::StartsWith("c.yml:5:"));
+  EXPECT_THAT(error, HasSubstr(expected));
 }
 
 // The expression parser alone: offsets of syntax errors.

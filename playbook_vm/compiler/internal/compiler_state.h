@@ -127,6 +127,10 @@ class Compiler {
   uint32_t allocate(uint32_t count, Pos pos);
   uint32_t temp(Pos pos) { return allocate(1, pos); }
 
+  // Fails at `pos` once the code emitted so far is over kMaxCodeSize instructions, so the
+  // error names the step, list item or text part that crosses the limit.
+  void checkCodeSize(Pos pos) const;
+
   const Variable* lookup(std::string_view name) const;
 
   // Assigns an existing variable (its register) or declares one in the innermost scope.
