@@ -19,10 +19,86 @@ namespace internal {
   throw CompileFailure{pos, std::move(message)};
 }
 
+namespace {
+
+// The maps of the Compiler running on this thread, set by Compiler::compile().
+thread_local SourceMaps* t_source_maps = nullptr;
+
+bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Maps each character of `text`, the value of the scalar at `mark`, to its position in
+// `source`. Returns null when the text is on the mark's line as written.
+std::unique_ptr<ScalarMap> mapScalar(std::string_view source, const YAML::Mark& mark,
+                                     const std::string& text) {
+  if (mark.is_null() || mark.pos < 0 || static_cast<size_t>(mark.pos) >= source.size()) {
+    return nullptr;
+  }
+  size_t p = static_cast<size_t>(mark.pos);
+  Pos here{static_cast<uint32_t>(mark.line + 1), static_cast<uint32_t>(mark.column + 1)};
+  auto advance = [&] {
+    if (source[p] == '\n') {
+      ++here.line;
+      here.column = 1;
+    } else {
+      ++here.column;
+    }
+    ++p;
+  };
+  // Skip the opening quote, or the header line of a block scalar (`|`, `>-`).
+  if (source[p] == '"' || source[p] == '\'') {
+    advance();
+  } else if (source[p] == '|' || source[p] == '>') {
+    while (p < source.size() && source[p] != '\n') advance();
+  }
+  if (source.substr(p, text.size()) == text && text.find('\n') == std::string::npos) {
+    return nullptr;
+  }
+  auto map = std::make_unique<ScalarMap>();
+  for (char c : text) {
+    if (c == ' ' || c == '\t' || c == '\n') {
+      // A space may stand for a line break with the indentation around it.
+      map->positions.push_back({here.line, here.column});
+      if (p < source.size() && source[p] == c) advance();
+      continue;
+    }
+    while (p < source.size() && source[p] != c && isSpace(source[p])) advance();
+    if (p >= source.size() || source[p] != c) break;
+    map->positions.push_back({here.line, here.column});
+    advance();
+  }
+  if (map->positions.empty()) return nullptr;
+  return map;
+}
+
+}  // namespace
+
+Pos Pos::plus(uint32_t more) const {
+  if (scalar == nullptr) return {line, column + more};
+  return scalar->at(offset + more);
+}
+
+Pos ScalarMap::at(uint32_t offset) const {
+  Pos pos = positions.back();
+  if (offset < positions.size()) {
+    pos = positions[offset];
+  } else {
+    pos.column += offset - static_cast<uint32_t>(positions.size() - 1);
+  }
+  pos.scalar = this;
+  pos.offset = offset;
+  return pos;
+}
+
 Pos positionOf(const YAML::Node& node) {
   YAML::Mark mark = node.Mark();
   Pos pos{static_cast<uint32_t>(mark.line + 1), static_cast<uint32_t>(mark.column + 1)};
-  if (node.IsScalar() && node.Tag() == "!") pos.column += 1;
+  if (!node.IsScalar()) return pos;
+  if (t_source_maps != nullptr && !mark.is_null()) {
+    auto [it, inserted] = t_source_maps->by_start.try_emplace(static_cast<size_t>(mark.pos));
+    if (inserted) it->second = mapScalar(t_source_maps->source, mark, node.Scalar());
+    if (it->second != nullptr) return it->second->at(0);
+  }
+  if (node.Tag() == "!") pos.column += 1;
   return pos;
 }
 
@@ -155,6 +231,10 @@ std::string describeKeys(std::initializer_list<std::string_view> keys) { return 
 // Playbook structure and steps
 
 CompiledPlaybook Compiler::compile() {
+  struct MapsInUse {
+    explicit MapsInUse(SourceMaps* maps) { t_source_maps = maps; }
+    ~MapsInUse() { t_source_maps = nullptr; }
+  } maps_in_use(&maps_);
   // YAML::Load reads only the first document, so a second one would be ignored silently.
   if (uint32_t line = secondDocumentLine(source_); line != 0) {
     failAt({line, 1},

@@ -5,9 +5,9 @@
 //   if (!out.ok()) log(out.status().message());  // "phishing.yml:12:15: undefined ..."
 //
 // Every error is InvalidArgument with the message "FILE:LINE:COLUMN: what is wrong and
-// what would be accepted". Line and column are 1-based. Inside an expression the column
-// is the YAML scalar's column plus the offset within the expression, plus one for a
-// quoted scalar. docs/playbooks.md notes where that can be off.
+// what would be accepted". Line and column are 1-based. Inside an expression they are
+// those of the expression's text in the source, also in a scalar that spans lines.
+// docs/playbooks.md notes where they can be off (after an escape sequence).
 #pragma once
 
 #include <cstdint>

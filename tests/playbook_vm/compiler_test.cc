@@ -706,6 +706,32 @@ TEST_F(CompilerTest, CodeSizeLimitNamesPosition) {
   EXPECT_THAT(error, HasSubstr(expected));
 }
 
+// Errors inside a scalar that spans lines point at the line and column of the source
+// text, although YAML has joined the lines and dropped their indentation.
+TEST_F(CompilerTest, MultiLineScalarPositions) {
+  auto message = [&](const std::string& source) {
+    auto out = compilePlaybook(source, "p.yml");
+    return out.ok() ? std::string() : std::string(out.status().message());
+  };
+  const std::string head = "name: x\ntrigger: {}\nsteps:\n";
+  EXPECT_THAT(message(head + "  - if: alert.a == 1 and\n      alert.b == 2 and\n      nope == 3\n"
+                             "    then: [{log: x}]\n"),
+              HasSubstr("p.yml:6:7: undefined variable 'nope'"));
+  EXPECT_THAT(message(head + "  - set:\n      x: 1 +\n        2 +\n        true\n"),
+              HasSubstr("p.yml:7:9: type error"));
+  EXPECT_THAT(
+      message(head + "  - log: \"first line of the message\n      continues here ${nope}\"\n"),
+      HasSubstr("p.yml:5:24: undefined variable 'nope'"));
+  EXPECT_THAT(message(head + "  - log: |\n      first\n      then ${nope}\n"),
+              HasSubstr("p.yml:6:14: undefined variable 'nope'"));
+  EXPECT_THAT(message(head + "  - log: >-\n      first\n\n      then ${nope}\n"),
+              HasSubstr("p.yml:7:14: undefined variable 'nope'"));
+  EXPECT_THAT(message(head + "  - log: \"a\\tb\n      then ${nope}\"\n"), HasSubstr("p.yml:4:"));
+  // One-line scalars keep their columns, quoted or not.
+  EXPECT_THAT(message(head + "  - stop: 1 + nope\n"), HasSubstr("p.yml:4:15: undefined"));
+  EXPECT_THAT(message(head + "  - stop: '${1 + nope}'\n"), HasSubstr("p.yml:4:18: undefined"));
+}
+
 // The expression parser alone: offsets of syntax errors.
 TEST(ExpressionTest, ErrorOffsets) {
   ExprError error;

@@ -23,11 +23,35 @@ namespace vigil::playbook_vm::compiler::internal {
 
 using ::vigil::playbook_vm::internal::strCat;
 
-// A 1-based source position.
+struct ScalarMap;
+
+// A 1-based source position. Inside a scalar that spans lines it also carries the
+// scalar's map and the offset in its text, so plus() can find the line of a later offset.
 struct Pos {
   uint32_t line = 0;
   uint32_t column = 0;
-  Pos plus(uint32_t offset) const { return {line, column + offset}; }
+  const ScalarMap* scalar = nullptr;
+  uint32_t offset = 0;
+  Pos plus(uint32_t more) const;
+};
+
+// The source position of each character of a scalar's text, for a scalar that spans lines
+// or is a block scalar. YAML joins such lines with a space and drops their indentation,
+// so the scalar's column plus an offset in its text is wrong past the first line.
+struct ScalarMap {
+  // Positions of the first characters of the text. Mapping stops at a character that is
+  // not in the source as written, such as one from an escape sequence.
+  std::vector<Pos> positions;
+
+  // Returns the position of `offset`, or for an offset past the mapped characters the
+  // last mapped position moved right by the difference.
+  Pos at(uint32_t offset) const;
+};
+
+// Source text and scalar maps that positionOf() uses while a Compiler runs on this thread.
+struct SourceMaps {
+  std::string_view source;
+  std::map<size_t, std::unique_ptr<ScalarMap>> by_start;  // by mark.pos; null: one line
 };
 
 // Thrown inside the compiler and turned into a Status at the entry points.
@@ -39,7 +63,8 @@ struct CompileFailure {
 [[noreturn]] void failAt(Pos pos, std::string message);
 
 // Position of a node. yaml-cpp marks are 0-based and point at the opening quote of a
-// quoted scalar, so the text of a quoted scalar starts one column later.
+// quoted scalar, so the text of a quoted scalar starts one column later. A scalar that
+// spans lines gets a ScalarMap while a Compiler runs.
 Pos positionOf(const YAML::Node& node);
 
 bool isQuoted(const YAML::Node& node);
@@ -97,7 +122,9 @@ std::string describeKeys(std::initializer_list<std::string_view> keys);
 // and types, and the register stack.
 class Compiler {
  public:
-  Compiler(std::string_view source, std::string_view file) : source_(source), file_(file) {}
+  Compiler(std::string_view source, std::string_view file) : source_(source), file_(file) {
+    maps_.source = source;
+  }
 
   CompiledPlaybook compile();
 
@@ -266,6 +293,7 @@ class Compiler {
   void compileParams(const YAML::Node& with, uint32_t dst, Pos pos);
 
   std::string_view source_;
+  SourceMaps maps_;
   std::string file_;
   std::optional<ProgramBuilder> builder_;
   std::vector<std::map<std::string, Variable>> scopes_;
