@@ -840,6 +840,74 @@ absl::Status positioned(std::string_view file, Pos pos, std::string_view message
       internal::strCat(file, ":", pos.line, ":", pos.column, ": ", message));
 }
 
+// Returns line `line` (1-based) of `source` without its line break, or "" past the end.
+std::string_view sourceLine(std::string_view source, uint32_t line) {
+  size_t start = 0;
+  for (uint32_t i = 1; i < line; ++i) {
+    start = source.find('\n', start);
+    if (start == std::string_view::npos) return {};
+    ++start;
+  }
+  std::string_view text = source.substr(start, source.find('\n', start) - start);
+  if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+  return text;
+}
+
+// If `line` is "KEY: VALUE" or "- KEY: VALUE" where VALUE starts with a quote and goes on
+// after the closing quote, returns the line with the whole value in single quotes.
+std::string requoted(std::string_view line) {
+  size_t colon = line.find(": ");
+  if (colon == std::string_view::npos) return {};
+  size_t start = line.find_first_not_of(' ', colon + 1);
+  if (start == std::string_view::npos || (line[start] != '"' && line[start] != '\'')) return {};
+  size_t close = line.find(line[start], start + 1);
+  if (close == std::string_view::npos) return {};
+  std::string_view after = line.substr(close + 1);
+  size_t rest = after.find_first_not_of(" \t");
+  if (rest == std::string_view::npos || after[rest] == '#') return {};
+  std::string value(line.substr(start));
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
+  std::string quoted = "'";
+  for (char c : value) quoted += c == '\'' ? std::string("''") : std::string(1, c);
+  quoted += "'";
+  size_t indent = line.find_first_not_of(" -");
+  return internal::strCat(line.substr(indent, start - indent), quoted);
+}
+
+// Adds to a yaml-cpp error what to change in the playbook, and moves `pos` to the
+// backslash of an unknown escape (yaml-cpp points past it).
+std::string yamlErrorWithHint(std::string_view source, const YAML::Exception& e, Pos& pos) {
+  std::string message = internal::strCat("invalid YAML: ", yamlErrorText(e));
+  std::string_view line = sourceLine(source, pos.line);
+  size_t indent_end = line.find_first_not_of(" \t");
+  if (line.substr(0, indent_end).find('\t') != std::string_view::npos) {
+    return internal::strCat(message,
+                            "; YAML does not allow tabs in indentation, so indent "
+                            "with spaces");
+  }
+  if (e.msg.starts_with("unknown escape character")) {
+    size_t backslash = line.rfind('\\', pos.column > 0 ? pos.column - 1 : 0);
+    if (backslash != std::string_view::npos) pos.column = static_cast<uint32_t>(backslash + 1);
+    return internal::strCat(message,
+                            "; inside double quotes a backslash starts an escape "
+                            "such as \\n or \\\", so write \\\\ for a backslash or "
+                            "use single quotes");
+  }
+  if (std::string fixed = requoted(line); !fixed.empty()) {
+    return internal::strCat(message,
+                            "; a quoted value ends at its closing quote, so to "
+                            "write an expression that starts with a quote, quote "
+                            "the whole expression: ",
+                            fixed);
+  }
+  if (e.msg.find("flow") != std::string::npos) {
+    return internal::strCat(message,
+                            "; close every [ with ] and every { with }, and quote "
+                            "a value that contains them");
+  }
+  return message;
+}
+
 }  // namespace
 
 bool parseSeverity(std::string_view text, Severity& out) {
@@ -873,7 +941,8 @@ absl::StatusOr<CompiledPlaybook> compilePlaybook(std::string_view source,
   } catch (const YAML::Exception& e) {
     Pos pos{static_cast<uint32_t>(e.mark.line + 1), static_cast<uint32_t>(e.mark.column + 1)};
     if (e.mark.is_null()) pos = {1, 1};
-    return positioned(file_name, pos, internal::strCat("invalid YAML: ", yamlErrorText(e)));
+    std::string message = yamlErrorWithHint(source, e, pos);
+    return positioned(file_name, pos, message);
   }
 }
 

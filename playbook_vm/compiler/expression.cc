@@ -274,7 +274,11 @@ class Parser {
   std::unique_ptr<Expr> parseNot(int depth) {
     if (!isOperator("not")) return parseComparison(depth);
     uint32_t offset = current_.offset;
-    if (depth > kMaxDepth) return fail(offset, "too many nested 'not'");
+    if (depth > kMaxDepth) {
+      return fail(offset, strCat("more than ", kMaxDepth,
+                                 " nested 'not'; remove pairs of "
+                                 "'not', which cancel out"));
+    }
     if (!advance()) return nullptr;
     auto operand = parseNot(depth + 1);
     if (operand == nullptr) return nullptr;
@@ -325,7 +329,11 @@ class Parser {
   std::unique_ptr<Expr> parseUnary(int depth) {
     if (!isOperator("-")) return parsePostfix(depth);
     uint32_t offset = current_.offset;
-    if (depth > kMaxDepth) return fail(offset, "too many nested '-'");
+    if (depth > kMaxDepth) {
+      return fail(offset, strCat("more than ", kMaxDepth,
+                                 " nested '-'; remove pairs of '-', "
+                                 "which cancel out"));
+    }
     if (!advance()) return nullptr;
     // A minus before the literal 9223372036854775808 gives INT64_MIN, which no positive
     // literal can hold.

@@ -706,6 +706,31 @@ TEST_F(CompilerTest, CodeSizeLimitNamesPosition) {
   EXPECT_THAT(error, HasSubstr(expected));
 }
 
+// Raw YAML parser errors carry a hint on what to change.
+TEST_F(CompilerTest, YamlErrorsHaveHints) {
+  auto message = [&](const std::string& source) {
+    auto out = compilePlaybook(source, "y.yml");
+    return out.ok() ? std::string() : std::string(out.status().message());
+  };
+  const std::string head = "name: x\ntrigger: {}\nsteps:\n";
+  EXPECT_THAT(message(head + "  - if: \"ssh\" in alert.tags\n    then: [{stop: 1}]\n"),
+              HasSubstr("y.yml:4:15: invalid YAML: end of map not found; a quoted value ends at "
+                        "its closing quote, so to write an expression that starts with a "
+                        "quote, quote the whole expression: if: '\"ssh\" in alert.tags'"));
+  EXPECT_THAT(message(head + "\t- log: a\n"),
+              HasSubstr("; YAML does not allow tabs in indentation, so indent with spaces"));
+  EXPECT_THAT(message(head + "  - set:\n      x: \"${'a\\q'}\"\n"),
+              HasSubstr("y.yml:5:15: invalid YAML: unknown escape character: q; inside double "
+                        "quotes a backslash starts an escape such as \\n or \\\", so write "
+                        "\\\\ for a backslash or use single quotes"));
+  EXPECT_THAT(message(head + "  - action: x.y\n    with: {a: [1, 2}\n"),
+              HasSubstr("; close every [ with ] and every { with }, and quote a value that "
+                        "contains them"));
+  EXPECT_THAT(message(head + "  - stop: " + std::string(70, '-') + "1\n"),
+              HasSubstr("syntax error: more than 64 nested '-'; remove pairs of '-', which "
+                        "cancel out"));
+}
+
 // Errors inside a scalar that spans lines point at the line and column of the source
 // text, although YAML has joined the lines and dropped their indentation.
 TEST_F(CompilerTest, MultiLineScalarPositions) {
