@@ -576,12 +576,19 @@ bool WindowTable::addEventCount(uint32_t slot, int64_t event_ns, Alert& alert) {
   return admit(slot, alert);
 }
 
-// State: `count` pairs of (value hash, newest time the value was seen).
+// State: `count` pairs of (value hash, newest time the value was seen). The last pair is
+// written only by the event that fires the window, so until then its time word contains
+// the oldest event time since the window started. Checkpoints written before that word
+// was kept have kNoTime there, and the first time then comes from the events after the
+// restore and the stored values.
 bool WindowTable::addValueCount(uint32_t slot, const WindowInput& input, Alert& alert) {
   Group& group = groups_[slot];
   int64_t* pairs = state(slot);
   const int64_t oldest_allowed = group.newest_ns - rule_.timespan_ns;
   const auto hash = static_cast<int64_t>(input.value_hash);
+  int64_t& window_oldest_ns = pairs[window_words_ - 1];
+  window_oldest_ns =
+      window_oldest_ns == kNoTime ? input.event_ns : std::min(window_oldest_ns, input.event_ns);
 
   // Drop values whose newest sighting left the window, keeping the rest packed.
   uint32_t kept = 0;
@@ -599,6 +606,7 @@ bool WindowTable::addValueCount(uint32_t slot, const WindowInput& input, Alert& 
     ++kept;
   }
   group.count = kept;
+  const int64_t first_ns = window_oldest_ns;
   if (!found && input.event_ns >= oldest_allowed) {
     pairs[2 * group.count] = hash;
     pairs[2 * group.count + 1] = input.event_ns;
@@ -606,12 +614,15 @@ bool WindowTable::addValueCount(uint32_t slot, const WindowInput& input, Alert& 
   }
   if (group.count < rule_.min_count) return false;
 
+  // The count, the first event time and the evidence all cover the events since the
+  // window started, including events whose value has left the window since.
   alert.event_count = group.next_seq - group.first_seq;
   alert.first_event_ns = alert.last_event_ns = input.event_ns;
   for (uint32_t i = 0; i < group.count; ++i) {
     alert.first_event_ns = std::min(alert.first_event_ns, pairs[2 * i + 1]);
     alert.last_event_ns = std::max(alert.last_event_ns, pairs[2 * i + 1]);
   }
+  alert.first_event_ns = std::min(alert.first_event_ns, first_ns);
   fillAlert(slot, alert);
   restart(slot);
   return admit(slot, alert);

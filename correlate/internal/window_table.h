@@ -11,7 +11,8 @@
 // - event_count: a ring of min_count event times (min_count words).
 // - value_count: up to min_count (value hash, last seen) pairs (2 * min_count words).
 //   Distinct values are counted exactly up to min_count, which is all a gt/gte condition
-//   needs, because the window fires and restarts when it gets there.
+//   needs, because the window fires and restarts when it gets there. Until then the last
+//   word contains the oldest event time since the window started.
 // - temporal: the newest time each referenced rule matched (one word per rule).
 // - temporal_ordered: per step, the start and end time of the best chain that has
 //   completed the steps up to it (two words per rule).

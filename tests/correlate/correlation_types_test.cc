@@ -141,11 +141,51 @@ TEST(ValueCountTest, CountsDistinctValues) {
   EXPECT_EQ(alerts[0].group, (std::vector<std::pair<std::string, std::string>>{{"host", "h1"}}));
   EXPECT_EQ(alerts[0].event_count, 4u);
   EXPECT_EQ(alerts[0].evidence.size(), 4u);
-  EXPECT_EQ(alerts[0].first_event_ns, *parseRfc3339("2024-05-01T10:00:01Z"));
+  EXPECT_EQ(alerts[0].first_event_ns, *parseRfc3339("2024-05-01T10:00:00Z"));
   EXPECT_EQ(alerts[0].last_event_ns, *parseRfc3339("2024-05-01T10:00:04Z"));
   // The window restarted empty: two more values are not enough.
   EXPECT_TRUE(f.feedCorrelation(5, {{"rule", "a"}, {"host", "h1"}, {"User", "u4"}}).empty());
   EXPECT_TRUE(f.feedCorrelation(6, {{"rule", "a"}, {"host", "h1"}, {"User", "u5"}}).empty());
+}
+
+// The first event time is the oldest event of the window, not the newest sighting of the
+// oldest value: a value seen again keeps its first event in the alert.
+TEST(ValueCountTest, FirstEventIsOldestEvent) {
+  Fixture f(
+      correlation("  type: value_count\n  rules: [a]\n  group-by: [host]\n"
+                  "  timespan: 10m\n  condition: {field: User, gte: 2}\n"));
+  EXPECT_TRUE(f.feedCorrelation(0, {{"rule", "a"}, {"host", "h1"}, {"User", "x"}}).empty());
+  EXPECT_TRUE(f.feedCorrelation(300, {{"rule", "a"}, {"host", "h1"}, {"User", "x"}}).empty());
+  std::vector<Alert> alerts =
+      f.feedCorrelation(360, {{"rule", "a"}, {"host", "h1"}, {"User", "y"}});
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].event_count, 3u);
+  EXPECT_EQ(alerts[0].evidence.size(), 3u);
+  EXPECT_EQ(alerts[0].first_event_ns, *parseRfc3339("2024-05-01T10:00:00Z"));
+  EXPECT_EQ(alerts[0].last_event_ns, *parseRfc3339("2024-05-01T10:06:00Z"));
+
+  // The next window starts from its own first event, and an out-of-order event that is
+  // still inside the window becomes its first event.
+  EXPECT_TRUE(f.feedCorrelation(420, {{"rule", "a"}, {"host", "h1"}, {"User", "x"}}).empty());
+  EXPECT_TRUE(f.feedCorrelation(400, {{"rule", "a"}, {"host", "h1"}, {"User", "x"}}).empty());
+  alerts = f.feedCorrelation(480, {{"rule", "a"}, {"host", "h1"}, {"User", "y"}});
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].event_count, 3u);
+  EXPECT_EQ(alerts[0].first_event_ns, *parseRfc3339("2024-05-01T10:06:40Z"));
+  EXPECT_EQ(alerts[0].last_event_ns, *parseRfc3339("2024-05-01T10:08:00Z"));
+}
+
+// With a bound of 1, the only event is both the first and the last.
+TEST(ValueCountTest, FirstEventWithBoundOne) {
+  Fixture f(
+      correlation("  type: value_count\n  rules: [a]\n  timespan: 1m\n"
+                  "  condition: {field: User, gte: 1}\n"));
+  std::vector<Alert> alerts = f.feedCorrelation(5, {{"rule", "a"}, {"User", "x"}});
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].first_event_ns, *parseRfc3339("2024-05-01T10:00:05Z"));
+  alerts = f.feedCorrelation(7, {{"rule", "a"}, {"User", "x"}});
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].first_event_ns, *parseRfc3339("2024-05-01T10:00:07Z"));
 }
 
 // A value whose newest sighting left the window no longer counts.
