@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -17,6 +16,7 @@
 #include "correlate/internal/engine_parts.h"
 #include "correlate/internal/evaluate.h"
 #include "correlate/internal/group_key.h"
+#include "correlate/internal/number.h"
 #include "correlate/internal/regex_table.h"
 #include "correlate/internal/text.h"
 #include "correlate/internal/window_table.h"
@@ -98,13 +98,8 @@ std::optional<uint64_t> hashValues(const CorrelationRule& rule, const Event& eve
 std::optional<double> readNumber(const GroupField& field, const Event& event) {
   std::array<char, 64> scratch;
   std::optional<std::string_view> text = readField(field, event, scratch);
-  if (!text || text->empty()) return std::nullopt;
-  double value = 0;
-  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-  if (ec != std::errc() || end != text->data() + text->size() || !std::isfinite(value)) {
-    return std::nullopt;
-  }
-  return value;
+  if (!text) return std::nullopt;
+  return internal::parseDecimal(*text);
 }
 
 // Returns where detection rule `detection` sits in `rule.detections`, or nullopt.

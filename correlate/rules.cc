@@ -12,6 +12,7 @@
 #include "common/yaml_error.h"
 #include "correlate/internal/detection_index.h"
 #include "correlate/internal/detection_loader.h"
+#include "correlate/internal/number.h"
 #include "correlate/internal/regex_table.h"
 #include "correlate/internal/text.h"
 #include "correlate/internal/yaml_documents.h"
@@ -121,14 +122,12 @@ bool isMetricType(CorrelationType type) {
 // Reads a finite number for the condition entry `key`.
 absl::StatusOr<double> readNumber(const YAML::Node& node, std::string_view key) {
   const std::string text = node.IsScalar() ? node.Scalar() : "";
-  double value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size() ||
-      !std::isfinite(value)) {
+  std::optional<double> value = internal::parseDecimal(text);
+  if (!value) {
     return absl::InvalidArgumentError(
         internal::concat("condition ", key, ": '", text, "' must be a number"));
   }
-  return value;
+  return *value;
 }
 
 // Checks that some count of at least 1 satisfies the bounds of an event_count or

@@ -1,7 +1,6 @@
 #include "correlate/internal/detection_loader.h"
 
-#include <charconv>
-
+#include "correlate/internal/number.h"
 #include "correlate/internal/text.h"
 
 namespace vigil::correlate::internal {
@@ -167,10 +166,11 @@ absl::Status addValue(const YAML::Node& node, const Modifiers& mods, std::string
     test.op = ValueTest::Op::kExists;
     test.expect_exists = text == "true";
   } else if (mods.kind == "lt" || mods.kind == "lte" || mods.kind == "gt" || mods.kind == "gte") {
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), test.number);
-    if (ec != std::errc() || end != text.data() + text.size()) {
+    std::optional<double> number = parseDecimal(text);
+    if (!number) {
       return invalid(selection, key, concat("'", mods.kind, "' needs a number, not '", text, "'"));
     }
+    test.number = *number;
     test.op = mods.kind == "lt"    ? ValueTest::Op::kLess
               : mods.kind == "lte" ? ValueTest::Op::kLessEqual
               : mods.kind == "gt"  ? ValueTest::Op::kGreater

@@ -1,9 +1,10 @@
 #include "correlate/internal/evaluate.h"
 
 #include <array>
-#include <charconv>
 #include <optional>
 #include <string_view>
+
+#include "correlate/internal/number.h"
 
 namespace vigil::correlate::internal {
 namespace {
@@ -41,9 +42,9 @@ bool inPrefix(const IpAddr& addr, const IpPrefix& prefix) {
 }
 
 bool compareNumber(const ValueTest& test, std::string_view value) {
-  double number = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
-  if (ec != std::errc() || end != value.data() + value.size()) return false;
+  const std::optional<double> parsed = parseDecimal(value);
+  if (!parsed) return false;
+  const double number = *parsed;
   switch (test.op) {
     case ValueTest::Op::kLess:
       return number < test.number;

@@ -508,6 +508,25 @@ TEST(ValueSumTest, FractionalAndNegativeValues) {
   EXPECT_DOUBLE_EQ(alerts[0].metric, 0.5);
 }
 
+// inf, infinity and nan are not numbers: those events are skipped and counted, as the
+// numeric detection modifiers skip them.
+TEST(ValueSumTest, InfinityAndNanSkipped) {
+  Fixture f(
+      correlation("  type: value_sum\n  rules: [a]\n  timespan: 1m\n"
+                  "  condition: {field: n, gte: 10}\n"));
+  const std::vector<std::string> not_numbers = {"inf", "-inf", "Infinity", "nan", "-NaN"};
+  for (size_t i = 0; i < not_numbers.size(); ++i) {
+    EXPECT_TRUE(
+        f.feedCorrelation(static_cast<int>(i), {{"rule", "a"}, {"n", not_numbers[i]}}).empty())
+        << not_numbers[i];
+  }
+  EXPECT_EQ(f.metrics.counter("vigil_correlation_value_missing_total", "").value(), 5u);
+  std::vector<Alert> alerts = f.feedCorrelation(10, {{"rule", "a"}, {"n", "10"}});
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0].event_count, 1u);
+  EXPECT_DOUBLE_EQ(alerts[0].metric, 10);
+}
+
 // value_sum and value_avg conditions are checked at load with the reason.
 TEST(ValueSumTest, LoadErrors) {
   EXPECT_NE(loadError(correlation("  type: value_sum\n  rules: [a]\n  timespan: 1m\n"

@@ -97,6 +97,11 @@ TEST(RuleLoaderTest, RejectsWithReason) {
       {"  sel: {a|cidr: 300.1.1.1/8}\n  condition: sel",
        "invalid CIDR prefix '300.1.1.1/8'; expected ADDRESS/LENGTH such as 192.0.2.0/24"},
       {"  sel: {a|gt: ten}\n  condition: sel", "'gt' needs a number, not 'ten'"},
+      {"  sel: {a|gt: .inf}\n  condition: sel", "'gt' needs a number, not '.inf'"},
+      {"  sel: {a|lt: inf}\n  condition: sel", "'lt' needs a number, not 'inf'"},
+      {"  sel: {a|gte: -Infinity}\n  condition: sel", "'gte' needs a number, not '-Infinity'"},
+      {"  sel: {a|gt: nan}\n  condition: sel", "'gt' needs a number, not 'nan'"},
+      {"  sel: {a|lte: 1e999}\n  condition: sel", "'lte' needs a number, not '1e999'"},
       {"  sel: {a|exists: maybe}\n  condition: sel", "exists takes true or false, not 'maybe'"},
       {"  sel: {a|re: '(a)\\1'}\n  condition: sel", "is not supported by Hyperscan"},
       {"  sel: {a|contains|re: x}\n  condition: sel",
@@ -443,6 +448,51 @@ detection: {sel: {intel.list: 'abuse*', intel.type: ipv4}, condition: sel}
   // "GET http://x" is R0VUIGh0dHA6Ly94 in Base64.
   EXPECT_EQ(matching({{"blob", "R0VUIGh0dHA6Ly94"}, {"user", "u"}}), Titles{"base64offset"});
   EXPECT_EQ(matching({{"user", "u"}}, true), Titles{"intel"});
+}
+
+// lt, lte, gt and gte read decimal numbers only: inf, infinity and nan in any letter case
+// are not numbers, so they never match, whichever way the bound points.
+TEST(RuleLoaderTest, NumbersExcludeInfinityAndNan) {
+  auto rules = loadRuleSet(R"(
+title: below zero
+detection: {sel: {Size|lt: 0}, condition: sel}
+---
+title: above a million
+detection: {sel: {Size|gt: 1000000}, condition: sel}
+)");
+  auto matching = [&](const std::string& size) {
+    DetectScratch scratch(*rules);
+    Engine engine(rules, {});
+    Event event(1 << 14);
+    fillEvent(event, {{"Size", size}});
+    std::array<uint32_t, 8> out;
+    size_t n = engine.detect(event, scratch, out);
+    std::vector<std::string> titles;
+    for (size_t i = 0; i < n; ++i) titles.push_back(rules->detections[out[i]].title);
+    return titles;
+  };
+  using Titles = std::vector<std::string>;
+  for (const char* size : {"inf", "INF", "-inf", "-infinity", "Infinity", "nan", "-nan", "NaN"}) {
+    EXPECT_EQ(matching(size), Titles{}) << size;
+  }
+  EXPECT_EQ(matching("-1.5"), Titles{"below zero"});
+  EXPECT_EQ(matching("1e308"), Titles{"above a million"});
+  EXPECT_EQ(matching("2.5E6"), Titles{"above a million"});
+  EXPECT_EQ(matching("1e999"), Titles{});
+}
+
+// The correlation bounds use the same number syntax as the detection modifiers.
+TEST(RuleLoaderTest, CorrelationBoundsExcludeInfinity) {
+  for (const char* bound : {"inf", ".inf", "-infinity", "nan"}) {
+    std::string error =
+        loadError(std::string("title: A\nname: a\ndetection: {sel: {r: a}, condition: sel}\n---\n"
+                              "title: S\nid: s\ncorrelation:\n  type: value_sum\n"
+                              "  rules: [a]\n  timespan: 1m\n  condition: {field: n, gt: ") +
+                  bound + "}\n");
+    EXPECT_NE(error.find(std::string("condition gt: '") + bound + "' must be a number"),
+              std::string::npos)
+        << error;
+  }
 }
 
 // Every rule in the SigmaHQ folders loads or is rejected with a reason; prints the report.
