@@ -117,7 +117,8 @@ struct ValueTest {
     kLessEqual,
     kGreater,
     kGreaterEqual,
-    kFieldRef,  // `fieldref`: equals the value of the field `ref_field`
+    kFieldRef,  // `fieldref`: equals the value of the field `ref_field`, folding ASCII
+                // letters unless `ref_cased`
   };
   Op op = Op::kPattern;
   SigmaPattern pattern;
@@ -125,6 +126,7 @@ struct ValueTest {
   IpPrefix prefix;
   double number = 0;
   bool expect_exists = true;
+  bool ref_cased = false;       // `fieldref|cased`: compare the bytes exactly
   std::string ref_field;        // Event name of the referenced field
   std::string ref_sigma_field;  // the referenced field as the rule names it
   ResolvedName ref_event;       // ref_field, resolved for Event::get

@@ -70,9 +70,12 @@ absl::StatusOr<Modifiers> parseModifiers(std::string_view selection, std::string
         selection, key,
         concat("contains/startswith/endswith cannot be combined with '", mods.kind, "'"));
   }
-  if ((mods.windash || mods.cased) && !mods.kind.empty()) {
-    return invalid(selection, key,
-                   concat("windash/cased cannot be combined with '", mods.kind, "'"));
+  if (mods.windash && !mods.kind.empty()) {
+    return invalid(selection, key, concat("windash cannot be combined with '", mods.kind, "'"));
+  }
+  // fieldref compares two strings, so it takes cased as the string patterns do.
+  if (mods.cased && !mods.kind.empty() && mods.kind != "fieldref") {
+    return invalid(selection, key, concat("cased cannot be combined with '", mods.kind, "'"));
   }
   if (mods.kind == "base64offset" && mods.anchor != PatternAnchor::kContains) {
     return invalid(selection, key, "base64offset needs the contains modifier");
@@ -177,6 +180,7 @@ absl::Status addValue(const YAML::Node& node, const Modifiers& mods, std::string
                                    : ValueTest::Op::kGreaterEqual;
   } else if (mods.kind == "fieldref") {
     test.op = ValueTest::Op::kFieldRef;
+    test.ref_cased = mods.cased;
     test.ref_field = std::string(mapping.resolve(text));
     test.ref_sigma_field = text;
     test.ref_event = ResolvedName(test.ref_field);

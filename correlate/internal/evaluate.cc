@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "correlate/internal/number.h"
+#include "correlate/internal/text.h"
 
 namespace vigil::correlate::internal {
 namespace {
@@ -77,7 +78,8 @@ bool matchValue(const ValueTest& test, std::string_view value, const MatchContex
       if (!other && test.ref_field != test.ref_sigma_field) {
         other = context.event.get(test.ref_sigma.ref(), buffer);
       }
-      return other && *other == value;
+      if (!other) return false;
+      return test.ref_cased ? *other == value : equalsIgnoreCase(*other, value);
     }
     case ValueTest::Op::kNull:
       return value.empty();

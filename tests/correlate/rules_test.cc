@@ -102,6 +102,10 @@ TEST(RuleLoaderTest, RejectsWithReason) {
       {"  sel: {a|gte: -Infinity}\n  condition: sel", "'gte' needs a number, not '-Infinity'"},
       {"  sel: {a|gt: nan}\n  condition: sel", "'gt' needs a number, not 'nan'"},
       {"  sel: {a|lte: 1e999}\n  condition: sel", "'lte' needs a number, not '1e999'"},
+      {"  sel: {a|cidr|cased: 10.0.0.0/8}\n  condition: sel",
+       "cased cannot be combined with 'cidr'"},
+      {"  sel: {a|fieldref|windash: b}\n  condition: sel",
+       "windash cannot be combined with 'fieldref'"},
       {"  sel: {a|exists: maybe}\n  condition: sel", "exists takes true or false, not 'maybe'"},
       {"  sel: {a|re: '(a)\\1'}\n  condition: sel", "is not supported by Hyperscan"},
       {"  sel: {a|contains|re: x}\n  condition: sel",
@@ -493,6 +497,36 @@ TEST(RuleLoaderTest, CorrelationBoundsExcludeInfinity) {
               std::string::npos)
         << error;
   }
+}
+
+// fieldref folds ASCII letters unless the field has |cased, as the string values do.
+TEST(RuleLoaderTest, FieldrefCaseless) {
+  auto rules = loadRuleSet(R"(
+title: caseless
+detection: {sel: {TargetUser|fieldref: SubjectUser}, condition: sel}
+---
+title: cased
+detection: {sel: {TargetUser|fieldref|cased: SubjectUser}, condition: sel}
+)");
+  auto matching = [&](const nlohmann::json& document) {
+    DetectScratch scratch(*rules);
+    Engine engine(rules, {});
+    Event event(1 << 14);
+    fillEvent(event, document);
+    std::array<uint32_t, 8> out;
+    size_t n = engine.detect(event, scratch, out);
+    std::vector<std::string> titles;
+    for (size_t i = 0; i < n; ++i) titles.push_back(rules->detections[out[i]].title);
+    return titles;
+  };
+  using Titles = std::vector<std::string>;
+  EXPECT_EQ(matching({{"TargetUser", "alice"}, {"SubjectUser", "ALICE"}}), Titles{"caseless"});
+  EXPECT_EQ(matching({{"TargetUser", "alice"}, {"SubjectUser", "alice"}}),
+            (Titles{"caseless", "cased"}));
+  EXPECT_EQ(matching({{"TargetUser", "alice"}, {"SubjectUser", "alicia"}}), Titles{});
+  EXPECT_EQ(matching({{"TargetUser", "alice"}}), Titles{});
+  // Only ASCII letters fold: an accented capital differs from its small letter.
+  EXPECT_EQ(matching({{"TargetUser", "\u00e9"}, {"SubjectUser", "\u00c9"}}), Titles{});
 }
 
 // Every rule in the SigmaHQ folders loads or is rejected with a reason; prints the report.
