@@ -446,6 +446,29 @@ absl::StatusOr<CorrelationRule> loadCorrelation(const YAML::Node& document,
   return rule;
 }
 
+// Names a rule in errors: "FILE:LINE: document N rule 'TITLE' (id ID)", with " of tenant
+// T" for a tenant's rule. LINE is the 1-based line the document starts on.
+std::string describeRule(std::string_view file, size_t line, size_t document,
+                         std::string_view title, std::string_view id, std::string_view tenant) {
+  return internal::concat(file, ":", line, ": document ", document, " rule '", title, "' (id ",
+                          id.empty() ? "none" : id, ")",
+                          tenant.empty() ? "" : internal::concat(" of tenant ", tenant));
+}
+
+// describeRule() for a loaded detection or correlation rule.
+template <typename Rule>
+std::string ruleWhere(const Rule& rule) {
+  return describeRule(rule.file, rule.line, rule.document, rule.title, rule.id, rule.tenant);
+}
+
+// Names a rule that another rule's error refers to: "rule 'TITLE' at FILE:LINE (document N)".
+template <typename Rule>
+std::string ruleAt(const Rule& rule) {
+  return internal::concat("rule '", rule.title, "' at ", rule.file, ":", rule.line, " (document ",
+                          rule.document, ")",
+                          rule.tenant.empty() ? "" : internal::concat(" of tenant ", rule.tenant));
+}
+
 // The id and name of the rule at `position` of `rule`: a detection rule, or a correlation
 // rule when the position is chained.
 std::pair<std::string_view, std::string_view> targetNames(
@@ -554,9 +577,9 @@ absl::Status checkChains(std::vector<CorrelationRule>& correlations) {
         }
         rule.chain_depth = depth;
         if (depth > kMaxChainDepth) {
-          return absl::InvalidArgumentError(internal::concat(
-              rule.origin, " rule '", rule.title, "': chains ", depth,
-              " levels of correlations; at most ", kMaxChainDepth, " are supported"));
+          return absl::InvalidArgumentError(internal::concat(ruleWhere(rule), ": chains ", depth,
+                                                             " levels of correlations; at most ",
+                                                             kMaxChainDepth, " are supported"));
         }
         marks[current] = Mark::kDone;
         path.pop_back();
@@ -573,7 +596,7 @@ absl::Status checkChains(std::vector<CorrelationRule>& correlations) {
         }
         cycle += chainLabel(correlations[inner]);
         return absl::InvalidArgumentError(internal::concat(
-            correlations[inner].origin, ": correlation rules reference each other in a cycle: ",
+            ruleWhere(correlations[inner]), ": correlation rules reference each other in a cycle: ",
             cycle, "; remove one of these references"));
       }
       marks[inner] = Mark::kOnPath;
@@ -619,22 +642,19 @@ void shiftRegexes(DetectionRule& rule, uint32_t offset) {
   }
 }
 
-// Names a correlation.rules entry in errors: "FILE:LINE: rule 'TITLE' (id ID) of tenant T".
+// Names a correlation.rules entry in errors as ruleWhere() does, with the entry's `line`
+// in place of the document's.
 std::string refWhere(const CorrelationRule& rule, size_t line) {
-  return internal::concat(rule.file.empty() ? rule.origin : rule.file, ":", line, ": rule '",
-                          rule.title, "' (id ", rule.id.empty() ? "none" : rule.id, ")",
-                          rule.tenant.empty() ? "" : internal::concat(" of tenant ", rule.tenant));
+  return describeRule(rule.file, line, rule.document, rule.title, rule.id, rule.tenant);
 }
 
-// Names a document in errors: "FILE:LINE: document N rule 'TITLE' (id ID)", where LINE is
-// the 1-based line the document starts on.
+// describeRule() for the YAML document `node` of `origin`, before it is loaded.
 std::string describe(std::string_view origin, size_t line, size_t document,
                      const YAML::Node& node) {
   std::string title =
       node.IsMap() && node["title"] && node["title"].IsScalar() ? node["title"].Scalar() : "";
   std::string id = node.IsMap() && node["id"] && node["id"].IsScalar() ? node["id"].Scalar() : "";
-  return internal::concat(origin, ":", line, ": document ", document, " rule '", title, "' (id ",
-                          id.empty() ? "none" : id, ")");
+  return describeRule(origin, line, document, title, id, "");
 }
 
 }  // namespace
@@ -850,6 +870,7 @@ absl::Status RuleLoader::addText(std::string_view yaml, std::string_view origin)
         rule->origin = internal::concat(origin, " document ", i + 1);
         rule->file = std::string(origin);
         rule->line = first_lines[i];
+        rule->document = i + 1;
         rule->rule_ref_lines = refLines(document, first_lines[i], rule->rule_refs.size());
         rule->tenant = tenant_;
         rule->version = version_;
@@ -868,6 +889,7 @@ absl::Status RuleLoader::addText(std::string_view yaml, std::string_view origin)
         rule->origin = internal::concat(origin, " document ", i + 1);
         rule->file = std::string(origin);
         rule->line = first_lines[i];
+        rule->document = i + 1;
         rule->tenant = tenant_;
         rule->version = version_;
         pending_.detections.push_back(std::move(*rule));
@@ -924,26 +946,25 @@ absl::StatusOr<RuleSet> RuleLoader::finish() {
   using ScopedName = std::pair<std::string, std::string>;
   absl::flat_hash_map<ScopedName, uint32_t> by_id;
   absl::flat_hash_map<ScopedName, uint32_t> by_name;
-  // The origin of the first rule with each name, detection or correlation: a correlation
-  // that names a rule must find exactly one.
-  absl::flat_hash_map<ScopedName, std::string_view> name_origins;
-  auto duplicateName = [&name_origins](const std::string& tenant, const std::string& name,
-                                       const std::string& origin) -> absl::Status {
-    if (name.empty()) return absl::OkStatus();
-    auto [it, inserted] = name_origins.emplace(ScopedName(tenant, name), origin);
+  // The first rule with each name, detection or correlation, as ruleAt() names it: a
+  // correlation that names a rule must find exactly one.
+  absl::flat_hash_map<ScopedName, std::string> name_owners;
+  auto duplicateName = [&name_owners](const auto& rule) -> absl::Status {
+    if (rule.name.empty()) return absl::OkStatus();
+    auto [it, inserted] = name_owners.emplace(ScopedName(rule.tenant, rule.name), ruleAt(rule));
     if (inserted) return absl::OkStatus();
     return absl::InvalidArgumentError(internal::concat(
-        origin, ": rule name '", name, "' is already used by ", it->second,
+        ruleWhere(rule), ": rule name '", rule.name, "' is already used by ", it->second,
         "; give each rule its own name, because correlation.rules finds rules by name"));
   };
   for (uint32_t i = 0; i < rules.detections.size(); ++i) {
     const DetectionRule& rule = rules.detections[i];
     if (!rule.id.empty() && !by_id.emplace(ScopedName(rule.tenant, rule.id), i).second) {
       return absl::InvalidArgumentError(
-          internal::concat(rule.origin, ": rule id ", rule.id, " is already used by ",
-                           rules.detections[by_id[ScopedName(rule.tenant, rule.id)]].origin));
+          internal::concat(ruleWhere(rule), ": rule id ", rule.id, " is already used by ",
+                           ruleAt(rules.detections[by_id[ScopedName(rule.tenant, rule.id)]])));
     }
-    absl::Status name_status = duplicateName(rule.tenant, rule.name, rule.origin);
+    absl::Status name_status = duplicateName(rule);
     if (!name_status.ok()) return name_status;
     if (!rule.name.empty()) by_name.emplace(ScopedName(rule.tenant, rule.name), i);
   }
@@ -953,19 +974,19 @@ absl::StatusOr<RuleSet> RuleLoader::finish() {
     const CorrelationRule& rule = rules.correlations[i];
     if (!rule.id.empty()) {
       const ScopedName id(rule.tenant, rule.id);
-      std::string_view used_by;
+      std::string used_by;
       if (auto it = by_id.find(id); it != by_id.end()) {
-        used_by = rules.detections[it->second].origin;
+        used_by = ruleAt(rules.detections[it->second]);
       } else if (auto other = correlation_by_id.find(id); other != correlation_by_id.end()) {
-        used_by = rules.correlations[other->second].origin;
+        used_by = ruleAt(rules.correlations[other->second]);
       }
       if (!used_by.empty()) {
-        return absl::InvalidArgumentError(
-            internal::concat(rule.origin, ": rule id ", rule.id, " is already used by ", used_by));
+        return absl::InvalidArgumentError(internal::concat(ruleWhere(rule), ": rule id ", rule.id,
+                                                           " is already used by ", used_by));
       }
       correlation_by_id.emplace(id, i);
     }
-    absl::Status name_status = duplicateName(rule.tenant, rule.name, rule.origin);
+    absl::Status name_status = duplicateName(rule);
     if (!name_status.ok()) return name_status;
     if (!rule.name.empty()) correlation_by_name.emplace(ScopedName(rule.tenant, rule.name), i);
   }
@@ -1039,8 +1060,7 @@ absl::StatusOr<RuleSet> RuleLoader::finish() {
   for (CorrelationRule& rule : rules.correlations) {
     absl::Status fields = resolveFields(rule, rules.detections, rules.correlations, mapping_);
     if (!fields.ok()) {
-      return absl::InvalidArgumentError(
-          internal::concat(rule.origin, " rule '", rule.title, "': ", fields.message()));
+      return absl::InvalidArgumentError(internal::concat(ruleWhere(rule), ": ", fields.message()));
     }
   }
   for (size_t i = 0; i < rules.detections.size(); ++i) {

@@ -177,9 +177,10 @@ struct GroupField {
 };
 
 struct DetectionRule {
-  std::string origin;  // file (or the caller's label) and document number
-  std::string file;    // the file (or the caller's label) alone
-  size_t line = 0;     // 1-based line of `file` where the rule's document starts
+  std::string origin;   // file (or the caller's label) and document number
+  std::string file;     // the file (or the caller's label) alone
+  size_t line = 0;      // 1-based line of `file` where the rule's document starts
+  size_t document = 0;  // 1-based number of the rule's document in `file`
   // The tenant whose events the rule sees, set by RuleLoader::setScope(); empty for a
   // rule that sees every tenant's events.
   std::string tenant;
@@ -244,6 +245,7 @@ struct CorrelationRule {
   std::string origin;
   std::string file;      // as DetectionRule::file
   size_t line = 0;       // as DetectionRule::line
+  size_t document = 0;   // as DetectionRule::document
   std::string tenant;    // as DetectionRule::tenant
   uint64_t version = 0;  // as DetectionRule::version
   std::string id;

@@ -273,8 +273,9 @@ title: Corr
 correlation: {type: event_count, rules: [login], group-by: [host], timespan: 1h,
               condition: {gte: 2}}
 )");
-  EXPECT_NE(detections.find("bad.yml document 2: rule name 'login' is already used by "
-                            "bad.yml document 1; give each rule its own name"),
+  EXPECT_NE(detections.find("bad.yml:4: document 2 rule 'Second' (id none): rule name 'login' is "
+                            "already used by rule 'First' at bad.yml:1 (document 1); give each "
+                            "rule its own name"),
             std::string::npos)
       << detections;
 
@@ -287,8 +288,8 @@ name: dup
 correlation: {type: event_count, rules: [dup], group-by: [host], timespan: 1h,
               condition: {gte: 2}}
 )");
-  EXPECT_NE(mixed.find("bad.yml document 2: rule name 'dup' is already used by bad.yml "
-                       "document 1"),
+  EXPECT_NE(mixed.find("bad.yml:4: document 2 rule 'C' (id none): rule name 'dup' is already "
+                       "used by rule 'D' at bad.yml:1 (document 1)"),
             std::string::npos)
       << mixed;
 
@@ -527,6 +528,82 @@ detection: {sel: {TargetUser|fieldref|cased: SubjectUser}, condition: sel}
   EXPECT_EQ(matching({{"TargetUser", "alice"}}), Titles{});
   // Only ASCII letters fold: an accented capital differs from its small letter.
   EXPECT_EQ(matching({{"TargetUser", "\u00e9"}, {"SubjectUser", "\u00c9"}}), Titles{});
+}
+
+// Errors found while references are resolved name the file, the line the document starts
+// on, the document number, the rule's title and id, as errors of one document do.
+TEST(RuleLoaderTest, ReferenceErrorsNameDocument) {
+  const std::string detections = R"(title: det A
+id: det-a
+name: a
+detection: {sel: {r: a}, condition: sel}
+---
+title: det B
+id: det-b
+name: b
+detection: {sel: {r: b}, condition: sel}
+)";
+  struct Case {
+    std::string yaml;
+    std::string prefix;
+    std::string reason;
+  };
+  const std::vector<Case> cases = {
+      {"title: cycle a\nid: ka\ncorrelation: {type: event_count, rules: [kb], timespan: 1m, "
+       "condition: {gte: 2}}\n---\ntitle: cycle b\nid: kb\ncorrelation: {type: event_count, "
+       "rules: [ka], timespan: 1m, condition: {gte: 2}}\n",
+       "k.yml:1: document 1 rule 'cycle a' (id ka): ",
+       "correlation rules reference each other in a cycle: ka -> kb -> ka"},
+      {"title: alias not in group-by\nid: k25\ncorrelation:\n  type: temporal\n"
+       "  rules: [a, b]\n  group-by: [h]\n  timespan: 1m\n  aliases:\n    ip: {a: src, b: dst}\n",
+       "k.yml:1: document 1 rule 'alias not in group-by' (id k25): ",
+       "alias 'ip' is not used in correlation.group-by"},
+      {"title: alias unknown rule\nid: k26\ncorrelation:\n  type: temporal\n"
+       "  rules: [a, b]\n  group-by: [ip]\n  timespan: 1m\n  aliases:\n    ip: {a: src, c: dst}\n",
+       "k.yml:1: document 1 rule 'alias unknown rule' (id k26): ",
+       "alias 'ip' names rule 'c', which is not in correlation.rules"},
+      {"title: dup name\nname: a\nid: k28\ndetection: {sel: {r: q}, condition: sel}\n",
+       "k.yml:1: document 1 rule 'dup name' (id k28): ",
+       "rule name 'a' is already used by rule 'det A' at det.yml:1 (document 1)"},
+      {"title: dup id\nid: det-b\ndetection: {sel: {r: q}, condition: sel}\n",
+       "k.yml:1: document 1 rule 'dup id' (id det-b): ",
+       "rule id det-b is already used by rule 'det B' at det.yml:5 (document 2)"},
+      {"title: same rule twice\nid: k29\ncorrelation: {type: temporal, rules: [a, det-a], "
+       "timespan: 1m}\n",
+       "k.yml:1: document 1 rule 'same rule twice' (id k29): ",
+       "correlation.rules entries 'a' and 'det-a' name the same rule"},
+      {"title: no target\nid: k9\ncorrelation:\n  type: event_count\n  rules: [a, nope]\n"
+       "  timespan: 1m\n  condition: {gte: 2}\n",
+       "k.yml:5: document 1 rule 'no target' (id k9): ",
+       "correlation.rules entry 'nope' matches no loaded detection or correlation rule"},
+  };
+  for (const Case& c : cases) {
+    RuleLoader loader;
+    ASSERT_TRUE(loader.addText(detections, "det.yml").ok());
+    absl::Status status = loader.addText(c.yaml, "k.yml");
+    ASSERT_TRUE(status.ok()) << status;
+    const std::string error(loader.finish().status().message());
+    EXPECT_TRUE(error.starts_with(c.prefix + c.reason)) << error;
+  }
+
+  // Chains too deep: the error names the rule at the top.
+  std::string deep;
+  std::string below = "a";
+  for (int level = 1; level <= static_cast<int>(kMaxChainDepth) + 2; ++level) {
+    const std::string id = "d" + std::to_string(level);
+    if (level > 1) deep += "---\n";
+    deep += "title: " + id + "\nid: " + id + "\ncorrelation: {type: event_count, rules: [" + below +
+            "], timespan: 1m, condition: {gte: 2}}\n";
+    below = id;
+  }
+  RuleLoader loader;
+  ASSERT_TRUE(loader.addText(detections, "det.yml").ok());
+  ASSERT_TRUE(loader.addText(deep, "k.yml").ok());
+  const std::string error(loader.finish().status().message());
+  EXPECT_TRUE(
+      error.starts_with("k.yml:20: document 6 rule 'd6' (id d6): chains 5 levels of "
+                        "correlations; at most 4 are supported"))
+      << error;
 }
 
 // Every rule in the SigmaHQ folders loads or is rejected with a reason; prints the report.
