@@ -395,8 +395,14 @@ absl::StatusOr<CorrelationRule> loadCorrelation(const YAML::Node& document,
                          "value_avg, value_percentile, temporal, temporal_ordered or absence"));
   }
   rule.type = *parsed;
-  absl::Status status = readStringList(correlation["rules"], "correlation.rules", rule.rule_refs);
+  const YAML::Node refs = correlation["rules"];
+  absl::Status status = readStringList(refs, "correlation.rules", rule.rule_refs);
   if (!status.ok()) return status;
+  if (rule.rule_refs.empty() && refs && refs.IsSequence()) {
+    return absl::InvalidArgumentError(
+        "'correlation.rules' is empty; list the id or name of each rule to correlate, such as "
+        "[ssh_failed]");
+  }
   if (rule.rule_refs.empty()) return absl::InvalidArgumentError("'correlation.rules' is missing");
   const bool temporal =
       rule.type == CorrelationType::kTemporal || rule.type == CorrelationType::kTemporalOrdered;

@@ -606,6 +606,21 @@ detection: {sel: {r: b}, condition: sel}
       << error;
 }
 
+// An empty correlation.rules list is reported as empty, with what to list.
+TEST(RuleLoaderTest, EmptyCorrelationRules) {
+  const std::string empty = loadError(
+      "title: empty rules\nid: k30\ncorrelation:\n  type: event_count\n  rules: []\n"
+      "  timespan: 1m\n  condition: {gte: 2}\n");
+  EXPECT_NE(empty.find("bad.yml:1: document 1 rule 'empty rules' (id k30): 'correlation.rules' "
+                       "is empty; list the id or name of each rule to correlate"),
+            std::string::npos)
+      << empty;
+  const std::string missing = loadError(
+      "title: no rules\ncorrelation:\n  type: event_count\n  timespan: 1m\n"
+      "  condition: {gte: 2}\n");
+  EXPECT_NE(missing.find("'correlation.rules' is missing"), std::string::npos) << missing;
+}
+
 // Every rule in the SigmaHQ folders loads or is rejected with a reason; prints the report.
 TEST(RuleLoaderTest, CorpusSupportReport) {
   size_t supported = 0;
