@@ -913,6 +913,11 @@ absl::Status RuleLoader::addText(std::string_view yaml, std::string_view origin)
                            ": ", yamlErrorText(e))));
     }
   }
+  if (pending_.detections.size() == detections_before &&
+      pending_.correlations.size() == correlations_before) {
+    warnings_.push_back(internal::concat(
+        origin, ": contains no rule; the text is empty or has only comments and '---' lines"));
+  }
   return absl::OkStatus();
 }
 

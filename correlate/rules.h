@@ -395,7 +395,8 @@ class RuleLoader {
 
   // Parses every YAML document in `yaml` (documents are separated by `---`). `origin`
   // names the text in error messages (a file path). On error nothing from `yaml` is kept
-  // and the status names origin, document number, rule title/id and the reason.
+  // and the status names origin, document number, rule title/id and the reason. A text
+  // without any rule (empty, or only comments and `---` lines) loads and adds a warning.
   absl::Status addText(std::string_view yaml, std::string_view origin);
   // Reads `path` and calls addText(). NotFound when the file cannot be read.
   absl::Status addFile(const std::string& path);
@@ -419,9 +420,14 @@ class RuleLoader {
   // that name a rule outside `correlation.rules`. The loader is empty afterwards.
   absl::StatusOr<RuleSet> finish();
 
+  // Problems that do not stop the load, in the order addText() found them, each starting
+  // with the origin ("FILE: ..."). finish() and takeParsed() keep them.
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
  private:
   FieldMapping mapping_;
   RuleSet pending_;
+  std::vector<std::string> warnings_;
   std::string tenant_;
   uint64_t version_ = 0;
 };

@@ -179,6 +179,12 @@ std::shared_ptr<const correlate::ParsedScope> RuleReloader::parseScope(
       failed = true;
     }
   }
+  // A rule file without rules loads, because an empty file is valid YAML, but it is
+  // most likely a mistake, so the log names it.
+  for (const std::string& warning : loader.warnings()) {
+    VIGIL_LOG_WARN("rule load warning tenant={} version={} warning={}",
+                   tenant == kAllTenants ? "" : tenant, version, warning);
+  }
   if (failed) return nullptr;
   return std::make_shared<const correlate::ParsedScope>(loader.takeParsed());
 }

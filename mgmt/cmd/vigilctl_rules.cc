@@ -304,6 +304,9 @@ void runRulesTest(const RulesTestOptions& options) {
     ++rule_errors;
     std::cerr << "vigilctl: rule error: " << status.message() << "\n";
   }
+  for (const std::string& warning : loader.warnings()) {
+    std::cerr << "vigilctl: rule warning: " << warning << "\n";
+  }
   absl::StatusOr<correlate::RuleSet> loaded = loader.finish();
   if (!loaded.ok()) fail(absl::StrCat("rule error: ", loaded.status().message()));
   auto rules = std::make_shared<const correlate::RuleSet>(std::move(*loaded));

@@ -621,6 +621,28 @@ TEST(RuleLoaderTest, EmptyCorrelationRules) {
   EXPECT_NE(missing.find("'correlation.rules' is missing"), std::string::npos) << missing;
 }
 
+// A text without rules loads, with a warning that names it; a text with rules has none.
+TEST(RuleLoaderTest, TextWithoutRulesWarns) {
+  RuleLoader loader;
+  ASSERT_TRUE(loader.addText("", "empty.yml").ok());
+  ASSERT_TRUE(loader.addText("---\n", "separator.yml").ok());
+  ASSERT_TRUE(loader.addText("# later\n---\n# more\n---\n", "comments.yml").ok());
+  ASSERT_TRUE(
+      loader.addText("title: A\ndetection: {sel: {a: b}, condition: sel}\n---\n", "rule.yml").ok());
+  ASSERT_EQ(loader.warnings().size(), 3u);
+  EXPECT_EQ(loader.warnings()[0],
+            "empty.yml: contains no rule; the text is empty or has only comments and '---' "
+            "lines");
+  EXPECT_TRUE(loader.warnings()[1].starts_with("separator.yml: contains no rule"))
+      << loader.warnings()[1];
+  EXPECT_TRUE(loader.warnings()[2].starts_with("comments.yml: contains no rule"))
+      << loader.warnings()[2];
+  absl::StatusOr<RuleSet> rules = loader.finish();
+  ASSERT_TRUE(rules.ok()) << rules.status();
+  EXPECT_EQ(rules->detections.size(), 1u);
+  EXPECT_EQ(loader.warnings().size(), 3u);
+}
+
 // Every rule in the SigmaHQ folders loads or is rejected with a reason; prints the report.
 TEST(RuleLoaderTest, CorpusSupportReport) {
   size_t supported = 0;

@@ -270,6 +270,25 @@ TEST_F(VigilctlRulesTest, RuleErrorExitsNonZero) {
   EXPECT_EQ(r.lines.size(), 4u) << r.out;
 }
 
+// A rule file without rules is a warning that names the file: the other rules still run
+// and the exit status stays 0.
+TEST_F(VigilctlRulesTest, EmptyRuleFileWarns) {
+  std::string good = write("ssh.yml", kRules);
+  std::string empty = write("empty.yml", "");
+  std::string separators = write("separators.yml", "# nothing yet\n---\n---\n");
+  std::string log = write("auth.log", kSyslog);
+  CommandRun r =
+      run("rules test --format rfc3164 " + good + " " + empty + " " + separators + " " + log);
+  EXPECT_NE(r.err.find("vigilctl: rule warning: " + empty + ": contains no rule"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("vigilctl: rule warning: " + separators + ": contains no rule"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("rule warning: " + good), std::string::npos) << r.err;
+  expectSshResults(r);
+}
+
 // An event line that is not JSON is reported with file and line and counted.
 TEST_F(VigilctlRulesTest, InvalidEventLine) {
   std::string rules = write("ssh.yml", kRules);
