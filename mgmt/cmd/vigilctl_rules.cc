@@ -235,8 +235,13 @@ class RuleTester {
     const correlate::DetectionRule& rule = rules_->detections[detection];
     ++matches_;
     ++per_rule_[absl::StrCat(rule.id.empty() ? rule.title : rule.id, " (", rule.origin, ")")];
-    nlohmann::json match = {{"type", "match"},     {"line", number},      {"rule_id", rule.id},
-                            {"title", rule.title}, {"level", rule.level}, {"origin", rule.origin}};
+    // rule_id is the rule's label (id, else title), as in correlation alerts.
+    nlohmann::json match = {{"type", "match"},
+                            {"line", number},
+                            {"rule_id", correlate::ruleLabel(rule.id, rule.title)},
+                            {"title", rule.title},
+                            {"level", rule.level},
+                            {"origin", rule.origin}};
     std::cout << match.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     std::vector<correlate::Alert> alerts;
     for (uint32_t correlation : engine_.correlationsFor(detection)) {

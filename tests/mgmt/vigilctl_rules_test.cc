@@ -289,6 +289,21 @@ TEST_F(VigilctlRulesTest, EmptyRuleFileWarns) {
   expectSshResults(r);
 }
 
+// A match of a rule without an id names the rule by its title, as alerts do.
+TEST_F(VigilctlRulesTest, MatchWithoutIdUsesTitle) {
+  std::string rules = write("noid.yml", R"(title: SSH login failed
+detection:
+  keywords: ['Failed password']
+  condition: keywords
+)");
+  std::string log = write("auth.log", kSyslog);
+  CommandRun r = run("rules test --format rfc3164 " + rules + " " + log);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.lines.size(), 3u) << r.out;
+  EXPECT_EQ(r.lines[0]["rule_id"], "SSH login failed");
+  EXPECT_EQ(r.lines[0]["title"], "SSH login failed");
+}
+
 // An event line that is not JSON is reported with file and line and counted.
 TEST_F(VigilctlRulesTest, InvalidEventLine) {
   std::string rules = write("ssh.yml", kRules);
