@@ -39,6 +39,59 @@ void ignoreSigpipeByDefault() {
   }
 }
 
+// The pass phrase callback of every context. It records the request when the context
+// carries a flag, and returns -1, so an encrypted key fails to load instead of prompting.
+int rejectPassphrase(char* /*buf*/, int /*size*/, int /*rwflag*/, void* requested) {
+  if (requested != nullptr) *static_cast<bool*>(requested) = true;
+  return -1;
+}
+
+}  // namespace
+
+void disablePassphrasePrompt(void* ssl_ctx) {
+  SSL_CTX_set_default_passwd_cb(static_cast<SSL_CTX*>(ssl_ctx), rejectPassphrase);
+  SSL_CTX_set_default_passwd_cb_userdata(static_cast<SSL_CTX*>(ssl_ctx), nullptr);
+}
+
+std::string loadCertificateAndKey(void* ssl_ctx, const std::string& certificate_file,
+                                  const std::string& private_key_file) {
+  SSL_CTX* ctx = static_cast<SSL_CTX*>(ssl_ctx);
+  disablePassphrasePrompt(ctx);
+  ERR_clear_error();
+  if (SSL_CTX_use_certificate_chain_file(ctx, certificate_file.c_str()) != 1) {
+    return "certificate '" + certificate_file +
+           "' could not be loaded; give a readable PEM certificate chain: " +
+           takeOpenSslError("unknown error");
+  }
+  bool requested = false;
+  SSL_CTX_set_default_passwd_cb_userdata(ctx, &requested);
+  const int loaded = SSL_CTX_use_PrivateKey_file(ctx, private_key_file.c_str(), SSL_FILETYPE_PEM);
+  SSL_CTX_set_default_passwd_cb_userdata(ctx, nullptr);
+  if (loaded != 1) {
+    if (requested) {
+      ERR_clear_error();
+      return "private_key '" + private_key_file +
+             "' is encrypted; vigil does not ask for pass phrases, so give an unencrypted PEM "
+             "key (openssl pkey -in ENCRYPTED.pem -out KEY.pem writes one)";
+    }
+    // OpenSSL compares the key with the certificate while loading it.
+    if (ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH) {
+      return "private_key '" + private_key_file + "' does not match certificate '" +
+             certificate_file + "': " + takeOpenSslError("unknown error");
+    }
+    return "private_key '" + private_key_file +
+           "' could not be loaded; give a readable, unencrypted PEM key: " +
+           takeOpenSslError("unknown error");
+  }
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    return "private_key '" + private_key_file + "' does not match certificate '" +
+           certificate_file + "': " + takeOpenSslError("unknown error");
+  }
+  return "";
+}
+
+namespace {
+
 // Builds the server context: TLS 1.2 or later, the certificate chain and key, and client
 // verification. Returns nullptr with `error` naming the file or option.
 SSL_CTX* makeServerContext(const TlsSourceOptions& options, std::string& error) {
@@ -62,22 +115,12 @@ SSL_CTX* makeServerContext(const TlsSourceOptions& options, std::string& error) 
   // cache the server never writes after the handshake.
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_num_tickets(ctx, 0);
-  if (SSL_CTX_use_certificate_chain_file(ctx, options.certificate_file.c_str()) != 1) {
-    return fail("certificate '" + options.certificate_file +
-                "' could not be loaded; give a readable PEM certificate chain");
-  }
-  if (SSL_CTX_use_PrivateKey_file(ctx, options.private_key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    // OpenSSL compares the key with the certificate while loading it.
-    if (ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH) {
-      return fail("private_key '" + options.private_key_file + "' does not match certificate '" +
-                  options.certificate_file + "'");
-    }
-    return fail("private_key '" + options.private_key_file +
-                "' could not be loaded; give a readable, unencrypted PEM key");
-  }
-  if (SSL_CTX_check_private_key(ctx) != 1) {
-    return fail("private_key '" + options.private_key_file + "' does not match certificate '" +
-                options.certificate_file + "'");
+  if (std::string problem =
+          loadCertificateAndKey(ctx, options.certificate_file, options.private_key_file);
+      !problem.empty()) {
+    error = prefix + problem;
+    SSL_CTX_free(ctx);
+    return nullptr;
   }
   if (!options.ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(ctx, options.ca_file.c_str(), nullptr) != 1) {

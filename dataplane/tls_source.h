@@ -83,6 +83,18 @@ struct TlsSourceOptions {
 // string when all load, otherwise the error naming the file.
 std::string checkTlsFiles(const TlsSourceOptions& options);
 
+// Installs a pass phrase callback on `ssl_ctx` (an SSL_CTX*) that rejects every request. Without
+// one, OpenSSL prompts for a pass phrase on the terminal when it reads an encrypted key and blocks
+// until someone answers. Call it on every context before loading a key.
+void disablePassphrasePrompt(void* ssl_ctx);
+
+// Loads the PEM certificate chain and the unencrypted PEM private key into `ssl_ctx` (an
+// SSL_CTX*) and checks that they match. Returns an empty string on success, otherwise an
+// error naming the file and the reason, such as an encrypted key or a key that does not
+// match the certificate. Installs the callback of disablePassphrasePrompt().
+std::string loadCertificateAndKey(void* ssl_ctx, const std::string& certificate_file,
+                                  const std::string& private_key_file);
+
 class TlsSource final : public Source {
  public:
   // Validates `options`, loads the certificate, key and CA files, and allocates the ring.

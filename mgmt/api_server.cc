@@ -1,6 +1,7 @@
 #include "mgmt/api_server.h"
 
 #include <httplib.h>
+#include <openssl/err.h>
 #include <sys/socket.h>
 
 #include <exception>
@@ -12,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "dataplane/tls_source.h"
 #include "mgmt/internal/access_control.h"
 #include "mgmt/internal/api_errors.h"
 #include "mgmt/internal/auth_routes.h"
@@ -180,6 +182,8 @@ class ApiServer::Impl {
   internal::Router router_;
   // An httplib::SSLServer when options_.tls is enabled.
   std::unique_ptr<httplib::Server> server_;
+  // The reason the TLS context could not be set up, reported by start().
+  std::string tls_error_;
   std::thread thread_;
   std::string bound_;
   bool running_ = false;
@@ -243,14 +247,27 @@ void ApiServer::Impl::createServer() {
     server_ = std::make_unique<httplib::Server>();
     return;
   }
+  // The context is set up here rather than by httplib's file constructor, which leaves
+  // OpenSSL's default pass phrase prompt in place, so an encrypted key would block start() on
+  // the terminal. tls_error_ keeps the reason for start().
   const ApiTlsOptions& tls = options_.tls;
-  auto server = std::make_unique<httplib::SSLServer>(
-      tls.cert_file.c_str(), tls.key_file.c_str(),
-      tls.client_ca_file.empty() ? nullptr : tls.client_ca_file.c_str());
-  if (server->is_valid()) {
-    SSL_CTX_set_min_proto_version(server->ssl_context(), TLS1_2_VERSION);
-  }
-  server_ = std::move(server);
+  server_ = std::make_unique<httplib::SSLServer>([this, &tls](SSL_CTX& ctx) {
+    SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
+    tls_error_ = dataplane::loadCertificateAndKey(&ctx, tls.cert_file, tls.key_file);
+    if (!tls_error_.empty()) return false;
+    if (!tls.client_ca_file.empty()) {
+      if (SSL_CTX_load_verify_locations(&ctx, tls.client_ca_file.c_str(), nullptr) != 1) {
+        ERR_clear_error();
+        tls_error_ = absl::StrCat("client_ca_file '", tls.client_ca_file,
+                                  "' could not be loaded; give a readable file of PEM CA "
+                                  "certificates");
+        return false;
+      }
+      SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    }
+    return true;
+  });
 }
 
 void ApiServer::Impl::configureServer() {
@@ -513,7 +530,8 @@ absl::Status ApiServer::start() {
     return absl::InvalidArgumentError(absl::StrCat(
         "api.tls: cannot load cert_file=", tls.cert_file, " key_file=", tls.key_file,
         tls.client_ca_file.empty() ? "" : absl::StrCat(" client_ca_file=", tls.client_ca_file),
-        "; check that they are readable PEM files and that the key matches the certificate"));
+        ": ",
+        impl_->tls_error_.empty() ? "OpenSSL could not create a TLS context" : impl_->tls_error_));
   }
 
   httplib::Server& server = *impl_->server_;

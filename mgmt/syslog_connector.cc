@@ -2,23 +2,25 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/time.h"
+#include "dataplane/tls_source.h"
 #include "mgmt/action_router.h"
 #include "mgmt/config.h"
 
@@ -146,6 +148,7 @@ absl::Status SyslogConnector::loadTls() {
   };
   tls_ctx_.reset(SSL_CTX_new(TLS_client_method()));
   if (tls_ctx_ == nullptr) return failed("cannot create a TLS context");
+  dataplane::disablePassphrasePrompt(tls_ctx_.get());
   SSL_CTX_set_min_proto_version(tls_ctx_.get(), TLS1_2_VERSION);
   SSL_CTX_set_verify(tls_ctx_.get(), SSL_VERIFY_PEER, nullptr);
   if (config_.tls_ca_file.empty()) {
@@ -158,14 +161,15 @@ absl::Status SyslogConnector::loadTls() {
                                " as PEM certificates"));
   }
   if (!config_.tls_cert_file.empty()) {
-    if (SSL_CTX_use_certificate_chain_file(tls_ctx_.get(), config_.tls_cert_file.c_str()) != 1) {
-      return failed(absl::StrCat("cannot load tls_cert_file ", config_.tls_cert_file));
-    }
-    if (SSL_CTX_use_PrivateKey_file(tls_ctx_.get(), config_.tls_key_file.c_str(),
-                                    SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(tls_ctx_.get()) != 1) {
-      return failed(absl::StrCat("cannot load tls_key_file ", config_.tls_key_file,
-                                 " as the key of tls_cert_file"));
+    if (std::string problem = dataplane::loadCertificateAndKey(
+            tls_ctx_.get(), config_.tls_cert_file, config_.tls_key_file);
+        !problem.empty()) {
+      const bool certificate = absl::StartsWith(problem, "certificate");
+      return absl::InvalidArgumentError(absl::StrCat(
+          "connector ", config_.name, ": cannot load ",
+          certificate ? "tls_cert_file " + config_.tls_cert_file
+                      : "tls_key_file " + config_.tls_key_file + " as the key of tls_cert_file",
+          ": ", problem));
     }
   }
   return absl::OkStatus();

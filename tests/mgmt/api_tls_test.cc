@@ -120,6 +120,27 @@ TEST_F(ApiTlsTest, BadFilesFailStart) {
   EXPECT_NE(status.message().find("server.key"), absl::string_view::npos) << status;
 }
 
+// An encrypted key fails start() at once with the reason; the server never prompts for a
+// pass phrase on the terminal.
+TEST_F(ApiTlsTest, EncryptedKeyFailsStartWithoutPrompt) {
+  const std::string encrypted = dir_.file("encrypted.key");
+  ASSERT_EQ(std::system(("openssl pkey -in " + dir_.file("server.key") +
+                         " -aes256 -passout pass:S3cret -out " + encrypted + " >>" +
+                         dir_.file("openssl.log") + " 2>&1")
+                            .c_str()),
+            0);
+  ApiServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.tls.cert_file = dir_.file("server.pem");
+  options.tls.key_file = encrypted;
+  ApiServer bad(*store_, metrics_, options);
+  absl::Status status = bad.start();
+  EXPECT_TRUE(absl::IsInvalidArgument(status)) << status;
+  EXPECT_NE(status.message().find("private_key '" + encrypted + "' is encrypted"),
+            absl::string_view::npos)
+      << status;
+}
+
 // The config accepts api.tls, and refuses plain HTTP on a non-loopback address with the fix.
 TEST_F(ApiTlsTest, ConfigRules) {
   auto tls = parseConfig(

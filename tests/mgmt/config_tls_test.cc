@@ -31,6 +31,11 @@ class TlsConfigTest : public ::testing::Test {
       return std::system(command.c_str()) == 0;
     };
     ASSERT_TRUE(makePair("server") && makePair("other")) << "openssl failed; see " << dir_;
+    const std::string encrypt = "openssl pkey -in " + d +
+                                "/server.key -aes256 -passout "
+                                "pass:S3cret -out " +
+                                d + "/encrypted.key >>" + d + "/openssl.log 2>&1";
+    ASSERT_EQ(std::system(encrypt.c_str()), 0) << "openssl failed; see " << dir_;
     fs::copy_file(dir_ / "server.pem", dir_ / "ca.pem");
     std::ofstream(dir_ / "garbage.pem") << "placeholder\n";
   }
@@ -123,6 +128,20 @@ TEST_F(TlsConfigTest, TlsErrorsNameKeyAndFile) {
     EXPECT_NE(std::string(result.status().message()).find(c.expected), std::string::npos)
         << "yaml: " << c.yaml << "\nerror: " << result.status().message();
   }
+}
+
+// An encrypted key fails at once with an error that names the file and asks for an
+// unencrypted key; OpenSSL must not prompt for a pass phrase.
+TEST_F(TlsConfigTest, EncryptedKeyIsRejectedWithoutPrompt) {
+  auto source = parse(
+      "sources: [{name: s, type: tls, certificate: server.pem, private_key: encrypted.key}]\n");
+  ASSERT_FALSE(source.ok());
+  EXPECT_NE(std::string(source.status().message())
+                .find("test.yaml:1: sources[0]: private_key '" + path("encrypted.key") +
+                      "' is encrypted; vigil does not ask for pass phrases, so give an "
+                      "unencrypted PEM key"),
+            std::string::npos)
+      << source.status();
 }
 
 }  // namespace
