@@ -443,6 +443,16 @@ struct Reader : internal::YamlReader {
       return error(tls, "api.tls",
                    "needs both certificate and private_key (PEM files) to serve HTTPS");
     }
+    // Load the files as the API server will, so an encrypted key or one that does not match
+    // its certificate fails the check rather than the start, after sources have opened.
+    dataplane::TlsSourceOptions files;
+    files.name.clear();
+    files.certificate_file = c.api_tls_certificate;
+    files.private_key_file = c.api_tls_private_key;
+    files.ca_file = c.api_tls_client_ca_file;
+    if (std::string problem = dataplane::checkTlsFiles(files); !problem.empty()) {
+      return error(tls["private_key"], "api.tls", problem);
+    }
     return absl::OkStatus();
   }
 

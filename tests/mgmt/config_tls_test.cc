@@ -144,5 +144,42 @@ TEST_F(TlsConfigTest, EncryptedKeyIsRejectedWithoutPrompt) {
       << source.status();
 }
 
+// api.tls is loaded while the file is checked, as a tls source is, so a key that does not
+// match its certificate fails the check instead of the start.
+TEST_F(TlsConfigTest, ApiTlsFilesAreLoadedByTheCheck) {
+  auto mismatch = parse(
+      "api:\n  listen: 127.0.0.1:8443\n  tls:\n    certificate: server.pem\n"
+      "    private_key: other.key\n");
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_NE(std::string(mismatch.status().message())
+                .find("test.yaml:5: api.tls: private_key '" + path("other.key") +
+                      "' does not match certificate '" + path("server.pem") + "'"),
+            std::string::npos)
+      << mismatch.status();
+
+  auto api = parse(
+      "api:\n  listen: 127.0.0.1:8443\n  tls:\n    certificate: server.pem\n"
+      "    private_key: encrypted.key\n");
+  ASSERT_FALSE(api.ok());
+  EXPECT_NE(
+      std::string(api.status().message())
+          .find("test.yaml:5: api.tls: private_key '" + path("encrypted.key") + "' is encrypted"),
+      std::string::npos)
+      << api.status();
+
+  auto bad_ca = parse(
+      "api:\n  listen: 127.0.0.1:8443\n  tls: {certificate: server.pem, "
+      "private_key: server.key, client_ca_file: garbage.pem}\n");
+  ASSERT_FALSE(bad_ca.ok());
+  EXPECT_NE(std::string(bad_ca.status().message()).find("ca_file '" + path("garbage.pem") + "'"),
+            std::string::npos)
+      << bad_ca.status();
+
+  auto good = parse(
+      "api:\n  listen: 127.0.0.1:8443\n  tls: {certificate: server.pem, "
+      "private_key: server.key, client_ca_file: ca.pem}\n");
+  EXPECT_TRUE(good.ok()) << good.status();
+}
+
 }  // namespace
 }  // namespace vigil::mgmt
