@@ -700,6 +700,58 @@ struct Reader : internal::YamlReader {
     return absl::OkStatus();
   }
 
+  // A socket that vigild binds: a udp, tcp or tls source, or the API.
+  struct Listener {
+    std::string key;       // the dotted key, e.g. sources[1].listen
+    std::string owner;     // e.g. "tcp source 'syslog'" or "the API"
+    std::string protocol;  // "UDP" or "TCP"; tcp and tls sources and the API use TCP
+    std::string listen;    // host:port as written
+    YAML::Node node;
+  };
+
+  // Fails when `listener` cannot bind beside one in `earlier`: the same protocol and port,
+  // and the same address, or a wildcard address (0.0.0.0 or ::) of the same IP family,
+  // which binds every address of that family. UDP and TCP never conflict. Appends
+  // `listener` to `earlier` otherwise.
+  absl::Status addListener(Listener listener, std::vector<Listener>& earlier) const {
+    std::string host;
+    uint16_t port = 0;
+    std::optional<IpAddr> addr;
+    if (splitHostPort(listener.listen, host, port)) addr = parseIp(host);
+    if (!addr) {
+      earlier.push_back(std::move(listener));  // readListen() reports the bad address
+      return absl::OkStatus();
+    }
+    auto isWildcard = [](const IpAddr& ip) { return ip.isV4() ? ip.v4() == 0 : ip == IpAddr{}; };
+    for (const Listener& other : earlier) {
+      std::string other_host;
+      uint16_t other_port = 0;
+      if (other.protocol != listener.protocol ||
+          !splitHostPort(other.listen, other_host, other_port) || other_port != port) {
+        continue;
+      }
+      std::optional<IpAddr> other_addr = parseIp(other_host);
+      if (!other_addr || other_addr->isV4() != addr->isV4()) continue;
+      if (*other_addr == *addr) {
+        return error(listener.node, listener.key,
+                     absl::StrCat("'", listener.listen, "' is already used by the ", other.owner,
+                                  " (", other.key, "); give each ", listener.protocol,
+                                  " listener its own address or port"));
+      }
+      if (isWildcard(*addr) || isWildcard(*other_addr)) {
+        const std::string& wildcard = isWildcard(*addr) ? host : other_host;
+        return error(
+            listener.node, listener.key,
+            absl::StrCat("'", listener.listen, "' overlaps '", other.listen, "' of the ",
+                         other.owner, " (", other.key, "), because ", wildcard, " binds every ",
+                         addr->isV4() ? "IPv4" : "IPv6", " address; give each ", listener.protocol,
+                         " listener its own port"));
+      }
+    }
+    earlier.push_back(std::move(listener));
+    return absl::OkStatus();
+  }
+
   absl::Status readDaemon(const YAML::Node& root, DaemonConfig& c) const {
     static const std::set<std::string> kTop = {"daemon", "pipeline", "sources", "intel",
                                                "rules", "alerts", "api", "state_dir",
@@ -707,6 +759,7 @@ struct Reader : internal::YamlReader {
                                                "playbooks"};
     if (auto st = checkKeys(root, "", kTop); !st.ok()) return st;
     absl::Status st;
+    std::vector<Listener> listeners;
 
     if (YAML::Node d = root["daemon"]) {
       if (!(st = checkKeys(d, "daemon", {"log_level", "state_dir", "drain_timeout_s"})).ok()) {
@@ -750,7 +803,6 @@ struct Reader : internal::YamlReader {
     if (YAML::Node s = root["sources"]) {
       if (!s.IsSequence()) return error(s, "sources", "must be a list of sources");
       std::set<std::string> names;
-      std::set<std::string> listens;
       for (size_t i = 0; i < s.size(); ++i) {
         SourceConfig src;
         std::string where = absl::StrCat("sources[", i, "]");
@@ -759,14 +811,11 @@ struct Reader : internal::YamlReader {
         if (!names.insert(src.name).second) {
           return error(s[i], where + ".name", absl::StrCat("'", src.name, "' is used by two sources"));
         }
-        // UDP and TCP may share a port number; two stream sources or two UDP sources cannot.
         if (!src.listen.empty()) {
-          std::string protocol = src.type == "udp" ? "udp" : "stream";
-          if (!listens.insert(protocol + " " + src.listen).second) {
-            return error(s[i], where + ".listen",
-                         absl::StrCat("'", src.listen, "' is already used by another ", src.type,
-                                      " source; give each listener its own address or port"));
-          }
+          Listener listener{where + ".listen", absl::StrCat(src.type, " source '", src.name, "'"),
+                            src.type == "udp" ? "UDP" : "TCP", src.listen,
+                            s[i]["listen"] ? s[i]["listen"] : s[i]};
+          if (!(st = addListener(std::move(listener), listeners)).ok()) return st;
         }
         c.sources.push_back(std::move(src));
       }
@@ -868,6 +917,13 @@ struct Reader : internal::YamlReader {
                                   "' is not a loopback address, and plain HTTP would send API "
                                   "tokens in clear text; set api.tls.certificate and "
                                   "api.tls.private_key, or listen on 127.0.0.1 or [::1]"));
+      }
+    }
+    if (c.api_enabled) {
+      YAML::Node node = root["api"] && root["api"]["listen"] ? root["api"]["listen"] : root;
+      if (!(st = addListener({"api.listen", "the API", "TCP", c.api_listen, node}, listeners))
+               .ok()) {
+        return st;
       }
     }
     c.case_db = c.case_db.empty() ? (std::filesystem::path(c.state_dir) / "cases.db").string()

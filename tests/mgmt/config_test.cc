@@ -298,7 +298,8 @@ TEST(ConfigTest, RejectsSilentMistakes) {
     const char* expected;
   };
   const Case cases[] = {
-      {"api: {listen: '127.0.0.1:1'}\napi: {listen: '127.0.0.1:2'}\n", "test.yaml:2: api: given twice"},
+      {"api: {listen: '127.0.0.1:1'}\napi: {listen: '127.0.0.1:2'}\n",
+       "test.yaml:2: api: given twice"},
       {"sources:\n  - {name: u, type: udp, framing: octet_counting}\n",
        "sources[0].framing: does not apply to a udp source; keys for udp sources: listen, "
        "receive_buffer_bytes"},
@@ -307,7 +308,8 @@ TEST(ConfigTest, RejectsSilentMistakes) {
       {"sources:\n  - {name: u, type: udp, listen: '127.0.0.1:0'}\n", "has port 0"},
       {"sources:\n  - {name: a, type: tcp, listen: '127.0.0.1:5514'}\n"
        "  - {name: b, type: tcp, listen: '127.0.0.1:5514'}\n",
-       "sources[1].listen: '127.0.0.1:5514' is already used by another tcp source"},
+       "sources[1].listen: '127.0.0.1:5514' is already used by the tcp source 'a' "
+       "(sources[0].listen); give each TCP listener its own address or port"},
   };
   for (const Case& c : cases) {
     auto result = parse(c.yaml);
@@ -319,6 +321,50 @@ TEST(ConfigTest, RejectsSilentMistakes) {
   auto both = parse("sources:\n  - {name: u, type: udp, listen: '127.0.0.1:5514'}\n"
                     "  - {name: t, type: tcp, listen: '127.0.0.1:5514'}\n");
   EXPECT_TRUE(both.ok()) << both.status();
+}
+
+// Listeners that cannot bind together fail the check, with the other listener's type:
+// a wildcard address against any address of its family, and sources against the API.
+TEST(ConfigTest, RejectsOverlappingListeners) {
+  struct Case {
+    const char* yaml;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {"sources:\n  - {name: a, type: tcp, listen: '127.0.0.1:5514'}\n"
+       "  - {name: b, type: tcp, listen: '0.0.0.0:5514'}\n",
+       "test.yaml:3: sources[1].listen: '0.0.0.0:5514' overlaps '127.0.0.1:5514' of the tcp "
+       "source 'a' (sources[0].listen), because 0.0.0.0 binds every IPv4 address"},
+      {"sources:\n  - {name: a, type: udp, listen: '0.0.0.0:5514'}\n"
+       "  - {name: b, type: udp, listen: '127.0.0.1:5514'}\n",
+       "sources[1].listen: '127.0.0.1:5514' overlaps '0.0.0.0:5514' of the udp source 'a'"},
+      {"sources:\n  - {name: a, type: tcp, listen: '[::]:5514'}\n"
+       "  - {name: b, type: tcp, listen: '[::1]:5514'}\n",
+       "because :: binds every IPv6 address"},
+      {"api: {listen: '127.0.0.1:8080'}\n"
+       "sources:\n  - {name: a, type: tcp, listen: '127.0.0.1:8080'}\n",
+       "test.yaml:1: api.listen: '127.0.0.1:8080' is already used by the tcp source 'a' "
+       "(sources[0].listen)"},
+      {"sources:\n  - {name: a, type: tcp, listen: '0.0.0.0:8080'}\n",
+       "api.listen: '127.0.0.1:8080' overlaps '0.0.0.0:8080' of the tcp source 'a'"},
+  };
+  for (const Case& c : cases) {
+    auto result = parse(c.yaml);
+    ASSERT_FALSE(result.ok()) << c.yaml;
+    EXPECT_NE(std::string(result.status().message()).find(c.expected), std::string::npos)
+        << "yaml: " << c.yaml << "\nerror: " << result.status().message();
+  }
+  // Different families, different protocols, or the API switched off do not conflict.
+  for (const char* yaml :
+       {"sources:\n  - {name: a, type: tcp, listen: '0.0.0.0:5514'}\n"
+        "  - {name: b, type: tcp, listen: '[::1]:5514'}\n",
+        "sources:\n  - {name: a, type: udp, listen: '0.0.0.0:5514'}\n"
+        "  - {name: b, type: tcp, listen: '127.0.0.1:5514'}\n",
+        "sources:\n  - {name: a, type: udp, listen: '127.0.0.1:8080'}\n",
+        "api: {enabled: false}\nsources:\n  - {name: a, type: tcp, listen: '127.0.0.1:8080'}\n"}) {
+    auto ok = parse(yaml);
+    EXPECT_TRUE(ok.ok()) << yaml << "\nerror: " << ok.status();
+  }
 }
 
 // A folder given as the config file is named as such.

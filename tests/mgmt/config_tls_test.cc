@@ -181,5 +181,20 @@ TEST_F(TlsConfigTest, ApiTlsFilesAreLoadedByTheCheck) {
   EXPECT_TRUE(good.ok()) << good.status();
 }
 
+// A tls source on the port of a tcp source is rejected, and the error names the other
+// source's type.
+TEST_F(TlsConfigTest, ListenConflictNamesOtherType) {
+  auto result = parse(
+      "sources:\n  - {name: a, type: tcp, listen: '127.0.0.1:5514'}\n"
+      "  - {name: b, type: tls, listen: '127.0.0.1:5514', certificate: server.pem, "
+      "private_key: server.key}\n");
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(std::string(result.status().message())
+                .find("test.yaml:3: sources[1].listen: '127.0.0.1:5514' is already used by the "
+                      "tcp source 'a' (sources[0].listen)"),
+            std::string::npos)
+      << result.status();
+}
+
 }  // namespace
 }  // namespace vigil::mgmt
