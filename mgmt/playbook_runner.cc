@@ -1031,16 +1031,26 @@ void PlaybookRunner::countSettled(const SettledSegment& segment, const absl::Sta
       pm.duration->observe(static_cast<double>(std::max<int64_t>(now - segment.created_ns, 0)) *
                            1e-9);
     }
-    if (segment.state == RunState::kFailed) {
-      VIGIL_LOG_WARN("playbook run failed run={} playbook={} error={}", segment.run_id,
-                     segment.playbook, segment.error);
+    // A playbook whose connector is down fails every run, so failures log on power-of-two
+    // repeats per playbook.
+    if (segment.state == RunState::kFailed && shouldLogPow2(pm.failed_run_logs)) {
+      VIGIL_LOG_WARN("playbook run failed run={} playbook={} error={} repeats={}", segment.run_id,
+                     segment.playbook, segment.error,
+                     pm.failed_run_logs.load(std::memory_order_relaxed));
     }
   }
   countSteps(segment.playbook, segment.steps, worker);
   if (!stored.ok()) {
     store_errors_.add();
-    VIGIL_LOG_ERROR("cannot record playbook run state run={} error={}", segment.run_id,
-                    stored.ToString());
+    std::atomic<uint64_t>& repeats =
+        pm.store_error_logs[static_cast<size_t>(stored.code()) % pm.store_error_logs.size()];
+    if (shouldLogPow2(repeats)) {
+      VIGIL_LOG_ERROR(
+          "cannot record playbook run state run={} playbook={} error={} repeats={} "
+          "total={}",
+          segment.run_id, segment.playbook, stored.ToString(),
+          repeats.load(std::memory_order_relaxed), store_errors_.value());
+    }
   }
 }
 

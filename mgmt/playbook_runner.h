@@ -24,6 +24,7 @@
 // nothing is dropped or waits; at start it takes up the alerts an earlier process left.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -34,9 +35,9 @@
 #include <mutex>
 #include <optional>
 #include <set>
-#include <utility>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -274,6 +275,10 @@ class PlaybookRunner final : public correlate::AlertSink, public StoredAlertSink
     Counter* suspended_approval = nullptr;
     Counter* suspended_delay = nullptr;
     Histogram* duration = nullptr;
+    // Repeat counts of this playbook's error lines, so that repeats log on powers of two
+    // only: failed runs, and failed run store writes by absl::StatusCode.
+    std::atomic<uint64_t> failed_run_logs{0};
+    std::array<std::atomic<uint64_t>, 17> store_error_logs{};
   };
   struct StepMetrics {
     Counter* outcomes = nullptr;

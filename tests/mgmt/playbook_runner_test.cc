@@ -486,6 +486,36 @@ steps:
   EXPECT_EQ(metrics_.sum("vigil_playbook_actions_unrouted_total"), 1u);
 }
 
+// Counts the lines of `log` that contain `text`.
+size_t countLines(const std::string& log, const std::string& text) {
+  std::istringstream lines(log);
+  size_t count = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find(text) != std::string::npos) ++count;
+  }
+  return count;
+}
+
+// Runs that fail the same way log on power-of-two repeats per playbook only, with the
+// repeat count, so a failing connector cannot flood the log.
+TEST_F(PlaybookRunnerTest, RepeatedRunFailuresAreRateLimited) {
+  addPlaybook("unrouted", R"(name: unrouted
+trigger: {rule_ids: [r1]}
+steps:
+  - action: unrouted.thing
+)");
+  startRunner();
+  testing::LogCapture log;
+  for (int i = 0; i < 20; ++i) runner_->onAlert(alert());
+  runner_->flush();
+  EXPECT_EQ(metrics_.sum("vigil_playbook_actions_unrouted_total"), 20u);
+  const std::string text = log.text();
+  // Repeats 1, 2, 4, 8 and 16 of 20.
+  EXPECT_EQ(countLines(text, "playbook run failed"), 5u) << text;
+  EXPECT_NE(text.find("playbook=unrouted"), std::string::npos) << text;
+  EXPECT_NE(text.find("repeats=16"), std::string::npos) << text;
+}
+
 // A run that exhausts its step budget fails with the budget and the setting that raises it.
 TEST_F(PlaybookRunnerTest, StepBudgetErrorNamesSetting) {
   addPlaybook("spin", R"(name: spin
