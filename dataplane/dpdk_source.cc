@@ -485,8 +485,8 @@ bool DpdkSource::Impl::startPort(std::string& error) {
 
   rc = rte_eth_promiscuous_enable(port_id);
   if (rc != 0) {
-    VIGIL_LOG_WARN("DPDK promiscuous mode not enabled source={} port={} error={}", options.name,
-                   port_id, rte_strerror(-rc));
+    VIGIL_LOG_WARN("DPDK promiscuous mode not enabled source={} port={} error=\"{}\"", options.name,
+                   port_id, logText(rte_strerror(-rc)));
   }
   rte_eth_stats_reset(port_id);
 
@@ -583,8 +583,8 @@ void DpdkSource::Impl::stopPort() {
   if (port_started) {
     const int rc = rte_eth_dev_stop(port_id);
     if (rc != 0) {
-      VIGIL_LOG_WARN("DPDK rte_eth_dev_stop failed source={} port={} error={}", options.name,
-                     port_id, rte_strerror(-rc));
+      VIGIL_LOG_WARN("DPDK rte_eth_dev_stop failed source={} port={} error=\"{}\"", options.name,
+                     port_id, logText(rte_strerror(-rc)));
     }
     port_started = false;
   }
@@ -628,16 +628,16 @@ void DpdkSource::Impl::runQueue(uint16_t queue) {
     CPU_SET(options.lcores[queue], &cpus);
     const int rc = pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
     if (rc != 0) {
-      VIGIL_LOG_WARN("DPDK RX thread not pinned source={} queue={} cpu={} error={}",
-                     options.name, queue, options.lcores[queue], std::strerror(rc));
+      VIGIL_LOG_WARN("DPDK RX thread not pinned source={} queue={} cpu={} error=\"{}\"",
+                     options.name, queue, options.lcores[queue], logText(std::strerror(rc)));
     }
   }
   // A registered thread gets an lcore id, so mbuf alloc and free use the pool's per-lcore
   // cache. An unregistered thread goes to the shared pool ring for every mbuf.
   const bool registered = rte_thread_register() == 0;
   if (!registered) {
-    VIGIL_LOG_WARN("DPDK RX thread not registered as an lcore source={} queue={} error={}",
-                   options.name, queue, rte_strerror(rte_errno));
+    VIGIL_LOG_WARN("DPDK RX thread not registered as an lcore source={} queue={} error=\"{}\"",
+                   options.name, queue, logText(rte_strerror(rte_errno)));
   }
   internal::RxQueue& rx = *queues[queue];
   int64_t next_stats_ns = monotonicNs() + kPortStatsIntervalNs;

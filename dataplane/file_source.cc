@@ -279,8 +279,8 @@ bool FileSource::replayFile(size_t index) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       read_errors_->add();
-      VIGIL_LOG_ERROR("read failed, skipping rest of file source={} path={} error={}",
-                      options_.name, options_.paths[index], internal::errnoText(errno));
+      VIGIL_LOG_ERROR("read failed, skipping rest of file source={} path={} error=\"{}\"",
+                      options_.name, options_.paths[index], logText(internal::errnoText(errno)));
       break;
     }
     if (n == 0) break;

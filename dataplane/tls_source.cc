@@ -221,9 +221,9 @@ std::unique_ptr<internal::StreamConnection> TlsServer::makeConnection(
   SSL* ssl = SSL_new(ctx_);
   if (ssl == nullptr || SSL_set_fd(ssl, fd) != 1) {
     if (shouldLogPow2(errorLogs())) {
-      VIGIL_LOG_ERROR("SSL_new failed, closing connection source={} peer={} error={}",
+      VIGIL_LOG_ERROR("SSL_new failed, closing connection source={} peer={} error=\"{}\"",
                       settings().name, internal::formatSockaddr(addr),
-                      takeOpenSslError("unknown error"));
+                      logText(takeOpenSslError("unknown error")));
     }
     SSL_free(ssl);
     return nullptr;
@@ -289,9 +289,10 @@ void TlsServer::onHandshakeFailure(TlsConnection& conn, std::string_view reason)
   handshake_failures_.add();
   conn.tls_failed = true;
   if (shouldLogPow2(handshake_logs_)) {
-    VIGIL_LOG_WARN("TLS handshake failed, closing connection source={} peer={} error=\"{}\" "
-                   "total={}",
-                   settings().name, conn.peer_text, reason, handshake_failures_.value());
+    VIGIL_LOG_WARN(
+        "TLS handshake failed, closing connection source={} peer={} error=\"{}\" "
+        "total={}",
+        settings().name, conn.peer_text, logText(reason), handshake_failures_.value());
   }
   ERR_clear_error();
   closeConnection(conn);
@@ -327,7 +328,7 @@ internal::ReadStatus TlsServer::readSome(internal::StreamConnection& base, size_
                       conn.peer_text);
     } else if (shouldLogPow2(errorLogs())) {
       VIGIL_LOG_WARN("TLS read failed source={} peer={} error=\"{}\"", settings().name,
-                     conn.peer_text, reason);
+                     conn.peer_text, logText(reason));
     }
   }
   return internal::ReadStatus::kEnd;

@@ -85,8 +85,8 @@ bool UdpSource::start(std::string& error) {
   }
   int one = 1;
   if (::setsockopt(fd_, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one)) != 0) {
-    VIGIL_LOG_WARN("SO_RXQ_OVFL unavailable, kernel drops are not counted source={} error={}",
-                   options_.name, internal::errnoText(errno));
+    VIGIL_LOG_WARN("SO_RXQ_OVFL unavailable, kernel drops are not counted source={} error=\"{}\"",
+                   options_.name, logText(internal::errnoText(errno)));
   }
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) {
@@ -131,8 +131,8 @@ void UdpSource::run() {
     int ready = ::poll(fds, 2, kPollTimeoutMs);
     if (ready < 0 && errno != EINTR) {
       if (shouldLogPow2(error_logs_)) {
-        VIGIL_LOG_ERROR("poll failed source={} error={}", options_.name,
-                        internal::errnoText(errno));
+        VIGIL_LOG_ERROR("poll failed source={} error=\"{}\"", options_.name,
+                        logText(internal::errnoText(errno)));
       }
       continue;
     }
@@ -171,8 +171,8 @@ int UdpSource::receiveIntoRing(size_t count) {
   if (n <= 0) {
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
         shouldLogPow2(error_logs_)) {
-      VIGIL_LOG_ERROR("recvmmsg failed source={} error={}", options_.name,
-                      internal::errnoText(errno));
+      VIGIL_LOG_ERROR("recvmmsg failed source={} error=\"{}\"", options_.name,
+                      logText(internal::errnoText(errno)));
     }
     return 0;
   }

@@ -204,8 +204,9 @@ absl::Status ActionRouter::perform(std::string_view action, const pb::List& para
     if (ctx.journal != nullptr) {
       if (absl::Status st = ctx.journal->recordStart(step.idempotency_key, action); !st.ok()) {
         journal_errors_.add();
-        VIGIL_LOG_WARN_POW2("cannot record a playbook action in the run journal run={} error={}",
-                            ctx.run_id, st.ToString());
+        VIGIL_LOG_WARN_POW2(
+            "cannot record a playbook action in the run journal run={} error=\"{}\"", ctx.run_id,
+            logText(st.ToString()));
       }
     }
     // Timed right before the call, after the idempotency key, the step's text and the
@@ -243,8 +244,9 @@ absl::Status ActionRouter::perform(std::string_view action, const pb::List& para
   }
   if (target != nullptr) step.name = absl::StrCat(std::string(action), " via ", target->name);
   if (!status.ok()) {
-    VIGIL_LOG_WARN_POW2("playbook action failed run={} playbook={} action={} error={}", ctx.run_id,
-                        ctx.playbook, std::string(action), std::string(status.message()));
+    VIGIL_LOG_WARN_POW2("playbook action failed run={} playbook={} action={} error=\"{}\"",
+                        ctx.run_id, ctx.playbook, std::string(action),
+                        logText(std::string(status.message())));
   }
   ctx.steps.push_back(std::move(step));
   return status;
@@ -285,8 +287,9 @@ void ActionRouter::journalOutcome(RunContext& ctx, const std::string& key,
   }
   if (absl::Status st = ctx.journal->recordOutcome(outcome); !st.ok()) {
     journal_errors_.add();
-    VIGIL_LOG_WARN_POW2("cannot record a playbook action outcome in the run journal run={} error={}",
-                        ctx.run_id, st.ToString());
+    VIGIL_LOG_WARN_POW2(
+        "cannot record a playbook action outcome in the run journal run={} error=\"{}\"",
+        ctx.run_id, logText(st.ToString()));
   }
 }
 

@@ -67,8 +67,8 @@ struct JsonLinesAlertWriter::State {
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         errors.add();
-        VIGIL_LOG_WARN_POW2("alert write failed target={} error={}", target,
-                            std::strerror(errno));
+        VIGIL_LOG_WARN_POW2("alert write failed target={} error=\"{}\"", target,
+                            logText(std::strerror(errno)));
         return;
       }
       done += static_cast<size_t>(n);

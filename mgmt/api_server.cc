@@ -326,8 +326,8 @@ void ApiServer::Impl::configureServer() {
           error_text = e.what();
         } catch (...) {
         }
-        VIGIL_LOG_ERROR("api request threw method={} path={} error={}", logText(req.method),
-                        logText(req.path), error_text);
+        VIGIL_LOG_ERROR("api request threw method={} path={} error=\"{}\"", logText(req.method),
+                        logText(req.path), logText(error_text));
         res.status = 500;
         res.set_content(internal::errorBody("internal", "internal error; see the vigild log"),
                         "application/json");
@@ -488,11 +488,11 @@ void ApiServer::Impl::countAndLog(const ApiRequest& request, const ApiResponse& 
           : absl::StrCat(response.body.substr(0, kLoggedBodyBytes), "... (",
                          response.body.size(), " bytes)");
   if (response.status >= 500 && !not_ready) {
-    VIGIL_LOG_ERROR("api request failed method={} path={} status={} body={}", request.method,
-                    logText(request.path), response.status, body);
+    VIGIL_LOG_ERROR("api request failed method={} path={} status={} body=\"{}\"", request.method,
+                    logText(request.path), response.status, logText(body));
   } else {
-    VIGIL_LOG_INFO("api request rejected method={} path={} status={} body={}", request.method,
-                   logText(request.path), response.status, body);
+    VIGIL_LOG_INFO("api request rejected method={} path={} status={} body=\"{}\"", request.method,
+                   logText(request.path), response.status, logText(body));
   }
 }
 

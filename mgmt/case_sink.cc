@@ -131,8 +131,8 @@ void CaseSink::writeBatch(const std::vector<correlate::Alert>& batch) {
   // The transaction rolled back as a whole. Store the alerts one by one so a single bad
   // alert cannot hold back the rest of its batch.
   errors_.add();
-  VIGIL_LOG_ERROR("case store batch write failed alerts={} first_alert={} error={}", batch.size(),
-                  batch.front().id, status.ToString());
+  VIGIL_LOG_ERROR("case store batch write failed alerts={} first_alert={} error=\"{}\"",
+                  batch.size(), batch.front().id, logText(status.ToString()));
   for (const correlate::Alert& alert : batch) writeWithRetries(alert);
 }
 
@@ -144,18 +144,19 @@ void CaseSink::writeWithRetries(const correlate::Alert& alert) {
     errors_.add();
     if (absl::IsInvalidArgument(status)) {
       dropped_invalid_.add();
-      VIGIL_LOG_ERROR("case store rejected alert, dropping it alert={} error={}", alert.id,
-                      status.ToString());
+      VIGIL_LOG_ERROR("case store rejected alert, dropping it alert={} error=\"{}\"", alert.id,
+                      logText(status.ToString()));
       return;
     }
     if (attempt == options_.max_attempts) {
       dropped_write_failed_.add();
-      VIGIL_LOG_ERROR("case store write failed, dropping alert alert={} attempts={} error={}",
-                      alert.id, attempt, status.ToString());
+      VIGIL_LOG_ERROR("case store write failed, dropping alert alert={} attempts={} error=\"{}\"",
+                      alert.id, attempt, logText(status.ToString()));
       return;
     }
-    VIGIL_LOG_WARN("case store write failed, retrying alert={} attempt={} retry_in_ms={} error={}",
-                   alert.id, attempt, backoff.count(), status.ToString());
+    VIGIL_LOG_WARN(
+        "case store write failed, retrying alert={} attempt={} retry_in_ms={} error=\"{}\"",
+        alert.id, attempt, backoff.count(), logText(status.ToString()));
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, options_.max_backoff);
   }

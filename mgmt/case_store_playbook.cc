@@ -140,8 +140,8 @@ absl::Status CaseStore::commitGroupTransactionLocked() {
   if (status.ok()) return status;
   // A failed COMMIT can leave the transaction open; end it so the next one can begin.
   if (!sqlite3_get_autocommit(db_)) exec("ROLLBACK").IgnoreError();
-  VIGIL_LOG_ERROR("case store group commit failed, its actions run again error={}",
-                  status.ToString());
+  VIGIL_LOG_ERROR("case store group commit failed, its actions run again error=\"{}\"",
+                  logText(status.ToString()));
   if (group_status_.ok()) group_status_ = status;
   return status;
 }

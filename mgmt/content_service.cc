@@ -305,7 +305,8 @@ absl::StatusOr<ContentService::PushResult> ContentService::pushLocked(ContentAct
   if (absl::Status s = commit(); !s.ok()) {
     count(kind, tenant, "failed");
     VIGIL_LOG_ERROR("content activation failed kind={} tenant={} version={} error=\"{}\"",
-                    contentKindName(kind), tenant, stored->version, std::string(s.message()));
+                    contentKindName(kind), tenant, stored->version,
+                    logText(std::string(s.message())));
     return s;
   }
   const int64_t activated_ns = clock_->nowNs();
@@ -313,9 +314,10 @@ absl::StatusOr<ContentService::PushResult> ContentService::pushLocked(ContentAct
       !s.ok()) {
     // NOTE: the new content is live but the store still names the previous version as
     // active, so a restart would load that one.
-    VIGIL_LOG_ERROR("content is live but not marked active kind={} tenant={} version={} "
-                    "error=\"{}\"",
-                    contentKindName(kind), tenant, stored->version, std::string(s.message()));
+    VIGIL_LOG_ERROR(
+        "content is live but not marked active kind={} tenant={} version={} "
+        "error=\"{}\"",
+        contentKindName(kind), tenant, stored->version, logText(std::string(s.message())));
     return s;
   }
   stored->active = true;
@@ -412,7 +414,7 @@ size_t ContentService::restoreActive(ContentKind kind) {
   absl::StatusOr<std::vector<std::string>> tenants = store_.activeTenants(kind);
   if (!tenants.ok()) {
     VIGIL_LOG_ERROR("cannot read active content kind={} error=\"{}\"", contentKindName(kind),
-                    std::string(tenants.status().message()));
+                    logText(std::string(tenants.status().message())));
     return 0;
   }
   size_t restored = 0;
@@ -429,9 +431,10 @@ size_t ContentService::restoreActive(ContentKind kind) {
                                     problems.empty() ? "did not compile" : problems[0].message);
     if (!status.ok()) {
       count(kind, tenant, "restore_failed");
-      VIGIL_LOG_ERROR("stored active content not loaded kind={} tenant={} version={} "
-                      "error=\"{}\"",
-                      contentKindName(kind), tenant, v.version, std::string(status.message()));
+      VIGIL_LOG_ERROR(
+          "stored active content not loaded kind={} tenant={} version={} "
+          "error=\"{}\"",
+          contentKindName(kind), tenant, v.version, logText(std::string(status.message())));
       continue;
     }
     ++restored;

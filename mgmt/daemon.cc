@@ -250,8 +250,8 @@ absl::Status Daemon::openAuth() {
     // A tenant name the token store rejects still works for events; only tokens cannot
     // be scoped to it, which the warning says.
     if (absl::Status s = auth_->ensureTenant(tenant); !s.ok()) {
-      VIGIL_LOG_WARN("tenant not registered for API tokens tenant={} error={}", tenant,
-                     std::string(s.message()));
+      VIGIL_LOG_WARN("tenant not registered for API tokens tenant={} error=\"{}\"", tenant,
+                     logText(std::string(s.message())));
     }
   }
   absl::StatusOr<bool> has_admin = auth_->hasActiveAdmin();
@@ -455,7 +455,7 @@ absl::Status Daemon::start() {
     if (source_types_[i] == "dpdk") {
       // The kernel sources still work without DPDK (no NIC, no hugepages, no driver).
       VIGIL_LOG_WARN("dpdk source not started, running on kernel sources source={} error=\"{}\"",
-                     sources_[i]->name(), error);
+                     sources_[i]->name(), logText(error));
       metrics_.counter("vigil_sources_failed_total", "Sources that could not start",
                        {{"source", sources_[i]->name()}})
           .add();

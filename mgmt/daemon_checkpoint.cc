@@ -39,7 +39,7 @@ void Daemon::restoreCheckpoint() {
   if (!summary.ok()) {
     // Counted by the engine in vigil_checkpoint_rejected_total.
     VIGIL_LOG_WARN("correlation checkpoint ignored, windows start empty path={} error=\"{}\"", path,
-                   summary.status().ToString());
+                   logText(summary.status().ToString()));
     return;
   }
   VIGIL_LOG_INFO("correlation checkpoint restored path={} rules_restored={} rules_changed={} "
@@ -56,7 +56,7 @@ void Daemon::writeCheckpoint(const std::string& file, std::string_view when) {
   absl::Status status = correlate::writeFileAtomically(path, file);
   if (!status.ok()) {
     VIGIL_LOG_ERROR("correlation checkpoint not written when={} path={} error=\"{}\"", when, path,
-                    status.ToString());
+                    logText(status.ToString()));
     metrics_.counter("vigil_checkpoint_writes_total", help, {{"result", "failed"}}).add();
     return;
   }

@@ -210,9 +210,10 @@ ConfigReloadReport Daemon::reloadConfig(std::string_view reason) {
   if (!next.ok()) {
     report.error = std::string(next.status().message());
     count("rejected");
-    VIGIL_LOG_ERROR("configuration reload rejected, keeping the running configuration "
-                    "reason={} error=\"{}\"",
-                    reason, report.error);
+    VIGIL_LOG_ERROR(
+        "configuration reload rejected, keeping the running configuration "
+        "reason={} error=\"{}\"",
+        reason, logText(report.error));
     return report;
   }
   const DaemonConfig previous = liveConfig();
@@ -229,9 +230,10 @@ ConfigReloadReport Daemon::reloadConfig(std::string_view reason) {
     live_config_ = previous;
     report.error = std::string(st.message());
     count("rejected");
-    VIGIL_LOG_ERROR("configuration reload rejected, keeping the running configuration "
-                    "reason={} error=\"{}\"",
-                    reason, report.error);
+    VIGIL_LOG_ERROR(
+        "configuration reload rejected, keeping the running configuration "
+        "reason={} error=\"{}\"",
+        reason, logText(report.error));
     return report;
   }
   for (const KeyCheck& check : kKeys) {

@@ -318,8 +318,9 @@ absl::Status IntelManager::addUrlFeed(const IntelListConfig& list) {
         .add();
     const bool kept = last_good_.count(list.name) != 0;
     fetch_errors_[list.name] = std::string(body.status().message());
-    VIGIL_LOG_WARN("feed fetch failed list={} error=\"{}\" using={}", list.name,
-                   std::string(body.status().message()), kept ? "last good copy" : "nothing (left out)");
+    VIGIL_LOG_WARN("feed fetch failed list={} error=\"{}\" using=\"{}\"", list.name,
+                   logText(std::string(body.status().message())),
+                   kept ? "last good copy" : "nothing (left out)");
   }
   return absl::OkStatus();
 }
@@ -449,7 +450,7 @@ absl::Status IntelManager::publishAnalystLocked(AnalystLists next, const std::st
     VIGIL_LOG_ERROR(
         "analyst indicators not saved, change rejected tenant={} action={} "
         "error=\"{}\"",
-        tenantLabel(tenant), action, std::string(st.message()));
+        tenantLabel(tenant), action, logText(std::string(st.message())));
     return absl::Status(st.code(), absl::StrCat("the analyst indicators could not be saved, so "
                                                 "nothing changed: ",
                                                 st.message()));
@@ -494,7 +495,7 @@ absl::StatusOr<uint64_t> IntelManager::rebuild(const std::string& reason) {
   if (!set.ok()) {
     reloads_failed_->add();
     VIGIL_LOG_ERROR("indicator snapshot rebuild failed reason={} error=\"{}\" kept_generation={}",
-                    reason, std::string(set.status().message()), store_.stats().published);
+                    reason, logText(std::string(set.status().message())), store_.stats().published);
     return set.status();
   }
   const intel::IndicatorSetStats& stats = (*set)->stats();
@@ -513,7 +514,7 @@ absl::StatusOr<uint64_t> IntelManager::rebuild(const std::string& reason) {
   }
   if (!stats.hs_cache_error.empty()) {
     VIGIL_LOG_WARN("hyperscan cache problem reason={} error=\"{}\"", reason,
-                   stats.hs_cache_error);
+                   logText(stats.hs_cache_error));
   }
   const uint64_t generation = store_.publish(*set);
   reloads_ok_->add();

@@ -580,8 +580,8 @@ void PlaybookRunner::feedFromInbox() {
     auto rows = cases_->queuedAlertsAfter(last_fed_.load(), std::min<size_t>(room, 256));
     if (!rows.ok()) {
       store_errors_.add();
-      VIGIL_LOG_ERROR("cannot read the alert inbox for default-case runs after={} error={}",
-                      last_fed_.load(), rows.status().ToString());
+      VIGIL_LOG_ERROR("cannot read the alert inbox for default-case runs after={} error=\"{}\"",
+                      last_fed_.load(), logText(rows.status().ToString()));
       return;
     }
     if (rows->empty()) return;
@@ -612,8 +612,8 @@ void PlaybookRunner::feedFromInbox() {
         idle_.notify_all();  // flush() waits for the feeder to catch up
         // The row stays in the inbox, and the next start reports it again.
         store_errors_.add();
-        VIGIL_LOG_ERROR("cannot read inbox alert, no default-case run inbox_id={} error={}",
-                        inbox_id, alert.status().ToString());
+        VIGIL_LOG_ERROR("cannot read inbox alert, no default-case run inbox_id={} error=\"{}\"",
+                        inbox_id, logText(alert.status().ToString()));
         continue;
       }
       {
@@ -1034,8 +1034,8 @@ void PlaybookRunner::countSettled(const SettledSegment& segment, const absl::Sta
     // A playbook whose connector is down fails every run, so failures log on power-of-two
     // repeats per playbook.
     if (segment.state == RunState::kFailed && shouldLogPow2(pm.failed_run_logs)) {
-      VIGIL_LOG_WARN("playbook run failed run={} playbook={} error={} repeats={}", segment.run_id,
-                     segment.playbook, segment.error,
+      VIGIL_LOG_WARN("playbook run failed run={} playbook={} error=\"{}\" repeats={}",
+                     segment.run_id, segment.playbook, logText(segment.error),
                      pm.failed_run_logs.load(std::memory_order_relaxed));
     }
   }
@@ -1046,9 +1046,9 @@ void PlaybookRunner::countSettled(const SettledSegment& segment, const absl::Sta
         pm.store_error_logs[static_cast<size_t>(stored.code()) % pm.store_error_logs.size()];
     if (shouldLogPow2(repeats)) {
       VIGIL_LOG_ERROR(
-          "cannot record playbook run state run={} playbook={} error={} repeats={} "
+          "cannot record playbook run state run={} playbook={} error=\"{}\" repeats={} "
           "total={}",
-          segment.run_id, segment.playbook, stored.ToString(),
+          segment.run_id, segment.playbook, logText(stored.ToString()),
           repeats.load(std::memory_order_relaxed), store_errors_.value());
     }
   }
@@ -1146,7 +1146,7 @@ void PlaybookRunner::timerLoop() {
       lock.unlock();
       if (absl::Status st = extendRunIds(needed); !st.ok()) {
         store_errors_.add();
-        VIGIL_LOG_ERROR("cannot reserve playbook run ids error={}", st.ToString());
+        VIGIL_LOG_ERROR("cannot reserve playbook run ids error=\"{}\"", logText(st.ToString()));
       }
       lock.lock();
     }
@@ -1180,8 +1180,8 @@ void PlaybookRunner::timerLoop() {
         absl::StatusOr<bool> moved = store_->transition(wake.run_id, t, step);
         if (!moved.ok()) {
           store_errors_.add();
-          VIGIL_LOG_ERROR("cannot wake playbook run run={} error={}", wake.run_id,
-                          moved.status().ToString());
+          VIGIL_LOG_ERROR("cannot wake playbook run run={} error=\"{}\"", wake.run_id,
+                          logText(moved.status().ToString()));
         } else if (*moved) {
           enqueueResume(wake.run_id);
         }

@@ -73,9 +73,10 @@ void PlaybookRunner::fileGroup(Job first, Worker& worker) {
     storeGroup(group, worker);
   } else {
     group_commits_failed_.add();
-    VIGIL_LOG_ERROR("case store group commit failed, running each run again runs={} "
-                    "first_run={} error={}",
-                    group.size(), group.empty() ? 0 : group.front().run_id, committed.ToString());
+    VIGIL_LOG_ERROR(
+        "case store group commit failed, running each run again runs={} "
+        "first_run={} error=\"{}\"",
+        group.size(), group.empty() ? 0 : group.front().run_id, logText(committed.ToString()));
     rerunGroup(group, worker);
   }
   worker.append_journal = false;
@@ -118,9 +119,10 @@ void PlaybookRunner::storeGroup(std::vector<SettledSegment>& group, Worker& work
     group[finished_index[k]].steps = std::move(finish.steps);
   }
   if (!together.ok()) {
-    VIGIL_LOG_WARN("cannot store the runs of a group commit together, stored one by one "
-                   "runs={} error={}",
-                   finishes.size(), together.ToString());
+    VIGIL_LOG_WARN(
+        "cannot store the runs of a group commit together, stored one by one "
+        "runs={} error=\"{}\"",
+        finishes.size(), logText(together.ToString()));
   }
   for (size_t i = 0; i < group.size(); ++i) countSettled(group[i], stored[i], worker);
 }
@@ -130,9 +132,10 @@ void PlaybookRunner::rerunGroup(const std::vector<SettledSegment>& group, Worker
       RunJournal::readAll(worker.journal->path());
   if (!segments.ok()) {
     store_errors_.add(group.size());
-    VIGIL_LOG_ERROR("cannot read the run journal to run a failed group again runs={} error={}; "
-                    "their alerts stay in the alert inbox for the next start",
-                    group.size(), segments.status().ToString());
+    VIGIL_LOG_ERROR(
+        "cannot read the run journal to run a failed group again runs={} error=\"{}\"; "
+        "their alerts stay in the alert inbox for the next start",
+        group.size(), logText(segments.status().ToString()));
     return;
   }
   for (const SettledSegment& settled : group) {

@@ -235,8 +235,8 @@ void PlaybookRunner::recoverRun(const Job& job, Worker& worker) {
     absl::StatusOr<RunRecord> stored = store_->get(segment.run_id);
     if (!stored.ok()) {
       store_errors_.add();
-      VIGIL_LOG_ERROR("cannot read playbook run to run again run={} error={}", segment.run_id,
-                      stored.status().ToString());
+      VIGIL_LOG_ERROR("cannot read playbook run to run again run={} error=\"{}\"", segment.run_id,
+                      logText(stored.status().ToString()));
       return;
     }
     run = std::move(*stored);

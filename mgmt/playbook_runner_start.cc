@@ -55,8 +55,8 @@ void PlaybookRunner::startRun(const Job& job, Worker& worker) {
   absl::StatusOr<int64_t> id = allocateRunId();
   if (!id.ok()) {
     store_errors_.add();
-    VIGIL_LOG_ERROR("cannot record playbook run, not started playbook={} alert={} error={}",
-                    playbook.name, source.id, id.status().ToString());
+    VIGIL_LOG_ERROR("cannot record playbook run, not started playbook={} alert={} error=\"{}\"",
+                    playbook.name, source.id, logText(id.status().ToString()));
     releaseInboxHold(job);
     return;
   }
@@ -119,8 +119,8 @@ bool PlaybookRunner::beginSegment(Worker& worker, const JournalSegment& segment,
                                   RunContext& ctx) {
   if (absl::Status st = worker.journal->beginSegment(segment, worker.append_journal); !st.ok()) {
     store_errors_.add();
-    VIGIL_LOG_ERROR("cannot write the run journal run={} error={}", segment.run_id,
-                    st.ToString());
+    VIGIL_LOG_ERROR("cannot write the run journal run={} error=\"{}\"", segment.run_id,
+                    logText(st.ToString()));
     return false;
   }
   ctx.journal = worker.journal;
@@ -149,8 +149,8 @@ void PlaybookRunner::resumeRun(int64_t run_id, Worker& worker) {
   absl::StatusOr<RunRecord> run = store_->get(run_id);
   if (!run.ok()) {
     store_errors_.add();
-    VIGIL_LOG_ERROR("cannot read playbook run to resume run={} error={}", run_id,
-                    run.status().ToString());
+    VIGIL_LOG_ERROR("cannot read playbook run to resume run={} error=\"{}\"", run_id,
+                    logText(run.status().ToString()));
     return;
   }
   if (run->state != RunState::kRunning || !run->pending_resume) return;  // already taken
@@ -175,7 +175,7 @@ void PlaybookRunner::resumeRun(int64_t run_id, Worker& worker) {
   if (!beginSegment(worker, segment, ctx)) return;  // stays handed over for the next start
   if (absl::Status st = store_->clearPendingResume(run_id); !st.ok()) {
     store_errors_.add();
-    VIGIL_LOG_ERROR("cannot take playbook run run={} error={}", run_id, st.ToString());
+    VIGIL_LOG_ERROR("cannot take playbook run run={} error=\"{}\"", run_id, logText(st.ToString()));
     return;
   }
   resumeSegment(*run, segment.resume_json, ctx, worker);

@@ -285,8 +285,9 @@ absl::Status SyslogConnector::startTls() {
   }
   ERR_clear_error();
   closeSocket();
-  VIGIL_LOG_WARN_POW2("syslog TLS handshake failed connector={} address={} server_name={} error={}",
-                      config_.name, config_.address, config_.tls_server_name, why);
+  VIGIL_LOG_WARN_POW2(
+      "syslog TLS handshake failed connector={} address={} server_name={} error=\"{}\"",
+      config_.name, config_.address, config_.tls_server_name, logText(why));
   return absl::UnavailableError(
       absl::StrCat("syslog TLS handshake with ", config_.address, " failed: ", why));
 }

@@ -244,8 +244,8 @@ absl::Status WebhookConnector::perform(std::string_view action, const pb::List& 
 
   auto failed = [&](std::string message) {
     failures_.fetch_add(1, std::memory_order_relaxed);
-    VIGIL_LOG_WARN_POW2("webhook action failed action={} url={}{} error={}", ownedString(action),
-                        origin_, path_, message);
+    VIGIL_LOG_WARN_POW2("webhook action failed action={} url={}{} error=\"{}\"",
+                        ownedString(action), origin_, path_, logText(message));
     return absl::UnavailableError(message);
   };
   const std::string call_text = absl::StrCat("webhook POST ", origin_, path_);

@@ -114,7 +114,7 @@ void releaseEal() {
   const int rc = rte_eal_cleanup();
   g.state = EalState::kCleanedUp;
   if (rc != 0) {
-    VIGIL_LOG_WARN("DPDK rte_eal_cleanup failed error={}", rte_strerror(-rc));
+    VIGIL_LOG_WARN("DPDK rte_eal_cleanup failed error=\"{}\"", logText(rte_strerror(-rc)));
   } else {
     VIGIL_LOG_INFO("DPDK EAL cleaned up");
   }

@@ -179,8 +179,8 @@ void AcceptBackoff::onError(int err, int epoll_fd, int listen_fd) {
     }
   }
   if (shouldLogPow2(log_hits_)) {
-    VIGIL_LOG_ERROR("accept failed source={} error={} retry_in_ms={} total={}", source_name_,
-                    errnoText(err), fd_limit ? backoff_ms_ : 0, counter->value());
+    VIGIL_LOG_ERROR("accept failed source={} error=\"{}\" retry_in_ms={} total={}", source_name_,
+                    logText(errnoText(err)), fd_limit ? backoff_ms_ : 0, counter->value());
   }
 }
 
@@ -199,8 +199,8 @@ void AcceptBackoff::resumeIfDue(int epoll_fd, int listen_fd) {
   ev.data.ptr = listen_tag_;
   if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, listen_fd, &ev) != 0) {
     if (shouldLogPow2(log_hits_)) {
-      VIGIL_LOG_ERROR("epoll_ctl failed for the listener source={} error={}", source_name_,
-                      errnoText(errno));
+      VIGIL_LOG_ERROR("epoll_ctl failed for the listener source={} error=\"{}\"", source_name_,
+                      logText(errnoText(errno)));
     }
     resume_ns_ = now_ns + kAcceptBackoffMaxMs * kNanosPerMilli;
     return;

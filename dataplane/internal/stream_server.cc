@@ -173,7 +173,8 @@ void StreamServer::run() {
     timeout_ms = accept_backoff_->clampTimeout(timeout_ms);
     int n = ::epoll_wait(epoll_fd_, events, kMaxEvents, timeout_ms);
     if (n < 0 && errno != EINTR && shouldLogPow2(error_logs_)) {
-      VIGIL_LOG_ERROR("epoll_wait failed source={} error={}", settings_.name, errnoText(errno));
+      VIGIL_LOG_ERROR("epoll_wait failed source={} error=\"{}\"", settings_.name,
+                      logText(errnoText(errno)));
     }
     for (int i = 0; i < n; ++i) {
       void* ptr = events[i].data.ptr;
@@ -251,8 +252,8 @@ bool StreamServer::watch(StreamConnection& conn, int op) {
   ev.data.ptr = &conn;
   if (::epoll_ctl(epoll_fd_, op, conn.fd, &ev) == 0) return true;
   if (shouldLogPow2(error_logs_)) {
-    VIGIL_LOG_ERROR("epoll_ctl failed source={} peer={} error={}", settings_.name, conn.peer_text,
-                    errnoText(errno));
+    VIGIL_LOG_ERROR("epoll_ctl failed source={} peer={} error=\"{}\"", settings_.name,
+                    conn.peer_text, logText(errnoText(errno)));
   }
   return false;
 }
@@ -335,7 +336,8 @@ void StreamServer::onFramingError(StreamConnection& conn) {
   // connections the source logs on power-of-two counts only.
   if (shouldLogPow2(framing_error_logs_)) {
     VIGIL_LOG_WARN("framing error, closing connection source={} peer={} error=\"{}\" total={}",
-                   settings_.name, conn.peer_text, framingErrorText(conn.stream.framer.error()),
+                   settings_.name, conn.peer_text,
+                   logText(framingErrorText(conn.stream.framer.error())),
                    counters_.framing_errors->value());
   }
   closeConnection(conn);
@@ -457,8 +459,8 @@ ReadStatus StreamServer::readSome(StreamConnection& conn, size_t& bytes) {
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return ReadStatus::kWouldBlock;
   if (n < 0 && errno == EINTR) return ReadStatus::kRetry;
   if (n < 0 && errno != ECONNRESET && shouldLogPow2(error_logs_)) {
-    VIGIL_LOG_WARN("read failed source={} peer={} error={}", settings_.name, conn.peer_text,
-                   errnoText(errno));
+    VIGIL_LOG_WARN("read failed source={} peer={} error=\"{}\"", settings_.name, conn.peer_text,
+                   logText(errnoText(errno)));
   }
   return ReadStatus::kEnd;
 }

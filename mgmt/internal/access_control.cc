@@ -158,9 +158,9 @@ void AccessControl::record(const ApiRequest& request, const AccessState& state,
   absl::StatusOr<AuditRecord> written = audit_->append(entry);
   if (written.ok()) return;
   auditWriteFailures().add();
-  VIGIL_LOG_ERROR("audit record not written method={} path={} token_id={} status={} error={}",
+  VIGIL_LOG_ERROR("audit record not written method={} path={} token_id={} status={} error=\"{}\"",
                   request.method, logText(request.path), entry.token_id, response.status,
-                  std::string(written.status().message()));
+                  logText(std::string(written.status().message())));
   response = errorResponse(
       500, "internal",
       absl::StrCat("the audit log could not be written, so this call is unrecorded; it may "
@@ -195,9 +195,9 @@ void AccessControl::recordRejected(const ApiRequest& request, absl::string_view 
   auditWriteFailures().add();
   VIGIL_LOG_ERROR(
       "audit record of a rejected request not written method={} path={} status={} "
-      "reason={} error={}",
+      "reason={} error=\"{}\"",
       logText(request.method), logText(request.path), status, std::string(reason),
-      std::string(written.status().message()));
+      logText(std::string(written.status().message())));
 }
 
 }  // namespace vigil::mgmt::internal

@@ -55,8 +55,8 @@ std::string sha256Hex(absl::string_view data) {
 std::string randomHex(size_t bytes) {
   std::vector<unsigned char> buffer(bytes);
   if (RAND_bytes(buffer.data(), static_cast<int>(bytes)) != 1) {
-    VIGIL_LOG_ERROR("RAND_bytes failed error={}; the host has no usable entropy source",
-                    ERR_error_string(ERR_get_error(), nullptr));
+    VIGIL_LOG_ERROR("RAND_bytes failed error=\"{}\"; the host has no usable entropy source",
+                    logText(ERR_error_string(ERR_get_error(), nullptr)));
     std::abort();
   }
   return toHex(buffer.data(), buffer.size());

@@ -89,8 +89,8 @@ ApiResponse Router::dispatch(ApiRequest& request, const Guard& guard) const {
       if (!response.ok()) return mgmt::errorResponse(response.status());
       return *std::move(response);
     } catch (const std::exception& e) {
-      VIGIL_LOG_ERROR("api handler threw method={} path={} error={}", request.method,
-                      logText(request.path), e.what());
+      VIGIL_LOG_ERROR("api handler threw method={} path={} error=\"{}\"", request.method,
+                      logText(request.path), logText(e.what()));
       return mgmt::errorResponse(absl::InternalError(
           absl::StrCat("internal error while serving ", request.method, " ", request.path)));
     }

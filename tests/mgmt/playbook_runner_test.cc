@@ -15,12 +15,13 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <regex>
 #include <sstream>
 #include <thread>
 
+#include "common/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "common/clock.h"
 #include "mgmt/case_store.h"
 #include "mgmt/intel_manager.h"
 #include "mgmt/internal/run_routes.h"
@@ -514,6 +515,32 @@ steps:
   EXPECT_EQ(countLines(text, "playbook run failed"), 5u) << text;
   EXPECT_NE(text.find("playbook=unrouted"), std::string::npos) << text;
   EXPECT_NE(text.find("repeats=16"), std::string::npos) << text;
+}
+
+// A log line with a free-text error reads as key=value pairs: the error, which contains
+// spaces, is quoted.
+TEST_F(PlaybookRunnerTest, RunFailedLineIsKeyValue) {
+  addPlaybook("unrouted", R"(name: unrouted
+trigger: {rule_ids: [r1]}
+steps:
+  - action: unrouted.thing
+)");
+  startRunner();
+  testing::LogCapture log;
+  runner_->onAlert(alert());
+  runner_->flush();
+  const std::string text = log.text();
+  const std::string message = "playbook run failed ";
+  const size_t start = text.find(message);
+  ASSERT_NE(start, std::string::npos) << text;
+  const size_t end = text.find('\n', start);
+  const std::string pairs = text.substr(start + message.size(), end - start - message.size());
+  // Each pair is key=value, where a value with spaces or quotes is in double quotes.
+  const std::regex key_value(
+      R"re(\w+=("([^"\\]|\\.)*"|[^\s"]*)( \w+=("([^"\\]|\\.)*"|[^\s"]*))*)re");
+  EXPECT_TRUE(std::regex_match(pairs, key_value)) << pairs;
+  EXPECT_NE(pairs.find("error=\""), std::string::npos) << pairs;
+  EXPECT_NE(pairs.find("no connector handles action unrouted.thing"), std::string::npos) << pairs;
 }
 
 // A run that exhausts its step budget fails with the budget and the setting that raises it.
