@@ -100,6 +100,24 @@ std::string transportErrorText(httplib::Error error) {
 
 std::string ownedString(std::string_view text) { return std::string(text); }
 
+// Returns `url` for logs and error messages: the password of its userinfo becomes ***, as
+// in http://admin:***@host/hook, and userinfo without a password becomes *** as a whole,
+// because it is then usually a token.
+std::string urlForDisplay(const std::string& url) {
+  const size_t scheme_end = url.find("://");
+  const size_t host_start = scheme_end == std::string::npos ? 0 : scheme_end + 3;
+  const size_t authority_end = url.find_first_of("/?#", host_start);
+  const std::string authority =
+      url.substr(host_start, authority_end == std::string::npos ? std::string::npos
+                                                                : authority_end - host_start);
+  const size_t at = authority.rfind('@');
+  if (at == std::string::npos) return url;
+  const size_t colon = authority.substr(0, at).find(':');
+  const std::string userinfo =
+      colon == std::string::npos ? "***" : authority.substr(0, colon) + ":***";
+  return url.substr(0, host_start) + userinfo + url.substr(host_start + at);
+}
+
 // An HTTP header name: one or more token characters (RFC 9110 section 5.6.2).
 bool isHeaderName(const std::string& name) {
   if (name.empty()) return false;
@@ -114,17 +132,36 @@ bool isHeaderName(const std::string& name) {
 
 absl::StatusOr<std::unique_ptr<WebhookConnector>> WebhookConnector::create(WebhookOptions options) {
   const std::string& url = options.url;
+  const std::string shown_url = urlForDisplay(url);
   size_t scheme_end = url.find("://");
   std::string scheme = scheme_end == std::string::npos ? "" : url.substr(0, scheme_end);
   if (scheme != "http" && scheme != "https") {
     return absl::InvalidArgumentError(
-        absl::StrCat("webhook url '", url, "' must start with http:// or https://"));
+        absl::StrCat("webhook url '", shown_url, "' must start with http:// or https://"));
   }
   size_t host_start = scheme_end + 3;
   size_t path_start = url.find('/', host_start);
   std::string authority = url.substr(
       host_start, path_start == std::string::npos ? std::string::npos : path_start - host_start);
   std::string path = path_start == std::string::npos ? "/" : url.substr(path_start);
+  // Userinfo (user:password@) is sent as HTTP Basic authentication, and the origin that
+  // logs and run records show keeps only the host and port.
+  // NOTE: percent-encoded characters in the userinfo are sent as written, not decoded.
+  if (size_t at = authority.rfind('@'); at != std::string::npos) {
+    const std::string userinfo = authority.substr(0, at);
+    authority.erase(0, at + 1);
+    const size_t colon = userinfo.find(':');
+    for (const auto& [name, value] : options.headers) {
+      if (absl::EqualsIgnoreCase(name, "Authorization")) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("webhook url '", shown_url,
+                         "' has credentials and the headers have an "
+                         "Authorization header; give only one of them"));
+      }
+    }
+    options.headers.push_back(httplib::make_basic_authentication_header(
+        userinfo.substr(0, colon), colon == std::string::npos ? "" : userinfo.substr(colon + 1)));
+  }
   std::string host = authority;
   int port = scheme == "https" ? 443 : 80;
   size_t colon = authority.rfind(':');
@@ -134,11 +171,11 @@ absl::StatusOr<std::unique_ptr<WebhookConnector>> WebhookConnector::create(Webho
     auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
     if (ec != std::errc() || end != digits.data() + digits.size() || port < 1 || port > 65535) {
       return absl::InvalidArgumentError(
-          absl::StrCat("webhook url '", url, "' has an invalid port; use 1 to 65535"));
+          absl::StrCat("webhook url '", shown_url, "' has an invalid port; use 1 to 65535"));
     }
   }
   if (host.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("webhook url '", url, "' has no host"));
+    return absl::InvalidArgumentError(absl::StrCat("webhook url '", shown_url, "' has no host"));
   }
   if (options.timeout < std::chrono::milliseconds(1) ||
       options.timeout > std::chrono::minutes(10)) {

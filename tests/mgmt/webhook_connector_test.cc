@@ -381,6 +381,40 @@ TEST_F(WebhookConnectorTest, OversizeResponseFailsAction) {
             reply_);
 }
 
+// Credentials in the URL are sent as Basic authentication, and the password never appears
+// in the action error that reaches the run record and the log.
+TEST_F(WebhookConnectorTest, UrlPasswordIsSentButNotShown) {
+  const std::string secret_url =
+      "http://admin:UrlPass777@127.0.0.1:" + std::to_string(port_) + "/hook";
+  auto connector = WebhookConnector::create(optionsFor(secret_url));
+  ASSERT_TRUE(connector.ok()) << connector.status();
+  status_ = 503;
+  reply_ = "maintenance";
+  std::string result = runPlaybook("  - action: edr.isolate_host\n", **connector);
+  EXPECT_THAT(result, HasSubstr("returned HTTP 503: maintenance"));
+  EXPECT_THAT(result, Not(HasSubstr("UrlPass777")));
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    // base64("admin:UrlPass777")
+    EXPECT_EQ(authorization_, "Basic YWRtaW46VXJsUGFzczc3Nw==");
+  }
+
+  auto bad = WebhookConnector::create(optionsFor("http://admin:UrlPass777@127.0.0.1:99999/x"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()),
+              HasSubstr("webhook url 'http://admin:***@127.0.0.1:99999/x' has an invalid port"));
+  bad = WebhookConnector::create(optionsFor("ftp://token123@127.0.0.1/x"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("'ftp://***@127.0.0.1/x'"));
+
+  WebhookOptions both = optionsFor(secret_url);
+  both.headers.emplace_back("authorization", "Bearer t");
+  bad = WebhookConnector::create(both);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("Authorization header"));
+  EXPECT_THAT(std::string(bad.status().message()), Not(HasSubstr("UrlPass777")));
+}
+
 // Invalid URLs and timeouts are rejected with the value named.
 TEST_F(WebhookConnectorTest, RejectsInvalidOptions) {
   auto bad = WebhookConnector::create(optionsFor("ftp://127.0.0.1/x"));
