@@ -195,6 +195,8 @@ struct Reader : internal::YamlReader {
       std::string where = absl::StrCat("intel.lists[", i, "]");
       IntelListConfig l;
       if (!(st = readIntelList(lists[i], where, l)).ok()) return st;
+      l.where.text =
+          absl::StrCat(origin, ":", lists[i].Mark().line + 1, ": ", where, " (", l.name, ")");
       if (!names.insert(l.name).second) {
         return error(lists[i], where + ".name",
                      absl::StrCat("'", l.name, "' is used by an earlier list; give each list "
@@ -312,9 +314,8 @@ struct Reader : internal::YamlReader {
       }
     }
     if (!ok) {
-      return error(n, where + "." + key,
-                   absl::StrCat("'", n.IsScalar() ? n.Scalar() : std::string("(not a scalar)"),
-                                "' is not true or false"));
+      return error(lineNode(map, key, n), keyPath(where, key),
+                   absl::StrCat(describe(n), " is not true or false"));
     }
     return absl::OkStatus();
   }
@@ -785,6 +786,13 @@ struct Reader : internal::YamlReader {
                    "is empty; name the folder where vigild keeps its state");
     }
     c.state_dir = resolve(c.state_dir);
+    if (root["state_dir"]) {
+      c.state_dir_key.text =
+          absl::StrCat(origin, ":", root["state_dir"].Mark().line + 1, ": state_dir");
+    } else if (root["daemon"] && root["daemon"]["state_dir"]) {
+      c.state_dir_key.text = absl::StrCat(origin, ":", root["daemon"]["state_dir"].Mark().line + 1,
+                                          ": daemon.state_dir");
+    }
 
     if (YAML::Node p = root["pipeline"]) {
       if (!(st = checkKeys(p, "pipeline", {"workers", "shards", "batch_size", "max_keys_per_rule",
@@ -879,6 +887,10 @@ struct Reader : internal::YamlReader {
       if (!(st = checkKeys(a, "alerts", {"output"})).ok()) return st;
       if (!(st = readString(a, "alerts", "output", c.alerts_output)).ok()) return st;
       if (c.alerts_output != "stdout") c.alerts_output = resolve(c.alerts_output);
+      if (a["output"]) {
+        c.alerts_output_key.text =
+            absl::StrCat(origin, ":", a["output"].Mark().line + 1, ": alerts.output");
+      }
     }
 
     if (YAML::Node api = root["api"]) {
@@ -896,6 +908,10 @@ struct Reader : internal::YamlReader {
       }
       if (!(st = readListen(api, "api", "listen", c.api_listen)).ok()) return st;
       if (!(st = readString(api, "api", "case_db", c.case_db)).ok()) return st;
+      if (api["case_db"]) {
+        c.case_db_key.text =
+            absl::StrCat(origin, ":", api["case_db"].Mark().line + 1, ": api.case_db");
+      }
       if (!(st = readApiTls(api, c)).ok()) return st;
       if (YAML::Node m = api["metrics_public_on_loopback"]) {
         try {
@@ -948,9 +964,9 @@ struct Reader : internal::YamlReader {
     if (!n) return absl::OkStatus();
     absl::Duration d;
     if (!n.IsScalar() || !absl::ParseDuration(n.Scalar(), &d) || d <= absl::ZeroDuration()) {
-      return error(n, where + "." + key,
-                   absl::StrCat("'", n.IsScalar() ? n.Scalar() : std::string("(not a scalar)"),
-                                "' is not a positive duration; use e.g. 15m, 4h or 1h30m"));
+      return error(
+          lineNode(map, key, n), keyPath(where, key),
+          absl::StrCat(describe(n), " is not a positive duration; use e.g. 15m, 4h or 1h30m"));
     }
     out_ns = absl::ToInt64Nanoseconds(d);
     return absl::OkStatus();
@@ -964,6 +980,10 @@ struct Reader : internal::YamlReader {
         return st;
       }
       if (!(st = readString(cases, "cases", "evidence_dir", c.evidence_dir)).ok()) return st;
+      if (cases["evidence_dir"]) {
+        c.evidence_dir_key.text = absl::StrCat(origin, ":", cases["evidence_dir"].Mark().line + 1,
+                                               ": cases.evidence_dir");
+      }
       if (!(st = readNumber<int64_t>(cases, "cases", "evidence_max_bytes", 1, int64_t{1} << 30,
                                      c.evidence_max_bytes))
                .ok()) {
@@ -993,6 +1013,22 @@ struct Reader : internal::YamlReader {
     return absl::OkStatus();
   }
 };
+
+// Returns a hint for a YAML error at the 0-based line `error_line` when that line or the
+// one before it is indented with a tab, which YAML does not allow, otherwise "".
+std::string tabHint(const std::string& text, int error_line) {
+  std::istringstream lines(text);
+  std::string line;
+  for (int i = 0; std::getline(lines, line) && i <= error_line; ++i) {
+    if (i < error_line - 1) continue;
+    const size_t indent_end = line.find_first_not_of(" \t");
+    if (line.substr(0, indent_end).find('\t') != std::string::npos) {
+      return absl::StrCat("; line ", i + 1,
+                          " is indented with a tab, and YAML allows only spaces for indentation");
+    }
+  }
+  return "";
+}
 
 }  // namespace
 
@@ -1043,13 +1079,18 @@ absl::StatusOr<DaemonConfig> parseConfig(const std::string& yaml_text, const std
   try {
     root = YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(origin, ":", e.mark.line + 1, ": invalid YAML: ", yamlErrorText(e)));
+    return absl::InvalidArgumentError(absl::StrCat(origin, ":", e.mark.line + 1,
+                                                   ": invalid YAML: ", yamlErrorText(e),
+                                                   tabHint(yaml_text, e.mark.line)));
   }
   DaemonConfig config;
   config.config_path = origin;
   if (!root || root.IsNull()) {
-    return absl::InvalidArgumentError(absl::StrCat(origin, ": empty configuration"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(origin,
+                     ": empty configuration; give at least the sources to read, e.g. "
+                     "sources: [{name: syslog, type: udp, listen: '127.0.0.1:5514'}], and "
+                     "rules.paths; configs/demo/vigil.yaml is a complete example"));
   }
   Reader reader;
   reader.origin = origin;

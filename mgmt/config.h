@@ -126,6 +126,9 @@ struct IntelListConfig {
   IntelCsvConfig csv;
   // The tenant whose events the list's indicators match; empty for every tenant.
   std::string tenant;
+  // How errors about the list name it: "FILE:LINE: intel.lists[N] (NAME)" when it was read
+  // from a configuration file.
+  ConfigOrigin where;
 
   bool operator==(const IntelListConfig&) const = default;
 };
@@ -182,6 +185,12 @@ struct DaemonConfig {
   std::string alerts_output;  // "stdout", a file path, or empty for none
   std::string state_dir = "/var/lib/vigil";
   std::string case_db;        // default: <state_dir>/cases.db
+  // How errors found after parsing, such as a state_dir that is a file, name these keys:
+  // "FILE:LINE: state_dir" when the key was read from a configuration file.
+  ConfigOrigin state_dir_key{"state_dir"};
+  ConfigOrigin case_db_key{"api.case_db"};
+  ConfigOrigin evidence_dir_key{"cases.evidence_dir"};
+  ConfigOrigin alerts_output_key{"alerts.output"};
   bool api_enabled = true;
   std::string api_listen = "127.0.0.1:8080";
   // api.tls: PEM files, resolved against the config file's folder. Without a certificate

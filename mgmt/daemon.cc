@@ -350,14 +350,22 @@ absl::Status Daemon::checkFolders() const {
   const auto folderOf = [](const std::string& file) {
     return std::filesystem::path(file).parent_path().string();
   };
-  if (auto st = checkFolderUsable("state_dir", config_.state_dir); !st.ok()) return st;
-  if (auto st = checkFolderUsable("api.case_db", folderOf(config_.case_db)); !st.ok()) return st;
-  if (auto st = checkFolderUsable("cases.evidence_dir", config_.evidence_dir); !st.ok()) return st;
+  if (auto st = checkFolderUsable(config_.state_dir_key.text, config_.state_dir); !st.ok()) {
+    return st;
+  }
+  if (auto st = checkFolderUsable(config_.case_db_key.text, folderOf(config_.case_db)); !st.ok()) {
+    return st;
+  }
+  if (auto st = checkFolderUsable(config_.evidence_dir_key.text, config_.evidence_dir); !st.ok()) {
+    return st;
+  }
   if (auto st = checkFolderUsable("playbooks.db", folderOf(config_.playbooks.db)); !st.ok()) {
     return st;
   }
   if (!config_.alerts_output.empty() && config_.alerts_output != "stdout") {
-    if (auto st = checkFolderUsable("alerts.output", folderOf(config_.alerts_output)); !st.ok()) {
+    if (auto st =
+            checkFolderUsable(config_.alerts_output_key.text, folderOf(config_.alerts_output));
+        !st.ok()) {
       return st;
     }
   }

@@ -58,6 +58,11 @@ intel::CsvOptions csvOptions(const IntelCsvConfig& config) {
   return options;
 }
 
+// Returns how errors name `list`: its file, line and key when it came from a file.
+std::string listKey(const IntelListConfig& list) {
+  return list.where.text.empty() ? absl::StrCat("intel.lists ", list.name) : list.where.text;
+}
+
 // Loads one configured feed in its format.
 absl::StatusOr<intel::LoadReport> loadFeed(intel::IndicatorSetBuilder& builder,
                                            const IntelListConfig& list) {
@@ -342,7 +347,7 @@ absl::Status IntelManager::addFeeds(intel::IndicatorSetBuilder& builder, bool in
     status.name = list.name;
     status.tenant = list.tenant;
     if (absl::Status st = builder.setTenant(list.tenant); !st.ok()) {
-      return absl::Status(st.code(), absl::StrCat("intel.lists ", list.name, ": ", st.message()));
+      return absl::Status(st.code(), absl::StrCat(listKey(list), ": ", st.message()));
     }
     status.source = list.url.empty() ? list.path : list.url;
     absl::StatusOr<intel::LoadReport> report;
@@ -359,7 +364,7 @@ absl::Status IntelManager::addFeeds(intel::IndicatorSetBuilder& builder, bool in
     }
     if (!report.ok()) {
       return absl::Status(report.status().code(),
-                          absl::StrCat("intel.lists ", list.name, ": ", report.status().message()));
+                          absl::StrCat(listKey(list), ": ", report.status().message()));
     }
     status.loaded = true;
     status.indicators = report->loaded;
@@ -494,6 +499,8 @@ absl::StatusOr<uint64_t> IntelManager::rebuild(const std::string& reason) {
       st.ok() ? builder.build() : absl::StatusOr<std::shared_ptr<const intel::IndicatorSet>>(st);
   if (!set.ok()) {
     reloads_failed_->add();
+    // The first build's error fails the start, and the caller reports it.
+    if (initial) return set.status();
     VIGIL_LOG_ERROR("indicator snapshot rebuild failed reason={} error=\"{}\" kept_generation={}",
                     reason, logText(std::string(set.status().message())), store_.stats().published);
     return set.status();

@@ -1,6 +1,8 @@
 #include "mgmt/rule_reloader.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -220,7 +222,11 @@ absl::StatusOr<std::shared_ptr<const StagedRules>> RuleReloader::stageFromPaths(
   std::shared_ptr<correlate::Engine> previous;
   for (const std::string& file : *files) {
     std::ifstream in(file, std::ios::binary);
-    if (!in) return absl::NotFoundError(absl::StrCat("cannot read rule file ", file));
+    if (!in) {
+      return absl::NotFoundError(
+          absl::StrCat(config.rule_paths_key.text, ": cannot read rule file ", file, ": ",
+                       std::strerror(errno), "; give the user vigild runs as read access"));
+    }
     std::stringstream text;
     text << in.rdbuf();
     staged->global.files.emplace_back(file, text.str());

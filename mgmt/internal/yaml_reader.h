@@ -27,11 +27,42 @@ struct YamlReader {
         absl::StrCat(origin, ":", node.Mark().line + 1, ": ", key, ": ", what));
   }
 
+  // Returns the dotted path of `key` under `where`; top-level keys have no leading dot.
+  static std::string keyPath(const std::string& where, const char* key) {
+    return where.empty() ? std::string(key) : where + "." + key;
+  }
+
+  // Returns the node whose line an error about `map[key]` names. That is the key itself
+  // when the value is empty (`workers:`), because yaml-cpp marks an empty value at the
+  // next token, which may be on the next line.
+  static YAML::Node lineNode(const YAML::Node& map, const char* key, const YAML::Node& value) {
+    if (!value.IsNull() || !map.IsMap()) return value;
+    for (const auto& kv : map) {
+      if (kv.first.IsScalar() && kv.first.Scalar() == key) return kv.first;
+    }
+    return value;
+  }
+
+  // Describes a value that has the wrong type: 'TEXT' for a scalar, otherwise its kind.
+  static std::string describe(const YAML::Node& value) {
+    if (value.IsScalar()) return absl::StrCat("'", value.Scalar(), "'");
+    if (value.IsNull()) return "an empty value";
+    if (value.IsSequence()) return "a list";
+    return "a mapping";
+  }
+
   // Fails on a node that is not a mapping, on a key given twice (yaml-cpp would keep the
   // first silently) and on a key outside `allowed`.
   absl::Status checkKeys(const YAML::Node& map, const std::string& where,
                          const std::set<std::string>& allowed) const {
-    if (!map.IsMap()) return error(map, where, "must be a mapping");
+    if (!map.IsMap()) {
+      if (where.empty()) {
+        return error(map, "top level",
+                     absl::StrCat("must be a mapping of sections such as ",
+                                  absl::StrJoin(allowed, ", "), ", not ", describe(map)));
+      }
+      return error(map, where, absl::StrCat("must be a mapping, not ", describe(map)));
+    }
     std::set<std::string> seen;
     for (const auto& kv : map) {
       const std::string key = kv.first.as<std::string>();
@@ -52,7 +83,10 @@ struct YamlReader {
                           std::string& out) const {
     YAML::Node n = map[key];
     if (!n) return absl::OkStatus();
-    if (!n.IsScalar()) return error(n, where + "." + key, "must be a string");
+    if (!n.IsScalar()) {
+      return error(lineNode(map, key, n), keyPath(where, key),
+                   absl::StrCat("must be a string, not ", describe(n)));
+    }
     out = n.Scalar();
     return absl::OkStatus();
   }
@@ -61,7 +95,7 @@ struct YamlReader {
                           const std::set<std::string>& choices, std::string& out) const {
     if (auto st = readString(map, where, key, out); !st.ok()) return st;
     if (!choices.count(out)) {
-      return error(map[key] ? map[key] : map, where + "." + key,
+      return error(map[key] ? map[key] : map, keyPath(where, key),
                    absl::StrCat("'", out, "' is not one of ", absl::StrJoin(choices, ", ")));
     }
     return absl::OkStatus();
@@ -86,9 +120,8 @@ struct YamlReader {
       if (ok && !std::isfinite(value)) ok = false;
     }
     if (!ok || value < min || value > max) {
-      return error(n, where + "." + key,
-                   absl::StrCat("'", n.IsScalar() ? n.Scalar() : std::string("(not a scalar)"),
-                                "' is not a number in [", min, ", ", max, "]"));
+      return error(lineNode(map, key, n), keyPath(where, key),
+                   absl::StrCat(describe(n), " is not a number in [", min, ", ", max, "]"));
     }
     out = value;
     return absl::OkStatus();
@@ -103,10 +136,13 @@ struct YamlReader {
       out = {n.Scalar()};
       return absl::OkStatus();
     }
-    if (!n.IsSequence()) return error(n, where + "." + key, "must be a string or a list");
+    if (!n.IsSequence()) {
+      return error(lineNode(map, key, n), keyPath(where, key),
+                   absl::StrCat("must be a string or a list, not ", describe(n)));
+    }
     out.clear();
     for (const auto& item : n) {
-      if (!item.IsScalar()) return error(item, where + "." + key, "list items must be strings");
+      if (!item.IsScalar()) return error(item, keyPath(where, key), "list items must be strings");
       out.push_back(item.Scalar());
     }
     return absl::OkStatus();

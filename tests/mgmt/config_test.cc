@@ -367,6 +367,50 @@ TEST(ConfigTest, RejectsOverlappingListeners) {
   }
 }
 
+// Errors about the shape of the file name the line, the key and what to write instead.
+TEST(ConfigTest, ShapeErrorsNameLineKeyAndFix) {
+  struct Case {
+    const char* yaml;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {"- a\n- b\n",
+       "test.yaml:1: top level: must be a mapping of sections such as alerts, api, cases, "
+       "daemon, intel, pipeline, playbooks, rules, sources, state_dir, tenant_quotas, "
+       "tenants, not a list"},
+      {"pipeline:\n\tworkers: 2\n  shards: 4\n",
+       "line 2 is indented with a tab, and YAML allows only spaces for indentation"},
+      {"", "test.yaml: empty configuration; give at least the sources to read"},
+      {"# only a comment\n", "test.yaml: empty configuration; give at least the sources"},
+      {"state_dir: [a, b]\n", "test.yaml:1: state_dir: must be a string, not a list"},
+      {"pipeline:\n  workers:\n  shards: 4\n",
+       "test.yaml:2: pipeline.workers: an empty value is not a number in [1, 256]"},
+      {"pipeline:\n  workers: [1]\n", "test.yaml:2: pipeline.workers: a list is not a number"},
+      {"pipeline: 3\n", "test.yaml:1: pipeline: must be a mapping, not '3'"},
+  };
+  for (const Case& c : cases) {
+    auto result = parse(c.yaml);
+    ASSERT_FALSE(result.ok()) << c.yaml;
+    EXPECT_NE(std::string(result.status().message()).find(c.expected), std::string::npos)
+        << "yaml: " << c.yaml << "\nerror: " << result.status().message();
+  }
+}
+
+// Keys checked after parsing carry the file and line they were read from.
+TEST(ConfigTest, RecordsOriginsOfLaterCheckedKeys) {
+  auto config = parse(
+      "daemon:\n  state_dir: /var/lib/x\nalerts: {output: out.jsonl}\n"
+      "api: {case_db: c.db}\ncases:\n  evidence_dir: ev\n"
+      "intel:\n  lists:\n    - {name: watch, path: watch.txt}\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->state_dir_key.text, "test.yaml:2: daemon.state_dir");
+  EXPECT_EQ(config->alerts_output_key.text, "test.yaml:3: alerts.output");
+  EXPECT_EQ(config->case_db_key.text, "test.yaml:4: api.case_db");
+  EXPECT_EQ(config->evidence_dir_key.text, "test.yaml:6: cases.evidence_dir");
+  ASSERT_EQ(config->intel_lists.size(), 1u);
+  EXPECT_EQ(config->intel_lists[0].where.text, "test.yaml:9: intel.lists[0] (watch)");
+}
+
 // A folder given as the config file is named as such.
 TEST(ConfigTest, DirectoryIsNotAConfig) {
   auto result = loadConfig("/tmp");
