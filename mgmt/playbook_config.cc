@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "mgmt/internal/yaml_reader.h"
+#include "mgmt/webhook_connector.h"
 
 namespace vigil::mgmt {
 namespace {
@@ -90,8 +91,9 @@ class Reader : public internal::YamlReader {
     if (c.type == "webhook" || c.type == "notify") {
       if (!(st = readString(n, where, "url", c.url)).ok()) return st;
       if (c.url.rfind("http://", 0) != 0 && c.url.rfind("https://", 0) != 0) {
-        return error(n["url"] ? n["url"] : n, where + ".url",
-                     absl::StrCat("'", c.url, "' must be an http:// or https:// URL"));
+        return error(
+            n["url"] ? n["url"] : n, where + ".url",
+            absl::StrCat("'", urlForDisplay(c.url), "' must be an http:// or https:// URL"));
       }
       if (!(st = readNumber<int>(n, where, "timeout_ms", 1, 600000, c.timeout_ms)).ok()) return st;
       if (!(st = readString(n, where, "channel", c.channel)).ok()) return st;

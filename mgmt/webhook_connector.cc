@@ -100,9 +100,18 @@ std::string transportErrorText(httplib::Error error) {
 
 std::string ownedString(std::string_view text) { return std::string(text); }
 
-// Returns `url` for logs and error messages: the password of its userinfo becomes ***, as
-// in http://admin:***@host/hook, and userinfo without a password becomes *** as a whole,
-// because it is then usually a token.
+// An HTTP header name: one or more token characters (RFC 9110 section 5.6.2).
+bool isHeaderName(const std::string& name) {
+  if (name.empty()) return false;
+  for (char ch : name) {
+    if (absl::ascii_isalnum(static_cast<unsigned char>(ch))) continue;
+    if (std::string_view("!#$%&'*+-.^_`|~").find(ch) == std::string_view::npos) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::string urlForDisplay(const std::string& url) {
   const size_t scheme_end = url.find("://");
   const size_t host_start = scheme_end == std::string::npos ? 0 : scheme_end + 3;
@@ -117,18 +126,6 @@ std::string urlForDisplay(const std::string& url) {
       colon == std::string::npos ? "***" : authority.substr(0, colon) + ":***";
   return url.substr(0, host_start) + userinfo + url.substr(host_start + at);
 }
-
-// An HTTP header name: one or more token characters (RFC 9110 section 5.6.2).
-bool isHeaderName(const std::string& name) {
-  if (name.empty()) return false;
-  for (char ch : name) {
-    if (absl::ascii_isalnum(static_cast<unsigned char>(ch))) continue;
-    if (std::string_view("!#$%&'*+-.^_`|~").find(ch) == std::string_view::npos) return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<WebhookConnector>> WebhookConnector::create(WebhookOptions options) {
   const std::string& url = options.url;

@@ -31,6 +31,11 @@ class Client;
 
 namespace vigil::mgmt {
 
+// Returns `url` for logs and error messages: the password of its userinfo becomes ***, as
+// in http://admin:***@host/hook, and userinfo without a password becomes *** as a whole,
+// because it is then usually a token.
+std::string urlForDisplay(const std::string& url);
+
 // kAction posts {"action", "params"}. kNotify posts a chat message, {"channel", "text",
 // "action", "params"}, with text from the `text` or `message` parameter and channel from
 // the `channel` parameter or WebhookOptions::channel.

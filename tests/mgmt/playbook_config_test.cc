@@ -12,6 +12,7 @@ namespace vigil::mgmt {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 absl::StatusOr<DaemonConfig> parse(const std::string& yaml, const std::string& base = "/etc/vigil") {
   return parseConfig("state_dir: /var/lib/vigil\n" + yaml, "vigil.yaml", base);
@@ -153,6 +154,12 @@ TEST(PlaybookConfigTest, ErrorsNameLineAndKey) {
   EXPECT_THAT(errorOf("playbooks:\n  paths: [p]\n  connectors:\n    h: {type: webhook, url: "
                       "'ftp://x/'}\n"),
               HasSubstr("must be an http:// or https:// URL"));
+  // A password in the URL is not repeated in the error.
+  const std::string with_password = errorOf(
+      "playbooks:\n  paths: [p]\n  connectors:\n    h: {type: webhook, url: "
+      "'ftp://admin:Hunter2@x/'}\n");
+  EXPECT_THAT(with_password, HasSubstr("'ftp://admin:***@x/' must be an http:// or https://"));
+  EXPECT_THAT(with_password, Not(HasSubstr("Hunter2")));
   EXPECT_THAT(errorOf("playbooks:\n  default_case: maybe\n"),
               HasSubstr("vigil.yaml:3: playbooks.default_case: 'maybe' is not true or false"));
 }
