@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -61,10 +62,23 @@ int freePort(int type) {
                          static_cast<uint32_t>(std::chrono::steady_clock::now()
                                                    .time_since_epoch()
                                                    .count());
-  const int high = std::min(ephemeralLow(), 65536);
-  const int low = std::max(10000, high - 12000);
+  int high = std::min(ephemeralLow(), 65536);
+  int low = std::max(10000, high - 12000);
+  // VIGIL_TEST_PORTS=LOW-HIGH confines the tests to a range of ports that a shared
+  // machine set aside for them (HIGH exclusive).
+  if (const char* range = std::getenv("VIGIL_TEST_PORTS"); range != nullptr) {
+    int range_low = 0;
+    int range_high = 0;
+    if (std::sscanf(range, "%d-%d", &range_low, &range_high) != 2 || range_low < 1 ||
+        range_high > 65536 || range_high <= range_low) {
+      throw std::runtime_error(std::string("VIGIL_TEST_PORTS='") + range +
+                               "' is invalid; expected LOW-HIGH such as 45000-45100");
+    }
+    low = range_low;
+    high = range_high;
+  }
   std::lock_guard lock(mutex);
-  if (high - low >= 1000) {
+  if (high - low >= 1000 || std::getenv("VIGIL_TEST_PORTS") != nullptr) {
     for (int attempt = 0; attempt < 2000; ++attempt) {
       next = next * 1664525u + 1013904223u;
       const int port = low + static_cast<int>((next >> 8) % static_cast<uint32_t>(high - low));
@@ -72,6 +86,9 @@ int freePort(int type) {
       handed_out.insert(port);
       return port;
     }
+  }
+  if (std::getenv("VIGIL_TEST_PORTS") != nullptr) {
+    throw std::runtime_error("no free port left in VIGIL_TEST_PORTS");
   }
   // Let the kernel choose when there is no room below the ephemeral range or every port tried
   // was taken.
