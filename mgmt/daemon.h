@@ -65,10 +65,11 @@ class Daemon {
   // value.
   absl::Status validate();
 
-  // Runs validate(), opens the case store, creates every source (validating
-  // its options), then starts the sources, the pipeline thread and the API. Nothing
-  // listens until everything has been built, so a bad rule file or source option fails
-  // before any socket opens. Errors name the file, value or address involved.
+  // Locks state_dir (see lockStateDir()), runs validate(), opens the case store, creates
+  // every source (validating its options), then starts the sources, the pipeline thread
+  // and the API. Nothing listens until everything has been built, so a bad rule file or
+  // source option fails before any socket opens. Errors name the file, value or address
+  // involved. AlreadyExists means another vigild holds the state_dir lock.
   absl::Status start();
 
   // Blocks until SIGINT or SIGTERM, or until the replay is done when exit_when_done is
@@ -115,6 +116,12 @@ class Daemon {
   // not create or write: state_dir, the case store's, the evidence, the run store's and
   // the alerts file's folder.
   absl::Status checkFolders() const;
+  // Takes an exclusive flock() on <state_dir>/vigild.lock and writes this process's pid
+  // into it, so that two vigild processes never share the databases, the run journal or
+  // the checkpoint. The lock is held until the Daemon is destroyed (for vigild, until
+  // the process exits). Returns AlreadyExists naming the holder's pid when another
+  // process holds it.
+  absl::Status lockStateDir();
   absl::Status loadIntel();
   // Opens <state_dir>/auth.db and audit.db and registers every tenant the config names.
   absl::Status openAuth();
@@ -172,6 +179,7 @@ class Daemon {
   std::atomic<bool> api_stopped_{false};  // set by stop(), and reported by summary()
   bool has_finite_sources_ = false;
   bool stopped_ = false;
+  int state_lock_fd_ = -1;  // <state_dir>/vigild.lock, locked by lockStateDir()
 };
 
 }  // namespace vigil::mgmt

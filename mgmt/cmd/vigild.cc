@@ -1,7 +1,7 @@
 // vigild: the Vigil appliance daemon. Reads a YAML config, validates all of it, then runs
 // the sources, the pipeline, the case store and the REST API until SIGINT or SIGTERM.
-// Exit status: 0 after a clean stop, 2 for a bad command line or configuration, 1 when a
-// component fails to start.
+// Exit status: 0 after a clean stop, 2 for a bad command line or configuration or a
+// state_dir that another vigild holds, 1 when a component fails to start.
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -73,7 +73,8 @@ int main(int argc, char** argv) {
     VIGIL_LOG_ERROR("vigild failed to start: {}", std::string(st.message()));
     std::fprintf(stderr, "vigild: %s\n", std::string(st.message()).c_str());
     return st.code() == absl::StatusCode::kInvalidArgument ||
-                   st.code() == absl::StatusCode::kNotFound
+                   st.code() == absl::StatusCode::kNotFound ||
+                   st.code() == absl::StatusCode::kAlreadyExists
                ? 2
                : 1;
   }

@@ -451,6 +451,33 @@ TEST_F(DaemonTest, StopWithoutDrainCountsLeftOnce) {
   EXPECT_LE(read + summaryValue(summary, "dropped at sources"), 20000) << summary;
 }
 
+// A second vigild on the same state_dir exits with status 2 before it opens any database,
+// naming the running one's pid, while --check-config still works next to it.
+TEST_F(DaemonTest, SecondDaemonOnStateDirRejected) {
+  auto first = startDaemon();
+  ASSERT_TRUE(first->running()) << first->log();
+
+  DaemonProcess second({"--config", dir_ + "/vigil.yaml"}, dir_ + "/second.log");
+  EXPECT_EQ(second.waitExit(seconds(20)), 2) << second.log();
+  const std::string lock_pid = readFile(dir_ + "/state/vigild.lock");
+  ASSERT_FALSE(lock_pid.empty());
+  EXPECT_NE(second.log().find("state folder " + dir_ + "/state is in use by vigild pid " +
+                              lock_pid.substr(0, lock_pid.find('\n')) +
+                              "; stop it or use another state_dir"),
+            std::string::npos)
+      << second.log();
+
+  DaemonProcess check({"--check-config", "--config", dir_ + "/vigil.yaml"}, dir_ + "/check.log");
+  EXPECT_EQ(check.waitExit(seconds(20)), 0) << check.log();
+
+  EXPECT_TRUE(first->running()) << first->log();
+  EXPECT_EQ(first->stop(), 0) << first->log();
+  // The lock goes with the process, so the next vigild starts.
+  auto next = startDaemon();
+  EXPECT_TRUE(next->running()) << next->log();
+  EXPECT_EQ(next->stop(), 0) << next->log();
+}
+
 // A malformed config names the key and value, exits with status 2, and opens no listener.
 TEST_F(DaemonTest, BadConfigExitsBeforeListening) {
   // SetUp minted a token into state/; start without it to see that vigild creates nothing.
