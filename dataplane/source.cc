@@ -1,6 +1,10 @@
 #include "dataplane/source.h"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "common/clock.h"
 
 namespace vigil::dataplane {
 namespace {
@@ -59,6 +63,14 @@ bool validateSourceLimits(const std::string& name, size_t max_message_bytes, siz
     error = "source " + name + ": ring_capacity=" + std::to_string(ring_capacity) +
             " is outside [1, " + std::to_string(kMaxRingCapacity) + "]";
     return false;
+  }
+  return true;
+}
+
+bool waitForFreeSlot(RawRing& ring, int64_t deadline_ns) {
+  while (ring.freeSlots() == 0) {
+    if (monotonicNs() >= deadline_ns) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return true;
 }

@@ -68,6 +68,13 @@ class Source {
   // Opens sockets/files and starts the source thread. Returns false with `error` set
   // when the source cannot start (port in use, file missing).
   virtual bool start(std::string& error) = 0;
+  // Asks the source thread to stop reading new input and returns without waiting for it.
+  // The next stop() may then wait until `drain_deadline_ns` (monotonicNs()) for ring slots
+  // for the messages it still frames from what was already received (socket buffers,
+  // partial frames), instead of counting them as dropped{reason=shutdown} at once. The
+  // daemon calls it on every source before it stops the first one. Sources that hold
+  // nothing outside their ring keep this default, which does nothing.
+  virtual void beginStop(int64_t drain_deadline_ns) { (void)drain_deadline_ns; }
   // Asks the thread to stop and joins it. Messages already in the ring stay there.
   virtual void stop() = 0;
   // True once a finite source (file replay) has published its last message.
@@ -92,7 +99,8 @@ struct SourceCounters {
   Counter* dropped_queue_full = nullptr;  // vigil_source_dropped_total{reason=queue_full}
   Counter* dropped_empty = nullptr;       // {reason=empty}: empty lines skipped
   Counter* dropped_kernel = nullptr;      // {reason=kernel}: socket buffer overflow
-  Counter* dropped_shutdown = nullptr;    // {reason=shutdown}: no ring slot at stop()
+  // {reason=shutdown}: no ring slot at stop(), after the wait that beginStop() allows
+  Counter* dropped_shutdown = nullptr;
   Counter* framing_errors = nullptr;      // vigil_source_framing_errors_total
   // vigil_source_discarded_bytes_total: bytes read from a connection and never framed.
   Counter* discarded_bytes_rejected = nullptr;  // {reason=rejected_connection}
@@ -115,6 +123,11 @@ inline constexpr size_t kMaxRingCapacity = size_t{1} << 20;
 // that product.
 bool validateSourceLimits(const std::string& name, size_t max_message_bytes, size_t ring_capacity,
                           std::string& error);
+
+// Producer side, at stop(): waits until `ring` has a free slot or monotonicNs() reaches
+// `deadline_ns`, polling every millisecond because the consumer does not signal freed
+// slots. Returns whether a slot is free. A deadline in the past only checks once.
+bool waitForFreeSlot(RawRing& ring, int64_t deadline_ns);
 
 // Returns the ring a source owns: `capacity` slots (rounded up to a power of two) that
 // take messages of up to `max_message_bytes`, each with a buffer of

@@ -41,6 +41,8 @@ bool TcpSource::start(std::string& error) {
   return true;
 }
 
+void TcpSource::beginStop(int64_t drain_deadline_ns) { server_->beginStop(drain_deadline_ns); }
+
 void TcpSource::stop() {
   if (!server_->stop()) return;
   const SourceCounters& counters = server_->counters();

@@ -49,8 +49,9 @@ struct TcpSourceOptions {
 // (emfile, enfile, other). At the descriptor limit (EMFILE, ENFILE) the listener is left
 // unwatched for a back-off of 100 ms doubling to 1 s, and connections wait in the backlog.
 // At stop() the bytes still buffered and those waiting in each socket (up to its SO_RCVBUF
-// size) are framed, and each message is published when the ring has room, else counted as
-// dropped{reason=shutdown}.
+// size) are framed, and each message is published when the ring has room. A message that
+// finds the ring full waits for a slot until the deadline that beginStop() set, and is
+// then counted as dropped{reason=shutdown}.
 //
 // Memory: each connection allocates read_buffer_bytes + max_message_bytes when it is
 // accepted; nothing is allocated per message.
@@ -71,6 +72,7 @@ class TcpSource final : public Source {
   bool start(std::string& error) override;
   // Stops the thread, frames the bytes still buffered per connection, closes every
   // connection and the listener.
+  void beginStop(int64_t drain_deadline_ns) override;
   void stop() override;
   bool finished() const override { return false; }
 

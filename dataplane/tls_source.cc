@@ -425,6 +425,8 @@ bool TlsSource::start(std::string& error) {
   return true;
 }
 
+void TlsSource::beginStop(int64_t drain_deadline_ns) { server_->beginStop(drain_deadline_ns); }
+
 void TlsSource::stop() {
   if (!server_->stop()) return;
   const SourceCounters& counters = server_->counters();

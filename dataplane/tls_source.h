@@ -110,6 +110,7 @@ class TlsSource final : public Source {
   bool start(std::string& error) override;
   // Stops the thread, frames the bytes still buffered per connection, closes every
   // connection and the listener.
+  void beginStop(int64_t drain_deadline_ns) override;
   void stop() override;
   bool finished() const override { return false; }
 

@@ -107,6 +107,14 @@ bool UdpSource::start(std::string& error) {
   return true;
 }
 
+void UdpSource::beginStop(int64_t drain_deadline_ns) {
+  if (!thread_.joinable()) return;
+  drain_deadline_ns_ = drain_deadline_ns;
+  stop_.store(true);
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
+}
+
 void UdpSource::stop() {
   if (!thread_.joinable()) return;
   stop_.store(true);
@@ -216,6 +224,7 @@ void UdpSource::drainOnStop() {
   const size_t max_datagrams = internal::receiveBufferBytes(fd_, size_t{1} << 20);
   size_t read = 0;
   while (read < max_datagrams) {
+    waitForFreeSlot(*ring_, drain_deadline_ns_);
     const size_t free_slots = ring_->freeSlots();
     const int n = free_slots > 0 ? receiveIntoRing(std::min(free_slots, options_.batch_size))
                                  : receiveAndDrop(*counters_.dropped_shutdown);

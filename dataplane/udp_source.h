@@ -39,8 +39,8 @@ struct UdpSourceOptions {
 // full is read and dropped (reason queue_full). Datagrams the kernel dropped because the socket
 // buffer was full are counted as reason kernel (read through SO_RXQ_OVFL, so the count is
 // updated only when a later datagram arrives). stop() reads the datagrams still queued
-// in the socket until EAGAIN and publishes them while the ring has room. The rest are
-// counted as reason shutdown.
+// in the socket until EAGAIN and publishes them, waiting for ring slots until the
+// deadline that beginStop() set. The rest are counted as reason shutdown.
 //
 // Threads: start() and stop() from one control thread; the receive thread is the ring's
 // only producer.
@@ -58,6 +58,7 @@ class UdpSource final : public Source {
   // Binds the socket and starts the receive thread. Fails with the address and the errno
   // text when the bind or SO_RCVBUF fails, or when the source already ran.
   bool start(std::string& error) override;
+  void beginStop(int64_t drain_deadline_ns) override;
   void stop() override;
   bool finished() const override { return false; }
 
@@ -104,6 +105,7 @@ class UdpSource final : public Source {
   uint32_t last_kernel_drops_ = 0;
   bool started_ = false;
   std::atomic<bool> stop_{false};
+  int64_t drain_deadline_ns_ = 0;        // set by beginStop(), read by stop() on the same thread
   int wake_fd_ = -1;                     // eventfd that stop() writes to end the thread's poll()
   std::atomic<uint64_t> error_logs_{0};  // rate limit for receive errors
   std::atomic<uint64_t> drop_logs_{0};   // rate limit for queue_full warnings

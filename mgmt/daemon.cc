@@ -631,13 +631,20 @@ void Daemon::stop() {
   if (stopped_) return;
   stopped_ = true;
   stopping_.store(true, std::memory_order_release);
-  for (auto& source : sources_) source->stop();
 
-  // Messages the sources already accepted may still be in their rings, so the pipeline
-  // gets up to daemon.drain_timeout_s to finish them before it stops.
-  if (pipeline_thread_.joinable() && !pipeline_returned_.load(std::memory_order_acquire)) {
-    const int64_t deadline =
-        monotonicNs() + static_cast<int64_t>(config_.drain_timeout_s) * 1'000'000'000;
+  // Every source stops reading new input first. Then each one frames what it had already
+  // received (socket buffers, partial frames) into its ring, and the pipeline finishes
+  // the rings, all within daemon.drain_timeout_s. A source waits for ring slots only
+  // while the pipeline runs to free them.
+  const bool pipeline_running =
+      pipeline_thread_.joinable() && !pipeline_returned_.load(std::memory_order_acquire);
+  const int64_t deadline =
+      pipeline_running
+          ? monotonicNs() + static_cast<int64_t>(config_.drain_timeout_s) * 1'000'000'000
+          : 0;
+  for (auto& source : sources_) source->beginStop(deadline);
+  for (auto& source : sources_) source->stop();
+  if (pipeline_running) {
     while (!pipelineDrained() && monotonicNs() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }

@@ -78,9 +78,11 @@ class Daemon {
   // (vigild's main does it before start()).
   void run();
 
-  // Stops the sources, lets the pipeline finish what they had accepted (at most 10 s;
-  // anything left is counted as dropped{reason=shutdown}), flushes the sinks and stops
-  // the API.
+  // Stops the sources' reading, lets them frame what they had already received and the
+  // pipeline finish it, all within daemon.drain_timeout_s (what is left then is counted
+  // as dropped{reason=shutdown}: at the source when it found no ring slot, in
+  // vigil_pipeline_dropped_total when it was still in a ring), flushes the sinks and
+  // stops the API.
   // Safe to call more than once.
   void stop();
 

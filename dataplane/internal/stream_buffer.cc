@@ -32,9 +32,16 @@ void publish(RawMessage& slot, const Frame& frame, const StreamBuffer& stream, R
   if (frame.truncated) counters.truncated->add();
 }
 
+// Returns a slot of `ring`, waiting for one until `wait_until_ns`, or null at the deadline.
+RawMessage* waitForSlot(RawRing& ring, int64_t wait_until_ns) {
+  if (RawMessage* slot = ring.tryClaim()) return slot;
+  if (!waitForFreeSlot(ring, wait_until_ns)) return nullptr;
+  return ring.tryClaim();
+}
+
 void publishOrDrop(const Frame& frame, const StreamBuffer& stream, RawRing& ring,
-                   const SourceCounters& counters, uint16_t source_id) {
-  if (RawMessage* slot = ring.tryClaim()) {
+                   const SourceCounters& counters, uint16_t source_id, int64_t wait_until_ns) {
+  if (RawMessage* slot = waitForSlot(ring, wait_until_ns)) {
     publish(*slot, frame, stream, ring, counters, source_id);
   } else {
     counters.dropped_shutdown->add();
@@ -86,7 +93,7 @@ namespace {
 // Frames the buffered bytes for drainStream(). Returns false after a framing error, which
 // it counts.
 bool drainBuffered(StreamBuffer& stream, RawRing& ring, const SourceCounters& counters,
-                   uint16_t source_id) {
+                   uint16_t source_id, int64_t wait_until_ns) {
   bool ok = true;
   while (stream.begin < stream.end) {
     Frame frame;
@@ -100,7 +107,9 @@ bool drainBuffered(StreamBuffer& stream, RawRing& ring, const SourceCounters& co
       break;
     }
     if (r.status == FrameStatus::kEmpty) counters.dropped_empty->add();
-    if (r.status == FrameStatus::kFrame) publishOrDrop(frame, stream, ring, counters, source_id);
+    if (r.status == FrameStatus::kFrame) {
+      publishOrDrop(frame, stream, ring, counters, source_id, wait_until_ns);
+    }
   }
   stream.begin = stream.end = 0;
   return ok;
@@ -109,8 +118,9 @@ bool drainBuffered(StreamBuffer& stream, RawRing& ring, const SourceCounters& co
 }  // namespace
 
 void drainStream(StreamBuffer& stream, RawRing& ring, const SourceCounters& counters,
-                 uint16_t source_id, size_t max_read_bytes, const ReadMore& read_more) {
-  bool ok = drainBuffered(stream, ring, counters, source_id);
+                 uint16_t source_id, size_t max_read_bytes, int64_t wait_until_ns,
+                 const ReadMore& read_more) {
+  bool ok = drainBuffered(stream, ring, counters, source_id, wait_until_ns);
   size_t read_total = 0;
   while (read_total < max_read_bytes) {
     const size_t n =
@@ -124,7 +134,7 @@ void drainStream(StreamBuffer& stream, RawRing& ring, const SourceCounters& coun
     }
     stream.begin = 0;
     stream.end = n;
-    ok = drainBuffered(stream, ring, counters, source_id);
+    ok = drainBuffered(stream, ring, counters, source_id, wait_until_ns);
   }
   Frame frame;
   FrameStatus status = stream.framer.finish(frame);
@@ -133,7 +143,9 @@ void drainStream(StreamBuffer& stream, RawRing& ring, const SourceCounters& coun
     counters.framing_errors->add();
     counters.discarded_bytes_framing->add(stream.framer.errorBytes());
   }
-  if (status == FrameStatus::kFrame) publishOrDrop(frame, stream, ring, counters, source_id);
+  if (status == FrameStatus::kFrame) {
+    publishOrDrop(frame, stream, ring, counters, source_id, wait_until_ns);
+  }
 }
 
 void rejectConnection(int fd, const sockaddr_storage& addr, const std::string& source_name,

@@ -64,11 +64,14 @@ StreamStep finishAtEof(StreamBuffer& stream, RawRing& ring, const SourceCounters
 using ReadMore = std::function<size_t(char* buffer, size_t capacity)>;
 
 // Frames every byte still held at stop() or idle close, then up to `max_read_bytes` more
-// from `read_more`, publishing where the ring has room and counting the rest as
-// dropped{reason=shutdown}. A framing error is counted in framing_errors, and the bad
-// octet count and every byte after it (up to the same bound) in discarded_bytes_framing.
+// from `read_more`, publishing each message when the ring has room. A message that finds
+// the ring full waits for a slot until `wait_until_ns` (monotonicNs(); 0 waits not at all)
+// and is then counted as dropped{reason=shutdown}. A framing error is counted in
+// framing_errors, and the bad octet count and every byte after it (up to the same bound)
+// in discarded_bytes_framing.
 void drainStream(StreamBuffer& stream, RawRing& ring, const SourceCounters& counters,
-                 uint16_t source_id, size_t max_read_bytes, const ReadMore& read_more);
+                 uint16_t source_id, size_t max_read_bytes, int64_t wait_until_ns,
+                 const ReadMore& read_more);
 
 // Closes `fd`, a connection accepted over max_connections. Counts it in `rejected`, counts
 // the bytes it had already sent in discarded_bytes_rejected, and logs on power-of-two

@@ -142,6 +142,14 @@ void StreamServer::startThread() {
   thread_ = std::thread([this] { run(); });
 }
 
+void StreamServer::beginStop(int64_t drain_deadline_ns) {
+  if (!thread_.joinable()) return;
+  drain_deadline_ns_ = drain_deadline_ns;
+  stop_.store(true);
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
+}
+
 bool StreamServer::stop() {
   if (!thread_.joinable()) return false;
   stop_.store(true);
@@ -150,7 +158,7 @@ bool StreamServer::stop() {
   thread_.join();
   for (auto& conn : connections_) {
     if (conn->closed) continue;
-    drainOnStop(*conn);
+    drainOnStop(*conn, drain_deadline_ns_);
     closeConnection(*conn);
   }
   connections_.clear();
@@ -399,7 +407,7 @@ void StreamServer::closeIdle(int64_t now_ns) {
     idle_closed_->add();
     VIGIL_LOG_DEBUG("connection idle, closing source={} peer={}", settings_.name,
                     conn->peer_text);
-    drainOnStop(*conn);
+    drainOnStop(*conn, 0);
     closeConnection(*conn);
   }
 }
@@ -425,10 +433,11 @@ void StreamServer::removeClosed() {
 
 // Frames every byte still held for `conn`, then what the transport can still read without
 // blocking (bytes the kernel has already acknowledged), at most one receive buffer's
-// worth. Publishes where the ring has room and counts the rest as dropped{reason=shutdown}.
-void StreamServer::drainOnStop(StreamConnection& conn) {
+// worth. Publishes each message when the ring has room, waiting for a slot until
+// `wait_until_ns`, and counts the rest as dropped{reason=shutdown}.
+void StreamServer::drainOnStop(StreamConnection& conn, int64_t wait_until_ns) {
   const size_t budget = receiveBufferBytes(conn.fd, kMaxDiscardBytes);
-  drainStream(conn.stream, *ring_, counters_, settings_.id, budget,
+  drainStream(conn.stream, *ring_, counters_, settings_.id, budget, wait_until_ns,
               [&](char* buffer, size_t capacity) {
                 size_t n = readOnClose(conn, buffer, capacity);
                 if (n > 0) conn.stream.receive_ns = clock_.nowNs();

@@ -115,6 +115,9 @@ class StreamServer {
   bool open(std::string& error);
   // Starts the epoll thread after a successful open().
   void startThread();
+  // Asks the epoll thread to stop reading and returns at once; stop() waits for ring slots
+  // for what it drains until `drain_deadline_ns` (see Source::beginStop()).
+  void beginStop(int64_t drain_deadline_ns);
   // Stops the thread, frames the bytes still buffered per connection, closes every
   // connection and the listener. Returns false when the thread was not running.
   bool stop();
@@ -170,7 +173,8 @@ class StreamServer {
   void serveReady();
   void closeIdle(int64_t now_ns);
   void removeClosed();
-  void drainOnStop(StreamConnection& conn);
+  // `wait_until_ns` as in drainStream(): the drain deadline at stop(), 0 at an idle close.
+  void drainOnStop(StreamConnection& conn, int64_t wait_until_ns);
 
   StreamSettings settings_;
   SocketAddress listen_addr_;
@@ -200,6 +204,7 @@ class StreamServer {
   uint16_t bound_port_ = 0;
   bool started_ = false;
   std::atomic<bool> stop_{false};
+  int64_t drain_deadline_ns_ = 0;  // set by beginStop(), read by stop() on the same thread
   std::atomic<uint64_t> framing_error_logs_{0};
   std::atomic<uint64_t> error_logs_{0};
   std::thread thread_;

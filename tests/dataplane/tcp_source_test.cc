@@ -14,6 +14,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -110,6 +112,26 @@ struct Received {
   bool truncated;
 };
 
+// Returns the listen address for a test source: an ephemeral port, or with
+// VIGIL_TEST_PORTS=LOW-HIGH (HIGH exclusive) the first port of that range that binds.
+std::string testListenAddress() {
+  const char* range = std::getenv("VIGIL_TEST_PORTS");
+  int low = 0;
+  int high = 0;
+  if (range == nullptr || std::sscanf(range, "%d-%d", &low, &high) != 2) return "127.0.0.1:0";
+  for (int port = low; port < high; ++port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    ::close(fd);
+    if (free) return "127.0.0.1:" + std::to_string(port);
+  }
+  return "127.0.0.1:0";
+}
+
 class TcpSourceTest : public ::testing::Test {
  protected:
   void TearDown() override {
@@ -117,7 +139,7 @@ class TcpSourceTest : public ::testing::Test {
   }
 
   void startSource(TcpSourceOptions options) {
-    options.listen = "127.0.0.1:0";
+    options.listen = testListenAddress();
     std::string error;
     source_ = TcpSource::create(options, metrics_, error);
     ASSERT_NE(source_, nullptr) << error;
@@ -412,6 +434,37 @@ TEST_F(TcpSourceTest, StopDrainsSocketQueue) {
   EXPECT_EQ(c.received->value(), 16u);
   EXPECT_EQ(c.received->value() + c.dropped_shutdown->value(), kSent);
   EXPECT_EQ(c.framing_errors->value(), 0u);
+}
+
+// With a drain deadline from beginStop(), stop() waits for the consumer to free ring slots
+// instead of dropping what the socket had already received: nothing is dropped.
+TEST_F(TcpSourceTest, StopWaitsForRingSlots) {
+  TcpSourceOptions options;
+  options.ring_capacity = 16;
+  options.read_buffer_bytes = 512;
+  startSource(options);
+  TcpClient client(source_->boundPort());
+  constexpr size_t kSent = 400;
+  std::string stream;
+  for (size_t i = 0; i < kSent; ++i) stream += "<13>message number " + std::to_string(i) + "\n";
+  ASSERT_TRUE(client.send(stream));
+  ASSERT_TRUE(client.allAcked(milliseconds(5000)));
+  EXPECT_TRUE(waitCounter(*source_->counters().received, 16));
+
+  // The source stops reading first; then a slow consumer frees slots while stop() drains
+  // the socket, so the drain has to wait for them.
+  source_->beginStop(monotonicNs() + 10'000'000'000);
+  std::vector<Received> got;
+  std::thread consumer(
+      [&] { got = collect(kSent, milliseconds(10000), std::chrono::microseconds(200)); });
+  source_->stop();
+  consumer.join();
+
+  const SourceCounters& c = source_->counters();
+  EXPECT_EQ(c.dropped_shutdown->value(), 0u);
+  EXPECT_EQ(c.received->value(), kSent);
+  ASSERT_EQ(got.size(), kSent);
+  EXPECT_EQ(got.back().text, "<13>message number " + std::to_string(kSent - 1));
 }
 
 // At the descriptor limit accept() fails with EMFILE: the source counts it, backs off

@@ -431,6 +431,25 @@ TEST_F(DaemonTest, StopFinishesQueuedMessages) {
   EXPECT_EQ(summaryValue(summary, "left at shutdown"), 0) << summary;
 }
 
+// SIGTERM while the TCP source has more received lines than its ring holds: the source
+// stops reading, waits for ring slots within daemon.drain_timeout_s, and the pipeline
+// finishes them, so no line is dropped at the source or left at shutdown.
+TEST_F(DaemonTest, StopDrainsReceivedTcpLines) {
+  std::string text = readFile(dir_ + "/vigil.yaml");
+  const std::string from = "max_message_bytes: 512}";
+  text.replace(text.find(from), from.size(), "max_message_bytes: 512, ring_capacity: 16}");
+  writeFile(dir_ + "/smallring.yaml", text + "daemon: {drain_timeout_s: 30}\n");
+  ASSERT_NO_FATAL_FAILURE(stopDuringBurst(dir_ + "/smallring.yaml"));
+
+  std::string summary = readFile(dir_ + "/summary.txt");
+  const long read = summaryValue(summary, "events read");
+  EXPECT_GE(read, 1000) << summary;
+  EXPECT_EQ(summaryValue(summary, "dropped at sources"), 0) << summary;
+  EXPECT_EQ(summaryValue(summary, "left at shutdown"), 0) << summary;
+  EXPECT_EQ(read, summaryValue(summary, "parsed") + summaryValue(summary, "parse errors (kept)"))
+      << summary;
+}
+
 // With no drain time, what the pipeline did not reach is counted once, as left at
 // shutdown, and not a second time as a source drop, so read = parsed + errors + left.
 TEST_F(DaemonTest, StopWithoutDrainCountsLeftOnce) {
