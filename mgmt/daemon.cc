@@ -537,6 +537,8 @@ absl::Status Daemon::start() {
     arena.execute([this] { pipeline_->run(); });
     pipeline_returned_.store(true, std::memory_order_release);
   });
+  // With no file source there is nothing to replay, so the replay is done from the start.
+  if (!has_finite_sources_) replay_done_.store(true, std::memory_order_release);
   intel_->start();
   return absl::OkStatus();
 }
@@ -593,7 +595,9 @@ void Daemon::run() {
       break;
     }
     checkReplayDone();
-    if (options_.exit_when_done && replayDone()) break;
+    // Without file sources, --exit-when-done has no replay to wait for, so vigild runs
+    // until a signal stops it.
+    if (options_.exit_when_done && has_finite_sources_ && replayDone()) break;
     if (pipeline_returned_.load(std::memory_order_acquire) && !options_.exit_when_done &&
         !config_.api_enabled) {
       break;  // nothing left to serve

@@ -87,7 +87,7 @@ class Daemon {
   void stop();
 
   // True once every finite source has finished, the pipeline has processed all it
-  // published, and the alerts are stored.
+  // published, and the alerts are stored. True from start() on when no source is finite.
   bool replayDone() const { return replay_done_.load(std::memory_order_acquire); }
 
   // A readable summary of what the appliance did: events, parse results, indicator hits,

@@ -104,6 +104,17 @@ TEST_F(VigilctlApiTest, StatusShowsSources) {
   EXPECT_EQ(status["sources"][0]["tenant"], "acme");
 }
 
+// A daemon without file sources has nothing to replay, so its replay is done at once.
+TEST_F(VigilctlApiTest, StatusReplayDoneWithoutFiles) {
+  std::string out;
+  ASSERT_EQ(vigilctl("status", out), 0) << out;
+  EXPECT_NE(out.find("replay done"), std::string::npos) << out;
+  EXPECT_EQ(out.find("replay running"), std::string::npos) << out;
+  nlohmann::json status = vigilctlJson("status");
+  ASSERT_TRUE(status.is_object());
+  EXPECT_EQ(status["replay_done"], true) << status.dump();
+}
+
 // Indicators added through vigilctl match events at once; sightings show them, and a
 // removal reports what was not in the list.
 TEST_F(VigilctlApiTest, IndicatorsSightingsAndReload) {
