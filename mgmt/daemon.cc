@@ -441,6 +441,10 @@ absl::Status Daemon::start() {
   // Before anything under state_dir is opened, so a second vigild touches nothing there.
   if (auto st = lockStateDir(); !st.ok()) return st;
   if (auto st = validate(); !st.ok()) return st;
+  // Exported at 0 before the first reload, so that increase(...{result="rejected"})
+  // also fires on the first rejected reload.
+  configReloadCounter("applied");
+  configReloadCounter("rejected");
 
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(config_.case_db).parent_path(), ec);

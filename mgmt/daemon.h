@@ -144,6 +144,8 @@ class Daemon {
   // Rebuilds the rules: the active content version when there is one, else rule_paths.
   absl::Status reloadRules(const DaemonConfig& config, std::string_view reason);
   DaemonConfig liveConfig() const;
+  // vigil_config_reloads_total{result}; start() registers "applied" and "rejected" at 0.
+  Counter& configReloadCounter(std::string_view result);
   void addIntelRoutes();
   bool checkReplayDone();
   bool pipelineDrained() const;

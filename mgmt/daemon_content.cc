@@ -195,17 +195,17 @@ absl::Status Daemon::reloadRules(const DaemonConfig& config, std::string_view re
   return status;
 }
 
+Counter& Daemon::configReloadCounter(std::string_view result) {
+  return metrics_.counter("vigil_config_reloads_total",
+                          "Configuration reloads, by result: applied, or rejected (old "
+                          "configuration kept)",
+                          {{"result", std::string(result)}});
+}
+
 ConfigReloadReport Daemon::reloadConfig(std::string_view reason) {
   std::lock_guard<std::mutex> reload_lock(reload_mutex_);
   ConfigReloadReport report;
-  auto count = [this](std::string_view result) {
-    metrics_
-        .counter("vigil_config_reloads_total",
-                 "Configuration reloads, by result: applied, or rejected (old configuration "
-                 "kept)",
-                 {{"result", std::string(result)}})
-        .add();
-  };
+  auto count = [this](std::string_view result) { configReloadCounter(result).add(); };
   absl::StatusOr<DaemonConfig> next = loadConfig(config_.config_path);
   if (!next.ok()) {
     report.error = std::string(next.status().message());

@@ -25,6 +25,9 @@ absl::StatusOr<std::vector<std::string>> expandRulePaths(const std::vector<std::
 
 namespace {
 
+constexpr char kReloadsName[] = "vigil_rules_reloads_total";
+constexpr char kReloadsHelp[] = "Rule set activations after startup, by result";
+
 void appendPart(std::string& key, std::string_view part) {
   absl::StrAppend(&key, part.size(), ":");
   key.append(part);
@@ -112,6 +115,11 @@ std::vector<ContentProblem> brokenGlobalReferences(const RuleScope& global,
 
 RuleReloader::RuleReloader(const DaemonConfig& config, MetricsRegistry& metrics)
     : metrics_(metrics) {
+  // Every result is exported from the start at 0, so that an alert on
+  // increase(vigil_rules_reloads_total{result="failed"}) fires on the first failure too.
+  for (const char* result : {"ok", "failed"}) {
+    metrics_.counter(kReloadsName, kReloadsHelp, {{"result", result}});
+  }
   options_.max_keys = config.max_keys_per_rule;
   options_.max_keys_per_tenant = config.max_keys_per_tenant;
   options_.shards = config.shards;
@@ -401,9 +409,7 @@ absl::Status RuleReloader::activate(std::shared_ptr<const StagedRules> staged,
                                     std::string_view reason) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto counter = [this](std::string_view result) -> Counter& {
-    return metrics_.counter("vigil_rules_reloads_total",
-                            "Rule set activations after startup, by result",
-                            {{"result", std::string(result)}});
+    return metrics_.counter(kReloadsName, kReloadsHelp, {{"result", std::string(result)}});
   };
   if (staged->base_generation != generation_) {
     counter("failed").add();
@@ -448,10 +454,7 @@ std::shared_ptr<correlate::Engine> RuleReloader::current() const {
 }
 
 void RuleReloader::countFailure() {
-  metrics_
-      .counter("vigil_rules_reloads_total", "Rule set activations after startup, by result",
-               {{"result", "failed"}})
-      .add();
+  metrics_.counter(kReloadsName, kReloadsHelp, {{"result", "failed"}}).add();
 }
 
 }  // namespace vigil::mgmt

@@ -340,6 +340,20 @@ TEST_F(DaemonTest, SighupLogsNewRejectionReasons) {
   EXPECT_EQ(daemon->stop(), 0) << daemon->log();
 }
 
+// Every reload result is on /metrics at 0 before the first reload, so that
+// increase(...{result="rejected"}) also fires on the first rejected reload.
+TEST_F(DaemonTest, ReloadCountersExportedAtZero) {
+  auto daemon = startDaemon();
+  const std::string text = metrics();
+  for (const std::string line : {"vigil_config_reloads_total{result=\"applied\"} 0",
+                                 "vigil_config_reloads_total{result=\"rejected\"} 0",
+                                 "vigil_rules_reloads_total{result=\"ok\"} 0",
+                                 "vigil_rules_reloads_total{result=\"failed\"} 0"}) {
+    EXPECT_NE(text.find("\n" + line + "\n"), std::string::npos) << line << "\n" << text;
+  }
+  EXPECT_EQ(daemon->stop(), 0) << daemon->log();
+}
+
 // With the API turned off, the exit summary names the files only.
 TEST_F(DaemonTest, SummaryWithoutApi) {
   writeFile(dir_ + "/one.log", "<13>Oct 11 22:14:15 host app: hello\n");
