@@ -15,7 +15,10 @@
 //   vigilctl [--api URL] config reload [--json]
 // Each command group lives in its own vigilctl_<group>.cc and registers itself here.
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "mgmt/cmd/vigilctl_client.h"
 
@@ -32,6 +35,11 @@ void registerRulesCommands(CLI::App& app);
 // Registers "vigilctl content" and "vigilctl config" (mgmt/cmd/vigilctl_content.cc).
 void registerContentCommands(CLI::App& app, const GlobalOptions& global);
 }  // namespace vigil::ctl
+
+namespace {
+// Exit status of an unknown command or argument, the usage error code vigild uses too.
+constexpr int kUsageExitCode = 2;
+}  // namespace
 
 int main(int argc, char** argv) {
   vigil::ctl::GlobalOptions options;
@@ -79,6 +87,16 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // CLI11 checks required options and subcommands before it reports unknown words, so
+    // "vigilctl bogus" would only say that a subcommand is required. Name the word instead.
+    const std::vector<std::string> unknown = app.remaining(true);
+    if (e.get_exit_code() != 0 && !unknown.empty()) {
+      std::fprintf(stderr,
+                   "vigilctl: unknown command or argument '%s'; see vigilctl --help for the "
+                   "commands and options\n",
+                   unknown.front().c_str());
+      return kUsageExitCode;
+    }
     return app.exit(e);
   }
   return 0;

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "common/log.h"
 #include "mgmt/config.h"
@@ -30,7 +32,21 @@ int main(int argc, char** argv) {
                  "Write the run summary to this file when the replay is done and at exit");
   app.add_flag("--check-config", check_only, "Validate the configuration and exit");
   app.set_version_flag("--version", std::string("vigild ") + VIGIL_VERSION);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // CLI11 checks --config before it reports unknown words, so "vigild --bogus" would
+    // only say that --config is required. Name the word instead.
+    const std::vector<std::string> unknown = app.remaining();
+    if (!unknown.empty()) {
+      std::fprintf(stderr, "vigild: unknown argument '%s'; see vigild --help for the options\n",
+                   unknown.front().c_str());
+    } else {
+      app.exit(e);  // prints the error and "Run with --help for more information."
+    }
+    return 2;  // the usage error status, as for an invalid configuration
+  }
 
   auto config = vigil::mgmt::loadConfig(config_path);
   if (!config.ok()) {

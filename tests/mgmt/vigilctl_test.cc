@@ -229,6 +229,21 @@ TEST_F(VigilctlTest, ApiUrlIsChecked) {
   EXPECT_EQ(replaced.exit_code, 0) << replaced.err;
 }
 
+// An unknown command or argument is named, with the help pointer and the usage status 2,
+// instead of CLI11's "A subcommand is required" (status 106).
+TEST_F(VigilctlTest, UnknownCommandIsNamed) {
+  RunResult command = run("bogus");
+  EXPECT_EQ(command.exit_code, 2) << command.err;
+  EXPECT_NE(command.err.find("unknown command or argument 'bogus'; see vigilctl --help"),
+            std::string::npos)
+      << command.err;
+
+  RunResult option = run("--api " + api_ + " cases list --bogus");
+  EXPECT_EQ(option.exit_code, 2) << option.err;
+  EXPECT_NE(option.err.find("unknown command or argument '--bogus'"), std::string::npos)
+      << option.err;
+}
+
 // Bad arguments are rejected by vigilctl before any request is sent.
 TEST_F(VigilctlTest, BadArgumentsAreRejected) {
   RunResult limit = run("--api " + api_ + " cases list --limit 0");

@@ -68,6 +68,19 @@ class VigildReplayTest : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
+// An unknown argument is named with the help pointer and exits with the usage status 2,
+// instead of CLI11's "--config is required" (status 106).
+TEST_F(VigildReplayTest, UnknownArgumentIsNamed) {
+  DaemonRun bogus = run("--bogus");
+  EXPECT_EQ(bogus.exit_code, 2) << bogus.output;
+  EXPECT_NE(bogus.output.find("unknown argument '--bogus'; see vigild --help"), std::string::npos)
+      << bogus.output;
+
+  DaemonRun missing = run("--log-level info");
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  EXPECT_NE(missing.output.find("--config is required"), std::string::npos) << missing.output;
+}
+
 // A FIFO in a file source's paths is a configuration error that names the path, both in
 // --check-config and at start, instead of a vigild blocked in open().
 TEST_F(VigildReplayTest, FifoIsConfigurationError) {
