@@ -126,7 +126,7 @@ absl::Status Daemon::loadIntel() {
 }
 
 absl::Status Daemon::loadRules() {
-  rules_ = std::make_unique<RuleReloader>(config_, metrics_);
+  rules_ = std::make_unique<RuleReloader>(config_, metrics_, options_.check_only);
   absl::StatusOr<std::shared_ptr<const StagedRules>> staged = rules_->stageFromPaths(config_);
   if (!staged.ok()) return staged.status();
   correlate::Engine::PrefilterStats prefilter = (*staged)->engine->prefilterStats();
@@ -433,6 +433,10 @@ absl::Status Daemon::validate() {
 }
 
 absl::Status Daemon::start() {
+  if (options_.check_only) {
+    return absl::FailedPreconditionError(
+        "this Daemon was built for --check-config, whose rule engines have no room for keys");
+  }
   start_ns_ = monotonicNs();
   VIGIL_LOG_INFO("vigild starting version={} config={} sources={} workers={} shards={}",
                  VIGIL_VERSION, config_.config_path, config_.sources.size(), config_.workers,

@@ -42,6 +42,10 @@ struct DaemonOptions {
   bool exit_when_done = false;
   // Summary file, written when the replay is done and at shutdown; empty for none.
   std::string summary_file;
+  // Set by vigild --check-config: validate() compiles the rules into engines with
+  // RuleReloader::kCompileOnlyMaxKeys groups per rule, because they never run. start()
+  // rejects a Daemon built with it.
+  bool check_only = false;
 };
 
 // Outcome of a configuration reload (SIGHUP or POST /api/v1/config/reload).

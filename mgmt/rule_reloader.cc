@@ -113,7 +113,7 @@ std::vector<ContentProblem> brokenGlobalReferences(const RuleScope& global,
 
 }  // namespace
 
-RuleReloader::RuleReloader(const DaemonConfig& config, MetricsRegistry& metrics)
+RuleReloader::RuleReloader(const DaemonConfig& config, MetricsRegistry& metrics, bool compile_only)
     : metrics_(metrics) {
   // Every result is exported from the start at 0, so that an alert on
   // increase(vigil_rules_reloads_total{result="failed"}) fires on the first failure too.
@@ -122,6 +122,10 @@ RuleReloader::RuleReloader(const DaemonConfig& config, MetricsRegistry& metrics)
   }
   options_.max_keys = config.max_keys_per_rule;
   options_.max_keys_per_tenant = config.max_keys_per_tenant;
+  if (compile_only) {
+    options_.max_keys = std::min(options_.max_keys, kCompileOnlyMaxKeys);
+    options_.max_keys_per_tenant = std::min(options_.max_keys_per_tenant, kCompileOnlyMaxKeys);
+  }
   options_.shards = config.shards;
   options_.allowed_lateness_ns = int64_t{config.allowed_lateness_s} * 1'000'000'000;
   options_.alert_sequence = alert_sequence_;

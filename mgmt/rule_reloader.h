@@ -64,8 +64,13 @@ struct GlobalReference {
 class RuleReloader {
  public:
   // Engine options (key limits, shards, lateness) come from `config` and stay for the
-  // daemon's life; field mappings and log sources are read again on every build.
-  RuleReloader(const DaemonConfig& config, MetricsRegistry& metrics);
+  // daemon's life; field mappings and log sources are read again on every build. With
+  // `compile_only` (vigild --check-config), the key limits are capped at
+  // kCompileOnlyMaxKeys: those engines only validate the rules and never run, so
+  // window tables of the configured size would only cost memory and time.
+  RuleReloader(const DaemonConfig& config, MetricsRegistry& metrics, bool compile_only = false);
+
+  static constexpr size_t kCompileOnlyMaxKeys = 64;
 
   // Compiles the files under config.rule_paths as the rules for every tenant, together
   // with the tenants' rules of the running set. Errors name the file and line.

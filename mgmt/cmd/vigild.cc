@@ -58,10 +58,12 @@ int main(int argc, char** argv) {
   vigil::initLogging(config->log_level);
   if (check_only) {
     // Loads the indicator lists and rules and builds every source, so a config that
-    // passes here also gets past start-up validation.
+    // passes here also gets past start-up validation. check_only keeps the correlation
+    // tables small, so the check needs no memory for pipeline.max_keys_per_rule.
     size_t sources = config->sources.size();
     size_t lists = config->intel_lists.size();
     size_t rule_paths = config->rule_paths.size();
+    options.check_only = true;
     vigil::mgmt::Daemon checker(std::move(*config), options);
     if (auto st = checker.validate(); !st.ok()) {
       std::fprintf(stderr, "vigild: invalid configuration: %s\n", std::string(st.message()).c_str());

@@ -1,6 +1,7 @@
 // Runs the built vigild on file sources that cannot be replayed in full and checks its
 // exit status, messages and run summary.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -122,6 +123,66 @@ TEST_F(VigildReplayTest, ReadErrorExitsNonZero) {
   EXPECT_TRUE(events_line.ends_with(" 1")) << summary.str();
   EXPECT_TRUE(errors_line.ends_with(" 1")) << summary.str();
   EXPECT_NE(r.output.find("1 read error"), std::string::npos) << r.output;
+}
+
+// Runs "vigild --check-config --config CONFIG" and returns the peak resident memory of
+// that process in KiB (getrusage's ru_maxrss), or -1 when it did not exit with status 0.
+long checkConfigPeakKib(const std::string& config) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (std::freopen("/dev/null", "w", stdout) == nullptr) ::_exit(126);
+    if (std::freopen("/dev/null", "w", stderr) == nullptr) ::_exit(126);
+    ::execl(kVigild, kVigild, "--check-config", "--config", config.c_str(),
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  if (pid < 0) return -1;
+  int status = 0;
+  rusage usage{};
+  if (::wait4(pid, &status, 0, &usage) != pid) return -1;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return -1;
+  return usage.ru_maxrss;
+}
+
+// --check-config compiles the rules without window tables of the configured size: its peak
+// memory with 10^7 keys per rule stays that of 1,000 keys. Full-size tables would add the
+// key index alone, about 57 MB per correlation rule at 10^7 keys.
+TEST_F(VigildReplayTest, CheckConfigMemoryIgnoresKeyLimit) {
+  std::ofstream(path("rules.yml")) << R"(title: SSH password failure
+name: ssh_failed
+id: 11111111-0000-4000-8000-000000000001
+logsource: {product: linux, service: sshd}
+detection:
+  selection:
+    event.action: ssh_login
+  condition: selection
+---
+title: SSH brute force
+id: 11111111-0000-4000-8000-000000000002
+correlation:
+  type: event_count
+  rules: [ssh_failed]
+  group-by: [source.ip]
+  timespan: 60s
+  condition: {gte: 3}
+)";
+  std::ofstream(path("events.log")) << "<13>Oct 11 22:14:15 host app: hello\n";
+  auto writeKeysConfig = [&](long keys) {
+    const std::string config = path("keys-" + std::to_string(keys) + ".yaml");
+    std::ofstream(config) << "state_dir: " << path("state") << "\n"
+                          << "sources:\n  - {name: replay, type: file, paths: ["
+                          << path("events.log") << "]}\n"
+                          << "rules: {paths: [" << path("rules.yml") << "]}\n"
+                          << "pipeline: {max_keys_per_rule: " << keys << "}\n"
+                          << "api: {enabled: false}\n";
+    return config;
+  };
+  const long small_kib = checkConfigPeakKib(writeKeysConfig(1000));
+  const long large_kib = checkConfigPeakKib(writeKeysConfig(10000000));
+  ASSERT_GT(small_kib, 0);
+  ASSERT_GT(large_kib, 0);
+  EXPECT_LT(large_kib, small_kib + 16 * 1024)
+      << "peak KiB with 1,000 keys: " << small_kib << ", with 10^7 keys: " << large_kib;
 }
 
 }  // namespace
