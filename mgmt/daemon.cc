@@ -385,12 +385,14 @@ absl::Status Daemon::lockStateDir() {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create state_dir ", config_.state_dir, ": ", ec.message()));
   }
+
   const std::string path = (std::filesystem::path(config_.state_dir) / "vigild.lock").string();
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot open the state_dir lock file ", path, ": ", std::strerror(errno)));
   }
+
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     // The holder wrote its pid after it took the lock; it may be empty for a moment.
@@ -408,6 +410,7 @@ absl::Status Daemon::lockStateDir() {
                                                  " is in use by vigild pid ", holder,
                                                  "; stop it or use another state_dir"));
   }
+
   const std::string pid = absl::StrCat(::getpid(), "\n");
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
     // The lock still works without the pid; only the message for a second vigild suffers.

@@ -125,8 +125,8 @@ class Daemon {
   // Takes an exclusive flock() on <state_dir>/vigild.lock and writes this process's pid
   // into it, so that two vigild processes never share the databases, the run journal or
   // the checkpoint. The lock is held until the Daemon is destroyed (for vigild, until
-  // the process exits). Returns AlreadyExists naming the holder's pid when another
-  // process holds it.
+  // the process exits). Returns AlreadyExists with the other process's pid when that
+  // process has the lock.
   absl::Status lockStateDir();
   absl::Status loadIntel();
   // Opens <state_dir>/auth.db and audit.db and registers every tenant the config names.

@@ -132,8 +132,8 @@ class Program {
 };
 
 // Checks the first 8 bytes of a module: a 4-byte root offset, then the magic "VGPB".
-// Returns InvalidArgument starting "not a playbook module:" that says whether the bytes
-// are empty, shorter than 8 bytes or carry another magic.
+// Returns InvalidArgument starting "not a playbook module:" that reports whether the
+// bytes are empty, shorter than 8 bytes or carry another magic.
 absl::Status checkModuleHeader(absl::Span<const uint8_t> bytes);
 
 // Sets the checksum of a module of format version 2 or later to the CRC32C of its bytes.

@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // CLI11 checks required options and subcommands before it reports unknown words, so
-    // "vigilctl bogus" would only say that a subcommand is required. Name the word instead.
+    // "vigilctl bogus" would only report a missing subcommand. Name the word instead.
     const std::vector<std::string> unknown = app.remaining(true);
     if (e.get_exit_code() != 0 && !unknown.empty()) {
       std::fprintf(stderr,

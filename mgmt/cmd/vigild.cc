@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     // CLI11 checks --config before it reports unknown words, so "vigild --bogus" would
-    // only say that --config is required. Name the word instead.
+    // only report that --config is required. Name the word instead.
     const std::vector<std::string> unknown = app.remaining();
     if (!unknown.empty()) {
       std::fprintf(stderr, "vigild: unknown argument '%s'; see vigild --help for the options\n",

@@ -130,8 +130,8 @@ TEST_F(TlsConfigTest, TlsErrorsNameKeyAndFile) {
   }
 }
 
-// An encrypted key fails at once with an error that names the file and asks for an
-// unencrypted key; OpenSSL must not prompt for a pass phrase.
+// An encrypted key fails at once with an error that names the file and requires an
+// unencrypted key. OpenSSL must not prompt for a pass phrase.
 TEST_F(TlsConfigTest, EncryptedKeyIsRejectedWithoutPrompt) {
   auto source = parse(
       "sources: [{name: s, type: tls, certificate: server.pem, private_key: encrypted.key}]\n");
