@@ -126,8 +126,8 @@ struct IntelListConfig {
   IntelCsvConfig csv;
   // The tenant whose events the list's indicators match; empty for every tenant.
   std::string tenant;
-  // How errors about the list name it: "FILE:LINE: intel.lists[N] (NAME)" when it was read
-  // from a configuration file.
+  // Location that errors about the list print: "FILE:LINE: intel.lists[N] (NAME)" when the
+  // list was read from a configuration file.
   ConfigOrigin where;
 
   bool operator==(const IntelListConfig&) const = default;

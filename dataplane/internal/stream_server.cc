@@ -146,15 +146,15 @@ void StreamServer::beginStop(int64_t drain_deadline_ns) {
   if (!thread_.joinable()) return;
   drain_deadline_ns_ = drain_deadline_ns;
   stop_.store(true);
-  uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
+  uint64_t increment = 1;
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &increment, sizeof(increment));
 }
 
 bool StreamServer::stop() {
   if (!thread_.joinable()) return false;
   stop_.store(true);
-  uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
+  uint64_t increment = 1;
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &increment, sizeof(increment));
   thread_.join();
   for (auto& conn : connections_) {
     if (conn->closed) continue;

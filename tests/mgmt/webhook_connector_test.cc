@@ -264,9 +264,9 @@ TEST_F(WebhookConnectorTest, HttpErrorReachesOnError) {
   EXPECT_EQ((*connector)->failures(), 1u);
 }
 
-// A receiver that echoes the request headers in its body, in an error or in a result, gets
-// the header values back as "[redacted]": the secret reaches neither the error message (which
-// the log and the run store) nor the run's values.
+// A receiver echoes the request headers in its body, in an error and in a result. The
+// header values come back as "[redacted]", so the secret reaches neither the error message
+// (which the log and the run store keep) nor the run's values.
 TEST_F(WebhookConnectorTest, EchoedHeaderValuesRedacted) {
   std::atomic<int> echo_status{500};
   server_.Post("/echo", [&](const httplib::Request& request, httplib::Response& response) {
