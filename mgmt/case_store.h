@@ -7,6 +7,8 @@
 #pragma once
 
 #include <array>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -273,6 +275,12 @@ struct CaseStoreOptions {
   int64_t max_evidence_bytes = 8 << 20;
   // SLA targets by severity, used for breach flags and metrics.
   SlaPolicy sla{};
+  // How long a call from another thread waits for an open group transaction to commit
+  // before it commits the transaction itself. The playbook runner closes a group within
+  // 5 ms of its first run (kGroupCommitWindow), plus the time of its last run. Waiting
+  // keeps the group in one commit: committing it early, as every case sink batch did,
+  // split the groups of a backlog into several commits of cases.db.
+  std::chrono::milliseconds foreign_group_wait{20};
 };
 
 // Thread-safe: one mutex serializes every call on the connection, so the writer thread and
@@ -420,11 +428,11 @@ class CaseStore {
   // durable only once commitGroup() returns OK: until then the caller must not report
   // the actions as done anywhere else (run journal, run store).
   //
-  // The open transaction is not held against the rest of the store: a call from any
-  // other thread first commits it (the group then continues in a new transaction), so
-  // no other caller ever works inside it. queuedAlertsAfter() and queuedAlertCount() are
-  // the exceptions: they read inside it, because the rows they read are not the ones
-  // the group writes.
+  // No other caller ever works inside the open transaction. A call from any other thread
+  // waits until the owner commits the group, at most CaseStoreOptions::foreign_group_wait,
+  // and then commits the transaction itself (the group continues in a new one).
+  // queuedAlertsAfter() and queuedAlertCount() are the exceptions: they read inside it,
+  // because the rows they read are not the ones the group writes.
 
   // Makes the calling thread the owner of a new group. False, with nothing changed, when
   // another thread's group is open (the caller then works without one).
@@ -500,7 +508,8 @@ class CaseStore {
   CaseStoreOptions options_;
   int schema_version_ = 0;
   std::unique_ptr<Statements> stmts_;
-  // Locks mu_ and, when another thread's group transaction is open, commits it first.
+  // Locks mu_. When another thread's group transaction is open, waits for it to commit
+  // (at most options_.foreign_group_wait) and commits it after that wait.
   // Every public method takes this, except the two inbox reads named at
   // tryBeginGroupCommit().
   class StoreLock {
@@ -524,6 +533,8 @@ class CaseStore {
   bool group_transaction_open_ = false;
   std::thread::id group_owner_;
   absl::Status group_status_;
+  // Notified, under mu_, when the group transaction commits or rolls back.
+  std::condition_variable_any group_transaction_closed_;
 };
 
 }  // namespace vigil::mgmt

@@ -128,14 +128,26 @@ absl::StatusOr<CaseStore::KeyedActionResult> CaseStore::runKeyedAction(
 }
 
 CaseStore::StoreLock::StoreLock(CaseStore& store) : store_(store) {
-  store_.mu_.lock();
-  if (store_.group_transaction_open_ && store_.group_owner_ != std::this_thread::get_id()) {
-    store_.commitGroupTransactionLocked().IgnoreError();  // kept for commitGroup()
+  std::unique_lock<std::recursive_mutex> lock(store_.mu_);
+  const auto foreign_transaction_open = [this] {
+    return store_.group_transaction_open_ && store_.group_owner_ != std::this_thread::get_id();
+  };
+  if (foreign_transaction_open()) {
+    // The wait releases mu_, so the owner can go on with the group and commit it. A nested
+    // StoreLock never gets here: the outer one closed the transaction, and the owner
+    // cannot open another while this thread holds mu_.
+    store_.group_transaction_closed_.wait_for(lock, store_.options_.foreign_group_wait,
+                                              [&] { return !foreign_transaction_open(); });
+    if (foreign_transaction_open()) {
+      store_.commitGroupTransactionLocked().IgnoreError();  // kept for commitGroup()
+    }
   }
+  lock.release();  // unlocked by ~StoreLock()
 }
 
 absl::Status CaseStore::commitGroupTransactionLocked() {
   group_transaction_open_ = false;
+  group_transaction_closed_.notify_all();
   absl::Status status = exec("COMMIT");
   if (status.ok()) return status;
   // A failed COMMIT can leave the transaction open; end it so the next one can begin.

@@ -249,9 +249,16 @@ TEST_F(AlertInboxTest, GroupKeepsOtherFilingsWhenOneFails) {
   EXPECT_EQ(committedAlerts(*store_), 3);
 }
 
-// A call from another thread never works inside the group's transaction: it commits the
-// group's filings first, and the group goes on in a new transaction.
+// A call from another thread never works inside the group's transaction. Once its wait
+// (zero here) is over, it commits the group's filings, and the group goes on in a new
+// transaction.
 TEST_F(AlertInboxTest, OtherThreadCommitsOpenGroup) {
+  store_.reset();
+  CaseStoreOptions options;
+  options.foreign_group_wait = std::chrono::milliseconds(0);
+  auto store = CaseStore::open(dir_.file("cases.db"), options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  store_ = std::move(*store);
   auto reader = CaseStore::open(dir_.file("cases.db"));
   ASSERT_TRUE(reader.ok()) << reader.status();
   std::vector<int64_t> ids = *store_->queueAlerts({makeAlert("ssh", "low", "acme", {}, kNow),
@@ -277,6 +284,43 @@ TEST_F(AlertInboxTest, OtherThreadCommitsOpenGroup) {
   ASSERT_TRUE(store_->commitGroup().ok());
   EXPECT_EQ(committedAlerts(**reader), 2);
   EXPECT_EQ(*(*reader)->queuedAlertCount(), 1);
+}
+
+// A call from another thread waits for the owner to commit the open group, so the group's
+// filings stay in one commit. The call then runs in its own transaction.
+TEST_F(AlertInboxTest, OtherThreadWaitsForOpenGroup) {
+  store_.reset();
+  CaseStoreOptions options;
+  options.foreign_group_wait = std::chrono::minutes(1);  // far beyond this test's run time
+  auto store = CaseStore::open(dir_.file("cases.db"), options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  store_ = std::move(*store);
+  auto reader = CaseStore::open(dir_.file("cases.db"));
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  std::vector<int64_t> ids = *store_->queueAlerts(
+      {makeAlert("ssh", "low", "acme", {}, kNow), makeAlert("ssh", "low", "acme", {}, kNow + 1)});
+  ASSERT_TRUE(store_->tryBeginGroupCommit());
+  bool replayed = false;
+  ASSERT_TRUE(fileKeyed(*store_, "vigil-1", ids[0], &replayed).ok());
+
+  std::atomic<bool> other_started{false};
+  std::atomic<bool> other_done{false};
+  std::thread other([&] {
+    other_started = true;
+    EXPECT_TRUE(store_->queueAlerts({makeAlert("ftp", "low", "acme", {}, kNow)}).ok());
+    other_done = true;
+  });
+  ASSERT_TRUE(waitFor([&] { return other_started.load(); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(other_done.load());
+  EXPECT_EQ(committedAlerts(**reader), 0);  // the other call did not commit the group
+
+  ASSERT_TRUE(fileKeyed(*store_, "vigil-2", ids[1], &replayed).ok());
+  ASSERT_TRUE(store_->commitGroup().ok());
+  other.join();
+  EXPECT_TRUE(other_done.load());
+  EXPECT_EQ(committedAlerts(**reader), 2);
+  EXPECT_EQ(*(*reader)->queuedAlertCount(), 1);  // the other thread's alert
 }
 
 TEST_F(AlertInboxTest, CommitGroupWithoutGroupIsAnError) {
