@@ -245,6 +245,9 @@ ContentActivator rulesActivator(RuleReloader& rules, ConfigSource config) {
                                        std::vector<ContentProblem>& problems) -> ContentCommit {
     std::shared_ptr<const StagedRules> staged = rules.stage(
         config(), request.tenant, *request.files, static_cast<uint64_t>(request.version), problems);
+    // A push, rollback or restore that does not compile is a failed reload, as a SIGHUP
+    // reload of the same files is.
+    if (staged == nullptr || !problems.empty()) rules.countFailure();
     if (staged == nullptr) return {};
     return [&rules, staged, tenant = request.tenant, version = request.version]() {
       return rules.activate(staged, absl::StrCat("content version ", version, " tenant ", tenant));

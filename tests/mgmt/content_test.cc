@@ -725,6 +725,22 @@ TEST(RulesActivatorTest, DryRunReturnsAlerts) {
                    .ok());
 }
 
+TEST(RulesActivatorTest, RejectedPushCountsFailedReload) {
+  DaemonConfig config;
+  MetricsRegistry metrics;
+  RuleReloader rules(config, metrics);
+  ContentActivator activator = rulesActivator(rules, [config] { return config; });
+  ContentFiles files = {{"bad.yml",
+                         "title: t\nname: c\ncorrelation:\n  type: temporall\n"
+                         "  rules: [a]\n  timespan: 1m\n"}};
+  std::vector<ContentProblem> problems;
+  ContentCommit commit = activator.prepare({ContentKind::kRules, "*", 1, &files}, problems);
+  EXPECT_FALSE(commit);
+  ASSERT_FALSE(problems.empty());
+  EXPECT_EQ(metrics.sum("vigil_rules_reloads_total", {{"result", "failed"}}), 1u);
+  EXPECT_EQ(metrics.sum("vigil_rules_reloads_total", {{"result", "ok"}}), 0u);
+}
+
 TEST(RulesActivatorTest, CommitTagsVersion) {
   DaemonConfig config;
   config.shards = 2;
