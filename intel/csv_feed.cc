@@ -250,7 +250,12 @@ absl::StatusOr<LoadReport> IndicatorSetBuilder::addCsvText(std::string_view name
       }
     }
     IndicatorMeta meta;
-    if (const std::string* confidence = fieldAt(record, *confidence_col)) {
+    const std::string* confidence = fieldAt(record, *confidence_col);
+    // An empty cell gives no confidence, like a feed without the column.
+    if (confidence != nullptr && absl::StripAsciiWhitespace(av(*confidence)).empty()) {
+      confidence = nullptr;
+    }
+    if (confidence != nullptr) {
       int number = 0;
       if (!absl::SimpleAtoi(av(*confidence), &number) || number < 0 || number > 100) {
         reject(location,

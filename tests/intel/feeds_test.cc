@@ -100,6 +100,25 @@ TEST(CsvFeedTest, ColumnsByIndex) {
   EXPECT_EQ(set->indicator(0).first_seen, absl::FromUnixSeconds(1735787045));
 }
 
+// An empty confidence cell is no confidence: the indicator loads with the default.
+TEST(CsvFeedTest, EmptyConfidenceGetsDefault) {
+  IndicatorSetBuilder builder(fixedNow());
+  CsvOptions options;
+  options.header = false;
+  options.value.index = 0;
+  options.type.index = 1;
+  options.confidence.index = 2;
+  absl::StatusOr<LoadReport> report =
+      builder.addCsvText("csv", "203.0.113.10,ipv4,\n198.51.100.7,ipv4, \n", "t.csv", options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->loaded, 2u);
+  EXPECT_EQ(report->rejected, 0u);
+  std::shared_ptr<const IndicatorSet> set = *builder.build();
+  ASSERT_EQ(set->size(), 2u);
+  EXPECT_EQ(set->indicator(0).confidence, BuilderOptions{}.default_confidence);
+  EXPECT_EQ(set->indicator(1).confidence, BuilderOptions{}.default_confidence);
+}
+
 // A column name missing from the header fails the load with the name.
 TEST(CsvFeedTest, MissingColumn) {
   IndicatorSetBuilder builder(fixedNow());
