@@ -43,6 +43,7 @@ struct IntelLoadOptions {
   std::string csv_fixed_type;
   std::string csv_confidence;
   std::string csv_first_seen;
+  std::string csv_last_seen;
   std::string csv_tags;
   std::string csv_url_path;
   char csv_delimiter = ',';
@@ -153,6 +154,7 @@ absl::StatusOr<intel::LoadReport> loadFeed(intel::IndicatorSetBuilder& builder,
   if (!options.csv_type.empty()) csv.type = csvColumn(options.csv_type);
   if (!options.csv_confidence.empty()) csv.confidence = csvColumn(options.csv_confidence);
   if (!options.csv_first_seen.empty()) csv.first_seen = csvColumn(options.csv_first_seen);
+  if (!options.csv_last_seen.empty()) csv.last_seen = csvColumn(options.csv_last_seen);
   if (!options.csv_tags.empty()) csv.tags = csvColumn(options.csv_tags);
   if (!options.csv_url_path.empty()) csv.url_path = csvColumn(options.csv_url_path);
   if (!options.csv_fixed_type.empty()) {
@@ -363,6 +365,8 @@ void addFeedOptions(CLI::App* command, IntelLoadOptions& options) {
                       "CSV column with a confidence 0 to 100");
   command->add_option("--csv-first-seen", options.csv_first_seen,
                       "CSV column with an RFC 3339 first-seen time");
+  command->add_option("--csv-last-seen", options.csv_last_seen,
+                      "CSV column with an RFC 3339 last-seen time");
   command->add_option("--csv-tags", options.csv_tags, "CSV column with tags separated by '|'");
   command->add_option("--csv-url-path", options.csv_url_path,
                       "CSV column with a URL path; a non-empty path makes the record the URL "

@@ -64,6 +64,20 @@ TEST_F(VigilctlIntelLoadTest, CsvColumnIndexAsInConfig) {
   EXPECT_EQ(feedLine(by_name)["loaded"], 2);
 }
 
+// --csv-last-seen reads the column as vigild's csv.last_seen_column does: a time that is
+// no RFC 3339 timestamp rejects its record.
+TEST_F(VigilctlIntelLoadTest, CsvLastSeenColumnRead) {
+  const std::string feed =
+      write("feed.csv", "host,seen\nbad.example,2026-11-30T10:00:00Z\nworse.example,yesterday\n");
+  LoadRun with_column = run("--format csv --csv-value host --csv-last-seen seen " + feed);
+  ASSERT_EQ(with_column.exit_code, 0) << with_column.err;
+  EXPECT_EQ(feedLine(with_column)["loaded"], 1) << feedLine(with_column);
+  EXPECT_EQ(feedLine(with_column)["rejected"], 1) << feedLine(with_column);
+  LoadRun without = run("--format csv --csv-value host " + feed);
+  ASSERT_EQ(without.exit_code, 0) << without.err;
+  EXPECT_EQ(feedLine(without)["loaded"], 2) << feedLine(without);
+}
+
 // A column number beyond the columns of the file exits 2 with the number and the range,
 // as an invalid #N does, instead of exiting 0 with every record rejected.
 TEST_F(VigilctlIntelLoadTest, CsvColumnOutOfRangeExitsTwo) {
