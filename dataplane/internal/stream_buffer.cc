@@ -153,8 +153,9 @@ void rejectConnection(int fd, const sockaddr_storage& addr, const std::string& s
                       std::atomic<uint64_t>& log_hits) {
   rejected.add();
   if (shouldLogPow2(log_hits)) {
-    VIGIL_LOG_WARN("connection rejected, max_connections reached source={} peer={} max={}",
-                   source_name, formatSockaddr(addr), max_connections);
+    // Logged on power-of-two counts only, so total says how many were rejected.
+    VIGIL_LOG_WARN("connection rejected, max_connections reached source={} peer={} max={} total={}",
+                   source_name, formatSockaddr(addr), max_connections, rejected.value());
   }
   // NOTE: only bytes that arrived before the accept are counted. Bytes the peer sends
   // after the close are refused by the kernel and never reach the source.
