@@ -41,6 +41,7 @@ struct RulesTestOptions {
   std::vector<std::string> paths;  // rule files or folders, then the events file last
   std::string format;              // empty: the events are JSON lines
   std::string tenant = "default";
+  int allowed_lateness_s = 0;  // as pipeline.allowed_lateness_s in vigild's configuration
 };
 
 // Exit status when rules or events had errors (the rest still ran).
@@ -168,10 +169,19 @@ std::string fillFromJson(Event& event, std::string_view line, std::string_view t
 // ---------------------------------------------------------------------------------------
 // The run
 
+correlate::EngineOptions engineOptions(const RulesTestOptions& options) {
+  correlate::EngineOptions engine;
+  engine.allowed_lateness_ns = int64_t{options.allowed_lateness_s} * 1'000'000'000;
+  return engine;
+}
+
 class RuleTester {
  public:
   RuleTester(std::shared_ptr<const correlate::RuleSet> rules, const RulesTestOptions& options)
-      : rules_(rules), engine_(rules, {}, &metrics_), scratch_(*rules), tenant_(options.tenant) {
+      : rules_(rules),
+        engine_(rules, engineOptions(options), &metrics_),
+        scratch_(*rules),
+        tenant_(options.tenant) {
     if (!options.format.empty()) {
       parse_options_.format =
           mgmt::formatFromName(options.format).value_or(dataplane::Format::kAuto);
@@ -377,6 +387,11 @@ void registerRulesCommands(CLI::App& app) {
                    "json, cef or leef) instead of JSON lines as vigilctl parse prints them");
   test->add_option("--tenant", options->tenant,
                    "tenant of events that carry none (default: default)");
+  test->add_option("--allowed-lateness-s", options->allowed_lateness_s,
+                   "seconds that events may arrive out of order, as pipeline.allowed_lateness_s "
+                   "in vigild's configuration (0 to 86400, default 0); give the same value to "
+                   "get the alerts vigild raises")
+      ->check(CLI::Range(0, 86400));
   test->add_option("files", options->paths,
                    "rule files or folders of *.yml, then the events file last")
       ->required();

@@ -131,6 +131,43 @@ TEST_F(VigilctlRulesTest, RawLinesWithFormat) {
   expectSshResults(run("rules test --format rfc3164 " + rules + " " + log));
 }
 
+// --allowed-lateness-s holds a window open as vigild's pipeline.allowed_lateness_s does,
+// so an event up to that late still joins it.
+TEST_F(VigilctlRulesTest, AllowedLatenessKeepsWindowOpen) {
+  std::string rules = write("few.yml", R"(title: Login ok
+id: ok
+detection:
+  selection: {action: ok}
+  condition: selection
+---
+title: Single login
+id: c-upper
+correlation:
+  type: event_count
+  rules: [ok]
+  group-by: [user]
+  timespan: 60s
+  condition: {lt: 2}
+)");
+  std::string events =
+      write("events.jsonl",
+            "{\"@timestamp\":\"2026-12-01T10:00:00Z\",\"action\":\"ok\",\"user\":\"e\"}\n"
+            "{\"@timestamp\":\"2026-12-01T10:01:05Z\",\"action\":\"noop\"}\n"
+            "{\"@timestamp\":\"2026-12-01T10:01:00Z\",\"action\":\"ok\",\"user\":\"e\"}\n"
+            "{\"@timestamp\":\"2026-12-01T10:05:00Z\",\"action\":\"noop\"}\n");
+  auto alerts = [](const CommandRun& r) {
+    size_t count = 0;
+    for (const nlohmann::json& line : r.lines) count += line["type"] == "correlation_alert";
+    return count;
+  };
+  CommandRun strict = run("rules test " + rules + " " + events);
+  ASSERT_EQ(strict.exit_code, 0) << strict.err;
+  EXPECT_EQ(alerts(strict), 1u) << strict.out;  // the window closed at line 2
+  CommandRun late = run("rules test --allowed-lateness-s 10 " + rules + " " + events);
+  ASSERT_EQ(late.exit_code, 0) << late.err;
+  EXPECT_EQ(alerts(late), 0u) << late.out;  // line 3 joined the window: 2 events
+}
+
 // A rule with an upper bound is decided when a later event moves the watermark past
 // its window, and the alert is printed at that event's line.
 TEST_F(VigilctlRulesTest, WindowClosesAtLaterEvent) {
