@@ -439,11 +439,14 @@ absl::Status RuleReloader::activate(std::shared_ptr<const StagedRules> staged,
         .add(diff.removed);
     metrics_.counter("vigil_rules_reload_rules_total", help, {{"outcome", "added"}})
         .add(diff.added);
-    VIGIL_LOG_INFO("rules reloaded reason={} rules_version={} tenants={} detections={} "
-                   "correlations={} kept={} changed={} removed={} added={}",
-                   reason, engine->options().rules_version, staged->tenants.size(),
-                   engine->rules().detections.size(), engine->rules().correlations.size(),
-                   diff.kept, diff.changed, diff.removed, diff.added);
+    // kept ... added count correlation rules only: detection rules hold no state.
+    VIGIL_LOG_INFO(
+        "rules reloaded reason={} rules_version={} tenants={} detections={} "
+        "correlations={} correlations_kept={} correlations_changed={} "
+        "correlations_removed={} correlations_added={}",
+        reason, engine->options().rules_version, staged->tenants.size(),
+        engine->rules().detections.size(), engine->rules().correlations.size(), diff.kept,
+        diff.changed, diff.removed, diff.added);
   }
   current_ = engine;
   global_ = staged->global;
