@@ -7,10 +7,12 @@
 #include <atomic>
 #include <charconv>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <utility>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "dataplane/internal/dpdk_eal.h"
 #include "dataplane/internal/dpdk_rx_queue.h"
 #include "dataplane/internal/packet_decode.h"
@@ -278,7 +280,10 @@ bool DpdkSource::start(std::string& error) {
   s.stop_requested.store(false, std::memory_order_relaxed);
   if (s.options.start_rx_threads) {
     for (uint16_t q = 0; q < s.options.rx_queues; ++q) {
-      s.rx_threads.emplace_back([&s, q] { s.runQueue(q); });
+      s.rx_threads.emplace_back([&s, q] {
+        nameThisThread("vigil-dpdk-rx" + std::to_string(q));
+        s.runQueue(q);
+      });
     }
   }
   s.running = true;

@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "common/regular_file.h"
+#include "common/thread_name.h"
 #include "common/time.h"
 #include "dataplane/internal/socket_util.h"
 
@@ -235,7 +236,10 @@ bool FileSource::start(std::string& error) {
   VIGIL_LOG_INFO("source started source={} kind=file files={} pace={} speed={}", options_.name,
                  options_.paths.size(), options_.pace == Pace::kFast ? "fast" : "event_time",
                  options_.speed);
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    nameThisThread("vigil-src-file");
+    run();
+  });
   return true;
 }
 

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "dataplane/internal/socket_util.h"
 
 namespace vigil::dataplane {
@@ -103,7 +104,10 @@ bool UdpSource::start(std::string& error) {
   VIGIL_LOG_INFO("source started source={} kind=udp listen={} port={} ring={} max_message={}",
                  options_.name, options_.listen, bound_port_, ring_->capacity(),
                  options_.max_message_bytes);
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    nameThisThread("vigil-src-udp");
+    run();
+  });
   return true;
 }
 

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 
 namespace vigil::mgmt {
 
@@ -107,7 +108,10 @@ absl::StatusOr<std::unique_ptr<JsonLinesAlertWriter>> JsonLinesAlertWriter::open
     }
   }
   auto state = std::make_shared<State>(fd, owned, target, metrics, std::max<size_t>(1, max_queued));
-  state->thread = std::thread([state] { state->run(); });
+  state->thread = std::thread([state] {
+    nameThisThread("vigil-alert-out");
+    state->run();
+  });
   return std::unique_ptr<JsonLinesAlertWriter>(new JsonLinesAlertWriter(std::move(state)));
 }
 

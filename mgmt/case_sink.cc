@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "correlate/pipeline.h"
 
 namespace vigil::mgmt {
@@ -43,7 +44,10 @@ CaseSink::CaseSink(CaseStore& store, MetricsRegistry& metrics, CaseSinkOptions o
   options_.queue_capacity = std::max<size_t>(options_.queue_capacity, 1);
   options_.max_batch = std::max<size_t>(options_.max_batch, 1);
   options_.max_attempts = std::max(options_.max_attempts, 1);
-  writer_ = std::thread([this] { runWriter(); });
+  writer_ = std::thread([this] {
+    nameThisThread("vigil-case-sink");
+    runWriter();
+  });
 }
 
 CaseSink::~CaseSink() {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <tbb/task_arena.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -12,17 +13,16 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <system_error>
-
-#include <nlohmann/json.hpp>
-#include <tbb/task_arena.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/clock.h"
 #include "common/ip.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "correlate/engine.h"
 #include "correlate/pipeline.h"
 #include "correlate/rules.h"
@@ -543,6 +543,7 @@ absl::Status Daemon::start() {
 
   // The arena caps the pipeline at pipeline.workers threads, whatever the machine has.
   pipeline_thread_ = std::thread([this] {
+    nameThisThread("vigil-pipeline");
     tbb::task_arena arena(static_cast<int>(config_.workers));
     pipeline_started_.store(true, std::memory_order_release);
     arena.execute([this] { pipeline_->run(); });

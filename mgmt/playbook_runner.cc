@@ -14,6 +14,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "common/time.h"
 #include "correlate/pipeline.h"
 #include "intel/snapshot.h"
@@ -436,12 +437,21 @@ absl::Status PlaybookRunner::start(CaseStore* cases, intel::SnapshotStore* intel
                    config_.worker_spin_us);
   }
   for (size_t i = 0; i < config_.workers; ++i) {
-    workers_.emplace_back([this, i] { workerLoop(i); });
+    workers_.emplace_back([this, i] {
+      nameThisThread(absl::StrCat("vigil-playbk-", i));
+      workerLoop(i);
+    });
   }
-  timer_ = std::thread([this] { timerLoop(); });
+  timer_ = std::thread([this] {
+    nameThisThread("vigil-pb-timer");
+    timerLoop();
+  });
   if (config_.default_case && cases != nullptr) {
     cases_ = cases;
-    feeder_ = std::thread([this] { feederLoop(); });
+    feeder_ = std::thread([this] {
+      nameThisThread("vigil-pb-feeder");
+      feederLoop();
+    });
   }
   std::shared_ptr<const PlaybookSet> set = active_.load();
   VIGIL_LOG_INFO("playbook runner started playbooks={} pushed_for_every_tenant={} "

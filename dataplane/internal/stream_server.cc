@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 
 namespace vigil::dataplane::internal {
 namespace {
@@ -139,7 +140,10 @@ bool StreamServer::open(std::string& error) {
 }
 
 void StreamServer::startThread() {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    nameThisThread("vigil-src-stream");
+    run();
+  });
 }
 
 void StreamServer::beginStop(int64_t drain_deadline_ns) {
