@@ -9,6 +9,8 @@
 #include <new>
 #include <vector>
 
+#include "common/consumer_wake.h"
+
 namespace vigil {
 
 template <typename T>
@@ -31,7 +33,10 @@ class SpscRing {
     return slots_[head & mask_].get();
   }
   // Producer: makes the slot from the last successful tryClaim() visible to the consumer.
-  void publish() { head_.store(head_.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
+  void publish() {
+    head_.store(head_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    notifyConsumer();
+  }
 
   // Producer: the number of slots that can be filled before the ring is full. The consumer
   // may free more at any time, so the true number is at least this.
@@ -47,7 +52,12 @@ class SpscRing {
   // Producer: makes the next `n` claimed slots visible to the consumer at once.
   void publish(size_t n) {
     head_.store(head_.load(std::memory_order_relaxed) + n, std::memory_order_release);
+    notifyConsumer();
   }
+
+  // Lets publish() wake a consumer that sleeps on `wake` (nullptr: none). May be called
+  // while the producer runs; `wake` must outlive the ring or be replaced first.
+  void setConsumerWake(ConsumerWake* wake) { wake_.store(wake, std::memory_order_release); }
 
   // Consumer: returns the oldest published slot, or nullptr when empty.
   T* front() {
@@ -69,8 +79,13 @@ class SpscRing {
   size_t capacity() const { return mask_ + 1; }
 
  private:
+  void notifyConsumer() {
+    if (ConsumerWake* wake = wake_.load(std::memory_order_acquire)) wake->notify();
+  }
+
   std::vector<std::unique_ptr<T>> slots_;
   size_t mask_ = 0;
+  std::atomic<ConsumerWake*> wake_{nullptr};
   alignas(64) std::atomic<size_t> head_{0};
   alignas(64) std::atomic<size_t> tail_{0};
 };

@@ -447,6 +447,13 @@ void Pipeline::registerCounters(MetricsRegistry& metrics) {
   }
 }
 
+bool Pipeline::anyRingReady() const {
+  for (dataplane::Source* source : sources_) {
+    if (source->ring().size() != 0) return true;
+  }
+  return false;
+}
+
 bool Pipeline::allSourcesDone() const {
   for (dataplane::Source* source : sources_) {
     // finished() first: a source publishes its last message before it reports finished.
@@ -822,6 +829,7 @@ void Pipeline::run() {
                  input_engine_->rules().detections.size() +
                      input_engine_->rules().correlations.size());
 
+  for (dataplane::Source* source : sources_) source->ring().setConsumerWake(&input_wake_);
   // With as many tokens as batches, a batch that enters is one that has left: the deliver
   // stage marks it free as its last step (freeBatch()).
   auto input = tbb::make_filter<void, Batch*>(
@@ -842,7 +850,8 @@ void Pipeline::run() {
             return &batch;
           }
           if (allSourcesDone()) break;
-          std::this_thread::sleep_for(idle);
+          input_wake_.waitFor(
+              idle, [this] { return stop_.load(std::memory_order_relaxed) || anyRingReady(); });
           idle = std::min(idle * 2, options_.idle_max);
         }
         control.stop();
@@ -863,6 +872,7 @@ void Pipeline::run() {
   auto deliver = tbb::make_filter<Batch*, void>(tbb::filter_mode::serial_in_order,
                                                 [this](Batch* b) { deliverBatch(*b); });
   tbb::parallel_pipeline(batches_.size(), chain & deliver);
+  for (dataplane::Source* source : sources_) source->ring().setConsumerWake(nullptr);
 
   // Stages that saw no batch since the last reload still hold state in the old engine.
   std::shared_ptr<Engine> latest = engines_->current();

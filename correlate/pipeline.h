@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/consumer_wake.h"
 #include "common/ip.h"
 #include "common/metrics.h"
 #include "correlate/alert.h"
@@ -93,7 +94,9 @@ struct PipelineOptions {
   size_t max_correlation_updates_per_event = 16;
   // Time zone for RFC 3164 timestamps, seconds east of UTC.
   int32_t default_utc_offset_s = 0;
-  // Wait between polls of empty rings: starts at idle_min and doubles up to idle_max.
+  // Longest sleep of the input stage while every ring is empty: starts at idle_min and
+  // doubles up to idle_max. A source that publishes ends the sleep at once, so these
+  // bound only how often an idle pipeline checks for a stop or finished sources.
   std::chrono::microseconds idle_min{50};
   std::chrono::microseconds idle_max{2000};
   // Tried in order on every parsed event; the first match replaces the source's tenant.
@@ -149,7 +152,10 @@ class Pipeline {
   void run();
 
   // Asks run() to return after the batches in flight. Thread-safe.
-  void requestStop() { stop_.store(true, std::memory_order_relaxed); }
+  void requestStop() {
+    stop_.store(true, std::memory_order_relaxed);
+    input_wake_.notify();
+  }
 
   // Asks for a checkpoint of the engine after the next batch that enters. Each shard's
   // stage saves its own state when that batch passes it, the deliver stage adds the
@@ -169,6 +175,7 @@ class Pipeline {
   bool fillBatch(Batch& batch);
   Batch* freeBatch();
   bool allSourcesDone() const;
+  bool anyRingReady() const;
   void analyzeBatch(Batch& batch);
   void admitBatch(Batch& batch);
   void detectBatch(Batch& batch, DetectScratch& scratch);
@@ -201,6 +208,9 @@ class Pipeline {
   std::unique_ptr<ThreadStates> thread_states_;
   size_t next_source_ = 0;
   std::atomic<bool> stop_{false};
+  // The input stage sleeps on this while every ring is empty; the sources' rings wake it
+  // when they publish (run() connects them).
+  ConsumerWake input_wake_;
   std::atomic<bool> checkpoint_requested_{false};
   std::vector<std::string> checkpoint_parts_;  // one per shard, written by its stage
   std::mutex checkpoint_mutex_;

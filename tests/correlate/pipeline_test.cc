@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <thread>
@@ -673,6 +674,37 @@ TEST(PipelineTest, StopEndsUnfinishedSource) {
   stopper.join();
   EXPECT_EQ(sink.flushes, 1);
   EXPECT_TRUE(sink.alerts.empty());
+}
+
+// A source that publishes while the input stage sleeps on empty rings ends the sleep: the
+// sleep here would last 60 s, and the event must be counted long before that.
+TEST(PipelineTest, PublishWakesSleepingInput) {
+  VectorSource source(1, "", {sshdLine(0, "192.0.2.50")});
+  MetricsRegistry metrics;
+  Engine engine(testing::loadRuleSet(kRules), EngineOptions{}, &metrics);
+  CollectingSink sink;
+  PipelineOptions options;
+  options.batches = 2;
+  options.max_message_bytes = VectorSource::kCapacity;
+  options.idle_min = std::chrono::seconds(60);
+  options.idle_max = std::chrono::seconds(60);
+  Pipeline pipeline({&source}, nullptr, engine, {&sink}, metrics, options);
+  std::thread runner([&] { pipeline.run(); });
+  // Gives the input stage time to find the ring empty and fall asleep. If it has not by
+  // then, the event is taken without a sleep and the test still holds.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+
+  std::string error;
+  ASSERT_TRUE(source.start(error)) << error;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (metrics.sum("vigil_pipeline_events_total") == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(metrics.sum("vigil_pipeline_events_total"), 1u);
+  pipeline.requestStop();  // also ends a sleep, so run() returns at once
+  runner.join();
+  EXPECT_EQ(metrics.sum("vigil_detection_matches_total", {{"rule", "ssh-failed"}}), 1u);
 }
 
 }  // namespace
