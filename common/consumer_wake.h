@@ -33,30 +33,33 @@ class ConsumerWake {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (!ready()) {
       std::unique_lock<std::mutex> lock(mu_);
-      woken_.wait_for(lock, timeout, [this] { return notified_; });
-      notified_ = false;
+      woken_.wait_for(lock, timeout, [this] { return notified_.load(std::memory_order_acquire); });
     }
     waiting_.store(false, std::memory_order_relaxed);
+    notified_.store(false, std::memory_order_relaxed);
   }
 
   // Number of notify() calls that woke a sleeping consumer.
   uint64_t wakeups() const { return wakeups_.load(std::memory_order_relaxed); }
 
  private:
+  // Only the first producer to see the sleeping consumer takes the lock; the others
+  // return at the flag. Taking and releasing mu_ after setting the flag makes sure the
+  // consumer either saw the flag or already waits on woken_ when notify_one() runs.
   void wakeSlow() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (notified_) return;
-      notified_ = true;
+    if (notified_.load(std::memory_order_relaxed) ||
+        notified_.exchange(true, std::memory_order_acq_rel)) {
+      return;
     }
+    { std::lock_guard<std::mutex> lock(mu_); }
     wakeups_.fetch_add(1, std::memory_order_relaxed);
     woken_.notify_one();
   }
 
   alignas(64) std::atomic<bool> waiting_{false};
+  std::atomic<bool> notified_{false};
   std::mutex mu_;
   std::condition_variable woken_;
-  bool notified_ = false;  // guarded by mu_
   std::atomic<uint64_t> wakeups_{0};
 };
 
