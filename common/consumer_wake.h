@@ -1,5 +1,5 @@
 // Wakes a consumer that sleeps until one of several single-producer rings has work.
-// Producers call notify() after each publish; it costs one load while the consumer is
+// Producers call notify() after each publish. It costs one load while the consumer is
 // busy, and takes a lock only when the consumer sleeps.
 #pragma once
 
@@ -24,9 +24,9 @@ class ConsumerWake {
     if (waiting_.load(std::memory_order_relaxed)) wakeSlow();
   }
 
-  // Consumer: sleeps until notify(), `timeout`, or `ready()` true. `ready` is checked
-  // after the consumer announced that it waits, so work published before that check is
-  // seen without sleeping.
+  // Consumer: sleeps until notify() is called, `timeout` passes, or `ready()` returns
+  // true. `ready` is checked after the consumer has announced that it waits, so work
+  // published before that announcement is found without sleeping.
   template <typename Ready>
   void waitFor(std::chrono::microseconds timeout, Ready ready) {
     waiting_.store(true, std::memory_order_relaxed);
