@@ -153,7 +153,7 @@ void rejectConnection(int fd, const sockaddr_storage& addr, const std::string& s
                       std::atomic<uint64_t>& log_hits) {
   rejected.add();
   if (shouldLogPow2(log_hits)) {
-    // Logged on power-of-two counts only, so total says how many were rejected.
+    // Logged on power-of-two counts only, so `total` gives how many were rejected.
     VIGIL_LOG_WARN("connection rejected, max_connections reached source={} peer={} max={} total={}",
                    source_name, formatSockaddr(addr), max_connections, rejected.value());
   }

@@ -131,7 +131,7 @@ TEST_F(VigilctlRulesTest, RawLinesWithFormat) {
   expectSshResults(run("rules test --format rfc3164 " + rules + " " + log));
 }
 
-// --allowed-lateness-s holds a window open as vigild's pipeline.allowed_lateness_s does,
+// --allowed-lateness-s keeps a window open as vigild's pipeline.allowed_lateness_s does,
 // so an event up to that late still joins it.
 TEST_F(VigilctlRulesTest, AllowedLatenessKeepsWindowOpen) {
   std::string rules = write("few.yml", R"(title: Login ok
