@@ -43,7 +43,7 @@ class ConsumerWake {
   uint64_t wakeups() const { return wakeups_.load(std::memory_order_relaxed); }
 
  private:
-  // Only the first producer to see the sleeping consumer takes the lock; the others
+  // Only the first producer to see the sleeping consumer takes the lock. The others
   // return at the flag. Taking and releasing mu_ after setting the flag makes sure the
   // consumer either saw the flag or already waits on woken_ when notify_one() runs.
   void wakeSlow() {

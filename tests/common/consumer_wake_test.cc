@@ -9,7 +9,7 @@
 namespace vigil {
 namespace {
 
-// The waiter would sleep a minute; notify() from another thread must end it well before.
+// The waiter would sleep for a minute, so notify() from another thread must end it first.
 TEST(ConsumerWakeTest, NotifyEndsWait) {
   ConsumerWake wake;
   std::atomic<bool> work{false};
